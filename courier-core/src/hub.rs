@@ -1,0 +1,853 @@
+//! The hub: logins, contacts, routing and limits, as a sans-IO state machine, plus the
+//! async driver [`serve`] that runs it on real sockets.
+//!
+//! [`Hub`] does no I/O and reads no clock. The driver feeds it inputs and carries out
+//! its outputs:
+//!
+//! 1. inputs: [`Hub::handle_accept`] (a TCP connection arrived), [`Hub::handle_connect`]
+//!    (its TLS and WebSocket handshakes finished), [`Hub::handle_frame`],
+//!    [`Hub::handle_bad_input`], [`Hub::handle_disconnect`], [`Hub::handle_timeout`],
+//!    [`Hub::shutdown`];
+//! 2. after each input, drain [`Hub::poll_transmit`], then read [`Hub::poll_timeout`],
+//!    then drain [`Hub::poll_event`].
+
+mod limit;
+mod presence;
+mod route;
+mod serve;
+
+use std::borrow::Cow;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde_bytes::ByteBuf;
+
+pub use serve::{Error, serve};
+
+use self::limit::{Backoff, Bucket};
+use self::presence::{Change, Directory};
+use self::route::Route;
+use crate::auth::{HubLogin, HubSecret};
+use crate::identity::Identity;
+use crate::limits;
+use crate::proto::{
+    ClientFrame, ClientId, Delivery, ErrorCode, LoginRejection, Message, PROTOCOL_VERSION,
+    RejectReason, ServerFrame, Target, Timestamp, validate_profile, validate_text,
+};
+
+/// A connection's number, unique for the life of a [`Hub`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct ConnId(pub u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Hub settings. [`Config::new`] gives the defaults from [`crate::limits`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The hub's certificate and key (its fingerprint is the safety code).
+    pub identity: Identity,
+    /// The OPAQUE record of the hub password.
+    pub secret: HubSecret,
+    /// Send a heartbeat after this long without sending.
+    pub heartbeat_interval: Duration,
+    /// Drop a connection after this long without receiving.
+    pub heartbeat_timeout: Duration,
+    /// TCP → TLS → WebSocket → login must finish within this.
+    pub login_deadline: Duration,
+    /// Most logged-in connections.
+    pub max_clients: usize,
+    /// Most connections in handshake or login from one address.
+    pub max_preauth_per_ip: usize,
+    /// Most connections in handshake or login in total.
+    pub max_preauth_total: usize,
+    /// Frames queued towards one client before it is dropped as too slow.
+    pub outbox_frames: usize,
+    /// Messages kept for one offline contact.
+    pub offline_queue: usize,
+    /// Seed for the hub's random numbers; `None` seeds from the operating system.
+    pub rng_seed: Option<[u8; 32]>,
+}
+
+impl Config {
+    /// Defaults for a hub with this identity and password record.
+    pub fn new(identity: Identity, secret: HubSecret) -> Self {
+        Self {
+            identity,
+            secret,
+            heartbeat_interval: limits::HEARTBEAT_INTERVAL,
+            heartbeat_timeout: limits::HEARTBEAT_TIMEOUT,
+            login_deadline: limits::LOGIN_DEADLINE,
+            max_clients: limits::MAX_CLIENTS,
+            max_preauth_per_ip: limits::MAX_PREAUTH_PER_IP,
+            max_preauth_total: limits::MAX_PREAUTH_TOTAL,
+            outbox_frames: limits::OUTBOX_FRAMES,
+            offline_queue: limits::OFFLINE_QUEUE,
+            rng_seed: None,
+        }
+    }
+}
+
+/// Why the hub closed a connection. Each maps to a WebSocket close code.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The client's password was wrong.
+    WrongPassword,
+    /// The login's channel binding did not match this TLS connection.
+    ChannelBinding,
+    /// The client speaks another protocol version.
+    VersionMismatch,
+    /// Too many failed logins from this address.
+    TooManyAttempts,
+    /// The profile given at login is invalid.
+    InvalidProfile,
+    /// The hub holds as many clients as it may.
+    HubFull,
+    /// Login did not finish in time.
+    LoginTimeout,
+    /// Nothing received within the heartbeat timeout.
+    HeartbeatTimeout,
+    /// A frame that is not valid CBOR for this protocol.
+    Malformed,
+    /// A frame not allowed in this state (for example a chat message before login).
+    Unexpected,
+    /// A message larger than the limit.
+    TooBig,
+    /// A WebSocket text message (the protocol is binary).
+    TextFrame,
+    /// The client kept sending over its rate limit.
+    RateLimited,
+    /// The client did not read fast enough; its outbox filled up.
+    SlowConsumer,
+    /// The hub is shutting down.
+    Shutdown,
+}
+
+impl CloseReason {
+    /// The WebSocket close code (RFC 6455 §7.4.1).
+    pub fn code(self) -> u16 {
+        match self {
+            Self::TooBig => 1009,
+            Self::TextFrame => 1003,
+            Self::Shutdown => 1001,
+            Self::SlowConsumer => 1008,
+            _ => 1008,
+        }
+    }
+
+    /// The short text sent in the close frame.
+    pub fn text(self) -> &'static str {
+        match self {
+            Self::WrongPassword => "wrong password",
+            Self::ChannelBinding => "channel binding mismatch",
+            Self::VersionMismatch => "protocol version mismatch",
+            Self::TooManyAttempts => "too many failed logins",
+            Self::InvalidProfile => "invalid profile",
+            Self::HubFull => "hub full",
+            Self::LoginTimeout => "login timeout",
+            Self::HeartbeatTimeout => "heartbeat timeout",
+            Self::Malformed => "malformed frame",
+            Self::Unexpected => "unexpected frame",
+            Self::TooBig => "message too big",
+            Self::TextFrame => "text frames are not supported",
+            Self::RateLimited => "rate limit exceeded",
+            Self::SlowConsumer => "slow consumer",
+            Self::Shutdown => "hub shutting down",
+        }
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text())
+    }
+}
+
+/// Input the driver could not turn into a frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BadInput {
+    /// Bytes that do not decode as a [`ClientFrame`].
+    Malformed(crate::proto::DecodeError),
+    /// A message over the size limit.
+    TooBig,
+    /// A WebSocket text message.
+    Text,
+}
+
+/// Something the driver must do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Transmit {
+    /// Send a frame on a connection.
+    Frame {
+        /// The connection.
+        conn: ConnId,
+        /// The frame, shared between recipients of a broadcast.
+        frame: Arc<ServerFrame>,
+    },
+    /// Close a connection with a code and reason. The hub has already forgotten it.
+    Close {
+        /// The connection.
+        conn: ConnId,
+        /// Why.
+        reason: CloseReason,
+    },
+}
+
+/// Things worth logging.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A client logged in.
+    LoggedIn {
+        /// Its connection.
+        conn: ConnId,
+        /// Its identity.
+        client: ClientId,
+        /// Its display name (untrusted: log with `{:?}`).
+        name: String,
+    },
+    /// The hub closed a connection.
+    Closed {
+        /// The connection.
+        conn: ConnId,
+        /// Its peer address.
+        peer: SocketAddr,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// A connection went away by itself.
+    Disconnected {
+        /// The connection.
+        conn: ConnId,
+        /// Its identity, if it had logged in.
+        client: Option<ClientId>,
+    },
+}
+
+/// Why a new TCP connection was refused at accept.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum Refused {
+    /// Too many unfinished logins from this address.
+    #[error("too many connections in login from this address")]
+    PerAddress,
+    /// Too many unfinished logins in total.
+    #[error("too many connections in login")]
+    Total,
+}
+
+enum Phase {
+    /// TCP accepted; TLS and WebSocket handshakes under way.
+    Handshake,
+    /// Waiting for `LoginStart`.
+    AwaitStart { client: ClientId, channel: [u8; 32] },
+    /// Waiting for `LoginFinish`.
+    AwaitFinish { client: ClientId, channel: [u8; 32], login: HubLogin },
+    /// Logged in.
+    Ready { client: ClientId },
+}
+
+struct Conn {
+    peer: SocketAddr,
+    phase: Phase,
+    accepted: Instant,
+    last_rx: Instant,
+    last_tx: Instant,
+    chat: Bucket,
+    profile: Bucket,
+    rate_violations: u32,
+}
+
+impl Conn {
+    fn is_ready(&self) -> bool {
+        matches!(self.phase, Phase::Ready { .. })
+    }
+
+    fn client(&self) -> Option<ClientId> {
+        match &self.phase {
+            Phase::Handshake => None,
+            Phase::AwaitStart { client, .. }
+            | Phase::AwaitFinish { client, .. }
+            | Phase::Ready { client } => Some(*client),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Address {
+    preauth: usize,
+    backoff: Backoff,
+}
+
+/// Counters for tests, benchmarks and status displays.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Open connections, logged in or not.
+    pub connections: usize,
+    /// Logged-in connections.
+    pub logged_in: usize,
+    /// Connections still in handshake or login.
+    pub preauth: usize,
+    /// Messages waiting for offline contacts.
+    pub stored: usize,
+}
+
+/// The hub state machine. See the [module docs](self) for the call order.
+pub struct Hub {
+    config: Config,
+    rng: StdRng,
+    conns: HashMap<ConnId, Conn>,
+    addresses: HashMap<IpAddr, Address>,
+    directory: Directory,
+    offline: HashMap<ClientId, VecDeque<Arc<ServerFrame>>>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    next_conn: u64,
+    preauth: usize,
+    logged_in: usize,
+    epoch: (Instant, Timestamp),
+    next_tick: Instant,
+}
+
+impl fmt::Debug for Hub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hub").field("stats", &self.stats()).finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    /// A hub with no connections. `now` and `wall` anchor its clocks: deadlines run on the
+    /// monotonic clock, message stamps are `wall` plus monotonic time elapsed.
+    pub fn new(config: Config, now: Instant, wall: Timestamp) -> Self {
+        let rng = match config.rng_seed {
+            Some(seed) => StdRng::from_seed(seed),
+            None => StdRng::from_entropy(),
+        };
+        let tick = tick_of(&config);
+        Self {
+            config,
+            rng,
+            conns: HashMap::new(),
+            addresses: HashMap::new(),
+            directory: Directory::default(),
+            offline: HashMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            next_conn: 0,
+            preauth: 0,
+            logged_in: 0,
+            epoch: (now, wall),
+            next_tick: now + tick,
+        }
+    }
+
+    /// The hub's settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Current counters.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            connections: self.conns.len(),
+            logged_in: self.logged_in,
+            preauth: self.preauth,
+            stored: self.offline.values().map(VecDeque::len).sum(),
+        }
+    }
+
+    fn wall(&self, now: Instant) -> Timestamp {
+        let ms = u64::try_from(now.saturating_duration_since(self.epoch.0).as_millis())
+            .unwrap_or(u64::MAX);
+        Timestamp(self.epoch.1.0.saturating_add(ms))
+    }
+
+    /// A TCP connection arrived from `peer`. Refused when too many logins are unfinished,
+    /// from that address or in total; the driver then drops the socket.
+    ///
+    /// # Errors
+    /// [`Refused`] when over a pre-login connection limit.
+    pub fn handle_accept(&mut self, peer: SocketAddr, now: Instant) -> Result<ConnId, Refused> {
+        if self.preauth >= self.config.max_preauth_total {
+            return Err(Refused::Total);
+        }
+        let address = self.addresses.entry(peer.ip()).or_default();
+        if address.preauth >= self.config.max_preauth_per_ip {
+            return Err(Refused::PerAddress);
+        }
+        address.preauth += 1;
+        self.preauth += 1;
+        self.next_conn += 1;
+        let conn = ConnId(self.next_conn);
+        self.conns.insert(
+            conn,
+            Conn {
+                peer,
+                phase: Phase::Handshake,
+                accepted: now,
+                last_rx: now,
+                last_tx: now,
+                chat: Bucket::new(limits::MESSAGE_RATE_PER_SEC, limits::MESSAGE_BURST, now),
+                profile: Bucket::new(limits::PROFILE_RATE_PER_SEC, 1, now),
+                rate_violations: 0,
+            },
+        );
+        Ok(conn)
+    }
+
+    /// The TLS and WebSocket handshakes of `conn` finished. `client` is the fingerprint of
+    /// the certificate the client presented; `channel` is the TLS exporter value.
+    pub fn handle_connect(
+        &mut self,
+        conn: ConnId,
+        client: ClientId,
+        channel: [u8; 32],
+        now: Instant,
+    ) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            if matches!(c.phase, Phase::Handshake) {
+                c.phase = Phase::AwaitStart { client, channel };
+                c.last_rx = now;
+            }
+        }
+    }
+
+    /// A frame arrived on `conn`.
+    pub fn handle_frame(&mut self, conn: ConnId, frame: ClientFrame, now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        c.last_rx = now;
+        let phase = std::mem::replace(&mut c.phase, Phase::Handshake);
+        match (phase, frame) {
+            (Phase::AwaitStart { client, channel }, ClientFrame::LoginStart { version, request }) => {
+                self.login_start(conn, client, channel, version, &request, now);
+            }
+            (
+                Phase::AwaitFinish { client, channel, login },
+                ClientFrame::LoginFinish { finalization, binding, profile },
+            ) => {
+                self.login_finish(conn, client, channel, login, &finalization, &binding, profile, now);
+            }
+            (Phase::AwaitFinish { .. }, ClientFrame::LoginAbort) => {
+                self.login_failed(conn, LoginRejection::WrongPassword, CloseReason::WrongPassword, now);
+            }
+            (Phase::Ready { client }, frame) => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.phase = Phase::Ready { client };
+                }
+                self.ready_frame(conn, client, frame, now);
+            }
+            (phase, _) => {
+                // Anything else before login is a violation: nothing is processed.
+                let failed_login = matches!(phase, Phase::AwaitFinish { .. });
+                if failed_login {
+                    self.record_failure(conn, now);
+                }
+                self.close(conn, CloseReason::Unexpected, now);
+            }
+        }
+    }
+
+    /// The driver could not decode input on `conn`: close it.
+    pub fn handle_bad_input(&mut self, conn: ConnId, input: BadInput, now: Instant) {
+        let reason = match input {
+            BadInput::Malformed(_) => CloseReason::Malformed,
+            BadInput::TooBig => CloseReason::TooBig,
+            BadInput::Text => CloseReason::TextFrame,
+        };
+        self.close(conn, reason, now);
+    }
+
+    /// The driver could not queue a frame for `conn` because its outbox is full.
+    pub fn handle_slow_consumer(&mut self, conn: ConnId, now: Instant) {
+        self.close(conn, CloseReason::SlowConsumer, now);
+    }
+
+    /// `conn` went away (closed, reset, or failed its handshake). Idempotent.
+    pub fn handle_disconnect(&mut self, conn: ConnId, now: Instant) {
+        if let Some(c) = self.conns.get(&conn) {
+            if matches!(c.phase, Phase::AwaitFinish { .. }) {
+                // An abandoned login counts as a failed guess.
+                self.record_failure(conn, now);
+            }
+            let client = self.conns.get(&conn).and_then(Conn::client);
+            let logged_in = self.conns.get(&conn).is_some_and(Conn::is_ready);
+            self.forget(conn, now);
+            self.events.push_back(Event::Disconnected {
+                conn,
+                client: if logged_in { client } else { None },
+            });
+        }
+    }
+
+    /// Time passed: expire logins, send heartbeats, drop silent connections.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if now < self.next_tick {
+            return;
+        }
+        self.next_tick = now + tick_of(&self.config);
+        let mut expired = Vec::new();
+        let mut ping = Vec::new();
+        for (id, c) in &self.conns {
+            if !c.is_ready() {
+                if now.saturating_duration_since(c.accepted) >= self.config.login_deadline {
+                    expired.push((*id, CloseReason::LoginTimeout));
+                }
+            } else if now.saturating_duration_since(c.last_rx) >= self.config.heartbeat_timeout {
+                expired.push((*id, CloseReason::HeartbeatTimeout));
+            } else if now.saturating_duration_since(c.last_tx) >= self.config.heartbeat_interval {
+                ping.push(*id);
+            }
+        }
+        expired.sort_by_key(|(id, _)| *id);
+        for (id, reason) in expired {
+            self.close(id, reason, now);
+        }
+        let frame = Arc::new(ServerFrame::Ping);
+        ping.sort();
+        for id in ping {
+            self.send(id, frame.clone(), now);
+        }
+        self.addresses.retain(|_, a| a.preauth > 0 || !a.backoff.is_stale(now));
+    }
+
+    /// Tells every logged-in client the hub is going away and closes every connection.
+    pub fn shutdown(&mut self, now: Instant) {
+        let mut ids: Vec<ConnId> = self.conns.keys().copied().collect();
+        ids.sort();
+        let closing = Arc::new(ServerFrame::Closing);
+        for id in ids {
+            if self.conns.get(&id).is_some_and(Conn::is_ready) {
+                self.send(id, closing.clone(), now);
+            }
+            self.close(id, CloseReason::Shutdown, now);
+        }
+    }
+
+    /// The next thing to send or close.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next loggable event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Hub::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        Some(self.next_tick)
+    }
+
+    // ----- login -----
+
+    fn login_start(
+        &mut self,
+        conn: ConnId,
+        client: ClientId,
+        channel: [u8; 32],
+        version: u32,
+        request: &[u8],
+        now: Instant,
+    ) {
+        if version != PROTOCOL_VERSION {
+            let rejection = LoginRejection::VersionMismatch { hub: PROTOCOL_VERSION, client: version };
+            self.reject(conn, rejection, CloseReason::VersionMismatch, now);
+            return;
+        }
+        let peer_ip = self.conns.get(&conn).map(|c| c.peer.ip());
+        if let Some(wait) = peer_ip.and_then(|ip| self.addresses.get(&ip)?.backoff.wait(now)) {
+            let retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+            let rejection = LoginRejection::TooManyAttempts { retry_in_ms };
+            self.reject(conn, rejection, CloseReason::TooManyAttempts, now);
+            return;
+        }
+        match self.config.secret.start_login(&mut self.rng, request) {
+            Ok((login, response)) => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.phase = Phase::AwaitFinish { client, channel, login };
+                }
+                let challenge = ServerFrame::LoginChallenge {
+                    version: PROTOCOL_VERSION,
+                    response: ByteBuf::from(response),
+                };
+                self.send(conn, Arc::new(challenge), now);
+            }
+            Err(_) => self.close(conn, CloseReason::Malformed, now),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn login_finish(
+        &mut self,
+        conn: ConnId,
+        client: ClientId,
+        channel: [u8; 32],
+        login: HubLogin,
+        finalization: &[u8],
+        binding: &[u8],
+        profile: crate::proto::Profile,
+        now: Instant,
+    ) {
+        let key = match login.finish(finalization) {
+            Ok(key) => key,
+            Err(crate::auth::Error::Malformed) => {
+                self.record_failure(conn, now);
+                self.close(conn, CloseReason::Malformed, now);
+                return;
+            }
+            Err(_) => {
+                self.login_failed(conn, LoginRejection::WrongPassword, CloseReason::WrongPassword, now);
+                return;
+            }
+        };
+        if !key.check_client_binding(&channel, binding) {
+            self.login_failed(
+                conn,
+                LoginRejection::ChannelBindingMismatch,
+                CloseReason::ChannelBinding,
+                now,
+            );
+            return;
+        }
+        if let Err(e) = validate_profile(&profile) {
+            self.reject(conn, LoginRejection::InvalidProfile(e), CloseReason::InvalidProfile, now);
+            return;
+        }
+        if self.logged_in >= self.config.max_clients {
+            self.reject(conn, LoginRejection::HubFull, CloseReason::HubFull, now);
+            return;
+        }
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        c.phase = Phase::Ready { client };
+        let ip = c.peer.ip();
+        self.leave_preauth(ip);
+        if let Some(a) = self.addresses.get_mut(&ip) {
+            a.backoff.record_success();
+        }
+        self.logged_in += 1;
+        let wall = self.wall(now);
+        let name = profile.name.clone();
+        let change = self.directory.login(client, conn, profile, wall);
+        let welcome = ServerFrame::Welcome {
+            you: client,
+            binding: ByteBuf::from(key.hub_binding(&channel)),
+            contacts: self.directory.contacts_except(client),
+            time: wall,
+        };
+        self.send(conn, Arc::new(welcome), now);
+        if change != Change::Nothing {
+            self.announce(client, now);
+        }
+        if let Some(queue) = self.offline.remove(&client) {
+            for frame in queue {
+                self.send(conn, frame, now);
+            }
+        }
+        self.events.push_back(Event::LoggedIn { conn, client, name });
+    }
+
+    fn login_failed(
+        &mut self,
+        conn: ConnId,
+        rejection: LoginRejection,
+        reason: CloseReason,
+        now: Instant,
+    ) {
+        self.record_failure(conn, now);
+        self.reject(conn, rejection, reason, now);
+    }
+
+    fn record_failure(&mut self, conn: ConnId, now: Instant) {
+        if let Some(c) = self.conns.get(&conn) {
+            self.addresses.entry(c.peer.ip()).or_default().backoff.record_failure(now);
+        }
+    }
+
+    fn reject(&mut self, conn: ConnId, rejection: LoginRejection, reason: CloseReason, now: Instant) {
+        self.send(conn, Arc::new(ServerFrame::LoginRejected(rejection)), now);
+        self.close(conn, reason, now);
+    }
+
+    // ----- after login -----
+
+    fn ready_frame(&mut self, conn: ConnId, client: ClientId, frame: ClientFrame, now: Instant) {
+        match frame {
+            ClientFrame::Ping => {}
+            ClientFrame::Send { id, to, text } => {
+                if !self.take_chat_token(conn, now) {
+                    let status = Delivery::Rejected(RejectReason::RateLimited);
+                    self.send(conn, Arc::new(ServerFrame::Receipt { id, status }), now);
+                    return;
+                }
+                let status = self.deliver(client, id, to, text, now);
+                self.send(conn, Arc::new(ServerFrame::Receipt { id, status }), now);
+            }
+            ClientFrame::Typing { to } => {
+                if self.take_chat_token(conn, now) {
+                    if let Route::Online(conns) = route::route(&self.directory, client, to) {
+                        let frame = Arc::new(ServerFrame::Typing { from: client, to });
+                        for c in conns {
+                            self.send(c, frame.clone(), now);
+                        }
+                    }
+                }
+            }
+            ClientFrame::Read { from, id } => {
+                if self.take_chat_token(conn, now) {
+                    if let Route::Online(conns) =
+                        route::route(&self.directory, client, Target::Client(from))
+                    {
+                        let frame = Arc::new(ServerFrame::Read { by: client, id });
+                        for c in conns {
+                            self.send(c, frame.clone(), now);
+                        }
+                    }
+                }
+            }
+            ClientFrame::SetProfile(profile) => {
+                let allowed = self.conns.get_mut(&conn).is_some_and(|c| c.profile.take(now));
+                if !allowed {
+                    self.error(conn, ErrorCode::RateLimited, "profile updates are limited to one per second", now);
+                } else if let Err(e) = validate_profile(&profile) {
+                    self.error(conn, ErrorCode::InvalidProfile, &e.to_string(), now);
+                } else if self.directory.set_profile(client, profile) {
+                    self.announce(client, now);
+                }
+            }
+            ClientFrame::LoginStart { .. }
+            | ClientFrame::LoginFinish { .. }
+            | ClientFrame::LoginAbort => self.close(conn, CloseReason::Unexpected, now),
+        }
+    }
+
+    fn take_chat_token(&mut self, conn: ConnId, now: Instant) -> bool {
+        let Some(c) = self.conns.get_mut(&conn) else { return false };
+        if c.chat.take(now) {
+            return true;
+        }
+        c.rate_violations += 1;
+        if c.rate_violations > limits::RATE_VIOLATIONS_BEFORE_CLOSE {
+            self.close(conn, CloseReason::RateLimited, now);
+        }
+        false
+    }
+
+    fn deliver(
+        &mut self,
+        from: ClientId,
+        id: crate::proto::MsgId,
+        to: Target,
+        text: String,
+        now: Instant,
+    ) -> Delivery {
+        if !validate_text(&text) {
+            return Delivery::Rejected(RejectReason::BadText);
+        }
+        let time = self.wall(now);
+        self.directory.touch(from, time);
+        let route = route::route(&self.directory, from, to);
+        let frame = || Arc::new(ServerFrame::Message(Message { id, from, to, text, time }));
+        match route {
+            Route::NoSuchPeer => Delivery::Rejected(RejectReason::NoSuchPeer),
+            Route::Online(conns) => {
+                let frame = frame();
+                for c in conns {
+                    self.send(c, frame.clone(), now);
+                }
+                Delivery::Delivered
+            }
+            Route::Offline(who) => {
+                let queue = self.offline.entry(who).or_default();
+                if queue.len() >= self.config.offline_queue {
+                    Delivery::Rejected(RejectReason::QueueFull)
+                } else {
+                    queue.push_back(frame());
+                    Delivery::Stored
+                }
+            }
+        }
+    }
+
+    /// Tells everyone else the current state of `client`'s contact card.
+    fn announce(&mut self, client: ClientId, now: Instant) {
+        let Some(known) = self.directory.get(&client) else { return };
+        let frame = Arc::new(ServerFrame::Contact(known.contact(client)));
+        let targets: Vec<ConnId> = self
+            .directory
+            .online()
+            .filter(|(id, _)| **id != client)
+            .flat_map(|(_, k)| k.conns.iter().copied())
+            .collect();
+        for c in targets {
+            self.send(c, frame.clone(), now);
+        }
+    }
+
+    fn error(&mut self, conn: ConnId, code: ErrorCode, detail: &str, now: Instant) {
+        self.send(conn, Arc::new(ServerFrame::Error { code, detail: detail.to_owned() }), now);
+    }
+
+    // ----- plumbing -----
+
+    fn send(&mut self, conn: ConnId, frame: Arc<ServerFrame>, now: Instant) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.last_tx = now;
+            self.transmits.push_back(Transmit::Frame { conn, frame });
+        }
+    }
+
+    fn close(&mut self, conn: ConnId, reason: CloseReason, now: Instant) {
+        let Some(peer) = self.conns.get(&conn).map(|c| c.peer) else { return };
+        self.forget(conn, now);
+        self.transmits.push_back(Transmit::Close { conn, reason });
+        self.events.push_back(Event::Closed { conn, peer, reason });
+    }
+
+    fn leave_preauth(&mut self, ip: IpAddr) {
+        self.preauth = self.preauth.saturating_sub(1);
+        if let Some(a) = self.addresses.get_mut(&ip) {
+            a.preauth = a.preauth.saturating_sub(1);
+        }
+    }
+
+    /// Removes `conn` from every table and tells others if its identity went offline.
+    fn forget(&mut self, conn: ConnId, now: Instant) {
+        let Some(c) = self.conns.remove(&conn) else { return };
+        match c.phase {
+            Phase::Ready { client } => {
+                self.logged_in = self.logged_in.saturating_sub(1);
+                let wall = self.wall(now);
+                if self.directory.logout(client, conn, wall) == Change::WentOffline {
+                    let frame = Arc::new(ServerFrame::ContactLeft { id: client, time: wall });
+                    let targets: Vec<ConnId> =
+                        self.directory.online().flat_map(|(_, k)| k.conns.iter().copied()).collect();
+                    for t in targets {
+                        self.send(t, frame.clone(), now);
+                    }
+                }
+            }
+            _ => self.leave_preauth(c.peer.ip()),
+        }
+    }
+
+    /// Builds a close frame text for the driver (code and reason).
+    pub fn close_frame(reason: CloseReason) -> (u16, Cow<'static, str>) {
+        (reason.code(), Cow::Borrowed(reason.text()))
+    }
+}
+
+fn tick_of(config: &Config) -> Duration {
+    let t = config.heartbeat_interval.min(config.login_deadline) / 4;
+    t.clamp(Duration::from_millis(5), Duration::from_secs(1))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,258 @@
+//! The hub's async driver: owns a [`Hub`] and one pump per connection, all polled from
+//! the one future [`serve`] returns (nothing is spawned; the caller picks the executor).
+
+use std::collections::HashMap;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_channel::{Receiver, Sender, TrySendError};
+use async_net::{TcpListener, TcpStream};
+use async_tungstenite::tungstenite::protocol::CloseFrame;
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::{self, Message as WsMessage};
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, SinkExt, StreamExt};
+use futures_rustls::TlsAcceptor;
+
+use super::{BadInput, CloseReason, ConnId, Config, Event, Hub, Transmit};
+use crate::proto::{self, ClientFrame, ClientId, ServerFrame, Timestamp};
+use crate::{net, tls};
+
+/// Errors that stop the hub.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The TLS configuration could not be built from the identity.
+    #[error("building the hub's TLS configuration")]
+    Tls(#[from] tls::Error),
+}
+
+enum Outbound {
+    Frame(Arc<ServerFrame>),
+    Close(CloseReason),
+}
+
+enum FromConn {
+    Connected { conn: ConnId, client: ClientId, channel: [u8; 32] },
+    Frame { conn: ConnId, frame: ClientFrame },
+    Bad { conn: ConnId, input: BadInput },
+    Gone { conn: ConnId },
+}
+
+/// Runs a hub on `listener` until `shutdown` completes; then tells every client and
+/// closes every connection.
+///
+/// # Errors
+/// Only if the hub cannot start (bad identity). Per-connection failures close that
+/// connection and never stop the hub.
+///
+/// # Examples
+/// ```no_run
+/// # use courier_core::{auth::{HubSecret, Password}, hub, identity::Identity};
+/// smol::block_on(async {
+///     let listener = async_net::TcpListener::bind("127.0.0.1:0").await?;
+///     let secret = HubSecret::register(&mut rand::thread_rng(), &Password::new("pw"))?;
+///     let config = hub::Config::new(Identity::generate()?, secret);
+///     hub::serve(listener, config, futures::future::pending()).await?;
+///     # Ok::<(), Box<dyn std::error::Error>>(())
+/// });
+/// ```
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    let acceptor = TlsAcceptor::from(tls::server_config(&config.identity)?);
+    let outbox_frames = config.outbox_frames.max(1);
+    let login_deadline = config.login_deadline;
+    let mut hub = Hub::new(config, Instant::now(), Timestamp::now());
+    let (to_hub, from_conns) = async_channel::bounded::<FromConn>(4096);
+    let mut outboxes: HashMap<ConnId, Sender<Outbound>> = HashMap::new();
+    let mut pumps = FuturesUnordered::new();
+    let mut shutdown = pin!(shutdown.fuse());
+    let mut timer = async_io::Timer::never();
+
+    loop {
+        if let Some(at) = hub.poll_timeout() {
+            timer.set_at(at);
+        }
+        futures::select_biased! {
+            () = shutdown => break,
+            msg = from_conns.recv().fuse() => {
+                let Ok(msg) = msg else { continue };
+                let now = Instant::now();
+                handle(&mut hub, msg, now);
+                // Take what else is ready in one go, so a busy hub drains in batches.
+                for _ in 0..256 {
+                    match from_conns.try_recv() {
+                        Ok(msg) => handle(&mut hub, msg, now),
+                        Err(_) => break,
+                    }
+                }
+            }
+            accepted = listener.accept().fuse() => match accepted {
+                Ok((tcp, peer)) => {
+                    let now = Instant::now();
+                    match hub.handle_accept(peer, now) {
+                        Ok(conn) => {
+                            let (tx, rx) = async_channel::bounded(outbox_frames);
+                            outboxes.insert(conn, tx);
+                            let deadline = now + login_deadline;
+                            pumps.push(pump(conn, tcp, acceptor.clone(), deadline, to_hub.clone(), rx));
+                        }
+                        Err(e) => tracing::debug!(%peer, "refused: {e}"),
+                    }
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little, keep serving.
+                    tracing::warn!("accept failed: {e}");
+                    async_io::Timer::after(Duration::from_millis(50)).await;
+                }
+            },
+            () = pumps.select_next_some() => {}
+            _ = FutureExt::fuse(&mut timer) => hub.handle_timeout(Instant::now()),
+        }
+        flush(&mut hub, &mut outboxes);
+    }
+
+    hub.shutdown(Instant::now());
+    flush(&mut hub, &mut outboxes);
+    // Let the pumps deliver the goodbyes, briefly.
+    let drain = async { while pumps.next().await.is_some() {} };
+    futures_lite::future::or(drain, async { async_io::Timer::after(Duration::from_secs(2)).await; })
+        .await;
+    Ok(())
+}
+
+fn handle(hub: &mut Hub, msg: FromConn, now: Instant) {
+    match msg {
+        FromConn::Connected { conn, client, channel } => hub.handle_connect(conn, client, channel, now),
+        FromConn::Frame { conn, frame } => hub.handle_frame(conn, frame, now),
+        FromConn::Bad { conn, input } => hub.handle_bad_input(conn, input, now),
+        FromConn::Gone { conn } => hub.handle_disconnect(conn, now),
+    }
+}
+
+/// Carries out the hub's transmits; a full outbox drops that client.
+fn flush(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Sender<Outbound>>) {
+    loop {
+        let mut slow = Vec::new();
+        while let Some(t) = hub.poll_transmit() {
+            match t {
+                Transmit::Frame { conn, frame } => {
+                    if let Some(tx) = outboxes.get(&conn) {
+                        if let Err(TrySendError::Full(_)) = tx.try_send(Outbound::Frame(frame)) {
+                            slow.push(conn);
+                        }
+                    }
+                }
+                Transmit::Close { conn, reason } => {
+                    if let Some(tx) = outboxes.remove(&conn) {
+                        // If the outbox is full, dropping `tx` still ends the pump.
+                        let _ = tx.try_send(Outbound::Close(reason));
+                    }
+                }
+            }
+        }
+        if slow.is_empty() {
+            break;
+        }
+        let now = Instant::now();
+        for conn in slow {
+            hub.handle_slow_consumer(conn, now);
+        }
+    }
+    while let Some(event) = hub.poll_event() {
+        match event {
+            Event::LoggedIn { conn, client, name } => {
+                tracing::info!("{conn} logged in as {client} {name:?}");
+            }
+            Event::Closed { conn, peer, reason } => tracing::info!("{conn} {peer} closed: {reason}"),
+            Event::Disconnected { conn, client } => tracing::debug!("{conn} {client:?} disconnected"),
+        }
+    }
+}
+
+/// One connection: handshakes, then frames in and out until either side ends.
+async fn pump(
+    conn: ConnId,
+    tcp: TcpStream,
+    acceptor: TlsAcceptor,
+    deadline: Instant,
+    to_hub: Sender<FromConn>,
+    outbox: Receiver<Outbound>,
+) {
+    let handshake = net::until(deadline, net::accept(tcp, acceptor)).await;
+    if let Ok((ws, accepted)) = handshake {
+        let connected = FromConn::Connected { conn, client: accepted.client, channel: accepted.channel };
+        if to_hub.send(connected).await.is_ok() {
+            let (sink, stream) = ws.split();
+            let reader = read_loop(conn, stream, &to_hub);
+            let writer = write_loop(sink, outbox);
+            futures_lite::future::or(reader, writer).await;
+        }
+    }
+    let _ = to_hub.send(FromConn::Gone { conn }).await;
+}
+
+async fn read_loop(
+    conn: ConnId,
+    mut stream: async_tungstenite::WebSocketReceiver<futures_rustls::server::TlsStream<TcpStream>>,
+    to_hub: &Sender<FromConn>,
+) {
+    while let Some(msg) = stream.next().await {
+        let out = match msg {
+            Ok(WsMessage::Binary(bytes)) => match proto::decode_client(&bytes) {
+                Ok(frame) => FromConn::Frame { conn, frame },
+                Err(e) => FromConn::Bad { conn, input: BadInput::Malformed(e) },
+            },
+            Ok(WsMessage::Text(_)) => FromConn::Bad { conn, input: BadInput::Text },
+            Ok(WsMessage::Close(_)) => return,
+            Ok(_) => continue, // ping/pong: tungstenite answers pings itself
+            Err(tungstenite::Error::Capacity(_)) => FromConn::Bad { conn, input: BadInput::TooBig },
+            Err(_) => return,
+        };
+        if to_hub.send(out).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn write_loop(
+    mut sink: async_tungstenite::WebSocketSender<futures_rustls::server::TlsStream<TcpStream>>,
+    outbox: Receiver<Outbound>,
+) {
+    let close = |reason: CloseReason| CloseFrame {
+        code: CloseCode::from(reason.code()),
+        reason: reason.text().into(),
+    };
+    loop {
+        let Ok(first) = outbox.recv().await else {
+            // The hub forgot this connection without a word: its outbox overflowed.
+            let _ = sink.close(Some(close(CloseReason::SlowConsumer))).await;
+            return;
+        };
+        // Feed everything already queued, then flush once: fewer TLS records and syscalls.
+        let mut next = Some(first);
+        while let Some(item) = next.take() {
+            match item {
+                Outbound::Frame(frame) => {
+                    let bytes = proto::encode(&*frame);
+                    if sink.feed(WsMessage::Binary(bytes.into())).await.is_err() {
+                        return;
+                    }
+                }
+                Outbound::Close(reason) => {
+                    let _ = sink.flush().await;
+                    let _ = sink.close(Some(close(reason))).await;
+                    return;
+                }
+            }
+            next = outbox.try_recv().ok();
+        }
+        if sink.flush().await.is_err() {
+            return;
+        }
+    }
+}

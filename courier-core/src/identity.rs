@@ -1,0 +1,265 @@
+//! Long-term identities (key pair + self-signed certificate) and hub pins.
+//!
+//! A client's [`ClientId`] is the SHA-256 fingerprint of its certificate, so the same
+//! identity directory is the same contact tomorrow. The hub has an identity too; its
+//! fingerprint gives the safety code people compare at first contact.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use sha2::{Digest, Sha256};
+
+use crate::proto::ClientId;
+
+const KEY_FILE: &str = "identity.key";
+const CERT_FILE: &str = "identity.crt";
+const PIN_FILE: &str = "hub-pins";
+
+/// Errors loading or creating identities and pins.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading or writing a file failed.
+    #[error("{action} {path}")]
+    Io {
+        /// What we were doing.
+        action: &'static str,
+        /// Which file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Generating the key pair or certificate failed.
+    #[error("generating a certificate")]
+    Generate(#[from] rcgen::Error),
+    /// The stored key or certificate is damaged.
+    #[error("the identity in {0} is damaged; move it away to create a new one")]
+    Damaged(PathBuf),
+}
+
+/// A key pair and its self-signed certificate.
+#[derive(Clone)]
+pub struct Identity {
+    cert: CertificateDer<'static>,
+    key: Arc<PrivatePkcs8KeyDer<'static>>,
+    id: ClientId,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+/// SHA-256 of a certificate's DER bytes.
+pub fn fingerprint(cert: &[u8]) -> ClientId {
+    ClientId(Sha256::digest(cert).into())
+}
+
+impl Identity {
+    /// A fresh identity that lives only in memory.
+    ///
+    /// # Errors
+    /// If key generation fails.
+    pub fn generate() -> Result<Self, Error> {
+        let certified = rcgen::generate_simple_self_signed(vec!["courier".to_owned()])?;
+        let cert = certified.cert.der().clone();
+        let key = PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der());
+        Ok(Self { id: fingerprint(&cert), cert, key: Arc::new(key) })
+    }
+
+    /// Loads the identity stored in `dir`, creating it (and `dir`) on first use.
+    /// The key file is written with mode 0600.
+    ///
+    /// # Errors
+    /// If the directory cannot be created or read, or the stored identity is damaged.
+    pub fn load_or_create(dir: &Path) -> Result<Self, Error> {
+        let key_path = dir.join(KEY_FILE);
+        let cert_path = dir.join(CERT_FILE);
+        if key_path.exists() {
+            let key = read(&key_path)?;
+            let cert = read(&cert_path)?;
+            if key.is_empty() || cert.is_empty() {
+                return Err(Error::Damaged(dir.to_owned()));
+            }
+            let id = fingerprint(&cert);
+            return Ok(Self {
+                cert: CertificateDer::from(cert),
+                key: Arc::new(PrivatePkcs8KeyDer::from(key)),
+                id,
+            });
+        }
+        create_private_dir(dir)?;
+        let identity = Self::generate()?;
+        write_private(&key_path, identity.key.secret_pkcs8_der())?;
+        write_private(&cert_path, &identity.cert)?;
+        Ok(identity)
+    }
+
+    /// This identity's fingerprint.
+    pub fn id(&self) -> ClientId {
+        self.id
+    }
+
+    /// The certificate, DER-encoded.
+    pub fn cert(&self) -> &CertificateDer<'static> {
+        &self.cert
+    }
+
+    pub(crate) fn key(&self) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::Pkcs8(self.key.clone_key())
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, Error> {
+    fs::read(path).map_err(|source| Error::Io { action: "reading", path: path.to_owned(), source })
+}
+
+/// Creates `dir` (and parents), readable by the owner only where the platform allows.
+///
+/// # Errors
+/// If the directory cannot be created.
+pub fn create_private_dir(dir: &Path) -> Result<(), Error> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|source| Error::Io {
+        action: "creating",
+        path: dir.to_owned(),
+        source,
+    })
+}
+
+/// Writes `bytes` to `path` atomically (temp file + rename) with mode 0600.
+///
+/// # Errors
+/// If the file cannot be written.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let tmp = path.with_extension("tmp");
+    let io_err =
+        |source| Error::Io { action: "writing", path: path.to_owned(), source };
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp).map_err(io_err)?;
+    file.write_all(bytes).map_err(io_err)?;
+    file.sync_all().map_err(io_err)?;
+    fs::rename(&tmp, path).map_err(io_err)
+}
+
+/// Hub fingerprints this client has pinned, by hub address (like SSH's `known_hosts`).
+#[derive(Debug, Clone)]
+pub struct PinStore {
+    path: PathBuf,
+}
+
+impl PinStore {
+    /// The pin store inside a profile directory.
+    pub fn new(profile_dir: &Path) -> Self {
+        Self { path: profile_dir.join(PIN_FILE) }
+    }
+
+    fn load(&self) -> Result<BTreeMap<String, ClientId>, Error> {
+        let text = match fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+            Err(source) => {
+                return Err(Error::Io { action: "reading", path: self.path.clone(), source });
+            }
+        };
+        let mut pins = BTreeMap::new();
+        for line in text.lines() {
+            let mut parts = line.split_whitespace();
+            if let (Some(hub), Some(fp)) = (parts.next(), parts.next()) {
+                let id = ClientId::from_hex(fp).ok_or_else(|| Error::Damaged(self.path.clone()))?;
+                pins.insert(hub.to_owned(), id);
+            }
+        }
+        Ok(pins)
+    }
+
+    /// The fingerprint pinned for `hub`, if any.
+    ///
+    /// # Errors
+    /// If the pin file cannot be read or is damaged.
+    pub fn get(&self, hub: &str) -> Result<Option<ClientId>, Error> {
+        Ok(self.load()?.get(hub).copied())
+    }
+
+    /// Pins `fingerprint` for `hub`, replacing any previous pin.
+    ///
+    /// # Errors
+    /// If the pin file cannot be written.
+    pub fn set(&self, hub: &str, fingerprint: ClientId) -> Result<(), Error> {
+        let mut pins = self.load()?;
+        pins.insert(hub.to_owned(), fingerprint);
+        if let Some(dir) = self.path.parent() {
+            create_private_dir(dir)?;
+        }
+        let text: String = pins.iter().map(|(h, f)| format!("{h} {}\n", f.to_hex())).collect();
+        write_private(&self.path, text.as_bytes())
+    }
+
+    /// Forgets the pin for `hub` (after a legitimate hub reinstall).
+    ///
+    /// # Errors
+    /// If the pin file cannot be written.
+    pub fn remove(&self, hub: &str) -> Result<(), Error> {
+        let mut pins = self.load()?;
+        if pins.remove(hub).is_some() {
+            let text: String = pins.iter().map(|(h, f)| format!("{h} {}\n", f.to_hex())).collect();
+            write_private(&self.path, text.as_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tempdir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("courier-id-{tag}-{}", rand::random::<u64>()));
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn identity_is_stable_across_loads_and_key_is_private() {
+        let dir = tempdir("stable");
+        let a = Identity::load_or_create(&dir).unwrap();
+        let b = Identity::load_or_create(&dir).unwrap();
+        assert_eq!(a.id(), b.id());
+        assert_ne!(a.id(), Identity::generate().unwrap().id());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.join(KEY_FILE)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn pins_round_trip() {
+        let dir = tempdir("pins");
+        let store = PinStore::new(&dir);
+        assert_eq!(store.get("h:1").unwrap(), None);
+        store.set("h:1", ClientId([1; 32])).unwrap();
+        store.set("h:2", ClientId([2; 32])).unwrap();
+        assert_eq!(store.get("h:1").unwrap(), Some(ClientId([1; 32])));
+        store.remove("h:1").unwrap();
+        assert_eq!(store.get("h:1").unwrap(), None);
+        assert_eq!(store.get("h:2").unwrap(), Some(ClientId([2; 32])));
+        fs::write(dir.join(PIN_FILE), "h:3 nothex\n").unwrap();
+        assert!(matches!(store.get("h:3"), Err(Error::Damaged(_))));
+        fs::remove_dir_all(dir).unwrap();
+    }
+}

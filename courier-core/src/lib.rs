@@ -1,0 +1,28 @@
+//! Courier's library: a LAN chat hub, client sessions, routing, and (later) direct
+//! transfer. No async runtime is chosen here: drivers are futures and streams built on
+//! the smol-rs components (`async-net`, `async-io`, `async-channel`), which run under
+//! any executor. The protocol logic lives in synchronous state machines that take time
+//! as an argument, so it is tested without sockets or sleeps.
+//!
+//! # Layout
+//! - [`proto`]: frame types, ids and the hardened CBOR codec.
+//! - [`limits`]: every bound the hub and clients enforce.
+//! - [`identity`]: key pairs, self-signed certificates, fingerprints, hub pins.
+//! - [`tls`]: TLS 1.3 configurations that pin instead of trusting authorities.
+//! - [`auth`]: OPAQUE password login bound to the TLS channel.
+//! - [`hub`]: the [`hub::Hub`] state machine and its driver [`hub::serve`].
+//! - [`session`]: the [`session::Session`] state machine and its driver [`session::connect`].
+//! - [`net`]: TCP → TLS → WebSocket plumbing.
+//! - [`error`]: the crate-level [`Error`].
+
+pub mod auth;
+pub mod error;
+pub mod hub;
+pub mod identity;
+pub mod limits;
+pub mod net;
+pub mod proto;
+pub mod session;
+pub mod tls;
+
+pub use error::Error;

@@ -1,0 +1,60 @@
+//! Every bound Courier enforces, in one place. Each constant has a test that
+//! exercises it (see the module that enforces it).
+
+use std::time::Duration;
+
+/// Largest WebSocket message (and frame) the hub accepts from a client, and a client
+/// from the hub. An avatar of [`MAX_AVATAR`] bytes plus its envelope fits.
+pub const MAX_MESSAGE: usize = 512 * 1024;
+/// tungstenite's read buffer per connection: small, so that idle clients are cheap.
+pub const WS_READ_BUFFER: usize = 8 * 1024;
+/// Most bytes tungstenite may queue for one connection before writes fail.
+pub const WS_MAX_WRITE_BUFFER: usize = 1024 * 1024;
+/// Deepest CBOR nesting any decoder accepts.
+pub const CBOR_RECURSION_LIMIT: usize = 16;
+/// Longest chat text, in bytes.
+pub const MAX_TEXT: usize = 64 * 1024;
+/// Longest display name, in bytes.
+pub const MAX_NAME_BYTES: usize = 64;
+/// Longest display name, in characters.
+pub const MAX_NAME_CHARS: usize = 32;
+/// Longest status text, in bytes.
+pub const MAX_STATUS_TEXT: usize = 256;
+/// Largest avatar image, in bytes.
+pub const MAX_AVATAR: usize = 256 * 1024;
+/// The whole TCP → TLS → WebSocket → login sequence must finish within this.
+pub const LOGIN_DEADLINE: Duration = Duration::from_secs(10);
+/// Send a heartbeat after this long without sending anything.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
+/// Drop a connection after this long without receiving anything.
+pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(45);
+/// Connections still in handshake or login, from one source address.
+pub const MAX_PREAUTH_PER_IP: usize = 32;
+/// Connections still in handshake or login, in total.
+pub const MAX_PREAUTH_TOTAL: usize = 256;
+/// Logged-in connections the hub holds at once.
+pub const MAX_CLIENTS: usize = 20_000;
+/// Contacts (online or previously seen) the hub remembers.
+pub const MAX_KNOWN_CONTACTS: usize = 100_000;
+/// Frames queued from the hub to one client; when full that client is dropped.
+pub const OUTBOX_FRAMES: usize = 256;
+/// Messages kept for one offline recipient.
+pub const OFFLINE_QUEUE: usize = 256;
+/// Sustained rate of chat frames (messages, typing, read marks) per connection.
+pub const MESSAGE_RATE_PER_SEC: u32 = 20;
+/// Burst of chat frames allowed above the sustained rate.
+pub const MESSAGE_BURST: u32 = 50;
+/// Frames refused by the rate limiter before the hub disconnects the client.
+pub const RATE_VIOLATIONS_BEFORE_CLOSE: u32 = 100;
+/// Profile updates per second per connection.
+pub const PROFILE_RATE_PER_SEC: u32 = 1;
+/// Failed logins from one address before the hub starts backing off.
+pub const LOGIN_FAILURES_FREE: u32 = 3;
+/// First backoff after [`LOGIN_FAILURES_FREE`] failures; doubles per failure.
+pub const LOGIN_BACKOFF_BASE: Duration = Duration::from_secs(1);
+/// Longest login backoff.
+pub const LOGIN_BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// Client reconnect backoff: first delay.
+pub const RECONNECT_MIN: Duration = Duration::from_millis(500);
+/// Client reconnect backoff: longest delay.
+pub const RECONNECT_MAX: Duration = Duration::from_secs(30);

@@ -1,0 +1,142 @@
+//! Sockets: TCP → TLS 1.3 → WebSocket, in both directions. The only module that
+//! touches the network besides the drivers that call it.
+
+use std::io;
+use std::time::Instant;
+
+use async_net::TcpStream;
+use async_tungstenite::WebSocketStream;
+use async_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use async_tungstenite::tungstenite::http::StatusCode;
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use futures_rustls::{TlsAcceptor, TlsConnector};
+
+use crate::limits;
+use crate::proto::{ClientId, WS_PATH};
+use crate::tls;
+
+/// A WebSocket over TLS over TCP, as the hub sees it.
+pub type ServerStream = WebSocketStream<futures_rustls::server::TlsStream<TcpStream>>;
+/// A WebSocket over TLS over TCP, as a client sees it.
+pub type ClientStream = WebSocketStream<futures_rustls::client::TlsStream<TcpStream>>;
+
+/// Errors setting up a connection.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// TCP connect, read or write failed.
+    #[error("network error")]
+    Io(#[from] io::Error),
+    /// The WebSocket handshake or a WebSocket read/write failed.
+    #[error("websocket error")]
+    WebSocket(#[from] async_tungstenite::tungstenite::Error),
+    /// The peer sent no certificate or the exporter is unavailable (not TLS 1.3).
+    #[error("the TLS handshake did not yield an identity")]
+    NoIdentity,
+    /// The handshake did not finish before the deadline.
+    #[error("handshake timed out")]
+    Timeout,
+}
+
+/// The WebSocket limits used on hub links, in both directions.
+pub fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(limits::WS_READ_BUFFER)
+        .write_buffer_size(0)
+        .max_write_buffer_size(limits::WS_MAX_WRITE_BUFFER)
+        .max_message_size(Some(limits::MAX_MESSAGE))
+        .max_frame_size(Some(limits::MAX_MESSAGE))
+        .accept_unmasked_frames(false)
+}
+
+/// What the hub learned from a connection's handshakes.
+#[derive(Debug, Clone, Copy)]
+pub struct Accepted {
+    /// The client's certificate fingerprint.
+    pub client: ClientId,
+    /// The TLS exporter value for channel binding.
+    pub channel: [u8; 32],
+}
+
+/// Refuses browsers (any `Origin` header) and any path but [`WS_PATH`].
+#[allow(clippy::result_large_err)]
+fn check_request(request: &Request, response: Response) -> Result<Response, ErrorResponse> {
+    let refuse = |status: StatusCode, why: &str| {
+        let mut r = ErrorResponse::new(Some(why.to_owned()));
+        *r.status_mut() = status;
+        r
+    };
+    if request.headers().contains_key("origin") {
+        return Err(refuse(StatusCode::FORBIDDEN, "browser connections are not allowed"));
+    }
+    if request.uri().path() != WS_PATH {
+        return Err(refuse(StatusCode::NOT_FOUND, "unknown path"));
+    }
+    Ok(response)
+}
+
+/// Runs `fut` until `deadline`.
+pub(crate) async fn until<T>(
+    deadline: Instant,
+    fut: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    futures_lite::future::or(fut, async {
+        async_io::Timer::at(deadline).await;
+        Err(Error::Timeout)
+    })
+    .await
+}
+
+/// Hub side: TLS (client certificate required), then the WebSocket upgrade.
+///
+/// # Errors
+/// Any handshake failure.
+pub async fn accept(tcp: TcpStream, tls: TlsAcceptor) -> Result<(ServerStream, Accepted), Error> {
+    let _ = tcp.set_nodelay(true);
+    let stream = tls.accept(tcp).await?;
+    let (_, conn) = stream.get_ref();
+    let client = tls::peer_id(conn).ok_or(Error::NoIdentity)?;
+    let channel = tls::channel_binding(conn).ok_or(Error::NoIdentity)?;
+    let ws = async_tungstenite::accept_hdr_async_with_config(stream, check_request, Some(ws_config()))
+        .await?;
+    Ok((ws, Accepted { client, channel }))
+}
+
+/// What a client learned from its handshakes.
+#[derive(Debug, Clone, Copy)]
+pub struct Connected {
+    /// The hub's certificate fingerprint (to compare with the pin).
+    pub hub: ClientId,
+    /// The TLS exporter value for channel binding.
+    pub channel: [u8; 32],
+}
+
+/// Client side: TCP connect, TLS with our certificate. The WebSocket upgrade is separate
+/// ([`upgrade`]) so the caller can check the hub's pin first.
+///
+/// # Errors
+/// Any connect or handshake failure.
+pub async fn connect_tls(
+    addr: &str,
+    tls: TlsConnector,
+) -> Result<(futures_rustls::client::TlsStream<TcpStream>, Connected), Error> {
+    let tcp = TcpStream::connect(addr).await?;
+    let _ = tcp.set_nodelay(true);
+    let stream = tls.connect(tls::server_name(), tcp).await?;
+    let (_, conn) = stream.get_ref();
+    let hub = tls::peer_id(conn).ok_or(Error::NoIdentity)?;
+    let channel = tls::channel_binding(conn).ok_or(Error::NoIdentity)?;
+    Ok((stream, Connected { hub, channel }))
+}
+
+/// Client side: the WebSocket upgrade on [`WS_PATH`].
+///
+/// # Errors
+/// If the hub refuses the upgrade.
+pub async fn upgrade(
+    stream: futures_rustls::client::TlsStream<TcpStream>,
+) -> Result<ClientStream, Error> {
+    let url = format!("wss://courier{WS_PATH}");
+    let (ws, _) = async_tungstenite::client_async_with_config(url, stream, Some(ws_config())).await?;
+    Ok(ws)
+}

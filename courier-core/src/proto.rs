@@ -1,0 +1,20 @@
+//! The wire protocol: frame types ([`ClientFrame`], [`ServerFrame`]), ids, and the CBOR codec.
+//!
+//! One WebSocket binary message carries exactly one CBOR-encoded frame. Clients never
+//! write who they are: the hub stamps the sender of everything it relays.
+
+mod codec;
+mod frame;
+mod id;
+
+pub use codec::{DecodeError, decode_client, decode_server, encode};
+pub use frame::{
+    ClientFrame, Contact, Delivery, ErrorCode, LoginRejection, Message, Presence, Profile,
+    ProfileError, RejectReason, ServerFrame, Target, validate_profile, validate_text,
+};
+pub use id::{ClientId, MsgId, Timestamp};
+
+/// The protocol version this build speaks; carried by the first frame of each side.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The only WebSocket path the hub answers.
+pub const WS_PATH: &str = "/courier/v1";

@@ -1,0 +1,162 @@
+//! CBOR encoding and hardened decoding of frames.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::frame::{ClientFrame, ServerFrame};
+use crate::limits;
+
+/// Why bytes from the network are not a frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The input is larger than [`limits::MAX_MESSAGE`].
+    #[error("frame of {len} bytes is larger than the {max}-byte limit")]
+    TooLarge {
+        /// Input length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Nesting deeper than [`limits::CBOR_RECURSION_LIMIT`].
+    #[error("frame is nested deeper than {}", limits::CBOR_RECURSION_LIMIT)]
+    TooDeep,
+    /// The input ends in the middle of an item.
+    #[error("frame is truncated")]
+    Truncated,
+    /// Bytes remain after one complete frame.
+    #[error("{0} trailing bytes after the frame")]
+    TrailingBytes(usize),
+    /// Not valid CBOR.
+    #[error("invalid CBOR at byte {0}")]
+    Syntax(usize),
+    /// Valid CBOR, but not a frame of this protocol (unknown type, wrong field, …).
+    #[error("not a valid frame: {0}")]
+    Invalid(String),
+}
+
+/// Encodes a frame as CBOR.
+pub fn encode<T: Serialize>(frame: &T) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    // Writing into a Vec cannot fail, and our frame types serialize infallibly.
+    if let Err(e) = ciborium::ser::into_writer(frame, &mut out) {
+        unreachable!("encoding a frame into memory failed: {e}");
+    }
+    out
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
+    if bytes.len() > limits::MAX_MESSAGE {
+        return Err(DecodeError::TooLarge { len: bytes.len(), max: limits::MAX_MESSAGE });
+    }
+    let mut rest = bytes;
+    let value = ciborium::de::from_reader_with_recursion_limit(
+        &mut rest,
+        limits::CBOR_RECURSION_LIMIT,
+    )
+    .map_err(|e| match e {
+        ciborium::de::Error::Io(_) => DecodeError::Truncated,
+        ciborium::de::Error::Syntax(at) => DecodeError::Syntax(at),
+        ciborium::de::Error::Semantic(_, msg) => DecodeError::Invalid(msg),
+        ciborium::de::Error::RecursionLimitExceeded => DecodeError::TooDeep,
+    })?;
+    if rest.is_empty() { Ok(value) } else { Err(DecodeError::TrailingBytes(rest.len())) }
+}
+
+/// Decodes a frame sent by a client.
+///
+/// # Errors
+/// Any [`DecodeError`]; never panics, never allocates more than the input warrants.
+pub fn decode_client(bytes: &[u8]) -> Result<ClientFrame, DecodeError> {
+    decode(bytes)
+}
+
+/// Decodes a frame sent by the hub.
+///
+/// # Errors
+/// Any [`DecodeError`]; never panics.
+pub fn decode_server(bytes: &[u8]) -> Result<ServerFrame, DecodeError> {
+    decode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{ClientId, MsgId, Profile, Target};
+    use serde_bytes::ByteBuf;
+
+    #[test]
+    fn round_trip() {
+        let f = ClientFrame::Send { id: MsgId(7), to: Target::Everyone, text: "hi".into() };
+        assert_eq!(decode_client(&encode(&f)), Ok(f));
+    }
+
+    #[test]
+    fn trailing_bytes_rejected() {
+        let mut b = encode(&ClientFrame::Ping);
+        b.push(0);
+        assert_eq!(decode_client(&b), Err(DecodeError::TrailingBytes(1)));
+    }
+
+    #[test]
+    fn truncated_rejected() {
+        let b = encode(&ClientFrame::SetProfile(Profile::with_name("alice")));
+        for cut in 0..b.len() {
+            assert!(decode_client(&b[..cut]).is_err(), "prefix of {cut} bytes accepted");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_rejected_without_overflow() {
+        let deep = vec![0x9f_u8; 100_000]; // nested indefinite arrays
+        assert_eq!(decode_client(&deep), Err(DecodeError::TooDeep));
+        let maps = vec![0xa1_u8; 100_000]; // nested one-entry maps
+        assert_eq!(decode_client(&maps), Err(DecodeError::TooDeep));
+    }
+
+    #[test]
+    fn oversized_rejected_before_parsing() {
+        let big = vec![0u8; limits::MAX_MESSAGE + 1];
+        assert!(matches!(decode_client(&big), Err(DecodeError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn huge_declared_lengths_fail_cleanly() {
+        // A byte string declaring 2^64-1 bytes with 10 present; an array of 10^9 elements.
+        let mut bytes = vec![0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+        bytes.extend([0u8; 10]);
+        assert!(decode_client(&bytes).is_err());
+        let arr = [0x9a, 0x3b, 0x9a, 0xca, 0x00, 0x01];
+        assert!(decode_client(&arr).is_err());
+    }
+
+    #[test]
+    fn unknown_variant_and_fields_rejected() {
+        #[derive(Serialize)]
+        enum Fake {
+            Teleport { to: u8 },
+        }
+        assert!(matches!(
+            decode_client(&encode(&Fake::Teleport { to: 1 })),
+            Err(DecodeError::Invalid(_))
+        ));
+        // A `Send` that claims a sender: the schema has no such field.
+        #[derive(Serialize)]
+        enum Spoof {
+            Send { id: MsgId, to: Target, text: String, from: ClientId },
+        }
+        let spoof =
+            Spoof::Send { id: MsgId(1), to: Target::Everyone, text: "x".into(), from: ClientId([9; 32]) };
+        assert!(matches!(decode_client(&encode(&spoof)), Err(DecodeError::Invalid(_))));
+    }
+
+    #[test]
+    fn wrong_length_client_id_rejected() {
+        #[derive(Serialize)]
+        enum Fake {
+            Read { from: ByteBuf, id: MsgId },
+        }
+        let f = Fake::Read { from: ByteBuf::from(vec![1; 5]), id: MsgId(1) };
+        assert!(decode_client(&encode(&f)).is_err());
+    }
+}

@@ -1,0 +1,377 @@
+//! Frame types: everything a client and the hub say to each other.
+
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use super::id::{ClientId, MsgId, Timestamp};
+use crate::limits;
+
+/// Where a message goes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Target {
+    /// One contact.
+    Client(ClientId),
+    /// Everyone online.
+    Everyone,
+}
+
+/// Availability shown next to a contact.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Presence {
+    /// Ready to chat.
+    #[default]
+    Available,
+    /// Away from the keyboard.
+    Away,
+    /// Do not disturb.
+    Busy,
+}
+
+/// What a client tells others about itself. Display-only: never used for routing.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Profile {
+    /// Display name (see [`limits::MAX_NAME_BYTES`]).
+    pub name: String,
+    /// Availability.
+    pub presence: Presence,
+    /// Free status text (see [`limits::MAX_STATUS_TEXT`]).
+    pub status: String,
+    /// Avatar image bytes, possibly empty (see [`limits::MAX_AVATAR`]).
+    #[cfg_attr(feature = "arbitrary", arbitrary(with = arbitrary_bytes))]
+    pub avatar: ByteBuf,
+}
+
+#[cfg(feature = "arbitrary")]
+fn arbitrary_bytes(u: &mut arbitrary::Unstructured<'_>) -> arbitrary::Result<ByteBuf> {
+    Ok(ByteBuf::from(<Vec<u8> as arbitrary::Arbitrary>::arbitrary(u)?))
+}
+
+impl Profile {
+    /// A profile with just a name.
+    pub fn with_name(name: impl Into<String>) -> Self {
+        Self { name: name.into(), ..Self::default() }
+    }
+}
+
+/// A contact as the hub shares it: identity, profile and whether it is online.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contact {
+    /// The contact's certificate fingerprint.
+    pub id: ClientId,
+    /// What the contact says about itself.
+    pub profile: Profile,
+    /// Whether at least one of its connections is logged in.
+    pub online: bool,
+    /// When the hub last heard from it.
+    pub last_seen: Timestamp,
+}
+
+/// A chat message as delivered: the sender and time are stamped by the hub.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Message {
+    /// The sender's id for this message.
+    pub id: MsgId,
+    /// Who sent it (from the TLS handshake of the sender's connection).
+    pub from: ClientId,
+    /// Where it was addressed.
+    pub to: Target,
+    /// The text.
+    pub text: String,
+    /// When the hub accepted it.
+    pub time: Timestamp,
+}
+
+/// Frames a client sends to the hub.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum ClientFrame {
+    /// First frame: protocol version and the OPAQUE credential request (KE1).
+    LoginStart {
+        /// [`super::PROTOCOL_VERSION`] of the client.
+        version: u32,
+        /// Serialized OPAQUE `CredentialRequest`.
+        #[cfg_attr(feature = "arbitrary", arbitrary(with = arbitrary_bytes))]
+        request: ByteBuf,
+    },
+    /// Second frame: OPAQUE finalization (KE3), channel binding, and the client's profile.
+    LoginFinish {
+        /// Serialized OPAQUE `CredentialFinalization`.
+        #[cfg_attr(feature = "arbitrary", arbitrary(with = arbitrary_bytes))]
+        finalization: ByteBuf,
+        /// HMAC over the TLS exporter keyed by the OPAQUE session key.
+        #[cfg_attr(feature = "arbitrary", arbitrary(with = arbitrary_bytes))]
+        binding: ByteBuf,
+        /// The profile to show to others.
+        profile: Profile,
+    },
+    /// The client could not open the hub's login answer: its password is wrong.
+    LoginAbort,
+    /// A chat message.
+    Send {
+        /// Sender-chosen id, echoed in the receipt.
+        id: MsgId,
+        /// Recipient.
+        to: Target,
+        /// Text, at most [`limits::MAX_TEXT`] bytes.
+        text: String,
+    },
+    /// "I am typing" to a contact or everyone.
+    Typing {
+        /// Who should see it.
+        to: Target,
+    },
+    /// A read mark for a message received from `from`.
+    Read {
+        /// The sender of the message that was read.
+        from: ClientId,
+        /// The message id.
+        id: MsgId,
+    },
+    /// Replace this client's profile.
+    SetProfile(Profile),
+    /// Keep-alive; no answer.
+    Ping,
+}
+
+/// Why the hub refused a login.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum LoginRejection {
+    /// The password does not match (or the client gave up).
+    WrongPassword,
+    /// The login was relayed over a different TLS connection: someone is in the middle.
+    ChannelBindingMismatch,
+    /// The client speaks another protocol version.
+    VersionMismatch {
+        /// The hub's version.
+        hub: u32,
+        /// The client's version.
+        client: u32,
+    },
+    /// Too many failed logins from this address; try again later.
+    TooManyAttempts {
+        /// Milliseconds until the next attempt is allowed.
+        retry_in_ms: u64,
+    },
+    /// The profile sent at login is not acceptable.
+    InvalidProfile(ProfileError),
+    /// The hub holds as many clients as it may.
+    HubFull,
+}
+
+/// What became of a message.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum Delivery {
+    /// Handed to every online recipient connection.
+    Delivered,
+    /// The recipient is offline; the hub keeps it and delivers at their next login.
+    Stored,
+    /// Not delivered.
+    Rejected(RejectReason),
+}
+
+/// Why a message was not delivered.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum RejectReason {
+    /// The recipient is not a contact the hub knows (or is the sender).
+    NoSuchPeer,
+    /// The text is empty or longer than [`limits::MAX_TEXT`].
+    BadText,
+    /// The sender is over its rate limit.
+    RateLimited,
+    /// The recipient's offline queue is full.
+    QueueFull,
+}
+
+/// Errors the hub reports without closing the connection.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// A profile update was refused.
+    InvalidProfile,
+    /// The client is over a rate limit.
+    RateLimited,
+    /// The frame is not valid in this state.
+    Unexpected,
+}
+
+/// Frames the hub sends to a client.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub enum ServerFrame {
+    /// Answer to `LoginStart`: the hub's version and the OPAQUE credential response (KE2).
+    LoginChallenge {
+        /// [`super::PROTOCOL_VERSION`] of the hub.
+        version: u32,
+        /// Serialized OPAQUE `CredentialResponse`.
+        response: ByteBuf,
+    },
+    /// Login succeeded.
+    Welcome {
+        /// The client's own id, as the hub sees it.
+        you: ClientId,
+        /// HMAC over the hub's TLS exporter keyed by the OPAQUE session key.
+        binding: ByteBuf,
+        /// Every other contact the hub knows, online or not.
+        contacts: Vec<Contact>,
+        /// The hub's clock.
+        time: Timestamp,
+    },
+    /// Login refused; the hub closes the connection next.
+    LoginRejected(LoginRejection),
+    /// A chat message for this client.
+    Message(Message),
+    /// What became of a message this client sent.
+    Receipt {
+        /// The id the client gave the message.
+        id: MsgId,
+        /// The outcome.
+        status: Delivery,
+    },
+    /// Someone is typing.
+    Typing {
+        /// Who.
+        from: ClientId,
+        /// To whom (this client, or everyone).
+        to: Target,
+    },
+    /// A recipient read a message this client sent.
+    Read {
+        /// The reader.
+        by: ClientId,
+        /// The message id.
+        id: MsgId,
+    },
+    /// A contact joined, or changed its profile.
+    Contact(Contact),
+    /// A contact's last connection went away.
+    ContactLeft {
+        /// Who.
+        id: ClientId,
+        /// When.
+        time: Timestamp,
+    },
+    /// A recoverable error; the connection stays open.
+    Error {
+        /// What kind.
+        code: ErrorCode,
+        /// Human-readable detail.
+        detail: String,
+    },
+    /// Keep-alive; no answer.
+    Ping,
+    /// The hub is shutting down.
+    Closing,
+}
+
+/// Why a profile is not acceptable.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, thiserror::Error)]
+pub enum ProfileError {
+    /// The name is empty or only white space.
+    #[error("the name is empty")]
+    EmptyName,
+    /// The name is longer than the limit.
+    #[error("the name is longer than {} bytes or {} characters", limits::MAX_NAME_BYTES, limits::MAX_NAME_CHARS)]
+    NameTooLong,
+    /// The status text is longer than the limit.
+    #[error("the status is longer than {} bytes", limits::MAX_STATUS_TEXT)]
+    StatusTooLong,
+    /// The avatar is larger than the limit.
+    #[error("the avatar is larger than {} bytes", limits::MAX_AVATAR)]
+    AvatarTooLarge,
+    /// A control, bidi or invisible character.
+    #[error("control, bidirectional or invisible characters are not allowed")]
+    ForbiddenCharacter,
+}
+
+/// Characters that can hide or reorder text, or control a terminal.
+fn is_forbidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{200B}'..='\u{200F}' // zero-width and LRM/RLM
+            | '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
+            | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
+            | '\u{2066}'..='\u{2069}' // bidi isolates
+            | '\u{061C}' | '\u{FEFF}' | '\u{00AD}' | '\u{180E}')
+}
+
+/// Checks a profile against the limits and character rules.
+///
+/// # Errors
+/// The first rule the profile breaks.
+pub fn validate_profile(p: &Profile) -> Result<(), ProfileError> {
+    if p.name.len() > limits::MAX_NAME_BYTES || p.name.chars().count() > limits::MAX_NAME_CHARS {
+        return Err(ProfileError::NameTooLong);
+    }
+    if p.name.trim().is_empty() {
+        return Err(ProfileError::EmptyName);
+    }
+    if p.status.len() > limits::MAX_STATUS_TEXT {
+        return Err(ProfileError::StatusTooLong);
+    }
+    if p.avatar.len() > limits::MAX_AVATAR {
+        return Err(ProfileError::AvatarTooLarge);
+    }
+    if p.name.chars().chain(p.status.chars()).any(is_forbidden_char) {
+        return Err(ProfileError::ForbiddenCharacter);
+    }
+    Ok(())
+}
+
+/// Whether a chat text is acceptable: not empty, at most [`limits::MAX_TEXT`] bytes.
+/// Control characters are allowed (a text may span lines); displays escape them.
+pub fn validate_text(text: &str) -> bool {
+    !text.is_empty() && text.len() <= limits::MAX_TEXT
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(name: &str) -> Profile {
+        Profile::with_name(name)
+    }
+
+    #[test]
+    fn profile_rules_follow_the_catalogue() {
+        assert_eq!(validate_profile(&named("alice")), Ok(()));
+        assert_eq!(validate_profile(&named("Zoë 🐱")), Ok(()));
+        assert_eq!(validate_profile(&named("")), Err(ProfileError::EmptyName));
+        assert_eq!(validate_profile(&named("   ")), Err(ProfileError::EmptyName));
+        assert_eq!(validate_profile(&named(&"a".repeat(65))), Err(ProfileError::NameTooLong));
+        assert_eq!(validate_profile(&named(&"é".repeat(33))), Err(ProfileError::NameTooLong));
+        assert_eq!(
+            validate_profile(&named(&"\u{0301}".repeat(5000))),
+            Err(ProfileError::NameTooLong)
+        );
+        for bad in ["\x1b[1A\r", "a\r\nb", "in\u{202E}fdp", "a\u{200B}b", "nul\0", "x\u{2066}"] {
+            assert_eq!(
+                validate_profile(&named(bad)),
+                Err(ProfileError::ForbiddenCharacter),
+                "{bad:?}"
+            );
+        }
+        let mut p = named("bob");
+        p.status = "s".repeat(limits::MAX_STATUS_TEXT + 1);
+        assert_eq!(validate_profile(&p), Err(ProfileError::StatusTooLong));
+        p.status = "x".repeat(limits::MAX_STATUS_TEXT);
+        assert_eq!(validate_profile(&p), Ok(()));
+        p.avatar = ByteBuf::from(vec![0; limits::MAX_AVATAR + 1]);
+        assert_eq!(validate_profile(&p), Err(ProfileError::AvatarTooLarge));
+        p.avatar = ByteBuf::from(vec![0; limits::MAX_AVATAR]);
+        assert_eq!(validate_profile(&p), Ok(()));
+    }
+
+    #[test]
+    fn text_limit() {
+        assert!(!validate_text(""));
+        assert!(validate_text("hi\nthere"));
+        assert!(validate_text(&"a".repeat(limits::MAX_TEXT)));
+        assert!(!validate_text(&"a".repeat(limits::MAX_TEXT + 1)));
+    }
+}

@@ -1,0 +1,457 @@
+//! A client's session with a hub: the [`Session`] state machine, the reconnecting
+//! driver [`connect`], and the [`Handle`] used to send.
+//!
+//! [`Session`] call order: [`Session::handle_connected`] once the TLS connection is up,
+//! then [`Session::handle_frame`] / [`Session::handle_timeout`] and the command methods
+//! ([`Session::send_message`], …); after each call drain [`Session::poll_transmit`],
+//! read [`Session::poll_timeout`], drain [`Session::poll_event`].
+
+mod connect;
+mod handle;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde_bytes::ByteBuf;
+
+pub use connect::{Config, Update, Welcome, connect};
+pub use handle::Handle;
+
+use crate::auth::{ClientLoginState, Password, SessionKey};
+use crate::limits;
+use crate::proto::{
+    ClientFrame, ClientId, Contact, Delivery, ErrorCode, LoginRejection, Message, MsgId,
+    PROTOCOL_VERSION, Profile, ProfileError, ServerFrame, Target, Timestamp,
+};
+
+/// Why a session ended or a command failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The hub did not accept the password.
+    #[error("wrong password")]
+    WrongPassword,
+    /// The login was relayed through another TLS connection.
+    #[error("login failed: the connection to the hub is being intercepted (channel binding mismatch)")]
+    Interception,
+    /// The hub's certificate differs from the one pinned at first contact.
+    #[error(
+        "the hub's identity changed: pinned safety code {}, this hub shows {}. \
+         This may be an impostor. If the hub was reinstalled, remove the pin and connect again",
+        pinned.safety_code(), presented.safety_code()
+    )]
+    HubChanged {
+        /// The pinned fingerprint.
+        pinned: ClientId,
+        /// The fingerprint this hub presented.
+        presented: ClientId,
+    },
+    /// Client and hub speak different protocol versions.
+    #[error("protocol version mismatch: hub speaks {hub}, this client speaks {client}")]
+    VersionMismatch {
+        /// The hub's version.
+        hub: u32,
+        /// Ours.
+        client: u32,
+    },
+    /// Too many failed logins from this address.
+    #[error("too many failed logins; the hub accepts the next attempt in {retry_in:?}")]
+    TooManyAttempts {
+        /// When to try again.
+        retry_in: Duration,
+    },
+    /// The hub refused our profile.
+    #[error("the hub refused the profile: {0}")]
+    InvalidProfile(#[source] ProfileError),
+    /// The hub is full.
+    #[error("the hub is full")]
+    HubFull,
+    /// Login did not complete in time.
+    #[error("login timed out")]
+    LoginTimeout,
+    /// Nothing heard from the hub within the heartbeat timeout.
+    #[error("the hub stopped answering")]
+    HeartbeatTimeout,
+    /// The hub said it is shutting down.
+    #[error("the hub shut down")]
+    HubShutdown,
+    /// The hub closed the connection.
+    #[error("the hub closed the connection ({code}: {reason})")]
+    Closed {
+        /// WebSocket close code.
+        code: u16,
+        /// Close reason text.
+        reason: String,
+    },
+    /// The connection dropped.
+    #[error("connection lost")]
+    ConnectionLost,
+    /// The hub sent something we cannot parse.
+    #[error("the hub sent a malformed frame")]
+    Malformed(#[from] crate::proto::DecodeError),
+    /// The hub sent a frame that makes no sense now.
+    #[error("the hub sent an unexpected frame")]
+    Unexpected,
+    /// The login exchange failed.
+    #[error("login failed")]
+    Auth(#[source] crate::auth::Error),
+    /// Connecting failed.
+    #[error("cannot reach the hub")]
+    Net(#[from] crate::net::Error),
+    /// TLS could not be configured.
+    #[error("TLS setup")]
+    Tls(#[from] crate::tls::Error),
+    /// The identity or pin store could not be read or written.
+    #[error("identity storage")]
+    Identity(#[from] crate::identity::Error),
+    /// The session is gone; the command was not sent.
+    #[error("not connected to the hub")]
+    NotConnected,
+}
+
+impl Error {
+    /// Whether reconnecting cannot help (wrong password, impostor hub, …).
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            Self::WrongPassword
+                | Self::Interception
+                | Self::HubChanged { .. }
+                | Self::VersionMismatch { .. }
+                | Self::InvalidProfile(_)
+                | Self::Tls(_)
+                | Self::Identity(_)
+        )
+    }
+}
+
+/// What a session reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// Login succeeded.
+    LoggedIn {
+        /// Our id as the hub sees it.
+        you: ClientId,
+        /// Every other contact the hub knows.
+        contacts: Vec<Contact>,
+        /// The hub's clock at login.
+        time: Timestamp,
+    },
+    /// A message for us.
+    Message(Message),
+    /// What became of a message we sent.
+    Receipt {
+        /// Our id for it.
+        id: MsgId,
+        /// The outcome.
+        status: Delivery,
+    },
+    /// Someone is typing.
+    Typing {
+        /// Who.
+        from: ClientId,
+        /// To us, or to everyone.
+        to: Target,
+    },
+    /// Someone read a message we sent.
+    Read {
+        /// The reader.
+        by: ClientId,
+        /// Our id for the message.
+        id: MsgId,
+    },
+    /// A contact joined or changed its profile.
+    Contact(Contact),
+    /// A contact went offline.
+    ContactLeft {
+        /// Who.
+        id: ClientId,
+        /// When.
+        time: Timestamp,
+    },
+    /// The hub refused something without closing (invalid profile, rate limit).
+    HubError {
+        /// What kind.
+        code: ErrorCode,
+        /// Its explanation.
+        detail: String,
+    },
+}
+
+/// Session timing; [`Timing::default`] uses [`crate::limits`].
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// Send a heartbeat after this long without sending.
+    pub heartbeat_interval: Duration,
+    /// Give up on the hub after this long without hearing from it.
+    pub heartbeat_timeout: Duration,
+    /// The whole connect and login must finish within this.
+    pub login_deadline: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval: limits::HEARTBEAT_INTERVAL,
+            heartbeat_timeout: limits::HEARTBEAT_TIMEOUT,
+            login_deadline: limits::LOGIN_DEADLINE,
+        }
+    }
+}
+
+enum State {
+    Idle,
+    AwaitChallenge(ClientLoginState),
+    AwaitWelcome(SessionKey),
+    Ready,
+    Done,
+}
+
+/// One connection's worth of client protocol. See the [module docs](self).
+pub struct Session {
+    password: Password,
+    profile: Profile,
+    timing: Timing,
+    rng: StdRng,
+    state: State,
+    channel: [u8; 32],
+    started: Instant,
+    last_rx: Instant,
+    last_tx: Instant,
+    transmits: VecDeque<ClientFrame>,
+    events: VecDeque<Event>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("ready", &self.is_ready()).finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    /// A session that will log in with `password` and show `profile`.
+    pub fn new(password: Password, profile: Profile, timing: Timing, now: Instant) -> Self {
+        Self {
+            password,
+            profile,
+            timing,
+            rng: StdRng::from_entropy(),
+            state: State::Idle,
+            channel: [0; 32],
+            started: now,
+            last_rx: now,
+            last_tx: now,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Whether login has completed.
+    pub fn is_ready(&self) -> bool {
+        matches!(self.state, State::Ready)
+    }
+
+    /// The TLS connection is up; `channel` is its exporter value. Starts the login.
+    ///
+    /// # Errors
+    /// If the login request cannot be built.
+    pub fn handle_connected(&mut self, channel: [u8; 32], now: Instant) -> Result<(), Error> {
+        self.channel = channel;
+        self.started = now;
+        self.last_rx = now;
+        let (state, request) =
+            ClientLoginState::start(&mut self.rng, &self.password).map_err(Error::Auth)?;
+        self.state = State::AwaitChallenge(state);
+        self.transmit(
+            ClientFrame::LoginStart { version: PROTOCOL_VERSION, request: ByteBuf::from(request) },
+            now,
+        );
+        Ok(())
+    }
+
+    /// A frame from the hub.
+    ///
+    /// # Errors
+    /// A fatal condition for this connection; transmits queued before it (such as
+    /// `LoginAbort`) should still be sent.
+    pub fn handle_frame(&mut self, frame: ServerFrame, now: Instant) -> Result<(), Error> {
+        self.last_rx = now;
+        let state = std::mem::replace(&mut self.state, State::Done);
+        match (state, frame) {
+            (State::AwaitChallenge(login), ServerFrame::LoginChallenge { version, response }) => {
+                if version != PROTOCOL_VERSION {
+                    return Err(Error::VersionMismatch { hub: version, client: PROTOCOL_VERSION });
+                }
+                match login.finish(&self.password, &response) {
+                    Ok((finalization, key)) => {
+                        let binding = key.client_binding(&self.channel);
+                        self.transmit(
+                            ClientFrame::LoginFinish {
+                                finalization: ByteBuf::from(finalization),
+                                binding: ByteBuf::from(binding),
+                                profile: self.profile.clone(),
+                            },
+                            now,
+                        );
+                        self.state = State::AwaitWelcome(key);
+                        Ok(())
+                    }
+                    Err(crate::auth::Error::WrongPassword) => {
+                        self.transmit(ClientFrame::LoginAbort, now);
+                        Err(Error::WrongPassword)
+                    }
+                    Err(e) => Err(Error::Auth(e)),
+                }
+            }
+            (State::AwaitWelcome(key), ServerFrame::Welcome { you, binding, contacts, time }) => {
+                if !key.check_hub_binding(&self.channel, &binding) {
+                    return Err(Error::Interception);
+                }
+                self.state = State::Ready;
+                self.events.push_back(Event::LoggedIn { you, contacts, time });
+                Ok(())
+            }
+            (_, ServerFrame::LoginRejected(rejection)) => Err(match rejection {
+                LoginRejection::WrongPassword => Error::WrongPassword,
+                LoginRejection::ChannelBindingMismatch => Error::Interception,
+                LoginRejection::VersionMismatch { hub, client } => {
+                    Error::VersionMismatch { hub, client }
+                }
+                LoginRejection::TooManyAttempts { retry_in_ms } => {
+                    Error::TooManyAttempts { retry_in: Duration::from_millis(retry_in_ms) }
+                }
+                LoginRejection::InvalidProfile(e) => Error::InvalidProfile(e),
+                LoginRejection::HubFull => Error::HubFull,
+            }),
+            (_, ServerFrame::Closing) => Err(Error::HubShutdown),
+            (State::Ready, frame) => {
+                self.state = State::Ready;
+                self.ready_frame(frame)
+            }
+            _ => Err(Error::Unexpected),
+        }
+    }
+
+    fn ready_frame(&mut self, frame: ServerFrame) -> Result<(), Error> {
+        let event = match frame {
+            ServerFrame::Ping => return Ok(()),
+            ServerFrame::Message(m) => Event::Message(m),
+            ServerFrame::Receipt { id, status } => Event::Receipt { id, status },
+            ServerFrame::Typing { from, to } => Event::Typing { from, to },
+            ServerFrame::Read { by, id } => Event::Read { by, id },
+            ServerFrame::Contact(c) => Event::Contact(c),
+            ServerFrame::ContactLeft { id, time } => Event::ContactLeft { id, time },
+            ServerFrame::Error { code, detail } => Event::HubError { code, detail },
+            ServerFrame::LoginChallenge { .. }
+            | ServerFrame::Welcome { .. }
+            | ServerFrame::LoginRejected(_)
+            | ServerFrame::Closing => return Err(Error::Unexpected),
+        };
+        self.events.push_back(event);
+        Ok(())
+    }
+
+    /// Time passed: login deadline, heartbeats.
+    ///
+    /// # Errors
+    /// [`Error::LoginTimeout`] or [`Error::HeartbeatTimeout`].
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
+        if !self.is_ready() {
+            if now.saturating_duration_since(self.started) >= self.timing.login_deadline {
+                return Err(Error::LoginTimeout);
+            }
+            return Ok(());
+        }
+        if now.saturating_duration_since(self.last_rx) >= self.timing.heartbeat_timeout {
+            return Err(Error::HeartbeatTimeout);
+        }
+        if now.saturating_duration_since(self.last_tx) >= self.timing.heartbeat_interval {
+            self.transmit(ClientFrame::Ping, now);
+        }
+        Ok(())
+    }
+
+    fn ready_or(&self) -> Result<(), Error> {
+        if self.is_ready() { Ok(()) } else { Err(Error::NotConnected) }
+    }
+
+    /// Sends a chat message with the caller's id.
+    ///
+    /// # Errors
+    /// [`Error::NotConnected`] before login.
+    pub fn send_message(
+        &mut self,
+        id: MsgId,
+        to: Target,
+        text: String,
+        now: Instant,
+    ) -> Result<(), Error> {
+        self.ready_or()?;
+        self.transmit(ClientFrame::Send { id, to, text }, now);
+        Ok(())
+    }
+
+    /// Shows "typing" to `to`.
+    ///
+    /// # Errors
+    /// [`Error::NotConnected`] before login.
+    pub fn typing(&mut self, to: Target, now: Instant) -> Result<(), Error> {
+        self.ready_or()?;
+        self.transmit(ClientFrame::Typing { to }, now);
+        Ok(())
+    }
+
+    /// Marks message `id` from `from` as read.
+    ///
+    /// # Errors
+    /// [`Error::NotConnected`] before login.
+    pub fn mark_read(&mut self, from: ClientId, id: MsgId, now: Instant) -> Result<(), Error> {
+        self.ready_or()?;
+        self.transmit(ClientFrame::Read { from, id }, now);
+        Ok(())
+    }
+
+    /// Replaces our profile (also used at the next login).
+    ///
+    /// # Errors
+    /// [`Error::NotConnected`] before login.
+    pub fn set_profile(&mut self, profile: Profile, now: Instant) -> Result<(), Error> {
+        self.ready_or()?;
+        self.profile = profile.clone();
+        self.transmit(ClientFrame::SetProfile(profile), now);
+        Ok(())
+    }
+
+    fn transmit(&mut self, frame: ClientFrame, now: Instant) {
+        self.last_tx = now;
+        self.transmits.push_back(frame);
+    }
+
+    /// The next frame to send.
+    pub fn poll_transmit(&mut self) -> Option<ClientFrame> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Session::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.is_ready() {
+            let ping = self.last_tx + self.timing.heartbeat_interval;
+            let dead = self.last_rx + self.timing.heartbeat_timeout;
+            Some(ping.min(dead))
+        } else {
+            Some(self.started + self.timing.login_deadline)
+        }
+    }
+}
+
+/// Shared by [`Update`] so GUI messages stay `Clone`.
+pub type SharedError = Arc<Error>;

@@ -1,0 +1,281 @@
+//! The session driver: connect, check the pin, log in, pump frames, reconnect.
+
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_channel::{Receiver, Sender};
+use async_tungstenite::tungstenite::Message as WsMessage;
+use futures::{FutureExt, SinkExt, Stream, StreamExt};
+use futures_rustls::TlsConnector;
+
+use super::handle::Command;
+use super::{Error, Event, Handle, Session, SharedError, Timing};
+use crate::auth::Password;
+use crate::identity::{Identity, PinStore};
+use crate::proto::{self, ClientId, Contact, Profile, Timestamp};
+use crate::{limits, net, tls};
+
+/// What a session needs to connect.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The hub's address, `host:port`. Also the key its pin is stored under.
+    pub hub: String,
+    /// Our certificate and key.
+    pub identity: Identity,
+    /// The hub password.
+    pub password: Password,
+    /// What others see of us.
+    pub profile: Profile,
+    /// Where pinned hub fingerprints live; `None` pins in memory only.
+    pub pins: Option<PinStore>,
+    /// Heartbeat and login timing.
+    pub timing: Timing,
+}
+
+impl Config {
+    /// Defaults for everything but the essentials.
+    pub fn new(hub: impl Into<String>, identity: Identity, password: Password, profile: Profile) -> Self {
+        Self { hub: hub.into(), identity, password, profile, pins: None, timing: Timing::default() }
+    }
+}
+
+/// What we learned at login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Welcome {
+    /// Our id.
+    pub you: ClientId,
+    /// The hub's fingerprint (its safety code is `hub.safety_code()`).
+    pub hub: ClientId,
+    /// True when this hub was pinned just now: show the safety code to the user.
+    pub first_contact: bool,
+    /// Every other contact the hub knows.
+    pub contacts: Vec<Contact>,
+    /// The hub's clock at login.
+    pub time: Timestamp,
+}
+
+/// What the [`connect`] stream yields.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Update {
+    /// Logged in (again). The handle stays valid across reconnects.
+    Connected {
+        /// For sending.
+        handle: Handle,
+        /// Login details and the contact list.
+        welcome: Welcome,
+    },
+    /// Something happened.
+    Event(Event),
+    /// The connection ended. With `retry_in: None` the error is fatal and the stream ends.
+    Disconnected {
+        /// Why.
+        reason: SharedError,
+        /// When the next attempt starts.
+        retry_in: Option<Duration>,
+    },
+}
+
+/// Connects to the hub and keeps the session alive, reconnecting with jittered
+/// exponential backoff. Ends only after a fatal error ([`Error::is_fatal`]); dropping
+/// the stream disconnects.
+///
+/// # Examples
+/// ```no_run
+/// # use courier_core::{auth::Password, identity::Identity, proto::{Profile, Target}, session};
+/// use futures::StreamExt;
+/// smol::block_on(async {
+///     let config = session::Config::new("127.0.0.1:8977", Identity::generate()?,
+///         Password::new("pw"), Profile::with_name("bot"));
+///     let mut updates = Box::pin(session::connect(config));
+///     while let Some(update) = updates.next().await {
+///         if let session::Update::Connected { handle, .. } = update {
+///             handle.send_message(Target::Everyone, "hello").await?;
+///         }
+///     }
+///     # Ok::<(), Box<dyn std::error::Error>>(())
+/// });
+/// ```
+pub fn connect(config: Config) -> impl Stream<Item = Update> + Send + 'static {
+    let (updates_tx, updates_rx) = async_channel::bounded(256);
+    let (commands_tx, commands_rx) = async_channel::bounded(256);
+    let handle = Handle { commands: commands_tx, me: config.identity.id() };
+    // The driver yields nothing itself; it feeds `updates_rx`. Selecting the two keeps the
+    // driver running exactly as long as someone holds the stream.
+    let driver = run(config, updates_tx, commands_rx, handle)
+        .into_stream()
+        .filter_map(|()| std::future::ready(None));
+    futures::stream::select(driver, updates_rx)
+}
+
+async fn run(config: Config, updates: Sender<Update>, commands: Receiver<Command>, handle: Handle) {
+    let tls = match tls::client_config(&config.identity) {
+        Ok(c) => TlsConnector::from(c),
+        Err(e) => {
+            let _ = updates
+                .send(Update::Disconnected { reason: Arc::new(e.into()), retry_in: None })
+                .await;
+            return;
+        }
+    };
+    let mut memory_pin: Option<ClientId> = None;
+    let mut backoff = limits::RECONNECT_MIN;
+    loop {
+        let mut logged_in = false;
+        let error = once(&config, &tls, &updates, &commands, &handle, &mut memory_pin, &mut logged_in)
+            .await;
+        if updates.is_closed() {
+            return;
+        }
+        if logged_in {
+            backoff = limits::RECONNECT_MIN;
+        }
+        let retry_in = (!error.is_fatal()).then(|| {
+            let wait = match &error {
+                Error::TooManyAttempts { retry_in } => (*retry_in).max(backoff),
+                _ => backoff,
+            };
+            jitter(wait)
+        });
+        let fatal = retry_in.is_none();
+        if updates.send(Update::Disconnected { reason: Arc::new(error), retry_in }).await.is_err()
+            || fatal
+        {
+            return;
+        }
+        if let Some(wait) = retry_in {
+            async_io::Timer::after(wait).await;
+        }
+        backoff = (backoff * 2).min(limits::RECONNECT_MAX);
+    }
+}
+
+/// ±25 % so that many clients do not reconnect in lockstep after a hub restart.
+fn jitter(d: Duration) -> Duration {
+    let factor = 0.75 + rand::random::<f64>() * 0.5;
+    d.mul_f64(factor)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn once(
+    config: &Config,
+    tls: &TlsConnector,
+    updates: &Sender<Update>,
+    commands: &Receiver<Command>,
+    handle: &Handle,
+    memory_pin: &mut Option<ClientId>,
+    logged_in: &mut bool,
+) -> Error {
+    let start = Instant::now();
+    let deadline = start + config.timing.login_deadline;
+    let (stream, info) = match net::until(deadline, net::connect_tls(&config.hub, tls.clone())).await {
+        Ok(ok) => ok,
+        Err(e) => return e.into(),
+    };
+    // Check the pin before a single login byte is sent.
+    let pinned = match &config.pins {
+        Some(store) => match store.get(&config.hub) {
+            Ok(p) => p,
+            Err(e) => return e.into(),
+        },
+        None => *memory_pin,
+    };
+    if let Some(pinned) = pinned {
+        if pinned != info.hub {
+            return Error::HubChanged { pinned, presented: info.hub };
+        }
+    }
+    let mut ws = match net::until(deadline, net::upgrade(stream)).await {
+        Ok(ws) => ws,
+        Err(e) => return e.into(),
+    };
+    let mut session =
+        Session::new(config.password.clone(), config.profile.clone(), config.timing, start);
+    if let Err(e) = session.handle_connected(info.channel, Instant::now()) {
+        return e;
+    }
+    let mut timer = async_io::Timer::never();
+    loop {
+        // Send what the session queued, then report its events.
+        let mut wrote = false;
+        while let Some(frame) = session.poll_transmit() {
+            if ws.feed(WsMessage::Binary(proto::encode(&frame).into())).await.is_err() {
+                return Error::ConnectionLost;
+            }
+            wrote = true;
+        }
+        if wrote && ws.flush().await.is_err() {
+            return Error::ConnectionLost;
+        }
+        while let Some(event) = session.poll_event() {
+            let update = match event {
+                Event::LoggedIn { you, contacts, time } => {
+                    let first_contact = pinned.is_none();
+                    if first_contact {
+                        *memory_pin = Some(info.hub);
+                        if let Some(store) = &config.pins {
+                            if let Err(e) = store.set(&config.hub, info.hub) {
+                                return e.into();
+                            }
+                        }
+                    }
+                    *logged_in = true;
+                    let welcome = Welcome { you, hub: info.hub, first_contact, contacts, time };
+                    Update::Connected { handle: handle.clone(), welcome }
+                }
+                other => Update::Event(other),
+            };
+            if updates.send(update).await.is_err() {
+                return Error::NotConnected;
+            }
+        }
+        if let Some(at) = session.poll_timeout() {
+            timer.set_at(at);
+        }
+        let ready = session.is_ready();
+        let mut command = pin!(
+            async {
+                if ready { commands.recv().await.ok() } else { std::future::pending().await }
+            }
+            .fuse()
+        );
+        let now_result = futures::select_biased! {
+            msg = ws.next().fuse() => {
+                let now = Instant::now();
+                match msg {
+                    Some(Ok(WsMessage::Binary(bytes))) => match proto::decode_server(&bytes) {
+                        Ok(frame) => session.handle_frame(frame, now),
+                        Err(e) => Err(e.into()),
+                    },
+                    Some(Ok(WsMessage::Close(frame))) => Err(match frame {
+                        Some(f) => Error::Closed { code: f.code.into(), reason: f.reason.to_string() },
+                        None => Error::ConnectionLost,
+                    }),
+                    Some(Ok(WsMessage::Text(_))) => Err(Error::Unexpected),
+                    Some(Ok(_)) => Ok(()),
+                    Some(Err(_)) | None => Err(Error::ConnectionLost),
+                }
+            }
+            cmd = command => {
+                let now = Instant::now();
+                match cmd {
+                    Some(Command::Send { id, to, text }) => session.send_message(id, to, text, now),
+                    Some(Command::Typing(to)) => session.typing(to, now),
+                    Some(Command::Read { from, id }) => session.mark_read(from, id, now),
+                    Some(Command::SetProfile(p)) => session.set_profile(p, now),
+                    None => Ok(()),
+                }
+            }
+            _ = FutureExt::fuse(&mut timer) => session.handle_timeout(Instant::now()),
+        };
+        if let Err(error) = now_result {
+            // Say goodbye properly (a LoginAbort, for instance) before giving up.
+            while let Some(frame) = session.poll_transmit() {
+                let _ = ws.feed(WsMessage::Binary(proto::encode(&frame).into())).await;
+            }
+            let _ = ws.close(None).await;
+            return error;
+        }
+    }
+}
