@@ -78,6 +78,11 @@ impl Password {
     fn bytes(&self) -> &[u8] {
         self.0.as_bytes()
     }
+
+    /// The password text, for code that must hand it on (tests, the simulator).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
 }
 
 impl fmt::Debug for Password {

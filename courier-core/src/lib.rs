@@ -23,6 +23,8 @@ pub mod limits;
 pub mod net;
 pub mod proto;
 pub mod session;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 pub mod tls;
 
 pub use error::Error;

@@ -330,15 +330,19 @@ impl Session {
             (_, ServerFrame::Closing) => Err(Error::HubShutdown),
             (State::Ready, frame) => {
                 self.state = State::Ready;
-                self.ready_frame(frame)
+                self.ready_frame(frame, now)
             }
             _ => Err(Error::Unexpected),
         }
     }
 
-    fn ready_frame(&mut self, frame: ServerFrame) -> Result<(), Error> {
+    fn ready_frame(&mut self, frame: ServerFrame, now: Instant) -> Result<(), Error> {
         let event = match frame {
-            ServerFrame::Ping => return Ok(()),
+            ServerFrame::Ping => {
+                // Answer, so the hub's own heartbeat proves we are alive whatever our timing.
+                self.transmit(ClientFrame::Ping, now);
+                return Ok(());
+            }
             ServerFrame::Message(m) => Event::Message(m),
             ServerFrame::Receipt { id, status } => Event::Receipt { id, status },
             ServerFrame::Typing { from, to } => Event::Typing { from, to },

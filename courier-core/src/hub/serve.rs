@@ -202,20 +202,28 @@ async fn read_loop(
     to_hub: &Sender<FromConn>,
 ) {
     while let Some(msg) = stream.next().await {
-        let out = match msg {
+        let bad = match msg {
             Ok(WsMessage::Binary(bytes)) => match proto::decode_client(&bytes) {
-                Ok(frame) => FromConn::Frame { conn, frame },
-                Err(e) => FromConn::Bad { conn, input: BadInput::Malformed(e) },
+                Ok(frame) => {
+                    if to_hub.send(FromConn::Frame { conn, frame }).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                Err(e) => BadInput::Malformed(e),
             },
-            Ok(WsMessage::Text(_)) => FromConn::Bad { conn, input: BadInput::Text },
+            Ok(WsMessage::Text(_)) => BadInput::Text,
             Ok(WsMessage::Close(_)) => return,
             Ok(_) => continue, // ping/pong: tungstenite answers pings itself
-            Err(tungstenite::Error::Capacity(_)) => FromConn::Bad { conn, input: BadInput::TooBig },
+            Err(tungstenite::Error::Capacity(_)) => BadInput::TooBig,
             Err(_) => return,
         };
-        if to_hub.send(out).await.is_err() {
-            return;
+        // Bad input: read nothing more. The hub answers with a close, which the writer
+        // sends before the pump ends; returning here would race it.
+        if to_hub.send(FromConn::Bad { conn, input: bad }).await.is_ok() {
+            std::future::pending::<()>().await;
         }
+        return;
     }
 }
 

@@ -1,0 +1,480 @@
+//! Hub state-machine tests on the in-memory simulator, with synthetic time.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::proto::{Delivery, MsgId, Profile, RejectReason, ServerFrame, Target};
+use crate::session::Event as SEvent;
+use crate::testing::Sim;
+
+const PW: &str = "correct horse";
+
+fn messages(sim: &Sim, i: usize) -> Vec<Message> {
+    sim.events(i)
+        .iter()
+        .filter_map(|e| match e {
+            SEvent::Message(m) => Some(m.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn receipts(sim: &Sim, i: usize) -> Vec<(MsgId, Delivery)> {
+    sim.events(i)
+        .iter()
+        .filter_map(|e| match e {
+            SEvent::Receipt { id, status } => Some((*id, status.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn send(sim: &mut Sim, i: usize, id: u64, to: Target, text: &str) {
+    let now = sim.now;
+    sim.clients[i].session.send_message(MsgId(id), to, text.into(), now).unwrap();
+    sim.run();
+}
+
+fn id(who: u8) -> ClientId {
+    ClientId([who; 32])
+}
+
+#[test]
+fn login_shares_contacts_both_ways() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "alice");
+    assert!(sim.is_online(a));
+    assert!(matches!(&sim.events(a)[0], SEvent::LoggedIn { you, contacts, .. }
+        if *you == id(1) && contacts.is_empty()));
+    let b = sim.login(2, "bob");
+    // Bob sees Alice in his welcome; Alice hears Bob join.
+    assert!(matches!(&sim.events(b)[0], SEvent::LoggedIn { contacts, .. }
+        if contacts.len() == 1 && contacts[0].id == id(1) && contacts[0].online
+            && contacts[0].profile.name == "alice"));
+    assert!(sim.events(a).iter().any(|e| matches!(e, SEvent::Contact(c)
+        if c.id == id(2) && c.online && c.profile.name == "bob")));
+    assert_eq!(sim.hub.stats().logged_in, 2);
+    assert_eq!(sim.hub.stats().preauth, 0);
+}
+
+#[test]
+fn wrong_password_is_refused_and_closed() {
+    let mut sim = Sim::new(PW);
+    let c = sim.login_with(1, "mallory", "guess");
+    assert_eq!(sim.clients[c].closed, Some(CloseReason::WrongPassword));
+    assert_eq!(sim.clients[c].error.as_deref(), Some("wrong password"));
+    assert!(sim.clients[c].frames.contains(&ServerFrame::LoginRejected(LoginRejection::WrongPassword)));
+    assert_eq!(sim.hub.stats().connections, 0);
+}
+
+#[test]
+fn repeated_failures_back_off_per_address() {
+    let mut sim = Sim::new(PW);
+    for _ in 0..limits::LOGIN_FAILURES_FREE + 1 {
+        let c = sim.login_with(1, "m", "guess");
+        assert_eq!(sim.clients[c].closed, Some(CloseReason::WrongPassword));
+    }
+    // Now even the right password must wait.
+    let c = sim.login(2, "alice");
+    assert_eq!(sim.clients[c].closed, Some(CloseReason::TooManyAttempts));
+    assert!(sim.clients[c].frames.iter().any(|f| matches!(f,
+        ServerFrame::LoginRejected(LoginRejection::TooManyAttempts { retry_in_ms }) if *retry_in_ms > 0)));
+    // Another address is not affected.
+    let other = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+    let d = sim.connect_from(other, 3, PW, "dave").unwrap();
+    sim.start_login(d);
+    sim.run();
+    assert!(sim.is_online(d));
+    // After the backoff the first address may try again.
+    sim.advance(limits::LOGIN_BACKOFF_BASE + Duration::from_millis(10));
+    let e = sim.login(4, "erin");
+    assert!(sim.is_online(e));
+}
+
+#[test]
+fn relayed_login_fails_channel_binding_on_both_ends() {
+    let mut sim = Sim::new(PW);
+    let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9));
+    let c = sim.connect_from(ip, 1, PW, "alice").unwrap();
+    sim.tamper_channel(c);
+    sim.start_login(c);
+    sim.run();
+    assert_eq!(sim.clients[c].closed, Some(CloseReason::ChannelBinding));
+    assert!(!sim.clients[c].session.is_ready());
+    assert!(sim.clients[c].error.as_deref().unwrap().contains("intercepted"));
+}
+
+#[test]
+fn frames_before_login_close_the_connection() {
+    let mut sim = Sim::new(PW);
+    let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    let c = sim.connect_from(ip, 1, PW, "x").unwrap();
+    sim.raw(c, &ClientFrame::Send { id: MsgId(1), to: Target::Everyone, text: "hi".into() });
+    assert_eq!(sim.clients[c].closed, Some(CloseReason::Unexpected));
+    let d = sim.connect_from(ip, 2, PW, "y").unwrap();
+    sim.raw(d, &ClientFrame::Ping);
+    assert_eq!(sim.clients[d].closed, Some(CloseReason::Unexpected));
+    assert_eq!(sim.hub.stats().connections, 0);
+}
+
+#[test]
+fn version_mismatch_names_both_versions() {
+    let mut sim = Sim::new(PW);
+    let c = sim.connect_from(IpAddr::V4(Ipv4Addr::LOCALHOST), 1, PW, "x").unwrap();
+    sim.raw(c, &ClientFrame::LoginStart { version: 99, request: Default::default() });
+    assert_eq!(sim.clients[c].closed, Some(CloseReason::VersionMismatch));
+    assert!(sim.clients[c].frames.contains(&ServerFrame::LoginRejected(
+        LoginRejection::VersionMismatch { hub: PROTOCOL_VERSION, client: 99 }
+    )));
+}
+
+#[test]
+fn garbage_login_request_closes() {
+    let mut sim = Sim::new(PW);
+    let c = sim.connect_from(IpAddr::V4(Ipv4Addr::LOCALHOST), 1, PW, "x").unwrap();
+    sim.raw(c, &ClientFrame::LoginStart { version: 1, request: vec![0xff; 40].into() });
+    assert_eq!(sim.clients[c].closed, Some(CloseReason::Malformed));
+}
+
+#[test]
+fn login_deadline_closes_silent_connections() {
+    let mut sim = Sim::new(PW);
+    let c = sim.connect_from(IpAddr::V4(Ipv4Addr::LOCALHOST), 1, PW, "x").unwrap();
+    sim.advance(limits::LOGIN_DEADLINE - Duration::from_millis(300));
+    assert_eq!(sim.clients[c].closed, None);
+    sim.advance(Duration::from_millis(600));
+    assert_eq!(sim.clients[c].closed, Some(CloseReason::LoginTimeout));
+    assert_eq!(sim.hub.stats().preauth, 0);
+}
+
+#[test]
+fn heartbeat_pings_then_drops_silent_clients_and_tells_others() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    sim.clear();
+    sim.advance(limits::HEARTBEAT_INTERVAL + Duration::from_secs(1));
+    assert!(sim.clients[a].frames.contains(&ServerFrame::Ping));
+    // Bob keeps talking; Alice stays silent until the timeout.
+    let mut t = Duration::ZERO;
+    while t < limits::HEARTBEAT_TIMEOUT {
+        sim.raw(b, &ClientFrame::Ping);
+        sim.advance(Duration::from_secs(5));
+        t += Duration::from_secs(5);
+    }
+    assert_eq!(sim.clients[a].closed, Some(CloseReason::HeartbeatTimeout));
+    assert_eq!(sim.clients[b].closed, None);
+    assert!(sim.events(b).iter().any(|e| matches!(e, SEvent::ContactLeft { id: who, .. } if *who == id(1))));
+}
+
+#[test]
+fn direct_message_is_stamped_by_the_hub_and_receipted() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    let c = sim.login(3, "carol");
+    sim.clear();
+    send(&mut sim, a, 10, Target::Client(id(2)), "hi bob");
+    let got = messages(&sim, b);
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].from, got[0].text.as_str(), got[0].id), (id(1), "hi bob", MsgId(10)));
+    assert!(got[0].time.0 >= 1_700_000_000_000);
+    assert!(messages(&sim, c).is_empty(), "carol must not see a DM to bob");
+    assert_eq!(receipts(&sim, a), vec![(MsgId(10), Delivery::Delivered)]);
+}
+
+#[test]
+fn bad_recipients_and_texts_are_rejected() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "alice");
+    sim.clear();
+    send(&mut sim, a, 1, Target::Client(id(9)), "nobody");
+    send(&mut sim, a, 2, Target::Client(id(1)), "myself");
+    send(&mut sim, a, 3, Target::Everyone, "");
+    let long = "x".repeat(limits::MAX_TEXT + 1);
+    send(&mut sim, a, 4, Target::Everyone, &long);
+    assert_eq!(
+        receipts(&sim, a),
+        vec![
+            (MsgId(1), Delivery::Rejected(RejectReason::NoSuchPeer)),
+            (MsgId(2), Delivery::Rejected(RejectReason::NoSuchPeer)),
+            (MsgId(3), Delivery::Rejected(RejectReason::BadText)),
+            (MsgId(4), Delivery::Rejected(RejectReason::BadText)),
+        ]
+    );
+    assert!(sim.is_online(a));
+}
+
+#[test]
+fn offline_messages_are_stored_then_delivered_at_login() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    sim.disconnect(b);
+    assert!(sim.events(a).iter().any(|e| matches!(e, SEvent::ContactLeft { .. })));
+    sim.clear();
+    send(&mut sim, a, 5, Target::Client(id(2)), "while you were out");
+    assert_eq!(receipts(&sim, a), vec![(MsgId(5), Delivery::Stored)]);
+    assert_eq!(sim.hub.stats().stored, 1);
+    let b2 = sim.login(2, "bob");
+    let got = messages(&sim, b2);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].text, "while you were out");
+    assert_eq!(sim.hub.stats().stored, 0);
+}
+
+#[test]
+fn offline_queue_is_bounded() {
+    let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
+    config.offline_queue = 3;
+    let mut sim = Sim::with_config(config, PW);
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    sim.disconnect(b);
+    sim.clear();
+    for n in 0..4 {
+        send(&mut sim, a, n, Target::Client(id(2)), "m");
+    }
+    let r = receipts(&sim, a);
+    assert_eq!(r.iter().filter(|(_, s)| *s == Delivery::Stored).count(), 3);
+    assert_eq!(r[3].1, Delivery::Rejected(RejectReason::QueueFull));
+}
+
+#[test]
+fn broadcast_reaches_everyone_else_once() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    let c = sim.login(3, "carol");
+    sim.clear();
+    send(&mut sim, a, 1, Target::Everyone, "hello all");
+    assert!(messages(&sim, a).is_empty());
+    for r in [b, c] {
+        let got = messages(&sim, r);
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].from, got[0].to), (id(1), Target::Everyone));
+    }
+}
+
+#[test]
+fn read_marks_and_typing_reach_the_right_person() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    let c = sim.login(3, "carol");
+    sim.clear();
+    let now = sim.now;
+    sim.clients[b].session.typing(Target::Client(id(1)), now).unwrap();
+    sim.clients[b].session.mark_read(id(1), MsgId(42), now).unwrap();
+    sim.run();
+    assert!(sim.events(a).contains(&SEvent::Typing { from: id(2), to: Target::Client(id(1)) }));
+    assert!(sim.events(a).contains(&SEvent::Read { by: id(2), id: MsgId(42) }));
+    assert!(sim.events(c).is_empty());
+}
+
+#[test]
+fn chat_rate_limit_rejects_then_disconnects_a_flooder() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    sim.clear();
+    for n in 0..u64::from(limits::MESSAGE_BURST) + 5 {
+        sim.raw(a, &ClientFrame::Send { id: MsgId(n), to: Target::Client(id(2)), text: "x".into() });
+    }
+    let limited = sim.clients[a]
+        .frames
+        .iter()
+        .filter(|f| matches!(f, ServerFrame::Receipt { status: Delivery::Rejected(RejectReason::RateLimited), .. }))
+        .count();
+    assert_eq!(limited, 5);
+    assert_eq!(messages(&sim, b).len(), limits::MESSAGE_BURST as usize);
+    for n in 0..u64::from(limits::RATE_VIOLATIONS_BEFORE_CLOSE) {
+        sim.raw(a, &ClientFrame::Typing { to: Target::Everyone });
+        let _ = n;
+    }
+    assert_eq!(sim.clients[a].closed, Some(CloseReason::RateLimited));
+    assert!(sim.is_online(b));
+}
+
+#[test]
+fn profile_updates_are_validated_rate_limited_and_shared() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    sim.clear();
+    sim.advance(Duration::from_secs(2));
+    let mut p = Profile::with_name("Alice B.");
+    p.status = "lunch".into();
+    sim.raw(a, &ClientFrame::SetProfile(p.clone()));
+    assert!(sim.events(b).iter().any(|e| matches!(e, SEvent::Contact(c) if c.profile == p)));
+    // A second update within the second is refused.
+    sim.raw(a, &ClientFrame::SetProfile(Profile::with_name("again")));
+    assert!(sim.clients[a].frames.iter().any(|f| matches!(f, ServerFrame::Error { code: ErrorCode::RateLimited, .. })));
+    sim.advance(Duration::from_secs(2));
+    sim.raw(a, &ClientFrame::SetProfile(Profile::with_name("bad\u{202E}name")));
+    assert!(sim.clients[a].frames.iter().any(|f| matches!(f, ServerFrame::Error { code: ErrorCode::InvalidProfile, .. })));
+    assert!(sim.is_online(a));
+}
+
+#[test]
+fn invalid_profile_at_login_is_refused() {
+    let mut sim = Sim::new(PW);
+    let c = sim.login(1, "\x1b[1A\rroot");
+    assert_eq!(sim.clients[c].closed, Some(CloseReason::InvalidProfile));
+    assert!(sim.clients[c].error.as_deref().unwrap().contains("profile"));
+}
+
+#[test]
+fn preauth_limits_per_address_and_total() {
+    let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
+    config.max_preauth_per_ip = 2;
+    config.max_preauth_total = 3;
+    let mut sim = Sim::with_config(config, PW);
+    let ip = |n| IpAddr::V4(Ipv4Addr::new(10, 0, 0, n));
+    assert!(sim.connect_from(ip(1), 1, PW, "a").is_some());
+    assert!(sim.connect_from(ip(1), 2, PW, "a").is_some());
+    assert_eq!(sim.hub.handle_accept(SocketAddr::new(ip(1), 1), sim.now), Err(Refused::PerAddress));
+    assert!(sim.connect_from(ip(2), 3, PW, "b").is_some());
+    assert_eq!(sim.hub.handle_accept(SocketAddr::new(ip(3), 1), sim.now), Err(Refused::Total));
+    // Logging in frees the slot.
+    sim.start_login(0);
+    sim.run();
+    assert!(sim.is_online(0));
+    assert!(sim.hub.handle_accept(SocketAddr::new(ip(3), 1), sim.now).is_ok());
+}
+
+#[test]
+fn two_connections_of_one_identity_both_receive_and_presence_counts_both() {
+    let mut sim = Sim::new(PW);
+    let a1 = sim.login(1, "alice");
+    let a2 = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    sim.clear();
+    send(&mut sim, b, 1, Target::Client(id(1)), "to both");
+    assert_eq!(messages(&sim, a1).len(), 1);
+    assert_eq!(messages(&sim, a2).len(), 1);
+    sim.disconnect(a1);
+    assert!(!sim.events(b).iter().any(|e| matches!(e, SEvent::ContactLeft { .. })));
+    sim.disconnect(a2);
+    assert!(sim.events(b).iter().any(|e| matches!(e, SEvent::ContactLeft { .. })));
+}
+
+#[test]
+fn bad_input_maps_to_close_codes() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "a");
+    let b = sim.login(2, "b");
+    let c = sim.login(3, "c");
+    let now = sim.now;
+    sim.hub.handle_bad_input(sim.clients[a].conn, BadInput::TooBig, now);
+    sim.hub.handle_bad_input(sim.clients[b].conn, BadInput::Text, now);
+    sim.hub.handle_bad_input(
+        sim.clients[c].conn,
+        BadInput::Malformed(crate::proto::DecodeError::Truncated),
+        now,
+    );
+    sim.run();
+    assert_eq!(sim.clients[a].closed.map(CloseReason::code), Some(1009));
+    assert_eq!(sim.clients[b].closed.map(CloseReason::code), Some(1003));
+    assert_eq!(sim.clients[c].closed.map(CloseReason::code), Some(1008));
+}
+
+#[test]
+fn login_frames_after_login_are_violations() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "a");
+    sim.raw(a, &ClientFrame::LoginAbort);
+    assert_eq!(sim.clients[a].closed, Some(CloseReason::Unexpected));
+}
+
+#[test]
+fn shutdown_says_goodbye() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "a");
+    let now = sim.now;
+    sim.hub.shutdown(now);
+    sim.run();
+    assert!(sim.clients[a].frames.contains(&ServerFrame::Closing));
+    assert_eq!(sim.clients[a].closed, Some(CloseReason::Shutdown));
+    assert_eq!(sim.clients[a].error.as_deref(), Some("the hub shut down"));
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Send { from: usize, to: Option<usize>, text: u8 },
+    Drop(usize),
+    Rejoin(usize),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0..4usize, proptest::option::of(0..4usize), any::<u8>())
+            .prop_map(|(from, to, text)| Op::Send { from, to, text }),
+        1 => (0..4usize).prop_map(Op::Drop),
+        1 => (0..4usize).prop_map(Op::Rejoin),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Over random sends, drops and rejoins: each delivered message reaches exactly its
+    /// intended online recipients, once each, stamped with the true sender; a drop clears
+    /// presence for the others.
+    #[test]
+    fn routing_matches_a_reference_model(ops in proptest::collection::vec(op(), 1..40)) {
+        let mut sim = Sim::new(PW);
+        let mut slot: Vec<usize> = (0..4u8).map(|w| sim.login(w + 1, &format!("u{w}"))).collect();
+        let mut online = [true; 4];
+        let mut next = 0u64;
+        for op in ops {
+            sim.clear();
+            match op {
+                Op::Send { from, to, text } => {
+                    if !online[from] { continue; }
+                    next += 1;
+                    let target = to.map_or(Target::Everyone, |t| Target::Client(id(t as u8 + 1)));
+                    send(&mut sim, slot[from], next, target, &format!("m{text}"));
+                    for (who, &s) in slot.iter().enumerate() {
+                        let got = messages(&sim, s);
+                        let expected = online[who] && who != from
+                            && to.is_none_or(|t| t == who);
+                        prop_assert_eq!(got.len(), usize::from(expected), "who {} op from {}", who, from);
+                        if expected {
+                            prop_assert_eq!(got[0].from, id(from as u8 + 1));
+                        }
+                    }
+                    let status = &receipts(&sim, slot[from])[0].1;
+                    let want = match to {
+                        Some(t) if t == from => Delivery::Rejected(RejectReason::NoSuchPeer),
+                        Some(t) if !online[t] => Delivery::Stored,
+                        _ => Delivery::Delivered,
+                    };
+                    prop_assert_eq!(status, &want);
+                }
+                Op::Drop(w) => {
+                    if !online[w] { continue; }
+                    sim.disconnect(slot[w]);
+                    online[w] = false;
+                    for (o, &s) in slot.iter().enumerate() {
+                        if online[o] {
+                            let left = sim.events(s).iter().any(|e| matches!(e, SEvent::ContactLeft { id: x, .. } if *x == id(w as u8 + 1)));
+                            prop_assert!(left);
+                        }
+                    }
+                }
+                Op::Rejoin(w) => {
+                    if online[w] { continue; }
+                    slot[w] = sim.login(w as u8 + 1, &format!("u{w}"));
+                    online[w] = true;
+                    // Anything stored for it arrives now; nothing else.
+                    prop_assert!(sim.is_online(slot[w]));
+                }
+            }
+            sim.advance(Duration::from_millis(200)); // keep under the rate limit
+        }
+    }
+}

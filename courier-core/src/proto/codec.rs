@@ -109,9 +109,20 @@ mod tests {
     #[test]
     fn deep_nesting_rejected_without_overflow() {
         let deep = vec![0x9f_u8; 100_000]; // nested indefinite arrays
-        assert_eq!(decode_client(&deep), Err(DecodeError::TooDeep));
+        assert!(decode_client(&deep).is_err());
+        assert_eq!(decode::<ciborium::Value>(&deep), Err(DecodeError::TooDeep));
         let maps = vec![0xa1_u8; 100_000]; // nested one-entry maps
-        assert_eq!(decode_client(&maps), Err(DecodeError::TooDeep));
+        assert!(decode_client(&maps).is_err());
+        assert_eq!(decode::<ciborium::Value>(&maps), Err(DecodeError::TooDeep));
+        let tags = vec![0xc6_u8; 100_000]; // nested tags
+        assert!(decode_server(&tags).is_err());
+        // A frame that nests through one of its own fields: {"SetProfile": {"name": [[[..
+        let mut nested = vec![0xa1, 0x6a];
+        nested.extend(b"SetProfile");
+        nested.extend([0xa1, 0x64]);
+        nested.extend(b"name");
+        nested.extend(vec![0x81_u8; 50_000]);
+        assert!(decode_client(&nested).is_err());
     }
 
     #[test]

@@ -1,0 +1,259 @@
+//! An in-memory simulator: one [`Hub`] and any number of [`Session`]s wired together
+//! with synthetic time. Every frame goes through the real CBOR codec. Used by unit
+//! tests, property tests and the fuzz targets; not compiled into normal builds.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use crate::auth::{HubSecret, Password};
+use crate::hub::{self, CloseReason, ConnId, Hub, Transmit};
+use crate::identity::Identity;
+use crate::proto::{self, ClientFrame, ClientId, Profile, ServerFrame, Timestamp};
+use crate::session::{self, Event, Session, Timing};
+
+/// One simulated client connection.
+#[derive(Debug)]
+pub struct Client {
+    /// Its hub connection.
+    pub conn: ConnId,
+    /// Its identity (what the TLS handshake would have shown).
+    pub id: ClientId,
+    /// Its state machine.
+    pub session: Session,
+    /// Events the session reported, oldest first.
+    pub events: Vec<Event>,
+    /// Raw frames the hub sent it, oldest first.
+    pub frames: Vec<ServerFrame>,
+    /// Why the hub closed it, if it did.
+    pub closed: Option<CloseReason>,
+    /// The error the session ended with, if any.
+    pub error: Option<String>,
+    channel: [u8; 32],
+}
+
+/// A hub and its clients in memory.
+#[derive(Debug)]
+pub struct Sim {
+    /// The hub under test.
+    pub hub: Hub,
+    /// Synthetic "now".
+    pub now: Instant,
+    /// Clients by index.
+    pub clients: Vec<Client>,
+    /// Password the hub was set up with.
+    pub password: Password,
+}
+
+/// A hub configuration with a fresh identity, the given password and a fixed seed.
+///
+/// # Panics
+/// If key generation fails (test-only code).
+#[allow(clippy::expect_used)]
+pub fn hub_config(password: &Password) -> hub::Config {
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
+    let secret = HubSecret::register(&mut rng, password).expect("register");
+    let mut config = hub::Config::new(Identity::generate().expect("identity"), secret);
+    config.rng_seed = Some([7; 32]);
+    config
+}
+
+impl Sim {
+    /// A hub with password `password` and no clients.
+    pub fn new(password: &str) -> Self {
+        Self::with_config(hub_config(&Password::new(password)), password)
+    }
+
+    /// A hub with a custom configuration (its secret must match `password`).
+    pub fn with_config(config: hub::Config, password: &str) -> Self {
+        let now = Instant::now();
+        Self {
+            hub: Hub::new(config, now, Timestamp(1_700_000_000_000)),
+            now,
+            clients: Vec::new(),
+            password: Password::new(password),
+        }
+    }
+
+    /// Connects a client from `ip` with identity byte `who` (its id is `[who; 32]`) but
+    /// does not log in. Returns its index, or `None` if the hub refused the connection.
+    pub fn connect_from(&mut self, ip: IpAddr, who: u8, password: &str, name: &str) -> Option<usize> {
+        let conn = self.hub.handle_accept(SocketAddr::new(ip, 40000), self.now).ok()?;
+        let id = ClientId([who; 32]);
+        let channel = [who ^ 0x55; 32];
+        self.hub.handle_connect(conn, id, channel, self.now);
+        let timing = Timing::default();
+        let session =
+            Session::new(Password::new(password), Profile::with_name(name), timing, self.now);
+        self.clients.push(Client {
+            conn,
+            id,
+            session,
+            events: Vec::new(),
+            frames: Vec::new(),
+            closed: None,
+            error: None,
+            channel,
+        });
+        Some(self.clients.len() - 1)
+    }
+
+    /// Connects and logs in client `who` from 10.0.0.1 with the right password.
+    pub fn login(&mut self, who: u8, name: &str) -> usize {
+        let password = self.password.clone();
+        self.login_with(who, name, &password_text(&password))
+    }
+
+    /// Connects and logs in with a given password; check `closed` / `error` for failure.
+    #[allow(clippy::expect_used)]
+    pub fn login_with(&mut self, who: u8, name: &str, password: &str) -> usize {
+        let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let i = self.connect_from(ip, who, password, name).expect("hub refused the connection");
+        self.start_login(i);
+        self.run();
+        i
+    }
+
+    /// Starts the login of client `i` (binding it to its own channel value).
+    pub fn start_login(&mut self, i: usize) {
+        let now = self.now;
+        if let Some(c) = self.clients.get_mut(i) {
+            let channel = c.channel;
+            if let Err(e) = c.session.handle_connected(channel, now) {
+                c.error = Some(e.to_string());
+            }
+        }
+    }
+
+    /// Pretends client `i` sees a different TLS channel than the hub (a relaying MITM).
+    pub fn tamper_channel(&mut self, i: usize) {
+        if let Some(c) = self.clients.get_mut(i) {
+            c.channel = [0xEE; 32];
+        }
+    }
+
+    /// Sends a raw frame from client `i` to the hub, bypassing its session.
+    pub fn raw(&mut self, i: usize, frame: &ClientFrame) {
+        if let Some(conn) = self.clients.get(i).map(|c| c.conn) {
+            match proto::decode_client(&proto::encode(frame)) {
+                Ok(f) => self.hub.handle_frame(conn, f, self.now),
+                Err(e) => self.hub.handle_bad_input(conn, hub::BadInput::Malformed(e), self.now),
+            }
+        }
+        self.run();
+    }
+
+    /// Moves frames both ways until nothing is left to move.
+    pub fn run(&mut self) {
+        for _ in 0..10_000 {
+            let mut moved = false;
+            for i in 0..self.clients.len() {
+                moved |= self.pump_client(i);
+            }
+            while let Some(t) = self.hub.poll_transmit() {
+                moved = true;
+                self.deliver(t);
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    fn pump_client(&mut self, i: usize) -> bool {
+        let now = self.now;
+        let mut out = Vec::new();
+        if let Some(c) = self.clients.get_mut(i) {
+            while let Some(f) = c.session.poll_transmit() {
+                if c.closed.is_none() {
+                    out.push((c.conn, f));
+                }
+            }
+            while let Some(e) = c.session.poll_event() {
+                c.events.push(e);
+            }
+        }
+        let moved = !out.is_empty();
+        for (conn, frame) in out {
+            match proto::decode_client(&proto::encode(&frame)) {
+                Ok(f) => self.hub.handle_frame(conn, f, now),
+                Err(e) => self.hub.handle_bad_input(conn, hub::BadInput::Malformed(e), now),
+            }
+        }
+        moved
+    }
+
+    fn deliver(&mut self, t: Transmit) {
+        let now = self.now;
+        match t {
+            Transmit::Frame { conn, frame } => {
+                if let Some(c) = self.clients.iter_mut().find(|c| c.conn == conn) {
+                    let decoded = proto::decode_server(&proto::encode(&*frame));
+                    if let Ok(f) = decoded {
+                        c.frames.push(f.clone());
+                        if c.error.is_none() {
+                            if let Err(e) = c.session.handle_frame(f, now) {
+                                c.error = Some(e.to_string());
+                            }
+                        }
+                    }
+                }
+            }
+            Transmit::Close { conn, reason } => {
+                if let Some(c) = self.clients.iter_mut().find(|c| c.conn == conn) {
+                    c.closed = Some(reason);
+                }
+            }
+        }
+    }
+
+    /// Client `i` goes away (the driver saw its socket close).
+    pub fn disconnect(&mut self, i: usize) {
+        if let Some(c) = self.clients.get_mut(i) {
+            c.closed.get_or_insert(CloseReason::Shutdown);
+            let conn = c.conn;
+            self.hub.handle_disconnect(conn, self.now);
+        }
+        self.run();
+    }
+
+    /// Advances synthetic time by `d`, firing the hub's timers (clients stay silent).
+    pub fn advance(&mut self, d: Duration) {
+        let end = self.now + d;
+        while let Some(at) = self.hub.poll_timeout() {
+            if at > end {
+                break;
+            }
+            self.now = at.max(self.now);
+            self.hub.handle_timeout(self.now);
+            self.run();
+        }
+        self.now = end;
+        self.hub.handle_timeout(self.now);
+        self.run();
+    }
+
+    /// The session events of client `i` (empty for an unknown index).
+    pub fn events(&self, i: usize) -> &[Event] {
+        self.clients.get(i).map_or(&[], |c| c.events.as_slice())
+    }
+
+    /// Drops recorded events and frames of every client.
+    pub fn clear(&mut self) {
+        for c in &mut self.clients {
+            c.events.clear();
+            c.frames.clear();
+        }
+    }
+
+    /// Whether client `i` logged in and is still connected.
+    pub fn is_online(&self, i: usize) -> bool {
+        self.clients.get(i).is_some_and(|c| c.session.is_ready() && c.closed.is_none())
+    }
+}
+
+fn password_text(p: &Password) -> String {
+    p.expose().to_owned()
+}
+
+/// Helper so tests can write `session::Event` paths briefly.
+pub use session::Event as SessionEvent;
