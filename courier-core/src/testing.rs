@@ -28,6 +28,8 @@ pub struct Client {
     pub closed: Option<CloseReason>,
     /// The error the session ended with, if any.
     pub error: Option<String>,
+    /// A pulled cable: nothing reaches or leaves this client, and nothing closes.
+    pub muted: bool,
     channel: [u8; 32],
 }
 
@@ -92,6 +94,7 @@ impl Sim {
             frames: Vec::new(),
             closed: None,
             error: None,
+            muted: false,
             channel,
         });
         Some(self.clients.len() - 1)
@@ -164,7 +167,7 @@ impl Sim {
         let mut out = Vec::new();
         if let Some(c) = self.clients.get_mut(i) {
             while let Some(f) = c.session.poll_transmit() {
-                if c.closed.is_none() {
+                if c.closed.is_none() && !c.muted {
                     out.push((c.conn, f));
                 }
             }
@@ -186,7 +189,7 @@ impl Sim {
         let now = self.now;
         match t {
             Transmit::Frame { conn, frame } => {
-                if let Some(c) = self.clients.iter_mut().find(|c| c.conn == conn) {
+                if let Some(c) = self.clients.iter_mut().find(|c| c.conn == conn && !c.muted) {
                     let decoded = proto::decode_server(&proto::encode(&*frame));
                     if let Ok(f) = decoded {
                         c.frames.push(f.clone());
@@ -203,6 +206,13 @@ impl Sim {
                     c.closed = Some(reason);
                 }
             }
+        }
+    }
+
+    /// Pulls client `i`'s cable: from now on nothing flows either way and nothing closes.
+    pub fn mute(&mut self, i: usize) {
+        if let Some(c) = self.clients.get_mut(i) {
+            c.muted = true;
         }
     }
 
