@@ -1,1 +1,57 @@
-fn main() {}
+//! The `courier` command: a thin front end over courier-core.
+
+mod args;
+mod client;
+mod cmd;
+mod output;
+mod password;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Writes to stdout; a closed pipe (`courier listen | head`) ends the program quietly.
+pub(crate) fn print(s: &str) {
+    let mut out = std::io::stdout().lock();
+    if out
+        .write_all(s.as_bytes())
+        .and_then(|()| out.flush())
+        .is_err()
+    {
+        std::process::exit(0);
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    let default = match (&cli.command, cli.verbose) {
+        (_, 2..) => "debug",
+        (args::Command::Hub(_), _) | (_, 1) => "info",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+    let result = smol::block_on(async {
+        match cli.command {
+            args::Command::Hub(a) => cmd::hub::run(a).await,
+            args::Command::Who(a) => cmd::who::run(a).await,
+            args::Command::Say(a) => cmd::say::run(a).await,
+            args::Command::Listen(a) => cmd::listen::run(a).await,
+            args::Command::Chat(a) => cmd::chat::run(a).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("courier: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -167,19 +167,27 @@ impl HubSecret {
         let setup = ServerSetup::<Suite>::new(rng);
         let start = ClientRegistration::<Suite>::start(rng, password.bytes()).map_err(protocol)?;
         let request_bytes = start.message.serialize();
-        let request = opaque_ke::RegistrationRequest::deserialize(&request_bytes)
-            .map_err(protocol)?;
-        let response = ServerRegistration::<Suite>::start(&setup, request, CREDENTIAL_ID)
-            .map_err(protocol)?;
-        let response = RegistrationResponse::deserialize(&response.message.serialize())
-            .map_err(protocol)?;
+        let request =
+            opaque_ke::RegistrationRequest::deserialize(&request_bytes).map_err(protocol)?;
+        let response =
+            ServerRegistration::<Suite>::start(&setup, request, CREDENTIAL_ID).map_err(protocol)?;
+        let response =
+            RegistrationResponse::deserialize(&response.message.serialize()).map_err(protocol)?;
         let finish = start
             .state
-            .finish(rng, password.bytes(), response, ClientRegistrationFinishParameters::default())
+            .finish(
+                rng,
+                password.bytes(),
+                response,
+                ClientRegistrationFinishParameters::default(),
+            )
             .map_err(protocol)?;
         let upload = RegistrationUpload::<Suite>::deserialize(&finish.message.serialize())
             .map_err(protocol)?;
-        Ok(Self { setup, record: ServerRegistration::finish(upload) })
+        Ok(Self {
+            setup,
+            record: ServerRegistration::finish(upload),
+        })
     }
 
     /// Serializes for storage.
@@ -195,8 +203,8 @@ impl HubSecret {
     /// # Errors
     /// [`Error::DamagedSecret`] if the bytes are not a stored secret.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
-        let stored: StoredSecret = ciborium::de::from_reader(bytes)
-            .map_err(|_| Error::DamagedSecret)?;
+        let stored: StoredSecret =
+            ciborium::de::from_reader(bytes).map_err(|_| Error::DamagedSecret)?;
         Ok(Self {
             setup: ServerSetup::deserialize(&stored.setup).map_err(|_| Error::DamagedSecret)?,
             record: ServerRegistration::deserialize(&stored.record)
@@ -220,7 +228,10 @@ impl HubSecret {
             ServerLoginStartParameters::default(),
         )
         .map_err(protocol)?;
-        Ok((HubLogin(Box::new(start.state)), start.message.serialize().to_vec()))
+        Ok((
+            HubLogin(Box::new(start.state)),
+            start.message.serialize().to_vec(),
+        ))
     }
 }
 
@@ -271,9 +282,16 @@ impl ClientLoginState {
         let response = CredentialResponse::<Suite>::deserialize(response).map_err(protocol)?;
         let result = self
             .0
-            .finish(password.bytes(), response, ClientLoginFinishParameters::default())
+            .finish(
+                password.bytes(),
+                response,
+                ClientLoginFinishParameters::default(),
+            )
             .map_err(protocol)?;
-        Ok((result.message.serialize().to_vec(), SessionKey(result.session_key.to_vec())))
+        Ok((
+            result.message.serialize().to_vec(),
+            SessionKey(result.session_key.to_vec()),
+        ))
     }
 }
 

@@ -250,7 +250,11 @@ enum Phase {
     /// Waiting for `LoginStart`.
     AwaitStart { client: ClientId, channel: [u8; 32] },
     /// Waiting for `LoginFinish`.
-    AwaitFinish { client: ClientId, channel: [u8; 32], login: HubLogin },
+    AwaitFinish {
+        client: ClientId,
+        channel: [u8; 32],
+        login: HubLogin,
+    },
     /// Logged in.
     Ready { client: ClientId },
 }
@@ -319,7 +323,9 @@ pub struct Hub {
 
 impl fmt::Debug for Hub {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Hub").field("stats", &self.stats()).finish_non_exhaustive()
+        f.debug_struct("Hub")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
     }
 }
 
@@ -412,31 +418,58 @@ impl Hub {
         channel: [u8; 32],
         now: Instant,
     ) {
-        if let Some(c) = self.conns.get_mut(&conn) {
-            if matches!(c.phase, Phase::Handshake) {
-                c.phase = Phase::AwaitStart { client, channel };
-                c.last_rx = now;
-            }
+        if let Some(c) = self.conns.get_mut(&conn)
+            && matches!(c.phase, Phase::Handshake)
+        {
+            c.phase = Phase::AwaitStart { client, channel };
+            c.last_rx = now;
         }
     }
 
     /// A frame arrived on `conn`.
     pub fn handle_frame(&mut self, conn: ConnId, frame: ClientFrame, now: Instant) {
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         c.last_rx = now;
         let phase = std::mem::replace(&mut c.phase, Phase::Handshake);
         match (phase, frame) {
-            (Phase::AwaitStart { client, channel }, ClientFrame::LoginStart { version, request }) => {
+            (
+                Phase::AwaitStart { client, channel },
+                ClientFrame::LoginStart { version, request },
+            ) => {
                 self.login_start(conn, client, channel, version, &request, now);
             }
             (
-                Phase::AwaitFinish { client, channel, login },
-                ClientFrame::LoginFinish { finalization, binding, profile },
+                Phase::AwaitFinish {
+                    client,
+                    channel,
+                    login,
+                },
+                ClientFrame::LoginFinish {
+                    finalization,
+                    binding,
+                    profile,
+                },
             ) => {
-                self.login_finish(conn, client, channel, login, &finalization, &binding, profile, now);
+                self.login_finish(
+                    conn,
+                    client,
+                    channel,
+                    login,
+                    &finalization,
+                    &binding,
+                    profile,
+                    now,
+                );
             }
             (Phase::AwaitFinish { .. }, ClientFrame::LoginAbort) => {
-                self.login_failed(conn, LoginRejection::WrongPassword, CloseReason::WrongPassword, now);
+                self.login_failed(
+                    conn,
+                    LoginRejection::WrongPassword,
+                    CloseReason::WrongPassword,
+                    now,
+                );
             }
             (Phase::Ready { client }, frame) => {
                 if let Some(c) = self.conns.get_mut(&conn) {
@@ -515,7 +548,8 @@ impl Hub {
         for id in ping {
             self.send(id, frame.clone(), now);
         }
-        self.addresses.retain(|_, a| a.preauth > 0 || !a.backoff.is_stale(now));
+        self.addresses
+            .retain(|_, a| a.preauth > 0 || !a.backoff.is_stale(now));
     }
 
     /// Tells every logged-in client the hub is going away and closes every connection.
@@ -558,7 +592,10 @@ impl Hub {
         now: Instant,
     ) {
         if version != PROTOCOL_VERSION {
-            let rejection = LoginRejection::VersionMismatch { hub: PROTOCOL_VERSION, client: version };
+            let rejection = LoginRejection::VersionMismatch {
+                hub: PROTOCOL_VERSION,
+                client: version,
+            };
             self.reject(conn, rejection, CloseReason::VersionMismatch, now);
             return;
         }
@@ -572,7 +609,11 @@ impl Hub {
         match self.config.secret.start_login(&mut self.rng, request) {
             Ok((login, response)) => {
                 if let Some(c) = self.conns.get_mut(&conn) {
-                    c.phase = Phase::AwaitFinish { client, channel, login };
+                    c.phase = Phase::AwaitFinish {
+                        client,
+                        channel,
+                        login,
+                    };
                 }
                 let challenge = ServerFrame::LoginChallenge {
                     version: PROTOCOL_VERSION,
@@ -604,7 +645,12 @@ impl Hub {
                 return;
             }
             Err(_) => {
-                self.login_failed(conn, LoginRejection::WrongPassword, CloseReason::WrongPassword, now);
+                self.login_failed(
+                    conn,
+                    LoginRejection::WrongPassword,
+                    CloseReason::WrongPassword,
+                    now,
+                );
                 return;
             }
         };
@@ -618,14 +664,21 @@ impl Hub {
             return;
         }
         if let Err(e) = validate_profile(&profile) {
-            self.reject(conn, LoginRejection::InvalidProfile(e), CloseReason::InvalidProfile, now);
+            self.reject(
+                conn,
+                LoginRejection::InvalidProfile(e),
+                CloseReason::InvalidProfile,
+                now,
+            );
             return;
         }
         if self.logged_in >= self.config.max_clients {
             self.reject(conn, LoginRejection::HubFull, CloseReason::HubFull, now);
             return;
         }
-        let Some(c) = self.conns.get_mut(&conn) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         c.phase = Phase::Ready { client };
         let ip = c.peer.ip();
         self.leave_preauth(ip);
@@ -651,7 +704,8 @@ impl Hub {
                 self.send(conn, frame, now);
             }
         }
-        self.events.push_back(Event::LoggedIn { conn, client, name });
+        self.events
+            .push_back(Event::LoggedIn { conn, client, name });
     }
 
     fn login_failed(
@@ -667,11 +721,21 @@ impl Hub {
 
     fn record_failure(&mut self, conn: ConnId, now: Instant) {
         if let Some(c) = self.conns.get(&conn) {
-            self.addresses.entry(c.peer.ip()).or_default().backoff.record_failure(now);
+            self.addresses
+                .entry(c.peer.ip())
+                .or_default()
+                .backoff
+                .record_failure(now);
         }
     }
 
-    fn reject(&mut self, conn: ConnId, rejection: LoginRejection, reason: CloseReason, now: Instant) {
+    fn reject(
+        &mut self,
+        conn: ConnId,
+        rejection: LoginRejection,
+        reason: CloseReason,
+        now: Instant,
+    ) {
         self.send(conn, Arc::new(ServerFrame::LoginRejected(rejection)), now);
         self.close(conn, reason, now);
     }
@@ -691,31 +755,30 @@ impl Hub {
                 self.send(conn, Arc::new(ServerFrame::Receipt { id, status }), now);
             }
             ClientFrame::Typing { to } => {
-                if self.take_chat_token(conn, now) {
-                    if let Route::Online(conns) = route::route(&self.directory, client, to) {
-                        let frame = Arc::new(ServerFrame::Typing { from: client, to });
-                        for c in conns {
-                            self.send(c, frame.clone(), now);
-                        }
-                    }
-                }
+                self.notify(
+                    conn,
+                    client,
+                    to,
+                    ServerFrame::Typing { from: client, to },
+                    now,
+                );
             }
             ClientFrame::Read { from, id } => {
-                if self.take_chat_token(conn, now) {
-                    if let Route::Online(conns) =
-                        route::route(&self.directory, client, Target::Client(from))
-                    {
-                        let frame = Arc::new(ServerFrame::Read { by: client, id });
-                        for c in conns {
-                            self.send(c, frame.clone(), now);
-                        }
-                    }
-                }
+                let frame = ServerFrame::Read { by: client, id };
+                self.notify(conn, client, Target::Client(from), frame, now);
             }
             ClientFrame::SetProfile(profile) => {
-                let allowed = self.conns.get_mut(&conn).is_some_and(|c| c.profile.take(now));
+                let allowed = self
+                    .conns
+                    .get_mut(&conn)
+                    .is_some_and(|c| c.profile.take(now));
                 if !allowed {
-                    self.error(conn, ErrorCode::RateLimited, "profile updates are limited to one per second", now);
+                    self.error(
+                        conn,
+                        ErrorCode::RateLimited,
+                        "profile updates are limited to one per second",
+                        now,
+                    );
                 } else if let Err(e) = validate_profile(&profile) {
                     self.error(conn, ErrorCode::InvalidProfile, &e.to_string(), now);
                 } else if self.directory.set_profile(client, profile) {
@@ -728,8 +791,30 @@ impl Hub {
         }
     }
 
+    /// Forwards a transient notice (typing, read mark) to online recipients; never stored.
+    fn notify(
+        &mut self,
+        conn: ConnId,
+        client: ClientId,
+        to: Target,
+        frame: ServerFrame,
+        now: Instant,
+    ) {
+        if !self.take_chat_token(conn, now) {
+            return;
+        }
+        if let Route::Online(conns) = route::route(&self.directory, client, to) {
+            let frame = Arc::new(frame);
+            for c in conns {
+                self.send(c, frame.clone(), now);
+            }
+        }
+    }
+
     fn take_chat_token(&mut self, conn: ConnId, now: Instant) -> bool {
-        let Some(c) = self.conns.get_mut(&conn) else { return false };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return false;
+        };
         if c.chat.take(now) {
             return true;
         }
@@ -754,7 +839,15 @@ impl Hub {
         let time = self.wall(now);
         self.directory.touch(from, time);
         let route = route::route(&self.directory, from, to);
-        let frame = || Arc::new(ServerFrame::Message(Message { id, from, to, text, time }));
+        let frame = || {
+            Arc::new(ServerFrame::Message(Message {
+                id,
+                from,
+                to,
+                text,
+                time,
+            }))
+        };
         match route {
             Route::NoSuchPeer => Delivery::Rejected(RejectReason::NoSuchPeer),
             Route::Online(conns) => {
@@ -778,7 +871,9 @@ impl Hub {
 
     /// Tells everyone else the current state of `client`'s contact card.
     fn announce(&mut self, client: ClientId, now: Instant) {
-        let Some(known) = self.directory.get(&client) else { return };
+        let Some(known) = self.directory.get(&client) else {
+            return;
+        };
         let frame = Arc::new(ServerFrame::Contact(known.contact(client)));
         let targets: Vec<ConnId> = self
             .directory
@@ -792,7 +887,14 @@ impl Hub {
     }
 
     fn error(&mut self, conn: ConnId, code: ErrorCode, detail: &str, now: Instant) {
-        self.send(conn, Arc::new(ServerFrame::Error { code, detail: detail.to_owned() }), now);
+        self.send(
+            conn,
+            Arc::new(ServerFrame::Error {
+                code,
+                detail: detail.to_owned(),
+            }),
+            now,
+        );
     }
 
     // ----- plumbing -----
@@ -805,7 +907,9 @@ impl Hub {
     }
 
     fn close(&mut self, conn: ConnId, reason: CloseReason, now: Instant) {
-        let Some(peer) = self.conns.get(&conn).map(|c| c.peer) else { return };
+        let Some(peer) = self.conns.get(&conn).map(|c| c.peer) else {
+            return;
+        };
         self.forget(conn, now);
         self.transmits.push_back(Transmit::Close { conn, reason });
         self.events.push_back(Event::Closed { conn, peer, reason });
@@ -820,15 +924,23 @@ impl Hub {
 
     /// Removes `conn` from every table and tells others if its identity went offline.
     fn forget(&mut self, conn: ConnId, now: Instant) {
-        let Some(c) = self.conns.remove(&conn) else { return };
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
         match c.phase {
             Phase::Ready { client } => {
                 self.logged_in = self.logged_in.saturating_sub(1);
                 let wall = self.wall(now);
                 if self.directory.logout(client, conn, wall) == Change::WentOffline {
-                    let frame = Arc::new(ServerFrame::ContactLeft { id: client, time: wall });
-                    let targets: Vec<ConnId> =
-                        self.directory.online().flat_map(|(_, k)| k.conns.iter().copied()).collect();
+                    let frame = Arc::new(ServerFrame::ContactLeft {
+                        id: client,
+                        time: wall,
+                    });
+                    let targets: Vec<ConnId> = self
+                        .directory
+                        .online()
+                        .flat_map(|(_, k)| k.conns.iter().copied())
+                        .collect();
                     for t in targets {
                         self.send(t, frame.clone(), now);
                     }

@@ -52,7 +52,9 @@ pub struct Identity {
 
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Identity").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Identity")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -70,7 +72,11 @@ impl Identity {
         let certified = rcgen::generate_simple_self_signed(vec!["courier".to_owned()])?;
         let cert = certified.cert.der().clone();
         let key = PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der());
-        Ok(Self { id: fingerprint(&cert), cert, key: Arc::new(key) })
+        Ok(Self {
+            id: fingerprint(&cert),
+            cert,
+            key: Arc::new(key),
+        })
     }
 
     /// Loads the identity stored in `dir`, creating it (and `dir`) on first use.
@@ -117,7 +123,11 @@ impl Identity {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, Error> {
-    fs::read(path).map_err(|source| Error::Io { action: "reading", path: path.to_owned(), source })
+    fs::read(path).map_err(|source| Error::Io {
+        action: "reading",
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// Creates `dir` (and parents), readable by the owner only where the platform allows.
@@ -142,8 +152,11 @@ pub fn create_private_dir(dir: &Path) -> Result<(), Error> {
 /// If the file cannot be written.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let tmp = path.with_extension("tmp");
-    let io_err =
-        |source| Error::Io { action: "writing", path: path.to_owned(), source };
+    let io_err = |source| Error::Io {
+        action: "writing",
+        path: path.to_owned(),
+        source,
+    };
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -163,7 +176,9 @@ pub struct PinStore {
 impl PinStore {
     /// The pin store inside a profile directory.
     pub fn new(profile_dir: &Path) -> Self {
-        Self { path: profile_dir.join(PIN_FILE) }
+        Self {
+            path: profile_dir.join(PIN_FILE),
+        }
     }
 
     fn load(&self) -> Result<BTreeMap<String, ClientId>, Error> {
@@ -171,7 +186,11 @@ impl PinStore {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
             Err(source) => {
-                return Err(Error::Io { action: "reading", path: self.path.clone(), source });
+                return Err(Error::Io {
+                    action: "reading",
+                    path: self.path.clone(),
+                    source,
+                });
             }
         };
         let mut pins = BTreeMap::new();
@@ -203,7 +222,10 @@ impl PinStore {
         if let Some(dir) = self.path.parent() {
             create_private_dir(dir)?;
         }
-        let text: String = pins.iter().map(|(h, f)| format!("{h} {}\n", f.to_hex())).collect();
+        let text: String = pins
+            .iter()
+            .map(|(h, f)| format!("{h} {}\n", f.to_hex()))
+            .collect();
         write_private(&self.path, text.as_bytes())
     }
 
@@ -214,7 +236,10 @@ impl PinStore {
     pub fn remove(&self, hub: &str) -> Result<(), Error> {
         let mut pins = self.load()?;
         if pins.remove(hub).is_some() {
-            let text: String = pins.iter().map(|(h, f)| format!("{h} {}\n", f.to_hex())).collect();
+            let text: String = pins
+                .iter()
+                .map(|(h, f)| format!("{h} {}\n", f.to_hex()))
+                .collect();
             write_private(&self.path, text.as_bytes())?;
         }
         Ok(())
@@ -241,7 +266,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.join(KEY_FILE)).unwrap().permissions().mode();
+            let mode = fs::metadata(dir.join(KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         fs::remove_dir_all(dir).unwrap();

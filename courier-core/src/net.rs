@@ -67,7 +67,10 @@ fn check_request(request: &Request, response: Response) -> Result<Response, Erro
         r
     };
     if request.headers().contains_key("origin") {
-        return Err(refuse(StatusCode::FORBIDDEN, "browser connections are not allowed"));
+        return Err(refuse(
+            StatusCode::FORBIDDEN,
+            "browser connections are not allowed",
+        ));
     }
     if request.uri().path() != WS_PATH {
         return Err(refuse(StatusCode::NOT_FOUND, "unknown path"));
@@ -97,8 +100,9 @@ pub async fn accept(tcp: TcpStream, tls: TlsAcceptor) -> Result<(ServerStream, A
     let (_, conn) = stream.get_ref();
     let client = tls::peer_id(conn).ok_or(Error::NoIdentity)?;
     let channel = tls::channel_binding(conn).ok_or(Error::NoIdentity)?;
-    let ws = async_tungstenite::accept_hdr_async_with_config(stream, check_request, Some(ws_config()))
-        .await?;
+    let ws =
+        async_tungstenite::accept_hdr_async_with_config(stream, check_request, Some(ws_config()))
+            .await?;
     Ok((ws, Accepted { client, channel }))
 }
 
@@ -137,6 +141,7 @@ pub async fn upgrade(
     stream: futures_rustls::client::TlsStream<TcpStream>,
 ) -> Result<ClientStream, Error> {
     let url = format!("wss://courier{WS_PATH}");
-    let (ws, _) = async_tungstenite::client_async_with_config(url, stream, Some(ws_config())).await?;
+    let (ws, _) =
+        async_tungstenite::client_async_with_config(url, stream, Some(ws_config())).await?;
     Ok(ws)
 }

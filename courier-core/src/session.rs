@@ -35,7 +35,9 @@ pub enum Error {
     #[error("wrong password")]
     WrongPassword,
     /// The login was relayed through another TLS connection.
-    #[error("login failed: the connection to the hub is being intercepted (channel binding mismatch)")]
+    #[error(
+        "login failed: the connection to the hub is being intercepted (channel binding mismatch)"
+    )]
     Interception,
     /// The hub's certificate differs from the one pinned at first contact.
     #[error(
@@ -205,7 +207,7 @@ impl Default for Timing {
 
 enum State {
     Idle,
-    AwaitChallenge(ClientLoginState),
+    AwaitChallenge(Box<ClientLoginState>),
     AwaitWelcome(SessionKey),
     Ready,
     Done,
@@ -228,7 +230,9 @@ pub struct Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("ready", &self.is_ready()).finish_non_exhaustive()
+        f.debug_struct("Session")
+            .field("ready", &self.is_ready())
+            .finish_non_exhaustive()
     }
 }
 
@@ -265,9 +269,12 @@ impl Session {
         self.last_rx = now;
         let (state, request) =
             ClientLoginState::start(&mut self.rng, &self.password).map_err(Error::Auth)?;
-        self.state = State::AwaitChallenge(state);
+        self.state = State::AwaitChallenge(Box::new(state));
         self.transmit(
-            ClientFrame::LoginStart { version: PROTOCOL_VERSION, request: ByteBuf::from(request) },
+            ClientFrame::LoginStart {
+                version: PROTOCOL_VERSION,
+                request: ByteBuf::from(request),
+            },
             now,
         );
         Ok(())
@@ -284,7 +291,10 @@ impl Session {
         match (state, frame) {
             (State::AwaitChallenge(login), ServerFrame::LoginChallenge { version, response }) => {
                 if version != PROTOCOL_VERSION {
-                    return Err(Error::VersionMismatch { hub: version, client: PROTOCOL_VERSION });
+                    return Err(Error::VersionMismatch {
+                        hub: version,
+                        client: PROTOCOL_VERSION,
+                    });
                 }
                 match login.finish(&self.password, &response) {
                     Ok((finalization, key)) => {
@@ -307,12 +317,24 @@ impl Session {
                     Err(e) => Err(Error::Auth(e)),
                 }
             }
-            (State::AwaitWelcome(key), ServerFrame::Welcome { you, binding, contacts, time }) => {
+            (
+                State::AwaitWelcome(key),
+                ServerFrame::Welcome {
+                    you,
+                    binding,
+                    contacts,
+                    time,
+                },
+            ) => {
                 if !key.check_hub_binding(&self.channel, &binding) {
                     return Err(Error::Interception);
                 }
                 self.state = State::Ready;
-                self.events.push_back(Event::LoggedIn { you, contacts, time });
+                self.events.push_back(Event::LoggedIn {
+                    you,
+                    contacts,
+                    time,
+                });
                 Ok(())
             }
             (_, ServerFrame::LoginRejected(rejection)) => Err(match rejection {
@@ -321,9 +343,9 @@ impl Session {
                 LoginRejection::VersionMismatch { hub, client } => {
                     Error::VersionMismatch { hub, client }
                 }
-                LoginRejection::TooManyAttempts { retry_in_ms } => {
-                    Error::TooManyAttempts { retry_in: Duration::from_millis(retry_in_ms) }
-                }
+                LoginRejection::TooManyAttempts { retry_in_ms } => Error::TooManyAttempts {
+                    retry_in: Duration::from_millis(retry_in_ms),
+                },
                 LoginRejection::InvalidProfile(e) => Error::InvalidProfile(e),
                 LoginRejection::HubFull => Error::HubFull,
             }),
@@ -380,7 +402,11 @@ impl Session {
     }
 
     fn ready_or(&self) -> Result<(), Error> {
-        if self.is_ready() { Ok(()) } else { Err(Error::NotConnected) }
+        if self.is_ready() {
+            Ok(())
+        } else {
+            Err(Error::NotConnected)
+        }
     }
 
     /// Sends a chat message with the caller's id.

@@ -78,14 +78,27 @@ impl Sim {
 
     /// Connects a client from `ip` with identity byte `who` (its id is `[who; 32]`) but
     /// does not log in. Returns its index, or `None` if the hub refused the connection.
-    pub fn connect_from(&mut self, ip: IpAddr, who: u8, password: &str, name: &str) -> Option<usize> {
-        let conn = self.hub.handle_accept(SocketAddr::new(ip, 40000), self.now).ok()?;
+    pub fn connect_from(
+        &mut self,
+        ip: IpAddr,
+        who: u8,
+        password: &str,
+        name: &str,
+    ) -> Option<usize> {
+        let conn = self
+            .hub
+            .handle_accept(SocketAddr::new(ip, 40000), self.now)
+            .ok()?;
         let id = ClientId([who; 32]);
         let channel = [who ^ 0x55; 32];
         self.hub.handle_connect(conn, id, channel, self.now);
         let timing = Timing::default();
-        let session =
-            Session::new(Password::new(password), Profile::with_name(name), timing, self.now);
+        let session = Session::new(
+            Password::new(password),
+            Profile::with_name(name),
+            timing,
+            self.now,
+        );
         self.clients.push(Client {
             conn,
             id,
@@ -110,7 +123,9 @@ impl Sim {
     #[allow(clippy::expect_used)]
     pub fn login_with(&mut self, who: u8, name: &str, password: &str) -> usize {
         let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
-        let i = self.connect_from(ip, who, password, name).expect("hub refused the connection");
+        let i = self
+            .connect_from(ip, who, password, name)
+            .expect("hub refused the connection");
         self.start_login(i);
         self.run();
         i
@@ -139,7 +154,9 @@ impl Sim {
         if let Some(conn) = self.clients.get(i).map(|c| c.conn) {
             match proto::decode_client(&proto::encode(frame)) {
                 Ok(f) => self.hub.handle_frame(conn, f, self.now),
-                Err(e) => self.hub.handle_bad_input(conn, hub::BadInput::Malformed(e), self.now),
+                Err(e) => self
+                    .hub
+                    .handle_bad_input(conn, hub::BadInput::Malformed(e), self.now),
             }
         }
         self.run();
@@ -179,7 +196,9 @@ impl Sim {
         for (conn, frame) in out {
             match proto::decode_client(&proto::encode(&frame)) {
                 Ok(f) => self.hub.handle_frame(conn, f, now),
-                Err(e) => self.hub.handle_bad_input(conn, hub::BadInput::Malformed(e), now),
+                Err(e) => self
+                    .hub
+                    .handle_bad_input(conn, hub::BadInput::Malformed(e), now),
             }
         }
         moved
@@ -193,10 +212,10 @@ impl Sim {
                     let decoded = proto::decode_server(&proto::encode(&*frame));
                     if let Ok(f) = decoded {
                         c.frames.push(f.clone());
-                        if c.error.is_none() {
-                            if let Err(e) = c.session.handle_frame(f, now) {
-                                c.error = Some(e.to_string());
-                            }
+                        if c.error.is_none()
+                            && let Err(e) = c.session.handle_frame(f, now)
+                        {
+                            c.error = Some(e.to_string());
                         }
                     }
                 }
@@ -257,7 +276,9 @@ impl Sim {
 
     /// Whether client `i` logged in and is still connected.
     pub fn is_online(&self, i: usize) -> bool {
-        self.clients.get(i).is_some_and(|c| c.session.is_ready() && c.closed.is_none())
+        self.clients
+            .get(i)
+            .is_some_and(|c| c.session.is_ready() && c.closed.is_none())
     }
 }
 

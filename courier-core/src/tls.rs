@@ -39,7 +39,9 @@ struct SelfSigned {
 
 impl SelfSigned {
     fn new() -> Self {
-        Self { algorithms: provider().signature_verification_algorithms }
+        Self {
+            algorithms: provider().signature_verification_algorithms,
+        }
     }
 
     fn verify13(
@@ -71,7 +73,9 @@ impl ServerCertVerifier for SelfSigned {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(rustls::PeerIncompatible::Tls12NotOffered))
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls12NotOffered,
+        ))
     }
 
     fn verify_tls13_signature(
@@ -109,7 +113,9 @@ impl ClientCertVerifier for SelfSigned {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(rustls::PeerIncompatible::Tls12NotOffered))
+        Err(rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::Tls12NotOffered,
+        ))
     }
 
     fn verify_tls13_signature(
@@ -157,17 +163,21 @@ pub fn client_config(identity: &Identity) -> Result<Arc<rustls::ClientConfig>, E
 
 /// The server name clients put in the handshake (certificates are not name-checked).
 pub fn server_name() -> ServerName<'static> {
-    ServerName::DnsName(rustls::pki_types::DnsName::try_from("courier").unwrap_or_else(|_| {
-        unreachable!("\"courier\" is a valid DNS name")
-    }))
+    ServerName::DnsName(
+        rustls::pki_types::DnsName::try_from("courier")
+            .unwrap_or_else(|_| unreachable!("\"courier\" is a valid DNS name")),
+    )
 }
 
 /// The fingerprint of the peer's certificate, once the handshake is done.
 pub fn peer_id(conn: &rustls::CommonState) -> Option<ClientId> {
-    conn.peer_certificates().and_then(|c| c.first()).map(|c| fingerprint(c))
+    conn.peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| fingerprint(c))
 }
 
 /// The RFC 9266 `tls-exporter` channel binding of a finished TLS 1.3 connection.
 pub fn channel_binding<D>(conn: &rustls::ConnectionCommon<D>) -> Option<[u8; 32]> {
-    conn.export_keying_material([0u8; 32], CHANNEL_BINDING_LABEL, None).ok()
+    conn.export_keying_material([0u8; 32], CHANNEL_BINDING_LABEL, None)
+        .ok()
 }

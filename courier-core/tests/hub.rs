@@ -1,6 +1,6 @@
 //! Loopback integration tests: real sockets, TLS 1.3, WebSocket and OPAQUE login.
 //! Each test runs under smol and under async-std (see `both!`).
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
 
@@ -21,16 +21,35 @@ both!(login_message_receipt_and_read_mark, || async {
         assert!(alice.welcome.as_ref().unwrap().first_contact);
         // Alice hears Bob join; Bob's welcome lists Alice.
         let bob_id = bob.id;
-        alice.event(|e| matches!(e, Event::Contact(c) if c.id == bob_id && c.online)).await;
-        assert!(bob.welcome.as_ref().unwrap().contacts.iter().any(|c| c.id == alice.id));
+        alice
+            .event(|e| matches!(e, Event::Contact(c) if c.id == bob_id && c.online))
+            .await;
+        assert!(
+            bob.welcome
+                .as_ref()
+                .unwrap()
+                .contacts
+                .iter()
+                .any(|c| c.id == alice.id)
+        );
 
-        let id = alice.handle().send_message(Target::Client(bob.id), "hi bob").await.unwrap();
+        let id = alice
+            .handle()
+            .send_message(Target::Client(bob.id), "hi bob")
+            .await
+            .unwrap();
         let Event::Message(m) = bob.event(|e| matches!(e, Event::Message(_))).await else {
             unreachable!()
         };
         assert_eq!((m.from, m.id, m.text.as_str()), (alice.id, id, "hi bob"));
         let receipt = alice.event(|e| matches!(e, Event::Receipt { .. })).await;
-        assert_eq!(receipt, Event::Receipt { id, status: Delivery::Delivered });
+        assert_eq!(
+            receipt,
+            Event::Receipt {
+                id,
+                status: Delivery::Delivered
+            }
+        );
 
         bob.handle().mark_read(alice.id, id).await.unwrap();
         let read = alice.event(|e| matches!(e, Event::Read { .. })).await;
@@ -38,7 +57,13 @@ both!(login_message_receipt_and_read_mark, || async {
 
         bob.handle().typing(Target::Client(alice.id)).unwrap();
         let typing = alice.event(|e| matches!(e, Event::Typing { .. })).await;
-        assert_eq!(typing, Event::Typing { from: bob.id, to: Target::Client(alice.id) });
+        assert_eq!(
+            typing,
+            Event::Typing {
+                from: bob.id,
+                to: Target::Client(alice.id)
+            }
+        );
     })
     .await;
 });
@@ -114,7 +139,11 @@ both!(a_client_cannot_claim_another_sender, || async {
         // Mallory uses Alice's display name; the hub still stamps Mallory's own id.
         let _alice = Client::login(&hub.addr(), "alice").await;
         let mallory = Client::login(&hub.addr(), "alice").await;
-        mallory.handle().send_message(Target::Client(bob.id), "it's me, alice").await.unwrap();
+        mallory
+            .handle()
+            .send_message(Target::Client(bob.id), "it's me, alice")
+            .await
+            .unwrap();
         let Event::Message(m) = bob.event(|e| matches!(e, Event::Message(_))).await else {
             unreachable!()
         };
@@ -134,44 +163,70 @@ both!(contacts_see_profile_updates_and_clean_leave, || async {
         p.presence = courier_core::proto::Presence::Busy;
         p.avatar = vec![1u8; 200 * 1024].into();
         bob.handle().set_profile(p.clone()).await.unwrap();
-        let got = alice.event(|e| matches!(e, Event::Contact(c) if c.id == bob_id && c.profile.name == "Bob B.")).await;
+        let got = alice
+            .event(
+                |e| matches!(e, Event::Contact(c) if c.id == bob_id && c.profile.name == "Bob B."),
+            )
+            .await;
         assert!(matches!(got, Event::Contact(c) if c.profile == p));
         drop(bob);
-        alice.event(|e| matches!(e, Event::ContactLeft { id, .. } if *id == bob_id)).await;
+        alice
+            .event(|e| matches!(e, Event::ContactLeft { id, .. } if *id == bob_id))
+            .await;
         // A later login still lists Bob, offline.
         let carol = Client::login(&hub.addr(), "carol").await;
-        let seen = carol.welcome.as_ref().unwrap().contacts.iter().find(|c| c.id == bob_id).cloned();
+        let seen = carol
+            .welcome
+            .as_ref()
+            .unwrap()
+            .contacts
+            .iter()
+            .find(|c| c.id == bob_id)
+            .cloned();
         assert!(matches!(seen, Some(c) if !c.online && c.profile == p));
     })
     .await;
 });
 
-both!(vanished_client_is_shown_as_left_after_heartbeat_timeout, || async {
-    let (hub, run) = start_hub(|c| {
-        c.heartbeat_interval = Duration::from_millis(100);
-        c.heartbeat_timeout = Duration::from_millis(400);
-    });
-    let (proxy, cut, relay) = blackhole_proxy(hub.addr).await;
-    spawn(relay);
-    with_hub(run, async {
-        // Alice keeps the default (15 s) client heartbeat: answering the hub's pings is
-        // what keeps her online.
-        let mut alice = Client::login(&hub.addr(), "alice").await;
-        let bob = Client::login(&proxy.to_string(), "bob").await;
-        let bob_id = bob.id;
-        alice.event(|e| matches!(e, Event::Contact(c) if c.id == bob_id)).await;
-        cut.send(()).await.unwrap(); // pull the cable: nothing closes, nothing flows
-        let started = std::time::Instant::now();
-        alice.event(|e| matches!(e, Event::ContactLeft { id, .. } if *id == bob_id)).await;
-        assert!(started.elapsed() < Duration::from_secs(5));
-        // Alice stayed through many heartbeat periods.
-        sleep(Duration::from_millis(600)).await;
-        let id = alice.handle().send_message(courier_core::proto::Target::Everyone, "still on").await.unwrap();
-        alice.event(|e| matches!(e, Event::Receipt { id: r, .. } if *r == id)).await;
-        drop(bob);
-    })
-    .await;
-});
+both!(
+    vanished_client_is_shown_as_left_after_heartbeat_timeout,
+    || async {
+        let (hub, run) = start_hub(|c| {
+            c.heartbeat_interval = Duration::from_millis(100);
+            c.heartbeat_timeout = Duration::from_millis(400);
+        });
+        let (proxy, cut, relay) = blackhole_proxy(hub.addr).await;
+        spawn(relay);
+        with_hub(run, async {
+            // Alice keeps the default (15 s) client heartbeat: answering the hub's pings is
+            // what keeps her online.
+            let mut alice = Client::login(&hub.addr(), "alice").await;
+            let bob = Client::login(&proxy.to_string(), "bob").await;
+            let bob_id = bob.id;
+            alice
+                .event(|e| matches!(e, Event::Contact(c) if c.id == bob_id))
+                .await;
+            cut.send(()).await.unwrap(); // pull the cable: nothing closes, nothing flows
+            let started = std::time::Instant::now();
+            alice
+                .event(|e| matches!(e, Event::ContactLeft { id, .. } if *id == bob_id))
+                .await;
+            assert!(started.elapsed() < Duration::from_secs(5));
+            // Alice stayed through many heartbeat periods.
+            sleep(Duration::from_millis(600)).await;
+            let id = alice
+                .handle()
+                .send_message(courier_core::proto::Target::Everyone, "still on")
+                .await
+                .unwrap();
+            alice
+                .event(|e| matches!(e, Event::Receipt { id: r, .. } if *r == id))
+                .await;
+            drop(bob);
+        })
+        .await;
+    }
+);
 
 both!(everyone_broadcast_and_offline_delivery, || async {
     let (hub, run) = start_hub(|_| {});
@@ -183,17 +238,35 @@ both!(everyone_broadcast_and_offline_delivery, || async {
         let carol = Client::login_with(carol_cfg.clone()).await;
         let carol_id = carol.id;
         drop(carol);
-        alice.event(|e| matches!(e, Event::ContactLeft { id, .. } if *id == carol_id)).await;
+        alice
+            .event(|e| matches!(e, Event::ContactLeft { id, .. } if *id == carol_id))
+            .await;
 
-        alice.handle().send_message(Target::Everyone, "hello all").await.unwrap();
+        alice
+            .handle()
+            .send_message(Target::Everyone, "hello all")
+            .await
+            .unwrap();
         let Event::Message(m) = bob.event(|e| matches!(e, Event::Message(_))).await else {
             unreachable!()
         };
         assert_eq!((m.to, m.text.as_str()), (Target::Everyone, "hello all"));
 
-        let id = alice.handle().send_message(Target::Client(carol_id), "later").await.unwrap();
-        let receipt = alice.event(|e| matches!(e, Event::Receipt { id: r, .. } if *r == id)).await;
-        assert_eq!(receipt, Event::Receipt { id, status: Delivery::Stored });
+        let id = alice
+            .handle()
+            .send_message(Target::Client(carol_id), "later")
+            .await
+            .unwrap();
+        let receipt = alice
+            .event(|e| matches!(e, Event::Receipt { id: r, .. } if *r == id))
+            .await;
+        assert_eq!(
+            receipt,
+            Event::Receipt {
+                id,
+                status: Delivery::Stored
+            }
+        );
         let mut carol = Client::login_with(carol_cfg).await;
         let Event::Message(m) = carol.event(|e| matches!(e, Event::Message(_))).await else {
             unreachable!()
@@ -222,19 +295,35 @@ both!(hostile_frames_close_only_the_offender, || async {
             Teleport { to: u8 },
         }
         let cases: Vec<(&str, Vec<u8>, u16)> = vec![
-            ("random bytes", (0..300).map(|i| (i * 37 % 251) as u8).collect(), 1008),
+            (
+                "random bytes",
+                (0..300).map(|i| (i * 37 % 251) as u8).collect(),
+                1008,
+            ),
             ("trailing bytes", trailing, 1008),
             ("truncated", truncated, 1008),
             ("deep nesting", vec![0x9f; 100_000], 1008),
-            ("unknown type", courier_core::proto::encode(&Unknown::Teleport { to: 1 }), 1008),
-            ("oversized", vec![0u8; courier_core::limits::MAX_MESSAGE + 1], 1009),
+            (
+                "unknown type",
+                courier_core::proto::encode(&Unknown::Teleport { to: 1 }),
+                1008,
+            ),
+            (
+                "oversized",
+                vec![0u8; courier_core::limits::MAX_MESSAGE + 1],
+                1009,
+            ),
         ];
         for (what, bytes, code) in cases {
             let mut evil = raw_login(&hub.addr(), "evil").await;
             evil.send_bytes(bytes).await;
             assert_eq!(evil.close_code().await, Some(code), "{what}");
             // The canaries keep chatting.
-            let id = canary_a.handle().send_message(Target::Client(b_id), what).await.unwrap();
+            let id = canary_a
+                .handle()
+                .send_message(Target::Client(b_id), what)
+                .await
+                .unwrap();
             let Event::Message(m) = canary_b.event(|e| matches!(e, Event::Message(_))).await else {
                 unreachable!()
             };
@@ -251,25 +340,34 @@ both!(frames_before_login_close_with_policy_violation, || async {
     let (hub, run) = start_hub(|_| {});
     with_hub(run, async {
         let (mut raw, _) = raw_connect(&hub.addr()).await;
-        raw.send_frame(&ClientFrame::Send { id: MsgId(1), to: Target::Everyone, text: "x".into() })
-            .await;
+        raw.send_frame(&ClientFrame::Send {
+            id: MsgId(1),
+            to: Target::Everyone,
+            text: "x".into(),
+        })
+        .await;
         assert_eq!(raw.close_code().await, Some(1008));
     })
     .await;
 });
 
-both!(silent_tcp_connection_is_closed_at_the_login_deadline, || async {
-    let (hub, run) = start_hub(|c| c.login_deadline = Duration::from_millis(300));
-    with_hub(run, async {
-        let mut tcp = async_net::TcpStream::connect(hub.addr).await.unwrap();
-        let mut buf = [0u8; 16];
-        let started = std::time::Instant::now();
-        let n = futures::AsyncReadExt::read(&mut tcp, &mut buf).await.unwrap_or(0);
-        assert_eq!(n, 0, "the hub closes without a word");
-        assert!(started.elapsed() < Duration::from_secs(5));
-    })
-    .await;
-});
+both!(
+    silent_tcp_connection_is_closed_at_the_login_deadline,
+    || async {
+        let (hub, run) = start_hub(|c| c.login_deadline = Duration::from_millis(300));
+        with_hub(run, async {
+            let mut tcp = async_net::TcpStream::connect(hub.addr).await.unwrap();
+            let mut buf = [0u8; 16];
+            let started = std::time::Instant::now();
+            let n = futures::AsyncReadExt::read(&mut tcp, &mut buf)
+                .await
+                .unwrap_or(0);
+            assert_eq!(n, 0, "the hub closes without a word");
+            assert!(started.elapsed() < Duration::from_secs(5));
+        })
+        .await;
+    }
+);
 
 both!(preauth_connections_per_address_are_capped, || async {
     let (hub, run) = start_hub(|c| c.max_preauth_per_ip = 3);
@@ -281,7 +379,9 @@ both!(preauth_connections_per_address_are_capped, || async {
         sleep(Duration::from_millis(100)).await;
         let mut extra = async_net::TcpStream::connect(hub.addr).await.unwrap();
         let mut buf = [0u8; 1];
-        let n = futures::AsyncReadExt::read(&mut extra, &mut buf).await.unwrap_or(0);
+        let n = futures::AsyncReadExt::read(&mut extra, &mut buf)
+            .await
+            .unwrap_or(0);
         assert_eq!(n, 0, "the fourth connection is closed at accept");
         drop(held);
         sleep(Duration::from_millis(100)).await;
@@ -295,20 +395,26 @@ both!(browser_origin_and_wrong_path_are_refused, || async {
     let (hub, run) = start_hub(|_| {});
     with_hub(run, async {
         use async_tungstenite::tungstenite::client::IntoClientRequest;
-        for (path, origin, status) in
-            [("/courier/v1", Some("http://evil.example"), 403), ("/other", None, 404)]
-        {
+        for (path, origin, status) in [
+            ("/courier/v1", Some("http://evil.example"), 403),
+            ("/other", None, 404),
+        ] {
             let identity = courier_core::identity::Identity::generate().unwrap();
             let connector = futures_rustls::TlsConnector::from(
                 courier_core::tls::client_config(&identity).unwrap(),
             );
-            let (stream, _) =
-                courier_core::net::connect_tls(&hub.addr(), connector).await.unwrap();
-            let mut req = format!("wss://courier{path}").into_client_request().unwrap();
+            let (stream, _) = courier_core::net::connect_tls(&hub.addr(), connector)
+                .await
+                .unwrap();
+            let mut req = format!("wss://courier{path}")
+                .into_client_request()
+                .unwrap();
             if let Some(o) = origin {
                 req.headers_mut().insert("origin", o.parse().unwrap());
             }
-            let err = async_tungstenite::client_async(req, stream).await.unwrap_err();
+            let err = async_tungstenite::client_async(req, stream)
+                .await
+                .unwrap_err();
             match err {
                 async_tungstenite::tungstenite::Error::Http(resp) => {
                     assert_eq!(resp.status().as_u16(), status);
@@ -336,11 +442,20 @@ both!(slow_reader_is_dropped_and_others_keep_flowing, || async {
         let big = "x".repeat(60 * 1024);
         for s in &senders {
             for _ in 0..40 {
-                s.handle().send_message(Target::Client(slow.id), big.clone()).await.unwrap();
+                s.handle()
+                    .send_message(Target::Client(slow.id), big.clone())
+                    .await
+                    .unwrap();
             }
         }
-        let id = senders[0].handle().send_message(Target::Client(canary_id), "still here?").await.unwrap();
-        canary.event(|e| matches!(e, Event::Message(m) if m.id == id)).await;
+        let id = senders[0]
+            .handle()
+            .send_message(Target::Client(canary_id), "still here?")
+            .await
+            .unwrap();
+        canary
+            .event(|e| matches!(e, Event::Message(m) if m.id == id))
+            .await;
         // Now read the sloth's socket: it ends (close frame or reset) well before 150 messages.
         let mut received = 0;
         while let Some(f) = slow.recv_frame().await {
@@ -348,7 +463,10 @@ both!(slow_reader_is_dropped_and_others_keep_flowing, || async {
                 received += 1;
             }
         }
-        assert!(received < 120, "the slow reader got all {received} messages");
+        assert!(
+            received < 120,
+            "the slow reader got all {received} messages"
+        );
     })
     .await;
 });

@@ -16,14 +16,21 @@ pub(crate) struct Bucket {
 impl Bucket {
     pub(crate) fn new(rate: u32, burst: u32, now: Instant) -> Self {
         let burst = u64::from(burst.max(1)) * 1000;
-        Self { milli_tokens: burst, rate: u64::from(rate), burst, last: now }
+        Self {
+            milli_tokens: burst,
+            rate: u64::from(rate),
+            burst,
+            last: now,
+        }
     }
 
     /// Takes one token if there is one.
     pub(crate) fn take(&mut self, now: Instant) -> bool {
-        let elapsed = u64::try_from(now.saturating_duration_since(self.last).as_millis())
-            .unwrap_or(u64::MAX);
-        self.milli_tokens = self.milli_tokens.saturating_add(elapsed.saturating_mul(self.rate));
+        let elapsed =
+            u64::try_from(now.saturating_duration_since(self.last).as_millis()).unwrap_or(u64::MAX);
+        self.milli_tokens = self
+            .milli_tokens
+            .saturating_add(elapsed.saturating_mul(self.rate));
         self.milli_tokens = self.milli_tokens.min(self.burst);
         self.last = now.max(self.last);
         if self.milli_tokens >= 1000 {
@@ -68,7 +75,8 @@ impl Backoff {
 
     /// Whether the entry holds nothing worth remembering any more.
     pub(crate) fn is_stale(&self, now: Instant) -> bool {
-        self.last_failure.is_none_or(|t| now.saturating_duration_since(t) > FORGET_AFTER)
+        self.last_failure
+            .is_none_or(|t| now.saturating_duration_since(t) > FORGET_AFTER)
     }
 }
 
@@ -89,7 +97,10 @@ mod tests {
         assert_eq!(refill, limits::MESSAGE_RATE_PER_SEC as usize);
         // Never more than the burst, however long it rests.
         let t2 = t1 + Duration::from_secs(3600);
-        assert_eq!((0..1000).take_while(|_| b.take(t2)).count(), limits::MESSAGE_BURST as usize);
+        assert_eq!(
+            (0..1000).take_while(|_| b.take(t2)).count(),
+            limits::MESSAGE_BURST as usize
+        );
     }
 
     #[test]

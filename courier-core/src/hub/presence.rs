@@ -54,8 +54,12 @@ impl Directory {
     }
 
     pub(crate) fn contacts_except(&self, me: ClientId) -> Vec<Contact> {
-        let mut list: Vec<Contact> =
-            self.known.iter().filter(|(id, _)| **id != me).map(|(id, k)| k.contact(*id)).collect();
+        let mut list: Vec<Contact> = self
+            .known
+            .iter()
+            .filter(|(id, _)| **id != me)
+            .map(|(id, k)| k.contact(*id))
+            .collect();
         list.sort_by(|a, b| a.profile.name.cmp(&b.profile.name).then(a.id.cmp(&b.id)));
         list
     }
@@ -88,11 +92,17 @@ impl Directory {
     }
 
     pub(crate) fn logout(&mut self, id: ClientId, conn: ConnId, now: Timestamp) -> Change {
-        let Some(known) = self.known.get_mut(&id) else { return Change::Nothing };
+        let Some(known) = self.known.get_mut(&id) else {
+            return Change::Nothing;
+        };
         let before = known.conns.len();
         known.conns.retain(|c| *c != conn);
         known.last_seen = now;
-        if before > 0 && known.conns.is_empty() { Change::WentOffline } else { Change::Nothing }
+        if before > 0 && known.conns.is_empty() {
+            Change::WentOffline
+        } else {
+            Change::Nothing
+        }
     }
 
     pub(crate) fn set_profile(&mut self, id: ClientId, profile: Profile) -> bool {

@@ -1,7 +1,7 @@
 //! Pure routing: where a message goes, given who is online.
 
-use super::presence::Directory;
 use super::ConnId;
+use super::presence::Directory;
 use crate::proto::{ClientId, Target};
 
 /// Where a message from `from` to `to` must go.

@@ -15,7 +15,7 @@ use futures::stream::FuturesUnordered;
 use futures::{FutureExt, SinkExt, StreamExt};
 use futures_rustls::TlsAcceptor;
 
-use super::{BadInput, CloseReason, ConnId, Config, Event, Hub, Transmit};
+use super::{BadInput, CloseReason, Config, ConnId, Event, Hub, Transmit};
 use crate::proto::{self, ClientFrame, ClientId, ServerFrame, Timestamp};
 use crate::{net, tls};
 
@@ -34,10 +34,22 @@ enum Outbound {
 }
 
 enum FromConn {
-    Connected { conn: ConnId, client: ClientId, channel: [u8; 32] },
-    Frame { conn: ConnId, frame: ClientFrame },
-    Bad { conn: ConnId, input: BadInput },
-    Gone { conn: ConnId },
+    Connected {
+        conn: ConnId,
+        client: ClientId,
+        channel: [u8; 32],
+    },
+    Frame {
+        conn: ConnId,
+        frame: ClientFrame,
+    },
+    Bad {
+        conn: ConnId,
+        input: BadInput,
+    },
+    Gone {
+        conn: ConnId,
+    },
 }
 
 /// Runs a hub on `listener` until `shutdown` completes; then tells every client and
@@ -120,14 +132,20 @@ pub async fn serve(
     flush(&mut hub, &mut outboxes);
     // Let the pumps deliver the goodbyes, briefly.
     let drain = async { while pumps.next().await.is_some() {} };
-    futures_lite::future::or(drain, async { async_io::Timer::after(Duration::from_secs(2)).await; })
-        .await;
+    futures_lite::future::or(drain, async {
+        async_io::Timer::after(Duration::from_secs(2)).await;
+    })
+    .await;
     Ok(())
 }
 
 fn handle(hub: &mut Hub, msg: FromConn, now: Instant) {
     match msg {
-        FromConn::Connected { conn, client, channel } => hub.handle_connect(conn, client, channel, now),
+        FromConn::Connected {
+            conn,
+            client,
+            channel,
+        } => hub.handle_connect(conn, client, channel, now),
         FromConn::Frame { conn, frame } => hub.handle_frame(conn, frame, now),
         FromConn::Bad { conn, input } => hub.handle_bad_input(conn, input, now),
         FromConn::Gone { conn } => hub.handle_disconnect(conn, now),
@@ -141,10 +159,10 @@ fn flush(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Sender<Outbound>>) {
         while let Some(t) = hub.poll_transmit() {
             match t {
                 Transmit::Frame { conn, frame } => {
-                    if let Some(tx) = outboxes.get(&conn) {
-                        if let Err(TrySendError::Full(_)) = tx.try_send(Outbound::Frame(frame)) {
-                            slow.push(conn);
-                        }
+                    if let Some(tx) = outboxes.get(&conn)
+                        && let Err(TrySendError::Full(_)) = tx.try_send(Outbound::Frame(frame))
+                    {
+                        slow.push(conn);
                     }
                 }
                 Transmit::Close { conn, reason } => {
@@ -168,8 +186,12 @@ fn flush(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Sender<Outbound>>) {
             Event::LoggedIn { conn, client, name } => {
                 tracing::info!("{conn} logged in as {client} {name:?}");
             }
-            Event::Closed { conn, peer, reason } => tracing::info!("{conn} {peer} closed: {reason}"),
-            Event::Disconnected { conn, client } => tracing::debug!("{conn} {client:?} disconnected"),
+            Event::Closed { conn, peer, reason } => {
+                tracing::info!("{conn} {peer} closed: {reason}");
+            }
+            Event::Disconnected { conn, client } => {
+                tracing::debug!("{conn} {client:?} disconnected");
+            }
         }
     }
 }
@@ -185,7 +207,11 @@ async fn pump(
 ) {
     let handshake = net::until(deadline, net::accept(tcp, acceptor)).await;
     if let Ok((ws, accepted)) = handshake {
-        let connected = FromConn::Connected { conn, client: accepted.client, channel: accepted.channel };
+        let connected = FromConn::Connected {
+            conn,
+            client: accepted.client,
+            channel: accepted.channel,
+        };
         if to_hub.send(connected).await.is_ok() {
             let (sink, stream) = ws.split();
             let reader = read_loop(conn, stream, &to_hub);
@@ -220,7 +246,11 @@ async fn read_loop(
         };
         // Bad input: read nothing more. The hub answers with a close, which the writer
         // sends before the pump ends; returning here would race it.
-        if to_hub.send(FromConn::Bad { conn, input: bad }).await.is_ok() {
+        if to_hub
+            .send(FromConn::Bad { conn, input: bad })
+            .await
+            .is_ok()
+        {
             std::future::pending::<()>().await;
         }
         return;

@@ -34,7 +34,10 @@ fn receipts(sim: &Sim, i: usize) -> Vec<(MsgId, Delivery)> {
 
 fn send(sim: &mut Sim, i: usize, id: u64, to: Target, text: &str) {
     let now = sim.now;
-    sim.clients[i].session.send_message(MsgId(id), to, text.into(), now).unwrap();
+    sim.clients[i]
+        .session
+        .send_message(MsgId(id), to, text.into(), now)
+        .unwrap();
     sim.run();
 }
 
@@ -47,13 +50,17 @@ fn login_shares_contacts_both_ways() {
     let mut sim = Sim::new(PW);
     let a = sim.login(1, "alice");
     assert!(sim.is_online(a));
-    assert!(matches!(&sim.events(a)[0], SEvent::LoggedIn { you, contacts, .. }
-        if *you == id(1) && contacts.is_empty()));
+    assert!(
+        matches!(&sim.events(a)[0], SEvent::LoggedIn { you, contacts, .. }
+        if *you == id(1) && contacts.is_empty())
+    );
     let b = sim.login(2, "bob");
     // Bob sees Alice in his welcome; Alice hears Bob join.
-    assert!(matches!(&sim.events(b)[0], SEvent::LoggedIn { contacts, .. }
+    assert!(
+        matches!(&sim.events(b)[0], SEvent::LoggedIn { contacts, .. }
         if contacts.len() == 1 && contacts[0].id == id(1) && contacts[0].online
-            && contacts[0].profile.name == "alice"));
+            && contacts[0].profile.name == "alice")
+    );
     assert!(sim.events(a).iter().any(|e| matches!(e, SEvent::Contact(c)
         if c.id == id(2) && c.online && c.profile.name == "bob")));
     assert_eq!(sim.hub.stats().logged_in, 2);
@@ -66,7 +73,11 @@ fn wrong_password_is_refused_and_closed() {
     let c = sim.login_with(1, "mallory", "guess");
     assert_eq!(sim.clients[c].closed, Some(CloseReason::WrongPassword));
     assert_eq!(sim.clients[c].error.as_deref(), Some("wrong password"));
-    assert!(sim.clients[c].frames.contains(&ServerFrame::LoginRejected(LoginRejection::WrongPassword)));
+    assert!(
+        sim.clients[c]
+            .frames
+            .contains(&ServerFrame::LoginRejected(LoginRejection::WrongPassword))
+    );
     assert_eq!(sim.hub.stats().connections, 0);
 }
 
@@ -104,7 +115,13 @@ fn relayed_login_fails_channel_binding_on_both_ends() {
     sim.run();
     assert_eq!(sim.clients[c].closed, Some(CloseReason::ChannelBinding));
     assert!(!sim.clients[c].session.is_ready());
-    assert!(sim.clients[c].error.as_deref().unwrap().contains("intercepted"));
+    assert!(
+        sim.clients[c]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("intercepted")
+    );
 }
 
 #[test]
@@ -112,7 +129,14 @@ fn frames_before_login_close_the_connection() {
     let mut sim = Sim::new(PW);
     let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
     let c = sim.connect_from(ip, 1, PW, "x").unwrap();
-    sim.raw(c, &ClientFrame::Send { id: MsgId(1), to: Target::Everyone, text: "hi".into() });
+    sim.raw(
+        c,
+        &ClientFrame::Send {
+            id: MsgId(1),
+            to: Target::Everyone,
+            text: "hi".into(),
+        },
+    );
     assert_eq!(sim.clients[c].closed, Some(CloseReason::Unexpected));
     let d = sim.connect_from(ip, 2, PW, "y").unwrap();
     sim.raw(d, &ClientFrame::Ping);
@@ -123,26 +147,47 @@ fn frames_before_login_close_the_connection() {
 #[test]
 fn version_mismatch_names_both_versions() {
     let mut sim = Sim::new(PW);
-    let c = sim.connect_from(IpAddr::V4(Ipv4Addr::LOCALHOST), 1, PW, "x").unwrap();
-    sim.raw(c, &ClientFrame::LoginStart { version: 99, request: Default::default() });
+    let c = sim
+        .connect_from(IpAddr::V4(Ipv4Addr::LOCALHOST), 1, PW, "x")
+        .unwrap();
+    sim.raw(
+        c,
+        &ClientFrame::LoginStart {
+            version: 99,
+            request: Default::default(),
+        },
+    );
     assert_eq!(sim.clients[c].closed, Some(CloseReason::VersionMismatch));
     assert!(sim.clients[c].frames.contains(&ServerFrame::LoginRejected(
-        LoginRejection::VersionMismatch { hub: PROTOCOL_VERSION, client: 99 }
+        LoginRejection::VersionMismatch {
+            hub: PROTOCOL_VERSION,
+            client: 99
+        }
     )));
 }
 
 #[test]
 fn garbage_login_request_closes() {
     let mut sim = Sim::new(PW);
-    let c = sim.connect_from(IpAddr::V4(Ipv4Addr::LOCALHOST), 1, PW, "x").unwrap();
-    sim.raw(c, &ClientFrame::LoginStart { version: 1, request: vec![0xff; 40].into() });
+    let c = sim
+        .connect_from(IpAddr::V4(Ipv4Addr::LOCALHOST), 1, PW, "x")
+        .unwrap();
+    sim.raw(
+        c,
+        &ClientFrame::LoginStart {
+            version: 1,
+            request: vec![0xff; 40].into(),
+        },
+    );
     assert_eq!(sim.clients[c].closed, Some(CloseReason::Malformed));
 }
 
 #[test]
 fn login_deadline_closes_silent_connections() {
     let mut sim = Sim::new(PW);
-    let c = sim.connect_from(IpAddr::V4(Ipv4Addr::LOCALHOST), 1, PW, "x").unwrap();
+    let c = sim
+        .connect_from(IpAddr::V4(Ipv4Addr::LOCALHOST), 1, PW, "x")
+        .unwrap();
     sim.advance(limits::LOGIN_DEADLINE - Duration::from_millis(300));
     assert_eq!(sim.clients[c].closed, None);
     sim.advance(Duration::from_millis(600));
@@ -167,7 +212,11 @@ fn heartbeat_pings_then_drops_silent_clients_and_tells_others() {
     sim.advance(limits::HEARTBEAT_INTERVAL);
     assert_eq!(sim.clients[a].closed, Some(CloseReason::HeartbeatTimeout));
     assert_eq!(sim.clients[b].closed, None);
-    assert!(sim.events(b).iter().any(|e| matches!(e, SEvent::ContactLeft { id: who, .. } if *who == id(1))));
+    assert!(
+        sim.events(b)
+            .iter()
+            .any(|e| matches!(e, SEvent::ContactLeft { id: who, .. } if *who == id(1)))
+    );
 }
 
 #[test]
@@ -180,9 +229,15 @@ fn direct_message_is_stamped_by_the_hub_and_receipted() {
     send(&mut sim, a, 10, Target::Client(id(2)), "hi bob");
     let got = messages(&sim, b);
     assert_eq!(got.len(), 1);
-    assert_eq!((got[0].from, got[0].text.as_str(), got[0].id), (id(1), "hi bob", MsgId(10)));
+    assert_eq!(
+        (got[0].from, got[0].text.as_str(), got[0].id),
+        (id(1), "hi bob", MsgId(10))
+    );
     assert!(got[0].time.0 >= 1_700_000_000_000);
-    assert!(messages(&sim, c).is_empty(), "carol must not see a DM to bob");
+    assert!(
+        messages(&sim, c).is_empty(),
+        "carol must not see a DM to bob"
+    );
     assert_eq!(receipts(&sim, a), vec![(MsgId(10), Delivery::Delivered)]);
 }
 
@@ -214,7 +269,11 @@ fn offline_messages_are_stored_then_delivered_at_login() {
     let a = sim.login(1, "alice");
     let b = sim.login(2, "bob");
     sim.disconnect(b);
-    assert!(sim.events(a).iter().any(|e| matches!(e, SEvent::ContactLeft { .. })));
+    assert!(
+        sim.events(a)
+            .iter()
+            .any(|e| matches!(e, SEvent::ContactLeft { .. }))
+    );
     sim.clear();
     send(&mut sim, a, 5, Target::Client(id(2)), "while you were out");
     assert_eq!(receipts(&sim, a), vec![(MsgId(5), Delivery::Stored)]);
@@ -267,11 +326,23 @@ fn read_marks_and_typing_reach_the_right_person() {
     let c = sim.login(3, "carol");
     sim.clear();
     let now = sim.now;
-    sim.clients[b].session.typing(Target::Client(id(1)), now).unwrap();
-    sim.clients[b].session.mark_read(id(1), MsgId(42), now).unwrap();
+    sim.clients[b]
+        .session
+        .typing(Target::Client(id(1)), now)
+        .unwrap();
+    sim.clients[b]
+        .session
+        .mark_read(id(1), MsgId(42), now)
+        .unwrap();
     sim.run();
-    assert!(sim.events(a).contains(&SEvent::Typing { from: id(2), to: Target::Client(id(1)) }));
-    assert!(sim.events(a).contains(&SEvent::Read { by: id(2), id: MsgId(42) }));
+    assert!(sim.events(a).contains(&SEvent::Typing {
+        from: id(2),
+        to: Target::Client(id(1))
+    }));
+    assert!(sim.events(a).contains(&SEvent::Read {
+        by: id(2),
+        id: MsgId(42)
+    }));
     assert!(sim.events(c).is_empty());
 }
 
@@ -282,17 +353,37 @@ fn chat_rate_limit_rejects_then_disconnects_a_flooder() {
     let b = sim.login(2, "bob");
     sim.clear();
     for n in 0..u64::from(limits::MESSAGE_BURST) + 5 {
-        sim.raw(a, &ClientFrame::Send { id: MsgId(n), to: Target::Client(id(2)), text: "x".into() });
+        sim.raw(
+            a,
+            &ClientFrame::Send {
+                id: MsgId(n),
+                to: Target::Client(id(2)),
+                text: "x".into(),
+            },
+        );
     }
     let limited = sim.clients[a]
         .frames
         .iter()
-        .filter(|f| matches!(f, ServerFrame::Receipt { status: Delivery::Rejected(RejectReason::RateLimited), .. }))
+        .filter(|f| {
+            matches!(
+                f,
+                ServerFrame::Receipt {
+                    status: Delivery::Rejected(RejectReason::RateLimited),
+                    ..
+                }
+            )
+        })
         .count();
     assert_eq!(limited, 5);
     assert_eq!(messages(&sim, b).len(), limits::MESSAGE_BURST as usize);
     for n in 0..u64::from(limits::RATE_VIOLATIONS_BEFORE_CLOSE) {
-        sim.raw(a, &ClientFrame::Typing { to: Target::Everyone });
+        sim.raw(
+            a,
+            &ClientFrame::Typing {
+                to: Target::Everyone,
+            },
+        );
         let _ = n;
     }
     assert_eq!(sim.clients[a].closed, Some(CloseReason::RateLimited));
@@ -309,13 +400,32 @@ fn profile_updates_are_validated_rate_limited_and_shared() {
     let mut p = Profile::with_name("Alice B.");
     p.status = "lunch".into();
     sim.raw(a, &ClientFrame::SetProfile(p.clone()));
-    assert!(sim.events(b).iter().any(|e| matches!(e, SEvent::Contact(c) if c.profile == p)));
+    assert!(
+        sim.events(b)
+            .iter()
+            .any(|e| matches!(e, SEvent::Contact(c) if c.profile == p))
+    );
     // A second update within the second is refused.
     sim.raw(a, &ClientFrame::SetProfile(Profile::with_name("again")));
-    assert!(sim.clients[a].frames.iter().any(|f| matches!(f, ServerFrame::Error { code: ErrorCode::RateLimited, .. })));
+    assert!(sim.clients[a].frames.iter().any(|f| matches!(
+        f,
+        ServerFrame::Error {
+            code: ErrorCode::RateLimited,
+            ..
+        }
+    )));
     sim.advance(Duration::from_secs(2));
-    sim.raw(a, &ClientFrame::SetProfile(Profile::with_name("bad\u{202E}name")));
-    assert!(sim.clients[a].frames.iter().any(|f| matches!(f, ServerFrame::Error { code: ErrorCode::InvalidProfile, .. })));
+    sim.raw(
+        a,
+        &ClientFrame::SetProfile(Profile::with_name("bad\u{202E}name")),
+    );
+    assert!(sim.clients[a].frames.iter().any(|f| matches!(
+        f,
+        ServerFrame::Error {
+            code: ErrorCode::InvalidProfile,
+            ..
+        }
+    )));
     assert!(sim.is_online(a));
 }
 
@@ -336,14 +446,24 @@ fn preauth_limits_per_address_and_total() {
     let ip = |n| IpAddr::V4(Ipv4Addr::new(10, 0, 0, n));
     assert!(sim.connect_from(ip(1), 1, PW, "a").is_some());
     assert!(sim.connect_from(ip(1), 2, PW, "a").is_some());
-    assert_eq!(sim.hub.handle_accept(SocketAddr::new(ip(1), 1), sim.now), Err(Refused::PerAddress));
+    assert_eq!(
+        sim.hub.handle_accept(SocketAddr::new(ip(1), 1), sim.now),
+        Err(Refused::PerAddress)
+    );
     assert!(sim.connect_from(ip(2), 3, PW, "b").is_some());
-    assert_eq!(sim.hub.handle_accept(SocketAddr::new(ip(3), 1), sim.now), Err(Refused::Total));
+    assert_eq!(
+        sim.hub.handle_accept(SocketAddr::new(ip(3), 1), sim.now),
+        Err(Refused::Total)
+    );
     // Logging in frees the slot.
     sim.start_login(0);
     sim.run();
     assert!(sim.is_online(0));
-    assert!(sim.hub.handle_accept(SocketAddr::new(ip(3), 1), sim.now).is_ok());
+    assert!(
+        sim.hub
+            .handle_accept(SocketAddr::new(ip(3), 1), sim.now)
+            .is_ok()
+    );
 }
 
 #[test]
@@ -357,9 +477,17 @@ fn two_connections_of_one_identity_both_receive_and_presence_counts_both() {
     assert_eq!(messages(&sim, a1).len(), 1);
     assert_eq!(messages(&sim, a2).len(), 1);
     sim.disconnect(a1);
-    assert!(!sim.events(b).iter().any(|e| matches!(e, SEvent::ContactLeft { .. })));
+    assert!(
+        !sim.events(b)
+            .iter()
+            .any(|e| matches!(e, SEvent::ContactLeft { .. }))
+    );
     sim.disconnect(a2);
-    assert!(sim.events(b).iter().any(|e| matches!(e, SEvent::ContactLeft { .. })));
+    assert!(
+        sim.events(b)
+            .iter()
+            .any(|e| matches!(e, SEvent::ContactLeft { .. }))
+    );
 }
 
 #[test]
@@ -369,8 +497,10 @@ fn bad_input_maps_to_close_codes() {
     let b = sim.login(2, "b");
     let c = sim.login(3, "c");
     let now = sim.now;
-    sim.hub.handle_bad_input(sim.clients[a].conn, BadInput::TooBig, now);
-    sim.hub.handle_bad_input(sim.clients[b].conn, BadInput::Text, now);
+    sim.hub
+        .handle_bad_input(sim.clients[a].conn, BadInput::TooBig, now);
+    sim.hub
+        .handle_bad_input(sim.clients[b].conn, BadInput::Text, now);
     sim.hub.handle_bad_input(
         sim.clients[c].conn,
         BadInput::Malformed(crate::proto::DecodeError::Truncated),
@@ -404,7 +534,11 @@ fn shutdown_says_goodbye() {
 
 #[derive(Debug, Clone)]
 enum Op {
-    Send { from: usize, to: Option<usize>, text: u8 },
+    Send {
+        from: usize,
+        to: Option<usize>,
+        text: u8,
+    },
     Drop(usize),
     Rejoin(usize),
 }

@@ -47,20 +47,25 @@ pub fn encode<T: Serialize>(frame: &T) -> Vec<u8> {
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     if bytes.len() > limits::MAX_MESSAGE {
-        return Err(DecodeError::TooLarge { len: bytes.len(), max: limits::MAX_MESSAGE });
+        return Err(DecodeError::TooLarge {
+            len: bytes.len(),
+            max: limits::MAX_MESSAGE,
+        });
     }
     let mut rest = bytes;
-    let value = ciborium::de::from_reader_with_recursion_limit(
-        &mut rest,
-        limits::CBOR_RECURSION_LIMIT,
-    )
-    .map_err(|e| match e {
-        ciborium::de::Error::Io(_) => DecodeError::Truncated,
-        ciborium::de::Error::Syntax(at) => DecodeError::Syntax(at),
-        ciborium::de::Error::Semantic(_, msg) => DecodeError::Invalid(msg),
-        ciborium::de::Error::RecursionLimitExceeded => DecodeError::TooDeep,
-    })?;
-    if rest.is_empty() { Ok(value) } else { Err(DecodeError::TrailingBytes(rest.len())) }
+    let value =
+        ciborium::de::from_reader_with_recursion_limit(&mut rest, limits::CBOR_RECURSION_LIMIT)
+            .map_err(|e| match e {
+                ciborium::de::Error::Io(_) => DecodeError::Truncated,
+                ciborium::de::Error::Syntax(at) => DecodeError::Syntax(at),
+                ciborium::de::Error::Semantic(_, msg) => DecodeError::Invalid(msg),
+                ciborium::de::Error::RecursionLimitExceeded => DecodeError::TooDeep,
+            })?;
+    if rest.is_empty() {
+        Ok(value)
+    } else {
+        Err(DecodeError::TrailingBytes(rest.len()))
+    }
 }
 
 /// Decodes a frame sent by a client.
@@ -87,7 +92,11 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        let f = ClientFrame::Send { id: MsgId(7), to: Target::Everyone, text: "hi".into() };
+        let f = ClientFrame::Send {
+            id: MsgId(7),
+            to: Target::Everyone,
+            text: "hi".into(),
+        };
         assert_eq!(decode_client(&encode(&f)), Ok(f));
     }
 
@@ -102,7 +111,10 @@ mod tests {
     fn truncated_rejected() {
         let b = encode(&ClientFrame::SetProfile(Profile::with_name("alice")));
         for cut in 0..b.len() {
-            assert!(decode_client(&b[..cut]).is_err(), "prefix of {cut} bytes accepted");
+            assert!(
+                decode_client(&b[..cut]).is_err(),
+                "prefix of {cut} bytes accepted"
+            );
         }
     }
 
@@ -128,7 +140,10 @@ mod tests {
     #[test]
     fn oversized_rejected_before_parsing() {
         let big = vec![0u8; limits::MAX_MESSAGE + 1];
-        assert!(matches!(decode_client(&big), Err(DecodeError::TooLarge { .. })));
+        assert!(matches!(
+            decode_client(&big),
+            Err(DecodeError::TooLarge { .. })
+        ));
     }
 
     #[test]
@@ -154,11 +169,23 @@ mod tests {
         // A `Send` that claims a sender: the schema has no such field.
         #[derive(Serialize)]
         enum Spoof {
-            Send { id: MsgId, to: Target, text: String, from: ClientId },
+            Send {
+                id: MsgId,
+                to: Target,
+                text: String,
+                from: ClientId,
+            },
         }
-        let spoof =
-            Spoof::Send { id: MsgId(1), to: Target::Everyone, text: "x".into(), from: ClientId([9; 32]) };
-        assert!(matches!(decode_client(&encode(&spoof)), Err(DecodeError::Invalid(_))));
+        let spoof = Spoof::Send {
+            id: MsgId(1),
+            to: Target::Everyone,
+            text: "x".into(),
+            from: ClientId([9; 32]),
+        };
+        assert!(matches!(
+            decode_client(&encode(&spoof)),
+            Err(DecodeError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -167,7 +194,10 @@ mod tests {
         enum Fake {
             Read { from: ByteBuf, id: MsgId },
         }
-        let f = Fake::Read { from: ByteBuf::from(vec![1; 5]), id: MsgId(1) };
+        let f = Fake::Read {
+            from: ByteBuf::from(vec![1; 5]),
+            id: MsgId(1),
+        };
         assert!(decode_client(&encode(&f)).is_err());
     }
 }

@@ -47,13 +47,18 @@ pub struct Profile {
 
 #[cfg(feature = "arbitrary")]
 fn arbitrary_bytes(u: &mut arbitrary::Unstructured<'_>) -> arbitrary::Result<ByteBuf> {
-    Ok(ByteBuf::from(<Vec<u8> as arbitrary::Arbitrary>::arbitrary(u)?))
+    Ok(ByteBuf::from(<Vec<u8> as arbitrary::Arbitrary>::arbitrary(
+        u,
+    )?))
 }
 
 impl Profile {
     /// A profile with just a name.
     pub fn with_name(name: impl Into<String>) -> Self {
-        Self { name: name.into(), ..Self::default() }
+        Self {
+            name: name.into(),
+            ..Self::default()
+        }
     }
 }
 
@@ -276,7 +281,11 @@ pub enum ProfileError {
     #[error("the name is empty")]
     EmptyName,
     /// The name is longer than the limit.
-    #[error("the name is longer than {} bytes or {} characters", limits::MAX_NAME_BYTES, limits::MAX_NAME_CHARS)]
+    #[error(
+        "the name is longer than {} bytes or {} characters",
+        limits::MAX_NAME_BYTES,
+        limits::MAX_NAME_CHARS
+    )]
     NameTooLong,
     /// The status text is longer than the limit.
     #[error("the status is longer than {} bytes", limits::MAX_STATUS_TEXT)]
@@ -317,7 +326,11 @@ pub fn validate_profile(p: &Profile) -> Result<(), ProfileError> {
     if p.avatar.len() > limits::MAX_AVATAR {
         return Err(ProfileError::AvatarTooLarge);
     }
-    if p.name.chars().chain(p.status.chars()).any(is_forbidden_char) {
+    if p.name
+        .chars()
+        .chain(p.status.chars())
+        .any(is_forbidden_char)
+    {
         return Err(ProfileError::ForbiddenCharacter);
     }
     Ok(())
@@ -342,14 +355,30 @@ mod tests {
         assert_eq!(validate_profile(&named("alice")), Ok(()));
         assert_eq!(validate_profile(&named("Zoë 🐱")), Ok(()));
         assert_eq!(validate_profile(&named("")), Err(ProfileError::EmptyName));
-        assert_eq!(validate_profile(&named("   ")), Err(ProfileError::EmptyName));
-        assert_eq!(validate_profile(&named(&"a".repeat(65))), Err(ProfileError::NameTooLong));
-        assert_eq!(validate_profile(&named(&"é".repeat(33))), Err(ProfileError::NameTooLong));
+        assert_eq!(
+            validate_profile(&named("   ")),
+            Err(ProfileError::EmptyName)
+        );
+        assert_eq!(
+            validate_profile(&named(&"a".repeat(65))),
+            Err(ProfileError::NameTooLong)
+        );
+        assert_eq!(
+            validate_profile(&named(&"é".repeat(33))),
+            Err(ProfileError::NameTooLong)
+        );
         assert_eq!(
             validate_profile(&named(&"\u{0301}".repeat(5000))),
             Err(ProfileError::NameTooLong)
         );
-        for bad in ["\x1b[1A\r", "a\r\nb", "in\u{202E}fdp", "a\u{200B}b", "nul\0", "x\u{2066}"] {
+        for bad in [
+            "\x1b[1A\r",
+            "a\r\nb",
+            "in\u{202E}fdp",
+            "a\u{200B}b",
+            "nul\0",
+            "x\u{2066}",
+        ] {
             assert_eq!(
                 validate_profile(&named(bad)),
                 Err(ProfileError::ForbiddenCharacter),

@@ -36,7 +36,9 @@ impl ClientId {
             n = (n << 8) | u64::from(*b);
         }
         let digits = format!("{:016}", n % 10_000_000_000_000_000);
-        let groups: Vec<&str> = (0..4).filter_map(|i| digits.get(i * 4..i * 4 + 4)).collect();
+        let groups: Vec<&str> = (0..4)
+            .filter_map(|i| digits.get(i * 4..i * 4 + 4))
+            .collect();
         groups.join(" ")
     }
 
@@ -130,7 +132,10 @@ mod tests {
         let b = ClientId([2; 32]).safety_code();
         assert_eq!(a.len(), 19);
         assert_eq!(a.split(' ').count(), 4);
-        assert!(a.split(' ').all(|g| g.len() == 4 && g.bytes().all(|c| c.is_ascii_digit())));
+        assert!(
+            a.split(' ')
+                .all(|g| g.len() == 4 && g.bytes().all(|c| c.is_ascii_digit()))
+        );
         assert_ne!(a, b);
     }
 }

@@ -35,8 +35,20 @@ pub struct Config {
 
 impl Config {
     /// Defaults for everything but the essentials.
-    pub fn new(hub: impl Into<String>, identity: Identity, password: Password, profile: Profile) -> Self {
-        Self { hub: hub.into(), identity, password, profile, pins: None, timing: Timing::default() }
+    pub fn new(
+        hub: impl Into<String>,
+        identity: Identity,
+        password: Password,
+        profile: Profile,
+    ) -> Self {
+        Self {
+            hub: hub.into(),
+            identity,
+            password,
+            profile,
+            pins: None,
+            timing: Timing::default(),
+        }
     }
 }
 
@@ -57,7 +69,6 @@ pub struct Welcome {
 
 /// What the [`connect`] stream yields.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub enum Update {
     /// Logged in (again). The handle stays valid across reconnects.
     Connected {
@@ -100,7 +111,10 @@ pub enum Update {
 pub fn connect(config: Config) -> impl Stream<Item = Update> + Send + 'static {
     let (updates_tx, updates_rx) = async_channel::bounded(256);
     let (commands_tx, commands_rx) = async_channel::bounded(256);
-    let handle = Handle { commands: commands_tx, me: config.identity.id() };
+    let handle = Handle {
+        commands: commands_tx,
+        me: config.identity.id(),
+    };
     // The driver yields nothing itself; it feeds `updates_rx`. Selecting the two keeps the
     // driver running exactly as long as someone holds the stream.
     let driver = run(config, updates_tx, commands_rx, handle)
@@ -114,7 +128,10 @@ async fn run(config: Config, updates: Sender<Update>, commands: Receiver<Command
         Ok(c) => TlsConnector::from(c),
         Err(e) => {
             let _ = updates
-                .send(Update::Disconnected { reason: Arc::new(e.into()), retry_in: None })
+                .send(Update::Disconnected {
+                    reason: Arc::new(e.into()),
+                    retry_in: None,
+                })
                 .await;
             return;
         }
@@ -123,8 +140,16 @@ async fn run(config: Config, updates: Sender<Update>, commands: Receiver<Command
     let mut backoff = limits::RECONNECT_MIN;
     loop {
         let mut logged_in = false;
-        let error = once(&config, &tls, &updates, &commands, &handle, &mut memory_pin, &mut logged_in)
-            .await;
+        let error = once(
+            &config,
+            &tls,
+            &updates,
+            &commands,
+            &handle,
+            &mut memory_pin,
+            &mut logged_in,
+        )
+        .await;
         if updates.is_closed() {
             return;
         }
@@ -139,7 +164,13 @@ async fn run(config: Config, updates: Sender<Update>, commands: Receiver<Command
             jitter(wait)
         });
         let fatal = retry_in.is_none();
-        if updates.send(Update::Disconnected { reason: Arc::new(error), retry_in }).await.is_err()
+        if updates
+            .send(Update::Disconnected {
+                reason: Arc::new(error),
+                retry_in,
+            })
+            .await
+            .is_err()
             || fatal
         {
             return;
@@ -169,10 +200,11 @@ async fn once(
 ) -> Error {
     let start = Instant::now();
     let deadline = start + config.timing.login_deadline;
-    let (stream, info) = match net::until(deadline, net::connect_tls(&config.hub, tls.clone())).await {
-        Ok(ok) => ok,
-        Err(e) => return e.into(),
-    };
+    let (stream, info) =
+        match net::until(deadline, net::connect_tls(&config.hub, tls.clone())).await {
+            Ok(ok) => ok,
+            Err(e) => return e.into(),
+        };
     // Check the pin before a single login byte is sent.
     let pinned = match &config.pins {
         Some(store) => match store.get(&config.hub) {
@@ -181,17 +213,24 @@ async fn once(
         },
         None => *memory_pin,
     };
-    if let Some(pinned) = pinned {
-        if pinned != info.hub {
-            return Error::HubChanged { pinned, presented: info.hub };
-        }
+    if let Some(pinned) = pinned
+        && pinned != info.hub
+    {
+        return Error::HubChanged {
+            pinned,
+            presented: info.hub,
+        };
     }
     let mut ws = match net::until(deadline, net::upgrade(stream)).await {
         Ok(ws) => ws,
         Err(e) => return e.into(),
     };
-    let mut session =
-        Session::new(config.password.clone(), config.profile.clone(), config.timing, start);
+    let mut session = Session::new(
+        config.password.clone(),
+        config.profile.clone(),
+        config.timing,
+        start,
+    );
     if let Err(e) = session.handle_connected(info.channel, Instant::now()) {
         return e;
     }
@@ -200,7 +239,11 @@ async fn once(
         // Send what the session queued, then report its events.
         let mut wrote = false;
         while let Some(frame) = session.poll_transmit() {
-            if ws.feed(WsMessage::Binary(proto::encode(&frame).into())).await.is_err() {
+            if ws
+                .feed(WsMessage::Binary(proto::encode(&frame).into()))
+                .await
+                .is_err()
+            {
                 return Error::ConnectionLost;
             }
             wrote = true;
@@ -210,19 +253,32 @@ async fn once(
         }
         while let Some(event) = session.poll_event() {
             let update = match event {
-                Event::LoggedIn { you, contacts, time } => {
+                Event::LoggedIn {
+                    you,
+                    contacts,
+                    time,
+                } => {
                     let first_contact = pinned.is_none();
                     if first_contact {
                         *memory_pin = Some(info.hub);
-                        if let Some(store) = &config.pins {
-                            if let Err(e) = store.set(&config.hub, info.hub) {
-                                return e.into();
-                            }
+                        if let Some(store) = &config.pins
+                            && let Err(e) = store.set(&config.hub, info.hub)
+                        {
+                            return e.into();
                         }
                     }
                     *logged_in = true;
-                    let welcome = Welcome { you, hub: info.hub, first_contact, contacts, time };
-                    Update::Connected { handle: handle.clone(), welcome }
+                    let welcome = Welcome {
+                        you,
+                        hub: info.hub,
+                        first_contact,
+                        contacts,
+                        time,
+                    };
+                    Update::Connected {
+                        handle: handle.clone(),
+                        welcome,
+                    }
                 }
                 other => Update::Event(other),
             };
@@ -236,7 +292,11 @@ async fn once(
         let ready = session.is_ready();
         let mut command = pin!(
             async {
-                if ready { commands.recv().await.ok() } else { std::future::pending().await }
+                if ready {
+                    commands.recv().await.ok()
+                } else {
+                    std::future::pending().await
+                }
             }
             .fuse()
         );
@@ -272,7 +332,9 @@ async fn once(
         if let Err(error) = now_result {
             // Say goodbye properly (a LoginAbort, for instance) before giving up.
             while let Some(frame) = session.poll_transmit() {
-                let _ = ws.feed(WsMessage::Binary(proto::encode(&frame).into())).await;
+                let _ = ws
+                    .feed(WsMessage::Binary(proto::encode(&frame).into()))
+                    .await;
             }
             let _ = ws.close(None).await;
             return error;

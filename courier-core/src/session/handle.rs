@@ -35,7 +35,11 @@ impl Handle {
     pub async fn send_message(&self, to: Target, text: impl Into<String>) -> Result<MsgId, Error> {
         let id = MsgId::random();
         self.commands
-            .send(Command::Send { id, to, text: text.into() })
+            .send(Command::Send {
+                id,
+                to,
+                text: text.into(),
+            })
             .await
             .map_err(|_| Error::NotConnected)?;
         Ok(id)
@@ -48,7 +52,11 @@ impl Handle {
     pub fn try_send_message(&self, to: Target, text: impl Into<String>) -> Result<MsgId, Error> {
         let id = MsgId::random();
         self.commands
-            .try_send(Command::Send { id, to, text: text.into() })
+            .try_send(Command::Send {
+                id,
+                to,
+                text: text.into(),
+            })
             .map_err(|_| Error::NotConnected)?;
         Ok(id)
     }
@@ -58,7 +66,9 @@ impl Handle {
     /// # Errors
     /// [`Error::NotConnected`] if the session is gone or busy.
     pub fn typing(&self, to: Target) -> Result<(), Error> {
-        self.commands.try_send(Command::Typing(to)).map_err(|_| Error::NotConnected)
+        self.commands
+            .try_send(Command::Typing(to))
+            .map_err(|_| Error::NotConnected)
     }
 
     /// Tells `from` we read its message `id`.
@@ -66,7 +76,10 @@ impl Handle {
     /// # Errors
     /// [`Error::NotConnected`] if the session is gone.
     pub async fn mark_read(&self, from: ClientId, id: MsgId) -> Result<(), Error> {
-        self.commands.send(Command::Read { from, id }).await.map_err(|_| Error::NotConnected)
+        self.commands
+            .send(Command::Read { from, id })
+            .await
+            .map_err(|_| Error::NotConnected)
     }
 
     /// Replaces our profile.
@@ -74,6 +87,9 @@ impl Handle {
     /// # Errors
     /// [`Error::NotConnected`] if the session is gone.
     pub async fn set_profile(&self, profile: Profile) -> Result<(), Error> {
-        self.commands.send(Command::SetProfile(profile)).await.map_err(|_| Error::NotConnected)
+        self.commands
+            .send(Command::SetProfile(profile))
+            .await
+            .map_err(|_| Error::NotConnected)
     }
 }

@@ -1,7 +1,13 @@
 //! Shared helpers for the loopback integration tests: a hub on port 0, session clients,
 //! raw clients for hostile input, and proxies. Every test body is a future that the
 //! `both!` macro runs once under smol and once under async-std.
-#![allow(dead_code, unreachable_pub, missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,8 +23,6 @@ use courier_core::proto::{self, ClientId, Profile};
 use courier_core::session::{self, Event, Session, Timing, Update};
 use courier_core::{hub, tls};
 use futures::{FutureExt, StreamExt};
-
-
 
 pub const PW: &str = "correct horse battery";
 
@@ -79,7 +83,7 @@ async fn run_test<F: Future<Output = ()>>(body: F) {
         futures_lite::future::or(background, async {
             async_io::Timer::after(TEST_TIMEOUT).await;
         })
-            .await;
+        .await;
         true
     })
     .await;
@@ -96,7 +100,10 @@ pub fn run_async_std<F: Future<Output = ()>>(make: impl FnOnce() -> F) {
 }
 
 /// Runs the hub in the background, then `body`.
-pub async fn with_hub<T>(hub: impl Future<Output = ()> + 'static, body: impl Future<Output = T>) -> T {
+pub async fn with_hub<T>(
+    hub: impl Future<Output = ()> + 'static,
+    body: impl Future<Output = T>,
+) -> T {
     spawn(hub);
     body.await
 }
@@ -144,7 +151,14 @@ pub fn start_hub(
         };
         hub::serve(listener, config, shutdown).await.unwrap();
     };
-    (TestHub { addr, fingerprint, stop }, Box::pin(fut))
+    (
+        TestHub {
+            addr,
+            fingerprint,
+            stop,
+        },
+        Box::pin(fut),
+    )
 }
 
 /// A session client with a fresh identity, its stream pumped in the background.
@@ -185,7 +199,13 @@ impl Client {
             })
             .await;
         });
-        Self { updates: rx, id, handle: None, welcome: None, _stop: stop }
+        Self {
+            updates: rx,
+            id,
+            handle: None,
+            welcome: None,
+            _stop: stop,
+        }
     }
 
     /// Connects and waits for login.
@@ -202,7 +222,12 @@ impl Client {
 
     pub async fn connected(&mut self) -> &session::Welcome {
         loop {
-            match self.updates.recv().await.expect("stream ended before login") {
+            match self
+                .updates
+                .recv()
+                .await
+                .expect("stream ended before login")
+            {
                 Update::Connected { handle, welcome } => {
                     self.handle = Some(handle);
                     self.welcome = Some(welcome);
@@ -258,13 +283,23 @@ pub async fn raw_connect(addr: &str) -> (RawClient, [u8; 32]) {
     let connector = futures_rustls::TlsConnector::from(tls::client_config(&identity).unwrap());
     let (stream, info) = net::connect_tls(addr, connector).await.unwrap();
     let ws = net::upgrade(stream).await.unwrap();
-    (RawClient { ws, id: identity.id() }, info.channel)
+    (
+        RawClient {
+            ws,
+            id: identity.id(),
+        },
+        info.channel,
+    )
 }
 
 pub async fn raw_login(addr: &str, name: &str) -> RawClient {
     let (mut raw, channel) = raw_connect(addr).await;
-    let mut session =
-        Session::new(Password::new(PW), Profile::with_name(name), Timing::default(), Instant::now());
+    let mut session = Session::new(
+        Password::new(PW),
+        Profile::with_name(name),
+        Timing::default(),
+        Instant::now(),
+    );
     session.handle_connected(channel, Instant::now()).unwrap();
     while !session.is_ready() {
         while let Some(f) = session.poll_transmit() {
@@ -319,7 +354,10 @@ pub async fn mitm_proxy(hub: SocketAddr) -> (SocketAddr, impl Future<Output = ()
         let (tcp, _) = listener.accept().await.unwrap();
         let client_side = acceptor.accept(tcp).await.unwrap();
         let upstream = TcpStream::connect(hub).await.unwrap();
-        let hub_side = connector.connect(tls::server_name(), upstream).await.unwrap();
+        let hub_side = connector
+            .connect(tls::server_name(), upstream)
+            .await
+            .unwrap();
         let (cr, cw) = futures::AsyncReadExt::split(client_side);
         let (hr, hw) = futures::AsyncReadExt::split(hub_side);
         let (mut hw, mut cw) = (hw, cw);
@@ -333,7 +371,11 @@ pub async fn mitm_proxy(hub: SocketAddr) -> (SocketAddr, impl Future<Output = ()
 /// A TCP relay that can be told to go silent without closing (a pulled cable).
 pub async fn blackhole_proxy(
     hub: SocketAddr,
-) -> (SocketAddr, async_channel::Sender<()>, impl Future<Output = ()>) {
+) -> (
+    SocketAddr,
+    async_channel::Sender<()>,
+    impl Future<Output = ()>,
+) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (cut, cut_rx) = async_channel::bounded::<()>(1);

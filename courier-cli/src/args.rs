@@ -1,0 +1,128 @@
+//! Command-line arguments (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Courier: LAN chat (and soon files) through a hub on your network.
+///
+/// Start a hub on one machine with `courier hub`, then talk through it from others with
+/// `courier who`, `courier say`, `courier listen` and `courier chat`.
+///
+/// Passwords are never taken from a flag value: set COURIER_PASSWORD, pass
+/// --password-file FILE, or type it at the prompt.
+///
+/// Exit codes: 0 success; 1 completed with a negative result (message rejected, nothing
+/// received before --timeout); 2 usage or runtime error (wrong password, hub unreachable,
+/// hub identity changed, ...).
+#[derive(Debug, Parser)]
+#[command(name = "courier", version, max_term_width = 100)]
+pub(crate) struct Cli {
+    /// More log output on stderr (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run a hub: accepts clients, shares contacts, routes messages.
+    ///
+    /// The first start sets the hub password (from COURIER_PASSWORD, --password-file, a
+    /// prompt, or, with no terminal, a generated one printed once). Only an OPAQUE
+    /// record of it is stored; later starts reuse it. Prints the addresses to join and
+    /// the hub's safety code, which clients show at first contact.
+    Hub(HubArgs),
+    /// List contacts: id, name, status, online.
+    Who(WhoArgs),
+    /// Send a message to a contact or to everyone; waits for the receipt.
+    Say(SayArgs),
+    /// Print incoming messages and contact events until stopped.
+    Listen(ListenArgs),
+    /// Interactive terminal chat. Lines you type go to WHO (or everyone); /to NAME
+    /// switches, /who lists contacts, /quit leaves.
+    Chat(ChatArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HubArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:8977", env = "COURIER_LISTEN")]
+    pub(crate) listen: String,
+    /// Where the hub keeps its identity and password record.
+    #[arg(long, env = "COURIER_HUB_DATA")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Read the password from this file (first start or --reset-password).
+    #[arg(long)]
+    pub(crate) password_file: Option<PathBuf>,
+    /// Set a new password (from the usual sources) instead of reusing the stored one.
+    #[arg(long)]
+    pub(crate) reset_password: bool,
+    /// Print the startup information as one JSON object on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub(crate) struct ClientArgs {
+    /// The hub's address, HOST:PORT.
+    #[arg(long, env = "COURIER_HUB", default_value = "127.0.0.1:8977")]
+    pub(crate) hub: String,
+    /// Display name shown to others (default: your user name).
+    #[arg(long, env = "COURIER_NAME")]
+    pub(crate) name: Option<String>,
+    /// Directory for this identity, hub pins and settings; several identities can live on
+    /// one machine with different directories.
+    #[arg(long, env = "COURIER_HOME")]
+    pub(crate) profile_dir: Option<PathBuf>,
+    /// Read the hub password from this file (else COURIER_PASSWORD, else a prompt).
+    #[arg(long)]
+    pub(crate) password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WhoArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// One JSON object per contact, one per line.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SayArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// Recipient: a display name, an id prefix (4+ hex digits), or "everyone".
+    #[arg(long)]
+    pub(crate) to: String,
+    /// The message; read from stdin when absent.
+    pub(crate) text: Option<String>,
+    /// Print the receipt as JSON.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ListenArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// One JSON object per line: messages, receipts, contact and typing events.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Exit after this many messages.
+    #[arg(long)]
+    pub(crate) count: Option<u64>,
+    /// Stop after this many seconds (exit 1 if --count was not reached).
+    #[arg(long)]
+    pub(crate) timeout: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ChatArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// Who to talk to (name, id prefix, or "everyone"; default everyone).
+    pub(crate) who: Option<String>,
+}

@@ -1,0 +1,164 @@
+//! Shared client plumbing: build a session from the common options, wait for login, keep
+//! the contact list current, resolve recipients.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::pin::Pin;
+
+use anyhow::{Context, Result, anyhow, bail};
+use courier_core::identity::{Identity, PinStore};
+use courier_core::proto::{ClientId, Contact, Profile, Target, validate_profile};
+use courier_core::session::{self, Event, Handle, Update};
+use futures::{Stream, StreamExt};
+
+use crate::args::ClientArgs;
+use crate::output::safe;
+use crate::password;
+
+pub(crate) type Updates = Pin<Box<dyn Stream<Item = Update> + Send>>;
+
+/// A logged-in session and what we know of the others.
+pub(crate) struct Client {
+    pub(crate) updates: Updates,
+    pub(crate) handle: Handle,
+    pub(crate) me: ClientId,
+    pub(crate) contacts: BTreeMap<ClientId, Contact>,
+    pub(crate) hub: String,
+}
+
+pub(crate) fn profile_dir(args: &ClientArgs) -> Result<PathBuf> {
+    match &args.profile_dir {
+        Some(d) => Ok(d.clone()),
+        None => directories::ProjectDirs::from("", "", "courier")
+            .map(|d| d.config_dir().to_owned())
+            .context("cannot find a home directory; pass --profile-dir"),
+    }
+}
+
+fn default_name() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .ok()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "courier-user".to_owned())
+}
+
+impl Client {
+    /// Connects and logs in. With `persistent` false, the first failure is final (for
+    /// one-shot commands); otherwise transient failures are retried and reported.
+    pub(crate) async fn connect(args: &ClientArgs, persistent: bool) -> Result<Self> {
+        let dir = profile_dir(args)?;
+        let name = args.name.clone().unwrap_or_else(default_name);
+        let profile = Profile::with_name(name.clone());
+        validate_profile(&profile)
+            .map_err(|e| anyhow!("the name {:?} is not allowed: {e}", name))?;
+        let identity = Identity::load_or_create(&dir)
+            .with_context(|| format!("loading the identity in {}", dir.display()))?;
+        let password = password::require(args.password_file.as_deref())?;
+        let mut config = session::Config::new(args.hub.clone(), identity, password, profile);
+        config.pins = Some(PinStore::new(&dir));
+        let mut updates: Updates = Box::pin(session::connect(config));
+        loop {
+            match updates.next().await {
+                Some(Update::Connected { handle, welcome }) => {
+                    if welcome.first_contact {
+                        eprintln!(
+                            "First contact with the hub at {}: safety code {}\n\
+                             Compare it with the code the hub printed; it is pinned from now on.",
+                            args.hub,
+                            welcome.hub.safety_code()
+                        );
+                    }
+                    let contacts = welcome.contacts.iter().map(|c| (c.id, c.clone())).collect();
+                    return Ok(Self {
+                        updates,
+                        me: welcome.you,
+                        handle,
+                        contacts,
+                        hub: args.hub.clone(),
+                    });
+                }
+                Some(Update::Disconnected { reason, retry_in }) => {
+                    let err = anyhow!(reason).context(format!("hub {}", args.hub));
+                    match retry_in {
+                        Some(wait) if persistent => {
+                            eprintln!("courier: {err:#}; retrying in {:.1}s", wait.as_secs_f64());
+                        }
+                        _ => return Err(err),
+                    }
+                }
+                Some(Update::Event(_)) => {}
+                None => bail!("the session ended before login"),
+            }
+        }
+    }
+
+    /// Keeps the contact list current.
+    pub(crate) fn apply(&mut self, event: &Event) {
+        match event {
+            Event::Contact(c) => {
+                self.contacts.insert(c.id, c.clone());
+            }
+            Event::ContactLeft { id, time } => {
+                if let Some(c) = self.contacts.get_mut(id) {
+                    c.online = false;
+                    c.last_seen = *time;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub(crate) fn name_of(&self, id: ClientId) -> String {
+        if id == self.me {
+            return "me".to_owned();
+        }
+        self.contacts
+            .get(&id)
+            .map_or_else(|| id.short(), |c| c.profile.name.clone())
+    }
+
+    /// Resolves a display name, an id prefix, or "everyone".
+    pub(crate) fn resolve(&self, who: &str) -> Result<Target> {
+        let who = who.trim();
+        if who.eq_ignore_ascii_case("everyone") {
+            return Ok(Target::Everyone);
+        }
+        let by_name: Vec<&Contact> = self
+            .contacts
+            .values()
+            .filter(|c| c.profile.name.eq_ignore_ascii_case(who))
+            .collect();
+        let candidates = if by_name.is_empty() && who.len() >= 4 {
+            self.contacts
+                .values()
+                .filter(|c| c.id.matches_prefix(who))
+                .collect()
+        } else {
+            by_name
+        };
+        match candidates.as_slice() {
+            [one] => Ok(Target::Client(one.id)),
+            [] => bail!("no contact named {who:?} (try `courier who`)"),
+            many => {
+                let list: Vec<String> = many
+                    .iter()
+                    .map(|c| format!("  {}  {}", c.id.short(), safe(&c.profile.name, false)))
+                    .collect();
+                bail!(
+                    "{who:?} is ambiguous; use an id prefix instead:\n{}",
+                    list.join("\n")
+                )
+            }
+        }
+    }
+
+    /// Whether two contacts share this display name (the UI flags it).
+    pub(crate) fn name_is_shared(&self, c: &Contact) -> bool {
+        self.contacts
+            .values()
+            .filter(|o| o.profile.name.eq_ignore_ascii_case(&c.profile.name))
+            .count()
+            > 1
+    }
+}

@@ -1,0 +1,118 @@
+//! `courier chat`: a line-based interactive chat.
+
+use std::io::BufRead;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use courier_core::proto::Target;
+use courier_core::session::{Event, Update};
+use futures::StreamExt;
+
+use crate::args::ChatArgs;
+use crate::client::Client;
+use crate::cmd::listen::describe;
+use crate::output::{self, safe};
+
+enum Input {
+    Line(String),
+    Eof,
+}
+
+fn target_name(client: &Client, t: Target) -> String {
+    match t {
+        Target::Everyone => "everyone".to_owned(),
+        Target::Client(id) => client.name_of(id),
+    }
+}
+
+pub(crate) async fn run(args: ChatArgs) -> Result<ExitCode> {
+    let mut client = Client::connect(&args.client, true).await?;
+    let mut to = match &args.who {
+        Some(w) => client.resolve(w)?,
+        None => Target::Everyone,
+    };
+    eprintln!(
+        "Chatting with {} — type a line to send; /to NAME, /who, /quit",
+        safe(&target_name(&client, to), false)
+    );
+    // Blocking stdin on its own thread; lines arrive through a channel.
+    let (tx, rx) = async_channel::bounded::<Input>(16);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.send_blocking(Input::Line(line)).is_err() {
+                return;
+            }
+        }
+        let _ = tx.send_blocking(Input::Eof);
+    });
+    loop {
+        let input = async { rx.recv().await.ok().map(Err) };
+        let update = async { client.updates.next().await.map(Ok) };
+        match futures_lite::future::or(update, input).await {
+            None | Some(Err(Input::Eof)) => return Ok(ExitCode::SUCCESS),
+            Some(Err(Input::Line(line))) => {
+                let line = line.trim_end();
+                if line.is_empty() {
+                    continue;
+                }
+                if line == "/quit" {
+                    return Ok(ExitCode::SUCCESS);
+                } else if line == "/who" {
+                    for c in client.contacts.values() {
+                        eprintln!("{}", output::contact_line(c, client.name_is_shared(c)));
+                    }
+                } else if let Some(who) = line.strip_prefix("/to ") {
+                    match client.resolve(who) {
+                        Ok(t) => {
+                            to = t;
+                            eprintln!(
+                                "now chatting with {}",
+                                safe(&target_name(&client, to), false)
+                            );
+                        }
+                        Err(e) => eprintln!("{e:#}"),
+                    }
+                } else if let Err(e) = client.handle.send_message(to, line).await {
+                    eprintln!("not sent: {e}");
+                }
+            }
+            Some(Ok(update)) => match update {
+                Update::Event(event) => {
+                    client.apply(&event);
+                    if let Event::Message(m) = &event {
+                        // Shown on screen: tell the sender it was read.
+                        let _ = client.handle.mark_read(m.from, m.id).await;
+                    }
+                    if let Event::Read { by, .. } = &event {
+                        eprintln!("(read by {})", safe(&client.name_of(*by), false));
+                    }
+                    if let Some(line) = describe(&client, &event, false) {
+                        crate::print(&format!("{line}\n"));
+                    }
+                }
+                Update::Disconnected {
+                    reason,
+                    retry_in: Some(wait),
+                } => {
+                    eprintln!(
+                        "connection lost ({reason}); reconnecting in {:.1}s…",
+                        wait.as_secs_f64()
+                    );
+                }
+                Update::Disconnected {
+                    reason,
+                    retry_in: None,
+                } => {
+                    return Err(anyhow::anyhow!(reason).context(format!("hub {}", client.hub)));
+                }
+                Update::Connected { welcome, .. } => {
+                    eprintln!("reconnected");
+                    for c in welcome.contacts {
+                        client.contacts.insert(c.id, c);
+                    }
+                }
+            },
+        }
+    }
+}

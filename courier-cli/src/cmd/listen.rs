@@ -1,0 +1,166 @@
+//! `courier listen`: print incoming messages and contact events.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use courier_core::proto::Target;
+use courier_core::session::{Event, Update};
+use futures::StreamExt;
+use serde_json::json;
+
+use crate::args::ListenArgs;
+use crate::client::Client;
+use crate::output::{self, safe};
+
+/// One line describing `event`, for people or (with `json`) for scripts.
+pub(crate) fn describe(client: &Client, event: &Event, json: bool) -> Option<String> {
+    let line = match event {
+        Event::Message(m) => {
+            let from = client.name_of(m.from);
+            if json {
+                json!({
+                    "type": "message",
+                    "id": m.id.to_string(),
+                    "from": output::person_json(m.from, &from),
+                    "to": output::target_json(m.to),
+                    "text": m.text,
+                    "time": m.time.0,
+                })
+                .to_string()
+            } else {
+                let scope = if m.to == Target::Everyone {
+                    " (to everyone)"
+                } else {
+                    ""
+                };
+                format!(
+                    "[{}] {}{scope}: {}",
+                    output::clock(m.time),
+                    safe(&from, false),
+                    safe(&m.text, true)
+                )
+            }
+        }
+        Event::Contact(c) => {
+            if json {
+                json!({ "type": "contact", "contact": output::contact_json(c) }).to_string()
+            } else {
+                format!("* {}", output::contact_line(c, client.name_is_shared(c)))
+            }
+        }
+        Event::ContactLeft { id, time } => {
+            let name = client.name_of(*id);
+            if json {
+                json!({ "type": "left", "who": output::person_json(*id, &name), "time": time.0 })
+                    .to_string()
+            } else {
+                format!("* {} left", safe(&name, false))
+            }
+        }
+        Event::Typing { from, .. } => {
+            if !json {
+                return None;
+            }
+            json!({ "type": "typing", "from": output::person_json(*from, &client.name_of(*from)) })
+                .to_string()
+        }
+        Event::Read { by, id } => {
+            if !json {
+                return None;
+            }
+            json!({ "type": "read", "by": output::person_json(*by, &client.name_of(*by)), "id": id.to_string() })
+                .to_string()
+        }
+        Event::Receipt { id, status } => {
+            let (word, reason) = output::delivery(status);
+            if json {
+                json!({ "type": "receipt", "id": id.to_string(), "status": word, "reason": reason })
+                    .to_string()
+            } else if let Some(reason) = reason {
+                format!("! message not delivered: {reason}")
+            } else if word == "stored" {
+                "(stored: delivered when they come online)".to_owned()
+            } else {
+                return None;
+            }
+        }
+        Event::HubError { detail, .. } => {
+            if json {
+                json!({ "type": "error", "detail": detail }).to_string()
+            } else {
+                format!("! hub: {}", safe(detail, false))
+            }
+        }
+        _ => return None,
+    };
+    Some(line)
+}
+
+pub(crate) async fn run(args: ListenArgs) -> Result<ExitCode> {
+    let mut client = Client::connect(&args.client, true).await?;
+    let deadline = args
+        .timeout
+        .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    let mut messages = 0u64;
+    if args.count == Some(0) {
+        return Ok(ExitCode::SUCCESS);
+    }
+    loop {
+        let next = client.updates.next();
+        let update = match deadline {
+            Some(at) => {
+                futures_lite::future::or(next, async {
+                    smol::Timer::at(at).await;
+                    None
+                })
+                .await
+            }
+            None => next.await,
+        };
+        let Some(update) = update else {
+            // Timed out (or the session ended, which only happens after a fatal error).
+            let reached = args.count.is_none_or(|n| messages >= n);
+            return Ok(if reached {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            });
+        };
+        match update {
+            Update::Event(event) => {
+                client.apply(&event);
+                if let Some(line) = describe(&client, &event, args.json) {
+                    crate::print(&format!("{line}\n"));
+                }
+                if matches!(event, Event::Message(_)) {
+                    messages += 1;
+                    if args.count.is_some_and(|n| messages >= n) {
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                }
+            }
+            Update::Disconnected {
+                reason,
+                retry_in: Some(wait),
+            } => {
+                eprintln!(
+                    "courier: {reason}; reconnecting in {:.1}s",
+                    wait.as_secs_f64()
+                );
+            }
+            Update::Disconnected {
+                reason,
+                retry_in: None,
+            } => {
+                return Err(anyhow::anyhow!(reason).context(format!("hub {}", client.hub)));
+            }
+            Update::Connected { welcome, .. } => {
+                eprintln!("courier: reconnected");
+                for c in welcome.contacts {
+                    client.contacts.insert(c.id, c);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Rendering for people and for scripts. Everything a peer wrote is untrusted: names and
+//! texts are escaped so they cannot move the cursor, recolour the terminal or reorder text.
+
+use courier_core::proto::{ClientId, Contact, Delivery, Presence, Target, Timestamp};
+use serde_json::{Value, json};
+
+/// Escapes control, bidi and invisible characters (keeps newlines and tabs when
+/// `multiline`).
+pub(crate) fn safe(s: &str, multiline: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let keep = multiline && (c == '\n' || c == '\t');
+        let dangerous = c.is_control()
+            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{061C}' | '\u{FEFF}');
+        if dangerous && !keep {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+pub(crate) fn presence(p: Presence) -> &'static str {
+    match p {
+        Presence::Available => "available",
+        Presence::Away => "away",
+        Presence::Busy => "busy",
+    }
+}
+
+pub(crate) fn contact_json(c: &Contact) -> Value {
+    json!({
+        "id": c.id.to_hex(),
+        "short": c.id.short(),
+        "name": c.profile.name,
+        "presence": presence(c.profile.presence),
+        "status": c.profile.status,
+        "online": c.online,
+        "last_seen": c.last_seen.0,
+    })
+}
+
+pub(crate) fn contact_line(c: &Contact, duplicate_name: bool) -> String {
+    let state = if c.online {
+        presence(c.profile.presence)
+    } else {
+        "offline"
+    };
+    let status = if c.profile.status.is_empty() {
+        String::new()
+    } else {
+        format!("  \"{}\"", safe(&c.profile.status, false))
+    };
+    let flag = if duplicate_name {
+        "  (same name as another contact)"
+    } else {
+        ""
+    };
+    format!(
+        "{}  {:<24} {:<9}{status}{flag}",
+        c.id.short(),
+        safe(&c.profile.name, false),
+        state
+    )
+}
+
+pub(crate) fn target_json(t: Target) -> Value {
+    match t {
+        Target::Everyone => json!("everyone"),
+        Target::Client(id) => json!(id.to_hex()),
+    }
+}
+
+pub(crate) fn person_json(id: ClientId, name: &str) -> Value {
+    json!({ "id": id.to_hex(), "name": name })
+}
+
+pub(crate) fn delivery(d: &Delivery) -> (&'static str, Option<String>) {
+    match d {
+        Delivery::Delivered => ("delivered", None),
+        Delivery::Stored => ("stored", None),
+        Delivery::Rejected(r) => ("rejected", Some(format!("{r:?}"))),
+    }
+}
+
+/// `HH:MM` in UTC (no timezone database needed; scripts should use `--json`).
+pub(crate) fn clock(t: Timestamp) -> String {
+    let secs = t.0 / 1000;
+    format!("{:02}:{:02}", (secs / 3600) % 24, (secs / 60) % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_terminal_controls_and_bidi() {
+        assert_eq!(safe("\x1b[1Aevil", false), "\\u{1b}[1Aevil");
+        assert_eq!(safe("a\u{202E}b", false), "a\\u{202e}b");
+        assert_eq!(safe("line\nnext", true), "line\nnext");
+        assert_eq!(safe("line\nnext", false), "line\\u{a}next");
+        assert_eq!(safe("Zoë", false), "Zoë");
+    }
+}
