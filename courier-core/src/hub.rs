@@ -17,7 +17,7 @@ mod route;
 mod serve;
 
 use std::borrow::Cow;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -73,6 +73,10 @@ pub struct Config {
     pub outbox_frames: usize,
     /// Messages kept for one offline contact.
     pub offline_queue: usize,
+    /// Sustained chat frames per second per connection.
+    pub message_rate: u32,
+    /// Chat frames a connection may send in a burst above the rate.
+    pub message_burst: u32,
     /// Seed for the hub's random numbers; `None` seeds from the operating system.
     pub rng_seed: Option<[u8; 32]>,
 }
@@ -91,6 +95,8 @@ impl Config {
             max_preauth_total: limits::MAX_PREAUTH_TOTAL,
             outbox_frames: limits::OUTBOX_FRAMES,
             offline_queue: limits::OFFLINE_QUEUE,
+            message_rate: limits::MESSAGE_RATE_PER_SEC,
+            message_burst: limits::MESSAGE_BURST,
             rng_seed: None,
         }
     }
@@ -319,6 +325,10 @@ pub struct Hub {
     logged_in: usize,
     epoch: (Instant, Timestamp),
     next_tick: Instant,
+    /// Contacts whose card changed since the last presence batch.
+    presence_pending: BTreeSet<ClientId>,
+    /// When the pending presence batch goes out.
+    presence_due: Option<Instant>,
 }
 
 impl fmt::Debug for Hub {
@@ -352,6 +362,8 @@ impl Hub {
             logged_in: 0,
             epoch: (now, wall),
             next_tick: now + tick,
+            presence_pending: BTreeSet::new(),
+            presence_due: None,
         }
     }
 
@@ -401,7 +413,7 @@ impl Hub {
                 accepted: now,
                 last_rx: now,
                 last_tx: now,
-                chat: Bucket::new(limits::MESSAGE_RATE_PER_SEC, limits::MESSAGE_BURST, now),
+                chat: Bucket::new(self.config.message_rate, self.config.message_burst, now),
                 profile: Bucket::new(limits::PROFILE_RATE_PER_SEC, 1, now),
                 rate_violations: 0,
             },
@@ -522,6 +534,9 @@ impl Hub {
 
     /// Time passed: expire logins, send heartbeats, drop silent connections.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.presence_due.is_some_and(|due| now >= due) {
+            self.flush_presence(now);
+        }
         if now < self.next_tick {
             return;
         }
@@ -577,7 +592,10 @@ impl Hub {
 
     /// When [`Hub::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        Some(self.next_tick)
+        Some(
+            self.presence_due
+                .map_or(self.next_tick, |due| due.min(self.next_tick)),
+        )
     }
 
     // ----- login -----
@@ -689,13 +707,24 @@ impl Hub {
         let wall = self.wall(now);
         let name = profile.name.clone();
         let change = self.directory.login(client, conn, profile, wall);
+        let mut pages = self.directory.contacts_except(client);
+        let rest = pages.split_off(pages.len().min(limits::CONTACT_PAGE));
         let welcome = ServerFrame::Welcome {
             you: client,
             binding: ByteBuf::from(key.hub_binding(&channel)),
-            contacts: self.directory.contacts_except(client),
+            contacts: pages,
+            more: !rest.is_empty(),
             time: wall,
         };
         self.send(conn, Arc::new(welcome), now);
+        let mut chunks = rest.chunks(limits::CONTACT_PAGE).peekable();
+        while let Some(chunk) = chunks.next() {
+            let page = ServerFrame::ContactPage {
+                contacts: chunk.to_vec(),
+                more: chunks.peek().is_some(),
+            };
+            self.send(conn, Arc::new(page), now);
+        }
         if change != Change::Nothing {
             self.announce(client, now);
         }
@@ -785,6 +814,16 @@ impl Hub {
                     self.announce(client, now);
                 }
             }
+            ClientFrame::GetAvatar { id } => {
+                if self.take_chat_token(conn, now) {
+                    let avatar = self
+                        .directory
+                        .get(&id)
+                        .map(|k| k.profile.avatar.clone())
+                        .unwrap_or_default();
+                    self.send(conn, Arc::new(ServerFrame::Avatar { id, avatar }), now);
+                }
+            }
             ClientFrame::LoginStart { .. }
             | ClientFrame::LoginFinish { .. }
             | ClientFrame::LoginAbort => self.close(conn, CloseReason::Unexpected, now),
@@ -869,20 +908,35 @@ impl Hub {
         }
     }
 
-    /// Tells everyone else the current state of `client`'s contact card.
+    /// Queues `client`'s card for the next presence batch.
     fn announce(&mut self, client: ClientId, now: Instant) {
-        let Some(known) = self.directory.get(&client) else {
-            return;
-        };
-        let frame = Arc::new(ServerFrame::Contact(known.contact(client)));
+        self.presence_pending.insert(client);
+        self.presence_due
+            .get_or_insert(now + limits::PRESENCE_BATCH);
+    }
+
+    /// Sends every card that changed since the last batch to everyone online, a page per
+    /// frame, each frame shared by all recipients.
+    fn flush_presence(&mut self, now: Instant) {
+        self.presence_due = None;
+        let pending = std::mem::take(&mut self.presence_pending);
+        let cards: Vec<_> = pending
+            .iter()
+            .filter_map(|id| self.directory.get(id).map(|k| k.contact(*id)))
+            .collect();
+        let frames: Vec<Arc<ServerFrame>> = cards
+            .chunks(limits::CONTACT_PAGE)
+            .map(|page| Arc::new(ServerFrame::Contacts(page.to_vec())))
+            .collect();
         let targets: Vec<ConnId> = self
             .directory
             .online()
-            .filter(|(id, _)| **id != client)
             .flat_map(|(_, k)| k.conns.iter().copied())
             .collect();
         for c in targets {
-            self.send(c, frame.clone(), now);
+            for f in &frames {
+                self.send(c, f.clone(), now);
+            }
         }
     }
 
@@ -932,18 +986,7 @@ impl Hub {
                 self.logged_in = self.logged_in.saturating_sub(1);
                 let wall = self.wall(now);
                 if self.directory.logout(client, conn, wall) == Change::WentOffline {
-                    let frame = Arc::new(ServerFrame::ContactLeft {
-                        id: client,
-                        time: wall,
-                    });
-                    let targets: Vec<ConnId> = self
-                        .directory
-                        .online()
-                        .flat_map(|(_, k)| k.conns.iter().copied())
-                        .collect();
-                    for t in targets {
-                        self.send(t, frame.clone(), now);
-                    }
+                    self.announce(client, now);
                 }
             }
             _ => self.leave_preauth(c.peer.ip()),

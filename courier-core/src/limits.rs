@@ -38,6 +38,12 @@ pub const MAX_CLIENTS: usize = 20_000;
 pub const MAX_KNOWN_CONTACTS: usize = 100_000;
 /// Frames queued from the hub to one client; when full that client is dropped.
 pub const OUTBOX_FRAMES: usize = 256;
+/// Presence changes (joins, leaves, profile edits) are batched for this long, so that N
+/// clients joining cost O(N) frames per batch instead of O(N²) single frames.
+pub const PRESENCE_BATCH: Duration = Duration::from_millis(100);
+/// Contacts per frame in contact lists: the largest possible card (64-byte name,
+/// 256-byte status, avatar id) times this stays well under [`MAX_MESSAGE`].
+pub const CONTACT_PAGE: usize = 800;
 /// Messages kept for one offline recipient.
 pub const OFFLINE_QUEUE: usize = 256;
 /// Sustained rate of chat frames (messages, typing, read marks) per connection.

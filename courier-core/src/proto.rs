@@ -9,8 +9,8 @@ mod id;
 
 pub use codec::{DecodeError, decode_client, decode_server, encode};
 pub use frame::{
-    ClientFrame, Contact, Delivery, ErrorCode, LoginRejection, Message, Presence, Profile,
-    ProfileError, RejectReason, ServerFrame, Target, validate_profile, validate_text,
+    AvatarId, Card, ClientFrame, Contact, Delivery, ErrorCode, LoginRejection, Message, Presence,
+    Profile, ProfileError, RejectReason, ServerFrame, Target, validate_profile, validate_text,
 };
 pub use id::{ClientId, MsgId, Timestamp};
 

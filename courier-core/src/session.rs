@@ -166,8 +166,15 @@ pub enum Event {
         /// Our id for the message.
         id: MsgId,
     },
-    /// A contact joined or changed its profile.
+    /// A contact joined or changed its card.
     Contact(Contact),
+    /// A contact's avatar bytes, as asked for with [`Session::request_avatar`].
+    Avatar {
+        /// Whose.
+        id: ClientId,
+        /// The image (empty: none).
+        bytes: Vec<u8>,
+    },
     /// A contact went offline.
     ContactLeft {
         /// Who.
@@ -209,6 +216,11 @@ enum State {
     Idle,
     AwaitChallenge(Box<ClientLoginState>),
     AwaitWelcome(SessionKey),
+    AwaitContacts {
+        you: ClientId,
+        contacts: Vec<Contact>,
+        time: Timestamp,
+    },
     Ready,
     Done,
 }
@@ -221,6 +233,7 @@ pub struct Session {
     rng: StdRng,
     state: State,
     channel: [u8; 32],
+    me: Option<ClientId>,
     started: Instant,
     last_rx: Instant,
     last_tx: Instant,
@@ -246,6 +259,7 @@ impl Session {
             rng: StdRng::from_entropy(),
             state: State::Idle,
             channel: [0; 32],
+            me: None,
             started: now,
             last_rx: now,
             last_tx: now,
@@ -323,18 +337,27 @@ impl Session {
                     you,
                     binding,
                     contacts,
+                    more,
                     time,
                 },
             ) => {
                 if !key.check_hub_binding(&self.channel, &binding) {
                     return Err(Error::Interception);
                 }
-                self.state = State::Ready;
-                self.events.push_back(Event::LoggedIn {
+                self.me = Some(you);
+                self.contacts_page(you, contacts, more, time);
+                Ok(())
+            }
+            (
+                State::AwaitContacts {
                     you,
-                    contacts,
+                    contacts: mut list,
                     time,
-                });
+                },
+                ServerFrame::ContactPage { contacts, more },
+            ) => {
+                list.extend(contacts);
+                self.contacts_page(you, list, more, time);
                 Ok(())
             }
             (_, ServerFrame::LoginRejected(rejection)) => Err(match rejection {
@@ -358,6 +381,29 @@ impl Session {
         }
     }
 
+    fn contacts_page(
+        &mut self,
+        you: ClientId,
+        contacts: Vec<Contact>,
+        more: bool,
+        time: Timestamp,
+    ) {
+        if more {
+            self.state = State::AwaitContacts {
+                you,
+                contacts,
+                time,
+            };
+        } else {
+            self.state = State::Ready;
+            self.events.push_back(Event::LoggedIn {
+                you,
+                contacts,
+                time,
+            });
+        }
+    }
+
     fn ready_frame(&mut self, frame: ServerFrame, now: Instant) -> Result<(), Error> {
         let event = match frame {
             ServerFrame::Ping => {
@@ -369,11 +415,27 @@ impl Session {
             ServerFrame::Receipt { id, status } => Event::Receipt { id, status },
             ServerFrame::Typing { from, to } => Event::Typing { from, to },
             ServerFrame::Read { by, id } => Event::Read { by, id },
-            ServerFrame::Contact(c) => Event::Contact(c),
-            ServerFrame::ContactLeft { id, time } => Event::ContactLeft { id, time },
+            ServerFrame::Contacts(list) => {
+                for c in list.into_iter().filter(|c| Some(c.id) != self.me) {
+                    self.events.push_back(if c.online {
+                        Event::Contact(c)
+                    } else {
+                        Event::ContactLeft {
+                            id: c.id,
+                            time: c.last_seen,
+                        }
+                    });
+                }
+                return Ok(());
+            }
+            ServerFrame::Avatar { id, avatar } => Event::Avatar {
+                id,
+                bytes: avatar.into_vec(),
+            },
             ServerFrame::Error { code, detail } => Event::HubError { code, detail },
             ServerFrame::LoginChallenge { .. }
             | ServerFrame::Welcome { .. }
+            | ServerFrame::ContactPage { .. }
             | ServerFrame::LoginRejected(_)
             | ServerFrame::Closing => return Err(Error::Unexpected),
         };
@@ -442,6 +504,16 @@ impl Session {
     pub fn mark_read(&mut self, from: ClientId, id: MsgId, now: Instant) -> Result<(), Error> {
         self.ready_or()?;
         self.transmit(ClientFrame::Read { from, id }, now);
+        Ok(())
+    }
+
+    /// Asks the hub for `id`'s avatar bytes.
+    ///
+    /// # Errors
+    /// [`Error::NotConnected`] before login.
+    pub fn request_avatar(&mut self, id: ClientId, now: Instant) -> Result<(), Error> {
+        self.ready_or()?;
+        self.transmit(ClientFrame::GetAvatar { id }, now);
         Ok(())
     }
 

@@ -128,6 +128,8 @@ impl Sim {
             .expect("hub refused the connection");
         self.start_login(i);
         self.run();
+        // Let the presence batch with this login go out.
+        self.advance(crate::limits::PRESENCE_BATCH);
         i
     }
 
@@ -243,6 +245,7 @@ impl Sim {
             self.hub.handle_disconnect(conn, self.now);
         }
         self.run();
+        self.advance(crate::limits::PRESENCE_BATCH);
     }
 
     /// Advances synthetic time by `d`, firing the hub's timers (clients stay silent).

@@ -168,7 +168,19 @@ both!(contacts_see_profile_updates_and_clean_leave, || async {
                 |e| matches!(e, Event::Contact(c) if c.id == bob_id && c.profile.name == "Bob B."),
             )
             .await;
-        assert!(matches!(got, Event::Contact(c) if c.profile == p));
+        let card = courier_core::proto::Card::from(&p);
+        assert!(card.avatar.is_some());
+        assert!(matches!(got, Event::Contact(c) if c.profile == card));
+        // The 200 KiB avatar travels by id; the bytes come on request.
+        alice.handle().request_avatar(bob_id).await.unwrap();
+        let avatar = alice.event(|e| matches!(e, Event::Avatar { .. })).await;
+        assert_eq!(
+            avatar,
+            Event::Avatar {
+                id: bob_id,
+                bytes: p.avatar.to_vec()
+            }
+        );
         drop(bob);
         alice
             .event(|e| matches!(e, Event::ContactLeft { id, .. } if *id == bob_id))
@@ -183,7 +195,7 @@ both!(contacts_see_profile_updates_and_clean_leave, || async {
             .iter()
             .find(|c| c.id == bob_id)
             .cloned();
-        assert!(matches!(seen, Some(c) if !c.online && c.profile == p));
+        assert!(matches!(seen, Some(c) if !c.online && c.profile == card));
     })
     .await;
 });

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use super::ConnId;
 use crate::limits;
-use crate::proto::{ClientId, Contact, Profile, Timestamp};
+use crate::proto::{Card, ClientId, Contact, Profile, Timestamp};
 
 /// One known client.
 #[derive(Debug, Clone)]
@@ -19,7 +19,7 @@ impl Known {
     pub(crate) fn contact(&self, id: ClientId) -> Contact {
         Contact {
             id,
-            profile: self.profile.clone(),
+            profile: Card::from(&self.profile),
             online: !self.conns.is_empty(),
             last_seen: self.last_seen,
         }

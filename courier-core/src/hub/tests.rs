@@ -6,7 +6,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 
 use super::*;
-use crate::proto::{Delivery, MsgId, Profile, RejectReason, ServerFrame, Target};
+use crate::proto::{Delivery, MsgId, Profile, RejectReason, ServerFrame, Target, Timestamp};
 use crate::session::Event as SEvent;
 use crate::testing::Sim;
 
@@ -206,6 +206,7 @@ fn heartbeat_pings_then_drops_silent_clients_and_tells_others() {
     assert!(sim.clients[a].frames.contains(&ServerFrame::Ping));
     assert!(sim.is_online(a) && sim.is_online(b));
     // Alice's cable is pulled; Bob stays.
+    sim.raw(a, &ClientFrame::Ping); // last sign of life, now
     sim.mute(a);
     sim.advance(limits::HEARTBEAT_TIMEOUT - Duration::from_secs(2));
     assert_eq!(sim.clients[a].closed, None);
@@ -400,10 +401,11 @@ fn profile_updates_are_validated_rate_limited_and_shared() {
     let mut p = Profile::with_name("Alice B.");
     p.status = "lunch".into();
     sim.raw(a, &ClientFrame::SetProfile(p.clone()));
+    sim.advance(limits::PRESENCE_BATCH);
     assert!(
         sim.events(b)
             .iter()
-            .any(|e| matches!(e, SEvent::Contact(c) if c.profile == p))
+            .any(|e| matches!(e, SEvent::Contact(c) if c.profile == crate::proto::Card::from(&p)))
     );
     // A second update within the second is refused.
     sim.raw(a, &ClientFrame::SetProfile(Profile::with_name("again")));
@@ -611,4 +613,68 @@ proptest! {
             sim.advance(Duration::from_millis(200)); // keep under the rate limit
         }
     }
+}
+
+#[test]
+fn contact_lists_longer_than_a_page_arrive_whole_in_pages() {
+    let mut sim = Sim::new(PW);
+    // 2.5 pages of previously seen contacts, planted directly in the directory.
+    let n = limits::CONTACT_PAGE * 5 / 2;
+    for i in 0..n {
+        let mut id = [0u8; 32];
+        id[..8].copy_from_slice(&(i as u64 + 1000).to_le_bytes());
+        let conn = ConnId(1_000_000 + i as u64);
+        let mut p = Profile::with_name(format!("c{i}"));
+        p.status = "s".repeat(limits::MAX_STATUS_TEXT);
+        sim.hub.directory.login(ClientId(id), conn, p, Timestamp(1));
+        sim.hub.directory.logout(ClientId(id), conn, Timestamp(2));
+    }
+    let a = sim.login(1, "alice");
+    let pages = sim.clients[a]
+        .frames
+        .iter()
+        .filter(|f| {
+            matches!(
+                f,
+                ServerFrame::Welcome { .. } | ServerFrame::ContactPage { .. }
+            )
+        })
+        .count();
+    assert_eq!(pages, 3);
+    for f in &sim.clients[a].frames {
+        assert!(crate::proto::encode(f).len() <= limits::MAX_MESSAGE);
+    }
+    assert!(matches!(&sim.events(a)[0], SEvent::LoggedIn { contacts, .. } if contacts.len() == n));
+    assert!(sim.is_online(a));
+}
+
+#[test]
+fn joins_within_one_batch_window_arrive_as_one_frame() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "alice");
+    sim.clear();
+    let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    for who in 2..6u8 {
+        let c = sim.connect_from(ip, who, PW, "x").unwrap();
+        sim.start_login(c);
+        sim.run();
+    }
+    assert!(sim.events(a).is_empty(), "nothing before the batch is due");
+    sim.advance(limits::PRESENCE_BATCH);
+    let batches: Vec<usize> = sim.clients[a]
+        .frames
+        .iter()
+        .filter_map(|f| match f {
+            ServerFrame::Contacts(list) => Some(list.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(batches, vec![4]);
+    assert_eq!(
+        sim.events(a)
+            .iter()
+            .filter(|e| matches!(e, SEvent::Contact(_)))
+            .count(),
+        4
+    );
 }

@@ -62,14 +62,52 @@ impl Profile {
     }
 }
 
-/// A contact as the hub shares it: identity, profile and whether it is online.
+/// SHA-256 of an avatar image: contact lists carry this, and clients fetch the bytes on
+/// demand ([`ClientFrame::GetAvatar`]), so lists stay small whatever the avatars weigh.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct AvatarId(#[serde(with = "serde_bytes")] pub [u8; 32]);
+
+impl AvatarId {
+    /// The id of these avatar bytes, or `None` for no avatar.
+    pub fn of(bytes: &[u8]) -> Option<Self> {
+        use sha2::Digest;
+        (!bytes.is_empty()).then(|| Self(sha2::Sha256::digest(bytes).into()))
+    }
+}
+
+/// The part of a profile the hub shares in contact lists.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Card {
+    /// Display name.
+    pub name: String,
+    /// Availability.
+    pub presence: Presence,
+    /// Status text.
+    pub status: String,
+    /// The avatar's id, if the contact has one.
+    pub avatar: Option<AvatarId>,
+}
+
+impl From<&Profile> for Card {
+    fn from(p: &Profile) -> Self {
+        Self {
+            name: p.name.clone(),
+            presence: p.presence,
+            status: p.status.clone(),
+            avatar: AvatarId::of(&p.avatar),
+        }
+    }
+}
+
+/// A contact as the hub shares it: identity, card and whether it is online.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Contact {
     /// The contact's certificate fingerprint.
     pub id: ClientId,
-    /// What the contact says about itself.
-    pub profile: Profile,
+    /// What the contact says about itself (avatar by id).
+    pub profile: Card,
     /// Whether at least one of its connections is logged in.
     pub online: bool,
     /// When the hub last heard from it.
@@ -141,6 +179,11 @@ pub enum ClientFrame {
     },
     /// Replace this client's profile.
     SetProfile(Profile),
+    /// Ask for a contact's avatar bytes.
+    GetAvatar {
+        /// Whose.
+        id: ClientId,
+    },
     /// Keep-alive; no answer.
     Ping,
 }
@@ -222,10 +265,19 @@ pub enum ServerFrame {
         you: ClientId,
         /// HMAC over the hub's TLS exporter keyed by the OPAQUE session key.
         binding: ByteBuf,
-        /// Every other contact the hub knows, online or not.
+        /// The first page of every other contact the hub knows, online or not.
         contacts: Vec<Contact>,
+        /// Whether [`ServerFrame::ContactPage`]s follow.
+        more: bool,
         /// The hub's clock.
         time: Timestamp,
+    },
+    /// A further page of the contact list sent at login.
+    ContactPage {
+        /// The contacts.
+        contacts: Vec<Contact>,
+        /// Whether more pages follow.
+        more: bool,
     },
     /// Login refused; the hub closes the connection next.
     LoginRejected(LoginRejection),
@@ -252,14 +304,14 @@ pub enum ServerFrame {
         /// The message id.
         id: MsgId,
     },
-    /// A contact joined, or changed its profile.
-    Contact(Contact),
-    /// A contact's last connection went away.
-    ContactLeft {
-        /// Who.
+    /// Contacts that joined, left (`online: false`) or changed their card, batched.
+    Contacts(Vec<Contact>),
+    /// A contact's avatar bytes (empty if it has none or is unknown).
+    Avatar {
+        /// Whose.
         id: ClientId,
-        /// When.
-        time: Timestamp,
+        /// The image bytes.
+        avatar: ByteBuf,
     },
     /// A recoverable error; the connection stays open.
     Error {

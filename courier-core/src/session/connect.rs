@@ -324,6 +324,7 @@ async fn once(
                     Some(Command::Typing(to)) => session.typing(to, now),
                     Some(Command::Read { from, id }) => session.mark_read(from, id, now),
                     Some(Command::SetProfile(p)) => session.set_profile(p, now),
+                    Some(Command::GetAvatar(id)) => session.request_avatar(id, now),
                     None => Ok(()),
                 }
             }

@@ -12,6 +12,7 @@ pub(crate) enum Command {
     Typing(Target),
     Read { from: ClientId, id: MsgId },
     SetProfile(Profile),
+    GetAvatar(ClientId),
 }
 
 /// Sends through a running [`super::connect`] stream. Commands given while the session is
@@ -78,6 +79,17 @@ impl Handle {
     pub async fn mark_read(&self, from: ClientId, id: MsgId) -> Result<(), Error> {
         self.commands
             .send(Command::Read { from, id })
+            .await
+            .map_err(|_| Error::NotConnected)
+    }
+
+    /// Asks for a contact's avatar; it arrives as [`super::Event::Avatar`].
+    ///
+    /// # Errors
+    /// [`Error::NotConnected`] if the session is gone.
+    pub async fn request_avatar(&self, id: ClientId) -> Result<(), Error> {
+        self.commands
+            .send(Command::GetAvatar(id))
             .await
             .map_err(|_| Error::NotConnected)
     }

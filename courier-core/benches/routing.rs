@@ -1,0 +1,693 @@
+//! Routing benchmark through a real hub (separate process) on loopback, with a plain-TCP
+//! relay doing the same routing as the baseline in the same run.
+//!
+//! Reports, for N = 2, 100, 1000 clients sending 1:1 100-byte messages: routed msg/s at
+//! full load (courier vs baseline, and the ratio); p50/p99 latency at an offered load of
+//! 10 000 msg/s with 1000 clients; login time (total, client-side Argon2 stretch, and the
+//! rest); hub RSS per idle logged-in client.
+//!
+//! Run: `ulimit -n 65536; cargo bench -p courier-core --bench routing`
+//! Environment: `COURIER_BENCH_IDLE=1000,10000` (idle client counts),
+//! `COURIER_BENCH_SECS=3` (measurement window).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    missing_docs
+)]
+
+use std::cell::{Cell, RefCell};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use async_executor::LocalExecutor;
+use async_net::{TcpListener, TcpStream};
+use async_tungstenite::tungstenite::Message as WsMessage;
+use courier_core::auth::{HubSecret, Password};
+use courier_core::identity::Identity;
+use courier_core::proto::{self, ClientFrame, ClientId, MsgId, Profile, ServerFrame, Target};
+use courier_core::session::{Session, Timing};
+use courier_core::{hub, net, tls};
+use futures::io::{AsyncReadExt, AsyncWriteExt, BufReader as AsyncBufReader, BufWriter};
+use futures::{SinkExt, StreamExt};
+
+const PW: &str = "bench password";
+const MSG_BYTES: usize = 100;
+const WINDOW: usize = 32;
+
+fn main() {
+    match std::env::var("COURIER_BENCH_ROLE").as_deref() {
+        Ok("hub") => return child_hub(),
+        Ok("tcp") => return child_tcp_relay(),
+        _ => {}
+    }
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` asks for a list; there are no test cases here
+    }
+    let secs: f64 = env_or("COURIER_BENCH_SECS", "3").parse().unwrap_or(3.0);
+    let idle: Vec<usize> = env_or("COURIER_BENCH_IDLE", "1000,10000")
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let fd_limit = open_file_limit();
+    println!("# Courier routing benchmark (loopback, hub in its own process)");
+    println!("open-file limit: {fd_limit}; measurement window {secs}s per point\n");
+
+    println!(
+        "## Routed 1:1 messages per second at full load ({MSG_BYTES}-byte texts, {WINDOW} in flight per sender)"
+    );
+    println!(
+        "{:>8} {:>16} {:>16} {:>8}",
+        "clients", "courier msg/s", "tcp-relay msg/s", "ratio"
+    );
+    for n in [2usize, 100, 1000] {
+        if n * 2 + 64 > fd_limit {
+            println!("{n:>8}  skipped: raise `ulimit -n` above {}", n * 2 + 64);
+            continue;
+        }
+        let courier = run_with_child("hub", |addr| async move {
+            courier_throughput(&addr, n, secs).await
+        });
+        let tcp = run_with_child(
+            "tcp",
+            |addr| async move { tcp_throughput(&addr, n, secs).await },
+        );
+        println!("{n:>8} {courier:>16.0} {tcp:>16.0} {:>8.2}", courier / tcp);
+    }
+
+    println!("\n## Latency at a fixed offered load of 10 000 msg/s, 1000 clients");
+    if 2064 > fd_limit {
+        println!("skipped: raise `ulimit -n`");
+    } else {
+        let (p50, p99, got) = run_with_child("hub", |addr| async move {
+            courier_latency(&addr, 1000, 10_000, secs).await
+        });
+        let (t50, t99, tgot) = run_with_child("tcp", |addr| async move {
+            tcp_latency(&addr, 1000, 10_000, secs).await
+        });
+        println!(
+            "courier:   p50 {:.3} ms   p99 {:.3} ms   ({got} samples)",
+            ms(p50),
+            ms(p99)
+        );
+        println!(
+            "tcp-relay: p50 {:.3} ms   p99 {:.3} ms   ({tgot} samples)",
+            ms(t50),
+            ms(t99)
+        );
+    }
+
+    println!("\n## Login (TCP + TLS 1.3 + WebSocket + OPAQUE), 200 sequential logins");
+    let (total, stretch) =
+        run_with_child("hub", |addr| async move { login_times(&addr, 200).await });
+    let rest: Vec<Duration> = total
+        .iter()
+        .zip(&stretch)
+        .map(|(t, s)| t.saturating_sub(*s))
+        .collect();
+    println!(
+        "total p50 {:.2} ms | client Argon2 stretch p50 {:.2} ms | hub side + network p50 {:.2} ms (p99 {:.2} ms)",
+        ms(pct(&total, 50.0)),
+        ms(pct(&stretch, 50.0)),
+        ms(pct(&rest, 50.0)),
+        ms(pct(&rest, 99.0))
+    );
+
+    println!("\n## Hub memory per idle logged-in client");
+    for n in idle {
+        if n + 64 > fd_limit {
+            println!(
+                "{n:>6} idle clients: skipped, raise `ulimit -n` above {}",
+                n + 64
+            );
+            continue;
+        }
+        let (base, loaded) = idle_rss(n);
+        println!(
+            "{n:>6} idle clients: hub RSS {:.1} MiB -> {:.1} MiB = {:.1} KiB per client",
+            base as f64 / 1024.0,
+            loaded as f64 / 1024.0,
+            (loaded.saturating_sub(base)) as f64 / n as f64
+        );
+    }
+}
+
+fn env_or(k: &str, d: &str) -> String {
+    std::env::var(k).unwrap_or_else(|_| d.to_owned())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn pct(v: &[Duration], p: f64) -> Duration {
+    let mut v = v.to_vec();
+    v.sort();
+    if v.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
+    v[i.min(v.len() - 1)]
+}
+
+fn open_file_limit() -> usize {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(1024)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+struct ChildServer {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_child(role: &str) -> ChildServer {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .env("COURIER_BENCH_ROLE", role)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    ChildServer {
+        child,
+        addr: line.trim().to_owned(),
+    }
+}
+
+fn run_with_child<T, F: Future<Output = T>>(role: &str, f: impl FnOnce(String) -> F) -> T {
+    let server = spawn_child(role);
+    let ex = LocalExecutor::new();
+    futures_lite::future::block_on(ex.run(f(server.addr.clone())))
+}
+
+// ---------- child processes ----------
+
+fn child_hub() {
+    smol::block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("{}", listener.local_addr().unwrap());
+        let secret = HubSecret::register(&mut rand::thread_rng(), &Password::new(PW)).unwrap();
+        let mut config = hub::Config::new(Identity::generate().unwrap(), secret);
+        // A benchmark measures capacity: lift the per-client chat rate limit.
+        config.message_rate = u32::MAX / 2;
+        config.message_burst = u32::MAX / 2;
+        config.max_preauth_per_ip = 512;
+        config.max_preauth_total = 512;
+        hub::serve(listener, config, std::future::pending())
+            .await
+            .unwrap();
+    });
+}
+
+type Outboxes = Rc<RefCell<Vec<Option<async_channel::Sender<Vec<u8>>>>>>;
+
+/// The baseline: the same routing (message to the partner, receipt to the sender) over
+/// plain TCP with a fixed binary header, single-threaded like the hub.
+fn child_tcp_relay() {
+    let ex = Rc::new(LocalExecutor::new());
+    futures_lite::future::block_on(ex.run(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        println!("{}", listener.local_addr().unwrap());
+        let outboxes: Outboxes = Rc::default();
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            tcp.set_nodelay(true).unwrap();
+            let (tx, rx) = async_channel::bounded::<Vec<u8>>(256);
+            let me = {
+                let mut o = outboxes.borrow_mut();
+                o.push(Some(tx));
+                (o.len() - 1) as u32
+            };
+            let outboxes = outboxes.clone();
+            ex.spawn(async move {
+                let mut writer = BufWriter::new(tcp.clone());
+                let write = async {
+                    while let Ok(first) = rx.recv().await {
+                        if writer.write_all(&first).await.is_err() {
+                            return;
+                        }
+                        while let Ok(more) = rx.try_recv() {
+                            if writer.write_all(&more).await.is_err() {
+                                return;
+                            }
+                        }
+                        if writer.flush().await.is_err() {
+                            return;
+                        }
+                    }
+                };
+                let read = async {
+                    let mut reader = AsyncBufReader::new(tcp.clone());
+                    let mut hello = [0u8; 4];
+                    if reader.read_exact(&mut hello).await.is_err() {
+                        return;
+                    }
+                    let _ = reader.write_all(&me.to_le_bytes()).await;
+                    loop {
+                        // [len u32][dest u32][id u64][payload]
+                        let mut head = [0u8; 16];
+                        if reader.read_exact(&mut head).await.is_err() {
+                            return;
+                        }
+                        let len = u32::from_le_bytes(head[..4].try_into().unwrap()) as usize;
+                        let dest = u32::from_le_bytes(head[4..8].try_into().unwrap()) as usize;
+                        let mut payload = vec![0u8; len];
+                        if reader.read_exact(&mut payload).await.is_err() {
+                            return;
+                        }
+                        let mut msg = Vec::with_capacity(16 + len);
+                        msg.extend_from_slice(&(len as u32).to_le_bytes());
+                        msg.extend_from_slice(&me.to_le_bytes());
+                        msg.extend_from_slice(&head[8..16]);
+                        msg.extend_from_slice(&payload);
+                        let mut receipt = Vec::with_capacity(16);
+                        receipt.extend_from_slice(&0u32.to_le_bytes());
+                        receipt.extend_from_slice(&u32::MAX.to_le_bytes());
+                        receipt.extend_from_slice(&head[8..16]);
+                        let o = outboxes.borrow();
+                        if let Some(Some(tx)) = o.get(dest) {
+                            let _ = tx.try_send(msg);
+                        }
+                        if let Some(Some(tx)) = o.get(me as usize) {
+                            let _ = tx.try_send(receipt);
+                        }
+                    }
+                };
+                futures_lite::future::or(read, write).await;
+            })
+            .detach();
+        }
+    }));
+}
+
+// ---------- courier clients ----------
+
+struct Courier {
+    ws: net::ClientStream,
+    id: ClientId,
+}
+
+async fn courier_login(addr: &str) -> (Courier, Duration, Duration) {
+    let start = Instant::now();
+    let identity = Identity::generate().unwrap();
+    let connector = futures_rustls::TlsConnector::from(tls::client_config(&identity).unwrap());
+    let (stream, info) = net::connect_tls(addr, connector).await.unwrap();
+    let mut ws = net::upgrade(stream).await.unwrap();
+    let mut session = Session::new(
+        Password::new(PW),
+        Profile::with_name("bench"),
+        Timing::default(),
+        start,
+    );
+    session
+        .handle_connected(info.channel, Instant::now())
+        .unwrap();
+    let mut stretch = Duration::ZERO;
+    while !session.is_ready() {
+        while let Some(f) = session.poll_transmit() {
+            ws.send(WsMessage::Binary(proto::encode(&f).into()))
+                .await
+                .unwrap();
+        }
+        let frame = loop {
+            match ws.next().await.unwrap().unwrap() {
+                WsMessage::Binary(b) => break proto::decode_server(&b).unwrap(),
+                _ => continue,
+            }
+        };
+        let challenge = matches!(frame, ServerFrame::LoginChallenge { .. });
+        let t = Instant::now();
+        session.handle_frame(frame, Instant::now()).unwrap();
+        if challenge {
+            stretch += t.elapsed(); // opening the hub's answer runs Argon2
+        }
+    }
+    while let Some(f) = session.poll_transmit() {
+        ws.send(WsMessage::Binary(proto::encode(&f).into()))
+            .await
+            .unwrap();
+    }
+    (
+        Courier {
+            ws,
+            id: identity.id(),
+        },
+        start.elapsed(),
+        stretch,
+    )
+}
+
+fn payload(t0: Instant) -> String {
+    let mut s = format!("{}", t0.elapsed().as_nanos());
+    while s.len() < MSG_BYTES {
+        s.push('.');
+    }
+    s
+}
+
+fn sent_at(t0: Instant, text: &[u8]) -> Option<Duration> {
+    let digits: String = text
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .map(|b| char::from(*b))
+        .collect();
+    let nanos: u64 = digits.parse().ok()?;
+    Some(t0.elapsed().saturating_sub(Duration::from_nanos(nanos)))
+}
+
+async fn courier_clients(addr: &str, n: usize) -> Vec<Courier> {
+    let mut clients = Vec::with_capacity(n);
+    for _ in 0..n {
+        clients.push(courier_login(addr).await.0);
+    }
+    // Let the join announcements settle.
+    async_io::Timer::after(Duration::from_millis(200)).await;
+    clients
+}
+
+/// Runs paired clients; `pace` (if any) gives each sender its own tick channel.
+async fn courier_run(addr: &str, n: usize, secs: f64, rate: Option<u32>) -> (f64, Vec<Duration>) {
+    let t0 = Instant::now();
+    let clients = courier_clients(addr, n).await;
+    let ids: Vec<ClientId> = clients.iter().map(|c| c.id).collect();
+    let received = Rc::new(Cell::new(0u64));
+    let measuring = Rc::new(Cell::new(false));
+    let latencies = Rc::new(RefCell::new(Vec::new()));
+    let stop = Rc::new(Cell::new(false));
+    let ex = LocalExecutor::new();
+    let mut ticks = Vec::new();
+    for (i, c) in clients.into_iter().enumerate() {
+        let partner = ids[i ^ 1];
+        let (permits_tx, permits_rx) = async_channel::bounded::<()>(WINDOW);
+        let (tick_tx, tick_rx) = async_channel::unbounded::<()>();
+        ticks.push(tick_tx);
+        let (mut sink, mut stream) = c.ws.split();
+        let (received, measuring, latencies, stop) = (
+            received.clone(),
+            measuring.clone(),
+            latencies.clone(),
+            stop.clone(),
+        );
+        ex.spawn(async move {
+            while let Some(Ok(msg)) = stream.next().await {
+                let WsMessage::Binary(b) = msg else { continue };
+                match proto::decode_server(&b) {
+                    Ok(ServerFrame::Message(m)) if measuring.get() => {
+                        received.set(received.get() + 1);
+                        if let Some(l) = sent_at(t0, m.text.as_bytes()) {
+                            latencies.borrow_mut().push(l);
+                        }
+                    }
+                    Ok(ServerFrame::Receipt { .. }) => {
+                        let _ = permits_rx.try_recv();
+                    }
+                    _ => {}
+                }
+            }
+        })
+        .detach();
+        let paced = rate.is_some();
+        ex.spawn(async move {
+            let mut next = 0u64;
+            while !stop.get() {
+                if paced {
+                    if tick_rx.recv().await.is_err() {
+                        return;
+                    }
+                } else if permits_tx.send(()).await.is_err() {
+                    return;
+                }
+                let mut batch = 1;
+                if !paced {
+                    while batch < WINDOW && permits_tx.try_send(()).is_ok() {
+                        batch += 1;
+                    }
+                }
+                for _ in 0..batch {
+                    next += 1;
+                    let f = ClientFrame::Send {
+                        id: MsgId(next),
+                        to: Target::Client(partner),
+                        text: payload(t0),
+                    };
+                    if sink
+                        .feed(WsMessage::Binary(proto::encode(&f).into()))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                if sink.flush().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .detach();
+    }
+    let run = async {
+        if let Some(rate) = rate {
+            // 1 ms ticks, `rate / 1000` messages each, round-robin over the senders.
+            let per_tick = (rate / 1000).max(1) as usize;
+            let mut k = 0usize;
+            let begin = Instant::now();
+            let end = begin + Duration::from_secs_f64(secs + 0.5);
+            let mut at = begin;
+            while Instant::now() < end {
+                // Half a second of warm-up, then measure.
+                if !measuring.get() && begin.elapsed() > Duration::from_millis(500) {
+                    measuring.set(true);
+                }
+                for _ in 0..per_tick {
+                    let _ = ticks[k % ticks.len()].try_send(());
+                    k += 1;
+                }
+                at += Duration::from_millis(1);
+                async_io::Timer::at(at).await;
+            }
+        } else {
+            async_io::Timer::after(Duration::from_millis(500)).await;
+            measuring.set(true);
+            async_io::Timer::after(Duration::from_secs_f64(secs)).await;
+        }
+        measuring.set(false);
+        stop.set(true);
+    };
+    ex.run(run).await;
+    let rate_measured = received.get() as f64 / secs;
+    let lat = latencies.borrow().clone();
+    (rate_measured, lat)
+}
+
+async fn courier_throughput(addr: &str, n: usize, secs: f64) -> f64 {
+    courier_run(addr, n, secs, None).await.0
+}
+
+async fn courier_latency(
+    addr: &str,
+    n: usize,
+    rate: u32,
+    secs: f64,
+) -> (Duration, Duration, usize) {
+    let (_, lat) = courier_run(addr, n, secs, Some(rate)).await;
+    (pct(&lat, 50.0), pct(&lat, 99.0), lat.len())
+}
+
+async fn login_times(addr: &str, n: usize) -> (Vec<Duration>, Vec<Duration>) {
+    let mut total = Vec::new();
+    let mut stretch = Vec::new();
+    for _ in 0..n {
+        let (_c, t, s) = courier_login(addr).await;
+        total.push(t);
+        stretch.push(s);
+    }
+    (total, stretch)
+}
+
+fn idle_rss(n: usize) -> (u64, u64) {
+    let server = spawn_child("hub");
+    let pid = server.child.id();
+    std::thread::sleep(Duration::from_millis(300));
+    let base = rss_kib(pid);
+    let ex = LocalExecutor::new();
+    let clients = futures_lite::future::block_on(ex.run(async {
+        // Idle clients still read what the hub sends them (presence batches, pings),
+        // as real clients do; otherwise the hub's queues for them would count as memory.
+        let mut all = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (c, _, _) = courier_login(&server.addr).await;
+            let (sink, mut stream) = c.ws.split();
+            all.push(sink);
+            ex.spawn(async move { while let Some(Ok(_)) = stream.next().await {} }).detach();
+        }
+        async_io::Timer::after(Duration::from_secs(2)).await;
+        all
+    }));
+    let loaded = rss_kib(pid);
+    drop(clients);
+    (base, loaded)
+}
+
+// ---------- tcp baseline clients ----------
+
+async fn tcp_run(addr: &str, n: usize, secs: f64, rate: Option<u32>) -> (f64, Vec<Duration>) {
+    let t0 = Instant::now();
+    let mut conns = Vec::new();
+    for _ in 0..n {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.set_nodelay(true).unwrap();
+        tcp.write_all(&[0u8; 4]).await.unwrap();
+        let mut id = [0u8; 4];
+        tcp.read_exact(&mut id).await.unwrap();
+        conns.push((tcp, u32::from_le_bytes(id)));
+    }
+    let ids: Vec<u32> = conns.iter().map(|c| c.1).collect();
+    let received = Rc::new(Cell::new(0u64));
+    let measuring = Rc::new(Cell::new(false));
+    let latencies = Rc::new(RefCell::new(Vec::new()));
+    let stop = Rc::new(Cell::new(false));
+    let ex = LocalExecutor::new();
+    let mut ticks = Vec::new();
+    for (i, (tcp, _)) in conns.into_iter().enumerate() {
+        let partner = ids[i ^ 1];
+        let (permits_tx, permits_rx) = async_channel::bounded::<()>(WINDOW);
+        let (tick_tx, tick_rx) = async_channel::unbounded::<()>();
+        ticks.push(tick_tx);
+        let (received, measuring, latencies, stop) = (
+            received.clone(),
+            measuring.clone(),
+            latencies.clone(),
+            stop.clone(),
+        );
+        let reader_tcp = tcp.clone();
+        ex.spawn(async move {
+            let mut r = AsyncBufReader::new(reader_tcp);
+            loop {
+                let mut head = [0u8; 16];
+                if r.read_exact(&mut head).await.is_err() {
+                    return;
+                }
+                let len = u32::from_le_bytes(head[..4].try_into().unwrap()) as usize;
+                if len == 0 {
+                    let _ = permits_rx.try_recv();
+                    continue;
+                }
+                let mut p = vec![0u8; len];
+                if r.read_exact(&mut p).await.is_err() {
+                    return;
+                }
+                if measuring.get() {
+                    received.set(received.get() + 1);
+                    if let Some(l) = sent_at(t0, &p) {
+                        latencies.borrow_mut().push(l);
+                    }
+                }
+            }
+        })
+        .detach();
+        let paced = rate.is_some();
+        ex.spawn(async move {
+            let mut w = BufWriter::new(tcp);
+            let mut next = 0u64;
+            while !stop.get() {
+                if paced {
+                    if tick_rx.recv().await.is_err() {
+                        return;
+                    }
+                } else if permits_tx.send(()).await.is_err() {
+                    return;
+                }
+                let mut batch = 1;
+                if !paced {
+                    while batch < WINDOW && permits_tx.try_send(()).is_ok() {
+                        batch += 1;
+                    }
+                }
+                for _ in 0..batch {
+                    next += 1;
+                    let text = payload(t0);
+                    let mut m = Vec::with_capacity(16 + text.len());
+                    m.extend_from_slice(&(text.len() as u32).to_le_bytes());
+                    m.extend_from_slice(&partner.to_le_bytes());
+                    m.extend_from_slice(&next.to_le_bytes());
+                    m.extend_from_slice(text.as_bytes());
+                    if w.write_all(&m).await.is_err() {
+                        return;
+                    }
+                }
+                if w.flush().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .detach();
+    }
+    let run = async {
+        if let Some(rate) = rate {
+            let per_tick = (rate / 1000).max(1) as usize;
+            let mut k = 0usize;
+            let begin = Instant::now();
+            let end = begin + Duration::from_secs_f64(secs + 0.5);
+            let mut at = begin;
+            while Instant::now() < end {
+                // Half a second of warm-up, then measure.
+                if !measuring.get() && begin.elapsed() > Duration::from_millis(500) {
+                    measuring.set(true);
+                }
+                for _ in 0..per_tick {
+                    let _ = ticks[k % ticks.len()].try_send(());
+                    k += 1;
+                }
+                at += Duration::from_millis(1);
+                async_io::Timer::at(at).await;
+            }
+        } else {
+            async_io::Timer::after(Duration::from_millis(500)).await;
+            measuring.set(true);
+            async_io::Timer::after(Duration::from_secs_f64(secs)).await;
+        }
+        measuring.set(false);
+        stop.set(true);
+    };
+    ex.run(run).await;
+    let lat = latencies.borrow().clone();
+    (received.get() as f64 / secs, lat)
+}
+
+async fn tcp_throughput(addr: &str, n: usize, secs: f64) -> f64 {
+    tcp_run(addr, n, secs, None).await.0
+}
+
+async fn tcp_latency(addr: &str, n: usize, rate: u32, secs: f64) -> (Duration, Duration, usize) {
+    let (_, lat) = tcp_run(addr, n, secs, Some(rate)).await;
+    (pct(&lat, 50.0), pct(&lat, 99.0), lat.len())
+}
