@@ -99,12 +99,6 @@ impl Client {
             Event::Contact(c) => {
                 self.contacts.insert(c.id, c.clone());
             }
-            Event::ContactLeft { id, time } => {
-                if let Some(c) = self.contacts.get_mut(id) {
-                    c.online = false;
-                    c.last_seen = *time;
-                }
-            }
             _ => {}
         }
     }

@@ -47,14 +47,31 @@ fn main() {
         return; // `cargo test --benches` asks for a list; there are no test cases here
     }
     let secs: f64 = env_or("COURIER_BENCH_SECS", "3").parse().unwrap_or(3.0);
-    let idle: Vec<usize> = env_or("COURIER_BENCH_IDLE", "1000,10000")
+    let idle_counts: Vec<usize> = env_or("COURIER_BENCH_IDLE", "1000,10000")
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
+    let only = env_or("COURIER_BENCH_ONLY", "throughput,latency,login,idle");
+    let want = |section: &str| only.split(',').any(|s| s.trim() == section);
     let fd_limit = open_file_limit();
     println!("# Courier routing benchmark (loopback, hub in its own process)");
     println!("open-file limit: {fd_limit}; measurement window {secs}s per point\n");
 
+    if want("throughput") {
+        throughput(secs, fd_limit);
+    }
+    if want("latency") {
+        latency(secs, fd_limit);
+    }
+    if want("login") {
+        login();
+    }
+    if want("idle") {
+        idle(&idle_counts, fd_limit);
+    }
+}
+
+fn throughput(secs: f64, fd_limit: usize) {
     println!(
         "## Routed 1:1 messages per second at full load ({MSG_BYTES}-byte texts, {WINDOW} in flight per sender)"
     );
@@ -76,7 +93,9 @@ fn main() {
         );
         println!("{n:>8} {courier:>16.0} {tcp:>16.0} {:>8.2}", courier / tcp);
     }
+}
 
+fn latency(secs: f64, fd_limit: usize) {
     println!("\n## Latency at a fixed offered load of 10 000 msg/s, 1000 clients");
     if 2064 > fd_limit {
         println!("skipped: raise `ulimit -n`");
@@ -98,7 +117,9 @@ fn main() {
             ms(t99)
         );
     }
+}
 
+fn login() {
     println!("\n## Login (TCP + TLS 1.3 + WebSocket + OPAQUE), 200 sequential logins");
     let (total, stretch) =
         run_with_child("hub", |addr| async move { login_times(&addr, 200).await });
@@ -114,9 +135,11 @@ fn main() {
         ms(pct(&rest, 50.0)),
         ms(pct(&rest, 99.0))
     );
+}
 
+fn idle(counts: &[usize], fd_limit: usize) {
     println!("\n## Hub memory per idle logged-in client");
-    for n in idle {
+    for &n in counts {
         if n + 64 > fd_limit {
             println!(
                 "{n:>6} idle clients: skipped, raise `ulimit -n` above {}",
@@ -547,7 +570,8 @@ fn idle_rss(n: usize) -> (u64, u64) {
             let (c, _, _) = courier_login(&server.addr).await;
             let (sink, mut stream) = c.ws.split();
             all.push(sink);
-            ex.spawn(async move { while let Some(Ok(_)) = stream.next().await {} }).detach();
+            ex.spawn(async move { while let Some(Ok(_)) = stream.next().await {} })
+                .detach();
         }
         async_io::Timer::after(Duration::from_secs(2)).await;
         all

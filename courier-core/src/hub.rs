@@ -877,6 +877,10 @@ impl Hub {
         }
         let time = self.wall(now);
         self.directory.touch(from, time);
+        // Recipients must know the sender's card before its first message.
+        if self.presence_pending.contains(&from) {
+            self.flush_presence(now);
+        }
         let route = route::route(&self.directory, from, to);
         let frame = || {
             Arc::new(ServerFrame::Message(Message {

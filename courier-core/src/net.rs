@@ -1,6 +1,10 @@
 //! Sockets: TCP → TLS 1.3 → WebSocket, in both directions. The only module that
 //! touches the network besides the drivers that call it.
 
+mod coalesce;
+
+pub use coalesce::Coalesce;
+
 use std::io;
 use std::time::Instant;
 
@@ -16,9 +20,9 @@ use crate::proto::{ClientId, WS_PATH};
 use crate::tls;
 
 /// A WebSocket over TLS over TCP, as the hub sees it.
-pub type ServerStream = WebSocketStream<futures_rustls::server::TlsStream<TcpStream>>;
+pub type ServerStream = WebSocketStream<Coalesce<futures_rustls::server::TlsStream<TcpStream>>>;
 /// A WebSocket over TLS over TCP, as a client sees it.
-pub type ClientStream = WebSocketStream<futures_rustls::client::TlsStream<TcpStream>>;
+pub type ClientStream = WebSocketStream<Coalesce<futures_rustls::client::TlsStream<TcpStream>>>;
 
 /// Errors setting up a connection.
 #[derive(Debug, thiserror::Error)]
@@ -100,9 +104,12 @@ pub async fn accept(tcp: TcpStream, tls: TlsAcceptor) -> Result<(ServerStream, A
     let (_, conn) = stream.get_ref();
     let client = tls::peer_id(conn).ok_or(Error::NoIdentity)?;
     let channel = tls::channel_binding(conn).ok_or(Error::NoIdentity)?;
-    let ws =
-        async_tungstenite::accept_hdr_async_with_config(stream, check_request, Some(ws_config()))
-            .await?;
+    let ws = async_tungstenite::accept_hdr_async_with_config(
+        Coalesce::new(stream),
+        check_request,
+        Some(ws_config()),
+    )
+    .await?;
     Ok((ws, Accepted { client, channel }))
 }
 
@@ -142,6 +149,7 @@ pub async fn upgrade(
 ) -> Result<ClientStream, Error> {
     let url = format!("wss://courier{WS_PATH}");
     let (ws, _) =
-        async_tungstenite::client_async_with_config(url, stream, Some(ws_config())).await?;
+        async_tungstenite::client_async_with_config(url, Coalesce::new(stream), Some(ws_config()))
+            .await?;
     Ok(ws)
 }

@@ -166,7 +166,7 @@ pub enum Event {
         /// Our id for the message.
         id: MsgId,
     },
-    /// A contact joined or changed its card.
+    /// A contact joined, left (`online: false`) or changed its card.
     Contact(Contact),
     /// A contact's avatar bytes, as asked for with [`Session::request_avatar`].
     Avatar {
@@ -174,13 +174,6 @@ pub enum Event {
         id: ClientId,
         /// The image (empty: none).
         bytes: Vec<u8>,
-    },
-    /// A contact went offline.
-    ContactLeft {
-        /// Who.
-        id: ClientId,
-        /// When.
-        time: Timestamp,
     },
     /// The hub refused something without closing (invalid profile, rate limit).
     HubError {
@@ -417,14 +410,7 @@ impl Session {
             ServerFrame::Read { by, id } => Event::Read { by, id },
             ServerFrame::Contacts(list) => {
                 for c in list.into_iter().filter(|c| Some(c.id) != self.me) {
-                    self.events.push_back(if c.online {
-                        Event::Contact(c)
-                    } else {
-                        Event::ContactLeft {
-                            id: c.id,
-                            time: c.last_seen,
-                        }
-                    });
+                    self.events.push_back(Event::Contact(c));
                 }
                 return Ok(());
             }

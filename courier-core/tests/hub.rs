@@ -183,7 +183,7 @@ both!(contacts_see_profile_updates_and_clean_leave, || async {
         );
         drop(bob);
         alice
-            .event(|e| matches!(e, Event::ContactLeft { id, .. } if *id == bob_id))
+            .event(|e| matches!(e, Event::Contact(c) if !c.online && c.id == bob_id))
             .await;
         // A later login still lists Bob, offline.
         let carol = Client::login(&hub.addr(), "carol").await;
@@ -221,7 +221,7 @@ both!(
             cut.send(()).await.unwrap(); // pull the cable: nothing closes, nothing flows
             let started = std::time::Instant::now();
             alice
-                .event(|e| matches!(e, Event::ContactLeft { id, .. } if *id == bob_id))
+                .event(|e| matches!(e, Event::Contact(c) if !c.online && c.id == bob_id))
                 .await;
             assert!(started.elapsed() < Duration::from_secs(5));
             // Alice stayed through many heartbeat periods.
@@ -251,7 +251,7 @@ both!(everyone_broadcast_and_offline_delivery, || async {
         let carol_id = carol.id;
         drop(carol);
         alice
-            .event(|e| matches!(e, Event::ContactLeft { id, .. } if *id == carol_id))
+            .event(|e| matches!(e, Event::Contact(c) if !c.online && c.id == carol_id))
             .await;
 
         alice

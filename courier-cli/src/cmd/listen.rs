@@ -42,20 +42,18 @@ pub(crate) fn describe(client: &Client, event: &Event, json: bool) -> Option<Str
                 )
             }
         }
+        Event::Contact(c) if !c.online => {
+            if json {
+                json!({ "type": "left", "contact": output::contact_json(c) }).to_string()
+            } else {
+                format!("* {} left", safe(&c.profile.name, false))
+            }
+        }
         Event::Contact(c) => {
             if json {
                 json!({ "type": "contact", "contact": output::contact_json(c) }).to_string()
             } else {
                 format!("* {}", output::contact_line(c, client.name_is_shared(c)))
-            }
-        }
-        Event::ContactLeft { id, time } => {
-            let name = client.name_of(*id);
-            if json {
-                json!({ "type": "left", "who": output::person_json(*id, &name), "time": time.0 })
-                    .to_string()
-            } else {
-                format!("* {} left", safe(&name, false))
             }
         }
         Event::Typing { from, .. } => {

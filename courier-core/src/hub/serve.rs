@@ -6,7 +6,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_channel::{Receiver, Sender, TrySendError};
+use async_channel::{Receiver, Sender};
 use async_net::{TcpListener, TcpStream};
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -108,7 +108,9 @@ pub async fn serve(
                     let now = Instant::now();
                     match hub.handle_accept(peer, now) {
                         Ok(conn) => {
-                            let (tx, rx) = async_channel::bounded(outbox_frames);
+                            // Unbounded channel, bounded by hand below: a bounded one would
+                            // preallocate every slot for every idle client.
+                            let (tx, rx) = async_channel::unbounded();
                             outboxes.insert(conn, tx);
                             let deadline = now + login_deadline;
                             pumps.push(pump(conn, tcp, acceptor.clone(), deadline, to_hub.clone(), rx));
@@ -125,11 +127,11 @@ pub async fn serve(
             () = pumps.select_next_some() => {}
             _ = FutureExt::fuse(&mut timer) => hub.handle_timeout(Instant::now()),
         }
-        flush(&mut hub, &mut outboxes);
+        flush(&mut hub, &mut outboxes, outbox_frames);
     }
 
     hub.shutdown(Instant::now());
-    flush(&mut hub, &mut outboxes);
+    flush(&mut hub, &mut outboxes, outbox_frames);
     // Let the pumps deliver the goodbyes, briefly.
     let drain = async { while pumps.next().await.is_some() {} };
     futures_lite::future::or(drain, async {
@@ -153,16 +155,18 @@ fn handle(hub: &mut Hub, msg: FromConn, now: Instant) {
 }
 
 /// Carries out the hub's transmits; a full outbox drops that client.
-fn flush(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Sender<Outbound>>) {
+fn flush(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Sender<Outbound>>, limit: usize) {
     loop {
         let mut slow = Vec::new();
         while let Some(t) = hub.poll_transmit() {
             match t {
                 Transmit::Frame { conn, frame } => {
-                    if let Some(tx) = outboxes.get(&conn)
-                        && let Err(TrySendError::Full(_)) = tx.try_send(Outbound::Frame(frame))
-                    {
-                        slow.push(conn);
+                    if let Some(tx) = outboxes.get(&conn) {
+                        if tx.len() >= limit {
+                            slow.push(conn);
+                        } else {
+                            let _ = tx.try_send(Outbound::Frame(frame));
+                        }
                     }
                 }
                 Transmit::Close { conn, reason } => {
@@ -224,7 +228,9 @@ async fn pump(
 
 async fn read_loop(
     conn: ConnId,
-    mut stream: async_tungstenite::WebSocketReceiver<futures_rustls::server::TlsStream<TcpStream>>,
+    mut stream: async_tungstenite::WebSocketReceiver<
+        net::Coalesce<futures_rustls::server::TlsStream<TcpStream>>,
+    >,
     to_hub: &Sender<FromConn>,
 ) {
     while let Some(msg) = stream.next().await {
@@ -258,7 +264,9 @@ async fn read_loop(
 }
 
 async fn write_loop(
-    mut sink: async_tungstenite::WebSocketSender<futures_rustls::server::TlsStream<TcpStream>>,
+    mut sink: async_tungstenite::WebSocketSender<
+        net::Coalesce<futures_rustls::server::TlsStream<TcpStream>>,
+    >,
     outbox: Receiver<Outbound>,
 ) {
     let close = |reason: CloseReason| CloseFrame {

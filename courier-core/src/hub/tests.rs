@@ -216,7 +216,7 @@ fn heartbeat_pings_then_drops_silent_clients_and_tells_others() {
     assert!(
         sim.events(b)
             .iter()
-            .any(|e| matches!(e, SEvent::ContactLeft { id: who, .. } if *who == id(1)))
+            .any(|e| matches!(e, SEvent::Contact(c) if !c.online && c.id == id(1)))
     );
 }
 
@@ -273,7 +273,7 @@ fn offline_messages_are_stored_then_delivered_at_login() {
     assert!(
         sim.events(a)
             .iter()
-            .any(|e| matches!(e, SEvent::ContactLeft { .. }))
+            .any(|e| matches!(e, SEvent::Contact(c) if !c.online))
     );
     sim.clear();
     send(&mut sim, a, 5, Target::Client(id(2)), "while you were out");
@@ -482,13 +482,13 @@ fn two_connections_of_one_identity_both_receive_and_presence_counts_both() {
     assert!(
         !sim.events(b)
             .iter()
-            .any(|e| matches!(e, SEvent::ContactLeft { .. }))
+            .any(|e| matches!(e, SEvent::Contact(c) if !c.online))
     );
     sim.disconnect(a2);
     assert!(
         sim.events(b)
             .iter()
-            .any(|e| matches!(e, SEvent::ContactLeft { .. }))
+            .any(|e| matches!(e, SEvent::Contact(c) if !c.online))
     );
 }
 
@@ -597,7 +597,7 @@ proptest! {
                     online[w] = false;
                     for (o, &s) in slot.iter().enumerate() {
                         if online[o] {
-                            let left = sim.events(s).iter().any(|e| matches!(e, SEvent::ContactLeft { id: x, .. } if *x == id(w as u8 + 1)));
+                            let left = sim.events(s).iter().any(|e| matches!(e, SEvent::Contact(c) if !c.online && c.id == id(w as u8 + 1)));
                             prop_assert!(left);
                         }
                     }
@@ -677,4 +677,27 @@ fn joins_within_one_batch_window_arrive_as_one_frame() {
             .count(),
         4
     );
+}
+
+#[test]
+fn a_senders_card_arrives_before_its_first_message() {
+    let mut sim = Sim::new(PW);
+    let b = sim.login(2, "bob");
+    sim.clear();
+    // Alice logs in and speaks at once, inside the presence batch window.
+    let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    let a = sim.connect_from(ip, 1, PW, "alice").unwrap();
+    sim.start_login(a);
+    sim.run();
+    send(&mut sim, a, 1, Target::Client(id(2)), "first words");
+    let order: Vec<&str> = sim
+        .events(b)
+        .iter()
+        .filter_map(|e| match e {
+            SEvent::Contact(c) if c.id == id(1) => Some("card"),
+            SEvent::Message(_) => Some("message"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, vec!["card", "message"]);
 }
