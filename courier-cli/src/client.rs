@@ -95,11 +95,8 @@ impl Client {
 
     /// Keeps the contact list current.
     pub(crate) fn apply(&mut self, event: &Event) {
-        match event {
-            Event::Contact(c) => {
-                self.contacts.insert(c.id, c.clone());
-            }
-            _ => {}
+        if let Event::Contact(c) = event {
+            self.contacts.insert(c.id, c.clone());
         }
     }
 
