@@ -132,6 +132,8 @@ pub enum CloseReason {
     TextFrame,
     /// The client kept sending over its rate limit.
     RateLimited,
+    /// Too many WebSocket pings.
+    PingFlood,
     /// The client did not read fast enough; its outbox filled up.
     SlowConsumer,
     /// The hub is shutting down.
@@ -166,6 +168,7 @@ impl CloseReason {
             Self::TooBig => "message too big",
             Self::TextFrame => "text frames are not supported",
             Self::RateLimited => "rate limit exceeded",
+            Self::PingFlood => "too many pings",
             Self::SlowConsumer => "slow consumer",
             Self::Shutdown => "hub shutting down",
         }
@@ -187,6 +190,8 @@ pub enum BadInput {
     TooBig,
     /// A WebSocket text message.
     Text,
+    /// More than [`limits::MAX_PINGS_PER_SEC`] WebSocket pings in a second.
+    PingFlood,
 }
 
 /// Something the driver must do.
@@ -506,6 +511,7 @@ impl Hub {
             BadInput::Malformed(_) => CloseReason::Malformed,
             BadInput::TooBig => CloseReason::TooBig,
             BadInput::Text => CloseReason::TextFrame,
+            BadInput::PingFlood => CloseReason::PingFlood,
         };
         self.close(conn, reason, now);
     }

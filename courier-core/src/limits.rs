@@ -28,6 +28,8 @@ pub const LOGIN_DEADLINE: Duration = Duration::from_secs(10);
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
 /// Drop a connection after this long without receiving anything.
 pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(45);
+/// WebSocket pings a client may send per second before it is closed (1008).
+pub const MAX_PINGS_PER_SEC: u32 = 10;
 /// Connections still in handshake or login, from one source address.
 pub const MAX_PREAUTH_PER_IP: usize = 32;
 /// Connections still in handshake or login, in total.

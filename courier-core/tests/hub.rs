@@ -482,3 +482,68 @@ both!(slow_reader_is_dropped_and_others_keep_flowing, || async {
     })
     .await;
 });
+
+both!(ping_flood_and_endless_fragments_are_closed, || async {
+    use async_tungstenite::tungstenite::protocol::frame::Frame;
+    use async_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let (hub, run) = start_hub(|_| {});
+    with_hub(run, async {
+        let mut canary_a = Client::login(&hub.addr(), "canary-a").await;
+        let mut canary_b = Client::login(&hub.addr(), "canary-b").await;
+        let b_id = canary_b.id;
+
+        // A few pings a second are fine; a flood is closed with 1008.
+        let mut polite = raw_login(&hub.addr(), "polite").await;
+        for _ in 0..5 {
+            polite
+                .ws
+                .send(WsMessage::Ping(vec![1].into()))
+                .await
+                .unwrap();
+        }
+        let mut flood = raw_login(&hub.addr(), "flood").await;
+        for _ in 0..50 {
+            if flood
+                .ws
+                .send(WsMessage::Ping(vec![1].into()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        assert_eq!(flood.close_code().await, Some(1008));
+
+        // A fragmented message that never ends: reassembly stops at the limit, 1009.
+        let mut endless = raw_login(&hub.addr(), "endless").await;
+        let chunk = vec![0u8; 64 * 1024];
+        let first = Frame::message(chunk.clone(), OpCode::Data(Data::Binary), false);
+        let _ = endless.ws.send(WsMessage::Frame(first)).await;
+        for _ in 0..20 {
+            let more = Frame::message(chunk.clone(), OpCode::Data(Data::Continue), false);
+            if endless.ws.send(WsMessage::Frame(more)).await.is_err() {
+                break;
+            }
+        }
+        assert_eq!(endless.close_code().await, Some(1009));
+
+        // The polite one and the canaries are unaffected.
+        polite.send_frame(&ClientFrame::Ping).await;
+        let id = canary_a
+            .handle()
+            .send_message(Target::Client(b_id), "fine")
+            .await
+            .unwrap();
+        canary_b
+            .event(|e| matches!(e, Event::Message(m) if m.id == id))
+            .await;
+        assert!(
+            polite
+                .ws
+                .send(WsMessage::Ping(vec![2].into()))
+                .await
+                .is_ok()
+        );
+    })
+    .await;
+});

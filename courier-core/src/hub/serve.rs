@@ -233,8 +233,21 @@ async fn read_loop(
     >,
     to_hub: &Sender<FromConn>,
 ) {
+    let mut pings = (Instant::now(), 0u32);
     while let Some(msg) = stream.next().await {
         let bad = match msg {
+            Ok(WsMessage::Ping(_)) => {
+                // tungstenite answers each ping; a flood would make us its echo server.
+                let now = Instant::now();
+                if now.duration_since(pings.0) >= Duration::from_secs(1) {
+                    pings = (now, 0);
+                }
+                pings.1 += 1;
+                if pings.1 <= crate::limits::MAX_PINGS_PER_SEC {
+                    continue;
+                }
+                BadInput::PingFlood
+            }
             Ok(WsMessage::Binary(bytes)) => match proto::decode_client(&bytes) {
                 Ok(frame) => {
                     if to_hub.send(FromConn::Frame { conn, frame }).await.is_err() {

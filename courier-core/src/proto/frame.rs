@@ -8,7 +8,7 @@ use crate::limits;
 
 /// Where a message goes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
 pub enum Target {
     /// One contact.
     Client(ClientId),
@@ -18,7 +18,7 @@ pub enum Target {
 
 /// Availability shown next to a contact.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Default, Serialize, Deserialize)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
 pub enum Presence {
     /// Ready to chat.
     #[default]
@@ -32,7 +32,7 @@ pub enum Presence {
 /// What a client tells others about itself. Display-only: never used for routing.
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
 pub struct Profile {
     /// Display name (see [`limits::MAX_NAME_BYTES`]).
     pub name: String,
@@ -41,11 +41,11 @@ pub struct Profile {
     /// Free status text (see [`limits::MAX_STATUS_TEXT`]).
     pub status: String,
     /// Avatar image bytes, possibly empty (see [`limits::MAX_AVATAR`]).
-    #[cfg_attr(feature = "arbitrary", arbitrary(with = arbitrary_bytes))]
+    #[cfg_attr(any(test, feature = "arbitrary"), arbitrary(with = arbitrary_bytes))]
     pub avatar: ByteBuf,
 }
 
-#[cfg(feature = "arbitrary")]
+#[cfg(any(test, feature = "arbitrary"))]
 fn arbitrary_bytes(u: &mut arbitrary::Unstructured<'_>) -> arbitrary::Result<ByteBuf> {
     Ok(ByteBuf::from(<Vec<u8> as arbitrary::Arbitrary>::arbitrary(
         u,
@@ -64,6 +64,7 @@ impl Profile {
 
 /// SHA-256 of an avatar image: contact lists carry this, and clients fetch the bytes on
 /// demand ([`ClientFrame::GetAvatar`]), so lists stay small whatever the avatars weigh.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
 pub struct AvatarId(#[serde(with = "serde_bytes")] pub [u8; 32]);
 
@@ -76,6 +77,7 @@ impl AvatarId {
 }
 
 /// The part of a profile the hub shares in contact lists.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Card {
@@ -101,6 +103,7 @@ impl From<&Profile> for Card {
 }
 
 /// A contact as the hub shares it: identity, card and whether it is online.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Contact {
@@ -115,6 +118,7 @@ pub struct Contact {
 }
 
 /// A chat message as delivered: the sender and time are stamped by the hub.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Message {
@@ -133,23 +137,23 @@ pub struct Message {
 /// Frames a client sends to the hub.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
 pub enum ClientFrame {
     /// First frame: protocol version and the OPAQUE credential request (KE1).
     LoginStart {
         /// [`super::PROTOCOL_VERSION`] of the client.
         version: u32,
         /// Serialized OPAQUE `CredentialRequest`.
-        #[cfg_attr(feature = "arbitrary", arbitrary(with = arbitrary_bytes))]
+        #[cfg_attr(any(test, feature = "arbitrary"), arbitrary(with = arbitrary_bytes))]
         request: ByteBuf,
     },
     /// Second frame: OPAQUE finalization (KE3), channel binding, and the client's profile.
     LoginFinish {
         /// Serialized OPAQUE `CredentialFinalization`.
-        #[cfg_attr(feature = "arbitrary", arbitrary(with = arbitrary_bytes))]
+        #[cfg_attr(any(test, feature = "arbitrary"), arbitrary(with = arbitrary_bytes))]
         finalization: ByteBuf,
         /// HMAC over the TLS exporter keyed by the OPAQUE session key.
-        #[cfg_attr(feature = "arbitrary", arbitrary(with = arbitrary_bytes))]
+        #[cfg_attr(any(test, feature = "arbitrary"), arbitrary(with = arbitrary_bytes))]
         binding: ByteBuf,
         /// The profile to show to others.
         profile: Profile,
@@ -189,6 +193,7 @@ pub enum ClientFrame {
 }
 
 /// Why the hub refused a login.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum LoginRejection {
     /// The password does not match (or the client gave up).
@@ -214,6 +219,7 @@ pub enum LoginRejection {
 }
 
 /// What became of a message.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum Delivery {
     /// Handed to every online recipient connection.
@@ -225,6 +231,7 @@ pub enum Delivery {
 }
 
 /// Why a message was not delivered.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum RejectReason {
     /// The recipient is not a contact the hub knows (or is the sender).
@@ -238,6 +245,7 @@ pub enum RejectReason {
 }
 
 /// Errors the hub reports without closing the connection.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum ErrorCode {
     /// A profile update was refused.
@@ -249,6 +257,7 @@ pub enum ErrorCode {
 }
 
 /// Frames the hub sends to a client.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub enum ServerFrame {
@@ -257,6 +266,7 @@ pub enum ServerFrame {
         /// [`super::PROTOCOL_VERSION`] of the hub.
         version: u32,
         /// Serialized OPAQUE `CredentialResponse`.
+        #[cfg_attr(any(test, feature = "arbitrary"), arbitrary(with = arbitrary_bytes))]
         response: ByteBuf,
     },
     /// Login succeeded.
@@ -264,6 +274,7 @@ pub enum ServerFrame {
         /// The client's own id, as the hub sees it.
         you: ClientId,
         /// HMAC over the hub's TLS exporter keyed by the OPAQUE session key.
+        #[cfg_attr(any(test, feature = "arbitrary"), arbitrary(with = arbitrary_bytes))]
         binding: ByteBuf,
         /// The first page of every other contact the hub knows, online or not.
         contacts: Vec<Contact>,
@@ -311,6 +322,7 @@ pub enum ServerFrame {
         /// Whose.
         id: ClientId,
         /// The image bytes.
+        #[cfg_attr(any(test, feature = "arbitrary"), arbitrary(with = arbitrary_bytes))]
         avatar: ByteBuf,
     },
     /// A recoverable error; the connection stays open.
@@ -327,6 +339,7 @@ pub enum ServerFrame {
 }
 
 /// Why a profile is not acceptable.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, thiserror::Error)]
 pub enum ProfileError {
     /// The name is empty or only white space.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 /// The hub learns it from the TLS handshake, never from a field the client writes, so
 /// it cannot be forged without the client's private key. It is stable across restarts.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
 pub struct ClientId(#[serde(with = "serde_bytes")] pub [u8; 32]);
 
 impl ClientId {
@@ -79,7 +79,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// A message id chosen by the sender, unique among that sender's messages.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
 pub struct MsgId(pub u64);
 
 impl MsgId {
@@ -97,7 +97,7 @@ impl fmt::Display for MsgId {
 
 /// Wall-clock time in milliseconds since the Unix epoch, as stamped by the hub.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
 pub struct Timestamp(pub u64);
 
 impl Timestamp {
