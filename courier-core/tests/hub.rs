@@ -488,7 +488,7 @@ both!(ping_flood_and_endless_fragments_are_closed, || async {
     use async_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
     let (hub, run) = start_hub(|_| {});
     with_hub(run, async {
-        let mut canary_a = Client::login(&hub.addr(), "canary-a").await;
+        let canary_a = Client::login(&hub.addr(), "canary-a").await;
         let mut canary_b = Client::login(&hub.addr(), "canary-b").await;
         let b_id = canary_b.id;
 
