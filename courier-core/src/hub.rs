@@ -273,6 +273,8 @@ enum Phase {
 struct Conn {
     peer: SocketAddr,
     phase: Phase,
+    /// The rest of the contact list snapshot taken at login, sent a page per request.
+    contacts_left: Vec<crate::proto::Contact>,
     accepted: Instant,
     last_rx: Instant,
     last_tx: Instant,
@@ -415,6 +417,7 @@ impl Hub {
             Conn {
                 peer,
                 phase: Phase::Handshake,
+                contacts_left: Vec::new(),
                 accepted: now,
                 last_rx: now,
                 last_tx: now,
@@ -713,24 +716,20 @@ impl Hub {
         let wall = self.wall(now);
         let name = profile.name.clone();
         let change = self.directory.login(client, conn, profile, wall);
-        let mut pages = self.directory.contacts_except(client);
-        let rest = pages.split_off(pages.len().min(limits::CONTACT_PAGE));
+        let mut first = self.directory.contacts_except(client);
+        let mut rest = first.split_off(first.len().min(limits::CONTACT_PAGE));
+        rest.reverse(); // popped from the end, page by page
         let welcome = ServerFrame::Welcome {
             you: client,
             binding: ByteBuf::from(key.hub_binding(&channel)),
-            contacts: pages,
+            contacts: first,
             more: !rest.is_empty(),
             time: wall,
         };
-        self.send(conn, Arc::new(welcome), now);
-        let mut chunks = rest.chunks(limits::CONTACT_PAGE).peekable();
-        while let Some(chunk) = chunks.next() {
-            let page = ServerFrame::ContactPage {
-                contacts: chunk.to_vec(),
-                more: chunks.peek().is_some(),
-            };
-            self.send(conn, Arc::new(page), now);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.contacts_left = rest;
         }
+        self.send(conn, Arc::new(welcome), now);
         if change != Change::Nothing {
             self.announce(client, now);
         }
@@ -819,6 +818,30 @@ impl Hub {
                 } else if self.directory.set_profile(client, profile) {
                     self.announce(client, now);
                 }
+            }
+            ClientFrame::NextContacts => {
+                let Some(c) = self.conns.get_mut(&conn) else {
+                    return;
+                };
+                if c.contacts_left.is_empty() {
+                    self.close(conn, CloseReason::Unexpected, now);
+                    return;
+                }
+                let keep = c.contacts_left.len().saturating_sub(limits::CONTACT_PAGE);
+                let mut page = c.contacts_left.split_off(keep);
+                page.reverse();
+                let more = !c.contacts_left.is_empty();
+                if !more {
+                    c.contacts_left = Vec::new(); // release the snapshot's memory
+                }
+                self.send(
+                    conn,
+                    Arc::new(ServerFrame::ContactPage {
+                        contacts: page,
+                        more,
+                    }),
+                    now,
+                );
             }
             ClientFrame::GetAvatar { id } => {
                 if self.take_chat_token(conn, now) {

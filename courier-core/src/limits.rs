@@ -7,7 +7,7 @@ use std::time::Duration;
 /// from the hub. An avatar of [`MAX_AVATAR`] bytes plus its envelope fits.
 pub const MAX_MESSAGE: usize = 512 * 1024;
 /// tungstenite's read buffer per connection: small, so that idle clients are cheap.
-pub const WS_READ_BUFFER: usize = 8 * 1024;
+pub const WS_READ_BUFFER: usize = 4 * 1024;
 /// Most bytes tungstenite may queue for one connection before writes fail.
 pub const WS_MAX_WRITE_BUFFER: usize = 1024 * 1024;
 /// Deepest CBOR nesting any decoder accepts.
@@ -43,9 +43,10 @@ pub const OUTBOX_FRAMES: usize = 256;
 /// Presence changes (joins, leaves, profile edits) are batched for this long, so that N
 /// clients joining cost O(N) frames per batch instead of O(N²) single frames.
 pub const PRESENCE_BATCH: Duration = Duration::from_millis(100);
-/// Contacts per frame in contact lists: the largest possible card (64-byte name,
-/// 256-byte status, avatar id) times this stays well under [`MAX_MESSAGE`].
-pub const CONTACT_PAGE: usize = 800;
+/// Contacts per frame in contact lists. Small, because tungstenite keeps its write buffer
+/// at the size of the largest frame a connection ever sent; the client pulls each next
+/// page, so a contact list of any length costs one page of memory at a time.
+pub const CONTACT_PAGE: usize = 16;
 /// Messages kept for one offline recipient.
 pub const OFFLINE_QUEUE: usize = 256;
 /// Sustained rate of chat frames (messages, typing, read marks) per connection.

@@ -209,10 +209,13 @@ enum State {
     Idle,
     AwaitChallenge(Box<ClientLoginState>),
     AwaitWelcome(SessionKey),
+    /// Paging through the contact list; other frames are handled and their events held
+    /// back until `LoggedIn` is reported.
     AwaitContacts {
         you: ClientId,
         contacts: Vec<Contact>,
         time: Timestamp,
+        held: Vec<Event>,
     },
     Ready,
     Done,
@@ -338,7 +341,7 @@ impl Session {
                     return Err(Error::Interception);
                 }
                 self.me = Some(you);
-                self.contacts_page(you, contacts, more, time);
+                self.contacts_page(you, contacts, more, time, Vec::new(), now);
                 Ok(())
             }
             (
@@ -346,12 +349,34 @@ impl Session {
                     you,
                     contacts: mut list,
                     time,
+                    held,
                 },
                 ServerFrame::ContactPage { contacts, more },
             ) => {
                 list.extend(contacts);
-                self.contacts_page(you, list, more, time);
+                self.contacts_page(you, list, more, time, held, now);
                 Ok(())
+            }
+            (
+                State::AwaitContacts {
+                    you,
+                    contacts,
+                    time,
+                    mut held,
+                },
+                frame,
+            ) if !matches!(frame, ServerFrame::LoginRejected(_) | ServerFrame::Closing) => {
+                // Offline messages and presence batches may arrive between pages.
+                let before = self.events.len();
+                let result = self.ready_frame(frame, now);
+                held.extend(self.events.drain(before..));
+                self.state = State::AwaitContacts {
+                    you,
+                    contacts,
+                    time,
+                    held,
+                };
+                result
             }
             (_, ServerFrame::LoginRejected(rejection)) => Err(match rejection {
                 LoginRejection::WrongPassword => Error::WrongPassword,
@@ -380,13 +405,17 @@ impl Session {
         contacts: Vec<Contact>,
         more: bool,
         time: Timestamp,
+        held: Vec<Event>,
+        now: Instant,
     ) {
         if more {
             self.state = State::AwaitContacts {
                 you,
                 contacts,
                 time,
+                held,
             };
+            self.transmit(ClientFrame::NextContacts, now);
         } else {
             self.state = State::Ready;
             self.events.push_back(Event::LoggedIn {
@@ -394,6 +423,7 @@ impl Session {
                 contacts,
                 time,
             });
+            self.events.extend(held);
         }
     }
 

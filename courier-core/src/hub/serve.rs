@@ -209,7 +209,9 @@ async fn pump(
     to_hub: Sender<FromConn>,
     outbox: Receiver<Outbound>,
 ) {
-    let handshake = net::until(deadline, net::accept(tcp, acceptor)).await;
+    // Boxed: the handshake's large state is freed once it is done, instead of sizing the
+    // pump future (which lives as long as the connection) for it.
+    let handshake = Box::pin(net::until(deadline, net::accept(tcp, acceptor))).await;
     if let Ok((ws, accepted)) = handshake {
         let connected = FromConn::Connected {
             conn,

@@ -701,3 +701,40 @@ fn a_senders_card_arrives_before_its_first_message() {
         .collect();
     assert_eq!(order, vec!["card", "message"]);
 }
+
+#[test]
+fn frames_arriving_between_contact_pages_are_reported_after_login() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    sim.disconnect(a);
+    send(&mut sim, b, 9, Target::Client(id(1)), "while paging");
+    for i in 0..limits::CONTACT_PAGE * 3 {
+        let mut who = [0u8; 32];
+        who[..8].copy_from_slice(&(i as u64 + 5000).to_le_bytes());
+        let conn = ConnId(2_000_000 + i as u64);
+        sim.hub
+            .directory
+            .login(ClientId(who), conn, Profile::with_name("x"), Timestamp(1));
+        sim.hub.directory.logout(ClientId(who), conn, Timestamp(2));
+    }
+    let a2 = sim.login(1, "alice");
+    let kinds: Vec<&str> = sim
+        .events(a2)
+        .iter()
+        .map(|e| match e {
+            SEvent::LoggedIn { .. } => "login",
+            SEvent::Message(_) => "message",
+            _ => "other",
+        })
+        .filter(|k| *k != "other")
+        .collect();
+    assert_eq!(kinds, vec!["login", "message"]);
+    assert!(
+        matches!(&sim.events(a2)[0], SEvent::LoggedIn { contacts, .. }
+        if contacts.len() == limits::CONTACT_PAGE * 3 + 1)
+    );
+    // Asking for a page nobody offered is a violation.
+    sim.raw(a2, &ClientFrame::NextContacts);
+    assert_eq!(sim.clients[a2].closed, Some(CloseReason::Unexpected));
+}

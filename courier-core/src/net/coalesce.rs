@@ -12,7 +12,7 @@ use futures::io::{AsyncRead, AsyncWrite};
 /// Above this the buffer is written out before accepting more.
 const HIGH_WATER: usize = 64 * 1024;
 /// A buffer larger than this is freed once it has been written out.
-const KEEP: usize = 4 * 1024;
+const KEEP: usize = 1024;
 
 /// See the module docs.
 #[derive(Debug)]

@@ -269,7 +269,7 @@ mod properties {
                 );
             }
         }
-        assert_eq!(client.len(), 9, "{client:?}");
+        assert_eq!(client.len(), 10, "{client:?}");
         assert_eq!(server.len(), 13, "{server:?}");
     }
 }

@@ -183,6 +183,8 @@ pub enum ClientFrame {
     },
     /// Replace this client's profile.
     SetProfile(Profile),
+    /// Ask for the next page of the contact list sent at login.
+    NextContacts,
     /// Ask for a contact's avatar bytes.
     GetAvatar {
         /// Whose.
@@ -278,7 +280,7 @@ pub enum ServerFrame {
         binding: ByteBuf,
         /// The first page of every other contact the hub knows, online or not.
         contacts: Vec<Contact>,
-        /// Whether [`ServerFrame::ContactPage`]s follow.
+        /// Whether more pages follow ([`ClientFrame::NextContacts`] asks for each).
         more: bool,
         /// The hub's clock.
         time: Timestamp,
