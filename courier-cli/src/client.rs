@@ -93,6 +93,39 @@ impl Client {
         }
     }
 
+    /// Takes one update from the session: keeps contacts current, reports reconnects on
+    /// stderr, and returns the event to show, if any. A fatal disconnect is an error.
+    pub(crate) fn absorb(&mut self, update: Update) -> Result<Option<Event>> {
+        match update {
+            Update::Event(event) => {
+                self.apply(&event);
+                Ok(Some(event))
+            }
+            Update::Disconnected {
+                reason,
+                retry_in: Some(wait),
+            } => {
+                eprintln!(
+                    "courier: {reason}; reconnecting in {:.1}s",
+                    wait.as_secs_f64()
+                );
+                Ok(None)
+            }
+            Update::Disconnected {
+                reason,
+                retry_in: None,
+            } => Err(anyhow!(reason).context(format!("hub {}", self.hub))),
+            Update::Connected { handle, welcome } => {
+                eprintln!("courier: reconnected");
+                self.handle = handle;
+                for c in welcome.contacts {
+                    self.contacts.insert(c.id, c);
+                }
+                Ok(None)
+            }
+        }
+    }
+
     /// Keeps the contact list current.
     pub(crate) fn apply(&mut self, event: &Event) {
         if let Event::Contact(c) = event {

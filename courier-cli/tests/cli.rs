@@ -30,30 +30,41 @@ impl Drop for Hub {
     }
 }
 
-fn start_hub(dir: &Path) -> Hub {
-    let mut child = Command::new(BIN)
-        .args(["hub", "--listen", "127.0.0.1:0", "--json", "--data-dir"])
-        .arg(dir.join("hub"))
-        .env("COURIER_PASSWORD", PW)
+/// Starts `courier hub --json` and reads its startup line. `password: None` starts it
+/// with no password source and no terminal.
+fn spawn_hub(data: &Path, listen: &str, password: Option<&str>) -> (Hub, serde_json::Value) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["hub", "--json", "--listen", listen, "--data-dir"])
+        .arg(data)
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::null());
+    match password {
+        Some(pw) => cmd.env("COURIER_PASSWORD", pw),
+        None => cmd.env_remove("COURIER_PASSWORD"),
+    };
+    let mut child = cmd.spawn().unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     let info: serde_json::Value = serde_json::from_str(&line).expect("hub prints one JSON line");
     assert_eq!(info["type"], "hub");
+    let hub = Hub {
+        child,
+        addr: info["listen"].as_str().unwrap().to_owned(),
+        safety_code: info["safety_code"].as_str().unwrap().to_owned(),
+    };
+    (hub, info)
+}
+
+fn start_hub(dir: &Path) -> Hub {
+    let (hub, info) = spawn_hub(&dir.join("hub"), "127.0.0.1:0", Some(PW));
     assert!(
         info["generated_password"].is_null(),
         "a password was given, none generated"
     );
-    Hub {
-        child,
-        addr: info["listen"].as_str().unwrap().to_owned(),
-        safety_code: info["safety_code"].as_str().unwrap().to_owned(),
-    }
+    hub
 }
 
 fn client(hub: &Hub, home: &Path, name: &str) -> Command {
@@ -287,24 +298,7 @@ fn hub_changed_identity_is_refused_with_both_codes() {
     drop(first);
     // A different hub (new identity) on the same address.
     let other = tempdir("pin-other");
-    let mut child = Command::new(BIN)
-        .args(["hub", "--json", "--listen", &addr, "--data-dir"])
-        .arg(other.join("hub"))
-        .env("COURIER_PASSWORD", PW)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let info: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let second = Hub {
-        child,
-        addr,
-        safety_code: info["safety_code"].as_str().unwrap().to_owned(),
-    };
+    let (second, _) = spawn_hub(&other.join("hub"), &addr, Some(PW));
     let out = run({
         let mut c = client(&second, &dir, "alice");
         c.arg("who");
@@ -321,27 +315,9 @@ fn hub_changed_identity_is_refused_with_both_codes() {
 #[test]
 fn hub_without_password_or_terminal_generates_one_once() {
     let dir = tempdir("gen");
-    let mut child = Command::new(BIN)
-        .args(["hub", "--json", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.join("hub"))
-        .env_remove("COURIER_PASSWORD")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let info: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let (hub, info) = spawn_hub(&dir.join("hub"), "127.0.0.1:0", None);
     let generated = info["generated_password"].as_str().unwrap().to_owned();
     assert_eq!(generated.len(), 23); // 20 characters in groups of five
-    let hub = Hub {
-        child,
-        addr: info["listen"].as_str().unwrap().to_owned(),
-        safety_code: String::new(),
-    };
     let out = run({
         let mut c = client(&hub, &dir, "alice");
         c.env("COURIER_PASSWORD", &generated).arg("who");
@@ -357,4 +333,145 @@ fn hub_without_password_or_terminal_generates_one_once() {
                 .any(|w| w == generated.as_bytes())
         );
     }
+}
+
+#[test]
+fn reset_password_replaces_the_stored_one() {
+    let dir = tempdir("reset");
+    let data = dir.join("hub");
+    let (first, _) = spawn_hub(&data, "127.0.0.1:0", Some("old password"));
+    drop(first);
+    // A later start ignores a new password unless told to reset.
+    let (hub, _) = spawn_hub(&data, "127.0.0.1:0", Some("new password"));
+    let who = |hub: &Hub, pw: &str| {
+        let mut c = client(hub, &dir, "alice");
+        c.env("COURIER_PASSWORD", pw).arg("who");
+        run(c).status.code()
+    };
+    assert_eq!(who(&hub, "old password"), Some(0));
+    assert_eq!(who(&hub, "new password"), Some(2));
+    drop(hub);
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "hub",
+        "--json",
+        "--reset-password",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+    ])
+    .arg(&data)
+    .env("COURIER_PASSWORD", "new password")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let hub = Hub {
+        child,
+        addr: info["listen"].as_str().unwrap().to_owned(),
+        safety_code: String::new(),
+    };
+    assert_eq!(who(&hub, "new password"), Some(0));
+    assert_eq!(who(&hub, "old password"), Some(2));
+}
+
+#[test]
+fn ctrl_c_stops_the_hub_and_tells_clients() {
+    let dir = tempdir("sigint");
+    let mut hub = start_hub(&dir);
+    let mut listener = {
+        let mut c = client(&hub, &dir, "bob");
+        c.args(["listen", "--timeout", "20"])
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null());
+        c.spawn().unwrap()
+    };
+    // Wait until bob is logged in (alice sees him).
+    for _ in 0..50 {
+        let out = run({
+            let mut c = client(&hub, &dir, "alice");
+            c.args(["who", "--json"]);
+            c
+        });
+        if text(&out.stdout).contains("\"online\":true") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &hub.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let code = hub.child.wait().unwrap();
+    assert!(code.success(), "the hub exits cleanly on Ctrl-C: {code:?}");
+    // Bob's listener was told, then tries to reconnect.
+    let mut stderr = BufReader::new(listener.stderr.take().unwrap());
+    let mut seen = String::new();
+    for _ in 0..5 {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        seen.push_str(&line);
+        if line.contains("shut down") {
+            break;
+        }
+    }
+    let _ = listener.kill();
+    let _ = listener.wait();
+    assert!(seen.contains("the hub shut down"), "{seen}");
+}
+
+#[test]
+fn chat_sends_typed_lines_and_switches_recipients() {
+    let dir = tempdir("chat");
+    let hub = start_hub(&dir);
+    // Bob and Carol exist (seen once) and listen.
+    let listen = |name: &str| {
+        let mut c = client(&hub, &dir, name);
+        c.args(["listen", "--json", "--count", "1", "--timeout", "20"])
+            .stdout(Stdio::piped());
+        c.spawn().unwrap()
+    };
+    let bob = listen("bob");
+    let carol = listen("carol");
+    for _ in 0..50 {
+        let out = run({
+            let mut c = client(&hub, &dir, "alice");
+            c.args(["who", "--json"]);
+            c
+        });
+        if text(&out.stdout).matches("\"online\":true").count() >= 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut chat = {
+        let mut c = client(&hub, &dir, "alice");
+        c.args(["chat", "bob"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c.spawn().unwrap()
+    };
+    {
+        use std::io::Write;
+        let mut input = chat.stdin.take().unwrap();
+        input
+            .write_all(b"hello bob\n/to carol\nhello carol\n")
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        input.write_all(b"/quit\n").unwrap();
+    }
+    assert!(chat.wait().unwrap().success());
+    let bob = text(&bob.wait_with_output().unwrap().stdout);
+    let carol = text(&carol.wait_with_output().unwrap().stdout);
+    assert!(bob.contains("\"text\":\"hello bob\""), "{bob}");
+    assert!(carol.contains("\"text\":\"hello carol\""), "{carol}");
+    assert!(!bob.contains("hello carol"));
 }

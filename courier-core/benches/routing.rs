@@ -46,6 +46,18 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` asks for a list; there are no test cases here
     }
+    // Each client login runs Argon2 over 19 MiB. With glibc's adaptive mmap threshold
+    // those blocks come from the heap, small allocations settle inside them and the
+    // process grows by ~14 MB per login: 10 000 logins would need 140 GB. A fixed
+    // threshold keeps them mmapped and returned on free. (Re-exec: glibc reads it once.)
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+        let status = Command::new(std::env::current_exe().unwrap())
+            .args(std::env::args_os().skip(1))
+            .env("MALLOC_MMAP_THRESHOLD_", "131072")
+            .status()
+            .unwrap();
+        std::process::exit(status.code().unwrap_or(1));
+    }
     let secs: f64 = env_or("COURIER_BENCH_SECS", "3").parse().unwrap_or(3.0);
     let idle_counts: Vec<usize> = env_or("COURIER_BENCH_IDLE", "1000,10000")
         .split(',')
@@ -332,6 +344,46 @@ fn child_tcp_relay() {
     }));
 }
 
+/// Warm-up for half a second, then `secs` of measurement. With a `rate`, ticks the
+/// senders round-robin every millisecond to offer exactly that load.
+async fn drive(
+    rate: Option<u32>,
+    secs: f64,
+    ticks: &[async_channel::Sender<()>],
+    (measuring, since, t0): (&Cell<bool>, &Cell<Duration>, Instant),
+    stop: &Cell<bool>,
+) {
+    // Latency counts only messages sent after the warm-up (backlogs from the login phase
+    // must not count), so the warm-up also drains them.
+    let warm_up = Duration::from_millis(1000);
+    if let Some(rate) = rate {
+        let per_tick = (rate / 1000).max(1) as usize;
+        let mut k = 0usize;
+        let begin = Instant::now();
+        let end = begin + warm_up + Duration::from_secs_f64(secs);
+        let mut at = begin;
+        while Instant::now() < end {
+            if !measuring.get() && begin.elapsed() > warm_up {
+                since.set(t0.elapsed());
+                measuring.set(true);
+            }
+            for _ in 0..per_tick {
+                let _ = ticks[k % ticks.len()].try_send(());
+                k += 1;
+            }
+            at += Duration::from_millis(1);
+            async_io::Timer::at(at).await;
+        }
+    } else {
+        async_io::Timer::after(warm_up).await;
+        since.set(t0.elapsed());
+        measuring.set(true);
+        async_io::Timer::after(Duration::from_secs_f64(secs)).await;
+    }
+    measuring.set(false);
+    stop.set(true);
+}
+
 // ---------- courier clients ----------
 
 struct Courier {
@@ -397,14 +449,15 @@ fn payload(t0: Instant) -> String {
     s
 }
 
-fn sent_at(t0: Instant, text: &[u8]) -> Option<Duration> {
+/// When a payload was sent (since `t0`) and how long it took to arrive.
+fn sent_at(t0: Instant, text: &[u8]) -> Option<(Duration, Duration)> {
     let digits: String = text
         .iter()
         .take_while(|b| b.is_ascii_digit())
         .map(|b| char::from(*b))
         .collect();
-    let nanos: u64 = digits.parse().ok()?;
-    Some(t0.elapsed().saturating_sub(Duration::from_nanos(nanos)))
+    let sent = Duration::from_nanos(digits.parse().ok()?);
+    Some((sent, t0.elapsed().saturating_sub(sent)))
 }
 
 async fn courier_clients(addr: &str, n: usize) -> Vec<Courier> {
@@ -424,6 +477,7 @@ async fn courier_run(addr: &str, n: usize, secs: f64, rate: Option<u32>) -> (f64
     let ids: Vec<ClientId> = clients.iter().map(|c| c.id).collect();
     let received = Rc::new(Cell::new(0u64));
     let measuring = Rc::new(Cell::new(false));
+    let since = Rc::new(Cell::new(Duration::MAX));
     let latencies = Rc::new(RefCell::new(Vec::new()));
     let stop = Rc::new(Cell::new(false));
     let ex = LocalExecutor::new();
@@ -434,11 +488,12 @@ async fn courier_run(addr: &str, n: usize, secs: f64, rate: Option<u32>) -> (f64
         let (tick_tx, tick_rx) = async_channel::unbounded::<()>();
         ticks.push(tick_tx);
         let (mut sink, mut stream) = c.ws.split();
-        let (received, measuring, latencies, stop) = (
+        let (received, measuring, latencies, stop, since) = (
             received.clone(),
             measuring.clone(),
             latencies.clone(),
             stop.clone(),
+            since.clone(),
         );
         ex.spawn(async move {
             while let Some(Ok(msg)) = stream.next().await {
@@ -446,7 +501,9 @@ async fn courier_run(addr: &str, n: usize, secs: f64, rate: Option<u32>) -> (f64
                 match proto::decode_server(&b) {
                     Ok(ServerFrame::Message(m)) if measuring.get() => {
                         received.set(received.get() + 1);
-                        if let Some(l) = sent_at(t0, m.text.as_bytes()) {
+                        if let Some((sent, l)) = sent_at(t0, m.text.as_bytes())
+                            && sent >= since.get()
+                        {
                             latencies.borrow_mut().push(l);
                         }
                     }
@@ -497,34 +554,7 @@ async fn courier_run(addr: &str, n: usize, secs: f64, rate: Option<u32>) -> (f64
         })
         .detach();
     }
-    let run = async {
-        if let Some(rate) = rate {
-            // 1 ms ticks, `rate / 1000` messages each, round-robin over the senders.
-            let per_tick = (rate / 1000).max(1) as usize;
-            let mut k = 0usize;
-            let begin = Instant::now();
-            let end = begin + Duration::from_secs_f64(secs + 0.5);
-            let mut at = begin;
-            while Instant::now() < end {
-                // Half a second of warm-up, then measure.
-                if !measuring.get() && begin.elapsed() > Duration::from_millis(500) {
-                    measuring.set(true);
-                }
-                for _ in 0..per_tick {
-                    let _ = ticks[k % ticks.len()].try_send(());
-                    k += 1;
-                }
-                at += Duration::from_millis(1);
-                async_io::Timer::at(at).await;
-            }
-        } else {
-            async_io::Timer::after(Duration::from_millis(500)).await;
-            measuring.set(true);
-            async_io::Timer::after(Duration::from_secs_f64(secs)).await;
-        }
-        measuring.set(false);
-        stop.set(true);
-    };
+    let run = drive(rate, secs, &ticks, (&measuring, &since, t0), &stop);
     ex.run(run).await;
     let rate_measured = received.get() as f64 / secs;
     let lat = latencies.borrow().clone();
@@ -568,10 +598,27 @@ fn idle_rss(n: usize) -> (u64, u64) {
         let mut all = Vec::with_capacity(n);
         for _ in 0..n {
             let (c, _, _) = courier_login(&server.addr).await;
-            let (sink, mut stream) = c.ws.split();
-            all.push(sink);
-            ex.spawn(async move { while let Some(Ok(_)) = stream.next().await {} })
-                .detach();
+            let (mut sink, mut stream) = c.ws.split();
+            // Read everything and answer the hub's heartbeat, as a real client does.
+            all.push(ex.spawn(async move {
+                while let Some(Ok(msg)) = stream.next().await {
+                    if let WsMessage::Binary(b) = msg
+                        && let Ok(ServerFrame::Ping) = proto::decode_server(&b)
+                    {
+                        let ping = proto::encode(&ClientFrame::Ping);
+                        if sink.send(WsMessage::Binary(ping.into())).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }));
+            if all.len() % 1000 == 0 {
+                eprintln!(
+                    "  {} logged in; bench process RSS {:.0} MiB",
+                    all.len(),
+                    rss_kib(std::process::id()) as f64 / 1024.0
+                );
+            }
         }
         async_io::Timer::after(Duration::from_secs(2)).await;
         all
@@ -597,6 +644,7 @@ async fn tcp_run(addr: &str, n: usize, secs: f64, rate: Option<u32>) -> (f64, Ve
     let ids: Vec<u32> = conns.iter().map(|c| c.1).collect();
     let received = Rc::new(Cell::new(0u64));
     let measuring = Rc::new(Cell::new(false));
+    let since = Rc::new(Cell::new(Duration::MAX));
     let latencies = Rc::new(RefCell::new(Vec::new()));
     let stop = Rc::new(Cell::new(false));
     let ex = LocalExecutor::new();
@@ -606,11 +654,12 @@ async fn tcp_run(addr: &str, n: usize, secs: f64, rate: Option<u32>) -> (f64, Ve
         let (permits_tx, permits_rx) = async_channel::bounded::<()>(WINDOW);
         let (tick_tx, tick_rx) = async_channel::unbounded::<()>();
         ticks.push(tick_tx);
-        let (received, measuring, latencies, stop) = (
+        let (received, measuring, latencies, stop, since) = (
             received.clone(),
             measuring.clone(),
             latencies.clone(),
             stop.clone(),
+            since.clone(),
         );
         let reader_tcp = tcp.clone();
         ex.spawn(async move {
@@ -631,7 +680,9 @@ async fn tcp_run(addr: &str, n: usize, secs: f64, rate: Option<u32>) -> (f64, Ve
                 }
                 if measuring.get() {
                     received.set(received.get() + 1);
-                    if let Some(l) = sent_at(t0, &p) {
+                    if let Some((sent, l)) = sent_at(t0, &p)
+                        && sent >= since.get()
+                    {
                         latencies.borrow_mut().push(l);
                     }
                 }
@@ -675,33 +726,7 @@ async fn tcp_run(addr: &str, n: usize, secs: f64, rate: Option<u32>) -> (f64, Ve
         })
         .detach();
     }
-    let run = async {
-        if let Some(rate) = rate {
-            let per_tick = (rate / 1000).max(1) as usize;
-            let mut k = 0usize;
-            let begin = Instant::now();
-            let end = begin + Duration::from_secs_f64(secs + 0.5);
-            let mut at = begin;
-            while Instant::now() < end {
-                // Half a second of warm-up, then measure.
-                if !measuring.get() && begin.elapsed() > Duration::from_millis(500) {
-                    measuring.set(true);
-                }
-                for _ in 0..per_tick {
-                    let _ = ticks[k % ticks.len()].try_send(());
-                    k += 1;
-                }
-                at += Duration::from_millis(1);
-                async_io::Timer::at(at).await;
-            }
-        } else {
-            async_io::Timer::after(Duration::from_millis(500)).await;
-            measuring.set(true);
-            async_io::Timer::after(Duration::from_secs_f64(secs)).await;
-        }
-        measuring.set(false);
-        stop.set(true);
-    };
+    let run = drive(rate, secs, &ticks, (&measuring, &since, t0), &stop);
     ex.run(run).await;
     let lat = latencies.borrow().clone();
     (received.get() as f64 / secs, lat)

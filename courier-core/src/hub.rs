@@ -16,7 +16,6 @@ mod presence;
 mod route;
 mod serve;
 
-use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -147,7 +146,6 @@ impl CloseReason {
             Self::TooBig => 1009,
             Self::TextFrame => 1003,
             Self::Shutdown => 1001,
-            Self::SlowConsumer => 1008,
             _ => 1008,
         }
     }
@@ -1024,11 +1022,6 @@ impl Hub {
             }
             _ => self.leave_preauth(c.peer.ip()),
         }
-    }
-
-    /// Builds a close frame text for the driver (code and reason).
-    pub fn close_frame(reason: CloseReason) -> (u16, Cow<'static, str>) {
-        (reason.code(), Cow::Borrowed(reason.text()))
     }
 }
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use courier_core::proto::Target;
-use courier_core::session::{Event, Update};
+use courier_core::session::Event;
 use futures::StreamExt;
 
 use crate::args::ChatArgs;
@@ -77,42 +77,21 @@ pub(crate) async fn run(args: ChatArgs) -> Result<ExitCode> {
                     eprintln!("not sent: {e}");
                 }
             }
-            Some(Ok(update)) => match update {
-                Update::Event(event) => {
-                    client.apply(&event);
-                    if let Event::Message(m) = &event {
-                        // Shown on screen: tell the sender it was read.
-                        let _ = client.handle.mark_read(m.from, m.id).await;
-                    }
-                    if let Event::Read { by, .. } = &event {
-                        eprintln!("(read by {})", safe(&client.name_of(*by), false));
-                    }
-                    if let Some(line) = describe(&client, &event, false) {
-                        crate::print(&format!("{line}\n"));
-                    }
+            Some(Ok(update)) => {
+                let Some(event) = client.absorb(update)? else {
+                    continue;
+                };
+                if let Event::Message(m) = &event {
+                    // Shown on screen: tell the sender it was read.
+                    let _ = client.handle.mark_read(m.from, m.id).await;
                 }
-                Update::Disconnected {
-                    reason,
-                    retry_in: Some(wait),
-                } => {
-                    eprintln!(
-                        "connection lost ({reason}); reconnecting in {:.1}s…",
-                        wait.as_secs_f64()
-                    );
+                if let Event::Read { by, .. } = &event {
+                    eprintln!("(read by {})", safe(&client.name_of(*by), false));
                 }
-                Update::Disconnected {
-                    reason,
-                    retry_in: None,
-                } => {
-                    return Err(anyhow::anyhow!(reason).context(format!("hub {}", client.hub)));
+                if let Some(line) = describe(&client, &event, false) {
+                    crate::print(&format!("{line}\n"));
                 }
-                Update::Connected { welcome, .. } => {
-                    eprintln!("reconnected");
-                    for c in welcome.contacts {
-                        client.contacts.insert(c.id, c);
-                    }
-                }
-            },
+            }
         }
     }
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use courier_core::proto::Target;
-use courier_core::session::{Event, Update};
+use courier_core::session::Event;
 use futures::StreamExt;
 use serde_json::json;
 
@@ -125,39 +125,16 @@ pub(crate) async fn run(args: ListenArgs) -> Result<ExitCode> {
                 ExitCode::from(1)
             });
         };
-        match update {
-            Update::Event(event) => {
-                client.apply(&event);
-                if let Some(line) = describe(&client, &event, args.json) {
-                    crate::print(&format!("{line}\n"));
-                }
-                if matches!(event, Event::Message(_)) {
-                    messages += 1;
-                    if args.count.is_some_and(|n| messages >= n) {
-                        return Ok(ExitCode::SUCCESS);
-                    }
-                }
-            }
-            Update::Disconnected {
-                reason,
-                retry_in: Some(wait),
-            } => {
-                eprintln!(
-                    "courier: {reason}; reconnecting in {:.1}s",
-                    wait.as_secs_f64()
-                );
-            }
-            Update::Disconnected {
-                reason,
-                retry_in: None,
-            } => {
-                return Err(anyhow::anyhow!(reason).context(format!("hub {}", client.hub)));
-            }
-            Update::Connected { welcome, .. } => {
-                eprintln!("courier: reconnected");
-                for c in welcome.contacts {
-                    client.contacts.insert(c.id, c);
-                }
+        let Some(event) = client.absorb(update)? else {
+            continue;
+        };
+        if let Some(line) = describe(&client, &event, args.json) {
+            crate::print(&format!("{line}\n"));
+        }
+        if matches!(event, Event::Message(_)) {
+            messages += 1;
+            if args.count.is_some_and(|n| messages >= n) {
+                return Ok(ExitCode::SUCCESS);
             }
         }
     }

@@ -738,3 +738,47 @@ fn frames_arriving_between_contact_pages_are_reported_after_login() {
     sim.raw(a2, &ClientFrame::NextContacts);
     assert_eq!(sim.clients[a2].closed, Some(CloseReason::Unexpected));
 }
+
+#[test]
+fn a_full_hub_refuses_logins_with_a_reason() {
+    let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
+    config.max_clients = 1;
+    let mut sim = Sim::with_config(config, PW);
+    let a = sim.login(1, "alice");
+    assert!(sim.is_online(a));
+    let b = sim.login(2, "bob");
+    assert_eq!(sim.clients[b].closed, Some(CloseReason::HubFull));
+    assert_eq!(sim.clients[b].error.as_deref(), Some("the hub is full"));
+    sim.disconnect(a);
+    let c = sim.login(3, "carol");
+    assert!(sim.is_online(c), "a slot frees up when someone leaves");
+}
+
+#[test]
+fn the_directory_forgets_the_oldest_offline_contact_when_full() {
+    let mut dir = presence::Directory::default();
+    for i in 0..limits::MAX_KNOWN_CONTACTS as u64 {
+        let mut who = [0u8; 32];
+        who[..8].copy_from_slice(&i.to_le_bytes());
+        dir.login(
+            ClientId(who),
+            ConnId(i),
+            Profile::with_name("x"),
+            Timestamp(i + 10),
+        );
+        dir.logout(ClientId(who), ConnId(i), Timestamp(i + 10));
+    }
+    let newcomer = ClientId([0xff; 32]);
+    dir.login(
+        newcomer,
+        ConnId(u64::MAX),
+        Profile::with_name("new"),
+        Timestamp(u64::MAX),
+    );
+    assert!(dir.get(&newcomer).is_some());
+    let oldest = ClientId([0; 32]); // i = 0 had the oldest last_seen
+    assert!(dir.get(&oldest).is_none());
+    let mut second = [0u8; 32];
+    second[..8].copy_from_slice(&1u64.to_le_bytes());
+    assert!(dir.get(&ClientId(second)).is_some());
+}

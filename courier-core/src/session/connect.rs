@@ -178,8 +178,13 @@ async fn run(config: Config, updates: Sender<Update>, commands: Receiver<Command
         if let Some(wait) = retry_in {
             async_io::Timer::after(wait).await;
         }
-        backoff = (backoff * 2).min(limits::RECONNECT_MAX);
+        backoff = next_backoff(backoff);
     }
+}
+
+/// The delay after `current`: doubling up to [`limits::RECONNECT_MAX`].
+fn next_backoff(current: Duration) -> Duration {
+    (current * 2).min(limits::RECONNECT_MAX)
 }
 
 /// ±25 % so that many clients do not reconnect in lockstep after a hub restart.
@@ -340,5 +345,56 @@ async fn once(
             let _ = ws.close(None).await;
             return error;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_min_to_max_with_bounded_jitter() {
+        let mut d = limits::RECONNECT_MIN;
+        let mut steps = vec![d];
+        while d < limits::RECONNECT_MAX {
+            d = next_backoff(d);
+            steps.push(d);
+        }
+        assert_eq!(steps.first(), Some(&Duration::from_millis(500)));
+        assert_eq!(steps.last(), Some(&Duration::from_secs(30)));
+        assert_eq!(next_backoff(limits::RECONNECT_MAX), limits::RECONNECT_MAX);
+        for _ in 0..1000 {
+            let j = jitter(Duration::from_secs(4));
+            assert!(
+                j >= Duration::from_secs(3) && j <= Duration::from_secs(5),
+                "{j:?}"
+            );
+        }
+    }
+
+    fn assert_send<T: Send + 'static>(_: &T) {}
+
+    /// The drivers' futures and streams can move between threads (GUI executors need it).
+    #[test]
+    fn drivers_are_send() {
+        let id = crate::identity::Identity::generate().unwrap();
+        let config = Config::new(
+            "127.0.0.1:1",
+            id,
+            Password::new("pw"),
+            Profile::with_name("x"),
+        );
+        assert_send(&connect(config));
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = async_net::TcpListener::try_from(std_listener).unwrap();
+        let mut rng = rand::thread_rng();
+        let secret = crate::auth::HubSecret::register(&mut rng, &Password::new("pw")).unwrap();
+        let hub_config =
+            crate::hub::Config::new(crate::identity::Identity::generate().unwrap(), secret);
+        assert_send(&crate::hub::serve(
+            listener,
+            hub_config,
+            std::future::pending::<()>(),
+        ));
     }
 }
