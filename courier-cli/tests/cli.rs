@@ -153,7 +153,8 @@ fn hub_and_two_clients_through_the_binary() {
     let listener = {
         let mut c = client(&hub, &dir, "bob");
         c.args(["listen", "--json", "--count", "1", "--timeout", "20"])
-            .stdout(Stdio::piped());
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
         c.spawn().unwrap()
     };
     // Wait until Bob is online, as Alice sees it.
