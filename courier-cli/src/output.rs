@@ -1,7 +1,7 @@
 //! Rendering for people and for scripts. Everything a peer wrote is untrusted: names and
 //! texts are escaped so they cannot move the cursor, recolour the terminal or reorder text.
 
-use courier_core::proto::{ClientId, Contact, Delivery, Presence, Target, Timestamp};
+use courier_core::proto::{ClientId, Contact, Delivery, Presence, RejectReason, Target, Timestamp};
 use serde_json::{Value, json};
 
 /// Escapes control, bidi and invisible characters (keeps newlines and tabs when
@@ -77,11 +77,38 @@ pub(crate) fn person_json(id: ClientId, name: &str) -> Value {
     json!({ "id": id.to_hex(), "name": name })
 }
 
-pub(crate) fn delivery(d: &Delivery) -> (&'static str, Option<String>) {
+/// A receipt as (status word, machine-readable reason code) for `--json`.
+pub(crate) fn delivery(d: &Delivery) -> (&'static str, Option<&'static str>) {
     match d {
         Delivery::Delivered => ("delivered", None),
         Delivery::Stored => ("stored", None),
-        Delivery::Rejected(r) => ("rejected", Some(format!("{r:?}"))),
+        Delivery::Rejected(r) => ("rejected", Some(reject_code(*r))),
+    }
+}
+
+fn reject_code(r: RejectReason) -> &'static str {
+    match r {
+        RejectReason::NoSuchPeer => "no_such_peer",
+        RejectReason::BadText => "bad_text",
+        RejectReason::RateLimited => "rate_limited",
+        RejectReason::QueueFull => "queue_full",
+    }
+}
+
+/// Why a message was rejected, for people.
+pub(crate) fn reject_text(d: &Delivery) -> Option<&'static str> {
+    match d {
+        Delivery::Rejected(RejectReason::NoSuchPeer) => Some("the hub knows no such contact"),
+        Delivery::Rejected(RejectReason::BadText) => {
+            Some("the text is empty or longer than 64 KiB")
+        }
+        Delivery::Rejected(RejectReason::RateLimited) => {
+            Some("you are sending too fast; try again in a moment")
+        }
+        Delivery::Rejected(RejectReason::QueueFull) => {
+            Some("they are offline and too many messages are waiting for them")
+        }
+        Delivery::Delivered | Delivery::Stored => None,
     }
 }
 

@@ -436,7 +436,8 @@ fn chat_sends_typed_lines_and_switches_recipients() {
     let listen = |name: &str| {
         let mut c = client(&hub, &dir, name);
         c.args(["listen", "--json", "--count", "1", "--timeout", "20"])
-            .stdout(Stdio::piped());
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
         c.spawn().unwrap()
     };
     let bob = listen("bob");
@@ -475,4 +476,42 @@ fn chat_sends_typed_lines_and_switches_recipients() {
     assert!(bob.contains("\"text\":\"hello bob\""), "{bob}");
     assert!(carol.contains("\"text\":\"hello carol\""), "{carol}");
     assert!(!bob.contains("hello carol"));
+}
+
+#[test]
+fn say_exits_1_when_the_hub_rejects_the_message() {
+    let dir = tempdir("reject");
+    let hub = start_hub(&dir);
+    assert!(
+        run({
+            let mut c = client(&hub, &dir, "bob");
+            c.arg("who");
+            c
+        })
+        .status
+        .success()
+    );
+    let mut c = client(&hub, &dir, "alice");
+    c.args(["say", "--to", "bob"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    {
+        use std::io::Write;
+        // Longer than the 64 KiB text limit, shorter than the 512 KiB frame limit.
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&vec![b'x'; 70 * 1024])
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("longer than 64 KiB"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -547,3 +547,55 @@ both!(ping_flood_and_endless_fragments_are_closed, || async {
     })
     .await;
 });
+
+both!(killed_client_is_shown_as_left, || async {
+    let (hub, run) = start_hub(|_| {});
+    with_hub(run, async {
+        let mut alice = Client::login(&hub.addr(), "alice").await;
+        let victim = raw_login(&hub.addr(), "victim").await;
+        let victim_id = victim.id;
+        alice
+            .event(|e| matches!(e, Event::Contact(c) if c.id == victim_id && c.online))
+            .await;
+        // Like a killed process: the socket goes away without a WebSocket close.
+        drop(victim);
+        alice
+            .event(|e| matches!(e, Event::Contact(c) if c.id == victim_id && !c.online))
+            .await;
+    })
+    .await;
+});
+
+both!(oversized_upgrade_headers_are_cut_off, || async {
+    use futures::{AsyncReadExt, AsyncWriteExt};
+    let (hub, run) = start_hub(|_| {});
+    with_hub(run, async {
+        let identity = courier_core::identity::Identity::generate().unwrap();
+        let connector = futures_rustls::TlsConnector::from(
+            courier_core::tls::client_config(&identity).unwrap(),
+        );
+        let (mut stream, _) = courier_core::net::connect_tls(&hub.addr(), connector)
+            .await
+            .unwrap();
+        let mut request = b"GET /courier/v1 HTTP/1.1\r\nHost: courier\r\nX-Big: ".to_vec();
+        request.extend(std::iter::repeat_n(b'a', 2 * 1024 * 1024));
+        let _ = stream.write_all(&request).await; // the hub may hang up mid-way
+        let mut buf = vec![0u8; 4096];
+        let started = std::time::Instant::now();
+        let mut answer = Vec::new();
+        while let Ok(n) = stream.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            answer.extend_from_slice(&buf[..n]);
+        }
+        assert!(
+            !String::from_utf8_lossy(&answer).contains("101"),
+            "no upgrade"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+        // Others are unaffected.
+        let _ok = Client::login(&hub.addr(), "after").await;
+    })
+    .await;
+});

@@ -75,8 +75,8 @@ pub(crate) fn describe(client: &Client, event: &Event, json: bool) -> Option<Str
             if json {
                 json!({ "type": "receipt", "id": id.to_string(), "status": word, "reason": reason })
                     .to_string()
-            } else if let Some(reason) = reason {
-                format!("! message not delivered: {reason}")
+            } else if let Some(why) = output::reject_text(status) {
+                format!("! message not delivered: {why}")
             } else if word == "stored" {
                 "(stored: delivered when they come online)".to_owned()
             } else {

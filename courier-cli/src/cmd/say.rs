@@ -37,8 +37,8 @@ pub(crate) async fn run(args: SayArgs) -> Result<ExitCode> {
                 if args.json {
                     let line = json!({ "type": "receipt", "id": id.to_string(), "status": word, "reason": reason });
                     crate::print(&format!("{line}\n"));
-                } else if let Some(reason) = &reason {
-                    eprintln!("rejected: {reason}");
+                } else if let Some(why) = output::reject_text(&status) {
+                    eprintln!("courier: not delivered: {why}");
                 } else {
                     crate::print(&format!("{word}\n"));
                 }
