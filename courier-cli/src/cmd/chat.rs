@@ -2,6 +2,7 @@
 
 use std::io::BufRead;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use courier_core::proto::Target;
@@ -16,7 +17,12 @@ use crate::output::{self, safe};
 enum Input {
     Line(String),
     Eof,
+    /// Wakes the loop to check the leaving deadline.
+    Tick,
 }
+
+/// How long leaving waits for the hub to answer messages still in flight.
+const LEAVE_WAIT: Duration = Duration::from_secs(5);
 
 fn target_name(client: &Client, t: Target) -> String {
     match t {
@@ -46,18 +52,46 @@ pub(crate) async fn run(args: ChatArgs) -> Result<ExitCode> {
         }
         let _ = tx.send_blocking(Input::Eof);
     });
+    // Messages sent but not yet answered by the hub: leaving waits for them.
+    let mut unanswered = std::collections::HashSet::new();
+    let mut leaving: Option<Instant> = None;
     loop {
-        let input = async { rx.recv().await.ok().map(Err) };
+        if let Some(deadline) = leaving {
+            if unanswered.is_empty() {
+                return Ok(ExitCode::SUCCESS);
+            }
+            if Instant::now() >= deadline {
+                eprintln!(
+                    "courier: leaving with {} message(s) unconfirmed",
+                    unanswered.len()
+                );
+                return Ok(ExitCode::from(1));
+            }
+        }
+        let input = async {
+            if leaving.is_some() {
+                std::future::pending().await
+            } else {
+                rx.recv().await.ok().map(Err)
+            }
+        };
         let update = async { client.updates.next().await.map(Ok) };
-        match futures_lite::future::or(update, input).await {
-            None | Some(Err(Input::Eof)) => return Ok(ExitCode::SUCCESS),
+        let tick = async {
+            smol::Timer::after(Duration::from_millis(200)).await;
+            Some(Err(Input::Tick))
+        };
+        let next = futures_lite::future::or(update, futures_lite::future::or(input, tick)).await;
+        match next {
+            Some(Err(Input::Tick)) => {}
+            None => return Ok(ExitCode::SUCCESS),
+            Some(Err(Input::Eof)) => leaving = Some(Instant::now() + LEAVE_WAIT),
             Some(Err(Input::Line(line))) => {
                 let line = line.trim_end();
                 if line.is_empty() {
                     continue;
                 }
                 if line == "/quit" {
-                    return Ok(ExitCode::SUCCESS);
+                    leaving = Some(Instant::now() + LEAVE_WAIT);
                 } else if line == "/who" {
                     for c in client.contacts.values() {
                         eprintln!("{}", output::contact_line(c, client.name_is_shared(c)));
@@ -73,8 +107,13 @@ pub(crate) async fn run(args: ChatArgs) -> Result<ExitCode> {
                         }
                         Err(e) => eprintln!("{e:#}"),
                     }
-                } else if let Err(e) = client.handle.send_message(to, line).await {
-                    eprintln!("not sent: {e}");
+                } else {
+                    match client.handle.send_message(to, line).await {
+                        Ok(id) => {
+                            unanswered.insert(id);
+                        }
+                        Err(e) => eprintln!("not sent: {e}"),
+                    }
                 }
             }
             Some(Ok(update)) => {
@@ -84,6 +123,9 @@ pub(crate) async fn run(args: ChatArgs) -> Result<ExitCode> {
                 if let Event::Message(m) = &event {
                     // Shown on screen: tell the sender it was read.
                     let _ = client.handle.mark_read(m.from, m.id).await;
+                }
+                if let Event::Receipt { id, .. } = &event {
+                    unanswered.remove(id);
                 }
                 if let Event::Read { by, .. } = &event {
                     eprintln!("(read by {})", safe(&client.name_of(*by), false));
