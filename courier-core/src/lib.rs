@@ -1,4 +1,4 @@
-//! Courier's library: a LAN chat hub, client sessions, routing, and (later) direct
+//! Courier's library: a LAN chat hub, client sessions, routing, and (in progress) direct
 //! transfer. No async runtime is chosen here: drivers are futures and streams built on
 //! the smol-rs components (`async-net`, `async-io`, `async-channel`), which run under
 //! any executor. The protocol logic lives in synchronous state machines that take time
@@ -13,6 +13,7 @@
 //! - [`hub`]: the [`hub::Hub`] state machine and its driver [`hub::serve`].
 //! - [`session`]: the [`session::Session`] state machine and its driver [`session::connect`].
 //! - [`net`]: TCP → TLS → WebSocket plumbing.
+//! - [`transfer`]: direct file transfer (so far: safe names for received files).
 //! - [`error`]: the crate-level [`Error`].
 
 pub mod auth;
@@ -26,5 +27,6 @@ pub mod session;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 pub mod tls;
+pub mod transfer;
 
 pub use error::Error;
