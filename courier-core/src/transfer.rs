@@ -1,4 +1,7 @@
-//! Direct file transfer between clients (in progress): so far, the receiver-side rules
-//! for turning an untrusted file name from an offer into a safe one ([`name`]).
+//! Direct file transfer between clients (in progress). So far, the receiver's side of
+//! writing safely: [`name`] turns untrusted names into safe ones, [`store`] writes
+//! `.part` files and finishes them without ever leaving the download folder or
+//! overwriting anything.
 
 pub mod name;
+pub mod store;

@@ -1,0 +1,452 @@
+//! Writing received files safely. Every operation is relative to one directory handle
+//! (cap-std), so neither a name from the wire nor a symlink planted in the download folder
+//! can reach outside it:
+//!
+//! - data goes to a `.part` file, created with `create_new` (mode 0600, never executable)
+//!   and reopened for resume without following a symlink;
+//! - a finished file gets its final name by hard link, which fails rather than replace an
+//!   existing file: a clash becomes `name (1).ext`, names that only differ by case or
+//!   Unicode form count as clashes, and nothing is ever overwritten;
+//! - only `.part` files this code created are ever removed.
+
+use std::collections::HashSet;
+use std::io::{self, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt};
+use cap_std::ambient_authority;
+use cap_std::fs::{Dir, File, OpenOptions};
+
+use super::name::{MAX_NAME_BYTES, collision_key, numbered, sanitize_name, sanitize_path};
+
+/// Most ` (n)` suffixes tried before giving up on a name.
+const MAX_NUMBERED: u32 = 10_000;
+
+/// Errors writing received files.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The download folder cannot be opened or created.
+    #[error("cannot open the download folder {path}")]
+    Open {
+        /// The folder.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// A folder on the way exists but is not a real folder (a file or a symlink).
+    #[error("{0} exists in the download folder and is not a folder")]
+    NotAFolder(PathBuf),
+    /// The `.part` file exists but is not a regular file (for example a planted symlink).
+    #[error("{0} exists in the download folder and is not a regular file")]
+    NotAFile(PathBuf),
+    /// No free name was found.
+    #[error("no free name for {0} in the download folder")]
+    NoFreeName(String),
+    /// Any other file-system error.
+    #[error("writing in the download folder")]
+    Io(#[from] io::Error),
+}
+
+/// The download folder.
+#[derive(Debug)]
+pub struct Downloads {
+    dir: Dir,
+    path: PathBuf,
+}
+
+/// A file being received: an open `.part` file and where it will go.
+#[derive(Debug)]
+pub struct Part {
+    /// The open file, positioned at its end.
+    pub file: File,
+    /// Bytes already present (non-zero when resuming).
+    pub offset: u64,
+    folder: PathBuf,
+    name: String,
+    part_name: String,
+}
+
+impl Part {
+    /// The folder (inside the downloads) and file name this part will get.
+    pub fn target(&self) -> PathBuf {
+        self.folder.join(&self.name)
+    }
+}
+
+impl Downloads {
+    /// Opens (creating it if needed) the download folder at `path`.
+    ///
+    /// # Errors
+    /// [`Error::Open`] if it cannot be created or opened.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let err = |source| Error::Open {
+            path: path.to_owned(),
+            source,
+        };
+        std::fs::create_dir_all(path).map_err(err)?;
+        let dir = Dir::open_ambient_dir(path, ambient_authority()).map_err(err)?;
+        Ok(Self {
+            dir,
+            path: path.to_owned(),
+        })
+    }
+
+    /// The download folder's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Opens the `.part` file for an offered relative path (`hint`), creating the folders
+    /// on the way. `tag` distinguishes transfers of same-named files (for example a hash
+    /// of sender and size); the same hint and tag find the same `.part` file again, so an
+    /// interrupted transfer resumes from [`Part::offset`].
+    ///
+    /// # Errors
+    /// [`Error::NotAFolder`] / [`Error::NotAFile`] when something else sits on the way,
+    /// or an I/O error.
+    pub fn part(&self, hint: &str, tag: &str) -> Result<Part, Error> {
+        let mut parts = sanitize_path(hint);
+        let name = parts.pop().unwrap_or_else(|| sanitize_name(""));
+        let mut folder = PathBuf::new();
+        for p in parts {
+            folder.push(p);
+            match self.dir.create_dir(&folder) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e.into()),
+            }
+            let meta = self.dir.symlink_metadata(&folder)?;
+            if !meta.is_dir() || meta.file_type().is_symlink() {
+                return Err(Error::NotAFolder(folder));
+            }
+        }
+        let part_name = part_name(&name, tag);
+        let path = folder.join(&part_name);
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        cap_std::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = match self.dir.open_with(&path, &options) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                // Resume: only a regular file, and never through a symlink.
+                let meta = self.dir.symlink_metadata(&path)?;
+                if !meta.is_file() {
+                    return Err(Error::NotAFile(path));
+                }
+                let mut resume = OpenOptions::new();
+                resume.write(true);
+                resume.follow(FollowSymlinks::No);
+                self.dir.open_with(&path, &resume)?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let offset = file.seek(SeekFrom::End(0))?;
+        Ok(Part {
+            file,
+            offset,
+            folder,
+            name,
+            part_name,
+        })
+    }
+
+    /// Makes a finished part a file: syncs it and links it under its name, or the first
+    /// free ` (n)` variant, without ever replacing anything. Returns the path relative to
+    /// the download folder.
+    ///
+    /// # Errors
+    /// [`Error::NoFreeName`] or an I/O error; the `.part` file is then kept.
+    pub fn finish(&self, part: Part) -> Result<PathBuf, Error> {
+        part.file.sync_all()?;
+        let taken: HashSet<String> = self
+            .dir
+            .read_dir(if part.folder.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                &part.folder
+            })?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| *n != part.part_name)
+            .map(|n| collision_key(&n))
+            .collect();
+        let from = part.folder.join(&part.part_name);
+        for n in 0..MAX_NUMBERED {
+            let candidate = if n == 0 {
+                part.name.clone()
+            } else {
+                numbered(&part.name, n)
+            };
+            if taken.contains(&collision_key(&candidate)) {
+                continue;
+            }
+            let to = part.folder.join(&candidate);
+            match self.dir.hard_link(&from, &self.dir, &to) {
+                Ok(()) => {
+                    self.dir.remove_file(&from)?;
+                    return Ok(to);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(_) => {
+                    // No hard links here (FAT, exFAT): rename, after making sure nothing
+                    // (not even a dangling symlink) has the name.
+                    match self.dir.symlink_metadata(&to) {
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                            self.dir.rename(&from, &self.dir, &to)?;
+                            return Ok(to);
+                        }
+                        _ => continue,
+                    }
+                }
+            }
+        }
+        Err(Error::NoFreeName(part.name))
+    }
+
+    /// Deletes a part this process created (cancel, failed verification).
+    ///
+    /// # Errors
+    /// An I/O error other than "already gone".
+    pub fn discard(&self, part: Part) -> Result<(), Error> {
+        drop(part.file);
+        match self.dir.remove_file(part.folder.join(&part.part_name)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `<name>.<tag>.part`, shortened to fit [`MAX_NAME_BYTES`].
+fn part_name(name: &str, tag: &str) -> String {
+    let tag: String = tag
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(16)
+        .collect();
+    let suffix = if tag.is_empty() {
+        ".part".to_owned()
+    } else {
+        format!(".{tag}.part")
+    };
+    let mut end = name.len().min(MAX_NAME_BYTES - suffix.len());
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{suffix}", name.get(..end).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::io::Write;
+
+    struct Scratch {
+        root: PathBuf,
+    }
+
+    impl Scratch {
+        fn new(tag: &str) -> Self {
+            let root =
+                std::env::temp_dir().join(format!("courier-store-{tag}-{}", rand::random::<u64>()));
+            std::fs::create_dir_all(root.join("downloads")).unwrap();
+            std::fs::create_dir_all(root.join("outside")).unwrap();
+            std::fs::write(root.join("outside/target"), b"precious").unwrap();
+            Self { root }
+        }
+        fn downloads(&self) -> Downloads {
+            Downloads::open(&self.root.join("downloads")).unwrap()
+        }
+        /// Every file under the root outside `downloads`, with its content.
+        fn outside(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+            let mut out = BTreeMap::new();
+            let mut stack = vec![self.root.clone()];
+            while let Some(d) = stack.pop() {
+                for e in std::fs::read_dir(&d).unwrap() {
+                    let p = e.unwrap().path();
+                    if p.starts_with(self.root.join("downloads")) {
+                        continue;
+                    }
+                    let meta = std::fs::symlink_metadata(&p).unwrap();
+                    if meta.is_dir() {
+                        stack.push(p);
+                    } else {
+                        out.insert(p.clone(), std::fs::read(&p).unwrap_or_default());
+                    }
+                }
+            }
+            out
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.root);
+        }
+    }
+
+    fn receive(d: &Downloads, hint: &str, data: &[u8]) -> PathBuf {
+        let mut part = d.part(hint, "t").unwrap();
+        part.file.write_all(data).unwrap();
+        d.finish(part).unwrap()
+    }
+
+    #[test]
+    fn hostile_hints_land_inside_with_safe_names_and_nothing_outside_changes() {
+        let s = Scratch::new("hostile");
+        let d = s.downloads();
+        let before = s.outside();
+        for hint in [
+            "../../outside/target",
+            "/etc/passwd",
+            "..\\..\\x",
+            "C:\\Windows\\x",
+            ".bashrc",
+            "CON",
+        ] {
+            let rel = receive(&d, hint, b"data");
+            let full = s.root.join("downloads").join(&rel);
+            assert!(
+                full.starts_with(s.root.join("downloads")),
+                "{hint:?} -> {rel:?}"
+            );
+            assert_eq!(std::fs::read(&full).unwrap(), b"data");
+        }
+        assert_eq!(
+            s.outside(),
+            before,
+            "nothing outside the download folder changed"
+        );
+        assert!(s.root.join("downloads/outside/target").exists());
+        assert!(s.root.join("downloads/bashrc").exists());
+        assert!(s.root.join("downloads/_CON").exists());
+    }
+
+    #[test]
+    fn existing_files_are_never_overwritten_and_clashes_fold_case_and_form() {
+        let s = Scratch::new("clash");
+        let d = s.downloads();
+        std::fs::write(s.root.join("downloads/report.pdf"), b"original").unwrap();
+        std::fs::write(s.root.join("downloads/README"), b"original").unwrap();
+        std::fs::write(s.root.join("downloads/\u{e9}.txt"), b"original").unwrap();
+        assert_eq!(
+            receive(&d, "report.pdf", b"new"),
+            PathBuf::from("report (1).pdf")
+        );
+        assert_eq!(
+            receive(&d, "report.pdf", b"newer"),
+            PathBuf::from("report (2).pdf")
+        );
+        assert_eq!(receive(&d, "readme", b"x"), PathBuf::from("readme (1)"));
+        assert_eq!(
+            receive(&d, "e\u{301}.txt", b"x"),
+            PathBuf::from("\u{e9} (1).txt")
+        );
+        for f in ["report.pdf", "README", "\u{e9}.txt"] {
+            assert_eq!(
+                std::fs::read(s.root.join("downloads").join(f)).unwrap(),
+                b"original"
+            );
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn planted_symlinks_are_never_followed() {
+        use std::os::unix::fs::symlink;
+        let s = Scratch::new("symlink");
+        let d = s.downloads();
+        let dl = s.root.join("downloads");
+        symlink(s.root.join("outside/target"), dl.join("evil.txt")).unwrap();
+        symlink(s.root.join("outside/nothing-here"), dl.join("dangling.txt")).unwrap();
+        symlink(s.root.join("outside"), dl.join("sub")).unwrap();
+        symlink(s.root.join("outside/target"), dl.join("trap.t.part")).unwrap();
+        let before = s.outside();
+        assert_eq!(receive(&d, "evil.txt", b"x"), PathBuf::from("evil (1).txt"));
+        assert_eq!(
+            receive(&d, "dangling.txt", b"x"),
+            PathBuf::from("dangling (1).txt")
+        );
+        assert!(matches!(d.part("sub/x", "t"), Err(Error::NotAFolder(_))));
+        assert!(matches!(d.part("trap", "t"), Err(Error::NotAFile(_))));
+        assert_eq!(s.outside(), before);
+        assert!(!s.root.join("outside/nothing-here").exists());
+        assert!(!s.root.join("outside/x").exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn received_files_are_private_and_never_executable() {
+        use std::os::unix::fs::PermissionsExt;
+        let s = Scratch::new("mode");
+        let d = s.downloads();
+        let rel = receive(&d, "run-me.sh", b"#!/bin/sh\n");
+        let mode = std::fs::metadata(s.root.join("downloads").join(rel))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn an_interrupted_part_resumes_where_it_stopped() {
+        let s = Scratch::new("resume");
+        let d = s.downloads();
+        let mut part = d.part("photos/a.jpg", "abc").unwrap();
+        assert_eq!(part.offset, 0);
+        part.file.write_all(&[1; 10]).unwrap();
+        drop(part); // the process dies here
+        let mut again = d.part("photos/a.jpg", "abc").unwrap();
+        assert_eq!(again.offset, 10);
+        again.file.write_all(&[2; 5]).unwrap();
+        let rel = d.finish(again).unwrap();
+        assert_eq!(rel, PathBuf::from("photos/a.jpg"));
+        let bytes = std::fs::read(s.root.join("downloads").join(rel)).unwrap();
+        assert_eq!(bytes, [[1u8; 10].as_slice(), &[2; 5]].concat());
+        assert!(!s.root.join("downloads/photos/a.jpg.abc.part").exists());
+        // A different tag is a different transfer.
+        assert_eq!(d.part("photos/a.jpg", "xyz").unwrap().offset, 0);
+    }
+
+    #[test]
+    fn two_transfers_racing_for_one_name_both_survive() {
+        let s = Scratch::new("race");
+        let d = s.downloads();
+        let mut a = d.part("same.bin", "a").unwrap();
+        let mut b = d.part("same.bin", "b").unwrap();
+        a.file.write_all(b"first").unwrap();
+        b.file.write_all(b"second").unwrap();
+        let ra = d.finish(a).unwrap();
+        let rb = d.finish(b).unwrap();
+        assert_ne!(ra, rb);
+        let dl = s.root.join("downloads");
+        assert_eq!(std::fs::read(dl.join(ra)).unwrap(), b"first");
+        assert_eq!(std::fs::read(dl.join(rb)).unwrap(), b"second");
+    }
+
+    #[test]
+    fn discard_removes_only_our_part() {
+        let s = Scratch::new("discard");
+        let d = s.downloads();
+        std::fs::write(s.root.join("downloads/keep.txt"), b"keep").unwrap();
+        let part = d.part("keep.txt", "t").unwrap();
+        d.discard(part).unwrap();
+        assert!(!s.root.join("downloads/keep.txt.t.part").exists());
+        assert_eq!(
+            std::fs::read(s.root.join("downloads/keep.txt")).unwrap(),
+            b"keep"
+        );
+    }
+
+    #[test]
+    fn part_names_fit_the_limit() {
+        let long = "é".repeat(127) + ".x";
+        let p = part_name(&sanitize_name(&long), "0123456789abcdef-extra");
+        assert!(
+            p.len() <= MAX_NAME_BYTES && p.ends_with(".0123456789abcdef.part"),
+            "{p}"
+        );
+    }
+}
