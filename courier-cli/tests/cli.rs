@@ -81,6 +81,31 @@ fn run(mut c: Command) -> Output {
     c.output().unwrap()
 }
 
+/// Asks the hub (as `asker`) until `names` are all online; returns the contact list.
+fn wait_online(hub: &Hub, dir: &Path, asker: &str, names: &[&str]) -> Vec<serde_json::Value> {
+    for _ in 0..50 {
+        let out = run({
+            let mut c = client(hub, dir, asker);
+            c.args(["who", "--json"]);
+            c
+        });
+        let contacts: Vec<serde_json::Value> = text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let online = |n: &&str| {
+            contacts
+                .iter()
+                .any(|c| c["name"] == **n && c["online"] == true)
+        };
+        if names.iter().all(|n| online(n)) {
+            return contacts;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{names:?} never all showed as online");
+}
+
 fn bare(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
 }
@@ -158,30 +183,10 @@ fn hub_and_two_clients_through_the_binary() {
         c.spawn().unwrap()
     };
     // Wait until Bob is online, as Alice sees it.
-    let mut online = false;
-    for _ in 0..50 {
-        let out = run({
-            let mut c = client(&hub, &dir, "alice");
-            c.args(["who", "--json"]);
-            c
-        });
-        let contacts: Vec<serde_json::Value> = text(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        if contacts
-            .iter()
-            .any(|c| c["name"] == "bob" && c["online"] == true)
-        {
-            let bob = contacts.iter().find(|c| c["name"] == "bob").unwrap();
-            assert_eq!(bob["id"].as_str().unwrap().len(), 64);
-            assert_eq!(bob["presence"], "available");
-            online = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(online, "bob never showed as online");
+    let contacts = wait_online(&hub, &dir, "alice", &["bob"]);
+    let bob = contacts.iter().find(|c| c["name"] == "bob").unwrap();
+    assert_eq!(bob["id"].as_str().unwrap().len(), 64);
+    assert_eq!(bob["presence"], "available");
 
     let out = run({
         let mut c = client(&hub, &dir, "alice");
@@ -391,18 +396,7 @@ fn ctrl_c_stops_the_hub_and_tells_clients() {
             .stdout(Stdio::null());
         c.spawn().unwrap()
     };
-    // Wait until bob is logged in (alice sees him).
-    for _ in 0..50 {
-        let out = run({
-            let mut c = client(&hub, &dir, "alice");
-            c.args(["who", "--json"]);
-            c
-        });
-        if text(&out.stdout).contains("\"online\":true") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_online(&hub, &dir, "alice", &["bob"]);
     let status = Command::new("kill")
         .args(["-INT", &hub.child.id().to_string()])
         .status()
@@ -442,17 +436,7 @@ fn chat_sends_typed_lines_and_switches_recipients() {
     };
     let bob = listen("bob");
     let carol = listen("carol");
-    for _ in 0..50 {
-        let out = run({
-            let mut c = client(&hub, &dir, "alice");
-            c.args(["who", "--json"]);
-            c
-        });
-        if text(&out.stdout).matches("\"online\":true").count() >= 2 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_online(&hub, &dir, "alice", &["bob", "carol"]);
     let mut chat = {
         let mut c = client(&hub, &dir, "alice");
         c.args(["chat", "bob"])
