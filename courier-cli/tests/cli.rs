@@ -98,7 +98,7 @@ fn wait_online(hub: &Hub, dir: &Path, asker: &str, names: &[&str]) -> Vec<serde_
                 .iter()
                 .any(|c| c["name"] == **n && c["online"] == true)
         };
-        if names.iter().all(|n| online(n)) {
+        if names.iter().all(online) {
             return contacts;
         }
         std::thread::sleep(Duration::from_millis(100));
