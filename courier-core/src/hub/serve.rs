@@ -28,10 +28,16 @@ pub enum Error {
     Tls(#[from] tls::Error),
 }
 
-enum Outbound {
-    Frame(Arc<ServerFrame>),
-    Close(CloseReason),
+/// A connection's lines from the serve loop: frames to send, and the hub's decision to
+/// close it (separate, so it still gets through when the frame queue is stuck).
+struct Outbox {
+    frames: Sender<Arc<ServerFrame>>,
+    close: Sender<CloseReason>,
 }
+
+/// How long a connection the hub has closed may take to receive its last frames and the
+/// close frame; after that it is dropped whatever the peer does.
+const GOODBYE: Duration = Duration::from_secs(1);
 
 enum FromConn {
     Connected {
@@ -80,7 +86,7 @@ pub async fn serve(
     let login_deadline = config.login_deadline;
     let mut hub = Hub::new(config, Instant::now(), Timestamp::now());
     let (to_hub, from_conns) = async_channel::bounded::<FromConn>(4096);
-    let mut outboxes: HashMap<ConnId, Sender<Outbound>> = HashMap::new();
+    let mut outboxes: HashMap<ConnId, Outbox> = HashMap::new();
     let mut pumps = FuturesUnordered::new();
     let mut shutdown = pin!(shutdown.fuse());
     let mut timer = async_io::Timer::never();
@@ -110,10 +116,11 @@ pub async fn serve(
                         Ok(conn) => {
                             // Unbounded channel, bounded by hand below: a bounded one would
                             // preallocate every slot for every idle client.
-                            let (tx, rx) = async_channel::unbounded();
-                            outboxes.insert(conn, tx);
+                            let (frames, frames_rx) = async_channel::unbounded();
+                            let (close, close_rx) = async_channel::bounded(1);
+                            outboxes.insert(conn, Outbox { frames, close });
                             let deadline = now + login_deadline;
-                            pumps.push(pump(conn, tcp, acceptor.clone(), deadline, to_hub.clone(), rx));
+                            pumps.push(pump(conn, tcp, acceptor.clone(), deadline, to_hub.clone(), frames_rx, close_rx));
                         }
                         Err(e) => tracing::debug!(%peer, "refused: {e}"),
                     }
@@ -155,24 +162,23 @@ fn handle(hub: &mut Hub, msg: FromConn, now: Instant) {
 }
 
 /// Carries out the hub's transmits; a full outbox drops that client.
-fn flush(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Sender<Outbound>>, limit: usize) {
+fn flush(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Outbox>, limit: usize) {
     loop {
         let mut slow = Vec::new();
         while let Some(t) = hub.poll_transmit() {
             match t {
                 Transmit::Frame { conn, frame } => {
-                    if let Some(tx) = outboxes.get(&conn) {
-                        if tx.len() >= limit {
+                    if let Some(out) = outboxes.get(&conn) {
+                        if out.frames.len() >= limit {
                             slow.push(conn);
                         } else {
-                            let _ = tx.try_send(Outbound::Frame(frame));
+                            let _ = out.frames.try_send(frame);
                         }
                     }
                 }
                 Transmit::Close { conn, reason } => {
-                    if let Some(tx) = outboxes.remove(&conn) {
-                        // If the outbox is full, dropping `tx` still ends the pump.
-                        let _ = tx.try_send(Outbound::Close(reason));
+                    if let Some(out) = outboxes.remove(&conn) {
+                        let _ = out.close.try_send(reason);
                     }
                 }
             }
@@ -207,7 +213,8 @@ async fn pump(
     acceptor: TlsAcceptor,
     deadline: Instant,
     to_hub: Sender<FromConn>,
-    outbox: Receiver<Outbound>,
+    frames: Receiver<Arc<ServerFrame>>,
+    close: Receiver<CloseReason>,
 ) {
     // Boxed: the handshake's large state is freed once it is done, instead of sizing the
     // pump future (which lives as long as the connection) for it.
@@ -219,13 +226,49 @@ async fn pump(
             channel: accepted.channel,
         };
         if to_hub.send(connected).await.is_ok() {
-            let (sink, stream) = ws.split();
-            let reader = read_loop(conn, stream, &to_hub);
-            let writer = write_loop(sink, outbox);
-            futures_lite::future::or(reader, writer).await;
+            let (mut sink, stream) = ws.split();
+            let closed = {
+                let reader = async {
+                    read_loop(conn, stream, &to_hub).await;
+                    None
+                };
+                let writer = async {
+                    write_loop(&mut sink, &frames).await;
+                    None
+                };
+                let hub_closes = async { close.recv().await.ok() };
+                futures_lite::future::or(hub_closes, futures_lite::future::or(reader, writer)).await
+            };
+            if let Some(reason) = closed {
+                let goodbye = goodbye(&mut sink, &frames, reason);
+                let _ = net::until(Instant::now() + GOODBYE, goodbye).await;
+            }
         }
     }
     let _ = to_hub.send(FromConn::Gone { conn }).await;
+}
+
+/// The hub closed this connection: send what was queued before the decision (a login
+/// rejection, say; nothing for a slow consumer), then the close frame.
+async fn goodbye(
+    sink: &mut async_tungstenite::WebSocketSender<
+        net::Coalesce<futures_rustls::server::TlsStream<TcpStream>>,
+    >,
+    frames: &Receiver<Arc<ServerFrame>>,
+    reason: CloseReason,
+) -> Result<(), net::Error> {
+    if reason != CloseReason::SlowConsumer {
+        while let Ok(frame) = frames.try_recv() {
+            sink.feed(WsMessage::Binary(proto::encode(&*frame).into()))
+                .await?;
+        }
+    }
+    let frame = CloseFrame {
+        code: CloseCode::from(reason.code()),
+        reason: reason.text().into(),
+    };
+    sink.close(Some(frame)).await?;
+    Ok(())
 }
 
 async fn read_loop(
@@ -279,38 +322,20 @@ async fn read_loop(
 }
 
 async fn write_loop(
-    mut sink: async_tungstenite::WebSocketSender<
+    sink: &mut async_tungstenite::WebSocketSender<
         net::Coalesce<futures_rustls::server::TlsStream<TcpStream>>,
     >,
-    outbox: Receiver<Outbound>,
+    frames: &Receiver<Arc<ServerFrame>>,
 ) {
-    let close = |reason: CloseReason| CloseFrame {
-        code: CloseCode::from(reason.code()),
-        reason: reason.text().into(),
-    };
-    loop {
-        let Ok(first) = outbox.recv().await else {
-            // The hub forgot this connection without a word: its outbox overflowed.
-            let _ = sink.close(Some(close(CloseReason::SlowConsumer))).await;
-            return;
-        };
+    while let Ok(first) = frames.recv().await {
         // Feed everything already queued, then flush once: fewer TLS records and syscalls.
         let mut next = Some(first);
-        while let Some(item) = next.take() {
-            match item {
-                Outbound::Frame(frame) => {
-                    let bytes = proto::encode(&*frame);
-                    if sink.feed(WsMessage::Binary(bytes.into())).await.is_err() {
-                        return;
-                    }
-                }
-                Outbound::Close(reason) => {
-                    let _ = sink.flush().await;
-                    let _ = sink.close(Some(close(reason))).await;
-                    return;
-                }
+        while let Some(frame) = next.take() {
+            let bytes = proto::encode(&*frame);
+            if sink.feed(WsMessage::Binary(bytes.into())).await.is_err() {
+                return;
             }
-            next = outbox.try_recv().ok();
+            next = frames.try_recv().ok();
         }
         if sink.flush().await.is_err() {
             return;
