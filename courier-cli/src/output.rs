@@ -1,7 +1,9 @@
 //! Rendering for people and for scripts. Everything a peer wrote is untrusted: names and
 //! texts are escaped so they cannot move the cursor, recolour the terminal or reorder text.
 
-use courier_core::proto::{ClientId, Contact, Delivery, Presence, RejectReason, Target, Timestamp};
+use courier_core::proto::{
+    ClientId, Contact, Delivery, Presence, RejectReason, Target, Timestamp, is_invisible,
+};
 use serde_json::{Value, json};
 
 /// Escapes control, bidi and invisible characters (keeps newlines and tabs when
@@ -10,9 +12,7 @@ pub(crate) fn safe(s: &str, multiline: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         let keep = multiline && (c == '\n' || c == '\t');
-        let dangerous = c.is_control()
-            || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
-                | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{061C}' | '\u{FEFF}');
+        let dangerous = c.is_control() || is_invisible(c);
         if dangerous && !keep {
             out.extend(c.escape_unicode());
         } else {
@@ -129,5 +129,6 @@ mod tests {
         assert_eq!(safe("line\nnext", true), "line\nnext");
         assert_eq!(safe("line\nnext", false), "line\\u{a}next");
         assert_eq!(safe("Zoë", false), "Zoë");
+        assert_eq!(safe("soft\u{AD}hyphen", false), "soft\\u{ad}hyphen");
     }
 }

@@ -81,14 +81,17 @@ fn run(mut c: Command) -> Output {
     c.output().unwrap()
 }
 
+/// Runs `courier ARGS` as client `name` (its own profile directory) against `hub`.
+fn courier(hub: &Hub, dir: &Path, name: &str, args: &[&str]) -> Output {
+    let mut c = client(hub, dir, name);
+    c.args(args);
+    run(c)
+}
+
 /// Asks the hub (as `asker`) until `names` are all online; returns the contact list.
 fn wait_online(hub: &Hub, dir: &Path, asker: &str, names: &[&str]) -> Vec<serde_json::Value> {
     for _ in 0..50 {
-        let out = run({
-            let mut c = client(hub, dir, asker);
-            c.args(["who", "--json"]);
-            c
-        });
+        let out = courier(hub, dir, asker, &["who", "--json"]);
         let contacts: Vec<serde_json::Value> = text(&out.stdout)
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
@@ -166,11 +169,7 @@ fn hub_and_two_clients_through_the_binary() {
     let hub = start_hub(&dir);
 
     // First contact prints the safety code on stderr; who --json lists nobody yet.
-    let out = run({
-        let mut c = client(&hub, &dir, "bob");
-        c.args(["who", "--json"]);
-        c
-    });
+    let out = courier(&hub, &dir, "bob", &["who", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains(&hub.safety_code));
 
@@ -188,11 +187,12 @@ fn hub_and_two_clients_through_the_binary() {
     assert_eq!(bob["id"].as_str().unwrap().len(), 64);
     assert_eq!(bob["presence"], "available");
 
-    let out = run({
-        let mut c = client(&hub, &dir, "alice");
-        c.args(["say", "--to", "bob", "--json", "hello from alice"]);
-        c
-    });
+    let out = courier(
+        &hub,
+        &dir,
+        "alice",
+        &["say", "--to", "bob", "--json", "hello from alice"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let receipt: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
     assert_eq!(receipt["status"], "delivered");
@@ -229,20 +229,17 @@ fn hub_and_two_clients_through_the_binary() {
     };
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).trim(), "stored");
-    let out = run({
-        let mut c = client(&hub, &dir, "bob");
-        c.args(["listen", "--json", "--count", "1", "--timeout", "10"]);
-        c
-    });
+    let out = courier(
+        &hub,
+        &dir,
+        "bob",
+        &["listen", "--json", "--count", "1", "--timeout", "10"],
+    );
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("for later"));
 
     // Unknown recipient: error naming it, exit 2.
-    let out = run({
-        let mut c = client(&hub, &dir, "alice");
-        c.args(["say", "--to", "zed", "x"]);
-        c
-    });
+    let out = courier(&hub, &dir, "alice", &["say", "--to", "zed", "x"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("no contact named \"zed\""));
 
@@ -252,11 +249,7 @@ fn hub_and_two_clients_through_the_binary() {
         c.env("COURIER_NAME", "carol").arg("who");
         assert!(run(c).status.success());
     }
-    let out = run({
-        let mut c = client(&hub, &dir, "alice");
-        c.args(["say", "--to", "carol", "x"]);
-        c
-    });
+    let out = courier(&hub, &dir, "alice", &["say", "--to", "carol", "x"]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(
@@ -265,11 +258,12 @@ fn hub_and_two_clients_through_the_binary() {
     );
 
     // Nothing arrives: listen --count with --timeout exits 1.
-    let out = run({
-        let mut c = client(&hub, &dir, "dave");
-        c.args(["listen", "--count", "1", "--timeout", "0.5"]);
-        c
-    });
+    let out = courier(
+        &hub,
+        &dir,
+        "dave",
+        &["listen", "--count", "1", "--timeout", "0.5"],
+    );
     assert_eq!(out.status.code(), Some(1));
 
     // Wrong password: exit 2, in words.
@@ -291,25 +285,13 @@ fn hub_changed_identity_is_refused_with_both_codes() {
     let dir = tempdir("pin");
     let first = start_hub(&dir);
     let addr = first.addr.clone();
-    assert!(
-        run({
-            let mut c = client(&first, &dir, "alice");
-            c.arg("who");
-            c
-        })
-        .status
-        .success()
-    );
+    assert!(courier(&first, &dir, "alice", &["who"]).status.success());
     let old_code = first.safety_code.clone();
     drop(first);
     // A different hub (new identity) on the same address.
     let other = tempdir("pin-other");
     let (second, _) = spawn_hub(&other.join("hub"), &addr, Some(PW));
-    let out = run({
-        let mut c = client(&second, &dir, "alice");
-        c.arg("who");
-        c
-    });
+    let out = courier(&second, &dir, "alice", &["who"]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(
@@ -466,15 +448,7 @@ fn chat_sends_typed_lines_and_switches_recipients() {
 fn say_exits_1_when_the_hub_rejects_the_message() {
     let dir = tempdir("reject");
     let hub = start_hub(&dir);
-    assert!(
-        run({
-            let mut c = client(&hub, &dir, "bob");
-            c.arg("who");
-            c
-        })
-        .status
-        .success()
-    );
+    assert!(courier(&hub, &dir, "bob", &["who"]).status.success());
     let mut c = client(&hub, &dir, "alice");
     c.args(["say", "--to", "bob"])
         .stdin(Stdio::piped())

@@ -219,14 +219,7 @@ impl PinStore {
     pub fn set(&self, hub: &str, fingerprint: ClientId) -> Result<(), Error> {
         let mut pins = self.load()?;
         pins.insert(hub.to_owned(), fingerprint);
-        if let Some(dir) = self.path.parent() {
-            create_private_dir(dir)?;
-        }
-        let text: String = pins
-            .iter()
-            .map(|(h, f)| format!("{h} {}\n", f.to_hex()))
-            .collect();
-        write_private(&self.path, text.as_bytes())
+        self.save(&pins)
     }
 
     /// Forgets the pin for `hub` (after a legitimate hub reinstall).
@@ -236,13 +229,20 @@ impl PinStore {
     pub fn remove(&self, hub: &str) -> Result<(), Error> {
         let mut pins = self.load()?;
         if pins.remove(hub).is_some() {
-            let text: String = pins
-                .iter()
-                .map(|(h, f)| format!("{h} {}\n", f.to_hex()))
-                .collect();
-            write_private(&self.path, text.as_bytes())?;
+            self.save(&pins)?;
         }
         Ok(())
+    }
+
+    fn save(&self, pins: &BTreeMap<String, ClientId>) -> Result<(), Error> {
+        if let Some(dir) = self.path.parent() {
+            create_private_dir(dir)?;
+        }
+        let text: String = pins
+            .iter()
+            .map(|(h, f)| format!("{h} {}\n", f.to_hex()))
+            .collect();
+        write_private(&self.path, text.as_bytes())
     }
 }
 

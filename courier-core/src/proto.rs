@@ -10,7 +10,8 @@ mod id;
 pub use codec::{DecodeError, decode_client, decode_server, encode};
 pub use frame::{
     AvatarId, Card, ClientFrame, Contact, Delivery, ErrorCode, LoginRejection, Message, Presence,
-    Profile, ProfileError, RejectReason, ServerFrame, Target, validate_profile, validate_text,
+    Profile, ProfileError, RejectReason, ServerFrame, Target, is_invisible, validate_profile,
+    validate_text,
 };
 pub use id::{ClientId, MsgId, Timestamp};
 

@@ -116,7 +116,7 @@ impl Sim {
     /// Connects and logs in client `who` from 10.0.0.1 with the right password.
     pub fn login(&mut self, who: u8, name: &str) -> usize {
         let password = self.password.clone();
-        self.login_with(who, name, &password_text(&password))
+        self.login_with(who, name, password.expose())
     }
 
     /// Connects and logs in with a given password; check `closed` / `error` for failure.
@@ -283,10 +283,6 @@ impl Sim {
             .get(i)
             .is_some_and(|c| c.session.is_ready() && c.closed.is_none())
     }
-}
-
-fn password_text(p: &Password) -> String {
-    p.expose().to_owned()
 }
 
 /// Helper so tests can write `session::Event` paths briefly.

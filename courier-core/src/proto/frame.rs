@@ -367,13 +367,19 @@ pub enum ProfileError {
 
 /// Characters that can hide or reorder text, or control a terminal.
 fn is_forbidden_char(c: char) -> bool {
-    c.is_control()
-        || matches!(c,
-            '\u{200B}'..='\u{200F}' // zero-width and LRM/RLM
-            | '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
-            | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
-            | '\u{2066}'..='\u{2069}' // bidi isolates
-            | '\u{061C}' | '\u{FEFF}' | '\u{00AD}' | '\u{180E}')
+    c.is_control() || is_invisible(c)
+}
+
+/// Bidi controls, zero-width and other invisible format characters: they can reorder text
+/// (`invoice\u{202E}fdp.exe`) or hide a difference between two strings. Profiles refuse
+/// them, received file names drop them, displays escape them.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{200B}'..='\u{200F}' // zero-width and LRM/RLM
+        | '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
+        | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
+        | '\u{2066}'..='\u{2069}' // bidi isolates
+        | '\u{061C}' | '\u{FEFF}' | '\u{00AD}' | '\u{180E}')
 }
 
 /// Checks a profile against the limits and character rules.

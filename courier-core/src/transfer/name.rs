@@ -9,6 +9,8 @@
 
 use unicode_normalization::UnicodeNormalization;
 
+use crate::proto::is_invisible;
+
 /// The name used when nothing usable is left of the original.
 pub const FALLBACK_NAME: &str = "received-file";
 /// Longest name, in bytes (common file-system limit).
@@ -21,17 +23,6 @@ const MAX_EXTENSION_BYTES: usize = 16;
 /// Characters that are never allowed in a name (Windows reserves them; `/` and `\` are
 /// separators everywhere).
 const FORBIDDEN: [char; 9] = ['/', '\\', ':', '*', '?', '"', '<', '>', '|'];
-
-/// Bidi controls, zero-width and other invisible format characters: removed, so a name
-/// cannot disguise its extension (`invoice\u{202E}fdp.exe`) or hide a difference.
-fn is_invisible(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{FEFF}'
-        | '\u{200B}'..='\u{200F}'
-        | '\u{202A}'..='\u{202E}'
-        | '\u{2060}'..='\u{2064}'
-        | '\u{2066}'..='\u{2069}')
-}
 
 /// Windows device names, with any extension and trailing spaces (`CON`, `con.txt`,
 /// `COM¹`, `AUX .tar.gz`): opening one writes to a device, not a file.
