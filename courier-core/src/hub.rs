@@ -11,6 +11,7 @@
 //! 2. after each input, drain [`Hub::poll_transmit`], then read [`Hub::poll_timeout`],
 //!    then drain [`Hub::poll_event`].
 
+mod broker;
 mod limit;
 mod presence;
 mod route;
@@ -78,6 +79,14 @@ pub struct Config {
     pub message_burst: u32,
     /// Seed for the hub's random numbers; `None` seeds from the operating system.
     pub rng_seed: Option<[u8; 32]>,
+    /// Whether the hub pipes transfers whose peers cannot reach each other directly.
+    pub relay: bool,
+    /// How long a transfer ticket stays valid.
+    pub ticket_ttl: Duration,
+    /// Test hook: receives a copy of every message the hub relays, so tests can check
+    /// that it only ever sees the peers' TLS records.
+    #[cfg(feature = "test-util")]
+    pub relay_tap: Option<async_channel::Sender<Vec<u8>>>,
 }
 
 impl Config {
@@ -97,6 +106,10 @@ impl Config {
             message_rate: limits::MESSAGE_RATE_PER_SEC,
             message_burst: limits::MESSAGE_BURST,
             rng_seed: None,
+            relay: true,
+            ticket_ttl: limits::TICKET_TTL,
+            #[cfg(feature = "test-util")]
+            relay_tap: None,
         }
     }
 }
@@ -137,6 +150,10 @@ pub enum CloseReason {
     SlowConsumer,
     /// The hub is shutting down.
     Shutdown,
+    /// A relay request while relaying is switched off.
+    RelayDisabled,
+    /// A relay request with an unknown, expired or used ticket.
+    BadTicket,
 }
 
 impl CloseReason {
@@ -169,6 +186,8 @@ impl CloseReason {
             Self::PingFlood => "too many pings",
             Self::SlowConsumer => "slow consumer",
             Self::Shutdown => "hub shutting down",
+            Self::RelayDisabled => "this hub does not relay transfers",
+            Self::BadTicket => "invalid ticket",
         }
     }
 }
@@ -208,6 +227,14 @@ pub enum Transmit {
         conn: ConnId,
         /// Why.
         reason: CloseReason,
+    },
+    /// After sending what is queued for them, pipe the bytes of these two connections to
+    /// each other (a relayed transfer). The hub has already forgotten both.
+    Relay {
+        /// One side.
+        a: ConnId,
+        /// The other side.
+        b: ConnId,
     },
 }
 
@@ -266,6 +293,8 @@ enum Phase {
     },
     /// Logged in.
     Ready { client: ClientId },
+    /// A relay connection waiting for the other side of its transfer.
+    Relay,
 }
 
 struct Conn {
@@ -278,6 +307,7 @@ struct Conn {
     last_tx: Instant,
     chat: Bucket,
     profile: Bucket,
+    offers: Bucket,
     rate_violations: u32,
 }
 
@@ -288,7 +318,7 @@ impl Conn {
 
     fn client(&self) -> Option<ClientId> {
         match &self.phase {
-            Phase::Handshake => None,
+            Phase::Handshake | Phase::Relay => None,
             Phase::AwaitStart { client, .. }
             | Phase::AwaitFinish { client, .. }
             | Phase::Ready { client } => Some(*client),
@@ -313,6 +343,8 @@ pub struct Stats {
     pub preauth: usize,
     /// Messages waiting for offline contacts.
     pub stored: usize,
+    /// Transfers offered or accepted and not yet connected.
+    pub transfers: usize,
 }
 
 /// The hub state machine. See the [module docs](self) for the call order.
@@ -334,6 +366,7 @@ pub struct Hub {
     presence_pending: BTreeSet<ClientId>,
     /// When the pending presence batch goes out.
     presence_due: Option<Instant>,
+    broker: broker::Broker,
 }
 
 impl fmt::Debug for Hub {
@@ -369,6 +402,7 @@ impl Hub {
             next_tick: now + tick,
             presence_pending: BTreeSet::new(),
             presence_due: None,
+            broker: broker::Broker::default(),
         }
     }
 
@@ -384,6 +418,7 @@ impl Hub {
             logged_in: self.logged_in,
             preauth: self.preauth,
             stored: self.offline.values().map(VecDeque::len).sum(),
+            transfers: self.broker.len(),
         }
     }
 
@@ -421,6 +456,11 @@ impl Hub {
                 last_tx: now,
                 chat: Bucket::new(self.config.message_rate, self.config.message_burst, now),
                 profile: Bucket::new(limits::PROFILE_RATE_PER_SEC, 1, now),
+                offers: Bucket::new(
+                    limits::OFFER_RATE_PER_SEC,
+                    limits::MAX_PENDING_OFFERS as u32,
+                    now,
+                ),
                 rate_violations: 0,
             },
         );
@@ -480,6 +520,9 @@ impl Hub {
                     profile,
                     now,
                 );
+            }
+            (Phase::AwaitStart { client, .. }, ClientFrame::Relay { ticket }) => {
+                self.relay(conn, client, ticket, now);
             }
             (Phase::AwaitFinish { .. }, ClientFrame::LoginAbort) => {
                 self.login_failed(
@@ -572,6 +615,7 @@ impl Hub {
         }
         self.addresses
             .retain(|_, a| a.preauth > 0 || !a.backoff.is_stale(now));
+        self.expire_tickets(now);
     }
 
     /// Tells every logged-in client the hub is going away and closes every connection.
@@ -851,9 +895,21 @@ impl Hub {
                     self.send(conn, Arc::new(ServerFrame::Avatar { id, avatar }), now);
                 }
             }
+            ClientFrame::Offer {
+                tag,
+                to,
+                manifest,
+                addrs,
+            } => self.offer(conn, client, tag, to, manifest, addrs, now),
+            ClientFrame::Accept { id, files, addrs } => {
+                self.accept(conn, client, id, files, addrs, now);
+            }
+            ClientFrame::Decline { id, reason } => self.decline(conn, client, id, reason, now),
+            ClientFrame::Cancel { id } => self.cancel(client, id, now),
             ClientFrame::LoginStart { .. }
             | ClientFrame::LoginFinish { .. }
-            | ClientFrame::LoginAbort => self.close(conn, CloseReason::Unexpected, now),
+            | ClientFrame::LoginAbort
+            | ClientFrame::Relay { .. } => self.close(conn, CloseReason::Unexpected, now),
         }
     }
 
@@ -1019,6 +1075,11 @@ impl Hub {
                 if self.directory.logout(client, conn, wall) == Change::WentOffline {
                     self.announce(client, now);
                 }
+                self.transfers_after_disconnect(conn, now);
+            }
+            Phase::Relay => {
+                self.broker.relay_gone(conn);
+                self.leave_preauth(c.peer.ip());
             }
             _ => self.leave_preauth(c.peer.ip()),
         }

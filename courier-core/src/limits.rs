@@ -67,3 +67,28 @@ pub const LOGIN_BACKOFF_MAX: Duration = Duration::from_secs(60);
 pub const RECONNECT_MIN: Duration = Duration::from_millis(500);
 /// Client reconnect backoff: longest delay.
 pub const RECONNECT_MAX: Duration = Duration::from_secs(30);
+
+/// Files and folders in one offer.
+pub const MAX_OFFER_FILES: usize = 1000;
+/// Longest relative path in an offer, in bytes.
+pub const MAX_OFFER_PATH: usize = 1024;
+/// Addresses a peer may announce for one transfer.
+pub const MAX_ADDRS: usize = 16;
+/// Offers of one sender waiting for an answer.
+pub const MAX_PENDING_OFFERS: usize = 8;
+/// Offers to one receiver waiting for an answer.
+pub const MAX_PENDING_PER_RECEIVER: usize = 16;
+/// Offers per second one connection may make (burst [`MAX_PENDING_OFFERS`]).
+pub const OFFER_RATE_PER_SEC: u32 = 2;
+/// A ticket is good for this long after the hub minted it.
+pub const TICKET_TTL: Duration = Duration::from_secs(60);
+/// A transfer that moves no byte for this long is aborted.
+pub const PROGRESS_DEADLINE: Duration = Duration::from_secs(30);
+/// How long each side waits for a direct connection before trying the next way.
+pub const DIRECT_WAIT: Duration = Duration::from_secs(3);
+/// Largest WebSocket message on a direct link: a data chunk plus its envelope.
+pub const MAX_LINK_MESSAGE: usize = 512 * 1024;
+/// Bytes of file data per WebSocket message on a direct link.
+pub const CHUNK: usize = 256 * 1024;
+/// Free space the receiver keeps beyond the offer's size.
+pub const FREE_SPACE_MARGIN: u64 = 64 * 1024 * 1024;

@@ -6,7 +6,9 @@
 mod codec;
 mod frame;
 mod id;
+mod transfer;
 
+pub(crate) use codec::decode_any;
 pub use codec::{DecodeError, decode_client, decode_server, encode};
 pub use frame::{
     AvatarId, Card, ClientFrame, Contact, Delivery, ErrorCode, LoginRejection, Message, Presence,
@@ -14,6 +16,10 @@ pub use frame::{
     validate_text,
 };
 pub use id::{ClientId, MsgId, Timestamp};
+pub use transfer::{
+    Declined, FileEntry, IncomingOffer, Manifest, ManifestError, OfferRefusal, Ticket, TransferEnd,
+    TransferId,
+};
 
 /// The protocol version this build speaks; carried by the first frame of each side.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -7,7 +7,7 @@
 //! read [`Session::poll_timeout`], drain [`Session::poll_event`].
 
 mod connect;
-mod handle;
+pub(crate) mod handle;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -23,8 +23,9 @@ pub use handle::Handle;
 use crate::auth::{ClientLoginState, Password, SessionKey};
 use crate::limits;
 use crate::proto::{
-    ClientFrame, ClientId, Contact, Delivery, ErrorCode, LoginRejection, Message, MsgId,
-    PROTOCOL_VERSION, Profile, ProfileError, ServerFrame, Target, Timestamp,
+    ClientFrame, ClientId, Contact, Declined, Delivery, ErrorCode, IncomingOffer, LoginRejection,
+    Manifest, Message, MsgId, OfferRefusal, PROTOCOL_VERSION, Profile, ProfileError, ServerFrame,
+    Target, Ticket, Timestamp, TransferEnd, TransferId,
 };
 
 /// Why a session ended or a command failed.
@@ -182,6 +183,47 @@ pub enum Event {
         /// Its explanation.
         detail: String,
     },
+    /// Someone offers us files: answer with [`crate::transfer::receive`] or
+    /// [`Handle::decline`].
+    Offer(IncomingOffer),
+    /// The hub forwarded an offer of ours.
+    OfferSent {
+        /// Our tag for it.
+        tag: u32,
+        /// The hub's id.
+        id: TransferId,
+    },
+    /// The hub did not forward an offer of ours.
+    OfferRefused {
+        /// Our tag for it.
+        tag: u32,
+        /// Why.
+        reason: OfferRefusal,
+    },
+    /// A transfer was accepted; here is its ticket.
+    Ticket(TicketInfo),
+    /// A brokered transfer ended (declined, cancelled, the other side went away).
+    TransferEnded {
+        /// The transfer.
+        id: TransferId,
+        /// How.
+        end: TransferEnd,
+    },
+}
+
+/// What the hub hands both sides of an accepted transfer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TicketInfo {
+    /// The transfer.
+    pub id: TransferId,
+    /// The single-use secret for its connection.
+    pub ticket: Ticket,
+    /// The other side's certificate fingerprint.
+    pub peer: ClientId,
+    /// Accepted file indices.
+    pub files: Vec<u32>,
+    /// The other side's announced addresses.
+    pub addrs: Vec<std::net::SocketAddr>,
 }
 
 /// Session timing; [`Timing::default`] uses [`crate::limits`].
@@ -449,7 +491,25 @@ impl Session {
                 bytes: avatar.into_vec(),
             },
             ServerFrame::Error { code, detail } => Event::HubError { code, detail },
-            ServerFrame::LoginChallenge { .. }
+            ServerFrame::Offer(offer) => Event::Offer(offer),
+            ServerFrame::OfferSent { tag, id } => Event::OfferSent { tag, id },
+            ServerFrame::OfferRefused { tag, reason } => Event::OfferRefused { tag, reason },
+            ServerFrame::Ticket {
+                id,
+                ticket,
+                peer,
+                files,
+                addrs,
+            } => Event::Ticket(TicketInfo {
+                id,
+                ticket,
+                peer,
+                files,
+                addrs,
+            }),
+            ServerFrame::TransferEnded { id, end } => Event::TransferEnded { id, end },
+            ServerFrame::RelayReady
+            | ServerFrame::LoginChallenge { .. }
             | ServerFrame::Welcome { .. }
             | ServerFrame::ContactPage { .. }
             | ServerFrame::LoginRejected(_)
@@ -541,6 +601,65 @@ impl Session {
         self.ready_or()?;
         self.profile = profile.clone();
         self.transmit(ClientFrame::SetProfile(profile), now);
+        Ok(())
+    }
+
+    /// Offers `manifest` to `to`; the answer carries `tag`.
+    ///
+    /// # Errors
+    /// [`Error::NotConnected`] before login.
+    pub fn offer(
+        &mut self,
+        tag: u32,
+        to: ClientId,
+        manifest: Manifest,
+        addrs: Vec<std::net::SocketAddr>,
+        now: Instant,
+    ) -> Result<(), Error> {
+        self.ready_or()?;
+        let frame = ClientFrame::Offer {
+            tag,
+            to,
+            manifest,
+            addrs,
+        };
+        self.transmit(frame, now);
+        Ok(())
+    }
+
+    /// Accepts files `files` of offer `id`.
+    ///
+    /// # Errors
+    /// [`Error::NotConnected`] before login.
+    pub fn accept(
+        &mut self,
+        id: TransferId,
+        files: Vec<u32>,
+        addrs: Vec<std::net::SocketAddr>,
+        now: Instant,
+    ) -> Result<(), Error> {
+        self.ready_or()?;
+        self.transmit(ClientFrame::Accept { id, files, addrs }, now);
+        Ok(())
+    }
+
+    /// Declines offer `id`.
+    ///
+    /// # Errors
+    /// [`Error::NotConnected`] before login.
+    pub fn decline(&mut self, id: TransferId, reason: Declined, now: Instant) -> Result<(), Error> {
+        self.ready_or()?;
+        self.transmit(ClientFrame::Decline { id, reason }, now);
+        Ok(())
+    }
+
+    /// Cancels transfer `id` at the hub.
+    ///
+    /// # Errors
+    /// [`Error::NotConnected`] before login.
+    pub fn cancel(&mut self, id: TransferId, now: Instant) -> Result<(), Error> {
+        self.ready_or()?;
+        self.transmit(ClientFrame::Cancel { id }, now);
         Ok(())
     }
 

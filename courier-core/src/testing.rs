@@ -227,6 +227,8 @@ impl Sim {
                     c.closed = Some(reason);
                 }
             }
+            // Sessions never ask for a relay; relays are tested on real sockets.
+            Transmit::Relay { .. } => {}
         }
     }
 

@@ -35,12 +35,32 @@ fn provider() -> Arc<CryptoProvider> {
 #[derive(Debug)]
 struct SelfSigned {
     algorithms: WebPkiSupportedAlgorithms,
+    /// For direct transfer links: the only certificate accepted, checked during the
+    /// handshake so that a stranger gets no further than TLS.
+    pin: Option<ClientId>,
 }
 
 impl SelfSigned {
     fn new() -> Self {
         Self {
             algorithms: provider().signature_verification_algorithms,
+            pin: None,
+        }
+    }
+
+    fn pinned(peer: ClientId) -> Self {
+        Self {
+            pin: Some(peer),
+            ..Self::new()
+        }
+    }
+
+    fn check_pin(&self, cert: &CertificateDer<'_>) -> Result<(), rustls::Error> {
+        match self.pin {
+            Some(pin) if fingerprint(cert) != pin => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -57,13 +77,15 @@ impl SelfSigned {
 impl ServerCertVerifier for SelfSigned {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
+        end_entity: &CertificateDer<'_>,
         _intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        // Trust is the pinned fingerprint, checked by the caller after the handshake.
+        // Trust is the pinned fingerprint: the hub's is checked by the caller after the
+        // handshake, a transfer peer's right here.
+        self.check_pin(end_entity)?;
         Ok(ServerCertVerified::assertion())
     }
 
@@ -99,11 +121,12 @@ impl ClientCertVerifier for SelfSigned {
 
     fn verify_client_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
+        end_entity: &CertificateDer<'_>,
         _intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
         // The client's id is its fingerprint; possession is proven by the signature below.
+        self.check_pin(end_entity)?;
         Ok(ClientCertVerified::assertion())
     }
 
@@ -156,6 +179,41 @@ pub fn client_config(identity: &Identity) -> Result<Arc<rustls::ClientConfig>, E
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(SelfSigned::new()))
+        .with_client_auth_cert(vec![identity.cert().clone()], identity.key())?;
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(Arc::new(config))
+}
+
+/// A direct transfer link, listening side: TLS 1.3, and only `peer`'s certificate gets
+/// through the handshake.
+///
+/// # Errors
+/// If rustls rejects the identity.
+pub fn pinned_server_config(
+    identity: &Identity,
+    peer: ClientId,
+) -> Result<Arc<rustls::ServerConfig>, Error> {
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(Arc::new(SelfSigned::pinned(peer)))
+        .with_single_cert(vec![identity.cert().clone()], identity.key())?;
+    config.send_tls13_tickets = 0;
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    Ok(Arc::new(config))
+}
+
+/// A direct transfer link, connecting side: TLS 1.3, the server must be `peer`.
+///
+/// # Errors
+/// If rustls rejects the identity.
+pub fn pinned_client_config(
+    identity: &Identity,
+    peer: ClientId,
+) -> Result<Arc<rustls::ClientConfig>, Error> {
+    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(SelfSigned::pinned(peer)))
         .with_client_auth_cert(vec![identity.cert().clone()], identity.key())?;
     config.resumption = rustls::client::Resumption::disabled();
     Ok(Arc::new(config))

@@ -10,7 +10,7 @@ use async_channel::{Receiver, Sender};
 use async_net::{TcpListener, TcpStream};
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use async_tungstenite::tungstenite::{self, Message as WsMessage};
+use async_tungstenite::tungstenite::{self, Bytes, Message as WsMessage};
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, SinkExt, StreamExt};
 use futures_rustls::TlsAcceptor;
@@ -33,7 +33,24 @@ pub enum Error {
 struct Outbox {
     frames: Sender<Arc<ServerFrame>>,
     close: Sender<CloseReason>,
+    relay: Sender<Pipe>,
 }
+
+/// A relayed connection's two lines to its partner: binary messages in and out.
+struct Pipe {
+    to_partner: Sender<Bytes>,
+    from_partner: Receiver<Bytes>,
+}
+
+/// What ended a pump's normal life.
+enum End {
+    Gone,
+    Close(CloseReason),
+    Relay(Pipe),
+}
+
+/// Messages buffered between the two halves of a relay, in each direction.
+const RELAY_QUEUE: usize = 8;
 
 /// How long a connection the hub has closed may take to receive its last frames and the
 /// close frame; after that it is dropped whatever the peer does.
@@ -83,6 +100,10 @@ pub async fn serve(
 ) -> Result<(), Error> {
     let acceptor = TlsAcceptor::from(tls::server_config(&config.identity)?);
     let outbox_frames = config.outbox_frames.max(1);
+    #[cfg(feature = "test-util")]
+    let tap = config.relay_tap.clone();
+    #[cfg(not(feature = "test-util"))]
+    let tap: Option<Sender<Vec<u8>>> = None;
     let login_deadline = config.login_deadline;
     let mut hub = Hub::new(config, Instant::now(), Timestamp::now());
     let (to_hub, from_conns) = async_channel::bounded::<FromConn>(4096);
@@ -118,9 +139,11 @@ pub async fn serve(
                             // preallocate every slot for every idle client.
                             let (frames, frames_rx) = async_channel::unbounded();
                             let (close, close_rx) = async_channel::bounded(1);
-                            outboxes.insert(conn, Outbox { frames, close });
+                            let (relay, relay_rx) = async_channel::bounded(1);
+                            outboxes.insert(conn, Outbox { frames, close, relay });
                             let deadline = now + login_deadline;
-                            pumps.push(pump(conn, tcp, acceptor.clone(), deadline, to_hub.clone(), frames_rx, close_rx));
+                            let lines = Lines { to_hub: to_hub.clone(), frames: frames_rx, close: close_rx, relay: relay_rx, tap: tap.clone() };
+                            pumps.push(pump(conn, tcp, acceptor.clone(), deadline, lines));
                         }
                         Err(e) => tracing::debug!(%peer, "refused: {e}"),
                     }
@@ -181,6 +204,20 @@ fn flush(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Outbox>, limit: usize) {
                         let _ = out.close.try_send(reason);
                     }
                 }
+                Transmit::Relay { a, b } => {
+                    let (a_to_b, b_from_a) = async_channel::bounded(RELAY_QUEUE);
+                    let (b_to_a, a_from_b) = async_channel::bounded(RELAY_QUEUE);
+                    if let (Some(out_a), Some(out_b)) = (outboxes.remove(&a), outboxes.remove(&b)) {
+                        let _ = out_a.relay.try_send(Pipe {
+                            to_partner: a_to_b,
+                            from_partner: a_from_b,
+                        });
+                        let _ = out_b.relay.try_send(Pipe {
+                            to_partner: b_to_a,
+                            from_partner: b_from_a,
+                        });
+                    }
+                }
             }
         }
         if slow.is_empty() {
@@ -206,16 +243,32 @@ fn flush(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Outbox>, limit: usize) {
     }
 }
 
-/// One connection: handshakes, then frames in and out until either side ends.
+/// A pump's channels to and from the serve loop.
+struct Lines {
+    to_hub: Sender<FromConn>,
+    frames: Receiver<Arc<ServerFrame>>,
+    close: Receiver<CloseReason>,
+    relay: Receiver<Pipe>,
+    /// Test hook: a copy of every relayed message.
+    tap: Option<Sender<Vec<u8>>>,
+}
+
+type HubSink =
+    async_tungstenite::WebSocketSender<net::Coalesce<futures_rustls::server::TlsStream<TcpStream>>>;
+type HubSource = async_tungstenite::WebSocketReceiver<
+    net::Coalesce<futures_rustls::server::TlsStream<TcpStream>>,
+>;
+
+/// One connection: handshakes, then frames in and out until either side ends (or, for
+/// a relay, bytes to and from its partner).
 async fn pump(
     conn: ConnId,
     tcp: TcpStream,
     acceptor: TlsAcceptor,
     deadline: Instant,
-    to_hub: Sender<FromConn>,
-    frames: Receiver<Arc<ServerFrame>>,
-    close: Receiver<CloseReason>,
+    lines: Lines,
 ) {
+    let to_hub = &lines.to_hub;
     // Boxed: the handshake's large state is freed once it is done, instead of sizing the
     // pump future (which lives as long as the connection) for it.
     let handshake = Box::pin(net::until(deadline, net::accept(tcp, acceptor))).await;
@@ -226,34 +279,121 @@ async fn pump(
             channel: accepted.channel,
         };
         if to_hub.send(connected).await.is_ok() {
-            let (mut sink, stream) = ws.split();
-            let closed = {
+            let (mut sink, mut stream) = ws.split();
+            let end = {
                 let reader = async {
-                    read_loop(conn, stream, &to_hub).await;
-                    None
+                    read_loop(conn, &mut stream, to_hub).await;
+                    End::Gone
                 };
                 let writer = async {
-                    write_loop(&mut sink, &frames).await;
-                    None
+                    write_loop(&mut sink, &lines.frames).await;
+                    End::Gone
                 };
-                let hub_closes = async { close.recv().await.ok() };
-                futures_lite::future::or(hub_closes, futures_lite::future::or(reader, writer)).await
+                // A closed line without a reason means the hub handed us to a relay.
+                let hub_closes = async {
+                    match lines.close.recv().await {
+                        Ok(reason) => End::Close(reason),
+                        Err(_) => std::future::pending().await,
+                    }
+                };
+                let relayed = async {
+                    match lines.relay.recv().await {
+                        Ok(pipe) => End::Relay(pipe),
+                        Err(_) => std::future::pending().await,
+                    }
+                };
+                let hub = futures_lite::future::or(hub_closes, relayed);
+                futures_lite::future::or(hub, futures_lite::future::or(reader, writer)).await
             };
-            if let Some(reason) = closed {
-                let goodbye = goodbye(&mut sink, &frames, reason);
-                let _ = net::until(Instant::now() + GOODBYE, goodbye).await;
+            match end {
+                End::Close(reason) => {
+                    let goodbye = goodbye(&mut sink, &lines.frames, reason);
+                    let _ = net::until(Instant::now() + GOODBYE, goodbye).await;
+                }
+                End::Relay(pipe) => {
+                    relay(
+                        &mut sink,
+                        &mut stream,
+                        &lines.frames,
+                        pipe,
+                        lines.tap.as_ref(),
+                    )
+                    .await;
+                }
+                End::Gone => {}
             }
         }
     }
     let _ = to_hub.send(FromConn::Gone { conn }).await;
 }
 
+/// Pipes binary messages between this connection and its partner until either side
+/// ends or nothing moves for [`crate::limits::PROGRESS_DEADLINE`].
+async fn relay(
+    sink: &mut HubSink,
+    stream: &mut HubSource,
+    frames: &Receiver<Arc<ServerFrame>>,
+    pipe: Pipe,
+    tap: Option<&Sender<Vec<u8>>>,
+) {
+    // First what the hub queued before the pipe (the `RelayReady` frame).
+    while let Ok(frame) = frames.try_recv() {
+        if sink
+            .feed(WsMessage::Binary(proto::encode(&*frame).into()))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+    if sink.flush().await.is_err() {
+        return;
+    }
+    let idle = crate::limits::PROGRESS_DEADLINE;
+    let up = async {
+        loop {
+            let next = futures_lite::future::or(stream.next(), async {
+                async_io::Timer::after(idle).await;
+                None
+            });
+            match next.await {
+                Some(Ok(WsMessage::Binary(bytes))) => {
+                    if let Some(tap) = tap {
+                        let _ = tap.try_send(bytes.to_vec());
+                    }
+                    if pipe.to_partner.send(bytes).await.is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => {}
+                _ => return,
+            }
+        }
+    };
+    let down = async {
+        loop {
+            let next =
+                futures_lite::future::or(async { pipe.from_partner.recv().await.ok() }, async {
+                    async_io::Timer::after(idle).await;
+                    None
+                });
+            let Some(bytes) = next.await else { return };
+            if sink.send(WsMessage::Binary(bytes)).await.is_err() {
+                return;
+            }
+        }
+    };
+    futures_lite::future::or(up, down).await;
+    let _ = net::until(Instant::now() + GOODBYE, async {
+        sink.close(None).await.map_err(net::Error::from)
+    })
+    .await;
+}
+
 /// The hub closed this connection: send what was queued before the decision (a login
 /// rejection, say; nothing for a slow consumer), then the close frame.
 async fn goodbye(
-    sink: &mut async_tungstenite::WebSocketSender<
-        net::Coalesce<futures_rustls::server::TlsStream<TcpStream>>,
-    >,
+    sink: &mut HubSink,
     frames: &Receiver<Arc<ServerFrame>>,
     reason: CloseReason,
 ) -> Result<(), net::Error> {
@@ -271,13 +411,7 @@ async fn goodbye(
     Ok(())
 }
 
-async fn read_loop(
-    conn: ConnId,
-    mut stream: async_tungstenite::WebSocketReceiver<
-        net::Coalesce<futures_rustls::server::TlsStream<TcpStream>>,
-    >,
-    to_hub: &Sender<FromConn>,
-) {
+async fn read_loop(conn: ConnId, stream: &mut HubSource, to_hub: &Sender<FromConn>) {
     let mut pings = (Instant::now(), 0u32);
     while let Some(msg) = stream.next().await {
         let bad = match msg {
@@ -321,12 +455,7 @@ async fn read_loop(
     }
 }
 
-async fn write_loop(
-    sink: &mut async_tungstenite::WebSocketSender<
-        net::Coalesce<futures_rustls::server::TlsStream<TcpStream>>,
-    >,
-    frames: &Receiver<Arc<ServerFrame>>,
-) {
+async fn write_loop(sink: &mut HubSink, frames: &Receiver<Arc<ServerFrame>>) {
     while let Ok(first) = frames.recv().await {
         // Feed everything already queued, then flush once: fewer TLS records and syscalls.
         let mut next = Some(first);

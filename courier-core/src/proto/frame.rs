@@ -4,6 +4,9 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
 use super::id::{ClientId, MsgId, Timestamp};
+use super::transfer::{
+    Declined, IncomingOffer, Manifest, OfferRefusal, Ticket, TransferEnd, TransferId,
+};
 use crate::limits;
 
 /// Where a message goes.
@@ -190,6 +193,48 @@ pub enum ClientFrame {
         /// Whose.
         id: ClientId,
     },
+    /// Offer files to a contact. The hub answers [`ServerFrame::OfferSent`] or
+    /// [`ServerFrame::OfferRefused`] with the same `tag`.
+    Offer {
+        /// Sender-chosen number to match the answer.
+        tag: u32,
+        /// The recipient.
+        to: ClientId,
+        /// The files.
+        manifest: Manifest,
+        /// Where the sender listens for this transfer.
+        #[cfg_attr(any(test, feature = "arbitrary"), arbitrary(with = super::transfer::arbitrary_addrs))]
+        addrs: Vec<std::net::SocketAddr>,
+    },
+    /// Accept some files of an offer (indices into its manifest's files; folders always
+    /// come along).
+    Accept {
+        /// The offer.
+        id: TransferId,
+        /// Accepted file indices.
+        files: Vec<u32>,
+        /// Where the receiver listens, in case the sender has to connect.
+        #[cfg_attr(any(test, feature = "arbitrary"), arbitrary(with = super::transfer::arbitrary_addrs))]
+        addrs: Vec<std::net::SocketAddr>,
+    },
+    /// Decline an offer.
+    Decline {
+        /// The offer.
+        id: TransferId,
+        /// Why.
+        reason: Declined,
+    },
+    /// Cancel a transfer this client sends or receives.
+    Cancel {
+        /// The transfer.
+        id: TransferId,
+    },
+    /// First and only frame of a relay connection: pipe me to the other side of the
+    /// transfer this ticket belongs to.
+    Relay {
+        /// The ticket the hub minted.
+        ticket: Ticket,
+    },
     /// Keep-alive; no answer.
     Ping,
 }
@@ -334,6 +379,45 @@ pub enum ServerFrame {
         /// Human-readable detail.
         detail: String,
     },
+    /// The hub forwarded our offer under this id.
+    OfferSent {
+        /// Our tag from [`ClientFrame::Offer`].
+        tag: u32,
+        /// The hub's id for the transfer.
+        id: TransferId,
+    },
+    /// The hub did not forward our offer.
+    OfferRefused {
+        /// Our tag.
+        tag: u32,
+        /// Why.
+        reason: OfferRefusal,
+    },
+    /// Someone offers us files.
+    Offer(IncomingOffer),
+    /// The offer was accepted: both sides get the ticket and each other's identity.
+    Ticket {
+        /// The transfer.
+        id: TransferId,
+        /// The single-use secret for the direct (or relayed) connection.
+        ticket: Ticket,
+        /// The other side's certificate fingerprint (pin it).
+        peer: ClientId,
+        /// The accepted file indices.
+        files: Vec<u32>,
+        /// Where the receiver listens (for the sender's fallback connection).
+        #[cfg_attr(any(test, feature = "arbitrary"), arbitrary(with = super::transfer::arbitrary_addrs))]
+        addrs: Vec<std::net::SocketAddr>,
+    },
+    /// A brokered transfer ended before its direct connection took over.
+    TransferEnded {
+        /// The transfer.
+        id: TransferId,
+        /// How.
+        end: TransferEnd,
+    },
+    /// On a relay connection: the other side is here; from now on bytes are piped.
+    RelayReady,
     /// Keep-alive; no answer.
     Ping,
     /// The hub is shutting down.

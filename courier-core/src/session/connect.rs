@@ -9,7 +9,7 @@ use async_tungstenite::tungstenite::Message as WsMessage;
 use futures::{FutureExt, SinkExt, Stream, StreamExt};
 use futures_rustls::TlsConnector;
 
-use super::handle::Command;
+use super::handle::{Command, Routes, Shared, lock};
 use super::{Error, Event, Handle, Session, SharedError, Timing};
 use crate::auth::Password;
 use crate::identity::{Identity, PinStore};
@@ -114,6 +114,12 @@ pub fn connect(config: Config) -> impl Stream<Item = Update> + Send + 'static {
     let handle = Handle {
         commands: commands_tx,
         me: config.identity.id(),
+        shared: Arc::new(Shared {
+            hub: config.hub.clone(),
+            identity: config.identity.clone(),
+            hub_id: std::sync::Mutex::new(None),
+            routes: std::sync::Mutex::new(Routes::default()),
+        }),
     };
     // The driver yields nothing itself; it feeds `updates_rx`. Selecting the two keeps the
     // driver running exactly as long as someone holds the stream.
@@ -150,6 +156,7 @@ async fn run(config: Config, updates: Sender<Update>, commands: Receiver<Command
             &mut logged_in,
         )
         .await;
+        lock(&handle.shared.routes).hub_lost();
         if updates.is_closed() {
             return;
         }
@@ -273,6 +280,7 @@ async fn once(
                         }
                     }
                     *logged_in = true;
+                    *lock(&handle.shared.hub_id) = Some(info.hub);
                     let welcome = Welcome {
                         you,
                         hub: info.hub,
@@ -285,7 +293,10 @@ async fn once(
                         welcome,
                     }
                 }
-                other => Update::Event(other),
+                other => {
+                    lock(&handle.shared.routes).dispatch(&other);
+                    Update::Event(other)
+                }
             };
             if updates.send(update).await.is_err() {
                 return Error::NotConnected;
@@ -330,6 +341,10 @@ async fn once(
                     Some(Command::Read { from, id }) => session.mark_read(from, id, now),
                     Some(Command::SetProfile(p)) => session.set_profile(p, now),
                     Some(Command::GetAvatar(id)) => session.request_avatar(id, now),
+                    Some(Command::Offer { tag, to, manifest, addrs }) => session.offer(tag, to, manifest, addrs, now),
+                    Some(Command::Accept { id, files, addrs }) => session.accept(id, files, addrs, now),
+                    Some(Command::Decline { id, reason }) => session.decline(id, reason, now),
+                    Some(Command::Cancel(id)) => session.cancel(id, now),
                     None => Ok(()),
                 }
             }

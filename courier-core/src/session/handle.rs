@@ -1,18 +1,125 @@
 //! [`Handle`]: the sending side of a session, cheap to clone.
 
-use async_channel::Sender;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::Error;
-use crate::proto::{ClientId, MsgId, Profile, Target};
+use async_channel::{Receiver, Sender};
+
+use super::{Error, Event, TicketInfo};
+use crate::identity::Identity;
+use crate::proto::{
+    ClientId, Declined, Manifest, MsgId, OfferRefusal, Profile, Target, TransferEnd, TransferId,
+};
 
 /// A command for the session driver.
 #[derive(Debug, Clone)]
 pub(crate) enum Command {
-    Send { id: MsgId, to: Target, text: String },
+    Send {
+        id: MsgId,
+        to: Target,
+        text: String,
+    },
     Typing(Target),
-    Read { from: ClientId, id: MsgId },
+    Read {
+        from: ClientId,
+        id: MsgId,
+    },
     SetProfile(Profile),
     GetAvatar(ClientId),
+    Offer {
+        tag: u32,
+        to: ClientId,
+        manifest: Manifest,
+        addrs: Vec<SocketAddr>,
+    },
+    Accept {
+        id: TransferId,
+        files: Vec<u32>,
+        addrs: Vec<SocketAddr>,
+    },
+    Decline {
+        id: TransferId,
+        reason: Declined,
+    },
+    Cancel(TransferId),
+}
+
+/// What the session driver tells a running transfer about it.
+#[derive(Debug, Clone)]
+pub(crate) enum Signal {
+    Sent(TransferId),
+    Refused(OfferRefusal),
+    Ticket(TicketInfo),
+    Ended(TransferEnd),
+    /// The hub connection dropped before the transfer had its ticket.
+    HubLost,
+}
+
+/// Which transfer wants which hub answers.
+#[derive(Debug, Default)]
+pub(crate) struct Routes {
+    next_tag: u32,
+    tags: HashMap<u32, Sender<Signal>>,
+    ids: HashMap<TransferId, Sender<Signal>>,
+}
+
+impl Routes {
+    /// Hands a transfer event to the transfer waiting for it.
+    pub(crate) fn dispatch(&mut self, event: &Event) {
+        match event {
+            Event::OfferSent { tag, id } => {
+                if let Some(tx) = self.tags.remove(tag) {
+                    let _ = tx.try_send(Signal::Sent(*id));
+                    self.ids.insert(*id, tx);
+                }
+            }
+            Event::OfferRefused { tag, reason } => {
+                if let Some(tx) = self.tags.remove(tag) {
+                    let _ = tx.try_send(Signal::Refused(*reason));
+                }
+            }
+            Event::Ticket(info) => {
+                // Kept after the ticket: a cancel before the link is up still comes here.
+                if let Some(tx) = self.ids.get(&info.id) {
+                    let _ = tx.try_send(Signal::Ticket(info.clone()));
+                }
+                self.ids.retain(|_, tx| !tx.is_closed());
+            }
+            Event::TransferEnded { id, end } => {
+                if let Some(tx) = self.ids.remove(id) {
+                    let _ = tx.try_send(Signal::Ended(*end));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The hub connection dropped: every transfer still waiting for it has lost it.
+    pub(crate) fn hub_lost(&mut self) {
+        for tx in self
+            .tags
+            .drain()
+            .map(|e| e.1)
+            .chain(self.ids.drain().map(|e| e.1))
+        {
+            let _ = tx.try_send(Signal::HubLost);
+        }
+    }
+}
+
+/// State shared by the driver and every clone of its handle.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) hub: String,
+    pub(crate) identity: Identity,
+    pub(crate) hub_id: Mutex<Option<ClientId>>,
+    pub(crate) routes: Mutex<Routes>,
+}
+
+/// Locks a mutex whose data stays consistent even if a holder panicked.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Sends through a running [`super::connect`] stream. Commands given while the session is
@@ -21,6 +128,7 @@ pub(crate) enum Command {
 pub struct Handle {
     pub(crate) commands: Sender<Command>,
     pub(crate) me: ClientId,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl Handle {
@@ -103,5 +211,77 @@ impl Handle {
             .send(Command::SetProfile(profile))
             .await
             .map_err(|_| Error::NotConnected)
+    }
+
+    /// Declines an incoming offer; the sender sees why.
+    ///
+    /// # Errors
+    /// [`Error::NotConnected`] if the session is gone.
+    pub async fn decline(&self, id: TransferId, reason: Declined) -> Result<(), Error> {
+        self.command(Command::Decline { id, reason }).await
+    }
+
+    /// Cancels a transfer at the hub (before its direct connection exists). A running
+    /// transfer is cancelled by dropping its stream.
+    ///
+    /// # Errors
+    /// [`Error::NotConnected`] if the session is gone.
+    pub async fn cancel_transfer(&self, id: TransferId) -> Result<(), Error> {
+        self.command(Command::Cancel(id)).await
+    }
+
+    async fn command(&self, command: Command) -> Result<(), Error> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| Error::NotConnected)
+    }
+
+    /// Sends an offer; the returned channel gets the hub's answers for it.
+    pub(crate) async fn offer(
+        &self,
+        to: ClientId,
+        manifest: Manifest,
+        addrs: Vec<SocketAddr>,
+    ) -> Result<Receiver<Signal>, Error> {
+        let (tx, rx) = async_channel::bounded(8);
+        let tag = {
+            let mut routes = lock(&self.shared.routes);
+            routes.next_tag = routes.next_tag.wrapping_add(1);
+            let tag = routes.next_tag;
+            routes.tags.insert(tag, tx);
+            tag
+        };
+        self.command(Command::Offer {
+            tag,
+            to,
+            manifest,
+            addrs,
+        })
+        .await?;
+        Ok(rx)
+    }
+
+    /// Accepts an offer; the returned channel gets the ticket (or the end).
+    pub(crate) async fn accept(
+        &self,
+        id: TransferId,
+        files: Vec<u32>,
+        addrs: Vec<SocketAddr>,
+    ) -> Result<Receiver<Signal>, Error> {
+        let (tx, rx) = async_channel::bounded(8);
+        lock(&self.shared.routes).ids.insert(id, tx);
+        self.command(Command::Accept { id, files, addrs }).await?;
+        Ok(rx)
+    }
+
+    /// Our identity (for direct connections).
+    pub(crate) fn identity(&self) -> &Identity {
+        &self.shared.identity
+    }
+
+    /// The hub's address and its fingerprint as pinned at the last login.
+    pub(crate) fn hub(&self) -> (String, Option<ClientId>) {
+        (self.shared.hub.clone(), *lock(&self.shared.hub_id))
     }
 }

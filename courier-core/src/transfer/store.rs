@@ -109,23 +109,11 @@ impl Downloads {
     pub fn part(&self, hint: &str, tag: &str) -> Result<Part, Error> {
         let mut parts = sanitize_path(hint);
         let name = parts.pop().unwrap_or_else(|| sanitize_name(""));
-        let mut folder = PathBuf::new();
-        for p in parts {
-            folder.push(p);
-            match self.dir.create_dir(&folder) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e.into()),
-            }
-            let meta = self.dir.symlink_metadata(&folder)?;
-            if !meta.is_dir() || meta.file_type().is_symlink() {
-                return Err(Error::NotAFolder(folder));
-            }
-        }
+        let folder = self.folders(parts)?;
         let part_name = part_name(&name, tag);
         let path = folder.join(&part_name);
         let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
+        options.read(true).write(true).create_new(true);
         #[cfg(unix)]
         cap_std::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = match self.dir.open_with(&path, &options) {
@@ -137,7 +125,7 @@ impl Downloads {
                     return Err(Error::NotAFile(path));
                 }
                 let mut resume = OpenOptions::new();
-                resume.write(true);
+                resume.read(true).write(true);
                 resume.follow(FollowSymlinks::No);
                 self.dir.open_with(&path, &resume)?
             }
@@ -151,6 +139,65 @@ impl Downloads {
             name,
             part_name,
         })
+    }
+
+    /// Creates the folders of `parts` (already sanitized) one by one, refusing anything on
+    /// the way that is not a real folder.
+    fn folders(&self, parts: Vec<String>) -> Result<PathBuf, Error> {
+        let mut folder = PathBuf::new();
+        'component: for p in parts {
+            // A file or symlink in the way is never followed or replaced: the folder
+            // becomes `name (1)` instead.
+            for n in 0..MAX_NUMBERED {
+                let candidate = folder.join(if n == 0 { p.clone() } else { numbered(&p, n) });
+                match self.dir.create_dir(&candidate) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(e.into()),
+                }
+                let meta = self.dir.symlink_metadata(&candidate)?;
+                if meta.is_dir() && !meta.file_type().is_symlink() {
+                    folder = candidate;
+                    continue 'component;
+                }
+            }
+            return Err(Error::NotAFolder(folder.join(p)));
+        }
+        Ok(folder)
+    }
+
+    /// Creates the (possibly empty) folder an offer names, inside the downloads.
+    ///
+    /// # Errors
+    /// [`Error::NotAFolder`] or an I/O error.
+    pub fn folder(&self, hint: &str) -> Result<PathBuf, Error> {
+        self.folders(sanitize_path(hint))
+    }
+
+    /// Bytes already received for `hint` with `tag` (the length of its `.part` file, or
+    /// 0), without creating anything.
+    ///
+    /// Anything unreadable on the way counts as nothing received.
+    pub fn existing(&self, hint: &str, tag: &str) -> u64 {
+        let mut parts = sanitize_path(hint);
+        let name = parts.pop().unwrap_or_else(|| sanitize_name(""));
+        let path = parts
+            .iter()
+            .collect::<PathBuf>()
+            .join(part_name(&name, tag));
+        match self.dir.symlink_metadata(&path) {
+            Ok(meta) if meta.is_file() => meta.len(),
+            _ => 0,
+        }
+    }
+
+    /// Free bytes for an unprivileged writer in the download folder.
+    ///
+    /// # Errors
+    /// If the file system cannot tell.
+    pub fn free_space(&self) -> Result<u64, Error> {
+        let st = rustix::fs::statvfs(&self.path).map_err(io::Error::from)?;
+        Ok(st.f_bavail.saturating_mul(st.f_frsize))
     }
 
     /// Makes a finished part a file: syncs it and links it under its name, or the first
@@ -369,7 +416,8 @@ mod tests {
             receive(&d, "dangling.txt", b"x"),
             PathBuf::from("dangling (1).txt")
         );
-        assert!(matches!(d.part("sub/x", "t"), Err(Error::NotAFolder(_))));
+        // A symlinked folder on the way is never entered: the file goes to `sub (1)`.
+        assert_eq!(receive(&d, "sub/x", b"x"), PathBuf::from("sub (1)/x"));
         assert!(matches!(d.part("trap", "t"), Err(Error::NotAFile(_))));
         assert_eq!(s.outside(), before);
         assert!(!s.root.join("outside/nothing-here").exists());

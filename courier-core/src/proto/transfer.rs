@@ -1,0 +1,216 @@
+//! Wire types for brokering direct transfers through the hub: offers, answers, tickets.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use super::id::ClientId;
+use crate::limits;
+
+/// A transfer's number, chosen at random by the hub when it accepts an offer.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
+pub struct TransferId(pub u64);
+
+impl fmt::Debug for TransferId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "T{:016x}", self.0)
+    }
+}
+
+impl fmt::Display for TransferId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// A single-use, short-lived secret the hub mints when an offer is accepted. Whoever
+/// opens the direct connection presents it; it is bound to one transfer.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
+pub struct Ticket(#[serde(with = "serde_bytes")] pub [u8; 32]);
+
+impl Ticket {
+    /// Compares in constant time.
+    pub fn matches(&self, other: &Self) -> bool {
+        self.0
+            .iter()
+            .zip(other.0.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+    }
+}
+
+impl fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Ticket(..)")
+    }
+}
+
+/// One file in an offer: its path relative to the offer (folders keep their structure;
+/// `/` separates components) and its exact size.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
+pub struct FileEntry {
+    /// Relative path. Untrusted on the receiving side: a suggestion, never a path.
+    pub path: String,
+    /// Size in bytes, enforced exactly.
+    pub size: u64,
+}
+
+/// What an offer contains.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
+pub struct Manifest {
+    /// The files, in the order they are sent.
+    pub files: Vec<FileEntry>,
+    /// Folders that contain no file but are part of the offer (kept as empty folders).
+    pub folders: Vec<String>,
+}
+
+/// Why a manifest is not acceptable.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
+pub enum ManifestError {
+    /// No file and no folder.
+    #[error("the offer is empty")]
+    Empty,
+    /// More entries than [`limits::MAX_OFFER_FILES`].
+    #[error("an offer holds at most {} files and folders", limits::MAX_OFFER_FILES)]
+    TooManyFiles,
+    /// A path is empty or longer than [`limits::MAX_OFFER_PATH`] bytes.
+    #[error("a file name is empty or longer than {} bytes", limits::MAX_OFFER_PATH)]
+    BadPath,
+    /// The sizes add up to more than a `u64` holds.
+    #[error("the sizes overflow")]
+    TooLarge,
+}
+
+impl Manifest {
+    /// Total bytes of every file.
+    pub fn total(&self) -> u64 {
+        self.files
+            .iter()
+            .fold(0u64, |sum, f| sum.saturating_add(f.size))
+    }
+
+    /// Entries (files and folders).
+    pub fn len(&self) -> usize {
+        self.files.len() + self.folders.len()
+    }
+
+    /// Whether the offer holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Checks the limits every side enforces before anything else looks at an offer.
+    ///
+    /// # Errors
+    /// The first limit broken.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        if self.is_empty() {
+            return Err(ManifestError::Empty);
+        }
+        if self.len() > limits::MAX_OFFER_FILES {
+            return Err(ManifestError::TooManyFiles);
+        }
+        let paths = self
+            .files
+            .iter()
+            .map(|f| &f.path)
+            .chain(self.folders.iter());
+        for p in paths {
+            if p.is_empty() || p.len() > limits::MAX_OFFER_PATH {
+                return Err(ManifestError::BadPath);
+            }
+        }
+        self.files
+            .iter()
+            .try_fold(0u64, |sum, f| sum.checked_add(f.size))
+            .ok_or(ManifestError::TooLarge)?;
+        Ok(())
+    }
+
+    /// A digest that binds a ticket to exactly this list of names and sizes.
+    pub fn digest(&self) -> [u8; 32] {
+        *blake3::hash(&super::encode(self)).as_bytes()
+    }
+}
+
+/// An offer as the receiver sees it, with the hub-stamped sender.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
+pub struct IncomingOffer {
+    /// The hub's id for the transfer.
+    pub id: TransferId,
+    /// Who offers (from the sender's TLS certificate, stamped by the hub).
+    pub from: ClientId,
+    /// What.
+    pub manifest: Manifest,
+    /// Where the sender listens for this transfer.
+    #[cfg_attr(any(test, feature = "arbitrary"), arbitrary(with = arbitrary_addrs))]
+    pub addrs: Vec<SocketAddr>,
+}
+
+/// Addresses as they survive the wire (IPv6 flow info and scope are not carried).
+#[cfg(any(test, feature = "arbitrary"))]
+pub(crate) fn arbitrary_addrs(
+    u: &mut arbitrary::Unstructured<'_>,
+) -> arbitrary::Result<Vec<SocketAddr>> {
+    let list: Vec<SocketAddr> = arbitrary::Arbitrary::arbitrary(u)?;
+    Ok(list
+        .into_iter()
+        .map(|a| SocketAddr::new(a.ip(), a.port()))
+        .collect())
+}
+
+/// Why the hub did not forward an offer.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
+pub enum OfferRefusal {
+    /// The recipient is unknown, offline, or the sender itself.
+    #[error("the recipient is not online")]
+    NoSuchPeer,
+    /// Too many offers of this sender (or to this recipient) are waiting for an answer.
+    #[error("too many offers are waiting for an answer")]
+    Busy,
+    /// Offers are coming too fast.
+    #[error("offers are coming too fast")]
+    RateLimited,
+    /// The manifest breaks a limit.
+    #[error("invalid offer: {0}")]
+    Invalid(ManifestError),
+    /// Too many addresses announced.
+    #[error("too many addresses")]
+    TooManyAddresses,
+}
+
+/// Why the receiver said no.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
+pub enum Declined {
+    /// The person declined.
+    ByUser,
+    /// The files do not fit on the receiver's disk.
+    NoSpace,
+}
+
+/// How a brokered transfer ended at the hub, before or instead of its direct connection.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
+pub enum TransferEnd {
+    /// The receiver declined.
+    Declined(Declined),
+    /// One side cancelled.
+    Cancelled {
+        /// Who.
+        by: ClientId,
+    },
+    /// The other side went offline.
+    PeerGone,
+}

@@ -1,0 +1,1360 @@
+//! The transfer drivers: [`send`] and [`receive`] run one transfer each and report it as a
+//! stream of [`Update`]s. File reads, writes and hashing run on the `blocking` thread pool,
+//! one chunk ahead of the socket, so the link never waits on the disk for long.
+
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use async_channel::{Receiver, Sender};
+use async_net::TcpListener;
+use async_tungstenite::tungstenite::Message as WsMessage;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, Stream, StreamExt};
+use futures_rustls::{TlsAcceptor, TlsConnector};
+
+use super::link::{self, LinkError, Role, Route, Ws};
+use super::recv::{Expected, Receiving, Step, Violation};
+use super::source::{Source, SourceError};
+use super::store::{self, Downloads, Part};
+use super::wire::{self, AbortReason, FileFailure, Incoming, Link};
+use crate::limits;
+use crate::proto::{
+    ClientId, Declined, IncomingOffer, ManifestError, OfferRefusal, TransferEnd, TransferId,
+};
+use crate::session::handle::Signal;
+use crate::session::{self, Handle, TicketInfo};
+
+/// How a transfer connects. [`Options::default`] listens on every interface and allows
+/// the relay.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Listen for the other side on this address (port chosen by the system); `None`
+    /// does not listen (then only outgoing connections and the relay are tried).
+    pub listen: Option<IpAddr>,
+    /// Announce these addresses instead of the listener's interface addresses.
+    pub advertise: Option<Vec<SocketAddr>>,
+    /// How long each direct way gets before the next is tried.
+    pub direct_wait: Duration,
+    /// Give up connecting after this long.
+    pub connect_deadline: Duration,
+    /// Whether to fall back to the hub's relay.
+    pub relay: bool,
+    /// How long a ticket is accepted after it arrived.
+    pub ticket_ttl: Duration,
+    /// Receiver: free space to keep beyond the offer's size.
+    pub free_space_margin: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            listen: Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            advertise: None,
+            direct_wait: limits::DIRECT_WAIT,
+            connect_deadline: limits::DIRECT_WAIT * 2 + limits::LOGIN_DEADLINE,
+            relay: true,
+            ticket_ttl: limits::TICKET_TTL,
+            free_space_margin: limits::FREE_SPACE_MARGIN,
+        }
+    }
+}
+
+/// Where a transfer stands.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    /// The file being moved (manifest index), if any.
+    pub file: Option<u32>,
+    /// Bytes of that file done.
+    pub file_bytes: u64,
+    /// Its size.
+    pub file_size: u64,
+    /// Bytes done over all accepted files (resumed bytes included).
+    pub bytes: u64,
+    /// Total bytes of all accepted files.
+    pub total: u64,
+    /// Recent rate in bytes per second.
+    pub rate: f64,
+    /// Estimated time left.
+    pub eta: Option<Duration>,
+}
+
+/// How a finished transfer went.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Summary {
+    /// The transfer.
+    pub id: TransferId,
+    /// Direct or relayed.
+    pub route: Route,
+    /// Accepted files, all verified.
+    pub files: usize,
+    /// Their total size.
+    pub bytes: u64,
+    /// Bytes that crossed the link this time.
+    pub moved: u64,
+    /// Bytes that were already on the receiver's disk (resumed).
+    pub resumed: u64,
+    /// Wall time from the first connection attempt.
+    pub elapsed: Duration,
+    /// Receiver: where each file was saved (absolute paths), in order.
+    pub saved: Vec<PathBuf>,
+}
+
+/// What a transfer stream yields; the last item is always [`Update::Finished`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Update {
+    /// Sender: the hub forwarded the offer; waiting for the answer.
+    Offered {
+        /// The hub's id.
+        id: TransferId,
+    },
+    /// The offer was accepted (these file indices); connecting.
+    Accepted {
+        /// Accepted indices.
+        files: Vec<u32>,
+    },
+    /// Connected to the other side.
+    Connected {
+        /// How.
+        route: Route,
+    },
+    /// Bytes moved.
+    Progress(Progress),
+    /// One file was verified (receiver: and saved at `path`).
+    FileDone {
+        /// Manifest index.
+        index: u32,
+        /// Receiver: where it was saved.
+        path: Option<PathBuf>,
+    },
+    /// One file failed; the others go on.
+    FileFailed {
+        /// Manifest index.
+        index: u32,
+        /// Why.
+        reason: FileFailure,
+    },
+    /// The end.
+    Finished(Result<Summary, Arc<Error>>),
+}
+
+/// Why a transfer failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The files cannot be offered.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The hub did not forward the offer.
+    #[error("the hub refused the offer: {0}")]
+    Refused(OfferRefusal),
+    /// The receiver declined.
+    #[error("declined by the receiver")]
+    Declined,
+    /// The receiver does not have the space.
+    #[error("declined: the receiver does not have enough disk space")]
+    NoSpaceAtReceiver,
+    /// One side cancelled.
+    #[error("cancelled by {}", by.short())]
+    Cancelled {
+        /// Who.
+        by: ClientId,
+    },
+    /// The other side went offline before the transfer started.
+    #[error("the other side went offline")]
+    PeerGone,
+    /// The hub connection dropped before the transfer had its ticket.
+    #[error("lost the connection to the hub before the transfer started")]
+    HubLost,
+    /// The offer we were asked to accept is not acceptable.
+    #[error("invalid offer: {0}")]
+    InvalidOffer(ManifestError),
+    /// The files chosen are not in the offer.
+    #[error("the selected files are not part of the offer")]
+    BadSelection,
+    /// Not enough free space here.
+    #[error("not enough disk space: {needed} bytes needed, {available} available")]
+    NotEnoughSpace {
+        /// Bytes needed (margin included).
+        needed: u64,
+        /// Bytes free.
+        available: u64,
+    },
+    /// No way to reach the other side.
+    #[error("could not connect to the other side ({0})")]
+    NoRoute(String),
+    /// The receiver's disk filled up.
+    #[error("receiver disk full")]
+    DiskFull,
+    /// A file being sent changed size.
+    #[error("a file changed while it was being sent")]
+    SourceChanged,
+    /// Files failed verification or saving; the others were saved.
+    #[error("{} of {total} files failed: {}", failed.len(), failed.first().map(|f| f.1.to_string()).unwrap_or_default())]
+    FilesFailed {
+        /// Index and reason of each failed file.
+        failed: Vec<(u32, FileFailure)>,
+        /// Files accepted.
+        total: usize,
+    },
+    /// The other side broke the protocol.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The other side hit a read or write error.
+    #[error("the other side could not read or write a file")]
+    RemoteIo,
+    /// The connection dropped mid-transfer; received bytes are kept for resuming.
+    #[error("connection lost")]
+    ConnectionLost,
+    /// Nothing moved for [`limits::PROGRESS_DEADLINE`].
+    #[error("the transfer stalled")]
+    Stalled,
+    /// Local file error.
+    #[error("{context}")]
+    Io {
+        /// What we were doing.
+        context: &'static str,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Writing in the download folder failed.
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    /// The session is gone.
+    #[error(transparent)]
+    Session(#[from] session::Error),
+    /// TLS could not be set up.
+    #[error("TLS setup")]
+    Tls(#[from] crate::tls::Error),
+}
+
+impl Error {
+    fn io(context: &'static str) -> impl FnOnce(io::Error) -> Self {
+        move |source| Self::Io { context, source }
+    }
+}
+
+impl From<Violation> for Error {
+    fn from(v: Violation) -> Self {
+        Self::Protocol(v.to_string())
+    }
+}
+
+/// A running transfer: a stream of [`Update`]s. Dropping it stops the transfer at once;
+/// [`Transfer::canceller`] stops it politely, telling the other side.
+pub struct Transfer {
+    stream: Pin<Box<dyn Stream<Item = Update> + Send>>,
+    cancel: Sender<()>,
+}
+
+impl std::fmt::Debug for Transfer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transfer").finish_non_exhaustive()
+    }
+}
+
+/// Cancels a [`Transfer`]; the other side sees "cancelled by" us.
+#[derive(Clone, Debug)]
+pub struct Canceller(Sender<()>);
+
+impl Canceller {
+    /// Asks the transfer to stop.
+    pub fn cancel(&self) {
+        let _ = self.0.try_send(());
+    }
+}
+
+impl Transfer {
+    /// A handle that cancels this transfer.
+    pub fn canceller(&self) -> Canceller {
+        Canceller(self.cancel.clone())
+    }
+}
+
+impl Stream for Transfer {
+    type Item = Update;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Update>> {
+        self.stream.as_mut().poll_next(cx)
+    }
+}
+
+struct Ctx {
+    updates: Sender<Update>,
+    cancel: Receiver<()>,
+    me: ClientId,
+}
+
+impl Ctx {
+    async fn update(&self, u: Update) {
+        let _ = self.updates.send(u).await;
+    }
+}
+
+fn spawn_stream<F>(run: impl FnOnce(Ctx) -> F) -> Transfer
+where
+    F: Future<Output = Result<Summary, Error>> + Send + 'static,
+{
+    let (updates, rx) = async_channel::bounded(64);
+    let (cancel_tx, cancel) = async_channel::bounded(1);
+    let ctx = Ctx {
+        updates: updates.clone(),
+        cancel,
+        me: ClientId([0; 32]),
+    };
+    let fut = run(ctx);
+    let driver = async move {
+        let result = fut.await.map_err(Arc::new);
+        let _ = updates.send(Update::Finished(result)).await;
+    }
+    .into_stream()
+    .filter_map(|()| std::future::ready(None));
+    // The driver ends after sending `Finished`; the channel then ends the stream.
+    let stream = futures::stream::select(driver, rx);
+    Transfer {
+        stream: Box::pin(stream),
+        cancel: cancel_tx,
+    }
+}
+
+/// Offers `paths` (files and folders) to `to` and sends them once accepted.
+///
+/// The session behind `handle` must be running (its stream polled).
+pub fn send(handle: Handle, to: ClientId, paths: Vec<PathBuf>, options: Options) -> Transfer {
+    spawn_stream(move |mut ctx| {
+        ctx.me = handle.id();
+        async move {
+            let source = blocking::unblock(move || Source::from_paths(&paths)).await?;
+            send_run(&ctx, &handle, to, source, &options).await
+        }
+    })
+}
+
+/// Like [`send`] with a manifest built by the caller: each manifest file is read from
+/// the matching entry of `source.paths`.
+pub fn send_source(handle: Handle, to: ClientId, source: Source, options: Options) -> Transfer {
+    spawn_stream(move |mut ctx| {
+        ctx.me = handle.id();
+        async move { send_run(&ctx, &handle, to, source, &options).await }
+    })
+}
+
+/// Accepts `offer` (all files, or the manifest indices in `files`) into `dir` and
+/// receives it. Checks free space first and declines with [`Declined::NoSpace`] if the
+/// files do not fit. Interrupted transfers leave `.part` files that the next offer of
+/// the same files resumes from.
+pub fn receive(
+    handle: Handle,
+    offer: IncomingOffer,
+    files: Option<Vec<u32>>,
+    dir: PathBuf,
+    options: Options,
+) -> Transfer {
+    spawn_stream(move |mut ctx| {
+        ctx.me = handle.id();
+        async move { receive_run(&ctx, &handle, offer, files, dir, &options).await }
+    })
+}
+
+/// The addresses to announce for a listener bound to `local`.
+fn advertise(options: &Options, local: SocketAddr) -> Vec<SocketAddr> {
+    if let Some(list) = &options.advertise {
+        return list.iter().take(limits::MAX_ADDRS).copied().collect();
+    }
+    if !local.ip().is_unspecified() {
+        return vec![local];
+    }
+    let mut ips: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .map(|list| list.into_iter().map(|i| i.ip()).collect())
+        .unwrap_or_default();
+    // Real interfaces first, loopback last (it only helps on the same machine).
+    ips.sort_by_key(IpAddr::is_loopback);
+    ips.retain(|ip| ip.is_ipv4() || !local.is_ipv4());
+    ips.into_iter()
+        .take(limits::MAX_ADDRS)
+        .map(|ip| SocketAddr::new(ip, local.port()))
+        .collect()
+}
+
+async fn bind(options: &Options) -> Result<Option<(TcpListener, Vec<SocketAddr>)>, Error> {
+    let Some(ip) = options.listen else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind((ip, 0))
+        .await
+        .map_err(Error::io("listening for the other side"))?;
+    let local = listener
+        .local_addr()
+        .map_err(Error::io("listening for the other side"))?;
+    let addrs = advertise(options, local);
+    Ok(Some((listener, addrs)))
+}
+
+fn ended(end: TransferEnd) -> Error {
+    match end {
+        TransferEnd::Declined(Declined::ByUser) => Error::Declined,
+        TransferEnd::Declined(Declined::NoSpace) => Error::NoSpaceAtReceiver,
+        TransferEnd::Cancelled { by } => Error::Cancelled { by },
+        TransferEnd::PeerGone => Error::PeerGone,
+    }
+}
+
+enum Waited {
+    Signal(Signal),
+    Cancel,
+}
+
+async fn wait(signals: &Receiver<Signal>, cancel: &Receiver<()>) -> Waited {
+    futures_lite::future::or(
+        async {
+            match signals.recv().await {
+                Ok(s) => Waited::Signal(s),
+                Err(_) => Waited::Signal(Signal::HubLost),
+            }
+        },
+        async {
+            match cancel.recv().await {
+                Ok(()) => Waited::Cancel,
+                Err(_) => std::future::pending().await,
+            }
+        },
+    )
+    .await
+}
+
+/// Waits for the ticket of transfer `id`.
+async fn await_ticket(
+    ctx: &Ctx,
+    handle: &Handle,
+    id: TransferId,
+    signals: &Receiver<Signal>,
+) -> Result<TicketInfo, Error> {
+    loop {
+        match wait(signals, &ctx.cancel).await {
+            Waited::Signal(Signal::Ticket(info)) => return Ok(info),
+            Waited::Signal(Signal::Ended(end)) => return Err(ended(end)),
+            Waited::Signal(Signal::HubLost) => return Err(Error::HubLost),
+            Waited::Signal(_) => {}
+            Waited::Cancel => {
+                let _ = handle.cancel_transfer(id).await;
+                return Err(Error::Cancelled { by: ctx.me });
+            }
+        }
+    }
+}
+
+/// Tries every way to reach the other side and returns the first link that works (see
+/// [`link`]): the sender picks it and says `Start` on it, the receiver takes the
+/// connection on which `Start` arrives.
+#[allow(clippy::too_many_arguments)]
+async fn establish(
+    ctx: &Ctx,
+    handle: &Handle,
+    role: Role,
+    id: TransferId,
+    info: &TicketInfo,
+    listener: Option<&TcpListener>,
+    options: &Options,
+    signals: &Receiver<Signal>,
+) -> Result<(Ws, Route), Error> {
+    let started = Instant::now();
+    let valid_until = started + options.ticket_ttl;
+    let identity = handle.identity();
+    let acceptor = TlsAcceptor::from(crate::tls::pinned_server_config(identity, info.peer)?);
+    let connector = TlsConnector::from(crate::tls::pinned_client_config(identity, info.peer)?);
+    let ticket = info.ticket;
+    type Try<'a> = Pin<Box<dyn Future<Output = Result<(Ws, Route), LinkError>> + Send + 'a>>;
+    let mut tries: FuturesUnordered<Try<'_>> = FuturesUnordered::new();
+    if let Some(l) = listener {
+        let acceptor = acceptor.clone();
+        tries.push(Box::pin(async move {
+            Ok((
+                link::listen(l, acceptor, ticket, valid_until).await,
+                Route::Direct,
+            ))
+        }));
+    }
+    if !info.addrs.is_empty() {
+        let delay = match role {
+            Role::Receiver => Duration::ZERO,
+            Role::Sender => options.direct_wait,
+        };
+        let addrs = info.addrs.clone();
+        tries.push(Box::pin(async move {
+            async_io::Timer::after(delay).await;
+            let ws = link::dial(&addrs, connector, ticket).await?;
+            Ok((ws, Route::Direct))
+        }));
+    }
+    if options.relay {
+        let delay = options.direct_wait * 2;
+        let peer = info.peer;
+        tries.push(Box::pin(async move {
+            async_io::Timer::after(delay).await;
+            let ws = link::relay(handle, role, peer, ticket, valid_until).await?;
+            Ok((ws, Route::Relayed))
+        }));
+    }
+    if role == Role::Receiver {
+        // A way counts once the sender has chosen it.
+        tries = tries
+            .into_iter()
+            .map(|t| -> Try<'_> {
+                Box::pin(async move {
+                    let (mut ws, route) = t.await?;
+                    let deadline = Instant::now() + limits::PROGRESS_DEADLINE;
+                    match link::recv_control(&mut ws, deadline).await? {
+                        Link::Start => Ok((ws, route)),
+                        _ => Err(LinkError::Protocol),
+                    }
+                })
+            })
+            .collect();
+    }
+    let deadline = async_io::Timer::at(started + options.connect_deadline);
+    let mut deadline = FutureExt::fuse(deadline);
+    let mut last = String::from("no address to try");
+    loop {
+        if tries.is_empty() {
+            return Err(Error::NoRoute(last));
+        }
+        futures::select_biased! {
+            done = tries.select_next_some() => match done {
+                Ok((mut ws, route)) => {
+                    if role == Role::Sender {
+                        link::send(&mut ws, &Link::Start).await.map_err(|e| Error::NoRoute(e.to_string()))?;
+                    }
+                    return Ok((ws, route));
+                }
+                Err(e) => {
+                    tracing::debug!("transfer {id}: a way failed: {e}");
+                    last = e.to_string();
+                }
+            },
+            w = wait(signals, &ctx.cancel).fuse() => match w {
+                Waited::Signal(Signal::Ended(end)) => return Err(ended(end)),
+                Waited::Signal(_) => {}
+                Waited::Cancel => {
+                    let _ = handle.cancel_transfer(id).await;
+                    return Err(Error::Cancelled { by: ctx.me });
+                }
+            },
+            _ = deadline => return Err(Error::NoRoute(format!("timed out; last error: {last}"))),
+        }
+    }
+}
+
+/// Progress accounting with a smoothed rate.
+struct Meter {
+    total: u64,
+    bytes: u64,
+    last_emit: Instant,
+    window: (Instant, u64),
+    rate: f64,
+}
+
+impl Meter {
+    fn new(total: u64, already: u64) -> Self {
+        let now = Instant::now();
+        Self {
+            total,
+            bytes: already,
+            last_emit: now,
+            window: (now, already),
+            rate: 0.0,
+        }
+    }
+
+    fn add(&mut self, n: u64) {
+        self.bytes = self.bytes.saturating_add(n);
+    }
+
+    /// A progress report, at most every 100 ms unless `force`.
+    fn report(&mut self, file: Option<(u32, u64, u64)>, force: bool) -> Option<Progress> {
+        let now = Instant::now();
+        if !force && now.duration_since(self.last_emit) < Duration::from_millis(100) {
+            return None;
+        }
+        self.last_emit = now;
+        let dt = now.duration_since(self.window.0).as_secs_f64();
+        if dt >= 0.5 {
+            let inst = (self.bytes - self.window.1) as f64 / dt;
+            self.rate = if self.rate == 0.0 {
+                inst
+            } else {
+                0.7 * self.rate + 0.3 * inst
+            };
+            self.window = (now, self.bytes);
+        }
+        let left = self.total.saturating_sub(self.bytes);
+        let eta = (self.rate > 0.0).then(|| Duration::from_secs_f64(left as f64 / self.rate));
+        let (file, file_bytes, file_size) = match file {
+            Some((i, done, size)) => (Some(i), done, size),
+            None => (None, 0, 0),
+        };
+        Some(Progress {
+            file,
+            file_bytes,
+            file_size,
+            bytes: self.bytes,
+            total: self.total,
+            rate: self.rate,
+            eta,
+        })
+    }
+}
+
+// ----- sending -----
+
+/// Reads one file for sending, hashing everything (the resumed prefix too).
+struct FileReader {
+    file: std::fs::File,
+    hasher: blake3::Hasher,
+    size: u64,
+    remaining: u64,
+}
+
+impl FileReader {
+    fn open(path: &std::path::Path, size: u64, offset: u64) -> Result<Self, Error> {
+        let mut file = std::fs::File::open(path).map_err(Error::io("opening a file to send"))?;
+        let len = file
+            .metadata()
+            .map_err(Error::io("reading a file to send"))?
+            .len();
+        if len != size {
+            return Err(Error::SourceChanged);
+        }
+        let mut hasher = blake3::Hasher::new();
+        hash_prefix(&mut file, &mut hasher, offset).map_err(|e| {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                Error::SourceChanged
+            } else {
+                Error::io("reading a file to send")(e)
+            }
+        })?;
+        Ok(Self {
+            file,
+            hasher,
+            size,
+            remaining: size - offset,
+        })
+    }
+
+    /// The next data message (`DATA` byte + up to a chunk of file bytes).
+    fn chunk(mut self) -> Result<(Self, Vec<u8>), Error> {
+        let n = self.remaining.min(limits::CHUNK as u64);
+        let mut buf = Vec::with_capacity(n as usize + 1);
+        buf.push(wire::DATA);
+        (&mut self.file)
+            .take(n)
+            .read_to_end(&mut buf)
+            .map_err(Error::io("reading a file to send"))?;
+        if (buf.len() as u64) != n + 1 {
+            return Err(Error::SourceChanged);
+        }
+        self.hasher.update(buf.get(1..).unwrap_or_default());
+        self.remaining -= n;
+        Ok((self, buf))
+    }
+
+    fn finish(self) -> Result<[u8; 32], Error> {
+        let len = self
+            .file
+            .metadata()
+            .map_err(Error::io("reading a file to send"))?
+            .len();
+        if len != self.size {
+            return Err(Error::SourceChanged);
+        }
+        Ok(*self.hasher.finalize().as_bytes())
+    }
+}
+
+/// Hashes the first `len` bytes of `file` and leaves it positioned after them.
+fn hash_prefix<F: Read + Seek>(
+    file: &mut F,
+    hasher: &mut blake3::Hasher,
+    len: u64,
+) -> io::Result<()> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut buf = vec![0u8; 1024 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(buf.len() as u64) as usize;
+        let chunk = buf.get_mut(..n).unwrap_or_default();
+        file.read_exact(chunk)?;
+        hasher.update(chunk);
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+/// Handles what the receiver said while sending; `Err` stops the transfer.
+fn on_event(
+    event: Result<Link, Error>,
+    peer: ClientId,
+    failed: &mut Vec<(u32, FileFailure)>,
+    verified: &mut usize,
+    finished: &mut bool,
+) -> Result<Option<Update>, Error> {
+    match event? {
+        Link::Got { .. } => Ok(None),
+        Link::Verified { index } => {
+            *verified += 1;
+            Ok(Some(Update::FileDone { index, path: None }))
+        }
+        Link::Failed { index, reason } => {
+            failed.push((index, reason));
+            Ok(Some(Update::FileFailed { index, reason }))
+        }
+        Link::Finished => {
+            *finished = true;
+            Ok(None)
+        }
+        Link::Abort { reason } => Err(abort_error(reason, peer)),
+        _ => Err(Error::Protocol(
+            "unexpected message from the receiver".into(),
+        )),
+    }
+}
+
+fn abort_error(reason: AbortReason, peer: ClientId) -> Error {
+    match reason {
+        AbortReason::Cancelled => Error::Cancelled { by: peer },
+        AbortReason::DiskFull => Error::DiskFull,
+        AbortReason::SourceChanged => Error::SourceChanged,
+        AbortReason::Io => Error::RemoteIo,
+        AbortReason::Protocol => Error::Protocol("the other side reported a protocol error".into()),
+    }
+}
+
+fn local_abort(e: &Error) -> AbortReason {
+    match e {
+        Error::Cancelled { .. } => AbortReason::Cancelled,
+        Error::DiskFull => AbortReason::DiskFull,
+        Error::SourceChanged => AbortReason::SourceChanged,
+        Error::Protocol(_) => AbortReason::Protocol,
+        _ => AbortReason::Io,
+    }
+}
+
+async fn send_run(
+    ctx: &Ctx,
+    handle: &Handle,
+    to: ClientId,
+    source: Source,
+    options: &Options,
+) -> Result<Summary, Error> {
+    source.manifest.validate().map_err(SourceError::from)?;
+    if source.paths.len() != source.manifest.files.len() {
+        return Err(Error::BadSelection);
+    }
+    let bound = bind(options).await?;
+    let addrs = bound.as_ref().map(|b| b.1.clone()).unwrap_or_default();
+    let signals = handle.offer(to, source.manifest.clone(), addrs).await?;
+    let id = loop {
+        match wait(&signals, &ctx.cancel).await {
+            Waited::Signal(Signal::Sent(id)) => break id,
+            Waited::Signal(Signal::Refused(r)) => return Err(Error::Refused(r)),
+            Waited::Signal(Signal::HubLost) => return Err(Error::HubLost),
+            Waited::Signal(_) => {}
+            Waited::Cancel => return Err(Error::Cancelled { by: ctx.me }),
+        }
+    };
+    ctx.update(Update::Offered { id }).await;
+    let info = await_ticket(ctx, handle, id, &signals).await?;
+    if info.peer != to {
+        return Err(Error::Protocol("the hub named another peer".into()));
+    }
+    ctx.update(Update::Accepted {
+        files: info.files.clone(),
+    })
+    .await;
+    let started = Instant::now();
+    let listener = bound.as_ref().map(|b| &b.0);
+    let (mut ws, route) = establish(
+        ctx,
+        handle,
+        Role::Sender,
+        id,
+        &info,
+        listener,
+        options,
+        &signals,
+    )
+    .await?;
+    drop(bound); // nothing else may connect now
+    ctx.update(Update::Connected { route }).await;
+    let deadline = Instant::now() + limits::PROGRESS_DEADLINE;
+    let offsets = match link::recv_control(&mut ws, deadline).await {
+        Ok(Link::Hello { offsets }) => offsets,
+        Ok(Link::Abort { reason }) => return Err(abort_error(reason, info.peer)),
+        Ok(_) => return Err(Error::Protocol("expected Hello".into())),
+        Err(_) => return Err(Error::ConnectionLost),
+    };
+    let mut plan = Vec::new();
+    for (k, &index) in info.files.iter().enumerate() {
+        let entry = source.manifest.files.get(index as usize);
+        let path = source.paths.get(index as usize);
+        let offset = offsets.get(k).copied();
+        match (entry, path, offset) {
+            (Some(e), Some(p), Some(o)) if o <= e.size => plan.push((index, p.clone(), e.size, o)),
+            _ => return Err(Error::Protocol("bad resume offsets".into())),
+        }
+    }
+    if offsets.len() != plan.len() {
+        return Err(Error::Protocol("bad resume offsets".into()));
+    }
+    let total: u64 = plan.iter().map(|p| p.2).sum();
+    let resumed: u64 = plan.iter().map(|p| p.3).sum();
+    let (mut sink, mut stream) = ws.split();
+    let (events_tx, events) = async_channel::unbounded::<Result<Link, Error>>();
+    let reader = async {
+        loop {
+            let next = futures_lite::future::or(async { Some(stream.next().await) }, async {
+                async_io::Timer::after(limits::PROGRESS_DEADLINE).await;
+                None
+            })
+            .await;
+            let event = match next {
+                None => Err(Error::Stalled),
+                Some(Some(Ok(WsMessage::Binary(b)))) => match wire::decode(&b) {
+                    Ok(Incoming::Control(link)) => Ok(link),
+                    _ => Err(Error::Protocol("unexpected data from the receiver".into())),
+                },
+                Some(Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_)))) => continue,
+                Some(_) => Err(Error::ConnectionLost),
+            };
+            let last = !matches!(
+                event,
+                Ok(Link::Got { .. } | Link::Verified { .. } | Link::Failed { .. })
+            );
+            let _ = events_tx.send(event).await;
+            if last {
+                return std::future::pending::<Result<Summary, Error>>().await;
+            }
+        }
+    };
+    let writer = async {
+        let mut meter = Meter::new(total, resumed);
+        let mut moved = 0u64;
+        let mut failed = Vec::new();
+        let mut verified = 0usize;
+        let mut finished = false;
+        let peer = info.peer;
+        let result: Result<(), Error> = async {
+            for (index, path, size, offset) in plan.iter().cloned() {
+                let file_link = Link::File { index, offset };
+                sink.send(WsMessage::Binary(wire::encode(&file_link).into()))
+                    .await
+                    .map_err(|_| Error::ConnectionLost)?;
+                let first =
+                    blocking::unblock(move || FileReader::open(&path, size, offset)).await?;
+                let mut done = offset;
+                let mut last = None;
+                let mut next = None;
+                if first.remaining > 0 {
+                    next = Some(blocking::unblock(move || first.chunk()));
+                } else {
+                    last = Some(first);
+                }
+                while let Some(task) = next.take() {
+                    let (r, chunk) = task.await?;
+                    let n = (chunk.len() - 1) as u64;
+                    if r.remaining > 0 {
+                        next = Some(blocking::unblock(move || r.chunk()));
+                    } else {
+                        last = Some(r);
+                    }
+                    sink.send(WsMessage::Binary(chunk.into()))
+                        .await
+                        .map_err(|_| Error::ConnectionLost)?;
+                    moved += n;
+                    done += n;
+                    meter.add(n);
+                    while let Ok(event) = events.try_recv() {
+                        let u = on_event(event, peer, &mut failed, &mut verified, &mut finished)?;
+                        if let Some(u) = u {
+                            ctx.update(u).await;
+                        }
+                    }
+                    if ctx.cancel.try_recv().is_ok() {
+                        return Err(Error::Cancelled { by: ctx.me });
+                    }
+                    if let Some(p) = meter.report(Some((index, done, size)), false) {
+                        ctx.update(Update::Progress(p)).await;
+                    }
+                }
+                let reader = last.ok_or(Error::SourceChanged)?;
+                let hash = blocking::unblock(move || reader.finish()).await?;
+                let end = Link::End { index, hash };
+                sink.send(WsMessage::Binary(wire::encode(&end).into()))
+                    .await
+                    .map_err(|_| Error::ConnectionLost)?;
+            }
+            sink.send(WsMessage::Binary(wire::encode(&Link::Done).into()))
+                .await
+                .map_err(|_| Error::ConnectionLost)?;
+            if let Some(p) = meter.report(None, true) {
+                ctx.update(Update::Progress(p)).await;
+            }
+            while !finished {
+                let event = futures_lite::future::or(
+                    async { events.recv().await.map_err(|_| Error::ConnectionLost) },
+                    async {
+                        let _ = ctx.cancel.recv().await;
+                        Err(Error::Cancelled { by: ctx.me })
+                    },
+                )
+                .await?;
+                let u = on_event(event, peer, &mut failed, &mut verified, &mut finished)?;
+                if let Some(u) = u {
+                    ctx.update(u).await;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(mut e) = result {
+            if matches!(e, Error::ConnectionLost) {
+                // The receiver may have said why before it hung up: give the reader a
+                // moment to pass it on.
+                let deadline = Instant::now() + Duration::from_secs(1);
+                while let Ok(Ok(event)) =
+                    crate::net::until(deadline, async { Ok(events.recv().await.map_err(|_| ())) })
+                        .await
+                {
+                    match event {
+                        Ok(Link::Abort { reason }) => {
+                            e = abort_error(reason, peer);
+                            break;
+                        }
+                        Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
+            }
+            let abort = Link::Abort {
+                reason: local_abort(&e),
+            };
+            if !matches!(e, Error::ConnectionLost | Error::Stalled) {
+                let _ = sink
+                    .send(WsMessage::Binary(wire::encode(&abort).into()))
+                    .await;
+                let _ = sink.close(None).await;
+            }
+            return Err(e);
+        }
+        let _ = sink.close(None).await;
+        if !failed.is_empty() {
+            return Err(Error::FilesFailed {
+                failed,
+                total: plan.len(),
+            });
+        }
+        Ok(Summary {
+            id,
+            route,
+            files: verified,
+            bytes: total,
+            moved,
+            resumed,
+            elapsed: started.elapsed(),
+            saved: Vec::new(),
+        })
+    };
+    futures_lite::future::or(writer, reader).await
+}
+
+// ----- receiving -----
+
+/// The `.part` tag of a file: the same sender, path and size find the same part again.
+fn part_tag(from: ClientId, path: &str, size: u64) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(&from.0);
+    h.update(path.as_bytes());
+    h.update(&size.to_le_bytes());
+    h.finalize()
+        .to_hex()
+        .as_str()
+        .get(..16)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The open file and its running hash, moved to the blocking pool for each write.
+type Open = Box<(Part, blake3::Hasher)>;
+
+/// Writes one chunk ahead of the socket: the next chunk is read while this one is written.
+#[derive(Default)]
+struct Writer {
+    open: Option<Open>,
+    busy: Option<blocking::Task<(Open, io::Result<()>)>>,
+}
+
+impl Writer {
+    async fn settle(&mut self) -> io::Result<()> {
+        if let Some(task) = self.busy.take() {
+            let (open, result) = task.await;
+            self.open = Some(open);
+            result?;
+        }
+        Ok(())
+    }
+
+    async fn write(&mut self, bytes: async_tungstenite::tungstenite::Bytes) -> io::Result<()> {
+        self.settle().await?;
+        let Some(mut open) = self.open.take() else {
+            return Err(io::Error::other("no file open"));
+        };
+        self.busy = Some(blocking::unblock(move || {
+            let data = bytes.get(1..).unwrap_or_default();
+            let result = open.0.file.write_all(data);
+            open.1.update(data);
+            (open, result)
+        }));
+        Ok(())
+    }
+
+    /// Waits for the last write and hands back the file and its hash.
+    async fn take(&mut self) -> (Option<Open>, io::Result<()>) {
+        let result = self.settle().await;
+        (self.open.take(), result)
+    }
+}
+
+fn is_disk_full(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(28)
+}
+
+#[allow(clippy::too_many_lines)]
+async fn receive_run(
+    ctx: &Ctx,
+    handle: &Handle,
+    offer: IncomingOffer,
+    files: Option<Vec<u32>>,
+    dir: PathBuf,
+    options: &Options,
+) -> Result<Summary, Error> {
+    let id = offer.id;
+    if let Err(e) = offer.manifest.validate() {
+        let _ = handle.decline(id, Declined::ByUser).await;
+        return Err(Error::InvalidOffer(e));
+    }
+    let count = offer.manifest.files.len() as u32;
+    let accepted = files.unwrap_or_else(|| (0..count).collect());
+    let mut unique = accepted.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    if accepted.is_empty() || unique.len() != accepted.len() || accepted.iter().any(|&i| i >= count)
+    {
+        return Err(Error::BadSelection);
+    }
+    let from = offer.from;
+    let manifest = Arc::new(offer.manifest);
+    let downloads = {
+        let dir = dir.clone();
+        Arc::new(blocking::unblock(move || Downloads::open(&dir)).await?)
+    };
+    // What is already here, and whether the rest fits.
+    let plan: Vec<(Expected, String, String)> = {
+        let (downloads, manifest, accepted) =
+            (downloads.clone(), manifest.clone(), accepted.clone());
+        blocking::unblock(move || -> Result<_, Error> {
+            let mut plan = Vec::new();
+            for index in accepted {
+                let Some(entry) = manifest.files.get(index as usize) else {
+                    return Err(Error::BadSelection);
+                };
+                let tag = part_tag(from, &entry.path, entry.size);
+                let have = downloads.existing(&entry.path, &tag);
+                let offset = if have <= entry.size { have } else { 0 };
+                plan.push((
+                    Expected {
+                        index,
+                        size: entry.size,
+                        offset,
+                    },
+                    entry.path.clone(),
+                    tag,
+                ));
+            }
+            Ok(plan)
+        })
+        .await?
+    };
+    let total: u64 = plan.iter().map(|p| p.0.size).sum();
+    let resumed: u64 = plan.iter().map(|p| p.0.offset).sum();
+    let needed = (total - resumed).saturating_add(options.free_space_margin);
+    let available = downloads.free_space()?;
+    if available < needed {
+        let _ = handle.decline(id, Declined::NoSpace).await;
+        return Err(Error::NotEnoughSpace { needed, available });
+    }
+    let bound = bind(options).await?;
+    let addrs = bound.as_ref().map(|b| b.1.clone()).unwrap_or_default();
+    let signals = handle.accept(id, accepted.clone(), addrs).await?;
+    let info = await_ticket(ctx, handle, id, &signals).await?;
+    if info.peer != from {
+        return Err(Error::Protocol("the hub named another peer".into()));
+    }
+    ctx.update(Update::Accepted {
+        files: accepted.clone(),
+    })
+    .await;
+    let started = Instant::now();
+    let listener = bound.as_ref().map(|b| &b.0);
+    let (mut ws, route) = establish(
+        ctx,
+        handle,
+        Role::Receiver,
+        id,
+        &info,
+        listener,
+        options,
+        &signals,
+    )
+    .await?;
+    drop(bound);
+    ctx.update(Update::Connected { route }).await;
+    let hello = Link::Hello {
+        offsets: plan.iter().map(|p| p.0.offset).collect(),
+    };
+    link::send(&mut ws, &hello)
+        .await
+        .map_err(|_| Error::ConnectionLost)?;
+    let mut state = Receiving::new(plan.iter().map(|p| p.0).collect());
+    let mut meter = Meter::new(total, resumed);
+    let mut writer = Writer::default();
+    let mut saved = Vec::new();
+    let mut failed = Vec::new();
+    let mut moved = 0u64;
+    let mut last_got = Instant::now();
+    let mut current: Option<(u32, u64)> = None;
+    let peer = info.peer;
+    let result: Result<(), Error> = async {
+        loop {
+            let next = futures_lite::future::or(
+                async { Ok(ws.next().await) },
+                futures_lite::future::or(
+                    async {
+                        async_io::Timer::after(limits::PROGRESS_DEADLINE).await;
+                        Err(Error::Stalled)
+                    },
+                    async {
+                        let _ = ctx.cancel.recv().await;
+                        Err(Error::Cancelled { by: ctx.me })
+                    },
+                ),
+            )
+            .await?;
+            let bytes = match next {
+                Some(Ok(WsMessage::Binary(b))) => b,
+                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
+                Some(Ok(_)) | Some(Err(_)) | None => return Err(Error::ConnectionLost),
+            };
+            let step = match wire::decode(&bytes) {
+                Ok(Incoming::Data(data)) => {
+                    let n = data.len() as u64;
+                    state.data(data.len())?;
+                    writer.write(bytes).await.map_err(|e| {
+                        if is_disk_full(&e) {
+                            Error::DiskFull
+                        } else {
+                            Error::io("writing a received file")(e)
+                        }
+                    })?;
+                    moved += n;
+                    meter.add(n);
+                    if let Some((_, at)) = current.as_mut() {
+                        *at += n;
+                    }
+                    if last_got.elapsed() >= Duration::from_millis(250) {
+                        last_got = Instant::now();
+                        link::send(&mut ws, &Link::Got { bytes: moved })
+                            .await
+                            .map_err(|_| Error::ConnectionLost)?;
+                    }
+                    if let Some((index, at)) = current {
+                        let size = state
+                            .files()
+                            .iter()
+                            .find(|e| e.index == index)
+                            .map_or(0, |e| e.size);
+                        if let Some(p) = meter.report(Some((index, at, size)), false) {
+                            ctx.update(Update::Progress(p)).await;
+                        }
+                    }
+                    continue;
+                }
+                Ok(Incoming::Control(Link::Abort { reason })) => {
+                    return Err(abort_error(reason, peer));
+                }
+                Ok(Incoming::Control(link)) => state.control(&link)?,
+                Err(e) => return Err(Error::Protocol(e.to_string())),
+            };
+            match step {
+                Step::Open(expected) => {
+                    let (path, tag) = plan
+                        .iter()
+                        .find(|p| p.0.index == expected.index)
+                        .map(|p| (p.1.clone(), p.2.clone()))
+                        .unwrap_or_default();
+                    let downloads = downloads.clone();
+                    let open = blocking::unblock(move || -> Result<Open, Error> {
+                        let mut part = downloads.part(&path, &tag)?;
+                        if part.offset != expected.offset {
+                            // Changed since we looked: keep only what we announced.
+                            part.file
+                                .set_len(expected.offset)
+                                .map_err(Error::io("resuming a received file"))?;
+                            part.offset = expected.offset;
+                        }
+                        let mut hasher = blake3::Hasher::new();
+                        hash_prefix(&mut part.file, &mut hasher, expected.offset)
+                            .map_err(Error::io("resuming a received file"))?;
+                        Ok(Box::new((part, hasher)))
+                    })
+                    .await?;
+                    writer.open = Some(open);
+                    current = Some((expected.index, expected.offset));
+                }
+                Step::Write => {}
+                Step::Verify { index, hash } => {
+                    current = None;
+                    let (open, written) = writer.take().await;
+                    let Some(open) = open else {
+                        return Err(Error::Protocol("no file open".into()));
+                    };
+                    let (part, hasher) = *open;
+                    if let Err(e) = written {
+                        let downloads = downloads.clone();
+                        let _ = blocking::unblock(move || downloads.discard(part)).await;
+                        return Err(if is_disk_full(&e) {
+                            Error::DiskFull
+                        } else {
+                            Error::io("writing a received file")(e)
+                        });
+                    }
+                    let ok = hasher.finalize() == blake3::Hash::from_bytes(hash);
+                    let downloads2 = downloads.clone();
+                    let outcome = blocking::unblock(move || {
+                        if ok {
+                            downloads2.finish(part).map(Some)
+                        } else {
+                            downloads2.discard(part).map(|()| None)
+                        }
+                    })
+                    .await;
+                    let reply = match outcome {
+                        Ok(Some(rel)) => {
+                            let path = downloads.path().join(rel);
+                            saved.push(path.clone());
+                            ctx.update(Update::FileDone {
+                                index,
+                                path: Some(path),
+                            })
+                            .await;
+                            Link::Verified { index }
+                        }
+                        Ok(None) => {
+                            failed.push((index, FileFailure::Integrity));
+                            ctx.update(Update::FileFailed {
+                                index,
+                                reason: FileFailure::Integrity,
+                            })
+                            .await;
+                            Link::Failed {
+                                index,
+                                reason: FileFailure::Integrity,
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!("saving a received file: {e}");
+                            failed.push((index, FileFailure::Storage));
+                            ctx.update(Update::FileFailed {
+                                index,
+                                reason: FileFailure::Storage,
+                            })
+                            .await;
+                            Link::Failed {
+                                index,
+                                reason: FileFailure::Storage,
+                            }
+                        }
+                    };
+                    link::send(&mut ws, &reply)
+                        .await
+                        .map_err(|_| Error::ConnectionLost)?;
+                }
+                Step::Done => {
+                    let folders = manifest.folders.clone();
+                    let downloads = downloads.clone();
+                    blocking::unblock(move || -> Result<(), Error> {
+                        for f in folders {
+                            downloads.folder(&f)?;
+                        }
+                        Ok(())
+                    })
+                    .await?;
+                    if let Some(p) = meter.report(None, true) {
+                        ctx.update(Update::Progress(p)).await;
+                    }
+                    link::send(&mut ws, &Link::Finished)
+                        .await
+                        .map_err(|_| Error::ConnectionLost)?;
+                    return Ok(());
+                }
+            }
+        }
+    }
+    .await;
+    if let Err(e) = result {
+        // The open part: kept for resuming after a lost connection, deleted otherwise.
+        let (open, _) = writer.take().await;
+        let keep = matches!(e, Error::ConnectionLost | Error::Stalled);
+        if let Some(open) = open {
+            let (part, _) = *open;
+            let downloads = downloads.clone();
+            let _ = blocking::unblock(move || {
+                if keep {
+                    part.file.sync_data()
+                } else {
+                    downloads.discard(part).map_err(io::Error::other)
+                }
+            })
+            .await;
+        }
+        if !keep {
+            let abort = Link::Abort {
+                reason: local_abort(&e),
+            };
+            let _ = link::send(&mut ws, &abort).await;
+        }
+        let _ = ws.close(None).await;
+        return Err(e);
+    }
+    let _ = ws.close(None).await;
+    if !failed.is_empty() {
+        return Err(Error::FilesFailed {
+            failed,
+            total: plan.len(),
+        });
+    }
+    Ok(Summary {
+        id,
+        route,
+        files: saved.len(),
+        bytes: total,
+        moved,
+        resumed,
+        elapsed: started.elapsed(),
+        saved,
+    })
+}

@@ -1,0 +1,404 @@
+//! Opening the peer-to-peer link: WebSocket over mutual TLS with both certificates pinned
+//! to the fingerprints the hub relayed, then the ticket. Three ways, tried in order with
+//! overlap: the receiver connects to the sender; the sender connects to the receiver; both
+//! connect to the hub's relay and run the same TLS end to end inside it.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use async_net::{TcpListener, TcpStream};
+use async_tungstenite::WebSocketStream;
+use async_tungstenite::tungstenite::protocol::CloseFrame;
+use async_tungstenite::tungstenite::protocol::WebSocketConfig;
+use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::{Bytes, Message as WsMessage};
+use futures::io::{AsyncRead, AsyncWrite};
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use futures_rustls::{TlsAcceptor, TlsConnector};
+
+use super::wire::{self, Incoming, Link};
+use crate::identity::Identity;
+use crate::proto::{self, ClientFrame, ClientId, ServerFrame, Ticket};
+use crate::session::Handle;
+use crate::{limits, net, tls};
+
+/// Any byte stream a link can run on.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+/// An open link.
+pub(crate) type Ws = WebSocketStream<Box<dyn Io>>;
+
+/// How the bytes travel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Route {
+    /// Straight between the two machines.
+    Direct,
+    /// Through the hub, end-to-end encrypted.
+    Relayed,
+}
+
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Direct => "direct",
+            Self::Relayed => "relayed through the hub",
+        })
+    }
+}
+
+/// Why no link could be opened.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LinkError {
+    #[error(transparent)]
+    Net(#[from] net::Error),
+    #[error("network error")]
+    Io(#[from] io::Error),
+    #[error("websocket error")]
+    Ws(#[from] async_tungstenite::tungstenite::Error),
+    #[error("wrong or expired ticket")]
+    BadTicket,
+    #[error("the peer did not follow the link protocol")]
+    Protocol,
+    #[error("the hub's identity is unknown or changed")]
+    HubChanged,
+    #[error("the hub refused to relay ({0})")]
+    RelayRefused(String),
+    #[error("timed out")]
+    Timeout,
+    #[error("TLS setup")]
+    Tls(#[from] tls::Error),
+}
+
+/// The WebSocket limits of a transfer link.
+pub(crate) fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(128 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(4 * limits::MAX_LINK_MESSAGE)
+        .max_message_size(Some(limits::MAX_LINK_MESSAGE))
+        .max_frame_size(Some(limits::MAX_LINK_MESSAGE))
+        .accept_unmasked_frames(false)
+}
+
+/// Sends one control message.
+pub(crate) async fn send(ws: &mut Ws, msg: &Link) -> Result<(), LinkError> {
+    ws.send(WsMessage::Binary(wire::encode(msg).into())).await?;
+    Ok(())
+}
+
+/// Reads the next control message, within `deadline`.
+pub(crate) async fn recv_control(ws: &mut Ws, deadline: Instant) -> Result<Link, LinkError> {
+    loop {
+        let next = net::until(deadline, async { Ok(ws.next().await) }).await;
+        match next {
+            Err(_) => return Err(LinkError::Timeout),
+            Ok(Some(Ok(WsMessage::Binary(bytes)))) => {
+                return match wire::decode(&bytes) {
+                    Ok(Incoming::Control(link)) => Ok(link),
+                    _ => Err(LinkError::Protocol),
+                };
+            }
+            Ok(Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_)))) => {}
+            Ok(Some(Err(e))) => return Err(e.into()),
+            Ok(_) => return Err(LinkError::Protocol),
+        }
+    }
+}
+
+async fn refuse(ws: &mut Ws, why: &str) {
+    let frame = CloseFrame {
+        code: CloseCode::Policy,
+        reason: why.to_owned().into(),
+    };
+    let _ = net::until(Instant::now() + Duration::from_secs(1), async {
+        ws.close(Some(frame)).await.map_err(net::Error::from)
+    })
+    .await;
+}
+
+/// The listening side of one incoming connection: TLS (a certificate other than the
+/// peer's fails the handshake: nothing else is read), WebSocket, then the ticket.
+async fn accept_one(
+    tcp: TcpStream,
+    acceptor: TlsAcceptor,
+    ticket: Ticket,
+    valid_until: Instant,
+) -> Result<Ws, LinkError> {
+    let _ = tcp.set_nodelay(true);
+    let deadline = Instant::now() + limits::LOGIN_DEADLINE;
+    let tls = net::until(deadline, async { Ok(acceptor.accept(tcp).await?) }).await?;
+    let io: Box<dyn Io> = Box::new(tls);
+    server_knock(io, ticket, valid_until, deadline).await
+}
+
+/// WebSocket server on `io`, then wait for a valid `Knock`.
+async fn server_knock(
+    io: Box<dyn Io>,
+    ticket: Ticket,
+    valid_until: Instant,
+    deadline: Instant,
+) -> Result<Ws, LinkError> {
+    let mut ws = net::until(deadline, async {
+        Ok(async_tungstenite::accept_async_with_config(io, Some(ws_config())).await?)
+    })
+    .await?;
+    match recv_control(&mut ws, deadline).await? {
+        Link::Knock { ticket: given } if given.matches(&ticket) && Instant::now() < valid_until => {
+            Ok(ws)
+        }
+        Link::Knock { .. } => {
+            refuse(&mut ws, "invalid ticket").await;
+            Err(LinkError::BadTicket)
+        }
+        _ => {
+            refuse(&mut ws, "expected a ticket").await;
+            Err(LinkError::Protocol)
+        }
+    }
+}
+
+/// WebSocket client on `io`, then present the ticket.
+async fn client_knock(io: Box<dyn Io>, ticket: Ticket, deadline: Instant) -> Result<Ws, LinkError> {
+    let mut ws = net::until(deadline, async {
+        let (ws, _) = async_tungstenite::client_async_with_config(
+            "wss://courier/transfer",
+            io,
+            Some(ws_config()),
+        )
+        .await?;
+        Ok(ws)
+    })
+    .await?;
+    send(&mut ws, &Link::Knock { ticket }).await?;
+    Ok(ws)
+}
+
+/// Accepts connections on `listener` until one presents the ticket; strangers and wrong
+/// tickets are turned away one by one while the listener keeps listening.
+pub(crate) async fn listen(
+    listener: &TcpListener,
+    acceptor: TlsAcceptor,
+    ticket: Ticket,
+    valid_until: Instant,
+) -> Ws {
+    let mut pending = FuturesUnordered::new();
+    loop {
+        futures::select_biased! {
+            done = pending.select_next_some() => {
+                match done {
+                    Ok(ws) => return ws,
+                    Err(e) => tracing::debug!("refused a transfer connection: {e}"),
+                }
+            }
+            accepted = listener.accept().fuse() => {
+                if let Ok((tcp, _)) = accepted
+                    && pending.len() < limits::MAX_PREAUTH_PER_IP
+                {
+                    pending.push(accept_one(tcp, acceptor.clone(), ticket, valid_until));
+                }
+            }
+        }
+    }
+}
+
+/// Connects to every address at once and keeps the first that completes TLS with the
+/// pinned peer; then presents the ticket.
+pub(crate) async fn dial(
+    addrs: &[SocketAddr],
+    connector: TlsConnector,
+    ticket: Ticket,
+) -> Result<Ws, LinkError> {
+    let deadline = Instant::now() + limits::LOGIN_DEADLINE;
+    let mut attempts: FuturesUnordered<_> = addrs
+        .iter()
+        .map(|addr| {
+            let connector = connector.clone();
+            async move {
+                net::until(deadline, async {
+                    let tcp = TcpStream::connect(addr).await?;
+                    let _ = tcp.set_nodelay(true);
+                    Ok(connector.connect(tls::server_name(), tcp).await?)
+                })
+                .await
+            }
+        })
+        .collect();
+    let mut last = LinkError::Timeout;
+    while let Some(result) = attempts.next().await {
+        match result {
+            Ok(tls) => return client_knock(Box::new(tls), ticket, deadline).await,
+            Err(e) => last = e.into(),
+        }
+    }
+    Err(last)
+}
+
+/// Which end of the transfer we are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    Sender,
+    Receiver,
+}
+
+/// Both ends connect to the hub with the ticket; once the hub pairs them, the sender is
+/// the TLS server and the receiver the TLS client of an end-to-end TLS session inside.
+pub(crate) async fn relay(
+    handle: &Handle,
+    role: Role,
+    peer: ClientId,
+    ticket: Ticket,
+    valid_until: Instant,
+) -> Result<Ws, LinkError> {
+    let deadline = Instant::now() + limits::LOGIN_DEADLINE;
+    let (hub, pin) = handle.hub();
+    let pin = pin.ok_or(LinkError::HubChanged)?;
+    let identity: &Identity = handle.identity();
+    let connector = TlsConnector::from(tls::client_config(identity)?);
+    let (stream, info) = net::until(deadline, net::connect_tls(&hub, connector)).await?;
+    if info.hub != pin {
+        return Err(LinkError::HubChanged);
+    }
+    let mut ws = net::until(deadline, net::upgrade(stream)).await?;
+    ws.send(WsMessage::Binary(
+        proto::encode(&ClientFrame::Relay { ticket }).into(),
+    ))
+    .await?;
+    loop {
+        let next = net::until(deadline, async { Ok(ws.next().await) }).await;
+        match next {
+            Ok(Some(Ok(WsMessage::Binary(b)))) => match proto::decode_server(&b) {
+                Ok(ServerFrame::RelayReady) => break,
+                _ => return Err(LinkError::Protocol),
+            },
+            Ok(Some(Ok(WsMessage::Close(frame)))) => {
+                let why = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                return Err(LinkError::RelayRefused(why));
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(e))) => return Err(e.into()),
+            Ok(None) => return Err(LinkError::RelayRefused(String::new())),
+            Err(_) => return Err(LinkError::Timeout),
+        }
+    }
+    let pipe = WsBytes::new(ws);
+    match role {
+        Role::Sender => {
+            let acceptor = TlsAcceptor::from(tls::pinned_server_config(identity, peer)?);
+            let inner = net::until(deadline, async { Ok(acceptor.accept(pipe).await?) }).await?;
+            server_knock(Box::new(inner), ticket, valid_until, deadline).await
+        }
+        Role::Receiver => {
+            let connector = TlsConnector::from(tls::pinned_client_config(identity, peer)?);
+            let inner = net::until(deadline, async {
+                Ok(connector.connect(tls::server_name(), pipe).await?)
+            })
+            .await?;
+            client_knock(Box::new(inner), ticket, deadline).await
+        }
+    }
+}
+
+/// Bytes over WebSocket binary messages: what the relay carries, so TLS can run inside.
+pub(crate) struct WsBytes<S> {
+    ws: S,
+    read: Bytes,
+    write: Vec<u8>,
+}
+
+/// Bytes buffered before a relay message goes out.
+const RELAY_CHUNK: usize = 64 * 1024;
+
+impl<S> WsBytes<S> {
+    pub(crate) fn new(ws: S) -> Self {
+        Self {
+            ws,
+            read: Bytes::new(),
+            write: Vec::new(),
+        }
+    }
+}
+
+type WsResult = Result<WsMessage, async_tungstenite::tungstenite::Error>;
+
+impl<S> WsBytes<S>
+where
+    S: Sink<WsMessage, Error = async_tungstenite::tungstenite::Error> + Unpin,
+{
+    fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.write.is_empty() {
+            return Poll::Ready(Ok(()));
+        }
+        ready!(self.ws.poll_ready_unpin(cx)).map_err(io::Error::other)?;
+        let chunk = std::mem::take(&mut self.write);
+        self.ws
+            .start_send_unpin(WsMessage::Binary(chunk.into()))
+            .map_err(io::Error::other)?;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S> AsyncRead for WsBytes<S>
+where
+    S: Stream<Item = WsResult> + Unpin,
+{
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            if !self.read.is_empty() {
+                let n = buf.len().min(self.read.len());
+                let chunk = self.read.split_to(n);
+                if let Some(dst) = buf.get_mut(..n) {
+                    dst.copy_from_slice(&chunk);
+                }
+                return Poll::Ready(Ok(n));
+            }
+            match ready!(self.ws.poll_next_unpin(cx)) {
+                Some(Ok(WsMessage::Binary(b))) => self.read = b,
+                Some(Ok(WsMessage::Close(_))) | None => return Poll::Ready(Ok(0)),
+                Some(Ok(WsMessage::Text(_))) => {
+                    return Poll::Ready(Err(io::Error::from(io::ErrorKind::InvalidData)));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Poll::Ready(Err(io::Error::other(e))),
+            }
+        }
+    }
+}
+
+impl<S> AsyncWrite for WsBytes<S>
+where
+    S: Sink<WsMessage, Error = async_tungstenite::tungstenite::Error> + Unpin,
+{
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.write.len() >= RELAY_CHUNK {
+            ready!(self.poll_send(cx))?;
+        }
+        let n = buf.len().min(RELAY_CHUNK - self.write.len());
+        self.write
+            .extend_from_slice(buf.get(..n).unwrap_or_default());
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_send(cx))?;
+        self.ws.poll_flush_unpin(cx).map_err(io::Error::other)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.as_mut().poll_flush(cx))?;
+        self.ws.poll_close_unpin(cx).map_err(io::Error::other)
+    }
+}

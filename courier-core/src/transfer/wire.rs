@@ -1,0 +1,168 @@
+//! What the two peers say on a direct (or relayed) link. Every WebSocket binary message
+//! starts with one byte: [`CONTROL`] for a CBOR [`Link`] message, [`DATA`] for raw bytes of
+//! the file being sent.
+
+use serde::{Deserialize, Serialize};
+
+use crate::proto::{DecodeError, Ticket};
+
+/// First byte of a control message.
+pub const CONTROL: u8 = 0;
+/// First byte of a data message.
+pub const DATA: u8 = 1;
+
+/// Control messages on a transfer link.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
+pub enum Link {
+    /// The connecting side's first message: the hub's ticket.
+    Knock {
+        /// The ticket.
+        ticket: Ticket,
+    },
+    /// Sender → receiver: this connection is the one (others are dropped).
+    Start,
+    /// Receiver → sender: bytes already on disk for each accepted file, in accept order.
+    Hello {
+        /// Resume offsets.
+        offsets: Vec<u64>,
+    },
+    /// Sender → receiver: data of file `index` follows, from `offset`.
+    File {
+        /// Index into the manifest's files.
+        index: u32,
+        /// First byte sent (the receiver's resume offset).
+        offset: u64,
+    },
+    /// Sender → receiver: file `index` is complete; its BLAKE3 over the whole file.
+    End {
+        /// The file.
+        index: u32,
+        /// BLAKE3 of the whole file, resumed part included.
+        #[serde(with = "serde_bytes")]
+        hash: [u8; 32],
+    },
+    /// Receiver → sender: bytes written so far this session (progress and keep-alive).
+    Got {
+        /// Bytes.
+        bytes: u64,
+    },
+    /// Receiver → sender: file `index` verified and saved.
+    Verified {
+        /// The file.
+        index: u32,
+    },
+    /// Receiver → sender: file `index` failed.
+    Failed {
+        /// The file.
+        index: u32,
+        /// Why.
+        reason: FileFailure,
+    },
+    /// Sender → receiver: no more files.
+    Done,
+    /// Receiver → sender: every file is accounted for; the transfer is over.
+    Finished,
+    /// Either side: the transfer stops.
+    Abort {
+        /// Why.
+        reason: AbortReason,
+    },
+}
+
+/// Why one file failed on the receiver.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
+pub enum FileFailure {
+    /// The BLAKE3 of the received bytes differs from the sender's.
+    #[error("integrity check failed")]
+    Integrity,
+    /// The file could not be saved.
+    #[error("the receiver could not save it")]
+    Storage,
+}
+
+/// Why a transfer was aborted.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
+pub enum AbortReason {
+    /// A person cancelled.
+    Cancelled,
+    /// The receiver's disk is full.
+    DiskFull,
+    /// A source file changed size while being sent.
+    SourceChanged,
+    /// Reading or writing a file failed.
+    Io,
+    /// The other side broke the protocol.
+    Protocol,
+}
+
+/// Encodes a control message.
+pub fn encode(msg: &Link) -> Vec<u8> {
+    let mut out = vec![CONTROL];
+    out.extend_from_slice(&crate::proto::encode(msg));
+    out
+}
+
+/// A message read from a link.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Incoming<'a> {
+    /// A control message.
+    Control(Link),
+    /// File bytes.
+    Data(&'a [u8]),
+}
+
+/// Decodes one link message.
+///
+/// # Errors
+/// An empty message, an unknown first byte, or a malformed control message.
+pub fn decode(bytes: &[u8]) -> Result<Incoming<'_>, DecodeError> {
+    match bytes.split_first() {
+        Some((&CONTROL, rest)) => Ok(Incoming::Control(crate::proto::decode_any(rest)?)),
+        Some((&DATA, rest)) => Ok(Incoming::Data(rest)),
+        _ => Err(DecodeError::Truncated),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn control_and_data_round_trip() {
+        let msgs = [
+            Link::Knock {
+                ticket: Ticket([7; 32]),
+            },
+            Link::Hello {
+                offsets: vec![0, 5, u64::MAX],
+            },
+            Link::End {
+                index: 3,
+                hash: [1; 32],
+            },
+            Link::Abort {
+                reason: AbortReason::DiskFull,
+            },
+        ];
+        for m in msgs {
+            assert_eq!(decode(&encode(&m)), Ok(Incoming::Control(m)));
+        }
+        assert_eq!(decode(&[DATA, 1, 2]), Ok(Incoming::Data(&[1, 2])));
+        assert_eq!(decode(&[DATA]), Ok(Incoming::Data(&[])));
+        assert!(decode(&[]).is_err());
+        assert!(decode(&[2, 0]).is_err());
+        assert!(decode(&[CONTROL]).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode(&bytes);
+        }
+    }
+}
