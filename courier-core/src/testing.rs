@@ -44,6 +44,8 @@ pub struct Sim {
     pub clients: Vec<Client>,
     /// Password the hub was set up with.
     pub password: Password,
+    /// Relay pairs the hub asked for, in order.
+    pub relays: Vec<(ConnId, ConnId)>,
 }
 
 /// A hub configuration with a fresh identity, the given password and a fixed seed.
@@ -73,6 +75,7 @@ impl Sim {
             now,
             clients: Vec::new(),
             password: Password::new(password),
+            relays: Vec::new(),
         }
     }
 
@@ -227,8 +230,7 @@ impl Sim {
                     c.closed = Some(reason);
                 }
             }
-            // Sessions never ask for a relay; relays are tested on real sockets.
-            Transmit::Relay { .. } => {}
+            Transmit::Relay { a, b } => self.relays.push((a, b)),
         }
     }
 

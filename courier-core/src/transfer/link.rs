@@ -402,3 +402,83 @@ where
         self.ws.poll_close_unpin(cx).map_err(io::Error::other)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Identity;
+
+    async fn close_code(ws: &mut Ws) -> Option<CloseCode> {
+        loop {
+            match ws.next().await {
+                Some(Ok(WsMessage::Close(f))) => return f.map(|f| f.code),
+                Some(Ok(_)) => {}
+                _ => return None,
+            }
+        }
+    }
+
+    /// SECURITY D1, D2, D4 and a wrong server certificate, on real sockets.
+    #[test]
+    fn listener_admits_only_the_pinned_peer_with_the_live_ticket() {
+        smol::block_on(async {
+            let sender = Identity::generate().unwrap();
+            let receiver = Identity::generate().unwrap();
+            let stranger = Identity::generate().unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let acceptor =
+                TlsAcceptor::from(tls::pinned_server_config(&sender, receiver.id()).unwrap());
+            let ticket = Ticket([7; 32]);
+            let listening = listen(
+                &listener,
+                acceptor,
+                ticket,
+                Instant::now() + Duration::from_secs(60),
+            );
+            let connector = |me: &Identity, them: ClientId| {
+                TlsConnector::from(tls::pinned_client_config(me, them).unwrap())
+            };
+            let attempts = async {
+                // D1: a stranger's certificate fails the handshake.
+                let c = connector(&stranger, sender.id());
+                assert!(dial(&[addr], c, ticket).await.is_err());
+                // The listener is someone other than the pinned sender.
+                let c = connector(&receiver, stranger.id());
+                assert!(dial(&[addr], c, ticket).await.is_err());
+                // D2: the right peer with a wrong ticket is closed with 1008.
+                let c = connector(&receiver, sender.id());
+                let mut ws = dial(&[addr], c.clone(), Ticket([8; 32])).await.unwrap();
+                assert_eq!(close_code(&mut ws).await, Some(CloseCode::Policy));
+                // The listener kept listening: the real ticket gets through.
+                dial(&[addr], c, ticket).await.unwrap()
+            };
+            let (mut accepted, _dialer) = futures::join!(listening, attempts);
+            send(&mut accepted, &Link::Start).await.unwrap();
+        });
+    }
+
+    #[test]
+    fn expired_ticket_is_refused() {
+        smol::block_on(async {
+            let sender = Identity::generate().unwrap();
+            let receiver = Identity::generate().unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let acceptor =
+                TlsAcceptor::from(tls::pinned_server_config(&sender, receiver.id()).unwrap());
+            let ticket = Ticket([7; 32]);
+            let listening = async {
+                listen(&listener, acceptor, ticket, Instant::now()).await;
+                panic!("an expired ticket was accepted");
+            };
+            let attempt = async {
+                let c =
+                    TlsConnector::from(tls::pinned_client_config(&receiver, sender.id()).unwrap());
+                let mut ws = dial(&[addr], c, ticket).await.unwrap();
+                assert_eq!(close_code(&mut ws).await, Some(CloseCode::Policy));
+            };
+            futures_lite::future::or(attempt, listening).await;
+        });
+    }
+}
