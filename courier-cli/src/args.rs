@@ -4,10 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Courier: LAN chat (and soon files) through a hub on your network.
+/// Courier: LAN chat and file transfer through a hub on your network.
 ///
 /// Start a hub on one machine with `courier hub`, then talk through it from others with
-/// `courier who`, `courier say`, `courier listen` and `courier chat`.
+/// `courier who`, `courier say`, `courier listen` and `courier chat`, and move files with
+/// `courier send` and `courier receive` (the bytes go straight between the two machines).
 ///
 /// Passwords are never taken from a flag value: set COURIER_PASSWORD, pass
 /// --password-file FILE, or type it at the prompt.
@@ -43,6 +44,86 @@ pub(crate) enum Command {
     /// Interactive terminal chat. Lines you type go to WHO (or everyone); /to NAME
     /// switches, /who lists contacts, /quit leaves.
     Chat(ChatArgs),
+    /// Send files and folders to a contact, straight to their machine.
+    ///
+    /// Shows progress (bytes, speed, time left) and exits 0 once the receiver has
+    /// verified every byte (BLAKE3). Sending the same files again after an interruption
+    /// resumes where it stopped. Exit 1 when declined or cancelled. Ctrl-C cancels.
+    Send(SendArgs),
+    /// Wait for files from contacts; ask before accepting each offer (or --yes).
+    ///
+    /// Files are saved in --dir (default: your download folder) under safe names: a name
+    /// from the sender can never point outside that folder or replace a file there.
+    Receive(ReceiveArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SendArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// Recipient: a display name or an id prefix (4+ hex digits).
+    #[arg(long)]
+    pub(crate) to: String,
+    /// Files and folders to send (folders keep their structure).
+    #[arg(required = true)]
+    pub(crate) paths: Vec<PathBuf>,
+    /// One JSON object per line on stdout: progress, files, and the result.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) link: LinkArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReceiveArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// Where to save files (default: your download folder).
+    #[arg(long, env = "COURIER_DOWNLOADS")]
+    pub(crate) dir: Option<PathBuf>,
+    /// Accept offers without asking.
+    #[arg(long, short = 'y')]
+    pub(crate) yes: bool,
+    /// Only take offers from this contact (name or id prefix); others are declined.
+    #[arg(long)]
+    pub(crate) from: Option<String>,
+    /// Exit after this many transfers (exit 1 if any of them failed).
+    #[arg(long)]
+    pub(crate) count: Option<u64>,
+    /// One JSON object per line on stdout: offers, progress, saved files, results.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) link: LinkArgs,
+}
+
+/// How transfers connect (rarely needed).
+#[derive(Debug, Args, Clone)]
+pub(crate) struct LinkArgs {
+    /// Listen for the other side on this address (default: all interfaces).
+    #[arg(long, value_name = "IP")]
+    pub(crate) bind: Option<std::net::IpAddr>,
+    /// Announce these addresses instead of this machine's interfaces (repeatable),
+    /// for example when behind port forwarding.
+    #[arg(long, value_name = "IP:PORT")]
+    pub(crate) advertise: Vec<std::net::SocketAddr>,
+    /// Do not fall back to the hub's relay.
+    #[arg(long)]
+    pub(crate) no_relay: bool,
+}
+
+impl LinkArgs {
+    pub(crate) fn options(&self) -> courier_core::transfer::Options {
+        let mut o = courier_core::transfer::Options::default();
+        if let Some(ip) = self.bind {
+            o.listen = Some(ip);
+        }
+        if !self.advertise.is_empty() {
+            o.advertise = Some(self.advertise.clone());
+        }
+        o.relay = !self.no_relay;
+        o
+    }
 }
 
 #[derive(Debug, Args)]
@@ -62,6 +143,9 @@ pub(crate) struct HubArgs {
     /// Print the startup information as one JSON object on stdout.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Never relay file transfers (peers that cannot reach each other directly fail).
+    #[arg(long)]
+    pub(crate) no_relay: bool,
 }
 
 #[derive(Debug, Args, Clone)]

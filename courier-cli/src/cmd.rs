@@ -3,5 +3,7 @@
 pub(crate) mod chat;
 pub(crate) mod hub;
 pub(crate) mod listen;
+pub(crate) mod receive;
 pub(crate) mod say;
+pub(crate) mod send;
 pub(crate) mod who;

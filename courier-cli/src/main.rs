@@ -5,6 +5,7 @@ mod client;
 mod cmd;
 mod output;
 mod password;
+mod progress;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -45,6 +46,8 @@ fn main() -> ExitCode {
             args::Command::Say(a) => cmd::say::run(a).await,
             args::Command::Listen(a) => cmd::listen::run(a).await,
             args::Command::Chat(a) => cmd::chat::run(a).await,
+            args::Command::Send(a) => cmd::send::run(a).await,
+            args::Command::Receive(a) => cmd::receive::run(a).await,
         }
     });
     match result {

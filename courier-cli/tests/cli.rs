@@ -473,3 +473,155 @@ fn say_exits_1_when_the_hub_rejects_the_message() {
         text(&out.stderr)
     );
 }
+
+/// Starts `courier receive --yes --json` as `name` and waits until it is online.
+fn start_receiver(hub: &Hub, dir: &Path, name: &str, extra: &[&str]) -> std::process::Child {
+    let mut c = client(hub, dir, name);
+    c.args(["receive", "--yes", "--json", "--dir"])
+        .arg(dir.join("downloads"))
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = c.spawn().unwrap();
+    wait_online(hub, dir, "probe", &[name]);
+    child
+}
+
+fn json_lines(b: &[u8]) -> Vec<serde_json::Value> {
+    text(b)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect()
+}
+
+#[test]
+fn send_and_receive_files_and_folders_through_the_binary() {
+    let dir = tempdir("xfer");
+    let hub = start_hub(&dir);
+    let src = dir.join("src");
+    std::fs::create_dir_all(src.join("photos/2026")).unwrap();
+    std::fs::write(src.join("photos/2026/a.jpg"), vec![7u8; 200_000]).unwrap();
+    std::fs::write(src.join("photos/b.jpg"), b"bbb").unwrap();
+    std::fs::write(src.join("notes.txt"), b"hello bob").unwrap();
+    let receiver = start_receiver(&hub, &dir, "bob", &["--count", "1"]);
+    let mut send = client(&hub, &dir, "alice");
+    send.args(["send", "--to", "bob", "--json"])
+        .arg(src.join("photos"))
+        .arg(src.join("notes.txt"));
+    let sent = run(send);
+    assert_eq!(sent.status.code(), Some(0), "{}", text(&sent.stderr));
+    let lines = json_lines(&sent.stdout);
+    let kinds: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"offered"));
+    assert!(kinds.contains(&"accepted") && kinds.contains(&"connected"));
+    let result = lines.last().unwrap();
+    assert_eq!(result["type"], "result");
+    assert_eq!(result["status"], "ok");
+    assert_eq!(result["route"], "direct");
+    assert_eq!(result["files"], 3);
+    assert_eq!(result["bytes"], 200_012);
+
+    let got = receiver.wait_with_output().unwrap();
+    assert_eq!(got.status.code(), Some(0), "{}", text(&got.stderr));
+    let lines = json_lines(&got.stdout);
+    let offer = lines.iter().find(|l| l["type"] == "offer").unwrap();
+    assert_eq!(offer["from"]["name"], "alice");
+    assert_eq!(offer["total"], 200_012);
+    assert_eq!(offer["files"].as_array().unwrap().len(), 3);
+    let saved: Vec<_> = lines.iter().filter(|l| l["type"] == "saved").collect();
+    assert_eq!(saved.len(), 3);
+    let dl = dir.join("downloads");
+    assert_eq!(
+        std::fs::read(dl.join("photos/2026/a.jpg")).unwrap(),
+        vec![7u8; 200_000]
+    );
+    assert_eq!(std::fs::read(dl.join("notes.txt")).unwrap(), b"hello bob");
+    assert_eq!(lines.last().unwrap()["status"], "ok");
+
+    // Sending the same name again never overwrites: the second copy is numbered.
+    let receiver = start_receiver(&hub, &dir, "bob", &["--count", "1"]);
+    let out = courier(
+        &hub,
+        &dir,
+        "alice",
+        &[
+            "send",
+            "--to",
+            "bob",
+            src.join("notes.txt").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("Sent to bob: 1 file (9 B) direct, verified"),
+        "{}",
+        text(&out.stdout)
+    );
+    receiver.wait_with_output().unwrap();
+    assert_eq!(
+        std::fs::read(dl.join("notes (1).txt")).unwrap(),
+        b"hello bob"
+    );
+}
+
+#[test]
+fn offers_from_others_than_from_are_declined_and_send_exits_1() {
+    let dir = tempdir("decline");
+    let hub = start_hub(&dir);
+    // Carol is known to the hub (she logged in once) but offline.
+    courier(&hub, &dir, "carol", &["who"]);
+    let receiver = start_receiver(&hub, &dir, "bob", &["--from", "carol", "--count", "1"]);
+    std::fs::write(dir.join("x.txt"), b"x").unwrap();
+    let out = courier(
+        &hub,
+        &dir,
+        "alice",
+        &["send", "--to", "bob", dir.join("x.txt").to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("declined by the receiver"),
+        "{}",
+        text(&out.stderr)
+    );
+    drop(receiver);
+    // Unknown paths and recipients are usage errors.
+    let out = courier(
+        &hub,
+        &dir,
+        "alice",
+        &["send", "--to", "bob", "/no/such/file"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("does not exist"));
+    let out = courier(
+        &hub,
+        &dir,
+        "alice",
+        &[
+            "send",
+            "--to",
+            "everyone",
+            dir.join("x.txt").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn receive_without_a_terminal_needs_yes() {
+    let dir = tempdir("noterm");
+    let hub = start_hub(&dir);
+    let out = courier(
+        &hub,
+        &dir,
+        "bob",
+        &["receive", "--dir", dir.join("d").to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("pass --yes"),
+        "{}",
+        text(&out.stderr)
+    );
+}

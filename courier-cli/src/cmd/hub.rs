@@ -116,6 +116,8 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
         let _ = stop_rx.recv().await;
         eprintln!("shutting down: telling clients goodbye");
     };
-    hub::serve(listener, hub::Config::new(id, secret), shutdown).await?;
+    let mut config = hub::Config::new(id, secret);
+    config.relay = !args.no_relay;
+    hub::serve(listener, config, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -131,6 +131,10 @@ impl Hub {
             }
         };
         let files = manifest.files.len();
+        // The recipient must know the sender's card before the offer.
+        if self.presence_pending.contains(&client) {
+            self.flush_presence(now);
+        }
         let incoming = Arc::new(ServerFrame::Offer(IncomingOffer {
             id,
             from: client,

@@ -845,10 +845,9 @@ mod transfers {
     fn offered(sim: &mut Sim, a: usize, b: usize) -> TransferId {
         let to = sim.clients[b].id;
         offer(sim, a, 1, to, manifest(2));
-        let Some((_, Ok(id))) = sent(sim, a).last().cloned() else {
-            panic!("offer refused")
-        };
-        id
+        let last = sent(sim, a).last().cloned();
+        assert!(matches!(last, Some((_, Ok(_)))), "offer refused: {last:?}");
+        last.and_then(|(_, r)| r.ok()).unwrap()
     }
 
     #[test]

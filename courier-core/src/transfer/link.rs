@@ -470,7 +470,7 @@ mod tests {
             let ticket = Ticket([7; 32]);
             let listening = async {
                 listen(&listener, acceptor, ticket, Instant::now()).await;
-                panic!("an expired ticket was accepted");
+                unreachable!("an expired ticket was accepted");
             };
             let attempt = async {
                 let c =

@@ -1,0 +1,148 @@
+//! Transfer progress for people (a one-line bar on stderr) and for scripts (JSON lines).
+
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use courier_core::transfer::{Progress, Summary};
+use serde_json::{Value, json};
+
+/// `1.5 MiB` style sizes.
+pub(crate) fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// `1:02:03` / `2:03`.
+pub(crate) fn duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// The bar, redrawn in place on a terminal; silent otherwise.
+pub(crate) struct Bar {
+    enabled: bool,
+    drawn: bool,
+}
+
+impl Bar {
+    pub(crate) fn new(json: bool) -> Self {
+        Self {
+            enabled: !json && std::io::stderr().is_terminal(),
+            drawn: false,
+        }
+    }
+
+    pub(crate) fn draw(&mut self, p: &Progress) {
+        if !self.enabled {
+            return;
+        }
+        let frac = if p.total == 0 {
+            1.0
+        } else {
+            p.bytes as f64 / p.total as f64
+        };
+        let width = 24;
+        let filled = ((frac * width as f64) as usize).min(width);
+        let eta = p.eta.map_or_else(|| "--:--".to_owned(), duration);
+        let line = format!(
+            "\r[{}{}] {:>3.0}% {} / {}  {}/s  ETA {}   ",
+            "#".repeat(filled),
+            ".".repeat(width - filled),
+            frac * 100.0,
+            size(p.bytes),
+            size(p.total),
+            size(p.rate as u64),
+            eta
+        );
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(line.as_bytes());
+        let _ = err.flush();
+        self.drawn = true;
+    }
+
+    /// Ends the bar's line so that the next message starts clean.
+    pub(crate) fn clear(&mut self) {
+        if self.drawn {
+            eprintln!();
+            self.drawn = false;
+        }
+    }
+}
+
+pub(crate) fn progress_json(p: &Progress) -> Value {
+    json!({
+        "type": "progress",
+        "file": p.file,
+        "file_bytes": p.file_bytes,
+        "file_size": p.file_size,
+        "bytes": p.bytes,
+        "total": p.total,
+        "rate": p.rate.round() as u64,
+        "eta_secs": p.eta.map(|d| d.as_secs_f64()),
+    })
+}
+
+pub(crate) fn summary_json(s: &Summary) -> Value {
+    json!({
+        "type": "result",
+        "status": "ok",
+        "transfer": s.id.to_string(),
+        "route": s.route,
+        "files": s.files,
+        "bytes": s.bytes,
+        "moved": s.moved,
+        "resumed": s.resumed,
+        "seconds": s.elapsed.as_secs_f64(),
+        "saved": s.saved.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+    })
+}
+
+/// A one-line human summary.
+pub(crate) fn summary_line(verb: &str, s: &Summary) -> String {
+    let secs = s.elapsed.as_secs_f64().max(0.001);
+    let mut line = format!(
+        "{verb} {} file{} ({}) {}, verified, in {} ({}/s)",
+        s.files,
+        if s.files == 1 { "" } else { "s" },
+        size(s.bytes),
+        s.route,
+        duration(s.elapsed),
+        size((s.moved as f64 / secs) as u64)
+    );
+    if s.resumed > 0 {
+        line.push_str(&format!(
+            "; resumed, {} were already there",
+            size(s.resumed)
+        ));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(1023), "1023 B");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(size(3 << 30), "3.0 GiB");
+        assert_eq!(duration(Duration::from_secs(62)), "1:02");
+        assert_eq!(duration(Duration::from_secs(3723)), "1:02:03");
+    }
+}
