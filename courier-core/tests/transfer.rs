@@ -441,22 +441,28 @@ both!(
                 stopped,
             );
             let offer = offer_for(&mut bob).await;
-            let receiving = spawn_finish(transfer::receive(
+            let receiving = spawn_updates(transfer::receive(
                 bob.handle().clone(),
                 offer,
                 None,
                 dest.clone(),
                 quick(),
             ));
+            // Once the receiver has 4 MiB, the sender goes away.
             loop {
-                match send.recv().await.unwrap() {
+                match receiving.recv().await.unwrap() {
                     Update::Progress(p) if p.bytes >= 4 << 20 => break,
                     Update::Finished(r) => panic!("finished too early: {r:?}"),
                     _ => {}
                 }
             }
             drop(stop); // the sender's transfer stream is dropped: its process "dies"
-            let (_, first) = receiving.recv().await.unwrap();
+            drop(send);
+            let first = loop {
+                if let Update::Finished(r) = receiving.recv().await.unwrap() {
+                    break r.map_err(|e| e.to_string());
+                }
+            };
             assert_eq!(first.unwrap_err(), "connection lost");
             let parts: Vec<_> = snapshot(&dest)
                 .into_iter()

@@ -249,7 +249,7 @@ impl From<Violation> for Error {
 /// A running transfer: a stream of [`Update`]s. Dropping it stops the transfer at once;
 /// [`Transfer::canceller`] stops it politely, telling the other side.
 pub struct Transfer {
-    stream: Pin<Box<dyn Stream<Item = Update> + Send>>,
+    stream: futures::stream::Fuse<Pin<Box<dyn Stream<Item = Update> + Send>>>,
     cancel: Sender<()>,
 }
 
@@ -281,7 +281,13 @@ impl Stream for Transfer {
     type Item = Update;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Update>> {
-        self.stream.as_mut().poll_next(cx)
+        self.stream.poll_next_unpin(cx)
+    }
+}
+
+impl futures::stream::FusedStream for Transfer {
+    fn is_terminated(&self) -> bool {
+        self.stream.is_terminated()
     }
 }
 
@@ -317,8 +323,9 @@ where
     .filter_map(|()| std::future::ready(None));
     // The driver ends after sending `Finished`; the channel then ends the stream.
     let stream = futures::stream::select(driver, rx);
+    let stream: Pin<Box<dyn Stream<Item = Update> + Send>> = Box::pin(stream);
     Transfer {
-        stream: Box::pin(stream),
+        stream: stream.fuse(),
         cancel: cancel_tx,
     }
 }
@@ -612,6 +619,10 @@ impl Meter {
 
 // ----- sending -----
 
+/// File bytes read, hashed or written per trip to the blocking pool: large enough that
+/// the hand-over between threads costs nothing next to the work.
+const DISK_BATCH: usize = 2 << 20;
+
 /// Reads one file for sending, hashing everything (the resumed prefix too).
 struct FileReader {
     file: std::fs::File,
@@ -620,8 +631,13 @@ struct FileReader {
     remaining: u64,
 }
 
+/// What one read trip yields: data messages, and the file's hash once it is all read.
+type Batch = (FileReader, Vec<Vec<u8>>, Option<[u8; 32]>);
+
 impl FileReader {
-    fn open(path: &std::path::Path, size: u64, offset: u64) -> Result<Self, Error> {
+    /// Opens the file, checks its size, hashes the resumed prefix and reads the first
+    /// batch (for a small file, all of it): one trip for most files.
+    fn open(path: &std::path::Path, size: u64, offset: u64) -> Result<Batch, Error> {
         let mut file = std::fs::File::open(path).map_err(Error::io("opening a file to send"))?;
         let len = file
             .metadata()
@@ -638,41 +654,49 @@ impl FileReader {
                 Error::io("reading a file to send")(e)
             }
         })?;
-        Ok(Self {
+        Self {
             file,
             hasher,
             size,
             remaining: size - offset,
-        })
+        }
+        .batch()
     }
 
-    /// The next data message (`DATA` byte + up to a chunk of file bytes).
-    fn chunk(mut self) -> Result<(Self, Vec<u8>), Error> {
-        let n = self.remaining.min(limits::CHUNK as u64);
-        let mut buf = Vec::with_capacity(n as usize + 1);
-        buf.push(wire::DATA);
-        (&mut self.file)
-            .take(n)
-            .read_to_end(&mut buf)
-            .map_err(Error::io("reading a file to send"))?;
-        if (buf.len() as u64) != n + 1 {
-            return Err(Error::SourceChanged);
+    /// Reads up to [`DISK_BATCH`] bytes as data messages of at most [`limits::CHUNK`].
+    fn batch(mut self) -> Result<Batch, Error> {
+        let mut msgs = Vec::new();
+        let mut budget = DISK_BATCH as u64;
+        while self.remaining > 0 && budget > 0 {
+            let n = self.remaining.min(limits::CHUNK as u64).min(budget);
+            let mut buf = Vec::with_capacity(n as usize + 1);
+            buf.push(wire::DATA);
+            (&mut self.file)
+                .take(n)
+                .read_to_end(&mut buf)
+                .map_err(Error::io("reading a file to send"))?;
+            if (buf.len() as u64) != n + 1 {
+                return Err(Error::SourceChanged);
+            }
+            self.hasher.update(buf.get(1..).unwrap_or_default());
+            self.remaining -= n;
+            budget -= n;
+            msgs.push(buf);
         }
-        self.hasher.update(buf.get(1..).unwrap_or_default());
-        self.remaining -= n;
-        Ok((self, buf))
-    }
-
-    fn finish(self) -> Result<[u8; 32], Error> {
-        let len = self
-            .file
-            .metadata()
-            .map_err(Error::io("reading a file to send"))?
-            .len();
-        if len != self.size {
-            return Err(Error::SourceChanged);
-        }
-        Ok(*self.hasher.finalize().as_bytes())
+        let hash = if self.remaining == 0 {
+            let len = self
+                .file
+                .metadata()
+                .map_err(Error::io("reading a file to send"))?
+                .len();
+            if len != self.size {
+                return Err(Error::SourceChanged);
+            }
+            Some(*self.hasher.finalize().as_bytes())
+        } else {
+            None
+        };
+        Ok((self, msgs, hash))
     }
 }
 
@@ -683,6 +707,9 @@ fn hash_prefix<F: Read + Seek>(
     len: u64,
 ) -> io::Result<()> {
     file.seek(SeekFrom::Start(0))?;
+    if len == 0 {
+        return Ok(());
+    }
     let mut buf = vec![0u8; 1024 * 1024];
     let mut left = len;
     while left > 0 {
@@ -854,30 +881,27 @@ async fn send_run(
                 sink.send(WsMessage::Binary(wire::encode(&file_link).into()))
                     .await
                     .map_err(|_| Error::ConnectionLost)?;
-                let first =
-                    blocking::unblock(move || FileReader::open(&path, size, offset)).await?;
+                let mut next = Some(blocking::unblock(move || {
+                    FileReader::open(&path, size, offset)
+                }));
                 let mut done = offset;
-                let mut last = None;
-                let mut next = None;
-                if first.remaining > 0 {
-                    next = Some(blocking::unblock(move || first.chunk()));
-                } else {
-                    last = Some(first);
-                }
+                let mut hash = None;
                 while let Some(task) = next.take() {
-                    let (r, chunk) = task.await?;
-                    let n = (chunk.len() - 1) as u64;
-                    if r.remaining > 0 {
-                        next = Some(blocking::unblock(move || r.chunk()));
-                    } else {
-                        last = Some(r);
+                    let (reader, msgs, complete) = task.await?;
+                    // Read the next batch while this one goes out.
+                    if complete.is_none() {
+                        next = Some(blocking::unblock(move || reader.batch()));
                     }
-                    sink.send(WsMessage::Binary(chunk.into()))
-                        .await
-                        .map_err(|_| Error::ConnectionLost)?;
-                    moved += n;
-                    done += n;
-                    meter.add(n);
+                    hash = complete;
+                    for msg in msgs {
+                        let n = (msg.len() - 1) as u64;
+                        sink.send(WsMessage::Binary(msg.into()))
+                            .await
+                            .map_err(|_| Error::ConnectionLost)?;
+                        moved += n;
+                        done += n;
+                        meter.add(n);
+                    }
                     while let Ok(event) = events.try_recv() {
                         let u = on_event(event, peer, &mut failed, &mut verified, &mut finished)?;
                         if let Some(u) = u {
@@ -891,8 +915,7 @@ async fn send_run(
                         ctx.update(Update::Progress(p)).await;
                     }
                 }
-                let reader = last.ok_or(Error::SourceChanged)?;
-                let hash = blocking::unblock(move || reader.finish()).await?;
+                let hash = hash.ok_or(Error::SourceChanged)?;
                 let end = Link::End { index, hash };
                 sink.send(WsMessage::Binary(wire::encode(&end).into()))
                     .await
@@ -991,43 +1014,193 @@ fn part_tag(from: ClientId, path: &str, size: u64) -> String {
 /// The open file and its running hash, moved to the blocking pool for each write.
 type Open = Box<(Part, blake3::Hasher)>;
 
-/// Writes one chunk ahead of the socket: the next chunk is read while this one is written.
-#[derive(Default)]
-struct Writer {
+/// The file being received: where it goes, and its bytes not yet on disk.
+#[derive(Clone)]
+struct Spec {
+    path: String,
+    tag: String,
+    expected: Expected,
+}
+
+/// Opens (or resumes) the part of `spec`, hashing what is already there.
+fn open_part(downloads: &Downloads, spec: &Spec) -> Result<Open, Error> {
+    let mut part = downloads.part(&spec.path, &spec.tag)?;
+    let offset = spec.expected.offset;
+    if part.offset != offset {
+        // Changed since we looked: keep only what we announced.
+        part.file
+            .set_len(offset)
+            .map_err(Error::io("resuming a received file"))?;
+        part.file
+            .seek(SeekFrom::Start(offset))
+            .map_err(Error::io("resuming a received file"))?;
+        part.offset = offset;
+    }
+    let mut hasher = blake3::Hasher::new();
+    hash_prefix(&mut part.file, &mut hasher, offset)
+        .map_err(Error::io("resuming a received file"))?;
+    Ok(Box::new((part, hasher)))
+}
+
+fn write_error(e: io::Error) -> Error {
+    if is_disk_full(&e) {
+        Error::DiskFull
+    } else {
+        Error::io("writing a received file")(e)
+    }
+}
+
+/// Opens the part if needed and writes `pending` to it, hashing as it goes.
+fn write_batch(
+    downloads: &Downloads,
+    spec: &Spec,
     open: Option<Open>,
-    busy: Option<blocking::Task<(Open, io::Result<()>)>>,
+    pending: &[async_tungstenite::tungstenite::Bytes],
+) -> Written {
+    let mut open = match open {
+        Some(o) => o,
+        None => match open_part(downloads, spec) {
+            Ok(o) => o,
+            Err(e) => return (None, Err(e)),
+        },
+    };
+    for b in pending {
+        let data = b.get(1..).unwrap_or_default();
+        if let Err(e) = open.0.file.write_all(data) {
+            return (Some(open), Err(write_error(e)));
+        }
+        open.1.update(data);
+    }
+    (Some(open), Ok(()))
+}
+
+/// Disk work for the file being received, off the socket's path: data is gathered into
+/// batches of [`DISK_BATCH`] and written (and hashed) on the blocking pool while the
+/// next batch arrives. A small file costs one trip: open, write, verify.
+struct Writer {
+    downloads: Arc<Downloads>,
+    spec: Option<Spec>,
+    open: Option<Open>,
+    pending: Vec<async_tungstenite::tungstenite::Bytes>,
+    pending_len: usize,
+    busy: Option<blocking::Task<Written>>,
+}
+
+/// A disk job's result: the open part (if it could be opened) and how the write went.
+type Written = (Option<Open>, Result<(), Error>);
+
+/// How a file ended: verified (its part, to be given its name) or not.
+enum Checked {
+    Good(Part),
+    Mismatch,
 }
 
 impl Writer {
-    async fn settle(&mut self) -> io::Result<()> {
+    fn new(downloads: Arc<Downloads>) -> Self {
+        Self {
+            downloads,
+            spec: None,
+            open: None,
+            pending: Vec::new(),
+            pending_len: 0,
+            busy: None,
+        }
+    }
+
+    async fn settle(&mut self) -> Result<(), Error> {
         if let Some(task) = self.busy.take() {
             let (open, result) = task.await;
-            self.open = Some(open);
+            self.open = open;
             result?;
         }
         Ok(())
     }
 
-    async fn write(&mut self, bytes: async_tungstenite::tungstenite::Bytes) -> io::Result<()> {
+    fn start(&mut self, spec: Spec) {
+        self.spec = Some(spec);
+    }
+
+    async fn data(&mut self, bytes: async_tungstenite::tungstenite::Bytes) -> Result<(), Error> {
+        self.pending_len += bytes.len();
+        self.pending.push(bytes);
+        if self.pending_len >= DISK_BATCH {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), Error> {
         self.settle().await?;
-        let Some(mut open) = self.open.take() else {
-            return Err(io::Error::other("no file open"));
+        let Some(spec) = self.spec.clone() else {
+            return Err(Error::Protocol("data outside a file".into()));
         };
+        let pending = std::mem::take(&mut self.pending);
+        self.pending_len = 0;
+        let open = self.open.take();
+        let downloads = self.downloads.clone();
         self.busy = Some(blocking::unblock(move || {
-            let data = bytes.get(1..).unwrap_or_default();
-            let result = open.0.file.write_all(data);
-            open.1.update(data);
-            (open, result)
+            write_batch(&downloads, &spec, open, &pending)
         }));
         Ok(())
     }
 
-    /// Waits for the last write and hands back the file and its hash.
-    async fn take(&mut self) -> (Option<Open>, io::Result<()>) {
-        let result = self.settle().await;
-        (self.open.take(), result)
+    /// The file is complete: write what is left, compare hashes; a mismatch deletes it.
+    async fn end(&mut self, hash: [u8; 32]) -> Result<Checked, Error> {
+        self.settle().await?;
+        let spec = self
+            .spec
+            .take()
+            .ok_or_else(|| Error::Protocol("no file open".into()))?;
+        let pending = std::mem::take(&mut self.pending);
+        self.pending_len = 0;
+        let open = self.open.take();
+        let downloads = self.downloads.clone();
+        blocking::unblock(move || {
+            let (open, written) = write_batch(&downloads, &spec, open, &pending);
+            let Some(open) = open else {
+                return Err(written.err().unwrap_or(Error::Protocol("no file".into())));
+            };
+            let (part, hasher) = *open;
+            if let Err(e) = written {
+                let _ = downloads.discard(part);
+                return Err(e);
+            }
+            if hasher.finalize() == blake3::Hash::from_bytes(hash) {
+                Ok(Checked::Good(part))
+            } else {
+                downloads.discard(part)?;
+                Ok(Checked::Mismatch)
+            }
+        })
+        .await
+    }
+
+    /// The transfer stopped mid-file. With `keep`, what arrived is written and synced
+    /// for resuming; otherwise the part is deleted.
+    async fn stop(&mut self, keep: bool) {
+        let flushed = if keep && !self.pending.is_empty() {
+            self.flush().await
+        } else {
+            Ok(())
+        };
+        let settled = self.settle().await;
+        let Some(open) = self.open.take() else { return };
+        let (part, _) = *open;
+        let downloads = self.downloads.clone();
+        let keep = keep && flushed.is_ok() && settled.is_ok();
+        let _ = blocking::unblock(move || {
+            if keep {
+                part.file.sync_data().map_err(store::Error::from)
+            } else {
+                downloads.discard(part)
+            }
+        })
+        .await;
     }
 }
+
+/// Verified files are given their names in groups, after one sync for the group.
+const LINK_BATCH: usize = 256;
 
 fn is_disk_full(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(28)
@@ -1131,12 +1304,13 @@ async fn receive_run(
         .map_err(|_| Error::ConnectionLost)?;
     let mut state = Receiving::new(plan.iter().map(|p| p.0).collect());
     let mut meter = Meter::new(total, resumed);
-    let mut writer = Writer::default();
+    let mut writer = Writer::new(downloads.clone());
+    let mut ready: Vec<(u32, Part)> = Vec::new();
     let mut saved = Vec::new();
     let mut failed = Vec::new();
     let mut moved = 0u64;
     let mut last_got = Instant::now();
-    let mut current: Option<(u32, u64)> = None;
+    let mut current: Option<(u32, u64, u64)> = None;
     let peer = info.peer;
     let result: Result<(), Error> = async {
         loop {
@@ -1157,22 +1331,16 @@ async fn receive_run(
             let bytes = match next {
                 Some(Ok(WsMessage::Binary(b))) => b,
                 Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
-                Some(Ok(_)) | Some(Err(_)) | None => return Err(Error::ConnectionLost),
+                Some(Ok(_) | Err(_)) | None => return Err(Error::ConnectionLost),
             };
             let step = match wire::decode(&bytes) {
                 Ok(Incoming::Data(data)) => {
                     let n = data.len() as u64;
                     state.data(data.len())?;
-                    writer.write(bytes).await.map_err(|e| {
-                        if is_disk_full(&e) {
-                            Error::DiskFull
-                        } else {
-                            Error::io("writing a received file")(e)
-                        }
-                    })?;
+                    writer.data(bytes).await?;
                     moved += n;
                     meter.add(n);
-                    if let Some((_, at)) = current.as_mut() {
+                    if let Some((_, at, _)) = current.as_mut() {
                         *at += n;
                     }
                     if last_got.elapsed() >= Duration::from_millis(250) {
@@ -1181,15 +1349,8 @@ async fn receive_run(
                             .await
                             .map_err(|_| Error::ConnectionLost)?;
                     }
-                    if let Some((index, at)) = current {
-                        let size = state
-                            .files()
-                            .iter()
-                            .find(|e| e.index == index)
-                            .map_or(0, |e| e.size);
-                        if let Some(p) = meter.report(Some((index, at, size)), false) {
-                            ctx.update(Update::Progress(p)).await;
-                        }
+                    if let Some(p) = meter.report(current, false) {
+                        ctx.update(Update::Progress(p)).await;
                     }
                     continue;
                 }
@@ -1201,99 +1362,56 @@ async fn receive_run(
             };
             match step {
                 Step::Open(expected) => {
-                    let (path, tag) = plan
+                    let spec = plan
                         .iter()
                         .find(|p| p.0.index == expected.index)
-                        .map(|p| (p.1.clone(), p.2.clone()))
-                        .unwrap_or_default();
-                    let downloads = downloads.clone();
-                    let open = blocking::unblock(move || -> Result<Open, Error> {
-                        let mut part = downloads.part(&path, &tag)?;
-                        if part.offset != expected.offset {
-                            // Changed since we looked: keep only what we announced.
-                            part.file
-                                .set_len(expected.offset)
-                                .map_err(Error::io("resuming a received file"))?;
-                            part.offset = expected.offset;
-                        }
-                        let mut hasher = blake3::Hasher::new();
-                        hash_prefix(&mut part.file, &mut hasher, expected.offset)
-                            .map_err(Error::io("resuming a received file"))?;
-                        Ok(Box::new((part, hasher)))
-                    })
-                    .await?;
-                    writer.open = Some(open);
-                    current = Some((expected.index, expected.offset));
+                        .map(|p| Spec {
+                            path: p.1.clone(),
+                            tag: p.2.clone(),
+                            expected,
+                        })
+                        .ok_or_else(|| Error::Protocol("unknown file".into()))?;
+                    writer.start(spec);
+                    current = Some((expected.index, expected.offset, expected.size));
                 }
                 Step::Write => {}
                 Step::Verify { index, hash } => {
                     current = None;
-                    let (open, written) = writer.take().await;
-                    let Some(open) = open else {
-                        return Err(Error::Protocol("no file open".into()));
-                    };
-                    let (part, hasher) = *open;
-                    if let Err(e) = written {
-                        let downloads = downloads.clone();
-                        let _ = blocking::unblock(move || downloads.discard(part)).await;
-                        return Err(if is_disk_full(&e) {
-                            Error::DiskFull
-                        } else {
-                            Error::io("writing a received file")(e)
-                        });
-                    }
-                    let ok = hasher.finalize() == blake3::Hash::from_bytes(hash);
-                    let downloads2 = downloads.clone();
-                    let outcome = blocking::unblock(move || {
-                        if ok {
-                            downloads2.finish(part).map(Some)
-                        } else {
-                            downloads2.discard(part).map(|()| None)
-                        }
-                    })
-                    .await;
-                    let reply = match outcome {
-                        Ok(Some(rel)) => {
-                            let path = downloads.path().join(rel);
-                            saved.push(path.clone());
-                            ctx.update(Update::FileDone {
-                                index,
-                                path: Some(path),
-                            })
-                            .await;
-                            Link::Verified { index }
-                        }
-                        Ok(None) => {
+                    match writer.end(hash).await? {
+                        Checked::Good(part) => ready.push((index, part)),
+                        Checked::Mismatch => {
                             failed.push((index, FileFailure::Integrity));
-                            ctx.update(Update::FileFailed {
-                                index,
-                                reason: FileFailure::Integrity,
-                            })
-                            .await;
-                            Link::Failed {
-                                index,
-                                reason: FileFailure::Integrity,
-                            }
+                            let reason = FileFailure::Integrity;
+                            ctx.update(Update::FileFailed { index, reason }).await;
+                            link::send(&mut ws, &Link::Failed { index, reason })
+                                .await
+                                .map_err(|_| Error::ConnectionLost)?;
                         }
-                        Err(e) => {
-                            tracing::warn!("saving a received file: {e}");
-                            failed.push((index, FileFailure::Storage));
-                            ctx.update(Update::FileFailed {
-                                index,
-                                reason: FileFailure::Storage,
-                            })
-                            .await;
-                            Link::Failed {
-                                index,
-                                reason: FileFailure::Storage,
-                            }
-                        }
-                    };
-                    link::send(&mut ws, &reply)
-                        .await
-                        .map_err(|_| Error::ConnectionLost)?;
+                    }
+                    if ready.len() >= LINK_BATCH {
+                        let batch = std::mem::take(&mut ready);
+                        name_files(
+                            ctx,
+                            &downloads,
+                            batch,
+                            &mut saved,
+                            &mut failed,
+                            Some(&mut ws),
+                        )
+                        .await?;
+                    }
                 }
                 Step::Done => {
+                    let batch = std::mem::take(&mut ready);
+                    name_files(
+                        ctx,
+                        &downloads,
+                        batch,
+                        &mut saved,
+                        &mut failed,
+                        Some(&mut ws),
+                    )
+                    .await?;
                     let folders = manifest.folders.clone();
                     let downloads = downloads.clone();
                     blocking::unblock(move || -> Result<(), Error> {
@@ -1316,21 +1434,12 @@ async fn receive_run(
     }
     .await;
     if let Err(e) = result {
+        // Complete, verified files keep them whatever happened next.
+        let batch = std::mem::take(&mut ready);
+        let _ = name_files(ctx, &downloads, batch, &mut saved, &mut failed, None).await;
         // The open part: kept for resuming after a lost connection, deleted otherwise.
-        let (open, _) = writer.take().await;
         let keep = matches!(e, Error::ConnectionLost | Error::Stalled);
-        if let Some(open) = open {
-            let (part, _) = *open;
-            let downloads = downloads.clone();
-            let _ = blocking::unblock(move || {
-                if keep {
-                    part.file.sync_data()
-                } else {
-                    downloads.discard(part).map_err(io::Error::other)
-                }
-            })
-            .await;
-        }
+        writer.stop(keep).await;
         if !keep {
             let abort = Link::Abort {
                 reason: local_abort(&e),
@@ -1357,4 +1466,45 @@ async fn receive_run(
         elapsed: started.elapsed(),
         saved,
     })
+}
+
+/// Gives verified parts their final names (one sync for the group) and tells the sender.
+async fn name_files(
+    ctx: &Ctx,
+    downloads: &Arc<Downloads>,
+    batch: Vec<(u32, Part)>,
+    saved: &mut Vec<PathBuf>,
+    failed: &mut Vec<(u32, FileFailure)>,
+    mut ws: Option<&mut Ws>,
+) -> Result<(), Error> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let (indices, parts): (Vec<u32>, Vec<Part>) = batch.into_iter().unzip();
+    let dl = downloads.clone();
+    let results = blocking::unblock(move || dl.finish_all(parts)).await;
+    for (index, result) in indices.into_iter().zip(results) {
+        let reply = match result {
+            Ok(rel) => {
+                let path = downloads.path().join(rel);
+                saved.push(path.clone());
+                let path = Some(path);
+                ctx.update(Update::FileDone { index, path }).await;
+                Link::Verified { index }
+            }
+            Err(e) => {
+                tracing::warn!("saving a received file: {e}");
+                let reason = FileFailure::Storage;
+                failed.push((index, reason));
+                ctx.update(Update::FileFailed { index, reason }).await;
+                Link::Failed { index, reason }
+            }
+        };
+        if let Some(ws) = ws.as_deref_mut() {
+            link::send(ws, &reply)
+                .await
+                .map_err(|_| Error::ConnectionLost)?;
+        }
+    }
+    Ok(())
 }

@@ -9,9 +9,10 @@
 //!   Unicode form count as clashes, and nothing is ever overwritten;
 //! - only `.part` files this code created are ever removed.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt};
 use cap_std::ambient_authority;
@@ -54,6 +55,9 @@ pub enum Error {
 pub struct Downloads {
     dir: Dir,
     path: PathBuf,
+    /// Collision keys of the names in each folder this store has finished files in,
+    /// listed once per folder instead of once per file.
+    taken: Mutex<HashMap<PathBuf, HashSet<String>>>,
 }
 
 /// A file being received: an open `.part` file and where it will go.
@@ -90,6 +94,7 @@ impl Downloads {
         Ok(Self {
             dir,
             path: path.to_owned(),
+            taken: Mutex::new(HashMap::new()),
         })
     }
 
@@ -208,17 +213,51 @@ impl Downloads {
     /// [`Error::NoFreeName`] or an I/O error; the `.part` file is then kept.
     pub fn finish(&self, part: Part) -> Result<PathBuf, Error> {
         part.file.sync_all()?;
-        let taken: HashSet<String> = self
-            .dir
-            .read_dir(if part.folder.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                &part.folder
-            })?
-            .filter_map(|e| e.ok()?.file_name().into_string().ok())
-            .filter(|n| *n != part.part_name)
-            .map(|n| collision_key(&n))
-            .collect();
+        self.link(part)
+    }
+
+    /// [`Downloads::finish`] for many parts with one file-system sync for all of them,
+    /// so that a folder of small files does not pay one sync per file. Every part is on
+    /// disk before any gets its final name.
+    pub fn finish_all(&self, parts: Vec<Part>) -> Vec<Result<PathBuf, Error>> {
+        let synced = match parts.first() {
+            None => return Vec::new(),
+            Some(p) if parts.len() == 1 => p.file.sync_all(),
+            // Any open file of the file system will do for syncfs.
+            Some(p) => rustix::fs::syncfs(&p.file).map_err(io::Error::from),
+        };
+        if let Err(e) = synced {
+            let kind = e.kind();
+            return parts
+                .into_iter()
+                .map(|_| Err(io::Error::from(kind).into()))
+                .collect();
+        }
+        parts.into_iter().map(|p| self.link(p)).collect()
+    }
+
+    fn link(&self, part: Part) -> Result<PathBuf, Error> {
+        let mut cache = self
+            .taken
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let taken = match cache.entry(part.folder.clone()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let listed: HashSet<String> = self
+                    .dir
+                    .read_dir(if part.folder.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        &part.folder
+                    })?
+                    .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .filter(|n| !n.ends_with(".part"))
+                    .map(|n| collision_key(&n))
+                    .collect();
+                e.insert(listed)
+            }
+        };
         let from = part.folder.join(&part.part_name);
         for n in 0..MAX_NUMBERED {
             let candidate = if n == 0 {
@@ -226,22 +265,28 @@ impl Downloads {
             } else {
                 numbered(&part.name, n)
             };
-            if taken.contains(&collision_key(&candidate)) {
+            let key = collision_key(&candidate);
+            if taken.contains(&key) {
                 continue;
             }
             let to = part.folder.join(&candidate);
             match self.dir.hard_link(&from, &self.dir, &to) {
                 Ok(()) => {
                     self.dir.remove_file(&from)?;
+                    taken.insert(key);
                     return Ok(to);
                 }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    taken.insert(key);
+                    continue;
+                }
                 Err(_) => {
                     // No hard links here (FAT, exFAT): rename, after making sure nothing
                     // (not even a dangling symlink) has the name.
                     match self.dir.symlink_metadata(&to) {
                         Err(e) if e.kind() == io::ErrorKind::NotFound => {
                             self.dir.rename(&from, &self.dir, &to)?;
+                            taken.insert(key);
                             return Ok(to);
                         }
                         _ => continue,
