@@ -625,3 +625,191 @@ fn receive_without_a_terminal_needs_yes() {
         text(&out.stderr)
     );
 }
+
+/// Peak resident memory of a running process, in KiB.
+fn hwm_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Reads JSON lines from a child's stdout until one matches.
+fn until_line(
+    out: &mut impl BufRead,
+    mut pred: impl FnMut(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    loop {
+        let mut line = String::new();
+        assert!(out.read_line(&mut line).unwrap() > 0, "stream ended");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if pred(&v) {
+            return v;
+        }
+    }
+}
+
+#[test]
+fn killed_sender_then_resend_resumes_and_memory_stays_flat() {
+    let dir = tempdir("kill");
+    let hub = start_hub(&dir);
+    let big = dir.join("big.iso");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(2 << 30)
+        .unwrap(); // 2 GiB, sparse
+    let mut receiver = start_receiver(&hub, &dir, "bob", &["--count", "2"]);
+    let mut rx = BufReader::new(receiver.stdout.take().unwrap());
+    let mut send = client(&hub, &dir, "alice");
+    send.args(["send", "--to", "bob", "--json"])
+        .arg(&big)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut sender = send.spawn().unwrap();
+    // Once bytes flow, kill the sender outright.
+    let p = until_line(&mut rx, |v| {
+        v["type"] == "progress" && v["bytes"].as_u64().unwrap() > (64 << 20)
+    });
+    assert_eq!(p["total"], 2u64 << 30);
+    sender.kill().unwrap();
+    sender.wait().unwrap();
+    let failed = until_line(&mut rx, |v| v["type"] == "result");
+    assert_eq!(failed["status"], "error");
+    assert_eq!(failed["error"], "connection lost");
+    let dl = dir.join("downloads");
+    let parts: Vec<_> = std::fs::read_dir(&dl)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+        .collect();
+    assert_eq!(parts.len(), 1, "the part is kept for resuming");
+    let kept = parts[0].metadata().unwrap().len();
+    assert!(kept > 0);
+
+    // Send again: only the rest moves; watch both sides' memory on the way.
+    let mut send = client(&hub, &dir, "alice");
+    send.args(["send", "--to", "bob", "--json"])
+        .arg(&big)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let sender = send.spawn().unwrap();
+    let (spid, rpid) = (sender.id(), receiver.id());
+    let watch = std::thread::spawn(move || {
+        let mut peak = (0, 0);
+        while std::fs::metadata(format!("/proc/{spid}")).is_ok() {
+            peak.0 = peak.0.max(hwm_kib(spid));
+            peak.1 = peak.1.max(hwm_kib(rpid));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        peak
+    });
+    let out = sender.wait_with_output().unwrap();
+    let (sender_kib, receiver_kib) = watch.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let result = json_lines(&out.stdout).pop().unwrap();
+    assert_eq!(result["status"], "ok");
+    assert_eq!(result["resumed"], kept);
+    assert_eq!(
+        result["moved"].as_u64().unwrap(),
+        (2u64 << 30) - kept,
+        "bytes already received are not sent again"
+    );
+    let done = until_line(&mut rx, |v| v["type"] == "result");
+    assert_eq!(done["status"], "ok");
+    assert_eq!(
+        std::fs::metadata(dl.join("big.iso")).unwrap().len(),
+        2 << 30
+    );
+    assert!(
+        sender_kib < 40 * 1024 && receiver_kib < 40 * 1024,
+        "peak RSS sender {sender_kib} KiB, receiver {receiver_kib} KiB"
+    );
+    assert!(sender_kib > 0 && receiver_kib > 0);
+    let _ = receiver.wait();
+}
+
+/// SECURITY X3 on a real file system: the receiver's tmpfs fills up mid-transfer. Needs
+/// root (to mount), as CI has.
+#[test]
+fn receiver_disk_full_mid_transfer_is_reported_and_the_next_transfer_works() {
+    let dir = tempdir("full");
+    let hub = start_hub(&dir);
+    let mnt = dir.join("downloads");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mount = |opts: &str| {
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", opts, "tmpfs"])
+            .arg(&mnt)
+            .status()
+            .expect("mount");
+        assert!(st.success(), "mounting a tmpfs needs root");
+    };
+    mount("size=3g");
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mnt.clone());
+    let big = dir.join("big.bin");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(2 << 30)
+        .unwrap();
+    let mut receiver = start_receiver(&hub, &dir, "bob", &["--count", "2"]);
+    let mut rx = BufReader::new(receiver.stdout.take().unwrap());
+    let mut send = client(&hub, &dir, "alice");
+    send.args(["send", "--to", "bob"]).arg(&big);
+    send.stdout(Stdio::null()).stderr(Stdio::piped());
+    let sender = send.spawn().unwrap();
+    until_line(&mut rx, |v| v["type"] == "connected");
+    // The disk shrinks under the transfer.
+    let st = Command::new("mount")
+        .args(["-o", "remount,size=64m"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let failed = until_line(&mut rx, |v| v["type"] == "result");
+    assert_eq!(failed["status"], "error");
+    assert_eq!(failed["error"], "receiver disk full");
+    let out = sender.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("receiver disk full"),
+        "{}",
+        text(&out.stderr)
+    );
+    let left: Vec<_> = std::fs::read_dir(&mnt).unwrap().collect();
+    assert!(left.is_empty(), "the part was deleted: {left:?}");
+    // The receiver keeps running; a transfer that fits goes through.
+    std::fs::write(dir.join("small.txt"), b"fits").unwrap();
+    let mount_big = Command::new("mount")
+        .args(["-o", "remount,size=1g"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(mount_big.success());
+    let out = courier(
+        &hub,
+        &dir,
+        "alice",
+        &[
+            "send",
+            "--to",
+            "bob",
+            dir.join("small.txt").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let ok = until_line(&mut rx, |v| v["type"] == "result");
+    assert_eq!(ok["status"], "ok");
+    assert_eq!(std::fs::read(mnt.join("small.txt")).unwrap(), b"fits");
+    let st = receiver.wait().unwrap();
+    assert_eq!(st.code(), Some(1), "one of two transfers failed");
+}
