@@ -876,21 +876,29 @@ async fn send_run(
         let mut finished = false;
         let peer = info.peer;
         let result: Result<(), Error> = async {
-            for (index, path, size, offset) in plan.iter().cloned() {
+            let open = |k: usize| {
+                plan.get(k).cloned().map(|(_, path, size, offset)| {
+                    blocking::unblock(move || FileReader::open(&path, size, offset))
+                })
+            };
+            // The next file's first batch is read while the current file goes out, so
+            // many small files stream without a pause between them.
+            let mut upcoming = open(0);
+            for (k, &(index, _, size, offset)) in plan.iter().enumerate() {
                 let file_link = Link::File { index, offset };
                 sink.send(WsMessage::Binary(wire::encode(&file_link).into()))
                     .await
                     .map_err(|_| Error::ConnectionLost)?;
-                let mut next = Some(blocking::unblock(move || {
-                    FileReader::open(&path, size, offset)
-                }));
+                let mut next = upcoming.take();
                 let mut done = offset;
                 let mut hash = None;
                 while let Some(task) = next.take() {
                     let (reader, msgs, complete) = task.await?;
-                    // Read the next batch while this one goes out.
+                    // Read the next batch (or file) while this one goes out.
                     if complete.is_none() {
                         next = Some(blocking::unblock(move || reader.batch()));
+                    } else {
+                        upcoming = open(k + 1);
                     }
                     hash = complete;
                     for msg in msgs {
@@ -1144,8 +1152,13 @@ impl Writer {
         Ok(())
     }
 
-    /// The file is complete: write what is left, compare hashes; a mismatch deletes it.
-    async fn end(&mut self, hash: [u8; 32]) -> Result<Checked, Error> {
+    /// The file is complete: write what is left and compare hashes (a mismatch deletes
+    /// it), on the blocking pool; the returned task says how it went, while the next
+    /// file already streams in.
+    async fn end(
+        &mut self,
+        hash: [u8; 32],
+    ) -> Result<blocking::Task<Result<Checked, Error>>, Error> {
         self.settle().await?;
         let spec = self
             .spec
@@ -1155,7 +1168,7 @@ impl Writer {
         self.pending_len = 0;
         let open = self.open.take();
         let downloads = self.downloads.clone();
-        blocking::unblock(move || {
+        Ok(blocking::unblock(move || {
             let (open, written) = write_batch(&downloads, &spec, open, &pending);
             let Some(open) = open else {
                 return Err(written.err().unwrap_or(Error::Protocol("no file".into())));
@@ -1171,8 +1184,7 @@ impl Writer {
                 downloads.discard(part)?;
                 Ok(Checked::Mismatch)
             }
-        })
-        .await
+        }))
     }
 
     /// The transfer stopped mid-file. With `keep`, what arrived is written and synced
@@ -1201,6 +1213,34 @@ impl Writer {
 
 /// Verified files are given their names in groups, after one sync for the group.
 const LINK_BATCH: usize = 256;
+
+/// Files whose verification may run on the blocking pool at once.
+const MAX_CHECKING: usize = 8;
+
+/// A verified file waits for its name; a mismatch is reported (the reply for the sender).
+async fn sort_checked(
+    ctx: &Ctx,
+    index: u32,
+    checked: Checked,
+    ready: &mut Vec<(u32, Part)>,
+    failed: &mut Vec<(u32, FileFailure)>,
+) -> Option<Link> {
+    match checked {
+        Checked::Good(part) => {
+            ready.push((index, part));
+            None
+        }
+        Checked::Mismatch => {
+            let reason = FileFailure::Integrity;
+            failed.push((index, reason));
+            ctx.update(Update::FileFailed { index, reason }).await;
+            Some(Link::Failed { index, reason })
+        }
+    }
+}
+
+/// While the receiver is busy on disk, it tells the sender it is alive this often.
+const KEEPALIVE: Duration = Duration::from_secs(5);
 
 fn is_disk_full(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(28)
@@ -1306,6 +1346,8 @@ async fn receive_run(
     let mut meter = Meter::new(total, resumed);
     let mut writer = Writer::new(downloads.clone());
     let mut ready: Vec<(u32, Part)> = Vec::new();
+    let mut checking: std::collections::VecDeque<(u32, blocking::Task<Result<Checked, Error>>)> =
+        std::collections::VecDeque::new();
     let mut saved = Vec::new();
     let mut failed = Vec::new();
     let mut moved = 0u64;
@@ -1377,13 +1419,20 @@ async fn receive_run(
                 Step::Write => {}
                 Step::Verify { index, hash } => {
                     current = None;
-                    match writer.end(hash).await? {
-                        Checked::Good(part) => ready.push((index, part)),
-                        Checked::Mismatch => {
-                            failed.push((index, FileFailure::Integrity));
-                            let reason = FileFailure::Integrity;
-                            ctx.update(Update::FileFailed { index, reason }).await;
-                            link::send(&mut ws, &Link::Failed { index, reason })
+                    checking.push_back((index, writer.end(hash).await?));
+                    // Collect what is done; wait only when too much is in flight.
+                    while let Some((_, task)) = checking.front() {
+                        if !task.is_finished() && checking.len() < MAX_CHECKING {
+                            break;
+                        }
+                        let Some((index, task)) = checking.pop_front() else {
+                            break;
+                        };
+                        let checked = task.await?;
+                        if let Some(reply) =
+                            sort_checked(ctx, index, checked, &mut ready, &mut failed).await
+                        {
+                            link::send(&mut ws, &reply)
                                 .await
                                 .map_err(|_| Error::ConnectionLost)?;
                         }
@@ -1402,6 +1451,16 @@ async fn receive_run(
                     }
                 }
                 Step::Done => {
+                    while let Some((index, task)) = checking.pop_front() {
+                        let checked = task.await?;
+                        if let Some(reply) =
+                            sort_checked(ctx, index, checked, &mut ready, &mut failed).await
+                        {
+                            link::send(&mut ws, &reply)
+                                .await
+                                .map_err(|_| Error::ConnectionLost)?;
+                        }
+                    }
                     let batch = std::mem::take(&mut ready);
                     name_files(
                         ctx,
@@ -1435,6 +1494,11 @@ async fn receive_run(
     .await;
     if let Err(e) = result {
         // Complete, verified files keep them whatever happened next.
+        while let Some((index, task)) = checking.pop_front() {
+            if let Ok(checked) = task.await {
+                let _ = sort_checked(ctx, index, checked, &mut ready, &mut failed).await;
+            }
+        }
         let batch = std::mem::take(&mut ready);
         let _ = name_files(ctx, &downloads, batch, &mut saved, &mut failed, None).await;
         // The open part: kept for resuming after a lost connection, deleted otherwise.
@@ -1482,7 +1546,26 @@ async fn name_files(
     }
     let (indices, parts): (Vec<u32>, Vec<Part>) = batch.into_iter().unzip();
     let dl = downloads.clone();
-    let results = blocking::unblock(move || dl.finish_all(parts)).await;
+    let mut task = std::pin::pin!(blocking::unblock(move || dl.finish_all(parts)));
+    // Syncing a large group can take a while on a slow disk: keep the sender's
+    // progress deadline from firing meanwhile.
+    let results = loop {
+        let tick = async {
+            async_io::Timer::after(KEEPALIVE).await;
+            None
+        };
+        match futures_lite::future::or(async { Some((&mut task).await) }, tick).await {
+            Some(results) => break results,
+            None => {
+                if let Some(ws) = ws.as_deref_mut() {
+                    let got = Link::Got { bytes: 0 };
+                    link::send(ws, &got)
+                        .await
+                        .map_err(|_| Error::ConnectionLost)?;
+                }
+            }
+        }
+    };
     for (index, result) in indices.into_iter().zip(results) {
         let reply = match result {
             Ok(rel) => {

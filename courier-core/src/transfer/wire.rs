@@ -43,7 +43,7 @@ pub enum Link {
         #[serde(with = "serde_bytes")]
         hash: [u8; 32],
     },
-    /// Receiver → sender: bytes written so far this session (progress and keep-alive).
+    /// Receiver → sender: bytes received so far this session (0 when only a keep-alive).
     Got {
         /// Bytes.
         bytes: u64,
