@@ -1211,8 +1211,10 @@ impl Writer {
     }
 }
 
-/// Verified files are given their names in groups, after one sync for the group.
-const LINK_BATCH: usize = 256;
+/// Verified files are given their names in groups, after one sync for the group: this
+/// many files, or this many bytes.
+const LINK_BATCH: usize = 64;
+const LINK_BATCH_BYTES: u64 = 64 << 20;
 
 /// Files whose verification may run on the blocking pool at once.
 const MAX_CHECKING: usize = 8;
@@ -1346,6 +1348,8 @@ async fn receive_run(
     let mut meter = Meter::new(total, resumed);
     let mut writer = Writer::new(downloads.clone());
     let mut ready: Vec<(u32, Part)> = Vec::new();
+    let mut ready_bytes = 0u64;
+    let mut naming: Option<Naming> = None;
     let mut checking: std::collections::VecDeque<(u32, blocking::Task<Result<Checked, Error>>)> =
         std::collections::VecDeque::new();
     let mut saved = Vec::new();
@@ -1435,19 +1439,28 @@ async fn receive_run(
                             link::send(&mut ws, &reply)
                                 .await
                                 .map_err(|_| Error::ConnectionLost)?;
+                        } else {
+                            ready_bytes += plan
+                                .iter()
+                                .find(|p| p.0.index == index)
+                                .map_or(0, |p| p.0.size);
                         }
                     }
-                    if ready.len() >= LINK_BATCH {
-                        let batch = std::mem::take(&mut ready);
-                        name_files(
+                    if ready.len() >= LINK_BATCH || ready_bytes >= LINK_BATCH_BYTES {
+                        // Name this group while the next files stream in; wait only for
+                        // the group before it.
+                        let previous = naming.take();
+                        finish_naming(
                             ctx,
                             &downloads,
-                            batch,
+                            previous,
                             &mut saved,
                             &mut failed,
                             Some(&mut ws),
                         )
                         .await?;
+                        naming = start_naming(&downloads, std::mem::take(&mut ready));
+                        ready_bytes = 0;
                     }
                 }
                 Step::Done => {
@@ -1461,11 +1474,21 @@ async fn receive_run(
                                 .map_err(|_| Error::ConnectionLost)?;
                         }
                     }
-                    let batch = std::mem::take(&mut ready);
-                    name_files(
+                    let previous = naming.take();
+                    finish_naming(
                         ctx,
                         &downloads,
-                        batch,
+                        previous,
+                        &mut saved,
+                        &mut failed,
+                        Some(&mut ws),
+                    )
+                    .await?;
+                    let last = start_naming(&downloads, std::mem::take(&mut ready));
+                    finish_naming(
+                        ctx,
+                        &downloads,
+                        last,
                         &mut saved,
                         &mut failed,
                         Some(&mut ws),
@@ -1499,8 +1522,10 @@ async fn receive_run(
                 let _ = sort_checked(ctx, index, checked, &mut ready, &mut failed).await;
             }
         }
-        let batch = std::mem::take(&mut ready);
-        let _ = name_files(ctx, &downloads, batch, &mut saved, &mut failed, None).await;
+        let previous = naming.take();
+        let _ = finish_naming(ctx, &downloads, previous, &mut saved, &mut failed, None).await;
+        let last = start_naming(&downloads, std::mem::take(&mut ready));
+        let _ = finish_naming(ctx, &downloads, last, &mut saved, &mut failed, None).await;
         // The open part: kept for resuming after a lost connection, deleted otherwise.
         let keep = matches!(e, Error::ConnectionLost | Error::Stalled);
         writer.stop(keep).await;
@@ -1532,30 +1557,39 @@ async fn receive_run(
     })
 }
 
-/// Gives verified parts their final names (one sync for the group) and tells the sender.
-async fn name_files(
+/// A group of verified parts being synced and named on the blocking pool.
+type Naming = blocking::Task<(Vec<u32>, Vec<Result<PathBuf, store::Error>>)>;
+
+/// Starts giving verified parts their final names, one sync for the group.
+fn start_naming(downloads: &Arc<Downloads>, batch: Vec<(u32, Part)>) -> Option<Naming> {
+    if batch.is_empty() {
+        return None;
+    }
+    let (indices, parts): (Vec<u32>, Vec<Part>) = batch.into_iter().unzip();
+    let dl = downloads.clone();
+    Some(blocking::unblock(move || (indices, dl.finish_all(parts))))
+}
+
+/// Waits for a naming group and tells the sender (and our stream) how each file ended.
+async fn finish_naming(
     ctx: &Ctx,
     downloads: &Arc<Downloads>,
-    batch: Vec<(u32, Part)>,
+    naming: Option<Naming>,
     saved: &mut Vec<PathBuf>,
     failed: &mut Vec<(u32, FileFailure)>,
     mut ws: Option<&mut Ws>,
 ) -> Result<(), Error> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let (indices, parts): (Vec<u32>, Vec<Part>) = batch.into_iter().unzip();
-    let dl = downloads.clone();
-    let mut task = std::pin::pin!(blocking::unblock(move || dl.finish_all(parts)));
+    let Some(task) = naming else { return Ok(()) };
+    let mut task = std::pin::pin!(task);
     // Syncing a large group can take a while on a slow disk: keep the sender's
     // progress deadline from firing meanwhile.
-    let results = loop {
+    let (indices, results) = loop {
         let tick = async {
             async_io::Timer::after(KEEPALIVE).await;
             None
         };
         match futures_lite::future::or(async { Some((&mut task).await) }, tick).await {
-            Some(results) => break results,
+            Some(done) => break done,
             None => {
                 if let Some(ws) = ws.as_deref_mut() {
                     let got = Link::Got { bytes: 0 };
