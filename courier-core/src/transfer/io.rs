@@ -1020,7 +1020,21 @@ fn part_tag(from: ClientId, path: &str, size: u64) -> String {
 }
 
 /// The open file and its running hash, moved to the blocking pool for each write.
-type Open = Box<(Part, blake3::Hasher)>;
+type Open = Box<OpenPart>;
+
+/// A part being written: the file, its running hash, and its early write-back.
+struct OpenPart {
+    part: Part,
+    hasher: blake3::Hasher,
+    /// Bytes written since write-back was last started.
+    unsynced: u64,
+    /// Whether a write-back is running.
+    syncing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// A large file's data is pushed to the disk every this many bytes, in the background,
+/// so the sync before it gets its name (durability) has little left to do.
+const WRITE_BACK: u64 = 64 << 20;
 
 /// The file being received: where it goes, and its bytes not yet on disk.
 #[derive(Clone)]
@@ -1047,7 +1061,12 @@ fn open_part(downloads: &Downloads, spec: &Spec) -> Result<Open, Error> {
     let mut hasher = blake3::Hasher::new();
     hash_prefix(&mut part.file, &mut hasher, offset)
         .map_err(Error::io("resuming a received file"))?;
-    Ok(Box::new((part, hasher)))
+    Ok(Box::new(OpenPart {
+        part,
+        hasher,
+        unsynced: 0,
+        syncing: Arc::default(),
+    }))
 }
 
 fn write_error(e: io::Error) -> Error {
@@ -1074,10 +1093,25 @@ fn write_batch(
     };
     for b in pending {
         let data = b.get(1..).unwrap_or_default();
-        if let Err(e) = open.0.file.write_all(data) {
+        if let Err(e) = open.part.file.write_all(data) {
             return (Some(open), Err(write_error(e)));
         }
-        open.1.update(data);
+        open.hasher.update(data);
+        open.unsynced += data.len() as u64;
+    }
+    if open.unsynced >= WRITE_BACK
+        && !open.syncing.load(std::sync::atomic::Ordering::Acquire)
+        && let Ok(clone) = open.part.file.try_clone()
+    {
+        open.unsynced = 0;
+        open.syncing
+            .store(true, std::sync::atomic::Ordering::Release);
+        let syncing = open.syncing.clone();
+        blocking::unblock(move || {
+            let _ = clone.sync_data();
+            syncing.store(false, std::sync::atomic::Ordering::Release);
+        })
+        .detach();
     }
     (Some(open), Ok(()))
 }
@@ -1173,7 +1207,7 @@ impl Writer {
             let Some(open) = open else {
                 return Err(written.err().unwrap_or(Error::Protocol("no file".into())));
             };
-            let (part, hasher) = *open;
+            let OpenPart { part, hasher, .. } = *open;
             if let Err(e) = written {
                 let _ = downloads.discard(part);
                 return Err(e);
@@ -1197,7 +1231,7 @@ impl Writer {
         };
         let settled = self.settle().await;
         let Some(open) = self.open.take() else { return };
-        let (part, _) = *open;
+        let OpenPart { part, .. } = *open;
         let downloads = self.downloads.clone();
         let keep = keep && flushed.is_ok() && settled.is_ok();
         let _ = blocking::unblock(move || {
