@@ -132,10 +132,12 @@ fn large(scratch: &Path, hub: &str) {
                 let dst = scratch.join(format!("large-courier-{round}"));
                 let r = courier(hub, &dst, &[&file]);
                 println!(
-                    "  courier ({})        {:6.2} GB/s  ({:.2} s)",
+                    "  courier ({})        {:6.2} GB/s  ({:.2} s; CPU s: sender {:.2}, receiver {:.2})",
                     r.route,
                     rate(bytes, r.elapsed),
-                    r.elapsed.as_secs_f64()
+                    r.elapsed.as_secs_f64(),
+                    r.sender_cpu,
+                    r.receiver_cpu
                 );
                 assert_eq!(std::fs::metadata(dst.join("big.bin")).unwrap().len(), bytes);
                 hwm_s = hwm_s.max(r.sender_hwm_kib);
@@ -194,10 +196,12 @@ fn small(scratch: &Path, hub: &str) {
                     count
                 );
                 println!(
-                    "  courier ({})        {:6.0} files/s ({:.2} s)",
+                    "  courier ({})        {:6.0} files/s ({:.2} s; CPU s: sender {:.2}, receiver {:.2})",
                     r.route,
                     count as f64 / r.elapsed.as_secs_f64(),
-                    r.elapsed.as_secs_f64()
+                    r.elapsed.as_secs_f64(),
+                    r.sender_cpu,
+                    r.receiver_cpu
                 );
                 best = best.min(r.elapsed);
                 hwm_s = hwm_s.max(r.sender_hwm_kib);
@@ -307,6 +311,8 @@ fn tar_copy(folder: &Path, dst: &Path) -> Duration {
 struct Run {
     route: String,
     elapsed: Duration,
+    sender_cpu: f64,
+    receiver_cpu: f64,
     sender_hwm_kib: u64,
     receiver_hwm_kib: u64,
 }
@@ -338,6 +344,8 @@ fn courier(hub: &str, dst: &Path, paths: &[&Path]) -> Run {
         route: s[1].to_owned(),
         elapsed: Duration::from_secs_f64(s[2].parse().unwrap()),
         sender_hwm_kib: s[3].parse().unwrap(),
+        sender_cpu: s[4].parse().unwrap(),
+        receiver_cpu: r[4].parse().unwrap(),
         receiver_hwm_kib: r[3].parse().unwrap(),
     }
 }
@@ -395,6 +403,22 @@ fn hwm_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user + system) this process has used, all threads.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after ')'.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn var(k: &str) -> String {
     std::env::var(format!("COURIER_BENCH_{k}")).unwrap()
 }
@@ -442,6 +466,7 @@ fn child_receive() {
                 break o;
             }
         };
+        let cpu_start = cpu_secs();
         let mut t = transfer::receive(handle, offer, None, PathBuf::from(var("DEST")), options());
         let result = loop {
             futures::select! {
@@ -450,7 +475,13 @@ fn child_receive() {
             }
         };
         match result {
-            Ok(s) => println!("ok {} {} {}", s.route, s.elapsed.as_secs_f64(), hwm_kib()),
+            Ok(s) => println!(
+                "ok {} {} {} {}",
+                s.route,
+                s.elapsed.as_secs_f64(),
+                hwm_kib(),
+                cpu_secs() - cpu_start
+            ),
             Err(e) => println!("error {e}"),
         }
     });
@@ -467,6 +498,7 @@ fn child_send() {
         println!("ready");
         let to = ClientId::from_hex(&var("TO")).unwrap();
         let paths = var("PATHS").lines().map(PathBuf::from).collect();
+        let cpu_start = cpu_secs();
         let mut t = transfer::send(handle, to, paths, options());
         let result = loop {
             futures::select! {
@@ -475,7 +507,13 @@ fn child_send() {
             }
         };
         match result {
-            Ok(s) => println!("ok {} {} {}", s.route, s.elapsed.as_secs_f64(), hwm_kib()),
+            Ok(s) => println!(
+                "ok {} {} {} {}",
+                s.route,
+                s.elapsed.as_secs_f64(),
+                hwm_kib(),
+                cpu_secs() - cpu_start
+            ),
             Err(e) => println!("error {e}"),
         }
     });
