@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use courier_core::transfer::{Progress, Summary};
+use courier_core::transfer::{Progress, Summary, Update};
 use serde_json::{Value, json};
 
 /// `1.5 MiB` style sizes.
@@ -80,6 +80,36 @@ impl Bar {
             eprintln!();
             self.drawn = false;
         }
+    }
+}
+
+/// Shows what `send` and `receive` show alike: the route, progress, a failed file.
+pub(crate) fn show_common(u: &Update, json: bool, bar: &mut Bar) {
+    let emit = |v: Value| crate::print(&format!("{v}\n"));
+    match u {
+        Update::Connected { route } => {
+            if json {
+                emit(json!({"type": "connected", "route": route}));
+            } else {
+                eprintln!("Connected ({route}).");
+            }
+        }
+        Update::Progress(p) => {
+            if json {
+                emit(progress_json(p));
+            } else {
+                bar.draw(p);
+            }
+        }
+        Update::FileFailed { index, reason } => {
+            bar.clear();
+            if json {
+                emit(json!({"type": "failed", "file": index, "reason": reason.to_string()}));
+            } else {
+                eprintln!("courier: file {index} failed: {reason}");
+            }
+        }
+        _ => {}
     }
 }
 

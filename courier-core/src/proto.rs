@@ -17,8 +17,8 @@ pub use frame::{
 };
 pub use id::{ClientId, MsgId, Timestamp};
 pub use transfer::{
-    Declined, FileEntry, IncomingOffer, Manifest, ManifestError, OfferRefusal, Ticket, TransferEnd,
-    TransferId,
+    Declined, FileEntry, IncomingOffer, Manifest, ManifestError, OfferRefusal, Ticket, TicketInfo,
+    TransferEnd, TransferId,
 };
 
 /// The protocol version this build speaks; carried by the first frame of each side.

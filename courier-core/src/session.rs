@@ -25,7 +25,7 @@ use crate::limits;
 use crate::proto::{
     ClientFrame, ClientId, Contact, Declined, Delivery, ErrorCode, IncomingOffer, LoginRejection,
     Manifest, Message, MsgId, OfferRefusal, PROTOCOL_VERSION, Profile, ProfileError, ServerFrame,
-    Target, Ticket, Timestamp, TransferEnd, TransferId,
+    Target, TicketInfo, Timestamp, TransferEnd, TransferId,
 };
 
 /// Why a session ended or a command failed.
@@ -209,21 +209,6 @@ pub enum Event {
         /// How.
         end: TransferEnd,
     },
-}
-
-/// What the hub hands both sides of an accepted transfer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TicketInfo {
-    /// The transfer.
-    pub id: TransferId,
-    /// The single-use secret for its connection.
-    pub ticket: Ticket,
-    /// The other side's certificate fingerprint.
-    pub peer: ClientId,
-    /// Accepted file indices.
-    pub files: Vec<u32>,
-    /// The other side's announced addresses.
-    pub addrs: Vec<std::net::SocketAddr>,
 }
 
 /// Session timing; [`Timing::default`] uses [`crate::limits`].
@@ -494,19 +479,7 @@ impl Session {
             ServerFrame::Offer(offer) => Event::Offer(offer),
             ServerFrame::OfferSent { tag, id } => Event::OfferSent { tag, id },
             ServerFrame::OfferRefused { tag, reason } => Event::OfferRefused { tag, reason },
-            ServerFrame::Ticket {
-                id,
-                ticket,
-                peer,
-                files,
-                addrs,
-            } => Event::Ticket(TicketInfo {
-                id,
-                ticket,
-                peer,
-                files,
-                addrs,
-            }),
+            ServerFrame::Ticket(info) => Event::Ticket(info),
             ServerFrame::TransferEnded { id, end } => Event::TransferEnded { id, end },
             ServerFrame::RelayReady
             | ServerFrame::LoginChallenge { .. }

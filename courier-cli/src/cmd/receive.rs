@@ -145,13 +145,6 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<ExitCode> {
             update = futures::FutureExt::fuse(transfer_next) => {
                 let Some(update) = update else { running = None; continue };
                 match update {
-                    Update::Connected { route } => {
-                        if args.json { emit(json!({"type": "connected", "route": route})); }
-                        else { eprintln!("Connected ({route})."); }
-                    }
-                    Update::Progress(p) => {
-                        if args.json { emit(progress::progress_json(&p)); } else { bar.draw(&p); }
-                    }
                     Update::FileDone { index, path: Some(path) } => {
                         if args.json {
                             emit(json!({"type": "saved", "file": index, "path": path.display().to_string()}));
@@ -160,13 +153,8 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<ExitCode> {
                             crate::print(&format!("saved {}\n", safe(&path.display().to_string(), false)));
                         }
                     }
-                    Update::FileFailed { index, reason } => {
-                        bar.clear();
-                        if args.json {
-                            emit(json!({"type": "failed", "file": index, "reason": reason.to_string()}));
-                        } else {
-                            eprintln!("courier: file {index} failed: {reason}");
-                        }
+                    u @ (Update::Connected { .. } | Update::Progress(_) | Update::FileFailed { .. }) => {
+                        progress::show_common(&u, args.json, &mut bar);
                     }
                     Update::Finished(result) => {
                         bar.clear();

@@ -58,26 +58,11 @@ pub(crate) async fn run(args: SendArgs) -> Result<ExitCode> {
                             eprintln!("Accepted ({} file{}); connecting…", files.len(), if files.len() == 1 { "" } else { "s" });
                         }
                     }
-                    Update::Connected { route } => {
-                        if args.json {
-                            emit(json!({"type": "connected", "route": route}));
-                        } else {
-                            eprintln!("Connected ({route}).");
-                        }
-                    }
-                    Update::Progress(p) => {
-                        if args.json { emit(progress::progress_json(&p)); } else { bar.draw(&p); }
-                    }
                     Update::FileDone { index, .. } if args.json => {
                         emit(json!({"type": "verified", "file": index}));
                     }
-                    Update::FileFailed { index, reason } => {
-                        bar.clear();
-                        if args.json {
-                            emit(json!({"type": "failed", "file": index, "reason": reason.to_string()}));
-                        } else {
-                            eprintln!("courier: file {index} failed: {reason}");
-                        }
+                    u @ (Update::Connected { .. } | Update::Progress(_) | Update::FileFailed { .. }) => {
+                        progress::show_common(&u, args.json, &mut bar);
                     }
                     Update::Finished(Ok(summary)) => {
                         bar.clear();

@@ -12,7 +12,7 @@ use super::{CloseReason, ConnId, Hub, Phase, Transmit};
 use crate::limits;
 use crate::proto::{
     ClientId, Declined, ErrorCode, IncomingOffer, Manifest, OfferRefusal, ServerFrame, Ticket,
-    TransferEnd, TransferId,
+    TicketInfo, TransferEnd, TransferId,
 };
 
 /// A transfer the hub knows about.
@@ -196,20 +196,20 @@ impl Hub {
             };
         }
         self.broker.tickets.insert(ticket, id);
-        let to_receiver = ServerFrame::Ticket {
+        let to_receiver = ServerFrame::Ticket(TicketInfo {
             id,
             ticket,
             peer: from,
             files: files.clone(),
             addrs: sender_addrs,
-        };
-        let to_sender = ServerFrame::Ticket {
+        });
+        let to_sender = ServerFrame::Ticket(TicketInfo {
             id,
             ticket,
             peer: client,
             files,
             addrs,
-        };
+        });
         self.send(conn, Arc::new(to_receiver), now);
         self.send(from_conn, Arc::new(to_sender), now);
     }

@@ -822,7 +822,7 @@ mod transfers {
             .collect()
     }
 
-    fn tickets(sim: &Sim, i: usize) -> Vec<crate::session::TicketInfo> {
+    fn tickets(sim: &Sim, i: usize) -> Vec<crate::proto::TicketInfo> {
         sim.events(i)
             .iter()
             .filter_map(|e| match e {

@@ -5,7 +5,7 @@ use serde_bytes::ByteBuf;
 
 use super::id::{ClientId, MsgId, Timestamp};
 use super::transfer::{
-    Declined, IncomingOffer, Manifest, OfferRefusal, Ticket, TransferEnd, TransferId,
+    Declined, IncomingOffer, Manifest, OfferRefusal, Ticket, TicketInfo, TransferEnd, TransferId,
 };
 use crate::limits;
 
@@ -396,19 +396,7 @@ pub enum ServerFrame {
     /// Someone offers us files.
     Offer(IncomingOffer),
     /// The offer was accepted: both sides get the ticket and each other's identity.
-    Ticket {
-        /// The transfer.
-        id: TransferId,
-        /// The single-use secret for the direct (or relayed) connection.
-        ticket: Ticket,
-        /// The other side's certificate fingerprint (pin it).
-        peer: ClientId,
-        /// The accepted file indices.
-        files: Vec<u32>,
-        /// Where the receiver listens (for the sender's fallback connection).
-        #[cfg_attr(any(test, feature = "arbitrary"), arbitrary(with = super::transfer::arbitrary_addrs))]
-        addrs: Vec<std::net::SocketAddr>,
-    },
+    Ticket(TicketInfo),
     /// A brokered transfer ended before its direct connection took over.
     TransferEnded {
         /// The transfer.

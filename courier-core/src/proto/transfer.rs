@@ -214,3 +214,21 @@ pub enum TransferEnd {
     /// The other side went offline.
     PeerGone,
 }
+
+/// What the hub hands both sides of an accepted transfer.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
+pub struct TicketInfo {
+    /// The transfer.
+    pub id: TransferId,
+    /// The single-use secret for its connection.
+    pub ticket: Ticket,
+    /// The other side's certificate fingerprint (pin it).
+    pub peer: ClientId,
+    /// Accepted file indices.
+    pub files: Vec<u32>,
+    /// The other side's announced addresses.
+    #[cfg_attr(any(test, feature = "arbitrary"), arbitrary(with = arbitrary_addrs))]
+    pub addrs: Vec<SocketAddr>,
+}

@@ -23,11 +23,12 @@ use super::source::{Source, SourceError};
 use super::store::{self, Downloads, Part};
 use super::wire::{self, AbortReason, FileFailure, Incoming, Link};
 use crate::limits;
+use crate::proto::TicketInfo;
 use crate::proto::{
     ClientId, Declined, IncomingOffer, ManifestError, OfferRefusal, TransferEnd, TransferId,
 };
 use crate::session::handle::Signal;
-use crate::session::{self, Handle, TicketInfo};
+use crate::session::{self, Handle};
 
 /// How a transfer connects. [`Options::default`] listens on every interface and allows
 /// the relay.
@@ -557,6 +558,36 @@ async fn establish(
     }
 }
 
+/// Both sides, after the answer: wait for the ticket, report the acceptance, open the
+/// link and close the listener. Returns the ticket, the link, its route and when
+/// connecting started.
+#[allow(clippy::too_many_arguments)]
+async fn connect_peer(
+    ctx: &Ctx,
+    handle: &Handle,
+    role: Role,
+    id: TransferId,
+    peer: ClientId,
+    bound: Option<(TcpListener, Vec<SocketAddr>)>,
+    options: &Options,
+    signals: &Receiver<Signal>,
+) -> Result<(TicketInfo, Ws, Route, Instant), Error> {
+    let info = await_ticket(ctx, handle, id, signals).await?;
+    if info.peer != peer {
+        return Err(Error::Protocol("the hub named another peer".into()));
+    }
+    ctx.update(Update::Accepted {
+        files: info.files.clone(),
+    })
+    .await;
+    let started = Instant::now();
+    let listener = bound.as_ref().map(|b| &b.0);
+    let (ws, route) = establish(ctx, handle, role, id, &info, listener, options, signals).await?;
+    drop(bound); // nothing else may connect now
+    ctx.update(Update::Connected { route }).await;
+    Ok((info, ws, route, started))
+}
+
 /// Progress accounting with a smoothed rate.
 struct Meter {
     total: u64,
@@ -795,29 +826,8 @@ async fn send_run(
         }
     };
     ctx.update(Update::Offered { id }).await;
-    let info = await_ticket(ctx, handle, id, &signals).await?;
-    if info.peer != to {
-        return Err(Error::Protocol("the hub named another peer".into()));
-    }
-    ctx.update(Update::Accepted {
-        files: info.files.clone(),
-    })
-    .await;
-    let started = Instant::now();
-    let listener = bound.as_ref().map(|b| &b.0);
-    let (mut ws, route) = establish(
-        ctx,
-        handle,
-        Role::Sender,
-        id,
-        &info,
-        listener,
-        options,
-        &signals,
-    )
-    .await?;
-    drop(bound); // nothing else may connect now
-    ctx.update(Update::Connected { route }).await;
+    let (info, mut ws, route, started) =
+        connect_peer(ctx, handle, Role::Sender, id, to, bound, options, &signals).await?;
     let deadline = Instant::now() + limits::PROGRESS_DEADLINE;
     let offsets = match link::recv_control(&mut ws, deadline).await {
         Ok(Link::Hello { offsets }) => offsets,
@@ -1349,29 +1359,17 @@ async fn receive_run(
     let bound = bind(options).await?;
     let addrs = bound.as_ref().map(|b| b.1.clone()).unwrap_or_default();
     let signals = handle.accept(id, accepted.clone(), addrs).await?;
-    let info = await_ticket(ctx, handle, id, &signals).await?;
-    if info.peer != from {
-        return Err(Error::Protocol("the hub named another peer".into()));
-    }
-    ctx.update(Update::Accepted {
-        files: accepted.clone(),
-    })
-    .await;
-    let started = Instant::now();
-    let listener = bound.as_ref().map(|b| &b.0);
-    let (mut ws, route) = establish(
+    let (info, mut ws, route, started) = connect_peer(
         ctx,
         handle,
         Role::Receiver,
         id,
-        &info,
-        listener,
+        from,
+        bound,
         options,
         &signals,
     )
     .await?;
-    drop(bound);
-    ctx.update(Update::Connected { route }).await;
     let hello = Link::Hello {
         offsets: plan.iter().map(|p| p.0.offset).collect(),
     };
