@@ -100,9 +100,10 @@ pub(crate) struct ReceiveArgs {
 /// How transfers connect (rarely needed).
 #[derive(Debug, Args, Clone)]
 pub(crate) struct LinkArgs {
-    /// Listen for the other side on this address (default: all interfaces).
-    #[arg(long, value_name = "IP")]
-    pub(crate) bind: Option<std::net::IpAddr>,
+    /// Listen for the other side on this address, IP or IP:PORT (default: all
+    /// interfaces, a port the system picks). A fixed port helps with firewalls.
+    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_bind)]
+    pub(crate) bind: Option<std::net::SocketAddr>,
     /// Announce these addresses instead of this machine's interfaces (repeatable),
     /// for example when behind port forwarding.
     #[arg(long, value_name = "IP:PORT")]
@@ -115,8 +116,8 @@ pub(crate) struct LinkArgs {
 impl LinkArgs {
     pub(crate) fn options(&self) -> courier_core::transfer::Options {
         let mut o = courier_core::transfer::Options::default();
-        if let Some(ip) = self.bind {
-            o.listen = Some(ip);
+        if let Some(addr) = self.bind {
+            o.listen = Some(addr);
         }
         if !self.advertise.is_empty() {
             o.advertise = Some(self.advertise.clone());
@@ -209,4 +210,10 @@ pub(crate) struct ChatArgs {
     pub(crate) client: ClientArgs,
     /// Who to talk to (name, id prefix, or "everyone"; default everyone).
     pub(crate) who: Option<String>,
+}
+
+fn parse_bind(s: &str) -> Result<std::net::SocketAddr, String> {
+    s.parse::<std::net::SocketAddr>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| (ip, 0).into()))
+        .map_err(|_| format!("{s:?} is not an IP address or IP:PORT"))
 }

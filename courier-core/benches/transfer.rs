@@ -447,7 +447,7 @@ fn session(name: &str) -> std::pin::Pin<Box<dyn futures::Stream<Item = SUpdate> 
 
 fn options() -> Options {
     Options {
-        listen: Some("127.0.0.1".parse().unwrap()),
+        listen: Some("127.0.0.1:0".parse().unwrap()),
         ..Options::default()
     }
 }

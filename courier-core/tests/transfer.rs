@@ -58,7 +58,7 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 
 fn quick() -> Options {
     Options {
-        listen: Some("127.0.0.1".parse().unwrap()),
+        listen: Some("127.0.0.1:0".parse().unwrap()),
         direct_wait: Duration::from_millis(300),
         connect_deadline: Duration::from_secs(10),
         ..Options::default()
@@ -777,6 +777,65 @@ both!(a_direct_transfer_outlives_its_hub, || async {
         let got = std::fs::read(dest.join("big.bin")).unwrap();
         assert_eq!(got.len(), 1 << 30);
         assert!(got[..content.len()] == content[..]);
+    })
+    .await;
+});
+
+both!(a_peer_that_goes_silent_is_given_up_on, || async {
+    let (hub, run) = start_hub(|_| {});
+    with_hub(run, async {
+        let (alice, mut bob) = pair(&hub).await;
+        // Alice listens on a port we choose, behind a proxy that can go silent (a pulled
+        // cable: both sockets stay open, nothing moves). No other way is allowed.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let (proxy, cut, run_proxy) = blackhole_proxy(([127, 0, 0, 1], port).into()).await;
+        spawn(run_proxy);
+        let silent = |listen: Option<SocketAddr>, advertise: Vec<SocketAddr>| Options {
+            listen,
+            advertise: Some(advertise),
+            relay: false,
+            progress_deadline: Duration::from_millis(800),
+            ..quick()
+        };
+        let src = tmp("silent");
+        let big = big_file(&src, 4 << 30);
+        let sending = spawn_finish(transfer::send(
+            alice.handle().clone(),
+            bob.id,
+            vec![big],
+            silent(Some(([127, 0, 0, 1], port).into()), vec![proxy]),
+        ));
+        let offer = offer_for(&mut bob).await;
+        let dest = tmp("silent-dest");
+        let receiving = spawn_updates(transfer::receive(
+            bob.handle().clone(),
+            offer,
+            None,
+            dest.clone(),
+            silent(None, vec![]),
+        ));
+        loop {
+            match receiving.recv().await.unwrap() {
+                Update::Progress(p) if p.bytes > 0 => break,
+                Update::Finished(r) => panic!("finished too early: {r:?}"),
+                _ => {}
+            }
+        }
+        cut.send(()).await.unwrap();
+        let got = loop {
+            if let Update::Finished(r) = receiving.recv().await.unwrap() {
+                break r;
+            }
+        };
+        assert_eq!(got.unwrap_err().to_string(), "the transfer stalled");
+        let (_, sent) = sending.recv().await.unwrap();
+        assert_eq!(sent.unwrap_err(), "the transfer stalled");
+        // What arrived is kept for resuming.
+        assert!(snapshot(&dest).keys().any(|k| k.ends_with(".part")));
     })
     .await;
 });

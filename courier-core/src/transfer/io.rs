@@ -34,9 +34,9 @@ use crate::session::{self, Handle};
 /// the relay.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Listen for the other side on this address (port chosen by the system); `None`
+    /// Listen for the other side on this address (port 0: chosen by the system); `None`
     /// does not listen (then only outgoing connections and the relay are tried).
-    pub listen: Option<IpAddr>,
+    pub listen: Option<SocketAddr>,
     /// Announce these addresses instead of the listener's interface addresses.
     pub advertise: Option<Vec<SocketAddr>>,
     /// How long each direct way gets before the next is tried.
@@ -49,18 +49,21 @@ pub struct Options {
     pub ticket_ttl: Duration,
     /// Receiver: free space to keep beyond the offer's size.
     pub free_space_margin: u64,
+    /// Abort when nothing arrives from the other side for this long.
+    pub progress_deadline: Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
-            listen: Some(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            listen: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0)),
             advertise: None,
             direct_wait: limits::DIRECT_WAIT,
             connect_deadline: limits::DIRECT_WAIT * 2 + limits::LOGIN_DEADLINE,
             relay: true,
             ticket_ttl: limits::TICKET_TTL,
             free_space_margin: limits::FREE_SPACE_MARGIN,
+            progress_deadline: limits::PROGRESS_DEADLINE,
         }
     }
 }
@@ -212,7 +215,7 @@ pub enum Error {
     /// The connection dropped mid-transfer; received bytes are kept for resuming.
     #[error("connection lost")]
     ConnectionLost,
-    /// Nothing moved for [`limits::PROGRESS_DEADLINE`].
+    /// Nothing arrived for [`Options::progress_deadline`] (30 s by default).
     #[error("the transfer stalled")]
     Stalled,
     /// Local file error.
@@ -391,10 +394,10 @@ fn advertise(options: &Options, local: SocketAddr) -> Vec<SocketAddr> {
 }
 
 async fn bind(options: &Options) -> Result<Option<(TcpListener, Vec<SocketAddr>)>, Error> {
-    let Some(ip) = options.listen else {
+    let Some(addr) = options.listen else {
         return Ok(None);
     };
-    let listener = TcpListener::bind((ip, 0))
+    let listener = TcpListener::bind(addr)
         .await
         .map_err(Error::io("listening for the other side"))?;
     let local = listener
@@ -516,7 +519,7 @@ async fn establish(
             .map(|t| -> Try<'_> {
                 Box::pin(async move {
                     let (mut ws, route) = t.await?;
-                    let deadline = Instant::now() + limits::PROGRESS_DEADLINE;
+                    let deadline = Instant::now() + options.progress_deadline;
                     match link::recv_control(&mut ws, deadline).await? {
                         Link::Start => Ok((ws, route)),
                         _ => Err(LinkError::Protocol),
@@ -828,7 +831,7 @@ async fn send_run(
     ctx.update(Update::Offered { id }).await;
     let (info, mut ws, route, started) =
         connect_peer(ctx, handle, Role::Sender, id, to, bound, options, &signals).await?;
-    let deadline = Instant::now() + limits::PROGRESS_DEADLINE;
+    let deadline = Instant::now() + options.progress_deadline;
     let offsets = match link::recv_control(&mut ws, deadline).await {
         Ok(Link::Hello { offsets }) => offsets,
         Ok(Link::Abort { reason }) => return Err(abort_error(reason, info.peer)),
@@ -855,26 +858,37 @@ async fn send_run(
     let reader = async {
         loop {
             let next = futures_lite::future::or(async { Some(stream.next().await) }, async {
-                async_io::Timer::after(limits::PROGRESS_DEADLINE).await;
+                async_io::Timer::after(options.progress_deadline).await;
                 None
             })
             .await;
-            let event = match next {
-                None => Err(Error::Stalled),
+            // The receiver's news goes to the writer; what ends the transfer also ends
+            // it here, since the writer may be stuck sending to a peer that vanished.
+            let link = match next {
+                None => return Err(Error::Stalled),
                 Some(Some(Ok(WsMessage::Binary(b)))) => match wire::decode(&b) {
-                    Ok(Incoming::Control(link)) => Ok(link),
-                    _ => Err(Error::Protocol("unexpected data from the receiver".into())),
+                    Ok(Incoming::Control(link)) => link,
+                    _ => {
+                        return Err(Error::Protocol("unexpected data from the receiver".into()));
+                    }
                 },
                 Some(Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_)))) => continue,
-                Some(_) => Err(Error::ConnectionLost),
+                Some(_) => return Err(Error::ConnectionLost),
             };
-            let last = !matches!(
-                event,
-                Ok(Link::Got { .. } | Link::Verified { .. } | Link::Failed { .. })
-            );
-            let _ = events_tx.send(event).await;
-            if last {
-                return std::future::pending::<Result<Summary, Error>>().await;
+            match link {
+                Link::Got { .. } | Link::Verified { .. } | Link::Failed { .. } => {
+                    let _ = events_tx.send(Ok(link)).await;
+                }
+                Link::Finished => {
+                    let _ = events_tx.send(Ok(link)).await;
+                    return std::future::pending::<Result<Summary, Error>>().await;
+                }
+                Link::Abort { reason } => return Err(abort_error(reason, info.peer)),
+                _ => {
+                    return Err(Error::Protocol(
+                        "unexpected message from the receiver".into(),
+                    ));
+                }
             }
         }
     };
@@ -1396,7 +1410,7 @@ async fn receive_run(
                 async { Ok(ws.next().await) },
                 futures_lite::future::or(
                     async {
-                        async_io::Timer::after(limits::PROGRESS_DEADLINE).await;
+                        async_io::Timer::after(options.progress_deadline).await;
                         Err(Error::Stalled)
                     },
                     async {
