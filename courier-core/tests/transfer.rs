@@ -839,3 +839,33 @@ both!(a_peer_that_goes_silent_is_given_up_on, || async {
     })
     .await;
 });
+
+both!(an_empty_folder_alone_arrives_as_an_empty_folder, || async {
+    let (hub, run) = start_hub(|_| {});
+    with_hub(run, async {
+        let (alice, mut bob) = pair(&hub).await;
+        let src = tmp("emptyonly");
+        std::fs::create_dir_all(src.join("nothing/inside")).unwrap();
+        let sending = spawn_finish(transfer::send(
+            alice.handle().clone(),
+            bob.id,
+            vec![src.join("nothing")],
+            quick(),
+        ));
+        let offer = offer_for(&mut bob).await;
+        assert!(offer.manifest.files.is_empty());
+        let dest = tmp("emptyonly-dest");
+        let (_, got) = finish(transfer::receive(
+            bob.handle().clone(),
+            offer,
+            None,
+            dest.clone(),
+            quick(),
+        ))
+        .await;
+        assert_eq!(got.unwrap().files, 0);
+        assert_eq!(sending.recv().await.unwrap().1.unwrap().bytes, 0);
+        assert!(dest.join("nothing/inside").is_dir());
+    })
+    .await;
+});

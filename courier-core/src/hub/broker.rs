@@ -176,7 +176,7 @@ impl Hub {
         let mut sorted = files.clone();
         sorted.sort_unstable();
         sorted.dedup();
-        let valid = !files.is_empty()
+        let valid = (!files.is_empty() || t.files == 0)
             && sorted.len() == files.len()
             && sorted.iter().all(|&i| (i as usize) < t.files)
             && addrs.len() <= limits::MAX_ADDRS;

@@ -1325,7 +1325,9 @@ async fn receive_run(
     let mut unique = accepted.clone();
     unique.sort_unstable();
     unique.dedup();
-    if accepted.is_empty() || unique.len() != accepted.len() || accepted.iter().any(|&i| i >= count)
+    if (accepted.is_empty() && count > 0)
+        || unique.len() != accepted.len()
+        || accepted.iter().any(|&i| i >= count)
     {
         return Err(Error::BadSelection);
     }
