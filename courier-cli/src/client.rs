@@ -1,11 +1,11 @@
 //! Shared client plumbing: build a session from the common options, wait for login, keep
 //! the contact list current, resolve recipients.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::pin::Pin;
 
 use anyhow::{Context, Result, anyhow, bail};
+use courier_core::contacts::{Contacts, ResolveError};
 use courier_core::identity::{Identity, PinStore};
 use courier_core::proto::{ClientId, Contact, Profile, Target, validate_profile};
 use courier_core::session::{self, Event, Handle, Update};
@@ -22,7 +22,7 @@ pub(crate) struct Client {
     pub(crate) updates: Updates,
     pub(crate) handle: Handle,
     pub(crate) me: ClientId,
-    pub(crate) contacts: BTreeMap<ClientId, Contact>,
+    pub(crate) contacts: Contacts,
     pub(crate) hub: String,
 }
 
@@ -69,7 +69,7 @@ impl Client {
                             welcome.hub.safety_code()
                         );
                     }
-                    let contacts = welcome.contacts.iter().map(|c| (c.id, c.clone())).collect();
+                    let contacts = Contacts::new(welcome.contacts);
                     return Ok(Self {
                         updates,
                         me: welcome.you,
@@ -118,9 +118,7 @@ impl Client {
             Update::Connected { handle, welcome } => {
                 eprintln!("courier: reconnected");
                 self.handle = handle;
-                for c in welcome.contacts {
-                    self.contacts.insert(c.id, c);
-                }
+                self.contacts.extend(welcome.contacts);
                 Ok(None)
             }
         }
@@ -128,9 +126,7 @@ impl Client {
 
     /// Keeps the contact list current.
     pub(crate) fn apply(&mut self, event: &Event) {
-        if let Event::Contact(c) = event {
-            self.contacts.insert(c.id, c.clone());
-        }
+        self.contacts.apply(event);
     }
 
     pub(crate) fn name_of(&self, id: ClientId) -> String {
@@ -144,45 +140,26 @@ impl Client {
 
     /// Resolves a display name, an id prefix, or "everyone".
     pub(crate) fn resolve(&self, who: &str) -> Result<Target> {
-        let who = who.trim();
-        if who.eq_ignore_ascii_case("everyone") {
-            return Ok(Target::Everyone);
-        }
-        let by_name: Vec<&Contact> = self
-            .contacts
-            .values()
-            .filter(|c| c.profile.name.eq_ignore_ascii_case(who))
-            .collect();
-        let candidates = if by_name.is_empty() && who.len() >= 4 {
-            self.contacts
-                .values()
-                .filter(|c| c.id.matches_prefix(who))
-                .collect()
-        } else {
-            by_name
-        };
-        match candidates.as_slice() {
-            [one] => Ok(Target::Client(one.id)),
-            [] => bail!("no contact named {who:?} (try `courier who`)"),
-            many => {
-                let list: Vec<String> = many
+        match self.contacts.resolve(who) {
+            Ok(target) => Ok(target),
+            Err(ResolveError::NotFound(who)) => {
+                bail!("no contact named {who:?} (try `courier who`)")
+            }
+            Err(ResolveError::Ambiguous { query, candidates }) => {
+                let list: Vec<String> = candidates
                     .iter()
                     .map(|c| format!("  {}  {}", c.id.short(), safe(&c.profile.name, false)))
                     .collect();
                 bail!(
-                    "{who:?} is ambiguous; use an id prefix instead:\n{}",
+                    "{query:?} is ambiguous; use an id prefix instead:\n{}",
                     list.join("\n")
                 )
             }
         }
     }
 
-    /// Whether two contacts share this display name (the UI flags it).
+    /// Whether another contact's name looks the same (the output flags it).
     pub(crate) fn name_is_shared(&self, c: &Contact) -> bool {
-        self.contacts
-            .values()
-            .filter(|o| o.profile.name.eq_ignore_ascii_case(&c.profile.name))
-            .count()
-            > 1
+        self.contacts.name_is_shared(c)
     }
 }

@@ -1,4 +1,4 @@
-//! Courier's library: a LAN chat hub, client sessions, routing, and (in progress) direct
+//! Courier's library: a LAN chat hub, client sessions, routing, and direct file
 //! transfer. No async runtime is chosen here: drivers are futures and streams built on
 //! the smol-rs components (`async-net`, `async-io`, `async-channel`), which run under
 //! any executor. The protocol logic lives in synchronous state machines that take time
@@ -12,11 +12,14 @@
 //! - [`auth`]: OPAQUE password login bound to the TLS channel.
 //! - [`hub`]: the [`hub::Hub`] state machine and its driver [`hub::serve`].
 //! - [`session`]: the [`session::Session`] state machine and its driver [`session::connect`].
+//! - [`contacts`]: the contact list as front ends keep it (resolve, search, look-alikes).
 //! - [`net`]: TCP → TLS → WebSocket plumbing.
-//! - [`transfer`]: direct file transfer (so far: safe names for received files).
+//! - [`transfer`]: direct file transfer: brokered by the hub, peer to peer, verified,
+//!   resumable.
 //! - [`error`]: the crate-level [`Error`].
 
 pub mod auth;
+pub mod contacts;
 pub mod error;
 pub mod hub;
 pub mod identity;

@@ -93,7 +93,7 @@ pub(crate) async fn run(args: ChatArgs) -> Result<ExitCode> {
                 if line == "/quit" {
                     leaving = Some(Instant::now() + LEAVE_WAIT);
                 } else if line == "/who" {
-                    for c in client.contacts.values() {
+                    for c in client.contacts.sorted() {
                         eprintln!("{}", output::contact_line(c, client.name_is_shared(c)));
                     }
                 } else if let Some(who) = line.strip_prefix("/to ") {

@@ -11,7 +11,7 @@ use crate::output;
 pub(crate) async fn run(args: WhoArgs) -> Result<ExitCode> {
     let client = Client::connect(&args.client, false).await?;
     let mut out = String::new();
-    for c in client.contacts.values() {
+    for c in client.contacts.sorted() {
         if args.json {
             out.push_str(&output::contact_json(c).to_string());
         } else {

@@ -1,0 +1,260 @@
+//! The contact list as a front end keeps it: built from the login's contact list, kept
+//! current from session events, and asked to resolve what a person typed ("bob", an id
+//! prefix, "everyone") or to find contacts by a search text. The CLI and the desktop app
+//! share it, so both tell same-looking names apart the same way.
+
+use std::collections::BTreeMap;
+
+use unicode_normalization::UnicodeNormalization;
+
+use crate::proto::{ClientId, Contact, Target, is_invisible};
+use crate::session::Event;
+
+/// Shortest id prefix accepted when resolving by id.
+pub const MIN_ID_PREFIX: usize = 4;
+
+/// Why a name did not resolve to one recipient.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    /// Nobody by that name or id prefix.
+    #[error("no contact named {0:?}")]
+    NotFound(String),
+    /// Several contacts match; use an id prefix.
+    #[error("{query:?} is ambiguous: {} contacts match", candidates.len())]
+    Ambiguous {
+        /// What was asked.
+        query: String,
+        /// Who matched.
+        candidates: Vec<Contact>,
+    },
+}
+
+/// The key two names are compared by: case-folded, NFC, without invisible characters,
+/// trimmed. "Bob", "bob" and "b\u{200B}ob" look the same to a person, so they are the
+/// same name here.
+pub fn name_key(name: &str) -> String {
+    name.nfc()
+        .filter(|c| !is_invisible(*c))
+        .collect::<String>()
+        .trim()
+        .to_lowercase()
+}
+
+/// Every contact the hub told us about, by id.
+#[derive(Debug, Clone, Default)]
+pub struct Contacts {
+    by_id: BTreeMap<ClientId, Contact>,
+}
+
+impl Contacts {
+    /// A list holding `contacts` (as in [`crate::session::Welcome::contacts`]).
+    pub fn new(contacts: impl IntoIterator<Item = Contact>) -> Self {
+        let mut list = Self::default();
+        list.extend(contacts);
+        list
+    }
+
+    /// Adds or replaces contacts (a reconnect's fresh list, say).
+    pub fn extend(&mut self, contacts: impl IntoIterator<Item = Contact>) {
+        for c in contacts {
+            self.by_id.insert(c.id, c);
+        }
+    }
+
+    /// Keeps the list current; returns whether `event` changed it.
+    pub fn apply(&mut self, event: &Event) -> bool {
+        match event {
+            Event::Contact(c) => {
+                self.by_id.insert(c.id, c.clone());
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// One contact.
+    pub fn get(&self, id: &ClientId) -> Option<&Contact> {
+        self.by_id.get(id)
+    }
+
+    /// How many contacts.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Every contact, by id.
+    pub fn iter(&self) -> impl Iterator<Item = &Contact> {
+        self.by_id.values()
+    }
+
+    /// Every contact as a list shows them: online first, then by name, then by id.
+    pub fn sorted(&self) -> Vec<&Contact> {
+        let mut list: Vec<&Contact> = self.by_id.values().collect();
+        list.sort_by_cached_key(|c| (!c.online, name_key(&c.profile.name), c.id));
+        list
+    }
+
+    /// Whether another contact has a name that looks the same as `c`'s: show its
+    /// short id next to the name then.
+    pub fn name_is_shared(&self, c: &Contact) -> bool {
+        let key = name_key(&c.profile.name);
+        self.by_id
+            .values()
+            .any(|o| o.id != c.id && name_key(&o.profile.name) == key)
+    }
+
+    /// The name to show for `id`: the contact's name, tagged with its short id when the
+    /// name is shared; the short id for strangers.
+    pub fn label(&self, id: &ClientId) -> String {
+        match self.by_id.get(id) {
+            Some(c) if self.name_is_shared(c) => format!("{} [{}]", c.profile.name, id.short()),
+            Some(c) => c.profile.name.clone(),
+            None => id.short(),
+        }
+    }
+
+    /// Resolves a display name (compared as [`name_key`]), an id prefix of at least
+    /// [`MIN_ID_PREFIX`] hex digits, or "everyone".
+    ///
+    /// # Errors
+    /// [`ResolveError::NotFound`], or [`ResolveError::Ambiguous`] with the candidates.
+    pub fn resolve(&self, query: &str) -> Result<Target, ResolveError> {
+        let query = query.trim();
+        if query.eq_ignore_ascii_case("everyone") {
+            return Ok(Target::Everyone);
+        }
+        let key = name_key(query);
+        let by_name: Vec<&Contact> = self
+            .by_id
+            .values()
+            .filter(|c| name_key(&c.profile.name) == key)
+            .collect();
+        let candidates = if by_name.is_empty() && query.len() >= MIN_ID_PREFIX {
+            self.by_id
+                .values()
+                .filter(|c| c.id.matches_prefix(query))
+                .collect()
+        } else {
+            by_name
+        };
+        match candidates.as_slice() {
+            [one] => Ok(Target::Client(one.id)),
+            [] => Err(ResolveError::NotFound(query.to_owned())),
+            many => Err(ResolveError::Ambiguous {
+                query: query.to_owned(),
+                candidates: many.iter().map(|c| (*c).clone()).collect(),
+            }),
+        }
+    }
+
+    /// Contacts whose name or status contains `text` (compared as [`name_key`]) or whose
+    /// id starts with it, in [`Contacts::sorted`] order. An empty text finds everyone.
+    pub fn search(&self, text: &str) -> Vec<&Contact> {
+        let key = name_key(text);
+        self.sorted()
+            .into_iter()
+            .filter(|c| {
+                key.is_empty()
+                    || name_key(&c.profile.name).contains(&key)
+                    || name_key(&c.profile.status).contains(&key)
+                    || (key.len() >= MIN_ID_PREFIX && c.id.matches_prefix(&key))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{Card, Timestamp};
+
+    fn contact(b: u8, name: &str, online: bool) -> Contact {
+        Contact {
+            id: ClientId([b; 32]),
+            profile: Card {
+                name: name.into(),
+                status: format!("status of {name}"),
+                ..Card::default()
+            },
+            online,
+            last_seen: Timestamp(0),
+        }
+    }
+
+    fn list() -> Contacts {
+        Contacts::new([
+            contact(0x11, "alice", true),
+            contact(0x22, "Bob", false),
+            contact(0x33, "bob", true),
+            contact(0x44, "carol", false),
+            contact(0x55, "Zoë", true),
+        ])
+    }
+
+    #[test]
+    fn resolves_names_prefixes_and_everyone() {
+        let l = list();
+        assert_eq!(l.resolve("everyone"), Ok(Target::Everyone));
+        assert_eq!(
+            l.resolve(" ALICE "),
+            Ok(Target::Client(ClientId([0x11; 32])))
+        );
+        assert_eq!(
+            l.resolve("zoe\u{0308}"),
+            Ok(Target::Client(ClientId([0x55; 32])))
+        );
+        assert_eq!(l.resolve("4444"), Ok(Target::Client(ClientId([0x44; 32]))));
+        assert_eq!(l.resolve("444"), Err(ResolveError::NotFound("444".into())));
+        assert_eq!(
+            l.resolve("dave"),
+            Err(ResolveError::NotFound("dave".into()))
+        );
+        let ambiguous = l.resolve("bob");
+        assert!(
+            matches!(&ambiguous, Err(ResolveError::Ambiguous { candidates, .. }) if candidates.len() == 2),
+            "{ambiguous:?}"
+        );
+        assert_eq!(l.resolve("3333"), Ok(Target::Client(ClientId([0x33; 32]))));
+    }
+
+    #[test]
+    fn look_alike_names_are_told_apart() {
+        let mut l = list();
+        let bob = l.get(&ClientId([0x22; 32])).cloned().unwrap();
+        assert!(l.name_is_shared(&bob));
+        assert_eq!(l.label(&bob.id), format!("Bob [{}]", bob.id.short()));
+        assert_eq!(l.label(&ClientId([0x11; 32])), "alice");
+        assert_eq!(l.label(&ClientId([0x99; 32])), ClientId([0x99; 32]).short());
+        // Zero-width tricks do not make a different name.
+        l.apply(&Event::Contact(contact(0x66, "ali\u{200B}ce", true)));
+        assert!(l.name_is_shared(l.get(&ClientId([0x11; 32])).unwrap()));
+    }
+
+    #[test]
+    fn sorted_and_search() {
+        let mut l = list();
+        let names: Vec<&str> = l.sorted().iter().map(|c| c.profile.name.as_str()).collect();
+        assert_eq!(names, ["alice", "bob", "Zoë", "Bob", "carol"]);
+        let found: Vec<&str> = l
+            .search("OB")
+            .iter()
+            .map(|c| c.profile.name.as_str())
+            .collect();
+        assert_eq!(found, ["bob", "Bob"]);
+        assert_eq!(l.search("").len(), 5);
+        assert_eq!(l.search("status of carol").len(), 1);
+        assert_eq!(l.search("5555").len(), 1);
+        // A contact going offline moves down.
+        assert!(l.apply(&Event::Contact(contact(0x11, "alice", false))));
+        assert_eq!(l.sorted()[0].profile.name, "bob");
+        assert!(!l.apply(&Event::Typing {
+            from: ClientId([1; 32]),
+            to: Target::Everyone
+        }));
+    }
+}
