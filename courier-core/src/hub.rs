@@ -12,6 +12,7 @@
 //!    then drain [`Hub::poll_event`].
 
 mod broker;
+mod home;
 mod limit;
 mod presence;
 mod route;
@@ -27,6 +28,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_bytes::ByteBuf;
 
+pub use home::{Home, HomeError, generate_password, join_addresses};
 pub use serve::{Error, serve};
 
 use self::limit::{Backoff, Bucket};
