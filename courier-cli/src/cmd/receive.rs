@@ -230,14 +230,11 @@ fn show_offer(client: &Client, offer: &IncomingOffer, json: bool) {
         if m.files.len() == 1 { "" } else { "s" },
         size(m.total())
     );
-    const SHOWN: usize = 20;
-    for f in m.files.iter().take(SHOWN) {
+    // Every name, so nobody accepts what they did not see.
+    for f in &m.files {
         eprintln!("  {:>10}  {}", size(f.size), safe(&f.path, false));
     }
-    if m.files.len() > SHOWN {
-        eprintln!("  … and {} more", m.files.len() - SHOWN);
-    }
-    for f in m.folders.iter().take(SHOWN) {
+    for f in &m.folders {
         eprintln!("  {:>10}  {}/", "folder", safe(f, false));
     }
 }
