@@ -85,10 +85,10 @@ pub struct Config {
     pub relay: bool,
     /// How long a transfer ticket stays valid.
     pub ticket_ttl: Duration,
-    /// Test hook: receives a copy of every message the hub relays, so tests can check
-    /// that it only ever sees the peers' TLS records.
+    /// Test hook: receives a copy of every message the hub relays, with the connection
+    /// it came from, so tests can check that it only ever sees the peers' TLS records.
     #[cfg(feature = "test-util")]
-    pub relay_tap: Option<async_channel::Sender<Vec<u8>>>,
+    pub relay_tap: Option<async_channel::Sender<(ConnId, Vec<u8>)>>,
 }
 
 impl Config {

@@ -333,7 +333,7 @@ both!(cancel_by_receiver_mid_stream, || async {
 });
 
 both!(relay_carries_only_tls_when_direct_fails, || async {
-    let (tap_tx, tap) = async_channel::unbounded::<Vec<u8>>();
+    let (tap_tx, tap) = async_channel::unbounded::<(courier_core::hub::ConnId, Vec<u8>)>();
     let (hub, run) = start_hub(move |c| c.relay_tap = Some(tap_tx));
     with_hub(run, async {
         let (alice, mut bob) = pair(&hub).await;
@@ -361,22 +361,42 @@ both!(relay_carries_only_tls_when_direct_fails, || async {
         assert_eq!(got.route, Route::Relayed);
         assert_eq!(sent.unwrap().route, Route::Relayed);
         assert_eq!(std::fs::read(dest.join("secret.txt")).unwrap(), marker);
-        // What the hub piped: WebSocket frames whose payloads, joined, are TLS records.
-        let mut seen = Vec::new();
-        while let Ok(m) = tap.try_recv() {
-            seen.push(m);
+        // What the hub piped, per connection, must parse as a sequence of TLS records
+        // (content type, legacy version, length at most 2^14 + 256) with nothing left
+        // over, and hold no plaintext.
+        let mut streams: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+        while let Ok((conn, bytes)) = tap.try_recv() {
+            streams.entry(conn.0).or_default().extend(bytes);
         }
-        assert!(seen.iter().map(Vec::len).sum::<usize>() > marker.len());
-        let all: Vec<u8> = seen.concat();
-        assert!(
-            !all.windows(17).any(|w| w == b"PLAINTEXT-MARKER-"),
-            "the hub saw plaintext"
-        );
-        // Each direction is a clean TLS record stream; check the concatenation parses
-        // record by record for at least one direction's first messages.
-        let first = &seen[0];
-        assert_eq!(first[0], 0x16, "starts with a TLS handshake record");
-        assert_eq!(&first[1..3], &[0x03, 0x01], "TLS record version");
+        assert_eq!(streams.len(), 2, "both directions were relayed");
+        let total: usize = streams.values().map(Vec::len).sum();
+        assert!(total > marker.len());
+        for (conn, bytes) in &streams {
+            assert!(
+                !bytes.windows(17).any(|w| w == b"PLAINTEXT-MARKER-"),
+                "the hub saw plaintext"
+            );
+            let mut at = 0;
+            let mut records = 0;
+            while at < bytes.len() {
+                let header = &bytes[at..at + 5];
+                assert!(
+                    matches!(header[0], 20..=23),
+                    "conn {conn}: record type {}",
+                    header[0]
+                );
+                assert!(
+                    matches!(header[1..3], [3, 1] | [3, 3]),
+                    "conn {conn}: version"
+                );
+                let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+                assert!(len <= (1 << 14) + 256, "conn {conn}: record length {len}");
+                at += 5 + len;
+                records += 1;
+            }
+            assert_eq!(at, bytes.len(), "conn {conn}: a partial record at the end");
+            assert!(records > 2);
+        }
     })
     .await;
 });

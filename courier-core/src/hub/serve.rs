@@ -103,7 +103,7 @@ pub async fn serve(
     #[cfg(feature = "test-util")]
     let tap = config.relay_tap.clone();
     #[cfg(not(feature = "test-util"))]
-    let tap: Option<Sender<Vec<u8>>> = None;
+    let tap: Option<Sender<(ConnId, Vec<u8>)>> = None;
     let login_deadline = config.login_deadline;
     let mut hub = Hub::new(config, Instant::now(), Timestamp::now());
     let (to_hub, from_conns) = async_channel::bounded::<FromConn>(4096);
@@ -250,7 +250,7 @@ struct Lines {
     close: Receiver<CloseReason>,
     relay: Receiver<Pipe>,
     /// Test hook: a copy of every relayed message.
-    tap: Option<Sender<Vec<u8>>>,
+    tap: Option<Sender<(ConnId, Vec<u8>)>>,
 }
 
 type HubSink =
@@ -316,7 +316,7 @@ async fn pump(
                         &mut stream,
                         &lines.frames,
                         pipe,
-                        lines.tap.as_ref(),
+                        lines.tap.as_ref().map(|t| (conn, t)),
                     )
                     .await;
                 }
@@ -334,7 +334,7 @@ async fn relay(
     stream: &mut HubSource,
     frames: &Receiver<Arc<ServerFrame>>,
     pipe: Pipe,
-    tap: Option<&Sender<Vec<u8>>>,
+    tap: Option<(ConnId, &Sender<(ConnId, Vec<u8>)>)>,
 ) {
     // First what the hub queued before the pipe (the `RelayReady` frame).
     while let Ok(frame) = frames.try_recv() {
@@ -358,8 +358,8 @@ async fn relay(
             });
             match next.await {
                 Some(Ok(WsMessage::Binary(bytes))) => {
-                    if let Some(tap) = tap {
-                        let _ = tap.try_send(bytes.to_vec());
+                    if let Some((conn, tap)) = tap {
+                        let _ = tap.try_send((conn, bytes.to_vec()));
                     }
                     if pipe.to_partner.send(bytes).await.is_err() {
                         return;
