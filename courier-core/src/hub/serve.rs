@@ -103,7 +103,7 @@ pub async fn serve(
     #[cfg(feature = "test-util")]
     let tap = config.relay_tap.clone();
     #[cfg(not(feature = "test-util"))]
-    let tap: Option<Sender<(ConnId, Vec<u8>)>> = None;
+    let tap: Option<Tap> = None;
     let login_deadline = config.login_deadline;
     let mut hub = Hub::new(config, Instant::now(), Timestamp::now());
     let (to_hub, from_conns) = async_channel::bounded::<FromConn>(4096);
@@ -243,6 +243,9 @@ fn flush(hub: &mut Hub, outboxes: &mut HashMap<ConnId, Outbox>, limit: usize) {
     }
 }
 
+/// Where the test hook sends copies of relayed messages.
+type Tap = Sender<(ConnId, Vec<u8>)>;
+
 /// A pump's channels to and from the serve loop.
 struct Lines {
     to_hub: Sender<FromConn>,
@@ -250,7 +253,7 @@ struct Lines {
     close: Receiver<CloseReason>,
     relay: Receiver<Pipe>,
     /// Test hook: a copy of every relayed message.
-    tap: Option<Sender<(ConnId, Vec<u8>)>>,
+    tap: Option<Tap>,
 }
 
 type HubSink =
@@ -334,7 +337,7 @@ async fn relay(
     stream: &mut HubSource,
     frames: &Receiver<Arc<ServerFrame>>,
     pipe: Pipe,
-    tap: Option<(ConnId, &Sender<(ConnId, Vec<u8>)>)>,
+    tap: Option<(ConnId, &Tap)>,
 ) {
     // First what the hub queued before the pipe (the `RelayReady` frame).
     while let Ok(frame) = frames.try_recv() {
