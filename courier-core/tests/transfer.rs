@@ -16,9 +16,7 @@ use courier_core::transfer::{self, Options, Route, Summary, Transfer, Update, so
 use futures::StreamExt;
 
 fn tmp(label: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("courier-t-{label}-{}", rand::random::<u64>()));
-    std::fs::create_dir_all(&p).unwrap();
-    p
+    scratch_dir(label)
 }
 
 /// Deterministic pseudo-random bytes.

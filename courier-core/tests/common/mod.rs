@@ -52,6 +52,18 @@ type Task = Pin<Box<dyn Future<Output = ()>>>;
 thread_local! {
     static SPAWNER: std::cell::RefCell<Option<async_channel::Sender<Task>>> =
         const { std::cell::RefCell::new(None) };
+    static SCRATCH: std::cell::RefCell<Vec<std::path::PathBuf>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A fresh folder under the system temp dir, removed when the test ends (transfer tests
+/// write gigabytes).
+#[allow(dead_code)]
+pub fn scratch_dir(label: &str) -> std::path::PathBuf {
+    let p = std::env::temp_dir().join(format!("courier-t-{label}-{}", rand::random::<u64>()));
+    std::fs::create_dir_all(&p).unwrap();
+    SCRATCH.with(|s| s.borrow_mut().push(p.clone()));
+    p
 }
 
 /// Runs `fut` beside the test body for the rest of the test. This is a tiny executor-free
@@ -88,6 +100,9 @@ async fn run_test<F: Future<Output = ()>>(body: F) {
     })
     .await;
     SPAWNER.with(|s| *s.borrow_mut() = None);
+    for dir in SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut())) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     assert!(!timed_out, "test timed out after {TEST_TIMEOUT:?}");
 }
 
