@@ -88,10 +88,24 @@ fn fill(path: &Path, len: u64) {
     }
 }
 
-/// Writes dirty pages back, so that each run starts with the same page-cache state (a
-/// run that follows gigabytes of unwritten data gets throttled by the kernel).
-fn settle() {
+/// Puts the machine in the same state before every run: dirty pages written back, the
+/// page cache dropped (when allowed: root) so that writers do not pay for reclaiming
+/// memory, and the source read back into the cache. Without this, runs after the first
+/// gigabyte on this VM spend most of their time reclaiming pages and the figures swing 5×.
+fn settle(sources: &Path) {
     let _ = Command::new("sync").status();
+    let _ = std::fs::write("/proc/sys/vm/drop_caches", "1");
+    warm(sources);
+}
+
+fn warm(path: &Path) {
+    if path.is_dir() {
+        for e in std::fs::read_dir(path).unwrap() {
+            warm(&e.unwrap().path());
+        }
+    } else if let Ok(mut f) = std::fs::File::open(path) {
+        let _ = std::io::copy(&mut f, &mut std::io::sink());
+    }
 }
 
 fn rate(bytes: u64, d: Duration) -> f64 {
@@ -142,7 +156,7 @@ fn large(scratch: &Path, hub: &str) {
         // Which goes first alternates: on this VM the first writer after a pause is
         // often much faster than the next.
         for courier_turn in [round % 2 == 1, round % 2 == 0] {
-            settle();
+            settle(&file);
             if courier_turn {
                 let dst = scratch.join(format!("large-courier-{round}"));
                 let r = courier(hub, &dst, &[&file]);
@@ -202,7 +216,7 @@ fn small(scratch: &Path, hub: &str) {
     let (mut hwm_s, mut hwm_r) = (0, 0);
     for round in 0..rounds() {
         for courier_turn in [round % 2 == 1, round % 2 == 0] {
-            settle();
+            settle(&src);
             if courier_turn {
                 let dst = scratch.join(format!("small-courier-{round}"));
                 let r = courier(hub, &dst, &[&src]);
