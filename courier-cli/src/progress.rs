@@ -144,13 +144,17 @@ pub(crate) fn summary_json(s: &Summary) -> Value {
 /// A one-line human summary.
 pub(crate) fn summary_line(verb: &str, s: &Summary) -> String {
     let secs = s.elapsed.as_secs_f64().max(0.001);
+    let took = if s.elapsed < Duration::from_secs(60) {
+        format!("{:.2} s", s.elapsed.as_secs_f64())
+    } else {
+        duration(s.elapsed)
+    };
     let mut line = format!(
-        "{verb} {} file{} ({}) {}, verified, in {} ({}/s)",
+        "{verb} {} file{} ({}) {}, verified, in {took} ({}/s)",
         s.files,
         if s.files == 1 { "" } else { "s" },
         size(s.bytes),
         s.route,
-        duration(s.elapsed),
         size((s.moved as f64 / secs) as u64)
     );
     if s.resumed > 0 {
