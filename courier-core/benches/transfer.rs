@@ -464,7 +464,7 @@ fn child_hub() {
     });
 }
 
-fn session(name: &str) -> std::pin::Pin<Box<dyn futures::Stream<Item = SUpdate> + Send>> {
+fn session(name: &str) -> Updates {
     let config = session::Config::new(
         var("HUB"),
         Identity::generate().unwrap(),
@@ -481,14 +481,42 @@ fn options() -> Options {
     }
 }
 
+type Updates = std::pin::Pin<Box<dyn futures::Stream<Item = SUpdate> + Send>>;
+
+/// Logs in as `name`; returns the session stream and its handle.
+async fn login(name: &str) -> (Updates, session::Handle) {
+    let mut updates = session(name);
+    loop {
+        if let Some(SUpdate::Connected { handle, .. }) = updates.next().await {
+            return (updates, handle);
+        }
+    }
+}
+
+/// Drives the transfer (and the session beside it) to its end and prints
+/// `ok ROUTE SECONDS PEAK_RSS_KIB CPU_SECONDS` or `error …`.
+async fn report(mut updates: Updates, mut t: transfer::Transfer, cpu_start: f64) {
+    let result = loop {
+        futures::select! {
+            _ = futures::FutureExt::fuse(updates.next()) => {}
+            u = t.next() => if let Some(Update::Finished(r)) = u { break r },
+        }
+    };
+    match result {
+        Ok(s) => println!(
+            "ok {} {} {} {}",
+            s.route,
+            s.elapsed.as_secs_f64(),
+            hwm_kib(),
+            cpu_secs() - cpu_start
+        ),
+        Err(e) => println!("error {e}"),
+    }
+}
+
 fn child_receive() {
     smol::block_on(async {
-        let mut updates = session("receiver");
-        let handle = loop {
-            if let Some(SUpdate::Connected { handle, .. }) = updates.next().await {
-                break handle;
-            }
-        };
+        let (mut updates, handle) = login("receiver").await;
         println!("{}", handle.id().to_hex());
         let offer = loop {
             if let Some(SUpdate::Event(Event::Offer(o))) = updates.next().await {
@@ -496,54 +524,19 @@ fn child_receive() {
             }
         };
         let cpu_start = cpu_secs();
-        let mut t = transfer::receive(handle, offer, None, PathBuf::from(var("DEST")), options());
-        let result = loop {
-            futures::select! {
-                _ = futures::FutureExt::fuse(updates.next()) => {}
-                u = t.next() => if let Some(Update::Finished(r)) = u { break r },
-            }
-        };
-        match result {
-            Ok(s) => println!(
-                "ok {} {} {} {}",
-                s.route,
-                s.elapsed.as_secs_f64(),
-                hwm_kib(),
-                cpu_secs() - cpu_start
-            ),
-            Err(e) => println!("error {e}"),
-        }
+        let t = transfer::receive(handle, offer, None, PathBuf::from(var("DEST")), options());
+        report(updates, t, cpu_start).await;
     });
 }
 
 fn child_send() {
     smol::block_on(async {
-        let mut updates = session("sender");
-        let handle = loop {
-            if let Some(SUpdate::Connected { handle, .. }) = updates.next().await {
-                break handle;
-            }
-        };
+        let (updates, handle) = login("sender").await;
         println!("ready");
         let to = ClientId::from_hex(&var("TO")).unwrap();
         let paths = var("PATHS").lines().map(PathBuf::from).collect();
         let cpu_start = cpu_secs();
-        let mut t = transfer::send(handle, to, paths, options());
-        let result = loop {
-            futures::select! {
-                _ = futures::FutureExt::fuse(updates.next()) => {}
-                u = t.next() => if let Some(Update::Finished(r)) = u { break r },
-            }
-        };
-        match result {
-            Ok(s) => println!(
-                "ok {} {} {} {}",
-                s.route,
-                s.elapsed.as_secs_f64(),
-                hwm_kib(),
-                cpu_secs() - cpu_start
-            ),
-            Err(e) => println!("error {e}"),
-        }
+        let t = transfer::send(handle, to, paths, options());
+        report(updates, t, cpu_start).await;
     });
 }

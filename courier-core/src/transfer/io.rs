@@ -1007,13 +1007,7 @@ async fn send_run(
             return Err(e);
         }
         let _ = sink.close(None).await;
-        if !failed.is_empty() {
-            return Err(Error::FilesFailed {
-                failed,
-                total: plan.len(),
-            });
-        }
-        Ok(Summary {
+        let summary = Summary {
             id,
             route,
             files: verified,
@@ -1022,7 +1016,8 @@ async fn send_run(
             resumed,
             elapsed: started.elapsed(),
             saved: Vec::new(),
-        })
+        };
+        outcome(summary, failed, plan.len())
     };
     futures_lite::future::or(writer, reader).await
 }
@@ -1587,13 +1582,7 @@ async fn receive_run(
         return Err(e);
     }
     let _ = ws.close(None).await;
-    if !failed.is_empty() {
-        return Err(Error::FilesFailed {
-            failed,
-            total: plan.len(),
-        });
-    }
-    Ok(Summary {
+    let summary = Summary {
         id,
         route,
         files: saved.len(),
@@ -1602,7 +1591,21 @@ async fn receive_run(
         resumed,
         elapsed: started.elapsed(),
         saved,
-    })
+    };
+    outcome(summary, failed, plan.len())
+}
+
+/// A transfer that reached its end succeeded only if no file failed.
+fn outcome(
+    summary: Summary,
+    failed: Vec<(u32, FileFailure)>,
+    total: usize,
+) -> Result<Summary, Error> {
+    if failed.is_empty() {
+        Ok(summary)
+    } else {
+        Err(Error::FilesFailed { failed, total })
+    }
 }
 
 /// A group of verified parts being synced and named on the blocking pool.
