@@ -1,0 +1,512 @@
+//! The application: screens, the session subscription, the hosted hub, settings.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use courier_core::identity::PinStore;
+use courier_core::proto::{ClientId, Profile};
+use courier_core::session::{self, Update};
+use iced::widget::{button, center, column, container, opaque, row, space, stack, text};
+use iced::{Element, Fill, Subscription, Task, Theme, window};
+
+use crate::hosting::{self, Hosted};
+use crate::screen::chat::{self, Chat, HubInfo};
+use crate::screen::login::{self, Login};
+use crate::session::{Link, ServerKey};
+use crate::settings::{self, Settings};
+use crate::style;
+
+static STARTED: OnceLock<Instant> = OnceLock::new();
+
+/// Runs the app (see [`crate::run`]).
+pub fn run() -> iced::Result {
+    STARTED.get_or_init(Instant::now);
+    iced::application(Courier::boot, Courier::update, Courier::view)
+        .title(Courier::title)
+        .subscription(Courier::subscription)
+        .theme(Courier::theme)
+        .window_size((1100.0, 720.0))
+        .default_font(iced::Font::with_name("Fira Sans"))
+        .run()
+}
+
+/// Which screen is up.
+#[derive(Debug)]
+pub enum Screen {
+    /// Join or host.
+    Login(Login),
+    /// The main window.
+    Chat(Box<Chat>),
+}
+
+/// Everything the app knows.
+#[derive(Debug)]
+pub struct Courier {
+    /// Profile folder (identity, pins, settings).
+    pub dir: PathBuf,
+    /// What is remembered.
+    pub settings: Settings,
+    /// The screen.
+    pub screen: Screen,
+    /// The hub to be connected to (drives the session subscription).
+    pub server: Option<ServerKey>,
+    /// A hub this app runs.
+    pub hosted: Option<Hosted>,
+    /// A hub seen for the first time, whose safety code the user must confirm.
+    pub confirm: Option<ClientId>,
+    /// A blocking warning (the hub's identity changed).
+    pub warning: Option<String>,
+    generation: u64,
+    focused: bool,
+}
+
+/// Everything that can happen.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// The login screen.
+    Login(login::Message),
+    /// The main window.
+    Chat(chat::Message),
+    /// The session.
+    Session(Link),
+    /// The user confirmed (true) or rejected the hub's safety code.
+    ConfirmHub(bool),
+    /// The user read the warning.
+    DismissWarning,
+    /// Window focus changed.
+    Focus(bool),
+    /// Files dropped on the window.
+    Dropped(PathBuf),
+    /// A second passed (typing indicators, reconnect countdown).
+    Tick,
+    /// A frame was drawn (startup probe).
+    Frame,
+}
+
+impl Courier {
+    /// Starts on the login screen with the remembered settings.
+    pub fn boot() -> (Self, Task<Message>) {
+        let dir = settings::profile_dir();
+        (Self::new(dir), Task::none())
+    }
+
+    /// The app with its files in `dir`.
+    pub fn new(dir: PathBuf) -> Self {
+        let settings = Settings::load(&dir);
+        Self {
+            screen: Screen::Login(Login::new(&settings)),
+            dir,
+            settings,
+            server: None,
+            hosted: None,
+            confirm: None,
+            warning: None,
+            generation: 0,
+            focused: true,
+        }
+    }
+
+    /// The window title.
+    pub fn title(&self) -> String {
+        match &self.screen {
+            Screen::Login(_) => "Courier".to_owned(),
+            Screen::Chat(chat) => {
+                let unread: usize = chat.conversations.values().map(|c| c.unread).sum();
+                let unread = if unread > 0 {
+                    format!("({unread}) ")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{unread}Courier — {} on {}",
+                    chat.profile.name, chat.hub.address
+                )
+            }
+        }
+    }
+
+    /// Light or dark.
+    pub fn theme(&self) -> Theme {
+        if self.settings.dark {
+            Theme::Dark
+        } else {
+            Theme::Light
+        }
+    }
+
+    fn save_settings(&mut self) {
+        if let Err(e) = self.settings.save(&self.dir) {
+            let text = format!("Settings were not saved: {e}");
+            match &mut self.screen {
+                Screen::Chat(chat) => chat.notice = Some(text),
+                Screen::Login(login) => login.error = Some(text),
+            }
+        }
+    }
+
+    fn profile(&self, mut profile: Profile) -> Profile {
+        profile.status = self.settings.status.clone();
+        profile.presence = self.settings.presence;
+        if let Ok(bytes) = std::fs::read(self.dir.join(settings::AVATAR_FILE))
+            && bytes.len() <= courier_core::limits::MAX_AVATAR
+        {
+            profile.avatar = serde_bytes::ByteBuf::from(bytes);
+        }
+        profile
+    }
+
+    /// Handles a message.
+    pub fn update(&mut self, message: Message) -> Task<Message> {
+        match message {
+            Message::Login(m) => {
+                let Screen::Login(login) = &mut self.screen else {
+                    return Task::none();
+                };
+                match login.update(m) {
+                    login::Action::None => {}
+                    login::Action::Join {
+                        hub,
+                        profile,
+                        password,
+                    } => {
+                        login.status = Some(format!("Connecting to {hub}…"));
+                        self.settings.name = profile.name.clone();
+                        let profile = self.profile(profile);
+                        self.connect(hub, password, profile);
+                    }
+                    login::Action::Host {
+                        profile,
+                        password,
+                        port,
+                    } => {
+                        self.settings.name = profile.name.clone();
+                        let profile = self.profile(profile);
+                        return self.host(profile, password, port);
+                    }
+                    login::Action::Cancel => self.leave(None),
+                }
+            }
+            Message::Session(link) => return self.session(link),
+            Message::Chat(m) => {
+                let Screen::Chat(chat) = &mut self.screen else {
+                    return Task::none();
+                };
+                let avatar_before = chat.profile.avatar.clone();
+                let action = chat.update(m, &mut self.settings);
+                let avatar_after = chat.profile.avatar.clone();
+                if avatar_before != avatar_after {
+                    let path = self.dir.join(settings::AVATAR_FILE);
+                    let _ = if avatar_after.is_empty() {
+                        std::fs::remove_file(path)
+                    } else {
+                        courier_core::identity::write_private(&path, &avatar_after)
+                            .map_err(std::io::Error::other)
+                    };
+                }
+                return self.chat_action(action);
+            }
+            Message::ConfirmHub(true) => self.confirm = None,
+            Message::ConfirmHub(false) => {
+                if let Some(server) = &self.server {
+                    let _ = PinStore::new(&self.dir).remove(&server.hub);
+                }
+                self.confirm = None;
+                self.leave(Some(
+                    "You did not confirm the hub's safety code, so Courier disconnected. \
+                     Check the address and ask the hub's owner for the code."
+                        .to_owned(),
+                ));
+            }
+            Message::DismissWarning => self.warning = None,
+            Message::Focus(focused) => {
+                self.focused = focused;
+                if let Screen::Chat(chat) = &mut self.screen {
+                    return chat.focus(focused).map(Message::Chat);
+                }
+            }
+            Message::Dropped(path) => {
+                if let Screen::Chat(chat) = &mut self.screen {
+                    let action = chat.update(chat::Message::Files(vec![path]), &mut self.settings);
+                    return self.chat_action(action);
+                }
+            }
+            Message::Tick => {
+                if let Screen::Chat(chat) = &mut self.screen {
+                    chat.tick(Instant::now());
+                }
+            }
+            Message::Frame => {
+                if let Some(start) = STARTED.get() {
+                    println!(
+                        "first frame after {:.1} ms",
+                        start.elapsed().as_secs_f64() * 1e3
+                    );
+                }
+                return iced::exit();
+            }
+        }
+        Task::none()
+    }
+
+    fn chat_action(&mut self, action: chat::Action) -> Task<Message> {
+        match action {
+            chat::Action::None => Task::none(),
+            chat::Action::Run(task) => task.map(Message::Chat),
+            chat::Action::SaveSettings => {
+                self.save_settings();
+                Task::none()
+            }
+            chat::Action::Notify { title, body } => {
+                crate::system::notify(&title, &body);
+                Task::none()
+            }
+            chat::Action::LogOut => {
+                self.leave(None);
+                Task::none()
+            }
+        }
+    }
+
+    fn connect(&mut self, hub: String, password: String, profile: Profile) {
+        self.generation += 1;
+        self.server = Some(ServerKey {
+            hub,
+            dir: self.dir.clone(),
+            password,
+            profile,
+            generation: self.generation,
+        });
+    }
+
+    fn host(&mut self, profile: Profile, password: String, port: u16) -> Task<Message> {
+        let hub_dir = settings::hub_dir(&self.dir);
+        match hosting::start(&hub_dir, &password, port) {
+            Ok(hosted) => {
+                let address = hosted.local_address();
+                // We know our own hub: pin it now, so there is nothing to confirm.
+                if let Err(e) = PinStore::new(&self.dir).set(&address, hosted.fingerprint) {
+                    if let Screen::Login(login) = &mut self.screen {
+                        login.error = Some(format!("Cannot store the hub's pin: {e}"));
+                    }
+                    return Task::none();
+                }
+                self.settings.host_port = hosted.listen.port();
+                self.save_settings();
+                if let Screen::Login(login) = &mut self.screen {
+                    login.status = Some(format!(
+                        "Starting the hub on port {}…",
+                        hosted.listen.port()
+                    ));
+                }
+                self.hosted = Some(hosted);
+                self.connect(address, password, profile);
+            }
+            Err(e) => {
+                if let Screen::Login(login) = &mut self.screen {
+                    login.error = Some(e);
+                }
+            }
+        }
+        Task::none()
+    }
+
+    /// Back to the login screen (stops a hosted hub).
+    fn leave(&mut self, error: Option<String>) {
+        self.server = None;
+        self.confirm = None;
+        if let Some(hub) = self.hosted.take() {
+            hub.stop();
+        }
+        let mut login = Login::new(&self.settings);
+        login.error = error;
+        self.screen = Screen::Login(login);
+    }
+
+    fn session(&mut self, link: Link) -> Task<Message> {
+        let update = match link {
+            Link::Update(u) => u,
+            Link::Failed(e) => {
+                self.leave(Some(e));
+                return Task::none();
+            }
+        };
+        match update {
+            Update::Connected { handle, welcome } => {
+                let Some(server) = self.server.clone() else {
+                    return Task::none();
+                };
+                match &mut self.screen {
+                    Screen::Chat(chat) => chat.connected(handle, &welcome).map(Message::Chat),
+                    Screen::Login(_) => {
+                        if !server.hub.starts_with("127.0.0.1:") || self.hosted.is_none() {
+                            self.settings.hub = server.hub.clone();
+                        }
+                        self.save_settings();
+                        if welcome.first_contact && self.hosted.is_none() {
+                            self.confirm = Some(welcome.hub);
+                        }
+                        let hub = HubInfo {
+                            address: server.hub.clone(),
+                            fingerprint: welcome.hub,
+                            join: match &self.hosted {
+                                Some(h) => h.addresses.iter().map(ToString::to_string).collect(),
+                                None => vec![server.hub.clone()],
+                            },
+                            hosted: self.hosted.is_some(),
+                        };
+                        let mut chat = Chat::new(Some(handle), &welcome, server.profile, hub);
+                        chat.focused = self.focused;
+                        let task = chat.fetch_avatars().map(Message::Chat);
+                        self.screen = Screen::Chat(Box::new(chat));
+                        task
+                    }
+                }
+            }
+            Update::Event(event) => match &mut self.screen {
+                Screen::Chat(chat) => {
+                    let action = chat.session_event(event, &self.settings);
+                    self.chat_action(action)
+                }
+                Screen::Login(_) => Task::none(),
+            },
+            Update::Disconnected { reason, retry_in } => {
+                let fatal = retry_in.is_none();
+                if let session::Error::HubChanged { .. } = &*reason {
+                    self.warning = Some(reason.to_string());
+                    self.leave(Some("Not connected: the hub's identity changed.".into()));
+                    return Task::none();
+                }
+                match &mut self.screen {
+                    Screen::Chat(chat) if !fatal => chat.disconnected(reason.to_string(), retry_in),
+                    Screen::Login(login) if !fatal => {
+                        let wait = retry_in
+                            .map(|d| format!(" Retrying in {}.", crate::format::duration(d)))
+                            .unwrap_or_default();
+                        login.status = Some(format!("Cannot connect: {reason}.{wait}"));
+                    }
+                    _ => {
+                        let text = match &*reason {
+                            session::Error::WrongPassword => {
+                                "The hub refused the password. Check it and try again.".to_owned()
+                            }
+                            other => format!("Disconnected: {other}."),
+                        };
+                        self.leave(Some(text));
+                    }
+                }
+                Task::none()
+            }
+        }
+    }
+
+    /// The session (while a hub is chosen), window events, and a ticking clock.
+    pub fn subscription(&self) -> Subscription<Message> {
+        let mut subs = vec![iced::event::listen_with(window_event)];
+        if let Some(server) = &self.server {
+            subs.push(
+                Subscription::run_with(server.clone(), crate::session::connect)
+                    .map(Message::Session),
+            );
+        }
+        if let Screen::Chat(chat) = &self.screen
+            && (chat.typing_shown() || chat.connection != chat::Connection::Online)
+        {
+            subs.push(iced::time::every(Duration::from_secs(1)).map(|_| Message::Tick));
+        }
+        if std::env::var_os("COURIER_STARTUP_PROBE").is_some() {
+            subs.push(window::frames().map(|_| Message::Frame));
+        }
+        Subscription::batch(subs)
+    }
+
+    /// Draws the window.
+    pub fn view(&self) -> Element<'_, Message> {
+        let base: Element<'_, Message> = match &self.screen {
+            Screen::Login(login) => login.view().map(Message::Login),
+            Screen::Chat(chat) => chat.view(&self.settings).map(Message::Chat),
+        };
+        if let Some(warning) = &self.warning {
+            return modal(
+                base,
+                column![
+                    text("Warning: this may not be your hub").size(22),
+                    text(warning.as_str()),
+                    row![
+                        space::horizontal(),
+                        button("I understand")
+                            .style(button::danger)
+                            .on_press(Message::DismissWarning)
+                    ]
+                ]
+                .spacing(14),
+            );
+        }
+        if let Some(hub) = &self.confirm {
+            return modal(
+                base,
+                column![
+                    text("Is this the right hub?").size(22),
+                    text("This is the first time you join this hub. Its safety code is:"),
+                    text(hub.safety_code()).size(28),
+                    text(
+                        "Ask the person who runs the hub to read you the code their hub shows. \
+                         If it is the same, confirm. From now on Courier checks it by itself."
+                    )
+                    .size(14),
+                    row![
+                        space::horizontal(),
+                        button("It does not match")
+                            .style(button::danger)
+                            .on_press(Message::ConfirmHub(false)),
+                        button("The code matches").on_press(Message::ConfirmHub(true))
+                    ]
+                    .spacing(8)
+                ]
+                .spacing(14),
+            );
+        }
+        base
+    }
+}
+
+fn modal<'a>(
+    base: Element<'a, Message>,
+    content: impl Into<Element<'a, Message>>,
+) -> Element<'a, Message> {
+    let dialog = container(content)
+        .padding(24)
+        .max_width(520)
+        .style(style::card);
+    stack![
+        base,
+        opaque(center(dialog).style(|_theme: &Theme| {
+            container::Style {
+                background: Some(
+                    iced::Color {
+                        a: 0.6,
+                        ..iced::Color::BLACK
+                    }
+                    .into(),
+                ),
+                ..container::Style::default()
+            }
+        }))
+    ]
+    .width(Fill)
+    .height(Fill)
+    .into()
+}
+
+fn window_event(
+    event: iced::Event,
+    _status: iced::event::Status,
+    _id: window::Id,
+) -> Option<Message> {
+    match event {
+        iced::Event::Window(window::Event::Focused) => Some(Message::Focus(true)),
+        iced::Event::Window(window::Event::Unfocused) => Some(Message::Focus(false)),
+        iced::Event::Window(window::Event::FileDropped(path)) => Some(Message::Dropped(path)),
+        _ => None,
+    }
+}

@@ -1,0 +1,99 @@
+//! "Host a hub on this computer": courier-core's hub, run in-process on its own thread.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::Path;
+use std::thread::JoinHandle;
+
+use courier_core::auth::Password;
+use courier_core::hub;
+use courier_core::proto::ClientId;
+
+/// A hub running inside the app. Dropping it stops the hub (clients are told goodbye).
+pub struct Hosted {
+    /// Where it listens.
+    pub listen: SocketAddr,
+    /// The addresses others can join with.
+    pub addresses: Vec<SocketAddr>,
+    /// Its fingerprint (its safety code is `fingerprint.safety_code()`).
+    pub fingerprint: ClientId,
+    stop: async_channel::Sender<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Hosted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hosted")
+            .field("listen", &self.listen)
+            .field("fingerprint", &self.fingerprint.short())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The hub's own address for this app to join.
+impl Hosted {
+    /// `127.0.0.1:port`: how the app itself joins its hub.
+    pub fn local_address(&self) -> String {
+        format!("127.0.0.1:{}", self.listen.port())
+    }
+
+    /// Stops the hub and waits for it to say goodbye.
+    pub fn stop(mut self) {
+        let _ = self.stop.try_send(());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Hosted {
+    fn drop(&mut self) {
+        let _ = self.stop.try_send(());
+    }
+}
+
+/// Starts a hub that keeps its identity in `dir`, with `password`, on every interface at
+/// `port` (0: any free port). Errors are sentences for the user.
+pub fn start(dir: &Path, password: &str, port: u16) -> Result<Hosted, String> {
+    let home = hub::Home::open(dir).map_err(|e| format!("cannot use {}: {e}", dir.display()))?;
+    let identity = home
+        .identity()
+        .map_err(|e| format!("cannot load the hub identity: {e}"))?;
+    let secret = home
+        .set_password(&Password::new(password.to_owned()))
+        .map_err(|e| format!("cannot store the hub password: {e}"))?;
+    let listener =
+        TcpListener::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))).map_err(|e| match e
+            .kind()
+        {
+            std::io::ErrorKind::AddrInUse => {
+                format!("port {port} is already in use (is another hub running?)")
+            }
+            _ => format!("cannot listen on port {port}: {e}"),
+        })?;
+    let listen = listener
+        .local_addr()
+        .map_err(|e| format!("cannot listen: {e}"))?;
+    let listener =
+        async_net::TcpListener::try_from(listener).map_err(|e| format!("cannot listen: {e}"))?;
+    let fingerprint = identity.id();
+    let config = hub::Config::new(identity, secret);
+    let (stop, stopped) = async_channel::bounded::<()>(1);
+    let thread = std::thread::Builder::new()
+        .name("courier-hub".into())
+        .spawn(move || {
+            let shutdown = async move {
+                let _ = stopped.recv().await;
+            };
+            if let Err(e) = smol::block_on(hub::serve(listener, config, shutdown)) {
+                eprintln!("courier-app: the hosted hub stopped: {e}");
+            }
+        })
+        .map_err(|e| format!("cannot start the hub: {e}"))?;
+    Ok(Hosted {
+        listen,
+        addresses: hub::join_addresses(listen),
+        fingerprint,
+        stop,
+        thread: Some(thread),
+    })
+}

@@ -1,0 +1,5 @@
+//! `courier-app`: the Courier desktop app.
+
+fn main() -> iced::Result {
+    courier_iced::run()
+}

@@ -1,0 +1,5 @@
+//! The app's screens. Each has its own `Message`, an `update` that returns an `Action`
+//! for the parent, and a `view`.
+
+pub mod chat;
+pub mod login;

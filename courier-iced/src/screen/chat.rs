@@ -1,0 +1,1176 @@
+//! The main window: contacts · conversation (messages and files) · closable side panel.
+//!
+//! [`Chat`] keeps what the user sees; the session (a subscription of the parent) feeds it
+//! with [`Chat::session_event`], [`Chat::connected`] and [`Chat::disconnected`]. Sending
+//! goes through the session [`Handle`]; each file transfer runs as an abortable task
+//! over `courier_core::transfer`.
+
+mod contacts;
+mod conversation;
+mod panel;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use courier_core::contacts::Contacts;
+use courier_core::proto::{
+    AvatarId, ClientId, Declined, Delivery, FileEntry, IncomingOffer, Message as ChatMessage,
+    MsgId, Presence, Profile, RejectReason, Target, Timestamp, TransferEnd, TransferId,
+    validate_profile,
+};
+use courier_core::session::{Event, Handle, Welcome};
+use courier_core::transfer::{self, Canceller, Progress, Route, Summary};
+use iced::widget::{column, container, row, rule, text_editor};
+use iced::{Element, Fill, Task};
+
+use crate::settings::Settings;
+use crate::{avatar, style};
+
+pub use panel::Tab;
+
+/// Messages shown at first, and added by each "show earlier".
+pub const PAGE: usize = 50;
+/// How long a typing indicator stays after the last typing signal.
+pub const TYPING_SHOWN: Duration = Duration::from_secs(4);
+/// Fewest seconds between two typing signals we send.
+const TYPING_EVERY: Duration = Duration::from_secs(3);
+
+/// The hub we are on.
+#[derive(Debug, Clone)]
+pub struct HubInfo {
+    /// The address we joined (`host:port`).
+    pub address: String,
+    /// Its fingerprint.
+    pub fingerprint: ClientId,
+    /// Addresses others can join with (hosted hubs list every interface).
+    pub join: Vec<String>,
+    /// Whether this app runs the hub.
+    pub hosted: bool,
+}
+
+/// The link to the hub as the user sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Connection {
+    /// Logged in.
+    Online,
+    /// Lost; the session retries by itself.
+    Reconnecting {
+        /// Why it was lost.
+        reason: String,
+        /// When the next attempt starts.
+        next: Option<Instant>,
+    },
+}
+
+/// One conversation: with a contact, or with everyone.
+#[derive(Debug)]
+pub struct Conversation {
+    /// Messages and file cards, oldest first.
+    pub items: Vec<Item>,
+    /// Messages not yet seen.
+    pub unread: usize,
+    /// Who is typing, until when.
+    pub typing: Option<(ClientId, Instant)>,
+    /// How many of the newest items are shown.
+    pub shown: usize,
+}
+
+/// An entry of a conversation.
+#[derive(Debug, Clone)]
+pub enum Item {
+    /// A chat message.
+    Message(Bubble),
+    /// A file transfer card (key into [`Chat::transfers`]).
+    Transfer(u64),
+}
+
+/// A chat message as shown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bubble {
+    /// The sender's id for it.
+    pub id: MsgId,
+    /// Who wrote it.
+    pub from: ClientId,
+    /// The text.
+    pub text: String,
+    /// When the hub took it (ours: when we sent it, until the hub says).
+    pub time: Timestamp,
+    /// Where it stands.
+    pub state: Delivery2,
+}
+
+/// What became of a message (ours), or that it was received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery2 {
+    /// Someone else's message.
+    Received,
+    /// Handed to the session; waiting for the hub (queued while reconnecting).
+    Sent,
+    /// Delivered to the recipient.
+    Delivered,
+    /// The recipient is offline; the hub keeps it for them.
+    Stored,
+    /// The recipient read it.
+    Read,
+    /// Not delivered.
+    Failed(String),
+}
+
+/// A file transfer in a conversation.
+#[derive(Debug)]
+pub struct Card {
+    /// The other side.
+    pub peer: ClientId,
+    /// We send (true) or receive.
+    pub outgoing: bool,
+    /// Files offered.
+    pub files: Vec<FileEntry>,
+    /// Empty folders offered.
+    pub folders: usize,
+    /// Total bytes.
+    pub total: u64,
+    /// Where it stands.
+    pub state: CardState,
+    /// Direct or relayed, once connected.
+    pub route: Option<Route>,
+    /// Latest progress.
+    pub progress: Option<Progress>,
+    /// The hub's id for it.
+    pub id: Option<TransferId>,
+    /// An incoming offer waiting for an answer.
+    pub offer: Option<IncomingOffer>,
+    /// Where received files went.
+    pub saved_in: Option<PathBuf>,
+    canceller: Option<Canceller>,
+    abort: Option<iced::task::Handle>,
+}
+
+/// Where a transfer stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CardState {
+    /// Reading the files to offer.
+    Preparing,
+    /// Offered; waiting for the other side's answer.
+    Waiting,
+    /// Offered to us; waiting for Accept / Decline.
+    Incoming,
+    /// Accepted; connecting.
+    Connecting,
+    /// Bytes are moving.
+    Running,
+    /// Done and verified.
+    Done(String),
+    /// Declined by the receiver.
+    Declined(String),
+    /// Failed or cancelled.
+    Failed(String),
+}
+
+impl CardState {
+    /// Whether the transfer is over.
+    pub fn is_over(&self) -> bool {
+        matches!(self, Self::Done(_) | Self::Declined(_) | Self::Failed(_))
+    }
+}
+
+/// The profile being edited in the panel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProfileDraft {
+    /// Display name.
+    pub name: String,
+    /// Status text.
+    pub status: String,
+    /// Availability.
+    pub presence: Presence,
+    /// Avatar PNG bytes (empty: none).
+    pub avatar: Vec<u8>,
+    /// Problem with the draft.
+    pub error: Option<String>,
+}
+
+/// The main window's state.
+pub struct Chat {
+    /// Our id.
+    pub me: ClientId,
+    /// Our profile as the hub has it.
+    pub profile: Profile,
+    /// The hub.
+    pub hub: HubInfo,
+    /// For sending; `None` only in tests and benchmarks.
+    pub handle: Option<Handle>,
+    /// Everyone the hub knows.
+    pub contacts: Contacts,
+    /// Conversations by target.
+    pub conversations: HashMap<Target, Conversation>,
+    /// The open conversation.
+    pub selected: Target,
+    /// The contact search text.
+    pub search: String,
+    /// The message being written.
+    pub composer: text_editor::Content,
+    /// Unsent text of conversations not open.
+    pub drafts: HashMap<Target, String>,
+    /// The side panel, when open.
+    pub panel: Option<Tab>,
+    /// Online or reconnecting.
+    pub connection: Connection,
+    /// File transfers by local key.
+    pub transfers: BTreeMap<u64, Card>,
+    /// The profile being edited.
+    pub draft: ProfileDraft,
+    /// Whether the window has focus.
+    pub focused: bool,
+    /// A passing problem shown above the composer.
+    pub notice: Option<String>,
+    avatars: HashMap<ClientId, (AvatarId, Option<iced::widget::image::Handle>)>,
+    my_avatar: Option<iced::widget::image::Handle>,
+    builtin: Vec<(Vec<u8>, iced::widget::image::Handle)>,
+    sent: HashMap<MsgId, Target>,
+    next_key: u64,
+    contacts_offset: f32,
+    contacts_height: f32,
+    last_typing: Option<Instant>,
+}
+
+impl std::fmt::Debug for Chat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chat")
+            .field("me", &self.me.short())
+            .field("hub", &self.hub.address)
+            .field("selected", &self.selected)
+            .field("panel", &self.panel)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the user did, or what a task reported.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// Opened a conversation.
+    Select(Target),
+    /// Typed in the contact search.
+    Search(String),
+    /// Scrolled the contact list.
+    ContactsScrolled(iced::widget::scrollable::Viewport),
+    /// Edited the composer.
+    Edit(text_editor::Action),
+    /// Enter in the composer, or the Send button.
+    Send,
+    /// Asked for older messages.
+    ShowEarlier,
+    /// Opened or closed the side panel.
+    TogglePanel,
+    /// Picked a panel tab.
+    Panel(Tab),
+    /// The attach button.
+    Attach,
+    /// Files chosen in the dialog, or dropped on the window.
+    Files(Vec<PathBuf>),
+    /// The files of an offer were read.
+    Prepared(u64, Result<transfer::source::Source, String>),
+    /// A transfer reported.
+    Transfer(u64, transfer::Update),
+    /// Accept an offer.
+    Accept(u64),
+    /// Decline an offer.
+    Decline(u64),
+    /// Cancel a transfer.
+    Cancel(u64),
+    /// Open the folder of a finished transfer.
+    OpenFolder(PathBuf),
+    /// Dismiss the notice.
+    DismissNotice,
+    /// A command to the session failed.
+    Failed(String),
+    /// Mark a contact trusted or not.
+    Trust(ClientId, bool),
+    /// Settings: choose the download folder.
+    ChooseDownloads,
+    /// Settings: folder chosen.
+    DownloadsChosen(Option<PathBuf>),
+    /// Settings: dark theme.
+    Dark(bool),
+    /// Settings: auto-accept from trusted contacts.
+    AutoAccept(bool),
+    /// Settings: notifications.
+    Notifications(bool),
+    /// Profile: name.
+    ProfileName(String),
+    /// Profile: status text.
+    ProfileStatus(String),
+    /// Profile: presence.
+    ProfilePresence(Presence),
+    /// Profile: a built-in avatar.
+    BuiltinAvatar(usize),
+    /// Profile: no avatar.
+    NoAvatar,
+    /// Profile: choose an image file.
+    ChooseAvatar,
+    /// Profile: image read.
+    AvatarChosen(Option<Vec<u8>>),
+    /// Profile: save.
+    SaveProfile,
+    /// Profile: the hub took it.
+    ProfileSaved(Profile),
+    /// Menu: copy the join address.
+    CopyJoin,
+    /// Menu: log out.
+    LogOut,
+}
+
+/// What the parent has to do.
+#[derive(Debug)]
+pub enum Action {
+    /// Nothing.
+    None,
+    /// Run this task.
+    Run(Task<Message>),
+    /// The settings changed: save them.
+    SaveSettings,
+    /// Show a desktop notification.
+    Notify {
+        /// Title (the sender).
+        title: String,
+        /// Body (the text).
+        body: String,
+    },
+    /// Leave the hub.
+    LogOut,
+}
+
+impl Chat {
+    /// The main window after login.
+    pub fn new(handle: Option<Handle>, welcome: &Welcome, profile: Profile, hub: HubInfo) -> Self {
+        let draft = ProfileDraft {
+            name: profile.name.clone(),
+            status: profile.status.clone(),
+            presence: profile.presence,
+            avatar: profile.avatar.to_vec(),
+            error: None,
+        };
+        let my_avatar = avatar_handle(&profile.avatar);
+        let builtin = (0..avatar::BUILTIN)
+            .map(|n| {
+                let png = avatar::builtin(n);
+                let h = avatar_handle(&png);
+                (png, h)
+            })
+            .filter_map(|(png, h)| h.map(|h| (png, h)))
+            .collect();
+        let mut chat = Self {
+            me: welcome.you,
+            profile,
+            hub,
+            handle,
+            contacts: Contacts::new(welcome.contacts.clone()),
+            conversations: HashMap::new(),
+            selected: Target::Everyone,
+            search: String::new(),
+            composer: text_editor::Content::new(),
+            drafts: HashMap::new(),
+            panel: None,
+            connection: Connection::Online,
+            transfers: BTreeMap::new(),
+            draft,
+            focused: true,
+            notice: None,
+            avatars: HashMap::new(),
+            my_avatar,
+            builtin,
+            sent: HashMap::new(),
+            next_key: 0,
+            contacts_offset: 0.0,
+            contacts_height: 2000.0,
+            last_typing: None,
+        };
+        chat.conversations
+            .insert(Target::Everyone, Conversation::default());
+        chat
+    }
+
+    /// Logged in again after a reconnect: the contact list is fresh, the rest stays.
+    pub fn connected(&mut self, handle: Handle, welcome: &Welcome) -> Task<Message> {
+        self.handle = Some(handle);
+        self.connection = Connection::Online;
+        self.contacts = Contacts::new(welcome.contacts.clone());
+        self.fetch_avatars()
+    }
+
+    /// The session lost the hub and will retry.
+    pub fn disconnected(&mut self, reason: String, retry_in: Option<Duration>) {
+        self.connection = Connection::Reconnecting {
+            reason,
+            next: retry_in.map(|d| Instant::now() + d),
+        };
+    }
+
+    /// Asks for avatars of contacts whose picture we do not have.
+    pub fn fetch_avatars(&mut self) -> Task<Message> {
+        let Some(handle) = self.handle.clone() else {
+            return Task::none();
+        };
+        let mut wanted = Vec::new();
+        for c in self.contacts.iter() {
+            match (c.profile.avatar, self.avatars.get(&c.id)) {
+                (Some(a), Some((have, _))) if *have == a => {}
+                (Some(a), _) => {
+                    self.avatars.insert(c.id, (a, None));
+                    wanted.push(c.id);
+                }
+                (None, _) => {
+                    self.avatars.remove(&c.id);
+                }
+            }
+        }
+        if wanted.is_empty() {
+            return Task::none();
+        }
+        Task::future(async move {
+            for id in wanted {
+                if handle.request_avatar(id).await.is_err() {
+                    break;
+                }
+            }
+        })
+        .discard()
+    }
+
+    /// The conversation `target`, created if needed.
+    pub fn conversation(&mut self, target: Target) -> &mut Conversation {
+        self.conversations.entry(target).or_default()
+    }
+
+    /// Unread messages in `target`.
+    pub fn unread(&self, target: &Target) -> usize {
+        self.conversations.get(target).map_or(0, |c| c.unread)
+    }
+
+    /// A contact's avatar picture, once fetched.
+    pub fn avatar(&self, id: &ClientId) -> Option<&iced::widget::image::Handle> {
+        if *id == self.me {
+            return self.my_avatar.as_ref();
+        }
+        self.avatars.get(id).and_then(|(_, h)| h.as_ref())
+    }
+
+    /// A display name: the contact's label (with an id tag for look-alikes), or "You".
+    pub fn name_of(&self, id: &ClientId) -> String {
+        if *id == self.me {
+            return "You".to_owned();
+        }
+        self.contacts.label(id)
+    }
+
+    /// Whether a typing indicator is showing anywhere (the parent ticks while so).
+    pub fn typing_shown(&self) -> bool {
+        self.conversations.values().any(|c| c.typing.is_some())
+    }
+
+    /// Clears typing indicators that ran out.
+    pub fn tick(&mut self, now: Instant) {
+        for c in self.conversations.values_mut() {
+            if c.typing.is_some_and(|(_, until)| until <= now) {
+                c.typing = None;
+            }
+        }
+    }
+
+    /// The window gained or lost focus.
+    pub fn focus(&mut self, focused: bool) -> Task<Message> {
+        self.focused = focused;
+        if focused {
+            self.mark_read()
+        } else {
+            Task::none()
+        }
+    }
+
+    /// Adds a transfer card to the conversation with `peer`.
+    fn add_card(&mut self, card: Card) -> u64 {
+        let key = self.next_key;
+        self.next_key += 1;
+        let target = Target::Client(card.peer);
+        self.transfers.insert(key, card);
+        self.conversation(target).items.push(Item::Transfer(key));
+        key
+    }
+
+    /// Takes what the session reports.
+    pub fn session_event(&mut self, event: Event, settings: &Settings) -> Action {
+        if self.contacts.apply(&event) {
+            return match self.fetch_avatars() {
+                t if matches!(event, Event::Contact(_)) => Action::Run(t),
+                _ => Action::None,
+            };
+        }
+        match event {
+            Event::Message(m) => self.incoming(m, settings),
+            Event::Receipt { id, status } => {
+                let state = match status {
+                    Delivery::Delivered => Delivery2::Delivered,
+                    Delivery::Stored => Delivery2::Stored,
+                    Delivery::Rejected(r) => Delivery2::Failed(rejection(r).to_owned()),
+                };
+                if let Some(b) = self.my_bubble(id) {
+                    // A read receipt may have overtaken the delivery receipt.
+                    if b.state != Delivery2::Read {
+                        b.state = state;
+                    }
+                }
+                Action::None
+            }
+            Event::Read { by, id } => {
+                if let Some(c) = self.conversations.get_mut(&Target::Client(by)) {
+                    // Read up to this one: every earlier message of ours was seen too.
+                    let me = self.me;
+                    let mut reached = false;
+                    for item in c.items.iter_mut().rev() {
+                        if let Item::Message(b) = item
+                            && b.from == me
+                        {
+                            reached |= b.id == id;
+                            if reached && !matches!(b.state, Delivery2::Failed(_)) {
+                                b.state = Delivery2::Read;
+                            }
+                        }
+                    }
+                }
+                Action::None
+            }
+            Event::Typing { from, to } => {
+                let target = match to {
+                    Target::Everyone => Target::Everyone,
+                    Target::Client(_) => Target::Client(from),
+                };
+                self.conversation(target).typing = Some((from, Instant::now() + TYPING_SHOWN));
+                Action::None
+            }
+            Event::Avatar { id, bytes } => {
+                if let Some((want, slot)) = self.avatars.get_mut(&id)
+                    && AvatarId::of(&bytes) == Some(*want)
+                {
+                    *slot = avatar_handle(&bytes);
+                }
+                Action::None
+            }
+            Event::HubError { detail, .. } => {
+                self.notice = Some(format!("The hub refused: {detail}"));
+                Action::None
+            }
+            Event::Offer(offer) => self.offer(offer, settings),
+            Event::TransferEnded { id, end } => {
+                for card in self.transfers.values_mut() {
+                    if card.id == Some(id) && card.state == CardState::Incoming {
+                        card.offer = None;
+                        card.state = CardState::Failed(match end {
+                            TransferEnd::Cancelled { .. } => "The sender cancelled.".to_owned(),
+                            TransferEnd::PeerGone => "The sender went offline.".to_owned(),
+                            TransferEnd::Declined(_) => "Declined.".to_owned(),
+                        });
+                    }
+                }
+                Action::None
+            }
+            _ => Action::None,
+        }
+    }
+
+    fn my_bubble(&mut self, id: MsgId) -> Option<&mut Bubble> {
+        let target = *self.sent.get(&id)?;
+        let me = self.me;
+        self.conversations
+            .get_mut(&target)?
+            .items
+            .iter_mut()
+            .rev()
+            .find_map(|item| match item {
+                Item::Message(b) if b.id == id && b.from == me => Some(b),
+                _ => None,
+            })
+    }
+
+    fn incoming(&mut self, m: ChatMessage, settings: &Settings) -> Action {
+        let target = match m.to {
+            Target::Everyone => Target::Everyone,
+            Target::Client(_) => Target::Client(m.from),
+        };
+        let seen = self.focused && self.selected == target;
+        let title = match target {
+            Target::Everyone => format!("{} (to everyone)", self.name_of(&m.from)),
+            Target::Client(_) => self.name_of(&m.from),
+        };
+        let body = m.text.clone();
+        let conversation = self.conversation(target);
+        if conversation.typing.is_some_and(|(who, _)| who == m.from) {
+            conversation.typing = None;
+        }
+        conversation.items.push(Item::Message(Bubble {
+            id: m.id,
+            from: m.from,
+            text: m.text,
+            time: m.time,
+            state: Delivery2::Received,
+        }));
+        if seen {
+            conversation.shown += 1;
+            return Action::Run(self.mark_read());
+        }
+        conversation.unread += 1;
+        if !self.focused && settings.notifications {
+            return Action::Notify { title, body };
+        }
+        Action::None
+    }
+
+    fn offer(&mut self, offer: IncomingOffer, settings: &Settings) -> Action {
+        let card = Card {
+            peer: offer.from,
+            outgoing: false,
+            files: offer.manifest.files.clone(),
+            folders: offer.manifest.folders.len(),
+            total: offer.manifest.files.iter().map(|f| f.size).sum(),
+            state: CardState::Incoming,
+            route: None,
+            progress: None,
+            id: Some(offer.id),
+            offer: Some(offer),
+            saved_in: None,
+            canceller: None,
+            abort: None,
+        };
+        let from = card.peer;
+        let key = self.add_card(card);
+        if settings.auto_accepts(&from) {
+            return Action::Run(self.accept(key, settings));
+        }
+        let target = Target::Client(from);
+        if !(self.focused && self.selected == target) {
+            self.conversation(target).unread += 1;
+            if !self.focused && settings.notifications {
+                return Action::Notify {
+                    title: self.name_of(&from),
+                    body: "wants to send you files".to_owned(),
+                };
+            }
+        }
+        Action::None
+    }
+
+    fn accept(&mut self, key: u64, settings: &Settings) -> Task<Message> {
+        let handle = self.handle.clone();
+        let Some(card) = self.transfers.get_mut(&key) else {
+            return Task::none();
+        };
+        let Some(offer) = card.offer.take() else {
+            return Task::none();
+        };
+        let Some(handle) = handle else {
+            card.offer = Some(offer);
+            self.notice = Some("Not connected to the hub; try again when it is back.".into());
+            return Task::none();
+        };
+        let dir = settings.downloads();
+        card.saved_in = Some(dir.clone());
+        card.state = CardState::Connecting;
+        let stream = transfer::receive(handle, offer, None, dir, transfer::Options::default());
+        self.run_transfer(key, stream)
+    }
+
+    fn run_transfer(&mut self, key: u64, stream: transfer::Transfer) -> Task<Message> {
+        let canceller = stream.canceller();
+        let (task, abort) = Task::run(stream, move |u| Message::Transfer(key, u)).abortable();
+        if let Some(card) = self.transfers.get_mut(&key) {
+            card.canceller = Some(canceller);
+            card.abort = Some(abort.abort_on_drop());
+        }
+        task
+    }
+
+    /// Tells the peers of the open conversation that we read their messages.
+    fn mark_read(&mut self) -> Task<Message> {
+        let target = self.selected;
+        let me = self.me;
+        let Some(c) = self.conversations.get_mut(&target) else {
+            return Task::none();
+        };
+        let had = std::mem::take(&mut c.unread);
+        let Target::Client(peer) = target else {
+            return Task::none();
+        };
+        if had == 0 {
+            return Task::none();
+        }
+        let last = c.items.iter().rev().find_map(|i| match i {
+            Item::Message(b) if b.from != me => Some(b.id),
+            _ => None,
+        });
+        match (last, self.handle.clone()) {
+            (Some(id), Some(handle)) => Task::future(async move {
+                handle
+                    .mark_read(peer, id)
+                    .await
+                    .err()
+                    .map(|e| Message::Failed(e.to_string()))
+            })
+            .and_then(Task::done),
+            _ => Task::none(),
+        }
+    }
+
+    /// Handles a message.
+    pub fn update(&mut self, message: Message, settings: &mut Settings) -> Action {
+        match message {
+            Message::Select(target) => {
+                if target != self.selected {
+                    let text = self.composer.text();
+                    let old = std::mem::replace(&mut self.selected, target);
+                    let text = text.trim_end_matches('\n');
+                    if text.is_empty() {
+                        self.drafts.remove(&old);
+                    } else {
+                        self.drafts.insert(old, text.to_owned());
+                    }
+                    let draft = self.drafts.remove(&target).unwrap_or_default();
+                    self.composer = text_editor::Content::with_text(&draft);
+                }
+                self.conversation(target);
+                return Action::Run(self.mark_read());
+            }
+            Message::Search(s) => {
+                self.search = s;
+                self.contacts_offset = 0.0;
+            }
+            Message::ContactsScrolled(viewport) => {
+                self.contacts_offset = viewport.absolute_offset().y;
+                self.contacts_height = viewport.bounds().height;
+            }
+            Message::Edit(action) => {
+                let edit = action.is_edit();
+                self.composer.perform(action);
+                if edit {
+                    self.typing();
+                }
+            }
+            Message::Send => return self.send(),
+            Message::ShowEarlier => {
+                let target = self.selected;
+                let c = self.conversation(target);
+                c.shown = (c.shown + PAGE).min(c.items.len());
+            }
+            Message::TogglePanel => {
+                self.panel = match self.panel {
+                    Some(_) => None,
+                    None => Some(Tab::Settings),
+                };
+            }
+            Message::Panel(tab) => self.panel = Some(tab),
+            Message::Attach => {
+                return Action::Run(Task::perform(crate::system::pick_files(), |files| {
+                    Message::Files(files.unwrap_or_default())
+                }));
+            }
+            Message::Files(paths) => return self.offer_files(paths),
+            Message::Prepared(key, source) => return self.prepared(key, source),
+            Message::Transfer(key, update) => return self.transfer_update(key, update, settings),
+            Message::Accept(key) => return Action::Run(self.accept(key, settings)),
+            Message::Decline(key) => {
+                let handle = self.handle.clone();
+                if let Some(card) = self.transfers.get_mut(&key)
+                    && let Some(offer) = card.offer.take()
+                {
+                    card.state = CardState::Declined("You declined.".into());
+                    if let Some(handle) = handle {
+                        let id = offer.id;
+                        return Action::Run(
+                            Task::future(async move {
+                                handle.decline(id, Declined::ByUser).await.err()
+                            })
+                            .and_then(|e| Task::done(Message::Failed(e.to_string()))),
+                        );
+                    }
+                }
+            }
+            Message::Cancel(key) => {
+                if let Some(card) = self.transfers.get_mut(&key) {
+                    match (&card.canceller, card.offer.take()) {
+                        (Some(c), _) => c.cancel(),
+                        (None, Some(_)) => card.state = CardState::Declined("You declined.".into()),
+                        (None, None) => {
+                            if let Some(abort) = card.abort.take() {
+                                abort.abort();
+                            }
+                            card.state = CardState::Failed("Cancelled.".into());
+                        }
+                    }
+                }
+            }
+            Message::OpenFolder(path) => crate::system::open_folder(&path),
+            Message::DismissNotice => self.notice = None,
+            Message::Failed(e) => self.notice = Some(e),
+            Message::Trust(id, trusted) => {
+                settings.set_trusted(&id, trusted);
+                return Action::SaveSettings;
+            }
+            Message::ChooseDownloads => {
+                return Action::Run(Task::perform(
+                    crate::system::pick_folder("Download folder"),
+                    Message::DownloadsChosen,
+                ));
+            }
+            Message::DownloadsChosen(dir) => {
+                if let Some(dir) = dir {
+                    settings.download_dir = Some(dir);
+                    return Action::SaveSettings;
+                }
+            }
+            Message::Dark(on) => {
+                settings.dark = on;
+                return Action::SaveSettings;
+            }
+            Message::AutoAccept(on) => {
+                settings.auto_accept_trusted = on;
+                return Action::SaveSettings;
+            }
+            Message::Notifications(on) => {
+                settings.notifications = on;
+                return Action::SaveSettings;
+            }
+            Message::ProfileName(n) => self.draft.name = n,
+            Message::ProfileStatus(s) => self.draft.status = s,
+            Message::ProfilePresence(p) => self.draft.presence = p,
+            Message::BuiltinAvatar(n) => {
+                if let Some((png, _)) = self.builtin.get(n) {
+                    self.draft.avatar = png.clone();
+                }
+            }
+            Message::NoAvatar => self.draft.avatar.clear(),
+            Message::ChooseAvatar => {
+                return Action::Run(Task::perform(
+                    crate::system::pick_image(),
+                    Message::AvatarChosen,
+                ));
+            }
+            Message::AvatarChosen(bytes) => {
+                if let Some(bytes) = bytes {
+                    match avatar::from_image(&bytes) {
+                        Ok(png) => {
+                            self.draft.avatar = png;
+                            self.draft.error = None;
+                        }
+                        Err(e) => self.draft.error = Some(e.to_string()),
+                    }
+                }
+            }
+            Message::SaveProfile => return self.save_profile(settings),
+            Message::ProfileSaved(profile) => {
+                self.my_avatar = avatar_handle(&profile.avatar);
+                self.profile = profile;
+                self.notice = Some("Profile saved.".into());
+                return Action::SaveSettings;
+            }
+            Message::CopyJoin => {
+                let text = self
+                    .hub
+                    .join
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| self.hub.address.clone());
+                self.notice = Some(format!("Copied {text}"));
+                return Action::Run(iced::clipboard::write(text));
+            }
+            Message::LogOut => return Action::LogOut,
+        }
+        Action::None
+    }
+
+    fn typing(&mut self) {
+        let now = Instant::now();
+        if self
+            .last_typing
+            .is_some_and(|t| now.duration_since(t) < TYPING_EVERY)
+        {
+            return;
+        }
+        if let Some(h) = &self.handle
+            && h.typing(self.selected).is_ok()
+        {
+            self.last_typing = Some(now);
+        }
+    }
+
+    fn send(&mut self) -> Action {
+        let text = self.composer.text();
+        let text = text.trim_matches(|c: char| c == '\n' || c == '\r');
+        if text.trim().is_empty() {
+            return Action::None;
+        }
+        if text.len() > courier_core::limits::MAX_TEXT {
+            self.notice = Some(format!(
+                "The message is too long ({}); the limit is {}.",
+                crate::format::size(text.len() as u64),
+                crate::format::size(courier_core::limits::MAX_TEXT as u64)
+            ));
+            return Action::None;
+        }
+        let Some(handle) = &self.handle else {
+            self.notice = Some("Not connected to the hub.".into());
+            return Action::None;
+        };
+        match handle.try_send_message(self.selected, text) {
+            Ok(id) => {
+                let target = self.selected;
+                self.sent.insert(id, target);
+                let bubble = Bubble {
+                    id,
+                    from: self.me,
+                    text: text.to_owned(),
+                    time: Timestamp::now(),
+                    state: Delivery2::Sent,
+                };
+                let c = self.conversation(target);
+                c.items.push(Item::Message(bubble));
+                c.shown += 1;
+                self.composer = text_editor::Content::new();
+                self.last_typing = None;
+            }
+            // The text stays in the composer: nothing typed is lost.
+            Err(e) => self.notice = Some(format!("Not sent ({e}); your text is kept.")),
+        }
+        Action::None
+    }
+
+    fn offer_files(&mut self, paths: Vec<PathBuf>) -> Action {
+        if paths.is_empty() {
+            return Action::None;
+        }
+        let Target::Client(peer) = self.selected else {
+            self.notice = Some("Files go to one person: pick a contact first.".into());
+            return Action::None;
+        };
+        if self.handle.is_none() {
+            self.notice = Some("Not connected to the hub.".into());
+            return Action::None;
+        }
+        let key = self.add_card(Card {
+            peer,
+            outgoing: true,
+            files: Vec::new(),
+            folders: 0,
+            total: 0,
+            state: CardState::Preparing,
+            route: None,
+            progress: None,
+            id: None,
+            offer: None,
+            saved_in: None,
+            canceller: None,
+            abort: None,
+        });
+        self.conversation(Target::Client(peer)).shown += 1;
+        Action::Run(Task::perform(
+            smol::unblock(move || {
+                transfer::source::Source::from_paths(&paths).map_err(|e| e.to_string())
+            }),
+            move |r| Message::Prepared(key, r),
+        ))
+    }
+
+    fn prepared(&mut self, key: u64, source: Result<transfer::source::Source, String>) -> Action {
+        let handle = self.handle.clone();
+        let Some(card) = self.transfers.get_mut(&key) else {
+            return Action::None;
+        };
+        if card.state != CardState::Preparing {
+            return Action::None;
+        }
+        let source = match source {
+            Ok(s) => s,
+            Err(e) => {
+                card.state = CardState::Failed(e);
+                return Action::None;
+            }
+        };
+        let Some(handle) = handle else {
+            card.state = CardState::Failed("Not connected to the hub.".into());
+            return Action::None;
+        };
+        card.files = source.manifest.files.clone();
+        card.folders = source.manifest.folders.len();
+        card.total = card.files.iter().map(|f| f.size).sum();
+        card.state = CardState::Waiting;
+        let stream = transfer::send_source(handle, card.peer, source, transfer::Options::default());
+        Action::Run(self.run_transfer(key, stream))
+    }
+
+    fn transfer_update(
+        &mut self,
+        key: u64,
+        update: transfer::Update,
+        settings: &Settings,
+    ) -> Action {
+        let Some(card) = self.transfers.get_mut(&key) else {
+            return Action::None;
+        };
+        match update {
+            transfer::Update::Offered { id } => card.id = Some(id),
+            transfer::Update::Accepted { .. } => card.state = CardState::Connecting,
+            transfer::Update::Connected { route } => {
+                card.route = Some(route);
+                card.state = CardState::Running;
+            }
+            transfer::Update::Progress(p) => {
+                card.state = CardState::Running;
+                card.progress = Some(p);
+            }
+            transfer::Update::Finished(result) => {
+                card.canceller = None;
+                card.abort = None;
+                card.state = match result {
+                    Ok(summary) => {
+                        if let Some(first) = summary.saved.first() {
+                            card.saved_in = first
+                                .parent()
+                                .map(|p| p.to_owned())
+                                .or_else(|| Some(settings.downloads()));
+                        }
+                        CardState::Done(done_text(&summary, card.outgoing))
+                    }
+                    Err(e) => match &*e {
+                        transfer::Error::Declined => CardState::Declined("Declined.".into()),
+                        transfer::Error::NoSpaceAtReceiver => CardState::Declined(
+                            "Declined: not enough disk space on their side.".into(),
+                        ),
+                        transfer::Error::Cancelled { by } if *by == self.me => {
+                            CardState::Failed("You cancelled.".into())
+                        }
+                        _ => CardState::Failed(capitalize(&e.to_string())),
+                    },
+                };
+            }
+            // Per-file news is summed up at the end.
+            _ => {}
+        }
+        Action::None
+    }
+
+    fn save_profile(&mut self, settings: &mut Settings) -> Action {
+        let profile = Profile {
+            name: self.draft.name.trim().to_owned(),
+            presence: self.draft.presence,
+            status: self.draft.status.trim().to_owned(),
+            avatar: serde_bytes::ByteBuf::from(self.draft.avatar.clone()),
+        };
+        if let Err(e) = validate_profile(&profile) {
+            self.draft.error = Some(capitalize(&e.to_string()));
+            return Action::None;
+        }
+        self.draft.error = None;
+        settings.name = profile.name.clone();
+        settings.status = profile.status.clone();
+        settings.presence = profile.presence;
+        let Some(handle) = self.handle.clone() else {
+            self.profile = profile;
+            return Action::SaveSettings;
+        };
+        Action::Run(Task::batch([
+            Task::future(async move {
+                match handle.set_profile(profile.clone()).await {
+                    Ok(()) => Message::ProfileSaved(profile),
+                    Err(e) => Message::Failed(format!("The profile was not saved: {e}")),
+                }
+            }),
+            // The parent saves the settings when it sees ProfileSaved.
+        ]))
+    }
+
+    /// Draws the window.
+    pub fn view<'a>(&'a self, settings: &'a Settings) -> Element<'a, Message> {
+        let contacts = container(contacts::view(
+            self,
+            self.contacts_offset,
+            self.contacts_height,
+        ))
+        .width(280)
+        .height(Fill)
+        .style(style::column);
+        let chat = conversation::view(self, settings);
+        let mut body = row![contacts, rule::vertical(1), chat];
+        if let Some(tab) = self.panel {
+            body = body.push(rule::vertical(1)).push(
+                container(panel::view(self, tab, settings))
+                    .width(330)
+                    .height(Fill)
+                    .style(style::column),
+            );
+        }
+        column![body.height(Fill)].into()
+    }
+}
+
+impl Default for Conversation {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            unread: 0,
+            typing: None,
+            shown: PAGE,
+        }
+    }
+}
+
+fn rejection(r: RejectReason) -> &'static str {
+    match r {
+        RejectReason::NoSuchPeer => "not delivered: no such contact",
+        RejectReason::BadText => "not delivered: empty or too long",
+        RejectReason::RateLimited => "not delivered: sending too fast",
+        RejectReason::QueueFull => "not delivered: their offline queue is full",
+    }
+}
+
+fn done_text(s: &Summary, outgoing: bool) -> String {
+    let verb = if outgoing { "Sent" } else { "Received" };
+    let files = if s.files == 1 {
+        "1 file".to_owned()
+    } else {
+        format!("{} files", s.files)
+    };
+    let mut text = format!(
+        "{verb} {files}, {} in {}",
+        crate::format::size(s.bytes),
+        crate::format::duration(s.elapsed)
+    );
+    if s.resumed > 0 {
+        text.push_str(&format!(
+            " (resumed, {} were already there)",
+            crate::format::size(s.resumed)
+        ));
+    }
+    text
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// Decodes avatar bytes from the network into a picture, refusing anything large or odd.
+pub fn avatar_handle(bytes: &[u8]) -> Option<iced::widget::image::Handle> {
+    if bytes.is_empty() || bytes.len() > courier_core::limits::MAX_AVATAR {
+        return None;
+    }
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(1024);
+    limits.max_image_height = Some(1024);
+    limits.max_alloc = Some(16 * 1024 * 1024);
+    reader.limits(limits);
+    let img = reader.decode().ok()?.into_rgba8();
+    let (w, h) = img.dimensions();
+    Some(iced::widget::image::Handle::from_rgba(w, h, img.into_raw()))
+}

@@ -1,0 +1,461 @@
+//! The first screen: join a hub, or host one on this computer.
+
+use courier_core::proto::{Profile, validate_profile};
+use iced::widget::{button, center, column, container, row, text, text_input};
+use iced::{Center, Element, Fill};
+
+use crate::session::normalize_address;
+use crate::settings::Settings;
+use crate::style;
+
+/// Which form is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Join a hub somewhere on the network.
+    Join,
+    /// Run a hub in the app and join it.
+    Host,
+}
+
+/// The login screen's state.
+#[derive(Debug, Clone)]
+pub struct Login {
+    /// Join or host.
+    pub mode: Mode,
+    /// Hub address (join).
+    pub address: String,
+    /// Display name.
+    pub name: String,
+    /// Password (join: the hub's; host: the one to set).
+    pub password: String,
+    /// Port to host on.
+    pub port: String,
+    /// The last problem, shown in red.
+    pub error: Option<String>,
+    /// What is going on ("Connecting…").
+    pub status: Option<String>,
+}
+
+/// What the user did.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// Switched between join and host.
+    Mode(Mode),
+    /// Typed an address.
+    Address(String),
+    /// Typed a name.
+    Name(String),
+    /// Typed a password.
+    Password(String),
+    /// Typed a port.
+    Port(String),
+    /// Asked for a generated password.
+    Generate,
+    /// Pressed Join / Host (or Enter).
+    Submit,
+    /// Gave up connecting.
+    Cancel,
+}
+
+/// What the parent has to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Nothing.
+    None,
+    /// Connect to `hub`.
+    Join {
+        /// Normalised `host:port`.
+        hub: String,
+        /// Login profile.
+        profile: Profile,
+        /// Hub password.
+        password: String,
+    },
+    /// Start a hub, then join it.
+    Host {
+        /// Login profile.
+        profile: Profile,
+        /// The password to set.
+        password: String,
+        /// Port (0: any).
+        port: u16,
+    },
+    /// Stop connecting.
+    Cancel,
+}
+
+/// Fewest characters a hosted hub's password may have.
+pub const MIN_HOST_PASSWORD: usize = 8;
+
+/// Widget ids, for tests and focus.
+pub mod id {
+    /// The address field.
+    pub const ADDRESS: &str = "login-address";
+    /// The name field.
+    pub const NAME: &str = "login-name";
+    /// The password field.
+    pub const PASSWORD: &str = "login-password";
+}
+
+impl Login {
+    /// The screen, pre-filled from the settings.
+    pub fn new(settings: &Settings) -> Self {
+        Self {
+            mode: Mode::Join,
+            address: settings.hub.clone(),
+            name: settings.name.clone(),
+            password: String::new(),
+            port: settings.host_port.to_string(),
+            error: None,
+            status: None,
+        }
+    }
+
+    /// Whether a connection attempt is under way.
+    pub fn busy(&self) -> bool {
+        self.status.is_some()
+    }
+
+    /// Handles a message.
+    pub fn update(&mut self, message: Message) -> Action {
+        match message {
+            Message::Mode(mode) => {
+                if !self.busy() {
+                    self.mode = mode;
+                    self.error = None;
+                }
+            }
+            Message::Address(a) => self.address = a,
+            Message::Name(n) => self.name = n,
+            Message::Password(p) => self.password = p,
+            Message::Port(p) => {
+                self.port = p.chars().filter(char::is_ascii_digit).take(5).collect();
+            }
+            Message::Generate => self.password = courier_core::hub::generate_password(),
+            Message::Submit => {
+                if self.busy() {
+                    return Action::None;
+                }
+                match self.validate() {
+                    Ok(action) => {
+                        self.error = None;
+                        return action;
+                    }
+                    Err(e) => self.error = Some(e),
+                }
+            }
+            Message::Cancel => {
+                self.status = None;
+                return Action::Cancel;
+            }
+        }
+        Action::None
+    }
+
+    fn validate(&self) -> Result<Action, String> {
+        let name = self.name.trim();
+        if name.is_empty() {
+            return Err("Enter the name others will see.".into());
+        }
+        let mut profile = Profile::with_name(name);
+        // The profile's other fields are filled by the parent from the settings.
+        profile.status.clear();
+        validate_profile(&profile).map_err(|e| format!("That name cannot be used: {e}."))?;
+        match self.mode {
+            Mode::Join => {
+                let hub = normalize_address(&self.address).ok_or_else(|| {
+                    "Enter the hub's address, like 192.168.1.20 or hub.lan:8977.".to_owned()
+                })?;
+                if self.password.is_empty() {
+                    return Err("Enter the hub's password.".into());
+                }
+                Ok(Action::Join {
+                    hub,
+                    profile,
+                    password: self.password.clone(),
+                })
+            }
+            Mode::Host => {
+                if self.password.chars().count() < MIN_HOST_PASSWORD {
+                    return Err(format!(
+                        "Choose a password of at least {MIN_HOST_PASSWORD} characters, or press Generate."
+                    ));
+                }
+                let port = if self.port.is_empty() {
+                    0
+                } else {
+                    self.port
+                        .parse::<u16>()
+                        .map_err(|_| "The port must be a number up to 65535.".to_owned())?
+                };
+                Ok(Action::Host {
+                    profile,
+                    password: self.password.clone(),
+                    port,
+                })
+            }
+        }
+    }
+
+    /// Draws the screen.
+    pub fn view(&self) -> Element<'_, Message> {
+        let tab = |label, mode| {
+            let b = button(text(label).center().width(Fill)).width(Fill);
+            let b = if self.mode == mode {
+                b.style(button::primary)
+            } else {
+                b.style(button::secondary)
+            };
+            b.on_press_maybe((!self.busy()).then_some(Message::Mode(mode)))
+        };
+        let tabs = row![
+            tab("Join a hub", Mode::Join),
+            tab("Host a hub on this computer", Mode::Host)
+        ]
+        .spacing(8);
+
+        let field = |label, input: text_input::TextInput<'static, Message>| {
+            column![text(label).size(14), input].spacing(4)
+        };
+        let name = field(
+            "Your name",
+            text_input("How others see you", &self.name)
+                .id(id::NAME)
+                .on_input(Message::Name)
+                .on_submit(Message::Submit)
+                .padding(8),
+        );
+        let password = text_input(
+            if self.mode == Mode::Host {
+                "Choose a password"
+            } else {
+                "The hub's password"
+            },
+            &self.password,
+        )
+        .id(id::PASSWORD)
+        .on_input(Message::Password)
+        .on_submit(Message::Submit)
+        .padding(8);
+        let password = if self.mode == Mode::Host {
+            // Shown in clear when hosting: the host has to tell it to others.
+            field("Password for the hub", password)
+        } else {
+            field("Hub password", password.secure(true))
+        };
+
+        let mut form = column![tabs].spacing(14);
+        match self.mode {
+            Mode::Join => {
+                form = form.push(field(
+                    "Hub address",
+                    text_input("192.168.1.20 or hub.lan:8977", &self.address)
+                        .id(id::ADDRESS)
+                        .on_input(Message::Address)
+                        .on_submit(Message::Submit)
+                        .padding(8),
+                ));
+                form = form.push(name).push(password);
+            }
+            Mode::Host => {
+                form = form.push(
+                    text(
+                        "Runs a hub inside this app. Others on your network join it with \
+                          the address and password shown once it runs.",
+                    )
+                    .size(14)
+                    .style(style::dim),
+                );
+                form = form.push(name).push(
+                    row![
+                        container(password).width(Fill),
+                        column![
+                            text(" ").size(14),
+                            button("Generate").on_press(Message::Generate)
+                        ]
+                        .spacing(4)
+                    ]
+                    .spacing(8)
+                    .align_y(iced::Bottom),
+                );
+                form = form.push(field(
+                    "Port",
+                    text_input("8977", &self.port)
+                        .on_input(Message::Port)
+                        .on_submit(Message::Submit)
+                        .padding(8),
+                ));
+            }
+        }
+        if let Some(e) = &self.error {
+            form = form.push(text(e.clone()).style(style::error));
+        }
+        let submit = match self.mode {
+            Mode::Join => "Join",
+            Mode::Host => "Host and join",
+        };
+        let bottom = match &self.status {
+            Some(status) => row![
+                text(status.clone()).width(Fill),
+                button("Cancel")
+                    .style(button::secondary)
+                    .on_press(Message::Cancel)
+            ]
+            .spacing(8)
+            .align_y(Center),
+            None => row![
+                iced::widget::space::horizontal(),
+                button(text(submit))
+                    .padding([8, 20])
+                    .on_press(Message::Submit)
+            ],
+        };
+        form = form.push(bottom);
+
+        let card = container(
+            column![
+                text("Courier").size(32),
+                text("Chat and send files on your network").style(style::dim),
+                form
+            ]
+            .spacing(12),
+        )
+        .padding(24)
+        .max_width(520)
+        .style(style::card);
+        center(card).padding(20).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iced_test::simulator;
+
+    fn fresh() -> Login {
+        let settings = Settings {
+            name: String::new(),
+            ..Settings::default()
+        };
+        Login::new(&settings)
+    }
+
+    fn run(
+        login: &mut Login,
+        f: impl FnOnce(&mut iced_test::Simulator<'_, Message>),
+    ) -> Vec<Action> {
+        let mut ui = simulator(login.view());
+        f(&mut ui);
+        let messages: Vec<Message> = ui.into_messages().collect();
+        messages.into_iter().map(|m| login.update(m)).collect()
+    }
+
+    #[test]
+    fn join_needs_name_address_and_password() -> Result<(), iced_test::Error> {
+        let mut login = fresh();
+        let actions = run(&mut login, |ui| {
+            let _ = ui.click("Join");
+        });
+        assert_eq!(actions, vec![Action::None]);
+        assert_eq!(
+            login.error.as_deref(),
+            Some("Enter the name others will see.")
+        );
+
+        let mut ui = simulator(login.view());
+        ui.click(iced::widget::Id::new(id::NAME))?;
+        ui.typewrite("Ada");
+        ui.click(iced::widget::Id::new(id::ADDRESS))?;
+        ui.typewrite("hub lan");
+        let msgs: Vec<Message> = ui.into_messages().collect();
+        for m in msgs {
+            login.update(m);
+        }
+        assert_eq!(login.name, "Ada");
+        assert_eq!(login.update(Message::Submit), Action::None);
+        assert!(
+            login
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("address"))
+        );
+
+        login.address = "10.1.2.3".into();
+        assert_eq!(login.update(Message::Submit), Action::None);
+        assert_eq!(login.error.as_deref(), Some("Enter the hub's password."));
+
+        let mut ui = simulator(login.view());
+        ui.click(iced::widget::Id::new(id::PASSWORD))?;
+        ui.typewrite("secret");
+        ui.tap_key(iced::keyboard::Key::Named(
+            iced::keyboard::key::Named::Enter,
+        ));
+        let actions: Vec<Action> = ui
+            .into_messages()
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|m| login.update(m))
+            .collect();
+        assert_eq!(
+            actions.last(),
+            Some(&Action::Join {
+                hub: "10.1.2.3:8977".into(),
+                profile: Profile::with_name("Ada"),
+                password: "secret".into(),
+            })
+        );
+        assert_eq!(login.error, None);
+        Ok(())
+    }
+
+    #[test]
+    fn host_flow_checks_password_and_generates_one() {
+        let mut login = fresh();
+        login.name = "Host".into();
+        run(&mut login, |ui| {
+            let _ = ui.click("Host a hub on this computer");
+        });
+        assert_eq!(login.mode, Mode::Host);
+
+        login.password = "short".into();
+        run(&mut login, |ui| {
+            let _ = ui.click("Host and join");
+        });
+        assert!(
+            login
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("at least 8"))
+        );
+
+        run(&mut login, |ui| {
+            let _ = ui.click("Generate");
+        });
+        assert!(login.password.chars().count() >= MIN_HOST_PASSWORD);
+        let generated = login.password.clone();
+        login.port = "0".into();
+        let actions = run(&mut login, |ui| {
+            let _ = ui.click("Host and join");
+        });
+        assert_eq!(
+            actions,
+            vec![Action::Host {
+                profile: Profile::with_name("Host"),
+                password: generated,
+                port: 0
+            }]
+        );
+    }
+
+    #[test]
+    fn busy_screen_offers_cancel_only() {
+        let mut login = fresh();
+        login.status = Some("Connecting to 10.0.0.1:8977…".into());
+        let actions = run(&mut login, |ui| {
+            assert!(ui.find("Join").is_err(), "no Join button while connecting");
+            let _ = ui.click("Cancel");
+        });
+        assert_eq!(actions, vec![Action::Cancel]);
+        assert!(!login.busy());
+    }
+}

@@ -1,0 +1,124 @@
+//! The glue between iced and `courier_core::session`: a [`ServerKey`] says which hub to
+//! be connected to; [`connect`] turns it into the session's update stream, which the app
+//! runs as a `Subscription::run_with`. While the key stays the same the subscription (and
+//! its reconnecting session) keeps running; a new key starts a new session.
+
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+
+use courier_core::auth::Password;
+use courier_core::identity::{Identity, PinStore};
+use courier_core::proto::Profile;
+use courier_core::session;
+use futures::stream::{self, BoxStream, StreamExt};
+
+/// Which hub to be connected to, as who.
+#[derive(Clone)]
+pub struct ServerKey {
+    /// `host:port`.
+    pub hub: String,
+    /// Our profile folder (identity, pins).
+    pub dir: PathBuf,
+    /// The hub password.
+    pub password: String,
+    /// The profile to log in with.
+    pub profile: Profile,
+    /// Bumped to force a fresh session for the same hub (after a log out).
+    pub generation: u64,
+}
+
+impl std::fmt::Debug for ServerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerKey")
+            .field("hub", &self.hub)
+            .field("dir", &self.dir)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hash for ServerKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.hub.hash(state);
+        self.dir.hash(state);
+        self.generation.hash(state);
+    }
+}
+
+/// What the session subscription yields.
+#[derive(Debug, Clone)]
+pub enum Link {
+    /// From the running session.
+    Update(session::Update),
+    /// The session could not start (identity unreadable).
+    Failed(String),
+}
+
+/// Starts the session for `key` (the `Subscription::run_with` builder).
+pub fn connect(key: &ServerKey) -> BoxStream<'static, Link> {
+    let identity = match Identity::load_or_create(&key.dir) {
+        Ok(id) => id,
+        Err(e) => {
+            let text = format!(
+                "cannot load this computer's identity in {}: {e}",
+                key.dir.display()
+            );
+            return stream::once(async move { Link::Failed(text) }).boxed();
+        }
+    };
+    let mut config = session::Config::new(
+        key.hub.clone(),
+        identity,
+        Password::new(key.password.clone()),
+        key.profile.clone(),
+    );
+    config.pins = Some(PinStore::new(&key.dir));
+    session::connect(config).map(Link::Update).boxed()
+}
+
+/// Normalises what a user typed as a hub address: trims it and adds the default port.
+/// `None` when it cannot be an address.
+pub fn normalize_address(text: &str) -> Option<String> {
+    let text = text.trim();
+    if text.is_empty() || text.contains(char::is_whitespace) || text.contains('/') {
+        return None;
+    }
+    if text.parse::<std::net::SocketAddr>().is_ok() {
+        return Some(text.to_owned());
+    }
+    // A bare IPv6 address gets brackets and the port.
+    if let Ok(ip) = text.parse::<std::net::Ipv6Addr>() {
+        return Some(format!("[{ip}]:{}", crate::settings::DEFAULT_PORT));
+    }
+    match text.rsplit_once(':') {
+        Some((host, port)) => {
+            let ok = !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p != 0);
+            ok.then(|| text.to_owned())
+        }
+        None => Some(format!("{text}:{}", crate::settings::DEFAULT_PORT)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_address;
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            normalize_address(" 10.0.0.2 ").as_deref(),
+            Some("10.0.0.2:8977")
+        );
+        assert_eq!(
+            normalize_address("hub.lan:9000").as_deref(),
+            Some("hub.lan:9000")
+        );
+        assert_eq!(normalize_address("::1").as_deref(), Some("[::1]:8977"));
+        assert_eq!(normalize_address("[::1]:9").as_deref(), Some("[::1]:9"));
+        assert_eq!(normalize_address(""), None);
+        assert_eq!(normalize_address("hub:notaport"), None);
+        assert_eq!(normalize_address("hub:0"), None);
+        assert_eq!(normalize_address("http://hub"), None);
+        assert_eq!(normalize_address("a b"), None);
+    }
+}

@@ -1,0 +1,178 @@
+//! What the app remembers between runs: the last hub, the profile, preferences.
+//!
+//! One small JSON file, `app.json`, in the same folder as the identity and the hub pins
+//! the CLI uses (so the app and `courier` are the same person). It is replaced
+//! atomically (write a temporary file, then rename), so a crash never leaves half a file.
+
+use std::path::{Path, PathBuf};
+
+use courier_core::proto::{ClientId, Presence};
+use serde::{Deserialize, Serialize};
+
+/// The file name inside the profile folder.
+pub const FILE: &str = "app.json";
+/// The avatar image, beside it.
+pub const AVATAR_FILE: &str = "avatar.png";
+/// The port a hosted hub listens on by default (the CLI's default too).
+pub const DEFAULT_PORT: u16 = 8977;
+
+/// The app's remembered state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// The last hub joined (`host:port`).
+    pub hub: String,
+    /// Display name.
+    pub name: String,
+    /// Status text.
+    pub status: String,
+    /// Availability.
+    pub presence: Presence,
+    /// Where received files go; `None` means the system's download folder.
+    pub download_dir: Option<PathBuf>,
+    /// Dark theme.
+    pub dark: bool,
+    /// Accept files from trusted contacts without asking.
+    pub auto_accept_trusted: bool,
+    /// Contacts marked trusted (hex ids).
+    pub trusted: Vec<String>,
+    /// Desktop notifications for messages that arrive while the window is unfocused.
+    pub notifications: bool,
+    /// The port for "Host a hub".
+    pub host_port: u16,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            hub: String::new(),
+            name: default_name(),
+            status: String::new(),
+            presence: Presence::Available,
+            download_dir: None,
+            dark: false,
+            auto_accept_trusted: false,
+            trusted: Vec::new(),
+            notifications: true,
+            host_port: DEFAULT_PORT,
+        }
+    }
+}
+
+fn default_name() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .ok()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_default()
+}
+
+impl Settings {
+    /// Reads `app.json` from `dir`; a missing or unreadable file gives the defaults (an
+    /// unreadable one is kept aside as `app.json.bad` so nothing is silently lost).
+    pub fn load(dir: &Path) -> Self {
+        let path = dir.join(FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(settings) => settings,
+                Err(_) => {
+                    let _ = std::fs::rename(&path, dir.join(format!("{FILE}.bad")));
+                    Self::default()
+                }
+            },
+            Err(_) => Self::default(),
+        }
+    }
+
+    /// Writes `app.json` into `dir` atomically.
+    pub fn save(&self, dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        let bytes = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        let tmp = dir.join(format!("{FILE}.tmp"));
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, dir.join(FILE))
+    }
+
+    /// Whether files from `id` are accepted without asking.
+    pub fn auto_accepts(&self, id: &ClientId) -> bool {
+        self.auto_accept_trusted && self.is_trusted(id)
+    }
+
+    /// Whether `id` is marked trusted.
+    pub fn is_trusted(&self, id: &ClientId) -> bool {
+        let hex = id.to_hex();
+        self.trusted.contains(&hex)
+    }
+
+    /// Marks or unmarks `id` as trusted.
+    pub fn set_trusted(&mut self, id: &ClientId, trusted: bool) {
+        let hex = id.to_hex();
+        self.trusted.retain(|t| *t != hex);
+        if trusted {
+            self.trusted.push(hex);
+        }
+    }
+
+    /// The folder received files go to.
+    pub fn downloads(&self) -> PathBuf {
+        self.download_dir.clone().unwrap_or_else(default_downloads)
+    }
+}
+
+/// The system's download folder, or `~/Downloads`, or the current folder.
+pub fn default_downloads() -> PathBuf {
+    directories::UserDirs::new()
+        .and_then(|u| {
+            u.download_dir()
+                .map(Path::to_owned)
+                .or_else(|| Some(u.home_dir().join("Downloads")))
+        })
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Where the app keeps its files: `$COURIER_APP_DIR`, else the CLI's profile folder.
+pub fn profile_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("COURIER_APP_DIR") {
+        return PathBuf::from(dir);
+    }
+    directories::ProjectDirs::from("", "", "courier")
+        .map(|d| d.config_dir().to_owned())
+        .unwrap_or_else(|| PathBuf::from(".courier"))
+}
+
+/// Where a hub hosted by the app keeps its identity and password record.
+pub fn hub_dir(profile: &Path) -> PathBuf {
+    profile.join("hosted-hub")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_bad_file_kept_aside() -> std::io::Result<()> {
+        let dir =
+            std::env::temp_dir().join(format!("courier-iced-settings-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut s = Settings {
+            hub: "10.0.0.2:8977".into(),
+            dark: true,
+            ..Settings::default()
+        };
+        let id = ClientId([7; 32]);
+        s.set_trusted(&id, true);
+        s.save(&dir)?;
+        let back = Settings::load(&dir);
+        assert_eq!(back, s);
+        assert!(back.is_trusted(&id));
+        assert!(!back.auto_accepts(&id), "auto-accept is off by default");
+
+        std::fs::write(dir.join(FILE), b"{ not json")?;
+        assert_eq!(Settings::load(&dir), Settings::default());
+        assert!(
+            dir.join("app.json.bad").exists(),
+            "the bad file is kept aside"
+        );
+        std::fs::remove_dir_all(&dir)
+    }
+}
