@@ -76,6 +76,8 @@ pub enum Message {
     DismissWarning,
     /// Window focus changed.
     Focus(bool),
+    /// Tab (true) or Shift+Tab: move between fields.
+    FocusNext(bool),
     /// Files dropped on the window.
     Dropped(PathBuf),
     /// A second passed (typing indicators, reconnect countdown).
@@ -88,7 +90,12 @@ impl Courier {
     /// Starts on the login screen with the remembered settings.
     pub fn boot() -> (Self, Task<Message>) {
         let dir = settings::profile_dir();
-        (Self::new(dir), Task::none())
+        let app = Self::new(dir);
+        let focus = match &app.screen {
+            Screen::Login(login) => login.focus(),
+            Screen::Chat(_) => Task::none(),
+        };
+        (app, focus)
     }
 
     /// The app with its files in `dir`.
@@ -184,7 +191,13 @@ impl Courier {
                         let profile = self.profile(profile);
                         return self.host(profile, password, port);
                     }
-                    login::Action::Cancel => self.leave(None),
+                    login::Action::Focus => return login.focus(),
+                    login::Action::Cancel => {
+                        self.server = None;
+                        if let Some(hub) = self.hosted.take() {
+                            hub.stop();
+                        }
+                    }
                 }
             }
             Message::Session(link) => return self.session(link),
@@ -219,6 +232,10 @@ impl Courier {
                 ));
             }
             Message::DismissWarning => self.warning = None,
+            Message::FocusNext(true) => {
+                return iced::widget::operation::focus_next();
+            }
+            Message::FocusNext(false) => return iced::widget::operation::focus_previous(),
             Message::Focus(focused) => {
                 self.focused = focused;
                 if let Screen::Chat(chat) = &mut self.screen {
@@ -503,7 +520,14 @@ fn window_event(
     _status: iced::event::Status,
     _id: window::Id,
 ) -> Option<Message> {
+    use iced::keyboard::{self, Key, key::Named};
     match event {
+        // Tab moves between fields even when a text field has the keyboard.
+        iced::Event::Keyboard(keyboard::Event::KeyPressed {
+            key: Key::Named(Named::Tab),
+            modifiers,
+            ..
+        }) => Some(Message::FocusNext(!modifiers.shift())),
         iced::Event::Window(window::Event::Focused) => Some(Message::Focus(true)),
         iced::Event::Window(window::Event::Unfocused) => Some(Message::Focus(false)),
         iced::Event::Window(window::Event::FileDropped(path)) => Some(Message::Dropped(path)),

@@ -115,10 +115,12 @@ pub fn presence_color(theme: &Theme, presence: Option<courier_core::proto::Prese
     }
 }
 
-/// Dimmed text colour (times, sizes, status lines).
+/// Dimmed text colour (times, sizes, status lines): the text colour, part transparent,
+/// so it reads on every background of both themes.
 pub fn dim(theme: &Theme) -> iced::widget::text::Style {
+    let text = theme.extended_palette().background.base.text;
     iced::widget::text::Style {
-        color: Some(theme.extended_palette().background.strongest.color),
+        color: Some(Color { a: 0.62, ..text }),
     }
 }
 

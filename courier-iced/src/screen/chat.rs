@@ -1174,3 +1174,442 @@ pub fn avatar_handle(bytes: &[u8]) -> Option<iced::widget::image::Handle> {
     let (w, h) = img.dimensions();
     Some(iced::widget::image::Handle::from_rgba(w, h, img.into_raw()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use courier_core::proto::{Card as ContactCard, Contact, Manifest};
+    use iced_test::simulator;
+
+    fn contact(n: u8, name: &str) -> Contact {
+        Contact {
+            id: ClientId([n; 32]),
+            profile: ContactCard {
+                name: name.into(),
+                ..ContactCard::default()
+            },
+            online: true,
+            last_seen: Timestamp(0),
+        }
+    }
+
+    fn chat_with(contacts: Vec<Contact>) -> Chat {
+        let welcome = Welcome {
+            you: ClientId([1; 32]),
+            hub: ClientId([9; 32]),
+            first_contact: false,
+            contacts,
+            time: Timestamp(0),
+        };
+        let hub = HubInfo {
+            address: "127.0.0.1:8977".into(),
+            fingerprint: ClientId([9; 32]),
+            join: vec!["127.0.0.1:8977".into()],
+            hosted: false,
+        };
+        Chat::new(None, &welcome, Profile::with_name("Ada"), hub)
+    }
+
+    /// Whether the rendered chat shows `text` somewhere.
+    fn shows(chat: &Chat, settings: &Settings, text: &str) -> bool {
+        let mut ui = simulator(chat.view(settings));
+        ui.find(text).is_ok()
+    }
+
+    /// Renders the chat, lets `f` use it, and feeds the produced messages back.
+    fn interact(
+        chat: &mut Chat,
+        settings: &mut Settings,
+        f: impl FnOnce(&mut iced_test::Simulator<'_, Message>),
+    ) -> Vec<Action> {
+        let view_settings = settings.clone();
+        let mut ui = simulator(chat.view(&view_settings));
+        f(&mut ui);
+        let messages: Vec<Message> = ui.into_messages().collect();
+        messages
+            .into_iter()
+            .map(|m| chat.update(m, settings))
+            .collect()
+    }
+
+    fn message(from: u8, to: Target, text: &str) -> Event {
+        Event::Message(ChatMessage {
+            id: MsgId(u64::from(from) << 8 | text.len() as u64),
+            from: ClientId([from; 32]),
+            to,
+            text: text.into(),
+            time: Timestamp(1_700_000_000_000),
+        })
+    }
+
+    #[test]
+    fn incoming_message_raises_unread_until_opened() -> Result<(), iced_test::Error> {
+        let mut settings = Settings::default();
+        let mut chat = chat_with(vec![contact(2, "Bob"), contact(3, "Carol")]);
+        let bob = Target::Client(ClientId([2; 32]));
+        let action = chat.session_event(message(2, Target::Client(chat.me), "hi Ada"), &settings);
+        assert!(
+            matches!(action, Action::None),
+            "focused elsewhere: no notification"
+        );
+        chat.session_event(
+            message(2, Target::Client(chat.me), "are you there?"),
+            &settings,
+        );
+        assert_eq!(chat.unread(&bob), 2);
+        assert!(shows(&chat, &settings, "2"), "the unread badge shows 2");
+        assert!(
+            !shows(&chat, &settings, "hi Ada"),
+            "another conversation is open"
+        );
+
+        interact(&mut chat, &mut settings, |ui| {
+            let _ = ui.click("Bob");
+        });
+        assert_eq!(chat.selected, bob);
+        assert_eq!(chat.unread(&bob), 0, "opening the conversation reads it");
+        assert!(shows(&chat, &settings, "hi Ada"));
+        assert!(!shows(&chat, &settings, "2"), "the badge is gone");
+
+        // A message to everyone counts on the Everyone entry, and an unfocused window
+        // asks for a desktop notification.
+        chat.focus(false);
+        let action = chat.session_event(message(3, Target::Everyone, "lunch?"), &settings);
+        assert!(
+            matches!(&action, Action::Notify { title, body } if title.contains("Carol") && body == "lunch?")
+        );
+        assert_eq!(chat.unread(&Target::Everyone), 1);
+        settings.notifications = false;
+        let action = chat.session_event(message(3, Target::Everyone, "anyone?"), &settings);
+        assert!(matches!(action, Action::None), "notifications off");
+        Ok(())
+    }
+
+    #[test]
+    fn side_panel_opens_switches_and_closes() -> Result<(), iced_test::Error> {
+        let mut settings = Settings::default();
+        let mut chat = chat_with(vec![]);
+        assert_eq!(chat.panel, None);
+        interact(&mut chat, &mut settings, |ui| {
+            let _ = ui.click("Settings & profile");
+        });
+        assert_eq!(chat.panel, Some(Tab::Settings));
+        assert!(shows(&chat, &settings, "Download folder"));
+
+        interact(&mut chat, &mut settings, |ui| {
+            let _ = ui.click("Menu");
+        });
+        assert_eq!(chat.panel, Some(Tab::Menu));
+        assert!(
+            shows(&chat, &settings, &ClientId([9; 32]).safety_code()),
+            "the hub's safety code is shown"
+        );
+
+        interact(&mut chat, &mut settings, |ui| {
+            let _ = ui.click("Close panel");
+        });
+        assert_eq!(chat.panel, None);
+        assert!(!shows(&chat, &settings, "Download folder"));
+        Ok(())
+    }
+
+    #[test]
+    fn settings_toggles_change_and_ask_to_save() {
+        let mut settings = Settings::default();
+        let mut chat = chat_with(vec![]);
+        chat.panel = Some(Tab::Settings);
+        let actions = interact(&mut chat, &mut settings, |ui| {
+            let _ = ui.click("Dark theme");
+        });
+        assert!(settings.dark);
+        assert!(matches!(actions.as_slice(), [Action::SaveSettings]));
+    }
+
+    #[test]
+    fn profile_changes_are_validated_and_kept() -> Result<(), iced_test::Error> {
+        let mut settings = Settings::default();
+        let mut chat = chat_with(vec![]);
+        chat.panel = Some(Tab::Profile);
+        let actions = interact(&mut chat, &mut settings, |ui| {
+            let _ = ui.click(iced::widget::Id::new("profile-status"));
+            ui.typewrite("in a meeting");
+            let _ = ui.click("Busy");
+        });
+        assert!(actions.iter().all(|a| matches!(a, Action::None)));
+        assert_eq!(chat.draft.status, "in a meeting");
+        assert_eq!(chat.draft.presence, Presence::Busy);
+        chat.update(Message::BuiltinAvatar(3), &mut settings);
+        assert_eq!(chat.draft.avatar, avatar::builtin(3));
+
+        let actions = interact(&mut chat, &mut settings, |ui| {
+            let _ = ui.click("Save profile");
+        });
+        assert!(matches!(actions.as_slice(), [Action::SaveSettings]));
+        assert_eq!(chat.profile.status, "in a meeting");
+        assert_eq!(chat.profile.presence, Presence::Busy);
+        assert_eq!(
+            chat.profile.avatar.as_slice(),
+            avatar::builtin(3).as_slice()
+        );
+        assert_eq!(settings.status, "in a meeting");
+
+        // An empty name is refused with a reason, and nothing changes.
+        chat.update(Message::ProfileName("   ".into()), &mut settings);
+        let action = chat.update(Message::SaveProfile, &mut settings);
+        assert!(matches!(action, Action::None));
+        assert!(chat.draft.error.is_some());
+        assert_eq!(chat.profile.name, "Ada");
+        // An image that is not one is refused too.
+        chat.update(
+            Message::AvatarChosen(Some(b"not an image".to_vec())),
+            &mut settings,
+        );
+        assert!(
+            chat.draft
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("image"))
+        );
+        Ok(())
+    }
+
+    fn offer(from: u8, id: u8) -> Event {
+        Event::Offer(IncomingOffer {
+            id: TransferId(u64::from(id)),
+            from: ClientId([from; 32]),
+            manifest: Manifest {
+                files: vec![
+                    FileEntry {
+                        path: "photos/beach.jpg".into(),
+                        size: 2_500_000,
+                    },
+                    FileEntry {
+                        path: "notes.txt".into(),
+                        size: 1200,
+                    },
+                ],
+                folders: vec![],
+            },
+            addrs: vec![],
+        })
+    }
+
+    #[test]
+    fn offer_card_lists_files_and_can_be_declined() -> Result<(), iced_test::Error> {
+        let mut settings = Settings::default();
+        let mut chat = chat_with(vec![contact(2, "Bob")]);
+        chat.update(
+            Message::Select(Target::Client(ClientId([2; 32]))),
+            &mut settings,
+        );
+        chat.session_event(offer(2, 1), &settings);
+        assert!(shows(&chat, &settings, "Bob sends 2 files, 2.5 MB"));
+        assert!(shows(&chat, &settings, "photos/beach.jpg"));
+        assert!(shows(&chat, &settings, "1.2 kB"));
+        interact(&mut chat, &mut settings, |ui| {
+            let _ = ui.click("Decline");
+        });
+        let card = chat.transfers.values().next().map(|c| c.state.clone());
+        assert_eq!(card, Some(CardState::Declined("You declined.".into())));
+        assert!(
+            !shows(&chat, &settings, "Accept"),
+            "no more buttons once answered"
+        );
+
+        // Accepting while the hub is away keeps the offer and says why.
+        chat.session_event(offer(2, 2), &settings);
+        interact(&mut chat, &mut settings, |ui| {
+            let _ = ui.click("Accept");
+        });
+        assert!(
+            chat.notice
+                .as_deref()
+                .is_some_and(|n| n.contains("Not connected"))
+        );
+        assert!(
+            chat.transfers
+                .values()
+                .any(|c| c.state == CardState::Incoming && c.offer.is_some())
+        );
+
+        // The sender cancelling an unanswered offer ends the card.
+        chat.session_event(
+            Event::TransferEnded {
+                id: TransferId(2),
+                end: TransferEnd::Cancelled {
+                    by: ClientId([2; 32]),
+                },
+            },
+            &settings,
+        );
+        assert!(chat.transfers.values().all(|c| c.state.is_over()));
+        Ok(())
+    }
+
+    #[test]
+    fn receipts_and_reads_update_our_bubbles() {
+        let settings = Settings::default();
+        let mut chat = chat_with(vec![contact(2, "Bob")]);
+        let bob = Target::Client(ClientId([2; 32]));
+        for (n, state) in [
+            (1, Delivery2::Sent),
+            (2, Delivery2::Sent),
+            (3, Delivery2::Sent),
+        ] {
+            let me = chat.me;
+            chat.sent.insert(MsgId(n), bob);
+            chat.conversation(bob).items.push(Item::Message(Bubble {
+                id: MsgId(n),
+                from: me,
+                text: format!("m{n}"),
+                time: Timestamp(0),
+                state,
+            }));
+        }
+        let states = |chat: &Chat| -> Vec<Delivery2> {
+            chat.conversations[&bob]
+                .items
+                .iter()
+                .filter_map(|i| match i {
+                    Item::Message(b) => Some(b.state.clone()),
+                    Item::Transfer(_) => None,
+                })
+                .collect()
+        };
+        chat.session_event(
+            Event::Receipt {
+                id: MsgId(1),
+                status: Delivery::Delivered,
+            },
+            &settings,
+        );
+        chat.session_event(
+            Event::Receipt {
+                id: MsgId(3),
+                status: Delivery::Stored,
+            },
+            &settings,
+        );
+        chat.session_event(
+            Event::Receipt {
+                id: MsgId(2),
+                status: Delivery::Rejected(RejectReason::RateLimited),
+            },
+            &settings,
+        );
+        assert_eq!(
+            states(&chat),
+            vec![
+                Delivery2::Delivered,
+                Delivery2::Failed("not delivered: sending too fast".into()),
+                Delivery2::Stored
+            ]
+        );
+        chat.session_event(
+            Event::Read {
+                by: ClientId([2; 32]),
+                id: MsgId(3),
+            },
+            &settings,
+        );
+        assert_eq!(
+            states(&chat),
+            vec![
+                Delivery2::Read,
+                Delivery2::Failed("not delivered: sending too fast".into()),
+                Delivery2::Read
+            ],
+            "a read covers every earlier delivered message, not failed ones"
+        );
+    }
+
+    #[test]
+    fn typing_indicator_shows_and_expires() {
+        let settings = Settings::default();
+        let mut chat = chat_with(vec![contact(2, "Bob")]);
+        chat.session_event(
+            Event::Typing {
+                from: ClientId([2; 32]),
+                to: Target::Everyone,
+            },
+            &settings,
+        );
+        assert!(chat.typing_shown());
+        assert!(shows(&chat, &settings, "Bob is typing…"));
+        chat.tick(Instant::now() + TYPING_SHOWN + Duration::from_millis(1));
+        assert!(!chat.typing_shown());
+    }
+
+    #[test]
+    fn look_alike_contacts_get_id_tags_and_search_filters() -> Result<(), iced_test::Error> {
+        let mut settings = Settings::default();
+        let mut chat = chat_with(vec![
+            contact(2, "Bob"),
+            contact(3, "bob"),
+            contact(4, "Carol"),
+        ]);
+        let label = chat.contacts.label(&ClientId([2; 32]));
+        assert_ne!(label, "Bob", "same-looking names carry an id tag");
+        assert!(shows(&chat, &settings, &label));
+        interact(&mut chat, &mut settings, |ui| {
+            let _ = ui.click(iced::widget::Id::new("contact-search"));
+            ui.typewrite("car");
+        });
+        assert_eq!(chat.search, "car");
+        assert!(shows(&chat, &settings, "Carol"));
+        assert!(!shows(&chat, &settings, &label));
+        Ok(())
+    }
+
+    #[test]
+    fn files_need_a_contact_and_a_connection() {
+        let mut settings = Settings::default();
+        let mut chat = chat_with(vec![contact(2, "Bob")]);
+        let action = chat.update(
+            Message::Files(vec![PathBuf::from("/etc/hostname")]),
+            &mut settings,
+        );
+        assert!(matches!(action, Action::None));
+        assert!(
+            chat.notice
+                .as_deref()
+                .is_some_and(|n| n.contains("pick a contact"))
+        );
+        chat.update(
+            Message::Select(Target::Client(ClientId([2; 32]))),
+            &mut settings,
+        );
+        chat.update(
+            Message::Files(vec![PathBuf::from("/etc/hostname")]),
+            &mut settings,
+        );
+        assert!(
+            chat.notice
+                .as_deref()
+                .is_some_and(|n| n.contains("Not connected"))
+        );
+        assert!(chat.transfers.is_empty());
+    }
+
+    #[test]
+    fn hostile_avatar_bytes_are_refused() {
+        assert!(avatar_handle(b"").is_none());
+        assert!(avatar_handle(&vec![0u8; courier_core::limits::MAX_AVATAR + 1]).is_none());
+        assert!(avatar_handle(b"\x89PNG\r\n\x1a\ngarbage").is_none());
+        // A PNG header claiming 60000×60000 pixels is refused before decoding.
+        let mut bomb = Vec::new();
+        {
+            let mut enc = image::codecs::png::PngEncoder::new(&mut bomb);
+            let _ = &mut enc;
+        }
+        let big = image::RgbaImage::new(2000, 10);
+        let mut out = std::io::Cursor::new(Vec::new());
+        assert!(
+            image::DynamicImage::ImageRgba8(big)
+                .write_to(&mut out, image::ImageFormat::Png)
+                .is_ok()
+        );
+        assert!(avatar_handle(out.get_ref()).is_none(), "wider than 1024 px");
+        assert!(avatar_handle(&avatar::builtin(0)).is_some());
+    }
+}

@@ -82,6 +82,8 @@ pub enum Action {
     },
     /// Stop connecting.
     Cancel,
+    /// Move the cursor to the first field to fill ([`Login::focus`]).
+    Focus,
 }
 
 /// Fewest characters a hosted hub's password may have.
@@ -111,6 +113,16 @@ impl Login {
         }
     }
 
+    /// Puts the cursor in the first field that needs typing.
+    pub fn focus<T: Send + 'static>(&self) -> iced::Task<T> {
+        let first = match self.mode {
+            Mode::Join if self.address.trim().is_empty() => id::ADDRESS,
+            _ if self.name.trim().is_empty() => id::NAME,
+            _ => id::PASSWORD,
+        };
+        iced::widget::operation::focus(first)
+    }
+
     /// Whether a connection attempt is under way.
     pub fn busy(&self) -> bool {
         self.status.is_some()
@@ -123,6 +135,7 @@ impl Login {
                 if !self.busy() {
                     self.mode = mode;
                     self.error = None;
+                    return Action::Focus;
                 }
             }
             Message::Address(a) => self.address = a,
@@ -416,6 +429,7 @@ mod tests {
             let _ = ui.click("Host a hub on this computer");
         });
         assert_eq!(login.mode, Mode::Host);
+        assert_eq!(login.update(Message::Mode(Mode::Host)), Action::Focus);
 
         login.password = "short".into();
         run(&mut login, |ui| {

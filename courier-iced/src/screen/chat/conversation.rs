@@ -4,7 +4,7 @@ use courier_core::proto::Target;
 use iced::keyboard::{Key, key::Named};
 use iced::widget::text_editor::{Binding, KeyPress};
 use iced::widget::{
-    button, column, container, progress_bar, row, scrollable, space, text, text_editor, toggler,
+    button, checkbox, column, container, progress_bar, row, scrollable, space, text, text_editor,
 };
 use iced::{Center, Element, Fill};
 
@@ -93,7 +93,7 @@ fn header<'a>(chat: &'a Chat, settings: &'a Settings) -> Element<'a, Message> {
                 } else {
                     format!("{presence} · {}", c.profile.status)
                 };
-                let trust = toggler(settings.is_trusted(&id))
+                let trust = checkbox(settings.is_trusted(&id))
                     .label("Trusted")
                     .size(16)
                     .text_size(13)

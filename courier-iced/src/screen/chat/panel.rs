@@ -2,7 +2,7 @@
 
 use courier_core::proto::Presence;
 use iced::widget::{
-    button, column, container, image, row, scrollable, space, text, text_input, toggler,
+    button, checkbox, column, container, image, row, scrollable, space, text, text_input,
 };
 use iced::{Center, Element, Fill};
 
@@ -81,21 +81,21 @@ fn settings_view(settings: &Settings) -> Element<'_, Message> {
         ),
         section(
             "Appearance",
-            toggler(settings.dark)
+            checkbox(settings.dark)
                 .label("Dark theme")
                 .on_toggle(Message::Dark)
                 .into()
         ),
         section(
             "Files",
-            toggler(settings.auto_accept_trusted)
+            checkbox(settings.auto_accept_trusted)
                 .label("Accept files from trusted contacts without asking")
                 .on_toggle(Message::AutoAccept)
                 .into()
         ),
         section(
             "Notifications",
-            toggler(settings.notifications)
+            checkbox(settings.notifications)
                 .label("Notify me of messages when the window is in the background")
                 .on_toggle(Message::Notifications)
                 .into()
