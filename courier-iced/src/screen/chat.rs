@@ -1273,7 +1273,7 @@ mod tests {
 
         // A message to everyone counts on the Everyone entry, and an unfocused window
         // asks for a desktop notification.
-        chat.focus(false);
+        let _ = chat.focus(false);
         let action = chat.session_event(message(3, Target::Everyone, "lunch?"), &settings);
         assert!(
             matches!(&action, Action::Notify { title, body } if title.contains("Carol") && body == "lunch?")
