@@ -24,9 +24,12 @@ pub(super) fn view<'a>(chat: &'a Chat, settings: &'a Settings) -> Element<'a, Me
             .map(|d| format!(" Next attempt in {}.", format::duration(d)))
             .unwrap_or_default();
         page = page.push(
-            container(text(format!(
-                "Reconnecting… the hub was lost ({reason}).{when} Messages you send now go out when it is back."
-            )))
+            container(row![
+                text("Reconnecting…"),
+                text(format!(
+                    "The hub was lost ({reason}).{when} What you send now goes out when it is back."
+                ))
+            ].spacing(6))
             .padding([6, 12])
             .width(Fill)
             .style(style::banner(false)),

@@ -1,0 +1,329 @@
+//! Real parts for the app's integration tests: a hub on loopback (courier-core's, in a
+//! thread), a second client (a plain courier-core session), and a driver that runs the
+//! app's own `update`, its tasks and its session subscription the way the iced runtime
+//! does, without a window.
+
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use courier_core::auth::Password;
+use courier_core::hub;
+use courier_core::identity::Identity;
+use courier_core::proto::{ClientId, Profile};
+use courier_core::session::{self, Event, Handle, Update};
+use courier_iced::app::{Courier, Message, Screen};
+use courier_iced::screen::chat::Chat;
+use futures::StreamExt;
+use iced_test::runtime::Action;
+
+/// How long any one expectation may take before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// A scratch folder removed at the end of the test.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "courier-iced-{name}-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    pub fn path(&self, sub: &str) -> PathBuf {
+        let p = self.0.join(sub);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A hub on 127.0.0.1, keeping its identity in a folder (so a restart is the same hub).
+pub struct TestHub {
+    pub addr: SocketAddr,
+    pub fingerprint: ClientId,
+    stop: async_channel::Sender<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestHub {
+    pub fn start(home: &Path, password: &str, port: u16) -> Self {
+        let home = hub::Home::open(home).unwrap();
+        let identity = home.identity().unwrap();
+        let secret = home.set_password(&Password::new(password)).unwrap();
+        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let listener = async_net::TcpListener::try_from(listener).unwrap();
+        let fingerprint = identity.id();
+        let config = hub::Config::new(identity, secret);
+        let (stop, stopped) = async_channel::bounded::<()>(1);
+        let thread = std::thread::spawn(move || {
+            let shutdown = async move {
+                let _ = stopped.recv().await;
+            };
+            smol::block_on(hub::serve(listener, config, shutdown)).unwrap();
+        });
+        Self {
+            addr,
+            fingerprint,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn address(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Stops the hub and waits until it is gone.
+    pub fn stop(mut self) {
+        let _ = self.stop.try_send(());
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+impl Drop for TestHub {
+    fn drop(&mut self) {
+        let _ = self.stop.try_send(());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Another person on the hub: a plain courier-core session.
+pub struct Peer {
+    pub id: ClientId,
+    pub handle: Handle,
+    updates: async_channel::Receiver<Update>,
+    _pump: smol::Task<()>,
+}
+
+impl Peer {
+    pub fn join(hub: &str, password: &str, name: &str) -> Self {
+        let identity = Identity::generate().unwrap();
+        let id = identity.id();
+        let config = session::Config::new(
+            hub,
+            identity,
+            Password::new(password),
+            Profile::with_name(name),
+        );
+        let (tx, updates) = async_channel::unbounded();
+        let pump = smol::spawn(async move {
+            let mut stream = Box::pin(session::connect(config));
+            while let Some(u) = stream.next().await {
+                if tx.send(u).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match recv_until(&updates, deadline) {
+                Some(Update::Connected { handle, .. }) => {
+                    return Self {
+                        id,
+                        handle,
+                        updates,
+                        _pump: pump,
+                    };
+                }
+                Some(_) => {}
+                None => panic!("{name} could not log in"),
+            }
+        }
+    }
+
+    /// Waits for an event `pick` accepts (other updates are skipped; reconnects are
+    /// followed: the handle stays valid).
+    pub fn expect<T>(&self, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match recv_until(&self.updates, deadline) {
+                Some(Update::Event(e)) => {
+                    if let Some(t) = pick(&e) {
+                        return t;
+                    }
+                }
+                Some(_) => {}
+                None => panic!("timed out waiting for: {what}"),
+            }
+        }
+    }
+}
+
+fn recv_until<T>(rx: &async_channel::Receiver<T>, deadline: Instant) -> Option<T> {
+    let wait = deadline.saturating_duration_since(Instant::now());
+    smol::block_on(futures_lite::future::or(
+        async { rx.recv().await.ok() },
+        async {
+            smol::Timer::after(wait).await;
+            None
+        },
+    ))
+}
+
+/// Runs the app like the iced runtime does: `update`, then the returned task on an
+/// executor feeding its messages back, and the session subscription started, kept and
+/// stopped as `subscription()` asks (keyed by the same `ServerKey` hash).
+pub struct Driver {
+    pub app: Courier,
+    tx: async_channel::Sender<Message>,
+    rx: async_channel::Receiver<Message>,
+    session: Option<(u64, smol::Task<()>)>,
+    /// Every message handled, for failure reports.
+    pub log: Vec<String>,
+}
+
+impl Driver {
+    pub fn new(dir: PathBuf) -> Self {
+        let (tx, rx) = async_channel::unbounded();
+        Self {
+            app: Courier::new(dir),
+            tx,
+            rx,
+            session: None,
+            log: Vec::new(),
+        }
+    }
+
+    /// Handles one message as the runtime would.
+    pub fn send(&mut self, message: Message) {
+        self.log
+            .push(format!("{message:?}").chars().take(160).collect());
+        let task = self.app.update(message);
+        // The runtime draws after every update: so do we (a panic in view fails here).
+        drop(self.app.view());
+        self.dispatch(task);
+        self.sync_session();
+    }
+
+    /// Feeds the messages a simulated interaction produced.
+    pub fn feed(&mut self, messages: Vec<Message>) {
+        for m in messages {
+            self.send(m);
+        }
+    }
+
+    fn dispatch(&self, task: iced::Task<Message>) {
+        let Some(mut stream) = iced_test::runtime::task::into_stream(task) else {
+            return;
+        };
+        let tx = self.tx.clone();
+        smol::spawn(async move {
+            while let Some(action) = stream.next().await {
+                if let Action::Output(m) = action {
+                    let _ = tx.send(m).await;
+                }
+            }
+        })
+        .detach();
+    }
+
+    fn sync_session(&mut self) {
+        let key = self.app.server.clone();
+        let hash = key.as_ref().map(|k| {
+            let mut h = DefaultHasher::new();
+            k.hash(&mut h);
+            h.finish()
+        });
+        match (hash, &self.session) {
+            (Some(h), Some((running, _))) if h == *running => {}
+            (Some(h), _) => {
+                let key = key.unwrap();
+                let tx = self.tx.clone();
+                let task = smol::spawn(async move {
+                    let mut stream = courier_iced::session::connect(&key);
+                    while let Some(link) = stream.next().await {
+                        if tx.send(Message::Session(link)).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+                self.session = Some((h, task));
+            }
+            (None, _) => self.session = None,
+        }
+    }
+
+    /// Handles messages as they come until `done` holds.
+    pub fn until(&mut self, what: &str, done: impl Fn(&Courier) -> bool) {
+        let deadline = Instant::now() + PATIENCE;
+        while !done(&self.app) {
+            match recv_until(&self.rx, deadline) {
+                Some(m) => self.send(m),
+                None => panic!(
+                    "timed out waiting for: {what}\nlast messages:\n{}",
+                    self.log
+                        .iter()
+                        .rev()
+                        .take(15)
+                        .rev()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ),
+            }
+        }
+    }
+
+    /// The chat screen (panics elsewhere).
+    pub fn chat(&self) -> &Chat {
+        match &self.app.screen {
+            Screen::Chat(c) => c,
+            Screen::Login(l) => panic!("not logged in: {:?} / {:?}", l.error, l.status),
+        }
+    }
+
+    /// Simulates an interaction with the current view and feeds what it produced.
+    pub fn interact(&mut self, f: impl FnOnce(&mut iced_test::Simulator<'_, Message>)) {
+        let messages: Vec<Message> = {
+            let mut ui = iced_test::simulator(self.app.view());
+            f(&mut ui);
+            ui.into_messages().collect()
+        };
+        self.feed(messages);
+    }
+
+    /// Whether the current view shows `text`.
+    pub fn shows(&self, text: &str) -> bool {
+        let mut ui = iced_test::simulator(self.app.view());
+        ui.find(text).is_ok()
+    }
+}
+
+/// Whether the app is on the chat screen.
+pub fn in_chat(app: &Courier) -> bool {
+    matches!(app.screen, Screen::Chat(_))
+}
+
+/// The chat screen of `app`, if up.
+pub fn chat(app: &Courier) -> Option<&Chat> {
+    match &app.screen {
+        Screen::Chat(c) => Some(c),
+        Screen::Login(_) => None,
+    }
+}

@@ -1,0 +1,358 @@
+//! The app's logic against a real hub on loopback and a second real client: login with
+//! the safety-code check, a message round trip with receipts and reads, typing, files
+//! both ways, losing the hub, hosting a hub, refusals.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Driver, Peer, Scratch, TestHub, chat, in_chat};
+use courier_core::proto::{Target, Timestamp};
+use courier_core::session::Event;
+use courier_core::transfer;
+use courier_iced::app::{Message, Screen};
+use courier_iced::screen::chat::{CardState, Delivery2, Item, Message as ChatMessage};
+use courier_iced::screen::login::{Message as LoginMessage, Mode};
+use futures::StreamExt;
+
+const PASSWORD: &str = "e2e hub password";
+
+fn login(driver: &mut Driver, hub: &str, name: &str, password: &str) {
+    for m in [
+        LoginMessage::Mode(Mode::Join),
+        LoginMessage::Address(hub.into()),
+        LoginMessage::Name(name.into()),
+        LoginMessage::Password(password.into()),
+        LoginMessage::Submit,
+    ] {
+        driver.send(Message::Login(m));
+    }
+}
+
+fn my_bubble_state(app: &courier_iced::Courier, target: Target, text: &str) -> Option<Delivery2> {
+    let chat = chat(app)?;
+    chat.conversations
+        .get(&target)?
+        .items
+        .iter()
+        .find_map(|i| match i {
+            Item::Message(b) if b.from == chat.me && b.text == text => Some(b.state.clone()),
+            _ => None,
+        })
+}
+
+fn card_state(app: &courier_iced::Courier, outgoing: bool) -> Option<CardState> {
+    chat(app)?
+        .transfers
+        .values()
+        .rev()
+        .find(|c| c.outgoing == outgoing)
+        .map(|c| c.state.clone())
+}
+
+/// Polls a transfer stream to its end on the executor; returns its result.
+fn run_transfer(mut t: transfer::Transfer) -> smol::Task<Result<transfer::Summary, String>> {
+    smol::spawn(async move {
+        while let Some(u) = t.next().await {
+            if let transfer::Update::Finished(r) = u {
+                return r.map_err(|e| e.to_string());
+            }
+        }
+        Err("the transfer stream ended without a result".into())
+    })
+}
+
+#[test]
+fn join_chat_and_files_round_trip() {
+    let scratch = Scratch::new("e2e");
+    let hub = TestHub::start(&scratch.path("hub"), PASSWORD, 0);
+    let mut app = Driver::new(scratch.path("ada"));
+    app.app.settings.download_dir = Some(scratch.path("ada-downloads"));
+    app.app.settings.notifications = false;
+
+    login(&mut app, &hub.address(), "Ada", PASSWORD);
+    assert!(
+        matches!(&app.app.screen, Screen::Login(l) if l.busy()),
+        "connecting shows progress"
+    );
+    app.until("login", in_chat);
+    // First contact: the safety code is shown and must be confirmed.
+    assert_eq!(app.app.confirm, Some(hub.fingerprint));
+    assert!(app.shows(&hub.fingerprint.safety_code()));
+    app.interact(|ui| {
+        let _ = ui.click("The code matches");
+    });
+    assert_eq!(app.app.confirm, None);
+    assert_eq!(
+        app.app.settings.hub,
+        hub.address(),
+        "the address is remembered"
+    );
+    let ada = app.chat().me;
+
+    let bob = Peer::join(&hub.address(), PASSWORD, "Bob");
+    app.until("Bob in the contact list", |a| {
+        chat(a).is_some_and(|c| c.contacts.get(&bob.id).is_some_and(|b| b.online))
+    });
+
+    // Bob writes; the unread count rises; opening the conversation reads it.
+    let bob_target = Target::Client(bob.id);
+    smol::block_on(bob.handle.send_message(Target::Client(ada), "hello Ada")).unwrap();
+    app.until("unread from Bob", |a| {
+        chat(a).is_some_and(|c| c.unread(&bob_target) == 1)
+    });
+    app.interact(|ui| {
+        let _ = ui.click("Bob");
+    });
+    assert_eq!(app.chat().selected, bob_target);
+    assert_eq!(app.chat().unread(&bob_target), 0);
+    assert!(app.shows("hello Ada"));
+    bob.expect("Ada's read receipt", |e| {
+        matches!(e, Event::Read { by, .. } if *by == ada).then_some(())
+    });
+
+    // Ada answers through the composer: type, Enter.
+    app.interact(|ui| {
+        let _ = ui.click(iced::widget::Id::new("composer"));
+        ui.typewrite("hi Bob");
+        ui.tap_key(iced::keyboard::Key::Named(
+            iced::keyboard::key::Named::Enter,
+        ));
+    });
+    let got = bob.expect("Ada's message", |e| match e {
+        Event::Message(m) if m.text == "hi Bob" => Some(m.clone()),
+        _ => None,
+    });
+    assert_eq!(got.from, ada, "the hub stamps the sender");
+    assert!(got.time > Timestamp(0));
+    assert_eq!(
+        app.chat().composer.text().trim(),
+        "",
+        "the composer is cleared"
+    );
+    app.until("delivered", |a| {
+        my_bubble_state(a, bob_target, "hi Bob") == Some(Delivery2::Delivered)
+    });
+    smol::block_on(bob.handle.mark_read(ada, got.id)).unwrap();
+    app.until("read", |a| {
+        my_bubble_state(a, bob_target, "hi Bob") == Some(Delivery2::Read)
+    });
+    assert!(app.shows("hi Bob"));
+
+    // Typing shows in the open conversation.
+    bob.handle.typing(Target::Client(ada)).unwrap();
+    app.until("typing", |a| chat(a).is_some_and(|c| c.typing_shown()));
+    assert!(app.shows("Bob is typing…"));
+
+    // Bob sends a file; the card lists it; Accept; it lands verified in the folder.
+    let outbox = scratch.path("bob-out");
+    let payload: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(outbox.join("report.bin"), &payload).unwrap();
+    let sending = run_transfer(transfer::send(
+        bob.handle.clone(),
+        ada,
+        vec![outbox.join("report.bin")],
+        transfer::Options::default(),
+    ));
+    app.until("offer card", |a| {
+        card_state(a, false) == Some(CardState::Incoming)
+    });
+    assert!(app.shows("Bob sends 1 file, 300 kB"));
+    assert!(app.shows("report.bin"));
+    app.interact(|ui| {
+        let _ = ui.click("Accept");
+    });
+    app.until("received", |a| {
+        matches!(
+            card_state(a, false),
+            Some(CardState::Done(_)) | Some(CardState::Failed(_))
+        )
+    });
+    assert!(
+        matches!(card_state(&app.app, false), Some(CardState::Done(_))),
+        "{:?}",
+        card_state(&app.app, false)
+    );
+    let sent = smol::block_on(sending).unwrap();
+    assert_eq!(sent.bytes, 300_000);
+    let saved = scratch.0.join("ada-downloads").join("report.bin");
+    assert_eq!(std::fs::read(&saved).unwrap(), payload);
+    assert!(app.shows("Open folder"));
+
+    // Ada sends a file (as a drop on the window); Bob accepts; the card ends "Sent".
+    let ada_file = scratch.path("ada-out").join("notes.txt");
+    std::fs::write(&ada_file, b"meeting notes\n").unwrap();
+    app.send(Message::Dropped(ada_file));
+    app.until("offered", |a| {
+        card_state(a, true) == Some(CardState::Waiting)
+    });
+    let offer = bob.expect("Ada's offer", |e| match e {
+        Event::Offer(o) => Some(o.clone()),
+        _ => None,
+    });
+    assert_eq!(offer.from, ada);
+    assert_eq!(offer.manifest.files[0].path, "notes.txt");
+    let bob_dir = scratch.path("bob-in");
+    let receiving = run_transfer(transfer::receive(
+        bob.handle.clone(),
+        offer,
+        None,
+        bob_dir.clone(),
+        transfer::Options::default(),
+    ));
+    app.until("sent", |a| {
+        matches!(
+            card_state(a, true),
+            Some(CardState::Done(_)) | Some(CardState::Failed(_))
+        )
+    });
+    assert!(
+        matches!(card_state(&app.app, true), Some(CardState::Done(ref s)) if s.starts_with("Sent 1 file"))
+    );
+    smol::block_on(receiving).unwrap();
+    assert_eq!(
+        std::fs::read(bob_dir.join("notes.txt")).unwrap(),
+        b"meeting notes\n"
+    );
+    hub.stop();
+}
+
+#[test]
+fn losing_the_hub_shows_reconnecting_and_loses_nothing_typed() {
+    let scratch = Scratch::new("reconnect");
+    let hub_home = scratch.path("hub");
+    let hub = TestHub::start(&hub_home, PASSWORD, 0);
+    let port = hub.addr.port();
+    let mut app = Driver::new(scratch.path("ada"));
+    app.app.settings.notifications = false;
+    login(&mut app, &hub.address(), "Ada", PASSWORD);
+    app.until("login", in_chat);
+    app.send(Message::ConfirmHub(true));
+    let ada = app.chat().me;
+    let bob = Peer::join(&hub.address(), PASSWORD, "Bob");
+    app.until("Bob", |a| {
+        chat(a).is_some_and(|c| c.contacts.get(&bob.id).is_some())
+    });
+    app.send(Message::Chat(ChatMessage::Select(Target::Client(bob.id))));
+
+    hub.stop();
+    app.until("reconnecting", |a| {
+        chat(a).is_some_and(|c| c.connection != courier_iced::screen::chat::Connection::Online)
+    });
+    assert!(app.shows("Reconnecting…"), "the lost hub is visible");
+
+    // Written while the hub is away: it stays in the conversation and goes out later.
+    app.interact(|ui| {
+        let _ = ui.click(iced::widget::Id::new("composer"));
+        ui.typewrite("written offline");
+        ui.tap_key(iced::keyboard::Key::Named(
+            iced::keyboard::key::Named::Enter,
+        ));
+    });
+    let bob_target = Target::Client(bob.id);
+    assert_eq!(
+        my_bubble_state(&app.app, bob_target, "written offline"),
+        Some(Delivery2::Sent)
+    );
+
+    let hub = TestHub::start(&hub_home, PASSWORD, port);
+    app.until("back online", |a| {
+        chat(a).is_some_and(|c| c.connection == courier_iced::screen::chat::Connection::Online)
+    });
+    let got = bob.expect("the message written offline", |e| match e {
+        Event::Message(m) if m.text == "written offline" => Some(m.from),
+        _ => None,
+    });
+    assert_eq!(got, ada);
+    app.until("delivered", |a| {
+        my_bubble_state(a, bob_target, "written offline") == Some(Delivery2::Delivered)
+    });
+    hub.stop();
+}
+
+#[test]
+fn hosting_a_hub_in_the_app() {
+    let scratch = Scratch::new("host");
+    let mut app = Driver::new(scratch.path("host"));
+    app.app.settings.notifications = false;
+    for m in [
+        LoginMessage::Mode(Mode::Host),
+        LoginMessage::Name("Host".into()),
+        LoginMessage::Password("a good hub password".into()),
+        LoginMessage::Port("0".into()),
+        LoginMessage::Submit,
+    ] {
+        app.send(Message::Login(m));
+    }
+    app.until("logged in to our own hub", in_chat);
+    assert_eq!(app.app.confirm, None, "our own hub needs no confirmation");
+    let port = app.app.hosted.as_ref().unwrap().listen.port();
+    let info = app.chat().hub.clone();
+    assert!(info.hosted);
+    assert!(
+        info.join.iter().all(|a| a.ends_with(&format!(":{port}"))),
+        "{:?}",
+        info.join
+    );
+    app.send(Message::Chat(ChatMessage::Panel(
+        courier_iced::screen::chat::Tab::Menu,
+    )));
+    assert!(app.shows(&info.fingerprint.safety_code()));
+
+    let guest = Peer::join(&format!("127.0.0.1:{port}"), "a good hub password", "Guest");
+    app.until("the guest appears", |a| {
+        chat(a).is_some_and(|c| c.contacts.get(&guest.id).is_some())
+    });
+
+    // Logging out stops the hub: the guest loses it.
+    app.interact(|ui| {
+        let _ = ui.click("Log out and stop the hub");
+    });
+    assert!(matches!(app.app.screen, Screen::Login(_)));
+    assert!(app.app.hosted.is_none());
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the hub no longer listens"
+    );
+}
+
+#[test]
+fn wrong_password_and_changed_hub_are_refused_clearly() {
+    let scratch = Scratch::new("refuse");
+    let hub = TestHub::start(&scratch.path("hub-a"), PASSWORD, 0);
+    let port = hub.addr.port();
+    let mut app = Driver::new(scratch.path("ada"));
+    login(&mut app, &hub.address(), "Ada", "not the password");
+    app.until(
+        "refused",
+        |a| matches!(&a.screen, Screen::Login(l) if l.error.is_some()),
+    );
+    let Screen::Login(l) = &app.app.screen else {
+        unreachable!()
+    };
+    assert_eq!(
+        l.error.as_deref(),
+        Some("The hub refused the password. Check it and try again.")
+    );
+    assert!(app.app.server.is_none(), "no retrying a wrong password");
+
+    // Pin hub A, then put another hub on its address: a blocking warning, no login.
+    login(&mut app, &hub.address(), "Ada", PASSWORD);
+    app.until("login", in_chat);
+    app.send(Message::ConfirmHub(true));
+    app.send(Message::Chat(ChatMessage::LogOut));
+    hub.stop();
+    let impostor = TestHub::start(&scratch.path("hub-b"), PASSWORD, port);
+    login(&mut app, &impostor.address(), "Ada", PASSWORD);
+    app.until("warning", |a| a.warning.is_some());
+    assert!(
+        app.app
+            .warning
+            .as_deref()
+            .is_some_and(|w| w.contains("identity changed")),
+        "{:?}",
+        app.app.warning
+    );
+    assert!(matches!(app.app.screen, Screen::Login(_)));
+    assert!(app.shows("Warning: this may not be your hub"));
+    impostor.stop();
+}
