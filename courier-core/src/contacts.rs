@@ -3,7 +3,7 @@
 //! prefix, "everyone") or to find contacts by a search text. The CLI and the desktop app
 //! share it, so both tell same-looking names apart the same way.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -116,6 +116,32 @@ impl Contacts {
             Some(c) => c.profile.name.clone(),
             None => id.short(),
         }
+    }
+
+    /// [`Contacts::label`] of every contact at once, in one pass over the list (a front
+    /// end keeps this instead of asking per row).
+    pub fn labels(&self) -> HashMap<ClientId, String> {
+        let keys: Vec<(ClientId, String)> = self
+            .by_id
+            .values()
+            .map(|c| (c.id, name_key(&c.profile.name)))
+            .collect();
+        let mut count: HashMap<&str, usize> = HashMap::new();
+        for (_, k) in &keys {
+            *count.entry(k.as_str()).or_default() += 1;
+        }
+        self.by_id
+            .values()
+            .zip(&keys)
+            .map(|(c, (_, k))| {
+                let label = if count.get(k.as_str()).copied().unwrap_or(0) > 1 {
+                    format!("{} [{}]", c.profile.name, c.id.short())
+                } else {
+                    c.profile.name.clone()
+                };
+                (c.id, label)
+            })
+            .collect()
     }
 
     /// Resolves a display name (compared as [`name_key`]), an id prefix of at least
@@ -233,6 +259,12 @@ mod tests {
         // Zero-width tricks do not make a different name.
         l.apply(&Event::Contact(contact(0x66, "ali\u{200B}ce", true)));
         assert!(l.name_is_shared(l.get(&ClientId([0x11; 32])).unwrap()));
+        // The bulk labels agree with the one-by-one ones.
+        let all = l.labels();
+        assert_eq!(all.len(), l.len());
+        for c in l.iter() {
+            assert_eq!(all.get(&c.id), Some(&l.label(&c.id)));
+        }
     }
 
     #[test]

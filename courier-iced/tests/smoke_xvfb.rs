@@ -73,7 +73,14 @@ fn xvfb() -> (Guard, String) {
         }
         let child = Command::new("Xvfb")
             .arg(format!(":{display}"))
-            .args(["-screen", "0", "1600x1000x24", "-nolisten", "tcp", "-noreset"])
+            .args([
+                "-screen",
+                "0",
+                "1600x1000x24",
+                "-nolisten",
+                "tcp",
+                "-noreset",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

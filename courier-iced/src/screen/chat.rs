@@ -231,6 +231,12 @@ pub struct Chat {
     contacts_offset: f32,
     contacts_height: f32,
     last_typing: Option<Instant>,
+    /// Contact ids in list order (online first, by name), kept between contact changes.
+    roster: Vec<ClientId>,
+    /// Display labels (look-alike names tagged), kept with the roster.
+    labels: HashMap<ClientId, String>,
+    /// Search results in list order, while searching.
+    hits: Option<Vec<ClientId>>,
 }
 
 impl std::fmt::Debug for Chat {
@@ -383,7 +389,11 @@ impl Chat {
             contacts_offset: 0.0,
             contacts_height: 2000.0,
             last_typing: None,
+            roster: Vec::new(),
+            labels: HashMap::new(),
+            hits: None,
         };
+        chat.refresh_roster();
         chat.conversations
             .insert(Target::Everyone, Conversation::default());
         chat
@@ -394,7 +404,27 @@ impl Chat {
         self.handle = Some(handle);
         self.connection = Connection::Online;
         self.contacts = Contacts::new(welcome.contacts.clone());
+        self.refresh_roster();
         self.fetch_avatars()
+    }
+
+    /// Recomputes the list order, labels and search results after the contacts or the
+    /// search text changed (not per frame: a thousand contacts are sorted once).
+    fn refresh_roster(&mut self) {
+        self.roster = self.contacts.sorted().iter().map(|c| c.id).collect();
+        self.labels = self.contacts.labels();
+        self.hits = (!self.search.trim().is_empty()).then(|| {
+            self.contacts
+                .search(&self.search)
+                .iter()
+                .map(|c| c.id)
+                .collect()
+        });
+    }
+
+    /// The contacts the list shows, in order (search results while searching).
+    pub fn listed(&self) -> &[ClientId] {
+        self.hits.as_deref().unwrap_or(&self.roster)
     }
 
     /// The session lost the hub and will retry.
@@ -459,7 +489,17 @@ impl Chat {
         if *id == self.me {
             return "You".to_owned();
         }
-        self.contacts.label(id)
+        self.labels.get(id).cloned().unwrap_or_else(|| id.short())
+    }
+
+    /// Builds every contact row and every message, as if the window were endless: the
+    /// benchmark's baseline for what paging and virtualising save.
+    #[doc(hidden)]
+    pub fn unpaged(&mut self) {
+        self.contacts_height = f32::MAX / 4.0;
+        for c in self.conversations.values_mut() {
+            c.shown = c.items.len();
+        }
     }
 
     /// Whether a typing indicator is showing anywhere (the parent ticks while so).
@@ -499,10 +539,8 @@ impl Chat {
     /// Takes what the session reports.
     pub fn session_event(&mut self, event: Event, settings: &Settings) -> Action {
         if self.contacts.apply(&event) {
-            return match self.fetch_avatars() {
-                t if matches!(event, Event::Contact(_)) => Action::Run(t),
-                _ => Action::None,
-            };
+            self.refresh_roster();
+            return Action::Run(self.fetch_avatars());
         }
         match event {
             Event::Message(m) => self.incoming(m, settings),
@@ -740,6 +778,7 @@ impl Chat {
             Message::Search(s) => {
                 self.search = s;
                 self.contacts_offset = 0.0;
+                self.refresh_roster();
             }
             Message::ContactsScrolled(viewport) => {
                 self.contacts_offset = viewport.absolute_offset().y;

@@ -25,17 +25,16 @@ pub(super) fn view(chat: &Chat, offset: f32, height: f32) -> Element<'_, Message
         None,
     );
 
-    let list: Vec<&Contact> = if chat.search.trim().is_empty() {
-        chat.contacts.sorted()
-    } else {
-        chat.contacts.search(&chat.search)
-    };
+    let list = chat.listed();
     let total = list.len();
     // Only the rows in view (plus a margin) are built; spaces stand in for the rest.
     let first = ((offset / ROW).floor().max(0.0) as usize).min(total);
     let count = ((height / ROW).ceil() as usize + 2).min(total - first);
     let mut rows = column![space::vertical().height(Length::Fixed(first as f32 * ROW))];
-    for c in &list[first..first + count] {
+    for c in list[first..first + count]
+        .iter()
+        .filter_map(|id| chat.contacts.get(id))
+    {
         rows = rows.push(contact_row(chat, c));
     }
     let after = total - first - count;
@@ -87,7 +86,7 @@ fn contact_row<'a>(chat: &'a Chat, c: &'a Contact) -> Element<'a, Message> {
         chat,
         Target::Client(c.id),
         pic,
-        chat.contacts.label(&c.id),
+        chat.name_of(&c.id),
         line,
         Some((c.online, c.profile.presence)),
     )

@@ -103,7 +103,7 @@ fn header<'a>(chat: &'a Chat, settings: &'a Settings) -> Element<'a, Message> {
                     .on_toggle(move |on| Message::Trust(id, on));
                 (
                     picture(chat, c, 36.0),
-                    chat.contacts.label(&id),
+                    chat.name_of(&id),
                     line,
                     Some(trust.into()),
                 )
