@@ -427,7 +427,9 @@ impl Courier {
             );
         }
         if let Screen::Chat(chat) = &self.screen
-            && (chat.typing_shown() || chat.connection != chat::Connection::Online)
+            && (chat.typing_shown()
+                || chat.notice.is_some()
+                || chat.connection != chat::Connection::Online)
         {
             subs.push(iced::time::every(Duration::from_secs(1)).map(|_| Message::Tick));
         }

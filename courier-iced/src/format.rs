@@ -32,7 +32,8 @@ pub fn rate(bytes_per_second: f64) -> String {
 pub fn duration(d: Duration) -> String {
     let s = d.as_secs();
     match s {
-        0..10 => format!("{:.1} s", d.as_secs_f64()),
+        0 => format!("{:.2} s", d.as_secs_f64()),
+        1..10 => format!("{:.1} s", d.as_secs_f64()),
         10..60 => format!("{s} s"),
         60..3600 => format!("{}:{:02}", s / 60, s % 60),
         _ => format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60),
@@ -66,7 +67,7 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(duration(Duration::from_millis(80)), "0.1 s");
+        assert_eq!(duration(Duration::from_millis(8)), "0.01 s");
         assert_eq!(duration(Duration::from_secs(4)), "4.0 s");
         assert_eq!(duration(Duration::from_secs(42)), "42 s");
         assert_eq!(duration(Duration::from_secs(65)), "1:05");

@@ -33,6 +33,8 @@ pub use panel::Tab;
 pub const PAGE: usize = 50;
 /// How long a typing indicator stays after the last typing signal.
 pub const TYPING_SHOWN: Duration = Duration::from_secs(4);
+/// How long a notice stays before it goes away by itself.
+pub const NOTICE_SHOWN: Duration = Duration::from_secs(8);
 /// Fewest seconds between two typing signals we send.
 const TYPING_EVERY: Duration = Duration::from_secs(3);
 
@@ -231,6 +233,7 @@ pub struct Chat {
     contacts_offset: f32,
     contacts_height: f32,
     last_typing: Option<Instant>,
+    notice_since: Option<(String, Instant)>,
     /// Contact ids in list order (online first, by name), kept between contact changes.
     roster: Vec<ClientId>,
     /// Display labels (look-alike names tagged), kept with the roster.
@@ -389,6 +392,7 @@ impl Chat {
             contacts_offset: 0.0,
             contacts_height: 2000.0,
             last_typing: None,
+            notice_since: None,
             roster: Vec::new(),
             labels: HashMap::new(),
             hits: None,
@@ -509,6 +513,17 @@ impl Chat {
 
     /// Clears typing indicators that ran out.
     pub fn tick(&mut self, now: Instant) {
+        // A notice goes away by itself a while after it appeared.
+        match (&self.notice, &self.notice_since) {
+            (Some(text), Some((seen, since))) if text == seen => {
+                if now.duration_since(*since) >= NOTICE_SHOWN {
+                    self.notice = None;
+                    self.notice_since = None;
+                }
+            }
+            (Some(text), _) => self.notice_since = Some((text.clone(), now)),
+            (None, _) => self.notice_since = None,
+        }
         for c in self.conversations.values_mut() {
             if c.typing.is_some_and(|(_, until)| until <= now) {
                 c.typing = None;
@@ -1577,6 +1592,15 @@ mod tests {
         assert!(shows(&chat, &settings, "Bob is typing…"));
         chat.tick(Instant::now() + TYPING_SHOWN + Duration::from_millis(1));
         assert!(!chat.typing_shown());
+
+        // Notices expire too, counted from the first tick that saw them.
+        chat.notice = Some("Profile saved.".into());
+        let t0 = Instant::now();
+        chat.tick(t0);
+        chat.tick(t0 + NOTICE_SHOWN / 2);
+        assert!(chat.notice.is_some());
+        chat.tick(t0 + NOTICE_SHOWN);
+        assert!(chat.notice.is_none());
     }
 
     #[test]
