@@ -9,8 +9,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+#[path = "../tests/common/xvfb.rs"]
+mod xvfb;
 
 const RUNS: usize = 7;
 
@@ -52,26 +55,7 @@ fn median<T: Copy + PartialOrd>(mut v: Vec<T>) -> T {
 }
 
 fn main() {
-    let display = format!(":{}", 700 + std::process::id() % 200);
-    let mut xvfb = Command::new("Xvfb")
-        .arg(&display)
-        .args([
-            "-screen",
-            "0",
-            "1600x1000x24",
-            "-nolisten",
-            "tcp",
-            "-noreset",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("Xvfb (apt-get install xvfb)");
-    let socket = format!("/tmp/.X11-unix/X{}", &display[1..]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !Path::new(&socket).exists() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (xvfb, display) = xvfb::start();
     let dir = std::env::temp_dir().join(format!("courier-startup-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
 
@@ -89,8 +73,7 @@ fn main() {
         Command::new("true").status().unwrap();
         baseline.push(start.elapsed());
     }
-    let _ = xvfb.kill();
-    let _ = xvfb.wait();
+    drop(xvfb);
     let _ = std::fs::remove_dir_all(&dir);
 
     let ms = |d: Duration| d.as_secs_f64() * 1e3;

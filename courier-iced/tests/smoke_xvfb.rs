@@ -9,9 +9,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "common/xvfb.rs"]
+mod xvfb;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Peer, Scratch, TestHub};
@@ -22,16 +24,6 @@ use courier_iced::settings::Settings;
 
 const PASSWORD: &str = "smoke test password";
 const NAME: &str = "Smoke Test";
-
-/// Kills the child when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn need(tool: &str) {
     let found = Command::new("sh")
@@ -64,40 +56,6 @@ fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
     }
 }
 
-/// A private X server on a free display number.
-fn xvfb() -> (Guard, String) {
-    for n in 0..50 {
-        let display = 150 + (std::process::id() as usize + n) % 800;
-        if Path::new(&format!("/tmp/.X11-unix/X{display}")).exists() {
-            continue;
-        }
-        let child = Command::new("Xvfb")
-            .arg(format!(":{display}"))
-            .args([
-                "-screen",
-                "0",
-                "1600x1000x24",
-                "-nolisten",
-                "tcp",
-                "-noreset",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("Xvfb starts");
-        let guard = Guard(child);
-        let socket = format!("/tmp/.X11-unix/X{display}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !Path::new(&socket).exists() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if Path::new(&socket).exists() {
-            return (guard, format!(":{display}"));
-        }
-    }
-    panic!("no free X display");
-}
-
 fn xdotool(display: &str, args: &[&str]) -> String {
     run(Command::new("xdotool").env("DISPLAY", display).args(args))
 }
@@ -116,7 +74,7 @@ fn magick(path: &Path, format: &str) -> String {
 }
 
 /// Starts the app with `settings`, types the password, and waits until `bob` sees it.
-fn start_app(display: &str, dir: &Path, settings: &Settings, bob: &Peer) -> (Guard, String) {
+fn start_app(display: &str, dir: &Path, settings: &Settings, bob: &Peer) -> (xvfb::Guard, String) {
     settings.save(dir).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_courier-app"))
         .env("DISPLAY", display)
@@ -127,7 +85,7 @@ fn start_app(display: &str, dir: &Path, settings: &Settings, bob: &Peer) -> (Gua
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let app = Guard(child);
+    let app = xvfb::Guard(child);
     let mut window = String::new();
     wait_for("the window", Duration::from_secs(60), || {
         let out = Command::new("xdotool")
@@ -164,7 +122,7 @@ fn real_window_logs_in_and_renders_at_two_sizes_in_both_themes() {
     }
     let scratch = Scratch::new("smoke");
     let hub = TestHub::start(&scratch.path("hub"), PASSWORD, 0);
-    let (_x, display) = xvfb();
+    let (_x, display) = xvfb::start();
     let bob = Peer::join(&hub.address(), PASSWORD, "Bob");
 
     let dir = scratch.path("app");
