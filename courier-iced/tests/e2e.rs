@@ -110,6 +110,17 @@ fn join_chat_and_files_round_trip() {
         matches!(e, Event::Read { by, .. } if *by == ada).then_some(())
     });
 
+    // With the conversation open and the window in front, a new message is read at once.
+    let second =
+        smol::block_on(bob.handle.send_message(Target::Client(ada), "still there?")).unwrap();
+    app.until("the second message", |a| {
+        chat(a).is_some_and(|c| c.conversations[&bob_target].items.len() == 2)
+    });
+    assert_eq!(app.chat().unread(&bob_target), 0);
+    bob.expect("read at once", |e| {
+        matches!(e, Event::Read { by, id } if *by == ada && *id == second).then_some(())
+    });
+
     // Ada answers through the composer: type, Enter.
     app.interact(|ui| {
         let _ = ui.click(iced::widget::Id::new("composer"));
@@ -251,12 +262,20 @@ fn losing_the_hub_shows_reconnecting_and_loses_nothing_typed() {
     let bob_target = Target::Client(bob.id);
     assert_eq!(
         my_bubble_state(&app.app, bob_target, "written offline"),
-        Some(Delivery2::Sent)
+        Some(Delivery2::Waiting)
     );
+    assert!(app.shows("written offline"));
 
     let hub = TestHub::start(&hub_home, PASSWORD, port);
     app.until("back online", |a| {
         chat(a).is_some_and(|c| c.connection == courier_iced::screen::chat::Connection::Online)
+    });
+    // Sent once Bob is back on the restarted hub (the hub forgot him when it stopped).
+    app.until("sent after Bob is back", |a| {
+        !matches!(
+            my_bubble_state(a, bob_target, "written offline"),
+            Some(Delivery2::Waiting)
+        )
     });
     let got = bob.expect("the message written offline", |e| match e {
         Event::Message(m) if m.text == "written offline" => Some(m.from),

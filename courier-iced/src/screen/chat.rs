@@ -107,7 +107,10 @@ pub struct Bubble {
 pub enum Delivery2 {
     /// Someone else's message.
     Received,
-    /// Handed to the session; waiting for the hub (queued while reconnecting).
+    /// Written while the hub was away (or before the recipient was back on a restarted
+    /// hub): kept here, sent when both are there.
+    Waiting,
+    /// Handed to the session; waiting for the hub's receipt.
     Sent,
     /// Delivered to the recipient.
     Delivered,
@@ -233,6 +236,8 @@ pub struct Chat {
     contacts_offset: f32,
     contacts_height: f32,
     last_typing: Option<Instant>,
+    /// Our messages written while the hub was away (local ids), oldest first.
+    waiting: Vec<MsgId>,
     notice_since: Option<(String, Instant)>,
     /// Contact ids in list order (online first, by name), kept between contact changes.
     roster: Vec<ClientId>,
@@ -392,6 +397,7 @@ impl Chat {
             contacts_offset: 0.0,
             contacts_height: 2000.0,
             last_typing: None,
+            waiting: Vec::new(),
             notice_since: None,
             roster: Vec::new(),
             labels: HashMap::new(),
@@ -409,6 +415,7 @@ impl Chat {
         self.connection = Connection::Online;
         self.contacts = Contacts::new(welcome.contacts.clone());
         self.refresh_roster();
+        self.flush_waiting();
         self.fetch_avatars()
     }
 
@@ -555,6 +562,7 @@ impl Chat {
     pub fn session_event(&mut self, event: Event, settings: &Settings) -> Action {
         if self.contacts.apply(&event) {
             self.refresh_roster();
+            self.flush_waiting();
             return Action::Run(self.fetch_avatars());
         }
         match event {
@@ -665,11 +673,11 @@ impl Chat {
             time: m.time,
             state: Delivery2::Received,
         }));
+        conversation.unread += 1;
         if seen {
-            conversation.shown += 1;
+            // Open and in front: read at once (mark_read clears the count).
             return Action::Run(self.mark_read());
         }
-        conversation.unread += 1;
         if !self.focused && settings.notifications {
             return Action::Notify { title, body };
         }
@@ -967,31 +975,90 @@ impl Chat {
             ));
             return Action::None;
         }
-        let Some(handle) = &self.handle else {
+        if self.handle.is_none() {
             self.notice = Some("Not connected to the hub.".into());
             return Action::None;
-        };
-        match handle.try_send_message(self.selected, text) {
-            Ok(id) => {
-                let target = self.selected;
-                self.sent.insert(id, target);
-                let bubble = Bubble {
-                    id,
-                    from: self.me,
-                    text: text.to_owned(),
-                    time: Timestamp::now(),
-                    state: Delivery2::Sent,
-                };
-                let c = self.conversation(target);
-                c.items.push(Item::Message(bubble));
-                c.shown += 1;
-                self.composer = text_editor::Content::new();
-                self.last_typing = None;
-            }
-            // The text stays in the composer: nothing typed is lost.
-            Err(e) => self.notice = Some(format!("Not sent ({e}); your text is kept.")),
         }
+        let target = self.selected;
+        let text = text.to_owned();
+        if self.connection != Connection::Online {
+            // Kept here rather than in the session's queue: after a hub restart the
+            // recipient may not be back yet, and the hub would refuse it as unknown.
+            let id = MsgId::random();
+            self.waiting.push(id);
+            self.push_mine(target, id, text, Delivery2::Waiting);
+        } else {
+            match self
+                .handle
+                .as_ref()
+                .map(|h| h.try_send_message(target, text.as_str()))
+            {
+                Some(Ok(id)) => {
+                    self.sent.insert(id, target);
+                    self.push_mine(target, id, text, Delivery2::Sent);
+                }
+                // The text stays in the composer: nothing typed is lost.
+                Some(Err(e)) => {
+                    self.notice = Some(format!("Not sent ({e}); your text is kept."));
+                    return Action::None;
+                }
+                None => return Action::None,
+            }
+        }
+        self.composer = text_editor::Content::new();
+        self.last_typing = None;
         Action::None
+    }
+
+    fn push_mine(&mut self, target: Target, id: MsgId, text: String, state: Delivery2) {
+        let bubble = Bubble {
+            id,
+            from: self.me,
+            text,
+            time: Timestamp::now(),
+            state,
+        };
+        self.conversation(target).items.push(Item::Message(bubble));
+    }
+
+    /// Sends what was written while the hub was away, to everyone and to each
+    /// recipient the hub knows again; the rest keeps waiting for its recipient.
+    fn flush_waiting(&mut self) {
+        if self.connection != Connection::Online || self.waiting.is_empty() {
+            return;
+        }
+        let Some(handle) = self.handle.clone() else {
+            return;
+        };
+        let me = self.me;
+        let waiting = std::mem::take(&mut self.waiting);
+        for local in waiting {
+            let found = self.conversations.iter_mut().find_map(|(target, c)| {
+                c.items.iter_mut().find_map(|i| match i {
+                    Item::Message(b) if b.id == local && b.from == me => Some((*target, b)),
+                    _ => None,
+                })
+            });
+            let Some((target, bubble)) = found else {
+                continue;
+            };
+            let known = match target {
+                Target::Everyone => true,
+                Target::Client(id) => self.contacts.get(&id).is_some(),
+            };
+            if !known {
+                self.waiting.push(local);
+                continue;
+            }
+            match handle.try_send_message(target, bubble.text.as_str()) {
+                Ok(id) => {
+                    bubble.id = id;
+                    bubble.state = Delivery2::Sent;
+                    self.sent.insert(id, target);
+                }
+                Err(_) => self.waiting.push(local),
+            }
+        }
     }
 
     fn offer_files(&mut self, paths: Vec<PathBuf>) -> Action {
@@ -1021,7 +1088,7 @@ impl Chat {
             canceller: None,
             abort: None,
         });
-        self.conversation(Target::Client(peer)).shown += 1;
+        self.conversation(Target::Client(peer));
         Action::Run(Task::perform(
             smol::unblock(move || {
                 transfer::source::Source::from_paths(&paths).map_err(|e| e.to_string())

@@ -184,6 +184,7 @@ fn bubble<'a>(chat: &'a Chat, b: &'a Bubble) -> Element<'a, Message> {
     let mine = b.from == chat.me;
     let state = match &b.state {
         Delivery2::Received => String::new(),
+        Delivery2::Waiting => " · waiting for the hub".to_owned(),
         Delivery2::Sent => " · sent".to_owned(),
         Delivery2::Delivered => " · delivered".to_owned(),
         Delivery2::Stored => " · stored for later".to_owned(),
