@@ -340,9 +340,9 @@ fn file_card<'a>(chat: &'a Chat, key: u64, card: &'a Card) -> Element<'a, Messag
 
 fn composer(chat: &Chat) -> Element<'_, Message> {
     let placeholder = match chat.selected {
-        Target::Everyone => "Message everyone (Enter sends, Shift+Enter new line)".to_owned(),
+        Target::Everyone => "Message everyone (Enter sends)".to_owned(),
         Target::Client(id) => format!(
-            "Message {} (Enter sends, Shift+Enter new line)",
+            "Message {} (Enter sends)",
             chat.contacts
                 .get(&id)
                 .map_or_else(|| id.short(), |c| c.profile.name.clone())
