@@ -50,6 +50,27 @@ pub fn builtin(n: usize) -> Vec<u8> {
     encode(&image::DynamicImage::ImageRgba8(img)).unwrap_or_default()
 }
 
+/// Largest avatar side the app draws, in pixels.
+pub const MAX_SIDE: u32 = 1024;
+
+/// Decodes avatar bytes from the network: PNG or JPEG, at most
+/// [`courier_core::limits::MAX_AVATAR`] bytes and [`MAX_SIDE`] pixels a side, decoded
+/// with bounded memory. Anything else is `None`.
+pub fn decode(bytes: &[u8]) -> Option<image::RgbaImage> {
+    if bytes.is_empty() || bytes.len() > MAX_AVATAR {
+        return None;
+    }
+    let mut reader = image::ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(16 * 1024 * 1024);
+    reader.limits(limits);
+    Some(reader.decode().ok()?.into_rgba8())
+}
+
 /// Why an image cannot be an avatar.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unusable(pub String);

@@ -1278,20 +1278,10 @@ fn capitalize(s: &str) -> String {
     }
 }
 
-/// Decodes avatar bytes from the network into a picture, refusing anything large or odd.
+/// Decodes avatar bytes from the network into a picture ([`avatar::decode`]: anything
+/// large or odd is refused).
 pub fn avatar_handle(bytes: &[u8]) -> Option<iced::widget::image::Handle> {
-    if bytes.is_empty() || bytes.len() > courier_core::limits::MAX_AVATAR {
-        return None;
-    }
-    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .ok()?;
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(1024);
-    limits.max_image_height = Some(1024);
-    limits.max_alloc = Some(16 * 1024 * 1024);
-    reader.limits(limits);
-    let img = reader.decode().ok()?.into_rgba8();
+    let img = avatar::decode(bytes)?;
     let (w, h) = img.dimensions();
     Some(iced::widget::image::Handle::from_rgba(w, h, img.into_raw()))
 }
@@ -1726,20 +1716,28 @@ mod tests {
         assert!(avatar_handle(b"").is_none());
         assert!(avatar_handle(&vec![0u8; courier_core::limits::MAX_AVATAR + 1]).is_none());
         assert!(avatar_handle(b"\x89PNG\r\n\x1a\ngarbage").is_none());
-        // A PNG header claiming 60000×60000 pixels is refused before decoding.
-        let mut bomb = Vec::new();
-        {
-            let mut enc = image::codecs::png::PngEncoder::new(&mut bomb);
-            let _ = &mut enc;
+        // Small files that decode to large pictures are refused (a few hundred bytes of
+        // PNG can claim megapixels).
+        let png = |w, h| {
+            let mut out = std::io::Cursor::new(Vec::new());
+            let img = image::DynamicImage::ImageRgba8(image::RgbaImage::new(w, h));
+            img.write_to(&mut out, image::ImageFormat::Png)
+                .map(|()| out.into_inner())
+        };
+        for (w, h, ok) in [
+            (1024, 1024, true),
+            (1025, 10, false),
+            (10, 1025, false),
+            (2500, 2500, false),
+        ] {
+            let bytes = png(w, h).unwrap_or_default();
+            assert!(
+                bytes.len() < courier_core::limits::MAX_AVATAR,
+                "{w}×{h}: {} bytes",
+                bytes.len()
+            );
+            assert_eq!(avatar_handle(&bytes).is_some(), ok, "{w}×{h}");
         }
-        let big = image::RgbaImage::new(2000, 10);
-        let mut out = std::io::Cursor::new(Vec::new());
-        assert!(
-            image::DynamicImage::ImageRgba8(big)
-                .write_to(&mut out, image::ImageFormat::Png)
-                .is_ok()
-        );
-        assert!(avatar_handle(out.get_ref()).is_none(), "wider than 1024 px");
         assert!(avatar_handle(&avatar::builtin(0)).is_some());
     }
 }
