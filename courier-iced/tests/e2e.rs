@@ -6,7 +6,7 @@
 mod common;
 
 use common::{Driver, Peer, Scratch, TestHub, chat, in_chat};
-use courier_core::proto::{Target, Timestamp};
+use courier_core::proto::{Target, Timestamp, TransferEnd};
 use courier_core::session::Event;
 use courier_core::transfer;
 use courier_iced::app::{Message, Screen};
@@ -224,6 +224,67 @@ fn join_chat_and_files_round_trip() {
         std::fs::read(bob_dir.join("notes.txt")).unwrap(),
         b"meeting notes\n"
     );
+
+    // Cancelling an offer Bob has not answered yet: both sides hear of it.
+    let draft = scratch.path("ada-out").join("draft.txt");
+    std::fs::write(&draft, b"not ready").unwrap();
+    app.send(Message::Dropped(draft));
+    app.until("offered", |a| {
+        card_state(a, true) == Some(CardState::Waiting)
+    });
+    let offer = bob.expect("the second offer", |e| match e {
+        Event::Offer(o) => Some(o.id),
+        _ => None,
+    });
+    app.interact(|ui| {
+        let _ = ui.click("Cancel");
+    });
+    app.until("cancelled", |a| {
+        card_state(a, true).is_some_and(|s| s.is_over())
+    });
+    assert_eq!(
+        card_state(&app.app, true),
+        Some(CardState::Failed("You cancelled.".into()))
+    );
+    bob.expect("the cancel", |e| {
+        matches!(e, Event::TransferEnded { id, end: TransferEnd::Cancelled { by } } if *id == offer && *by == ada)
+            .then_some(())
+    });
+
+    // Trusted contacts with auto-accept on: Bob's next file lands without a question.
+    app.send(Message::Chat(ChatMessage::AutoAccept(true)));
+    app.interact(|ui| {
+        let _ = ui.click("Trusted");
+    });
+    assert!(app.app.settings.is_trusted(&bob.id));
+    assert!(app.app.settings.auto_accepts(&bob.id));
+    std::fs::write(outbox.join("auto.bin"), b"auto accepted").unwrap();
+    let before = app.chat().transfers.len();
+    let sending = run_transfer(transfer::send(
+        bob.handle.clone(),
+        ada,
+        vec![outbox.join("auto.bin")],
+        transfer::Options::default(),
+    ));
+    app.until("auto-accepted", |a| {
+        chat(a).is_some_and(|c| c.transfers.len() > before)
+            && matches!(
+                card_state(a, false),
+                Some(CardState::Done(_)) | Some(CardState::Failed(_))
+            )
+    });
+    assert!(matches!(
+        card_state(&app.app, false),
+        Some(CardState::Done(_))
+    ));
+    smol::block_on(sending).unwrap();
+    assert_eq!(
+        std::fs::read(scratch.0.join("ada-downloads").join("auto.bin")).unwrap(),
+        b"auto accepted"
+    );
+    // The settings were saved: a new start remembers them.
+    let saved = courier_iced::settings::Settings::load(&scratch.0.join("ada"));
+    assert!(saved.auto_accepts(&bob.id));
     hub.stop();
 }
 

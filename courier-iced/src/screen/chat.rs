@@ -854,11 +854,14 @@ impl Chat {
                 }
             }
             Message::Cancel(key) => {
+                if self.transfers.get(&key).is_some_and(|c| c.offer.is_some()) {
+                    // An offer not yet answered: cancelling it is declining it.
+                    return self.update(Message::Decline(key), settings);
+                }
                 if let Some(card) = self.transfers.get_mut(&key) {
-                    match (&card.canceller, card.offer.take()) {
-                        (Some(c), _) => c.cancel(),
-                        (None, Some(_)) => card.state = CardState::Declined("You declined.".into()),
-                        (None, None) => {
+                    match &card.canceller {
+                        Some(c) => c.cancel(),
+                        None => {
                             if let Some(abort) = card.abort.take() {
                                 abort.abort();
                             }
@@ -1631,6 +1634,73 @@ mod tests {
                 Delivery2::Read
             ],
             "a read covers every earlier delivered message, not failed ones"
+        );
+    }
+
+    #[test]
+    fn enter_sends_and_shift_enter_breaks_the_line() {
+        use iced::keyboard::{Event as Key, Location, Modifiers, key::Named};
+        let mut settings = Settings::default();
+        let mut chat = chat_with(vec![]);
+        let press = |modifiers| {
+            let key = iced::keyboard::Key::Named(Named::Enter);
+            [
+                iced::Event::Keyboard(Key::KeyPressed {
+                    key: key.clone(),
+                    modified_key: key.clone(),
+                    physical_key: iced::keyboard::key::Physical::Code(
+                        iced::keyboard::key::Code::Enter,
+                    ),
+                    location: Location::Standard,
+                    modifiers,
+                    text: Some("\n".into()),
+                    repeat: false,
+                }),
+                iced::Event::Keyboard(Key::KeyReleased {
+                    key: key.clone(),
+                    modified_key: key,
+                    physical_key: iced::keyboard::key::Physical::Code(
+                        iced::keyboard::key::Code::Enter,
+                    ),
+                    location: Location::Standard,
+                    modifiers,
+                }),
+            ]
+        };
+        let sends = |messages: &[Message]| {
+            messages
+                .iter()
+                .filter(|m| matches!(m, Message::Send))
+                .count()
+        };
+        let messages: Vec<Message> = {
+            let view_settings = settings.clone();
+            let mut ui = simulator(chat.view(&view_settings));
+            let _ = ui.click(iced::widget::Id::new("composer"));
+            ui.typewrite("line one");
+            ui.simulate(press(Modifiers::SHIFT));
+            ui.typewrite("line two");
+            ui.into_messages().collect()
+        };
+        assert_eq!(sends(&messages), 0, "Shift+Enter does not send");
+        for m in messages {
+            chat.update(m, &mut settings);
+        }
+        assert_eq!(chat.composer.text().trim_end(), "line one\nline two");
+
+        let messages: Vec<Message> = {
+            let view_settings = settings.clone();
+            let mut ui = simulator(chat.view(&view_settings));
+            let _ = ui.click(iced::widget::Id::new("composer"));
+            ui.simulate(press(Modifiers::empty()));
+            ui.into_messages().collect()
+        };
+        assert_eq!(sends(&messages), 1, "Enter sends");
+        assert!(
+            !messages
+                .iter()
+                .any(|m| matches!(m, Message::Edit(a) if a.is_edit())),
+            "and adds no line"
         );
     }
 
