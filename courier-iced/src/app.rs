@@ -374,6 +374,10 @@ impl Courier {
                         };
                         let mut chat = Chat::new(Some(handle), &welcome, server.profile, hub);
                         chat.focused = self.focused;
+                        if self.hosted.is_some() {
+                            // Show what the others need to join: addresses, safety code.
+                            chat.panel = Some(chat::Tab::Menu);
+                        }
                         let task = chat.fetch_avatars().map(Message::Chat);
                         self.screen = Screen::Chat(Box::new(chat));
                         task

@@ -373,9 +373,12 @@ fn hosting_a_hub_in_the_app() {
         "{:?}",
         info.join
     );
-    app.send(Message::Chat(ChatMessage::Panel(
-        courier_iced::screen::chat::Tab::Menu,
-    )));
+    // The side panel opens on the Menu: addresses and safety code to tell the others.
+    assert_eq!(
+        app.chat().panel,
+        Some(courier_iced::screen::chat::Tab::Menu)
+    );
+    assert!(app.shows(&info.join.join("\n")));
     assert!(app.shows(&info.fingerprint.safety_code()));
 
     let guest = Peer::join(&format!("127.0.0.1:{port}"), "a good hub password", "Guest");
