@@ -5,6 +5,25 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// Whether a native file dialog can be shown here. On Linux and the BSDs the dialogs
+/// come from the desktop portal (over the session bus) or zenity; without either the
+/// picker would silently return nothing.
+pub fn dialogs_available() -> bool {
+    if cfg!(any(target_os = "macos", windows)) {
+        return true;
+    }
+    std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() || in_path("zenity")
+}
+
+fn in_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+/// What to tell the user when [`dialogs_available`] is false.
+pub const NO_DIALOGS: &str =
+    "This desktop has no file dialog (it needs xdg-desktop-portal or zenity).";
+
 /// Asks the user for files to send (native dialog). `None`: cancelled or no dialog.
 pub async fn pick_files() -> Option<Vec<PathBuf>> {
     let picked = rfd::AsyncFileDialog::new()

@@ -228,6 +228,10 @@ pub struct Chat {
     pub focused: bool,
     /// A passing problem shown above the composer.
     pub notice: Option<String>,
+    /// A download folder being typed in the settings.
+    pub downloads_draft: Option<String>,
+    /// Why the typed download folder cannot be used.
+    pub downloads_error: Option<String>,
     avatars: HashMap<ClientId, (AvatarId, Option<iced::widget::image::Handle>)>,
     my_avatar: Option<iced::widget::image::Handle>,
     builtin: Vec<(Vec<u8>, iced::widget::image::Handle)>,
@@ -303,6 +307,10 @@ pub enum Message {
     ChooseDownloads,
     /// Settings: folder chosen.
     DownloadsChosen(Option<PathBuf>),
+    /// Settings: a download folder typed.
+    DownloadsTyped(String),
+    /// Settings: use the typed folder.
+    DownloadsSet,
     /// Settings: dark theme.
     Dark(bool),
     /// Settings: auto-accept from trusted contacts.
@@ -389,6 +397,8 @@ impl Chat {
             draft,
             focused: true,
             notice: None,
+            downloads_draft: None,
+            downloads_error: None,
             avatars: HashMap::new(),
             my_avatar,
             builtin,
@@ -828,6 +838,13 @@ impl Chat {
             }
             Message::Panel(tab) => self.panel = Some(tab),
             Message::Attach => {
+                if !crate::system::dialogs_available() {
+                    self.notice = Some(format!(
+                        "{} Drop files on the window to send them.",
+                        crate::system::NO_DIALOGS
+                    ));
+                    return Action::None;
+                }
                 return Action::Run(Task::perform(crate::system::pick_files(), |files| {
                     Message::Files(files.unwrap_or_default())
                 }));
@@ -878,6 +895,10 @@ impl Chat {
                 return Action::SaveSettings;
             }
             Message::ChooseDownloads => {
+                if !crate::system::dialogs_available() {
+                    self.notice = Some(crate::system::NO_DIALOGS.to_owned());
+                    return Action::None;
+                }
                 return Action::Run(Task::perform(
                     crate::system::pick_folder("Download folder"),
                     Message::DownloadsChosen,
@@ -886,7 +907,27 @@ impl Chat {
             Message::DownloadsChosen(dir) => {
                 if let Some(dir) = dir {
                     settings.download_dir = Some(dir);
+                    self.downloads_draft = None;
+                    self.downloads_error = None;
                     return Action::SaveSettings;
+                }
+            }
+            Message::DownloadsTyped(text) => {
+                self.downloads_draft = Some(text);
+                self.downloads_error = None;
+            }
+            Message::DownloadsSet => {
+                let Some(text) = self.downloads_draft.clone() else {
+                    return Action::None;
+                };
+                match usable_folder(&text) {
+                    Ok(dir) => {
+                        settings.download_dir = Some(dir);
+                        self.downloads_draft = None;
+                        self.downloads_error = None;
+                        return Action::SaveSettings;
+                    }
+                    Err(e) => self.downloads_error = Some(e),
                 }
             }
             Message::Dark(on) => {
@@ -911,6 +952,10 @@ impl Chat {
             }
             Message::NoAvatar => self.draft.avatar.clear(),
             Message::ChooseAvatar => {
+                if !crate::system::dialogs_available() {
+                    self.draft.error = Some(crate::system::NO_DIALOGS.to_owned());
+                    return Action::None;
+                }
                 return Action::Run(Task::perform(
                     crate::system::pick_image(),
                     Message::AvatarChosen,
@@ -1243,6 +1288,27 @@ impl Default for Conversation {
     }
 }
 
+/// A typed download folder: absolute (a leading `~/` means the home folder), and a
+/// folder that exists or can be made.
+fn usable_folder(text: &str) -> Result<PathBuf, String> {
+    let text = text.trim();
+    let path = match text.strip_prefix("~/") {
+        Some(rest) => match directories::UserDirs::new() {
+            Some(u) => u.home_dir().join(rest),
+            None => return Err("There is no home folder to put ~ in.".into()),
+        },
+        None => PathBuf::from(text),
+    };
+    if text.is_empty() || !path.is_absolute() {
+        return Err("Give the whole path, like /home/ada/Downloads.".into());
+    }
+    std::fs::create_dir_all(&path).map_err(|e| format!("Cannot use {}: {e}.", path.display()))?;
+    if !path.is_dir() {
+        return Err(format!("{} is not a folder.", path.display()));
+    }
+    Ok(path)
+}
+
 fn rejection(r: RejectReason) -> &'static str {
     match r {
         RejectReason::NoSuchPeer => "not delivered: no such contact",
@@ -1425,6 +1491,76 @@ mod tests {
         assert_eq!(chat.panel, None);
         assert!(!shows(&chat, &settings, "Download folder"));
         Ok(())
+    }
+
+    #[test]
+    fn download_folder_can_be_typed_and_is_checked() -> Result<(), Box<dyn std::error::Error>> {
+        let mut settings = Settings::default();
+        let mut chat = chat_with(vec![]);
+        chat.panel = Some(Tab::Settings);
+        let dir = std::env::temp_dir().join(format!("courier-iced-dl-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+
+        let actions = interact(&mut chat, &mut settings, |ui| {
+            let _ = ui.click(iced::widget::Id::new("downloads"));
+            // Select what is there and type over it.
+            ui.tap_key(iced::keyboard::Key::Named(iced::keyboard::key::Named::End));
+            for _ in 0..settings_len() {
+                ui.tap_key(iced::keyboard::Key::Named(
+                    iced::keyboard::key::Named::Backspace,
+                ));
+            }
+            ui.typewrite("relative/path");
+            ui.tap_key(iced::keyboard::Key::Named(
+                iced::keyboard::key::Named::Enter,
+            ));
+        });
+        assert!(actions.iter().all(|a| matches!(a, Action::None)));
+        assert_eq!(chat.downloads_draft.as_deref(), Some("relative/path"));
+        assert!(
+            chat.downloads_error
+                .as_deref()
+                .is_some_and(|e| e.contains("whole path"))
+        );
+        assert!(settings.download_dir.is_none(), "nothing changed");
+
+        chat.update(
+            Message::DownloadsTyped(dir.display().to_string()),
+            &mut settings,
+        );
+        let action = chat.update(Message::DownloadsSet, &mut settings);
+        assert!(matches!(action, Action::SaveSettings));
+        assert_eq!(settings.download_dir.as_deref(), Some(dir.as_path()));
+        assert!(dir.is_dir(), "the folder was made");
+        assert!(chat.downloads_draft.is_none());
+        std::fs::remove_dir_all(&dir)?;
+
+        // A file where the folder should be is refused with a reason.
+        let file =
+            std::env::temp_dir().join(format!("courier-iced-dl-file-{}", std::process::id()));
+        std::fs::write(&file, b"x")?;
+        chat.update(
+            Message::DownloadsTyped(file.display().to_string()),
+            &mut settings,
+        );
+        chat.update(Message::DownloadsSet, &mut settings);
+        assert!(chat.downloads_error.is_some());
+        assert_eq!(
+            settings.download_dir.as_deref(),
+            Some(dir.as_path()),
+            "kept"
+        );
+        let _ = std::fs::remove_file(&file);
+        Ok(())
+    }
+
+    fn settings_len() -> usize {
+        Settings::default()
+            .downloads()
+            .display()
+            .to_string()
+            .chars()
+            .count()
     }
 
     #[test]

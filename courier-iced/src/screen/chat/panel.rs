@@ -39,7 +39,7 @@ pub(super) fn view<'a>(chat: &'a Chat, tab: Tab, settings: &'a Settings) -> Elem
     ]
     .spacing(4);
     let body = match tab {
-        Tab::Settings => settings_view(settings),
+        Tab::Settings => settings_view(chat, settings),
         Tab::Profile => profile_view(chat),
         Tab::Menu => menu_view(chat),
     };
@@ -65,20 +65,38 @@ fn section<'a>(title: &'a str, content: Element<'a, Message>) -> Element<'a, Mes
         .into()
 }
 
-fn settings_view(settings: &Settings) -> Element<'_, Message> {
-    let dir = settings.downloads().display().to_string();
+fn settings_view<'a>(chat: &'a Chat, settings: &'a Settings) -> Element<'a, Message> {
+    let dir = chat
+        .downloads_draft
+        .clone()
+        .unwrap_or_else(|| settings.downloads().display().to_string());
+    let mut folder = column![
+        text_input("A folder for received files", &dir)
+            .id("downloads")
+            .on_input(Message::DownloadsTyped)
+            .on_submit(Message::DownloadsSet)
+            .padding(6)
+            .size(14),
+        row![
+            button(text("Choose…").size(14))
+                .style(button::secondary)
+                .on_press(Message::ChooseDownloads),
+            button(text("Use this folder").size(14))
+                .style(button::secondary)
+                .on_press_maybe(
+                    chat.downloads_draft
+                        .is_some()
+                        .then_some(Message::DownloadsSet)
+                )
+        ]
+        .spacing(6)
+    ]
+    .spacing(6);
+    if let Some(e) = &chat.downloads_error {
+        folder = folder.push(text(e.as_str()).size(13).style(style::error));
+    }
     column![
-        section(
-            "Download folder",
-            column![
-                text(dir).size(14).wrapping(text::Wrapping::WordOrGlyph),
-                button(text("Choose…").size(14))
-                    .style(button::secondary)
-                    .on_press(Message::ChooseDownloads)
-            ]
-            .spacing(6)
-            .into()
-        ),
+        section("Download folder", folder.into()),
         section(
             "Appearance",
             checkbox(settings.dark)
