@@ -49,6 +49,31 @@ fn card_state(app: &courier_iced::Courier, outgoing: bool) -> Option<CardState> 
         .map(|c| c.state.clone())
 }
 
+/// Types `text` into the composer and presses Enter, as a user would.
+fn write(app: &mut Driver, text: &str) {
+    app.interact(|ui| {
+        let _ = ui.click(iced::widget::Id::new("composer"));
+        ui.typewrite(text);
+        ui.tap_key(iced::keyboard::Key::Named(
+            iced::keyboard::key::Named::Enter,
+        ));
+    });
+}
+
+/// Bob offers one file to `to` and sends it once accepted.
+fn bob_sends(
+    bob: &Peer,
+    to: courier_core::proto::ClientId,
+    path: std::path::PathBuf,
+) -> smol::Task<Result<transfer::Summary, String>> {
+    run_transfer(transfer::send(
+        bob.handle.clone(),
+        to,
+        vec![path],
+        transfer::Options::default(),
+    ))
+}
+
 /// Polls a transfer stream to its end on the executor; returns its result.
 fn run_transfer(mut t: transfer::Transfer) -> smol::Task<Result<transfer::Summary, String>> {
     smol::spawn(async move {
@@ -122,13 +147,7 @@ fn join_chat_and_files_round_trip() {
     });
 
     // Ada answers through the composer: type, Enter.
-    app.interact(|ui| {
-        let _ = ui.click(iced::widget::Id::new("composer"));
-        ui.typewrite("hi Bob");
-        ui.tap_key(iced::keyboard::Key::Named(
-            iced::keyboard::key::Named::Enter,
-        ));
-    });
+    write(&mut app, "hi Bob");
     let got = bob.expect("Ada's message", |e| match e {
         Event::Message(m) if m.text == "hi Bob" => Some(m.clone()),
         _ => None,
@@ -158,12 +177,7 @@ fn join_chat_and_files_round_trip() {
     let outbox = scratch.path("bob-out");
     let payload: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(outbox.join("report.bin"), &payload).unwrap();
-    let sending = run_transfer(transfer::send(
-        bob.handle.clone(),
-        ada,
-        vec![outbox.join("report.bin")],
-        transfer::Options::default(),
-    ));
+    let sending = bob_sends(&bob, ada, outbox.join("report.bin"));
     app.until("offer card", |a| {
         card_state(a, false) == Some(CardState::Incoming)
     });
@@ -260,12 +274,7 @@ fn join_chat_and_files_round_trip() {
     assert!(app.app.settings.auto_accepts(&bob.id));
     std::fs::write(outbox.join("auto.bin"), b"auto accepted").unwrap();
     let before = app.chat().transfers.len();
-    let sending = run_transfer(transfer::send(
-        bob.handle.clone(),
-        ada,
-        vec![outbox.join("auto.bin")],
-        transfer::Options::default(),
-    ));
+    let sending = bob_sends(&bob, ada, outbox.join("auto.bin"));
     app.until("auto-accepted", |a| {
         chat(a).is_some_and(|c| c.transfers.len() > before)
             && matches!(
@@ -313,13 +322,7 @@ fn losing_the_hub_shows_reconnecting_and_loses_nothing_typed() {
     assert!(app.shows("Reconnecting…"), "the lost hub is visible");
 
     // Written while the hub is away: it stays in the conversation and goes out later.
-    app.interact(|ui| {
-        let _ = ui.click(iced::widget::Id::new("composer"));
-        ui.typewrite("written offline");
-        ui.tap_key(iced::keyboard::Key::Named(
-            iced::keyboard::key::Named::Enter,
-        ));
-    });
+    write(&mut app, "written offline");
     let bob_target = Target::Client(bob.id);
     assert_eq!(
         my_bubble_state(&app.app, bob_target, "written offline"),
