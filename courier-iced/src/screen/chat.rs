@@ -147,6 +147,8 @@ pub struct Card {
     pub offer: Option<IncomingOffer>,
     /// Where received files went.
     pub saved_in: Option<PathBuf>,
+    /// Every file listed (a long offer shows its first few until asked).
+    pub expanded: bool,
     canceller: Option<Canceller>,
     abort: Option<iced::task::Handle>,
 }
@@ -295,6 +297,8 @@ pub enum Message {
     Decline(u64),
     /// Cancel a transfer.
     Cancel(u64),
+    /// List every file of a card.
+    Expand(u64),
     /// Open the folder of a finished transfer.
     OpenFolder(PathBuf),
     /// Dismiss the notice.
@@ -707,6 +711,7 @@ impl Chat {
             id: Some(offer.id),
             offer: Some(offer),
             saved_in: None,
+            expanded: false,
             canceller: None,
             abort: None,
         };
@@ -885,6 +890,11 @@ impl Chat {
                             card.state = CardState::Failed("Cancelled.".into());
                         }
                     }
+                }
+            }
+            Message::Expand(key) => {
+                if let Some(card) = self.transfers.get_mut(&key) {
+                    card.expanded = true;
                 }
             }
             Message::OpenFolder(path) => crate::system::open_folder(&path),
@@ -1133,6 +1143,7 @@ impl Chat {
             id: None,
             offer: None,
             saved_in: None,
+            expanded: false,
             canceller: None,
             abort: None,
         });
@@ -1656,6 +1667,35 @@ mod tests {
         assert!(shows(&chat, &settings, "Bob sends 2 files, 2.5 MB"));
         assert!(shows(&chat, &settings, "photos/beach.jpg"));
         assert!(shows(&chat, &settings, "1.2 kB"));
+        // A long offer lists its first files and every one on request.
+        let many: Vec<FileEntry> = (0..20)
+            .map(|i| FileEntry {
+                path: format!("photos/img{i:02}.jpg"),
+                size: 1000,
+            })
+            .collect();
+        chat.session_event(
+            Event::Offer(IncomingOffer {
+                id: TransferId(77),
+                from: ClientId([2; 32]),
+                manifest: Manifest {
+                    files: many,
+                    folders: vec![],
+                },
+                addrs: vec![],
+            }),
+            &settings,
+        );
+        assert!(shows(&chat, &settings, "photos/img05.jpg"));
+        assert!(!shows(&chat, &settings, "photos/img19.jpg"));
+        interact(&mut chat, &mut settings, |ui| {
+            let _ = ui.click("Show all 20 files");
+        });
+        assert!(shows(&chat, &settings, "photos/img19.jpg"));
+        chat.update(
+            Message::Decline(chat.transfers.keys().copied().max().unwrap_or(0)),
+            &mut settings,
+        );
         interact(&mut chat, &mut settings, |ui| {
             let _ = ui.click("Decline");
         });

@@ -227,7 +227,12 @@ fn file_card<'a>(chat: &'a Chat, key: u64, card: &'a Card) -> Element<'a, Messag
         format!("{who} sends {what}, {}", format::size(card.total))
     };
     let mut body = column![text(title).size(15)].spacing(6);
-    for f in card.files.iter().take(FILES_LISTED) {
+    let listed = if card.expanded {
+        card.files.len()
+    } else {
+        FILES_LISTED
+    };
+    for f in card.files.iter().take(listed) {
         body = body.push(
             row![
                 text(f.path.as_str())
@@ -239,11 +244,18 @@ fn file_card<'a>(chat: &'a Chat, key: u64, card: &'a Card) -> Element<'a, Messag
             .spacing(8),
         );
     }
-    if count > FILES_LISTED {
+    if count > listed {
         body = body.push(
-            text(format!("and {} more", count - FILES_LISTED))
-                .size(13)
-                .style(style::dim),
+            row![
+                text(format!("and {} more", count - listed))
+                    .size(13)
+                    .style(style::dim)
+                    .width(Fill),
+                button(text(format!("Show all {count} files")).size(13))
+                    .style(button::text)
+                    .on_press(Message::Expand(key))
+            ]
+            .align_y(Center),
         );
     }
     let route = card.route.map(|r| format!("{r}")).unwrap_or_default();
