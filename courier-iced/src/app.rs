@@ -59,7 +59,11 @@ pub struct Courier {
     pub warning: Option<String>,
     generation: u64,
     focused: bool,
+    dropped: Vec<PathBuf>,
 }
+
+/// How long after the first file of a drop the others are waited for.
+const DROP_GATHER: Duration = Duration::from_millis(150);
 
 /// Everything that can happen.
 #[derive(Debug, Clone)]
@@ -78,8 +82,10 @@ pub enum Message {
     Focus(bool),
     /// Tab (true) or Shift+Tab: move between fields.
     FocusNext(bool),
-    /// Files dropped on the window.
+    /// A file dropped on the window.
     Dropped(PathBuf),
+    /// The files of one drop are all in.
+    DropDone,
     /// A second passed (typing indicators, reconnect countdown).
     Tick,
     /// A frame was drawn (startup probe).
@@ -111,6 +117,7 @@ impl Courier {
             warning: None,
             generation: 0,
             focused: true,
+            dropped: Vec::new(),
         }
     }
 
@@ -210,12 +217,18 @@ impl Courier {
                 let avatar_after = chat.profile.avatar.clone();
                 if avatar_before != avatar_after {
                     let path = self.dir.join(settings::AVATAR_FILE);
-                    let _ = if avatar_after.is_empty() {
-                        std::fs::remove_file(path)
+                    let kept = if avatar_after.is_empty() {
+                        std::fs::remove_file(path).or_else(|e| match e.kind() {
+                            std::io::ErrorKind::NotFound => Ok(()),
+                            _ => Err(e),
+                        })
                     } else {
                         courier_core::identity::write_private(&path, &avatar_after)
                             .map_err(std::io::Error::other)
                     };
+                    if let (Err(e), Screen::Chat(chat)) = (kept, &mut self.screen) {
+                        chat.notice = Some(format!("The picture was not kept for next time: {e}"));
+                    }
                 }
                 return self.chat_action(action);
             }
@@ -243,8 +256,24 @@ impl Courier {
                 }
             }
             Message::Dropped(path) => {
-                if let Screen::Chat(chat) = &mut self.screen {
-                    let action = chat.update(chat::Message::Files(vec![path]), &mut self.settings);
+                // The window reports a drop of several files one file at a time: gather
+                // them into one offer (the hub allows few offers per second).
+                if matches!(self.screen, Screen::Chat(_)) {
+                    let first = self.dropped.is_empty();
+                    self.dropped.push(path);
+                    if first {
+                        return Task::perform(smol::Timer::after(DROP_GATHER), |_| {
+                            Message::DropDone
+                        });
+                    }
+                }
+            }
+            Message::DropDone => {
+                let paths = std::mem::take(&mut self.dropped);
+                if let Screen::Chat(chat) = &mut self.screen
+                    && !paths.is_empty()
+                {
+                    let action = chat.update(chat::Message::Files(paths), &mut self.settings);
                     return self.chat_action(action);
                 }
             }

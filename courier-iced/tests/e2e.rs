@@ -204,9 +204,13 @@ fn join_chat_and_files_round_trip() {
     assert!(app.shows("Open folder"));
 
     // Ada sends a file (as a drop on the window); Bob accepts; the card ends "Sent".
+    // Two files dropped together make one offer.
     let ada_file = scratch.path("ada-out").join("notes.txt");
     std::fs::write(&ada_file, b"meeting notes\n").unwrap();
+    let ada_second = scratch.path("ada-out").join("agenda.txt");
+    std::fs::write(&ada_second, b"1. slides\n").unwrap();
     app.send(Message::Dropped(ada_file));
+    app.send(Message::Dropped(ada_second));
     app.until("offered", |a| {
         card_state(a, true) == Some(CardState::Waiting)
     });
@@ -215,7 +219,18 @@ fn join_chat_and_files_round_trip() {
         _ => None,
     });
     assert_eq!(offer.from, ada);
-    assert_eq!(offer.manifest.files[0].path, "notes.txt");
+    let mut names: Vec<&str> = offer
+        .manifest
+        .files
+        .iter()
+        .map(|f| f.path.as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["agenda.txt", "notes.txt"],
+        "one offer for the whole drop"
+    );
     let bob_dir = scratch.path("bob-in");
     let receiving = run_transfer(transfer::receive(
         bob.handle.clone(),
@@ -231,12 +246,16 @@ fn join_chat_and_files_round_trip() {
         )
     });
     assert!(
-        matches!(card_state(&app.app, true), Some(CardState::Done(ref s)) if s.starts_with("Sent 1 file"))
+        matches!(card_state(&app.app, true), Some(CardState::Done(ref s)) if s.starts_with("Sent 2 files"))
     );
     smol::block_on(receiving).unwrap();
     assert_eq!(
         std::fs::read(bob_dir.join("notes.txt")).unwrap(),
         b"meeting notes\n"
+    );
+    assert_eq!(
+        std::fs::read(bob_dir.join("agenda.txt")).unwrap(),
+        b"1. slides\n"
     );
 
     // Cancelling an offer Bob has not answered yet: both sides hear of it.
