@@ -199,12 +199,7 @@ impl Courier {
                         return self.host(profile, password, port);
                     }
                     login::Action::Focus => return login.focus(),
-                    login::Action::Cancel => {
-                        self.server = None;
-                        if let Some(hub) = self.hosted.take() {
-                            hub.stop();
-                        }
-                    }
+                    login::Action::Cancel => self.disconnect(),
                 }
             }
             Message::Session(link) => return self.session(link),
@@ -357,13 +352,18 @@ impl Courier {
         Task::none()
     }
 
-    /// Back to the login screen (stops a hosted hub).
-    fn leave(&mut self, error: Option<String>) {
+    /// Ends the session and stops a hosted hub; the screen stays.
+    fn disconnect(&mut self) {
         self.server = None;
         self.confirm = None;
         if let Some(hub) = self.hosted.take() {
             hub.stop();
         }
+    }
+
+    /// Back to the login screen (stops a hosted hub).
+    fn leave(&mut self, error: Option<String>) {
+        self.disconnect();
         let mut login = Login::new(&self.settings);
         login.error = error;
         self.screen = Screen::Login(login);

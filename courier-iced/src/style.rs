@@ -1,7 +1,18 @@
 //! Container styles shared by the screens.
 
+use iced::theme::palette::Pair;
 use iced::widget::container;
 use iced::{Background, Border, Color, Theme};
+
+/// A box filled with a palette pair (its colour behind, its text colour on top).
+fn filled(pair: Pair, radius: f32) -> container::Style {
+    container::Style {
+        text_color: Some(pair.text),
+        background: Some(Background::Color(pair.color)),
+        border: Border::default().rounded(radius),
+        ..container::Style::default()
+    }
+}
 
 /// A chat bubble: mine in the primary colour, theirs on a weak background.
 pub fn bubble(mine: bool) -> impl Fn(&Theme) -> container::Style {
@@ -12,12 +23,7 @@ pub fn bubble(mine: bool) -> impl Fn(&Theme) -> container::Style {
         } else {
             p.background.weak
         };
-        container::Style {
-            text_color: Some(pair.text),
-            background: Some(Background::Color(pair.color)),
-            border: Border::default().rounded(10),
-            ..container::Style::default()
-        }
+        filled(pair, 10.0)
     }
 }
 
@@ -46,24 +52,12 @@ pub fn column(theme: &Theme) -> container::Style {
 
 /// The selected contact's row.
 pub fn selected(theme: &Theme) -> container::Style {
-    let p = theme.extended_palette();
-    container::Style {
-        text_color: Some(p.primary.weak.text),
-        background: Some(Background::Color(p.primary.weak.color)),
-        border: Border::default().rounded(8),
-        ..container::Style::default()
-    }
+    filled(theme.extended_palette().primary.weak, 8.0)
 }
 
 /// A round badge with a number (unread count).
 pub fn badge(theme: &Theme) -> container::Style {
-    let p = theme.extended_palette();
-    container::Style {
-        text_color: Some(p.primary.strong.text),
-        background: Some(Background::Color(p.primary.strong.color)),
-        border: Border::default().rounded(9),
-        ..container::Style::default()
-    }
+    filled(theme.extended_palette().primary.strong, 9.0)
 }
 
 /// A banner: `danger` for warnings, otherwise a notice.
@@ -75,11 +69,7 @@ pub fn banner(danger: bool) -> impl Fn(&Theme) -> container::Style {
         } else {
             p.warning.weak
         };
-        container::Style {
-            text_color: Some(pair.text),
-            background: Some(Background::Color(pair.color)),
-            ..container::Style::default()
-        }
+        filled(pair, 0.0)
     }
 }
 

@@ -177,16 +177,13 @@ fn entry<'a>(
     container(b).height(ROW).into()
 }
 
-fn selected_style(theme: &iced::Theme, status: button::Status) -> button::Style {
+/// The selected row looks the same whatever the pointer does.
+fn selected_style(theme: &iced::Theme, _status: button::Status) -> button::Style {
     let c = style::selected(theme);
-    let base = button::Style {
+    button::Style {
         background: c.background,
         text_color: c.text_color.unwrap_or(theme.palette().text),
         border: c.border,
         ..button::Style::default()
-    };
-    match status {
-        button::Status::Hovered | button::Status::Pressed => button::Style { ..base },
-        _ => base,
     }
 }
