@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 
 use anyhow::{Context, Result, anyhow, bail};
-use courier_core::contacts::{Contacts, ResolveError};
+use courier_core::contacts::{self, Contacts};
 use courier_core::identity::{Identity, PinStore};
 use courier_core::proto::{ClientId, Contact, Profile, Target, validate_profile};
 use courier_core::session::{self, Event, Handle, Update};
@@ -142,10 +142,10 @@ impl Client {
     pub(crate) fn resolve(&self, who: &str) -> Result<Target> {
         match self.contacts.resolve(who) {
             Ok(target) => Ok(target),
-            Err(ResolveError::NotFound(who)) => {
+            Err(contacts::Error::NotFound(who)) => {
                 bail!("no contact named {who:?} (try `courier who`)")
             }
-            Err(ResolveError::Ambiguous { query, candidates }) => {
+            Err(contacts::Error::Ambiguous { query, candidates }) => {
                 let list: Vec<String> = candidates
                     .iter()
                     .map(|c| format!("  {}  {}", c.id.short(), safe(&c.profile.name, false)))

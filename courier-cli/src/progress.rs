@@ -1,36 +1,11 @@
 //! Transfer progress for people (a one-line bar on stderr) and for scripts (JSON lines).
 
 use std::io::{IsTerminal, Write};
-use std::time::Duration;
 
 use courier_core::transfer::{Progress, Summary, Update};
 use serde_json::{Value, json};
 
-/// `1.5 MiB` style sizes.
-pub(crate) fn size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[unit])
-    }
-}
-
-/// `1:02:03` / `2:03`.
-pub(crate) fn duration(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 3600 {
-        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-    } else {
-        format!("{}:{:02}", s / 60, s % 60)
-    }
-}
+pub(crate) use courier_core::units::{duration, size};
 
 /// The bar, redrawn in place on a terminal; silent otherwise.
 pub(crate) struct Bar {
@@ -144,11 +119,7 @@ pub(crate) fn summary_json(s: &Summary) -> Value {
 /// A one-line human summary.
 pub(crate) fn summary_line(verb: &str, s: &Summary) -> String {
     let secs = s.elapsed.as_secs_f64().max(0.001);
-    let took = if s.elapsed < Duration::from_secs(60) {
-        format!("{:.2} s", s.elapsed.as_secs_f64())
-    } else {
-        duration(s.elapsed)
-    };
+    let took = duration(s.elapsed);
     let mut line = format!(
         "{verb} {} file{} ({}) {}, verified, in {took} ({}/s)",
         s.files,
@@ -164,19 +135,4 @@ pub(crate) fn summary_line(verb: &str, s: &Summary) -> String {
         ));
     }
     line
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_and_durations() {
-        assert_eq!(size(0), "0 B");
-        assert_eq!(size(1023), "1023 B");
-        assert_eq!(size(1536), "1.5 KiB");
-        assert_eq!(size(3 << 30), "3.0 GiB");
-        assert_eq!(duration(Duration::from_secs(62)), "1:02");
-        assert_eq!(duration(Duration::from_secs(3723)), "1:02:03");
-    }
 }

@@ -15,7 +15,7 @@ pub const MIN_ID_PREFIX: usize = 4;
 
 /// Why a name did not resolve to one recipient.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ResolveError {
+pub enum Error {
     /// Nobody by that name or id prefix.
     #[error("no contact named {0:?}")]
     NotFound(String),
@@ -148,8 +148,8 @@ impl Contacts {
     /// [`MIN_ID_PREFIX`] hex digits, or "everyone".
     ///
     /// # Errors
-    /// [`ResolveError::NotFound`], or [`ResolveError::Ambiguous`] with the candidates.
-    pub fn resolve(&self, query: &str) -> Result<Target, ResolveError> {
+    /// [`Error::NotFound`], or [`Error::Ambiguous`] with the candidates.
+    pub fn resolve(&self, query: &str) -> Result<Target, Error> {
         let query = query.trim();
         if query.eq_ignore_ascii_case("everyone") {
             return Ok(Target::Everyone);
@@ -170,8 +170,8 @@ impl Contacts {
         };
         match candidates.as_slice() {
             [one] => Ok(Target::Client(one.id)),
-            [] => Err(ResolveError::NotFound(query.to_owned())),
-            many => Err(ResolveError::Ambiguous {
+            [] => Err(Error::NotFound(query.to_owned())),
+            many => Err(Error::Ambiguous {
                 query: query.to_owned(),
                 candidates: many.iter().map(|c| (*c).clone()).collect(),
             }),
@@ -235,14 +235,11 @@ mod tests {
             Ok(Target::Client(ClientId([0x55; 32])))
         );
         assert_eq!(l.resolve("4444"), Ok(Target::Client(ClientId([0x44; 32]))));
-        assert_eq!(l.resolve("444"), Err(ResolveError::NotFound("444".into())));
-        assert_eq!(
-            l.resolve("dave"),
-            Err(ResolveError::NotFound("dave".into()))
-        );
+        assert_eq!(l.resolve("444"), Err(Error::NotFound("444".into())));
+        assert_eq!(l.resolve("dave"), Err(Error::NotFound("dave".into())));
         let ambiguous = l.resolve("bob");
         assert!(
-            matches!(&ambiguous, Err(ResolveError::Ambiguous { candidates, .. }) if candidates.len() == 2),
+            matches!(&ambiguous, Err(Error::Ambiguous { candidates, .. }) if candidates.len() == 2),
             "{ambiguous:?}"
         );
         assert_eq!(l.resolve("3333"), Ok(Target::Client(ClientId([0x33; 32]))));

@@ -13,12 +13,24 @@ pub enum Error {
     /// TLS configuration.
     #[error(transparent)]
     Tls(#[from] crate::tls::Error),
+    /// Connection setup.
+    #[error(transparent)]
+    Net(#[from] crate::net::Error),
     /// The hub driver.
     #[error(transparent)]
     Hub(#[from] crate::hub::Error),
+    /// A hub's folder.
+    #[error(transparent)]
+    Home(#[from] crate::hub::home::Error),
     /// A client session.
     #[error(transparent)]
     Session(#[from] crate::session::Error),
+    /// Finding a contact by name.
+    #[error(transparent)]
+    Contacts(#[from] crate::contacts::Error),
+    /// A file transfer.
+    #[error(transparent)]
+    Transfer(#[from] crate::transfer::Error),
     /// Decoding a frame.
     #[error(transparent)]
     Decode(#[from] crate::proto::DecodeError),

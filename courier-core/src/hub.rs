@@ -12,7 +12,7 @@
 //!    then drain [`Hub::poll_event`].
 
 mod broker;
-mod home;
+pub mod home;
 mod limit;
 mod presence;
 mod route;
@@ -28,12 +28,12 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_bytes::ByteBuf;
 
-pub use home::{Home, HomeError, generate_password, join_addresses};
+pub use home::{Home, generate_password, join_addresses};
 pub use serve::{Error, serve};
 
 use self::limit::{Backoff, Bucket};
 use self::presence::{Change, Directory};
-use self::route::Route;
+use self::route::Recipients;
 use crate::auth::{HubLogin, HubSecret};
 use crate::identity::Identity;
 use crate::limits;
@@ -167,6 +167,33 @@ impl CloseReason {
             Self::Shutdown => 1001,
             _ => 1008,
         }
+    }
+
+    /// Every reason, for looking one up by its text.
+    const ALL: [Self; 18] = [
+        Self::WrongPassword,
+        Self::ChannelBinding,
+        Self::VersionMismatch,
+        Self::TooManyAttempts,
+        Self::InvalidProfile,
+        Self::HubFull,
+        Self::LoginTimeout,
+        Self::HeartbeatTimeout,
+        Self::Malformed,
+        Self::Unexpected,
+        Self::TooBig,
+        Self::TextFrame,
+        Self::RateLimited,
+        Self::PingFlood,
+        Self::SlowConsumer,
+        Self::Shutdown,
+        Self::RelayDisabled,
+        Self::BadTicket,
+    ];
+
+    /// The reason a close frame's text stands for, if it is one of the hub's.
+    pub fn from_text(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.text() == text)
     }
 
     /// The short text sent in the close frame.
@@ -927,7 +954,7 @@ impl Hub {
         if !self.take_chat_token(conn, now) {
             return;
         }
-        if let Route::Online(conns) = route::route(&self.directory, client, to) {
+        if let Recipients::Online(conns) = route::route(&self.directory, client, to) {
             let frame = Arc::new(frame);
             for c in conns {
                 self.send(c, frame.clone(), now);
@@ -977,15 +1004,15 @@ impl Hub {
             }))
         };
         match route {
-            Route::NoSuchPeer => Delivery::Rejected(RejectReason::NoSuchPeer),
-            Route::Online(conns) => {
+            Recipients::NoSuchPeer => Delivery::Rejected(RejectReason::NoSuchPeer),
+            Recipients::Online(conns) => {
                 let frame = frame();
                 for c in conns {
                     self.send(c, frame.clone(), now);
                 }
                 Delivery::Delivered
             }
-            Route::Offline(who) => {
+            Recipients::Offline(who) => {
                 let queue = self.offline.entry(who).or_default();
                 if queue.len() >= self.config.offline_queue {
                     Delivery::Rejected(RejectReason::QueueFull)

@@ -16,6 +16,7 @@
 //! - [`net`]: TCP → TLS → WebSocket plumbing.
 //! - [`transfer`]: direct file transfer: brokered by the hub, peer to peer, verified,
 //!   resumable.
+//! - [`units`]: sizes, rates and durations for people.
 //! - [`error`]: the crate-level [`Error`].
 
 pub mod auth;
@@ -31,5 +32,6 @@ pub mod session;
 pub mod testing;
 pub mod tls;
 pub mod transfer;
+pub mod units;
 
 pub use error::Error;

@@ -1,18 +1,30 @@
-//! A hostile sender on a transfer link: arbitrary messages (raw bytes through the link
-//! decoder, or well-formed link messages) into the receiver's bookkeeping. Never a panic,
-//! and no file ever takes a byte past its declared size.
+//! A hostile sender on a peer connection: arbitrary messages (raw bytes through the link
+//! decoder, or well-formed link messages) and disk answers, in any order, into the
+//! [`Receiver`] machine. Never a panic, no file is written past its declared size, data is
+//! written only into the file the machine opened, and once stopped nothing more is written.
 #![no_main]
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
 use arbitrary::Arbitrary;
-use courier_core::transfer::recv::{Expected, Receiving};
-use courier_core::transfer::wire::{self, Incoming, Link};
+use courier_core::proto::ClientId;
+use courier_core::transfer::wire::{self, Control, Incoming};
+use courier_core::transfer::{Expected, Job, Named, Receiver, Verdict};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
 enum Op {
     Raw(Vec<u8>),
-    Control(Link),
+    Control(Control),
     Data(u32),
+    Checked(u32, bool),
+    Named(Vec<(u32, bool)>),
+    Folders,
+    Stopped,
+    Wait(u16),
+    LinkLost,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -32,26 +44,76 @@ fuzz_target!(|case: Case| {
             offset: u64::from(offset.min(size)),
         })
         .collect();
-    let mut r = Receiving::new(files.clone());
+    let mut now = Instant::now();
+    let mut r = Receiver::new(ClientId([1; 32]), files.clone(), Duration::from_secs(30), now);
+    let mut open: Option<Expected> = None;
+    let mut written: HashMap<u32, u64> = HashMap::new();
+    let mut stopped = false;
     for op in case.ops.iter().take(256) {
-        let result = match op {
+        let mut data = None;
+        match op {
             Op::Raw(bytes) => match wire::decode(bytes) {
-                Ok(Incoming::Control(link)) => {
-                    assert_eq!(wire::decode(&wire::encode(&link)).ok(), Some(Incoming::Control(link.clone())));
-                    r.control(&link)
+                Ok(Incoming::Control(msg)) => {
+                    let again = wire::decode(&wire::encode(&msg)).ok();
+                    assert_eq!(again, Some(Incoming::Control(msg.clone())));
+                    r.handle_control(msg, now);
                 }
-                Ok(Incoming::Data(d)) => r.data(d.len()),
+                Ok(Incoming::Data(d)) => data = Some(d.len() as u64),
                 Err(_) => continue,
             },
-            Op::Control(link) => r.control(link),
-            Op::Data(n) => r.data(*n as usize),
-        };
-        if let Some((index, at)) = r.position() {
-            let size = files.iter().find(|e| e.index == index).map(|e| e.size);
-            assert!(Some(at) <= size, "a file took more than its size");
+            Op::Control(msg) => r.handle_control(msg.clone(), now),
+            Op::Data(n) => data = Some(u64::from(*n)),
+            Op::Checked(i, ok) => {
+                let verdict = if *ok { Verdict::Intact } else { Verdict::Mismatch };
+                r.handle_checked(*i, Ok(verdict), now);
+            }
+            Op::Named(group) => {
+                let group = group
+                    .iter()
+                    .map(|&(index, ok)| Named {
+                        index,
+                        path: ok.then(|| PathBuf::from("x")),
+                    })
+                    .collect();
+                r.handle_named(group, now);
+            }
+            Op::Folders => r.handle_folders(Ok(()), now),
+            Op::Stopped => r.handle_stopped(now),
+            Op::Wait(ms) => {
+                now += Duration::from_millis(u64::from(*ms) * 100);
+                r.handle_timeout(now);
+            }
+            Op::LinkLost => r.handle_link_lost(),
         }
-        if result.is_err() {
-            break; // the driver stops at the first violation
+        if let Some(n) = data
+            && r.handle_data(n as usize, now)
+        {
+            assert!(!stopped, "written after the transfer stopped");
+            let file = open.expect("data is written only into an open file");
+            let w = written.entry(file.index).or_insert(file.offset);
+            *w += n;
+            assert!(*w <= file.size, "a file took more than its size");
+        }
+        while let Some(job) = r.poll_job() {
+            match job {
+                Job::Open(e) => {
+                    assert!(files.contains(&e), "opened a file that was not accepted");
+                    open = Some(e);
+                }
+                Job::Verify { index, .. } => {
+                    let file = open.take().expect("verify follows open");
+                    assert_eq!(file.index, index);
+                    let w = written.get(&index).copied().unwrap_or(file.offset);
+                    assert_eq!(w, file.size, "verified before every byte arrived");
+                }
+                Job::Stop { .. } => stopped = true,
+                Job::Name(_) | Job::Folders => {}
+            }
+        }
+        while r.poll_transmit().is_some() {}
+        while r.poll_update().is_some() {}
+        if r.poll_outcome().is_some() {
+            assert!(r.is_over());
         }
     }
 });

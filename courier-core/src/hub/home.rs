@@ -17,7 +17,7 @@ const SECRET_FILE: &str = "hub.secret";
 /// Errors reading or writing a hub's folder.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum HomeError {
+pub enum Error {
     /// The identity or folder could not be created or read.
     #[error(transparent)]
     Identity(#[from] identity::Error),
@@ -46,7 +46,7 @@ impl Home {
     ///
     /// # Errors
     /// If the folder cannot be created.
-    pub fn open(dir: &Path) -> Result<Self, HomeError> {
+    pub fn open(dir: &Path) -> Result<Self, Error> {
         identity::create_private_dir(dir)?;
         Ok(Self {
             dir: dir.to_owned(),
@@ -62,7 +62,7 @@ impl Home {
     ///
     /// # Errors
     /// If the key files cannot be read or written.
-    pub fn identity(&self) -> Result<Identity, HomeError> {
+    pub fn identity(&self) -> Result<Identity, Error> {
         Ok(Identity::load_or_create(&self.dir)?)
     }
 
@@ -70,12 +70,12 @@ impl Home {
     ///
     /// # Errors
     /// If the record exists but cannot be read or is damaged.
-    pub fn secret(&self) -> Result<Option<HubSecret>, HomeError> {
+    pub fn secret(&self) -> Result<Option<HubSecret>, Error> {
         let path = self.dir.join(SECRET_FILE);
         match std::fs::read(&path) {
             Ok(bytes) => Ok(Some(HubSecret::from_bytes(&bytes)?)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(HomeError::Io { path, source }),
+            Err(source) => Err(Error::Io { path, source }),
         }
     }
 
@@ -83,7 +83,7 @@ impl Home {
     ///
     /// # Errors
     /// An empty password, or if the record cannot be written.
-    pub fn set_password(&self, password: &Password) -> Result<HubSecret, HomeError> {
+    pub fn set_password(&self, password: &Password) -> Result<HubSecret, Error> {
         let secret = HubSecret::register(&mut rand::thread_rng(), password)?;
         identity::write_private(&self.dir.join(SECRET_FILE), &secret.to_bytes())?;
         Ok(secret)

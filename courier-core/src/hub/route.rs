@@ -6,7 +6,7 @@ use crate::proto::{ClientId, Target};
 
 /// Where a message from `from` to `to` must go.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Route {
+pub(crate) enum Recipients {
     /// To these live connections.
     Online(Vec<ConnId>),
     /// To a known contact that is offline: store it.
@@ -15,15 +15,15 @@ pub(crate) enum Route {
     NoSuchPeer,
 }
 
-pub(crate) fn route(dir: &Directory, from: ClientId, to: Target) -> Route {
+pub(crate) fn route(dir: &Directory, from: ClientId, to: Target) -> Recipients {
     match to {
-        Target::Client(id) if id == from => Route::NoSuchPeer,
+        Target::Client(id) if id == from => Recipients::NoSuchPeer,
         Target::Client(id) => match dir.get(&id) {
-            None => Route::NoSuchPeer,
-            Some(known) if known.conns.is_empty() => Route::Offline(id),
-            Some(known) => Route::Online(known.conns.clone()),
+            None => Recipients::NoSuchPeer,
+            Some(known) if known.conns.is_empty() => Recipients::Offline(id),
+            Some(known) => Recipients::Online(known.conns.clone()),
         },
-        Target::Everyone => Route::Online(
+        Target::Everyone => Recipients::Online(
             dir.online()
                 .filter(|(id, _)| **id != from)
                 .flat_map(|(_, known)| known.conns.iter().copied())

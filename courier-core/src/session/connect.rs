@@ -9,11 +9,12 @@ use async_tungstenite::tungstenite::Message as WsMessage;
 use futures::{FutureExt, SinkExt, Stream, StreamExt};
 use futures_rustls::TlsConnector;
 
-use super::handle::{Command, Routes, Shared, lock};
+use super::handle::{Command, Shared, lock};
 use super::{Error, Event, Handle, Session, SharedError, Timing};
 use crate::auth::Password;
 use crate::identity::{Identity, PinStore};
 use crate::proto::{self, ClientId, Contact, Profile, Timestamp};
+use crate::transfer::{Answer, Negotiations};
 use crate::{limits, net, tls};
 
 /// What a session needs to connect.
@@ -118,7 +119,6 @@ pub fn connect(config: Config) -> impl Stream<Item = Update> + Send + 'static {
             hub: config.hub.clone(),
             identity: config.identity.clone(),
             hub_id: std::sync::Mutex::new(None),
-            routes: std::sync::Mutex::new(Routes::default()),
         }),
     };
     // The driver yields nothing itself; it feeds `updates_rx`. Selecting the two keeps the
@@ -144,19 +144,18 @@ async fn run(config: Config, updates: Sender<Update>, commands: Receiver<Command
     };
     let mut memory_pin: Option<ClientId> = None;
     let mut backoff = limits::RECONNECT_MIN;
+    let mut negotiations = Negotiations::default();
     loop {
         let mut logged_in = false;
-        let error = once(
-            &config,
-            &tls,
-            &updates,
-            &commands,
-            &handle,
-            &mut memory_pin,
-            &mut logged_in,
-        )
-        .await;
-        lock(&handle.shared.routes).hub_lost();
+        let mut link = Link {
+            memory_pin: &mut memory_pin,
+            logged_in: &mut logged_in,
+            negotiations: &mut negotiations,
+        };
+        let error = once(&config, &tls, &updates, &commands, &handle, &mut link).await;
+        for (mailbox, answer) in negotiations.hub_lost() {
+            let _ = mailbox.try_send(answer);
+        }
         if updates.is_closed() {
             return;
         }
@@ -200,15 +199,23 @@ fn jitter(d: Duration) -> Duration {
     d.mul_f64(factor)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What one connection attempt updates for the next.
+struct Link<'a> {
+    /// The hub's fingerprint, pinned in memory when there is no pin store.
+    memory_pin: &'a mut Option<ClientId>,
+    /// Whether this attempt logged in (the backoff starts over).
+    logged_in: &'a mut bool,
+    /// Which transfers wait for which hub answers.
+    negotiations: &'a mut Negotiations<Sender<Answer>>,
+}
+
 async fn once(
     config: &Config,
     tls: &TlsConnector,
     updates: &Sender<Update>,
     commands: &Receiver<Command>,
     handle: &Handle,
-    memory_pin: &mut Option<ClientId>,
-    logged_in: &mut bool,
+    link: &mut Link<'_>,
 ) -> Error {
     let start = Instant::now();
     let deadline = start + config.timing.login_deadline;
@@ -223,7 +230,7 @@ async fn once(
             Ok(p) => p,
             Err(e) => return e.into(),
         },
-        None => *memory_pin,
+        None => *link.memory_pin,
     };
     if let Some(pinned) = pinned
         && pinned != info.hub
@@ -272,14 +279,14 @@ async fn once(
                 } => {
                     let first_contact = pinned.is_none();
                     if first_contact {
-                        *memory_pin = Some(info.hub);
+                        *link.memory_pin = Some(info.hub);
                         if let Some(store) = &config.pins
                             && let Err(e) = store.set(&config.hub, info.hub)
                         {
                             return e.into();
                         }
                     }
-                    *logged_in = true;
+                    *link.logged_in = true;
                     *lock(&handle.shared.hub_id) = Some(info.hub);
                     let welcome = Welcome {
                         you,
@@ -294,7 +301,13 @@ async fn once(
                     }
                 }
                 other => {
-                    lock(&handle.shared.routes).dispatch(&other);
+                    // A transfer's own answers go to it alone.
+                    if let Some((mailbox, answer)) = link.negotiations.route(&other) {
+                        let _ = mailbox.try_send(answer);
+                        link.negotiations.settle(&other);
+                        link.negotiations.retain(|m| !m.is_closed());
+                        continue;
+                    }
                     Update::Event(other)
                 }
             };
@@ -341,8 +354,14 @@ async fn once(
                     Some(Command::Read { from, id }) => session.mark_read(from, id, now),
                     Some(Command::SetProfile(p)) => session.set_profile(p, now),
                     Some(Command::GetAvatar(id)) => session.request_avatar(id, now),
-                    Some(Command::Offer { tag, to, manifest, addrs }) => session.offer(tag, to, manifest, addrs, now),
-                    Some(Command::Accept { id, files, addrs }) => session.accept(id, files, addrs, now),
+                    Some(Command::Offer { to, manifest, addrs, answers }) => {
+                        let tag = link.negotiations.offer(answers);
+                        session.offer(tag, to, manifest, addrs, now)
+                    }
+                    Some(Command::Accept { id, files, addrs, answers }) => {
+                        link.negotiations.accept(id, answers);
+                        session.accept(id, files, addrs, now)
+                    }
                     Some(Command::Decline { id, reason }) => session.decline(id, reason, now),
                     Some(Command::Cancel(id)) => session.cancel(id, now),
                     None => Ok(()),

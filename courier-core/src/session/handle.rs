@@ -1,16 +1,14 @@
 //! [`Handle`]: the sending side of a session, cheap to clone.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_channel::{Receiver, Sender};
 
-use super::{Error, Event, TicketInfo};
+use super::Error;
 use crate::identity::Identity;
-use crate::proto::{
-    ClientId, Declined, Manifest, MsgId, OfferRefusal, Profile, Target, TransferEnd, TransferId,
-};
+use crate::proto::{ClientId, Declined, Manifest, MsgId, Profile, Target, TransferId};
+use crate::transfer::Answer;
 
 /// A command for the session driver.
 #[derive(Debug, Clone)]
@@ -28,15 +26,16 @@ pub(crate) enum Command {
     SetProfile(Profile),
     GetAvatar(ClientId),
     Offer {
-        tag: u32,
         to: ClientId,
         manifest: Manifest,
         addrs: Vec<SocketAddr>,
+        answers: Sender<Answer>,
     },
     Accept {
         id: TransferId,
         files: Vec<u32>,
         addrs: Vec<SocketAddr>,
+        answers: Sender<Answer>,
     },
     Decline {
         id: TransferId,
@@ -45,68 +44,8 @@ pub(crate) enum Command {
     Cancel(TransferId),
 }
 
-/// What the session driver tells a running transfer about it.
-#[derive(Debug, Clone)]
-pub(crate) enum Signal {
-    Sent(TransferId),
-    Refused(OfferRefusal),
-    Ticket(TicketInfo),
-    Ended(TransferEnd),
-    /// The hub connection dropped before the transfer had its ticket.
-    HubLost,
-}
-
-/// Which transfer wants which hub answers.
-#[derive(Debug, Default)]
-pub(crate) struct Routes {
-    next_tag: u32,
-    tags: HashMap<u32, Sender<Signal>>,
-    ids: HashMap<TransferId, Sender<Signal>>,
-}
-
-impl Routes {
-    /// Hands a transfer event to the transfer waiting for it.
-    pub(crate) fn dispatch(&mut self, event: &Event) {
-        match event {
-            Event::OfferSent { tag, id } => {
-                if let Some(tx) = self.tags.remove(tag) {
-                    let _ = tx.try_send(Signal::Sent(*id));
-                    self.ids.insert(*id, tx);
-                }
-            }
-            Event::OfferRefused { tag, reason } => {
-                if let Some(tx) = self.tags.remove(tag) {
-                    let _ = tx.try_send(Signal::Refused(*reason));
-                }
-            }
-            Event::Ticket(info) => {
-                // Kept after the ticket: a cancel before the link is up still comes here.
-                if let Some(tx) = self.ids.get(&info.id) {
-                    let _ = tx.try_send(Signal::Ticket(info.clone()));
-                }
-                self.ids.retain(|_, tx| !tx.is_closed());
-            }
-            Event::TransferEnded { id, end } => {
-                if let Some(tx) = self.ids.remove(id) {
-                    let _ = tx.try_send(Signal::Ended(*end));
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// The hub connection dropped: every transfer still waiting for it has lost it.
-    pub(crate) fn hub_lost(&mut self) {
-        for tx in self
-            .tags
-            .drain()
-            .map(|e| e.1)
-            .chain(self.ids.drain().map(|e| e.1))
-        {
-            let _ = tx.try_send(Signal::HubLost);
-        }
-    }
-}
+/// Answers one transfer can get from the hub: offered, ticket, ended, and a spare.
+const ANSWERS: usize = 4;
 
 /// State shared by the driver and every clone of its handle.
 #[derive(Debug)]
@@ -114,7 +53,6 @@ pub(crate) struct Shared {
     pub(crate) hub: String,
     pub(crate) identity: Identity,
     pub(crate) hub_id: Mutex<Option<ClientId>>,
-    pub(crate) routes: Mutex<Routes>,
 }
 
 /// Locks a mutex whose data stays consistent even if a holder panicked.
@@ -243,20 +181,13 @@ impl Handle {
         to: ClientId,
         manifest: Manifest,
         addrs: Vec<SocketAddr>,
-    ) -> Result<Receiver<Signal>, Error> {
-        let (tx, rx) = async_channel::bounded(8);
-        let tag = {
-            let mut routes = lock(&self.shared.routes);
-            routes.next_tag = routes.next_tag.wrapping_add(1);
-            let tag = routes.next_tag;
-            routes.tags.insert(tag, tx);
-            tag
-        };
+    ) -> Result<Receiver<Answer>, Error> {
+        let (answers, rx) = async_channel::bounded(ANSWERS);
         self.command(Command::Offer {
-            tag,
             to,
             manifest,
             addrs,
+            answers,
         })
         .await?;
         Ok(rx)
@@ -268,10 +199,15 @@ impl Handle {
         id: TransferId,
         files: Vec<u32>,
         addrs: Vec<SocketAddr>,
-    ) -> Result<Receiver<Signal>, Error> {
-        let (tx, rx) = async_channel::bounded(8);
-        lock(&self.shared.routes).ids.insert(id, tx);
-        self.command(Command::Accept { id, files, addrs }).await?;
+    ) -> Result<Receiver<Answer>, Error> {
+        let (answers, rx) = async_channel::bounded(ANSWERS);
+        self.command(Command::Accept {
+            id,
+            files,
+            addrs,
+            answers,
+        })
+        .await?;
         Ok(rx)
     }
 

@@ -18,7 +18,7 @@ pub struct Source {
 /// Why the paths cannot be offered.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum SourceError {
+pub enum Error {
     /// A path cannot be read.
     #[error("cannot read {path}")]
     Io {
@@ -43,13 +43,13 @@ impl Source {
     ///
     /// # Errors
     /// An unreadable path, or more than [`limits::MAX_OFFER_FILES`] entries.
-    pub fn from_paths(paths: &[PathBuf]) -> Result<Self, SourceError> {
+    pub fn from_paths(paths: &[PathBuf]) -> Result<Self, Error> {
         let mut source = Self {
             manifest: Manifest::default(),
             paths: Vec::new(),
         };
         for path in paths {
-            let io = |source| SourceError::Io {
+            let io = |source| Error::Io {
                 path: path.clone(),
                 source,
             };
@@ -69,14 +69,14 @@ impl Source {
             } else if meta.is_dir() {
                 source.walk(path, &name)?;
             } else {
-                return Err(SourceError::Unsupported(path.clone()));
+                return Err(Error::Unsupported(path.clone()));
             }
         }
         source.manifest.validate()?;
         Ok(source)
     }
 
-    fn push_file(&mut self, path: PathBuf, rel: String, size: u64) -> Result<(), SourceError> {
+    fn push_file(&mut self, path: PathBuf, rel: String, size: u64) -> Result<(), Error> {
         if self.manifest.len() >= limits::MAX_OFFER_FILES {
             return Err(ManifestError::TooManyFiles.into());
         }
@@ -85,8 +85,8 @@ impl Source {
         Ok(())
     }
 
-    fn walk(&mut self, dir: &Path, rel: &str) -> Result<(), SourceError> {
-        let io = |source| SourceError::Io {
+    fn walk(&mut self, dir: &Path, rel: &str) -> Result<(), Error> {
+        let io = |source| Error::Io {
             path: dir.to_owned(),
             source,
         };
@@ -151,7 +151,7 @@ mod tests {
         }
         assert!(matches!(
             Source::from_paths(std::slice::from_ref(&tmp)),
-            Err(SourceError::Manifest(ManifestError::TooManyFiles))
+            Err(Error::Manifest(ManifestError::TooManyFiles))
         ));
         std::fs::remove_dir_all(&tmp).unwrap();
     }

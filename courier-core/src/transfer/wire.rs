@@ -1,5 +1,5 @@
 //! What the two peers say on a direct (or relayed) link. Every WebSocket binary message
-//! starts with one byte: [`CONTROL`] for a CBOR [`Link`] message, [`DATA`] for raw bytes of
+//! starts with one byte: [`CONTROL`] for a CBOR [`Control`] message, [`DATA`] for raw bytes of
 //! the file being sent.
 
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ pub const DATA: u8 = 1;
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
-pub enum Link {
+pub enum Control {
     /// The connecting side's first message: the hub's ticket.
     Knock {
         /// The ticket.
@@ -100,7 +100,7 @@ pub enum AbortReason {
 }
 
 /// Encodes a control message.
-pub fn encode(msg: &Link) -> Vec<u8> {
+pub fn encode(msg: &Control) -> Vec<u8> {
     let mut out = vec![CONTROL];
     out.extend_from_slice(&crate::proto::encode(msg));
     out
@@ -110,7 +110,7 @@ pub fn encode(msg: &Link) -> Vec<u8> {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Incoming<'a> {
     /// A control message.
-    Control(Link),
+    Control(Control),
     /// File bytes.
     Data(&'a [u8]),
 }
@@ -135,17 +135,17 @@ mod tests {
     #[test]
     fn control_and_data_round_trip() {
         let msgs = [
-            Link::Knock {
+            Control::Knock {
                 ticket: Ticket([7; 32]),
             },
-            Link::Hello {
+            Control::Hello {
                 offsets: vec![0, 5, u64::MAX],
             },
-            Link::End {
+            Control::End {
                 index: 3,
                 hash: [1; 32],
             },
-            Link::Abort {
+            Control::Abort {
                 reason: AbortReason::DiskFull,
             },
         ];

@@ -1,7 +1,7 @@
-//! Opening the peer-to-peer link: WebSocket over mutual TLS with both certificates pinned
-//! to the fingerprints the hub relayed, then the ticket. Three ways, tried in order with
-//! overlap: the receiver connects to the sender; the sender connects to the receiver; both
-//! connect to the hub's relay and run the same TLS end to end inside it.
+//! The ways to open a peer connection: WebSocket over mutual TLS with both certificates
+//! pinned to the fingerprints the hub relayed, then the ticket. [`listen`] and [`dial`]
+//! connect the two machines directly; [`relay`] goes through the hub and runs the same TLS
+//! end to end inside. Which way wins is decided in `race.rs`.
 
 use std::io;
 use std::net::SocketAddr;
@@ -20,7 +20,8 @@ use futures::stream::FuturesUnordered;
 use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use futures_rustls::{TlsAcceptor, TlsConnector};
 
-use super::wire::{self, Incoming, Link};
+use super::wire::{self, Control, Incoming};
+use crate::hub::CloseReason;
 use crate::identity::Identity;
 use crate::proto::{self, ClientFrame, ClientId, ServerFrame, Ticket};
 use crate::session::Handle;
@@ -30,47 +31,44 @@ use crate::{limits, net, tls};
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
-/// An open link.
+/// An open peer connection.
 pub(crate) type Ws = WebSocketStream<Box<dyn Io>>;
 
-/// How the bytes travel.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Route {
-    /// Straight between the two machines.
-    Direct,
-    /// Through the hub, end-to-end encrypted.
-    Relayed,
-}
-
-impl std::fmt::Display for Route {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Direct => "direct",
-            Self::Relayed => "relayed through the hub",
-        })
-    }
-}
-
-/// Why no link could be opened.
+/// Why one way of reaching the other side failed.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum LinkError {
+#[non_exhaustive]
+pub enum Error {
+    /// Neither side announced an address and the relay is off.
+    #[error("no address to try")]
+    NoAddress,
+    /// TCP, TLS or WebSocket setup failed.
     #[error(transparent)]
     Net(#[from] net::Error),
+    /// A socket read or write failed.
     #[error("network error")]
     Io(#[from] io::Error),
+    /// The WebSocket layer failed.
     #[error("websocket error")]
     Ws(#[from] async_tungstenite::tungstenite::Error),
+    /// The other side presented a wrong or expired ticket (or refused ours).
     #[error("wrong or expired ticket")]
     BadTicket,
+    /// The other side did not follow the connection protocol.
     #[error("the peer did not follow the link protocol")]
     Protocol,
+    /// The hub's certificate is not the one pinned at login.
     #[error("the hub's identity is unknown or changed")]
     HubChanged,
-    #[error("the hub refused to relay ({0})")]
-    RelayRefused(String),
+    /// The hub closed the relay request, with its reason when it gave a known one.
+    #[error("the hub refused to relay ({})", .0.map_or("no reason given", |r| r.text()))]
+    RelayRefused(Option<CloseReason>),
+    /// The attempt did not finish in time.
     #[error("timed out")]
     Timeout,
+    /// No way worked before the connect deadline; the last failure, if any.
+    #[error("timed out{}", .0.as_ref().map(|e| format!("; last error: {e}")).unwrap_or_default())]
+    GaveUp(Option<Box<Self>>),
+    /// TLS could not be configured.
     #[error("TLS setup")]
     Tls(#[from] tls::Error),
 }
@@ -87,26 +85,26 @@ pub(crate) fn ws_config() -> WebSocketConfig {
 }
 
 /// Sends one control message.
-pub(crate) async fn send(ws: &mut Ws, msg: &Link) -> Result<(), LinkError> {
+pub(crate) async fn send(ws: &mut Ws, msg: &Control) -> Result<(), Error> {
     ws.send(WsMessage::Binary(wire::encode(msg).into())).await?;
     Ok(())
 }
 
 /// Reads the next control message, within `deadline`.
-pub(crate) async fn recv_control(ws: &mut Ws, deadline: Instant) -> Result<Link, LinkError> {
+pub(crate) async fn recv_control(ws: &mut Ws, deadline: Instant) -> Result<Control, Error> {
     loop {
         let next = net::until(deadline, async { Ok(ws.next().await) }).await;
         match next {
-            Err(_) => return Err(LinkError::Timeout),
+            Err(_) => return Err(Error::Timeout),
             Ok(Some(Ok(WsMessage::Binary(bytes)))) => {
                 return match wire::decode(&bytes) {
                     Ok(Incoming::Control(link)) => Ok(link),
-                    _ => Err(LinkError::Protocol),
+                    _ => Err(Error::Protocol),
                 };
             }
             Ok(Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_)))) => {}
             Ok(Some(Err(e))) => return Err(e.into()),
-            Ok(_) => return Err(LinkError::Protocol),
+            Ok(_) => return Err(Error::Protocol),
         }
     }
 }
@@ -129,7 +127,7 @@ async fn accept_one(
     acceptor: TlsAcceptor,
     ticket: Ticket,
     valid_until: Instant,
-) -> Result<Ws, LinkError> {
+) -> Result<Ws, Error> {
     let _ = tcp.set_nodelay(true);
     let deadline = Instant::now() + limits::LOGIN_DEADLINE;
     let tls = net::until(deadline, async { Ok(acceptor.accept(tcp).await?) }).await?;
@@ -143,28 +141,30 @@ async fn server_knock(
     ticket: Ticket,
     valid_until: Instant,
     deadline: Instant,
-) -> Result<Ws, LinkError> {
+) -> Result<Ws, Error> {
     let mut ws = net::until(deadline, async {
         Ok(async_tungstenite::accept_async_with_config(io, Some(ws_config())).await?)
     })
     .await?;
     match recv_control(&mut ws, deadline).await? {
-        Link::Knock { ticket: given } if given.matches(&ticket) && Instant::now() < valid_until => {
+        Control::Knock { ticket: given }
+            if given.matches(&ticket) && Instant::now() < valid_until =>
+        {
             Ok(ws)
         }
-        Link::Knock { .. } => {
+        Control::Knock { .. } => {
             refuse(&mut ws, "invalid ticket").await;
-            Err(LinkError::BadTicket)
+            Err(Error::BadTicket)
         }
         _ => {
             refuse(&mut ws, "expected a ticket").await;
-            Err(LinkError::Protocol)
+            Err(Error::Protocol)
         }
     }
 }
 
 /// WebSocket client on `io`, then present the ticket.
-async fn client_knock(io: Box<dyn Io>, ticket: Ticket, deadline: Instant) -> Result<Ws, LinkError> {
+async fn client_knock(io: Box<dyn Io>, ticket: Ticket, deadline: Instant) -> Result<Ws, Error> {
     let mut ws = net::until(deadline, async {
         let (ws, _) = async_tungstenite::client_async_with_config(
             "wss://courier/transfer",
@@ -175,7 +175,7 @@ async fn client_knock(io: Box<dyn Io>, ticket: Ticket, deadline: Instant) -> Res
         Ok(ws)
     })
     .await?;
-    send(&mut ws, &Link::Knock { ticket }).await?;
+    send(&mut ws, &Control::Knock { ticket }).await?;
     Ok(ws)
 }
 
@@ -213,7 +213,7 @@ pub(crate) async fn dial(
     addrs: &[SocketAddr],
     connector: TlsConnector,
     ticket: Ticket,
-) -> Result<Ws, LinkError> {
+) -> Result<Ws, Error> {
     let deadline = Instant::now() + limits::LOGIN_DEADLINE;
     let mut attempts: FuturesUnordered<_> = addrs
         .iter()
@@ -229,7 +229,7 @@ pub(crate) async fn dial(
             }
         })
         .collect();
-    let mut last = LinkError::Timeout;
+    let mut last = Error::Timeout;
     while let Some(result) = attempts.next().await {
         match result {
             Ok(tls) => return client_knock(Box::new(tls), ticket, deadline).await,
@@ -254,15 +254,15 @@ pub(crate) async fn relay(
     peer: ClientId,
     ticket: Ticket,
     valid_until: Instant,
-) -> Result<Ws, LinkError> {
+) -> Result<Ws, Error> {
     let deadline = Instant::now() + limits::LOGIN_DEADLINE;
     let (hub, pin) = handle.hub();
-    let pin = pin.ok_or(LinkError::HubChanged)?;
+    let pin = pin.ok_or(Error::HubChanged)?;
     let identity: &Identity = handle.identity();
     let connector = TlsConnector::from(tls::client_config(identity)?);
     let (stream, info) = net::until(deadline, net::connect_tls(&hub, connector)).await?;
     if info.hub != pin {
-        return Err(LinkError::HubChanged);
+        return Err(Error::HubChanged);
     }
     let mut ws = net::until(deadline, net::upgrade(stream)).await?;
     ws.send(WsMessage::Binary(
@@ -274,16 +274,16 @@ pub(crate) async fn relay(
         match next {
             Ok(Some(Ok(WsMessage::Binary(b)))) => match proto::decode_server(&b) {
                 Ok(ServerFrame::RelayReady) => break,
-                _ => return Err(LinkError::Protocol),
+                _ => return Err(Error::Protocol),
             },
             Ok(Some(Ok(WsMessage::Close(frame)))) => {
-                let why = frame.map(|f| f.reason.to_string()).unwrap_or_default();
-                return Err(LinkError::RelayRefused(why));
+                let why = frame.and_then(|f| CloseReason::from_text(&f.reason));
+                return Err(Error::RelayRefused(why));
             }
             Ok(Some(Ok(_))) => {}
             Ok(Some(Err(e))) => return Err(e.into()),
-            Ok(None) => return Err(LinkError::RelayRefused(String::new())),
-            Err(_) => return Err(LinkError::Timeout),
+            Ok(None) => return Err(Error::RelayRefused(None)),
+            Err(_) => return Err(Error::Timeout),
         }
     }
     let pipe = WsBytes::new(ws);
@@ -454,7 +454,7 @@ mod tests {
                 dial(&[addr], c, ticket).await.unwrap()
             };
             let (mut accepted, _dialer) = futures::join!(listening, attempts);
-            send(&mut accepted, &Link::Start).await.unwrap();
+            send(&mut accepted, &Control::Start).await.unwrap();
         });
     }
 

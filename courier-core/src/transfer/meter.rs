@@ -1,0 +1,111 @@
+//! Progress accounting with a smoothed rate, on time given by the caller.
+
+use std::time::{Duration, Instant};
+
+use super::Progress;
+
+/// Reports go out at most this often, unless forced.
+const EVERY: Duration = Duration::from_millis(100);
+/// The rate is measured over windows of at least this long.
+const WINDOW: Duration = Duration::from_millis(500);
+
+/// The file a progress report is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FileAt {
+    /// Its manifest index.
+    pub(crate) index: u32,
+    /// Bytes of it done (resumed bytes included).
+    pub(crate) done: u64,
+    /// Its size.
+    pub(crate) size: u64,
+}
+
+/// Bytes done out of a total, and how fast they go.
+#[derive(Debug)]
+pub(crate) struct Meter {
+    total: u64,
+    bytes: u64,
+    last_report: Instant,
+    window: (Instant, u64),
+    rate: f64,
+}
+
+impl Meter {
+    /// `already` of `total` bytes are done at `now` (resumed bytes).
+    pub(crate) fn new(total: u64, already: u64, now: Instant) -> Self {
+        Self {
+            total,
+            bytes: already,
+            last_report: now,
+            window: (now, already),
+            rate: 0.0,
+        }
+    }
+
+    /// `n` more bytes are done.
+    pub(crate) fn add(&mut self, n: u64) {
+        self.bytes = self.bytes.saturating_add(n);
+    }
+
+    /// A report, at most every 100 ms unless `force`.
+    pub(crate) fn report(
+        &mut self,
+        file: Option<FileAt>,
+        force: bool,
+        now: Instant,
+    ) -> Option<Progress> {
+        if !force && now.saturating_duration_since(self.last_report) < EVERY {
+            return None;
+        }
+        self.last_report = now;
+        let dt = now.saturating_duration_since(self.window.0);
+        if dt >= WINDOW {
+            let inst = self.bytes.saturating_sub(self.window.1) as f64 / dt.as_secs_f64();
+            self.rate = if self.rate == 0.0 {
+                inst
+            } else {
+                0.7 * self.rate + 0.3 * inst
+            };
+            self.window = (now, self.bytes);
+        }
+        let left = self.total.saturating_sub(self.bytes);
+        let eta = (self.rate > 0.0).then(|| Duration::from_secs_f64(left as f64 / self.rate));
+        Some(Progress {
+            file: file.map(|f| f.index),
+            file_bytes: file.map_or(0, |f| f.done),
+            file_size: file.map_or(0, |f| f.size),
+            bytes: self.bytes,
+            total: self.total,
+            rate: self.rate,
+            eta,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttled_reports_with_a_smoothed_rate_and_eta() {
+        let t0 = Instant::now();
+        let mut m = Meter::new(1000, 100, t0);
+        assert_eq!(m.report(None, false, t0), None, "throttled");
+        m.add(400);
+        let p = m.report(None, false, t0 + Duration::from_secs(1)).unwrap();
+        assert_eq!((p.bytes, p.total), (500, 1000));
+        assert!((p.rate - 400.0).abs() < 1e-9, "{}", p.rate);
+        assert_eq!(p.eta, Some(Duration::from_millis(1250)));
+        m.add(100);
+        let at = FileAt {
+            index: 3,
+            done: 7,
+            size: 9,
+        };
+        let p = m
+            .report(Some(at), true, t0 + Duration::from_secs(2))
+            .unwrap();
+        assert_eq!((p.file, p.file_bytes, p.file_size), (Some(3), 7, 9));
+        assert!((p.rate - (0.7 * 400.0 + 0.3 * 100.0)).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,201 @@
+//! The negotiation with the hub (offer → answer → ticket), as a pure table. The session
+//! driver feeds it every transfer event the hub sends; it hands each one to the transfer
+//! it belongs to, as that transfer's own [`Answer`]. The table holds each transfer's
+//! mailbox (any `T`; the driver uses a channel sender) and knows nothing of I/O.
+
+use std::collections::HashMap;
+
+use crate::proto::{OfferRefusal, TicketInfo, TransferEnd, TransferId};
+use crate::session::Event;
+
+/// What the hub said about one of our transfers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// The hub forwarded our offer under this id; the receiver's answer follows.
+    Offered(TransferId),
+    /// The hub did not forward our offer.
+    Refused(OfferRefusal),
+    /// The transfer was accepted: its ticket.
+    Ticket(TicketInfo),
+    /// The transfer ended at the hub (declined, cancelled, the other side left).
+    Ended(TransferEnd),
+    /// The connection to the hub dropped; nothing more will come.
+    HubLost,
+}
+
+/// Which transfer waits for which answers. An offer is known by the tag we gave it until
+/// the hub names it; then by its id.
+#[derive(Debug)]
+pub struct Negotiations<T> {
+    next_tag: u32,
+    by_tag: HashMap<u32, T>,
+    by_id: HashMap<TransferId, T>,
+}
+
+impl<T> Default for Negotiations<T> {
+    fn default() -> Self {
+        Self {
+            next_tag: 0,
+            by_tag: HashMap::new(),
+            by_id: HashMap::new(),
+        }
+    }
+}
+
+impl<T> Negotiations<T> {
+    /// An offer of ours is about to go out: its answers go to `mailbox`. Returns the tag
+    /// to send with it.
+    pub fn offer(&mut self, mailbox: T) -> u32 {
+        self.next_tag = self.next_tag.wrapping_add(1);
+        self.by_tag.insert(self.next_tag, mailbox);
+        self.next_tag
+    }
+
+    /// We accept transfer `id`: its ticket (or its end) goes to `mailbox`.
+    pub fn accept(&mut self, id: TransferId, mailbox: T) {
+        self.by_id.insert(id, mailbox);
+    }
+
+    /// The transfer `event` is about, with what it means for it; `None` when the event
+    /// belongs to no transfer of ours (then whoever watches the session handles it).
+    ///
+    /// A transfer keeps its mailbox after the ticket: a cancel from the other side before
+    /// the peer connection is up comes the same way.
+    pub fn route(&mut self, event: &Event) -> Option<(&T, Answer)> {
+        match event {
+            Event::OfferSent { tag, id } => {
+                let mailbox = self.by_tag.remove(tag)?;
+                let slot = self.by_id.entry(*id).insert_entry(mailbox);
+                Some((slot.into_mut(), Answer::Offered(*id)))
+            }
+            Event::OfferRefused { tag, reason } => {
+                Some((self.by_tag.get(tag)?, Answer::Refused(*reason)))
+            }
+            Event::Ticket(info) => Some((self.by_id.get(&info.id)?, Answer::Ticket(info.clone()))),
+            Event::TransferEnded { id, end } => Some((self.by_id.get(id)?, Answer::Ended(*end))),
+            _ => None,
+        }
+    }
+
+    /// Forgets what [`Negotiations::route`] said is over: a refused offer, an ended
+    /// transfer. Call after delivering the answer.
+    pub fn settle(&mut self, event: &Event) {
+        match event {
+            Event::OfferRefused { tag, .. } => {
+                self.by_tag.remove(tag);
+            }
+            Event::TransferEnded { id, .. } => {
+                self.by_id.remove(id);
+            }
+            _ => {}
+        }
+    }
+
+    /// Keeps only the transfers whose mailbox `alive` says someone still reads.
+    pub fn retain(&mut self, mut alive: impl FnMut(&T) -> bool) {
+        self.by_tag.retain(|_, m| alive(m));
+        self.by_id.retain(|_, m| alive(m));
+    }
+
+    /// The hub connection dropped: every transfer still waiting hears [`Answer::HubLost`];
+    /// the table is empty afterwards.
+    pub fn hub_lost(&mut self) -> impl Iterator<Item = (T, Answer)> + '_ {
+        self.by_tag
+            .drain()
+            .map(|(_, m)| m)
+            .chain(self.by_id.drain().map(|(_, m)| m))
+            .map(|m| (m, Answer::HubLost))
+    }
+
+    /// Transfers waiting for answers.
+    pub fn len(&self) -> usize {
+        self.by_tag.len() + self.by_id.len()
+    }
+
+    /// Whether no transfer waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{ClientId, Declined, Ticket};
+
+    fn ticket(id: u64) -> Event {
+        Event::Ticket(TicketInfo {
+            id: TransferId(id),
+            ticket: Ticket([1; 32]),
+            peer: ClientId([2; 32]),
+            files: vec![0],
+            addrs: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn each_transfer_hears_only_its_own_answers() {
+        let mut table = Negotiations::default();
+        let a = table.offer("a");
+        let b = table.offer("b");
+        assert_ne!(a, b);
+        let sent = Event::OfferSent {
+            tag: b,
+            id: TransferId(7),
+        };
+        assert_eq!(
+            table.route(&sent),
+            Some((&"b", Answer::Offered(TransferId(7))))
+        );
+        let refused = Event::OfferRefused {
+            tag: a,
+            reason: OfferRefusal::Busy,
+        };
+        assert_eq!(
+            table.route(&refused),
+            Some((&"a", Answer::Refused(OfferRefusal::Busy)))
+        );
+        table.settle(&refused);
+        assert_eq!(table.route(&refused), None, "a refusal ends the offer");
+        table.accept(TransferId(9), "c");
+        assert!(matches!(
+            table.route(&ticket(9)),
+            Some((&"c", Answer::Ticket(_)))
+        ));
+        assert!(matches!(
+            table.route(&ticket(7)),
+            Some((&"b", Answer::Ticket(_)))
+        ));
+        assert_eq!(table.route(&ticket(8)), None, "someone else's");
+        let ended = Event::TransferEnded {
+            id: TransferId(7),
+            end: TransferEnd::Declined(Declined::ByUser),
+        };
+        assert!(matches!(
+            table.route(&ended),
+            Some((&"b", Answer::Ended(_)))
+        ));
+        table.settle(&ended);
+        assert_eq!(table.route(&ended), None);
+        assert_eq!(
+            table.route(&Event::Typing {
+                from: ClientId([0; 32]),
+                to: crate::proto::Target::Everyone
+            }),
+            None
+        );
+        assert_eq!(table.len(), 1);
+        let lost: Vec<_> = table.hub_lost().collect();
+        assert_eq!(lost, [("c", Answer::HubLost)]);
+        assert!(table.is_empty());
+    }
+
+    #[test]
+    fn mailboxes_nobody_reads_are_forgotten() {
+        let mut table = Negotiations::default();
+        table.offer(1);
+        table.accept(TransferId(1), 2);
+        table.retain(|m| *m == 2);
+        assert_eq!(table.len(), 1);
+    }
+}

@@ -1,0 +1,244 @@
+//! The sender's disk side: reads the files in plan order on the `blocking` pool, one batch
+//! ahead of the connection, hashing everything it reads (a resumed prefix too). The next
+//! file's first batch is read while the current one goes out, so many small files stream
+//! without a pause between them; one batch in flight bounds the memory it holds.
+
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::task::{Context, Poll};
+
+use futures::FutureExt;
+
+use super::error::Error;
+use super::wire;
+use crate::limits;
+
+/// File bytes read and hashed per trip to the blocking pool: large enough that the
+/// hand-over between threads costs nothing next to the work.
+pub(crate) const DISK_BATCH: usize = 2 << 20;
+
+/// One file to send: where it is, its declared size, and where the receiver resumes.
+#[derive(Clone, Debug)]
+pub(crate) struct Planned {
+    pub(crate) path: PathBuf,
+    pub(crate) size: u64,
+    pub(crate) offset: u64,
+}
+
+/// What one trip to the disk yields: data messages of one file, and its hash once the
+/// file is read to its end.
+pub(crate) struct Batch {
+    /// Encoded data messages, at most [`limits::CHUNK`] bytes of file each.
+    pub(crate) msgs: Vec<Vec<u8>>,
+    /// BLAKE3 over the whole file, with its last batch.
+    pub(crate) hash: Option<[u8; 32]>,
+}
+
+type Trip = blocking::Task<Result<(Option<FileReader>, Batch), Error>>;
+
+/// Reads the plan's files in order, one batch ahead.
+pub(crate) struct ReadAhead {
+    plan: std::vec::IntoIter<Planned>,
+    reader: Option<FileReader>,
+    trip: Option<Trip>,
+}
+
+impl ReadAhead {
+    /// Reads `plan` in order; the first batch starts at once.
+    pub(crate) fn new(plan: Vec<Planned>) -> Self {
+        let mut ahead = Self {
+            plan: plan.into_iter(),
+            reader: None,
+            trip: None,
+        };
+        ahead.start();
+        ahead
+    }
+
+    fn start(&mut self) {
+        if self.trip.is_some() {
+            return;
+        }
+        self.trip = match self.reader.take() {
+            Some(reader) => Some(blocking::unblock(move || reader.batch())),
+            None => self
+                .plan
+                .next()
+                .map(|p| blocking::unblock(move || FileReader::open(&p))),
+        };
+    }
+
+    /// The next batch; `Ready(None)` once every file was read.
+    pub(crate) fn poll_batch(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Batch, Error>>> {
+        let Some(trip) = self.trip.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let result = futures::ready!(trip.poll_unpin(cx));
+        self.trip = None;
+        Poll::Ready(Some(result.map(|(reader, batch)| {
+            self.reader = reader;
+            // The next batch (or file) is read while this one goes out.
+            self.start();
+            batch
+        })))
+    }
+}
+
+/// Reads one file for sending, hashing everything (the resumed prefix too).
+struct FileReader {
+    file: std::fs::File,
+    hasher: blake3::Hasher,
+    size: u64,
+    remaining: u64,
+}
+
+fn read_error(e: io::Error) -> Error {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        Error::SourceChanged
+    } else {
+        Error::io("reading a file to send")(e)
+    }
+}
+
+impl FileReader {
+    /// Opens the file, checks its size, hashes the resumed prefix and reads the first
+    /// batch (for a small file, all of it): one trip for most files.
+    fn open(p: &Planned) -> Result<(Option<Self>, Batch), Error> {
+        let mut file = std::fs::File::open(&p.path).map_err(Error::io("opening a file to send"))?;
+        let len = file.metadata().map_err(read_error)?.len();
+        if len != p.size || p.offset > p.size {
+            return Err(Error::SourceChanged);
+        }
+        let mut hasher = blake3::Hasher::new();
+        hash_prefix(&mut file, &mut hasher, p.offset).map_err(read_error)?;
+        Self {
+            file,
+            hasher,
+            size: p.size,
+            remaining: p.size - p.offset,
+        }
+        .batch()
+    }
+
+    /// Reads up to [`DISK_BATCH`] bytes as data messages of at most [`limits::CHUNK`];
+    /// gives the reader back unless the file is done.
+    fn batch(mut self) -> Result<(Option<Self>, Batch), Error> {
+        let mut msgs = Vec::new();
+        let mut budget = DISK_BATCH as u64;
+        while self.remaining > 0 && budget > 0 {
+            let n = self.remaining.min(limits::CHUNK as u64).min(budget);
+            let mut buf = Vec::with_capacity(n as usize + 1);
+            buf.push(wire::DATA);
+            (&mut self.file)
+                .take(n)
+                .read_to_end(&mut buf)
+                .map_err(read_error)?;
+            if (buf.len() as u64) != n + 1 {
+                return Err(Error::SourceChanged);
+            }
+            self.hasher.update(buf.get(1..).unwrap_or_default());
+            self.remaining -= n;
+            budget -= n;
+            msgs.push(buf);
+        }
+        if self.remaining > 0 {
+            return Ok((Some(self), Batch { msgs, hash: None }));
+        }
+        let len = self.file.metadata().map_err(read_error)?.len();
+        if len != self.size {
+            return Err(Error::SourceChanged);
+        }
+        let hash = Some(*self.hasher.finalize().as_bytes());
+        Ok((None, Batch { msgs, hash }))
+    }
+}
+
+/// Hashes the first `len` bytes of `file` and leaves it positioned after them.
+pub(crate) fn hash_prefix<F: Read + Seek>(
+    file: &mut F,
+    hasher: &mut blake3::Hasher,
+    len: u64,
+) -> io::Result<()> {
+    file.seek(SeekFrom::Start(0))?;
+    if len == 0 {
+        return Ok(());
+    }
+    let mut buf = vec![0u8; 1024 * 1024];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(buf.len() as u64) as usize;
+        let chunk = buf.get_mut(..n).unwrap_or_default();
+        file.read_exact(chunk)?;
+        hasher.update(chunk);
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(plan: Vec<Planned>) -> Vec<Result<Batch, Error>> {
+        smol::block_on(async {
+            let mut ahead = ReadAhead::new(plan);
+            let mut out = Vec::new();
+            while let Some(b) = futures::future::poll_fn(|cx| ahead.poll_batch(cx)).await {
+                out.push(b);
+            }
+            out
+        })
+    }
+
+    #[test]
+    fn reads_in_batches_hashing_the_resumed_prefix_too() {
+        let dir = std::env::temp_dir().join(format!("courier-ra-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let big: Vec<u8> = (0..DISK_BATCH + 300_000).map(|i| (i % 251) as u8).collect();
+        std::fs::write(dir.join("big"), &big).unwrap();
+        std::fs::write(dir.join("empty"), b"").unwrap();
+        let plan = vec![
+            Planned {
+                path: dir.join("big"),
+                size: big.len() as u64,
+                offset: 100,
+            },
+            Planned {
+                path: dir.join("empty"),
+                size: 0,
+                offset: 0,
+            },
+        ];
+        let batches: Vec<Batch> = all(plan).into_iter().map(Result::unwrap).collect();
+        assert_eq!(
+            batches.len(),
+            3,
+            "two for the big file, one for the empty one"
+        );
+        assert!(batches[0].hash.is_none());
+        let sent: Vec<u8> = batches[..2]
+            .iter()
+            .flat_map(|b| b.msgs.iter().flat_map(|m| m[1..].to_vec()))
+            .collect();
+        assert_eq!(sent, big[100..]);
+        assert!(
+            batches[..2]
+                .iter()
+                .flat_map(|b| &b.msgs)
+                .all(|m| m.len() <= limits::CHUNK + 1)
+        );
+        assert_eq!(batches[1].hash, Some(*blake3::hash(&big).as_bytes()));
+        assert_eq!(batches[2].hash, Some(*blake3::hash(b"").as_bytes()));
+        // A file whose size is not the declared one changed since the offer.
+        let wrong = vec![Planned {
+            path: dir.join("big"),
+            size: 5,
+            offset: 0,
+        }];
+        assert!(matches!(all(wrong).pop(), Some(Err(Error::SourceChanged))));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,187 @@
+//! The sending driver: offer through the hub, establish the connection, then feed the
+//! [`Sender`] machine what happens (receiver messages, bytes gone out, files read to their
+//! end, time) and carry out what it says. File bytes come from [`ReadAhead`], only while
+//! the connection's queue is short, so memory stays bounded whatever the receiver does.
+
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use super::error::{Error, Violation};
+use super::negotiate::Answer;
+use super::peer::Role;
+use super::pump::{Alarm, Alarms, Inbound, Pump};
+use super::race::{self, Waited};
+use super::read_ahead::{Batch, DISK_BATCH, Planned, ReadAhead};
+use super::sender::{Outgoing, Sender};
+use super::source::{self, Source};
+use super::wire::{self, Incoming};
+use super::{Ctx, Options, Summary, Update};
+use crate::proto::ClientId;
+
+/// How long the last messages (an `Abort`, the close) may take to go out.
+const GOODBYE: Duration = Duration::from_secs(5);
+/// After a failed write, how long the receiver's last words are waited for.
+const LAST_WORDS: Duration = Duration::from_secs(1);
+
+/// What woke the driver.
+enum Input {
+    Sent(u64),
+    Peer(Inbound),
+    WriteFailed,
+    Batch(Result<Batch, Error>),
+    Alarm(Alarm),
+}
+
+pub(crate) async fn run(
+    ctx: &Ctx,
+    to: ClientId,
+    source: Source,
+    options: &Options,
+) -> Result<Summary, Error> {
+    source.manifest.validate().map_err(source::Error::from)?;
+    if source.paths.len() != source.manifest.files.len() {
+        return Err(Error::BadSelection);
+    }
+    let listening = race::bind(options).await?;
+    let addrs = listening
+        .as_ref()
+        .map(|l| l.addrs.clone())
+        .unwrap_or_default();
+    let answers = ctx.handle.offer(to, source.manifest.clone(), addrs).await?;
+    let id = loop {
+        match race::wait(&answers, &ctx.cancel).await {
+            Waited::Answer(Answer::Offered(id)) => break id,
+            Waited::Answer(Answer::Refused(r)) => return Err(Error::Refused(r)),
+            Waited::Answer(Answer::HubLost) => return Err(Error::HubLost),
+            Waited::Answer(_) => {}
+            Waited::Cancel => return Err(Error::Cancelled { by: ctx.me }),
+        }
+    };
+    ctx.update(Update::Offered { id }).await;
+    let link = race::connect(ctx, Role::Sender, id, to, listening, options, &answers).await?;
+    // The accepted files, in the order the receiver accepted them.
+    let plan: Vec<(Outgoing, std::path::PathBuf)> = link
+        .info
+        .files
+        .iter()
+        .map(|&index| {
+            let entry = source.manifest.files.get(index as usize)?;
+            let path = source.paths.get(index as usize)?;
+            Some((
+                Outgoing {
+                    index,
+                    size: entry.size,
+                },
+                path.clone(),
+            ))
+        })
+        .collect::<Option<_>>()
+        .ok_or(Error::BadSelection)?;
+    let (files, paths): (Vec<Outgoing>, Vec<_>) = plan.into_iter().unzip();
+    let sender = Sender::new(
+        link.info.peer,
+        files,
+        options.progress_deadline,
+        Instant::now(),
+    );
+    let tally = stream(ctx, sender, paths, Pump::new(link.ws)).await?;
+    Ok(Summary::new(id, link.route, link.started.elapsed(), tally))
+}
+
+/// Runs the connection until the machine knows the outcome.
+async fn stream(
+    ctx: &Ctx,
+    mut sender: Sender,
+    paths: Vec<std::path::PathBuf>,
+    mut pump: Pump,
+) -> Result<super::Tally, Error> {
+    let mut reading: Option<ReadAhead> = None;
+    // The plan position of the file being read, and its bytes read so far.
+    let (mut k, mut read) = (0usize, 0u64);
+    let mut alarms = Alarms::new(&ctx.cancel);
+    loop {
+        while let Some(msg) = sender.poll_transmit() {
+            pump.push_control(&msg);
+        }
+        while let Some(u) = sender.poll_update() {
+            ctx.update(u).await;
+        }
+        if let Some(outcome) = sender.poll_outcome() {
+            pump.close(GOODBYE).await;
+            return outcome;
+        }
+        if reading.is_none()
+            && let Some(offsets) = sender.offsets()
+        {
+            let plan = sender
+                .files()
+                .iter()
+                .zip(offsets)
+                .zip(&paths)
+                .map(|((f, &offset), path)| Planned {
+                    path: path.clone(),
+                    size: f.size,
+                    offset,
+                })
+                .collect();
+            reading = Some(ReadAhead::new(plan));
+        }
+        alarms.set(sender.poll_timeout());
+        let input = futures::future::poll_fn(|cx| {
+            if matches!(pump.poll_write(cx), Poll::Ready(Err(_))) {
+                return Poll::Ready(Input::WriteFailed);
+            }
+            let sent = pump.take_sent();
+            if sent > 0 {
+                return Poll::Ready(Input::Sent(sent));
+            }
+            if let Poll::Ready(m) = pump.poll_read(cx) {
+                return Poll::Ready(Input::Peer(m));
+            }
+            if pump.queued() < DISK_BATCH
+                && let Some(r) = reading.as_mut()
+                && let Poll::Ready(Some(b)) = r.poll_batch(cx)
+            {
+                return Poll::Ready(Input::Batch(b));
+            }
+            alarms.poll(cx).map(Input::Alarm)
+        })
+        .await;
+        let now = Instant::now();
+        match input {
+            Input::Sent(n) => sender.handle_sent(n, now),
+            Input::Peer(Inbound::Message(bytes)) => heard(&mut sender, &bytes, now),
+            Input::Peer(Inbound::Gone) => sender.handle_link_lost(),
+            Input::WriteFailed => {
+                // The receiver may have said why before it hung up.
+                for bytes in pump.leftovers(LAST_WORDS).await {
+                    heard(&mut sender, &bytes, now);
+                }
+                sender.handle_link_lost();
+            }
+            Input::Batch(Ok(batch)) => {
+                for msg in batch.msgs {
+                    read += msg.len() as u64 - 1;
+                    pump.push(msg);
+                }
+                if let Some(hash) = batch.hash {
+                    let index = sender.files().get(k).map_or(u32::MAX, |f| f.index);
+                    sender.handle_streamed(index, std::mem::take(&mut read), hash, now);
+                    k += 1;
+                }
+            }
+            Input::Batch(Err(e)) => sender.fail(e),
+            Input::Alarm(Alarm::Timer) => sender.handle_timeout(now),
+            Input::Alarm(Alarm::Cancel) => sender.fail(Error::Cancelled { by: ctx.me }),
+        }
+    }
+}
+
+/// A message from the receiver.
+fn heard(sender: &mut Sender, bytes: &[u8], now: Instant) {
+    match wire::decode(bytes) {
+        Ok(Incoming::Control(msg)) => sender.handle_control(msg, now),
+        Ok(Incoming::Data(_)) => sender.fail(Violation::Unexpected.into()),
+        Err(e) => sender.fail(Violation::Malformed(e).into()),
+    }
+}

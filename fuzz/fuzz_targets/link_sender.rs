@@ -1,0 +1,82 @@
+//! A hostile receiver on a peer connection: arbitrary messages (raw bytes through the link
+//! decoder, or well-formed link messages), interleaved with our own progress, into the
+//! [`Sender`] machine. Never a panic; the machine never announces a file other than the
+//! next of its plan, nor from an offset past its size; after the outcome it says nothing
+//! but its goodbye.
+#![no_main]
+
+use std::time::{Duration, Instant};
+
+use arbitrary::Arbitrary;
+use courier_core::proto::ClientId;
+use courier_core::transfer::wire::{self, Control, Incoming};
+use courier_core::transfer::{Outgoing, Sender};
+use libfuzzer_sys::fuzz_target;
+
+#[derive(Arbitrary, Debug)]
+enum Op {
+    Raw(Vec<u8>),
+    Control(Control),
+    Sent(u16),
+    Streamed(u16),
+    Wait(u16),
+    LinkLost,
+}
+
+#[derive(Arbitrary, Debug)]
+struct Case {
+    files: Vec<(u32, u16)>,
+    ops: Vec<Op>,
+}
+
+fuzz_target!(|case: Case| {
+    let files: Vec<Outgoing> = case
+        .files
+        .iter()
+        .take(8)
+        .map(|&(index, size)| Outgoing {
+            index,
+            size: u64::from(size),
+        })
+        .collect();
+    let mut now = Instant::now();
+    let mut s = Sender::new(ClientId([1; 32]), files.clone(), Duration::from_secs(30), now);
+    let mut next = 0usize;
+    let mut over = false;
+    for op in case.ops.iter().take(256) {
+        match op {
+            Op::Raw(bytes) => match wire::decode(bytes) {
+                Ok(Incoming::Control(msg)) => s.handle_control(msg, now),
+                Ok(Incoming::Data(_)) | Err(_) => continue,
+            },
+            Op::Control(msg) => s.handle_control(msg.clone(), now),
+            Op::Sent(n) => s.handle_sent(u64::from(*n), now),
+            Op::Streamed(n) => {
+                let index = files.get(next.saturating_sub(1)).map_or(0, |f| f.index);
+                s.handle_streamed(index, u64::from(*n), [0; 32], now);
+            }
+            Op::Wait(ms) => {
+                now += Duration::from_millis(u64::from(*ms) * 100);
+                s.handle_timeout(now);
+            }
+            Op::LinkLost => s.handle_link_lost(),
+        }
+        while let Some(msg) = s.poll_transmit() {
+            match msg {
+                Control::File { index, offset } => {
+                    assert!(!over, "a file after the outcome");
+                    let f = files.get(next).expect("only files of the plan");
+                    assert_eq!(f.index, index, "files go in plan order");
+                    assert!(offset <= f.size);
+                    next += 1;
+                }
+                Control::Abort { .. } => {}
+                other => assert!(!over, "{other:?} after the outcome"),
+            }
+        }
+        while s.poll_update().is_some() {}
+        if s.poll_outcome().is_some() {
+            over = true;
+        }
+    }
+});
