@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use courier_core::proto::{Card, ClientId, Contact, MsgId, Presence, Profile, Target, Timestamp};
 use courier_core::session::Welcome;
-use courier_iced::screen::chat::{Bubble, Chat, Delivery2, HubInfo, Item};
+use courier_iced::screen::chat::conversation::{Bubble, BubbleState, Item};
+use courier_iced::screen::chat::{Chat, HubInfo};
 use courier_iced::settings::Settings;
 use iced::{Font, Pixels, Size, Theme};
 use iced_test::core::{mouse, renderer};
@@ -58,9 +59,9 @@ fn state(contacts: u32, messages: usize) -> Chat {
         hosted: false,
     };
     let mut chat = Chat::new(None, &welcome, Profile::with_name("Ada"), hub);
-    let me = chat.me;
+    let me = chat.me();
     let target = Target::Client(peer);
-    let conversation = chat.conversation(target);
+    let conversation = chat.conversations.thread(target);
     for i in 0..messages {
         let mine = i % 3 == 0;
         conversation.items.push(Item::Message(Bubble {
@@ -77,13 +78,13 @@ fn state(contacts: u32, messages: usize) -> Chat {
             ),
             time: Timestamp(1_700_000_000_000 + i as u64 * 1000),
             state: if mine {
-                Delivery2::Read
+                BubbleState::Read
             } else {
-                Delivery2::Received
+                BubbleState::Received
             },
         }));
     }
-    chat.selected = target;
+    chat.conversations.open(target);
     chat
 }
 
@@ -158,7 +159,8 @@ fn main() {
     let floor = state(1, 1);
     let big = state(1000, 10_000);
     let mut naive = state(1000, 10_000);
-    naive.unpaged();
+    naive.people.unpaged();
+    naive.conversations.unpaged();
 
     println!("one frame at {}×{} (median):", SIZE.width, SIZE.height);
     let r = &mut renderer;

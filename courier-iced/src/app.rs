@@ -13,7 +13,7 @@ use iced::{Element, Fill, Subscription, Task, Theme, window};
 use crate::hosting::{self, Hosted};
 use crate::screen::chat::{self, Chat, HubInfo};
 use crate::screen::login::{self, Login};
-use crate::session::{Link, ServerKey};
+use crate::session::{Feed, ServerKey};
 use crate::settings::{self, Settings};
 use crate::style;
 
@@ -57,6 +57,8 @@ pub struct Courier {
     pub confirm: Option<ClientId>,
     /// A blocking warning (the hub's identity changed).
     pub warning: Option<String>,
+    /// Our picture as kept on disk (read at start, written with the settings).
+    avatar: Vec<u8>,
     generation: u64,
     focused: bool,
     dropped: Vec<PathBuf>,
@@ -73,7 +75,7 @@ pub enum Message {
     /// The main window.
     Chat(chat::Message),
     /// The session.
-    Session(Link),
+    Session(Feed),
     /// The user confirmed (true) or rejected the hub's safety code.
     ConfirmHub(bool),
     /// The user read the warning.
@@ -90,6 +92,8 @@ pub enum Message {
     Tick,
     /// A frame was drawn (startup probe).
     Frame,
+    /// The settings were saved, or why not.
+    Saved(Result<(), String>),
 }
 
 impl Courier {
@@ -107,7 +111,9 @@ impl Courier {
     /// The app with its files in `dir`.
     pub fn new(dir: PathBuf) -> Self {
         let settings = Settings::load(&dir);
+        let avatar = settings::load_avatar(&dir);
         Self {
+            avatar,
             screen: Screen::Login(Login::new(&settings)),
             dir,
             settings,
@@ -126,7 +132,7 @@ impl Courier {
         match &self.screen {
             Screen::Login(_) => "Courier".to_owned(),
             Screen::Chat(chat) => {
-                let unread: usize = chat.conversations.values().map(|c| c.unread).sum();
+                let unread = chat.conversations.unread_total();
                 let unread = if unread > 0 {
                     format!("({unread}) ")
                 } else {
@@ -149,24 +155,27 @@ impl Courier {
         }
     }
 
-    fn save_settings(&mut self) {
-        if let Err(e) = self.settings.save(&self.dir) {
-            let text = format!("Settings were not saved: {e}");
-            match &mut self.screen {
-                Screen::Chat(chat) => chat.notice = Some(text),
-                Screen::Login(login) => login.error = Some(text),
-            }
+    /// Saves the settings and our picture in the background.
+    fn save_settings(&mut self) -> Task<Message> {
+        if let Screen::Chat(chat) = &self.screen {
+            self.avatar = chat.profile.avatar.to_vec();
         }
+        let (settings, avatar, dir) =
+            (self.settings.clone(), self.avatar.clone(), self.dir.clone());
+        Task::perform(
+            smol::unblock(move || {
+                settings
+                    .save_with_avatar(&dir, &avatar)
+                    .map_err(|e| e.to_string())
+            }),
+            Message::Saved,
+        )
     }
 
     fn profile(&self, mut profile: Profile) -> Profile {
         profile.status = self.settings.status.clone();
         profile.presence = self.settings.presence;
-        if let Ok(bytes) = std::fs::read(self.dir.join(settings::AVATAR_FILE))
-            && bytes.len() <= courier_core::limits::MAX_AVATAR
-        {
-            profile.avatar = serde_bytes::ByteBuf::from(bytes);
-        }
+        profile.avatar = serde_bytes::ByteBuf::from(self.avatar.clone());
         profile
     }
 
@@ -207,24 +216,7 @@ impl Courier {
                 let Screen::Chat(chat) = &mut self.screen else {
                     return Task::none();
                 };
-                let avatar_before = chat.profile.avatar.clone();
                 let action = chat.update(m, &mut self.settings);
-                let avatar_after = chat.profile.avatar.clone();
-                if avatar_before != avatar_after {
-                    let path = self.dir.join(settings::AVATAR_FILE);
-                    let kept = if avatar_after.is_empty() {
-                        std::fs::remove_file(path).or_else(|e| match e.kind() {
-                            std::io::ErrorKind::NotFound => Ok(()),
-                            _ => Err(e),
-                        })
-                    } else {
-                        courier_core::identity::write_private(&path, &avatar_after)
-                            .map_err(std::io::Error::other)
-                    };
-                    if let (Err(e), Screen::Chat(chat)) = (kept, &mut self.screen) {
-                        chat.notice = Some(format!("The picture was not kept for next time: {e}"));
-                    }
-                }
                 return self.chat_action(action);
             }
             Message::ConfirmHub(true) => self.confirm = None,
@@ -277,6 +269,14 @@ impl Courier {
                     chat.tick(Instant::now());
                 }
             }
+            Message::Saved(Ok(())) => {}
+            Message::Saved(Err(e)) => {
+                let text = format!("Settings were not saved: {e}");
+                match &mut self.screen {
+                    Screen::Chat(chat) => chat.notice = Some(text),
+                    Screen::Login(login) => login.error = Some(text),
+                }
+            }
             Message::Frame => {
                 if let Some(start) = STARTED.get() {
                     println!(
@@ -294,13 +294,9 @@ impl Courier {
         match action {
             chat::Action::None => Task::none(),
             chat::Action::Run(task) => task.map(Message::Chat),
-            chat::Action::SaveSettings => {
-                self.save_settings();
-                Task::none()
-            }
+            chat::Action::SaveSettings => self.save_settings(),
             chat::Action::Notify { title, body } => {
-                crate::system::notify(&title, &body);
-                Task::none()
+                Task::future(smol::unblock(move || crate::system::notify(&title, &body))).discard()
             }
             chat::Action::LogOut => {
                 self.leave(None);
@@ -333,7 +329,6 @@ impl Courier {
                     return Task::none();
                 }
                 self.settings.host_port = hosted.listen.port();
-                self.save_settings();
                 if let Screen::Login(login) = &mut self.screen {
                     login.status = Some(format!(
                         "Starting the hub on port {}…",
@@ -342,6 +337,7 @@ impl Courier {
                 }
                 self.hosted = Some(hosted);
                 self.connect(address, password, profile);
+                return self.save_settings();
             }
             Err(e) => {
                 if let Screen::Login(login) = &mut self.screen {
@@ -369,10 +365,10 @@ impl Courier {
         self.screen = Screen::Login(login);
     }
 
-    fn session(&mut self, link: Link) -> Task<Message> {
+    fn session(&mut self, link: Feed) -> Task<Message> {
         let update = match link {
-            Link::Update(u) => u,
-            Link::Failed(e) => {
+            Feed::Update(u) => u,
+            Feed::Failed(e) => {
                 self.leave(Some(e));
                 return Task::none();
             }
@@ -388,7 +384,7 @@ impl Courier {
                         if !server.hub.starts_with("127.0.0.1:") || self.hosted.is_none() {
                             self.settings.hub = server.hub.clone();
                         }
-                        self.save_settings();
+                        let saved = self.save_settings();
                         if welcome.first_contact && self.hosted.is_none() {
                             self.confirm = Some(welcome.hub);
                         }
@@ -405,11 +401,11 @@ impl Courier {
                         chat.focused = self.focused;
                         if self.hosted.is_some() {
                             // Show what the others need to join: addresses, safety code.
-                            chat.panel = Some(chat::Tab::Menu);
+                            chat.panel.tab = Some(chat::Tab::Menu);
                         }
                         let task = chat.fetch_avatars().map(Message::Chat);
                         self.screen = Screen::Chat(Box::new(chat));
-                        task
+                        Task::batch([task, saved])
                     }
                 }
             }
@@ -431,7 +427,7 @@ impl Courier {
                     Screen::Chat(chat) if !fatal => chat.disconnected(reason.to_string(), retry_in),
                     Screen::Login(login) if !fatal => {
                         let wait = retry_in
-                            .map(|d| format!(" Retrying in {}.", crate::format::duration(d)))
+                            .map(|d| format!(" Retrying in {}.", courier_core::units::duration(d)))
                             .unwrap_or_default();
                         login.status = Some(format!("Cannot connect: {reason}.{wait}"));
                     }
@@ -460,9 +456,7 @@ impl Courier {
             );
         }
         if let Screen::Chat(chat) = &self.screen
-            && (chat.typing_shown()
-                || chat.notice.is_some()
-                || chat.connection != chat::Connection::Online)
+            && chat.ticking()
         {
             subs.push(iced::time::every(Duration::from_secs(1)).map(|_| Message::Tick));
         }

@@ -45,35 +45,45 @@ impl Hash for ServerKey {
     }
 }
 
-/// What the session subscription yields.
+/// What the session subscription yields: the session's updates, or why it could not
+/// start.
 #[derive(Debug, Clone)]
-pub enum Link {
+pub enum Feed {
     /// From the running session.
     Update(session::Update),
     /// The session could not start (identity unreadable).
     Failed(String),
 }
 
-/// Starts the session for `key` (the `Subscription::run_with` builder).
-pub fn connect(key: &ServerKey) -> BoxStream<'static, Link> {
-    let identity = match Identity::load_or_create(&key.dir) {
-        Ok(id) => id,
-        Err(e) => {
-            let text = format!(
-                "cannot load this computer's identity in {}: {e}",
-                key.dir.display()
-            );
-            return stream::once(async move { Link::Failed(text) }).boxed();
+/// Starts the session for `key` (the `Subscription::run_with` builder). The identity is
+/// read (or made) on the blocking pool as the stream's first step, not in the builder.
+pub fn connect(key: &ServerKey) -> BoxStream<'static, Feed> {
+    let key = key.clone();
+    stream::once(async move {
+        let dir = key.dir.clone();
+        let identity = smol::unblock(move || Identity::load_or_create(&dir)).await;
+        match identity {
+            Ok(identity) => {
+                let mut config = session::Config::new(
+                    key.hub.clone(),
+                    identity,
+                    Password::new(key.password.clone()),
+                    key.profile.clone(),
+                );
+                config.pins = Some(PinStore::new(&key.dir));
+                session::connect(config).map(Feed::Update).boxed()
+            }
+            Err(e) => {
+                let text = format!(
+                    "cannot load this computer's identity in {}: {e}",
+                    key.dir.display()
+                );
+                stream::once(async move { Feed::Failed(text) }).boxed()
+            }
         }
-    };
-    let mut config = session::Config::new(
-        key.hub.clone(),
-        identity,
-        Password::new(key.password.clone()),
-        key.profile.clone(),
-    );
-    config.pins = Some(PinStore::new(&key.dir));
-    session::connect(config).map(Link::Update).boxed()
+    })
+    .flatten()
+    .boxed()
 }
 
 /// Normalises what a user typed as a hub address: trims it and adds the default port.

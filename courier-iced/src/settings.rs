@@ -93,6 +93,20 @@ impl Settings {
         std::fs::rename(&tmp, dir.join(FILE))
     }
 
+    /// [`Settings::save`], and our picture beside it: written (private to us), or
+    /// removed when there is none.
+    pub fn save_with_avatar(&self, dir: &Path, avatar: &[u8]) -> std::io::Result<()> {
+        self.save(dir)?;
+        let path = dir.join(AVATAR_FILE);
+        if avatar.is_empty() {
+            return match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            };
+        }
+        courier_core::identity::write_private(&path, avatar).map_err(std::io::Error::other)
+    }
+
     /// Whether files from `id` are accepted without asking.
     pub fn auto_accepts(&self, id: &ClientId) -> bool {
         self.auto_accept_trusted && self.is_trusted(id)
@@ -117,6 +131,14 @@ impl Settings {
     pub fn downloads(&self) -> PathBuf {
         self.download_dir.clone().unwrap_or_else(default_downloads)
     }
+}
+
+/// Our picture as kept in `dir`; none when missing or too large.
+pub fn load_avatar(dir: &Path) -> Vec<u8> {
+    std::fs::read(dir.join(AVATAR_FILE))
+        .ok()
+        .filter(|b| b.len() <= courier_core::limits::MAX_AVATAR)
+        .unwrap_or_default()
 }
 
 /// The system's download folder, or `~/Downloads`, or the current folder.

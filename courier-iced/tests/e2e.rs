@@ -10,7 +10,10 @@ use courier_core::proto::{Target, Timestamp, TransferEnd};
 use courier_core::session::Event;
 use courier_core::transfer;
 use courier_iced::app::{Message, Screen};
-use courier_iced::screen::chat::{CardState, Delivery2, Item, Message as ChatMessage};
+use courier_iced::screen::chat::conversation::{BubbleState, Item};
+use courier_iced::screen::chat::panel::{self, SettingsMessage};
+use courier_iced::screen::chat::transfers::FileState;
+use courier_iced::screen::chat::{Message as ChatMessage, select};
 use courier_iced::screen::login::{Message as LoginMessage, Mode};
 use futures::StreamExt;
 
@@ -28,21 +31,23 @@ fn login(driver: &mut Driver, hub: &str, name: &str, password: &str) {
     }
 }
 
-fn my_bubble_state(app: &courier_iced::Courier, target: Target, text: &str) -> Option<Delivery2> {
+fn my_bubble_state(app: &courier_iced::Courier, target: Target, text: &str) -> Option<BubbleState> {
     let chat = chat(app)?;
     chat.conversations
+        .threads
         .get(&target)?
         .items
         .iter()
         .find_map(|i| match i {
-            Item::Message(b) if b.from == chat.me && b.text == text => Some(b.state.clone()),
+            Item::Message(b) if b.from == chat.me() && b.text == text => Some(b.state.clone()),
             _ => None,
         })
 }
 
-fn card_state(app: &courier_iced::Courier, outgoing: bool) -> Option<CardState> {
+fn card_state(app: &courier_iced::Courier, outgoing: bool) -> Option<FileState> {
     chat(app)?
         .transfers
+        .cards
         .values()
         .rev()
         .find(|c| c.outgoing == outgoing)
@@ -112,24 +117,24 @@ fn join_chat_and_files_round_trip() {
         hub.address(),
         "the address is remembered"
     );
-    let ada = app.chat().me;
+    let ada = app.chat().me();
 
     let bob = Peer::join(&hub.address(), PASSWORD, "Bob");
     app.until("Bob in the contact list", |a| {
-        chat(a).is_some_and(|c| c.contacts.get(&bob.id).is_some_and(|b| b.online))
+        chat(a).is_some_and(|c| c.people.get(&bob.id).is_some_and(|b| b.online))
     });
 
     // Bob writes; the unread count rises; opening the conversation reads it.
     let bob_target = Target::Client(bob.id);
     smol::block_on(bob.handle.send_message(Target::Client(ada), "hello Ada")).unwrap();
     app.until("unread from Bob", |a| {
-        chat(a).is_some_and(|c| c.unread(&bob_target) == 1)
+        chat(a).is_some_and(|c| c.conversations.unread(&bob_target) == 1)
     });
     app.interact(|ui| {
         let _ = ui.click("Bob");
     });
-    assert_eq!(app.chat().selected, bob_target);
-    assert_eq!(app.chat().unread(&bob_target), 0);
+    assert_eq!(app.chat().conversations.selected, bob_target);
+    assert_eq!(app.chat().conversations.unread(&bob_target), 0);
     assert!(app.shows("hello Ada"));
     bob.expect("Ada's read receipt", |e| {
         matches!(e, Event::Read { by, .. } if *by == ada).then_some(())
@@ -139,9 +144,9 @@ fn join_chat_and_files_round_trip() {
     let second =
         smol::block_on(bob.handle.send_message(Target::Client(ada), "still there?")).unwrap();
     app.until("the second message", |a| {
-        chat(a).is_some_and(|c| c.conversations[&bob_target].items.len() == 2)
+        chat(a).is_some_and(|c| c.conversations.threads[&bob_target].items.len() == 2)
     });
-    assert_eq!(app.chat().unread(&bob_target), 0);
+    assert_eq!(app.chat().conversations.unread(&bob_target), 0);
     bob.expect("read at once", |e| {
         matches!(e, Event::Read { by, id } if *by == ada && *id == second).then_some(())
     });
@@ -155,22 +160,24 @@ fn join_chat_and_files_round_trip() {
     assert_eq!(got.from, ada, "the hub stamps the sender");
     assert!(got.time > Timestamp(0));
     assert_eq!(
-        app.chat().composer.text().trim(),
+        app.chat().conversations.composer.text().trim(),
         "",
         "the composer is cleared"
     );
     app.until("delivered", |a| {
-        my_bubble_state(a, bob_target, "hi Bob") == Some(Delivery2::Delivered)
+        my_bubble_state(a, bob_target, "hi Bob") == Some(BubbleState::Delivered)
     });
     smol::block_on(bob.handle.mark_read(ada, got.id)).unwrap();
     app.until("read", |a| {
-        my_bubble_state(a, bob_target, "hi Bob") == Some(Delivery2::Read)
+        my_bubble_state(a, bob_target, "hi Bob") == Some(BubbleState::Read)
     });
     assert!(app.shows("hi Bob"));
 
     // Typing shows in the open conversation.
     bob.handle.typing(Target::Client(ada)).unwrap();
-    app.until("typing", |a| chat(a).is_some_and(|c| c.typing_shown()));
+    app.until("typing", |a| {
+        chat(a).is_some_and(|c| c.conversations.typing_shown())
+    });
     assert!(app.shows("Bob is typing…"));
 
     // Bob sends a file; the card lists it; Accept; it lands verified in the folder.
@@ -179,7 +186,7 @@ fn join_chat_and_files_round_trip() {
     std::fs::write(outbox.join("report.bin"), &payload).unwrap();
     let sending = bob_sends(&bob, ada, outbox.join("report.bin"));
     app.until("offer card", |a| {
-        card_state(a, false) == Some(CardState::Incoming)
+        card_state(a, false) == Some(FileState::Incoming)
     });
     assert!(app.shows("Bob sends 1 file, 300 kB"));
     assert!(app.shows("report.bin"));
@@ -189,11 +196,11 @@ fn join_chat_and_files_round_trip() {
     app.until("received", |a| {
         matches!(
             card_state(a, false),
-            Some(CardState::Done(_)) | Some(CardState::Failed(_))
+            Some(FileState::Done(_)) | Some(FileState::Failed(_))
         )
     });
     assert!(
-        matches!(card_state(&app.app, false), Some(CardState::Done(_))),
+        matches!(card_state(&app.app, false), Some(FileState::Done(_))),
         "{:?}",
         card_state(&app.app, false)
     );
@@ -212,7 +219,7 @@ fn join_chat_and_files_round_trip() {
     app.send(Message::Dropped(ada_file));
     app.send(Message::Dropped(ada_second));
     app.until("offered", |a| {
-        card_state(a, true) == Some(CardState::Waiting)
+        card_state(a, true) == Some(FileState::Waiting)
     });
     let offer = bob.expect("Ada's offer", |e| match e {
         Event::Offer(o) => Some(o.clone()),
@@ -242,11 +249,11 @@ fn join_chat_and_files_round_trip() {
     app.until("sent", |a| {
         matches!(
             card_state(a, true),
-            Some(CardState::Done(_)) | Some(CardState::Failed(_))
+            Some(FileState::Done(_)) | Some(FileState::Failed(_))
         )
     });
     assert!(
-        matches!(card_state(&app.app, true), Some(CardState::Done(ref s)) if s.starts_with("Sent 2 files"))
+        matches!(card_state(&app.app, true), Some(FileState::Done(ref s)) if s.starts_with("Sent 2 files"))
     );
     smol::block_on(receiving).unwrap();
     assert_eq!(
@@ -263,7 +270,7 @@ fn join_chat_and_files_round_trip() {
     std::fs::write(&draft, b"not ready").unwrap();
     app.send(Message::Dropped(draft));
     app.until("offered", |a| {
-        card_state(a, true) == Some(CardState::Waiting)
+        card_state(a, true) == Some(FileState::Waiting)
     });
     let offer = bob.expect("the second offer", |e| match e {
         Event::Offer(o) => Some(o.id),
@@ -277,7 +284,7 @@ fn join_chat_and_files_round_trip() {
     });
     assert_eq!(
         card_state(&app.app, true),
-        Some(CardState::Failed("You cancelled.".into()))
+        Some(FileState::Failed("You cancelled.".into()))
     );
     bob.expect("the cancel", |e| {
         matches!(e, Event::TransferEnded { id, end: TransferEnd::Cancelled { by } } if *id == offer && *by == ada)
@@ -285,25 +292,27 @@ fn join_chat_and_files_round_trip() {
     });
 
     // Trusted contacts with auto-accept on: Bob's next file lands without a question.
-    app.send(Message::Chat(ChatMessage::AutoAccept(true)));
+    app.send(Message::Chat(ChatMessage::Panel(panel::Message::Settings(
+        SettingsMessage::AutoAccept(true),
+    ))));
     app.interact(|ui| {
         let _ = ui.click("Trusted");
     });
     assert!(app.app.settings.is_trusted(&bob.id));
     assert!(app.app.settings.auto_accepts(&bob.id));
     std::fs::write(outbox.join("auto.bin"), b"auto accepted").unwrap();
-    let before = app.chat().transfers.len();
+    let before = app.chat().transfers.cards.len();
     let sending = bob_sends(&bob, ada, outbox.join("auto.bin"));
     app.until("auto-accepted", |a| {
-        chat(a).is_some_and(|c| c.transfers.len() > before)
+        chat(a).is_some_and(|c| c.transfers.cards.len() > before)
             && matches!(
                 card_state(a, false),
-                Some(CardState::Done(_)) | Some(CardState::Failed(_))
+                Some(FileState::Done(_)) | Some(FileState::Failed(_))
             )
     });
     assert!(matches!(
         card_state(&app.app, false),
-        Some(CardState::Done(_))
+        Some(FileState::Done(_))
     ));
     smol::block_on(sending).unwrap();
     assert_eq!(
@@ -327,12 +336,12 @@ fn losing_the_hub_shows_reconnecting_and_loses_nothing_typed() {
     login(&mut app, &hub.address(), "Ada", PASSWORD);
     app.until("login", in_chat);
     app.send(Message::ConfirmHub(true));
-    let ada = app.chat().me;
+    let ada = app.chat().me();
     let bob = Peer::join(&hub.address(), PASSWORD, "Bob");
     app.until("Bob", |a| {
-        chat(a).is_some_and(|c| c.contacts.get(&bob.id).is_some())
+        chat(a).is_some_and(|c| c.people.get(&bob.id).is_some())
     });
-    app.send(Message::Chat(ChatMessage::Select(Target::Client(bob.id))));
+    app.send(Message::Chat(select(Target::Client(bob.id))));
 
     hub.stop();
     app.until("reconnecting", |a| {
@@ -345,7 +354,7 @@ fn losing_the_hub_shows_reconnecting_and_loses_nothing_typed() {
     let bob_target = Target::Client(bob.id);
     assert_eq!(
         my_bubble_state(&app.app, bob_target, "written offline"),
-        Some(Delivery2::Waiting)
+        Some(BubbleState::Waiting)
     );
     assert!(app.shows("written offline"));
 
@@ -357,7 +366,7 @@ fn losing_the_hub_shows_reconnecting_and_loses_nothing_typed() {
     app.until("sent after Bob is back", |a| {
         !matches!(
             my_bubble_state(a, bob_target, "written offline"),
-            Some(Delivery2::Waiting)
+            Some(BubbleState::Waiting)
         )
     });
     let got = bob.expect("the message written offline", |e| match e {
@@ -366,7 +375,7 @@ fn losing_the_hub_shows_reconnecting_and_loses_nothing_typed() {
     });
     assert_eq!(got, ada);
     app.until("delivered", |a| {
-        my_bubble_state(a, bob_target, "written offline") == Some(Delivery2::Delivered)
+        my_bubble_state(a, bob_target, "written offline") == Some(BubbleState::Delivered)
     });
     hub.stop();
 }
@@ -397,7 +406,7 @@ fn hosting_a_hub_in_the_app() {
     );
     // The side panel opens on the Menu: addresses and safety code to tell the others.
     assert_eq!(
-        app.chat().panel,
+        app.chat().panel.tab,
         Some(courier_iced::screen::chat::Tab::Menu)
     );
     assert!(app.shows(&info.join.join("\n")));
@@ -405,7 +414,7 @@ fn hosting_a_hub_in_the_app() {
 
     let guest = Peer::join(&format!("127.0.0.1:{port}"), "a good hub password", "Guest");
     app.until("the guest appears", |a| {
-        chat(a).is_some_and(|c| c.contacts.get(&guest.id).is_some())
+        chat(a).is_some_and(|c| c.people.get(&guest.id).is_some())
     });
 
     // Logging out stops the hub: the guest loses it.
@@ -444,7 +453,9 @@ fn wrong_password_and_changed_hub_are_refused_clearly() {
     login(&mut app, &hub.address(), "Ada", PASSWORD);
     app.until("login", in_chat);
     app.send(Message::ConfirmHub(true));
-    app.send(Message::Chat(ChatMessage::LogOut));
+    app.send(Message::Chat(ChatMessage::Panel(panel::Message::Menu(
+        panel::MenuMessage::LogOut,
+    ))));
     hub.stop();
     let impostor = TestHub::start(&scratch.path("hub-b"), PASSWORD, port);
     login(&mut app, &impostor.address(), "Ada", PASSWORD);

@@ -1,388 +1,601 @@
-//! The open conversation: header, messages and file cards, typing line, composer.
+//! Conversations: messages as bubbles with their delivery state, file cards in between,
+//! who is typing, the composer, drafts, and messages written while the hub was away.
 
-use courier_core::proto::Target;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use courier_core::proto::{
+    ClientId, Delivery, Message as ChatMessage, MsgId, RejectReason, Target, Timestamp,
+};
+use courier_core::session::Handle;
 use iced::keyboard::{Key, key::Named};
 use iced::widget::text_editor::{Binding, KeyPress};
-use iced::widget::{
-    button, checkbox, column, container, progress_bar, row, scrollable, space, text, text_editor,
-};
-use iced::{Center, Element, Fill};
+use iced::widget::{button, column, container, row, scrollable, space, text, text_editor};
+use iced::{Element, Fill, Task};
 
-use super::contacts::{avatar_initials, picture};
-use super::{Bubble, Card, CardState, Chat, Connection, Delivery2, Item, Message};
-use crate::settings::Settings;
+use super::contacts::People;
+use super::transfers::{self, Transfers};
 use crate::{format, style};
 
-/// Files listed on a card before "and N more".
-const FILES_LISTED: usize = 6;
+/// Messages shown at first, and added by each "show earlier".
+pub const PAGE: usize = 50;
+/// How long a typing indicator stays after the last typing signal.
+pub const TYPING_SHOWN: Duration = Duration::from_secs(4);
+/// Fewest seconds between two typing signals we send.
+const TYPING_EVERY: Duration = Duration::from_secs(3);
 
-pub(super) fn view<'a>(chat: &'a Chat, settings: &'a Settings) -> Element<'a, Message> {
-    let mut page = column![header(chat, settings)];
-    if let Connection::Reconnecting { reason, next } = &chat.connection {
-        let when = next
-            .map(|t| t.saturating_duration_since(std::time::Instant::now()))
-            .map(|d| format!(" Next attempt in {}.", format::duration(d)))
-            .unwrap_or_default();
-        page = page.push(
-            container(row![
-                text("Reconnecting…"),
-                text(format!(
-                    "The hub was lost ({reason}).{when} What you send now goes out when it is back."
-                ))
-            ].spacing(6))
-            .padding([6, 12])
-            .width(Fill)
-            .style(style::banner(false)),
-        );
-    }
-    page = page.push(messages(chat));
-    if let Some((who, _)) = chat
-        .conversations
-        .get(&chat.selected)
-        .and_then(|c| c.typing)
-    {
-        page = page.push(
-            container(
-                text(format!("{} is typing…", chat.name_of(&who)))
-                    .size(13)
-                    .style(style::dim),
-            )
-            .padding([0, 16]),
-        );
-    }
-    if let Some(notice) = &chat.notice {
-        page = page.push(
-            container(
-                row![
-                    text(notice.clone()).width(Fill),
-                    button(text("Dismiss").size(13))
-                        .style(button::text)
-                        .on_press(Message::DismissNotice)
-                ]
-                .align_y(Center),
-            )
-            .padding([4, 12])
-            .style(style::banner(false)),
-        );
-    }
-    page.push(composer(chat)).height(Fill).width(Fill).into()
+/// One conversation: with a contact, or with everyone.
+#[derive(Debug)]
+pub struct Conversation {
+    /// Messages and file cards, oldest first.
+    pub items: Vec<Item>,
+    /// Messages not yet seen.
+    pub unread: usize,
+    /// Who is typing, until when.
+    pub typing: Option<(ClientId, Instant)>,
+    /// How many of the newest items are shown.
+    pub shown: usize,
 }
 
-fn header<'a>(chat: &'a Chat, settings: &'a Settings) -> Element<'a, Message> {
-    let (pic, name, line, trust): (
-        Element<'a, Message>,
-        String,
-        String,
-        Option<Element<'a, Message>>,
-    ) = match chat.selected {
-        Target::Everyone => (
-            avatar_initials("*", 0, 36.0),
-            "Everyone".to_owned(),
-            format!(
-                "{} online",
-                chat.contacts.iter().filter(|c| c.online).count() + 1
-            ),
-            None,
-        ),
-        Target::Client(id) => match chat.contacts.get(&id) {
-            Some(c) => {
-                let presence = if c.online {
-                    format!("{:?}", c.profile.presence).to_lowercase()
-                } else {
-                    "offline".to_owned()
-                };
-                let line = if c.profile.status.is_empty() {
-                    presence
-                } else {
-                    format!("{presence} · {}", c.profile.status)
-                };
-                let trust = checkbox(settings.is_trusted(&id))
-                    .label("Trusted")
-                    .size(16)
-                    .text_size(13)
-                    .on_toggle(move |on| Message::Trust(id, on));
-                (
-                    picture(chat, c, 36.0),
-                    chat.name_of(&id),
-                    line,
-                    Some(trust.into()),
-                )
+impl Default for Conversation {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            unread: 0,
+            typing: None,
+            shown: PAGE,
+        }
+    }
+}
+
+/// An entry of a conversation.
+#[derive(Debug, Clone)]
+pub enum Item {
+    /// A chat message.
+    Message(Bubble),
+    /// A file card (its key in [`Transfers`]).
+    Transfer(u64),
+}
+
+/// A chat message as shown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bubble {
+    /// The sender's id for it.
+    pub id: MsgId,
+    /// Who wrote it.
+    pub from: ClientId,
+    /// The text.
+    pub text: String,
+    /// When the hub took it (ours: when we sent it, until the hub says).
+    pub time: Timestamp,
+    /// Where it stands.
+    pub state: BubbleState,
+}
+
+/// What became of a message (ours), or that it was received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BubbleState {
+    /// Someone else's message.
+    Received,
+    /// Written while the hub was away (or before the recipient was back on a restarted
+    /// hub): kept here, sent when both are there.
+    Waiting,
+    /// Handed to the session; waiting for the hub's receipt.
+    Sent,
+    /// Delivered to the recipient.
+    Delivered,
+    /// The recipient is offline; the hub keeps it for them.
+    Stored,
+    /// The recipient read it.
+    Read,
+    /// Not delivered.
+    Failed(String),
+}
+
+/// Every conversation, the open one, and what is being written.
+#[derive(Debug)]
+pub struct Conversations {
+    /// Conversations by target.
+    pub threads: HashMap<Target, Conversation>,
+    /// The open conversation.
+    pub selected: Target,
+    /// The message being written.
+    pub composer: text_editor::Content,
+    /// Unsent text of conversations not open.
+    drafts: HashMap<Target, String>,
+    /// Where each message we sent went, by its id (for receipts).
+    sent: HashMap<MsgId, Target>,
+    /// Our messages written while the hub was away (local ids), oldest first.
+    waiting: Vec<MsgId>,
+    last_typing: Option<Instant>,
+}
+
+/// What the user did.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// Edited the composer.
+    Edit(text_editor::Action),
+    /// Enter in the composer, or the Send button.
+    Send,
+    /// Asked for older messages.
+    ShowEarlier,
+    /// The attach button.
+    Attach,
+    /// Something on a file card.
+    Card(transfers::Message),
+}
+
+/// What the parent has to do.
+#[derive(Debug)]
+pub enum Action {
+    /// Nothing.
+    None,
+    /// Show this notice.
+    Notice(String),
+    /// Let the user pick files for the open conversation.
+    Attach,
+    /// Pass this to the file cards.
+    Card(transfers::Message),
+}
+
+/// What sending needs from the parent.
+#[derive(Debug, Clone, Copy)]
+pub struct Link<'a> {
+    /// The session, when there is one.
+    pub handle: Option<&'a Handle>,
+    /// Whether the hub is there now.
+    pub online: bool,
+}
+
+impl Conversations {
+    /// No conversation but Everyone's, which is open.
+    pub fn new() -> Self {
+        Self {
+            threads: HashMap::from([(Target::Everyone, Conversation::default())]),
+            selected: Target::Everyone,
+            composer: text_editor::Content::new(),
+            drafts: HashMap::new(),
+            sent: HashMap::new(),
+            waiting: Vec::new(),
+            last_typing: None,
+        }
+    }
+
+    /// The conversation `target`, created if needed.
+    pub fn thread(&mut self, target: Target) -> &mut Conversation {
+        self.threads.entry(target).or_default()
+    }
+
+    /// Unread messages in `target`.
+    pub fn unread(&self, target: &Target) -> usize {
+        self.threads.get(target).map_or(0, |c| c.unread)
+    }
+
+    /// Unread messages everywhere.
+    pub fn unread_total(&self) -> usize {
+        self.threads.values().map(|c| c.unread).sum()
+    }
+
+    /// Whether a typing indicator is showing anywhere (the parent ticks while so).
+    pub fn typing_shown(&self) -> bool {
+        self.threads.values().any(|c| c.typing.is_some())
+    }
+
+    /// Clears typing indicators that ran out.
+    pub fn tick(&mut self, now: Instant) {
+        for c in self.threads.values_mut() {
+            if c.typing.is_some_and(|(_, until)| until <= now) {
+                c.typing = None;
             }
-            None => (
-                avatar_initials("?", 0, 36.0),
-                id.short(),
-                "unknown".to_owned(),
-                None,
-            ),
-        },
-    };
-    let mut bar = row![
-        pic,
-        column![text(name).size(18), text(line).size(12).style(style::dim)].width(Fill)
-    ]
-    .spacing(10)
-    .align_y(Center);
-    if let Some(t) = trust {
-        bar = bar.push(t);
+        }
     }
-    let panel_label = if chat.panel.is_some() {
-        "Close panel"
-    } else {
-        "Settings & profile"
-    };
-    bar = bar.push(
-        button(text(panel_label).size(14))
-            .style(button::secondary)
-            .on_press(Message::TogglePanel),
-    );
-    container(bar).padding([8, 12]).width(Fill).into()
-}
 
-fn messages(chat: &Chat) -> Element<'_, Message> {
-    let Some(c) = chat.conversations.get(&chat.selected) else {
-        return space::vertical().height(Fill).into();
-    };
-    let start = c.items.len().saturating_sub(c.shown);
-    let mut list = column![].spacing(8).padding([8, 16]);
-    if start > 0 {
-        list = list.push(
-            container(
-                button(text(format!("Show earlier messages ({start} more)")).size(13))
-                    .style(button::secondary)
-                    .on_press(Message::ShowEarlier),
-            )
-            .center_x(Fill),
-        );
-    } else if c.items.is_empty() {
-        let hint = match chat.selected {
-            Target::Everyone => "Say hello to everyone on the hub.",
-            Target::Client(_) => "No messages yet. Write below, or drop files here to send them.",
+    /// Opens `target`, keeping the draft of the one it replaces.
+    pub fn open(&mut self, target: Target) {
+        if target != self.selected {
+            let text = self.composer.text();
+            let old = std::mem::replace(&mut self.selected, target);
+            let text = text.trim_end_matches('\n');
+            if text.is_empty() {
+                self.drafts.remove(&old);
+            } else {
+                self.drafts.insert(old, text.to_owned());
+            }
+            let draft = self.drafts.remove(&target).unwrap_or_default();
+            self.composer = text_editor::Content::with_text(&draft);
+        }
+        self.thread(target);
+    }
+
+    /// The conversation a message of someone else's belongs to.
+    pub fn target_of(m: &ChatMessage) -> Target {
+        match m.to {
+            Target::Everyone => Target::Everyone,
+            Target::Client(_) => Target::Client(m.from),
+        }
+    }
+
+    /// Someone's message arrived; it counts as unread until read.
+    pub fn receive(&mut self, m: ChatMessage) {
+        let target = Self::target_of(&m);
+        let conversation = self.thread(target);
+        if conversation.typing.is_some_and(|(who, _)| who == m.from) {
+            conversation.typing = None;
+        }
+        conversation.items.push(Item::Message(Bubble {
+            id: m.id,
+            from: m.from,
+            text: m.text,
+            time: m.time,
+            state: BubbleState::Received,
+        }));
+        conversation.unread += 1;
+    }
+
+    /// A file card joins the conversation with `peer`.
+    pub fn add_card(&mut self, peer: ClientId, key: u64) {
+        self.thread(Target::Client(peer))
+            .items
+            .push(Item::Transfer(key));
+    }
+
+    /// The hub's receipt for a message of ours.
+    pub fn receipt(&mut self, me: ClientId, id: MsgId, status: Delivery) {
+        let state = match status {
+            Delivery::Delivered => BubbleState::Delivered,
+            Delivery::Stored => BubbleState::Stored,
+            Delivery::Rejected(r) => BubbleState::Failed(rejection(r).to_owned()),
         };
-        list = list.push(
-            container(text(hint).style(style::dim))
-                .center_x(Fill)
-                .padding(30),
-        );
-    }
-    for item in &c.items[start..] {
-        list = list.push(match item {
-            Item::Message(b) => bubble(chat, b),
-            Item::Transfer(key) => match chat.transfers.get(key) {
-                Some(card) => file_card(chat, *key, card),
-                None => space::vertical().height(0).into(),
-            },
-        });
-    }
-    scrollable(list)
-        .anchor_bottom()
-        .height(Fill)
-        .width(Fill)
-        .into()
-}
-
-fn bubble<'a>(chat: &'a Chat, b: &'a Bubble) -> Element<'a, Message> {
-    let mine = b.from == chat.me;
-    let state = match &b.state {
-        Delivery2::Received => String::new(),
-        Delivery2::Waiting => " · waiting for the hub".to_owned(),
-        Delivery2::Sent => " · sent".to_owned(),
-        Delivery2::Delivered => " · delivered".to_owned(),
-        Delivery2::Stored => " · stored for later".to_owned(),
-        Delivery2::Read => " · read".to_owned(),
-        Delivery2::Failed(why) => format!(" · {why}"),
-    };
-    let mut body = column![].spacing(2);
-    if !mine && chat.selected == Target::Everyone {
-        body = body.push(text(chat.name_of(&b.from)).size(12).style(style::dim));
-    }
-    body = body.push(text(b.text.as_str()).size(15)).push(
-        text(format!("{}{state}", format::clock(b.time)))
-            .size(11)
-            .style(style::dim),
-    );
-    let bubble = container(body)
-        .padding([6, 10])
-        .max_width(520)
-        .style(style::bubble(mine));
-    let line = if mine {
-        row![space::horizontal(), bubble]
-    } else {
-        row![bubble, space::horizontal()]
-    };
-    line.width(Fill).into()
-}
-
-fn file_card<'a>(chat: &'a Chat, key: u64, card: &'a Card) -> Element<'a, Message> {
-    let who = chat.name_of(&card.peer);
-    let count = card.files.len();
-    let what = match (count, card.folders) {
-        (0, 0) => "files".to_owned(),
-        (1, 0) => "1 file".to_owned(),
-        (n, 0) => format!("{n} files"),
-        (n, f) => format!("{n} files and {f} empty folders"),
-    };
-    let title = if card.outgoing {
-        format!("To {who}: {what}, {}", format::size(card.total))
-    } else {
-        format!("{who} sends {what}, {}", format::size(card.total))
-    };
-    let mut body = column![text(title).size(15)].spacing(6);
-    let listed = if card.expanded {
-        card.files.len()
-    } else {
-        FILES_LISTED
-    };
-    for f in card.files.iter().take(listed) {
-        body = body.push(
-            row![
-                text(f.path.as_str())
-                    .size(13)
-                    .width(Fill)
-                    .wrapping(text::Wrapping::WordOrGlyph),
-                text(format::size(f.size)).size(13).style(style::dim)
-            ]
-            .spacing(8),
-        );
-    }
-    if count > listed {
-        body = body.push(
-            row![
-                text(format!("and {} more", count - listed))
-                    .size(13)
-                    .style(style::dim)
-                    .width(Fill),
-                button(text(format!("Show all {count} files")).size(13))
-                    .style(button::text)
-                    .on_press(Message::Expand(key))
-            ]
-            .align_y(Center),
-        );
-    }
-    let route = card.route.map(|r| format!("{r}")).unwrap_or_default();
-    match &card.state {
-        CardState::Preparing => body = body.push(text("Reading the files…").size(13)),
-        CardState::Waiting => {
-            body = body.push(
-                row![
-                    text("Waiting for them to accept…").size(13).width(Fill),
-                    button(text("Cancel").size(13))
-                        .style(button::secondary)
-                        .on_press(Message::Cancel(key))
-                ]
-                .align_y(Center),
-            );
-        }
-        CardState::Incoming => {
-            body = body.push(
-                row![
-                    space::horizontal(),
-                    button(text("Decline"))
-                        .style(button::secondary)
-                        .on_press(Message::Decline(key)),
-                    button(text("Accept"))
-                        .style(button::primary)
-                        .on_press(Message::Accept(key))
-                ]
-                .spacing(8),
-            );
-        }
-        CardState::Connecting | CardState::Running => {
-            let (done, total, rate, eta) = match &card.progress {
-                Some(p) => (p.bytes, p.total, p.rate, p.eta),
-                None => (0, card.total, 0.0, None),
-            };
-            let fraction = if total == 0 {
-                0.0
-            } else {
-                done as f32 / total as f32
-            };
-            let status = if card.state == CardState::Connecting {
-                "Connecting…".to_owned()
-            } else {
-                let eta = eta
-                    .map(|d| format!(" · {} left", format::duration(d)))
-                    .unwrap_or_default();
-                format!(
-                    "{} of {} · {}{eta} · {route}",
-                    format::size(done),
-                    format::size(total),
-                    format::rate(rate)
-                )
-            };
-            body = body.push(progress_bar(0.0..=1.0, fraction).girth(8)).push(
-                row![
-                    text(status).size(13).width(Fill),
-                    button(text("Cancel").size(13))
-                        .style(button::secondary)
-                        .on_press(Message::Cancel(key))
-                ]
-                .spacing(8)
-                .align_y(Center),
-            );
-        }
-        CardState::Done(summary) => {
-            let mut line =
-                row![text(format!("{summary} · {route}")).size(13).width(Fill)].align_y(Center);
-            if let Some(dir) = &card.saved_in
-                && !card.outgoing
-            {
-                line = line.push(
-                    button(text("Open folder").size(13))
-                        .style(button::secondary)
-                        .on_press(Message::OpenFolder(dir.clone())),
-                );
+        if let Some(b) = self.mine(me, id) {
+            // A read receipt may have overtaken the delivery receipt.
+            if b.state != BubbleState::Read {
+                b.state = state;
             }
-            body = body.push(line);
-        }
-        CardState::Declined(why) | CardState::Failed(why) => {
-            body = body.push(text(why.as_str()).size(13).style(style::error));
         }
     }
-    let card_box = container(body)
-        .padding(12)
-        .max_width(560)
-        .style(style::card);
-    let line = if card.outgoing {
-        row![space::horizontal(), card_box]
-    } else {
-        row![card_box, space::horizontal()]
-    };
-    line.width(Fill).into()
+
+    /// `by` read our message `id`, and so every earlier one.
+    pub fn read(&mut self, me: ClientId, by: ClientId, id: MsgId) {
+        let Some(c) = self.threads.get_mut(&Target::Client(by)) else {
+            return;
+        };
+        let mut reached = false;
+        for item in c.items.iter_mut().rev() {
+            if let Item::Message(b) = item
+                && b.from == me
+            {
+                reached |= b.id == id;
+                if reached && !matches!(b.state, BubbleState::Failed(_)) {
+                    b.state = BubbleState::Read;
+                }
+            }
+        }
+    }
+
+    /// `from` is typing to us (or to everyone).
+    pub fn typing(&mut self, from: ClientId, to: Target, now: Instant) {
+        let target = match to {
+            Target::Everyone => Target::Everyone,
+            Target::Client(_) => Target::Client(from),
+        };
+        self.thread(target).typing = Some((from, now + TYPING_SHOWN));
+    }
+
+    fn mine(&mut self, me: ClientId, id: MsgId) -> Option<&mut Bubble> {
+        let target = *self.sent.get(&id)?;
+        self.threads
+            .get_mut(&target)?
+            .items
+            .iter_mut()
+            .rev()
+            .find_map(|item| match item {
+                Item::Message(b) if b.id == id && b.from == me => Some(b),
+                _ => None,
+            })
+    }
+
+    /// Clears the open conversation's unread count; the task tells its contact we read
+    /// up to their last message.
+    pub fn mark_read(&mut self, me: ClientId, handle: Option<&Handle>) -> Task<Message> {
+        let target = self.selected;
+        let Some(c) = self.threads.get_mut(&target) else {
+            return Task::none();
+        };
+        let had = std::mem::take(&mut c.unread);
+        let Target::Client(peer) = target else {
+            return Task::none();
+        };
+        if had == 0 {
+            return Task::none();
+        }
+        let last = c.items.iter().rev().find_map(|i| match i {
+            Item::Message(b) if b.from != me => Some(b.id),
+            _ => None,
+        });
+        match (last, handle.cloned()) {
+            (Some(id), Some(handle)) => Task::future(async move {
+                let _ = handle.mark_read(peer, id).await;
+            })
+            .discard(),
+            _ => Task::none(),
+        }
+    }
+
+    /// Handles a message.
+    pub fn update(&mut self, message: Message, me: ClientId, link: Link<'_>) -> Action {
+        match message {
+            Message::Edit(action) => {
+                let edit = action.is_edit();
+                self.composer.perform(action);
+                if edit {
+                    self.signal_typing(link.handle);
+                }
+            }
+            Message::Send => return self.send(me, link),
+            Message::ShowEarlier => {
+                let c = self.thread(self.selected);
+                c.shown = (c.shown + PAGE).min(c.items.len());
+            }
+            Message::Attach => return Action::Attach,
+            Message::Card(m) => return Action::Card(m),
+        }
+        Action::None
+    }
+
+    fn signal_typing(&mut self, handle: Option<&Handle>) {
+        let now = Instant::now();
+        if self
+            .last_typing
+            .is_some_and(|t| now.duration_since(t) < TYPING_EVERY)
+        {
+            return;
+        }
+        if let Some(h) = handle
+            && h.typing(self.selected).is_ok()
+        {
+            self.last_typing = Some(now);
+        }
+    }
+
+    fn send(&mut self, me: ClientId, link: Link<'_>) -> Action {
+        let text = self.composer.text();
+        let text = text.trim_matches(|c: char| c == '\n' || c == '\r');
+        if text.trim().is_empty() {
+            return Action::None;
+        }
+        if text.len() > courier_core::limits::MAX_TEXT {
+            return Action::Notice(format!(
+                "The message is too long ({}); the limit is {}.",
+                courier_core::units::size(text.len() as u64),
+                courier_core::units::size(courier_core::limits::MAX_TEXT as u64)
+            ));
+        }
+        let Some(handle) = link.handle else {
+            return Action::Notice("Not connected to the hub.".into());
+        };
+        let target = self.selected;
+        let text = text.to_owned();
+        if !link.online {
+            // Kept here rather than in the session's queue: after a hub restart the
+            // recipient may not be back yet, and the hub would refuse it as unknown.
+            let id = MsgId::random();
+            self.waiting.push(id);
+            self.push_mine(me, target, id, text, BubbleState::Waiting);
+        } else {
+            match handle.try_send_message(target, text.as_str()) {
+                Ok(id) => {
+                    self.sent.insert(id, target);
+                    self.push_mine(me, target, id, text, BubbleState::Sent);
+                }
+                // The text stays in the composer: nothing typed is lost.
+                Err(e) => return Action::Notice(format!("Not sent ({e}); your text is kept.")),
+            }
+        }
+        self.composer = text_editor::Content::new();
+        self.last_typing = None;
+        Action::None
+    }
+
+    fn push_mine(
+        &mut self,
+        me: ClientId,
+        target: Target,
+        id: MsgId,
+        text: String,
+        state: BubbleState,
+    ) {
+        let bubble = Bubble {
+            id,
+            from: me,
+            text,
+            time: Timestamp::now(),
+            state,
+        };
+        self.thread(target).items.push(Item::Message(bubble));
+    }
+
+    /// Sends what was written while the hub was away, to everyone and to each recipient
+    /// `known` says the hub knows again; the rest keeps waiting for its recipient.
+    pub fn flush_waiting(
+        &mut self,
+        me: ClientId,
+        handle: &Handle,
+        known: impl Fn(&ClientId) -> bool,
+    ) {
+        let waiting = std::mem::take(&mut self.waiting);
+        for local in waiting {
+            let found = self.threads.iter_mut().find_map(|(target, c)| {
+                c.items.iter_mut().find_map(|i| match i {
+                    Item::Message(b) if b.id == local && b.from == me => Some((*target, b)),
+                    _ => None,
+                })
+            });
+            let Some((target, bubble)) = found else {
+                continue;
+            };
+            let ready = match target {
+                Target::Everyone => true,
+                Target::Client(id) => known(&id),
+            };
+            if !ready {
+                self.waiting.push(local);
+                continue;
+            }
+            match handle.try_send_message(target, bubble.text.as_str()) {
+                Ok(id) => {
+                    bubble.id = id;
+                    bubble.state = BubbleState::Sent;
+                    self.sent.insert(id, target);
+                }
+                Err(_) => self.waiting.push(local),
+            }
+        }
+    }
+
+    /// Whether messages wait for the hub.
+    pub fn has_waiting(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+
+    /// Builds every message, as if the window were endless: the benchmark's baseline
+    /// for what paging saves.
+    #[doc(hidden)]
+    pub fn unpaged(&mut self) {
+        for c in self.threads.values_mut() {
+            c.shown = c.items.len();
+        }
+    }
+
+    /// The open conversation's messages and cards, and its typing line.
+    pub fn view<'a>(&'a self, people: &'a People, cards: &'a Transfers) -> Element<'a, Message> {
+        let mut page = column![self.messages(people, cards)];
+        if let Some((who, _)) = self.threads.get(&self.selected).and_then(|c| c.typing) {
+            page = page.push(
+                container(
+                    text(format!("{} is typing…", people.name_of(&who)))
+                        .size(13)
+                        .style(style::dim),
+                )
+                .padding([0, 16]),
+            );
+        }
+        page.height(Fill).width(Fill).into()
+    }
+
+    fn messages<'a>(&'a self, people: &'a People, cards: &'a Transfers) -> Element<'a, Message> {
+        let Some(c) = self.threads.get(&self.selected) else {
+            return space::vertical().height(Fill).into();
+        };
+        let start = c.items.len().saturating_sub(c.shown);
+        let mut list = column![].spacing(8).padding([8, 16]);
+        if start > 0 {
+            list = list.push(
+                container(
+                    button(text(format!("Show earlier messages ({start} more)")).size(13))
+                        .style(button::secondary)
+                        .on_press(Message::ShowEarlier),
+                )
+                .center_x(Fill),
+            );
+        } else if c.items.is_empty() {
+            let hint = match self.selected {
+                Target::Everyone => "Say hello to everyone on the hub.",
+                Target::Client(_) => {
+                    "No messages yet. Write below, or drop files here to send them."
+                }
+            };
+            list = list.push(
+                container(text(hint).style(style::dim))
+                    .center_x(Fill)
+                    .padding(30),
+            );
+        }
+        for item in &c.items[start..] {
+            list = list.push(match item {
+                Item::Message(b) => self.bubble(people, b),
+                Item::Transfer(key) => cards.view(*key, people).map(Message::Card),
+            });
+        }
+        scrollable(list)
+            .anchor_bottom()
+            .height(Fill)
+            .width(Fill)
+            .into()
+    }
+
+    fn bubble<'a>(&'a self, people: &'a People, b: &'a Bubble) -> Element<'a, Message> {
+        let mine = b.from == people.me;
+        let state = match &b.state {
+            BubbleState::Received => String::new(),
+            BubbleState::Waiting => " · waiting for the hub".to_owned(),
+            BubbleState::Sent => " · sent".to_owned(),
+            BubbleState::Delivered => " · delivered".to_owned(),
+            BubbleState::Stored => " · stored for later".to_owned(),
+            BubbleState::Read => " · read".to_owned(),
+            BubbleState::Failed(why) => format!(" · {why}"),
+        };
+        let mut body = column![].spacing(2);
+        if !mine && self.selected == Target::Everyone {
+            body = body.push(text(people.name_of(&b.from)).size(12).style(style::dim));
+        }
+        body = body.push(text(b.text.as_str()).size(15)).push(
+            text(format!("{}{state}", format::clock(b.time)))
+                .size(11)
+                .style(style::dim),
+        );
+        let bubble = container(body)
+            .padding([6, 10])
+            .max_width(520)
+            .style(style::bubble(mine));
+        let line = if mine {
+            row![space::horizontal(), bubble]
+        } else {
+            row![bubble, space::horizontal()]
+        };
+        line.width(Fill).into()
+    }
+
+    /// The composer: Attach, the text, Send.
+    pub fn composer<'a>(&'a self, people: &'a People) -> Element<'a, Message> {
+        let placeholder = match self.selected {
+            Target::Everyone => "Message everyone (Enter sends)".to_owned(),
+            Target::Client(id) => format!(
+                "Message {} (Enter sends)",
+                people
+                    .get(&id)
+                    .map_or_else(|| id.short(), |c| c.profile.name.clone())
+            ),
+        };
+        let editor = text_editor(&self.composer)
+            .id("composer")
+            .placeholder(placeholder)
+            .on_action(Message::Edit)
+            .key_binding(enter_sends)
+            .padding(8)
+            .height(iced::Length::Shrink)
+            .max_height(160);
+        let attach = button(text("Attach"))
+            .style(button::secondary)
+            .on_press_maybe(matches!(self.selected, Target::Client(_)).then_some(Message::Attach));
+        container(
+            row![attach, editor, button(text("Send")).on_press(Message::Send)]
+                .spacing(8)
+                .align_y(iced::Bottom),
+        )
+        .padding([8, 12])
+        .align_right(Fill)
+        .into()
+    }
 }
 
-fn composer(chat: &Chat) -> Element<'_, Message> {
-    let placeholder = match chat.selected {
-        Target::Everyone => "Message everyone (Enter sends)".to_owned(),
-        Target::Client(id) => format!(
-            "Message {} (Enter sends)",
-            chat.contacts
-                .get(&id)
-                .map_or_else(|| id.short(), |c| c.profile.name.clone())
-        ),
-    };
-    let editor = text_editor(&chat.composer)
-        .id("composer")
-        .placeholder(placeholder)
-        .on_action(Message::Edit)
-        .key_binding(enter_sends)
-        .padding(8)
-        .height(iced::Length::Shrink)
-        .max_height(160);
-    let attach = button(text("Attach"))
-        .style(button::secondary)
-        .on_press_maybe(matches!(chat.selected, Target::Client(_)).then_some(Message::Attach));
-    container(
-        row![attach, editor, button(text("Send")).on_press(Message::Send)]
-            .spacing(8)
-            .align_y(iced::Bottom),
-    )
-    .padding([8, 12])
-    .align_right(Fill)
-    .into()
+impl Default for Conversations {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Enter sends; Shift+Enter (and everything else) edits as usual.
-pub(super) fn enter_sends(press: KeyPress) -> Option<Binding<Message>> {
+fn enter_sends(press: KeyPress) -> Option<Binding<Message>> {
     if matches!(press.status, text_editor::Status::Focused { .. })
         && let Key::Named(Named::Enter) = press.key
         && !press.modifiers.shift()
@@ -390,4 +603,182 @@ pub(super) fn enter_sends(press: KeyPress) -> Option<Binding<Message>> {
         return Some(Binding::Custom(Message::Send));
     }
     Binding::from_key_press(press)
+}
+
+fn rejection(r: RejectReason) -> &'static str {
+    match r {
+        RejectReason::NoSuchPeer => "not delivered: no such contact",
+        RejectReason::BadText => "not delivered: empty or too long",
+        RejectReason::RateLimited => "not delivered: sending too fast",
+        RejectReason::QueueFull => "not delivered: their offline queue is full",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::screen::chat::tests::{chat_with, contact};
+    use crate::screen::chat::{self, Chat};
+    use crate::settings::Settings;
+    use courier_core::session::Event;
+    use iced_test::simulator;
+
+    fn send_ours(chat: &mut Chat, bob: Target, n: u64) {
+        let me = chat.people.me;
+        chat.conversations.sent.insert(MsgId(n), bob);
+        chat.conversations
+            .thread(bob)
+            .items
+            .push(Item::Message(Bubble {
+                id: MsgId(n),
+                from: me,
+                text: format!("m{n}"),
+                time: Timestamp(0),
+                state: BubbleState::Sent,
+            }));
+    }
+
+    #[test]
+    fn receipts_and_reads_update_our_bubbles() {
+        let settings = Settings::default();
+        let mut chat = chat_with(vec![contact(2, "Bob")]);
+        let bob = Target::Client(ClientId([2; 32]));
+        for n in 1..=3 {
+            send_ours(&mut chat, bob, n);
+        }
+        let states = |chat: &Chat| -> Vec<BubbleState> {
+            chat.conversations.threads[&bob]
+                .items
+                .iter()
+                .filter_map(|i| match i {
+                    Item::Message(b) => Some(b.state.clone()),
+                    Item::Transfer(_) => None,
+                })
+                .collect()
+        };
+        for (n, status) in [
+            (1, Delivery::Delivered),
+            (3, Delivery::Stored),
+            (2, Delivery::Rejected(RejectReason::RateLimited)),
+        ] {
+            chat.session_event(
+                Event::Receipt {
+                    id: MsgId(n),
+                    status,
+                },
+                &settings,
+            );
+        }
+        assert_eq!(
+            states(&chat),
+            vec![
+                BubbleState::Delivered,
+                BubbleState::Failed("not delivered: sending too fast".into()),
+                BubbleState::Stored
+            ]
+        );
+        chat.session_event(
+            Event::Read {
+                by: ClientId([2; 32]),
+                id: MsgId(3),
+            },
+            &settings,
+        );
+        assert_eq!(
+            states(&chat),
+            vec![
+                BubbleState::Read,
+                BubbleState::Failed("not delivered: sending too fast".into()),
+                BubbleState::Read
+            ],
+            "a read covers every earlier delivered message, not failed ones"
+        );
+    }
+
+    #[test]
+    fn enter_sends_and_shift_enter_breaks_the_line() {
+        use iced::keyboard::{Event as Key, Location, Modifiers};
+        let mut settings = Settings::default();
+        let mut chat = chat_with(vec![]);
+        let press = |modifiers| {
+            let key = iced::keyboard::Key::Named(Named::Enter);
+            [
+                iced::Event::Keyboard(Key::KeyPressed {
+                    key: key.clone(),
+                    modified_key: key.clone(),
+                    physical_key: iced::keyboard::key::Physical::Code(
+                        iced::keyboard::key::Code::Enter,
+                    ),
+                    location: Location::Standard,
+                    modifiers,
+                    text: Some("\n".into()),
+                    repeat: false,
+                }),
+                iced::Event::Keyboard(Key::KeyReleased {
+                    key: key.clone(),
+                    modified_key: key,
+                    physical_key: iced::keyboard::key::Physical::Code(
+                        iced::keyboard::key::Code::Enter,
+                    ),
+                    location: Location::Standard,
+                    modifiers,
+                }),
+            ]
+        };
+        let sends = |messages: &[chat::Message]| {
+            messages
+                .iter()
+                .filter(|m| matches!(m, chat::Message::Conversation(Message::Send)))
+                .count()
+        };
+        let messages: Vec<chat::Message> = {
+            let view_settings = settings.clone();
+            let mut ui = simulator(chat.view(&view_settings));
+            let _ = ui.click(iced::widget::Id::new("composer"));
+            ui.typewrite("line one");
+            ui.simulate(press(Modifiers::SHIFT));
+            ui.typewrite("line two");
+            ui.into_messages().collect()
+        };
+        assert_eq!(sends(&messages), 0, "Shift+Enter does not send");
+        for m in messages {
+            chat.update(m, &mut settings);
+        }
+        assert_eq!(
+            chat.conversations.composer.text().trim_end(),
+            "line one\nline two"
+        );
+
+        let messages: Vec<chat::Message> = {
+            let view_settings = settings.clone();
+            let mut ui = simulator(chat.view(&view_settings));
+            let _ = ui.click(iced::widget::Id::new("composer"));
+            ui.simulate(press(Modifiers::empty()));
+            ui.into_messages().collect()
+        };
+        assert_eq!(sends(&messages), 1, "Enter sends");
+        assert!(
+            !messages
+                .iter()
+                .any(|m| matches!(m, chat::Message::Conversation(Message::Edit(a)) if a.is_edit())),
+            "and adds no line"
+        );
+    }
+
+    #[test]
+    fn typing_indicator_shows_and_expires() {
+        let settings = Settings::default();
+        let mut chat = chat_with(vec![contact(2, "Bob")]);
+        chat.session_event(
+            Event::Typing {
+                from: ClientId([2; 32]),
+                to: Target::Everyone,
+            },
+            &settings,
+        );
+        assert!(chat.conversations.typing_shown());
+        assert!(chat::tests::shows(&chat, &settings, "Bob is typing…"));
+        chat.tick(Instant::now() + TYPING_SHOWN + Duration::from_millis(1));
+        assert!(!chat.conversations.typing_shown());
+    }
 }

@@ -1,14 +1,20 @@
-//! The side panel: Settings, Profile and Menu.
+//! The closable side panel: Settings, Profile and Menu, one page each.
 
-use courier_core::proto::Presence;
-use iced::widget::{
-    button, checkbox, column, container, image, row, scrollable, space, text, text_input,
-};
-use iced::{Center, Element, Fill};
+mod menu;
+mod profile;
+mod settings;
 
-use super::{Chat, Message};
+use courier_core::proto::{ClientId, Profile};
+use iced::widget::{button, column, row, scrollable, text};
+use iced::{Center, Element, Fill, Task};
+
+use super::HubInfo;
 use crate::settings::Settings;
 use crate::style;
+
+pub use menu::Message as MenuMessage;
+pub use profile::Message as ProfileMessage;
+pub use settings::Message as SettingsMessage;
 
 /// The panel's tabs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,256 +27,161 @@ pub enum Tab {
     Menu,
 }
 
-pub(super) fn view<'a>(chat: &'a Chat, tab: Tab, settings: &'a Settings) -> Element<'a, Message> {
-    let tab_button = |label, t| {
-        button(text(label).size(14).center().width(Fill))
-            .width(Fill)
-            .style(if t == tab {
-                button::primary
-            } else {
-                button::text
-            })
-            .on_press(Message::Panel(t))
-    };
-    let tabs = row![
-        tab_button("Settings", Tab::Settings),
-        tab_button("Profile", Tab::Profile),
-        tab_button("Menu", Tab::Menu),
-    ]
-    .spacing(4);
-    let body = match tab {
-        Tab::Settings => settings_view(chat, settings),
-        Tab::Profile => profile_view(chat),
-        Tab::Menu => menu_view(chat),
-    };
-    column![
-        row![
-            text("Panel").size(18).width(Fill),
-            button(text("Close").size(13))
-                .style(button::text)
-                .on_press(Message::TogglePanel)
-        ]
-        .align_y(Center),
-        tabs,
-        scrollable(body).height(Fill)
-    ]
-    .spacing(10)
-    .padding(12)
-    .into()
+/// The panel: which tab is open (if any), and what its pages hold.
+#[derive(Debug)]
+pub struct Panel {
+    /// The open tab; `None` when the panel is closed.
+    pub tab: Option<Tab>,
+    /// The settings page.
+    pub settings: settings::Page,
+    /// The profile page.
+    pub profile: profile::Page,
 }
 
-fn section<'a>(title: &'a str, content: Element<'a, Message>) -> Element<'a, Message> {
-    column![text(title).size(13).style(style::dim), content]
-        .spacing(6)
-        .into()
+/// What the user did in the panel.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// Opened a tab.
+    Open(Tab),
+    /// Opened the panel (on Settings) or closed it.
+    Toggle,
+    /// On the settings page.
+    Settings(settings::Message),
+    /// On the profile page.
+    Profile(profile::Message),
+    /// On the menu page.
+    Menu(menu::Message),
 }
 
-fn settings_view<'a>(chat: &'a Chat, settings: &'a Settings) -> Element<'a, Message> {
-    let dir = chat
-        .downloads_draft
-        .clone()
-        .unwrap_or_else(|| settings.downloads().display().to_string());
-    let mut folder = column![
-        text_input("A folder for received files", &dir)
-            .id("downloads")
-            .on_input(Message::DownloadsTyped)
-            .on_submit(Message::DownloadsSet)
-            .padding(6)
-            .size(14),
-        row![
-            button(text("Choose…").size(14))
-                .style(button::secondary)
-                .on_press(Message::ChooseDownloads),
-            button(text("Use this folder").size(14))
-                .style(button::secondary)
-                .on_press_maybe(
-                    chat.downloads_draft
-                        .is_some()
-                        .then_some(Message::DownloadsSet)
-                )
-        ]
-        .spacing(6)
-    ]
-    .spacing(6);
-    if let Some(e) = &chat.downloads_error {
-        folder = folder.push(text(e.as_str()).size(13).style(style::error));
+/// What the parent has to do.
+#[derive(Debug)]
+pub enum Action {
+    /// Nothing.
+    None,
+    /// Run this task.
+    Run(Task<Message>),
+    /// The settings changed: save them.
+    SaveSettings,
+    /// Show this notice.
+    Notice(String),
+    /// Give the hub this profile.
+    SetProfile(Profile),
+    /// Leave the hub.
+    LogOut,
+}
+
+/// What the pages show besides their own state.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The app's settings.
+    pub settings: &'a Settings,
+    /// The hub.
+    pub hub: &'a HubInfo,
+    /// Our id.
+    pub me: ClientId,
+    /// Our profile as the hub has it.
+    pub profile: &'a Profile,
+}
+
+impl Panel {
+    /// A closed panel; the profile page starts from `profile`.
+    pub fn new(profile: &Profile) -> Self {
+        Self {
+            tab: None,
+            settings: settings::Page::default(),
+            profile: profile::Page::new(profile),
+        }
     }
-    column![
-        section("Download folder", folder.into()),
-        section(
-            "Appearance",
-            checkbox(settings.dark)
-                .label("Dark theme")
-                .on_toggle(Message::Dark)
-                .into()
-        ),
-        section(
-            "Files",
-            checkbox(settings.auto_accept_trusted)
-                .label("Accept files from trusted contacts without asking")
-                .on_toggle(Message::AutoAccept)
-                .into()
-        ),
-        section(
-            "Notifications",
-            checkbox(settings.notifications)
-                .label("Notify me of messages when the window is in the background")
-                .on_toggle(Message::Notifications)
-                .into()
-        ),
-    ]
-    .spacing(18)
-    .into()
-}
 
-fn profile_view(chat: &Chat) -> Element<'_, Message> {
-    let d = &chat.draft;
-    let presence = |label, p| {
-        button(text(label).size(13).center().width(Fill))
-            .width(Fill)
-            .style(if d.presence == p {
-                button::primary
-            } else {
-                button::secondary
-            })
-            .on_press(Message::ProfilePresence(p))
-    };
-    let mut avatars = row![].spacing(6);
-    for (n, (png, h)) in chat.builtin.iter().enumerate() {
-        let chosen = d.avatar == *png;
-        avatars = avatars.push(
-            button(image(h.clone()).width(28).height(28))
-                .padding(2)
-                .style(if chosen {
+    /// Handles a message.
+    pub fn update(&mut self, message: Message, settings: &mut Settings, hub: &HubInfo) -> Action {
+        match message {
+            Message::Open(tab) => self.tab = Some(tab),
+            Message::Toggle => {
+                self.tab = match self.tab {
+                    Some(_) => None,
+                    None => Some(Tab::Settings),
+                };
+            }
+            Message::Settings(m) => {
+                return self.settings.update(m, settings).lift(Message::Settings);
+            }
+            Message::Profile(m) => return self.profile.update(m, settings).lift(Message::Profile),
+            Message::Menu(m) => return menu::update(m, hub).lift(Message::Menu),
+        }
+        Action::None
+    }
+
+    /// Draws the open tab (nothing when closed).
+    pub fn view<'a>(&'a self, cx: Context<'a>) -> Option<Element<'a, Message>> {
+        let tab = self.tab?;
+        let tab_button = |label, t| {
+            button(text(label).size(14).center().width(Fill))
+                .width(Fill)
+                .style(if t == tab {
                     button::primary
                 } else {
                     button::text
                 })
-                .on_press(Message::BuiltinAvatar(n)),
-        );
-    }
-    let current: Element<'_, Message> = match super::avatar_handle(&d.avatar) {
-        Some(h) => image(h).width(64).height(64).into(),
-        None => super::contacts::avatar_initials(
-            &super::contacts::initials(&d.name),
-            chat.me.0[0],
-            64.0,
-        ),
-    };
-    let mut col = column![
-        row![
-            current,
-            column![
-                button(text("Choose an image…").size(13))
-                    .style(button::secondary)
-                    .on_press(Message::ChooseAvatar),
-                button(text("No picture").size(13))
-                    .style(button::text)
-                    .on_press(Message::NoAvatar)
-            ]
-            .spacing(4)
+                .on_press(Message::Open(t))
+        };
+        let tabs = row![
+            tab_button("Settings", Tab::Settings),
+            tab_button("Profile", Tab::Profile),
+            tab_button("Menu", Tab::Menu),
         ]
-        .spacing(12)
-        .align_y(Center),
-        scrollable(avatars).direction(scrollable::Direction::Horizontal(
-            scrollable::Scrollbar::new().width(4).scroller_width(4)
-        )),
-        section(
-            "Name",
-            text_input("Your name", &d.name)
-                .id("profile-name")
-                .on_input(Message::ProfileName)
-                .padding(8)
-                .into()
-        ),
-        section(
-            "Status",
-            text_input("What are you up to?", &d.status)
-                .id("profile-status")
-                .on_input(Message::ProfileStatus)
-                .on_submit(Message::SaveProfile)
-                .padding(8)
-                .into()
-        ),
-        section(
-            "Presence",
-            row![
-                presence("Available", Presence::Available),
-                presence("Away", Presence::Away),
-                presence("Busy", Presence::Busy)
+        .spacing(4);
+        let body = match tab {
+            Tab::Settings => self.settings.view(cx.settings).map(Message::Settings),
+            Tab::Profile => self.profile.view(cx.me).map(Message::Profile),
+            Tab::Menu => menu::view(cx).map(Message::Menu),
+        };
+        Some(
+            column![
+                row![
+                    text("Panel").size(18).width(Fill),
+                    button(text("Close").size(13))
+                        .style(button::text)
+                        .on_press(Message::Toggle)
+                ]
+                .align_y(Center),
+                tabs,
+                scrollable(body).height(Fill)
             ]
-            .spacing(4)
-            .into()
-        ),
-    ]
-    .spacing(14);
-    if let Some(e) = &d.error {
-        col = col.push(text(e.as_str()).style(style::error));
+            .spacing(10)
+            .padding(12)
+            .into(),
+        )
     }
-    col.push(row![
-        space::horizontal(),
-        button("Save profile").on_press(Message::SaveProfile)
-    ])
-    .into()
 }
 
-fn menu_view(chat: &Chat) -> Element<'_, Message> {
-    let join = if chat.hub.join.is_empty() {
-        chat.hub.address.clone()
-    } else {
-        chat.hub.join.join("\n")
-    };
-    let hosted = if chat.hub.hosted {
-        "This computer hosts the hub. Others join with an address below and the password you chose."
-    } else {
-        "You joined this hub."
-    };
-    let logout = if chat.hub.hosted {
-        "Log out and stop the hub"
-    } else {
-        "Log out"
-    };
-    column![
-        section("Hub", text(hosted).size(14).into()),
-        section("Join address", text(join).size(14).into()),
-        section(
-            "Safety code",
-            column![
-                text(chat.hub.fingerprint.safety_code()).size(20),
-                text(
-                    "Compare this code with the one others see: the same code means the same hub."
-                )
-                .size(12)
-                .style(style::dim)
-            ]
-            .spacing(4)
-            .into()
-        ),
-        button(text("Copy join address").size(14))
-            .style(button::secondary)
-            .on_press(Message::CopyJoin),
-        section(
-            "You",
-            text(format!("{} · id {}", chat.profile.name, chat.me.short()))
-                .size(14)
-                .into()
-        ),
-        button(text(logout).size(14))
-            .style(button::danger)
-            .on_press(Message::LogOut),
-        section(
-            "About",
-            container(
-                text(format!(
-                    "Courier {} — chat and send files on your network. Files go directly \
-                     between computers, verified and resumable.",
-                    env!("CARGO_PKG_VERSION")
-                ))
-                .size(12)
-            )
-            .into()
-        ),
-    ]
-    .spacing(16)
-    .into()
+/// What a page's `update` returns; the panel lifts its messages into its own.
+#[derive(Debug)]
+enum PageAction<T> {
+    None,
+    Run(Task<T>),
+    SaveSettings,
+    Notice(String),
+    SetProfile(Profile),
+    LogOut,
+}
+
+impl<T: Send + 'static> PageAction<T> {
+    fn lift(self, f: fn(T) -> Message) -> Action {
+        match self {
+            Self::None => Action::None,
+            Self::Run(task) => Action::Run(task.map(f)),
+            Self::SaveSettings => Action::SaveSettings,
+            Self::Notice(n) => Action::Notice(n),
+            Self::SetProfile(p) => Action::SetProfile(p),
+            Self::LogOut => Action::LogOut,
+        }
+    }
+}
+
+/// A titled part of a page.
+fn section<'a, M: 'a>(title: &'a str, content: impl Into<Element<'a, M>>) -> Element<'a, M> {
+    column![text(title).size(13).style(style::dim), content.into()]
+        .spacing(6)
+        .into()
 }

@@ -1,0 +1,671 @@
+//! File cards: offers to and from a contact, their answer, progress, and outcome. Each
+//! transfer runs as an abortable task over `courier_core::transfer`; removing its card
+//! would cancel it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use courier_core::proto::{ClientId, Declined, FileEntry, IncomingOffer, TransferEnd, TransferId};
+use courier_core::session::Handle;
+use courier_core::transfer::{self, Canceller, Progress, Route, Summary, source::Source};
+use courier_core::units;
+use iced::widget::{button, column, container, progress_bar, row, space, text};
+use iced::{Center, Element, Fill, Task};
+
+use super::contacts::People;
+use crate::style;
+
+/// Files listed on a card before "and N more".
+const FILES_LISTED: usize = 6;
+
+/// A file transfer in a conversation.
+#[derive(Debug)]
+pub struct FileCard {
+    /// The other side.
+    pub peer: ClientId,
+    /// We send (true) or receive.
+    pub outgoing: bool,
+    /// Files offered.
+    pub files: Vec<FileEntry>,
+    /// Empty folders offered.
+    pub folders: usize,
+    /// Total bytes.
+    pub total: u64,
+    /// Where it stands.
+    pub state: FileState,
+    /// Direct or relayed, once connected.
+    pub route: Option<Route>,
+    /// Latest progress.
+    pub progress: Option<Progress>,
+    /// The hub's id for it.
+    pub id: Option<TransferId>,
+    /// An incoming offer waiting for an answer.
+    pub offer: Option<IncomingOffer>,
+    /// Where received files went.
+    pub saved_in: Option<PathBuf>,
+    /// Every file listed (a long offer shows its first few until asked).
+    pub expanded: bool,
+    canceller: Option<Canceller>,
+    abort: Option<iced::task::Handle>,
+}
+
+/// Where a transfer stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FileState {
+    /// Reading the files to offer.
+    Preparing,
+    /// Offered; waiting for the other side's answer.
+    Waiting,
+    /// Offered to us; waiting for Accept / Decline.
+    Incoming,
+    /// Accepted; connecting.
+    Connecting,
+    /// Bytes are moving.
+    Running,
+    /// Done and verified.
+    Done(String),
+    /// Declined by the receiver.
+    Declined(String),
+    /// Failed or cancelled.
+    Failed(String),
+}
+
+impl FileState {
+    /// Whether the transfer is over.
+    pub fn is_over(&self) -> bool {
+        matches!(self, Self::Done(_) | Self::Declined(_) | Self::Failed(_))
+    }
+}
+
+impl FileCard {
+    fn new(peer: ClientId, outgoing: bool, state: FileState) -> Self {
+        Self {
+            peer,
+            outgoing,
+            files: Vec::new(),
+            folders: 0,
+            total: 0,
+            state,
+            route: None,
+            progress: None,
+            id: None,
+            offer: None,
+            saved_in: None,
+            expanded: false,
+            canceller: None,
+            abort: None,
+        }
+    }
+}
+
+/// Every file card, by a local key.
+#[derive(Debug, Default)]
+pub struct Transfers {
+    /// The cards.
+    pub cards: BTreeMap<u64, FileCard>,
+    next_key: u64,
+}
+
+/// What the user did, or what a transfer task reported.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// The files of an offer were read.
+    Prepared(u64, Result<Source, String>),
+    /// A transfer reported.
+    Update(u64, transfer::Update),
+    /// Accept an offer.
+    Accept(u64),
+    /// Decline an offer.
+    Decline(u64),
+    /// Cancel a transfer.
+    Cancel(u64),
+    /// List every file of a card.
+    Expand(u64),
+    /// Open the folder of a finished transfer.
+    OpenFolder(PathBuf),
+    /// A command to the hub failed.
+    Failed(String),
+}
+
+/// What the parent has to do.
+#[derive(Debug)]
+pub enum Action {
+    /// Nothing.
+    None,
+    /// Run this task.
+    Run(Task<Message>),
+    /// Show this notice.
+    Notice(String),
+}
+
+/// What a card needs from the parent to act.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The session, when there is one.
+    pub handle: Option<&'a Handle>,
+    /// Our id.
+    pub me: ClientId,
+    /// Where received files go.
+    pub downloads: &'a std::path::Path,
+}
+
+impl Transfers {
+    fn add(&mut self, card: FileCard) -> u64 {
+        let key = self.next_key;
+        self.next_key += 1;
+        self.cards.insert(key, card);
+        key
+    }
+
+    /// A card.
+    pub fn get(&self, key: u64) -> Option<&FileCard> {
+        self.cards.get(&key)
+    }
+
+    /// Offers `paths` to `peer`: a card that reads the files first. Returns its key and
+    /// the task that reads them.
+    pub fn offer(&mut self, peer: ClientId, paths: Vec<PathBuf>) -> (u64, Task<Message>) {
+        let key = self.add(FileCard::new(peer, true, FileState::Preparing));
+        let task = Task::perform(
+            smol::unblock(move || Source::from_paths(&paths).map_err(|e| e.to_string())),
+            move |r| Message::Prepared(key, r),
+        );
+        (key, task)
+    }
+
+    /// Someone offers us files: a card waiting for the answer. Returns its key.
+    pub fn incoming(&mut self, offer: IncomingOffer) -> u64 {
+        let mut card = FileCard::new(offer.from, false, FileState::Incoming);
+        card.files = offer.manifest.files.clone();
+        card.folders = offer.manifest.folders.len();
+        card.total = offer.manifest.total();
+        card.id = Some(offer.id);
+        card.offer = Some(offer);
+        self.add(card)
+    }
+
+    /// The hub says an offer to us ended before we answered it.
+    pub fn ended(&mut self, id: TransferId, end: TransferEnd) {
+        for card in self.cards.values_mut() {
+            if card.id == Some(id) && card.state == FileState::Incoming {
+                card.offer = None;
+                card.state = FileState::Failed(match end {
+                    TransferEnd::Cancelled { .. } => "The sender cancelled.".to_owned(),
+                    TransferEnd::PeerGone => "The sender went offline.".to_owned(),
+                    TransferEnd::Declined(_) => "Declined.".to_owned(),
+                });
+            }
+        }
+    }
+
+    /// Handles a message.
+    pub fn update(&mut self, message: Message, cx: Context<'_>) -> Action {
+        match message {
+            Message::Prepared(key, source) => self.prepared(key, source, cx),
+            Message::Update(key, update) => {
+                self.progress(key, update, cx);
+                Action::None
+            }
+            Message::Accept(key) => self.accept(key, cx),
+            Message::Decline(key) => self.decline(key, cx),
+            Message::Cancel(key) => {
+                if self.cards.get(&key).is_some_and(|c| c.offer.is_some()) {
+                    // An offer not yet answered: cancelling it is declining it.
+                    return self.decline(key, cx);
+                }
+                if let Some(card) = self.cards.get_mut(&key) {
+                    match &card.canceller {
+                        Some(c) => c.cancel(),
+                        None => {
+                            if let Some(abort) = card.abort.take() {
+                                abort.abort();
+                            }
+                            card.state = FileState::Failed("Cancelled.".into());
+                        }
+                    }
+                }
+                Action::None
+            }
+            Message::Expand(key) => {
+                if let Some(card) = self.cards.get_mut(&key) {
+                    card.expanded = true;
+                }
+                Action::None
+            }
+            Message::Failed(why) => Action::Notice(why),
+            Message::OpenFolder(path) => Action::Run(
+                Task::future(smol::unblock(move || crate::system::open_folder(&path))).discard(),
+            ),
+        }
+    }
+
+    fn prepared(&mut self, key: u64, source: Result<Source, String>, cx: Context<'_>) -> Action {
+        let Some(card) = self.cards.get_mut(&key) else {
+            return Action::None;
+        };
+        if card.state != FileState::Preparing {
+            return Action::None;
+        }
+        let source = match source {
+            Ok(s) => s,
+            Err(e) => {
+                card.state = FileState::Failed(e);
+                return Action::None;
+            }
+        };
+        let Some(handle) = cx.handle.cloned() else {
+            card.state = FileState::Failed("Not connected to the hub.".into());
+            return Action::None;
+        };
+        card.files = source.manifest.files.clone();
+        card.folders = source.manifest.folders.len();
+        card.total = source.manifest.total();
+        card.state = FileState::Waiting;
+        let options = transfer::Options::default();
+        let stream = transfer::send_source(handle, card.peer, source, options);
+        Action::Run(self.run(key, stream))
+    }
+
+    fn accept(&mut self, key: u64, cx: Context<'_>) -> Action {
+        let Some(card) = self.cards.get_mut(&key) else {
+            return Action::None;
+        };
+        let Some(offer) = card.offer.take() else {
+            return Action::None;
+        };
+        let Some(handle) = cx.handle.cloned() else {
+            card.offer = Some(offer);
+            return Action::Notice("Not connected to the hub; try again when it is back.".into());
+        };
+        let dir = cx.downloads.to_owned();
+        card.saved_in = Some(dir.clone());
+        card.state = FileState::Connecting;
+        let stream = transfer::receive(handle, offer, None, dir, transfer::Options::default());
+        Action::Run(self.run(key, stream))
+    }
+
+    fn decline(&mut self, key: u64, cx: Context<'_>) -> Action {
+        let Some(card) = self.cards.get_mut(&key) else {
+            return Action::None;
+        };
+        let Some(offer) = card.offer.take() else {
+            return Action::None;
+        };
+        card.state = FileState::Declined("You declined.".into());
+        let Some(handle) = cx.handle.cloned() else {
+            return Action::None;
+        };
+        Action::Run(
+            Task::future(async move { handle.decline(offer.id, Declined::ByUser).await.err() })
+                .and_then(|e| Task::done(Message::Failed(e.to_string()))),
+        )
+    }
+
+    fn run(&mut self, key: u64, stream: transfer::Transfer) -> Task<Message> {
+        let canceller = stream.canceller();
+        let (task, abort) = Task::run(stream, move |u| Message::Update(key, u)).abortable();
+        if let Some(card) = self.cards.get_mut(&key) {
+            card.canceller = Some(canceller);
+            card.abort = Some(abort.abort_on_drop());
+        }
+        task
+    }
+
+    fn progress(&mut self, key: u64, update: transfer::Update, cx: Context<'_>) {
+        let Some(card) = self.cards.get_mut(&key) else {
+            return;
+        };
+        match update {
+            transfer::Update::Offered { id } => card.id = Some(id),
+            transfer::Update::Accepted { .. } => card.state = FileState::Connecting,
+            transfer::Update::Connected { route } => {
+                card.route = Some(route);
+                card.state = FileState::Running;
+            }
+            transfer::Update::Progress(p) => {
+                card.state = FileState::Running;
+                card.progress = Some(p);
+            }
+            transfer::Update::Finished(result) => {
+                card.canceller = None;
+                card.abort = None;
+                card.state = match result {
+                    Ok(summary) => {
+                        if let Some(first) = summary.saved.first() {
+                            card.saved_in = first
+                                .parent()
+                                .map(|p| p.to_owned())
+                                .or_else(|| Some(cx.downloads.to_owned()));
+                        }
+                        FileState::Done(done_text(&summary, card.outgoing))
+                    }
+                    Err(e) => match &*e {
+                        transfer::Error::Declined => FileState::Declined("Declined.".into()),
+                        transfer::Error::NoSpaceAtReceiver => FileState::Declined(
+                            "Declined: not enough disk space on their side.".into(),
+                        ),
+                        transfer::Error::Cancelled { by } if *by == cx.me => {
+                            FileState::Failed("You cancelled.".into())
+                        }
+                        _ => FileState::Failed(super::capitalize(&e.to_string())),
+                    },
+                };
+            }
+            // Per-file news is summed up at the end.
+            _ => {}
+        }
+    }
+
+    /// Draws one card.
+    pub fn view<'a>(&'a self, key: u64, people: &People) -> Element<'a, Message> {
+        let Some(card) = self.cards.get(&key) else {
+            return space::vertical().height(0).into();
+        };
+        let who = people.name_of(&card.peer);
+        let count = card.files.len();
+        let what = match (count, card.folders) {
+            (0, 0) => "files".to_owned(),
+            (1, 0) => "1 file".to_owned(),
+            (n, 0) => format!("{n} files"),
+            (n, f) => format!("{n} files and {f} empty folders"),
+        };
+        let title = if card.outgoing {
+            format!("To {who}: {what}, {}", units::size(card.total))
+        } else {
+            format!("{who} sends {what}, {}", units::size(card.total))
+        };
+        let mut body = column![text(title).size(15)].spacing(6);
+        let listed = if card.expanded {
+            card.files.len()
+        } else {
+            FILES_LISTED
+        };
+        for f in card.files.iter().take(listed) {
+            body = body.push(
+                row![
+                    text(f.path.as_str())
+                        .size(13)
+                        .width(Fill)
+                        .wrapping(text::Wrapping::WordOrGlyph),
+                    text(units::size(f.size)).size(13).style(style::dim)
+                ]
+                .spacing(8),
+            );
+        }
+        if count > listed {
+            body = body.push(
+                row![
+                    text(format!("and {} more", count - listed))
+                        .size(13)
+                        .style(style::dim)
+                        .width(Fill),
+                    button(text(format!("Show all {count} files")).size(13))
+                        .style(button::text)
+                        .on_press(Message::Expand(key))
+                ]
+                .align_y(Center),
+            );
+        }
+        body = body.push(state_line(key, card));
+        let card_box = container(body)
+            .padding(12)
+            .max_width(560)
+            .style(style::card);
+        let line = if card.outgoing {
+            row![space::horizontal(), card_box]
+        } else {
+            row![card_box, space::horizontal()]
+        };
+        line.width(Fill).into()
+    }
+}
+
+/// A card's last line: what it waits for, its progress, or how it ended.
+fn state_line(key: u64, card: &FileCard) -> Element<'_, Message> {
+    let route = card.route.map(|r| format!("{r}")).unwrap_or_default();
+    let cancel = || {
+        button(text("Cancel").size(13))
+            .style(button::secondary)
+            .on_press(Message::Cancel(key))
+    };
+    match &card.state {
+        FileState::Preparing => text("Reading the files…").size(13).into(),
+        FileState::Waiting => row![
+            text("Waiting for them to accept…").size(13).width(Fill),
+            cancel()
+        ]
+        .align_y(Center)
+        .into(),
+        FileState::Incoming => row![
+            space::horizontal(),
+            button(text("Decline"))
+                .style(button::secondary)
+                .on_press(Message::Decline(key)),
+            button(text("Accept"))
+                .style(button::primary)
+                .on_press(Message::Accept(key))
+        ]
+        .spacing(8)
+        .into(),
+        FileState::Connecting | FileState::Running => {
+            let (done, total, rate, eta) = match &card.progress {
+                Some(p) => (p.bytes, p.total, p.rate, p.eta),
+                None => (0, card.total, 0.0, None),
+            };
+            let fraction = if total == 0 {
+                0.0
+            } else {
+                done as f32 / total as f32
+            };
+            let status = if card.state == FileState::Connecting {
+                "Connecting…".to_owned()
+            } else {
+                let eta = eta
+                    .map(|d| format!(" · {} left", units::duration(d)))
+                    .unwrap_or_default();
+                format!(
+                    "{} of {} · {}{eta} · {route}",
+                    units::size(done),
+                    units::size(total),
+                    units::rate(rate)
+                )
+            };
+            column![
+                progress_bar(0.0..=1.0, fraction).girth(8),
+                row![text(status).size(13).width(Fill), cancel()]
+                    .spacing(8)
+                    .align_y(Center)
+            ]
+            .spacing(6)
+            .into()
+        }
+        FileState::Done(summary) => {
+            let mut line =
+                row![text(format!("{summary} · {route}")).size(13).width(Fill)].align_y(Center);
+            if let Some(dir) = &card.saved_in
+                && !card.outgoing
+            {
+                line = line.push(
+                    button(text("Open folder").size(13))
+                        .style(button::secondary)
+                        .on_press(Message::OpenFolder(dir.clone())),
+                );
+            }
+            line.into()
+        }
+        FileState::Declined(why) | FileState::Failed(why) => {
+            text(why.as_str()).size(13).style(style::error).into()
+        }
+    }
+}
+
+fn done_text(s: &Summary, outgoing: bool) -> String {
+    let verb = if outgoing { "Sent" } else { "Received" };
+    let files = if s.files == 1 {
+        "1 file".to_owned()
+    } else {
+        format!("{} files", s.files)
+    };
+    let mut text = format!(
+        "{verb} {files}, {} in {}",
+        units::size(s.bytes),
+        units::duration(s.elapsed)
+    );
+    if s.resumed > 0 {
+        text.push_str(&format!(
+            " (resumed, {} were already there)",
+            units::size(s.resumed)
+        ));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::screen::chat::tests::{chat_with, contact, interact, shows};
+    use crate::screen::chat::{self, Message as ChatMessage};
+    use crate::settings::Settings;
+    use courier_core::proto::{Manifest, Target};
+    use courier_core::session::Event;
+
+    fn offer(from: u8, id: u8) -> Event {
+        Event::Offer(IncomingOffer {
+            id: TransferId(u64::from(id)),
+            from: ClientId([from; 32]),
+            manifest: Manifest {
+                files: vec![
+                    FileEntry {
+                        path: "photos/beach.jpg".into(),
+                        size: 2_500_000,
+                    },
+                    FileEntry {
+                        path: "notes.txt".into(),
+                        size: 1200,
+                    },
+                ],
+                folders: vec![],
+            },
+            addrs: vec![],
+        })
+    }
+
+    #[test]
+    fn offer_card_lists_files_and_can_be_declined() -> Result<(), iced_test::Error> {
+        let mut settings = Settings::default();
+        let mut chat = chat_with(vec![contact(2, "Bob")]);
+        chat.update(
+            chat::select(Target::Client(ClientId([2; 32]))),
+            &mut settings,
+        );
+        chat.session_event(offer(2, 1), &settings);
+        assert!(shows(&chat, &settings, "Bob sends 2 files, 2.5 MB"));
+        assert!(shows(&chat, &settings, "photos/beach.jpg"));
+        assert!(shows(&chat, &settings, "1.2 kB"));
+        // A long offer lists its first files and every one on request.
+        let many: Vec<FileEntry> = (0..20)
+            .map(|i| FileEntry {
+                path: format!("photos/img{i:02}.jpg"),
+                size: 1000,
+            })
+            .collect();
+        chat.session_event(
+            Event::Offer(IncomingOffer {
+                id: TransferId(77),
+                from: ClientId([2; 32]),
+                manifest: Manifest {
+                    files: many,
+                    folders: vec![],
+                },
+                addrs: vec![],
+            }),
+            &settings,
+        );
+        assert!(shows(&chat, &settings, "photos/img05.jpg"));
+        assert!(!shows(&chat, &settings, "photos/img19.jpg"));
+        interact(&mut chat, &mut settings, |ui| {
+            let _ = ui.click("Show all 20 files");
+        });
+        assert!(shows(&chat, &settings, "photos/img19.jpg"));
+        let last = chat.transfers.cards.keys().copied().max().unwrap_or(0);
+        chat.update(card(Message::Decline(last)), &mut settings);
+        interact(&mut chat, &mut settings, |ui| {
+            let _ = ui.click("Decline");
+        });
+        let first = chat
+            .transfers
+            .cards
+            .values()
+            .next()
+            .map(|c| c.state.clone());
+        assert_eq!(first, Some(FileState::Declined("You declined.".into())));
+        assert!(
+            !shows(&chat, &settings, "Accept"),
+            "no more buttons once answered"
+        );
+
+        // Accepting while the hub is away keeps the offer and says why.
+        chat.session_event(offer(2, 2), &settings);
+        interact(&mut chat, &mut settings, |ui| {
+            let _ = ui.click("Accept");
+        });
+        assert!(
+            chat.notice
+                .as_deref()
+                .is_some_and(|n| n.contains("Not connected"))
+        );
+        assert!(
+            chat.transfers
+                .cards
+                .values()
+                .any(|c| c.state == FileState::Incoming && c.offer.is_some())
+        );
+
+        // The sender cancelling an unanswered offer ends the card.
+        chat.session_event(
+            Event::TransferEnded {
+                id: TransferId(2),
+                end: TransferEnd::Cancelled {
+                    by: ClientId([2; 32]),
+                },
+            },
+            &settings,
+        );
+        assert!(chat.transfers.cards.values().all(|c| c.state.is_over()));
+        Ok(())
+    }
+
+    fn card(m: Message) -> ChatMessage {
+        ChatMessage::Conversation(super::super::conversation::Message::Card(m))
+    }
+
+    #[test]
+    fn files_need_a_contact_and_a_connection() {
+        let mut settings = Settings::default();
+        let mut chat = chat_with(vec![contact(2, "Bob")]);
+        let action = chat.update(
+            ChatMessage::Files(vec![PathBuf::from("/etc/hostname")]),
+            &mut settings,
+        );
+        assert!(matches!(action, chat::Action::None));
+        assert!(
+            chat.notice
+                .as_deref()
+                .is_some_and(|n| n.contains("pick a contact"))
+        );
+        chat.update(
+            chat::select(Target::Client(ClientId([2; 32]))),
+            &mut settings,
+        );
+        chat.update(
+            ChatMessage::Files(vec![PathBuf::from("/etc/hostname")]),
+            &mut settings,
+        );
+        assert!(
+            chat.notice
+                .as_deref()
+                .is_some_and(|n| n.contains("Not connected"))
+        );
+        assert!(chat.transfers.cards.is_empty());
+    }
+}
