@@ -26,6 +26,8 @@ mod receive;
 mod receiver;
 mod send;
 mod sender;
+#[cfg(test)]
+mod sim;
 mod write_behind;
 
 pub mod name;

@@ -1,0 +1,180 @@
+//! Logging in: the OPAQUE exchange bound to the TLS channel, the profile check, the
+//! per-address backoff after failures, and the welcome with the first contact page.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_bytes::ByteBuf;
+
+use super::presence::Change;
+use super::{CloseReason, ConnId, Event, Hub, Phase};
+use crate::auth::HubLogin;
+use crate::limits;
+use crate::proto::{ClientId, LoginRejection, PROTOCOL_VERSION, ServerFrame, validate_profile};
+
+impl Hub {
+    pub(super) fn login_start(
+        &mut self,
+        conn: ConnId,
+        client: ClientId,
+        channel: [u8; 32],
+        version: u32,
+        request: &[u8],
+        now: Instant,
+    ) {
+        if version != PROTOCOL_VERSION {
+            let rejection = LoginRejection::VersionMismatch {
+                hub: PROTOCOL_VERSION,
+                client: version,
+            };
+            self.reject(conn, rejection, CloseReason::VersionMismatch, now);
+            return;
+        }
+        let peer_ip = self.conns.get(&conn).map(|c| c.peer.ip());
+        if let Some(wait) = peer_ip.and_then(|ip| self.addresses.get(&ip)?.backoff.wait(now)) {
+            let retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+            let rejection = LoginRejection::TooManyAttempts { retry_in_ms };
+            self.reject(conn, rejection, CloseReason::TooManyAttempts, now);
+            return;
+        }
+        match self.config.secret.start_login(&mut self.rng, request) {
+            Ok((login, response)) => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.phase = Phase::AwaitFinish {
+                        client,
+                        channel,
+                        login,
+                    };
+                }
+                let challenge = ServerFrame::LoginChallenge {
+                    version: PROTOCOL_VERSION,
+                    response: ByteBuf::from(response),
+                };
+                self.send(conn, Arc::new(challenge), now);
+            }
+            Err(_) => self.close(conn, CloseReason::Malformed, now),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn login_finish(
+        &mut self,
+        conn: ConnId,
+        client: ClientId,
+        channel: [u8; 32],
+        login: HubLogin,
+        finalization: &[u8],
+        binding: &[u8],
+        profile: crate::proto::Profile,
+        now: Instant,
+    ) {
+        let key = match login.finish(finalization) {
+            Ok(key) => key,
+            Err(crate::auth::Error::Malformed) => {
+                self.record_failure(conn, now);
+                self.close(conn, CloseReason::Malformed, now);
+                return;
+            }
+            Err(_) => {
+                self.login_failed(
+                    conn,
+                    LoginRejection::WrongPassword,
+                    CloseReason::WrongPassword,
+                    now,
+                );
+                return;
+            }
+        };
+        if !key.check_client_binding(&channel, binding) {
+            self.login_failed(
+                conn,
+                LoginRejection::ChannelBindingMismatch,
+                CloseReason::ChannelBinding,
+                now,
+            );
+            return;
+        }
+        if let Err(e) = validate_profile(&profile) {
+            self.reject(
+                conn,
+                LoginRejection::InvalidProfile(e),
+                CloseReason::InvalidProfile,
+                now,
+            );
+            return;
+        }
+        if self.logged_in >= self.config.max_clients {
+            self.reject(conn, LoginRejection::HubFull, CloseReason::HubFull, now);
+            return;
+        }
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.phase = Phase::Ready { client };
+        let ip = c.peer.ip();
+        self.leave_preauth(ip);
+        if let Some(a) = self.addresses.get_mut(&ip) {
+            a.backoff.record_success();
+        }
+        self.logged_in += 1;
+        let wall = self.wall(now);
+        let name = profile.name.clone();
+        let change = self.directory.login(client, conn, profile, wall);
+        let mut first = self.directory.contacts_except(client);
+        let mut rest = first.split_off(first.len().min(limits::CONTACT_PAGE));
+        rest.reverse(); // popped from the end, page by page
+        let welcome = ServerFrame::Welcome {
+            you: client,
+            binding: ByteBuf::from(key.hub_binding(&channel)),
+            contacts: first,
+            more: !rest.is_empty(),
+            time: wall,
+        };
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.contacts_left = rest;
+        }
+        self.send(conn, Arc::new(welcome), now);
+        if change != Change::Nothing {
+            self.announce(client, now);
+        }
+        if let Some(queue) = self.offline.remove(&client) {
+            for frame in queue {
+                self.send(conn, frame, now);
+            }
+        }
+        self.events
+            .push_back(Event::LoggedIn { conn, client, name });
+    }
+
+    pub(super) fn login_failed(
+        &mut self,
+        conn: ConnId,
+        rejection: LoginRejection,
+        reason: CloseReason,
+        now: Instant,
+    ) {
+        self.record_failure(conn, now);
+        self.reject(conn, rejection, reason, now);
+    }
+
+    pub(super) fn record_failure(&mut self, conn: ConnId, now: Instant) {
+        if let Some(c) = self.conns.get(&conn) {
+            self.addresses
+                .entry(c.peer.ip())
+                .or_default()
+                .backoff
+                .record_failure(now);
+        }
+    }
+
+    pub(super) fn reject(
+        &mut self,
+        conn: ConnId,
+        rejection: LoginRejection,
+        reason: CloseReason,
+        now: Instant,
+    ) {
+        self.send(conn, Arc::new(ServerFrame::LoginRejected(rejection)), now);
+        self.close(conn, reason, now);
+    }
+}

@@ -1,0 +1,242 @@
+//! What logged-in members do: messages (delivered, stored for an offline contact, or
+//! refused), typing and read marks, profile updates, contact pages and avatars; and the
+//! presence batches that tell everyone else.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::route::{self, Recipients};
+use super::{CloseReason, ConnId, Hub};
+use crate::limits;
+use crate::proto::{
+    ClientFrame, ClientId, Delivery, ErrorCode, Message, RejectReason, ServerFrame, Target,
+    validate_profile, validate_text,
+};
+
+impl Hub {
+    pub(super) fn ready_frame(
+        &mut self,
+        conn: ConnId,
+        client: ClientId,
+        frame: ClientFrame,
+        now: Instant,
+    ) {
+        match frame {
+            ClientFrame::Ping => {}
+            ClientFrame::Send { id, to, text } => {
+                if !self.take_chat_token(conn, now) {
+                    let status = Delivery::Rejected(RejectReason::RateLimited);
+                    self.send(conn, Arc::new(ServerFrame::Receipt { id, status }), now);
+                    return;
+                }
+                let status = self.deliver(client, id, to, text, now);
+                self.send(conn, Arc::new(ServerFrame::Receipt { id, status }), now);
+            }
+            ClientFrame::Typing { to } => {
+                self.notify(
+                    conn,
+                    client,
+                    to,
+                    ServerFrame::Typing { from: client, to },
+                    now,
+                );
+            }
+            ClientFrame::Read { from, id } => {
+                let frame = ServerFrame::Read { by: client, id };
+                self.notify(conn, client, Target::Client(from), frame, now);
+            }
+            ClientFrame::SetProfile(profile) => {
+                let allowed = self
+                    .conns
+                    .get_mut(&conn)
+                    .is_some_and(|c| c.profile.take(now));
+                if !allowed {
+                    self.error(
+                        conn,
+                        ErrorCode::RateLimited,
+                        "profile updates are limited to one per second",
+                        now,
+                    );
+                } else if let Err(e) = validate_profile(&profile) {
+                    self.error(conn, ErrorCode::InvalidProfile, &e.to_string(), now);
+                } else if self.directory.set_profile(client, profile) {
+                    self.announce(client, now);
+                }
+            }
+            ClientFrame::NextContacts => {
+                let Some(c) = self.conns.get_mut(&conn) else {
+                    return;
+                };
+                if c.contacts_left.is_empty() {
+                    self.close(conn, CloseReason::Unexpected, now);
+                    return;
+                }
+                let keep = c.contacts_left.len().saturating_sub(limits::CONTACT_PAGE);
+                let mut page = c.contacts_left.split_off(keep);
+                page.reverse();
+                let more = !c.contacts_left.is_empty();
+                if !more {
+                    c.contacts_left = Vec::new(); // release the snapshot's memory
+                }
+                self.send(
+                    conn,
+                    Arc::new(ServerFrame::ContactPage {
+                        contacts: page,
+                        more,
+                    }),
+                    now,
+                );
+            }
+            ClientFrame::GetAvatar { id } => {
+                if self.take_chat_token(conn, now) {
+                    let avatar = self
+                        .directory
+                        .get(&id)
+                        .map(|k| k.profile.avatar.clone())
+                        .unwrap_or_default();
+                    self.send(conn, Arc::new(ServerFrame::Avatar { id, avatar }), now);
+                }
+            }
+            ClientFrame::Offer {
+                tag,
+                to,
+                manifest,
+                addrs,
+            } => self.offer(conn, client, tag, to, manifest, addrs, now),
+            ClientFrame::Accept { id, files, addrs } => {
+                self.accept(conn, client, id, files, addrs, now);
+            }
+            ClientFrame::Decline { id, reason } => self.decline(conn, client, id, reason, now),
+            ClientFrame::Cancel { id } => self.cancel(client, id, now),
+            ClientFrame::LoginStart { .. }
+            | ClientFrame::LoginFinish { .. }
+            | ClientFrame::LoginAbort
+            | ClientFrame::Relay { .. } => self.close(conn, CloseReason::Unexpected, now),
+        }
+    }
+
+    /// Forwards a transient notice (typing, read mark) to online recipients; never stored.
+    pub(super) fn notify(
+        &mut self,
+        conn: ConnId,
+        client: ClientId,
+        to: Target,
+        frame: ServerFrame,
+        now: Instant,
+    ) {
+        if !self.take_chat_token(conn, now) {
+            return;
+        }
+        if let Recipients::Online(conns) = route::route(&self.directory, client, to) {
+            let frame = Arc::new(frame);
+            for c in conns {
+                self.send(c, frame.clone(), now);
+            }
+        }
+    }
+
+    pub(super) fn take_chat_token(&mut self, conn: ConnId, now: Instant) -> bool {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return false;
+        };
+        if c.chat.take(now) {
+            return true;
+        }
+        c.rate_violations += 1;
+        if c.rate_violations > limits::RATE_VIOLATIONS_BEFORE_CLOSE {
+            self.close(conn, CloseReason::RateLimited, now);
+        }
+        false
+    }
+
+    pub(super) fn deliver(
+        &mut self,
+        from: ClientId,
+        id: crate::proto::MsgId,
+        to: Target,
+        text: String,
+        now: Instant,
+    ) -> Delivery {
+        if !validate_text(&text) {
+            return Delivery::Rejected(RejectReason::BadText);
+        }
+        let time = self.wall(now);
+        self.directory.touch(from, time);
+        // Recipients must know the sender's card before its first message.
+        if self.presence_pending.contains(&from) {
+            self.flush_presence(now);
+        }
+        let route = route::route(&self.directory, from, to);
+        let frame = || {
+            Arc::new(ServerFrame::Message(Message {
+                id,
+                from,
+                to,
+                text,
+                time,
+            }))
+        };
+        match route {
+            Recipients::NoSuchPeer => Delivery::Rejected(RejectReason::NoSuchPeer),
+            Recipients::Online(conns) => {
+                let frame = frame();
+                for c in conns {
+                    self.send(c, frame.clone(), now);
+                }
+                Delivery::Delivered
+            }
+            Recipients::Offline(who) => {
+                let queue = self.offline.entry(who).or_default();
+                if queue.len() >= self.config.offline_queue {
+                    Delivery::Rejected(RejectReason::QueueFull)
+                } else {
+                    queue.push_back(frame());
+                    Delivery::Stored
+                }
+            }
+        }
+    }
+
+    /// Queues `client`'s card for the next presence batch.
+    pub(super) fn announce(&mut self, client: ClientId, now: Instant) {
+        self.presence_pending.insert(client);
+        self.presence_due
+            .get_or_insert(now + limits::PRESENCE_BATCH);
+    }
+
+    /// Sends every card that changed since the last batch to everyone online, a page per
+    /// frame, each frame shared by all recipients.
+    pub(super) fn flush_presence(&mut self, now: Instant) {
+        self.presence_due = None;
+        let pending = std::mem::take(&mut self.presence_pending);
+        let cards: Vec<_> = pending
+            .iter()
+            .filter_map(|id| self.directory.get(id).map(|k| k.contact(*id)))
+            .collect();
+        let frames: Vec<Arc<ServerFrame>> = cards
+            .chunks(limits::CONTACT_PAGE)
+            .map(|page| Arc::new(ServerFrame::Contacts(page.to_vec())))
+            .collect();
+        let targets: Vec<ConnId> = self
+            .directory
+            .online()
+            .flat_map(|(_, k)| k.conns.iter().copied())
+            .collect();
+        for c in targets {
+            for f in &frames {
+                self.send(c, f.clone(), now);
+            }
+        }
+    }
+
+    pub(super) fn error(&mut self, conn: ConnId, code: ErrorCode, detail: &str, now: Instant) {
+        self.send(
+            conn,
+            Arc::new(ServerFrame::Error {
+                code,
+                detail: detail.to_owned(),
+            }),
+            now,
+        );
+    }
+}

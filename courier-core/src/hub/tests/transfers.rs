@@ -1,0 +1,304 @@
+//! Brokering on the simulator: offers, answers, tickets, relays.
+use super::*;
+use crate::proto::{
+    ClientId, Declined, FileEntry, Manifest, ManifestError, OfferRefusal, Ticket, TransferEnd,
+    TransferId,
+};
+
+fn manifest(n: usize) -> Manifest {
+    Manifest {
+        files: (0..n)
+            .map(|i| FileEntry {
+                path: format!("f{i}"),
+                size: 10,
+            })
+            .collect(),
+        folders: Vec::new(),
+    }
+}
+
+fn offer(sim: &mut Sim, i: usize, tag: u32, to: ClientId, m: Manifest) {
+    let now = sim.now;
+    sim.clients[i]
+        .session
+        .offer(tag, to, m, vec!["10.0.0.1:5000".parse().unwrap()], now)
+        .unwrap();
+    sim.run();
+}
+
+fn sent(sim: &Sim, i: usize) -> Vec<(u32, Result<TransferId, OfferRefusal>)> {
+    sim.events(i)
+        .iter()
+        .filter_map(|e| match e {
+            SEvent::OfferSent { tag, id } => Some((*tag, Ok(*id))),
+            SEvent::OfferRefused { tag, reason } => Some((*tag, Err(*reason))),
+            _ => None,
+        })
+        .collect()
+}
+
+fn tickets(sim: &Sim, i: usize) -> Vec<crate::proto::TicketInfo> {
+    sim.events(i)
+        .iter()
+        .filter_map(|e| match e {
+            SEvent::Ticket(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ends(sim: &Sim, i: usize) -> Vec<(TransferId, TransferEnd)> {
+    sim.events(i)
+        .iter()
+        .filter_map(|e| match e {
+            SEvent::TransferEnded { id, end } => Some((*id, *end)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn offered(sim: &mut Sim, a: usize, b: usize) -> TransferId {
+    let to = sim.clients[b].id;
+    offer(sim, a, 1, to, manifest(2));
+    let last = sent(sim, a).last().cloned();
+    assert!(matches!(last, Some((_, Ok(_)))), "offer refused: {last:?}");
+    last.and_then(|(_, r)| r.ok()).unwrap()
+}
+
+#[test]
+fn offer_is_forwarded_with_the_true_sender_and_accept_mints_one_ticket() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    let id = offered(&mut sim, a, b);
+    let incoming: Vec<_> = sim
+        .events(b)
+        .iter()
+        .filter_map(|e| match e {
+            SEvent::Offer(o) => Some(o.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(incoming.len(), 1);
+    assert_eq!(incoming[0].id, id);
+    assert_eq!(incoming[0].from, ClientId([1; 32]));
+    let now = sim.now;
+    sim.clients[b]
+        .session
+        .accept(id, vec![1], vec!["10.0.0.2:6000".parse().unwrap()], now)
+        .unwrap();
+    sim.run();
+    let (ta, tb) = (tickets(&sim, a), tickets(&sim, b));
+    assert_eq!((ta.len(), tb.len()), (1, 1));
+    assert_eq!(ta[0].ticket, tb[0].ticket);
+    assert_eq!(ta[0].peer, ClientId([2; 32]));
+    assert_eq!(tb[0].peer, ClientId([1; 32]));
+    assert_eq!(ta[0].addrs, ["10.0.0.2:6000".parse().unwrap()]);
+    assert_eq!(tb[0].addrs, ["10.0.0.1:5000".parse().unwrap()]);
+    assert_eq!(ta[0].files, [1]);
+    // A second answer to the same offer is refused.
+    sim.raw(
+        b,
+        &ClientFrame::Accept {
+            id,
+            files: vec![0],
+            addrs: vec![],
+        },
+    );
+    assert_eq!(tickets(&sim, a).len(), 1);
+    // Tickets expire.
+    assert_eq!(sim.hub.stats().transfers, 1);
+    sim.advance(limits::TICKET_TTL + Duration::from_secs(1));
+    assert_eq!(sim.hub.stats().transfers, 0);
+}
+
+#[test]
+fn offer_limits() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    let bob = sim.clients[b].id;
+    // Unknown recipient, self, invalid manifests.
+    offer(&mut sim, a, 1, ClientId([9; 32]), manifest(1));
+    offer(&mut sim, a, 2, ClientId([1; 32]), manifest(1));
+    offer(&mut sim, a, 3, bob, manifest(0));
+    offer(&mut sim, a, 4, bob, manifest(limits::MAX_OFFER_FILES + 1));
+    let mut long = manifest(1);
+    long.files[0].path = "x".repeat(limits::MAX_OFFER_PATH + 1);
+    offer(&mut sim, a, 5, bob, long);
+    let mut overflow = manifest(2);
+    overflow.files[0].size = u64::MAX;
+    offer(&mut sim, a, 6, bob, overflow);
+    assert_eq!(
+        sent(&sim, a),
+        [
+            (1, Err(OfferRefusal::NoSuchPeer)),
+            (2, Err(OfferRefusal::NoSuchPeer)),
+            (3, Err(OfferRefusal::Invalid(ManifestError::Empty))),
+            (4, Err(OfferRefusal::Invalid(ManifestError::TooManyFiles))),
+            (5, Err(OfferRefusal::Invalid(ManifestError::BadPath))),
+            (6, Err(OfferRefusal::Invalid(ManifestError::TooLarge))),
+        ]
+    );
+    // At most 8 pending per sender (D8); the rate limit allows the burst.
+    sim.clear();
+    sim.advance(Duration::from_secs(10));
+    for tag in 0..9 {
+        offer(&mut sim, a, tag, bob, manifest(1));
+        sim.advance(Duration::from_millis(500));
+    }
+    let results = sent(&sim, a);
+    assert_eq!(results.iter().filter(|r| r.1.is_ok()).count(), 8);
+    assert_eq!(results[8], (8, Err(OfferRefusal::Busy)));
+    // A flood is rate limited.
+    sim.clear();
+    let c = sim.login(3, "carol");
+    let bob2 = sim.login(4, "bob2");
+    let to = sim.clients[bob2].id;
+    for tag in 0..20 {
+        offer(&mut sim, c, tag, to, manifest(1));
+    }
+    assert!(sent(&sim, c).contains(&(19, Err(OfferRefusal::RateLimited))));
+    assert!(
+        sim.is_online(c),
+        "offers over the limit are refused, not fatal"
+    );
+}
+
+#[test]
+fn decline_cancel_and_leaving_end_offers() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    let id = offered(&mut sim, a, b);
+    // Only the recipient may answer.
+    sim.raw(
+        a,
+        &ClientFrame::Decline {
+            id,
+            reason: Declined::ByUser,
+        },
+    );
+    assert!(ends(&sim, a).is_empty());
+    let now = sim.now;
+    sim.clients[b]
+        .session
+        .decline(id, Declined::NoSpace, now)
+        .unwrap();
+    sim.run();
+    assert_eq!(
+        ends(&sim, a),
+        [(id, TransferEnd::Declined(Declined::NoSpace))]
+    );
+
+    sim.clear();
+    let id = offered(&mut sim, a, b);
+    let now = sim.now;
+    sim.clients[a].session.cancel(id, now).unwrap();
+    sim.run();
+    assert_eq!(
+        ends(&sim, b),
+        [(
+            id,
+            TransferEnd::Cancelled {
+                by: ClientId([1; 32])
+            }
+        )]
+    );
+
+    sim.clear();
+    let id = offered(&mut sim, a, b);
+    sim.disconnect(a);
+    assert_eq!(ends(&sim, b), [(id, TransferEnd::PeerGone)]);
+    assert_eq!(sim.hub.stats().transfers, 0);
+}
+
+fn ticketed(sim: &mut Sim) -> (usize, usize, Ticket) {
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    let id = offered(sim, a, b);
+    let now = sim.now;
+    sim.clients[b]
+        .session
+        .accept(id, vec![0], vec![], now)
+        .unwrap();
+    sim.run();
+    (a, b, tickets(sim, b)[0].ticket)
+}
+
+fn relay_conn(sim: &mut Sim, who: u8) -> usize {
+    sim.connect_from(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9)), who, PW, "relay")
+        .unwrap()
+}
+
+#[test]
+fn relay_pairs_the_two_sides_once() {
+    let mut sim = Sim::new(PW);
+    let (_, _, ticket) = ticketed(&mut sim);
+    let ra = relay_conn(&mut sim, 1);
+    let rb = relay_conn(&mut sim, 2);
+    sim.raw(ra, &ClientFrame::Relay { ticket });
+    assert!(sim.relays.is_empty());
+    assert!(sim.clients[ra].closed.is_none());
+    sim.raw(rb, &ClientFrame::Relay { ticket });
+    assert_eq!(sim.relays, [(sim.clients[ra].conn, sim.clients[rb].conn)]);
+    assert!(sim.clients[ra].frames.contains(&ServerFrame::RelayReady));
+    assert!(sim.clients[rb].frames.contains(&ServerFrame::RelayReady));
+    // Used up: a replay is refused.
+    let again = relay_conn(&mut sim, 2);
+    sim.raw(again, &ClientFrame::Relay { ticket });
+    assert_eq!(sim.clients[again].closed, Some(CloseReason::BadTicket));
+    assert_eq!(
+        sim.hub.stats().preauth,
+        0,
+        "paired relays leave the hub's tables"
+    );
+}
+
+#[test]
+fn relay_refuses_strangers_wrong_expired_and_same_side_twice() {
+    let mut sim = Sim::new(PW);
+    let (_, _, ticket) = ticketed(&mut sim);
+    let stranger = relay_conn(&mut sim, 7);
+    sim.raw(stranger, &ClientFrame::Relay { ticket });
+    assert_eq!(sim.clients[stranger].closed, Some(CloseReason::BadTicket));
+    let wrong = relay_conn(&mut sim, 1);
+    sim.raw(
+        wrong,
+        &ClientFrame::Relay {
+            ticket: Ticket([0; 32]),
+        },
+    );
+    assert_eq!(sim.clients[wrong].closed, Some(CloseReason::BadTicket));
+    let first = relay_conn(&mut sim, 1);
+    sim.raw(first, &ClientFrame::Relay { ticket });
+    let twin = relay_conn(&mut sim, 1);
+    sim.raw(twin, &ClientFrame::Relay { ticket });
+    assert_eq!(sim.clients[twin].closed, Some(CloseReason::BadTicket));
+    // The waiting half times out like an unfinished login; then the ticket expires.
+    sim.advance(limits::TICKET_TTL + Duration::from_secs(1));
+    assert_eq!(sim.clients[first].closed, Some(CloseReason::LoginTimeout));
+    let late = relay_conn(&mut sim, 2);
+    sim.raw(late, &ClientFrame::Relay { ticket });
+    assert_eq!(sim.clients[late].closed, Some(CloseReason::BadTicket));
+    assert!(sim.relays.is_empty());
+}
+
+#[test]
+fn relay_can_be_switched_off() {
+    let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
+    config.relay = false;
+    let mut sim = Sim::with_config(config, PW);
+    let (_, _, ticket) = ticketed(&mut sim);
+    let r = relay_conn(&mut sim, 1);
+    sim.raw(r, &ClientFrame::Relay { ticket });
+    assert_eq!(sim.clients[r].closed, Some(CloseReason::RelayDisabled));
+}
+
+#[test]
+fn relay_frames_after_login_are_violations() {
+    let mut sim = Sim::new(PW);
+    let (a, _, ticket) = ticketed(&mut sim);
+    sim.raw(a, &ClientFrame::Relay { ticket });
+    assert_eq!(sim.clients[a].closed, Some(CloseReason::Unexpected));
+}
