@@ -186,6 +186,19 @@ impl Error {
     }
 }
 
+/// A transfer that reached its end succeeded only if none of its `total` files failed.
+pub(crate) fn verdict(
+    tally: super::Tally,
+    failed: Vec<FileFailed>,
+    total: usize,
+) -> Result<super::Tally, Error> {
+    if failed.is_empty() {
+        Ok(tally)
+    } else {
+        Err(Error::FilesFailed { failed, total })
+    }
+}
+
 /// Whether `e` says the disk is full.
 pub(crate) fn is_disk_full(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(28)

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::error::{Error, FileFailed, Violation};
+use super::error::{Error, FileFailed, Violation, verdict};
 use super::meter::{FileAt, Meter};
 use super::wire::{Control, FileFailure};
 use super::{Tally, Update};
@@ -460,14 +460,7 @@ impl Receiver {
                     }
                     self.transmit(Control::Finished, now);
                     let failed = std::mem::take(&mut self.failed);
-                    let outcome = if failed.is_empty() {
-                        Ok(self.tally())
-                    } else {
-                        Err(Error::FilesFailed {
-                            failed,
-                            total: self.files.len(),
-                        })
-                    };
+                    let outcome = verdict(self.tally(), failed, self.files.len());
                     self.phase = Phase::Over;
                     self.outcome = Some(outcome);
                 }

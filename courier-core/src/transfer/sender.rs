@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::error::{Error, FileFailed, Violation};
+use super::error::{Error, FileFailed, Violation, verdict};
 use super::meter::{FileAt, Meter};
 use super::wire::Control;
 use super::{Tally, Update};
@@ -223,14 +223,7 @@ impl Sender {
             return Err(Violation::Unexpected);
         }
         let failed = std::mem::take(&mut self.failed);
-        let outcome = if failed.is_empty() {
-            Ok(self.tally())
-        } else {
-            Err(Error::FilesFailed {
-                failed,
-                total: self.files.len(),
-            })
-        };
+        let outcome = verdict(self.tally(), failed, self.files.len());
         self.end(outcome);
         Ok(())
     }
