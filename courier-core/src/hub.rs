@@ -15,8 +15,11 @@ mod broker;
 pub mod home;
 mod limit;
 mod login;
+mod mailbox;
 mod members;
+mod outbox;
 mod presence;
+mod pump;
 mod route;
 mod serve;
 
@@ -70,8 +73,20 @@ pub struct Config {
     pub max_preauth_total: usize,
     /// Frames queued towards one client before it is dropped as too slow.
     pub outbox_frames: usize,
+    /// Bytes queued towards one client before it is dropped as too slow.
+    pub outbox_bytes: usize,
+    /// Bytes queued towards all clients together; over it, the client holding the most
+    /// is dropped.
+    pub outbox_total: usize,
+    /// A client whose writer made no progress for this long while frames waited is
+    /// dropped as too slow.
+    pub outbox_stall: Duration,
     /// Messages kept for one offline contact.
     pub offline_queue: usize,
+    /// Bytes of messages kept for one offline contact.
+    pub offline_queue_bytes: usize,
+    /// Bytes of messages kept for all offline contacts together.
+    pub offline_total_bytes: usize,
     /// Sustained chat frames per second per connection.
     pub message_rate: u32,
     /// Chat frames a connection may send in a burst above the rate.
@@ -101,7 +116,12 @@ impl Config {
             max_preauth_per_ip: limits::MAX_PREAUTH_PER_IP,
             max_preauth_total: limits::MAX_PREAUTH_TOTAL,
             outbox_frames: limits::OUTBOX_FRAMES,
+            outbox_bytes: limits::OUTBOX_BYTES,
+            outbox_total: limits::OUTBOX_TOTAL,
+            outbox_stall: limits::OUTBOX_STALL,
             offline_queue: limits::OFFLINE_QUEUE,
+            offline_queue_bytes: limits::OFFLINE_QUEUE_BYTES,
+            offline_total_bytes: limits::OFFLINE_TOTAL_BYTES,
             message_rate: limits::MESSAGE_RATE_PER_SEC,
             message_burst: limits::MESSAGE_BURST,
             rng_seed: None,
@@ -369,6 +389,8 @@ pub struct Stats {
     pub preauth: usize,
     /// Messages waiting for offline contacts.
     pub stored: usize,
+    /// Their bytes, as counted against the limits.
+    pub stored_bytes: usize,
     /// Transfers offered or accepted and not yet connected.
     pub transfers: usize,
 }
@@ -380,7 +402,7 @@ pub struct Hub {
     conns: HashMap<ConnId, Conn>,
     addresses: HashMap<IpAddr, Address>,
     directory: Directory,
-    offline: HashMap<ClientId, VecDeque<Arc<ServerFrame>>>,
+    mailboxes: mailbox::Mailboxes,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     next_conn: u64,
@@ -412,13 +434,18 @@ impl Hub {
             None => StdRng::from_entropy(),
         };
         let tick = tick_of(&config);
+        let mailboxes = mailbox::Mailboxes::new(
+            config.offline_queue,
+            config.offline_queue_bytes,
+            config.offline_total_bytes,
+        );
         Self {
             config,
             rng,
             conns: HashMap::new(),
             addresses: HashMap::new(),
             directory: Directory::default(),
-            offline: HashMap::new(),
+            mailboxes,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             next_conn: 0,
@@ -443,7 +470,8 @@ impl Hub {
             connections: self.conns.len(),
             logged_in: self.logged_in,
             preauth: self.preauth,
-            stored: self.offline.values().map(VecDeque::len).sum(),
+            stored: self.mailboxes.len(),
+            stored_bytes: self.mailboxes.bytes(),
             transfers: self.broker.len(),
         }
     }
@@ -711,6 +739,11 @@ impl Hub {
                 let wall = self.wall(now);
                 if self.directory.logout(client, conn, wall) == Change::WentOffline {
                     self.announce(client, now);
+                }
+                // A page on its way to it goes to another of its connections, if any.
+                self.mailboxes.conn_gone(client, conn);
+                if let Some(other) = self.directory.get(&client).and_then(|k| k.conns.first()) {
+                    self.hand_over(*other, client, now);
                 }
                 self.transfers_after_disconnect(conn, now);
             }

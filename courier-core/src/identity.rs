@@ -88,6 +88,8 @@ impl Identity {
         let key_path = dir.join(KEY_FILE);
         let cert_path = dir.join(CERT_FILE);
         if key_path.exists() {
+            create_private_dir(dir)?;
+            keep_private(&key_path)?;
             let key = read(&key_path)?;
             let cert = read(&cert_path)?;
             if key.is_empty() || cert.is_empty() {
@@ -135,36 +137,87 @@ fn read(path: &Path) -> Result<Vec<u8>, Error> {
 /// # Errors
 /// If the directory cannot be created.
 pub fn create_private_dir(dir: &Path) -> Result<(), Error> {
+    let io_err = |source| Error::Io {
+        action: "creating",
+        path: dir.to_owned(),
+        source,
+    };
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(|source| Error::Io {
-        action: "creating",
-        path: dir.to_owned(),
-        source,
-    })
+    builder.create(dir).map_err(io_err)?;
+    // A folder that existed already (made by hand, or with another umask) is closed to
+    // others too: it holds the key.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = fs::symlink_metadata(dir).map_err(io_err)?;
+        if meta.is_dir() && meta.permissions().mode() & 0o077 != 0 {
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io_err)?;
+        }
+    }
+    Ok(())
 }
 
-/// Writes `bytes` to `path` atomically (temp file + rename) with mode 0600.
+/// Writes `bytes` to `path` atomically with mode 0600: into a new temp file with a random
+/// name beside it (created exclusively, so nothing planted there, not even a symlink, is
+/// written through), synced, then renamed over `path`.
 ///
 /// # Errors
 /// If the file cannot be written.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let tmp = path.with_extension("tmp");
     let io_err = |source| Error::Io {
         action: "writing",
         path: path.to_owned(),
         source,
     };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{:016x}.tmp", rand::random::<u64>()));
     let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&tmp).map_err(io_err)?;
-    file.write_all(bytes).map_err(io_err)?;
-    file.sync_all().map_err(io_err)?;
-    fs::rename(&tmp, path).map_err(io_err)
+    let written = options.open(&tmp).and_then(|mut file| {
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    });
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_err(e));
+    }
+    // The rename itself is durable once the folder is synced (not possible on Windows).
+    #[cfg(unix)]
+    if let Some(dir) = path.parent()
+        && let Ok(d) = fs::File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Closes `path` to everyone but its owner if it is open to others (unix).
+fn keep_private(path: &Path) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let io_err = |source| Error::Io {
+            action: "securing",
+            path: path.to_owned(),
+            source,
+        };
+        let meta = fs::symlink_metadata(path).map_err(io_err)?;
+        if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+            fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(io_err)?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 /// Hub fingerprints this client has pinned, by hub address (like SSH's `known_hosts`).
@@ -272,6 +325,39 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// SECURITY (issue 10 #12): a planted temp file or symlink, or an existing folder open
+    /// to others, never leaves the key readable by anyone else.
+    #[cfg(unix)]
+    #[test]
+    fn the_key_stays_private_whatever_was_planted_before() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777;
+        // A folder made by someone else with the default umask, and a world-readable file
+        // at the name the key used to be written through.
+        let dir = tempdir("planted");
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let old_tmp = dir.join(KEY_FILE).with_extension("tmp");
+        fs::write(&old_tmp, b"").unwrap();
+        fs::set_permissions(&old_tmp, fs::Permissions::from_mode(0o644)).unwrap();
+        // A symlink where a temp file might go, pointing outside.
+        let outside = tempdir("outside").join("stolen");
+        std::os::unix::fs::symlink(&outside, dir.join("identity.crt.tmp")).unwrap();
+        Identity::load_or_create(&dir).unwrap();
+        assert_eq!(mode(&dir.join(KEY_FILE)), 0o600);
+        assert_eq!(mode(&dir), 0o700, "the profile folder is tightened");
+        assert!(
+            !outside.exists(),
+            "nothing written through the planted symlink"
+        );
+        // An existing identity in a loose folder: loading tightens the folder and the key.
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(dir.join(KEY_FILE), fs::Permissions::from_mode(0o644)).unwrap();
+        Identity::load_or_create(&dir).unwrap();
+        assert_eq!(mode(&dir.join(KEY_FILE)), 0o600);
+        assert_eq!(mode(&dir), 0o700);
         fs::remove_dir_all(dir).unwrap();
     }
 

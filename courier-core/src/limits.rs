@@ -38,8 +38,18 @@ pub const MAX_PREAUTH_TOTAL: usize = 256;
 pub const MAX_CLIENTS: usize = 20_000;
 /// Contacts (online or previously seen) the hub remembers.
 pub const MAX_KNOWN_CONTACTS: usize = 100_000;
-/// Frames queued from the hub to one client; when full that client is dropped.
-pub const OUTBOX_FRAMES: usize = 256;
+/// Frames queued from the hub to one client; past it that client is dropped as a slow
+/// consumer. High, because a burst of small broadcasts is not slowness: bytes and time
+/// are what tell a client that does not read.
+pub const OUTBOX_FRAMES: usize = 8192;
+/// Bytes queued from the hub to one client; past it that client is dropped.
+pub const OUTBOX_BYTES: usize = 1024 * 1024;
+/// Bytes queued from the hub to all clients together; past it the client holding the
+/// most is dropped.
+pub const OUTBOX_TOTAL: usize = 128 * 1024 * 1024;
+/// A client whose connection takes nothing for this long while frames wait for it is
+/// dropped as a slow consumer.
+pub const OUTBOX_STALL: Duration = Duration::from_secs(15);
 /// Presence changes (joins, leaves, profile edits) are batched for this long, so that N
 /// clients joining cost O(N) frames per batch instead of O(N²) single frames.
 pub const PRESENCE_BATCH: Duration = Duration::from_millis(100);
@@ -49,6 +59,14 @@ pub const PRESENCE_BATCH: Duration = Duration::from_millis(100);
 pub const CONTACT_PAGE: usize = 16;
 /// Messages kept for one offline recipient.
 pub const OFFLINE_QUEUE: usize = 256;
+/// Bytes of messages kept for one offline recipient.
+pub const OFFLINE_QUEUE_BYTES: usize = 4 * 1024 * 1024;
+/// Bytes of messages kept for all offline recipients together.
+pub const OFFLINE_TOTAL_BYTES: usize = 64 * 1024 * 1024;
+/// Messages per page when a mailbox is handed over at login.
+pub const STORED_PAGE: usize = 256;
+/// Bytes per page when a mailbox is handed over (a page holds at least one message).
+pub const STORED_PAGE_BYTES: usize = 256 * 1024;
 /// Sustained rate of chat frames (messages, typing, read marks) per connection.
 pub const MESSAGE_RATE_PER_SEC: u32 = 20;
 /// Burst of chat frames allowed above the sustained rate.

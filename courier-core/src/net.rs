@@ -1,8 +1,10 @@
 //! Sockets: TCP → TLS 1.3 → WebSocket, in both directions. The only module that
 //! touches the network besides the drivers that call it.
 
+mod allowance;
 mod coalesce;
 
+pub use allowance::{Allowance, Allowed, BEFORE_LOGIN};
 pub use coalesce::Coalesce;
 
 use std::io;
@@ -20,7 +22,8 @@ use crate::proto::{ClientId, WS_PATH};
 use crate::tls;
 
 /// A WebSocket over TLS over TCP, as the hub sees it.
-pub type ServerStream = WebSocketStream<Coalesce<futures_rustls::server::TlsStream<TcpStream>>>;
+pub type ServerStream =
+    WebSocketStream<Coalesce<Allowed<futures_rustls::server::TlsStream<TcpStream>>>>;
 /// A WebSocket over TLS over TCP, as a client sees it.
 pub type ClientStream = WebSocketStream<Coalesce<futures_rustls::client::TlsStream<TcpStream>>>;
 
@@ -54,12 +57,14 @@ pub fn ws_config() -> WebSocketConfig {
 }
 
 /// What the hub learned from a connection's handshakes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Accepted {
     /// The client's certificate fingerprint.
     pub client: ClientId,
     /// The TLS exporter value for channel binding.
     pub channel: [u8; 32],
+    /// What the connection may still read; lift it once the client has logged in.
+    pub allowance: Allowance,
 }
 
 /// Refuses browsers (any `Origin` header) and any path but [`WS_PATH`].
@@ -94,7 +99,9 @@ pub(crate) async fn until<T>(
     .await
 }
 
-/// Hub side: TLS (client certificate required), then the WebSocket upgrade.
+/// Hub side: TLS (client certificate required), then the WebSocket upgrade. What the
+/// connection reads from then on draws on an allowance of [`BEFORE_LOGIN`] bytes, which
+/// the caller lifts once the client has logged in.
 ///
 /// # Errors
 /// Any handshake failure.
@@ -104,13 +111,21 @@ pub async fn accept(tcp: TcpStream, tls: TlsAcceptor) -> Result<(ServerStream, A
     let (_, conn) = stream.get_ref();
     let client = tls::peer_id(conn).ok_or(Error::NoIdentity)?;
     let channel = tls::channel_binding(conn).ok_or(Error::NoIdentity)?;
+    let allowance = Allowance::new(BEFORE_LOGIN);
     let ws = async_tungstenite::accept_hdr_async_with_config(
-        Coalesce::new(stream),
+        Coalesce::new(Allowed::new(stream, allowance.clone())),
         check_request,
         Some(ws_config()),
     )
     .await?;
-    Ok((ws, Accepted { client, channel }))
+    Ok((
+        ws,
+        Accepted {
+            client,
+            channel,
+            allowance,
+        },
+    ))
 }
 
 /// What a client learned from its handshakes.

@@ -336,11 +336,17 @@ impl Session {
                 match login.finish(&self.password, &response) {
                     Ok((finalization, key)) => {
                         let binding = key.client_binding(&self.channel);
+                        // The picture goes after login: before it, the hub reads only a
+                        // few kilobytes from anyone.
+                        let profile = Profile {
+                            avatar: ByteBuf::new(),
+                            ..self.profile.clone()
+                        };
                         self.transmit(
                             ClientFrame::LoginFinish {
                                 finalization: ByteBuf::from(finalization),
                                 binding: ByteBuf::from(binding),
-                                profile: self.profile.clone(),
+                                profile,
                             },
                             now,
                         );
@@ -451,6 +457,9 @@ impl Session {
                 time,
             });
             self.events.extend(held);
+            if !self.profile.avatar.is_empty() {
+                self.transmit(ClientFrame::SetProfile(self.profile.clone()), now);
+            }
         }
     }
 
@@ -462,6 +471,11 @@ impl Session {
                 return Ok(());
             }
             ServerFrame::Message(m) => Event::Message(m),
+            ServerFrame::Stored(page) => {
+                self.events.extend(page.into_iter().map(Event::Message));
+                self.transmit(ClientFrame::StoredAck, now);
+                return Ok(());
+            }
             ServerFrame::Receipt { id, status } => Event::Receipt { id, status },
             ServerFrame::Typing { from, to } => Event::Typing { from, to },
             ServerFrame::Read { by, id } => Event::Read { by, id },
@@ -660,6 +674,35 @@ impl Session {
         } else {
             Some(self.started + self.timing.login_deadline)
         }
+    }
+}
+
+/// Messages seen lately, by sender and id, to drop the duplicates a handover that was
+/// cut short causes (the hub sends the unacknowledged page again). Bounded: the oldest
+/// are forgotten first.
+#[derive(Debug, Default)]
+pub(crate) struct Recent {
+    order: VecDeque<(ClientId, MsgId)>,
+    seen: std::collections::HashSet<(ClientId, MsgId)>,
+}
+
+/// Messages [`Recent`] remembers: more than a few pages of a mailbox.
+const RECENT: usize = 4096;
+
+impl Recent {
+    /// Whether this is the first time the message shows up.
+    pub(crate) fn first_time(&mut self, m: &Message) -> bool {
+        let key = (m.from, m.id);
+        if !self.seen.insert(key) {
+            return false;
+        }
+        self.order.push_back(key);
+        if self.order.len() > RECENT
+            && let Some(old) = self.order.pop_front()
+        {
+            self.seen.remove(&old);
+        }
+        true
     }
 }
 

@@ -137,11 +137,7 @@ impl Hub {
         if change != Change::Nothing {
             self.announce(client, now);
         }
-        if let Some(queue) = self.offline.remove(&client) {
-            for frame in queue {
-                self.send(conn, frame, now);
-            }
-        }
+        self.hand_over(conn, client, now);
         self.events
             .push_back(Event::LoggedIn { conn, client, name });
     }

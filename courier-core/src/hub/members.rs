@@ -63,6 +63,13 @@ impl Hub {
                     self.announce(client, now);
                 }
             }
+            ClientFrame::StoredAck => {
+                if self.mailboxes.ack(client, conn).is_ok() {
+                    self.hand_over(conn, client, now);
+                } else {
+                    self.close(conn, CloseReason::Unexpected, now);
+                }
+            }
             ClientFrame::NextContacts => {
                 let Some(c) = self.conns.get_mut(&conn) else {
                     return;
@@ -167,33 +174,34 @@ impl Hub {
             self.flush_presence(now);
         }
         let route = route::route(&self.directory, from, to);
-        let frame = || {
-            Arc::new(ServerFrame::Message(Message {
-                id,
-                from,
-                to,
-                text,
-                time,
-            }))
+        let message = Message {
+            id,
+            from,
+            to,
+            text,
+            time,
         };
         match route {
             Recipients::NoSuchPeer => Delivery::Rejected(RejectReason::NoSuchPeer),
             Recipients::Online(conns) => {
-                let frame = frame();
+                let frame = Arc::new(ServerFrame::Message(message));
                 for c in conns {
                     self.send(c, frame.clone(), now);
                 }
                 Delivery::Delivered
             }
-            Recipients::Offline(who) => {
-                let queue = self.offline.entry(who).or_default();
-                if queue.len() >= self.config.offline_queue {
-                    Delivery::Rejected(RejectReason::QueueFull)
-                } else {
-                    queue.push_back(frame());
-                    Delivery::Stored
-                }
-            }
+            Recipients::Offline(who) => match self.mailboxes.store(who, message) {
+                Ok(()) => Delivery::Stored,
+                Err(reason) => Delivery::Rejected(reason),
+            },
+        }
+    }
+
+    /// Sends `client` (on `conn`) the next page of what was kept for it, unless one is
+    /// on its way already.
+    pub(super) fn hand_over(&mut self, conn: ConnId, client: ClientId, now: Instant) {
+        if let Some(page) = self.mailboxes.next_page(client, conn) {
+            self.send(conn, Arc::new(ServerFrame::Stored(page)), now);
         }
     }
 

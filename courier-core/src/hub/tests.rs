@@ -178,7 +178,7 @@ fn garbage_login_request_closes() {
     sim.raw(
         c,
         &ClientFrame::LoginStart {
-            version: 1,
+            version: PROTOCOL_VERSION,
             request: vec![0xff; 40].into(),
         },
     );

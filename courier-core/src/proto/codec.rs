@@ -274,7 +274,7 @@ mod properties {
                 );
             }
         }
-        assert_eq!(client.len(), 15, "{client:?}");
-        assert_eq!(server.len(), 19, "{server:?}");
+        assert_eq!(client.len(), 16, "{client:?}");
+        assert_eq!(server.len(), 20, "{server:?}");
     }
 }

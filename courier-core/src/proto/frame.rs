@@ -188,6 +188,9 @@ pub enum ClientFrame {
     SetProfile(Profile),
     /// Ask for the next page of the contact list sent at login.
     NextContacts,
+    /// The last [`ServerFrame::Stored`] page arrived: the hub may forget it and send the
+    /// next.
+    StoredAck,
     /// Ask for a contact's avatar bytes.
     GetAvatar {
         /// Whose.
@@ -341,6 +344,10 @@ pub enum ServerFrame {
     LoginRejected(LoginRejection),
     /// A chat message for this client.
     Message(Message),
+    /// A page of messages kept for us while we were offline, oldest first. Answer with
+    /// [`ClientFrame::StoredAck`]; until then the hub keeps them (a lost connection gets
+    /// them again at the next login: drop duplicates by sender and id).
+    Stored(Vec<Message>),
     /// What became of a message this client sent.
     Receipt {
         /// The id the client gave the message.

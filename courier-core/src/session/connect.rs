@@ -10,7 +10,7 @@ use futures::{FutureExt, SinkExt, Stream, StreamExt};
 use futures_rustls::TlsConnector;
 
 use super::handle::{Command, Shared, lock};
-use super::{Error, Event, Handle, Session, SharedError, Timing};
+use super::{Error, Event, Handle, Recent, Session, SharedError, Timing};
 use crate::auth::Password;
 use crate::identity::{Identity, PinStore};
 use crate::proto::{self, ClientId, Contact, Profile, Timestamp};
@@ -145,12 +145,14 @@ async fn run(config: Config, updates: Sender<Update>, commands: Receiver<Command
     let mut memory_pin: Option<ClientId> = None;
     let mut backoff = limits::RECONNECT_MIN;
     let mut negotiations = Negotiations::default();
+    let mut recent = Recent::default();
     loop {
         let mut logged_in = false;
         let mut link = Link {
             memory_pin: &mut memory_pin,
             logged_in: &mut logged_in,
             negotiations: &mut negotiations,
+            recent: &mut recent,
         };
         let error = once(&config, &tls, &updates, &commands, &handle, &mut link).await;
         for (mailbox, answer) in negotiations.hub_lost() {
@@ -207,6 +209,8 @@ struct Link<'a> {
     logged_in: &'a mut bool,
     /// Which transfers wait for which hub answers.
     negotiations: &'a mut Negotiations<Sender<Answer>>,
+    /// Messages seen lately, across reconnects: a repeated one is dropped.
+    recent: &'a mut Recent,
 }
 
 async fn once(
@@ -300,6 +304,7 @@ async fn once(
                         welcome,
                     }
                 }
+                Event::Message(m) if !link.recent.first_time(&m) => continue,
                 other => {
                     // A transfer's own answers go to it alone.
                     if let Some((mailbox, answer)) = link.negotiations.route(&other) {

@@ -138,6 +138,10 @@ impl Pump {
 /// user's cancel.
 pub(crate) struct Alarms<'a> {
     timer: async_io::Timer,
+    /// When the timer is set to go off. Deadlines mostly move later (every message from
+    /// the peer pushes one out): the timer is only re-armed when one moves earlier, and
+    /// an early alarm just asks the machine, which knows the real deadline.
+    armed: Option<Instant>,
     cancel: std::pin::Pin<Box<futures::future::Fuse<async_channel::Recv<'a, ()>>>>,
 }
 
@@ -153,19 +157,24 @@ impl<'a> Alarms<'a> {
     pub(crate) fn new(cancel: &'a async_channel::Receiver<()>) -> Self {
         Self {
             timer: async_io::Timer::never(),
+            armed: None,
             cancel: Box::pin(futures::FutureExt::fuse(cancel.recv())),
         }
     }
 
     /// The machine's next deadline, if it has one.
     pub(crate) fn set(&mut self, at: Option<Instant>) {
-        if let Some(at) = at {
+        if let Some(at) = at
+            && self.armed.is_none_or(|armed| at < armed)
+        {
             self.timer.set_at(at);
+            self.armed = Some(at);
         }
     }
 
     pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Alarm> {
-        if futures::FutureExt::poll_unpin(&mut self.timer, cx).is_ready() {
+        if self.armed.is_some() && futures::FutureExt::poll_unpin(&mut self.timer, cx).is_ready() {
+            self.armed = None;
             return Poll::Ready(Alarm::Timer);
         }
         if futures::FutureExt::poll_unpin(&mut self.cancel, cx).is_ready() {

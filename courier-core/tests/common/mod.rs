@@ -294,8 +294,11 @@ pub struct RawClient {
 }
 
 pub async fn raw_connect(addr: &str) -> (RawClient, [u8; 32]) {
-    let identity = Identity::generate().unwrap();
-    let connector = futures_rustls::TlsConnector::from(tls::client_config(&identity).unwrap());
+    raw_connect_as(addr, &Identity::generate().unwrap()).await
+}
+
+pub async fn raw_connect_as(addr: &str, identity: &Identity) -> (RawClient, [u8; 32]) {
+    let connector = futures_rustls::TlsConnector::from(tls::client_config(identity).unwrap());
     let (stream, info) = net::connect_tls(addr, connector).await.unwrap();
     let ws = net::upgrade(stream).await.unwrap();
     (
@@ -308,7 +311,13 @@ pub async fn raw_connect(addr: &str) -> (RawClient, [u8; 32]) {
 }
 
 pub async fn raw_login(addr: &str, name: &str) -> RawClient {
-    let (mut raw, channel) = raw_connect(addr).await;
+    raw_login_as(addr, &Identity::generate().unwrap(), name).await
+}
+
+/// Logs in by hand as `identity` and returns once the hub has welcomed us (contact pages
+/// are not asked for).
+pub async fn raw_login_as(addr: &str, identity: &Identity, name: &str) -> RawClient {
+    let (mut raw, channel) = raw_connect_as(addr, identity).await;
     let mut session = Session::new(
         Password::new(PW),
         Profile::with_name(name),
