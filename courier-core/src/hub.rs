@@ -376,6 +376,16 @@ impl Conn {
 struct Address {
     preauth: usize,
     backoff: Backoff,
+    /// When a member last logged in from here: such an address is spared the global
+    /// guessing budget, so others' guessing cannot lock members out.
+    last_login: Option<Instant>,
+}
+
+impl Address {
+    fn is_members(&self, now: Instant) -> bool {
+        self.last_login
+            .is_some_and(|t| now.saturating_duration_since(t) < limits::MEMBER_ADDRESS_TRUST)
+    }
 }
 
 /// Counters for tests, benchmarks and status displays.
@@ -393,6 +403,8 @@ pub struct Stats {
     pub stored_bytes: usize,
     /// Transfers offered or accepted and not yet connected.
     pub transfers: usize,
+    /// Logins started that did not succeed (wrong passwords, guesses), since start.
+    pub failed_logins: u64,
 }
 
 /// The hub state machine. See the [module docs](self) for the call order.
@@ -415,6 +427,10 @@ pub struct Hub {
     /// When the pending presence batch goes out.
     presence_due: Option<Instant>,
     broker: broker::Broker,
+    /// The global guessing budget: logins answered from addresses without a member.
+    guesses: Bucket,
+    /// Logins started and not (yet) succeeded, since the hub started.
+    failed_logins: u64,
 }
 
 impl fmt::Debug for Hub {
@@ -456,6 +472,12 @@ impl Hub {
             presence_pending: BTreeSet::new(),
             presence_due: None,
             broker: broker::Broker::default(),
+            guesses: Bucket::new_per_minute(
+                limits::LOGIN_GUESSES_PER_MIN,
+                limits::LOGIN_GUESS_BURST,
+                now,
+            ),
+            failed_logins: 0,
         }
     }
 
@@ -473,6 +495,7 @@ impl Hub {
             stored: self.mailboxes.len(),
             stored_bytes: self.mailboxes.bytes(),
             transfers: self.broker.len(),
+            failed_logins: self.failed_logins,
         }
     }
 
@@ -592,12 +615,9 @@ impl Hub {
                 }
                 self.ready_frame(conn, client, frame, now);
             }
-            (phase, _) => {
-                // Anything else before login is a violation: nothing is processed.
-                let failed_login = matches!(phase, Phase::AwaitFinish { .. });
-                if failed_login {
-                    self.record_failure(conn, now);
-                }
+            (_, _) => {
+                // Anything else before login is a violation: nothing is processed. (A
+                // login under way was counted as a failed guess when it started.)
                 self.close(conn, CloseReason::Unexpected, now);
             }
         }
@@ -621,11 +641,7 @@ impl Hub {
 
     /// `conn` went away (closed, reset, or failed its handshake). Idempotent.
     pub fn handle_disconnect(&mut self, conn: ConnId, now: Instant) {
-        if let Some(c) = self.conns.get(&conn) {
-            if matches!(c.phase, Phase::AwaitFinish { .. }) {
-                // An abandoned login counts as a failed guess.
-                self.record_failure(conn, now);
-            }
+        if self.conns.contains_key(&conn) {
             let client = self.conns.get(&conn).and_then(Conn::client);
             let logged_in = self.conns.get(&conn).is_some_and(Conn::is_ready);
             self.forget(conn, now);
@@ -668,7 +684,7 @@ impl Hub {
             self.send(id, frame.clone(), now);
         }
         self.addresses
-            .retain(|_, a| a.preauth > 0 || !a.backoff.is_stale(now));
+            .retain(|_, a| a.preauth > 0 || !a.backoff.is_stale(now) || a.is_members(now));
         self.expire_tickets(now);
     }
 

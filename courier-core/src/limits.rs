@@ -81,6 +81,13 @@ pub const LOGIN_FAILURES_FREE: u32 = 3;
 pub const LOGIN_BACKOFF_BASE: Duration = Duration::from_secs(1);
 /// Longest login backoff.
 pub const LOGIN_BACKOFF_MAX: Duration = Duration::from_secs(60);
+/// Logins the hub answers per minute from addresses with no member logged in lately
+/// (each answer lets a guesser test one password): the global guessing budget.
+pub const LOGIN_GUESSES_PER_MIN: u32 = 30;
+/// Of those, how many may come at once.
+pub const LOGIN_GUESS_BURST: u32 = 30;
+/// An address where a member logged in is spared the global budget for this long.
+pub const MEMBER_ADDRESS_TRUST: Duration = Duration::from_secs(24 * 3600);
 /// Client reconnect backoff: first delay.
 pub const RECONNECT_MIN: Duration = Duration::from_millis(500);
 /// Client reconnect backoff: longest delay.

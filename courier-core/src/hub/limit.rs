@@ -4,41 +4,78 @@ use std::time::{Duration, Instant};
 
 use crate::limits;
 
-/// A token bucket: `rate` tokens per second, holding at most `burst`.
+/// One token, in the bucket's unit (fractions of a token refill by the millisecond).
+const TOKEN: u64 = 1_000_000;
+
+/// A token bucket: refills at a steady rate, holding at most `burst` tokens.
 #[derive(Debug, Clone)]
 pub(crate) struct Bucket {
-    milli_tokens: u64,
-    rate: u64,
+    /// Millionths of a token held.
+    held: u64,
+    /// Millionths of a token added per millisecond.
+    refill: u64,
     burst: u64,
     last: Instant,
 }
 
 impl Bucket {
+    /// `rate` tokens a second, at most `burst` at once.
     pub(crate) fn new(rate: u32, burst: u32, now: Instant) -> Self {
-        let burst = u64::from(burst.max(1)) * 1000;
+        Self::with_refill(u64::from(rate) * TOKEN / 1000, burst, now)
+    }
+
+    /// `per_minute` tokens a minute, at most `burst` at once.
+    pub(crate) fn new_per_minute(per_minute: u32, burst: u32, now: Instant) -> Self {
+        Self::with_refill(u64::from(per_minute) * TOKEN / 60_000, burst, now)
+    }
+
+    fn with_refill(refill: u64, burst: u32, now: Instant) -> Self {
+        let burst = u64::from(burst.max(1)) * TOKEN;
         Self {
-            milli_tokens: burst,
-            rate: u64::from(rate),
+            held: burst,
+            refill,
             burst,
             last: now,
         }
     }
 
-    /// Takes one token if there is one.
-    pub(crate) fn take(&mut self, now: Instant) -> bool {
+    fn fill(&mut self, now: Instant) {
         let elapsed =
             u64::try_from(now.saturating_duration_since(self.last).as_millis()).unwrap_or(u64::MAX);
-        self.milli_tokens = self
-            .milli_tokens
-            .saturating_add(elapsed.saturating_mul(self.rate));
-        self.milli_tokens = self.milli_tokens.min(self.burst);
+        self.held = self
+            .held
+            .saturating_add(elapsed.saturating_mul(self.refill))
+            .min(self.burst);
         self.last = now.max(self.last);
-        if self.milli_tokens >= 1000 {
-            self.milli_tokens -= 1000;
+    }
+
+    /// Takes one token if there is one.
+    pub(crate) fn take(&mut self, now: Instant) -> bool {
+        self.fill(now);
+        if self.held >= TOKEN {
+            self.held -= TOKEN;
             true
         } else {
             false
         }
+    }
+
+    /// Gives back a token taken for something that turned out fine.
+    pub(crate) fn refund(&mut self) {
+        self.held = (self.held + TOKEN).min(self.burst);
+    }
+
+    /// How long until the next token, from `now`.
+    pub(crate) fn next_in(&mut self, now: Instant) -> Duration {
+        self.fill(now);
+        let missing = TOKEN.saturating_sub(self.held);
+        if missing == 0 {
+            return Duration::ZERO;
+        }
+        if self.refill == 0 {
+            return Duration::MAX;
+        }
+        Duration::from_millis(missing.div_ceil(self.refill))
     }
 }
 

@@ -30,13 +30,24 @@ impl Hub {
             self.reject(conn, rejection, CloseReason::VersionMismatch, now);
             return;
         }
-        let peer_ip = self.conns.get(&conn).map(|c| c.peer.ip());
-        if let Some(wait) = peer_ip.and_then(|ip| self.addresses.get(&ip)?.backoff.wait(now)) {
+        let Some(ip) = self.conns.get(&conn).map(|c| c.peer.ip()) else {
+            return;
+        };
+        // The hub's answer lets the client test its password: every login started is a
+        // guess spent, counted as a failure until it succeeds.
+        let address = self.addresses.entry(ip).or_default();
+        let mut wait = address.backoff.wait(now);
+        if wait.is_none() && !address.is_members(now) && !self.guesses.take(now) {
+            wait = Some(self.guesses.next_in(now));
+        }
+        if let Some(wait) = wait {
             let retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
             let rejection = LoginRejection::TooManyAttempts { retry_in_ms };
             self.reject(conn, rejection, CloseReason::TooManyAttempts, now);
             return;
         }
+        address.backoff.record_failure(now);
+        self.failed_logins += 1;
         match self.config.secret.start_login(&mut self.rng, request) {
             Ok((login, response)) => {
                 if let Some(c) = self.conns.get_mut(&conn) {
@@ -71,7 +82,6 @@ impl Hub {
         let key = match login.finish(finalization) {
             Ok(key) => key,
             Err(crate::auth::Error::Malformed) => {
-                self.record_failure(conn, now);
                 self.close(conn, CloseReason::Malformed, now);
                 return;
             }
@@ -94,6 +104,18 @@ impl Hub {
             );
             return;
         }
+        // The password was right: the guess counted at the start is taken back.
+        if let Some(a) = self
+            .conns
+            .get(&conn)
+            .map(|c| c.peer.ip())
+            .and_then(|ip| self.addresses.get_mut(&ip))
+        {
+            a.backoff.record_success();
+            a.last_login = Some(now);
+            self.failed_logins = self.failed_logins.saturating_sub(1);
+            self.guesses.refund();
+        }
         if let Err(e) = validate_profile(&profile) {
             self.reject(
                 conn,
@@ -113,9 +135,6 @@ impl Hub {
         c.phase = Phase::Ready { client };
         let ip = c.peer.ip();
         self.leave_preauth(ip);
-        if let Some(a) = self.addresses.get_mut(&ip) {
-            a.backoff.record_success();
-        }
         self.logged_in += 1;
         let wall = self.wall(now);
         let name = profile.name.clone();
@@ -142,6 +161,7 @@ impl Hub {
             .push_back(Event::LoggedIn { conn, client, name });
     }
 
+    /// A login that failed (it was counted as a failure when it started).
     pub(super) fn login_failed(
         &mut self,
         conn: ConnId,
@@ -149,18 +169,7 @@ impl Hub {
         reason: CloseReason,
         now: Instant,
     ) {
-        self.record_failure(conn, now);
         self.reject(conn, rejection, reason, now);
-    }
-
-    pub(super) fn record_failure(&mut self, conn: ConnId, now: Instant) {
-        if let Some(c) = self.conns.get(&conn) {
-            self.addresses
-                .entry(c.peer.ip())
-                .or_default()
-                .backoff
-                .record_failure(now);
-        }
     }
 
     pub(super) fn reject(

@@ -108,6 +108,80 @@ fn repeated_failures_back_off_per_address() {
     assert!(sim.is_online(e));
 }
 
+/// Starts a login from `ip` with a wrong password and goes silent once the hub answers:
+/// the first reply is all a guesser needs to test its guess. Returns whether the hub
+/// answered (spent a guess) rather than refusing.
+fn silent_guess(sim: &mut Sim, ip: IpAddr, who: u8) -> bool {
+    let Some(i) = sim.connect_from(ip, who, "guess", "m") else {
+        return false;
+    };
+    let (_, request) = crate::auth::ClientLoginState::start(
+        &mut rand::thread_rng(),
+        &crate::auth::Password::new("guess"),
+    )
+    .unwrap();
+    sim.raw(
+        i,
+        &ClientFrame::LoginStart {
+            version: PROTOCOL_VERSION,
+            request: request.into(),
+        },
+    );
+    sim.clients[i]
+        .frames
+        .iter()
+        .any(|f| matches!(f, ServerFrame::LoginChallenge { .. }))
+}
+
+/// SECURITY A2 (issue 10 #3): every started login counts as a failed guess until it
+/// succeeds, so neither going silent after the hub's answer nor guessing in parallel
+/// gets more guesses than the backoff allows; and the hub's global budget bounds guesses
+/// spread over many addresses without locking out a member's address.
+#[test]
+fn silent_and_parallel_guessers_spend_at_most_the_budget() {
+    let mut sim = Sim::new(PW);
+    let ip = |n: u8| IpAddr::V4(Ipv4Addr::new(10, 9, 0, n));
+    // In parallel: eight logins at once from one address.
+    let parallel = (0..8)
+        .filter(|n| silent_guess(&mut sim, ip(1), 100 + n))
+        .count();
+    assert!(parallel <= 4, "{parallel} parallel guesses answered");
+    // One after the other, each going silent, for a minute.
+    let mut answered = 0;
+    for n in 0..600 {
+        if silent_guess(&mut sim, ip(2), (n % 200) as u8) {
+            answered += 1;
+        }
+        sim.advance(Duration::from_millis(100));
+    }
+    assert!(answered <= 10, "{answered} silent guesses in a minute");
+
+    // Spread over 50 addresses, every 5 s each, for a minute: the global budget.
+    let mut sim = Sim::new(PW);
+    let member = sim.login(1, "member");
+    assert!(sim.is_online(member));
+    sim.disconnect(member);
+    let mut answered = 0;
+    for round in 0..12 {
+        for a in 0..50 {
+            if silent_guess(&mut sim, ip(10 + a), a) {
+                answered += 1;
+            }
+        }
+        sim.advance(Duration::from_secs(5));
+        if round == 6 {
+            // The member's address is not locked out by others' guessing.
+            let again = sim.login(1, "member");
+            assert!(sim.is_online(again), "a member was locked out");
+        }
+    }
+    let budget = limits::LOGIN_GUESS_BURST as usize + limits::LOGIN_GUESSES_PER_MIN as usize;
+    assert!(
+        answered <= budget,
+        "{answered} guesses from 50 addresses (budget {budget})"
+    );
+}
+
 #[test]
 fn relayed_login_fails_channel_binding_on_both_ends() {
     let mut sim = Sim::new(PW);
