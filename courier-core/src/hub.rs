@@ -81,6 +81,10 @@ pub struct Config {
     /// A client whose writer made no progress for this long while frames waited is
     /// dropped as too slow.
     pub outbox_stall: Duration,
+    /// Contacts (online or seen before) the hub remembers.
+    pub max_known: usize,
+    /// Bytes of contacts' pictures the hub keeps.
+    pub avatars_total: usize,
     /// Messages kept for one offline contact.
     pub offline_queue: usize,
     /// Bytes of messages kept for one offline contact.
@@ -119,6 +123,8 @@ impl Config {
             outbox_bytes: limits::OUTBOX_BYTES,
             outbox_total: limits::OUTBOX_TOTAL,
             outbox_stall: limits::OUTBOX_STALL,
+            max_known: limits::MAX_KNOWN_CONTACTS,
+            avatars_total: limits::AVATARS_TOTAL,
             offline_queue: limits::OFFLINE_QUEUE,
             offline_queue_bytes: limits::OFFLINE_QUEUE_BYTES,
             offline_total_bytes: limits::OFFLINE_TOTAL_BYTES,
@@ -324,6 +330,9 @@ pub enum Refused {
     /// Too many unfinished logins in total.
     #[error("too many connections in login")]
     Total,
+    /// New connections from this address come too fast.
+    #[error("connections from this address come too fast")]
+    TooFast,
 }
 
 enum Phase {
@@ -346,14 +355,18 @@ enum Phase {
 struct Conn {
     peer: SocketAddr,
     phase: Phase,
-    /// The rest of the contact list snapshot taken at login, sent a page per request.
-    contacts_left: Vec<crate::proto::Contact>,
+    /// Where the next contact page starts, while the client pages through the list.
+    contacts_next: Option<ClientId>,
     accepted: Instant,
     last_rx: Instant,
     last_tx: Instant,
+    /// Every frame after login costs one.
+    frames: Bucket,
     chat: Bucket,
     profile: Bucket,
     offers: Bucket,
+    avatars: Bucket,
+    /// Frames refused for a rate or made no sense; past a limit the connection is closed.
     rate_violations: u32,
 }
 
@@ -372,9 +385,10 @@ impl Conn {
     }
 }
 
-#[derive(Default)]
 struct Address {
     preauth: usize,
+    /// New connections from here: a reconnect storm is refused at accept.
+    connects: Bucket,
     backoff: Backoff,
     /// When a member last logged in from here: such an address is spared the global
     /// guessing budget, so others' guessing cannot lock members out.
@@ -382,6 +396,15 @@ struct Address {
 }
 
 impl Address {
+    fn new(now: Instant) -> Self {
+        Self {
+            preauth: 0,
+            connects: Bucket::new(limits::CONNECTS_PER_SEC, limits::CONNECT_BURST, now),
+            backoff: Backoff::default(),
+            last_login: None,
+        }
+    }
+
     fn is_members(&self, now: Instant) -> bool {
         self.last_login
             .is_some_and(|t| now.saturating_duration_since(t) < limits::MEMBER_ADDRESS_TRUST)
@@ -405,6 +428,10 @@ pub struct Stats {
     pub transfers: usize,
     /// Logins started that did not succeed (wrong passwords, guesses), since start.
     pub failed_logins: u64,
+    /// Contacts remembered, online or not.
+    pub known: usize,
+    /// Bytes of contacts' pictures kept.
+    pub avatar_bytes: usize,
 }
 
 /// The hub state machine. See the [module docs](self) for the call order.
@@ -450,6 +477,7 @@ impl Hub {
             None => StdRng::from_entropy(),
         };
         let tick = tick_of(&config);
+        let directory = Directory::new(config.max_known, config.avatars_total);
         let mailboxes = mailbox::Mailboxes::new(
             config.offline_queue,
             config.offline_queue_bytes,
@@ -460,7 +488,7 @@ impl Hub {
             rng,
             conns: HashMap::new(),
             addresses: HashMap::new(),
-            directory: Directory::default(),
+            directory,
             mailboxes,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -496,6 +524,8 @@ impl Hub {
             stored_bytes: self.mailboxes.bytes(),
             transfers: self.broker.len(),
             failed_logins: self.failed_logins,
+            known: self.directory.len(),
+            avatar_bytes: self.directory.avatar_bytes(),
         }
     }
 
@@ -514,9 +544,15 @@ impl Hub {
         if self.preauth >= self.config.max_preauth_total {
             return Err(Refused::Total);
         }
-        let address = self.addresses.entry(peer.ip()).or_default();
+        let address = self
+            .addresses
+            .entry(peer.ip())
+            .or_insert_with(|| Address::new(now));
         if address.preauth >= self.config.max_preauth_per_ip {
             return Err(Refused::PerAddress);
+        }
+        if !address.connects.take(now) {
+            return Err(Refused::TooFast);
         }
         address.preauth += 1;
         self.preauth += 1;
@@ -527,11 +563,21 @@ impl Hub {
             Conn {
                 peer,
                 phase: Phase::Handshake,
-                contacts_left: Vec::new(),
+                contacts_next: None,
                 accepted: now,
                 last_rx: now,
                 last_tx: now,
+                frames: Bucket::new(
+                    limits::FRAME_RATE_PER_SEC.max(self.config.message_rate),
+                    limits::FRAME_BURST.max(self.config.message_burst),
+                    now,
+                ),
                 chat: Bucket::new(self.config.message_rate, self.config.message_burst, now),
+                avatars: Bucket::new(
+                    limits::AVATAR_REQUESTS_PER_SEC,
+                    limits::AVATAR_REQUEST_BURST,
+                    now,
+                ),
                 profile: Bucket::new(limits::PROFILE_RATE_PER_SEC, 1, now),
                 offers: Bucket::new(
                     limits::OFFER_RATE_PER_SEC,

@@ -38,6 +38,8 @@ pub const MAX_PREAUTH_TOTAL: usize = 256;
 pub const MAX_CLIENTS: usize = 20_000;
 /// Contacts (online or previously seen) the hub remembers.
 pub const MAX_KNOWN_CONTACTS: usize = 100_000;
+/// Bytes of contacts' pictures the hub keeps (offline contacts' are dropped first).
+pub const AVATARS_TOTAL: usize = 16 * 1024 * 1024;
 /// Frames queued from the hub to one client; past it that client is dropped as a slow
 /// consumer. High, because a burst of small broadcasts is not slowness: bytes and time
 /// are what tell a client that does not read.
@@ -62,7 +64,7 @@ pub const OFFLINE_QUEUE: usize = 256;
 /// Bytes of messages kept for one offline recipient.
 pub const OFFLINE_QUEUE_BYTES: usize = 4 * 1024 * 1024;
 /// Bytes of messages kept for all offline recipients together.
-pub const OFFLINE_TOTAL_BYTES: usize = 64 * 1024 * 1024;
+pub const OFFLINE_TOTAL_BYTES: usize = 32 * 1024 * 1024;
 /// Messages per page when a mailbox is handed over at login.
 pub const STORED_PAGE: usize = 256;
 /// Bytes per page when a mailbox is handed over (a page holds at least one message).
@@ -71,6 +73,21 @@ pub const STORED_PAGE_BYTES: usize = 256 * 1024;
 pub const MESSAGE_RATE_PER_SEC: u32 = 20;
 /// Burst of chat frames allowed above the sustained rate.
 pub const MESSAGE_BURST: u32 = 50;
+/// Frames of any kind per second per connection after login (every frame costs one).
+pub const FRAME_RATE_PER_SEC: u32 = 100;
+/// Frames of any kind a connection may send in a burst above that rate.
+pub const FRAME_BURST: u32 = 200;
+/// Avatars the hub sends one connection per second.
+pub const AVATAR_REQUESTS_PER_SEC: u32 = 10;
+/// Avatars it may ask for at once (an app asks for every contact's at login).
+pub const AVATAR_REQUEST_BURST: u32 = 100;
+/// A member's picture changes at most this often: every change costs every other member
+/// a download.
+pub const AVATAR_CHANGE_EVERY: Duration = Duration::from_secs(60);
+/// New connections per second from one address (a reconnect storm is refused at accept).
+pub const CONNECTS_PER_SEC: u32 = 20;
+/// New connections from one address at once.
+pub const CONNECT_BURST: u32 = 100;
 /// Frames refused by the rate limiter before the hub disconnects the client.
 pub const RATE_VIOLATIONS_BEFORE_CLOSE: u32 = 100;
 /// Profile updates per second per connection.

@@ -386,6 +386,10 @@ impl Session {
                 },
                 ServerFrame::ContactPage { contacts, more },
             ) => {
+                // A hub (or an impostor) cannot make us hold an endless list.
+                if list.len() + contacts.len() > limits::MAX_KNOWN_CONTACTS {
+                    return Err(Error::Unexpected);
+                }
                 list.extend(contacts);
                 self.contacts_page(you, list, more, time, held, now);
                 Ok(())

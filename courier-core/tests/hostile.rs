@@ -7,10 +7,12 @@ mod common;
 
 use std::time::Duration;
 
+use async_tungstenite::tungstenite::Message as WsMessage;
 use common::*;
 use courier_core::identity::Identity;
-use courier_core::proto::{MsgId, Target};
+use courier_core::proto::{ClientFrame, Declined, MsgId, Target, TransferId};
 use courier_core::session::{Event, Update};
+use futures::StreamExt;
 
 /// Counts the messages a client receives until it has `want`, or it is disconnected, or
 /// one arrives twice.
@@ -110,6 +112,143 @@ both!(
             let got = count_messages(client, queue).await;
             assert_eq!(got, Ok(queue));
             let _: Vec<MsgId> = sent;
+        })
+        .await;
+    }
+);
+
+// Finding 6: frames outside every rate limit (a cancel, decline or accept of a made-up
+// transfer, a ping) were never counted: four members sending them as fast as they could
+// kept the hub busy, were never closed, and others' messages slowed to seconds.
+both!(flooding_any_frame_kind_gets_the_flooder_closed, || async {
+    let (hub, run) = start_hub(|_| {});
+    with_hub(run, async {
+        let alice = Client::login(&hub.addr(), "alice").await;
+        let mut bob = Client::login(&hub.addr(), "bob").await;
+        let kinds: [fn(u64) -> ClientFrame; 4] = [
+            |n| ClientFrame::Cancel { id: TransferId(n) },
+            |_| ClientFrame::Ping,
+            |n| ClientFrame::Decline {
+                id: TransferId(n),
+                reason: Declined::ByUser,
+            },
+            |n| ClientFrame::Accept {
+                id: TransferId(n),
+                files: vec![0],
+                addrs: Vec::new(),
+            },
+        ];
+        let (closed_tx, closed) = async_channel::unbounded();
+        for kind in kinds {
+            let raw = raw_login(&hub.addr(), "flooder").await;
+            let closed_tx = closed_tx.clone();
+            spawn(async move {
+                let (mut sink, mut stream) = raw.ws.split();
+                let flood = async {
+                    for n in 0.. {
+                        let bytes = courier_core::proto::encode(&kind(n));
+                        if sink.send(WsMessage::Binary(bytes.into())).await.is_err() {
+                            break;
+                        }
+                    }
+                    std::future::pending::<Option<(u16, String)>>().await
+                };
+                let close = async {
+                    while let Some(msg) = stream.next().await {
+                        if let Ok(WsMessage::Close(Some(f))) = msg {
+                            return Some((u16::from(f.code), f.reason.to_string()));
+                        }
+                    }
+                    None
+                };
+                let _ = closed_tx
+                    .send(futures_lite::future::or(close, flood).await)
+                    .await;
+            });
+        }
+        // Meanwhile the others talk as usual.
+        for n in 0..10 {
+            let sent = std::time::Instant::now();
+            let id = alice
+                .handle()
+                .send_message(Target::Client(bob.id), format!("still fine {n}"))
+                .await
+                .unwrap();
+            bob.event(|e| matches!(e, Event::Message(m) if m.id == id))
+                .await;
+            assert!(
+                sent.elapsed() < Duration::from_secs(1),
+                "a message took {:?}",
+                sent.elapsed()
+            );
+            sleep(Duration::from_millis(100)).await;
+        }
+        for _ in 0..4 {
+            let frame = closed.recv().await.unwrap();
+            assert_eq!(frame, Some((1008, "rate limit exceeded".to_owned())));
+        }
+    })
+    .await;
+});
+
+/// A 256 KiB picture (the largest allowed), different for each `seed`.
+fn picture(seed: u32) -> serde_bytes::ByteBuf {
+    let bytes: Vec<u8> = (0..courier_core::limits::MAX_AVATAR as u32)
+        .map(|i| (i ^ seed).wrapping_mul(2_654_435_761) as u8)
+        .collect();
+    serde_bytes::ByteBuf::from(bytes)
+}
+
+// Finding 5: a member changing the largest picture every second made the hub push it to
+// every app that shows it (apps fetch a picture when it changes): 20 apps downloaded
+// 20 × 256 KiB a second for 2.5 MiB uploaded.
+both!(
+    a_picture_that_keeps_changing_costs_the_others_little,
+    || async {
+        use std::cell::Cell;
+        use std::rc::Rc;
+        let (hub, run) = start_hub(|_| {});
+        with_hub(run, async {
+            let mut changer = client_config(&hub.addr(), "changer", PW);
+            changer.profile.avatar = picture(0);
+            let changer_id = changer.identity.id();
+            let downloaded = Rc::new(Cell::new(0usize));
+            for n in 0..20 {
+                let app = Client::login(&hub.addr(), &format!("app{n}")).await;
+                let downloaded = downloaded.clone();
+                spawn(async move {
+                    let mut shown = None;
+                    while let Ok(u) = app.updates.recv().await {
+                        match u {
+                            Update::Event(Event::Contact(c))
+                                if c.id == changer_id
+                                    && c.profile.avatar.is_some()
+                                    && c.profile.avatar != shown =>
+                            {
+                                shown = c.profile.avatar;
+                                let _ = app.handle().request_avatar(c.id).await;
+                            }
+                            Update::Event(Event::Avatar { bytes, .. }) => {
+                                downloaded.set(downloaded.get() + bytes.len());
+                            }
+                            _ => {}
+                        }
+                    }
+                });
+            }
+            let changer = Client::login_with(changer).await;
+            for n in 1..=8 {
+                sleep(Duration::from_secs(1)).await;
+                let profile = courier_core::proto::Profile {
+                    avatar: picture(n),
+                    ..courier_core::proto::Profile::with_name("changer")
+                };
+                changer.handle().set_profile(profile).await.unwrap();
+            }
+            sleep(Duration::from_millis(500)).await;
+            let mib = downloaded.get() as f64 / (1024.0 * 1024.0);
+            // Each app fetches the picture it first sees, and at most one change a minute.
+            assert!(mib <= 20.0 * 0.25 * 2.0, "the apps downloaded {mib:.1} MiB");
         })
         .await;
     }

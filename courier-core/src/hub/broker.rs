@@ -107,6 +107,7 @@ impl Hub {
             .get_mut(&conn)
             .is_some_and(|c| c.offers.take(now));
         if !allowed {
+            self.violation(conn, now);
             return refuse(self, OfferRefusal::RateLimited);
         }
         if addrs.len() > limits::MAX_ADDRS {
@@ -168,10 +169,10 @@ impl Hub {
         now: Instant,
     ) {
         let Some(t) = self.broker.transfers.get(&id) else {
-            return self.error(conn, ErrorCode::Unexpected, "no such offer", now);
+            return self.refuse_answer(conn, "no such offer", now);
         };
         if t.to != client || !matches!(t.state, State::Offered) {
-            return self.error(conn, ErrorCode::Unexpected, "no such offer", now);
+            return self.refuse_answer(conn, "no such offer", now);
         }
         let mut sorted = files.clone();
         sorted.sort_unstable();
@@ -181,7 +182,7 @@ impl Hub {
             && sorted.iter().all(|&i| (i as usize) < t.files)
             && addrs.len() <= limits::MAX_ADDRS;
         if !valid {
-            return self.error(conn, ErrorCode::Unexpected, "invalid answer", now);
+            return self.refuse_answer(conn, "invalid answer", now);
         }
         let mut bytes = [0u8; 32];
         self.rng.fill_bytes(&mut bytes);
@@ -228,7 +229,7 @@ impl Hub {
             .get(&id)
             .is_some_and(|t| t.to == client && matches!(t.state, State::Offered));
         if !ours {
-            return self.error(conn, ErrorCode::Unexpected, "no such offer", now);
+            return self.refuse_answer(conn, "no such offer", now);
         }
         if let Some(t) = self.broker.remove(id) {
             let end = TransferEnd::Declined(reason);
@@ -240,14 +241,23 @@ impl Hub {
         }
     }
 
-    pub(super) fn cancel(&mut self, client: ClientId, id: TransferId, now: Instant) {
+    /// An answer about a transfer that is not the client's to answer: an error, and a
+    /// violation (a flood of made-up ids gets the connection closed).
+    fn refuse_answer(&mut self, conn: ConnId, why: &str, now: Instant) {
+        self.violation(conn, now);
+        self.error(conn, ErrorCode::Unexpected, why, now);
+    }
+
+    pub(super) fn cancel(&mut self, conn: ConnId, client: ClientId, id: TransferId, now: Instant) {
         let ours = self
             .broker
             .transfers
             .get(&id)
             .is_some_and(|t| t.from == client || t.to == client);
         if !ours {
-            return; // already over: nothing to tell anyone
+            // Already over (nothing to tell anyone), or never was: counted, in case it is
+            // one of a flood.
+            return self.violation(conn, now);
         }
         if let Some(t) = self.broker.remove(id) {
             let end = Arc::new(ServerFrame::TransferEnded {

@@ -35,7 +35,10 @@ impl Hub {
         };
         // The hub's answer lets the client test its password: every login started is a
         // guess spent, counted as a failure until it succeeds.
-        let address = self.addresses.entry(ip).or_default();
+        let address = self
+            .addresses
+            .entry(ip)
+            .or_insert_with(|| super::Address::new(now));
         let mut wait = address.backoff.wait(now);
         if wait.is_none() && !address.is_members(now) && !self.guesses.take(now) {
             wait = Some(self.guesses.next_in(now));
@@ -139,18 +142,16 @@ impl Hub {
         let wall = self.wall(now);
         let name = profile.name.clone();
         let change = self.directory.login(client, conn, profile, wall);
-        let mut first = self.directory.contacts_except(client);
-        let mut rest = first.split_off(first.len().min(limits::CONTACT_PAGE));
-        rest.reverse(); // popped from the end, page by page
+        let (first, next) = self.directory.page(client, None, limits::CONTACT_PAGE);
         let welcome = ServerFrame::Welcome {
             you: client,
             binding: ByteBuf::from(key.hub_binding(&channel)),
             contacts: first,
-            more: !rest.is_empty(),
+            more: next.is_some(),
             time: wall,
         };
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.contacts_left = rest;
+            c.contacts_next = next;
         }
         self.send(conn, Arc::new(welcome), now);
         if change != Change::Nothing {

@@ -21,6 +21,10 @@ impl Hub {
         frame: ClientFrame,
         now: Instant,
     ) {
+        // Every frame costs the connection's budget, whatever it asks for.
+        if !self.charge(conn, now) {
+            return;
+        }
         match frame {
             ClientFrame::Ping => {}
             ClientFrame::Send { id, to, text } => {
@@ -45,24 +49,7 @@ impl Hub {
                 let frame = ServerFrame::Read { by: client, id };
                 self.notify(conn, client, Target::Client(from), frame, now);
             }
-            ClientFrame::SetProfile(profile) => {
-                let allowed = self
-                    .conns
-                    .get_mut(&conn)
-                    .is_some_and(|c| c.profile.take(now));
-                if !allowed {
-                    self.error(
-                        conn,
-                        ErrorCode::RateLimited,
-                        "profile updates are limited to one per second",
-                        now,
-                    );
-                } else if let Err(e) = validate_profile(&profile) {
-                    self.error(conn, ErrorCode::InvalidProfile, &e.to_string(), now);
-                } else if self.directory.set_profile(client, profile) {
-                    self.announce(client, now);
-                }
-            }
+            ClientFrame::SetProfile(profile) => self.set_profile(conn, client, profile, now),
             ClientFrame::StoredAck => {
                 if self.mailboxes.ack(client, conn).is_ok() {
                     self.hand_over(conn, client, now);
@@ -71,38 +58,38 @@ impl Hub {
                 }
             }
             ClientFrame::NextContacts => {
-                let Some(c) = self.conns.get_mut(&conn) else {
-                    return;
+                let Some(after) = self.conns.get_mut(&conn).and_then(|c| c.contacts_next) else {
+                    return self.close(conn, CloseReason::Unexpected, now);
                 };
-                if c.contacts_left.is_empty() {
-                    self.close(conn, CloseReason::Unexpected, now);
-                    return;
+                let (page, next) = self
+                    .directory
+                    .page(client, Some(after), limits::CONTACT_PAGE);
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.contacts_next = next;
                 }
-                let keep = c.contacts_left.len().saturating_sub(limits::CONTACT_PAGE);
-                let mut page = c.contacts_left.split_off(keep);
-                page.reverse();
-                let more = !c.contacts_left.is_empty();
-                if !more {
-                    c.contacts_left = Vec::new(); // release the snapshot's memory
-                }
-                self.send(
-                    conn,
-                    Arc::new(ServerFrame::ContactPage {
-                        contacts: page,
-                        more,
-                    }),
-                    now,
-                );
+                let more = next.is_some();
+                let page = ServerFrame::ContactPage {
+                    contacts: page,
+                    more,
+                };
+                self.send(conn, Arc::new(page), now);
             }
             ClientFrame::GetAvatar { id } => {
-                if self.take_chat_token(conn, now) {
-                    let avatar = self
-                        .directory
-                        .get(&id)
-                        .map(|k| k.profile.avatar.clone())
-                        .unwrap_or_default();
-                    self.send(conn, Arc::new(ServerFrame::Avatar { id, avatar }), now);
+                let allowed = self
+                    .conns
+                    .get_mut(&conn)
+                    .is_some_and(|c| c.avatars.take(now));
+                if !allowed {
+                    self.violation(conn, now);
+                    let why = "pictures are sent at most a few per second: ask again later";
+                    return self.error(conn, ErrorCode::RateLimited, why, now);
                 }
+                let avatar = self
+                    .directory
+                    .get(&id)
+                    .map(|k| k.profile.avatar.clone())
+                    .unwrap_or_default();
+                self.send(conn, Arc::new(ServerFrame::Avatar { id, avatar }), now);
             }
             ClientFrame::Offer {
                 tag,
@@ -114,7 +101,7 @@ impl Hub {
                 self.accept(conn, client, id, files, addrs, now);
             }
             ClientFrame::Decline { id, reason } => self.decline(conn, client, id, reason, now),
-            ClientFrame::Cancel { id } => self.cancel(client, id, now),
+            ClientFrame::Cancel { id } => self.cancel(conn, client, id, now),
             ClientFrame::LoginStart { .. }
             | ClientFrame::LoginFinish { .. }
             | ClientFrame::LoginAbort
@@ -143,17 +130,63 @@ impl Hub {
     }
 
     pub(super) fn take_chat_token(&mut self, conn: ConnId, now: Instant) -> bool {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return false;
-        };
-        if c.chat.take(now) {
-            return true;
+        let allowed = self.conns.get_mut(&conn).is_some_and(|c| c.chat.take(now));
+        if !allowed {
+            self.violation(conn, now);
         }
+        allowed
+    }
+
+    /// Takes a frame's cost from `conn`'s budget; false (and a violation) when it has
+    /// none left.
+    fn charge(&mut self, conn: ConnId, now: Instant) -> bool {
+        let allowed = self
+            .conns
+            .get_mut(&conn)
+            .is_some_and(|c| c.frames.take(now));
+        if !allowed {
+            self.violation(conn, now);
+        }
+        allowed
+    }
+
+    /// `conn` went over a limit or asked for something that makes no sense; past
+    /// [`limits::RATE_VIOLATIONS_BEFORE_CLOSE`] of those it is closed.
+    pub(super) fn violation(&mut self, conn: ConnId, now: Instant) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
         c.rate_violations += 1;
         if c.rate_violations > limits::RATE_VIOLATIONS_BEFORE_CLOSE {
             self.close(conn, CloseReason::RateLimited, now);
         }
-        false
+    }
+
+    fn set_profile(
+        &mut self,
+        conn: ConnId,
+        client: ClientId,
+        profile: crate::proto::Profile,
+        now: Instant,
+    ) {
+        let allowed = self
+            .conns
+            .get_mut(&conn)
+            .is_some_and(|c| c.profile.take(now));
+        if !allowed {
+            self.violation(conn, now);
+            let why = "profile updates are limited to one per second";
+            return self.error(conn, ErrorCode::RateLimited, why, now);
+        }
+        if let Err(e) = validate_profile(&profile) {
+            return self.error(conn, ErrorCode::InvalidProfile, &e.to_string(), now);
+        }
+        let wall = self.wall(now);
+        match self.directory.set_profile(client, profile, wall) {
+            Ok(true) => self.announce(client, now),
+            Ok(false) => {}
+            Err(refusal) => self.error(conn, ErrorCode::RateLimited, refusal.text(), now),
+        }
     }
 
     pub(super) fn deliver(

@@ -1,6 +1,14 @@
 //! The contact directory: every client the hub has seen, and its live connections.
+//!
+//! Bounded: at most [`limits::MAX_KNOWN_CONTACTS`] contacts and a budget of avatar
+//! bytes. When either is full, identities that never came back (seen at one login only)
+//! go first, oldest first, then other offline members, oldest first; online members are
+//! never forgotten, and a picture that does not fit is refused.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use serde_bytes::ByteBuf;
 
 use super::ConnId;
 use crate::limits;
@@ -13,6 +21,10 @@ pub(crate) struct Known {
     /// Logged-in connections of this identity (a person may run `listen` and `say` at once).
     pub(crate) conns: Vec<ConnId>,
     pub(crate) last_seen: Timestamp,
+    /// How many times it logged in: once means it never came back.
+    logins: u32,
+    /// When its picture last changed.
+    avatar_changed: Option<Timestamp>,
 }
 
 impl Known {
@@ -23,6 +35,11 @@ impl Known {
             online: !self.conns.is_empty(),
             last_seen: self.last_seen,
         }
+    }
+
+    /// Order of forgetting: identities that never came back first, then the oldest.
+    fn keep_rank(&self) -> (bool, Timestamp) {
+        (self.logins > 1, self.last_seen)
     }
 }
 
@@ -39,12 +56,49 @@ pub(crate) enum Change {
     WentOffline,
 }
 
-#[derive(Debug, Default)]
+/// Why a new picture was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AvatarRefused {
+    /// The last change was less than [`limits::AVATAR_CHANGE_EVERY`] ago.
+    TooSoon,
+    /// The hub's room for pictures is full of online members' pictures.
+    NoRoom,
+}
+
+impl AvatarRefused {
+    pub(crate) fn text(self) -> &'static str {
+        match self {
+            Self::TooSoon => "a picture can change once a minute; the rest was saved",
+            Self::NoRoom => "the hub keeps no more pictures now; the rest was saved",
+        }
+    }
+}
+
+#[derive(Debug)]
 pub(crate) struct Directory {
-    known: HashMap<ClientId, Known>,
+    known: BTreeMap<ClientId, Known>,
+    max_known: usize,
+    avatar_bytes: usize,
+    max_avatar_bytes: usize,
+}
+
+impl Default for Directory {
+    fn default() -> Self {
+        Self::new(limits::MAX_KNOWN_CONTACTS, limits::AVATARS_TOTAL)
+    }
 }
 
 impl Directory {
+    /// At most `max_known` contacts and `max_avatar_bytes` of pictures.
+    pub(crate) fn new(max_known: usize, max_avatar_bytes: usize) -> Self {
+        Self {
+            known: BTreeMap::new(),
+            max_known,
+            avatar_bytes: 0,
+            max_avatar_bytes,
+        }
+    }
+
     pub(crate) fn get(&self, id: &ClientId) -> Option<&Known> {
         self.known.get(id)
     }
@@ -53,33 +107,64 @@ impl Directory {
         self.known.iter().filter(|(_, k)| !k.conns.is_empty())
     }
 
-    pub(crate) fn contacts_except(&self, me: ClientId) -> Vec<Contact> {
-        let mut list: Vec<Contact> = self
-            .known
-            .iter()
-            .filter(|(id, _)| **id != me)
-            .map(|(id, k)| k.contact(*id))
-            .collect();
-        list.sort_by(|a, b| a.profile.name.cmp(&b.profile.name).then(a.id.cmp(&b.id)));
-        list
+    /// Contacts known.
+    pub(crate) fn len(&self) -> usize {
+        self.known.len()
     }
 
+    /// Bytes of pictures kept.
+    pub(crate) fn avatar_bytes(&self) -> usize {
+        self.avatar_bytes
+    }
+
+    /// Up to `n` contacts after `after` (by id), leaving out `me`, and where the next
+    /// page starts (`None`: this was the last). A cursor, not a snapshot: a connection
+    /// paging through the list holds one id, whatever the list's length.
+    pub(crate) fn page(
+        &self,
+        me: ClientId,
+        after: Option<ClientId>,
+        n: usize,
+    ) -> (Vec<Contact>, Option<ClientId>) {
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut rest = self
+            .known
+            .range((start, Bound::Unbounded))
+            .filter(|(id, _)| **id != me);
+        let page: Vec<Contact> = rest
+            .by_ref()
+            .take(n)
+            .map(|(id, k)| k.contact(*id))
+            .collect();
+        let next = match (rest.next(), page.last()) {
+            (Some(_), Some(last)) => Some(last.id),
+            _ => None,
+        };
+        (page, next)
+    }
+
+    /// `id` logged in on `conn` with `profile` (whose picture, if any, is ignored: the
+    /// picture arrives with a profile update after login; the one known is kept).
     pub(crate) fn login(
         &mut self,
         id: ClientId,
         conn: ConnId,
-        profile: Profile,
+        mut profile: Profile,
         now: Timestamp,
     ) -> Change {
-        if !self.known.contains_key(&id) && self.known.len() >= limits::MAX_KNOWN_CONTACTS {
-            self.forget_oldest_offline();
+        if !self.known.contains_key(&id) && self.known.len() >= self.max_known {
+            self.forget_one();
         }
         let known = self.known.entry(id).or_insert_with(|| Known {
-            profile: profile.clone(),
+            profile: Profile::default(),
             conns: Vec::new(),
             last_seen: now,
+            logins: 0,
+            avatar_changed: None,
         });
+        profile.avatar = std::mem::take(&mut known.profile.avatar);
         known.last_seen = now;
+        known.logins = known.logins.saturating_add(1);
         let was_online = !known.conns.is_empty();
         let changed = known.profile != profile;
         known.profile = profile;
@@ -105,14 +190,73 @@ impl Directory {
         }
     }
 
-    pub(crate) fn set_profile(&mut self, id: ClientId, profile: Profile) -> bool {
-        match self.known.get_mut(&id) {
-            Some(k) if k.profile != profile => {
-                k.profile = profile;
-                true
+    /// Replaces `id`'s profile; returns whether it changed. A new picture must wait
+    /// [`limits::AVATAR_CHANGE_EVERY`] after the last and fit the hub's room for
+    /// pictures: otherwise the rest of the profile is taken and the picture refused.
+    pub(crate) fn set_profile(
+        &mut self,
+        id: ClientId,
+        mut profile: Profile,
+        now: Timestamp,
+    ) -> Result<bool, AvatarRefused> {
+        let Some(known) = self.known.get(&id) else {
+            return Ok(false);
+        };
+        let mut refused = None;
+        if profile.avatar != known.profile.avatar {
+            let every = u64::try_from(limits::AVATAR_CHANGE_EVERY.as_millis()).unwrap_or(u64::MAX);
+            let too_soon = known
+                .avatar_changed
+                .is_some_and(|t| now.0.saturating_sub(t.0) < every);
+            let old = known.profile.avatar.len();
+            let new = profile.avatar.len();
+            if too_soon {
+                refused = Some(AvatarRefused::TooSoon);
+            } else if new > old && !self.make_room(new - old, id) {
+                refused = Some(AvatarRefused::NoRoom);
             }
-            _ => false,
+            match refused {
+                Some(_) => profile.avatar = known_avatar(&self.known, &id),
+                None => {
+                    self.avatar_bytes = self.avatar_bytes + new - old;
+                    if let Some(k) = self.known.get_mut(&id) {
+                        k.avatar_changed = Some(now);
+                    }
+                }
+            }
         }
+        let Some(known) = self.known.get_mut(&id) else {
+            return Ok(false);
+        };
+        let changed = known.profile != profile;
+        known.profile = profile;
+        match refused {
+            Some(r) => Err(r),
+            None => Ok(changed),
+        }
+    }
+
+    /// Frees `bytes` of the picture budget by dropping offline contacts' pictures (never
+    /// `keep`'s); false if even that is not enough.
+    fn make_room(&mut self, bytes: usize, keep: ClientId) -> bool {
+        while self.avatar_bytes + bytes > self.max_avatar_bytes {
+            let victim = self
+                .known
+                .iter()
+                .filter(|(id, k)| {
+                    **id != keep && k.conns.is_empty() && !k.profile.avatar.is_empty()
+                })
+                .min_by_key(|(_, k)| k.keep_rank())
+                .map(|(id, _)| *id);
+            let Some(victim) = victim else {
+                return false;
+            };
+            if let Some(k) = self.known.get_mut(&victim) {
+                self.avatar_bytes -= k.profile.avatar.len();
+                k.profile.avatar = ByteBuf::new();
+            }
+        }
+        true
     }
 
     pub(crate) fn touch(&mut self, id: ClientId, now: Timestamp) {
@@ -121,15 +265,149 @@ impl Directory {
         }
     }
 
-    fn forget_oldest_offline(&mut self) {
-        let oldest = self
+    /// Forgets the offline contact that matters least.
+    fn forget_one(&mut self) {
+        let victim = self
             .known
             .iter()
             .filter(|(_, k)| k.conns.is_empty())
-            .min_by_key(|(_, k)| k.last_seen)
+            .min_by_key(|(_, k)| k.keep_rank())
             .map(|(id, _)| *id);
-        if let Some(id) = oldest {
-            self.known.remove(&id);
+        if let Some(id) = victim
+            && let Some(k) = self.known.remove(&id)
+        {
+            self.avatar_bytes -= k.profile.avatar.len();
         }
+    }
+}
+
+fn known_avatar(known: &BTreeMap<ClientId, Known>, id: &ClientId) -> ByteBuf {
+    known
+        .get(id)
+        .map(|k| k.profile.avatar.clone())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u16) -> ClientId {
+        let mut b = [0u8; 32];
+        b[..2].copy_from_slice(&n.to_le_bytes());
+        ClientId(b)
+    }
+
+    fn pictured(name: &str, bytes: usize) -> Profile {
+        Profile {
+            avatar: ByteBuf::from(vec![7u8; bytes]),
+            ..Profile::with_name(name)
+        }
+    }
+
+    const MINUTE: u64 = 60_000;
+
+    #[test]
+    fn throwaways_go_first_and_pictures_stay_within_budget() {
+        let mut d = Directory::new(10, 1000);
+        // A member: came back once, has a picture, is offline now.
+        let member = id(1);
+        for t in [1, 2] {
+            d.login(
+                member,
+                ConnId(t),
+                Profile::with_name("member"),
+                Timestamp(t),
+            );
+            d.logout(member, ConnId(t), Timestamp(t));
+        }
+        d.login(
+            member,
+            ConnId(3),
+            Profile::with_name("member"),
+            Timestamp(3),
+        );
+        d.set_profile(member, pictured("member", 400), Timestamp(3))
+            .unwrap();
+        d.logout(member, ConnId(3), Timestamp(3));
+        // Twenty throwaway identities with pictures, one login each.
+        for n in 0..20u16 {
+            let t = Timestamp(10 + u64::from(n));
+            d.login(
+                id(100 + n),
+                ConnId(100 + u64::from(n)),
+                Profile::with_name("t"),
+                t,
+            );
+            assert_eq!(d.set_profile(id(100 + n), pictured("t", 300), t), Ok(true));
+            d.logout(id(100 + n), ConnId(100 + u64::from(n)), t);
+            assert!(d.avatar_bytes() <= 1000, "pictures over budget");
+            assert!(d.len() <= 10, "contacts over the cap");
+        }
+        let kept = d.get(&member).expect("the member is remembered");
+        assert_eq!(kept.profile.avatar.len(), 400, "and keeps its picture");
+        // Online members' pictures are never dropped: one that does not fit is refused,
+        // and the rest of the profile is taken.
+        let mut d = Directory::new(10, 1000);
+        d.login(id(1), ConnId(1), Profile::with_name("a"), Timestamp(0));
+        d.set_profile(id(1), pictured("a", 900), Timestamp(0))
+            .unwrap();
+        d.login(id(2), ConnId(2), Profile::with_name("b"), Timestamp(0));
+        assert_eq!(
+            d.set_profile(id(2), pictured("b2", 900), Timestamp(0)),
+            Err(AvatarRefused::NoRoom)
+        );
+        assert_eq!(d.get(&id(2)).map(|k| k.profile.name.as_str()), Some("b2"));
+        assert_eq!(d.avatar_bytes(), 900);
+    }
+
+    #[test]
+    fn a_picture_changes_at_most_once_a_minute() {
+        let mut d = Directory::new(10, 1 << 20);
+        d.login(id(1), ConnId(1), Profile::with_name("a"), Timestamp(0));
+        assert_eq!(
+            d.set_profile(id(1), pictured("a", 10), Timestamp(0)),
+            Ok(true)
+        );
+        assert_eq!(
+            d.set_profile(id(1), pictured("a", 20), Timestamp(MINUTE - 1)),
+            Err(AvatarRefused::TooSoon)
+        );
+        assert_eq!(d.get(&id(1)).map(|k| k.profile.avatar.len()), Some(10));
+        assert_eq!(
+            d.set_profile(id(1), pictured("a", 20), Timestamp(MINUTE)),
+            Ok(true)
+        );
+        // A login keeps the picture the hub has; the profile's own is not sent at login.
+        d.logout(id(1), ConnId(1), Timestamp(MINUTE));
+        d.login(
+            id(1),
+            ConnId(2),
+            Profile::with_name("a"),
+            Timestamp(MINUTE + 1),
+        );
+        assert_eq!(d.get(&id(1)).map(|k| k.profile.avatar.len()), Some(20));
+    }
+
+    #[test]
+    fn pages_follow_a_cursor_and_leave_out_the_asker() {
+        let mut d = Directory::new(100, 1 << 20);
+        for n in 0..10 {
+            d.login(
+                id(n),
+                ConnId(u64::from(n)),
+                Profile::with_name("x"),
+                Timestamp(0),
+            );
+        }
+        let me = id(3);
+        let (p1, next) = d.page(me, None, 4);
+        assert_eq!(p1.len(), 4);
+        let (p2, next) = d.page(me, next, 4);
+        let (p3, next) = d.page(me, next, 4);
+        assert_eq!(next, None);
+        let all: Vec<ClientId> = p1.iter().chain(&p2).chain(&p3).map(|c| c.id).collect();
+        assert_eq!(all.len(), 9);
+        assert!(!all.contains(&me));
     }
 }

@@ -354,6 +354,20 @@ impl RawClient {
         }
     }
 
+    /// Reads until the hub closes; returns the close code and reason (None if no close
+    /// frame).
+    pub async fn close_frame(&mut self) -> Option<(u16, String)> {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(WsMessage::Close(Some(f)))) => {
+                    return Some((f.code.into(), f.reason.to_string()));
+                }
+                Some(Ok(WsMessage::Close(None))) | Some(Err(_)) | None => return None,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
     /// Reads until the hub closes; returns the close code (None if no close frame).
     pub async fn close_code(&mut self) -> Option<u16> {
         loop {
