@@ -147,6 +147,10 @@ async fn stream(
         }
         alarms.set(receiver.poll_timeout());
         let input = futures::future::poll_fn(|cx| {
+            // Alarms first: a peer that floods us must not keep the deadline from firing.
+            if let Poll::Ready(alarm) = alarms.poll(cx) {
+                return Poll::Ready(Input::Alarm(alarm));
+            }
             if link_up && matches!(pump.poll_write(cx), Poll::Ready(Err(_))) {
                 return Poll::Ready(Input::WriteFailed);
             }
@@ -158,7 +162,7 @@ async fn stream(
             if reading && let Poll::Ready(m) = pump.poll_read(cx) {
                 return Poll::Ready(Input::Peer(m));
             }
-            alarms.poll(cx).map(Input::Alarm)
+            Poll::Pending
         })
         .await;
         let now = Instant::now();

@@ -128,6 +128,10 @@ async fn stream(
         }
         alarms.set(sender.poll_timeout());
         let input = futures::future::poll_fn(|cx| {
+            // Alarms first: a peer that floods us must not keep the deadline from firing.
+            if let Poll::Ready(alarm) = alarms.poll(cx) {
+                return Poll::Ready(Input::Alarm(alarm));
+            }
             if matches!(pump.poll_write(cx), Poll::Ready(Err(_))) {
                 return Poll::Ready(Input::WriteFailed);
             }
@@ -144,7 +148,7 @@ async fn stream(
             {
                 return Poll::Ready(Input::Batch(b));
             }
-            alarms.poll(cx).map(Input::Alarm)
+            Poll::Pending
         })
         .await;
         let now = Instant::now();
