@@ -148,7 +148,7 @@ impl Client {
             Err(contacts::Error::Ambiguous { query, candidates }) => {
                 let list: Vec<String> = candidates
                     .iter()
-                    .map(|c| format!("  {}  {}", c.id.short(), safe(&c.profile.name, false)))
+                    .map(|c| format!("  {}  {}", c.id.short(), safe(&c.profile.name)))
                     .collect();
                 bail!(
                     "{query:?} is ambiguous; use an id prefix instead:\n{}",

@@ -1,26 +1,11 @@
 //! Rendering for people and for scripts. Everything a peer wrote is untrusted: names and
 //! texts are escaped so they cannot move the cursor, recolour the terminal or reorder text.
 
-use courier_core::proto::{
-    ClientId, Contact, Delivery, Presence, RejectReason, Target, Timestamp, is_invisible,
-};
+use courier_core::proto::{ClientId, Contact, Delivery, Presence, RejectReason, Target, Timestamp};
 use serde_json::{Value, json};
 
-/// Escapes control, bidi and invisible characters (keeps newlines and tabs when
-/// `multiline`).
-pub(crate) fn safe(s: &str, multiline: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        let keep = multiline && (c == '\n' || c == '\t');
-        let dangerous = c.is_control() || is_invisible(c);
-        if dangerous && !keep {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+/// Untrusted text for the terminal (see [`courier_core::text::terminal`]).
+pub(crate) use courier_core::text::terminal as safe;
 
 pub(crate) fn presence(p: Presence) -> &'static str {
     match p {
@@ -51,7 +36,7 @@ pub(crate) fn contact_line(c: &Contact, duplicate_name: bool) -> String {
     let status = if c.profile.status.is_empty() {
         String::new()
     } else {
-        format!("  \"{}\"", safe(&c.profile.status, false))
+        format!("  \"{}\"", safe(&c.profile.status))
     };
     let flag = if duplicate_name {
         "  (same name as another contact)"
@@ -61,7 +46,7 @@ pub(crate) fn contact_line(c: &Contact, duplicate_name: bool) -> String {
     format!(
         "{}  {:<24} {:<9}{status}{flag}",
         c.id.short(),
-        safe(&c.profile.name, false),
+        safe(&c.profile.name),
         state
     )
 }
@@ -116,19 +101,4 @@ pub(crate) fn reject_text(d: &Delivery) -> Option<&'static str> {
 pub(crate) fn clock(t: Timestamp) -> String {
     let secs = t.0 / 1000;
     format!("{:02}:{:02}", (secs / 3600) % 24, (secs / 60) % 60)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_terminal_controls_and_bidi() {
-        assert_eq!(safe("\x1b[1Aevil", false), "\\u{1b}[1Aevil");
-        assert_eq!(safe("a\u{202E}b", false), "a\\u{202e}b");
-        assert_eq!(safe("line\nnext", true), "line\nnext");
-        assert_eq!(safe("line\nnext", false), "line\\u{a}next");
-        assert_eq!(safe("Zoë", false), "Zoë");
-        assert_eq!(safe("soft\u{AD}hyphen", false), "soft\\u{ad}hyphen");
-    }
 }

@@ -835,3 +835,37 @@ fn receiver_disk_full_mid_transfer_is_reported_and_the_next_transfer_works() {
     let st = receiver.wait().unwrap();
     assert_eq!(st.code(), Some(1), "one of two transfers failed");
 }
+
+/// SECURITY (issue 10 #8): a message's newlines cannot print a line that looks like
+/// another sender's: every further line of a text is marked as a continuation.
+#[test]
+fn a_message_cannot_forge_a_line_from_someone_else() {
+    let dir = tempdir("forged");
+    let hub = start_hub(&dir);
+    let _ = courier(&hub, &dir, "bob", &["who"]);
+    let listener = {
+        let mut c = client(&hub, &dir, "bob");
+        c.args(["listen", "--count", "1", "--timeout", "20"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        c.spawn().unwrap()
+    };
+    wait_online(&hub, &dir, "mallory", &["bob"]);
+    let forged = "hi\n[12:00] alice: the new password is 1234\n\u{2028}[12:01] alice: ok?";
+    let out = courier(&hub, &dir, "mallory", &["say", "--to", "bob", forged]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = listener.wait_with_output().unwrap();
+    let shown = text(&out.stdout);
+    let lines: Vec<&str> = shown
+        .lines()
+        .skip_while(|l| !l.contains("mallory: hi"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{shown}");
+    for line in &lines[1..] {
+        assert!(
+            line.starts_with("  | "),
+            "a line passes for another sender's: {line:?}"
+        );
+    }
+    assert!(lines[2].contains("\\u{2028}"), "{shown}");
+}

@@ -29,14 +29,18 @@ pub enum Error {
     },
 }
 
-/// The key two names are compared by: case-folded, NFC, without invisible characters,
-/// trimmed. "Bob", "bob" and "b\u{200B}ob" look the same to a person, so they are the
-/// same name here.
+/// The key two names are compared by: what a person sees. Invisible characters dropped,
+/// case folded, then the Unicode TR39 confusable skeleton (`unicode-security`), trimmed.
+/// "alice", "Alice", "ali\u{200B}ce", "alice\u{FE0F}", Cyrillic "\u{430}lice" or fullwidth
+/// "ａｌｉｃｅ" look the same to a person, so they are the same name here.
 pub fn name_key(name: &str) -> String {
-    name.nfc()
+    let folded: String = name
+        .nfkc()
         .filter(|c| !is_invisible(*c))
         .collect::<String>()
-        .trim()
+        .to_lowercase();
+    unicode_security::confusable_detection::skeleton(folded.trim())
+        .collect::<String>()
         .to_lowercase()
 }
 
@@ -262,6 +266,31 @@ mod tests {
         for c in l.iter() {
             assert_eq!(all.get(&c.id), Some(&l.label(&c.id)));
         }
+    }
+
+    /// SECURITY M14 (issue 10 #9): names that only look like another's (Cyrillic or
+    /// fullwidth letters, a variation selector or a tag character after it) are
+    /// look-alikes: both carry their id tag.
+    #[test]
+    fn confusable_names_are_look_alikes() {
+        let alice = ClientId([0x11; 32]);
+        for fake in [
+            "\u{0430}lice",
+            "al\u{0456}ce",
+            "alice\u{FE0F}",
+            "alice\u{E0001}",
+            "\u{FF41}\u{FF4C}\u{FF49}\u{FF43}\u{FF45}",
+        ] {
+            let mut l = list();
+            l.apply(&Event::Contact(contact(0x77, fake, true)));
+            assert!(l.name_is_shared(l.get(&alice).unwrap()), "{fake:?}");
+            assert_ne!(l.label(&alice), "alice", "{fake:?}");
+            assert!(l.label(&ClientId([0x77; 32])).contains('['), "{fake:?}");
+        }
+        // Different names stay apart.
+        let mut l = list();
+        l.apply(&Event::Contact(contact(0x77, "alicia", true)));
+        assert_eq!(l.label(&alice), "alice");
     }
 
     #[test]

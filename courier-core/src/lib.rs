@@ -16,7 +16,8 @@
 //! - [`net`]: TCP → TLS → WebSocket plumbing.
 //! - [`transfer`]: direct file transfer: brokered by the hub, peer to peer, verified,
 //!   resumable.
-//! - [`units`]: sizes, rates and durations for people.
+//! - [`units`]: sizes, rates and durations for people; [`text`]: untrusted text for
+//!   terminals, the app and notifications.
 //! - [`error`]: the crate-level [`Error`].
 
 pub mod auth;
@@ -30,6 +31,7 @@ pub mod proto;
 pub mod session;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
+pub mod text;
 pub mod tls;
 pub mod transfer;
 pub mod units;

@@ -52,9 +52,13 @@ pub async fn pick_image() -> Option<Vec<u8>> {
     Some(file.read().await)
 }
 
-/// Shows a desktop notification (freedesktop `notify-send`, macOS `osascript`).
+/// Shows a desktop notification (freedesktop `notify-send`, macOS `osascript`). Title
+/// and body come from other people: the body is markup for notification daemons, so
+/// both are escaped ([`courier_core::text::markup`]).
 pub fn notify(title: &str, body: &str) {
-    let body: String = body.chars().take(200).collect();
+    let body = courier_core::text::markup(&body.chars().take(200).collect::<String>());
+    let title = courier_core::text::markup(title);
+    let title = title.as_str();
     let mut cmd = if cfg!(target_os = "macos") {
         let script = format!(
             "display notification {:?} with title {:?}",

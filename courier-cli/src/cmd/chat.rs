@@ -39,7 +39,7 @@ pub(crate) async fn run(args: ChatArgs) -> Result<ExitCode> {
     };
     eprintln!(
         "Chatting with {} — type a line to send; /to NAME, /who, /quit",
-        safe(&target_name(&client, to), false)
+        safe(&target_name(&client, to))
     );
     // Blocking stdin on its own thread; lines arrive through a channel.
     let (tx, rx) = async_channel::bounded::<Input>(16);
@@ -100,10 +100,7 @@ pub(crate) async fn run(args: ChatArgs) -> Result<ExitCode> {
                     match client.resolve(who) {
                         Ok(t) => {
                             to = t;
-                            eprintln!(
-                                "now chatting with {}",
-                                safe(&target_name(&client, to), false)
-                            );
+                            eprintln!("now chatting with {}", safe(&target_name(&client, to)));
                         }
                         Err(e) => eprintln!("{e:#}"),
                     }
@@ -128,7 +125,7 @@ pub(crate) async fn run(args: ChatArgs) -> Result<ExitCode> {
                     unanswered.remove(id);
                 }
                 if let Event::Read { by, .. } = &event {
-                    eprintln!("(read by {})", safe(&client.name_of(*by), false));
+                    eprintln!("(read by {})", safe(&client.name_of(*by)));
                 }
                 if let Some(line) = describe(&client, &event, false) {
                     crate::print(&format!("{line}\n"));

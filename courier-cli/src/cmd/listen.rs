@@ -37,8 +37,8 @@ pub(crate) fn describe(client: &Client, event: &Event, json: bool) -> Option<Str
                 format!(
                     "[{}] {}{scope}: {}",
                     output::clock(m.time),
-                    safe(&from, false),
-                    safe(&m.text, true)
+                    safe(&from),
+                    safe(&m.text)
                 )
             }
         }
@@ -46,7 +46,7 @@ pub(crate) fn describe(client: &Client, event: &Event, json: bool) -> Option<Str
             if json {
                 json!({ "type": "left", "contact": output::contact_json(c) }).to_string()
             } else {
-                format!("* {} left", safe(&c.profile.name, false))
+                format!("* {} left", safe(&c.profile.name))
             }
         }
         Event::Contact(c) => {
@@ -87,7 +87,7 @@ pub(crate) fn describe(client: &Client, event: &Event, json: bool) -> Option<Str
             if json {
                 json!({ "type": "error", "detail": detail }).to_string()
             } else {
-                format!("! hub: {}", safe(detail, false))
+                format!("! hub: {}", safe(detail))
             }
         }
         _ => return None,

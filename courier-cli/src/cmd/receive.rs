@@ -89,7 +89,7 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<ExitCode> {
                     if !args.json {
                         eprintln!(
                             "Declined the offer from {} (not --from).",
-                            safe(&client.name_of(offer.from), false)
+                            safe(&client.name_of(offer.from))
                         );
                     }
                 }
@@ -150,7 +150,7 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<ExitCode> {
                             emit(json!({"type": "saved", "file": index, "path": path.display().to_string()}));
                         } else {
                             bar.clear();
-                            crate::print(&format!("saved {}\n", safe(&path.display().to_string(), false)));
+                            crate::print(&format!("saved {}\n", safe(&path.display().to_string())));
                         }
                     }
                     u @ (Update::Connected { .. } | Update::Progress(_) | Update::FileFailed { .. }) => {
@@ -166,7 +166,7 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<ExitCode> {
                                     emit(progress::summary_json(&summary));
                                 } else {
                                     let who = from.map(|f| client.name_of(f)).unwrap_or_default();
-                                    eprintln!("{}", progress::summary_line(&format!("Received from {}:", safe(&who, false)), &summary));
+                                    eprintln!("{}", progress::summary_line(&format!("Received from {}:", safe(&who)), &summary));
                                 }
                             }
                             Err(e) => {
@@ -224,7 +224,7 @@ fn show_offer(client: &Client, offer: &IncomingOffer, json: bool) {
     }
     eprintln!(
         "{} ({}) offers {} file{} ({}):",
-        safe(&name, false),
+        safe(&name),
         offer.from.short(),
         m.files.len(),
         if m.files.len() == 1 { "" } else { "s" },
@@ -232,9 +232,9 @@ fn show_offer(client: &Client, offer: &IncomingOffer, json: bool) {
     );
     // Every name, so nobody accepts what they did not see.
     for f in &m.files {
-        eprintln!("  {:>10}  {}", size(f.size), safe(&f.path, false));
+        eprintln!("  {:>10}  {}", size(f.size), safe(&f.path));
     }
     for f in &m.folders {
-        eprintln!("  {:>10}  {}/", "folder", safe(f, false));
+        eprintln!("  {:>10}  {}/", "folder", safe(f));
     }
 }

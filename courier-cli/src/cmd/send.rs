@@ -48,7 +48,7 @@ pub(crate) async fn run(args: SendArgs) -> Result<ExitCode> {
                         if args.json {
                             emit(json!({"type": "offered", "transfer": id.to_string(), "to": person_json(to, &name)}));
                         } else {
-                            eprintln!("Offered to {}; waiting for an answer…", safe(&name, false));
+                            eprintln!("Offered to {}; waiting for an answer…", safe(&name));
                         }
                     }
                     Update::Accepted { files } => {
@@ -69,7 +69,7 @@ pub(crate) async fn run(args: SendArgs) -> Result<ExitCode> {
                         if args.json {
                             emit(progress::summary_json(&summary));
                         } else {
-                            crate::print(&format!("{}\n", progress::summary_line(&format!("Sent to {}:", safe(&name, false)), &summary)));
+                            crate::print(&format!("{}\n", progress::summary_line(&format!("Sent to {}:", safe(&name)), &summary)));
                         }
                         return Ok(ExitCode::SUCCESS);
                     }
@@ -91,7 +91,7 @@ pub(crate) fn report_failure(client: &Client, e: &TError, json: bool) -> ExitCod
         TError::Cancelled { by } => (
             1,
             "cancelled",
-            format!("cancelled by {}", safe(&client.name_of(*by), false)),
+            format!("cancelled by {}", safe(&client.name_of(*by))),
         ),
         _ => (2, "error", e.to_string()),
     };

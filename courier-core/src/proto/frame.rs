@@ -449,16 +449,29 @@ fn is_forbidden_char(c: char) -> bool {
     c.is_control() || is_invisible(c)
 }
 
-/// Bidi controls, zero-width and other invisible format characters: they can reorder text
-/// (`invoice\u{202E}fdp.exe`) or hide a difference between two strings. Profiles refuse
-/// them, received file names drop them, displays escape them.
+/// Bidi controls, zero-width and other invisible or format characters: they can reorder
+/// text (`invoice\u{202E}fdp.exe`), hide a difference between two strings (`alice` +
+/// U+FE0F or a tag character), or break a line where none shows (U+2028). Profiles refuse
+/// them, received file names drop them, displays escape them ([`crate::text`]).
 pub fn is_invisible(c: char) -> bool {
     matches!(c,
-        '\u{200B}'..='\u{200F}' // zero-width and LRM/RLM
+        '\u{00AD}' // soft hyphen
+        | '\u{034F}' // combining grapheme joiner
+        | '\u{061C}' // Arabic letter mark
+        | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' // Hangul fillers
+        | '\u{17B4}' | '\u{17B5}' // Khmer inherent vowels
+        | '\u{180B}'..='\u{180F}' // Mongolian variation selectors and vowel separator
+        | '\u{200B}'..='\u{200F}' // zero-width and LRM/RLM
+        | '\u{2028}' | '\u{2029}' // line and paragraph separators
         | '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
-        | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
-        | '\u{2066}'..='\u{2069}' // bidi isolates
-        | '\u{061C}' | '\u{FEFF}' | '\u{00AD}' | '\u{180E}')
+        | '\u{2060}'..='\u{206F}' // word joiner, invisible operators, isolates, deprecated formats
+        | '\u{2800}' // braille blank
+        | '\u{FE00}'..='\u{FE0F}' // variation selectors
+        | '\u{FEFF}' // zero-width no-break space
+        | '\u{FFF9}'..='\u{FFFB}' // interlinear annotation
+        | '\u{1D173}'..='\u{1D17A}' // musical format characters
+        | '\u{E0000}'..='\u{E007F}' // tag characters
+        | '\u{E0100}'..='\u{E01EF}') // variation selectors supplement
 }
 
 /// Checks a profile against the limits and character rules.

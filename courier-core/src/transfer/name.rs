@@ -135,10 +135,15 @@ pub fn numbered(name: &str, n: u32) -> String {
     sanitize_name(&format!("{stem}{suffix}{ext}"))
 }
 
-/// The key under which two names collide on case-insensitive or normalizing file systems
-/// (`README` / `readme`, `é` composed / decomposed).
+/// The key under which two names collide: on case-insensitive or normalizing file
+/// systems (`README` / `readme`, `é` composed / decomposed), and to a person's eye (the
+/// TR39 confusable skeleton: `invoice.pdf` / Cyrillic `іnvoice.pdf`), so that a file
+/// that only looks like another arrives as `name (1)` beside it.
 pub fn collision_key(name: &str) -> String {
-    name.nfc().flat_map(char::to_lowercase).collect()
+    let folded: String = name.nfc().flat_map(char::to_lowercase).collect();
+    unicode_security::confusable_detection::skeleton(&folded)
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 #[cfg(test)]
@@ -216,6 +221,11 @@ mod tests {
         assert_eq!(sanitize_name("e\u{0301}.txt"), "\u{e9}.txt");
         assert_eq!(collision_key("README"), collision_key("readme"));
         assert_eq!(collision_key("e\u{0301}.txt"), collision_key("\u{e9}.TXT"));
+        assert_eq!(
+            collision_key("invoice.pdf"),
+            collision_key("\u{456}nvoice.pdf")
+        );
+        assert_ne!(collision_key("invoice.pdf"), collision_key("invoice.odf"));
         // F9 empty and long
         for empty in ["", ".", "   ", " . . ", "\u{200B}"] {
             assert_eq!(sanitize_name(empty), FALLBACK_NAME, "{empty:?}");

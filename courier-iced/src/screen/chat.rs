@@ -481,7 +481,10 @@ impl Chat {
                     let line = if c.profile.status.is_empty() {
                         presence.to_owned()
                     } else {
-                        format!("{presence} · {}", c.profile.status)
+                        format!(
+                            "{presence} · {}",
+                            courier_core::text::visible(&c.profile.status, false)
+                        )
                     };
                     let trust = checkbox(settings.is_trusted(&id))
                         .label("Trusted")

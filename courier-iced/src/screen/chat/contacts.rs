@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use courier_core::contacts::Contacts;
 use courier_core::proto::{AvatarId, ClientId, Contact, Presence, Target};
 use courier_core::session::Event;
+use courier_core::text as untrusted;
 use iced::widget::image::Handle;
 use iced::widget::{button, column, container, image, row, scrollable, space, text, text_input};
 use iced::{Center, Element, Fill, Length};
@@ -130,12 +131,15 @@ impl People {
         self.list.iter().filter(|c| c.online).count() + 1
     }
 
-    /// A display name: the contact's label (with an id tag for look-alikes), or "You".
+    /// A display name: the contact's label (with an id tag for look-alikes), or "You";
+    /// hidden characters shown ([`courier_core::text::visible`]).
     pub fn name_of(&self, id: &ClientId) -> String {
         if *id == self.me {
             return "You".to_owned();
         }
-        self.labels.get(id).cloned().unwrap_or_else(|| id.short())
+        self.labels
+            .get(id)
+            .map_or_else(|| id.short(), |l| untrusted::visible(l, false))
     }
 
     /// A contact's picture, once fetched (ours too).
@@ -264,7 +268,10 @@ impl People {
         let line = if c.profile.status.is_empty() {
             presence.to_owned()
         } else {
-            format!("{presence} · {}", c.profile.status)
+            format!(
+                "{presence} · {}",
+                untrusted::visible(&c.profile.status, false)
+            )
         };
         self.entry(
             threads,

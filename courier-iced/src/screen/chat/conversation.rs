@@ -538,11 +538,13 @@ impl Conversations {
         if !mine && self.selected == Target::Everyone {
             body = body.push(text(people.name_of(&b.from)).size(12).style(style::dim));
         }
-        body = body.push(text(b.text.as_str()).size(15)).push(
-            text(format!("{}{state}", format::clock(b.time)))
-                .size(11)
-                .style(style::dim),
-        );
+        body = body
+            .push(text(courier_core::text::visible(&b.text, true)).size(15))
+            .push(
+                text(format!("{}{state}", format::clock(b.time)))
+                    .size(11)
+                    .style(style::dim),
+            );
         let bubble = container(body)
             .padding([6, 10])
             .max_width(520)
@@ -563,7 +565,7 @@ impl Conversations {
                 "Message {} (Enter sends)",
                 people
                     .get(&id)
-                    .map_or_else(|| id.short(), |c| c.profile.name.clone())
+                    .map_or_else(|| id.short(), |_| people.name_of(&id))
             ),
         };
         let editor = text_editor(&self.composer)

@@ -383,7 +383,7 @@ impl Transfers {
         for f in card.files.iter().take(listed) {
             body = body.push(
                 row![
-                    text(f.path.as_str())
+                    text(courier_core::text::visible(&f.path, false))
                         .size(13)
                         .width(Fill)
                         .wrapping(text::Wrapping::WordOrGlyph),
@@ -633,6 +633,46 @@ mod tests {
         );
         assert!(chat.transfers.cards.values().all(|c| c.state.is_over()));
         Ok(())
+    }
+
+    /// SECURITY F7, M13 (issue 10 #10): what others wrote is shown with its hidden
+    /// characters visible: a file named `invoice<RLO>fdp.exe` does not read as
+    /// "invoiceexe.pdf" on the card, nor a sender's name or text as something else.
+    #[test]
+    fn hidden_characters_in_names_texts_and_file_names_are_shown() {
+        let settings = Settings::default();
+        let mut chat = chat_with(vec![contact(2, "Bob\u{202E}kcilc")]);
+        let bob = Target::Client(ClientId([2; 32]));
+        chat.update(chat::select(bob), &mut Settings::default());
+        chat.session_event(
+            Event::Offer(IncomingOffer {
+                id: TransferId(5),
+                from: ClientId([2; 32]),
+                manifest: Manifest {
+                    files: vec![FileEntry {
+                        path: "invoice\u{202E}fdp.exe".into(),
+                        size: 10,
+                    }],
+                    folders: vec![],
+                },
+                addrs: vec![],
+            }),
+            &settings,
+        );
+        chat.session_event(
+            Event::Message(courier_core::proto::Message {
+                id: courier_core::proto::MsgId(1),
+                from: ClientId([2; 32]),
+                to: Target::Client(chat.me()),
+                text: "pay \u{2067}now\u{2069} please".into(),
+                time: courier_core::proto::Timestamp(0),
+            }),
+            &settings,
+        );
+        assert!(shows(&chat, &settings, "invoice⟨U+202E⟩fdp.exe"));
+        assert!(!shows(&chat, &settings, "invoice\u{202E}fdp.exe"));
+        assert!(shows(&chat, &settings, "Bob⟨U+202E⟩kcilc"));
+        assert!(shows(&chat, &settings, "pay ⟨U+2067⟩now⟨U+2069⟩ please"));
     }
 
     fn card(m: Message) -> ChatMessage {
