@@ -114,6 +114,12 @@ impl Identity {
         self.id
     }
 
+    /// A secret key for `context`, derived from the private key: stable for this
+    /// identity, unknown to anyone without its key file.
+    pub(crate) fn derive_key(&self, context: &'static str) -> [u8; 32] {
+        blake3::derive_key(context, self.key.secret_pkcs8_der())
+    }
+
     /// The certificate, DER-encoded.
     pub fn cert(&self) -> &CertificateDer<'static> {
         &self.cert

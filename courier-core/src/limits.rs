@@ -55,6 +55,8 @@ pub const OUTBOX_STALL: Duration = Duration::from_secs(15);
 /// Presence changes (joins, leaves, profile edits) are batched for this long, so that N
 /// clients joining cost O(N) frames per batch instead of O(N²) single frames.
 pub const PRESENCE_BATCH: Duration = Duration::from_millis(100);
+/// Contact cards per presence batch; more wait for the next batch.
+pub const PRESENCE_BATCH_CARDS: usize = 256;
 /// Contacts per frame in contact lists. Small, because tungstenite keeps its write buffer
 /// at the size of the largest frame a connection ever sent; the client pulls each next
 /// page, so a contact list of any length costs one page of memory at a time.

@@ -87,6 +87,7 @@ fn a_receiver_that_never_reads_costs_the_sender_little_and_is_given_up_on() {
             let send = |c: &Control| WsMessage::Binary(wire::encode(c).into());
             ws.send(send(&Control::Knock {
                 ticket: ticket.ticket,
+                digest: ticket.digest,
             }))
             .await
             .unwrap();

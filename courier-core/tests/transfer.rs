@@ -887,3 +887,113 @@ both!(an_empty_folder_alone_arrives_as_an_empty_folder, || async {
     })
     .await;
 });
+
+// SECURITY (issue 10 #11): a third member sends the receiver a file named like another
+// sender's `.part` (the name came from public values); that sender's later transfer
+// must neither resume from the planted bytes nor delete the planted file.
+both!(a_planted_part_is_never_resumed_from, || async {
+    let (hub, run) = start_hub(|_| {});
+    with_hub(run, async {
+        let (alice, mut bob) = pair(&hub).await;
+        let mallory = Client::login(&hub.addr(), "mallory").await;
+        let content = data(600_000, 3);
+        let src = tmp("poison-src");
+        std::fs::write(src.join("movie.bin"), &content).unwrap();
+        // What an older receiver named Alice's part: BLAKE3(sender ‖ path ‖ size), public.
+        let mut h = blake3::Hasher::new();
+        h.update(&alice.id.0);
+        h.update(b"movie.bin");
+        h.update(&(content.len() as u64).to_le_bytes());
+        let tag = h.finalize().to_hex()[..16].to_owned();
+        let planted = src.join(format!("movie.bin.{tag}.part"));
+        let poison = vec![0xAAu8; 100_000];
+        std::fs::write(&planted, &poison).unwrap();
+        let dest = tmp("poison-dest");
+        // Mallory's file is offered and saved first.
+        let sending = spawn_finish(transfer::send(
+            mallory.handle().clone(),
+            bob.id,
+            vec![planted],
+            quick(),
+        ));
+        let offer = offer_for(&mut bob).await;
+        let (_, got) = finish(transfer::receive(
+            bob.handle().clone(),
+            offer,
+            None,
+            dest.clone(),
+            quick(),
+        ))
+        .await;
+        let saved_poison = got.unwrap().saved[0].clone();
+        sending.recv().await.unwrap().1.unwrap();
+        // Then Alice's movie: it arrives whole, and Mallory's file is left alone.
+        let sending = spawn_finish(transfer::send(
+            alice.handle().clone(),
+            bob.id,
+            vec![src.join("movie.bin")],
+            quick(),
+        ));
+        let offer = offer_for(&mut bob).await;
+        let (_, got) = finish(transfer::receive(
+            bob.handle().clone(),
+            offer,
+            None,
+            dest.clone(),
+            quick(),
+        ))
+        .await;
+        let got = got.unwrap();
+        assert_eq!(got.resumed, 0, "nothing was taken from the planted file");
+        assert_eq!(std::fs::read(&got.saved[0]).unwrap(), content);
+        assert_eq!(std::fs::read(&saved_poison).unwrap(), poison);
+        sending.recv().await.unwrap().1.unwrap();
+    })
+    .await;
+});
+
+// SECURITY (issue 10 #13): three sends of the same file to the same receiver at once
+// each get a part of their own: all three arrive whole.
+both!(concurrent_sends_of_one_file_do_not_clash, || async {
+    let (hub, run) = start_hub(|_| {});
+    with_hub(run, async {
+        let (alice, mut bob) = pair(&hub).await;
+        let content = data(3_000_000, 5);
+        let src = tmp("same-src");
+        std::fs::write(src.join("same.bin"), &content).unwrap();
+        let dest = tmp("same-dest");
+        let mut sending = Vec::new();
+        let mut receiving = Vec::new();
+        for _ in 0..3 {
+            sending.push(spawn_finish(transfer::send(
+                alice.handle().clone(),
+                bob.id,
+                vec![src.join("same.bin")],
+                quick(),
+            )));
+            let offer = offer_for(&mut bob).await;
+            receiving.push(spawn_finish(transfer::receive(
+                bob.handle().clone(),
+                offer,
+                None,
+                dest.clone(),
+                quick(),
+            )));
+        }
+        let mut saved = Vec::new();
+        for r in receiving {
+            let got = r.recv().await.unwrap().1;
+            saved.push(got.expect("every copy arrives").saved[0].clone());
+        }
+        for s in sending {
+            s.recv().await.unwrap().1.unwrap();
+        }
+        saved.sort();
+        saved.dedup();
+        assert_eq!(saved.len(), 3, "three files: {saved:?}");
+        for p in &saved {
+            assert_eq!(std::fs::read(p).unwrap(), content, "{p:?}");
+        }
+    })
+    .await;
+});

@@ -17,6 +17,8 @@ use crate::proto::{
 
 /// A transfer the hub knows about.
 pub(super) struct Brokered {
+    /// The offer's [`Manifest::digest`]: tickets are bound to it.
+    digest: [u8; 32],
     from: ClientId,
     from_conn: ConnId,
     to: ClientId,
@@ -132,6 +134,7 @@ impl Hub {
             }
         };
         let files = manifest.files.len();
+        let digest = manifest.digest();
         // The recipient must know the sender's card before the offer.
         if self.presence_pending.contains(&client) {
             self.flush_presence(now);
@@ -145,6 +148,7 @@ impl Hub {
         self.broker.transfers.insert(
             id,
             Brokered {
+                digest,
                 from: client,
                 from_conn: conn,
                 to,
@@ -187,7 +191,8 @@ impl Hub {
         let mut bytes = [0u8; 32];
         self.rng.fill_bytes(&mut bytes);
         let ticket = Ticket(bytes);
-        let (from, from_conn, sender_addrs) = (t.from, t.from_conn, t.addrs.clone());
+        let (from, from_conn, sender_addrs, digest) =
+            (t.from, t.from_conn, t.addrs.clone(), t.digest);
         if let Some(t) = self.broker.transfers.get_mut(&id) {
             t.state = State::Ticketed {
                 ticket,
@@ -203,6 +208,7 @@ impl Hub {
             peer: from,
             files: files.clone(),
             addrs: sender_addrs,
+            digest,
         });
         let to_sender = ServerFrame::Ticket(TicketInfo {
             id,
@@ -210,6 +216,7 @@ impl Hub {
             peer: client,
             files,
             addrs,
+            digest,
         });
         self.send(conn, Arc::new(to_receiver), now);
         self.send(from_conn, Arc::new(to_sender), now);

@@ -249,7 +249,16 @@ impl Hub {
     /// frame, each frame shared by all recipients.
     pub(super) fn flush_presence(&mut self, now: Instant) {
         self.presence_due = None;
-        let pending = std::mem::take(&mut self.presence_pending);
+        // At most a bounded number of cards per batch: the rest go in the next one, so
+        // a storm of joins or renames costs every member a bounded rate of frames.
+        let mut pending = std::mem::take(&mut self.presence_pending);
+        if pending.len() > limits::PRESENCE_BATCH_CARDS {
+            let keep = pending.iter().nth(limits::PRESENCE_BATCH_CARDS).copied();
+            if let Some(first_later) = keep {
+                self.presence_pending = pending.split_off(&first_later);
+                self.presence_due = Some(now + limits::PRESENCE_BATCH);
+            }
+        }
         let cards: Vec<_> = pending
             .iter()
             .filter_map(|id| self.directory.get(id).map(|k| k.contact(*id)))

@@ -231,4 +231,8 @@ pub struct TicketInfo {
     /// The other side's announced addresses.
     #[cfg_attr(any(test, feature = "arbitrary"), arbitrary(with = arbitrary_addrs))]
     pub addrs: Vec<SocketAddr>,
+    /// [`Manifest::digest`] of the offer the ticket is for: both sides check it against
+    /// the offer they hold, and the connecting side presents it with the ticket.
+    #[serde(with = "serde_bytes")]
+    pub digest: [u8; 32],
 }

@@ -48,6 +48,9 @@ pub enum Violation {
     /// The hub's ticket names someone other than the offer's other side.
     #[error("the hub named another peer")]
     WrongPeer,
+    /// The hub's ticket is for other files than the offer's.
+    #[error("the hub's ticket is for other files")]
+    OtherFiles,
     /// A message that makes no sense at this point of the transfer.
     #[error("the other side sent an unexpected message")]
     Unexpected,

@@ -93,10 +93,14 @@ pub fn sanitize_name(raw: &str) -> String {
     let name = truncate(&name, MAX_NAME_BYTES);
     let name = name.trim_end_matches(['.', ' ']);
     if name.is_empty() {
-        FALLBACK_NAME.to_owned()
-    } else {
-        name.to_owned()
+        return FALLBACK_NAME.to_owned();
     }
+    // A received file never looks like a transfer's unfinished part, so no sender can
+    // plant bytes where another's transfer would resume.
+    if name.to_lowercase().ends_with(".part") {
+        return format!("{}_", truncate(name, MAX_NAME_BYTES - 1));
+    }
+    name.to_owned()
 }
 
 /// Reduces an untrusted relative path (either separator) to safe components, dropping
@@ -280,6 +284,8 @@ mod tests {
             Just("\u{0958}".to_owned()),
             Just("é".repeat(40)),
             Just("\0".to_owned()),
+            Just(".part".to_owned()),
+            Just(".PaRt".to_owned()),
             any::<char>().prop_map(String::from),
             "[a-z]{1,8}",
         ];
@@ -297,6 +303,10 @@ mod tests {
         prop_assert!(!name.starts_with('.'));
         prop_assert!(!name.ends_with('.') && !name.ends_with(' '));
         prop_assert!(!is_reserved(name), "{name:?} is a device name");
+        prop_assert!(
+            !name.to_lowercase().ends_with(".part"),
+            "{name:?} looks like a part"
+        );
         prop_assert_ne!(name, "..");
         Ok(())
     }

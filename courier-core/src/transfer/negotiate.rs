@@ -130,6 +130,7 @@ mod tests {
             peer: ClientId([2; 32]),
             files: vec![0],
             addrs: Vec::new(),
+            digest: [0; 32],
         })
     }
 

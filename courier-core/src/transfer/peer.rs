@@ -125,20 +125,20 @@ async fn refuse(ws: &mut Ws, why: &str) {
 async fn accept_one(
     tcp: TcpStream,
     acceptor: TlsAcceptor,
-    ticket: Ticket,
+    pass: Pass,
     valid_until: Instant,
 ) -> Result<Ws, Error> {
     let _ = tcp.set_nodelay(true);
     let deadline = Instant::now() + limits::LOGIN_DEADLINE;
     let tls = net::until(deadline, async { Ok(acceptor.accept(tcp).await?) }).await?;
     let io: Box<dyn Io> = Box::new(tls);
-    server_knock(io, ticket, valid_until, deadline).await
+    server_knock(io, pass, valid_until, deadline).await
 }
 
 /// WebSocket server on `io`, then wait for a valid `Knock`.
 async fn server_knock(
     io: Box<dyn Io>,
-    ticket: Ticket,
+    pass: Pass,
     valid_until: Instant,
     deadline: Instant,
 ) -> Result<Ws, Error> {
@@ -147,8 +147,12 @@ async fn server_knock(
     })
     .await?;
     match recv_control(&mut ws, deadline).await? {
-        Control::Knock { ticket: given }
-            if given.matches(&ticket) && Instant::now() < valid_until =>
+        Control::Knock {
+            ticket: given,
+            digest,
+        } if given.matches(&pass.ticket)
+            && digest == pass.digest
+            && Instant::now() < valid_until =>
         {
             Ok(ws)
         }
@@ -164,7 +168,7 @@ async fn server_knock(
 }
 
 /// WebSocket client on `io`, then present the ticket.
-async fn client_knock(io: Box<dyn Io>, ticket: Ticket, deadline: Instant) -> Result<Ws, Error> {
+async fn client_knock(io: Box<dyn Io>, pass: Pass, deadline: Instant) -> Result<Ws, Error> {
     let mut ws = net::until(deadline, async {
         let (ws, _) = async_tungstenite::client_async_with_config(
             "wss://courier/transfer",
@@ -175,32 +179,61 @@ async fn client_knock(io: Box<dyn Io>, ticket: Ticket, deadline: Instant) -> Res
         Ok(ws)
     })
     .await?;
-    send(&mut ws, &Control::Knock { ticket }).await?;
+    send(
+        &mut ws,
+        &Control::Knock {
+            ticket: pass.ticket,
+            digest: pass.digest,
+        },
+    )
+    .await?;
     Ok(ws)
 }
+
+/// What the connecting side presents: the hub's ticket and the digest of the offer it
+/// is for. A valid ticket with another offer's digest is refused like a wrong ticket.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pass {
+    pub(crate) ticket: Ticket,
+    pub(crate) digest: [u8; 32],
+}
+
+/// Handshakes a transfer listener runs at once for one address.
+const LISTEN_PER_IP: usize = 4;
 
 /// Accepts connections on `listener` until one presents the ticket; strangers and wrong
 /// tickets are turned away one by one while the listener keeps listening.
 pub(crate) async fn listen(
     listener: &TcpListener,
     acceptor: TlsAcceptor,
-    ticket: Ticket,
+    pass: Pass,
     valid_until: Instant,
 ) -> Ws {
     let mut pending = FuturesUnordered::new();
+    // Handshakes under way by address: a stranger may not fill the listener and keep the
+    // other side out (it still gets through from its own address).
+    let mut per_ip: std::collections::HashMap<std::net::IpAddr, usize> = Default::default();
     loop {
         futures::select_biased! {
             done = pending.select_next_some() => {
+                let (ip, done): (std::net::IpAddr, Result<Ws, Error>) = done;
+                if let Some(n) = per_ip.get_mut(&ip) {
+                    *n = n.saturating_sub(1);
+                }
                 match done {
                     Ok(ws) => return ws,
                     Err(e) => tracing::debug!("refused a transfer connection: {e}"),
                 }
             }
             accepted = listener.accept().fuse() => {
-                if let Ok((tcp, _)) = accepted
-                    && pending.len() < limits::MAX_PREAUTH_PER_IP
-                {
-                    pending.push(accept_one(tcp, acceptor.clone(), ticket, valid_until));
+                if let Ok((tcp, peer)) = accepted {
+                    let n = per_ip.entry(peer.ip()).or_default();
+                    if *n < LISTEN_PER_IP && pending.len() < limits::MAX_PREAUTH_PER_IP {
+                        *n += 1;
+                        let ip = peer.ip();
+                        let one = accept_one(tcp, acceptor.clone(), pass, valid_until);
+                        pending.push(async move { (ip, one.await) });
+                    }
                 }
             }
         }
@@ -212,7 +245,7 @@ pub(crate) async fn listen(
 pub(crate) async fn dial(
     addrs: &[SocketAddr],
     connector: TlsConnector,
-    ticket: Ticket,
+    pass: Pass,
 ) -> Result<Ws, Error> {
     let deadline = Instant::now() + limits::LOGIN_DEADLINE;
     let mut attempts: FuturesUnordered<_> = addrs
@@ -232,7 +265,7 @@ pub(crate) async fn dial(
     let mut last = Error::Timeout;
     while let Some(result) = attempts.next().await {
         match result {
-            Ok(tls) => return client_knock(Box::new(tls), ticket, deadline).await,
+            Ok(tls) => return client_knock(Box::new(tls), pass, deadline).await,
             Err(e) => last = e.into(),
         }
     }
@@ -252,7 +285,7 @@ pub(crate) async fn relay(
     handle: &Handle,
     role: Role,
     peer: ClientId,
-    ticket: Ticket,
+    pass: Pass,
     valid_until: Instant,
 ) -> Result<Ws, Error> {
     let deadline = Instant::now() + limits::LOGIN_DEADLINE;
@@ -266,7 +299,10 @@ pub(crate) async fn relay(
     }
     let mut ws = net::until(deadline, net::upgrade(stream)).await?;
     ws.send(WsMessage::Binary(
-        proto::encode(&ClientFrame::Relay { ticket }).into(),
+        proto::encode(&ClientFrame::Relay {
+            ticket: pass.ticket,
+        })
+        .into(),
     ))
     .await?;
     loop {
@@ -291,7 +327,7 @@ pub(crate) async fn relay(
         Role::Sender => {
             let acceptor = TlsAcceptor::from(tls::pinned_server_config(identity, peer)?);
             let inner = net::until(deadline, async { Ok(acceptor.accept(pipe).await?) }).await?;
-            server_knock(Box::new(inner), ticket, valid_until, deadline).await
+            server_knock(Box::new(inner), pass, valid_until, deadline).await
         }
         Role::Receiver => {
             let connector = TlsConnector::from(tls::pinned_client_config(identity, peer)?);
@@ -299,7 +335,7 @@ pub(crate) async fn relay(
                 Ok(connector.connect(tls::server_name(), pipe).await?)
             })
             .await?;
-            client_knock(Box::new(inner), ticket, deadline).await
+            client_knock(Box::new(inner), pass, deadline).await
         }
     }
 }
@@ -429,7 +465,10 @@ mod tests {
             let addr = listener.local_addr().unwrap();
             let acceptor =
                 TlsAcceptor::from(tls::pinned_server_config(&sender, receiver.id()).unwrap());
-            let ticket = Ticket([7; 32]);
+            let ticket = Pass {
+                ticket: Ticket([7; 32]),
+                digest: [1; 32],
+            };
             let listening = listen(
                 &listener,
                 acceptor,
@@ -448,7 +487,18 @@ mod tests {
                 assert!(dial(&[addr], c, ticket).await.is_err());
                 // D2: the right peer with a wrong ticket is closed with 1008.
                 let c = connector(&receiver, sender.id());
-                let mut ws = dial(&[addr], c.clone(), Ticket([8; 32])).await.unwrap();
+                let wrong = Pass {
+                    ticket: Ticket([8; 32]),
+                    ..ticket
+                };
+                let mut ws = dial(&[addr], c.clone(), wrong).await.unwrap();
+                assert_eq!(close_code(&mut ws).await, Some(CloseCode::Policy));
+                // D5: the right ticket for another offer's files is refused too.
+                let other = Pass {
+                    digest: [2; 32],
+                    ..ticket
+                };
+                let mut ws = dial(&[addr], c.clone(), other).await.unwrap();
                 assert_eq!(close_code(&mut ws).await, Some(CloseCode::Policy));
                 // The listener kept listening: the real ticket gets through.
                 dial(&[addr], c, ticket).await.unwrap()
@@ -467,7 +517,10 @@ mod tests {
             let addr = listener.local_addr().unwrap();
             let acceptor =
                 TlsAcceptor::from(tls::pinned_server_config(&sender, receiver.id()).unwrap());
-            let ticket = Ticket([7; 32]);
+            let ticket = Pass {
+                ticket: Ticket([7; 32]),
+                digest: [1; 32],
+            };
             let listening = async {
                 listen(&listener, acceptor, ticket, Instant::now()).await;
                 unreachable!("an expired ticket was accepted");

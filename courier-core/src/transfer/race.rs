@@ -126,11 +126,13 @@ pub(crate) struct Established {
 
 /// Both sides, after the answer: wait for the ticket, report the acceptance, open the
 /// connection and close the listener.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn connect(
     ctx: &Ctx,
     role: Role,
     id: TransferId,
     peer: ClientId,
+    digest: [u8; 32],
     listening: Option<Listening>,
     options: &Options,
     answers: &Receiver<Answer>,
@@ -138,6 +140,10 @@ pub(crate) async fn connect(
     let info = await_ticket(ctx, id, answers).await?;
     if info.peer != peer {
         return Err(Violation::WrongPeer.into());
+    }
+    // The ticket must be for the files this side offered or was offered.
+    if info.digest != digest {
+        return Err(Violation::OtherFiles.into());
     }
     ctx.update(super::Update::Accepted {
         files: info.files.clone(),
@@ -172,7 +178,10 @@ async fn race(
     let identity = ctx.handle.identity();
     let acceptor = TlsAcceptor::from(crate::tls::pinned_server_config(identity, info.peer)?);
     let connector = TlsConnector::from(crate::tls::pinned_client_config(identity, info.peer)?);
-    let ticket = info.ticket;
+    let ticket = peer::Pass {
+        ticket: info.ticket,
+        digest: info.digest,
+    };
     let mut tries: FuturesUnordered<Try<'_>> = FuturesUnordered::new();
     if let Some(l) = listener {
         tries.push(Box::pin(async move {

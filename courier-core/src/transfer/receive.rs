@@ -15,7 +15,7 @@ use super::peer::Role;
 use super::pump::{Alarm, Alarms, Inbound, Pump};
 use super::race;
 use super::receiver::{Expected, Receiver};
-use super::store::Downloads;
+use super::store::{Claim, Downloads};
 use super::wire::{self, Incoming};
 use super::write_behind::{Done, Target, WriteBehind};
 use super::{Ctx, Options, Summary, Tally};
@@ -32,10 +32,12 @@ enum Input {
     Alarm(Alarm),
 }
 
-/// One accepted file: what the machine expects, and where the disk side puts it.
+/// One accepted file: what the machine expects, where the disk side puts it, and the
+/// reservation of its part for this transfer.
 struct Planned {
     expected: Expected,
     target: Target,
+    claim: Claim,
 }
 
 pub(crate) async fn run(
@@ -64,7 +66,11 @@ pub(crate) async fn run(
     let from = offer.from;
     let manifest = offer.manifest;
     let downloads = Arc::new(blocking::unblock(move || Downloads::open(&dir)).await?);
-    // What is already here, and whether the rest fits.
+    // What is already here (in parts this transfer reserves), and whether the rest fits.
+    let key = ctx
+        .handle
+        .identity()
+        .derive_key("courier 2026 receiver part tags");
     let plan: Vec<Planned> = {
         let downloads = downloads.clone();
         let entries: Vec<_> = accepted
@@ -75,18 +81,24 @@ pub(crate) async fn run(
             entries
                 .into_iter()
                 .map(|(index, entry)| {
-                    let tag = part_tag(from, &entry.path, entry.size);
-                    let have = downloads.existing(&entry.path, &tag);
+                    let claim = downloads
+                        .claim(&entry.path, &part_tag(&key, from, &entry.path, entry.size));
+                    let offset = if claim.offset <= entry.size {
+                        claim.offset
+                    } else {
+                        0
+                    };
                     Planned {
                         expected: Expected {
                             index,
                             size: entry.size,
-                            offset: if have <= entry.size { have } else { 0 },
+                            offset,
                         },
                         target: Target {
                             path: entry.path,
-                            tag,
+                            tag: claim.tag.clone(),
                         },
+                        claim,
                     }
                 })
                 .collect()
@@ -107,14 +119,31 @@ pub(crate) async fn run(
         .map(|l| l.addrs.clone())
         .unwrap_or_default();
     let answers = ctx.handle.accept(id, accepted, addrs).await?;
-    let link = race::connect(ctx, Role::Receiver, id, from, listening, options, &answers).await?;
+    let digest = manifest.digest();
+    let link = race::connect(
+        ctx,
+        Role::Receiver,
+        id,
+        from,
+        digest,
+        listening,
+        options,
+        &answers,
+    )
+    .await?;
+    let mut claims = Vec::with_capacity(plan.len());
     let (expected, targets): (Vec<Expected>, HashMap<u32, Target>) = plan
         .into_iter()
-        .map(|p| (p.expected, (p.expected.index, p.target)))
+        .map(|p| {
+            claims.push(p.claim);
+            (p.expected, (p.expected.index, p.target))
+        })
         .unzip();
     let receiver = Receiver::new(from, expected, options.progress_deadline, Instant::now());
     let disk = WriteBehind::new(downloads, targets, manifest.folders);
-    let tally = stream(ctx, receiver, disk, Pump::new(link.ws)).await?;
+    let tally = stream(ctx, receiver, disk, Pump::new(link.ws)).await;
+    drop(claims); // the parts are done with, kept or not
+    let tally = tally?;
     Ok(Summary::new(id, link.route, link.started.elapsed(), tally))
 }
 
@@ -193,9 +222,11 @@ async fn stream(
     }
 }
 
-/// The `.part` tag of a file: the same sender, path and size find the same part again.
-fn part_tag(from: ClientId, path: &str, size: u64) -> String {
-    let mut h = blake3::Hasher::new();
+/// The `.part` tag of a file: the same sender, path and size find the same part again,
+/// and nobody but this receiver can tell which name that is (a keyed hash, with a key
+/// only our identity has), so nobody can plant a part for another sender's transfer.
+fn part_tag(key: &[u8; 32], from: ClientId, path: &str, size: u64) -> String {
+    let mut h = blake3::Hasher::new_keyed(key);
     h.update(&from.0);
     h.update(path.as_bytes());
     h.update(&size.to_le_bytes());

@@ -58,7 +58,18 @@ pub(crate) async fn run(
         }
     };
     ctx.update(Update::Offered { id }).await;
-    let link = race::connect(ctx, Role::Sender, id, to, listening, options, &answers).await?;
+    let digest = source.manifest.digest();
+    let link = race::connect(
+        ctx,
+        Role::Sender,
+        id,
+        to,
+        digest,
+        listening,
+        options,
+        &answers,
+    )
+    .await?;
     // The accepted files, in the order the receiver accepted them.
     let plan: Vec<(Outgoing, std::path::PathBuf)> = link
         .info

@@ -60,6 +60,29 @@ pub struct Downloads {
     taken: Mutex<HashMap<PathBuf, HashSet<String>>>,
 }
 
+/// `.part` files some transfer of this process is writing (by full path).
+static PARTS_IN_USE: Mutex<std::collections::BTreeSet<PathBuf>> =
+    Mutex::new(std::collections::BTreeSet::new());
+
+/// A transfer's reservation of a `.part` file ([`Downloads::claim`]); released on drop.
+#[derive(Debug)]
+pub struct Claim {
+    key: PathBuf,
+    /// The tag to write the part under (the one asked for, or a fresh one).
+    pub tag: String,
+    /// Bytes the part already holds (resume from here).
+    pub offset: u64,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        PARTS_IN_USE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.key);
+    }
+}
+
 /// A file being received: an open `.part` file and where it will go.
 #[derive(Debug)]
 pub struct Part {
@@ -177,6 +200,34 @@ impl Downloads {
     /// [`Error::NotAFolder`] or an I/O error.
     pub fn folder(&self, hint: &str) -> Result<PathBuf, Error> {
         self.folders(sanitize_path(hint))
+    }
+
+    /// Reserves a `.part` file for `hint` with `tag` for one transfer of this process,
+    /// and says how many bytes it already holds. A part another transfer is using gets
+    /// a fresh tag (`tag` + a number) instead, so two transfers of the same file never
+    /// write into one part. The reservation lasts as long as the returned [`Claim`].
+    pub fn claim(&self, hint: &str, tag: &str) -> Claim {
+        let mut parts = sanitize_path(hint);
+        let name = parts.pop().unwrap_or_else(|| sanitize_name(""));
+        let folder: PathBuf = parts.iter().collect();
+        let mut in_use = PARTS_IN_USE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut n = 0u32;
+        loop {
+            let tag = if n == 0 {
+                tag.to_owned()
+            } else {
+                format!("{tag}{n}")
+            };
+            let key = self.path.join(&folder).join(part_name(&name, &tag));
+            if n >= MAX_NUMBERED as u32 || in_use.insert(key.clone()) {
+                drop(in_use);
+                let offset = self.existing(hint, &tag);
+                return Claim { key, tag, offset };
+            }
+            n += 1;
+        }
     }
 
     /// Bytes already received for `hint` with `tag` (the length of its `.part` file, or
@@ -315,7 +366,7 @@ fn part_name(name: &str, tag: &str) -> String {
     let tag: String = tag
         .chars()
         .filter(char::is_ascii_alphanumeric)
-        .take(16)
+        .take(20)
         .collect();
     let suffix = if tag.is_empty() {
         ".part".to_owned()
@@ -536,9 +587,9 @@ mod tests {
     #[test]
     fn part_names_fit_the_limit() {
         let long = "é".repeat(127) + ".x";
-        let p = part_name(&sanitize_name(&long), "0123456789abcdef-extra");
+        let p = part_name(&sanitize_name(&long), "0123456789abcdef-extra-long");
         assert!(
-            p.len() <= MAX_NAME_BYTES && p.ends_with(".0123456789abcdef.part"),
+            p.len() <= MAX_NAME_BYTES && p.ends_with(".0123456789abcdefextr.part"),
             "{p}"
         );
     }

@@ -20,6 +20,9 @@ pub enum Control {
     Knock {
         /// The ticket.
         ticket: Ticket,
+        /// The digest of the offer it is for (the listener checks both).
+        #[serde(with = "serde_bytes")]
+        digest: [u8; 32],
     },
     /// Sender → receiver: this connection is the one (others are dropped).
     Start,
@@ -137,6 +140,7 @@ mod tests {
         let msgs = [
             Control::Knock {
                 ticket: Ticket([7; 32]),
+                digest: [3; 32],
             },
             Control::Hello {
                 offsets: vec![0, 5, u64::MAX],

@@ -129,6 +129,7 @@ fn violations_stop_before_any_write() {
         (
             vec![Control::Knock {
                 ticket: crate::proto::Ticket([0; 32]),
+                digest: [0; 32],
             }],
             0,
             "unexpected",
