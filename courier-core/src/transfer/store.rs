@@ -221,7 +221,7 @@ impl Downloads {
                 format!("{tag}{n}")
             };
             let key = self.path.join(&folder).join(part_name(&name, &tag));
-            if n >= MAX_NUMBERED as u32 || in_use.insert(key.clone()) {
+            if n >= MAX_NUMBERED || in_use.insert(key.clone()) {
                 drop(in_use);
                 let offset = self.existing(hint, &tag);
                 return Claim { key, tag, offset };
