@@ -30,6 +30,11 @@ use transfers::Transfers;
 
 pub use panel::Tab;
 
+/// Pictures asked for at once after login, then this many a second (the hub sends at
+/// most `limits::AVATAR_REQUEST_BURST` at once and `AVATAR_REQUESTS_PER_SEC` a second).
+const AVATARS_AT_ONCE: usize = courier_core::limits::AVATAR_REQUEST_BURST as usize - 10;
+const AVATARS_PER_SEC: usize = courier_core::limits::AVATAR_REQUESTS_PER_SEC as usize - 1;
+
 /// How long a notice stays before it goes away by itself.
 pub const NOTICE_SHOWN: Duration = Duration::from_secs(8);
 
@@ -181,8 +186,13 @@ impl Chat {
         if wanted.is_empty() {
             return Task::none();
         }
+        // Paced below the hub's picture rate (10 a second, 100 at once): asking faster
+        // only earns refusals, and too many of those close the connection.
         Task::future(async move {
-            for id in wanted {
+            for (n, id) in wanted.into_iter().enumerate() {
+                if n >= AVATARS_AT_ONCE && n % AVATARS_PER_SEC == 0 {
+                    smol::Timer::after(Duration::from_secs(1)).await;
+                }
                 if handle.request_avatar(id).await.is_err() {
                     break;
                 }
