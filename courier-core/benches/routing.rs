@@ -8,7 +8,8 @@
 //!
 //! Run: `ulimit -n 65536; cargo bench -p courier-core --bench routing`
 //! Environment: `COURIER_BENCH_IDLE=1000,10000` (idle client counts),
-//! `COURIER_BENCH_SECS=3` (measurement window).
+//! `COURIER_BENCH_SECS=3` (measurement window), `COURIER_BENCH_CLIENTS=2,100,1000`
+//! (client counts for the throughput table), `COURIER_BENCH_ONLY=throughput,latency,login,idle`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -91,7 +92,11 @@ fn throughput(secs: f64, fd_limit: usize) {
         "{:>8} {:>16} {:>16} {:>8}",
         "clients", "courier msg/s", "tcp-relay msg/s", "ratio"
     );
-    for n in [2usize, 100, 1000] {
+    let counts: Vec<usize> = env_or("COURIER_BENCH_CLIENTS", "2,100,1000")
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    for n in counts {
         if n * 2 + 64 > fd_limit {
             println!("{n:>8}  skipped: raise `ulimit -n` above {}", n * 2 + 64);
             continue;
@@ -257,6 +262,9 @@ fn child_hub() {
         config.message_burst = u32::MAX / 2;
         config.max_preauth_per_ip = 512;
         config.max_preauth_total = 512;
+        // All benchmark clients come from one address.
+        config.connects_per_sec = u32::MAX / 2;
+        config.connect_burst = u32::MAX / 2;
         hub::serve(listener, config, std::future::pending())
             .await
             .unwrap();

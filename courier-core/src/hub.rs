@@ -71,6 +71,10 @@ pub struct Config {
     pub max_preauth_per_ip: usize,
     /// Most connections in handshake or login in total.
     pub max_preauth_total: usize,
+    /// New connections per second from one address.
+    pub connects_per_sec: u32,
+    /// New connections from one address at once.
+    pub connect_burst: u32,
     /// Frames queued towards one client before it is dropped as too slow.
     pub outbox_frames: usize,
     /// Bytes queued towards one client before it is dropped as too slow.
@@ -119,6 +123,8 @@ impl Config {
             max_clients: limits::MAX_CLIENTS,
             max_preauth_per_ip: limits::MAX_PREAUTH_PER_IP,
             max_preauth_total: limits::MAX_PREAUTH_TOTAL,
+            connects_per_sec: limits::CONNECTS_PER_SEC,
+            connect_burst: limits::CONNECT_BURST,
             outbox_frames: limits::OUTBOX_FRAMES,
             outbox_bytes: limits::OUTBOX_BYTES,
             outbox_total: limits::OUTBOX_TOTAL,
@@ -396,10 +402,10 @@ struct Address {
 }
 
 impl Address {
-    fn new(now: Instant) -> Self {
+    fn new(config: &Config, now: Instant) -> Self {
         Self {
             preauth: 0,
-            connects: Bucket::new(limits::CONNECTS_PER_SEC, limits::CONNECT_BURST, now),
+            connects: Bucket::new(config.connects_per_sec, config.connect_burst, now),
             backoff: Backoff::default(),
             last_login: None,
         }
@@ -547,7 +553,7 @@ impl Hub {
         let address = self
             .addresses
             .entry(peer.ip())
-            .or_insert_with(|| Address::new(now));
+            .or_insert_with(|| Address::new(&self.config, now));
         if address.preauth >= self.config.max_preauth_per_ip {
             return Err(Refused::PerAddress);
         }
@@ -729,8 +735,14 @@ impl Hub {
         for id in ping {
             self.send(id, frame.clone(), now);
         }
-        self.addresses
-            .retain(|_, a| a.preauth > 0 || !a.backoff.is_stale(now) || a.is_members(now));
+        // An address is forgotten only when nothing about it would differ from a new one:
+        // forgetting a half-empty connect bucket would let a storm start afresh.
+        self.addresses.retain(|_, a| {
+            a.preauth > 0
+                || !a.backoff.is_stale(now)
+                || a.is_members(now)
+                || !a.connects.is_full(now)
+        });
         self.expire_tickets(now);
     }
 

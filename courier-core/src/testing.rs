@@ -88,12 +88,23 @@ impl Sim {
         password: &str,
         name: &str,
     ) -> Option<usize> {
+        self.connect_as(ip, ClientId([who; 32]), password, name)
+    }
+
+    /// Like [`Sim::connect_from`] with any identity.
+    pub fn connect_as(
+        &mut self,
+        ip: IpAddr,
+        id: ClientId,
+        password: &str,
+        name: &str,
+    ) -> Option<usize> {
         let conn = self
             .hub
             .handle_accept(SocketAddr::new(ip, 40000), self.now)
             .ok()?;
-        let id = ClientId([who; 32]);
-        let channel = [who ^ 0x55; 32];
+        let mut channel = id.0;
+        channel.iter_mut().for_each(|b| *b ^= 0x55);
         self.hub.handle_connect(conn, id, channel, self.now);
         let timing = Timing::default();
         let session = Session::new(

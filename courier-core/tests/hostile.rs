@@ -253,3 +253,25 @@ both!(
         .await;
     }
 );
+
+// SECURITY A9, T11: before login a connection may send only a few kilobytes: a large
+// frame is closed as too big before the hub reads it all.
+both!(a_large_frame_before_login_is_closed_as_too_big, || async {
+    let (hub, run) = start_hub(|_| {});
+    with_hub(run, async {
+        let (mut raw, _) = raw_connect(&hub.addr()).await;
+        raw.send_bytes(vec![0xA5; 100 * 1024]).await;
+        assert_eq!(raw.close_code().await, Some(1009));
+        // The hub carries on.
+        let a = Client::login(&hub.addr(), "a").await;
+        let mut b = Client::login(&hub.addr(), "b").await;
+        let id = a
+            .handle()
+            .send_message(Target::Client(b.id), "fine")
+            .await
+            .unwrap();
+        b.event(|e| matches!(e, Event::Message(m) if m.id == id))
+            .await;
+    })
+    .await;
+});

@@ -54,7 +54,8 @@ fuzz_target!(|case: Case| {
         match op {
             Op::Raw(bytes) => match wire::decode(bytes) {
                 Ok(Incoming::Control(msg)) => {
-                    let again = wire::decode(&wire::encode(&msg)).ok();
+                    let encoded = wire::encode(&msg);
+                    let again = wire::decode(&encoded).ok();
                     assert_eq!(again, Some(Incoming::Control(msg.clone())));
                     r.handle_control(msg, now);
                 }

@@ -60,6 +60,12 @@ impl Bucket {
         }
     }
 
+    /// Whether the bucket has refilled completely (forgetting it would change nothing).
+    pub(crate) fn is_full(&mut self, now: Instant) -> bool {
+        self.fill(now);
+        self.held >= self.burst
+    }
+
     /// Gives back a token taken for something that turned out fine.
     pub(crate) fn refund(&mut self) {
         self.held = (self.held + TOKEN).min(self.burst);

@@ -38,7 +38,7 @@ impl Hub {
         let address = self
             .addresses
             .entry(ip)
-            .or_insert_with(|| super::Address::new(now));
+            .or_insert_with(|| super::Address::new(&self.config, now));
         let mut wait = address.backoff.wait(now);
         if wait.is_none() && !address.is_members(now) && !self.guesses.take(now) {
             wait = Some(self.guesses.next_in(now));

@@ -21,8 +21,15 @@ impl Hub {
         frame: ClientFrame,
         now: Instant,
     ) {
-        // Every frame costs the connection's budget, whatever it asks for.
-        if !self.charge(conn, now) {
+        // Every frame costs the connection's budget, whatever it asks for, except the
+        // pull of a contact page the hub itself announced: those are finite (the list
+        // ends) and a long list must not stall a login behind the rate limit.
+        let owed = matches!(frame, ClientFrame::NextContacts)
+            && self
+                .conns
+                .get(&conn)
+                .is_some_and(|c| c.contacts_next.is_some());
+        if !owed && !self.charge(conn, now) {
             return;
         }
         match frame {

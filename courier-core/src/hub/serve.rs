@@ -1,9 +1,11 @@
 //! The hub's async driver: owns a [`Hub`] and one pump per connection, all polled from
 //! the one future [`serve`] returns (nothing is spawned; the caller picks the executor).
 //!
-//! Fairness: each turn of the loop lets the connections' writers run before it takes a
-//! bounded batch of input, so one member's burst never fills everyone's outbox before
-//! any writer has had a chance; frames are encoded once however many receive them.
+//! Input is taken in batches (a busy hub spends its time routing, not waking up); the
+//! connections' readers and writers run between batches. Outboxes are bounded in bytes
+//! and judged on their writers' progress, so a burst that fills many outboxes at once
+//! drains on the next turn rather than dropping anyone; frames are encoded once however
+//! many receive them.
 
 use std::pin::pin;
 use std::sync::Arc;
@@ -30,8 +32,8 @@ pub enum Error {
     Tls(#[from] tls::Error),
 }
 
-/// Input handled per turn before the writers run again.
-const BATCH: usize = 64;
+/// Input handled per turn.
+const BATCH: usize = 256;
 /// How often writers are checked for being stuck.
 const STALL_CHECK: Duration = Duration::from_secs(1);
 
@@ -90,8 +92,6 @@ pub async fn serve(
         }
         futures::select_biased! {
             () = shutdown => break,
-            // Writers (and readers) first: they drain what the last batch queued.
-            () = pumps.select_next_some() => {}
             msg = from_conns.recv().fuse() => {
                 let Ok(msg) = msg else { continue };
                 let now = Instant::now();
@@ -122,6 +122,7 @@ pub async fn serve(
                     async_io::Timer::after(Duration::from_millis(50)).await;
                 }
             },
+            () = pumps.select_next_some() => {}
             _ = FutureExt::fuse(&mut timer) => {
                 armed = None;
                 hub.handle_timeout(Instant::now());
