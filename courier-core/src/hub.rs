@@ -12,6 +12,7 @@
 //!    then drain [`Hub::poll_event`].
 
 mod broker;
+mod config;
 pub mod home;
 mod limit;
 mod login;
@@ -32,13 +33,13 @@ use std::time::{Duration, Instant};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+pub use config::Config;
 pub use home::{Home, generate_password, join_addresses};
 pub use serve::{Error, serve};
 
 use self::limit::{Backoff, Bucket};
 use self::presence::{Change, Directory};
-use crate::auth::{HubLogin, HubSecret};
-use crate::identity::Identity;
+use crate::auth::HubLogin;
 use crate::limits;
 use crate::proto::{ClientFrame, ClientId, LoginRejection, ServerFrame, Timestamp};
 
@@ -49,99 +50,6 @@ pub struct ConnId(pub u64);
 impl fmt::Display for ConnId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "#{}", self.0)
-    }
-}
-
-/// Hub settings. [`Config::new`] gives the defaults from [`crate::limits`].
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// The hub's certificate and key (its fingerprint is the safety code).
-    pub identity: Identity,
-    /// The OPAQUE record of the hub password.
-    pub secret: HubSecret,
-    /// Send a heartbeat after this long without sending.
-    pub heartbeat_interval: Duration,
-    /// Drop a connection after this long without receiving.
-    pub heartbeat_timeout: Duration,
-    /// TCP → TLS → WebSocket → login must finish within this.
-    pub login_deadline: Duration,
-    /// Most logged-in connections.
-    pub max_clients: usize,
-    /// Most connections in handshake or login from one address.
-    pub max_preauth_per_ip: usize,
-    /// Most connections in handshake or login in total.
-    pub max_preauth_total: usize,
-    /// New connections per second from one address.
-    pub connects_per_sec: u32,
-    /// New connections from one address at once.
-    pub connect_burst: u32,
-    /// Frames queued towards one client before it is dropped as too slow.
-    pub outbox_frames: usize,
-    /// Bytes queued towards one client before it is dropped as too slow.
-    pub outbox_bytes: usize,
-    /// Bytes queued towards all clients together; over it, the client holding the most
-    /// is dropped.
-    pub outbox_total: usize,
-    /// A client whose writer made no progress for this long while frames waited is
-    /// dropped as too slow.
-    pub outbox_stall: Duration,
-    /// Contacts (online or seen before) the hub remembers.
-    pub max_known: usize,
-    /// Bytes of contacts' pictures the hub keeps.
-    pub avatars_total: usize,
-    /// Messages kept for one offline contact.
-    pub offline_queue: usize,
-    /// Bytes of messages kept for one offline contact.
-    pub offline_queue_bytes: usize,
-    /// Bytes of messages kept for all offline contacts together.
-    pub offline_total_bytes: usize,
-    /// Sustained chat frames per second per connection.
-    pub message_rate: u32,
-    /// Chat frames a connection may send in a burst above the rate.
-    pub message_burst: u32,
-    /// Seed for the hub's random numbers; `None` seeds from the operating system.
-    pub rng_seed: Option<[u8; 32]>,
-    /// Whether the hub pipes transfers whose peers cannot reach each other directly.
-    pub relay: bool,
-    /// How long a transfer ticket stays valid.
-    pub ticket_ttl: Duration,
-    /// Test hook: receives a copy of every message the hub relays, with the connection
-    /// it came from, so tests can check that it only ever sees the peers' TLS records.
-    #[cfg(feature = "test-util")]
-    pub relay_tap: Option<async_channel::Sender<(ConnId, Vec<u8>)>>,
-}
-
-impl Config {
-    /// Defaults for a hub with this identity and password record.
-    pub fn new(identity: Identity, secret: HubSecret) -> Self {
-        Self {
-            identity,
-            secret,
-            heartbeat_interval: limits::HEARTBEAT_INTERVAL,
-            heartbeat_timeout: limits::HEARTBEAT_TIMEOUT,
-            login_deadline: limits::LOGIN_DEADLINE,
-            max_clients: limits::MAX_CLIENTS,
-            max_preauth_per_ip: limits::MAX_PREAUTH_PER_IP,
-            max_preauth_total: limits::MAX_PREAUTH_TOTAL,
-            connects_per_sec: limits::CONNECTS_PER_SEC,
-            connect_burst: limits::CONNECT_BURST,
-            outbox_frames: limits::OUTBOX_FRAMES,
-            outbox_bytes: limits::OUTBOX_BYTES,
-            outbox_total: limits::OUTBOX_TOTAL,
-            outbox_stall: limits::OUTBOX_STALL,
-            max_known: limits::MAX_KNOWN_CONTACTS,
-            avatars_total: limits::AVATARS_TOTAL,
-            offline_queue: limits::OFFLINE_QUEUE,
-            offline_queue_bytes: limits::OFFLINE_QUEUE_BYTES,
-            offline_total_bytes: limits::OFFLINE_TOTAL_BYTES,
-            message_rate: limits::MESSAGE_RATE_PER_SEC,
-            message_burst: limits::MESSAGE_BURST,
-            rng_seed: None,
-            relay: true,
-            ticket_ttl: limits::TICKET_TTL,
-            #[cfg(feature = "test-util")]
-            relay_tap: None,
-        }
     }
 }
 

@@ -8,8 +8,8 @@ mod frame;
 mod id;
 mod transfer;
 
-pub(crate) use codec::decode_any;
 pub use codec::{DecodeError, decode_client, decode_server, encode};
+pub(crate) use codec::{decode_any, encode_into};
 pub use frame::{
     AvatarId, Card, ClientFrame, Contact, Delivery, ErrorCode, LoginRejection, Message, Presence,
     Profile, ProfileError, RejectReason, ServerFrame, Target, is_invisible, validate_profile,

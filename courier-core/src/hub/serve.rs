@@ -169,7 +169,9 @@ fn handle(hub: &mut Hub, outboxes: &mut Outboxes, msg: FromConn, now: Instant) {
 /// connection whose outbox overflows is a slow consumer, and when all outboxes together
 /// overflow, the connection holding the most is.
 fn flush(hub: &mut Hub, outboxes: &mut Outboxes) {
+    // The last frame encoded, while others may still send it (a broadcast is encoded once).
     let mut encoded: Option<(Arc<ServerFrame>, Bytes)> = None;
+    let mut scratch = Vec::with_capacity(256);
     loop {
         let mut slow = Vec::new();
         let now = Instant::now();
@@ -179,8 +181,11 @@ fn flush(hub: &mut Hub, outboxes: &mut Outboxes) {
                     let bytes = match &encoded {
                         Some((f, b)) if Arc::ptr_eq(f, &frame) => b.clone(),
                         _ => {
-                            let b = Bytes::from(proto::encode(&*frame));
-                            encoded = Some((frame, b.clone()));
+                            scratch.clear();
+                            proto::encode_into(&*frame, &mut scratch);
+                            // An exact-size copy; shared only when another send holds it.
+                            let b = Bytes::copy_from_slice(&scratch);
+                            encoded = (Arc::strong_count(&frame) > 1).then(|| (frame, b.clone()));
                             b
                         }
                     };

@@ -38,11 +38,17 @@ pub enum DecodeError {
 /// Encodes a frame as CBOR.
 pub fn encode<T: Serialize>(frame: &T) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
+    encode_into(frame, &mut out);
+    out
+}
+
+/// Encodes a frame as CBOR at the end of `out` (a buffer reused across frames saves the
+/// allocations of growing a new one each time).
+pub(crate) fn encode_into<T: Serialize>(frame: &T, out: &mut Vec<u8>) {
     // Writing into a Vec cannot fail, and our frame types serialize infallibly.
-    if let Err(e) = ciborium::ser::into_writer(frame, &mut out) {
+    if let Err(e) = ciborium::ser::into_writer(frame, out) {
         unreachable!("encoding a frame into memory failed: {e}");
     }
-    out
 }
 
 /// Decodes any wire type with the same limits as the frame decoders.

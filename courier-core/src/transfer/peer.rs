@@ -508,6 +508,58 @@ mod tests {
         });
     }
 
+    /// SECURITY D6: a stranger that opens many connections and never finishes a
+    /// handshake does not keep the real peer out of the listener.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_stranger_holding_connections_does_not_block_the_peer() {
+        use rustix::net::{AddressFamily, SocketType};
+        smol::block_on(async {
+            let sender = Identity::generate().unwrap();
+            let receiver = Identity::generate().unwrap();
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let acceptor =
+                TlsAcceptor::from(tls::pinned_server_config(&sender, receiver.id()).unwrap());
+            let pass = Pass {
+                ticket: Ticket([7; 32]),
+                digest: [1; 32],
+            };
+            // The stranger, from another address (all of 127/8 is this machine), holds
+            // more silent connections than the listener handshakes at once in total.
+            let stranger_ip = std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(127, 0, 0, 2), 0);
+            let held: Vec<std::net::TcpStream> = (0..limits::MAX_PREAUTH_PER_IP + 8)
+                .map(|_| {
+                    let fd =
+                        rustix::net::socket(AddressFamily::INET, SocketType::STREAM, None).unwrap();
+                    rustix::net::bind(&fd, &stranger_ip).unwrap();
+                    rustix::net::connect(&fd, &addr).unwrap();
+                    std::net::TcpStream::from(fd)
+                })
+                .collect();
+            let listening = listen(
+                &listener,
+                acceptor,
+                pass,
+                Instant::now() + Duration::from_secs(60),
+            );
+            let attempt = async {
+                // Let the listener take in the stranger's connections first.
+                async_io::Timer::after(Duration::from_millis(200)).await;
+                let c =
+                    TlsConnector::from(tls::pinned_client_config(&receiver, sender.id()).unwrap());
+                // A panic here ends the test (the listener would wait on forever).
+                match dial(&[addr], c, pass).await {
+                    Ok(ws) => ws,
+                    Err(e) => unreachable!("the peer was kept out: {e}"),
+                }
+            };
+            let (mut accepted, _dialed) = futures::join!(listening, attempt);
+            send(&mut accepted, &Control::Start).await.unwrap();
+            drop(held);
+        });
+    }
+
     #[test]
     fn expired_ticket_is_refused() {
         smol::block_on(async {

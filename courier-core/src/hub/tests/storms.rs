@@ -1,0 +1,128 @@
+//! Storms on the simulator: connects, joins, and contact lists longer than any limit.
+use super::*;
+
+/// SECURITY M17: a connect/disconnect storm from one address is refused at accept past
+/// its burst, then at its steady rate.
+#[test]
+fn a_reconnect_storm_from_one_address_is_refused_at_accept() {
+    let mut sim = Sim::new(PW);
+    let ip = IpAddr::V4(Ipv4Addr::new(10, 8, 0, 1));
+    let storm = |sim: &mut Sim| {
+        (0..500u32)
+            .filter(|n| match sim.connect_from(ip, (*n % 200) as u8, PW, "x") {
+                // Gone at once, before its login: only the connect rate holds it back.
+                Some(i) => {
+                    let conn = sim.clients[i].conn;
+                    sim.hub.handle_disconnect(conn, sim.now);
+                    true
+                }
+                None => false,
+            })
+            .count()
+    };
+    assert_eq!(storm(&mut sim), limits::CONNECT_BURST as usize);
+    sim.advance(Duration::from_secs(1));
+    let later = storm(&mut sim);
+    assert!(
+        later <= limits::CONNECTS_PER_SEC as usize + 2,
+        "{later} more after a second"
+    );
+    // Another address is not affected.
+    let other = IpAddr::V4(Ipv4Addr::new(10, 8, 0, 2));
+    assert!(sim.connect_from(other, 1, PW, "y").is_some());
+}
+
+/// SECURITY M15: a storm of joins reaches everyone in bounded batches.
+#[test]
+fn presence_batches_are_bounded() {
+    let mut sim = Sim::new(PW);
+    let observer = sim.login(1, "observer");
+    sim.clear();
+    let n = limits::PRESENCE_BATCH_CARDS + 44;
+    for k in 0..n {
+        let ip = IpAddr::V4(Ipv4Addr::new(10, 7, (k / 200) as u8, (k % 200) as u8 + 1));
+        let mut id = [0u8; 32];
+        id[..4].copy_from_slice(&(k as u32 + 7).to_le_bytes());
+        let i = sim.connect_as(ip, ClientId(id), PW, "joiner").unwrap();
+        sim.start_login(i);
+        // Each login completes at once (synthetic time does not move): all of them land
+        // in the same presence window.
+        sim.run();
+        assert!(sim.is_online(i), "joiner {k} logged in");
+    }
+    let cards = |sim: &Sim| -> usize {
+        sim.clients[observer]
+            .frames
+            .iter()
+            .map(|f| match f {
+                ServerFrame::Contacts(c) => c.len(),
+                _ => 0,
+            })
+            .sum()
+    };
+    sim.advance(limits::PRESENCE_BATCH);
+    assert!(
+        cards(&sim) <= limits::PRESENCE_BATCH_CARDS,
+        "{} cards in one batch",
+        cards(&sim)
+    );
+    sim.advance(limits::PRESENCE_BATCH);
+    assert!(cards(&sim) >= n, "every join arrives: {}", cards(&sim));
+}
+
+/// A hub (or an impostor) cannot make a client hold an endless contact list: past the
+/// most a hub may keep, the session ends.
+#[test]
+fn a_client_refuses_an_endless_contact_list() {
+    let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
+    config.max_known = limits::MAX_KNOWN_CONTACTS + 10;
+    let mut sim = Sim::with_config(config, PW);
+    for i in 0..=limits::MAX_KNOWN_CONTACTS {
+        let mut id = [0u8; 32];
+        id[..8].copy_from_slice(&(i as u64 + 1000).to_le_bytes());
+        let conn = ConnId(1_000_000 + i as u64);
+        sim.hub
+            .directory
+            .login(ClientId(id), conn, Profile::with_name("c"), Timestamp(1));
+        sim.hub.directory.logout(ClientId(id), conn, Timestamp(2));
+    }
+    let a = sim.login(1, "alice");
+    assert!(!sim.is_online(a) || sim.clients[a].error.is_some());
+    assert!(
+        sim.clients[a]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("unexpected")),
+        "{:?}",
+        sim.clients[a].error
+    );
+}
+
+/// Pulling a contact list longer than the frame budget's burst is not rate limited: the
+/// pages are owed, and a login must not stall behind them.
+#[test]
+fn a_contact_list_longer_than_the_frame_burst_arrives_whole() {
+    let mut sim = Sim::new(PW);
+    let n = limits::CONTACT_PAGE * (limits::FRAME_BURST as usize + 50);
+    for i in 0..n {
+        let mut id = [0u8; 32];
+        id[..8].copy_from_slice(&(i as u64 + 1000).to_le_bytes());
+        let conn = ConnId(1_000_000 + i as u64);
+        sim.hub
+            .directory
+            .login(ClientId(id), conn, Profile::with_name("c"), Timestamp(1));
+        sim.hub.directory.logout(ClientId(id), conn, Timestamp(2));
+    }
+    let a = sim.login(1, "alice");
+    assert!(
+        sim.is_online(a),
+        "{:?} {:?}",
+        sim.clients[a].closed,
+        sim.clients[a].error
+    );
+    let listed = sim.clients[a].events.iter().find_map(|e| match e {
+        SEvent::LoggedIn { contacts, .. } => Some(contacts.len()),
+        _ => None,
+    });
+    assert_eq!(listed, Some(n));
+}
