@@ -90,6 +90,21 @@ async fn finish(mut t: Transfer) -> (Vec<Update>, Result<Summary, String>) {
     panic!("transfer stream ended without Finished");
 }
 
+/// `from` offers `paths` to `to` with [`quick`] options, in a task of its own.
+fn send_to(
+    from: &Client,
+    to: courier_core::proto::ClientId,
+    paths: Vec<PathBuf>,
+) -> async_channel::Receiver<(Vec<Update>, Result<Summary, String>)> {
+    spawn_finish(transfer::send(from.handle().clone(), to, paths, quick()))
+}
+
+/// `to` takes the next offer it gets into `dest`, with [`quick`] options.
+async fn receive_into(to: &mut Client, dest: &Path) -> Transfer {
+    let offer = offer_for(to).await;
+    transfer::receive(to.handle().clone(), offer, None, dest.to_owned(), quick())
+}
+
 async fn pair(hub: &TestHub) -> (Client, Client) {
     let alice = Client::login(&hub.addr(), "alice").await;
     let bob = Client::login(&hub.addr(), "bob").await;
@@ -206,12 +221,7 @@ both!(declined_offer_reaches_the_sender, || async {
         let (alice, mut bob) = pair(&hub).await;
         let src = tmp("decl");
         std::fs::write(src.join("x"), b"x").unwrap();
-        let sending = spawn_finish(transfer::send(
-            alice.handle().clone(),
-            bob.id,
-            vec![src.join("x")],
-            quick(),
-        ));
+        let sending = send_to(&alice, bob.id, vec![src.join("x")]);
         let offer = offer_for(&mut bob).await;
         bob.handle()
             .decline(offer.id, courier_core::proto::Declined::ByUser)
@@ -301,12 +311,7 @@ both!(cancel_by_receiver_mid_stream, || async {
         let (alice, mut bob) = pair(&hub).await;
         let src = tmp("cr");
         let big = big_file(&src, 4 << 30);
-        let sending = spawn_finish(transfer::send(
-            alice.handle().clone(),
-            bob.id,
-            vec![big],
-            quick(),
-        ));
+        let sending = send_to(&alice, bob.id, vec![big]);
         let offer = offer_for(&mut bob).await;
         let dest = tmp("cr-dest");
         let mut recv = transfer::receive(bob.handle().clone(), offer, None, dest.clone(), quick());
@@ -502,21 +507,8 @@ both!(
                 "the part holds a prefix"
             );
             // Second attempt: the same file again resumes.
-            let sending = spawn_finish(transfer::send(
-                alice.handle().clone(),
-                bob.id,
-                vec![src.join("movie.bin")],
-                quick(),
-            ));
-            let offer = offer_for(&mut bob).await;
-            let (_, got) = finish(transfer::receive(
-                bob.handle().clone(),
-                offer,
-                None,
-                dest.clone(),
-                quick(),
-            ))
-            .await;
+            let sending = send_to(&alice, bob.id, vec![src.join("movie.bin")]);
+            let (_, got) = finish(receive_into(&mut bob, &dest).await).await;
             let got = got.unwrap();
             let sent = sending.recv().await.unwrap().1.unwrap();
             assert_eq!(got.resumed, kept);
@@ -628,15 +620,7 @@ both!(hostile_names_land_inside_with_safe_names, || async {
             source,
             quick(),
         ));
-        let offer = offer_for(&mut bob).await;
-        let (_, got) = finish(transfer::receive(
-            bob.handle().clone(),
-            offer,
-            None,
-            dest.clone(),
-            quick(),
-        ))
-        .await;
+        let (_, got) = finish(receive_into(&mut bob, &dest).await).await;
         let got = got.unwrap();
         sending.recv().await.unwrap().1.unwrap();
         assert_eq!(got.files, count);
@@ -721,12 +705,7 @@ both!(
             let src = tmp("huge");
             // 10 TB declared (sparse): no disk here has that much free.
             let big = big_file(&src, 10u64 << 40);
-            let sending = spawn_finish(transfer::send(
-                alice.handle().clone(),
-                bob.id,
-                vec![big],
-                quick(),
-            ));
+            let sending = send_to(&alice, bob.id, vec![big]);
             let offer = offer_for(&mut bob).await;
             let dest = tmp("huge-dest");
             let (_, got) = finish(transfer::receive(
@@ -761,12 +740,7 @@ both!(a_direct_transfer_outlives_its_hub, || async {
             let mut f = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
             f.write_all(&content).unwrap();
         }
-        let sending = spawn_finish(transfer::send(
-            alice.handle().clone(),
-            bob.id,
-            vec![file],
-            quick(),
-        ));
+        let sending = send_to(&alice, bob.id, vec![file]);
         let offer = offer_for(&mut bob).await;
         let dest = tmp("hubgone-dest");
         let receiving = spawn_updates(transfer::receive(
@@ -864,12 +838,7 @@ both!(an_empty_folder_alone_arrives_as_an_empty_folder, || async {
         let (alice, mut bob) = pair(&hub).await;
         let src = tmp("emptyonly");
         std::fs::create_dir_all(src.join("nothing/inside")).unwrap();
-        let sending = spawn_finish(transfer::send(
-            alice.handle().clone(),
-            bob.id,
-            vec![src.join("nothing")],
-            quick(),
-        ));
+        let sending = send_to(&alice, bob.id, vec![src.join("nothing")]);
         let offer = offer_for(&mut bob).await;
         assert!(offer.manifest.files.is_empty());
         let dest = tmp("emptyonly-dest");
@@ -910,39 +879,13 @@ both!(a_planted_part_is_never_resumed_from, || async {
         std::fs::write(&planted, &poison).unwrap();
         let dest = tmp("poison-dest");
         // Mallory's file is offered and saved first.
-        let sending = spawn_finish(transfer::send(
-            mallory.handle().clone(),
-            bob.id,
-            vec![planted],
-            quick(),
-        ));
-        let offer = offer_for(&mut bob).await;
-        let (_, got) = finish(transfer::receive(
-            bob.handle().clone(),
-            offer,
-            None,
-            dest.clone(),
-            quick(),
-        ))
-        .await;
+        let sending = send_to(&mallory, bob.id, vec![planted]);
+        let (_, got) = finish(receive_into(&mut bob, &dest).await).await;
         let saved_poison = got.unwrap().saved[0].clone();
         sending.recv().await.unwrap().1.unwrap();
         // Then Alice's movie: it arrives whole, and Mallory's file is left alone.
-        let sending = spawn_finish(transfer::send(
-            alice.handle().clone(),
-            bob.id,
-            vec![src.join("movie.bin")],
-            quick(),
-        ));
-        let offer = offer_for(&mut bob).await;
-        let (_, got) = finish(transfer::receive(
-            bob.handle().clone(),
-            offer,
-            None,
-            dest.clone(),
-            quick(),
-        ))
-        .await;
+        let sending = send_to(&alice, bob.id, vec![src.join("movie.bin")]);
+        let (_, got) = finish(receive_into(&mut bob, &dest).await).await;
         let got = got.unwrap();
         assert_eq!(got.resumed, 0, "nothing was taken from the planted file");
         assert_eq!(std::fs::read(&got.saved[0]).unwrap(), content);
@@ -965,20 +908,8 @@ both!(concurrent_sends_of_one_file_do_not_clash, || async {
         let mut sending = Vec::new();
         let mut receiving = Vec::new();
         for _ in 0..3 {
-            sending.push(spawn_finish(transfer::send(
-                alice.handle().clone(),
-                bob.id,
-                vec![src.join("same.bin")],
-                quick(),
-            )));
-            let offer = offer_for(&mut bob).await;
-            receiving.push(spawn_finish(transfer::receive(
-                bob.handle().clone(),
-                offer,
-                None,
-                dest.clone(),
-                quick(),
-            )));
+            sending.push(send_to(&alice, bob.id, vec![src.join("same.bin")]));
+            receiving.push(spawn_finish(receive_into(&mut bob, &dest).await));
         }
         let mut saved = Vec::new();
         for r in receiving {

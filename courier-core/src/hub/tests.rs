@@ -786,15 +786,7 @@ fn frames_arriving_between_contact_pages_are_reported_after_login() {
     let b = sim.login(2, "bob");
     sim.disconnect(a);
     send(&mut sim, b, 9, Target::Client(id(1)), "while paging");
-    for i in 0..limits::CONTACT_PAGE * 3 {
-        let mut who = [0u8; 32];
-        who[..8].copy_from_slice(&(i as u64 + 5000).to_le_bytes());
-        let conn = ConnId(2_000_000 + i as u64);
-        sim.hub
-            .directory
-            .login(ClientId(who), conn, Profile::with_name("x"), Timestamp(1));
-        sim.hub.directory.logout(ClientId(who), conn, Timestamp(2));
-    }
+    known_offline(&mut sim, 5000, limits::CONTACT_PAGE * 3);
     let a2 = sim.login(1, "alice");
     let kinds: Vec<&str> = sim
         .events(a2)
@@ -859,5 +851,18 @@ fn the_directory_forgets_the_oldest_offline_contact_when_full() {
     second[..8].copy_from_slice(&1u64.to_le_bytes());
     assert!(dir.get(&ClientId(second)).is_some());
 }
+/// Makes the hub know `n` members who came once and left, with ids from `first` on.
+fn known_offline(sim: &mut Sim, first: u64, n: usize) {
+    for i in 0..n as u64 {
+        let mut who = [0u8; 32];
+        who[..8].copy_from_slice(&(first + i).to_le_bytes());
+        let conn = ConnId(1_000_000 + first + i);
+        sim.hub
+            .directory
+            .login(ClientId(who), conn, Profile::with_name("x"), Timestamp(1));
+        sim.hub.directory.logout(ClientId(who), conn, Timestamp(2));
+    }
+}
+
 mod storms;
 mod transfers;

@@ -454,21 +454,50 @@ mod tests {
         }
     }
 
+    /// A sender listening for a receiver on loopback, and the pass the receiver holds.
+    struct Listening {
+        sender: Identity,
+        receiver: Identity,
+        listener: TcpListener,
+        addr: SocketAddr,
+        acceptor: TlsAcceptor,
+        pass: Pass,
+    }
+
+    async fn listening() -> Listening {
+        let sender = Identity::generate().unwrap();
+        let receiver = Identity::generate().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let acceptor =
+            TlsAcceptor::from(tls::pinned_server_config(&sender, receiver.id()).unwrap());
+        let pass = Pass {
+            ticket: Ticket([7; 32]),
+            digest: [1; 32],
+        };
+        Listening {
+            sender,
+            receiver,
+            listener,
+            addr,
+            acceptor,
+            pass,
+        }
+    }
+
     /// SECURITY D1, D2, D4 and a wrong server certificate, on real sockets.
     #[test]
     fn listener_admits_only_the_pinned_peer_with_the_live_ticket() {
         smol::block_on(async {
-            let sender = Identity::generate().unwrap();
-            let receiver = Identity::generate().unwrap();
+            let Listening {
+                sender,
+                receiver,
+                listener,
+                addr,
+                acceptor,
+                pass: ticket,
+            } = listening().await;
             let stranger = Identity::generate().unwrap();
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            let acceptor =
-                TlsAcceptor::from(tls::pinned_server_config(&sender, receiver.id()).unwrap());
-            let ticket = Pass {
-                ticket: Ticket([7; 32]),
-                digest: [1; 32],
-            };
             let listening = listen(
                 &listener,
                 acceptor,
@@ -515,16 +544,14 @@ mod tests {
     fn a_stranger_holding_connections_does_not_block_the_peer() {
         use rustix::net::{AddressFamily, SocketType};
         smol::block_on(async {
-            let sender = Identity::generate().unwrap();
-            let receiver = Identity::generate().unwrap();
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            let acceptor =
-                TlsAcceptor::from(tls::pinned_server_config(&sender, receiver.id()).unwrap());
-            let pass = Pass {
-                ticket: Ticket([7; 32]),
-                digest: [1; 32],
-            };
+            let Listening {
+                sender,
+                receiver,
+                listener,
+                addr,
+                acceptor,
+                pass,
+            } = listening().await;
             // The stranger, from another address (all of 127/8 is this machine), holds
             // more silent connections than the listener handshakes at once in total.
             let stranger_ip = std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(127, 0, 0, 2), 0);
@@ -563,16 +590,14 @@ mod tests {
     #[test]
     fn expired_ticket_is_refused() {
         smol::block_on(async {
-            let sender = Identity::generate().unwrap();
-            let receiver = Identity::generate().unwrap();
-            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            let acceptor =
-                TlsAcceptor::from(tls::pinned_server_config(&sender, receiver.id()).unwrap());
-            let ticket = Pass {
-                ticket: Ticket([7; 32]),
-                digest: [1; 32],
-            };
+            let Listening {
+                sender,
+                receiver,
+                listener,
+                addr,
+                acceptor,
+                pass: ticket,
+            } = listening().await;
             let listening = async {
                 listen(&listener, acceptor, ticket, Instant::now()).await;
                 unreachable!("an expired ticket was accepted");

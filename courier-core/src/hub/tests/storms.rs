@@ -77,15 +77,7 @@ fn a_client_refuses_an_endless_contact_list() {
     let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
     config.max_known = limits::MAX_KNOWN_CONTACTS + 10;
     let mut sim = Sim::with_config(config, PW);
-    for i in 0..=limits::MAX_KNOWN_CONTACTS {
-        let mut id = [0u8; 32];
-        id[..8].copy_from_slice(&(i as u64 + 1000).to_le_bytes());
-        let conn = ConnId(1_000_000 + i as u64);
-        sim.hub
-            .directory
-            .login(ClientId(id), conn, Profile::with_name("c"), Timestamp(1));
-        sim.hub.directory.logout(ClientId(id), conn, Timestamp(2));
-    }
+    known_offline(&mut sim, 1000, limits::MAX_KNOWN_CONTACTS + 1);
     let a = sim.login(1, "alice");
     assert!(!sim.is_online(a) || sim.clients[a].error.is_some());
     assert!(
@@ -104,15 +96,7 @@ fn a_client_refuses_an_endless_contact_list() {
 fn a_contact_list_longer_than_the_frame_burst_arrives_whole() {
     let mut sim = Sim::new(PW);
     let n = limits::CONTACT_PAGE * (limits::FRAME_BURST as usize + 50);
-    for i in 0..n {
-        let mut id = [0u8; 32];
-        id[..8].copy_from_slice(&(i as u64 + 1000).to_le_bytes());
-        let conn = ConnId(1_000_000 + i as u64);
-        sim.hub
-            .directory
-            .login(ClientId(id), conn, Profile::with_name("c"), Timestamp(1));
-        sim.hub.directory.logout(ClientId(id), conn, Timestamp(2));
-    }
+    known_offline(&mut sim, 1000, n);
     let a = sim.login(1, "alice");
     assert!(
         sim.is_online(a),

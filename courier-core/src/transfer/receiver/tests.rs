@@ -22,6 +22,16 @@ fn two(now: Instant) -> Receiver {
     Receiver::new(PEER, files, DEADLINE, now)
 }
 
+/// Two files expected; the first (6 bytes, from offset 4) has all arrived, unchecked.
+fn first_file_whole(t0: Instant) -> Receiver {
+    let mut r = two(t0);
+    drain(|| r.poll_transmit());
+    r.handle_control(file(0, 4), t0);
+    r.handle_data(6, t0);
+    r.handle_control(end(0), t0);
+    r
+}
+
 fn drain<T>(mut f: impl FnMut() -> Option<T>) -> Vec<T> {
     std::iter::from_fn(&mut f).collect()
 }
@@ -233,11 +243,7 @@ fn names_go_in_groups_and_reading_waits_for_the_disk() {
 #[test]
 fn a_mismatch_is_reported_and_the_others_are_kept() {
     let t0 = Instant::now();
-    let mut r = two(t0);
-    drain(|| r.poll_transmit());
-    r.handle_control(file(0, 4), t0);
-    r.handle_data(6, t0);
-    r.handle_control(end(0), t0);
+    let mut r = first_file_whole(t0);
     r.handle_control(file(2, 0), t0);
     r.handle_control(end(2), t0);
     r.handle_control(Control::Done, t0);
@@ -377,11 +383,7 @@ fn cancel_deletes_the_part_and_tells_the_sender_but_an_abort_is_not_echoed() {
 #[test]
 fn a_disk_error_while_checking_stops_with_it() {
     let t0 = Instant::now();
-    let mut r = two(t0);
-    drain(|| r.poll_transmit());
-    r.handle_control(file(0, 4), t0);
-    r.handle_data(6, t0);
-    r.handle_control(end(0), t0);
+    let mut r = first_file_whole(t0);
     r.handle_checked(0, Err(Error::DiskFull), t0);
     assert_eq!(
         drain(|| r.poll_transmit()),
