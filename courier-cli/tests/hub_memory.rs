@@ -3,7 +3,9 @@
 //!
 //! The hub runs with `MALLOC_MMAP_THRESHOLD_=131072`: glibc then returns freed large
 //! blocks to the system at once, so the figure is what the hub holds, not what the
-//! allocator kept after a burst of short-lived buffers.
+//! allocator kept after a burst of short-lived buffers. Linux only: memory is read
+//! from `/proc`.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::io::{BufRead, BufReader};
@@ -127,7 +129,6 @@ async fn sleep(d: Duration) {
 
 /// Throwaway identities with the largest pictures, 200 of them (50 MiB of pictures):
 /// the hub used to keep every one forever.
-#[cfg(target_os = "linux")]
 #[test]
 fn throwaway_identities_with_pictures_stay_within_the_hubs_budget() {
     let hub = start_hub("avatars");
@@ -169,7 +170,6 @@ fn throwaway_identities_with_pictures_stay_within_the_hubs_budget() {
 
 /// Members filling the mailboxes of sixteen throwaway recipients with the largest texts:
 /// the hub used to keep 256 of them per recipient, with no total.
-#[cfg(target_os = "linux")]
 #[test]
 fn flooded_mailboxes_stay_within_the_hubs_budget() {
     let hub = start_hub("mailboxes");
@@ -224,7 +224,6 @@ fn flooded_mailboxes_stay_within_the_hubs_budget() {
 
 /// Six clients that ask for the largest picture over and over, within the request rate,
 /// and never read: the hub used to queue up to 256 frames (64 MiB) for each.
-#[cfg(target_os = "linux")]
 #[test]
 fn clients_that_never_read_stay_within_their_outbox() {
     let hub = start_hub("outbox");

@@ -1,7 +1,9 @@
 //! A hostile receiver against a real sender (issue 10, finding 7): it accepts, connects
 //! with the ticket, then never reads a byte while it floods the sender with "alive"
 //! messages. The sender must neither hold more memory than its pipeline's few MiB nor
-//! wait forever. Reads this process's resident memory, so it lives in its own binary.
+//! wait forever. Reads this process's resident memory (from `/proc`: Linux only), so it
+//! lives in its own binary.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
@@ -17,14 +19,12 @@ use courier_core::transfer::wire::{self, Control, Incoming};
 use courier_core::transfer::{self, Options, Update};
 use futures::StreamExt;
 
-#[cfg(target_os = "linux")]
 fn rss_mib() -> f64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
     let pages: f64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
     pages * 4096.0 / (1024.0 * 1024.0)
 }
 
-#[cfg(target_os = "linux")]
 #[test]
 fn a_receiver_that_never_reads_costs_the_sender_little_and_is_given_up_on() {
     run_smol(|| async {

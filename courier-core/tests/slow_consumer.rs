@@ -1,6 +1,8 @@
 //! A client that logs in and then never reads must not pin hub resources: once the hub
 //! drops it, its connection is gone within about a second, whatever the peer does.
-//! Counts this process's open file descriptors, so it lives alone in its own test binary.
+//! Counts this process's open file descriptors (in `/proc`: Linux only), so it lives
+//! alone in its own test binary.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
@@ -11,12 +13,10 @@ use common::*;
 use courier_core::proto::Target;
 use courier_core::session::Event;
 
-#[cfg(target_os = "linux")]
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
-#[cfg(target_os = "linux")]
 #[test]
 fn a_dropped_slow_consumer_releases_its_connection() {
     run_smol(|| async {

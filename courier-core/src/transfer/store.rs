@@ -252,8 +252,7 @@ impl Downloads {
     /// # Errors
     /// If the file system cannot tell.
     pub fn free_space(&self) -> Result<u64, Error> {
-        let st = rustix::fs::statvfs(&self.path).map_err(io::Error::from)?;
-        Ok(st.f_bavail.saturating_mul(st.f_frsize))
+        Ok(fs4::available_space(&self.path)?)
     }
 
     /// Makes a finished part a file: syncs it and links it under its name, or the first
@@ -275,7 +274,12 @@ impl Downloads {
             None => return Vec::new(),
             Some(p) if parts.len() == 1 => p.file.sync_all(),
             // Any open file of the file system will do for syncfs.
+            #[cfg(target_os = "linux")]
             Some(p) => rustix::fs::syncfs(&p.file).map_err(io::Error::from),
+            // No syncfs elsewhere: each file on its own (FlushFileBuffers on Windows,
+            // F_FULLFSYNC on macOS, through std).
+            #[cfg(not(target_os = "linux"))]
+            Some(_) => parts.iter().try_for_each(|p| p.file.sync_all()),
         };
         if let Err(e) = synced {
             let kind = e.kind();
