@@ -7,37 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+mod common;
+
+use common::{json_lines, not_run, tempdir, text, until_line};
+
 const BIN: &str = env!("CARGO_BIN_EXE_courier");
 const PW: &str = "cli test password";
-
-/// A test's folder; removed when the test ends (transfer tests write gigabytes).
-struct TempDir(PathBuf);
-
-impl std::ops::Deref for TempDir {
-    type Target = PathBuf;
-    fn deref(&self) -> &PathBuf {
-        &self.0
-    }
-}
-
-impl AsRef<std::ffi::OsStr> for TempDir {
-    fn as_ref(&self) -> &std::ffi::OsStr {
-        self.0.as_os_str()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tempdir(tag: &str) -> TempDir {
-    let d = std::env::temp_dir().join(format!("courier-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    TempDir(d)
-}
 
 struct Hub {
     child: Child,
@@ -133,10 +108,6 @@ fn wait_online(hub: &Hub, dir: &Path, asker: &str, names: &[&str]) -> Vec<serde_
 
 fn bare(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[test]
@@ -509,13 +480,6 @@ fn start_receiver(hub: &Hub, dir: &Path, name: &str, extra: &[&str]) -> std::pro
     child
 }
 
-fn json_lines(b: &[u8]) -> Vec<serde_json::Value> {
-    text(b)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
-        .collect()
-}
-
 #[test]
 fn send_and_receive_files_and_folders_through_the_binary() {
     let dir = tempdir("xfer");
@@ -661,19 +625,6 @@ fn hwm_kib(pid: u32) -> u64 {
 }
 
 /// Reads JSON lines from a child's stdout until one matches.
-fn until_line(
-    out: &mut impl BufRead,
-    mut pred: impl FnMut(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    loop {
-        let mut line = String::new();
-        assert!(out.read_line(&mut line).unwrap() > 0, "stream ended");
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-        if pred(&v) {
-            return v;
-        }
-    }
-}
 
 #[test]
 fn killed_sender_then_resend_resumes_and_memory_stays_flat() {
@@ -752,18 +703,6 @@ fn killed_sender_then_resend_resumes_and_memory_stays_flat() {
     );
     assert!(sender_kib > 0 && receiver_kib > 0);
     let _ = receiver.wait();
-}
-
-/// Says on the terminal (past cargo's output capture) that a test did not run and why;
-/// with `COURIER_REQUIRE_SYSTEM_TOOLS=1` (CI sets it) that is a failure instead.
-fn not_run(test: &str, why: &str) {
-    use std::io::Write as _;
-    let required = std::env::var_os("COURIER_REQUIRE_SYSTEM_TOOLS").is_some_and(|v| v == "1");
-    assert!(
-        !required,
-        "{test}: {why} (and COURIER_REQUIRE_SYSTEM_TOOLS=1)"
-    );
-    let _ = writeln!(std::io::stderr(), "\nNOT RUN: {test}: {why}\n");
 }
 
 /// SECURITY X3 on a real file system: the receiver's tmpfs fills up mid-transfer. Needs

@@ -1,0 +1,417 @@
+//! The CLI's end-to-end path on Windows for real: the `x86_64-pc-windows-gnu` build of
+//! `courier`, run under Wine, against itself (a Windows hub and two Windows clients: a
+//! message with its receipt, a folder sent and verified, a transfer cut by killing the
+//! sender and resumed) and against the Linux hub (a Windows client and a Linux client
+//! exchanging a message and a file).
+//!
+//! Needs Wine (`wine wine64`), the MinGW linker (`gcc-mingw-w64-x86-64`) and the Rust
+//! target (`rustup target add x86_64-pc-windows-gnu`); `.ci/run` installs them. Without
+//! them the test does not run and says so; `COURIER_REQUIRE_SYSTEM_TOOLS=1` (CI) makes
+//! that a failure. The test builds the Windows binary itself, in `target/wine`.
+//!
+//! What Wine itself cannot do, and what stands in for it: Wine 8 has no
+//! `bcryptprimitives.dll`, from which Rust's std takes its random numbers on Windows, so
+//! a Rust program does not even start; `tests/wine/bcryptprimitives.c` (test-only, never
+//! shipped) provides its one function on top of what Wine has.
+#![cfg(target_os = "linux")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{TempDir, json_lines, not_run, tempdir, text, until_line};
+
+const PW: &str = "wine test password";
+const TARGET: &str = "x86_64-pc-windows-gnu";
+const LINUX_BIN: &str = env!("CARGO_BIN_EXE_courier");
+
+/// The Windows `courier.exe` (in a folder of its own) and a Wine prefix of its own.
+struct Wine {
+    exe: PathBuf,
+    _bin: TempDir,
+    prefix: TempDir,
+}
+
+impl Drop for Wine {
+    fn drop(&mut self) {
+        let _ = Command::new("wineserver")
+            .arg("-k")
+            .env("WINEPREFIX", &*self.prefix)
+            .status();
+    }
+}
+
+impl Wine {
+    /// `courier.exe` under Wine, with no terminal.
+    fn courier(&self) -> Command {
+        let mut c = Command::new("wine");
+        c.arg(&self.exe)
+            .env("WINEPREFIX", &*self.prefix)
+            .env("WINEDEBUG", "-all")
+            .stdin(Stdio::null());
+        c
+    }
+}
+
+fn on_path(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Builds the Windows binary and the stand-in DLL. `Err` when this machine lacks a
+/// tool (the test then does not run); a build that fails with every tool present is a
+/// failure of the test.
+fn setup() -> Result<Wine, String> {
+    let missing: Vec<&str> = ["wine", "wineserver", "x86_64-w64-mingw32-gcc"]
+        .into_iter()
+        .filter(|t| !on_path(t))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "{} missing: install the Debian packages wine wine64 gcc-mingw-w64-x86-64",
+            missing.join(", ")
+        ));
+    }
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| text(&o.stdout))
+        .unwrap_or_default();
+    if !installed.lines().any(|l| l.trim() == TARGET) {
+        return Err(format!(
+            "the Rust target is missing: rustup target add {TARGET}"
+        ));
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target_dir = root.join("target").join("wine");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let built = Command::new(cargo)
+        .args([
+            "build",
+            "--target",
+            TARGET,
+            "-p",
+            "courier-cli",
+            "--bin",
+            "courier",
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "building courier.exe failed:\n{}",
+        text(&built.stderr)
+    );
+    let run = tempdir("wine-bin");
+    let exe = run.join("courier.exe");
+    std::fs::copy(
+        target_dir.join(TARGET).join("debug").join("courier.exe"),
+        &exe,
+    )
+    .unwrap();
+    // Beside the program, where Windows looks for a DLL first.
+    let dll = Command::new("x86_64-w64-mingw32-gcc")
+        .args(["-O2", "-shared", "-o"])
+        .arg(run.join("bcryptprimitives.dll"))
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wine/bcryptprimitives.c"))
+        .arg("-ladvapi32")
+        .output()
+        .unwrap();
+    assert!(dll.status.success(), "{}", text(&dll.stderr));
+    Ok(Wine {
+        exe,
+        _bin: run,
+        prefix: tempdir("wine-prefix"),
+    })
+}
+
+/// A path as the Windows program sees it (Wine maps `/` to drive Z:).
+fn win(p: &Path) -> String {
+    format!("Z:{}", p.display()).replace('/', "\\")
+}
+
+struct Hub {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `courier hub --json` from `cmd` (Windows or Linux) with its data in `data`.
+fn start_hub(mut cmd: Command, data: &str) -> Hub {
+    cmd.args([
+        "hub",
+        "--json",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data,
+    ])
+    .env("COURIER_PASSWORD", PW)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let info: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: hub printed {line:?}"));
+    Hub {
+        child,
+        addr: info["listen"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// `cmd` as client `name` of `hub`, its profile under `home`.
+fn client(mut cmd: Command, hub: &Hub, home: &str, name: &str) -> Command {
+    cmd.env("COURIER_HUB", &hub.addr)
+        .env("COURIER_HOME", home)
+        .env("COURIER_NAME", name)
+        .env("COURIER_PASSWORD", PW);
+    cmd
+}
+
+/// Asks (with `who`) until every name in `names` is online.
+fn wait_online(mut who: impl FnMut() -> Command, names: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let mut c = who();
+        c.args(["who", "--json"]).stderr(Stdio::null());
+        let out = c.output().unwrap();
+        let contacts = json_lines(&out.stdout);
+        let online = |n: &&str| {
+            contacts
+                .iter()
+                .any(|c| c["name"] == **n && c["online"] == true)
+        };
+        if names.iter().all(online) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{names:?} never all online");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((
+                    p.strip_prefix(dir).unwrap().to_owned(),
+                    std::fs::read(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn windows_cli_end_to_end_under_wine() {
+    let wine = match setup() {
+        Ok(w) => w,
+        Err(why) => return not_run("windows_cli_end_to_end_under_wine", &why),
+    };
+    let dir = tempdir("wine");
+    let home = |name: &str| win(&dir.join(name));
+
+    // A Windows hub and two Windows clients.
+    let hub = start_hub(wine.courier(), &home("hub"));
+    let alice = || client(wine.courier(), &hub, &home("alice"), "alice");
+    let bob = || client(wine.courier(), &hub, &home("bob"), "bob");
+
+    // A message with its receipt.
+    let listener = {
+        let mut c = bob();
+        c.args(["listen", "--json", "--count", "1", "--timeout", "120"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        c.spawn().unwrap()
+    };
+    wait_online(alice, &["bob"]);
+    let out = {
+        let mut c = alice();
+        c.args(["say", "--to", "bob", "--json", "hello from Windows"]);
+        c.output().unwrap()
+    };
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let receipt = json_lines(&out.stdout).pop().unwrap();
+    assert_eq!(receipt["status"], "delivered");
+    let heard = listener.wait_with_output().unwrap();
+    let msg = json_lines(&heard.stdout)
+        .into_iter()
+        .find(|v| v["type"] == "message")
+        .expect("bob heard it");
+    assert_eq!(msg["text"], "hello from Windows");
+    assert_eq!(msg["from"]["name"], "alice");
+    assert_eq!(msg["id"], receipt["id"]);
+
+    // A folder, sent and verified.
+    let src = dir.join("src");
+    std::fs::create_dir_all(src.join("photos/2026")).unwrap();
+    std::fs::write(src.join("photos/2026/a.jpg"), vec![7u8; 300_000]).unwrap();
+    std::fs::write(src.join("photos/b.txt"), b"bbb").unwrap();
+    std::fs::create_dir_all(src.join("photos/empty")).unwrap();
+    let downloads = dir.join("downloads");
+    let receive = |count: &str| {
+        let mut c = bob();
+        c.args(["receive", "--yes", "--json", "--count", count, "--dir"])
+            .arg(win(&downloads))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let child = c.spawn().unwrap();
+        wait_online(alice, &["bob"]);
+        child
+    };
+    let receiver = receive("1");
+    let out = {
+        let mut c = alice();
+        c.args(["send", "--to", "bob", "--json"])
+            .arg(win(&src.join("photos")));
+        c.output().unwrap()
+    };
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let result = json_lines(&out.stdout).pop().unwrap();
+    assert_eq!(result["status"], "ok", "{result}");
+    assert_eq!(result["files"], 2);
+    let got = receiver.wait_with_output().unwrap();
+    assert_eq!(json_lines(&got.stdout).pop().unwrap()["status"], "ok");
+    assert_eq!(tree(&downloads.join("photos")), tree(&src.join("photos")));
+    assert!(
+        downloads.join("photos/empty").is_dir(),
+        "the empty folder too"
+    );
+
+    // A transfer cut by killing the sender, then resumed.
+    let big = dir.join("big.bin");
+    let content: Vec<u8> = (0..96u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(&big, &content).unwrap();
+    let mut receiver = receive("2");
+    let mut rx = BufReader::new(receiver.stdout.take().unwrap());
+    let mut sender = {
+        let mut c = alice();
+        c.args(["send", "--to", "bob", "--json"])
+            .arg(win(&big))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c.spawn().unwrap()
+    };
+    until_line(&mut rx, |v| {
+        v["type"] == "progress" && v["bytes"].as_u64().unwrap() > (8 << 20)
+    });
+    sender.kill().unwrap();
+    sender.wait().unwrap();
+    let cut = until_line(&mut rx, |v| v["type"] == "result");
+    assert_eq!(cut["status"], "error", "{cut}");
+    let out = {
+        let mut c = alice();
+        c.args(["send", "--to", "bob", "--json"]).arg(win(&big));
+        c.output().unwrap()
+    };
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let result = json_lines(&out.stdout).pop().unwrap();
+    assert_eq!(result["status"], "ok", "{result}");
+    let resumed = result["resumed"].as_u64().unwrap();
+    assert!(resumed > 0, "the second send resumed: {result}");
+    assert_eq!(
+        result["moved"].as_u64().unwrap(),
+        content.len() as u64 - resumed,
+        "bytes already received are not sent again"
+    );
+    let done = until_line(&mut rx, |v| v["type"] == "result");
+    assert_eq!(done["status"], "ok");
+    assert_eq!(std::fs::read(downloads.join("big.bin")).unwrap(), content);
+    let _ = receiver.wait();
+    drop(hub);
+
+    // A Windows client against the Linux hub, with a Linux client.
+    let hub = start_hub(
+        Command::new(LINUX_BIN),
+        dir.join("linux-hub").to_str().unwrap(),
+    );
+    let linux = || {
+        let mut c = client(
+            Command::new(LINUX_BIN),
+            &hub,
+            dir.join("linux-carol").to_str().unwrap(),
+            "carol",
+        );
+        c.stdin(Stdio::null());
+        c
+    };
+    let windows = || client(wine.courier(), &hub, &home("win-dave"), "dave");
+    let listener = {
+        let mut c = linux();
+        c.args(["listen", "--json", "--count", "1", "--timeout", "120"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        c.spawn().unwrap()
+    };
+    wait_online(windows, &["carol"]);
+    let out = {
+        let mut c = windows();
+        c.args(["say", "--to", "carol", "--json", "from Wine to Linux"]);
+        c.output().unwrap()
+    };
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        json_lines(&out.stdout).pop().unwrap()["status"],
+        "delivered"
+    );
+    let heard = listener.wait_with_output().unwrap();
+    assert!(
+        json_lines(&heard.stdout)
+            .iter()
+            .any(|v| v["type"] == "message" && v["text"] == "from Wine to Linux")
+    );
+    // A file from Linux to Windows.
+    let to_windows = dir.join("to-windows");
+    let receiver = {
+        let mut c = windows();
+        c.args(["receive", "--yes", "--json", "--count", "1", "--dir"])
+            .arg(win(&to_windows))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        c.spawn().unwrap()
+    };
+    wait_online(linux, &["dave"]);
+    let out = {
+        let mut c = linux();
+        c.args(["send", "--to", "dave", "--json"])
+            .arg(src.join("photos/2026/a.jpg"));
+        c.output().unwrap()
+    };
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(json_lines(&out.stdout).pop().unwrap()["status"], "ok");
+    let got = receiver.wait_with_output().unwrap();
+    assert_eq!(json_lines(&got.stdout).pop().unwrap()["status"], "ok");
+    assert_eq!(
+        std::fs::read(to_windows.join("a.jpg")).unwrap(),
+        vec![7u8; 300_000]
+    );
+}
