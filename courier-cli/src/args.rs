@@ -17,7 +17,7 @@ use clap::{Args, Parser, Subcommand};
 /// received before --timeout); 2 usage or runtime error (wrong password, hub unreachable,
 /// hub identity changed, ...).
 #[derive(Debug, Parser)]
-#[command(name = "courier", version, max_term_width = 100)]
+#[command(name = "courier", version = version(), max_term_width = 100)]
 pub(crate) struct Cli {
     /// More log output on stderr (repeat for more).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -216,4 +216,14 @@ fn parse_bind(s: &str) -> Result<std::net::SocketAddr, String> {
     s.parse::<std::net::SocketAddr>()
         .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| (ip, 0).into()))
         .map_err(|_| format!("{s:?} is not an IP address or IP:PORT"))
+}
+
+/// The version `--version` prints: the program's and the protocol's it speaks (two
+/// Courier programs work together when their protocol versions match).
+fn version() -> String {
+    format!(
+        "{} (protocol {})",
+        env!("CARGO_PKG_VERSION"),
+        courier_core::proto::PROTOCOL_VERSION
+    )
 }

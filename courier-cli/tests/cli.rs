@@ -131,6 +131,20 @@ fn help_explains_commands_and_exit_codes() {
 }
 
 #[test]
+fn version_names_the_program_and_the_protocol() {
+    let out = bare(&["--version"]);
+    assert!(out.status.success());
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!(
+            "courier {} (protocol {})",
+            env!("CARGO_PKG_VERSION"),
+            courier_core::proto::PROTOCOL_VERSION
+        )
+    );
+}
+
+#[test]
 fn bad_arguments_exit_2() {
     let out = bare(&["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));

@@ -721,6 +721,10 @@ pub(crate) mod tests {
             shows(&chat, &settings, &ClientId([9; 32]).safety_code()),
             "the hub's safety code is shown"
         );
+        assert!(
+            shows(&chat, &settings, &panel::menu::version()),
+            "About names the version and the protocol"
+        );
 
         interact(&mut chat, &mut settings, |ui| {
             let _ = ui.click("Close panel");

@@ -1,6 +1,6 @@
 //! The closable side panel: Settings, Profile and Menu, one page each.
 
-mod menu;
+pub(crate) mod menu;
 mod profile;
 mod settings;
 

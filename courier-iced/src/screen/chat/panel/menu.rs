@@ -1,6 +1,6 @@
 //! The menu page: the hub, how others join it, its safety code, who we are, log out.
 
-use iced::widget::{button, column, container, text};
+use iced::widget::{button, column, text};
 use iced::{Element, Task};
 
 use super::{Context, PageAction, section};
@@ -79,16 +79,27 @@ pub(super) fn view(cx: Context<'_>) -> Element<'_, Message> {
             .on_press(Message::LogOut),
         section(
             "About",
-            container(
-                text(format!(
-                    "Courier {} — chat and send files on your network. Files go directly \
-                     between computers, verified and resumable.",
-                    env!("CARGO_PKG_VERSION")
-                ))
-                .size(12)
-            )
+            column![
+                text(version()).size(12),
+                text(
+                    "Chat and send files on your network. Files go directly between \
+                     computers, verified and resumable."
+                )
+                .size(12),
+            ]
+            .spacing(4)
         ),
     ]
     .spacing(16)
     .into()
+}
+
+/// The app's version and the protocol's it speaks (two Courier programs work together
+/// when their protocol versions match).
+pub(crate) fn version() -> String {
+    format!(
+        "Courier {} · protocol {}",
+        env!("CARGO_PKG_VERSION"),
+        courier_core::proto::PROTOCOL_VERSION
+    )
 }
