@@ -209,6 +209,22 @@ fn wait_online(mut who: impl FnMut() -> Command, names: &[&str]) {
     }
 }
 
+/// `cmd` listens for one message, printing JSON lines.
+fn listen_for_one(mut cmd: Command) -> Child {
+    cmd.args(["listen", "--json", "--count", "1", "--timeout", "120"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    cmd.spawn().unwrap()
+}
+
+/// `cmd` says `message` to `to`; it must succeed.
+fn say(mut cmd: Command, to: &str, message: &str) -> std::process::Output {
+    cmd.args(["say", "--to", to, "--json", message]);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    out
+}
+
 fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_owned()];
@@ -244,20 +260,9 @@ fn windows_cli_end_to_end_under_wine() {
     let bob = || client(wine.courier(), &hub, &home("bob"), "bob");
 
     // A message with its receipt.
-    let listener = {
-        let mut c = bob();
-        c.args(["listen", "--json", "--count", "1", "--timeout", "120"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        c.spawn().unwrap()
-    };
+    let listener = listen_for_one(bob());
     wait_online(alice, &["bob"]);
-    let out = {
-        let mut c = alice();
-        c.args(["say", "--to", "bob", "--json", "hello from Windows"]);
-        c.output().unwrap()
-    };
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = say(alice(), "bob", "hello from Windows");
     let receipt = json_lines(&out.stdout).pop().unwrap();
     assert_eq!(receipt["status"], "delivered");
     let heard = listener.wait_with_output().unwrap();
@@ -384,20 +389,9 @@ fn windows_cli_end_to_end_under_wine() {
         c
     };
     let windows = || client(wine.courier(), &hub, &home("win-dave"), "dave");
-    let listener = {
-        let mut c = linux();
-        c.args(["listen", "--json", "--count", "1", "--timeout", "120"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        c.spawn().unwrap()
-    };
+    let listener = listen_for_one(linux());
     wait_online(windows, &["carol"]);
-    let out = {
-        let mut c = windows();
-        c.args(["say", "--to", "carol", "--json", "from Wine to Linux"]);
-        c.output().unwrap()
-    };
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = say(windows(), "carol", "from Wine to Linux");
     assert_eq!(
         json_lines(&out.stdout).pop().unwrap()["status"],
         "delivered"
