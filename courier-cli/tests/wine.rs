@@ -225,6 +225,14 @@ fn say(mut cmd: Command, to: &str, message: &str) -> std::process::Output {
     out
 }
 
+/// `cmd` accepts `count` offers into `dir`, printing JSON lines.
+fn receive_into(mut cmd: Command, dir: &str, count: &str) -> Child {
+    cmd.args(["receive", "--yes", "--json", "--count", count, "--dir", dir])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    cmd.spawn().unwrap()
+}
+
 fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_owned()];
@@ -282,12 +290,7 @@ fn windows_cli_end_to_end_under_wine() {
     std::fs::create_dir_all(src.join("photos/empty")).unwrap();
     let downloads = dir.join("downloads");
     let receive = |count: &str| {
-        let mut c = bob();
-        c.args(["receive", "--yes", "--json", "--count", count, "--dir"])
-            .arg(win(&downloads))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        let child = c.spawn().unwrap();
+        let child = receive_into(bob(), &win(&downloads), count);
         wait_online(alice, &["bob"]);
         child
     };
@@ -404,14 +407,7 @@ fn windows_cli_end_to_end_under_wine() {
     );
     // A file from Linux to Windows.
     let to_windows = dir.join("to-windows");
-    let receiver = {
-        let mut c = windows();
-        c.args(["receive", "--yes", "--json", "--count", "1", "--dir"])
-            .arg(win(&to_windows))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        c.spawn().unwrap()
-    };
+    let receiver = receive_into(windows(), &win(&to_windows), "1");
     wait_online(linux, &["dave"]);
     let out = {
         let mut c = linux();
@@ -442,14 +438,7 @@ fn windows_cli_end_to_end_under_wine() {
     for (name, bytes) in files {
         std::fs::write(odd.join(name), bytes).unwrap();
     }
-    let receiver = {
-        let mut c = windows();
-        c.args(["receive", "--yes", "--json", "--count", "1", "--dir"])
-            .arg(win(&to_windows))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        c.spawn().unwrap()
-    };
+    let receiver = receive_into(windows(), &win(&to_windows), "1");
     wait_online(linux, &["dave"]);
     let out = {
         let mut c = linux();
