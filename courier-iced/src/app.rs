@@ -26,7 +26,7 @@ pub fn run() -> iced::Result {
         .title(Courier::title)
         .subscription(Courier::subscription)
         .theme(Courier::theme)
-        .window_size((1100.0, 720.0))
+        .window(crate::icon::window_settings())
         .default_font(iced::Font::with_name("Fira Sans"))
         .run()
 }

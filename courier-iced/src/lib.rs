@@ -8,6 +8,7 @@ pub mod app;
 pub mod avatar;
 pub mod format;
 pub mod hosting;
+pub mod icon;
 pub mod screen;
 pub mod session;
 pub mod settings;
