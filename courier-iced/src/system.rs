@@ -52,28 +52,62 @@ pub async fn pick_image() -> Option<Vec<u8>> {
     Some(file.read().await)
 }
 
-/// Shows a desktop notification (freedesktop `notify-send`, macOS `osascript`). Title
-/// and body come from other people: the body is markup for notification daemons, so
-/// both are escaped ([`courier_core::text::markup`]).
+/// Shows a desktop notification: freedesktop `notify-send` on Linux and the BSDs, a
+/// toast on Windows, `osascript` on macOS. Best effort: where the desktop has no
+/// notification service nothing is shown. Title and body come from other people; each
+/// platform gets them escaped for how it reads them.
 pub fn notify(title: &str, body: &str) {
-    let body = courier_core::text::markup(&body.chars().take(200).collect::<String>());
+    let body: String = body.chars().take(200).collect();
+    show_notification(title, &body);
+}
+
+#[cfg(windows)]
+fn show_notification(title: &str, body: &str) {
+    use tauri_winrt_notification::Toast;
+    // A toast names the app that sent it by its AppUserModelID, which an installed app
+    // gets from its Start-menu shortcut; `cargo install` makes none, so the toast borrows
+    // PowerShell's (Windows then shows it as from PowerShell). The crate escapes the XML.
+    // Showing it is a blocking COM call: off the UI thread.
+    let (title, body) = (title.to_owned(), body.to_owned());
+    let _ = std::thread::Builder::new()
+        .name("courier-notify".into())
+        .spawn(move || {
+            let _ = Toast::new(Toast::POWERSHELL_APP_ID)
+                .title(&title)
+                .text1(&body)
+                .show();
+        });
+}
+
+#[cfg(target_os = "macos")]
+fn show_notification(title: &str, body: &str) {
+    // The texts go in as arguments, never into the script's source: nothing to escape.
+    spawn_detached(
+        Command::new("osascript")
+            .args(["-e", "on run argv"])
+            .args([
+                "-e",
+                "display notification (item 2 of argv) with title (item 1 of argv)",
+            ])
+            .args(["-e", "end run"])
+            .arg(title)
+            .arg(body),
+    );
+}
+
+#[cfg(not(any(windows, target_os = "macos")))]
+fn show_notification(title: &str, body: &str) {
+    // Notification daemons read the body as markup: both are escaped.
     let title = courier_core::text::markup(title);
-    let title = title.as_str();
-    let mut cmd = if cfg!(target_os = "macos") {
-        let script = format!(
-            "display notification {:?} with title {:?}",
-            body.replace('"', "'"),
-            title.replace('"', "'")
-        );
-        let mut c = Command::new("osascript");
-        c.arg("-e").arg(script);
-        c
-    } else {
-        let mut c = Command::new("notify-send");
-        c.arg("--app-name=Courier").arg("--").arg(title).arg(body);
-        c
-    };
-    spawn_detached(&mut cmd);
+    let body = courier_core::text::markup(body);
+    spawn_detached(
+        Command::new("notify-send")
+            .arg("--app-name=Courier")
+            .arg(format!("--icon={}", crate::icon::APP_ID))
+            .arg("--")
+            .arg(title)
+            .arg(body),
+    );
 }
 
 /// Opens a folder in the file manager.
