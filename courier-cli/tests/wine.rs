@@ -9,136 +9,28 @@
 //! them the test does not run and says so; `COURIER_REQUIRE_SYSTEM_TOOLS=1` (CI) makes
 //! that a failure. The test builds the Windows binary itself, in `target/wine`.
 //!
-//! What Wine itself cannot do, and what stands in for it: Wine 8 has no
-//! `bcryptprimitives.dll`, from which Rust's std takes its random numbers on Windows, so
-//! a Rust program does not even start; `tests/wine/bcryptprimitives.c` (test-only, never
-//! shipped) provides its one function on top of what Wine has.
+//! What Wine itself cannot do, and what stands in for it: see `wine/windows_build.rs`.
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
+#[path = "wine/windows_build.rs"]
+mod windows_build;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{TempDir, json_lines, not_run, tempdir, text, until_line};
+use common::{json_lines, not_run, tempdir, text, until_line};
+use windows_build::{WindowsProgram, win};
 
 const PW: &str = "wine test password";
-const TARGET: &str = "x86_64-pc-windows-gnu";
 const LINUX_BIN: &str = env!("CARGO_BIN_EXE_courier");
 
-/// The Windows `courier.exe` (in a folder of its own) and a Wine prefix of its own.
-struct Wine {
-    exe: PathBuf,
-    _bin: TempDir,
-    prefix: TempDir,
-}
-
-impl Drop for Wine {
-    fn drop(&mut self) {
-        let _ = Command::new("wineserver")
-            .arg("-k")
-            .env("WINEPREFIX", &*self.prefix)
-            .status();
-    }
-}
-
-impl Wine {
-    /// `courier.exe` under Wine, with no terminal.
-    fn courier(&self) -> Command {
-        let mut c = Command::new("wine");
-        c.arg(&self.exe)
-            .env("WINEPREFIX", &*self.prefix)
-            .env("WINEDEBUG", "-all")
-            .stdin(Stdio::null());
-        c
-    }
-}
-
-fn on_path(tool: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Builds the Windows binary and the stand-in DLL. `Err` when this machine lacks a
-/// tool (the test then does not run); a build that fails with every tool present is a
-/// failure of the test.
-fn setup() -> Result<Wine, String> {
-    let missing: Vec<&str> = ["wine", "wineserver", "x86_64-w64-mingw32-gcc"]
-        .into_iter()
-        .filter(|t| !on_path(t))
-        .collect();
-    if !missing.is_empty() {
-        return Err(format!(
-            "{} missing: install the Debian packages wine wine64 gcc-mingw-w64-x86-64",
-            missing.join(", ")
-        ));
-    }
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-        .map(|o| text(&o.stdout))
-        .unwrap_or_default();
-    if !installed.lines().any(|l| l.trim() == TARGET) {
-        return Err(format!(
-            "the Rust target is missing: rustup target add {TARGET}"
-        ));
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target_dir = root.join("target").join("wine");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let built = Command::new(cargo)
-        .args([
-            "build",
-            "--target",
-            TARGET,
-            "-p",
-            "courier-cli",
-            "--bin",
-            "courier",
-        ])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .current_dir(&root)
-        .output()
-        .unwrap();
-    assert!(
-        built.status.success(),
-        "building courier.exe failed:\n{}",
-        text(&built.stderr)
-    );
-    let run = tempdir("wine-bin");
-    let exe = run.join("courier.exe");
-    std::fs::copy(
-        target_dir.join(TARGET).join("debug").join("courier.exe"),
-        &exe,
-    )
-    .unwrap();
-    // Beside the program, where Windows looks for a DLL first.
-    let dll = Command::new("x86_64-w64-mingw32-gcc")
-        .args(["-O2", "-shared", "-o"])
-        .arg(run.join("bcryptprimitives.dll"))
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wine/bcryptprimitives.c"))
-        .arg("-ladvapi32")
-        .output()
-        .unwrap();
-    assert!(dll.status.success(), "{}", text(&dll.stderr));
-    Ok(Wine {
-        exe,
-        _bin: run,
-        prefix: tempdir("wine-prefix"),
-    })
-}
-
-/// A path as the Windows program sees it (Wine maps `/` to drive Z:).
-fn win(p: &Path) -> String {
-    format!("Z:{}", p.display()).replace('/', "\\")
+/// The Windows `courier.exe` under Wine.
+fn setup() -> Result<WindowsProgram, String> {
+    windows_build::build("courier-cli", "courier")
 }
 
 struct Hub {
@@ -263,9 +155,9 @@ fn windows_cli_end_to_end_under_wine() {
     let home = |name: &str| win(&dir.join(name));
 
     // A Windows hub and two Windows clients.
-    let hub = start_hub(wine.courier(), &home("hub"));
-    let alice = || client(wine.courier(), &hub, &home("alice"), "alice");
-    let bob = || client(wine.courier(), &hub, &home("bob"), "bob");
+    let hub = start_hub(wine.command(), &home("hub"));
+    let alice = || client(wine.command(), &hub, &home("alice"), "alice");
+    let bob = || client(wine.command(), &hub, &home("bob"), "bob");
 
     // A message with its receipt.
     let listener = listen_for_one(bob());
@@ -391,7 +283,7 @@ fn windows_cli_end_to_end_under_wine() {
         c.stdin(Stdio::null());
         c
     };
-    let windows = || client(wine.courier(), &hub, &home("win-dave"), "dave");
+    let windows = || client(wine.command(), &hub, &home("win-dave"), "dave");
     let listener = listen_for_one(linux());
     wait_online(windows, &["carol"]);
     let out = say(windows(), "carol", "from Wine to Linux");

@@ -3,19 +3,26 @@
 //! hub sees it, and takes screenshots at 1024×700 and 1600×1000 in light and dark
 //! (kept in `target/tmp/smoke-shots/` to look at).
 //!
-//! Needs Xvfb, xdotool and ImageMagick (`.ci/run` installs them): without them this
+//! The window carries the app's icon and its application id (`WM_CLASS` "courier",
+//! the desktop entry's name), read back with xprop.
+//!
+//! Needs Xvfb, xdotool, xprop and ImageMagick (`.ci/run` installs them): without them this
 //! test does not run and says so on the terminal, what is missing and what to install;
 //! `COURIER_REQUIRE_SYSTEM_TOOLS=1` (CI sets it) makes that a failure.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
+#[path = "../../courier-cli/tests/wine/windows_build.rs"]
+mod windows_build;
 #[path = "common/xvfb.rs"]
 mod xvfb;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use xvfb::{magick, run, shoot, wait_for, xdotool};
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
 
 use common::{Peer, Scratch, TestHub};
 use courier_core::identity::PinStore;
@@ -26,95 +33,12 @@ use courier_iced::settings::Settings;
 const PASSWORD: &str = "smoke test password";
 const NAME: &str = "Smoke Test";
 
-/// The tools this test drives, and those of them this machine lacks.
-fn missing_tools() -> Vec<&'static str> {
-    ["Xvfb", "xdotool", "import", "convert"]
-        .into_iter()
-        .filter(|tool| {
-            !Command::new("sh")
-                .arg("-c")
-                .arg(format!("command -v {tool}"))
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        })
-        .collect()
-}
-
-/// Says on the terminal (past cargo's output capture) that this test did not run and
-/// why; with `COURIER_REQUIRE_SYSTEM_TOOLS=1` (CI sets it) that is a failure instead.
-fn not_run(why: &str) {
-    use std::io::Write as _;
-    let required = std::env::var_os("COURIER_REQUIRE_SYSTEM_TOOLS").is_some_and(|v| v == "1");
-    assert!(!required, "{why} (and COURIER_REQUIRE_SYSTEM_TOOLS=1)");
-    let _ = writeln!(
-        std::io::stderr(),
-        "\nNOT RUN: the window smoke test: {why}\n"
-    );
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn xdotool(display: &str, args: &[&str]) -> String {
-    run(Command::new("xdotool").env("DISPLAY", display).args(args))
-}
-
-fn shoot(display: &str, window: &str, path: &Path) {
-    run(Command::new("import")
-        .env("DISPLAY", display)
-        .args(["-window", window])
-        .arg(path));
-}
-
-fn magick(path: &Path, format: &str) -> String {
-    run(Command::new("convert")
-        .arg(path)
-        .args(["-format", format, "info:"]))
-}
-
-/// Starts the app with `settings`, types the password, and waits until `bob` sees it.
-fn start_app(display: &str, dir: &Path, settings: &Settings, bob: &Peer) -> (xvfb::Guard, String) {
-    settings.save(dir).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_courier-app"))
-        .env("DISPLAY", display)
-        .env_remove("WAYLAND_DISPLAY")
-        .env("ICED_BACKEND", "tiny-skia")
-        .env("COURIER_APP_DIR", dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let app = xvfb::Guard(child);
-    let mut window = String::new();
-    wait_for("the window", Duration::from_secs(60), || {
-        let out = Command::new("xdotool")
-            .env("DISPLAY", display)
-            .args(["search", "--name", "^Courier$"])
-            .output()
-            .unwrap();
-        window = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .next()
-            .unwrap_or("")
-            .to_owned();
-        !window.is_empty()
-    });
+/// Starts `app` (whose settings name the hub, with its pin confirmed) and logs it in by
+/// typing the password into its real window; returns once the hub has it online and its
+/// title names the user.
+fn start_app(app: Command, display: &str, bob: &Peer) -> (xvfb::Guard, String) {
+    // Generous: under Wine the first start also creates the Wine prefix.
+    let (app, window) = xvfb::launch(app, display, Duration::from_secs(120));
     // Address and name are remembered: the cursor waits in the password field.
     std::thread::sleep(Duration::from_millis(500));
     xdotool(display, &["windowfocus", "--sync", &window]);
@@ -132,12 +56,15 @@ fn start_app(display: &str, dir: &Path, settings: &Settings, bob: &Peer) -> (xvf
 
 #[test]
 fn real_window_logs_in_and_renders_at_two_sizes_in_both_themes() {
-    let missing = missing_tools();
+    let missing = xvfb::missing(&["Xvfb", "xdotool", "xprop", "import", "convert"]);
     if !missing.is_empty() {
-        return not_run(&format!(
-            "{} missing: install the Debian packages xvfb xdotool imagemagick (as .ci/run does)",
-            missing.join(", ")
-        ));
+        return xvfb::not_run(
+            "the window smoke test",
+            &format!(
+                "{} missing: install the Debian packages xvfb xdotool x11-utils imagemagick (as .ci/run does)",
+                missing.join(", ")
+            ),
+        );
     }
     let scratch = Scratch::new("smoke");
     let hub = TestHub::start(&scratch.path("hub"), PASSWORD, 0);
@@ -161,7 +88,26 @@ fn real_window_logs_in_and_renders_at_two_sizes_in_both_themes() {
             notifications: false,
             ..Settings::default()
         };
-        let (app, window) = start_app(&display, &dir, &settings, &bob);
+        settings.save(&dir).unwrap();
+        let mut program = Command::new(env!("CARGO_BIN_EXE_courier-app"));
+        program.env("COURIER_APP_DIR", &dir);
+        let (app, window) = start_app(program, &display, &bob);
+        let props = run(Command::new("xprop").env("DISPLAY", &display).args([
+            "-id",
+            &window,
+            "WM_CLASS",
+            "_NET_WM_ICON",
+        ]));
+        assert!(
+            props.contains(r#"WM_CLASS(STRING) = "courier", "courier""#),
+            "the window's class names the desktop entry: {}",
+            props.lines().next().unwrap_or("")
+        );
+        assert!(
+            props.contains("Icon (128 x 128)") || props.contains("= 128, 128,"),
+            "the window carries the 128 px icon: {}",
+            props.chars().take(200).collect::<String>()
+        );
         smol::block_on(
             bob.handle
                 .send_message(Target::Everyone, "Hello from the smoke test"),
@@ -210,5 +156,72 @@ fn real_window_logs_in_and_renders_at_two_sizes_in_both_themes() {
             assert!(*mean > 0.6, "the light theme is light (mean {mean:.2})");
         }
     }
+    hub.stop();
+}
+
+/// The Windows build of the app, run for real under Wine in the same X server: it starts,
+/// draws its login screen, logs into a Linux hub with the typed password, shows a
+/// message from Bob, and carries its icon (Wine turns the window's Windows icon into
+/// `_NET_WM_ICON`). Screenshot in `target/tmp/smoke-shots/windows-wine.png`.
+#[test]
+fn windows_build_under_wine_logs_in_and_renders() {
+    const TEST: &str = "the Windows app under Wine";
+    let missing = xvfb::missing(&["Xvfb", "xdotool", "xprop", "import", "convert"]);
+    if !missing.is_empty() {
+        return xvfb::not_run(
+            TEST,
+            &format!(
+                "{} missing: install the Debian packages xvfb xdotool x11-utils imagemagick (as .ci/run does)",
+                missing.join(", ")
+            ),
+        );
+    }
+    let program = match windows_build::build("courier-iced", "courier-app") {
+        Ok(program) => program,
+        Err(why) => return xvfb::not_run(TEST, &why),
+    };
+    let scratch = Scratch::new("wine-app");
+    let hub = TestHub::start(&scratch.path("hub"), PASSWORD, 0);
+    let (_x, display) = xvfb::start();
+    let bob = Peer::join(&hub.address(), PASSWORD, "Bob");
+    let dir = scratch.path("app");
+    PinStore::new(&dir)
+        .set(&hub.address(), hub.fingerprint)
+        .unwrap();
+    Settings {
+        hub: hub.address(),
+        name: NAME.into(),
+        notifications: false,
+        ..Settings::default()
+    }
+    .save(&dir)
+    .unwrap();
+
+    let mut app = program.command();
+    app.env("COURIER_APP_DIR", windows_build::win(&dir));
+    let (_app, window) = start_app(app, &display, &bob);
+    smol::block_on(bob.handle.send_message(Target::Everyone, "Hello, Windows")).unwrap();
+    std::thread::sleep(Duration::from_millis(2000));
+
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("smoke-shots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let path = shots.join("windows-wine.png");
+    shoot(&display, &window, &path);
+    let colors: u32 = magick(&path, "%k").parse().unwrap();
+    assert!(
+        colors > 40,
+        "{} looks blank ({colors} colours)",
+        path.display()
+    );
+    eprintln!("screenshot {} ({colors} colours)", path.display());
+    let icon =
+        run(Command::new("xprop")
+            .env("DISPLAY", &display)
+            .args(["-id", &window, "_NET_WM_ICON"]));
+    assert!(
+        icon.contains("Icon (") || icon.contains("= "),
+        "the Windows window carries an icon: {}",
+        icon.chars().take(200).collect::<String>()
+    );
     hub.stop();
 }
