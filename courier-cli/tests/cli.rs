@@ -374,6 +374,9 @@ fn reset_password_replaces_the_stored_one() {
     assert_eq!(who(&hub, "old password"), Some(2));
 }
 
+// Unix only: Windows has no signal to send another process for Ctrl-C (it is a console
+// event, for processes sharing the console).
+#[cfg(unix)]
 #[test]
 fn ctrl_c_stops_the_hub_and_tells_clients() {
     let dir = tempdir("sigint");
@@ -386,11 +389,12 @@ fn ctrl_c_stops_the_hub_and_tells_clients() {
         c.spawn().unwrap()
     };
     wait_online(&hub, &dir, "alice", &["bob"]);
-    let status = Command::new("kill")
-        .args(["-INT", &hub.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    // What Ctrl-C in its terminal sends.
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&hub.child),
+        rustix::process::Signal::INT,
+    )
+    .unwrap();
     let code = hub.child.wait().unwrap();
     assert!(code.success(), "the hub exits cleanly on Ctrl-C: {code:?}");
     // Bob's listener was told, then tries to reconnect.

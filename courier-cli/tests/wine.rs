@@ -227,14 +227,11 @@ fn windows_cli_end_to_end_under_wine() {
     until_line(&mut rx, |v| {
         v["type"] == "progress" && v["bytes"].as_u64().unwrap() > (8 << 20)
     });
-    let group = format!("-{}", sender.id());
-    assert!(
-        Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .status()
-            .unwrap()
-            .success()
-    );
+    rustix::process::kill_process_group(
+        rustix::process::Pid::from_child(&sender),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
     sender.wait().unwrap();
     let cut = until_line(&mut rx, |v| v["type"] == "result");
     assert_eq!(cut["status"], "error", "{cut}");
