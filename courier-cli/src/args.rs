@@ -128,7 +128,11 @@ impl LinkArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct HubArgs {
+    /// Look after the hub's members instead of running it (works while it runs).
+    #[command(subcommand)]
+    pub(crate) action: Option<HubAction>,
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0:8977", env = "COURIER_LISTEN")]
     pub(crate) listen: String,
@@ -139,14 +143,47 @@ pub(crate) struct HubArgs {
     #[arg(long)]
     pub(crate) password_file: Option<PathBuf>,
     /// Set a new password (from the usual sources) instead of reusing the stored one.
+    /// Every remembered device must then give the new password once.
     #[arg(long)]
     pub(crate) reset_password: bool,
+    /// With --reset-password: keep remembering the devices it remembers.
+    #[arg(long, requires = "reset_password")]
+    pub(crate) keep_members: bool,
     /// Print the startup information as one JSON object on stdout.
     #[arg(long)]
     pub(crate) json: bool,
     /// Never relay file transfers (peers that cannot reach each other directly fail).
     #[arg(long)]
     pub(crate) no_relay: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum HubAction {
+    /// List the hub's members: id, name, first and last seen, remembered since.
+    Members(HubMembersArgs),
+    /// Forget a member's device: it must give the password again. If it is online, the
+    /// running hub disconnects it within seconds.
+    Forget(HubForgetArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HubMembersArgs {
+    /// The hub's folder (as for `courier hub`).
+    #[arg(long, env = "COURIER_HUB_DATA")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// One JSON object per member on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HubForgetArgs {
+    /// The hub's folder (as for `courier hub`).
+    #[arg(long, env = "COURIER_HUB_DATA")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// The member: its id (or the start of it, as `courier hub members` shows) or its
+    /// name.
+    pub(crate) member: String,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -162,8 +199,13 @@ pub(crate) struct ClientArgs {
     #[arg(long, env = "COURIER_HOME")]
     pub(crate) profile_dir: Option<PathBuf>,
     /// Read the hub password from this file (else COURIER_PASSWORD, else a prompt).
+    /// A hub that remembers this device needs none.
     #[arg(long)]
     pub(crate) password_file: Option<PathBuf>,
+    /// Do not ask the hub to remember this device (by default, after one login with
+    /// the password, the next ones need none).
+    #[arg(long, env = "COURIER_NO_REMEMBER")]
+    pub(crate) no_remember: bool,
 }
 
 #[derive(Debug, Args)]

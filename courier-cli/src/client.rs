@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 
 use anyhow::{Context, Result, anyhow, bail};
+use courier_core::auth::Password;
 use courier_core::contacts::{self, Contacts};
 use courier_core::identity::{Identity, PinStore};
 use courier_core::proto::{ClientId, Contact, Profile, Target, validate_profile};
@@ -16,6 +17,23 @@ use crate::output::safe;
 use crate::password;
 
 pub(crate) type Updates = Pin<Box<dyn Stream<Item = Update> + Send>>;
+
+/// Why a login did not happen.
+enum LoginError {
+    /// The hub does not remember this device, and no password was given.
+    NotRemembered,
+    /// Anything else, as said to the user.
+    Other(anyhow::Error),
+}
+
+impl LoginError {
+    fn into_anyhow(self) -> anyhow::Error {
+        match self {
+            Self::NotRemembered => anyhow!(session::Error::NotRemembered),
+            Self::Other(e) => e,
+        }
+    }
+}
 
 /// A logged-in session and what we know of the others.
 pub(crate) struct Client {
@@ -54,9 +72,39 @@ impl Client {
             .map_err(|e| anyhow!("the name {:?} is not allowed: {e}", name))?;
         let identity = Identity::load_or_create(&dir)
             .with_context(|| format!("loading the identity in {}", dir.display()))?;
-        let password = password::require(args.password_file.as_deref())?;
+        let pins = PinStore::new(&dir);
+        // A password given (file or COURIER_PASSWORD) is used. Without one, a hub met
+        // before may remember this device: try without, and ask only if it does not.
+        let given = password::given(args.password_file.as_deref())?;
+        let known_hub = pins
+            .get(&args.hub)
+            .with_context(|| format!("reading the hub pins in {}", dir.display()))?
+            .is_some();
+        let password = match given {
+            Some(pw) => pw,
+            None if known_hub => Password::new(""),
+            None => password::require(args.password_file.as_deref())?,
+        };
         let mut config = session::Config::new(args.hub.clone(), identity, password, profile);
-        config.pins = Some(PinStore::new(&dir));
+        config.pins = Some(pins);
+        config.remember = !args.no_remember;
+        match Self::login(args, config.clone(), persistent).await {
+            Err(LoginError::NotRemembered) => {
+                eprintln!("courier: this hub no longer remembers this device: enter the password");
+                config.password = password::require(args.password_file.as_deref())?;
+                Self::login(args, config, persistent)
+                    .await
+                    .map_err(LoginError::into_anyhow)
+            }
+            other => other.map_err(LoginError::into_anyhow),
+        }
+    }
+
+    async fn login(
+        args: &ClientArgs,
+        config: session::Config,
+        persistent: bool,
+    ) -> Result<Self, LoginError> {
         let mut updates: Updates = Box::pin(session::connect(config));
         loop {
             match updates.next().await {
@@ -78,17 +126,22 @@ impl Client {
                         hub: args.hub.clone(),
                     });
                 }
+                Some(Update::Disconnected { reason, .. })
+                    if matches!(*reason, session::Error::NotRemembered) =>
+                {
+                    return Err(LoginError::NotRemembered);
+                }
                 Some(Update::Disconnected { reason, retry_in }) => {
                     let err = anyhow!(reason).context(format!("hub {}", args.hub));
                     match retry_in {
                         Some(wait) if persistent => {
                             eprintln!("courier: {err:#}; retrying in {:.1}s", wait.as_secs_f64());
                         }
-                        _ => return Err(err),
+                        _ => return Err(LoginError::Other(err)),
                     }
                 }
                 Some(Update::Event(_)) => {}
-                None => bail!("the session ended before login"),
+                None => return Err(LoginError::Other(anyhow!("the session ended before login"))),
             }
         }
     }

@@ -32,6 +32,14 @@ pub(crate) fn read(file: Option<&Path>, prompt: &str) -> Result<Option<Password>
     Ok(None)
 }
 
+/// A password given without asking: from `file`, else `COURIER_PASSWORD`.
+pub(crate) fn given(file: Option<&Path>) -> Result<Option<Password>> {
+    if file.is_some() || std::env::var("COURIER_PASSWORD").is_ok_and(|pw| !pw.is_empty()) {
+        return read(file, "");
+    }
+    Ok(None)
+}
+
 /// Like [`read`], but a password is required.
 pub(crate) fn require(file: Option<&Path>) -> Result<Password> {
     read(file, "Hub password: ")?.context(

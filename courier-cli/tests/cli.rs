@@ -338,9 +338,10 @@ fn reset_password_replaces_the_stored_one() {
     drop(first);
     // A later start ignores a new password unless told to reset.
     let (hub, _) = spawn_hub(&data, "127.0.0.1:0", Some("new password"));
+    // Not remembered, so that each login tests the password.
     let who = |hub: &Hub, pw: &str| {
         let mut c = client(hub, &dir, "alice");
-        c.env("COURIER_PASSWORD", pw).arg("who");
+        c.env("COURIER_PASSWORD", pw).args(["who", "--no-remember"]);
         run(c).status.code()
     };
     assert_eq!(who(&hub, "old password"), Some(0));
@@ -842,4 +843,267 @@ fn a_message_cannot_forge_a_line_from_someone_else() {
         );
     }
     assert!(lines[2].contains("\\u{2028}"), "{shown}");
+}
+
+/// Issue 11, the hub keeps its members: a hub killed with SIGKILL and started again on
+/// the same folder still lists everyone who had joined, offline, under the same ids.
+#[test]
+fn a_hub_killed_and_restarted_still_knows_its_members() {
+    use courier_core::hub::db::Db;
+    let dir = tempdir("restart-members");
+    let hub = start_hub(&dir);
+    let before = wait_online(&hub, &dir, "carol", &[]);
+    assert!(before.is_empty(), "a new hub knows nobody: {before:?}");
+    for name in ["alice", "bob"] {
+        assert!(courier(&hub, &dir, name, &["who"]).status.success());
+    }
+    let listed = wait_online(&hub, &dir, "carol", &[]);
+    let id_of = |list: &[serde_json::Value], name: &str| {
+        list.iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c["id"].as_str().unwrap().to_owned())
+    };
+    let (alice, bob) = (
+        id_of(&listed, "alice").unwrap(),
+        id_of(&listed, "bob").unwrap(),
+    );
+    // Written by the hub's own thread shortly after each change: wait until it is on
+    // the disk (read through a second connection, as a backup tool would).
+    let db = Db::open(&dir.join("hub").join("hub.db")).unwrap();
+    for _ in 0..100 {
+        if db.member_count().unwrap() >= 3 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        db.member_count().unwrap(),
+        3,
+        "alice, bob and carol are kept"
+    );
+    drop(db);
+    drop(hub); // SIGKILL: no goodbye, no last write.
+
+    let hub = start_hub(&dir);
+    let out = courier(&hub, &dir, "dave", &["who", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let after = json_lines(&out.stdout);
+    assert_eq!(id_of(&after, "alice"), Some(alice), "{after:?}");
+    assert_eq!(id_of(&after, "bob"), Some(bob), "{after:?}");
+    for c in &after {
+        assert_eq!(c["online"], false, "nobody is online yet: {c}");
+        assert!(c["last_seen"].as_u64().unwrap() > 0, "{c}");
+    }
+}
+
+/// A hub database the hub cannot use stops it before it announces anything, with one
+/// line naming the file, and the file is left as it was.
+#[test]
+fn a_hub_whose_database_is_damaged_says_so_and_leaves_it_alone() {
+    let dir = tempdir("bad-db");
+    let data = dir.join("hub");
+    // A first start sets the folder up (identity, password record, database).
+    drop(start_hub(&dir));
+    let file = data.join("hub.db");
+    let _ = std::fs::remove_file(data.join("hub.db-wal"));
+    let _ = std::fs::remove_file(data.join("hub.db-shm"));
+    let garbage = b"this is not a database, it is a note\n".repeat(100);
+    std::fs::write(&file, &garbage).unwrap();
+    let out = Command::new(BIN)
+        .args(["hub", "--json", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env("COURIER_PASSWORD", PW)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        out.stdout.is_empty(),
+        "nothing announced: {}",
+        text(&out.stdout)
+    );
+    let err = text(&out.stderr);
+    let errors: Vec<&str> = err.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "one line: {err}");
+    assert!(
+        errors[0].contains(&file.display().to_string())
+            && errors[0].contains("damaged or not a database"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), garbage, "left as it was");
+}
+
+/// `courier hub members|forget` on the hub's folder.
+fn hub_admin(data: &Path, args: &[&str]) -> Output {
+    let mut c = Command::new(BIN);
+    c.arg("hub").args(args).arg("--data-dir").arg(data);
+    c.stdin(Stdio::null());
+    run(c)
+}
+
+/// The members as `courier hub members --json` lists them.
+fn members(data: &Path) -> Vec<serde_json::Value> {
+    let out = hub_admin(data, &["members", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    json_lines(&out.stdout)
+}
+
+fn member<'a>(list: &'a [serde_json::Value], name: &str) -> &'a serde_json::Value {
+    list.iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("{name} is not a member: {list:?}"))
+}
+
+/// Issue 11, remembered devices: after one login with the password, the CLI gets in
+/// with none; the owner lists and forgets the device (it is disconnected while online,
+/// and then refused without the password, with a sentence that says why); a wrong
+/// password never makes anyone a member.
+#[test]
+fn a_remembered_device_needs_no_password_until_the_owner_forgets_it() {
+    let dir = tempdir("remembered");
+    let data = dir.join("hub");
+    let hub = start_hub(&dir);
+    let no_password = |name: &str| {
+        let mut c = client(&hub, &dir, name);
+        c.env_remove("COURIER_PASSWORD");
+        c
+    };
+    // First time: the password (from COURIER_PASSWORD); the device is remembered.
+    assert!(courier(&hub, &dir, "alice", &["who"]).status.success());
+    // Then: no password anywhere, no terminal to ask on.
+    let mut who = no_password("alice");
+    who.arg("who");
+    let out = run(who);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // A stranger with a wrong password gets nowhere, and is not remembered.
+    let mut stranger = client(&hub, &dir, "mallory");
+    stranger.env("COURIER_PASSWORD", "a guess").arg("who");
+    assert_eq!(run(stranger).status.code(), Some(2));
+
+    let list = members(&data);
+    let alice = member(&list, "alice");
+    assert!(alice["remembered_since"].as_u64().is_some(), "{alice}");
+    assert!(alice["first_seen"].as_u64().is_some(), "{alice}");
+    assert!(alice["logins"].as_u64().unwrap() >= 2, "{alice}");
+    assert!(list.iter().all(|m| m["name"] != "mallory"), "{list:?}");
+    let human = hub_admin(&data, &["members"]);
+    assert!(
+        text(&human.stdout).contains("remembered since"),
+        "{}",
+        text(&human.stdout)
+    );
+
+    // Alice listens, logged in by her device alone.
+    let mut listening = {
+        let mut c = no_password("alice");
+        c.args(["listen", "--timeout", "60"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c.spawn().unwrap()
+    };
+    wait_online(&hub, &dir, "carol", &["alice"]);
+
+    // The owner forgets her device while she is online: the running hub picks it up.
+    let out = hub_admin(&data, &["forget", "alice"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("forgot "),
+        "{}",
+        text(&out.stdout)
+    );
+    let started = std::time::Instant::now();
+    let deadline = started + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = listening.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "alice is still connected"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    eprintln!(
+        "forgotten device disconnected after {:?}",
+        started.elapsed()
+    );
+    assert!(!status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut listening.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        err.contains("this hub no longer remembers this device: enter the password"),
+        "{err}"
+    );
+    assert!(member(&members(&data), "alice")["remembered_since"].is_null());
+
+    // Without the password she is refused, and told what to do.
+    let mut who = no_password("alice");
+    who.arg("who");
+    let out = run(who);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("no longer remembers this device"), "{err}");
+    assert!(err.contains("COURIER_PASSWORD"), "{err}");
+    // With it she is in, and remembered again.
+    assert!(courier(&hub, &dir, "alice", &["who"]).status.success());
+    assert!(member(&members(&data), "alice")["remembered_since"].is_u64());
+
+    // Forgetting someone unknown, or a name two members share, says so.
+    let out = hub_admin(&data, &["forget", "nobody-at-all"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no member"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// `courier hub --reset-password` forgets every remembered device, unless
+/// `--keep-members`.
+#[test]
+fn a_new_hub_password_forgets_remembered_devices_unless_kept() {
+    let dir = tempdir("reset-forgets");
+    let data = dir.join("hub");
+    let restart = |extra: &[&str]| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["hub", "--json", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data)
+            .args(extra)
+            .env("COURIER_PASSWORD", PW)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let info: serde_json::Value = serde_json::from_str(&line).unwrap();
+        Hub {
+            child,
+            addr: info["listen"].as_str().unwrap().to_owned(),
+            safety_code: String::new(),
+        }
+    };
+    let remembered = || {
+        members(&data)
+            .iter()
+            .any(|m| m["name"] == "alice" && m["remembered_since"].is_u64())
+    };
+    let hub = restart(&[]);
+    assert!(courier(&hub, &dir, "alice", &["who"]).status.success());
+    // The hub's own thread writes it just after the login: wait for it on the disk.
+    for _ in 0..100 {
+        if remembered() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(remembered());
+    drop(hub);
+
+    drop(restart(&["--reset-password", "--keep-members"]));
+    assert!(remembered(), "--keep-members keeps her device");
+    drop(restart(&["--reset-password"]));
+    assert!(!remembered(), "a new password forgets her device");
 }

@@ -13,6 +13,7 @@
 
 mod broker;
 mod config;
+pub mod db;
 pub mod home;
 mod limit;
 mod login;
@@ -93,6 +94,8 @@ pub enum CloseReason {
     RelayDisabled,
     /// A relay request with an unknown, expired or used ticket.
     BadTicket,
+    /// The hub's owner told it to forget this device: it must log in with the password.
+    Forgotten,
 }
 
 impl CloseReason {
@@ -107,7 +110,7 @@ impl CloseReason {
     }
 
     /// Every reason, for looking one up by its text.
-    const ALL: [Self; 18] = [
+    const ALL: [Self; 19] = [
         Self::WrongPassword,
         Self::ChannelBinding,
         Self::VersionMismatch,
@@ -126,6 +129,7 @@ impl CloseReason {
         Self::Shutdown,
         Self::RelayDisabled,
         Self::BadTicket,
+        Self::Forgotten,
     ];
 
     /// The reason a close frame's text stands for, if it is one of the hub's.
@@ -154,6 +158,7 @@ impl CloseReason {
             Self::Shutdown => "hub shutting down",
             Self::RelayDisabled => "this hub does not relay transfers",
             Self::BadTicket => "invalid ticket",
+            Self::Forgotten => "this hub no longer remembers this device",
         }
     }
 }
@@ -252,8 +257,10 @@ pub enum Refused {
 enum Phase {
     /// TCP accepted; TLS and WebSocket handshakes under way.
     Handshake,
-    /// Waiting for `LoginStart`.
+    /// Waiting for `LoginStart` (or `LoginRemembered`).
     AwaitStart { client: ClientId, channel: [u8; 32] },
+    /// The hub did not remember the device: waiting for `LoginStart` only.
+    AwaitPassword { client: ClientId, channel: [u8; 32] },
     /// Waiting for `LoginFinish`.
     AwaitFinish {
         client: ClientId,
@@ -293,6 +300,7 @@ impl Conn {
         match &self.phase {
             Phase::Handshake | Phase::Relay => None,
             Phase::AwaitStart { client, .. }
+            | Phase::AwaitPassword { client, .. }
             | Phase::AwaitFinish { client, .. }
             | Phase::Ready { client } => Some(*client),
         }
@@ -530,10 +538,16 @@ impl Hub {
         let phase = std::mem::replace(&mut c.phase, Phase::Handshake);
         match (phase, frame) {
             (
-                Phase::AwaitStart { client, channel },
+                Phase::AwaitStart { client, channel } | Phase::AwaitPassword { client, channel },
                 ClientFrame::LoginStart { version, request },
             ) => {
                 self.login_start(conn, client, channel, version, &request, now);
+            }
+            (
+                Phase::AwaitStart { client, channel },
+                ClientFrame::LoginRemembered { version, profile },
+            ) => {
+                self.login_remembered(conn, client, channel, version, profile, now);
             }
             (
                 Phase::AwaitFinish {
@@ -545,18 +559,16 @@ impl Hub {
                     finalization,
                     binding,
                     profile,
+                    remember,
                 },
             ) => {
-                self.login_finish(
-                    conn,
-                    client,
-                    channel,
-                    login,
-                    &finalization,
-                    &binding,
+                let answer = login::Finish {
+                    finalization: &finalization,
+                    binding: &binding,
                     profile,
-                    now,
-                );
+                    remember,
+                };
+                self.login_finish(conn, client, channel, login, answer, now);
             }
             (Phase::AwaitStart { client, .. }, ClientFrame::Relay { ticket }) => {
                 self.relay(conn, client, ticket, now);
@@ -675,6 +687,34 @@ impl Hub {
     /// The next loggable event.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// Forgets that `id`'s device may log in without the password (the hub's owner
+    /// asked, `courier hub forget`): if it is online, each of its connections is closed
+    /// ([`CloseReason::Forgotten`]); its next login needs the password. Returns whether
+    /// the hub remembered it.
+    pub fn forget_device(&mut self, id: ClientId, now: Instant) -> bool {
+        let (was, conns) = self.directory.forget_device(id);
+        for conn in conns {
+            self.close(conn, CloseReason::Forgotten, now);
+        }
+        was
+    }
+
+    /// Takes back the members kept in the hub's database when it last ran, before the
+    /// first connection: they show in everyone's contact list as offline, with their
+    /// profiles and pictures, and are known when they come back. Bounded as ever
+    /// ([`Config::max_known`], [`Config::avatars_total`]). From then on the hub records
+    /// what changes, for [`Hub::poll_store`]; a hub never given this records nothing.
+    pub fn restore(&mut self, members: Vec<db::Member>) {
+        self.directory.restore(members);
+    }
+
+    /// What changed since the last call and should be written to the hub's database
+    /// ([`db::Db::write`]), as one batch: each member once, as it now is. Empty when
+    /// nothing changed, and always empty for a hub never given [`Hub::restore`].
+    pub fn poll_store(&mut self) -> Vec<db::Record> {
+        self.directory.take_records()
     }
 
     /// When [`Hub::handle_timeout`] should next be called.

@@ -113,6 +113,9 @@ pub enum Error {
     /// The session is gone; the command was not sent.
     #[error("not connected to the hub")]
     NotConnected,
+    /// The hub does not remember this device (any more), and no password was given.
+    #[error("this hub no longer remembers this device: enter the password")]
+    NotRemembered,
 }
 
 impl Error {
@@ -121,6 +124,7 @@ impl Error {
         matches!(
             self,
             Self::WrongPassword
+                | Self::NotRemembered
                 | Self::Interception
                 | Self::HubChanged { .. }
                 | Self::VersionMismatch { .. }
@@ -234,6 +238,8 @@ impl Default for Timing {
 
 enum State {
     Idle,
+    /// Asked to be let in as a remembered device.
+    AwaitRemembered,
     AwaitChallenge(Box<ClientLoginState>),
     AwaitWelcome(SessionKey),
     /// Paging through the contact list; other frames are handled and their events held
@@ -251,6 +257,12 @@ enum State {
 /// One connection's worth of client protocol. See the [module docs](self).
 pub struct Session {
     password: Password,
+    /// Try a remembered login first.
+    try_remembered: bool,
+    /// Ask the hub to remember this device at a password login.
+    remember: bool,
+    /// What the hub said: it remembers this device.
+    remembered: bool,
     profile: Profile,
     timing: Timing,
     rng: StdRng,
@@ -277,6 +289,9 @@ impl Session {
     pub fn new(password: Password, profile: Profile, timing: Timing, now: Instant) -> Self {
         Self {
             password,
+            try_remembered: false,
+            remember: false,
+            remembered: false,
             profile,
             timing,
             rng: StdRng::from_entropy(),
@@ -289,6 +304,21 @@ impl Session {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         }
+    }
+
+    /// How to use the hub's memory of this device: `try_first` logs in by certificate
+    /// alone and falls back to the password (if there is one) when the hub does not
+    /// remember it; `remember` asks the hub to remember it at a password login.
+    #[must_use]
+    pub fn remembering(mut self, try_first: bool, remember: bool) -> Self {
+        self.try_remembered = try_first;
+        self.remember = remember;
+        self
+    }
+
+    /// Whether the hub said, at login, that it remembers this device.
+    pub fn is_remembered(&self) -> bool {
+        self.remembered
     }
 
     /// Whether login has completed.
@@ -304,6 +334,26 @@ impl Session {
         self.channel = channel;
         self.started = now;
         self.last_rx = now;
+        if self.try_remembered {
+            let profile = Profile {
+                avatar: ByteBuf::new(),
+                ..self.profile.clone()
+            };
+            self.state = State::AwaitRemembered;
+            self.transmit(
+                ClientFrame::LoginRemembered {
+                    version: PROTOCOL_VERSION,
+                    profile,
+                },
+                now,
+            );
+            return Ok(());
+        }
+        self.start_password(now)
+    }
+
+    /// Starts the password login (OPAQUE).
+    fn start_password(&mut self, now: Instant) -> Result<(), Error> {
         let (state, request) =
             ClientLoginState::start(&mut self.rng, &self.password).map_err(Error::Auth)?;
         self.state = State::AwaitChallenge(Box::new(state));
@@ -347,6 +397,7 @@ impl Session {
                                 finalization: ByteBuf::from(finalization),
                                 binding: ByteBuf::from(binding),
                                 profile,
+                                remember: self.remember,
                             },
                             now,
                         );
@@ -365,6 +416,7 @@ impl Session {
                 ServerFrame::Welcome {
                     you,
                     binding,
+                    remembered,
                     contacts,
                     more,
                     time,
@@ -373,6 +425,7 @@ impl Session {
                 if !key.check_hub_binding(&self.channel, &binding) {
                     return Err(Error::Interception);
                 }
+                self.remembered = remembered;
                 self.me = Some(you);
                 self.contacts_page(you, contacts, more, time, Vec::new(), now);
                 Ok(())
@@ -415,7 +468,35 @@ impl Session {
                 };
                 result
             }
+            (
+                State::AwaitRemembered,
+                ServerFrame::Welcome {
+                    you,
+                    binding,
+                    remembered,
+                    contacts,
+                    more,
+                    time,
+                },
+            ) => {
+                // No password was used, so there is no session key to bind: the hub is
+                // the one whose certificate is pinned (checked before login).
+                if !binding.is_empty() || !remembered {
+                    return Err(Error::Unexpected);
+                }
+                self.remembered = true;
+                self.me = Some(you);
+                self.contacts_page(you, contacts, more, time, Vec::new(), now);
+                Ok(())
+            }
+            (State::AwaitRemembered, ServerFrame::LoginRejected(LoginRejection::NotRemembered)) => {
+                if self.password.expose().is_empty() {
+                    return Err(Error::NotRemembered);
+                }
+                self.start_password(now)
+            }
             (_, ServerFrame::LoginRejected(rejection)) => Err(match rejection {
+                LoginRejection::NotRemembered => Error::NotRemembered,
                 LoginRejection::WrongPassword => Error::WrongPassword,
                 LoginRejection::ChannelBindingMismatch => Error::Interception,
                 LoginRejection::VersionMismatch { hub, client } => {

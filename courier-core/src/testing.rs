@@ -147,6 +147,37 @@ impl Sim {
         i
     }
 
+    /// Sets how client `i` (connected, not logged in) uses the hub's memory of it
+    /// ([`Session::remembering`]).
+    pub fn remembering(&mut self, i: usize, try_first: bool, remember: bool) {
+        let now = self.now;
+        if let Some(c) = self.clients.get_mut(i) {
+            let placeholder = Session::new(
+                Password::new(""),
+                Profile::default(),
+                Timing::default(),
+                now,
+            );
+            let session = std::mem::replace(&mut c.session, placeholder);
+            c.session = session.remembering(try_first, remember);
+        }
+    }
+
+    /// Connects client `who` from 10.0.0.1 with `password` (may be empty) and logs in,
+    /// trying first as a remembered device and asking to be remembered.
+    #[allow(clippy::expect_used)]
+    pub fn login_remembered(&mut self, who: u8, name: &str, password: &str) -> usize {
+        let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let i = self
+            .connect_from(ip, who, password, name)
+            .expect("hub refused the connection");
+        self.remembering(i, true, true);
+        self.start_login(i);
+        self.run();
+        self.advance(crate::limits::PRESENCE_BATCH);
+        i
+    }
+
     /// Starts the login of client `i` (binding it to its own channel value).
     pub fn start_login(&mut self, i: usize) {
         let now = self.now;

@@ -49,6 +49,7 @@ fn state(contacts: u32, messages: usize) -> Chat {
         you: ClientId([1; 32]),
         hub: ClientId([9; 32]),
         first_contact: false,
+        remembered: false,
         contacts: list,
         time: Timestamp(0),
     };

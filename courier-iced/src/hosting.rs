@@ -61,6 +61,7 @@ pub fn start(dir: &Path, password: &str, port: u16) -> Result<Hosted, String> {
     let secret = home
         .set_password(&Password::new(password.to_owned()))
         .map_err(|e| format!("cannot store the hub password: {e}"))?;
+    let database = home.database().map_err(|e| e.to_string())?;
     let listener =
         TcpListener::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))).map_err(|e| match e
             .kind()
@@ -76,7 +77,8 @@ pub fn start(dir: &Path, password: &str, port: u16) -> Result<Hosted, String> {
     let listener =
         async_net::TcpListener::try_from(listener).map_err(|e| format!("cannot listen: {e}"))?;
     let fingerprint = identity.id();
-    let config = hub::Config::new(identity, secret);
+    let mut config = hub::Config::new(identity, secret);
+    config.db = Some(database);
     let (stop, stopped) = async_channel::bounded::<()>(1);
     let thread = std::thread::Builder::new()
         .name("courier-hub".into())

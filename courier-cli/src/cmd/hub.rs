@@ -8,11 +8,12 @@ use courier_core::auth::{HubSecret, Password};
 use courier_core::hub;
 use serde_json::json;
 
-use crate::args::HubArgs;
+use crate::args::{HubAction, HubArgs, HubForgetArgs, HubMembersArgs};
+use crate::output::{safe, utc};
 use crate::password;
 
-fn data_dir(args: &HubArgs) -> Result<PathBuf> {
-    match &args.data_dir {
+fn data_dir(dir: Option<&PathBuf>) -> Result<PathBuf> {
+    match dir {
         Some(d) => Ok(d.clone()),
         None => directories::ProjectDirs::from("", "", "courier")
             .map(|d| d.data_dir().join("hub"))
@@ -42,12 +43,29 @@ fn secret(args: &HubArgs, home: &hub::Home) -> Result<(HubSecret, Option<String>
 }
 
 pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
-    let dir = data_dir(&args)?;
+    match &args.action {
+        Some(HubAction::Members(a)) => return members(a),
+        Some(HubAction::Forget(a)) => return forget(a),
+        None => {}
+    }
+    let dir = data_dir(args.data_dir.as_ref())?;
     let home = hub::Home::open(&dir)?;
     let id = home
         .identity()
         .with_context(|| format!("loading the hub identity in {}", dir.display()))?;
+    // Before anything is announced: a database the hub cannot use stops it here, with
+    // the file named.
+    let database = home.database()?;
     let (secret, generated) = secret(&args, &home)?;
+    if args.reset_password && !args.keep_members {
+        let n = database.forget_all_devices()?;
+        if n > 0 {
+            eprintln!(
+                "note: a new password: the {n} remembered device(s) must give it once \
+                 (--keep-members keeps them)"
+            );
+        }
+    }
     let listener = async_net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -88,6 +106,107 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
     };
     let mut config = hub::Config::new(id, secret);
     config.relay = !args.no_relay;
+    config.db = Some(database);
     hub::serve(listener, config, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The hub's database, for the member commands (which may run beside the hub).
+fn database(dir: Option<&PathBuf>) -> Result<hub::db::Db> {
+    let dir = data_dir(dir)?;
+    let home = hub::Home::open(&dir)?;
+    Ok(home.database()?)
+}
+
+fn members(args: &HubMembersArgs) -> Result<ExitCode> {
+    let db = database(args.data_dir.as_ref())?;
+    let mut members = db.members()?;
+    members.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(a.id.cmp(&b.id)));
+    let mut out = String::new();
+    for m in &members {
+        if args.json {
+            let time = |t: Option<courier_core::proto::Timestamp>| t.map(|t| t.0);
+            let line = json!({
+                "id": m.id.to_hex(),
+                "short": m.id.short(),
+                "name": m.profile.name,
+                "first_seen": time(m.first_seen),
+                "last_seen": m.last_seen.0,
+                "logins": m.logins,
+                "remembered_since": time(m.remembered_since),
+            });
+            out.push_str(&line.to_string());
+        } else {
+            let remembered = m.remembered_since.map_or_else(
+                || "password".to_owned(),
+                |t| format!("remembered since {}", utc(t)),
+            );
+            let first = m.first_seen.map_or_else(|| "-".to_owned(), utc);
+            out.push_str(&format!(
+                "{}  {:<24} first {}  last {}  {remembered}",
+                m.id.short(),
+                safe(&m.profile.name),
+                first,
+                utc(m.last_seen),
+            ));
+        }
+        out.push('\n');
+    }
+    if !args.json && members.is_empty() {
+        eprintln!("no members yet");
+    }
+    crate::print(&out);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn forget(args: &HubForgetArgs) -> Result<ExitCode> {
+    let db = database(args.data_dir.as_ref())?;
+    let members = db.members()?;
+    let wanted = args.member.trim();
+    let by_id: Vec<_> = members
+        .iter()
+        .filter(|m| wanted.len() >= 4 && m.id.to_hex().starts_with(&wanted.to_ascii_lowercase()))
+        .collect();
+    let found: Vec<_> = if by_id.is_empty() {
+        let key = courier_core::contacts::name_key(wanted);
+        members
+            .iter()
+            .filter(|m| courier_core::contacts::name_key(&m.profile.name) == key)
+            .collect()
+    } else {
+        by_id
+    };
+    let member = match found.as_slice() {
+        [] => bail!(
+            "no member is called or has the id {:?} (see `courier hub members`)",
+            safe(wanted)
+        ),
+        [one] => *one,
+        many => {
+            let list: Vec<String> = many
+                .iter()
+                .map(|m| format!("{} {}", m.id.short(), safe(&m.profile.name)))
+                .collect();
+            bail!(
+                "{:?} is more than one member ({}): give the id",
+                safe(wanted),
+                list.join(", ")
+            );
+        }
+    };
+    if db.forget_device(&member.id)? {
+        crate::print(&format!(
+            "forgot {} ({}): it must give the password again; if it is online, the hub \
+             disconnects it within seconds\n",
+            member.id.short(),
+            safe(&member.profile.name)
+        ));
+    } else {
+        crate::print(&format!(
+            "{} ({}) was not remembered: it already needs the password\n",
+            member.id.short(),
+            safe(&member.profile.name)
+        ));
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 #[cfg(feature = "test-util")]
 use super::ConnId;
+use super::db::Db;
 use crate::auth::HubSecret;
 use crate::identity::Identity;
 use crate::limits;
@@ -61,6 +62,11 @@ pub struct Config {
     pub relay: bool,
     /// How long a transfer ticket stays valid.
     pub ticket_ttl: Duration,
+    /// Where the hub keeps its members across restarts ([`Home::database`]); `None`:
+    /// it forgets them when it stops.
+    ///
+    /// [`Home::database`]: super::home::Home::database
+    pub db: Option<Db>,
     /// Test hook: receives a copy of every message the hub relays, with the connection
     /// it came from, so tests can check that it only ever sees the peers' TLS records.
     #[cfg(feature = "test-util")]
@@ -95,6 +101,7 @@ impl Config {
             rng_seed: None,
             relay: true,
             ticket_ttl: limits::TICKET_TTL,
+            db: None,
             #[cfg(feature = "test-util")]
             relay_tap: None,
         }

@@ -13,6 +13,8 @@ use crate::identity::{self, Identity};
 
 /// The password record's file name inside the hub's folder.
 const SECRET_FILE: &str = "hub.secret";
+/// The database's file name inside the hub's folder.
+const DATABASE_FILE: &str = "hub.db";
 
 /// Errors reading or writing a hub's folder.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +37,7 @@ pub enum Error {
     },
 }
 
-/// A hub's private folder (mode 0700): `identity` files and `hub.secret`.
+/// A hub's private folder (mode 0700): `identity` files, `hub.secret` and `hub.db`.
 #[derive(Debug, Clone)]
 pub struct Home {
     dir: PathBuf,
@@ -56,6 +58,15 @@ impl Home {
     /// The folder.
     pub fn path(&self) -> &Path {
         &self.dir
+    }
+
+    /// The hub's database in this folder (`hub.db`), opened (created if new): the
+    /// members it keeps across restarts ([`super::db`]).
+    ///
+    /// # Errors
+    /// A damaged, foreign, newer or read-only file ([`super::db::Error`]), left as it is.
+    pub fn database(&self) -> Result<super::db::Db, super::db::Error> {
+        super::db::Db::open(&self.dir.join(DATABASE_FILE))
     }
 
     /// The hub's identity, created on first use; its fingerprint is the safety code.

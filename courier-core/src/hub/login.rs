@@ -12,6 +12,14 @@ use crate::auth::HubLogin;
 use crate::limits;
 use crate::proto::{ClientId, LoginRejection, PROTOCOL_VERSION, ServerFrame, validate_profile};
 
+/// What a `LoginFinish` brought.
+pub(super) struct Finish<'a> {
+    pub(super) finalization: &'a [u8],
+    pub(super) binding: &'a [u8],
+    pub(super) profile: crate::proto::Profile,
+    pub(super) remember: bool,
+}
+
 impl Hub {
     pub(super) fn login_start(
         &mut self,
@@ -70,19 +78,16 @@ impl Hub {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn login_finish(
         &mut self,
         conn: ConnId,
         client: ClientId,
         channel: [u8; 32],
         login: HubLogin,
-        finalization: &[u8],
-        binding: &[u8],
-        profile: crate::proto::Profile,
+        answer: Finish<'_>,
         now: Instant,
     ) {
-        let key = match login.finish(finalization) {
+        let key = match login.finish(answer.finalization) {
             Ok(key) => key,
             Err(crate::auth::Error::Malformed) => {
                 self.close(conn, CloseReason::Malformed, now);
@@ -98,7 +103,7 @@ impl Hub {
                 return;
             }
         };
-        if !key.check_client_binding(&channel, binding) {
+        if !key.check_client_binding(&channel, answer.binding) {
             self.login_failed(
                 conn,
                 LoginRejection::ChannelBindingMismatch,
@@ -119,6 +124,62 @@ impl Hub {
             self.failed_logins = self.failed_logins.saturating_sub(1);
             self.guesses.refund();
         }
+        let binding = ByteBuf::from(key.hub_binding(&channel));
+        self.admit(conn, client, answer.profile, binding, answer.remember, now);
+    }
+
+    /// A login by certificate alone: the TLS handshake proved the device's key, and
+    /// the hub remembers the device. No password was tested, so no guess is spent; a
+    /// device the hub does not remember is told so and may go on with the password on
+    /// the same connection.
+    pub(super) fn login_remembered(
+        &mut self,
+        conn: ConnId,
+        client: ClientId,
+        channel: [u8; 32],
+        version: u32,
+        profile: crate::proto::Profile,
+        now: Instant,
+    ) {
+        if version != PROTOCOL_VERSION {
+            let rejection = LoginRejection::VersionMismatch {
+                hub: PROTOCOL_VERSION,
+                client: version,
+            };
+            self.reject(conn, rejection, CloseReason::VersionMismatch, now);
+            return;
+        }
+        if !self.directory.is_remembered(&client) {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.phase = Phase::AwaitPassword { client, channel };
+            }
+            let no = ServerFrame::LoginRejected(LoginRejection::NotRemembered);
+            self.send(conn, Arc::new(no), now);
+            return;
+        }
+        // A member's address: its other logins are spared the global guess budget.
+        if let Some(a) = self
+            .conns
+            .get(&conn)
+            .map(|c| c.peer.ip())
+            .and_then(|ip| self.addresses.get_mut(&ip))
+        {
+            a.last_login = Some(now);
+        }
+        self.admit(conn, client, profile, ByteBuf::new(), false, now);
+    }
+
+    /// Lets a client in whose login succeeded: checks its profile and the hub's room,
+    /// welcomes it with the first contact page, and tells the others.
+    fn admit(
+        &mut self,
+        conn: ConnId,
+        client: ClientId,
+        profile: crate::proto::Profile,
+        binding: ByteBuf,
+        remember: bool,
+        now: Instant,
+    ) {
         if let Err(e) = validate_profile(&profile) {
             self.reject(
                 conn,
@@ -142,10 +203,14 @@ impl Hub {
         let wall = self.wall(now);
         let name = profile.name.clone();
         let change = self.directory.login(client, conn, profile, wall);
+        if remember {
+            self.directory.remember(client, wall);
+        }
         let (first, next) = self.directory.page(client, None, limits::CONTACT_PAGE);
         let welcome = ServerFrame::Welcome {
             you: client,
-            binding: ByteBuf::from(key.hub_binding(&channel)),
+            binding,
+            remembered: self.directory.is_remembered(&client),
             contacts: first,
             more: next.is_some(),
             time: wall,

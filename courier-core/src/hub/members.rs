@@ -110,6 +110,7 @@ impl Hub {
             ClientFrame::Decline { id, reason } => self.decline(conn, client, id, reason, now),
             ClientFrame::Cancel { id } => self.cancel(conn, client, id, now),
             ClientFrame::LoginStart { .. }
+            | ClientFrame::LoginRemembered { .. }
             | ClientFrame::LoginFinish { .. }
             | ClientFrame::LoginAbort
             | ClientFrame::Relay { .. } => self.close(conn, CloseReason::Unexpected, now),

@@ -5,12 +5,13 @@
 //! go first, oldest first, then other offline members, oldest first; online members are
 //! never forgotten, and a picture that does not fit is refused.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
 use serde_bytes::ByteBuf;
 
 use super::ConnId;
+use super::db::{Member, Record};
 use crate::limits;
 use crate::proto::{Card, ClientId, Contact, Profile, Timestamp};
 
@@ -20,11 +21,14 @@ pub(crate) struct Known {
     pub(crate) profile: Profile,
     /// Logged-in connections of this identity (a person may run `listen` and `say` at once).
     pub(crate) conns: Vec<ConnId>,
+    first_seen: Option<Timestamp>,
     pub(crate) last_seen: Timestamp,
     /// How many times it logged in: once means it never came back.
     logins: u32,
     /// When its picture last changed.
     avatar_changed: Option<Timestamp>,
+    /// Since when its device may log in without the password.
+    remembered_since: Option<Timestamp>,
 }
 
 impl Known {
@@ -80,6 +84,14 @@ pub(crate) struct Directory {
     max_known: usize,
     avatar_bytes: usize,
     max_avatar_bytes: usize,
+    /// Members changed since the last [`Directory::take_records`]: each is written once
+    /// per batch however often it changed.
+    dirty: BTreeSet<ClientId>,
+    /// Members forgotten since then.
+    forgotten: Vec<ClientId>,
+    /// Whether changes are recorded at all (a hub with a database); without, nothing
+    /// piles up for a [`Directory::take_records`] that never comes.
+    recording: bool,
 }
 
 impl Default for Directory {
@@ -96,7 +108,69 @@ impl Directory {
             max_known,
             avatar_bytes: 0,
             max_avatar_bytes,
+            dirty: BTreeSet::new(),
+            forgotten: Vec::new(),
+            recording: false,
         }
+    }
+
+    /// Takes back the members a hub kept when it last ran (all offline). Within the
+    /// same bounds as ever: past them the ones that matter least are left out, and
+    /// pictures past the budget are dropped, least-kept members' first.
+    /// From then on changes are recorded for [`Directory::take_records`].
+    pub(crate) fn restore(&mut self, members: Vec<Member>) {
+        self.recording = true;
+        let mut members = members;
+        members.sort_by_key(|m| std::cmp::Reverse((m.logins > 1, m.last_seen)));
+        for m in members {
+            if self.known.len() >= self.max_known {
+                self.forgotten.push(m.id);
+                continue;
+            }
+            let mut profile = m.profile;
+            if self.avatar_bytes + profile.avatar.len() > self.max_avatar_bytes {
+                profile.avatar = ByteBuf::new();
+                self.mark(m.id);
+            }
+            self.avatar_bytes += profile.avatar.len();
+            let known = Known {
+                profile,
+                conns: Vec::new(),
+                first_seen: m.first_seen,
+                last_seen: m.last_seen,
+                logins: m.logins,
+                avatar_changed: m.avatar_changed,
+                remembered_since: m.remembered_since,
+            };
+            if let Some(old) = self.known.insert(m.id, known) {
+                self.avatar_bytes -= old.profile.avatar.len();
+            }
+        }
+    }
+
+    fn mark(&mut self, id: ClientId) {
+        if self.recording {
+            self.dirty.insert(id);
+        }
+    }
+
+    /// What changed since the last call, to be written to the hub's database.
+    pub(crate) fn take_records(&mut self) -> Vec<Record> {
+        let mut records: Vec<Record> = self.forgotten.drain(..).map(Record::Forget).collect();
+        for id in std::mem::take(&mut self.dirty) {
+            if let Some(k) = self.known.get(&id) {
+                records.push(Record::Member(Member {
+                    id,
+                    profile: k.profile.clone(),
+                    first_seen: k.first_seen,
+                    last_seen: k.last_seen,
+                    logins: k.logins,
+                    avatar_changed: k.avatar_changed,
+                    remembered_since: k.remembered_since,
+                }));
+            }
+        }
+        records
     }
 
     pub(crate) fn get(&self, id: &ClientId) -> Option<&Known> {
@@ -158,9 +232,11 @@ impl Directory {
         let known = self.known.entry(id).or_insert_with(|| Known {
             profile: Profile::default(),
             conns: Vec::new(),
+            first_seen: Some(now),
             last_seen: now,
             logins: 0,
             avatar_changed: None,
+            remembered_since: None,
         });
         profile.avatar = std::mem::take(&mut known.profile.avatar);
         known.last_seen = now;
@@ -169,6 +245,7 @@ impl Directory {
         let changed = known.profile != profile;
         known.profile = profile;
         known.conns.push(conn);
+        self.mark(id);
         match (was_online, changed) {
             (false, _) => Change::CameOnline,
             (true, true) => Change::ProfileChanged,
@@ -184,6 +261,7 @@ impl Directory {
         known.conns.retain(|c| *c != conn);
         known.last_seen = now;
         if before > 0 && known.conns.is_empty() {
+            self.mark(id);
             Change::WentOffline
         } else {
             Change::Nothing
@@ -230,6 +308,9 @@ impl Directory {
         };
         let changed = known.profile != profile;
         known.profile = profile;
+        if changed {
+            self.mark(id);
+        }
         match refused {
             Some(r) => Err(r),
             None => Ok(changed),
@@ -254,9 +335,40 @@ impl Directory {
             if let Some(k) = self.known.get_mut(&victim) {
                 self.avatar_bytes -= k.profile.avatar.len();
                 k.profile.avatar = ByteBuf::new();
+                self.mark(victim);
             }
         }
         true
+    }
+
+    /// Whether `id`'s device may log in without the password.
+    pub(crate) fn is_remembered(&self, id: &ClientId) -> bool {
+        self.known
+            .get(id)
+            .is_some_and(|k| k.remembered_since.is_some())
+    }
+
+    /// Remembers `id`'s device from `now` (if not already).
+    pub(crate) fn remember(&mut self, id: ClientId, now: Timestamp) {
+        if let Some(k) = self.known.get_mut(&id)
+            && k.remembered_since.is_none()
+        {
+            k.remembered_since = Some(now);
+            self.mark(id);
+        }
+    }
+
+    /// Stops remembering `id`'s device; returns whether it was, and its connections.
+    pub(crate) fn forget_device(&mut self, id: ClientId) -> (bool, Vec<ConnId>) {
+        let Some(k) = self.known.get_mut(&id) else {
+            return (false, Vec::new());
+        };
+        let was = k.remembered_since.take().is_some();
+        let conns = k.conns.clone();
+        if was {
+            self.mark(id);
+        }
+        (was, conns)
     }
 
     pub(crate) fn touch(&mut self, id: ClientId, now: Timestamp) {
@@ -277,6 +389,10 @@ impl Directory {
             && let Some(k) = self.known.remove(&id)
         {
             self.avatar_bytes -= k.profile.avatar.len();
+            self.dirty.remove(&id);
+            if self.recording {
+                self.forgotten.push(id);
+            }
         }
     }
 }
@@ -409,5 +525,87 @@ mod tests {
         let all: Vec<ClientId> = p1.iter().chain(&p2).chain(&p3).map(|c| c.id).collect();
         assert_eq!(all.len(), 9);
         assert!(!all.contains(&me));
+    }
+
+    fn kept(id: ClientId, name: &str, logins: u32, last_seen: u64) -> Member {
+        Member {
+            id,
+            profile: Profile::with_name(name),
+            first_seen: Some(Timestamp(1)),
+            last_seen: Timestamp(last_seen),
+            logins,
+            avatar_changed: None,
+            remembered_since: None,
+        }
+    }
+
+    #[test]
+    fn without_a_database_nothing_is_recorded() {
+        let mut d = Directory::new(2, 1000);
+        for n in 1..=5 {
+            d.login(
+                id(n),
+                ConnId(u64::from(n)),
+                Profile::with_name("x"),
+                Timestamp(1),
+            );
+            d.logout(id(n), ConnId(u64::from(n)), Timestamp(2));
+        }
+        assert!(d.take_records().is_empty());
+    }
+
+    #[test]
+    fn restored_members_are_offline_and_changes_come_out_once_per_batch() {
+        let mut d = Directory::new(10, 1000);
+        d.restore(vec![kept(id(1), "Ada", 3, 50), kept(id(2), "Bob", 1, 60)]);
+        assert_eq!(d.len(), 2);
+        assert_eq!(d.online().count(), 0);
+        assert!(d.take_records().is_empty(), "restoring writes nothing back");
+        assert_eq!(d.get(&id(1)).map(|k| k.profile.name.as_str()), Some("Ada"));
+
+        // Ada logs in, changes her status twice, logs out: one record, the last state.
+        d.login(id(1), ConnId(1), Profile::with_name("Ada"), Timestamp(100));
+        let mut busy = Profile::with_name("Ada");
+        busy.status = "busy".into();
+        d.set_profile(id(1), busy.clone(), Timestamp(101)).unwrap();
+        busy.status = "away".into();
+        d.set_profile(id(1), busy.clone(), Timestamp(102)).unwrap();
+        d.logout(id(1), ConnId(1), Timestamp(103));
+        let records = d.take_records();
+        assert_eq!(
+            records,
+            vec![Record::Member(Member {
+                id: id(1),
+                profile: busy,
+                first_seen: Some(Timestamp(1)),
+                last_seen: Timestamp(103),
+                logins: 4,
+                avatar_changed: None,
+                remembered_since: None,
+            })]
+        );
+        assert!(d.take_records().is_empty());
+    }
+
+    #[test]
+    fn forgetting_and_overflow_at_restore_are_recorded() {
+        let mut d = Directory::new(2, 1000);
+        // Three kept, room for two: the one that never came back is left out.
+        d.restore(vec![
+            kept(id(1), "Ada", 3, 50),
+            kept(id(2), "Bob", 1, 60),
+            kept(id(3), "Cy", 2, 40),
+        ]);
+        assert_eq!(d.take_records(), vec![Record::Forget(id(2))]);
+        // A newcomer when full pushes out the least kept offline member.
+        d.login(id(4), ConnId(4), Profile::with_name("Dee"), Timestamp(70));
+        let records = d.take_records();
+        assert!(records.contains(&Record::Forget(id(3))), "{records:?}");
+        assert!(
+            records
+                .iter()
+                .any(|r| matches!(r, Record::Member(m) if m.id == id(4))),
+            "{records:?}"
+        );
     }
 }

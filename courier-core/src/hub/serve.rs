@@ -19,8 +19,8 @@ use futures_rustls::TlsAcceptor;
 
 use super::outbox::{Bounds, Full, Outboxes};
 use super::pump::{self, FromConn};
-use super::{Config, Event, Hub, Transmit};
-use crate::proto::{self, ServerFrame, Timestamp};
+use super::{Config, Event, Hub, Transmit, db};
+use crate::proto::{self, ClientId, ServerFrame, Timestamp};
 use crate::tls;
 
 /// Errors that stop the hub.
@@ -30,6 +30,90 @@ pub enum Error {
     /// The TLS configuration could not be built from the identity.
     #[error("building the hub's TLS configuration")]
     Tls(#[from] tls::Error),
+    /// The hub's database could not be read at start.
+    #[error(transparent)]
+    Db(#[from] db::Error),
+}
+
+/// Writes what the hub asks to keep, on a thread of its own: whatever piled up while
+/// the last commit ran goes in the next one, so the disk sets the batch size and the
+/// routing loop never waits on it. Between writes, at least every
+/// [`FORGET_CHECK`], it picks up the owner's requests to forget a device
+/// (`courier hub forget`, from another process) and hands them to the loop.
+struct Writer {
+    batches: Option<std::sync::mpsc::Sender<Vec<db::Record>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How often the writer looks for requests to forget a device.
+const FORGET_CHECK: Duration = Duration::from_secs(1);
+
+impl Writer {
+    fn start(db: db::Db, forgets: async_channel::Sender<Vec<ClientId>>) -> Self {
+        use std::sync::mpsc::RecvTimeoutError;
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<db::Record>>();
+        let thread = std::thread::Builder::new()
+            .name("courier-hub-db".into())
+            .spawn(move || {
+                let mut last_check = Instant::now();
+                loop {
+                    match rx.recv_timeout(FORGET_CHECK) {
+                        Ok(mut batch) => {
+                            while let Ok(more) = rx.try_recv() {
+                                batch.extend(more);
+                            }
+                            if let Err(e) = db.write(&batch) {
+                                // Members are written again at their next change; the
+                                // hub carries on serving.
+                                tracing::warn!("not kept: {e}");
+                            }
+                        }
+                        Err(RecvTimeoutError::Timeout) => {}
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                    if last_check.elapsed() >= FORGET_CHECK {
+                        last_check = Instant::now();
+                        match db.take_forget_requests() {
+                            Ok(ids) if !ids.is_empty() => {
+                                let _ = forgets.try_send(ids);
+                            }
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!("reading forget requests: {e}"),
+                        }
+                    }
+                }
+            });
+        match thread {
+            Ok(thread) => Self {
+                batches: Some(tx),
+                thread: Some(thread),
+            },
+            Err(e) => {
+                tracing::warn!("no thread for the hub's database ({e}): members are not kept");
+                Self {
+                    batches: None,
+                    thread: None,
+                }
+            }
+        }
+    }
+
+    fn keep(&self, hub: &mut Hub) {
+        let records = hub.poll_store();
+        if !records.is_empty()
+            && let Some(tx) = &self.batches
+        {
+            let _ = tx.send(records);
+        }
+    }
+
+    /// Writes what is left and waits for it to be on the disk.
+    async fn finish(mut self) {
+        self.batches = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = blocking::unblock(move || thread.join()).await;
+        }
+    }
 }
 
 /// Input handled per turn.
@@ -72,7 +156,28 @@ pub async fn serve(
     #[cfg(not(feature = "test-util"))]
     let tap: Option<pump::Tap> = None;
     let login_deadline = config.login_deadline;
+    let database = config.db.clone();
     let mut hub = Hub::new(config, Instant::now(), Timestamp::now());
+    // A stream that ends (and is then never polled again) when the writer stops.
+    let (forgets_tx, forgets) = async_channel::bounded::<Vec<ClientId>>(16);
+    let mut forgets = pin!(forgets);
+    let writer = match database {
+        Some(database) => {
+            let members = {
+                let database = database.clone();
+                // Requests made while the hub was stopped are already in the members.
+                blocking::unblock(move || {
+                    database.take_forget_requests()?;
+                    database.members()
+                })
+                .await?
+            };
+            tracing::info!(members = members.len(), "members kept from the last run");
+            hub.restore(members);
+            Some(Writer::start(database, forgets_tx))
+        }
+        None => None,
+    };
     let (to_hub, from_conns) = async_channel::bounded::<FromConn>(4096);
     let mut outboxes = Outboxes::new(bounds);
     let mut pumps = FuturesUnordered::new();
@@ -127,6 +232,14 @@ pub async fn serve(
                 armed = None;
                 hub.handle_timeout(Instant::now());
             }
+            ids = forgets.select_next_some() => {
+                let now = Instant::now();
+                for id in ids {
+                    if hub.forget_device(id, now) {
+                        tracing::info!(device = %id.short(), "device forgotten by the owner");
+                    }
+                }
+            }
             _ = stall_check.next().fuse() => {
                 let now = Instant::now();
                 for conn in outboxes.stalled(now) {
@@ -135,10 +248,17 @@ pub async fn serve(
             }
         }
         flush(&mut hub, &mut outboxes);
+        if let Some(writer) = &writer {
+            writer.keep(&mut hub);
+        }
     }
 
     hub.shutdown(Instant::now());
     flush(&mut hub, &mut outboxes);
+    if let Some(writer) = writer {
+        writer.keep(&mut hub);
+        writer.finish().await;
+    }
     // Let the pumps deliver the goodbyes, briefly.
     let drain = async { while pumps.next().await.is_some() {} };
     futures_lite::future::or(drain, async {

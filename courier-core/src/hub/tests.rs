@@ -864,5 +864,6 @@ fn known_offline(sim: &mut Sim, first: u64, n: usize) {
     }
 }
 
+mod remember;
 mod storms;
 mod transfers;

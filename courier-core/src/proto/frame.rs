@@ -160,6 +160,19 @@ pub enum ClientFrame {
         binding: ByteBuf,
         /// The profile to show to others.
         profile: Profile,
+        /// Asks the hub to remember this device (its certificate), so that its next
+        /// logins need no password ([`ClientFrame::LoginRemembered`]).
+        remember: bool,
+    },
+    /// First frame, instead of [`ClientFrame::LoginStart`], from a device the hub
+    /// remembers: the TLS handshake proved the device's certificate, and that is the
+    /// login. A hub that does not remember it answers
+    /// [`LoginRejection::NotRemembered`] and waits for a `LoginStart`.
+    LoginRemembered {
+        /// [`super::PROTOCOL_VERSION`] of the client.
+        version: u32,
+        /// The profile to show to others.
+        profile: Profile,
     },
     /// The client could not open the hub's login answer: its password is wrong.
     LoginAbort,
@@ -266,6 +279,9 @@ pub enum LoginRejection {
     InvalidProfile(ProfileError),
     /// The hub holds as many clients as it may.
     HubFull,
+    /// The hub does not remember this device (never did, or its owner forgot it): log
+    /// in with the password. Unlike the others, the connection stays open for it.
+    NotRemembered,
 }
 
 /// What became of a message.
@@ -323,9 +339,12 @@ pub enum ServerFrame {
     Welcome {
         /// The client's own id, as the hub sees it.
         you: ClientId,
-        /// HMAC over the hub's TLS exporter keyed by the OPAQUE session key.
+        /// HMAC over the hub's TLS exporter keyed by the OPAQUE session key; empty after
+        /// a [`ClientFrame::LoginRemembered`] (no password, no session key).
         #[cfg_attr(any(test, feature = "arbitrary"), arbitrary(with = arbitrary_bytes))]
         binding: ByteBuf,
+        /// Whether the hub remembers this device from now on.
+        remembered: bool,
         /// The first page of every other contact the hub knows, online or not.
         contacts: Vec<Contact>,
         /// Whether more pages follow ([`ClientFrame::NextContacts`] asks for each).

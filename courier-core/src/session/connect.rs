@@ -24,8 +24,15 @@ pub struct Config {
     pub hub: String,
     /// Our certificate and key.
     pub identity: Identity,
-    /// The hub password.
+    /// The hub password. May be empty for a device the hub remembers: the session then
+    /// logs in by certificate alone, and ends with [`Error::NotRemembered`] if the hub
+    /// does not remember it (any more).
+    ///
+    /// [`Error::NotRemembered`]: super::Error::NotRemembered
     pub password: Password,
+    /// Ask the hub to remember this device at a password login, so that later logins
+    /// need no password (default: yes).
+    pub remember: bool,
     /// What others see of us.
     pub profile: Profile,
     /// Where pinned hub fingerprints live; `None` pins in memory only.
@@ -46,6 +53,7 @@ impl Config {
             hub: hub.into(),
             identity,
             password,
+            remember: true,
             profile,
             pins: None,
             timing: Timing::default(),
@@ -62,6 +70,8 @@ pub struct Welcome {
     pub hub: ClientId,
     /// True when this hub was pinned just now: show the safety code to the user.
     pub first_contact: bool,
+    /// Whether the hub remembers this device: the next login needs no password.
+    pub remembered: bool,
     /// Every other contact the hub knows.
     pub contacts: Vec<Contact>,
     /// The hub's clock at login.
@@ -248,12 +258,15 @@ async fn once(
         Ok(ws) => ws,
         Err(e) => return e.into(),
     };
+    // A hub we logged in to before (its pin is known) may remember this device: try
+    // that first; the password (if any) follows on the same connection if not.
     let mut session = Session::new(
         config.password.clone(),
         config.profile.clone(),
         config.timing,
         start,
-    );
+    )
+    .remembering(pinned.is_some(), config.remember);
     if let Err(e) = session.handle_connected(info.channel, Instant::now()) {
         return e;
     }
@@ -296,6 +309,7 @@ async fn once(
                         you,
                         hub: info.hub,
                         first_contact,
+                        remembered: session.is_remembered(),
                         contacts,
                         time,
                     };

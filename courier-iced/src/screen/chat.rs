@@ -613,6 +613,7 @@ pub(crate) mod tests {
             you: ClientId([1; 32]),
             hub: ClientId([9; 32]),
             first_contact: false,
+            remembered: false,
             contacts,
             time: Timestamp(0),
         };

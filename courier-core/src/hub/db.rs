@@ -1,0 +1,456 @@
+//! The hub's database: one SQLite file (`hub.db` in the hub's folder, WAL) holding what
+//! the hub must not forget when it stops: its members, with their profiles (pictures
+//! included), last seen and how often they came.
+//!
+//! The [`Hub`](super::Hub) machine does no I/O: it hands out [`Record`]s
+//! ([`Hub::poll_store`](super::Hub::poll_store)) and is given the members back at start
+//! ([`Hub::restore`](super::Hub::restore)). The driver ([`serve`](super::serve)) owns
+//! the database on a thread of its own and commits what piled up in one transaction,
+//! so the routing path never waits on the disk.
+//!
+//! The schema is versioned (`PRAGMA user_version`) and migrated forward in order; the
+//! file is marked as Courier's (`PRAGMA application_id`). A file that is damaged, not a
+//! database, another program's, from a newer Courier or read-only is a one-line error
+//! naming it; the hub never deletes or overwrites it to start over.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+
+use crate::proto::{ClientId, Profile, Timestamp, validate_profile};
+
+/// `PRAGMA application_id` of a Courier hub database ("CrHb").
+const APPLICATION_ID: i32 = 0x4372_4862;
+
+/// The schema, one step per version: `MIGRATIONS[n]` takes version `n` to `n + 1`.
+/// Steps are only ever appended.
+const MIGRATIONS: &[&str] = &[
+    // 1: members.
+    "CREATE TABLE members (
+        id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 32),
+        profile BLOB NOT NULL,
+        last_seen INTEGER NOT NULL,
+        logins INTEGER NOT NULL,
+        avatar_changed INTEGER
+    ) STRICT;",
+    // 2: when each member first came, remembered devices, and the owner's requests to
+    // forget one, which a running hub picks up.
+    "ALTER TABLE members ADD COLUMN first_seen INTEGER;
+     ALTER TABLE members ADD COLUMN remembered_since INTEGER;
+     CREATE TABLE forget_requests (id BLOB PRIMARY KEY NOT NULL) STRICT;",
+];
+
+/// The schema version this Courier writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// Why the hub's database cannot be used. Each names the file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Not an SQLite database, or a damaged one.
+    #[error("{}: damaged or not a database; it was left as it is (restore it from a backup or move it away)", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+    },
+    /// An SQLite database of some other program.
+    #[error("{}: a database of another program, not a Courier hub's; it was left as it is", path.display())]
+    Foreign {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Written by a newer Courier, whose schema this one does not know.
+    #[error("{}: written by a newer Courier (schema {found}; this one knows up to {supported}): update Courier", path.display())]
+    Newer {
+        /// The file.
+        path: PathBuf,
+        /// Its schema version.
+        found: u32,
+        /// The newest this build knows.
+        supported: u32,
+    },
+    /// The file (or its folder) cannot be written.
+    #[error("{}: read-only; the hub needs to write it (check its permissions and the disk)", path.display())]
+    ReadOnly {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Any other SQLite failure (a full disk, an I/O error…).
+    #[error("{}: {source}", path.display())]
+    Sqlite {
+        /// The file.
+        path: PathBuf,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+/// One member as the hub keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The member's identity (certificate fingerprint).
+    pub id: ClientId,
+    /// Its profile, picture included.
+    pub profile: Profile,
+    /// When it first logged in (`None`: before the hub kept that).
+    pub first_seen: Option<Timestamp>,
+    /// When it was last online.
+    pub last_seen: Timestamp,
+    /// How many times it logged in (once: it never came back).
+    pub logins: u32,
+    /// When its picture last changed (pictures change at most once a minute).
+    pub avatar_changed: Option<Timestamp>,
+    /// Since when its device may log in without the password (`None`: it may not).
+    pub remembered_since: Option<Timestamp>,
+}
+
+/// What the hub asks to be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Record {
+    /// A member joined or changed: keep it as it now is.
+    Member(Member),
+    /// The hub forgot a member (its directory was full): forget it here too.
+    Forget(ClientId),
+}
+
+/// An open hub database. Cloning shares it.
+#[derive(Debug, Clone)]
+pub struct Db {
+    inner: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+impl Db {
+    /// Opens the database at `path`, creating it if it does not exist and migrating an
+    /// older schema forward.
+    ///
+    /// # Errors
+    /// See [`Error`]: damaged, foreign, newer and read-only files are refused and left
+    /// untouched.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let sqlite = |source| Error::Sqlite {
+            path: path.to_owned(),
+            source,
+        };
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| classify(path, e))?;
+        if conn.is_readonly(rusqlite::MAIN_DB).map_err(sqlite)? {
+            return Err(Error::ReadOnly {
+                path: path.to_owned(),
+            });
+        }
+        // The first read of the file: a damaged or foreign file shows here.
+        let app_id: i32 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(|e| classify(path, e))?;
+        let version: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| classify(path, e))?;
+        let tables: u32 = conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+            .map_err(|e| classify(path, e))?;
+        let ours = app_id == APPLICATION_ID || (app_id == 0 && tables == 0 && version == 0);
+        if !ours {
+            return Err(Error::Foreign {
+                path: path.to_owned(),
+            });
+        }
+        if version > SCHEMA_VERSION {
+            return Err(Error::Newer {
+                path: path.to_owned(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        // WAL: readers never block the writer. FULL: a commit is on the disk when it
+        // returns, so what the hub says it kept survives a crash.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| classify(path, e))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| classify(path, e))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(sqlite)?;
+        let mut db = Self {
+            inner: Arc::new(Mutex::new(conn)),
+            path: path.to_owned(),
+        };
+        db.migrate(version)?;
+        Ok(db)
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn migrate(&mut self, from: u32) -> Result<(), Error> {
+        let path = self.path.clone();
+        let mut conn = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = conn.transaction().map_err(|e| classify(&path, e))?;
+        for (n, step) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+            tx.execute_batch(step).map_err(|e| classify(&path, e))?;
+            tx.pragma_update(None, "user_version", n as u32 + 1)
+                .map_err(|e| classify(&path, e))?;
+        }
+        tx.pragma_update(None, "application_id", APPLICATION_ID)
+            .map_err(|e| classify(&path, e))?;
+        tx.commit().map_err(|e| classify(&path, e))
+    }
+
+    /// Every member kept. A row that no longer reads as a valid profile (damaged, or
+    /// past today's limits) is left out, with a warning.
+    ///
+    /// # Errors
+    /// If the database cannot be read.
+    pub fn members(&self) -> Result<Vec<Member>, Error> {
+        let conn = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, profile, last_seen, logins, avatar_changed, remembered_since,
+                     first_seen
+                 FROM members",
+            )
+            .map_err(|e| classify(&self.path, e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
+                    r.get::<_, Option<i64>>(6)?,
+                ))
+            })
+            .map_err(|e| classify(&self.path, e))?;
+        let mut members = Vec::new();
+        for row in rows {
+            let (id, profile, last_seen, logins, avatar_changed, remembered_since, first_seen) =
+                row.map_err(|e| classify(&self.path, e))?;
+            let Ok(id) = <[u8; 32]>::try_from(id.as_slice()) else {
+                tracing::warn!(db = %self.path.display(), "a member row with a malformed id was skipped");
+                continue;
+            };
+            let profile: Profile = match ciborium::from_reader(profile.as_slice()) {
+                Ok(p) if validate_profile(&p).is_ok() => p,
+                _ => {
+                    tracing::warn!(db = %self.path.display(), "a member row with an unreadable profile was skipped");
+                    continue;
+                }
+            };
+            members.push(Member {
+                id: ClientId(id),
+                profile,
+                first_seen: timestamp(first_seen),
+                last_seen: Timestamp(u64::try_from(last_seen).unwrap_or(0)),
+                logins: u32::try_from(logins).unwrap_or(u32::MAX),
+                avatar_changed: timestamp(avatar_changed),
+                remembered_since: timestamp(remembered_since),
+            });
+        }
+        Ok(members)
+    }
+
+    /// Writes `records` in one transaction: all of them are kept, or (on error) none.
+    ///
+    /// # Errors
+    /// If the disk is full, the file became read-only, or SQLite fails otherwise.
+    pub fn write(&self, records: &[Record]) -> Result<(), Error> {
+        let mut conn = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = conn.transaction().map_err(|e| classify(&self.path, e))?;
+        {
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO members (id, profile, last_seen, logins, avatar_changed,
+                         remembered_since, first_seen)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (id) DO UPDATE SET profile = ?2, last_seen = ?3,
+                         logins = ?4, avatar_changed = ?5, remembered_since = ?6,
+                         first_seen = ?7",
+                )
+                .map_err(|e| classify(&self.path, e))?;
+            let mut forget = tx
+                .prepare_cached("DELETE FROM members WHERE id = ?1")
+                .map_err(|e| classify(&self.path, e))?;
+            let mut profile = Vec::new();
+            for record in records {
+                match record {
+                    Record::Member(m) => {
+                        profile.clear();
+                        // Encoding into a Vec cannot fail.
+                        let _ = ciborium::into_writer(&m.profile, &mut profile);
+                        upsert
+                            .execute(params![
+                                &m.id.0[..],
+                                &profile,
+                                sql_time(m.last_seen),
+                                i64::from(m.logins),
+                                m.avatar_changed.map(sql_time),
+                                m.remembered_since.map(sql_time),
+                                m.first_seen.map(sql_time),
+                            ])
+                            .map_err(|e| classify(&self.path, e))?;
+                    }
+                    Record::Forget(id) => {
+                        forget
+                            .execute(params![&id.0[..]])
+                            .map_err(|e| classify(&self.path, e))?;
+                    }
+                }
+            }
+        }
+        tx.commit().map_err(|e| classify(&self.path, e))
+    }
+
+    /// How many members are kept (for `courier hub` and tests).
+    ///
+    /// # Errors
+    /// If the database cannot be read.
+    pub fn member_count(&self) -> Result<u64, Error> {
+        let conn = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        conn.query_row("SELECT count(*) FROM members", [], |r| r.get::<_, i64>(0))
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(|e| classify(&self.path, e))
+    }
+
+    /// Whether a member with this id is kept.
+    ///
+    /// # Errors
+    /// If the database cannot be read.
+    pub fn has_member(&self, id: &ClientId) -> Result<bool, Error> {
+        let conn = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        conn.query_row(
+            "SELECT 1 FROM members WHERE id = ?1",
+            params![&id.0[..]],
+            |_| Ok(()),
+        )
+        .optional()
+        .map(|row| row.is_some())
+        .map_err(|e| classify(&self.path, e))
+    }
+
+    /// The owner's request to forget `id`'s device (`courier hub forget`): from now on
+    /// it needs the password. Recorded for a running hub, which disconnects the device
+    /// within seconds ([`Db::take_forget_requests`]); a stopped hub reads it at start.
+    /// Returns whether the device was remembered.
+    ///
+    /// # Errors
+    /// If the database cannot be written.
+    pub fn forget_device(&self, id: &ClientId) -> Result<bool, Error> {
+        let mut conn = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = conn.transaction().map_err(|e| classify(&self.path, e))?;
+        let changed = tx
+            .execute(
+                "UPDATE members SET remembered_since = NULL
+                 WHERE id = ?1 AND remembered_since IS NOT NULL",
+                params![&id.0[..]],
+            )
+            .map_err(|e| classify(&self.path, e))?;
+        tx.execute(
+            "INSERT OR IGNORE INTO forget_requests (id) VALUES (?1)",
+            params![&id.0[..]],
+        )
+        .map_err(|e| classify(&self.path, e))?;
+        tx.commit().map_err(|e| classify(&self.path, e))?;
+        Ok(changed > 0)
+    }
+
+    /// Forgets every remembered device (a new password: `courier hub
+    /// --reset-password`). Returns how many were remembered.
+    ///
+    /// # Errors
+    /// If the database cannot be written.
+    pub fn forget_all_devices(&self) -> Result<u64, Error> {
+        let conn = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        conn.execute(
+            "UPDATE members SET remembered_since = NULL WHERE remembered_since IS NOT NULL",
+            [],
+        )
+        .map(|n| n as u64)
+        .map_err(|e| classify(&self.path, e))
+    }
+
+    /// Takes the forget requests recorded since the last call (the running hub applies
+    /// them: [`super::Hub::forget_device`]).
+    ///
+    /// # Errors
+    /// If the database cannot be read or written.
+    pub fn take_forget_requests(&self) -> Result<Vec<ClientId>, Error> {
+        let mut conn = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let tx = conn.transaction().map_err(|e| classify(&self.path, e))?;
+        let ids: Vec<Vec<u8>> = {
+            let mut stmt = tx
+                .prepare("SELECT id FROM forget_requests")
+                .map_err(|e| classify(&self.path, e))?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, Vec<u8>>(0))
+                .map_err(|e| classify(&self.path, e))?;
+            rows.collect::<Result<_, _>>()
+                .map_err(|e| classify(&self.path, e))?
+        };
+        if !ids.is_empty() {
+            tx.execute("DELETE FROM forget_requests", [])
+                .map_err(|e| classify(&self.path, e))?;
+        }
+        tx.commit().map_err(|e| classify(&self.path, e))?;
+        Ok(ids
+            .into_iter()
+            .filter_map(|id| <[u8; 32]>::try_from(id.as_slice()).ok().map(ClientId))
+            .collect())
+    }
+}
+
+fn sql_time(t: Timestamp) -> i64 {
+    i64::try_from(t.0).unwrap_or(i64::MAX)
+}
+
+fn timestamp(t: Option<i64>) -> Option<Timestamp> {
+    t.and_then(|t| u64::try_from(t).ok()).map(Timestamp)
+}
+
+/// Turns what SQLite said into the error a person can act on.
+fn classify(path: &Path, e: rusqlite::Error) -> Error {
+    let path = path.to_owned();
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => Error::Corrupt { path },
+        Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied)
+            if !writable(&path) =>
+        {
+            Error::ReadOnly { path }
+        }
+        _ => Error::Sqlite { path, source: e },
+    }
+}
+
+/// Whether `path` (or, if it does not exist, its folder) looks writable to us.
+fn writable(path: &Path) -> bool {
+    let probe = if path.exists() {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map(drop)
+    } else {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        tempfile_in(dir)
+    };
+    probe.is_ok()
+}
+
+fn tempfile_in(dir: &Path) -> std::io::Result<()> {
+    let probe = dir.join(format!(".courier-write-probe-{}", std::process::id()));
+    std::fs::File::create(&probe)?;
+    std::fs::remove_file(&probe)
+}
+
+#[cfg(test)]
+#[path = "db/tests.rs"]
+mod tests;

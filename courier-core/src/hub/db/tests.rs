@@ -1,0 +1,265 @@
+//! The hub's database on real SQLite files: what it keeps comes back, and every file it
+//! cannot use is refused with its own error and left byte for byte as it was.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::*;
+use serde_bytes::ByteBuf;
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Self {
+        let d = std::env::temp_dir().join(format!(
+            "courier-db-{tag}-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        Self(d)
+    }
+    fn file(&self) -> PathBuf {
+        self.0.join("hub.db")
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn member(n: u8, name: &str) -> Member {
+    Member {
+        id: ClientId([n; 32]),
+        profile: Profile {
+            status: format!("status of {name}"),
+            avatar: ByteBuf::from(vec![n; 100]),
+            ..Profile::with_name(name)
+        },
+        first_seen: Some(Timestamp(1_600_000_000_000)),
+        last_seen: Timestamp(1_700_000_000_000 + u64::from(n)),
+        logins: u32::from(n),
+        avatar_changed: n.is_multiple_of(2).then_some(Timestamp(1_700_000_000_000)),
+        remembered_since: n.is_multiple_of(3).then_some(Timestamp(1_650_000_000_000)),
+    }
+}
+
+fn sorted(mut m: Vec<Member>) -> Vec<Member> {
+    m.sort_by_key(|m| m.id);
+    m
+}
+
+#[test]
+fn members_written_come_back_after_reopening_and_forgotten_ones_do_not() {
+    let dir = Dir::new("roundtrip");
+    let db = Db::open(&dir.file()).unwrap();
+    assert!(db.members().unwrap().is_empty());
+    db.write(&[
+        Record::Member(member(1, "Ada")),
+        Record::Member(member(2, "Bob")),
+        Record::Member(member(3, "Cy")),
+    ])
+    .unwrap();
+    // A later write of the same member replaces it; a forgotten one is gone.
+    let mut ada = member(1, "Ada");
+    ada.profile.status = "back later".into();
+    ada.logins = 9;
+    db.write(&[
+        Record::Member(ada.clone()),
+        Record::Forget(ClientId([3; 32])),
+    ])
+    .unwrap();
+    drop(db);
+
+    let db = Db::open(&dir.file()).unwrap();
+    assert_eq!(sorted(db.members().unwrap()), vec![ada, member(2, "Bob")]);
+    assert_eq!(db.member_count().unwrap(), 2);
+    assert!(db.has_member(&ClientId([2; 32])).unwrap());
+    assert!(!db.has_member(&ClientId([3; 32])).unwrap());
+}
+
+#[test]
+fn a_new_file_is_marked_as_courier_s_with_the_current_schema() {
+    let dir = Dir::new("marked");
+    drop(Db::open(&dir.file()).unwrap());
+    let raw = Connection::open(dir.file()).unwrap();
+    let app: i32 = raw
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .unwrap();
+    let version: u32 = raw
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    let journal: String = raw
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        (app, version, journal.as_str()),
+        (APPLICATION_ID, SCHEMA_VERSION, "wal")
+    );
+}
+
+#[test]
+fn an_empty_sqlite_file_is_adopted() {
+    let dir = Dir::new("empty");
+    drop(Connection::open(dir.file()).unwrap());
+    let db = Db::open(&dir.file()).unwrap();
+    db.write(&[Record::Member(member(4, "Dee"))]).unwrap();
+    assert_eq!(db.members().unwrap(), vec![member(4, "Dee")]);
+}
+
+/// Opens `file`, expects `check` of the error, and that the file is unchanged.
+fn refused(file: &Path, check: impl Fn(&Error) -> bool) -> String {
+    let before = std::fs::read(file).unwrap();
+    let err = Db::open(file).expect_err("the file is refused");
+    assert!(check(&err), "unexpected error: {err:?}");
+    assert_eq!(
+        std::fs::read(file).unwrap(),
+        before,
+        "the file was left as it is"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains(&file.display().to_string()),
+        "names the file: {text}"
+    );
+    assert!(!text.contains('\n'), "one line: {text}");
+    text
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
+    let dir = Dir::new("notdb");
+    std::fs::write(dir.file(), b"name,password\nada,hunter2\n".repeat(200)).unwrap();
+    let text = refused(&dir.file(), |e| matches!(e, Error::Corrupt { .. }));
+    assert!(text.contains("damaged or not a database"), "{text}");
+}
+
+#[test]
+fn a_damaged_database_is_refused_and_left_alone() {
+    let dir = Dir::new("damaged");
+    let db = Db::open(&dir.file()).unwrap();
+    db.write(&[Record::Member(member(1, "Ada"))]).unwrap();
+    drop(db);
+    // Folded into the main file by closing; now scribble over its pages past the header.
+    let mut bytes = std::fs::read(dir.file()).unwrap();
+    assert!(bytes.len() > 1024, "a real database file");
+    for b in bytes.iter_mut().skip(100) {
+        *b = 0xA5;
+    }
+    std::fs::write(dir.file(), &bytes).unwrap();
+    refused(&dir.file(), |e| matches!(e, Error::Corrupt { .. }));
+}
+
+#[test]
+fn another_program_s_database_is_refused_and_left_alone() {
+    let dir = Dir::new("foreign");
+    let raw = Connection::open(dir.file()).unwrap();
+    raw.execute_batch("CREATE TABLE recipes (name TEXT); INSERT INTO recipes VALUES ('bread');")
+        .unwrap();
+    drop(raw);
+    let text = refused(&dir.file(), |e| matches!(e, Error::Foreign { .. }));
+    assert!(text.contains("another program"), "{text}");
+}
+
+#[test]
+fn a_newer_courier_s_database_is_refused_and_left_alone() {
+    let dir = Dir::new("newer");
+    drop(Db::open(&dir.file()).unwrap());
+    let raw = Connection::open(dir.file()).unwrap();
+    raw.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+        .unwrap();
+    // Fold the WAL in so the file alone says it all.
+    raw.pragma_update(None, "journal_mode", "DELETE").unwrap();
+    drop(raw);
+    let text = refused(&dir.file(), |e| {
+        matches!(e, Error::Newer { found, supported, .. }
+            if *found == SCHEMA_VERSION + 1 && *supported == SCHEMA_VERSION)
+    });
+    assert!(text.contains("update Courier"), "{text}");
+}
+
+#[test]
+fn rows_that_no_longer_read_as_profiles_are_skipped_not_fatal() {
+    let dir = Dir::new("badrow");
+    let db = Db::open(&dir.file()).unwrap();
+    db.write(&[Record::Member(member(1, "Ada"))]).unwrap();
+    drop(db);
+    let raw = Connection::open(dir.file()).unwrap();
+    raw.execute(
+        "INSERT INTO members (id, profile, last_seen, logins) VALUES (?1, ?2, 0, 1)",
+        params![&[9u8; 32][..], &b"\xff\xff not cbor"[..]],
+    )
+    .unwrap();
+    // A profile over today's limits (an empty name) is left out too.
+    let mut blank = Vec::new();
+    ciborium::into_writer(&Profile::default(), &mut blank).unwrap();
+    raw.execute(
+        "INSERT INTO members (id, profile, last_seen, logins) VALUES (?1, ?2, 0, 1)",
+        params![&[8u8; 32][..], &blank],
+    )
+    .unwrap();
+    drop(raw);
+    let db = Db::open(&dir.file()).unwrap();
+    assert_eq!(db.members().unwrap(), vec![member(1, "Ada")]);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_read_only_database_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = Dir::new("readonly");
+    drop(Db::open(&dir.file()).unwrap());
+    let is_root = running_as_root();
+    if is_root {
+        // Root writes through file modes: a read-only mount is what stops it.
+        let sub = dir.0.join("ro");
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::copy(dir.file(), sub.join("hub.db")).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["--bind"])
+            .arg(&sub)
+            .arg(&sub)
+            .status()
+            .is_ok_and(|s| s.success())
+            && std::process::Command::new("mount")
+                .args(["-o", "remount,bind,ro"])
+                .arg(&sub)
+                .status()
+                .is_ok_and(|s| s.success());
+        if !mounted {
+            let _ = std::process::Command::new("umount").arg(&sub).status();
+            panic!("root could not make a read-only bind mount");
+        }
+        let result = std::panic::catch_unwind(|| {
+            refused(&sub.join("hub.db"), |e| matches!(e, Error::ReadOnly { .. }))
+        });
+        let _ = std::process::Command::new("umount").arg(&sub).status();
+        let text = result.unwrap();
+        assert!(text.contains("read-only"), "{text}");
+    } else {
+        let file = dir.file();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o444)).unwrap();
+        std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o555)).unwrap();
+        let result =
+            std::panic::catch_unwind(|| refused(&file, |e| matches!(e, Error::ReadOnly { .. })));
+        std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let text = result.unwrap();
+        assert!(text.contains("read-only"), "{text}");
+    }
+}
+
+#[cfg(unix)]
+fn running_as_root() -> bool {
+    // /proc-free and dependency-free: a root process can write a file whose mode says no.
+    let probe = std::env::temp_dir().join(format!("courier-root-probe-{}", std::process::id()));
+    let _ = std::fs::write(&probe, b"x");
+    use std::os::unix::fs::PermissionsExt as _;
+    let _ = std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o444));
+    let root = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&probe)
+        .is_ok();
+    let _ = std::fs::remove_file(&probe);
+    root
+}
