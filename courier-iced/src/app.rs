@@ -12,9 +12,9 @@ use iced::{Element, Fill, Subscription, Task, Theme, window};
 
 use crate::hosting::{self, Hosted};
 use crate::screen::chat::{self, Chat, HubInfo};
-use crate::screen::login::{self, Login};
+use crate::screen::login::{self, HostPassword, Login};
 use crate::session::{Feed, ServerKey};
-use crate::settings::{self, Settings};
+use crate::settings::{self, Resume, Settings};
 use crate::style;
 
 static STARTED: OnceLock<Instant> = OnceLock::new();
@@ -100,12 +100,48 @@ impl Courier {
     /// Starts on the login screen with the remembered settings.
     pub fn boot() -> (Self, Task<Message>) {
         let dir = settings::profile_dir();
-        let app = Self::new(dir);
+        let mut app = Self::new(dir);
+        let resumed = app.resume();
         let focus = match &app.screen {
-            Screen::Login(login) => login.focus(),
-            Screen::Chat(_) => Task::none(),
+            Screen::Login(login) if !login.busy() => login.focus(),
+            _ => Task::none(),
         };
-        (app, focus)
+        (app, Task::batch([resumed, focus]))
+    }
+
+    /// Picks up where the app was when it last closed: joins the last hub again if it
+    /// knows it (a hub that remembers this computer lets it in without a question), or
+    /// starts this computer's hub again with what its folder holds. The login screen
+    /// shows meanwhile, with Cancel.
+    pub fn resume(&mut self) -> Task<Message> {
+        let profile = self.profile(Profile::with_name(self.settings.name.clone()));
+        match self.settings.resume {
+            Resume::Nothing => Task::none(),
+            Resume::Join => {
+                let hub = self.settings.hub.clone();
+                let known = PinStore::new(&self.dir).get(&hub).ok().flatten().is_some();
+                if hub.is_empty() || !known || profile.name.trim().is_empty() {
+                    return Task::none();
+                }
+                if let Screen::Login(login) = &mut self.screen {
+                    login.status = Some(format!("Connecting to {hub}…"));
+                }
+                self.connect(hub, String::new(), profile);
+                Task::none()
+            }
+            Resume::Host => {
+                if !hosting::has_password(&settings::hub_dir(&self.dir))
+                    || profile.name.trim().is_empty()
+                {
+                    return Task::none();
+                }
+                if let Screen::Login(login) = &mut self.screen {
+                    login.mode = login::Mode::Host;
+                }
+                let port = self.settings.host_port;
+                self.host(profile, HostPassword::Kept, port)
+            }
+        }
     }
 
     /// The app with its files in `dir`.
@@ -114,7 +150,7 @@ impl Courier {
         let avatar = settings::load_avatar(&dir);
         Self {
             avatar,
-            screen: Screen::Login(Login::new(&settings)),
+            screen: Screen::Login(login_screen(&dir, &settings)),
             dir,
             settings,
             server: None,
@@ -193,6 +229,11 @@ impl Courier {
                         profile,
                         password,
                     } => {
+                        let known = PinStore::new(&self.dir).get(&hub).ok().flatten().is_some();
+                        if password.is_empty() && !known {
+                            login.error = Some("Enter the hub's password.".into());
+                            return login.focus();
+                        }
                         login.status = Some(format!("Connecting to {hub}…"));
                         self.settings.name = profile.name.clone();
                         let profile = self.profile(profile);
@@ -298,9 +339,12 @@ impl Courier {
             chat::Action::Notify { title, body } => {
                 Task::future(smol::unblock(move || crate::system::notify(&title, &body))).discard()
             }
+            chat::Action::ChangeHubPassword(password) => self.change_hub_password(password),
             chat::Action::LogOut => {
+                // Logged out on purpose: the next launch asks again.
+                self.settings.resume = Resume::Nothing;
                 self.leave(None);
-                Task::none()
+                self.save_settings()
             }
         }
     }
@@ -311,14 +355,21 @@ impl Courier {
             hub,
             dir: self.dir.clone(),
             password,
+            remember: self.settings.remember,
             profile,
             generation: self.generation,
         });
     }
 
-    fn host(&mut self, profile: Profile, password: String, port: u16) -> Task<Message> {
+    fn host(&mut self, profile: Profile, password: HostPassword, port: u16) -> Task<Message> {
         let hub_dir = settings::hub_dir(&self.dir);
-        match hosting::start(&hub_dir, &password, port) {
+        let (new_password, password) = match password {
+            HostPassword::Set(pw) => (Some(pw.clone()), pw),
+            // A hub that remembers this computer lets it in without one.
+            HostPassword::Kept => (None, String::new()),
+            HostPassword::LogIn(pw) => (None, pw),
+        };
+        match hosting::start(&hub_dir, new_password.as_deref(), port) {
             Ok(hosted) => {
                 let address = hosted.local_address();
                 // We know our own hub: pin it now, so there is nothing to confirm.
@@ -348,6 +399,43 @@ impl Courier {
         Task::none()
     }
 
+    /// Restarts the hub hosted here with a new password (it forgets every remembered
+    /// computer, this one too) and logs in again with it; the chat stays open and
+    /// reconnects.
+    fn change_hub_password(&mut self, password: String) -> Task<Message> {
+        let Some(hosted) = self.hosted.take() else {
+            return Task::none();
+        };
+        let port = hosted.listen.port();
+        // Waits (briefly) for the hub to tell everyone goodbye and free its port.
+        hosted.stop();
+        let Some(server) = self.server.clone() else {
+            return Task::none();
+        };
+        let hub_dir = settings::hub_dir(&self.dir);
+        let text = match hosting::start(&hub_dir, Some(&password), port) {
+            Ok(hosted) => {
+                self.hosted = Some(hosted);
+                self.connect(server.hub, password, server.profile);
+                "The hub restarted with the new password. Tell it to the others.".to_owned()
+            }
+            Err(e) => {
+                self.leave(Some(format!("The hub could not restart: {e}")));
+                return Task::none();
+            }
+        };
+        if let Screen::Chat(chat) = &mut self.screen {
+            chat.notice = Some(text);
+        }
+        Task::none()
+    }
+
+    /// What closing the app does: ends the session and stops a hub hosted here (it
+    /// tells its clients goodbye), and keeps everything the next launch picks up.
+    pub fn shut_down(&mut self) {
+        self.disconnect();
+    }
+
     /// Ends the session and stops a hosted hub; the screen stays.
     fn disconnect(&mut self) {
         self.server = None;
@@ -360,7 +448,7 @@ impl Courier {
     /// Back to the login screen (stops a hosted hub).
     fn leave(&mut self, error: Option<String>) {
         self.disconnect();
-        let mut login = Login::new(&self.settings);
+        let mut login = login_screen(&self.dir, &self.settings);
         login.error = error;
         self.screen = Screen::Login(login);
     }
@@ -384,6 +472,11 @@ impl Courier {
                         if !server.hub.starts_with("127.0.0.1:") || self.hosted.is_none() {
                             self.settings.hub = server.hub.clone();
                         }
+                        self.settings.resume = if self.hosted.is_some() {
+                            Resume::Host
+                        } else {
+                            Resume::Join
+                        };
                         let saved = self.save_settings();
                         if welcome.first_contact && self.hosted.is_none() {
                             self.confirm = Some(welcome.hub);
@@ -436,9 +529,24 @@ impl Courier {
                             session::Error::WrongPassword => {
                                 "The hub refused the password. Check it and try again.".to_owned()
                             }
+                            session::Error::NotRemembered => {
+                                "This hub no longer remembers this computer: enter the password."
+                                    .to_owned()
+                            }
                             other => format!("Disconnected: {other}."),
                         };
+                        let hosting = self.hosted.is_some();
+                        let forgotten = matches!(&*reason, session::Error::NotRemembered);
                         self.leave(Some(text));
+                        if let Screen::Login(login) = &mut self.screen
+                            && forgotten
+                        {
+                            if hosting {
+                                login.mode = login::Mode::Host;
+                                login.host_login_needs_password = true;
+                            }
+                            return login.focus();
+                        }
                     }
                 }
                 Task::none()
@@ -562,4 +670,11 @@ fn window_event(
         iced::Event::Window(window::Event::FileDropped(path)) => Some(Message::Dropped(path)),
         _ => None,
     }
+}
+
+/// The login screen for the app whose files are in `dir`.
+fn login_screen(dir: &std::path::Path, settings: &Settings) -> Login {
+    let mut login = Login::new(settings);
+    login.hub_has_password = hosting::has_password(&settings::hub_dir(dir));
+    login
 }

@@ -51,17 +51,44 @@ impl Drop for Hosted {
     }
 }
 
-/// Starts a hub that keeps its identity in `dir`, with `password`, on every interface at
-/// `port` (0: any free port). Errors are sentences for the user.
-pub fn start(dir: &Path, password: &str, port: u16) -> Result<Hosted, String> {
+/// Whether the hub kept in `dir` has a password already (it was hosted here before).
+pub fn has_password(dir: &Path) -> bool {
+    hub::Home::open(dir)
+        .ok()
+        .and_then(|home| home.secret().ok().flatten())
+        .is_some()
+}
+
+/// Starts a hub that keeps its identity, password record and members in `dir`, on
+/// every interface at `port` (0: any free port). With `new_password` it sets that
+/// password (a new hub); without, it keeps the one it has. Errors are sentences for
+/// the user.
+pub fn start(dir: &Path, new_password: Option<&str>, port: u16) -> Result<Hosted, String> {
     let home = hub::Home::open(dir).map_err(|e| format!("cannot use {}: {e}", dir.display()))?;
     let identity = home
         .identity()
         .map_err(|e| format!("cannot load the hub identity: {e}"))?;
-    let secret = home
-        .set_password(&Password::new(password.to_owned()))
-        .map_err(|e| format!("cannot store the hub password: {e}"))?;
     let database = home.database().map_err(|e| e.to_string())?;
+    let secret = match new_password {
+        Some(password) => {
+            let had_one = home.secret().ok().flatten().is_some();
+            let secret = home
+                .set_password(&Password::new(password.to_owned()))
+                .map_err(|e| format!("cannot store the hub password: {e}"))?;
+            // A new password: every remembered computer gives it once (as `courier
+            // hub --reset-password`).
+            if had_one {
+                database
+                    .forget_all_devices()
+                    .map_err(|e| format!("cannot update the hub's members: {e}"))?;
+            }
+            secret
+        }
+        None => home
+            .secret()
+            .map_err(|e| format!("cannot read the hub password record: {e}"))?
+            .ok_or_else(|| "this hub has no password yet: choose one".to_owned())?,
+    };
     let listener =
         TcpListener::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))).map_err(|e| match e
             .kind()

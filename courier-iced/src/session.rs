@@ -19,8 +19,10 @@ pub struct ServerKey {
     pub hub: String,
     /// Our profile folder (identity, pins).
     pub dir: PathBuf,
-    /// The hub password.
+    /// The hub password (empty: this computer is remembered, or should be).
     pub password: String,
+    /// Ask the hub to remember this computer at a password login.
+    pub remember: bool,
     /// The profile to log in with.
     pub profile: Profile,
     /// Bumped to force a fresh session for the same hub (after a log out).
@@ -71,6 +73,7 @@ pub fn connect(key: &ServerKey) -> BoxStream<'static, Feed> {
                     key.profile.clone(),
                 );
                 config.pins = Some(PinStore::new(&key.dir));
+                config.remember = key.remember;
                 session::connect(config).map(Feed::Update).boxed()
             }
             Err(e) => {

@@ -40,6 +40,22 @@ pub struct Settings {
     pub notifications: bool,
     /// The port for "Host a hub".
     pub host_port: u16,
+    /// Ask hubs to remember this computer, so that joining again needs no password.
+    pub remember: bool,
+    /// What the app was doing when it last closed, to pick up at launch.
+    pub resume: Resume,
+}
+
+/// What to pick up at launch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Resume {
+    /// Nothing: show the login screen (first run, or after Log out).
+    #[default]
+    Nothing,
+    /// Join [`Settings::hub`] again.
+    Join,
+    /// Start this computer's hub again (same identity, password and port) and join it.
+    Host,
 }
 
 impl Default for Settings {
@@ -55,6 +71,8 @@ impl Default for Settings {
             trusted: Vec::new(),
             notifications: true,
             host_port: DEFAULT_PORT,
+            remember: true,
+            resume: Resume::Nothing,
         }
     }
 }

@@ -472,3 +472,156 @@ fn wrong_password_and_changed_hub_are_refused_clearly() {
     assert!(app.shows("Warning: this may not be your hub"));
     impostor.stop();
 }
+
+/// Issue 11: the app opens where it was left. Joined once with the password, a new
+/// launch joins the same hub by itself (the hub remembers this computer), showing the
+/// login screen with Cancel meanwhile; the hub's owner forgets the computer and the app
+/// says so and asks for the password, which lets it in again.
+#[test]
+fn a_relaunch_rejoins_without_a_password_until_the_hub_forgets_this_computer() {
+    let scratch = Scratch::new("relaunch");
+    let hub = TestHub::start(&scratch.path("hub"), PASSWORD, 0);
+    let dir = scratch.path("ada");
+    let mut first = Driver::new(dir.clone());
+    first.app.settings.notifications = false;
+    login(&mut first, &hub.address(), "Ada", PASSWORD);
+    first.until("asked to confirm the new hub", |a| a.confirm.is_some());
+    first.send(Message::ConfirmHub(true));
+    first.until("logged in", in_chat);
+    let me = first.chat().me();
+    first.app.shut_down();
+    drop(first);
+
+    let mut again = Driver::launch(dir.clone());
+    match &again.app.screen {
+        Screen::Login(login) => {
+            assert!(login.busy(), "connecting at once, with Cancel");
+            assert!(login.password.is_empty(), "no password typed");
+        }
+        Screen::Chat(_) => panic!("the chat cannot show before the hub answers"),
+    }
+    again.until("rejoined by itself", in_chat);
+    assert_eq!(again.chat().me(), me);
+    assert_eq!(again.app.confirm, None, "a known hub needs no confirmation");
+
+    // The owner forgets this computer: the hub disconnects it; the app asks for the
+    // password (a reconnect without one is refused).
+    assert!(hub.db.forget_device(&me).unwrap());
+    again.until(
+        "back on the login screen",
+        |a| matches!(&a.screen, Screen::Login(l) if l.error.is_some()),
+    );
+    let Screen::Login(screen) = &again.app.screen else {
+        unreachable!()
+    };
+    assert_eq!(
+        screen.error.as_deref(),
+        Some("This hub no longer remembers this computer: enter the password.")
+    );
+    login(&mut again, &hub.address(), "Ada", PASSWORD);
+    again.until("in again with the password", in_chat);
+
+    // Logging out on purpose: the next launch waits on the login screen.
+    again.interact(|ui| {
+        let _ = ui.click("Settings & profile");
+    });
+    again.send(Message::Chat(ChatMessage::Panel(panel::Message::Open(
+        courier_iced::screen::chat::Tab::Menu,
+    ))));
+    again.interact(|ui| {
+        let _ = ui.click("Log out");
+    });
+    assert!(matches!(again.app.screen, Screen::Login(_)));
+    // The settings are written in the background, as the app does.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while courier_iced::settings::Settings::load(&dir).resume
+        != courier_iced::settings::Resume::Nothing
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the log out was not saved"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(again);
+    let idle = Driver::launch(dir);
+    assert!(
+        matches!(&idle.app.screen, Screen::Login(l) if !l.busy()),
+        "after a log out the app does not join by itself"
+    );
+}
+
+/// Issue 11: a host's relaunch starts the same hub again (same identity, so the same
+/// safety code; same password record; same port) with no password typed, and joins
+/// it; the host form never changes the password, the Menu does.
+#[test]
+fn a_host_s_relaunch_starts_the_same_hub_and_the_menu_changes_its_password() {
+    let scratch = Scratch::new("rehost");
+    let dir = scratch.path("host");
+    let mut first = Driver::new(dir.clone());
+    first.app.settings.notifications = false;
+    for m in [
+        LoginMessage::Mode(Mode::Host),
+        LoginMessage::Name("Host".into()),
+        LoginMessage::Password("the first hub password".into()),
+        LoginMessage::Port("0".into()),
+        LoginMessage::Submit,
+    ] {
+        first.send(Message::Login(m));
+    }
+    first.until("hosting", in_chat);
+    let safety = first.chat().hub.fingerprint;
+    let port = first.app.hosted.as_ref().unwrap().listen.port();
+    let guest = Peer::join(
+        &format!("127.0.0.1:{port}"),
+        "the first hub password",
+        "Guest",
+    );
+    first.app.shut_down();
+    drop(first);
+    drop(guest);
+
+    let mut again = Driver::launch(dir.clone());
+    again.until("hosting again", in_chat);
+    assert_eq!(again.chat().hub.fingerprint, safety, "the same hub");
+    assert_eq!(again.app.hosted.as_ref().unwrap().listen.port(), port);
+    // The password is the one set the first time.
+    let guest = Peer::join(
+        &format!("127.0.0.1:{port}"),
+        "the first hub password",
+        "Guest",
+    );
+    again.until("the guest is back", |a| {
+        chat(a).is_some_and(|c| c.people.get(&guest.id).is_some_and(|p| p.online))
+    });
+
+    // The Menu sets a new one: the hub restarts with it and this app logs in again.
+    again.send(Message::Chat(ChatMessage::Panel(panel::Message::Open(
+        courier_iced::screen::chat::Tab::Menu,
+    ))));
+    again.send(Message::Chat(ChatMessage::Panel(panel::Message::Menu(
+        panel::MenuMessage::NewPassword("the second hub password".into()),
+    ))));
+    again.send(Message::Chat(ChatMessage::Panel(panel::Message::Menu(
+        panel::MenuMessage::ChangePassword,
+    ))));
+    again.until("back in after the restart", |a| {
+        chat(a).is_some_and(|c| {
+            c.notice
+                .as_deref()
+                .is_some_and(|n| n.contains("restarted with the new password"))
+        }) && a.hosted.is_some()
+    });
+    again.until("logged in again", |a| {
+        chat(a).is_some_and(|c| c.connection == courier_iced::screen::chat::Connection::Online)
+    });
+    assert_eq!(again.chat().hub.fingerprint, safety, "still the same hub");
+    let refused = Peer::try_join(&format!("127.0.0.1:{port}"), "the first hub password");
+    assert!(refused.is_err(), "the old password no longer works");
+    let _new = Peer::join(
+        &format!("127.0.0.1:{port}"),
+        "the second hub password",
+        "Newcomer",
+    );
+    again.app.shut_down();
+}

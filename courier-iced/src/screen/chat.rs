@@ -135,6 +135,8 @@ pub enum Action {
     },
     /// Leave the hub.
     LogOut,
+    /// Restart the hub hosted here with this new password.
+    ChangeHubPassword(String),
 }
 
 impl Chat {
@@ -425,6 +427,7 @@ impl Chat {
                 }))
             }
             panel::Action::LogOut => Action::LogOut,
+            panel::Action::ChangeHubPassword(p) => Action::ChangeHubPassword(p),
         }
     }
 
@@ -732,6 +735,51 @@ pub(crate) mod tests {
         });
         assert_eq!(chat.panel.tab, None);
         assert!(!shows(&chat, &settings, "Download folder"));
+        Ok(())
+    }
+
+    #[test]
+    fn only_a_hub_hosted_here_can_change_its_password_from_the_menu() -> Result<(), iced_test::Error>
+    {
+        let mut settings = Settings::default();
+        let mut chat = chat_with(vec![]);
+        chat.panel.tab = Some(Tab::Menu);
+        assert!(
+            !shows(&chat, &settings, "Change the hub password"),
+            "a joined hub"
+        );
+
+        chat.hub.hosted = true;
+        assert!(shows(&chat, &settings, "Change the hub password"));
+        let actions = interact(&mut chat, &mut settings, |ui| {
+            let _ = ui.click(iced::widget::Id::new(panel::menu::NEW_PASSWORD));
+            ui.typewrite("short");
+            let _ = ui.click("Change the hub password");
+        });
+        assert!(actions.iter().all(|a| matches!(a, Action::None)));
+        assert!(shows(
+            &chat,
+            &settings,
+            "Choose a password of at least 8 characters, or press Generate."
+        ));
+
+        let actions = interact(&mut chat, &mut settings, |ui| {
+            let _ = ui.click("Generate");
+            let _ = ui.click("Change the hub password");
+        });
+        let changed: Vec<&String> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::ChangeHubPassword(p) => Some(p),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(changed.len(), 1, "one change asked");
+        assert!(changed[0].chars().count() >= 8);
+        assert!(
+            chat.panel.menu.new_password.is_empty(),
+            "the field is cleared"
+        );
         Ok(())
     }
 

@@ -26,8 +26,13 @@ pub struct Login {
     pub address: String,
     /// Display name.
     pub name: String,
-    /// Password (join: the hub's; host: the one to set).
+    /// Password (join: the hub's; host: the one to set, or to log in with).
     pub password: String,
+    /// Host: this computer's hub already has a password (the form never changes it).
+    pub hub_has_password: bool,
+    /// Host: the hub has a password but no longer remembers this computer, so the
+    /// password must be typed to log in.
+    pub host_login_needs_password: bool,
     /// Port to host on.
     pub port: String,
     /// The last problem, shown in red.
@@ -75,8 +80,8 @@ pub enum Action {
     Host {
         /// Login profile.
         profile: Profile,
-        /// The password to set.
-        password: String,
+        /// Which password.
+        password: HostPassword,
         /// Port (0: any).
         port: u16,
     },
@@ -84,6 +89,17 @@ pub enum Action {
     Cancel,
     /// Move the cursor to the first field to fill ([`Login::focus`]).
     Focus,
+}
+
+/// The password of a hub hosted here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostPassword {
+    /// A new hub: set this password.
+    Set(String),
+    /// The hub keeps its password; this computer is remembered and logs in without.
+    Kept,
+    /// The hub keeps its password; log in with this one (it changes nothing).
+    LogIn(String),
 }
 
 /// Fewest characters a hosted hub's password may have.
@@ -107,6 +123,8 @@ impl Login {
             address: settings.hub.clone(),
             name: settings.name.clone(),
             password: String::new(),
+            hub_has_password: false,
+            host_login_needs_password: false,
             port: settings.host_port.to_string(),
             error: None,
             status: None,
@@ -118,6 +136,7 @@ impl Login {
         let first = match self.mode {
             Mode::Join if self.address.trim().is_empty() => id::ADDRESS,
             _ if self.name.trim().is_empty() => id::NAME,
+            Mode::Host if self.hub_has_password && !self.host_login_needs_password => id::NAME,
             _ => id::PASSWORD,
         };
         iced::widget::operation::focus(first)
@@ -179,9 +198,8 @@ impl Login {
                 let hub = normalize_address(&self.address).ok_or_else(|| {
                     "Enter the hub's address, like 192.168.1.20 or hub.lan:8977.".to_owned()
                 })?;
-                if self.password.is_empty() {
-                    return Err("Enter the hub's password.".into());
-                }
+                // Empty is fine for a hub that remembers this computer: the parent
+                // knows which hubs were met before.
                 Ok(Action::Join {
                     hub,
                     profile,
@@ -189,11 +207,21 @@ impl Login {
                 })
             }
             Mode::Host => {
-                if self.password.chars().count() < MIN_HOST_PASSWORD {
-                    return Err(format!(
-                        "Choose a password of at least {MIN_HOST_PASSWORD} characters, or press Generate."
-                    ));
-                }
+                let password = if !self.hub_has_password {
+                    if self.password.chars().count() < MIN_HOST_PASSWORD {
+                        return Err(format!(
+                            "Choose a password of at least {MIN_HOST_PASSWORD} characters, or press Generate."
+                        ));
+                    }
+                    HostPassword::Set(self.password.clone())
+                } else if self.host_login_needs_password {
+                    if self.password.is_empty() {
+                        return Err("Enter the hub's password.".into());
+                    }
+                    HostPassword::LogIn(self.password.clone())
+                } else {
+                    HostPassword::Kept
+                };
                 let port = if self.port.is_empty() {
                     0
                 } else {
@@ -203,7 +231,7 @@ impl Login {
                 };
                 Ok(Action::Host {
                     profile,
-                    password: self.password.clone(),
+                    password,
                     port,
                 })
             }
@@ -238,11 +266,14 @@ impl Login {
                 .on_submit(Message::Submit)
                 .padding(8),
         );
+        let setting = self.mode == Mode::Host && !self.hub_has_password;
         let password = text_input(
-            if self.mode == Mode::Host {
+            if setting {
                 "Choose a password"
-            } else {
+            } else if self.mode == Mode::Host {
                 "The hub's password"
+            } else {
+                "Not needed if this computer was here before"
             },
             &self.password,
         )
@@ -250,8 +281,8 @@ impl Login {
         .on_input(Message::Password)
         .on_submit(Message::Submit)
         .padding(8);
-        let password = if self.mode == Mode::Host {
-            // Shown in clear when hosting: the host has to tell it to others.
+        let password = if setting {
+            // Shown in clear when setting it: the host has to tell it to others.
             field("Password for the hub", password)
         } else {
             field("Hub password", password.secure(true))
@@ -279,18 +310,32 @@ impl Login {
                     .size(14)
                     .style(style::dim),
                 );
-                form = form.push(name).push(
-                    row![
-                        container(password).width(Fill),
-                        column![
-                            text(" ").size(14),
-                            button("Generate").on_press(Message::Generate)
+                form = form.push(name);
+                if !self.hub_has_password {
+                    form = form.push(
+                        row![
+                            container(password).width(Fill),
+                            column![
+                                text(" ").size(14),
+                                button("Generate").on_press(Message::Generate)
+                            ]
+                            .spacing(4)
                         ]
-                        .spacing(4)
-                    ]
-                    .spacing(8)
-                    .align_y(iced::Bottom),
-                );
+                        .spacing(8)
+                        .align_y(iced::Bottom),
+                    );
+                } else if self.host_login_needs_password {
+                    form = form.push(password);
+                } else {
+                    form = form.push(
+                        text(
+                            "The hub keeps the password it has; change it from the Menu \
+                             once it runs.",
+                        )
+                        .size(14)
+                        .style(style::dim),
+                    );
+                }
                 form = form.push(field(
                     "Port",
                     text_input("8977", &self.port)
@@ -393,9 +438,17 @@ mod tests {
                 .is_some_and(|e| e.contains("address"))
         );
 
+        // No password: fine for a hub that remembers this computer (the app refuses it
+        // for a hub never met).
         login.address = "10.1.2.3".into();
-        assert_eq!(login.update(Message::Submit), Action::None);
-        assert_eq!(login.error.as_deref(), Some("Enter the hub's password."));
+        assert_eq!(
+            login.update(Message::Submit),
+            Action::Join {
+                hub: "10.1.2.3:8977".into(),
+                profile: Profile::with_name("Ada"),
+                password: String::new(),
+            }
+        );
 
         let mut ui = simulator(login.view());
         ui.click(iced::widget::Id::new(id::PASSWORD))?;
@@ -455,9 +508,46 @@ mod tests {
             actions,
             vec![Action::Host {
                 profile: Profile::with_name("Host"),
-                password: generated,
+                password: HostPassword::Set(generated),
                 port: 0
             }]
+        );
+    }
+
+    #[test]
+    fn a_hub_with_a_password_is_hosted_without_typing_it_and_the_form_never_changes_it() {
+        let mut login = fresh();
+        login.name = "Host".into();
+        login.mode = Mode::Host;
+        login.hub_has_password = true;
+        login.port = "8977".into();
+        let actions = run(&mut login, |ui| {
+            assert!(ui.find("Generate").is_err(), "nothing to set");
+            assert!(ui.find(iced::widget::Id::new(id::PASSWORD)).is_err());
+            let _ = ui
+                .find("The hub keeps the password it has; change it from the Menu once it runs.")
+                .expect("says why no password is asked");
+            let _ = ui.click("Host and join");
+        });
+        let kept = Action::Host {
+            profile: Profile::with_name("Host"),
+            password: HostPassword::Kept,
+            port: 8977,
+        };
+        assert_eq!(actions, vec![kept]);
+
+        // Not remembered any more: the password is asked, to log in only.
+        login.host_login_needs_password = true;
+        assert_eq!(login.update(Message::Submit), Action::None);
+        assert_eq!(login.error.as_deref(), Some("Enter the hub's password."));
+        login.password = "the hub password".into();
+        assert_eq!(
+            login.update(Message::Submit),
+            Action::Host {
+                profile: Profile::with_name("Host"),
+                password: HostPassword::LogIn("the hub password".into()),
+                port: 8977,
+            }
         );
     }
 

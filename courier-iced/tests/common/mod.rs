@@ -62,6 +62,8 @@ impl Drop for Scratch {
 pub struct TestHub {
     pub addr: SocketAddr,
     pub fingerprint: ClientId,
+    /// Its database (members, remembered devices), as `courier hub` keeps it.
+    pub db: hub::db::Db,
     stop: async_channel::Sender<()>,
     thread: Option<JoinHandle<()>>,
 }
@@ -75,7 +77,9 @@ impl TestHub {
         let addr = listener.local_addr().unwrap();
         let listener = async_net::TcpListener::try_from(listener).unwrap();
         let fingerprint = identity.id();
-        let config = hub::Config::new(identity, secret);
+        let db = home.database().unwrap();
+        let mut config = hub::Config::new(identity, secret);
+        config.db = Some(db.clone());
         let (stop, stopped) = async_channel::bounded::<()>(1);
         let thread = std::thread::spawn(move || {
             let shutdown = async move {
@@ -86,6 +90,7 @@ impl TestHub {
         Self {
             addr,
             fingerprint,
+            db,
             stop,
             thread: Some(thread),
         }
@@ -157,6 +162,27 @@ impl Peer {
         }
     }
 
+    /// Tries to log in once with a fresh identity: `Err` with the reason the hub gave.
+    pub fn try_join(hub: &str, password: &str) -> Result<(), String> {
+        let config = session::Config::new(
+            hub,
+            Identity::generate().unwrap(),
+            Password::new(password),
+            Profile::with_name("Probe"),
+        );
+        smol::block_on(async {
+            let mut stream = Box::pin(session::connect(config));
+            while let Some(update) = stream.next().await {
+                match update {
+                    Update::Connected { .. } => return Ok(()),
+                    Update::Disconnected { reason, .. } => return Err(reason.to_string()),
+                    Update::Event(_) => {}
+                }
+            }
+            Err("the session ended".to_owned())
+        })
+    }
+
     /// Waits for an event `pick` accepts (other updates are skipped; reconnects are
     /// followed: the handle stays valid).
     pub fn expect<T>(&self, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
@@ -208,6 +234,15 @@ impl Driver {
             session: None,
             log: Vec::new(),
         }
+    }
+
+    /// What the runtime does at launch ([`Courier::boot`] without the focus).
+    pub fn launch(dir: PathBuf) -> Self {
+        let mut driver = Self::new(dir);
+        let task = driver.app.resume();
+        driver.dispatch(task);
+        driver.sync_session();
+        driver
     }
 
     /// Handles one message as the runtime would.

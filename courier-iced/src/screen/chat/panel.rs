@@ -36,6 +36,8 @@ pub struct Panel {
     pub settings: settings::Page,
     /// The profile page.
     pub profile: profile::Page,
+    /// The menu page.
+    pub menu: menu::Page,
 }
 
 /// What the user did in the panel.
@@ -68,6 +70,8 @@ pub enum Action {
     SetProfile(Profile),
     /// Leave the hub.
     LogOut,
+    /// Restart the hub hosted here with this new password.
+    ChangeHubPassword(String),
 }
 
 /// What the pages show besides their own state.
@@ -90,6 +94,7 @@ impl Panel {
             tab: None,
             settings: settings::Page::default(),
             profile: profile::Page::new(profile),
+            menu: menu::Page::default(),
         }
     }
 
@@ -107,7 +112,7 @@ impl Panel {
                 return self.settings.update(m, settings).lift(Message::Settings);
             }
             Message::Profile(m) => return self.profile.update(m, settings).lift(Message::Profile),
-            Message::Menu(m) => return menu::update(m, hub).lift(Message::Menu),
+            Message::Menu(m) => return menu::update(&mut self.menu, m, hub).lift(Message::Menu),
         }
         Action::None
     }
@@ -134,7 +139,7 @@ impl Panel {
         let body = match tab {
             Tab::Settings => self.settings.view(cx.settings).map(Message::Settings),
             Tab::Profile => self.profile.view(cx.me).map(Message::Profile),
-            Tab::Menu => menu::view(cx).map(Message::Menu),
+            Tab::Menu => menu::view(&self.menu, cx).map(Message::Menu),
         };
         Some(
             column![
@@ -164,6 +169,7 @@ enum PageAction<T> {
     Notice(String),
     SetProfile(Profile),
     LogOut,
+    ChangeHubPassword(String),
 }
 
 impl<T: Send + 'static> PageAction<T> {
@@ -175,6 +181,7 @@ impl<T: Send + 'static> PageAction<T> {
             Self::Notice(n) => Action::Notice(n),
             Self::SetProfile(p) => Action::SetProfile(p),
             Self::LogOut => Action::LogOut,
+            Self::ChangeHubPassword(p) => Action::ChangeHubPassword(p),
         }
     }
 }

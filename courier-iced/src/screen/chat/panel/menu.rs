@@ -1,6 +1,7 @@
-//! The menu page: the hub, how others join it, its safety code, who we are, log out.
+//! The menu page: the hub, how others join it, its safety code, who we are, log out;
+//! for a hub hosted here, changing its password.
 
-use iced::widget::{button, column, text};
+use iced::widget::{button, column, row, text, text_input};
 use iced::{Element, Task};
 
 use super::{Context, PageAction, section};
@@ -16,10 +17,52 @@ pub enum Message {
     Copied(String),
     /// Log out.
     LogOut,
+    /// Typed a new password for the hosted hub.
+    NewPassword(String),
+    /// Asked for a generated one.
+    Generate,
+    /// Set it.
+    ChangePassword,
 }
 
-pub(super) fn update(message: Message, hub: &HubInfo) -> PageAction<Message> {
+/// The page's own state: a new hub password being typed.
+#[derive(Debug, Default)]
+pub struct Page {
+    /// The new password (hosted hub only).
+    pub new_password: String,
+    /// Why it cannot be used.
+    pub error: Option<String>,
+}
+
+/// The widget id of the new-password field.
+pub(crate) const NEW_PASSWORD: &str = "menu-new-password";
+
+pub(super) fn update(page: &mut Page, message: Message, hub: &HubInfo) -> PageAction<Message> {
     match message {
+        Message::NewPassword(text) => {
+            page.new_password = text;
+            page.error = None;
+            PageAction::None
+        }
+        Message::Generate => {
+            page.new_password = courier_core::hub::generate_password();
+            page.error = None;
+            PageAction::None
+        }
+        Message::ChangePassword => {
+            let min = crate::screen::login::MIN_HOST_PASSWORD;
+            if !hub.hosted {
+                PageAction::None
+            } else if page.new_password.chars().count() < min {
+                page.error = Some(format!(
+                    "Choose a password of at least {min} characters, or press Generate."
+                ));
+                PageAction::None
+            } else {
+                page.error = None;
+                PageAction::ChangeHubPassword(std::mem::take(&mut page.new_password))
+            }
+        }
         Message::CopyJoin => {
             let text = hub
                 .join
@@ -35,7 +78,7 @@ pub(super) fn update(message: Message, hub: &HubInfo) -> PageAction<Message> {
     }
 }
 
-pub(super) fn view(cx: Context<'_>) -> Element<'_, Message> {
+pub(super) fn view<'a>(page: &'a Page, cx: Context<'a>) -> Element<'a, Message> {
     let hub = cx.hub;
     let join = if hub.join.is_empty() {
         hub.address.clone()
@@ -70,6 +113,7 @@ pub(super) fn view(cx: Context<'_>) -> Element<'_, Message> {
         button(text("Copy join address").size(14))
             .style(button::secondary)
             .on_press(Message::CopyJoin),
+        change_password(page, hub.hosted),
         section(
             "You",
             text(format!("{} · id {}", cx.profile.name, cx.me.short())).size(14)
@@ -92,6 +136,42 @@ pub(super) fn view(cx: Context<'_>) -> Element<'_, Message> {
     ]
     .spacing(16)
     .into()
+}
+
+/// For a hub hosted here: set a new password (the hub restarts; everyone, this computer
+/// included, gives the new password once). Nothing for a joined hub.
+fn change_password(page: &Page, hosted: bool) -> Element<'_, Message> {
+    if !hosted {
+        return column![].into();
+    }
+    let mut body = column![
+        row![
+            text_input("A new password", &page.new_password)
+                .id(NEW_PASSWORD)
+                .on_input(Message::NewPassword)
+                .on_submit(Message::ChangePassword)
+                .padding(6)
+                .size(14),
+            button(text("Generate").size(14))
+                .style(button::secondary)
+                .on_press(Message::Generate),
+        ]
+        .spacing(6),
+        button(text("Change the hub password").size(14))
+            .style(button::secondary)
+            .on_press(Message::ChangePassword),
+        text(
+            "The hub restarts with the new password. Remembered computers must give it once; \
+             tell it to the others."
+        )
+        .size(12)
+        .style(style::dim),
+    ]
+    .spacing(6);
+    if let Some(e) = &page.error {
+        body = body.push(text(e.as_str()).size(13).style(style::error));
+    }
+    section("Hub password", body)
 }
 
 /// The app's version and the protocol's it speaks (two Courier programs work together

@@ -1,4 +1,4 @@
-//! The settings page: download folder, theme, auto-accept, notifications.
+//! The settings page: download folder, theme, auto-accept, notifications, remembering.
 
 use std::path::PathBuf;
 
@@ -37,6 +37,8 @@ pub enum Message {
     AutoAccept(bool),
     /// Desktop notifications.
     Notifications(bool),
+    /// Ask hubs to remember this computer.
+    Remember(bool),
 }
 
 impl Page {
@@ -81,6 +83,10 @@ impl Page {
             }
             Message::Notifications(on) => {
                 settings.notifications = on;
+                return PageAction::SaveSettings;
+            }
+            Message::Remember(on) => {
+                settings.remember = on;
                 return PageAction::SaveSettings;
             }
         }
@@ -139,6 +145,20 @@ impl Page {
                 checkbox(settings.notifications)
                     .label("Notify me of messages when the window is in the background")
                     .on_toggle(Message::Notifications)
+            ),
+            section(
+                "Signing in",
+                column![
+                    checkbox(settings.remember)
+                        .label("Remember this computer: join without the password next time")
+                        .on_toggle(Message::Remember),
+                    text(
+                        "Takes effect at the next password login; a hub's owner can make it forget."
+                    )
+                    .size(13)
+                    .style(style::dim),
+                ]
+                .spacing(4)
             ),
         ]
         .spacing(18)
