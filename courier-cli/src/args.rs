@@ -155,6 +155,14 @@ pub(crate) struct HubArgs {
     /// Never relay file transfers (peers that cannot reach each other directly fail).
     #[arg(long)]
     pub(crate) no_relay: bool,
+    /// Messages kept for one offline contact; past it, senders hear "queue full".
+    #[arg(long, value_name = "N", default_value_t = courier_core::limits::OFFLINE_QUEUE)]
+    pub(crate) offline_messages: usize,
+    /// Chat frames (messages, typing, read marks) one connection may send per second
+    /// (bursts of 2.5 times more are allowed).
+    #[arg(long, value_name = "N", default_value_t = courier_core::limits::MESSAGE_RATE_PER_SEC,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) message_rate: u32,
 }
 
 #[derive(Debug, Subcommand)]

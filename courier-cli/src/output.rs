@@ -77,6 +77,7 @@ fn reject_code(r: RejectReason) -> &'static str {
         RejectReason::BadText => "bad_text",
         RejectReason::RateLimited => "rate_limited",
         RejectReason::QueueFull => "queue_full",
+        RejectReason::NotKept => "not_kept",
     }
 }
 
@@ -92,6 +93,9 @@ pub(crate) fn reject_text(d: &Delivery) -> Option<&'static str> {
         }
         Delivery::Rejected(RejectReason::QueueFull) => {
             Some("they are offline and too many messages are waiting for them")
+        }
+        Delivery::Rejected(RejectReason::NotKept) => {
+            Some("they are offline and the hub could not keep it (its disk is full or failing)")
         }
         Delivery::Delivered | Delivery::Stored => None,
     }

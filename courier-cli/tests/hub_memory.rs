@@ -214,6 +214,7 @@ fn flooded_mailboxes_stay_within_the_hubs_budget() {
         })
         .await;
         let grown = rss_mib(&hub) - before;
+        eprintln!("mailboxes flood: the hub grew by {grown:.1} MiB");
         let cap = courier_core::limits::OFFLINE_TOTAL_BYTES as f64 / (1024.0 * 1024.0);
         assert!(
             grown < cap + 12.0,

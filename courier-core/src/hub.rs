@@ -42,7 +42,9 @@ use self::limit::{Backoff, Bucket};
 use self::presence::{Change, Directory};
 use crate::auth::HubLogin;
 use crate::limits;
-use crate::proto::{ClientFrame, ClientId, LoginRejection, ServerFrame, Timestamp};
+use crate::proto::{
+    ClientFrame, ClientId, Delivery, LoginRejection, Message, RejectReason, ServerFrame, Timestamp,
+};
 
 /// A connection's number, unique for the life of a [`Hub`].
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
@@ -380,6 +382,24 @@ pub struct Hub {
     guesses: Bucket,
     /// Logins started and not (yet) succeeded, since the hub started.
     failed_logins: u64,
+    /// The hub has a database: messages for offline contacts are `stored` only once
+    /// written ([`Hub::poll_store`], [`Hub::handle_stored`]).
+    keeping: bool,
+    /// Messages for offline contacts not yet handed out to be written.
+    unsaved: Vec<Unsaved>,
+    /// Batches handed out and not yet written, oldest first: their messages.
+    saving: VecDeque<Vec<Unsaved>>,
+    /// Acknowledged deliveries to forget on the disk.
+    delivered: Vec<db::Record>,
+}
+
+/// A message for an offline contact on its way to the disk; its sender hears `stored`
+/// (or why not) once it is written.
+#[derive(Debug)]
+struct Unsaved {
+    to: ClientId,
+    message: Arc<Message>,
+    sender: ConnId,
 }
 
 impl fmt::Debug for Hub {
@@ -428,6 +448,10 @@ impl Hub {
                 now,
             ),
             failed_logins: 0,
+            keeping: false,
+            unsaved: Vec::new(),
+            saving: VecDeque::new(),
+            delivered: Vec::new(),
         }
     }
 
@@ -701,20 +725,79 @@ impl Hub {
         was
     }
 
-    /// Takes back the members kept in the hub's database when it last ran, before the
-    /// first connection: they show in everyone's contact list as offline, with their
-    /// profiles and pictures, and are known when they come back. Bounded as ever
-    /// ([`Config::max_known`], [`Config::avatars_total`]). From then on the hub records
-    /// what changes, for [`Hub::poll_store`]; a hub never given this records nothing.
-    pub fn restore(&mut self, members: Vec<db::Member>) {
+    /// Takes back what the hub's database kept when it last ran, before the first
+    /// connection: the members (they show in everyone's contact list as offline, with
+    /// their profiles and pictures, and are known when they come back) and the messages
+    /// waiting for them (handed over at their next login, with their original sender
+    /// and time). Members are bounded as ever ([`Config::max_known`],
+    /// [`Config::avatars_total`]); kept messages are all taken back, whatever the
+    /// limits now, since the hub promised them. From then on the hub records what
+    /// changes for [`Hub::poll_store`], and a message for an offline contact is
+    /// acknowledged `stored` only once written ([`Hub::handle_stored`]); a hub never
+    /// given this keeps everything in memory.
+    pub fn restore(&mut self, members: Vec<db::Member>, messages: Vec<(ClientId, Message)>) {
+        self.keeping = true;
         self.directory.restore(members);
+        for (to, message) in messages {
+            self.mailboxes.restore(to, message);
+        }
     }
 
-    /// What changed since the last call and should be written to the hub's database
-    /// ([`db::Db::write`]), as one batch: each member once, as it now is. Empty when
-    /// nothing changed, and always empty for a hub never given [`Hub::restore`].
+    /// What should now be written to the hub's database ([`db::Db::write`]), as one
+    /// batch: each changed member once, as it now is; messages for offline contacts;
+    /// deliveries to forget. Empty when nothing changed, and always for a hub never
+    /// given [`Hub::restore`]. Each non-empty batch must be answered, in order, by
+    /// [`Hub::handle_stored`].
     pub fn poll_store(&mut self) -> Vec<db::Record> {
-        self.directory.take_records()
+        let mut records = self.directory.take_records();
+        records.append(&mut self.delivered);
+        records.extend(self.unsaved.iter().map(|u| db::Record::Message {
+            to: u.to,
+            message: u.message.clone(),
+        }));
+        if !records.is_empty() {
+            self.saving.push_back(std::mem::take(&mut self.unsaved));
+        }
+        records
+    }
+
+    /// The oldest `batches` batches from [`Hub::poll_store`] were written (`ok`), or
+    /// could not be (a full or failing disk). Their senders hear `stored`, and a
+    /// recipient who came online meanwhile gets the messages now; or, if not written,
+    /// the senders hear why and the messages are dropped. Routing to online contacts
+    /// never waited for this.
+    pub fn handle_stored(&mut self, batches: usize, ok: bool, now: Instant) {
+        for _ in 0..batches {
+            let Some(batch) = self.saving.pop_front() else {
+                return;
+            };
+            let mut arrived = Vec::new();
+            for u in batch {
+                let id = u.message.id;
+                let status = if ok {
+                    // The writer is done with it: its text moves, it is not copied.
+                    let message = Arc::try_unwrap(u.message).unwrap_or_else(|m| (*m).clone());
+                    self.mailboxes.commit(u.to, message);
+                    arrived.push(u.to);
+                    Delivery::Stored
+                } else {
+                    self.mailboxes.release(u.to, &u.message);
+                    Delivery::Rejected(RejectReason::NotKept)
+                };
+                if self.conns.get(&u.sender).is_some_and(Conn::is_ready) {
+                    let receipt = ServerFrame::Receipt { id, status };
+                    self.send(u.sender, Arc::new(receipt), now);
+                }
+            }
+            arrived.sort();
+            arrived.dedup();
+            for to in arrived {
+                if let Some(conn) = self.directory.get(&to).and_then(|k| k.conns.first()) {
+                    let conn = *conn;
+                    self.hand_over(conn, to, now);
+                }
+            }
+        }
     }
 
     /// When [`Hub::handle_timeout`] should next be called.

@@ -107,6 +107,9 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
     let mut config = hub::Config::new(id, secret);
     config.relay = !args.no_relay;
     config.db = Some(database);
+    config.offline_queue = args.offline_messages;
+    config.message_rate = args.message_rate;
+    config.message_burst = args.message_rate.saturating_mul(5) / 2;
     hub::serve(listener, config, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }

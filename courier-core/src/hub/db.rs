@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
-use crate::proto::{ClientId, Profile, Timestamp, validate_profile};
+use crate::proto::{ClientId, Message, MsgId, Profile, Target, Timestamp, validate_profile};
 
 /// `PRAGMA application_id` of a Courier hub database ("CrHb").
 const APPLICATION_ID: i32 = 0x4372_4862;
@@ -39,6 +39,16 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE members ADD COLUMN first_seen INTEGER;
      ALTER TABLE members ADD COLUMN remembered_since INTEGER;
      CREATE TABLE forget_requests (id BLOB PRIMARY KEY NOT NULL) STRICT;",
+    // 3: messages kept for offline contacts, in the order they came.
+    "CREATE TABLE stored (
+        seq INTEGER PRIMARY KEY,
+        recipient BLOB NOT NULL CHECK (length(recipient) = 32),
+        sender BLOB NOT NULL CHECK (length(sender) = 32),
+        id INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        time INTEGER NOT NULL
+    ) STRICT;
+     CREATE INDEX stored_by_recipient ON stored (recipient, sender, id);",
 ];
 
 /// The schema version this Courier writes.
@@ -114,6 +124,22 @@ pub enum Record {
     Member(Member),
     /// The hub forgot a member (its directory was full): forget it here too.
     Forget(ClientId),
+    /// A message for `to`, who is offline: keep it until they acknowledge it. Only
+    /// once it is written does the sender hear `stored`.
+    Message {
+        /// The recipient.
+        to: ClientId,
+        /// The message, with its sender and time as the hub stamped them (shared with
+        /// the hub, which keeps it: its text is not copied to be written).
+        message: std::sync::Arc<Message>,
+    },
+    /// `to` acknowledged these messages (sender, id): forget them.
+    Delivered {
+        /// The recipient.
+        to: ClientId,
+        /// Each message's sender and id.
+        messages: Vec<(ClientId, MsgId)>,
+    },
 }
 
 /// An open hub database. Cloning shares it.
@@ -281,6 +307,17 @@ impl Db {
             let mut forget = tx
                 .prepare_cached("DELETE FROM members WHERE id = ?1")
                 .map_err(|e| classify(&self.path, e))?;
+            let mut keep = tx
+                .prepare_cached(
+                    "INSERT INTO stored (recipient, sender, id, text, time)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(|e| classify(&self.path, e))?;
+            let mut delivered = tx
+                .prepare_cached(
+                    "DELETE FROM stored WHERE recipient = ?1 AND sender = ?2 AND id = ?3",
+                )
+                .map_err(|e| classify(&self.path, e))?;
             let mut profile = Vec::new();
             for record in records {
                 match record {
@@ -305,10 +342,81 @@ impl Db {
                             .execute(params![&id.0[..]])
                             .map_err(|e| classify(&self.path, e))?;
                     }
+                    Record::Message { to, message } => {
+                        keep.execute(params![
+                            &to.0[..],
+                            &message.from.0[..],
+                            i64::from_ne_bytes(message.id.0.to_ne_bytes()),
+                            &message.text,
+                            sql_time(message.time),
+                        ])
+                        .map_err(|e| classify(&self.path, e))?;
+                    }
+                    Record::Delivered { to, messages } => {
+                        for (from, id) in messages {
+                            delivered
+                                .execute(params![
+                                    &to.0[..],
+                                    &from.0[..],
+                                    i64::from_ne_bytes(id.0.to_ne_bytes()),
+                                ])
+                                .map_err(|e| classify(&self.path, e))?;
+                        }
+                    }
                 }
             }
         }
         tx.commit().map_err(|e| classify(&self.path, e))
+    }
+
+    /// Every message kept for an offline contact, oldest first, with its recipient. A
+    /// row that does not read back (damaged) is left out, with a warning.
+    ///
+    /// # Errors
+    /// If the database cannot be read.
+    pub fn stored_messages(&self) -> Result<Vec<(ClientId, Message)>, Error> {
+        let conn = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut stmt = conn
+            .prepare("SELECT recipient, sender, id, text, time FROM stored ORDER BY seq")
+            .map_err(|e| classify(&self.path, e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })
+            .map_err(|e| classify(&self.path, e))?;
+        let mut kept = Vec::new();
+        for row in rows {
+            let (to, from, id, text, time) = row.map_err(|e| classify(&self.path, e))?;
+            let (Ok(to), Ok(from)) = (
+                <[u8; 32]>::try_from(to.as_slice()),
+                <[u8; 32]>::try_from(from.as_slice()),
+            ) else {
+                tracing::warn!(db = %self.path.display(), "a stored message with a malformed id was skipped");
+                continue;
+            };
+            if !crate::proto::validate_text(&text) {
+                tracing::warn!(db = %self.path.display(), "a stored message with an unusable text was skipped");
+                continue;
+            }
+            let to = ClientId(to);
+            kept.push((
+                to,
+                Message {
+                    id: MsgId(u64::from_ne_bytes(id.to_ne_bytes())),
+                    from: ClientId(from),
+                    to: Target::Client(to),
+                    text,
+                    time: Timestamp(u64::try_from(time).unwrap_or(0)),
+                },
+            ));
+        }
+        Ok(kept)
     }
 
     /// How many members are kept (for `courier hub` and tests).

@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 
 use super::ConnId;
 use crate::limits;
-use crate::proto::{ClientId, Message, RejectReason};
+use crate::proto::{ClientId, Message, MsgId, RejectReason};
 
 /// What a message costs the hub to keep: its text and a fixed part for ids and time.
 fn cost(m: &Message) -> usize {
@@ -17,6 +17,8 @@ fn cost(m: &Message) -> usize {
 #[derive(Debug, Default)]
 struct Mailbox {
     messages: VecDeque<Message>,
+    /// Messages reserved room for, not yet written to the hub's database.
+    pending: usize,
     bytes: usize,
     /// The page on its way: to which connection, how many messages from the front.
     handover: Option<(ConnId, usize)>,
@@ -55,18 +57,62 @@ impl Mailboxes {
     /// [`RejectReason::QueueFull`] when the recipient's mailbox or the hub's room for
     /// stored messages is full.
     pub(super) fn store(&mut self, to: ClientId, m: Message) -> Result<(), RejectReason> {
-        let c = cost(&m);
+        self.reserve(to, &m)?;
+        self.commit(to, m);
+        Ok(())
+    }
+
+    /// Reserves room for `m` to `to`, which is kept in the mailbox only once it is on
+    /// the disk ([`Mailboxes::commit`]) or given up ([`Mailboxes::release`]).
+    ///
+    /// # Errors
+    /// [`RejectReason::QueueFull`], as [`Mailboxes::store`].
+    pub(super) fn reserve(&mut self, to: ClientId, m: &Message) -> Result<(), RejectReason> {
+        let c = cost(m);
         let mailbox = self.boxes.entry(to).or_default();
-        if mailbox.messages.len() >= self.per_recipient
+        if mailbox.messages.len() + mailbox.pending >= self.per_recipient
             || mailbox.bytes + c > self.per_recipient_bytes
             || self.bytes + c > self.total_bytes
         {
+            if mailbox.messages.is_empty() && mailbox.pending == 0 {
+                self.boxes.remove(&to);
+            }
             return Err(RejectReason::QueueFull);
         }
         mailbox.bytes += c;
+        mailbox.pending += 1;
+        self.bytes += c;
+        Ok(())
+    }
+
+    /// Takes back a message kept on the disk when the hub last ran, whatever the
+    /// limits now (the hub promised it).
+    pub(super) fn restore(&mut self, to: ClientId, m: Message) {
+        let c = cost(&m);
+        let mailbox = self.boxes.entry(to).or_default();
+        mailbox.bytes += c;
         self.bytes += c;
         mailbox.messages.push_back(m);
-        Ok(())
+    }
+
+    /// Keeps a reserved message.
+    pub(super) fn commit(&mut self, to: ClientId, m: Message) {
+        let mailbox = self.boxes.entry(to).or_default();
+        mailbox.pending = mailbox.pending.saturating_sub(1);
+        mailbox.messages.push_back(m);
+    }
+
+    /// Gives up a reserved message (it could not be written).
+    pub(super) fn release(&mut self, to: ClientId, m: &Message) {
+        let c = cost(m);
+        if let Some(mailbox) = self.boxes.get_mut(&to) {
+            mailbox.pending = mailbox.pending.saturating_sub(1);
+            mailbox.bytes = mailbox.bytes.saturating_sub(c);
+            self.bytes = self.bytes.saturating_sub(c);
+            if mailbox.messages.is_empty() && mailbox.pending == 0 {
+                self.boxes.remove(&to);
+            }
+        }
     }
 
     /// The next page for `to` on `conn`, if there is one and no page is on its way.
@@ -91,24 +137,27 @@ impl Mailboxes {
         Some(page)
     }
 
-    /// `conn` acknowledged the page it was sent for `to`: it is forgotten.
+    /// `conn` acknowledged the page it was sent for `to`: it is forgotten. Returns who
+    /// sent each message and its id, to forget them on the disk too.
     ///
     /// # Errors
     /// If no page was on its way to `conn` (a protocol violation).
-    pub(super) fn ack(&mut self, to: ClientId, conn: ConnId) -> Result<(), ()> {
+    pub(super) fn ack(&mut self, to: ClientId, conn: ConnId) -> Result<Vec<(ClientId, MsgId)>, ()> {
         let mailbox = self.boxes.get_mut(&to).ok_or(())?;
         match mailbox.handover {
             Some((c, n)) if c == conn => {
                 mailbox.handover = None;
+                let mut done = Vec::with_capacity(n);
                 for m in mailbox.messages.drain(..n) {
                     let c = cost(&m);
                     mailbox.bytes -= c;
                     self.bytes -= c;
+                    done.push((m.from, m.id));
                 }
-                if mailbox.messages.is_empty() {
+                if mailbox.messages.is_empty() && mailbox.pending == 0 {
                     self.boxes.remove(&to);
                 }
-                Ok(())
+                Ok(done)
             }
             _ => Err(()),
         }
@@ -137,7 +186,7 @@ impl Mailboxes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{MsgId, Target, Timestamp};
+    use crate::proto::{Target, Timestamp};
 
     fn msg(n: u64, len: usize) -> Message {
         Message {
@@ -164,7 +213,7 @@ mod tests {
         // a drops before acknowledging: the page is sent again, whole.
         m.conn_gone(bob, a);
         assert_eq!(m.next_page(bob, b).unwrap(), page);
-        m.ack(bob, b).unwrap();
+        assert_eq!(m.ack(bob, b).unwrap().len(), limits::STORED_PAGE);
         assert_eq!(m.len(), 5);
         let rest = m.next_page(bob, b).unwrap();
         assert_eq!(

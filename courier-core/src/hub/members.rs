@@ -40,8 +40,10 @@ impl Hub {
                     self.send(conn, Arc::new(ServerFrame::Receipt { id, status }), now);
                     return;
                 }
-                let status = self.deliver(client, id, to, text, now);
-                self.send(conn, Arc::new(ServerFrame::Receipt { id, status }), now);
+                // A message kept for an offline contact is answered once it is written.
+                if let Some(status) = self.deliver(conn, client, id, to, text, now) {
+                    self.send(conn, Arc::new(ServerFrame::Receipt { id, status }), now);
+                }
             }
             ClientFrame::Typing { to } => {
                 self.notify(
@@ -58,7 +60,13 @@ impl Hub {
             }
             ClientFrame::SetProfile(profile) => self.set_profile(conn, client, profile, now),
             ClientFrame::StoredAck => {
-                if self.mailboxes.ack(client, conn).is_ok() {
+                if let Ok(done) = self.mailboxes.ack(client, conn) {
+                    if self.keeping {
+                        self.delivered.push(crate::hub::db::Record::Delivered {
+                            to: client,
+                            messages: done,
+                        });
+                    }
                     self.hand_over(conn, client, now);
                 } else {
                     self.close(conn, CloseReason::Unexpected, now);
@@ -197,16 +205,19 @@ impl Hub {
         }
     }
 
+    /// Routes a message; its receipt, or `None` when the receipt comes once the
+    /// message is written for an offline contact ([`Hub::handle_stored`]).
     pub(super) fn deliver(
         &mut self,
+        conn: ConnId,
         from: ClientId,
         id: crate::proto::MsgId,
         to: Target,
         text: String,
         now: Instant,
-    ) -> Delivery {
+    ) -> Option<Delivery> {
         if !validate_text(&text) {
-            return Delivery::Rejected(RejectReason::BadText);
+            return Some(Delivery::Rejected(RejectReason::BadText));
         }
         let time = self.wall(now);
         self.directory.touch(from, time);
@@ -222,7 +233,7 @@ impl Hub {
             text,
             time,
         };
-        match route {
+        Some(match route {
             Recipients::NoSuchPeer => Delivery::Rejected(RejectReason::NoSuchPeer),
             Recipients::Online(conns) => {
                 let frame = Arc::new(ServerFrame::Message(message));
@@ -231,11 +242,22 @@ impl Hub {
                 }
                 Delivery::Delivered
             }
+            Recipients::Offline(who) if self.keeping => {
+                if let Err(reason) = self.mailboxes.reserve(who, &message) {
+                    return Some(Delivery::Rejected(reason));
+                }
+                self.unsaved.push(super::Unsaved {
+                    to: who,
+                    message: Arc::new(message),
+                    sender: conn,
+                });
+                return None;
+            }
             Recipients::Offline(who) => match self.mailboxes.store(who, message) {
                 Ok(()) => Delivery::Stored,
                 Err(reason) => Delivery::Rejected(reason),
             },
-        }
+        })
     }
 
     /// Sends `client` (on `conn`) the next page of what was kept for it, unless one is

@@ -49,7 +49,11 @@ struct Writer {
 const FORGET_CHECK: Duration = Duration::from_secs(1);
 
 impl Writer {
-    fn start(db: db::Db, forgets: async_channel::Sender<Vec<ClientId>>) -> Self {
+    fn start(
+        db: db::Db,
+        forgets: async_channel::Sender<Vec<ClientId>>,
+        committed: async_channel::Sender<(usize, bool)>,
+    ) -> Self {
         use std::sync::mpsc::RecvTimeoutError;
         let (tx, rx) = std::sync::mpsc::channel::<Vec<db::Record>>();
         let thread = std::thread::Builder::new()
@@ -59,14 +63,23 @@ impl Writer {
                 loop {
                     match rx.recv_timeout(FORGET_CHECK) {
                         Ok(mut batch) => {
+                            let mut batches = 1;
                             while let Ok(more) = rx.try_recv() {
                                 batch.extend(more);
+                                batches += 1;
                             }
-                            if let Err(e) = db.write(&batch) {
-                                // Members are written again at their next change; the
-                                // hub carries on serving.
-                                tracing::warn!("not kept: {e}");
-                            }
+                            // One transaction, one sync, for all of them.
+                            let ok = match db.write(&batch) {
+                                Ok(()) => true,
+                                Err(e) => {
+                                    // The senders of its messages hear they were not
+                                    // kept; members are written again at their next
+                                    // change; the hub carries on serving.
+                                    tracing::warn!("not kept: {e}");
+                                    false
+                                }
+                            };
+                            let _ = committed.send_blocking((batches, ok));
                         }
                         Err(RecvTimeoutError::Timeout) => {}
                         Err(RecvTimeoutError::Disconnected) => break,
@@ -100,10 +113,16 @@ impl Writer {
 
     fn keep(&self, hub: &mut Hub) {
         let records = hub.poll_store();
-        if !records.is_empty()
-            && let Some(tx) = &self.batches
-        {
-            let _ = tx.send(records);
+        if records.is_empty() {
+            return;
+        }
+        let sent = self
+            .batches
+            .as_ref()
+            .is_some_and(|tx| tx.send(records).is_ok());
+        if !sent {
+            // No writer: nothing is kept, and the senders hear so.
+            hub.handle_stored(1, false, Instant::now());
         }
     }
 
@@ -161,6 +180,8 @@ pub async fn serve(
     // A stream that ends (and is then never polled again) when the writer stops.
     let (forgets_tx, forgets) = async_channel::bounded::<Vec<ClientId>>(16);
     let mut forgets = pin!(forgets);
+    let (committed_tx, committed) = async_channel::unbounded::<(usize, bool)>();
+    let mut committed = pin!(committed);
     let writer = match database {
         Some(database) => {
             let members = {
@@ -168,13 +189,18 @@ pub async fn serve(
                 // Requests made while the hub was stopped are already in the members.
                 blocking::unblock(move || {
                     database.take_forget_requests()?;
-                    database.members()
+                    Ok::<_, db::Error>((database.members()?, database.stored_messages()?))
                 })
                 .await?
             };
-            tracing::info!(members = members.len(), "members kept from the last run");
-            hub.restore(members);
-            Some(Writer::start(database, forgets_tx))
+            let (members, messages) = members;
+            tracing::info!(
+                members = members.len(),
+                messages = messages.len(),
+                "kept from the last run"
+            );
+            hub.restore(members, messages);
+            Some(Writer::start(database, forgets_tx, committed_tx))
         }
         None => None,
     };
@@ -231,6 +257,9 @@ pub async fn serve(
             _ = FutureExt::fuse(&mut timer) => {
                 armed = None;
                 hub.handle_timeout(Instant::now());
+            }
+            (batches, ok) = committed.select_next_some() => {
+                hub.handle_stored(batches, ok, Instant::now());
             }
             ids = forgets.select_next_some() => {
                 let now = Instant::now();

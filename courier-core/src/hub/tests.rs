@@ -864,6 +864,7 @@ fn known_offline(sim: &mut Sim, first: u64, n: usize) {
     }
 }
 
+mod keeping;
 mod remember;
 mod storms;
 mod transfers;

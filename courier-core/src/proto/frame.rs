@@ -308,6 +308,9 @@ pub enum RejectReason {
     RateLimited,
     /// The recipient's offline queue is full.
     QueueFull,
+    /// The recipient is offline and the hub could not keep the message (its disk is
+    /// full or failing).
+    NotKept,
 }
 
 /// Errors the hub reports without closing the connection.

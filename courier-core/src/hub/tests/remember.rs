@@ -163,7 +163,7 @@ fn a_forgotten_device_is_disconnected_and_must_give_the_password_again() {
 #[test]
 fn remembering_and_forgetting_are_recorded_for_the_database() {
     let mut sim = Sim::new(PW);
-    sim.hub.restore(Vec::new());
+    sim.hub.restore(Vec::new(), Vec::new());
     let i = sim.login_remembered(1, "alice", PW);
     let remembered = |records: &[Record]| {
         records.iter().find_map(|r| match r {

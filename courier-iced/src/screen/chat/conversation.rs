@@ -613,6 +613,7 @@ fn rejection(r: RejectReason) -> &'static str {
         RejectReason::BadText => "not delivered: empty or too long",
         RejectReason::RateLimited => "not delivered: sending too fast",
         RejectReason::QueueFull => "not delivered: their offline queue is full",
+        RejectReason::NotKept => "not delivered: they are offline and the hub could not keep it",
     }
 }
 

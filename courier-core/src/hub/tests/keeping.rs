@@ -1,0 +1,159 @@
+//! A hub with a database on the simulator: a message for an offline contact is
+//! `stored` only once its batch is written; what could not be written is refused with
+//! a reason; what is kept survives a restart, with its sender and time.
+use super::*;
+use crate::hub::db::Record;
+
+/// A hub that keeps (as one with a database does), Alice online, Bob known and away.
+fn keeping_hub() -> (Sim, usize) {
+    let mut sim = Sim::new(PW);
+    sim.hub.restore(Vec::new(), Vec::new());
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    sim.disconnect(b);
+    let _ = sim.hub.poll_store();
+    sim.hub.handle_stored(1, true, sim.now);
+    sim.clear();
+    (sim, a)
+}
+
+fn kept_messages(records: &[Record]) -> Vec<String> {
+    records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Message { to, message } if *to == id(2) => Some(message.text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn stored_is_said_only_once_the_batch_is_written() {
+    let (mut sim, a) = keeping_hub();
+    send(&mut sim, a, 1, Target::Client(id(2)), "first");
+    send(&mut sim, a, 2, Target::Client(id(2)), "second");
+    assert!(
+        receipts(&sim, a).is_empty(),
+        "nothing said before the disk has it"
+    );
+    let batch = sim.hub.poll_store();
+    assert_eq!(kept_messages(&batch), vec!["first", "second"]);
+    // Online traffic meanwhile is not held back.
+    let c = sim.login(3, "carol");
+    send(&mut sim, a, 3, Target::Client(id(3)), "hi carol");
+    assert_eq!(receipts(&sim, a), vec![(MsgId(3), Delivery::Delivered)]);
+    assert_eq!(messages(&sim, c).len(), 1);
+
+    let now = sim.now;
+    sim.hub.handle_stored(1, true, now);
+    sim.run();
+    assert_eq!(
+        receipts(&sim, a),
+        vec![
+            (MsgId(3), Delivery::Delivered),
+            (MsgId(1), Delivery::Stored),
+            (MsgId(2), Delivery::Stored)
+        ]
+    );
+    let b = sim.login(2, "bob");
+    let got: Vec<String> = messages(&sim, b).into_iter().map(|m| m.text).collect();
+    assert_eq!(got, vec!["first", "second"]);
+    // Bob's acknowledgement is forgotten on the disk too.
+    let after = sim.hub.poll_store();
+    assert!(
+        after
+            .iter()
+            .any(|r| matches!(r, Record::Delivered { to, messages }
+            if *to == id(2) && messages.len() == 2 && messages[0] == (id(1), MsgId(1)))),
+        "{after:?}"
+    );
+}
+
+#[test]
+fn what_could_not_be_written_is_refused_with_a_reason_and_never_delivered() {
+    let (mut sim, a) = keeping_hub();
+    send(&mut sim, a, 1, Target::Client(id(2)), "lost to a full disk");
+    assert_eq!(kept_messages(&sim.hub.poll_store()).len(), 1);
+    let now = sim.now;
+    sim.hub.handle_stored(1, false, now);
+    sim.run();
+    assert_eq!(
+        receipts(&sim, a),
+        vec![(MsgId(1), Delivery::Rejected(RejectReason::NotKept))]
+    );
+    assert_eq!(sim.hub.stats().stored, 0);
+    assert_eq!(sim.hub.stats().stored_bytes, 0, "its room is given back");
+    let b = sim.login(2, "bob");
+    assert!(messages(&sim, b).is_empty());
+}
+
+#[test]
+fn a_recipient_who_comes_online_before_the_write_gets_it_right_after() {
+    let (mut sim, a) = keeping_hub();
+    send(&mut sim, a, 1, Target::Client(id(2)), "racing");
+    let _ = sim.hub.poll_store();
+    let b = sim.login(2, "bob");
+    assert!(messages(&sim, b).is_empty(), "not on the disk yet");
+    let now = sim.now;
+    sim.hub.handle_stored(1, true, now);
+    sim.run();
+    assert_eq!(
+        messages(&sim, b)
+            .into_iter()
+            .map(|m| m.text)
+            .collect::<Vec<_>>(),
+        vec!["racing"]
+    );
+}
+
+#[test]
+fn the_recipient_s_queue_counts_messages_still_on_their_way_to_the_disk() {
+    let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
+    config.offline_queue = 2;
+    let mut sim = Sim::with_config(config, PW);
+    sim.hub.restore(Vec::new(), Vec::new());
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    sim.disconnect(b);
+    sim.clear();
+    for n in 0..3 {
+        send(&mut sim, a, n, Target::Client(id(2)), "m");
+    }
+    assert_eq!(
+        receipts(&sim, a),
+        vec![(MsgId(2), Delivery::Rejected(RejectReason::QueueFull))]
+    );
+}
+
+#[test]
+fn kept_messages_come_back_with_their_sender_and_time_after_a_restart() {
+    let mut sim = Sim::new(PW);
+    let kept = Message {
+        id: MsgId(77),
+        from: id(1),
+        to: Target::Client(id(2)),
+        text: "from before the restart".into(),
+        time: Timestamp(1_600_000_000_000),
+    };
+    let member = |n: u8, name: &str| crate::hub::db::Member {
+        id: id(n),
+        profile: Profile::with_name(name),
+        first_seen: None,
+        last_seen: Timestamp(1),
+        logins: 2,
+        avatar_changed: None,
+        remembered_since: None,
+    };
+    sim.hub.restore(
+        vec![member(1, "alice"), member(2, "bob")],
+        vec![(id(2), kept.clone())],
+    );
+    assert_eq!(sim.hub.stats().stored, 1);
+    let b = sim.login(2, "bob");
+    assert_eq!(messages(&sim, b), vec![kept]);
+    // Alice shows in Bob's list though she has not come back yet.
+    assert!(
+        matches!(&sim.events(b)[0], SEvent::LoggedIn { contacts, .. }
+        if contacts.iter().any(|c| c.id == id(1) && !c.online && c.profile.name == "alice"))
+    );
+}
