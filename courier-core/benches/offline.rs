@@ -181,7 +181,9 @@ fn child_hub() {
 
 /// A logged-in connection, driven frame by frame, and how many kept messages arrived
 /// (and were acknowledged) during the login itself.
-async fn login(addr: &str, identity: &Identity) -> (net::ClientStream, usize) {
+/// With `again`, as a remembered device (no password: many may log in at once without
+/// looking like guessing).
+async fn login(addr: &str, identity: &Identity, again: bool) -> (net::ClientStream, usize) {
     let connector = futures_rustls::TlsConnector::from(tls::client_config(identity).unwrap());
     let (stream, info) = net::connect_tls(addr, connector).await.unwrap();
     let mut ws = net::upgrade(stream).await.unwrap();
@@ -190,7 +192,8 @@ async fn login(addr: &str, identity: &Identity) -> (net::ClientStream, usize) {
         Profile::with_name("bench"),
         Timing::default(),
         Instant::now(),
-    );
+    )
+    .remembering(again, true);
     session
         .handle_connected(info.channel, Instant::now())
         .unwrap();
@@ -233,7 +236,7 @@ async fn run(addr: &str, messages: usize, senders: usize, recipients: usize) -> 
         .map(|_| Identity::generate().unwrap())
         .collect();
     for who in &people {
-        let (mut ws, _) = login(addr, who).await;
+        let (mut ws, _) = login(addr, who, false).await;
         let _ = ws.close(None).await;
     }
     async_io::Timer::after(Duration::from_millis(500)).await;
@@ -242,7 +245,7 @@ async fn run(addr: &str, messages: usize, senders: usize, recipients: usize) -> 
     // Store: every sender keeps WINDOW messages in flight and counts `stored` receipts.
     let mut conns = Vec::new();
     for _ in 0..senders {
-        conns.push(login(addr, &Identity::generate().unwrap()).await.0);
+        conns.push(login(addr, &Identity::generate().unwrap(), false).await.0);
     }
     let text = ".".repeat(MSG_BYTES);
     let per_sender = messages / senders;
@@ -281,7 +284,7 @@ async fn run(addr: &str, messages: usize, senders: usize, recipients: usize) -> 
     // Drain: every recipient comes back; pages are acknowledged as they arrive.
     let start = Instant::now();
     let tasks = people.iter().map(|who| async move {
-        let (mut ws, mut got) = login(addr, who).await;
+        let (mut ws, mut got) = login(addr, who, true).await;
         let expected = per_sender * senders / recipients;
         while got < expected {
             if let ServerFrame::Stored(page) = next_frame(&mut ws).await {
