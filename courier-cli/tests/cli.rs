@@ -1107,3 +1107,92 @@ fn a_new_hub_password_forgets_remembered_devices_unless_kept() {
     drop(restart(&["--reset-password"]));
     assert!(!remembered(), "a new password forgets her device");
 }
+
+/// Issue 11 on a real file system: the hub's disk (a small tmpfs) fills up. A message for
+/// an offline contact is then refused as "not kept" (never a false `stored`), messages
+/// between online people still go through, and once there is room again messages are
+/// kept as before. Needs root (to mount a tmpfs), as CI has; without it the test says it
+/// did not run.
+#[test]
+fn a_full_hub_disk_refuses_to_keep_messages_and_routing_goes_on() {
+    let dir = tempdir("hub-full");
+    let mnt = dir.join("hubdisk");
+    std::fs::create_dir_all(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
+        .arg(&mnt)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|st| st.success());
+    if !mounted {
+        return not_run(
+            "a_full_hub_disk_refuses_to_keep_messages",
+            "mounting a tmpfs needs root (and the mount command)",
+        );
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(mnt.clone());
+    let (hub, _) = spawn_hub(&mnt.join("hub"), "127.0.0.1:0", Some(PW));
+    for name in ["alice", "bob", "carol"] {
+        assert!(courier(&hub, &dir, name, &["who"]).status.success());
+    }
+    let say = |to: &str, message: &str| {
+        let out = courier(&hub, &dir, "alice", &["say", "--to", to, "--json", message]);
+        let receipt = json_lines(&out.stdout)
+            .into_iter()
+            .find(|v| v["type"] == "receipt")
+            .unwrap_or_else(|| panic!("no receipt: {}", text(&out.stderr)));
+        (out.status.code(), receipt)
+    };
+    let (code, receipt) = say("bob", "kept while there is room");
+    assert_eq!((code, receipt["status"].as_str()), (Some(0), Some("stored")));
+
+    // Fill the disk, then leave almost nothing.
+    let filler = mnt.join("filler");
+    {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.flush();
+        let len = f.metadata().unwrap().len();
+        f.set_len(len.saturating_sub(16 * 1024)).unwrap();
+    }
+    let big = "x".repeat(60 * 1024);
+    let mut refused = None;
+    for _ in 0..20 {
+        let (code, receipt) = say("bob", &big);
+        if receipt["status"] == "rejected" {
+            refused = Some((code, receipt));
+            break;
+        }
+        assert_eq!(receipt["status"], "stored", "{receipt}");
+    }
+    let (code, receipt) = refused.expect("a full disk refuses to keep more");
+    assert_eq!(code, Some(1));
+    assert_eq!(receipt["reason"], "not_kept", "{receipt}");
+
+    // Online people still talk: Carol listens, Alice writes to her.
+    let listener = {
+        let mut c = client(&hub, &dir, "carol");
+        c.args(["listen", "--json", "--count", "1", "--timeout", "20"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        c.spawn().unwrap()
+    };
+    wait_online(&hub, &dir, "probe", &["carol"]);
+    let (code, receipt) = say("carol", "the disk is full but we are both here");
+    assert_eq!((code, receipt["status"].as_str()), (Some(0), Some("delivered")));
+    let out = listener.wait_with_output().unwrap();
+    assert!(text(&out.stdout).contains("the disk is full but we are both here"));
+
+    // Room again: kept again.
+    std::fs::remove_file(&filler).unwrap();
+    let (code, receipt) = say("bob", "kept again");
+    assert_eq!((code, receipt["status"].as_str()), (Some(0), Some("stored")));
+}

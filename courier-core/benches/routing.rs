@@ -1,5 +1,6 @@
-//! Routing benchmark through a real hub (separate process) on loopback, with a plain-TCP
-//! relay doing the same routing as the baseline in the same run.
+//! Routing benchmark through a real hub (separate process, with its database as `courier
+//! hub` runs) on loopback, with a plain-TCP relay doing the same routing as the baseline
+//! in the same run.
 //!
 //! Reports, for N = 2, 100, 1000 clients sending 1:1 100-byte messages: routed msg/s at
 //! full load (courier vs baseline, and the ratio); p50/p99 latency at an offered load of
@@ -223,6 +224,9 @@ impl Drop for ChildServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A hub child's database folder.
+        let dir = std::env::temp_dir().join(format!("courier-bench-routing-{}", self.child.id()));
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
 
@@ -257,6 +261,11 @@ fn child_hub() {
         println!("{}", listener.local_addr().unwrap());
         let secret = HubSecret::register(&mut rand::thread_rng(), &Password::new(PW)).unwrap();
         let mut config = hub::Config::new(Identity::generate().unwrap(), secret);
+        // As `courier hub` runs: with its database (members are written as they log in).
+        let dir =
+            std::env::temp_dir().join(format!("courier-bench-routing-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        config.db = Some(hub::Home::open(&dir).unwrap().database().unwrap());
         // A benchmark measures capacity: lift the per-client chat rate limit.
         config.message_rate = u32::MAX / 2;
         config.message_burst = u32::MAX / 2;
