@@ -55,6 +55,28 @@ pub(crate) enum Command {
     /// Files are saved in --dir (default: your download folder) under safe names: a name
     /// from the sender can never point outside that folder or replace a file there.
     Receive(ReceiveArgs),
+    /// Show the messages this computer kept from the hub (what say, listen and chat saw
+    /// and sent, with what became of each), or search them. Needs no connection.
+    History(HistoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HistoryArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// Only the conversation with WHO: a name, an id prefix (4+ hex digits), or
+    /// "everyone".
+    pub(crate) who: Option<String>,
+    /// Only messages with all these words (case and accents ignored; the last word may
+    /// be the start of one).
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) search: Option<String>,
+    /// The newest N messages (shown oldest first).
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub(crate) limit: usize,
+    /// One JSON object per message.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,8 +7,9 @@ use std::pin::Pin;
 use anyhow::{Context, Result, anyhow, bail};
 use courier_core::auth::Password;
 use courier_core::contacts::{self, Contacts};
+use courier_core::history::{History, State};
 use courier_core::identity::{Identity, PinStore};
-use courier_core::proto::{ClientId, Contact, Profile, Target, validate_profile};
+use courier_core::proto::{ClientId, Contact, MsgId, Profile, Target, Timestamp, validate_profile};
 use courier_core::session::{self, Event, Handle, Update};
 use futures::{Stream, StreamExt};
 
@@ -17,6 +18,23 @@ use crate::output::safe;
 use crate::password;
 
 pub(crate) type Updates = Pin<Box<dyn Stream<Item = Update> + Send>>;
+
+/// This hub's history in the profile folder, with the names in the contact list; a
+/// problem with it is said once and the command goes on without.
+fn open_history(args: &ClientArgs, hub: &ClientId, contacts: &[Contact]) -> Option<History> {
+    let dir = profile_dir(args).ok()?;
+    let opened = History::open(&dir, hub).and_then(|mut h| {
+        h.names(contacts.iter().map(|c| (c.id, c.profile.name.as_str())))?;
+        Ok(h)
+    });
+    match opened {
+        Ok(h) => Some(h),
+        Err(e) => {
+            eprintln!("courier: the history is not kept: {e}");
+            None
+        }
+    }
+}
 
 /// Why a login did not happen.
 enum LoginError {
@@ -42,6 +60,9 @@ pub(crate) struct Client {
     pub(crate) me: ClientId,
     pub(crate) contacts: Contacts,
     pub(crate) hub: String,
+    /// This hub's history in the profile folder; `None` if it cannot be used (said once
+    /// on stderr: the command itself goes on).
+    pub(crate) history: Option<History>,
 }
 
 pub(crate) fn profile_dir(args: &ClientArgs) -> Result<PathBuf> {
@@ -117,6 +138,7 @@ impl Client {
                             welcome.hub.safety_code()
                         );
                     }
+                    let history = open_history(args, &welcome.hub, &welcome.contacts);
                     let contacts = Contacts::new(welcome.contacts);
                     return Ok(Self {
                         updates,
@@ -124,6 +146,7 @@ impl Client {
                         handle,
                         contacts,
                         hub: args.hub.clone(),
+                        history,
                     });
                 }
                 Some(Update::Disconnected { reason, .. })
@@ -177,9 +200,36 @@ impl Client {
         }
     }
 
-    /// Keeps the contact list current.
+    /// Keeps the contact list current, and the history: what arrived, what became of
+    /// what we sent.
     pub(crate) fn apply(&mut self, event: &Event) {
         self.contacts.apply(event);
+        let Some(history) = &mut self.history else {
+            return;
+        };
+        let kept = match event {
+            Event::Message(m) => history.received(m).map(drop),
+            Event::Receipt { id, status } => history.set_state(self.me, *id, &State::of(status)),
+            Event::Read { id, .. } => history.set_state(self.me, *id, &State::Read),
+            Event::Contact(c) => history.names([(c.id, c.profile.name.as_str())]),
+            _ => Ok(()),
+        };
+        if let Err(e) = kept {
+            eprintln!("courier: the history is not kept: {e}");
+            self.history = None;
+        }
+    }
+
+    /// Sends a message and keeps it in the history.
+    pub(crate) async fn send(&mut self, to: Target, text: String) -> Result<MsgId> {
+        let id = self.handle.send_message(to, text.clone()).await?;
+        if let Some(history) = &self.history
+            && let Err(e) = history.sent(self.me, id, to, &text, Timestamp::now())
+        {
+            eprintln!("courier: the history is not kept: {e}");
+            self.history = None;
+        }
+        Ok(id)
     }
 
     pub(crate) fn name_of(&self, id: ClientId) -> String {

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub(crate) mod chat;
+pub(crate) mod history;
 pub(crate) mod hub;
 pub(crate) mod listen;
 pub(crate) mod receive;

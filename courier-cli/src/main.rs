@@ -48,6 +48,7 @@ fn main() -> ExitCode {
             args::Command::Chat(a) => cmd::chat::run(a).await,
             args::Command::Send(a) => cmd::send::run(a).await,
             args::Command::Receive(a) => cmd::receive::run(a).await,
+            args::Command::History(a) => cmd::history::run(&a),
         }
     });
     match result {

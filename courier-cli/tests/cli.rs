@@ -1150,7 +1150,10 @@ fn a_full_hub_disk_refuses_to_keep_messages_and_routing_goes_on() {
         (out.status.code(), receipt)
     };
     let (code, receipt) = say("bob", "kept while there is room");
-    assert_eq!((code, receipt["status"].as_str()), (Some(0), Some("stored")));
+    assert_eq!(
+        (code, receipt["status"].as_str()),
+        (Some(0), Some("stored"))
+    );
 
     // Fill the disk, then leave almost nothing.
     let filler = mnt.join("filler");
@@ -1187,12 +1190,91 @@ fn a_full_hub_disk_refuses_to_keep_messages_and_routing_goes_on() {
     };
     wait_online(&hub, &dir, "probe", &["carol"]);
     let (code, receipt) = say("carol", "the disk is full but we are both here");
-    assert_eq!((code, receipt["status"].as_str()), (Some(0), Some("delivered")));
+    assert_eq!(
+        (code, receipt["status"].as_str()),
+        (Some(0), Some("delivered"))
+    );
     let out = listener.wait_with_output().unwrap();
     assert!(text(&out.stdout).contains("the disk is full but we are both here"));
 
     // Room again: kept again.
     std::fs::remove_file(&filler).unwrap();
     let (code, receipt) = say("bob", "kept again");
-    assert_eq!((code, receipt["status"].as_str()), (Some(0), Some("stored")));
+    assert_eq!(
+        (code, receipt["status"].as_str()),
+        (Some(0), Some("stored"))
+    );
+}
+
+/// Issue 11, history on every client: what `say` sent and `listen` received is kept in
+/// the profile folder with what became of it, and `courier history` shows and searches
+/// it with no connection (the hub is stopped first).
+#[test]
+fn history_keeps_what_was_said_and_searches_it_offline() {
+    let dir = tempdir("history");
+    let hub = start_hub(&dir);
+    assert!(courier(&hub, &dir, "bob", &["who"]).status.success());
+    let listener = {
+        let mut c = client(&hub, &dir, "bob");
+        c.args(["listen", "--json", "--count", "2", "--timeout", "20"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        c.spawn().unwrap()
+    };
+    wait_online(&hub, &dir, "alice", &["bob"]);
+    for message in ["Rendez-vous au Café à midi", "bring the slides"] {
+        let out = courier(&hub, &dir, "alice", &["say", "--to", "bob", message]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    assert!(listener.wait_with_output().unwrap().status.success());
+    let hub_addr = hub.addr.clone();
+    drop(hub); // offline from here on
+
+    let history = |name: &str, args: &[&str]| {
+        let mut c = Command::new(BIN);
+        c.arg("history")
+            .args(args)
+            .env("COURIER_HUB", "127.0.0.1:1") // not the hub's address: no pin there
+            .env("COURIER_HOME", dir.join(name));
+        run(c)
+    };
+    // The history is per hub: found by the hub's address (its pin).
+    let out = history("alice", &["--json"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no history with the hub"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let history = |name: &str, args: &[&str]| {
+        let mut c = Command::new(BIN);
+        c.arg("history")
+            .args(args)
+            .env("COURIER_HUB", &hub_addr)
+            .env("COURIER_HOME", dir.join(name));
+        run(c)
+    };
+    let out = history("alice", &["bob", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let sent = json_lines(&out.stdout);
+    let texts: Vec<&str> = sent.iter().map(|v| v["text"].as_str().unwrap()).collect();
+    assert_eq!(
+        texts,
+        vec!["Rendez-vous au Café à midi", "bring the slides"]
+    );
+    assert!(
+        sent.iter()
+            .all(|v| v["outgoing"] == true && v["state"] == "delivered"),
+        "{sent:?}"
+    );
+
+    let out = history("bob", &["--search", "cafe", "--json"]);
+    let found = json_lines(&out.stdout);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["text"], "Rendez-vous au Café à midi");
+    assert_eq!(found[0]["from"]["name"], "alice");
+    assert_eq!(found[0]["outgoing"], false);
+    let human = text(&history("bob", &["alice"]).stdout);
+    assert!(human.contains("alice → you: bring the slides"), "{human}");
 }

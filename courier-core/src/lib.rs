@@ -13,6 +13,8 @@
 //! - [`hub`]: the [`hub::Hub`] state machine and its driver [`hub::serve`].
 //! - [`session`]: the [`session::Session`] state machine and its driver [`session::connect`].
 //! - [`contacts`]: the contact list as front ends keep it (resolve, search, look-alikes).
+//! - [`history`]: a client's messages on one hub, kept and searchable; [`sqlite`]: how
+//!   Courier's database files are opened and migrated.
 //! - [`net`]: TCP → TLS → WebSocket plumbing.
 //! - [`transfer`]: direct file transfer: brokered by the hub, peer to peer, verified,
 //!   resumable.
@@ -23,12 +25,14 @@
 pub mod auth;
 pub mod contacts;
 pub mod error;
+pub mod history;
 pub mod hub;
 pub mod identity;
 pub mod limits;
 pub mod net;
 pub mod proto;
 pub mod session;
+pub mod sqlite;
 #[cfg(any(test, feature = "test-util"))]
 pub mod testing;
 pub mod text;

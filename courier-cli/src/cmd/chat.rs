@@ -105,7 +105,7 @@ pub(crate) async fn run(args: ChatArgs) -> Result<ExitCode> {
                         Err(e) => eprintln!("{e:#}"),
                     }
                 } else {
-                    match client.handle.send_message(to, line).await {
+                    match client.send(to, line.to_owned()).await {
                         Ok(id) => {
                             unanswered.insert(id);
                         }

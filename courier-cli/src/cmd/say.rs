@@ -29,10 +29,14 @@ pub(crate) async fn run(args: SayArgs) -> Result<ExitCode> {
     }
     let mut client = Client::connect(&args.client, false).await?;
     let to = client.resolve(&args.to)?;
-    let id = client.handle.send_message(to, text).await?;
+    let id = client.send(to, text).await?;
     while let Some(update) = client.updates.next().await {
         match update {
             Update::Event(Event::Receipt { id: r, status }) if r == id => {
+                client.apply(&Event::Receipt {
+                    id: r,
+                    status: status.clone(),
+                });
                 let (word, reason) = output::delivery(&status);
                 if args.json {
                     let line = json!({ "type": "receipt", "id": id.to_string(), "status": word, "reason": reason });

@@ -16,12 +16,20 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::sqlite::{classify, sql_time, timestamp};
 
 use crate::proto::{ClientId, Message, MsgId, Profile, Target, Timestamp, validate_profile};
 
 /// `PRAGMA application_id` of a Courier hub database ("CrHb").
 const APPLICATION_ID: i32 = 0x4372_4862;
+
+/// The hub database's mark and schema steps.
+const SCHEMA: crate::sqlite::Schema = crate::sqlite::Schema {
+    application_id: APPLICATION_ID,
+    migrations: MIGRATIONS,
+};
 
 /// The schema, one step per version: `MIGRATIONS[n]` takes version `n` to `n + 1`.
 /// Steps are only ever appended.
@@ -54,48 +62,7 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this Courier writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
-/// Why the hub's database cannot be used. Each names the file.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// Not an SQLite database, or a damaged one.
-    #[error("{}: damaged or not a database; it was left as it is (restore it from a backup or move it away)", path.display())]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-    },
-    /// An SQLite database of some other program.
-    #[error("{}: a database of another program, not a Courier hub's; it was left as it is", path.display())]
-    Foreign {
-        /// The file.
-        path: PathBuf,
-    },
-    /// Written by a newer Courier, whose schema this one does not know.
-    #[error("{}: written by a newer Courier (schema {found}; this one knows up to {supported}): update Courier", path.display())]
-    Newer {
-        /// The file.
-        path: PathBuf,
-        /// Its schema version.
-        found: u32,
-        /// The newest this build knows.
-        supported: u32,
-    },
-    /// The file (or its folder) cannot be written.
-    #[error("{}: read-only; the hub needs to write it (check its permissions and the disk)", path.display())]
-    ReadOnly {
-        /// The file.
-        path: PathBuf,
-    },
-    /// Any other SQLite failure (a full disk, an I/O error…).
-    #[error("{}: {source}", path.display())]
-    Sqlite {
-        /// The file.
-        path: PathBuf,
-        /// What SQLite said.
-        #[source]
-        source: rusqlite::Error,
-    },
-}
+pub use crate::sqlite::Error;
 
 /// One member as the hub keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,78 +124,16 @@ impl Db {
     /// See [`Error`]: damaged, foreign, newer and read-only files are refused and left
     /// untouched.
     pub fn open(path: &Path) -> Result<Self, Error> {
-        let sqlite = |source| Error::Sqlite {
-            path: path.to_owned(),
-            source,
-        };
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
-                | OpenFlags::SQLITE_OPEN_CREATE
-                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(|e| classify(path, e))?;
-        if conn.is_readonly(rusqlite::MAIN_DB).map_err(sqlite)? {
-            return Err(Error::ReadOnly {
-                path: path.to_owned(),
-            });
-        }
-        // The first read of the file: a damaged or foreign file shows here.
-        let app_id: i32 = conn
-            .query_row("PRAGMA application_id", [], |r| r.get(0))
-            .map_err(|e| classify(path, e))?;
-        let version: u32 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| classify(path, e))?;
-        let tables: u32 = conn
-            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
-            .map_err(|e| classify(path, e))?;
-        let ours = app_id == APPLICATION_ID || (app_id == 0 && tables == 0 && version == 0);
-        if !ours {
-            return Err(Error::Foreign {
-                path: path.to_owned(),
-            });
-        }
-        if version > SCHEMA_VERSION {
-            return Err(Error::Newer {
-                path: path.to_owned(),
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        // WAL: readers never block the writer. FULL: a commit is on the disk when it
-        // returns, so what the hub says it kept survives a crash.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|e| classify(path, e))?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(|e| classify(path, e))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(sqlite)?;
-        let mut db = Self {
+        let conn = crate::sqlite::open(path, &SCHEMA)?;
+        Ok(Self {
             inner: Arc::new(Mutex::new(conn)),
             path: path.to_owned(),
-        };
-        db.migrate(version)?;
-        Ok(db)
+        })
     }
 
     /// The file.
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    fn migrate(&mut self, from: u32) -> Result<(), Error> {
-        let path = self.path.clone();
-        let mut conn = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let tx = conn.transaction().map_err(|e| classify(&path, e))?;
-        for (n, step) in MIGRATIONS.iter().enumerate().skip(from as usize) {
-            tx.execute_batch(step).map_err(|e| classify(&path, e))?;
-            tx.pragma_update(None, "user_version", n as u32 + 1)
-                .map_err(|e| classify(&path, e))?;
-        }
-        tx.pragma_update(None, "application_id", APPLICATION_ID)
-            .map_err(|e| classify(&path, e))?;
-        tx.commit().map_err(|e| classify(&path, e))
     }
 
     /// Every member kept. A row that no longer reads as a valid profile (damaged, or
@@ -515,48 +420,6 @@ impl Db {
             .filter_map(|id| <[u8; 32]>::try_from(id.as_slice()).ok().map(ClientId))
             .collect())
     }
-}
-
-fn sql_time(t: Timestamp) -> i64 {
-    i64::try_from(t.0).unwrap_or(i64::MAX)
-}
-
-fn timestamp(t: Option<i64>) -> Option<Timestamp> {
-    t.and_then(|t| u64::try_from(t).ok()).map(Timestamp)
-}
-
-/// Turns what SQLite said into the error a person can act on.
-fn classify(path: &Path, e: rusqlite::Error) -> Error {
-    let path = path.to_owned();
-    match e.sqlite_error_code() {
-        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => Error::Corrupt { path },
-        Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied)
-            if !writable(&path) =>
-        {
-            Error::ReadOnly { path }
-        }
-        _ => Error::Sqlite { path, source: e },
-    }
-}
-
-/// Whether `path` (or, if it does not exist, its folder) looks writable to us.
-fn writable(path: &Path) -> bool {
-    let probe = if path.exists() {
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(path)
-            .map(drop)
-    } else {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        tempfile_in(dir)
-    };
-    probe.is_ok()
-}
-
-fn tempfile_in(dir: &Path) -> std::io::Result<()> {
-    let probe = dir.join(format!(".courier-write-probe-{}", std::process::id()));
-    std::fs::File::create(&probe)?;
-    std::fs::remove_file(&probe)
 }
 
 #[cfg(test)]

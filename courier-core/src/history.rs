@@ -1,0 +1,525 @@
+//! A client's history: every message it sent or received on one hub, with what became
+//! of it, kept in SQLite in the client's profile folder (`history-<hub>.db`, one file per
+//! hub). The app and the `courier` command may use the same folder at once (WAL; a
+//! writer waits for the other's lock). Search is full-text (SQLite FTS5, case and accents
+//! ignored) across all conversations; reading pages back from the newest message never
+//! loads more than a page.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::proto::{ClientId, Delivery, Message, MsgId, RejectReason, Target, Timestamp};
+use crate::sqlite::{self, Error, classify, sql_time};
+
+/// `PRAGMA application_id` of a client history ("CrHi").
+const APPLICATION_ID: i32 = 0x4372_4869;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: messages and their full-text index (kept in step by triggers).
+    "CREATE TABLE messages (
+        seq INTEGER PRIMARY KEY,
+        peer BLOB NOT NULL CHECK (length(peer) = 32),
+        sender BLOB NOT NULL CHECK (length(sender) = 32),
+        id INTEGER NOT NULL,
+        outgoing INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        time INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        UNIQUE (sender, id)
+    ) STRICT;
+    CREATE INDEX messages_by_peer ON messages (peer, seq);
+    CREATE VIRTUAL TABLE messages_text USING fts5 (
+        text, content = 'messages', content_rowid = 'seq',
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER messages_added AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_text (rowid, text) VALUES (new.seq, new.text);
+    END;
+    CREATE TRIGGER messages_removed AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_text (messages_text, rowid, text)
+            VALUES ('delete', old.seq, old.text);
+    END;
+    CREATE TABLE names (id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 32), name TEXT NOT NULL) STRICT;",
+];
+
+const SCHEMA: sqlite::Schema = sqlite::Schema {
+    application_id: APPLICATION_ID,
+    migrations: MIGRATIONS,
+};
+
+/// The conversation "everyone" is filed under (no contact has an all-zero id).
+const EVERYONE: [u8; 32] = [0; 32];
+
+/// What became of a message, as kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum State {
+    /// Someone else's message.
+    Received,
+    /// Ours, handed to the hub; no receipt yet.
+    Sent,
+    /// Ours, delivered.
+    Delivered,
+    /// Ours, kept by the hub for an offline contact.
+    Stored,
+    /// Ours, read by the recipient.
+    Read,
+    /// Ours, refused (the reason as the hub gave it).
+    Rejected(String),
+}
+
+impl State {
+    fn code(&self) -> String {
+        match self {
+            Self::Received => "received".into(),
+            Self::Sent => "sent".into(),
+            Self::Delivered => "delivered".into(),
+            Self::Stored => "stored".into(),
+            Self::Read => "read".into(),
+            Self::Rejected(why) => format!("rejected:{why}"),
+        }
+    }
+
+    fn parse(code: &str) -> Self {
+        match code {
+            "received" => Self::Received,
+            "delivered" => Self::Delivered,
+            "stored" => Self::Stored,
+            "read" => Self::Read,
+            other => match other.strip_prefix("rejected:") {
+                Some(why) => Self::Rejected(why.to_owned()),
+                None => Self::Sent,
+            },
+        }
+    }
+
+    /// The state a receipt brings.
+    pub fn of(delivery: &Delivery) -> Self {
+        match delivery {
+            Delivery::Delivered => Self::Delivered,
+            Delivery::Stored => Self::Stored,
+            Delivery::Rejected(r) => Self::Rejected(
+                match r {
+                    RejectReason::NoSuchPeer => "no_such_peer",
+                    RejectReason::BadText => "bad_text",
+                    RejectReason::RateLimited => "rate_limited",
+                    RejectReason::QueueFull => "queue_full",
+                    RejectReason::NotKept => "not_kept",
+                }
+                .to_owned(),
+            ),
+        }
+    }
+}
+
+/// One kept message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Its place in the history (later messages have larger numbers).
+    pub seq: i64,
+    /// The conversation: the contact, or everyone.
+    pub peer: Target,
+    /// Who wrote it.
+    pub from: ClientId,
+    /// Its id (the sender's).
+    pub id: MsgId,
+    /// Whether we wrote it.
+    pub outgoing: bool,
+    /// The text.
+    pub text: String,
+    /// When the hub stamped it (ours: when we sent it).
+    pub time: Timestamp,
+    /// What became of it.
+    pub state: State,
+}
+
+/// One hub's history, open.
+#[derive(Debug)]
+pub struct History {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl History {
+    /// The history file for the hub with fingerprint `hub` in `profile_dir`.
+    pub fn path_for(profile_dir: &Path, hub: &ClientId) -> PathBuf {
+        profile_dir.join(format!("history-{}.db", hub.short()))
+    }
+
+    /// Opens (creating it if needed) the history of the hub `hub` in `profile_dir`.
+    ///
+    /// # Errors
+    /// A damaged, foreign, newer or read-only file ([`Error`]), left as it is.
+    pub fn open(profile_dir: &Path, hub: &ClientId) -> Result<Self, Error> {
+        let path = Self::path_for(profile_dir, hub);
+        let conn = sqlite::open(&path, &SCHEMA)?;
+        Ok(Self { conn, path })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Keeps a message someone sent us (`me` is our id: a message to us is filed under
+    /// its sender, one to everyone under everyone). A message kept already (the same
+    /// sender and id) is not kept twice; returns whether it was new.
+    ///
+    /// # Errors
+    /// If the file cannot be written.
+    pub fn received(&self, message: &Message) -> Result<bool, Error> {
+        let peer = match message.to {
+            Target::Everyone => EVERYONE,
+            Target::Client(_) => message.from.0,
+        };
+        self.insert(
+            peer,
+            message.from,
+            message.id,
+            false,
+            &message.text,
+            message.time,
+            &State::Received,
+        )
+    }
+
+    /// Keeps a message we sent (`me` wrote it to `to`). Returns whether it was new.
+    ///
+    /// # Errors
+    /// If the file cannot be written.
+    pub fn sent(
+        &self,
+        me: ClientId,
+        id: MsgId,
+        to: Target,
+        text: &str,
+        time: Timestamp,
+    ) -> Result<bool, Error> {
+        let peer = match to {
+            Target::Everyone => EVERYONE,
+            Target::Client(c) => c.0,
+        };
+        self.insert(peer, me, id, true, text, time, &State::Sent)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn insert(
+        &self,
+        peer: [u8; 32],
+        from: ClientId,
+        id: MsgId,
+        outgoing: bool,
+        text: &str,
+        time: Timestamp,
+        state: &State,
+    ) -> Result<bool, Error> {
+        let n = self
+            .conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO messages (peer, sender, id, outgoing, text, time, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    &peer[..],
+                    &from.0[..],
+                    i64::from_ne_bytes(id.0.to_ne_bytes()),
+                    outgoing,
+                    text,
+                    sql_time(time),
+                    state.code(),
+                ])
+            })
+            .map_err(|e| classify(&self.path, e))?;
+        Ok(n > 0)
+    }
+
+    /// Records what became of a message we sent (`me`): a receipt's state, or read.
+    /// A later state never goes back to an earlier one (read stays read).
+    ///
+    /// # Errors
+    /// If the file cannot be written.
+    pub fn set_state(&self, me: ClientId, id: MsgId, state: &State) -> Result<(), Error> {
+        self.conn
+            .prepare_cached(
+                "UPDATE messages SET state = ?3
+                 WHERE sender = ?1 AND id = ?2 AND state <> 'read'",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    &me.0[..],
+                    i64::from_ne_bytes(id.0.to_ne_bytes()),
+                    state.code()
+                ])
+            })
+            .map_err(|e| classify(&self.path, e))?;
+        Ok(())
+    }
+
+    /// Up to `limit` messages of one conversation (`None`: all conversations), newest
+    /// first, older than `before` (a [`Entry::seq`]; `None`: from the newest).
+    ///
+    /// # Errors
+    /// If the file cannot be read.
+    pub fn page(
+        &self,
+        peer: Option<Target>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, Error> {
+        let before = before.unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let columns = "seq, peer, sender, id, outgoing, text, time, state";
+        let rows = match peer {
+            Some(peer) => {
+                let key = match peer {
+                    Target::Everyone => EVERYONE,
+                    Target::Client(c) => c.0,
+                };
+                let mut stmt = self
+                    .conn
+                    .prepare_cached(&format!(
+                        "SELECT {columns} FROM messages WHERE peer = ?1 AND seq < ?2
+                         ORDER BY seq DESC LIMIT ?3"
+                    ))
+                    .map_err(|e| classify(&self.path, e))?;
+                collect(&mut stmt, params![&key[..], before, limit], &self.path)?
+            }
+            None => {
+                let mut stmt = self
+                    .conn
+                    .prepare_cached(&format!(
+                        "SELECT {columns} FROM messages WHERE seq < ?1
+                         ORDER BY seq DESC LIMIT ?2"
+                    ))
+                    .map_err(|e| classify(&self.path, e))?;
+                collect(&mut stmt, params![before, limit], &self.path)?
+            }
+        };
+        Ok(rows)
+    }
+
+    /// Up to `limit` messages whose text has every word of `query` (in any case, with
+    /// or without accents; the last word may be the start of a word, as when typing),
+    /// newest first, across all conversations.
+    ///
+    /// # Errors
+    /// If the file cannot be read.
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<Entry>, Error> {
+        let Some(fts) = fts_query(query) else {
+            return Ok(Vec::new());
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT m.seq, m.peer, m.sender, m.id, m.outgoing, m.text, m.time, m.state
+                 FROM messages_text JOIN messages m ON m.seq = messages_text.rowid
+                 WHERE messages_text MATCH ?1 ORDER BY m.seq DESC LIMIT ?2",
+            )
+            .map_err(|e| classify(&self.path, e))?;
+        collect(&mut stmt, params![fts, limit], &self.path)
+    }
+
+    /// Remembers the names people had, to show the history without a connection.
+    ///
+    /// # Errors
+    /// If the file cannot be written.
+    pub fn names<'a>(
+        &mut self,
+        people: impl IntoIterator<Item = (ClientId, &'a str)>,
+    ) -> Result<(), Error> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(|e| classify(&path, e))?;
+        {
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT INTO names (id, name) VALUES (?1, ?2)
+                     ON CONFLICT (id) DO UPDATE SET name = ?2 WHERE name <> ?2",
+                )
+                .map_err(|e| classify(&path, e))?;
+            for (id, name) in people {
+                upsert
+                    .execute(params![&id.0[..], name])
+                    .map_err(|e| classify(&path, e))?;
+            }
+        }
+        tx.commit().map_err(|e| classify(&path, e))
+    }
+
+    /// The name `id` had when last seen, if known.
+    ///
+    /// # Errors
+    /// If the file cannot be read.
+    pub fn name_of(&self, id: &ClientId) -> Result<Option<String>, Error> {
+        self.conn
+            .query_row(
+                "SELECT name FROM names WHERE id = ?1",
+                params![&id.0[..]],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| classify(&self.path, e))
+    }
+
+    /// Everyone whose name is known: (id, name).
+    ///
+    /// # Errors
+    /// If the file cannot be read.
+    pub fn known_names(&self) -> Result<Vec<(ClientId, String)>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, name FROM names")
+            .map_err(|e| classify(&self.path, e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+            })
+            .map_err(|e| classify(&self.path, e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, name) = row.map_err(|e| classify(&self.path, e))?;
+            if let Ok(id) = <[u8; 32]>::try_from(id.as_slice()) {
+                out.push((ClientId(id), name));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forgets one conversation (`Some`) or everything (`None`). Returns how many
+    /// messages were forgotten.
+    ///
+    /// # Errors
+    /// If the file cannot be written.
+    pub fn clear(&self, peer: Option<Target>) -> Result<u64, Error> {
+        let n = match peer {
+            Some(peer) => {
+                let key = match peer {
+                    Target::Everyone => EVERYONE,
+                    Target::Client(c) => c.0,
+                };
+                self.conn
+                    .execute("DELETE FROM messages WHERE peer = ?1", params![&key[..]])
+            }
+            None => self.conn.execute("DELETE FROM messages", []),
+        }
+        .map_err(|e| classify(&self.path, e))?;
+        Ok(n as u64)
+    }
+
+    /// How many messages are kept.
+    ///
+    /// # Errors
+    /// If the file cannot be read.
+    pub fn len(&self) -> Result<u64, Error> {
+        self.conn
+            .query_row("SELECT count(*) FROM messages", [], |r| r.get::<_, i64>(0))
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .map_err(|e| classify(&self.path, e))
+    }
+
+    /// Whether nothing is kept.
+    ///
+    /// # Errors
+    /// If the file cannot be read.
+    pub fn is_empty(&self) -> Result<bool, Error> {
+        self.conn
+            .query_row("SELECT 1 FROM messages LIMIT 1", [], |_| Ok(()))
+            .optional()
+            .map(|row| row.is_none())
+            .map_err(|e| classify(&self.path, e))
+    }
+
+    /// Runs `f` in one transaction (for writing many messages at once).
+    ///
+    /// # Errors
+    /// If the transaction cannot start or commit, or `f` fails.
+    pub fn batch<T>(&mut self, f: impl FnOnce(&Self) -> Result<T, Error>) -> Result<T, Error> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| classify(&self.path, e))?;
+        match f(self) {
+            Ok(t) => {
+                self.conn
+                    .execute_batch("COMMIT")
+                    .map_err(|e| classify(&self.path, e))?;
+                Ok(t)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A typed query as an FTS5 expression: each word quoted (so `AND`, `*` or quotes
+/// typed by the user are words, not syntax), the last one a prefix. `None` when it has
+/// no word.
+fn fts_query(query: &str) -> Option<String> {
+    let words: Vec<String> = query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| format!("\"{w}\""))
+        .collect();
+    let (last, rest) = words.split_last()?;
+    let mut q = rest.join(" ");
+    if !q.is_empty() {
+        q.push(' ');
+    }
+    q.push_str(last);
+    q.push('*');
+    Some(q)
+}
+
+fn collect(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    params: impl rusqlite::Params,
+    path: &Path,
+) -> Result<Vec<Entry>, Error> {
+    let rows = stmt
+        .query_map(params, |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, bool>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, i64>(6)?,
+                r.get::<_, String>(7)?,
+            ))
+        })
+        .map_err(|e| classify(path, e))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, peer, from, id, outgoing, text, time, state) =
+            row.map_err(|e| classify(path, e))?;
+        let (Ok(peer), Ok(from)) = (
+            <[u8; 32]>::try_from(peer.as_slice()),
+            <[u8; 32]>::try_from(from.as_slice()),
+        ) else {
+            continue;
+        };
+        out.push(Entry {
+            seq,
+            peer: if peer == EVERYONE {
+                Target::Everyone
+            } else {
+                Target::Client(ClientId(peer))
+            },
+            from: ClientId(from),
+            id: MsgId(u64::from_ne_bytes(id.to_ne_bytes())),
+            outgoing,
+            text,
+            time: Timestamp(u64::try_from(time).unwrap_or(0)),
+            state: State::parse(&state),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+#[path = "history/tests.rs"]
+mod tests;

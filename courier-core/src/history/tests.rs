@@ -1,0 +1,226 @@
+//! The history on real SQLite files.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use super::*;
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Self {
+        let d = std::env::temp_dir().join(format!(
+            "courier-history-{tag}-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        Self(d)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const HUB: ClientId = ClientId([9; 32]);
+const ME: ClientId = ClientId([1; 32]);
+const ADA: ClientId = ClientId([2; 32]);
+const BOB: ClientId = ClientId([3; 32]);
+
+fn from(who: ClientId, id: u64, to: Target, text: &str) -> Message {
+    Message {
+        id: MsgId(id),
+        from: who,
+        to,
+        text: text.into(),
+        time: Timestamp(1_700_000_000_000 + id),
+    }
+}
+
+fn texts(entries: &[Entry]) -> Vec<&str> {
+    entries.iter().map(|e| e.text.as_str()).collect()
+}
+
+#[test]
+fn messages_both_ways_are_kept_once_with_their_outcome() {
+    let dir = Dir::new("both");
+    let h = History::open(&dir.0, &HUB).unwrap();
+    assert!(h.is_empty().unwrap());
+    assert!(
+        h.received(&from(ADA, 1, Target::Client(ME), "hello"))
+            .unwrap()
+    );
+    assert!(
+        !h.received(&from(ADA, 1, Target::Client(ME), "hello"))
+            .unwrap(),
+        "a duplicate"
+    );
+    h.sent(ME, MsgId(7), Target::Client(ADA), "hi Ada", Timestamp(5))
+        .unwrap();
+    h.set_state(ME, MsgId(7), &State::of(&Delivery::Stored))
+        .unwrap();
+    h.set_state(ME, MsgId(7), &State::Read).unwrap();
+    // A late receipt does not take "read" back.
+    h.set_state(ME, MsgId(7), &State::Delivered).unwrap();
+    h.sent(ME, MsgId(8), Target::Client(ADA), "again", Timestamp(6))
+        .unwrap();
+    h.set_state(
+        ME,
+        MsgId(8),
+        &State::of(&Delivery::Rejected(RejectReason::NotKept)),
+    )
+    .unwrap();
+    h.received(&from(BOB, 2, Target::Everyone, "lunch?"))
+        .unwrap();
+
+    let ada = h.page(Some(Target::Client(ADA)), None, 10).unwrap();
+    assert_eq!(texts(&ada), vec!["again", "hi Ada", "hello"]);
+    assert_eq!(ada[0].state, State::Rejected("not_kept".into()));
+    assert_eq!(ada[1].state, State::Read);
+    assert!(ada[1].outgoing && !ada[2].outgoing);
+    assert_eq!(ada[2].from, ADA);
+    assert_eq!(
+        texts(&h.page(Some(Target::Everyone), None, 10).unwrap()),
+        vec!["lunch?"]
+    );
+    assert_eq!(h.len().unwrap(), 4);
+}
+
+#[test]
+fn pages_go_back_from_the_newest_to_the_oldest() {
+    let dir = Dir::new("pages");
+    let mut h = History::open(&dir.0, &HUB).unwrap();
+    h.batch(|h| {
+        for n in 0..95u64 {
+            h.received(&from(ADA, n, Target::Client(ME), &format!("m{n}")))?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = h.page(Some(Target::Client(ADA)), before, 20).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 20);
+        before = page.last().map(|e| e.seq);
+        seen.extend(page.into_iter().map(|e| e.text));
+    }
+    let expected: Vec<String> = (0..95).rev().map(|n| format!("m{n}")).collect();
+    assert_eq!(seen, expected);
+}
+
+#[test]
+fn search_ignores_case_and_accents_finds_word_starts_and_takes_any_typing() {
+    let dir = Dir::new("search");
+    let h = History::open(&dir.0, &HUB).unwrap();
+    h.received(&from(
+        ADA,
+        1,
+        Target::Client(ME),
+        "Rendez-vous au Café de Flore",
+    ))
+    .unwrap();
+    h.received(&from(BOB, 2, Target::Everyone, "the cafeteria is closed"))
+        .unwrap();
+    h.sent(
+        ME,
+        MsgId(3),
+        Target::Client(BOB),
+        "NAÏVE question: AND \"quotes\" *",
+        Timestamp(1),
+    )
+    .unwrap();
+    assert_eq!(
+        texts(&h.search("cafe", 10).unwrap()).len(),
+        2,
+        "café and cafeteria"
+    );
+    assert_eq!(
+        texts(&h.search("CAFÉ flore", 10).unwrap()),
+        vec!["Rendez-vous au Café de Flore"]
+    );
+    assert_eq!(
+        texts(&h.search("caf", 10).unwrap()).len(),
+        2,
+        "as the word is typed"
+    );
+    assert_eq!(texts(&h.search("naive", 10).unwrap()).len(), 1);
+    // What would be query syntax is just words.
+    for typed in ["AND", "\"quotes", "*", "NOT", "(", "a\"b", "naive AND"] {
+        let _ = h.search(typed, 10).unwrap();
+    }
+    assert!(h.search("   ", 10).unwrap().is_empty());
+    assert!(h.search("nothing-like-this", 10).unwrap().is_empty());
+}
+
+#[test]
+fn clearing_a_conversation_or_everything_also_clears_the_search() {
+    let dir = Dir::new("clear");
+    let h = History::open(&dir.0, &HUB).unwrap();
+    h.received(&from(ADA, 1, Target::Client(ME), "apple"))
+        .unwrap();
+    h.received(&from(BOB, 2, Target::Client(ME), "apple pie"))
+        .unwrap();
+    assert_eq!(h.clear(Some(Target::Client(ADA))).unwrap(), 1);
+    assert_eq!(texts(&h.search("apple", 10).unwrap()), vec!["apple pie"]);
+    assert_eq!(h.clear(None).unwrap(), 1);
+    assert!(h.search("apple", 10).unwrap().is_empty());
+    assert!(h.is_empty().unwrap());
+}
+
+#[test]
+fn two_programs_write_the_same_history_at_once() {
+    let dir = Dir::new("shared");
+    let app = History::open(&dir.0, &HUB).unwrap();
+    let cli = History::open(&dir.0, &HUB).unwrap();
+    let writer = std::thread::spawn(move || {
+        for n in 0..200u64 {
+            cli.received(&from(BOB, n, Target::Client(ME), "from the cli"))
+                .unwrap();
+        }
+    });
+    for n in 0..200u64 {
+        app.received(&from(ADA, n, Target::Client(ME), "from the app"))
+            .unwrap();
+    }
+    writer.join().unwrap();
+    assert_eq!(app.len().unwrap(), 400);
+}
+
+#[test]
+fn each_hub_has_its_own_history_and_other_files_are_refused() {
+    let dir = Dir::new("files");
+    let one = History::open(&dir.0, &HUB).unwrap();
+    one.received(&from(ADA, 1, Target::Client(ME), "on hub one"))
+        .unwrap();
+    let two = History::open(&dir.0, &ClientId([8; 32])).unwrap();
+    assert!(two.is_empty().unwrap());
+    // A hub's database where a history should be: refused, untouched.
+    let other = History::path_for(&dir.0, &ClientId([7; 32]));
+    drop(crate::hub::db::Db::open(&other).unwrap());
+    let before = std::fs::read(&other).unwrap();
+    let err = History::open(&dir.0, &ClientId([7; 32])).unwrap_err();
+    assert!(matches!(err, Error::Foreign { .. }), "{err:?}");
+    assert_eq!(std::fs::read(&other).unwrap(), before);
+}
+
+#[test]
+fn names_are_remembered_for_reading_without_a_connection() {
+    let dir = Dir::new("names");
+    let mut h = History::open(&dir.0, &HUB).unwrap();
+    h.names([(ADA, "Ada"), (BOB, "Bob")]).unwrap();
+    h.names([(ADA, "Ada L.")]).unwrap();
+    assert_eq!(h.name_of(&ADA).unwrap().as_deref(), Some("Ada L."));
+    assert_eq!(h.name_of(&ME).unwrap(), None);
+    let mut all = h.known_names().unwrap();
+    all.sort();
+    assert_eq!(
+        all,
+        vec![(ADA, "Ada L.".to_owned()), (BOB, "Bob".to_owned())]
+    );
+}
