@@ -31,7 +31,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX messages_by_peer ON messages (peer, seq);
     CREATE VIRTUAL TABLE messages_text USING fts5 (
         text, content = 'messages', content_rowid = 'seq',
-        tokenize = 'unicode61 remove_diacritics 2'
+        tokenize = 'unicode61 remove_diacritics 2',
+        prefix = '2 3 4 5 6 7 8'
     );
     CREATE TRIGGER messages_added AFTER INSERT ON messages BEGIN
         INSERT INTO messages_text (rowid, text) VALUES (new.seq, new.text);
@@ -313,10 +314,14 @@ impl History {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut stmt = self
             .conn
+            // The index walks its matches newest first and stops at the limit, however
+            // many messages have the words.
             .prepare_cached(
                 "SELECT m.seq, m.peer, m.sender, m.id, m.outgoing, m.text, m.time, m.state
-                 FROM messages_text JOIN messages m ON m.seq = messages_text.rowid
-                 WHERE messages_text MATCH ?1 ORDER BY m.seq DESC LIMIT ?2",
+                 FROM (SELECT rowid FROM messages_text WHERE messages_text MATCH ?1
+                       ORDER BY rowid DESC LIMIT ?2) AS hit
+                 JOIN messages m ON m.seq = hit.rowid
+                 ORDER BY m.seq DESC",
             )
             .map_err(|e| classify(&self.path, e))?;
         collect(&mut stmt, params![fts, limit], &self.path)
