@@ -67,17 +67,7 @@ pub(crate) fn delivery(d: &Delivery) -> (&'static str, Option<&'static str>) {
     match d {
         Delivery::Delivered => ("delivered", None),
         Delivery::Stored => ("stored", None),
-        Delivery::Rejected(r) => ("rejected", Some(reject_code(*r))),
-    }
-}
-
-fn reject_code(r: RejectReason) -> &'static str {
-    match r {
-        RejectReason::NoSuchPeer => "no_such_peer",
-        RejectReason::BadText => "bad_text",
-        RejectReason::RateLimited => "rate_limited",
-        RejectReason::QueueFull => "queue_full",
-        RejectReason::NotKept => "not_kept",
+        Delivery::Rejected(r) => ("rejected", Some(r.code())),
     }
 }
 

@@ -30,9 +30,20 @@ impl Drop for Hub {
 /// Starts `courier hub --json` and reads its startup line. `password: None` starts it
 /// with no password source and no terminal.
 fn spawn_hub(data: &Path, listen: &str, password: Option<&str>) -> (Hub, serde_json::Value) {
+    spawn_hub_with(data, listen, password, &[])
+}
+
+/// [`spawn_hub`] with more `courier hub` options.
+fn spawn_hub_with(
+    data: &Path,
+    listen: &str,
+    password: Option<&str>,
+    extra: &[&str],
+) -> (Hub, serde_json::Value) {
     let mut cmd = Command::new(BIN);
     cmd.args(["hub", "--json", "--listen", listen, "--data-dir"])
         .arg(data)
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
@@ -1064,27 +1075,7 @@ fn a_remembered_device_needs_no_password_until_the_owner_forgets_it() {
 fn a_new_hub_password_forgets_remembered_devices_unless_kept() {
     let dir = tempdir("reset-forgets");
     let data = dir.join("hub");
-    let restart = |extra: &[&str]| {
-        let mut cmd = Command::new(BIN);
-        cmd.args(["hub", "--json", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&data)
-            .args(extra)
-            .env("COURIER_PASSWORD", PW)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        let mut child = cmd.spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let info: serde_json::Value = serde_json::from_str(&line).unwrap();
-        Hub {
-            child,
-            addr: info["listen"].as_str().unwrap().to_owned(),
-            safety_code: String::new(),
-        }
-    };
+    let restart = |extra: &[&str]| spawn_hub_with(&data, "127.0.0.1:0", Some(PW), extra).0;
     let remembered = || {
         members(&data)
             .iter()

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::proto::{ClientId, Delivery, Message, MsgId, RejectReason, Target, Timestamp};
+use crate::proto::{ClientId, Delivery, Message, MsgId, Target, Timestamp};
 use crate::sqlite::{self, Error, classify, sql_time};
 
 /// `PRAGMA application_id` of a client history ("CrHi").
@@ -100,16 +100,7 @@ impl State {
         match delivery {
             Delivery::Delivered => Self::Delivered,
             Delivery::Stored => Self::Stored,
-            Delivery::Rejected(r) => Self::Rejected(
-                match r {
-                    RejectReason::NoSuchPeer => "no_such_peer",
-                    RejectReason::BadText => "bad_text",
-                    RejectReason::RateLimited => "rate_limited",
-                    RejectReason::QueueFull => "queue_full",
-                    RejectReason::NotKept => "not_kept",
-                }
-                .to_owned(),
-            ),
+            Delivery::Rejected(r) => Self::Rejected(r.code().to_owned()),
         }
     }
 }

@@ -412,7 +412,7 @@ impl Session {
                 }
             }
             (
-                State::AwaitWelcome(key),
+                state @ (State::AwaitWelcome(_) | State::AwaitRemembered),
                 ServerFrame::Welcome {
                     you,
                     binding,
@@ -422,8 +422,16 @@ impl Session {
                     time,
                 },
             ) => {
-                if !key.check_hub_binding(&self.channel, &binding) {
-                    return Err(Error::Interception);
+                match &state {
+                    State::AwaitWelcome(key) if !key.check_hub_binding(&self.channel, &binding) => {
+                        return Err(Error::Interception);
+                    }
+                    // No password was used, so there is no session key to bind: the hub
+                    // is the one whose certificate is pinned (checked before login).
+                    State::AwaitRemembered if !binding.is_empty() || !remembered => {
+                        return Err(Error::Unexpected);
+                    }
+                    _ => {}
                 }
                 self.remembered = remembered;
                 self.me = Some(you);
@@ -467,27 +475,6 @@ impl Session {
                     held,
                 };
                 result
-            }
-            (
-                State::AwaitRemembered,
-                ServerFrame::Welcome {
-                    you,
-                    binding,
-                    remembered,
-                    contacts,
-                    more,
-                    time,
-                },
-            ) => {
-                // No password was used, so there is no session key to bind: the hub is
-                // the one whose certificate is pinned (checked before login).
-                if !binding.is_empty() || !remembered {
-                    return Err(Error::Unexpected);
-                }
-                self.remembered = true;
-                self.me = Some(you);
-                self.contacts_page(you, contacts, more, time, Vec::new(), now);
-                Ok(())
             }
             (State::AwaitRemembered, ServerFrame::LoginRejected(LoginRejection::NotRemembered)) => {
                 if self.password.expose().is_empty() {

@@ -21,6 +21,19 @@ pub(super) struct Finish<'a> {
 }
 
 impl Hub {
+    /// Whether the client speaks our protocol; if not it is refused, saying both.
+    fn same_version(&mut self, conn: ConnId, version: u32, now: Instant) -> bool {
+        if version == PROTOCOL_VERSION {
+            return true;
+        }
+        let rejection = LoginRejection::VersionMismatch {
+            hub: PROTOCOL_VERSION,
+            client: version,
+        };
+        self.reject(conn, rejection, CloseReason::VersionMismatch, now);
+        false
+    }
+
     pub(super) fn login_start(
         &mut self,
         conn: ConnId,
@@ -30,12 +43,7 @@ impl Hub {
         request: &[u8],
         now: Instant,
     ) {
-        if version != PROTOCOL_VERSION {
-            let rejection = LoginRejection::VersionMismatch {
-                hub: PROTOCOL_VERSION,
-                client: version,
-            };
-            self.reject(conn, rejection, CloseReason::VersionMismatch, now);
+        if !self.same_version(conn, version, now) {
             return;
         }
         let Some(ip) = self.conns.get(&conn).map(|c| c.peer.ip()) else {
@@ -141,12 +149,7 @@ impl Hub {
         profile: crate::proto::Profile,
         now: Instant,
     ) {
-        if version != PROTOCOL_VERSION {
-            let rejection = LoginRejection::VersionMismatch {
-                hub: PROTOCOL_VERSION,
-                client: version,
-            };
-            self.reject(conn, rejection, CloseReason::VersionMismatch, now);
+        if !self.same_version(conn, version, now) {
             return;
         }
         if !self.directory.is_remembered(&client) {

@@ -313,6 +313,19 @@ pub enum RejectReason {
     NotKept,
 }
 
+impl RejectReason {
+    /// A short code for scripts and files (`queue_full`, `not_kept`, …).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::NoSuchPeer => "no_such_peer",
+            Self::BadText => "bad_text",
+            Self::RateLimited => "rate_limited",
+            Self::QueueFull => "queue_full",
+            Self::NotKept => "not_kept",
+        }
+    }
+}
+
 /// Errors the hub reports without closing the connection.
 #[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
