@@ -154,8 +154,8 @@ impl History {
         &self.path
     }
 
-    /// Keeps a message someone sent us (`me` is our id: a message to us is filed under
-    /// its sender, one to everyone under everyone). A message kept already (the same
+    /// Keeps a message someone sent us: one to us is filed under its sender, one to
+    /// everyone under everyone. A message kept already (the same
     /// sender and id) is not kept twice; returns whether it was new.
     ///
     /// # Errors

@@ -52,7 +52,11 @@ impl Drop for Hosted {
 }
 
 /// Whether the hub kept in `dir` has a password already (it was hosted here before).
+/// Only looks: a computer that never hosted gets no hub folder from being asked.
 pub fn has_password(dir: &Path) -> bool {
+    if !dir.is_dir() {
+        return false;
+    }
     hub::Home::open(dir)
         .ok()
         .and_then(|home| home.secret().ok().flatten())
@@ -125,4 +129,17 @@ pub fn start(dir: &Path, new_password: Option<&str>, port: u16) -> Result<Hosted
         stop,
         thread: Some(thread),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn asking_whether_a_hub_has_a_password_creates_nothing() {
+        let dir = std::env::temp_dir().join(format!("courier-never-hosted-{}", std::process::id()));
+        assert!(!has_password(&dir));
+        assert!(!dir.exists(), "no hub folder made by looking");
+    }
 }
