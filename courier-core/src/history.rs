@@ -146,6 +146,12 @@ impl History {
     pub fn open(profile_dir: &Path, hub: &ClientId) -> Result<Self, Error> {
         let path = Self::path_for(profile_dir, hub);
         let conn = sqlite::open(&path, &SCHEMA)?;
+        // A commit is written to the file (and so survives the program being killed)
+        // but not waited onto the disk: the app writes as messages show, and an fsync
+        // each would stall it. A power cut may lose the last moments; the hub keeps
+        // whatever it acknowledged with `synchronous=FULL`.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| classify(&path, e))?;
         Ok(Self { conn, path })
     }
 
@@ -290,6 +296,27 @@ impl History {
             }
         };
         Ok(rows)
+    }
+
+    /// Up to `limit` messages of conversation `peer` newer than `after` (a
+    /// [`Entry::seq`]), oldest first: paging forward from a search result.
+    ///
+    /// # Errors
+    /// If the file cannot be read.
+    pub fn page_after(&self, peer: Target, after: i64, limit: usize) -> Result<Vec<Entry>, Error> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let key = match peer {
+            Target::Everyone => EVERYONE,
+            Target::Client(c) => c.0,
+        };
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, peer, sender, id, outgoing, text, time, state FROM messages
+                 WHERE peer = ?1 AND seq > ?2 ORDER BY seq ASC LIMIT ?3",
+            )
+            .map_err(|e| classify(&self.path, e))?;
+        collect(&mut stmt, params![&key[..], after, limit], &self.path)
     }
 
     /// Up to `limit` messages whose text has every word of `query` (in any case, with

@@ -193,3 +193,97 @@ impl Error {
         }
     }
 }
+
+/// Helpers the database tests share.
+#[cfg(all(test, unix))]
+pub(crate) mod testing {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    /// Whether this process writes through file modes (root does).
+    pub(crate) fn running_as_root() -> bool {
+        use std::os::unix::fs::PermissionsExt as _;
+        let probe = std::env::temp_dir().join(format!(
+            "courier-root-probe-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        let _ = std::fs::write(&probe, b"x");
+        let _ = std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o444));
+        let root = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&probe)
+            .is_ok();
+        let _ = std::fs::remove_file(&probe);
+        root
+    }
+
+    /// `file` made unwritable for as long as this lives: copied into a read-only bind
+    /// mount as root (root writes through file modes), or its folder and itself set to
+    /// read-only modes otherwise.
+    pub(crate) struct ReadOnly {
+        /// The unwritable file.
+        pub(crate) file: PathBuf,
+        mount: Option<PathBuf>,
+        dir: PathBuf,
+    }
+
+    impl ReadOnly {
+        pub(crate) fn new(file: &Path) -> Self {
+            use std::os::unix::fs::PermissionsExt as _;
+            let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+            if running_as_root() {
+                let sub = dir.join("ro");
+                std::fs::create_dir_all(&sub).unwrap();
+                let name = file.file_name().unwrap();
+                std::fs::copy(file, sub.join(name)).unwrap();
+                let ok = |args: &[&str]| {
+                    Command::new("mount")
+                        .args(args)
+                        .arg(&sub)
+                        .arg(&sub)
+                        .status()
+                        .is_ok_and(|s| s.success())
+                };
+                let mounted = ok(&["--bind"])
+                    && Command::new("mount")
+                        .args(["-o", "remount,bind,ro"])
+                        .arg(&sub)
+                        .status()
+                        .is_ok_and(|s| s.success());
+                if !mounted {
+                    let _ = Command::new("umount").arg(&sub).status();
+                    panic!("root could not make a read-only bind mount");
+                }
+                Self {
+                    file: sub.join(name),
+                    mount: Some(sub),
+                    dir,
+                }
+            } else {
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o444)).unwrap();
+                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+                Self {
+                    file: file.to_path_buf(),
+                    mount: None,
+                    dir,
+                }
+            }
+        }
+    }
+
+    impl Drop for ReadOnly {
+        fn drop(&mut self) {
+            use std::os::unix::fs::PermissionsExt as _;
+            match &self.mount {
+                Some(sub) => {
+                    let _ = Command::new("umount").arg(sub).status();
+                }
+                None => {
+                    let _ =
+                        std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o755));
+                }
+            }
+        }
+    }
+}

@@ -225,3 +225,86 @@ fn names_are_remembered_for_reading_without_a_connection() {
         vec![(ADA, "Ada L.".to_owned()), (BOB, "Bob".to_owned())]
     );
 }
+
+#[test]
+fn paging_forward_from_a_search_result_reaches_the_newest() {
+    let dir = Dir::new("forward");
+    let mut h = History::open(&dir.0, &HUB).unwrap();
+    h.batch(|h| {
+        for n in 0..30u64 {
+            h.received(&from(ADA, n, Target::Client(ME), &format!("m{n}")))?;
+            h.received(&from(BOB, n, Target::Client(ME), &format!("b{n}")))?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let hit = h.search("m10", 5).unwrap();
+    assert_eq!(texts(&hit), ["m10"]);
+    let mut after = hit[0].seq;
+    let mut seen = Vec::new();
+    loop {
+        let page = h.page_after(Target::Client(ADA), after, 7).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().unwrap().seq;
+        seen.extend(page.into_iter().map(|e| e.text));
+    }
+    let expected: Vec<String> = (11..30).map(|n| format!("m{n}")).collect();
+    assert_eq!(seen, expected, "oldest first, only Ada's conversation");
+}
+
+/// Opening the history `file` of hub `HUB` in `dir` fails as `check` says, in one line
+/// naming the file, and leaves the file as it was.
+fn refused(dir: &Path, check: impl Fn(&Error) -> bool) -> String {
+    let file = History::path_for(dir, &HUB);
+    let before = std::fs::read(&file).unwrap();
+    let err = History::open(dir, &HUB).expect_err("the file is refused");
+    assert!(check(&err), "unexpected error: {err:?}");
+    assert_eq!(std::fs::read(&file).unwrap(), before, "left as it was");
+    let text = err.to_string();
+    assert!(text.contains(&file.display().to_string()), "{text}");
+    assert!(!text.contains('\n'), "one line: {text}");
+    text
+}
+
+#[test]
+fn a_damaged_history_is_refused_and_left_alone() {
+    let dir = Dir::new("damaged");
+    let h = History::open(&dir.0, &HUB).unwrap();
+    h.received(&from(ADA, 1, Target::Client(ME), "hello"))
+        .unwrap();
+    drop(h);
+    let file = History::path_for(&dir.0, &HUB);
+    let mut bytes = std::fs::read(&file).unwrap();
+    for b in bytes.iter_mut().skip(100) {
+        *b = 0x5A;
+    }
+    std::fs::write(&file, &bytes).unwrap();
+    let text = refused(&dir.0, |e| matches!(e, Error::Corrupt { .. }));
+    assert!(text.contains("damaged or not a database"), "{text}");
+}
+
+#[test]
+fn a_newer_courier_s_history_is_refused_and_left_alone() {
+    let dir = Dir::new("newer");
+    drop(History::open(&dir.0, &HUB).unwrap());
+    let raw = Connection::open(History::path_for(&dir.0, &HUB)).unwrap();
+    let next = i32::try_from(MIGRATIONS.len()).unwrap() + 1;
+    raw.pragma_update(None, "user_version", next).unwrap();
+    raw.pragma_update(None, "journal_mode", "DELETE").unwrap();
+    drop(raw);
+    let text = refused(&dir.0, |e| matches!(e, Error::Newer { .. }));
+    assert!(text.contains("update Courier"), "{text}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_read_only_history_is_refused() {
+    let dir = Dir::new("readonly");
+    drop(History::open(&dir.0, &HUB).unwrap());
+    let ro = crate::sqlite::testing::ReadOnly::new(&History::path_for(&dir.0, &HUB));
+    let ro_dir = ro.file.parent().unwrap().to_path_buf();
+    let text = refused(&ro_dir, |e| matches!(e, Error::ReadOnly { .. }));
+    assert!(text.contains("read-only"), "{text}");
+}

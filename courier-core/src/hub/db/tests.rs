@@ -207,59 +207,9 @@ fn rows_that_no_longer_read_as_profiles_are_skipped_not_fatal() {
 #[cfg(unix)]
 #[test]
 fn a_read_only_database_is_refused() {
-    use std::os::unix::fs::PermissionsExt as _;
     let dir = Dir::new("readonly");
     drop(Db::open(&dir.file()).unwrap());
-    let is_root = running_as_root();
-    if is_root {
-        // Root writes through file modes: a read-only mount is what stops it.
-        let sub = dir.0.join("ro");
-        std::fs::create_dir_all(&sub).unwrap();
-        std::fs::copy(dir.file(), sub.join("hub.db")).unwrap();
-        let mounted = std::process::Command::new("mount")
-            .args(["--bind"])
-            .arg(&sub)
-            .arg(&sub)
-            .status()
-            .is_ok_and(|s| s.success())
-            && std::process::Command::new("mount")
-                .args(["-o", "remount,bind,ro"])
-                .arg(&sub)
-                .status()
-                .is_ok_and(|s| s.success());
-        if !mounted {
-            let _ = std::process::Command::new("umount").arg(&sub).status();
-            panic!("root could not make a read-only bind mount");
-        }
-        let result = std::panic::catch_unwind(|| {
-            refused(&sub.join("hub.db"), |e| matches!(e, Error::ReadOnly { .. }))
-        });
-        let _ = std::process::Command::new("umount").arg(&sub).status();
-        let text = result.unwrap();
-        assert!(text.contains("read-only"), "{text}");
-    } else {
-        let file = dir.file();
-        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o444)).unwrap();
-        std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o555)).unwrap();
-        let result =
-            std::panic::catch_unwind(|| refused(&file, |e| matches!(e, Error::ReadOnly { .. })));
-        std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let text = result.unwrap();
-        assert!(text.contains("read-only"), "{text}");
-    }
-}
-
-#[cfg(unix)]
-fn running_as_root() -> bool {
-    // /proc-free and dependency-free: a root process can write a file whose mode says no.
-    let probe = std::env::temp_dir().join(format!("courier-root-probe-{}", std::process::id()));
-    let _ = std::fs::write(&probe, b"x");
-    use std::os::unix::fs::PermissionsExt as _;
-    let _ = std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o444));
-    let root = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&probe)
-        .is_ok();
-    let _ = std::fs::remove_file(&probe);
-    root
+    let ro = crate::sqlite::testing::ReadOnly::new(&dir.file());
+    let text = refused(&ro.file, |e| matches!(e, Error::ReadOnly { .. }));
+    assert!(text.contains("read-only"), "{text}");
 }
