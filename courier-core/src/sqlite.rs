@@ -196,6 +196,7 @@ impl Error {
 
 /// Helpers the database tests share.
 #[cfg(all(test, unix))]
+#[allow(clippy::unwrap_used, clippy::panic)]
 pub(crate) mod testing {
     use std::path::{Path, PathBuf};
     use std::process::Command;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use courier_core::history::History;
 use courier_core::identity::PinStore;
 use courier_core::proto::{ClientId, Profile};
 use courier_core::session::{self, Update};
@@ -492,6 +493,12 @@ impl Courier {
                         };
                         let mut chat = Chat::new(Some(handle), &welcome, server.profile, hub);
                         chat.focused = self.focused;
+                        match History::open(&server.dir, &welcome.hub) {
+                            Ok(history) => chat.keep_history(history),
+                            Err(e) => {
+                                chat.notice = Some(format!("No history is kept: {e}"));
+                            }
+                        }
                         if self.hosted.is_some() {
                             // Show what the others need to join: addresses, safety code.
                             chat.panel.tab = Some(chat::Tab::Menu);

@@ -11,3 +11,17 @@ pub fn clock(t: Timestamp) -> String {
         None => String::new(),
     }
 }
+
+/// The local day and time of a hub timestamp, `29 Nov 14:05` (with the year when it is
+/// not this year's).
+pub fn day_and_clock(t: Timestamp) -> String {
+    use chrono::{Datelike, TimeZone};
+    let ms = i64::try_from(t.0).unwrap_or(i64::MAX);
+    match chrono::Local.timestamp_millis_opt(ms).single() {
+        Some(local) if local.year() == chrono::Local::now().year() => {
+            local.format("%-d %b %H:%M").to_string()
+        }
+        Some(local) => local.format("%-d %b %Y %H:%M").to_string(),
+        None => String::new(),
+    }
+}

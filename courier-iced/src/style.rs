@@ -27,6 +27,20 @@ pub fn bubble(mine: bool) -> impl Fn(&Theme) -> container::Style {
     }
 }
 
+/// A message bubble, ringed in the accent colour when it is the one search found.
+pub fn bubble_found(mine: bool, found: bool) -> impl Fn(&Theme) -> container::Style {
+    move |theme| {
+        let mut style = bubble(mine)(theme);
+        if found {
+            style.border = style
+                .border
+                .width(2)
+                .color(theme.extended_palette().primary.strong.color);
+        }
+        style
+    }
+}
+
 /// A card (file offers and transfers, dialogs).
 pub fn card(theme: &Theme) -> container::Style {
     let p = theme.extended_palette();

@@ -629,3 +629,130 @@ fn a_host_s_relaunch_starts_the_same_hub_and_the_menu_changes_its_password() {
     );
     again.app.shut_down();
 }
+
+fn bubbles_with(app: &courier_iced::Courier, target: Target, text: &str) -> usize {
+    chat(app)
+        .and_then(|c| c.conversations.threads.get(&target))
+        .map_or(0, |c| {
+            c.items
+                .iter()
+                .filter(|i| matches!(i, Item::Message(b) if b.text == text))
+                .count()
+        })
+}
+
+/// Issue 11: the app keeps its history. After a relaunch the conversation is there
+/// (newest page first, older pages on "Show earlier"), a message stored by the hub
+/// meanwhile arrives once, and a search result opens the conversation at the message.
+#[test]
+fn history_is_there_after_a_relaunch_and_search_opens_the_message_found() {
+    let scratch = Scratch::new("history");
+    let hub = TestHub::start(&scratch.path("hub"), PASSWORD, 0);
+    let dir = scratch.path("ada");
+    let mut first = Driver::new(dir.clone());
+    first.app.settings.notifications = false;
+    login(&mut first, &hub.address(), "Ada", PASSWORD);
+    first.until("asked to confirm the new hub", |a| a.confirm.is_some());
+    first.send(Message::ConfirmHub(true));
+    first.until("logged in", in_chat);
+    let ada = first.chat().me();
+    let bob = Peer::join(&hub.address(), PASSWORD, "Bob");
+    let with_bob = Target::Client(bob.id);
+    first.until("Bob listed", |a| {
+        chat(a).is_some_and(|c| c.people.get(&bob.id).is_some())
+    });
+    smol::block_on(
+        bob.handle
+            .send_message(Target::Client(ada), "the blue kettle is in the shed"),
+    )
+    .unwrap();
+    for n in 0..80 {
+        if n >= 40 {
+            // Under the hub's message rate once the burst is spent.
+            std::thread::sleep(std::time::Duration::from_millis(60));
+        }
+        smol::block_on(
+            bob.handle
+                .send_message(Target::Client(ada), format!("filler {n}")),
+        )
+        .unwrap();
+    }
+    first.until("Bob's messages shown", |a| {
+        bubbles_with(a, with_bob, "filler 79") == 1
+    });
+    first.send(Message::Chat(select(with_bob)));
+    write(&mut first, "thanks Bob");
+    first.until("the reply delivered", |a| {
+        my_bubble_state(a, with_bob, "thanks Bob") == Some(BubbleState::Delivered)
+    });
+    first.app.shut_down();
+    drop(first);
+
+    // While Ada is away the hub keeps a message for her.
+    smol::block_on(
+        bob.handle
+            .send_message(Target::Client(ada), "while you were away"),
+    )
+    .unwrap();
+
+    let mut again = Driver::launch(dir.clone());
+    again.until("rejoined by itself", in_chat);
+    again.until("the stored message arrived", |a| {
+        bubbles_with(a, with_bob, "while you were away") == 1
+    });
+    again.send(Message::Chat(select(with_bob)));
+    assert!(again.shows("thanks Bob"), "our reply, from the history");
+    assert_eq!(
+        my_bubble_state(&again.app, with_bob, "thanks Bob"),
+        Some(BubbleState::Delivered),
+        "with its final state"
+    );
+    assert!(again.shows("filler 79"));
+    assert_eq!(bubbles_with(&again.app, with_bob, "filler 79"), 1, "once");
+    assert!(
+        !again.shows("the blue kettle is in the shed"),
+        "the oldest is not loaded yet"
+    );
+    // Paging back from the newest reaches the oldest.
+    for _ in 0..5 {
+        if again.shows("the blue kettle is in the shed") {
+            break;
+        }
+        // The button at the top of the list (scrolled to, as a user would).
+        again.send(Message::Chat(ChatMessage::Conversation(
+            courier_iced::screen::chat::conversation::Message::ShowEarlier,
+        )));
+    }
+    assert!(again.shows("the blue kettle is in the shed"));
+    assert_eq!(bubbles_with(&again.app, with_bob, "filler 0"), 1);
+
+    // Search across conversations, as typed, with another conversation open.
+    again.send(Message::Chat(select(Target::Everyone)));
+    again.interact(|ui| {
+        let _ = ui.click(iced::widget::Id::new("contact-search"));
+        ui.typewrite("KETT");
+    });
+    assert_eq!(again.chat().conversations.found.len(), 1);
+    assert!(again.shows("Bob: the blue kettle is in the shed"));
+    again.interact(|ui| {
+        let _ = ui.click("Bob: the blue kettle is in the shed");
+    });
+    let chat = again.chat();
+    assert_eq!(chat.conversations.selected, with_bob);
+    let jump = chat.conversations.threads[&with_bob]
+        .jump
+        .as_ref()
+        .expect("opened at the message");
+    let found = jump
+        .items
+        .iter()
+        .find(|b| (b.from, b.id) == jump.found)
+        .expect("the message found is shown");
+    assert_eq!(found.text, "the blue kettle is in the shed");
+    assert!(again.shows("An earlier part of this conversation"));
+    again.interact(|ui| {
+        let _ = ui.click("Back to the latest");
+    });
+    assert!(again.shows("while you were away"));
+    assert!(!again.shows("An earlier part of this conversation"));
+}

@@ -324,6 +324,20 @@ impl RejectReason {
             Self::NotKept => "not_kept",
         }
     }
+
+    /// The reason a [`RejectReason::code`] names; `None` for a code this version does
+    /// not know.
+    pub fn from_code(code: &str) -> Option<Self> {
+        [
+            Self::NoSuchPeer,
+            Self::BadText,
+            Self::RateLimited,
+            Self::QueueFull,
+            Self::NotKept,
+        ]
+        .into_iter()
+        .find(|r| r.code() == code)
+    }
 }
 
 /// Errors the hub reports without closing the connection.

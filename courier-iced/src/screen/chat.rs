@@ -162,6 +162,28 @@ impl Chat {
         self.people.me
     }
 
+    /// Keeps messages in `history` from now on and shows what it holds; remembers the
+    /// contacts' names in it (for reading it without a connection).
+    pub fn keep_history(&mut self, mut history: courier_core::history::History) {
+        let names: Vec<(ClientId, String)> = self
+            .people
+            .list
+            .iter()
+            .map(|c| (c.id, c.profile.name.clone()))
+            .collect();
+        if let Err(e) = history.names(names.iter().map(|(id, n)| (*id, n.as_str()))) {
+            self.notice = Some(format!("The history was not saved: {e}"));
+        }
+        self.conversations.keep_history(history);
+        self.show_history_problem();
+    }
+
+    fn show_history_problem(&mut self) {
+        if let Some(p) = self.conversations.take_problem() {
+            self.notice = Some(p);
+        }
+    }
+
     /// Logged in again after a reconnect: the contact list is fresh, the rest stays.
     pub fn connected(&mut self, handle: Handle, welcome: &Welcome) -> Task<Message> {
         self.handle = Some(handle);
@@ -258,6 +280,12 @@ impl Chat {
 
     /// Takes what the session reports.
     pub fn session_event(&mut self, event: Event, settings: &Settings) -> Action {
+        let action = self.session_event_inner(event, settings);
+        self.show_history_problem();
+        action
+    }
+
+    fn session_event_inner(&mut self, event: Event, settings: &Settings) -> Action {
         if self.people.apply(&event) {
             self.flush_waiting();
             return Action::Run(self.fetch_avatars());
@@ -272,7 +300,10 @@ impl Chat {
                     Target::Client(_) => self.people.name_of(&m.from),
                 };
                 let body = m.text.clone();
-                self.conversations.receive(m);
+                if !self.conversations.receive(m) {
+                    // Seen already (handed over again after a hub crash).
+                    return Action::None;
+                }
                 if seen {
                     // Open and in front: read at once.
                     return Action::Run(self.mark_read());
@@ -317,14 +348,35 @@ impl Chat {
 
     /// Handles a message.
     pub fn update(&mut self, message: Message, settings: &mut Settings) -> Action {
+        let action = self.update_inner(message, settings);
+        self.show_history_problem();
+        action
+    }
+
+    fn update_inner(&mut self, message: Message, settings: &mut Settings) -> Action {
         match message {
-            Message::Contacts(m) => match self.people.update(m) {
-                contacts::Action::None => {}
-                contacts::Action::Open(target) => {
-                    self.conversations.open(target);
-                    return Action::Run(self.mark_read());
+            Message::Contacts(m) => {
+                let searched = match &m {
+                    contacts::Message::Search(text) => Some(text.clone()),
+                    _ => None,
+                };
+                match self.people.update(m) {
+                    contacts::Action::None => {}
+                    contacts::Action::Open(target) => {
+                        self.conversations.open(target);
+                        return Action::Run(self.mark_read());
+                    }
+                    contacts::Action::OpenFound(n) => {
+                        if let Some(entry) = self.conversations.found.get(n).cloned() {
+                            self.conversations.open_at(&entry);
+                            return Action::Run(self.mark_read());
+                        }
+                    }
                 }
-            },
+                if let Some(text) = searched {
+                    self.conversations.search(&text);
+                }
+            }
             Message::Conversation(m) => {
                 let link = conversation::Link {
                     handle: self.handle.as_ref(),
@@ -428,6 +480,23 @@ impl Chat {
             }
             panel::Action::LogOut => Action::LogOut,
             panel::Action::ChangeHubPassword(p) => Action::ChangeHubPassword(p),
+            panel::Action::ClearHistory { all } => {
+                let target = (!all).then_some(self.conversations.selected);
+                let n = self.conversations.clear_history(target);
+                let what = if all {
+                    "every conversation".to_owned()
+                } else {
+                    match self.conversations.selected {
+                        Target::Everyone => "the conversation with everyone".to_owned(),
+                        Target::Client(id) => {
+                            format!("the conversation with {}", self.people.name_of(&id))
+                        }
+                    }
+                };
+                let s = if n == 1 { "" } else { "s" };
+                self.notice = Some(format!("Cleared {n} message{s} from {what}."));
+                Action::None
+            }
         }
     }
 
@@ -594,6 +663,7 @@ pub fn capitalize(s: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 pub(crate) mod tests {
     use super::*;
     use courier_core::proto::{Card, Contact, Message as ChatMessage, MsgId, Timestamp};
@@ -780,6 +850,95 @@ pub(crate) mod tests {
             chat.panel.menu.new_password.is_empty(),
             "the field is cleared"
         );
+        Ok(())
+    }
+
+    /// A profile folder for one test.
+    struct Folder(std::path::PathBuf);
+
+    impl Drop for Folder {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn folder(tag: &str) -> Folder {
+        let dir = std::env::temp_dir().join(format!(
+            "courier-iced-{tag}-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        Folder(dir)
+    }
+
+    fn with_history(dir: &std::path::Path) -> Chat {
+        let mut chat = chat_with(vec![contact(2, "Bob")]);
+        let history = courier_core::history::History::open(dir, &chat.hub.fingerprint)
+            .unwrap_or_else(|e| panic!("{e}"));
+        chat.keep_history(history);
+        chat
+    }
+
+    #[test]
+    fn history_survives_a_relaunch_drops_repeats_and_clears_on_confirmation()
+    -> Result<(), iced_test::Error> {
+        let dir = folder("history");
+        let mut settings = Settings::default();
+        let bob = Target::Client(ClientId([2; 32]));
+        let me = Target::Client(ClientId([1; 32]));
+        let mut chat = with_history(&dir.0);
+        chat.session_event(message(2, me, "hi Ada"), &settings);
+        chat.session_event(message(2, Target::Everyone, "lunch today?"), &settings);
+        // The hub hands the same message over again (after a crash): shown once.
+        chat.session_event(message(2, me, "hi Ada"), &settings);
+        assert_eq!(chat.conversations.threads[&bob].items.len(), 1);
+        drop(chat);
+
+        let mut chat = with_history(&dir.0);
+        assert!(
+            shows(&chat, &settings, "lunch today?"),
+            "Everyone's, from the history"
+        );
+        chat.update(select(bob), &mut settings);
+        assert!(shows(&chat, &settings, "hi Ada"), "Bob's, from the history");
+        let _ = chat.focus(false);
+        let action = chat.session_event(message(2, me, "hi Ada"), &settings);
+        assert!(
+            matches!(action, Action::None),
+            "a repeat from an earlier run is dropped without a notification"
+        );
+        assert_eq!(chat.conversations.threads[&bob].items.len(), 1);
+
+        interact(&mut chat, &mut settings, |ui| {
+            let _ = ui.click("Settings & profile");
+        });
+        interact(&mut chat, &mut settings, |ui| {
+            let _ = ui.click("Clear this conversation");
+        });
+        assert!(
+            shows(&chat, &settings, "hi Ada"),
+            "not before it is confirmed"
+        );
+        interact(&mut chat, &mut settings, |ui| {
+            let _ = ui.click("Clear");
+        });
+        assert!(!shows(&chat, &settings, "hi Ada"));
+        assert_eq!(
+            chat.notice.as_deref(),
+            Some("Cleared 1 message from the conversation with Bob.")
+        );
+        let chat = with_history(&dir.0);
+        assert!(
+            shows(&chat, &settings, "lunch today?"),
+            "the other conversation is kept"
+        );
+        let kept = chat
+            .conversations
+            .history()
+            .map(|h| h.len().unwrap_or(0))
+            .unwrap_or(0);
+        assert_eq!(kept, 1, "Bob's message is gone from the file");
         Ok(())
     }
 

@@ -57,6 +57,8 @@ pub enum Message {
     Scrolled(iced::widget::scrollable::Viewport),
     /// Picked a conversation.
     Select(Target),
+    /// Picked a message the search found (its place in `Conversations::found`).
+    OpenFound(usize),
 }
 
 /// What the parent has to do.
@@ -66,6 +68,8 @@ pub enum Action {
     None,
     /// Open this conversation.
     Open(Target),
+    /// Open the conversation at the message found (its place in the results).
+    OpenFound(usize),
 }
 
 impl People {
@@ -202,13 +206,14 @@ impl People {
                 self.height = viewport.bounds().height;
             }
             Message::Select(target) => return Action::Open(target),
+            Message::OpenFound(n) => return Action::OpenFound(n),
         }
         Action::None
     }
 
     /// Draws the list; `threads` says which conversation is open and what is unread.
     pub fn view<'a>(&'a self, threads: &'a Conversations) -> Element<'a, Message> {
-        let search = text_input("Search contacts", &self.search)
+        let search = text_input("Search contacts and messages", &self.search)
             .id("contact-search")
             .on_input(Message::Search)
             .padding(8);
@@ -234,8 +239,12 @@ impl People {
         }
         let after = total - first - count;
         rows = rows.push(space::vertical().height(Length::Fixed(after as f32 * ROW)));
+        let searching = !self.search.trim().is_empty();
+        if searching {
+            rows = rows.push(self.found(threads));
+        }
         let empty: Element<'_, Message> = if total == 0 {
-            let t = if self.search.trim().is_empty() {
+            let t = if !searching {
                 "Nobody else is on this hub yet."
             } else {
                 "No contact matches."
@@ -257,6 +266,56 @@ impl People {
         ]
         .spacing(4)
         .into()
+    }
+
+    /// The messages the search found, newest first: where, who, when and the text.
+    fn found<'a>(&'a self, threads: &'a Conversations) -> Element<'a, Message> {
+        let mut list = column![
+            text(if threads.found.is_empty() {
+                "No message matches."
+            } else {
+                "Messages"
+            })
+            .size(13)
+            .style(style::dim)
+        ]
+        .spacing(4)
+        .padding([8, 4]);
+        for (n, e) in threads.found.iter().enumerate() {
+            let place = match e.peer {
+                Target::Everyone => "Everyone".to_owned(),
+                Target::Client(id) => self.name_of(&id),
+            };
+            let who = if e.outgoing {
+                "You".to_owned()
+            } else {
+                self.name_of(&e.from)
+            };
+            let text_start: String = e.text.chars().take(120).collect();
+            let line = format!("{who}: {}", untrusted::visible(&text_start, false));
+            let content = column![
+                row![
+                    text(place).size(14).width(Fill),
+                    text(crate::format::day_and_clock(e.time))
+                        .size(11)
+                        .style(style::dim)
+                ]
+                .align_y(Center),
+                text(line)
+                    .size(12)
+                    .style(style::dim)
+                    .wrapping(text::Wrapping::None)
+            ]
+            .spacing(2);
+            list = list.push(
+                button(content)
+                    .width(Fill)
+                    .padding([6, 8])
+                    .style(button::text)
+                    .on_press(Message::OpenFound(n)),
+            );
+        }
+        list.into()
     }
 
     fn contact_row<'a>(

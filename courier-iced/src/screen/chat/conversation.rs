@@ -1,9 +1,15 @@
 //! Conversations: messages as bubbles with their delivery state, file cards in between,
 //! who is typing, the composer, drafts, and messages written while the hub was away.
+//!
+//! Messages are kept in the history (`courier_core::history`) as they are shown, sent or
+//! change state; a conversation loads its newest page from it when first opened and
+//! pages back on "Show earlier". A search result opens the conversation at the message
+//! found (a [`Jump`]: that part of the history, with the way back to the latest).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use courier_core::history::{self, Entry, History};
 use courier_core::proto::{
     ClientId, Delivery, Message as ChatMessage, MsgId, RejectReason, Target, Timestamp,
 };
@@ -23,6 +29,10 @@ pub const PAGE: usize = 50;
 pub const TYPING_SHOWN: Duration = Duration::from_secs(4);
 /// Fewest seconds between two typing signals we send.
 const TYPING_EVERY: Duration = Duration::from_secs(3);
+/// Messages after a search result shown with it (it stays near the bottom, in view).
+const AFTER_HIT: usize = 2;
+/// Search results listed at most.
+pub const FOUND: usize = 50;
 
 /// One conversation: with a contact, or with everyone.
 #[derive(Debug)]
@@ -35,6 +45,12 @@ pub struct Conversation {
     pub typing: Option<(ClientId, Instant)>,
     /// How many of the newest items are shown.
     pub shown: usize,
+    /// The oldest message loaded from the history (where "Show earlier" goes on).
+    older: Option<i64>,
+    /// Whether the history may hold older messages than those loaded.
+    more: bool,
+    /// An earlier part shown instead of the latest (a search result was opened).
+    pub jump: Option<Jump>,
 }
 
 impl Default for Conversation {
@@ -44,8 +60,24 @@ impl Default for Conversation {
             unread: 0,
             typing: None,
             shown: PAGE,
+            older: None,
+            more: false,
+            jump: None,
         }
     }
+}
+
+/// A part of a conversation's history around a message found by search.
+#[derive(Debug, Clone)]
+pub struct Jump {
+    /// The messages, oldest first.
+    pub items: Vec<Bubble>,
+    /// The message found.
+    pub found: (ClientId, MsgId),
+    older: Option<i64>,
+    more_older: bool,
+    newer: i64,
+    more_newer: bool,
 }
 
 /// An entry of a conversation.
@@ -108,6 +140,12 @@ pub struct Conversations {
     /// Our messages written while the hub was away (local ids), oldest first.
     waiting: Vec<MsgId>,
     last_typing: Option<Instant>,
+    /// The history, when it could be opened.
+    history: Option<History>,
+    /// A history problem not yet shown.
+    problem: Option<String>,
+    /// Messages found by the search field, newest first.
+    pub found: Vec<Entry>,
 }
 
 /// What the user did.
@@ -119,6 +157,10 @@ pub enum Message {
     Send,
     /// Asked for older messages.
     ShowEarlier,
+    /// Asked for newer messages (in an earlier part opened from search).
+    ShowLater,
+    /// Leave the earlier part for the latest messages.
+    Latest,
     /// The attach button.
     Attach,
     /// Something on a file card.
@@ -158,12 +200,160 @@ impl Conversations {
             sent: HashMap::new(),
             waiting: Vec::new(),
             last_typing: None,
+            history: None,
+            problem: None,
+            found: Vec::new(),
         }
     }
 
-    /// The conversation `target`, created if needed.
+    /// Keeps messages in `history` from now on; conversations already open load their
+    /// newest page from it.
+    pub fn keep_history(&mut self, history: History) {
+        self.history = Some(history);
+        let targets: Vec<Target> = self.threads.keys().copied().collect();
+        for target in targets {
+            if let Some(c) = self.threads.get_mut(&target) {
+                c.more = true;
+            }
+            self.load_earlier(target);
+        }
+    }
+
+    /// The history, if kept.
+    pub fn history(&self) -> Option<&History> {
+        self.history.as_ref()
+    }
+
+    /// A history problem to show, once.
+    pub fn take_problem(&mut self) -> Option<String> {
+        self.problem.take()
+    }
+
+    fn keep<T>(&mut self, result: Result<T, courier_core::sqlite::Error>) -> Option<T> {
+        match result {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.problem = Some(format!("The history was not saved: {e}"));
+                None
+            }
+        }
+    }
+
+    /// The conversation `target`, created (with its newest page of history) if needed.
     pub fn thread(&mut self, target: Target) -> &mut Conversation {
+        if !self.threads.contains_key(&target) {
+            let fresh = Conversation {
+                more: self.history.is_some(),
+                ..Conversation::default()
+            };
+            self.threads.insert(target, fresh);
+            self.load_earlier(target);
+        }
         self.threads.entry(target).or_default()
+    }
+
+    /// Loads the page of history before the oldest message loaded in `target`, skipping
+    /// what is already there. Returns how many messages were added.
+    fn load_earlier(&mut self, target: Target) -> usize {
+        let (Some(h), Some(c)) = (&self.history, self.threads.get_mut(&target)) else {
+            return 0;
+        };
+        if !c.more {
+            return 0;
+        }
+        let entries = match h.page(Some(target), c.older, PAGE) {
+            Ok(entries) => entries,
+            Err(e) => {
+                c.more = false;
+                self.problem = Some(format!("The history could not be read: {e}"));
+                return 0;
+            }
+        };
+        c.more = entries.len() == PAGE;
+        if let Some(oldest) = entries.last() {
+            c.older = Some(oldest.seq);
+        }
+        let known: HashSet<(ClientId, MsgId)> = c.items.iter().filter_map(key_of).collect();
+        let mut items: Vec<Item> = entries
+            .into_iter()
+            .rev()
+            .filter(|e| !known.contains(&(e.from, e.id)))
+            .map(|e| Item::Message(Bubble::from(e)))
+            .collect();
+        let added = items.len();
+        items.append(&mut c.items);
+        c.items = items;
+        added
+    }
+
+    /// Finds messages with every word of `query` across conversations (as typed:
+    /// the last word may be unfinished). Clears the results for an empty query.
+    pub fn search(&mut self, query: &str) {
+        self.found = match &self.history {
+            Some(h) if !query.trim().is_empty() => {
+                let found = h.search(query, FOUND);
+                self.keep(found).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
+    }
+
+    /// Opens `entry`'s conversation at it: the page of history that ends a couple of
+    /// messages after it, with the message marked.
+    pub fn open_at(&mut self, entry: &Entry) {
+        self.open(entry.peer);
+        let Some(h) = &self.history else {
+            return;
+        };
+        let before = h.page(Some(entry.peer), Some(entry.seq.saturating_add(1)), PAGE);
+        let after = h.page_after(entry.peer, entry.seq, AFTER_HIT);
+        let (before, after) = match (before, after) {
+            (Ok(b), Ok(a)) => (b, a),
+            (Err(e), _) | (_, Err(e)) => {
+                self.problem = Some(format!("The history could not be read: {e}"));
+                return;
+            }
+        };
+        let more_older = before.len() == PAGE;
+        let older = before.last().map(|e| e.seq);
+        let more_newer = after.len() == AFTER_HIT;
+        let newer = after.last().map_or(entry.seq, |e| e.seq);
+        let items = before
+            .into_iter()
+            .rev()
+            .chain(after)
+            .map(Bubble::from)
+            .collect();
+        self.thread(entry.peer).jump = Some(Jump {
+            items,
+            found: (entry.from, entry.id),
+            older,
+            more_older,
+            newer,
+            more_newer,
+        });
+    }
+
+    /// Forgets the history of `target` (`None`: of every conversation), here and in
+    /// the file. Returns how many messages were forgotten.
+    pub fn clear_history(&mut self, target: Option<Target>) -> u64 {
+        let cleared = match &self.history {
+            Some(h) => {
+                let n = h.clear(target);
+                self.keep(n).unwrap_or(0)
+            }
+            None => 0,
+        };
+        for (t, c) in &mut self.threads {
+            if target.is_none_or(|target| target == *t) {
+                c.items.retain(|i| matches!(i, Item::Transfer(_)));
+                c.jump = None;
+                c.more = false;
+                c.older = None;
+            }
+        }
+        self.found.clear();
+        cleared
     }
 
     /// Unread messages in `target`.
@@ -204,7 +394,7 @@ impl Conversations {
             let draft = self.drafts.remove(&target).unwrap_or_default();
             self.composer = text_editor::Content::with_text(&draft);
         }
-        self.thread(target);
+        self.thread(target).jump = None;
     }
 
     /// The conversation a message of someone else's belongs to.
@@ -215,13 +405,30 @@ impl Conversations {
         }
     }
 
-    /// Someone's message arrived; it counts as unread until read.
-    pub fn receive(&mut self, m: ChatMessage) {
+    /// Someone's message arrived; it counts as unread until read. Returns false for
+    /// one seen already (the hub may hand a message over twice after a crash), which
+    /// is dropped.
+    pub fn receive(&mut self, m: ChatMessage) -> bool {
         let target = Self::target_of(&m);
         let conversation = self.thread(target);
         if conversation.typing.is_some_and(|(who, _)| who == m.from) {
             conversation.typing = None;
         }
+        let shown = conversation
+            .items
+            .iter()
+            .any(|i| key_of(i) == Some((m.from, m.id)));
+        if shown {
+            return false;
+        }
+        if let Some(h) = &self.history {
+            let kept = h.received(&m);
+            if self.keep(kept) == Some(false) {
+                // Kept before: shown in an earlier session.
+                return false;
+            }
+        }
+        let conversation = self.thread(target);
         conversation.items.push(Item::Message(Bubble {
             id: m.id,
             from: m.from,
@@ -230,6 +437,7 @@ impl Conversations {
             state: BubbleState::Received,
         }));
         conversation.unread += 1;
+        true
     }
 
     /// A file card joins the conversation with `peer`.
@@ -246,11 +454,16 @@ impl Conversations {
             Delivery::Stored => BubbleState::Stored,
             Delivery::Rejected(r) => BubbleState::Failed(rejection(r).to_owned()),
         };
+        let kept = history::State::of(&status);
         if let Some(b) = self.mine(me, id) {
             // A read receipt may have overtaken the delivery receipt.
             if b.state != BubbleState::Read {
                 b.state = state;
             }
+        }
+        if let Some(h) = &self.history {
+            let saved = h.set_state(me, id, &kept);
+            self.keep(saved);
         }
     }
 
@@ -260,15 +473,26 @@ impl Conversations {
             return;
         };
         let mut reached = false;
+        let mut now_read = Vec::new();
         for item in c.items.iter_mut().rev() {
             if let Item::Message(b) = item
                 && b.from == me
             {
                 reached |= b.id == id;
-                if reached && !matches!(b.state, BubbleState::Failed(_)) {
+                if reached && !matches!(b.state, BubbleState::Failed(_) | BubbleState::Read) {
                     b.state = BubbleState::Read;
+                    now_read.push(b.id);
                 }
             }
+        }
+        if let Some(h) = &mut self.history {
+            let saved = h.batch(|h| {
+                for id in &now_read {
+                    h.set_state(me, *id, &history::State::Read)?;
+                }
+                Ok(())
+            });
+            self.keep(saved);
         }
     }
 
@@ -332,14 +556,69 @@ impl Conversations {
                 }
             }
             Message::Send => return self.send(me, link),
-            Message::ShowEarlier => {
-                let c = self.thread(self.selected);
-                c.shown = (c.shown + PAGE).min(c.items.len());
-            }
+            Message::ShowEarlier => self.show_earlier(),
+            Message::ShowLater => self.show_later(),
+            Message::Latest => self.thread(self.selected).jump = None,
             Message::Attach => return Action::Attach,
             Message::Card(m) => return Action::Card(m),
         }
         Action::None
+    }
+
+    fn show_earlier(&mut self) {
+        let target = self.selected;
+        if let Some(jump) = self.thread(target).jump.take() {
+            let jump = self.jump_earlier(target, jump);
+            self.thread(target).jump = Some(jump);
+            return;
+        }
+        let c = self.thread(target);
+        if c.shown >= c.items.len() {
+            self.load_earlier(target);
+        }
+        let c = self.thread(target);
+        c.shown = (c.shown + PAGE).min(c.items.len());
+    }
+
+    fn jump_earlier(&mut self, target: Target, mut jump: Jump) -> Jump {
+        if !jump.more_older {
+            return jump;
+        }
+        let Some(h) = &self.history else {
+            return jump;
+        };
+        let page = h.page(Some(target), jump.older, PAGE);
+        if let Some(page) = self.keep(page) {
+            jump.more_older = page.len() == PAGE;
+            if let Some(oldest) = page.last() {
+                jump.older = Some(oldest.seq);
+            }
+            let mut items: Vec<Bubble> = page.into_iter().rev().map(Bubble::from).collect();
+            items.append(&mut jump.items);
+            jump.items = items;
+        }
+        jump
+    }
+
+    fn show_later(&mut self) {
+        let target = self.selected;
+        let Some(mut jump) = self.thread(target).jump.take() else {
+            return;
+        };
+        if let Some(h) = &self.history {
+            let page = h.page_after(target, jump.newer, PAGE);
+            if let Some(page) = self.keep(page) {
+                jump.more_newer = page.len() == PAGE;
+                if let Some(newest) = page.last() {
+                    jump.newer = newest.seq;
+                }
+                jump.items.extend(page.into_iter().map(Bubble::from));
+            }
+        }
+        // Reached the newest: the conversation as usual.
+        if jump.more_newer {
+            self.thread(target).jump = Some(jump);
+        }
     }
 
     fn signal_typing(&mut self, handle: Option<&Handle>) {
@@ -385,7 +664,11 @@ impl Conversations {
             match handle.try_send_message(target, text.as_str()) {
                 Ok(id) => {
                     self.sent.insert(id, target);
-                    self.push_mine(me, target, id, text, BubbleState::Sent);
+                    let time = self.push_mine(me, target, id, text.clone(), BubbleState::Sent);
+                    if let Some(h) = &self.history {
+                        let kept = h.sent(me, id, target, &text, time);
+                        self.keep(kept);
+                    }
                 }
                 // The text stays in the composer: nothing typed is lost.
                 Err(e) => return Action::Notice(format!("Not sent ({e}); your text is kept.")),
@@ -393,6 +676,7 @@ impl Conversations {
         }
         self.composer = text_editor::Content::new();
         self.last_typing = None;
+        self.thread(target).jump = None;
         Action::None
     }
 
@@ -403,15 +687,17 @@ impl Conversations {
         id: MsgId,
         text: String,
         state: BubbleState,
-    ) {
+    ) -> Timestamp {
+        let time = Timestamp::now();
         let bubble = Bubble {
             id,
             from: me,
             text,
-            time: Timestamp::now(),
+            time,
             state,
         };
         self.thread(target).items.push(Item::Message(bubble));
+        time
     }
 
     /// Sends what was written while the hub was away, to everyone and to each recipient
@@ -446,6 +732,11 @@ impl Conversations {
                     bubble.id = id;
                     bubble.state = BubbleState::Sent;
                     self.sent.insert(id, target);
+                    if let Some(h) = &self.history
+                        && let Err(e) = h.sent(me, id, target, &bubble.text, bubble.time)
+                    {
+                        self.problem = Some(format!("The history was not saved: {e}"));
+                    }
                 }
                 Err(_) => self.waiting.push(local),
             }
@@ -486,17 +777,16 @@ impl Conversations {
         let Some(c) = self.threads.get(&self.selected) else {
             return space::vertical().height(Fill).into();
         };
+        if let Some(jump) = &c.jump {
+            return self.jump_view(people, jump);
+        }
         let start = c.items.len().saturating_sub(c.shown);
         let mut list = column![].spacing(8).padding([8, 16]);
-        if start > 0 {
-            list = list.push(
-                container(
-                    button(text(format!("Show earlier messages ({start} more)")).size(13))
-                        .style(button::secondary)
-                        .on_press(Message::ShowEarlier),
-                )
-                .center_x(Fill),
-            );
+        if start > 0 || c.more {
+            list = list.push(centered_button(
+                "Show earlier messages".to_owned(),
+                Message::ShowEarlier,
+            ));
         } else if c.items.is_empty() {
             let hint = match self.selected {
                 Target::Everyone => "Say hello to everyone on the hub.",
@@ -512,7 +802,7 @@ impl Conversations {
         }
         for item in &c.items[start..] {
             list = list.push(match item {
-                Item::Message(b) => self.bubble(people, b),
+                Item::Message(b) => self.bubble(people, b, false),
                 Item::Transfer(key) => cards.view(*key, people).map(Message::Card),
             });
         }
@@ -523,7 +813,47 @@ impl Conversations {
             .into()
     }
 
-    fn bubble<'a>(&'a self, people: &'a People, b: &'a Bubble) -> Element<'a, Message> {
+    /// An earlier part of the conversation, opened from a search result.
+    fn jump_view<'a>(&'a self, people: &'a People, jump: &'a Jump) -> Element<'a, Message> {
+        let banner = container(
+            row![
+                text("An earlier part of this conversation").width(Fill),
+                button(text("Back to the latest").size(13))
+                    .style(button::secondary)
+                    .on_press(Message::Latest)
+            ]
+            .align_y(iced::Center),
+        )
+        .padding([4, 16])
+        .style(style::banner(false));
+        let mut list = column![].spacing(8).padding([8, 16]);
+        if jump.more_older {
+            list = list.push(centered_button(
+                "Show earlier messages".to_owned(),
+                Message::ShowEarlier,
+            ));
+        }
+        for b in &jump.items {
+            list = list.push(self.bubble(people, b, (b.from, b.id) == jump.found));
+        }
+        list = list.push(if jump.more_newer {
+            centered_button("Show later messages".to_owned(), Message::ShowLater)
+        } else {
+            centered_button("Back to the latest".to_owned(), Message::Latest)
+        });
+        column![
+            banner,
+            scrollable(list).anchor_bottom().height(Fill).width(Fill)
+        ]
+        .into()
+    }
+
+    fn bubble<'a>(
+        &'a self,
+        people: &'a People,
+        b: &'a Bubble,
+        found: bool,
+    ) -> Element<'a, Message> {
         let mine = b.from == people.me;
         let state = match &b.state {
             BubbleState::Received => String::new(),
@@ -548,7 +878,7 @@ impl Conversations {
         let bubble = container(body)
             .padding([6, 10])
             .max_width(520)
-            .style(style::bubble(mine));
+            .style(style::bubble_found(mine, found));
         let line = if mine {
             row![space::horizontal(), bubble]
         } else {
@@ -605,6 +935,49 @@ fn enter_sends(press: KeyPress) -> Option<Binding<Message>> {
         return Some(Binding::Custom(Message::Send));
     }
     Binding::from_key_press(press)
+}
+
+/// A centred button of the message list.
+fn centered_button<'a>(label: String, on_press: Message) -> Element<'a, Message> {
+    container(
+        button(text(label).size(13))
+            .style(button::secondary)
+            .on_press(on_press),
+    )
+    .center_x(Fill)
+    .into()
+}
+
+/// Who wrote a message item and its id (a card has none).
+fn key_of(item: &Item) -> Option<(ClientId, MsgId)> {
+    match item {
+        Item::Message(b) => Some((b.from, b.id)),
+        Item::Transfer(_) => None,
+    }
+}
+
+impl From<Entry> for Bubble {
+    fn from(e: Entry) -> Self {
+        let state = match e.state {
+            history::State::Received => BubbleState::Received,
+            history::State::Delivered => BubbleState::Delivered,
+            history::State::Stored => BubbleState::Stored,
+            history::State::Read => BubbleState::Read,
+            history::State::Rejected(code) => BubbleState::Failed(
+                RejectReason::from_code(&code)
+                    .map_or("not delivered", rejection)
+                    .to_owned(),
+            ),
+            _ => BubbleState::Sent,
+        };
+        Self {
+            id: e.id,
+            from: e.from,
+            text: e.text,
+            time: e.time,
+            state,
+        }
+    }
 }
 
 fn rejection(r: RejectReason) -> &'static str {

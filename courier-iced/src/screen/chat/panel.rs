@@ -72,6 +72,11 @@ pub enum Action {
     LogOut,
     /// Restart the hub hosted here with this new password.
     ChangeHubPassword(String),
+    /// Forget the history of the open conversation, or of all.
+    ClearHistory {
+        /// Every conversation's.
+        all: bool,
+    },
 }
 
 /// What the pages show besides their own state.
@@ -170,6 +175,7 @@ enum PageAction<T> {
     SetProfile(Profile),
     LogOut,
     ChangeHubPassword(String),
+    ClearHistory { all: bool },
 }
 
 impl<T: Send + 'static> PageAction<T> {
@@ -182,6 +188,7 @@ impl<T: Send + 'static> PageAction<T> {
             Self::SetProfile(p) => Action::SetProfile(p),
             Self::LogOut => Action::LogOut,
             Self::ChangeHubPassword(p) => Action::ChangeHubPassword(p),
+            Self::ClearHistory { all } => Action::ClearHistory { all },
         }
     }
 }

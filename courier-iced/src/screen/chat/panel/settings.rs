@@ -16,6 +16,8 @@ pub struct Page {
     pub draft: Option<String>,
     /// Why the typed folder cannot be used.
     pub error: Option<String>,
+    /// A clearing of history asked for, waiting for its confirmation (`true`: all).
+    pub clearing: Option<bool>,
 }
 
 /// What the user did on the page, or what its tasks found.
@@ -39,6 +41,12 @@ pub enum Message {
     Notifications(bool),
     /// Ask hubs to remember this computer.
     Remember(bool),
+    /// Asked to clear the open conversation's history (`false`) or all (`true`).
+    Clear(bool),
+    /// Confirmed the clearing.
+    ClearConfirmed,
+    /// Changed their mind.
+    ClearCancelled,
 }
 
 impl Page {
@@ -88,6 +96,13 @@ impl Page {
             Message::Remember(on) => {
                 settings.remember = on;
                 return PageAction::SaveSettings;
+            }
+            Message::Clear(all) => self.clearing = Some(all),
+            Message::ClearCancelled => self.clearing = None,
+            Message::ClearConfirmed => {
+                if let Some(all) = self.clearing.take() {
+                    return PageAction::ClearHistory { all };
+                }
             }
         }
         PageAction::None
@@ -160,9 +175,50 @@ impl Page {
                 ]
                 .spacing(4)
             ),
+            section("History", self.history_view()),
         ]
         .spacing(18)
         .into()
+    }
+
+    fn history_view(&self) -> Element<'_, Message> {
+        match self.clearing {
+            None => column![
+                text("Messages are kept on this computer, for this hub.")
+                    .size(13)
+                    .style(style::dim),
+                row![
+                    button(text("Clear this conversation").size(14))
+                        .style(button::secondary)
+                        .on_press(Message::Clear(false)),
+                    button(text("Clear all history").size(14))
+                        .style(button::secondary)
+                        .on_press(Message::Clear(true)),
+                ]
+                .spacing(6),
+            ]
+            .spacing(6)
+            .into(),
+            Some(all) => column![
+                text(if all {
+                    "Forget every message of every conversation on this computer?"
+                } else {
+                    "Forget every message of the open conversation on this computer?"
+                })
+                .size(14),
+                row![
+                    button(text("Clear").size(14))
+                        .style(button::danger)
+                        .on_press(Message::ClearConfirmed),
+                    button(text("Keep").size(14))
+                        .style(button::secondary)
+                        .on_press(Message::ClearCancelled),
+                ]
+                .spacing(6),
+            ]
+            .spacing(6)
+            .into(),
+        }
     }
 }
 
