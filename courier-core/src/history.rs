@@ -481,19 +481,21 @@ impl History {
 /// typed by the user are words, not syntax), the last one a prefix. `None` when it has
 /// no word.
 fn fts_query(query: &str) -> Option<String> {
-    let words: Vec<String> = query
+    let words: Vec<&str> = query
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(|w| format!("\"{w}\""))
         .collect();
-    let (last, rest) = words.split_last()?;
-    let mut q = rest.join(" ");
-    if !q.is_empty() {
-        q.push(' ');
+    let last = *words.last()?;
+    let mut q: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
+    // The word being typed matches as the start of a word from its second letter on:
+    // the prefix indexes start there, and every word that starts with one letter
+    // would be a scan of most of the index.
+    if last.chars().count() >= 2
+        && let Some(end) = q.last_mut()
+    {
+        end.push('*');
     }
-    q.push_str(last);
-    q.push('*');
-    Some(q)
+    Some(q.join(" "))
 }
 
 fn collect(

@@ -151,6 +151,19 @@ fn search_ignores_case_and_accents_finds_word_starts_and_takes_any_typing() {
         "as the word is typed"
     );
     assert_eq!(texts(&h.search("naive", 10).unwrap()).len(), 1);
+    assert_eq!(
+        texts(&h.search("ca", 10).unwrap()).len(),
+        2,
+        "from the second letter"
+    );
+    assert!(
+        h.search("c", 10).unwrap().is_empty(),
+        "one letter is a word, not every word starting with it"
+    );
+    assert_eq!(
+        texts(&h.search("au", 10).unwrap()),
+        vec!["Rendez-vous au Café de Flore"]
+    );
     // What would be query syntax is just words.
     for typed in ["AND", "\"quotes", "*", "NOT", "(", "a\"b", "naive AND"] {
         let _ = h.search(typed, 10).unwrap();
