@@ -346,6 +346,9 @@ pub struct Stats {
     pub preauth: usize,
     /// Messages waiting for offline contacts.
     pub stored: usize,
+    /// Of those, how many are held in memory (with a database, the rest wait on the
+    /// disk: at most a page for each recipient online).
+    pub stored_in_memory: usize,
     /// Their bytes, as counted against the limits.
     pub stored_bytes: usize,
     /// Transfers offered or accepted and not yet connected.
@@ -387,8 +390,11 @@ pub struct Hub {
     keeping: bool,
     /// Messages for offline contacts not yet handed out to be written.
     unsaved: Vec<Unsaved>,
-    /// Batches handed out and not yet written, oldest first: their messages.
-    saving: VecDeque<Vec<Unsaved>>,
+    /// Batches handed out and not yet written, oldest first: their messages and the
+    /// pages they read.
+    saving: VecDeque<(Vec<Unsaved>, Vec<ClientId>)>,
+    /// Pages of the backlog to read from the disk: recipient, how many.
+    fetches: Vec<(ClientId, usize)>,
     /// Acknowledged deliveries to forget on the disk.
     delivered: Vec<db::Record>,
 }
@@ -451,6 +457,7 @@ impl Hub {
             keeping: false,
             unsaved: Vec::new(),
             saving: VecDeque::new(),
+            fetches: Vec::new(),
             delivered: Vec::new(),
         }
     }
@@ -467,6 +474,7 @@ impl Hub {
             logged_in: self.logged_in,
             preauth: self.preauth,
             stored: self.mailboxes.len(),
+            stored_in_memory: self.mailboxes.in_memory(),
             stored_bytes: self.mailboxes.bytes(),
             transfers: self.broker.len(),
             failed_logins: self.failed_logins,
@@ -727,27 +735,28 @@ impl Hub {
 
     /// Takes back what the hub's database kept when it last ran, before the first
     /// connection: the members (they show in everyone's contact list as offline, with
-    /// their profiles and pictures, and are known when they come back) and the messages
-    /// waiting for them (handed over at their next login, with their original sender
-    /// and time). Members are bounded as ever ([`Config::max_known`],
-    /// [`Config::avatars_total`]); kept messages are all taken back, whatever the
-    /// limits now, since the hub promised them. From then on the hub records what
-    /// changes for [`Hub::poll_store`], and a message for an offline contact is
-    /// acknowledged `stored` only once written ([`Hub::handle_stored`]); a hub never
-    /// given this keeps everything in memory.
-    pub fn restore(&mut self, members: Vec<db::Member>, messages: Vec<(ClientId, Message)>) {
+    /// their profiles and pictures, and are known when they come back) and how many
+    /// messages wait for each of them (those stay on the disk and are read a page at a
+    /// time as they are handed over, with their original sender and time). Members are
+    /// bounded as ever ([`Config::max_known`], [`Config::avatars_total`]); kept
+    /// messages are all taken back, whatever the limits now, since the hub promised
+    /// them. From then on the hub records what changes for [`Hub::poll_store`], and a
+    /// message for an offline contact is acknowledged `stored` only once written
+    /// ([`Hub::handle_stored`]); a hub never given this keeps everything in memory.
+    pub fn restore(&mut self, members: Vec<db::Member>, waiting: Vec<db::Waiting>) {
         self.keeping = true;
         self.directory.restore(members);
-        for (to, message) in messages {
-            self.mailboxes.restore(to, message);
+        for w in waiting {
+            self.mailboxes.restore_on_disk(w.to, w.count, w.bytes);
         }
     }
 
     /// What should now be written to the hub's database ([`db::Db::write`]), as one
     /// batch: each changed member once, as it now is; messages for offline contacts;
-    /// deliveries to forget. Empty when nothing changed, and always for a hub never
-    /// given [`Hub::restore`]. Each non-empty batch must be answered, in order, by
-    /// [`Hub::handle_stored`].
+    /// deliveries to forget; and, last, pages of the backlog to read
+    /// ([`db::Record::Fetch`], answered by [`Hub::handle_loaded`]). Empty when nothing
+    /// changed, and always for a hub never given [`Hub::restore`]. Each non-empty batch
+    /// must be answered, in order, by [`Hub::handle_stored`].
     pub fn poll_store(&mut self) -> Vec<db::Record> {
         let mut records = self.directory.take_records();
         records.append(&mut self.delivered);
@@ -755,8 +764,16 @@ impl Hub {
             to: u.to,
             message: u.message.clone(),
         }));
+        let fetches = std::mem::take(&mut self.fetches);
+        records.extend(
+            fetches
+                .iter()
+                .map(|&(to, limit)| db::Record::Fetch { to, limit }),
+        );
         if !records.is_empty() {
-            self.saving.push_back(std::mem::take(&mut self.unsaved));
+            let fetched = fetches.into_iter().map(|(to, _)| to).collect();
+            self.saving
+                .push_back((std::mem::take(&mut self.unsaved), fetched));
         }
         records
     }
@@ -768,16 +785,23 @@ impl Hub {
     /// never waited for this.
     pub fn handle_stored(&mut self, batches: usize, ok: bool, now: Instant) {
         for _ in 0..batches {
-            let Some(batch) = self.saving.pop_front() else {
+            let Some((batch, fetched)) = self.saving.pop_front() else {
                 return;
             };
+            if !ok {
+                // Asked again at the recipient's next acknowledgement or login.
+                for to in fetched {
+                    self.mailboxes.fetch_failed(to);
+                }
+            }
             let mut arrived = Vec::new();
             for u in batch {
                 let id = u.message.id;
                 let status = if ok {
                     // The writer is done with it: its text moves, it is not copied.
                     let message = Arc::try_unwrap(u.message).unwrap_or_else(|m| (*m).clone());
-                    self.mailboxes.commit(u.to, message);
+                    let online = self.directory.get(&u.to).is_some_and(|k| !k.conns.is_empty());
+                    self.mailboxes.commit_written(u.to, message, online);
                     arrived.push(u.to);
                     Delivery::Stored
                 } else {
@@ -792,11 +816,30 @@ impl Hub {
             arrived.sort();
             arrived.dedup();
             for to in arrived {
-                if let Some(conn) = self.directory.get(&to).and_then(|k| k.conns.first()) {
-                    let conn = *conn;
-                    self.hand_over(conn, to, now);
-                }
+                self.hand_over_to(to, now);
             }
+        }
+    }
+
+    /// Pages of the backlog read from the disk for [`db::Record::Fetch`]es (given
+    /// after [`Hub::handle_stored`] of their batch): handed over to their recipients
+    /// if still online.
+    pub fn handle_loaded(&mut self, pages: db::Fetched, now: Instant) {
+        for (to, page) in pages {
+            let online = self.directory.get(&to).is_some_and(|k| !k.conns.is_empty());
+            self.mailboxes
+                .loaded(to, page, limits::STORED_PAGE, online);
+            if online {
+                self.hand_over_to(to, now);
+            }
+        }
+    }
+
+    /// Hands the next page over to `to` on its first connection, if online.
+    fn hand_over_to(&mut self, to: ClientId, now: Instant) {
+        if let Some(conn) = self.directory.get(&to).and_then(|k| k.conns.first()) {
+            let conn = *conn;
+            self.hand_over(conn, to, now);
         }
     }
 
@@ -849,6 +892,8 @@ impl Hub {
                 self.mailboxes.conn_gone(client, conn);
                 if let Some(other) = self.directory.get(&client).and_then(|k| k.conns.first()) {
                     self.hand_over(*other, client, now);
+                } else if self.keeping {
+                    self.mailboxes.offline(client);
                 }
                 self.transfers_after_disconnect(conn, now);
             }

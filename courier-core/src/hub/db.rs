@@ -107,7 +107,32 @@ pub enum Record {
         /// Each message's sender and id.
         messages: Vec<(ClientId, MsgId)>,
     },
+    /// Not a write: read back the oldest `limit` messages kept for `to` (after the
+    /// batch's other records, so what was just delivered is not among them) and hand
+    /// them to the hub ([`Hub::handle_loaded`](super::Hub::handle_loaded)). The backlog
+    /// for offline contacts stays on the disk; a page comes up as it is handed over.
+    Fetch {
+        /// The recipient.
+        to: ClientId,
+        /// At most this many.
+        limit: usize,
+    },
 }
+
+/// What waits on the disk for one offline contact (read at start, instead of the
+/// messages themselves).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Waiting {
+    /// The recipient.
+    pub to: ClientId,
+    /// How many messages.
+    pub count: usize,
+    /// Their texts' bytes.
+    pub bytes: usize,
+}
+
+/// Pages read for [`Record::Fetch`]es: each recipient with its oldest messages.
+pub type Fetched = Vec<(ClientId, Vec<Message>)>;
 
 /// An open hub database. Cloning shares it.
 #[derive(Debug, Clone)]
@@ -192,10 +217,12 @@ impl Db {
     }
 
     /// Writes `records` in one transaction: all of them are kept, or (on error) none.
+    /// Returns the pages its [`Record::Fetch`]es read.
     ///
     /// # Errors
     /// If the disk is full, the file became read-only, or SQLite fails otherwise.
-    pub fn write(&self, records: &[Record]) -> Result<(), Error> {
+    pub fn write(&self, records: &[Record]) -> Result<Fetched, Error> {
+        let mut fetched = Vec::new();
         let mut conn = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let tx = conn.transaction().map_err(|e| classify(&self.path, e))?;
         {
@@ -221,6 +248,12 @@ impl Db {
             let mut delivered = tx
                 .prepare_cached(
                     "DELETE FROM stored WHERE recipient = ?1 AND sender = ?2 AND id = ?3",
+                )
+                .map_err(|e| classify(&self.path, e))?;
+            let mut fetch = tx
+                .prepare_cached(
+                    "SELECT sender, id, text, time FROM stored WHERE recipient = ?1
+                     ORDER BY seq LIMIT ?2",
                 )
                 .map_err(|e| classify(&self.path, e))?;
             let mut profile = Vec::new();
@@ -268,60 +301,98 @@ impl Db {
                                 .map_err(|e| classify(&self.path, e))?;
                         }
                     }
+                    Record::Fetch { to, limit } => {
+                        let limit = i64::try_from(*limit).unwrap_or(i64::MAX);
+                        let rows = fetch
+                            .query_map(params![&to.0[..], limit], |r| {
+                                Ok((
+                                    r.get::<_, Vec<u8>>(0)?,
+                                    r.get::<_, i64>(1)?,
+                                    r.get::<_, String>(2)?,
+                                    r.get::<_, i64>(3)?,
+                                ))
+                            })
+                            .map_err(|e| classify(&self.path, e))?;
+                        let mut page = Vec::new();
+                        for row in rows {
+                            let (from, id, text, time) =
+                                row.map_err(|e| classify(&self.path, e))?;
+                            if let Some(m) = self.message(*to, &from, id, text, time) {
+                                page.push(m);
+                            }
+                        }
+                        fetched.push((*to, page));
+                    }
                 }
             }
         }
-        tx.commit().map_err(|e| classify(&self.path, e))
+        tx.commit().map_err(|e| classify(&self.path, e))?;
+        Ok(fetched)
     }
 
-    /// Every message kept for an offline contact, oldest first, with its recipient. A
-    /// row that does not read back (damaged) is left out, with a warning.
+    /// A stored row as a message; `None` (with a warning) for one that does not read
+    /// back (damaged).
+    fn message(
+        &self,
+        to: ClientId,
+        from: &[u8],
+        id: i64,
+        text: String,
+        time: i64,
+    ) -> Option<Message> {
+        let Ok(from) = <[u8; 32]>::try_from(from) else {
+            tracing::warn!(db = %self.path.display(), "a stored message with a malformed id was skipped");
+            return None;
+        };
+        if !crate::proto::validate_text(&text) {
+            tracing::warn!(db = %self.path.display(), "a stored message with an unusable text was skipped");
+            return None;
+        }
+        Some(Message {
+            id: MsgId(u64::from_ne_bytes(id.to_ne_bytes())),
+            from: ClientId(from),
+            to: Target::Client(to),
+            text,
+            time: Timestamp(u64::try_from(time).unwrap_or(0)),
+        })
+    }
+
+    /// How many messages wait for each offline contact, and their bytes: what the hub
+    /// needs at start (the messages stay on the disk until handed over).
     ///
     /// # Errors
     /// If the database cannot be read.
-    pub fn stored_messages(&self) -> Result<Vec<(ClientId, Message)>, Error> {
+    pub fn waiting(&self) -> Result<Vec<Waiting>, Error> {
         let conn = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let mut stmt = conn
-            .prepare("SELECT recipient, sender, id, text, time FROM stored ORDER BY seq")
+            .prepare(
+                "SELECT recipient, count(*), sum(octet_length(text)) FROM stored
+                 GROUP BY recipient",
+            )
             .map_err(|e| classify(&self.path, e))?;
         let rows = stmt
             .query_map([], |r| {
                 Ok((
                     r.get::<_, Vec<u8>>(0)?,
-                    r.get::<_, Vec<u8>>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
                 ))
             })
             .map_err(|e| classify(&self.path, e))?;
-        let mut kept = Vec::new();
+        let mut waiting = Vec::new();
         for row in rows {
-            let (to, from, id, text, time) = row.map_err(|e| classify(&self.path, e))?;
-            let (Ok(to), Ok(from)) = (
-                <[u8; 32]>::try_from(to.as_slice()),
-                <[u8; 32]>::try_from(from.as_slice()),
-            ) else {
-                tracing::warn!(db = %self.path.display(), "a stored message with a malformed id was skipped");
+            let (to, count, bytes) = row.map_err(|e| classify(&self.path, e))?;
+            let Ok(to) = <[u8; 32]>::try_from(to.as_slice()) else {
+                tracing::warn!(db = %self.path.display(), "stored messages with a malformed recipient were skipped");
                 continue;
             };
-            if !crate::proto::validate_text(&text) {
-                tracing::warn!(db = %self.path.display(), "a stored message with an unusable text was skipped");
-                continue;
-            }
-            let to = ClientId(to);
-            kept.push((
-                to,
-                Message {
-                    id: MsgId(u64::from_ne_bytes(id.to_ne_bytes())),
-                    from: ClientId(from),
-                    to: Target::Client(to),
-                    text,
-                    time: Timestamp(u64::try_from(time).unwrap_or(0)),
-                },
-            ));
+            waiting.push(Waiting {
+                to: ClientId(to),
+                count: usize::try_from(count).unwrap_or(0),
+                bytes: usize::try_from(bytes.unwrap_or(0)).unwrap_or(0),
+            });
         }
-        Ok(kept)
+        Ok(waiting)
     }
 
     /// How many members are kept (for `courier hub` and tests).

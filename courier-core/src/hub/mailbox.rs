@@ -2,6 +2,11 @@
 //! handed over at the next login in pages the recipient acknowledges: a page is
 //! forgotten only once acknowledged, so a connection that drops mid-handover loses
 //! nothing (the next login gets the page again; clients drop duplicates by id).
+//!
+//! A hub with a database keeps the backlog on the disk: a mailbox then holds only its
+//! counts, and the page being handed over comes up from the disk
+//! ([`Page::Fetch`]) when its recipient is online. A hub without one keeps the
+//! messages here.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -16,12 +21,34 @@ fn cost(m: &Message) -> usize {
 
 #[derive(Debug, Default)]
 struct Mailbox {
+    /// The oldest messages, in memory (on the disk too, with a database).
     messages: VecDeque<Message>,
+    /// Messages after those, on the disk only.
+    on_disk: usize,
+    /// A page is being read from the disk.
+    fetching: bool,
     /// Messages reserved room for, not yet written to the hub's database.
     pending: usize,
     bytes: usize,
     /// The page on its way: to which connection, how many messages from the front.
     handover: Option<(ConnId, usize)>,
+}
+
+impl Mailbox {
+    fn is_empty(&self) -> bool {
+        self.messages.is_empty() && self.on_disk == 0 && self.pending == 0 && !self.fetching
+    }
+}
+
+/// What handing over to a recipient takes next.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Page {
+    /// Nothing: the mailbox is empty, or a page is on its way or being read.
+    None,
+    /// Send this page.
+    Send(Vec<Message>),
+    /// Read up to this many of the oldest messages from the disk first.
+    Fetch(usize),
 }
 
 /// Every offline contact's mailbox.
@@ -85,21 +112,69 @@ impl Mailboxes {
         Ok(())
     }
 
-    /// Takes back a message kept on the disk when the hub last ran, whatever the
-    /// limits now (the hub promised it).
-    pub(super) fn restore(&mut self, to: ClientId, m: Message) {
-        let c = cost(&m);
+    /// Takes back `count` messages of `bytes` text kept on the disk for `to` when the
+    /// hub last ran; they stay there until handed over.
+    pub(super) fn restore_on_disk(&mut self, to: ClientId, count: usize, bytes: usize) {
+        if count == 0 {
+            return;
+        }
+        let c = bytes + 96 * count;
         let mailbox = self.boxes.entry(to).or_default();
+        mailbox.on_disk += count;
         mailbox.bytes += c;
         self.bytes += c;
-        mailbox.messages.push_back(m);
     }
 
-    /// Keeps a reserved message.
+    /// Keeps a reserved message, now on the disk: in memory too while `to` is online
+    /// and nothing older waits on the disk (it is about to be handed over), else on
+    /// the disk only.
+    pub(super) fn commit_written(&mut self, to: ClientId, m: Message, online: bool) {
+        let mailbox = self.boxes.entry(to).or_default();
+        mailbox.pending = mailbox.pending.saturating_sub(1);
+        if online && mailbox.on_disk == 0 && !mailbox.fetching {
+            mailbox.messages.push_back(m);
+        } else {
+            mailbox.on_disk += 1;
+        }
+    }
+
+    /// Keeps a reserved message in memory (a hub without a database).
     pub(super) fn commit(&mut self, to: ClientId, m: Message) {
         let mailbox = self.boxes.entry(to).or_default();
         mailbox.pending = mailbox.pending.saturating_sub(1);
         mailbox.messages.push_back(m);
+    }
+
+    /// The oldest messages read from the disk for `to` ([`Page::Fetch`]). Kept in
+    /// memory for the handover while `to` is `online`; otherwise they stay on the disk
+    /// only. A page shorter than asked although more was counted means rows did not
+    /// read back (damaged): the count follows the disk.
+    pub(super) fn loaded(&mut self, to: ClientId, page: Vec<Message>, asked: usize, online: bool) {
+        let Some(mailbox) = self.boxes.get_mut(&to) else {
+            return;
+        };
+        mailbox.fetching = false;
+        if page.len() < asked && page.len() < mailbox.on_disk {
+            let lost = mailbox.on_disk - page.len();
+            let lost_bytes = lost * 96;
+            mailbox.bytes = mailbox.bytes.saturating_sub(lost_bytes);
+            self.bytes = self.bytes.saturating_sub(lost_bytes);
+            mailbox.on_disk = page.len();
+        }
+        if online {
+            mailbox.on_disk -= page.len().min(mailbox.on_disk);
+            mailbox.messages.extend(page);
+        }
+        if mailbox.is_empty() {
+            self.boxes.remove(&to);
+        }
+    }
+
+    /// A read from the disk for `to` failed: the next handover asks again.
+    pub(super) fn fetch_failed(&mut self, to: ClientId) {
+        if let Some(mailbox) = self.boxes.get_mut(&to) {
+            mailbox.fetching = false;
+        }
     }
 
     /// Gives up a reserved message (it could not be written).
@@ -109,17 +184,27 @@ impl Mailboxes {
             mailbox.pending = mailbox.pending.saturating_sub(1);
             mailbox.bytes = mailbox.bytes.saturating_sub(c);
             self.bytes = self.bytes.saturating_sub(c);
-            if mailbox.messages.is_empty() && mailbox.pending == 0 {
+            if mailbox.is_empty() {
                 self.boxes.remove(&to);
             }
         }
     }
 
-    /// The next page for `to` on `conn`, if there is one and no page is on its way.
-    pub(super) fn next_page(&mut self, to: ClientId, conn: ConnId) -> Option<Vec<Message>> {
-        let mailbox = self.boxes.get_mut(&to)?;
-        if mailbox.handover.is_some() || mailbox.messages.is_empty() {
-            return None;
+    /// What handing over to `to` on `conn` takes next: the next page, if there is one
+    /// and no page is on its way; or reading it from the disk first.
+    pub(super) fn next_page(&mut self, to: ClientId, conn: ConnId) -> Page {
+        let Some(mailbox) = self.boxes.get_mut(&to) else {
+            return Page::None;
+        };
+        if mailbox.handover.is_some() || mailbox.fetching {
+            return Page::None;
+        }
+        if mailbox.messages.is_empty() {
+            if mailbox.on_disk == 0 {
+                return Page::None;
+            }
+            mailbox.fetching = true;
+            return Page::Fetch(limits::STORED_PAGE);
         }
         let mut page = Vec::new();
         let mut bytes = 0;
@@ -134,7 +219,7 @@ impl Mailboxes {
             page.push(m.clone());
         }
         mailbox.handover = Some((conn, page.len()));
-        Some(page)
+        Page::Send(page)
     }
 
     /// `conn` acknowledged the page it was sent for `to`: it is forgotten. Returns who
@@ -154,7 +239,7 @@ impl Mailboxes {
                     self.bytes -= c;
                     done.push((m.from, m.id));
                 }
-                if mailbox.messages.is_empty() && mailbox.pending == 0 {
+                if mailbox.is_empty() {
                     self.boxes.remove(&to);
                 }
                 Ok(done)
@@ -172,8 +257,27 @@ impl Mailboxes {
         }
     }
 
-    /// Messages kept.
+    /// `to` is offline (with a database): what is in memory, and on the disk too, is
+    /// left to the disk until its next login.
+    pub(super) fn offline(&mut self, to: ClientId) {
+        if let Some(mailbox) = self.boxes.get_mut(&to)
+            && mailbox.handover.is_none()
+        {
+            mailbox.on_disk += mailbox.messages.len();
+            mailbox.messages = VecDeque::new();
+        }
+    }
+
+    /// Messages kept (in memory and on the disk).
     pub(super) fn len(&self) -> usize {
+        self.boxes
+            .values()
+            .map(|b| b.messages.len() + b.on_disk)
+            .sum()
+    }
+
+    /// Messages held in memory.
+    pub(super) fn in_memory(&self) -> usize {
         self.boxes.values().map(|b| b.messages.len()).sum()
     }
 
@@ -206,16 +310,20 @@ mod tests {
         for n in 0..(limits::STORED_PAGE as u64 + 5) {
             m.store(bob, msg(n, 10)).unwrap();
         }
-        let page = m.next_page(bob, a).unwrap();
+        let Page::Send(page) = m.next_page(bob, a) else {
+            panic!("a page")
+        };
         assert_eq!(page.len(), limits::STORED_PAGE);
-        assert_eq!(m.next_page(bob, b), None, "one page on its way at a time");
+        assert_eq!(m.next_page(bob, b), Page::None, "one page on its way at a time");
         assert_eq!(m.ack(bob, b), Err(()), "not b's page");
         // a drops before acknowledging: the page is sent again, whole.
         m.conn_gone(bob, a);
-        assert_eq!(m.next_page(bob, b).unwrap(), page);
+        assert_eq!(m.next_page(bob, b), Page::Send(page));
         assert_eq!(m.ack(bob, b).unwrap().len(), limits::STORED_PAGE);
         assert_eq!(m.len(), 5);
-        let rest = m.next_page(bob, b).unwrap();
+        let Page::Send(rest) = m.next_page(bob, b) else {
+            panic!("the rest")
+        };
         assert_eq!(
             rest.first().map(|x| x.id),
             Some(MsgId(limits::STORED_PAGE as u64))
@@ -232,7 +340,7 @@ mod tests {
         let big = limits::STORED_PAGE_BYTES;
         m.store(bob, msg(1, big)).unwrap();
         m.store(bob, msg(2, 10)).unwrap();
-        assert_eq!(m.next_page(bob, ConnId(1)).unwrap().len(), 1);
+        assert!(matches!(m.next_page(bob, ConnId(1)), Page::Send(p) if p.len() == 1));
     }
 
     #[test]
@@ -259,5 +367,53 @@ mod tests {
             Err(RejectReason::QueueFull),
             "hub total"
         );
+    }
+
+    #[test]
+    fn a_backlog_on_the_disk_comes_up_a_page_at_a_time_in_order() {
+        let bob = ClientId([2; 32]);
+        let conn = ConnId(1);
+        let mut m = Mailboxes::new(10_000, 1 << 30, 1 << 30);
+        // 600 from the last run, on the disk; 2 written while Bob is offline.
+        m.restore_on_disk(bob, 600, 6000);
+        for n in 0..2 {
+            m.reserve(bob, &msg(100 + n, 10)).unwrap();
+            m.commit_written(bob, msg(100 + n, 10), false);
+        }
+        assert_eq!((m.len(), m.in_memory()), (602, 0), "nothing in memory");
+        assert_eq!(m.bytes(), 600 * 96 + 6000 + 2 * 106);
+        // Bob logs in: the first page is read, then sent.
+        assert_eq!(m.next_page(bob, conn), Page::Fetch(limits::STORED_PAGE));
+        assert_eq!(m.next_page(bob, conn), Page::None, "one read at a time");
+        // A message written meanwhile waits behind the backlog, on the disk.
+        m.reserve(bob, &msg(200, 10)).unwrap();
+        m.commit_written(bob, msg(200, 10), true);
+        let first: Vec<Message> = (0..limits::STORED_PAGE as u64).map(|n| msg(n, 10)).collect();
+        m.loaded(bob, first.clone(), limits::STORED_PAGE, true);
+        assert_eq!(m.next_page(bob, conn), Page::Send(first));
+        assert_eq!(m.ack(bob, conn).unwrap().len(), limits::STORED_PAGE);
+        assert_eq!(m.len(), 603 - limits::STORED_PAGE);
+        assert_eq!(m.next_page(bob, conn), Page::Fetch(limits::STORED_PAGE));
+        // Bob leaves while the read is on its way: the page stays on the disk.
+        m.offline(bob);
+        let second: Vec<Message> = (0..limits::STORED_PAGE as u64).map(|n| msg(n, 10)).collect();
+        m.loaded(bob, second, limits::STORED_PAGE, false);
+        assert_eq!((m.len(), m.in_memory()), (603 - limits::STORED_PAGE, 0));
+    }
+
+    #[test]
+    fn rows_that_did_not_read_back_are_not_waited_for_forever() {
+        let bob = ClientId([2; 32]);
+        let mut m = Mailboxes::new(10_000, 1 << 30, 1 << 30);
+        m.restore_on_disk(bob, 5, 50);
+        assert_eq!(m.next_page(bob, ConnId(1)), Page::Fetch(limits::STORED_PAGE));
+        // Two rows were damaged: three came back.
+        let page: Vec<Message> = (0..3).map(|n| msg(n, 10)).collect();
+        m.loaded(bob, page, limits::STORED_PAGE, true);
+        assert_eq!(m.len(), 3);
+        assert!(matches!(m.next_page(bob, ConnId(1)), Page::Send(p) if p.len() == 3));
+        m.ack(bob, ConnId(1)).unwrap();
+        assert_eq!(m.len(), 0);
+        assert_eq!(m.next_page(bob, ConnId(1)), Page::None);
     }
 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::mailbox::Page;
 use super::route::{self, Recipients};
 use super::{CloseReason, ConnId, Hub};
 use crate::limits;
@@ -263,8 +264,10 @@ impl Hub {
     /// Sends `client` (on `conn`) the next page of what was kept for it, unless one is
     /// on its way already.
     pub(super) fn hand_over(&mut self, conn: ConnId, client: ClientId, now: Instant) {
-        if let Some(page) = self.mailboxes.next_page(client, conn) {
-            self.send(conn, Arc::new(ServerFrame::Stored(page)), now);
+        match self.mailboxes.next_page(client, conn) {
+            Page::None => {}
+            Page::Send(page) => self.send(conn, Arc::new(ServerFrame::Stored(page)), now),
+            Page::Fetch(limit) => self.fetches.push((client, limit)),
         }
     }
 

@@ -52,7 +52,7 @@ impl Writer {
     fn start(
         db: db::Db,
         forgets: async_channel::Sender<Vec<ClientId>>,
-        committed: async_channel::Sender<(usize, bool)>,
+        committed: async_channel::Sender<(usize, Result<db::Fetched, ()>)>,
     ) -> Self {
         use std::sync::mpsc::RecvTimeoutError;
         let (tx, rx) = std::sync::mpsc::channel::<Vec<db::Record>>();
@@ -69,17 +69,17 @@ impl Writer {
                                 batches += 1;
                             }
                             // One transaction, one sync, for all of them.
-                            let ok = match db.write(&batch) {
-                                Ok(()) => true,
+                            let result = match db.write(&batch) {
+                                Ok(pages) => Ok(pages),
                                 Err(e) => {
                                     // The senders of its messages hear they were not
                                     // kept; members are written again at their next
                                     // change; the hub carries on serving.
                                     tracing::warn!("not kept: {e}");
-                                    false
+                                    Err(())
                                 }
                             };
-                            let _ = committed.send_blocking((batches, ok));
+                            let _ = committed.send_blocking((batches, result));
                         }
                         Err(RecvTimeoutError::Timeout) => {}
                         Err(RecvTimeoutError::Disconnected) => break,
@@ -180,7 +180,8 @@ pub async fn serve(
     // A stream that ends (and is then never polled again) when the writer stops.
     let (forgets_tx, forgets) = async_channel::bounded::<Vec<ClientId>>(16);
     let mut forgets = pin!(forgets);
-    let (committed_tx, committed) = async_channel::unbounded::<(usize, bool)>();
+    let (committed_tx, committed) =
+        async_channel::unbounded::<(usize, Result<db::Fetched, ()>)>();
     let mut committed = pin!(committed);
     let writer = match database {
         Some(database) => {
@@ -189,17 +190,17 @@ pub async fn serve(
                 // Requests made while the hub was stopped are already in the members.
                 blocking::unblock(move || {
                     database.take_forget_requests()?;
-                    Ok::<_, db::Error>((database.members()?, database.stored_messages()?))
+                    Ok::<_, db::Error>((database.members()?, database.waiting()?))
                 })
                 .await?
             };
-            let (members, messages) = members;
+            let (members, waiting) = members;
             tracing::info!(
                 members = members.len(),
-                messages = messages.len(),
+                messages = waiting.iter().map(|w| w.count).sum::<usize>(),
                 "kept from the last run"
             );
-            hub.restore(members, messages);
+            hub.restore(members, waiting);
             Some(Writer::start(database, forgets_tx, committed_tx))
         }
         None => None,
@@ -258,8 +259,12 @@ pub async fn serve(
                 armed = None;
                 hub.handle_timeout(Instant::now());
             }
-            (batches, ok) = committed.select_next_some() => {
-                hub.handle_stored(batches, ok, Instant::now());
+            (batches, result) = committed.select_next_some() => {
+                let now = Instant::now();
+                hub.handle_stored(batches, result.is_ok(), now);
+                if let Ok(pages) = result {
+                    hub.handle_loaded(pages, now);
+                }
             }
             ids = forgets.select_next_some() => {
                 let now = Instant::now();

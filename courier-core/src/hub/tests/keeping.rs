@@ -1,18 +1,60 @@
-//! A hub with a database on the simulator: a message for an offline contact is
-//! `stored` only once its batch is written; what could not be written is refused with
-//! a reason; what is kept survives a restart, with its sender and time.
+//! A hub with a database on the simulator, writing to a real SQLite file as its driver
+//! does: a message for an offline contact is `stored` only once its batch is written;
+//! what could not be written is refused with a reason; the backlog stays on the disk
+//! and comes up a page at a time; what is kept survives a restart, with its sender and
+//! time.
 use super::*;
-use crate::hub::db::Record;
+use crate::hub::db::{Db, Record};
+
+/// A hub database in a folder of its own, removed afterwards.
+struct Disk {
+    db: Db,
+    dir: std::path::PathBuf,
+}
+
+impl Disk {
+    fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "courier-keeping-{tag}-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = Db::open(&dir.join("hub.db")).unwrap();
+        Self { db, dir }
+    }
+
+    /// What the driver does: writes what the hub hands out, tells it, gives it the
+    /// pages read; until nothing is left.
+    fn sync(&self, sim: &mut Sim) {
+        loop {
+            let records = sim.hub.poll_store();
+            if records.is_empty() {
+                return;
+            }
+            let now = sim.now;
+            let pages = self.db.write(&records).unwrap();
+            sim.hub.handle_stored(1, true, now);
+            sim.hub.handle_loaded(pages, now);
+            sim.run();
+        }
+    }
+}
+
+impl Drop for Disk {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
 
 /// A hub that keeps (as one with a database does), Alice online, Bob known and away.
-fn keeping_hub() -> (Sim, usize) {
+fn keeping_hub(disk: &Disk) -> (Sim, usize) {
     let mut sim = Sim::new(PW);
     sim.hub.restore(Vec::new(), Vec::new());
     let a = sim.login(1, "alice");
     let b = sim.login(2, "bob");
     sim.disconnect(b);
-    let _ = sim.hub.poll_store();
-    sim.hub.handle_stored(1, true, sim.now);
+    disk.sync(&mut sim);
     sim.clear();
     (sim, a)
 }
@@ -29,7 +71,8 @@ fn kept_messages(records: &[Record]) -> Vec<String> {
 
 #[test]
 fn stored_is_said_only_once_the_batch_is_written() {
-    let (mut sim, a) = keeping_hub();
+    let disk = Disk::new("said");
+    let (mut sim, a) = keeping_hub(&disk);
     send(&mut sim, a, 1, Target::Client(id(2)), "first");
     send(&mut sim, a, 2, Target::Client(id(2)), "second");
     assert!(
@@ -45,6 +88,7 @@ fn stored_is_said_only_once_the_batch_is_written() {
     assert_eq!(messages(&sim, c).len(), 1);
 
     let now = sim.now;
+    disk.db.write(&batch).unwrap();
     sim.hub.handle_stored(1, true, now);
     sim.run();
     assert_eq!(
@@ -55,7 +99,21 @@ fn stored_is_said_only_once_the_batch_is_written() {
             (MsgId(2), Delivery::Stored)
         ]
     );
+    assert_eq!(sim.hub.stats().stored_in_memory, 0, "on the disk only");
     let b = sim.login(2, "bob");
+    assert!(messages(&sim, b).is_empty(), "read from the disk first");
+    let fetch = sim.hub.poll_store();
+    assert!(
+        fetch
+            .iter()
+            .any(|r| matches!(r, Record::Fetch { to, .. } if *to == id(2))),
+        "{fetch:?}"
+    );
+    let pages = disk.db.write(&fetch).unwrap();
+    let now = sim.now;
+    sim.hub.handle_stored(1, true, now);
+    sim.hub.handle_loaded(pages, now);
+    sim.run();
     let got: Vec<String> = messages(&sim, b).into_iter().map(|m| m.text).collect();
     assert_eq!(got, vec!["first", "second"]);
     // Bob's acknowledgement is forgotten on the disk too.
@@ -71,7 +129,8 @@ fn stored_is_said_only_once_the_batch_is_written() {
 
 #[test]
 fn what_could_not_be_written_is_refused_with_a_reason_and_never_delivered() {
-    let (mut sim, a) = keeping_hub();
+    let disk = Disk::new("refused");
+    let (mut sim, a) = keeping_hub(&disk);
     send(&mut sim, a, 1, Target::Client(id(2)), "lost to a full disk");
     assert_eq!(kept_messages(&sim.hub.poll_store()).len(), 1);
     let now = sim.now;
@@ -84,14 +143,17 @@ fn what_could_not_be_written_is_refused_with_a_reason_and_never_delivered() {
     assert_eq!(sim.hub.stats().stored, 0);
     assert_eq!(sim.hub.stats().stored_bytes, 0, "its room is given back");
     let b = sim.login(2, "bob");
+    disk.sync(&mut sim);
     assert!(messages(&sim, b).is_empty());
 }
 
 #[test]
 fn a_recipient_who_comes_online_before_the_write_gets_it_right_after() {
-    let (mut sim, a) = keeping_hub();
+    let disk = Disk::new("racing");
+    let (mut sim, a) = keeping_hub(&disk);
     send(&mut sim, a, 1, Target::Client(id(2)), "racing");
-    let _ = sim.hub.poll_store();
+    let batch = sim.hub.poll_store();
+    disk.db.write(&batch).unwrap();
     let b = sim.login(2, "bob");
     assert!(messages(&sim, b).is_empty(), "not on the disk yet");
     let now = sim.now;
@@ -127,7 +189,7 @@ fn the_recipient_s_queue_counts_messages_still_on_their_way_to_the_disk() {
 
 #[test]
 fn kept_messages_come_back_with_their_sender_and_time_after_a_restart() {
-    let mut sim = Sim::new(PW);
+    let disk = Disk::new("restart");
     let kept = Message {
         id: MsgId(77),
         from: id(1),
@@ -144,16 +206,52 @@ fn kept_messages_come_back_with_their_sender_and_time_after_a_restart() {
         avatar_changed: None,
         remembered_since: None,
     };
-    sim.hub.restore(
-        vec![member(1, "alice"), member(2, "bob")],
-        vec![(id(2), kept.clone())],
-    );
+    disk.db
+        .write(&[
+            Record::Member(member(1, "alice")),
+            Record::Member(member(2, "bob")),
+            Record::Message {
+                to: id(2),
+                message: std::sync::Arc::new(kept.clone()),
+            },
+        ])
+        .unwrap();
+    let mut sim = Sim::new(PW);
+    sim.hub
+        .restore(disk.db.members().unwrap(), disk.db.waiting().unwrap());
     assert_eq!(sim.hub.stats().stored, 1);
+    assert_eq!(sim.hub.stats().stored_in_memory, 0);
     let b = sim.login(2, "bob");
+    disk.sync(&mut sim);
     assert_eq!(messages(&sim, b), vec![kept]);
+    assert_eq!(disk.db.waiting().unwrap(), vec![], "acknowledged: forgotten");
     // Alice shows in Bob's list though she has not come back yet.
     assert!(
         matches!(&sim.events(b)[0], SEvent::LoggedIn { contacts, .. }
         if contacts.iter().any(|c| c.id == id(1) && !c.online && c.profile.name == "alice"))
     );
+}
+
+#[test]
+fn a_long_backlog_comes_up_page_by_page_in_order_and_nothing_waits_in_memory() {
+    let disk = Disk::new("backlog");
+    let (mut sim, a) = keeping_hub(&disk);
+    let total = crate::limits::STORED_PAGE as u64 * 2 + 17;
+    for n in 0..total {
+        send(&mut sim, a, n, Target::Client(id(2)), &format!("m{n}"));
+        if n % 40 == 0 {
+            // Under the sender's message rate.
+            sim.advance(Duration::from_secs(3));
+        }
+        disk.sync(&mut sim);
+    }
+    let stats = sim.hub.stats();
+    assert_eq!((stats.stored, stats.stored_in_memory), (total as usize, 0));
+    let b = sim.login(2, "bob");
+    disk.sync(&mut sim);
+    let got: Vec<String> = messages(&sim, b).into_iter().map(|m| m.text).collect();
+    let expected: Vec<String> = (0..total).map(|n| format!("m{n}")).collect();
+    assert_eq!(got, expected, "all, once, in order");
+    assert_eq!(sim.hub.stats().stored, 0);
+    assert!(disk.db.waiting().unwrap().is_empty());
 }
