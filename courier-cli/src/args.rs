@@ -177,9 +177,14 @@ pub(crate) struct HubArgs {
     /// Never relay file transfers (peers that cannot reach each other directly fail).
     #[arg(long)]
     pub(crate) no_relay: bool,
-    /// Messages kept for one offline contact; past it, senders hear "queue full".
-    #[arg(long, value_name = "N", default_value_t = courier_core::limits::OFFLINE_QUEUE)]
+    /// Messages kept (on the disk) for one offline contact; past it, senders hear
+    /// "queue full".
+    #[arg(long, value_name = "N", default_value_t = courier_core::limits::OFFLINE_QUEUE_ON_DISK)]
     pub(crate) offline_messages: usize,
+    /// Days a message waits for an offline contact before it is forgotten.
+    #[arg(long, value_name = "DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub(crate) offline_days: u32,
     /// Chat frames (messages, typing, read marks) one connection may send per second
     /// (bursts of 2.5 times more are allowed).
     #[arg(long, value_name = "N", default_value_t = courier_core::limits::MESSAGE_RATE_PER_SEC,

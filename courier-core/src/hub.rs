@@ -395,6 +395,10 @@ pub struct Hub {
     saving: VecDeque<(Vec<Unsaved>, Vec<ClientId>)>,
     /// Pages of the backlog to read from the disk: recipient, how many.
     fetches: Vec<(ClientId, usize)>,
+    /// Kept messages stamped before this are to be forgotten on the disk.
+    expire: Option<Timestamp>,
+    /// When kept messages are next checked for their age.
+    next_expiry: Instant,
     /// Acknowledged deliveries to forget on the disk.
     delivered: Vec<db::Record>,
 }
@@ -458,6 +462,8 @@ impl Hub {
             unsaved: Vec::new(),
             saving: VecDeque::new(),
             fetches: Vec::new(),
+            expire: None,
+            next_expiry: now,
             delivered: Vec::new(),
         }
     }
@@ -665,6 +671,17 @@ impl Hub {
             return;
         }
         self.next_tick = now + tick_of(&self.config);
+        if now >= self.next_expiry {
+            self.next_expiry =
+                now + (self.config.offline_max_age / 24).clamp(Duration::from_secs(1), EXPIRY_CHECK);
+            let max_age = u64::try_from(self.config.offline_max_age.as_millis()).unwrap_or(u64::MAX);
+            let before = Timestamp(self.wall(now).0.saturating_sub(max_age));
+            if self.keeping {
+                self.expire = Some(before);
+            } else {
+                self.mailboxes.expire_in_memory(before);
+            }
+        }
         let mut expired = Vec::new();
         let mut ping = Vec::new();
         for (id, c) in &self.conns {
@@ -745,6 +762,7 @@ impl Hub {
     /// ([`Hub::handle_stored`]); a hub never given this keeps everything in memory.
     pub fn restore(&mut self, members: Vec<db::Member>, waiting: Vec<db::Waiting>) {
         self.keeping = true;
+        self.mailboxes.set_total(self.config.offline_disk_bytes);
         self.directory.restore(members);
         for w in waiting {
             self.mailboxes.restore_on_disk(w.to, w.count, w.bytes);
@@ -764,6 +782,9 @@ impl Hub {
             to: u.to,
             message: u.message.clone(),
         }));
+        if let Some(before) = self.expire.take() {
+            records.push(db::Record::Expire { before });
+        }
         let fetches = std::mem::take(&mut self.fetches);
         records.extend(
             fetches
@@ -821,16 +842,23 @@ impl Hub {
         }
     }
 
-    /// Pages of the backlog read from the disk for [`db::Record::Fetch`]es (given
-    /// after [`Hub::handle_stored`] of their batch): handed over to their recipients
-    /// if still online.
-    pub fn handle_loaded(&mut self, pages: db::Fetched, now: Instant) {
-        for (to, page) in pages {
-            let online = self.directory.get(&to).is_some_and(|k| !k.conns.is_empty());
+    /// What a written batch read and forgot ([`db::Db::write`], given after
+    /// [`Hub::handle_stored`] of its batches): pages of the backlog for
+    /// [`db::Record::Fetch`]es, handed over to their recipients if still online; and
+    /// messages forgotten for their age ([`db::Record::Expire`]).
+    pub fn handle_loaded(&mut self, written: db::Written, now: Instant) {
+        for w in written.expired {
+            self.mailboxes.expired(w.to, w.count, w.bytes);
+        }
+        for page in written.loaded {
+            let online = self
+                .directory
+                .get(&page.to)
+                .is_some_and(|k| !k.conns.is_empty());
             self.mailboxes
-                .loaded(to, page, limits::STORED_PAGE, online);
+                .loaded(page.to, page.messages, page.remaining, online);
             if online {
-                self.hand_over_to(to, now);
+                self.hand_over_to(page.to, now);
             }
         }
     }
@@ -905,6 +933,10 @@ impl Hub {
         }
     }
 }
+
+/// How often, at most, kept messages are checked for their age (more often when they
+/// are kept for less than a day).
+const EXPIRY_CHECK: Duration = Duration::from_secs(3600);
 
 fn tick_of(config: &Config) -> Duration {
     let t = config.heartbeat_interval.min(config.login_deadline) / 4;

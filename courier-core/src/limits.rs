@@ -65,8 +65,15 @@ pub const CONTACT_PAGE: usize = 16;
 pub const OFFLINE_QUEUE: usize = 256;
 /// Bytes of messages kept for one offline recipient.
 pub const OFFLINE_QUEUE_BYTES: usize = 4 * 1024 * 1024;
-/// Bytes of messages kept for all offline recipients together.
+/// Bytes of messages kept for all offline recipients together, in memory (a hub
+/// without a database).
 pub const OFFLINE_TOTAL_BYTES: usize = 32 * 1024 * 1024;
+/// Messages kept for one offline recipient by a hub with a database (on the disk).
+pub const OFFLINE_QUEUE_ON_DISK: usize = 10_000;
+/// Bytes of messages kept for all offline recipients together on the disk.
+pub const OFFLINE_DISK_BYTES: usize = 1024 * 1024 * 1024;
+/// How long a message waits for an offline recipient before it is forgotten.
+pub const OFFLINE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
 /// Messages per page when a mailbox is handed over at login.
 pub const STORED_PAGE: usize = 256;
 /// Bytes per page when a mailbox is handed over (a page holds at least one message).

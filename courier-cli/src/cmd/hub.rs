@@ -108,6 +108,7 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
     config.relay = !args.no_relay;
     config.db = Some(database);
     config.offline_queue = args.offline_messages;
+    config.offline_max_age = std::time::Duration::from_secs(u64::from(args.offline_days) * 86_400);
     config.message_rate = args.message_rate;
     config.message_burst = args.message_rate.saturating_mul(5) / 2;
     hub::serve(listener, config, shutdown).await?;

@@ -50,8 +50,14 @@ pub struct Config {
     pub offline_queue: usize,
     /// Bytes of messages kept for one offline contact.
     pub offline_queue_bytes: usize,
-    /// Bytes of messages kept for all offline contacts together.
+    /// Bytes of messages kept for all offline contacts together, in memory (a hub
+    /// without a database).
     pub offline_total_bytes: usize,
+    /// Bytes of messages kept for all offline contacts together on the disk (a hub
+    /// with a database keeps them there).
+    pub offline_disk_bytes: usize,
+    /// Messages kept for an offline contact longer than this are forgotten.
+    pub offline_max_age: Duration,
     /// Sustained chat frames per second per connection.
     pub message_rate: u32,
     /// Chat frames a connection may send in a burst above the rate.
@@ -96,6 +102,8 @@ impl Config {
             offline_queue: limits::OFFLINE_QUEUE,
             offline_queue_bytes: limits::OFFLINE_QUEUE_BYTES,
             offline_total_bytes: limits::OFFLINE_TOTAL_BYTES,
+            offline_disk_bytes: limits::OFFLINE_DISK_BYTES,
+            offline_max_age: limits::OFFLINE_MAX_AGE,
             message_rate: limits::MESSAGE_RATE_PER_SEC,
             message_burst: limits::MESSAGE_BURST,
             rng_seed: None,

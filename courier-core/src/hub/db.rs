@@ -57,6 +57,9 @@ const MIGRATIONS: &[&str] = &[
         time INTEGER NOT NULL
     ) STRICT;
      CREATE INDEX stored_by_recipient ON stored (recipient, sender, id);",
+    // 4: a recipient's backlog in the order it came (an index entry ends with the
+    // row's seq), read a page at a time.
+    "CREATE INDEX stored_in_order ON stored (recipient);",
 ];
 
 /// The schema version this Courier writes.
@@ -107,16 +110,43 @@ pub enum Record {
         /// Each message's sender and id.
         messages: Vec<(ClientId, MsgId)>,
     },
-    /// Not a write: read back the oldest `limit` messages kept for `to` (after the
-    /// batch's other records, so what was just delivered is not among them) and hand
-    /// them to the hub ([`Hub::handle_loaded`](super::Hub::handle_loaded)). The backlog
-    /// for offline contacts stays on the disk; a page comes up as it is handed over.
+    /// Not a write: read back the oldest `limit` messages kept for `to` and hand them
+    /// to the hub ([`Hub::handle_loaded`](super::Hub::handle_loaded)). Fetches run after
+    /// every other record of the same [`Db::write`], so they see what it wrote and not
+    /// what it delivered. The backlog for offline contacts stays on the disk; a page
+    /// comes up as it is handed over.
     Fetch {
         /// The recipient.
         to: ClientId,
         /// At most this many.
         limit: usize,
     },
+    /// Forget every kept message stamped before `before` (older than the hub keeps
+    /// them); what was forgotten goes back to the hub.
+    Expire {
+        /// The cut-off.
+        before: Timestamp,
+    },
+}
+
+/// What a [`Db::write`] read or forgot for the hub.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// Each [`Record::Fetch`]'s page.
+    pub loaded: Vec<Loaded>,
+    /// What [`Record::Expire`] forgot, per recipient.
+    pub expired: Vec<Waiting>,
+}
+
+/// A page of the backlog read for [`Record::Fetch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    /// The recipient.
+    pub to: ClientId,
+    /// Its oldest messages.
+    pub messages: Vec<Message>,
+    /// How many more wait after them.
+    pub remaining: usize,
 }
 
 /// What waits on the disk for one offline contact (read at start, instead of the
@@ -131,8 +161,7 @@ pub struct Waiting {
     pub bytes: usize,
 }
 
-/// Pages read for [`Record::Fetch`]es: each recipient with its oldest messages.
-pub type Fetched = Vec<(ClientId, Vec<Message>)>;
+
 
 /// An open hub database. Cloning shares it.
 #[derive(Debug, Clone)]
@@ -217,12 +246,12 @@ impl Db {
     }
 
     /// Writes `records` in one transaction: all of them are kept, or (on error) none.
-    /// Returns the pages its [`Record::Fetch`]es read.
+    /// Returns what its [`Record::Fetch`]es read and its [`Record::Expire`]s forgot.
     ///
     /// # Errors
     /// If the disk is full, the file became read-only, or SQLite fails otherwise.
-    pub fn write(&self, records: &[Record]) -> Result<Fetched, Error> {
-        let mut fetched = Vec::new();
+    pub fn write(&self, records: &[Record]) -> Result<Written, Error> {
+        let mut written = Written::default();
         let mut conn = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let tx = conn.transaction().map_err(|e| classify(&self.path, e))?;
         {
@@ -256,8 +285,23 @@ impl Db {
                      ORDER BY seq LIMIT ?2",
                 )
                 .map_err(|e| classify(&self.path, e))?;
+            let mut count = tx
+                .prepare_cached("SELECT count(*) FROM stored WHERE recipient = ?1")
+                .map_err(|e| classify(&self.path, e))?;
+            let mut expire = tx
+                .prepare_cached(
+                    "DELETE FROM stored WHERE time < ?1 RETURNING recipient, octet_length(text)",
+                )
+                .map_err(|e| classify(&self.path, e))?;
             let mut profile = Vec::new();
-            for record in records {
+            // Reads last: they see every write of the transaction.
+            let writes = records
+                .iter()
+                .filter(|r| !matches!(r, Record::Fetch { .. }));
+            let reads = records
+                .iter()
+                .filter(|r| matches!(r, Record::Fetch { .. }));
+            for record in writes.chain(reads) {
                 match record {
                     Record::Member(m) => {
                         profile.clear();
@@ -314,20 +358,53 @@ impl Db {
                             })
                             .map_err(|e| classify(&self.path, e))?;
                         let mut page = Vec::new();
+                        let mut read = 0;
                         for row in rows {
                             let (from, id, text, time) =
                                 row.map_err(|e| classify(&self.path, e))?;
+                            read += 1;
                             if let Some(m) = self.message(*to, &from, id, text, time) {
                                 page.push(m);
                             }
                         }
-                        fetched.push((*to, page));
+                        let total: i64 = count
+                            .query_row(params![&to.0[..]], |r| r.get(0))
+                            .map_err(|e| classify(&self.path, e))?;
+                        written.loaded.push(Loaded {
+                            to: *to,
+                            messages: page,
+                            remaining: usize::try_from(total).unwrap_or(0).saturating_sub(read),
+                        });
+                    }
+                    Record::Expire { before } => {
+                        let rows = expire
+                            .query_map(params![sql_time(*before)], |r| {
+                                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<i64>>(1)?))
+                            })
+                            .map_err(|e| classify(&self.path, e))?;
+                        let mut gone: std::collections::BTreeMap<[u8; 32], (usize, usize)> =
+                            std::collections::BTreeMap::new();
+                        for row in rows {
+                            let (to, bytes) = row.map_err(|e| classify(&self.path, e))?;
+                            if let Ok(to) = <[u8; 32]>::try_from(to.as_slice()) {
+                                let entry = gone.entry(to).or_default();
+                                entry.0 += 1;
+                                entry.1 += usize::try_from(bytes.unwrap_or(0)).unwrap_or(0);
+                            }
+                        }
+                        written
+                            .expired
+                            .extend(gone.into_iter().map(|(to, (count, bytes))| Waiting {
+                                to: ClientId(to),
+                                count,
+                                bytes,
+                            }));
                     }
                 }
             }
         }
         tx.commit().map_err(|e| classify(&self.path, e))?;
-        Ok(fetched)
+        Ok(written)
     }
 
     /// A stored row as a message; `None` (with a warning) for one that does not read

@@ -97,11 +97,11 @@ impl Mailboxes {
     pub(super) fn reserve(&mut self, to: ClientId, m: &Message) -> Result<(), RejectReason> {
         let c = cost(m);
         let mailbox = self.boxes.entry(to).or_default();
-        if mailbox.messages.len() + mailbox.pending >= self.per_recipient
+        if mailbox.messages.len() + mailbox.on_disk + mailbox.pending >= self.per_recipient
             || mailbox.bytes + c > self.per_recipient_bytes
             || self.bytes + c > self.total_bytes
         {
-            if mailbox.messages.is_empty() && mailbox.pending == 0 {
+            if mailbox.is_empty() {
                 self.boxes.remove(&to);
             }
             return Err(RejectReason::QueueFull);
@@ -145,29 +145,81 @@ impl Mailboxes {
         mailbox.messages.push_back(m);
     }
 
-    /// The oldest messages read from the disk for `to` ([`Page::Fetch`]). Kept in
-    /// memory for the handover while `to` is `online`; otherwise they stay on the disk
-    /// only. A page shorter than asked although more was counted means rows did not
-    /// read back (damaged): the count follows the disk.
-    pub(super) fn loaded(&mut self, to: ClientId, page: Vec<Message>, asked: usize, online: bool) {
+    /// The oldest messages read from the disk for `to` ([`Page::Fetch`]), and how
+    /// many wait after them there (the disk's count wins over ours: rows that did not
+    /// read back, or expired, are not waited for). Kept in memory for the handover
+    /// while `to` is `online`; otherwise they stay on the disk only.
+    pub(super) fn loaded(
+        &mut self,
+        to: ClientId,
+        page: Vec<Message>,
+        remaining: usize,
+        online: bool,
+    ) {
         let Some(mailbox) = self.boxes.get_mut(&to) else {
             return;
         };
         mailbox.fetching = false;
-        if page.len() < asked && page.len() < mailbox.on_disk {
-            let lost = mailbox.on_disk - page.len();
-            let lost_bytes = lost * 96;
-            mailbox.bytes = mailbox.bytes.saturating_sub(lost_bytes);
-            self.bytes = self.bytes.saturating_sub(lost_bytes);
-            mailbox.on_disk = page.len();
-        }
         if online {
-            mailbox.on_disk -= page.len().min(mailbox.on_disk);
+            mailbox.on_disk = remaining;
             mailbox.messages.extend(page);
+        } else {
+            mailbox.on_disk = remaining + page.len();
         }
-        if mailbox.is_empty() {
-            self.boxes.remove(&to);
+        self.drop_if_empty(to);
+    }
+
+    /// Messages of `to` forgotten on the disk for their age.
+    pub(super) fn expired(&mut self, to: ClientId, count: usize, bytes: usize) {
+        let Some(mailbox) = self.boxes.get_mut(&to) else {
+            return;
+        };
+        let c = (bytes + 96 * count).min(mailbox.bytes);
+        mailbox.on_disk = mailbox.on_disk.saturating_sub(count);
+        mailbox.bytes -= c;
+        self.bytes = self.bytes.saturating_sub(c);
+        self.drop_if_empty(to);
+    }
+
+    /// Forgets messages in memory stamped before `before` (a hub without a database;
+    /// one with a database forgets them on the disk). Returns how many.
+    pub(super) fn expire_in_memory(&mut self, before: crate::proto::Timestamp) -> usize {
+        let mut gone = 0;
+        let mut freed = 0;
+        for mailbox in self.boxes.values_mut() {
+            // Not a page on its way: it is the recipient's now.
+            let start = mailbox.handover.map_or(0, |(_, n)| n);
+            let mut kept = VecDeque::with_capacity(mailbox.messages.len());
+            for (i, m) in mailbox.messages.drain(..).enumerate() {
+                if i >= start && m.time < before {
+                    let c = cost(&m);
+                    mailbox.bytes -= c;
+                    freed += c;
+                    gone += 1;
+                } else {
+                    kept.push_back(m);
+                }
+            }
+            mailbox.messages = kept;
         }
+        self.bytes -= freed;
+        self.boxes.retain(|_, b| !b.is_empty());
+        gone
+    }
+
+    /// Removes `to`'s mailbox if nothing is left in it, with whatever bytes it still
+    /// counted (rows that were lost on the disk).
+    fn drop_if_empty(&mut self, to: ClientId) {
+        if self.boxes.get(&to).is_some_and(|b| b.is_empty() && b.handover.is_none())
+            && let Some(b) = self.boxes.remove(&to)
+        {
+            self.bytes = self.bytes.saturating_sub(b.bytes);
+        }
+    }
+
+    /// The room for all recipients together: with a database, on the disk.
+    pub(super) fn set_total(&mut self, total_bytes: usize) {
+        self.total_bytes = total_bytes;
     }
 
     /// A read from the disk for `to` failed: the next handover asks again.
@@ -184,10 +236,8 @@ impl Mailboxes {
             mailbox.pending = mailbox.pending.saturating_sub(1);
             mailbox.bytes = mailbox.bytes.saturating_sub(c);
             self.bytes = self.bytes.saturating_sub(c);
-            if mailbox.is_empty() {
-                self.boxes.remove(&to);
-            }
         }
+        self.drop_if_empty(to);
     }
 
     /// What handing over to `to` on `conn` takes next: the next page, if there is one
@@ -239,9 +289,7 @@ impl Mailboxes {
                     self.bytes -= c;
                     done.push((m.from, m.id));
                 }
-                if mailbox.is_empty() {
-                    self.boxes.remove(&to);
-                }
+                self.drop_if_empty(to);
                 Ok(done)
             }
             _ => Err(()),
@@ -389,7 +437,7 @@ mod tests {
         m.reserve(bob, &msg(200, 10)).unwrap();
         m.commit_written(bob, msg(200, 10), true);
         let first: Vec<Message> = (0..limits::STORED_PAGE as u64).map(|n| msg(n, 10)).collect();
-        m.loaded(bob, first.clone(), limits::STORED_PAGE, true);
+        m.loaded(bob, first.clone(), 603 - limits::STORED_PAGE, true);
         assert_eq!(m.next_page(bob, conn), Page::Send(first));
         assert_eq!(m.ack(bob, conn).unwrap().len(), limits::STORED_PAGE);
         assert_eq!(m.len(), 603 - limits::STORED_PAGE);
@@ -397,8 +445,19 @@ mod tests {
         // Bob leaves while the read is on its way: the page stays on the disk.
         m.offline(bob);
         let second: Vec<Message> = (0..limits::STORED_PAGE as u64).map(|n| msg(n, 10)).collect();
-        m.loaded(bob, second, limits::STORED_PAGE, false);
+        m.loaded(bob, second, 603 - 2 * limits::STORED_PAGE, false);
         assert_eq!((m.len(), m.in_memory()), (603 - limits::STORED_PAGE, 0));
+    }
+
+    #[test]
+    fn messages_on_the_disk_count_against_the_recipient_s_limit() {
+        let bob = ClientId([2; 32]);
+        let mut m = Mailboxes::new(10, 1 << 30, 1 << 30);
+        m.restore_on_disk(bob, 9, 90);
+        m.reserve(bob, &msg(1, 10)).unwrap();
+        m.commit_written(bob, msg(1, 10), false);
+        assert_eq!(m.reserve(bob, &msg(2, 10)), Err(RejectReason::QueueFull));
+        assert_eq!(m.len(), 10);
     }
 
     #[test]
@@ -407,13 +466,34 @@ mod tests {
         let mut m = Mailboxes::new(10_000, 1 << 30, 1 << 30);
         m.restore_on_disk(bob, 5, 50);
         assert_eq!(m.next_page(bob, ConnId(1)), Page::Fetch(limits::STORED_PAGE));
-        // Two rows were damaged: three came back.
+        // Two rows were damaged: three came back, none is left.
         let page: Vec<Message> = (0..3).map(|n| msg(n, 10)).collect();
-        m.loaded(bob, page, limits::STORED_PAGE, true);
+        m.loaded(bob, page, 0, true);
         assert_eq!(m.len(), 3);
         assert!(matches!(m.next_page(bob, ConnId(1)), Page::Send(p) if p.len() == 3));
         m.ack(bob, ConnId(1)).unwrap();
         assert_eq!(m.len(), 0);
+        assert_eq!(m.bytes(), 0, "the lost rows' room is given back too");
         assert_eq!(m.next_page(bob, ConnId(1)), Page::None);
+    }
+
+    #[test]
+    fn old_messages_are_forgotten_but_not_a_page_on_its_way() {
+        let bob = ClientId([2; 32]);
+        let mut m = Mailboxes::new(10_000, 1 << 30, 1 << 30);
+        for n in 0..4 {
+            m.store(bob, msg(n, 10)).unwrap();
+        }
+        assert!(matches!(m.next_page(bob, ConnId(1)), Page::Send(p) if p.len() == 4));
+        m.conn_gone(bob, ConnId(1));
+        m.store(bob, msg(9, 10)).unwrap();
+        // Stamped 0..3 and 9: the first three are older than 3.
+        assert_eq!(m.expire_in_memory(crate::proto::Timestamp(3)), 3);
+        assert_eq!((m.len(), m.bytes()), (2, 2 * 106));
+        // On the disk: the count and room follow what the database forgot.
+        let carol = ClientId([3; 32]);
+        m.restore_on_disk(carol, 10, 100);
+        m.expired(carol, 10, 100);
+        assert_eq!((m.len(), m.bytes()), (2, 2 * 106));
     }
 }

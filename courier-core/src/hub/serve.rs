@@ -52,7 +52,7 @@ impl Writer {
     fn start(
         db: db::Db,
         forgets: async_channel::Sender<Vec<ClientId>>,
-        committed: async_channel::Sender<(usize, Result<db::Fetched, ()>)>,
+        committed: async_channel::Sender<(usize, Result<db::Written, ()>)>,
     ) -> Self {
         use std::sync::mpsc::RecvTimeoutError;
         let (tx, rx) = std::sync::mpsc::channel::<Vec<db::Record>>();
@@ -181,7 +181,7 @@ pub async fn serve(
     let (forgets_tx, forgets) = async_channel::bounded::<Vec<ClientId>>(16);
     let mut forgets = pin!(forgets);
     let (committed_tx, committed) =
-        async_channel::unbounded::<(usize, Result<db::Fetched, ()>)>();
+        async_channel::unbounded::<(usize, Result<db::Written, ()>)>();
     let mut committed = pin!(committed);
     let writer = match database {
         Some(database) => {
@@ -262,8 +262,8 @@ pub async fn serve(
             (batches, result) = committed.select_next_some() => {
                 let now = Instant::now();
                 hub.handle_stored(batches, result.is_ok(), now);
-                if let Ok(pages) = result {
-                    hub.handle_loaded(pages, now);
+                if let Ok(written) = result {
+                    hub.handle_loaded(written, now);
                 }
             }
             ids = forgets.select_next_some() => {

@@ -33,9 +33,9 @@ impl Disk {
                 return;
             }
             let now = sim.now;
-            let pages = self.db.write(&records).unwrap();
+            let written = self.db.write(&records).unwrap();
             sim.hub.handle_stored(1, true, now);
-            sim.hub.handle_loaded(pages, now);
+            sim.hub.handle_loaded(written, now);
             sim.run();
         }
     }
@@ -109,10 +109,10 @@ fn stored_is_said_only_once_the_batch_is_written() {
             .any(|r| matches!(r, Record::Fetch { to, .. } if *to == id(2))),
         "{fetch:?}"
     );
-    let pages = disk.db.write(&fetch).unwrap();
+    let written = disk.db.write(&fetch).unwrap();
     let now = sim.now;
     sim.hub.handle_stored(1, true, now);
-    sim.hub.handle_loaded(pages, now);
+    sim.hub.handle_loaded(written, now);
     sim.run();
     let got: Vec<String> = messages(&sim, b).into_iter().map(|m| m.text).collect();
     assert_eq!(got, vec!["first", "second"]);
@@ -235,7 +235,15 @@ fn kept_messages_come_back_with_their_sender_and_time_after_a_restart() {
 #[test]
 fn a_long_backlog_comes_up_page_by_page_in_order_and_nothing_waits_in_memory() {
     let disk = Disk::new("backlog");
-    let (mut sim, a) = keeping_hub(&disk);
+    let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
+    config.offline_queue = crate::limits::OFFLINE_QUEUE_ON_DISK;
+    let mut sim = Sim::with_config(config, PW);
+    sim.hub.restore(Vec::new(), Vec::new());
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    sim.disconnect(b);
+    disk.sync(&mut sim);
+    sim.clear();
     let total = crate::limits::STORED_PAGE as u64 * 2 + 17;
     for n in 0..total {
         send(&mut sim, a, n, Target::Client(id(2)), &format!("m{n}"));
@@ -254,4 +262,36 @@ fn a_long_backlog_comes_up_page_by_page_in_order_and_nothing_waits_in_memory() {
     assert_eq!(got, expected, "all, once, in order");
     assert_eq!(sim.hub.stats().stored, 0);
     assert!(disk.db.waiting().unwrap().is_empty());
+}
+
+#[test]
+fn messages_older_than_the_hub_keeps_them_are_forgotten_on_the_disk() {
+    let disk = Disk::new("expiry");
+    let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
+    config.offline_max_age = Duration::from_secs(20);
+    let mut sim = Sim::with_config(config, PW);
+    sim.hub.restore(Vec::new(), Vec::new());
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    sim.disconnect(b);
+    disk.sync(&mut sim);
+    send(&mut sim, a, 1, Target::Client(id(2)), "old news");
+    disk.sync(&mut sim);
+    sim.advance(Duration::from_secs(12));
+    send(&mut sim, a, 2, Target::Client(id(2)), "fresh");
+    disk.sync(&mut sim);
+    assert_eq!(sim.hub.stats().stored, 2);
+    // 25 s after the first: it is past 20 s, the second is not.
+    sim.advance(Duration::from_secs(13));
+    disk.sync(&mut sim);
+    assert_eq!(sim.hub.stats().stored, 1);
+    assert_eq!(
+        disk.db.waiting().unwrap().iter().map(|w| w.count).sum::<usize>(),
+        1
+    );
+    sim.clear();
+    let b = sim.login(2, "bob");
+    disk.sync(&mut sim);
+    let got: Vec<String> = messages(&sim, b).into_iter().map(|m| m.text).collect();
+    assert_eq!(got, vec!["fresh"]);
 }
