@@ -672,9 +672,10 @@ impl Hub {
         }
         self.next_tick = now + tick_of(&self.config);
         if now >= self.next_expiry {
-            self.next_expiry =
-                now + (self.config.offline_max_age / 24).clamp(Duration::from_secs(1), EXPIRY_CHECK);
-            let max_age = u64::try_from(self.config.offline_max_age.as_millis()).unwrap_or(u64::MAX);
+            self.next_expiry = now
+                + (self.config.offline_max_age / 24).clamp(Duration::from_secs(1), EXPIRY_CHECK);
+            let max_age =
+                u64::try_from(self.config.offline_max_age.as_millis()).unwrap_or(u64::MAX);
             let before = Timestamp(self.wall(now).0.saturating_sub(max_age));
             if self.keeping {
                 self.expire = Some(before);
@@ -760,13 +761,23 @@ impl Hub {
     /// them. From then on the hub records what changes for [`Hub::poll_store`], and a
     /// message for an offline contact is acknowledged `stored` only once written
     /// ([`Hub::handle_stored`]); a hub never given this keeps everything in memory.
-    pub fn restore(&mut self, members: Vec<db::Member>, waiting: Vec<db::Waiting>) {
+    pub fn restore(
+        &mut self,
+        members: impl IntoIterator<Item = db::Member>,
+        waiting: Vec<db::Waiting>,
+    ) {
         self.keeping = true;
         self.mailboxes.set_total(self.config.offline_disk_bytes);
         self.directory.restore(members);
         for w in waiting {
             self.mailboxes.restore_on_disk(w.to, w.count, w.bytes);
         }
+    }
+
+    /// Takes back one more kept member after [`Hub::restore`] (members read one at a
+    /// time from the database, in keep order: [`db::Db::each_member`]).
+    pub fn restore_member(&mut self, member: db::Member) {
+        self.directory.restore_one(member);
     }
 
     /// What should now be written to the hub's database ([`db::Db::write`]), as one
@@ -821,7 +832,10 @@ impl Hub {
                 let status = if ok {
                     // The writer is done with it: its text moves, it is not copied.
                     let message = Arc::try_unwrap(u.message).unwrap_or_else(|m| (*m).clone());
-                    let online = self.directory.get(&u.to).is_some_and(|k| !k.conns.is_empty());
+                    let online = self
+                        .directory
+                        .get(&u.to)
+                        .is_some_and(|k| !k.conns.is_empty());
                     self.mailboxes.commit_written(u.to, message, online);
                     arrived.push(u.to);
                     Delivery::Stored

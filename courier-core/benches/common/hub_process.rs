@@ -77,7 +77,11 @@ pub(crate) fn child_hub() {
 /// (and were acknowledged) during the login itself.
 /// With `again`, as a remembered device (no password: many may log in at once without
 /// looking like guessing).
-pub(crate) async fn login(addr: &str, identity: &Identity, again: bool) -> (net::ClientStream, usize) {
+pub(crate) async fn login(
+    addr: &str,
+    identity: &Identity,
+    again: bool,
+) -> (net::ClientStream, usize) {
     let connector = futures_rustls::TlsConnector::from(tls::client_config(identity).unwrap());
     let (stream, info) = net::connect_tls(addr, connector).await.unwrap();
     let mut ws = net::upgrade(stream).await.unwrap();
@@ -122,4 +126,3 @@ pub(crate) async fn next_frame(ws: &mut net::ClientStream) -> ServerFrame {
         }
     }
 }
-

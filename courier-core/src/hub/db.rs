@@ -58,8 +58,26 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
      CREATE INDEX stored_by_recipient ON stored (recipient, sender, id);",
     // 4: a recipient's backlog in the order it came (an index entry ends with the
-    // row's seq), read a page at a time.
-    "CREATE INDEX stored_in_order ON stored (recipient);",
+    // row's seq), read a page at a time; and how much waits for each recipient, kept
+    // in step by triggers, so a start reads one row per recipient, not every message.
+    "CREATE INDEX stored_in_order ON stored (recipient);
+     CREATE TABLE backlog (
+        recipient BLOB PRIMARY KEY NOT NULL,
+        count INTEGER NOT NULL,
+        bytes INTEGER NOT NULL
+     ) STRICT, WITHOUT ROWID;
+     INSERT INTO backlog
+        SELECT recipient, count(*), sum(octet_length(text)) FROM stored GROUP BY recipient;
+     CREATE TRIGGER stored_added AFTER INSERT ON stored BEGIN
+        INSERT INTO backlog VALUES (new.recipient, 1, octet_length(new.text))
+            ON CONFLICT (recipient) DO UPDATE SET
+                count = count + 1, bytes = bytes + octet_length(new.text);
+     END;
+     CREATE TRIGGER stored_removed AFTER DELETE ON stored BEGIN
+        UPDATE backlog SET count = count - 1, bytes = bytes - octet_length(old.text)
+            WHERE recipient = old.recipient;
+        DELETE FROM backlog WHERE recipient = old.recipient AND count <= 0;
+     END;",
 ];
 
 /// The schema version this Courier writes.
@@ -161,8 +179,6 @@ pub struct Waiting {
     pub bytes: usize,
 }
 
-
-
 /// An open hub database. Cloning shares it.
 #[derive(Debug, Clone)]
 pub struct Db {
@@ -196,12 +212,24 @@ impl Db {
     /// # Errors
     /// If the database cannot be read.
     pub fn members(&self) -> Result<Vec<Member>, Error> {
+        let mut members = Vec::new();
+        self.each_member(|m| members.push(m))?;
+        Ok(members)
+    }
+
+    /// Gives `f` every member kept, one at a time, in the order a hub keeps them
+    /// (members that came back more than once first, then the most recently seen):
+    /// a hub restarting with many members never holds them twice.
+    ///
+    /// # Errors
+    /// If the database cannot be read.
+    pub fn each_member(&self, mut f: impl FnMut(Member)) -> Result<(), Error> {
         let conn = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let mut stmt = conn
             .prepare(
                 "SELECT id, profile, last_seen, logins, avatar_changed, remembered_since,
                      first_seen
-                 FROM members",
+                 FROM members ORDER BY logins > 1 DESC, last_seen DESC",
             )
             .map_err(|e| classify(&self.path, e))?;
         let rows = stmt
@@ -217,7 +245,6 @@ impl Db {
                 ))
             })
             .map_err(|e| classify(&self.path, e))?;
-        let mut members = Vec::new();
         for row in rows {
             let (id, profile, last_seen, logins, avatar_changed, remembered_since, first_seen) =
                 row.map_err(|e| classify(&self.path, e))?;
@@ -232,7 +259,7 @@ impl Db {
                     continue;
                 }
             };
-            members.push(Member {
+            f(Member {
                 id: ClientId(id),
                 profile,
                 first_seen: timestamp(first_seen),
@@ -242,7 +269,7 @@ impl Db {
                 remembered_since: timestamp(remembered_since),
             });
         }
-        Ok(members)
+        Ok(())
     }
 
     /// Writes `records` in one transaction: all of them are kept, or (on error) none.
@@ -298,9 +325,7 @@ impl Db {
             let writes = records
                 .iter()
                 .filter(|r| !matches!(r, Record::Fetch { .. }));
-            let reads = records
-                .iter()
-                .filter(|r| matches!(r, Record::Fetch { .. }));
+            let reads = records.iter().filter(|r| matches!(r, Record::Fetch { .. }));
             for record in writes.chain(reads) {
                 match record {
                     Record::Member(m) => {
@@ -442,10 +467,7 @@ impl Db {
     pub fn waiting(&self) -> Result<Vec<Waiting>, Error> {
         let conn = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let mut stmt = conn
-            .prepare(
-                "SELECT recipient, count(*), sum(octet_length(text)) FROM stored
-                 GROUP BY recipient",
-            )
+            .prepare("SELECT recipient, count, bytes FROM backlog")
             .map_err(|e| classify(&self.path, e))?;
         let rows = stmt
             .query_map([], |r| {

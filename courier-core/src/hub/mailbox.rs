@@ -210,7 +210,10 @@ impl Mailboxes {
     /// Removes `to`'s mailbox if nothing is left in it, with whatever bytes it still
     /// counted (rows that were lost on the disk).
     fn drop_if_empty(&mut self, to: ClientId) {
-        if self.boxes.get(&to).is_some_and(|b| b.is_empty() && b.handover.is_none())
+        if self
+            .boxes
+            .get(&to)
+            .is_some_and(|b| b.is_empty() && b.handover.is_none())
             && let Some(b) = self.boxes.remove(&to)
         {
             self.bytes = self.bytes.saturating_sub(b.bytes);
@@ -362,7 +365,11 @@ mod tests {
             panic!("a page")
         };
         assert_eq!(page.len(), limits::STORED_PAGE);
-        assert_eq!(m.next_page(bob, b), Page::None, "one page on its way at a time");
+        assert_eq!(
+            m.next_page(bob, b),
+            Page::None,
+            "one page on its way at a time"
+        );
         assert_eq!(m.ack(bob, b), Err(()), "not b's page");
         // a drops before acknowledging: the page is sent again, whole.
         m.conn_gone(bob, a);
@@ -436,7 +443,9 @@ mod tests {
         // A message written meanwhile waits behind the backlog, on the disk.
         m.reserve(bob, &msg(200, 10)).unwrap();
         m.commit_written(bob, msg(200, 10), true);
-        let first: Vec<Message> = (0..limits::STORED_PAGE as u64).map(|n| msg(n, 10)).collect();
+        let first: Vec<Message> = (0..limits::STORED_PAGE as u64)
+            .map(|n| msg(n, 10))
+            .collect();
         m.loaded(bob, first.clone(), 603 - limits::STORED_PAGE, true);
         assert_eq!(m.next_page(bob, conn), Page::Send(first));
         assert_eq!(m.ack(bob, conn).unwrap().len(), limits::STORED_PAGE);
@@ -444,7 +453,9 @@ mod tests {
         assert_eq!(m.next_page(bob, conn), Page::Fetch(limits::STORED_PAGE));
         // Bob leaves while the read is on its way: the page stays on the disk.
         m.offline(bob);
-        let second: Vec<Message> = (0..limits::STORED_PAGE as u64).map(|n| msg(n, 10)).collect();
+        let second: Vec<Message> = (0..limits::STORED_PAGE as u64)
+            .map(|n| msg(n, 10))
+            .collect();
         m.loaded(bob, second, 603 - 2 * limits::STORED_PAGE, false);
         assert_eq!((m.len(), m.in_memory()), (603 - limits::STORED_PAGE, 0));
     }
@@ -465,7 +476,10 @@ mod tests {
         let bob = ClientId([2; 32]);
         let mut m = Mailboxes::new(10_000, 1 << 30, 1 << 30);
         m.restore_on_disk(bob, 5, 50);
-        assert_eq!(m.next_page(bob, ConnId(1)), Page::Fetch(limits::STORED_PAGE));
+        assert_eq!(
+            m.next_page(bob, ConnId(1)),
+            Page::Fetch(limits::STORED_PAGE)
+        );
         // Two rows were damaged: three came back, none is left.
         let page: Vec<Message> = (0..3).map(|n| msg(n, 10)).collect();
         m.loaded(bob, page, 0, true);

@@ -114,37 +114,61 @@ impl Directory {
         }
     }
 
-    /// Takes back the members a hub kept when it last ran (all offline). Within the
+    /// Takes back the members a hub kept when it last ran (all offline), best given
+    /// in keep order (as [`crate::hub::db::Db::each_member`] gives them). Within the
     /// same bounds as ever: past them the ones that matter least are left out, and
-    /// pictures past the budget are dropped, least-kept members' first.
+    /// pictures past the budget are dropped (in keep order, the least kept members').
     /// From then on changes are recorded for [`Directory::take_records`].
-    pub(crate) fn restore(&mut self, members: Vec<Member>) {
+    pub(crate) fn restore(&mut self, members: impl IntoIterator<Item = Member>) {
         self.recording = true;
-        let mut members = members;
-        members.sort_by_key(|m| std::cmp::Reverse((m.logins > 1, m.last_seen)));
         for m in members {
-            if self.known.len() >= self.max_known {
-                self.forgotten.push(m.id);
-                continue;
+            self.restore_one(m);
+        }
+    }
+
+    /// Takes back one kept member (see [`Directory::restore`]).
+    pub(crate) fn restore_one(&mut self, m: Member) {
+        self.recording = true;
+        if self.known.len() >= self.max_known && !self.known.contains_key(&m.id) {
+            // Full: the least kept of all is left out, this one unless it ranks higher
+            // (in keep order it never does, and this costs nothing more).
+            let rank = (m.logins > 1, m.last_seen);
+            let worst = self
+                .known
+                .iter()
+                .filter(|(_, k)| k.conns.is_empty())
+                .min_by_key(|(_, k)| k.keep_rank())
+                .map(|(id, k)| (*id, k.keep_rank()));
+            match worst {
+                Some((out, its)) if its < rank => {
+                    if let Some(old) = self.known.remove(&out) {
+                        self.avatar_bytes -= old.profile.avatar.len();
+                    }
+                    self.forgotten.push(out);
+                }
+                _ => {
+                    self.forgotten.push(m.id);
+                    return;
+                }
             }
-            let mut profile = m.profile;
-            if self.avatar_bytes + profile.avatar.len() > self.max_avatar_bytes {
-                profile.avatar = ByteBuf::new();
-                self.mark(m.id);
-            }
-            self.avatar_bytes += profile.avatar.len();
-            let known = Known {
-                profile,
-                conns: Vec::new(),
-                first_seen: m.first_seen,
-                last_seen: m.last_seen,
-                logins: m.logins,
-                avatar_changed: m.avatar_changed,
-                remembered_since: m.remembered_since,
-            };
-            if let Some(old) = self.known.insert(m.id, known) {
-                self.avatar_bytes -= old.profile.avatar.len();
-            }
+        }
+        let mut profile = m.profile;
+        if self.avatar_bytes + profile.avatar.len() > self.max_avatar_bytes {
+            profile.avatar = ByteBuf::new();
+            self.mark(m.id);
+        }
+        self.avatar_bytes += profile.avatar.len();
+        let known = Known {
+            profile,
+            conns: Vec::new(),
+            first_seen: m.first_seen,
+            last_seen: m.last_seen,
+            logins: m.logins,
+            avatar_changed: m.avatar_changed,
+            remembered_since: m.remembered_since,
+        };
+        if let Some(old) = self.known.insert(m.id, known) {
+            self.avatar_bytes -= old.profile.avatar.len();
         }
     }
 

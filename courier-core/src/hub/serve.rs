@@ -180,27 +180,29 @@ pub async fn serve(
     // A stream that ends (and is then never polled again) when the writer stops.
     let (forgets_tx, forgets) = async_channel::bounded::<Vec<ClientId>>(16);
     let mut forgets = pin!(forgets);
-    let (committed_tx, committed) =
-        async_channel::unbounded::<(usize, Result<db::Written, ()>)>();
+    let (committed_tx, committed) = async_channel::unbounded::<(usize, Result<db::Written, ()>)>();
     let mut committed = pin!(committed);
     let writer = match database {
         Some(database) => {
-            let members = {
-                let database = database.clone();
+            // Read on the blocking pool, straight into the hub: a member at a time,
+            // the backlog as counts (its messages stay on the disk).
+            let read = database.clone();
+            let (back, members, messages) = blocking::unblock(move || {
                 // Requests made while the hub was stopped are already in the members.
-                blocking::unblock(move || {
-                    database.take_forget_requests()?;
-                    Ok::<_, db::Error>((database.members()?, database.waiting()?))
-                })
-                .await?
-            };
-            let (members, waiting) = members;
-            tracing::info!(
-                members = members.len(),
-                messages = waiting.iter().map(|w| w.count).sum::<usize>(),
-                "kept from the last run"
-            );
-            hub.restore(members, waiting);
+                read.take_forget_requests()?;
+                let waiting = read.waiting()?;
+                let messages: usize = waiting.iter().map(|w| w.count).sum();
+                hub.restore(std::iter::empty(), waiting);
+                let mut members = 0usize;
+                read.each_member(|m| {
+                    members += 1;
+                    hub.restore_member(m);
+                })?;
+                Ok::<_, db::Error>((hub, members, messages))
+            })
+            .await?;
+            hub = back;
+            tracing::info!(members, messages, "kept from the last run");
             Some(Writer::start(database, forgets_tx, committed_tx))
         }
         None => None,

@@ -213,3 +213,102 @@ fn a_read_only_database_is_refused() {
     let text = refused(&ro.file, |e| matches!(e, Error::ReadOnly { .. }));
     assert!(text.contains("read-only"), "{text}");
 }
+
+fn kept(to: u8, from: u8, id: u64, text: &str, time: u64) -> Record {
+    Record::Message {
+        to: ClientId([to; 32]),
+        message: std::sync::Arc::new(Message {
+            id: MsgId(id),
+            from: ClientId([from; 32]),
+            to: Target::Client(ClientId([to; 32])),
+            text: text.into(),
+            time: Timestamp(time),
+        }),
+    }
+}
+
+#[test]
+fn the_backlog_s_counts_follow_every_write_and_pages_come_oldest_first() {
+    let dir = Dir::new("backlog");
+    let db = Db::open(&dir.file()).unwrap();
+    db.write(&[
+        kept(2, 1, 1, "one", 10),
+        kept(2, 1, 2, "two!", 20),
+        kept(3, 1, 3, "for carol", 30),
+        kept(2, 1, 4, "three", 40),
+    ])
+    .unwrap();
+    let mut waiting = db.waiting().unwrap();
+    waiting.sort_by_key(|w| w.to);
+    assert_eq!(
+        waiting,
+        vec![
+            Waiting {
+                to: ClientId([2; 32]),
+                count: 3,
+                bytes: 12
+            },
+            Waiting {
+                to: ClientId([3; 32]),
+                count: 1,
+                bytes: 9
+            },
+        ]
+    );
+    // A page, read after the same write's delivery: oldest first, the delivered gone.
+    let written = db
+        .write(&[
+            Record::Fetch {
+                to: ClientId([2; 32]),
+                limit: 1,
+            },
+            Record::Delivered {
+                to: ClientId([2; 32]),
+                messages: vec![(ClientId([1; 32]), MsgId(1))],
+            },
+        ])
+        .unwrap();
+    assert_eq!(written.loaded.len(), 1);
+    let page = &written.loaded[0];
+    assert_eq!(
+        page.messages
+            .iter()
+            .map(|m| m.text.as_str())
+            .collect::<Vec<_>>(),
+        ["two!"]
+    );
+    assert_eq!(page.remaining, 1);
+    assert_eq!(page.messages[0].time, Timestamp(20), "with its time");
+    // Past their age: forgotten, and said.
+    let written = db
+        .write(&[Record::Expire {
+            before: Timestamp(35),
+        }])
+        .unwrap();
+    let mut expired = written.expired;
+    expired.sort_by_key(|w| w.to);
+    assert_eq!(
+        expired,
+        vec![
+            Waiting {
+                to: ClientId([2; 32]),
+                count: 1,
+                bytes: 4
+            },
+            Waiting {
+                to: ClientId([3; 32]),
+                count: 1,
+                bytes: 9
+            },
+        ]
+    );
+    assert_eq!(
+        db.waiting().unwrap(),
+        vec![Waiting {
+            to: ClientId([2; 32]),
+            count: 1,
+            bytes: 5
+        }],
+        "Carol's row is gone once nothing waits for her"
+    );
+}

@@ -224,7 +224,11 @@ fn kept_messages_come_back_with_their_sender_and_time_after_a_restart() {
     let b = sim.login(2, "bob");
     disk.sync(&mut sim);
     assert_eq!(messages(&sim, b), vec![kept]);
-    assert_eq!(disk.db.waiting().unwrap(), vec![], "acknowledged: forgotten");
+    assert_eq!(
+        disk.db.waiting().unwrap(),
+        vec![],
+        "acknowledged: forgotten"
+    );
     // Alice shows in Bob's list though she has not come back yet.
     assert!(
         matches!(&sim.events(b)[0], SEvent::LoggedIn { contacts, .. }
@@ -286,7 +290,12 @@ fn messages_older_than_the_hub_keeps_them_are_forgotten_on_the_disk() {
     disk.sync(&mut sim);
     assert_eq!(sim.hub.stats().stored, 1);
     assert_eq!(
-        disk.db.waiting().unwrap().iter().map(|w| w.count).sum::<usize>(),
+        disk.db
+            .waiting()
+            .unwrap()
+            .iter()
+            .map(|w| w.count)
+            .sum::<usize>(),
         1
     );
     sim.clear();
