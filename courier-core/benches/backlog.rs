@@ -57,6 +57,43 @@ fn main() {
         start.elapsed().as_secs_f64(),
         dir_size(&dir) as f64 / 1e6
     );
+    {
+        // Where a start's time goes: reading the members, and the backlog's counts.
+        let database = hub::Home::open(&dir).unwrap().database().unwrap();
+        let t = Instant::now();
+        let mut n = 0;
+        database.each_member(|_| n += 1).unwrap();
+        let read_members = t.elapsed();
+        let t = Instant::now();
+        let secret = courier_core::auth::HubSecret::register(
+            &mut rand::thread_rng(),
+            &courier_core::auth::Password::new("x"),
+        )
+        .unwrap();
+        let mut machine = hub::Hub::new(
+            hub::Config::new(Identity::generate().unwrap(), secret),
+            Instant::now(),
+            Timestamp::now(),
+        );
+        let made = t.elapsed();
+        let t = Instant::now();
+        machine.restore(std::iter::empty(), database.waiting().unwrap());
+        database.each_member(|m| machine.restore_member(m)).unwrap();
+        println!(
+            "a hub machine made in {:.0} ms, restored in {:.0} ms",
+            made.as_secs_f64() * 1e3,
+            t.elapsed().as_secs_f64() * 1e3
+        );
+        drop(machine);
+        let t = Instant::now();
+        let waiting = database.waiting().unwrap();
+        println!(
+            "reading {n} members: {:.0} ms; the backlog's counts ({} recipients): {:.1} ms\n",
+            read_members.as_secs_f64() * 1e3,
+            waiting.len(),
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    }
     let per_recipient = messages / RECIPIENTS;
     let full = measure(
         &dir,
@@ -65,8 +102,8 @@ fn main() {
     );
 
     println!(
-        "{:<44} {:>12} {:>12} {:>12}",
-        "", "ready ms", "RSS MiB", "peak MiB"
+        "{:<44} {:>10} {:>10} {:>10} {:>9} {:>9}",
+        "", "ready ms", "listed ms", "page ms", "RSS MiB", "peak MiB"
     );
     let label_full = format!("{members} members, {messages} kept messages");
     for (label, r) in [
@@ -74,13 +111,20 @@ fn main() {
         (label_full.as_str(), &full),
     ] {
         println!(
-            "{label:<44} {:>12.0} {:>12.1} {:>12.1}",
+            "{label:<44} {:>10.0} {:>10.0} {:>10.0} {:>9.1} {:>9.1}",
             r.ready.as_secs_f64() * 1e3,
+            r.listed.as_secs_f64() * 1e3,
+            r.first_page.as_secs_f64() * 1e3,
             r.rss,
             r.peak
         );
     }
     println!();
+    println!(
+        "ready = the hub's welcome to a member's login; listed = the member has the whole \
+         contact list (pages of {} pulled one by one); page = its first kept messages",
+        courier_core::limits::CONTACT_PAGE
+    );
     println!(
         "ready: {:.2} of the 1 s bar ({:.1}× the empty hub); memory: {:.2} of the 64 MiB bar (peak {:.2})",
         full.ready.as_secs_f64(),
@@ -99,7 +143,12 @@ fn env_or(key: &str, default: usize) -> usize {
 }
 
 struct Run {
+    /// Start to the hub's welcome for a member's login.
     ready: Duration,
+    /// Start to the whole contact list at the client.
+    listed: Duration,
+    /// Start to the first page of kept messages.
+    first_page: Duration,
     rss: f64,
     peak: f64,
 }
@@ -108,8 +157,9 @@ struct Run {
 fn measure(dir: &std::path::Path, who: &Identity, expect: usize) -> Run {
     let start = Instant::now();
     let hub = spawn_hub(dir);
-    futures_lite::future::block_on(async {
-        let (mut ws, mut got) = login(&hub.addr, who, false).await;
+    let (welcomed, listed) = futures_lite::future::block_on(async {
+        let (mut ws, mut got, welcomed) = login(&hub.addr, who, false).await;
+        let listed = start.elapsed();
         while got < expect {
             if let ServerFrame::Stored(page) = next_frame(&mut ws).await {
                 got += page.len();
@@ -120,8 +170,9 @@ fn measure(dir: &std::path::Path, who: &Identity, expect: usize) -> Run {
                 .unwrap();
             }
         }
+        (welcomed.duration_since(start), listed)
     });
-    let ready = start.elapsed();
+    let first_page = start.elapsed();
     let status =
         std::fs::read_to_string(format!("/proc/{}/status", hub.child.id())).unwrap_or_default();
     let field = |name: &str| {
@@ -132,7 +183,9 @@ fn measure(dir: &std::path::Path, who: &Identity, expect: usize) -> Run {
             .map_or(f64::NAN, |kb| kb / 1024.0)
     };
     Run {
-        ready,
+        ready: welcomed,
+        listed,
+        first_page,
         rss: field("VmRSS:"),
         peak: field("VmHWM:"),
     }

@@ -128,7 +128,7 @@ async fn run(addr: &str, messages: usize, senders: usize, recipients: usize) -> 
         .map(|_| Identity::generate().unwrap())
         .collect();
     for who in &people {
-        let (mut ws, _) = login(addr, who, false).await;
+        let (mut ws, _, _) = login(addr, who, false).await;
         let _ = ws.close(None).await;
     }
     async_io::Timer::after(Duration::from_millis(500)).await;
@@ -176,7 +176,7 @@ async fn run(addr: &str, messages: usize, senders: usize, recipients: usize) -> 
     // Drain: every recipient comes back; pages are acknowledged as they arrive.
     let start = Instant::now();
     let tasks = people.iter().map(|who| async move {
-        let (mut ws, mut got) = login(addr, who, true).await;
+        let (mut ws, mut got, _) = login(addr, who, true).await;
         let expected = per_sender * senders / recipients;
         while got < expected {
             if let ServerFrame::Stored(page) = next_frame(&mut ws).await {

@@ -73,15 +73,16 @@ pub(crate) fn child_hub() {
     });
 }
 
-/// A logged-in connection, driven frame by frame, and how many kept messages arrived
-/// (and were acknowledged) during the login itself.
+/// A logged-in connection, driven frame by frame, how many kept messages arrived (and
+/// were acknowledged) during the login itself, and when the hub's welcome came (the
+/// login is done when the whole contact list has followed).
 /// With `again`, as a remembered device (no password: many may log in at once without
 /// looking like guessing).
 pub(crate) async fn login(
     addr: &str,
     identity: &Identity,
     again: bool,
-) -> (net::ClientStream, usize) {
+) -> (net::ClientStream, usize, Instant) {
     let connector = futures_rustls::TlsConnector::from(tls::client_config(identity).unwrap());
     let (stream, info) = net::connect_tls(addr, connector).await.unwrap();
     let mut ws = net::upgrade(stream).await.unwrap();
@@ -95,6 +96,7 @@ pub(crate) async fn login(
     session
         .handle_connected(info.channel, Instant::now())
         .unwrap();
+    let mut welcomed = Instant::now();
     while !session.is_ready() {
         while let Some(f) = session.poll_transmit() {
             ws.send(WsMessage::Binary(proto::encode(&f).into()))
@@ -102,6 +104,9 @@ pub(crate) async fn login(
                 .unwrap();
         }
         let frame = next_frame(&mut ws).await;
+        if matches!(frame, ServerFrame::Welcome { .. }) {
+            welcomed = Instant::now();
+        }
         session.handle_frame(frame, Instant::now()).unwrap();
     }
     while let Some(f) = session.poll_transmit() {
@@ -115,7 +120,7 @@ pub(crate) async fn login(
             early += 1;
         }
     }
-    (ws, early)
+    (ws, early, welcomed)
 }
 
 pub(crate) async fn next_frame(ws: &mut net::ClientStream) -> ServerFrame {

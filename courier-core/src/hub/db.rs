@@ -58,9 +58,11 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
      CREATE INDEX stored_by_recipient ON stored (recipient, sender, id);",
     // 4: a recipient's backlog in the order it came (an index entry ends with the
-    // row's seq), read a page at a time; and how much waits for each recipient, kept
+    // row's seq), read a page at a time; by time, to forget what is too old without
+    // reading the rest; and how much waits for each recipient, kept
     // in step by triggers, so a start reads one row per recipient, not every message.
     "CREATE INDEX stored_in_order ON stored (recipient);
+     CREATE INDEX stored_by_time ON stored (time);
      CREATE TABLE backlog (
         recipient BLOB PRIMARY KEY NOT NULL,
         count INTEGER NOT NULL,
