@@ -210,7 +210,7 @@ fn fill(dir: &std::path::Path, real: &[Identity], members: usize, messages: usiz
             .iter()
             .enumerate()
             .map(|(n, id)| {
-                let mut profile = Profile::with_name(&format!("Member {}", id.short()));
+                let mut profile = Profile::with_name(format!("Member {}", id.short()));
                 if n % 3 == 0 {
                     profile.status = "back on Monday".into();
                 }

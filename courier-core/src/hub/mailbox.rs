@@ -339,6 +339,7 @@ impl Mailboxes {
 }
 
 #[cfg(test)]
+#[allow(clippy::panic)]
 mod tests {
     use super::*;
     use crate::proto::{Target, Timestamp};
