@@ -275,3 +275,157 @@ both!(a_large_frame_before_login_is_closed_as_too_big, || async {
     })
     .await;
 });
+
+/// A client that presents `cert` and signs with `key`, whether or not they belong
+/// together.
+fn connector(
+    cert: futures_rustls::rustls::pki_types::CertificateDer<'static>,
+    key: futures_rustls::rustls::pki_types::PrivatePkcs8KeyDer<'static>,
+) -> futures_rustls::TlsConnector {
+    use futures_rustls::rustls;
+    #[derive(Debug)]
+    struct Forged(std::sync::Arc<rustls::sign::CertifiedKey>);
+    impl rustls::client::ResolvesClientCert for Forged {
+        fn resolve(
+            &self,
+            _hints: &[&[u8]],
+            _schemes: &[rustls::SignatureScheme],
+        ) -> Option<std::sync::Arc<rustls::sign::CertifiedKey>> {
+            Some(self.0.clone())
+        }
+        fn has_certs(&self) -> bool {
+            true
+        }
+    }
+    let provider = rustls::crypto::ring::default_provider();
+    let key = provider.key_provider.load_private_key(key.into()).unwrap();
+    let certified = rustls::sign::CertifiedKey::new(vec![cert], key);
+    // The hub's certificate is checked by its pin later; here any is taken.
+    #[derive(Debug)]
+    struct AnyServer(rustls::crypto::WebPkiSupportedAlgorithms);
+    impl rustls::client::danger::ServerCertVerifier for AnyServer {
+        fn verify_server_cert(
+            &self,
+            _: &rustls::pki_types::CertificateDer<'_>,
+            _: &[rustls::pki_types::CertificateDer<'_>],
+            _: &rustls::pki_types::ServerName<'_>,
+            _: &[u8],
+            _: rustls::pki_types::UnixTime,
+        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            m: &[u8],
+            c: &rustls::pki_types::CertificateDer<'_>,
+            d: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(m, c, d, &self.0)
+        }
+        fn verify_tls13_signature(
+            &self,
+            m: &[u8],
+            c: &rustls::pki_types::CertificateDer<'_>,
+            d: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(m, c, d, &self.0)
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            self.0.supported_schemes()
+        }
+    }
+    let algorithms = provider.signature_verification_algorithms;
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(AnyServer(algorithms)))
+        .with_client_cert_resolver(std::sync::Arc::new(Forged(std::sync::Arc::new(certified))));
+    futures_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
+
+/// Logs in as `identity`: by certificate alone (`password` `None`, nothing to fall back
+/// on), or with the password, asking the hub to remember the device.
+async fn login_as(addr: &str, identity: &Identity, password: Option<&str>) -> Result<bool, String> {
+    let (mut raw, channel) = raw_connect_as(addr, identity).await;
+    let now = std::time::Instant::now();
+    let mut session = courier_core::session::Session::new(
+        courier_core::auth::Password::new(password.unwrap_or("")),
+        courier_core::proto::Profile::with_name("someone"),
+        courier_core::session::Timing::default(),
+        now,
+    )
+    .remembering(password.is_none(), true);
+    session.handle_connected(channel, now).unwrap();
+    while !session.is_ready() {
+        while let Some(f) = session.poll_transmit() {
+            raw.send_frame(&f).await;
+        }
+        let frame = raw.recv_frame().await.ok_or("closed")?;
+        session
+            .handle_frame(frame, std::time::Instant::now())
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(session.is_remembered())
+}
+
+// Issue 11: a remembered device is its key, not its certificate. Someone who copied
+// Bob's certificate (it is public: every TLS handshake shows it) but not his key gets no
+// further than the handshake; a stranger's certificate is never remembered, whatever it
+// tries.
+both!(
+    a_copied_certificate_without_its_key_gets_no_further_than_tls,
+    || async {
+        let (hub, run) = start_hub(|_| {});
+        with_hub(run, async {
+            let bob = Identity::generate().unwrap();
+            let remembered = login_as(&hub.addr(), &bob, Some(PW)).await.unwrap();
+            assert!(remembered, "the hub remembers Bob's device");
+            login_as(&hub.addr(), &bob, None)
+                .await
+                .expect("Bob's own device gets in by its key");
+
+            // Eve with Bob's certificate and a key of her own: the hub's TLS checks
+            // the handshake signature against the certificate, and closes.
+            let handshake = |connector| async {
+                let (stream, _) = courier_core::net::connect_tls(&hub.addr(), connector)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                courier_core::net::upgrade(stream)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            };
+            let own = rcgen::generate_simple_self_signed(vec!["eve".to_owned()]).unwrap();
+            let eves_key = || {
+                futures_rustls::rustls::pki_types::PrivatePkcs8KeyDer::from(
+                    own.signing_key.serialize_der(),
+                )
+            };
+            let outcome = handshake(connector(bob.cert().clone(), eves_key())).await;
+            assert!(
+                outcome.is_err(),
+                "a certificate without its key must not get past TLS: {outcome:?}"
+            );
+            // The control: the same client with a certificate and key that belong
+            // together gets through TLS (and would then have to log in).
+            handshake(connector(own.cert.der().clone(), eves_key()))
+                .await
+                .expect("a matching certificate and key pass TLS");
+
+            // Eve's own certificate was never let in, so it is not remembered, and a
+            // wrong password does not change that.
+            let eve = Identity::generate().unwrap();
+            let refused = login_as(&hub.addr(), &eve, None).await.unwrap_err();
+            assert!(refused.contains("remember"), "{refused}");
+            assert!(
+                login_as(&hub.addr(), &eve, Some("not the password"))
+                    .await
+                    .is_err()
+            );
+            let refused = login_as(&hub.addr(), &eve, None).await.unwrap_err();
+            assert!(refused.contains("remember"), "{refused}");
+        })
+        .await;
+    }
+);
