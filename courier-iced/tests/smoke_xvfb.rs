@@ -147,7 +147,18 @@ fn real_window_logs_in_and_renders_at_two_sizes_in_both_themes() {
                 path.display()
             );
         }
+        // SIGKILL, with the message on screen: the history has it all the same.
         drop(app);
+        let history = courier_core::history::History::open(&dir, &hub.fingerprint).unwrap();
+        let kept = history
+            .search("Hello from the smoke test", 10)
+            .unwrap()
+            .len();
+        assert_eq!(
+            kept,
+            if dark { 2 } else { 1 },
+            "what the killed app showed is in its history"
+        );
     }
     for (dark, mean) in &brightness {
         if *dark {
