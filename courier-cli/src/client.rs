@@ -83,6 +83,16 @@ fn default_name() -> String {
 }
 
 impl Client {
+    /// Keeps a file card whose transfer is over in the history (a problem is said on
+    /// stderr; the command goes on).
+    pub(crate) fn keep_card(&self, card: &courier_core::history::FileCard) {
+        if let Some(h) = &self.history
+            && let Err(e) = h.file_card(card)
+        {
+            eprintln!("courier: the history is not kept: {e}");
+        }
+    }
+
     /// Connects and logs in. With `persistent` false, the first failure is final (for
     /// one-shot commands); otherwise transient failures are retried and reported.
     pub(crate) async fn connect(args: &ClientArgs, persistent: bool) -> Result<Self> {

@@ -1218,6 +1218,22 @@ fn history_keeps_what_was_said_and_searches_it_offline() {
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
     assert!(listener.wait_with_output().unwrap().status.success());
+    // A file, too: both sides keep its card with how it ended.
+    std::fs::write(dir.join("agenda.txt"), b"1. slides").unwrap();
+    let receiver = start_receiver(&hub, &dir, "bob", &["--count", "1"]);
+    let sent = courier(
+        &hub,
+        &dir,
+        "alice",
+        &[
+            "send",
+            "--to",
+            "bob",
+            dir.join("agenda.txt").to_str().unwrap(),
+        ],
+    );
+    assert!(sent.status.success(), "{}", text(&sent.stderr));
+    assert!(receiver.wait_with_output().unwrap().status.success());
     let hub_addr = hub.addr.clone();
     drop(hub); // offline from here on
 
@@ -1248,7 +1264,28 @@ fn history_keeps_what_was_said_and_searches_it_offline() {
     };
     let out = history("alice", &["bob", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let sent = json_lines(&out.stdout);
+    let lines = json_lines(&out.stdout);
+    let files: Vec<_> = lines.iter().filter(|v| v["type"] == "files").collect();
+    assert_eq!(files.len(), 1, "{lines:?}");
+    assert_eq!(files[0]["outgoing"], true);
+    assert_eq!(files[0]["files"][0]["name"], "agenda.txt");
+    assert_eq!(files[0]["files"][0]["size"], 9);
+    assert!(
+        files[0]["outcome"]
+            .as_str()
+            .unwrap()
+            .starts_with("Sent to bob"),
+        "{files:?}"
+    );
+    assert_eq!(
+        lines.last().unwrap()["type"],
+        "files",
+        "in time order: the file went after the messages"
+    );
+    let sent: Vec<_> = lines
+        .into_iter()
+        .filter(|v| v["type"] == "message")
+        .collect();
     let texts: Vec<&str> = sent.iter().map(|v| v["text"].as_str().unwrap()).collect();
     assert_eq!(
         texts,
@@ -1268,4 +1305,9 @@ fn history_keeps_what_was_said_and_searches_it_offline() {
     assert_eq!(found[0]["outgoing"], false);
     let human = text(&history("bob", &["alice"]).stdout);
     assert!(human.contains("alice → you: bring the slides"), "{human}");
+    assert!(
+        human.contains("alice → you: [files] agenda.txt (9 B) — Received from alice")
+            && human.contains("saved in"),
+        "{human}"
+    );
 }

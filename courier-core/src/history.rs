@@ -42,7 +42,23 @@ const MIGRATIONS: &[&str] = &[
             VALUES ('delete', old.seq, old.text);
     END;
     CREATE TABLE names (id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 32), name TEXT NOT NULL) STRICT;",
+    // 2: file cards, once over: what went which way, how it ended, where it was saved.
+    "CREATE TABLE files (
+        seq INTEGER PRIMARY KEY,
+        peer BLOB NOT NULL CHECK (length(peer) = 32),
+        outgoing INTEGER NOT NULL,
+        names BLOB NOT NULL,
+        count INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        time INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        saved_in TEXT
+    ) STRICT;
+    CREATE INDEX files_by_peer ON files (peer, time);",
 ];
+
+/// File names kept per card, at most (the count says how many there were).
+pub const CARD_NAMES: usize = 20;
 
 const SCHEMA: sqlite::Schema = sqlite::Schema {
     application_id: APPLICATION_ID,
@@ -124,6 +140,29 @@ pub struct Entry {
     pub time: Timestamp,
     /// What became of it.
     pub state: State,
+}
+
+/// A file card as kept once its transfer was over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileCard {
+    /// Its place in the history.
+    pub seq: i64,
+    /// The contact on the other side.
+    pub peer: ClientId,
+    /// Whether we sent the files.
+    pub outgoing: bool,
+    /// The first [`CARD_NAMES`] files: name and size.
+    pub files: Vec<(String, u64)>,
+    /// How many files there were.
+    pub count: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// When it was over.
+    pub time: Timestamp,
+    /// How it ended, as the card said it ("Received 3 files …", "Declined.").
+    pub outcome: String,
+    /// The folder received files were saved in.
+    pub saved_in: Option<PathBuf>,
 }
 
 /// One hub's history, open.
@@ -319,6 +358,101 @@ impl History {
         collect(&mut stmt, params![&key[..], after, limit], &self.path)
     }
 
+    /// Keeps a file card whose transfer is over (`card.seq` is ignored). Returns its
+    /// place in the history.
+    ///
+    /// # Errors
+    /// If the file cannot be written.
+    pub fn file_card(&self, card: &FileCard) -> Result<i64, Error> {
+        let mut names = Vec::new();
+        let kept: Vec<&(String, u64)> = card.files.iter().take(CARD_NAMES).collect();
+        // Encoding into a Vec cannot fail.
+        let _ = ciborium::into_writer(&kept, &mut names);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO files (peer, outgoing, names, count, bytes, time, outcome, saved_in)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    &card.peer.0[..],
+                    card.outgoing,
+                    &names,
+                    i64::try_from(card.count).unwrap_or(i64::MAX),
+                    i64::try_from(card.bytes).unwrap_or(i64::MAX),
+                    sql_time(card.time),
+                    &card.outcome,
+                    card.saved_in
+                        .as_ref()
+                        .map(|p| p.to_string_lossy().into_owned()),
+                ])
+            })
+            .map_err(|e| classify(&self.path, e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The file cards with `peer` (`None`: with anyone) that ended at or after `since`
+    /// and before `until` (`None`: up to now), oldest first, at most `limit`.
+    ///
+    /// # Errors
+    /// If the file cannot be read.
+    pub fn file_cards(
+        &self,
+        peer: Option<ClientId>,
+        since: Timestamp,
+        until: Option<Timestamp>,
+        limit: usize,
+    ) -> Result<Vec<FileCard>, Error> {
+        let until = until.map_or(i64::MAX, sql_time);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, outgoing, names, count, bytes, time, outcome, saved_in, peer
+                 FROM files WHERE (?1 IS NULL OR peer = ?1) AND time >= ?2 AND time < ?3
+                 ORDER BY time, seq LIMIT ?4",
+            )
+            .map_err(|e| classify(&self.path, e))?;
+        let key = peer.map(|p| p.0.to_vec());
+        let rows = stmt
+            .query_map(params![key, sql_time(since), until, limit], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, bool>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, String>(6)?,
+                    r.get::<_, Option<String>>(7)?,
+                    r.get::<_, Vec<u8>>(8)?,
+                ))
+            })
+            .map_err(|e| classify(&self.path, e))?;
+        let mut cards = Vec::new();
+        for row in rows {
+            let (seq, outgoing, names, count, bytes, time, outcome, saved_in, peer) =
+                row.map_err(|e| classify(&self.path, e))?;
+            let Ok(peer) = <[u8; 32]>::try_from(peer.as_slice()) else {
+                continue;
+            };
+            let files: Vec<(String, u64)> =
+                ciborium::from_reader(names.as_slice()).unwrap_or_default();
+            cards.push(FileCard {
+                seq,
+                peer: ClientId(peer),
+                outgoing,
+                files,
+                count: u64::try_from(count).unwrap_or(0),
+                bytes: u64::try_from(bytes).unwrap_or(0),
+                time: Timestamp(u64::try_from(time).unwrap_or(0)),
+                outcome,
+                saved_in: saved_in.map(PathBuf::from),
+            });
+        }
+        Ok(cards)
+    }
+
     /// Up to `limit` messages whose text has every word of `query` (in any case, with
     /// or without accents; the last word may be the start of a word, as when typing),
     /// newest first, across all conversations.
@@ -423,9 +557,16 @@ impl History {
                     Target::Client(c) => c.0,
                 };
                 self.conn
-                    .execute("DELETE FROM messages WHERE peer = ?1", params![&key[..]])
+                    .execute("DELETE FROM files WHERE peer = ?1", params![&key[..]])
+                    .and_then(|_| {
+                        self.conn
+                            .execute("DELETE FROM messages WHERE peer = ?1", params![&key[..]])
+                    })
             }
-            None => self.conn.execute("DELETE FROM messages", []),
+            None => self
+                .conn
+                .execute("DELETE FROM files", [])
+                .and_then(|_| self.conn.execute("DELETE FROM messages", [])),
         }
         .map_err(|e| classify(&self.path, e))?;
         Ok(n as u64)

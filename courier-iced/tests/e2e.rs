@@ -685,6 +685,21 @@ fn history_is_there_after_a_relaunch_and_search_opens_the_message_found() {
     first.until("the reply delivered", |a| {
         my_bubble_state(a, with_bob, "thanks Bob") == Some(BubbleState::Delivered)
     });
+    // A file from Bob, accepted: its card is kept with its outcome and folder.
+    first.app.settings.download_dir = Some(scratch.path("ada-downloads"));
+    let outbox = scratch.path("bob-out");
+    std::fs::write(outbox.join("minutes.txt"), b"we met").unwrap();
+    let sending = bob_sends(&bob, ada, outbox.join("minutes.txt"));
+    first.until("offer card", |a| {
+        card_state(a, false) == Some(FileState::Incoming)
+    });
+    first.interact(|ui| {
+        let _ = ui.click("Accept");
+    });
+    first.until("received", |a| {
+        matches!(card_state(a, false), Some(FileState::Done(_)))
+    });
+    smol::block_on(sending).unwrap();
     first.app.shut_down();
     drop(first);
 
@@ -709,6 +724,26 @@ fn history_is_there_after_a_relaunch_and_search_opens_the_message_found() {
     );
     assert!(again.shows("filler 79"));
     assert_eq!(bubbles_with(&again.app, with_bob, "filler 79"), 1, "once");
+    assert!(
+        again.shows("Files from Bob"),
+        "the file card, from the history"
+    );
+    assert!(again.shows("minutes.txt (6 B)"));
+    assert!(again.shows("Open folder"), "where it was saved");
+    let kept = again.chat().conversations.threads[&with_bob]
+        .items
+        .iter()
+        .find_map(|i| match i {
+            Item::Kept(card) => Some(card.clone()),
+            _ => None,
+        })
+        .expect("a kept card");
+    assert!(
+        kept.outcome.starts_with("Received 1 file"),
+        "{}",
+        kept.outcome
+    );
+    assert_eq!(kept.saved_in, Some(scratch.path("ada-downloads")));
     assert!(
         !again.shows("the blue kettle is in the shed"),
         "the oldest is not loaded yet"

@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use courier_core::contacts::name_key;
-use courier_core::history::{Entry, History, State};
+use courier_core::history::{Entry, FileCard, History, State};
 use courier_core::identity::PinStore;
-use courier_core::proto::{ClientId, Target};
+use courier_core::proto::{ClientId, Target, Timestamp};
 use serde_json::json;
 
 use crate::args::HistoryArgs;
@@ -43,6 +43,21 @@ pub(crate) fn run(args: &HistoryArgs) -> Result<ExitCode> {
         None => history.page(peer, None, args.limit)?,
     };
     entries.reverse();
+    // File cards of the same stretch of time, with the same person (not in a search).
+    let cards = if args.search.is_some() || peer == Some(Target::Everyone) {
+        Vec::new()
+    } else {
+        let since = if entries.len() < args.limit {
+            Timestamp(0)
+        } else {
+            entries.first().map_or(Timestamp(0), |e| e.time)
+        };
+        let with = match peer {
+            Some(Target::Client(c)) => Some(c),
+            _ => None,
+        };
+        history.file_cards(with, since, None, args.limit)?
+    };
     let name = |id: &ClientId| {
         names
             .iter()
@@ -50,7 +65,19 @@ pub(crate) fn run(args: &HistoryArgs) -> Result<ExitCode> {
             .map_or_else(|| id.short(), |(_, name)| name.clone())
     };
     let mut out = String::new();
+    let mut cards = cards.into_iter().peekable();
+    let mut card_lines = |out: &mut String, until: Option<Timestamp>| {
+        while let Some(card) = cards.next_if(|c| until.is_none_or(|t| c.time <= t)) {
+            if args.json {
+                out.push_str(&card_json(&card, &name).to_string());
+            } else {
+                out.push_str(&card_line(&card, &name));
+            }
+            out.push('\n');
+        }
+    };
     for e in &entries {
+        card_lines(&mut out, Some(e.time));
         if args.json {
             out.push_str(&entry_json(e, &name).to_string());
         } else {
@@ -58,7 +85,8 @@ pub(crate) fn run(args: &HistoryArgs) -> Result<ExitCode> {
         }
         out.push('\n');
     }
-    if entries.is_empty() && !args.json {
+    card_lines(&mut out, None);
+    if out.is_empty() && !args.json {
         eprintln!(
             "nothing kept{}",
             if args.search.is_some() {
@@ -135,6 +163,50 @@ fn entry_json(e: &Entry, name: &impl Fn(&ClientId) -> String) -> serde_json::Val
         "time": e.time.0,
         "state": state_word(&e.state),
     })
+}
+
+fn card_json(c: &FileCard, name: &impl Fn(&ClientId) -> String) -> serde_json::Value {
+    json!({
+        "type": "files",
+        "seq": c.seq,
+        "with": { "id": c.peer.to_hex(), "name": name(&c.peer) },
+        "outgoing": c.outgoing,
+        "files": c.files.iter().map(|(n, size)| json!({"name": n, "size": size})).collect::<Vec<_>>(),
+        "count": c.count,
+        "bytes": c.bytes,
+        "time": c.time.0,
+        "outcome": c.outcome,
+        "saved_in": c.saved_in.as_ref().map(|p| p.display().to_string()),
+    })
+}
+
+fn card_line(c: &FileCard, name: &impl Fn(&ClientId) -> String) -> String {
+    let who = safe(&name(&c.peer));
+    let (from, to) = if c.outgoing {
+        ("you".to_owned(), who)
+    } else {
+        (who, "you".to_owned())
+    };
+    let mut files: Vec<String> = c
+        .files
+        .iter()
+        .take(3)
+        .map(|(n, size)| format!("{} ({})", safe(n), courier_core::units::size(*size)))
+        .collect();
+    if c.count > 3 {
+        files.push(format!("and {} more", c.count - 3));
+    }
+    let saved = c
+        .saved_in
+        .as_ref()
+        .map(|p| format!(" · saved in {}", safe(&p.display().to_string())))
+        .unwrap_or_default();
+    format!(
+        "{}  {from} → {to}: [files] {} — {}{saved}",
+        utc(c.time),
+        files.join(", "),
+        safe(&c.outcome)
+    )
 }
 
 fn entry_line(e: &Entry, name: &impl Fn(&ClientId) -> String) -> String {

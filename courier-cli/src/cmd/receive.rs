@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
+use courier_core::history::FileCard;
 use courier_core::proto::{ClientId, Declined, IncomingOffer, Target};
 use courier_core::session::Event;
 use courier_core::transfer::{self, Transfer, Update};
@@ -54,7 +55,7 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<ExitCode> {
     }
     let emit = |v: serde_json::Value| crate::print(&format!("{v}\n"));
     let mut queue: VecDeque<IncomingOffer> = VecDeque::new();
-    let mut running: Option<(Transfer, ClientId)> = None;
+    let mut running: Option<(Transfer, ClientId, FileCard)> = None;
     let mut asking: Option<(IncomingOffer, smol::Task<bool>)> = None;
     let mut bar = Bar::new(args.json);
     let mut done = 0u64;
@@ -82,7 +83,12 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<ExitCode> {
             };
             match answer {
                 Some(Answer::Yes) => {
-                    running = Some((accept(&client, offer.clone(), &dir, &args), offer.from));
+                    let card = card_of(&offer, &dir);
+                    running = Some((
+                        accept(&client, offer.clone(), &dir, &args),
+                        offer.from,
+                        card,
+                    ));
                 }
                 Some(Answer::No) => {
                     client.handle.decline(offer.id, Declined::ByUser).await?;
@@ -107,7 +113,7 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<ExitCode> {
         }
         let transfer_next = async {
             match running.as_mut() {
-                Some((t, _)) => t.next().await,
+                Some((t, _, _)) => t.next().await,
                 None => std::future::pending().await,
             }
         };
@@ -119,7 +125,7 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<ExitCode> {
         };
         futures::select! {
             _ = futures::FutureExt::fuse(stop.recv()) => {
-                if let Some((t, _)) = &running {
+                if let Some((t, _, _)) = &running {
                     t.canceller().cancel();
                 } else {
                     break;
@@ -129,7 +135,8 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<ExitCode> {
                 let Some((offer, _)) = asking.take() else { continue };
                 if yes {
                     let from = offer.from;
-                    running = Some((accept(&client, offer, &dir, &args), from));
+                    let card = card_of(&offer, &dir);
+                    running = Some((accept(&client, offer, &dir, &args), from, card));
                 } else {
                     client.handle.decline(offer.id, Declined::ByUser).await?;
                     eprintln!("Declined.");
@@ -158,21 +165,35 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<ExitCode> {
                     }
                     Update::Finished(result) => {
                         bar.clear();
-                        let from = running.take().map(|r| r.1);
+                        let finished = running.take();
+                        let from = finished.as_ref().map(|r| r.1);
+                        let mut kept = finished.map(|r| r.2);
                         done += 1;
                         match result {
                             Ok(summary) => {
+                                let who = from.map(|f| client.name_of(f)).unwrap_or_default();
+                                let line = progress::summary_line(&format!("Received from {}:", safe(&who)), &summary);
+                                if let Some(k) = &mut kept {
+                                    k.outcome = line.clone();
+                                }
                                 if args.json {
                                     emit(progress::summary_json(&summary));
                                 } else {
-                                    let who = from.map(|f| client.name_of(f)).unwrap_or_default();
-                                    eprintln!("{}", progress::summary_line(&format!("Received from {}:", safe(&who)), &summary));
+                                    eprintln!("{line}");
                                 }
                             }
                             Err(e) => {
                                 failures += 1;
+                                if let Some(k) = &mut kept {
+                                    k.outcome = super::send::capitalize(&e.to_string());
+                                    k.saved_in = None;
+                                }
                                 let _ = super::send::report_failure(&client, &e, args.json);
                             }
+                        }
+                        if let Some(mut k) = kept {
+                            k.time = courier_core::proto::Timestamp::now();
+                            client.keep_card(&k);
                         }
                     }
                     _ => {}
@@ -185,6 +206,26 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What the history keeps of an offer we accepted (its outcome is filled in at the end).
+fn card_of(offer: &IncomingOffer, dir: &std::path::Path) -> FileCard {
+    let files = &offer.manifest.files;
+    FileCard {
+        seq: 0,
+        peer: offer.from,
+        outgoing: false,
+        files: files
+            .iter()
+            .take(courier_core::history::CARD_NAMES)
+            .map(|f| (f.path.clone(), f.size))
+            .collect(),
+        count: files.len() as u64,
+        bytes: files.iter().map(|f| f.size).sum(),
+        time: courier_core::proto::Timestamp::now(),
+        outcome: String::new(),
+        saved_in: Some(dir.to_owned()),
+    }
 }
 
 fn accept(

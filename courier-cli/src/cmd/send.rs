@@ -66,15 +66,18 @@ pub(crate) async fn run(args: SendArgs) -> Result<ExitCode> {
                     }
                     Update::Finished(Ok(summary)) => {
                         bar.clear();
+                        let line = progress::summary_line(&format!("Sent to {}:", safe(&name)), &summary);
+                        client.keep_card(&card(to, &args.paths, summary.files as u64, summary.bytes, &line));
                         if args.json {
                             emit(progress::summary_json(&summary));
                         } else {
-                            crate::print(&format!("{}\n", progress::summary_line(&format!("Sent to {}:", safe(&name)), &summary)));
+                            crate::print(&format!("{line}\n"));
                         }
                         return Ok(ExitCode::SUCCESS);
                     }
                     Update::Finished(Err(e)) => {
                         bar.clear();
+                        client.keep_card(&card(to, &args.paths, 0, 0, &capitalize(&e.to_string())));
                         return Ok(report_failure(&client, &e, args.json));
                     }
                     _ => {}
@@ -82,6 +85,47 @@ pub(crate) async fn run(args: SendArgs) -> Result<ExitCode> {
             }
         }
     }
+}
+
+/// What the history keeps of a transfer we sent: the paths given (their names and, for
+/// files, sizes), how many files and bytes went, how it ended.
+fn card(
+    to: courier_core::proto::ClientId,
+    paths: &[std::path::PathBuf],
+    count: u64,
+    bytes: u64,
+    outcome: &str,
+) -> courier_core::history::FileCard {
+    courier_core::history::FileCard {
+        seq: 0,
+        peer: to,
+        outgoing: true,
+        files: paths
+            .iter()
+            .take(courier_core::history::CARD_NAMES)
+            .map(|p| {
+                let name = p.file_name().map_or_else(
+                    || p.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                );
+                (name, std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+            })
+            .collect(),
+        count: count.max(paths.len() as u64),
+        bytes,
+        time: courier_core::proto::Timestamp::now(),
+        outcome: outcome.to_owned(),
+        saved_in: None,
+    }
+}
+
+/// `text` with a capital first letter.
+pub(crate) fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// Prints a failed transfer's error; exit 1 for declined or cancelled, 2 otherwise.

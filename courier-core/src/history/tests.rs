@@ -321,3 +321,63 @@ fn a_read_only_history_is_refused() {
     let text = refused(&ro_dir, |e| matches!(e, Error::ReadOnly { .. }));
     assert!(text.contains("read-only"), "{text}");
 }
+
+#[test]
+fn file_cards_are_kept_with_their_outcome_and_read_back_by_time() {
+    let dir = Dir::new("files");
+    let h = History::open(&dir.0, &HUB).unwrap();
+    let card = |outgoing: bool, time: u64, outcome: &str| FileCard {
+        seq: 0,
+        peer: ADA,
+        outgoing,
+        files: (0..30)
+            .map(|n| (format!("photo {n}.jpg"), 1000 + n))
+            .collect(),
+        count: 30,
+        bytes: 30_435,
+        time: Timestamp(time),
+        outcome: outcome.into(),
+        saved_in: (!outgoing).then(|| PathBuf::from("/home/me/Downloads/from Ada")),
+    };
+    h.file_card(&card(false, 100, "Received 30 files."))
+        .unwrap();
+    h.file_card(&card(true, 200, "Declined.")).unwrap();
+    h.file_card(&FileCard {
+        peer: BOB,
+        ..card(true, 150, "Sent.")
+    })
+    .unwrap();
+    let all = h.file_cards(Some(ADA), Timestamp(0), None, 10).unwrap();
+    assert_eq!(all.len(), 2, "Ada's, not Bob's");
+    assert_eq!(all[0].outcome, "Received 30 files.");
+    assert_eq!(
+        all[0].files.len(),
+        CARD_NAMES,
+        "the first names, and the count"
+    );
+    assert_eq!((all[0].count, all[0].bytes), (30, 30_435));
+    assert_eq!(all[0].files[3], ("photo 3.jpg".to_owned(), 1003));
+    assert_eq!(
+        all[0].saved_in.as_deref(),
+        Some(Path::new("/home/me/Downloads/from Ada"))
+    );
+    assert!(all[1].outgoing && all[1].saved_in.is_none());
+    assert_eq!(h.file_cards(None, Timestamp(0), None, 10).unwrap().len(), 3);
+    let window = h
+        .file_cards(Some(ADA), Timestamp(150), Some(Timestamp(250)), 10)
+        .unwrap();
+    assert_eq!(window.len(), 1);
+    assert_eq!(window[0].outcome, "Declined.");
+    h.clear(Some(Target::Client(ADA))).unwrap();
+    assert!(
+        h.file_cards(Some(ADA), Timestamp(0), None, 10)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        h.file_cards(Some(BOB), Timestamp(0), None, 10)
+            .unwrap()
+            .len(),
+        1
+    );
+}

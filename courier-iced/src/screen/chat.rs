@@ -281,8 +281,17 @@ impl Chat {
     /// Takes what the session reports.
     pub fn session_event(&mut self, event: Event, settings: &Settings) -> Action {
         let action = self.session_event_inner(event, settings);
-        self.show_history_problem();
+        self.keep_finished_cards();
         action
+    }
+
+    /// File cards whose transfers ended go into the history; a history problem shows.
+    fn keep_finished_cards(&mut self) {
+        let finished = self.transfers.take_finished();
+        if !finished.is_empty() {
+            self.conversations.keep_cards(finished);
+        }
+        self.show_history_problem();
     }
 
     fn session_event_inner(&mut self, event: Event, settings: &Settings) -> Action {
@@ -349,7 +358,7 @@ impl Chat {
     /// Handles a message.
     pub fn update(&mut self, message: Message, settings: &mut Settings) -> Action {
         let action = self.update_inner(message, settings);
-        self.show_history_problem();
+        self.keep_finished_cards();
         action
     }
 

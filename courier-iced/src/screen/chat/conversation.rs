@@ -47,6 +47,8 @@ pub struct Conversation {
     pub shown: usize,
     /// The oldest message loaded from the history (where "Show earlier" goes on).
     older: Option<i64>,
+    /// File cards from the history are loaded from this time on.
+    cards_since: Option<Timestamp>,
     /// Whether the history may hold older messages than those loaded.
     more: bool,
     /// An earlier part shown instead of the latest (a search result was opened).
@@ -61,6 +63,7 @@ impl Default for Conversation {
             typing: None,
             shown: PAGE,
             older: None,
+            cards_since: None,
             more: false,
             jump: None,
         }
@@ -87,6 +90,8 @@ pub enum Item {
     Message(Bubble),
     /// A file card (its key in [`Transfers`]).
     Transfer(u64),
+    /// A file card of an earlier run, from the history.
+    Kept(history::FileCard),
 }
 
 /// A chat message as shown.
@@ -273,17 +278,55 @@ impl Conversations {
         if let Some(oldest) = entries.last() {
             c.older = Some(oldest.seq);
         }
+        // File cards (with a contact) of the same stretch of time: from the oldest
+        // message of the page (or the very start, on the last page) to where the
+        // previous page began.
+        let since = if c.more {
+            entries.last().map_or(Timestamp(0), |e| e.time)
+        } else {
+            Timestamp(0)
+        };
+        let cards = match target {
+            Target::Client(peer) => h
+                .file_cards(Some(peer), since, c.cards_since, 4 * PAGE)
+                .unwrap_or_default(),
+            Target::Everyone => Vec::new(),
+        };
+        c.cards_since = Some(since);
         let known: HashSet<(ClientId, MsgId)> = c.items.iter().filter_map(key_of).collect();
-        let mut items: Vec<Item> = entries
+        let items: Vec<Item> = entries
             .into_iter()
             .rev()
             .filter(|e| !known.contains(&(e.from, e.id)))
             .map(|e| Item::Message(Bubble::from(e)))
             .collect();
         let added = items.len();
-        items.append(&mut c.items);
-        c.items = items;
+        // Interleaved by time: both lists are oldest first.
+        let mut merged = Vec::with_capacity(items.len() + cards.len());
+        let mut cards = cards.into_iter().peekable();
+        for item in items {
+            if let Item::Message(b) = &item {
+                while let Some(card) = cards.next_if(|card| card.time <= b.time) {
+                    merged.push(Item::Kept(card));
+                }
+            }
+            merged.push(item);
+        }
+        merged.extend(cards.map(Item::Kept));
+        merged.append(&mut c.items);
+        c.items = merged;
         added
+    }
+
+    /// Keeps file cards whose transfers are over in the history.
+    pub fn keep_cards(&mut self, cards: Vec<history::FileCard>) {
+        if let Some(h) = &self.history {
+            for card in &cards {
+                if let Err(e) = h.file_card(card) {
+                    self.problem = Some(format!("The history was not saved: {e}"));
+                }
+            }
+        }
     }
 
     /// Finds messages with every word of `query` across conversations (as typed:
@@ -804,6 +847,9 @@ impl Conversations {
             list = list.push(match item {
                 Item::Message(b) => self.bubble(people, b, false),
                 Item::Transfer(key) => cards.view(*key, people).map(Message::Card),
+                Item::Kept(card) => transfers::kept_view(card, people, |dir| {
+                    Message::Card(transfers::Message::OpenFolder(dir))
+                }),
             });
         }
         scrollable(list)
@@ -952,7 +998,7 @@ fn centered_button<'a>(label: String, on_press: Message) -> Element<'a, Message>
 fn key_of(item: &Item) -> Option<(ClientId, MsgId)> {
     match item {
         Item::Message(b) => Some((b.from, b.id)),
-        Item::Transfer(_) => None,
+        Item::Transfer(_) | Item::Kept(_) => None,
     }
 }
 
@@ -1028,7 +1074,7 @@ mod tests {
                 .iter()
                 .filter_map(|i| match i {
                     Item::Message(b) => Some(b.state.clone()),
-                    Item::Transfer(_) => None,
+                    Item::Transfer(_) | Item::Kept(_) => None,
                 })
                 .collect()
         };

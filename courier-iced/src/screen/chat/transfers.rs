@@ -45,6 +45,8 @@ pub struct FileCard {
     pub saved_in: Option<PathBuf>,
     /// Every file listed (a long offer shows its first few until asked).
     pub expanded: bool,
+    /// Kept in the history (once over).
+    pub kept: bool,
     canceller: Option<Canceller>,
     abort: Option<iced::task::Handle>,
 }
@@ -92,6 +94,7 @@ impl FileCard {
             offer: None,
             saved_in: None,
             expanded: false,
+            kept: false,
             canceller: None,
             abort: None,
         }
@@ -150,6 +153,39 @@ pub struct Context<'a> {
 }
 
 impl Transfers {
+    /// Cards over and not yet kept in the history, as the history keeps them; they are
+    /// marked kept.
+    pub fn take_finished(&mut self) -> Vec<courier_core::history::FileCard> {
+        let mut finished = Vec::new();
+        for card in self.cards.values_mut() {
+            if card.kept || !card.state.is_over() {
+                continue;
+            }
+            card.kept = true;
+            let outcome = match &card.state {
+                FileState::Done(s) | FileState::Declined(s) | FileState::Failed(s) => s.clone(),
+                _ => continue,
+            };
+            finished.push(courier_core::history::FileCard {
+                seq: 0,
+                peer: card.peer,
+                outgoing: card.outgoing,
+                files: card
+                    .files
+                    .iter()
+                    .take(courier_core::history::CARD_NAMES)
+                    .map(|f| (f.path.clone(), f.size))
+                    .collect(),
+                count: card.files.len() as u64,
+                bytes: card.total,
+                time: courier_core::proto::Timestamp::now(),
+                outcome,
+                saved_in: card.saved_in.clone().filter(|_| !card.outgoing),
+            });
+        }
+        finished
+    }
+
     fn add(&mut self, card: FileCard) -> u64 {
         let key = self.next_key;
         self.next_key += 1;
@@ -497,6 +533,59 @@ fn state_line(key: u64, card: &FileCard) -> Element<'_, Message> {
             text(why.as_str()).size(13).style(style::error).into()
         }
     }
+}
+
+/// A file card kept in the history: which way, the files (the first few), how it ended,
+/// and the folder to open.
+pub fn kept_view<'a, M: Clone + 'a>(
+    card: &'a courier_core::history::FileCard,
+    people: &People,
+    open: impl Fn(PathBuf) -> M,
+) -> Element<'a, M> {
+    let who = people.name_of(&card.peer);
+    let title = if card.outgoing {
+        format!("Files to {who}")
+    } else {
+        format!("Files from {who}")
+    };
+    let mut names: Vec<String> = card
+        .files
+        .iter()
+        .take(3)
+        .map(|(name, size)| {
+            format!(
+                "{} ({})",
+                courier_core::text::visible(name, false),
+                units::size(*size)
+            )
+        })
+        .collect();
+    if card.count > 3 {
+        names.push(format!("and {} more", card.count - 3));
+    }
+    let mut body = column![
+        row![
+            text(title).size(14).width(Fill),
+            text(units::size(card.bytes)).size(12).style(style::dim)
+        ]
+        .align_y(Center),
+        text(names.join(", ")).size(12).style(style::dim),
+    ]
+    .spacing(4);
+    let mut line = row![text(card.outcome.as_str()).size(13).width(Fill)].align_y(Center);
+    if let Some(dir) = &card.saved_in {
+        line = line.push(
+            button(text("Open folder").size(13))
+                .style(button::secondary)
+                .on_press(open(dir.clone())),
+        );
+    }
+    body = body.push(line);
+    container(body)
+        .padding(10)
+        .max_width(520)
+        .style(style::card)
+        .into()
 }
 
 fn done_text(s: &Summary, outgoing: bool) -> String {
