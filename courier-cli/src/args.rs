@@ -58,6 +58,22 @@ pub(crate) enum Command {
     /// Show the messages this computer kept from the hub (what say, listen and chat saw
     /// and sent, with what became of each), or search them. Needs no connection.
     History(HistoryArgs),
+    /// List the hubs on this network (found by mDNS): name, addresses, safety code,
+    /// whether this computer knows it. Needs no hub address.
+    Hubs(HubsArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HubsArgs {
+    /// Listen this long for hubs to answer, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 2.0)]
+    pub(crate) timeout: f64,
+    /// One JSON object per hub on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// The profile folder whose pins say which hubs are known.
+    #[arg(long, env = "COURIER_HOME", value_name = "DIR")]
+    pub(crate) profile_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +197,12 @@ pub(crate) struct HubArgs {
     /// "queue full".
     #[arg(long, value_name = "N", default_value_t = courier_core::limits::OFFLINE_QUEUE_ON_DISK)]
     pub(crate) offline_messages: usize,
+    /// The name the hub shows on the network (default: this computer's name).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: Option<String>,
+    /// Do not advertise the hub on the network (mDNS); clients then need its address.
+    #[arg(long)]
+    pub(crate) no_advertise: bool,
     /// Days a message waits for an offline contact before it is forgotten.
     #[arg(long, value_name = "DAYS", default_value_t = 30,
           value_parser = clap::value_parser!(u32).range(1..=3650))]

@@ -3,6 +3,7 @@
 pub(crate) mod chat;
 pub(crate) mod history;
 pub(crate) mod hub;
+pub(crate) mod hubs;
 pub(crate) mod listen;
 pub(crate) mod receive;
 pub(crate) mod say;

@@ -49,6 +49,7 @@ fn main() -> ExitCode {
             args::Command::Send(a) => cmd::send::run(a).await,
             args::Command::Receive(a) => cmd::receive::run(a).await,
             args::Command::History(a) => cmd::history::run(&a),
+            args::Command::Hubs(a) => cmd::hubs::run(&a).await,
         }
     });
     match result {

@@ -271,6 +271,15 @@ impl PinStore {
         Ok(self.load()?.get(hub).copied())
     }
 
+    /// Whether some hub address has `fingerprint` pinned (a hub found on the network
+    /// is one this client already knows).
+    ///
+    /// # Errors
+    /// If the pin file cannot be read or is damaged.
+    pub fn knows(&self, fingerprint: &ClientId) -> Result<bool, Error> {
+        Ok(self.load()?.values().any(|f| f == fingerprint))
+    }
+
     /// Pins `fingerprint` for `hub`, replacing any previous pin.
     ///
     /// # Errors

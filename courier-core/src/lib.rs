@@ -24,6 +24,7 @@
 
 pub mod auth;
 pub mod contacts;
+pub mod discovery;
 pub mod error;
 pub mod history;
 pub mod hub;

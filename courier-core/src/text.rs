@@ -35,6 +35,20 @@ pub fn terminal(s: &str) -> String {
     out
 }
 
+/// For a one-line field on a terminal (a name in a list): as [`terminal`], but a newline
+/// or tab is escaped too, so the field never spills onto another line.
+pub fn terminal_line(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if is_hidden(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// For the app's text widgets: hidden characters are shown as `⟨U+202E⟩`, so a name or
 /// file name reads as it really is (`invoice⟨U+202E⟩fdp.exe`, not "invoiceexe.pdf");
 /// newlines stay in message texts when `multiline`.
@@ -85,6 +99,11 @@ mod tests {
             assert!(line.starts_with(CONTINUATION));
         }
         assert_eq!(terminal("a\u{2028}b\u{85}c"), "a\\u{2028}b\\u{85}c");
+        // A one-line field stays on its line.
+        assert_eq!(
+            terminal_line("Evil\u{202E}hub\nFake\tline"),
+            "Evil\\u{202e}hub\\u{a}Fake\\u{9}line"
+        );
     }
 
     #[test]

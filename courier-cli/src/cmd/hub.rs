@@ -75,6 +75,20 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
         .map(ToString::to_string)
         .collect();
     let code = id.id().safety_code();
+    // Found on the network by mDNS, unless asked not to; a hub works without it.
+    let name = args.name.clone().unwrap_or_else(host_name);
+    let advert = if args.no_advertise {
+        None
+    } else {
+        match courier_core::discovery::Advert::start(&name, local.port(), id.id()) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                eprintln!("note: not advertised on the network ({e}); clients need the address");
+                None
+            }
+        }
+    };
+    let advertised = advert.as_ref().map(|_| name.clone());
     if args.json {
         let line = json!({
             "type": "hub",
@@ -83,6 +97,7 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
             "safety_code": code,
             "fingerprint": id.id().to_hex(),
             "generated_password": generated,
+            "advertised_as": advertised,
         });
         crate::print(&format!("{line}\n"));
     } else {
@@ -90,6 +105,12 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
             "Courier hub listening on {local}\nJoin with --hub {}\nSafety code: {code}\n",
             addresses.join(" or --hub ")
         ));
+        if let Some(name) = &advertised {
+            crate::print(&format!(
+                "Advertised on the network as {} (courier hubs lists it)\n",
+                crate::output::safe(name)
+            ));
+        }
         if let Some(pw) = &generated {
             crate::print(&format!("Generated password (shown once, keep it): {pw}\n"));
         }
@@ -112,7 +133,21 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
     config.message_rate = args.message_rate;
     config.message_burst = args.message_rate.saturating_mul(5) / 2;
     hub::serve(listener, config, shutdown).await?;
+    // The goodbye goes out: clients browsing see the hub leave.
+    drop(advert);
     Ok(ExitCode::SUCCESS)
+}
+
+/// This computer's name, for the hub's name on the network.
+fn host_name() -> String {
+    let from_env = ["HOSTNAME", "COMPUTERNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok());
+    from_env
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "Courier hub".to_owned())
 }
 
 /// The hub's database, for the member commands (which may run beside the hub).

@@ -1,0 +1,262 @@
+//! Finding hubs by mDNS on real networks: network namespaces joined by a veth pair
+//! (made and removed by the tests; root needed, as CI has; elsewhere the tests say they
+//! did not run). The hub runs in one namespace, `courier hubs` in the other.
+#![cfg(target_os = "linux")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{json_lines, not_run, tempdir, text};
+
+const BIN: &str = env!("CARGO_BIN_EXE_courier");
+
+/// Two namespaces, `hub` at 10.N.0.1 and `client` at 10.N.0.2, on one link; removed
+/// when dropped.
+struct Net {
+    hub: String,
+    client: String,
+}
+
+impl Net {
+    /// `None` (and a NOT RUN line) where namespaces cannot be made.
+    fn new(test: &str, n: u8) -> Option<Self> {
+        let tag = format!("{}{n}", std::process::id() % 100_000);
+        let net = Self {
+            hub: format!("crh{tag}"),
+            client: format!("crc{tag}"),
+        };
+        let (a, b) = (format!("cva{tag}"), format!("cvb{tag}"));
+        let steps: Vec<Vec<String>> = vec![
+            vec!["netns".into(), "add".into(), net.hub.clone()],
+            vec!["netns".into(), "add".into(), net.client.clone()],
+            vec![
+                "link".into(),
+                "add".into(),
+                a.clone(),
+                "type".into(),
+                "veth".into(),
+                "peer".into(),
+                "name".into(),
+                b.clone(),
+            ],
+            vec![
+                "link".into(),
+                "set".into(),
+                a.clone(),
+                "netns".into(),
+                net.hub.clone(),
+            ],
+            vec![
+                "link".into(),
+                "set".into(),
+                b.clone(),
+                "netns".into(),
+                net.client.clone(),
+            ],
+            vec![
+                "-n".into(),
+                net.hub.clone(),
+                "addr".into(),
+                "add".into(),
+                format!("10.{n}.0.1/24"),
+                "dev".into(),
+                a.clone(),
+            ],
+            vec![
+                "-n".into(),
+                net.client.clone(),
+                "addr".into(),
+                "add".into(),
+                format!("10.{n}.0.2/24"),
+                "dev".into(),
+                b.clone(),
+            ],
+            vec![
+                "-n".into(),
+                net.hub.clone(),
+                "link".into(),
+                "set".into(),
+                a,
+                "up".into(),
+            ],
+            vec![
+                "-n".into(),
+                net.client.clone(),
+                "link".into(),
+                "set".into(),
+                b,
+                "up".into(),
+            ],
+            vec![
+                "-n".into(),
+                net.hub.clone(),
+                "link".into(),
+                "set".into(),
+                "lo".into(),
+                "up".into(),
+            ],
+            vec![
+                "-n".into(),
+                net.client.clone(),
+                "link".into(),
+                "set".into(),
+                "lo".into(),
+                "up".into(),
+            ],
+        ];
+        for step in steps {
+            let ok = Command::new("ip")
+                .args(&step)
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                drop(net);
+                not_run(
+                    test,
+                    &format!(
+                        "cannot make network namespaces (`ip {}` failed: needs root and iproute2)",
+                        step.join(" ")
+                    ),
+                );
+                return None;
+            }
+        }
+        Some(net)
+    }
+
+    fn exec(&self, ns: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns, BIN]);
+        c
+    }
+
+    /// Starts a hub in the hub namespace; returns it and its startup line.
+    fn hub(&self, dir: &std::path::Path, extra: &[&str]) -> (Child, serde_json::Value) {
+        let mut c = self.exec(&self.hub);
+        c.args(["hub", "--json", "--listen", "0.0.0.0:0", "--data-dir"])
+            .arg(dir)
+            .args(extra)
+            .env("COURIER_PASSWORD", "discovery test password")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = c.spawn().unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let line = common::until_line(&mut out, |v| v["type"] == "hub");
+        // Keep the pipe open so the hub never writes to a closed stdout.
+        std::mem::forget(out);
+        (child, line)
+    }
+
+    /// `courier hubs --json` in the client namespace.
+    fn hubs(&self, profile: &std::path::Path, human: bool) -> Output {
+        let mut c = self.exec(&self.client);
+        c.args(["hubs", "--timeout", "2", "--profile-dir"])
+            .arg(profile);
+        if !human {
+            c.arg("--json");
+        }
+        c.output().unwrap()
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for ns in [&self.hub, &self.client] {
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// Ctrl-C, as a person stops the hub: it says goodbye on the network too.
+fn interrupt(child: &mut Child) {
+    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        assert!(std::time::Instant::now() < deadline, "the hub did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_hub_in_one_namespace_is_found_from_another_and_gone_when_it_stops() {
+    let Some(net) = Net::new("a_hub_in_one_namespace_is_found_from_another", 71) else {
+        return;
+    };
+    let dir = tempdir("discovery-found");
+    let (mut hub, started) = net.hub(&dir.join("hub"), &["--name", "Lab hub"]);
+    assert_eq!(started["advertised_as"], "Lab hub");
+    let port = started["listen"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    let out = net.hubs(&dir.join("client"), false);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let found = json_lines(&out.stdout);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let lab = &found[0];
+    assert_eq!(lab["name"], "Lab hub");
+    assert_eq!(lab["fingerprint"], started["fingerprint"]);
+    assert_eq!(lab["safety_code"], started["safety_code"]);
+    assert_eq!(lab["compatible"], true);
+    assert_eq!(lab["known"], false);
+    let addresses: Vec<&str> = lab["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        addresses,
+        [format!("10.71.0.1:{port}")],
+        "the address on the shared link (no unusable link-local one)"
+    );
+    // The human list says the same in one line.
+    let human = text(&net.hubs(&dir.join("client"), true).stdout);
+    assert!(
+        human.contains("Lab hub") && human.contains(&format!("10.71.0.1:{port}")),
+        "{human}"
+    );
+
+    interrupt(&mut hub);
+    let out = net.hubs(&dir.join("client"), false);
+    assert!(json_lines(&out.stdout).is_empty(), "gone once stopped");
+    assert!(
+        text(&net.hubs(&dir.join("client"), true).stderr).contains("no hub answered"),
+        "an empty list says why it may be empty"
+    );
+}
+
+#[test]
+fn two_hubs_are_both_listed_and_names_are_shown_escaped() {
+    let Some(net) = Net::new("two_hubs_are_both_listed", 72) else {
+        return;
+    };
+    let dir = tempdir("discovery-two");
+    let (mut first, _) = net.hub(&dir.join("one"), &["--name", "First floor"]);
+    // A name with a bidi override and a newline: listed, never obeyed.
+    let (mut second, _) = net.hub(
+        &dir.join("two"),
+        &["--name", "Evil\u{202E}gnp.exe\nFake line"],
+    );
+    let found = json_lines(&net.hubs(&dir.join("client"), false).stdout);
+    let mut names: Vec<&str> = found.iter().map(|h| h["name"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["Evil\u{202E}gnp.exe\nFake line", "First floor"]);
+    let human = text(&net.hubs(&dir.join("client"), true).stdout);
+    assert_eq!(human.lines().count(), 2, "one line per hub: {human}");
+    assert!(!human.contains('\u{202E}'), "{human}");
+    assert!(human.contains("First floor"), "{human}");
+    interrupt(&mut first);
+    interrupt(&mut second);
+}
