@@ -243,11 +243,15 @@ pub(crate) struct HubForgetArgs {
     pub(crate) member: String,
 }
 
+/// Where a hub is when none is given and none is found.
+pub(crate) const LOCAL_HUB: &str = "127.0.0.1:8977";
+
 #[derive(Debug, Args, Clone)]
 pub(crate) struct ClientArgs {
-    /// The hub's address, HOST:PORT.
-    #[arg(long, env = "COURIER_HUB", default_value = "127.0.0.1:8977")]
-    pub(crate) hub: String,
+    /// The hub's address, HOST:PORT. Without it, the hub found on this network (mDNS)
+    /// is used if there is exactly one; else 127.0.0.1:8977.
+    #[arg(long, env = "COURIER_HUB")]
+    pub(crate) hub: Option<String>,
     /// Display name shown to others (default: your user name).
     #[arg(long, env = "COURIER_NAME")]
     pub(crate) name: Option<String>,

@@ -13,7 +13,7 @@ use courier_core::proto::{ClientId, Contact, MsgId, Profile, Target, Timestamp, 
 use courier_core::session::{self, Event, Handle, Update};
 use futures::{Stream, StreamExt};
 
-use crate::args::ClientArgs;
+use crate::args::{ClientArgs, LOCAL_HUB};
 use crate::output::safe;
 use crate::password;
 
@@ -74,6 +74,49 @@ pub(crate) fn profile_dir(args: &ClientArgs) -> Result<PathBuf> {
     }
 }
 
+/// The hub to use when none is given: the only one on this network (found by mDNS), or
+/// the local one when none answers; several are listed for the user to choose.
+async fn found_hub() -> Result<String> {
+    let found = smol::unblock(|| courier_core::discovery::find(FIND_FOR)).await;
+    let hubs: Vec<_> = match found {
+        Ok(hubs) => hubs.into_iter().filter(|h| h.compatible()).collect(),
+        Err(e) => {
+            eprintln!("courier: cannot look for hubs on the network ({e}); trying {LOCAL_HUB}");
+            return Ok(LOCAL_HUB.to_owned());
+        }
+    };
+    match hubs.as_slice() {
+        [] => Ok(LOCAL_HUB.to_owned()),
+        [hub] => {
+            let address = hub.addresses.first().map(ToString::to_string);
+            let address = address.context("the hub found has no address")?;
+            eprintln!(
+                "courier: using the hub on this network: {} at {address} (--hub chooses another)",
+                courier_core::text::terminal_line(&hub.name)
+            );
+            Ok(address)
+        }
+        many => bail!(
+            "there are {} hubs on this network; choose one with --hub: {}",
+            many.len(),
+            many.iter()
+                .map(|h| format!(
+                    "{} ({})",
+                    courier_core::text::terminal_line(&h.name),
+                    h.addresses
+                        .first()
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// How long a command with no hub given listens for hubs on the network.
+const FIND_FOR: std::time::Duration = std::time::Duration::from_millis(1500);
+
 fn default_name() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
@@ -96,6 +139,14 @@ impl Client {
     /// Connects and logs in. With `persistent` false, the first failure is final (for
     /// one-shot commands); otherwise transient failures are retried and reported.
     pub(crate) async fn connect(args: &ClientArgs, persistent: bool) -> Result<Self> {
+        let hub = match &args.hub {
+            Some(hub) => hub.clone(),
+            None => found_hub().await?,
+        };
+        let args = &ClientArgs {
+            hub: Some(hub.clone()),
+            ..args.clone()
+        };
         let dir = profile_dir(args)?;
         let name = args.name.clone().unwrap_or_else(default_name);
         let profile = Profile::with_name(name.clone());
@@ -108,7 +159,7 @@ impl Client {
         // before may remember this device: try without, and ask only if it does not.
         let given = password::given(args.password_file.as_deref())?;
         let known_hub = pins
-            .get(&args.hub)
+            .get(&hub)
             .with_context(|| format!("reading the hub pins in {}", dir.display()))?
             .is_some();
         let password = match given {
@@ -116,7 +167,7 @@ impl Client {
             None if known_hub => Password::new(""),
             None => password::require(args.password_file.as_deref())?,
         };
-        let mut config = session::Config::new(args.hub.clone(), identity, password, profile);
+        let mut config = session::Config::new(hub, identity, password, profile);
         config.pins = Some(pins);
         config.remember = !args.no_remember;
         match Self::login(args, config.clone(), persistent).await {
@@ -136,6 +187,7 @@ impl Client {
         config: session::Config,
         persistent: bool,
     ) -> Result<Self, LoginError> {
+        let hub = config.hub.clone();
         let mut updates: Updates = Box::pin(session::connect(config));
         loop {
             match updates.next().await {
@@ -144,7 +196,7 @@ impl Client {
                         eprintln!(
                             "First contact with the hub at {}: safety code {}\n\
                              Compare it with the code the hub printed; it is pinned from now on.",
-                            args.hub,
+                            hub,
                             welcome.hub.safety_code()
                         );
                     }
@@ -155,7 +207,7 @@ impl Client {
                         me: welcome.you,
                         handle,
                         contacts,
-                        hub: args.hub.clone(),
+                        hub: hub.clone(),
                         history,
                     });
                 }
@@ -165,7 +217,7 @@ impl Client {
                     return Err(LoginError::NotRemembered);
                 }
                 Some(Update::Disconnected { reason, retry_in }) => {
-                    let err = anyhow!(reason).context(format!("hub {}", args.hub));
+                    let err = anyhow!(reason).context(format!("hub {hub}"));
                     match retry_in {
                         Some(wait) if persistent => {
                             eprintln!("courier: {err:#}; retrying in {:.1}s", wait.as_secs_f64());

@@ -151,6 +151,18 @@ impl Net {
         (child, line)
     }
 
+    /// `courier who` in the client namespace with no hub given.
+    fn who(&self, profile: &std::path::Path) -> Output {
+        let mut c = self.exec(&self.client);
+        c.args(["who", "--json", "--profile-dir"])
+            .arg(profile)
+            .env_remove("COURIER_HUB")
+            .env("COURIER_PASSWORD", "discovery test password")
+            .env("COURIER_NAME", "finder")
+            .stdin(Stdio::null());
+        c.output().unwrap()
+    }
+
     /// `courier hubs --json` in the client namespace.
     fn hubs(&self, profile: &std::path::Path, human: bool) -> Output {
         let mut c = self.exec(&self.client);
@@ -221,6 +233,19 @@ fn a_hub_in_one_namespace_is_found_from_another_and_gone_when_it_stops() {
         [format!("10.71.0.1:{port}")],
         "the address on the shared link (no unusable link-local one)"
     );
+    // A command with no hub given uses the only one on the network, and says so.
+    let who = net.who(&dir.join("client"));
+    assert!(who.status.success(), "{}", text(&who.stderr));
+    assert!(
+        text(&who.stderr).contains(&format!(
+            "using the hub on this network: Lab hub at 10.71.0.1:{port}"
+        )),
+        "{}",
+        text(&who.stderr)
+    );
+    // Now this computer knows it.
+    let again = json_lines(&net.hubs(&dir.join("client"), false).stdout);
+    assert_eq!(again[0]["known"], true, "{again:?}");
     // The human list says the same in one line.
     let human = text(&net.hubs(&dir.join("client"), true).stdout);
     assert!(
@@ -257,6 +282,16 @@ fn two_hubs_are_both_listed_and_names_are_shown_escaped() {
     assert_eq!(human.lines().count(), 2, "one line per hub: {human}");
     assert!(!human.contains('\u{202E}'), "{human}");
     assert!(human.contains("First floor"), "{human}");
+    // With two, a command with no hub given names both and asks for one.
+    let who = net.who(&dir.join("client"));
+    assert!(!who.status.success());
+    let said = text(&who.stderr);
+    assert!(
+        said.contains("there are 2 hubs on this network; choose one with --hub")
+            && said.contains("First floor (10.72.0.1:")
+            && said.contains("Evil\\u{202e}gnp.exe\\u{a}Fake line"),
+        "{said}"
+    );
     interrupt(&mut first);
     interrupt(&mut second);
 }

@@ -16,12 +16,12 @@ use crate::output::{safe, utc};
 pub(crate) fn run(args: &HistoryArgs) -> Result<ExitCode> {
     let dir = profile_dir(&args.client)?;
     let hub = PinStore::new(&dir)
-        .get(&args.client.hub)
+        .get(args.client.hub.as_deref().unwrap_or(crate::args::LOCAL_HUB))
         .with_context(|| format!("reading the hub pins in {}", dir.display()))?
         .with_context(|| {
             format!(
                 "no history with the hub at {} yet: it is kept from the first login",
-                args.client.hub
+                args.client.hub.as_deref().unwrap_or(crate::args::LOCAL_HUB)
             )
         })?;
     let history = History::open(&dir, &hub)?;
