@@ -29,6 +29,18 @@ pub const MAX_NAME: usize = 63;
 /// Addresses kept per hub at most.
 const MAX_ADDRS: usize = 8;
 
+/// This computer's name, as a hub's default name on the network.
+pub fn host_name() -> String {
+    let from_env = ["HOSTNAME", "COMPUTERNAME"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok());
+    from_env
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|n| bounded(n.trim()).to_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "Courier hub".to_owned())
+}
+
 /// Why discovery could not run.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -36,6 +48,9 @@ pub enum Error {
     /// The mDNS machinery refused (no network, UDP 5353 unusable…).
     #[error("mDNS: {0}")]
     Mdns(String),
+    /// The hub listens on a loopback address: nobody else could join it.
+    #[error("the hub listens only on this computer")]
+    Loopback,
 }
 
 impl From<mdns_sd::Error> for Error {
@@ -82,12 +97,17 @@ impl std::fmt::Debug for Advert {
 }
 
 impl Advert {
-    /// Advertises the hub listening on `port` with `fingerprint` as `name` on every
-    /// interface with an address.
+    /// Advertises the hub listening on `listen` with `fingerprint` as `name`: on every
+    /// interface with an address when it listens on all of them, else on the one
+    /// address it listens on.
     ///
     /// # Errors
-    /// If mDNS cannot start (see [`Error`]).
-    pub fn start(name: &str, port: u16, fingerprint: ClientId) -> Result<Self, Error> {
+    /// [`Error::Loopback`] for a hub only this computer can reach; if mDNS cannot
+    /// start, [`Error::Mdns`].
+    pub fn start(name: &str, listen: SocketAddr, fingerprint: ClientId) -> Result<Self, Error> {
+        if listen.ip().is_loopback() {
+            return Err(Error::Loopback);
+        }
         let name = bounded(name.trim());
         let name = if name.is_empty() { "Courier hub" } else { name };
         let daemon = ServiceDaemon::new()?;
@@ -100,8 +120,26 @@ impl Advert {
             ("name", name.to_owned()),
             ("fp", fingerprint.to_hex()),
         ];
-        let info = ServiceInfo::new(SERVICE, &instance, &host, "", port, &properties[..])?
-            .enable_addr_auto();
+        let info = if listen.ip().is_unspecified() {
+            ServiceInfo::new(
+                SERVICE,
+                &instance,
+                &host,
+                "",
+                listen.port(),
+                &properties[..],
+            )?
+            .enable_addr_auto()
+        } else {
+            ServiceInfo::new(
+                SERVICE,
+                &instance,
+                &host,
+                listen.ip(),
+                listen.port(),
+                &properties[..],
+            )?
+        };
         let fullname = info.get_fullname().to_owned();
         daemon.register(info)?;
         Ok(Self { daemon, fullname })

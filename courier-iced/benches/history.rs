@@ -116,6 +116,7 @@ fn new_chat(dir: &std::path::Path) -> Chat {
         fingerprint: HUB,
         join: vec!["192.168.1.20:8977".into()],
         hosted: false,
+        advertised: None,
     };
     let mut chat = Chat::new(None, &welcome, Profile::with_name("Ada"), hub);
     chat.keep_history(History::open(dir, &HUB).unwrap());

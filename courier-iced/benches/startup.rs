@@ -30,6 +30,7 @@ fn start_once(display: &str, dir: &Path) -> (Duration, f64) {
         .env_remove("WAYLAND_DISPLAY")
         .env("ICED_BACKEND", "tiny-skia")
         .env("COURIER_APP_DIR", dir)
+        .env("COURIER_NO_DISCOVERY", "1")
         .env("COURIER_STARTUP_PROBE", "1")
         .output()
         .unwrap();

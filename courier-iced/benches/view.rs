@@ -58,6 +58,7 @@ fn state(contacts: u32, messages: usize) -> Chat {
         fingerprint: ClientId([9; 32]),
         join: vec!["192.168.1.20:8977".into()],
         hosted: false,
+        advertised: None,
     };
     let mut chat = Chat::new(None, &welcome, Profile::with_name("Ada"), hub);
     let me = chat.me();

@@ -95,6 +95,8 @@ pub enum Message {
     Frame,
     /// The settings were saved, or why not.
     Saved(Result<(), String>),
+    /// Browsing the network for hubs saw this.
+    Discovered(courier_core::discovery::Seen),
 }
 
 impl Courier {
@@ -311,6 +313,17 @@ impl Courier {
                     chat.tick(Instant::now());
                 }
             }
+            Message::Discovered(seen) => {
+                if let Screen::Login(login) = &mut self.screen {
+                    let known = match &seen {
+                        courier_core::discovery::Seen::Found(hub) => hub
+                            .fingerprint
+                            .is_some_and(|fp| PinStore::new(&self.dir).knows(&fp).unwrap_or(false)),
+                        courier_core::discovery::Seen::Lost(_) => false,
+                    };
+                    login.discovered(seen, known);
+                }
+            }
             Message::Saved(Ok(())) => {}
             Message::Saved(Err(e)) => {
                 let text = format!("Settings were not saved: {e}");
@@ -370,7 +383,12 @@ impl Courier {
             HostPassword::Kept => (None, String::new()),
             HostPassword::LogIn(pw) => (None, pw),
         };
-        match hosting::start(&hub_dir, new_password.as_deref(), port) {
+        match hosting::start(
+            &hub_dir,
+            new_password.as_deref(),
+            port,
+            self.settings.advertise,
+        ) {
             Ok(hosted) => {
                 let address = hosted.local_address();
                 // We know our own hub: pin it now, so there is nothing to confirm.
@@ -414,7 +432,7 @@ impl Courier {
             return Task::none();
         };
         let hub_dir = settings::hub_dir(&self.dir);
-        let text = match hosting::start(&hub_dir, Some(&password), port) {
+        let text = match hosting::start(&hub_dir, Some(&password), port, self.settings.advertise) {
             Ok(hosted) => {
                 self.hosted = Some(hosted);
                 self.connect(server.hub, password, server.profile);
@@ -490,6 +508,7 @@ impl Courier {
                                 None => vec![server.hub.clone()],
                             },
                             hosted: self.hosted.is_some(),
+                            advertised: self.hosted.as_ref().and_then(|h| h.advertised.clone()),
                         };
                         let mut chat = Chat::new(Some(handle), &welcome, server.profile, hub);
                         chat.focused = self.focused;
@@ -577,6 +596,12 @@ impl Courier {
         }
         if std::env::var_os("COURIER_STARTUP_PROBE").is_some() {
             subs.push(window::frames().map(|_| Message::Frame));
+        }
+        // Hubs on the network, while the login screen shows.
+        if matches!(&self.screen, Screen::Login(_))
+            && std::env::var_os("COURIER_NO_DISCOVERY").is_none()
+        {
+            subs.push(Subscription::run(discover));
         }
         Subscription::batch(subs)
     }
@@ -684,4 +709,19 @@ fn login_screen(dir: &std::path::Path, settings: &Settings) -> Login {
     let mut login = Login::new(settings);
     login.hub_has_password = hosting::has_password(&settings::hub_dir(dir));
     login
+}
+
+/// Browses the network for hubs as long as the subscription runs (the login screen
+/// shows); nothing when mDNS cannot run here.
+fn discover() -> impl futures::Stream<Item = Message> {
+    use futures::StreamExt as _;
+    futures::stream::once(smol::unblock(courier_core::discovery::Browser::start))
+        .filter_map(|started| async move { started.ok() })
+        .flat_map(|browser| {
+            futures::stream::unfold(browser, |mut b| async move {
+                b.next_async()
+                    .await
+                    .map(|seen| (Message::Discovered(seen), b))
+            })
+        })
 }

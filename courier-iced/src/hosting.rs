@@ -16,8 +16,11 @@ pub struct Hosted {
     pub addresses: Vec<SocketAddr>,
     /// Its fingerprint (its safety code is `fingerprint.safety_code()`).
     pub fingerprint: ClientId,
+    /// Shown on the network as this name, if it is.
+    pub advertised: Option<String>,
     stop: async_channel::Sender<()>,
     thread: Option<JoinHandle<()>>,
+    advert: Option<courier_core::discovery::Advert>,
 }
 
 impl std::fmt::Debug for Hosted {
@@ -38,6 +41,8 @@ impl Hosted {
 
     /// Stops the hub and waits for it to say goodbye.
     pub fn stop(mut self) {
+        // Gone from the network first: nobody should find a hub that is going.
+        self.advert = None;
         let _ = self.stop.try_send(());
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -65,9 +70,15 @@ pub fn has_password(dir: &Path) -> bool {
 
 /// Starts a hub that keeps its identity, password record and members in `dir`, on
 /// every interface at `port` (0: any free port). With `new_password` it sets that
-/// password (a new hub); without, it keeps the one it has. Errors are sentences for
-/// the user.
-pub fn start(dir: &Path, new_password: Option<&str>, port: u16) -> Result<Hosted, String> {
+/// password (a new hub); without, it keeps the one it has. With `advertise`, it is shown
+/// on the network under this computer's name (a failure to do so only means others
+/// need the address). Errors are sentences for the user.
+pub fn start(
+    dir: &Path,
+    new_password: Option<&str>,
+    port: u16,
+    advertise: bool,
+) -> Result<Hosted, String> {
     let home = hub::Home::open(dir).map_err(|e| format!("cannot use {}: {e}", dir.display()))?;
     let identity = home
         .identity()
@@ -122,12 +133,26 @@ pub fn start(dir: &Path, new_password: Option<&str>, port: u16) -> Result<Hosted
             }
         })
         .map_err(|e| format!("cannot start the hub: {e}"))?;
+    let name = courier_core::discovery::host_name();
+    let advert = if advertise {
+        match courier_core::discovery::Advert::start(&name, listen, fingerprint) {
+            Ok(advert) => Some(advert),
+            Err(e) => {
+                eprintln!("courier-app: the hub is not shown on the network: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
     Ok(Hosted {
         listen,
         addresses: hub::join_addresses(listen),
         fingerprint,
+        advertised: advert.as_ref().map(|_| name),
         stop,
         thread: Some(thread),
+        advert,
     })
 }
 

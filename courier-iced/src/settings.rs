@@ -44,6 +44,9 @@ pub struct Settings {
     pub remember: bool,
     /// What the app was doing when it last closed, to pick up at launch.
     pub resume: Resume,
+    /// A hub hosted here is shown on the network (mDNS), so others find it without
+    /// its address.
+    pub advertise: bool,
 }
 
 /// What to pick up at launch.
@@ -73,6 +76,7 @@ impl Default for Settings {
             host_port: DEFAULT_PORT,
             remember: true,
             resume: Resume::Nothing,
+            advertise: true,
         }
     }
 }

@@ -91,6 +91,8 @@ fn real_window_logs_in_and_renders_at_two_sizes_in_both_themes() {
         settings.save(&dir).unwrap();
         let mut program = Command::new(env!("CARGO_BIN_EXE_courier-app"));
         program.env("COURIER_APP_DIR", &dir);
+        // Tests touch no network but their own: no mDNS on this machine's interfaces.
+        program.env("COURIER_NO_DISCOVERY", "1");
         let (app, window) = start_app(program, &display, &bob);
         let props = run(Command::new("xprop").env("DISPLAY", &display).args([
             "-id",
@@ -210,6 +212,7 @@ fn windows_build_under_wine_logs_in_and_renders() {
 
     let mut app = program.command();
     app.env("COURIER_APP_DIR", windows_build::win(&dir));
+    app.env("COURIER_NO_DISCOVERY", "1");
     let (_app, window) = start_app(app, &display, &bob);
     smol::block_on(bob.handle.send_message(Target::Everyone, "Hello, Windows")).unwrap();
     std::thread::sleep(Duration::from_millis(2000));

@@ -76,12 +76,17 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
         .collect();
     let code = id.id().safety_code();
     // Found on the network by mDNS, unless asked not to; a hub works without it.
-    let name = args.name.clone().unwrap_or_else(host_name);
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(courier_core::discovery::host_name);
     let advert = if args.no_advertise {
         None
     } else {
-        match courier_core::discovery::Advert::start(&name, local.port(), id.id()) {
+        match courier_core::discovery::Advert::start(&name, local, id.id()) {
             Ok(a) => Some(a),
+            // Only this computer can join it: nothing to tell the network.
+            Err(courier_core::discovery::Error::Loopback) => None,
             Err(e) => {
                 eprintln!("note: not advertised on the network ({e}); clients need the address");
                 None
@@ -136,18 +141,6 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
     // The goodbye goes out: clients browsing see the hub leave.
     drop(advert);
     Ok(ExitCode::SUCCESS)
-}
-
-/// This computer's name, for the hub's name on the network.
-fn host_name() -> String {
-    let from_env = ["HOSTNAME", "COMPUTERNAME"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok());
-    from_env
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "Courier hub".to_owned())
 }
 
 /// The hub's database, for the member commands (which may run beside the hub).

@@ -49,6 +49,8 @@ pub struct HubInfo {
     pub join: Vec<String>,
     /// Whether this app runs the hub.
     pub hosted: bool,
+    /// The name a hub hosted here is shown by on the network, if it is.
+    pub advertised: Option<String>,
 }
 
 /// The link to the hub as the user sees it.
@@ -704,6 +706,7 @@ pub(crate) mod tests {
             fingerprint: ClientId([9; 32]),
             join: vec!["127.0.0.1:8977".into()],
             hosted: false,
+            advertised: None,
         };
         Chat::new(None, &welcome, Profile::with_name("Ada"), hub)
     }

@@ -1,5 +1,6 @@
 //! The first screen: join a hub, or host one on this computer.
 
+use courier_core::discovery::{FoundHub, Seen};
 use courier_core::proto::{Profile, validate_profile};
 use iced::widget::{button, center, column, container, row, text, text_input};
 use iced::{Center, Element, Fill};
@@ -39,7 +40,12 @@ pub struct Login {
     pub error: Option<String>,
     /// What is going on ("Connecting…").
     pub status: Option<String>,
+    /// Hubs found on the network (join), and whether this computer knows each.
+    pub found: Vec<(FoundHub, bool)>,
 }
+
+/// Hubs listed on the login screen at most.
+const LISTED: usize = 8;
 
 /// What the user did.
 #[derive(Debug, Clone)]
@@ -60,6 +66,8 @@ pub enum Message {
     Submit,
     /// Gave up connecting.
     Cancel,
+    /// Picked a hub found on the network (its place in the list).
+    Pick(usize),
 }
 
 /// What the parent has to do.
@@ -128,6 +136,21 @@ impl Login {
             port: settings.host_port.to_string(),
             error: None,
             status: None,
+            found: Vec::new(),
+        }
+    }
+
+    /// What browsing the network saw; `known` says whether this computer has met the
+    /// hub (its fingerprint is pinned).
+    pub fn discovered(&mut self, seen: Seen, known: bool) {
+        match seen {
+            Seen::Found(hub) => {
+                self.found.retain(|(h, _)| h.instance != hub.instance);
+                self.found.push((hub, known));
+                self.found
+                    .sort_by(|a, b| b.1.cmp(&a.1).then(a.0.name.cmp(&b.0.name)));
+            }
+            Seen::Lost(instance) => self.found.retain(|(h, _)| h.instance != instance),
         }
     }
 
@@ -164,6 +187,25 @@ impl Login {
                 self.port = p.chars().filter(char::is_ascii_digit).take(5).collect();
             }
             Message::Generate => self.password = courier_core::hub::generate_password(),
+            Message::Pick(n) => {
+                let Some((hub, known)) = self.found.get(n) else {
+                    return Action::None;
+                };
+                let Some(address) = hub.addresses.first() else {
+                    return Action::None;
+                };
+                if self.busy() {
+                    return Action::None;
+                }
+                self.address = address.to_string();
+                self.error = None;
+                // A hub met before needs no password (it remembers this computer, or
+                // says it does not): join at once.
+                if *known && !self.name.trim().is_empty() {
+                    return self.update(Message::Submit);
+                }
+                return Action::Focus;
+            }
             Message::Submit => {
                 if self.busy() {
                     return Action::None;
@@ -238,6 +280,49 @@ impl Login {
         }
     }
 
+    /// The hubs found on this network: one click fills the address (or joins a hub
+    /// met before).
+    fn found_view(&self) -> Element<'_, Message> {
+        let mut list = column![text("Hubs on this network").size(14)].spacing(4);
+        if self.found.is_empty() {
+            list = list.push(
+                text("Looking… (none yet: type its address below)")
+                    .size(13)
+                    .style(style::dim),
+            );
+        }
+        for (n, (hub, known)) in self.found.iter().take(LISTED).enumerate() {
+            let address = hub
+                .addresses
+                .first()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            let mut line = address;
+            if let Some(fp) = hub.fingerprint {
+                line.push_str(&format!(" · safety code {}", fp.safety_code()));
+            }
+            if !hub.compatible() {
+                line.push_str(" · another Courier version");
+            }
+            let mut title = row![
+                text(courier_core::text::visible(&hub.name, false))
+                    .size(15)
+                    .width(Fill)
+            ]
+            .align_y(Center);
+            if *known {
+                title = title.push(text("known").size(12).style(style::dim));
+            }
+            list = list.push(
+                button(column![title, text(line).size(12).style(style::dim)].spacing(2))
+                    .width(Fill)
+                    .style(button::secondary)
+                    .on_press_maybe((hub.compatible() && !self.busy()).then_some(Message::Pick(n))),
+            );
+        }
+        list.into()
+    }
+
     /// Draws the screen.
     pub fn view(&self) -> Element<'_, Message> {
         let tab = |label, mode| {
@@ -291,6 +376,7 @@ impl Login {
         let mut form = column![tabs].spacing(14);
         match self.mode {
             Mode::Join => {
+                form = form.push(self.found_view());
                 form = form.push(field(
                     "Hub address",
                     text_input("192.168.1.20 or hub.lan:8977", &self.address)
@@ -561,5 +647,57 @@ mod tests {
         });
         assert_eq!(actions, vec![Action::Cancel]);
         assert!(!login.busy());
+    }
+
+    fn hub(name: &str, last: u8, fp: u8) -> FoundHub {
+        FoundHub {
+            instance: format!("{name} ({fp})"),
+            name: name.into(),
+            addresses: vec![std::net::SocketAddr::from(([10, 0, 0, last], 8977))],
+            fingerprint: Some(courier_core::proto::ClientId([fp; 32])),
+            protocol: Some(courier_core::proto::PROTOCOL_VERSION),
+        }
+    }
+
+    #[test]
+    fn hubs_found_on_the_network_fill_the_form_or_join_at_once() {
+        let mut login = fresh();
+        let mut ui = simulator(login.view());
+        assert!(
+            ui.find("Looking… (none yet: type its address below)")
+                .is_ok()
+        );
+        drop(ui);
+        login.discovered(Seen::Found(hub("Office", 5, 1)), false);
+        login.discovered(Seen::Found(hub("Lab", 7, 2)), true);
+        // The same hub again (an address changed) is one row, not two.
+        login.discovered(Seen::Found(hub("Office", 6, 1)), false);
+        assert_eq!(login.found.len(), 2);
+        assert_eq!(login.found[0].0.name, "Lab", "known hubs first");
+        let mut ui = simulator(login.view());
+        assert!(ui.find("Office").is_ok() && ui.find("known").is_ok());
+        drop(ui);
+
+        // A hub never met: its address is filled in; the password is still needed.
+        let actions = run(&mut login, |ui| {
+            let _ = ui.click("Office");
+        });
+        assert_eq!(actions, vec![Action::Focus]);
+        assert_eq!(login.address, "10.0.0.6:8977");
+
+        // A hub met before, with a name typed: joined at once, with no password.
+        login.name = "Ada".into();
+        let actions = run(&mut login, |ui| {
+            let _ = ui.click("Lab");
+        });
+        assert!(
+            matches!(&actions[..], [Action::Join { hub, password, .. }]
+                if hub == "10.0.0.7:8977" && password.is_empty()),
+            "{actions:?}"
+        );
+
+        // A hub that leaves the network leaves the list.
+        login.discovered(Seen::Lost("Office (1)".into()), false);
+        assert_eq!(login.found.len(), 1);
     }
 }

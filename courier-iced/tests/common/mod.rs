@@ -227,8 +227,11 @@ pub struct Driver {
 impl Driver {
     pub fn new(dir: PathBuf) -> Self {
         let (tx, rx) = async_channel::unbounded();
+        let mut app = Courier::new(dir);
+        // Tests touch no network but their own: a hub hosted here is not advertised.
+        app.settings.advertise = false;
         Self {
-            app: Courier::new(dir),
+            app,
             tx,
             rx,
             session: None,

@@ -85,10 +85,16 @@ pub(super) fn view<'a>(page: &'a Page, cx: Context<'a>) -> Element<'a, Message> 
     } else {
         hub.join.join("\n")
     };
-    let hosted = if hub.hosted {
-        "This computer hosts the hub. Others join with an address below and the password you chose."
-    } else {
-        "You joined this hub."
+    let hosted = match (hub.hosted, &hub.advertised) {
+        (true, Some(name)) => format!(
+            "This computer hosts the hub. Others find it on the network as \"{}\" (or join \
+             with an address below) with the password you chose.",
+            courier_core::text::visible(name, false)
+        ),
+        (true, None) => "This computer hosts the hub. Others join with an address below and \
+                         the password you chose."
+            .to_owned(),
+        (false, _) => "You joined this hub.".to_owned(),
     };
     let logout = if hub.hosted {
         "Log out and stop the hub"

@@ -41,6 +41,8 @@ pub enum Message {
     Notifications(bool),
     /// Ask hubs to remember this computer.
     Remember(bool),
+    /// Show a hub hosted here on the network.
+    Advertise(bool),
     /// Asked to clear the open conversation's history (`false`) or all (`true`).
     Clear(bool),
     /// Confirmed the clearing.
@@ -95,6 +97,10 @@ impl Page {
             }
             Message::Remember(on) => {
                 settings.remember = on;
+                return PageAction::SaveSettings;
+            }
+            Message::Advertise(on) => {
+                settings.advertise = on;
                 return PageAction::SaveSettings;
             }
             Message::Clear(all) => self.clearing = Some(all),
@@ -172,6 +178,18 @@ impl Page {
                     )
                     .size(13)
                     .style(style::dim),
+                ]
+                .spacing(4)
+            ),
+            section(
+                "Hosting",
+                column![
+                    checkbox(settings.advertise)
+                        .label("Show a hub hosted here on the network")
+                        .on_toggle(Message::Advertise),
+                    text("Others then find it in their list without typing its address.")
+                        .size(13)
+                        .style(style::dim),
                 ]
                 .spacing(4)
             ),
