@@ -128,6 +128,8 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
     }
     let shutdown = async move {
         let _ = stop_rx.recv().await;
+        // Gone from the network first: nobody should find a hub that is going.
+        drop(advert);
         eprintln!("shutting down: telling clients goodbye");
     };
     let mut config = hub::Config::new(id, secret);
@@ -138,8 +140,6 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
     config.message_rate = args.message_rate;
     config.message_burst = args.message_rate.saturating_mul(5) / 2;
     hub::serve(listener, config, shutdown).await?;
-    // The goodbye goes out: clients browsing see the hub leave.
-    drop(advert);
     Ok(ExitCode::SUCCESS)
 }
 
