@@ -61,6 +61,20 @@ pub(crate) enum Command {
     /// List the hubs on this network (found by mDNS): name, addresses, safety code,
     /// whether this computer knows it. Needs no hub address.
     Hubs(HubsArgs),
+    /// Why can't I see or reach the hub? Checks this computer's addresses, discovery,
+    /// the hub's address, TCP, its identity against the pin, the login and the
+    /// protocol, and says for each: ok, or what is wrong and what to do. Exit 1 when
+    /// something is wrong. Takes at most about 10 s.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DoctorArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// One JSON object with every step on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

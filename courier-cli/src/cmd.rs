@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub(crate) mod chat;
+pub(crate) mod doctor;
 pub(crate) mod history;
 pub(crate) mod hub;
 pub(crate) mod hubs;

@@ -50,6 +50,7 @@ fn main() -> ExitCode {
             args::Command::Receive(a) => cmd::receive::run(a).await,
             args::Command::History(a) => cmd::history::run(&a),
             args::Command::Hubs(a) => cmd::hubs::run(&a).await,
+            args::Command::Doctor(a) => cmd::doctor::run(&a).await,
         }
     });
     match result {

@@ -13,20 +13,34 @@ use common::{json_lines, not_run, tempdir, text};
 
 const BIN: &str = env!("CARGO_BIN_EXE_courier");
 
+/// One network at a time: mDNS answers within its timers when the machine is not
+/// busy with three sets of hubs and clients at once (two cores).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Two namespaces, `hub` at 10.N.0.1 and `client` at 10.N.0.2, on one link; removed
 /// when dropped.
 struct Net {
     hub: String,
     client: String,
+    /// When a client last browsed: a responder multicasts the same record at most once a
+    /// second (RFC 6762 §6), so a second browse right after the first can wait a second
+    /// for its answer; the tests leave that second between browses.
+    last_browse: std::cell::Cell<Option<std::time::Instant>>,
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Net {
     /// `None` (and a NOT RUN line) where namespaces cannot be made.
     fn new(test: &str, n: u8) -> Option<Self> {
+        let turn = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let tag = format!("{}{n}", std::process::id() % 100_000);
         let net = Self {
             hub: format!("crh{tag}"),
             client: format!("crc{tag}"),
+            last_browse: std::cell::Cell::new(None),
+            _turn: turn,
         };
         let (a, b) = (format!("cva{tag}"), format!("cvb{tag}"));
         let steps: Vec<Vec<String>> = vec![
@@ -128,6 +142,21 @@ impl Net {
         Some(net)
     }
 
+    /// Waits so that a browse starting now gets fresh answers (see `last_browse`).
+    fn pace(&self) {
+        if let Some(last) = self.last_browse.get() {
+            let since = last.elapsed();
+            let gap = Duration::from_millis(1200);
+            if since < gap {
+                std::thread::sleep(gap - since);
+            }
+        }
+    }
+
+    fn browsed(&self) {
+        self.last_browse.set(Some(std::time::Instant::now()));
+    }
+
     fn exec(&self, ns: &str) -> Command {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", ns, BIN]);
@@ -153,6 +182,7 @@ impl Net {
 
     /// `courier who` in the client namespace with no hub given.
     fn who(&self, profile: &std::path::Path) -> Output {
+        self.pace();
         let mut c = self.exec(&self.client);
         c.args(["who", "--json", "--profile-dir"])
             .arg(profile)
@@ -160,18 +190,50 @@ impl Net {
             .env("COURIER_PASSWORD", "discovery test password")
             .env("COURIER_NAME", "finder")
             .stdin(Stdio::null());
-        c.output().unwrap()
+        let out = c.output().unwrap();
+        self.browsed();
+        out
+    }
+
+    /// `courier doctor --json` in the client namespace with `password` and no hub given.
+    fn doctor(&self, profile: &std::path::Path, password: &str) -> serde_json::Value {
+        self.pace();
+        let mut c = self.exec(&self.client);
+        c.args(["doctor", "--json", "--profile-dir"])
+            .arg(profile)
+            .env_remove("COURIER_HUB")
+            .env("COURIER_PASSWORD", password)
+            .stdin(Stdio::null());
+        let started = std::time::Instant::now();
+        let out = c.output().unwrap();
+        self.browsed();
+        assert!(
+            started.elapsed() < Duration::from_secs(12),
+            "doctor is bounded in time"
+        );
+        let mut lines = json_lines(&out.stdout);
+        assert_eq!(lines.len(), 1, "{}", text(&out.stderr));
+        let report = lines.remove(0);
+        assert_eq!(
+            out.status.code(),
+            Some(if report["problems"] == 0 { 0 } else { 1 }),
+            "exit 1 when something is wrong"
+        );
+        report
     }
 
     /// `courier hubs --json` in the client namespace.
     fn hubs(&self, profile: &std::path::Path, human: bool) -> Output {
+        self.pace();
         let mut c = self.exec(&self.client);
         c.args(["hubs", "--timeout", "2", "--profile-dir"])
             .arg(profile);
         if !human {
             c.arg("--json");
         }
-        c.output().unwrap()
+        let out = c.output().unwrap();
+        self.browsed();
+        out
     }
 }
 
@@ -294,4 +356,56 @@ fn two_hubs_are_both_listed_and_names_are_shown_escaped() {
     );
     interrupt(&mut first);
     interrupt(&mut second);
+}
+
+/// The step named `step` of a doctor report: (ok, text).
+fn step(report: &serde_json::Value, name: &str) -> (bool, String) {
+    let s = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == name)
+        .unwrap_or_else(|| panic!("no step {name}: {report}"));
+    (
+        s["ok"].as_bool().unwrap(),
+        s["text"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn doctor_checks_every_step_and_names_what_is_wrong() {
+    let Some(net) = Net::new("doctor_checks_every_step", 73) else {
+        return;
+    };
+    let dir = tempdir("discovery-doctor");
+    let (mut hub, started) = net.hub(&dir.join("hub"), &["--name", "Doc hub"]);
+    let profile = dir.join("client");
+
+    let fine = net.doctor(&profile, "discovery test password");
+    assert_eq!(fine["problems"], 0, "{fine}");
+    assert!(step(&fine, "interfaces").1.contains("10.73.0.2"), "{fine}");
+    assert!(step(&fine, "discovery").1.contains("Doc hub"), "{fine}");
+    assert!(
+        step(&fine, "connect")
+            .1
+            .contains("from this computer's 10.73.0.2"),
+        "{fine}"
+    );
+    let login = step(&fine, "login").1;
+    assert!(
+        login.contains(started["safety_code"].as_str().unwrap()) && login.contains("never met"),
+        "{login}"
+    );
+
+    let wrong = net.doctor(&profile, "not the password");
+    let (ok, text) = step(&wrong, "login");
+    assert!(!ok && text.contains("refused the password"), "{text}");
+
+    interrupt(&mut hub);
+    let gone = net.doctor(&profile, "discovery test password");
+    let (ok, text) = step(&gone, "discovery");
+    assert!(!ok && text.contains("multicast (UDP 5353)"), "{text}");
+    // With no hub found it tries the local default, which nothing answers.
+    let (ok, text) = step(&gone, "connect");
+    assert!(!ok && text.contains("refused"), "{text}");
 }

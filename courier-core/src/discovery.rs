@@ -29,6 +29,16 @@ pub const MAX_NAME: usize = 63;
 /// Addresses kept per hub at most.
 const MAX_ADDRS: usize = 8;
 
+/// This computer's network addresses but loopback: interface name and address.
+pub fn local_addresses() -> Vec<(String, IpAddr)> {
+    if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|i| !i.is_loopback())
+        .map(|i| (i.name.clone(), i.ip()))
+        .collect()
+}
+
 /// This computer's name, as a hub's default name on the network.
 pub fn host_name() -> String {
     let from_env = ["HOSTNAME", "COMPUTERNAME"]
