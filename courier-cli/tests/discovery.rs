@@ -42,88 +42,24 @@ impl Net {
             last_browse: std::cell::Cell::new(None),
             _turn: turn,
         };
+        let (hub, client) = (&net.hub, &net.client);
         let (a, b) = (format!("cva{tag}"), format!("cvb{tag}"));
-        let steps: Vec<Vec<String>> = vec![
-            vec!["netns".into(), "add".into(), net.hub.clone()],
-            vec!["netns".into(), "add".into(), net.client.clone()],
-            vec![
-                "link".into(),
-                "add".into(),
-                a.clone(),
-                "type".into(),
-                "veth".into(),
-                "peer".into(),
-                "name".into(),
-                b.clone(),
-            ],
-            vec![
-                "link".into(),
-                "set".into(),
-                a.clone(),
-                "netns".into(),
-                net.hub.clone(),
-            ],
-            vec![
-                "link".into(),
-                "set".into(),
-                b.clone(),
-                "netns".into(),
-                net.client.clone(),
-            ],
-            vec![
-                "-n".into(),
-                net.hub.clone(),
-                "addr".into(),
-                "add".into(),
-                format!("10.{n}.0.1/24"),
-                "dev".into(),
-                a.clone(),
-            ],
-            vec![
-                "-n".into(),
-                net.client.clone(),
-                "addr".into(),
-                "add".into(),
-                format!("10.{n}.0.2/24"),
-                "dev".into(),
-                b.clone(),
-            ],
-            vec![
-                "-n".into(),
-                net.hub.clone(),
-                "link".into(),
-                "set".into(),
-                a,
-                "up".into(),
-            ],
-            vec![
-                "-n".into(),
-                net.client.clone(),
-                "link".into(),
-                "set".into(),
-                b,
-                "up".into(),
-            ],
-            vec![
-                "-n".into(),
-                net.hub.clone(),
-                "link".into(),
-                "set".into(),
-                "lo".into(),
-                "up".into(),
-            ],
-            vec![
-                "-n".into(),
-                net.client.clone(),
-                "link".into(),
-                "set".into(),
-                "lo".into(),
-                "up".into(),
-            ],
+        let steps = [
+            format!("netns add {hub}"),
+            format!("netns add {client}"),
+            format!("link add {a} type veth peer name {b}"),
+            format!("link set {a} netns {hub}"),
+            format!("link set {b} netns {client}"),
+            format!("-n {hub} addr add 10.{n}.0.1/24 dev {a}"),
+            format!("-n {client} addr add 10.{n}.0.2/24 dev {b}"),
+            format!("-n {hub} link set {a} up"),
+            format!("-n {client} link set {b} up"),
+            format!("-n {hub} link set lo up"),
+            format!("-n {client} link set lo up"),
         ];
         for step in steps {
             let ok = Command::new("ip")
-                .args(&step)
+                .args(step.split(' '))
                 .stderr(Stdio::null())
                 .status()
                 .is_ok_and(|s| s.success());
@@ -132,8 +68,7 @@ impl Net {
                 not_run(
                     test,
                     &format!(
-                        "cannot make network namespaces (`ip {}` failed: needs root and iproute2)",
-                        step.join(" ")
+                        "cannot make network namespaces (`ip {step}` failed: needs root and iproute2)"
                     ),
                 );
                 return None;
@@ -142,19 +77,16 @@ impl Net {
         Some(net)
     }
 
-    /// Waits so that a browse starting now gets fresh answers (see `last_browse`).
-    fn pace(&self) {
+    /// Runs `c`, a command that browses, in the client namespace, a second after the
+    /// last one (see `last_browse`).
+    fn browse(&self, mut c: Command) -> Output {
         if let Some(last) = self.last_browse.get() {
-            let since = last.elapsed();
             let gap = Duration::from_millis(1200);
-            if since < gap {
-                std::thread::sleep(gap - since);
-            }
+            std::thread::sleep(gap.saturating_sub(last.elapsed()));
         }
-    }
-
-    fn browsed(&self) {
+        let out = c.output().unwrap();
         self.last_browse.set(Some(std::time::Instant::now()));
+        out
     }
 
     fn exec(&self, ns: &str) -> Command {
@@ -182,7 +114,6 @@ impl Net {
 
     /// `courier who` in the client namespace with no hub given.
     fn who(&self, profile: &std::path::Path) -> Output {
-        self.pace();
         let mut c = self.exec(&self.client);
         c.args(["who", "--json", "--profile-dir"])
             .arg(profile)
@@ -190,14 +121,11 @@ impl Net {
             .env("COURIER_PASSWORD", "discovery test password")
             .env("COURIER_NAME", "finder")
             .stdin(Stdio::null());
-        let out = c.output().unwrap();
-        self.browsed();
-        out
+        self.browse(c)
     }
 
     /// `courier doctor --json` in the client namespace with `password` and no hub given.
     fn doctor(&self, profile: &std::path::Path, password: &str) -> serde_json::Value {
-        self.pace();
         let mut c = self.exec(&self.client);
         c.args(["doctor", "--json", "--profile-dir"])
             .arg(profile)
@@ -205,8 +133,7 @@ impl Net {
             .env("COURIER_PASSWORD", password)
             .stdin(Stdio::null());
         let started = std::time::Instant::now();
-        let out = c.output().unwrap();
-        self.browsed();
+        let out = self.browse(c);
         assert!(
             started.elapsed() < Duration::from_secs(12),
             "doctor is bounded in time"
@@ -224,16 +151,13 @@ impl Net {
 
     /// `courier hubs --json` in the client namespace.
     fn hubs(&self, profile: &std::path::Path, human: bool) -> Output {
-        self.pace();
         let mut c = self.exec(&self.client);
         c.args(["hubs", "--timeout", "2", "--profile-dir"])
             .arg(profile);
         if !human {
             c.arg("--json");
         }
-        let out = c.output().unwrap();
-        self.browsed();
-        out
+        self.browse(c)
     }
 }
 
