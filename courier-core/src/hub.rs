@@ -209,6 +209,15 @@ pub enum Transmit {
         /// The other side.
         b: ConnId,
     },
+    /// Try to open a TCP connection to `addr` (the address `conn` comes from, on the
+    /// port it asked about), at most [`limits::REACHBACK_TIMEOUT`], then close it; report
+    /// with [`Hub::handle_reachback`].
+    Reachback {
+        /// The connection that asked.
+        conn: ConnId,
+        /// Where to connect.
+        addr: SocketAddr,
+    },
 }
 
 /// Things worth logging.
@@ -289,6 +298,7 @@ struct Conn {
     profile: Bucket,
     offers: Bucket,
     avatars: Bucket,
+    reachbacks: Bucket,
     /// Frames refused for a rate or made no sense; past a limit the connection is closed.
     rate_violations: u32,
 }
@@ -401,6 +411,8 @@ pub struct Hub {
     next_expiry: Instant,
     /// Acknowledged deliveries to forget on the disk.
     delivered: Vec<db::Record>,
+    /// Reach-back checks handed to the driver and not yet answered.
+    reaching: usize,
 }
 
 /// A message for an offline contact on its way to the disk; its sender hears `stored`
@@ -465,6 +477,7 @@ impl Hub {
             expire: None,
             next_expiry: now,
             delivered: Vec::new(),
+            reaching: 0,
         }
     }
 
@@ -542,6 +555,11 @@ impl Hub {
                 offers: Bucket::new(
                     limits::OFFER_RATE_PER_SEC,
                     limits::MAX_PENDING_OFFERS as u32,
+                    now,
+                ),
+                reachbacks: Bucket::new_per_minute(
+                    limits::REACHBACKS_PER_MIN,
+                    limits::REACHBACK_BURST,
                     now,
                 ),
                 rate_violations: 0,
@@ -737,6 +755,31 @@ impl Hub {
     /// The next loggable event.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// The driver tried a [`Transmit::Reachback`] for `conn`: tells it (if still here).
+    pub fn handle_reachback(
+        &mut self,
+        conn: ConnId,
+        addr: SocketAddr,
+        outcome: crate::proto::Reach,
+        now: Instant,
+    ) {
+        self.reaching = self.reaching.saturating_sub(1);
+        let Some(seen) = self
+            .conns
+            .get(&conn)
+            .filter(|c| c.is_ready())
+            .map(|c| c.peer)
+        else {
+            return;
+        };
+        let frame = ServerFrame::Reachback {
+            seen,
+            port: addr.port(),
+            outcome,
+        };
+        self.send(conn, Arc::new(frame), now);
     }
 
     /// Forgets that `id`'s device may log in without the password (the hub's owner

@@ -114,6 +114,14 @@ pub const LOGIN_GUESSES_PER_MIN: u32 = 30;
 pub const LOGIN_GUESS_BURST: u32 = 30;
 /// An address where a member logged in is spared the global budget for this long.
 pub const MEMBER_ADDRESS_TRUST: Duration = Duration::from_secs(24 * 3600);
+/// How long the hub waits for a client's port to answer a reach-back check.
+pub const REACHBACK_TIMEOUT: Duration = Duration::from_secs(2);
+/// Reach-back checks one connection may ask for a minute.
+pub const REACHBACKS_PER_MIN: u32 = 6;
+/// Of those, how many at once.
+pub const REACHBACK_BURST: u32 = 3;
+/// Reach-back checks the hub runs at once, for everyone together.
+pub const REACHBACKS_AT_ONCE: usize = 16;
 /// Client reconnect backoff: first delay.
 pub const RECONNECT_MIN: Duration = Duration::from_millis(500);
 /// Client reconnect backoff: longest delay.

@@ -12,8 +12,8 @@ pub use codec::{DecodeError, decode_client, decode_server, encode};
 pub(crate) use codec::{decode_any, encode_into};
 pub use frame::{
     AvatarId, Card, ClientFrame, Contact, Delivery, ErrorCode, LoginRejection, Message, Presence,
-    Profile, ProfileError, RejectReason, ServerFrame, Target, is_invisible, validate_profile,
-    validate_text,
+    Profile, ProfileError, Reach, RejectReason, ServerFrame, Target, is_invisible,
+    validate_profile, validate_text,
 };
 pub use id::{ClientId, MsgId, Timestamp};
 pub use transfer::{
@@ -22,6 +22,6 @@ pub use transfer::{
 };
 
 /// The protocol version this build speaks; carried by the first frame of each side.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 /// The only WebSocket path the hub answers.
 pub const WS_PATH: &str = "/courier/v1";

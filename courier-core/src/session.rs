@@ -24,8 +24,8 @@ use crate::auth::{ClientLoginState, Password, SessionKey};
 use crate::limits;
 use crate::proto::{
     ClientFrame, ClientId, Contact, Declined, Delivery, ErrorCode, IncomingOffer, LoginRejection,
-    Manifest, Message, MsgId, OfferRefusal, PROTOCOL_VERSION, Profile, ProfileError, ServerFrame,
-    Target, TicketInfo, Timestamp, TransferEnd, TransferId,
+    Manifest, Message, MsgId, OfferRefusal, PROTOCOL_VERSION, Profile, ProfileError, Reach,
+    ServerFrame, Target, TicketInfo, Timestamp, TransferEnd, TransferId,
 };
 
 /// Why a session ended or a command failed.
@@ -212,6 +212,15 @@ pub enum Event {
         id: TransferId,
         /// How.
         end: TransferEnd,
+    },
+    /// The hub's answer to [`Handle::reachback`].
+    Reachback {
+        /// The address the hub sees us at.
+        seen: std::net::SocketAddr,
+        /// The port it tried.
+        port: u16,
+        /// Whether it got through.
+        outcome: Reach,
     },
 }
 
@@ -567,6 +576,15 @@ impl Session {
             ServerFrame::OfferRefused { tag, reason } => Event::OfferRefused { tag, reason },
             ServerFrame::Ticket(info) => Event::Ticket(info),
             ServerFrame::TransferEnded { id, end } => Event::TransferEnded { id, end },
+            ServerFrame::Reachback {
+                seen,
+                port,
+                outcome,
+            } => Event::Reachback {
+                seen,
+                port,
+                outcome,
+            },
             ServerFrame::RelayReady
             | ServerFrame::LoginChallenge { .. }
             | ServerFrame::Welcome { .. }
@@ -719,6 +737,17 @@ impl Session {
     pub fn cancel(&mut self, id: TransferId, now: Instant) -> Result<(), Error> {
         self.ready_or()?;
         self.transmit(ClientFrame::Cancel { id }, now);
+        Ok(())
+    }
+
+    /// Asks the hub to try connecting back to us on `port`; the answer comes as
+    /// [`Event::Reachback`].
+    ///
+    /// # Errors
+    /// [`Error::NotConnected`] before login.
+    pub fn reachback(&mut self, port: u16, now: Instant) -> Result<(), Error> {
+        self.ready_or()?;
+        self.transmit(ClientFrame::Reachback { port }, now);
         Ok(())
     }
 

@@ -46,6 +46,8 @@ pub struct Sim {
     pub password: Password,
     /// Relay pairs the hub asked for, in order.
     pub relays: Vec<(ConnId, ConnId)>,
+    /// Reach-back checks the hub asked for, in order: who asked, where to connect.
+    pub reachbacks: Vec<(ConnId, std::net::SocketAddr)>,
 }
 
 /// A hub configuration with a fresh identity, the given password and a fixed seed.
@@ -76,6 +78,7 @@ impl Sim {
             clients: Vec::new(),
             password: Password::new(password),
             relays: Vec::new(),
+            reachbacks: Vec::new(),
         }
     }
 
@@ -273,6 +276,7 @@ impl Sim {
                 }
             }
             Transmit::Relay { a, b } => self.relays.push((a, b)),
+            Transmit::Reachback { conn, addr } => self.reachbacks.push((conn, addr)),
         }
     }
 

@@ -599,3 +599,52 @@ both!(oversized_upgrade_headers_are_cut_off, || async {
     })
     .await;
 });
+
+both!(
+    the_hub_connects_back_to_a_listening_port_and_says_a_closed_one_is_refused,
+    || async {
+        use courier_core::proto::Reach;
+        let (hub, run) = start_hub(|_| {});
+        with_hub(run, async {
+            let mut ada = Client::login(&hub.addr(), "ada").await;
+            let listener = async_net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let open = listener.local_addr().unwrap().port();
+            // A port nothing listens on: bound, then let go.
+            let closed = {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                l.local_addr().unwrap().port()
+            };
+            for (port, expected) in [(open, Reach::Connected), (closed, Reach::Refused)] {
+                ada.handle().reachback(port).await.unwrap();
+                let Event::Reachback {
+                    seen,
+                    port: tried,
+                    outcome,
+                } = ada.event(|e| matches!(e, Event::Reachback { .. })).await
+                else {
+                    unreachable!()
+                };
+                assert_eq!(
+                    seen.ip(),
+                    std::net::Ipv4Addr::LOCALHOST,
+                    "where the hub sees us"
+                );
+                assert_eq!((tried, outcome), (port, expected));
+            }
+            // The hub's connection really arrived at the open port.
+            let accepted = futures_lite::future::or(
+                async { Some(listener.accept().await.unwrap().1) },
+                async {
+                    sleep(Duration::from_secs(2)).await;
+                    None
+                },
+            )
+            .await;
+            assert_eq!(
+                accepted.map(|a| a.ip()),
+                Some(std::net::Ipv4Addr::LOCALHOST.into())
+            );
+        })
+        .await;
+    }
+);

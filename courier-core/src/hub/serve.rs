@@ -7,6 +7,7 @@
 //! drains on the next turn rather than dropping anyone; frames are encoded once however
 //! many receive them.
 
+use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,9 +20,9 @@ use futures_rustls::TlsAcceptor;
 
 use super::outbox::{Bounds, Full, Outboxes};
 use super::pump::{self, FromConn};
-use super::{Config, Event, Hub, Transmit, db};
-use crate::proto::{self, ClientId, ServerFrame, Timestamp};
-use crate::tls;
+use super::{Config, ConnId, Event, Hub, Transmit, db};
+use crate::proto::{self, ClientId, Reach, ServerFrame, Timestamp};
+use crate::{limits, tls};
 
 /// Errors that stop the hub.
 #[derive(Debug, thiserror::Error)]
@@ -214,6 +215,8 @@ pub async fn serve(
     let mut timer = async_io::Timer::never();
     let mut armed: Option<Instant> = None;
     let mut stall_check = async_io::Timer::interval(STALL_CHECK);
+    let mut asked = Vec::new();
+    let mut reachbacks = FuturesUnordered::new();
 
     loop {
         // Re-armed only when the hub's next deadline moves earlier: an early wake-up just
@@ -276,6 +279,9 @@ pub async fn serve(
                     }
                 }
             }
+            (conn, addr, outcome) = reachbacks.select_next_some() => {
+                hub.handle_reachback(conn, addr, outcome, Instant::now());
+            }
             _ = stall_check.next().fuse() => {
                 let now = Instant::now();
                 for conn in outboxes.stalled(now) {
@@ -283,14 +289,17 @@ pub async fn serve(
                 }
             }
         }
-        flush(&mut hub, &mut outboxes);
+        flush(&mut hub, &mut outboxes, &mut asked);
+        for (conn, addr) in asked.drain(..) {
+            reachbacks.push(reach(conn, addr));
+        }
         if let Some(writer) = &writer {
             writer.keep(&mut hub);
         }
     }
 
     hub.shutdown(Instant::now());
-    flush(&mut hub, &mut outboxes);
+    flush(&mut hub, &mut outboxes, &mut asked);
     if let Some(writer) = writer {
         writer.keep(&mut hub);
         writer.finish().await;
@@ -302,6 +311,23 @@ pub async fn serve(
     })
     .await;
     Ok(())
+}
+
+/// Opens a TCP connection to `addr` and closes it at once: can others reach `conn`?
+async fn reach(conn: ConnId, addr: SocketAddr) -> (ConnId, SocketAddr, Reach) {
+    let attempt = async { Some(async_net::TcpStream::connect(addr).await) };
+    let timeout = async {
+        async_io::Timer::after(limits::REACHBACK_TIMEOUT).await;
+        None
+    };
+    let outcome = match futures_lite::future::or(attempt, timeout).await {
+        Some(Ok(_stream)) => Reach::Connected,
+        Some(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => Reach::Refused,
+        Some(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => Reach::NoAnswer,
+        Some(Err(_)) => Reach::Unreachable,
+        None => Reach::NoAnswer,
+    };
+    (conn, addr, outcome)
 }
 
 fn handle(hub: &mut Hub, outboxes: &mut Outboxes, msg: FromConn, now: Instant) {
@@ -324,7 +350,8 @@ fn handle(hub: &mut Hub, outboxes: &mut Outboxes, msg: FromConn, now: Instant) {
 /// Carries out the hub's transmits. A frame for many receivers is encoded once; a
 /// connection whose outbox overflows is a slow consumer, and when all outboxes together
 /// overflow, the connection holding the most is.
-fn flush(hub: &mut Hub, outboxes: &mut Outboxes) {
+/// Reach-back checks asked for are pushed onto `reachbacks`.
+fn flush(hub: &mut Hub, outboxes: &mut Outboxes, reachbacks: &mut Vec<(ConnId, SocketAddr)>) {
     // The last frame encoded, while others may still send it (a broadcast is encoded once).
     let mut encoded: Option<(Arc<ServerFrame>, Bytes)> = None;
     let mut scratch = Vec::with_capacity(256);
@@ -353,6 +380,7 @@ fn flush(hub: &mut Hub, outboxes: &mut Outboxes) {
                 }
                 Transmit::Close { conn, reason } => outboxes.close(conn, reason),
                 Transmit::Relay { a, b } => outboxes.relay(a, b),
+                Transmit::Reachback { conn, addr } => reachbacks.push((conn, addr)),
             }
         }
         if slow.is_empty() {

@@ -251,8 +251,31 @@ pub enum ClientFrame {
         /// The ticket the hub minted.
         ticket: Ticket,
     },
+    /// Ask the hub to open a TCP connection back to this client, at the address the hub
+    /// sees it at, on `port` (where it would take files): can others reach it directly?
+    /// Answered by [`ServerFrame::Reachback`]; a few a minute.
+    Reachback {
+        /// The port to try.
+        port: u16,
+    },
     /// Keep-alive; no answer.
     Ping,
+}
+
+/// What became of a [`ClientFrame::Reachback`].
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum Reach {
+    /// The hub's connection was accepted.
+    Connected,
+    /// Refused: nothing listens there, or a firewall rejects it.
+    Refused,
+    /// No answer within [`crate::limits::REACHBACK_TIMEOUT`]: a firewall drops it.
+    NoAnswer,
+    /// The hub could not try (no route, or another network error).
+    Unreachable,
+    /// Not tried: asked too often, or the hub is busy trying others.
+    TooSoon,
 }
 
 /// Why the hub refused a login.
@@ -462,6 +485,15 @@ pub enum ServerFrame {
     },
     /// On a relay connection: the other side is here; from now on bytes are piped.
     RelayReady,
+    /// The answer to [`ClientFrame::Reachback`].
+    Reachback {
+        /// The address the hub sees this connection come from.
+        seen: std::net::SocketAddr,
+        /// The port tried.
+        port: u16,
+        /// What happened.
+        outcome: Reach,
+    },
     /// Keep-alive; no answer.
     Ping,
     /// The hub is shutting down.

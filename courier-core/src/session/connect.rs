@@ -383,6 +383,7 @@ async fn once(
                     }
                     Some(Command::Decline { id, reason }) => session.decline(id, reason, now),
                     Some(Command::Cancel(id)) => session.cancel(id, now),
+                    Some(Command::Reachback(port)) => session.reachback(port, now),
                     None => Ok(()),
                 }
             }

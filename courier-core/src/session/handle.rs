@@ -37,6 +37,7 @@ pub(crate) enum Command {
         addrs: Vec<SocketAddr>,
         answers: Sender<Answer>,
     },
+    Reachback(u16),
     Decline {
         id: TransferId,
         reason: Declined,
@@ -166,6 +167,17 @@ impl Handle {
     /// [`Error::NotConnected`] if the session is gone.
     pub async fn cancel_transfer(&self, id: TransferId) -> Result<(), Error> {
         self.command(Command::Cancel(id)).await
+    }
+
+    /// Asks the hub to open a TCP connection back to this computer on `port` (where it
+    /// would take files), at the address the hub sees it at: can others reach it
+    /// directly? The answer comes as [`super::Event::Reachback`] within
+    /// [`crate::limits::REACHBACK_TIMEOUT`] or so; a few a minute.
+    ///
+    /// # Errors
+    /// [`Error::NotConnected`] if the session is gone.
+    pub async fn reachback(&self, port: u16) -> Result<(), Error> {
+        self.command(Command::Reachback(port)).await
     }
 
     async fn command(&self, command: Command) -> Result<(), Error> {
