@@ -72,6 +72,8 @@ pub(crate) enum Command {
 pub(crate) struct DoctorArgs {
     #[command(flatten)]
     pub(crate) client: ClientArgs,
+    #[command(flatten)]
+    pub(crate) link: LinkArgs,
     /// One JSON object with every step on stdout.
     #[arg(long)]
     pub(crate) json: bool,

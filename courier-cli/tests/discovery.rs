@@ -333,3 +333,212 @@ fn doctor_checks_every_step_and_names_what_is_wrong() {
     let (ok, text) = step(&gone, "connect");
     assert!(!ok && text.contains("refused"), "{text}");
 }
+
+/// Whether `nft` runs here; if not, says the test did not run.
+fn nft_here(test: &str) -> bool {
+    let ok = Command::new("nft")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        not_run(
+            test,
+            "needs nft (the Debian package nftables) to firewall a namespace",
+        );
+    }
+    ok
+}
+
+/// Runs `nft` with `rules` (one command per line) in namespace `ns`.
+fn firewall(ns: &str, rules: &str) {
+    for rule in rules.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let out = Command::new("ip")
+            .args(["netns", "exec", ns, "nft"])
+            .args(rule.split(' '))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "nft {rule}: {}", text(&out.stderr));
+    }
+}
+
+/// A host firewall of the usual kind: what this computer starts goes out and its answers
+/// come back; connections others start are dropped (except on `open` ports).
+fn drop_incoming_tcp(ns: &str, open: &[&str]) {
+    firewall(
+        ns,
+        "add table inet courier_test
+         add chain inet courier_test input { type filter hook input priority 0 ; policy accept ; }",
+    );
+    for port in open {
+        firewall(
+            ns,
+            &format!("add rule inet courier_test input tcp dport {port} accept"),
+        );
+    }
+    firewall(
+        ns,
+        "add rule inet courier_test input meta l4proto tcp ct state new drop",
+    );
+}
+
+impl Net {
+    /// A client command as `name` in namespace `ns`, against `hub`.
+    fn member(&self, ns: &str, hub: &str, profile: &std::path::Path, name: &str) -> Command {
+        let mut c = self.exec(ns);
+        c.env("COURIER_HUB", hub)
+            .env("COURIER_HOME", profile)
+            .env("COURIER_PASSWORD", "discovery test password")
+            .env("COURIER_NAME", name)
+            .stdin(Stdio::null());
+        c
+    }
+}
+
+/// The sender runs on the hub's computer (its namespace), the receiver on the other:
+/// two machines, one link, each behind its own firewall in turn.
+#[test]
+fn doctor_says_when_others_cannot_connect_and_a_transfer_then_goes_relayed_and_verifies() {
+    let test = "doctor_says_when_others_cannot_connect";
+    if !nft_here(test) {
+        return;
+    }
+    let Some(net) = Net::new(test, 74) else {
+        return;
+    };
+    let dir = tempdir("discovery-firewall");
+    let (mut hub, started) = net.hub(&dir.join("hub"), &["--name", "Walled hub"]);
+    let port = started["listen"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    let at = format!("10.74.0.1:{port}");
+    let rx_profile = dir.join("rx");
+
+    // Open network: the hub gets through to the receiver's computer.
+    let open = net.doctor(&rx_profile, "discovery test password");
+    assert_eq!(open["problems"], 0, "{open}");
+    assert!(step(&open, "seen").1.contains("10.74.0.2"), "{open}");
+    assert!(step(&open, "reachback").1.contains("directly"), "{open}");
+
+    // The receiver's computer drops connections others start.
+    drop_incoming_tcp(&net.client, &[]);
+    let walled = net.doctor(&rx_profile, "discovery test password");
+    assert_eq!(walled["problems"], 1, "only this is wrong: {walled}");
+    let (ok, said) = step(&walled, "reachback");
+    assert!(!ok, "{walled}");
+    assert!(
+        said.contains("others cannot connect to you directly")
+            && said.contains("no answer")
+            && said.contains("relayed through the hub"),
+        "{said}"
+    );
+    assert!(step(&walled, "seen").1.contains("10.74.0.2"), "{walled}");
+
+    let payload: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let file = dir.join("payload.bin");
+    std::fs::write(&file, &payload).unwrap();
+    let sender_profile = dir.join("tx");
+    let transfer = |round: &str| -> serde_json::Value {
+        let downloads = dir.join(format!("downloads-{round}"));
+        let mut rx = net.member(&net.client, &at, &rx_profile, "rx");
+        rx.args(["receive", "--yes", "--json", "--count", "1", "--dir"])
+            .arg(&downloads)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let receiver = rx.spawn().unwrap();
+        // Wait until the receiver is online, as seen from the sender's side.
+        let mut online = false;
+        for _ in 0..100 {
+            let mut who = net.member(&net.hub, &at, &sender_profile, "tx");
+            who.args(["who", "--json"]);
+            let out = who.output().unwrap();
+            if json_lines(&out.stdout)
+                .iter()
+                .any(|c| c["name"] == "rx" && c["online"] == true)
+            {
+                online = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(online, "the receiver never came online");
+        let mut tx = net.member(&net.hub, &at, &sender_profile, "tx");
+        tx.args(["send", "--json", "--to", "rx"]).arg(&file);
+        let sent = tx.output().unwrap();
+        assert!(sent.status.success(), "{}", text(&sent.stderr));
+        let got = receiver.wait_with_output().unwrap();
+        assert!(got.status.success(), "{}", text(&got.stderr));
+        assert_eq!(
+            std::fs::read(downloads.join("payload.bin")).unwrap(),
+            payload,
+            "the file arrived whole and verified"
+        );
+        json_lines(&sent.stdout).pop().unwrap()
+    };
+
+    // Only the receiver walled: it dials the sender itself, so the link is still direct.
+    let first = transfer("one");
+    assert_eq!(first["status"], "ok", "{first}");
+    assert_eq!(first["route"], "direct", "{first}");
+
+    // Both walled (the hub's port left open): only the relay is left, and it verifies.
+    drop_incoming_tcp(&net.hub, &[&port]);
+    let second = transfer("two");
+    assert_eq!(second["status"], "ok", "{second}");
+    assert_eq!(second["route"], "relayed", "{second}");
+
+    interrupt(&mut hub);
+}
+
+/// A network that filters multicast (as Wi-Fi client isolation and many firewalls do):
+/// no hub is found, doctor names multicast, and the hub typed by address still works.
+#[test]
+fn with_multicast_dropped_no_hub_is_found_and_doctor_names_multicast() {
+    let test = "with_multicast_dropped_no_hub_is_found";
+    if !nft_here(test) {
+        return;
+    }
+    let Some(net) = Net::new(test, 75) else {
+        return;
+    };
+    let dir = tempdir("discovery-multicast");
+    let (mut hub, started) = net.hub(&dir.join("hub"), &["--name", "Quiet hub"]);
+    let port = started["listen"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    let profile = dir.join("client");
+    // The control: found while multicast flows.
+    assert_eq!(json_lines(&net.hubs(&profile, false).stdout).len(), 1);
+
+    firewall(
+        &net.client,
+        "add table inet courier_test
+         add chain inet courier_test input { type filter hook input priority 0 ; policy accept ; }
+         add rule inet courier_test input udp dport 5353 drop",
+    );
+    let out = net.hubs(&profile, false);
+    assert!(json_lines(&out.stdout).is_empty(), "{}", text(&out.stdout));
+
+    let mut c = net.member(
+        &net.client,
+        &format!("10.75.0.1:{port}"),
+        &profile,
+        "doctor",
+    );
+    c.args(["doctor", "--json"]);
+    let out = net.browse(c);
+    let report = json_lines(&out.stdout).remove(0);
+    assert_eq!(report["problems"], 1, "only discovery: {report}");
+    let (ok, said) = step(&report, "discovery");
+    assert!(!ok && said.contains("multicast (UDP 5353)"), "{said}");
+    assert!(step(&report, "login").0, "{report}");
+    assert!(step(&report, "reachback").0, "{report}");
+    interrupt(&mut hub);
+}

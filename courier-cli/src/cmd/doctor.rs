@@ -10,8 +10,8 @@ use anyhow::Result;
 use courier_core::auth::Password;
 use courier_core::discovery;
 use courier_core::identity::{Identity, PinStore};
-use courier_core::proto::Profile;
-use courier_core::session::{self, Update};
+use courier_core::proto::{Profile, Reach};
+use courier_core::session::{self, Event, Update};
 use courier_core::text::terminal_line;
 use futures::StreamExt;
 use serde_json::json;
@@ -249,7 +249,7 @@ async fn check_hub(hub: &str, args: &DoctorArgs, report: &mut Report) {
     )
     .await;
     match first {
-        futures::future::Either::Left((Some(Update::Connected { welcome, .. }), _)) => {
+        futures::future::Either::Left((Some(Update::Connected { welcome, handle }), _)) => {
             let identity = format!("safety code {}", welcome.hub.safety_code());
             let how = if welcome.remembered && given.is_none() {
                 "this computer is remembered"
@@ -266,6 +266,7 @@ async fn check_hub(hub: &str, args: &DoctorArgs, report: &mut Report) {
                 true,
                 format!("{identity}{pin}; {how}; protocol matches"),
             );
+            check_reachback(&handle, &mut updates, args, report).await;
         }
         futures::future::Either::Left((Some(Update::Disconnected { reason, .. }), _)) => {
             let text = match &*reason {
@@ -309,6 +310,117 @@ async fn check_hub(hub: &str, args: &DoctorArgs, report: &mut Report) {
             ),
         ),
     }
+}
+
+/// What the hub sees of this computer, and whether it can connect back to the port
+/// files would arrive on (then other members can too, most likely).
+async fn check_reachback(
+    handle: &session::Handle,
+    updates: &mut (impl futures::Stream<Item = Update> + Unpin),
+    args: &DoctorArgs,
+    report: &mut Report,
+) {
+    // Listen where a transfer would (the port from --bind, or one the system picks). A
+    // port already taken is most likely a `courier receive` listening there: ask anyway.
+    let wanted = args
+        .link
+        .options()
+        .listen
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let listener = match async_net::TcpListener::bind(wanted).await {
+        Ok(l) => Some(l),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && wanted.port() != 0 => None,
+        Err(e) => {
+            return report.say(
+                "reachback",
+                false,
+                format!("cannot listen on {wanted} as a transfer would: {e}"),
+            );
+        }
+    };
+    let port = listener
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map_or(wanted.port(), |a| a.port());
+    if handle.reachback(port).await.is_err() {
+        return report.say("reachback", false, "the hub closed the connection".into());
+    }
+    let answer = async {
+        while let Some(update) = updates.next().await {
+            if let Update::Event(Event::Reachback { seen, outcome, .. }) = update {
+                return Some((seen, outcome));
+            }
+        }
+        None
+    };
+    let timeout = async {
+        smol::Timer::after(STEP).await;
+        None
+    };
+    let Some((seen, outcome)) = futures_lite::future::or(answer, timeout).await else {
+        return report.say(
+            "reachback",
+            false,
+            format!(
+                "the hub did not answer in {} s; transfers will still try every way",
+                STEP.as_secs()
+            ),
+        );
+    };
+    drop(listener);
+
+    let ours = discovery::local_addresses()
+        .iter()
+        .any(|(_, ip)| *ip == seen.ip())
+        || seen.ip().is_loopback();
+    let note = if ours {
+        ""
+    } else {
+        " (not an address of this computer: a NAT, VPN or proxy is in between, and members \
+         on the hub's side may not reach the addresses this computer announces)"
+    };
+    report.say(
+        "seen",
+        true,
+        format!("the hub sees this computer at {}{note}", seen.ip()),
+    );
+    let why = match outcome {
+        Reach::Connected => {
+            return report.say(
+                "reachback",
+                true,
+                format!(
+                    "the hub connected to this computer's TCP port {port}: others can send \
+                     files to it directly"
+                ),
+            );
+        }
+        Reach::TooSoon => {
+            return report.say(
+                "reachback",
+                false,
+                "not checked: the hub is busy with other checks or this computer asked too \
+                 often; try again in a minute"
+                    .into(),
+            );
+        }
+        Reach::Refused => "refused",
+        Reach::NoAnswer => "no answer: a firewall drops it?",
+        Reach::Unreachable => "no route",
+    };
+    let fix = if args.link.bind.is_some_and(|b| b.port() != 0) {
+        format!("allow incoming TCP {port} in this computer's firewall")
+    } else {
+        "pick a fixed port with --bind :PORT and allow it in this computer's firewall".to_owned()
+    };
+    report.say(
+        "reachback",
+        false,
+        format!(
+            "others cannot connect to you directly (TCP {port}: {why}): files will be \
+             relayed through the hub, more slowly; {fix}"
+        ),
+    );
 }
 
 fn join(addrs: &[SocketAddr]) -> String {
