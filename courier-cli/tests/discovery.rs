@@ -542,3 +542,256 @@ fn with_multicast_dropped_no_hub_is_found_and_doctor_names_multicast() {
     assert!(step(&report, "reachback").0, "{report}");
     interrupt(&mut hub);
 }
+
+/// mDNS packets written by hand, as a hostile responder would: no library in between.
+mod dns {
+    /// A DNS name, label by label (no compression); labels over 63 bytes are cut.
+    pub(crate) fn name(dotted: &str, out: &mut Vec<u8>) {
+        for label in dotted.trim_end_matches('.').split('.') {
+            let bytes = &label.as_bytes()[..label.len().min(63)];
+            out.push(u8::try_from(bytes.len()).unwrap());
+            out.extend_from_slice(bytes);
+        }
+        out.push(0);
+    }
+
+    /// One resource record: class IN with the cache-flush bit, TTL 120 s.
+    pub(crate) fn record(owner: &str, kind: u16, rdata: &[u8], out: &mut Vec<u8>) {
+        name(owner, out);
+        out.extend_from_slice(&kind.to_be_bytes());
+        out.extend_from_slice(&0x8001u16.to_be_bytes());
+        out.extend_from_slice(&120u32.to_be_bytes());
+        out.extend_from_slice(&u16::try_from(rdata.len()).unwrap().to_be_bytes());
+        out.extend_from_slice(rdata);
+    }
+
+    /// An unsolicited response (an announcement) with `answers` records already encoded.
+    pub(crate) fn response(count: u16, answers: &[u8]) -> Vec<u8> {
+        let mut p = vec![0, 0, 0x84, 0, 0, 0];
+        p.extend_from_slice(&count.to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, 0]);
+        p.extend_from_slice(answers);
+        p
+    }
+
+    /// A whole hub announcement: PTR, SRV, TXT (`entries` as given) and A records.
+    pub(crate) fn hub(instance: &str, port: u16, entries: &[&[u8]], ips: &[[u8; 4]]) -> Vec<u8> {
+        const SERVICE: &str = "_courier._tcp.local";
+        let full = format!("{instance}.{SERVICE}");
+        let host = format!("h{}.local", instance.len());
+        let mut body = Vec::new();
+        let mut ptr = Vec::new();
+        name(&full, &mut ptr);
+        record(SERVICE, 12, &ptr, &mut body);
+        let mut srv = vec![0, 0, 0, 0];
+        srv.extend_from_slice(&port.to_be_bytes());
+        name(&host, &mut srv);
+        record(&full, 33, &srv, &mut body);
+        let mut txt = Vec::new();
+        for e in entries {
+            txt.push(u8::try_from(e.len()).unwrap());
+            txt.extend_from_slice(e);
+        }
+        record(&full, 16, &txt, &mut body);
+        for ip in ips {
+            record(&host, 1, ip, &mut body);
+        }
+        response(u16::try_from(3 + ips.len()).unwrap(), &body)
+    }
+}
+
+/// Multicasts `packets` to the mDNS group from inside namespace `ns` (this thread only
+/// enters it), `rounds` times, 100 ms apart.
+fn multicast_from(ns: &str, packets: Vec<Vec<u8>>, rounds: usize) -> std::thread::JoinHandle<()> {
+    use std::os::fd::AsFd;
+    let ns = ns.to_owned();
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
+        rustix::thread::move_into_link_name_space(
+            file.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .unwrap();
+        let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        for _ in 0..rounds {
+            for p in &packets {
+                let _ = socket.send_to(p, "224.0.0.251:5353");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+}
+
+/// Malformed packets, oversized and lying records, control and bidi characters, and a
+/// flood of announcements: `courier hubs` neither crashes nor lists what is not a hub,
+/// shows names escaped on one line, keeps the real hub, and bounds the list.
+#[test]
+fn a_hostile_mdns_responder_neither_crashes_nor_confuses_the_list() {
+    let Some(net) = Net::new("a_hostile_mdns_responder", 76) else {
+        return;
+    };
+    let route = Command::new("ip")
+        .args(["-n", &net.hub, "route", "add", "224.0.0.0/4", "dev"])
+        .arg(format!("cva{}76", std::process::id() % 100_000))
+        .status()
+        .unwrap();
+    assert!(route.success());
+    let dir = tempdir("discovery-hostile");
+    let (mut hub, started) = net.hub(&dir.join("hub"), &["--name", "Real hub"]);
+    let profile = dir.join("client");
+    let here = [10, 76, 0, 1];
+    let fp = "ab".repeat(32);
+    let fp_entry = format!("fp={fp}");
+
+    let mut packets: Vec<Vec<u8>> = Vec::new();
+    // Garbage of every length up to a full datagram.
+    let mut seed = 0x2545_f491_u32;
+    for len in (0..1500).step_by(97) {
+        packets.push(
+            (0..len)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 17;
+                    seed ^= seed << 5;
+                    seed.to_le_bytes()[0]
+                })
+                .collect(),
+        );
+    }
+    // A header promising 65 535 answers and carrying none.
+    packets.push(dns::response(u16::MAX, &[]));
+    // A name that points at itself (a compression loop).
+    packets.push(dns::response(
+        1,
+        &[0xC0, 12, 0, 12, 0, 1, 0, 0, 0, 120, 0, 0],
+    ));
+    // A well-formed hub whose fingerprint is not hex: listed, without a fingerprint.
+    let bad_fp = format!("fp={}", "zz".repeat(32));
+    packets.push(dns::hub(
+        "Odd print",
+        4000,
+        &[b"v=4", b"name=Odd print", bad_fp.as_bytes()],
+        &[here],
+    ));
+    // A 250-byte name full of terminal escapes and a bidi override.
+    let loud_txt = format!("name=\u{1b}[31mRED\u{202e}{}\nnext", "x".repeat(230));
+    let loud_packet = dns::hub(
+        "Loud",
+        4001,
+        &[b"v=4", loud_txt.as_bytes(), fp_entry.as_bytes()],
+        &[here],
+    );
+    packets.push(loud_packet.clone());
+    // No usable address (multicast and unspecified only), and port 0: not hubs at all.
+    packets.push(dns::hub(
+        "Nowhere",
+        4002,
+        &[b"v=4", b"name=Nowhere"],
+        &[[224, 0, 0, 1], [0, 0, 0, 0]],
+    ));
+    packets.push(dns::hub(
+        "Portless",
+        0,
+        &[b"v=4", b"name=Portless"],
+        &[here],
+    ));
+    let sender = multicast_from(&net.hub, packets, 25);
+    let out = net.hubs(&profile, false);
+    sender.join().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed = json_lines(&out.stdout);
+    let names: Vec<&str> = listed.iter().map(|h| h["name"].as_str().unwrap()).collect();
+    let real = listed
+        .iter()
+        .find(|h| h["name"] == "Real hub")
+        .unwrap_or_else(|| panic!("the real hub is still listed: {names:?}"));
+    assert_eq!(real["fingerprint"], started["fingerprint"]);
+    assert!(
+        !names.contains(&"Nowhere") && !names.contains(&"Portless"),
+        "{names:?}"
+    );
+    let odd = listed.iter().find(|h| h["name"] == "Odd print").unwrap();
+    assert!(odd["fingerprint"].is_null(), "{odd}");
+    let loud = listed
+        .iter()
+        .find(|h| h["name"].as_str().unwrap().contains("RED"))
+        .unwrap();
+    assert!(loud["name"].as_str().unwrap().len() <= 63, "{loud}");
+    // The human list: one line per hub, nothing a terminal would obey.
+    let sender = multicast_from(&net.hub, vec![loud_packet], 25);
+    let human = text(&net.hubs(&profile, true).stdout);
+    sender.join().unwrap();
+    assert!(human.contains("RED"), "{human}");
+    assert!(
+        !human
+            .chars()
+            .any(|c| (c.is_control() && c != '\n') || c == '\u{202e}'),
+        "{human:?}"
+    );
+    assert_eq!(
+        human.lines().count(),
+        human.matches("10.76.0.1:").count(),
+        "{human}"
+    );
+
+    // This computer meets the real hub (and pins it), then a flood of 1 000 made-up
+    // hubs arrives, as fast as the link takes them.
+    let port = started["listen"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap();
+    let mut who = net.member(&net.client, &format!("10.76.0.1:{port}"), &profile, "me");
+    who.args(["who", "--json"]);
+    assert!(who.output().unwrap().status.success());
+    let flood: Vec<Vec<u8>> = (0..1000)
+        .map(|i| {
+            let entry = format!("name=Flood {i}");
+            dns::hub(
+                &format!("Flood {i}"),
+                4100,
+                &[b"v=4", entry.as_bytes()],
+                &[here],
+            )
+        })
+        .collect();
+    // The real hub stops, the flood starts, a browse starts, and only then does the
+    // real hub come back (same identity): the list is full by the time it announces.
+    interrupt(&mut hub);
+    let sender = multicast_from(&net.hub, flood, 40);
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut browse = net.exec(&net.client);
+    browse
+        .args(["hubs", "--json", "--timeout", "3", "--profile-dir"])
+        .arg(&profile)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started_at = std::time::Instant::now();
+    let browsing = browse.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let (mut hub, again) = net.hub(&dir.join("hub"), &["--name", "Real hub"]);
+    assert_eq!(again["fingerprint"], started["fingerprint"]);
+    let out = browsing.wait_with_output().unwrap();
+    sender.join().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        started_at.elapsed() < Duration::from_secs(6),
+        "bounded in time"
+    );
+    let listed = json_lines(&out.stdout);
+    let flooded = listed
+        .iter()
+        .filter(|h| h["name"].as_str().unwrap().starts_with("Flood "))
+        .count();
+    assert_eq!(
+        flooded, 64,
+        "the made-up hubs fill the list and get no further"
+    );
+    let real = listed.iter().find(|h| h["name"] == "Real hub");
+    assert!(
+        real.is_some_and(|h| h["known"] == true),
+        "the hub met before is listed all the same: {real:?}"
+    );
+    interrupt(&mut hub);
+}

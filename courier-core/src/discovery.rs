@@ -6,7 +6,8 @@
 //! and its certificate fingerprint (`fp`), so a client can show the safety code before
 //! connecting and match it with the pin it holds. Everything that arrives by mDNS is
 //! hostile until parsed: names are bounded and shown escaped, a fingerprint must be 64
-//! hex digits, and a flood of announcements never lists more than [`MAX_LISTED`] hubs.
+//! hex digits, and a flood of announcements never lists more than [`MAX_LISTED`] hubs
+//! (hubs met before, [`Browser::prefer`], still get in).
 //!
 //! mDNS runs on a thread of the `mdns-sd` crate (no async runtime, no system daemon):
 //! [`Advert`] and [`Browser`] are plain handles; [`Browser::next`] waits on a channel
@@ -24,6 +25,8 @@ use crate::proto::{ClientId, PROTOCOL_VERSION};
 pub const SERVICE: &str = "_courier._tcp.local.";
 /// Hubs listed at most (a flood of announcements lists no more).
 pub const MAX_LISTED: usize = 64;
+/// Hubs met before that may still be listed past [`MAX_LISTED`].
+pub const MAX_KNOWN_OVER: usize = 16;
 /// Bytes of a hub's display name at most (as advertised and as read).
 pub const MAX_NAME: usize = 63;
 /// Addresses kept per hub at most.
@@ -186,6 +189,8 @@ pub struct Browser {
     daemon: ServiceDaemon,
     events: mdns_sd::Receiver<ServiceEvent>,
     listed: BTreeMap<String, FoundHub>,
+    /// Fingerprints of hubs met before: listed even when a flood filled the list.
+    known: std::collections::BTreeSet<ClientId>,
 }
 
 impl std::fmt::Debug for Browser {
@@ -208,7 +213,15 @@ impl Browser {
             daemon,
             events,
             listed: BTreeMap::new(),
+            known: std::collections::BTreeSet::new(),
         })
+    }
+
+    /// Hubs with these fingerprints (the ones this client has pinned) still get listed
+    /// when a flood of announcements filled the list ([`MAX_LISTED`] made-up hubs), up
+    /// to [`MAX_KNOWN_OVER`] more.
+    pub fn prefer(&mut self, known: impl IntoIterator<Item = ClientId>) {
+        self.known.extend(known);
     }
 
     /// The next change, waiting at most until `deadline`.
@@ -241,8 +254,13 @@ impl Browser {
         match event {
             ServiceEvent::ServiceResolved(resolved) => {
                 let hub = parse(&resolved)?;
-                let known = self.listed.contains_key(&hub.instance);
-                if !known && self.listed.len() >= MAX_LISTED {
+                let listed = self.listed.contains_key(&hub.instance);
+                let room = if hub.fingerprint.is_some_and(|fp| self.known.contains(&fp)) {
+                    MAX_LISTED + MAX_KNOWN_OVER
+                } else {
+                    MAX_LISTED
+                };
+                if !listed && self.listed.len() >= room {
                     return None;
                 }
                 if self.listed.get(&hub.instance) == Some(&hub) {
@@ -272,7 +290,17 @@ impl Drop for Browser {
 /// # Errors
 /// If mDNS cannot start.
 pub fn find(timeout: Duration) -> Result<Vec<FoundHub>, Error> {
+    find_preferring(timeout, Vec::new())
+}
+
+/// [`find`], listing the hubs with `known` fingerprints even past a flood (see
+/// [`Browser::prefer`]).
+///
+/// # Errors
+/// If mDNS cannot start.
+pub fn find_preferring(timeout: Duration, known: Vec<ClientId>) -> Result<Vec<FoundHub>, Error> {
     let mut browser = Browser::start()?;
+    browser.prefer(known);
     let deadline = Instant::now() + timeout;
     while browser.next(deadline).is_some() {}
     let mut hubs = browser.hubs();

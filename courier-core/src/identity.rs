@@ -280,6 +280,17 @@ impl PinStore {
         Ok(self.load()?.values().any(|f| f == fingerprint))
     }
 
+    /// Every pinned fingerprint (the hubs this client has met).
+    ///
+    /// # Errors
+    /// If the pin file cannot be read or is damaged.
+    pub fn fingerprints(&self) -> Result<Vec<ClientId>, Error> {
+        let mut all: Vec<ClientId> = self.load()?.into_values().collect();
+        all.sort();
+        all.dedup();
+        Ok(all)
+    }
+
     /// Pins `fingerprint` for `hub`, replacing any previous pin.
     ///
     /// # Errors

@@ -15,7 +15,6 @@ pub(crate) async fn run(args: &HubsArgs) -> Result<ExitCode> {
         bail!("--timeout takes 0.1 to 60 seconds");
     }
     let timeout = Duration::from_secs_f64(args.timeout);
-    let hubs = smol::unblock(move || discovery::find(timeout)).await?;
     let pins = args
         .profile_dir
         .clone()
@@ -23,6 +22,12 @@ pub(crate) async fn run(args: &HubsArgs) -> Result<ExitCode> {
             directories::ProjectDirs::from("", "", "courier").map(|d| d.config_dir().to_owned())
         })
         .map(|dir| PinStore::new(&dir));
+    // Hubs met before are listed even when a flood of announcements fills the list.
+    let met = pins
+        .as_ref()
+        .and_then(|p| p.fingerprints().ok())
+        .unwrap_or_default();
+    let hubs = smol::unblock(move || discovery::find_preferring(timeout, met)).await?;
     let known = |hub: &FoundHub| {
         hub.fingerprint
             .is_some_and(|fp| pins.as_ref().is_some_and(|p| p.knows(&fp).unwrap_or(false)))
