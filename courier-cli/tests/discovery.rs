@@ -795,3 +795,89 @@ fn a_hostile_mdns_responder_neither_crashes_nor_confuses_the_list() {
     );
     interrupt(&mut hub);
 }
+
+/// Removes a namespace when dropped.
+struct Namespace(String);
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn ip(args: &str) {
+    let ok = Command::new("ip")
+        .args(args.split(' '))
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "ip {args}");
+}
+
+/// A network card plugged in after the hub started: the hub is found there too (mDNS
+/// follows interfaces as they come, checking every few seconds), and when it is
+/// unplugged again the hub carries on advertising on the first one.
+#[test]
+fn a_hub_follows_interfaces_that_come_and_go() {
+    let Some(net) = Net::new("a_hub_follows_interfaces_that_come_and_go", 77) else {
+        return;
+    };
+    let dir = tempdir("discovery-interfaces");
+    let (mut hub, started) = net.hub(&dir.join("hub"), &["--name", "Roaming hub"]);
+    let port = started["listen"]
+        .as_str()
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    // A second network, plugged into the hub's computer now.
+    let tag = format!("{}77", std::process::id() % 100_000);
+    let late = Namespace(format!("crl{tag}"));
+    let (a, b) = (format!("cvl{tag}"), format!("cvm{tag}"));
+    ip(&format!("netns add {}", late.0));
+    ip(&format!("link add {a} type veth peer name {b}"));
+    ip(&format!("link set {a} netns {}", net.hub));
+    ip(&format!("link set {b} netns {}", late.0));
+    ip(&format!("-n {} addr add 10.78.0.1/24 dev {a}", net.hub));
+    ip(&format!("-n {} addr add 10.78.0.2/24 dev {b}", late.0));
+    ip(&format!("-n {} link set {a} up", net.hub));
+    ip(&format!("-n {} link set {b} up", late.0));
+    ip(&format!("-n {} link set lo up", late.0));
+
+    // Browsed from the new network until it shows (bounded: the hub looks at its
+    // interfaces every 5 s).
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let found = loop {
+        let mut c = net.exec(&late.0);
+        c.args(["hubs", "--json", "--timeout", "2", "--profile-dir"])
+            .arg(dir.join("late"));
+        let listed = json_lines(&c.output().unwrap().stdout);
+        if let Some(hub) = listed.into_iter().find(|h| h["name"] == "Roaming hub") {
+            break hub;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never found on the network plugged in later"
+        );
+    };
+    assert_eq!(
+        found["addresses"][0],
+        format!("10.78.0.1:{port}"),
+        "{found}"
+    );
+
+    // Unplugged again: the first network still finds the hub, at its own address.
+    ip(&format!("-n {} link del {a}", net.hub));
+    std::thread::sleep(Duration::from_secs(6));
+    let listed = json_lines(&net.hubs(&dir.join("client"), false).stdout);
+    let hub_there = listed.iter().find(|h| h["name"] == "Roaming hub");
+    assert!(
+        hub_there.is_some_and(|h| h["addresses"][0] == format!("10.77.0.1:{port}")),
+        "{listed:?}"
+    );
+    interrupt(&mut hub);
+}

@@ -41,7 +41,8 @@ const WINDOW: usize = 32;
 
 fn main() {
     match std::env::var("COURIER_BENCH_ROLE").as_deref() {
-        Ok("hub") => return child_hub(),
+        Ok("hub") => return child_hub(false),
+        Ok("hub-advertised") => return child_hub(true),
         Ok("tcp") => return child_tcp_relay(),
         _ => {}
     }
@@ -65,7 +66,10 @@ fn main() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    let only = env_or("COURIER_BENCH_ONLY", "throughput,latency,login,idle");
+    let only = env_or(
+        "COURIER_BENCH_ONLY",
+        "throughput,advertise,latency,login,idle",
+    );
     let want = |section: &str| only.split(',').any(|s| s.trim() == section);
     let fd_limit = open_file_limit();
     println!("# Courier routing benchmark (loopback, hub in its own process)");
@@ -73,6 +77,9 @@ fn main() {
 
     if want("throughput") {
         throughput(secs, fd_limit);
+    }
+    if want("advertise") {
+        advertise(secs, fd_limit);
     }
     if want("latency") {
         latency(secs, fd_limit);
@@ -111,6 +118,51 @@ fn throughput(secs: f64, fd_limit: usize) {
         );
         println!("{n:>8} {courier:>16.0} {tcp:>16.0} {:>8.2}", courier / tcp);
     }
+}
+
+/// The same throughput with the hub advertising itself by mDNS (as `courier hub` does by
+/// default) while someone browses for hubs once a second, against the hub without it,
+/// alternated so that drift in the machine hits both alike.
+fn advertise(secs: f64, fd_limit: usize) {
+    println!("\n## Advertising by mDNS: routed msg/s without and with (someone browsing 1/s)");
+    println!(
+        "{:>8} {:>16} {:>16} {:>8}",
+        "clients", "plain msg/s", "advertised msg/s", "ratio"
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let browsing = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut answered = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(hubs) = courier_core::discovery::find(Duration::from_millis(900)) {
+                    answered += hubs.len();
+                }
+            }
+            answered
+        })
+    };
+    for n in [100usize, 1000] {
+        if n * 2 + 64 > fd_limit {
+            println!("{n:>8}  skipped: raise `ulimit -n` above {}", n * 2 + 64);
+            continue;
+        }
+        let (mut plain, mut advertised) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            plain.push(run_with_child("hub", |addr| async move {
+                courier_throughput(&addr, n, secs).await
+            }));
+            advertised.push(run_with_child("hub-advertised", |addr| async move {
+                courier_throughput(&addr, n, secs).await
+            }));
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let (p, a) = (mean(&plain), mean(&advertised));
+        println!("{n:>8} {p:>16.0} {a:>16.0} {:>8.2}", a / p);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let answered = browsing.join().unwrap_or(0);
+    println!("(the browser saw the advertised hub {answered} times: it was answering)");
 }
 
 fn latency(secs: f64, fd_limit: usize) {
@@ -255,12 +307,20 @@ fn run_with_child<T, F: Future<Output = T>>(role: &str, f: impl FnOnce(String) -
 
 // ---------- child processes ----------
 
-fn child_hub() {
+fn child_hub(advertise: bool) {
     smol::block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
         println!("{}", listener.local_addr().unwrap());
         let secret = HubSecret::register(&mut rand::thread_rng(), &Password::new(PW)).unwrap();
-        let mut config = hub::Config::new(Identity::generate().unwrap(), secret);
+        let identity = Identity::generate().unwrap();
+        // Advertised on every interface as `courier hub` does (the clients here use
+        // loopback; the advert runs all the same and answers the browser).
+        let _advert = advertise.then(|| {
+            let all = std::net::SocketAddr::from(([0, 0, 0, 0], port));
+            courier_core::discovery::Advert::start("Bench hub", all, identity.id()).unwrap()
+        });
+        let mut config = hub::Config::new(identity, secret);
         // As `courier hub` runs: with its database (members are written as they log in).
         let dir =
             std::env::temp_dir().join(format!("courier-bench-routing-{}", std::process::id()));

@@ -25,6 +25,7 @@
 pub mod auth;
 pub mod contacts;
 pub mod discovery;
+pub mod doctor;
 pub mod error;
 pub mod history;
 pub mod hub;
