@@ -117,7 +117,7 @@ async fn found_hub() -> Result<String> {
 /// How long a command with no hub given listens for hubs on the network.
 const FIND_FOR: std::time::Duration = std::time::Duration::from_secs(2);
 
-fn default_name() -> String {
+pub(crate) fn default_name() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .ok()

@@ -51,8 +51,13 @@ pub struct Check {
     pub pins: PinStore,
     /// The password, if one is at hand.
     pub password: Option<Password>,
+    /// The profile to log in with: the one this device shows anyway (the check logs in
+    /// as this device, and a login sets the profile everyone sees).
+    pub profile: Profile,
     /// Where a transfer would listen (the reach-back check listens there).
     pub listen: SocketAddr,
+    /// Look for hubs by mDNS (a step of its own); off, that step is left out.
+    pub discover: bool,
     /// How this front end fixes the transfer port, for the advice when others cannot
     /// connect (for example `--bind :PORT`); may be empty.
     pub port_hint: String,
@@ -79,7 +84,13 @@ pub async fn run(check: Check, mut say: impl FnMut(Finding)) -> String {
     }
 
     // Hubs answering by mDNS.
-    let hubs = match blocking::unblock(|| discovery::find(LISTEN)).await {
+    let found = if check.discover {
+        blocking::unblock(|| discovery::find(LISTEN)).await
+    } else {
+        Ok(Vec::new())
+    };
+    let hubs = match found {
+        Ok(hubs) if hubs.is_empty() && !check.discover => hubs,
         Ok(hubs) if hubs.is_empty() => {
             say(
                 "discovery",
@@ -213,7 +224,7 @@ async fn check_hub(hub: &str, check: Check, say: &mut impl FnMut(&'static str, b
         hub.to_owned(),
         check.identity,
         check.password.unwrap_or_else(|| Password::new("")),
-        Profile::with_name("doctor"),
+        check.profile,
     );
     // A pinned hub is checked against its pin; one never met is not pinned by a check.
     let listen = check.listen;

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use courier_core::history::History;
-use courier_core::identity::PinStore;
+use courier_core::identity::{Identity, PinStore};
 use courier_core::proto::{ClientId, Profile};
 use courier_core::session::{self, Update};
 use iced::widget::{button, center, column, container, opaque, row, space, stack, text};
@@ -63,6 +63,9 @@ pub struct Courier {
     generation: u64,
     focused: bool,
     dropped: Vec<PathBuf>,
+    /// Look for hubs by mDNS (the Join list, the connection check); off with
+    /// `COURIER_NO_DISCOVERY` set, and in tests that touch no network but their own.
+    pub discovery: bool,
 }
 
 /// How long after the first file of a drop the others are waited for.
@@ -163,6 +166,7 @@ impl Courier {
             generation: 0,
             focused: true,
             dropped: Vec::new(),
+            discovery: std::env::var_os("COURIER_NO_DISCOVERY").is_none(),
         }
     }
 
@@ -252,6 +256,22 @@ impl Courier {
                         return self.host(profile, password, port);
                     }
                     login::Action::Focus => return login.focus(),
+                    login::Action::CheckConnection {
+                        hub,
+                        password,
+                        profile,
+                    } => {
+                        let steps = connection_check(
+                            self.dir.clone(),
+                            (hub, password, profile),
+                            self.discovery,
+                        );
+                        return Task::run(steps, |step| {
+                            Message::Login(
+                                step.map_or(login::Message::Checked, login::Message::Found),
+                            )
+                        });
+                    }
                     login::Action::Cancel => self.disconnect(),
                 }
             }
@@ -354,6 +374,7 @@ impl Courier {
                 Task::future(smol::unblock(move || crate::system::notify(&title, &body))).discard()
             }
             chat::Action::ChangeHubPassword(password) => self.change_hub_password(password),
+            chat::Action::CheckConnection => self.check_connection(),
             chat::Action::LogOut => {
                 // Logged out on purpose: the next launch asks again.
                 self.settings.resume = Resume::Nothing;
@@ -421,6 +442,28 @@ impl Courier {
     /// Restarts the hub hosted here with a new password (it forgets every remembered
     /// computer, this one too) and logs in again with it; the chat stays open and
     /// reconnects.
+    /// Runs the connection check on the hub in use, as this device, feeding each step
+    /// to the Menu as it is found.
+    fn check_connection(&self) -> Task<Message> {
+        use crate::screen::chat::panel::{self, MenuMessage};
+        let menu = |m: MenuMessage| Message::Chat(chat::Message::Panel(panel::Message::Menu(m)));
+        let Some(server) = self.server.clone() else {
+            return Task::done(menu(MenuMessage::Checked));
+        };
+        let profile = match &self.screen {
+            Screen::Chat(chat) => chat.profile.clone(),
+            Screen::Login(_) => server.profile.clone(),
+        };
+        let steps = connection_check(
+            server.dir,
+            (server.hub, server.password, profile),
+            self.discovery,
+        );
+        Task::run(steps, move |step| {
+            menu(step.map_or(MenuMessage::Checked, MenuMessage::Found))
+        })
+    }
+
     fn change_hub_password(&mut self, password: String) -> Task<Message> {
         let Some(hosted) = self.hosted.take() else {
             return Task::none();
@@ -466,8 +509,17 @@ impl Courier {
 
     /// Back to the login screen (stops a hosted hub).
     fn leave(&mut self, error: Option<String>) {
+        // The address tried stays in the form (to correct, retry or check), hosted or not.
+        let tried = self
+            .server
+            .as_ref()
+            .filter(|_| self.hosted.is_none())
+            .map(|s| s.hub.clone());
         self.disconnect();
         let mut login = login_screen(&self.dir, &self.settings);
+        if let Some(hub) = tried {
+            login.address = hub;
+        }
         login.error = error;
         self.screen = Screen::Login(login);
     }
@@ -598,9 +650,7 @@ impl Courier {
             subs.push(window::frames().map(|_| Message::Frame));
         }
         // Hubs on the network, while the login screen shows.
-        if matches!(&self.screen, Screen::Login(_))
-            && std::env::var_os("COURIER_NO_DISCOVERY").is_none()
-        {
+        if matches!(&self.screen, Screen::Login(_)) && self.discovery {
             subs.push(Subscription::run(discover));
         }
         Subscription::batch(subs)
@@ -709,6 +759,55 @@ fn login_screen(dir: &std::path::Path, settings: &Settings) -> Login {
     let mut login = Login::new(settings);
     login.hub_has_password = hosting::has_password(&settings::hub_dir(dir));
     login
+}
+
+/// The connection check ([`courier_core::doctor`]) of `hub` as the device whose files
+/// are in `dir`: each step as it is found, then `None`.
+fn connection_check(
+    dir: PathBuf,
+    (hub, password, profile): (String, String, Profile),
+    discover: bool,
+) -> impl futures::Stream<Item = Option<courier_core::doctor::Finding>> {
+    use courier_core::doctor::{self, Check, Finding};
+    iced::stream::channel(16, async move |mut found| {
+        use futures::SinkExt as _;
+        let at = dir.clone();
+        match smol::unblock(move || Identity::load_or_create(&at)).await {
+            Ok(identity) => {
+                let check = Check {
+                    hub: Some(hub.clone()),
+                    fallback: hub,
+                    identity,
+                    pins: PinStore::new(&dir),
+                    password: (!password.is_empty())
+                        .then(|| courier_core::auth::Password::new(&password)),
+                    profile,
+                    listen: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+                    port_hint: String::new(),
+                    discover,
+                };
+                let (tx, rx) = async_channel::unbounded();
+                let run = doctor::run(check, move |f| {
+                    let _ = tx.try_send(f);
+                });
+                let forward = async {
+                    while let Ok(f) = rx.recv().await {
+                        let _ = found.send(Some(f)).await;
+                    }
+                };
+                futures::join!(run, forward);
+            }
+            Err(e) => {
+                let finding = Finding {
+                    step: "identity",
+                    ok: false,
+                    text: format!("this computer's identity: {e}"),
+                };
+                let _ = found.send(Some(finding)).await;
+            }
+        }
+        let _ = found.send(None).await;
+    })
 }
 
 /// Browses the network for hubs as long as the subscription runs (the login screen

@@ -791,3 +791,102 @@ fn history_is_there_after_a_relaunch_and_search_opens_the_message_found() {
     assert!(again.shows("while you were away"));
     assert!(!again.shows("An earlier part of this conversation"));
 }
+
+/// Issue 12: the connection check runs from the app, on the real hub. Offered under a
+/// failed join (it names the wrong password and says the rest works), and in the Menu
+/// once joined (the login works, the hub sees this computer and reaches back to it), and
+/// running it does not disturb the app's own session.
+#[test]
+fn the_connection_check_is_offered_when_joining_fails_and_runs_from_the_menu() {
+    use courier_core::doctor::Finding;
+    fn step<'a>(findings: &'a [Finding], name: &str) -> &'a Finding {
+        findings
+            .iter()
+            .find(|f| f.step == name)
+            .unwrap_or_else(|| panic!("no step {name}: {findings:?}"))
+    }
+    let scratch = Scratch::new("check");
+    let hub = TestHub::start(&scratch.path("hub"), PASSWORD, 0);
+    let mut app = Driver::new(scratch.path("ada"));
+    assert!(!app.shows("Check the connection"), "nothing failed yet");
+    login(&mut app, &hub.address(), "Ada", "not the password");
+    app.until(
+        "refused",
+        |a| matches!(&a.screen, Screen::Login(l) if l.error.is_some()),
+    );
+    app.interact(|ui| {
+        let _ = ui.click("Check the connection");
+    });
+    app.until("the check on the login screen", |a| {
+        matches!(&a.screen, Screen::Login(l) if l.check.as_ref().is_some_and(|(_, running)| !running))
+    });
+    let Screen::Login(l) = &app.app.screen else {
+        unreachable!()
+    };
+    let findings = &l.check.as_ref().unwrap().0;
+    assert!(step(findings, "connect").ok, "{findings:?}");
+    let login_step = step(findings, "login");
+    assert!(
+        !login_step.ok && login_step.text.contains("refused the password"),
+        "{findings:?}"
+    );
+    assert!(
+        findings.iter().all(|f| f.step != "discovery"),
+        "no mDNS in tests"
+    );
+    assert!(
+        app.shows("problem login: the hub refused the password: ask its owner for the right one")
+    );
+
+    // Joined: the Menu runs it too.
+    login(&mut app, &hub.address(), "Ada", PASSWORD);
+    app.until("login", in_chat);
+    app.send(Message::ConfirmHub(true));
+    app.send(Message::Chat(ChatMessage::Panel(panel::Message::Open(
+        panel::Tab::Menu,
+    ))));
+    app.interact(|ui| {
+        let _ = ui.click("Check the connection");
+    });
+    app.until("the check in the Menu", |a| {
+        chat(a).is_some_and(|c| {
+            c.panel
+                .menu
+                .check
+                .as_ref()
+                .is_some_and(|(_, running)| !running)
+        })
+    });
+    let findings = app.chat().panel.menu.check.as_ref().unwrap().0.clone();
+    assert!(findings.iter().all(|f| f.ok), "{findings:?}");
+    assert!(
+        step(&findings, "login")
+            .text
+            .contains("the password is right")
+    );
+    assert!(
+        step(&findings, "seen").text.contains("127.0.0.1"),
+        "{findings:?}"
+    );
+    assert!(
+        step(&findings, "reachback").text.contains("directly"),
+        "{findings:?}"
+    );
+    assert!(app.shows("Everything checked works."));
+    // The app's own session carried on, under its own name.
+    assert!(in_chat(&app.app));
+    let bob = Peer::join(&hub.address(), PASSWORD, "Bob");
+    let ada: Vec<_> = bob.contacts.iter().filter(|c| c.online).collect();
+    assert_eq!(ada.len(), 1, "{ada:?}");
+    assert_eq!(
+        ada[0].profile.name, "Ada",
+        "the check logged in under the app's name"
+    );
+    bob.handle
+        .try_send_message(Target::Client(app.chat().me()), "still there?")
+        .unwrap();
+    app.until("Bob's message", |a| {
+        bubbles_with(a, Target::Client(bob.id), "still there?") == 1
+    });
+    hub.stop();
+}

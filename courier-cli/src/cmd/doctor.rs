@@ -26,12 +26,19 @@ pub(crate) async fn run(args: &DoctorArgs) -> Result<ExitCode> {
         identity,
         pins: PinStore::new(&dir),
         password,
+        profile: courier_core::proto::Profile::with_name(
+            args.client
+                .name
+                .clone()
+                .unwrap_or_else(crate::client::default_name),
+        ),
         listen: args
             .link
             .options()
             .listen
             .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0))),
         port_hint: "--bind :PORT".to_owned(),
+        discover: true,
     };
     let mut findings: Vec<Finding> = Vec::new();
     let hub = doctor::run(check, |f| {

@@ -139,6 +139,8 @@ pub enum Action {
     LogOut,
     /// Restart the hub hosted here with this new password.
     ChangeHubPassword(String),
+    /// Run the connection check and feed its steps to the Menu.
+    CheckConnection,
 }
 
 impl Chat {
@@ -435,6 +437,14 @@ impl Chat {
                 self.notice = Some(n);
                 Action::None
             }
+            transfers::Action::CheckConnection => {
+                self.panel.tab = Some(panel::Tab::Menu);
+                let mut settings = settings.clone();
+                self.panel(
+                    panel::Message::Menu(panel::MenuMessage::CheckConnection),
+                    &mut settings,
+                )
+            }
         }
     }
 
@@ -491,6 +501,7 @@ impl Chat {
             }
             panel::Action::LogOut => Action::LogOut,
             panel::Action::ChangeHubPassword(p) => Action::ChangeHubPassword(p),
+            panel::Action::CheckConnection => Action::CheckConnection,
             panel::Action::ClearHistory { all } => {
                 let target = (!all).then_some(self.conversations.selected);
                 let n = self.conversations.clear_history(target);

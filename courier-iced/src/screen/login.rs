@@ -42,6 +42,9 @@ pub struct Login {
     pub status: Option<String>,
     /// Hubs found on the network (join), and whether this computer knows each.
     pub found: Vec<(FoundHub, bool)>,
+    /// The connection check offered after a failed join: its steps so far, and whether
+    /// it still runs.
+    pub check: Option<(Vec<courier_core::doctor::Finding>, bool)>,
 }
 
 /// Hubs listed on the login screen at most.
@@ -68,6 +71,12 @@ pub enum Message {
     Cancel,
     /// Picked a hub found on the network (its place in the list).
     Pick(usize),
+    /// Run the connection check on the address typed (offered when joining failed).
+    CheckConnection,
+    /// A step of the connection check.
+    Found(courier_core::doctor::Finding),
+    /// The connection check finished.
+    Checked,
 }
 
 /// What the parent has to do.
@@ -97,6 +106,15 @@ pub enum Action {
     Cancel,
     /// Move the cursor to the first field to fill ([`Login::focus`]).
     Focus,
+    /// Run the connection check on `hub`; its steps come back as [`Message::Found`].
+    CheckConnection {
+        /// Normalised `host:port`.
+        hub: String,
+        /// The password typed (empty: none).
+        password: String,
+        /// Login profile.
+        profile: Profile,
+    },
 }
 
 /// The password of a hub hosted here.
@@ -137,6 +155,7 @@ impl Login {
             error: None,
             status: None,
             found: Vec::new(),
+            check: None,
         }
     }
 
@@ -213,6 +232,7 @@ impl Login {
                 match self.validate() {
                     Ok(action) => {
                         self.error = None;
+                        self.check = None;
                         return action;
                     }
                     Err(e) => self.error = Some(e),
@@ -222,8 +242,69 @@ impl Login {
                 self.status = None;
                 return Action::Cancel;
             }
+            Message::CheckConnection => {
+                if self.busy() || self.check.as_ref().is_some_and(|(_, running)| *running) {
+                    return Action::None;
+                }
+                let Some(hub) = normalize_address(&self.address) else {
+                    self.error = Some("Enter the hub's address to check the connection.".into());
+                    return Action::None;
+                };
+                let name = self.name.trim();
+                let name = if name.is_empty() { "Courier" } else { name };
+                self.check = Some((Vec::new(), true));
+                return Action::CheckConnection {
+                    hub,
+                    password: self.password.clone(),
+                    profile: Profile::with_name(name),
+                };
+            }
+            Message::Found(finding) => {
+                if let Some((findings, _)) = &mut self.check {
+                    findings.push(finding);
+                }
+            }
+            Message::Checked => {
+                if let Some((_, running)) = &mut self.check {
+                    *running = false;
+                }
+            }
         }
         Action::None
+    }
+
+    /// After a failed join: the button that checks the connection, and its steps.
+    fn check_view(&self) -> Option<Element<'_, Message>> {
+        if self.mode != Mode::Join || (self.error.is_none() && self.check.is_none()) {
+            return None;
+        }
+        let running = self.check.as_ref().is_some_and(|(_, r)| *r);
+        let label = if running {
+            "Checking…"
+        } else {
+            "Check the connection"
+        };
+        let mut body = column![
+            button(text(label).size(14))
+                .style(button::secondary)
+                .on_press_maybe((!running && !self.busy()).then_some(Message::CheckConnection)),
+        ]
+        .spacing(4);
+        for f in self.check.iter().flat_map(|(findings, _)| findings) {
+            let line = text(format!(
+                "{} {}: {}",
+                if f.ok { "ok" } else { "problem" },
+                f.step,
+                f.text
+            ))
+            .size(12);
+            body = body.push(if f.ok {
+                line.style(style::dim)
+            } else {
+                line.style(style::error)
+            });
+        }
+        Some(body.into())
     }
 
     fn validate(&self) -> Result<Action, String> {
@@ -433,6 +514,9 @@ impl Login {
         }
         if let Some(e) = &self.error {
             form = form.push(text(e.clone()).style(style::error));
+        }
+        if let Some(check) = self.check_view() {
+            form = form.push(check);
         }
         let submit = match self.mode {
             Mode::Join => "Join",

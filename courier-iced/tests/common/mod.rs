@@ -122,6 +122,8 @@ impl Drop for TestHub {
 pub struct Peer {
     pub id: ClientId,
     pub handle: Handle,
+    /// The contact list the hub gave at login.
+    pub contacts: Vec<courier_core::proto::Contact>,
     updates: async_channel::Receiver<Update>,
     _pump: smol::Task<()>,
 }
@@ -148,10 +150,11 @@ impl Peer {
         let deadline = Instant::now() + PATIENCE;
         loop {
             match recv_until(&updates, deadline) {
-                Some(Update::Connected { handle, .. }) => {
+                Some(Update::Connected { handle, welcome }) => {
                     return Self {
                         id,
                         handle,
+                        contacts: welcome.contacts,
                         updates,
                         _pump: pump,
                     };
@@ -230,6 +233,7 @@ impl Driver {
         let mut app = Courier::new(dir);
         // Tests touch no network but their own: a hub hosted here is not advertised.
         app.settings.advertise = false;
+        app.discovery = false;
         Self {
             app,
             tx,

@@ -77,6 +77,8 @@ pub enum Action {
         /// Every conversation's.
         all: bool,
     },
+    /// Run the connection check; its steps come back as [`menu::Message::Found`].
+    CheckConnection,
 }
 
 /// What the pages show besides their own state.
@@ -176,6 +178,7 @@ enum PageAction<T> {
     LogOut,
     ChangeHubPassword(String),
     ClearHistory { all: bool },
+    CheckConnection,
 }
 
 impl<T: Send + 'static> PageAction<T> {
@@ -189,6 +192,7 @@ impl<T: Send + 'static> PageAction<T> {
             Self::LogOut => Action::LogOut,
             Self::ChangeHubPassword(p) => Action::ChangeHubPassword(p),
             Self::ClearHistory { all } => Action::ClearHistory { all },
+            Self::CheckConnection => Action::CheckConnection,
         }
     }
 }

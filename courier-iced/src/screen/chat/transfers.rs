@@ -128,6 +128,8 @@ pub enum Message {
     OpenFolder(PathBuf),
     /// A command to the hub failed.
     Failed(String),
+    /// Run the connection check (offered on a failed transfer).
+    CheckConnection,
 }
 
 /// What the parent has to do.
@@ -139,6 +141,8 @@ pub enum Action {
     Run(Task<Message>),
     /// Show this notice.
     Notice(String),
+    /// Open the Menu and run the connection check.
+    CheckConnection,
 }
 
 /// What a card needs from the parent to act.
@@ -269,6 +273,7 @@ impl Transfers {
                 Action::None
             }
             Message::Failed(why) => Action::Notice(why),
+            Message::CheckConnection => Action::CheckConnection,
             Message::OpenFolder(path) => Action::Run(
                 Task::future(smol::unblock(move || crate::system::open_folder(&path))).discard(),
             ),
@@ -529,9 +534,18 @@ fn state_line(key: u64, card: &FileCard) -> Element<'_, Message> {
             }
             line.into()
         }
-        FileState::Declined(why) | FileState::Failed(why) => {
-            text(why.as_str()).size(13).style(style::error).into()
-        }
+        FileState::Declined(why) => text(why.as_str()).size(13).style(style::error).into(),
+        // A failure that was not someone's choice may be the network's: offer the check.
+        FileState::Failed(why) if !why.to_lowercase().contains("cancelled") => row![
+            text(why.as_str()).size(13).style(style::error).width(Fill),
+            button(text("Check the connection").size(13))
+                .style(button::secondary)
+                .on_press(Message::CheckConnection),
+        ]
+        .spacing(6)
+        .align_y(Center)
+        .into(),
+        FileState::Failed(why) => text(why.as_str()).size(13).style(style::error).into(),
     }
 }
 
@@ -637,6 +651,81 @@ mod tests {
             },
             addrs: vec![],
         })
+    }
+
+    #[test]
+    fn a_failed_transfer_offers_the_connection_check_which_the_menu_runs()
+    -> Result<(), iced_test::Error> {
+        use crate::screen::chat::panel::{self, MenuMessage, Tab};
+        use courier_core::doctor::Finding;
+        let mut settings = Settings::default();
+        let mut chat = chat_with(vec![contact(2, "Bob")]);
+        chat.update(
+            chat::select(Target::Client(ClientId([2; 32]))),
+            &mut settings,
+        );
+        chat.session_event(offer(2, 1), &settings);
+        chat.session_event(offer(2, 2), &settings);
+        let ids: Vec<u64> = chat.transfers.cards.keys().copied().collect();
+        // One was cancelled (someone's choice: no check offered), one failed.
+        chat.transfers.cards.get_mut(&ids[0]).unwrap().state =
+            FileState::Failed("You cancelled.".into());
+        assert!(!shows(&chat, &settings, "Check the connection"));
+        chat.transfers.cards.get_mut(&ids[1]).unwrap().state =
+            FileState::Failed("The connection to Bob broke.".into());
+        assert!(shows(&chat, &settings, "The connection to Bob broke."));
+        let actions = interact(&mut chat, &mut settings, |ui| {
+            let _ = ui.click("Check the connection");
+        });
+        assert!(
+            actions
+                .iter()
+                .any(|a| matches!(a, chat::Action::CheckConnection)),
+            "{actions:?}"
+        );
+        assert_eq!(
+            chat.panel.tab,
+            Some(Tab::Menu),
+            "the Menu opens on the check"
+        );
+        assert!(shows(&chat, &settings, "Checking…"));
+        // A second press while it runs starts nothing more.
+        let again = chat.update(
+            ChatMessage::Panel(panel::Message::Menu(MenuMessage::CheckConnection)),
+            &mut settings,
+        );
+        assert!(matches!(again, chat::Action::None));
+
+        for (step, ok, text) in [
+            ("login", true, "safety code 1234; the password is right"),
+            (
+                "reachback",
+                false,
+                "others cannot connect to you directly (TCP 4000: refused)",
+            ),
+        ] {
+            let found = Finding {
+                step,
+                ok,
+                text: text.into(),
+            };
+            chat.update(
+                ChatMessage::Panel(panel::Message::Menu(MenuMessage::Found(found))),
+                &mut settings,
+            );
+        }
+        chat.update(
+            ChatMessage::Panel(panel::Message::Menu(MenuMessage::Checked)),
+            &mut settings,
+        );
+        assert!(shows(&chat, &settings, "problem · reachback"));
+        assert!(shows(
+            &chat,
+            &settings,
+            "others cannot connect to you directly (TCP 4000: refused)"
+        ));
+        assert!(shows(&chat, &settings, "1 problem found."));
+        Ok(())
     }
 
     #[test]

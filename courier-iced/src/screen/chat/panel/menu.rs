@@ -23,6 +23,12 @@ pub enum Message {
     Generate,
     /// Set it.
     ChangePassword,
+    /// Run the connection check.
+    CheckConnection,
+    /// A step of the connection check.
+    Found(courier_core::doctor::Finding),
+    /// The connection check finished.
+    Checked,
 }
 
 /// The page's own state: a new hub password being typed.
@@ -32,6 +38,9 @@ pub struct Page {
     pub new_password: String,
     /// Why it cannot be used.
     pub error: Option<String>,
+    /// The connection check's steps so far, and whether it still runs (`None`: never
+    /// run).
+    pub check: Option<(Vec<courier_core::doctor::Finding>, bool)>,
 }
 
 /// The widget id of the new-password field.
@@ -75,7 +84,81 @@ pub(super) fn update(page: &mut Page, message: Message, hub: &HubInfo) -> PageAc
         }
         Message::Copied(text) => PageAction::Notice(format!("Copied {text}")),
         Message::LogOut => PageAction::LogOut,
+        Message::CheckConnection => {
+            if page.check.as_ref().is_some_and(|(_, running)| *running) {
+                return PageAction::None;
+            }
+            page.check = Some((Vec::new(), true));
+            PageAction::CheckConnection
+        }
+        Message::Found(finding) => {
+            if let Some((findings, _)) = &mut page.check {
+                findings.push(finding);
+            }
+            PageAction::None
+        }
+        Message::Checked => {
+            if let Some((_, running)) = &mut page.check {
+                *running = false;
+            }
+            PageAction::None
+        }
     }
+}
+
+/// The connection check: a button, then each step as it is checked, ok or what is
+/// wrong and what to do.
+fn connection_check(page: &Page) -> Element<'_, Message> {
+    let running = page.check.as_ref().is_some_and(|(_, r)| *r);
+    let label = if running {
+        "Checking…"
+    } else {
+        "Check the connection"
+    };
+    let mut body = column![
+        button(text(label).size(14))
+            .style(button::secondary)
+            .on_press_maybe((!running).then_some(Message::CheckConnection)),
+    ]
+    .spacing(6);
+    match &page.check {
+        None => {
+            body = body.push(
+                text(
+                    "Can't see someone, or files go slowly? Checks every step from this \
+                     computer to the hub and back, and says what to do.",
+                )
+                .size(12)
+                .style(style::dim),
+            );
+        }
+        Some((findings, running)) => {
+            for f in findings {
+                let (mark, style): (&str, fn(&iced::Theme) -> text::Style) = if f.ok {
+                    ("ok", style::dim)
+                } else {
+                    ("problem", style::error)
+                };
+                body = body.push(
+                    column![
+                        text(format!("{mark} · {}", f.step)).size(12).style(style),
+                        text(f.text.as_str()).size(13),
+                    ]
+                    .spacing(2),
+                );
+            }
+            if !running {
+                let problems = findings.iter().filter(|f| !f.ok).count();
+                let summary = match problems {
+                    0 => "Everything checked works.".to_owned(),
+                    1 => "1 problem found.".to_owned(),
+                    n => format!("{n} problems found."),
+                };
+                body = body.push(text(summary).size(13));
+            }
+        }
+    }
+    section("Connection check", body)
 }
 
 pub(super) fn view<'a>(page: &'a Page, cx: Context<'a>) -> Element<'a, Message> {
@@ -120,6 +203,7 @@ pub(super) fn view<'a>(page: &'a Page, cx: Context<'a>) -> Element<'a, Message> 
             .style(button::secondary)
             .on_press(Message::CopyJoin),
         change_password(page, hub.hosted),
+        connection_check(page),
         section(
             "You",
             text(format!("{} · id {}", cx.profile.name, cx.me.short())).size(14)
