@@ -55,6 +55,8 @@ const MIGRATIONS: &[&str] = &[
         saved_in TEXT
     ) STRICT;
     CREATE INDEX files_by_peer ON files (peer, time);",
+    // 3: messages written while the hub was away, found at start without a scan.
+    "CREATE INDEX messages_waiting ON messages (seq) WHERE state = 'waiting';",
 ];
 
 /// File names kept per card, at most (the count says how many there were).
@@ -74,6 +76,8 @@ const EVERYONE: [u8; 32] = [0; 32];
 pub enum State {
     /// Someone else's message.
     Received,
+    /// Ours, written while the hub was away: not handed to it yet.
+    Waiting,
     /// Ours, handed to the hub; no receipt yet.
     Sent,
     /// Ours, delivered.
@@ -90,6 +94,7 @@ impl State {
     fn code(&self) -> String {
         match self {
             Self::Received => "received".into(),
+            Self::Waiting => "waiting".into(),
             Self::Sent => "sent".into(),
             Self::Delivered => "delivered".into(),
             Self::Stored => "stored".into(),
@@ -101,6 +106,7 @@ impl State {
     fn parse(code: &str) -> Self {
         match code {
             "received" => Self::Received,
+            "waiting" => Self::Waiting,
             "delivered" => Self::Delivered,
             "stored" => Self::Stored,
             "read" => Self::Read,
@@ -238,6 +244,42 @@ impl History {
             Target::Client(c) => c.0,
         };
         self.insert(peer, me, id, true, text, time, &State::Sent)
+    }
+
+    /// Keeps a message we (`me`) wrote while the hub was away, with the id it will be
+    /// sent with: it survives the app stopping, and [`History::waiting`] finds it at the
+    /// next start. [`History::set_state`] to [`State::Sent`] once handed over.
+    ///
+    /// # Errors
+    /// If the file cannot be written.
+    pub fn written(
+        &self,
+        me: ClientId,
+        id: MsgId,
+        to: Target,
+        text: &str,
+        time: Timestamp,
+    ) -> Result<bool, Error> {
+        let peer = match to {
+            Target::Everyone => EVERYONE,
+            Target::Client(c) => c.0,
+        };
+        self.insert(peer, me, id, true, text, time, &State::Waiting)
+    }
+
+    /// Our messages not handed to the hub yet, oldest first.
+    ///
+    /// # Errors
+    /// If the file cannot be read.
+    pub fn waiting(&self) -> Result<Vec<Entry>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, peer, sender, id, outgoing, text, time, state FROM messages
+                 WHERE state = 'waiting' ORDER BY seq",
+            )
+            .map_err(|e| classify(&self.path, e))?;
+        collect(&mut stmt, [], &self.path)
     }
 
     #[allow(clippy::too_many_arguments)]

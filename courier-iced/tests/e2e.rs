@@ -890,3 +890,74 @@ fn the_connection_check_is_offered_when_joining_fails_and_runs_from_the_menu() {
     });
     hub.stop();
 }
+
+/// Issue 11: a message written while the hub is away is kept in the history at once
+/// (under the id it will be sent with). The app stopped without shutting down (as a
+/// kill) before the hub came back sends it at its next start: it arrives, once, and
+/// the history holds it once, sent.
+#[test]
+fn a_message_written_while_the_hub_is_away_survives_the_app_stopping() {
+    let scratch = Scratch::new("outbox");
+    let hub_home = scratch.path("hub");
+    let hub = TestHub::start(&hub_home, PASSWORD, 0);
+    let port = hub.addr.port();
+    let dir = scratch.path("ada");
+    let mut first = Driver::new(dir.clone());
+    first.app.settings.notifications = false;
+    login(&mut first, &hub.address(), "Ada", PASSWORD);
+    first.until("asked to confirm the new hub", |a| a.confirm.is_some());
+    first.send(Message::ConfirmHub(true));
+    first.until("logged in", in_chat);
+    let ada = first.chat().me();
+    let bob = Peer::join(&hub.address(), PASSWORD, "Bob");
+    first.until("Bob", |a| {
+        chat(a).is_some_and(|c| c.people.get(&bob.id).is_some())
+    });
+    let bob_target = Target::Client(bob.id);
+    first.send(Message::Chat(select(bob_target)));
+
+    hub.stop();
+    first.until("reconnecting", |a| {
+        chat(a).is_some_and(|c| c.connection != courier_iced::screen::chat::Connection::Online)
+    });
+    write(&mut first, "kept while away");
+    assert_eq!(
+        my_bubble_state(&first.app, bob_target, "kept while away"),
+        Some(BubbleState::Waiting)
+    );
+    drop(first);
+
+    let hub = TestHub::start(&hub_home, PASSWORD, port);
+    let mut again = Driver::launch(dir);
+    again.until("rejoined by itself", in_chat);
+    let got = bob.expect("the message written before the app stopped", |e| match e {
+        Event::Message(m) if m.text == "kept while away" => Some(m.from),
+        _ => None,
+    });
+    assert_eq!(got, ada);
+    again.send(Message::Chat(select(bob_target)));
+    again.until("delivered or kept for Bob, after the relaunch", |a| {
+        matches!(
+            my_bubble_state(a, bob_target, "kept while away"),
+            Some(BubbleState::Delivered | BubbleState::Stored)
+        )
+    });
+    assert_eq!(bubbles_with(&again.app, bob_target, "kept while away"), 1);
+    let history = again.chat().conversations.history().unwrap();
+    assert!(
+        history.waiting().unwrap().is_empty(),
+        "nothing waits any more"
+    );
+    let kept = history.search("kept while away", 10).unwrap();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    // Nothing arrives a second time.
+    bob.handle
+        .try_send_message(Target::Client(ada), "got it")
+        .unwrap();
+    again.until("Bob's answer", |a| {
+        bubbles_with(a, Target::Client(bob.id), "got it") == 1
+    });
+    let repeats = bob.count(|e| matches!(e, Event::Message(m) if m.text == "kept while away"));
+    assert_eq!(repeats, 0, "sent once");
+    hub.stop();
+}

@@ -139,6 +139,7 @@ fn resolve(who: &str, names: &[(ClientId, String)]) -> Result<Target> {
 fn state_word(s: &State) -> String {
     match s {
         State::Received => "received".into(),
+        State::Waiting => "waiting (not sent yet)".into(),
         State::Sent => "sent".into(),
         State::Delivered => "delivered".into(),
         State::Stored => "stored".into(),

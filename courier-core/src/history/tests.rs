@@ -381,3 +381,43 @@ fn file_cards_are_kept_with_their_outcome_and_read_back_by_time() {
         1
     );
 }
+
+#[test]
+fn messages_written_while_the_hub_is_away_wait_across_a_reopen_until_sent() {
+    let dir = Dir::new("waiting");
+    {
+        let h = History::open(&dir.0, &HUB).unwrap();
+        h.sent(ME, MsgId(1), Target::Client(ADA), "went out", Timestamp(1))
+            .unwrap();
+        assert!(
+            h.written(ME, MsgId(2), Target::Client(ADA), "first", Timestamp(2))
+                .unwrap()
+        );
+        h.written(ME, MsgId(3), Target::Everyone, "second", Timestamp(3))
+            .unwrap();
+    }
+    // Reopened (the app started again): both wait, oldest first, with their ids.
+    let h = History::open(&dir.0, &HUB).unwrap();
+    let waiting = h.waiting().unwrap();
+    assert_eq!(texts(&waiting), ["first", "second"]);
+    assert_eq!(
+        waiting.iter().map(|e| (e.id, e.peer)).collect::<Vec<_>>(),
+        [
+            (MsgId(2), Target::Client(ADA)),
+            (MsgId(3), Target::Everyone)
+        ]
+    );
+    assert!(
+        waiting
+            .iter()
+            .all(|e| e.state == State::Waiting && e.outgoing)
+    );
+    // They show in their conversations as waiting.
+    let page = h.page(Some(Target::Client(ADA)), None, 10).unwrap();
+    assert_eq!(page[0].state, State::Waiting);
+    // Handed over, then delivered: no longer waiting.
+    h.set_state(ME, MsgId(2), &State::Sent).unwrap();
+    assert_eq!(texts(&h.waiting().unwrap()), ["second"]);
+    h.set_state(ME, MsgId(3), &State::Delivered).unwrap();
+    assert!(h.waiting().unwrap().is_empty());
+}

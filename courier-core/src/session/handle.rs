@@ -99,14 +99,29 @@ impl Handle {
     /// [`Error::NotConnected`] if the queue is full or the session is gone.
     pub fn try_send_message(&self, to: Target, text: impl Into<String>) -> Result<MsgId, Error> {
         let id = MsgId::random();
+        self.try_send_message_as(id, to, text)?;
+        Ok(id)
+    }
+
+    /// Like [`Handle::try_send_message`] with an id chosen beforehand (a message
+    /// written while the hub was away keeps the id it was kept under; sent twice, the
+    /// receiver drops the repeat by this id).
+    ///
+    /// # Errors
+    /// [`Error::NotConnected`] if the queue is full or the session is gone.
+    pub fn try_send_message_as(
+        &self,
+        id: MsgId,
+        to: Target,
+        text: impl Into<String>,
+    ) -> Result<(), Error> {
         self.commands
             .try_send(Command::Send {
                 id,
                 to,
                 text: text.into(),
             })
-            .map_err(|_| Error::NotConnected)?;
-        Ok(id)
+            .map_err(|_| Error::NotConnected)
     }
 
     /// Shows "typing" to `to`.

@@ -179,6 +179,7 @@ impl Chat {
             self.notice = Some(format!("The history was not saved: {e}"));
         }
         self.conversations.keep_history(history);
+        self.flush_waiting();
         self.show_history_problem();
     }
 

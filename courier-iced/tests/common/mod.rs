@@ -186,6 +186,19 @@ impl Peer {
         })
     }
 
+    /// How many of the updates already here are events `pred` accepts (takes them all).
+    pub fn count(&self, mut pred: impl FnMut(&Event) -> bool) -> usize {
+        let mut n = 0;
+        while let Ok(update) = self.updates.try_recv() {
+            if let Update::Event(e) = update
+                && pred(&e)
+            {
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Waits for an event `pick` accepts (other updates are skipped; reconnects are
     /// followed: the handle stays valid).
     pub fn expect<T>(&self, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> T {

@@ -142,8 +142,9 @@ pub struct Conversations {
     drafts: HashMap<Target, String>,
     /// Where each message we sent went, by its id (for receipts).
     sent: HashMap<MsgId, Target>,
-    /// Our messages written while the hub was away (local ids), oldest first.
-    waiting: Vec<MsgId>,
+    /// Our messages written while the hub was away, oldest first: the id each is kept
+    /// (and will be sent) under, where it goes, and its text.
+    waiting: Vec<(MsgId, Target, String)>,
     last_typing: Option<Instant>,
     /// The history, when it could be opened.
     history: Option<History>,
@@ -214,6 +215,17 @@ impl Conversations {
     /// Keeps messages in `history` from now on; conversations already open load their
     /// newest page from it.
     pub fn keep_history(&mut self, history: History) {
+        // What an earlier run wrote while the hub was away is sent now.
+        match history.waiting() {
+            Ok(entries) => {
+                for e in entries.into_iter().filter(|e| e.outgoing) {
+                    if !self.waiting.iter().any(|(id, _, _)| *id == e.id) {
+                        self.waiting.push((e.id, e.peer, e.text));
+                    }
+                }
+            }
+            Err(e) => self.problem = Some(format!("The history could not be read: {e}")),
+        }
         self.history = Some(history);
         let targets: Vec<Target> = self.threads.keys().copied().collect();
         for target in targets {
@@ -700,9 +712,15 @@ impl Conversations {
         if !link.online {
             // Kept here rather than in the session's queue: after a hub restart the
             // recipient may not be back yet, and the hub would refuse it as unknown.
+            // Kept in the history at once (under the id it will be sent with): a
+            // stopped or killed app sends it at its next start.
             let id = MsgId::random();
-            self.waiting.push(id);
-            self.push_mine(me, target, id, text, BubbleState::Waiting);
+            self.waiting.push((id, target, text.clone()));
+            let time = self.push_mine(me, target, id, text.clone(), BubbleState::Waiting);
+            if let Some(h) = &self.history {
+                let kept = h.written(me, id, target, &text, time);
+                self.keep(kept);
+            }
         } else {
             match handle.try_send_message(target, text.as_str()) {
                 Ok(id) => {
@@ -752,36 +770,35 @@ impl Conversations {
         known: impl Fn(&ClientId) -> bool,
     ) {
         let waiting = std::mem::take(&mut self.waiting);
-        for local in waiting {
-            let found = self.threads.iter_mut().find_map(|(target, c)| {
-                c.items.iter_mut().find_map(|i| match i {
-                    Item::Message(b) if b.id == local && b.from == me => Some((*target, b)),
-                    _ => None,
-                })
-            });
-            let Some((target, bubble)) = found else {
-                continue;
-            };
+        for (id, target, text) in waiting {
             let ready = match target {
                 Target::Everyone => true,
-                Target::Client(id) => known(&id),
+                Target::Client(peer) => known(&peer),
             };
-            if !ready {
-                self.waiting.push(local);
+            if !ready
+                || handle
+                    .try_send_message_as(id, target, text.as_str())
+                    .is_err()
+            {
+                self.waiting.push((id, target, text));
                 continue;
             }
-            match handle.try_send_message(target, bubble.text.as_str()) {
-                Ok(id) => {
-                    bubble.id = id;
-                    bubble.state = BubbleState::Sent;
-                    self.sent.insert(id, target);
-                    if let Some(h) = &self.history
-                        && let Err(e) = h.sent(me, id, target, &bubble.text, bubble.time)
+            self.sent.insert(id, target);
+            // The bubble, if its conversation is loaded (else its page shows it sent).
+            if let Some(c) = self.threads.get_mut(&target) {
+                for item in &mut c.items {
+                    if let Item::Message(b) = item
+                        && b.id == id
+                        && b.from == me
                     {
-                        self.problem = Some(format!("The history was not saved: {e}"));
+                        b.state = BubbleState::Sent;
                     }
                 }
-                Err(_) => self.waiting.push(local),
+            }
+            if let Some(h) = &self.history
+                && let Err(e) = h.set_state(me, id, &history::State::Sent)
+            {
+                self.problem = Some(format!("The history was not saved: {e}"));
             }
         }
     }
@@ -1006,6 +1023,7 @@ impl From<Entry> for Bubble {
     fn from(e: Entry) -> Self {
         let state = match e.state {
             history::State::Received => BubbleState::Received,
+            history::State::Waiting => BubbleState::Waiting,
             history::State::Delivered => BubbleState::Delivered,
             history::State::Stored => BubbleState::Stored,
             history::State::Read => BubbleState::Read,
