@@ -811,8 +811,9 @@ fn connection_check(
 }
 
 /// Browses the network for hubs as long as the subscription runs (the login screen
-/// shows); nothing when mDNS cannot run here.
-fn discover() -> impl futures::Stream<Item = Message> {
+/// shows); nothing when mDNS cannot run here. Public for the end-to-end test of the
+/// Join list, which feeds it to the app as the runtime does.
+pub fn discover() -> impl futures::Stream<Item = Message> {
     use futures::StreamExt as _;
     futures::stream::once(smol::unblock(courier_core::discovery::Browser::start))
         .filter_map(|started| async move { started.ok() })

@@ -100,6 +100,51 @@ impl TestHub {
         self.addr.to_string()
     }
 
+    /// A hub in network namespace `ns` (its thread enters it), listening on every
+    /// address there and advertising itself by mDNS as `name`, as `courier hub` does.
+    #[cfg(target_os = "linux")]
+    pub fn start_advertised(ns: &str, home: &Path, password: &str, name: &str) -> Self {
+        use std::os::fd::AsFd;
+        let home = hub::Home::open(home).unwrap();
+        let identity = home.identity().unwrap();
+        let secret = home.set_password(&Password::new(password)).unwrap();
+        let fingerprint = identity.id();
+        let db = home.database().unwrap();
+        // No database in the running hub: it would read it on the shared blocking pool,
+        // whose threads, made from this thread, would be in the hub's namespace, and
+        // the app's own blocking work (its mDNS browser) could land there.
+        let config = hub::Config::new(identity, secret);
+        let (stop, stopped) = async_channel::bounded::<()>(1);
+        let (bound_tx, bound) = std::sync::mpsc::channel();
+        let (ns, name) = (ns.to_owned(), name.to_owned());
+        let thread = std::thread::spawn(move || {
+            // Sockets and the mDNS thread made from here on belong to the namespace.
+            let file = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
+            rustix::thread::move_into_link_name_space(
+                file.as_fd(),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .unwrap();
+            let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let _advert = courier_core::discovery::Advert::start(&name, addr, fingerprint).unwrap();
+            bound_tx.send(addr).unwrap();
+            let listener = async_net::TcpListener::try_from(listener).unwrap();
+            let shutdown = async move {
+                let _ = stopped.recv().await;
+            };
+            smol::block_on(hub::serve(listener, config, shutdown)).unwrap();
+        });
+        let addr = bound.recv().unwrap();
+        Self {
+            addr,
+            fingerprint,
+            db,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
     /// Stops the hub and waits until it is gone.
     pub fn stop(mut self) {
         let _ = self.stop.try_send(());

@@ -1,0 +1,138 @@
+//! Issue 12: the Join screen's list of hubs, end to end on a real network. A hub
+//! advertises in one network namespace; the app runs in another (this test runs itself
+//! again inside it), with its own discovery stream feeding its `update` as the iced
+//! runtime would; the hub is clicked in the list and joined. Namespaces need root (as
+//! CI has); elsewhere the test says it did not run.
+#![cfg(target_os = "linux")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+#[path = "common/xvfb.rs"]
+mod xvfb;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Driver, Scratch, TestHub, in_chat};
+use courier_iced::app::{Message, Screen};
+use courier_iced::screen::login::{Message as LoginMessage, Mode};
+use futures::StreamExt;
+
+const PASSWORD: &str = "join list password";
+/// Set in the run inside the app's namespace: the hub's namespace.
+const INNER: &str = "COURIER_JOIN_LIST_HUB_NS";
+const TEST: &str = "a_hub_on_the_network_is_listed_clicked_and_joined";
+
+#[test]
+fn a_hub_on_the_network_is_listed_clicked_and_joined() {
+    if let Ok(hub_ns) = std::env::var(INNER) {
+        return inside(&hub_ns);
+    }
+    let tag = std::process::id() % 100_000;
+    let (hub, app) = (format!("cjh{tag}"), format!("cja{tag}"));
+    let (a, b) = (format!("cja{tag}h"), format!("cjb{tag}a"));
+    let steps = [
+        format!("netns add {hub}"),
+        format!("netns add {app}"),
+        format!("link add {a} type veth peer name {b}"),
+        format!("link set {a} netns {hub}"),
+        format!("link set {b} netns {app}"),
+        format!("-n {hub} addr add 10.79.0.1/24 dev {a}"),
+        format!("-n {app} addr add 10.79.0.2/24 dev {b}"),
+        format!("-n {hub} link set {a} up"),
+        format!("-n {app} link set {b} up"),
+        format!("-n {hub} link set lo up"),
+        format!("-n {app} link set lo up"),
+    ];
+    let cleanup = || {
+        for ns in [&hub, &app] {
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(Stdio::null())
+                .status();
+        }
+    };
+    for step in &steps {
+        let ok = Command::new("ip")
+            .args(step.split(' '))
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            cleanup();
+            xvfb::not_run(
+                TEST,
+                &format!(
+                    "cannot make network namespaces (`ip {step}` failed: needs root and iproute2)"
+                ),
+            );
+            return;
+        }
+    }
+    let status = Command::new("ip")
+        .args(["netns", "exec", &app])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+        .env(INNER, &hub)
+        .status();
+    cleanup();
+    assert!(
+        status.unwrap().success(),
+        "the run inside the namespace failed"
+    );
+}
+
+fn inside(hub_ns: &str) {
+    let scratch = Scratch::new("join-list");
+    let hub = TestHub::start_advertised(hub_ns, &scratch.path("hub"), PASSWORD, "Lab hub");
+    let mut app = Driver::new(scratch.path("ada"));
+    assert!(app.shows("Looking… (none yet: type its address below)"));
+
+    // The app's own discovery stream, fed to it as its subscription would be.
+    let mut stream = Box::pin(courier_iced::app::discover());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let listed = |app: &Driver| matches!(&app.app.screen, Screen::Login(l) if l.found.iter().any(|(h, _)| h.name == "Lab hub"));
+    while !listed(&app) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let next = smol::block_on(futures_lite::future::or(
+            async { stream.next().await },
+            async {
+                smol::Timer::after(left).await;
+                None
+            },
+        ));
+        match next {
+            Some(message) => app.send(message),
+            None => panic!("the hub never showed in the Join list"),
+        }
+    }
+    let expected = format!("10.79.0.1:{}", hub.addr.port());
+    assert!(app.shows("Lab hub"));
+    let Screen::Login(login) = &app.app.screen else {
+        unreachable!()
+    };
+    let (found, known) = &login.found[0];
+    assert_eq!(found.addresses[0].to_string(), expected, "{found:?}");
+    assert_eq!(found.fingerprint, Some(hub.fingerprint));
+    assert!(!known, "never met");
+    let line = format!("{expected} · safety code {}", hub.fingerprint.safety_code());
+    assert!(app.shows(&line), "the list shows {line:?}");
+
+    // A click on it fills the address; name and password, and in.
+    app.send(Message::Login(LoginMessage::Mode(Mode::Join)));
+    app.send(Message::Login(LoginMessage::Name("Ada".into())));
+    app.interact(|ui| {
+        let _ = ui.click("Lab hub");
+    });
+    let Screen::Login(login) = &app.app.screen else {
+        unreachable!()
+    };
+    assert_eq!(login.address, expected);
+    app.send(Message::Login(LoginMessage::Password(PASSWORD.into())));
+    app.send(Message::Login(LoginMessage::Submit));
+    app.until("asked to confirm the new hub", |a| a.confirm.is_some());
+    app.send(Message::ConfirmHub(true));
+    app.until("joined", in_chat);
+    assert_eq!(app.chat().hub.fingerprint, hub.fingerprint);
+    hub.stop();
+}
