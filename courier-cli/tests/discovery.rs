@@ -172,6 +172,15 @@ impl Drop for Net {
     }
 }
 
+/// The port a hub's startup line says it listens on.
+fn port_of(started: &serde_json::Value) -> String {
+    started["listen"]
+        .as_str()
+        .and_then(|l| l.rsplit(':').next())
+        .unwrap()
+        .to_owned()
+}
+
 /// Ctrl-C, as a person stops the hub: it says goodbye on the network too.
 fn interrupt(child: &mut Child) {
     let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
@@ -191,13 +200,7 @@ fn a_hub_in_one_namespace_is_found_from_another_and_gone_when_it_stops() {
     let dir = tempdir("discovery-found");
     let (mut hub, started) = net.hub(&dir.join("hub"), &["--name", "Lab hub"]);
     assert_eq!(started["advertised_as"], "Lab hub");
-    let port = started["listen"]
-        .as_str()
-        .unwrap()
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .to_owned();
+    let port = port_of(&started);
     let out = net.hubs(&dir.join("client"), false);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let found = json_lines(&out.stdout);
@@ -407,13 +410,7 @@ fn doctor_says_when_others_cannot_connect_and_a_transfer_then_goes_relayed_and_v
     };
     let dir = tempdir("discovery-firewall");
     let (mut hub, started) = net.hub(&dir.join("hub"), &["--name", "Walled hub"]);
-    let port = started["listen"]
-        .as_str()
-        .unwrap()
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .to_owned();
+    let port = port_of(&started);
     let at = format!("10.74.0.1:{port}");
     let rx_profile = dir.join("rx");
 
@@ -506,13 +503,7 @@ fn with_multicast_dropped_no_hub_is_found_and_doctor_names_multicast() {
     };
     let dir = tempdir("discovery-multicast");
     let (mut hub, started) = net.hub(&dir.join("hub"), &["--name", "Quiet hub"]);
-    let port = started["listen"]
-        .as_str()
-        .unwrap()
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .to_owned();
+    let port = port_of(&started);
     let profile = dir.join("client");
     // The control: found while multicast flows.
     assert_eq!(json_lines(&net.hubs(&profile, false).stdout).len(), 1);
@@ -736,12 +727,7 @@ fn a_hostile_mdns_responder_neither_crashes_nor_confuses_the_list() {
 
     // This computer meets the real hub (and pins it), then a flood of 1 000 made-up
     // hubs arrives, as fast as the link takes them.
-    let port = started["listen"]
-        .as_str()
-        .unwrap()
-        .rsplit(':')
-        .next()
-        .unwrap();
+    let port = port_of(&started);
     let mut who = net.member(&net.client, &format!("10.76.0.1:{port}"), &profile, "me");
     who.args(["who", "--json"]);
     assert!(who.output().unwrap().status.success());
@@ -826,13 +812,7 @@ fn a_hub_follows_interfaces_that_come_and_go() {
     };
     let dir = tempdir("discovery-interfaces");
     let (mut hub, started) = net.hub(&dir.join("hub"), &["--name", "Roaming hub"]);
-    let port = started["listen"]
-        .as_str()
-        .unwrap()
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .to_owned();
+    let port = port_of(&started);
 
     // A second network, plugged into the hub's computer now.
     let tag = format!("{}77", std::process::id() % 100_000);

@@ -239,10 +239,7 @@ impl History {
         text: &str,
         time: Timestamp,
     ) -> Result<bool, Error> {
-        let peer = match to {
-            Target::Everyone => EVERYONE,
-            Target::Client(c) => c.0,
-        };
+        let peer = key_of(to);
         self.insert(peer, me, id, true, text, time, &State::Sent)
     }
 
@@ -260,10 +257,7 @@ impl History {
         text: &str,
         time: Timestamp,
     ) -> Result<bool, Error> {
-        let peer = match to {
-            Target::Everyone => EVERYONE,
-            Target::Client(c) => c.0,
-        };
+        let peer = key_of(to);
         self.insert(peer, me, id, true, text, time, &State::Waiting)
     }
 
@@ -352,10 +346,7 @@ impl History {
         let columns = "seq, peer, sender, id, outgoing, text, time, state";
         let rows = match peer {
             Some(peer) => {
-                let key = match peer {
-                    Target::Everyone => EVERYONE,
-                    Target::Client(c) => c.0,
-                };
+                let key = key_of(peer);
                 let mut stmt = self
                     .conn
                     .prepare_cached(&format!(
@@ -386,10 +377,7 @@ impl History {
     /// If the file cannot be read.
     pub fn page_after(&self, peer: Target, after: i64, limit: usize) -> Result<Vec<Entry>, Error> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let key = match peer {
-            Target::Everyone => EVERYONE,
-            Target::Client(c) => c.0,
-        };
+        let key = key_of(peer);
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -594,10 +582,7 @@ impl History {
     pub fn clear(&self, peer: Option<Target>) -> Result<u64, Error> {
         let n = match peer {
             Some(peer) => {
-                let key = match peer {
-                    Target::Everyone => EVERYONE,
-                    Target::Client(c) => c.0,
-                };
+                let key = key_of(peer);
                 self.conn
                     .execute("DELETE FROM files WHERE peer = ?1", params![&key[..]])
                     .and_then(|_| {
@@ -679,6 +664,14 @@ fn fts_query(query: &str) -> Option<String> {
         end.push('*');
     }
     Some(q.join(" "))
+}
+
+/// A conversation's key in the tables: the contact's id, or [`EVERYONE`].
+fn key_of(target: Target) -> [u8; 32] {
+    match target {
+        Target::Everyone => EVERYONE,
+        Target::Client(c) => c.0,
+    }
 }
 
 fn collect(

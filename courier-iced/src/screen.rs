@@ -2,4 +2,5 @@
 //! for the parent, and a `view`.
 
 pub mod chat;
+pub mod check;
 pub mod login;

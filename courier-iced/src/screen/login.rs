@@ -5,6 +5,7 @@ use courier_core::proto::{Profile, validate_profile};
 use iced::widget::{button, center, column, container, row, text, text_input};
 use iced::{Center, Element, Fill};
 
+use crate::screen::check::{self, Check};
 use crate::session::normalize_address;
 use crate::settings::Settings;
 use crate::style;
@@ -42,9 +43,8 @@ pub struct Login {
     pub status: Option<String>,
     /// Hubs found on the network (join), and whether this computer knows each.
     pub found: Vec<(FoundHub, bool)>,
-    /// The connection check offered after a failed join: its steps so far, and whether
-    /// it still runs.
-    pub check: Option<(Vec<courier_core::doctor::Finding>, bool)>,
+    /// The connection check offered after a failed join.
+    pub check: Option<Check>,
 }
 
 /// Hubs listed on the login screen at most.
@@ -243,7 +243,7 @@ impl Login {
                 return Action::Cancel;
             }
             Message::CheckConnection => {
-                if self.busy() || self.check.as_ref().is_some_and(|(_, running)| *running) {
+                if self.busy() || Check::running(self.check.as_ref()) {
                     return Action::None;
                 }
                 let Some(hub) = normalize_address(&self.address) else {
@@ -252,23 +252,15 @@ impl Login {
                 };
                 let name = self.name.trim();
                 let name = if name.is_empty() { "Courier" } else { name };
-                self.check = Some((Vec::new(), true));
+                Check::start(&mut self.check);
                 return Action::CheckConnection {
                     hub,
                     password: self.password.clone(),
                     profile: Profile::with_name(name),
                 };
             }
-            Message::Found(finding) => {
-                if let Some((findings, _)) = &mut self.check {
-                    findings.push(finding);
-                }
-            }
-            Message::Checked => {
-                if let Some((_, running)) = &mut self.check {
-                    *running = false;
-                }
-            }
+            Message::Found(finding) => Check::found(&mut self.check, finding),
+            Message::Checked => Check::done(&mut self.check),
         }
         Action::None
     }
@@ -278,33 +270,8 @@ impl Login {
         if self.mode != Mode::Join || (self.error.is_none() && self.check.is_none()) {
             return None;
         }
-        let running = self.check.as_ref().is_some_and(|(_, r)| *r);
-        let label = if running {
-            "Checking…"
-        } else {
-            "Check the connection"
-        };
-        let mut body = column![
-            button(text(label).size(14))
-                .style(button::secondary)
-                .on_press_maybe((!running && !self.busy()).then_some(Message::CheckConnection)),
-        ]
-        .spacing(4);
-        for f in self.check.iter().flat_map(|(findings, _)| findings) {
-            let line = text(format!(
-                "{} {}: {}",
-                if f.ok { "ok" } else { "problem" },
-                f.step,
-                f.text
-            ))
-            .size(12);
-            body = body.push(if f.ok {
-                line.style(style::dim)
-            } else {
-                line.style(style::error)
-            });
-        }
-        Some(body.into())
+        let start = (!self.busy()).then_some(Message::CheckConnection);
+        Some(check::view(self.check.as_ref(), start, None))
     }
 
     fn validate(&self) -> Result<Action, String> {

@@ -69,17 +69,23 @@ pub struct TestHub {
 }
 
 impl TestHub {
-    pub fn start(home: &Path, password: &str, port: u16) -> Self {
+    /// The hub's configuration from its folder (identity, password), its fingerprint
+    /// and its database.
+    fn prepare(home: &Path, password: &str) -> (hub::Config, ClientId, hub::db::Db) {
         let home = hub::Home::open(home).unwrap();
         let identity = home.identity().unwrap();
         let secret = home.set_password(&Password::new(password)).unwrap();
+        let fingerprint = identity.id();
+        let db = home.database().unwrap();
+        (hub::Config::new(identity, secret), fingerprint, db)
+    }
+
+    pub fn start(home: &Path, password: &str, port: u16) -> Self {
+        let (mut config, fingerprint, db) = Self::prepare(home, password);
+        config.db = Some(db.clone());
         let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).unwrap();
         let addr = listener.local_addr().unwrap();
         let listener = async_net::TcpListener::try_from(listener).unwrap();
-        let fingerprint = identity.id();
-        let db = home.database().unwrap();
-        let mut config = hub::Config::new(identity, secret);
-        config.db = Some(db.clone());
         let (stop, stopped) = async_channel::bounded::<()>(1);
         let thread = std::thread::spawn(move || {
             let shutdown = async move {
@@ -105,15 +111,10 @@ impl TestHub {
     #[cfg(target_os = "linux")]
     pub fn start_advertised(ns: &str, home: &Path, password: &str, name: &str) -> Self {
         use std::os::fd::AsFd;
-        let home = hub::Home::open(home).unwrap();
-        let identity = home.identity().unwrap();
-        let secret = home.set_password(&Password::new(password)).unwrap();
-        let fingerprint = identity.id();
-        let db = home.database().unwrap();
         // No database in the running hub: it would read it on the shared blocking pool,
         // whose threads, made from this thread, would be in the hub's namespace, and
         // the app's own blocking work (its mDNS browser) could land there.
-        let config = hub::Config::new(identity, secret);
+        let (config, fingerprint, db) = Self::prepare(home, password);
         let (stop, stopped) = async_channel::bounded::<()>(1);
         let (bound_tx, bound) = std::sync::mpsc::channel();
         let (ns, name) = (ns.to_owned(), name.to_owned());

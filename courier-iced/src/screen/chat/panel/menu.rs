@@ -6,6 +6,7 @@ use iced::{Element, Task};
 
 use super::{Context, PageAction, section};
 use crate::screen::chat::HubInfo;
+use crate::screen::check::{self, Check};
 use crate::style;
 
 /// What the user did on the page.
@@ -38,9 +39,8 @@ pub struct Page {
     pub new_password: String,
     /// Why it cannot be used.
     pub error: Option<String>,
-    /// The connection check's steps so far, and whether it still runs (`None`: never
-    /// run).
-    pub check: Option<(Vec<courier_core::doctor::Finding>, bool)>,
+    /// The connection check (`None`: never run).
+    pub check: Option<Check>,
 }
 
 /// The widget id of the new-password field.
@@ -85,79 +85,33 @@ pub(super) fn update(page: &mut Page, message: Message, hub: &HubInfo) -> PageAc
         Message::Copied(text) => PageAction::Notice(format!("Copied {text}")),
         Message::LogOut => PageAction::LogOut,
         Message::CheckConnection => {
-            if page.check.as_ref().is_some_and(|(_, running)| *running) {
-                return PageAction::None;
+            if Check::start(&mut page.check) {
+                PageAction::CheckConnection
+            } else {
+                PageAction::None
             }
-            page.check = Some((Vec::new(), true));
-            PageAction::CheckConnection
         }
         Message::Found(finding) => {
-            if let Some((findings, _)) = &mut page.check {
-                findings.push(finding);
-            }
+            Check::found(&mut page.check, finding);
             PageAction::None
         }
         Message::Checked => {
-            if let Some((_, running)) = &mut page.check {
-                *running = false;
-            }
+            Check::done(&mut page.check);
             PageAction::None
         }
     }
 }
 
-/// The connection check: a button, then each step as it is checked, ok or what is
-/// wrong and what to do.
+/// The connection check: a button, then each step as it is checked.
 fn connection_check(page: &Page) -> Element<'_, Message> {
-    let running = page.check.as_ref().is_some_and(|(_, r)| *r);
-    let label = if running {
-        "Checking…"
-    } else {
-        "Check the connection"
-    };
-    let mut body = column![
-        button(text(label).size(14))
-            .style(button::secondary)
-            .on_press_maybe((!running).then_some(Message::CheckConnection)),
-    ]
-    .spacing(6);
-    match &page.check {
-        None => {
-            body = body.push(
-                text(
-                    "Can't see someone, or files go slowly? Checks every step from this \
-                     computer to the hub and back, and says what to do.",
-                )
-                .size(12)
-                .style(style::dim),
-            );
-        }
-        Some((findings, running)) => {
-            for f in findings {
-                let (mark, style): (&str, fn(&iced::Theme) -> text::Style) = if f.ok {
-                    ("ok", style::dim)
-                } else {
-                    ("problem", style::error)
-                };
-                body = body.push(
-                    column![
-                        text(format!("{mark} · {}", f.step)).size(12).style(style),
-                        text(f.text.as_str()).size(13),
-                    ]
-                    .spacing(2),
-                );
-            }
-            if !running {
-                let problems = findings.iter().filter(|f| !f.ok).count();
-                let summary = match problems {
-                    0 => "Everything checked works.".to_owned(),
-                    1 => "1 problem found.".to_owned(),
-                    n => format!("{n} problems found."),
-                };
-                body = body.push(text(summary).size(13));
-            }
-        }
-    }
+    let body = check::view(
+        page.check.as_ref(),
+        Some(Message::CheckConnection),
+        Some(
+            "Can't see someone, or files go slowly? Checks every step from this computer to \
+             the hub and back, and says what to do.",
+        ),
+    );
     section("Connection check", body)
 }
 
