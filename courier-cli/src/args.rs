@@ -63,8 +63,9 @@ pub(crate) enum Command {
     Hubs(HubsArgs),
     /// Why can't I see or reach the hub? Checks this computer's addresses, discovery,
     /// the hub's address, TCP, its identity against the pin, the login and the
-    /// protocol, and says for each: ok, or what is wrong and what to do. Exit 1 when
-    /// something is wrong. Takes at most about 10 s.
+    /// protocol, the address the hub sees this computer at, and whether the hub can
+    /// connect back to the port files would arrive on; says for each: ok, or what is
+    /// wrong and what to do. Exit 1 when something is wrong. Takes at most about 10 s.
     Doctor(DoctorArgs),
 }
 
@@ -72,8 +73,10 @@ pub(crate) enum Command {
 pub(crate) struct DoctorArgs {
     #[command(flatten)]
     pub(crate) client: ClientArgs,
-    #[command(flatten)]
-    pub(crate) link: LinkArgs,
+    /// The address this computer takes files on, as `send`/`receive --bind` (default: a
+    /// port the system picks): the hub tries to connect back to it.
+    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_bind)]
+    pub(crate) bind: Option<std::net::SocketAddr>,
     /// One JSON object with every step on stdout.
     #[arg(long)]
     pub(crate) json: bool,

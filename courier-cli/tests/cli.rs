@@ -1311,3 +1311,56 @@ fn history_keeps_what_was_said_and_searches_it_offline() {
         "{human}"
     );
 }
+
+/// `courier doctor --bind` asks the hub to connect back to that port: here one a
+/// receiver already listens on (doctor cannot take it, and asks about it as it is), so
+/// the hub's connection arrives at that listener.
+#[test]
+fn doctor_with_bind_asks_the_hub_about_that_port() {
+    let dir = tempdir("doctor-bind");
+    let hub = start_hub(&dir);
+    let receiver = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = receiver.local_addr().unwrap().port();
+    let mut c = client(&hub, &dir, "ada");
+    c.args(["doctor", "--json", "--bind", &format!("127.0.0.1:{port}")])
+        .env("COURIER_NO_DISCOVERY", "1");
+    let out = run(c);
+    let report = json_lines(&out.stdout).remove(0);
+    assert_eq!(report["problems"], 0, "{report}");
+    assert!(
+        report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["step"] != "discovery"),
+        "no mDNS asked for: {report}"
+    );
+    let steps = report["steps"].as_array().unwrap();
+    let step = |name: &str| {
+        steps
+            .iter()
+            .find(|s| s["step"] == name)
+            .unwrap_or_else(|| panic!("no step {name}: {report}"))
+    };
+    assert_eq!(step("login")["ok"], true, "{report}");
+    assert_eq!(
+        step("seen")["text"],
+        "the hub sees this computer at 127.0.0.1"
+    );
+    let reach = step("reachback");
+    assert_eq!(reach["ok"], true, "{report}");
+    assert!(
+        reach["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("TCP port {port}")),
+        "{reach}"
+    );
+    receiver.set_nonblocking(true).unwrap();
+    let accepted = receiver.accept().map(|(_, from)| from.ip());
+    assert_eq!(
+        accepted.ok(),
+        Some(std::net::Ipv4Addr::LOCALHOST.into()),
+        "the hub's connection is waiting at the receiver's port"
+    );
+}

@@ -33,12 +33,11 @@ pub(crate) async fn run(args: &DoctorArgs) -> Result<ExitCode> {
                 .unwrap_or_else(crate::client::default_name),
         ),
         listen: args
-            .link
-            .options()
-            .listen
+            .bind
             .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0))),
         port_hint: "--bind :PORT".to_owned(),
-        discover: true,
+        // As in the app: COURIER_NO_DISCOVERY leaves mDNS out (tests on loopback).
+        discover: std::env::var_os("COURIER_NO_DISCOVERY").is_none(),
     };
     let mut findings: Vec<Finding> = Vec::new();
     let hub = doctor::run(check, |f| {
