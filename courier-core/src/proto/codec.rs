@@ -280,7 +280,7 @@ mod properties {
                 );
             }
         }
-        assert_eq!(client.len(), 17, "{client:?}");
-        assert_eq!(server.len(), 20, "{server:?}");
+        assert_eq!(client.len(), 18, "{client:?}");
+        assert_eq!(server.len(), 21, "{server:?}");
     }
 }

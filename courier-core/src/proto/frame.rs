@@ -487,7 +487,9 @@ pub enum ServerFrame {
     RelayReady,
     /// The answer to [`ClientFrame::Reachback`].
     Reachback {
-        /// The address the hub sees this connection come from.
+        /// The address the hub sees this connection come from (an IPv6 address loses
+        /// its flow label and scope on the wire).
+        #[cfg_attr(any(test, feature = "arbitrary"), arbitrary(with = super::transfer::arbitrary_addr))]
         seen: std::net::SocketAddr,
         /// The port tried.
         port: u16,

@@ -169,6 +169,13 @@ pub(crate) fn arbitrary_addrs(
         .collect())
 }
 
+/// One address as the wire carries it (see [`arbitrary_addrs`]).
+#[cfg(any(test, feature = "arbitrary"))]
+pub(crate) fn arbitrary_addr(u: &mut arbitrary::Unstructured<'_>) -> arbitrary::Result<SocketAddr> {
+    let a: SocketAddr = arbitrary::Arbitrary::arbitrary(u)?;
+    Ok(SocketAddr::new(a.ip(), a.port()))
+}
+
 /// Why the hub did not forward an offer.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, thiserror::Error)]
 #[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
