@@ -194,10 +194,7 @@ fn join_chat_and_files_round_trip() {
         let _ = ui.click("Accept");
     });
     app.until("received", |a| {
-        matches!(
-            card_state(a, false),
-            Some(FileState::Done(_)) | Some(FileState::Failed(_))
-        )
+        card_state(a, false).is_some_and(|s| s.is_over())
     });
     assert!(
         matches!(card_state(&app.app, false), Some(FileState::Done(_))),
@@ -246,12 +243,7 @@ fn join_chat_and_files_round_trip() {
         bob_dir.clone(),
         transfer::Options::default(),
     ));
-    app.until("sent", |a| {
-        matches!(
-            card_state(a, true),
-            Some(FileState::Done(_)) | Some(FileState::Failed(_))
-        )
-    });
+    app.until("sent", |a| card_state(a, true).is_some_and(|s| s.is_over()));
     assert!(
         matches!(card_state(&app.app, true), Some(FileState::Done(ref s)) if s.starts_with("Sent 2 files"))
     );
@@ -284,7 +276,7 @@ fn join_chat_and_files_round_trip() {
     });
     assert_eq!(
         card_state(&app.app, true),
-        Some(FileState::Failed("You cancelled.".into()))
+        Some(FileState::Cancelled("You cancelled.".into()))
     );
     bob.expect("the cancel", |e| {
         matches!(e, Event::TransferEnded { id, end: TransferEnd::Cancelled { by } } if *id == offer && *by == ada)
@@ -305,10 +297,7 @@ fn join_chat_and_files_round_trip() {
     let sending = bob_sends(&bob, ada, outbox.join("auto.bin"));
     app.until("auto-accepted", |a| {
         chat(a).is_some_and(|c| c.transfers.cards.len() > before)
-            && matches!(
-                card_state(a, false),
-                Some(FileState::Done(_)) | Some(FileState::Failed(_))
-            )
+            && card_state(a, false).is_some_and(|s| s.is_over())
     });
     assert!(matches!(
         card_state(&app.app, false),

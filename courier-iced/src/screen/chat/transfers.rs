@@ -68,14 +68,19 @@ pub enum FileState {
     Done(String),
     /// Declined by the receiver.
     Declined(String),
-    /// Failed or cancelled.
+    /// Cancelled by one side or the other (someone's choice).
+    Cancelled(String),
+    /// Failed (the network, a disk, the other program): the connection check is offered.
     Failed(String),
 }
 
 impl FileState {
     /// Whether the transfer is over.
     pub fn is_over(&self) -> bool {
-        matches!(self, Self::Done(_) | Self::Declined(_) | Self::Failed(_))
+        matches!(
+            self,
+            Self::Done(_) | Self::Declined(_) | Self::Cancelled(_) | Self::Failed(_)
+        )
     }
 }
 
@@ -167,7 +172,10 @@ impl Transfers {
             }
             card.kept = true;
             let outcome = match &card.state {
-                FileState::Done(s) | FileState::Declined(s) | FileState::Failed(s) => s.clone(),
+                FileState::Done(s)
+                | FileState::Declined(s)
+                | FileState::Cancelled(s)
+                | FileState::Failed(s) => s.clone(),
                 _ => continue,
             };
             finished.push(courier_core::history::FileCard {
@@ -229,11 +237,15 @@ impl Transfers {
         for card in self.cards.values_mut() {
             if card.id == Some(id) && card.state == FileState::Incoming {
                 card.offer = None;
-                card.state = FileState::Failed(match end {
-                    TransferEnd::Cancelled { .. } => "The sender cancelled.".to_owned(),
-                    TransferEnd::PeerGone => "The sender went offline.".to_owned(),
-                    TransferEnd::Declined(_) => "Declined.".to_owned(),
-                });
+                card.state = match end {
+                    TransferEnd::Cancelled { .. } => {
+                        FileState::Cancelled("The sender cancelled.".to_owned())
+                    }
+                    TransferEnd::PeerGone => {
+                        FileState::Failed("The sender went offline.".to_owned())
+                    }
+                    TransferEnd::Declined(_) => FileState::Declined("Declined.".to_owned()),
+                };
             }
         }
     }
@@ -260,7 +272,7 @@ impl Transfers {
                             if let Some(abort) = card.abort.take() {
                                 abort.abort();
                             }
-                            card.state = FileState::Failed("Cancelled.".into());
+                            card.state = FileState::Cancelled("Cancelled.".into());
                         }
                     }
                 }
@@ -386,7 +398,10 @@ impl Transfers {
                             "Declined: not enough disk space on their side.".into(),
                         ),
                         transfer::Error::Cancelled { by } if *by == cx.me => {
-                            FileState::Failed("You cancelled.".into())
+                            FileState::Cancelled("You cancelled.".into())
+                        }
+                        transfer::Error::Cancelled { .. } => {
+                            FileState::Cancelled(super::capitalize(&e.to_string()))
                         }
                         _ => FileState::Failed(super::capitalize(&e.to_string())),
                     },
@@ -534,9 +549,11 @@ fn state_line(key: u64, card: &FileCard) -> Element<'_, Message> {
             }
             line.into()
         }
-        FileState::Declined(why) => text(why.as_str()).size(13).style(style::error).into(),
+        FileState::Declined(why) | FileState::Cancelled(why) => {
+            text(why.as_str()).size(13).style(style::error).into()
+        }
         // A failure that was not someone's choice may be the network's: offer the check.
-        FileState::Failed(why) if !why.to_lowercase().contains("cancelled") => row![
+        FileState::Failed(why) => row![
             text(why.as_str()).size(13).style(style::error).width(Fill),
             button(text("Check the connection").size(13))
                 .style(button::secondary)
@@ -545,7 +562,6 @@ fn state_line(key: u64, card: &FileCard) -> Element<'_, Message> {
         .spacing(6)
         .align_y(Center)
         .into(),
-        FileState::Failed(why) => text(why.as_str()).size(13).style(style::error).into(),
     }
 }
 
@@ -669,7 +685,7 @@ mod tests {
         let ids: Vec<u64> = chat.transfers.cards.keys().copied().collect();
         // One was cancelled (someone's choice: no check offered), one failed.
         chat.transfers.cards.get_mut(&ids[0]).unwrap().state =
-            FileState::Failed("You cancelled.".into());
+            FileState::Cancelled("You cancelled.".into());
         assert!(!shows(&chat, &settings, "Check the connection"));
         chat.transfers.cards.get_mut(&ids[1]).unwrap().state =
             FileState::Failed("The connection to Bob broke.".into());
