@@ -77,6 +77,11 @@ pub(crate) struct DoctorArgs {
     /// port the system picks): the hub tries to connect back to it.
     #[arg(long, value_name = "IP[:PORT]", value_parser = parse_bind)]
     pub(crate) bind: Option<std::net::SocketAddr>,
+    /// Also test the link to this contact (name or id prefix; online, any Courier answers
+    /// by itself): direct, then through the hub's relay, each with its round-trip time
+    /// and its speed over 2 s of in-memory data. Nothing is written on either side.
+    #[arg(long, value_name = "WHO")]
+    pub(crate) peer: Option<String>,
     /// One JSON object with every step on stdout.
     #[arg(long)]
     pub(crate) json: bool,

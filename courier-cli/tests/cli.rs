@@ -1364,3 +1364,68 @@ fn doctor_with_bind_asks_the_hub_about_that_port() {
         "the hub's connection is waiting at the receiver's port"
     );
 }
+
+/// `doctor --peer` tests the link to a contact whose `courier receive` answers by itself:
+/// direct and relayed both work on loopback, each with a round trip and a speed, and the
+/// contact is shown no offer and gets no file. A name that is no contact is a problem, named.
+#[test]
+fn doctor_peer_tests_the_link_both_ways_and_the_contact_answers_by_itself() {
+    let dir = tempdir("doctor-peer");
+    let hub = start_hub(&dir);
+    let listener = {
+        let mut c = client(&hub, &dir, "bob");
+        c.args(["receive", "--json", "--yes", "--dir"])
+            .arg(dir.join("bob-downloads"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        c.spawn().unwrap()
+    };
+    wait_online(&hub, &dir, "ada", &["bob"]);
+    let mut c = client(&hub, &dir, "ada");
+    c.args(["doctor", "--json", "--peer", "bob", "--bind", "127.0.0.1:0"])
+        .env("COURIER_NO_DISCOVERY", "1");
+    let out = run(c);
+    let report = json_lines(&out.stdout).remove(0);
+    assert_eq!(report["problems"], 0, "{report}");
+    let steps = report["steps"].as_array().unwrap();
+    for (name, how) in [
+        ("direct", "direct to bob works"),
+        ("relayed", "relayed through the hub to bob works"),
+    ] {
+        let step = steps
+            .iter()
+            .find(|s| s["step"] == name)
+            .unwrap_or_else(|| panic!("no step {name}: {report}"));
+        let text = step["text"].as_str().unwrap();
+        assert_eq!(step["ok"], true, "{report}");
+        assert!(text.starts_with(how), "{text}");
+        assert!(
+            text.contains("round trip") && text.contains("/s over"),
+            "{text}"
+        );
+    }
+
+    // A name that is nobody's: one problem, named, and no test run.
+    let mut c = client(&hub, &dir, "ada");
+    c.args(["doctor", "--json", "--peer", "zelda"])
+        .env("COURIER_NO_DISCOVERY", "1");
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(1));
+    let report = json_lines(&out.stdout).remove(0);
+    assert_eq!(report["problems"], 1, "{report}");
+    let steps = report["steps"].as_array().unwrap();
+    let peer = steps.iter().find(|s| s["step"] == "peer").unwrap();
+    assert!(peer["text"].as_str().unwrap().contains("zelda"), "{peer}");
+    assert!(steps.iter().all(|s| s["step"] != "direct"), "{report}");
+
+    let mut listener = listener;
+    let _ = listener.kill();
+    let out = listener.wait_with_output().unwrap();
+    let shown: Vec<serde_json::Value> = json_lines(&out.stdout);
+    assert!(
+        shown.iter().all(|l| l["type"] != "offer"),
+        "bob's receive showed a link test as an offer: {shown:?}"
+    );
+    let saved = std::fs::read_dir(dir.join("bob-downloads")).map_or(0, |d| d.count());
+    assert_eq!(saved, 0, "a link test wrote to the download folder");
+}

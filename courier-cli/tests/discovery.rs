@@ -126,9 +126,21 @@ impl Net {
 
     /// `courier doctor --json` in the client namespace with `password` and no hub given.
     fn doctor(&self, profile: &std::path::Path, password: &str) -> serde_json::Value {
+        self.doctor_with(profile, password, &[])
+    }
+
+    /// [`Net::doctor`] with more arguments.
+    fn doctor_with(
+        &self,
+        profile: &std::path::Path,
+        password: &str,
+        extra: &[&str],
+    ) -> serde_json::Value {
         let mut c = self.exec(&self.client);
         c.args(["doctor", "--json", "--profile-dir"])
             .arg(profile)
+            .args(extra)
+            .env("RUST_LOG", "courier_core=debug")
             .env_remove("COURIER_HUB")
             .env("COURIER_PASSWORD", password)
             .stdin(Stdio::null());
@@ -136,7 +148,10 @@ impl Net {
         let out = self.browse(c);
         assert!(
             started.elapsed() < Duration::from_secs(12),
-            "doctor is bounded in time"
+            "doctor is bounded in time: {:?} {extra:?}\n{}\n{}",
+            started.elapsed(),
+            text(&out.stdout),
+            text(&out.stderr)
         );
         let mut lines = json_lines(&out.stdout);
         assert_eq!(lines.len(), 1, "{}", text(&out.stderr));
@@ -481,8 +496,82 @@ fn doctor_says_when_others_cannot_connect_and_a_transfer_then_goes_relayed_and_v
     assert_eq!(first["status"], "ok", "{first}");
     assert_eq!(first["route"], "direct", "{first}");
 
+    // The link test from the receiver's computer to the sender (whose `listen` answers
+    // it by itself) says the same: direct works (the walled side dials), and so does the
+    // relay, each with a speed.
+    // (Started after each firewall change: a connection made before a firewall starts
+    // tracking connections is dropped as new for a while, which is the test's doing.)
+    let answer = || {
+        let mut answering = net.member(&net.hub, &at, &sender_profile, "tx");
+        answering
+            .args(["listen", "--timeout", "120"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut answering = answering.spawn().unwrap();
+        let mut online = false;
+        for _ in 0..100 {
+            let mut who = net.member(&net.client, &at, &rx_profile, "rx");
+            who.args(["who", "--json"]);
+            let out = who.output().unwrap();
+            if json_lines(&out.stdout)
+                .iter()
+                .any(|c| c["name"] == "tx" && c["online"] == true)
+            {
+                online = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if !online {
+            let _ = answering.kill();
+            panic!("the sender's listen never came online");
+        }
+        answering
+    };
+    let mut answering = answer();
+    let peer = |expect_direct: bool| {
+        let report = net.doctor_with(
+            &rx_profile,
+            "discovery test password",
+            &["--hub", &at, "--peer", "tx"],
+        );
+        let (direct_ok, direct) = step(&report, "direct");
+        let (relayed_ok, relayed) = step(&report, "relayed");
+        assert_eq!(direct_ok, expect_direct, "{report}");
+        if expect_direct {
+            assert!(
+                direct.starts_with("direct to tx works: round trip"),
+                "{direct}"
+            );
+        } else {
+            assert!(
+                direct.starts_with("no direct connection to tx")
+                    && direct.contains("go through the hub's relay"),
+                "{direct}"
+            );
+        }
+        assert!(relayed_ok, "{report}");
+        assert!(
+            relayed.starts_with("relayed through the hub to tx works") && relayed.contains("/s"),
+            "{relayed}"
+        );
+        // The reach-back problem, and (walled both) the direct one: nothing else.
+        assert_eq!(
+            report["problems"],
+            if expect_direct { 1 } else { 2 },
+            "{report}"
+        );
+    };
+    peer(true);
+
     // Both walled (the hub's port left open): only the relay is left, and it verifies.
+    let _ = answering.kill();
+    let _ = answering.wait();
     drop_incoming_tcp(&net.hub, &[&port]);
+    let mut answering = answer();
+    peer(false);
+    let _ = answering.kill();
+    let _ = answering.wait();
     let second = transfer("two");
     assert_eq!(second["status"], "ok", "{second}");
     assert_eq!(second["route"], "relayed", "{second}");

@@ -6,7 +6,9 @@
 //! The steps: this computer's interfaces; hubs answering by mDNS; the hub's address;
 //! TCP; a real login (TLS identity against the pin, password or remembered device,
 //! protocol); the address the hub sees this computer at; whether the hub can connect
-//! back to the port this computer would take files on.
+//! back to the port this computer would take files on; and, with [`Check::peer`], a
+//! test link to that contact, direct and then through the hub's relay, with its
+//! round-trip time and speed.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
@@ -16,9 +18,10 @@ use futures::StreamExt;
 use crate::auth::Password;
 use crate::discovery;
 use crate::identity::{Identity, PinStore};
-use crate::proto::{Profile, Reach};
+use crate::proto::{LinkTest, Profile, Reach};
 use crate::session::{self, Event, Update};
 use crate::text::terminal_line;
+use crate::transfer;
 
 /// How long each network step may take.
 const STEP: Duration = Duration::from_secs(3);
@@ -29,7 +32,7 @@ const LISTEN: Duration = Duration::from_secs(2);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
     /// Which step: `interfaces`, `discovery`, `address`, `connect`, `login`, `seen`,
-    /// `reachback`.
+    /// `reachback`, `peer`, `direct`, `relayed`.
     pub step: &'static str,
     /// Whether it works.
     pub ok: bool,
@@ -61,6 +64,11 @@ pub struct Check {
     /// How this front end fixes the transfer port, for the advice when others cannot
     /// connect (for example `--bind :PORT`); may be empty.
     pub port_hint: String,
+    /// A contact (name or id prefix) to test the link to: direct, then relayed, each
+    /// with its round-trip time and the speed over [`Check::run`] of in-memory data.
+    pub peer: Option<String>,
+    /// How long each way of the peer test sends data.
+    pub run: Duration,
 }
 
 /// Runs every step, handing each finding to `say` as it comes; returns the hub that was
@@ -229,6 +237,7 @@ async fn check_hub(hub: &str, check: Check, say: &mut impl FnMut(&'static str, b
     // A pinned hub is checked against its pin; one never met is not pinned by a check.
     let listen = check.listen;
     let port_hint = check.port_hint;
+    let (peer, run) = (check.peer, check.run);
     config.pins = pinned.is_some().then_some(check.pins);
     // Never asks to be remembered; logs in by this computer's certificate if it can.
     config.remember = false;
@@ -252,6 +261,16 @@ async fn check_hub(hub: &str, check: Check, say: &mut impl FnMut(&'static str, b
                 format!("{identity}{pin}; {how}; protocol matches"),
             );
             check_reachback(&handle, &mut updates, (listen, &port_hint), say).await;
+            if let Some(who) = peer {
+                let contacts = crate::contacts::Contacts::new(welcome.contacts);
+                let test = check_peer(&handle, &contacts, &who, (listen, run), say);
+                // The session runs while the test does (its stream must be polled).
+                let session = async {
+                    while updates.next().await.is_some() {}
+                    std::future::pending::<()>().await;
+                };
+                futures_lite::future::or(test, session).await;
+            }
         }
         Some(Some(Update::Disconnected { reason, .. })) => {
             let text = match &*reason {
@@ -400,6 +419,90 @@ async fn check_reachback(
              relayed through the hub, more slowly; {fix}"
         ),
     );
+}
+
+/// A test link to the contact `who`: direct only, then through the hub's relay only.
+async fn check_peer(
+    handle: &session::Handle,
+    contacts: &crate::contacts::Contacts,
+    who: &str,
+    (listen, run): (SocketAddr, Duration),
+    say: &mut impl FnMut(&'static str, bool, String),
+) {
+    let contact = match contacts.resolve(who) {
+        Ok(crate::proto::Target::Client(id)) => contacts.get(&id),
+        Ok(crate::proto::Target::Everyone) => {
+            return say(
+                "peer",
+                false,
+                "a link test is to one contact, not everyone".into(),
+            );
+        }
+        Err(e) => return say("peer", false, format!("{e}: see `courier who`")),
+    };
+    let Some(contact) = contact else {
+        return say(
+            "peer",
+            false,
+            format!("{} is not a contact", terminal_line(who)),
+        );
+    };
+    let name = terminal_line(&contacts.label(&contact.id));
+    if contact.id == handle.id() {
+        return say(
+            "peer",
+            false,
+            format!("{name} is this device: test the link from another one"),
+        );
+    }
+    if !contact.online {
+        return say(
+            "peer",
+            false,
+            format!("{name} is offline: a link test needs them online"),
+        );
+    }
+    let base = transfer::Options {
+        listen: Some(listen),
+        ..transfer::Options::default()
+    };
+    for way in [LinkTest::Direct, LinkTest::Relayed] {
+        let step = match way {
+            LinkTest::Direct => "direct",
+            LinkTest::Relayed => "relayed",
+        };
+        let result = transfer::link_test(handle.clone(), contact.id, way, &base, run).await;
+        match (way, result) {
+            (_, Ok(report)) => say(
+                step,
+                true,
+                format!(
+                    "{} to {name} works: round trip {:.2} ms, {} over {}",
+                    match way {
+                        LinkTest::Direct => "direct",
+                        LinkTest::Relayed => "relayed through the hub",
+                    },
+                    report.rtt.as_secs_f64() * 1000.0,
+                    crate::units::rate(report.rate()),
+                    crate::units::duration(report.elapsed),
+                ),
+            ),
+            (LinkTest::Direct, Err(e)) => say(
+                step,
+                false,
+                format!(
+                    "no direct connection to {name} ({e}): files between you go through the \
+                     hub's relay, more slowly; check both computers' firewalls for the \
+                     transfer port (run the check on {name}'s computer too)"
+                ),
+            ),
+            (LinkTest::Relayed, Err(e)) => say(
+                step,
+                false,
+                format!("the hub's relay to {name} does not work ({e})"),
+            ),
+        }
+    }
 }
 
 fn join(addrs: &[SocketAddr]) -> String {

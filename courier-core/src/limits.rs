@@ -149,5 +149,15 @@ pub const DIRECT_WAIT: Duration = Duration::from_secs(3);
 pub const MAX_LINK_MESSAGE: usize = 512 * 1024;
 /// Bytes of file data per WebSocket message on a direct link.
 pub const CHUNK: usize = 256 * 1024;
+/// A link test (`courier doctor --peer`) sends data for this long on each way.
+pub const LINK_TEST_RUN: Duration = Duration::from_secs(2);
+/// A link test gives each way this long to connect.
+pub const LINK_TEST_CONNECT: Duration = Duration::from_secs(3);
+/// The side answering a link test ends it after this long connected, whatever the
+/// prober does.
+pub const LINK_TEST_MAX_TIME: Duration = Duration::from_secs(10);
+/// Link tests a session answers per minute; past that (or while one runs and another
+/// waits) they are declined.
+pub const LINK_TESTS_PER_MINUTE: usize = 10;
 /// Free space the receiver keeps beyond the offer's size.
 pub const FREE_SPACE_MARGIN: u64 = 64 * 1024 * 1024;

@@ -17,11 +17,11 @@ pub use frame::{
 };
 pub use id::{ClientId, MsgId, Timestamp};
 pub use transfer::{
-    Declined, FileEntry, IncomingOffer, Manifest, ManifestError, OfferRefusal, Ticket, TicketInfo,
-    TransferEnd, TransferId,
+    Declined, FileEntry, IncomingOffer, LinkTest, Manifest, ManifestError, OfferRefusal, Ticket,
+    TicketInfo, TransferEnd, TransferId,
 };
 
 /// The protocol version this build speaks; carried by the first frame of each side.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 /// The only WebSocket path the hub answers.
 pub const WS_PATH: &str = "/courier/v1";

@@ -17,6 +17,7 @@
 //!   [`name`] and [`store`]: safe names and safe writes in the download folder.
 
 mod error;
+mod link_test;
 mod meter;
 mod negotiate;
 mod pump;
@@ -47,6 +48,8 @@ use async_channel::{Receiver as Inbox, Sender as Outbox};
 use futures::{FutureExt, Stream, StreamExt};
 
 pub use error::{Error, FileFailed, Violation};
+pub(crate) use link_test::answer as answer_link_test;
+pub use link_test::{LinkReport, link_test};
 pub use negotiate::{Answer, Negotiations};
 pub use receiver::{Expected, Job, Named, Receiver, Verdict};
 pub use sender::{Outgoing, Sender};

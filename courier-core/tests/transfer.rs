@@ -593,6 +593,7 @@ both!(hostile_names_land_inside_with_safe_names, || async {
                 })
                 .collect(),
             folders: vec!["../../escape-folder".into()],
+            test: None,
         };
         // Empty and over-long paths break the manifest limits; keep only what the hub
         // forwards (the others are refused before anyone sees them).
@@ -604,6 +605,7 @@ both!(hostile_names_land_inside_with_safe_names, || async {
         let manifest = Manifest {
             files: ok,
             folders: manifest.folders,
+            test: None,
         };
         let source = Source {
             paths: vec![payload.clone(); manifest.files.len()],

@@ -265,6 +265,7 @@ impl Courier {
                             self.dir.clone(),
                             (hub, password, profile),
                             self.discovery,
+                            None,
                         );
                         return Task::run(steps, |step| {
                             Message::Login(
@@ -450,14 +451,15 @@ impl Courier {
         let Some(server) = self.server.clone() else {
             return Task::done(menu(MenuMessage::Checked));
         };
-        let profile = match &self.screen {
-            Screen::Chat(chat) => chat.profile.clone(),
-            Screen::Login(_) => server.profile.clone(),
+        let (profile, peer) = match &self.screen {
+            Screen::Chat(chat) => (chat.profile.clone(), chat.link_test_peer()),
+            Screen::Login(_) => (server.profile.clone(), None),
         };
         let steps = connection_check(
             server.dir,
             (server.hub, server.password, profile),
             self.discovery,
+            peer,
         );
         Task::run(steps, move |step| {
             menu(step.map_or(MenuMessage::Checked, MenuMessage::Found))
@@ -762,11 +764,13 @@ fn login_screen(dir: &std::path::Path, settings: &Settings) -> Login {
 }
 
 /// The connection check ([`courier_core::doctor`]) of `hub` as the device whose files
-/// are in `dir`: each step as it is found, then `None`.
+/// are in `dir`, with a link test to `peer` (a contact's id) if given: each step as it is
+/// found, then `None`.
 fn connection_check(
     dir: PathBuf,
     (hub, password, profile): (String, String, Profile),
     discover: bool,
+    peer: Option<String>,
 ) -> impl futures::Stream<Item = Option<courier_core::doctor::Finding>> {
     use courier_core::doctor::{self, Check, Finding};
     iced::stream::channel(16, async move |mut found| {
@@ -785,6 +789,8 @@ fn connection_check(
                     listen: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
                     port_hint: String::new(),
                     discover,
+                    peer,
+                    run: courier_core::limits::LINK_TEST_RUN,
                 };
                 let (tx, rx) = async_channel::unbounded();
                 let run = doctor::run(check, move |f| {

@@ -38,6 +38,8 @@ pub(crate) async fn run(args: &DoctorArgs) -> Result<ExitCode> {
         port_hint: "--bind :PORT".to_owned(),
         // As in the app: COURIER_NO_DISCOVERY leaves mDNS out (tests on loopback).
         discover: std::env::var_os("COURIER_NO_DISCOVERY").is_none(),
+        peer: args.peer.clone(),
+        run: courier_core::limits::LINK_TEST_RUN,
     };
     let mut findings: Vec<Finding> = Vec::new();
     let hub = doctor::run(check, |f| {

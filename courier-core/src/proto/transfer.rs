@@ -69,6 +69,21 @@ pub struct Manifest {
     pub files: Vec<FileEntry>,
     /// Folders that contain no file but are part of the offer (kept as empty folders).
     pub folders: Vec<String>,
+    /// Set: not files but a test of the link (`courier doctor --peer`): no file and no
+    /// folder, answered automatically by the receiver's session, which then only counts
+    /// bytes and echoes pings (see [`crate::transfer::link_test`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<LinkTest>,
+}
+
+/// Which way a link test connects: each is measured on its own.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
+pub enum LinkTest {
+    /// Straight between the two machines only (no relay).
+    Direct,
+    /// Through the hub's relay only (no direct attempt).
+    Relayed,
 }
 
 /// Why a manifest is not acceptable.
@@ -87,6 +102,9 @@ pub enum ManifestError {
     /// The sizes add up to more than a `u64` holds.
     #[error("the sizes overflow")]
     TooLarge,
+    /// A link test that also holds files or folders.
+    #[error("a link test carries no files")]
+    TestWithFiles,
 }
 
 impl Manifest {
@@ -112,6 +130,13 @@ impl Manifest {
     /// # Errors
     /// The first limit broken.
     pub fn validate(&self) -> Result<(), ManifestError> {
+        if self.test.is_some() {
+            return if self.is_empty() {
+                Ok(())
+            } else {
+                Err(ManifestError::TestWithFiles)
+            };
+        }
         if self.is_empty() {
             return Err(ManifestError::Empty);
         }

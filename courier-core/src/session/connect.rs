@@ -1,5 +1,6 @@
 //! The session driver: connect, check the pin, log in, pump frames, reconnect.
 
+use std::collections::VecDeque;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,8 +14,8 @@ use super::handle::{Command, Shared, lock};
 use super::{Error, Event, Handle, Recent, Session, SharedError, Timing};
 use crate::auth::Password;
 use crate::identity::{Identity, PinStore};
-use crate::proto::{self, ClientId, Contact, Profile, Timestamp};
-use crate::transfer::{Answer, Negotiations};
+use crate::proto::{self, ClientId, Contact, Declined, IncomingOffer, Profile, Timestamp};
+use crate::transfer::{self, Answer, Negotiations};
 use crate::{limits, net, tls};
 
 /// What a session needs to connect.
@@ -39,6 +40,11 @@ pub struct Config {
     pub pins: Option<PinStore>,
     /// Heartbeat and login timing.
     pub timing: Timing,
+    /// Answer link tests (`courier doctor --peer` from another member) by ourselves,
+    /// listening as these options say for the direct way (default: yes, on every
+    /// interface); `None` declines them. A test is answered one at a time, at most
+    /// [`limits::LINK_TESTS_PER_MINUTE`] a minute, and never shows as an offer.
+    pub answer_link_tests: Option<transfer::Options>,
 }
 
 impl Config {
@@ -57,6 +63,7 @@ impl Config {
             profile,
             pins: None,
             timing: Timing::default(),
+            answer_link_tests: Some(transfer::Options::default()),
         }
     }
 }
@@ -131,15 +138,68 @@ pub fn connect(config: Config) -> impl Stream<Item = Update> + Send + 'static {
             hub_id: std::sync::Mutex::new(None),
         }),
     };
+    // Link tests are answered beside the driver, one at a time, as long as it runs.
+    let (tests_tx, tests_rx) = async_channel::bounded(1);
+    let answering = answer_link_tests(
+        handle.clone(),
+        tests_rx,
+        config.answer_link_tests.clone().unwrap_or_default(),
+    );
+    let tests = config.answer_link_tests.is_some().then_some(tests_tx);
     // The driver yields nothing itself; it feeds `updates_rx`. Selecting the two keeps the
     // driver running exactly as long as someone holds the stream.
-    let driver = run(config, updates_tx, commands_rx, handle)
-        .into_stream()
-        .filter_map(|()| std::future::ready(None));
+    let driver = futures_lite::future::or(
+        run(config, updates_tx, commands_rx, handle, tests),
+        answering,
+    )
+    .into_stream()
+    .filter_map(|()| std::future::ready(None));
     futures::stream::select(driver, updates_rx)
 }
 
-async fn run(config: Config, updates: Sender<Update>, commands: Receiver<Command>, handle: Handle) {
+/// Answers the link tests the driver hands over, in turn; declines those past
+/// [`limits::LINK_TESTS_PER_MINUTE`]. Never ends by itself (it runs as long as the
+/// driver it is raced with).
+async fn answer_link_tests(
+    handle: Handle,
+    tests: Receiver<IncomingOffer>,
+    options: transfer::Options,
+) {
+    let mut recent: VecDeque<Instant> = VecDeque::new();
+    while let Ok(offer) = tests.recv().await {
+        let now = Instant::now();
+        while recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
+        {
+            recent.pop_front();
+        }
+        if recent.len() >= limits::LINK_TESTS_PER_MINUTE {
+            let _ = handle.decline(offer.id, Declined::ByUser).await;
+            continue;
+        }
+        recent.push_back(now);
+        let from = offer.from;
+        match transfer::answer_link_test(handle.clone(), offer, &options).await {
+            Ok((route, bytes)) => {
+                tracing::info!(
+                    "answered a link test of {}: {route}, {bytes} bytes",
+                    from.short()
+                );
+            }
+            Err(e) => tracing::info!("a link test of {} failed: {e}", from.short()),
+        }
+    }
+    std::future::pending::<()>().await;
+}
+
+async fn run(
+    config: Config,
+    updates: Sender<Update>,
+    commands: Receiver<Command>,
+    handle: Handle,
+    tests: Option<Sender<IncomingOffer>>,
+) {
     let tls = match tls::client_config(&config.identity) {
         Ok(c) => TlsConnector::from(c),
         Err(e) => {
@@ -163,6 +223,7 @@ async fn run(config: Config, updates: Sender<Update>, commands: Receiver<Command
             logged_in: &mut logged_in,
             negotiations: &mut negotiations,
             recent: &mut recent,
+            tests: tests.as_ref(),
         };
         let error = once(&config, &tls, &updates, &commands, &handle, &mut link).await;
         for (mailbox, answer) in negotiations.hub_lost() {
@@ -221,6 +282,8 @@ struct Link<'a> {
     negotiations: &'a mut Negotiations<Sender<Answer>>,
     /// Messages seen lately, across reconnects: a repeated one is dropped.
     recent: &'a mut Recent,
+    /// Where link tests go to be answered; `None`: they are declined.
+    tests: Option<&'a Sender<IncomingOffer>>,
 }
 
 async fn once(
@@ -319,6 +382,19 @@ async fn once(
                     }
                 }
                 Event::Message(m) if !link.recent.first_time(&m) => continue,
+                Event::Offer(offer) if offer.manifest.test.is_some() => {
+                    // Answered by ourselves (or declined when busy), never shown.
+                    let id = offer.id;
+                    let taken = match link.tests {
+                        Some(tests) => tests.try_send(offer).is_ok(),
+                        None => false,
+                    };
+                    if !taken && let Err(e) = session.decline(id, Declined::ByUser, Instant::now())
+                    {
+                        return e;
+                    }
+                    continue;
+                }
                 other => {
                     // A transfer's own answers go to it alone.
                     if let Some((mailbox, answer)) = link.negotiations.route(&other) {

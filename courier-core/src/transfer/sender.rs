@@ -130,7 +130,9 @@ impl Sender {
             | Control::Start
             | Control::File { .. }
             | Control::End { .. }
-            | Control::Done => Err(Violation::Unexpected),
+            | Control::Done
+            | Control::Ping { .. }
+            | Control::Pong { .. } => Err(Violation::Unexpected),
         };
         if let Err(v) = result {
             self.fail(Error::Protocol(v));

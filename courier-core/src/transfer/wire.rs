@@ -67,6 +67,16 @@ pub enum Control {
     Done,
     /// Receiver → sender: every file is accounted for; the transfer is over.
     Finished,
+    /// Link test, prober → answerer: echo this back at once.
+    Ping {
+        /// A number the prober matches with its `Pong`.
+        n: u32,
+    },
+    /// Link test, answerer → prober: the echo of `Ping { n }`.
+    Pong {
+        /// The ping's number.
+        n: u32,
+    },
     /// Either side: the transfer stops.
     Abort {
         /// Why.

@@ -93,6 +93,18 @@ pub struct Chat {
     pub panel: Panel,
 }
 
+impl Chat {
+    /// The contact whose conversation is open, if online and not us: the connection
+    /// check tests the link to them too (their id, as the check resolves it).
+    pub fn link_test_peer(&self) -> Option<String> {
+        let Target::Client(id) = self.conversations.selected else {
+            return None;
+        };
+        let contact = self.people.list.get(&id)?;
+        (contact.online && id != self.people.me).then(|| id.to_hex())
+    }
+}
+
 /// What the user did, or what a task reported.
 #[derive(Debug, Clone)]
 pub enum Message {
@@ -753,6 +765,26 @@ pub(crate) mod tests {
             text: text.into(),
             time: Timestamp(1_700_000_000_000),
         })
+    }
+
+    /// The connection check tests the link to the contact whose conversation is open,
+    /// when they are online; never to everyone, an offline contact or ourselves.
+    #[test]
+    fn the_check_tests_the_link_to_the_open_contact_when_online() {
+        let mut carol = contact(3, "Carol");
+        carol.online = false;
+        let mut chat = chat_with(vec![contact(2, "Bob"), carol]);
+        assert_eq!(chat.link_test_peer(), None, "everyone is open");
+        let _ = chat.update(
+            select(Target::Client(ClientId([2; 32]))),
+            &mut Settings::default(),
+        );
+        assert_eq!(chat.link_test_peer(), Some(ClientId([2; 32]).to_hex()));
+        let _ = chat.update(
+            select(Target::Client(ClientId([3; 32]))),
+            &mut Settings::default(),
+        );
+        assert_eq!(chat.link_test_peer(), None, "Carol is offline");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Brokering on the simulator: offers, answers, tickets, relays.
 use super::*;
 use crate::proto::{
-    ClientId, Declined, FileEntry, Manifest, ManifestError, OfferRefusal, Ticket, TransferEnd,
-    TransferId,
+    ClientId, Declined, FileEntry, LinkTest, Manifest, ManifestError, OfferRefusal, Ticket,
+    TransferEnd, TransferId,
 };
 
 fn manifest(n: usize) -> Manifest {
@@ -14,6 +14,7 @@ fn manifest(n: usize) -> Manifest {
             })
             .collect(),
         folders: Vec::new(),
+        test: None,
     }
 }
 
@@ -110,6 +111,54 @@ fn offer_is_forwarded_with_the_true_sender_and_accept_mints_one_ticket() {
     assert_eq!(sim.hub.stats().transfers, 1);
     sim.advance(limits::TICKET_TTL + Duration::from_secs(1));
     assert_eq!(sim.hub.stats().transfers, 0);
+}
+
+/// A link test is no files at all: one that carries a file is refused; an empty one
+/// goes through and is answered with no file chosen.
+#[test]
+fn link_test_offers_carry_no_files() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    let bob = sim.clients[b].id;
+    let mut with_file = manifest(1);
+    with_file.test = Some(LinkTest::Relayed);
+    offer(&mut sim, a, 1, bob, with_file);
+    let test = Manifest {
+        test: Some(LinkTest::Direct),
+        ..Manifest::default()
+    };
+    offer(&mut sim, a, 2, bob, test.clone());
+    let all = sent(&sim, a);
+    assert_eq!(
+        all.first(),
+        Some(&(1, Err(OfferRefusal::Invalid(ManifestError::TestWithFiles))))
+    );
+    let id = match all.get(1) {
+        Some(&(2, Ok(id))) => id,
+        other => unreachable!("the empty link test was refused: {other:?}"),
+    };
+    let incoming: Vec<Manifest> = sim
+        .events(b)
+        .iter()
+        .filter_map(|e| match e {
+            SEvent::Offer(o) => Some(o.manifest.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(incoming, std::slice::from_ref(&test));
+    sim.raw(
+        b,
+        &ClientFrame::Accept {
+            id,
+            files: vec![],
+            addrs: vec![],
+        },
+    );
+    let ticket = tickets(&sim, a);
+    assert_eq!(ticket.len(), 1);
+    assert!(ticket[0].files.is_empty());
+    assert_eq!(ticket[0].digest, test.digest());
 }
 
 #[test]

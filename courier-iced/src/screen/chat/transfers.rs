@@ -664,6 +664,7 @@ mod tests {
                     },
                 ],
                 folders: vec![],
+                test: None,
             },
             addrs: vec![],
         })
@@ -770,6 +771,7 @@ mod tests {
                 manifest: Manifest {
                     files: many,
                     folders: vec![],
+                    test: None,
                 },
                 addrs: vec![],
             }),
@@ -848,6 +850,7 @@ mod tests {
                         size: 10,
                     }],
                     folders: vec![],
+                    test: None,
                 },
                 addrs: vec![],
             }),

@@ -109,7 +109,8 @@ fn connection_check(page: &Page) -> Element<'_, Message> {
         Some(Message::CheckConnection),
         Some(
             "Can't see someone, or files go slowly? Checks every step from this computer to \
-             the hub and back, and says what to do.",
+             the hub and back, and says what to do. With a contact's conversation open, it \
+             also tests the link to them: direct and through the hub, with its speed.",
         ),
     );
     section("Connection check", body)

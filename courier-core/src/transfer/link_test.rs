@@ -1,0 +1,364 @@
+//! A test of the link to a contact (`courier doctor --peer`): brokered by the hub like a
+//! transfer (offer, answer, ticket, the same race and end-to-end TLS), but with no file.
+//! The prober asks for one way at a time ([`LinkTest::Direct`] or
+//! [`LinkTest::Relayed`]), measures the round-trip time with a few pings, then sends
+//! in-memory data for [`limits::LINK_TEST_RUN`] and divides the bytes the other side
+//! confirms by the time they took. The answering side is the other member's session,
+//! which answers by itself ([`crate::session::Config::answer_link_tests`]): it
+//! echoes pings and counts bytes, never touches a disk, and ends the test after
+//! [`limits::LINK_TEST_MAX_TIME`] whatever the prober does.
+
+use std::time::{Duration, Instant};
+
+use async_tungstenite::tungstenite::Message as WsMessage;
+use futures::StreamExt;
+
+use super::error::{Error, Violation};
+use super::negotiate::Answer;
+use super::peer::{self, Role, Ws};
+use super::race::{self, Waited};
+use super::wire::{self, AbortReason, Control, Incoming};
+use super::{Ctx, Options, Route};
+use crate::limits;
+use crate::net;
+use crate::proto::{ClientId, Declined, IncomingOffer, LinkTest, Manifest};
+use crate::session::Handle;
+
+/// Pings sent to measure the round-trip time.
+const PINGS: u32 = 5;
+/// How long one ping's answer (and the final count) may take.
+const ANSWER: Duration = Duration::from_secs(2);
+/// The prober stops sending data after this much, even if time is left (a fast link
+/// measures well before).
+const MAX_BYTES: u64 = 16 << 30;
+
+/// What a link test measured on one way.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinkReport {
+    /// The way asked for.
+    pub way: LinkTest,
+    /// The way the connection took.
+    pub route: Route,
+    /// How long connecting took (hub answer, ticket, race).
+    pub connect: Duration,
+    /// Median round-trip time of the pings, over the whole stack (TLS and WebSocket).
+    pub rtt: Duration,
+    /// Bytes the other side confirmed.
+    pub bytes: u64,
+    /// From the first data byte sent to the other side's confirmation of the last.
+    pub elapsed: Duration,
+}
+
+impl LinkReport {
+    /// Bytes per second.
+    pub fn rate(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.bytes as f64 / secs
+        } else {
+            0.0
+        }
+    }
+}
+
+/// The options of one way: only that way is tried, and it gets
+/// [`limits::LINK_TEST_CONNECT`] to connect. `base` gives the listening address.
+fn options_for(way: LinkTest, base: &Options) -> Options {
+    let mut o = base.clone();
+    o.connect_deadline = limits::LINK_TEST_CONNECT;
+    o.progress_deadline = limits::LINK_TEST_MAX_TIME;
+    match way {
+        LinkTest::Direct => {
+            o.relay = false;
+            // The receiver dials at once; the sender follows soon (either may be walled).
+            o.direct_wait = Duration::from_millis(500);
+        }
+        LinkTest::Relayed => {
+            o.listen = None;
+            o.advertise = None;
+            o.relay = true;
+            o.direct_wait = Duration::ZERO;
+        }
+    }
+    o
+}
+
+/// A context for the race with nobody listening for updates and no cancel button.
+fn quiet_ctx(handle: Handle) -> Ctx {
+    let (updates, _) = async_channel::bounded(1);
+    let (_, cancel) = async_channel::bounded(1);
+    Ctx {
+        me: handle.id(),
+        handle,
+        cancel,
+        updates,
+    }
+}
+
+/// Tests one way of the link to `to` (the contact must be online, and its session
+/// answering link tests, as every Courier front end's does): connects only that way,
+/// measures the round-trip time and then the speed over `run` of in-memory data. `base`
+/// says where a direct test listens (as for a transfer).
+///
+/// The session behind `handle` must be running (its stream polled).
+///
+/// # Errors
+/// As a transfer's: the hub refused the offer, the contact declined (busy or too many
+/// tests), [`Error::NoRoute`] when that way does not connect, or a protocol error.
+pub async fn link_test(
+    handle: Handle,
+    to: ClientId,
+    way: LinkTest,
+    base: &Options,
+    run: Duration,
+) -> Result<LinkReport, Error> {
+    let options = options_for(way, base);
+    let ctx = quiet_ctx(handle);
+    let manifest = Manifest {
+        test: Some(way),
+        ..Manifest::default()
+    };
+    let started = Instant::now();
+    let listening = race::bind(&options).await?;
+    let addrs = listening
+        .as_ref()
+        .map(|l| l.addrs.clone())
+        .unwrap_or_default();
+    let answers = ctx.handle.offer(to, manifest.clone(), addrs).await?;
+    let id = loop {
+        match race::wait(&answers, &ctx.cancel).await {
+            Waited::Answer(Answer::Offered(id)) => break id,
+            Waited::Answer(Answer::Refused(r)) => return Err(Error::Refused(r)),
+            Waited::Answer(Answer::HubLost) => return Err(Error::HubLost),
+            Waited::Answer(_) => {}
+            Waited::Cancel => return Err(Error::Cancelled { by: ctx.me }),
+        }
+    };
+    let link = match race::connect(
+        &ctx,
+        Role::Sender,
+        id,
+        to,
+        manifest.digest(),
+        listening,
+        &options,
+        &answers,
+    )
+    .await
+    {
+        Ok(link) => link,
+        Err(e) => {
+            // The other side may still be trying: tell it to stop, so the next test
+            // (the other way) finds it free.
+            let _ = ctx.handle.cancel_transfer(id).await;
+            return Err(e);
+        }
+    };
+    let connect = started.elapsed();
+    let mut ws = link.ws;
+    let measured = measure(&mut ws, run).await;
+    if measured.is_err() {
+        let _ = peer::send(
+            &mut ws,
+            &Control::Abort {
+                reason: AbortReason::Protocol,
+            },
+        )
+        .await;
+    }
+    let _ = net::until(Instant::now() + ANSWER, async {
+        ws.close(None).await.map_err(net::Error::from)
+    })
+    .await;
+    let (rtt, bytes, elapsed) = measured?;
+    Ok(LinkReport {
+        way,
+        route: link.route,
+        connect,
+        rtt,
+        bytes,
+        elapsed,
+    })
+}
+
+/// The prober's side on a connected link: pings, then data, then the count.
+async fn measure(ws: &mut Ws, run: Duration) -> Result<(Duration, u64, Duration), Error> {
+    let mut rtts = Vec::with_capacity(PINGS as usize);
+    for n in 0..PINGS {
+        let sent = Instant::now();
+        peer::send(ws, &Control::Ping { n })
+            .await
+            .map_err(Error::NoRoute)?;
+        match recv(ws, Instant::now() + ANSWER).await? {
+            Heard::Control(Control::Pong { n: m }) if m == n => rtts.push(sent.elapsed()),
+            Heard::Control(Control::Abort { .. }) => return Err(Violation::Reported.into()),
+            _ => return Err(Violation::Unexpected.into()),
+        }
+    }
+    rtts.sort_unstable();
+    let rtt = rtts.get(rtts.len() / 2).copied().unwrap_or_default();
+
+    let mut chunk = vec![0u8; limits::CHUNK + 1];
+    chunk[0] = wire::DATA;
+    // Not all zeros: nothing on the way may make it cheaper than file data.
+    for (i, b) in chunk.iter_mut().enumerate().skip(1) {
+        *b = (i.wrapping_mul(2_654_435_761) >> 13) as u8;
+    }
+    let chunk = async_tungstenite::tungstenite::Bytes::from(chunk);
+    let started = Instant::now();
+    let mut sent = 0u64;
+    while started.elapsed() < run && sent < MAX_BYTES {
+        ws.send(WsMessage::Binary(chunk.clone()))
+            .await
+            .map_err(|e| Error::NoRoute(e.into()))?;
+        sent += limits::CHUNK as u64;
+    }
+    peer::send(ws, &Control::Done)
+        .await
+        .map_err(Error::NoRoute)?;
+    let bytes = match recv(ws, Instant::now() + ANSWER.max(run)).await? {
+        Heard::Control(Control::Got { bytes }) if bytes == sent => bytes,
+        Heard::Control(Control::Got { .. }) => return Err(Violation::PhantomBytes.into()),
+        Heard::Control(Control::Abort { .. }) => return Err(Violation::Reported.into()),
+        _ => return Err(Violation::Unexpected.into()),
+    };
+    Ok((rtt, bytes, started.elapsed()))
+}
+
+/// One message from the other side.
+enum Heard {
+    Control(Control),
+    Data(usize),
+}
+
+/// The next message, within `deadline`.
+async fn recv(ws: &mut Ws, deadline: Instant) -> Result<Heard, Error> {
+    loop {
+        let next = net::until(deadline, async { Ok(ws.next().await) }).await;
+        match next {
+            Err(_) => return Err(Error::NoRoute(peer::Error::Timeout)),
+            Ok(Some(Ok(WsMessage::Binary(bytes)))) => {
+                return match wire::decode(&bytes) {
+                    Ok(Incoming::Control(c)) => Ok(Heard::Control(c)),
+                    Ok(Incoming::Data(d)) => Ok(Heard::Data(d.len())),
+                    Err(e) => Err(Violation::Malformed(e).into()),
+                };
+            }
+            Ok(Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_)))) => {}
+            Ok(Some(Err(e))) => return Err(Error::NoRoute(e.into())),
+            Ok(_) => return Err(Error::NoRoute(peer::Error::Protocol)),
+        }
+    }
+}
+
+/// Answers the link test `offer` (the receiving side): connects the way it asks, echoes
+/// pings and counts data until the prober is done, at most
+/// [`limits::LINK_TEST_MAX_TIME`]. Returns the way connected and the bytes counted.
+/// `base` says where a direct test listens. Declines an offer that is not a valid link
+/// test.
+///
+/// # Errors
+/// As [`link_test`]'s, and [`Error::InvalidOffer`] for an offer that is not one.
+pub(crate) async fn answer(
+    handle: Handle,
+    offer: IncomingOffer,
+    base: &Options,
+) -> Result<(Route, u64), Error> {
+    let ctx = quiet_ctx(handle);
+    let (Some(way), Ok(())) = (offer.manifest.test, offer.manifest.validate()) else {
+        let _ = ctx.handle.decline(offer.id, Declined::ByUser).await;
+        return Err(Error::BadSelection);
+    };
+    let options = options_for(way, base);
+    let listening = race::bind(&options).await?;
+    let addrs = listening
+        .as_ref()
+        .map(|l| l.addrs.clone())
+        .unwrap_or_default();
+    let answers = ctx.handle.accept(offer.id, Vec::new(), addrs).await?;
+    let link = race::connect(
+        &ctx,
+        Role::Receiver,
+        offer.id,
+        offer.from,
+        offer.manifest.digest(),
+        listening,
+        &options,
+        &answers,
+    )
+    .await?;
+    let mut ws = link.ws;
+    let result = echo(&mut ws).await;
+    if let Err(e) = &result {
+        let reason = match e {
+            Error::NoRoute(_) => None,
+            _ => Some(AbortReason::Protocol),
+        };
+        if let Some(reason) = reason {
+            let _ = peer::send(&mut ws, &Control::Abort { reason }).await;
+        }
+    }
+    let _ = net::until(Instant::now() + ANSWER, async {
+        ws.close(None).await.map_err(net::Error::from)
+    })
+    .await;
+    Ok((link.route, result?))
+}
+
+/// The answering side on a connected link.
+async fn echo(ws: &mut Ws) -> Result<u64, Error> {
+    let deadline = Instant::now() + limits::LINK_TEST_MAX_TIME;
+    let mut count = 0u64;
+    loop {
+        match recv(ws, deadline).await? {
+            Heard::Data(n) => count = count.saturating_add(n as u64),
+            Heard::Control(Control::Ping { n }) => peer::send(ws, &Control::Pong { n })
+                .await
+                .map_err(Error::NoRoute)?,
+            Heard::Control(Control::Done) => {
+                peer::send(ws, &Control::Got { bytes: count })
+                    .await
+                    .map_err(Error::NoRoute)?;
+                return Ok(count);
+            }
+            Heard::Control(Control::Abort { .. }) => return Err(Violation::Reported.into()),
+            Heard::Control(_) => return Err(Violation::Unexpected.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_way_is_tried_alone_and_briefly() {
+        let base = Options::default();
+        let direct = options_for(LinkTest::Direct, &base);
+        assert!(!direct.relay);
+        assert_eq!(direct.listen, base.listen);
+        assert_eq!(direct.connect_deadline, limits::LINK_TEST_CONNECT);
+        let relayed = options_for(LinkTest::Relayed, &base);
+        assert!(relayed.relay);
+        assert_eq!(relayed.listen, None);
+        assert_eq!(relayed.direct_wait, Duration::ZERO);
+    }
+
+    #[test]
+    fn the_rate_divides_bytes_by_time() {
+        let report = LinkReport {
+            way: LinkTest::Direct,
+            route: Route::Direct,
+            connect: Duration::ZERO,
+            rtt: Duration::ZERO,
+            bytes: 3_000_000,
+            elapsed: Duration::from_millis(1500),
+        };
+        assert!((report.rate() - 2_000_000.0).abs() < 1.0);
+        let none = LinkReport {
+            elapsed: Duration::ZERO,
+            ..report
+        };
+        assert!(none.rate().abs() < f64::EPSILON);
+    }
+}
