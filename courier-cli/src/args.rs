@@ -129,6 +129,11 @@ pub(crate) struct SendArgs {
     /// Files and folders to send (folders keep their structure).
     #[arg(required = true)]
     pub(crate) paths: Vec<PathBuf>,
+    /// If the recipient is offline, leave the offer at the hub (names and sizes only)
+    /// and wait: it reaches them when they come online, and the files go once they
+    /// accept. Keeps waiting through hub restarts; Ctrl-C withdraws the offer.
+    #[arg(long)]
+    pub(crate) wait: bool,
     /// One JSON object per line on stdout: progress, files, and the result.
     #[arg(long)]
     pub(crate) json: bool,
@@ -221,13 +226,18 @@ pub(crate) struct HubArgs {
     /// "queue full".
     #[arg(long, value_name = "N", default_value_t = courier_core::limits::OFFLINE_QUEUE_ON_DISK)]
     pub(crate) offline_messages: usize,
+    /// File offers kept (names and sizes) for one offline contact, and from one sender,
+    /// until answered (`send --wait`); past it, the sender hears "too many offers".
+    #[arg(long, value_name = "N", default_value_t = courier_core::limits::KEPT_OFFERS)]
+    pub(crate) offline_offers: usize,
     /// The name the hub shows on the network (default: this computer's name).
     #[arg(long, value_name = "NAME")]
     pub(crate) name: Option<String>,
     /// Do not advertise the hub on the network (mDNS); clients then need its address.
     #[arg(long)]
     pub(crate) no_advertise: bool,
-    /// Days a message waits for an offline contact before it is forgotten.
+    /// Days a message or file offer waits for an offline contact before it is
+    /// forgotten.
     #[arg(long, value_name = "DAYS", default_value_t = 30,
           value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub(crate) offline_days: u32,

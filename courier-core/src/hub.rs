@@ -363,6 +363,8 @@ pub struct Stats {
     pub stored_bytes: usize,
     /// Transfers offered or accepted and not yet connected.
     pub transfers: usize,
+    /// Of those, file offers kept until their recipient answers.
+    pub kept_offers: usize,
     /// Logins started that did not succeed (wrong passwords, guesses), since start.
     pub failed_logins: u64,
     /// Contacts remembered, online or not.
@@ -402,7 +404,7 @@ pub struct Hub {
     unsaved: Vec<Unsaved>,
     /// Batches handed out and not yet written, oldest first: their messages and the
     /// pages they read.
-    saving: VecDeque<(Vec<Unsaved>, Vec<ClientId>)>,
+    saving: VecDeque<Saving>,
     /// Pages of the backlog to read from the disk: recipient, how many.
     fetches: Vec<(ClientId, usize)>,
     /// Kept messages stamped before this are to be forgotten on the disk.
@@ -414,6 +416,14 @@ pub struct Hub {
     /// Reach-back checks handed to the driver and not yet answered.
     reaching: usize,
 }
+
+/// A batch handed out to be written: its messages, the pages it reads, and the kept
+/// offers whose senders hear `stored` once it is written.
+type Saving = (
+    Vec<Unsaved>,
+    Vec<ClientId>,
+    Vec<(crate::proto::TransferId, u32, ConnId)>,
+);
 
 /// A message for an offline contact on its way to the disk; its sender hears `stored`
 /// (or why not) once it is written.
@@ -496,6 +506,7 @@ impl Hub {
             stored_in_memory: self.mailboxes.in_memory(),
             stored_bytes: self.mailboxes.bytes(),
             transfers: self.broker.len(),
+            kept_offers: self.broker.kept(),
             failed_logins: self.failed_logins,
             known: self.directory.len(),
             avatar_bytes: self.directory.avatar_bytes(),
@@ -700,6 +711,7 @@ impl Hub {
             } else {
                 self.mailboxes.expire_in_memory(before);
             }
+            self.expire_offers(before, now);
         }
         let mut expired = Vec::new();
         let mut ping = Vec::new();
@@ -810,10 +822,21 @@ impl Hub {
         waiting: Vec<db::Waiting>,
     ) {
         self.keeping = true;
+        self.broker.keeping = true;
         self.mailboxes.set_total(self.config.offline_disk_bytes);
         self.directory.restore(members);
         for w in waiting {
             self.mailboxes.restore_on_disk(w.to, w.count, w.bytes);
+        }
+    }
+
+    /// Takes back the file offers the hub's database kept ([`db::Db::offers`]): each
+    /// waits for its recipient's answer as before, its sender away until it reclaims it
+    /// ([`ClientFrame::Reclaim`](crate::proto::ClientFrame)). One whose sender or
+    /// recipient is no longer a member is forgotten.
+    pub fn restore_offers(&mut self, offers: Vec<db::KeptOffer>) {
+        for offer in offers {
+            self.restore_offer(offer);
         }
     }
 
@@ -832,6 +855,7 @@ impl Hub {
     pub fn poll_store(&mut self) -> Vec<db::Record> {
         let mut records = self.directory.take_records();
         records.append(&mut self.delivered);
+        records.append(&mut self.broker.records);
         records.extend(self.unsaved.iter().map(|u| db::Record::Message {
             to: u.to,
             message: u.message.clone(),
@@ -847,8 +871,11 @@ impl Hub {
         );
         if !records.is_empty() {
             let fetched = fetches.into_iter().map(|(to, _)| to).collect();
-            self.saving
-                .push_back((std::mem::take(&mut self.unsaved), fetched));
+            self.saving.push_back((
+                std::mem::take(&mut self.unsaved),
+                fetched,
+                std::mem::take(&mut self.broker.unsaved),
+            ));
         }
         records
     }
@@ -860,9 +887,10 @@ impl Hub {
     /// never waited for this.
     pub fn handle_stored(&mut self, batches: usize, ok: bool, now: Instant) {
         for _ in 0..batches {
-            let Some((batch, fetched)) = self.saving.pop_front() else {
+            let Some((batch, fetched, offers)) = self.saving.pop_front() else {
                 return;
             };
+            self.offers_stored(offers, ok, now);
             if !ok {
                 // Asked again at the recipient's next acknowledgement or login.
                 for to in fetched {

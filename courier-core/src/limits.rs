@@ -139,6 +139,10 @@ pub const MAX_PENDING_OFFERS: usize = 8;
 pub const MAX_PENDING_PER_RECEIVER: usize = 16;
 /// Offers per second one connection may make (burst [`MAX_PENDING_OFFERS`]).
 pub const OFFER_RATE_PER_SEC: u32 = 2;
+/// File offers kept at the hub for one recipient (and from one sender) until answered.
+pub const KEPT_OFFERS: usize = 100;
+/// Bytes of kept offers' names and sizes, for the whole hub (they are in its memory).
+pub const KEPT_OFFERS_BYTES: usize = 32 << 20;
 /// A ticket is good for this long after the hub minted it.
 pub const TICKET_TTL: Duration = Duration::from_secs(60);
 /// A transfer that moves no byte for this long is aborted.

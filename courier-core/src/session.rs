@@ -197,6 +197,13 @@ pub enum Event {
         /// The hub's id.
         id: TransferId,
     },
+    /// The recipient of an offer of ours (sent with `wait`) is offline: the hub keeps it.
+    OfferStored {
+        /// Our tag for it.
+        tag: u32,
+        /// The hub's id.
+        id: TransferId,
+    },
     /// The hub did not forward an offer of ours.
     OfferRefused {
         /// Our tag for it.
@@ -573,6 +580,7 @@ impl Session {
             ServerFrame::Error { code, detail } => Event::HubError { code, detail },
             ServerFrame::Offer(offer) => Event::Offer(offer),
             ServerFrame::OfferSent { tag, id } => Event::OfferSent { tag, id },
+            ServerFrame::OfferStored { tag, id } => Event::OfferStored { tag, id },
             ServerFrame::OfferRefused { tag, reason } => Event::OfferRefused { tag, reason },
             ServerFrame::Ticket(info) => Event::Ticket(info),
             ServerFrame::TransferEnded { id, end } => Event::TransferEnded { id, end },
@@ -691,6 +699,7 @@ impl Session {
         to: ClientId,
         manifest: Manifest,
         addrs: Vec<std::net::SocketAddr>,
+        wait: bool,
         now: Instant,
     ) -> Result<(), Error> {
         self.ready_or()?;
@@ -699,8 +708,24 @@ impl Session {
             to,
             manifest,
             addrs,
+            wait,
         };
         self.transmit(frame, now);
+        Ok(())
+    }
+
+    /// Says we still offer kept offer `id` (after a reconnect), listening at `addrs`.
+    ///
+    /// # Errors
+    /// [`Error::NotConnected`] before login.
+    pub fn reclaim(
+        &mut self,
+        id: TransferId,
+        addrs: Vec<std::net::SocketAddr>,
+        now: Instant,
+    ) -> Result<(), Error> {
+        self.ready_or()?;
+        self.transmit(ClientFrame::Reclaim { id, addrs }, now);
         Ok(())
     }
 

@@ -81,6 +81,10 @@ pub struct Options {
     pub free_space_margin: u64,
     /// Abort when the transfer does not move for this long.
     pub progress_deadline: Duration,
+    /// Sender: if the recipient is offline, leave the offer at the hub (it reaches them
+    /// at their next login) and wait, through hub reconnects, until they answer
+    /// ([`Update::Stored`]); cancelling withdraws it.
+    pub wait: bool,
 }
 
 impl Default for Options {
@@ -94,6 +98,7 @@ impl Default for Options {
             ticket_ttl: limits::TICKET_TTL,
             free_space_margin: limits::FREE_SPACE_MARGIN,
             progress_deadline: limits::PROGRESS_DEADLINE,
+            wait: false,
         }
     }
 }
@@ -193,6 +198,12 @@ impl Summary {
 pub enum Update {
     /// Sender: the hub forwarded the offer; waiting for the answer.
     Offered {
+        /// The hub's id.
+        id: TransferId,
+    },
+    /// Sender: the recipient is offline; the hub keeps the offer and hands it over at
+    /// their next login. The transfer starts by itself once they accept.
+    Stored {
         /// The hub's id.
         id: TransferId,
     },
@@ -331,6 +342,25 @@ pub fn send(handle: Handle, to: ClientId, paths: Vec<PathBuf>, options: Options)
 pub fn send_source(handle: Handle, to: ClientId, source: Source, options: Options) -> Transfer {
     transfer_stream(handle, move |ctx| async move {
         send::run(&ctx, to, source, &options).await
+    })
+}
+
+/// Offers again, after a restart of this program, the files of an offer the hub keeps
+/// for `to` (sent with [`Options::wait`]; [`Update::Stored`] or [`Update::Offered`]
+/// named its `id`): reclaims it ([`Update::Offered`] once asked) and waits for the
+/// answer as [`send`] does, then sends
+/// `source` (the same files read again: if they changed, their manifest is not the one
+/// kept and the transfer fails before a byte goes). Ends with [`Error::NotKept`] when
+/// the hub no longer keeps it (answered, withdrawn or expired meanwhile).
+pub fn resume(
+    handle: Handle,
+    to: ClientId,
+    id: TransferId,
+    source: Source,
+    options: Options,
+) -> Transfer {
+    transfer_stream(handle, move |ctx| async move {
+        send::resume(&ctx, to, id, source, &options).await
     })
 }
 

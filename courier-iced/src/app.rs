@@ -199,6 +199,38 @@ impl Courier {
     }
 
     /// Saves the settings and our picture in the background.
+    /// Keeps the settings' list of offers the hub keeps for someone in step with the
+    /// cards (saved when it changed), so a restart offers them again.
+    fn keep_offers(&mut self) -> Task<Message> {
+        let (Screen::Chat(chat), Some(server)) = (&self.screen, &self.server) else {
+            return Task::none();
+        };
+        let hub = server.hub.clone();
+        let mut kept: Vec<settings::KeptOffer> = self
+            .settings
+            .kept_offers
+            .iter()
+            .filter(|k| k.hub != hub)
+            .cloned()
+            .collect();
+        kept.extend(
+            chat.transfers
+                .kept_offers()
+                .into_iter()
+                .map(|(to, id, paths)| settings::KeptOffer {
+                    hub: hub.clone(),
+                    to: to.to_hex(),
+                    id: id.0,
+                    paths,
+                }),
+        );
+        if kept == self.settings.kept_offers {
+            return Task::none();
+        }
+        self.settings.kept_offers = kept;
+        self.save_settings()
+    }
+
     fn save_settings(&mut self) -> Task<Message> {
         if let Screen::Chat(chat) = &self.screen {
             self.avatar = chat.profile.avatar.to_vec();
@@ -282,7 +314,8 @@ impl Courier {
                     return Task::none();
                 };
                 let action = chat.update(m, &mut self.settings);
-                return self.chat_action(action);
+                let task = self.chat_action(action);
+                return Task::batch([task, self.keep_offers()]);
             }
             Message::ConfirmHub(true) => self.confirm = None,
             Message::ConfirmHub(false) => {
@@ -577,8 +610,20 @@ impl Courier {
                             chat.panel.tab = Some(chat::Tab::Menu);
                         }
                         let task = chat.fetch_avatars().map(Message::Chat);
+                        // What the hub keeps for someone offline is offered again.
+                        let kept = self
+                            .settings
+                            .kept_offers
+                            .iter()
+                            .filter(|k| k.hub == server.hub)
+                            .filter_map(|k| {
+                                let to = ClientId::from_hex(&k.to)?;
+                                Some((to, courier_core::proto::TransferId(k.id), k.paths.clone()))
+                            })
+                            .collect();
+                        let resumed = chat.resume_offers(kept).map(Message::Chat);
                         self.screen = Screen::Chat(Box::new(chat));
-                        Task::batch([task, saved])
+                        Task::batch([task, saved, resumed])
                     }
                 }
             }

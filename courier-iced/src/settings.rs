@@ -47,6 +47,22 @@ pub struct Settings {
     /// A hub hosted here is shown on the network (mDNS), so others find it without
     /// its address.
     pub advertise: bool,
+    /// Files offered to someone offline that the hub keeps for them: offered again at
+    /// the next login, so they go once that person accepts.
+    pub kept_offers: Vec<KeptOffer>,
+}
+
+/// A file offer kept at a hub for someone offline, as the app remembers it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeptOffer {
+    /// The hub (`host:port`).
+    pub hub: String,
+    /// To whom (hex id).
+    pub to: String,
+    /// The hub's id of the offer.
+    pub id: u64,
+    /// The files and folders offered, as chosen.
+    pub paths: Vec<PathBuf>,
 }
 
 /// What to pick up at launch.
@@ -77,6 +93,7 @@ impl Default for Settings {
             remember: true,
             resume: Resume::Nothing,
             advertise: true,
+            kept_offers: Vec::new(),
         }
     }
 }

@@ -952,3 +952,139 @@ fn a_message_written_while_the_hub_is_away_survives_the_app_stopping() {
     assert_eq!(repeats, 0, "sent once");
     hub.stop();
 }
+
+/// Ada in the app (profile folder `dir`) on `hub`, with Bob's conversation open: Bob
+/// came once and is offline now. Returns the app and Bob's identity (to come back as).
+fn ada_with_bob_away(
+    dir: &std::path::Path,
+    hub: &TestHub,
+) -> (Driver, courier_core::identity::Identity) {
+    let mut app = Driver::new(dir.to_owned());
+    app.app.settings.notifications = false;
+    login(&mut app, &hub.address(), "Ada", PASSWORD);
+    app.until("asked to confirm the new hub", |a| a.confirm.is_some());
+    app.send(Message::ConfirmHub(true));
+    app.until("logged in", in_chat);
+    let bob_identity = courier_core::identity::Identity::generate().unwrap();
+    let bob = Peer::join_as(&hub.address(), PASSWORD, "Bob", bob_identity.clone());
+    let bob_id = bob.id;
+    app.until("Bob online", |a| {
+        chat(a).is_some_and(|c| c.people.get(&bob_id).is_some_and(|b| b.online))
+    });
+    drop(bob);
+    app.until("Bob offline", |a| {
+        chat(a).is_some_and(|c| c.people.get(&bob_id).is_some_and(|b| !b.online))
+    });
+    app.send(Message::Chat(select(Target::Client(bob_id))));
+    (app, bob_identity)
+}
+
+/// Files offered to someone offline: the hub keeps the offer, the card says they are
+/// offline and keeps waiting; when they come online the offer is there, and once they
+/// accept the files go and the card ends "Sent".
+#[test]
+fn a_file_offered_to_someone_offline_waits_at_the_hub_and_goes_when_they_come() {
+    let scratch = Scratch::new("kept-offer");
+    let hub = TestHub::start(&scratch.path("hub"), PASSWORD, 0);
+    let (mut app, bob_identity) = ada_with_bob_away(&scratch.path("ada"), &hub);
+    let ada = app.chat().me();
+    let file = scratch.path("ada-out").join("minutes.txt");
+    std::fs::write(&file, b"minutes of the meeting\n").unwrap();
+    app.send(Message::Dropped(file));
+    app.until("kept for Bob", |a| {
+        card_state(a, true) == Some(FileState::Kept)
+    });
+    assert!(app.shows(
+        "Bob is offline: the hub keeps the offer and hands it over when they come \
+         online; the files go once they accept (while Courier runs)."
+    ));
+
+    // Bob is back: the offer waits for him, from Ada; he takes it.
+    let bob = Peer::join_as(&hub.address(), PASSWORD, "Bob", bob_identity);
+    let offer = bob.expect("the kept offer", |e| match e {
+        Event::Offer(o) => Some(o.clone()),
+        _ => None,
+    });
+    assert_eq!(offer.from, ada);
+    assert_eq!(offer.manifest.files[0].path, "minutes.txt");
+    let bob_dir = scratch.path("bob-in");
+    let receiving = run_transfer(transfer::receive(
+        bob.handle.clone(),
+        offer,
+        None,
+        bob_dir.clone(),
+        transfer::Options::default(),
+    ));
+    app.until("sent", |a| card_state(a, true).is_some_and(|s| s.is_over()));
+    assert!(
+        matches!(card_state(&app.app, true), Some(FileState::Done(ref s)) if s.starts_with("Sent")),
+        "{:?}",
+        card_state(&app.app, true)
+    );
+    smol::block_on(receiving).unwrap();
+    assert_eq!(
+        std::fs::read(bob_dir.join("minutes.txt")).unwrap(),
+        b"minutes of the meeting\n"
+    );
+    hub.stop();
+}
+
+/// The app stops while an offer waits for someone offline: relaunched, it offers the
+/// same files again (the hub kept the offer), and they go once that person accepts.
+#[test]
+fn an_offer_kept_for_someone_offline_is_offered_again_after_the_app_restarts() {
+    let scratch = Scratch::new("kept-offer-restart");
+    let hub = TestHub::start(&scratch.path("hub"), PASSWORD, 0);
+    let dir = scratch.path("ada");
+    let (mut first, bob_identity) = ada_with_bob_away(&dir, &hub);
+    let ada = first.chat().me();
+    let file = scratch.path("ada-out").join("budget.csv");
+    std::fs::write(&file, b"rent,100\nfood,50\n").unwrap();
+    first.send(Message::Dropped(file.clone()));
+    first.until("kept for Bob", |a| {
+        card_state(a, true) == Some(FileState::Kept)
+    });
+    assert_eq!(first.app.settings.kept_offers.len(), 1, "remembered");
+    assert_eq!(first.app.settings.kept_offers[0].paths, [file]);
+    first.until("saved", |_| {
+        courier_iced::settings::Settings::load(&dir)
+            .kept_offers
+            .len()
+            == 1
+    });
+    drop(first);
+
+    // Relaunched: it rejoins and offers the same files again, waiting for Bob.
+    let mut again = Driver::launch(dir.clone());
+    again.until("rejoined by itself", in_chat);
+    again.until("the offer waits again", |a| {
+        card_state(a, true) == Some(FileState::Waiting)
+    });
+    let bob = Peer::join_as(&hub.address(), PASSWORD, "Bob", bob_identity);
+    let offer = bob.expect("the kept offer", |e| match e {
+        Event::Offer(o) => Some(o.clone()),
+        _ => None,
+    });
+    assert_eq!(offer.from, ada);
+    let bob_dir = scratch.path("bob-in");
+    let receiving = run_transfer(transfer::receive(
+        bob.handle.clone(),
+        offer,
+        None,
+        bob_dir.clone(),
+        transfer::Options::default(),
+    ));
+    again.until("sent", |a| card_state(a, true).is_some_and(|s| s.is_over()));
+    assert!(
+        matches!(card_state(&again.app, true), Some(FileState::Done(ref s)) if s.starts_with("Sent")),
+        "{:?}",
+        card_state(&again.app, true)
+    );
+    smol::block_on(receiving).unwrap();
+    assert_eq!(
+        std::fs::read(bob_dir.join("budget.csv")).unwrap(),
+        b"rent,100\nfood,50\n"
+    );
+    assert!(again.app.settings.kept_offers.is_empty(), "no longer kept");
+    hub.stop();
+}

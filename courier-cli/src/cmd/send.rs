@@ -25,12 +25,11 @@ pub(crate) async fn run(args: SendArgs) -> Result<ExitCode> {
         Target::Everyone => bail!("files go to one contact at a time; name one with --to"),
     };
     let name = client.name_of(to);
-    let mut transfer = transfer::send(
-        client.handle.clone(),
-        to,
-        args.paths.clone(),
-        args.link.options(),
-    );
+    let options = transfer::Options {
+        wait: args.wait,
+        ..args.link.options()
+    };
+    let mut transfer = transfer::send(client.handle.clone(), to, args.paths.clone(), options);
     let canceller = transfer.canceller();
     let _ = ctrlc::set_handler(move || canceller.cancel());
     let mut bar = Bar::new(args.json);
@@ -49,6 +48,17 @@ pub(crate) async fn run(args: SendArgs) -> Result<ExitCode> {
                             emit(json!({"type": "offered", "transfer": id.to_string(), "to": person_json(to, &name)}));
                         } else {
                             eprintln!("Offered to {}; waiting for an answer…", safe(&name));
+                        }
+                    }
+                    Update::Stored { id } => {
+                        if args.json {
+                            emit(json!({"type": "stored", "transfer": id.to_string(), "to": person_json(to, &name)}));
+                        } else {
+                            eprintln!(
+                                "{} is offline: the offer waits at the hub and reaches them when they come online; \
+                                 the files go once they accept. Keep this running (Ctrl-C withdraws the offer).",
+                                safe(&name)
+                            );
                         }
                     }
                     Update::Accepted { files } => {

@@ -8,11 +8,11 @@ use std::time::Instant;
 
 use rand::RngCore;
 
-use super::{CloseReason, ConnId, Hub, Phase, Transmit};
+use super::{CloseReason, ConnId, Hub, Phase, Transmit, db};
 use crate::limits;
 use crate::proto::{
     ClientId, Declined, ErrorCode, IncomingOffer, Manifest, OfferRefusal, ServerFrame, Ticket,
-    TicketInfo, TransferEnd, TransferId,
+    TicketInfo, Timestamp, TransferEnd, TransferId,
 };
 
 /// A transfer the hub knows about.
@@ -20,16 +20,34 @@ pub(super) struct Brokered {
     /// The offer's [`Manifest::digest`]: tickets are bound to it.
     digest: [u8; 32],
     from: ClientId,
-    from_conn: ConnId,
+    /// The sender's connection; `None` while the sender of a kept offer is away.
+    from_conn: Option<ConnId>,
     to: ClientId,
     addrs: Vec<SocketAddr>,
     files: usize,
     state: State,
+    /// Kept at the hub until answered (offered with `wait`): survives either side going
+    /// away, and the hub's restart (in its database).
+    kept: Option<Kept>,
+}
+
+/// What a kept offer needs besides the rest: its files (to hand over again) and age.
+pub(super) struct Kept {
+    manifest: Arc<Manifest>,
+    created: Timestamp,
+    bytes: usize,
 }
 
 enum State {
     /// Waiting for the receiver's answer.
     Offered,
+    /// A kept offer the receiver accepted while its sender was away: the tickets go out
+    /// when the sender is back ([`ClientFrame::Reclaim`](crate::proto::ClientFrame)).
+    Answered {
+        to_conn: ConnId,
+        files: Vec<u32>,
+        addrs: Vec<SocketAddr>,
+    },
     /// Accepted; the ticket is out. `waiting` is a relay connection that arrived first.
     Ticketed {
         ticket: Ticket,
@@ -44,6 +62,16 @@ enum State {
 pub(super) struct Broker {
     transfers: HashMap<TransferId, Brokered>,
     tickets: HashMap<Ticket, TransferId>,
+    /// Bytes of the kept offers' manifests.
+    kept_bytes: usize,
+    /// Kept offers' changes for the hub's database, in order (only for a hub that keeps
+    /// its state on a disk: [`Broker::keeping`]).
+    pub(super) records: Vec<db::Record>,
+    /// The hub has a database.
+    pub(super) keeping: bool,
+    /// Kept offers to offline recipients waiting to be written: their senders hear
+    /// `stored` once they are (id, tag, sender's connection).
+    pub(super) unsaved: Vec<(TransferId, u32, ConnId)>,
 }
 
 impl Broker {
@@ -51,18 +79,37 @@ impl Broker {
         self.transfers.len()
     }
 
+    /// Offers waiting for an answer while both sides are here (kept ones count apart).
     fn pending_from(&self, who: ClientId) -> usize {
         self.transfers
             .values()
-            .filter(|t| t.from == who && matches!(t.state, State::Offered))
+            .filter(|t| t.from == who && t.kept.is_none() && matches!(t.state, State::Offered))
             .count()
     }
 
     fn pending_to(&self, who: ClientId) -> usize {
         self.transfers
             .values()
-            .filter(|t| t.to == who && matches!(t.state, State::Offered))
+            .filter(|t| t.to == who && t.kept.is_none() && matches!(t.state, State::Offered))
             .count()
+    }
+
+    /// Kept offers from or to `who`.
+    fn kept_by(&self, who: ClientId) -> (usize, usize) {
+        self.transfers
+            .values()
+            .filter(|t| t.kept.is_some())
+            .fold((0, 0), |(from, to), t| {
+                (
+                    from + usize::from(t.from == who),
+                    to + usize::from(t.to == who),
+                )
+            })
+    }
+
+    /// How many offers are kept (for stats and tests).
+    pub(super) fn kept(&self) -> usize {
+        self.transfers.values().filter(|t| t.kept.is_some()).count()
     }
 
     /// A relay connection waiting for its partner went away.
@@ -77,11 +124,28 @@ impl Broker {
     }
 
     fn remove(&mut self, id: TransferId) -> Option<Brokered> {
-        let t = self.transfers.remove(&id)?;
+        let mut t = self.transfers.remove(&id)?;
         if let State::Ticketed { ticket, .. } = &t.state {
             self.tickets.remove(ticket);
         }
+        self.unkeep(id, &mut t);
         Some(t)
+    }
+
+    /// `t` is no longer kept: forget it on the disk too.
+    fn unkeep(&mut self, id: TransferId, t: &mut Brokered) {
+        if let Some(k) = t.kept.take() {
+            self.kept_bytes = self.kept_bytes.saturating_sub(k.bytes);
+            self.record(db::Record::OfferGone(id));
+            self.unsaved.retain(|(u, _, _)| *u != id);
+        }
+    }
+
+    /// A change to write, for a hub with a database.
+    fn record(&mut self, r: db::Record) {
+        if self.keeping {
+            self.records.push(r);
+        }
     }
 }
 
@@ -95,6 +159,7 @@ impl Hub {
         to: ClientId,
         manifest: Manifest,
         addrs: Vec<SocketAddr>,
+        wait: bool,
         now: Instant,
     ) {
         let refuse = |hub: &mut Self, reason| {
@@ -118,11 +183,23 @@ impl Hub {
         if let Err(e) = manifest.validate() {
             return refuse(self, OfferRefusal::Invalid(e));
         }
+        // A link test is for now or never.
+        let wait = wait && manifest.test.is_none();
         let targets = match self.directory.get(&to) {
-            Some(known) if to != client && !known.conns.is_empty() => known.conns.clone(),
+            Some(known) if to != client && (wait || !known.conns.is_empty()) => known.conns.clone(),
             _ => return refuse(self, OfferRefusal::NoSuchPeer),
         };
-        if self.broker.pending_from(client) >= limits::MAX_PENDING_OFFERS
+        let bytes = crate::proto::encode(&manifest).len();
+        if wait {
+            let (from_sender, _) = self.broker.kept_by(client);
+            let (_, to_recipient) = self.broker.kept_by(to);
+            if from_sender >= self.config.kept_offers
+                || to_recipient >= self.config.kept_offers
+                || self.broker.kept_bytes + bytes > limits::KEPT_OFFERS_BYTES
+            {
+                return refuse(self, OfferRefusal::Busy);
+            }
+        } else if self.broker.pending_from(client) >= limits::MAX_PENDING_OFFERS
             || self.broker.pending_to(to) >= limits::MAX_PENDING_PER_RECEIVER
         {
             return refuse(self, OfferRefusal::Busy);
@@ -139,10 +216,26 @@ impl Hub {
         if self.presence_pending.contains(&client) {
             self.flush_presence(now);
         }
+        let manifest = Arc::new(manifest);
+        let kept = wait.then(|| Kept {
+            manifest: manifest.clone(),
+            created: self.wall(now),
+            bytes,
+        });
+        if let Some(k) = &kept {
+            self.broker.kept_bytes += k.bytes;
+            self.broker.record(db::Record::Offer(db::KeptOffer {
+                id,
+                from: client,
+                to,
+                manifest: manifest.clone(),
+                created: k.created,
+            }));
+        }
         let incoming = Arc::new(ServerFrame::Offer(IncomingOffer {
             id,
             from: client,
-            manifest,
+            manifest: Arc::unwrap_or_clone(manifest),
             addrs: addrs.clone(),
         }));
         self.broker.transfers.insert(
@@ -150,16 +243,188 @@ impl Hub {
             Brokered {
                 digest,
                 from: client,
-                from_conn: conn,
+                from_conn: Some(conn),
                 to,
                 addrs,
                 files,
                 state: State::Offered,
+                kept,
             },
         );
+        if targets.is_empty() {
+            // Kept for an offline recipient: `stored` once it is on the disk (at once
+            // for a hub that keeps nothing on a disk).
+            if self.keeping {
+                self.broker.unsaved.push((id, tag, conn));
+            } else {
+                self.send(conn, Arc::new(ServerFrame::OfferStored { tag, id }), now);
+            }
+            return;
+        }
         self.send(conn, Arc::new(ServerFrame::OfferSent { tag, id }), now);
         for c in targets {
             self.send(c, incoming.clone(), now);
+        }
+    }
+
+    /// One kept offer back from the database.
+    pub(super) fn restore_offer(&mut self, offer: db::KeptOffer) {
+        let members =
+            self.directory.get(&offer.from).is_some() && self.directory.get(&offer.to).is_some();
+        if !members
+            || offer.manifest.validate().is_err()
+            || self.broker.transfers.contains_key(&offer.id)
+        {
+            self.broker.record(db::Record::OfferGone(offer.id));
+            return;
+        }
+        let bytes = crate::proto::encode(&*offer.manifest).len();
+        self.broker.kept_bytes += bytes;
+        self.broker.transfers.insert(
+            offer.id,
+            Brokered {
+                digest: offer.manifest.digest(),
+                from: offer.from,
+                from_conn: None,
+                to: offer.to,
+                addrs: Vec::new(),
+                files: offer.manifest.files.len(),
+                state: State::Offered,
+                kept: Some(Kept {
+                    manifest: offer.manifest,
+                    created: offer.created,
+                    bytes,
+                }),
+            },
+        );
+    }
+
+    /// Hands `client`, who just logged in on `conn`, the kept offers waiting for its
+    /// answer, oldest first.
+    pub(super) fn hand_over_offers(&mut self, conn: ConnId, client: ClientId, now: Instant) {
+        let mut waiting: Vec<(Timestamp, TransferId)> = self
+            .broker
+            .transfers
+            .iter()
+            .filter(|(_, t)| t.to == client && matches!(t.state, State::Offered))
+            .filter_map(|(id, t)| Some((t.kept.as_ref()?.created, *id)))
+            .collect();
+        waiting.sort();
+        for (_, id) in waiting {
+            let Some(t) = self.broker.transfers.get(&id) else {
+                continue;
+            };
+            let Some(k) = &t.kept else { continue };
+            let offer = IncomingOffer {
+                id,
+                from: t.from,
+                manifest: (*k.manifest).clone(),
+                addrs: if t.from_conn.is_some() {
+                    t.addrs.clone()
+                } else {
+                    Vec::new()
+                },
+            };
+            self.send(conn, Arc::new(ServerFrame::Offer(offer)), now);
+        }
+    }
+
+    /// Kept offers were written (or not: `ok` false): their senders hear `stored`, or
+    /// that the hub could not keep them (then they are dropped).
+    pub(super) fn offers_stored(
+        &mut self,
+        batch: Vec<(TransferId, u32, ConnId)>,
+        ok: bool,
+        now: Instant,
+    ) {
+        for (id, tag, conn) in batch {
+            let frame = if ok {
+                if !self.broker.transfers.contains_key(&id) {
+                    continue;
+                }
+                ServerFrame::OfferStored { tag, id }
+            } else {
+                if let Some(mut t) = self.broker.transfers.remove(&id) {
+                    // Never written: nothing to forget on the disk.
+                    if let Some(k) = t.kept.take() {
+                        self.broker.kept_bytes = self.broker.kept_bytes.saturating_sub(k.bytes);
+                    }
+                }
+                ServerFrame::OfferRefused {
+                    tag,
+                    reason: OfferRefusal::NotKept,
+                }
+            };
+            if self.conns.get(&conn).is_some_and(super::Conn::is_ready) {
+                self.send(conn, Arc::new(frame), now);
+            }
+        }
+    }
+
+    /// The sender of kept offer `id` is back on `conn` and listens at `addrs`: if the
+    /// recipient accepted meanwhile, the tickets go out now.
+    pub(super) fn reclaim(
+        &mut self,
+        conn: ConnId,
+        client: ClientId,
+        id: TransferId,
+        addrs: Vec<SocketAddr>,
+        now: Instant,
+    ) {
+        if addrs.len() > limits::MAX_ADDRS {
+            return self.refuse_answer(conn, "too many addresses", now);
+        }
+        let Some(t) = self
+            .broker
+            .transfers
+            .get_mut(&id)
+            .filter(|t| t.from == client && t.kept.is_some())
+        else {
+            // Answered, withdrawn or expired meanwhile (an app coming back may hold many
+            // such: not counted against it).
+            let end = ServerFrame::TransferEnded {
+                id,
+                end: TransferEnd::NotKept,
+            };
+            return self.send(conn, Arc::new(end), now);
+        };
+        t.from_conn = Some(conn);
+        t.addrs = addrs;
+        if let State::Answered { .. } = t.state {
+            let State::Answered {
+                to_conn,
+                files,
+                addrs,
+            } = std::mem::replace(&mut t.state, State::Offered)
+            else {
+                return;
+            };
+            self.mint(id, to_conn, files, addrs, now);
+        }
+    }
+
+    /// Kept offers older than `before` are forgotten; whoever is here hears so.
+    pub(super) fn expire_offers(&mut self, before: Timestamp, now: Instant) {
+        let old: Vec<TransferId> = self
+            .broker
+            .transfers
+            .iter()
+            .filter(|(_, t)| t.kept.as_ref().is_some_and(|k| k.created < before))
+            .filter(|(_, t)| !matches!(t.state, State::Ticketed { .. }))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in old {
+            if let Some(t) = self.broker.remove(id) {
+                let end = Arc::new(ServerFrame::TransferEnded {
+                    id,
+                    end: TransferEnd::NotKept,
+                });
+                let mut conns: Vec<ConnId> = t.from_conn.into_iter().collect();
+                conns.extend(self.parties(&t, t.from));
+                for c in conns {
+                    self.send(c, end.clone(), now);
+                }
+            }
         }
     }
 
@@ -188,11 +453,46 @@ impl Hub {
         if !valid {
             return self.refuse_answer(conn, "invalid answer", now);
         }
+        if t.from_conn.is_none() {
+            // A kept offer whose sender is away: the answer waits for them.
+            if let Some(t) = self.broker.transfers.get_mut(&id) {
+                t.state = State::Answered {
+                    to_conn: conn,
+                    files,
+                    addrs,
+                };
+            }
+            return;
+        }
+        self.mint(id, conn, files, addrs, now);
+    }
+
+    /// Both sides are here and the receiver (on `conn`) accepted `files`: the ticket.
+    fn mint(
+        &mut self,
+        id: TransferId,
+        conn: ConnId,
+        files: Vec<u32>,
+        addrs: Vec<SocketAddr>,
+        now: Instant,
+    ) {
+        let Some(t) = self.broker.transfers.get(&id) else {
+            return;
+        };
+        let Some(from_conn) = t.from_conn else {
+            return;
+        };
+        let client = t.to;
         let mut bytes = [0u8; 32];
         self.rng.fill_bytes(&mut bytes);
         let ticket = Ticket(bytes);
-        let (from, from_conn, sender_addrs, digest) =
-            (t.from, t.from_conn, t.addrs.clone(), t.digest);
+        let (from, sender_addrs, digest) = (t.from, t.addrs.clone(), t.digest);
+        if let Some(mut t) = self.broker.transfers.remove(&id) {
+            // Answered: a kept offer is no longer kept (a failed transfer is offered
+            // again by its sender).
+            self.broker.unkeep(id, &mut t);
+            self.broker.transfers.insert(id, t);
+        }
         if let Some(t) = self.broker.transfers.get_mut(&id) {
             t.state = State::Ticketed {
                 ticket,
@@ -230,18 +530,18 @@ impl Hub {
         reason: Declined,
         now: Instant,
     ) {
-        let ours = self
-            .broker
-            .transfers
-            .get(&id)
-            .is_some_and(|t| t.to == client && matches!(t.state, State::Offered));
+        let ours = self.broker.transfers.get(&id).is_some_and(|t| {
+            t.to == client && matches!(t.state, State::Offered | State::Answered { .. })
+        });
         if !ours {
             return self.refuse_answer(conn, "no such offer", now);
         }
-        if let Some(t) = self.broker.remove(id) {
+        if let Some(t) = self.broker.remove(id)
+            && let Some(from_conn) = t.from_conn
+        {
             let end = TransferEnd::Declined(reason);
             self.send(
-                t.from_conn,
+                from_conn,
                 Arc::new(ServerFrame::TransferEnded { id, end }),
                 now,
             );
@@ -281,7 +581,9 @@ impl Hub {
     fn parties(&self, t: &Brokered, who: ClientId) -> Vec<ConnId> {
         if t.from == who {
             match t.state {
-                State::Ticketed { to_conn, .. } => vec![to_conn],
+                State::Ticketed { to_conn, .. } | State::Answered { to_conn, .. } => {
+                    vec![to_conn]
+                }
                 State::Offered => self
                     .directory
                     .get(&t.to)
@@ -289,21 +591,33 @@ impl Hub {
                     .unwrap_or_default(),
             }
         } else {
-            vec![t.from_conn]
+            t.from_conn.into_iter().collect()
         }
     }
 
     /// `conn` went away: offers it made, and offers to a client who is now offline, end.
     /// Accepted transfers keep their tickets: their direct connection does not need us.
+    /// Kept offers stay: their sender is away (it reclaims them when back), or their
+    /// recipient answers at the next login.
     pub(super) fn transfers_after_disconnect(&mut self, conn: ConnId, now: Instant) {
         let mut ended = Vec::new();
-        for (id, t) in &self.broker.transfers {
+        let directory = &self.directory;
+        for (id, t) in &mut self.broker.transfers {
+            if t.kept.is_some() {
+                if t.from_conn == Some(conn) {
+                    t.from_conn = None;
+                }
+                if matches!(t.state, State::Answered { to_conn, .. } if to_conn == conn) {
+                    t.state = State::Offered;
+                }
+                continue;
+            }
             if !matches!(t.state, State::Offered) {
                 continue;
             }
-            if t.from_conn == conn {
+            if t.from_conn == Some(conn) {
                 ended.push((*id, t.to));
-            } else if self.directory.get(&t.to).is_none_or(|k| k.conns.is_empty()) {
+            } else if directory.get(&t.to).is_none_or(|k| k.conns.is_empty()) {
                 ended.push((*id, t.from));
             }
         }

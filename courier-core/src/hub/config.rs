@@ -56,8 +56,11 @@ pub struct Config {
     /// Bytes of messages kept for all offline contacts together on the disk (a hub
     /// with a database keeps them there).
     pub offline_disk_bytes: usize,
-    /// Messages kept for an offline contact longer than this are forgotten.
+    /// Messages and file offers kept for an offline contact longer than this are
+    /// forgotten.
     pub offline_max_age: Duration,
+    /// File offers kept for one recipient (and from one sender) until answered.
+    pub kept_offers: usize,
     /// Sustained chat frames per second per connection.
     pub message_rate: u32,
     /// Chat frames a connection may send in a burst above the rate.
@@ -104,6 +107,7 @@ impl Config {
             offline_total_bytes: limits::OFFLINE_TOTAL_BYTES,
             offline_disk_bytes: limits::OFFLINE_DISK_BYTES,
             offline_max_age: limits::OFFLINE_MAX_AGE,
+            kept_offers: limits::KEPT_OFFERS,
             message_rate: limits::MESSAGE_RATE_PER_SEC,
             message_burst: limits::MESSAGE_BURST,
             rng_seed: None,

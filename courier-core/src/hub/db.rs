@@ -20,7 +20,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::sqlite::{classify, sql_time, timestamp};
 
-use crate::proto::{ClientId, Message, MsgId, Profile, Target, Timestamp, validate_profile};
+use crate::proto::{
+    ClientId, Manifest, Message, MsgId, Profile, Target, Timestamp, TransferId, validate_profile,
+};
 
 /// `PRAGMA application_id` of a Courier hub database ("CrHb").
 const APPLICATION_ID: i32 = 0x4372_4862;
@@ -80,6 +82,15 @@ const MIGRATIONS: &[&str] = &[
             WHERE recipient = old.recipient;
         DELETE FROM backlog WHERE recipient = old.recipient AND count <= 0;
      END;",
+    // 5: file offers kept until their recipient answers (names and sizes: the
+    // manifest as CBOR; never the files).
+    "CREATE TABLE offers (
+        id INTEGER PRIMARY KEY,
+        sender BLOB NOT NULL CHECK (length(sender) = 32),
+        recipient BLOB NOT NULL CHECK (length(recipient) = 32),
+        manifest BLOB NOT NULL,
+        created INTEGER NOT NULL
+     ) STRICT;",
 ];
 
 /// The schema version this Courier writes.
@@ -104,6 +115,21 @@ pub struct Member {
     pub avatar_changed: Option<Timestamp>,
     /// Since when its device may log in without the password (`None`: it may not).
     pub remembered_since: Option<Timestamp>,
+}
+
+/// A file offer the hub keeps until its recipient answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptOffer {
+    /// The hub's id of the transfer.
+    pub id: TransferId,
+    /// Who offers.
+    pub from: ClientId,
+    /// To whom.
+    pub to: ClientId,
+    /// Names and sizes (shared with the hub, which keeps it).
+    pub manifest: Arc<Manifest>,
+    /// When it was offered.
+    pub created: Timestamp,
 }
 
 /// What the hub asks to be written.
@@ -147,6 +173,10 @@ pub enum Record {
         /// The cut-off.
         before: Timestamp,
     },
+    /// Keep a file offer until its recipient answers it.
+    Offer(KeptOffer),
+    /// The offer was answered, withdrawn or is too old: forget it.
+    OfferGone(TransferId),
 }
 
 /// What a [`Db::write`] read or forgot for the hub.
@@ -322,6 +352,15 @@ impl Db {
                     "DELETE FROM stored WHERE time < ?1 RETURNING recipient, octet_length(text)",
                 )
                 .map_err(|e| classify(&self.path, e))?;
+            let mut keep_offer = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO offers (id, sender, recipient, manifest, created)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(|e| classify(&self.path, e))?;
+            let mut offer_gone = tx
+                .prepare_cached("DELETE FROM offers WHERE id = ?1")
+                .map_err(|e| classify(&self.path, e))?;
             let mut profile = Vec::new();
             // Reads last: they see every write of the transaction.
             let writes = records
@@ -344,6 +383,22 @@ impl Db {
                                 m.remembered_since.map(sql_time),
                                 m.first_seen.map(sql_time),
                             ])
+                            .map_err(|e| classify(&self.path, e))?;
+                    }
+                    Record::Offer(o) => {
+                        keep_offer
+                            .execute(params![
+                                i64::from_ne_bytes(o.id.0.to_ne_bytes()),
+                                &o.from.0[..],
+                                &o.to.0[..],
+                                crate::proto::encode(&*o.manifest),
+                                sql_time(o.created),
+                            ])
+                            .map_err(|e| classify(&self.path, e))?;
+                    }
+                    Record::OfferGone(id) => {
+                        offer_gone
+                            .execute(params![i64::from_ne_bytes(id.0.to_ne_bytes())])
                             .map_err(|e| classify(&self.path, e))?;
                     }
                     Record::Forget(id) => {
@@ -494,6 +549,52 @@ impl Db {
             });
         }
         Ok(waiting)
+    }
+
+    /// Every file offer kept for a recipient, oldest first. One that does not decode or
+    /// breaks the limits (a damaged row) is skipped with a warning.
+    ///
+    /// # Errors
+    /// If the database cannot be read.
+    pub fn offers(&self) -> Result<Vec<KeptOffer>, Error> {
+        let conn = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut stmt = conn
+            .prepare("SELECT id, sender, recipient, manifest, created FROM offers ORDER BY created")
+            .map_err(|e| classify(&self.path, e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })
+            .map_err(|e| classify(&self.path, e))?;
+        let mut offers = Vec::new();
+        for row in rows {
+            let (id, from, to, manifest, created) = row.map_err(|e| classify(&self.path, e))?;
+            let decoded = crate::proto::decode_any::<Manifest>(&manifest)
+                .ok()
+                .filter(|m| m.validate().is_ok());
+            let (Ok(from), Ok(to), Some(manifest)) = (
+                <[u8; 32]>::try_from(from.as_slice()),
+                <[u8; 32]>::try_from(to.as_slice()),
+                decoded,
+            ) else {
+                tracing::warn!(db = %self.path.display(), "a damaged kept offer was skipped");
+                continue;
+            };
+            offers.push(KeptOffer {
+                id: TransferId(u64::from_ne_bytes(id.to_ne_bytes())),
+                from: ClientId(from),
+                to: ClientId(to),
+                manifest: Arc::new(manifest),
+                created: Timestamp(u64::try_from(created).unwrap_or(0)),
+            });
+        }
+        Ok(offers)
     }
 
     /// How many members are kept (for `courier hub` and tests).

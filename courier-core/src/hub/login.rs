@@ -226,6 +226,7 @@ impl Hub {
             self.announce(client, now);
         }
         self.hand_over(conn, client, now);
+        self.hand_over_offers(conn, client, now);
         self.events
             .push_back(Event::LoggedIn { conn, client, name });
     }

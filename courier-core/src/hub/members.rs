@@ -112,7 +112,9 @@ impl Hub {
                 to,
                 manifest,
                 addrs,
-            } => self.offer(conn, client, tag, to, manifest, addrs, now),
+                wait,
+            } => self.offer(conn, client, tag, to, manifest, addrs, wait, now),
+            ClientFrame::Reclaim { id, addrs } => self.reclaim(conn, client, id, addrs, now),
             ClientFrame::Accept { id, files, addrs } => {
                 self.accept(conn, client, id, files, addrs, now);
             }

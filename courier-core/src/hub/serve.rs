@@ -199,11 +199,16 @@ pub async fn serve(
                     members += 1;
                     hub.restore_member(m);
                 })?;
-                Ok::<_, db::Error>((hub, members, messages))
+                // After the members: an offer is kept only between members.
+                let offers = read.offers()?;
+                let count = offers.len();
+                hub.restore_offers(offers);
+                Ok::<_, db::Error>((hub, members, (messages, count)))
             })
             .await?;
             hub = back;
-            tracing::info!(members, messages, "kept from the last run");
+            let (messages, offers) = messages;
+            tracing::info!(members, messages, offers, "kept from the last run");
             Some(Writer::start(database, forgets_tx, committed_tx))
         }
         None => None,

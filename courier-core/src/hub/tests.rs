@@ -865,6 +865,7 @@ fn known_offline(sim: &mut Sim, first: u64, n: usize) {
 }
 
 mod keeping;
+mod offers;
 mod reachback;
 mod remember;
 mod storms;

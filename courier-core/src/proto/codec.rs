@@ -280,7 +280,7 @@ mod properties {
                 );
             }
         }
-        assert_eq!(client.len(), 18, "{client:?}");
-        assert_eq!(server.len(), 21, "{server:?}");
+        assert_eq!(client.len(), 19, "{client:?}");
+        assert_eq!(server.len(), 22, "{server:?}");
     }
 }

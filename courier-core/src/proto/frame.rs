@@ -210,7 +210,8 @@ pub enum ClientFrame {
         id: ClientId,
     },
     /// Offer files to a contact. The hub answers [`ServerFrame::OfferSent`] or
-    /// [`ServerFrame::OfferRefused`] with the same `tag`.
+    /// [`ServerFrame::OfferRefused`] with the same `tag`, or, for an offer that waits
+    /// for a contact who is offline, [`ServerFrame::OfferStored`].
     Offer {
         /// Sender-chosen number to match the answer.
         tag: u32,
@@ -219,6 +220,23 @@ pub enum ClientFrame {
         /// The files.
         manifest: Manifest,
         /// Where the sender listens for this transfer.
+        #[cfg_attr(any(test, feature = "arbitrary"), arbitrary(with = super::transfer::arbitrary_addrs))]
+        addrs: Vec<std::net::SocketAddr>,
+        /// Keep the offer at the hub until the recipient answers it (names and sizes
+        /// only, in the hub's database): it reaches a recipient who is offline at their
+        /// next login, and survives the sender going away (it then says
+        /// [`ClientFrame::Reclaim`] when back).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        wait: bool,
+    },
+    /// The sender of a kept offer is back (after a reconnect): it still offers it, and
+    /// listens at `addrs` now. If the recipient accepted meanwhile, the tickets follow;
+    /// an offer the hub no longer keeps is answered [`ServerFrame::TransferEnded`] with
+    /// [`TransferEnd::NotKept`](super::TransferEnd::NotKept).
+    Reclaim {
+        /// The hub's id of the offer.
+        id: TransferId,
+        /// Where the sender listens for this transfer now.
         #[cfg_attr(any(test, feature = "arbitrary"), arbitrary(with = super::transfer::arbitrary_addrs))]
         addrs: Vec<std::net::SocketAddr>,
     },
@@ -460,6 +478,14 @@ pub enum ServerFrame {
     },
     /// The hub forwarded our offer under this id.
     OfferSent {
+        /// Our tag from [`ClientFrame::Offer`].
+        tag: u32,
+        /// The hub's id for the transfer.
+        id: TransferId,
+    },
+    /// The recipient of our offer (sent with `wait`) is offline: the hub keeps it on
+    /// its disk and hands it over at their next login.
+    OfferStored {
         /// Our tag from [`ClientFrame::Offer`].
         tag: u32,
         /// The hub's id for the transfer.

@@ -220,6 +220,10 @@ pub enum OfferRefusal {
     /// Too many addresses announced.
     #[error("too many addresses")]
     TooManyAddresses,
+    /// The hub could not keep the offer for the offline recipient (its disk is full or
+    /// failing).
+    #[error("the hub could not keep the offer (its disk is full or failing)")]
+    NotKept,
 }
 
 /// Why the receiver said no.
@@ -245,6 +249,9 @@ pub enum TransferEnd {
     },
     /// The other side went offline.
     PeerGone,
+    /// The hub no longer keeps this offer: it was answered, withdrawn or expired while
+    /// its sender was away.
+    NotKept,
 }
 
 /// What the hub hands both sides of an accepted transfer.

@@ -449,9 +449,13 @@ async fn once(
                     Some(Command::Read { from, id }) => session.mark_read(from, id, now),
                     Some(Command::SetProfile(p)) => session.set_profile(p, now),
                     Some(Command::GetAvatar(id)) => session.request_avatar(id, now),
-                    Some(Command::Offer { to, manifest, addrs, answers }) => {
+                    Some(Command::Offer { to, manifest, addrs, wait, answers }) => {
                         let tag = link.negotiations.offer(answers);
-                        session.offer(tag, to, manifest, addrs, now)
+                        session.offer(tag, to, manifest, addrs, wait, now)
+                    }
+                    Some(Command::Reclaim { id, addrs, answers }) => {
+                        link.negotiations.accept(id, answers);
+                        session.reclaim(id, addrs, now)
                     }
                     Some(Command::Accept { id, files, addrs, answers }) => {
                         link.negotiations.accept(id, answers);

@@ -29,6 +29,12 @@ pub(crate) enum Command {
         to: ClientId,
         manifest: Manifest,
         addrs: Vec<SocketAddr>,
+        wait: bool,
+        answers: Sender<Answer>,
+    },
+    Reclaim {
+        id: TransferId,
+        addrs: Vec<SocketAddr>,
         answers: Sender<Answer>,
     },
     Accept {
@@ -208,15 +214,31 @@ impl Handle {
         to: ClientId,
         manifest: Manifest,
         addrs: Vec<SocketAddr>,
+        wait: bool,
     ) -> Result<Receiver<Answer>, Error> {
         let (answers, rx) = async_channel::bounded(ANSWERS);
         self.command(Command::Offer {
             to,
             manifest,
             addrs,
+            wait,
             answers,
         })
         .await?;
+        Ok(rx)
+    }
+
+    /// Says we still offer kept offer `id` (after the hub connection came back); the
+    /// returned channel gets its ticket or its end. Waits for the session to be logged
+    /// in again.
+    pub(crate) async fn reclaim(
+        &self,
+        id: TransferId,
+        addrs: Vec<SocketAddr>,
+    ) -> Result<Receiver<Answer>, Error> {
+        let (answers, rx) = async_channel::bounded(ANSWERS);
+        self.command(Command::Reclaim { id, addrs, answers })
+            .await?;
         Ok(rx)
     }
 

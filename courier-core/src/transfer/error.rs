@@ -87,6 +87,10 @@ pub enum Error {
     /// The other side went offline before the transfer started.
     #[error("the other side went offline")]
     PeerGone,
+    /// The hub no longer keeps the offer: it was answered, withdrawn or expired while
+    /// we were away.
+    #[error("the hub no longer keeps the offer (answered, withdrawn or expired meanwhile)")]
+    NotKept,
     /// The hub connection dropped before the transfer had its ticket.
     #[error("lost the connection to the hub before the transfer started")]
     HubLost,

@@ -67,6 +67,7 @@ fn options_for(way: LinkTest, base: &Options) -> Options {
     let mut o = base.clone();
     o.connect_deadline = limits::LINK_TEST_CONNECT;
     o.progress_deadline = limits::LINK_TEST_MAX_TIME;
+    o.wait = false;
     match way {
         LinkTest::Direct => {
             o.relay = false;
@@ -124,7 +125,7 @@ pub async fn link_test(
         .as_ref()
         .map(|l| l.addrs.clone())
         .unwrap_or_default();
-    let answers = ctx.handle.offer(to, manifest.clone(), addrs).await?;
+    let mut answers = ctx.handle.offer(to, manifest.clone(), addrs, false).await?;
     let id = loop {
         match race::wait(&answers, &ctx.cancel).await {
             Waited::Answer(Answer::Offered(id)) => break id,
@@ -142,7 +143,7 @@ pub async fn link_test(
         manifest.digest(),
         listening,
         &options,
-        &answers,
+        &mut answers,
     )
     .await
     {
@@ -275,7 +276,7 @@ pub(crate) async fn answer(
         .as_ref()
         .map(|l| l.addrs.clone())
         .unwrap_or_default();
-    let answers = ctx.handle.accept(offer.id, Vec::new(), addrs).await?;
+    let mut answers = ctx.handle.accept(offer.id, Vec::new(), addrs).await?;
     let link = race::connect(
         &ctx,
         Role::Receiver,
@@ -284,7 +285,7 @@ pub(crate) async fn answer(
         offer.manifest.digest(),
         listening,
         &options,
-        &answers,
+        &mut answers,
     )
     .await?;
     let mut ws = link.ws;

@@ -13,6 +13,9 @@ use crate::session::Event;
 pub enum Answer {
     /// The hub forwarded our offer under this id; the receiver's answer follows.
     Offered(TransferId),
+    /// The recipient is offline: the hub keeps our offer (sent with `wait`) under this
+    /// id and hands it over at their next login.
+    Stored(TransferId),
     /// The hub did not forward our offer.
     Refused(OfferRefusal),
     /// The transfer was accepted: its ticket.
@@ -67,6 +70,11 @@ impl<T> Negotiations<T> {
                 let mailbox = self.by_tag.remove(tag)?;
                 let slot = self.by_id.entry(*id).insert_entry(mailbox);
                 Some((slot.into_mut(), Answer::Offered(*id)))
+            }
+            Event::OfferStored { tag, id } => {
+                let mailbox = self.by_tag.remove(tag)?;
+                let slot = self.by_id.entry(*id).insert_entry(mailbox);
+                Some((slot.into_mut(), Answer::Stored(*id)))
             }
             Event::OfferRefused { tag, reason } => {
                 Some((self.by_tag.get(tag)?, Answer::Refused(*reason)))
@@ -189,6 +197,31 @@ mod tests {
         let lost: Vec<_> = table.hub_lost().collect();
         assert_eq!(lost, [("c", Answer::HubLost)]);
         assert!(table.is_empty());
+    }
+
+    /// A kept offer (the recipient is offline) is named by `stored` as an online one is
+    /// by `sent`: its ticket later finds the same mailbox, and a reclaim after a lost
+    /// hub connection registers a new one under its id.
+    #[test]
+    fn a_stored_offer_is_known_by_its_id_and_reclaimed_after_a_lost_hub() {
+        let mut table = Negotiations::default();
+        let tag = table.offer("first");
+        let stored = Event::OfferStored {
+            tag,
+            id: TransferId(5),
+        };
+        assert_eq!(
+            table.route(&stored),
+            Some((&"first", Answer::Stored(TransferId(5))))
+        );
+        assert_eq!(table.route(&stored), None, "the tag is used up");
+        let lost: Vec<_> = table.hub_lost().collect();
+        assert_eq!(lost, [("first", Answer::HubLost)]);
+        table.accept(TransferId(5), "reclaimed");
+        assert!(matches!(
+            table.route(&ticket(5)),
+            Some((&"reclaimed", Answer::Ticket(_)))
+        ));
     }
 
     #[test]

@@ -69,6 +69,7 @@ pub(crate) fn ended(end: TransferEnd) -> Error {
         TransferEnd::Declined(Declined::NoSpace) => Error::NoSpaceAtReceiver,
         TransferEnd::Cancelled { by } => Error::Cancelled { by },
         TransferEnd::PeerGone => Error::PeerGone,
+        TransferEnd::NotKept => Error::NotKept,
     }
 }
 
@@ -98,18 +99,24 @@ async fn cancelled(ctx: &Ctx, id: TransferId) -> Error {
     Error::Cancelled { by: ctx.me }
 }
 
-/// Waits for the ticket of transfer `id`.
+/// Waits for the ticket of transfer `id`. With `reclaim` (the sender of a kept offer,
+/// listening there), a lost hub connection is waited out: once the session is back, the
+/// offer is reclaimed and the wait goes on.
 pub(crate) async fn await_ticket(
     ctx: &Ctx,
     id: TransferId,
-    answers: &Receiver<Answer>,
+    answers: &mut Receiver<Answer>,
+    reclaim: Option<&[std::net::SocketAddr]>,
 ) -> Result<TicketInfo, Error> {
     loop {
         match wait(answers, &ctx.cancel).await {
             Waited::Answer(Answer::Ticket(info)) => return Ok(info),
             Waited::Answer(Answer::Ended(end)) => return Err(ended(end)),
-            Waited::Answer(Answer::HubLost) => return Err(Error::HubLost),
-            Waited::Answer(Answer::Offered(_) | Answer::Refused(_)) => {}
+            Waited::Answer(Answer::HubLost) => match reclaim {
+                Some(addrs) => *answers = ctx.handle.reclaim(id, addrs.to_vec()).await?,
+                None => return Err(Error::HubLost),
+            },
+            Waited::Answer(Answer::Offered(_) | Answer::Stored(_) | Answer::Refused(_)) => {}
             Waited::Cancel => return Err(cancelled(ctx, id).await),
         }
     }
@@ -135,9 +142,16 @@ pub(crate) async fn connect(
     digest: [u8; 32],
     listening: Option<Listening>,
     options: &Options,
-    answers: &Receiver<Answer>,
+    answers: &mut Receiver<Answer>,
 ) -> Result<Established, Error> {
-    let info = await_ticket(ctx, id, answers).await?;
+    // A sender that waits for an offline recipient outlasts the hub connection.
+    let reclaim = (role == Role::Sender && options.wait).then(|| {
+        listening
+            .as_ref()
+            .map(|l| l.addrs.clone())
+            .unwrap_or_default()
+    });
+    let info = await_ticket(ctx, id, answers, reclaim.as_deref()).await?;
     if info.peer != peer {
         return Err(Violation::WrongPeer.into());
     }

@@ -118,7 +118,7 @@ pub(crate) async fn run(
         .as_ref()
         .map(|l| l.addrs.clone())
         .unwrap_or_default();
-    let answers = ctx.handle.accept(id, accepted, addrs).await?;
+    let mut answers = ctx.handle.accept(id, accepted, addrs).await?;
     let digest = manifest.digest();
     let link = race::connect(
         ctx,
@@ -128,7 +128,7 @@ pub(crate) async fn run(
         digest,
         listening,
         options,
-        &answers,
+        &mut answers,
     )
     .await?;
     let mut claims = Vec::with_capacity(plan.len());

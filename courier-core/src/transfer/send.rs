@@ -16,7 +16,7 @@ use super::sender::{Outgoing, Sender};
 use super::source::{self, Source};
 use super::wire::{self, Incoming};
 use super::{Ctx, Options, Summary, Update};
-use crate::proto::ClientId;
+use crate::proto::{ClientId, TransferId};
 
 /// How long the last messages (an `Abort`, the close) may take to go out.
 const GOODBYE: Duration = Duration::from_secs(5);
@@ -38,6 +38,56 @@ pub(crate) async fn run(
     source: Source,
     options: &Options,
 ) -> Result<Summary, Error> {
+    let (listening, addrs) = prepare(&source, options).await?;
+    let answers = ctx
+        .handle
+        .offer(to, source.manifest.clone(), addrs, options.wait)
+        .await?;
+    let id = loop {
+        match race::wait(&answers, &ctx.cancel).await {
+            Waited::Answer(Answer::Offered(id)) => {
+                ctx.update(Update::Offered { id }).await;
+                break id;
+            }
+            Waited::Answer(Answer::Stored(id)) => {
+                ctx.update(Update::Stored { id }).await;
+                break id;
+            }
+            Waited::Answer(Answer::Refused(r)) => return Err(Error::Refused(r)),
+            Waited::Answer(Answer::HubLost) => return Err(Error::HubLost),
+            Waited::Answer(_) => {}
+            Waited::Cancel => return Err(Error::Cancelled { by: ctx.me }),
+        }
+    };
+    deliver(ctx, to, id, source, (listening, answers), options).await
+}
+
+/// The sender of kept offer `id` (its files read again from `source`, which must make
+/// the same manifest) is back: reclaims it at the hub and waits, as [`run`] does after
+/// the hub kept it.
+pub(crate) async fn resume(
+    ctx: &Ctx,
+    to: ClientId,
+    id: TransferId,
+    source: Source,
+    options: &Options,
+) -> Result<Summary, Error> {
+    let options = Options {
+        wait: true,
+        ..options.clone()
+    };
+    let (listening, addrs) = prepare(&source, &options).await?;
+    let answers = ctx.handle.reclaim(id, addrs).await?;
+    ctx.update(Update::Offered { id }).await;
+    deliver(ctx, to, id, source, (listening, answers), &options).await
+}
+
+/// Checks `source` and listens for the receiver as `options` say: the listener and the
+/// addresses to announce.
+async fn prepare(
+    source: &Source,
+    options: &Options,
+) -> Result<(Option<race::Listening>, Vec<std::net::SocketAddr>), Error> {
     source.manifest.validate().map_err(source::Error::from)?;
     if source.paths.len() != source.manifest.files.len() {
         return Err(Error::BadSelection);
@@ -47,17 +97,18 @@ pub(crate) async fn run(
         .as_ref()
         .map(|l| l.addrs.clone())
         .unwrap_or_default();
-    let answers = ctx.handle.offer(to, source.manifest.clone(), addrs).await?;
-    let id = loop {
-        match race::wait(&answers, &ctx.cancel).await {
-            Waited::Answer(Answer::Offered(id)) => break id,
-            Waited::Answer(Answer::Refused(r)) => return Err(Error::Refused(r)),
-            Waited::Answer(Answer::HubLost) => return Err(Error::HubLost),
-            Waited::Answer(_) => {}
-            Waited::Cancel => return Err(Error::Cancelled { by: ctx.me }),
-        }
-    };
-    ctx.update(Update::Offered { id }).await;
+    Ok((listening, addrs))
+}
+
+/// After the hub named the offer: the ticket, the connection, the files.
+async fn deliver(
+    ctx: &Ctx,
+    to: ClientId,
+    id: TransferId,
+    source: Source,
+    (listening, mut answers): (Option<race::Listening>, async_channel::Receiver<Answer>),
+    options: &Options,
+) -> Result<Summary, Error> {
     let digest = source.manifest.digest();
     let link = race::connect(
         ctx,
@@ -67,7 +118,7 @@ pub(crate) async fn run(
         digest,
         listening,
         options,
-        &answers,
+        &mut answers,
     )
     .await?;
     // The accepted files, in the order the receiver accepted them.

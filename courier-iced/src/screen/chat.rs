@@ -354,6 +354,10 @@ impl Chat {
 
     fn offer(&mut self, offer: courier_core::proto::IncomingOffer, settings: &Settings) -> Action {
         let from = offer.from;
+        // The hub hands a kept offer over again at each login until it is answered.
+        if self.transfers.offered_again(&offer) {
+            return Action::None;
+        }
         let key = self.transfers.incoming(offer);
         self.conversations.add_card(from, key);
         if settings.auto_accepts(&from) {
@@ -472,6 +476,21 @@ impl Chat {
         Action::Run(Task::perform(crate::system::pick_files(), |files| {
             Message::Files(files.unwrap_or_default())
         }))
+    }
+
+    /// Offers again what the hub keeps for someone (offered before the app restarted):
+    /// `kept` is (to whom, the hub's id, the paths chosen).
+    pub fn resume_offers(
+        &mut self,
+        kept: Vec<(ClientId, courier_core::proto::TransferId, Vec<PathBuf>)>,
+    ) -> Task<Message> {
+        let mut tasks = Vec::new();
+        for (peer, id, paths) in kept {
+            let (key, task) = self.transfers.resume(peer, id, paths);
+            self.conversations.add_card(peer, key);
+            tasks.push(task.map(card_message));
+        }
+        Task::batch(tasks)
     }
 
     fn offer_files(&mut self, paths: Vec<PathBuf>) -> Action {

@@ -176,7 +176,11 @@ pub struct Peer {
 
 impl Peer {
     pub fn join(hub: &str, password: &str, name: &str) -> Self {
-        let identity = Identity::generate().unwrap();
+        Self::join_as(hub, password, name, Identity::generate().unwrap())
+    }
+
+    /// Joins as the device `identity` (the same person coming back).
+    pub fn join_as(hub: &str, password: &str, name: &str, identity: Identity) -> Self {
         let id = identity.id();
         let config = session::Config::new(
             hub,

@@ -7,13 +7,13 @@ use super::*;
 use crate::hub::db::{Db, Record};
 
 /// A hub database in a folder of its own, removed afterwards.
-struct Disk {
-    db: Db,
+pub(super) struct Disk {
+    pub(super) db: Db,
     dir: std::path::PathBuf,
 }
 
 impl Disk {
-    fn new(tag: &str) -> Self {
+    pub(super) fn new(tag: &str) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "courier-keeping-{tag}-{}-{}",
             std::process::id(),
@@ -26,7 +26,7 @@ impl Disk {
 
     /// What the driver does: writes what the hub hands out, tells it, gives it the
     /// pages read; until nothing is left.
-    fn sync(&self, sim: &mut Sim) {
+    pub(super) fn sync(&self, sim: &mut Sim) {
         loop {
             let records = sim.hub.poll_store();
             if records.is_empty() {

@@ -22,7 +22,14 @@ fn offer(sim: &mut Sim, i: usize, tag: u32, to: ClientId, m: Manifest) {
     let now = sim.now;
     sim.clients[i]
         .session
-        .offer(tag, to, m, vec!["10.0.0.1:5000".parse().unwrap()], now)
+        .offer(
+            tag,
+            to,
+            m,
+            vec!["10.0.0.1:5000".parse().unwrap()],
+            false,
+            now,
+        )
         .unwrap();
     sim.run();
 }

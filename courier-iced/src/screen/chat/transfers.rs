@@ -27,6 +27,8 @@ pub struct FileCard {
     pub outgoing: bool,
     /// Files offered.
     pub files: Vec<FileEntry>,
+    /// We send: the files and folders as chosen (to offer them again after a restart).
+    pub paths: Vec<PathBuf>,
     /// Empty folders offered.
     pub folders: usize,
     /// Total bytes.
@@ -58,6 +60,9 @@ pub enum FileState {
     Preparing,
     /// Offered; waiting for the other side's answer.
     Waiting,
+    /// Offered to someone offline: the hub keeps the offer until they come online and
+    /// answer; the files go then (while Courier runs).
+    Kept,
     /// Offered to us; waiting for Accept / Decline.
     Incoming,
     /// Accepted; connecting.
@@ -90,6 +95,7 @@ impl FileCard {
             peer,
             outgoing,
             files: Vec::new(),
+            paths: Vec::new(),
             folders: 0,
             total: 0,
             state,
@@ -213,12 +219,43 @@ impl Transfers {
     /// Offers `paths` to `peer`: a card that reads the files first. Returns its key and
     /// the task that reads them.
     pub fn offer(&mut self, peer: ClientId, paths: Vec<PathBuf>) -> (u64, Task<Message>) {
-        let key = self.add(FileCard::new(peer, true, FileState::Preparing));
+        let mut card = FileCard::new(peer, true, FileState::Preparing);
+        card.paths.clone_from(&paths);
+        let key = self.add(card);
         let task = Task::perform(
             smol::unblock(move || Source::from_paths(&paths).map_err(|e| e.to_string())),
             move |r| Message::Prepared(key, r),
         );
         (key, task)
+    }
+
+    /// An offer the hub keeps for `peer` (made before this app restarted): a card that
+    /// waits for them again, and reads the files so they go once accepted.
+    pub fn resume(
+        &mut self,
+        peer: ClientId,
+        id: TransferId,
+        paths: Vec<PathBuf>,
+    ) -> (u64, Task<Message>) {
+        let mut card = FileCard::new(peer, true, FileState::Preparing);
+        card.paths.clone_from(&paths);
+        card.id = Some(id);
+        let key = self.add(card);
+        let task = Task::perform(
+            smol::unblock(move || Source::from_paths(&paths).map_err(|e| e.to_string())),
+            move |r| Message::Prepared(key, r),
+        );
+        (key, task)
+    }
+
+    /// Our offers the hub keeps until their recipient answers (for the settings): to
+    /// whom, its id, and the paths chosen.
+    pub fn kept_offers(&self) -> Vec<(ClientId, TransferId, Vec<PathBuf>)> {
+        self.cards
+            .values()
+            .filter(|c| c.outgoing && matches!(c.state, FileState::Waiting | FileState::Kept))
+            .filter_map(|c| Some((c.peer, c.id?, c.paths.clone())))
+            .collect()
     }
 
     /// Someone offers us files: a card waiting for the answer. Returns its key.
@@ -230,6 +267,26 @@ impl Transfers {
         card.id = Some(offer.id);
         card.offer = Some(offer);
         self.add(card)
+    }
+
+    /// Whether `offer` already has a card (a kept offer handed over again after a
+    /// reconnect): one still waiting for our answer takes the new copy (where the
+    /// sender listens now); one that failed (the hub connection dropped before the
+    /// files came) may be accepted again.
+    pub fn offered_again(&mut self, offer: &IncomingOffer) -> bool {
+        let Some(card) = self
+            .cards
+            .values_mut()
+            .find(|c| !c.outgoing && c.id == Some(offer.id))
+        else {
+            return false;
+        };
+        if matches!(card.state, FileState::Incoming | FileState::Failed(_)) {
+            card.state = FileState::Incoming;
+            card.offer = Some(offer.clone());
+            card.kept = false;
+        }
+        true
     }
 
     /// The hub says an offer to us ended before we answered it.
@@ -245,6 +302,9 @@ impl Transfers {
                         FileState::Failed("The sender went offline.".to_owned())
                     }
                     TransferEnd::Declined(_) => FileState::Declined("Declined.".to_owned()),
+                    TransferEnd::NotKept => {
+                        FileState::Failed("The offer is no longer kept by the hub.".to_owned())
+                    }
                 };
             }
         }
@@ -313,9 +373,22 @@ impl Transfers {
         card.files = source.manifest.files.clone();
         card.folders = source.manifest.folders.len();
         card.total = source.manifest.total();
-        card.state = FileState::Waiting;
-        let options = transfer::Options::default();
-        let stream = transfer::send_source(handle, card.peer, source, options);
+        // Someone offline gets it at their next login; the card waits for them.
+        let options = transfer::Options {
+            wait: true,
+            ..transfer::Options::default()
+        };
+        let stream = match card.id {
+            // Offered before a restart: the hub still keeps it.
+            Some(id) => {
+                card.state = FileState::Waiting;
+                transfer::resume(handle, card.peer, id, source, options)
+            }
+            None => {
+                card.state = FileState::Waiting;
+                transfer::send_source(handle, card.peer, source, options)
+            }
+        };
         Action::Run(self.run(key, stream))
     }
 
@@ -370,6 +443,10 @@ impl Transfers {
         };
         match update {
             transfer::Update::Offered { id } => card.id = Some(id),
+            transfer::Update::Stored { id } => {
+                card.id = Some(id);
+                card.state = FileState::Kept;
+            }
             transfer::Update::Accepted { .. } => card.state = FileState::Connecting,
             transfer::Update::Connected { route } => {
                 card.route = Some(route);
@@ -462,7 +539,8 @@ impl Transfers {
                 .align_y(Center),
             );
         }
-        body = body.push(state_line(key, card));
+        let online = people.get(&card.peer).is_some_and(|c| c.online);
+        body = body.push(state_line(key, card, (&who, online)));
         let card_box = container(body)
             .padding(12)
             .max_width(560)
@@ -476,8 +554,13 @@ impl Transfers {
     }
 }
 
-/// A card's last line: what it waits for, its progress, or how it ended.
-fn state_line(key: u64, card: &FileCard) -> Element<'_, Message> {
+/// A card's last line: what it waits for, its progress, or how it ended. `who` is the
+/// other side's name and whether they are online.
+fn state_line<'a>(
+    key: u64,
+    card: &'a FileCard,
+    (who, online): (&str, bool),
+) -> Element<'a, Message> {
     let route = card.route.map(|r| format!("{r}")).unwrap_or_default();
     let cancel = || {
         button(text("Cancel").size(13))
@@ -492,8 +575,27 @@ fn state_line(key: u64, card: &FileCard) -> Element<'_, Message> {
         ]
         .align_y(Center)
         .into(),
+        FileState::Kept => row![
+            text(format!(
+                "{who} is offline: the hub keeps the offer and hands it over when they come \
+                 online; the files go once they accept (while Courier runs)."
+            ))
+            .size(13)
+            .width(Fill),
+            cancel()
+        ]
+        .align_y(Center)
+        .into(),
         FileState::Incoming => row![
-            space::horizontal(),
+            if online {
+                text("")
+            } else {
+                text(format!(
+                    "{who} is offline: accept now, and the files come when they are back."
+                ))
+                .size(13)
+            }
+            .width(Fill),
             button(text("Decline"))
                 .style(button::secondary)
                 .on_press(Message::Decline(key)),
@@ -513,7 +615,9 @@ fn state_line(key: u64, card: &FileCard) -> Element<'_, Message> {
             } else {
                 done as f32 / total as f32
             };
-            let status = if card.state == FileState::Connecting {
+            let status = if card.state == FileState::Connecting && !online {
+                format!("Waiting for {who} to come online…")
+            } else if card.state == FileState::Connecting {
                 "Connecting…".to_owned()
             } else {
                 let eta = eta
@@ -668,6 +772,48 @@ mod tests {
             },
             addrs: vec![],
         })
+    }
+
+    /// An offer from someone offline (kept at the hub for us) says so, and, once
+    /// accepted, waits for them by name; from someone online it says neither.
+    #[test]
+    fn an_offer_from_someone_offline_says_the_files_come_when_they_are_back() {
+        let settings = Settings::default();
+        let mut away = contact(2, "Bob");
+        away.online = false;
+        let mut chat = chat_with(vec![away, contact(3, "Carol")]);
+        let mut settings_mut = settings.clone();
+        chat.update(
+            chat::select(Target::Client(ClientId([2; 32]))),
+            &mut settings_mut,
+        );
+        chat.session_event(offer(2, 1), &settings);
+        // Handed over again at a reconnect: still one card.
+        chat.session_event(offer(2, 1), &settings);
+        assert_eq!(chat.transfers.cards.len(), 1);
+        let offline = "Bob is offline: accept now, and the files come when they are back.";
+        assert!(shows(&chat, &settings, offline));
+        assert!(
+            shows(&chat, &settings, "Accept"),
+            "it can be accepted at once"
+        );
+        let key = *chat.transfers.cards.keys().next().unwrap();
+        chat.transfers.cards.get_mut(&key).unwrap().state = FileState::Connecting;
+        assert!(shows(&chat, &settings, "Waiting for Bob to come online…"));
+
+        chat.update(
+            chat::select(Target::Client(ClientId([3; 32]))),
+            &mut settings_mut,
+        );
+        chat.session_event(offer(3, 2), &settings);
+        assert!(!shows(
+            &chat,
+            &settings,
+            "Carol is offline: accept now, and the files come when they are back."
+        ));
+        let key = *chat.transfers.cards.keys().last().unwrap();
+        chat.transfers.cards.get_mut(&key).unwrap().state = FileState::Connecting;
+        assert!(shows(&chat, &settings, "Connecting…"));
     }
 
     #[test]
