@@ -1007,6 +1007,7 @@ fn a_file_offered_to_someone_offline_waits_at_the_hub_and_goes_when_they_come() 
     });
     assert_eq!(offer.from, ada);
     assert_eq!(offer.manifest.files[0].path, "minutes.txt");
+    assert!(offer.time.is_some(), "stamped when it was offered");
     let bob_dir = scratch.path("bob-in");
     let receiving = run_transfer(transfer::receive(
         bob.handle.clone(),

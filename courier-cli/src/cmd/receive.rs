@@ -259,12 +259,19 @@ fn show_offer(client: &Client, offer: &IncomingOffer, json: bool) {
             "files": files,
             "folders": m.folders,
             "total": m.total(),
+            "time": offer.time.map(|t| t.0),
         });
         crate::print(&format!("{line}\n"));
         return;
     }
+    // An offer kept while we were away says when it was made.
+    let when = offer
+        .time
+        .filter(|t| courier_core::proto::Timestamp::now().0.saturating_sub(t.0) > 60_000)
+        .map(|t| format!(", offered {} UTC", crate::output::utc(t)))
+        .unwrap_or_default();
     eprintln!(
-        "{} ({}) offers {} file{} ({}):",
+        "{} ({}) offers {} file{} ({}{when}):",
         safe(&name),
         offer.from.short(),
         m.files.len(),

@@ -237,6 +237,7 @@ impl Hub {
             from: client,
             manifest: Arc::unwrap_or_clone(manifest),
             addrs: addrs.clone(),
+            time: Some(self.wall(now)),
         }));
         self.broker.transfers.insert(
             id,
@@ -324,6 +325,7 @@ impl Hub {
                 } else {
                     Vec::new()
                 },
+                time: Some(k.created),
             };
             self.send(conn, Arc::new(ServerFrame::Offer(offer)), now);
         }

@@ -180,6 +180,9 @@ pub struct IncomingOffer {
     /// Where the sender listens for this transfer.
     #[cfg_attr(any(test, feature = "arbitrary"), arbitrary(with = arbitrary_addrs))]
     pub addrs: Vec<SocketAddr>,
+    /// When it was offered, stamped by the hub (a kept offer is handed over later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<super::Timestamp>,
 }
 
 /// Addresses as they survive the wire (IPv6 flow info and scope are not carried).

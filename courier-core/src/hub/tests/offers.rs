@@ -345,6 +345,7 @@ fn kept_offers_survive_a_restart_and_reach_the_recipient_with_their_sender() {
         disk.sync(&mut sim);
         stored_id(&sim, a)
     };
+    let created = disk.db.offers().unwrap()[0].created;
     // The hub restarts from its database: members, then the offers.
     let mut sim = Sim::new(PW);
     sim.hub
@@ -356,6 +357,7 @@ fn kept_offers_survive_a_restart_and_reach_the_recipient_with_their_sender() {
     assert_eq!(got.len(), 1);
     assert_eq!((got[0].id, got[0].from), (kept, id(1)));
     assert_eq!(got[0].manifest, files(3));
+    assert_eq!(got[0].time, Some(created), "when it was offered, not now");
     accept(&mut sim, b, kept, 6000);
     let a = sim.login(1, "alice");
     sim.raw(

@@ -29,6 +29,8 @@ pub struct FileCard {
     pub files: Vec<FileEntry>,
     /// We send: the files and folders as chosen (to offer them again after a restart).
     pub paths: Vec<PathBuf>,
+    /// We receive: when the hub says it was offered.
+    pub offered: Option<courier_core::proto::Timestamp>,
     /// Empty folders offered.
     pub folders: usize,
     /// Total bytes.
@@ -96,6 +98,7 @@ impl FileCard {
             outgoing,
             files: Vec::new(),
             paths: Vec::new(),
+            offered: None,
             folders: 0,
             total: 0,
             state,
@@ -265,6 +268,7 @@ impl Transfers {
         card.folders = offer.manifest.folders.len();
         card.total = offer.manifest.total();
         card.id = Some(offer.id);
+        card.offered = offer.time;
         card.offer = Some(offer);
         self.add(card)
     }
@@ -502,10 +506,16 @@ impl Transfers {
             (n, 0) => format!("{n} files"),
             (n, f) => format!("{n} files and {f} empty folders"),
         };
+        // An offer kept for us while we were away says when it was made.
+        let when = card
+            .offered
+            .filter(|t| courier_core::proto::Timestamp::now().0.saturating_sub(t.0) > 60_000)
+            .map(|t| format!(" · offered {}", crate::format::day_and_clock(t)))
+            .unwrap_or_default();
         let title = if card.outgoing {
             format!("To {who}: {what}, {}", units::size(card.total))
         } else {
-            format!("{who} sends {what}, {}", units::size(card.total))
+            format!("{who} sends {what}, {}{when}", units::size(card.total))
         };
         let mut body = column![text(title).size(15)].spacing(6);
         let listed = if card.expanded {
@@ -771,6 +781,7 @@ mod tests {
                 test: None,
             },
             addrs: vec![],
+            time: None,
         })
     }
 
@@ -787,10 +798,19 @@ mod tests {
             chat::select(Target::Client(ClientId([2; 32]))),
             &mut settings_mut,
         );
-        chat.session_event(offer(2, 1), &settings);
+        let mut kept = offer(2, 1);
+        if let Event::Offer(o) = &mut kept {
+            o.time = Some(courier_core::proto::Timestamp(1_700_000_000_000));
+        }
+        chat.session_event(kept.clone(), &settings);
         // Handed over again at a reconnect: still one card.
-        chat.session_event(offer(2, 1), &settings);
+        chat.session_event(kept, &settings);
         assert_eq!(chat.transfers.cards.len(), 1);
+        let title = format!(
+            "Bob sends 2 files, 2.5 MB · offered {}",
+            crate::format::day_and_clock(courier_core::proto::Timestamp(1_700_000_000_000))
+        );
+        assert!(shows(&chat, &settings, &title), "{title}");
         let offline = "Bob is offline: accept now, and the files come when they are back.";
         assert!(shows(&chat, &settings, offline));
         assert!(
@@ -920,6 +940,7 @@ mod tests {
                     test: None,
                 },
                 addrs: vec![],
+                time: None,
             }),
             &settings,
         );
@@ -999,6 +1020,7 @@ mod tests {
                     test: None,
                 },
                 addrs: vec![],
+                time: None,
             }),
             &settings,
         );
