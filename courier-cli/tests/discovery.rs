@@ -400,6 +400,29 @@ fn drop_incoming_tcp(ns: &str, open: &[&str]) {
 }
 
 impl Net {
+    /// Whether `name` is seen online within ~10 s, asked (`who`) from namespace `ns` as
+    /// the member whose profile is `profile`.
+    fn sees_online(
+        &self,
+        (ns, hub): (&str, &str),
+        (profile, asker): (&std::path::Path, &str),
+        name: &str,
+    ) -> bool {
+        for _ in 0..100 {
+            let mut who = self.member(ns, hub, profile, asker);
+            who.args(["who", "--json"]);
+            let out = who.output().unwrap();
+            if json_lines(&out.stdout)
+                .iter()
+                .any(|c| c["name"] == name && c["online"] == true)
+            {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+
     /// A client command as `name` in namespace `ns`, against `hub`.
     fn member(&self, ns: &str, hub: &str, profile: &std::path::Path, name: &str) -> Command {
         let mut c = self.exec(ns);
@@ -462,21 +485,10 @@ fn doctor_says_when_others_cannot_connect_and_a_transfer_then_goes_relayed_and_v
             .stderr(Stdio::piped());
         let receiver = rx.spawn().unwrap();
         // Wait until the receiver is online, as seen from the sender's side.
-        let mut online = false;
-        for _ in 0..100 {
-            let mut who = net.member(&net.hub, &at, &sender_profile, "tx");
-            who.args(["who", "--json"]);
-            let out = who.output().unwrap();
-            if json_lines(&out.stdout)
-                .iter()
-                .any(|c| c["name"] == "rx" && c["online"] == true)
-            {
-                online = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        assert!(online, "the receiver never came online");
+        assert!(
+            net.sees_online((&net.hub, &at), (&sender_profile, "tx"), "rx"),
+            "the receiver never came online"
+        );
         let mut tx = net.member(&net.hub, &at, &sender_profile, "tx");
         tx.args(["send", "--json", "--to", "rx"]).arg(&file);
         let sent = tx.output().unwrap();
@@ -508,21 +520,7 @@ fn doctor_says_when_others_cannot_connect_and_a_transfer_then_goes_relayed_and_v
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         let mut answering = answering.spawn().unwrap();
-        let mut online = false;
-        for _ in 0..100 {
-            let mut who = net.member(&net.client, &at, &rx_profile, "rx");
-            who.args(["who", "--json"]);
-            let out = who.output().unwrap();
-            if json_lines(&out.stdout)
-                .iter()
-                .any(|c| c["name"] == "tx" && c["online"] == true)
-            {
-                online = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        if !online {
+        if !net.sees_online((&net.client, &at), (&rx_profile, "rx"), "tx") {
             let _ = answering.kill();
             panic!("the sender's listen never came online");
         }

@@ -1000,20 +1000,36 @@ fn a_file_offered_to_someone_offline_waits_at_the_hub_and_goes_when_they_come() 
     ));
 
     // Bob is back: the offer waits for him, from Ada; he takes it.
-    let bob = Peer::join_as(&hub.address(), PASSWORD, "Bob", bob_identity);
+    let offer = bob_takes_the_kept_offer(&mut app, &hub, bob_identity, &scratch, ada);
+    assert_eq!(offer.manifest.files[0].path, "minutes.txt");
+    assert!(offer.time.is_some(), "stamped when it was offered");
+    assert_eq!(
+        std::fs::read(scratch.0.join("bob-in").join("minutes.txt")).unwrap(),
+        b"minutes of the meeting\n"
+    );
+    hub.stop();
+}
+
+/// Bob comes back (as `bob`), finds Ada's kept offer, takes it into `bob-in`, and the
+/// app's card ends "Sent". Returns the offer as Bob saw it.
+fn bob_takes_the_kept_offer(
+    app: &mut Driver,
+    hub: &TestHub,
+    bob: courier_core::identity::Identity,
+    scratch: &Scratch,
+    ada: courier_core::proto::ClientId,
+) -> courier_core::proto::IncomingOffer {
+    let bob = Peer::join_as(&hub.address(), PASSWORD, "Bob", bob);
     let offer = bob.expect("the kept offer", |e| match e {
         Event::Offer(o) => Some(o.clone()),
         _ => None,
     });
     assert_eq!(offer.from, ada);
-    assert_eq!(offer.manifest.files[0].path, "minutes.txt");
-    assert!(offer.time.is_some(), "stamped when it was offered");
-    let bob_dir = scratch.path("bob-in");
     let receiving = run_transfer(transfer::receive(
         bob.handle.clone(),
-        offer,
+        offer.clone(),
         None,
-        bob_dir.clone(),
+        scratch.path("bob-in"),
         transfer::Options::default(),
     ));
     app.until("sent", |a| card_state(a, true).is_some_and(|s| s.is_over()));
@@ -1023,11 +1039,7 @@ fn a_file_offered_to_someone_offline_waits_at_the_hub_and_goes_when_they_come() 
         card_state(&app.app, true)
     );
     smol::block_on(receiving).unwrap();
-    assert_eq!(
-        std::fs::read(bob_dir.join("minutes.txt")).unwrap(),
-        b"minutes of the meeting\n"
-    );
-    hub.stop();
+    offer
 }
 
 /// The app stops while an offer waits for someone offline: relaunched, it offers the
@@ -1061,29 +1073,9 @@ fn an_offer_kept_for_someone_offline_is_offered_again_after_the_app_restarts() {
     again.until("the offer waits again", |a| {
         card_state(a, true) == Some(FileState::Waiting)
     });
-    let bob = Peer::join_as(&hub.address(), PASSWORD, "Bob", bob_identity);
-    let offer = bob.expect("the kept offer", |e| match e {
-        Event::Offer(o) => Some(o.clone()),
-        _ => None,
-    });
-    assert_eq!(offer.from, ada);
-    let bob_dir = scratch.path("bob-in");
-    let receiving = run_transfer(transfer::receive(
-        bob.handle.clone(),
-        offer,
-        None,
-        bob_dir.clone(),
-        transfer::Options::default(),
-    ));
-    again.until("sent", |a| card_state(a, true).is_some_and(|s| s.is_over()));
-    assert!(
-        matches!(card_state(&again.app, true), Some(FileState::Done(ref s)) if s.starts_with("Sent")),
-        "{:?}",
-        card_state(&again.app, true)
-    );
-    smol::block_on(receiving).unwrap();
+    bob_takes_the_kept_offer(&mut again, &hub, bob_identity, &scratch, ada);
     assert_eq!(
-        std::fs::read(bob_dir.join("budget.csv")).unwrap(),
+        std::fs::read(scratch.0.join("bob-in").join("budget.csv")).unwrap(),
         b"rent,100\nfood,50\n"
     );
     assert!(again.app.settings.kept_offers.is_empty(), "no longer kept");

@@ -4,9 +4,10 @@
 //! a real SQLite file, kept across a restart. Names and sizes only: the hub never sees a
 //! file.
 use super::keeping::Disk;
+use super::transfers::{ends, tickets};
 use super::*;
 use crate::hub::db::Record;
-use crate::proto::{FileEntry, Manifest, OfferRefusal, TicketInfo, TransferEnd, TransferId};
+use crate::proto::{FileEntry, Manifest, OfferRefusal, TransferEnd, TransferId};
 
 fn files(n: usize) -> Manifest {
     Manifest {
@@ -62,26 +63,6 @@ fn offers(sim: &Sim, i: usize) -> Vec<crate::proto::IncomingOffer> {
         .iter()
         .filter_map(|e| match e {
             SEvent::Offer(o) => Some(o.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn tickets(sim: &Sim, i: usize) -> Vec<TicketInfo> {
-    sim.events(i)
-        .iter()
-        .filter_map(|e| match e {
-            SEvent::Ticket(t) => Some(t.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn ends(sim: &Sim, i: usize) -> Vec<(TransferId, TransferEnd)> {
-    sim.events(i)
-        .iter()
-        .filter_map(|e| match e {
-            SEvent::TransferEnded { id, end } => Some((*id, *end)),
             _ => None,
         })
         .collect()

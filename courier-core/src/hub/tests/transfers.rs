@@ -45,7 +45,7 @@ fn sent(sim: &Sim, i: usize) -> Vec<(u32, Result<TransferId, OfferRefusal>)> {
         .collect()
 }
 
-fn tickets(sim: &Sim, i: usize) -> Vec<crate::proto::TicketInfo> {
+pub(super) fn tickets(sim: &Sim, i: usize) -> Vec<crate::proto::TicketInfo> {
     sim.events(i)
         .iter()
         .filter_map(|e| match e {
@@ -55,7 +55,7 @@ fn tickets(sim: &Sim, i: usize) -> Vec<crate::proto::TicketInfo> {
         .collect()
 }
 
-fn ends(sim: &Sim, i: usize) -> Vec<(TransferId, TransferEnd)> {
+pub(super) fn ends(sim: &Sim, i: usize) -> Vec<(TransferId, TransferEnd)> {
     sim.events(i)
         .iter()
         .filter_map(|e| match e {
