@@ -124,21 +124,22 @@ impl Broker {
     }
 
     fn remove(&mut self, id: TransferId) -> Option<Brokered> {
-        let mut t = self.transfers.remove(&id)?;
+        self.unkeep(id);
+        let t = self.transfers.remove(&id)?;
         if let State::Ticketed { ticket, .. } = &t.state {
             self.tickets.remove(ticket);
         }
-        self.unkeep(id, &mut t);
         Some(t)
     }
 
-    /// `t` is no longer kept: forget it on the disk too.
-    fn unkeep(&mut self, id: TransferId, t: &mut Brokered) {
-        if let Some(k) = t.kept.take() {
-            self.kept_bytes = self.kept_bytes.saturating_sub(k.bytes);
-            self.record(db::Record::OfferGone(id));
-            self.unsaved.retain(|(u, _, _)| *u != id);
-        }
+    /// Transfer `id` is no longer kept (answered or gone): forget it on the disk too.
+    fn unkeep(&mut self, id: TransferId) {
+        let Some(k) = self.transfers.get_mut(&id).and_then(|t| t.kept.take()) else {
+            return;
+        };
+        self.kept_bytes = self.kept_bytes.saturating_sub(k.bytes);
+        self.record(db::Record::OfferGone(id));
+        self.unsaved.retain(|(u, _, _)| *u != id);
     }
 
     /// A change to write, for a hub with a database.
@@ -346,12 +347,8 @@ impl Hub {
                 }
                 ServerFrame::OfferStored { tag, id }
             } else {
-                if let Some(mut t) = self.broker.transfers.remove(&id) {
-                    // Never written: nothing to forget on the disk.
-                    if let Some(k) = t.kept.take() {
-                        self.broker.kept_bytes = self.broker.kept_bytes.saturating_sub(k.bytes);
-                    }
-                }
+                // Never written: forgetting it on the disk deletes nothing.
+                self.broker.remove(id);
                 ServerFrame::OfferRefused {
                     tag,
                     reason: OfferRefusal::NotKept,
@@ -489,12 +486,9 @@ impl Hub {
         self.rng.fill_bytes(&mut bytes);
         let ticket = Ticket(bytes);
         let (from, sender_addrs, digest) = (t.from, t.addrs.clone(), t.digest);
-        if let Some(mut t) = self.broker.transfers.remove(&id) {
-            // Answered: a kept offer is no longer kept (a failed transfer is offered
-            // again by its sender).
-            self.broker.unkeep(id, &mut t);
-            self.broker.transfers.insert(id, t);
-        }
+        // Answered: a kept offer is no longer kept (a failed transfer is offered again by
+        // its sender).
+        self.broker.unkeep(id);
         if let Some(t) = self.broker.transfers.get_mut(&id) {
             t.state = State::Ticketed {
                 ticket,

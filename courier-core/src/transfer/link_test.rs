@@ -259,7 +259,7 @@ async fn recv(ws: &mut Ws, deadline: Instant) -> Result<Heard, Error> {
 /// test.
 ///
 /// # Errors
-/// As [`link_test`]'s, and [`Error::InvalidOffer`] for an offer that is not one.
+/// As [`link_test`]'s, and [`Error::BadSelection`] for an offer that is not one.
 pub(crate) async fn answer(
     handle: Handle,
     offer: IncomingOffer,
