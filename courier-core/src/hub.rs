@@ -7,6 +7,7 @@
 //! 1. inputs: [`Hub::handle_accept`] (a TCP connection arrived), [`Hub::handle_connect`]
 //!    (its TLS and WebSocket handshakes finished), [`Hub::handle_frame`],
 //!    [`Hub::handle_bad_input`], [`Hub::handle_disconnect`], [`Hub::handle_timeout`],
+//!    [`Hub::handle_drained`] (after a [`Transmit::WhenDrained`]),
 //!    [`Hub::shutdown`];
 //! 2. after each input, drain [`Hub::poll_transmit`], then read [`Hub::poll_timeout`],
 //!    then drain [`Hub::poll_event`].
@@ -20,6 +21,7 @@ mod login;
 mod mailbox;
 mod members;
 mod outbox;
+mod paced;
 mod presence;
 mod pump;
 mod route;
@@ -209,6 +211,13 @@ pub enum Transmit {
         /// The other side.
         b: ConnId,
     },
+    /// Call [`Hub::handle_drained`] for `conn` once what is queued for it so far is
+    /// written (or little enough of it is left): the hub sends large frames it owes a
+    /// connection (pictures, file offers) a round at a time, as its outbox drains.
+    WhenDrained {
+        /// The connection.
+        conn: ConnId,
+    },
     /// Try to open a TCP connection to `addr` (the address `conn` comes from, on the
     /// port it asked about), at most [`limits::REACHBACK_TIMEOUT`], then close it; report
     /// with [`Hub::handle_reachback`].
@@ -299,8 +308,14 @@ struct Conn {
     offers: Bucket,
     avatars: Bucket,
     reachbacks: Bucket,
-    /// Frames refused for a rate or made no sense; past a limit the connection is closed.
-    rate_violations: u32,
+    /// Typing notices (each fans out to its conversation): a small budget of their own,
+    /// never the member's messages'.
+    typing: Bucket,
+    /// Frames refused for a rate or that made no sense: each takes one; the connection
+    /// is closed when none is left. Refills, so old mistakes are forgotten.
+    violations: Bucket,
+    /// Large frames owed to it, sent as its outbox drains.
+    paced: paced::Queue,
 }
 
 impl Conn {
@@ -573,7 +588,13 @@ impl Hub {
                     limits::REACHBACK_BURST,
                     now,
                 ),
-                rate_violations: 0,
+                typing: Bucket::new(limits::TYPING_PER_SEC, limits::TYPING_BURST, now),
+                violations: Bucket::new(
+                    limits::RATE_VIOLATIONS_FORGOTTEN_PER_SEC,
+                    limits::RATE_VIOLATIONS_BEFORE_CLOSE,
+                    now,
+                ),
+                paced: paced::Queue::default(),
             },
         );
         Ok(conn)

@@ -49,6 +49,14 @@ pub const OUTBOX_BYTES: usize = 1024 * 1024;
 /// Bytes queued from the hub to all clients together; past it the client holding the
 /// most is dropped.
 pub const OUTBOX_TOTAL: usize = 128 * 1024 * 1024;
+/// Bytes of large frames (pictures, file offers) the hub sends a connection in one
+/// round; the next round waits until its outbox has drained.
+pub const PACED_ROUND: usize = 128 * 1024;
+/// Large frames one connection may be owed at once (pictures asked for, offers waiting
+/// to be handed over).
+pub const PACED_QUEUE: usize = 1024;
+/// A connection's outbox has drained, for pacing, once it holds no more than this.
+pub const PACED_LOW_MARK: usize = 128 * 1024;
 /// A client whose connection takes nothing for this long while frames wait for it is
 /// dropped as a slow consumer.
 pub const OUTBOX_STALL: Duration = Duration::from_secs(15);
@@ -78,9 +86,9 @@ pub const OFFLINE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(
 pub const STORED_PAGE: usize = 256;
 /// Bytes per page when a mailbox is handed over (a page holds at least one message).
 pub const STORED_PAGE_BYTES: usize = 256 * 1024;
-/// Sustained rate of chat frames (messages, typing, read marks) per connection.
+/// Sustained rate of chat messages per connection.
 pub const MESSAGE_RATE_PER_SEC: u32 = 20;
-/// Burst of chat frames allowed above the sustained rate.
+/// Burst of chat messages allowed above the sustained rate.
 pub const MESSAGE_BURST: u32 = 50;
 /// Frames of any kind per second per connection after login (every frame costs one).
 pub const FRAME_RATE_PER_SEC: u32 = 100;
@@ -97,8 +105,19 @@ pub const AVATAR_CHANGE_EVERY: Duration = Duration::from_secs(60);
 pub const CONNECTS_PER_SEC: u32 = 20;
 /// New connections from one address at once.
 pub const CONNECT_BURST: u32 = 100;
-/// Frames refused by the rate limiter before the hub disconnects the client.
+/// Frames refused by the rate limiter before the hub disconnects the client (less those
+/// forgotten meanwhile).
 pub const RATE_VIOLATIONS_BEFORE_CLOSE: u32 = 100;
+/// Refused frames the hub forgets per second: a client that once went over a limit is
+/// not closed for it minutes later.
+pub const RATE_VIOLATIONS_FORGOTTEN_PER_SEC: u32 = 1;
+/// Read marks wait this long to be sent, so that a batch of messages read costs one
+/// mark per contact ("read up to here").
+pub const READ_MARK_BATCH: Duration = Duration::from_millis(300);
+/// Typing notices per second per connection (a client sends one every few seconds).
+pub const TYPING_PER_SEC: u32 = 2;
+/// Typing notices at once.
+pub const TYPING_BURST: u32 = 10;
 /// Profile updates per second per connection.
 pub const PROFILE_RATE_PER_SEC: u32 = 1;
 /// Failed logins from one address before the hub starts backing off.
@@ -131,6 +150,10 @@ pub const RECONNECT_MAX: Duration = Duration::from_secs(30);
 pub const MAX_OFFER_FILES: usize = 1000;
 /// Longest relative path in an offer, in bytes.
 pub const MAX_OFFER_PATH: usize = 1024;
+/// Largest offer (names and sizes, CBOR-encoded): far below [`MAX_MESSAGE`] and
+/// [`OUTBOX_BYTES`], so that the hub's forwarded offer, with its envelope and addresses,
+/// always reaches the recipient whole, and a few at once never fill its outbox.
+pub const MAX_MANIFEST_BYTES: usize = 128 * 1024;
 /// Addresses a peer may announce for one transfer.
 pub const MAX_ADDRS: usize = 16;
 /// Offers of one sender waiting for an answer.

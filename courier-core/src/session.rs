@@ -290,6 +290,10 @@ pub struct Session {
     last_tx: Instant,
     transmits: VecDeque<ClientFrame>,
     events: VecDeque<Event>,
+    /// Read marks not yet sent: for each contact, the newest message read ("read up to
+    /// here"), sent once for a batch when `reads_due` comes.
+    reads: std::collections::BTreeMap<ClientId, MsgId>,
+    reads_due: Option<Instant>,
 }
 
 impl std::fmt::Debug for Session {
@@ -319,6 +323,8 @@ impl Session {
             last_tx: now,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            reads: std::collections::BTreeMap::new(),
+            reads_due: None,
         }
     }
 
@@ -618,6 +624,12 @@ impl Session {
         if now.saturating_duration_since(self.last_rx) >= self.timing.heartbeat_timeout {
             return Err(Error::HeartbeatTimeout);
         }
+        if self.reads_due.is_some_and(|due| now >= due) {
+            self.reads_due = None;
+            for (from, id) in std::mem::take(&mut self.reads) {
+                self.transmit(ClientFrame::Read { from, id }, now);
+            }
+        }
         if now.saturating_duration_since(self.last_tx) >= self.timing.heartbeat_interval {
             self.transmit(ClientFrame::Ping, now);
         }
@@ -658,13 +670,18 @@ impl Session {
         Ok(())
     }
 
-    /// Marks message `id` from `from` as read.
+    /// Marks message `id` from `from`, and every earlier one, as read. Marks are sent
+    /// once for a batch, within [`limits::READ_MARK_BATCH`](crate::limits::READ_MARK_BATCH):
+    /// only the newest for each contact, so reading a fast conversation costs a mark
+    /// now and then, not one per message.
     ///
     /// # Errors
     /// [`Error::NotConnected`] before login.
     pub fn mark_read(&mut self, from: ClientId, id: MsgId, now: Instant) -> Result<(), Error> {
         self.ready_or()?;
-        self.transmit(ClientFrame::Read { from, id }, now);
+        self.reads.insert(from, id);
+        self.reads_due
+            .get_or_insert(now + crate::limits::READ_MARK_BATCH);
         Ok(())
     }
 
@@ -796,7 +813,8 @@ impl Session {
         if self.is_ready() {
             let ping = self.last_tx + self.timing.heartbeat_interval;
             let dead = self.last_rx + self.timing.heartbeat_timeout;
-            Some(ping.min(dead))
+            let next = ping.min(dead);
+            Some(self.reads_due.map_or(next, |due| due.min(next)))
         } else {
             Some(self.started + self.timing.login_deadline)
         }

@@ -277,6 +277,12 @@ impl Sim {
             }
             Transmit::Relay { a, b } => self.relays.push((a, b)),
             Transmit::Reachback { conn, addr } => self.reachbacks.push((conn, addr)),
+            // The simulated network writes everything at once (a muted client never).
+            Transmit::WhenDrained { conn } => {
+                if self.clients.iter().any(|c| c.conn == conn && !c.muted) {
+                    self.hub.handle_drained(conn, now);
+                }
+            }
         }
     }
 

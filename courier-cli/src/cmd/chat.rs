@@ -117,8 +117,11 @@ pub(crate) async fn run(args: ChatArgs) -> Result<ExitCode> {
                 let Some(event) = client.absorb(update)? else {
                     continue;
                 };
-                if let Event::Message(m) = &event {
-                    // Shown on screen: tell the sender it was read.
+                if let Event::Message(m) = &event
+                    && m.to != Target::Everyone
+                {
+                    // Shown on screen: tell the sender it was read (the session sends
+                    // one "read up to here" for a batch).
                     let _ = client.handle.mark_read(m.from, m.id).await;
                 }
                 if let Event::Receipt { id, .. } = &event {

@@ -8,11 +8,12 @@ use std::time::Instant;
 
 use rand::RngCore;
 
+use super::paced::Paced;
 use super::{CloseReason, ConnId, Hub, Phase, Transmit, db};
 use crate::limits;
 use crate::proto::{
-    ClientId, Declined, ErrorCode, IncomingOffer, Manifest, OfferRefusal, ServerFrame, Ticket,
-    TicketInfo, Timestamp, TransferEnd, TransferId,
+    ClientId, Declined, ErrorCode, IncomingOffer, Manifest, ManifestError, OfferRefusal,
+    ServerFrame, Ticket, TicketInfo, Timestamp, TransferEnd, TransferId,
 };
 
 /// A transfer the hub knows about.
@@ -25,16 +26,18 @@ pub(super) struct Brokered {
     to: ClientId,
     addrs: Vec<SocketAddr>,
     files: usize,
+    /// What is offered: the recipient is handed it as its outbox drains.
+    manifest: Arc<Manifest>,
+    /// When it was offered.
+    created: Timestamp,
     state: State,
     /// Kept at the hub until answered (offered with `wait`): survives either side going
     /// away, and the hub's restart (in its database).
     kept: Option<Kept>,
 }
 
-/// What a kept offer needs besides the rest: its files (to hand over again) and age.
+/// What a kept offer counts against: its manifest's encoded size.
 pub(super) struct Kept {
-    manifest: Arc<Manifest>,
-    created: Timestamp,
     bytes: usize,
 }
 
@@ -191,6 +194,21 @@ impl Hub {
             _ => return refuse(self, OfferRefusal::NoSuchPeer),
         };
         let bytes = crate::proto::encode(&manifest).len();
+        // What the recipient will read must fit its frame limit, envelope and all (the
+        // manifest's own bound keeps this far off; this is the check at the edge).
+        let forwarded = ServerFrame::Offer(IncomingOffer {
+            id: TransferId(u64::MAX),
+            from: client,
+            manifest,
+            addrs: addrs.clone(),
+            time: Some(Timestamp(u64::MAX)),
+        });
+        if crate::proto::encode(&forwarded).len() > limits::MAX_MESSAGE / 2 {
+            return refuse(self, OfferRefusal::Invalid(ManifestError::TooLong));
+        }
+        let ServerFrame::Offer(IncomingOffer { manifest, .. }) = forwarded else {
+            return;
+        };
         if wait {
             let (from_sender, _) = self.broker.kept_by(client);
             let (_, to_recipient) = self.broker.kept_by(to);
@@ -218,11 +236,8 @@ impl Hub {
             self.flush_presence(now);
         }
         let manifest = Arc::new(manifest);
-        let kept = wait.then(|| Kept {
-            manifest: manifest.clone(),
-            created: self.wall(now),
-            bytes,
-        });
+        let created = self.wall(now);
+        let kept = wait.then_some(Kept { bytes });
         if let Some(k) = &kept {
             self.broker.kept_bytes += k.bytes;
             self.broker.record(db::Record::Offer(db::KeptOffer {
@@ -230,16 +245,9 @@ impl Hub {
                 from: client,
                 to,
                 manifest: manifest.clone(),
-                created: k.created,
+                created,
             }));
         }
-        let incoming = Arc::new(ServerFrame::Offer(IncomingOffer {
-            id,
-            from: client,
-            manifest: Arc::unwrap_or_clone(manifest),
-            addrs: addrs.clone(),
-            time: Some(self.wall(now)),
-        }));
         self.broker.transfers.insert(
             id,
             Brokered {
@@ -249,6 +257,8 @@ impl Hub {
                 to,
                 addrs,
                 files,
+                manifest,
+                created,
                 state: State::Offered,
                 kept,
             },
@@ -264,8 +274,10 @@ impl Hub {
             return;
         }
         self.send(conn, Arc::new(ServerFrame::OfferSent { tag, id }), now);
+        // As the recipient's outbox drains: offers from many senders at once must not
+        // make it a slow consumer.
         for c in targets {
-            self.send(c, incoming.clone(), now);
+            self.send_paced(c, Paced::Offer(id), now);
         }
     }
 
@@ -291,45 +303,50 @@ impl Hub {
                 to: offer.to,
                 addrs: Vec::new(),
                 files: offer.manifest.files.len(),
+                manifest: offer.manifest,
+                created: offer.created,
                 state: State::Offered,
-                kept: Some(Kept {
-                    manifest: offer.manifest,
-                    created: offer.created,
-                    bytes,
-                }),
+                kept: Some(Kept { bytes }),
             },
         );
     }
 
     /// Hands `client`, who just logged in on `conn`, the kept offers waiting for its
-    /// answer, oldest first.
+    /// answer, oldest first, as its outbox drains.
     pub(super) fn hand_over_offers(&mut self, conn: ConnId, client: ClientId, now: Instant) {
         let mut waiting: Vec<(Timestamp, TransferId)> = self
             .broker
             .transfers
             .iter()
-            .filter(|(_, t)| t.to == client && matches!(t.state, State::Offered))
-            .filter_map(|(id, t)| Some((t.kept.as_ref()?.created, *id)))
+            .filter(|(_, t)| t.to == client && t.kept.is_some())
+            .filter(|(_, t)| matches!(t.state, State::Offered))
+            .map(|(id, t)| (t.created, *id))
             .collect();
         waiting.sort();
         for (_, id) in waiting {
-            let Some(t) = self.broker.transfers.get(&id) else {
-                continue;
-            };
-            let Some(k) = &t.kept else { continue };
-            let offer = IncomingOffer {
-                id,
-                from: t.from,
-                manifest: (*k.manifest).clone(),
-                addrs: if t.from_conn.is_some() {
-                    t.addrs.clone()
-                } else {
-                    Vec::new()
-                },
-                time: Some(k.created),
-            };
-            self.send(conn, Arc::new(ServerFrame::Offer(offer)), now);
+            self.send_paced(conn, Paced::Offer(id), now);
         }
+    }
+
+    /// The frame that hands offer `id` to `client`, if it still waits for its answer.
+    pub(super) fn offer_frame(&self, id: TransferId, client: ClientId) -> Option<ServerFrame> {
+        let t = self
+            .broker
+            .transfers
+            .get(&id)
+            .filter(|t| t.to == client && matches!(t.state, State::Offered))?;
+        Some(ServerFrame::Offer(IncomingOffer {
+            id,
+            from: t.from,
+            manifest: (*t.manifest).clone(),
+            // A kept offer's sender that is away listens nowhere yet.
+            addrs: if t.from_conn.is_some() {
+                t.addrs.clone()
+            } else {
+                Vec::new()
+            },
+            time: Some(t.created),
+        }))
     }
 
     /// Kept offers were written (or not: `ok` false): their senders hear `stored`, or
@@ -408,7 +425,7 @@ impl Hub {
             .broker
             .transfers
             .iter()
-            .filter(|(_, t)| t.kept.as_ref().is_some_and(|k| k.created < before))
+            .filter(|(_, t)| t.kept.is_some() && t.created < before)
             .filter(|(_, t)| !matches!(t.state, State::Ticketed { .. }))
             .map(|(id, _)| *id)
             .collect();

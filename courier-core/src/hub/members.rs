@@ -47,17 +47,25 @@ impl Hub {
                 }
             }
             ClientFrame::Typing { to } => {
-                self.notify(
-                    conn,
-                    client,
-                    to,
-                    ServerFrame::Typing { from: client, to },
-                    now,
-                );
+                // A budget of its own: never the member's messages'. Over it, the
+                // notice is dropped (shown for a few seconds, it changes nothing) and
+                // counts as a violation: clients send one every few seconds.
+                let allowed = self
+                    .conns
+                    .get_mut(&conn)
+                    .is_some_and(|c| c.typing.take(now));
+                if !allowed {
+                    self.violation(conn, now);
+                } else {
+                    let frame = ServerFrame::Typing { from: client, to };
+                    self.notify(client, to, frame, now);
+                }
             }
+            // "Read up to here": costs only the frame it is (others talking fast must
+            // never spend a reader's budget for its own messages).
             ClientFrame::Read { from, id } => {
                 let frame = ServerFrame::Read { by: client, id };
-                self.notify(conn, client, Target::Client(from), frame, now);
+                self.notify(client, Target::Client(from), frame, now);
             }
             ClientFrame::SetProfile(profile) => self.set_profile(conn, client, profile, now),
             ClientFrame::StoredAck => {
@@ -100,12 +108,10 @@ impl Hub {
                     let why = "pictures are sent at most a few per second: ask again later";
                     return self.error(conn, ErrorCode::RateLimited, why, now);
                 }
-                let avatar = self
-                    .directory
-                    .get(&id)
-                    .map(|k| k.profile.avatar.clone())
-                    .unwrap_or_default();
-                self.send(conn, Arc::new(ServerFrame::Avatar { id, avatar }), now);
+                if !self.send_paced(conn, super::paced::Paced::Avatar(id), now) {
+                    let why = "too many pictures asked for at once: ask again later";
+                    self.error(conn, ErrorCode::RateLimited, why, now);
+                }
             }
             ClientFrame::Offer {
                 tag,
@@ -160,15 +166,11 @@ impl Hub {
     /// Forwards a transient notice (typing, read mark) to online recipients; never stored.
     pub(super) fn notify(
         &mut self,
-        conn: ConnId,
         client: ClientId,
         to: Target,
         frame: ServerFrame,
         now: Instant,
     ) {
-        if !self.take_chat_token(conn, now) {
-            return;
-        }
         if let Recipients::Online(conns) = route::route(&self.directory, client, to) {
             let frame = Arc::new(frame);
             for c in conns {
@@ -199,13 +201,13 @@ impl Hub {
     }
 
     /// `conn` went over a limit or asked for something that makes no sense; past
-    /// [`limits::RATE_VIOLATIONS_BEFORE_CLOSE`] of those it is closed.
+    /// [`limits::RATE_VIOLATIONS_BEFORE_CLOSE`] of those (less those forgotten, at
+    /// [`limits::RATE_VIOLATIONS_FORGOTTEN_PER_SEC`]) it is closed.
     pub(super) fn violation(&mut self, conn: ConnId, now: Instant) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        c.rate_violations += 1;
-        if c.rate_violations > limits::RATE_VIOLATIONS_BEFORE_CLOSE {
+        if !c.violations.take(now) {
             self.close(conn, CloseReason::RateLimited, now);
         }
     }

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use async_channel::{Receiver, Sender};
@@ -36,6 +36,17 @@ pub(super) struct Gauge {
     /// Milliseconds since the hub started, when the writer last made progress (or the
     /// queue last went from empty to not empty).
     progress_ms: AtomicU64,
+    /// The hub waits to hear when this queue is low again (pacing large frames). Taken
+    /// with a swap by whichever side sees the queue low first, so it is told once.
+    watched: AtomicBool,
+}
+
+impl Gauge {
+    /// Whether the queue is low and someone was waiting to hear it (then no more).
+    fn low_and_watched(&self) -> bool {
+        self.bytes.load(Ordering::Relaxed) <= crate::limits::PACED_LOW_MARK
+            && self.watched.swap(false, Ordering::AcqRel)
+    }
 }
 
 /// The writer's side of a gauge: takes written frames off the books.
@@ -47,14 +58,16 @@ pub(super) struct Drain {
 }
 
 impl Drain {
-    /// `frames` frames of `bytes` bytes were written and flushed.
-    pub(super) fn written(&self, frames: usize, bytes: usize) {
+    /// `frames` frames of `bytes` bytes were written and flushed. True when the hub
+    /// asked to hear that the queue is low again and it now is.
+    pub(super) fn written(&self, frames: usize, bytes: usize) -> bool {
         self.gauge.frames.fetch_sub(frames, Ordering::Relaxed);
         self.gauge.bytes.fetch_sub(bytes, Ordering::Relaxed);
         self.total.fetch_sub(bytes, Ordering::Relaxed);
         self.gauge
             .progress_ms
             .store(millis(self.epoch, Instant::now()), Ordering::Relaxed);
+        self.gauge.low_and_watched()
     }
 }
 
@@ -172,6 +185,16 @@ impl Outboxes {
         self.total.fetch_add(len, Ordering::Relaxed);
         let _ = out.frames.try_send(frame);
         Ok(())
+    }
+
+    /// The hub wants to hear when `conn`'s queue is low ([`Drain::written`] says so to
+    /// its writer). True when it already is: then the hub is to be told now.
+    pub(super) fn watch(&mut self, conn: ConnId) -> bool {
+        let Some(out) = self.map.get(&conn) else {
+            return false;
+        };
+        out.gauge.watched.store(true, Ordering::Release);
+        out.gauge.low_and_watched()
     }
 
     /// `conn`'s handshakes are done; this is what it may still read before login.

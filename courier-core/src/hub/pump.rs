@@ -36,6 +36,10 @@ pub(super) enum FromConn {
     Gone {
         conn: ConnId,
     },
+    /// Its outbox drained after the hub asked ([`super::Transmit::WhenDrained`]).
+    Drained {
+        conn: ConnId,
+    },
 }
 
 /// What ended a pump's normal life.
@@ -94,7 +98,7 @@ pub(super) async fn run(
                     End::Gone
                 };
                 let writer = async {
-                    write_loop(&mut sink, &lines.frames, &lines.drain).await;
+                    write_loop(conn, &mut sink, &lines.frames, &lines.drain, to_hub).await;
                     End::Gone
                 };
                 // A closed line without a reason means the hub handed us to a relay.
@@ -259,7 +263,13 @@ async fn read_loop(conn: ConnId, stream: &mut HubSource, to_hub: &Sender<FromCon
     }
 }
 
-async fn write_loop(sink: &mut HubSink, frames: &Receiver<Bytes>, drain: &Drain) {
+async fn write_loop(
+    conn: ConnId,
+    sink: &mut HubSink,
+    frames: &Receiver<Bytes>,
+    drain: &Drain,
+    to_hub: &Sender<FromConn>,
+) {
     while let Ok(first) = frames.recv().await {
         // Feed everything already queued, then flush once: fewer TLS records and syscalls.
         let (mut count, mut bytes) = (0, 0);
@@ -275,6 +285,8 @@ async fn write_loop(sink: &mut HubSink, frames: &Receiver<Bytes>, drain: &Drain)
         if sink.flush().await.is_err() {
             return;
         }
-        drain.written(count, bytes);
+        if drain.written(count, bytes) && to_hub.send(FromConn::Drained { conn }).await.is_err() {
+            return;
+        }
     }
 }

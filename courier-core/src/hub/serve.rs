@@ -349,6 +349,7 @@ fn handle(hub: &mut Hub, outboxes: &mut Outboxes, msg: FromConn, now: Instant) {
         FromConn::Frame { conn, frame } => hub.handle_frame(conn, frame, now),
         FromConn::Bad { conn, input } => hub.handle_bad_input(conn, input, now),
         FromConn::Gone { conn } => hub.handle_disconnect(conn, now),
+        FromConn::Drained { conn } => hub.handle_drained(conn, now),
     }
 }
 
@@ -362,6 +363,7 @@ fn flush(hub: &mut Hub, outboxes: &mut Outboxes, reachbacks: &mut Vec<(ConnId, S
     let mut scratch = Vec::with_capacity(256);
     loop {
         let mut slow = Vec::new();
+        let mut drained = Vec::new();
         let now = Instant::now();
         while let Some(t) = hub.poll_transmit() {
             match t {
@@ -377,6 +379,12 @@ fn flush(hub: &mut Hub, outboxes: &mut Outboxes, reachbacks: &mut Vec<(ConnId, S
                             b
                         }
                     };
+                    if bytes.len() > limits::MAX_MESSAGE {
+                        // The client would refuse it and reconnect to be sent it again,
+                        // forever: every input that makes a frame is bounded below this.
+                        tracing::error!("{conn}: a frame of {} bytes not sent", bytes.len());
+                        continue;
+                    }
                     match outboxes.push(conn, bytes, now) {
                         Ok(()) => {}
                         Err(Full::Connection) => slow.push(conn),
@@ -386,10 +394,18 @@ fn flush(hub: &mut Hub, outboxes: &mut Outboxes, reachbacks: &mut Vec<(ConnId, S
                 Transmit::Close { conn, reason } => outboxes.close(conn, reason),
                 Transmit::Relay { a, b } => outboxes.relay(a, b),
                 Transmit::Reachback { conn, addr } => reachbacks.push((conn, addr)),
+                Transmit::WhenDrained { conn } => {
+                    if outboxes.watch(conn) {
+                        drained.push(conn);
+                    }
+                }
             }
         }
-        if slow.is_empty() {
+        if slow.is_empty() && drained.is_empty() {
             break;
+        }
+        for conn in drained {
+            hub.handle_drained(conn, now);
         }
         slow.sort();
         slow.dedup();

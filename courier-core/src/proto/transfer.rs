@@ -105,6 +105,12 @@ pub enum ManifestError {
     /// A link test that also holds files or folders.
     #[error("a link test carries no files")]
     TestWithFiles,
+    /// The names and sizes take more than [`limits::MAX_MANIFEST_BYTES`] encoded.
+    #[error(
+        "the list of names is too long ({} KiB at most): send fewer files at once",
+        limits::MAX_MANIFEST_BYTES / 1024
+    )]
+    TooLong,
 }
 
 impl Manifest {
@@ -157,6 +163,9 @@ impl Manifest {
             .iter()
             .try_fold(0u64, |sum, f| sum.checked_add(f.size))
             .ok_or(ManifestError::TooLarge)?;
+        if super::encode(self).len() > limits::MAX_MANIFEST_BYTES {
+            return Err(ManifestError::TooLong);
+        }
         Ok(())
     }
 
