@@ -164,6 +164,12 @@ pub const MAX_PENDING_PER_RECEIVER: usize = 16;
 pub const OFFER_RATE_PER_SEC: u32 = 2;
 /// File offers kept at the hub for one recipient (and from one sender) until answered.
 pub const KEPT_OFFERS: usize = 100;
+/// Bytes of kept offers' names and sizes one sender may have kept: a sixteenth of the
+/// hub's room, so that one member cannot fill it for everyone.
+pub const KEPT_OFFERS_SENDER_BYTES: usize = KEPT_OFFERS_BYTES / 16;
+/// A kept offer whose sender has not been online for this long is forgotten (only its
+/// sender can send the files; the app offers them again when it comes back).
+pub const KEPT_OFFER_SENDER_AWAY: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Bytes of kept offers' names and sizes, for the whole hub (they are in its memory).
 pub const KEPT_OFFERS_BYTES: usize = 32 << 20;
 /// A ticket is good for this long after the hub minted it.

@@ -97,17 +97,27 @@ impl Broker {
             .count()
     }
 
-    /// Kept offers from or to `who`.
-    fn kept_by(&self, who: ClientId) -> (usize, usize) {
-        self.transfers
-            .values()
-            .filter(|t| t.kept.is_some())
-            .fold((0, 0), |(from, to), t| {
-                (
-                    from + usize::from(t.from == who),
-                    to + usize::from(t.to == who),
-                )
-            })
+    /// Whether a kept offer of `bytes` from `from` to `to` fits every share: the
+    /// recipient's (`max` offers), the sender's (`max` offers,
+    /// [`limits::KEPT_OFFERS_SENDER_BYTES`]), the pair's (a quarter of the recipient's,
+    /// so that one sender cannot fill it for everyone else) and the hub's
+    /// ([`limits::KEPT_OFFERS_BYTES`]).
+    fn kept_fits(&self, from: ClientId, to: ClientId, bytes: usize, max: usize) -> bool {
+        let (mut by_sender, mut sender_bytes, mut to_recipient, mut pair) = (0, 0, 0, 0);
+        for t in self.transfers.values() {
+            let Some(k) = &t.kept else { continue };
+            if t.from == from {
+                by_sender += 1;
+                sender_bytes += k.bytes;
+                pair += usize::from(t.to == to);
+            }
+            to_recipient += usize::from(t.to == to);
+        }
+        by_sender < max
+            && to_recipient < max
+            && pair < (max / 4).max(1)
+            && sender_bytes + bytes <= limits::KEPT_OFFERS_SENDER_BYTES
+            && self.kept_bytes + bytes <= limits::KEPT_OFFERS_BYTES
     }
 
     /// How many offers are kept (for stats and tests).
@@ -188,9 +198,11 @@ impl Hub {
             return refuse(self, OfferRefusal::Invalid(e));
         }
         // A link test is for now or never.
-        let wait = wait && manifest.test.is_none();
-        let targets = match self.directory.get(&to) {
-            Some(known) if to != client && (wait || !known.conns.is_empty()) => known.conns.clone(),
+        let mut wait = wait && manifest.test.is_none();
+        let (targets, online) = match self.directory.get(&to) {
+            Some(known) if to != client && (wait || !known.conns.is_empty()) => {
+                (known.conns.clone(), !known.conns.is_empty())
+            }
             _ => return refuse(self, OfferRefusal::NoSuchPeer),
         };
         let bytes = crate::proto::encode(&manifest).len();
@@ -209,17 +221,21 @@ impl Hub {
         let ServerFrame::Offer(IncomingOffer { manifest, .. }) = forwarded else {
             return;
         };
-        if wait {
-            let (from_sender, _) = self.broker.kept_by(client);
-            let (_, to_recipient) = self.broker.kept_by(to);
-            if from_sender >= self.config.kept_offers
-                || to_recipient >= self.config.kept_offers
-                || self.broker.kept_bytes + bytes > limits::KEPT_OFFERS_BYTES
-            {
+        if wait
+            && !self
+                .broker
+                .kept_fits(client, to, bytes, self.config.kept_offers)
+        {
+            // Kept offers never stand in the way of one to someone who is here: it
+            // goes as a live offer (ended if they leave before answering).
+            if !online {
                 return refuse(self, OfferRefusal::Busy);
             }
-        } else if self.broker.pending_from(client) >= limits::MAX_PENDING_OFFERS
-            || self.broker.pending_to(to) >= limits::MAX_PENDING_PER_RECEIVER
+            wait = false;
+        }
+        if !wait
+            && (self.broker.pending_from(client) >= limits::MAX_PENDING_OFFERS
+                || self.broker.pending_to(to) >= limits::MAX_PENDING_PER_RECEIVER)
         {
             return refuse(self, OfferRefusal::Busy);
         }
@@ -419,13 +435,22 @@ impl Hub {
         }
     }
 
-    /// Kept offers older than `before` are forgotten; whoever is here hears so.
+    /// Kept offers older than `before` are forgotten, and so are those whose sender has
+    /// been away for [`limits::KEPT_OFFER_SENDER_AWAY`] (only it can send the files: an
+    /// identity that never comes back holds nothing for long); whoever is here hears so.
     pub(super) fn expire_offers(&mut self, before: Timestamp, now: Instant) {
+        let away = u64::try_from(limits::KEPT_OFFER_SENDER_AWAY.as_millis()).unwrap_or(u64::MAX);
+        let gone_since = Timestamp(self.wall(now).0.saturating_sub(away));
+        let sender_gone = |from: &ClientId| {
+            self.directory
+                .get(from)
+                .is_none_or(|k| k.conns.is_empty() && k.last_seen < gone_since)
+        };
         let old: Vec<TransferId> = self
             .broker
             .transfers
             .iter()
-            .filter(|(_, t)| t.kept.is_some() && t.created < before)
+            .filter(|(_, t)| t.kept.is_some() && (t.created < before || sender_gone(&t.from)))
             .filter(|(_, t)| !matches!(t.state, State::Ticketed { .. }))
             .map(|(id, _)| *id)
             .collect();

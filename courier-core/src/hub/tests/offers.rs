@@ -270,7 +270,8 @@ fn the_sender_withdraws_a_kept_offer_and_it_never_arrives() {
 fn kept_offers_are_bounded_per_recipient_refused_when_not_written_and_expire() {
     let disk = Disk::new("offer-bounds");
     let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
-    config.kept_offers = 2;
+    // A sender may keep a quarter of what a recipient may: 2 of 8.
+    config.kept_offers = 8;
     let mut sim = Sim::with_config(config, PW);
     sim.hub.restore(Vec::new(), Vec::new());
     let a = alice_and_absent_bob(&mut sim);
@@ -352,4 +353,98 @@ fn kept_offers_survive_a_restart_and_reach_the_recipient_with_their_sender() {
     assert_eq!(tickets(&sim, b).len(), 1);
     disk.sync(&mut sim);
     assert!(disk.db.offers().unwrap().is_empty(), "answered: forgotten");
+}
+
+/// A manifest of about `kib` KiB of names.
+fn big(kib: usize) -> Manifest {
+    Manifest {
+        files: (0..kib)
+            .map(|i| FileEntry {
+                path: format!("{i:04}-{}", "n".repeat(1000)),
+                size: 1,
+            })
+            .collect(),
+        ..Manifest::default()
+    }
+}
+
+/// Hardening round 2, N3: one member kept offers as fast as it could, filled the hub's
+/// room for them (32 MiB) in 51 s, and from then on every `send --wait` on the hub, to
+/// online contacts too, was refused. Now each sender has a share of the hub's room and
+/// a quarter of each recipient's, and an offer to someone online is never refused for
+/// kept ones.
+#[test]
+fn one_sender_fills_only_its_own_share_of_kept_offers() {
+    let mut sim = Sim::new(PW);
+    let mallory = sim.login(1, "mallory");
+    let alice = sim.login(3, "alice");
+    let carol = sim.login(4, "carol");
+    let away: Vec<u8> = (10..40).collect();
+    for &who in std::iter::once(&2u8).chain(&away) {
+        let i = sim.login(who, "away");
+        sim.disconnect(i);
+    }
+    sim.clear();
+    let mut tag = 0;
+    let mut keep = |sim: &mut Sim, from: usize, to: u8, m: Manifest| {
+        tag += 1;
+        sim.advance(Duration::from_millis(600)); // within the offer rate
+        offer_waiting(sim, from, tag, id(to), m);
+        answers(sim, from).pop().map(|(_, r)| r)
+    };
+    // Bob is away: Mallory keeps offers for him until her share of his is full.
+    let mut kept_for_bob = 0;
+    while let Some(Ok(_)) = keep(&mut sim, mallory, 2, files(1)) {
+        kept_for_bob += 1;
+        assert!(kept_for_bob <= limits::KEPT_OFFERS, "never refused");
+    }
+    assert_eq!(kept_for_bob, limits::KEPT_OFFERS / 4, "a quarter of bob's");
+    assert!(
+        matches!(keep(&mut sim, alice, 2, files(1)), Some(Ok((true, _)))),
+        "alice still keeps one for bob"
+    );
+    // Big offers to everyone away: Mallory's share of the hub's room runs out.
+    let mut big_ones = 0;
+    for &to in away.iter().cycle().take(200) {
+        match keep(&mut sim, mallory, to, big(120)) {
+            Some(Ok(_)) => big_ones += 1,
+            Some(Err(OfferRefusal::Busy)) => break,
+            other => unreachable!("{other:?}"),
+        }
+    }
+    let share = limits::KEPT_OFFERS_SENDER_BYTES / (120 * 1024);
+    assert!(
+        big_ones <= share,
+        "{big_ones} big offers kept, share {share}"
+    );
+    // Her offer to Carol, who is here, still goes (as a live one).
+    assert!(
+        matches!(keep(&mut sim, mallory, 4, files(1)), Some(Ok((false, _)))),
+        "an offer to someone online is never refused for kept ones"
+    );
+    assert_eq!(offers(&sim, carol).len(), 1);
+    // Others still keep offers for people away.
+    assert!(matches!(
+        keep(&mut sim, alice, 10, big(120)),
+        Some(Ok((true, _)))
+    ));
+}
+
+/// An identity that never comes back holds nothing for long: its kept offers are
+/// forgotten once it has been away for a week (only it could send the files).
+#[test]
+fn kept_offers_of_a_sender_gone_for_a_week_are_forgotten() {
+    let mut sim = Sim::new(PW);
+    let a = alice_and_absent_bob(&mut sim);
+    offer_waiting(&mut sim, a, 1, id(2), files(1));
+    assert_eq!(sim.hub.stats().kept_offers, 1);
+    sim.disconnect(a);
+    sim.advance(limits::KEPT_OFFER_SENDER_AWAY - Duration::from_secs(2 * 3600));
+    assert_eq!(
+        sim.hub.stats().kept_offers,
+        1,
+        "a few days away: still kept"
+    );
+    sim.advance(Duration::from_secs(3 * 3600));
+    assert_eq!(sim.hub.stats().kept_offers, 0);
 }
