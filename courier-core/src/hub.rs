@@ -316,6 +316,9 @@ struct Conn {
     violations: Bucket,
     /// Large frames owed to it, sent as its outbox drains.
     paced: paced::Queue,
+    /// A login the hub answered and that has not proved its password: a guess in flight,
+    /// counted as a failure if the connection ends before it does.
+    guess: Option<login::Guess>,
 }
 
 impl Conn {
@@ -339,6 +342,8 @@ struct Address {
     /// New connections from here: a reconnect storm is refused at accept.
     connects: Bucket,
     backoff: Backoff,
+    /// Logins answered from here and not yet finished.
+    in_flight: u32,
     /// When a member last logged in from here: such an address is spared the global
     /// guessing budget, so others' guessing cannot lock members out.
     last_login: Option<Instant>,
@@ -350,6 +355,7 @@ impl Address {
             preauth: 0,
             connects: Bucket::new(config.connects_per_sec, config.connect_burst, now),
             backoff: Backoff::default(),
+            in_flight: 0,
             last_login: None,
         }
     }
@@ -380,7 +386,8 @@ pub struct Stats {
     pub transfers: usize,
     /// Of those, file offers kept until their recipient answers.
     pub kept_offers: usize,
-    /// Logins started that did not succeed (wrong passwords, guesses), since start.
+    /// Logins answered that did not succeed (wrong passwords, abandoned guesses), since
+    /// start.
     pub failed_logins: u64,
     /// Contacts remembered, online or not.
     pub known: usize,
@@ -408,9 +415,10 @@ pub struct Hub {
     /// When the pending presence batch goes out.
     presence_due: Option<Instant>,
     broker: broker::Broker,
-    /// The global guessing budget: logins answered from addresses without a member.
+    /// The global guessing budget: logins answered from addresses without a member take
+    /// from it, and give back when the password proves right.
     guesses: Bucket,
-    /// Logins started and not (yet) succeeded, since the hub started.
+    /// Logins answered that failed, since the hub started.
     failed_logins: u64,
     /// The hub has a database: messages for offline contacts are `stored` only once
     /// written ([`Hub::poll_store`], [`Hub::handle_stored`]).
@@ -595,6 +603,7 @@ impl Hub {
                     now,
                 ),
                 paced: paced::Queue::default(),
+                guess: None,
             },
         );
         Ok(conn)
@@ -677,7 +686,7 @@ impl Hub {
             }
             (_, _) => {
                 // Anything else before login is a violation: nothing is processed. (A
-                // login under way was counted as a failed guess when it started.)
+                // login under way counts as a failed guess as its connection goes.)
                 self.close(conn, CloseReason::Unexpected, now);
             }
         }
@@ -1015,6 +1024,9 @@ impl Hub {
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
+        if let Some(guess) = c.guess {
+            self.guess_failed(c.peer.ip(), guess, now);
+        }
         match c.phase {
             Phase::Ready { client } => {
                 self.logged_in = self.logged_in.saturating_sub(1);

@@ -127,10 +127,21 @@ pub const LOGIN_BACKOFF_BASE: Duration = Duration::from_secs(1);
 /// Longest login backoff.
 pub const LOGIN_BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// Logins the hub answers per minute from addresses with no member logged in lately
-/// (each answer lets a guesser test one password): the global guessing budget.
+/// (each answer lets a guesser test one password): the global guessing budget. A login
+/// takes from it when answered and gives back when the password proves right, so only
+/// failures (wrong, abandoned) spend it.
 pub const LOGIN_GUESSES_PER_MIN: u32 = 30;
 /// Of those, how many may come at once.
 pub const LOGIN_GUESS_BURST: u32 = 30;
+/// Logins answered and not yet finished, at once, from one address with no recent
+/// failure (8 commands or apps logging in together); each failure still remembered
+/// leaves one fewer, down to one at a time.
+pub const LOGIN_IN_FLIGHT_PER_ADDRESS: u32 = 8;
+/// While the global budget is spent, an address with no recent failure (a new member) is
+/// still answered outside it, this many logins at a time: others' guessing cannot lock it
+/// out, and a guessing address gets this many guesses past the budget before its
+/// failure makes it wait for the budget (failures are forgotten after 10 minutes).
+pub const LOGIN_IN_FLIGHT_FRESH: u32 = 1;
 /// An address where a member logged in is spared the global budget for this long.
 pub const MEMBER_ADDRESS_TRUST: Duration = Duration::from_secs(24 * 3600);
 /// How long the hub waits for a client's port to answer a reach-back check.

@@ -429,3 +429,161 @@ both!(
         .await;
     }
 );
+
+/// How one login from a chosen address went.
+#[cfg(target_os = "linux")]
+#[derive(Debug, PartialEq)]
+enum Attempt {
+    /// Welcomed.
+    LoggedIn,
+    /// The hub answered the login (the guesser could test its password) and it failed.
+    Answered,
+    /// Refused before any answer: at accept, or told to wait.
+    Refused(String),
+}
+
+/// One login as `identity` from `source` with `password`. A wrong password gives up as
+/// soon as the hub answers, telling it so: the answer is the guess (the test spares
+/// itself the Argon2 stretch a guesser would then run).
+#[cfg(target_os = "linux")]
+async fn login_from(
+    hub: std::net::SocketAddr,
+    source: std::net::Ipv4Addr,
+    identity: &Identity,
+    password: &str,
+) -> Attempt {
+    use courier_core::proto::ServerFrame;
+    let (mut raw, channel) = match raw_connect_from(hub, source, identity).await {
+        Ok(c) => c,
+        Err(e) => return Attempt::Refused(e.to_string()),
+    };
+    let now = std::time::Instant::now();
+    let mut session = courier_core::session::Session::new(
+        courier_core::auth::Password::new(password),
+        courier_core::proto::Profile::with_name("someone"),
+        courier_core::session::Timing::default(),
+        now,
+    );
+    session.handle_connected(channel, now).unwrap();
+    let mut answered = false;
+    let failed = |answered: bool, why: String| {
+        if answered {
+            Attempt::Answered
+        } else {
+            Attempt::Refused(why)
+        }
+    };
+    loop {
+        while let Some(f) = session.poll_transmit() {
+            raw.send_frame(&f).await;
+        }
+        let Some(frame) = raw.recv_frame().await else {
+            return failed(answered, "closed".into());
+        };
+        if matches!(frame, ServerFrame::LoginChallenge { .. }) {
+            answered = true;
+            if password != PW {
+                raw.send_frame(&ClientFrame::LoginAbort).await;
+                let _ = raw.close_code().await;
+                return Attempt::Answered;
+            }
+        }
+        if let Err(e) = session.handle_frame(frame, std::time::Instant::now()) {
+            return failed(answered, e.to_string());
+        }
+        if session.is_ready() {
+            return Attempt::LoggedIn;
+        }
+    }
+}
+
+/// Eight logins at once as `identity` from `source`, with the right password.
+#[cfg(target_os = "linux")]
+async fn eight_at_once(
+    hub: std::net::SocketAddr,
+    source: std::net::Ipv4Addr,
+    identity: &Identity,
+) -> Vec<Attempt> {
+    futures::future::join_all((0..8).map(|_| login_from(hub, source, identity, PW))).await
+}
+
+// Hardening N7 and N12 (SECURITY A2). A guess flood from 40 addresses spent the global
+// guessing budget and every new member with the right password was refused (5 of 5);
+// and each login counted as a failure until it finished, so eight logins at once with
+// the right password from one address got four refused. Now only failures spend the
+// budget and the backoff, and an address with no failure is answered outside a spent
+// budget, one login at a time: the flood gets at most the budget plus one guess per
+// address.
+#[cfg(target_os = "linux")]
+both!(a_guess_flood_locks_out_no_member, || async {
+    use courier_core::limits;
+    use std::cell::Cell;
+    use std::net::Ipv4Addr;
+    use std::rc::Rc;
+    const ATTACKERS: u8 = 40;
+    let (hub, run) = start_hub(|_| {});
+    with_hub(run, async {
+        let addr = hub.addr;
+        let cli = Identity::generate().unwrap();
+        let fresh = eight_at_once(addr, Ipv4Addr::new(127, 0, 0, 60), &cli).await;
+        assert!(
+            fresh.iter().all(|a| *a == Attempt::LoggedIn),
+            "eight logins at once from a fresh address: {fresh:?}"
+        );
+
+        let started = std::time::Instant::now();
+        let answered = Rc::new(Cell::new(0usize));
+        let stop = Rc::new(Cell::new(false));
+        let (done_tx, done) = async_channel::unbounded::<()>();
+        for a in 0..ATTACKERS {
+            let (answered, stop, done_tx) = (answered.clone(), stop.clone(), done_tx.clone());
+            spawn(async move {
+                let me = Identity::generate().unwrap();
+                let source = Ipv4Addr::new(127, 0, 0, 2 + a);
+                while !stop.get() {
+                    if login_from(addr, source, &me, "guess").await == Attempt::Answered {
+                        answered.set(answered.get() + 1);
+                    }
+                    sleep(Duration::from_millis(500)).await;
+                }
+                let _ = done_tx.send(()).await;
+            });
+        }
+        // Let the flood spend the budget.
+        sleep(Duration::from_secs(1)).await;
+        assert!(
+            answered.get() >= limits::LOGIN_GUESS_BURST as usize,
+            "the flood did not spend the budget: {} answered",
+            answered.get()
+        );
+        // New members, each from an address never seen, with the right password.
+        let mut member = Ipv4Addr::LOCALHOST;
+        for m in 0..5 {
+            member = Ipv4Addr::new(127, 0, 0, 42 + m);
+            let got = login_from(addr, member, &Identity::generate().unwrap(), PW).await;
+            assert_eq!(got, Attempt::LoggedIn, "new member {m} during the flood");
+            sleep(Duration::from_millis(300)).await;
+        }
+        // A member's eight commands at once, from its address, during the flood.
+        let parallel = eight_at_once(addr, member, &cli).await;
+        assert!(
+            parallel.iter().all(|a| *a == Attempt::LoggedIn),
+            "eight logins at once during the flood: {parallel:?}"
+        );
+        stop.set(true);
+        for _ in 0..ATTACKERS {
+            done.recv().await.unwrap();
+        }
+        let minutes = started.elapsed().as_secs_f64() / 60.0;
+        let bound = limits::LOGIN_GUESS_BURST as usize
+            + (f64::from(limits::LOGIN_GUESSES_PER_MIN) * minutes).ceil() as usize
+            + usize::from(ATTACKERS) * limits::LOGIN_IN_FLIGHT_FRESH as usize;
+        assert!(
+            answered.get() <= bound,
+            "{} guesses answered in {:.1} s (bound {bound})",
+            answered.get(),
+            minutes * 60.0
+        );
+    })
+    .await;
+});

@@ -98,7 +98,7 @@ const FORGET_AFTER: Duration = Duration::from_secs(600);
 
 impl Backoff {
     pub(crate) fn record_failure(&mut self, now: Instant) {
-        self.failures = self.failures.saturating_add(1);
+        self.failures = self.recent(now).saturating_add(1);
         self.last_failure = Some(now);
         if self.failures > limits::LOGIN_FAILURES_FREE {
             let exp = (self.failures - limits::LOGIN_FAILURES_FREE - 1).min(16);
@@ -109,6 +109,11 @@ impl Backoff {
 
     pub(crate) fn record_success(&mut self) {
         *self = Self::default();
+    }
+
+    /// The failures not yet forgotten.
+    pub(crate) fn recent(&self, now: Instant) -> u32 {
+        if self.is_stale(now) { 0 } else { self.failures }
     }
 
     /// How long this address must still wait, if at all.
@@ -165,6 +170,12 @@ mod tests {
         assert_eq!(b.wait(t0 + limits::LOGIN_BACKOFF_MAX), None);
         assert!(!b.is_stale(t0));
         assert!(b.is_stale(t0 + FORGET_AFTER + Duration::from_secs(1)));
+        // Forgotten failures count no more: the next one is the first again.
+        let later = t0 + FORGET_AFTER + Duration::from_secs(1);
+        assert_eq!(b.recent(later), 0);
+        b.record_failure(later);
+        assert_eq!(b.recent(later), 1);
+        assert_eq!(b.wait(later), None);
         b.record_success();
         assert_eq!(b.wait(t0), None);
     }

@@ -1,8 +1,9 @@
 //! Logging in: the OPAQUE exchange bound to the TLS channel, the profile check, the
 //! per-address backoff after failures, and the welcome with the first contact page.
 
+use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_bytes::ByteBuf;
 
@@ -11,6 +12,16 @@ use super::{CloseReason, ConnId, Event, Hub, Phase};
 use crate::auth::HubLogin;
 use crate::limits;
 use crate::proto::{ClientId, LoginRejection, PROTOCOL_VERSION, ServerFrame, validate_profile};
+
+/// A login the hub answered, until its password proves right.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Guess {
+    /// It took a token of the global guessing budget, given back if it succeeds.
+    Paid,
+    /// Answered outside the budget: from a member's address, or a first login from an
+    /// address with no failure while the budget was spent.
+    Free,
+}
 
 /// What a `LoginFinish` brought.
 pub(super) struct Finish<'a> {
@@ -49,24 +60,13 @@ impl Hub {
         let Some(ip) = self.conns.get(&conn).map(|c| c.peer.ip()) else {
             return;
         };
-        // The hub's answer lets the client test its password: every login started is a
-        // guess spent, counted as a failure until it succeeds.
-        let address = self
-            .addresses
-            .entry(ip)
-            .or_insert_with(|| super::Address::new(&self.config, now));
-        let mut wait = address.backoff.wait(now);
-        if wait.is_none() && !address.is_members(now) && !self.guesses.take(now) {
-            wait = Some(self.guesses.next_in(now));
-        }
+        let (guess, wait) = self.may_answer(ip, now);
         if let Some(wait) = wait {
             let retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
             let rejection = LoginRejection::TooManyAttempts { retry_in_ms };
             self.reject(conn, rejection, CloseReason::TooManyAttempts, now);
             return;
         }
-        address.backoff.record_failure(now);
-        self.failed_logins += 1;
         match self.config.secret.start_login(&mut self.rng, request) {
             Ok((login, response)) => {
                 if let Some(c) = self.conns.get_mut(&conn) {
@@ -75,6 +75,11 @@ impl Hub {
                         channel,
                         login,
                     };
+                    // From here until the password proves right, this is a guess.
+                    c.guess = Some(guess);
+                }
+                if let Some(a) = self.addresses.get_mut(&ip) {
+                    a.in_flight += 1;
                 }
                 let challenge = ServerFrame::LoginChallenge {
                     version: PROTOCOL_VERSION,
@@ -82,7 +87,64 @@ impl Hub {
                 };
                 self.send(conn, Arc::new(challenge), now);
             }
-            Err(_) => self.close(conn, CloseReason::Malformed, now),
+            Err(_) => {
+                // Not answered: no guess was made.
+                if guess == Guess::Paid {
+                    self.guesses.refund();
+                }
+                self.close(conn, CloseReason::Malformed, now);
+            }
+        }
+    }
+
+    /// Whether a login from `ip` may be answered now (each answer lets the client test
+    /// one password): `Some` wait if not, else how the guess is paid for. An address
+    /// may have [`limits::LOGIN_IN_FLIGHT_PER_ADDRESS`] answered logins unfinished, one
+    /// fewer for each failure it is remembered for (never fewer than one), and none while
+    /// it backs off. An address where a member logged in lately is not charged to the
+    /// global budget; others are, until their password proves right. When the budget is
+    /// spent, an address with no failure is still answered, one login at a time
+    /// ([`limits::LOGIN_IN_FLIGHT_FRESH`]): a new member is not locked out by others'
+    /// guessing, and each guessing address gets that one guess before it has a failure.
+    fn may_answer(&mut self, ip: IpAddr, now: Instant) -> (Guess, Option<Duration>) {
+        let address = self
+            .addresses
+            .entry(ip)
+            .or_insert_with(|| super::Address::new(&self.config, now));
+        if let Some(wait) = address.backoff.wait(now) {
+            return (Guess::Free, Some(wait));
+        }
+        let failures = address.backoff.recent(now);
+        let allowed = limits::LOGIN_IN_FLIGHT_PER_ADDRESS
+            .saturating_sub(failures)
+            .max(1);
+        if address.in_flight >= allowed {
+            // The logins under way finish (or fail) within the login deadline.
+            return (Guess::Free, Some(limits::LOGIN_BACKOFF_BASE));
+        }
+        if address.is_members(now) {
+            return (Guess::Free, None);
+        }
+        if self.guesses.take(now) {
+            return (Guess::Paid, None);
+        }
+        if failures == 0 && address.in_flight < limits::LOGIN_IN_FLIGHT_FRESH {
+            return (Guess::Free, None);
+        }
+        (Guess::Free, Some(self.guesses.next_in(now)))
+    }
+
+    /// A guess from `ip` ended without proving its password (wrong, abandoned, timed
+    /// out, or its connection lost): a failure for the address's backoff and, if a
+    /// token is left, for the global budget.
+    pub(super) fn guess_failed(&mut self, ip: IpAddr, guess: Guess, now: Instant) {
+        self.failed_logins += 1;
+        if guess == Guess::Free {
+            let _ = self.guesses.take(now);
+        }
+        if let Some(a) = self.addresses.get_mut(&ip) {
+            a.in_flight = a.in_flight.saturating_sub(1);
+            a.backoff.record_failure(now);
         }
     }
 
@@ -120,17 +182,23 @@ impl Hub {
             );
             return;
         }
-        // The password was right: the guess counted at the start is taken back.
-        if let Some(a) = self
+        // The password was right: this was no guess, and costs nobody anything.
+        let Some((ip, guess)) = self
             .conns
-            .get(&conn)
-            .map(|c| c.peer.ip())
-            .and_then(|ip| self.addresses.get_mut(&ip))
-        {
+            .get_mut(&conn)
+            .map(|c| (c.peer.ip(), c.guess.take()))
+        else {
+            return;
+        };
+        if guess == Some(Guess::Paid) {
+            self.guesses.refund();
+        }
+        if let Some(a) = self.addresses.get_mut(&ip) {
+            if guess.is_some() {
+                a.in_flight = a.in_flight.saturating_sub(1);
+            }
             a.backoff.record_success();
             a.last_login = Some(now);
-            self.failed_logins = self.failed_logins.saturating_sub(1);
-            self.guesses.refund();
         }
         let binding = ByteBuf::from(key.hub_binding(&channel));
         self.admit(conn, client, answer.profile, binding, answer.remember, now);
@@ -231,7 +299,8 @@ impl Hub {
             .push_back(Event::LoggedIn { conn, client, name });
     }
 
-    /// A login that failed (it was counted as a failure when it started).
+    /// A login that failed: the hub tells the client and closes, and the guess is
+    /// counted as the connection goes.
     pub(super) fn login_failed(
         &mut self,
         conn: ConnId,

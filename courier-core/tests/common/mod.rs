@@ -310,6 +310,36 @@ pub async fn raw_connect_as(addr: &str, identity: &Identity) -> (RawClient, [u8;
     )
 }
 
+/// Like [`raw_connect_as`], from the local address `source` (any of 127/8 is this
+/// machine): the hub sees a client at another address.
+#[cfg(target_os = "linux")]
+pub async fn raw_connect_from(
+    hub: SocketAddr,
+    source: std::net::Ipv4Addr,
+    identity: &Identity,
+) -> std::io::Result<(RawClient, [u8; 32])> {
+    use rustix::net::{AddressFamily, SocketType};
+    let fd = rustix::net::socket(AddressFamily::INET, SocketType::STREAM, None)?;
+    rustix::net::bind(&fd, &std::net::SocketAddrV4::new(source, 0))?;
+    // On loopback the connect completes at once (or is refused at once).
+    rustix::net::connect(&fd, &hub)?;
+    let std_stream = std::net::TcpStream::from(fd);
+    std_stream.set_nonblocking(true)?;
+    let _ = std_stream.set_nodelay(true);
+    let tcp = TcpStream::try_from(std_stream)?;
+    let connector = futures_rustls::TlsConnector::from(tls::client_config(identity).unwrap());
+    let stream = connector.connect(tls::server_name(), tcp).await?;
+    let channel = tls::channel_binding(stream.get_ref().1).unwrap();
+    let ws = net::upgrade(stream).await.map_err(std::io::Error::other)?;
+    Ok((
+        RawClient {
+            ws,
+            id: identity.id(),
+        },
+        channel,
+    ))
+}
+
 pub async fn raw_login(addr: &str, name: &str) -> RawClient {
     raw_login_as(addr, &Identity::generate().unwrap(), name).await
 }
