@@ -1504,6 +1504,18 @@ fn an_id_wins_over_a_name_that_looks_like_it() {
         c.env("COURIER_NAME", "carol").arg("who");
         assert!(run(c).status.success());
     }
+    // The hub writes a new member down just after its login: wait for both.
+    for _ in 0..50 {
+        if members(&data)
+            .iter()
+            .filter(|m| m["name"] == "carol")
+            .count()
+            == 2
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let out = hub_admin(&data, &["forget", "carol"]);
     assert!(!out.status.success());
     let err = text(&out.stderr);
