@@ -303,23 +303,15 @@ impl Client {
             .map_or_else(|| id.short(), |c| c.profile.name.clone())
     }
 
-    /// Resolves a display name, an id prefix, or "everyone".
+    /// Resolves "everyone", an id (prefix) or a display name by the one rule of
+    /// [`courier_core::contacts::resolve`]: an id wins over a name.
     pub(crate) fn resolve(&self, who: &str) -> Result<Target> {
         match self.contacts.resolve(who) {
             Ok(target) => Ok(target),
             Err(contacts::Error::NotFound(who)) => {
-                bail!("no contact named {who:?} (try `courier who`)")
+                bail!("no contact named {:?} (try `courier who`)", safe(&who))
             }
-            Err(contacts::Error::Ambiguous { query, candidates }) => {
-                let list: Vec<String> = candidates
-                    .iter()
-                    .map(|c| format!("  {}  {}", c.id.short(), safe(&c.profile.name)))
-                    .collect();
-                bail!(
-                    "{query:?} is ambiguous; use an id prefix instead:\n{}",
-                    list.join("\n")
-                )
-            }
+            Err(e) => bail!("{e}"),
         }
     }
 

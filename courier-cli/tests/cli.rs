@@ -1429,3 +1429,99 @@ fn doctor_peer_tests_the_link_both_ways_and_the_contact_answers_by_itself() {
     let saved = std::fs::read_dir(dir.join("bob-downloads")).map_or(0, |d| d.count());
     assert_eq!(saved, 0, "a link test wrote to the download folder");
 }
+
+/// Hardening N8 and N9: a member named like the start of Bob's id does not receive
+/// `courier say --to <that text>`: an id wins over a name, in `say` as in `hub forget`
+/// (one rule). A name that reads as an id (Bob's short id) is refused outright, and an
+/// ambiguous `hub forget` is one line naming the candidates.
+#[test]
+fn an_id_wins_over_a_name_that_looks_like_it() {
+    let dir = tempdir("id-wins");
+    let data = dir.join("hub");
+    let hub = start_hub(&dir);
+    assert!(courier(&hub, &dir, "bob", &["who"]).status.success());
+    let out = courier(&hub, &dir, "alice", &["who", "--json"]);
+    let contacts = json_lines(&out.stdout);
+    let bob = contacts.iter().find(|c| c["name"] == "bob").unwrap();
+    let bob_id = bob["id"].as_str().unwrap().to_owned();
+    let bob_short = bob["short"].as_str().unwrap().to_owned();
+    let prefix = &bob_id[..6];
+
+    // Named like Bob's short id: refused, with the reason.
+    let mut c = client(&hub, &dir, "mallory");
+    c.env("COURIER_NAME", &bob_short).arg("who");
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("could be taken for an id"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Named like the start of his id (too short to refuse): a member, but messages to
+    // that text go to Bob.
+    let mut c = client(&hub, &dir, "mallory");
+    c.env("COURIER_NAME", prefix).arg("who");
+    let out = run(c);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for to in [prefix, bob_short.as_str()] {
+        let out = courier(&hub, &dir, "alice", &["say", "--to", to, "for bob"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout).trim(), "stored");
+    }
+    let mallory = {
+        let mut c = client(&hub, &dir, "mallory");
+        c.env("COURIER_NAME", prefix)
+            .args(["listen", "--json", "--count", "1", "--timeout", "1"]);
+        run(c)
+    };
+    assert_eq!(
+        mallory.status.code(),
+        Some(1),
+        "the impostor got: {}",
+        text(&mallory.stdout)
+    );
+    let out = courier(
+        &hub,
+        &dir,
+        "bob",
+        &["listen", "--json", "--count", "2", "--timeout", "10"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let got = json_lines(&out.stdout);
+    assert!(got.iter().all(|m| m["text"] == "for bob"), "{got:?}");
+
+    // The owner forgets "<prefix>": Bob, by the same rule.
+    let out = hub_admin(&data, &["forget", prefix]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with(&format!("forgot {bob_short} (bob)")),
+        "{}",
+        text(&out.stdout)
+    );
+    // Two members named "carol": one line naming both, nobody forgotten.
+    for who in ["carol1", "carol2"] {
+        let mut c = client(&hub, &dir, who);
+        c.env("COURIER_NAME", "carol").arg("who");
+        assert!(run(c).status.success());
+    }
+    // The hub writes a new member down just after its login: wait for both.
+    for _ in 0..50 {
+        if members(&data)
+            .iter()
+            .filter(|m| m["name"] == "carol")
+            .count()
+            == 2
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = hub_admin(&data, &["forget", "carol"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("ambiguous") && err.matches("carol").count() >= 3,
+        "{err}"
+    );
+}

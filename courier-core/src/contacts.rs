@@ -7,11 +7,21 @@ use std::collections::{BTreeMap, HashMap};
 
 use unicode_normalization::UnicodeNormalization;
 
-use crate::proto::{ClientId, Contact, Target, is_invisible};
+use crate::proto::{ClientId, Contact, Target, is_invisible, looks_like_id};
 use crate::session::Event;
+use crate::text::terminal_line;
 
 /// Shortest id prefix accepted when resolving by id.
 pub const MIN_ID_PREFIX: usize = 4;
+
+/// One of the members a query could mean (see [`Error::Ambiguous`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// Its id.
+    pub id: ClientId,
+    /// Its display name.
+    pub name: String,
+}
 
 /// Why a name did not resolve to one recipient.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,14 +29,86 @@ pub enum Error {
     /// Nobody by that name or id prefix.
     #[error("no contact named {0:?}")]
     NotFound(String),
-    /// Several contacts match; use an id prefix.
-    #[error("{query:?} is ambiguous: {} contacts match", candidates.len())]
+    /// Several members match: one line naming each (short id and name); give more of
+    /// the id.
+    #[error(
+        "{query:?} is ambiguous: {} members match ({}); give more of the id",
+        candidates.len(),
+        candidate_list(candidates)
+    )]
     Ambiguous {
         /// What was asked.
         query: String,
         /// Who matched.
-        candidates: Vec<Contact>,
+        candidates: Vec<Candidate>,
     },
+}
+
+/// "short-id name, short-id name", names escaped for a terminal line.
+fn candidate_list(candidates: &[Candidate]) -> String {
+    candidates
+        .iter()
+        .map(|c| format!("{} {}", c.id.short(), terminal_line(&c.name)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The one rule by which Courier finds whom a person means among `members` (id and
+/// display name pairs): the CLI's recipients, `courier history`, `courier hub forget`,
+/// the app and the doctor all resolve through it.
+///
+/// In order: "everyone" (any case); then an id: the whole id, or a prefix of at least
+/// [`MIN_ID_PREFIX`] hex digits (any case), when it starts the id of exactly one member;
+/// then a display name, compared as [`name_key`]. An id wins over a name, so a member
+/// named like someone's id (or its start) never takes their messages. A query that fits
+/// several members, whether by id prefix or by name, is [`Error::Ambiguous`] and names
+/// them all (for an id prefix, with the members whose name it also is): never a guess.
+///
+/// # Errors
+/// [`Error::NotFound`], or [`Error::Ambiguous`] with the candidates.
+pub fn resolve<'a>(
+    query: &str,
+    members: impl IntoIterator<Item = (ClientId, &'a str)>,
+) -> Result<Target, Error> {
+    let query = query.trim();
+    if query.eq_ignore_ascii_case("everyone") {
+        return Ok(Target::Everyone);
+    }
+    let members: Vec<(ClientId, &str)> = members.into_iter().collect();
+    let key = name_key(query);
+    let by_name = members.iter().filter(|(_, n)| name_key(n) == key);
+    let is_id_prefix = query.len() >= MIN_ID_PREFIX && query.bytes().all(|b| b.is_ascii_hexdigit());
+    let by_id: Vec<&(ClientId, &str)> = if is_id_prefix {
+        members
+            .iter()
+            .filter(|(id, _)| id.matches_prefix(query))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let found: Vec<&(ClientId, &str)> = match by_id.as_slice() {
+        [one] => return Ok(Target::Client(one.0)),
+        [] => by_name.collect(),
+        _ => {
+            let mut all = by_id.clone();
+            all.extend(by_name.filter(|(id, _)| by_id.iter().all(|(i, _)| i != id)));
+            all
+        }
+    };
+    match found.as_slice() {
+        [one] => Ok(Target::Client(one.0)),
+        [] => Err(Error::NotFound(query.to_owned())),
+        many => Err(Error::Ambiguous {
+            query: query.to_owned(),
+            candidates: many
+                .iter()
+                .map(|(id, name)| Candidate {
+                    id: *id,
+                    name: (*name).to_owned(),
+                })
+                .collect(),
+        }),
+    }
 }
 
 /// The key two names are compared by: what a person sees. Invisible characters dropped,
@@ -113,10 +195,13 @@ impl Contacts {
     }
 
     /// The name to show for `id`: the contact's name, tagged with its short id when the
-    /// name is shared; the short id for strangers.
+    /// name is shared or reads as an id (one kept from before hubs refused those:
+    /// [`looks_like_id`]); the short id for strangers.
     pub fn label(&self, id: &ClientId) -> String {
         match self.by_id.get(id) {
-            Some(c) if self.name_is_shared(c) => format!("{} [{}]", c.profile.name, id.short()),
+            Some(c) if self.name_is_shared(c) || looks_like_id(&c.profile.name) => {
+                format!("{} [{}]", c.profile.name, id.short())
+            }
             Some(c) => c.profile.name.clone(),
             None => id.short(),
         }
@@ -138,7 +223,9 @@ impl Contacts {
             .values()
             .zip(&keys)
             .map(|(c, (_, k))| {
-                let label = if count.get(k.as_str()).copied().unwrap_or(0) > 1 {
+                let label = if count.get(k.as_str()).copied().unwrap_or(0) > 1
+                    || looks_like_id(&c.profile.name)
+                {
                     format!("{} [{}]", c.profile.name, c.id.short())
                 } else {
                     c.profile.name.clone()
@@ -148,38 +235,17 @@ impl Contacts {
             .collect()
     }
 
-    /// Resolves a display name (compared as [`name_key`]), an id prefix of at least
-    /// [`MIN_ID_PREFIX`] hex digits, or "everyone".
+    /// Resolves "everyone", an id (whole, or a prefix of at least [`MIN_ID_PREFIX`] hex
+    /// digits) or a display name among these contacts, by the one rule of [`resolve`]:
+    /// an id wins over a name.
     ///
     /// # Errors
     /// [`Error::NotFound`], or [`Error::Ambiguous`] with the candidates.
     pub fn resolve(&self, query: &str) -> Result<Target, Error> {
-        let query = query.trim();
-        if query.eq_ignore_ascii_case("everyone") {
-            return Ok(Target::Everyone);
-        }
-        let key = name_key(query);
-        let by_name: Vec<&Contact> = self
-            .by_id
-            .values()
-            .filter(|c| name_key(&c.profile.name) == key)
-            .collect();
-        let candidates = if by_name.is_empty() && query.len() >= MIN_ID_PREFIX {
-            self.by_id
-                .values()
-                .filter(|c| c.id.matches_prefix(query))
-                .collect()
-        } else {
-            by_name
-        };
-        match candidates.as_slice() {
-            [one] => Ok(Target::Client(one.id)),
-            [] => Err(Error::NotFound(query.to_owned())),
-            many => Err(Error::Ambiguous {
-                query: query.to_owned(),
-                candidates: many.iter().map(|c| (*c).clone()).collect(),
-            }),
-        }
+        resolve(
+            query,
+            self.by_id.values().map(|c| (c.id, c.profile.name.as_str())),
+        )
     }
 
     /// Contacts whose name or status contains `text` (compared as [`name_key`]) or whose
@@ -249,6 +315,70 @@ mod tests {
         assert_eq!(l.resolve("3333"), Ok(Target::Client(ClientId([0x33; 32]))));
     }
 
+    /// Hardening N8: a member named like another's id (the short id the CLI and app
+    /// print, a prefix of it, the whole id) does not take that member's messages: an id
+    /// wins over a name.
+    #[test]
+    fn an_id_wins_over_a_name_that_looks_like_it() {
+        let bob = ClientId([0x22; 32]);
+        for fake in [
+            bob.short(),
+            "2222".to_owned(),
+            "22222".to_owned(),
+            bob.to_hex(),
+        ] {
+            let mut l = list();
+            l.apply(&Event::Contact(contact(0x77, &fake, true)));
+            for query in [fake.as_str(), &bob.short(), &bob.to_hex(), "2222"] {
+                assert_eq!(l.resolve(query), Ok(Target::Client(bob)), "{fake} {query}");
+            }
+        }
+        // A short hex word is still a name when no id starts with it.
+        let mut l = list();
+        l.apply(&Event::Contact(contact(0x77, "cafe", true)));
+        assert_eq!(l.resolve("cafe"), Ok(Target::Client(ClientId([0x77; 32]))));
+        // An id prefix several members share is ambiguous, never a guess, even when a
+        // name equals it.
+        let mut twins = [0xab; 32];
+        twins[3] = 0;
+        l.extend([
+            contact(0xab, "x", true),
+            Contact {
+                id: ClientId(twins),
+                ..contact(0xab, "y", true)
+            },
+            contact(0x78, "abab", true),
+        ]);
+        let ambiguous = l.resolve("abab");
+        assert!(
+            matches!(&ambiguous, Err(Error::Ambiguous { candidates, .. }) if candidates.len() == 3),
+            "{ambiguous:?}"
+        );
+        assert_eq!(l.resolve("ababab00"), Ok(Target::Client(ClientId(twins))));
+        // The same rule over (id, name) pairs, as `hub forget` and `courier history`
+        // use it; an ambiguous query is one line naming the candidates.
+        let other = ClientId([0x33; 32]);
+        let pairs = [
+            (bob, "Bob"),
+            (ClientId([0x77; 32]), "2222"),
+            (other, "bob\n"),
+        ];
+        assert_eq!(resolve("2222", pairs), Ok(Target::Client(bob)));
+        assert_eq!(resolve("333333", pairs), Ok(Target::Client(other)));
+        let err = resolve("bob", pairs).unwrap_err().to_string();
+        assert!(
+            !err.contains('\n')
+                && err.contains(&bob.short())
+                && err.contains(&other.short())
+                && err.contains("ambiguous"),
+            "{err}"
+        );
+        assert_eq!(
+            resolve("nobody", pairs),
+            Err(Error::NotFound("nobody".into()))
+        );
+    }
+
     #[test]
     fn look_alike_names_are_told_apart() {
         let mut l = list();
@@ -260,6 +390,12 @@ mod tests {
         // Zero-width tricks do not make a different name.
         l.apply(&Event::Contact(contact(0x66, "ali\u{200B}ce", true)));
         assert!(l.name_is_shared(l.get(&ClientId([0x11; 32])).unwrap()));
+        // A name kept from before hubs refused names that read as ids carries its id.
+        l.apply(&Event::Contact(contact(0x88, "deadbeefcafe", true)));
+        assert_eq!(
+            l.label(&ClientId([0x88; 32])),
+            format!("deadbeefcafe [{}]", ClientId([0x88; 32]).short())
+        );
         // The bulk labels agree with the one-by-one ones.
         let all = l.labels();
         assert_eq!(all.len(), l.len());

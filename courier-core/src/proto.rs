@@ -11,9 +11,9 @@ mod transfer;
 pub use codec::{DecodeError, decode_client, decode_server, encode};
 pub(crate) use codec::{decode_any, encode_into};
 pub use frame::{
-    AvatarId, Card, ClientFrame, Contact, Delivery, ErrorCode, LoginRejection, Message, Presence,
-    Profile, ProfileError, Reach, RejectReason, ServerFrame, Target, is_invisible,
-    validate_profile, validate_text,
+    AvatarId, Card, ClientFrame, Contact, Delivery, ErrorCode, ID_LIKE_NAME, LoginRejection,
+    Message, Presence, Profile, ProfileError, Reach, RejectReason, ServerFrame, Target,
+    is_invisible, looks_like_id, validate_profile, validate_text,
 };
 pub use id::{ClientId, MsgId, Timestamp};
 pub use transfer::{

@@ -74,7 +74,11 @@ impl Schema {
 
 /// Opens (creating if needed) the database at `path` for `schema`, checks it is one of
 /// ours and not from a newer build, and migrates it forward.
+///
+/// The file and SQLite's `-wal` and `-shm` files beside it are the owner's only (0600 on
+/// Unix, like the keys): they hold messages and names in the clear.
 pub(crate) fn open(path: &Path, schema: &Schema) -> Result<Connection, Error> {
+    create_private(path);
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -116,6 +120,8 @@ pub(crate) fn open(path: &Path, schema: &Schema) -> Result<Connection, Error> {
             supported: schema.version(),
         });
     }
+    // Ours: files an older Courier made readable by others are closed to them.
+    keep_private(path);
     // WAL: readers never block the writer. FULL: a commit is on the disk when it
     // returns, so what is said to be kept survives a crash.
     conn.pragma_update(None, "journal_mode", "WAL")
@@ -123,6 +129,47 @@ pub(crate) fn open(path: &Path, schema: &Schema) -> Result<Connection, Error> {
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(|e| classify(path, e))?;
     migrate(conn, path, schema, version)
+}
+
+/// Creates `path` empty with mode 0600 if it does not exist yet (Unix). SQLite takes an
+/// empty file for a new database, and gives the `-wal` and `-shm` files it makes the
+/// database file's mode. Failing here is left to the open that follows to report.
+fn create_private(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// Closes the database at `path` and its `-wal` and `-shm` files to everyone but the
+/// owner where they are open to others (Unix): an older Courier made them 0644. A file
+/// that cannot be changed (another user's) is logged and left; a link is not followed.
+fn keep_private(path: &Path) {
+    #[cfg(unix)]
+    for suffix in ["", "-wal", "-shm"] {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = PathBuf::from(name);
+        let Ok(meta) = std::fs::symlink_metadata(&file) else {
+            continue;
+        };
+        if meta.is_file() && meta.permissions().mode() & 0o077 != 0 {
+            let private = std::fs::Permissions::from_mode(meta.permissions().mode() & 0o700);
+            if let Err(e) = std::fs::set_permissions(&file, private) {
+                tracing::warn!(file = %file.display(), "could not close the file to others: {e}");
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 fn migrate(
@@ -286,5 +333,74 @@ pub(crate) mod testing {
                 }
             }
         }
+    }
+}
+
+#[cfg(all(test, unix))]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::path::{Path, PathBuf};
+
+    use crate::history::History;
+    use crate::hub::db::Db;
+    use crate::proto::ClientId;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    /// The database and its `-wal` and `-shm` side files.
+    fn files(db: &Path) -> [PathBuf; 3] {
+        let side = |s: &str| {
+            let mut name = db.as_os_str().to_owned();
+            name.push(s);
+            PathBuf::from(name)
+        };
+        [db.to_owned(), side("-wal"), side("-shm")]
+    }
+
+    /// Hardening N14: hub.db and the client histories (with SQLite's side files) are
+    /// the owner's only, like the keys: 0600 when made, and tightened when an older
+    /// Courier left them 0644.
+    #[test]
+    fn databases_and_their_side_files_are_private() {
+        let dir = std::env::temp_dir().join(format!(
+            "courier-sqlite-modes-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let hub_db = dir.join("hub.db");
+        let hub = ClientId([9; 32]);
+        let open_both = || {
+            (
+                Db::open(&hub_db).unwrap(),
+                History::open(&dir, &hub).unwrap(),
+            )
+        };
+        let check = |why: &str| {
+            for db in [hub_db.clone(), History::path_for(&dir, &hub)] {
+                for f in files(&db) {
+                    assert_eq!(mode(&f), 0o600, "{why}: {}", f.display());
+                }
+            }
+        };
+        let first = open_both();
+        check("new");
+        // As an older Courier left them (the side files stay while a connection is open).
+        for db in [hub_db.clone(), History::path_for(&dir, &hub)] {
+            for f in files(&db) {
+                std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+            }
+        }
+        let second = open_both();
+        check("reopened");
+        drop((first, second));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use courier_core::contacts::name_key;
+use courier_core::contacts;
 use courier_core::history::{Entry, FileCard, History, State};
 use courier_core::identity::PinStore;
 use courier_core::proto::{ClientId, Target, Timestamp};
@@ -100,39 +100,15 @@ pub(crate) fn run(args: &HistoryArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// WHO among the people the history knows: "everyone", an id prefix, or a name.
+/// WHO among the people the history knows, by the one rule of
+/// [`courier_core::contacts::resolve`]: "everyone", an id (prefix), then a name.
 fn resolve(who: &str, names: &[(ClientId, String)]) -> Result<Target> {
-    let who = who.trim();
-    if who.eq_ignore_ascii_case("everyone") {
-        return Ok(Target::Everyone);
-    }
-    let lower = who.to_ascii_lowercase();
-    let by_id: Vec<&ClientId> = names
-        .iter()
-        .map(|(id, _)| id)
-        .filter(|id| lower.len() >= 4 && id.to_hex().starts_with(&lower))
-        .collect();
-    let found: Vec<&ClientId> = if by_id.is_empty() {
-        let key = name_key(who);
-        names
-            .iter()
-            .filter(|(_, n)| name_key(n) == key)
-            .map(|(id, _)| id)
-            .collect()
-    } else {
-        by_id
-    };
-    match found.as_slice() {
-        [one] => Ok(Target::Client(**one)),
-        [] => bail!("nobody called {:?} in this history", safe(who)),
-        many => bail!(
-            "{:?} is more than one person ({}): give the id",
-            safe(who),
-            many.iter()
-                .map(|id| id.short())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+    match contacts::resolve(who, names.iter().map(|(id, name)| (*id, name.as_str()))) {
+        Ok(target) => Ok(target),
+        Err(contacts::Error::NotFound(who)) => {
+            bail!("nobody called {:?} in this history", safe(&who))
+        }
+        Err(e) => bail!("{e}"),
     }
 }
 

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use courier_core::auth::{HubSecret, Password};
 use courier_core::hub;
+use courier_core::proto::Target;
 use serde_json::json;
 
 use crate::args::{HubAction, HubArgs, HubForgetArgs, HubMembersArgs};
@@ -195,37 +196,23 @@ fn members(args: &HubMembersArgs) -> Result<ExitCode> {
 fn forget(args: &HubForgetArgs) -> Result<ExitCode> {
     let db = database(args.data_dir.as_ref())?;
     let members = db.members()?;
+    // The one rule every command resolves by: an id (prefix) wins over a name.
     let wanted = args.member.trim();
-    let by_id: Vec<_> = members
-        .iter()
-        .filter(|m| wanted.len() >= 4 && m.id.to_hex().starts_with(&wanted.to_ascii_lowercase()))
-        .collect();
-    let found: Vec<_> = if by_id.is_empty() {
-        let key = courier_core::contacts::name_key(wanted);
-        members
-            .iter()
-            .filter(|m| courier_core::contacts::name_key(&m.profile.name) == key)
-            .collect()
-    } else {
-        by_id
+    let found = courier_core::contacts::resolve(
+        wanted,
+        members.iter().map(|m| (m.id, m.profile.name.as_str())),
+    );
+    let member = match found {
+        Ok(Target::Client(id)) => members.iter().find(|m| m.id == id),
+        Ok(Target::Everyone) => bail!("give one member to forget, by its name or id"),
+        Err(courier_core::contacts::Error::NotFound(_)) => None,
+        Err(e) => bail!("{e}"),
     };
-    let member = match found.as_slice() {
-        [] => bail!(
+    let Some(member) = member else {
+        bail!(
             "no member is called or has the id {:?} (see `courier hub members`)",
             safe(wanted)
-        ),
-        [one] => *one,
-        many => {
-            let list: Vec<String> = many
-                .iter()
-                .map(|m| format!("{} {}", m.id.short(), safe(&m.profile.name)))
-                .collect();
-            bail!(
-                "{:?} is more than one member ({}): give the id",
-                safe(wanted),
-                list.join(", ")
-            );
-        }
+        )
     };
     if db.forget_device(&member.id)? {
         crate::print(&format!(

@@ -21,7 +21,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::sqlite::{classify, sql_time, timestamp};
 
 use crate::proto::{
-    ClientId, Manifest, Message, MsgId, Profile, Target, Timestamp, TransferId, validate_profile,
+    ClientId, Manifest, Message, MsgId, Profile, ProfileError, Target, Timestamp, TransferId,
+    validate_profile,
 };
 
 /// `PRAGMA application_id` of a Courier hub database ("CrHb").
@@ -285,7 +286,17 @@ impl Db {
                 continue;
             };
             let profile: Profile = match ciborium::from_reader(profile.as_slice()) {
-                Ok(p) if validate_profile(&p).is_ok() => p,
+                // A name that reads as an id was allowed before this build refused it:
+                // the member stays (ids win over names, and lists tag such a name with
+                // the id); it must pick another name at its next login.
+                Ok(p)
+                    if matches!(
+                        validate_profile(&p),
+                        Ok(()) | Err(ProfileError::NameLooksLikeId)
+                    ) =>
+                {
+                    p
+                }
                 _ => {
                     tracing::warn!(db = %self.path.display(), "a member row with an unreadable profile was skipped");
                     continue;

@@ -597,6 +597,39 @@ fn invalid_profile_at_login_is_refused() {
     assert!(sim.clients[c].error.as_deref().unwrap().contains("profile"));
 }
 
+/// Hardening N8: a display name that reads as an id (Bob's short id, say) is refused at
+/// login and at a profile update, with the reason in words; a short hex word stays a
+/// name ("cafe": ids win over names when resolving anyway).
+#[test]
+fn a_name_that_looks_like_an_id_is_refused() {
+    let mut sim = Sim::new(PW);
+    let bob = sim.login(2, "bob");
+    let bob_short = sim.clients[bob].id.short();
+    let c = sim.login(1, &bob_short);
+    assert_eq!(sim.clients[c].closed, Some(CloseReason::InvalidProfile));
+    let error = sim.clients[c].error.clone().unwrap_or_default();
+    assert!(error.contains("taken for an id"), "{error}");
+    let c = sim.login(3, "DEADBEEF");
+    assert_eq!(sim.clients[c].closed, Some(CloseReason::InvalidProfile));
+
+    let a = sim.login(4, "cafe");
+    assert!(sim.is_online(a));
+    sim.advance(Duration::from_secs(2));
+    sim.raw(a, &ClientFrame::SetProfile(Profile::with_name(&bob_short)));
+    assert!(
+        sim.clients[a].frames.iter().any(|f| matches!(
+            f,
+            ServerFrame::Error {
+                code: ErrorCode::InvalidProfile,
+                detail,
+            } if detail.contains("taken for an id")
+        )),
+        "{:?}",
+        sim.clients[a].frames
+    );
+    assert!(sim.is_online(a));
+}
+
 #[test]
 fn preauth_limits_per_address_and_total() {
     let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));

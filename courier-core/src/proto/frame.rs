@@ -551,6 +551,29 @@ pub enum ProfileError {
     /// A control, bidi or invisible character.
     #[error("control, bidirectional or invisible characters are not allowed")]
     ForbiddenCharacter,
+    /// The name reads as an id ([`looks_like_id`]): people and commands that give an
+    /// id would be taken for naming this member.
+    #[error(
+        "the name could be taken for an id ({ID_LIKE_NAME} or more hex digits and nothing \
+         else): add a letter or a space"
+    )]
+    NameLooksLikeId,
+}
+
+/// The length from which a name made only of hex digits reads as an id. The CLI and the
+/// app show ids as 16 hex digits ([`super::ClientId::short`]) and people type 8 or so of
+/// them; shorter hex words ("cafe", "abba") stay names, since an id wins over a name
+/// whenever a query could be both (`courier_core::contacts::resolve`).
+pub const ID_LIKE_NAME: usize = 8;
+
+/// Whether `name` could be read as an id or the start of one: once trimmed (and with
+/// compatibility forms such as fullwidth digits folded), only ASCII hex digits, at least
+/// [`ID_LIKE_NAME`] of them. [`validate_profile`] refuses such names.
+pub fn looks_like_id(name: &str) -> bool {
+    use unicode_normalization::UnicodeNormalization as _;
+    let folded: String = name.nfkc().collect();
+    let folded = folded.trim();
+    folded.len() >= ID_LIKE_NAME && folded.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// Characters that can hide or reorder text, or control a terminal.
@@ -607,6 +630,9 @@ pub fn validate_profile(p: &Profile) -> Result<(), ProfileError> {
     {
         return Err(ProfileError::ForbiddenCharacter);
     }
+    if looks_like_id(&p.name) {
+        return Err(ProfileError::NameLooksLikeId);
+    }
     Ok(())
 }
 
@@ -658,6 +684,31 @@ mod tests {
                 Err(ProfileError::ForbiddenCharacter),
                 "{bad:?}"
             );
+        }
+        // Hardening N8: a name that reads as an id is refused; short hex words and
+        // names with anything else in them are names.
+        for id_like in [
+            "0123abcd",
+            "DEADBEEFCAFE0123",
+            " deadbeef ",
+            &"f".repeat(32),
+            "\u{FF10}\u{FF11}\u{FF12}\u{FF13}\u{FF14}\u{FF15}\u{FF16}\u{FF17}",
+        ] {
+            assert_eq!(
+                validate_profile(&named(id_like)),
+                Err(ProfileError::NameLooksLikeId),
+                "{id_like:?}"
+            );
+        }
+        for name in [
+            "cafe",
+            "abba",
+            "1234567",
+            "deadbeef!",
+            "dead beef",
+            "bob 12345678",
+        ] {
+            assert_eq!(validate_profile(&named(name)), Ok(()), "{name:?}");
         }
         let mut p = named("bob");
         p.status = "s".repeat(limits::MAX_STATUS_TEXT + 1);

@@ -204,6 +204,19 @@ fn rows_that_no_longer_read_as_profiles_are_skipped_not_fatal() {
     assert_eq!(db.members().unwrap(), vec![member(1, "Ada")]);
 }
 
+/// Hardening N8: a member kept with a name that reads as an id (allowed before hubs
+/// refused those) is still a member; its next login must pick another name.
+#[test]
+fn a_member_named_like_an_id_before_it_was_refused_is_kept() {
+    let dir = Dir::new("idname");
+    let db = Db::open(&dir.file()).unwrap();
+    let old = member(2, "deadbeefcafe0123");
+    db.write(&[Record::Member(old.clone())]).unwrap();
+    drop(db);
+    let db = Db::open(&dir.file()).unwrap();
+    assert_eq!(db.members().unwrap(), vec![old]);
+}
+
 #[cfg(unix)]
 #[test]
 fn a_read_only_database_is_refused() {
