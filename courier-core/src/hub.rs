@@ -326,6 +326,11 @@ impl Conn {
         matches!(self.phase, Phase::Ready { .. })
     }
 
+    /// Where it comes from, as limits count addresses ([`source`]).
+    fn source(&self) -> IpAddr {
+        source(self.peer.ip())
+    }
+
     fn client(&self) -> Option<ClientId> {
         match &self.phase {
             Phase::Handshake | Phase::Relay => None,
@@ -548,13 +553,21 @@ impl Hub {
     /// # Errors
     /// [`Refused`] when over a pre-login connection limit.
     pub fn handle_accept(&mut self, peer: SocketAddr, now: Instant) -> Result<ConnId, Refused> {
-        if self.preauth >= self.config.max_preauth_total {
-            return Err(Refused::Total);
-        }
         let address = self
             .addresses
-            .entry(peer.ip())
+            .entry(source(peer.ip()))
             .or_insert_with(|| Address::new(&self.config, now));
+        // Past the total, only addresses where a member logged in lately get in, into a
+        // room of their own: strangers holding every unfinished login open must not
+        // keep the members out.
+        let room = if address.is_members(now) {
+            self.config.max_preauth_total + limits::MEMBER_PREAUTH_RESERVE
+        } else {
+            self.config.max_preauth_total
+        };
+        if self.preauth >= room {
+            return Err(Refused::Total);
+        }
         if address.preauth >= self.config.max_preauth_per_ip {
             return Err(Refused::PerAddress);
         }
@@ -1025,7 +1038,7 @@ impl Hub {
             return;
         };
         if let Some(guess) = c.guess {
-            self.guess_failed(c.peer.ip(), guess, now);
+            self.guess_failed(c.source(), guess, now);
         }
         match c.phase {
             Phase::Ready { client } => {
@@ -1045,9 +1058,9 @@ impl Hub {
             }
             Phase::Relay => {
                 self.broker.relay_gone(conn);
-                self.leave_preauth(c.peer.ip());
+                self.leave_preauth(c.source());
             }
-            _ => self.leave_preauth(c.peer.ip()),
+            _ => self.leave_preauth(c.source()),
         }
     }
 }
@@ -1055,6 +1068,23 @@ impl Hub {
 /// How often, at most, kept messages are checked for their age (more often when they
 /// are kept for less than a day).
 const EXPIRY_CHECK: Duration = Duration::from_secs(3600);
+
+/// An address as the per-address limits count it: an IPv6 host is its /64 (one machine
+/// can take any address in its subnet's /64, so counting each would let one attacker be
+/// thousands of addresses); an IPv4 address mapped into IPv6 is that IPv4 address.
+fn source(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut octets = v6.octets();
+                octets[8..].fill(0);
+                IpAddr::V6(std::net::Ipv6Addr::from(octets))
+            }
+        },
+    }
+}
 
 fn tick_of(config: &Config) -> Duration {
     let t = config.heartbeat_interval.min(config.login_deadline) / 4;

@@ -34,6 +34,9 @@ pub const MAX_PINGS_PER_SEC: u32 = 10;
 pub const MAX_PREAUTH_PER_IP: usize = 32;
 /// Connections still in handshake or login, in total.
 pub const MAX_PREAUTH_TOTAL: usize = 256;
+/// Unfinished logins beyond [`MAX_PREAUTH_TOTAL`] for addresses where a member logged
+/// in lately: strangers filling the total cannot keep members out.
+pub const MEMBER_PREAUTH_RESERVE: usize = 64;
 /// Logged-in connections the hub holds at once.
 pub const MAX_CLIENTS: usize = 20_000;
 /// Contacts (online or previously seen) the hub remembers.

@@ -57,7 +57,7 @@ impl Hub {
         if !self.same_version(conn, version, now) {
             return;
         }
-        let Some(ip) = self.conns.get(&conn).map(|c| c.peer.ip()) else {
+        let Some(ip) = self.conns.get(&conn).map(|c| c.source()) else {
             return;
         };
         let (guess, wait) = self.may_answer(ip, now);
@@ -186,7 +186,7 @@ impl Hub {
         let Some((ip, guess)) = self
             .conns
             .get_mut(&conn)
-            .map(|c| (c.peer.ip(), c.guess.take()))
+            .map(|c| (c.source(), c.guess.take()))
         else {
             return;
         };
@@ -232,7 +232,7 @@ impl Hub {
         if let Some(a) = self
             .conns
             .get(&conn)
-            .map(|c| c.peer.ip())
+            .map(|c| c.source())
             .and_then(|ip| self.addresses.get_mut(&ip))
         {
             a.last_login = Some(now);
@@ -268,7 +268,7 @@ impl Hub {
             return;
         };
         c.phase = Phase::Ready { client };
-        let ip = c.peer.ip();
+        let ip = c.source();
         self.leave_preauth(ip);
         self.logged_in += 1;
         let wall = self.wall(now);

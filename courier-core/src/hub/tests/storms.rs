@@ -110,3 +110,60 @@ fn a_contact_list_longer_than_the_frame_burst_arrives_whole() {
     });
     assert_eq!(listed, Some(n));
 }
+
+/// Strangers from many addresses holding every unfinished login open (each under its
+/// address's cap) fill the hub's total; a member coming back from an address where it
+/// logged in before still gets in, into a room kept for members.
+#[test]
+fn strangers_filling_every_unfinished_login_do_not_keep_members_out() {
+    let mut sim = Sim::new(PW);
+    // Sim::login logs in from 10.0.0.1.
+    let home = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    let m = sim.login(1, "member");
+    assert!(sim.is_online(m));
+    let now = sim.now;
+    let mut held = 0;
+    'fill: for a in 0..100u8 {
+        let ip = IpAddr::V4(Ipv4Addr::new(10, 9, 0, a));
+        for _ in 0..limits::MAX_PREAUTH_PER_IP {
+            match sim.hub.handle_accept(SocketAddr::new(ip, 1), now) {
+                Ok(_) => held += 1,
+                Err(Refused::Total) => break 'fill,
+                Err(e) => unreachable!("{e}"),
+            }
+        }
+    }
+    assert_eq!(held, limits::MAX_PREAUTH_TOTAL);
+    let stranger = IpAddr::V4(Ipv4Addr::new(10, 10, 0, 1));
+    assert_eq!(
+        sim.hub.handle_accept(SocketAddr::new(stranger, 1), now),
+        Err(Refused::Total)
+    );
+    assert!(
+        sim.hub.handle_accept(SocketAddr::new(home, 2), now).is_ok(),
+        "a member's address is let in past the strangers' total"
+    );
+}
+
+/// One machine can take any address in its subnet's /64: the per-address limits count
+/// an IPv6 /64 as one address.
+#[test]
+fn an_ipv6_slash_64_is_one_address_for_the_limits() {
+    let mut sim = Sim::new(PW);
+    let now = sim.now;
+    let in_64 = |n: u16| {
+        let ip = std::net::Ipv6Addr::new(0xfd00, 0, 0, 7, n, n, n, n);
+        SocketAddr::new(IpAddr::V6(ip), 1)
+    };
+    let accepted = (1..=100u16)
+        .filter(|n| sim.hub.handle_accept(in_64(*n), now).is_ok())
+        .count();
+    assert_eq!(accepted, limits::MAX_PREAUTH_PER_IP);
+    // The next /64 is another address.
+    let other = std::net::Ipv6Addr::new(0xfd00, 0, 0, 8, 0, 0, 0, 1);
+    assert!(
+        sim.hub
+            .handle_accept(SocketAddr::new(IpAddr::V6(other), 1), now)
+            .is_ok()
+    );
+}
