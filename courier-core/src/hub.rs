@@ -307,7 +307,6 @@ struct Conn {
     profile: Bucket,
     offers: Bucket,
     avatars: Bucket,
-    reachbacks: Bucket,
     /// Typing notices (each fans out to its conversation): a small budget of their own,
     /// never the member's messages'.
     typing: Bucket,
@@ -443,6 +442,9 @@ pub struct Hub {
     delivered: Vec<db::Record>,
     /// Reach-back checks handed to the driver and not yet answered.
     reaching: usize,
+    /// Reach-back checks each member may still ask for: a member's, whatever number of
+    /// connections it opens.
+    reachbacks: HashMap<ClientId, Bucket>,
 }
 
 /// A batch handed out to be written: its messages, the pages it reads, and the kept
@@ -516,6 +518,7 @@ impl Hub {
             next_expiry: now,
             delivered: Vec::new(),
             reaching: 0,
+            reachbacks: HashMap::new(),
         }
     }
 
@@ -602,11 +605,6 @@ impl Hub {
                 offers: Bucket::new(
                     limits::OFFER_RATE_PER_SEC,
                     limits::MAX_PENDING_OFFERS as u32,
-                    now,
-                ),
-                reachbacks: Bucket::new_per_minute(
-                    limits::REACHBACKS_PER_MIN,
-                    limits::REACHBACK_BURST,
                     now,
                 ),
                 typing: Bucket::new(limits::TYPING_PER_SEC, limits::TYPING_BURST, now),
@@ -786,6 +784,8 @@ impl Hub {
                 || a.is_members(now)
                 || !a.connects.is_full(now)
         });
+        // A full bucket is what a new one would be.
+        self.reachbacks.retain(|_, b| !b.is_full(now));
         self.expire_tickets(now);
     }
 

@@ -136,14 +136,25 @@ impl Hub {
     }
 
     /// A member asks whether the hub can connect back to it on `port`: only ever to the
-    /// address its own connection comes from, a few times a minute, a bounded number at
-    /// once for the whole hub.
+    /// address its own connection comes from, a few times a minute per member (not per
+    /// connection), a bounded number at once for the whole hub.
     fn reachback(&mut self, conn: ConnId, port: u16, now: Instant) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
         let seen = c.peer;
-        let allowed = c.reachbacks.take(now);
+        let Some(client) = c.client() else { return };
+        let allowed = self
+            .reachbacks
+            .entry(client)
+            .or_insert_with(|| {
+                super::limit::Bucket::new_per_minute(
+                    limits::REACHBACKS_PER_MIN,
+                    limits::REACHBACK_BURST,
+                    now,
+                )
+            })
+            .take(now);
         let outcome = if !allowed || self.reaching >= limits::REACHBACKS_AT_ONCE {
             Reach::TooSoon
         } else if port == 0 {

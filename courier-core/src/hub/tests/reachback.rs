@@ -128,3 +128,28 @@ fn asking_before_login_closes_the_connection() {
     assert!(sim.reachbacks.is_empty());
     assert_eq!(sim.clients[c].closed, Some(CloseReason::Unexpected));
 }
+
+/// Hardening round 2, N11: the budget is the member's, not each connection's: forty
+/// connections of one member gave it forty budgets (320 checks a minute).
+#[test]
+fn a_member_s_many_connections_share_one_budget() {
+    let mut sim = Sim::new(PW);
+    let conns: Vec<usize> = (0..10).map(|_| sim.login(1, "ada")).collect();
+    for &c in &conns {
+        for _ in 0..crate::limits::REACHBACK_BURST {
+            sim.raw(c, &ClientFrame::Reachback { port: 9100 });
+        }
+    }
+    assert_eq!(
+        sim.reachbacks.len(),
+        crate::limits::REACHBACK_BURST as usize,
+        "one member's burst, whatever its connections"
+    );
+    // Another member has its own.
+    let b = sim.login(2, "bob");
+    sim.raw(b, &ClientFrame::Reachback { port: 9100 });
+    assert_eq!(
+        sim.reachbacks.len(),
+        crate::limits::REACHBACK_BURST as usize + 1
+    );
+}
