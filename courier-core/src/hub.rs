@@ -440,6 +440,8 @@ pub struct Hub {
     next_expiry: Instant,
     /// Acknowledged deliveries to forget on the disk.
     delivered: Vec<db::Record>,
+    /// Kept messages to forget on the disk, by recipient or sender.
+    drops: Vec<db::Record>,
     /// Reach-back checks handed to the driver and not yet answered.
     reaching: usize,
     /// Reach-back checks each member may still ask for: a member's, whatever number of
@@ -517,6 +519,7 @@ impl Hub {
             expire: None,
             next_expiry: now,
             delivered: Vec::new(),
+            drops: Vec::new(),
             reaching: 0,
             reachbacks: HashMap::new(),
         }
@@ -753,6 +756,7 @@ impl Hub {
                 self.mailboxes.expire_in_memory(before);
             }
             self.expire_offers(before, now);
+            self.forget_for_the_gone(now);
         }
         let mut expired = Vec::new();
         let mut ping = Vec::new();
@@ -869,7 +873,8 @@ impl Hub {
         self.mailboxes.set_total(self.config.offline_disk_bytes);
         self.directory.restore(members);
         for w in waiting {
-            self.mailboxes.restore_on_disk(w.to, w.count, w.bytes);
+            self.mailboxes
+                .restore_on_disk(w.to, w.from, w.count, w.bytes);
         }
     }
 
@@ -898,6 +903,7 @@ impl Hub {
     pub fn poll_store(&mut self) -> Vec<db::Record> {
         let mut records = self.directory.take_records();
         records.append(&mut self.delivered);
+        records.append(&mut self.drops);
         records.append(&mut self.broker.records);
         records.extend(self.unsaved.iter().map(|u| db::Record::Message {
             to: u.to,
@@ -976,7 +982,7 @@ impl Hub {
     /// messages forgotten for their age ([`db::Record::Expire`]).
     pub fn handle_loaded(&mut self, written: db::Written, now: Instant) {
         for w in written.expired {
-            self.mailboxes.expired(w.to, w.count, w.bytes);
+            self.mailboxes.expired(w.to, w.from, w.count, w.bytes);
         }
         for page in written.loaded {
             let online = self
@@ -996,6 +1002,30 @@ impl Hub {
         if let Some(conn) = self.directory.get(&to).and_then(|k| k.conns.first()) {
             let conn = *conn;
             self.hand_over(conn, to, now);
+        }
+    }
+
+    /// What waits for members that logged in once and never came back, for
+    /// [`limits::NEVER_CAME_BACK`], is forgotten: throwaway identities do not hold the
+    /// hub's room for a month.
+    fn forget_for_the_gone(&mut self, now: Instant) {
+        let away = u64::try_from(limits::NEVER_CAME_BACK.as_millis()).unwrap_or(u64::MAX);
+        let since = Timestamp(self.wall(now).0.saturating_sub(away));
+        let gone: Vec<ClientId> = self
+            .mailboxes
+            .recipients()
+            .filter(|to| {
+                self.directory
+                    .get(to)
+                    .is_some_and(|k| k.never_came_back(since))
+            })
+            .collect();
+        for to in gone {
+            if self.keeping {
+                self.drops.push(db::Record::Drop(db::Whose::To(to)));
+            } else {
+                self.mailboxes.drop_in_memory(to);
+            }
         }
     }
 

@@ -83,6 +83,15 @@ pub const OFFLINE_TOTAL_BYTES: usize = 32 * 1024 * 1024;
 pub const OFFLINE_QUEUE_ON_DISK: usize = 10_000;
 /// Bytes of messages kept for all offline recipients together on the disk.
 pub const OFFLINE_DISK_BYTES: usize = 1024 * 1024 * 1024;
+/// What waits for a member that logged in once and never came back is forgotten after
+/// this long (not [`OFFLINE_MAX_AGE`]): throwaway identities do not hold the hub's room
+/// for a month.
+pub const NEVER_CAME_BACK: Duration = Duration::from_secs(3 * 24 * 3600);
+/// One sender may fill this fraction of a recipient's mailbox (1/4): others can still
+/// write to someone one member flooded.
+pub const OFFLINE_PAIR_SHARE: usize = 4;
+/// One sender may fill this fraction of the hub's room for kept messages (1/16).
+pub const OFFLINE_SENDER_SHARE: usize = 16;
 /// How long a message waits for an offline recipient before it is forgotten.
 pub const OFFLINE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
 /// Messages per page when a mailbox is handed over at login.

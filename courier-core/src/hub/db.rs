@@ -92,6 +92,34 @@ const MIGRATIONS: &[&str] = &[
         manifest BLOB NOT NULL,
         created INTEGER NOT NULL
      ) STRICT;",
+    // 6: how much waits for each recipient from each sender (the hub gives each
+    // sender a share of a recipient's room and of its own), kept in step by triggers
+    // like the per-recipient backlog it replaces.
+    "DROP TRIGGER stored_added;
+     DROP TRIGGER stored_removed;
+     DROP TABLE backlog;
+     CREATE TABLE backlog (
+        recipient BLOB NOT NULL,
+        sender BLOB NOT NULL,
+        count INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        PRIMARY KEY (recipient, sender)
+     ) STRICT, WITHOUT ROWID;
+     INSERT INTO backlog
+        SELECT recipient, sender, count(*), sum(octet_length(text))
+        FROM stored GROUP BY recipient, sender;
+     CREATE INDEX backlog_by_sender ON backlog (sender);
+     CREATE TRIGGER stored_added AFTER INSERT ON stored BEGIN
+        INSERT INTO backlog VALUES (new.recipient, new.sender, 1, octet_length(new.text))
+            ON CONFLICT (recipient, sender) DO UPDATE SET
+                count = count + 1, bytes = bytes + octet_length(new.text);
+     END;
+     CREATE TRIGGER stored_removed AFTER DELETE ON stored BEGIN
+        UPDATE backlog SET count = count - 1, bytes = bytes - octet_length(old.text)
+            WHERE recipient = old.recipient AND sender = old.sender;
+        DELETE FROM backlog
+            WHERE recipient = old.recipient AND sender = old.sender AND count <= 0;
+     END;",
 ];
 
 /// The schema version this Courier writes.
@@ -174,10 +202,23 @@ pub enum Record {
         /// The cut-off.
         before: Timestamp,
     },
+    /// Forget every kept message to a recipient (a member that never came back), or
+    /// from a sender (the owner dropped what a member left); what was forgotten goes
+    /// back to the hub like an [`Record::Expire`]'s.
+    Drop(Whose),
     /// Keep a file offer until its recipient answers it.
     Offer(KeptOffer),
     /// The offer was answered, withdrawn or is too old: forget it.
     OfferGone(TransferId),
+}
+
+/// Which kept messages a [`Record::Drop`] means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whose {
+    /// Every message kept for this recipient.
+    To(ClientId),
+    /// Every message kept from this sender.
+    From(ClientId),
 }
 
 /// What a [`Db::write`] read or forgot for the hub.
@@ -185,7 +226,7 @@ pub enum Record {
 pub struct Written {
     /// Each [`Record::Fetch`]'s page.
     pub loaded: Vec<Loaded>,
-    /// What [`Record::Expire`] forgot, per recipient.
+    /// What [`Record::Expire`] and [`Record::Drop`] forgot, per recipient and sender.
     pub expired: Vec<Waiting>,
 }
 
@@ -200,12 +241,14 @@ pub struct Loaded {
     pub remaining: usize,
 }
 
-/// What waits on the disk for one offline contact (read at start, instead of the
-/// messages themselves).
+/// What waits on the disk for one offline contact from one sender (read at start,
+/// instead of the messages themselves).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Waiting {
     /// The recipient.
     pub to: ClientId,
+    /// The sender.
+    pub from: ClientId,
     /// How many messages.
     pub count: usize,
     /// Their texts' bytes.
@@ -360,7 +403,20 @@ impl Db {
                 .map_err(|e| classify(&self.path, e))?;
             let mut expire = tx
                 .prepare_cached(
-                    "DELETE FROM stored WHERE time < ?1 RETURNING recipient, octet_length(text)",
+                    "DELETE FROM stored WHERE time < ?1
+                     RETURNING recipient, sender, octet_length(text)",
+                )
+                .map_err(|e| classify(&self.path, e))?;
+            let mut forget_to = tx
+                .prepare_cached(
+                    "DELETE FROM stored WHERE recipient = ?1
+                     RETURNING recipient, sender, octet_length(text)",
+                )
+                .map_err(|e| classify(&self.path, e))?;
+            let mut forget_from = tx
+                .prepare_cached(
+                    "DELETE FROM stored WHERE sender = ?1
+                     RETURNING recipient, sender, octet_length(text)",
                 )
                 .map_err(|e| classify(&self.path, e))?;
             let mut keep_offer = tx
@@ -471,27 +527,21 @@ impl Db {
                     }
                     Record::Expire { before } => {
                         let rows = expire
-                            .query_map(params![sql_time(*before)], |r| {
-                                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<i64>>(1)?))
-                            })
+                            .query_map(params![sql_time(*before)], forgotten_row)
                             .map_err(|e| classify(&self.path, e))?;
-                        let mut gone: std::collections::BTreeMap<[u8; 32], (usize, usize)> =
-                            std::collections::BTreeMap::new();
-                        for row in rows {
-                            let (to, bytes) = row.map_err(|e| classify(&self.path, e))?;
-                            if let Ok(to) = <[u8; 32]>::try_from(to.as_slice()) {
-                                let entry = gone.entry(to).or_default();
-                                entry.0 += 1;
-                                entry.1 += usize::try_from(bytes.unwrap_or(0)).unwrap_or(0);
-                            }
-                        }
-                        written
-                            .expired
-                            .extend(gone.into_iter().map(|(to, (count, bytes))| Waiting {
-                                to: ClientId(to),
-                                count,
-                                bytes,
-                            }));
+                        tally_forgotten(rows, &mut written.expired)
+                            .map_err(|e| classify(&self.path, e))?;
+                    }
+                    Record::Drop(whose) => {
+                        let (stmt, id) = match whose {
+                            Whose::To(id) => (&mut forget_to, id),
+                            Whose::From(id) => (&mut forget_from, id),
+                        };
+                        let rows = stmt
+                            .query_map(params![&id.0[..]], forgotten_row)
+                            .map_err(|e| classify(&self.path, e))?;
+                        tally_forgotten(rows, &mut written.expired)
+                            .map_err(|e| classify(&self.path, e))?;
                     }
                 }
             }
@@ -527,34 +577,40 @@ impl Db {
         })
     }
 
-    /// How many messages wait for each offline contact, and their bytes: what the hub
-    /// needs at start (the messages stay on the disk until handed over).
+    /// How many messages wait for each offline contact from each sender, and their
+    /// bytes: what the hub needs at start (the messages stay on the disk until handed
+    /// over).
     ///
     /// # Errors
     /// If the database cannot be read.
     pub fn waiting(&self) -> Result<Vec<Waiting>, Error> {
         let conn = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let mut stmt = conn
-            .prepare("SELECT recipient, count, bytes FROM backlog")
+            .prepare("SELECT recipient, sender, count, bytes FROM backlog")
             .map_err(|e| classify(&self.path, e))?;
         let rows = stmt
             .query_map([], |r| {
                 Ok((
                     r.get::<_, Vec<u8>>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
                 ))
             })
             .map_err(|e| classify(&self.path, e))?;
         let mut waiting = Vec::new();
         for row in rows {
-            let (to, count, bytes) = row.map_err(|e| classify(&self.path, e))?;
-            let Ok(to) = <[u8; 32]>::try_from(to.as_slice()) else {
-                tracing::warn!(db = %self.path.display(), "stored messages with a malformed recipient were skipped");
+            let (to, from, count, bytes) = row.map_err(|e| classify(&self.path, e))?;
+            let (Ok(to), Ok(from)) = (
+                <[u8; 32]>::try_from(to.as_slice()),
+                <[u8; 32]>::try_from(from.as_slice()),
+            ) else {
+                tracing::warn!(db = %self.path.display(), "stored messages with a malformed recipient or sender were skipped");
                 continue;
             };
             waiting.push(Waiting {
                 to: ClientId(to),
+                from: ClientId(from),
                 count: usize::try_from(count).unwrap_or(0),
                 bytes: usize::try_from(bytes.unwrap_or(0)).unwrap_or(0),
             });
@@ -704,6 +760,43 @@ impl Db {
             .filter_map(|id| <[u8; 32]>::try_from(id.as_slice()).ok().map(ClientId))
             .collect())
     }
+}
+
+/// A row a forgetting `DELETE … RETURNING recipient, sender, octet_length(text)` gave.
+type ForgottenRow = (Vec<u8>, Vec<u8>, Option<i64>);
+
+fn forgotten_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ForgottenRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+}
+
+/// Adds up forgotten rows per recipient and sender.
+fn tally_forgotten(
+    rows: impl Iterator<Item = rusqlite::Result<ForgottenRow>>,
+    into: &mut Vec<Waiting>,
+) -> rusqlite::Result<()> {
+    let mut gone: std::collections::BTreeMap<([u8; 32], [u8; 32]), (usize, usize)> =
+        std::collections::BTreeMap::new();
+    for row in rows {
+        let (to, from, bytes) = row?;
+        if let (Ok(to), Ok(from)) = (
+            <[u8; 32]>::try_from(to.as_slice()),
+            <[u8; 32]>::try_from(from.as_slice()),
+        ) {
+            let entry = gone.entry((to, from)).or_default();
+            entry.0 += 1;
+            entry.1 += usize::try_from(bytes.unwrap_or(0)).unwrap_or(0);
+        }
+    }
+    into.extend(
+        gone.into_iter()
+            .map(|((to, from), (count, bytes))| Waiting {
+                to: ClientId(to),
+                from: ClientId(from),
+                count,
+                bytes,
+            }),
+    );
+    Ok(())
 }
 
 #[cfg(test)]

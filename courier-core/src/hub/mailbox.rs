@@ -51,10 +51,70 @@ pub(super) enum Page {
     Fetch(usize),
 }
 
+/// What each sender has kept: for each recipient, and in all. A sender may fill only
+/// its share: a quarter of a recipient's mailbox (so that others can still write to
+/// them) and a sixteenth of the hub's room.
+#[derive(Debug, Default)]
+struct Shares {
+    /// (recipient, sender) → messages and bytes kept (or reserved).
+    pairs: HashMap<(ClientId, ClientId), (usize, usize)>,
+    /// Sender → bytes kept (or reserved), for every recipient.
+    senders: HashMap<ClientId, usize>,
+}
+
+impl Shares {
+    fn add(&mut self, to: ClientId, from: ClientId, count: usize, bytes: usize) {
+        let pair = self.pairs.entry((to, from)).or_default();
+        pair.0 += count;
+        pair.1 += bytes;
+        *self.senders.entry(from).or_default() += bytes;
+    }
+
+    fn sub(&mut self, to: ClientId, from: ClientId, count: usize, bytes: usize) {
+        if let Some(pair) = self.pairs.get_mut(&(to, from)) {
+            pair.0 = pair.0.saturating_sub(count);
+            pair.1 = pair.1.saturating_sub(bytes);
+            if pair.0 == 0 {
+                self.pairs.remove(&(to, from));
+            }
+        }
+        if let Some(sender) = self.senders.get_mut(&from) {
+            *sender = sender.saturating_sub(bytes);
+            if *sender == 0 {
+                self.senders.remove(&from);
+            }
+        }
+    }
+
+    fn pair(&self, to: ClientId, from: ClientId) -> (usize, usize) {
+        self.pairs.get(&(to, from)).copied().unwrap_or_default()
+    }
+
+    fn sender(&self, from: ClientId) -> usize {
+        self.senders.get(&from).copied().unwrap_or_default()
+    }
+
+    /// `to`'s mailbox is gone with whatever it still counted.
+    fn forget_recipient(&mut self, to: ClientId) {
+        let gone: Vec<(ClientId, (usize, usize))> = self
+            .pairs
+            .iter()
+            .filter(|((t, _), _)| *t == to)
+            .map(|((_, f), v)| (*f, *v))
+            .collect();
+        for (from, (count, bytes)) in gone {
+            self.sub(to, from, count, bytes);
+        }
+    }
+}
+
 /// Every offline contact's mailbox.
 #[derive(Debug)]
 pub(super) struct Mailboxes {
     boxes: HashMap<ClientId, Mailbox>,
+    shares: Shares,
+    /// Whether each sender is held to its share (tests of the other bounds turn it off).
+    sharing: bool,
     bytes: usize,
     per_recipient: usize,
     per_recipient_bytes: usize,
@@ -71,6 +131,8 @@ impl Mailboxes {
     ) -> Self {
         Self {
             boxes: HashMap::new(),
+            shares: Shares::default(),
+            sharing: true,
             bytes: 0,
             per_recipient,
             per_recipient_bytes,
@@ -82,7 +144,7 @@ impl Mailboxes {
     ///
     /// # Errors
     /// [`RejectReason::QueueFull`] when the recipient's mailbox or the hub's room for
-    /// stored messages is full.
+    /// stored messages is full, or the sender's share of either.
     pub(super) fn store(&mut self, to: ClientId, m: Message) -> Result<(), RejectReason> {
         self.reserve(to, &m)?;
         self.commit(to, m);
@@ -96,8 +158,15 @@ impl Mailboxes {
     /// [`RejectReason::QueueFull`], as [`Mailboxes::store`].
     pub(super) fn reserve(&mut self, to: ClientId, m: &Message) -> Result<(), RejectReason> {
         let c = cost(m);
+        let (pair_count, pair_bytes) = self.shares.pair(to, m.from);
+        let over_share = self.sharing
+            && (pair_count >= (self.per_recipient / limits::OFFLINE_PAIR_SHARE).max(1)
+                || pair_bytes + c > self.per_recipient_bytes / limits::OFFLINE_PAIR_SHARE
+                || self.shares.sender(m.from) + c
+                    > self.total_bytes / limits::OFFLINE_SENDER_SHARE);
         let mailbox = self.boxes.entry(to).or_default();
-        if mailbox.messages.len() + mailbox.on_disk + mailbox.pending >= self.per_recipient
+        if over_share
+            || mailbox.messages.len() + mailbox.on_disk + mailbox.pending >= self.per_recipient
             || mailbox.bytes + c > self.per_recipient_bytes
             || self.bytes + c > self.total_bytes
         {
@@ -109,12 +178,19 @@ impl Mailboxes {
         mailbox.bytes += c;
         mailbox.pending += 1;
         self.bytes += c;
+        self.shares.add(to, m.from, 1, c);
         Ok(())
     }
 
-    /// Takes back `count` messages of `bytes` text kept on the disk for `to` when the
-    /// hub last ran; they stay there until handed over.
-    pub(super) fn restore_on_disk(&mut self, to: ClientId, count: usize, bytes: usize) {
+    /// Takes back `count` messages of `bytes` text from `from` kept on the disk for
+    /// `to` when the hub last ran; they stay there until handed over.
+    pub(super) fn restore_on_disk(
+        &mut self,
+        to: ClientId,
+        from: ClientId,
+        count: usize,
+        bytes: usize,
+    ) {
         if count == 0 {
             return;
         }
@@ -123,6 +199,7 @@ impl Mailboxes {
         mailbox.on_disk += count;
         mailbox.bytes += c;
         self.bytes += c;
+        self.shares.add(to, from, count, c);
     }
 
     /// Keeps a reserved message, now on the disk: in memory too while `to` is online
@@ -169,12 +246,13 @@ impl Mailboxes {
         self.drop_if_empty(to);
     }
 
-    /// Messages of `to` forgotten on the disk for their age.
-    pub(super) fn expired(&mut self, to: ClientId, count: usize, bytes: usize) {
+    /// Messages from `from` to `to` forgotten on the disk (for their age, or dropped).
+    pub(super) fn expired(&mut self, to: ClientId, from: ClientId, count: usize, bytes: usize) {
         let Some(mailbox) = self.boxes.get_mut(&to) else {
             return;
         };
         let c = (bytes + 96 * count).min(mailbox.bytes);
+        self.shares.sub(to, from, count, c);
         mailbox.on_disk = mailbox.on_disk.saturating_sub(count);
         mailbox.bytes -= c;
         self.bytes = self.bytes.saturating_sub(c);
@@ -186,13 +264,14 @@ impl Mailboxes {
     pub(super) fn expire_in_memory(&mut self, before: crate::proto::Timestamp) -> usize {
         let mut gone = 0;
         let mut freed = 0;
-        for mailbox in self.boxes.values_mut() {
+        for (to, mailbox) in &mut self.boxes {
             // Not a page on its way: it is the recipient's now.
             let start = mailbox.handover.map_or(0, |(_, n)| n);
             let mut kept = VecDeque::with_capacity(mailbox.messages.len());
             for (i, m) in mailbox.messages.drain(..).enumerate() {
                 if i >= start && m.time < before {
                     let c = cost(&m);
+                    self.shares.sub(*to, m.from, 1, c);
                     mailbox.bytes -= c;
                     freed += c;
                     gone += 1;
@@ -217,6 +296,7 @@ impl Mailboxes {
             && let Some(b) = self.boxes.remove(&to)
         {
             self.bytes = self.bytes.saturating_sub(b.bytes);
+            self.shares.forget_recipient(to);
         }
     }
 
@@ -239,6 +319,7 @@ impl Mailboxes {
             mailbox.pending = mailbox.pending.saturating_sub(1);
             mailbox.bytes = mailbox.bytes.saturating_sub(c);
             self.bytes = self.bytes.saturating_sub(c);
+            self.shares.sub(to, m.from, 1, c);
         }
         self.drop_if_empty(to);
     }
@@ -290,6 +371,7 @@ impl Mailboxes {
                     let c = cost(&m);
                     mailbox.bytes -= c;
                     self.bytes -= c;
+                    self.shares.sub(to, m.from, 1, c);
                     done.push((m.from, m.id));
                 }
                 self.drop_if_empty(to);
@@ -317,6 +399,37 @@ impl Mailboxes {
             mailbox.on_disk += mailbox.messages.len();
             mailbox.messages = VecDeque::new();
         }
+    }
+
+    /// The same, without holding senders to their shares (for tests of the other
+    /// bounds).
+    #[cfg(test)]
+    fn unshared(mut self) -> Self {
+        self.sharing = false;
+        self
+    }
+
+    /// Recipients something waits for.
+    pub(super) fn recipients(&self) -> impl Iterator<Item = ClientId> + '_ {
+        self.boxes.keys().copied()
+    }
+
+    /// Forgets what waits in memory for `to` (a hub without a database), but not a page
+    /// on its way. Returns how many messages.
+    pub(super) fn drop_in_memory(&mut self, to: ClientId) -> usize {
+        let Some(mailbox) = self.boxes.get_mut(&to) else {
+            return 0;
+        };
+        let start = mailbox.handover.map_or(0, |(_, n)| n);
+        let gone: Vec<Message> = mailbox.messages.drain(start..).collect();
+        for m in &gone {
+            let c = cost(m);
+            mailbox.bytes -= c;
+            self.bytes -= c;
+            self.shares.sub(to, m.from, 1, c);
+        }
+        self.drop_if_empty(to);
+        gone.len()
     }
 
     /// Messages kept (in memory and on the disk).
@@ -358,7 +471,7 @@ mod tests {
     fn pages_are_forgotten_only_when_acknowledged() {
         let bob = ClientId([2; 32]);
         let (a, b) = (ConnId(1), ConnId(2));
-        let mut m = Mailboxes::new(1000, 1 << 30, 1 << 30);
+        let mut m = Mailboxes::new(1000, 1 << 30, 1 << 30).unshared();
         for n in 0..(limits::STORED_PAGE as u64 + 5) {
             m.store(bob, msg(n, 10)).unwrap();
         }
@@ -392,7 +505,7 @@ mod tests {
     #[test]
     fn pages_fit_in_bytes_but_always_carry_one_message() {
         let bob = ClientId([2; 32]);
-        let mut m = Mailboxes::new(1000, 1 << 30, 1 << 30);
+        let mut m = Mailboxes::new(1000, 1 << 30, 1 << 30).unshared();
         let big = limits::STORED_PAGE_BYTES;
         m.store(bob, msg(1, big)).unwrap();
         m.store(bob, msg(2, 10)).unwrap();
@@ -402,7 +515,7 @@ mod tests {
     #[test]
     fn bounded_per_recipient_in_count_and_bytes_and_for_the_hub() {
         let (bob, carol) = (ClientId([2; 32]), ClientId([3; 32]));
-        let mut m = Mailboxes::new(3, 1000, 1500);
+        let mut m = Mailboxes::new(3, 1000, 1500).unshared();
         for n in 0..3 {
             m.store(bob, msg(n, 10)).unwrap();
         }
@@ -429,9 +542,9 @@ mod tests {
     fn a_backlog_on_the_disk_comes_up_a_page_at_a_time_in_order() {
         let bob = ClientId([2; 32]);
         let conn = ConnId(1);
-        let mut m = Mailboxes::new(10_000, 1 << 30, 1 << 30);
+        let mut m = Mailboxes::new(10_000, 1 << 30, 1 << 30).unshared();
         // 600 from the last run, on the disk; 2 written while Bob is offline.
-        m.restore_on_disk(bob, 600, 6000);
+        m.restore_on_disk(bob, ClientId([7; 32]), 600, 6000);
         for n in 0..2 {
             m.reserve(bob, &msg(100 + n, 10)).unwrap();
             m.commit_written(bob, msg(100 + n, 10), false);
@@ -464,8 +577,8 @@ mod tests {
     #[test]
     fn messages_on_the_disk_count_against_the_recipient_s_limit() {
         let bob = ClientId([2; 32]);
-        let mut m = Mailboxes::new(10, 1 << 30, 1 << 30);
-        m.restore_on_disk(bob, 9, 90);
+        let mut m = Mailboxes::new(10, 1 << 30, 1 << 30).unshared();
+        m.restore_on_disk(bob, ClientId([7; 32]), 9, 90);
         m.reserve(bob, &msg(1, 10)).unwrap();
         m.commit_written(bob, msg(1, 10), false);
         assert_eq!(m.reserve(bob, &msg(2, 10)), Err(RejectReason::QueueFull));
@@ -475,8 +588,8 @@ mod tests {
     #[test]
     fn rows_that_did_not_read_back_are_not_waited_for_forever() {
         let bob = ClientId([2; 32]);
-        let mut m = Mailboxes::new(10_000, 1 << 30, 1 << 30);
-        m.restore_on_disk(bob, 5, 50);
+        let mut m = Mailboxes::new(10_000, 1 << 30, 1 << 30).unshared();
+        m.restore_on_disk(bob, ClientId([7; 32]), 5, 50);
         assert_eq!(
             m.next_page(bob, ConnId(1)),
             Page::Fetch(limits::STORED_PAGE)
@@ -495,7 +608,7 @@ mod tests {
     #[test]
     fn old_messages_are_forgotten_but_not_a_page_on_its_way() {
         let bob = ClientId([2; 32]);
-        let mut m = Mailboxes::new(10_000, 1 << 30, 1 << 30);
+        let mut m = Mailboxes::new(10_000, 1 << 30, 1 << 30).unshared();
         for n in 0..4 {
             m.store(bob, msg(n, 10)).unwrap();
         }
@@ -507,8 +620,8 @@ mod tests {
         assert_eq!((m.len(), m.bytes()), (2, 2 * 106));
         // On the disk: the count and room follow what the database forgot.
         let carol = ClientId([3; 32]);
-        m.restore_on_disk(carol, 10, 100);
-        m.expired(carol, 10, 100);
+        m.restore_on_disk(carol, ClientId([7; 32]), 10, 100);
+        m.expired(carol, ClientId([7; 32]), 10, 100);
         assert_eq!((m.len(), m.bytes()), (2, 2 * 106));
     }
 }

@@ -444,14 +444,15 @@ fn offline_queue_is_bounded() {
     let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
     config.offline_queue = 3;
     let mut sim = Sim::with_config(config, PW);
-    let a = sim.login(1, "alice");
+    // One message from each of four senders (one sender may fill only a share).
+    let senders: Vec<usize> = [1, 3, 4, 5].map(|n| sim.login(n, "sender")).into();
     let b = sim.login(2, "bob");
     sim.disconnect(b);
     sim.clear();
-    for n in 0..4 {
-        send(&mut sim, a, n, Target::Client(id(2)), "m");
+    for (n, &s) in senders.iter().enumerate() {
+        send(&mut sim, s, n as u64, Target::Client(id(2)), "m");
     }
-    let r = receipts(&sim, a);
+    let r: Vec<(MsgId, Delivery)> = senders.iter().flat_map(|&s| receipts(&sim, s)).collect();
     assert_eq!(r.iter().filter(|(_, s)| *s == Delivery::Stored).count(), 3);
     assert_eq!(r[3].1, Delivery::Rejected(RejectReason::QueueFull));
 }
@@ -983,5 +984,6 @@ mod keeping;
 mod offers;
 mod reachback;
 mod remember;
+mod shares;
 mod storms;
 mod transfers;

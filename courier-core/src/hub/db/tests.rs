@@ -258,11 +258,13 @@ fn the_backlog_s_counts_follow_every_write_and_pages_come_oldest_first() {
         vec![
             Waiting {
                 to: ClientId([2; 32]),
+                from: ClientId([1; 32]),
                 count: 3,
                 bytes: 12
             },
             Waiting {
                 to: ClientId([3; 32]),
+                from: ClientId([1; 32]),
                 count: 1,
                 bytes: 9
             },
@@ -305,11 +307,13 @@ fn the_backlog_s_counts_follow_every_write_and_pages_come_oldest_first() {
         vec![
             Waiting {
                 to: ClientId([2; 32]),
+                from: ClientId([1; 32]),
                 count: 1,
                 bytes: 4
             },
             Waiting {
                 to: ClientId([3; 32]),
+                from: ClientId([1; 32]),
                 count: 1,
                 bytes: 9
             },
@@ -319,6 +323,7 @@ fn the_backlog_s_counts_follow_every_write_and_pages_come_oldest_first() {
         db.waiting().unwrap(),
         vec![Waiting {
             to: ClientId([2; 32]),
+            from: ClientId([1; 32]),
             count: 1,
             bytes: 5
         }],

@@ -174,15 +174,17 @@ fn the_recipient_s_queue_counts_messages_still_on_their_way_to_the_disk() {
     config.offline_queue = 2;
     let mut sim = Sim::with_config(config, PW);
     sim.hub.restore(Vec::new(), Vec::new());
-    let a = sim.login(1, "alice");
+    // One message from each of three senders (one sender may fill only a share).
+    let senders: Vec<usize> = [1, 3, 4].map(|n| sim.login(n, "sender")).into();
     let b = sim.login(2, "bob");
     sim.disconnect(b);
     sim.clear();
-    for n in 0..3 {
-        send(&mut sim, a, n, Target::Client(id(2)), "m");
+    for (n, &s) in senders.iter().enumerate() {
+        send(&mut sim, s, n as u64, Target::Client(id(2)), "m");
     }
+    let r: Vec<(MsgId, Delivery)> = senders.iter().flat_map(|&s| receipts(&sim, s)).collect();
     assert_eq!(
-        receipts(&sim, a),
+        r,
         vec![(MsgId(2), Delivery::Rejected(RejectReason::QueueFull))]
     );
 }

@@ -1,0 +1,110 @@
+//! Hardening round 2, N4: the room for messages kept for offline members is shared per
+//! sender and per recipient, so one party can fill only its own share; and members that
+//! logged in once and never came back do not hold it for a month.
+use super::keeping::Disk;
+use super::*;
+
+fn stored(sim: &Sim, i: usize) -> usize {
+    receipts(sim, i)
+        .iter()
+        .filter(|(_, d)| *d == Delivery::Stored)
+        .count()
+}
+
+/// One sender fills Bob's mailbox (4 MiB, 256 messages), and then everyone else's
+/// messages to Bob were refused. Now it fills only a quarter of it.
+#[test]
+fn one_sender_fills_only_its_share_of_a_recipients_mailbox() {
+    let mut sim = Sim::new(PW);
+    let mallory = sim.login(1, "mallory");
+    let alice = sim.login(3, "alice");
+    let b = sim.login(2, "bob");
+    sim.disconnect(b);
+    sim.clear();
+    for n in 0..300u64 {
+        // Within the message rate: one a second.
+        sim.advance(Duration::from_millis(100));
+        send(&mut sim, mallory, n, Target::Client(id(2)), "flood");
+    }
+    assert_eq!(
+        stored(&sim, mallory),
+        limits::OFFLINE_QUEUE / limits::OFFLINE_PAIR_SHARE
+    );
+    assert!(
+        receipts(&sim, mallory)
+            .iter()
+            .any(|(_, d)| *d == Delivery::Rejected(RejectReason::QueueFull))
+    );
+    send(
+        &mut sim,
+        alice,
+        1000,
+        Target::Client(id(2)),
+        "still reaches bob",
+    );
+    assert_eq!(stored(&sim, alice), 1, "others still write to bob");
+}
+
+/// One sender with big messages to many members who are away fills only its share of
+/// the hub's room (a sixteenth), not the room itself.
+#[test]
+fn one_sender_fills_only_its_share_of_the_hubs_room() {
+    let mut sim = Sim::new(PW);
+    let mallory = sim.login(1, "mallory");
+    let alice = sim.login(3, "alice");
+    let away: Vec<u8> = (10..60).collect();
+    for &n in &away {
+        let i = sim.login(n, "away");
+        sim.disconnect(i);
+    }
+    sim.clear();
+    let big = "x".repeat(60 * 1024);
+    let mut n = 0;
+    for &to in away.iter().cycle().take(400) {
+        n += 1;
+        sim.advance(Duration::from_millis(100));
+        send(&mut sim, mallory, n, Target::Client(id(to)), &big);
+    }
+    let kept = stored(&sim, mallory) * (big.len() + 96);
+    let share = limits::OFFLINE_TOTAL_BYTES / limits::OFFLINE_SENDER_SHARE;
+    assert!(kept <= share, "{kept} bytes kept, share {share}");
+    assert!(
+        kept + big.len() + 96 > share,
+        "the share is used up: {kept}"
+    );
+    assert!(sim.hub.stats().stored_bytes < limits::OFFLINE_TOTAL_BYTES / 8);
+    send(&mut sim, alice, 1, Target::Client(id(10)), &big);
+    assert_eq!(stored(&sim, alice), 1, "others still keep messages");
+}
+
+/// What waits for an identity that logged in once and never came back is forgotten
+/// after a few days, on the disk too; a member that came back keeps its month.
+#[test]
+fn what_waits_for_an_identity_that_never_came_back_is_forgotten() {
+    let disk = Disk::new("never-came-back");
+    let mut sim = Sim::new(PW);
+    sim.hub.restore(Vec::new(), Vec::new());
+    let a = sim.login(1, "alice");
+    let once = sim.login(2, "once");
+    sim.disconnect(once);
+    let twice = sim.login(3, "twice");
+    sim.disconnect(twice);
+    let twice = sim.login(3, "twice");
+    sim.disconnect(twice);
+    disk.sync(&mut sim);
+    sim.clear();
+    send(&mut sim, a, 1, Target::Client(id(2)), "to the throwaway");
+    send(&mut sim, a, 2, Target::Client(id(3)), "to a member");
+    disk.sync(&mut sim);
+    assert_eq!(stored(&sim, a), 2);
+    assert_eq!(sim.hub.stats().stored, 2);
+    sim.advance(limits::NEVER_CAME_BACK + Duration::from_secs(2 * 3600));
+    disk.sync(&mut sim);
+    assert_eq!(sim.hub.stats().stored, 1, "only the member's is kept");
+    let on_disk: Vec<ClientId> = disk.db.waiting().unwrap().iter().map(|w| w.to).collect();
+    assert_eq!(on_disk, vec![id(3)], "forgotten on the disk too");
+    // The member still gets it.
+    let t = sim.login(3, "twice");
+    disk.sync(&mut sim);
+    assert_eq!(messages(&sim, t).len(), 1);
+}
