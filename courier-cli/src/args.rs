@@ -162,6 +162,8 @@ pub(crate) struct ReceiveArgs {
     pub(crate) json: bool,
     #[command(flatten)]
     pub(crate) link: LinkArgs,
+    #[command(flatten)]
+    pub(crate) answer: AnswerArgs,
 }
 
 /// How transfers connect (rarely needed).
@@ -301,6 +303,30 @@ pub(crate) struct ClientArgs {
     /// the password, the next ones need none).
     #[arg(long, env = "COURIER_NO_REMEMBER")]
     pub(crate) no_remember: bool,
+    /// Decline connection checks from contacts (set by the commands that take
+    /// `--no-link-tests`).
+    #[arg(skip)]
+    pub(crate) no_link_tests: bool,
+}
+
+impl ClientArgs {
+    /// These arguments, answering connection checks as `answer` says.
+    pub(crate) fn answering(&self, answer: &AnswerArgs) -> Self {
+        Self {
+            no_link_tests: answer.no_link_tests,
+            ..self.clone()
+        }
+    }
+}
+
+/// Whether a long-running session answers connection checks.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct AnswerArgs {
+    /// Do not answer connection checks from contacts (`courier doctor --peer`): they are
+    /// told you do not. By default any Courier answers them by itself, dialling only the
+    /// address the hub sees the checking contact at.
+    #[arg(long, env = "COURIER_NO_LINK_TESTS")]
+    pub(crate) no_link_tests: bool,
 }
 
 #[derive(Debug, Args)]
@@ -339,6 +365,8 @@ pub(crate) struct ListenArgs {
     /// Stop after this many seconds (exit 1 if --count was not reached).
     #[arg(long)]
     pub(crate) timeout: Option<f64>,
+    #[command(flatten)]
+    pub(crate) answer: AnswerArgs,
 }
 
 #[derive(Debug, Args)]
@@ -347,6 +375,8 @@ pub(crate) struct ChatArgs {
     pub(crate) client: ClientArgs,
     /// Who to talk to (name, id prefix, or "everyone"; default everyone).
     pub(crate) who: Option<String>,
+    #[command(flatten)]
+    pub(crate) answer: AnswerArgs,
 }
 
 fn parse_bind(s: &str) -> Result<std::net::SocketAddr, String> {

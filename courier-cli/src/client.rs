@@ -170,6 +170,9 @@ impl Client {
         let mut config = session::Config::new(hub, identity, password, profile);
         config.pins = Some(pins);
         config.remember = !args.no_remember;
+        if args.no_link_tests {
+            config.answer_link_tests = None;
+        }
         match Self::login(args, config.clone(), persistent).await {
             Err(LoginError::NotRemembered) => {
                 eprintln!("courier: this hub no longer remembers this device: enter the password");

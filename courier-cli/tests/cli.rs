@@ -1525,3 +1525,40 @@ fn an_id_wins_over_a_name_that_looks_like_it() {
         "{err}"
     );
 }
+
+/// A contact whose `courier listen --no-link-tests` turned connection checks off declines
+/// them, and `doctor --peer` says so (one problem, no relayed attempt after it).
+#[test]
+fn doctor_peer_names_a_contact_that_does_not_answer_connection_checks() {
+    let dir = tempdir("doctor-peer-off");
+    let hub = start_hub(&dir);
+    let listener = {
+        let mut c = client(&hub, &dir, "bob");
+        c.args(["listen", "--json", "--no-link-tests"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c.spawn().unwrap()
+    };
+    wait_online(&hub, &dir, "ada", &["bob"]);
+    let mut c = client(&hub, &dir, "ada");
+    c.args(["doctor", "--json", "--peer", "bob", "--bind", "127.0.0.1:0"])
+        .env("COURIER_NO_DISCOVERY", "1");
+    let out = run(c);
+    let mut listener = listener;
+    let _ = listener.kill();
+    let _ = listener.wait();
+    assert_eq!(out.status.code(), Some(1));
+    let report = json_lines(&out.stdout).remove(0);
+    assert_eq!(report["problems"], 1, "{report}");
+    let steps = report["steps"].as_array().unwrap();
+    let direct = steps.iter().find(|s| s["step"] == "direct").unwrap();
+    assert_eq!(direct["ok"], false, "{report}");
+    assert!(
+        direct["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("bob does not answer connection checks"),
+        "{direct}"
+    );
+    assert!(steps.iter().all(|s| s["step"] != "relayed"), "{report}");
+}

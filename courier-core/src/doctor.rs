@@ -473,6 +473,17 @@ async fn check_peer(
         };
         let result = transfer::link_test(handle.clone(), contact.id, way, &base, run).await;
         match (way, result) {
+            (_, Err(transfer::Error::NoLinkTests)) => {
+                // Neither way would be answered.
+                return say(
+                    step,
+                    false,
+                    format!(
+                        "{name} does not answer connection checks (turned off on their side): \
+                         no link test is possible"
+                    ),
+                );
+            }
             (_, Ok(report)) => say(
                 step,
                 true,
@@ -493,7 +504,9 @@ async fn check_peer(
                 format!(
                     "no direct connection to {name} ({e}): files between you go through the \
                      hub's relay, more slowly; check both computers' firewalls for the \
-                     transfer port (run the check on {name}'s computer too)"
+                     transfer port (run the check on {name}'s computer too; if the hub sees \
+                     this computer at another address than its own, as behind a NAT or VPN, \
+                     the direct test cannot work)"
                 ),
             ),
             (LinkTest::Relayed, Err(e)) => say(

@@ -215,5 +215,17 @@ pub const LINK_TEST_MAX_TIME: Duration = Duration::from_secs(10);
 /// Link tests a session answers per minute; past that (or while one runs and another
 /// waits) they are declined.
 pub const LINK_TESTS_PER_MINUTE: usize = 10;
+/// Data one link test may carry: the prober stops there (a 1 Gbit/s link is measured in
+/// about 2 s), and the answering side cuts a test that goes past it.
+pub const LINK_TEST_MAX_BYTES: u64 = 256 << 20;
+/// Messages one link test may carry (its data in whole chunks, its pings and the rest):
+/// a flood of tiny messages costs the answering side little more than the data would.
+pub const LINK_TEST_MAX_MESSAGES: u64 = LINK_TEST_MAX_BYTES / CHUNK as u64 + 64;
+/// Data a session takes in link tests in a minute, whoever probes: a test is declined
+/// when the last minute's tests and a whole new one would pass it.
+pub const LINK_TEST_BYTES_PER_MINUTE: u64 = 4 * LINK_TEST_MAX_BYTES;
+/// Connections the answering side of a direct link test makes: to the address the hub
+/// sees the prober at, on as many of the ports it listed.
+pub const LINK_TEST_DIALS: usize = 4;
 /// Free space the receiver keeps beyond the offer's size.
 pub const FREE_SPACE_MARGIN: u64 = 64 * 1024 * 1024;

@@ -289,6 +289,8 @@ pub(crate) struct Ctx {
     pub(crate) me: ClientId,
     pub(crate) cancel: Inbox<()>,
     updates: Outbox<Update>,
+    /// Answering a link test of this way: dial the prober only where the hub sees it.
+    pub(crate) answering: Option<crate::proto::LinkTest>,
 }
 
 impl Ctx {
@@ -310,6 +312,7 @@ where
         handle,
         cancel,
         updates: updates.clone(),
+        answering: None,
     };
     let fut = run(ctx);
     let driver = async move {

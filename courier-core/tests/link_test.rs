@@ -8,11 +8,15 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use async_tungstenite::tungstenite::Message as WsMessage;
 use common::*;
-use courier_core::limits;
-use courier_core::proto::{LinkTest, OfferRefusal};
+use courier_core::identity::Identity;
+use courier_core::proto::{ClientFrame, LinkTest, Manifest, OfferRefusal, ServerFrame};
 use courier_core::session::{Event, Update};
+use courier_core::transfer::wire::{self, Control, Incoming};
 use courier_core::transfer::{self, Error, Options, Route};
+use courier_core::{limits, tls};
+use futures::StreamExt;
 
 const RUN: Duration = Duration::from_millis(300);
 
@@ -127,7 +131,8 @@ both!(
             config.answer_link_tests = None;
             let bob = Client::login_with(config).await;
             let r = test_link(&alice, &bob, LinkTest::Relayed, &listen_on_loopback(), RUN).await;
-            assert!(matches!(r, Err(Error::Declined)), "{r:?}");
+            // The prober hears why (its doctor says so), not a plain "declined".
+            assert!(matches!(r, Err(Error::NoLinkTests)), "{r:?}");
             assert_eq!(offers_shown(&bob), 0);
         })
         .await;
@@ -159,3 +164,141 @@ both!(link_tests_past_the_rate_are_declined, || async {
     })
     .await;
 });
+
+// Finding N6: a link test used to need no consent. A hostile member (Mallory, a raw client
+// on the public API) makes Bob's session dial what she lists, and pushes data into it for
+// as long as it reads.
+
+/// Mallory's offer of a direct link test to `to`, listing `addrs`; returns her ticket.
+async fn hostile_offer(
+    mallory: &mut RawClient,
+    to: courier_core::proto::ClientId,
+    addrs: Vec<SocketAddr>,
+) -> courier_core::proto::TicketInfo {
+    mallory
+        .send_frame(&ClientFrame::Offer {
+            tag: 1,
+            to,
+            manifest: Manifest {
+                test: Some(LinkTest::Direct),
+                ..Manifest::default()
+            },
+            addrs,
+            wait: false,
+        })
+        .await;
+    loop {
+        match mallory.recv_frame().await {
+            Some(ServerFrame::Ticket(t)) => return t,
+            Some(ServerFrame::TransferEnded { end, .. }) => panic!("the test ended: {end:?}"),
+            None => panic!("the hub closed Mallory's connection"),
+            Some(_) => {}
+        }
+    }
+}
+
+both!(
+    a_link_test_dials_only_the_probers_own_address_and_reveals_none,
+    || async {
+        let (hub, run) = start_hub(|_| {});
+        with_hub(run, async {
+            let bob = Client::login(&hub.addr(), "bob").await;
+            let mut mallory = raw_login(&hub.addr(), "mallory").await;
+            // A service on Bob's machine that only he should reach (127.0.0.2 stands for
+            // "not where the hub sees Mallory", which is 127.0.0.1).
+            let service = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+            service.set_nonblocking(true).unwrap();
+            // Mallory listens on six ports at her own address.
+            let mut own = Vec::new();
+            for _ in 0..6 {
+                own.push(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+            }
+            let mut addrs = vec![
+                service.local_addr().unwrap(),
+                "127.0.0.3:9".parse().unwrap(),
+            ];
+            addrs.extend(own.iter().map(|l| l.local_addr().unwrap()));
+            let ticket = hostile_offer(&mut mallory, bob.id, addrs).await;
+            // Bob dials (his connect time is 3 s): let every attempt land.
+            sleep(limits::LINK_TEST_CONNECT + Duration::from_millis(500)).await;
+            assert!(
+                service.accept().is_err(),
+                "Bob dialled an address the hub does not see Mallory at"
+            );
+            let mut dialled = 0;
+            for l in &own {
+                l.set_nonblocking(true).unwrap();
+                while l.accept().is_ok() {
+                    dialled += 1;
+                }
+            }
+            assert!(
+                (1..=limits::LINK_TEST_DIALS).contains(&dialled),
+                "Bob dialled Mallory {dialled} times"
+            );
+            assert!(
+                ticket.addrs.is_empty(),
+                "Bob's addresses were handed to the prober: {:?}",
+                ticket.addrs
+            );
+        })
+        .await;
+    }
+);
+
+both!(
+    a_prober_that_streams_past_the_cap_is_cut_off_there,
+    || async {
+        let (hub, run) = start_hub(|_| {});
+        with_hub(run, async {
+            let bob = Client::login(&hub.addr(), "bob").await;
+            let mallory_id = Identity::generate().unwrap();
+            let mut mallory = raw_login_as(&hub.addr(), &mallory_id, "mallory").await;
+            let listener = async_net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let ticket =
+                hostile_offer(&mut mallory, bob.id, vec![listener.local_addr().unwrap()]).await;
+            // Bob dials her; she is the TLS server of the link, with his pinned certificate.
+            let (tcp, _) = listener.accept().await.unwrap();
+            let acceptor = futures_rustls::TlsAcceptor::from(
+                tls::pinned_server_config(&mallory_id, bob.id).unwrap(),
+            );
+            let tls = acceptor.accept(tcp).await.unwrap();
+            let mut ws = async_tungstenite::accept_async(tls).await.unwrap();
+            loop {
+                if let Some(Ok(WsMessage::Binary(b))) = ws.next().await
+                    && matches!(
+                        wire::decode(&b),
+                        Ok(Incoming::Control(Control::Knock { .. }))
+                    )
+                {
+                    break;
+                }
+            }
+            let _ = ticket;
+            ws.send(WsMessage::Binary(wire::encode(&Control::Start).into()))
+                .await
+                .unwrap();
+            // Then data as fast as she can, well past the cap (she gives up at cap + 64 MiB).
+            let mut chunk = vec![7u8; limits::CHUNK + 1];
+            chunk[0] = wire::DATA;
+            let chunk = async_tungstenite::tungstenite::Bytes::from(chunk);
+            let give_up = limits::LINK_TEST_MAX_BYTES + (64 << 20);
+            let mut sent = 0u64;
+            while sent < give_up {
+                if ws.send(WsMessage::Binary(chunk.clone())).await.is_err() {
+                    break;
+                }
+                sent += limits::CHUNK as u64;
+            }
+            assert!(
+                sent < give_up,
+                "Bob read {sent} bytes of a link test and was still reading"
+            );
+            assert!(
+                sent >= limits::LINK_TEST_MAX_BYTES - (16 << 20),
+                "cut off early at {sent}"
+            );
+        })
+        .await;
+    }
+);

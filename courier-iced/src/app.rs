@@ -425,6 +425,7 @@ impl Courier {
             dir: self.dir.clone(),
             password,
             remember: self.settings.remember,
+            answer_link_tests: self.settings.answer_link_tests,
             profile,
             generation: self.generation,
         });

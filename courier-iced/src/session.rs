@@ -23,6 +23,8 @@ pub struct ServerKey {
     pub password: String,
     /// Ask the hub to remember this computer at a password login.
     pub remember: bool,
+    /// Answer contacts' connection checks (off: the session declines them).
+    pub answer_link_tests: bool,
     /// The profile to log in with.
     pub profile: Profile,
     /// Bumped to force a fresh session for the same hub (after a log out).
@@ -74,6 +76,9 @@ pub fn connect(key: &ServerKey) -> BoxStream<'static, Feed> {
                 );
                 config.pins = Some(PinStore::new(&key.dir));
                 config.remember = key.remember;
+                if !key.answer_link_tests {
+                    config.answer_link_tests = None;
+                }
                 session::connect(config).map(Feed::Update).boxed()
             }
             Err(e) => {

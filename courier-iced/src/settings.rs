@@ -50,6 +50,9 @@ pub struct Settings {
     /// Files offered to someone offline that the hub keeps for them: offered again at
     /// the next login, so they go once that person accepts.
     pub kept_offers: Vec<KeptOffer>,
+    /// Answer contacts' connection checks (their link test to this computer) by
+    /// ourselves; off, they are told this computer does not answer them.
+    pub answer_link_tests: bool,
 }
 
 /// A file offer kept at a hub for someone offline, as the app remembers it.
@@ -94,6 +97,7 @@ impl Default for Settings {
             resume: Resume::Nothing,
             advertise: true,
             kept_offers: Vec::new(),
+            answer_link_tests: true,
         }
     }
 }
@@ -227,6 +231,11 @@ mod tests {
         assert_eq!(back, s);
         assert!(back.is_trusted(&id));
         assert!(!back.auto_accepts(&id), "auto-accept is off by default");
+
+        // A file from before a setting existed gets its default: connection checks
+        // are answered.
+        std::fs::write(dir.join(FILE), br#"{"hub": "10.0.0.2:8977"}"#)?;
+        assert!(Settings::load(&dir).answer_link_tests);
 
         std::fs::write(dir.join(FILE), b"{ not json")?;
         assert_eq!(Settings::load(&dir), Settings::default());

@@ -2,7 +2,7 @@
 //! sees file bytes unless it relays, and then only the peers' end-to-end TLS records.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,7 +12,7 @@ use super::paced::Paced;
 use super::{CloseReason, ConnId, Hub, Phase, Transmit, db};
 use crate::limits;
 use crate::proto::{
-    ClientId, Declined, ErrorCode, IncomingOffer, Manifest, ManifestError, OfferRefusal,
+    ClientId, Declined, ErrorCode, IncomingOffer, LinkTest, Manifest, ManifestError, OfferRefusal,
     ServerFrame, Ticket, TicketInfo, Timestamp, TransferEnd, TransferId,
 };
 
@@ -30,6 +30,9 @@ pub(super) struct Brokered {
     manifest: Arc<Manifest>,
     /// When it was offered.
     created: Timestamp,
+    /// A link test: its way, and the address the hub sees the prober at (the answering
+    /// side is told it, dials only there, and its own addresses go to nobody).
+    test: Option<(LinkTest, IpAddr)>,
     state: State,
     /// Kept at the hub until answered (offered with `wait`): survives either side going
     /// away, and the hub's restart (in its database).
@@ -199,6 +202,17 @@ impl Hub {
         }
         // A link test is for now or never.
         let mut wait = wait && manifest.test.is_none();
+        // Its answering side dials the prober back: only where we see the prober (its list
+        // may name anyone's machine).
+        let test = match (manifest.test, self.conns.get(&conn)) {
+            (None, _) => None,
+            (Some(way), Some(c)) => Some((way, c.peer.ip().to_canonical())),
+            (Some(_), None) => return,
+        };
+        let addrs = match test {
+            Some((way, seen)) => way.dialable(&addrs, seen, true),
+            None => addrs,
+        };
         let (targets, online) = match self.directory.get(&to) {
             Some(known) if to != client && (wait || !known.conns.is_empty()) => {
                 (known.conns.clone(), !known.conns.is_empty())
@@ -275,6 +289,7 @@ impl Hub {
                 files,
                 manifest,
                 created,
+                test,
                 state: State::Offered,
                 kept,
             },
@@ -321,6 +336,7 @@ impl Hub {
                 files: offer.manifest.files.len(),
                 manifest: offer.manifest,
                 created: offer.created,
+                test: None,
                 state: State::Offered,
                 kept: Some(Kept { bytes }),
             },
@@ -527,7 +543,18 @@ impl Hub {
         let mut bytes = [0u8; 32];
         self.rng.fill_bytes(&mut bytes);
         let ticket = Ticket(bytes);
-        let (from, sender_addrs, digest) = (t.from, t.addrs.clone(), t.digest);
+        let (from, digest, test) = (t.from, t.digest, t.test);
+        let (sender_addrs, addrs) = match test {
+            Some((way, seen)) => {
+                let here = self
+                    .conns
+                    .get(&conn)
+                    .is_some_and(|c| c.peer.ip().to_canonical().is_loopback());
+                // The answering side dials out: its own addresses go to nobody.
+                (way.dialable(&t.addrs, seen, here), Vec::new())
+            }
+            None => (t.addrs.clone(), addrs),
+        };
         // Answered: a kept offer is no longer kept (a failed transfer is offered again by
         // its sender).
         self.broker.unkeep(id);
@@ -547,6 +574,7 @@ impl Hub {
             files: files.clone(),
             addrs: sender_addrs,
             digest,
+            seen: test.map(|(_, seen)| seen),
         });
         let to_sender = ServerFrame::Ticket(TicketInfo {
             id,
@@ -555,6 +583,7 @@ impl Hub {
             files,
             addrs,
             digest,
+            seen: None,
         });
         self.send(conn, Arc::new(to_receiver), now);
         self.send(from_conn, Arc::new(to_sender), now);

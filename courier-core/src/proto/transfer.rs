@@ -86,6 +86,36 @@ pub enum LinkTest {
     Relayed,
 }
 
+impl LinkTest {
+    /// Which of the prober's `listed` addresses the answering side may dial for this way.
+    /// The list is the prober's word and may name anyone's machine (the answerer's own
+    /// services included), so: only those at `seen`, the address the hub sees the prober's
+    /// connection at, at most [`limits::LINK_TEST_DIALS`] of them; none for the relayed
+    /// way; and a loopback `seen` only for an answerer on the hub's machine too
+    /// (`answerer_on_loopback`), since elsewhere it would be the answerer's own machine.
+    /// The hub filters with it and the answering side again.
+    pub fn dialable(
+        self,
+        listed: &[SocketAddr],
+        seen: std::net::IpAddr,
+        answerer_on_loopback: bool,
+    ) -> Vec<SocketAddr> {
+        let seen = seen.to_canonical();
+        if self == Self::Relayed || (seen.is_loopback() && !answerer_on_loopback) {
+            return Vec::new();
+        }
+        let mut dial: Vec<SocketAddr> = Vec::new();
+        for a in listed {
+            let a = SocketAddr::new(a.ip().to_canonical(), a.port());
+            if a.ip() == seen && a.port() != 0 && !dial.contains(&a) {
+                dial.push(a);
+            }
+        }
+        dial.truncate(limits::LINK_TEST_DIALS);
+        dial
+    }
+}
+
 /// Why a manifest is not acceptable.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, thiserror::Error)]
 #[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
@@ -246,6 +276,8 @@ pub enum Declined {
     ByUser,
     /// The files do not fit on the receiver's disk.
     NoSpace,
+    /// A link test to someone who turned answering them off.
+    NoLinkTests,
 }
 
 /// How a brokered transfer ended at the hub, before or instead of its direct connection.
@@ -286,4 +318,49 @@ pub struct TicketInfo {
     /// the offer they hold, and the connecting side presents it with the ticket.
     #[serde(with = "serde_bytes")]
     pub digest: [u8; 32],
+    /// A link test's answering side only: the address the hub sees the prober's
+    /// connection at. The answering side dials only there (the prober's other addresses
+    /// may be anyone's); a hub that does not say means nothing is dialled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<std::net::IpAddr>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addrs(list: &[&str]) -> Vec<SocketAddr> {
+        list.iter().map(|a| a.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_link_test_dials_only_where_the_hub_sees_the_prober() {
+        let seen = "192.168.1.7".parse().unwrap();
+        let listed = addrs(&[
+            "127.0.0.1:22",
+            "10.0.0.5:80",
+            "192.168.1.7:4000",
+            "192.168.1.7:4000",
+            "[::ffff:192.168.1.7]:4001",
+            "192.168.1.7:0",
+            "192.168.1.7:4002",
+            "192.168.1.7:4003",
+            "192.168.1.7:4004",
+        ]);
+        assert_eq!(
+            LinkTest::Direct.dialable(&listed, seen, false),
+            addrs(&[
+                "192.168.1.7:4000",
+                "192.168.1.7:4001",
+                "192.168.1.7:4002",
+                "192.168.1.7:4003"
+            ])
+        );
+        assert_eq!(LinkTest::Relayed.dialable(&listed, seen, false), vec![]);
+        // A prober on the hub's machine is the answerer's own machine unless it is there too.
+        let here = addrs(&["127.0.0.1:4000"]);
+        let lo = "::ffff:127.0.0.1".parse().unwrap();
+        assert_eq!(LinkTest::Direct.dialable(&here, lo, false), vec![]);
+        assert_eq!(LinkTest::Direct.dialable(&here, lo, true), here);
+    }
 }

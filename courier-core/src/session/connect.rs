@@ -40,10 +40,13 @@ pub struct Config {
     pub pins: Option<PinStore>,
     /// Heartbeat and login timing.
     pub timing: Timing,
-    /// Answer link tests (`courier doctor --peer` from another member) by ourselves,
-    /// listening as these options say for the direct way (default: yes, on every
-    /// interface); `None` declines them. A test is answered one at a time, at most
-    /// [`limits::LINK_TESTS_PER_MINUTE`] a minute, and never shows as an offer.
+    /// Answer link tests (`courier doctor --peer` from another member) by ourselves, with
+    /// these options (default: yes); `None` declines them, and the prober hears that we
+    /// do not answer them ([`proto::Declined::NoLinkTests`]). A test is answered one at a
+    /// time, at most [`limits::LINK_TESTS_PER_MINUTE`] and
+    /// [`limits::LINK_TEST_BYTES_PER_MINUTE`] a minute, and never shows as an offer. The
+    /// answering side never listens: for the direct way it dials the prober where the hub
+    /// sees it (`listen` and `advertise` are not used).
     pub answer_link_tests: Option<transfer::Options>,
 }
 
@@ -136,6 +139,7 @@ pub fn connect(config: Config) -> impl Stream<Item = Update> + Send + 'static {
             hub: config.hub.clone(),
             identity: config.identity.clone(),
             hub_id: std::sync::Mutex::new(None),
+            hub_on_loopback: std::sync::Mutex::new(false),
         }),
     };
     // Link tests are answered beside the driver, one at a time, as long as it runs.
@@ -157,31 +161,38 @@ pub fn connect(config: Config) -> impl Stream<Item = Update> + Send + 'static {
     futures::stream::select(driver, updates_rx)
 }
 
-/// Answers the link tests the driver hands over, in turn; declines those past
-/// [`limits::LINK_TESTS_PER_MINUTE`]. Never ends by itself (it runs as long as the
-/// driver it is raced with).
+/// Answers the link tests the driver hands over, in turn, whoever probes; declines
+/// those past [`limits::LINK_TESTS_PER_MINUTE`], or when the last minute's tests and a
+/// whole new one would take in more than [`limits::LINK_TEST_BYTES_PER_MINUTE`]. Never
+/// ends by itself (it runs as long as the driver it is raced with).
 async fn answer_link_tests(
     handle: Handle,
     tests: Receiver<IncomingOffer>,
     options: transfer::Options,
 ) {
-    let mut recent: VecDeque<Instant> = VecDeque::new();
+    // When each recent test started, and the data it took in.
+    let mut recent: VecDeque<(Instant, u64)> = VecDeque::new();
     while let Ok(offer) = tests.recv().await {
         let now = Instant::now();
         while recent
             .front()
-            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(60))
+            .is_some_and(|(t, _)| now.duration_since(*t) >= Duration::from_secs(60))
         {
             recent.pop_front();
         }
-        if recent.len() >= limits::LINK_TESTS_PER_MINUTE {
+        let taken: u64 = recent.iter().map(|(_, bytes)| bytes).sum();
+        if recent.len() >= limits::LINK_TESTS_PER_MINUTE
+            || taken + limits::LINK_TEST_MAX_BYTES > limits::LINK_TEST_BYTES_PER_MINUTE
+        {
             let _ = handle.decline(offer.id, Declined::ByUser).await;
             continue;
         }
-        recent.push_back(now);
         let from = offer.from;
-        match transfer::answer_link_test(handle.clone(), offer, &options).await {
-            Ok((route, bytes)) => {
+        let mut bytes = 0;
+        let result = transfer::answer_link_test(handle.clone(), offer, &options, &mut bytes).await;
+        recent.push_back((now, bytes));
+        match result {
+            Ok(route) => {
                 tracing::info!(
                     "answered a link test of {}: {route}, {bytes} bytes",
                     from.short()
@@ -301,6 +312,12 @@ async fn once(
             Ok(ok) => ok,
             Err(e) => return e.into(),
         };
+    let on_loopback = stream
+        .get_ref()
+        .0
+        .peer_addr()
+        .is_ok_and(|a| a.ip().to_canonical().is_loopback());
+    *lock(&handle.shared.hub_on_loopback) = on_loopback;
     // Check the pin before a single login byte is sent.
     let pinned = match &config.pins {
         Some(store) => match store.get(&config.hub) {
@@ -383,13 +400,15 @@ async fn once(
                 }
                 Event::Message(m) if !link.recent.first_time(&m) => continue,
                 Event::Offer(offer) if offer.manifest.test.is_some() => {
-                    // Answered by ourselves (or declined when busy), never shown.
+                    // Answered by ourselves (or declined when busy, or when the user
+                    // turned answering off), never shown.
                     let id = offer.id;
-                    let taken = match link.tests {
-                        Some(tests) => tests.try_send(offer).is_ok(),
-                        None => false,
+                    let reason = match link.tests {
+                        Some(tests) => tests.try_send(offer).err().map(|_| Declined::ByUser),
+                        None => Some(Declined::NoLinkTests),
                     };
-                    if !taken && let Err(e) = session.decline(id, Declined::ByUser, Instant::now())
+                    if let Some(reason) = reason
+                        && let Err(e) = session.decline(id, reason, Instant::now())
                     {
                         return e;
                     }

@@ -60,6 +60,9 @@ pub(crate) struct Shared {
     pub(crate) hub: String,
     pub(crate) identity: Identity,
     pub(crate) hub_id: Mutex<Option<ClientId>>,
+    /// Whether the hub connection of the last login goes over loopback (the hub runs on
+    /// this machine).
+    pub(crate) hub_on_loopback: Mutex<bool>,
 }
 
 /// Locks a mutex whose data stays consistent even if a holder panicked.
@@ -268,5 +271,11 @@ impl Handle {
     /// The hub's address and its fingerprint as pinned at the last login.
     pub(crate) fn hub(&self) -> (String, Option<ClientId>) {
         (self.shared.hub.clone(), *lock(&self.shared.hub_id))
+    }
+
+    /// Whether the hub runs on this machine (the last login's connection went over
+    /// loopback): only then is a prober the hub sees on loopback on this machine too.
+    pub(crate) fn hub_on_loopback(&self) -> bool {
+        *lock(&self.shared.hub_on_loopback)
     }
 }

@@ -57,6 +57,10 @@ pub enum Violation {
     /// A link message that does not decode.
     #[error("the other side sent a malformed message: {0}")]
     Malformed(#[source] DecodeError),
+    /// A link test's prober sent more than a test may carry
+    /// ([`crate::limits::LINK_TEST_MAX_BYTES`], [`crate::limits::LINK_TEST_MAX_MESSAGES`]).
+    #[error("the other side sent more than a link test may carry")]
+    LinkTestTooBig,
     /// The other side stopped because it says we broke the protocol.
     #[error("the other side reported a protocol error")]
     Reported,
@@ -78,6 +82,9 @@ pub enum Error {
     /// The receiver does not have the space.
     #[error("declined: the receiver does not have enough disk space")]
     NoSpaceAtReceiver,
+    /// A link test to someone who does not answer them (they turned that off).
+    #[error("they do not answer connection checks")]
+    NoLinkTests,
     /// One side cancelled.
     #[error("cancelled by {}", by.short())]
     Cancelled {

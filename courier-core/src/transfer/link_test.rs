@@ -4,9 +4,18 @@
 //! [`LinkTest::Relayed`]), measures the round-trip time with a few pings, then sends
 //! in-memory data for [`limits::LINK_TEST_RUN`] and divides the bytes the other side
 //! confirms by the time they took. The answering side is the other member's session,
-//! which answers by itself ([`crate::session::Config::answer_link_tests`]): it
-//! echoes pings and counts bytes, never touches a disk, and ends the test after
-//! [`limits::LINK_TEST_MAX_TIME`] whatever the prober does.
+//! which answers by itself unless its user turned that off
+//! ([`crate::session::Config::answer_link_tests`]): it echoes pings and counts bytes,
+//! never touches a disk, and ends the test after [`limits::LINK_TEST_MAX_TIME`],
+//! [`limits::LINK_TEST_MAX_BYTES`] or [`limits::LINK_TEST_MAX_MESSAGES`], whatever the
+//! prober does.
+//!
+//! Any member may probe, so answering must cost little and reach nothing else: the
+//! answering side never listens and gives the hub no address (the prober learns none of
+//! its interfaces); for the direct way it dials the prober only at the address the hub sees
+//! the prober's connection at ([`LinkTest::dialable`], checked by the hub and again here),
+//! on at most [`limits::LINK_TEST_DIALS`] of the ports listed. A prober behind a NAT (the
+//! hub sees another address than it lists) gets no direct test.
 
 use std::time::{Duration, Instant};
 
@@ -28,9 +37,6 @@ use crate::session::Handle;
 const PINGS: u32 = 5;
 /// How long one ping's answer (and the final count) may take.
 const ANSWER: Duration = Duration::from_secs(2);
-/// The prober stops sending data after this much, even if time is left (a fast link
-/// measures well before).
-const MAX_BYTES: u64 = 16 << 30;
 
 /// What a link test measured on one way.
 #[derive(Clone, Debug, PartialEq)]
@@ -84,8 +90,9 @@ fn options_for(way: LinkTest, base: &Options) -> Options {
     o
 }
 
-/// A context for the race with nobody listening for updates and no cancel button.
-fn quiet_ctx(handle: Handle) -> Ctx {
+/// A context for the race with nobody listening for updates and no cancel button;
+/// `answering` for the side answering a test of that way.
+fn quiet_ctx(handle: Handle, answering: Option<LinkTest>) -> Ctx {
     let (updates, _) = async_channel::bounded(1);
     let (_, cancel) = async_channel::bounded(1);
     Ctx {
@@ -93,6 +100,7 @@ fn quiet_ctx(handle: Handle) -> Ctx {
         handle,
         cancel,
         updates,
+        answering,
     }
 }
 
@@ -114,7 +122,7 @@ pub async fn link_test(
     run: Duration,
 ) -> Result<LinkReport, Error> {
     let options = options_for(way, base);
-    let ctx = quiet_ctx(handle);
+    let ctx = quiet_ctx(handle, None);
     let manifest = Manifest {
         test: Some(way),
         ..Manifest::default()
@@ -190,7 +198,7 @@ async fn measure(ws: &mut Ws, run: Duration) -> Result<(Duration, u64, Duration)
         peer::send(ws, &Control::Ping { n })
             .await
             .map_err(Error::NoRoute)?;
-        match recv(ws, Instant::now() + ANSWER).await? {
+        match recv(ws, Instant::now() + ANSWER, &mut 0, u64::MAX).await? {
             Heard::Control(Control::Pong { n: m }) if m == n => rtts.push(sent.elapsed()),
             Heard::Control(Control::Abort { .. }) => return Err(Violation::Reported.into()),
             _ => return Err(Violation::Unexpected.into()),
@@ -208,7 +216,8 @@ async fn measure(ws: &mut Ws, run: Duration) -> Result<(Duration, u64, Duration)
     let chunk = async_tungstenite::tungstenite::Bytes::from(chunk);
     let started = Instant::now();
     let mut sent = 0u64;
-    while started.elapsed() < run && sent < MAX_BYTES {
+    // The answering side takes no more (a fast link is measured on less time).
+    while started.elapsed() < run && sent + (limits::CHUNK as u64) <= limits::LINK_TEST_MAX_BYTES {
         ws.send(WsMessage::Binary(chunk.clone()))
             .await
             .map_err(|e| Error::NoRoute(e.into()))?;
@@ -217,7 +226,7 @@ async fn measure(ws: &mut Ws, run: Duration) -> Result<(Duration, u64, Duration)
     peer::send(ws, &Control::Done)
         .await
         .map_err(Error::NoRoute)?;
-    let bytes = match recv(ws, Instant::now() + ANSWER.max(run)).await? {
+    let bytes = match recv(ws, Instant::now() + ANSWER.max(run), &mut 0, u64::MAX).await? {
         Heard::Control(Control::Got { bytes }) if bytes == sent => bytes,
         Heard::Control(Control::Got { .. }) => return Err(Violation::PhantomBytes.into()),
         Heard::Control(Control::Abort { .. }) => return Err(Violation::Reported.into()),
@@ -232,9 +241,14 @@ enum Heard {
     Data(usize),
 }
 
-/// The next message, within `deadline`.
-async fn recv(ws: &mut Ws, deadline: Instant) -> Result<Heard, Error> {
+/// The next message, within `deadline`. `read` counts every message read, WebSocket
+/// pings included; past `most` the other side is cut off.
+async fn recv(ws: &mut Ws, deadline: Instant, read: &mut u64, most: u64) -> Result<Heard, Error> {
     loop {
+        *read += 1;
+        if *read > most {
+            return Err(Violation::LinkTestTooBig.into());
+        }
         let next = net::until(deadline, async { Ok(ws.next().await) }).await;
         match next {
             Err(_) => return Err(Error::NoRoute(peer::Error::Timeout)),
@@ -252,80 +266,111 @@ async fn recv(ws: &mut Ws, deadline: Instant) -> Result<Heard, Error> {
     }
 }
 
-/// Answers the link test `offer` (the receiving side): connects the way it asks, echoes
-/// pings and counts data until the prober is done, at most
-/// [`limits::LINK_TEST_MAX_TIME`]. Returns the way connected and the bytes counted.
-/// `base` says where a direct test listens. Declines an offer that is not a valid link
-/// test.
+/// Answers the link test `offer` (the receiving side): connects the way it asks, the
+/// direct way only by dialling the prober where the hub sees it (never listening: this
+/// side gives no address), echoes pings and counts data until the prober is done, at most
+/// [`limits::LINK_TEST_MAX_TIME`], [`limits::LINK_TEST_MAX_BYTES`] and
+/// [`limits::LINK_TEST_MAX_MESSAGES`]. Returns the way connected; `taken` grows by the
+/// data read, whatever the outcome. Declines an offer that is not a valid link test.
 ///
 /// # Errors
-/// As [`link_test`]'s, and [`Error::BadSelection`] for an offer that is not one.
+/// As [`link_test`]'s, [`Error::BadSelection`] for an offer that is not one, and
+/// [`Violation::LinkTestTooBig`] for a prober that sends past the caps.
 pub(crate) async fn answer(
     handle: Handle,
     offer: IncomingOffer,
     base: &Options,
-) -> Result<(Route, u64), Error> {
-    let ctx = quiet_ctx(handle);
+    taken: &mut u64,
+) -> Result<Route, Error> {
     let (Some(way), Ok(())) = (offer.manifest.test, offer.manifest.validate()) else {
-        let _ = ctx.handle.decline(offer.id, Declined::ByUser).await;
+        let _ = handle.decline(offer.id, Declined::ByUser).await;
         return Err(Error::BadSelection);
     };
-    let options = options_for(way, base);
-    let listening = race::bind(&options).await?;
-    let addrs = listening
-        .as_ref()
-        .map(|l| l.addrs.clone())
-        .unwrap_or_default();
-    let mut answers = ctx.handle.accept(offer.id, Vec::new(), addrs).await?;
+    let ctx = quiet_ctx(handle, Some(way));
+    let options = answering_options(way, base);
+    let mut answers = ctx.handle.accept(offer.id, Vec::new(), Vec::new()).await?;
     let link = race::connect(
         &ctx,
         Role::Receiver,
         offer.id,
         offer.from,
         offer.manifest.digest(),
-        listening,
+        None,
         &options,
         &mut answers,
     )
     .await?;
     let mut ws = link.ws;
-    let result = echo(&mut ws).await;
+    let result = echo(&mut ws, taken).await;
     if let Err(e) = &result {
         let reason = match e {
             Error::NoRoute(_) => None,
             _ => Some(AbortReason::Protocol),
         };
         if let Some(reason) = reason {
-            let _ = peer::send(&mut ws, &Control::Abort { reason }).await;
+            // Bounded: a prober that reads nothing must not hold this side.
+            futures_lite::future::or(
+                async {
+                    let _ = peer::send(&mut ws, &Control::Abort { reason }).await;
+                },
+                async {
+                    async_io::Timer::after(ANSWER).await;
+                },
+            )
+            .await;
         }
     }
     let _ = net::until(Instant::now() + ANSWER, async {
         ws.close(None).await.map_err(net::Error::from)
     })
     .await;
-    Ok((link.route, result?))
+    result.map(|_| link.route)
 }
 
-/// The answering side on a connected link.
-async fn echo(ws: &mut Ws) -> Result<u64, Error> {
+/// The answering side's options for `way`: as the prober's, but it never listens.
+fn answering_options(way: LinkTest, base: &Options) -> Options {
+    let mut o = options_for(way, base);
+    o.listen = None;
+    o.advertise = None;
+    o
+}
+
+/// The answering side on a connected link: everything it does, sending included, ends
+/// at [`limits::LINK_TEST_MAX_TIME`]; a prober past the caps is cut off there, before
+/// the next message is read. `taken` counts the data.
+async fn echo(ws: &mut Ws, taken: &mut u64) -> Result<u64, Error> {
     let deadline = Instant::now() + limits::LINK_TEST_MAX_TIME;
     let mut count = 0u64;
-    loop {
-        match recv(ws, deadline).await? {
-            Heard::Data(n) => count = count.saturating_add(n as u64),
-            Heard::Control(Control::Ping { n }) => peer::send(ws, &Control::Pong { n })
-                .await
-                .map_err(Error::NoRoute)?,
-            Heard::Control(Control::Done) => {
-                peer::send(ws, &Control::Got { bytes: count })
+    let mut read = 0u64;
+    let work = async {
+        loop {
+            match recv(ws, deadline, &mut read, limits::LINK_TEST_MAX_MESSAGES).await? {
+                Heard::Data(n) => {
+                    count = count.saturating_add(n as u64);
+                    *taken = taken.saturating_add(n as u64);
+                    if count > limits::LINK_TEST_MAX_BYTES {
+                        return Err(Violation::LinkTestTooBig.into());
+                    }
+                }
+                Heard::Control(Control::Ping { n }) => peer::send(ws, &Control::Pong { n })
                     .await
-                    .map_err(Error::NoRoute)?;
-                return Ok(count);
+                    .map_err(Error::NoRoute)?,
+                Heard::Control(Control::Done) => {
+                    peer::send(ws, &Control::Got { bytes: count })
+                        .await
+                        .map_err(Error::NoRoute)?;
+                    return Ok(count);
+                }
+                Heard::Control(Control::Abort { .. }) => return Err(Violation::Reported.into()),
+                Heard::Control(_) => return Err(Violation::Unexpected.into()),
             }
-            Heard::Control(Control::Abort { .. }) => return Err(Violation::Reported.into()),
-            Heard::Control(_) => return Err(Violation::Unexpected.into()),
         }
-    }
+    };
+    futures_lite::future::or(work, async {
+        async_io::Timer::at(deadline).await;
+        Err(Error::NoRoute(peer::Error::Timeout))
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -139,6 +139,7 @@ mod tests {
             files: vec![0],
             addrs: Vec::new(),
             digest: [0; 32],
+            seen: None,
         })
     }
 

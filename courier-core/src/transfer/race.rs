@@ -67,6 +67,7 @@ pub(crate) fn ended(end: TransferEnd) -> Error {
     match end {
         TransferEnd::Declined(Declined::ByUser) => Error::Declined,
         TransferEnd::Declined(Declined::NoSpace) => Error::NoSpaceAtReceiver,
+        TransferEnd::Declined(Declined::NoLinkTests) => Error::NoLinkTests,
         TransferEnd::Cancelled { by } => Error::Cancelled { by },
         TransferEnd::PeerGone => Error::PeerGone,
         TransferEnd::NotKept => Error::NotKept,
@@ -151,13 +152,21 @@ pub(crate) async fn connect(
             .map(|l| l.addrs.clone())
             .unwrap_or_default()
     });
-    let info = await_ticket(ctx, id, answers, reclaim.as_deref()).await?;
+    let mut info = await_ticket(ctx, id, answers, reclaim.as_deref()).await?;
     if info.peer != peer {
         return Err(Violation::WrongPeer.into());
     }
     // The ticket must be for the files this side offered or was offered.
     if info.digest != digest {
         return Err(Violation::OtherFiles.into());
+    }
+    // Answering a link test: the prober's list is its word; dial only where the hub
+    // sees it (nowhere if the hub does not say), whatever the hub passed on.
+    if let Some(way) = ctx.answering {
+        info.addrs = match info.seen {
+            Some(seen) => way.dialable(&info.addrs, seen, ctx.handle.hub_on_loopback()),
+            None => Vec::new(),
+        };
     }
     ctx.update(super::Update::Accepted {
         files: info.files.clone(),

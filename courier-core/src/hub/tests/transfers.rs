@@ -168,6 +168,61 @@ fn link_test_offers_carry_no_files() {
     assert_eq!(ticket[0].digest, test.digest());
 }
 
+/// Finding N6: the hub hands a link test's answering side only the prober's addresses at
+/// the address it sees the prober at (the list may name anyone's machine), says that
+/// address, and hands the prober none of the answering side's (its interfaces are its
+/// own business), whatever the clients send.
+#[test]
+fn a_link_test_is_dialled_only_where_the_hub_sees_the_prober() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    let bob = sim.clients[b].id;
+    let now = sim.now;
+    let listed: Vec<std::net::SocketAddr> = ["10.0.0.9:22", "127.0.0.1:631", "10.0.0.1:5000"]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+    let test = Manifest {
+        test: Some(LinkTest::Direct),
+        ..Manifest::default()
+    };
+    sim.clients[a]
+        .session
+        .offer(1, bob, test, listed, false, now)
+        .unwrap();
+    sim.run();
+    let Some(&(1, Ok(id))) = sent(&sim, a).first() else {
+        unreachable!("the link test was refused")
+    };
+    let seen_at: std::net::SocketAddr = "10.0.0.1:5000".parse().unwrap();
+    let offered: Vec<_> = sim
+        .events(b)
+        .iter()
+        .filter_map(|e| match e {
+            SEvent::Offer(o) => Some(o.addrs.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(offered, vec![vec![seen_at]]);
+    sim.raw(
+        b,
+        &ClientFrame::Accept {
+            id,
+            files: vec![],
+            addrs: vec!["10.0.0.2:7000".parse().unwrap()],
+        },
+    );
+    let to_bob = tickets(&sim, b);
+    assert_eq!(to_bob.len(), 1);
+    assert_eq!(to_bob[0].addrs, vec![seen_at]);
+    assert_eq!(to_bob[0].seen, Some(seen_at.ip()));
+    let to_alice = tickets(&sim, a);
+    assert_eq!(to_alice.len(), 1);
+    assert!(to_alice[0].addrs.is_empty(), "{:?}", to_alice[0].addrs);
+    assert_eq!(to_alice[0].seen, None);
+}
+
 #[test]
 fn offer_limits() {
     let mut sim = Sim::new(PW);

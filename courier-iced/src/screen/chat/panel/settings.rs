@@ -1,4 +1,5 @@
-//! The settings page: download folder, theme, auto-accept, notifications, remembering.
+//! The settings page: download folder, theme, auto-accept, notifications, remembering,
+//! connection checks.
 
 use std::path::PathBuf;
 
@@ -43,6 +44,8 @@ pub enum Message {
     Remember(bool),
     /// Show a hub hosted here on the network.
     Advertise(bool),
+    /// Answer contacts' connection checks.
+    AnswerLinkTests(bool),
     /// Asked to clear the open conversation's history (`false`) or all (`true`).
     Clear(bool),
     /// Confirmed the clearing.
@@ -101,6 +104,10 @@ impl Page {
             }
             Message::Advertise(on) => {
                 settings.advertise = on;
+                return PageAction::SaveSettings;
+            }
+            Message::AnswerLinkTests(on) => {
+                settings.answer_link_tests = on;
                 return PageAction::SaveSettings;
             }
             Message::Clear(all) => self.clearing = Some(all),
@@ -175,6 +182,21 @@ impl Page {
                         .on_toggle(Message::Remember),
                     text(
                         "Takes effect at the next password login; a hub's owner can make it forget."
+                    )
+                    .size(13)
+                    .style(style::dim),
+                ]
+                .spacing(4)
+            ),
+            section(
+                "Connection checks",
+                column![
+                    checkbox(settings.answer_link_tests)
+                        .label("Answer connection checks from contacts")
+                        .on_toggle(Message::AnswerLinkTests),
+                    text(
+                        "A contact's check connects back only to the address the hub sees them \
+                         at, and nothing is shown or saved. Takes effect the next time you join."
                     )
                     .size(13)
                     .style(style::dim),
