@@ -59,8 +59,20 @@ impl Standing {
         matches!(self, Self::Known)
     }
 
+    /// One word for it: `new`, `known`, `unchecked`, `impostor` or `mismatch`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Known => "known",
+            Self::Unchecked => "unchecked",
+            Self::Impostor { .. } => "impostor",
+            Self::Mismatch { .. } => "mismatch",
+        }
+    }
+
     /// The warning to show with the hub named `name` (escaped by the caller for where
-    /// it is shown), if it must not be used without a look: one line.
+    /// it is shown), if it must not be used without a look: one line, starting with a
+    /// verb (the caller says "the hub at ADDRESS" before it).
     pub fn warning(&self, name: &str) -> Option<String> {
         match self {
             Self::New | Self::Known => None,
@@ -74,7 +86,7 @@ impl Standing {
                 shown.safety_code()
             )),
             Self::Mismatch { advertised, shown } => Some(format!(
-                "{name} advertises safety code {} but its certificate shows {}",
+                "advertises itself as {name} with safety code {} but its certificate shows {}",
                 advertised.safety_code(),
                 shown.safety_code()
             )),
