@@ -965,6 +965,14 @@ fn an_impostor_under_a_known_hubs_name_is_refused_and_never_known() {
     let (mut fake, b) = net.hub(&dir.join("fake"), &["--name", "Team hub"]);
     assert_ne!(a["fingerprint"], b["fingerprint"]);
     refused(&b, "same name");
+    // Doctor, with no hub given, does not log in to it either.
+    let report = net.doctor(&profile, "discovery test password");
+    let (ok, said) = step(&report, "login");
+    assert!(
+        !ok && said.contains("claims to be Team hub but is not the hub you know"),
+        "{report}"
+    );
+    assert!(!pins().contains(b["fingerprint"].as_str().unwrap()));
     interrupt(&mut fake);
 
     // The same impostor, not advertising itself; a forged announcement says it is the
