@@ -770,7 +770,7 @@ mod tests {
             standing(Standing::Unchecked, 2),
         );
         assert_eq!(login.found[0].0.name, "Lab");
-        assert!(!simulator(login.view()).find("known").is_ok());
+        assert!(simulator(login.view()).find("known").is_err());
         login.checked(&hub("Lab", 7, 2), standing(Standing::Known, 2));
         // The same hub again (an address changed) is one row, not two.
         login.discovered(Seen::Found(hub("Office", 6, 1)), standing(Standing::New, 1));
