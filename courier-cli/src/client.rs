@@ -7,6 +7,7 @@ use std::pin::Pin;
 use anyhow::{Context, Result, anyhow, bail};
 use courier_core::auth::Password;
 use courier_core::contacts::{self, Contacts};
+use courier_core::discovery::{self, Standing};
 use courier_core::history::{History, State};
 use courier_core::identity::{Identity, PinStore};
 use courier_core::proto::{ClientId, Contact, MsgId, Profile, Target, Timestamp, validate_profile};
@@ -74,27 +75,68 @@ pub(crate) fn profile_dir(args: &ClientArgs) -> Result<PathBuf> {
     }
 }
 
+/// A hub found on the network whose certificate was seen: its advertised name is
+/// remembered for its pin once this client logs in to that very certificate.
+struct Verified {
+    name: String,
+    certificate: ClientId,
+}
+
 /// The hub to use when none is given: the only one on this network (found by mDNS), or
 /// the local one when none answers; several are listed for the user to choose.
-async fn found_hub() -> Result<String> {
-    let found = smol::unblock(|| courier_core::discovery::find(FIND_FOR)).await;
+///
+/// Its advertisement is only a claim: a TLS handshake (no login) shows its certificate
+/// first. A hub that claims to be one this client knows (by name, address or
+/// fingerprint) with another certificate, or that advertises a certificate it does not
+/// show, is refused with a warning: the password is never offered to it unasked.
+async fn found_hub(args: &ClientArgs) -> Result<(String, Option<Verified>)> {
+    let found = smol::unblock(|| discovery::find(FIND_FOR)).await;
     let hubs: Vec<_> = match found {
         Ok(hubs) => hubs.into_iter().filter(|h| h.compatible()).collect(),
         Err(e) => {
             eprintln!("courier: cannot look for hubs on the network ({e}); trying {LOCAL_HUB}");
-            return Ok(LOCAL_HUB.to_owned());
+            return Ok((LOCAL_HUB.to_owned(), None));
         }
     };
     match hubs.as_slice() {
-        [] => Ok(LOCAL_HUB.to_owned()),
+        [] => Ok((LOCAL_HUB.to_owned(), None)),
         [hub] => {
-            let address = hub.addresses.first().map(ToString::to_string);
+            let address = hub.addresses.first().copied();
             let address = address.context("the hub found has no address")?;
+            let dir = profile_dir(args)?;
+            let store = PinStore::new(&dir);
+            let pins = store
+                .all()
+                .with_context(|| format!("reading the hub pins in {}", dir.display()))?;
+            let checked = discovery::check(hub, &pins, discovery::PROBE_WITHIN).await;
+            let name = courier_core::text::terminal_line(&hub.name);
+            if let Some(warning) = checked.standing.warning(&name) {
+                bail!(
+                    "not using the hub found at {address}: it {warning} (give the hub you mean \
+                     with --hub)"
+                );
+            }
+            let address = address.to_string();
+            if let (Standing::Known, Some(certificate)) = (checked.standing, checked.certificate) {
+                // The hub this client knows, maybe at a new address: the login checks
+                // the certificate just seen (never a first contact with whatever answers
+                // next), and the name it goes by is kept current.
+                let keep = || -> Result<(), courier_core::identity::Error> {
+                    if store.get(&address)?.is_none() {
+                        store.set(&address, certificate)?;
+                    }
+                    store.learn_name(certificate, &hub.name).map(drop)
+                };
+                keep().with_context(|| format!("keeping the hub pins in {}", dir.display()))?;
+            }
             eprintln!(
-                "courier: using the hub on this network: {} at {address} (--hub chooses another)",
-                courier_core::text::terminal_line(&hub.name)
+                "courier: using the hub on this network: {name} at {address} (--hub chooses another)"
             );
-            Ok(address)
+            let verified = checked.certificate.map(|certificate| Verified {
+                name: hub.name.clone(),
+                certificate,
+            });
+            Ok((address, verified))
         }
         many => bail!(
             "there are {} hubs on this network; choose one with --hub: {}",
@@ -139,9 +181,9 @@ impl Client {
     /// Connects and logs in. With `persistent` false, the first failure is final (for
     /// one-shot commands); otherwise transient failures are retried and reported.
     pub(crate) async fn connect(args: &ClientArgs, persistent: bool) -> Result<Self> {
-        let hub = match &args.hub {
-            Some(hub) => hub.clone(),
-            None => found_hub().await?,
+        let (hub, verified) = match &args.hub {
+            Some(hub) => (hub.clone(), None),
+            None => found_hub(args).await?,
         };
         let args = &ClientArgs {
             hub: Some(hub.clone()),
@@ -167,13 +209,13 @@ impl Client {
             None if known_hub => Password::new(""),
             None => password::require(args.password_file.as_deref())?,
         };
-        let mut config = session::Config::new(hub, identity, password, profile);
-        config.pins = Some(pins);
+        let mut config = session::Config::new(hub.clone(), identity, password, profile);
+        config.pins = Some(pins.clone());
         config.remember = !args.no_remember;
         if args.no_link_tests {
             config.answer_link_tests = None;
         }
-        match Self::login(args, config.clone(), persistent).await {
+        let client = match Self::login(args, config.clone(), persistent).await {
             Err(LoginError::NotRemembered) => {
                 eprintln!("courier: this hub no longer remembers this device: enter the password");
                 config.password = password::require(args.password_file.as_deref())?;
@@ -182,7 +224,16 @@ impl Client {
                     .map_err(LoginError::into_anyhow)
             }
             other => other.map_err(LoginError::into_anyhow),
+        }?;
+        // A hub found on the network and logged in to with the certificate it showed
+        // before: its name is now one this client knows it by.
+        if let Some(found) = verified
+            && pins.get(&hub).ok().flatten() == Some(found.certificate)
+            && let Err(e) = pins.learn_name(found.certificate, &found.name)
+        {
+            eprintln!("courier: the hub's name is not kept with its pin: {e}");
         }
+        Ok(client)
     }
 
     async fn login(

@@ -869,6 +869,142 @@ fn a_hostile_mdns_responder_neither_crashes_nor_confuses_the_list() {
     interrupt(&mut hub);
 }
 
+impl Net {
+    /// `courier say --to everyone` in the client namespace with no hub given and the
+    /// password in the environment.
+    fn say(&self, profile: &std::path::Path, message: &str) -> Output {
+        let mut c = self.exec(&self.client);
+        c.args([
+            "say",
+            "--json",
+            "--to",
+            "everyone",
+            message,
+            "--profile-dir",
+        ])
+        .arg(profile)
+        .env_remove("COURIER_HUB")
+        .env("COURIER_PASSWORD", "discovery test password")
+        .env("COURIER_NAME", "finder")
+        .stdin(Stdio::null());
+        self.browse(c)
+    }
+}
+
+/// N10: a hub this computer knows stops; another one (another identity) advertises
+/// under its name at another port, first honestly, then with the known hub's
+/// fingerprint in its TXT record. A command with no hub given and the password at hand
+/// refuses it with a warning naming both safety codes (nothing logged in, nothing
+/// pinned), and `courier hubs` never says known. The real hub back at a new port is
+/// known, and used.
+#[test]
+fn an_impostor_under_a_known_hubs_name_is_refused_and_never_known() {
+    let Some(net) = Net::new("an_impostor_under_a_known_hubs_name", 79) else {
+        return;
+    };
+    let route = Command::new("ip")
+        .args(["-n", &net.hub, "route", "add", "224.0.0.0/4", "dev"])
+        .arg(format!("cva{}79", std::process::id() % 100_000))
+        .status()
+        .unwrap();
+    assert!(route.success());
+    let dir = tempdir("discovery-impostor");
+    let profile = dir.join("client");
+    let pins = || std::fs::read_to_string(profile.join("hub-pins")).unwrap_or_default();
+
+    // The real hub, met through discovery (pinned, with its name).
+    let (mut real, a) = net.hub(&dir.join("real"), &["--name", "Team hub"]);
+    let who = net.who(&profile);
+    assert!(who.status.success(), "{}", text(&who.stderr));
+    let listed = json_lines(&net.hubs(&profile, false).stdout);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["known"], true, "{listed:?}");
+    let protocol = listed[0]["protocol"].clone();
+    interrupt(&mut real);
+
+    let refused = |b: &serde_json::Value, what: &str| {
+        let said = net.say(&profile, "for the team");
+        let err = text(&said.stderr);
+        assert_eq!(said.status.code(), Some(2), "{what}: {err}");
+        assert!(
+            err.contains("claims to be Team hub but is not the hub you know")
+                && err.contains(a["safety_code"].as_str().unwrap())
+                && err.contains(b["safety_code"].as_str().unwrap()),
+            "{what}: {err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+        assert!(
+            !pins().contains(b["fingerprint"].as_str().unwrap()),
+            "{what}: never logged in to, never pinned: {}",
+            pins()
+        );
+        let listed = json_lines(&net.hubs(&profile, false).stdout);
+        assert_eq!(listed.len(), 1, "{what}: {listed:?}");
+        let hub = &listed[0];
+        assert_eq!(hub["known"], false, "{what}: {hub}");
+        assert_eq!(hub["standing"], "impostor", "{what}: {hub}");
+        assert_eq!(hub["checked"], true, "{what}: {hub}");
+        assert_eq!(
+            hub["safety_code"], b["safety_code"],
+            "{what}: the code its certificate shows: {hub}"
+        );
+        assert!(
+            hub["warning"]
+                .as_str()
+                .is_some_and(|w| w.contains("claims to be Team hub but is not the hub you know")),
+            "{what}: {hub}"
+        );
+        let human = text(&net.hubs(&profile, true).stdout);
+        assert!(
+            human.contains("not the hub you know") && !human.contains("known]"),
+            "{what}: {human}"
+        );
+    };
+
+    // Same name, its own certificate, advertised honestly.
+    let (mut fake, b) = net.hub(&dir.join("fake"), &["--name", "Team hub"]);
+    assert_ne!(a["fingerprint"], b["fingerprint"]);
+    refused(&b, "same name");
+    // Doctor, with no hub given, does not log in to it either.
+    let report = net.doctor(&profile, "discovery test password");
+    let (ok, said) = step(&report, "login");
+    assert!(
+        !ok && said.contains("claims to be Team hub but is not the hub you know"),
+        "{report}"
+    );
+    assert!(!pins().contains(b["fingerprint"].as_str().unwrap()));
+    interrupt(&mut fake);
+
+    // The same impostor, not advertising itself; a forged announcement says it is the
+    // known hub: its name, its instance and its fingerprint, at the impostor's port.
+    let (mut quiet, c) = net.hub(&dir.join("fake"), &["--no-advertise"]);
+    assert_eq!(b["fingerprint"], c["fingerprint"]);
+    let a_fp = a["fingerprint"].as_str().unwrap();
+    let fp_entry = format!("fp={a_fp}");
+    let v_entry = format!("v={protocol}");
+    let forged = dns::hub(
+        &format!("Team hub ({})", &a_fp[..8]),
+        port_of(&c).parse().unwrap(),
+        &[v_entry.as_bytes(), b"name=Team hub", fp_entry.as_bytes()],
+        &[[10, 79, 0, 1]],
+    );
+    let sender = multicast_from(&net.hub, vec![forged], 150);
+    refused(&c, "forged fingerprint");
+    sender.join().unwrap();
+    interrupt(&mut quiet);
+
+    // The real hub again, at another port: known by its certificate, and used.
+    let (mut real, again) = net.hub(&dir.join("real"), &["--name", "Team hub"]);
+    assert_eq!(again["fingerprint"], a["fingerprint"]);
+    assert_ne!(port_of(&again), port_of(&a));
+    let listed = json_lines(&net.hubs(&profile, false).stdout);
+    assert_eq!(listed[0]["known"], true, "{listed:?}");
+    assert_eq!(listed[0]["standing"], "known", "{listed:?}");
+    let said = net.say(&profile, "for the team");
+    assert!(said.status.success(), "{}", text(&said.stderr));
+    interrupt(&mut real);
+}
+
 /// Removes a namespace when dropped.
 struct Namespace(String);
 

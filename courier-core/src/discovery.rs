@@ -9,6 +9,11 @@
 //! hex digits, and a flood of announcements never lists more than [`MAX_LISTED`] hubs
 //! (hubs met before, [`Browser::prefer`], still get in).
 //!
+//! An advertisement is a claim, not an identity: [`check`] and [`check_all`] see the
+//! certificate a hub shows in a TLS handshake (no login) and [`classify`] it against
+//! the pins. Only that makes a hub [`Standing::Known`]; a hub using a known hub's name,
+//! address or fingerprint with another certificate is a [`Standing::Impostor`].
+//!
 //! mDNS runs on a thread of the `mdns-sd` crate (no async runtime, no system daemon):
 //! [`Advert`] and [`Browser`] are plain handles; [`Browser::next`] waits on a channel
 //! and [`Browser::next_async`] awaits it under any executor.
@@ -20,6 +25,12 @@ use std::time::{Duration, Instant};
 use mdns_sd::{ServiceDaemon, ServiceEvent, ServiceInfo};
 
 use crate::proto::{ClientId, PROTOCOL_VERSION};
+
+mod standing;
+
+pub use standing::{
+    Checked, MAX_PROBED, PROBE_WITHIN, Standing, check, check_all, claims_known, classify, probe,
+};
 
 /// The DNS-SD service type of a Courier hub.
 pub const SERVICE: &str = "_courier._tcp.local.";
@@ -64,6 +75,21 @@ pub enum Error {
     /// The hub listens on a loopback address: nobody else could join it.
     #[error("the hub listens only on this computer")]
     Loopback,
+    /// No TLS handshake with a found hub (to see its certificate) finished.
+    #[error("no TLS handshake with {address}")]
+    Probe {
+        /// Where the hub was said to be.
+        address: SocketAddr,
+        /// Why.
+        #[source]
+        source: crate::net::Error,
+    },
+    /// A throwaway certificate for a handshake could not be made.
+    #[error("making a throwaway certificate")]
+    Identity(#[source] crate::identity::Error),
+    /// The TLS configuration for a handshake could not be made.
+    #[error("preparing a TLS handshake")]
+    Tls(#[source] crate::tls::Error),
 }
 
 impl From<mdns_sd::Error> for Error {

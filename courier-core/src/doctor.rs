@@ -140,10 +140,28 @@ pub async fn run(check: Check, mut say: impl FnMut(Finding)) -> String {
     // Which hub to check.
     let hub = match (&check.hub, hubs.as_slice()) {
         (Some(hub), _) => hub.clone(),
-        (None, [one]) => one
-            .addresses
-            .first()
-            .map_or_else(|| check.fallback.clone(), ToString::to_string),
+        (None, [one]) => {
+            let Some(at) = one.addresses.first() else {
+                let hub = check.fallback.clone();
+                check_hub(&hub, check, &mut say).await;
+                return hub;
+            };
+            // Its advertisement is a claim: its certificate decides, before any login.
+            let pins = check.pins.all().unwrap_or_default();
+            let checked = discovery::check(one, &pins, discovery::PROBE_WITHIN).await;
+            if let Some(warning) = checked.standing.warning(&terminal_line(&one.name)) {
+                say(
+                    "login",
+                    false,
+                    format!(
+                        "not logging in to the hub found at {at}: it {warning}; give the hub \
+                         you mean with --hub"
+                    ),
+                );
+                return at.to_string();
+            }
+            at.to_string()
+        }
         (None, _) => check.fallback.clone(),
     };
     check_hub(&hub, check, &mut say).await;

@@ -226,10 +226,64 @@ fn keep_private(path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Hub fingerprints this client has pinned, by hub address (like SSH's `known_hosts`).
+/// Hub fingerprints this client has pinned, by hub address (like SSH's `known_hosts`),
+/// each with the name the hub goes by on the network once a hub showing that
+/// certificate was seen advertising it ([`PinStore::learn_name`]).
 #[derive(Debug, Clone)]
 pub struct PinStore {
     path: PathBuf,
+}
+
+/// One pinned hub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    /// The address it was pinned under (`host:port`, as given).
+    pub hub: String,
+    /// Its certificate fingerprint.
+    pub fingerprint: ClientId,
+    /// The name it advertised on the network when its certificate was checked, if that
+    /// was ever seen: a hub advertising the same name with another certificate is an
+    /// impostor ([`crate::discovery::classify`]).
+    pub name: Option<String>,
+}
+
+/// A pinned name's longest form in bytes (as long as an advertised name may be).
+const MAX_PIN_NAME: usize = 63;
+
+/// A name as one word of the pin file: `%XX` for `%`, spaces and control characters.
+fn escape_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c == '%' || c.is_whitespace() || c.is_control() {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The name [`escape_name`] wrote; `None` if it is not one (the pin stays, nameless).
+fn unescape_name(word: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(word.len());
+    let mut rest = word.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        if b == b'%' {
+            let hex = tail.get(..2)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+            rest = tail.get(2..)?;
+        } else {
+            bytes.push(b);
+            rest = tail;
+        }
+    }
+    String::from_utf8(bytes)
+        .ok()
+        .filter(|n| !n.is_empty() && n.len() <= MAX_PIN_NAME)
 }
 
 impl PinStore {
@@ -240,7 +294,9 @@ impl PinStore {
         }
     }
 
-    fn load(&self) -> Result<BTreeMap<String, ClientId>, Error> {
+    /// One line per pin: `address fingerprint [name]` (older versions read the first
+    /// two words and ignore the rest).
+    fn load(&self) -> Result<BTreeMap<String, (ClientId, Option<String>)>, Error> {
         let text = match fs::read_to_string(&self.path) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
@@ -257,7 +313,8 @@ impl PinStore {
             let mut parts = line.split_whitespace();
             if let (Some(hub), Some(fp)) = (parts.next(), parts.next()) {
                 let id = ClientId::from_hex(fp).ok_or_else(|| Error::Damaged(self.path.clone()))?;
-                pins.insert(hub.to_owned(), id);
+                let name = parts.next().and_then(unescape_name);
+                pins.insert(hub.to_owned(), (id, name));
             }
         }
         Ok(pins)
@@ -268,7 +325,23 @@ impl PinStore {
     /// # Errors
     /// If the pin file cannot be read or is damaged.
     pub fn get(&self, hub: &str) -> Result<Option<ClientId>, Error> {
-        Ok(self.load()?.get(hub).copied())
+        Ok(self.load()?.get(hub).map(|(fp, _)| *fp))
+    }
+
+    /// Every pin, by address.
+    ///
+    /// # Errors
+    /// If the pin file cannot be read or is damaged.
+    pub fn all(&self) -> Result<Vec<Pin>, Error> {
+        Ok(self
+            .load()?
+            .into_iter()
+            .map(|(hub, (fingerprint, name))| Pin {
+                hub,
+                fingerprint,
+                name,
+            })
+            .collect())
     }
 
     /// Whether some hub address has `fingerprint` pinned (a hub found on the network
@@ -277,7 +350,7 @@ impl PinStore {
     /// # Errors
     /// If the pin file cannot be read or is damaged.
     pub fn knows(&self, fingerprint: &ClientId) -> Result<bool, Error> {
-        Ok(self.load()?.values().any(|f| f == fingerprint))
+        Ok(self.load()?.values().any(|(f, _)| f == fingerprint))
     }
 
     /// Every pinned fingerprint (the hubs this client has met).
@@ -285,20 +358,49 @@ impl PinStore {
     /// # Errors
     /// If the pin file cannot be read or is damaged.
     pub fn fingerprints(&self) -> Result<Vec<ClientId>, Error> {
-        let mut all: Vec<ClientId> = self.load()?.into_values().collect();
+        let mut all: Vec<ClientId> = self.load()?.into_values().map(|(f, _)| f).collect();
         all.sort();
         all.dedup();
         Ok(all)
     }
 
-    /// Pins `fingerprint` for `hub`, replacing any previous pin.
+    /// Pins `fingerprint` for `hub`, replacing any previous pin (and the name it had,
+    /// unless the fingerprint stays the same).
     ///
     /// # Errors
     /// If the pin file cannot be written.
     pub fn set(&self, hub: &str, fingerprint: ClientId) -> Result<(), Error> {
         let mut pins = self.load()?;
-        pins.insert(hub.to_owned(), fingerprint);
+        let name = pins
+            .remove(hub)
+            .and_then(|(f, name)| name.filter(|_| f == fingerprint));
+        pins.insert(hub.to_owned(), (fingerprint, name));
         self.save(&pins)
+    }
+
+    /// Remembers `name` for every pin of `fingerprint`: call it only with the name a hub
+    /// advertised when a TLS handshake showed that it holds this certificate (never from
+    /// an advertisement alone). Returns whether anything changed.
+    ///
+    /// # Errors
+    /// If the pin file cannot be read or written.
+    pub fn learn_name(&self, fingerprint: ClientId, name: &str) -> Result<bool, Error> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > MAX_PIN_NAME {
+            return Ok(false);
+        }
+        let mut pins = self.load()?;
+        let mut changed = false;
+        for (f, n) in pins.values_mut() {
+            if *f == fingerprint && n.as_deref() != Some(name) {
+                *n = Some(name.to_owned());
+                changed = true;
+            }
+        }
+        if changed {
+            self.save(&pins)?;
+        }
+        Ok(changed)
     }
 
     /// Forgets the pin for `hub` (after a legitimate hub reinstall).
@@ -313,13 +415,16 @@ impl PinStore {
         Ok(())
     }
 
-    fn save(&self, pins: &BTreeMap<String, ClientId>) -> Result<(), Error> {
+    fn save(&self, pins: &BTreeMap<String, (ClientId, Option<String>)>) -> Result<(), Error> {
         if let Some(dir) = self.path.parent() {
             create_private_dir(dir)?;
         }
         let text: String = pins
             .iter()
-            .map(|(h, f)| format!("{h} {}\n", f.to_hex()))
+            .map(|(h, (f, name))| match name {
+                Some(n) => format!("{h} {} {}\n", f.to_hex(), escape_name(n)),
+                None => format!("{h} {}\n", f.to_hex()),
+            })
             .collect();
         write_private(&self.path, text.as_bytes())
     }
@@ -398,6 +503,40 @@ mod tests {
         store.remove("h:1").unwrap();
         assert_eq!(store.get("h:1").unwrap(), None);
         assert_eq!(store.get("h:2").unwrap(), Some(ClientId([2; 32])));
+        // A name is learned only for the pins of that certificate, kept across a
+        // re-pin of the same certificate, dropped with another one, and survives any
+        // characters (one word in the file).
+        let odd = "Lab hub %20 \u{202e}\nx";
+        assert!(store.learn_name(ClientId([2; 32]), odd).unwrap());
+        assert!(
+            !store.learn_name(ClientId([2; 32]), odd).unwrap(),
+            "no change"
+        );
+        store.set("h:4", ClientId([4; 32])).unwrap();
+        let named = |s: &PinStore, hub: &str| {
+            s.all()
+                .unwrap()
+                .into_iter()
+                .find(|p| p.hub == hub)
+                .and_then(|p| p.name)
+        };
+        assert_eq!(named(&store, "h:2").as_deref(), Some(odd));
+        assert_eq!(named(&store, "h:4"), None);
+        store.set("h:2", ClientId([2; 32])).unwrap();
+        assert_eq!(named(&store, "h:2").as_deref(), Some(odd));
+        assert_eq!(
+            fs::read_to_string(dir.join(PIN_FILE))
+                .unwrap()
+                .lines()
+                .count(),
+            2
+        );
+        store.set("h:2", ClientId([5; 32])).unwrap();
+        assert_eq!(named(&store, "h:2"), None, "another certificate, no name");
+        // A name that does not decode leaves the pin, nameless.
+        fs::write(dir.join(PIN_FILE), format!("h:6 {} %zz\n", "ab".repeat(32))).unwrap();
+        assert_eq!(named(&store, "h:6"), None);
+        assert!(store.get("h:6").unwrap().is_some());
         fs::write(dir.join(PIN_FILE), "h:3 nothex\n").unwrap();
         assert!(matches!(store.get("h:3"), Err(Error::Damaged(_))));
         fs::remove_dir_all(dir).unwrap();

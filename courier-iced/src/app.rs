@@ -66,6 +66,9 @@ pub struct Courier {
     /// Look for hubs by mDNS (the Join list, the connection check); off with
     /// `COURIER_NO_DISCOVERY` set, and in tests that touch no network but their own.
     pub discovery: bool,
+    /// Certificate checks of hubs in the Join list under way (at most
+    /// [`courier_core::discovery::MAX_PROBED`]; past that, a hub stays unchecked).
+    probing: usize,
 }
 
 /// How long after the first file of a drop the others are waited for.
@@ -100,6 +103,11 @@ pub enum Message {
     Saved(Result<(), String>),
     /// Browsing the network for hubs saw this.
     Discovered(courier_core::discovery::Seen),
+    /// A TLS handshake with a hub in the Join list showed its certificate (or did not).
+    HubChecked(
+        courier_core::discovery::FoundHub,
+        courier_core::discovery::Checked,
+    ),
 }
 
 impl Courier {
@@ -167,6 +175,7 @@ impl Courier {
             focused: true,
             dropped: Vec::new(),
             discovery: std::env::var_os("COURIER_NO_DISCOVERY").is_none(),
+            probing: 0,
         }
     }
 
@@ -368,14 +377,50 @@ impl Courier {
                 }
             }
             Message::Discovered(seen) => {
+                use courier_core::discovery::{self, Checked, Seen};
                 if let Screen::Login(login) = &mut self.screen {
-                    let known = match &seen {
-                        courier_core::discovery::Seen::Found(hub) => hub
-                            .fingerprint
-                            .is_some_and(|fp| PinStore::new(&self.dir).knows(&fp).unwrap_or(false)),
-                        courier_core::discovery::Seen::Lost(_) => false,
+                    let Seen::Found(hub) = &seen else {
+                        let gone = Checked {
+                            certificate: None,
+                            standing: discovery::Standing::New,
+                        };
+                        login.discovered(seen, gone);
+                        return Task::none();
                     };
-                    login.discovered(seen, known);
+                    // Its advertisement is a claim: listed at once, never known, until a
+                    // TLS handshake (no login) shows its certificate.
+                    let pins = PinStore::new(&self.dir).all().unwrap_or_default();
+                    let unchecked = Checked {
+                        certificate: None,
+                        standing: discovery::classify(hub, &pins, None),
+                    };
+                    let hub = hub.clone();
+                    login.discovered(seen, unchecked);
+                    if self.probing >= discovery::MAX_PROBED {
+                        return Task::none();
+                    }
+                    self.probing += 1;
+                    return Task::perform(
+                        async move {
+                            let checked =
+                                discovery::check(&hub, &pins, discovery::PROBE_WITHIN).await;
+                            (hub, checked)
+                        },
+                        |(hub, checked)| Message::HubChecked(hub, checked),
+                    );
+                }
+            }
+            Message::HubChecked(hub, checked) => {
+                self.probing = self.probing.saturating_sub(1);
+                if let (courier_core::discovery::Standing::Known, Some(certificate)) =
+                    (checked.standing, checked.certificate)
+                {
+                    // Seen holding a pinned certificate: the name it goes by is the one
+                    // this computer knows it by (an impostor using it is told apart).
+                    let _ = PinStore::new(&self.dir).learn_name(certificate, &hub.name);
+                }
+                if let Screen::Login(login) = &mut self.screen {
+                    login.checked(&hub, checked);
                 }
             }
             Message::Saved(Ok(())) => {}

@@ -111,10 +111,10 @@ fn inside(hub_ns: &str) {
     let Screen::Login(login) = &app.app.screen else {
         unreachable!()
     };
-    let (found, known) = &login.found[0];
+    let (found, checked) = &login.found[0];
     assert_eq!(found.addresses[0].to_string(), expected, "{found:?}");
     assert_eq!(found.fingerprint, Some(hub.fingerprint));
-    assert!(!known, "never met");
+    assert!(!checked.standing.is_known(), "never met");
     let line = format!("{expected} · safety code {}", hub.fingerprint.safety_code());
     assert!(app.shows(&line), "the list shows {line:?}");
 

@@ -1,10 +1,11 @@
-//! `courier hubs`: the hubs on this network, found by mDNS.
+//! `courier hubs`: the hubs on this network, found by mDNS, each checked by its
+//! certificate (a TLS handshake, no login) before it is called known.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use courier_core::discovery::{self, FoundHub};
+use courier_core::discovery::{self, Standing};
 use courier_core::identity::PinStore;
 use serde_json::json;
 
@@ -28,33 +29,49 @@ pub(crate) async fn run(args: &HubsArgs) -> Result<ExitCode> {
         .and_then(|p| p.fingerprints().ok())
         .unwrap_or_default();
     let hubs = smol::unblock(move || discovery::find_preferring(timeout, met)).await?;
-    let known = |hub: &FoundHub| {
-        hub.fingerprint
-            .is_some_and(|fp| pins.as_ref().is_some_and(|p| p.knows(&fp).unwrap_or(false)))
-    };
+    // What they advertise is a claim: a TLS handshake with each (no login; at most
+    // MAX_PROBED of them, those claiming to be a hub this computer knows first) shows
+    // its certificate, and only that makes a hub known.
+    let pinned = pins.as_ref().and_then(|p| p.all().ok()).unwrap_or_default();
+    let checked = discovery::check_all(&hubs, &pinned, discovery::PROBE_WITHIN).await;
     let mut out = String::new();
-    for hub in &hubs {
+    for (hub, checked) in hubs.iter().zip(&checked) {
+        if let (Some(store), Standing::Known, Some(certificate)) =
+            (&pins, checked.standing, checked.certificate)
+        {
+            // Seen holding a pinned certificate: the name it goes by is the one this
+            // computer knows it by (an impostor using it is then told apart).
+            let _ = store.learn_name(certificate, &hub.name);
+        }
+        let fingerprint = checked.fingerprint(hub);
         if args.json {
             let line = json!({
                 "type": "hub",
                 "name": hub.name,
                 "instance": hub.instance,
                 "addresses": hub.addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "fingerprint": hub.fingerprint.map(|f| f.to_hex()),
-                "safety_code": hub.fingerprint.map(|f| f.safety_code()),
+                "fingerprint": fingerprint.map(|f| f.to_hex()),
+                "safety_code": fingerprint.map(|f| f.safety_code()),
+                "checked": checked.certificate.is_some(),
                 "protocol": hub.protocol,
                 "compatible": hub.compatible(),
-                "known": known(hub),
+                "known": checked.standing.is_known(),
+                "standing": checked.standing.as_str(),
+                "warning": checked.standing.warning(&hub.name),
             });
             out.push_str(&format!("{line}\n"));
         } else {
-            let code = hub.fingerprint.map_or_else(
+            let name = courier_core::text::terminal_line(&hub.name);
+            let code = fingerprint.map_or_else(
                 || "no safety code".to_owned(),
                 |f| format!("safety code {}", f.safety_code()),
             );
             let mut notes = Vec::new();
-            if known(hub) {
-                notes.push("known".to_owned());
+            match checked.standing.warning(&name) {
+                Some(warning) => notes.push(format!("WARNING: {warning}")),
+                None if checked.standing.is_known() => notes.push("known".to_owned()),
+                None if checked.certificate.is_none() => notes.push("not checked".to_owned()),
+                None => {}
             }
             if !hub.compatible() {
                 notes.push(match hub.protocol {
@@ -68,11 +85,7 @@ pub(crate) async fn run(args: &HubsArgs) -> Result<ExitCode> {
                 format!("  [{}]", notes.join(", "))
             };
             let addresses: Vec<String> = hub.addresses.iter().map(ToString::to_string).collect();
-            out.push_str(&format!(
-                "{}  {}  {code}{notes}\n",
-                courier_core::text::terminal_line(&hub.name),
-                addresses.join(" ")
-            ));
+            out.push_str(&format!("{name}  {}  {code}{notes}\n", addresses.join(" ")));
         }
     }
     if hubs.is_empty() && !args.json {

@@ -1,6 +1,6 @@
 //! The first screen: join a hub, or host one on this computer.
 
-use courier_core::discovery::{FoundHub, Seen};
+use courier_core::discovery::{Checked, FoundHub, Seen};
 use courier_core::proto::{Profile, validate_profile};
 use iced::widget::{button, center, column, container, row, text, text_input};
 use iced::{Center, Element, Fill};
@@ -41,8 +41,9 @@ pub struct Login {
     pub error: Option<String>,
     /// What is going on ("Connecting…").
     pub status: Option<String>,
-    /// Hubs found on the network (join), and whether this computer knows each.
-    pub found: Vec<(FoundHub, bool)>,
+    /// Hubs found on the network (join), each with what its certificate showed: known
+    /// only when that is a pinned certificate, never by what it advertises.
+    pub found: Vec<(FoundHub, Checked)>,
     /// The connection check offered after a failed join.
     pub check: Option<Check>,
 }
@@ -159,18 +160,35 @@ impl Login {
         }
     }
 
-    /// What browsing the network saw; `known` says whether this computer has met the
-    /// hub (its fingerprint is pinned).
-    pub fn discovered(&mut self, seen: Seen, known: bool) {
+    /// What browsing the network saw; `checked` says what it is to this computer so far
+    /// (before its certificate is checked: never known).
+    pub fn discovered(&mut self, seen: Seen, checked: Checked) {
         match seen {
             Seen::Found(hub) => {
                 self.found.retain(|(h, _)| h.instance != hub.instance);
-                self.found.push((hub, known));
-                self.found
-                    .sort_by(|a, b| b.1.cmp(&a.1).then(a.0.name.cmp(&b.0.name)));
+                self.found.push((hub, checked));
+                self.sort_found();
             }
             Seen::Lost(instance) => self.found.retain(|(h, _)| h.instance != instance),
         }
+    }
+
+    /// What a hub's certificate showed; kept only if the hub is still listed as it was
+    /// when checked.
+    pub fn checked(&mut self, hub: &FoundHub, checked: Checked) {
+        if let Some(row) = self.found.iter_mut().find(|(h, _)| h == hub) {
+            row.1 = checked;
+            self.sort_found();
+        }
+    }
+
+    /// Known hubs first, then by name.
+    fn sort_found(&mut self) {
+        self.found.sort_by(|a, b| {
+            (b.1.standing.is_known())
+                .cmp(&a.1.standing.is_known())
+                .then(a.0.name.cmp(&b.0.name))
+        });
     }
 
     /// Puts the cursor in the first field that needs typing.
@@ -207,9 +225,15 @@ impl Login {
             }
             Message::Generate => self.password = courier_core::hub::generate_password(),
             Message::Pick(n) => {
-                let Some((hub, known)) = self.found.get(n) else {
+                let Some((hub, checked)) = self.found.get(n) else {
                     return Action::None;
                 };
+                // A hub that claims to be one this computer knows and is not (or not
+                // yet shown to be) is never used from the list.
+                if checked.standing.warning("").is_some() {
+                    return Action::None;
+                }
+                let known = checked.standing.is_known();
                 let Some(address) = hub.addresses.first() else {
                     return Action::None;
                 };
@@ -220,7 +244,7 @@ impl Login {
                 self.error = None;
                 // A hub met before needs no password (it remembers this computer, or
                 // says it does not): join at once.
-                if *known && !self.name.trim().is_empty() {
+                if known && !self.name.trim().is_empty() {
                     return self.update(Message::Submit);
                 }
                 return Action::Focus;
@@ -339,14 +363,14 @@ impl Login {
                     .style(style::dim),
             );
         }
-        for (n, (hub, known)) in self.found.iter().take(LISTED).enumerate() {
+        for (n, (hub, checked)) in self.found.iter().take(LISTED).enumerate() {
             let address = hub
                 .addresses
                 .first()
                 .map(ToString::to_string)
                 .unwrap_or_default();
             let mut line = address;
-            if let Some(fp) = hub.fingerprint {
+            if let Some(fp) = checked.fingerprint(hub) {
                 line.push_str(&format!(" · safety code {}", fp.safety_code()));
             }
             if !hub.compatible() {
@@ -358,14 +382,25 @@ impl Login {
                     .width(Fill)
             ]
             .align_y(Center);
-            if *known {
+            let name = courier_core::text::visible(&hub.name, false);
+            let warning = checked.standing.warning(&name);
+            if checked.standing.is_known() {
                 title = title.push(text("known").size(12).style(style::dim));
             }
+            let mut lines = column![title, text(line).size(12).style(style::dim)].spacing(2);
+            if let Some(warning) = &warning {
+                lines = lines.push(
+                    text(format!("Warning: it {warning}"))
+                        .size(12)
+                        .style(style::error),
+                );
+            }
+            let usable = hub.compatible() && warning.is_none() && !self.busy();
             list = list.push(
-                button(column![title, text(line).size(12).style(style::dim)].spacing(2))
+                button(lines)
                     .width(Fill)
                     .style(button::secondary)
-                    .on_press_maybe((hub.compatible() && !self.busy()).then_some(Message::Pick(n))),
+                    .on_press_maybe(usable.then_some(Message::Pick(n))),
             );
         }
         list.into()
@@ -525,6 +560,8 @@ impl Login {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use courier_core::discovery::Standing;
+    use courier_core::proto::ClientId;
     use iced_test::simulator;
 
     fn fresh() -> Login {
@@ -710,6 +747,13 @@ mod tests {
         }
     }
 
+    fn standing(standing: Standing, fp: u8) -> Checked {
+        Checked {
+            certificate: (standing != Standing::Unchecked).then_some(ClientId([fp; 32])),
+            standing,
+        }
+    }
+
     #[test]
     fn hubs_found_on_the_network_fill_the_form_or_join_at_once() {
         let mut login = fresh();
@@ -719,12 +763,22 @@ mod tests {
                 .is_ok()
         );
         drop(ui);
-        login.discovered(Seen::Found(hub("Office", 5, 1)), false);
-        login.discovered(Seen::Found(hub("Lab", 7, 2)), true);
+        login.discovered(Seen::Found(hub("Office", 5, 1)), standing(Standing::New, 1));
+        // Not known until its certificate is checked.
+        login.discovered(
+            Seen::Found(hub("Lab", 7, 2)),
+            standing(Standing::Unchecked, 2),
+        );
+        assert_eq!(login.found[0].0.name, "Lab");
+        assert!(simulator(login.view()).find("known").is_err());
+        login.checked(&hub("Lab", 7, 2), standing(Standing::Known, 2));
         // The same hub again (an address changed) is one row, not two.
-        login.discovered(Seen::Found(hub("Office", 6, 1)), false);
+        login.discovered(Seen::Found(hub("Office", 6, 1)), standing(Standing::New, 1));
+        // A check of what is no longer listed as it was changes nothing.
+        login.checked(&hub("Office", 5, 1), standing(Standing::Known, 1));
         assert_eq!(login.found.len(), 2);
         assert_eq!(login.found[0].0.name, "Lab", "known hubs first");
+        assert!(!login.found[1].1.standing.is_known());
         let mut ui = simulator(login.view());
         assert!(ui.find("Office").is_ok() && ui.find("known").is_ok());
         drop(ui);
@@ -748,7 +802,52 @@ mod tests {
         );
 
         // A hub that leaves the network leaves the list.
-        login.discovered(Seen::Lost("Office (1)".into()), false);
+        login.discovered(Seen::Lost("Office (1)".into()), standing(Standing::New, 1));
         assert_eq!(login.found.len(), 1);
+    }
+
+    /// N10: a hub claiming to be one this computer knows, with another certificate (or
+    /// not yet checked), shows a warning and the safety code its certificate shows, is
+    /// never "known", and a click on it does nothing.
+    #[test]
+    fn an_impostor_in_the_list_is_a_warning_never_a_click() {
+        let mut login = fresh();
+        login.name = "Ada".into();
+        let impostor = Standing::Impostor {
+            known: ClientId([2; 32]),
+            shown: ClientId([9; 32]),
+        };
+        // It advertises the known hub's fingerprint; its certificate shows another.
+        login.discovered(
+            Seen::Found(hub("Lab", 8, 2)),
+            standing(Standing::Unchecked, 2),
+        );
+        let mut ui = simulator(login.view());
+        assert!(ui.find("Warning: it claims to be Lab, a hub you know, but its certificate could not be checked").is_ok());
+        drop(ui);
+        login.checked(&hub("Lab", 8, 2), standing(impostor, 9));
+        let mut ui = simulator(login.view());
+        let warning = format!(
+            "Warning: it claims to be Lab but is not the hub you know: expected safety code {}, found {}",
+            ClientId([2; 32]).safety_code(),
+            ClientId([9; 32]).safety_code()
+        );
+        assert!(ui.find(warning.as_str()).is_ok());
+        assert!(ui.find("known").is_err());
+        let line = format!(
+            "10.0.0.8:8977 · safety code {}",
+            ClientId([9; 32]).safety_code()
+        );
+        assert!(
+            ui.find(line.as_str()).is_ok(),
+            "the code its certificate shows"
+        );
+        drop(ui);
+        let actions = run(&mut login, |ui| {
+            let _ = ui.click("Lab");
+        });
+        assert!(actions.is_empty(), "{actions:?}");
+        assert_eq!(login.update(Message::Pick(0)), Action::None);
+        assert!(login.address.is_empty());
     }
 }
