@@ -566,12 +566,11 @@ impl Hub {
         // Past the total, only addresses where a member logged in lately get in, into a
         // room of their own: strangers holding every unfinished login open must not
         // keep the members out.
-        let room = if address.is_members(now) {
-            self.config.max_preauth_total + limits::MEMBER_PREAUTH_RESERVE
-        } else {
-            self.config.max_preauth_total
-        };
-        if self.preauth >= room {
+        if self.preauth >= self.config.max_preauth_total
+            && !(address.is_members(now)
+                && address.preauth < limits::MEMBER_PREAUTH_RESERVE_PER_ADDRESS
+                && self.preauth < self.config.max_preauth_total + limits::MEMBER_PREAUTH_RESERVE)
+        {
             return Err(Refused::Total);
         }
         if address.preauth >= self.config.max_preauth_per_ip {
@@ -1010,7 +1009,9 @@ impl Hub {
     /// hub's room for a month.
     fn forget_for_the_gone(&mut self, now: Instant) {
         let away = u64::try_from(limits::NEVER_CAME_BACK.as_millis()).unwrap_or(u64::MAX);
-        let since = Timestamp(self.wall(now).0.saturating_sub(away));
+        // Not before the hub started: after a crash, `last_seen` of a member that was
+        // online is when it logged in.
+        let since = Timestamp(self.wall(now).0.saturating_sub(away).min(self.epoch.1.0));
         let gone: Vec<ClientId> = self
             .mailboxes
             .recipients()
@@ -1099,21 +1100,11 @@ impl Hub {
 /// are kept for less than a day).
 const EXPIRY_CHECK: Duration = Duration::from_secs(3600);
 
-/// An address as the per-address limits count it: an IPv6 host is its /64 (one machine
-/// can take any address in its subnet's /64, so counting each would let one attacker be
-/// thousands of addresses); an IPv4 address mapped into IPv6 is that IPv4 address.
+/// An address as the per-address limits count it: an IPv4 address mapped into IPv6 is
+/// that IPv4 address. (Not an IPv6 /64: every host of a LAN shares its /64, so one
+/// stranger would lock out every IPv6 member.)
 fn source(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let mut octets = v6.octets();
-                octets[8..].fill(0);
-                IpAddr::V6(std::net::Ipv6Addr::from(octets))
-            }
-        },
-    }
+    ip.to_canonical()
 }
 
 fn tick_of(config: &Config) -> Duration {

@@ -37,6 +37,8 @@ pub const MAX_PREAUTH_TOTAL: usize = 256;
 /// Unfinished logins beyond [`MAX_PREAUTH_TOTAL`] for addresses where a member logged
 /// in lately: strangers filling the total cannot keep members out.
 pub const MEMBER_PREAUTH_RESERVE: usize = 64;
+/// Of those, how many one address may hold (so that one member cannot take them all).
+pub const MEMBER_PREAUTH_RESERVE_PER_ADDRESS: usize = 4;
 /// Logged-in connections the hub holds at once.
 pub const MAX_CLIENTS: usize = 20_000;
 /// Contacts (online or previously seen) the hub remembers.

@@ -44,8 +44,10 @@ pub(super) struct Gauge {
 impl Gauge {
     /// Whether the queue is low and someone was waiting to hear it (then no more).
     fn low_and_watched(&self) -> bool {
-        self.bytes.load(Ordering::Relaxed) <= crate::limits::PACED_LOW_MARK
-            && self.watched.swap(false, Ordering::AcqRel)
+        // SeqCst with the other side's store or subtraction: each must see the other's
+        // write, or a wake-up is lost (the store-buffering pattern).
+        self.bytes.load(Ordering::SeqCst) <= crate::limits::PACED_LOW_MARK
+            && self.watched.swap(false, Ordering::SeqCst)
     }
 }
 
@@ -62,7 +64,7 @@ impl Drain {
     /// asked to hear that the queue is low again and it now is.
     pub(super) fn written(&self, frames: usize, bytes: usize) -> bool {
         self.gauge.frames.fetch_sub(frames, Ordering::Relaxed);
-        self.gauge.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        self.gauge.bytes.fetch_sub(bytes, Ordering::SeqCst);
         self.total.fetch_sub(bytes, Ordering::Relaxed);
         self.gauge
             .progress_ms
@@ -193,7 +195,7 @@ impl Outboxes {
         let Some(out) = self.map.get(&conn) else {
             return false;
         };
-        out.gauge.watched.store(true, Ordering::Release);
+        out.gauge.watched.store(true, Ordering::SeqCst);
         out.gauge.low_and_watched()
     }
 

@@ -143,27 +143,35 @@ fn strangers_filling_every_unfinished_login_do_not_keep_members_out() {
         sim.hub.handle_accept(SocketAddr::new(home, 2), now).is_ok(),
         "a member's address is let in past the strangers' total"
     );
+    // A few each: one member cannot take the whole room kept for members.
+    let more = (0..10)
+        .filter(|_| sim.hub.handle_accept(SocketAddr::new(home, 3), now).is_ok())
+        .count();
+    assert_eq!(more, limits::MEMBER_PREAUTH_RESERVE_PER_ADDRESS - 1);
 }
 
-/// One machine can take any address in its subnet's /64: the per-address limits count
-/// an IPv6 /64 as one address.
+/// An IPv4 address mapped into IPv6 is that IPv4 address for the limits; distinct IPv6
+/// addresses of one LAN (one /64) are distinct addresses (else one stranger locks out
+/// every IPv6 member).
 #[test]
-fn an_ipv6_slash_64_is_one_address_for_the_limits() {
+fn addresses_are_counted_as_hosts() {
     let mut sim = Sim::new(PW);
     let now = sim.now;
-    let in_64 = |n: u16| {
+    let v4 = Ipv4Addr::new(10, 11, 0, 1);
+    let mapped = IpAddr::V6(v4.to_ipv6_mapped());
+    let accepted = (0..100)
+        .filter(|n| {
+            let ip = if n % 2 == 0 { IpAddr::V4(v4) } else { mapped };
+            sim.hub.handle_accept(SocketAddr::new(ip, 1), now).is_ok()
+        })
+        .count();
+    assert_eq!(accepted, limits::MAX_PREAUTH_PER_IP);
+    let lan = |n: u16| {
         let ip = std::net::Ipv6Addr::new(0xfd00, 0, 0, 7, n, n, n, n);
         SocketAddr::new(IpAddr::V6(ip), 1)
     };
-    let accepted = (1..=100u16)
-        .filter(|n| sim.hub.handle_accept(in_64(*n), now).is_ok())
+    let hosts = (1..=40u16)
+        .filter(|n| sim.hub.handle_accept(lan(*n), now).is_ok())
         .count();
-    assert_eq!(accepted, limits::MAX_PREAUTH_PER_IP);
-    // The next /64 is another address.
-    let other = std::net::Ipv6Addr::new(0xfd00, 0, 0, 8, 0, 0, 0, 1);
-    assert!(
-        sim.hub
-            .handle_accept(SocketAddr::new(IpAddr::V6(other), 1), now)
-            .is_ok()
-    );
+    assert_eq!(hosts, 40, "each host of the /64 is its own address");
 }
