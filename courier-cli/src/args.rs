@@ -257,6 +257,30 @@ pub(crate) enum HubAction {
     /// Forget a member's device: it must give the password again. If it is online, the
     /// running hub disconnects it within seconds.
     Forget(HubForgetArgs),
+    /// Ban a member: forgotten, refused at every login even with the password, and the
+    /// messages and kept offers it left (or that wait for it) are dropped. If it is
+    /// online, the running hub disconnects it within seconds.
+    Ban(HubForgetArgs),
+    /// Lift a ban: the member may log in with the password again.
+    Unban(HubForgetArgs),
+    /// List the banned identities.
+    Bans(HubMembersArgs),
+    /// What each sender left at the hub: messages waiting for offline members and
+    /// kept file offers.
+    Stored(HubMembersArgs),
+    /// Drop every waiting message and kept offer from one sender (the hub carries on
+    /// delivering the others').
+    Drop(HubDropArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HubDropArgs {
+    /// The hub's folder (as for `courier hub`).
+    #[arg(long, env = "COURIER_HUB_DATA")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// The sender: its id (or the start of it) or its name.
+    #[arg(long, value_name = "MEMBER")]
+    pub(crate) from: String,
 }
 
 #[derive(Debug, Args)]

@@ -1562,3 +1562,129 @@ fn doctor_peer_names_a_contact_that_does_not_answer_connection_checks() {
     );
     assert!(steps.iter().all(|s| s["step"] != "relayed"), "{report}");
 }
+
+/// Hardening round 2, N13: `forget` was not a ban, and nothing removed what a member
+/// left. The owner lists what each sender left, drops one sender's messages (the
+/// others' are still delivered), and bans a member while the hub runs: it is
+/// disconnected with the reason, refused even with the password, and what it left is
+/// gone; unbanned, it may come back with the password.
+#[test]
+fn a_banned_member_is_cut_off_and_what_a_sender_left_can_be_dropped() {
+    let dir = tempdir("ban");
+    let data = dir.join("hub");
+    let hub = start_hub(&dir);
+    // Bob joins once and goes away; the others leave messages for him.
+    for who in ["bob", "mallory", "carol", "alice"] {
+        let out = courier(&hub, &dir, who, &["who"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    for (who, message) in [
+        ("mallory", "spam one"),
+        ("mallory", "spam two"),
+        ("carol", "from carol"),
+        ("alice", "hello bob"),
+    ] {
+        let out = courier(&hub, &dir, who, &["say", "--to", "bob", message]);
+        assert_eq!(text(&out.stdout).trim(), "stored", "{}", text(&out.stderr));
+    }
+
+    // What each sender left, read beside the running hub.
+    let out = hub_admin(&data, &["stored", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stored = json_lines(&out.stdout);
+    let of =
+        |list: &[serde_json::Value], name: &str| list.iter().find(|s| s["name"] == name).cloned();
+    let mallory = of(&stored, "mallory").expect("mallory left messages");
+    assert_eq!(
+        (
+            &mallory["messages"],
+            &mallory["recipients"],
+            &mallory["offers"]
+        ),
+        (
+            &serde_json::json!(2),
+            &serde_json::json!(1),
+            &serde_json::json!(0)
+        ),
+        "{mallory}"
+    );
+    assert_eq!(mallory["short"].as_str().unwrap().len(), 16);
+
+    // Dropping Carol's goes through the running hub.
+    let out = hub_admin(&data, &["drop", "--from", "carol"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("dropped 1 message(s) and 0 kept offer(s) from carol"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Mallory listens; the owner bans her: disconnected, with the reason, for good.
+    let mut listening = {
+        let mut c = client(&hub, &dir, "mallory");
+        c.args(["listen", "--timeout", "60"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c.spawn().unwrap()
+    };
+    wait_online(&hub, &dir, "alice", &["mallory"]);
+    let out = hub_admin(&data, &["ban", "mallory"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(said.starts_with("banned "), "{said}");
+    assert!(said.contains("the running hub disconnected it"), "{said}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = listening.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "mallory is still connected (or retrying)"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut listening.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("this device is banned from the hub"), "{err}");
+
+    // With the password: refused, said in one line, no retrying.
+    let started = std::time::Instant::now();
+    let out = courier(&hub, &dir, "mallory", &["who"]);
+    assert!(!out.status.success());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let err = text(&out.stderr);
+    assert!(err.contains("this device is banned from the hub"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    let out = hub_admin(&data, &["bans", "--json"]);
+    let bans = json_lines(&out.stdout);
+    assert_eq!(bans.len(), 1, "{bans:?}");
+    assert_eq!(bans[0]["name"], "mallory");
+    assert!(member(&members(&data), "mallory")["banned_since"].is_u64());
+    let stored = json_lines(&hub_admin(&data, &["stored", "--json"]).stdout);
+    assert!(of(&stored, "mallory").is_none(), "{stored:?}");
+    assert!(of(&stored, "carol").is_none(), "{stored:?}");
+
+    // Bob gets only Alice's message.
+    let out = courier(
+        &hub,
+        &dir,
+        "bob",
+        &["listen", "--json", "--count", "2", "--timeout", "3"],
+    );
+    let got = text(&out.stdout);
+    assert!(got.contains("hello bob"), "{got}");
+    assert!(
+        !got.contains("spam") && !got.contains("from carol"),
+        "{got}"
+    );
+
+    // Unbanned, she comes back with the password.
+    let out = hub_admin(&data, &["unban", "mallory"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    std::thread::sleep(Duration::from_secs(2));
+    let out = courier(&hub, &dir, "mallory", &["who"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

@@ -12,6 +12,7 @@
 //! 2. after each input, drain [`Hub::poll_transmit`], then read [`Hub::poll_timeout`],
 //!    then drain [`Hub::poll_event`].
 
+mod bans;
 mod broker;
 mod config;
 pub mod db;
@@ -27,7 +28,7 @@ mod pump;
 mod route;
 mod serve;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -36,6 +37,7 @@ use std::time::{Duration, Instant};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+pub use bans::Dropped;
 pub use config::Config;
 pub use home::{Home, generate_password, join_addresses};
 pub use serve::{Error, serve};
@@ -100,6 +102,9 @@ pub enum CloseReason {
     BadTicket,
     /// The hub's owner told it to forget this device: it must log in with the password.
     Forgotten,
+    /// The hub's owner banned this device (`courier hub ban`): it is refused at every
+    /// login, with the password or without.
+    Banned,
 }
 
 impl CloseReason {
@@ -114,7 +119,7 @@ impl CloseReason {
     }
 
     /// Every reason, for looking one up by its text.
-    const ALL: [Self; 19] = [
+    const ALL: [Self; 20] = [
         Self::WrongPassword,
         Self::ChannelBinding,
         Self::VersionMismatch,
@@ -134,6 +139,7 @@ impl CloseReason {
         Self::RelayDisabled,
         Self::BadTicket,
         Self::Forgotten,
+        Self::Banned,
     ];
 
     /// The reason a close frame's text stands for, if it is one of the hub's.
@@ -163,6 +169,7 @@ impl CloseReason {
             Self::RelayDisabled => "this hub does not relay transfers",
             Self::BadTicket => "invalid ticket",
             Self::Forgotten => "this hub no longer remembers this device",
+            Self::Banned => "this device is banned from the hub",
         }
     }
 }
@@ -447,6 +454,8 @@ pub struct Hub {
     /// Reach-back checks each member may still ask for: a member's, whatever number of
     /// connections it opens.
     reachbacks: HashMap<ClientId, Bucket>,
+    /// Identities the owner banned: refused at every login.
+    banned: HashSet<ClientId>,
 }
 
 /// A batch handed out to be written: its messages, the pages it reads, and the kept
@@ -522,6 +531,7 @@ impl Hub {
             drops: Vec::new(),
             reaching: 0,
             reachbacks: HashMap::new(),
+            banned: HashSet::new(),
         }
     }
 
@@ -636,6 +646,10 @@ impl Hub {
         {
             c.phase = Phase::AwaitStart { client, channel };
             c.last_rx = now;
+        }
+        if self.banned.contains(&client) {
+            // Its certificate proves who it is: no login is answered, no guess spent.
+            self.close(conn, CloseReason::Banned, now);
         }
     }
 

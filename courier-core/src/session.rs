@@ -116,6 +116,9 @@ pub enum Error {
     /// The hub does not remember this device (any more), and no password was given.
     #[error("this hub no longer remembers this device: enter the password")]
     NotRemembered,
+    /// The hub's owner banned this device: no password lets it in.
+    #[error("this device is banned from the hub")]
+    Banned,
 }
 
 impl Error {
@@ -125,6 +128,7 @@ impl Error {
             self,
             Self::WrongPassword
                 | Self::NotRemembered
+                | Self::Banned
                 | Self::Interception
                 | Self::HubChanged { .. }
                 | Self::VersionMismatch { .. }

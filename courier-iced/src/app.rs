@@ -700,6 +700,10 @@ impl Courier {
                             session::Error::WrongPassword => {
                                 "The hub refused the password. Check it and try again.".to_owned()
                             }
+                            session::Error::Banned => {
+                                "The hub's owner banned this device: it cannot join this hub."
+                                    .to_owned()
+                            }
                             session::Error::NotRemembered => {
                                 "This hub no longer remembers this computer: enter the password."
                                     .to_owned()

@@ -9,7 +9,7 @@ use courier_core::hub;
 use courier_core::proto::Target;
 use serde_json::json;
 
-use crate::args::{HubAction, HubArgs, HubForgetArgs, HubMembersArgs};
+use crate::args::{HubAction, HubArgs, HubDropArgs, HubForgetArgs, HubMembersArgs};
 use crate::output::{safe, utc};
 use crate::password;
 
@@ -47,6 +47,11 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
     match &args.action {
         Some(HubAction::Members(a)) => return members(a),
         Some(HubAction::Forget(a)) => return forget(a),
+        Some(HubAction::Ban(a)) => return ban(a),
+        Some(HubAction::Unban(a)) => return unban(a),
+        Some(HubAction::Bans(a)) => return bans(a),
+        Some(HubAction::Stored(a)) => return stored(a),
+        Some(HubAction::Drop(a)) => return drop_from(a),
         None => {}
     }
     let dir = data_dir(args.data_dir.as_ref())?;
@@ -155,6 +160,7 @@ fn database(dir: Option<&PathBuf>) -> Result<hub::db::Db> {
 fn members(args: &HubMembersArgs) -> Result<ExitCode> {
     let db = database(args.data_dir.as_ref())?;
     let mut members = db.members()?;
+    let banned: std::collections::HashMap<_, _> = db.bans()?.into_iter().collect();
     members.sort_by(|a, b| b.last_seen.cmp(&a.last_seen).then(a.id.cmp(&b.id)));
     let mut out = String::new();
     for m in &members {
@@ -168,13 +174,15 @@ fn members(args: &HubMembersArgs) -> Result<ExitCode> {
                 "last_seen": m.last_seen.0,
                 "logins": m.logins,
                 "remembered_since": time(m.remembered_since),
+                "banned_since": banned.get(&m.id).map(|t| t.0),
             });
             out.push_str(&line.to_string());
         } else {
-            let remembered = m.remembered_since.map_or_else(
-                || "password".to_owned(),
-                |t| format!("remembered since {}", utc(t)),
-            );
+            let remembered = match (banned.get(&m.id), m.remembered_since) {
+                (Some(t), _) => format!("BANNED since {}", utc(*t)),
+                (None, Some(t)) => format!("remembered since {}", utc(t)),
+                (None, None) => "password".to_owned(),
+            };
             let first = m.first_seen.map_or_else(|| "-".to_owned(), utc);
             out.push_str(&format!(
                 "{}  {:<24} first {}  last {}  {remembered}",
@@ -193,39 +201,224 @@ fn members(args: &HubMembersArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn forget(args: &HubForgetArgs) -> Result<ExitCode> {
-    let db = database(args.data_dir.as_ref())?;
-    let members = db.members()?;
-    // The one rule every command resolves by: an id (prefix) wins over a name.
-    let wanted = args.member.trim();
+/// The member `wanted` names, by the one rule every command resolves by (an id or
+/// its start wins over a name). A full id that is no member (any more) is taken as it
+/// is, for the commands that may name one (`unban`).
+fn resolve(
+    members: &[hub::db::Member],
+    wanted: &str,
+    verb: &str,
+    any_id: bool,
+) -> Result<(courier_core::proto::ClientId, String)> {
+    let wanted = wanted.trim();
     let found = courier_core::contacts::resolve(
         wanted,
         members.iter().map(|m| (m.id, m.profile.name.as_str())),
     );
     let member = match found {
         Ok(Target::Client(id)) => members.iter().find(|m| m.id == id),
-        Ok(Target::Everyone) => bail!("give one member to forget, by its name or id"),
+        Ok(Target::Everyone) => bail!("give one member to {verb}, by its name or id"),
         Err(courier_core::contacts::Error::NotFound(_)) => None,
         Err(e) => bail!("{e}"),
     };
-    let Some(member) = member else {
-        bail!(
+    match (member, courier_core::proto::ClientId::from_hex(wanted)) {
+        (Some(m), _) => Ok((m.id, m.profile.name.clone())),
+        (None, Some(id)) if any_id => Ok((id, "-".to_owned())),
+        _ => bail!(
             "no member is called or has the id {:?} (see `courier hub members`)",
             safe(wanted)
-        )
+        ),
+    }
+}
+
+/// How long a running hub may take to pick up a request (it looks every second).
+const PICKUP: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// Waits for a running hub to take the request for `id`; if none does, carries it out
+/// on the file. Returns the messages and offers deleted here, or `None` if a hub took it.
+fn settle(
+    db: &hub::db::Db,
+    id: &courier_core::proto::ClientId,
+    request: hub::db::Request,
+) -> Result<Option<(u64, u64)>> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < PICKUP {
+        if !db.is_requested(id, request)? {
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Ok(db.settle(id, request)?)
+}
+
+/// What `id` left: (messages, kept offers).
+fn left_by(db: &hub::db::Db, id: &courier_core::proto::ClientId) -> Result<(u64, u64)> {
+    Ok(db
+        .left_by_senders()?
+        .iter()
+        .find(|l| l.from == *id)
+        .map_or((0, 0), |l| (l.messages, l.offers)))
+}
+
+fn ban(args: &HubForgetArgs) -> Result<ExitCode> {
+    let db = database(args.data_dir.as_ref())?;
+    let members = db.members()?;
+    let (id, name) = resolve(&members, &args.member, "ban", false)?;
+    let (messages, offers) = left_by(&db, &id)?;
+    if !db.ban(&id, courier_core::proto::Timestamp::now())? {
+        crate::print(&format!(
+            "{} ({}) is already banned\n",
+            id.short(),
+            safe(&name)
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let how = match settle(&db, &id, hub::db::Request::Ban)? {
+        None => "the running hub disconnected it and dropped",
+        Some(_) => "no hub is running: dropped",
     };
-    if db.forget_device(&member.id)? {
+    crate::print(&format!(
+        "banned {} ({}): it is refused at every login, even with the password; {how} \
+         {messages} message(s) and {offers} kept offer(s) it left\n",
+        id.short(),
+        safe(&name),
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn unban(args: &HubForgetArgs) -> Result<ExitCode> {
+    let db = database(args.data_dir.as_ref())?;
+    let members = db.members()?;
+    let (id, name) = resolve(&members, &args.member, "unban", true)?;
+    if db.unban(&id)? {
+        crate::print(&format!(
+            "{} ({}) is no longer banned: it may log in with the password\n",
+            id.short(),
+            safe(&name)
+        ));
+    } else {
+        crate::print(&format!(
+            "{} ({}) was not banned\n",
+            id.short(),
+            safe(&name)
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bans(args: &HubMembersArgs) -> Result<ExitCode> {
+    let db = database(args.data_dir.as_ref())?;
+    let members = db.members()?;
+    let name = |id: &courier_core::proto::ClientId| {
+        members
+            .iter()
+            .find(|m| m.id == *id)
+            .map(|m| m.profile.name.clone())
+    };
+    let bans = db.bans()?;
+    let mut out = String::new();
+    for (id, since) in &bans {
+        if args.json {
+            let line = json!({
+                "id": id.to_hex(),
+                "short": id.short(),
+                "name": name(id),
+                "since": since.0,
+            });
+            out.push_str(&line.to_string());
+        } else {
+            out.push_str(&format!(
+                "{}  {:<24} banned since {}",
+                id.short(),
+                safe(&name(id).unwrap_or_else(|| "-".to_owned())),
+                utc(*since)
+            ));
+        }
+        out.push('\n');
+    }
+    if !args.json && bans.is_empty() {
+        eprintln!("nobody is banned");
+    }
+    crate::print(&out);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn stored(args: &HubMembersArgs) -> Result<ExitCode> {
+    let db = database(args.data_dir.as_ref())?;
+    let members = db.members()?;
+    let mut left = db.left_by_senders()?;
+    left.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.from.cmp(&b.from)));
+    let mut out = String::new();
+    for l in &left {
+        let name = members
+            .iter()
+            .find(|m| m.id == l.from)
+            .map(|m| m.profile.name.clone());
+        if args.json {
+            let line = json!({
+                "id": l.from.to_hex(),
+                "short": l.from.short(),
+                "name": name,
+                "messages": l.messages,
+                "bytes": l.bytes,
+                "recipients": l.recipients,
+                "offers": l.offers,
+            });
+            out.push_str(&line.to_string());
+        } else {
+            out.push_str(&format!(
+                "{}  {:<24} {} message(s), {} byte(s), for {} member(s); {} kept offer(s)",
+                l.from.short(),
+                safe(&name.unwrap_or_else(|| "-".to_owned())),
+                l.messages,
+                l.bytes,
+                l.recipients,
+                l.offers,
+            ));
+        }
+        out.push('\n');
+    }
+    if !args.json && left.is_empty() {
+        eprintln!("nothing waits at the hub");
+    }
+    crate::print(&out);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn drop_from(args: &HubDropArgs) -> Result<ExitCode> {
+    let db = database(args.data_dir.as_ref())?;
+    let members = db.members()?;
+    let (id, name) = resolve(&members, &args.from, "drop messages from", true)?;
+    let (mut messages, mut offers) = left_by(&db, &id)?;
+    db.request_drop(&id)?;
+    if let Some((m, o)) = settle(&db, &id, hub::db::Request::Drop)? {
+        (messages, offers) = (m, o);
+    }
+    crate::print(&format!(
+        "dropped {messages} message(s) and {offers} kept offer(s) from {} ({})\n",
+        safe(&name),
+        id.short(),
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn forget(args: &HubForgetArgs) -> Result<ExitCode> {
+    let db = database(args.data_dir.as_ref())?;
+    let members = db.members()?;
+    let (id, name) = resolve(&members, &args.member, "forget", false)?;
+    let member = (id, name);
+    if db.forget_device(&member.0)? {
         crate::print(&format!(
             "forgot {} ({}): it must give the password again; if it is online, the hub \
              disconnects it within seconds\n",
-            member.id.short(),
-            safe(&member.profile.name)
+            member.0.short(),
+            safe(&member.1)
         ));
     } else {
         crate::print(&format!(
             "{} ({}) was not remembered: it already needs the password\n",
-            member.id.short(),
-            safe(&member.profile.name)
+            member.0.short(),
+            safe(&member.1)
         ));
     }
     Ok(ExitCode::SUCCESS)

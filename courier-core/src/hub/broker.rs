@@ -487,6 +487,33 @@ impl Hub {
         }
     }
 
+    /// The owner dropped what `who` left: its kept offers (and, with `to_too`, those
+    /// kept for it) are forgotten, answered or not; whoever is here hears so. Returns
+    /// how many.
+    pub(super) fn drop_kept_offers(&mut self, who: ClientId, to_too: bool, now: Instant) -> usize {
+        let gone: Vec<TransferId> = self
+            .broker
+            .transfers
+            .iter()
+            .filter(|(_, t)| t.kept.is_some() && (t.from == who || (to_too && t.to == who)))
+            .map(|(id, _)| *id)
+            .collect();
+        for &id in &gone {
+            if let Some(t) = self.broker.remove(id) {
+                let end = Arc::new(ServerFrame::TransferEnded {
+                    id,
+                    end: TransferEnd::NotKept,
+                });
+                let mut conns: Vec<ConnId> = t.from_conn.into_iter().collect();
+                conns.extend(self.parties(&t, t.from));
+                for c in conns {
+                    self.send(c, end.clone(), now);
+                }
+            }
+        }
+        gone.len()
+    }
+
     pub(super) fn accept(
         &mut self,
         conn: ConnId,

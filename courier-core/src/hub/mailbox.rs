@@ -432,6 +432,32 @@ impl Mailboxes {
         gone.len()
     }
 
+    /// Forgets what `from` left in memory for anyone (a hub without a database), but
+    /// not a page on its way. Returns how many messages.
+    pub(super) fn drop_from_in_memory(&mut self, from: ClientId) -> usize {
+        let mut gone = 0;
+        let mut freed = 0;
+        for (to, mailbox) in &mut self.boxes {
+            let start = mailbox.handover.map_or(0, |(_, n)| n);
+            let mut kept = VecDeque::with_capacity(mailbox.messages.len());
+            for (i, m) in mailbox.messages.drain(..).enumerate() {
+                if i >= start && m.from == from {
+                    let c = cost(&m);
+                    self.shares.sub(*to, m.from, 1, c);
+                    mailbox.bytes -= c;
+                    freed += c;
+                    gone += 1;
+                } else {
+                    kept.push_back(m);
+                }
+            }
+            mailbox.messages = kept;
+        }
+        self.bytes -= freed;
+        self.boxes.retain(|_, b| !b.is_empty());
+        gone
+    }
+
     /// Messages kept (in memory and on the disk).
     pub(super) fn len(&self) -> usize {
         self.boxes

@@ -40,7 +40,8 @@ pub enum Error {
 /// the last commit ran goes in the next one, so the disk sets the batch size and the
 /// routing loop never waits on it. Between writes, at least every
 /// [`FORGET_CHECK`], it picks up the owner's requests to forget a device
-/// (`courier hub forget`, from another process) and hands them to the loop.
+/// (`courier hub forget`, from another process), to ban or unban one and to drop what
+/// a sender left (`courier hub ban`, `unban`, `drop`), and hands them to the loop.
 struct Writer {
     batches: Option<std::sync::mpsc::Sender<Vec<db::Record>>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -53,6 +54,7 @@ impl Writer {
     fn start(
         db: db::Db,
         forgets: async_channel::Sender<Vec<ClientId>>,
+        owner: async_channel::Sender<db::OwnerRequests>,
         committed: async_channel::Sender<(usize, Result<db::Written, ()>)>,
     ) -> Self {
         use std::sync::mpsc::RecvTimeoutError;
@@ -93,6 +95,13 @@ impl Writer {
                             }
                             Ok(_) => {}
                             Err(e) => tracing::warn!("reading forget requests: {e}"),
+                        }
+                        match db.take_owner_requests() {
+                            Ok(requests) if !requests.is_empty() => {
+                                let _ = owner.try_send(requests);
+                            }
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!("reading the owner's requests: {e}"),
                         }
                     }
                 }
@@ -181,6 +190,8 @@ pub async fn serve(
     // A stream that ends (and is then never polled again) when the writer stops.
     let (forgets_tx, forgets) = async_channel::bounded::<Vec<ClientId>>(16);
     let mut forgets = pin!(forgets);
+    let (owner_tx, owner) = async_channel::bounded::<db::OwnerRequests>(16);
+    let mut owner = pin!(owner);
     let (committed_tx, committed) = async_channel::unbounded::<(usize, Result<db::Written, ()>)>();
     let mut committed = pin!(committed);
     let writer = match database {
@@ -188,7 +199,7 @@ pub async fn serve(
             // Read on the blocking pool, straight into the hub: a member at a time,
             // the backlog as counts (its messages stay on the disk).
             let read = database.clone();
-            let (back, members, messages) = blocking::unblock(move || {
+            let (back, members, messages, pending) = blocking::unblock(move || {
                 // Requests made while the hub was stopped are already in the members.
                 read.take_forget_requests()?;
                 let waiting = read.waiting()?;
@@ -203,13 +214,17 @@ pub async fn serve(
                 let offers = read.offers()?;
                 let count = offers.len();
                 hub.restore_offers(offers);
-                Ok::<_, db::Error>((hub, members, (messages, count)))
+                hub.restore_bans(read.bans()?.into_iter().map(|(id, _)| id));
+                // Asked while the hub was stopped, and not yet carried out.
+                let pending = read.take_owner_requests()?;
+                Ok::<_, db::Error>((hub, members, (messages, count), pending))
             })
             .await?;
             hub = back;
+            apply(&mut hub, pending, Instant::now());
             let (messages, offers) = messages;
             tracing::info!(members, messages, offers, "kept from the last run");
-            Some(Writer::start(database, forgets_tx, committed_tx))
+            Some(Writer::start(database, forgets_tx, owner_tx, committed_tx))
         }
         None => None,
     };
@@ -284,6 +299,7 @@ pub async fn serve(
                     }
                 }
             }
+            requests = owner.select_next_some() => apply(&mut hub, requests, Instant::now()),
             (conn, addr, outcome) = reachbacks.select_next_some() => {
                 hub.handle_reachback(conn, addr, outcome, Instant::now());
             }
@@ -316,6 +332,23 @@ pub async fn serve(
     })
     .await;
     Ok(())
+}
+
+/// Carries out the owner's bans, unbans and drops.
+fn apply(hub: &mut Hub, requests: db::OwnerRequests, now: Instant) {
+    for id in requests.bans {
+        let dropped = hub.ban(id, now);
+        tracing::info!(device = %id.short(), offers = dropped.offers, "banned by the owner");
+    }
+    for id in requests.unbans {
+        if hub.unban(id) {
+            tracing::info!(device = %id.short(), "no longer banned");
+        }
+    }
+    for id in requests.drops {
+        let dropped = hub.drop_from(id, now);
+        tracing::info!(sender = %id.short(), offers = dropped.offers, "what it left was dropped by the owner");
+    }
 }
 
 /// Opens a TCP connection to `addr` and closes it at once: can others reach `conn`?

@@ -979,6 +979,7 @@ fn known_offline(sim: &mut Sim, first: u64, n: usize) {
     }
 }
 
+mod bans;
 mod fairness;
 mod keeping;
 mod offers;

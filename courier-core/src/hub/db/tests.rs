@@ -330,3 +330,71 @@ fn the_backlog_s_counts_follow_every_write_and_pages_come_oldest_first() {
         "Carol's row is gone once nothing waits for her"
     );
 }
+
+/// N13: bans are kept, the owner's requests wait for a hub (or are settled on the
+/// file when none takes them), and what each sender left is counted per sender.
+#[test]
+fn bans_requests_and_what_each_sender_left() {
+    let dir = Dir::new("bans");
+    let db = Db::open(&dir.file()).unwrap();
+    let (mallory, alice, bob) = (ClientId([1; 32]), ClientId([3; 32]), ClientId([2; 32]));
+    let message = |from: ClientId, id: u64, text: &str| Record::Message {
+        to: bob,
+        message: Arc::new(Message {
+            id: MsgId(id),
+            from,
+            to: Target::Client(bob),
+            text: text.into(),
+            time: Timestamp(1_700_000_000_000),
+        }),
+    };
+    db.write(&[
+        message(mallory, 1, "one"),
+        message(mallory, 2, "two"),
+        message(alice, 3, "three"),
+        Record::Offer(KeptOffer {
+            id: TransferId(9),
+            from: mallory,
+            to: bob,
+            manifest: Arc::new(Manifest::default()),
+            created: Timestamp(1),
+        }),
+    ])
+    .unwrap();
+    let left = db.left_by_senders().unwrap();
+    let of = |who: ClientId| *left.iter().find(|l| l.from == who).unwrap();
+    assert_eq!(
+        (
+            of(mallory).messages,
+            of(mallory).bytes,
+            of(mallory).recipients,
+            of(mallory).offers
+        ),
+        (2, 6, 1, 1)
+    );
+    assert_eq!((of(alice).messages, of(alice).offers), (1, 0));
+
+    // A drop no hub took is carried out on the file; a second settle finds nothing.
+    db.request_drop(&mallory).unwrap();
+    assert!(db.is_requested(&mallory, Request::Drop).unwrap());
+    assert_eq!(db.settle(&mallory, Request::Drop).unwrap(), Some((2, 1)));
+    assert_eq!(db.settle(&mallory, Request::Drop).unwrap(), None);
+    assert!(
+        db.left_by_senders()
+            .unwrap()
+            .iter()
+            .all(|l| l.from != mallory)
+    );
+
+    // A ban is kept; a hub takes it as a request; an unban after it is an unban.
+    assert!(db.ban(&mallory, Timestamp(5)).unwrap());
+    assert!(!db.ban(&mallory, Timestamp(6)).unwrap(), "already banned");
+    db.request_drop(&alice).unwrap();
+    let taken = db.take_owner_requests().unwrap();
+    assert_eq!((taken.bans, taken.drops), (vec![mallory], vec![alice]));
+    assert!(db.take_owner_requests().unwrap().is_empty());
+    assert_eq!(db.bans().unwrap(), [(mallory, Timestamp(5))]);
+    assert!(db.unban(&mallory).unwrap());
+    assert_eq!(db.take_owner_requests().unwrap().unbans, [mallory]);
+    assert!(db.bans().unwrap().is_empty());
+}

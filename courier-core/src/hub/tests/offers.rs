@@ -9,7 +9,7 @@ use super::*;
 use crate::hub::db::Record;
 use crate::proto::{FileEntry, Manifest, OfferRefusal, TransferEnd, TransferId};
 
-fn files(n: usize) -> Manifest {
+pub(super) fn files(n: usize) -> Manifest {
     Manifest {
         files: (0..n)
             .map(|i| FileEntry {
@@ -26,7 +26,7 @@ fn addr(port: u16) -> std::net::SocketAddr {
 }
 
 /// Client `i` offers `m` to `to`, waiting for them if offline.
-fn offer_waiting(sim: &mut Sim, i: usize, tag: u32, to: ClientId, m: Manifest) {
+pub(super) fn offer_waiting(sim: &mut Sim, i: usize, tag: u32, to: ClientId, m: Manifest) {
     let now = sim.now;
     sim.clients[i]
         .session
