@@ -46,7 +46,7 @@ fn start_hub_at(data: &Path, listen: &str) -> Hub {
     let mut child = Command::new(BIN)
         .args(["hub", "--json", "--listen", listen])
         // Room for every message, and a sender fast enough to fill it in seconds.
-        .args(["--offline-messages", "1000", "--message-rate", "100000"])
+        .args(["--offline-messages", "4000", "--message-rate", "100000"])
         .arg("--data-dir")
         .arg(data)
         .env("COURIER_PASSWORD", PW)

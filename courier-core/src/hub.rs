@@ -1023,16 +1023,17 @@ impl Hub {
     /// hub's room for a month.
     fn forget_for_the_gone(&mut self, now: Instant) {
         let away = u64::try_from(limits::NEVER_CAME_BACK.as_millis()).unwrap_or(u64::MAX);
-        // Not before the hub started: after a crash, `last_seen` of a member that was
-        // online is when it logged in.
-        let since = Timestamp(self.wall(now).0.saturating_sub(away).min(self.epoch.1.0));
+        let since = Timestamp(self.wall(now).0.saturating_sub(away));
+        // Gone since the hub started at the latest: after a crash, `last_seen` of a
+        // member that was online is when it logged in.
+        let start = self.epoch.1;
         let gone: Vec<ClientId> = self
             .mailboxes
             .recipients()
             .filter(|to| {
                 self.directory
                     .get(to)
-                    .is_some_and(|k| k.never_came_back(since))
+                    .is_some_and(|k| k.never_came_back(since, start))
             })
             .collect();
         for to in gone {

@@ -87,12 +87,17 @@ both!(
             let bob = Identity::generate().unwrap();
             // Bob logs in once so that the hub knows him, then leaves.
             drop(raw_login_as(&hub.addr(), &bob, "bob").await);
-            let alice = Client::login(&hub.addr(), "alice").await;
+            // One sender may fill only a share of a mailbox: four fill it.
+            let share = courier_core::limits::OFFLINE_PAIR_SHARE;
+            let mut senders = Vec::new();
+            for i in 0..share {
+                senders.push(Client::login(&hub.addr(), &format!("alice{i}")).await);
+            }
             sleep(Duration::from_millis(300)).await;
             let queue = courier_core::limits::OFFLINE_QUEUE;
             let mut sent = Vec::new();
             for n in 0..queue {
-                let id = alice
+                let id = senders[n % share]
                     .handle()
                     .send_message(Target::Client(bob.id()), format!("stored {n}"))
                     .await

@@ -456,13 +456,14 @@ impl Hub {
     /// identity that never comes back holds nothing for long); whoever is here hears so.
     pub(super) fn expire_offers(&mut self, before: Timestamp, now: Instant) {
         let away = u64::try_from(limits::KEPT_OFFER_SENDER_AWAY.as_millis()).unwrap_or(u64::MAX);
-        // Not before the hub started: after a crash, `last_seen` of a sender that was
-        // online is when it logged in.
-        let gone_since = Timestamp(self.wall(now).0.saturating_sub(away).min(self.epoch.1.0));
+        let gone_since = Timestamp(self.wall(now).0.saturating_sub(away));
+        // Gone since the hub started at the latest: after a crash, `last_seen` of a
+        // sender that was online is when it logged in.
+        let start = self.epoch.1;
         let sender_gone = |from: &ClientId| {
             self.directory
                 .get(from)
-                .is_none_or(|k| k.conns.is_empty() && k.last_seen < gone_since)
+                .is_none_or(|k| k.conns.is_empty() && k.last_seen.max(start) < gone_since)
         };
         let old: Vec<TransferId> = self
             .broker
