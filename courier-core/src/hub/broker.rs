@@ -474,16 +474,21 @@ impl Hub {
             .map(|(id, _)| *id)
             .collect();
         for id in old {
-            if let Some(t) = self.broker.remove(id) {
-                let end = Arc::new(ServerFrame::TransferEnded {
-                    id,
-                    end: TransferEnd::NotKept,
-                });
-                let mut conns: Vec<ConnId> = t.from_conn.into_iter().collect();
-                conns.extend(self.parties(&t, t.from));
-                for c in conns {
-                    self.send(c, end.clone(), now);
-                }
+            self.forget_kept(id, now);
+        }
+    }
+
+    /// Forgets kept offer `id`; whoever of its parties is here hears it is not kept.
+    fn forget_kept(&mut self, id: TransferId, now: Instant) {
+        if let Some(t) = self.broker.remove(id) {
+            let end = Arc::new(ServerFrame::TransferEnded {
+                id,
+                end: TransferEnd::NotKept,
+            });
+            let mut conns: Vec<ConnId> = t.from_conn.into_iter().collect();
+            conns.extend(self.parties(&t, t.from));
+            for c in conns {
+                self.send(c, end.clone(), now);
             }
         }
     }
@@ -500,17 +505,7 @@ impl Hub {
             .map(|(id, _)| *id)
             .collect();
         for &id in &gone {
-            if let Some(t) = self.broker.remove(id) {
-                let end = Arc::new(ServerFrame::TransferEnded {
-                    id,
-                    end: TransferEnd::NotKept,
-                });
-                let mut conns: Vec<ConnId> = t.from_conn.into_iter().collect();
-                conns.extend(self.parties(&t, t.from));
-                for c in conns {
-                    self.send(c, end.clone(), now);
-                }
-            }
+            self.forget_kept(id, now);
         }
         gone.len()
     }

@@ -262,27 +262,36 @@ impl Mailboxes {
     /// Forgets messages in memory stamped before `before` (a hub without a database;
     /// one with a database forgets them on the disk). Returns how many.
     pub(super) fn expire_in_memory(&mut self, before: crate::proto::Timestamp) -> usize {
+        self.forget_in_memory(|_, m| m.time < before)
+    }
+
+    /// Forgets the messages in memory that `which` picks (by recipient and message), but
+    /// never a page on its way (it is the recipient's now). Returns how many.
+    fn forget_in_memory(&mut self, which: impl Fn(ClientId, &Message) -> bool) -> usize {
         let mut gone = 0;
-        let mut freed = 0;
-        for (to, mailbox) in &mut self.boxes {
-            // Not a page on its way: it is the recipient's now.
+        let mut emptied = Vec::new();
+        for (&to, mailbox) in &mut self.boxes {
             let start = mailbox.handover.map_or(0, |(_, n)| n);
             let mut kept = VecDeque::with_capacity(mailbox.messages.len());
             for (i, m) in mailbox.messages.drain(..).enumerate() {
-                if i >= start && m.time < before {
+                if i >= start && which(to, &m) {
                     let c = cost(&m);
-                    self.shares.sub(*to, m.from, 1, c);
+                    self.shares.sub(to, m.from, 1, c);
                     mailbox.bytes -= c;
-                    freed += c;
+                    self.bytes -= c;
                     gone += 1;
                 } else {
                     kept.push_back(m);
                 }
             }
             mailbox.messages = kept;
+            if mailbox.is_empty() {
+                emptied.push(to);
+            }
         }
-        self.bytes -= freed;
-        self.boxes.retain(|_, b| !b.is_empty());
+        for to in emptied {
+            self.drop_if_empty(to);
+        }
         gone
     }
 
@@ -417,45 +426,13 @@ impl Mailboxes {
     /// Forgets what waits in memory for `to` (a hub without a database), but not a page
     /// on its way. Returns how many messages.
     pub(super) fn drop_in_memory(&mut self, to: ClientId) -> usize {
-        let Some(mailbox) = self.boxes.get_mut(&to) else {
-            return 0;
-        };
-        let start = mailbox.handover.map_or(0, |(_, n)| n);
-        let gone: Vec<Message> = mailbox.messages.drain(start..).collect();
-        for m in &gone {
-            let c = cost(m);
-            mailbox.bytes -= c;
-            self.bytes -= c;
-            self.shares.sub(to, m.from, 1, c);
-        }
-        self.drop_if_empty(to);
-        gone.len()
+        self.forget_in_memory(|t, _| t == to)
     }
 
     /// Forgets what `from` left in memory for anyone (a hub without a database), but
     /// not a page on its way. Returns how many messages.
     pub(super) fn drop_from_in_memory(&mut self, from: ClientId) -> usize {
-        let mut gone = 0;
-        let mut freed = 0;
-        for (to, mailbox) in &mut self.boxes {
-            let start = mailbox.handover.map_or(0, |(_, n)| n);
-            let mut kept = VecDeque::with_capacity(mailbox.messages.len());
-            for (i, m) in mailbox.messages.drain(..).enumerate() {
-                if i >= start && m.from == from {
-                    let c = cost(&m);
-                    self.shares.sub(*to, m.from, 1, c);
-                    mailbox.bytes -= c;
-                    freed += c;
-                    gone += 1;
-                } else {
-                    kept.push_back(m);
-                }
-            }
-            mailbox.messages = kept;
-        }
-        self.bytes -= freed;
-        self.boxes.retain(|_, b| !b.is_empty());
-        gone
+        self.forget_in_memory(|_, m| m.from == from)
     }
 
     /// Messages kept (in memory and on the disk).

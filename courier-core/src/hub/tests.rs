@@ -25,6 +25,14 @@ fn messages(sim: &Sim, i: usize) -> Vec<Message> {
         .collect()
 }
 
+/// How many of client `i`'s messages were acknowledged `stored`.
+fn stored(sim: &Sim, i: usize) -> usize {
+    receipts(sim, i)
+        .iter()
+        .filter(|(_, d)| *d == Delivery::Stored)
+        .count()
+}
+
 fn receipts(sim: &Sim, i: usize) -> Vec<(MsgId, Delivery)> {
     sim.events(i)
         .iter()

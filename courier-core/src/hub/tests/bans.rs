@@ -3,16 +3,9 @@
 //! remembered, and what it left (and what waited for it) is forgotten; a drop by
 //! sender frees that sender's share and leaves the others' messages.
 use super::keeping::Disk;
-use super::offers::{files, offer_waiting};
+use super::offers::{files, offer_waiting, offers};
 use super::transfers::ends;
 use super::*;
-
-fn stored(sim: &Sim, i: usize) -> usize {
-    receipts(sim, i)
-        .iter()
-        .filter(|(_, d)| *d == Delivery::Stored)
-        .count()
-}
 
 fn texts(sim: &Sim, i: usize) -> Vec<String> {
     messages(sim, i).into_iter().map(|m| m.text).collect()
@@ -103,17 +96,7 @@ fn a_ban_forgets_the_messages_and_kept_offers_it_left() {
     let bob = sim.login(2, "bob");
     disk.sync(&mut sim);
     assert_eq!(texts(&sim, bob), ["from alice"]);
-    assert!(offers_to(&sim, bob).is_empty());
-}
-
-fn offers_to(sim: &Sim, i: usize) -> Vec<crate::proto::IncomingOffer> {
-    sim.events(i)
-        .iter()
-        .filter_map(|e| match e {
-            SEvent::Offer(o) => Some(o.clone()),
-            _ => None,
-        })
-        .collect()
+    assert!(offers(&sim, bob).is_empty());
 }
 
 #[test]

@@ -58,7 +58,7 @@ fn stored_id(sim: &Sim, i: usize) -> TransferId {
     }
 }
 
-fn offers(sim: &Sim, i: usize) -> Vec<crate::proto::IncomingOffer> {
+pub(super) fn offers(sim: &Sim, i: usize) -> Vec<crate::proto::IncomingOffer> {
     sim.events(i)
         .iter()
         .filter_map(|e| match e {

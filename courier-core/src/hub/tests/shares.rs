@@ -4,13 +4,6 @@
 use super::keeping::Disk;
 use super::*;
 
-fn stored(sim: &Sim, i: usize) -> usize {
-    receipts(sim, i)
-        .iter()
-        .filter(|(_, d)| *d == Delivery::Stored)
-        .count()
-}
-
 /// One sender fills Bob's mailbox (4 MiB, 256 messages), and then everyone else's
 /// messages to Bob were refused. Now it fills only a quarter of it.
 #[test]
