@@ -1458,12 +1458,20 @@ fn an_id_wins_over_a_name_that_looks_like_it() {
         text(&out.stderr)
     );
     // Named like the start of his id (too short to refuse): a member, but messages to
-    // that text go to Bob.
+    // that text never reach it: the short prefix is ambiguous (it is a name too), his
+    // short id goes to Bob.
     let mut c = client(&hub, &dir, "mallory");
     c.env("COURIER_NAME", prefix).arg("who");
     let out = run(c);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    for to in [prefix, bob_short.as_str()] {
+    let out = courier(&hub, &dir, "alice", &["say", "--to", prefix, "for bob"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("ambiguous"),
+        "{}",
+        text(&out.stderr)
+    );
+    for to in [bob_short.as_str(), &bob_id[..8]] {
         let out = courier(&hub, &dir, "alice", &["say", "--to", to, "for bob"]);
         assert!(out.status.success(), "{}", text(&out.stderr));
         assert_eq!(text(&out.stdout).trim(), "stored");
@@ -1490,8 +1498,16 @@ fn an_id_wins_over_a_name_that_looks_like_it() {
     let got = json_lines(&out.stdout);
     assert!(got.iter().all(|m| m["text"] == "for bob"), "{got:?}");
 
-    // The owner forgets "<prefix>": Bob, by the same rule.
+    // The owner forgets "<prefix>": ambiguous by the same rule, nobody forgotten; eight
+    // digits of his id: Bob.
     let out = hub_admin(&data, &["forget", prefix]);
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("ambiguous"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = hub_admin(&data, &["forget", &bob_id[..8]]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).starts_with(&format!("forgot {bob_short} (bob)")),

@@ -60,7 +60,10 @@ fn candidate_list(candidates: &[Candidate]) -> String {
 /// In order: "everyone" (any case); then an id: the whole id, or a prefix of at least
 /// [`MIN_ID_PREFIX`] hex digits (any case), when it starts the id of exactly one member;
 /// then a display name, compared as [`name_key`]. An id wins over a name, so a member
-/// named like someone's id (or its start) never takes their messages. A query that fits
+/// named like someone's id (or its start) never takes their messages; a short prefix
+/// (under [`ID_LIKE_NAME`](crate::proto::ID_LIKE_NAME) digits, which a name may be) that
+/// is also someone else's name is ambiguous, so an id ground to start with a member's
+/// short hex name does not take theirs either. A query that fits
 /// several members, whether by id prefix or by name, is [`Error::Ambiguous`] and names
 /// them all (for an id prefix, with the members whose name it also is): never a guess.
 ///
@@ -87,7 +90,17 @@ pub fn resolve<'a>(
         Vec::new()
     };
     let found: Vec<&(ClientId, &str)> = match by_id.as_slice() {
-        [one] => return Ok(Target::Client(one.0)),
+        // A prefix that could also be a name (shorter than any name may look like an
+        // id) wins only if it is nobody else's name: ids can be ground to start with a
+        // short hex word such as "ebba", and must not take Ebba's messages.
+        [one] if looks_like_id(query) || by_name.clone().all(|(id, _)| *id == one.0) => {
+            return Ok(Target::Client(one.0));
+        }
+        [one] => {
+            let mut all = vec![*one];
+            all.extend(by_name.filter(|(id, _)| *id != one.0));
+            all
+        }
         [] => by_name.collect(),
         _ => {
             let mut all = by_id.clone();
@@ -330,8 +343,36 @@ mod tests {
             let mut l = list();
             l.apply(&Event::Contact(contact(0x77, &fake, true)));
             for query in [fake.as_str(), &bob.short(), &bob.to_hex(), "2222"] {
-                assert_eq!(l.resolve(query), Ok(Target::Client(bob)), "{fake} {query}");
+                let got = l.resolve(query);
+                if query.len() < crate::proto::ID_LIKE_NAME && name_key(&fake) == name_key(query) {
+                    // A short prefix that is also the impostor's name: ambiguous, never
+                    // the impostor.
+                    assert!(
+                        matches!(&got, Err(Error::Ambiguous { candidates, .. })
+                            if candidates.iter().any(|c| c.id == bob) && candidates.len() == 2),
+                        "{fake} {query}: {got:?}"
+                    );
+                } else {
+                    assert_eq!(got, Ok(Target::Client(bob)), "{fake} {query}");
+                }
             }
+        }
+        // An id ground to start with a member's short hex name does not take theirs.
+        let mut ground = [0xeb; 32];
+        ground[1] = 0xba;
+        let mut l = list();
+        l.extend([
+            contact(0x79, "Ebba", true),
+            Contact {
+                id: ClientId(ground),
+                ..contact(0x7a, "mallory", true)
+            },
+        ]);
+        for query in ["ebba", "Ebba", "EBBA"] {
+            assert!(
+                matches!(l.resolve(query), Err(Error::Ambiguous { .. })),
+                "{query}"
+            );
         }
         // A short hex word is still a name when no id starts with it.
         let mut l = list();
@@ -363,7 +404,11 @@ mod tests {
             (ClientId([0x77; 32]), "2222"),
             (other, "bob\n"),
         ];
-        assert_eq!(resolve("2222", pairs), Ok(Target::Client(bob)));
+        assert!(matches!(
+            resolve("2222", pairs),
+            Err(Error::Ambiguous { .. })
+        ));
+        assert_eq!(resolve(&bob.short(), pairs), Ok(Target::Client(bob)));
         assert_eq!(resolve("333333", pairs), Ok(Target::Client(other)));
         let err = resolve("bob", pairs).unwrap_err().to_string();
         assert!(
