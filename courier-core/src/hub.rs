@@ -1018,10 +1018,14 @@ impl Hub {
         }
     }
 
-    /// What waits for members that logged in once and never came back, for
-    /// [`limits::NEVER_CAME_BACK`], is forgotten: throwaway identities do not hold the
-    /// hub's room for a month.
+    /// While the room for kept messages is more than half full, what waits for members
+    /// that logged in once and never came back, for [`limits::NEVER_CAME_BACK`], is
+    /// forgotten: throwaway identities do not hold the hub's room for a month. (With
+    /// room to spare, a newcomer's mail keeps its month like anyone's.)
     fn forget_for_the_gone(&mut self, now: Instant) {
+        if !self.mailboxes.under_pressure() {
+            return;
+        }
         let away = u64::try_from(limits::NEVER_CAME_BACK.as_millis()).unwrap_or(u64::MAX);
         let since = Timestamp(self.wall(now).0.saturating_sub(away));
         // Gone since the hub started at the latest: after a crash, `last_seen` of a

@@ -86,8 +86,8 @@ pub const OFFLINE_QUEUE_ON_DISK: usize = 10_000;
 /// Bytes of messages kept for all offline recipients together on the disk.
 pub const OFFLINE_DISK_BYTES: usize = 1024 * 1024 * 1024;
 /// What waits for a member that logged in once and never came back is forgotten after
-/// this long (not [`OFFLINE_MAX_AGE`]): throwaway identities do not hold the hub's room
-/// for a month.
+/// this long (not [`OFFLINE_MAX_AGE`]) while the room for kept messages is more than half
+/// full: throwaway identities do not hold the hub's room for a month.
 pub const NEVER_CAME_BACK: Duration = Duration::from_secs(3 * 24 * 3600);
 /// One sender may fill this fraction of a recipient's mailbox (1/4): others can still
 /// write to someone one member flooded.

@@ -418,6 +418,11 @@ impl Mailboxes {
         self
     }
 
+    /// More than half the room for kept messages is taken.
+    pub(super) fn under_pressure(&self) -> bool {
+        self.bytes > self.total_bytes / 2
+    }
+
     /// Recipients something waits for.
     pub(super) fn recipients(&self) -> impl Iterator<Item = ClientId> + '_ {
         self.boxes.keys().copied()

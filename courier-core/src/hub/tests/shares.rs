@@ -71,13 +71,18 @@ fn one_sender_fills_only_its_share_of_the_hubs_room() {
 }
 
 /// What waits for an identity that logged in once and never came back is forgotten
-/// after a few days, on the disk too; a member that came back keeps its month.
+/// after a few days, on the disk too, once the hub's room is under pressure (more than
+/// half full); a member that came back keeps its month, and so does a newcomer while
+/// the room has space (one long first session and a long weekend lose nothing).
 #[test]
 fn what_waits_for_an_identity_that_never_came_back_is_forgotten() {
     let disk = Disk::new("never-came-back");
-    let mut sim = Sim::new(PW);
+    let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
+    config.offline_disk_bytes = 64 * 1024;
+    let mut sim = Sim::with_config(config, PW);
     sim.hub.restore(Vec::new(), Vec::new());
-    let a = sim.login(1, "alice");
+    let senders: Vec<usize> = (10..22).map(|n| sim.login(n, "sender")).collect();
+    let a = senders[0];
     let once = sim.login(2, "once");
     sim.disconnect(once);
     let twice = sim.login(3, "twice");
@@ -92,6 +97,20 @@ fn what_waits_for_an_identity_that_never_came_back_is_forgotten() {
     assert_eq!(stored(&sim, a), 2);
     assert_eq!(sim.hub.stats().stored, 2);
     sim.advance(limits::NEVER_CAME_BACK + Duration::from_secs(2 * 3600));
+    disk.sync(&mut sim);
+    assert_eq!(
+        sim.hub.stats().stored,
+        2,
+        "room to spare: a newcomer's mail is kept"
+    );
+    // Others fill more than half the room with mail for the throwaway.
+    let text = "x".repeat(3 * 1024);
+    for (n, &s) in senders.iter().enumerate().skip(1) {
+        send(&mut sim, s, 100 + n as u64, Target::Client(id(2)), &text);
+    }
+    disk.sync(&mut sim);
+    assert!(sim.hub.stats().stored_bytes > 32 * 1024);
+    sim.advance(Duration::from_secs(2 * 3600));
     disk.sync(&mut sim);
     assert_eq!(sim.hub.stats().stored, 1, "only the member's is kept");
     let on_disk: Vec<ClientId> = disk.db.waiting().unwrap().iter().map(|w| w.to).collect();
