@@ -195,6 +195,9 @@ pub const KEPT_OFFERS_SENDER_BYTES: usize = KEPT_OFFERS_BYTES / 16;
 /// A kept offer whose sender has not been online for this long is forgotten (only its
 /// sender can send the files; the app offers them again when it comes back).
 pub const KEPT_OFFER_SENDER_AWAY: Duration = Duration::from_secs(7 * 24 * 3600);
+/// File offers kept at the hub, for the whole hub (tiny offers would otherwise be
+/// bounded only by their bytes).
+pub const KEPT_OFFERS_TOTAL: usize = 10_000;
 /// Bytes of kept offers' names and sizes, for the whole hub (they are in its memory).
 pub const KEPT_OFFERS_BYTES: usize = 32 << 20;
 /// A ticket is good for this long after the hub minted it.

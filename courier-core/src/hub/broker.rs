@@ -70,6 +70,8 @@ pub(super) struct Broker {
     tickets: HashMap<Ticket, TransferId>,
     /// Bytes of the kept offers' manifests.
     kept_bytes: usize,
+    /// How many offers are kept.
+    kept_count: usize,
     /// Kept offers' changes for the hub's database, in order (only for a hub that keeps
     /// its state on a disk: [`Broker::keeping`]).
     pub(super) records: Vec<db::Record>,
@@ -104,7 +106,8 @@ impl Broker {
     /// recipient's (`max` offers), the sender's (`max` offers,
     /// [`limits::KEPT_OFFERS_SENDER_BYTES`]), the pair's (a quarter of the recipient's,
     /// so that one sender cannot fill it for everyone else) and the hub's
-    /// ([`limits::KEPT_OFFERS_BYTES`]).
+    /// ([`limits::KEPT_OFFERS_BYTES`], [`limits::KEPT_OFFERS_TOTAL`]: the count bounds
+    /// this scan).
     fn kept_fits(&self, from: ClientId, to: ClientId, bytes: usize, max: usize) -> bool {
         let (mut by_sender, mut sender_bytes, mut to_recipient, mut pair) = (0, 0, 0, 0);
         for t in self.transfers.values() {
@@ -121,11 +124,12 @@ impl Broker {
             && pair < (max / 4).max(1)
             && sender_bytes + bytes <= limits::KEPT_OFFERS_SENDER_BYTES
             && self.kept_bytes + bytes <= limits::KEPT_OFFERS_BYTES
+            && self.kept_count < limits::KEPT_OFFERS_TOTAL
     }
 
     /// How many offers are kept (for stats and tests).
     pub(super) fn kept(&self) -> usize {
-        self.transfers.values().filter(|t| t.kept.is_some()).count()
+        self.kept_count
     }
 
     /// A relay connection waiting for its partner went away.
@@ -154,6 +158,7 @@ impl Broker {
             return;
         };
         self.kept_bytes = self.kept_bytes.saturating_sub(k.bytes);
+        self.kept_count = self.kept_count.saturating_sub(1);
         self.record(db::Record::OfferGone(id));
         self.unsaved.retain(|(u, _, _)| *u != id);
     }
@@ -270,6 +275,7 @@ impl Hub {
         let kept = wait.then_some(Kept { bytes });
         if let Some(k) = &kept {
             self.broker.kept_bytes += k.bytes;
+            self.broker.kept_count += 1;
             self.broker.record(db::Record::Offer(db::KeptOffer {
                 id,
                 from: client,
@@ -325,6 +331,7 @@ impl Hub {
         }
         let bytes = crate::proto::encode(&*offer.manifest).len();
         self.broker.kept_bytes += bytes;
+        self.broker.kept_count += 1;
         self.broker.transfers.insert(
             offer.id,
             Brokered {

@@ -56,28 +56,38 @@ pub(super) enum Page {
 /// them) and a sixteenth of the hub's room.
 #[derive(Debug, Default)]
 struct Shares {
-    /// (recipient, sender) → messages and bytes kept (or reserved).
-    pairs: HashMap<(ClientId, ClientId), (usize, usize)>,
+    /// Recipient → sender → messages and bytes kept (or reserved): by recipient, so
+    /// that a mailbox that goes is forgotten without looking at anyone else's.
+    pairs: HashMap<ClientId, HashMap<ClientId, (usize, usize)>>,
     /// Sender → bytes kept (or reserved), for every recipient.
     senders: HashMap<ClientId, usize>,
 }
 
 impl Shares {
     fn add(&mut self, to: ClientId, from: ClientId, count: usize, bytes: usize) {
-        let pair = self.pairs.entry((to, from)).or_default();
+        let pair = self.pairs.entry(to).or_default().entry(from).or_default();
         pair.0 += count;
         pair.1 += bytes;
         *self.senders.entry(from).or_default() += bytes;
     }
 
     fn sub(&mut self, to: ClientId, from: ClientId, count: usize, bytes: usize) {
-        if let Some(pair) = self.pairs.get_mut(&(to, from)) {
-            pair.0 = pair.0.saturating_sub(count);
-            pair.1 = pair.1.saturating_sub(bytes);
-            if pair.0 == 0 {
-                self.pairs.remove(&(to, from));
+        if let Some(senders) = self.pairs.get_mut(&to) {
+            if let Some(pair) = senders.get_mut(&from) {
+                pair.0 = pair.0.saturating_sub(count);
+                pair.1 = pair.1.saturating_sub(bytes);
+                if pair.0 == 0 {
+                    senders.remove(&from);
+                }
+            }
+            if senders.is_empty() {
+                self.pairs.remove(&to);
             }
         }
+        self.sub_sender(from, bytes);
+    }
+
+    fn sub_sender(&mut self, from: ClientId, bytes: usize) {
         if let Some(sender) = self.senders.get_mut(&from) {
             *sender = sender.saturating_sub(bytes);
             if *sender == 0 {
@@ -87,7 +97,11 @@ impl Shares {
     }
 
     fn pair(&self, to: ClientId, from: ClientId) -> (usize, usize) {
-        self.pairs.get(&(to, from)).copied().unwrap_or_default()
+        self.pairs
+            .get(&to)
+            .and_then(|s| s.get(&from))
+            .copied()
+            .unwrap_or_default()
     }
 
     fn sender(&self, from: ClientId) -> usize {
@@ -96,14 +110,8 @@ impl Shares {
 
     /// `to`'s mailbox is gone with whatever it still counted.
     fn forget_recipient(&mut self, to: ClientId) {
-        let gone: Vec<(ClientId, (usize, usize))> = self
-            .pairs
-            .iter()
-            .filter(|((t, _), _)| *t == to)
-            .map(|((_, f), v)| (*f, *v))
-            .collect();
-        for (from, (count, bytes)) in gone {
-            self.sub(to, from, count, bytes);
+        for (from, (_, bytes)) in self.pairs.remove(&to).unwrap_or_default() {
+            self.sub_sender(from, bytes);
         }
     }
 }
