@@ -116,6 +116,19 @@ async fn found_hub(args: &ClientArgs) -> Result<(String, Option<Verified>)> {
                      with --hub)"
                 );
             }
+            // A computer that has met hubs uses, unasked, only a hub it has met: a new one
+            // (another network, or an insider's hub while the real one is away) is named
+            // with --hub, so the password is never offered to it by itself.
+            if checked.standing == Standing::New && !pins.is_empty() {
+                bail!(
+                    "not using the hub found at {address}: {name} is a hub this computer has \
+                     not met (safety code {}); give it with --hub if it is the one you mean",
+                    checked
+                        .certificate
+                        .map(|c| c.safety_code())
+                        .unwrap_or_else(|| "unknown".into())
+                );
+            }
             let address = address.to_string();
             if let (Standing::Known, Some(certificate)) = (checked.standing, checked.certificate) {
                 // The hub this client knows, maybe at a new address: the login checks

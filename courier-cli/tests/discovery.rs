@@ -1003,6 +1003,21 @@ fn an_impostor_under_a_known_hubs_name_is_refused_and_never_known() {
     let said = net.say(&profile, "for the team");
     assert!(said.status.success(), "{}", text(&said.stderr));
     interrupt(&mut real);
+
+    // A hub under another name that this computer has never met (an insider's, while
+    // the real one is away) is not used unasked either: the password goes to no hub
+    // this computer has not met without --hub.
+    let (mut other, d) = net.hub(&dir.join("fake"), &["--name", "Lunch room"]);
+    let said = net.say(&profile, "for the team");
+    let err = text(&said.stderr);
+    assert_eq!(said.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("a hub this computer has not met")
+            && err.contains(d["safety_code"].as_str().unwrap()),
+        "{err}"
+    );
+    assert!(!pins().contains(d["fingerprint"].as_str().unwrap()));
+    interrupt(&mut other);
 }
 
 /// Removes a namespace when dropped.
