@@ -232,5 +232,11 @@ pub const LINK_TEST_BYTES_PER_MINUTE: u64 = 4 * LINK_TEST_MAX_BYTES;
 /// Connections the answering side of a direct link test makes: to the address the hub
 /// sees the prober at, on as many of the ports it listed.
 pub const LINK_TEST_DIALS: usize = 4;
+/// Link tests one prober may have answered a minute (a `doctor --peer` run takes two):
+/// its share of [`LINK_TESTS_PER_MINUTE`].
+pub const LINK_TESTS_PER_PROBER: usize = 3;
+/// Data one prober's link tests may push in a minute: its share of
+/// [`LINK_TEST_BYTES_PER_MINUTE`].
+pub const LINK_TEST_BYTES_PER_PROBER: u64 = 2 * LINK_TEST_MAX_BYTES;
 /// Free space the receiver keeps beyond the offer's size.
 pub const FREE_SPACE_MARGIN: u64 = 64 * 1024 * 1024;

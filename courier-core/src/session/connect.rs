@@ -161,8 +161,45 @@ pub fn connect(config: Config) -> impl Stream<Item = Update> + Send + 'static {
     futures::stream::select(driver, updates_rx)
 }
 
-/// Answers the link tests the driver hands over, in turn, whoever probes; declines
-/// those past [`limits::LINK_TESTS_PER_MINUTE`], or when the last minute's tests and a
+/// The link tests answered in the last minute: who probed, when, and the data it took
+/// in. Every prober has a share of the minute's tests and bytes, so that one contact
+/// running checks in a loop does not leave the others none.
+#[derive(Debug, Default)]
+struct Answered {
+    recent: VecDeque<(Instant, ClientId, u64)>,
+}
+
+impl Answered {
+    /// Whether a test from `prober` may be answered now.
+    fn admit(&mut self, prober: ClientId, now: Instant) -> bool {
+        while self
+            .recent
+            .front()
+            .is_some_and(|(t, _, _)| now.duration_since(*t) >= Duration::from_secs(60))
+        {
+            self.recent.pop_front();
+        }
+        let taken: u64 = self.recent.iter().map(|(_, _, b)| b).sum();
+        let (tests, bytes) = self
+            .recent
+            .iter()
+            .filter(|(_, p, _)| *p == prober)
+            .fold((0, 0), |(n, sum), (_, _, b)| (n + 1, sum + b));
+        self.recent.len() < limits::LINK_TESTS_PER_MINUTE
+            && taken + limits::LINK_TEST_MAX_BYTES <= limits::LINK_TEST_BYTES_PER_MINUTE
+            && tests < limits::LINK_TESTS_PER_PROBER
+            && bytes + limits::LINK_TEST_MAX_BYTES <= limits::LINK_TEST_BYTES_PER_PROBER
+    }
+
+    /// A test from `prober`, started at `at`, took in `bytes`.
+    fn record(&mut self, at: Instant, prober: ClientId, bytes: u64) {
+        self.recent.push_back((at, prober, bytes));
+    }
+}
+
+/// Answers the link tests the driver hands over, in turn; declines those past a
+/// prober's share ([`limits::LINK_TESTS_PER_PROBER`], [`limits::LINK_TEST_BYTES_PER_PROBER`])
+/// or past [`limits::LINK_TESTS_PER_MINUTE`], or when the last minute's tests and a
 /// whole new one would take in more than [`limits::LINK_TEST_BYTES_PER_MINUTE`]. Never
 /// ends by itself (it runs as long as the driver it is raced with).
 async fn answer_link_tests(
@@ -170,27 +207,17 @@ async fn answer_link_tests(
     tests: Receiver<IncomingOffer>,
     options: transfer::Options,
 ) {
-    // When each recent test started, and the data it took in.
-    let mut recent: VecDeque<(Instant, u64)> = VecDeque::new();
+    let mut answered = Answered::default();
     while let Ok(offer) = tests.recv().await {
         let now = Instant::now();
-        while recent
-            .front()
-            .is_some_and(|(t, _)| now.duration_since(*t) >= Duration::from_secs(60))
-        {
-            recent.pop_front();
-        }
-        let taken: u64 = recent.iter().map(|(_, bytes)| bytes).sum();
-        if recent.len() >= limits::LINK_TESTS_PER_MINUTE
-            || taken + limits::LINK_TEST_MAX_BYTES > limits::LINK_TEST_BYTES_PER_MINUTE
-        {
+        let from = offer.from;
+        if !answered.admit(from, now) {
             let _ = handle.decline(offer.id, Declined::ByUser).await;
             continue;
         }
-        let from = offer.from;
         let mut bytes = 0;
         let result = transfer::answer_link_test(handle.clone(), offer, &options, &mut bytes).await;
-        recent.push_back((now, bytes));
+        answered.record(now, from, bytes);
         match result {
             Ok(route) => {
                 tracing::info!(
@@ -506,6 +533,32 @@ async fn once(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One contact running connection checks in a loop gets its share of the minute;
+    /// another contact's check is still answered.
+    #[test]
+    fn one_prober_takes_only_its_share_of_link_tests() {
+        let (mallory, ada) = (ClientId([1; 32]), ClientId([2; 32]));
+        let t0 = Instant::now();
+        let mut answered = Answered::default();
+        let mut admitted = 0;
+        for n in 0..20 {
+            let at = t0 + Duration::from_millis(n * 100);
+            if answered.admit(mallory, at) {
+                admitted += 1;
+                answered.record(at, mallory, 1 << 20);
+            }
+        }
+        assert_eq!(admitted, limits::LINK_TESTS_PER_PROBER);
+        assert!(answered.admit(ada, t0 + Duration::from_secs(3)));
+        // Bytes too: two whole tests' worth, then none until the minute has passed.
+        let mut answered = Answered::default();
+        answered.record(t0, mallory, limits::LINK_TEST_MAX_BYTES);
+        answered.record(t0, mallory, limits::LINK_TEST_MAX_BYTES);
+        assert!(!answered.admit(mallory, t0 + Duration::from_secs(1)));
+        assert!(answered.admit(ada, t0 + Duration::from_secs(1)));
+        assert!(answered.admit(mallory, t0 + Duration::from_secs(61)));
+    }
 
     #[test]
     fn backoff_doubles_from_min_to_max_with_bounded_jitter() {
