@@ -94,6 +94,11 @@ pub const NEVER_CAME_BACK: Duration = Duration::from_secs(3 * 24 * 3600);
 pub const OFFLINE_PAIR_SHARE: usize = 4;
 /// One sender may fill this fraction of the hub's room for kept messages (1/16).
 pub const OFFLINE_SENDER_SHARE: usize = 16;
+/// New identities ([`NEWCOMER`] old at most) may fill this fraction of the hub's room
+/// together (1/4): throwaway identities made for a flood leave three quarters to members.
+pub const OFFLINE_NEWCOMERS_SHARE: usize = 4;
+/// An identity first seen less than this long ago is new: it shares the newcomers' room.
+pub const NEWCOMER: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long a message waits for an offline recipient before it is forgotten.
 pub const OFFLINE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
 /// Messages per page when a mailbox is handed over at login.

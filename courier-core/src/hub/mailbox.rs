@@ -59,16 +59,28 @@ struct Shares {
     /// Recipient → sender → messages and bytes kept (or reserved): by recipient, so
     /// that a mailbox that goes is forgotten without looking at anyone else's.
     pairs: HashMap<ClientId, HashMap<ClientId, (usize, usize)>>,
-    /// Sender → bytes kept (or reserved), for every recipient.
-    senders: HashMap<ClientId, usize>,
+    /// Sender → bytes kept (or reserved), for every recipient, and whether it was a
+    /// new identity when it kept them.
+    senders: HashMap<ClientId, (usize, bool)>,
+    /// Bytes kept by new identities, together.
+    young: usize,
 }
 
 impl Shares {
-    fn add(&mut self, to: ClientId, from: ClientId, count: usize, bytes: usize) {
+    fn add(&mut self, to: ClientId, from: ClientId, count: usize, bytes: usize, young: bool) {
         let pair = self.pairs.entry(to).or_default().entry(from).or_default();
         pair.0 += count;
         pair.1 += bytes;
-        *self.senders.entry(from).or_default() += bytes;
+        let sender = self.senders.entry(from).or_insert((0, young));
+        if sender.1 && !young {
+            // Grown up: what it keeps no longer counts against the newcomers' room.
+            self.young = self.young.saturating_sub(sender.0);
+            sender.1 = false;
+        }
+        sender.0 += bytes;
+        if sender.1 {
+            self.young += bytes;
+        }
     }
 
     fn sub(&mut self, to: ClientId, from: ClientId, count: usize, bytes: usize) {
@@ -89,8 +101,12 @@ impl Shares {
 
     fn sub_sender(&mut self, from: ClientId, bytes: usize) {
         if let Some(sender) = self.senders.get_mut(&from) {
-            *sender = sender.saturating_sub(bytes);
-            if *sender == 0 {
+            let bytes = bytes.min(sender.0);
+            sender.0 -= bytes;
+            if sender.1 {
+                self.young = self.young.saturating_sub(bytes);
+            }
+            if sender.0 == 0 {
                 self.senders.remove(&from);
             }
         }
@@ -105,7 +121,7 @@ impl Shares {
     }
 
     fn sender(&self, from: ClientId) -> usize {
-        self.senders.get(&from).copied().unwrap_or_default()
+        self.senders.get(&from).map_or(0, |s| s.0)
     }
 
     /// `to`'s mailbox is gone with whatever it still counted.
@@ -152,9 +168,15 @@ impl Mailboxes {
     ///
     /// # Errors
     /// [`RejectReason::QueueFull`] when the recipient's mailbox or the hub's room for
-    /// stored messages is full, or the sender's share of either.
-    pub(super) fn store(&mut self, to: ClientId, m: Message) -> Result<(), RejectReason> {
-        self.reserve(to, &m)?;
+    /// stored messages is full, or the sender's share of either, or (for a `young`
+    /// sender, a new identity) the newcomers' share of the hub's room.
+    pub(super) fn store(
+        &mut self,
+        to: ClientId,
+        m: Message,
+        young: bool,
+    ) -> Result<(), RejectReason> {
+        self.reserve(to, &m, young)?;
         self.commit(to, m);
         Ok(())
     }
@@ -164,14 +186,21 @@ impl Mailboxes {
     ///
     /// # Errors
     /// [`RejectReason::QueueFull`], as [`Mailboxes::store`].
-    pub(super) fn reserve(&mut self, to: ClientId, m: &Message) -> Result<(), RejectReason> {
+    pub(super) fn reserve(
+        &mut self,
+        to: ClientId,
+        m: &Message,
+        young: bool,
+    ) -> Result<(), RejectReason> {
         let c = cost(m);
         let (pair_count, pair_bytes) = self.shares.pair(to, m.from);
         let over_share = self.sharing
             && (pair_count >= (self.per_recipient / limits::OFFLINE_PAIR_SHARE).max(1)
                 || pair_bytes + c > self.per_recipient_bytes / limits::OFFLINE_PAIR_SHARE
                 || self.shares.sender(m.from) + c
-                    > self.total_bytes / limits::OFFLINE_SENDER_SHARE);
+                    > self.total_bytes / limits::OFFLINE_SENDER_SHARE
+                || (young
+                    && self.shares.young + c > self.total_bytes / limits::OFFLINE_NEWCOMERS_SHARE));
         let mailbox = self.boxes.entry(to).or_default();
         if over_share
             || mailbox.messages.len() + mailbox.on_disk + mailbox.pending >= self.per_recipient
@@ -186,7 +215,7 @@ impl Mailboxes {
         mailbox.bytes += c;
         mailbox.pending += 1;
         self.bytes += c;
-        self.shares.add(to, m.from, 1, c);
+        self.shares.add(to, m.from, 1, c, young);
         Ok(())
     }
 
@@ -207,7 +236,7 @@ impl Mailboxes {
         mailbox.on_disk += count;
         mailbox.bytes += c;
         self.bytes += c;
-        self.shares.add(to, from, count, c);
+        self.shares.add(to, from, count, c, false);
     }
 
     /// Keeps a reserved message, now on the disk: in memory too while `to` is online
@@ -489,7 +518,7 @@ mod tests {
         let (a, b) = (ConnId(1), ConnId(2));
         let mut m = Mailboxes::new(1000, 1 << 30, 1 << 30).unshared();
         for n in 0..(limits::STORED_PAGE as u64 + 5) {
-            m.store(bob, msg(n, 10)).unwrap();
+            m.store(bob, msg(n, 10), false).unwrap();
         }
         let Page::Send(page) = m.next_page(bob, a) else {
             panic!("a page")
@@ -523,8 +552,8 @@ mod tests {
         let bob = ClientId([2; 32]);
         let mut m = Mailboxes::new(1000, 1 << 30, 1 << 30).unshared();
         let big = limits::STORED_PAGE_BYTES;
-        m.store(bob, msg(1, big)).unwrap();
-        m.store(bob, msg(2, 10)).unwrap();
+        m.store(bob, msg(1, big), false).unwrap();
+        m.store(bob, msg(2, 10), false).unwrap();
         assert!(matches!(m.next_page(bob, ConnId(1)), Page::Send(p) if p.len() == 1));
     }
 
@@ -533,22 +562,22 @@ mod tests {
         let (bob, carol) = (ClientId([2; 32]), ClientId([3; 32]));
         let mut m = Mailboxes::new(3, 1000, 1500).unshared();
         for n in 0..3 {
-            m.store(bob, msg(n, 10)).unwrap();
+            m.store(bob, msg(n, 10), false).unwrap();
         }
         assert_eq!(
-            m.store(bob, msg(9, 10)),
+            m.store(bob, msg(9, 10), false),
             Err(RejectReason::QueueFull),
             "count"
         );
         assert_eq!(
-            m.store(carol, msg(1, 950)),
+            m.store(carol, msg(1, 950), false),
             Err(RejectReason::QueueFull),
             "bytes"
         );
-        m.store(carol, msg(1, 800)).unwrap();
+        m.store(carol, msg(1, 800), false).unwrap();
         let dave = ClientId([4; 32]);
         assert_eq!(
-            m.store(dave, msg(1, 500)),
+            m.store(dave, msg(1, 500), false),
             Err(RejectReason::QueueFull),
             "hub total"
         );
@@ -562,7 +591,7 @@ mod tests {
         // 600 from the last run, on the disk; 2 written while Bob is offline.
         m.restore_on_disk(bob, ClientId([7; 32]), 600, 6000);
         for n in 0..2 {
-            m.reserve(bob, &msg(100 + n, 10)).unwrap();
+            m.reserve(bob, &msg(100 + n, 10), false).unwrap();
             m.commit_written(bob, msg(100 + n, 10), false);
         }
         assert_eq!((m.len(), m.in_memory()), (602, 0), "nothing in memory");
@@ -571,7 +600,7 @@ mod tests {
         assert_eq!(m.next_page(bob, conn), Page::Fetch(limits::STORED_PAGE));
         assert_eq!(m.next_page(bob, conn), Page::None, "one read at a time");
         // A message written meanwhile waits behind the backlog, on the disk.
-        m.reserve(bob, &msg(200, 10)).unwrap();
+        m.reserve(bob, &msg(200, 10), false).unwrap();
         m.commit_written(bob, msg(200, 10), true);
         let first: Vec<Message> = (0..limits::STORED_PAGE as u64)
             .map(|n| msg(n, 10))
@@ -595,9 +624,12 @@ mod tests {
         let bob = ClientId([2; 32]);
         let mut m = Mailboxes::new(10, 1 << 30, 1 << 30).unshared();
         m.restore_on_disk(bob, ClientId([7; 32]), 9, 90);
-        m.reserve(bob, &msg(1, 10)).unwrap();
+        m.reserve(bob, &msg(1, 10), false).unwrap();
         m.commit_written(bob, msg(1, 10), false);
-        assert_eq!(m.reserve(bob, &msg(2, 10)), Err(RejectReason::QueueFull));
+        assert_eq!(
+            m.reserve(bob, &msg(2, 10), false),
+            Err(RejectReason::QueueFull)
+        );
         assert_eq!(m.len(), 10);
     }
 
@@ -626,11 +658,11 @@ mod tests {
         let bob = ClientId([2; 32]);
         let mut m = Mailboxes::new(10_000, 1 << 30, 1 << 30).unshared();
         for n in 0..4 {
-            m.store(bob, msg(n, 10)).unwrap();
+            m.store(bob, msg(n, 10), false).unwrap();
         }
         assert!(matches!(m.next_page(bob, ConnId(1)), Page::Send(p) if p.len() == 4));
         m.conn_gone(bob, ConnId(1));
-        m.store(bob, msg(9, 10)).unwrap();
+        m.store(bob, msg(9, 10), false).unwrap();
         // Stamped 0..3 and 9: the first three are older than 3.
         assert_eq!(m.expire_in_memory(crate::proto::Timestamp(3)), 3);
         assert_eq!((m.len(), m.bytes()), (2, 2 * 106));

@@ -278,6 +278,9 @@ impl Hub {
             text,
             time,
         };
+        // A new identity's messages for offline members share the newcomers' room.
+        let wall = self.wall(now);
+        let young = self.directory.get(&from).is_some_and(|k| k.is_new(wall));
         Some(match route {
             Recipients::NoSuchPeer => Delivery::Rejected(RejectReason::NoSuchPeer),
             Recipients::Online(conns) => {
@@ -288,7 +291,7 @@ impl Hub {
                 Delivery::Delivered
             }
             Recipients::Offline(who) if self.keeping => {
-                if let Err(reason) = self.mailboxes.reserve(who, &message) {
+                if let Err(reason) = self.mailboxes.reserve(who, &message, young) {
                     return Some(Delivery::Rejected(reason));
                 }
                 self.unsaved.push(super::Unsaved {
@@ -298,7 +301,7 @@ impl Hub {
                 });
                 return None;
             }
-            Recipients::Offline(who) => match self.mailboxes.store(who, message) {
+            Recipients::Offline(who) => match self.mailboxes.store(who, message, young) {
                 Ok(()) => Delivery::Stored,
                 Err(reason) => Delivery::Rejected(reason),
             },

@@ -81,6 +81,12 @@ fn what_waits_for_an_identity_that_never_came_back_is_forgotten() {
     config.offline_disk_bytes = 64 * 1024;
     let mut sim = Sim::with_config(config, PW);
     sim.hub.restore(Vec::new(), Vec::new());
+    // Members of long standing (new identities share a quarter of the room).
+    for n in 10..22 {
+        let s = sim.login(n, "sender");
+        sim.disconnect(s);
+    }
+    sim.advance(limits::NEWCOMER);
     let senders: Vec<usize> = (10..22).map(|n| sim.login(n, "sender")).collect();
     let a = senders[0];
     let once = sim.login(2, "once");
@@ -119,4 +125,46 @@ fn what_waits_for_an_identity_that_never_came_back_is_forgotten() {
     let t = sim.login(3, "twice");
     disk.sync(&mut sim);
     assert_eq!(messages(&sim, t).len(), 1);
+}
+
+/// Throwaway identities made for a flood are new: together they fill at most a quarter
+/// of the hub's room, and members of long standing still keep messages for others.
+#[test]
+fn new_identities_together_fill_only_the_newcomers_room() {
+    let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
+    config.offline_total_bytes = 256 * 1024;
+    let mut sim = Sim::with_config(config, PW);
+    let old = sim.login(1, "old hand");
+    sim.disconnect(old);
+    let away = sim.login(2, "away");
+    sim.disconnect(away);
+    sim.advance(limits::NEWCOMER);
+    let old = sim.login(1, "old hand");
+    let text = "x".repeat(4 * 1024);
+    let mut kept = 0;
+    for n in 0..30u8 {
+        let s = sim.login(100 + n, "throwaway");
+        for k in 0..4 {
+            send(
+                &mut sim,
+                s,
+                u64::from(n) * 10 + k,
+                Target::Client(id(2)),
+                &text,
+            );
+        }
+        kept += stored(&sim, s);
+    }
+    let room = 256 * 1024 / limits::OFFLINE_NEWCOMERS_SHARE;
+    assert!(kept * (text.len() + 96) <= room, "{kept} kept by newcomers");
+    assert!(
+        (kept + 1) * (text.len() + 96) > room,
+        "their room is used up: {kept}"
+    );
+    send(&mut sim, old, 1, Target::Client(id(2)), &text);
+    assert_eq!(
+        stored(&sim, old),
+        1,
+        "a member of long standing still keeps one"
+    );
 }
