@@ -578,12 +578,16 @@ impl Hub {
         let (from, digest, test) = (t.from, t.digest, t.test);
         let (sender_addrs, addrs) = match test {
             Some((way, seen)) => {
-                let here = self
-                    .conns
-                    .get(&conn)
-                    .is_some_and(|c| c.peer.ip().to_canonical().is_loopback());
-                // The answering side dials out: its own addresses go to nobody.
-                (way.dialable(&t.addrs, seen, here), Vec::new())
+                let on_loopback =
+                    |c: ConnId| self.conns.get(&c).is_some_and(|c| c.source().is_loopback());
+                let answerer = self.conns.get(&conn).map(|c| c.source());
+                // Each side dials the other only at the address the hub sees it at: a
+                // prober's list may name anyone's machine, and an answerer's other
+                // interfaces are nobody's business.
+                let to_prober = answerer.map_or_else(Vec::new, |answerer| {
+                    way.dialable(&addrs, answerer, on_loopback(from_conn))
+                });
+                (way.dialable(&t.addrs, seen, on_loopback(conn)), to_prober)
             }
             None => (t.addrs.clone(), addrs),
         };

@@ -44,9 +44,10 @@ pub struct Config {
     /// these options (default: yes); `None` declines them, and the prober hears that we
     /// do not answer them ([`proto::Declined::NoLinkTests`]). A test is answered one at a
     /// time, at most [`limits::LINK_TESTS_PER_MINUTE`] and
-    /// [`limits::LINK_TEST_BYTES_PER_MINUTE`] a minute, and never shows as an offer. The
-    /// answering side never listens: for the direct way it dials the prober where the hub
-    /// sees it (`listen` and `advertise` are not used).
+    /// [`limits::LINK_TEST_BYTES_PER_MINUTE`] a minute (a prober's share of those is
+    /// smaller), and never shows as an offer. For the direct way it dials the prober only
+    /// where the hub sees it and listens as a receiver would; the hub tells the prober
+    /// only its addresses at the one the hub sees it at.
     pub answer_link_tests: Option<transfer::Options>,
 }
 

@@ -11,11 +11,13 @@
 //! prober does.
 //!
 //! Any member may probe, so answering must cost little and reach nothing else: the
-//! answering side never listens and gives the hub no address (the prober learns none of
-//! its interfaces); for the direct way it dials the prober only at the address the hub sees
-//! the prober's connection at ([`LinkTest::dialable`], checked by the hub and again here),
-//! on at most [`limits::LINK_TEST_DIALS`] of the ports listed. A prober behind a NAT (the
-//! hub sees another address than it lists) gets no direct test.
+//! answering side dials the prober only at the address the hub sees the prober's
+//! connection at ([`LinkTest::dialable`], checked by the hub and again here), on at most
+//! [`limits::LINK_TEST_DIALS`] of the ports listed; it listens as a transfer's receiver
+//! would, and the hub passes the prober only its addresses at the one the hub sees it at
+//! (the prober learns none of its other interfaces). So a walled prober that can dial out
+//! is measured as a transfer would find it. A side behind a NAT (the hub sees another
+//! address than it lists) is not dialled.
 
 use std::time::{Duration, Instant};
 
@@ -267,8 +269,8 @@ async fn recv(ws: &mut Ws, deadline: Instant, read: &mut u64, most: u64) -> Resu
 }
 
 /// Answers the link test `offer` (the receiving side): connects the way it asks, the
-/// direct way only by dialling the prober where the hub sees it (never listening: this
-/// side gives no address), echoes pings and counts data until the prober is done, at most
+/// direct way by dialling the prober only where the hub sees it and by listening (the
+/// hub tells the prober only this side's address it sees), echoes pings and counts data until the prober is done, at most
 /// [`limits::LINK_TEST_MAX_TIME`], [`limits::LINK_TEST_MAX_BYTES`] and
 /// [`limits::LINK_TEST_MAX_MESSAGES`]. Returns the way connected; `taken` grows by the
 /// data read, whatever the outcome. Declines an offer that is not a valid link test.
@@ -287,15 +289,25 @@ pub(crate) async fn answer(
         return Err(Error::BadSelection);
     };
     let ctx = quiet_ctx(handle, Some(way));
-    let options = answering_options(way, base);
-    let mut answers = ctx.handle.accept(offer.id, Vec::new(), Vec::new()).await?;
+    // As a transfer's receiver would: the hub passes on only the addresses at the one it
+    // sees this side at.
+    let options = options_for(way, base);
+    // It listens too, as a transfer's receiver does, so that a walled prober that can
+    // still dial out is measured as a transfer would find it; the hub passes on only
+    // its addresses at the one the hub sees this side at.
+    let listening = race::bind(&options).await?;
+    let addrs = listening
+        .as_ref()
+        .map(|l| l.addrs.clone())
+        .unwrap_or_default();
+    let mut answers = ctx.handle.accept(offer.id, Vec::new(), addrs).await?;
     let link = race::connect(
         &ctx,
         Role::Receiver,
         offer.id,
         offer.from,
         offer.manifest.digest(),
-        None,
+        listening,
         &options,
         &mut answers,
     )
@@ -325,14 +337,6 @@ pub(crate) async fn answer(
     })
     .await;
     result.map(|_| link.route)
-}
-
-/// The answering side's options for `way`: as the prober's, but it never listens.
-fn answering_options(way: LinkTest, base: &Options) -> Options {
-    let mut o = options_for(way, base);
-    o.listen = None;
-    o.advertise = None;
-    o
 }
 
 /// The answering side on a connected link: everything it does, sending included, ends

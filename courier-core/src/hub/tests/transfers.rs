@@ -170,8 +170,8 @@ fn link_test_offers_carry_no_files() {
 
 /// Finding N6: the hub hands a link test's answering side only the prober's addresses at
 /// the address it sees the prober at (the list may name anyone's machine), says that
-/// address, and hands the prober none of the answering side's (its interfaces are its
-/// own business), whatever the clients send.
+/// address, and hands the prober only the answering side's at the address it sees that
+/// side at (its other interfaces are its own business), whatever the clients send.
 #[test]
 fn a_link_test_is_dialled_only_where_the_hub_sees_the_prober() {
     let mut sim = Sim::new(PW);
@@ -210,7 +210,10 @@ fn a_link_test_is_dialled_only_where_the_hub_sees_the_prober() {
         &ClientFrame::Accept {
             id,
             files: vec![],
-            addrs: vec!["10.0.0.2:7000".parse().unwrap()],
+            addrs: vec![
+                "10.0.0.2:7000".parse().unwrap(),
+                "10.0.0.1:7001".parse().unwrap(),
+            ],
         },
     );
     let to_bob = tickets(&sim, b);
@@ -219,7 +222,11 @@ fn a_link_test_is_dialled_only_where_the_hub_sees_the_prober() {
     assert_eq!(to_bob[0].seen, Some(seen_at.ip()));
     let to_alice = tickets(&sim, a);
     assert_eq!(to_alice.len(), 1);
-    assert!(to_alice[0].addrs.is_empty(), "{:?}", to_alice[0].addrs);
+    assert_eq!(
+        to_alice[0].addrs,
+        vec!["10.0.0.1:7001".parse().unwrap()],
+        "only Bob's address where the hub sees him"
+    );
     assert_eq!(to_alice[0].seen, None);
 }
 
