@@ -189,6 +189,19 @@ impl Page {
                 .spacing(4)
             ),
             section(
+                "Hosting",
+                column![
+                    checkbox(settings.advertise)
+                        .label("Show a hub hosted here on the network")
+                        .on_toggle(Message::Advertise),
+                    text("Others then find it in their list without typing its address.")
+                        .size(13)
+                        .style(style::dim),
+                ]
+                .spacing(4)
+            ),
+            section("History", self.history_view()),
+            section(
                 "Connection checks",
                 column![
                     checkbox(settings.answer_link_tests)
@@ -203,19 +216,6 @@ impl Page {
                 ]
                 .spacing(4)
             ),
-            section(
-                "Hosting",
-                column![
-                    checkbox(settings.advertise)
-                        .label("Show a hub hosted here on the network")
-                        .on_toggle(Message::Advertise),
-                    text("Others then find it in their list without typing its address.")
-                        .size(13)
-                        .style(style::dim),
-                ]
-                .spacing(4)
-            ),
-            section("History", self.history_view()),
         ]
         .spacing(18)
         .into()
