@@ -110,23 +110,13 @@ async fn found_hub(args: &ClientArgs) -> Result<(String, Option<Verified>)> {
                 .with_context(|| format!("reading the hub pins in {}", dir.display()))?;
             let checked = discovery::check(hub, &pins, discovery::PROBE_WITHIN).await;
             let name = courier_core::text::terminal_line(&hub.name);
-            if let Some(warning) = checked.standing.warning(&name) {
-                bail!(
-                    "not using the hub found at {address}: it {warning} (give the hub you mean \
-                     with --hub)"
-                );
-            }
             // A computer that has met hubs uses, unasked, only a hub it has met: a new one
             // (another network, or an insider's hub while the real one is away) is named
             // with --hub, so the password is never offered to it by itself.
-            if checked.standing == Standing::New && !pins.is_empty() {
+            if let Some(warning) = checked.refusal(&name, !pins.is_empty()) {
                 bail!(
-                    "not using the hub found at {address}: {name} is a hub this computer has \
-                     not met (safety code {}); give it with --hub if it is the one you mean",
-                    checked
-                        .certificate
-                        .map(|c| c.safety_code())
-                        .unwrap_or_else(|| "unknown".into())
+                    "not using the hub found at {address}: it {warning} (give the hub you mean \
+                     with --hub)"
                 );
             }
             let address = address.to_string();

@@ -1017,6 +1017,14 @@ fn an_impostor_under_a_known_hubs_name_is_refused_and_never_known() {
         "{err}"
     );
     assert!(!pins().contains(d["fingerprint"].as_str().unwrap()));
+    // Nor does doctor log in to it.
+    let report = net.doctor(&profile, "discovery test password");
+    let (ok, said) = step(&report, "login");
+    assert!(
+        !ok && said.contains("a hub this computer has not met"),
+        "{report}"
+    );
+    assert!(!pins().contains(d["fingerprint"].as_str().unwrap()));
     interrupt(&mut other);
 }
 

@@ -149,7 +149,7 @@ pub async fn run(check: Check, mut say: impl FnMut(Finding)) -> String {
             // Its advertisement is a claim: its certificate decides, before any login.
             let pins = check.pins.all().unwrap_or_default();
             let checked = discovery::check(one, &pins, discovery::PROBE_WITHIN).await;
-            if let Some(warning) = checked.standing.warning(&terminal_line(&one.name)) {
+            if let Some(warning) = checked.refusal(&terminal_line(&one.name), !pins.is_empty()) {
                 say(
                     "login",
                     false,

@@ -769,6 +769,10 @@ impl Hub {
                 self.mailboxes.expire_in_memory(before);
             }
             self.expire_offers(before, now);
+            let wall = self.wall(now);
+            let (directory, age) = (&self.directory, self.config.newcomer_age);
+            self.mailboxes
+                .reclassify(|id| directory.get(&id).is_some_and(|k| k.is_new(wall, age)));
             self.forget_for_the_gone(now);
         }
         let mut expired = Vec::new();

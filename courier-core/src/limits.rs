@@ -95,8 +95,12 @@ pub const OFFLINE_PAIR_SHARE: usize = 4;
 /// One sender may fill this fraction of the hub's room for kept messages (1/16).
 pub const OFFLINE_SENDER_SHARE: usize = 16;
 /// New identities ([`NEWCOMER`] old at most) may fill this fraction of the hub's room
-/// together (1/4): throwaway identities made for a flood leave three quarters to members.
+/// together (1/4), one of them a sixteenth of that: throwaway identities made for a
+/// flood leave three quarters to members.
 pub const OFFLINE_NEWCOMERS_SHARE: usize = 4;
+/// New identities together may fill this fraction of one recipient's mailbox (1/2), in
+/// messages and bytes: four of them cannot leave a member unreachable to members.
+pub const OFFLINE_NEWCOMERS_MAILBOX_SHARE: usize = 2;
 /// An identity first seen less than this long ago is new: it shares the newcomers' room.
 pub const NEWCOMER: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long a message waits for an offline recipient before it is forgotten.

@@ -104,6 +104,22 @@ pub struct Checked {
 }
 
 impl Checked {
+    /// Why a client must not use this hub, named `name`, unasked (chosen by itself, the
+    /// password at hand), if it must not: a [`Standing::warning`]; or, for a client that
+    /// has met hubs (`met_any`), a hub it has never met (another network, or an insider's
+    /// hub while the real one is away). One line, starting with a verb.
+    pub fn refusal(&self, name: &str, met_any: bool) -> Option<String> {
+        self.standing.warning(name).or_else(|| {
+            (met_any && self.standing == Standing::New).then(|| {
+                format!(
+                    "is {name}, a hub this computer has not met (safety code {})",
+                    self.certificate
+                        .map_or_else(|| "unknown".to_owned(), |c| c.safety_code())
+                )
+            })
+        })
+    }
+
     /// The fingerprint to show for `hub`: its certificate's when checked, else the one
     /// it advertised.
     pub fn fingerprint(&self, hub: &FoundHub) -> Option<ClientId> {

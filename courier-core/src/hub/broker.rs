@@ -109,6 +109,9 @@ impl Broker {
     /// ([`limits::KEPT_OFFERS_BYTES`], [`limits::KEPT_OFFERS_TOTAL`]: the count bounds
     /// this scan).
     fn kept_fits(&self, from: ClientId, to: ClientId, bytes: usize, max: usize) -> bool {
+        if self.kept_count >= limits::KEPT_OFFERS_TOTAL {
+            return false;
+        }
         let (mut by_sender, mut sender_bytes, mut to_recipient, mut pair) = (0, 0, 0, 0);
         for t in self.transfers.values() {
             let Some(k) = &t.kept else { continue };
@@ -124,7 +127,6 @@ impl Broker {
             && pair < (max / 4).max(1)
             && sender_bytes + bytes <= limits::KEPT_OFFERS_SENDER_BYTES
             && self.kept_bytes + bytes <= limits::KEPT_OFFERS_BYTES
-            && self.kept_count < limits::KEPT_OFFERS_TOTAL
     }
 
     /// How many offers are kept (for stats and tests).

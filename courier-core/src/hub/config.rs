@@ -61,6 +61,9 @@ pub struct Config {
     pub offline_max_age: Duration,
     /// File offers kept for one recipient (and from one sender) until answered.
     pub kept_offers: usize,
+    /// An identity first seen less than this long ago is new: its messages for offline
+    /// members share the newcomers' room ([`limits::NEWCOMER`]; zero: nobody is new).
+    pub newcomer_age: Duration,
     /// Sustained chat frames per second per connection.
     pub message_rate: u32,
     /// Chat frames a connection may send in a burst above the rate.
@@ -107,6 +110,7 @@ impl Config {
             offline_total_bytes: limits::OFFLINE_TOTAL_BYTES,
             offline_disk_bytes: limits::OFFLINE_DISK_BYTES,
             offline_max_age: limits::OFFLINE_MAX_AGE,
+            newcomer_age: limits::NEWCOMER,
             kept_offers: limits::KEPT_OFFERS,
             message_rate: limits::MESSAGE_RATE_PER_SEC,
             message_burst: limits::MESSAGE_BURST,

@@ -124,6 +124,28 @@ impl Shares {
         self.senders.get(&from).map_or(0, |s| s.0)
     }
 
+    /// What new identities keep for `to`, together: messages and bytes.
+    fn young_in(&self, to: ClientId) -> (usize, usize) {
+        self.pairs.get(&to).map_or((0, 0), |senders| {
+            senders
+                .iter()
+                .filter(|(from, _)| self.senders.get(from).is_some_and(|s| s.1))
+                .fold((0, 0), |(n, b), (_, (count, bytes))| (n + count, b + bytes))
+        })
+    }
+
+    /// Which senders are new identities now (they grow up, and a restart knows no ages
+    /// until the members are back): the newcomers' room is counted afresh.
+    fn reclassify(&mut self, is_young: impl Fn(ClientId) -> bool) {
+        self.young = 0;
+        for (from, (bytes, young)) in &mut self.senders {
+            *young = is_young(*from);
+            if *young {
+                self.young += *bytes;
+            }
+        }
+    }
+
     /// `to`'s mailbox is gone with whatever it still counted.
     fn forget_recipient(&mut self, to: ClientId) {
         for (from, (_, bytes)) in self.pairs.remove(&to).unwrap_or_default() {
@@ -199,8 +221,7 @@ impl Mailboxes {
                 || pair_bytes + c > self.per_recipient_bytes / limits::OFFLINE_PAIR_SHARE
                 || self.shares.sender(m.from) + c
                     > self.total_bytes / limits::OFFLINE_SENDER_SHARE
-                || (young
-                    && self.shares.young + c > self.total_bytes / limits::OFFLINE_NEWCOMERS_SHARE));
+                || (young && self.over_newcomers_share(to, m.from, c)));
         let mailbox = self.boxes.entry(to).or_default();
         if over_share
             || mailbox.messages.len() + mailbox.on_disk + mailbox.pending >= self.per_recipient
@@ -455,9 +476,29 @@ impl Mailboxes {
         self
     }
 
-    /// More than half the room for kept messages is taken.
+    /// Whether `c` more bytes from new identity `from` for `to` would pass the newcomers'
+    /// shares: of the hub's room, of it for one of them (a sixteenth), and of `to`'s
+    /// mailbox (half, in messages and bytes).
+    fn over_newcomers_share(&self, to: ClientId, from: ClientId, c: usize) -> bool {
+        let room = self.total_bytes / limits::OFFLINE_NEWCOMERS_SHARE;
+        let (count, bytes) = self.shares.young_in(to);
+        self.shares.young + c > room
+            || self.shares.sender(from) + c > room / limits::OFFLINE_SENDER_SHARE
+            || count >= (self.per_recipient / limits::OFFLINE_NEWCOMERS_MAILBOX_SHARE).max(1)
+            || bytes + c > self.per_recipient_bytes / limits::OFFLINE_NEWCOMERS_MAILBOX_SHARE
+    }
+
+    /// Which senders are new identities now ([`limits::NEWCOMER`]): called as time
+    /// passes and after a restart, so that the newcomers' room holds only theirs.
+    pub(super) fn reclassify(&mut self, is_young: impl Fn(ClientId) -> bool) {
+        self.shares.reclassify(is_young);
+    }
+
+    /// More than half the room for kept messages is taken, or more than half of the
+    /// newcomers' room (a flood of new identities must not hold it for a month).
     pub(super) fn under_pressure(&self) -> bool {
         self.bytes > self.total_bytes / 2
+            || self.shares.young > self.total_bytes / limits::OFFLINE_NEWCOMERS_SHARE / 2
     }
 
     /// Recipients something waits for.
@@ -510,6 +551,40 @@ mod tests {
             text: "x".repeat(len),
             time: Timestamp(n),
         }
+    }
+
+    /// After a restart the hub knows no ages until its members are back: restored
+    /// bytes count as old until the next reclassification, then as what they are, and
+    /// a sender's bytes leave the newcomers' room once it has grown up.
+    #[test]
+    fn the_newcomers_room_is_counted_afresh() {
+        let (bob, flood) = (ClientId([2; 32]), ClientId([9; 32]));
+        let total = 64 * 1024;
+        let mut m = Mailboxes::new(10_000, 1 << 30, total);
+        let room = total / limits::OFFLINE_NEWCOMERS_SHARE;
+        m.restore_on_disk(bob, flood, 10, room);
+        let newcomer = |n| Message {
+            from: ClientId([n; 32]),
+            ..msg(u64::from(n), 10)
+        };
+        assert_eq!(
+            m.reserve(bob, &newcomer(3), true),
+            Ok(()),
+            "not counted yet"
+        );
+        m.reclassify(|id| id == flood || id == ClientId([3; 32]));
+        assert_eq!(
+            m.reserve(bob, &newcomer(4), true),
+            Err(RejectReason::QueueFull),
+            "the flood's restored bytes fill the newcomers' room"
+        );
+        assert!(m.under_pressure(), "more than half of the newcomers' room");
+        m.reclassify(|id| id == ClientId([3; 32]));
+        assert_eq!(
+            m.reserve(bob, &newcomer(4), true),
+            Ok(()),
+            "the flood grew up"
+        );
     }
 
     #[test]

@@ -278,9 +278,6 @@ impl Hub {
             text,
             time,
         };
-        // A new identity's messages for offline members share the newcomers' room.
-        let wall = self.wall(now);
-        let young = self.directory.get(&from).is_some_and(|k| k.is_new(wall));
         Some(match route {
             Recipients::NoSuchPeer => Delivery::Rejected(RejectReason::NoSuchPeer),
             Recipients::Online(conns) => {
@@ -291,6 +288,8 @@ impl Hub {
                 Delivery::Delivered
             }
             Recipients::Offline(who) if self.keeping => {
+                // A new identity's messages for offline members share the newcomers' room.
+                let young = self.is_new(from, time);
                 if let Err(reason) = self.mailboxes.reserve(who, &message, young) {
                     return Some(Delivery::Rejected(reason));
                 }
@@ -301,11 +300,21 @@ impl Hub {
                 });
                 return None;
             }
-            Recipients::Offline(who) => match self.mailboxes.store(who, message, young) {
-                Ok(()) => Delivery::Stored,
-                Err(reason) => Delivery::Rejected(reason),
-            },
+            Recipients::Offline(who) => {
+                let young = self.is_new(from, time);
+                match self.mailboxes.store(who, message, young) {
+                    Ok(()) => Delivery::Stored,
+                    Err(reason) => Delivery::Rejected(reason),
+                }
+            }
         })
+    }
+
+    /// Whether `who` is a new identity at `now` (its messages for offline members share
+    /// the newcomers' room).
+    fn is_new(&self, who: ClientId, now: crate::proto::Timestamp) -> bool {
+        let age = self.config.newcomer_age;
+        self.directory.get(&who).is_some_and(|k| k.is_new(now, age))
     }
 
     /// Sends `client` (on `conn`) the next page of what was kept for it, unless one is

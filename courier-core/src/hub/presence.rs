@@ -47,10 +47,10 @@ impl Known {
         self.logins <= 1 && self.conns.is_empty() && self.last_seen.max(start) < since
     }
 
-    /// First seen less than [`limits::NEWCOMER`] before `now` (one the hub kept before
-    /// it noted first sightings is not new).
-    pub(crate) fn is_new(&self, now: Timestamp) -> bool {
-        let newcomer = u64::try_from(limits::NEWCOMER.as_millis()).unwrap_or(u64::MAX);
+    /// First seen less than `age` before `now` (one the hub kept before it noted first
+    /// sightings is not new).
+    pub(crate) fn is_new(&self, now: Timestamp, age: std::time::Duration) -> bool {
+        let newcomer = u64::try_from(age.as_millis()).unwrap_or(u64::MAX);
         self.first_seen
             .is_some_and(|first| now.0.saturating_sub(first.0) < newcomer)
     }

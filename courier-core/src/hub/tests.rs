@@ -25,6 +25,16 @@ fn messages(sim: &Sim, i: usize) -> Vec<Message> {
         .collect()
 }
 
+/// Makes `whos` members of long standing (not new identities, whose messages for
+/// offline members share the newcomers' room): each logs in once, then a week passes.
+fn established(sim: &mut Sim, whos: &[u8]) {
+    for &who in whos {
+        let i = sim.login(who, "member");
+        sim.disconnect(i);
+    }
+    sim.advance(limits::NEWCOMER);
+}
+
 /// How many of client `i`'s messages were acknowledged `stored`.
 fn stored(sim: &Sim, i: usize) -> usize {
     receipts(sim, i)
@@ -452,6 +462,7 @@ fn offline_queue_is_bounded() {
     let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
     config.offline_queue = 3;
     let mut sim = Sim::with_config(config, PW);
+    established(&mut sim, &[1, 3, 4, 5]);
     // One message from each of four senders (one sender may fill only a share).
     let senders: Vec<usize> = [1, 3, 4, 5].map(|n| sim.login(n, "sender")).into();
     let b = sim.login(2, "bob");

@@ -58,6 +58,7 @@ fn a_banned_identity_is_refused_with_the_password_and_when_remembered() {
 fn three(disk: &Disk) -> (Sim, usize, usize) {
     let mut sim = Sim::new(PW);
     sim.hub.restore(Vec::new(), Vec::new());
+    established(&mut sim, &[1, 3]);
     let mallory = sim.login(1, "mallory");
     let alice = sim.login(3, "alice");
     let b = sim.login(2, "bob");

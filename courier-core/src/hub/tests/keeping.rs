@@ -174,6 +174,7 @@ fn the_recipient_s_queue_counts_messages_still_on_their_way_to_the_disk() {
     config.offline_queue = 2;
     let mut sim = Sim::with_config(config, PW);
     sim.hub.restore(Vec::new(), Vec::new());
+    established(&mut sim, &[1, 3, 4]);
     // One message from each of three senders (one sender may fill only a share).
     let senders: Vec<usize> = [1, 3, 4].map(|n| sim.login(n, "sender")).into();
     let b = sim.login(2, "bob");

@@ -9,6 +9,7 @@ use super::*;
 #[test]
 fn one_sender_fills_only_its_share_of_a_recipients_mailbox() {
     let mut sim = Sim::new(PW);
+    established(&mut sim, &[1, 3]);
     let mallory = sim.login(1, "mallory");
     let alice = sim.login(3, "alice");
     let b = sim.login(2, "bob");
@@ -43,6 +44,7 @@ fn one_sender_fills_only_its_share_of_a_recipients_mailbox() {
 #[test]
 fn one_sender_fills_only_its_share_of_the_hubs_room() {
     let mut sim = Sim::new(PW);
+    established(&mut sim, &[1, 3]);
     let mallory = sim.login(1, "mallory");
     let alice = sim.login(3, "alice");
     let away: Vec<u8> = (10..60).collect();
@@ -128,7 +130,9 @@ fn what_waits_for_an_identity_that_never_came_back_is_forgotten() {
 }
 
 /// Throwaway identities made for a flood are new: together they fill at most a quarter
-/// of the hub's room, and members of long standing still keep messages for others.
+/// of the hub's room, and members of long standing still keep messages for others; once
+/// they are a week old, what they keep no longer counts against the newcomers' room, so
+/// a new colleague is not locked out for a month.
 #[test]
 fn new_identities_together_fill_only_the_newcomers_room() {
     let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
@@ -136,13 +140,16 @@ fn new_identities_together_fill_only_the_newcomers_room() {
     let mut sim = Sim::with_config(config, PW);
     let old = sim.login(1, "old hand");
     sim.disconnect(old);
-    let away = sim.login(2, "away");
-    sim.disconnect(away);
+    // A member that comes back (the 3-day rule is not for it).
+    for _ in 0..2 {
+        let away = sim.login(2, "away");
+        sim.disconnect(away);
+    }
     sim.advance(limits::NEWCOMER);
     let old = sim.login(1, "old hand");
-    let text = "x".repeat(4 * 1024);
+    let text = "x".repeat(3 * 1024);
     let mut kept = 0;
-    for n in 0..30u8 {
+    for n in 0..40u8 {
         let s = sim.login(100 + n, "throwaway");
         for k in 0..4 {
             send(
@@ -153,7 +160,12 @@ fn new_identities_together_fill_only_the_newcomers_room() {
                 &text,
             );
         }
-        kept += stored(&sim, s);
+        let by_one = stored(&sim, s);
+        assert!(
+            by_one * (text.len() + 96) <= 256 * 1024 / 4 / 16,
+            "one newcomer's share"
+        );
+        kept += by_one;
     }
     let room = 256 * 1024 / limits::OFFLINE_NEWCOMERS_SHARE;
     assert!(kept * (text.len() + 96) <= room, "{kept} kept by newcomers");
@@ -167,4 +179,43 @@ fn new_identities_together_fill_only_the_newcomers_room() {
         1,
         "a member of long standing still keeps one"
     );
+    // A week on, the flood's identities are newcomers no more: a new colleague keeps one.
+    sim.advance(limits::NEWCOMER + Duration::from_secs(3600));
+    let colleague = sim.login(200, "new colleague");
+    send(&mut sim, colleague, 1, Target::Client(id(2)), &text);
+    assert_eq!(stored(&sim, colleague), 1);
+}
+
+/// New identities together fill at most half of one member's mailbox (in messages too),
+/// so a few of them cannot leave Bob unreachable to members.
+#[test]
+fn new_identities_together_fill_only_half_a_mailbox() {
+    let mut sim = Sim::new(PW);
+    let old = sim.login(1, "old hand");
+    sim.disconnect(old);
+    let bob = sim.login(2, "bob");
+    sim.disconnect(bob);
+    sim.advance(limits::NEWCOMER);
+    let old = sim.login(1, "old hand");
+    let mut kept = 0;
+    for n in 0..8u8 {
+        let s = sim.login(100 + n, "throwaway");
+        for k in 0..70u64 {
+            sim.advance(Duration::from_millis(60));
+            send(
+                &mut sim,
+                s,
+                u64::from(n) * 100 + k,
+                Target::Client(id(2)),
+                "flood",
+            );
+        }
+        kept += stored(&sim, s);
+    }
+    assert_eq!(
+        kept,
+        limits::OFFLINE_QUEUE / limits::OFFLINE_NEWCOMERS_MAILBOX_SHARE
+    );
+    send(&mut sim, old, 1, Target::Client(id(2)), "for bob");
+    assert_eq!(stored(&sim, old), 1, "a member still writes to bob");
 }
