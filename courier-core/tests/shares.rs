@@ -177,3 +177,84 @@ fn a_reader_of_a_fast_room_stays_and_misses_nothing() {
         .await;
     });
 }
+
+/// N3: Mallory keeps file offers for Bob, who is away, as fast as the hub lets her: she
+/// fills her quarter of what Bob may be kept, Alice still keeps one for him, and an
+/// offer with `wait` to Carol, who is online, still goes (live) when Mallory's share is
+/// full.
+#[test]
+fn one_sender_keeps_only_its_share_of_offers() {
+    use courier_core::proto::{ClientFrame, FileEntry, Manifest, OfferRefusal, ServerFrame};
+    run_smol(|| async {
+        let (hub, run) = start_hub(|_| {});
+        with_hub(run, async {
+            let bob = courier_core::identity::Identity::generate().unwrap();
+            drop(raw_login_as(&hub.addr(), &bob, "bob").await);
+            let _carol = Client::login(&hub.addr(), "carol").await;
+            let carol_id = _carol.id;
+            let mut mallory = raw_login(&hub.addr(), "mallory").await;
+            let mut alice = raw_login(&hub.addr(), "alice").await;
+            sleep(Duration::from_millis(300)).await;
+            let manifest = Manifest {
+                files: vec![FileEntry {
+                    path: "report.pdf".into(),
+                    size: 1000,
+                }],
+                ..Manifest::default()
+            };
+            // What the hub says to one offer: Ok(true) kept, Ok(false) sent live.
+            async fn offer(
+                raw: &mut RawClient,
+                tag: u32,
+                to: courier_core::proto::ClientId,
+                manifest: &Manifest,
+            ) -> Result<bool, OfferRefusal> {
+                raw.send_frame(&ClientFrame::Offer {
+                    tag,
+                    to,
+                    manifest: manifest.clone(),
+                    addrs: Vec::new(),
+                    wait: true,
+                })
+                .await;
+                loop {
+                    match raw
+                        .recv_frame()
+                        .await
+                        .expect("the hub closed the connection")
+                    {
+                        ServerFrame::OfferStored { tag: t, .. } if t == tag => return Ok(true),
+                        ServerFrame::OfferSent { tag: t, .. } if t == tag => return Ok(false),
+                        ServerFrame::OfferRefused { tag: t, reason } if t == tag => {
+                            return Err(reason);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            let mut kept = 0;
+            for tag in 0..40 {
+                // Within the offer rate (2 a second).
+                sleep(Duration::from_millis(520)).await;
+                match offer(&mut mallory, tag, bob.id(), &manifest).await {
+                    Ok(true) => kept += 1,
+                    Err(OfferRefusal::Busy) => break,
+                    other => panic!("{other:?}"),
+                }
+            }
+            assert_eq!(
+                kept,
+                limits::KEPT_OFFERS / 4,
+                "a quarter of what Bob may be kept"
+            );
+            assert_eq!(offer(&mut alice, 1, bob.id(), &manifest).await, Ok(true));
+            sleep(Duration::from_millis(520)).await;
+            assert_eq!(
+                offer(&mut mallory, 99, carol_id, &manifest).await,
+                Ok(false),
+                "an offer to someone online is never refused for kept ones"
+            );
+        })
+        .await;
+    });
+}
