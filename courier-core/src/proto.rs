@@ -3,11 +3,13 @@
 //! One WebSocket binary message carries exactly one CBOR-encoded frame. Clients never
 //! write who they are: the hub stamps the sender of everything it relays.
 
+mod close;
 mod codec;
 mod frame;
 mod id;
 mod transfer;
 
+pub use close::CloseReason;
 pub use codec::{DecodeError, decode_client, decode_server, encode};
 pub(crate) use codec::{decode_any, encode_into};
 pub use frame::{

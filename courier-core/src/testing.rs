@@ -6,8 +6,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::auth::{HubSecret, Password};
-use crate::hub::{self, CloseReason, ConnId, Hub, Transmit};
+use crate::hub::{self, ConnId, Hub, Transmit};
 use crate::identity::Identity;
+use crate::proto::CloseReason;
 use crate::proto::{self, ClientFrame, ClientId, Profile, ServerFrame, Timestamp};
 use crate::session::{self, Event, Session, Timing};
 

@@ -480,8 +480,8 @@ async fn once(
                         Err(e) => Err(e.into()),
                     },
                     Some(Ok(WsMessage::Close(frame))) => Err(match frame {
-                        Some(f) if crate::hub::CloseReason::from_text(&f.reason)
-                            == Some(crate::hub::CloseReason::Banned) => Error::Banned,
+                        Some(f) if crate::proto::CloseReason::from_text(&f.reason)
+                            == Some(crate::proto::CloseReason::Banned) => Error::Banned,
                         Some(f) => Error::Closed { code: f.code.into(), reason: f.reason.to_string() },
                         None => Error::ConnectionLost,
                     }),

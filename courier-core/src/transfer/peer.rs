@@ -21,8 +21,8 @@ use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use futures_rustls::{TlsAcceptor, TlsConnector};
 
 use super::wire::{self, Control, Incoming};
-use crate::hub::CloseReason;
 use crate::identity::Identity;
+use crate::proto::CloseReason;
 use crate::proto::{self, ClientFrame, ClientId, ServerFrame, Ticket};
 use crate::session::Handle;
 use crate::{limits, net, tls};
