@@ -1,14 +1,14 @@
 //! Hub state-machine tests on the in-memory simulator, with synthetic time.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use proptest::prelude::*;
 
 use super::*;
 use crate::proto::{
-    Delivery, ErrorCode, Message, MsgId, PROTOCOL_VERSION, Profile, RejectReason, ServerFrame,
-    Target, Timestamp,
+    ClientFrame, Delivery, ErrorCode, LoginRejection, Message, MsgId, PROTOCOL_VERSION, Profile,
+    RejectReason, ServerFrame, Target, Timestamp,
 };
 use crate::session::Event as SEvent;
 use crate::testing::Sim;
