@@ -722,5 +722,4 @@ fn collect(
 }
 
 #[cfg(test)]
-#[path = "history/tests.rs"]
 mod tests;

@@ -52,7 +52,8 @@
 //! - `mailbox.rs`: messages kept for offline members and their shares of the room;
 //!   `store.rs`: the hub's side of its database (restore, [`Hub::poll_store`],
 //!   [`Hub::handle_stored`], [`Hub::handle_loaded`]); [`db`]: the database itself.
-//! - `broker.rs`: brokering direct transfers (offers, tickets, relays); `paced.rs`: large
+//! - `broker.rs`: brokering direct transfers (offers, tickets, relays), with
+//!   `broker/kept.rs` for offers kept for offline recipients; `paced.rs`: large
 //!   frames sent as an outbox drains; `reachback.rs`: can others connect to a member?
 //! - `owner.rs`: the owner's requests (forget a device, ban, unban, drop);
 //!   `limit.rs`: token buckets and backoff; [`Config`] (`config.rs`); [`home`]: a hub's
