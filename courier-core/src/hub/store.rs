@@ -34,7 +34,7 @@ impl Hub {
     /// their profiles and pictures, and are known when they come back) and how many
     /// messages wait for each of them (those stay on the disk and are read a page at a
     /// time as they are handed over, with their original sender and time). Members are
-    /// bounded as ever ([`Config::max_known`], [`Config::avatars_total`]); kept
+    /// bounded as ever ([`Config::max_known`](super::Config::max_known), [`Config::avatars_total`](super::Config::avatars_total)); kept
     /// messages are all taken back, whatever the limits now, since the hub promised
     /// them. From then on the hub records what changes for [`Hub::poll_store`], and a
     /// message for an offline contact is acknowledged `stored` only once written

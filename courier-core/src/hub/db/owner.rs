@@ -296,7 +296,7 @@ impl Db {
     }
 
     /// Takes the forget requests recorded since the last call (the running hub applies
-    /// them: [`super::Hub::forget_device`]).
+    /// them: [`crate::hub::Hub::forget_device`]).
     ///
     /// # Errors
     /// If the database cannot be read or written.
@@ -328,12 +328,12 @@ impl Db {
 /// The owner's requests a running hub takes ([`Db::take_owner_requests`]).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct OwnerRequests {
-    /// Identities banned since the last call ([`super::Hub::ban`]).
+    /// Identities banned since the last call ([`crate::hub::Hub::ban`]).
     pub bans: Vec<ClientId>,
-    /// Identities no longer banned ([`super::Hub::unban`]).
+    /// Identities no longer banned ([`crate::hub::Hub::unban`]).
     pub unbans: Vec<ClientId>,
     /// Senders whose messages and kept offers are to be dropped
-    /// ([`super::Hub::drop_from`]).
+    /// ([`crate::hub::Hub::drop_from`]).
     pub drops: Vec<ClientId>,
 }
 
