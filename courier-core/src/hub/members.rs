@@ -1,6 +1,8 @@
-//! What logged-in members do: messages (delivered, stored for an offline contact, or
-//! refused), typing and read marks, profile updates, contact pages and avatars; and the
-//! presence batches that tell everyone else.
+//! What logged-in members do: every frame after login is charged and dispatched here
+//! (transfers go on to the broker, reach-back checks to `reachback.rs`). Handled here:
+//! messages (delivered, stored for an offline contact, or refused), typing and read
+//! marks, profile updates, contact pages and avatars; and the presence batches that
+//! tell everyone else.
 
 use std::sync::Arc;
 use std::time::Instant;
