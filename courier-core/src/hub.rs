@@ -103,7 +103,10 @@ use self::store::{Saving, Unsaved};
 use crate::limits;
 use crate::proto::{ClientId, CloseReason, ServerFrame, Timestamp};
 
-/// The hub state machine. See the [module docs](self) for the call order.
+/// The hub state machine. In short (the [module docs](self) give every call): build
+/// with [`Hub::new`] and the `restore*` calls; feed it `handle_*` inputs, the owner's
+/// requests and [`Hub::shutdown`]; after each, drain [`Hub::poll_transmit`] and
+/// [`Hub::poll_event`], take [`Hub::poll_store`], and read [`Hub::poll_timeout`].
 pub struct Hub {
     config: Config,
     rng: StdRng,
