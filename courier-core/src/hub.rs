@@ -246,7 +246,11 @@ impl Hub {
         Timestamp(self.epoch.1.0.saturating_add(ms))
     }
 
-    /// Time passed: expire logins, send heartbeats, drop silent connections.
+    /// Time passed: sends the presence batch that is due; expires unfinished logins,
+    /// sends heartbeats and closes silent connections; about hourly, forgets kept
+    /// messages and offers past their age, counts the newcomers' room afresh and, under
+    /// pressure, forgets what waits for members that never came back; forgets idle
+    /// addresses and expired tickets.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.presence_due.is_some_and(|due| now >= due) {
             self.flush_presence(now);
