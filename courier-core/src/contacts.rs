@@ -140,6 +140,12 @@ pub fn name_key(name: &str) -> String {
 }
 
 /// Every contact the hub told us about, by id.
+///
+/// Kept current from the session, in this order: [`Contacts::new`] with the welcome's
+/// list, [`Contacts::extend`] with a reconnect's, [`Contacts::apply`] with every session
+/// event after. Then asked: [`Contacts::get`], [`Contacts::label`], [`Contacts::labels`],
+/// [`Contacts::resolve`], [`Contacts::search`], [`Contacts::sorted`],
+/// [`Contacts::name_is_shared`].
 #[derive(Debug, Clone, Default)]
 pub struct Contacts {
     by_id: BTreeMap<ClientId, Contact>,

@@ -15,8 +15,17 @@
 //! address or fingerprint with another certificate is a [`Standing::Impostor`].
 //!
 //! mDNS runs on a thread of the `mdns-sd` crate (no async runtime, no system daemon):
-//! [`Advert`] and [`Browser`] are plain handles; [`Browser::next`] waits on a channel
-//! and [`Browser::next_async`] awaits it under any executor.
+//! [`Advert`] and [`Browser`] are plain handles.
+//! - A hub: [`Advert::start`] with its name, listening address and fingerprint; dropping
+//!   the [`Advert`] says goodbye on the network.
+//! - A client: [`Browser::start`], then [`Browser::prefer`] with the pinned
+//!   fingerprints, then [`Browser::next`] (waits on a channel until a deadline) or
+//!   [`Browser::next_async`] (awaited under any executor) for each [`Seen`] change;
+//!   [`Browser::hubs`] lists what is seen now; dropping the [`Browser`] stops browsing.
+//!   [`find`] and [`find_preferring`] do all of that for a fixed time.
+//! - Then [`check_all`] (or [`check`], [`probe`] for one address) and [`classify`],
+//!   as above. [`local_addresses`] lists this computer's interfaces (for the doctor);
+//!   [`host_name`] is a hub's default name.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};

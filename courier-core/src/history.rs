@@ -1,5 +1,6 @@
 //! A client's history: every message it sent or received on one hub, with what became
-//! of it, kept in SQLite in the client's profile folder (`history-<hub>.db`, one file per
+//! of it, the file cards of its transfers (what went which way, how it ended, where it
+//! was saved), and the names it last knew its contacts by, kept in SQLite in the client's profile folder (`history-<hub>.db`, one file per
 //! hub). The app and the `courier` command may use the same folder at once (WAL; a
 //! writer waits for the other's lock). Search is full-text (SQLite FTS5, case and accents
 //! ignored) across all conversations; reading pages back from the newest message never
@@ -722,5 +723,4 @@ fn collect(
 }
 
 #[cfg(test)]
-#[path = "history/tests.rs"]
 mod tests;

@@ -1,26 +1,47 @@
-//! Courier's library: a LAN chat hub, client sessions, routing, and direct file
-//! transfer. No async runtime is chosen here: drivers are futures and streams built on
-//! the smol-rs components (`async-net`, `async-io`, `async-channel`), which run under
-//! any executor. The protocol logic lives in synchronous state machines that take time
-//! as an argument, so it is tested without sockets or sleeps.
+//! Courier's library: a LAN chat hub, client sessions, routing, direct file transfer,
+//! and what front ends share (contacts, history, discovery, checks). No async runtime is
+//! chosen here: drivers are futures and streams built on the smol-rs components
+//! (`async-net`, `async-io`, `async-channel`), which run under any executor. The
+//! protocol logic lives in synchronous state machines that take time as an argument, so
+//! it is tested without sockets or sleeps; each machine's docs list its inputs and
+//! outputs in the order to call them.
 //!
 //! # Layout
-//! - [`proto`]: frame types, ids and the hardened CBOR codec.
+//! - [`proto`]: frame types, ids, close reasons and the hardened CBOR codec.
 //! - [`limits`]: every bound the hub and clients enforce.
 //! - [`identity`]: key pairs, self-signed certificates, fingerprints, hub pins.
 //! - [`tls`]: TLS 1.3 configurations that pin instead of trusting authorities.
 //! - [`auth`]: OPAQUE password login bound to the TLS channel.
-//! - [`hub`]: the [`hub::Hub`] state machine and its driver [`hub::serve`].
-//! - [`session`]: the [`session::Session`] state machine and its driver [`session::connect`].
-//! - [`contacts`]: the contact list as front ends keep it (resolve, search, look-alikes).
-//! - [`history`]: a client's messages on one hub, kept and searchable; [`sqlite`]: how
-//!   Courier's database files are opened and migrated.
-//! - [`net`]: TCP → TLS → WebSocket plumbing.
+//! - [`net`]: TCP → TLS → WebSocket plumbing, and the frame budgets of a connection.
+//! - [`hub`]: the [`hub::Hub`] state machine, its database [`hub::db`] and its driver
+//!   [`hub::serve`].
+//! - [`session`]: the [`session::Session`] state machine and its driver
+//!   [`session::connect`].
 //! - [`transfer`]: direct file transfer: brokered by the hub, peer to peer, verified,
-//!   resumable.
-//! - [`units`]: sizes, rates and durations for people; [`text`]: untrusted text for
-//!   terminals, the app and notifications.
+//!   resumable; [`transfer::Sender`] and [`transfer::Receiver`] are its machines.
+//! - [`contacts`]: the contact list as front ends keep it (resolve, search, look-alikes).
+//! - [`history`]: a client's messages and file cards on one hub, kept and searchable.
+//! - [`sqlite`]: how Courier's database files are opened, checked and migrated.
+//! - [`discovery`]: hubs advertised and found on the local network (mDNS), and what a
+//!   found hub is to this client (known, new, or an impostor).
+//! - [`doctor`]: "why can't I see or reach the hub?": every step checked, one finding
+//!   each.
+//! - [`units`]: sizes, rates and durations for people.
+//! - [`text`]: untrusted text made safe for terminals, the app and notifications.
 //! - [`error`]: the crate-level [`Error`].
+//! - `testing` (with the `test-util` feature): an in-memory simulator of a hub and its
+//!   sessions.
+//!
+//! # Rooms and arrows
+//! An arrow is "uses"; none points back.
+//! - Leaves: [`limits`], [`units`]; [`proto`] uses [`limits`]; [`text`] uses [`proto`].
+//! - The channel: [`identity`] → [`tls`] → [`net`]; [`auth`] beside them.
+//! - Storage: [`hub::db`] and [`history`] → [`sqlite`].
+//! - The machines and their drivers: [`hub`] → net, tls, auth, identity, sqlite, proto;
+//!   [`session`] → net, tls, auth, identity, proto; [`transfer`] → session (offers and
+//!   answers go through the hub), net, tls, identity, proto.
+//! - For front ends, over the machines: [`contacts`] → session, text; [`discovery`] →
+//!   contacts, identity, tls, net; [`doctor`] → discovery, session, transfer, contacts.
 
 pub mod auth;
 pub mod contacts;

@@ -1,5 +1,8 @@
-//! Sockets: TCP → TLS 1.3 → WebSocket, in both directions. The only module that
-//! touches the network besides the drivers that call it.
+//! Connection plumbing: TCP → TLS 1.3 → WebSocket, in both directions ([`accept`] for
+//! the hub; [`connect_tls`] then [`upgrade`] for clients), with the WebSocket limits
+//! ([`ws_config`]), a read [`Allowance`] before login, and writes coalesced into few TLS
+//! records ([`Coalesce`]). The drivers (the hub's, the session's, the transfer's, the
+//! discovery checks) open the sockets and call these; mDNS is [`crate::discovery`]'s.
 
 mod allowance;
 mod coalesce;

@@ -1,4 +1,6 @@
-//! The wire protocol: frame types ([`ClientFrame`], [`ServerFrame`]), ids, and the CBOR codec.
+//! The wire protocol: frame types ([`ClientFrame`], [`ServerFrame`]), the transfer
+//! brokering types, ids and timestamps, the reasons a hub closes a connection
+//! ([`CloseReason`]), and the CBOR codec.
 //!
 //! One WebSocket binary message carries exactly one CBOR-encoded frame. Clients never
 //! write who they are: the hub stamps the sender of everything it relays.

@@ -1,5 +1,7 @@
-//! Logging in: the OPAQUE exchange bound to the TLS channel, the profile check, the
-//! per-address backoff after failures, and the welcome with the first contact page.
+//! Logging in: the OPAQUE exchange bound to the TLS channel, or a remembered device by
+//! its certificate alone; the profile check; the guessing budgets (per address, with
+//! backoff after failures, and one for the whole hub that members' addresses are
+//! spared); and the welcome with the first contact page.
 
 use std::net::IpAddr;
 use std::sync::Arc;

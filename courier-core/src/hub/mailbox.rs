@@ -1,4 +1,6 @@
 //! Messages kept for offline contacts, bounded per recipient and for the whole hub, and
+//! shared fairly: each sender may fill only its share of a recipient's mailbox and of
+//! the hub's room, and new identities together only the newcomers' part of it. They are
 //! handed over at the next login in pages the recipient acknowledges: a page is
 //! forgotten only once acknowledged, so a connection that drops mid-handover loses
 //! nothing (the next login gets the page again; clients drop duplicates by id).

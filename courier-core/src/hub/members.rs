@@ -1,6 +1,8 @@
-//! What logged-in members do: messages (delivered, stored for an offline contact, or
-//! refused), typing and read marks, profile updates, contact pages and avatars; and the
-//! presence batches that tell everyone else.
+//! What logged-in members do: every frame after login is charged and dispatched here
+//! (transfers go on to the broker, reach-back checks to `reachback.rs`). Handled here:
+//! messages (delivered, stored for an offline contact, or refused), typing and read
+//! marks, profile updates, contact pages and avatars; and the presence batches that
+//! tell everyone else.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,7 +12,7 @@ use super::route::{self, Recipients};
 use super::{CloseReason, ConnId, Hub};
 use crate::limits;
 use crate::proto::{
-    ClientFrame, ClientId, Delivery, ErrorCode, Message, Reach, RejectReason, ServerFrame, Target,
+    ClientFrame, ClientId, Delivery, ErrorCode, Message, RejectReason, ServerFrame, Target,
     validate_profile, validate_text,
 };
 
@@ -133,45 +135,6 @@ impl Hub {
             | ClientFrame::LoginAbort
             | ClientFrame::Relay { .. } => self.close(conn, CloseReason::Unexpected, now),
         }
-    }
-
-    /// A member asks whether the hub can connect back to it on `port`: only ever to the
-    /// address its own connection comes from, a few times a minute per member (not per
-    /// connection), a bounded number at once for the whole hub.
-    fn reachback(&mut self, conn: ConnId, port: u16, now: Instant) {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        let seen = c.peer;
-        let Some(client) = c.client() else { return };
-        let allowed = self
-            .reachbacks
-            .entry(client)
-            .or_insert_with(|| {
-                super::limit::Bucket::new_per_minute(
-                    limits::REACHBACKS_PER_MIN,
-                    limits::REACHBACK_BURST,
-                    now,
-                )
-            })
-            .take(now);
-        let outcome = if !allowed || self.reaching >= limits::REACHBACKS_AT_ONCE {
-            Reach::TooSoon
-        } else if port == 0 {
-            Reach::Unreachable
-        } else {
-            self.reaching += 1;
-            let addr = std::net::SocketAddr::new(seen.ip(), port);
-            self.transmits
-                .push_back(super::Transmit::Reachback { conn, addr });
-            return;
-        };
-        let frame = ServerFrame::Reachback {
-            seen,
-            port,
-            outcome,
-        };
-        self.send(conn, Arc::new(frame), now);
     }
 
     /// Forwards a transient notice (typing, read mark) to online recipients; never stored.

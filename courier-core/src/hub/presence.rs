@@ -1,7 +1,8 @@
 //! The contact directory: every client the hub has seen, and its live connections.
 //!
-//! Bounded: at most [`limits::MAX_KNOWN_CONTACTS`] contacts and a budget of avatar
-//! bytes. When either is full, identities that never came back (seen at one login only)
+//! Bounded: at most [`Config::max_known`](super::Config::max_known) contacts and
+//! [`Config::avatars_total`](super::Config::avatars_total) bytes of pictures (by
+//! default [`limits::MAX_KNOWN_CONTACTS`] and [`limits::AVATARS_TOTAL`]). When either is full, identities that never came back (seen at one login only)
 //! go first, oldest first, then other offline members, oldest first; online members are
 //! never forgotten, and a picture that does not fit is refused.
 

@@ -6,6 +6,14 @@
 //! and judged on their writers' progress, so a burst that fills many outboxes at once
 //! drains on the next turn rather than dropping anyone; frames are encoded once however
 //! many receive them.
+//!
+//! Beside the connections, the loop runs the hub's database writer on a thread of its
+//! own (what [`Hub::poll_store`] hands out, answered with [`Hub::handle_stored`] and
+//! [`Hub::handle_loaded`]), takes the owner's requests that writer finds in the database
+//! ([`Hub::forget_device`], [`Hub::ban`], [`Hub::unban`], [`Hub::drop_from`]), and tries
+//! the reach-back connections the hub asks for ([`Hub::handle_reachback`]). Each branch
+//! of its `select_biased!` is one machine call; then the outputs are drained in the
+//! order the [module docs](super) give.
 
 use std::net::SocketAddr;
 use std::pin::pin;

@@ -3,8 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use super::*;
+use rusqlite::params;
 use serde_bytes::ByteBuf;
+
+use super::schema::APPLICATION_ID;
+use super::*;
+use crate::proto::Target;
 
 struct Dir(PathBuf);
 

@@ -20,6 +20,18 @@ pub struct Dropped {
 }
 
 impl Hub {
+    /// Forgets that `id`'s device may log in without the password (the hub's owner
+    /// asked, `courier hub forget`): if it is online, each of its connections is closed
+    /// ([`CloseReason::Forgotten`]); its next login needs the password. Returns whether
+    /// the hub remembered it.
+    pub fn forget_device(&mut self, id: ClientId, now: Instant) -> bool {
+        let (was, conns) = self.directory.forget_device(id);
+        for conn in conns {
+            self.close(conn, CloseReason::Forgotten, now);
+        }
+        was
+    }
+
     /// Bans `id` (the hub's owner asked, `courier hub ban`): each of its connections is
     /// closed ([`CloseReason::Banned`]), its device is no longer remembered, and from
     /// now on every login of that identity is refused before any password is tested.

@@ -1,0 +1,109 @@
+//! The hub database's schema: its mark and one migration step per version.
+
+/// `PRAGMA application_id` of a Courier hub database ("CrHb").
+pub(super) const APPLICATION_ID: i32 = 0x4372_4862;
+
+/// The hub database's mark and schema steps.
+pub(super) const SCHEMA: crate::sqlite::Schema = crate::sqlite::Schema {
+    application_id: APPLICATION_ID,
+    migrations: MIGRATIONS,
+};
+
+/// The schema, one step per version: `MIGRATIONS[n]` takes version `n` to `n + 1`.
+/// Steps are only ever appended.
+const MIGRATIONS: &[&str] = &[
+    // 1: members.
+    "CREATE TABLE members (
+        id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 32),
+        profile BLOB NOT NULL,
+        last_seen INTEGER NOT NULL,
+        logins INTEGER NOT NULL,
+        avatar_changed INTEGER
+    ) STRICT;",
+    // 2: when each member first came, remembered devices, and the owner's requests to
+    // forget one, which a running hub picks up.
+    "ALTER TABLE members ADD COLUMN first_seen INTEGER;
+     ALTER TABLE members ADD COLUMN remembered_since INTEGER;
+     CREATE TABLE forget_requests (id BLOB PRIMARY KEY NOT NULL) STRICT;",
+    // 3: messages kept for offline contacts, in the order they came.
+    "CREATE TABLE stored (
+        seq INTEGER PRIMARY KEY,
+        recipient BLOB NOT NULL CHECK (length(recipient) = 32),
+        sender BLOB NOT NULL CHECK (length(sender) = 32),
+        id INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        time INTEGER NOT NULL
+    ) STRICT;
+     CREATE INDEX stored_by_recipient ON stored (recipient, sender, id);",
+    // 4: a recipient's backlog in the order it came (an index entry ends with the
+    // row's seq), read a page at a time; by time, to forget what is too old without
+    // reading the rest; and how much waits for each recipient, kept
+    // in step by triggers, so a start reads one row per recipient, not every message.
+    "CREATE INDEX stored_in_order ON stored (recipient);
+     CREATE INDEX stored_by_time ON stored (time);
+     CREATE TABLE backlog (
+        recipient BLOB PRIMARY KEY NOT NULL,
+        count INTEGER NOT NULL,
+        bytes INTEGER NOT NULL
+     ) STRICT, WITHOUT ROWID;
+     INSERT INTO backlog
+        SELECT recipient, count(*), sum(octet_length(text)) FROM stored GROUP BY recipient;
+     CREATE TRIGGER stored_added AFTER INSERT ON stored BEGIN
+        INSERT INTO backlog VALUES (new.recipient, 1, octet_length(new.text))
+            ON CONFLICT (recipient) DO UPDATE SET
+                count = count + 1, bytes = bytes + octet_length(new.text);
+     END;
+     CREATE TRIGGER stored_removed AFTER DELETE ON stored BEGIN
+        UPDATE backlog SET count = count - 1, bytes = bytes - octet_length(old.text)
+            WHERE recipient = old.recipient;
+        DELETE FROM backlog WHERE recipient = old.recipient AND count <= 0;
+     END;",
+    // 5: file offers kept until their recipient answers (names and sizes: the
+    // manifest as CBOR; never the files).
+    "CREATE TABLE offers (
+        id INTEGER PRIMARY KEY,
+        sender BLOB NOT NULL CHECK (length(sender) = 32),
+        recipient BLOB NOT NULL CHECK (length(recipient) = 32),
+        manifest BLOB NOT NULL,
+        created INTEGER NOT NULL
+     ) STRICT;",
+    // 6: how much waits for each recipient from each sender (the hub gives each
+    // sender a share of a recipient's room and of its own), kept in step by triggers
+    // like the per-recipient backlog it replaces.
+    "DROP TRIGGER stored_added;
+     DROP TRIGGER stored_removed;
+     DROP TABLE backlog;
+     CREATE TABLE backlog (
+        recipient BLOB NOT NULL,
+        sender BLOB NOT NULL,
+        count INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        PRIMARY KEY (recipient, sender)
+     ) STRICT, WITHOUT ROWID;
+     INSERT INTO backlog
+        SELECT recipient, sender, count(*), sum(octet_length(text))
+        FROM stored GROUP BY recipient, sender;
+     CREATE INDEX backlog_by_sender ON backlog (sender);
+     CREATE TRIGGER stored_added AFTER INSERT ON stored BEGIN
+        INSERT INTO backlog VALUES (new.recipient, new.sender, 1, octet_length(new.text))
+            ON CONFLICT (recipient, sender) DO UPDATE SET
+                count = count + 1, bytes = bytes + octet_length(new.text);
+     END;
+     CREATE TRIGGER stored_removed AFTER DELETE ON stored BEGIN
+        UPDATE backlog SET count = count - 1, bytes = bytes - octet_length(old.text)
+            WHERE recipient = old.recipient AND sender = old.sender;
+        DELETE FROM backlog
+            WHERE recipient = old.recipient AND sender = old.sender AND count <= 0;
+     END;",
+    // 7: identities the owner banned, and the owner's requests (`courier hub ban`,
+    // `unban`, `drop --from`) that a running hub picks up, as it does forget requests.
+    "CREATE TABLE bans (
+        id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 32),
+        since INTEGER NOT NULL
+     ) STRICT;
+     CREATE TABLE ban_requests (id BLOB PRIMARY KEY NOT NULL) STRICT;
+     CREATE TABLE drop_requests (id BLOB PRIMARY KEY NOT NULL) STRICT;",
+];
+
+/// The schema version this Courier writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -1,0 +1,148 @@
+//! The words of the hub's call contract: connection numbers, what the driver could not
+//! read, what the hub asks the driver to do, what it reports, and its counters.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::proto::{ClientId, CloseReason, ServerFrame};
+
+/// A connection's number, unique for the life of a [`Hub`](super::Hub).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct ConnId(pub u64);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Input the driver could not turn into a frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BadInput {
+    /// Bytes that do not decode as a [`ClientFrame`](crate::proto::ClientFrame).
+    Malformed(crate::proto::DecodeError),
+    /// A message over the size limit.
+    TooBig,
+    /// A WebSocket text message.
+    Text,
+    /// More than [`crate::limits::MAX_PINGS_PER_SEC`] WebSocket pings in a second.
+    PingFlood,
+}
+
+/// Something the driver must do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Transmit {
+    /// Send a frame on a connection.
+    Frame {
+        /// The connection.
+        conn: ConnId,
+        /// The frame, shared between recipients of a broadcast.
+        frame: Arc<ServerFrame>,
+    },
+    /// Close a connection with a code and reason. The hub has already forgotten it.
+    Close {
+        /// The connection.
+        conn: ConnId,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// After sending what is queued for them, pipe the bytes of these two connections to
+    /// each other (a relayed transfer). The hub has already forgotten both.
+    Relay {
+        /// One side.
+        a: ConnId,
+        /// The other side.
+        b: ConnId,
+    },
+    /// Call [`super::Hub::handle_drained`] for `conn` once what is queued for it so far is
+    /// written (or little enough of it is left): the hub sends large frames it owes a
+    /// connection (pictures, file offers) a round at a time, as its outbox drains.
+    WhenDrained {
+        /// The connection.
+        conn: ConnId,
+    },
+    /// Try to open a TCP connection to `addr` (the address `conn` comes from, on the
+    /// port it asked about), at most [`crate::limits::REACHBACK_TIMEOUT`], then close it; report
+    /// with [`super::Hub::handle_reachback`].
+    Reachback {
+        /// The connection that asked.
+        conn: ConnId,
+        /// Where to connect.
+        addr: SocketAddr,
+    },
+}
+
+/// Things worth logging.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A client logged in.
+    LoggedIn {
+        /// Its connection.
+        conn: ConnId,
+        /// Its identity.
+        client: ClientId,
+        /// Its display name (untrusted: log with `{:?}`).
+        name: String,
+    },
+    /// The hub closed a connection.
+    Closed {
+        /// The connection.
+        conn: ConnId,
+        /// Its peer address.
+        peer: SocketAddr,
+        /// Why.
+        reason: CloseReason,
+    },
+    /// A connection went away by itself.
+    Disconnected {
+        /// The connection.
+        conn: ConnId,
+        /// Its identity, if it had logged in.
+        client: Option<ClientId>,
+    },
+}
+
+/// Why a new TCP connection was refused at accept.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
+pub enum Refused {
+    /// Too many unfinished logins from this address.
+    #[error("too many connections in login from this address")]
+    PerAddress,
+    /// Too many unfinished logins in total.
+    #[error("too many connections in login")]
+    Total,
+    /// New connections from this address come too fast.
+    #[error("connections from this address come too fast")]
+    TooFast,
+}
+
+/// Counters for tests, benchmarks and status displays.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Open connections, logged in or not.
+    pub connections: usize,
+    /// Logged-in connections.
+    pub logged_in: usize,
+    /// Connections still in handshake or login.
+    pub preauth: usize,
+    /// Messages waiting for offline contacts.
+    pub stored: usize,
+    /// Of those, how many are held in memory (with a database, the rest wait on the
+    /// disk: at most a page for each recipient online).
+    pub stored_in_memory: usize,
+    /// Their bytes, as counted against the limits.
+    pub stored_bytes: usize,
+    /// Transfers offered or accepted and not yet connected.
+    pub transfers: usize,
+    /// Of those, file offers kept until their recipient answers.
+    pub kept_offers: usize,
+    /// Logins answered that did not succeed (wrong passwords, abandoned guesses), since
+    /// start.
+    pub failed_logins: u64,
+    /// Contacts remembered, online or not.
+    pub known: usize,
+    /// Bytes of contacts' pictures kept.
+    pub avatar_bytes: usize,
+}
