@@ -9,7 +9,9 @@
 
 pub mod contacts;
 pub mod conversation;
+pub mod hub;
 pub mod panel;
+pub mod people;
 pub mod transfers;
 
 use std::path::PathBuf;
@@ -23,11 +25,12 @@ use iced::{Center, Element, Fill, Task};
 use crate::settings::Settings;
 use crate::style;
 
-use contacts::People;
 use conversation::Conversations;
 use panel::Panel;
+use people::People;
 use transfers::Transfers;
 
+pub use hub::HubInfo;
 pub use panel::Tab;
 
 /// Pictures asked for at once after login, then this many a second (the hub sends at
@@ -37,21 +40,6 @@ const AVATARS_PER_SEC: usize = courier_core::limits::AVATAR_REQUESTS_PER_SEC as 
 
 /// How long a notice stays before it goes away by itself.
 pub const NOTICE_SHOWN: Duration = Duration::from_secs(8);
-
-/// The hub we are on.
-#[derive(Debug, Clone)]
-pub struct HubInfo {
-    /// The address we joined (`host:port`).
-    pub address: String,
-    /// Its fingerprint.
-    pub fingerprint: ClientId,
-    /// Addresses others can join with (hosted hubs list every interface).
-    pub join: Vec<String>,
-    /// Whether this app runs the hub.
-    pub hosted: bool,
-    /// The name a hub hosted here is shown by on the network, if it is.
-    pub advertised: Option<String>,
-}
 
 /// The link to the hub as the user sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -390,7 +378,7 @@ impl Chat {
                     contacts::Message::Search(text) => Some(text.clone()),
                     _ => None,
                 };
-                match self.people.update(m) {
+                match contacts::update(&mut self.people, m) {
                     contacts::Action::None => {}
                     contacts::Action::Open(target) => {
                         self.conversations.open(target);
@@ -408,7 +396,7 @@ impl Chat {
                 }
             }
             Message::Conversation(m) => {
-                let link = conversation::Link {
+                let link = conversation::Outlet {
                     handle: self.handle.as_ref(),
                     online: self.connection == Connection::Online,
                 };
@@ -556,7 +544,13 @@ impl Chat {
 
     /// Draws the window.
     pub fn view<'a>(&'a self, settings: &'a Settings) -> Element<'a, Message> {
-        let contacts = container(self.people.view(&self.conversations).map(Message::Contacts))
+        let unread = |target: &Target| self.conversations.unread(target);
+        let listing = contacts::Listing {
+            selected: self.conversations.selected,
+            unread: &unread,
+            found: &self.conversations.found,
+        };
+        let contacts = container(contacts::view(&self.people, listing).map(Message::Contacts))
             .width(280)
             .height(Fill)
             .style(style::column);
@@ -606,14 +600,14 @@ impl Chat {
             Option<Element<'a, Message>>,
         ) = match self.conversations.selected {
             Target::Everyone => (
-                contacts::avatar_initials("*", 0, 36.0),
+                people::avatar_initials("*", 0, 36.0),
                 "Everyone".to_owned(),
                 format!("{} online", people.online()),
                 None,
             ),
             Target::Client(id) => match people.get(&id) {
                 Some(c) => {
-                    let presence = contacts::presence_word(c);
+                    let presence = people::presence_word(c);
                     let line = if c.profile.status.is_empty() {
                         presence.to_owned()
                     } else {
@@ -635,7 +629,7 @@ impl Chat {
                     )
                 }
                 None => (
-                    contacts::avatar_initials("?", 0, 36.0),
+                    people::avatar_initials("?", 0, 36.0),
                     id.short(),
                     "unknown".to_owned(),
                     None,
@@ -705,15 +699,6 @@ fn notice(notice: &str) -> Element<'_, Message> {
     .padding([4, 12])
     .style(style::banner(false))
     .into()
-}
-
-/// `Some text` → `Some text` with a capital first letter.
-pub fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(first) => first.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
 }
 
 #[cfg(test)]

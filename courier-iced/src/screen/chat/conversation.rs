@@ -19,7 +19,7 @@ use iced::widget::text_editor::{Binding, KeyPress};
 use iced::widget::{button, column, container, row, scrollable, space, text, text_editor};
 use iced::{Element, Fill, Task};
 
-use super::contacts::People;
+use super::people::People;
 use super::transfers::{self, Transfers};
 use crate::{format, style};
 
@@ -186,9 +186,10 @@ pub enum Action {
     Card(transfers::Message),
 }
 
-/// What sending needs from the parent.
+/// Where what is written goes out: the session and whether the hub is there now
+/// (what sending needs from the parent).
 #[derive(Debug, Clone, Copy)]
-pub struct Link<'a> {
+pub struct Outlet<'a> {
     /// The session, when there is one.
     pub handle: Option<&'a Handle>,
     /// Whether the hub is there now.
@@ -601,7 +602,7 @@ impl Conversations {
     }
 
     /// Handles a message.
-    pub fn update(&mut self, message: Message, me: ClientId, link: Link<'_>) -> Action {
+    pub fn update(&mut self, message: Message, me: ClientId, link: Outlet<'_>) -> Action {
         match message {
             Message::Edit(action) => {
                 let edit = action.is_edit();
@@ -691,7 +692,7 @@ impl Conversations {
         }
     }
 
-    fn send(&mut self, me: ClientId, link: Link<'_>) -> Action {
+    fn send(&mut self, me: ClientId, link: Outlet<'_>) -> Action {
         let text = self.composer.text();
         let text = text.trim_matches(|c: char| c == '\n' || c == '\r');
         if text.trim().is_empty() {

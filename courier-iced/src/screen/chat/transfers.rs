@@ -12,7 +12,7 @@ use courier_core::units;
 use iced::widget::{button, column, container, progress_bar, row, space, text};
 use iced::{Center, Element, Fill, Task};
 
-use super::contacts::People;
+use super::people::People;
 use crate::style;
 
 /// Files listed on a card before "and N more".
@@ -20,7 +20,7 @@ const FILES_LISTED: usize = 6;
 
 /// A file transfer in a conversation.
 #[derive(Debug)]
-pub struct FileCard {
+pub struct TransferCard {
     /// The other side.
     pub peer: ClientId,
     /// We send (true) or receive.
@@ -91,7 +91,7 @@ impl FileState {
     }
 }
 
-impl FileCard {
+impl TransferCard {
     fn new(peer: ClientId, outgoing: bool, state: FileState) -> Self {
         Self {
             peer,
@@ -119,7 +119,7 @@ impl FileCard {
 #[derive(Debug, Default)]
 pub struct Transfers {
     /// The cards.
-    pub cards: BTreeMap<u64, FileCard>,
+    pub cards: BTreeMap<u64, TransferCard>,
     next_key: u64,
 }
 
@@ -207,7 +207,7 @@ impl Transfers {
         finished
     }
 
-    fn add(&mut self, card: FileCard) -> u64 {
+    fn add(&mut self, card: TransferCard) -> u64 {
         let key = self.next_key;
         self.next_key += 1;
         self.cards.insert(key, card);
@@ -215,14 +215,14 @@ impl Transfers {
     }
 
     /// A card.
-    pub fn get(&self, key: u64) -> Option<&FileCard> {
+    pub fn get(&self, key: u64) -> Option<&TransferCard> {
         self.cards.get(&key)
     }
 
     /// Offers `paths` to `peer`: a card that reads the files first. Returns its key and
     /// the task that reads them.
     pub fn offer(&mut self, peer: ClientId, paths: Vec<PathBuf>) -> (u64, Task<Message>) {
-        let mut card = FileCard::new(peer, true, FileState::Preparing);
+        let mut card = TransferCard::new(peer, true, FileState::Preparing);
         card.paths.clone_from(&paths);
         let key = self.add(card);
         let task = Task::perform(
@@ -240,7 +240,7 @@ impl Transfers {
         id: TransferId,
         paths: Vec<PathBuf>,
     ) -> (u64, Task<Message>) {
-        let mut card = FileCard::new(peer, true, FileState::Preparing);
+        let mut card = TransferCard::new(peer, true, FileState::Preparing);
         card.paths.clone_from(&paths);
         card.id = Some(id);
         let key = self.add(card);
@@ -263,7 +263,7 @@ impl Transfers {
 
     /// Someone offers us files: a card waiting for the answer. Returns its key.
     pub fn incoming(&mut self, offer: IncomingOffer) -> u64 {
-        let mut card = FileCard::new(offer.from, false, FileState::Incoming);
+        let mut card = TransferCard::new(offer.from, false, FileState::Incoming);
         card.files = offer.manifest.files.clone();
         card.folders = offer.manifest.folders.len();
         card.total = offer.manifest.total();
@@ -482,9 +482,9 @@ impl Transfers {
                             FileState::Cancelled("You cancelled.".into())
                         }
                         transfer::Error::Cancelled { .. } => {
-                            FileState::Cancelled(super::capitalize(&e.to_string()))
+                            FileState::Cancelled(crate::format::capitalize(&e.to_string()))
                         }
-                        _ => FileState::Failed(super::capitalize(&e.to_string())),
+                        _ => FileState::Failed(crate::format::capitalize(&e.to_string())),
                     },
                 };
             }
@@ -568,7 +568,7 @@ impl Transfers {
 /// other side's name and whether they are online.
 fn state_line<'a>(
     key: u64,
-    card: &'a FileCard,
+    card: &'a TransferCard,
     (who, online): (&str, bool),
 ) -> Element<'a, Message> {
     let route = card.route.map(|r| format!("{r}")).unwrap_or_default();
