@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use courier_core::history::History;
 use courier_core::identity::{Identity, PinStore};
 use courier_core::proto::{ClientId, Profile};
 use courier_core::session::{self, Update};
@@ -184,7 +183,7 @@ impl Courier {
         match &self.screen {
             Screen::Login(_) => "Courier".to_owned(),
             Screen::Chat(chat) => {
-                let unread = chat.conversations.unread_total();
+                let unread = chat.conversations().unread_total();
                 let unread = if unread > 0 {
                     format!("({unread}) ")
                 } else {
@@ -192,7 +191,8 @@ impl Courier {
                 };
                 format!(
                     "{unread}Courier — {} on {}",
-                    chat.profile.name, chat.hub.address
+                    chat.profile().name,
+                    chat.hub().address
                 )
             }
         }
@@ -223,7 +223,7 @@ impl Courier {
             .cloned()
             .collect();
         kept.extend(
-            chat.transfers
+            chat.transfers()
                 .kept_offers()
                 .into_iter()
                 .map(|(to, id, paths)| settings::KeptOffer {
@@ -242,7 +242,7 @@ impl Courier {
 
     fn save_settings(&mut self) -> Task<Message> {
         if let Screen::Chat(chat) = &self.screen {
-            self.avatar = chat.profile.avatar.to_vec();
+            self.avatar = chat.profile().avatar.to_vec();
         }
         let (settings, avatar, dir) =
             (self.settings.clone(), self.avatar.clone(), self.dir.clone());
@@ -427,7 +427,7 @@ impl Courier {
             Message::Saved(Err(e)) => {
                 let text = format!("Settings were not saved: {e}");
                 match &mut self.screen {
-                    Screen::Chat(chat) => chat.notice = Some(text),
+                    Screen::Chat(chat) => chat.set_notice(text),
                     Screen::Login(login) => login.error = Some(text),
                 }
             }
@@ -448,6 +448,9 @@ impl Courier {
         match action {
             chat::Action::None => Task::none(),
             chat::Action::Run(task) => task.map(Message::Chat),
+            chat::Action::And(action, task) => {
+                Task::batch([self.chat_action(*action), task.map(Message::Chat)])
+            }
             chat::Action::SaveSettings => self.save_settings(),
             chat::Action::Notify { title, body } => {
                 Task::future(smol::unblock(move || crate::system::notify(&title, &body))).discard()
@@ -531,7 +534,7 @@ impl Courier {
             return Task::done(menu(MenuMessage::Checked));
         };
         let (profile, peer) = match &self.screen {
-            Screen::Chat(chat) => (chat.profile.clone(), chat.link_test_peer()),
+            Screen::Chat(chat) => (chat.profile().clone(), chat.link_test_peer()),
             Screen::Login(_) => (server.profile.clone(), None),
         };
         let steps = connection_check(
@@ -568,7 +571,7 @@ impl Courier {
             }
         };
         if let Screen::Chat(chat) = &mut self.screen {
-            chat.notice = Some(text);
+            chat.set_notice(text);
         }
         Task::none()
     }
@@ -643,19 +646,6 @@ impl Courier {
                             hosted: self.hosted.is_some(),
                             advertised: self.hosted.as_ref().and_then(|h| h.advertised.clone()),
                         };
-                        let mut chat = Chat::new(Some(handle), &welcome, server.profile, hub);
-                        chat.focused = self.focused;
-                        match History::open(&server.dir, &welcome.hub) {
-                            Ok(history) => chat.keep_history(history),
-                            Err(e) => {
-                                chat.notice = Some(format!("No history is kept: {e}"));
-                            }
-                        }
-                        if self.hosted.is_some() {
-                            // Show what the others need to join: addresses, safety code.
-                            chat.panel.tab = Some(chat::Tab::Menu);
-                        }
-                        let task = chat.fetch_avatars().map(Message::Chat);
                         // What the hub keeps for someone offline is offered again.
                         let kept = self
                             .settings
@@ -667,9 +657,16 @@ impl Courier {
                                 Some((to, courier_core::proto::TransferId(k.id), k.paths.clone()))
                             })
                             .collect();
-                        let resumed = chat.resume_offers(kept).map(Message::Chat);
+                        let boot = chat::Boot {
+                            history: Some(server.dir.clone()),
+                            focused: self.focused,
+                            kept,
+                        };
+                        let (chat, task) =
+                            Chat::boot(Some(handle), &welcome, server.profile, hub, boot);
+                        let task = task.map(Message::Chat);
                         self.screen = Screen::Chat(Box::new(chat));
-                        Task::batch([task, saved, resumed])
+                        Task::batch([task, saved])
                     }
                 }
             }
