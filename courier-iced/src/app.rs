@@ -4,18 +4,21 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use courier_core::identity::{Identity, PinStore};
+use courier_core::identity::PinStore;
 use courier_core::proto::{ClientId, Profile};
 use courier_core::session::{self, Update};
-use iced::widget::{button, center, column, container, opaque, row, space, stack, text};
-use iced::{Element, Fill, Subscription, Task, Theme, window};
+use iced::{Subscription, Task, Theme, window};
 
 use crate::hosting::{self, Hosted};
 use crate::screen::chat::{self, Chat, HubInfo};
 use crate::screen::login::{self, HostPassword, Login};
 use crate::session::{Feed, ServerKey};
 use crate::settings::{self, Resume, Settings};
-use crate::style;
+mod network;
+mod view;
+
+use network::connection_check;
+pub use network::discover;
 
 static STARTED: OnceLock<Instant> = OnceLock::new();
 
@@ -749,83 +752,6 @@ impl Courier {
         }
         Subscription::batch(subs)
     }
-
-    /// Draws the window.
-    pub fn view(&self) -> Element<'_, Message> {
-        let base: Element<'_, Message> = match &self.screen {
-            Screen::Login(login) => login.view().map(Message::Login),
-            Screen::Chat(chat) => chat.view(&self.settings).map(Message::Chat),
-        };
-        if let Some(warning) = &self.warning {
-            return modal(
-                base,
-                column![
-                    text("Warning: this may not be your hub").size(22),
-                    text(warning.as_str()),
-                    row![
-                        space::horizontal(),
-                        button("I understand")
-                            .style(button::danger)
-                            .on_press(Message::DismissWarning)
-                    ]
-                ]
-                .spacing(14),
-            );
-        }
-        if let Some(hub) = &self.confirm {
-            return modal(
-                base,
-                column![
-                    text("Is this the right hub?").size(22),
-                    text("This is the first time you join this hub. Its safety code is:"),
-                    text(hub.safety_code()).size(28),
-                    text(
-                        "Ask the person who runs the hub to read you the code their hub shows. \
-                         If it is the same, confirm. From now on Courier checks it by itself."
-                    )
-                    .size(14),
-                    row![
-                        space::horizontal(),
-                        button("It does not match")
-                            .style(button::danger)
-                            .on_press(Message::ConfirmHub(false)),
-                        button("The code matches").on_press(Message::ConfirmHub(true))
-                    ]
-                    .spacing(8)
-                ]
-                .spacing(14),
-            );
-        }
-        base
-    }
-}
-
-fn modal<'a>(
-    base: Element<'a, Message>,
-    content: impl Into<Element<'a, Message>>,
-) -> Element<'a, Message> {
-    let dialog = container(content)
-        .padding(24)
-        .max_width(520)
-        .style(style::card);
-    stack![
-        base,
-        opaque(center(dialog).style(|_theme: &Theme| {
-            container::Style {
-                background: Some(
-                    iced::Color {
-                        a: 0.6,
-                        ..iced::Color::BLACK
-                    }
-                    .into(),
-                ),
-                ..container::Style::default()
-            }
-        }))
-    ]
-    .width(Fill)
-    .height(Fill)
-    .into()
 }
 
 fn window_event(
@@ -853,73 +779,4 @@ fn login_screen(dir: &std::path::Path, settings: &Settings) -> Login {
     let mut login = Login::new(settings);
     login.hub_has_password = hosting::has_password(&settings::hub_dir(dir));
     login
-}
-
-/// The connection check ([`courier_core::doctor`]) of `hub` as the device whose files
-/// are in `dir`, with a link test to `peer` (a contact's id) if given: each step as it is
-/// found, then `None`.
-fn connection_check(
-    dir: PathBuf,
-    (hub, password, profile): (String, String, Profile),
-    discover: bool,
-    peer: Option<String>,
-) -> impl futures::Stream<Item = Option<courier_core::doctor::Finding>> {
-    use courier_core::doctor::{self, Check, Finding};
-    iced::stream::channel(16, async move |mut found| {
-        use futures::SinkExt as _;
-        let at = dir.clone();
-        match smol::unblock(move || Identity::load_or_create(&at)).await {
-            Ok(identity) => {
-                let check = Check {
-                    hub: Some(hub.clone()),
-                    fallback: hub,
-                    identity,
-                    pins: PinStore::new(&dir),
-                    password: (!password.is_empty())
-                        .then(|| courier_core::auth::Password::new(&password)),
-                    profile,
-                    listen: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
-                    port_hint: String::new(),
-                    discover,
-                    peer,
-                    run: courier_core::limits::LINK_TEST_RUN,
-                };
-                let (tx, rx) = async_channel::unbounded();
-                let run = doctor::run(check, move |f| {
-                    let _ = tx.try_send(f);
-                });
-                let forward = async {
-                    while let Ok(f) = rx.recv().await {
-                        let _ = found.send(Some(f)).await;
-                    }
-                };
-                futures::join!(run, forward);
-            }
-            Err(e) => {
-                let finding = Finding {
-                    step: "identity",
-                    ok: false,
-                    text: format!("this computer's identity: {e}"),
-                };
-                let _ = found.send(Some(finding)).await;
-            }
-        }
-        let _ = found.send(None).await;
-    })
-}
-
-/// Browses the network for hubs as long as the subscription runs (the login screen
-/// shows); nothing when mDNS cannot run here. Public for the end-to-end test of the
-/// Join list, which feeds it to the app as the runtime does.
-pub fn discover() -> impl futures::Stream<Item = Message> {
-    use futures::StreamExt as _;
-    futures::stream::once(smol::unblock(courier_core::discovery::Browser::start))
-        .filter_map(|started| async move { started.ok() })
-        .flat_map(|browser| {
-            futures::stream::unfold(browser, |mut b| async move {
-                b.next_async()
-                    .await
-                    .map(|seen| (Message::Discovered(seen), b))
-            })
-        })
 }

@@ -601,7 +601,6 @@ fn a_host_s_relaunch_starts_the_same_hub_and_the_menu_changes_its_password() {
     again.until("back in after the restart", |a| {
         chat(a).is_some_and(|c| {
             c.notice()
-                .as_deref()
                 .is_some_and(|n| n.contains("restarted with the new password"))
         }) && a.hosted.is_some()
     });

@@ -33,7 +33,7 @@ use iced::widget::text_editor;
 use super::transfers;
 use crate::history::Worker;
 
-pub use history::Loaded;
+pub use history::{Around, Loaded, Page};
 
 /// Messages shown at first, and added by each "show earlier".
 pub const PAGE: usize = 50;
@@ -157,6 +157,9 @@ pub struct Conversations {
     drafts: HashMap<Target, String>,
     /// Where each message we sent went, by its id (for receipts).
     sent: HashMap<MsgId, Target>,
+    /// Receipts for messages of ours not loaded yet (their page is on its way from the
+    /// history, which may hold the state before the receipt).
+    receipts: HashMap<MsgId, BubbleState>,
     /// Our messages written while the hub was away, oldest first: the id each is kept
     /// (and will be sent) under, where it goes, and its text.
     waiting: Vec<(MsgId, Target, String)>,
@@ -239,6 +242,7 @@ impl Conversations {
             composer: text_editor::Content::new(),
             drafts: HashMap::new(),
             sent: HashMap::new(),
+            receipts: HashMap::new(),
             waiting: Vec::new(),
             last_typing: None,
             worker: None,
@@ -393,6 +397,8 @@ impl Conversations {
             if b.state != BubbleState::Read {
                 b.state = state;
             }
+        } else {
+            self.receipts.insert(id, state);
         }
         self.write(move |h| h.set_state(me, id, &kept));
     }

@@ -8,8 +8,16 @@ use courier_core::history::{Entry, FileCard, History};
 use courier_core::proto::{ClientId, Message as ChatMessage, MsgId, Target, Timestamp};
 use iced::Task;
 
-use super::{AFTER_HIT, Action, Bubble, Conversations, FOUND, Item, Jump, Message, PAGE, key_of};
+use super::{
+    AFTER_HIT, Action, Bubble, BubbleState, Conversations, FOUND, Item, Jump, Message, PAGE, key_of,
+};
 use crate::history::{Found, Worker};
+
+/// A page of messages (newest first), the file cards of the same time (oldest first),
+/// and where cards were loaded from; or why not.
+pub type Page = Result<(Vec<Entry>, Vec<FileCard>, Timestamp), String>;
+/// The messages before a message found (newest first) and after it; or why not.
+pub type Around = Result<(Vec<Entry>, Vec<Entry>), String>;
 
 /// What the history answered (`None` inside: there is no history).
 #[derive(Debug, Clone)]
@@ -25,7 +33,7 @@ pub enum Loaded {
         grow: bool,
         /// The messages (newest first), the cards (oldest first), and where cards were
         /// loaded from.
-        page: Option<Result<(Vec<Entry>, Vec<FileCard>, Timestamp), String>>,
+        page: Option<Page>,
     },
     /// Messages a search found.
     Found(Found),
@@ -35,7 +43,7 @@ pub enum Loaded {
         /// The message found.
         entry: Entry,
         /// The messages around it.
-        around: Option<Result<(Vec<Entry>, Vec<Entry>), String>>,
+        around: Option<Around>,
     },
     /// More of an earlier part opened from search: older (`earlier`) or newer messages.
     JumpPage {
@@ -367,12 +375,7 @@ impl Conversations {
         Action::None
     }
 
-    fn page_loaded(
-        &mut self,
-        target: Target,
-        grow: bool,
-        page: Option<Result<(Vec<Entry>, Vec<FileCard>, Timestamp), String>>,
-    ) {
+    fn page_loaded(&mut self, target: Target, grow: bool, page: Option<Page>) {
         let Some(c) = self.threads.get_mut(&target) else {
             return;
         };
@@ -399,7 +402,15 @@ impl Conversations {
             .into_iter()
             .rev()
             .filter(|e| !known.contains(&(e.from, e.id)))
-            .map(|e| Item::Message(Bubble::from(e)))
+            .map(|e| {
+                let mut bubble = Bubble::from(e);
+                if let Some(state) = self.receipts.remove(&bubble.id)
+                    && bubble.state != BubbleState::Read
+                {
+                    bubble.state = state;
+                }
+                Item::Message(bubble)
+            })
             .collect();
         // Interleaved by time: both lists are oldest first.
         let mut merged = Vec::with_capacity(items.len() + cards.len());
