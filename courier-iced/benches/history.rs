@@ -118,9 +118,45 @@ fn new_chat(dir: &std::path::Path) -> Chat {
         hosted: false,
         advertised: None,
     };
-    let mut chat = Chat::new(None, &welcome, Profile::with_name("Ada"), hub);
-    chat.keep_history(History::open(dir, &HUB).unwrap());
+    let boot = chat::Boot {
+        history: Some(dir.to_path_buf()),
+        focused: true,
+        kept: Vec::new(),
+    };
+    let (mut chat, task) = Chat::boot(None, &welcome, Profile::with_name("Ada"), hub, boot);
+    settle(&mut chat, &mut Settings::default(), chat::Action::Run(task));
     chat
+}
+
+/// Runs what the chat asks to run (the history's answers) until nothing is left, as
+/// the runtime would, so that a frame drawn after shows what was loaded.
+fn settle(chat: &mut Chat, settings: &mut Settings, action: chat::Action) {
+    use futures::StreamExt as _;
+    let task = match action {
+        chat::Action::Run(task) => task,
+        chat::Action::And(action, task) => {
+            settle(chat, settings, *action);
+            task
+        }
+        _ => return,
+    };
+    let Some(stream) = iced_test::runtime::task::into_stream(task) else {
+        return;
+    };
+    let messages: Vec<chat::Message> = smol::block_on(
+        stream
+            .filter_map(|a| async move {
+                match a {
+                    iced_test::runtime::Action::Output(m) => Some(m),
+                    _ => None,
+                }
+            })
+            .collect(),
+    );
+    for m in messages {
+        let action = chat.update(m, settings);
+        settle(chat, settings, action);
+    }
 }
 
 fn frame(chat: &Chat, settings: &Settings, renderer: &mut iced::Renderer) {
@@ -184,13 +220,14 @@ fn main() {
     for pass in 0..2 {
         for &n in &order {
             let start = Instant::now();
-            let _ = chat.update(chat::select(Target::Client(id(n))), &mut settings);
+            let action = chat.update(chat::select(Target::Client(id(n))), &mut settings);
+            settle(&mut chat, &mut settings, action);
             frame(&chat, &settings, &mut renderer);
             if pass == 0 { &mut cold } else { &mut warm }.push(start.elapsed());
         }
     }
     assert_eq!(
-        chat.conversations.threads[&Target::Client(id(order[0]))]
+        chat.conversations().threads[&Target::Client(id(order[0]))]
             .items
             .len(),
         courier_iced::screen::chat::conversation::PAGE,
@@ -205,19 +242,21 @@ fn main() {
         for end in 1..=query.chars().count() {
             let partial: String = query.chars().take(end).collect();
             let start = Instant::now();
-            let _ = chat.update(
+            let action = chat.update(
                 chat::Message::Contacts(contacts::Message::Search(partial)),
                 &mut settings,
             );
+            settle(&mut chat, &mut settings, action);
             frame(&chat, &settings, &mut renderer);
             typing.push(start.elapsed());
         }
-        if !chat.conversations.found.is_empty() {
+        if !chat.conversations().found.is_empty() {
             let start = Instant::now();
-            let _ = chat.update(
+            let action = chat.update(
                 chat::Message::Contacts(contacts::Message::OpenFound(0)),
                 &mut settings,
             );
+            settle(&mut chat, &mut settings, action);
             frame(&chat, &settings, &mut renderer);
             picking.push(start.elapsed());
         }

@@ -60,10 +60,14 @@ fn state(contacts: u32, messages: usize) -> Chat {
         hosted: false,
         advertised: None,
     };
-    let mut chat = Chat::new(None, &welcome, Profile::with_name("Ada"), hub);
+    let boot = courier_iced::screen::chat::Boot {
+        focused: true,
+        ..Default::default()
+    };
+    let (mut chat, _) = Chat::boot(None, &welcome, Profile::with_name("Ada"), hub, boot);
     let me = chat.me();
     let target = Target::Client(peer);
-    let conversation = chat.conversations.thread(target);
+    let conversation = chat.conversations_mut().thread(target);
     for i in 0..messages {
         let mine = i % 3 == 0;
         conversation.items.push(Item::Message(Bubble {
@@ -86,7 +90,7 @@ fn state(contacts: u32, messages: usize) -> Chat {
             },
         }));
     }
-    chat.conversations.open(target);
+    chat.conversations_mut().open(target);
     chat
 }
 
@@ -161,8 +165,7 @@ fn main() {
     let floor = state(1, 1);
     let big = state(1000, 10_000);
     let mut naive = state(1000, 10_000);
-    naive.people.unpaged();
-    naive.conversations.unpaged();
+    naive.unpaged();
 
     println!("one frame at {}×{} (median):", SIZE.width, SIZE.height);
     let r = &mut renderer;

@@ -4,19 +4,21 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use courier_core::history::History;
-use courier_core::identity::{Identity, PinStore};
+use courier_core::identity::PinStore;
 use courier_core::proto::{ClientId, Profile};
 use courier_core::session::{self, Update};
-use iced::widget::{button, center, column, container, opaque, row, space, stack, text};
-use iced::{Element, Fill, Subscription, Task, Theme, window};
+use iced::{Subscription, Task, Theme, window};
 
 use crate::hosting::{self, Hosted};
 use crate::screen::chat::{self, Chat, HubInfo};
 use crate::screen::login::{self, HostPassword, Login};
 use crate::session::{Feed, ServerKey};
 use crate::settings::{self, Resume, Settings};
-use crate::style;
+mod network;
+mod view;
+
+use network::connection_check;
+pub use network::discover;
 
 static STARTED: OnceLock<Instant> = OnceLock::new();
 
@@ -184,7 +186,7 @@ impl Courier {
         match &self.screen {
             Screen::Login(_) => "Courier".to_owned(),
             Screen::Chat(chat) => {
-                let unread = chat.conversations.unread_total();
+                let unread = chat.conversations().unread_total();
                 let unread = if unread > 0 {
                     format!("({unread}) ")
                 } else {
@@ -192,7 +194,8 @@ impl Courier {
                 };
                 format!(
                     "{unread}Courier — {} on {}",
-                    chat.profile.name, chat.hub.address
+                    chat.profile().name,
+                    chat.hub().address
                 )
             }
         }
@@ -223,7 +226,7 @@ impl Courier {
             .cloned()
             .collect();
         kept.extend(
-            chat.transfers
+            chat.transfers()
                 .kept_offers()
                 .into_iter()
                 .map(|(to, id, paths)| settings::KeptOffer {
@@ -242,7 +245,7 @@ impl Courier {
 
     fn save_settings(&mut self) -> Task<Message> {
         if let Screen::Chat(chat) = &self.screen {
-            self.avatar = chat.profile.avatar.to_vec();
+            self.avatar = chat.profile().avatar.to_vec();
         }
         let (settings, avatar, dir) =
             (self.settings.clone(), self.avatar.clone(), self.dir.clone());
@@ -427,7 +430,7 @@ impl Courier {
             Message::Saved(Err(e)) => {
                 let text = format!("Settings were not saved: {e}");
                 match &mut self.screen {
-                    Screen::Chat(chat) => chat.notice = Some(text),
+                    Screen::Chat(chat) => chat.set_notice(text),
                     Screen::Login(login) => login.error = Some(text),
                 }
             }
@@ -448,6 +451,9 @@ impl Courier {
         match action {
             chat::Action::None => Task::none(),
             chat::Action::Run(task) => task.map(Message::Chat),
+            chat::Action::And(action, task) => {
+                Task::batch([self.chat_action(*action), task.map(Message::Chat)])
+            }
             chat::Action::SaveSettings => self.save_settings(),
             chat::Action::Notify { title, body } => {
                 Task::future(smol::unblock(move || crate::system::notify(&title, &body))).discard()
@@ -531,7 +537,7 @@ impl Courier {
             return Task::done(menu(MenuMessage::Checked));
         };
         let (profile, peer) = match &self.screen {
-            Screen::Chat(chat) => (chat.profile.clone(), chat.link_test_peer()),
+            Screen::Chat(chat) => (chat.profile().clone(), chat.link_test_peer()),
             Screen::Login(_) => (server.profile.clone(), None),
         };
         let steps = connection_check(
@@ -568,7 +574,7 @@ impl Courier {
             }
         };
         if let Screen::Chat(chat) = &mut self.screen {
-            chat.notice = Some(text);
+            chat.set_notice(text);
         }
         Task::none()
     }
@@ -643,19 +649,6 @@ impl Courier {
                             hosted: self.hosted.is_some(),
                             advertised: self.hosted.as_ref().and_then(|h| h.advertised.clone()),
                         };
-                        let mut chat = Chat::new(Some(handle), &welcome, server.profile, hub);
-                        chat.focused = self.focused;
-                        match History::open(&server.dir, &welcome.hub) {
-                            Ok(history) => chat.keep_history(history),
-                            Err(e) => {
-                                chat.notice = Some(format!("No history is kept: {e}"));
-                            }
-                        }
-                        if self.hosted.is_some() {
-                            // Show what the others need to join: addresses, safety code.
-                            chat.panel.tab = Some(chat::Tab::Menu);
-                        }
-                        let task = chat.fetch_avatars().map(Message::Chat);
                         // What the hub keeps for someone offline is offered again.
                         let kept = self
                             .settings
@@ -667,9 +660,16 @@ impl Courier {
                                 Some((to, courier_core::proto::TransferId(k.id), k.paths.clone()))
                             })
                             .collect();
-                        let resumed = chat.resume_offers(kept).map(Message::Chat);
+                        let boot = chat::Boot {
+                            history: Some(server.dir.clone()),
+                            focused: self.focused,
+                            kept,
+                        };
+                        let (chat, task) =
+                            Chat::boot(Some(handle), &welcome, server.profile, hub, boot);
+                        let task = task.map(Message::Chat);
                         self.screen = Screen::Chat(Box::new(chat));
-                        Task::batch([task, saved, resumed])
+                        Task::batch([task, saved])
                     }
                 }
             }
@@ -752,83 +752,6 @@ impl Courier {
         }
         Subscription::batch(subs)
     }
-
-    /// Draws the window.
-    pub fn view(&self) -> Element<'_, Message> {
-        let base: Element<'_, Message> = match &self.screen {
-            Screen::Login(login) => login.view().map(Message::Login),
-            Screen::Chat(chat) => chat.view(&self.settings).map(Message::Chat),
-        };
-        if let Some(warning) = &self.warning {
-            return modal(
-                base,
-                column![
-                    text("Warning: this may not be your hub").size(22),
-                    text(warning.as_str()),
-                    row![
-                        space::horizontal(),
-                        button("I understand")
-                            .style(button::danger)
-                            .on_press(Message::DismissWarning)
-                    ]
-                ]
-                .spacing(14),
-            );
-        }
-        if let Some(hub) = &self.confirm {
-            return modal(
-                base,
-                column![
-                    text("Is this the right hub?").size(22),
-                    text("This is the first time you join this hub. Its safety code is:"),
-                    text(hub.safety_code()).size(28),
-                    text(
-                        "Ask the person who runs the hub to read you the code their hub shows. \
-                         If it is the same, confirm. From now on Courier checks it by itself."
-                    )
-                    .size(14),
-                    row![
-                        space::horizontal(),
-                        button("It does not match")
-                            .style(button::danger)
-                            .on_press(Message::ConfirmHub(false)),
-                        button("The code matches").on_press(Message::ConfirmHub(true))
-                    ]
-                    .spacing(8)
-                ]
-                .spacing(14),
-            );
-        }
-        base
-    }
-}
-
-fn modal<'a>(
-    base: Element<'a, Message>,
-    content: impl Into<Element<'a, Message>>,
-) -> Element<'a, Message> {
-    let dialog = container(content)
-        .padding(24)
-        .max_width(520)
-        .style(style::card);
-    stack![
-        base,
-        opaque(center(dialog).style(|_theme: &Theme| {
-            container::Style {
-                background: Some(
-                    iced::Color {
-                        a: 0.6,
-                        ..iced::Color::BLACK
-                    }
-                    .into(),
-                ),
-                ..container::Style::default()
-            }
-        }))
-    ]
-    .width(Fill)
-    .height(Fill)
-    .into()
 }
 
 fn window_event(
@@ -856,73 +779,4 @@ fn login_screen(dir: &std::path::Path, settings: &Settings) -> Login {
     let mut login = Login::new(settings);
     login.hub_has_password = hosting::has_password(&settings::hub_dir(dir));
     login
-}
-
-/// The connection check ([`courier_core::doctor`]) of `hub` as the device whose files
-/// are in `dir`, with a link test to `peer` (a contact's id) if given: each step as it is
-/// found, then `None`.
-fn connection_check(
-    dir: PathBuf,
-    (hub, password, profile): (String, String, Profile),
-    discover: bool,
-    peer: Option<String>,
-) -> impl futures::Stream<Item = Option<courier_core::doctor::Finding>> {
-    use courier_core::doctor::{self, Check, Finding};
-    iced::stream::channel(16, async move |mut found| {
-        use futures::SinkExt as _;
-        let at = dir.clone();
-        match smol::unblock(move || Identity::load_or_create(&at)).await {
-            Ok(identity) => {
-                let check = Check {
-                    hub: Some(hub.clone()),
-                    fallback: hub,
-                    identity,
-                    pins: PinStore::new(&dir),
-                    password: (!password.is_empty())
-                        .then(|| courier_core::auth::Password::new(&password)),
-                    profile,
-                    listen: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
-                    port_hint: String::new(),
-                    discover,
-                    peer,
-                    run: courier_core::limits::LINK_TEST_RUN,
-                };
-                let (tx, rx) = async_channel::unbounded();
-                let run = doctor::run(check, move |f| {
-                    let _ = tx.try_send(f);
-                });
-                let forward = async {
-                    while let Ok(f) = rx.recv().await {
-                        let _ = found.send(Some(f)).await;
-                    }
-                };
-                futures::join!(run, forward);
-            }
-            Err(e) => {
-                let finding = Finding {
-                    step: "identity",
-                    ok: false,
-                    text: format!("this computer's identity: {e}"),
-                };
-                let _ = found.send(Some(finding)).await;
-            }
-        }
-        let _ = found.send(None).await;
-    })
-}
-
-/// Browses the network for hubs as long as the subscription runs (the login screen
-/// shows); nothing when mDNS cannot run here. Public for the end-to-end test of the
-/// Join list, which feeds it to the app as the runtime does.
-pub fn discover() -> impl futures::Stream<Item = Message> {
-    use futures::StreamExt as _;
-    futures::stream::once(smol::unblock(courier_core::discovery::Browser::start))
-        .filter_map(|started| async move { started.ok() })
-        .flat_map(|browser| {
-            futures::stream::unfold(browser, |mut b| async move {
-                b.next_async()
-                    .await
-                    .map(|seen| (Message::Discovered(seen), b))
-            })
-        })
 }

@@ -25,3 +25,12 @@ pub fn day_and_clock(t: Timestamp) -> String {
         None => String::new(),
     }
 }
+
+/// `Some text` → `Some text` with a capital first letter.
+pub fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod avatar;
 pub mod format;
+pub mod history;
 pub mod hosting;
 pub mod icon;
 pub mod screen;

@@ -33,7 +33,7 @@ fn login(driver: &mut Driver, hub: &str, name: &str, password: &str) {
 
 fn my_bubble_state(app: &courier_iced::Courier, target: Target, text: &str) -> Option<BubbleState> {
     let chat = chat(app)?;
-    chat.conversations
+    chat.conversations()
         .threads
         .get(&target)?
         .items
@@ -46,7 +46,7 @@ fn my_bubble_state(app: &courier_iced::Courier, target: Target, text: &str) -> O
 
 fn card_state(app: &courier_iced::Courier, outgoing: bool) -> Option<FileState> {
     chat(app)?
-        .transfers
+        .transfers()
         .cards
         .values()
         .rev()
@@ -121,20 +121,20 @@ fn join_chat_and_files_round_trip() {
 
     let bob = Peer::join(&hub.address(), PASSWORD, "Bob");
     app.until("Bob in the contact list", |a| {
-        chat(a).is_some_and(|c| c.people.get(&bob.id).is_some_and(|b| b.online))
+        chat(a).is_some_and(|c| c.people().get(&bob.id).is_some_and(|b| b.online))
     });
 
     // Bob writes; the unread count rises; opening the conversation reads it.
     let bob_target = Target::Client(bob.id);
     smol::block_on(bob.handle.send_message(Target::Client(ada), "hello Ada")).unwrap();
     app.until("unread from Bob", |a| {
-        chat(a).is_some_and(|c| c.conversations.unread(&bob_target) == 1)
+        chat(a).is_some_and(|c| c.conversations().unread(&bob_target) == 1)
     });
     app.interact(|ui| {
         let _ = ui.click("Bob");
     });
-    assert_eq!(app.chat().conversations.selected, bob_target);
-    assert_eq!(app.chat().conversations.unread(&bob_target), 0);
+    assert_eq!(app.chat().conversations().selected, bob_target);
+    assert_eq!(app.chat().conversations().unread(&bob_target), 0);
     assert!(app.shows("hello Ada"));
     bob.expect("Ada's read receipt", |e| {
         matches!(e, Event::Read { by, .. } if *by == ada).then_some(())
@@ -144,9 +144,9 @@ fn join_chat_and_files_round_trip() {
     let second =
         smol::block_on(bob.handle.send_message(Target::Client(ada), "still there?")).unwrap();
     app.until("the second message", |a| {
-        chat(a).is_some_and(|c| c.conversations.threads[&bob_target].items.len() == 2)
+        chat(a).is_some_and(|c| c.conversations().threads[&bob_target].items.len() == 2)
     });
-    assert_eq!(app.chat().conversations.unread(&bob_target), 0);
+    assert_eq!(app.chat().conversations().unread(&bob_target), 0);
     bob.expect("read at once", |e| {
         matches!(e, Event::Read { by, id } if *by == ada && *id == second).then_some(())
     });
@@ -160,7 +160,7 @@ fn join_chat_and_files_round_trip() {
     assert_eq!(got.from, ada, "the hub stamps the sender");
     assert!(got.time > Timestamp(0));
     assert_eq!(
-        app.chat().conversations.composer.text().trim(),
+        app.chat().conversations().composer.text().trim(),
         "",
         "the composer is cleared"
     );
@@ -176,7 +176,7 @@ fn join_chat_and_files_round_trip() {
     // Typing shows in the open conversation.
     bob.handle.typing(Target::Client(ada)).unwrap();
     app.until("typing", |a| {
-        chat(a).is_some_and(|c| c.conversations.typing_shown())
+        chat(a).is_some_and(|c| c.conversations().typing_shown())
     });
     assert!(app.shows("Bob is typing…"));
 
@@ -293,10 +293,10 @@ fn join_chat_and_files_round_trip() {
     assert!(app.app.settings.is_trusted(&bob.id));
     assert!(app.app.settings.auto_accepts(&bob.id));
     std::fs::write(outbox.join("auto.bin"), b"auto accepted").unwrap();
-    let before = app.chat().transfers.cards.len();
+    let before = app.chat().transfers().cards.len();
     let sending = bob_sends(&bob, ada, outbox.join("auto.bin"));
     app.until("auto-accepted", |a| {
-        chat(a).is_some_and(|c| c.transfers.cards.len() > before)
+        chat(a).is_some_and(|c| c.transfers().cards.len() > before)
             && card_state(a, false).is_some_and(|s| s.is_over())
     });
     assert!(matches!(
@@ -328,13 +328,13 @@ fn losing_the_hub_shows_reconnecting_and_loses_nothing_typed() {
     let ada = app.chat().me();
     let bob = Peer::join(&hub.address(), PASSWORD, "Bob");
     app.until("Bob", |a| {
-        chat(a).is_some_and(|c| c.people.get(&bob.id).is_some())
+        chat(a).is_some_and(|c| c.people().get(&bob.id).is_some())
     });
     app.send(Message::Chat(select(Target::Client(bob.id))));
 
     hub.stop();
     app.until("reconnecting", |a| {
-        chat(a).is_some_and(|c| c.connection != courier_iced::screen::chat::Connection::Online)
+        chat(a).is_some_and(|c| *c.connection() != courier_iced::screen::chat::Connection::Online)
     });
     assert!(app.shows("Reconnecting…"), "the lost hub is visible");
 
@@ -349,7 +349,7 @@ fn losing_the_hub_shows_reconnecting_and_loses_nothing_typed() {
 
     let hub = TestHub::start(&hub_home, PASSWORD, port);
     app.until("back online", |a| {
-        chat(a).is_some_and(|c| c.connection == courier_iced::screen::chat::Connection::Online)
+        chat(a).is_some_and(|c| *c.connection() == courier_iced::screen::chat::Connection::Online)
     });
     // Sent once the hub is back: it remembers Bob (its database), so it delivers or
     // keeps the message for him, whichever he is when it arrives.
@@ -390,7 +390,7 @@ fn hosting_a_hub_in_the_app() {
     app.until("logged in to our own hub", in_chat);
     assert_eq!(app.app.confirm, None, "our own hub needs no confirmation");
     let port = app.app.hosted.as_ref().unwrap().listen.port();
-    let info = app.chat().hub.clone();
+    let info = app.chat().hub().clone();
     assert!(info.hosted);
     assert!(
         info.join.iter().all(|a| a.ends_with(&format!(":{port}"))),
@@ -399,7 +399,7 @@ fn hosting_a_hub_in_the_app() {
     );
     // The side panel opens on the Menu: addresses and safety code to tell the others.
     assert_eq!(
-        app.chat().panel.tab,
+        app.chat().side_panel().tab,
         Some(courier_iced::screen::chat::Tab::Menu)
     );
     assert!(app.shows(&info.join.join("\n")));
@@ -407,7 +407,7 @@ fn hosting_a_hub_in_the_app() {
 
     let guest = Peer::join(&format!("127.0.0.1:{port}"), "a good hub password", "Guest");
     app.until("the guest appears", |a| {
-        chat(a).is_some_and(|c| c.people.get(&guest.id).is_some())
+        chat(a).is_some_and(|c| c.people().get(&guest.id).is_some())
     });
 
     // Logging out stops the hub: the guest loses it.
@@ -563,7 +563,7 @@ fn a_host_s_relaunch_starts_the_same_hub_and_the_menu_changes_its_password() {
         first.send(Message::Login(m));
     }
     first.until("hosting", in_chat);
-    let safety = first.chat().hub.fingerprint;
+    let safety = first.chat().hub().fingerprint;
     let port = first.app.hosted.as_ref().unwrap().listen.port();
     let guest = Peer::join(
         &format!("127.0.0.1:{port}"),
@@ -576,7 +576,7 @@ fn a_host_s_relaunch_starts_the_same_hub_and_the_menu_changes_its_password() {
 
     let mut again = Driver::launch(dir.clone());
     again.until("hosting again", in_chat);
-    assert_eq!(again.chat().hub.fingerprint, safety, "the same hub");
+    assert_eq!(again.chat().hub().fingerprint, safety, "the same hub");
     assert_eq!(again.app.hosted.as_ref().unwrap().listen.port(), port);
     // The password is the one set the first time.
     let guest = Peer::join(
@@ -585,7 +585,7 @@ fn a_host_s_relaunch_starts_the_same_hub_and_the_menu_changes_its_password() {
         "Guest",
     );
     again.until("the guest is back", |a| {
-        chat(a).is_some_and(|c| c.people.get(&guest.id).is_some_and(|p| p.online))
+        chat(a).is_some_and(|c| c.people().get(&guest.id).is_some_and(|p| p.online))
     });
 
     // The Menu sets a new one: the hub restarts with it and this app logs in again.
@@ -600,15 +600,14 @@ fn a_host_s_relaunch_starts_the_same_hub_and_the_menu_changes_its_password() {
     ))));
     again.until("back in after the restart", |a| {
         chat(a).is_some_and(|c| {
-            c.notice
-                .as_deref()
+            c.notice()
                 .is_some_and(|n| n.contains("restarted with the new password"))
         }) && a.hosted.is_some()
     });
     again.until("logged in again", |a| {
-        chat(a).is_some_and(|c| c.connection == courier_iced::screen::chat::Connection::Online)
+        chat(a).is_some_and(|c| *c.connection() == courier_iced::screen::chat::Connection::Online)
     });
-    assert_eq!(again.chat().hub.fingerprint, safety, "still the same hub");
+    assert_eq!(again.chat().hub().fingerprint, safety, "still the same hub");
     let refused = Peer::try_join(&format!("127.0.0.1:{port}"), "the first hub password");
     assert!(refused.is_err(), "the old password no longer works");
     let _new = Peer::join(
@@ -621,7 +620,7 @@ fn a_host_s_relaunch_starts_the_same_hub_and_the_menu_changes_its_password() {
 
 fn bubbles_with(app: &courier_iced::Courier, target: Target, text: &str) -> usize {
     chat(app)
-        .and_then(|c| c.conversations.threads.get(&target))
+        .and_then(|c| c.conversations().threads.get(&target))
         .map_or(0, |c| {
             c.items
                 .iter()
@@ -648,7 +647,7 @@ fn history_is_there_after_a_relaunch_and_search_opens_the_message_found() {
     let bob = Peer::join(&hub.address(), PASSWORD, "Bob");
     let with_bob = Target::Client(bob.id);
     first.until("Bob listed", |a| {
-        chat(a).is_some_and(|c| c.people.get(&bob.id).is_some())
+        chat(a).is_some_and(|c| c.people().get(&bob.id).is_some())
     });
     smol::block_on(
         bob.handle
@@ -719,7 +718,7 @@ fn history_is_there_after_a_relaunch_and_search_opens_the_message_found() {
     );
     assert!(again.shows("minutes.txt (6 B)"));
     assert!(again.shows("Open folder"), "where it was saved");
-    let kept = again.chat().conversations.threads[&with_bob]
+    let kept = again.chat().conversations().threads[&with_bob]
         .items
         .iter()
         .find_map(|i| match i {
@@ -756,14 +755,14 @@ fn history_is_there_after_a_relaunch_and_search_opens_the_message_found() {
         let _ = ui.click(iced::widget::Id::new("contact-search"));
         ui.typewrite("KETT");
     });
-    assert_eq!(again.chat().conversations.found.len(), 1);
+    assert_eq!(again.chat().conversations().found.len(), 1);
     assert!(again.shows("Bob: the blue kettle is in the shed"));
     again.interact(|ui| {
         let _ = ui.click("Bob: the blue kettle is in the shed");
     });
     let chat = again.chat();
-    assert_eq!(chat.conversations.selected, with_bob);
-    let jump = chat.conversations.threads[&with_bob]
+    assert_eq!(chat.conversations().selected, with_bob);
+    let jump = chat.conversations().threads[&with_bob]
         .jump
         .as_ref()
         .expect("opened at the message");
@@ -838,11 +837,17 @@ fn the_connection_check_is_offered_when_joining_fails_and_runs_from_the_menu() {
         let _ = ui.click("Check the connection");
     });
     app.until("the check in the Menu", |a| {
-        chat(a).is_some_and(|c| c.panel.menu.check.as_ref().is_some_and(|c| !c.running))
+        chat(a).is_some_and(|c| {
+            c.side_panel()
+                .menu
+                .check
+                .as_ref()
+                .is_some_and(|c| !c.running)
+        })
     });
     let findings = app
         .chat()
-        .panel
+        .side_panel()
         .menu
         .check
         .as_ref()
@@ -902,14 +907,14 @@ fn a_message_written_while_the_hub_is_away_survives_the_app_stopping() {
     let ada = first.chat().me();
     let bob = Peer::join(&hub.address(), PASSWORD, "Bob");
     first.until("Bob", |a| {
-        chat(a).is_some_and(|c| c.people.get(&bob.id).is_some())
+        chat(a).is_some_and(|c| c.people().get(&bob.id).is_some())
     });
     let bob_target = Target::Client(bob.id);
     first.send(Message::Chat(select(bob_target)));
 
     hub.stop();
     first.until("reconnecting", |a| {
-        chat(a).is_some_and(|c| c.connection != courier_iced::screen::chat::Connection::Online)
+        chat(a).is_some_and(|c| *c.connection() != courier_iced::screen::chat::Connection::Online)
     });
     write(&mut first, "kept while away");
     assert_eq!(
@@ -919,6 +924,7 @@ fn a_message_written_while_the_hub_is_away_survives_the_app_stopping() {
     drop(first);
 
     let hub = TestHub::start(&hub_home, PASSWORD, port);
+    let dir_again = dir.clone();
     let mut again = Driver::launch(dir);
     again.until("rejoined by itself", in_chat);
     let got = bob.expect("the message written before the app stopped", |e| match e {
@@ -934,7 +940,11 @@ fn a_message_written_while_the_hub_is_away_survives_the_app_stopping() {
         )
     });
     assert_eq!(bubbles_with(&again.app, bob_target, "kept while away"), 1);
-    let history = again.chat().conversations.history().unwrap();
+    again.until("the history answered", |a| {
+        chat(a).is_some_and(|c| !c.history_busy())
+    });
+    let fingerprint = again.chat().hub().fingerprint;
+    let history = courier_core::history::History::open(&dir_again, &fingerprint).unwrap();
     assert!(
         history.waiting().unwrap().is_empty(),
         "nothing waits any more"
@@ -969,11 +979,11 @@ fn ada_with_bob_away(
     let bob = Peer::join_as(&hub.address(), PASSWORD, "Bob", bob_identity.clone());
     let bob_id = bob.id;
     app.until("Bob online", |a| {
-        chat(a).is_some_and(|c| c.people.get(&bob_id).is_some_and(|b| b.online))
+        chat(a).is_some_and(|c| c.people().get(&bob_id).is_some_and(|b| b.online))
     });
     drop(bob);
     app.until("Bob offline", |a| {
-        chat(a).is_some_and(|c| c.people.get(&bob_id).is_some_and(|b| !b.online))
+        chat(a).is_some_and(|c| c.people().get(&bob_id).is_some_and(|b| !b.online))
     });
     app.send(Message::Chat(select(Target::Client(bob_id))));
     (app, bob_identity)

@@ -133,6 +133,6 @@ fn inside(hub_ns: &str) {
     app.until("asked to confirm the new hub", |a| a.confirm.is_some());
     app.send(Message::ConfirmHub(true));
     app.until("joined", in_chat);
-    assert_eq!(app.chat().hub.fingerprint, hub.fingerprint);
+    assert_eq!(app.chat().hub().fingerprint, hub.fingerprint);
     hub.stop();
 }

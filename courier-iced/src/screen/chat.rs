@@ -9,25 +9,27 @@
 
 pub mod contacts;
 pub mod conversation;
+pub mod hub;
 pub mod panel;
+pub mod people;
 pub mod transfers;
+mod view;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use courier_core::proto::{ClientId, Profile, Target};
 use courier_core::session::{Event, Handle, Welcome};
-use iced::widget::{button, checkbox, column, container, row, rule, text};
-use iced::{Center, Element, Fill, Task};
+use iced::Task;
 
 use crate::settings::Settings;
-use crate::style;
 
-use contacts::People;
 use conversation::Conversations;
 use panel::Panel;
+use people::People;
 use transfers::Transfers;
 
+pub use hub::HubInfo;
 pub use panel::Tab;
 
 /// Pictures asked for at once after login, then this many a second (the hub sends at
@@ -37,21 +39,6 @@ const AVATARS_PER_SEC: usize = courier_core::limits::AVATAR_REQUESTS_PER_SEC as 
 
 /// How long a notice stays before it goes away by itself.
 pub const NOTICE_SHOWN: Duration = Duration::from_secs(8);
-
-/// The hub we are on.
-#[derive(Debug, Clone)]
-pub struct HubInfo {
-    /// The address we joined (`host:port`).
-    pub address: String,
-    /// Its fingerprint.
-    pub fingerprint: ClientId,
-    /// Addresses others can join with (hosted hubs list every interface).
-    pub join: Vec<String>,
-    /// Whether this app runs the hub.
-    pub hosted: bool,
-    /// The name a hub hosted here is shown by on the network, if it is.
-    pub advertised: Option<String>,
-}
 
 /// The link to the hub as the user sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,26 +58,26 @@ pub enum Connection {
 #[derive(Debug)]
 pub struct Chat {
     /// Our profile as the hub has it.
-    pub profile: Profile,
+    profile: Profile,
     /// The hub.
-    pub hub: HubInfo,
+    hub: HubInfo,
     /// For sending; `None` only in tests and benchmarks.
-    pub handle: Option<Handle>,
+    handle: Option<Handle>,
     /// Online or reconnecting.
-    pub connection: Connection,
+    connection: Connection,
     /// Whether the window has focus.
-    pub focused: bool,
+    focused: bool,
     /// A passing problem or confirmation shown above the composer.
-    pub notice: Option<String>,
+    notice: Option<String>,
     notice_since: Option<(String, Instant)>,
     /// Who is who, and the contact list.
-    pub people: People,
+    people: People,
     /// Every conversation and the composer.
-    pub conversations: Conversations,
+    conversations: Conversations,
     /// File cards.
-    pub transfers: Transfers,
+    transfers: Transfers,
     /// The side panel.
-    pub panel: Panel,
+    panel: Panel,
 }
 
 impl Chat {
@@ -124,6 +111,20 @@ pub enum Message {
     DismissNotice,
     /// A command to the session failed.
     Failed(String),
+    /// The history was opened, or why not.
+    HistoryOpened(Result<(), String>),
+}
+
+/// What the main window starts with besides the session: see [`Chat::boot`].
+#[derive(Debug, Default)]
+pub struct Boot {
+    /// The profile folder whose history of this hub is kept (`None`: none is kept).
+    pub history: Option<PathBuf>,
+    /// Whether the window has focus.
+    pub focused: bool,
+    /// Offers the hub keeps for someone, to offer again: to whom, the hub's id, the
+    /// paths chosen.
+    pub kept: Vec<(ClientId, courier_core::proto::TransferId, Vec<PathBuf>)>,
 }
 
 /// Opens a conversation, as clicking its contact does.
@@ -153,24 +154,52 @@ pub enum Action {
     ChangeHubPassword(String),
     /// Run the connection check and feed its steps to the Menu.
     CheckConnection,
+    /// Do this, and run this task (the history's answers to wait for).
+    And(Box<Self>, Task<Message>),
 }
 
 impl Chat {
-    /// The main window after login.
-    pub fn new(handle: Option<Handle>, welcome: &Welcome, profile: Profile, hub: HubInfo) -> Self {
-        Self {
+    /// The main window after login: `history` is the profile folder whose history of
+    /// this hub is kept (none in tests and benchmarks), `focused` whether the window
+    /// has focus, `kept` the offers the hub keeps for someone, to offer again (to whom,
+    /// the hub's id, the paths chosen). The task opens the history, asks for pictures
+    /// and offers again; a hub hosted here opens the Menu (what the others need to
+    /// join: addresses, safety code).
+    pub fn boot(
+        handle: Option<Handle>,
+        welcome: &Welcome,
+        profile: Profile,
+        hub: HubInfo,
+        boot: Boot,
+    ) -> (Self, Task<Message>) {
+        let mut chat = Self {
             people: People::new(welcome.you, welcome.contacts.clone(), &profile.avatar),
             panel: Panel::new(&profile),
             profile,
             hub,
             handle,
             connection: Connection::Online,
-            focused: true,
+            focused: boot.focused,
             notice: None,
             notice_since: None,
             conversations: Conversations::new(),
             transfers: Transfers::default(),
+        };
+        if chat.hub.hosted {
+            chat.panel.tab = Some(Tab::Menu);
         }
+        let opened = match boot.history {
+            Some(dir) => {
+                let (worker, opened) = crate::history::Worker::open(dir, chat.hub.fingerprint);
+                chat.keep_history(worker);
+                Task::perform(opened, Message::HistoryOpened)
+            }
+            None => Task::none(),
+        };
+        let avatars = chat.fetch_avatars();
+        let resumed = chat.resume_offers(boot.kept);
+        let asked = chat.conversations.take_tasks().map(Message::Conversation);
+        (chat, Task::batch([opened, asked, avatars, resumed]))
     }
 
     /// Our id.
@@ -178,21 +207,94 @@ impl Chat {
         self.people.me
     }
 
-    /// Keeps messages in `history` from now on and shows what it holds; remembers the
-    /// contacts' names in it (for reading it without a connection).
-    pub fn keep_history(&mut self, mut history: courier_core::history::History) {
+    /// Our profile as the hub has it.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// The hub.
+    pub fn hub(&self) -> &HubInfo {
+        &self.hub
+    }
+
+    /// Online or reconnecting.
+    pub fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
+    /// The notice shown above the composer.
+    pub fn notice(&self) -> Option<&str> {
+        self.notice.as_deref()
+    }
+
+    /// Shows a notice above the composer.
+    pub fn set_notice(&mut self, notice: String) {
+        self.notice = Some(notice);
+    }
+
+    /// Who is who.
+    pub fn people(&self) -> &People {
+        &self.people
+    }
+
+    /// Every conversation.
+    pub fn conversations(&self) -> &Conversations {
+        &self.conversations
+    }
+
+    /// The file cards.
+    pub fn transfers(&self) -> &Transfers {
+        &self.transfers
+    }
+
+    /// The side panel.
+    pub fn side_panel(&self) -> &Panel {
+        &self.panel
+    }
+
+    /// Every conversation, to fill in (benchmarks only).
+    #[doc(hidden)]
+    pub fn conversations_mut(&mut self) -> &mut Conversations {
+        &mut self.conversations
+    }
+
+    /// Builds every contact row and message, as if the window were endless: the
+    /// benchmark's baseline for what virtualising and paging save.
+    #[doc(hidden)]
+    pub fn unpaged(&mut self) {
+        self.people.unpaged();
+        self.conversations.unpaged();
+    }
+
+    /// Whether answers of the history are still to come (tests wait for them).
+    pub fn history_busy(&self) -> bool {
+        self.conversations.history_busy()
+    }
+
+    /// Keeps messages in the history behind `worker` from now on and shows what it
+    /// holds; remembers the contacts' names in it (for reading it without a connection).
+    fn keep_history(&mut self, worker: crate::history::Worker) {
         let names: Vec<(ClientId, String)> = self
             .people
             .list
             .iter()
             .map(|c| (c.id, c.profile.name.clone()))
             .collect();
-        if let Err(e) = history.names(names.iter().map(|(id, n)| (*id, n.as_str()))) {
-            self.notice = Some(format!("The history was not saved: {e}"));
+        self.conversations.keep_history(worker);
+        self.conversations.keep_names(names);
+    }
+
+    /// The history's tasks join `action`.
+    fn with_tasks(&mut self, action: Action) -> Action {
+        if !self.conversations.has_tasks() {
+            return action;
         }
-        self.conversations.keep_history(history);
-        self.flush_waiting();
-        self.show_history_problem();
+        let tasks = self.conversations.take_tasks().map(Message::Conversation);
+        match action {
+            Action::None => Action::Run(tasks),
+            Action::Run(task) => Action::Run(Task::batch([task, tasks])),
+            other => Action::And(Box::new(other), tasks),
+        }
     }
 
     fn show_history_problem(&mut self) {
@@ -207,7 +309,8 @@ impl Chat {
         self.connection = Connection::Online;
         self.people.replace(welcome.contacts.clone());
         self.flush_waiting();
-        self.fetch_avatars()
+        let asked = self.conversations.take_tasks().map(Message::Conversation);
+        Task::batch([self.fetch_avatars(), asked])
     }
 
     /// The session lost the hub and will retry.
@@ -275,6 +378,11 @@ impl Chat {
         }
     }
 
+    /// Whether the window has focus.
+    pub fn focused(&self) -> bool {
+        self.focused
+    }
+
     fn mark_read(&mut self) -> Task<Message> {
         let me = self.me();
         self.conversations
@@ -299,7 +407,7 @@ impl Chat {
     pub fn session_event(&mut self, event: Event, settings: &Settings) -> Action {
         let action = self.session_event_inner(event, settings);
         self.keep_finished_cards();
-        action
+        self.with_tasks(action)
     }
 
     /// File cards whose transfers ended go into the history; a history problem shows.
@@ -319,23 +427,8 @@ impl Chat {
         let me = self.me();
         match event {
             Event::Message(m) => {
-                let target = Conversations::target_of(&m);
-                let seen = self.focused && self.conversations.selected == target;
-                let title = match target {
-                    Target::Everyone => format!("{} (to everyone)", self.people.name_of(&m.from)),
-                    Target::Client(_) => self.people.name_of(&m.from),
-                };
-                let body = m.text.clone();
-                if !self.conversations.receive(m) {
-                    // Seen already (handed over again after a hub crash).
-                    return Action::None;
-                }
-                if seen {
-                    // Open and in front: read at once.
-                    return Action::Run(self.mark_read());
-                }
-                if !self.focused && settings.notifications {
-                    return Action::Notify { title, body };
+                if let Some(m) = self.conversations.receive(m) {
+                    return self.received(&m, settings);
                 }
             }
             Event::Receipt { id, status } => self.conversations.receipt(me, id, status),
@@ -348,6 +441,27 @@ impl Chat {
             Event::Offer(offer) => return self.offer(offer, settings),
             Event::TransferEnded { id, end } => self.transfers.ended(id, end),
             _ => {}
+        }
+        Action::None
+    }
+
+    /// Someone's message is shown: read at once if open and in front, else counted
+    /// unread, with a desktop notification if the window is in the background.
+    fn received(&mut self, m: &courier_core::proto::Message, settings: &Settings) -> Action {
+        let target = Conversations::target_of(m);
+        if self.focused && self.conversations.selected == target {
+            // Open and in front: read at once.
+            return Action::Run(self.mark_read());
+        }
+        if !self.focused && settings.notifications {
+            let title = match target {
+                Target::Everyone => format!("{} (to everyone)", self.people.name_of(&m.from)),
+                Target::Client(_) => self.people.name_of(&m.from),
+            };
+            return Action::Notify {
+                title,
+                body: m.text.clone(),
+            };
         }
         Action::None
     }
@@ -380,7 +494,7 @@ impl Chat {
     pub fn update(&mut self, message: Message, settings: &mut Settings) -> Action {
         let action = self.update_inner(message, settings);
         self.keep_finished_cards();
-        action
+        self.with_tasks(action)
     }
 
     fn update_inner(&mut self, message: Message, settings: &mut Settings) -> Action {
@@ -390,7 +504,7 @@ impl Chat {
                     contacts::Message::Search(text) => Some(text.clone()),
                     _ => None,
                 };
-                match self.people.update(m) {
+                match contacts::update(&mut self.people, m) {
                     contacts::Action::None => {}
                     contacts::Action::Open(target) => {
                         self.conversations.open(target);
@@ -408,15 +522,18 @@ impl Chat {
                 }
             }
             Message::Conversation(m) => {
-                let link = conversation::Link {
+                let outlet = conversation::Outlet {
                     handle: self.handle.as_ref(),
                     online: self.connection == Connection::Online,
                 };
-                match self.conversations.update(m, self.people.me, link) {
+                match self.conversations.update(m, self.people.me, outlet) {
                     conversation::Action::None => {}
                     conversation::Action::Notice(n) => self.notice = Some(n),
                     conversation::Action::Attach => return self.attach(),
                     conversation::Action::Card(m) => return self.card(m, settings),
+                    conversation::Action::Received(m) => return self.received(&m, settings),
+                    conversation::Action::Waiting => self.flush_waiting(),
+                    conversation::Action::Cleared { scope, n } => self.cleared(scope, n),
                 }
             }
             Message::Panel(m) => return self.panel(m, settings),
@@ -431,6 +548,11 @@ impl Chat {
                 return Action::SaveSettings;
             }
             Message::DismissNotice => self.notice = None,
+            Message::HistoryOpened(Ok(())) => {}
+            Message::HistoryOpened(Err(e)) => {
+                self.conversations.drop_history();
+                self.notice = Some(format!("No history is kept: {e}"));
+            }
             Message::Failed(e) => self.notice = Some(e),
         }
         Action::None
@@ -536,132 +658,25 @@ impl Chat {
             panel::Action::CheckConnection => Action::CheckConnection,
             panel::Action::ClearHistory { all } => {
                 let target = (!all).then_some(self.conversations.selected);
-                let n = self.conversations.clear_history(target);
-                let what = if all {
-                    "every conversation".to_owned()
-                } else {
-                    match self.conversations.selected {
-                        Target::Everyone => "the conversation with everyone".to_owned(),
-                        Target::Client(id) => {
-                            format!("the conversation with {}", self.people.name_of(&id))
-                        }
-                    }
-                };
-                let s = if n == 1 { "" } else { "s" };
-                self.notice = Some(format!("Cleared {n} message{s} from {what}."));
+                if let Some(n) = self.conversations.clear_history(target) {
+                    self.cleared(target, n);
+                }
                 Action::None
             }
         }
     }
 
-    /// Draws the window.
-    pub fn view<'a>(&'a self, settings: &'a Settings) -> Element<'a, Message> {
-        let contacts = container(self.people.view(&self.conversations).map(Message::Contacts))
-            .width(280)
-            .height(Fill)
-            .style(style::column);
-        let mut middle = column![self.header(settings)];
-        if let Connection::Reconnecting { reason, next } = &self.connection {
-            middle = middle.push(reconnecting(reason, *next));
-        }
-        middle = middle.push(
-            self.conversations
-                .view(&self.people, &self.transfers)
-                .map(Message::Conversation),
-        );
-        if let Some(n) = &self.notice {
-            middle = middle.push(notice(n));
-        }
-        middle = middle.push(
-            self.conversations
-                .composer(&self.people)
-                .map(Message::Conversation),
-        );
-        let mut body = row![contacts, rule::vertical(1), middle.width(Fill).height(Fill)];
-        let cx = panel::Context {
-            settings,
-            hub: &self.hub,
-            me: self.people.me,
-            profile: &self.profile,
+    /// Says how many messages clearing the history of `scope` forgot.
+    fn cleared(&mut self, scope: Option<Target>, n: u64) {
+        let what = match scope {
+            None => "every conversation".to_owned(),
+            Some(Target::Everyone) => "the conversation with everyone".to_owned(),
+            Some(Target::Client(id)) => {
+                format!("the conversation with {}", self.people.name_of(&id))
+            }
         };
-        if let Some(panel) = self.panel.view(cx) {
-            body = body.push(rule::vertical(1)).push(
-                container(panel.map(Message::Panel))
-                    .width(330)
-                    .height(Fill)
-                    .style(style::column),
-            );
-        }
-        column![body.height(Fill)].into()
-    }
-
-    /// The open conversation's contact (or Everyone), whether it is trusted, and the
-    /// panel button.
-    fn header<'a>(&'a self, settings: &'a Settings) -> Element<'a, Message> {
-        let people = &self.people;
-        let (pic, name, line, trust): (
-            Element<'a, Message>,
-            String,
-            String,
-            Option<Element<'a, Message>>,
-        ) = match self.conversations.selected {
-            Target::Everyone => (
-                contacts::avatar_initials("*", 0, 36.0),
-                "Everyone".to_owned(),
-                format!("{} online", people.online()),
-                None,
-            ),
-            Target::Client(id) => match people.get(&id) {
-                Some(c) => {
-                    let presence = contacts::presence_word(c);
-                    let line = if c.profile.status.is_empty() {
-                        presence.to_owned()
-                    } else {
-                        format!(
-                            "{presence} · {}",
-                            courier_core::text::visible(&c.profile.status, false)
-                        )
-                    };
-                    let trust = checkbox(settings.is_trusted(&id))
-                        .label("Trusted")
-                        .size(16)
-                        .text_size(13)
-                        .on_toggle(move |on| Message::Trust(id, on));
-                    (
-                        people.picture(c, 36.0),
-                        people.name_of(&id),
-                        line,
-                        Some(trust.into()),
-                    )
-                }
-                None => (
-                    contacts::avatar_initials("?", 0, 36.0),
-                    id.short(),
-                    "unknown".to_owned(),
-                    None,
-                ),
-            },
-        };
-        let mut bar = row![
-            pic,
-            column![text(name).size(18), text(line).size(12).style(style::dim)].width(Fill)
-        ]
-        .spacing(10)
-        .align_y(Center);
-        if let Some(t) = trust {
-            bar = bar.push(t);
-        }
-        let panel_label = if self.panel.tab.is_some() {
-            "Close panel"
-        } else {
-            "Settings & profile"
-        };
-        bar = bar.push(
-            button(text(panel_label).size(14))
-                .style(button::secondary)
-                .on_press(Message::Panel(panel::Message::Toggle)),
-        );
-        container(bar).padding([8, 12]).width(Fill).into()
+        let s = if n == 1 { "" } else { "s" };
+        self.notice = Some(format!("Cleared {n} message{s} from {what}."));
     }
 }
 
@@ -670,362 +685,6 @@ fn card_message(m: transfers::Message) -> Message {
     Message::Conversation(conversation::Message::Card(m))
 }
 
-/// "Reconnecting…" with the reason and the next attempt.
-fn reconnecting<'a>(reason: &'a str, next: Option<Instant>) -> Element<'a, Message> {
-    let when = next
-        .map(|t| t.saturating_duration_since(Instant::now()))
-        .map(|d| format!(" Next attempt in {}.", courier_core::units::duration(d)))
-        .unwrap_or_default();
-    container(
-        row![
-            text("Reconnecting…"),
-            text(format!(
-                "The hub was lost ({reason}).{when} What you send now goes out when it is back."
-            ))
-        ]
-        .spacing(6),
-    )
-    .padding([6, 12])
-    .width(Fill)
-    .style(style::banner(false))
-    .into()
-}
-
-/// The notice line, with a button that dismisses it.
-fn notice(notice: &str) -> Element<'_, Message> {
-    container(
-        row![
-            text(notice).width(Fill),
-            button(text("Dismiss").size(13))
-                .style(button::text)
-                .on_press(Message::DismissNotice)
-        ]
-        .align_y(Center),
-    )
-    .padding([4, 12])
-    .style(style::banner(false))
-    .into()
-}
-
-/// `Some text` → `Some text` with a capital first letter.
-pub fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(first) => first.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::panic)]
-pub(crate) mod tests {
-    use super::*;
-    use courier_core::proto::{Card, Contact, Message as ChatMessage, MsgId, Timestamp};
-    use iced_test::simulator;
-
-    pub(crate) fn contact(n: u8, name: &str) -> Contact {
-        Contact {
-            id: ClientId([n; 32]),
-            profile: Card {
-                name: name.into(),
-                ..Card::default()
-            },
-            online: true,
-            last_seen: Timestamp(0),
-        }
-    }
-
-    pub(crate) fn chat_with(contacts: Vec<Contact>) -> Chat {
-        let welcome = Welcome {
-            you: ClientId([1; 32]),
-            hub: ClientId([9; 32]),
-            first_contact: false,
-            remembered: false,
-            contacts,
-            time: Timestamp(0),
-        };
-        let hub = HubInfo {
-            address: "127.0.0.1:8977".into(),
-            fingerprint: ClientId([9; 32]),
-            join: vec!["127.0.0.1:8977".into()],
-            hosted: false,
-            advertised: None,
-        };
-        Chat::new(None, &welcome, Profile::with_name("Ada"), hub)
-    }
-
-    /// Whether the rendered chat shows `text` somewhere.
-    pub(crate) fn shows(chat: &Chat, settings: &Settings, text: &str) -> bool {
-        let mut ui = simulator(chat.view(settings));
-        ui.find(text).is_ok()
-    }
-
-    /// Renders the chat, lets `f` use it, and feeds the produced messages back.
-    pub(crate) fn interact(
-        chat: &mut Chat,
-        settings: &mut Settings,
-        f: impl FnOnce(&mut iced_test::Simulator<'_, Message>),
-    ) -> Vec<Action> {
-        let view_settings = settings.clone();
-        let mut ui = simulator(chat.view(&view_settings));
-        f(&mut ui);
-        let messages: Vec<Message> = ui.into_messages().collect();
-        messages
-            .into_iter()
-            .map(|m| chat.update(m, settings))
-            .collect()
-    }
-
-    fn message(from: u8, to: Target, text: &str) -> Event {
-        Event::Message(ChatMessage {
-            id: MsgId(u64::from(from) << 8 | text.len() as u64),
-            from: ClientId([from; 32]),
-            to,
-            text: text.into(),
-            time: Timestamp(1_700_000_000_000),
-        })
-    }
-
-    /// The connection check tests the link to the contact whose conversation is open,
-    /// when they are online; never to everyone, an offline contact or ourselves.
-    #[test]
-    fn the_check_tests_the_link_to_the_open_contact_when_online() {
-        let mut carol = contact(3, "Carol");
-        carol.online = false;
-        let mut chat = chat_with(vec![contact(2, "Bob"), carol]);
-        assert_eq!(chat.link_test_peer(), None, "everyone is open");
-        let _ = chat.update(
-            select(Target::Client(ClientId([2; 32]))),
-            &mut Settings::default(),
-        );
-        assert_eq!(chat.link_test_peer(), Some(ClientId([2; 32]).to_hex()));
-        let _ = chat.update(
-            select(Target::Client(ClientId([3; 32]))),
-            &mut Settings::default(),
-        );
-        assert_eq!(chat.link_test_peer(), None, "Carol is offline");
-    }
-
-    #[test]
-    fn incoming_message_raises_unread_until_opened() -> Result<(), iced_test::Error> {
-        let mut settings = Settings::default();
-        let mut chat = chat_with(vec![contact(2, "Bob"), contact(3, "Carol")]);
-        let bob = Target::Client(ClientId([2; 32]));
-        let me = Target::Client(chat.me());
-        let action = chat.session_event(message(2, me, "hi Ada"), &settings);
-        assert!(
-            matches!(action, Action::None),
-            "focused elsewhere: no notification"
-        );
-        chat.session_event(message(2, me, "are you there?"), &settings);
-        assert_eq!(chat.conversations.unread(&bob), 2);
-        assert!(shows(&chat, &settings, "2"), "the unread badge shows 2");
-        assert!(
-            !shows(&chat, &settings, "hi Ada"),
-            "another conversation is open"
-        );
-
-        interact(&mut chat, &mut settings, |ui| {
-            let _ = ui.click("Bob");
-        });
-        assert_eq!(chat.conversations.selected, bob);
-        assert_eq!(
-            chat.conversations.unread(&bob),
-            0,
-            "opening the conversation reads it"
-        );
-        assert!(shows(&chat, &settings, "hi Ada"));
-        assert!(!shows(&chat, &settings, "2"), "the badge is gone");
-
-        // A message to everyone counts on the Everyone entry, and an unfocused window
-        // asks for a desktop notification.
-        let _ = chat.focus(false);
-        let action = chat.session_event(message(3, Target::Everyone, "lunch?"), &settings);
-        assert!(
-            matches!(&action, Action::Notify { title, body } if title.contains("Carol") && body == "lunch?")
-        );
-        assert_eq!(chat.conversations.unread(&Target::Everyone), 1);
-        settings.notifications = false;
-        let action = chat.session_event(message(3, Target::Everyone, "anyone?"), &settings);
-        assert!(matches!(action, Action::None), "notifications off");
-        Ok(())
-    }
-
-    #[test]
-    fn side_panel_opens_switches_and_closes() -> Result<(), iced_test::Error> {
-        let mut settings = Settings::default();
-        let mut chat = chat_with(vec![]);
-        assert_eq!(chat.panel.tab, None);
-        interact(&mut chat, &mut settings, |ui| {
-            let _ = ui.click("Settings & profile");
-        });
-        assert_eq!(chat.panel.tab, Some(Tab::Settings));
-        assert!(shows(&chat, &settings, "Download folder"));
-
-        interact(&mut chat, &mut settings, |ui| {
-            let _ = ui.click("Menu");
-        });
-        assert_eq!(chat.panel.tab, Some(Tab::Menu));
-        assert!(
-            shows(&chat, &settings, &ClientId([9; 32]).safety_code()),
-            "the hub's safety code is shown"
-        );
-        assert!(
-            shows(&chat, &settings, &panel::menu::version()),
-            "About names the version and the protocol"
-        );
-
-        interact(&mut chat, &mut settings, |ui| {
-            let _ = ui.click("Close panel");
-        });
-        assert_eq!(chat.panel.tab, None);
-        assert!(!shows(&chat, &settings, "Download folder"));
-        Ok(())
-    }
-
-    #[test]
-    fn only_a_hub_hosted_here_can_change_its_password_from_the_menu() -> Result<(), iced_test::Error>
-    {
-        let mut settings = Settings::default();
-        let mut chat = chat_with(vec![]);
-        chat.panel.tab = Some(Tab::Menu);
-        assert!(
-            !shows(&chat, &settings, "Change the hub password"),
-            "a joined hub"
-        );
-
-        chat.hub.hosted = true;
-        assert!(shows(&chat, &settings, "Change the hub password"));
-        let actions = interact(&mut chat, &mut settings, |ui| {
-            let _ = ui.click(iced::widget::Id::new(panel::menu::NEW_PASSWORD));
-            ui.typewrite("short");
-            let _ = ui.click("Change the hub password");
-        });
-        assert!(actions.iter().all(|a| matches!(a, Action::None)));
-        assert!(shows(
-            &chat,
-            &settings,
-            "Choose a password of at least 8 characters, or press Generate."
-        ));
-
-        let actions = interact(&mut chat, &mut settings, |ui| {
-            let _ = ui.click("Generate");
-            let _ = ui.click("Change the hub password");
-        });
-        let changed: Vec<&String> = actions
-            .iter()
-            .filter_map(|a| match a {
-                Action::ChangeHubPassword(p) => Some(p),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(changed.len(), 1, "one change asked");
-        assert!(changed[0].chars().count() >= 8);
-        assert!(
-            chat.panel.menu.new_password.is_empty(),
-            "the field is cleared"
-        );
-        Ok(())
-    }
-
-    /// A profile folder for one test.
-    struct Folder(std::path::PathBuf);
-
-    impl Drop for Folder {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn folder(tag: &str) -> Folder {
-        let dir = std::env::temp_dir().join(format!(
-            "courier-iced-{tag}-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-        Folder(dir)
-    }
-
-    fn with_history(dir: &std::path::Path) -> Chat {
-        let mut chat = chat_with(vec![contact(2, "Bob")]);
-        let history = courier_core::history::History::open(dir, &chat.hub.fingerprint)
-            .unwrap_or_else(|e| panic!("{e}"));
-        chat.keep_history(history);
-        chat
-    }
-
-    #[test]
-    fn history_survives_a_relaunch_drops_repeats_and_clears_on_confirmation()
-    -> Result<(), iced_test::Error> {
-        let dir = folder("history");
-        let mut settings = Settings::default();
-        let bob = Target::Client(ClientId([2; 32]));
-        let me = Target::Client(ClientId([1; 32]));
-        let mut chat = with_history(&dir.0);
-        chat.session_event(message(2, me, "hi Ada"), &settings);
-        chat.session_event(message(2, Target::Everyone, "lunch today?"), &settings);
-        // The hub hands the same message over again (after a crash): shown once.
-        chat.session_event(message(2, me, "hi Ada"), &settings);
-        assert_eq!(chat.conversations.threads[&bob].items.len(), 1);
-        drop(chat);
-
-        let mut chat = with_history(&dir.0);
-        assert!(
-            shows(&chat, &settings, "lunch today?"),
-            "Everyone's, from the history"
-        );
-        chat.update(select(bob), &mut settings);
-        assert!(shows(&chat, &settings, "hi Ada"), "Bob's, from the history");
-        let _ = chat.focus(false);
-        let action = chat.session_event(message(2, me, "hi Ada"), &settings);
-        assert!(
-            matches!(action, Action::None),
-            "a repeat from an earlier run is dropped without a notification"
-        );
-        assert_eq!(chat.conversations.threads[&bob].items.len(), 1);
-
-        interact(&mut chat, &mut settings, |ui| {
-            let _ = ui.click("Settings & profile");
-        });
-        interact(&mut chat, &mut settings, |ui| {
-            let _ = ui.click("Clear this conversation");
-        });
-        assert!(
-            shows(&chat, &settings, "hi Ada"),
-            "not before it is confirmed"
-        );
-        interact(&mut chat, &mut settings, |ui| {
-            let _ = ui.click("Clear");
-        });
-        assert!(!shows(&chat, &settings, "hi Ada"));
-        assert_eq!(
-            chat.notice.as_deref(),
-            Some("Cleared 1 message from the conversation with Bob.")
-        );
-        let chat = with_history(&dir.0);
-        assert!(
-            shows(&chat, &settings, "lunch today?"),
-            "the other conversation is kept"
-        );
-        let kept = chat
-            .conversations
-            .history()
-            .map(|h| h.len().unwrap_or(0))
-            .unwrap_or(0);
-        assert_eq!(kept, 1, "Bob's message is gone from the file");
-        Ok(())
-    }
-
-    #[test]
-    fn notices_expire_counted_from_the_first_tick_that_saw_them() {
-        let mut chat = chat_with(vec![]);
-        chat.notice = Some("Profile saved.".into());
-        let t0 = Instant::now();
-        chat.tick(t0);
-        chat.tick(t0 + NOTICE_SHOWN / 2);
-        assert!(chat.notice.is_some());
-        chat.tick(t0 + NOTICE_SHOWN);
-        assert!(chat.notice.is_none());
-    }
-}
+pub(crate) mod tests;

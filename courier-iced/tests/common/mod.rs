@@ -288,6 +288,8 @@ pub struct Driver {
     session: Option<(u64, smol::Task<()>)>,
     /// Every message handled, for failure reports.
     pub log: Vec<String>,
+    /// Whether `send` is waiting for the history's answers already.
+    settling: bool,
 }
 
 impl Driver {
@@ -303,6 +305,7 @@ impl Driver {
             rx,
             session: None,
             log: Vec::new(),
+            settling: false,
         }
     }
 
@@ -324,6 +327,20 @@ impl Driver {
         drop(self.app.view());
         self.dispatch(task);
         self.sync_session();
+        self.settle();
+    }
+
+    /// Handles messages until the history has answered what the chat asked of it (it
+    /// runs off the window's thread; a user sees its answer a moment later).
+    pub fn settle(&mut self) {
+        if self.settling {
+            return;
+        }
+        self.settling = true;
+        self.until("the history's answers", |a| {
+            chat(a).is_none_or(|c| !c.history_busy())
+        });
+        self.settling = false;
     }
 
     /// Feeds the messages a simulated interaction produced.

@@ -8,7 +8,7 @@ use courier_core::proto::{ClientId, Profile};
 use iced::widget::{button, column, row, scrollable, text};
 use iced::{Center, Element, Fill, Task};
 
-use super::HubInfo;
+use super::hub::HubInfo;
 use crate::settings::Settings;
 use crate::style;
 

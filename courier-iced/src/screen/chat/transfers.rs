@@ -12,7 +12,7 @@ use courier_core::units;
 use iced::widget::{button, column, container, progress_bar, row, space, text};
 use iced::{Center, Element, Fill, Task};
 
-use super::contacts::People;
+use super::people::People;
 use crate::style;
 
 /// Files listed on a card before "and N more".
@@ -20,7 +20,7 @@ const FILES_LISTED: usize = 6;
 
 /// A file transfer in a conversation.
 #[derive(Debug)]
-pub struct FileCard {
+pub struct TransferCard {
     /// The other side.
     pub peer: ClientId,
     /// We send (true) or receive.
@@ -91,7 +91,7 @@ impl FileState {
     }
 }
 
-impl FileCard {
+impl TransferCard {
     fn new(peer: ClientId, outgoing: bool, state: FileState) -> Self {
         Self {
             peer,
@@ -119,7 +119,7 @@ impl FileCard {
 #[derive(Debug, Default)]
 pub struct Transfers {
     /// The cards.
-    pub cards: BTreeMap<u64, FileCard>,
+    pub cards: BTreeMap<u64, TransferCard>,
     next_key: u64,
 }
 
@@ -207,7 +207,7 @@ impl Transfers {
         finished
     }
 
-    fn add(&mut self, card: FileCard) -> u64 {
+    fn add(&mut self, card: TransferCard) -> u64 {
         let key = self.next_key;
         self.next_key += 1;
         self.cards.insert(key, card);
@@ -215,14 +215,14 @@ impl Transfers {
     }
 
     /// A card.
-    pub fn get(&self, key: u64) -> Option<&FileCard> {
+    pub fn get(&self, key: u64) -> Option<&TransferCard> {
         self.cards.get(&key)
     }
 
     /// Offers `paths` to `peer`: a card that reads the files first. Returns its key and
     /// the task that reads them.
     pub fn offer(&mut self, peer: ClientId, paths: Vec<PathBuf>) -> (u64, Task<Message>) {
-        let mut card = FileCard::new(peer, true, FileState::Preparing);
+        let mut card = TransferCard::new(peer, true, FileState::Preparing);
         card.paths.clone_from(&paths);
         let key = self.add(card);
         let task = Task::perform(
@@ -240,7 +240,7 @@ impl Transfers {
         id: TransferId,
         paths: Vec<PathBuf>,
     ) -> (u64, Task<Message>) {
-        let mut card = FileCard::new(peer, true, FileState::Preparing);
+        let mut card = TransferCard::new(peer, true, FileState::Preparing);
         card.paths.clone_from(&paths);
         card.id = Some(id);
         let key = self.add(card);
@@ -263,7 +263,7 @@ impl Transfers {
 
     /// Someone offers us files: a card waiting for the answer. Returns its key.
     pub fn incoming(&mut self, offer: IncomingOffer) -> u64 {
-        let mut card = FileCard::new(offer.from, false, FileState::Incoming);
+        let mut card = TransferCard::new(offer.from, false, FileState::Incoming);
         card.files = offer.manifest.files.clone();
         card.folders = offer.manifest.folders.len();
         card.total = offer.manifest.total();
@@ -482,9 +482,9 @@ impl Transfers {
                             FileState::Cancelled("You cancelled.".into())
                         }
                         transfer::Error::Cancelled { .. } => {
-                            FileState::Cancelled(super::capitalize(&e.to_string()))
+                            FileState::Cancelled(crate::format::capitalize(&e.to_string()))
                         }
-                        _ => FileState::Failed(super::capitalize(&e.to_string())),
+                        _ => FileState::Failed(crate::format::capitalize(&e.to_string())),
                     },
                 };
             }
@@ -568,7 +568,7 @@ impl Transfers {
 /// other side's name and whether they are online.
 fn state_line<'a>(
     key: u64,
-    card: &'a FileCard,
+    card: &'a TransferCard,
     (who, online): (&str, bool),
 ) -> Element<'a, Message> {
     let route = card.route.map(|r| format!("{r}")).unwrap_or_default();
@@ -754,323 +754,4 @@ fn done_text(s: &Summary, outgoing: bool) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::screen::chat::tests::{chat_with, contact, interact, shows};
-    use crate::screen::chat::{self, Message as ChatMessage};
-    use crate::settings::Settings;
-    use courier_core::proto::{Manifest, Target};
-    use courier_core::session::Event;
-
-    fn offer(from: u8, id: u8) -> Event {
-        Event::Offer(IncomingOffer {
-            id: TransferId(u64::from(id)),
-            from: ClientId([from; 32]),
-            manifest: Manifest {
-                files: vec![
-                    FileEntry {
-                        path: "photos/beach.jpg".into(),
-                        size: 2_500_000,
-                    },
-                    FileEntry {
-                        path: "notes.txt".into(),
-                        size: 1200,
-                    },
-                ],
-                folders: vec![],
-                test: None,
-            },
-            addrs: vec![],
-            time: None,
-        })
-    }
-
-    /// An offer from someone offline (kept at the hub for us) says so, and, once
-    /// accepted, waits for them by name; from someone online it says neither.
-    #[test]
-    fn an_offer_from_someone_offline_says_the_files_come_when_they_are_back() {
-        let settings = Settings::default();
-        let mut away = contact(2, "Bob");
-        away.online = false;
-        let mut chat = chat_with(vec![away, contact(3, "Carol")]);
-        let mut settings_mut = settings.clone();
-        chat.update(
-            chat::select(Target::Client(ClientId([2; 32]))),
-            &mut settings_mut,
-        );
-        let mut kept = offer(2, 1);
-        if let Event::Offer(o) = &mut kept {
-            o.time = Some(courier_core::proto::Timestamp(1_700_000_000_000));
-        }
-        chat.session_event(kept.clone(), &settings);
-        // Handed over again at a reconnect: still one card.
-        chat.session_event(kept, &settings);
-        assert_eq!(chat.transfers.cards.len(), 1);
-        let title = format!(
-            "Bob sends 2 files, 2.5 MB · offered {}",
-            crate::format::day_and_clock(courier_core::proto::Timestamp(1_700_000_000_000))
-        );
-        assert!(shows(&chat, &settings, &title), "{title}");
-        let offline = "Bob is offline: accept now, and the files come when they are back.";
-        assert!(shows(&chat, &settings, offline));
-        assert!(
-            shows(&chat, &settings, "Accept"),
-            "it can be accepted at once"
-        );
-        let key = *chat.transfers.cards.keys().next().unwrap();
-        chat.transfers.cards.get_mut(&key).unwrap().state = FileState::Connecting;
-        assert!(shows(&chat, &settings, "Waiting for Bob to come online…"));
-
-        chat.update(
-            chat::select(Target::Client(ClientId([3; 32]))),
-            &mut settings_mut,
-        );
-        chat.session_event(offer(3, 2), &settings);
-        assert!(!shows(
-            &chat,
-            &settings,
-            "Carol is offline: accept now, and the files come when they are back."
-        ));
-        let key = *chat.transfers.cards.keys().last().unwrap();
-        chat.transfers.cards.get_mut(&key).unwrap().state = FileState::Connecting;
-        assert!(shows(&chat, &settings, "Connecting…"));
-    }
-
-    #[test]
-    fn a_failed_transfer_offers_the_connection_check_which_the_menu_runs()
-    -> Result<(), iced_test::Error> {
-        use crate::screen::chat::panel::{self, MenuMessage, Tab};
-        use courier_core::doctor::Finding;
-        let mut settings = Settings::default();
-        let mut chat = chat_with(vec![contact(2, "Bob")]);
-        chat.update(
-            chat::select(Target::Client(ClientId([2; 32]))),
-            &mut settings,
-        );
-        chat.session_event(offer(2, 1), &settings);
-        chat.session_event(offer(2, 2), &settings);
-        let ids: Vec<u64> = chat.transfers.cards.keys().copied().collect();
-        // One was cancelled (someone's choice: no check offered), one failed.
-        chat.transfers.cards.get_mut(&ids[0]).unwrap().state =
-            FileState::Cancelled("You cancelled.".into());
-        assert!(!shows(&chat, &settings, "Check the connection"));
-        chat.transfers.cards.get_mut(&ids[1]).unwrap().state =
-            FileState::Failed("The connection to Bob broke.".into());
-        assert!(shows(&chat, &settings, "The connection to Bob broke."));
-        let actions = interact(&mut chat, &mut settings, |ui| {
-            let _ = ui.click("Check the connection");
-        });
-        assert!(
-            actions
-                .iter()
-                .any(|a| matches!(a, chat::Action::CheckConnection)),
-            "{actions:?}"
-        );
-        assert_eq!(
-            chat.panel.tab,
-            Some(Tab::Menu),
-            "the Menu opens on the check"
-        );
-        assert!(shows(&chat, &settings, "Checking…"));
-        // A second press while it runs starts nothing more.
-        let again = chat.update(
-            ChatMessage::Panel(panel::Message::Menu(MenuMessage::CheckConnection)),
-            &mut settings,
-        );
-        assert!(matches!(again, chat::Action::None));
-
-        for (step, ok, text) in [
-            ("login", true, "safety code 1234; the password is right"),
-            (
-                "reachback",
-                false,
-                "others cannot connect to you directly (TCP 4000: refused)",
-            ),
-        ] {
-            let found = Finding {
-                step,
-                ok,
-                text: text.into(),
-            };
-            chat.update(
-                ChatMessage::Panel(panel::Message::Menu(MenuMessage::Found(found))),
-                &mut settings,
-            );
-        }
-        chat.update(
-            ChatMessage::Panel(panel::Message::Menu(MenuMessage::Checked)),
-            &mut settings,
-        );
-        assert!(shows(&chat, &settings, "problem · reachback"));
-        assert!(shows(
-            &chat,
-            &settings,
-            "others cannot connect to you directly (TCP 4000: refused)"
-        ));
-        assert!(shows(&chat, &settings, "1 problem found."));
-        Ok(())
-    }
-
-    #[test]
-    fn offer_card_lists_files_and_can_be_declined() -> Result<(), iced_test::Error> {
-        let mut settings = Settings::default();
-        let mut chat = chat_with(vec![contact(2, "Bob")]);
-        chat.update(
-            chat::select(Target::Client(ClientId([2; 32]))),
-            &mut settings,
-        );
-        chat.session_event(offer(2, 1), &settings);
-        assert!(shows(&chat, &settings, "Bob sends 2 files, 2.5 MB"));
-        assert!(shows(&chat, &settings, "photos/beach.jpg"));
-        assert!(shows(&chat, &settings, "1.2 kB"));
-        // A long offer lists its first files and every one on request.
-        let many: Vec<FileEntry> = (0..20)
-            .map(|i| FileEntry {
-                path: format!("photos/img{i:02}.jpg"),
-                size: 1000,
-            })
-            .collect();
-        chat.session_event(
-            Event::Offer(IncomingOffer {
-                id: TransferId(77),
-                from: ClientId([2; 32]),
-                manifest: Manifest {
-                    files: many,
-                    folders: vec![],
-                    test: None,
-                },
-                addrs: vec![],
-                time: None,
-            }),
-            &settings,
-        );
-        assert!(shows(&chat, &settings, "photos/img05.jpg"));
-        assert!(!shows(&chat, &settings, "photos/img19.jpg"));
-        interact(&mut chat, &mut settings, |ui| {
-            let _ = ui.click("Show all 20 files");
-        });
-        assert!(shows(&chat, &settings, "photos/img19.jpg"));
-        let last = chat.transfers.cards.keys().copied().max().unwrap_or(0);
-        chat.update(card(Message::Decline(last)), &mut settings);
-        interact(&mut chat, &mut settings, |ui| {
-            let _ = ui.click("Decline");
-        });
-        let first = chat
-            .transfers
-            .cards
-            .values()
-            .next()
-            .map(|c| c.state.clone());
-        assert_eq!(first, Some(FileState::Declined("You declined.".into())));
-        assert!(
-            !shows(&chat, &settings, "Accept"),
-            "no more buttons once answered"
-        );
-
-        // Accepting while the hub is away keeps the offer and says why.
-        chat.session_event(offer(2, 2), &settings);
-        interact(&mut chat, &mut settings, |ui| {
-            let _ = ui.click("Accept");
-        });
-        assert!(
-            chat.notice
-                .as_deref()
-                .is_some_and(|n| n.contains("Not connected"))
-        );
-        assert!(
-            chat.transfers
-                .cards
-                .values()
-                .any(|c| c.state == FileState::Incoming && c.offer.is_some())
-        );
-
-        // The sender cancelling an unanswered offer ends the card.
-        chat.session_event(
-            Event::TransferEnded {
-                id: TransferId(2),
-                end: TransferEnd::Cancelled {
-                    by: ClientId([2; 32]),
-                },
-            },
-            &settings,
-        );
-        assert!(chat.transfers.cards.values().all(|c| c.state.is_over()));
-        Ok(())
-    }
-
-    /// SECURITY F7, M13 (issue 10 #10): what others wrote is shown with its hidden
-    /// characters visible: a file named `invoice<RLO>fdp.exe` does not read as
-    /// "invoiceexe.pdf" on the card, nor a sender's name or text as something else.
-    #[test]
-    fn hidden_characters_in_names_texts_and_file_names_are_shown() {
-        let settings = Settings::default();
-        let mut chat = chat_with(vec![contact(2, "Bob\u{202E}kcilc")]);
-        let bob = Target::Client(ClientId([2; 32]));
-        chat.update(chat::select(bob), &mut Settings::default());
-        chat.session_event(
-            Event::Offer(IncomingOffer {
-                id: TransferId(5),
-                from: ClientId([2; 32]),
-                manifest: Manifest {
-                    files: vec![FileEntry {
-                        path: "invoice\u{202E}fdp.exe".into(),
-                        size: 10,
-                    }],
-                    folders: vec![],
-                    test: None,
-                },
-                addrs: vec![],
-                time: None,
-            }),
-            &settings,
-        );
-        chat.session_event(
-            Event::Message(courier_core::proto::Message {
-                id: courier_core::proto::MsgId(1),
-                from: ClientId([2; 32]),
-                to: Target::Client(chat.me()),
-                text: "pay \u{2067}now\u{2069} please".into(),
-                time: courier_core::proto::Timestamp(0),
-            }),
-            &settings,
-        );
-        assert!(shows(&chat, &settings, "invoice⟨U+202E⟩fdp.exe"));
-        assert!(!shows(&chat, &settings, "invoice\u{202E}fdp.exe"));
-        assert!(shows(&chat, &settings, "Bob⟨U+202E⟩kcilc"));
-        assert!(shows(&chat, &settings, "pay ⟨U+2067⟩now⟨U+2069⟩ please"));
-    }
-
-    fn card(m: Message) -> ChatMessage {
-        ChatMessage::Conversation(super::super::conversation::Message::Card(m))
-    }
-
-    #[test]
-    fn files_need_a_contact_and_a_connection() {
-        let mut settings = Settings::default();
-        let mut chat = chat_with(vec![contact(2, "Bob")]);
-        let action = chat.update(
-            ChatMessage::Files(vec![PathBuf::from("/etc/hostname")]),
-            &mut settings,
-        );
-        assert!(matches!(action, chat::Action::None));
-        assert!(
-            chat.notice
-                .as_deref()
-                .is_some_and(|n| n.contains("pick a contact"))
-        );
-        chat.update(
-            chat::select(Target::Client(ClientId([2; 32]))),
-            &mut settings,
-        );
-        chat.update(
-            ChatMessage::Files(vec![PathBuf::from("/etc/hostname")]),
-            &mut settings,
-        );
-        assert!(
-            chat.notice
-                .as_deref()
-                .is_some_and(|n| n.contains("Not connected"))
-        );
-        assert!(chat.transfers.cards.is_empty());
-    }
-}
+mod tests;

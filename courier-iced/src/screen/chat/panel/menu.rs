@@ -5,7 +5,7 @@ use iced::widget::{button, column, row, text, text_input};
 use iced::{Element, Task};
 
 use super::{Context, PageAction, section};
-use crate::screen::chat::HubInfo;
+use crate::screen::chat::hub::HubInfo;
 use crate::screen::check::{self, Check};
 use crate::style;
 

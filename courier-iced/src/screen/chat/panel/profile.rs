@@ -5,8 +5,8 @@ use iced::widget::{button, column, image, row, scrollable, space, text, text_inp
 use iced::{Center, Element, Task};
 
 use super::{PageAction, section};
-use crate::screen::chat::capitalize;
-use crate::screen::chat::contacts::{avatar_handle, avatar_initials, initials};
+use crate::format::capitalize;
+use crate::screen::chat::people::{avatar_handle, avatar_initials, initials};
 use crate::settings::Settings;
 use crate::{avatar, style};
 

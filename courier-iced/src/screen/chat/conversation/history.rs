@@ -1,0 +1,492 @@
+//! What the conversations ask of the history, and what they do with its answers. Every
+//! request goes to the [`Worker`] at once (so requests keep their order) and leaves a
+//! task that brings the answer back as [`Message::Loaded`].
+
+use std::collections::HashSet;
+
+use courier_core::history::{Entry, FileCard, History};
+use courier_core::proto::{ClientId, Message as ChatMessage, MsgId, Target, Timestamp};
+use iced::Task;
+
+use super::{
+    AFTER_HIT, Action, Bubble, BubbleState, Conversations, FOUND, Item, Jump, Message, PAGE, key_of,
+};
+use crate::history::{Found, Worker};
+
+/// A page of messages (newest first), the file cards of the same time (oldest first),
+/// and where cards were loaded from; or why not.
+pub type Page = Result<(Vec<Entry>, Vec<FileCard>, Timestamp), String>;
+/// The messages before a message found (newest first) and after it; or why not.
+pub type Around = Result<(Vec<Entry>, Vec<Entry>), String>;
+
+/// What the history answered (`None` inside: there is no history).
+#[derive(Debug, Clone)]
+pub enum Loaded {
+    /// What an earlier run wrote while the hub was away.
+    Waiting(Option<Result<Vec<Entry>, String>>),
+    /// A page of `target`'s messages before those loaded, with the file cards of the same
+    /// stretch of time; `grow` shows a page more once it is in ("Show earlier").
+    Page {
+        /// Whose conversation.
+        target: Target,
+        /// Whether the user asked for it.
+        grow: bool,
+        /// The messages (newest first), the cards (oldest first), and where cards were
+        /// loaded from.
+        page: Option<Page>,
+    },
+    /// Messages a search found.
+    Found(Found),
+    /// The part of a conversation around a message found: before it (newest first, the
+    /// message included) and after it (oldest first).
+    Jumped {
+        /// The message found.
+        entry: Entry,
+        /// The messages around it.
+        around: Option<Around>,
+    },
+    /// More of an earlier part opened from search: older (`earlier`) or newer messages.
+    JumpPage {
+        /// Whose conversation.
+        target: Target,
+        /// Older (newest first) or newer (oldest first).
+        earlier: bool,
+        /// The messages.
+        page: Option<Result<Vec<Entry>, String>>,
+    },
+    /// Whether someone's message is new to the history (else shown in an earlier run).
+    Received {
+        /// The message.
+        message: ChatMessage,
+        /// What the history said.
+        new: Option<Result<bool, String>>,
+    },
+    /// The history of `scope` (`None`: of everyone) was cleared: how many messages.
+    Cleared {
+        /// Which conversation.
+        scope: Option<Target>,
+        /// How many messages.
+        n: Option<Result<u64, String>>,
+    },
+    /// A write went through, or why not.
+    Saved(Option<Result<(), String>>),
+}
+
+impl Conversations {
+    /// Keeps messages in the history behind `worker` from now on: what an earlier run
+    /// wrote while the hub was away is asked for, and conversations already open load
+    /// their newest page.
+    pub fn keep_history(&mut self, worker: Worker) {
+        self.worker = Some(worker);
+        self.request(|h| h.waiting().map_err(|e| e.to_string()), Loaded::Waiting);
+        let targets: Vec<Target> = self.threads.keys().copied().collect();
+        for target in targets {
+            if let Some(c) = self.threads.get_mut(&target) {
+                c.more = true;
+            }
+            self.load_earlier(target, false);
+        }
+    }
+
+    /// The history could not be opened: nothing more is asked of it.
+    pub fn drop_history(&mut self) {
+        self.worker = None;
+        for c in self.threads.values_mut() {
+            c.more = false;
+        }
+    }
+
+    /// Asks `job` of the history; its answer comes back as `answer(..)`. False when no
+    /// history is kept.
+    pub(super) fn request<T: Send + 'static>(
+        &mut self,
+        job: impl FnOnce(&mut History) -> T + Send + 'static,
+        answer: impl FnOnce(Option<T>) -> Loaded + Send + 'static,
+    ) -> bool {
+        let Some(worker) = &self.worker else {
+            return false;
+        };
+        self.pending += 1;
+        let asked = worker.ask(job);
+        self.tasks
+            .push(Task::perform(asked, move |t| Message::Loaded(answer(t))));
+        true
+    }
+
+    /// Writes to the history (a failure shows once, as a problem).
+    pub(super) fn write(
+        &mut self,
+        job: impl FnOnce(&mut History) -> Result<(), courier_core::sqlite::Error> + Send + 'static,
+    ) {
+        self.request(move |h| job(h).map_err(|e| e.to_string()), Loaded::Saved);
+    }
+
+    /// Remembers the contacts' names in the history (for reading it without a
+    /// connection).
+    pub fn keep_names(&mut self, names: Vec<(ClientId, String)>) {
+        self.write(move |h| h.names(names.iter().map(|(id, n)| (*id, n.as_str()))));
+    }
+
+    /// Asks the history whether `m` is new; false when no history is kept.
+    pub(super) fn ask_received(&mut self, m: &ChatMessage) -> bool {
+        let message = m.clone();
+        let asked = m.clone();
+        self.request(
+            move |h| h.received(&asked).map_err(|e| e.to_string()),
+            move |new| Loaded::Received { message, new },
+        )
+    }
+
+    /// Loads the page of history before the oldest message loaded in `target`, skipping
+    /// what is already there; with `grow`, shows a page more once it is in.
+    pub(super) fn load_earlier(&mut self, target: Target, grow: bool) -> bool {
+        let Some(c) = self.threads.get_mut(&target) else {
+            return false;
+        };
+        if !c.more || c.loading || self.worker.is_none() {
+            return false;
+        }
+        c.loading = true;
+        let (older, cards_since) = (c.older, c.cards_since);
+        self.request(
+            move |h| {
+                let entries = h
+                    .page(Some(target), older, PAGE)
+                    .map_err(|e| e.to_string())?;
+                // File cards (with a contact) of the same stretch of time: from the
+                // oldest message of the page (or the very start, on the last page) to
+                // where the previous page began.
+                let since = if entries.len() == PAGE {
+                    entries.last().map_or(Timestamp(0), |e| e.time)
+                } else {
+                    Timestamp(0)
+                };
+                let cards = match target {
+                    Target::Client(peer) => h
+                        .file_cards(Some(peer), since, cards_since, 4 * PAGE)
+                        .unwrap_or_default(),
+                    Target::Everyone => Vec::new(),
+                };
+                Ok((entries, cards, since))
+            },
+            move |page| Loaded::Page { target, grow, page },
+        )
+    }
+
+    /// Keeps file cards whose transfers are over in the history.
+    pub fn keep_cards(&mut self, cards: Vec<FileCard>) {
+        self.write(move |h| {
+            let mut result = Ok(());
+            for card in &cards {
+                if let Err(e) = h.file_card(card) {
+                    result = Err(e);
+                }
+            }
+            result
+        });
+    }
+
+    /// Finds messages with every word of `query` across conversations (as typed: the
+    /// last word may be unfinished). Clears the results for an empty query. The answer
+    /// of a query typed over before it came is dropped.
+    pub fn search(&mut self, query: &str) {
+        query.clone_into(&mut self.query);
+        let Some(worker) = &self.worker else {
+            self.found.clear();
+            return;
+        };
+        if query.trim().is_empty() {
+            self.found.clear();
+            return;
+        }
+        self.pending += 1;
+        let asked = worker.search(query.to_owned(), FOUND);
+        self.tasks.push(Task::perform(asked, |found| {
+            Message::Loaded(Loaded::Found(found))
+        }));
+    }
+
+    /// Opens `entry`'s conversation at it: the page of history that ends a couple of
+    /// messages after it, with the message marked (once the history answers).
+    pub fn open_at(&mut self, entry: &Entry) {
+        self.open(entry.peer);
+        let (peer, seq) = (entry.peer, entry.seq);
+        let found = entry.clone();
+        self.request(
+            move |h| {
+                let before = h.page(Some(peer), Some(seq.saturating_add(1)), PAGE);
+                let after = h.page_after(peer, seq, AFTER_HIT);
+                before
+                    .and_then(|b| after.map(|a| (b, a)))
+                    .map_err(|e| e.to_string())
+            },
+            move |around| Loaded::Jumped {
+                entry: found,
+                around,
+            },
+        );
+    }
+
+    /// Forgets the history of `target` (`None`: of every conversation), here and in the
+    /// file. Returns how many messages were forgotten, or `None` when the history will
+    /// say ([`Action::Cleared`]).
+    pub fn clear_history(&mut self, target: Option<Target>) -> Option<u64> {
+        for (t, c) in &mut self.threads {
+            if target.is_none_or(|target| target == *t) {
+                c.items.retain(|i| matches!(i, Item::Transfer(_)));
+                c.jump = None;
+                c.more = false;
+                c.older = None;
+            }
+        }
+        self.found.clear();
+        let asked = self.request(
+            move |h| h.clear(target).map_err(|e| e.to_string()),
+            move |n| Loaded::Cleared { scope: target, n },
+        );
+        (!asked).then_some(0)
+    }
+
+    pub(super) fn show_earlier(&mut self) {
+        let target = self.selected;
+        if let Some(jump) = &self.thread(target).jump {
+            if !jump.more_older {
+                return;
+            }
+            let older = jump.older;
+            self.request(
+                move |h| h.page(Some(target), older, PAGE).map_err(|e| e.to_string()),
+                move |page| Loaded::JumpPage {
+                    target,
+                    earlier: true,
+                    page,
+                },
+            );
+            return;
+        }
+        let c = self.thread(target);
+        if c.shown >= c.items.len() && self.load_earlier(target, true) {
+            return;
+        }
+        let c = self.thread(target);
+        c.shown = (c.shown + PAGE).min(c.items.len());
+    }
+
+    pub(super) fn show_later(&mut self) {
+        let target = self.selected;
+        let Some(jump) = &self.thread(target).jump else {
+            return;
+        };
+        let (newer, more_newer) = (jump.newer, jump.more_newer);
+        let asked = self.request(
+            move |h| h.page_after(target, newer, PAGE).map_err(|e| e.to_string()),
+            move |page| Loaded::JumpPage {
+                target,
+                earlier: false,
+                page,
+            },
+        );
+        // Reached the newest: the conversation as usual.
+        if !asked && !more_newer {
+            self.thread(target).jump = None;
+        }
+    }
+
+    /// Takes what the history answered.
+    pub(super) fn loaded(&mut self, answer: Loaded) -> Action {
+        self.pending = self.pending.saturating_sub(1);
+        match answer {
+            Loaded::Waiting(entries) => {
+                match entries {
+                    Some(Ok(entries)) => {
+                        for e in entries.into_iter().filter(|e| e.outgoing) {
+                            if !self.waiting.iter().any(|(id, _, _)| *id == e.id) {
+                                self.waiting.push((e.id, e.peer, e.text));
+                            }
+                        }
+                    }
+                    Some(Err(e)) => {
+                        self.problem = Some(format!("The history could not be read: {e}"));
+                    }
+                    None => {}
+                }
+                return Action::Waiting;
+            }
+            Loaded::Page { target, grow, page } => self.page_loaded(target, grow, page),
+            Loaded::Found(found) => {
+                if found.query != self.query {
+                    // Typed over since: a newer answer comes.
+                    return Action::None;
+                }
+                match found.entries {
+                    Some(Ok(entries)) => self.found = entries,
+                    Some(Err(e)) => {
+                        self.problem = Some(format!("The history was not saved: {e}"));
+                        self.found.clear();
+                    }
+                    None => {}
+                }
+            }
+            Loaded::Jumped { entry, around } => match around {
+                Some(Ok((before, after))) => self.jumped(&entry, before, after),
+                Some(Err(e)) => {
+                    self.problem = Some(format!("The history could not be read: {e}"));
+                }
+                None => {}
+            },
+            Loaded::JumpPage {
+                target,
+                earlier,
+                page,
+            } => self.jump_page(target, earlier, page),
+            Loaded::Received { message, new } => {
+                let new = match new {
+                    Some(Ok(new)) => new,
+                    Some(Err(e)) => {
+                        self.problem = Some(format!("The history was not saved: {e}"));
+                        true
+                    }
+                    None => true,
+                };
+                let target = Self::target_of(&message);
+                // Kept before (shown in an earlier session), or shown meanwhile.
+                if !new || self.shown(target, &message) {
+                    return Action::None;
+                }
+                self.show_received(message.clone());
+                return Action::Received(message);
+            }
+            Loaded::Cleared { scope, n } => {
+                let n = match n {
+                    Some(Ok(n)) => n,
+                    Some(Err(e)) => {
+                        self.problem = Some(format!("The history was not saved: {e}"));
+                        0
+                    }
+                    None => 0,
+                };
+                return Action::Cleared { scope, n };
+            }
+            Loaded::Saved(Some(Err(e))) => {
+                self.problem = Some(format!("The history was not saved: {e}"));
+            }
+            Loaded::Saved(_) => {}
+        }
+        Action::None
+    }
+
+    fn page_loaded(&mut self, target: Target, grow: bool, page: Option<Page>) {
+        let Some(c) = self.threads.get_mut(&target) else {
+            return;
+        };
+        c.loading = false;
+        let (entries, cards, since) = match page {
+            Some(Ok(page)) => page,
+            Some(Err(e)) => {
+                c.more = false;
+                self.problem = Some(format!("The history could not be read: {e}"));
+                return;
+            }
+            None => {
+                c.more = false;
+                return;
+            }
+        };
+        c.more = entries.len() == PAGE;
+        if let Some(oldest) = entries.last() {
+            c.older = Some(oldest.seq);
+        }
+        c.cards_since = Some(since);
+        let known: HashSet<(ClientId, MsgId)> = c.items.iter().filter_map(key_of).collect();
+        let items: Vec<Item> = entries
+            .into_iter()
+            .rev()
+            .filter(|e| !known.contains(&(e.from, e.id)))
+            .map(|e| {
+                let mut bubble = Bubble::from(e);
+                if let Some(state) = self.receipts.remove(&bubble.id)
+                    && bubble.state != BubbleState::Read
+                {
+                    bubble.state = state;
+                }
+                Item::Message(bubble)
+            })
+            .collect();
+        // Interleaved by time: both lists are oldest first.
+        let mut merged = Vec::with_capacity(items.len() + cards.len());
+        let mut cards = cards.into_iter().peekable();
+        for item in items {
+            if let Item::Message(b) = &item {
+                while let Some(card) = cards.next_if(|card| card.time <= b.time) {
+                    merged.push(Item::Kept(card));
+                }
+            }
+            merged.push(item);
+        }
+        merged.extend(cards.map(Item::Kept));
+        merged.append(&mut c.items);
+        c.items = merged;
+        if grow {
+            c.shown = (c.shown + PAGE).min(c.items.len());
+        }
+    }
+
+    fn jumped(&mut self, entry: &Entry, before: Vec<Entry>, after: Vec<Entry>) {
+        let more_older = before.len() == PAGE;
+        let older = before.last().map(|e| e.seq);
+        let more_newer = after.len() == AFTER_HIT;
+        let newer = after.last().map_or(entry.seq, |e| e.seq);
+        let items = before
+            .into_iter()
+            .rev()
+            .chain(after)
+            .map(Bubble::from)
+            .collect();
+        self.thread(entry.peer).jump = Some(Jump {
+            items,
+            found: (entry.from, entry.id),
+            older,
+            more_older,
+            newer,
+            more_newer,
+        });
+    }
+
+    fn jump_page(
+        &mut self,
+        target: Target,
+        earlier: bool,
+        page: Option<Result<Vec<Entry>, String>>,
+    ) {
+        let page = match page {
+            Some(Ok(page)) => page,
+            Some(Err(e)) => {
+                self.problem = Some(format!("The history was not saved: {e}"));
+                return;
+            }
+            None => return,
+        };
+        let Some(jump) = self.thread(target).jump.as_mut() else {
+            return;
+        };
+        if earlier {
+            jump.more_older = page.len() == PAGE;
+            if let Some(oldest) = page.last() {
+                jump.older = Some(oldest.seq);
+            }
+            let mut items: Vec<Bubble> = page.into_iter().rev().map(Bubble::from).collect();
+            items.append(&mut jump.items);
+            jump.items = items;
+        } else {
+            jump.more_newer = page.len() == PAGE;
+            if let Some(newest) = page.last() {
+                jump.newer = newest.seq;
+            }
+            jump.items.extend(page.into_iter().map(Bubble::from));
+            // Reached the newest: the conversation as usual.
+            if !jump.more_newer {
+                self.thread(target).jump = None;
+            }
+        }
+    }
+}

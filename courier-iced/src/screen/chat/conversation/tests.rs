@@ -1,0 +1,164 @@
+//! The conversation's tests: receipts, reads, the composer's keys, typing.
+
+use super::*;
+use crate::screen::chat::tests::{chat_with, contact};
+use crate::screen::chat::{self, Chat};
+use crate::settings::Settings;
+use courier_core::session::Event;
+use iced::keyboard::key::Named;
+use iced_test::simulator;
+
+fn send_ours(chat: &mut Chat, bob: Target, n: u64) {
+    let me = chat.people.me;
+    chat.conversations.sent.insert(MsgId(n), bob);
+    chat.conversations
+        .thread(bob)
+        .items
+        .push(Item::Message(Bubble {
+            id: MsgId(n),
+            from: me,
+            text: format!("m{n}"),
+            time: Timestamp(0),
+            state: BubbleState::Sent,
+        }));
+}
+
+#[test]
+fn receipts_and_reads_update_our_bubbles() {
+    let settings = Settings::default();
+    let mut chat = chat_with(vec![contact(2, "Bob")]);
+    let bob = Target::Client(ClientId([2; 32]));
+    for n in 1..=3 {
+        send_ours(&mut chat, bob, n);
+    }
+    let states = |chat: &Chat| -> Vec<BubbleState> {
+        chat.conversations.threads[&bob]
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Message(b) => Some(b.state.clone()),
+                Item::Transfer(_) | Item::Kept(_) => None,
+            })
+            .collect()
+    };
+    for (n, status) in [
+        (1, Delivery::Delivered),
+        (3, Delivery::Stored),
+        (2, Delivery::Rejected(RejectReason::RateLimited)),
+    ] {
+        chat.session_event(
+            Event::Receipt {
+                id: MsgId(n),
+                status,
+            },
+            &settings,
+        );
+    }
+    assert_eq!(
+        states(&chat),
+        vec![
+            BubbleState::Delivered,
+            BubbleState::Failed("not delivered: sending too fast".into()),
+            BubbleState::Stored
+        ]
+    );
+    chat.session_event(
+        Event::Read {
+            by: ClientId([2; 32]),
+            id: MsgId(3),
+        },
+        &settings,
+    );
+    assert_eq!(
+        states(&chat),
+        vec![
+            BubbleState::Read,
+            BubbleState::Failed("not delivered: sending too fast".into()),
+            BubbleState::Read
+        ],
+        "a read covers every earlier delivered message, not failed ones"
+    );
+}
+
+#[test]
+fn enter_sends_and_shift_enter_breaks_the_line() {
+    use iced::keyboard::{Event as Key, Location, Modifiers};
+    let mut settings = Settings::default();
+    let mut chat = chat_with(vec![]);
+    let press = |modifiers| {
+        let key = iced::keyboard::Key::Named(Named::Enter);
+        [
+            iced::Event::Keyboard(Key::KeyPressed {
+                key: key.clone(),
+                modified_key: key.clone(),
+                physical_key: iced::keyboard::key::Physical::Code(iced::keyboard::key::Code::Enter),
+                location: Location::Standard,
+                modifiers,
+                text: Some("\n".into()),
+                repeat: false,
+            }),
+            iced::Event::Keyboard(Key::KeyReleased {
+                key: key.clone(),
+                modified_key: key,
+                physical_key: iced::keyboard::key::Physical::Code(iced::keyboard::key::Code::Enter),
+                location: Location::Standard,
+                modifiers,
+            }),
+        ]
+    };
+    let sends = |messages: &[chat::Message]| {
+        messages
+            .iter()
+            .filter(|m| matches!(m, chat::Message::Conversation(Message::Send)))
+            .count()
+    };
+    let messages: Vec<chat::Message> = {
+        let view_settings = settings.clone();
+        let mut ui = simulator(chat.view(&view_settings));
+        let _ = ui.click(iced::widget::Id::new("composer"));
+        ui.typewrite("line one");
+        ui.simulate(press(Modifiers::SHIFT));
+        ui.typewrite("line two");
+        ui.into_messages().collect()
+    };
+    assert_eq!(sends(&messages), 0, "Shift+Enter does not send");
+    for m in messages {
+        chat.update(m, &mut settings);
+    }
+    assert_eq!(
+        chat.conversations.composer.text().trim_end(),
+        "line one\nline two"
+    );
+
+    let messages: Vec<chat::Message> = {
+        let view_settings = settings.clone();
+        let mut ui = simulator(chat.view(&view_settings));
+        let _ = ui.click(iced::widget::Id::new("composer"));
+        ui.simulate(press(Modifiers::empty()));
+        ui.into_messages().collect()
+    };
+    assert_eq!(sends(&messages), 1, "Enter sends");
+    assert!(
+        !messages
+            .iter()
+            .any(|m| matches!(m, chat::Message::Conversation(Message::Edit(a)) if a.is_edit())),
+        "and adds no line"
+    );
+}
+
+#[test]
+fn typing_indicator_shows_and_expires() {
+    let settings = Settings::default();
+    let mut chat = chat_with(vec![contact(2, "Bob")]);
+    chat.session_event(
+        Event::Typing {
+            from: ClientId([2; 32]),
+            to: Target::Everyone,
+        },
+        &settings,
+    );
+    assert!(chat.conversations.typing_shown());
+    assert!(chat::tests::shows(&chat, &settings, "Bob is typing…"));
+    chat.tick(Instant::now() + TYPING_SHOWN + Duration::from_millis(1));
+    assert!(!chat.conversations.typing_shown());
+}

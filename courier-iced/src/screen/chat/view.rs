@@ -1,0 +1,167 @@
+//! Drawing the main window: the contact list, the header of the open conversation,
+//! the conversation with its banners and composer, and the side panel.
+
+use std::time::Instant;
+
+use courier_core::proto::Target;
+use iced::widget::{button, checkbox, column, container, row, rule, text};
+use iced::{Center, Element, Fill};
+
+use super::{Chat, Connection, Message, contacts, panel, people};
+use crate::settings::Settings;
+use crate::style;
+
+impl Chat {
+    /// Draws the window.
+    pub fn view<'a>(&'a self, settings: &'a Settings) -> Element<'a, Message> {
+        let unread = |target: &Target| self.conversations.unread(target);
+        let listing = contacts::Listing {
+            selected: self.conversations.selected,
+            unread: &unread,
+            found: &self.conversations.found,
+        };
+        let contacts = container(contacts::view(&self.people, listing).map(Message::Contacts))
+            .width(280)
+            .height(Fill)
+            .style(style::column);
+        let mut middle = column![self.header(settings)];
+        if let Connection::Reconnecting { reason, next } = &self.connection {
+            middle = middle.push(reconnecting(reason, *next));
+        }
+        middle = middle.push(
+            self.conversations
+                .view(&self.people, &self.transfers)
+                .map(Message::Conversation),
+        );
+        if let Some(n) = &self.notice {
+            middle = middle.push(notice(n));
+        }
+        middle = middle.push(
+            self.conversations
+                .composer(&self.people)
+                .map(Message::Conversation),
+        );
+        let mut body = row![contacts, rule::vertical(1), middle.width(Fill).height(Fill)];
+        let cx = panel::Context {
+            settings,
+            hub: &self.hub,
+            me: self.people.me,
+            profile: &self.profile,
+        };
+        if let Some(panel) = self.panel.view(cx) {
+            body = body.push(rule::vertical(1)).push(
+                container(panel.map(Message::Panel))
+                    .width(330)
+                    .height(Fill)
+                    .style(style::column),
+            );
+        }
+        column![body.height(Fill)].into()
+    }
+
+    /// The open conversation's contact (or Everyone), whether it is trusted, and the
+    /// panel button.
+    fn header<'a>(&'a self, settings: &'a Settings) -> Element<'a, Message> {
+        let people = &self.people;
+        let (pic, name, line, trust): (
+            Element<'a, Message>,
+            String,
+            String,
+            Option<Element<'a, Message>>,
+        ) = match self.conversations.selected {
+            Target::Everyone => (
+                people::avatar_initials("*", 0, 36.0),
+                "Everyone".to_owned(),
+                format!("{} online", people.online()),
+                None,
+            ),
+            Target::Client(id) => match people.get(&id) {
+                Some(c) => {
+                    let presence = people::presence_word(c);
+                    let line = if c.profile.status.is_empty() {
+                        presence.to_owned()
+                    } else {
+                        format!(
+                            "{presence} · {}",
+                            courier_core::text::visible(&c.profile.status, false)
+                        )
+                    };
+                    let trust = checkbox(settings.is_trusted(&id))
+                        .label("Trusted")
+                        .size(16)
+                        .text_size(13)
+                        .on_toggle(move |on| Message::Trust(id, on));
+                    (
+                        people.picture(c, 36.0),
+                        people.name_of(&id),
+                        line,
+                        Some(trust.into()),
+                    )
+                }
+                None => (
+                    people::avatar_initials("?", 0, 36.0),
+                    id.short(),
+                    "unknown".to_owned(),
+                    None,
+                ),
+            },
+        };
+        let mut bar = row![
+            pic,
+            column![text(name).size(18), text(line).size(12).style(style::dim)].width(Fill)
+        ]
+        .spacing(10)
+        .align_y(Center);
+        if let Some(t) = trust {
+            bar = bar.push(t);
+        }
+        let panel_label = if self.panel.tab.is_some() {
+            "Close panel"
+        } else {
+            "Settings & profile"
+        };
+        bar = bar.push(
+            button(text(panel_label).size(14))
+                .style(button::secondary)
+                .on_press(Message::Panel(panel::Message::Toggle)),
+        );
+        container(bar).padding([8, 12]).width(Fill).into()
+    }
+}
+
+/// "Reconnecting…" with the reason and the next attempt.
+fn reconnecting<'a>(reason: &'a str, next: Option<Instant>) -> Element<'a, Message> {
+    let when = next
+        .map(|t| t.saturating_duration_since(Instant::now()))
+        .map(|d| format!(" Next attempt in {}.", courier_core::units::duration(d)))
+        .unwrap_or_default();
+    container(
+        row![
+            text("Reconnecting…"),
+            text(format!(
+                "The hub was lost ({reason}).{when} What you send now goes out when it is back."
+            ))
+        ]
+        .spacing(6),
+    )
+    .padding([6, 12])
+    .width(Fill)
+    .style(style::banner(false))
+    .into()
+}
+
+/// The notice line, with a button that dismisses it.
+fn notice(notice: &str) -> Element<'_, Message> {
+    container(
+        row![
+            text(notice).width(Fill),
+            button(text("Dismiss").size(13))
+                .style(button::text)
+                .on_press(Message::DismissNotice)
+        ]
+        .align_y(Center),
+    )
+    .padding([4, 12])
+    .style(style::banner(false))
+    .into()
+}
