@@ -192,7 +192,7 @@ fn who_say_history_listen() {
     let (hub, started) = start_hub(&dir);
     snap!(&dir, "hub_started_json", started);
 
-    let mut bob = client(&hub, &dir, "bob", &["listen", "--json", "--count", "2"])
+    let bob = client(&hub, &dir, "bob", &["listen", "--json", "--count", "2"])
         .args(["--timeout", "60"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
