@@ -1,7 +1,10 @@
 //! Rendering for people and for scripts. Everything a peer wrote is untrusted: names and
 //! texts are escaped so they cannot move the cursor, recolour the terminal or reorder text.
 
-use courier_core::proto::{ClientId, Contact, Delivery, Presence, RejectReason, Target, Timestamp};
+use std::fmt;
+
+use chrono::{DateTime, Local, SecondsFormat, TimeZone, Utc};
+use courier_core::proto::{ClientId, Contact, Delivery, Presence, Target, Timestamp};
 use serde_json::{Value, json};
 
 /// Untrusted text for the terminal (see [`courier_core::text::terminal`]).
@@ -24,6 +27,7 @@ pub(crate) fn contact_json(c: &Contact) -> Value {
         "status": c.profile.status,
         "online": c.online,
         "last_seen": c.last_seen.0,
+        "last_seen_local": rfc3339(c.last_seen),
     })
 }
 
@@ -71,68 +75,87 @@ pub(crate) fn delivery(d: &Delivery) -> (&'static str, Option<&'static str>) {
     }
 }
 
-/// Why a message was rejected, for people.
+/// Why a message was rejected, for people: core's one sentence for the reason
+/// ([`courier_core::proto::RejectReason::sentence`]), the words the app shows too.
 pub(crate) fn reject_text(d: &Delivery) -> Option<&'static str> {
     match d {
-        Delivery::Rejected(RejectReason::NoSuchPeer) => Some("the hub knows no such contact"),
-        Delivery::Rejected(RejectReason::BadText) => {
-            Some("the text is empty or longer than 64 KiB")
-        }
-        Delivery::Rejected(RejectReason::RateLimited) => {
-            Some("you are sending too fast; try again in a moment")
-        }
-        Delivery::Rejected(RejectReason::QueueFull) => {
-            Some("they are offline and too many messages are waiting for them")
-        }
-        Delivery::Rejected(RejectReason::NotKept) => {
-            Some("they are offline and the hub could not keep it (its disk is full or failing)")
-        }
+        Delivery::Rejected(r) => Some(r.sentence()),
         Delivery::Delivered | Delivery::Stored => None,
     }
 }
 
-/// `HH:MM` in UTC (no timezone database needed; scripts should use `--json`).
-pub(crate) fn clock(t: Timestamp) -> String {
-    let secs = t.0 / 1000;
-    format!("{:02}:{:02}", (secs / 3600) % 24, (secs / 60) % 60)
+/// A hub timestamp in this computer's zone (the `TZ` variable, else the system's), as
+/// the app shows it. A timestamp chrono cannot place (out of its range) is the epoch.
+fn local(t: Timestamp) -> DateTime<Local> {
+    let ms = i64::try_from(t.0).unwrap_or(i64::MAX);
+    Local
+        .timestamp_millis_opt(ms)
+        .earliest()
+        .unwrap_or_else(|| DateTime::<Utc>::UNIX_EPOCH.with_timezone(&Local))
 }
 
-/// A hub timestamp as a UTC date and time to the minute, `2026-11-29 19:27`.
-pub(crate) fn utc(t: courier_core::proto::Timestamp) -> String {
-    let secs = t.0 / 1000;
-    let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let minute = (secs % 86_400) / 60;
-    // Days since 1970-01-01 to a civil date (the proleptic Gregorian calendar), in
-    // 400-year eras of 146 097 days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
-        minute / 60,
-        minute % 60
-    )
+/// `HH:MM` in local time, as the app's clock; scripts use `--json`.
+pub(crate) fn clock(t: Timestamp) -> String {
+    local(t).format("%H:%M").to_string()
+}
+
+/// A date and time to the minute in local time, with the zone's offset so that it
+/// means one moment wherever it is read: `2026-11-29 20:27 +01:00`.
+pub(crate) fn date(t: Timestamp) -> String {
+    date_in(t, &Local)
+}
+
+fn date_in<Z: TimeZone>(t: Timestamp, zone: &Z) -> String
+where
+    Z::Offset: fmt::Display,
+{
+    let ms = i64::try_from(t.0).unwrap_or(i64::MAX);
+    match zone.timestamp_millis_opt(ms).earliest() {
+        Some(d) => d.format("%Y-%m-%d %H:%M %:z").to_string(),
+        None => "-".to_owned(),
+    }
+}
+
+/// A timestamp for `--json`, next to the milliseconds: RFC 3339 in local time with its
+/// offset, to the second (`2026-11-29T20:27:05+01:00`).
+pub(crate) fn rfc3339(t: Timestamp) -> String {
+    local(t).to_rfc3339_opts(SecondsFormat::Secs, false)
 }
 
 #[cfg(test)]
 mod time_tests {
-    use super::utc;
+    use super::date_in;
+    use chrono::FixedOffset;
     use courier_core::proto::Timestamp;
 
     #[test]
-    fn utc_dates_are_right_across_leap_years_and_centuries() {
-        assert_eq!(utc(Timestamp(0)), "1970-01-01 00:00");
+    fn dates_are_right_across_leap_years_and_centuries() {
+        let utc = FixedOffset::east_opt(0).unwrap();
+        assert_eq!(date_in(Timestamp(0), &utc), "1970-01-01 00:00 +00:00");
         // 2000-02-29 12:34 UTC (a leap day in a century year divisible by 400).
-        assert_eq!(utc(Timestamp(951_827_640_000)), "2000-02-29 12:34");
+        assert_eq!(
+            date_in(Timestamp(951_827_640_000), &utc),
+            "2000-02-29 12:34 +00:00"
+        );
         // 2026-11-29 19:27 UTC.
-        assert_eq!(utc(Timestamp(1_795_980_420_000)), "2026-11-29 19:27");
+        assert_eq!(
+            date_in(Timestamp(1_795_980_420_000), &utc),
+            "2026-11-29 19:27 +00:00"
+        );
         // 2100-03-01 00:00 (2100 is not a leap year).
-        assert_eq!(utc(Timestamp(4_107_542_400_000)), "2100-03-01 00:00");
+        assert_eq!(
+            date_in(Timestamp(4_107_542_400_000), &utc),
+            "2100-03-01 00:00 +00:00"
+        );
+    }
+
+    #[test]
+    fn a_date_is_shown_in_its_zone_with_the_offset() {
+        let ist = FixedOffset::east_opt(5 * 3600 + 1800).unwrap();
+        // 2026-11-29 19:27 UTC is the next day's 00:57 at +05:30.
+        assert_eq!(
+            date_in(Timestamp(1_795_980_420_000), &ist),
+            "2026-11-30 00:57 +05:30"
+        );
     }
 }

@@ -9,6 +9,7 @@ mod close;
 mod codec;
 mod frame;
 mod id;
+mod sentence;
 mod transfer;
 
 pub use close::CloseReason;

@@ -33,12 +33,10 @@ use crate::proto::{
 #[non_exhaustive]
 pub enum Error {
     /// The hub did not accept the password.
-    #[error("wrong password")]
+    #[error("{}", LoginRejection::WrongPassword)]
     WrongPassword,
     /// The login was relayed through another TLS connection.
-    #[error(
-        "login failed: the connection to the hub is being intercepted (channel binding mismatch)"
-    )]
+    #[error("{}", LoginRejection::ChannelBindingMismatch)]
     Interception,
     /// The hub's certificate differs from the one pinned at first contact.
     #[error(
@@ -53,7 +51,7 @@ pub enum Error {
         presented: ClientId,
     },
     /// Client and hub speak different protocol versions.
-    #[error("protocol version mismatch: hub speaks {hub}, this client speaks {client}")]
+    #[error("{}", LoginRejection::VersionMismatch { hub: *hub, client: *client })]
     VersionMismatch {
         /// The hub's version.
         hub: u32,
@@ -61,16 +59,18 @@ pub enum Error {
         client: u32,
     },
     /// Too many failed logins from this address.
-    #[error("too many failed logins; the hub accepts the next attempt in {retry_in:?}")]
+    #[error("{}", LoginRejection::TooManyAttempts {
+        retry_in_ms: u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX),
+    })]
     TooManyAttempts {
         /// When to try again.
         retry_in: Duration,
     },
     /// The hub refused our profile.
-    #[error("the hub refused the profile: {0}")]
+    #[error("{}", LoginRejection::InvalidProfile(*.0))]
     InvalidProfile(#[source] ProfileError),
     /// The hub is full.
-    #[error("the hub is full")]
+    #[error("{}", LoginRejection::HubFull)]
     HubFull,
     /// Login did not complete in time.
     #[error("login timed out")]
@@ -114,10 +114,10 @@ pub enum Error {
     #[error("not connected to the hub")]
     NotConnected,
     /// The hub does not remember this device (any more), and no password was given.
-    #[error("this hub no longer remembers this device: enter the password")]
+    #[error("{}", LoginRejection::NotRemembered)]
     NotRemembered,
     /// The hub's owner banned this device: no password lets it in.
-    #[error("this device is banned from the hub")]
+    #[error("{}", crate::proto::CloseReason::Banned)]
     Banned,
 }
 

@@ -6,12 +6,12 @@ use anyhow::{Context, Result, bail};
 use courier_core::contacts;
 use courier_core::history::{Entry, FileCard, History, State};
 use courier_core::identity::PinStore;
-use courier_core::proto::{ClientId, Target, Timestamp};
+use courier_core::proto::{ClientId, RejectReason, Target, Timestamp};
 use serde_json::json;
 
 use crate::args::HistoryArgs;
 use crate::client::profile_dir;
-use crate::output::{safe, utc};
+use crate::output::{date, rfc3339, safe};
 
 pub(crate) fn run(args: &HistoryArgs) -> Result<ExitCode> {
     let dir = profile_dir(&args.client)?;
@@ -138,6 +138,7 @@ fn entry_json(e: &Entry, name: &impl Fn(&ClientId) -> String) -> serde_json::Val
         "outgoing": e.outgoing,
         "text": e.text,
         "time": e.time.0,
+        "time_local": rfc3339(e.time),
         "state": state_word(&e.state),
     })
 }
@@ -152,6 +153,7 @@ fn card_json(c: &FileCard, name: &impl Fn(&ClientId) -> String) -> serde_json::V
         "count": c.count,
         "bytes": c.bytes,
         "time": c.time.0,
+        "time_local": rfc3339(c.time),
         "outcome": c.outcome,
         "saved_in": c.saved_in.as_ref().map(|p| p.display().to_string()),
     })
@@ -180,7 +182,7 @@ fn card_line(c: &FileCard, name: &impl Fn(&ClientId) -> String) -> String {
         .unwrap_or_default();
     format!(
         "{}  {from} → {to}: [files] {} — {}{saved}",
-        utc(c.time),
+        date(c.time),
         files.join(", "),
         safe(&c.outcome)
     )
@@ -198,9 +200,15 @@ fn entry_line(e: &Entry, name: &impl Fn(&ClientId) -> String) -> String {
         safe(&name(&e.from))
     };
     let state = if e.outgoing {
-        format!("  [{}]", state_word(&e.state))
+        let word = match &e.state {
+            // For people, core's sentence, as `say` and the app say it.
+            State::Rejected(code) => RejectReason::from_code(code)
+                .map_or_else(|| state_word(&e.state), |r| format!("not delivered: {r}")),
+            other => state_word(other),
+        };
+        format!("  [{word}]")
     } else {
         String::new()
     };
-    format!("{}  {from} → {to}: {}{state}", utc(e.time), safe(&e.text))
+    format!("{}  {from} → {to}: {}{state}", date(e.time), safe(&e.text))
 }

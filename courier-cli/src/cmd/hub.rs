@@ -10,7 +10,7 @@ use courier_core::proto::Target;
 use serde_json::json;
 
 use crate::args::{HubAction, HubArgs, HubDropArgs, HubForgetArgs, HubMembersArgs};
-use crate::output::{safe, utc};
+use crate::output::{date, rfc3339, safe};
 use crate::password;
 
 fn data_dir(dir: Option<&PathBuf>) -> Result<PathBuf> {
@@ -166,30 +166,36 @@ fn members(args: &HubMembersArgs) -> Result<ExitCode> {
     for m in &members {
         if args.json {
             let time = |t: Option<courier_core::proto::Timestamp>| t.map(|t| t.0);
+            let local = |t: Option<courier_core::proto::Timestamp>| t.map(rfc3339);
+            let banned_since = banned.get(&m.id).copied();
             let line = json!({
                 "id": m.id.to_hex(),
                 "short": m.id.short(),
                 "name": m.profile.name,
                 "first_seen": time(m.first_seen),
+                "first_seen_local": local(m.first_seen),
                 "last_seen": m.last_seen.0,
+                "last_seen_local": rfc3339(m.last_seen),
                 "logins": m.logins,
                 "remembered_since": time(m.remembered_since),
-                "banned_since": banned.get(&m.id).map(|t| t.0),
+                "remembered_since_local": local(m.remembered_since),
+                "banned_since": time(banned_since),
+                "banned_since_local": local(banned_since),
             });
             out.push_str(&line.to_string());
         } else {
             let remembered = match (banned.get(&m.id), m.remembered_since) {
-                (Some(t), _) => format!("BANNED since {}", utc(*t)),
-                (None, Some(t)) => format!("remembered since {}", utc(t)),
+                (Some(t), _) => format!("BANNED since {}", date(*t)),
+                (None, Some(t)) => format!("remembered since {}", date(t)),
                 (None, None) => "password".to_owned(),
             };
-            let first = m.first_seen.map_or_else(|| "-".to_owned(), utc);
+            let first = m.first_seen.map_or_else(|| "-".to_owned(), date);
             out.push_str(&format!(
                 "{}  {:<24} first {}  last {}  {remembered}",
                 m.id.short(),
                 safe(&m.profile.name),
                 first,
-                utc(m.last_seen),
+                date(m.last_seen),
             ));
         }
         out.push('\n');
@@ -324,6 +330,7 @@ fn bans(args: &HubMembersArgs) -> Result<ExitCode> {
                 "short": id.short(),
                 "name": name(id),
                 "since": since.0,
+                "since_local": rfc3339(*since),
             });
             out.push_str(&line.to_string());
         } else {
@@ -331,7 +338,7 @@ fn bans(args: &HubMembersArgs) -> Result<ExitCode> {
                 "{}  {:<24} banned since {}",
                 id.short(),
                 safe(&name(id).unwrap_or_else(|| "-".to_owned())),
-                utc(*since)
+                date(*since)
             ));
         }
         out.push('\n');

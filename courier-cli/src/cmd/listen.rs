@@ -26,6 +26,7 @@ pub(crate) fn describe(client: &Client, event: &Event, json: bool) -> Option<Str
                     "to": output::target_json(m.to),
                     "text": m.text,
                     "time": m.time.0,
+                    "time_local": output::rfc3339(m.time),
                 })
                 .to_string()
             } else {

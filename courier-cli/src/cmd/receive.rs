@@ -260,6 +260,7 @@ fn show_offer(client: &Client, offer: &IncomingOffer, json: bool) {
             "folders": m.folders,
             "total": m.total(),
             "time": offer.time.map(|t| t.0),
+            "time_local": offer.time.map(crate::output::rfc3339),
         });
         crate::print(&format!("{line}\n"));
         return;
@@ -268,7 +269,7 @@ fn show_offer(client: &Client, offer: &IncomingOffer, json: bool) {
     let when = offer
         .time
         .filter(|t| courier_core::proto::Timestamp::now().0.saturating_sub(t.0) > 60_000)
-        .map(|t| format!(", offered {} UTC", crate::output::utc(t)))
+        .map(|t| format!(", offered {}", crate::output::date(t)))
         .unwrap_or_default();
     eprintln!(
         "{} ({}) offers {} file{} ({}{when}):",

@@ -6,7 +6,7 @@ use super::peer;
 use super::source;
 use super::store;
 use super::wire::{AbortReason, FileFailure};
-use crate::proto::{ClientId, DecodeError, ManifestError, OfferRefusal};
+use crate::proto::{ClientId, Declined, DecodeError, ManifestError, OfferRefusal, TransferEnd};
 
 /// One file that did not arrive intact; the others of its transfer may have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,26 +77,26 @@ pub enum Error {
     #[error("the hub refused the offer: {0}")]
     Refused(OfferRefusal),
     /// The receiver declined.
-    #[error("declined by the receiver")]
+    #[error("{}", Declined::ByUser)]
     Declined,
     /// The receiver does not have the space.
-    #[error("declined: the receiver does not have enough disk space")]
+    #[error("{}", Declined::NoSpace)]
     NoSpaceAtReceiver,
     /// A link test to someone who does not answer them (they turned that off).
-    #[error("they do not answer connection checks")]
+    #[error("{}", Declined::NoLinkTests)]
     NoLinkTests,
     /// One side cancelled.
-    #[error("cancelled by {}", by.short())]
+    #[error("{}", TransferEnd::Cancelled { by: *by })]
     Cancelled {
         /// Who.
         by: ClientId,
     },
     /// The other side went offline before the transfer started.
-    #[error("the other side went offline")]
+    #[error("{}", TransferEnd::PeerGone)]
     PeerGone,
     /// The hub no longer keeps the offer: it was answered, withdrawn or expired while
     /// we were away.
-    #[error("the hub no longer keeps the offer (answered, withdrawn or expired meanwhile)")]
+    #[error("{}", TransferEnd::NotKept)]
     NotKept,
     /// The hub connection dropped before the transfer had its ticket.
     #[error("lost the connection to the hub before the transfer started")]
