@@ -6,6 +6,7 @@
 //! ([`Session::send_message`], …); after each call drain [`Session::poll_transmit`],
 //! read [`Session::poll_timeout`], drain [`Session::poll_event`].
 
+mod brokered;
 mod connect;
 pub(crate) mod handle;
 
@@ -17,6 +18,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_bytes::ByteBuf;
 
+pub use brokered::{Answer, Brokered};
 pub use connect::{Config, Update, Welcome, connect};
 pub use handle::Handle;
 

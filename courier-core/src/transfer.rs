@@ -8,7 +8,8 @@
 //! move bytes:
 //! - [`Sender`] and [`Receiver`]: the two sides of a peer connection (what to send next,
 //!   what was verified, resume offsets, deadlines, verdicts);
-//! - [`Negotiations`]: which transfer the hub's answers (offer → answer → ticket) are for;
+//! - the hub's answers to our offers and accepts (offer → answer → ticket) reach each
+//!   transfer through the session ([`crate::session::Brokered`], [`crate::session::Answer`]);
 //! - [`send`] / [`send_source`] / [`receive`]: the drivers, each a [`Transfer`] stream of
 //!   [`Update`]s; `race.rs` establishes the connection (listener, ticket, direct or relayed),
 //!   `read_ahead.rs` reads the sender's files, `write_behind.rs` writes and names the
@@ -19,7 +20,6 @@
 mod error;
 mod link_test;
 mod meter;
-mod negotiate;
 mod pump;
 mod race;
 mod read_ahead;
@@ -50,7 +50,6 @@ use futures::{FutureExt, Stream, StreamExt};
 pub use error::{Error, FileFailed, Violation};
 pub(crate) use link_test::answer as answer_link_test;
 pub use link_test::{LinkReport, link_test};
-pub use negotiate::{Answer, Negotiations};
 pub use receiver::{Expected, Job, Named, Receiver, Verdict};
 pub use sender::{Outgoing, Sender};
 

@@ -15,7 +15,8 @@ use super::{Error, Event, Handle, Recent, Session, SharedError, Timing};
 use crate::auth::Password;
 use crate::identity::{Identity, PinStore};
 use crate::proto::{self, ClientId, Contact, Declined, IncomingOffer, Profile, Timestamp};
-use crate::transfer::{self, Answer, Negotiations};
+use super::{Answer, Brokered};
+use crate::transfer;
 use crate::{limits, net, tls};
 
 /// What a session needs to connect.
@@ -253,19 +254,19 @@ async fn run(
     };
     let mut memory_pin: Option<ClientId> = None;
     let mut backoff = limits::RECONNECT_MIN;
-    let mut negotiations = Negotiations::default();
+    let mut brokered = Brokered::default();
     let mut recent = Recent::default();
     loop {
         let mut logged_in = false;
         let mut link = Link {
             memory_pin: &mut memory_pin,
             logged_in: &mut logged_in,
-            negotiations: &mut negotiations,
+            brokered: &mut brokered,
             recent: &mut recent,
             tests: tests.as_ref(),
         };
         let error = once(&config, &tls, &updates, &commands, &handle, &mut link).await;
-        for (mailbox, answer) in negotiations.hub_lost() {
+        for (mailbox, answer) in brokered.hub_lost() {
             let _ = mailbox.try_send(answer);
         }
         if updates.is_closed() {
@@ -318,7 +319,7 @@ struct Link<'a> {
     /// Whether this attempt logged in (the backoff starts over).
     logged_in: &'a mut bool,
     /// Which transfers wait for which hub answers.
-    negotiations: &'a mut Negotiations<Sender<Answer>>,
+    brokered: &'a mut Brokered<Sender<Answer>>,
     /// Messages seen lately, across reconnects: a repeated one is dropped.
     recent: &'a mut Recent,
     /// Where link tests go to be answered; `None`: they are declined.
@@ -444,10 +445,10 @@ async fn once(
                 }
                 other => {
                     // A transfer's own answers go to it alone.
-                    if let Some((mailbox, answer)) = link.negotiations.route(&other) {
+                    if let Some((mailbox, answer)) = link.brokered.route(&other) {
                         let _ = mailbox.try_send(answer);
-                        link.negotiations.settle(&other);
-                        link.negotiations.retain(|m| !m.is_closed());
+                        link.brokered.settle(&other);
+                        link.brokered.retain(|m| !m.is_closed());
                         continue;
                     }
                     Update::Event(other)
@@ -499,15 +500,15 @@ async fn once(
                     Some(Command::SetProfile(p)) => session.set_profile(p, now),
                     Some(Command::GetAvatar(id)) => session.request_avatar(id, now),
                     Some(Command::Offer { to, manifest, addrs, wait, answers }) => {
-                        let tag = link.negotiations.offer(answers);
+                        let tag = link.brokered.offer(answers);
                         session.offer(tag, to, manifest, addrs, wait, now)
                     }
                     Some(Command::Reclaim { id, addrs, answers }) => {
-                        link.negotiations.accept(id, answers);
+                        link.brokered.accept(id, answers);
                         session.reclaim(id, addrs, now)
                     }
                     Some(Command::Accept { id, files, addrs, answers }) => {
-                        link.negotiations.accept(id, answers);
+                        link.brokered.accept(id, answers);
                         session.accept(id, files, addrs, now)
                     }
                     Some(Command::Decline { id, reason }) => session.decline(id, reason, now),

@@ -8,7 +8,7 @@ use async_channel::{Receiver, Sender};
 use super::Error;
 use crate::identity::Identity;
 use crate::proto::{ClientId, Declined, Manifest, MsgId, Profile, Target, TransferId};
-use crate::transfer::Answer;
+use super::Answer;
 
 /// A command for the session driver.
 #[derive(Debug, Clone)]

@@ -25,7 +25,7 @@ use async_tungstenite::tungstenite::Message as WsMessage;
 use futures::StreamExt;
 
 use super::error::{Error, Violation};
-use super::negotiate::Answer;
+use crate::session::Answer;
 use super::peer::{self, Role, Ws};
 use super::race::{self, Waited};
 use super::wire::{self, AbortReason, Control, Incoming};

@@ -15,7 +15,7 @@ use futures::{FutureExt, StreamExt};
 use futures_rustls::{TlsAcceptor, TlsConnector};
 
 use super::error::{Error, Violation};
-use super::negotiate::Answer;
+use crate::session::Answer;
 use super::peer::{self, Role, Ws};
 use super::wire::Control;
 use super::{Ctx, Options, Route};

@@ -7,7 +7,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use super::error::{Error, Violation};
-use super::negotiate::Answer;
+use crate::session::Answer;
 use super::peer::Role;
 use super::pump::{Alarm, Alarms, Inbound, Pump};
 use super::race::{self, Waited};
