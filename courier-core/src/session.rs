@@ -8,6 +8,7 @@
 
 mod brokered;
 mod connect;
+mod connection;
 pub(crate) mod handle;
 
 use std::collections::VecDeque;
@@ -19,7 +20,7 @@ use rand::rngs::StdRng;
 use serde_bytes::ByteBuf;
 
 pub use brokered::{Answer, Brokered};
-pub use connect::{Config, Update, Welcome, connect};
+pub use connect::{Config, Update, Updates, Welcome, connect};
 pub use handle::Handle;
 
 use crate::auth::{ClientLoginState, Password, SessionKey};
@@ -311,8 +312,16 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    /// A session that will log in with `password` and show `profile`.
-    pub fn new(password: Password, profile: Profile, timing: Timing, now: Instant) -> Self {
+    /// A session that will log in with `password` and show `profile`. `seed` seeds the
+    /// login's randomness: the driver passes fresh entropy ([`connect`] does); tests pass
+    /// a fixed seed to replay a login exactly.
+    pub fn new(
+        password: Password,
+        profile: Profile,
+        timing: Timing,
+        seed: [u8; 32],
+        now: Instant,
+    ) -> Self {
         Self {
             password,
             try_remembered: false,
@@ -320,7 +329,7 @@ impl Session {
             remembered: false,
             profile,
             timing,
-            rng: StdRng::from_entropy(),
+            rng: StdRng::from_seed(seed),
             state: State::Idle,
             channel: [0; 32],
             me: None,

@@ -48,8 +48,7 @@ use async_channel::{Receiver as Inbox, Sender as Outbox};
 use futures::{FutureExt, Stream, StreamExt};
 
 pub use error::{Error, FileFailed, Violation};
-pub(crate) use link_test::answer as answer_link_test;
-pub use link_test::{LinkReport, link_test};
+pub use link_test::{LinkReport, answer_link_tests, link_test};
 pub use receiver::{Expected, Job, Named, Receiver, Verdict};
 pub use sender::{Outgoing, Sender};
 

@@ -13,8 +13,8 @@
 
 use std::collections::HashMap;
 
-use crate::proto::{OfferRefusal, TicketInfo, TransferEnd, TransferId};
 use super::Event;
+use crate::proto::{OfferRefusal, TicketInfo, TransferEnd, TransferId};
 
 /// What the hub said about one of our transfers.
 #[derive(Clone, Debug, PartialEq, Eq)]

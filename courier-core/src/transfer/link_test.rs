@@ -4,8 +4,8 @@
 //! [`LinkTest::Relayed`]), measures the round-trip time with a few pings, then sends
 //! in-memory data for [`limits::LINK_TEST_RUN`] and divides the bytes the other side
 //! confirms by the time they took. The answering side is the other member's session,
-//! which answers by itself unless its user turned that off
-//! ([`crate::session::Config::answer_link_tests`]): it echoes pings and counts bytes,
+//! which answers when its front end wraps the session in [`answer_link_tests`] (the CLI
+//! and the app do, unless their user turned that off): it echoes pings and counts bytes,
 //! never touches a disk, and ends the test after [`limits::LINK_TEST_MAX_TIME`],
 //! [`limits::LINK_TEST_MAX_BYTES`] or [`limits::LINK_TEST_MAX_MESSAGES`], whatever the
 //! prober does.
@@ -19,13 +19,14 @@
 //! is measured as a transfer would find it. A side behind a NAT (the hub sees another
 //! address than it lists) is not dialled.
 
+mod answering;
+
 use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::Message as WsMessage;
 use futures::StreamExt;
 
 use super::error::{Error, Violation};
-use crate::session::Answer;
 use super::peer::{self, Role, Ws};
 use super::race::{self, Waited};
 use super::wire::{self, AbortReason, Control, Incoming};
@@ -33,7 +34,10 @@ use super::{Ctx, Options, Route};
 use crate::limits;
 use crate::net;
 use crate::proto::{ClientId, Declined, IncomingOffer, LinkTest, Manifest};
+use crate::session::Answer;
 use crate::session::Handle;
+
+pub use answering::answer_link_tests;
 
 /// Pings sent to measure the round-trip time.
 const PINGS: u32 = 5;
