@@ -159,8 +159,23 @@ impl Connection<'_> {
         }
     }
 
-    /// Sends what the session queued, then hands on its events.
+    /// Sends what the session queued, hands on its events, then sends what handling
+    /// them queued (a declined link test).
     async fn flush(&mut self, ws: &mut ClientStream) -> Result<(), Error> {
+        self.transmit(ws).await?;
+        while let Some(event) = self.session.poll_event() {
+            if let Some(update) = self.on_event(event)? {
+                self.updates
+                    .send(update)
+                    .await
+                    .map_err(|_| Error::NotConnected)?;
+            }
+        }
+        self.transmit(ws).await
+    }
+
+    /// Sends the frames the session queued, in order.
+    async fn transmit(&mut self, ws: &mut ClientStream) -> Result<(), Error> {
         let mut wrote = false;
         while let Some(frame) = self.session.poll_transmit() {
             ws.feed(WsMessage::Binary(proto::encode(&frame).into()))
@@ -170,14 +185,6 @@ impl Connection<'_> {
         }
         if wrote {
             ws.flush().await.map_err(|_| Error::ConnectionLost)?;
-        }
-        while let Some(event) = self.session.poll_event() {
-            if let Some(update) = self.on_event(event)? {
-                self.updates
-                    .send(update)
-                    .await
-                    .map_err(|_| Error::NotConnected)?;
-            }
         }
         Ok(())
     }
