@@ -514,7 +514,7 @@ impl Session {
     }
 
     /// Marks message `id` from `from`, and every earlier one, as read. Marks are sent
-    /// once for a batch, within [`limits::READ_MARK_BATCH`](crate::limits::READ_MARK_BATCH):
+    /// once for a batch, within [`limits::READ_MARK_BATCH`]:
     /// only the newest for each contact, so reading a fast conversation costs a mark
     /// now and then, not one per message.
     ///

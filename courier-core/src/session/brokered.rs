@@ -4,12 +4,6 @@
 //! transfer's own [`Answer`], and the event is shown to nobody else. The table holds
 //! each transfer's mailbox (any `T`; the driver uses the channel sender a transfer gave
 //! it through the [`Handle`](super::Handle)) and knows nothing of I/O.
-//!
-//! Call order (a small machine): [`Brokered::offer`] / [`Brokered::accept`] as a
-//! transfer's command goes out; for every event of the session, [`Brokered::route`]
-//! (deliver what it returns), then [`Brokered::settle`]; [`Brokered::retain`] to forget
-//! transfers nobody listens to any more; [`Brokered::hub_lost`] when the connection
-//! drops. [`Brokered::len`] / [`Brokered::is_empty`] are queries.
 
 use std::collections::HashMap;
 
@@ -35,8 +29,14 @@ pub enum Answer {
 }
 
 /// Which transfer of ours waits for which of the hub's answers. An offer is known by the
-/// tag we gave it until the hub names it; then by its id. See the [module docs](self)
-/// for the call order.
+/// tag we gave it until the hub names it; then by its id.
+///
+/// Call order (a small pure machine): [`Brokered::offer`] / [`Brokered::accept`] as a
+/// transfer's command goes out (an offer gets the tag to send); for every event of the
+/// session, [`Brokered::route`] (deliver the answer it returns to the mailbox it
+/// returns), then [`Brokered::settle`]; [`Brokered::retain`] to forget transfers nobody
+/// listens to any more; [`Brokered::hub_lost`] when the connection drops (deliver each
+/// [`Answer::HubLost`]). [`Brokered::len`] / [`Brokered::is_empty`] are queries.
 #[derive(Debug)]
 pub struct Brokered<T> {
     next_tag: u32,

@@ -18,6 +18,19 @@
 //! (the prober learns none of its other interfaces). So a walled prober that can dial out
 //! is measured as a transfer would find it. A side behind a NAT (the hub sees another
 //! address than it lists) is not dialled.
+//!
+//! # Exchange, in order
+//! 1. Brokering, as a transfer: the prober's offer (a [`Manifest`] with `test` set and no
+//!    file) through the [`Handle`]; the hub's [`crate::session::Answer`]s (offered or
+//!    refused, then the ticket or the end); the answering side accepts (or declines:
+//!    busy, or [`Declined::NoLinkTests`]).
+//! 2. The race for that one way (`race.rs`: `Knock`, `Start`), as a transfer's.
+//! 3. On the link, prober → answerer: [`Control::Ping`] ×[`PINGS`], each answered by
+//!    [`Control::Pong`]; then data messages for the run; then [`Control::Done`],
+//!    answered by [`Control::Got`] with the bytes counted. Either side may send
+//!    [`Control::Abort`] instead; the answerer also stops at its caps.
+//! 4. The answering side's admission ([`answering`]'s `Answered`): one test at a time,
+//!    within the minute's and the prober's shares.
 
 mod answering;
 
