@@ -201,7 +201,7 @@ impl Connection<'_> {
             Event::Offer(offer) if offer.manifest.test.is_some() => {
                 self.on_link_test(offer).map(|()| None)
             }
-            other => Ok(self.to_transfer(other).map(Update::Event)),
+            other => Ok(self.for_transfer(other).map(Update::Event)),
         }
     }
 
@@ -252,7 +252,7 @@ impl Connection<'_> {
     }
 
     /// A transfer's own answers go to it alone; `Some`: the event is nobody's transfer's.
-    fn to_transfer(&mut self, event: Event) -> Option<Event> {
+    fn for_transfer(&mut self, event: Event) -> Option<Event> {
         let brokered = &mut self.lasting.brokered;
         let Some((mailbox, answer)) = brokered.route(&event) else {
             return Some(event);
