@@ -12,6 +12,7 @@ use courier_core::history::{History, State};
 use courier_core::identity::{Identity, PinStore};
 use courier_core::proto::{ClientId, Contact, MsgId, Profile, Target, Timestamp, validate_profile};
 use courier_core::session::{self, Event, Handle, Update};
+use courier_core::transfer;
 use futures::{Stream, StreamExt};
 
 use crate::args::{ClientArgs, LOCAL_HUB};
@@ -215,9 +216,6 @@ impl Client {
         let mut config = session::Config::new(hub.clone(), identity, password, profile);
         config.pins = Some(pins.clone());
         config.remember = !args.no_remember;
-        if args.no_link_tests {
-            config.answer_link_tests = None;
-        }
         let client = match Self::login(args, config.clone(), persistent).await {
             Err(LoginError::NotRemembered) => {
                 eprintln!("courier: this hub no longer remembers this device: enter the password");
@@ -245,7 +243,14 @@ impl Client {
         persistent: bool,
     ) -> Result<Self, LoginError> {
         let hub = config.hub.clone();
-        let mut updates: Updates = Box::pin(session::connect(config));
+        let updates = session::connect(config);
+        // Contacts' connection checks are answered unless the user said not to.
+        let updates = if args.no_link_tests {
+            updates
+        } else {
+            transfer::answer_link_tests(updates, transfer::Options::default())
+        };
+        let mut updates: Updates = Box::pin(updates);
         loop {
             match updates.next().await {
                 Some(Update::Connected { handle, welcome }) => {

@@ -106,6 +106,7 @@ async fn raw_login(hub: &Hub, identity: &Identity, name: &str) -> ClientStream {
         Password::new(PW),
         Profile::with_name(name),
         Timing::default(),
+        [0; 32],
         Instant::now(),
     );
     s.handle_connected(info.channel, Instant::now()).unwrap();

@@ -478,6 +478,7 @@ async fn courier_login(addr: &str) -> (Courier, Duration, Duration) {
         Password::new(PW),
         Profile::with_name("bench"),
         Timing::default(),
+        [0; 32],
         start,
     );
     session

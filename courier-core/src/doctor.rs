@@ -259,7 +259,9 @@ async fn check_hub(hub: &str, check: Check, say: &mut impl FnMut(&'static str, b
     config.pins = pinned.is_some().then_some(check.pins);
     // Never asks to be remembered; logs in by this computer's certificate if it can.
     config.remember = false;
-    let mut updates = Box::pin(session::connect(config));
+    // Answers others' link tests while it runs, as every Courier front end does.
+    let mut updates =
+        transfer::answer_link_tests(session::connect(config), transfer::Options::default());
     match within(STEP * 2, updates.next()).await {
         Some(Some(Update::Connected { welcome, handle })) => {
             let identity = format!("safety code {}", welcome.hub.safety_code());

@@ -1,13 +1,27 @@
 //! A client's session with a hub: the [`Session`] state machine, the reconnecting
-//! driver [`connect`], and the [`Handle`] used to send.
+//! driver [`connect`] (which returns the [`Updates`] stream), and the [`Handle`] used to
+//! send.
 //!
-//! [`Session`] call order: [`Session::handle_connected`] once the TLS connection is up,
-//! then [`Session::handle_frame`] / [`Session::handle_timeout`] and the command methods
-//! ([`Session::send_message`], …); after each call drain [`Session::poll_transmit`],
-//! read [`Session::poll_timeout`], drain [`Session::poll_event`].
+//! # Layout
+//! - [`Session`] (this file): one connection's worth of client protocol, pure;
+//! - `connect.rs`: [`connect`], [`Config`], [`Updates`] and the reconnect loop;
+//!   `connection.rs`: one connection, a select loop of one-line steps into the machine;
+//! - `handle.rs`: [`Handle`], the commands it sends to the driver;
+//! - `brokered.rs`: [`Brokered`], which transfer waits for which of the hub's answers;
+//! - `recent.rs`: the messages seen lately (a repeat after a reconnect is dropped);
+//! - `event.rs`, `error.rs`: [`Event`], [`Error`].
+//!
+//! The session knows nothing of the transfer: a transfer reaches the hub through the
+//! [`Handle`] and hears back through [`Brokered`]; link tests are claimed through the
+//! handle by the transfer's wrapper around [`Updates`].
 
+mod brokered;
 mod connect;
+mod connection;
+mod error;
+mod event;
 pub(crate) mod handle;
+mod recent;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -17,223 +31,19 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_bytes::ByteBuf;
 
-pub use connect::{Config, Update, Welcome, connect};
+pub use brokered::{Answer, Brokered};
+pub use connect::{Config, Update, Updates, Welcome, connect};
+pub use error::Error;
+pub use event::Event;
 pub use handle::Handle;
+pub(crate) use recent::Recent;
 
 use crate::auth::{ClientLoginState, Password, SessionKey};
 use crate::limits;
 use crate::proto::{
-    ClientFrame, ClientId, Contact, Declined, Delivery, ErrorCode, IncomingOffer, LoginRejection,
-    Manifest, Message, MsgId, OfferRefusal, PROTOCOL_VERSION, Profile, ProfileError, Reach,
-    ServerFrame, Target, TicketInfo, Timestamp, TransferEnd, TransferId,
+    ClientFrame, ClientId, Contact, Declined, LoginRejection, Manifest, MsgId, PROTOCOL_VERSION,
+    Profile, ServerFrame, Target, Timestamp, TransferId,
 };
-
-/// Why a session ended or a command failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The hub did not accept the password.
-    #[error("{}", LoginRejection::WrongPassword)]
-    WrongPassword,
-    /// The login was relayed through another TLS connection.
-    #[error("{}", LoginRejection::ChannelBindingMismatch)]
-    Interception,
-    /// The hub's certificate differs from the one pinned at first contact.
-    #[error(
-        "the hub's identity changed: pinned safety code {}, this hub shows {}. \
-         This may be an impostor. If the hub was reinstalled, remove the pin and connect again",
-        pinned.safety_code(), presented.safety_code()
-    )]
-    HubChanged {
-        /// The pinned fingerprint.
-        pinned: ClientId,
-        /// The fingerprint this hub presented.
-        presented: ClientId,
-    },
-    /// Client and hub speak different protocol versions.
-    #[error("{}", LoginRejection::VersionMismatch { hub: *hub, client: *client })]
-    VersionMismatch {
-        /// The hub's version.
-        hub: u32,
-        /// Ours.
-        client: u32,
-    },
-    /// Too many failed logins from this address.
-    #[error("{}", LoginRejection::TooManyAttempts {
-        retry_in_ms: u64::try_from(retry_in.as_millis()).unwrap_or(u64::MAX),
-    })]
-    TooManyAttempts {
-        /// When to try again.
-        retry_in: Duration,
-    },
-    /// The hub refused our profile.
-    #[error("{}", LoginRejection::InvalidProfile(*.0))]
-    InvalidProfile(#[source] ProfileError),
-    /// The hub is full.
-    #[error("{}", LoginRejection::HubFull)]
-    HubFull,
-    /// Login did not complete in time.
-    #[error("login timed out")]
-    LoginTimeout,
-    /// Nothing heard from the hub within the heartbeat timeout.
-    #[error("the hub stopped answering")]
-    HeartbeatTimeout,
-    /// The hub said it is shutting down.
-    #[error("the hub shut down")]
-    HubShutdown,
-    /// The hub closed the connection.
-    #[error("the hub closed the connection ({code}: {reason})")]
-    Closed {
-        /// WebSocket close code.
-        code: u16,
-        /// Close reason text.
-        reason: String,
-    },
-    /// The connection dropped.
-    #[error("connection lost")]
-    ConnectionLost,
-    /// The hub sent something we cannot parse.
-    #[error("the hub sent a malformed frame")]
-    Malformed(#[from] crate::proto::DecodeError),
-    /// The hub sent a frame that makes no sense now.
-    #[error("the hub sent an unexpected frame")]
-    Unexpected,
-    /// The login exchange failed.
-    #[error("login failed")]
-    Auth(#[source] crate::auth::Error),
-    /// Connecting failed.
-    #[error("cannot reach the hub")]
-    Net(#[from] crate::net::Error),
-    /// TLS could not be configured.
-    #[error("TLS setup")]
-    Tls(#[from] crate::tls::Error),
-    /// The identity or pin store could not be read or written.
-    #[error("identity storage")]
-    Identity(#[from] crate::identity::Error),
-    /// The session is gone; the command was not sent.
-    #[error("not connected to the hub")]
-    NotConnected,
-    /// The hub does not remember this device (any more), and no password was given.
-    #[error("{}", LoginRejection::NotRemembered)]
-    NotRemembered,
-    /// The hub's owner banned this device: no password lets it in.
-    #[error("{}", crate::proto::CloseReason::Banned)]
-    Banned,
-}
-
-impl Error {
-    /// Whether reconnecting cannot help (wrong password, impostor hub, …).
-    pub fn is_fatal(&self) -> bool {
-        matches!(
-            self,
-            Self::WrongPassword
-                | Self::NotRemembered
-                | Self::Banned
-                | Self::Interception
-                | Self::HubChanged { .. }
-                | Self::VersionMismatch { .. }
-                | Self::InvalidProfile(_)
-                | Self::Tls(_)
-                | Self::Identity(_)
-        )
-    }
-}
-
-/// What a session reports.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Event {
-    /// Login succeeded.
-    LoggedIn {
-        /// Our id as the hub sees it.
-        you: ClientId,
-        /// Every other contact the hub knows.
-        contacts: Vec<Contact>,
-        /// The hub's clock at login.
-        time: Timestamp,
-    },
-    /// A message for us.
-    Message(Message),
-    /// What became of a message we sent.
-    Receipt {
-        /// Our id for it.
-        id: MsgId,
-        /// The outcome.
-        status: Delivery,
-    },
-    /// Someone is typing.
-    Typing {
-        /// Who.
-        from: ClientId,
-        /// To us, or to everyone.
-        to: Target,
-    },
-    /// Someone read a message we sent.
-    Read {
-        /// The reader.
-        by: ClientId,
-        /// Our id for the message.
-        id: MsgId,
-    },
-    /// A contact joined, left (`online: false`) or changed its card.
-    Contact(Contact),
-    /// A contact's avatar bytes, as asked for with [`Session::request_avatar`].
-    Avatar {
-        /// Whose.
-        id: ClientId,
-        /// The image (empty: none).
-        bytes: Vec<u8>,
-    },
-    /// The hub refused something without closing (invalid profile, rate limit).
-    HubError {
-        /// What kind.
-        code: ErrorCode,
-        /// Its explanation.
-        detail: String,
-    },
-    /// Someone offers us files: answer with [`crate::transfer::receive`] or
-    /// [`Handle::decline`].
-    Offer(IncomingOffer),
-    /// The hub forwarded an offer of ours.
-    OfferSent {
-        /// Our tag for it.
-        tag: u32,
-        /// The hub's id.
-        id: TransferId,
-    },
-    /// The recipient of an offer of ours (sent with `wait`) is offline: the hub keeps it.
-    OfferStored {
-        /// Our tag for it.
-        tag: u32,
-        /// The hub's id.
-        id: TransferId,
-    },
-    /// The hub did not forward an offer of ours.
-    OfferRefused {
-        /// Our tag for it.
-        tag: u32,
-        /// Why.
-        reason: OfferRefusal,
-    },
-    /// A transfer was accepted; here is its ticket.
-    Ticket(TicketInfo),
-    /// A brokered transfer ended (declined, cancelled, the other side went away).
-    TransferEnded {
-        /// The transfer.
-        id: TransferId,
-        /// How.
-        end: TransferEnd,
-    },
-    /// The hub's answer to [`Handle::reachback`].
-    Reachback {
-        /// The address the hub sees us at.
-        seen: std::net::SocketAddr,
-        /// The port it tried.
-        port: u16,
-        /// Whether it got through.
-        outcome: Reach,
-    },
-}
 
 /// Session timing; [`Timing::default`] uses [`crate::limits`].
 #[derive(Clone, Copy, Debug)]
@@ -274,7 +84,28 @@ enum State {
     Done,
 }
 
-/// One connection's worth of client protocol. See the [module docs](self).
+/// One connection's worth of client protocol: login (remembered device or password, with
+/// channel binding), the contact list, heartbeats, read marks and the frames of a
+/// logged-in client. No I/O and no clock: the driver passes the time and the randomness
+/// in. Call order:
+///
+/// 1. [`Session::new`] (a seed for the login's randomness), optionally
+///    [`Session::remembering`], once the TLS connection is up and the hub's pin checked;
+/// 2. inputs: [`Session::handle_connected`] once, first; then [`Session::handle_frame`]
+///    for every frame from the hub and [`Session::handle_timeout`] when the deadline of
+///    [`Session::poll_timeout`] passes; after login ([`Session::is_ready`]) the commands
+///    [`Session::send_message`], [`Session::typing`], [`Session::mark_read`],
+///    [`Session::request_avatar`], [`Session::set_profile`], [`Session::offer`],
+///    [`Session::reclaim`], [`Session::accept`], [`Session::decline`],
+///    [`Session::cancel`] and [`Session::reachback`] (before it they fail with
+///    [`Error::NotConnected`]);
+/// 3. after each input, drain [`Session::poll_transmit`] (in order), then
+///    [`Session::poll_event`] (a command given while handling an event, such as declining
+///    an offer, queues more to transmit: drain that too), then read
+///    [`Session::poll_timeout`]. An input that returns an error ends the connection:
+///    still send what `poll_transmit` holds (a `LoginAbort`), then close.
+///
+/// [`Session::is_ready`] and [`Session::is_remembered`] are queries.
 pub struct Session {
     password: Password,
     /// Try a remembered login first.
@@ -309,8 +140,16 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    /// A session that will log in with `password` and show `profile`.
-    pub fn new(password: Password, profile: Profile, timing: Timing, now: Instant) -> Self {
+    /// A session that will log in with `password` and show `profile`. `seed` seeds the
+    /// login's randomness: the driver passes fresh entropy ([`connect`] does); tests pass
+    /// a fixed seed to replay a login exactly.
+    pub fn new(
+        password: Password,
+        profile: Profile,
+        timing: Timing,
+        seed: [u8; 32],
+        now: Instant,
+    ) -> Self {
         Self {
             password,
             try_remembered: false,
@@ -318,7 +157,7 @@ impl Session {
             remembered: false,
             profile,
             timing,
-            rng: StdRng::from_entropy(),
+            rng: StdRng::from_seed(seed),
             state: State::Idle,
             channel: [0; 32],
             me: None,
@@ -675,7 +514,7 @@ impl Session {
     }
 
     /// Marks message `id` from `from`, and every earlier one, as read. Marks are sent
-    /// once for a batch, within [`limits::READ_MARK_BATCH`](crate::limits::READ_MARK_BATCH):
+    /// once for a batch, within [`limits::READ_MARK_BATCH`]:
     /// only the newest for each contact, so reading a fast conversation costs a mark
     /// now and then, not one per message.
     ///
@@ -822,35 +661,6 @@ impl Session {
         } else {
             Some(self.started + self.timing.login_deadline)
         }
-    }
-}
-
-/// Messages seen lately, by sender and id, to drop the duplicates a handover that was
-/// cut short causes (the hub sends the unacknowledged page again). Bounded: the oldest
-/// are forgotten first.
-#[derive(Debug, Default)]
-pub(crate) struct Recent {
-    order: VecDeque<(ClientId, MsgId)>,
-    seen: std::collections::HashSet<(ClientId, MsgId)>,
-}
-
-/// Messages [`Recent`] remembers: more than a few pages of a mailbox.
-const RECENT: usize = 4096;
-
-impl Recent {
-    /// Whether this is the first time the message shows up.
-    pub(crate) fn first_time(&mut self, m: &Message) -> bool {
-        let key = (m.from, m.id);
-        if !self.seen.insert(key) {
-            return false;
-        }
-        self.order.push_back(key);
-        if self.order.len() > RECENT
-            && let Some(old) = self.order.pop_front()
-        {
-            self.seen.remove(&old);
-        }
-        true
     }
 }
 

@@ -115,6 +115,8 @@ impl Sim {
             Password::new(password),
             Profile::with_name(name),
             timing,
+            // Each client logs in the same way every run.
+            id.0,
             self.now,
         );
         self.clients.push(Client {
@@ -160,6 +162,7 @@ impl Sim {
                 Password::new(""),
                 Profile::default(),
                 Timing::default(),
+                [0; 32],
                 now,
             );
             let session = std::mem::replace(&mut c.session, placeholder);

@@ -7,19 +7,25 @@
 //! The protocol is in pure state machines, tested with synthetic time; the drivers only
 //! move bytes:
 //! - [`Sender`] and [`Receiver`]: the two sides of a peer connection (what to send next,
-//!   what was verified, resume offsets, deadlines, verdicts);
-//! - [`Negotiations`]: which transfer the hub's answers (offer → answer → ticket) are for;
-//! - [`send`] / [`send_source`] / [`receive`]: the drivers, each a [`Transfer`] stream of
-//!   [`Update`]s; `race.rs` establishes the connection (listener, ticket, direct or relayed),
-//!   `read_ahead.rs` reads the sender's files, `write_behind.rs` writes and names the
-//!   receiver's, `pump.rs` moves messages;
+//!   what was verified, resume offsets, deadlines, verdicts); `meter.rs` measures their
+//!   rate, `sim.rs` (tests) runs the two against each other in synthetic time;
+//! - the hub's answers to our offers and accepts (offer → answer → ticket) reach each
+//!   transfer through the session ([`crate::session::Handle`] sends them,
+//!   [`crate::session::Brokered`] hands back each one's [`crate::session::Answer`]s);
+//! - [`send`] / [`send_source`] / [`resume`] / [`receive`]: the drivers, each a
+//!   [`Transfer`] stream of [`Update`]s; `race.rs` establishes the connection (listener,
+//!   ticket, direct or relayed, over [`peer`]'s pinned TLS), `read_ahead.rs` reads the
+//!   sender's files, `write_behind.rs` writes and names the receiver's, `pump.rs` moves
+//!   messages;
+//! - [`link_test`] (the prober) and [`answer_link_tests`] (the wrapper front ends put
+//!   around a session's updates to answer others' tests): a transfer with no file;
 //! - [`wire`]: the messages on a peer connection; [`source`]: local files → a manifest;
-//!   [`name`] and [`store`]: safe names and safe writes in the download folder.
+//!   [`name`] and [`store`]: safe names and safe writes in the download folder;
+//!   `error.rs`: [`Error`], [`Violation`], [`FileFailed`].
 
 mod error;
 mod link_test;
 mod meter;
-mod negotiate;
 mod pump;
 mod race;
 mod read_ahead;
@@ -48,9 +54,7 @@ use async_channel::{Receiver as Inbox, Sender as Outbox};
 use futures::{FutureExt, Stream, StreamExt};
 
 pub use error::{Error, FileFailed, Violation};
-pub(crate) use link_test::answer as answer_link_test;
-pub use link_test::{LinkReport, link_test};
-pub use negotiate::{Answer, Negotiations};
+pub use link_test::{LinkReport, answer_link_tests, link_test};
 pub use receiver::{Expected, Job, Named, Receiver, Verdict};
 pub use sender::{Outgoing, Sender};
 

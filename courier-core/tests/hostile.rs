@@ -363,6 +363,7 @@ async fn login_as(addr: &str, identity: &Identity, password: Option<&str>) -> Re
         courier_core::auth::Password::new(password.unwrap_or("")),
         courier_core::proto::Profile::with_name("someone"),
         courier_core::session::Timing::default(),
+        [0; 32],
         now,
     )
     .remembering(password.is_none(), true);
@@ -472,6 +473,7 @@ async fn login_from(
         courier_core::auth::Password::new(password),
         courier_core::proto::Profile::with_name("someone"),
         courier_core::session::Timing::default(),
+        [0; 32],
         now,
     );
     session.handle_connected(channel, now).unwrap();

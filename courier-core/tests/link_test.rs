@@ -92,13 +92,13 @@ both!(
         with_hub(run, async {
             // Alice does not listen; Bob announces a port nobody listens on: no direct way.
             let alice = Client::login(&hub.addr(), "alice").await;
-            let mut config = client_config(&hub.addr(), "bob", PW);
-            config.answer_link_tests = Some(Options {
+            let config = client_config(&hub.addr(), "bob", PW);
+            let answering = Options {
                 listen: Some("127.0.0.1:0".parse().unwrap()),
                 advertise: Some(vec!["127.0.0.1:1".parse::<SocketAddr>().unwrap()]),
                 ..Options::default()
-            });
-            let bob = Client::login_with(config).await;
+            };
+            let bob = Client::login_answering(config, Some(answering)).await;
             let closed = Options {
                 listen: None,
                 ..Options::default()
@@ -127,9 +127,8 @@ both!(
         let (hub, run) = start_hub(|_| {});
         with_hub(run, async {
             let alice = Client::login(&hub.addr(), "alice").await;
-            let mut config = client_config(&hub.addr(), "bob", PW);
-            config.answer_link_tests = None;
-            let bob = Client::login_with(config).await;
+            let config = client_config(&hub.addr(), "bob", PW);
+            let bob = Client::login_answering(config, None).await;
             let r = test_link(&alice, &bob, LinkTest::Relayed, &listen_on_loopback(), RUN).await;
             // The prober hears why (its doctor says so), not a plain "declined".
             assert!(matches!(r, Err(Error::NoLinkTests)), "{r:?}");

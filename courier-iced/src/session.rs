@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use courier_core::auth::Password;
 use courier_core::identity::{Identity, PinStore};
 use courier_core::proto::Profile;
-use courier_core::session;
+use courier_core::{session, transfer};
 use futures::stream::{self, BoxStream, StreamExt};
 
 /// Which hub to be connected to, as who.
@@ -76,10 +76,14 @@ pub fn connect(key: &ServerKey) -> BoxStream<'static, Feed> {
                 );
                 config.pins = Some(PinStore::new(&key.dir));
                 config.remember = key.remember;
-                if !key.answer_link_tests {
-                    config.answer_link_tests = None;
-                }
-                session::connect(config).map(Feed::Update).boxed()
+                let updates = session::connect(config);
+                // Contacts' connection checks are answered unless turned off in Settings.
+                let updates = if key.answer_link_tests {
+                    transfer::answer_link_tests(updates, transfer::Options::default())
+                } else {
+                    updates
+                };
+                updates.map(Feed::Update).boxed()
             }
             Err(e) => {
                 let text = format!(

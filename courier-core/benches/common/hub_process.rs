@@ -90,6 +90,7 @@ pub(crate) async fn login(
         Password::new(PW),
         Profile::with_name("bench"),
         Timing::default(),
+        [0; 32],
         Instant::now(),
     )
     .remembering(again, true);

@@ -1,24 +1,29 @@
-//! The session driver: connect, check the pin, log in, pump frames, reconnect.
+//! The session driver: [`connect`] starts it and returns its [`Updates`]; the reconnect
+//! loop here runs one connection after another (`connection.rs`: connect, check the pin,
+//! log in, pump frames) with jittered exponential backoff between them.
 
-use std::collections::VecDeque;
-use std::pin::pin;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
-use async_tungstenite::tungstenite::Message as WsMessage;
-use futures::{FutureExt, SinkExt, Stream, StreamExt};
+use futures::Stream;
 use futures_rustls::TlsConnector;
 
-use super::handle::{Command, Shared, lock};
-use super::{Error, Event, Handle, Recent, Session, SharedError, Timing};
+use super::connection::{self, Lasting};
+use super::handle::{Command, Shared};
+use super::{Error, Event, Handle, SharedError, Timing};
 use crate::auth::Password;
 use crate::identity::{Identity, PinStore};
-use crate::proto::{self, ClientId, Contact, Declined, IncomingOffer, Profile, Timestamp};
-use crate::transfer::{self, Answer, Negotiations};
-use crate::{limits, net, tls};
+use crate::proto::{ClientId, Contact, Profile, Timestamp};
+use crate::{limits, tls};
 
 /// What a session needs to connect.
+///
+/// Link tests (`courier doctor --peer` from another member) are declined
+/// ([`Declined::NoLinkTests`](crate::proto::Declined::NoLinkTests)) unless the front
+/// end answers them by wrapping the [`Updates`] in `transfer::answer_link_tests`.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The hub's address, `host:port`. Also the key its pin is stored under.
@@ -40,15 +45,6 @@ pub struct Config {
     pub pins: Option<PinStore>,
     /// Heartbeat and login timing.
     pub timing: Timing,
-    /// Answer link tests (`courier doctor --peer` from another member) by ourselves, with
-    /// these options (default: yes); `None` declines them, and the prober hears that we
-    /// do not answer them ([`proto::Declined::NoLinkTests`]). A test is answered one at a
-    /// time, at most [`limits::LINK_TESTS_PER_MINUTE`] and
-    /// [`limits::LINK_TEST_BYTES_PER_MINUTE`] a minute (a prober's share of those is
-    /// smaller), and never shows as an offer. For the direct way it dials the prober only
-    /// where the hub sees it and listens as a receiver would; the hub tells the prober
-    /// only its addresses at the one the hub sees it at.
-    pub answer_link_tests: Option<transfer::Options>,
 }
 
 impl Config {
@@ -67,7 +63,6 @@ impl Config {
             profile,
             pins: None,
             timing: Timing::default(),
-            answer_link_tests: Some(transfer::Options::default()),
         }
     }
 }
@@ -111,8 +106,9 @@ pub enum Update {
 }
 
 /// Connects to the hub and keeps the session alive, reconnecting with jittered
-/// exponential backoff. Ends only after a fatal error ([`Error::is_fatal`]); dropping
-/// the stream disconnects.
+/// exponential backoff. The returned [`Updates`] end only after a fatal error
+/// ([`Error::is_fatal`]); dropping them disconnects. Link tests are declined unless the
+/// updates are wrapped in `transfer::answer_link_tests`.
 ///
 /// # Examples
 /// ```no_run
@@ -121,7 +117,7 @@ pub enum Update {
 /// smol::block_on(async {
 ///     let config = session::Config::new("127.0.0.1:8977", Identity::generate()?,
 ///         Password::new("pw"), Profile::with_name("bot"));
-///     let mut updates = Box::pin(session::connect(config));
+///     let mut updates = session::connect(config);
 ///     while let Some(update) = updates.next().await {
 ///         if let session::Update::Connected { handle, .. } = update {
 ///             handle.send_message(Target::Everyone, "hello").await?;
@@ -130,7 +126,7 @@ pub enum Update {
 ///     # Ok::<(), Box<dyn std::error::Error>>(())
 /// });
 /// ```
-pub fn connect(config: Config) -> impl Stream<Item = Update> + Send + 'static {
+pub fn connect(config: Config) -> Updates {
     let (updates_tx, updates_rx) = async_channel::bounded(256);
     let (commands_tx, commands_rx) = async_channel::bounded(256);
     let handle = Handle {
@@ -141,104 +137,70 @@ pub fn connect(config: Config) -> impl Stream<Item = Update> + Send + 'static {
             identity: config.identity.clone(),
             hub_id: std::sync::Mutex::new(None),
             hub_on_loopback: std::sync::Mutex::new(false),
+            link_tests: std::sync::Mutex::new(None),
         }),
     };
-    // Link tests are answered beside the driver, one at a time, as long as it runs.
-    let (tests_tx, tests_rx) = async_channel::bounded(1);
-    let answering = answer_link_tests(
-        handle.clone(),
-        tests_rx,
-        config.answer_link_tests.clone().unwrap_or_default(),
-    );
-    let tests = config.answer_link_tests.is_some().then_some(tests_tx);
-    // The driver yields nothing itself; it feeds `updates_rx`. Selecting the two keeps the
-    // driver running exactly as long as someone holds the stream.
-    let driver = futures_lite::future::or(
-        run(config, updates_tx, commands_rx, handle, tests),
-        answering,
-    )
-    .into_stream()
-    .filter_map(|()| std::future::ready(None));
-    futures::stream::select(driver, updates_rx)
-}
-
-/// The link tests answered in the last minute: who probed, when, and the data it took
-/// in. Every prober has a share of the minute's tests and bytes, so that one contact
-/// running checks in a loop does not leave the others none.
-#[derive(Debug, Default)]
-struct Answered {
-    recent: VecDeque<(Instant, ClientId, u64)>,
-}
-
-impl Answered {
-    /// Whether a test from `prober` may be answered now.
-    fn admit(&mut self, prober: ClientId, now: Instant) -> bool {
-        while self
-            .recent
-            .front()
-            .is_some_and(|(t, _, _)| now.duration_since(*t) >= Duration::from_secs(60))
-        {
-            self.recent.pop_front();
-        }
-        let taken: u64 = self.recent.iter().map(|(_, _, b)| b).sum();
-        let (tests, bytes) = self
-            .recent
-            .iter()
-            .filter(|(_, p, _)| *p == prober)
-            .fold((0, 0), |(n, sum), (_, _, b)| (n + 1, sum + b));
-        self.recent.len() < limits::LINK_TESTS_PER_MINUTE
-            && taken + limits::LINK_TEST_MAX_BYTES <= limits::LINK_TEST_BYTES_PER_MINUTE
-            && tests < limits::LINK_TESTS_PER_PROBER
-            && bytes + limits::LINK_TEST_MAX_BYTES <= limits::LINK_TEST_BYTES_PER_PROBER
-    }
-
-    /// A test from `prober`, started at `at`, took in `bytes`.
-    fn record(&mut self, at: Instant, prober: ClientId, bytes: u64) {
-        self.recent.push_back((at, prober, bytes));
+    // The driver yields nothing itself; it feeds `updates_rx`, and runs while the
+    // updates are polled: exactly as long as someone holds them.
+    let driver = run(config, updates_tx, commands_rx, handle.clone());
+    Updates {
+        handle,
+        updates: Box::pin(updates_rx),
+        beside: vec![Box::pin(driver)],
     }
 }
 
-/// Answers the link tests the driver hands over, in turn; declines those past a
-/// prober's share ([`limits::LINK_TESTS_PER_PROBER`], [`limits::LINK_TEST_BYTES_PER_PROBER`])
-/// or past [`limits::LINK_TESTS_PER_MINUTE`], or when the last minute's tests and a
-/// whole new one would take in more than [`limits::LINK_TEST_BYTES_PER_MINUTE`]. Never
-/// ends by itself (it runs as long as the driver it is raced with).
-async fn answer_link_tests(
+/// Work that runs while [`Updates`] are polled.
+type Beside = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The stream of a running session's [`Update`]s, as [`connect`] returns it: the
+/// session's driver (and any work put beside it, such as a link-test answerer) runs
+/// while it is polled, and stops when it is dropped. Nothing is spawned, so any executor
+/// can poll it.
+pub struct Updates {
     handle: Handle,
-    tests: Receiver<IncomingOffer>,
-    options: transfer::Options,
-) {
-    let mut answered = Answered::default();
-    while let Ok(offer) = tests.recv().await {
-        let now = Instant::now();
-        let from = offer.from;
-        if !answered.admit(from, now) {
-            let _ = handle.decline(offer.id, Declined::ByUser).await;
-            continue;
-        }
-        let mut bytes = 0;
-        let result = transfer::answer_link_test(handle.clone(), offer, &options, &mut bytes).await;
-        answered.record(now, from, bytes);
-        match result {
-            Ok(route) => {
-                tracing::info!(
-                    "answered a link test of {}: {route}, {bytes} bytes",
-                    from.short()
-                );
-            }
-            Err(e) => tracing::info!("a link test of {} failed: {e}", from.short()),
-        }
-    }
-    std::future::pending::<()>().await;
+    updates: Pin<Box<Receiver<Update>>>,
+    /// The driver, then what was put beside it; each is dropped once done.
+    beside: Vec<Beside>,
 }
 
-async fn run(
-    config: Config,
-    updates: Sender<Update>,
-    commands: Receiver<Command>,
-    handle: Handle,
-    tests: Option<Sender<IncomingOffer>>,
-) {
+impl std::fmt::Debug for Updates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Updates")
+            .field("handle", &self.handle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Updates {
+    /// The session's handle, usable at once: commands given before the login wait for
+    /// it. [`Update::Connected`] hands out the same handle.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// Runs `work` beside the driver, as long as these updates are polled.
+    #[must_use]
+    pub(crate) fn beside(mut self, work: impl Future<Output = ()> + Send + 'static) -> Self {
+        self.beside.push(Box::pin(work));
+        self
+    }
+}
+
+impl Stream for Updates {
+    type Item = Update;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Update>> {
+        let this = &mut *self;
+        this.beside
+            .retain_mut(|work| work.as_mut().poll(cx).is_pending());
+        this.updates.as_mut().poll_next(cx)
+    }
+}
+
+/// The reconnect loop: one connection after another until a fatal error, or until
+/// nobody reads the updates.
+async fn run(config: Config, updates: Sender<Update>, commands: Receiver<Command>, handle: Handle) {
     let tls = match tls::client_config(&config.identity) {
         Ok(c) => TlsConnector::from(c),
         Err(e) => {
@@ -251,29 +213,21 @@ async fn run(
             return;
         }
     };
-    let mut memory_pin: Option<ClientId> = None;
+    let mut lasting = Lasting::default();
     let mut backoff = limits::RECONNECT_MIN;
-    let mut negotiations = Negotiations::default();
-    let mut recent = Recent::default();
     loop {
-        let mut logged_in = false;
-        let mut link = Link {
-            memory_pin: &mut memory_pin,
-            logged_in: &mut logged_in,
-            negotiations: &mut negotiations,
-            recent: &mut recent,
-            tests: tests.as_ref(),
-        };
-        let error = once(&config, &tls, &updates, &commands, &handle, &mut link).await;
-        for (mailbox, answer) in negotiations.hub_lost() {
+        let ended =
+            connection::once(&config, &tls, &updates, &commands, &handle, &mut lasting).await;
+        for (mailbox, answer) in lasting.brokered.hub_lost() {
             let _ = mailbox.try_send(answer);
         }
         if updates.is_closed() {
             return;
         }
-        if logged_in {
+        if ended.logged_in {
             backoff = limits::RECONNECT_MIN;
         }
+        let error = ended.error;
         let retry_in = (!error.is_fatal()).then(|| {
             let wait = match &error {
                 Error::TooManyAttempts { retry_in } => (*retry_in).max(backoff),
@@ -311,255 +265,9 @@ fn jitter(d: Duration) -> Duration {
     d.mul_f64(factor)
 }
 
-/// What one connection attempt updates for the next.
-struct Link<'a> {
-    /// The hub's fingerprint, pinned in memory when there is no pin store.
-    memory_pin: &'a mut Option<ClientId>,
-    /// Whether this attempt logged in (the backoff starts over).
-    logged_in: &'a mut bool,
-    /// Which transfers wait for which hub answers.
-    negotiations: &'a mut Negotiations<Sender<Answer>>,
-    /// Messages seen lately, across reconnects: a repeated one is dropped.
-    recent: &'a mut Recent,
-    /// Where link tests go to be answered; `None`: they are declined.
-    tests: Option<&'a Sender<IncomingOffer>>,
-}
-
-async fn once(
-    config: &Config,
-    tls: &TlsConnector,
-    updates: &Sender<Update>,
-    commands: &Receiver<Command>,
-    handle: &Handle,
-    link: &mut Link<'_>,
-) -> Error {
-    let start = Instant::now();
-    let deadline = start + config.timing.login_deadline;
-    let (stream, info) =
-        match net::until(deadline, net::connect_tls(&config.hub, tls.clone())).await {
-            Ok(ok) => ok,
-            Err(e) => return e.into(),
-        };
-    let on_loopback = stream
-        .get_ref()
-        .0
-        .peer_addr()
-        .is_ok_and(|a| a.ip().to_canonical().is_loopback());
-    *lock(&handle.shared.hub_on_loopback) = on_loopback;
-    // Check the pin before a single login byte is sent.
-    let pinned = match &config.pins {
-        Some(store) => match store.get(&config.hub) {
-            Ok(p) => p,
-            Err(e) => return e.into(),
-        },
-        None => *link.memory_pin,
-    };
-    if let Some(pinned) = pinned
-        && pinned != info.hub
-    {
-        return Error::HubChanged {
-            pinned,
-            presented: info.hub,
-        };
-    }
-    let mut ws = match net::until(deadline, net::upgrade(stream)).await {
-        Ok(ws) => ws,
-        Err(e) => return e.into(),
-    };
-    // A hub we logged in to before (its pin is known) may remember this device: try
-    // that first; the password (if any) follows on the same connection if not.
-    let mut session = Session::new(
-        config.password.clone(),
-        config.profile.clone(),
-        config.timing,
-        start,
-    )
-    .remembering(pinned.is_some(), config.remember);
-    if let Err(e) = session.handle_connected(info.channel, Instant::now()) {
-        return e;
-    }
-    let mut timer = async_io::Timer::never();
-    loop {
-        // Send what the session queued, then report its events.
-        let mut wrote = false;
-        while let Some(frame) = session.poll_transmit() {
-            if ws
-                .feed(WsMessage::Binary(proto::encode(&frame).into()))
-                .await
-                .is_err()
-            {
-                return Error::ConnectionLost;
-            }
-            wrote = true;
-        }
-        if wrote && ws.flush().await.is_err() {
-            return Error::ConnectionLost;
-        }
-        while let Some(event) = session.poll_event() {
-            let update = match event {
-                Event::LoggedIn {
-                    you,
-                    contacts,
-                    time,
-                } => {
-                    let first_contact = pinned.is_none();
-                    if first_contact {
-                        *link.memory_pin = Some(info.hub);
-                        if let Some(store) = &config.pins
-                            && let Err(e) = store.set(&config.hub, info.hub)
-                        {
-                            return e.into();
-                        }
-                    }
-                    *link.logged_in = true;
-                    *lock(&handle.shared.hub_id) = Some(info.hub);
-                    let welcome = Welcome {
-                        you,
-                        hub: info.hub,
-                        first_contact,
-                        remembered: session.is_remembered(),
-                        contacts,
-                        time,
-                    };
-                    Update::Connected {
-                        handle: handle.clone(),
-                        welcome,
-                    }
-                }
-                Event::Message(m) if !link.recent.first_time(&m) => continue,
-                Event::Offer(offer) if offer.manifest.test.is_some() => {
-                    // Answered by ourselves (or declined when busy, or when the user
-                    // turned answering off), never shown.
-                    let id = offer.id;
-                    let reason = match link.tests {
-                        Some(tests) => tests.try_send(offer).err().map(|_| Declined::ByUser),
-                        None => Some(Declined::NoLinkTests),
-                    };
-                    if let Some(reason) = reason
-                        && let Err(e) = session.decline(id, reason, Instant::now())
-                    {
-                        return e;
-                    }
-                    continue;
-                }
-                other => {
-                    // A transfer's own answers go to it alone.
-                    if let Some((mailbox, answer)) = link.negotiations.route(&other) {
-                        let _ = mailbox.try_send(answer);
-                        link.negotiations.settle(&other);
-                        link.negotiations.retain(|m| !m.is_closed());
-                        continue;
-                    }
-                    Update::Event(other)
-                }
-            };
-            if updates.send(update).await.is_err() {
-                return Error::NotConnected;
-            }
-        }
-        if let Some(at) = session.poll_timeout() {
-            timer.set_at(at);
-        }
-        let ready = session.is_ready();
-        let mut command = pin!(
-            async {
-                if ready {
-                    commands.recv().await.ok()
-                } else {
-                    std::future::pending().await
-                }
-            }
-            .fuse()
-        );
-        let now_result = futures::select_biased! {
-            msg = ws.next().fuse() => {
-                let now = Instant::now();
-                match msg {
-                    Some(Ok(WsMessage::Binary(bytes))) => match proto::decode_server(&bytes) {
-                        Ok(frame) => session.handle_frame(frame, now),
-                        Err(e) => Err(e.into()),
-                    },
-                    Some(Ok(WsMessage::Close(frame))) => Err(match frame {
-                        Some(f) if crate::proto::CloseReason::from_text(&f.reason)
-                            == Some(crate::proto::CloseReason::Banned) => Error::Banned,
-                        Some(f) => Error::Closed { code: f.code.into(), reason: f.reason.to_string() },
-                        None => Error::ConnectionLost,
-                    }),
-                    Some(Ok(WsMessage::Text(_))) => Err(Error::Unexpected),
-                    Some(Ok(_)) => Ok(()),
-                    Some(Err(_)) | None => Err(Error::ConnectionLost),
-                }
-            }
-            cmd = command => {
-                let now = Instant::now();
-                match cmd {
-                    Some(Command::Send { id, to, text }) => session.send_message(id, to, text, now),
-                    Some(Command::Typing(to)) => session.typing(to, now),
-                    Some(Command::Read { from, id }) => session.mark_read(from, id, now),
-                    Some(Command::SetProfile(p)) => session.set_profile(p, now),
-                    Some(Command::GetAvatar(id)) => session.request_avatar(id, now),
-                    Some(Command::Offer { to, manifest, addrs, wait, answers }) => {
-                        let tag = link.negotiations.offer(answers);
-                        session.offer(tag, to, manifest, addrs, wait, now)
-                    }
-                    Some(Command::Reclaim { id, addrs, answers }) => {
-                        link.negotiations.accept(id, answers);
-                        session.reclaim(id, addrs, now)
-                    }
-                    Some(Command::Accept { id, files, addrs, answers }) => {
-                        link.negotiations.accept(id, answers);
-                        session.accept(id, files, addrs, now)
-                    }
-                    Some(Command::Decline { id, reason }) => session.decline(id, reason, now),
-                    Some(Command::Cancel(id)) => session.cancel(id, now),
-                    Some(Command::Reachback(port)) => session.reachback(port, now),
-                    None => Ok(()),
-                }
-            }
-            _ = FutureExt::fuse(&mut timer) => session.handle_timeout(Instant::now()),
-        };
-        if let Err(error) = now_result {
-            // Say goodbye properly (a LoginAbort, for instance) before giving up.
-            while let Some(frame) = session.poll_transmit() {
-                let _ = ws
-                    .feed(WsMessage::Binary(proto::encode(&frame).into()))
-                    .await;
-            }
-            let _ = ws.close(None).await;
-            return error;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// One contact running connection checks in a loop gets its share of the minute;
-    /// another contact's check is still answered.
-    #[test]
-    fn one_prober_takes_only_its_share_of_link_tests() {
-        let (mallory, ada) = (ClientId([1; 32]), ClientId([2; 32]));
-        let t0 = Instant::now();
-        let mut answered = Answered::default();
-        let mut admitted = 0;
-        for n in 0..20 {
-            let at = t0 + Duration::from_millis(n * 100);
-            if answered.admit(mallory, at) {
-                admitted += 1;
-                answered.record(at, mallory, 1 << 20);
-            }
-        }
-        assert_eq!(admitted, limits::LINK_TESTS_PER_PROBER);
-        assert!(answered.admit(ada, t0 + Duration::from_secs(3)));
-        // Bytes too: two whole tests' worth, then none until the minute has passed.
-        let mut answered = Answered::default();
-        answered.record(t0, mallory, limits::LINK_TEST_MAX_BYTES);
-        answered.record(t0, mallory, limits::LINK_TEST_MAX_BYTES);
-        assert!(!answered.admit(mallory, t0 + Duration::from_secs(1)));
-        assert!(answered.admit(ada, t0 + Duration::from_secs(1)));
-        assert!(answered.admit(mallory, t0 + Duration::from_secs(61)));
-    }
 
     #[test]
     fn backoff_doubles_from_min_to_max_with_bounded_jitter() {

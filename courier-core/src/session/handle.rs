@@ -5,10 +5,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_channel::{Receiver, Sender};
 
+use super::Answer;
 use super::Error;
 use crate::identity::Identity;
-use crate::proto::{ClientId, Declined, Manifest, MsgId, Profile, Target, TransferId};
-use crate::transfer::Answer;
+use crate::proto::{
+    ClientId, Declined, IncomingOffer, Manifest, MsgId, Profile, Target, TransferId,
+};
 
 /// A command for the session driver.
 #[derive(Debug, Clone)]
@@ -63,6 +65,9 @@ pub(crate) struct Shared {
     /// Whether the hub connection of the last login goes over loopback (the hub runs on
     /// this machine).
     pub(crate) hub_on_loopback: Mutex<bool>,
+    /// Where link-test offers go to be answered (see [`Handle::receive_link_tests`]);
+    /// `None`: nobody answers them, and the driver declines them.
+    pub(crate) link_tests: Mutex<Option<Sender<IncomingOffer>>>,
 }
 
 /// Locks a mutex whose data stays consistent even if a holder panicked.
@@ -261,6 +266,17 @@ impl Handle {
         })
         .await?;
         Ok(rx)
+    }
+
+    /// From now on, link-test offers ([`Manifest::test`]) go to the returned channel
+    /// instead of being declined with [`Declined::NoLinkTests`]; they never show as
+    /// [`super::Event::Offer`]. The channel holds one: a test that comes while one waits
+    /// is declined as busy ([`Declined::ByUser`]). A later call replaces this channel;
+    /// once it is dropped, tests are declined with [`Declined::NoLinkTests`] again.
+    pub(crate) fn receive_link_tests(&self) -> Receiver<IncomingOffer> {
+        let (tests, rx) = async_channel::bounded(1);
+        *lock(&self.shared.link_tests) = Some(tests);
+        rx
     }
 
     /// Our identity (for direct connections).

@@ -4,8 +4,8 @@
 //! [`LinkTest::Relayed`]), measures the round-trip time with a few pings, then sends
 //! in-memory data for [`limits::LINK_TEST_RUN`] and divides the bytes the other side
 //! confirms by the time they took. The answering side is the other member's session,
-//! which answers by itself unless its user turned that off
-//! ([`crate::session::Config::answer_link_tests`]): it echoes pings and counts bytes,
+//! which answers when its front end wraps the session in [`answer_link_tests`] (the CLI
+//! and the app do, unless their user turned that off): it echoes pings and counts bytes,
 //! never touches a disk, and ends the test after [`limits::LINK_TEST_MAX_TIME`],
 //! [`limits::LINK_TEST_MAX_BYTES`] or [`limits::LINK_TEST_MAX_MESSAGES`], whatever the
 //! prober does.
@@ -18,6 +18,21 @@
 //! (the prober learns none of its other interfaces). So a walled prober that can dial out
 //! is measured as a transfer would find it. A side behind a NAT (the hub sees another
 //! address than it lists) is not dialled.
+//!
+//! # Exchange, in order
+//! 1. Brokering, as a transfer: the prober's offer (a [`Manifest`] with `test` set and no
+//!    file) through the [`Handle`]; the hub's [`crate::session::Answer`]s (offered or
+//!    refused, then the ticket or the end); the answering side accepts (or declines:
+//!    busy, or [`Declined::NoLinkTests`]).
+//! 2. The race for that one way (`race.rs`: `Knock`, `Start`), as a transfer's.
+//! 3. On the link, prober → answerer: [`Control::Ping`] ×[`PINGS`], each answered by
+//!    [`Control::Pong`]; then data messages for the run; then [`Control::Done`],
+//!    answered by [`Control::Got`] with the bytes counted. Either side may send
+//!    [`Control::Abort`] instead; the answerer also stops at its caps.
+//! 4. The answering side's admission ([`answering`]'s `Answered`): one test at a time,
+//!    within the minute's and the prober's shares.
+
+mod answering;
 
 use std::time::{Duration, Instant};
 
@@ -25,7 +40,6 @@ use async_tungstenite::tungstenite::Message as WsMessage;
 use futures::StreamExt;
 
 use super::error::{Error, Violation};
-use super::negotiate::Answer;
 use super::peer::{self, Role, Ws};
 use super::race::{self, Waited};
 use super::wire::{self, AbortReason, Control, Incoming};
@@ -33,7 +47,10 @@ use super::{Ctx, Options, Route};
 use crate::limits;
 use crate::net;
 use crate::proto::{ClientId, Declined, IncomingOffer, LinkTest, Manifest};
+use crate::session::Answer;
 use crate::session::Handle;
+
+pub use answering::answer_link_tests;
 
 /// Pings sent to measure the round-trip time.
 const PINGS: u32 = 5;

@@ -1,7 +1,7 @@
 //! Received file names are untrusted: a name from an offer is a *suggestion*, never a
 //! path. These pure functions reduce any string to names that cannot leave the download
-//! folder, hide what they are, or collide with device names, following
-//! `shared/SECURITY.md` ("Writing received files", rows F1–F10).
+//! folder, hide what they are, or collide with device names: the threats F1–F10 of the
+//! security review's "Writing received files" (each named in the tests below).
 //!
 //! - [`sanitize_path`]: a relative path hint (`photos/2024/a.jpg`) to safe components.
 //! - [`sanitize_name`]: one component.

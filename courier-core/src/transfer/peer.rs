@@ -1,6 +1,6 @@
 //! The ways to open a peer connection: WebSocket over mutual TLS with both certificates
-//! pinned to the fingerprints the hub relayed, then the ticket. [`listen`] and [`dial`]
-//! connect the two machines directly; [`relay`] goes through the hub and runs the same TLS
+//! pinned to the fingerprints the hub relayed, then the ticket. `listen` and `dial`
+//! connect the two machines directly; `relay` goes through the hub and runs the same TLS
 //! end to end inside. Which way wins is decided in `race.rs`.
 
 use std::io;

@@ -15,12 +15,12 @@ use futures::{FutureExt, StreamExt};
 use futures_rustls::{TlsAcceptor, TlsConnector};
 
 use super::error::{Error, Violation};
-use super::negotiate::Answer;
 use super::peer::{self, Role, Ws};
 use super::wire::Control;
 use super::{Ctx, Options, Route};
 use crate::limits;
 use crate::proto::{ClientId, Declined, TicketInfo, TransferEnd, TransferId};
+use crate::session::Answer;
 
 /// Our listener for the other side, and the addresses announced for it.
 pub(crate) struct Listening {

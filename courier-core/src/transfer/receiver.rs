@@ -105,13 +105,18 @@ enum Folders {
 ///
 /// 1. [`Receiver::new`] once the peer connection is chosen (it transmits `Hello`);
 /// 2. inputs: [`Receiver::handle_control`] and [`Receiver::handle_data`] for what the
-///    sender sends (read only while [`Receiver::wants_data`]), the disk answers
-///    [`Receiver::handle_checked`], [`Receiver::handle_named`],
-///    [`Receiver::handle_folders`], [`Receiver::handle_stopped`], and
-///    [`Receiver::handle_timeout`], [`Receiver::handle_link_lost`], [`Receiver::fail`];
+///    sender sends (read only while [`Receiver::wants_input`]; data only while
+///    [`Receiver::wants_data`], and written only if `handle_data` says so), the disk
+///    answers [`Receiver::handle_checked`] (to [`Job::Verify`]), [`Receiver::handle_named`]
+///    (to [`Job::Name`]), [`Receiver::handle_folders`] (to [`Job::Folders`]),
+///    [`Receiver::handle_stopped`] (to [`Job::Stop`]), and [`Receiver::handle_timeout`],
+///    [`Receiver::handle_link_lost`], and [`Receiver::fail`] for local trouble (cancel);
 /// 3. after each input, drain [`Receiver::poll_job`] (in order), [`Receiver::poll_transmit`]
-///    and [`Receiver::poll_update`], read [`Receiver::poll_timeout`], and take
-///    [`Receiver::poll_outcome`] once it is there.
+///    and [`Receiver::poll_update`], take [`Receiver::poll_outcome`] once it is there, and
+///    read [`Receiver::poll_timeout`].
+///
+/// Queries: [`Receiver::files`], [`Receiver::position`] (the open file and its bytes so
+/// far), [`Receiver::is_over`], [`Receiver::wants_input`], [`Receiver::wants_data`].
 #[derive(Debug)]
 pub struct Receiver {
     peer: ClientId,

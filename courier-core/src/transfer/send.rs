@@ -7,7 +7,6 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use super::error::{Error, Violation};
-use super::negotiate::Answer;
 use super::peer::Role;
 use super::pump::{Alarm, Alarms, Inbound, Pump};
 use super::race::{self, Waited};
@@ -17,6 +16,7 @@ use super::source::{self, Source};
 use super::wire::{self, Incoming};
 use super::{Ctx, Options, Summary, Update};
 use crate::proto::{ClientId, TransferId};
+use crate::session::Answer;
 
 /// How long the last messages (an `Abort`, the close) may take to go out.
 const GOODBYE: Duration = Duration::from_secs(5);

@@ -46,7 +46,8 @@ enum Phase {
 ///
 /// After the receiver's `Hello`, [`Sender::offsets`] says where each file resumes: the
 /// driver reads the files in plan order from there, and after each `File` message it
-/// transmits sends that file's bytes.
+/// transmits sends that file's bytes. [`Sender::files`] (the plan) and
+/// [`Sender::is_over`] are queries.
 #[derive(Debug)]
 pub struct Sender {
     peer: ClientId,

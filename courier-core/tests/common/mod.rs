@@ -21,7 +21,7 @@ use courier_core::identity::Identity;
 use courier_core::net::{self, ClientStream};
 use courier_core::proto::{self, ClientId, Profile};
 use courier_core::session::{self, Event, Session, Timing, Update};
-use courier_core::{hub, tls};
+use courier_core::{hub, tls, transfer};
 use futures::{FutureExt, StreamExt};
 
 pub const PW: &str = "correct horse battery";
@@ -195,11 +195,22 @@ pub fn client_config(hub: &str, name: &str, password: &str) -> session::Config {
 }
 
 impl Client {
+    /// Starts a session that answers link tests with the default options, as the CLI and
+    /// the app do by default.
     pub fn start(config: session::Config) -> Self {
+        Self::start_answering(config, Some(transfer::Options::default()))
+    }
+
+    /// Starts a session that answers link tests with `link_tests` (`None`: declines them).
+    pub fn start_answering(config: session::Config, link_tests: Option<transfer::Options>) -> Self {
         let id = config.identity.id();
         let (tx, rx) = async_channel::unbounded();
         let (stop, stopped) = async_channel::bounded::<()>(1);
-        let mut stream = Box::pin(session::connect(config));
+        let updates = session::connect(config);
+        let mut stream = match link_tests {
+            Some(options) => transfer::answer_link_tests(updates, options),
+            None => updates,
+        };
         // Dropping the Client closes `stop`, which drops the stream: a clean disconnect.
         spawn(async move {
             let forward = async {
@@ -231,6 +242,18 @@ impl Client {
     /// Connects with a given configuration and waits for login.
     pub async fn login_with(config: session::Config) -> Self {
         let mut c = Self::start(config);
+        c.connected().await;
+        c
+    }
+
+    /// Like [`Client::login_with`], answering link tests with `link_tests` (`None`:
+    /// declining them).
+    #[allow(dead_code)]
+    pub async fn login_answering(
+        config: session::Config,
+        link_tests: Option<transfer::Options>,
+    ) -> Self {
+        let mut c = Self::start_answering(config, link_tests);
         c.connected().await;
         c
     }
@@ -352,6 +375,7 @@ pub async fn raw_login_as(addr: &str, identity: &Identity, name: &str) -> RawCli
         Password::new(PW),
         Profile::with_name(name),
         Timing::default(),
+        [0; 32],
         Instant::now(),
     );
     session.handle_connected(channel, Instant::now()).unwrap();

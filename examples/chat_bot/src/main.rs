@@ -8,6 +8,7 @@ use courier_core::auth::Password;
 use courier_core::identity::{Identity, PinStore};
 use courier_core::proto::{Profile, Target};
 use courier_core::session::{self, Event, Update};
+use courier_core::transfer;
 use futures::StreamExt;
 
 fn main() -> ExitCode {
@@ -35,7 +36,9 @@ fn main() -> ExitCode {
     config.pins = Some(PinStore::new(dir));
 
     smol::block_on(async {
-        let mut updates = Box::pin(session::connect(config));
+        // Contacts' connection checks (`courier doctor --peer`) are answered too.
+        let mut updates =
+            transfer::answer_link_tests(session::connect(config), transfer::Options::default());
         let mut handle = None;
         let mut answered = 0u64;
         while let Some(update) = updates.next().await {

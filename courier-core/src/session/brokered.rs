@@ -1,12 +1,14 @@
-//! The negotiation with the hub (offer → answer → ticket), as a pure table. The session
-//! driver feeds it every transfer event the hub sends; it hands each one to the transfer
-//! it belongs to, as that transfer's own [`Answer`]. The table holds each transfer's
-//! mailbox (any `T`; the driver uses a channel sender) and knows nothing of I/O.
+//! The transfers the hub brokers for this session (offer → answer → ticket), as a pure
+//! table of where each one's answers go. The connect driver feeds it every transfer
+//! event the hub sends; it hands each one to the transfer it belongs to, as that
+//! transfer's own [`Answer`], and the event is shown to nobody else. The table holds
+//! each transfer's mailbox (any `T`; the driver uses the channel sender a transfer gave
+//! it through the [`Handle`](super::Handle)) and knows nothing of I/O.
 
 use std::collections::HashMap;
 
+use super::Event;
 use crate::proto::{OfferRefusal, TicketInfo, TransferEnd, TransferId};
-use crate::session::Event;
 
 /// What the hub said about one of our transfers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,16 +28,23 @@ pub enum Answer {
     HubLost,
 }
 
-/// Which transfer waits for which answers. An offer is known by the tag we gave it until
-/// the hub names it; then by its id.
+/// Which transfer of ours waits for which of the hub's answers. An offer is known by the
+/// tag we gave it until the hub names it; then by its id.
+///
+/// Call order (a small pure machine): [`Brokered::offer`] / [`Brokered::accept`] as a
+/// transfer's command goes out (an offer gets the tag to send); for every event of the
+/// session, [`Brokered::route`] (deliver the answer it returns to the mailbox it
+/// returns), then [`Brokered::settle`]; [`Brokered::retain`] to forget transfers nobody
+/// listens to any more; [`Brokered::hub_lost`] when the connection drops (deliver each
+/// [`Answer::HubLost`]). [`Brokered::len`] / [`Brokered::is_empty`] are queries.
 #[derive(Debug)]
-pub struct Negotiations<T> {
+pub struct Brokered<T> {
     next_tag: u32,
     by_tag: HashMap<u32, T>,
     by_id: HashMap<TransferId, T>,
 }
 
-impl<T> Default for Negotiations<T> {
+impl<T> Default for Brokered<T> {
     fn default() -> Self {
         Self {
             next_tag: 0,
@@ -45,7 +54,7 @@ impl<T> Default for Negotiations<T> {
     }
 }
 
-impl<T> Negotiations<T> {
+impl<T> Brokered<T> {
     /// An offer of ours is about to go out: its answers go to `mailbox`. Returns the tag
     /// to send with it.
     pub fn offer(&mut self, mailbox: T) -> u32 {
@@ -85,7 +94,7 @@ impl<T> Negotiations<T> {
         }
     }
 
-    /// Forgets what [`Negotiations::route`] said is over: a refused offer, an ended
+    /// Forgets what [`Brokered::route`] said is over: a refused offer, an ended
     /// transfer. Call after delivering the answer.
     pub fn settle(&mut self, event: &Event) {
         match event {
@@ -145,7 +154,7 @@ mod tests {
 
     #[test]
     fn each_transfer_hears_only_its_own_answers() {
-        let mut table = Negotiations::default();
+        let mut table = Brokered::default();
         let a = table.offer("a");
         let b = table.offer("b");
         assert_ne!(a, b);
@@ -205,7 +214,7 @@ mod tests {
     /// hub connection registers a new one under its id.
     #[test]
     fn a_stored_offer_is_known_by_its_id_and_reclaimed_after_a_lost_hub() {
-        let mut table = Negotiations::default();
+        let mut table = Brokered::default();
         let tag = table.offer("first");
         let stored = Event::OfferStored {
             tag,
@@ -227,7 +236,7 @@ mod tests {
 
     #[test]
     fn mailboxes_nobody_reads_are_forgotten() {
-        let mut table = Negotiations::default();
+        let mut table = Brokered::default();
         table.offer(1);
         table.accept(TransferId(1), 2);
         table.retain(|m| *m == 2);

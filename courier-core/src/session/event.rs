@@ -1,0 +1,102 @@
+//! [`Event`]: what a [`Session`](super::Session) reports, from [`Session::poll_event`](super::Session::poll_event).
+
+use crate::proto::{
+    ClientId, Contact, Delivery, ErrorCode, IncomingOffer, Message, MsgId, OfferRefusal, Reach,
+    Target, TicketInfo, Timestamp, TransferEnd, TransferId,
+};
+
+/// What a session reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// Login succeeded.
+    LoggedIn {
+        /// Our id as the hub sees it.
+        you: ClientId,
+        /// Every other contact the hub knows.
+        contacts: Vec<Contact>,
+        /// The hub's clock at login.
+        time: Timestamp,
+    },
+    /// A message for us.
+    Message(Message),
+    /// What became of a message we sent.
+    Receipt {
+        /// Our id for it.
+        id: MsgId,
+        /// The outcome.
+        status: Delivery,
+    },
+    /// Someone is typing.
+    Typing {
+        /// Who.
+        from: ClientId,
+        /// To us, or to everyone.
+        to: Target,
+    },
+    /// Someone read a message we sent.
+    Read {
+        /// The reader.
+        by: ClientId,
+        /// Our id for the message.
+        id: MsgId,
+    },
+    /// A contact joined, left (`online: false`) or changed its card.
+    Contact(Contact),
+    /// A contact's avatar bytes, as asked for with [`Session::request_avatar`](super::Session::request_avatar).
+    Avatar {
+        /// Whose.
+        id: ClientId,
+        /// The image (empty: none).
+        bytes: Vec<u8>,
+    },
+    /// The hub refused something without closing (invalid profile, rate limit).
+    HubError {
+        /// What kind.
+        code: ErrorCode,
+        /// Its explanation.
+        detail: String,
+    },
+    /// Someone offers us files: answer with `transfer::receive` or
+    /// [`Handle::decline`](super::Handle::decline).
+    Offer(IncomingOffer),
+    /// The hub forwarded an offer of ours.
+    OfferSent {
+        /// Our tag for it.
+        tag: u32,
+        /// The hub's id.
+        id: TransferId,
+    },
+    /// The recipient of an offer of ours (sent with `wait`) is offline: the hub keeps it.
+    OfferStored {
+        /// Our tag for it.
+        tag: u32,
+        /// The hub's id.
+        id: TransferId,
+    },
+    /// The hub did not forward an offer of ours.
+    OfferRefused {
+        /// Our tag for it.
+        tag: u32,
+        /// Why.
+        reason: OfferRefusal,
+    },
+    /// A transfer was accepted; here is its ticket.
+    Ticket(TicketInfo),
+    /// A brokered transfer ended (declined, cancelled, the other side went away).
+    TransferEnded {
+        /// The transfer.
+        id: TransferId,
+        /// How.
+        end: TransferEnd,
+    },
+    /// The hub's answer to [`Handle::reachback`](super::Handle::reachback).
+    Reachback {
+        /// The address the hub sees us at.
+        seen: std::net::SocketAddr,
+        /// The port it tried.
+        port: u16,
+        /// Whether it got through.
+        outcome: Reach,
+    },
+}
