@@ -161,10 +161,10 @@ fn measure(dir: &std::path::Path, who: &Identity, expect: usize) -> Run {
         let (mut ws, mut got, welcomed) = login(&hub.addr, who, false).await;
         let listed = start.elapsed();
         while got < expect {
-            if let ServerFrame::Stored(page) = next_frame(&mut ws).await {
+            if let ServerFrame::MailboxPage(page) = next_frame(&mut ws).await {
                 got += page.len();
                 ws.send(WsMessage::Binary(
-                    proto::encode(&ClientFrame::StoredAck).into(),
+                    proto::encode(&ClientFrame::MailboxAck).into(),
                 ))
                 .await
                 .unwrap();

@@ -54,7 +54,7 @@ fn one_sender_fills_only_its_share_of_an_offline_mailbox() {
                 .await;
                 match status {
                     Some(Delivery::Stored) => stored += 1,
-                    Some(Delivery::Rejected(RejectReason::QueueFull)) => refused += 1,
+                    Some(Delivery::Rejected(RejectReason::MailboxFull)) => refused += 1,
                     other => panic!("{other:?}"),
                 }
             }

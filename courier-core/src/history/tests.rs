@@ -70,7 +70,7 @@ fn messages_both_ways_are_kept_once_with_their_outcome() {
     h.set_state(
         ME,
         MsgId(8),
-        &State::of(&Delivery::Rejected(RejectReason::NotKept)),
+        &State::of(&Delivery::Rejected(RejectReason::CouldNotStore)),
     )
     .unwrap();
     h.received(&from(BOB, 2, Target::Everyone, "lunch?"))

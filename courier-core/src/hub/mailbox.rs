@@ -191,7 +191,7 @@ impl Mailboxes {
     /// Keeps `m` for `to`.
     ///
     /// # Errors
-    /// [`RejectReason::QueueFull`] when the recipient's mailbox or the hub's room for
+    /// [`RejectReason::MailboxFull`] when the recipient's mailbox or the hub's room for
     /// stored messages is full, or the sender's share of either, or (for a `young`
     /// sender, a new identity) the newcomers' share of the hub's room.
     pub(super) fn store(
@@ -209,7 +209,7 @@ impl Mailboxes {
     /// the disk ([`Mailboxes::commit`]) or given up ([`Mailboxes::release`]).
     ///
     /// # Errors
-    /// [`RejectReason::QueueFull`], as [`Mailboxes::store`].
+    /// [`RejectReason::MailboxFull`], as [`Mailboxes::store`].
     pub(super) fn reserve(
         &mut self,
         to: ClientId,
@@ -233,7 +233,7 @@ impl Mailboxes {
             if mailbox.is_empty() {
                 self.boxes.remove(&to);
             }
-            return Err(RejectReason::QueueFull);
+            return Err(RejectReason::MailboxFull);
         }
         mailbox.bytes += c;
         mailbox.pending += 1;
@@ -577,7 +577,7 @@ mod tests {
         m.reclassify(|id| id == flood || id == ClientId([3; 32]));
         assert_eq!(
             m.reserve(bob, &newcomer(4), true),
-            Err(RejectReason::QueueFull),
+            Err(RejectReason::MailboxFull),
             "the flood's restored bytes fill the newcomers' room"
         );
         assert!(m.under_pressure(), "more than half of the newcomers' room");
@@ -643,19 +643,19 @@ mod tests {
         }
         assert_eq!(
             m.store(bob, msg(9, 10), false),
-            Err(RejectReason::QueueFull),
+            Err(RejectReason::MailboxFull),
             "count"
         );
         assert_eq!(
             m.store(carol, msg(1, 950), false),
-            Err(RejectReason::QueueFull),
+            Err(RejectReason::MailboxFull),
             "bytes"
         );
         m.store(carol, msg(1, 800), false).unwrap();
         let dave = ClientId([4; 32]);
         assert_eq!(
             m.store(dave, msg(1, 500), false),
-            Err(RejectReason::QueueFull),
+            Err(RejectReason::MailboxFull),
             "hub total"
         );
     }
@@ -705,7 +705,7 @@ mod tests {
         m.commit_written(bob, msg(1, 10), false);
         assert_eq!(
             m.reserve(bob, &msg(2, 10), false),
-            Err(RejectReason::QueueFull)
+            Err(RejectReason::MailboxFull)
         );
         assert_eq!(m.len(), 10);
     }

@@ -70,7 +70,7 @@ impl Hub {
                 self.notify(client, Target::Client(from), frame, now);
             }
             ClientFrame::SetProfile(profile) => self.set_profile(conn, client, profile, now),
-            ClientFrame::StoredAck => {
+            ClientFrame::MailboxAck => {
                 if let Ok(done) = self.mailboxes.ack(client, conn) {
                     if self.keeping {
                         self.delivered.push(crate::hub::db::Record::Delivered {
@@ -285,7 +285,7 @@ impl Hub {
     pub(super) fn hand_over(&mut self, conn: ConnId, client: ClientId, now: Instant) {
         match self.mailboxes.next_page(client, conn) {
             Page::None => {}
-            Page::Send(page) => self.send(conn, Arc::new(ServerFrame::Stored(page)), now),
+            Page::Send(page) => self.send(conn, Arc::new(ServerFrame::MailboxPage(page)), now),
             Page::Fetch(limit) => self.fetches.push((client, limit)),
         }
     }

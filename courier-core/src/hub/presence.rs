@@ -14,7 +14,7 @@ use serde_bytes::ByteBuf;
 use super::ConnId;
 use super::db::{Member, Record};
 use crate::limits;
-use crate::proto::{Card, ClientId, Contact, Profile, Timestamp};
+use crate::proto::{ClientId, Contact, ContactCard, Profile, Timestamp};
 
 /// One known client.
 #[derive(Debug, Clone)]
@@ -36,7 +36,7 @@ impl Known {
     pub(crate) fn contact(&self, id: ClientId) -> Contact {
         Contact {
             id,
-            profile: Card::from(&self.profile),
+            profile: ContactCard::from(&self.profile),
             online: !self.conns.is_empty(),
             last_seen: self.last_seen,
         }

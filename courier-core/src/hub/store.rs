@@ -137,7 +137,7 @@ impl Hub {
                     Delivery::Stored
                 } else {
                     self.mailboxes.release(u.to, &u.message);
-                    Delivery::Rejected(RejectReason::NotKept)
+                    Delivery::Rejected(RejectReason::CouldNotStore)
                 };
                 if self.conns.get(&u.sender).is_some_and(Conn::is_ready) {
                     let receipt = ServerFrame::Receipt { id, status };

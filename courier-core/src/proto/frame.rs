@@ -83,7 +83,7 @@ impl AvatarId {
 #[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Card {
+pub struct ContactCard {
     /// Display name.
     pub name: String,
     /// Availability.
@@ -94,7 +94,7 @@ pub struct Card {
     pub avatar: Option<AvatarId>,
 }
 
-impl From<&Profile> for Card {
+impl From<&Profile> for ContactCard {
     fn from(p: &Profile) -> Self {
         Self {
             name: p.name.clone(),
@@ -113,7 +113,7 @@ pub struct Contact {
     /// The contact's certificate fingerprint.
     pub id: ClientId,
     /// What the contact says about itself (avatar by id).
-    pub profile: Card,
+    pub profile: ContactCard,
     /// Whether at least one of its connections is logged in.
     pub online: bool,
     /// When the hub last heard from it.
@@ -201,9 +201,10 @@ pub enum ClientFrame {
     SetProfile(Profile),
     /// Ask for the next page of the contact list sent at login.
     NextContacts,
-    /// The last [`ServerFrame::Stored`] page arrived: the hub may forget it and send the
+    /// The last [`ServerFrame::MailboxPage`] page arrived: the hub may forget it and send the
     /// next.
-    StoredAck,
+    #[serde(rename = "StoredAck")]
+    MailboxAck,
     /// Ask for a contact's avatar bytes.
     GetAvatar {
         /// Whose.
@@ -232,7 +233,7 @@ pub enum ClientFrame {
     /// The sender of a kept offer is back (after a reconnect): it still offers it, and
     /// listens at `addrs` now. If the recipient accepted meanwhile, the tickets follow;
     /// an offer the hub no longer keeps is answered [`ServerFrame::TransferEnded`] with
-    /// [`TransferEnd::NotKept`](super::TransferEnd::NotKept).
+    /// [`TransferEnd::NoLongerStored`](super::TransferEnd::NoLongerStored).
     Reclaim {
         /// The hub's id of the offer.
         id: TransferId,
@@ -347,11 +348,13 @@ pub enum RejectReason {
     BadText,
     /// The sender is over its rate limit.
     RateLimited,
-    /// The recipient's offline queue is full.
-    QueueFull,
-    /// The recipient is offline and the hub could not keep the message (its disk is
+    /// The recipient's mailbox is full.
+    #[serde(rename = "QueueFull")]
+    MailboxFull,
+    /// The recipient is offline and the hub could not store the message (its disk is
     /// full or failing).
-    NotKept,
+    #[serde(rename = "NotKept")]
+    CouldNotStore,
 }
 
 impl RejectReason {
@@ -361,8 +364,8 @@ impl RejectReason {
             Self::NoSuchPeer => "no_such_peer",
             Self::BadText => "bad_text",
             Self::RateLimited => "rate_limited",
-            Self::QueueFull => "queue_full",
-            Self::NotKept => "not_kept",
+            Self::MailboxFull => "queue_full",
+            Self::CouldNotStore => "not_kept",
         }
     }
 
@@ -373,8 +376,8 @@ impl RejectReason {
             Self::NoSuchPeer,
             Self::BadText,
             Self::RateLimited,
-            Self::QueueFull,
-            Self::NotKept,
+            Self::MailboxFull,
+            Self::CouldNotStore,
         ]
         .into_iter()
         .find(|r| r.code() == code)
@@ -435,9 +438,10 @@ pub enum ServerFrame {
     /// A chat message for this client.
     Message(Message),
     /// A page of messages kept for us while we were offline, oldest first. Answer with
-    /// [`ClientFrame::StoredAck`]; until then the hub keeps them (a lost connection gets
+    /// [`ClientFrame::MailboxAck`]; until then the hub keeps them (a lost connection gets
     /// them again at the next login: drop duplicates by sender and id).
-    Stored(Vec<Message>),
+    #[serde(rename = "Stored")]
+    MailboxPage(Vec<Message>),
     /// What became of a message this client sent.
     Receipt {
         /// The id the client gave the message.

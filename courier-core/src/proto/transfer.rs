@@ -265,7 +265,8 @@ pub enum OfferRefusal {
     /// The hub could not keep the offer for the offline recipient (its disk is full or
     /// failing).
     #[error("the hub could not keep the offer (its disk is full or failing)")]
-    NotKept,
+    #[serde(rename = "NotKept")]
+    CouldNotStore,
 }
 
 /// Why the receiver said no.
@@ -295,7 +296,8 @@ pub enum TransferEnd {
     PeerGone,
     /// The hub no longer keeps this offer: it was answered, withdrawn or expired while
     /// its sender was away.
-    NotKept,
+    #[serde(rename = "NotKept")]
+    NoLongerStored,
 }
 
 /// What the hub hands both sides of an accepted transfer.

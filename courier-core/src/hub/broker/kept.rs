@@ -86,7 +86,7 @@ impl Hub {
                 self.broker.remove(id);
                 ServerFrame::OfferRefused {
                     tag,
-                    reason: OfferRefusal::NotKept,
+                    reason: OfferRefusal::CouldNotStore,
                 }
             };
             if self.conns.get(&conn).is_some_and(Conn::is_ready) {
@@ -118,7 +118,7 @@ impl Hub {
             // such: not counted against it).
             let end = ServerFrame::TransferEnded {
                 id,
-                end: TransferEnd::NotKept,
+                end: TransferEnd::NoLongerStored,
             };
             return self.send(conn, Arc::new(end), now);
         };
@@ -169,7 +169,7 @@ impl Hub {
         if let Some(t) = self.broker.remove(id) {
             let end = Arc::new(ServerFrame::TransferEnded {
                 id,
-                end: TransferEnd::NotKept,
+                end: TransferEnd::NoLongerStored,
             });
             let mut conns: Vec<ConnId> = t.from_conn.into_iter().collect();
             conns.extend(self.parties(&t, t.from));

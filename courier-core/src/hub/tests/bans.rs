@@ -116,7 +116,7 @@ fn dropping_a_senders_messages_frees_its_share_and_leaves_the_others() {
     assert!(
         receipts(&sim, mallory)
             .iter()
-            .any(|(_, d)| *d == Delivery::Rejected(RejectReason::QueueFull))
+            .any(|(_, d)| *d == Delivery::Rejected(RejectReason::MailboxFull))
     );
     sim.clear();
 
@@ -131,7 +131,7 @@ fn dropping_a_senders_messages_frees_its_share_and_leaves_the_others() {
     assert!(
         ends(&sim, mallory)
             .iter()
-            .any(|(_, end)| *end == crate::proto::TransferEnd::NotKept),
+            .any(|(_, end)| *end == crate::proto::TransferEnd::NoLongerStored),
         "the sender hears its offer is no longer kept"
     );
 

@@ -138,7 +138,7 @@ fn what_could_not_be_written_is_refused_with_a_reason_and_never_delivered() {
     sim.run();
     assert_eq!(
         receipts(&sim, a),
-        vec![(MsgId(1), Delivery::Rejected(RejectReason::NotKept))]
+        vec![(MsgId(1), Delivery::Rejected(RejectReason::CouldNotStore))]
     );
     assert_eq!(sim.hub.stats().stored, 0);
     assert_eq!(sim.hub.stats().stored_bytes, 0, "its room is given back");
@@ -186,7 +186,7 @@ fn the_recipient_s_queue_counts_messages_still_on_their_way_to_the_disk() {
     let r: Vec<(MsgId, Delivery)> = senders.iter().flat_map(|&s| receipts(&sim, s)).collect();
     assert_eq!(
         r,
-        vec![(MsgId(2), Delivery::Rejected(RejectReason::QueueFull))]
+        vec![(MsgId(2), Delivery::Rejected(RejectReason::MailboxFull))]
     );
 }
 

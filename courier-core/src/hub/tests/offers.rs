@@ -243,8 +243,8 @@ fn a_reclaim_of_an_offer_the_hub_no_longer_keeps_is_told_so() {
     assert_eq!(
         ends(&sim, a2),
         [
-            (kept, TransferEnd::NotKept),
-            (TransferId(12345), TransferEnd::NotKept)
+            (kept, TransferEnd::NoLongerStored),
+            (TransferId(12345), TransferEnd::NoLongerStored)
         ]
     );
     assert_eq!(sim.hub.stats().kept_offers, 0);
@@ -299,7 +299,10 @@ fn kept_offers_are_bounded_per_recipient_refused_when_not_written_and_expire() {
     let now = failing.now;
     failing.hub.handle_stored(1, false, now);
     failing.run();
-    assert_eq!(answers(&failing, fa), [(9, Err(OfferRefusal::NotKept))]);
+    assert_eq!(
+        answers(&failing, fa),
+        [(9, Err(OfferRefusal::CouldNotStore))]
+    );
     assert_eq!(failing.hub.stats().kept_offers, 0);
 
     // Past the age messages are kept for, offers are forgotten too.

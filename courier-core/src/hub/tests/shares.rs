@@ -27,7 +27,7 @@ fn one_sender_fills_only_its_share_of_a_recipients_mailbox() {
     assert!(
         receipts(&sim, mallory)
             .iter()
-            .any(|(_, d)| *d == Delivery::Rejected(RejectReason::QueueFull))
+            .any(|(_, d)| *d == Delivery::Rejected(RejectReason::MailboxFull))
     );
     send(
         &mut sim,

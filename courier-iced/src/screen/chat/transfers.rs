@@ -306,7 +306,7 @@ impl Transfers {
                         FileState::Failed("The sender went offline.".to_owned())
                     }
                     TransferEnd::Declined(_) => FileState::Declined("Declined.".to_owned()),
-                    TransferEnd::NotKept => {
+                    TransferEnd::NoLongerStored => {
                         FileState::Failed("The offer is no longer kept by the hub.".to_owned())
                     }
                 };
