@@ -138,7 +138,7 @@ pub(crate) struct SendArgs {
     #[arg(long)]
     pub(crate) json: bool,
     #[command(flatten)]
-    pub(crate) link: LinkArgs,
+    pub(crate) net: TransferNetArgs,
 }
 
 #[derive(Debug, Args)]
@@ -161,14 +161,14 @@ pub(crate) struct ReceiveArgs {
     #[arg(long)]
     pub(crate) json: bool,
     #[command(flatten)]
-    pub(crate) link: LinkArgs,
+    pub(crate) net: TransferNetArgs,
     #[command(flatten)]
     pub(crate) answer: AnswerArgs,
 }
 
 /// How transfers connect (rarely needed).
 #[derive(Debug, Args, Clone)]
-pub(crate) struct LinkArgs {
+pub(crate) struct TransferNetArgs {
     /// Listen for the other side on this address, IP or IP:PORT (default: all
     /// interfaces, a port the system picks). A fixed port helps with firewalls.
     #[arg(long, value_name = "IP[:PORT]", value_parser = parse_bind)]
@@ -182,7 +182,7 @@ pub(crate) struct LinkArgs {
     pub(crate) no_relay: bool,
 }
 
-impl LinkArgs {
+impl TransferNetArgs {
     pub(crate) fn options(&self) -> courier_core::transfer::Options {
         let mut o = courier_core::transfer::Options::default();
         if let Some(addr) = self.bind {
@@ -226,11 +226,11 @@ pub(crate) struct HubArgs {
     pub(crate) no_relay: bool,
     /// Messages kept (on the disk) for one offline contact; past it, senders hear
     /// "queue full".
-    #[arg(long, value_name = "N", default_value_t = courier_core::limits::OFFLINE_QUEUE_ON_DISK)]
+    #[arg(long, value_name = "N", default_value_t = courier_core::limits::MAILBOX_ON_DISK)]
     pub(crate) offline_messages: usize,
     /// File offers kept (names and sizes) for one offline contact, and from one sender,
     /// until answered (`send --wait`); past it, the sender hears "too many offers".
-    #[arg(long, value_name = "N", default_value_t = courier_core::limits::KEPT_OFFERS)]
+    #[arg(long, value_name = "N", default_value_t = courier_core::limits::STORED_OFFERS)]
     pub(crate) offline_offers: usize,
     /// The name the hub shows on the network (default: this computer's name).
     #[arg(long, value_name = "NAME")]

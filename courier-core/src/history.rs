@@ -61,7 +61,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// File names kept per card, at most (the count says how many there were).
-pub const CARD_NAMES: usize = 20;
+pub const KEPT_TRANSFER_NAMES: usize = 20;
 
 const SCHEMA: sqlite::Schema = sqlite::Schema {
     application_id: APPLICATION_ID,
@@ -78,7 +78,7 @@ pub enum State {
     /// Someone else's message.
     Received,
     /// Ours, written while the hub was away: not handed to it yet.
-    Waiting,
+    Unsent,
     /// Ours, handed to the hub; no receipt yet.
     Sent,
     /// Ours, delivered.
@@ -95,7 +95,7 @@ impl State {
     fn code(&self) -> String {
         match self {
             Self::Received => "received".into(),
-            Self::Waiting => "waiting".into(),
+            Self::Unsent => "waiting".into(),
             Self::Sent => "sent".into(),
             Self::Delivered => "delivered".into(),
             Self::Stored => "stored".into(),
@@ -107,7 +107,7 @@ impl State {
     fn parse(code: &str) -> Self {
         match code {
             "received" => Self::Received,
-            "waiting" => Self::Waiting,
+            "waiting" => Self::Unsent,
             "delivered" => Self::Delivered,
             "stored" => Self::Stored,
             "read" => Self::Read,
@@ -151,14 +151,14 @@ pub struct Entry {
 
 /// A file card as kept once its transfer was over.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileCard {
+pub struct KeptTransfer {
     /// Its place in the history.
     pub seq: i64,
     /// The contact on the other side.
     pub peer: ClientId,
     /// Whether we sent the files.
     pub outgoing: bool,
-    /// The first [`CARD_NAMES`] files: name and size.
+    /// The first [`KEPT_TRANSFER_NAMES`] files: name and size.
     pub files: Vec<(String, u64)>,
     /// How many files there were.
     pub count: u64,
@@ -245,12 +245,12 @@ impl History {
     }
 
     /// Keeps a message we (`me`) wrote while the hub was away, with the id it will be
-    /// sent with: it survives the app stopping, and [`History::waiting`] finds it at the
+    /// sent with: it survives the app stopping, and [`History::unsent_messages`] finds it at the
     /// next start. [`History::set_state`] to [`State::Sent`] once handed over.
     ///
     /// # Errors
     /// If the file cannot be written.
-    pub fn written(
+    pub fn unsent(
         &self,
         me: ClientId,
         id: MsgId,
@@ -259,14 +259,14 @@ impl History {
         time: Timestamp,
     ) -> Result<bool, Error> {
         let peer = key_of(to);
-        self.insert(peer, me, id, true, text, time, &State::Waiting)
+        self.insert(peer, me, id, true, text, time, &State::Unsent)
     }
 
     /// Our messages not handed to the hub yet, oldest first.
     ///
     /// # Errors
     /// If the file cannot be read.
-    pub fn waiting(&self) -> Result<Vec<Entry>, Error> {
+    pub fn unsent_messages(&self) -> Result<Vec<Entry>, Error> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -394,9 +394,9 @@ impl History {
     ///
     /// # Errors
     /// If the file cannot be written.
-    pub fn file_card(&self, card: &FileCard) -> Result<i64, Error> {
+    pub fn keep_transfer(&self, card: &KeptTransfer) -> Result<i64, Error> {
         let mut names = Vec::new();
-        let kept: Vec<&(String, u64)> = card.files.iter().take(CARD_NAMES).collect();
+        let kept: Vec<&(String, u64)> = card.files.iter().take(KEPT_TRANSFER_NAMES).collect();
         // Encoding into a Vec cannot fail.
         let _ = ciborium::into_writer(&kept, &mut names);
         self.conn
@@ -427,13 +427,13 @@ impl History {
     ///
     /// # Errors
     /// If the file cannot be read.
-    pub fn file_cards(
+    pub fn kept_transfers(
         &self,
         peer: Option<ClientId>,
         since: Timestamp,
         until: Option<Timestamp>,
         limit: usize,
-    ) -> Result<Vec<FileCard>, Error> {
+    ) -> Result<Vec<KeptTransfer>, Error> {
         let until = until.map_or(i64::MAX, sql_time);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut stmt = self
@@ -469,7 +469,7 @@ impl History {
             };
             let files: Vec<(String, u64)> =
                 ciborium::from_reader(names.as_slice()).unwrap_or_default();
-            cards.push(FileCard {
+            cards.push(KeptTransfer {
                 seq,
                 peer: ClientId(peer),
                 outgoing,

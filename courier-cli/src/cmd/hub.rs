@@ -141,8 +141,8 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
     let mut config = hub::Config::new(id, secret);
     config.relay = !args.no_relay;
     config.db = Some(database);
-    config.offline_queue = args.offline_messages;
-    config.kept_offers = args.offline_offers;
+    config.mailbox = args.offline_messages;
+    config.stored_offers = args.offline_offers;
     config.offline_max_age = std::time::Duration::from_secs(u64::from(args.offline_days) * 86_400);
     config.message_rate = args.message_rate;
     config.message_burst = args.message_rate.saturating_mul(5) / 2;

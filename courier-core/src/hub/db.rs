@@ -6,11 +6,11 @@
 //! device, ban, unban, drop) for a running hub to take.
 //!
 //! The [`Hub`](super::Hub) machine does no I/O: it is given back what was kept at
-//! start ([`Hub::restore`](super::Hub::restore) with [`Db::waiting`],
+//! start ([`Hub::restore`](super::Hub::restore) with [`Db::backlogs`],
 //! [`Hub::restore_member`](super::Hub::restore_member) with [`Db::each_member`],
 //! [`Hub::restore_offers`](super::Hub::restore_offers) with [`Db::offers`],
 //! [`Hub::restore_bans`](super::Hub::restore_bans) with [`Db::bans`]), and hands out
-//! [`Record`]s ([`Hub::poll_store`](super::Hub::poll_store)) that [`Db::write`]
+//! [`Record`]s ([`Hub::poll_writes`](super::Hub::poll_writes)) that [`Db::write`]
 //! commits. The driver ([`serve`](super::serve)) owns the database on a thread of its
 //! own and commits what piled up in one transaction, so the routing path never waits
 //! on the disk. `courier hub` commands work on the same file beside a running hub.
@@ -61,7 +61,7 @@ pub struct Member {
 
 /// A file offer the hub keeps until its recipient answers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeptOffer {
+pub struct StoredOffer {
     /// The hub's id of the transfer.
     pub id: TransferId,
     /// Who offers.
@@ -120,7 +120,7 @@ pub enum Record {
     /// back to the hub like an [`Record::Expire`]'s.
     Drop(Whose),
     /// Keep a file offer until its recipient answers it.
-    Offer(KeptOffer),
+    Offer(StoredOffer),
     /// The offer was answered, withdrawn or is too old: forget it.
     OfferGone(TransferId),
 }
@@ -140,7 +140,7 @@ pub struct Written {
     /// Each [`Record::Fetch`]'s page.
     pub loaded: Vec<Loaded>,
     /// What [`Record::Expire`] and [`Record::Drop`] forgot, per recipient and sender.
-    pub expired: Vec<Waiting>,
+    pub expired: Vec<Backlog>,
 }
 
 /// A page of the backlog read for [`Record::Fetch`].
@@ -157,7 +157,7 @@ pub struct Loaded {
 /// What waits on the disk for one offline contact from one sender (read at start,
 /// instead of the messages themselves).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Waiting {
+pub struct Backlog {
     /// The recipient.
     pub to: ClientId,
     /// The sender.

@@ -407,14 +407,14 @@ impl Mailboxes {
                 return Page::None;
             }
             mailbox.fetching = true;
-            return Page::Fetch(limits::STORED_PAGE);
+            return Page::Fetch(limits::MAILBOX_PAGE);
         }
         let mut page = Vec::new();
         let mut bytes = 0;
         for m in &mailbox.messages {
             let c = cost(m);
             if !page.is_empty()
-                && (page.len() >= limits::STORED_PAGE || bytes + c > limits::STORED_PAGE_BYTES)
+                && (page.len() >= limits::MAILBOX_PAGE || bytes + c > limits::MAILBOX_PAGE_BYTES)
             {
                 break;
             }
@@ -594,13 +594,13 @@ mod tests {
         let bob = ClientId([2; 32]);
         let (a, b) = (ConnId(1), ConnId(2));
         let mut m = Mailboxes::new(1000, 1 << 30, 1 << 30).unshared();
-        for n in 0..(limits::STORED_PAGE as u64 + 5) {
+        for n in 0..(limits::MAILBOX_PAGE as u64 + 5) {
             m.store(bob, msg(n, 10), false).unwrap();
         }
         let Page::Send(page) = m.next_page(bob, a) else {
             panic!("a page")
         };
-        assert_eq!(page.len(), limits::STORED_PAGE);
+        assert_eq!(page.len(), limits::MAILBOX_PAGE);
         assert_eq!(
             m.next_page(bob, b),
             Page::None,
@@ -610,14 +610,14 @@ mod tests {
         // a drops before acknowledging: the page is sent again, whole.
         m.conn_gone(bob, a);
         assert_eq!(m.next_page(bob, b), Page::Send(page));
-        assert_eq!(m.ack(bob, b).unwrap().len(), limits::STORED_PAGE);
+        assert_eq!(m.ack(bob, b).unwrap().len(), limits::MAILBOX_PAGE);
         assert_eq!(m.len(), 5);
         let Page::Send(rest) = m.next_page(bob, b) else {
             panic!("the rest")
         };
         assert_eq!(
             rest.first().map(|x| x.id),
-            Some(MsgId(limits::STORED_PAGE as u64))
+            Some(MsgId(limits::MAILBOX_PAGE as u64))
         );
         m.ack(bob, b).unwrap();
         assert_eq!((m.len(), m.bytes()), (0, 0));
@@ -628,7 +628,7 @@ mod tests {
     fn pages_fit_in_bytes_but_always_carry_one_message() {
         let bob = ClientId([2; 32]);
         let mut m = Mailboxes::new(1000, 1 << 30, 1 << 30).unshared();
-        let big = limits::STORED_PAGE_BYTES;
+        let big = limits::MAILBOX_PAGE_BYTES;
         m.store(bob, msg(1, big), false).unwrap();
         m.store(bob, msg(2, 10), false).unwrap();
         assert!(matches!(m.next_page(bob, ConnId(1)), Page::Send(p) if p.len() == 1));
@@ -674,26 +674,26 @@ mod tests {
         assert_eq!((m.len(), m.in_memory()), (602, 0), "nothing in memory");
         assert_eq!(m.bytes(), 600 * 96 + 6000 + 2 * 106);
         // Bob logs in: the first page is read, then sent.
-        assert_eq!(m.next_page(bob, conn), Page::Fetch(limits::STORED_PAGE));
+        assert_eq!(m.next_page(bob, conn), Page::Fetch(limits::MAILBOX_PAGE));
         assert_eq!(m.next_page(bob, conn), Page::None, "one read at a time");
         // A message written meanwhile waits behind the backlog, on the disk.
         m.reserve(bob, &msg(200, 10), false).unwrap();
         m.commit_written(bob, msg(200, 10), true);
-        let first: Vec<Message> = (0..limits::STORED_PAGE as u64)
+        let first: Vec<Message> = (0..limits::MAILBOX_PAGE as u64)
             .map(|n| msg(n, 10))
             .collect();
-        m.loaded(bob, first.clone(), 603 - limits::STORED_PAGE, true);
+        m.loaded(bob, first.clone(), 603 - limits::MAILBOX_PAGE, true);
         assert_eq!(m.next_page(bob, conn), Page::Send(first));
-        assert_eq!(m.ack(bob, conn).unwrap().len(), limits::STORED_PAGE);
-        assert_eq!(m.len(), 603 - limits::STORED_PAGE);
-        assert_eq!(m.next_page(bob, conn), Page::Fetch(limits::STORED_PAGE));
+        assert_eq!(m.ack(bob, conn).unwrap().len(), limits::MAILBOX_PAGE);
+        assert_eq!(m.len(), 603 - limits::MAILBOX_PAGE);
+        assert_eq!(m.next_page(bob, conn), Page::Fetch(limits::MAILBOX_PAGE));
         // Bob leaves while the read is on its way: the page stays on the disk.
         m.offline(bob);
-        let second: Vec<Message> = (0..limits::STORED_PAGE as u64)
+        let second: Vec<Message> = (0..limits::MAILBOX_PAGE as u64)
             .map(|n| msg(n, 10))
             .collect();
-        m.loaded(bob, second, 603 - 2 * limits::STORED_PAGE, false);
-        assert_eq!((m.len(), m.in_memory()), (603 - limits::STORED_PAGE, 0));
+        m.loaded(bob, second, 603 - 2 * limits::MAILBOX_PAGE, false);
+        assert_eq!((m.len(), m.in_memory()), (603 - limits::MAILBOX_PAGE, 0));
     }
 
     #[test]
@@ -717,7 +717,7 @@ mod tests {
         m.restore_on_disk(bob, ClientId([7; 32]), 5, 50);
         assert_eq!(
             m.next_page(bob, ConnId(1)),
-            Page::Fetch(limits::STORED_PAGE)
+            Page::Fetch(limits::MAILBOX_PAGE)
         );
         // Two rows were damaged: three came back, none is left.
         let page: Vec<Message> = (0..3).map(|n| msg(n, 10)).collect();

@@ -72,7 +72,7 @@ impl Hub {
             ClientFrame::SetProfile(profile) => self.set_profile(conn, client, profile, now),
             ClientFrame::MailboxAck => {
                 if let Ok(done) = self.mailboxes.ack(client, conn) {
-                    if self.keeping {
+                    if self.has_db {
                         self.delivered.push(crate::hub::db::Record::Delivered {
                             to: client,
                             messages: done,
@@ -214,7 +214,7 @@ impl Hub {
     }
 
     /// Routes a message; its receipt, or `None` when the receipt comes once the
-    /// message is written for an offline contact ([`Hub::handle_stored`]).
+    /// message is written for an offline contact ([`Hub::handle_written`]).
     pub(super) fn deliver(
         &mut self,
         conn: ConnId,
@@ -250,7 +250,7 @@ impl Hub {
                 }
                 Delivery::Delivered
             }
-            Recipients::Offline(who) if self.keeping => {
+            Recipients::Offline(who) if self.has_db => {
                 // A new identity's messages for offline members share the newcomers' room.
                 let young = self.is_new(from, time);
                 if let Err(reason) = self.mailboxes.reserve(who, &message, young) {

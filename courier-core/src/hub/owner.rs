@@ -51,14 +51,14 @@ impl Hub {
         }
         let _ = self.directory.forget_device(id);
         let mut dropped = Dropped::default();
-        if self.keeping {
+        if self.has_db {
             self.drops.push(db::Record::Drop(db::Whose::From(id)));
             self.drops.push(db::Record::Drop(db::Whose::To(id)));
         } else {
             dropped.messages += self.mailboxes.drop_from_in_memory(id);
             dropped.messages += self.mailboxes.drop_in_memory(id);
         }
-        dropped.offers = self.drop_kept_offers(id, true, now);
+        dropped.offers = self.drop_stored_offers(id, true, now);
         dropped
     }
 
@@ -84,12 +84,12 @@ impl Hub {
     /// and the others' messages stay. Whoever is here hears that the offers ended.
     pub fn drop_from(&mut self, from: ClientId, now: Instant) -> Dropped {
         let mut dropped = Dropped::default();
-        if self.keeping {
+        if self.has_db {
             self.drops.push(db::Record::Drop(db::Whose::From(from)));
         } else {
             dropped.messages = self.mailboxes.drop_from_in_memory(from);
         }
-        dropped.offers = self.drop_kept_offers(from, false, now);
+        dropped.offers = self.drop_stored_offers(from, false, now);
         dropped
     }
 }

@@ -8,7 +8,7 @@
 //! many receive them.
 //!
 //! Beside the connections, the loop runs the hub's database writer on a thread of its
-//! own (what [`Hub::poll_store`] hands out, answered with [`Hub::handle_stored`] and
+//! own (what [`Hub::poll_writes`] hands out, answered with [`Hub::handle_written`] and
 //! [`Hub::handle_loaded`]), takes the owner's requests that writer finds in the database
 //! ([`Hub::forget_device`], [`Hub::ban`], [`Hub::unban`], [`Hub::drop_from`]), and tries
 //! the reach-back connections the hub asks for ([`Hub::handle_reachback`]). Each branch
@@ -130,7 +130,7 @@ impl Writer {
     }
 
     fn keep(&self, hub: &mut Hub) {
-        let records = hub.poll_store();
+        let records = hub.poll_writes();
         if records.is_empty() {
             return;
         }
@@ -140,7 +140,7 @@ impl Writer {
             .is_some_and(|tx| tx.send(records).is_ok());
         if !sent {
             // No writer: nothing is kept, and the senders hear so.
-            hub.handle_stored(1, false, Instant::now());
+            hub.handle_written(1, false, Instant::now());
         }
     }
 
@@ -210,9 +210,9 @@ pub async fn serve(
             let (back, members, messages, pending) = blocking::unblock(move || {
                 // Requests made while the hub was stopped are already in the members.
                 read.take_forget_requests()?;
-                let waiting = read.waiting()?;
-                let messages: usize = waiting.iter().map(|w| w.count).sum();
-                hub.restore(std::iter::empty(), waiting);
+                let backlogs = read.backlogs()?;
+                let messages: usize = backlogs.iter().map(|w| w.count).sum();
+                hub.restore(std::iter::empty(), backlogs);
                 let mut members = 0usize;
                 read.each_member(|m| {
                     members += 1;
@@ -294,7 +294,7 @@ pub async fn serve(
             }
             (batches, result) = committed.select_next_some() => {
                 let now = Instant::now();
-                hub.handle_stored(batches, result.is_ok(), now);
+                hub.handle_written(batches, result.is_ok(), now);
                 if let Ok(written) = result {
                     hub.handle_loaded(written, now);
                 }

@@ -1,6 +1,6 @@
 //! The hub's side of its database: what it kept is given back at start; what must be
-//! kept is handed out in batches ([`Hub::poll_store`]) for the driver to commit; a
-//! commit's result ([`Hub::handle_stored`]) releases the `stored` receipts it promised,
+//! kept is handed out in batches ([`Hub::poll_writes`]) for the driver to commit; a
+//! commit's result ([`Hub::handle_written`]) releases the `stored` receipts it promised,
 //! and what it read back ([`Hub::handle_loaded`]) goes to the recipients. The machine
 //! never touches the disk.
 
@@ -36,19 +36,19 @@ impl Hub {
     /// time as they are handed over, with their original sender and time). Members are
     /// bounded as ever ([`Config::max_known`](super::Config::max_known), [`Config::avatars_total`](super::Config::avatars_total)); kept
     /// messages are all taken back, whatever the limits now, since the hub promised
-    /// them. From then on the hub records what changes for [`Hub::poll_store`], and a
+    /// them. From then on the hub records what changes for [`Hub::poll_writes`], and a
     /// message for an offline contact is acknowledged `stored` only once written
-    /// ([`Hub::handle_stored`]); a hub never given this keeps everything in memory.
+    /// ([`Hub::handle_written`]); a hub never given this keeps everything in memory.
     pub fn restore(
         &mut self,
         members: impl IntoIterator<Item = db::Member>,
-        waiting: Vec<db::Waiting>,
+        backlogs: Vec<db::Backlog>,
     ) {
-        self.keeping = true;
-        self.broker.keeping = true;
+        self.has_db = true;
+        self.broker.has_db = true;
         self.mailboxes.set_total(self.config.offline_disk_bytes);
         self.directory.restore(members);
-        for w in waiting {
+        for w in backlogs {
             self.mailboxes
                 .restore_on_disk(w.to, w.from, w.count, w.bytes);
         }
@@ -58,7 +58,7 @@ impl Hub {
     /// waits for its recipient's answer as before, its sender away until it reclaims it
     /// ([`ClientFrame::Reclaim`](crate::proto::ClientFrame)). One whose sender or
     /// recipient is no longer a member is forgotten.
-    pub fn restore_offers(&mut self, offers: Vec<db::KeptOffer>) {
+    pub fn restore_offers(&mut self, offers: Vec<db::StoredOffer>) {
         for offer in offers {
             self.restore_offer(offer);
         }
@@ -75,8 +75,8 @@ impl Hub {
     /// deliveries to forget; and, last, pages of the backlog to read
     /// ([`db::Record::Fetch`], answered by [`Hub::handle_loaded`]). Empty when nothing
     /// changed, and always for a hub never given [`Hub::restore`]. Each non-empty batch
-    /// must be answered, in order, by [`Hub::handle_stored`].
-    pub fn poll_store(&mut self) -> Vec<db::Record> {
+    /// must be answered, in order, by [`Hub::handle_written`].
+    pub fn poll_writes(&mut self) -> Vec<db::Record> {
         let mut records = self.directory.take_records();
         records.append(&mut self.delivered);
         records.append(&mut self.drops);
@@ -105,12 +105,12 @@ impl Hub {
         records
     }
 
-    /// The oldest `batches` batches from [`Hub::poll_store`] were written (`ok`), or
+    /// The oldest `batches` batches from [`Hub::poll_writes`] were written (`ok`), or
     /// could not be (a full or failing disk). Their senders hear `stored`, and a
     /// recipient who came online meanwhile gets the messages now; or, if not written,
     /// the senders hear why and the messages are dropped. Routing to online contacts
     /// never waited for this.
-    pub fn handle_stored(&mut self, batches: usize, ok: bool, now: Instant) {
+    pub fn handle_written(&mut self, batches: usize, ok: bool, now: Instant) {
         for _ in 0..batches {
             let Some((batch, fetched, offers)) = self.saving.pop_front() else {
                 return;
@@ -153,7 +153,7 @@ impl Hub {
     }
 
     /// What a written batch read and forgot ([`db::Db::write`], given after
-    /// [`Hub::handle_stored`] of its batches): pages of the backlog for
+    /// [`Hub::handle_written`] of its batches): pages of the backlog for
     /// [`db::Record::Fetch`]es, handed over to their recipients if still online; and
     /// messages forgotten for their age ([`db::Record::Expire`]).
     pub fn handle_loaded(&mut self, written: db::Written, now: Instant) {
@@ -204,7 +204,7 @@ impl Hub {
             })
             .collect();
         for to in gone {
-            if self.keeping {
+            if self.has_db {
                 self.drops.push(db::Record::Drop(db::Whose::To(to)));
             } else {
                 self.mailboxes.drop_in_memory(to);

@@ -137,7 +137,7 @@ pub struct Stats {
     /// Transfers offered or accepted and not yet connected.
     pub transfers: usize,
     /// Of those, file offers kept until their recipient answers.
-    pub kept_offers: usize,
+    pub stored_offers: usize,
     /// Logins answered that did not succeed (wrong passwords, abandoned guesses), since
     /// start.
     pub failed_logins: u64,

@@ -70,9 +70,9 @@ fn offline_messages_are_stored_then_delivered_at_login() {
 }
 
 #[test]
-fn offline_queue_is_bounded() {
+fn mailbox_is_bounded() {
     let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
-    config.offline_queue = 3;
+    config.mailbox = 3;
     let mut sim = Sim::with_config(config, PW);
     established(&mut sim, &[1, 3, 4, 5]);
     // One message from each of four senders (one sender may fill only a share).

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{Brokered, Kept, State};
+use super::{Brokered, State, StoredSize};
 use crate::hub::paced::Paced;
 use crate::hub::{Conn, ConnId, Hub, db};
 use crate::limits;
@@ -14,7 +14,7 @@ use crate::proto::{ClientId, OfferRefusal, ServerFrame, Timestamp, TransferEnd, 
 
 impl Hub {
     /// One kept offer back from the database.
-    pub(in crate::hub) fn restore_offer(&mut self, offer: db::KeptOffer) {
+    pub(in crate::hub) fn restore_offer(&mut self, offer: db::StoredOffer) {
         let members =
             self.directory.get(&offer.from).is_some() && self.directory.get(&offer.to).is_some();
         if !members
@@ -25,8 +25,8 @@ impl Hub {
             return;
         }
         let bytes = crate::proto::encode(&*offer.manifest).len();
-        self.broker.kept_bytes += bytes;
-        self.broker.kept_count += 1;
+        self.broker.stored_offer_bytes += bytes;
+        self.broker.stored_offer_count += 1;
         self.broker.transfers.insert(
             offer.id,
             Brokered {
@@ -40,12 +40,12 @@ impl Hub {
                 created: offer.created,
                 test: None,
                 state: State::Offered,
-                kept: Some(Kept { bytes }),
+                stored: Some(StoredSize { bytes }),
             },
         );
     }
 
-    /// Hands `client`, who just logged in on `conn`, the kept offers waiting for its
+    /// Hands `client`, who just logged in on `conn`, the kept offers offers for its
     /// answer, oldest first, as its outbox drains.
     pub(in crate::hub) fn hand_over_offers(
         &mut self,
@@ -53,16 +53,16 @@ impl Hub {
         client: ClientId,
         now: Instant,
     ) {
-        let mut waiting: Vec<(Timestamp, TransferId)> = self
+        let mut offers: Vec<(Timestamp, TransferId)> = self
             .broker
             .transfers
             .iter()
-            .filter(|(_, t)| t.to == client && t.kept.is_some())
+            .filter(|(_, t)| t.to == client && t.stored.is_some())
             .filter(|(_, t)| matches!(t.state, State::Offered))
             .map(|(id, t)| (t.created, *id))
             .collect();
-        waiting.sort();
-        for (_, id) in waiting {
+        offers.sort();
+        for (_, id) in offers {
             self.send_paced(conn, Paced::Offer(id), now);
         }
     }
@@ -112,7 +112,7 @@ impl Hub {
             .broker
             .transfers
             .get_mut(&id)
-            .filter(|t| t.from == client && t.kept.is_some())
+            .filter(|t| t.from == client && t.stored.is_some())
         else {
             // Answered, withdrawn or expired meanwhile (an app coming back may hold many
             // such: not counted against it).
@@ -138,10 +138,10 @@ impl Hub {
     }
 
     /// Kept offers older than `before` are forgotten, and so are those whose sender has
-    /// been away for [`limits::KEPT_OFFER_SENDER_AWAY`] (only it can send the files: an
+    /// been away for [`limits::STORED_OFFER_SENDER_AWAY`] (only it can send the files: an
     /// identity that never comes back holds nothing for long); whoever is here hears so.
     pub(in crate::hub) fn expire_offers(&mut self, before: Timestamp, now: Instant) {
-        let away = u64::try_from(limits::KEPT_OFFER_SENDER_AWAY.as_millis()).unwrap_or(u64::MAX);
+        let away = u64::try_from(limits::STORED_OFFER_SENDER_AWAY.as_millis()).unwrap_or(u64::MAX);
         let gone_since = Timestamp(self.wall(now).0.saturating_sub(away));
         // Gone since the hub started at the latest: after a crash, `last_seen` of a
         // sender that was online is when it logged in.
@@ -155,17 +155,17 @@ impl Hub {
             .broker
             .transfers
             .iter()
-            .filter(|(_, t)| t.kept.is_some() && (t.created < before || sender_gone(&t.from)))
+            .filter(|(_, t)| t.stored.is_some() && (t.created < before || sender_gone(&t.from)))
             .filter(|(_, t)| !matches!(t.state, State::Ticketed { .. }))
             .map(|(id, _)| *id)
             .collect();
         for id in old {
-            self.forget_kept(id, now);
+            self.forget_stored_offer(id, now);
         }
     }
 
     /// Forgets kept offer `id`; whoever of its parties is here hears it is not kept.
-    fn forget_kept(&mut self, id: TransferId, now: Instant) {
+    fn forget_stored_offer(&mut self, id: TransferId, now: Instant) {
         if let Some(t) = self.broker.remove(id) {
             let end = Arc::new(ServerFrame::TransferEnded {
                 id,
@@ -182,7 +182,7 @@ impl Hub {
     /// The owner dropped what `who` left: its kept offers (and, with `to_too`, those
     /// kept for it) are forgotten, answered or not; whoever is here hears so. Returns
     /// how many.
-    pub(in crate::hub) fn drop_kept_offers(
+    pub(in crate::hub) fn drop_stored_offers(
         &mut self,
         who: ClientId,
         to_too: bool,
@@ -192,11 +192,11 @@ impl Hub {
             .broker
             .transfers
             .iter()
-            .filter(|(_, t)| t.kept.is_some() && (t.from == who || (to_too && t.to == who)))
+            .filter(|(_, t)| t.stored.is_some() && (t.from == who || (to_too && t.to == who)))
             .map(|(id, _)| *id)
             .collect();
         for &id in &gone {
-            self.forget_kept(id, now);
+            self.forget_stored_offer(id, now);
         }
         gone.len()
     }
