@@ -327,14 +327,14 @@ pub(crate) struct ClientArgs {
     /// the password, the next ones need none).
     #[arg(long, env = "COURIER_NO_REMEMBER")]
     pub(crate) no_remember: bool,
-    /// Decline connection checks from contacts (set by the commands that take
+    /// Decline contacts' link tests (set by the commands that take
     /// `--no-link-tests`).
     #[arg(skip)]
     pub(crate) no_link_tests: bool,
 }
 
 impl ClientArgs {
-    /// These arguments, answering connection checks as `answer` says.
+    /// These arguments, answering link tests as `answer` says.
     pub(crate) fn answering(&self, answer: &AnswerArgs) -> Self {
         Self {
             no_link_tests: answer.no_link_tests,
@@ -343,10 +343,10 @@ impl ClientArgs {
     }
 }
 
-/// Whether a long-running session answers connection checks.
+/// Whether a long-running session answers link tests.
 #[derive(Debug, Args, Clone)]
 pub(crate) struct AnswerArgs {
-    /// Do not answer connection checks from contacts (`courier doctor --peer`): they are
+    /// Do not answer contacts' link tests (`courier doctor --peer`): they are
     /// told you do not. By default any Courier answers them by itself, dialling only the
     /// address the hub sees the checking contact at.
     #[arg(long, env = "COURIER_NO_LINK_TESTS")]

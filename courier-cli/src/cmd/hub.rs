@@ -374,7 +374,7 @@ fn stored(args: &HubMembersArgs) -> Result<ExitCode> {
             out.push_str(&line.to_string());
         } else {
             out.push_str(&format!(
-                "{}  {:<24} {} message(s), {} byte(s), for {} member(s); {} kept offer(s)",
+                "{}  {:<24} {} message(s), {} byte(s), for {} member(s); {} stored offer(s)",
                 l.from.short(),
                 safe(&name.unwrap_or_else(|| "-".to_owned())),
                 l.messages,

@@ -23,7 +23,7 @@ impl RejectReason {
             Self::RateLimited => "you are sending too fast; try again in a moment",
             Self::MailboxFull => "they are offline and too many messages are waiting for them",
             Self::CouldNotStore => {
-                "they are offline and the hub could not keep it (its disk is full or failing)"
+                "they are offline and the hub could not store it (its disk is full or failing)"
             }
         }
     }
@@ -69,7 +69,7 @@ impl Declined {
         match self {
             Self::ByUser => "declined by the receiver",
             Self::NoSpace => "declined: the receiver does not have enough disk space",
-            Self::NoLinkTests => "they do not answer connection checks",
+            Self::NoLinkTests => "they do not answer link tests",
         }
     }
 }
@@ -90,7 +90,7 @@ impl fmt::Display for TransferEnd {
             Self::Cancelled { by } => write!(f, "cancelled by {}", by.short()),
             Self::PeerGone => f.write_str("the other side went offline"),
             Self::NoLongerStored => f.write_str(
-                "the hub no longer keeps the offer (answered, withdrawn or expired meanwhile)",
+                "the hub no longer has the offer (answered, withdrawn or expired meanwhile)",
             ),
         }
     }

@@ -264,7 +264,7 @@ pub enum OfferRefusal {
     TooManyAddresses,
     /// The hub could not keep the offer for the offline recipient (its disk is full or
     /// failing).
-    #[error("the hub could not keep the offer (its disk is full or failing)")]
+    #[error("the hub could not store the offer (its disk is full or failing)")]
     #[serde(rename = "NotKept")]
     CouldNotStore,
 }
