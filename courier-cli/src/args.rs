@@ -224,11 +224,11 @@ pub(crate) struct HubArgs {
     /// Never relay file transfers (peers that cannot reach each other directly fail).
     #[arg(long)]
     pub(crate) no_relay: bool,
-    /// Messages kept (on the disk) for one offline contact; past it, senders hear
+    /// Messages stored (on the disk) for one offline contact; past it, senders hear
     /// "queue full".
     #[arg(long, value_name = "N", default_value_t = courier_core::limits::MAILBOX_ON_DISK)]
     pub(crate) offline_messages: usize,
-    /// File offers kept (names and sizes) for one offline contact, and from one sender,
+    /// File offers stored (names and sizes) for one offline contact, and from one sender,
     /// until answered (`send --wait`); past it, the sender hears "too many offers".
     #[arg(long, value_name = "N", default_value_t = courier_core::limits::STORED_OFFERS)]
     pub(crate) offline_offers: usize,
@@ -258,17 +258,17 @@ pub(crate) enum HubAction {
     /// running hub disconnects it within seconds.
     Forget(HubForgetArgs),
     /// Ban a member: forgotten, refused at every login even with the password, and the
-    /// messages and kept offers it left (or that wait for it) are dropped. If it is
+    /// messages and stored offers it left (or that wait for it) are dropped. If it is
     /// online, the running hub disconnects it within seconds.
     Ban(HubForgetArgs),
     /// Lift a ban: the member may log in with the password again.
     Unban(HubForgetArgs),
     /// List the banned identities.
     Bans(HubMembersArgs),
-    /// What each sender left at the hub: messages waiting for offline members and
-    /// kept file offers.
+    /// What each sender left at the hub: messages stored for offline members and
+    /// stored file offers.
     Stored(HubMembersArgs),
-    /// Drop every waiting message and kept offer from one sender (the hub carries on
+    /// Drop every stored message and stored offer from one sender (the hub carries on
     /// delivering the others').
     Drop(HubDropArgs),
 }

@@ -1630,7 +1630,7 @@ fn a_banned_member_is_cut_off_and_what_a_sender_left_can_be_dropped() {
     let out = hub_admin(&data, &["drop", "--from", "carol"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).starts_with("dropped 1 message(s) and 0 kept offer(s) from carol"),
+        text(&out.stdout).starts_with("dropped 1 message(s) and 0 stored offer(s) from carol"),
         "{}",
         text(&out.stdout)
     );

@@ -1,5 +1,5 @@
 //! A client's history: every message it sent or received on one hub, with what became
-//! of it, the file cards of its transfers (what went which way, how it ended, where it
+//! of it, the kept transfers (what went which way, how it ended, where it
 //! was saved), and the names it last knew its contacts by, kept in SQLite in the client's profile folder (`history-<hub>.db`, one file per
 //! hub). The app and the `courier` command may use the same folder at once (WAL; a
 //! writer waits for the other's lock). Search is full-text (SQLite FTS5, case and accents
@@ -60,7 +60,7 @@ const MIGRATIONS: &[&str] = &[
     "CREATE INDEX messages_waiting ON messages (seq) WHERE state = 'waiting';",
 ];
 
-/// File names kept per card, at most (the count says how many there were).
+/// File names kept per kept transfer, at most (the count says how many there were).
 pub const KEPT_TRANSFER_NAMES: usize = 20;
 
 const SCHEMA: sqlite::Schema = sqlite::Schema {
@@ -83,7 +83,7 @@ pub enum State {
     Sent,
     /// Ours, delivered.
     Delivered,
-    /// Ours, kept by the hub for an offline contact.
+    /// Ours, stored by the hub for an offline contact.
     Stored,
     /// Ours, read by the recipient.
     Read,
@@ -92,6 +92,8 @@ pub enum State {
 }
 
 impl State {
+    /// The word in the file (an unsent message's is `waiting`, its name in files
+    /// written before it was called unsent).
     fn code(&self) -> String {
         match self {
             Self::Received => "received".into(),
@@ -149,7 +151,7 @@ pub struct Entry {
     pub state: State,
 }
 
-/// A file card as kept once its transfer was over.
+/// A finished transfer as kept: the app's transfer card once it was over.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeptTransfer {
     /// Its place in the history.
@@ -389,7 +391,7 @@ impl History {
         collect(&mut stmt, params![&key[..], after, limit], &self.path)
     }
 
-    /// Keeps a file card whose transfer is over (`card.seq` is ignored). Returns its
+    /// Keeps a finished transfer (`card.seq` is ignored). Returns its
     /// place in the history.
     ///
     /// # Errors
@@ -422,7 +424,7 @@ impl History {
         Ok(self.conn.last_insert_rowid())
     }
 
-    /// The file cards with `peer` (`None`: with anyone) that ended at or after `since`
+    /// The kept transfers with `peer` (`None`: with anyone) that ended at or after `since`
     /// and before `until` (`None`: up to now), oldest first, at most `limit`.
     ///
     /// # Errors

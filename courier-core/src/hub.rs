@@ -6,11 +6,11 @@
 //! [`Hub`] does no I/O and reads no clock: every input carries `now`. The driver
 //! ([`serve`]) feeds it inputs and carries out its outputs.
 //!
-//! 1. **Start:** [`Hub::new`]. A hub with a database is then given back what it kept,
+//! 1. **Start:** [`Hub::new`]. A hub with a database is then given back what it wrote,
 //!    before the first connection: [`Hub::restore`] (the backlog's counts; from then on
-//!    the hub keeps through [`Hub::poll_writes`]), [`Hub::restore_member`] for each
+//!    the hub writes through [`Hub::poll_writes`]), [`Hub::restore_member`] for each
 //!    member, [`Hub::restore_offers`], [`Hub::restore_bans`]. A hub never given
-//!    [`Hub::restore`] keeps everything in memory.
+//!    [`Hub::restore`] holds everything in memory.
 //! 2. **Inputs**, as they happen:
 //!    - a connection's life: [`Hub::handle_accept`] (a TCP connection arrived; it may be
 //!      [`Refused`]), [`Hub::handle_connect`] (its TLS and WebSocket handshakes
@@ -49,11 +49,11 @@
 //! - `members.rs`: what logged-in members do (messages, notices, profiles, contact pages,
 //!   pictures) and the presence batches; `route.rs` is the pure routing rule;
 //!   `presence.rs` the directory of everyone the hub has seen.
-//! - `mailbox.rs`: messages kept for offline members and their shares of the room;
+//! - `mailbox.rs`: messages stored for offline members and their shares of the room;
 //!   `store.rs`: the hub's side of its database (restore, [`Hub::poll_writes`],
 //!   [`Hub::handle_written`], [`Hub::handle_loaded`]); [`db`]: the database itself.
 //! - `broker.rs`: brokering direct transfers (offers, tickets, relays), with
-//!   `broker/kept.rs` for offers kept for offline recipients; `paced.rs`: large
+//!   `broker/stored.rs` for offers stored for offline recipients; `paced.rs`: large
 //!   frames sent as an outbox drains; `reachback.rs`: can others connect to a member?
 //! - `owner.rs`: the owner's requests (forget a device, ban, unban, drop);
 //!   `limit.rs`: token buckets and backoff; [`Config`] (`config.rs`); [`home`]: a hub's
@@ -141,13 +141,13 @@ pub struct Hub {
     saving: VecDeque<Saving>,
     /// Pages of the backlog to read from the disk: recipient, how many.
     fetches: Vec<(ClientId, usize)>,
-    /// Kept messages stamped before this are to be forgotten on the disk.
+    /// Stored messages stamped before this are to be forgotten on the disk.
     expire: Option<Timestamp>,
-    /// When kept messages are next checked for their age.
+    /// When stored messages are next checked for their age.
     next_expiry: Instant,
     /// Acknowledged deliveries to forget on the disk.
     delivered: Vec<db::Record>,
-    /// Kept messages to forget on the disk, by recipient or sender.
+    /// Stored messages to forget on the disk, by recipient or sender.
     drops: Vec<db::Record>,
     /// Reach-back checks handed to the driver and not yet answered.
     reaching: usize,
@@ -247,7 +247,7 @@ impl Hub {
     }
 
     /// Time passed: sends the presence batch that is due; expires unfinished logins,
-    /// sends heartbeats and closes silent connections; about hourly, forgets kept
+    /// sends heartbeats and closes silent connections; about hourly, forgets stored
     /// messages and offers past their age, counts the newcomers' room afresh and, under
     /// pressure, forgets what waits for members that never came back; forgets idle
     /// addresses and expired tickets.
@@ -362,8 +362,8 @@ impl Hub {
     }
 }
 
-/// How often, at most, kept messages are checked for their age (more often when they
-/// are kept for less than a day).
+/// How often, at most, stored messages are checked for their age (more often when they
+/// are stored for less than a day).
 const EXPIRY_CHECK: Duration = Duration::from_secs(3600);
 
 fn tick_of(config: &Config) -> Duration {

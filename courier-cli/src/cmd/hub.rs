@@ -257,7 +257,7 @@ fn settle(
     Ok(db.settle(id, request)?)
 }
 
-/// What `id` left: (messages, kept offers).
+/// What `id` left: (messages, stored offers).
 fn left_by(db: &hub::db::Db, id: &courier_core::proto::ClientId) -> Result<(u64, u64)> {
     Ok(db
         .left_by_senders()?
@@ -285,7 +285,7 @@ fn ban(args: &HubForgetArgs) -> Result<ExitCode> {
     };
     crate::print(&format!(
         "banned {} ({}): it is refused at every login, even with the password; {how} \
-         {messages} message(s) and {offers} kept offer(s) it left\n",
+         {messages} message(s) and {offers} stored offer(s) it left\n",
         id.short(),
         safe(&name),
     ));
@@ -402,7 +402,7 @@ fn drop_from(args: &HubDropArgs) -> Result<ExitCode> {
         (messages, offers) = (m, o);
     }
     crate::print(&format!(
-        "dropped {messages} message(s) and {offers} kept offer(s) from {} ({})\n",
+        "dropped {messages} message(s) and {offers} stored offer(s) from {} ({})\n",
         safe(&name),
         id.short(),
     ));

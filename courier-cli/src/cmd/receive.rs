@@ -265,7 +265,7 @@ fn show_offer(client: &Client, offer: &IncomingOffer, json: bool) {
         crate::print(&format!("{line}\n"));
         return;
     }
-    // An offer kept while we were away says when it was made.
+    // An offer stored while we were away says when it was made.
     let when = offer
         .time
         .filter(|t| courier_core::proto::Timestamp::now().0.saturating_sub(t.0) > 60_000)

@@ -1,7 +1,7 @@
 //! Brokering direct transfers: offers, answers, tickets and relay pairing. The hub never
 //! sees file bytes unless it relays, and then only the peers' end-to-end TLS records.
-//! Offers kept for an offline recipient (offered with `wait`) have their own file,
-//! `broker/kept.rs`.
+//! Offers stored for an offline recipient (offered with `wait`) have their own file,
+//! `broker/stored.rs`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -25,7 +25,7 @@ pub(super) struct Brokered {
     /// The offer's [`Manifest::digest`]: tickets are bound to it.
     digest: [u8; 32],
     from: ClientId,
-    /// The sender's connection; `None` while the sender of a kept offer is away.
+    /// The sender's connection; `None` while the sender of a stored offer is away.
     from_conn: Option<ConnId>,
     to: ClientId,
     addrs: Vec<SocketAddr>,
@@ -38,12 +38,12 @@ pub(super) struct Brokered {
     /// side is told it, dials only there, and its own addresses go to nobody).
     test: Option<(LinkTest, IpAddr)>,
     state: State,
-    /// Kept at the hub until answered (offered with `wait`): survives either side going
+    /// Stored at the hub until answered (offered with `wait`): survives either side going
     /// away, and the hub's restart (in its database).
     stored: Option<StoredSize>,
 }
 
-/// What a kept offer counts against: its manifest's encoded size.
+/// What a stored offer counts against: its manifest's encoded size.
 pub(super) struct StoredSize {
     bytes: usize,
 }
@@ -51,14 +51,14 @@ pub(super) struct StoredSize {
 enum State {
     /// Waiting for the receiver's answer.
     Offered,
-    /// A kept offer the receiver accepted while its sender was away: the tickets go out
+    /// A stored offer the receiver accepted while its sender was away: the tickets go out
     /// when the sender is back ([`ClientFrame::Reclaim`](crate::proto::ClientFrame)).
     Answered {
         to_conn: ConnId,
         files: Vec<u32>,
         addrs: Vec<SocketAddr>,
     },
-    /// Accepted; the ticket is out. `waiting` is a relay connection that arrived first.
+    /// Accepted; the ticket is out. `first_relay` is a relay connection that arrived first.
     Ticketed {
         ticket: Ticket,
         to_conn: ConnId,
@@ -72,16 +72,16 @@ enum State {
 pub(super) struct Broker {
     transfers: HashMap<TransferId, Brokered>,
     tickets: HashMap<Ticket, TransferId>,
-    /// Bytes of the kept offers' manifests.
+    /// Bytes of the stored offers' manifests.
     stored_offer_bytes: usize,
-    /// How many offers are kept.
+    /// How many offers are stored.
     stored_offer_count: usize,
-    /// Kept offers' changes for the hub's database, in order (only for a hub that keeps
-    /// its state on a disk: [`Broker::has_db`]).
+    /// Stored offers' changes for the hub's database, in order (only for a hub with a
+    /// database: [`Broker::has_db`]).
     pub(super) records: Vec<db::Record>,
     /// The hub has a database.
     pub(super) has_db: bool,
-    /// Kept offers to offline recipients waiting to be written: their senders hear
+    /// Stored offers to offline recipients waiting to be written: their senders hear
     /// `stored` once they are (id, tag, sender's connection).
     pub(super) unsaved: Vec<(TransferId, u32, ConnId)>,
 }
@@ -91,7 +91,7 @@ impl Broker {
         self.transfers.len()
     }
 
-    /// Offers waiting for an answer while both sides are here (kept ones count apart).
+    /// Offers waiting for an answer while both sides are here (stored ones count apart).
     fn pending_from(&self, who: ClientId) -> usize {
         self.transfers
             .values()
@@ -106,7 +106,7 @@ impl Broker {
             .count()
     }
 
-    /// Whether a kept offer of `bytes` from `from` to `to` fits every share: the
+    /// Whether a stored offer of `bytes` from `from` to `to` fits every share: the
     /// recipient's (`max` offers), the sender's (`max` offers,
     /// [`limits::STORED_OFFERS_SENDER_BYTES`]), the pair's (a quarter of the recipient's,
     /// so that one sender cannot fill it for everyone else) and the hub's
@@ -133,7 +133,7 @@ impl Broker {
             && self.stored_offer_bytes + bytes <= limits::STORED_OFFERS_BYTES
     }
 
-    /// How many offers are kept (for stats and tests).
+    /// How many offers are stored (for stats and tests).
     pub(super) fn stored_offers(&self) -> usize {
         self.stored_offer_count
     }
@@ -158,7 +158,7 @@ impl Broker {
         Some(t)
     }
 
-    /// Transfer `id` is no longer kept (answered or gone): forget it on the disk too.
+    /// Transfer `id` is no longer stored (answered or gone): forget it on the disk too.
     fn unkeep(&mut self, id: TransferId) {
         let Some(k) = self.transfers.get_mut(&id).and_then(|t| t.stored.take()) else {
             return;
@@ -251,7 +251,7 @@ impl Hub {
                 .broker
                 .stored_offer_fits(client, to, bytes, self.config.stored_offers)
         {
-            // Kept offers never stand in the way of one to someone who is here: it
+            // Stored offers never stand in the way of one to someone who is here: it
             // goes as a live offer (ended if they leave before answering).
             if !online {
                 return refuse(self, OfferRefusal::Busy);
@@ -307,8 +307,8 @@ impl Hub {
             },
         );
         if targets.is_empty() {
-            // Kept for an offline recipient: `stored` once it is on the disk (at once
-            // for a hub that keeps nothing on a disk).
+            // Stored for an offline recipient: `stored` once it is on the disk (at once
+            // for a hub without a database).
             if self.has_db {
                 self.broker.unsaved.push((id, tag, conn));
             } else {
@@ -335,7 +335,7 @@ impl Hub {
             id,
             from: t.from,
             manifest: (*t.manifest).clone(),
-            // A kept offer's sender that is away listens nowhere yet.
+            // A stored offer's sender that is away listens nowhere yet.
             addrs: if t.from_conn.is_some() {
                 t.addrs.clone()
             } else {
@@ -371,7 +371,7 @@ impl Hub {
             return self.refuse_answer(conn, "invalid answer", now);
         }
         if t.from_conn.is_none() {
-            // A kept offer whose sender is away: the answer waits for them.
+            // A stored offer whose sender is away: the answer waits for them.
             if let Some(t) = self.broker.transfers.get_mut(&id) {
                 t.state = State::Answered {
                     to_conn: conn,
@@ -419,7 +419,7 @@ impl Hub {
             }
             None => (t.addrs.clone(), addrs),
         };
-        // Answered: a kept offer is no longer kept (a failed transfer is offered again by
+        // Answered: a stored offer is no longer stored (a failed transfer is offered again by
         // its sender).
         self.broker.unkeep(id);
         if let Some(t) = self.broker.transfers.get_mut(&id) {
@@ -528,7 +528,7 @@ impl Hub {
 
     /// `conn` went away: offers it made, and offers to a client who is now offline, end.
     /// Accepted transfers keep their tickets: their direct connection does not need us.
-    /// Kept offers stay: their sender is away (it reclaims them when back), or their
+    /// Stored offers stay: their sender is away (it reclaims them when back), or their
     /// recipient answers at the next login.
     pub(super) fn transfers_after_disconnect(&mut self, conn: ConnId, now: Instant) {
         let mut ended = Vec::new();

@@ -46,20 +46,20 @@ pub struct Config {
     pub max_known: usize,
     /// Bytes of contacts' pictures the hub keeps.
     pub avatars_total: usize,
-    /// Messages kept for one offline contact.
+    /// Messages stored for one offline contact.
     pub mailbox: usize,
-    /// Bytes of messages kept for one offline contact.
+    /// Bytes of messages stored for one offline contact.
     pub mailbox_bytes: usize,
-    /// Bytes of messages kept for all offline contacts together, in memory (a hub
+    /// Bytes of messages stored for all offline contacts together, in memory (a hub
     /// without a database).
     pub offline_total_bytes: usize,
-    /// Bytes of messages kept for all offline contacts together on the disk (a hub
-    /// with a database keeps them there).
+    /// Bytes of messages stored for all offline contacts together on the disk (a hub
+    /// with a database stores them there).
     pub offline_disk_bytes: usize,
-    /// Messages and file offers kept for an offline contact longer than this are
+    /// Messages and file offers stored for an offline contact longer than this are
     /// forgotten.
     pub offline_max_age: Duration,
-    /// File offers kept for one recipient (and from one sender) until answered.
+    /// File offers stored for one recipient (and from one sender) until answered.
     pub stored_offers: usize,
     /// An identity first seen less than this long ago is new: its messages for offline
     /// members share the newcomers' room ([`limits::NEWCOMER`]; zero: nobody is new).

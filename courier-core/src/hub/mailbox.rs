@@ -1,13 +1,13 @@
-//! Messages kept for offline contacts, bounded per recipient and for the whole hub, and
+//! Messages stored for offline contacts, bounded per recipient and for the whole hub, and
 //! shared fairly: each sender may fill only its share of a recipient's mailbox and of
 //! the hub's room, and new identities together only the newcomers' part of it. They are
 //! handed over at the next login in pages the recipient acknowledges: a page is
 //! forgotten only once acknowledged, so a connection that drops mid-handover loses
 //! nothing (the next login gets the page again; clients drop duplicates by id).
 //!
-//! A hub with a database keeps the backlog on the disk: a mailbox then holds only its
+//! A hub with a database stores the backlog on the disk: a mailbox then holds only its
 //! counts, and the page being handed over comes up from the disk
-//! ([`Page::Fetch`]) when its recipient is online. A hub without one keeps the
+//! ([`Page::Fetch`]) when its recipient is online. A hub without one stores the
 //! messages here.
 
 use std::collections::{HashMap, VecDeque};
@@ -16,7 +16,7 @@ use super::ConnId;
 use crate::limits;
 use crate::proto::{ClientId, Message, MsgId, RejectReason};
 
-/// What a message costs the hub to keep: its text and a fixed part for ids and time.
+/// What a message costs the hub to store: its text and a fixed part for ids and time.
 fn cost(m: &Message) -> usize {
     m.text.len() + 96
 }
@@ -53,18 +53,18 @@ pub(super) enum Page {
     Fetch(usize),
 }
 
-/// What each sender has kept: for each recipient, and in all. A sender may fill only
+/// What each sender has stored: for each recipient, and in all. A sender may fill only
 /// its share: a quarter of a recipient's mailbox (so that others can still write to
 /// them) and a sixteenth of the hub's room.
 #[derive(Debug, Default)]
 struct Shares {
-    /// Recipient → sender → messages and bytes kept (or reserved): by recipient, so
+    /// Recipient → sender → messages and bytes stored (or reserved): by recipient, so
     /// that a mailbox that goes is forgotten without looking at anyone else's.
     pairs: HashMap<ClientId, HashMap<ClientId, (usize, usize)>>,
-    /// Sender → bytes kept (or reserved), for every recipient, and whether it was a
-    /// new identity when it kept them.
+    /// Sender → bytes stored (or reserved), for every recipient, and whether it was a
+    /// new identity when it stored them.
     senders: HashMap<ClientId, (usize, bool)>,
-    /// Bytes kept by new identities, together.
+    /// Bytes stored by new identities, together.
     young: usize,
 }
 
@@ -75,7 +75,7 @@ impl Shares {
         pair.1 += bytes;
         let sender = self.senders.entry(from).or_insert((0, young));
         if sender.1 && !young {
-            // Grown up: what it keeps no longer counts against the newcomers' room.
+            // Grown up: what it stores no longer counts against the newcomers' room.
             self.young = self.young.saturating_sub(sender.0);
             sender.1 = false;
         }
@@ -126,7 +126,7 @@ impl Shares {
         self.senders.get(&from).map_or(0, |s| s.0)
     }
 
-    /// What new identities keep for `to`, together: messages and bytes.
+    /// What new identities store for `to`, together: messages and bytes.
     fn young_in(&self, to: ClientId) -> (usize, usize) {
         self.pairs.get(&to).map_or((0, 0), |senders| {
             senders
@@ -188,7 +188,7 @@ impl Mailboxes {
         }
     }
 
-    /// Keeps `m` for `to`.
+    /// Stores `m` for `to`.
     ///
     /// # Errors
     /// [`RejectReason::MailboxFull`] when the recipient's mailbox or the hub's room for
@@ -205,7 +205,7 @@ impl Mailboxes {
         Ok(())
     }
 
-    /// Reserves room for `m` to `to`, which is kept in the mailbox only once it is on
+    /// Reserves room for `m` to `to`, which is stored in the mailbox only once it is on
     /// the disk ([`Mailboxes::commit`]) or given up ([`Mailboxes::release`]).
     ///
     /// # Errors
@@ -242,7 +242,7 @@ impl Mailboxes {
         Ok(())
     }
 
-    /// Takes back `count` messages of `bytes` text from `from` kept on the disk for
+    /// Takes back `count` messages of `bytes` text from `from` stored on the disk for
     /// `to` when the hub last ran; they stay there until handed over.
     pub(super) fn restore_on_disk(
         &mut self,
@@ -262,7 +262,7 @@ impl Mailboxes {
         self.shares.add(to, from, count, c, false);
     }
 
-    /// Keeps a reserved message, now on the disk: in memory too while `to` is online
+    /// Stores a reserved message, now on the disk: in memory too while `to` is online
     /// and nothing older waits on the disk (it is about to be handed over), else on
     /// the disk only.
     pub(super) fn commit_written(&mut self, to: ClientId, m: Message, online: bool) {
@@ -275,7 +275,7 @@ impl Mailboxes {
         }
     }
 
-    /// Keeps a reserved message in memory (a hub without a database).
+    /// Stores a reserved message in memory (a hub without a database).
     pub(super) fn commit(&mut self, to: ClientId, m: Message) {
         let mailbox = self.boxes.entry(to).or_default();
         mailbox.pending = mailbox.pending.saturating_sub(1);
@@ -496,7 +496,7 @@ impl Mailboxes {
         self.shares.reclassify(is_young);
     }
 
-    /// More than half the room for kept messages is taken, or more than half of the
+    /// More than half the room for stored messages is taken, or more than half of the
     /// newcomers' room (a flood of new identities must not hold it for a month).
     pub(super) fn under_pressure(&self) -> bool {
         self.bytes > self.total_bytes / 2
@@ -520,7 +520,7 @@ impl Mailboxes {
         self.forget_in_memory(|_, m| m.from == from)
     }
 
-    /// Messages kept (in memory and on the disk).
+    /// Messages stored (in memory and on the disk).
     pub(super) fn len(&self) -> usize {
         self.boxes
             .values()
@@ -533,7 +533,7 @@ impl Mailboxes {
         self.boxes.values().map(|b| b.messages.len()).sum()
     }
 
-    /// Bytes kept, as counted against the limits.
+    /// Bytes stored, as counted against the limits.
     pub(super) fn bytes(&self) -> usize {
         self.bytes
     }

@@ -43,7 +43,7 @@ impl Hub {
                     self.send(conn, Arc::new(ServerFrame::Receipt { id, status }), now);
                     return;
                 }
-                // A message kept for an offline contact is answered once it is written.
+                // A message stored for an offline contact is answered once it is written.
                 if let Some(status) = self.deliver(conn, client, id, to, text, now) {
                     self.send(conn, Arc::new(ServerFrame::Receipt { id, status }), now);
                 }
@@ -280,7 +280,7 @@ impl Hub {
         self.directory.get(&who).is_some_and(|k| k.is_new(now, age))
     }
 
-    /// Sends `client` (on `conn`) the next page of what was kept for it, unless one is
+    /// Sends `client` (on `conn`) the next page of its mailbox, unless one is
     /// on its way already.
     pub(super) fn hand_over(&mut self, conn: ConnId, client: ClientId, now: Instant) {
         match self.mailboxes.next_page(client, conn) {

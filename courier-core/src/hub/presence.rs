@@ -43,7 +43,7 @@ impl Known {
     }
 
     /// Logged in once, long ago, and never again: a throwaway identity, or someone who
-    /// tried Courier once. What waits for it is not kept for the usual month.
+    /// tried Courier once. what waits for it is not stored for the usual month.
     pub(crate) fn never_came_back(&self, since: Timestamp, start: Timestamp) -> bool {
         self.logins <= 1 && self.conns.is_empty() && self.last_seen.max(start) < since
     }

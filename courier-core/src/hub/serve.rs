@@ -44,7 +44,7 @@ pub enum Error {
     Db(#[from] db::Error),
 }
 
-/// Writes what the hub asks to keep, on a thread of its own: whatever piled up while
+/// Writes what the hub hands out to be written, on a thread of its own: whatever piled up while
 /// the last commit ran goes in the next one, so the disk sets the batch size and the
 /// routing loop never waits on it. Between writes, at least every
 /// [`FORGET_CHECK`], it picks up the owner's requests to forget a device
@@ -84,7 +84,7 @@ impl Writer {
                                 Ok(pages) => Ok(pages),
                                 Err(e) => {
                                     // The senders of its messages hear they were not
-                                    // kept; members are written again at their next
+                                    // stored; members are written again at their next
                                     // change; the hub carries on serving.
                                     tracing::warn!("not kept: {e}");
                                     Err(())
@@ -139,7 +139,7 @@ impl Writer {
             .as_ref()
             .is_some_and(|tx| tx.send(records).is_ok());
         if !sent {
-            // No writer: nothing is kept, and the senders hear so.
+            // No writer: nothing is stored, and the senders hear so.
             hub.handle_written(1, false, Instant::now());
         }
     }
@@ -218,7 +218,7 @@ pub async fn serve(
                     members += 1;
                     hub.restore_member(m);
                 })?;
-                // After the members: an offer is kept only between members.
+                // After the members: an offer is stored only between members.
                 let offers = read.offers()?;
                 let count = offers.len();
                 hub.restore_offers(offers);

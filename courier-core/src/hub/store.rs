@@ -1,5 +1,5 @@
-//! The hub's side of its database: what it kept is given back at start; what must be
-//! kept is handed out in batches ([`Hub::poll_writes`]) for the driver to commit; a
+//! The hub's side of its database: what it wrote is given back at start; what must be
+//! written is handed out in batches ([`Hub::poll_writes`]) for the driver to commit; a
 //! commit's result ([`Hub::handle_written`]) releases the `stored` receipts it promised,
 //! and what it read back ([`Hub::handle_loaded`]) goes to the recipients. The machine
 //! never touches the disk.
@@ -11,7 +11,7 @@ use super::{Conn, ConnId, Hub, db};
 use crate::limits;
 use crate::proto::{ClientId, Delivery, Message, RejectReason, ServerFrame, Timestamp};
 
-/// A batch handed out to be written: its messages, the pages it reads, and the kept
+/// A batch handed out to be written: its messages, the pages it reads, and the stored
 /// offers whose senders hear `stored` once it is written.
 pub(super) type Saving = (
     Vec<Unsaved>,
@@ -29,16 +29,16 @@ pub(super) struct Unsaved {
 }
 
 impl Hub {
-    /// Takes back what the hub's database kept when it last ran, before the first
+    /// Takes back what the hub's database holds from when it last ran, before the first
     /// connection: the members (they show in everyone's contact list as offline, with
     /// their profiles and pictures, and are known when they come back) and how many
     /// messages wait for each of them (those stay on the disk and are read a page at a
     /// time as they are handed over, with their original sender and time). Members are
-    /// bounded as ever ([`Config::max_known`](super::Config::max_known), [`Config::avatars_total`](super::Config::avatars_total)); kept
+    /// bounded as ever ([`Config::max_known`](super::Config::max_known), [`Config::avatars_total`](super::Config::avatars_total)); stored
     /// messages are all taken back, whatever the limits now, since the hub promised
     /// them. From then on the hub records what changes for [`Hub::poll_writes`], and a
     /// message for an offline contact is acknowledged `stored` only once written
-    /// ([`Hub::handle_written`]); a hub never given this keeps everything in memory.
+    /// ([`Hub::handle_written`]); a hub never given this holds everything in memory.
     pub fn restore(
         &mut self,
         members: impl IntoIterator<Item = db::Member>,
@@ -54,7 +54,7 @@ impl Hub {
         }
     }
 
-    /// Takes back the file offers the hub's database kept ([`db::Db::offers`]): each
+    /// Takes back the file offers stored in the hub's database ([`db::Db::offers`]): each
     /// waits for its recipient's answer as before, its sender away until it reclaims it
     /// ([`ClientFrame::Reclaim`](crate::proto::ClientFrame)). One whose sender or
     /// recipient is no longer a member is forgotten.
@@ -181,7 +181,7 @@ impl Hub {
         }
     }
 
-    /// While the room for kept messages is more than half full, what waits for members
+    /// While the room for stored messages is more than half full, what waits for members
     /// that logged in once and never came back, for [`limits::NEVER_CAME_BACK`], is
     /// forgotten: throwaway identities do not hold the hub's room for a month. (With
     /// room to spare, a newcomer's mail keeps its month like anyone's.)

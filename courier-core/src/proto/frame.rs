@@ -223,16 +223,16 @@ pub enum ClientFrame {
         /// Where the sender listens for this transfer.
         #[cfg_attr(any(test, feature = "arbitrary"), arbitrary(with = super::transfer::arbitrary_addrs))]
         addrs: Vec<std::net::SocketAddr>,
-        /// Keep the offer at the hub until the recipient answers it (names and sizes
+        /// Store the offer at the hub until the recipient answers it (names and sizes
         /// only, in the hub's database): it reaches a recipient who is offline at their
         /// next login, and survives the sender going away (it then says
         /// [`ClientFrame::Reclaim`] when back).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         wait: bool,
     },
-    /// The sender of a kept offer is back (after a reconnect): it still offers it, and
+    /// The sender of a stored offer is back (after a reconnect): it still offers it, and
     /// listens at `addrs` now. If the recipient accepted meanwhile, the tickets follow;
-    /// an offer the hub no longer keeps is answered [`ServerFrame::TransferEnded`] with
+    /// an offer the hub no longer stores is answered [`ServerFrame::TransferEnded`] with
     /// [`TransferEnd::NoLongerStored`](super::TransferEnd::NoLongerStored).
     Reclaim {
         /// The hub's id of the offer.
@@ -332,7 +332,7 @@ pub enum LoginRejection {
 pub enum Delivery {
     /// Handed to every online recipient connection.
     Delivered,
-    /// The recipient is offline; the hub keeps it and delivers at their next login.
+    /// The recipient is offline; the hub stores it and delivers at their next login.
     Stored,
     /// Not delivered.
     Rejected(RejectReason),
@@ -437,8 +437,8 @@ pub enum ServerFrame {
     LoginRejected(LoginRejection),
     /// A chat message for this client.
     Message(Message),
-    /// A page of messages kept for us while we were offline, oldest first. Answer with
-    /// [`ClientFrame::MailboxAck`]; until then the hub keeps them (a lost connection gets
+    /// A page of messages stored for us while we were offline, oldest first. Answer with
+    /// [`ClientFrame::MailboxAck`]; until then the hub stores them (a lost connection gets
     /// them again at the next login: drop duplicates by sender and id).
     #[serde(rename = "Stored")]
     MailboxPage(Vec<Message>),
@@ -487,7 +487,7 @@ pub enum ServerFrame {
         /// The hub's id for the transfer.
         id: TransferId,
     },
-    /// The recipient of our offer (sent with `wait`) is offline: the hub keeps it on
+    /// The recipient of our offer (sent with `wait`) is offline: the hub stores it on
     /// its disk and hands it over at their next login.
     OfferStored {
         /// Our tag from [`ClientFrame::Offer`].

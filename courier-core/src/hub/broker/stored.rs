@@ -1,4 +1,4 @@
-//! Offers kept for an offline recipient (offered with `wait`): taken back at start,
+//! Offers stored for an offline recipient (offered with `wait`): taken back at start,
 //! handed over at the recipient's login, `stored` once written, reclaimed by a sender
 //! that comes back, and forgotten when too old or when the owner drops them.
 
@@ -13,7 +13,7 @@ use crate::limits;
 use crate::proto::{ClientId, OfferRefusal, ServerFrame, Timestamp, TransferEnd, TransferId};
 
 impl Hub {
-    /// One kept offer back from the database.
+    /// One stored offer back from the database.
     pub(in crate::hub) fn restore_offer(&mut self, offer: db::StoredOffer) {
         let members =
             self.directory.get(&offer.from).is_some() && self.directory.get(&offer.to).is_some();
@@ -45,7 +45,7 @@ impl Hub {
         );
     }
 
-    /// Hands `client`, who just logged in on `conn`, the kept offers offers for its
+    /// Hands `client`, who just logged in on `conn`, the stored offers pending its
     /// answer, oldest first, as its outbox drains.
     pub(in crate::hub) fn hand_over_offers(
         &mut self,
@@ -67,8 +67,8 @@ impl Hub {
         }
     }
 
-    /// Kept offers were written (or not: `ok` false): their senders hear `stored`, or
-    /// that the hub could not keep them (then they are dropped).
+    /// Stored offers were written (or not: `ok` false): their senders hear `stored`, or
+    /// that the hub could not store them (then they are dropped).
     pub(in crate::hub) fn offers_stored(
         &mut self,
         batch: Vec<(TransferId, u32, ConnId)>,
@@ -95,7 +95,7 @@ impl Hub {
         }
     }
 
-    /// The sender of kept offer `id` is back on `conn` and listens at `addrs`: if the
+    /// The sender of stored offer `id` is back on `conn` and listens at `addrs`: if the
     /// recipient accepted meanwhile, the tickets go out now.
     pub(in crate::hub) fn reclaim(
         &mut self,
@@ -137,7 +137,7 @@ impl Hub {
         }
     }
 
-    /// Kept offers older than `before` are forgotten, and so are those whose sender has
+    /// Stored offers older than `before` are forgotten, and so are those whose sender has
     /// been away for [`limits::STORED_OFFER_SENDER_AWAY`] (only it can send the files: an
     /// identity that never comes back holds nothing for long); whoever is here hears so.
     pub(in crate::hub) fn expire_offers(&mut self, before: Timestamp, now: Instant) {
@@ -164,7 +164,7 @@ impl Hub {
         }
     }
 
-    /// Forgets kept offer `id`; whoever of its parties is here hears it is not kept.
+    /// Forgets stored offer `id`; whoever of its parties is here hears it is no longer stored.
     fn forget_stored_offer(&mut self, id: TransferId, now: Instant) {
         if let Some(t) = self.broker.remove(id) {
             let end = Arc::new(ServerFrame::TransferEnded {
@@ -179,8 +179,8 @@ impl Hub {
         }
     }
 
-    /// The owner dropped what `who` left: its kept offers (and, with `to_too`, those
-    /// kept for it) are forgotten, answered or not; whoever is here hears so. Returns
+    /// The owner dropped what `who` left: its stored offers (and, with `to_too`, those
+    /// stored for it) are forgotten, answered or not; whoever is here hears so. Returns
     /// how many.
     pub(in crate::hub) fn drop_stored_offers(
         &mut self,

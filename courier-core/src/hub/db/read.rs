@@ -1,4 +1,4 @@
-//! What is read back: the members, the backlog's counts and the kept offers at start,
+//! What is read back: the members, the backlog's counts and the stored offers at start,
 //! and the member queries of `courier hub`.
 
 use std::sync::{Arc, PoisonError};
@@ -129,7 +129,7 @@ impl Db {
         Ok(backlogs)
     }
 
-    /// Every file offer kept for a recipient, oldest first. One that does not decode or
+    /// Every file offer stored for a recipient, oldest first. One that does not decode or
     /// breaks the limits (a damaged row) is skipped with a warning.
     ///
     /// # Errors

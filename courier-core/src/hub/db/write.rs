@@ -10,7 +10,7 @@ use crate::proto::{ClientId, Message, MsgId, Target, Timestamp};
 use crate::sqlite::{classify, sql_time};
 
 impl Db {
-    /// Writes `records` in one transaction: all of them are kept, or (on error) none.
+    /// Writes `records` in one transaction: all of them are written, or (on error) none.
     /// Returns what its [`Record::Fetch`]es read and its [`Record::Expire`]s forgot.
     ///
     /// # Errors

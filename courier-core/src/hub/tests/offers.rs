@@ -1,4 +1,4 @@
-//! File offers kept for an offline recipient (offered with `wait`), on the simulator:
+//! File offers stored for an offline recipient (offered with `wait`), on the simulator:
 //! `stored` only once written; handed over at the recipient's next login; a sender away
 //! reclaims its offer and the tickets wait for it; withdrawn, bounded, expired; and, on
 //! a real SQLite file, kept across a restart. Names and sizes only: the hub never sees a
@@ -133,7 +133,7 @@ fn an_offer_to_an_offline_member_waits_is_stored_once_written_and_reaches_them()
     assert_eq!(got[0].manifest, files(2));
     assert_eq!(got[0].addrs, [addr(5000)]);
 
-    // He accepts: both get the ticket at once, and the offer is no longer kept.
+    // He accepts: both get the ticket at once, and the offer is no longer stored.
     accept(&mut sim, b, kept, 6000);
     assert_eq!(tickets(&sim, a).len(), 1);
     assert_eq!(tickets(&sim, b).len(), 1);
@@ -371,11 +371,11 @@ fn big(kib: usize) -> Manifest {
     }
 }
 
-/// Hardening round 2, N3: one member kept offers as fast as it could, filled the hub's
+/// Hardening round 2, N3: one member stored offers as fast as it could, filled the hub's
 /// room for them (32 MiB) in 51 s, and from then on every `send --wait` on the hub, to
 /// online contacts too, was refused. Now each sender has a share of the hub's room and
 /// a quarter of each recipient's, and an offer to someone online is never refused for
-/// kept ones.
+/// stored ones.
 #[test]
 fn one_sender_fills_only_its_own_share_of_stored_offers() {
     let mut sim = Sim::new(PW);
@@ -437,7 +437,7 @@ fn one_sender_fills_only_its_own_share_of_stored_offers() {
     ));
 }
 
-/// An identity that never comes back holds nothing for long: its kept offers are
+/// An identity that never comes back holds nothing for long: its stored offers are
 /// forgotten once it has been away for a week (only it could send the files).
 #[test]
 fn stored_offers_of_a_sender_gone_for_a_week_are_forgotten() {

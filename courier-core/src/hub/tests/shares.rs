@@ -1,4 +1,4 @@
-//! Hardening round 2, N4: the room for messages kept for offline members is shared per
+//! Hardening round 2, N4: the room for messages stored for offline members is shared per
 //! sender and per recipient, so one party can fill only its own share; and members that
 //! logged in once and never came back do not hold it for a month.
 use super::storing::Disk;
