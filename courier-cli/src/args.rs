@@ -138,7 +138,7 @@ pub(crate) struct SendArgs {
     #[arg(long)]
     pub(crate) json: bool,
     #[command(flatten)]
-    pub(crate) link: LinkArgs,
+    pub(crate) net: TransferNetArgs,
 }
 
 #[derive(Debug, Args)]
@@ -161,14 +161,14 @@ pub(crate) struct ReceiveArgs {
     #[arg(long)]
     pub(crate) json: bool,
     #[command(flatten)]
-    pub(crate) link: LinkArgs,
+    pub(crate) net: TransferNetArgs,
     #[command(flatten)]
     pub(crate) answer: AnswerArgs,
 }
 
 /// How transfers connect (rarely needed).
 #[derive(Debug, Args, Clone)]
-pub(crate) struct LinkArgs {
+pub(crate) struct TransferNetArgs {
     /// Listen for the other side on this address, IP or IP:PORT (default: all
     /// interfaces, a port the system picks). A fixed port helps with firewalls.
     #[arg(long, value_name = "IP[:PORT]", value_parser = parse_bind)]
@@ -182,7 +182,7 @@ pub(crate) struct LinkArgs {
     pub(crate) no_relay: bool,
 }
 
-impl LinkArgs {
+impl TransferNetArgs {
     pub(crate) fn options(&self) -> courier_core::transfer::Options {
         let mut o = courier_core::transfer::Options::default();
         if let Some(addr) = self.bind {
@@ -224,13 +224,13 @@ pub(crate) struct HubArgs {
     /// Never relay file transfers (peers that cannot reach each other directly fail).
     #[arg(long)]
     pub(crate) no_relay: bool,
-    /// Messages kept (on the disk) for one offline contact; past it, senders hear
+    /// Messages stored (on the disk) for one offline contact; past it, senders hear
     /// "queue full".
-    #[arg(long, value_name = "N", default_value_t = courier_core::limits::OFFLINE_QUEUE_ON_DISK)]
+    #[arg(long, value_name = "N", default_value_t = courier_core::limits::MAILBOX_ON_DISK)]
     pub(crate) offline_messages: usize,
-    /// File offers kept (names and sizes) for one offline contact, and from one sender,
+    /// File offers stored (names and sizes) for one offline contact, and from one sender,
     /// until answered (`send --wait`); past it, the sender hears "too many offers".
-    #[arg(long, value_name = "N", default_value_t = courier_core::limits::KEPT_OFFERS)]
+    #[arg(long, value_name = "N", default_value_t = courier_core::limits::STORED_OFFERS)]
     pub(crate) offline_offers: usize,
     /// The name the hub shows on the network (default: this computer's name).
     #[arg(long, value_name = "NAME")]
@@ -258,17 +258,17 @@ pub(crate) enum HubAction {
     /// running hub disconnects it within seconds.
     Forget(HubForgetArgs),
     /// Ban a member: forgotten, refused at every login even with the password, and the
-    /// messages and kept offers it left (or that wait for it) are dropped. If it is
+    /// messages and stored offers it left (or that wait for it) are dropped. If it is
     /// online, the running hub disconnects it within seconds.
     Ban(HubForgetArgs),
     /// Lift a ban: the member may log in with the password again.
     Unban(HubForgetArgs),
     /// List the banned identities.
     Bans(HubMembersArgs),
-    /// What each sender left at the hub: messages waiting for offline members and
-    /// kept file offers.
+    /// What each sender left at the hub: messages stored for offline members and
+    /// stored file offers.
     Stored(HubMembersArgs),
-    /// Drop every waiting message and kept offer from one sender (the hub carries on
+    /// Drop every stored message and stored offer from one sender (the hub carries on
     /// delivering the others').
     Drop(HubDropArgs),
 }
@@ -327,14 +327,14 @@ pub(crate) struct ClientArgs {
     /// the password, the next ones need none).
     #[arg(long, env = "COURIER_NO_REMEMBER")]
     pub(crate) no_remember: bool,
-    /// Decline connection checks from contacts (set by the commands that take
+    /// Decline contacts' link tests (set by the commands that take
     /// `--no-link-tests`).
     #[arg(skip)]
     pub(crate) no_link_tests: bool,
 }
 
 impl ClientArgs {
-    /// These arguments, answering connection checks as `answer` says.
+    /// These arguments, answering link tests as `answer` says.
     pub(crate) fn answering(&self, answer: &AnswerArgs) -> Self {
         Self {
             no_link_tests: answer.no_link_tests,
@@ -343,10 +343,10 @@ impl ClientArgs {
     }
 }
 
-/// Whether a long-running session answers connection checks.
+/// Whether a long-running session answers link tests.
 #[derive(Debug, Args, Clone)]
 pub(crate) struct AnswerArgs {
-    /// Do not answer connection checks from contacts (`courier doctor --peer`): they are
+    /// Do not answer contacts' link tests (`courier doctor --peer`): they are
     /// told you do not. By default any Courier answers them by itself, dialling only the
     /// address the hub sees the checking contact at.
     #[arg(long, env = "COURIER_NO_LINK_TESTS")]

@@ -174,9 +174,9 @@ pub(crate) fn default_name() -> String {
 impl Client {
     /// Keeps a file card whose transfer is over in the history (a problem is said on
     /// stderr; the command goes on).
-    pub(crate) fn keep_card(&self, card: &courier_core::history::FileCard) {
+    pub(crate) fn keep_transfer(&self, card: &courier_core::history::KeptTransfer) {
         if let Some(h) = &self.history
-            && let Err(e) = h.file_card(card)
+            && let Err(e) = h.keep_transfer(card)
         {
             eprintln!("courier: the history is not kept: {e}");
         }

@@ -1542,7 +1542,7 @@ fn an_id_wins_over_a_name_that_looks_like_it() {
     );
 }
 
-/// A contact whose `courier listen --no-link-tests` turned connection checks off declines
+/// A contact whose `courier listen --no-link-tests` turned link tests off declines
 /// them, and `doctor --peer` says so (one problem, no relayed attempt after it).
 #[test]
 fn doctor_peer_names_a_contact_that_does_not_answer_connection_checks() {
@@ -1573,7 +1573,7 @@ fn doctor_peer_names_a_contact_that_does_not_answer_connection_checks() {
         direct["text"]
             .as_str()
             .unwrap()
-            .starts_with("bob does not answer connection checks"),
+            .starts_with("bob does not answer link tests"),
         "{direct}"
     );
     assert!(steps.iter().all(|s| s["step"] != "relayed"), "{report}");
@@ -1630,7 +1630,7 @@ fn a_banned_member_is_cut_off_and_what_a_sender_left_can_be_dropped() {
     let out = hub_admin(&data, &["drop", "--from", "carol"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).starts_with("dropped 1 message(s) and 0 kept offer(s) from carol"),
+        text(&out.stdout).starts_with("dropped 1 message(s) and 0 stored offer(s) from carol"),
         "{}",
         text(&out.stdout)
     );

@@ -1,5 +1,5 @@
 //! A hub that comes back with a big past: 100 000 members and 1 000 000 messages
-//! waiting for 10 000 of them in its database. How long from starting the hub's
+//! backlogs for 10 000 of them in its database. How long from starting the hub's
 //! process to a member logged in and its first page of kept messages received, and the
 //! hub's memory then (VmRSS) and at its peak (VmHWM); beside, in the same run, the same
 //! hub started on an empty database. The bars: ready within 1 s, 64 MiB.
@@ -77,7 +77,7 @@ fn main() {
         );
         let made = t.elapsed();
         let t = Instant::now();
-        machine.restore(std::iter::empty(), database.waiting().unwrap());
+        machine.restore(std::iter::empty(), database.backlogs().unwrap());
         database.each_member(|m| machine.restore_member(m)).unwrap();
         println!(
             "a hub machine made in {:.0} ms, restored in {:.0} ms",
@@ -86,11 +86,11 @@ fn main() {
         );
         drop(machine);
         let t = Instant::now();
-        let waiting = database.waiting().unwrap();
+        let backlogs = database.backlogs().unwrap();
         println!(
             "reading {n} members: {:.0} ms; the backlog's counts ({} recipients): {:.1} ms\n",
             read_members.as_secs_f64() * 1e3,
-            waiting.len(),
+            backlogs.len(),
             t.elapsed().as_secs_f64() * 1e3
         );
     }
@@ -98,7 +98,7 @@ fn main() {
     let full = measure(
         &dir,
         &real[0],
-        per_recipient.min(courier_core::limits::STORED_PAGE),
+        per_recipient.min(courier_core::limits::MAILBOX_PAGE),
     );
 
     println!(
@@ -161,10 +161,10 @@ fn measure(dir: &std::path::Path, who: &Identity, expect: usize) -> Run {
         let (mut ws, mut got, welcomed) = login(&hub.addr, who, false).await;
         let listed = start.elapsed();
         while got < expect {
-            if let ServerFrame::Stored(page) = next_frame(&mut ws).await {
+            if let ServerFrame::MailboxPage(page) = next_frame(&mut ws).await {
                 got += page.len();
                 ws.send(WsMessage::Binary(
-                    proto::encode(&ClientFrame::StoredAck).into(),
+                    proto::encode(&ClientFrame::MailboxAck).into(),
                 ))
                 .await
                 .unwrap();

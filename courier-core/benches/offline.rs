@@ -179,9 +179,9 @@ async fn run(addr: &str, messages: usize, senders: usize, recipients: usize) -> 
         let (mut ws, mut got, _) = login(addr, who, true).await;
         let expected = per_sender * senders / recipients;
         while got < expected {
-            if let ServerFrame::Stored(page) = next_frame(&mut ws).await {
+            if let ServerFrame::MailboxPage(page) = next_frame(&mut ws).await {
                 got += page.len();
-                let ack = ClientFrame::StoredAck;
+                let ack = ClientFrame::MailboxAck;
                 ws.send(WsMessage::Binary(proto::encode(&ack).into()))
                     .await
                     .unwrap();

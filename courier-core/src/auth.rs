@@ -152,7 +152,7 @@ impl fmt::Debug for HubSecret {
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StoredSecret {
+struct SecretFile {
     setup: ByteBuf,
     record: ByteBuf,
 }
@@ -197,7 +197,7 @@ impl HubSecret {
 
     /// Serializes for storage.
     pub fn to_bytes(&self) -> Vec<u8> {
-        crate::proto::encode(&StoredSecret {
+        crate::proto::encode(&SecretFile {
             setup: ByteBuf::from(self.setup.serialize().to_vec()),
             record: ByteBuf::from(self.record.serialize().to_vec()),
         })
@@ -208,7 +208,7 @@ impl HubSecret {
     /// # Errors
     /// [`Error::DamagedSecret`] if the bytes are not a stored secret.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
-        let stored: StoredSecret =
+        let stored: SecretFile =
             ciborium::de::from_reader(bytes).map_err(|_| Error::DamagedSecret)?;
         Ok(Self {
             setup: ServerSetup::deserialize(&stored.setup).map_err(|_| Error::DamagedSecret)?,

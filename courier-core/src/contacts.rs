@@ -286,15 +286,15 @@ impl Contacts {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{Card, Timestamp};
+    use crate::proto::{ContactCard, Timestamp};
 
     fn contact(b: u8, name: &str, online: bool) -> Contact {
         Contact {
             id: ClientId([b; 32]),
-            profile: Card {
+            profile: ContactCard {
                 name: name.into(),
                 status: format!("status of {name}"),
-                ..Card::default()
+                ..ContactCard::default()
             },
             online,
             last_seen: Timestamp(0),

@@ -499,7 +499,7 @@ async fn check_peer(
                     step,
                     false,
                     format!(
-                        "{name} does not answer connection checks (turned off on their side): \
+                        "{name} does not answer link tests (turned off on their side): \
                          no link test is possible"
                     ),
                 );

@@ -1,5 +1,5 @@
 //! A client's history: every message it sent or received on one hub, with what became
-//! of it, the file cards of its transfers (what went which way, how it ended, where it
+//! of it, the kept transfers (what went which way, how it ended, where it
 //! was saved), and the names it last knew its contacts by, kept in SQLite in the client's profile folder (`history-<hub>.db`, one file per
 //! hub). The app and the `courier` command may use the same folder at once (WAL; a
 //! writer waits for the other's lock). Search is full-text (SQLite FTS5, case and accents
@@ -60,8 +60,8 @@ const MIGRATIONS: &[&str] = &[
     "CREATE INDEX messages_waiting ON messages (seq) WHERE state = 'waiting';",
 ];
 
-/// File names kept per card, at most (the count says how many there were).
-pub const CARD_NAMES: usize = 20;
+/// File names kept per kept transfer, at most (the count says how many there were).
+pub const KEPT_TRANSFER_NAMES: usize = 20;
 
 const SCHEMA: sqlite::Schema = sqlite::Schema {
     application_id: APPLICATION_ID,
@@ -78,12 +78,12 @@ pub enum State {
     /// Someone else's message.
     Received,
     /// Ours, written while the hub was away: not handed to it yet.
-    Waiting,
+    Unsent,
     /// Ours, handed to the hub; no receipt yet.
     Sent,
     /// Ours, delivered.
     Delivered,
-    /// Ours, kept by the hub for an offline contact.
+    /// Ours, stored by the hub for an offline contact.
     Stored,
     /// Ours, read by the recipient.
     Read,
@@ -92,10 +92,12 @@ pub enum State {
 }
 
 impl State {
+    /// The word in the file (an unsent message's is `waiting`, its name in files
+    /// written before it was called unsent).
     fn code(&self) -> String {
         match self {
             Self::Received => "received".into(),
-            Self::Waiting => "waiting".into(),
+            Self::Unsent => "waiting".into(),
             Self::Sent => "sent".into(),
             Self::Delivered => "delivered".into(),
             Self::Stored => "stored".into(),
@@ -107,7 +109,7 @@ impl State {
     fn parse(code: &str) -> Self {
         match code {
             "received" => Self::Received,
-            "waiting" => Self::Waiting,
+            "waiting" => Self::Unsent,
             "delivered" => Self::Delivered,
             "stored" => Self::Stored,
             "read" => Self::Read,
@@ -149,16 +151,16 @@ pub struct Entry {
     pub state: State,
 }
 
-/// A file card as kept once its transfer was over.
+/// A finished transfer as kept: the app's transfer card once it was over.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileCard {
+pub struct KeptTransfer {
     /// Its place in the history.
     pub seq: i64,
     /// The contact on the other side.
     pub peer: ClientId,
     /// Whether we sent the files.
     pub outgoing: bool,
-    /// The first [`CARD_NAMES`] files: name and size.
+    /// The first [`KEPT_TRANSFER_NAMES`] files: name and size.
     pub files: Vec<(String, u64)>,
     /// How many files there were.
     pub count: u64,
@@ -245,12 +247,12 @@ impl History {
     }
 
     /// Keeps a message we (`me`) wrote while the hub was away, with the id it will be
-    /// sent with: it survives the app stopping, and [`History::waiting`] finds it at the
+    /// sent with: it survives the app stopping, and [`History::unsent_messages`] finds it at the
     /// next start. [`History::set_state`] to [`State::Sent`] once handed over.
     ///
     /// # Errors
     /// If the file cannot be written.
-    pub fn written(
+    pub fn unsent(
         &self,
         me: ClientId,
         id: MsgId,
@@ -259,14 +261,14 @@ impl History {
         time: Timestamp,
     ) -> Result<bool, Error> {
         let peer = key_of(to);
-        self.insert(peer, me, id, true, text, time, &State::Waiting)
+        self.insert(peer, me, id, true, text, time, &State::Unsent)
     }
 
     /// Our messages not handed to the hub yet, oldest first.
     ///
     /// # Errors
     /// If the file cannot be read.
-    pub fn waiting(&self) -> Result<Vec<Entry>, Error> {
+    pub fn unsent_messages(&self) -> Result<Vec<Entry>, Error> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -389,14 +391,14 @@ impl History {
         collect(&mut stmt, params![&key[..], after, limit], &self.path)
     }
 
-    /// Keeps a file card whose transfer is over (`card.seq` is ignored). Returns its
+    /// Keeps a finished transfer (`card.seq` is ignored). Returns its
     /// place in the history.
     ///
     /// # Errors
     /// If the file cannot be written.
-    pub fn file_card(&self, card: &FileCard) -> Result<i64, Error> {
+    pub fn keep_transfer(&self, card: &KeptTransfer) -> Result<i64, Error> {
         let mut names = Vec::new();
-        let kept: Vec<&(String, u64)> = card.files.iter().take(CARD_NAMES).collect();
+        let kept: Vec<&(String, u64)> = card.files.iter().take(KEPT_TRANSFER_NAMES).collect();
         // Encoding into a Vec cannot fail.
         let _ = ciborium::into_writer(&kept, &mut names);
         self.conn
@@ -422,18 +424,18 @@ impl History {
         Ok(self.conn.last_insert_rowid())
     }
 
-    /// The file cards with `peer` (`None`: with anyone) that ended at or after `since`
+    /// The kept transfers with `peer` (`None`: with anyone) that ended at or after `since`
     /// and before `until` (`None`: up to now), oldest first, at most `limit`.
     ///
     /// # Errors
     /// If the file cannot be read.
-    pub fn file_cards(
+    pub fn kept_transfers(
         &self,
         peer: Option<ClientId>,
         since: Timestamp,
         until: Option<Timestamp>,
         limit: usize,
-    ) -> Result<Vec<FileCard>, Error> {
+    ) -> Result<Vec<KeptTransfer>, Error> {
         let until = until.map_or(i64::MAX, sql_time);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let mut stmt = self
@@ -469,7 +471,7 @@ impl History {
             };
             let files: Vec<(String, u64)> =
                 ciborium::from_reader(names.as_slice()).unwrap_or_default();
-            cards.push(FileCard {
+            cards.push(KeptTransfer {
                 seq,
                 peer: ClientId(peer),
                 outgoing,

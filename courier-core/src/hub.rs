@@ -6,11 +6,11 @@
 //! [`Hub`] does no I/O and reads no clock: every input carries `now`. The driver
 //! ([`serve`]) feeds it inputs and carries out its outputs.
 //!
-//! 1. **Start:** [`Hub::new`]. A hub with a database is then given back what it kept,
+//! 1. **Start:** [`Hub::new`]. A hub with a database is then given back what it wrote,
 //!    before the first connection: [`Hub::restore`] (the backlog's counts; from then on
-//!    the hub keeps through [`Hub::poll_store`]), [`Hub::restore_member`] for each
+//!    the hub writes through [`Hub::poll_writes`]), [`Hub::restore_member`] for each
 //!    member, [`Hub::restore_offers`], [`Hub::restore_bans`]. A hub never given
-//!    [`Hub::restore`] keeps everything in memory.
+//!    [`Hub::restore`] holds everything in memory.
 //! 2. **Inputs**, as they happen:
 //!    - a connection's life: [`Hub::handle_accept`] (a TCP connection arrived; it may be
 //!      [`Refused`]), [`Hub::handle_connect`] (its TLS and WebSocket handshakes
@@ -20,8 +20,8 @@
 //!    - time: [`Hub::handle_timeout`];
 //!    - answers to what the hub asked the driver for: [`Hub::handle_drained`] (after a
 //!      [`Transmit::WhenDrained`]), [`Hub::handle_reachback`] (after a
-//!      [`Transmit::Reachback`]), [`Hub::handle_stored`] and then [`Hub::handle_loaded`]
-//!      (a batch from [`Hub::poll_store`] was committed, or failed);
+//!      [`Transmit::Reachback`]), [`Hub::handle_written`] and then [`Hub::handle_loaded`]
+//!      (a batch from [`Hub::poll_writes`] was committed, or failed);
 //!    - the owner's requests, which the driver reads from the database (`courier hub
 //!      forget`, `ban`, `unban`, `drop --from`): [`Hub::forget_device`], [`Hub::ban`],
 //!      [`Hub::unban`], [`Hub::drop_from`];
@@ -33,8 +33,8 @@
 //!       connection whose outbox overflows goes back in as [`Hub::handle_slow_consumer`],
 //!       one already drained as [`Hub::handle_drained`]; then drain again;
 //!    2. drain [`Hub::poll_event`] ([`Event`]s, for logs);
-//!    3. take [`Hub::poll_store`] and hand a non-empty batch to the database's writer;
-//!       each such batch is answered, in order, by [`Hub::handle_stored`];
+//!    3. take [`Hub::poll_writes`] and hand a non-empty batch to the database's writer;
+//!       each such batch is answered, in order, by [`Hub::handle_written`];
 //!    4. read [`Hub::poll_timeout`] and arm a timer for it.
 //!
 //! Queries that change nothing: [`Hub::config`], [`Hub::stats`], [`Hub::is_banned`].
@@ -49,11 +49,11 @@
 //! - `members.rs`: what logged-in members do (messages, notices, profiles, contact pages,
 //!   pictures) and the presence batches; `route.rs` is the pure routing rule;
 //!   `presence.rs` the directory of everyone the hub has seen.
-//! - `mailbox.rs`: messages kept for offline members and their shares of the room;
-//!   `store.rs`: the hub's side of its database (restore, [`Hub::poll_store`],
-//!   [`Hub::handle_stored`], [`Hub::handle_loaded`]); [`db`]: the database itself.
+//! - `mailbox.rs`: messages stored for offline members and their shares of the room;
+//!   `store.rs`: the hub's side of its database (restore, [`Hub::poll_writes`],
+//!   [`Hub::handle_written`], [`Hub::handle_loaded`]); [`db`]: the database itself.
 //! - `broker.rs`: brokering direct transfers (offers, tickets, relays), with
-//!   `broker/kept.rs` for offers kept for offline recipients; `paced.rs`: large
+//!   `broker/stored.rs` for offers stored for offline recipients; `paced.rs`: large
 //!   frames sent as an outbox drains; `reachback.rs`: can others connect to a member?
 //! - `owner.rs`: the owner's requests (forget a device, ban, unban, drop);
 //!   `limit.rs`: token buckets and backoff; [`Config`] (`config.rs`); [`home`]: a hub's
@@ -106,7 +106,7 @@ use crate::proto::{ClientId, CloseReason, ServerFrame, Timestamp};
 /// The hub state machine. In short (the [module docs](self) give every call): build
 /// with [`Hub::new`] and the `restore*` calls; feed it `handle_*` inputs, the owner's
 /// requests and [`Hub::shutdown`]; after each, drain [`Hub::poll_transmit`] and
-/// [`Hub::poll_event`], take [`Hub::poll_store`], and read [`Hub::poll_timeout`].
+/// [`Hub::poll_event`], take [`Hub::poll_writes`], and read [`Hub::poll_timeout`].
 pub struct Hub {
     config: Config,
     rng: StdRng,
@@ -132,8 +132,8 @@ pub struct Hub {
     /// Logins answered that failed, since the hub started.
     failed_logins: u64,
     /// The hub has a database: messages for offline contacts are `stored` only once
-    /// written ([`Hub::poll_store`], [`Hub::handle_stored`]).
-    keeping: bool,
+    /// written ([`Hub::poll_writes`], [`Hub::handle_written`]).
+    has_db: bool,
     /// Messages for offline contacts not yet handed out to be written.
     unsaved: Vec<Unsaved>,
     /// Batches handed out and not yet written, oldest first: their messages and the
@@ -141,13 +141,13 @@ pub struct Hub {
     saving: VecDeque<Saving>,
     /// Pages of the backlog to read from the disk: recipient, how many.
     fetches: Vec<(ClientId, usize)>,
-    /// Kept messages stamped before this are to be forgotten on the disk.
+    /// Stored messages stamped before this are to be forgotten on the disk.
     expire: Option<Timestamp>,
-    /// When kept messages are next checked for their age.
+    /// When stored messages are next checked for their age.
     next_expiry: Instant,
     /// Acknowledged deliveries to forget on the disk.
     delivered: Vec<db::Record>,
-    /// Kept messages to forget on the disk, by recipient or sender.
+    /// Stored messages to forget on the disk, by recipient or sender.
     drops: Vec<db::Record>,
     /// Reach-back checks handed to the driver and not yet answered.
     reaching: usize,
@@ -177,8 +177,8 @@ impl Hub {
         let tick = tick_of(&config);
         let directory = Directory::new(config.max_known, config.avatars_total);
         let mailboxes = mailbox::Mailboxes::new(
-            config.offline_queue,
-            config.offline_queue_bytes,
+            config.mailbox,
+            config.mailbox_bytes,
             config.offline_total_bytes,
         );
         Self {
@@ -204,7 +204,7 @@ impl Hub {
                 now,
             ),
             failed_logins: 0,
-            keeping: false,
+            has_db: false,
             unsaved: Vec::new(),
             saving: VecDeque::new(),
             fetches: Vec::new(),
@@ -233,7 +233,7 @@ impl Hub {
             stored_in_memory: self.mailboxes.in_memory(),
             stored_bytes: self.mailboxes.bytes(),
             transfers: self.broker.len(),
-            kept_offers: self.broker.kept(),
+            stored_offers: self.broker.stored_offers(),
             failed_logins: self.failed_logins,
             known: self.directory.len(),
             avatar_bytes: self.directory.avatar_bytes(),
@@ -247,7 +247,7 @@ impl Hub {
     }
 
     /// Time passed: sends the presence batch that is due; expires unfinished logins,
-    /// sends heartbeats and closes silent connections; about hourly, forgets kept
+    /// sends heartbeats and closes silent connections; about hourly, forgets stored
     /// messages and offers past their age, counts the newcomers' room afresh and, under
     /// pressure, forgets what waits for members that never came back; forgets idle
     /// addresses and expired tickets.
@@ -265,7 +265,7 @@ impl Hub {
             let max_age =
                 u64::try_from(self.config.offline_max_age.as_millis()).unwrap_or(u64::MAX);
             let before = Timestamp(self.wall(now).0.saturating_sub(max_age));
-            if self.keeping {
+            if self.has_db {
                 self.expire = Some(before);
             } else {
                 self.mailboxes.expire_in_memory(before);
@@ -362,8 +362,8 @@ impl Hub {
     }
 }
 
-/// How often, at most, kept messages are checked for their age (more often when they
-/// are kept for less than a day).
+/// How often, at most, stored messages are checked for their age (more often when they
+/// are stored for less than a day).
 const EXPIRY_CHECK: Duration = Duration::from_secs(3600);
 
 fn tick_of(config: &Config) -> Duration {

@@ -20,7 +20,7 @@
 //! - [`transfer`]: direct file transfer: brokered by the hub, peer to peer, verified,
 //!   resumable; [`transfer::Sender`] and [`transfer::Receiver`] are its machines.
 //! - [`contacts`]: the contact list as front ends keep it (resolve, search, look-alikes).
-//! - [`history`]: a client's messages and file cards on one hub, kept and searchable.
+//! - [`history`]: a client's messages and kept transfers on one hub, kept and searchable.
 //! - [`sqlite`]: how Courier's database files are opened, checked and migrated.
 //! - [`discovery`]: hubs advertised and found on the local network (mDNS), and what a
 //!   found hub is to this client (known, new, or an impostor).

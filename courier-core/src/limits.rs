@@ -74,25 +74,25 @@ pub const PRESENCE_BATCH_CARDS: usize = 256;
 /// at the size of the largest frame a connection ever sent; the client pulls each next
 /// page, so a contact list of any length costs one page of memory at a time.
 pub const CONTACT_PAGE: usize = 16;
-/// Messages kept for one offline recipient.
-pub const OFFLINE_QUEUE: usize = 256;
-/// Bytes of messages kept for one offline recipient.
-pub const OFFLINE_QUEUE_BYTES: usize = 4 * 1024 * 1024;
-/// Bytes of messages kept for all offline recipients together, in memory (a hub
+/// Messages stored for one offline recipient.
+pub const MAILBOX: usize = 256;
+/// Bytes of messages stored for one offline recipient.
+pub const MAILBOX_BYTES: usize = 4 * 1024 * 1024;
+/// Bytes of messages stored for all offline recipients together, in memory (a hub
 /// without a database).
 pub const OFFLINE_TOTAL_BYTES: usize = 32 * 1024 * 1024;
-/// Messages kept for one offline recipient by a hub with a database (on the disk).
-pub const OFFLINE_QUEUE_ON_DISK: usize = 10_000;
-/// Bytes of messages kept for all offline recipients together on the disk.
+/// Messages stored for one offline recipient by a hub with a database (on the disk).
+pub const MAILBOX_ON_DISK: usize = 10_000;
+/// Bytes of messages stored for all offline recipients together on the disk.
 pub const OFFLINE_DISK_BYTES: usize = 1024 * 1024 * 1024;
 /// What waits for a member that logged in once and never came back is forgotten after
-/// this long (not [`OFFLINE_MAX_AGE`]) while the room for kept messages is more than half
+/// this long (not [`OFFLINE_MAX_AGE`]) while the room for stored messages is more than half
 /// full: throwaway identities do not hold the hub's room for a month.
 pub const NEVER_CAME_BACK: Duration = Duration::from_secs(3 * 24 * 3600);
 /// One sender may fill this fraction of a recipient's mailbox (1/4): others can still
 /// write to someone one member flooded.
 pub const OFFLINE_PAIR_SHARE: usize = 4;
-/// One sender may fill this fraction of the hub's room for kept messages (1/16).
+/// One sender may fill this fraction of the hub's room for stored messages (1/16).
 pub const OFFLINE_SENDER_SHARE: usize = 16;
 /// New identities ([`NEWCOMER`] old at most) may fill this fraction of the hub's room
 /// together (1/4), one of them a sixteenth of that: throwaway identities made for a
@@ -106,9 +106,9 @@ pub const NEWCOMER: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long a message waits for an offline recipient before it is forgotten.
 pub const OFFLINE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
 /// Messages per page when a mailbox is handed over at login.
-pub const STORED_PAGE: usize = 256;
+pub const MAILBOX_PAGE: usize = 256;
 /// Bytes per page when a mailbox is handed over (a page holds at least one message).
-pub const STORED_PAGE_BYTES: usize = 256 * 1024;
+pub const MAILBOX_PAGE_BYTES: usize = 256 * 1024;
 /// Sustained rate of chat messages per connection.
 pub const MESSAGE_RATE_PER_SEC: u32 = 20;
 /// Burst of chat messages allowed above the sustained rate.
@@ -196,19 +196,19 @@ pub const MAX_PENDING_OFFERS: usize = 8;
 pub const MAX_PENDING_PER_RECEIVER: usize = 16;
 /// Offers per second one connection may make (burst [`MAX_PENDING_OFFERS`]).
 pub const OFFER_RATE_PER_SEC: u32 = 2;
-/// File offers kept at the hub for one recipient (and from one sender) until answered.
-pub const KEPT_OFFERS: usize = 100;
-/// Bytes of kept offers' names and sizes one sender may have kept: a sixteenth of the
+/// File offers stored at the hub for one recipient (and from one sender) until answered.
+pub const STORED_OFFERS: usize = 100;
+/// Bytes of stored offers' names and sizes one sender may have stored: a sixteenth of the
 /// hub's room, so that one member cannot fill it for everyone.
-pub const KEPT_OFFERS_SENDER_BYTES: usize = KEPT_OFFERS_BYTES / 16;
-/// A kept offer whose sender has not been online for this long is forgotten (only its
+pub const STORED_OFFERS_SENDER_BYTES: usize = STORED_OFFERS_BYTES / 16;
+/// A stored offer whose sender has not been online for this long is forgotten (only its
 /// sender can send the files; the app offers them again when it comes back).
-pub const KEPT_OFFER_SENDER_AWAY: Duration = Duration::from_secs(7 * 24 * 3600);
-/// File offers kept at the hub, for the whole hub (tiny offers would otherwise be
+pub const STORED_OFFER_SENDER_AWAY: Duration = Duration::from_secs(7 * 24 * 3600);
+/// File offers stored at the hub, for the whole hub (tiny offers would otherwise be
 /// bounded only by their bytes).
-pub const KEPT_OFFERS_TOTAL: usize = 10_000;
-/// Bytes of kept offers' names and sizes, for the whole hub (they are in its memory).
-pub const KEPT_OFFERS_BYTES: usize = 32 << 20;
+pub const STORED_OFFERS_TOTAL: usize = 10_000;
+/// Bytes of stored offers' names and sizes, for the whole hub (they are in its memory).
+pub const STORED_OFFERS_BYTES: usize = 32 << 20;
 /// A ticket is good for this long after the hub minted it.
 pub const TICKET_TTL: Duration = Duration::from_secs(60);
 /// A transfer that moves no byte for this long is aborted.

@@ -16,7 +16,7 @@ pub use close::CloseReason;
 pub use codec::{DecodeError, decode_client, decode_server, encode};
 pub(crate) use codec::{decode_any, encode_into};
 pub use frame::{
-    AvatarId, Card, ClientFrame, Contact, Delivery, ErrorCode, ID_LIKE_NAME, LoginRejection,
+    AvatarId, ClientFrame, Contact, ContactCard, Delivery, ErrorCode, ID_LIKE_NAME, LoginRejection,
     Message, Presence, Profile, ProfileError, Reach, RejectReason, ServerFrame, Target,
     is_invisible, looks_like_id, validate_profile, validate_text,
 };

@@ -408,9 +408,9 @@ impl Session {
                 return Ok(());
             }
             ServerFrame::Message(m) => Event::Message(m),
-            ServerFrame::Stored(page) => {
+            ServerFrame::MailboxPage(page) => {
                 self.events.extend(page.into_iter().map(Event::Message));
-                self.transmit(ClientFrame::StoredAck, now);
+                self.transmit(ClientFrame::MailboxAck, now);
                 return Ok(());
             }
             ServerFrame::Receipt { id, status } => Event::Receipt { id, status },

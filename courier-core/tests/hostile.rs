@@ -99,7 +99,7 @@ both!(
                 senders.push(Client::login(&hub.addr(), &format!("alice{i}")).await);
             }
             sleep(Duration::from_millis(300)).await;
-            let queue = courier_core::limits::OFFLINE_QUEUE;
+            let queue = courier_core::limits::MAILBOX;
             let mut sent = Vec::new();
             for n in 0..queue {
                 let id = senders[n % share]

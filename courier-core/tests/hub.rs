@@ -168,7 +168,7 @@ both!(contacts_see_profile_updates_and_clean_leave, || async {
                 |e| matches!(e, Event::Contact(c) if c.id == bob_id && c.profile.name == "Bob B."),
             )
             .await;
-        let card = courier_core::proto::Card::from(&p);
+        let card = courier_core::proto::ContactCard::from(&p);
         assert!(card.avatar.is_some());
         assert!(matches!(got, Event::Contact(c) if c.profile == card));
         // The 200 KiB avatar travels by id; the bytes come on request.

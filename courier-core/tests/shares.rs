@@ -54,11 +54,11 @@ fn one_sender_fills_only_its_share_of_an_offline_mailbox() {
                 .await;
                 match status {
                     Some(Delivery::Stored) => stored += 1,
-                    Some(Delivery::Rejected(RejectReason::QueueFull)) => refused += 1,
+                    Some(Delivery::Rejected(RejectReason::MailboxFull)) => refused += 1,
                     other => panic!("{other:?}"),
                 }
             }
-            assert_eq!(stored, limits::OFFLINE_QUEUE / limits::OFFLINE_PAIR_SHARE);
+            assert_eq!(stored, limits::MAILBOX / limits::OFFLINE_PAIR_SHARE);
             assert_eq!(refused, 100 - stored);
             let id = alice
                 .handle()
@@ -244,7 +244,7 @@ fn one_sender_keeps_only_its_share_of_offers() {
             }
             assert_eq!(
                 kept,
-                limits::KEPT_OFFERS / 4,
+                limits::STORED_OFFERS / 4,
                 "a quarter of what Bob may be kept"
             );
             assert_eq!(offer(&mut alice, 1, bob.id(), &manifest).await, Ok(true));

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use courier_core::history::History;
 use courier_core::proto::{
-    Card, ClientId, Contact, Message, MsgId, Presence, Profile, Target, Timestamp,
+    ClientId, Contact, ContactCard, Message, MsgId, Presence, Profile, Target, Timestamp,
 };
 use courier_core::session::Welcome;
 use courier_iced::screen::chat::{self, Chat, HubInfo, contacts};
@@ -45,7 +45,7 @@ fn id(n: u32) -> ClientId {
 fn contact(n: u32) -> Contact {
     Contact {
         id: id(n),
-        profile: Card {
+        profile: ContactCard {
             name: format!("Person {n:04}"),
             presence: Presence::Available,
             status: String::new(),

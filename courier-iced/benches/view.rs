@@ -9,7 +9,9 @@
 
 use std::time::{Duration, Instant};
 
-use courier_core::proto::{Card, ClientId, Contact, MsgId, Presence, Profile, Target, Timestamp};
+use courier_core::proto::{
+    ClientId, Contact, ContactCard, MsgId, Presence, Profile, Target, Timestamp,
+};
 use courier_core::session::Welcome;
 use courier_iced::screen::chat::conversation::{Bubble, BubbleState, Item};
 use courier_iced::screen::chat::{Chat, HubInfo};
@@ -27,7 +29,7 @@ fn contact(n: u32) -> Contact {
     id[4] = 0xAB;
     Contact {
         id: ClientId(id),
-        profile: Card {
+        profile: ContactCard {
             name: format!("Person {n:04}"),
             presence: [Presence::Available, Presence::Away, Presence::Busy][n as usize % 3],
             status: if n.is_multiple_of(4) {

@@ -946,7 +946,7 @@ fn a_message_written_while_the_hub_is_away_survives_the_app_stopping() {
     let fingerprint = again.chat().hub().fingerprint;
     let history = courier_core::history::History::open(&dir_again, &fingerprint).unwrap();
     assert!(
-        history.waiting().unwrap().is_empty(),
+        history.unsent_messages().unwrap().is_empty(),
         "nothing waits any more"
     );
     let kept = history.search("kept while away", 10).unwrap();

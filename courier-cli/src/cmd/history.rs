@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use courier_core::contacts;
-use courier_core::history::{Entry, FileCard, History, State};
+use courier_core::history::{Entry, History, KeptTransfer, State};
 use courier_core::identity::PinStore;
 use courier_core::proto::{ClientId, RejectReason, Target, Timestamp};
 use serde_json::json;
@@ -56,7 +56,7 @@ pub(crate) fn run(args: &HistoryArgs) -> Result<ExitCode> {
             Some(Target::Client(c)) => Some(c),
             _ => None,
         };
-        history.file_cards(with, since, None, args.limit)?
+        history.kept_transfers(with, since, None, args.limit)?
     };
     let name = |id: &ClientId| {
         names
@@ -69,9 +69,9 @@ pub(crate) fn run(args: &HistoryArgs) -> Result<ExitCode> {
     let mut card_lines = |out: &mut String, until: Option<Timestamp>| {
         while let Some(card) = cards.next_if(|c| until.is_none_or(|t| c.time <= t)) {
             if args.json {
-                out.push_str(&card_json(&card, &name).to_string());
+                out.push_str(&transfer_json(&card, &name).to_string());
             } else {
-                out.push_str(&card_line(&card, &name));
+                out.push_str(&transfer_line(&card, &name));
             }
             out.push('\n');
         }
@@ -115,7 +115,7 @@ fn resolve(who: &str, names: &[(ClientId, String)]) -> Result<Target> {
 fn state_word(s: &State) -> String {
     match s {
         State::Received => "received".into(),
-        State::Waiting => "waiting (not sent yet)".into(),
+        State::Unsent => "waiting (not sent yet)".into(),
         State::Sent => "sent".into(),
         State::Delivered => "delivered".into(),
         State::Stored => "stored".into(),
@@ -143,7 +143,7 @@ fn entry_json(e: &Entry, name: &impl Fn(&ClientId) -> String) -> serde_json::Val
     })
 }
 
-fn card_json(c: &FileCard, name: &impl Fn(&ClientId) -> String) -> serde_json::Value {
+fn transfer_json(c: &KeptTransfer, name: &impl Fn(&ClientId) -> String) -> serde_json::Value {
     json!({
         "type": "files",
         "seq": c.seq,
@@ -159,7 +159,7 @@ fn card_json(c: &FileCard, name: &impl Fn(&ClientId) -> String) -> serde_json::V
     })
 }
 
-fn card_line(c: &FileCard, name: &impl Fn(&ClientId) -> String) -> String {
+fn transfer_line(c: &KeptTransfer, name: &impl Fn(&ClientId) -> String) -> String {
     let who = safe(&name(&c.peer));
     let (from, to) = if c.outgoing {
         ("you".to_owned(), who)

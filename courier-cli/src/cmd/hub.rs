@@ -141,8 +141,8 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
     let mut config = hub::Config::new(id, secret);
     config.relay = !args.no_relay;
     config.db = Some(database);
-    config.offline_queue = args.offline_messages;
-    config.kept_offers = args.offline_offers;
+    config.mailbox = args.offline_messages;
+    config.stored_offers = args.offline_offers;
     config.offline_max_age = std::time::Duration::from_secs(u64::from(args.offline_days) * 86_400);
     config.message_rate = args.message_rate;
     config.message_burst = args.message_rate.saturating_mul(5) / 2;
@@ -257,7 +257,7 @@ fn settle(
     Ok(db.settle(id, request)?)
 }
 
-/// What `id` left: (messages, kept offers).
+/// What `id` left: (messages, stored offers).
 fn left_by(db: &hub::db::Db, id: &courier_core::proto::ClientId) -> Result<(u64, u64)> {
     Ok(db
         .left_by_senders()?
@@ -285,7 +285,7 @@ fn ban(args: &HubForgetArgs) -> Result<ExitCode> {
     };
     crate::print(&format!(
         "banned {} ({}): it is refused at every login, even with the password; {how} \
-         {messages} message(s) and {offers} kept offer(s) it left\n",
+         {messages} message(s) and {offers} stored offer(s) it left\n",
         id.short(),
         safe(&name),
     ));
@@ -374,7 +374,7 @@ fn stored(args: &HubMembersArgs) -> Result<ExitCode> {
             out.push_str(&line.to_string());
         } else {
             out.push_str(&format!(
-                "{}  {:<24} {} message(s), {} byte(s), for {} member(s); {} kept offer(s)",
+                "{}  {:<24} {} message(s), {} byte(s), for {} member(s); {} stored offer(s)",
                 l.from.short(),
                 safe(&name.unwrap_or_else(|| "-".to_owned())),
                 l.messages,
@@ -402,7 +402,7 @@ fn drop_from(args: &HubDropArgs) -> Result<ExitCode> {
         (messages, offers) = (m, o);
     }
     crate::print(&format!(
-        "dropped {messages} message(s) and {offers} kept offer(s) from {} ({})\n",
+        "dropped {messages} message(s) and {offers} stored offer(s) from {} ({})\n",
         safe(&name),
         id.short(),
     ));

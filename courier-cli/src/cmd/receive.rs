@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use courier_core::history::FileCard;
+use courier_core::history::KeptTransfer;
 use courier_core::proto::{ClientId, Declined, IncomingOffer, Target};
 use courier_core::session::Event;
 use courier_core::transfer::{self, Transfer, Update};
@@ -55,7 +55,7 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<ExitCode> {
     }
     let emit = |v: serde_json::Value| crate::print(&format!("{v}\n"));
     let mut queue: VecDeque<IncomingOffer> = VecDeque::new();
-    let mut running: Option<(Transfer, ClientId, FileCard)> = None;
+    let mut running: Option<(Transfer, ClientId, KeptTransfer)> = None;
     let mut asking: Option<(IncomingOffer, smol::Task<bool>)> = None;
     let mut bar = Bar::new(args.json);
     let mut done = 0u64;
@@ -83,7 +83,7 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<ExitCode> {
             };
             match answer {
                 Some(Answer::Yes) => {
-                    let card = card_of(&offer, &dir);
+                    let card = kept_transfer(&offer, &dir);
                     running = Some((
                         accept(&client, offer.clone(), &dir, &args),
                         offer.from,
@@ -135,7 +135,7 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<ExitCode> {
                 let Some((offer, _)) = asking.take() else { continue };
                 if yes {
                     let from = offer.from;
-                    let card = card_of(&offer, &dir);
+                    let card = kept_transfer(&offer, &dir);
                     running = Some((accept(&client, offer, &dir, &args), from, card));
                 } else {
                     client.handle.decline(offer.id, Declined::ByUser).await?;
@@ -167,13 +167,13 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<ExitCode> {
                         bar.clear();
                         let finished = running.take();
                         let from = finished.as_ref().map(|r| r.1);
-                        let mut kept = finished.map(|r| r.2);
+                        let mut record = finished.map(|r| r.2);
                         done += 1;
                         match result {
                             Ok(summary) => {
                                 let who = from.map(|f| client.name_of(f)).unwrap_or_default();
                                 let line = progress::summary_line(&format!("Received from {}:", safe(&who)), &summary);
-                                if let Some(k) = &mut kept {
+                                if let Some(k) = &mut record {
                                     k.outcome = line.clone();
                                 }
                                 if args.json {
@@ -184,16 +184,16 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<ExitCode> {
                             }
                             Err(e) => {
                                 failures += 1;
-                                if let Some(k) = &mut kept {
+                                if let Some(k) = &mut record {
                                     k.outcome = super::send::capitalize(&e.to_string());
                                     k.saved_in = None;
                                 }
                                 let _ = super::send::report_failure(&client, &e, args.json);
                             }
                         }
-                        if let Some(mut k) = kept {
+                        if let Some(mut k) = record {
                             k.time = courier_core::proto::Timestamp::now();
-                            client.keep_card(&k);
+                            client.keep_transfer(&k);
                         }
                     }
                     _ => {}
@@ -209,15 +209,15 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<ExitCode> {
 }
 
 /// What the history keeps of an offer we accepted (its outcome is filled in at the end).
-fn card_of(offer: &IncomingOffer, dir: &std::path::Path) -> FileCard {
+fn kept_transfer(offer: &IncomingOffer, dir: &std::path::Path) -> KeptTransfer {
     let files = &offer.manifest.files;
-    FileCard {
+    KeptTransfer {
         seq: 0,
         peer: offer.from,
         outgoing: false,
         files: files
             .iter()
-            .take(courier_core::history::CARD_NAMES)
+            .take(courier_core::history::KEPT_TRANSFER_NAMES)
             .map(|f| (f.path.clone(), f.size))
             .collect(),
         count: files.len() as u64,
@@ -239,7 +239,7 @@ fn accept(
         offer,
         None,
         dir.to_owned(),
-        args.link.options(),
+        args.net.options(),
     )
 }
 
@@ -265,7 +265,7 @@ fn show_offer(client: &Client, offer: &IncomingOffer, json: bool) {
         crate::print(&format!("{line}\n"));
         return;
     }
-    // An offer kept while we were away says when it was made.
+    // An offer stored while we were away says when it was made.
     let when = offer
         .time
         .filter(|t| courier_core::proto::Timestamp::now().0.saturating_sub(t.0) > 60_000)

@@ -27,7 +27,7 @@ pub(crate) async fn run(args: SendArgs) -> Result<ExitCode> {
     let name = client.name_of(to);
     let options = transfer::Options {
         wait: args.wait,
-        ..args.link.options()
+        ..args.net.options()
     };
     let mut transfer = transfer::send(client.handle.clone(), to, args.paths.clone(), options);
     let canceller = transfer.canceller();
@@ -77,7 +77,7 @@ pub(crate) async fn run(args: SendArgs) -> Result<ExitCode> {
                     Update::Finished(Ok(summary)) => {
                         bar.clear();
                         let line = progress::summary_line(&format!("Sent to {}:", safe(&name)), &summary);
-                        client.keep_card(&card(to, &args.paths, summary.files as u64, summary.bytes, &line));
+                        client.keep_transfer(&kept_transfer(to, &args.paths, summary.files as u64, summary.bytes, &line));
                         if args.json {
                             emit(progress::summary_json(&summary));
                         } else {
@@ -87,7 +87,7 @@ pub(crate) async fn run(args: SendArgs) -> Result<ExitCode> {
                     }
                     Update::Finished(Err(e)) => {
                         bar.clear();
-                        client.keep_card(&card(to, &args.paths, 0, 0, &capitalize(&e.to_string())));
+                        client.keep_transfer(&kept_transfer(to, &args.paths, 0, 0, &capitalize(&e.to_string())));
                         return Ok(report_failure(&client, &e, args.json));
                     }
                     _ => {}
@@ -99,20 +99,20 @@ pub(crate) async fn run(args: SendArgs) -> Result<ExitCode> {
 
 /// What the history keeps of a transfer we sent: the paths given (their names and, for
 /// files, sizes), how many files and bytes went, how it ended.
-fn card(
+fn kept_transfer(
     to: courier_core::proto::ClientId,
     paths: &[std::path::PathBuf],
     count: u64,
     bytes: u64,
     outcome: &str,
-) -> courier_core::history::FileCard {
-    courier_core::history::FileCard {
+) -> courier_core::history::KeptTransfer {
+    courier_core::history::KeptTransfer {
         seq: 0,
         peer: to,
         outgoing: true,
         files: paths
             .iter()
-            .take(courier_core::history::CARD_NAMES)
+            .take(courier_core::history::KEPT_TRANSFER_NAMES)
             .map(|p| {
                 let name = p.file_name().map_or_else(
                     || p.display().to_string(),

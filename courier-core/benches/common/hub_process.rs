@@ -60,8 +60,8 @@ pub(crate) fn child_hub() {
         // Capacity, not policy: no chat rate limit, room for the whole backlog.
         config.message_rate = u32::MAX / 2;
         config.message_burst = u32::MAX / 2;
-        config.offline_queue = usize::MAX / 2;
-        config.offline_queue_bytes = usize::MAX / 2;
+        config.mailbox = usize::MAX / 2;
+        config.mailbox_bytes = usize::MAX / 2;
         config.offline_total_bytes = usize::MAX / 2;
         config.max_preauth_per_ip = 512;
         config.max_preauth_total = 512;

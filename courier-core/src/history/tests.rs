@@ -70,7 +70,7 @@ fn messages_both_ways_are_kept_once_with_their_outcome() {
     h.set_state(
         ME,
         MsgId(8),
-        &State::of(&Delivery::Rejected(RejectReason::NotKept)),
+        &State::of(&Delivery::Rejected(RejectReason::CouldNotStore)),
     )
     .unwrap();
     h.received(&from(BOB, 2, Target::Everyone, "lunch?"))
@@ -323,10 +323,10 @@ fn a_read_only_history_is_refused() {
 }
 
 #[test]
-fn file_cards_are_kept_with_their_outcome_and_read_back_by_time() {
+fn kept_transfers_keep_their_outcome_and_read_back_by_time() {
     let dir = Dir::new("files");
     let h = History::open(&dir.0, &HUB).unwrap();
-    let card = |outgoing: bool, time: u64, outcome: &str| FileCard {
+    let card = |outgoing: bool, time: u64, outcome: &str| KeptTransfer {
         seq: 0,
         peer: ADA,
         outgoing,
@@ -339,20 +339,20 @@ fn file_cards_are_kept_with_their_outcome_and_read_back_by_time() {
         outcome: outcome.into(),
         saved_in: (!outgoing).then(|| PathBuf::from("/home/me/Downloads/from Ada")),
     };
-    h.file_card(&card(false, 100, "Received 30 files."))
+    h.keep_transfer(&card(false, 100, "Received 30 files."))
         .unwrap();
-    h.file_card(&card(true, 200, "Declined.")).unwrap();
-    h.file_card(&FileCard {
+    h.keep_transfer(&card(true, 200, "Declined.")).unwrap();
+    h.keep_transfer(&KeptTransfer {
         peer: BOB,
         ..card(true, 150, "Sent.")
     })
     .unwrap();
-    let all = h.file_cards(Some(ADA), Timestamp(0), None, 10).unwrap();
+    let all = h.kept_transfers(Some(ADA), Timestamp(0), None, 10).unwrap();
     assert_eq!(all.len(), 2, "Ada's, not Bob's");
     assert_eq!(all[0].outcome, "Received 30 files.");
     assert_eq!(
         all[0].files.len(),
-        CARD_NAMES,
+        KEPT_TRANSFER_NAMES,
         "the first names, and the count"
     );
     assert_eq!((all[0].count, all[0].bytes), (30, 30_435));
@@ -362,20 +362,25 @@ fn file_cards_are_kept_with_their_outcome_and_read_back_by_time() {
         Some(Path::new("/home/me/Downloads/from Ada"))
     );
     assert!(all[1].outgoing && all[1].saved_in.is_none());
-    assert_eq!(h.file_cards(None, Timestamp(0), None, 10).unwrap().len(), 3);
+    assert_eq!(
+        h.kept_transfers(None, Timestamp(0), None, 10)
+            .unwrap()
+            .len(),
+        3
+    );
     let window = h
-        .file_cards(Some(ADA), Timestamp(150), Some(Timestamp(250)), 10)
+        .kept_transfers(Some(ADA), Timestamp(150), Some(Timestamp(250)), 10)
         .unwrap();
     assert_eq!(window.len(), 1);
     assert_eq!(window[0].outcome, "Declined.");
     h.clear(Some(Target::Client(ADA))).unwrap();
     assert!(
-        h.file_cards(Some(ADA), Timestamp(0), None, 10)
+        h.kept_transfers(Some(ADA), Timestamp(0), None, 10)
             .unwrap()
             .is_empty()
     );
     assert_eq!(
-        h.file_cards(Some(BOB), Timestamp(0), None, 10)
+        h.kept_transfers(Some(BOB), Timestamp(0), None, 10)
             .unwrap()
             .len(),
         1
@@ -390,34 +395,34 @@ fn messages_written_while_the_hub_is_away_wait_across_a_reopen_until_sent() {
         h.sent(ME, MsgId(1), Target::Client(ADA), "went out", Timestamp(1))
             .unwrap();
         assert!(
-            h.written(ME, MsgId(2), Target::Client(ADA), "first", Timestamp(2))
+            h.unsent(ME, MsgId(2), Target::Client(ADA), "first", Timestamp(2))
                 .unwrap()
         );
-        h.written(ME, MsgId(3), Target::Everyone, "second", Timestamp(3))
+        h.unsent(ME, MsgId(3), Target::Everyone, "second", Timestamp(3))
             .unwrap();
     }
     // Reopened (the app started again): both wait, oldest first, with their ids.
     let h = History::open(&dir.0, &HUB).unwrap();
-    let waiting = h.waiting().unwrap();
-    assert_eq!(texts(&waiting), ["first", "second"]);
+    let unsent = h.unsent_messages().unwrap();
+    assert_eq!(texts(&unsent), ["first", "second"]);
     assert_eq!(
-        waiting.iter().map(|e| (e.id, e.peer)).collect::<Vec<_>>(),
+        unsent.iter().map(|e| (e.id, e.peer)).collect::<Vec<_>>(),
         [
             (MsgId(2), Target::Client(ADA)),
             (MsgId(3), Target::Everyone)
         ]
     );
     assert!(
-        waiting
+        unsent
             .iter()
-            .all(|e| e.state == State::Waiting && e.outgoing)
+            .all(|e| e.state == State::Unsent && e.outgoing)
     );
     // They show in their conversations as waiting.
     let page = h.page(Some(Target::Client(ADA)), None, 10).unwrap();
-    assert_eq!(page[0].state, State::Waiting);
+    assert_eq!(page[0].state, State::Unsent);
     // Handed over, then delivered: no longer waiting.
     h.set_state(ME, MsgId(2), &State::Sent).unwrap();
-    assert_eq!(texts(&h.waiting().unwrap()), ["second"]);
+    assert_eq!(texts(&h.unsent_messages().unwrap()), ["second"]);
     h.set_state(ME, MsgId(3), &State::Delivered).unwrap();
-    assert!(h.waiting().unwrap().is_empty());
+    assert!(h.unsent_messages().unwrap().is_empty());
 }

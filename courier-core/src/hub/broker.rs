@@ -1,7 +1,7 @@
 //! Brokering direct transfers: offers, answers, tickets and relay pairing. The hub never
 //! sees file bytes unless it relays, and then only the peers' end-to-end TLS records.
-//! Offers kept for an offline recipient (offered with `wait`) have their own file,
-//! `broker/kept.rs`.
+//! Offers stored for an offline recipient (offered with `wait`) have their own file,
+//! `broker/stored.rs`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -18,14 +18,14 @@ use crate::proto::{
     ServerFrame, Ticket, TicketInfo, Timestamp, TransferEnd, TransferId,
 };
 
-mod kept;
+mod stored;
 
 /// A transfer the hub knows about.
 pub(super) struct Brokered {
     /// The offer's [`Manifest::digest`]: tickets are bound to it.
     digest: [u8; 32],
     from: ClientId,
-    /// The sender's connection; `None` while the sender of a kept offer is away.
+    /// The sender's connection; `None` while the sender of a stored offer is away.
     from_conn: Option<ConnId>,
     to: ClientId,
     addrs: Vec<SocketAddr>,
@@ -38,32 +38,32 @@ pub(super) struct Brokered {
     /// side is told it, dials only there, and its own addresses go to nobody).
     test: Option<(LinkTest, IpAddr)>,
     state: State,
-    /// Kept at the hub until answered (offered with `wait`): survives either side going
+    /// Stored at the hub until answered (offered with `wait`): survives either side going
     /// away, and the hub's restart (in its database).
-    kept: Option<Kept>,
+    stored: Option<StoredSize>,
 }
 
-/// What a kept offer counts against: its manifest's encoded size.
-pub(super) struct Kept {
+/// What a stored offer counts against: its manifest's encoded size.
+pub(super) struct StoredSize {
     bytes: usize,
 }
 
 enum State {
     /// Waiting for the receiver's answer.
     Offered,
-    /// A kept offer the receiver accepted while its sender was away: the tickets go out
+    /// A stored offer the receiver accepted while its sender was away: the tickets go out
     /// when the sender is back ([`ClientFrame::Reclaim`](crate::proto::ClientFrame)).
     Answered {
         to_conn: ConnId,
         files: Vec<u32>,
         addrs: Vec<SocketAddr>,
     },
-    /// Accepted; the ticket is out. `waiting` is a relay connection that arrived first.
+    /// Accepted; the ticket is out. `first_relay` is a relay connection that arrived first.
     Ticketed {
         ticket: Ticket,
         to_conn: ConnId,
         expires: Instant,
-        waiting: Option<(ConnId, ClientId)>,
+        first_relay: Option<(ConnId, ClientId)>,
     },
 }
 
@@ -72,16 +72,16 @@ enum State {
 pub(super) struct Broker {
     transfers: HashMap<TransferId, Brokered>,
     tickets: HashMap<Ticket, TransferId>,
-    /// Bytes of the kept offers' manifests.
-    kept_bytes: usize,
-    /// How many offers are kept.
-    kept_count: usize,
-    /// Kept offers' changes for the hub's database, in order (only for a hub that keeps
-    /// its state on a disk: [`Broker::keeping`]).
+    /// Bytes of the stored offers' manifests.
+    stored_offer_bytes: usize,
+    /// How many offers are stored.
+    stored_offer_count: usize,
+    /// Stored offers' changes for the hub's database, in order (only for a hub with a
+    /// database: [`Broker::has_db`]).
     pub(super) records: Vec<db::Record>,
     /// The hub has a database.
-    pub(super) keeping: bool,
-    /// Kept offers to offline recipients waiting to be written: their senders hear
+    pub(super) has_db: bool,
+    /// Stored offers to offline recipients waiting to be written: their senders hear
     /// `stored` once they are (id, tag, sender's connection).
     pub(super) unsaved: Vec<(TransferId, u32, ConnId)>,
 }
@@ -91,34 +91,34 @@ impl Broker {
         self.transfers.len()
     }
 
-    /// Offers waiting for an answer while both sides are here (kept ones count apart).
+    /// Offers waiting for an answer while both sides are here (stored ones count apart).
     fn pending_from(&self, who: ClientId) -> usize {
         self.transfers
             .values()
-            .filter(|t| t.from == who && t.kept.is_none() && matches!(t.state, State::Offered))
+            .filter(|t| t.from == who && t.stored.is_none() && matches!(t.state, State::Offered))
             .count()
     }
 
     fn pending_to(&self, who: ClientId) -> usize {
         self.transfers
             .values()
-            .filter(|t| t.to == who && t.kept.is_none() && matches!(t.state, State::Offered))
+            .filter(|t| t.to == who && t.stored.is_none() && matches!(t.state, State::Offered))
             .count()
     }
 
-    /// Whether a kept offer of `bytes` from `from` to `to` fits every share: the
+    /// Whether a stored offer of `bytes` from `from` to `to` fits every share: the
     /// recipient's (`max` offers), the sender's (`max` offers,
-    /// [`limits::KEPT_OFFERS_SENDER_BYTES`]), the pair's (a quarter of the recipient's,
+    /// [`limits::STORED_OFFERS_SENDER_BYTES`]), the pair's (a quarter of the recipient's,
     /// so that one sender cannot fill it for everyone else) and the hub's
-    /// ([`limits::KEPT_OFFERS_BYTES`], [`limits::KEPT_OFFERS_TOTAL`]: the count bounds
+    /// ([`limits::STORED_OFFERS_BYTES`], [`limits::STORED_OFFERS_TOTAL`]: the count bounds
     /// this scan).
-    fn kept_fits(&self, from: ClientId, to: ClientId, bytes: usize, max: usize) -> bool {
-        if self.kept_count >= limits::KEPT_OFFERS_TOTAL {
+    fn stored_offer_fits(&self, from: ClientId, to: ClientId, bytes: usize, max: usize) -> bool {
+        if self.stored_offer_count >= limits::STORED_OFFERS_TOTAL {
             return false;
         }
         let (mut by_sender, mut sender_bytes, mut to_recipient, mut pair) = (0, 0, 0, 0);
         for t in self.transfers.values() {
-            let Some(k) = &t.kept else { continue };
+            let Some(k) = &t.stored else { continue };
             if t.from == from {
                 by_sender += 1;
                 sender_bytes += k.bytes;
@@ -129,22 +129,22 @@ impl Broker {
         by_sender < max
             && to_recipient < max
             && pair < (max / 4).max(1)
-            && sender_bytes + bytes <= limits::KEPT_OFFERS_SENDER_BYTES
-            && self.kept_bytes + bytes <= limits::KEPT_OFFERS_BYTES
+            && sender_bytes + bytes <= limits::STORED_OFFERS_SENDER_BYTES
+            && self.stored_offer_bytes + bytes <= limits::STORED_OFFERS_BYTES
     }
 
-    /// How many offers are kept (for stats and tests).
-    pub(super) fn kept(&self) -> usize {
-        self.kept_count
+    /// How many offers are stored (for stats and tests).
+    pub(super) fn stored_offers(&self) -> usize {
+        self.stored_offer_count
     }
 
     /// A relay connection waiting for its partner went away.
     pub(super) fn relay_gone(&mut self, conn: ConnId) {
         for t in self.transfers.values_mut() {
-            if let State::Ticketed { waiting, .. } = &mut t.state
-                && waiting.is_some_and(|(c, _)| c == conn)
+            if let State::Ticketed { first_relay, .. } = &mut t.state
+                && first_relay.is_some_and(|(c, _)| c == conn)
             {
-                *waiting = None;
+                *first_relay = None;
             }
         }
     }
@@ -158,20 +158,20 @@ impl Broker {
         Some(t)
     }
 
-    /// Transfer `id` is no longer kept (answered or gone): forget it on the disk too.
+    /// Transfer `id` is no longer stored (answered or gone): forget it on the disk too.
     fn unkeep(&mut self, id: TransferId) {
-        let Some(k) = self.transfers.get_mut(&id).and_then(|t| t.kept.take()) else {
+        let Some(k) = self.transfers.get_mut(&id).and_then(|t| t.stored.take()) else {
             return;
         };
-        self.kept_bytes = self.kept_bytes.saturating_sub(k.bytes);
-        self.kept_count = self.kept_count.saturating_sub(1);
+        self.stored_offer_bytes = self.stored_offer_bytes.saturating_sub(k.bytes);
+        self.stored_offer_count = self.stored_offer_count.saturating_sub(1);
         self.record(db::Record::OfferGone(id));
         self.unsaved.retain(|(u, _, _)| *u != id);
     }
 
     /// A change to write, for a hub with a database.
     fn record(&mut self, r: db::Record) {
-        if self.keeping {
+        if self.has_db {
             self.records.push(r);
         }
     }
@@ -249,9 +249,9 @@ impl Hub {
         if wait
             && !self
                 .broker
-                .kept_fits(client, to, bytes, self.config.kept_offers)
+                .stored_offer_fits(client, to, bytes, self.config.stored_offers)
         {
-            // Kept offers never stand in the way of one to someone who is here: it
+            // Stored offers never stand in the way of one to someone who is here: it
             // goes as a live offer (ended if they leave before answering).
             if !online {
                 return refuse(self, OfferRefusal::Busy);
@@ -278,11 +278,11 @@ impl Hub {
         }
         let manifest = Arc::new(manifest);
         let created = self.wall(now);
-        let kept = wait.then_some(Kept { bytes });
-        if let Some(k) = &kept {
-            self.broker.kept_bytes += k.bytes;
-            self.broker.kept_count += 1;
-            self.broker.record(db::Record::Offer(db::KeptOffer {
+        let stored = wait.then_some(StoredSize { bytes });
+        if let Some(k) = &stored {
+            self.broker.stored_offer_bytes += k.bytes;
+            self.broker.stored_offer_count += 1;
+            self.broker.record(db::Record::Offer(db::StoredOffer {
                 id,
                 from: client,
                 to,
@@ -303,13 +303,13 @@ impl Hub {
                 created,
                 test,
                 state: State::Offered,
-                kept,
+                stored,
             },
         );
         if targets.is_empty() {
-            // Kept for an offline recipient: `stored` once it is on the disk (at once
-            // for a hub that keeps nothing on a disk).
-            if self.keeping {
+            // Stored for an offline recipient: `stored` once it is on the disk (at once
+            // for a hub without a database).
+            if self.has_db {
                 self.broker.unsaved.push((id, tag, conn));
             } else {
                 self.send(conn, Arc::new(ServerFrame::OfferStored { tag, id }), now);
@@ -335,7 +335,7 @@ impl Hub {
             id,
             from: t.from,
             manifest: (*t.manifest).clone(),
-            // A kept offer's sender that is away listens nowhere yet.
+            // A stored offer's sender that is away listens nowhere yet.
             addrs: if t.from_conn.is_some() {
                 t.addrs.clone()
             } else {
@@ -371,7 +371,7 @@ impl Hub {
             return self.refuse_answer(conn, "invalid answer", now);
         }
         if t.from_conn.is_none() {
-            // A kept offer whose sender is away: the answer waits for them.
+            // A stored offer whose sender is away: the answer waits for them.
             if let Some(t) = self.broker.transfers.get_mut(&id) {
                 t.state = State::Answered {
                     to_conn: conn,
@@ -419,7 +419,7 @@ impl Hub {
             }
             None => (t.addrs.clone(), addrs),
         };
-        // Answered: a kept offer is no longer kept (a failed transfer is offered again by
+        // Answered: a stored offer is no longer stored (a failed transfer is offered again by
         // its sender).
         self.broker.unkeep(id);
         if let Some(t) = self.broker.transfers.get_mut(&id) {
@@ -427,7 +427,7 @@ impl Hub {
                 ticket,
                 to_conn: conn,
                 expires: now + self.config.ticket_ttl,
-                waiting: None,
+                first_relay: None,
             };
         }
         self.broker.tickets.insert(ticket, id);
@@ -528,13 +528,13 @@ impl Hub {
 
     /// `conn` went away: offers it made, and offers to a client who is now offline, end.
     /// Accepted transfers keep their tickets: their direct connection does not need us.
-    /// Kept offers stay: their sender is away (it reclaims them when back), or their
+    /// Stored offers stay: their sender is away (it reclaims them when back), or their
     /// recipient answers at the next login.
     pub(super) fn transfers_after_disconnect(&mut self, conn: ConnId, now: Instant) {
         let mut ended = Vec::new();
         let directory = &self.directory;
         for (id, t) in &mut self.broker.transfers {
-            if t.kept.is_some() {
+            if t.stored.is_some() {
                 if t.from_conn == Some(conn) {
                     t.from_conn = None;
                 }
@@ -593,7 +593,9 @@ impl Hub {
         };
         let (from, to) = (t.from, t.to);
         let State::Ticketed {
-            expires, waiting, ..
+            expires,
+            first_relay,
+            ..
         } = &mut t.state
         else {
             return self.close(conn, CloseReason::BadTicket, now);
@@ -601,9 +603,9 @@ impl Hub {
         if now >= *expires || (client != from && client != to) {
             return self.close(conn, CloseReason::BadTicket, now);
         }
-        match *waiting {
+        match *first_relay {
             None => {
-                *waiting = Some((conn, client));
+                *first_relay = Some((conn, client));
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.phase = Phase::Relay;
                 }

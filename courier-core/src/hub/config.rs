@@ -46,21 +46,21 @@ pub struct Config {
     pub max_known: usize,
     /// Bytes of contacts' pictures the hub keeps.
     pub avatars_total: usize,
-    /// Messages kept for one offline contact.
-    pub offline_queue: usize,
-    /// Bytes of messages kept for one offline contact.
-    pub offline_queue_bytes: usize,
-    /// Bytes of messages kept for all offline contacts together, in memory (a hub
+    /// Messages stored for one offline contact.
+    pub mailbox: usize,
+    /// Bytes of messages stored for one offline contact.
+    pub mailbox_bytes: usize,
+    /// Bytes of messages stored for all offline contacts together, in memory (a hub
     /// without a database).
     pub offline_total_bytes: usize,
-    /// Bytes of messages kept for all offline contacts together on the disk (a hub
-    /// with a database keeps them there).
+    /// Bytes of messages stored for all offline contacts together on the disk (a hub
+    /// with a database stores them there).
     pub offline_disk_bytes: usize,
-    /// Messages and file offers kept for an offline contact longer than this are
+    /// Messages and file offers stored for an offline contact longer than this are
     /// forgotten.
     pub offline_max_age: Duration,
-    /// File offers kept for one recipient (and from one sender) until answered.
-    pub kept_offers: usize,
+    /// File offers stored for one recipient (and from one sender) until answered.
+    pub stored_offers: usize,
     /// An identity first seen less than this long ago is new: its messages for offline
     /// members share the newcomers' room ([`limits::NEWCOMER`]; zero: nobody is new).
     pub newcomer_age: Duration,
@@ -105,13 +105,13 @@ impl Config {
             outbox_stall: limits::OUTBOX_STALL,
             max_known: limits::MAX_KNOWN_CONTACTS,
             avatars_total: limits::AVATARS_TOTAL,
-            offline_queue: limits::OFFLINE_QUEUE,
-            offline_queue_bytes: limits::OFFLINE_QUEUE_BYTES,
+            mailbox: limits::MAILBOX,
+            mailbox_bytes: limits::MAILBOX_BYTES,
             offline_total_bytes: limits::OFFLINE_TOTAL_BYTES,
             offline_disk_bytes: limits::OFFLINE_DISK_BYTES,
             offline_max_age: limits::OFFLINE_MAX_AGE,
             newcomer_age: limits::NEWCOMER,
-            kept_offers: limits::KEPT_OFFERS,
+            stored_offers: limits::STORED_OFFERS,
             message_rate: limits::MESSAGE_RATE_PER_SEC,
             message_burst: limits::MESSAGE_BURST,
             rng_seed: None,

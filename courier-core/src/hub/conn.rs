@@ -322,7 +322,7 @@ impl Hub {
                 self.mailboxes.conn_gone(client, conn);
                 if let Some(other) = self.directory.get(&client).and_then(|k| k.conns.first()) {
                     self.hand_over(*other, client, now);
-                } else if self.keeping {
+                } else if self.has_db {
                     self.mailboxes.offline(client);
                 }
                 self.transfers_after_disconnect(conn, now);

@@ -1,16 +1,16 @@
 //! The hub's database: one SQLite file (`hub.db` in the hub's folder, WAL) holding what
 //! the hub must not forget when it stops: its members (profiles with pictures, when
 //! they first came and were last seen, how often they came, whether their device is
-//! remembered), the messages kept for offline members, the file offers kept for their
+//! remembered), the messages stored for offline members, the file offers stored for their
 //! recipients, the identities the owner banned, and the owner's requests (forget a
 //! device, ban, unban, drop) for a running hub to take.
 //!
-//! The [`Hub`](super::Hub) machine does no I/O: it is given back what was kept at
-//! start ([`Hub::restore`](super::Hub::restore) with [`Db::waiting`],
+//! The [`Hub`](super::Hub) machine does no I/O: it is given back what was written at
+//! start ([`Hub::restore`](super::Hub::restore) with [`Db::backlogs`],
 //! [`Hub::restore_member`](super::Hub::restore_member) with [`Db::each_member`],
 //! [`Hub::restore_offers`](super::Hub::restore_offers) with [`Db::offers`],
 //! [`Hub::restore_bans`](super::Hub::restore_bans) with [`Db::bans`]), and hands out
-//! [`Record`]s ([`Hub::poll_store`](super::Hub::poll_store)) that [`Db::write`]
+//! [`Record`]s ([`Hub::poll_writes`](super::Hub::poll_writes)) that [`Db::write`]
 //! commits. The driver ([`serve`](super::serve)) owns the database on a thread of its
 //! own and commits what piled up in one transaction, so the routing path never waits
 //! on the disk. `courier hub` commands work on the same file beside a running hub.
@@ -59,16 +59,16 @@ pub struct Member {
     pub remembered_since: Option<Timestamp>,
 }
 
-/// A file offer the hub keeps until its recipient answers it.
+/// A file offer the hub stores until its recipient answers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeptOffer {
+pub struct StoredOffer {
     /// The hub's id of the transfer.
     pub id: TransferId,
     /// Who offers.
     pub from: ClientId,
     /// To whom.
     pub to: ClientId,
-    /// Names and sizes (shared with the hub, which keeps it).
+    /// Names and sizes (shared with the hub, which stores it).
     pub manifest: Arc<Manifest>,
     /// When it was offered.
     pub created: Timestamp,
@@ -82,13 +82,13 @@ pub enum Record {
     Member(Member),
     /// The hub forgot a member (its directory was full): forget it here too.
     Forget(ClientId),
-    /// A message for `to`, who is offline: keep it until they acknowledge it. Only
+    /// A message for `to`, who is offline: store it until they acknowledge it. Only
     /// once it is written does the sender hear `stored`.
     Message {
         /// The recipient.
         to: ClientId,
         /// The message, with its sender and time as the hub stamped them (shared with
-        /// the hub, which keeps it: its text is not copied to be written).
+        /// the hub, which stores it: its text is not copied to be written).
         message: std::sync::Arc<Message>,
     },
     /// `to` acknowledged these messages (sender, id): forget them.
@@ -98,7 +98,7 @@ pub enum Record {
         /// Each message's sender and id.
         messages: Vec<(ClientId, MsgId)>,
     },
-    /// Not a write: read back the oldest `limit` messages kept for `to` and hand them
+    /// Not a write: read back the oldest `limit` messages stored for `to` and hand them
     /// to the hub ([`Hub::handle_loaded`](super::Hub::handle_loaded)). Fetches run after
     /// every other record of the same [`Db::write`], so they see what it wrote and not
     /// what it delivered. The backlog for offline contacts stays on the disk; a page
@@ -109,28 +109,28 @@ pub enum Record {
         /// At most this many.
         limit: usize,
     },
-    /// Forget every kept message stamped before `before` (older than the hub keeps
+    /// Forget every stored message stamped before `before` (older than the hub stores
     /// them); what was forgotten goes back to the hub.
     Expire {
         /// The cut-off.
         before: Timestamp,
     },
-    /// Forget every kept message to a recipient (a member that never came back), or
+    /// Forget every stored message to a recipient (a member that never came back), or
     /// from a sender (the owner dropped what a member left); what was forgotten goes
     /// back to the hub like an [`Record::Expire`]'s.
     Drop(Whose),
-    /// Keep a file offer until its recipient answers it.
-    Offer(KeptOffer),
+    /// Store a file offer until its recipient answers it.
+    Offer(StoredOffer),
     /// The offer was answered, withdrawn or is too old: forget it.
     OfferGone(TransferId),
 }
 
-/// Which kept messages a [`Record::Drop`] means.
+/// Which stored messages a [`Record::Drop`] means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Whose {
-    /// Every message kept for this recipient.
+    /// Every message stored for this recipient.
     To(ClientId),
-    /// Every message kept from this sender.
+    /// Every message stored from this sender.
     From(ClientId),
 }
 
@@ -140,7 +140,7 @@ pub struct Written {
     /// Each [`Record::Fetch`]'s page.
     pub loaded: Vec<Loaded>,
     /// What [`Record::Expire`] and [`Record::Drop`] forgot, per recipient and sender.
-    pub expired: Vec<Waiting>,
+    pub expired: Vec<Backlog>,
 }
 
 /// A page of the backlog read for [`Record::Fetch`].
@@ -157,7 +157,7 @@ pub struct Loaded {
 /// What waits on the disk for one offline contact from one sender (read at start,
 /// instead of the messages themselves).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Waiting {
+pub struct Backlog {
     /// The recipient.
     pub to: ClientId,
     /// The sender.

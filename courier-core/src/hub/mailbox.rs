@@ -1,13 +1,13 @@
-//! Messages kept for offline contacts, bounded per recipient and for the whole hub, and
+//! Messages stored for offline contacts, bounded per recipient and for the whole hub, and
 //! shared fairly: each sender may fill only its share of a recipient's mailbox and of
 //! the hub's room, and new identities together only the newcomers' part of it. They are
 //! handed over at the next login in pages the recipient acknowledges: a page is
 //! forgotten only once acknowledged, so a connection that drops mid-handover loses
 //! nothing (the next login gets the page again; clients drop duplicates by id).
 //!
-//! A hub with a database keeps the backlog on the disk: a mailbox then holds only its
+//! A hub with a database stores the backlog on the disk: a mailbox then holds only its
 //! counts, and the page being handed over comes up from the disk
-//! ([`Page::Fetch`]) when its recipient is online. A hub without one keeps the
+//! ([`Page::Fetch`]) when its recipient is online. A hub without one stores the
 //! messages here.
 
 use std::collections::{HashMap, VecDeque};
@@ -16,7 +16,7 @@ use super::ConnId;
 use crate::limits;
 use crate::proto::{ClientId, Message, MsgId, RejectReason};
 
-/// What a message costs the hub to keep: its text and a fixed part for ids and time.
+/// What a message costs the hub to store: its text and a fixed part for ids and time.
 fn cost(m: &Message) -> usize {
     m.text.len() + 96
 }
@@ -53,18 +53,18 @@ pub(super) enum Page {
     Fetch(usize),
 }
 
-/// What each sender has kept: for each recipient, and in all. A sender may fill only
+/// What each sender has stored: for each recipient, and in all. A sender may fill only
 /// its share: a quarter of a recipient's mailbox (so that others can still write to
 /// them) and a sixteenth of the hub's room.
 #[derive(Debug, Default)]
 struct Shares {
-    /// Recipient → sender → messages and bytes kept (or reserved): by recipient, so
+    /// Recipient → sender → messages and bytes stored (or reserved): by recipient, so
     /// that a mailbox that goes is forgotten without looking at anyone else's.
     pairs: HashMap<ClientId, HashMap<ClientId, (usize, usize)>>,
-    /// Sender → bytes kept (or reserved), for every recipient, and whether it was a
-    /// new identity when it kept them.
+    /// Sender → bytes stored (or reserved), for every recipient, and whether it was a
+    /// new identity when it stored them.
     senders: HashMap<ClientId, (usize, bool)>,
-    /// Bytes kept by new identities, together.
+    /// Bytes stored by new identities, together.
     young: usize,
 }
 
@@ -75,7 +75,7 @@ impl Shares {
         pair.1 += bytes;
         let sender = self.senders.entry(from).or_insert((0, young));
         if sender.1 && !young {
-            // Grown up: what it keeps no longer counts against the newcomers' room.
+            // Grown up: what it stores no longer counts against the newcomers' room.
             self.young = self.young.saturating_sub(sender.0);
             sender.1 = false;
         }
@@ -126,7 +126,7 @@ impl Shares {
         self.senders.get(&from).map_or(0, |s| s.0)
     }
 
-    /// What new identities keep for `to`, together: messages and bytes.
+    /// What new identities store for `to`, together: messages and bytes.
     fn young_in(&self, to: ClientId) -> (usize, usize) {
         self.pairs.get(&to).map_or((0, 0), |senders| {
             senders
@@ -188,10 +188,10 @@ impl Mailboxes {
         }
     }
 
-    /// Keeps `m` for `to`.
+    /// Stores `m` for `to`.
     ///
     /// # Errors
-    /// [`RejectReason::QueueFull`] when the recipient's mailbox or the hub's room for
+    /// [`RejectReason::MailboxFull`] when the recipient's mailbox or the hub's room for
     /// stored messages is full, or the sender's share of either, or (for a `young`
     /// sender, a new identity) the newcomers' share of the hub's room.
     pub(super) fn store(
@@ -205,11 +205,11 @@ impl Mailboxes {
         Ok(())
     }
 
-    /// Reserves room for `m` to `to`, which is kept in the mailbox only once it is on
+    /// Reserves room for `m` to `to`, which is stored in the mailbox only once it is on
     /// the disk ([`Mailboxes::commit`]) or given up ([`Mailboxes::release`]).
     ///
     /// # Errors
-    /// [`RejectReason::QueueFull`], as [`Mailboxes::store`].
+    /// [`RejectReason::MailboxFull`], as [`Mailboxes::store`].
     pub(super) fn reserve(
         &mut self,
         to: ClientId,
@@ -233,7 +233,7 @@ impl Mailboxes {
             if mailbox.is_empty() {
                 self.boxes.remove(&to);
             }
-            return Err(RejectReason::QueueFull);
+            return Err(RejectReason::MailboxFull);
         }
         mailbox.bytes += c;
         mailbox.pending += 1;
@@ -242,7 +242,7 @@ impl Mailboxes {
         Ok(())
     }
 
-    /// Takes back `count` messages of `bytes` text from `from` kept on the disk for
+    /// Takes back `count` messages of `bytes` text from `from` stored on the disk for
     /// `to` when the hub last ran; they stay there until handed over.
     pub(super) fn restore_on_disk(
         &mut self,
@@ -262,7 +262,7 @@ impl Mailboxes {
         self.shares.add(to, from, count, c, false);
     }
 
-    /// Keeps a reserved message, now on the disk: in memory too while `to` is online
+    /// Stores a reserved message, now on the disk: in memory too while `to` is online
     /// and nothing older waits on the disk (it is about to be handed over), else on
     /// the disk only.
     pub(super) fn commit_written(&mut self, to: ClientId, m: Message, online: bool) {
@@ -275,7 +275,7 @@ impl Mailboxes {
         }
     }
 
-    /// Keeps a reserved message in memory (a hub without a database).
+    /// Stores a reserved message in memory (a hub without a database).
     pub(super) fn commit(&mut self, to: ClientId, m: Message) {
         let mailbox = self.boxes.entry(to).or_default();
         mailbox.pending = mailbox.pending.saturating_sub(1);
@@ -407,14 +407,14 @@ impl Mailboxes {
                 return Page::None;
             }
             mailbox.fetching = true;
-            return Page::Fetch(limits::STORED_PAGE);
+            return Page::Fetch(limits::MAILBOX_PAGE);
         }
         let mut page = Vec::new();
         let mut bytes = 0;
         for m in &mailbox.messages {
             let c = cost(m);
             if !page.is_empty()
-                && (page.len() >= limits::STORED_PAGE || bytes + c > limits::STORED_PAGE_BYTES)
+                && (page.len() >= limits::MAILBOX_PAGE || bytes + c > limits::MAILBOX_PAGE_BYTES)
             {
                 break;
             }
@@ -496,7 +496,7 @@ impl Mailboxes {
         self.shares.reclassify(is_young);
     }
 
-    /// More than half the room for kept messages is taken, or more than half of the
+    /// More than half the room for stored messages is taken, or more than half of the
     /// newcomers' room (a flood of new identities must not hold it for a month).
     pub(super) fn under_pressure(&self) -> bool {
         self.bytes > self.total_bytes / 2
@@ -520,7 +520,7 @@ impl Mailboxes {
         self.forget_in_memory(|_, m| m.from == from)
     }
 
-    /// Messages kept (in memory and on the disk).
+    /// Messages stored (in memory and on the disk).
     pub(super) fn len(&self) -> usize {
         self.boxes
             .values()
@@ -533,7 +533,7 @@ impl Mailboxes {
         self.boxes.values().map(|b| b.messages.len()).sum()
     }
 
-    /// Bytes kept, as counted against the limits.
+    /// Bytes stored, as counted against the limits.
     pub(super) fn bytes(&self) -> usize {
         self.bytes
     }
@@ -577,7 +577,7 @@ mod tests {
         m.reclassify(|id| id == flood || id == ClientId([3; 32]));
         assert_eq!(
             m.reserve(bob, &newcomer(4), true),
-            Err(RejectReason::QueueFull),
+            Err(RejectReason::MailboxFull),
             "the flood's restored bytes fill the newcomers' room"
         );
         assert!(m.under_pressure(), "more than half of the newcomers' room");
@@ -594,13 +594,13 @@ mod tests {
         let bob = ClientId([2; 32]);
         let (a, b) = (ConnId(1), ConnId(2));
         let mut m = Mailboxes::new(1000, 1 << 30, 1 << 30).unshared();
-        for n in 0..(limits::STORED_PAGE as u64 + 5) {
+        for n in 0..(limits::MAILBOX_PAGE as u64 + 5) {
             m.store(bob, msg(n, 10), false).unwrap();
         }
         let Page::Send(page) = m.next_page(bob, a) else {
             panic!("a page")
         };
-        assert_eq!(page.len(), limits::STORED_PAGE);
+        assert_eq!(page.len(), limits::MAILBOX_PAGE);
         assert_eq!(
             m.next_page(bob, b),
             Page::None,
@@ -610,14 +610,14 @@ mod tests {
         // a drops before acknowledging: the page is sent again, whole.
         m.conn_gone(bob, a);
         assert_eq!(m.next_page(bob, b), Page::Send(page));
-        assert_eq!(m.ack(bob, b).unwrap().len(), limits::STORED_PAGE);
+        assert_eq!(m.ack(bob, b).unwrap().len(), limits::MAILBOX_PAGE);
         assert_eq!(m.len(), 5);
         let Page::Send(rest) = m.next_page(bob, b) else {
             panic!("the rest")
         };
         assert_eq!(
             rest.first().map(|x| x.id),
-            Some(MsgId(limits::STORED_PAGE as u64))
+            Some(MsgId(limits::MAILBOX_PAGE as u64))
         );
         m.ack(bob, b).unwrap();
         assert_eq!((m.len(), m.bytes()), (0, 0));
@@ -628,7 +628,7 @@ mod tests {
     fn pages_fit_in_bytes_but_always_carry_one_message() {
         let bob = ClientId([2; 32]);
         let mut m = Mailboxes::new(1000, 1 << 30, 1 << 30).unshared();
-        let big = limits::STORED_PAGE_BYTES;
+        let big = limits::MAILBOX_PAGE_BYTES;
         m.store(bob, msg(1, big), false).unwrap();
         m.store(bob, msg(2, 10), false).unwrap();
         assert!(matches!(m.next_page(bob, ConnId(1)), Page::Send(p) if p.len() == 1));
@@ -643,19 +643,19 @@ mod tests {
         }
         assert_eq!(
             m.store(bob, msg(9, 10), false),
-            Err(RejectReason::QueueFull),
+            Err(RejectReason::MailboxFull),
             "count"
         );
         assert_eq!(
             m.store(carol, msg(1, 950), false),
-            Err(RejectReason::QueueFull),
+            Err(RejectReason::MailboxFull),
             "bytes"
         );
         m.store(carol, msg(1, 800), false).unwrap();
         let dave = ClientId([4; 32]);
         assert_eq!(
             m.store(dave, msg(1, 500), false),
-            Err(RejectReason::QueueFull),
+            Err(RejectReason::MailboxFull),
             "hub total"
         );
     }
@@ -674,26 +674,26 @@ mod tests {
         assert_eq!((m.len(), m.in_memory()), (602, 0), "nothing in memory");
         assert_eq!(m.bytes(), 600 * 96 + 6000 + 2 * 106);
         // Bob logs in: the first page is read, then sent.
-        assert_eq!(m.next_page(bob, conn), Page::Fetch(limits::STORED_PAGE));
+        assert_eq!(m.next_page(bob, conn), Page::Fetch(limits::MAILBOX_PAGE));
         assert_eq!(m.next_page(bob, conn), Page::None, "one read at a time");
         // A message written meanwhile waits behind the backlog, on the disk.
         m.reserve(bob, &msg(200, 10), false).unwrap();
         m.commit_written(bob, msg(200, 10), true);
-        let first: Vec<Message> = (0..limits::STORED_PAGE as u64)
+        let first: Vec<Message> = (0..limits::MAILBOX_PAGE as u64)
             .map(|n| msg(n, 10))
             .collect();
-        m.loaded(bob, first.clone(), 603 - limits::STORED_PAGE, true);
+        m.loaded(bob, first.clone(), 603 - limits::MAILBOX_PAGE, true);
         assert_eq!(m.next_page(bob, conn), Page::Send(first));
-        assert_eq!(m.ack(bob, conn).unwrap().len(), limits::STORED_PAGE);
-        assert_eq!(m.len(), 603 - limits::STORED_PAGE);
-        assert_eq!(m.next_page(bob, conn), Page::Fetch(limits::STORED_PAGE));
+        assert_eq!(m.ack(bob, conn).unwrap().len(), limits::MAILBOX_PAGE);
+        assert_eq!(m.len(), 603 - limits::MAILBOX_PAGE);
+        assert_eq!(m.next_page(bob, conn), Page::Fetch(limits::MAILBOX_PAGE));
         // Bob leaves while the read is on its way: the page stays on the disk.
         m.offline(bob);
-        let second: Vec<Message> = (0..limits::STORED_PAGE as u64)
+        let second: Vec<Message> = (0..limits::MAILBOX_PAGE as u64)
             .map(|n| msg(n, 10))
             .collect();
-        m.loaded(bob, second, 603 - 2 * limits::STORED_PAGE, false);
-        assert_eq!((m.len(), m.in_memory()), (603 - limits::STORED_PAGE, 0));
+        m.loaded(bob, second, 603 - 2 * limits::MAILBOX_PAGE, false);
+        assert_eq!((m.len(), m.in_memory()), (603 - limits::MAILBOX_PAGE, 0));
     }
 
     #[test]
@@ -705,7 +705,7 @@ mod tests {
         m.commit_written(bob, msg(1, 10), false);
         assert_eq!(
             m.reserve(bob, &msg(2, 10), false),
-            Err(RejectReason::QueueFull)
+            Err(RejectReason::MailboxFull)
         );
         assert_eq!(m.len(), 10);
     }
@@ -717,7 +717,7 @@ mod tests {
         m.restore_on_disk(bob, ClientId([7; 32]), 5, 50);
         assert_eq!(
             m.next_page(bob, ConnId(1)),
-            Page::Fetch(limits::STORED_PAGE)
+            Page::Fetch(limits::MAILBOX_PAGE)
         );
         // Two rows were damaged: three came back, none is left.
         let page: Vec<Message> = (0..3).map(|n| msg(n, 10)).collect();

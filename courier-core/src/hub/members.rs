@@ -43,7 +43,7 @@ impl Hub {
                     self.send(conn, Arc::new(ServerFrame::Receipt { id, status }), now);
                     return;
                 }
-                // A message kept for an offline contact is answered once it is written.
+                // A message stored for an offline contact is answered once it is written.
                 if let Some(status) = self.deliver(conn, client, id, to, text, now) {
                     self.send(conn, Arc::new(ServerFrame::Receipt { id, status }), now);
                 }
@@ -70,9 +70,9 @@ impl Hub {
                 self.notify(client, Target::Client(from), frame, now);
             }
             ClientFrame::SetProfile(profile) => self.set_profile(conn, client, profile, now),
-            ClientFrame::StoredAck => {
+            ClientFrame::MailboxAck => {
                 if let Ok(done) = self.mailboxes.ack(client, conn) {
-                    if self.keeping {
+                    if self.has_db {
                         self.delivered.push(crate::hub::db::Record::Delivered {
                             to: client,
                             messages: done,
@@ -214,7 +214,7 @@ impl Hub {
     }
 
     /// Routes a message; its receipt, or `None` when the receipt comes once the
-    /// message is written for an offline contact ([`Hub::handle_stored`]).
+    /// message is written for an offline contact ([`Hub::handle_written`]).
     pub(super) fn deliver(
         &mut self,
         conn: ConnId,
@@ -250,7 +250,7 @@ impl Hub {
                 }
                 Delivery::Delivered
             }
-            Recipients::Offline(who) if self.keeping => {
+            Recipients::Offline(who) if self.has_db => {
                 // A new identity's messages for offline members share the newcomers' room.
                 let young = self.is_new(from, time);
                 if let Err(reason) = self.mailboxes.reserve(who, &message, young) {
@@ -280,12 +280,12 @@ impl Hub {
         self.directory.get(&who).is_some_and(|k| k.is_new(now, age))
     }
 
-    /// Sends `client` (on `conn`) the next page of what was kept for it, unless one is
+    /// Sends `client` (on `conn`) the next page of its mailbox, unless one is
     /// on its way already.
     pub(super) fn hand_over(&mut self, conn: ConnId, client: ClientId, now: Instant) {
         match self.mailboxes.next_page(client, conn) {
             Page::None => {}
-            Page::Send(page) => self.send(conn, Arc::new(ServerFrame::Stored(page)), now),
+            Page::Send(page) => self.send(conn, Arc::new(ServerFrame::MailboxPage(page)), now),
             Page::Fetch(limit) => self.fetches.push((client, limit)),
         }
     }

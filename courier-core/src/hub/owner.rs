@@ -1,6 +1,6 @@
 //! The owner's word on members (`courier hub ban`, `unban`, `drop --from`): a banned
 //! identity is refused at every login, password or not, and what it left at the hub
-//! (messages kept for offline contacts, kept file offers) is forgotten; a drop forgets
+//! (messages stored for offline contacts, stored file offers) is forgotten; a drop forgets
 //! what one sender left without banning it.
 
 use std::time::Instant;
@@ -9,13 +9,13 @@ use super::{CloseReason, ConnId, Hub, db};
 use crate::proto::ClientId;
 
 /// What a [`Hub::ban`] or [`Hub::drop_from`] forgot at once. A hub with a database
-/// forgets kept messages on its disk ([`db::Record::Drop`]), where they are counted
+/// forgets stored messages on its disk ([`db::Record::Drop`]), where they are counted
 /// (`messages` is then 0).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Dropped {
     /// Messages forgotten in memory.
     pub messages: usize,
-    /// Kept file offers forgotten.
+    /// Stored file offers forgotten.
     pub offers: usize,
 }
 
@@ -35,7 +35,7 @@ impl Hub {
     /// Bans `id` (the hub's owner asked, `courier hub ban`): each of its connections is
     /// closed ([`CloseReason::Banned`]), its device is no longer remembered, and from
     /// now on every login of that identity is refused before any password is tested.
-    /// What it left and what waits for it (messages and kept offers, both ways) is
+    /// What it left and what waits for it (messages and stored offers, both ways) is
     /// forgotten; whoever is here hears that the offers ended.
     pub fn ban(&mut self, id: ClientId, now: Instant) -> Dropped {
         self.banned.insert(id);
@@ -51,14 +51,14 @@ impl Hub {
         }
         let _ = self.directory.forget_device(id);
         let mut dropped = Dropped::default();
-        if self.keeping {
+        if self.has_db {
             self.drops.push(db::Record::Drop(db::Whose::From(id)));
             self.drops.push(db::Record::Drop(db::Whose::To(id)));
         } else {
             dropped.messages += self.mailboxes.drop_from_in_memory(id);
             dropped.messages += self.mailboxes.drop_in_memory(id);
         }
-        dropped.offers = self.drop_kept_offers(id, true, now);
+        dropped.offers = self.drop_stored_offers(id, true, now);
         dropped
     }
 
@@ -79,17 +79,17 @@ impl Hub {
         self.banned.extend(bans);
     }
 
-    /// Forgets every message `from` left for offline contacts and every offer it keeps
+    /// Forgets every message `from` left for offline contacts and every offer it stores
     /// at the hub (the owner asked, `courier hub drop --from`): its share is free again,
     /// and the others' messages stay. Whoever is here hears that the offers ended.
     pub fn drop_from(&mut self, from: ClientId, now: Instant) -> Dropped {
         let mut dropped = Dropped::default();
-        if self.keeping {
+        if self.has_db {
             self.drops.push(db::Record::Drop(db::Whose::From(from)));
         } else {
             dropped.messages = self.mailboxes.drop_from_in_memory(from);
         }
-        dropped.offers = self.drop_kept_offers(from, false, now);
+        dropped.offers = self.drop_stored_offers(from, false, now);
         dropped
     }
 }

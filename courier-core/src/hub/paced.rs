@@ -30,7 +30,7 @@ pub(super) enum Paced {
 pub(super) struct Queue {
     items: VecDeque<Paced>,
     /// A round went out; the next waits for [`Hub::handle_drained`].
-    waiting: bool,
+    in_flight: bool,
 }
 
 impl Queue {
@@ -55,7 +55,7 @@ impl Hub {
             return false;
         }
         c.paced.items.push_back(item);
-        if !c.paced.waiting {
+        if !c.paced.in_flight {
             self.pace(conn, now);
         }
         true
@@ -65,7 +65,7 @@ impl Hub {
     /// of what it is owed goes out.
     pub fn handle_drained(&mut self, conn: ConnId, now: Instant) {
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.paced.waiting = false;
+            c.paced.in_flight = false;
             self.pace(conn, now);
         }
     }
@@ -108,7 +108,7 @@ impl Hub {
         if sent > 0
             && let Some(c) = self.conns.get_mut(&conn)
         {
-            c.paced.waiting = true;
+            c.paced.in_flight = true;
             self.transmits.push_back(Transmit::WhenDrained { conn });
         }
     }

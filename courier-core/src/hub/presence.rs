@@ -14,7 +14,7 @@ use serde_bytes::ByteBuf;
 use super::ConnId;
 use super::db::{Member, Record};
 use crate::limits;
-use crate::proto::{Card, ClientId, Contact, Profile, Timestamp};
+use crate::proto::{ClientId, Contact, ContactCard, Profile, Timestamp};
 
 /// One known client.
 #[derive(Debug, Clone)]
@@ -36,14 +36,14 @@ impl Known {
     pub(crate) fn contact(&self, id: ClientId) -> Contact {
         Contact {
             id,
-            profile: Card::from(&self.profile),
+            profile: ContactCard::from(&self.profile),
             online: !self.conns.is_empty(),
             last_seen: self.last_seen,
         }
     }
 
     /// Logged in once, long ago, and never again: a throwaway identity, or someone who
-    /// tried Courier once. What waits for it is not kept for the usual month.
+    /// tried Courier once. what waits for it is not stored for the usual month.
     pub(crate) fn never_came_back(&self, since: Timestamp, start: Timestamp) -> bool {
         self.logins <= 1 && self.conns.is_empty() && self.last_seen.max(start) < since
     }

@@ -8,7 +8,7 @@
 //! many receive them.
 //!
 //! Beside the connections, the loop runs the hub's database writer on a thread of its
-//! own (what [`Hub::poll_store`] hands out, answered with [`Hub::handle_stored`] and
+//! own (what [`Hub::poll_writes`] hands out, answered with [`Hub::handle_written`] and
 //! [`Hub::handle_loaded`]), takes the owner's requests that writer finds in the database
 //! ([`Hub::forget_device`], [`Hub::ban`], [`Hub::unban`], [`Hub::drop_from`]), and tries
 //! the reach-back connections the hub asks for ([`Hub::handle_reachback`]). Each branch
@@ -44,7 +44,7 @@ pub enum Error {
     Db(#[from] db::Error),
 }
 
-/// Writes what the hub asks to keep, on a thread of its own: whatever piled up while
+/// Writes what the hub hands out to be written, on a thread of its own: whatever piled up while
 /// the last commit ran goes in the next one, so the disk sets the batch size and the
 /// routing loop never waits on it. Between writes, at least every
 /// [`FORGET_CHECK`], it picks up the owner's requests to forget a device
@@ -84,7 +84,7 @@ impl Writer {
                                 Ok(pages) => Ok(pages),
                                 Err(e) => {
                                     // The senders of its messages hear they were not
-                                    // kept; members are written again at their next
+                                    // stored; members are written again at their next
                                     // change; the hub carries on serving.
                                     tracing::warn!("not kept: {e}");
                                     Err(())
@@ -130,7 +130,7 @@ impl Writer {
     }
 
     fn keep(&self, hub: &mut Hub) {
-        let records = hub.poll_store();
+        let records = hub.poll_writes();
         if records.is_empty() {
             return;
         }
@@ -139,8 +139,8 @@ impl Writer {
             .as_ref()
             .is_some_and(|tx| tx.send(records).is_ok());
         if !sent {
-            // No writer: nothing is kept, and the senders hear so.
-            hub.handle_stored(1, false, Instant::now());
+            // No writer: nothing is stored, and the senders hear so.
+            hub.handle_written(1, false, Instant::now());
         }
     }
 
@@ -210,15 +210,15 @@ pub async fn serve(
             let (back, members, messages, pending) = blocking::unblock(move || {
                 // Requests made while the hub was stopped are already in the members.
                 read.take_forget_requests()?;
-                let waiting = read.waiting()?;
-                let messages: usize = waiting.iter().map(|w| w.count).sum();
-                hub.restore(std::iter::empty(), waiting);
+                let backlogs = read.backlogs()?;
+                let messages: usize = backlogs.iter().map(|w| w.count).sum();
+                hub.restore(std::iter::empty(), backlogs);
                 let mut members = 0usize;
                 read.each_member(|m| {
                     members += 1;
                     hub.restore_member(m);
                 })?;
-                // After the members: an offer is kept only between members.
+                // After the members: an offer is stored only between members.
                 let offers = read.offers()?;
                 let count = offers.len();
                 hub.restore_offers(offers);
@@ -294,7 +294,7 @@ pub async fn serve(
             }
             (batches, result) = committed.select_next_some() => {
                 let now = Instant::now();
-                hub.handle_stored(batches, result.is_ok(), now);
+                hub.handle_written(batches, result.is_ok(), now);
                 if let Ok(written) = result {
                     hub.handle_loaded(written, now);
                 }

@@ -1,6 +1,6 @@
-//! The hub's side of its database: what it kept is given back at start; what must be
-//! kept is handed out in batches ([`Hub::poll_store`]) for the driver to commit; a
-//! commit's result ([`Hub::handle_stored`]) releases the `stored` receipts it promised,
+//! The hub's side of its database: what it wrote is given back at start; what must be
+//! written is handed out in batches ([`Hub::poll_writes`]) for the driver to commit; a
+//! commit's result ([`Hub::handle_written`]) releases the `stored` receipts it promised,
 //! and what it read back ([`Hub::handle_loaded`]) goes to the recipients. The machine
 //! never touches the disk.
 
@@ -11,7 +11,7 @@ use super::{Conn, ConnId, Hub, db};
 use crate::limits;
 use crate::proto::{ClientId, Delivery, Message, RejectReason, ServerFrame, Timestamp};
 
-/// A batch handed out to be written: its messages, the pages it reads, and the kept
+/// A batch handed out to be written: its messages, the pages it reads, and the stored
 /// offers whose senders hear `stored` once it is written.
 pub(super) type Saving = (
     Vec<Unsaved>,
@@ -29,36 +29,36 @@ pub(super) struct Unsaved {
 }
 
 impl Hub {
-    /// Takes back what the hub's database kept when it last ran, before the first
+    /// Takes back what the hub's database holds from when it last ran, before the first
     /// connection: the members (they show in everyone's contact list as offline, with
     /// their profiles and pictures, and are known when they come back) and how many
     /// messages wait for each of them (those stay on the disk and are read a page at a
     /// time as they are handed over, with their original sender and time). Members are
-    /// bounded as ever ([`Config::max_known`](super::Config::max_known), [`Config::avatars_total`](super::Config::avatars_total)); kept
+    /// bounded as ever ([`Config::max_known`](super::Config::max_known), [`Config::avatars_total`](super::Config::avatars_total)); stored
     /// messages are all taken back, whatever the limits now, since the hub promised
-    /// them. From then on the hub records what changes for [`Hub::poll_store`], and a
+    /// them. From then on the hub records what changes for [`Hub::poll_writes`], and a
     /// message for an offline contact is acknowledged `stored` only once written
-    /// ([`Hub::handle_stored`]); a hub never given this keeps everything in memory.
+    /// ([`Hub::handle_written`]); a hub never given this holds everything in memory.
     pub fn restore(
         &mut self,
         members: impl IntoIterator<Item = db::Member>,
-        waiting: Vec<db::Waiting>,
+        backlogs: Vec<db::Backlog>,
     ) {
-        self.keeping = true;
-        self.broker.keeping = true;
+        self.has_db = true;
+        self.broker.has_db = true;
         self.mailboxes.set_total(self.config.offline_disk_bytes);
         self.directory.restore(members);
-        for w in waiting {
+        for w in backlogs {
             self.mailboxes
                 .restore_on_disk(w.to, w.from, w.count, w.bytes);
         }
     }
 
-    /// Takes back the file offers the hub's database kept ([`db::Db::offers`]): each
+    /// Takes back the file offers stored in the hub's database ([`db::Db::offers`]): each
     /// waits for its recipient's answer as before, its sender away until it reclaims it
     /// ([`ClientFrame::Reclaim`](crate::proto::ClientFrame)). One whose sender or
     /// recipient is no longer a member is forgotten.
-    pub fn restore_offers(&mut self, offers: Vec<db::KeptOffer>) {
+    pub fn restore_offers(&mut self, offers: Vec<db::StoredOffer>) {
         for offer in offers {
             self.restore_offer(offer);
         }
@@ -75,8 +75,8 @@ impl Hub {
     /// deliveries to forget; and, last, pages of the backlog to read
     /// ([`db::Record::Fetch`], answered by [`Hub::handle_loaded`]). Empty when nothing
     /// changed, and always for a hub never given [`Hub::restore`]. Each non-empty batch
-    /// must be answered, in order, by [`Hub::handle_stored`].
-    pub fn poll_store(&mut self) -> Vec<db::Record> {
+    /// must be answered, in order, by [`Hub::handle_written`].
+    pub fn poll_writes(&mut self) -> Vec<db::Record> {
         let mut records = self.directory.take_records();
         records.append(&mut self.delivered);
         records.append(&mut self.drops);
@@ -105,12 +105,12 @@ impl Hub {
         records
     }
 
-    /// The oldest `batches` batches from [`Hub::poll_store`] were written (`ok`), or
+    /// The oldest `batches` batches from [`Hub::poll_writes`] were written (`ok`), or
     /// could not be (a full or failing disk). Their senders hear `stored`, and a
     /// recipient who came online meanwhile gets the messages now; or, if not written,
     /// the senders hear why and the messages are dropped. Routing to online contacts
     /// never waited for this.
-    pub fn handle_stored(&mut self, batches: usize, ok: bool, now: Instant) {
+    pub fn handle_written(&mut self, batches: usize, ok: bool, now: Instant) {
         for _ in 0..batches {
             let Some((batch, fetched, offers)) = self.saving.pop_front() else {
                 return;
@@ -137,7 +137,7 @@ impl Hub {
                     Delivery::Stored
                 } else {
                     self.mailboxes.release(u.to, &u.message);
-                    Delivery::Rejected(RejectReason::NotKept)
+                    Delivery::Rejected(RejectReason::CouldNotStore)
                 };
                 if self.conns.get(&u.sender).is_some_and(Conn::is_ready) {
                     let receipt = ServerFrame::Receipt { id, status };
@@ -153,7 +153,7 @@ impl Hub {
     }
 
     /// What a written batch read and forgot ([`db::Db::write`], given after
-    /// [`Hub::handle_stored`] of its batches): pages of the backlog for
+    /// [`Hub::handle_written`] of its batches): pages of the backlog for
     /// [`db::Record::Fetch`]es, handed over to their recipients if still online; and
     /// messages forgotten for their age ([`db::Record::Expire`]).
     pub fn handle_loaded(&mut self, written: db::Written, now: Instant) {
@@ -181,7 +181,7 @@ impl Hub {
         }
     }
 
-    /// While the room for kept messages is more than half full, what waits for members
+    /// While the room for stored messages is more than half full, what waits for members
     /// that logged in once and never came back, for [`limits::NEVER_CAME_BACK`], is
     /// forgotten: throwaway identities do not hold the hub's room for a month. (With
     /// room to spare, a newcomer's mail keeps its month like anyone's.)
@@ -204,7 +204,7 @@ impl Hub {
             })
             .collect();
         for to in gone {
-            if self.keeping {
+            if self.has_db {
                 self.drops.push(db::Record::Drop(db::Whose::To(to)));
             } else {
                 self.mailboxes.drop_in_memory(to);

@@ -163,12 +163,12 @@ fn known_offline(sim: &mut Sim, first: u64, n: usize) {
 mod bans;
 mod contacts;
 mod fairness;
-mod keeping;
 mod login;
 mod messages;
 mod offers;
 mod reachback;
 mod remember;
 mod shares;
+mod storing;
 mod storms;
 mod transfers;

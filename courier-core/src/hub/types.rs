@@ -136,8 +136,8 @@ pub struct Stats {
     pub stored_bytes: usize,
     /// Transfers offered or accepted and not yet connected.
     pub transfers: usize,
-    /// Of those, file offers kept until their recipient answers.
-    pub kept_offers: usize,
+    /// Of those, file offers stored until their recipient answers.
+    pub stored_offers: usize,
     /// Logins answered that did not succeed (wrong passwords, abandoned guesses), since
     /// start.
     pub failed_logins: u64,

@@ -83,7 +83,7 @@ impl AvatarId {
 #[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
 #[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Card {
+pub struct ContactCard {
     /// Display name.
     pub name: String,
     /// Availability.
@@ -94,7 +94,7 @@ pub struct Card {
     pub avatar: Option<AvatarId>,
 }
 
-impl From<&Profile> for Card {
+impl From<&Profile> for ContactCard {
     fn from(p: &Profile) -> Self {
         Self {
             name: p.name.clone(),
@@ -113,7 +113,7 @@ pub struct Contact {
     /// The contact's certificate fingerprint.
     pub id: ClientId,
     /// What the contact says about itself (avatar by id).
-    pub profile: Card,
+    pub profile: ContactCard,
     /// Whether at least one of its connections is logged in.
     pub online: bool,
     /// When the hub last heard from it.
@@ -201,9 +201,10 @@ pub enum ClientFrame {
     SetProfile(Profile),
     /// Ask for the next page of the contact list sent at login.
     NextContacts,
-    /// The last [`ServerFrame::Stored`] page arrived: the hub may forget it and send the
+    /// The last [`ServerFrame::MailboxPage`] page arrived: the hub may forget it and send the
     /// next.
-    StoredAck,
+    #[serde(rename = "StoredAck")]
+    MailboxAck,
     /// Ask for a contact's avatar bytes.
     GetAvatar {
         /// Whose.
@@ -222,17 +223,17 @@ pub enum ClientFrame {
         /// Where the sender listens for this transfer.
         #[cfg_attr(any(test, feature = "arbitrary"), arbitrary(with = super::transfer::arbitrary_addrs))]
         addrs: Vec<std::net::SocketAddr>,
-        /// Keep the offer at the hub until the recipient answers it (names and sizes
+        /// Store the offer at the hub until the recipient answers it (names and sizes
         /// only, in the hub's database): it reaches a recipient who is offline at their
         /// next login, and survives the sender going away (it then says
         /// [`ClientFrame::Reclaim`] when back).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         wait: bool,
     },
-    /// The sender of a kept offer is back (after a reconnect): it still offers it, and
+    /// The sender of a stored offer is back (after a reconnect): it still offers it, and
     /// listens at `addrs` now. If the recipient accepted meanwhile, the tickets follow;
-    /// an offer the hub no longer keeps is answered [`ServerFrame::TransferEnded`] with
-    /// [`TransferEnd::NotKept`](super::TransferEnd::NotKept).
+    /// an offer the hub no longer stores is answered [`ServerFrame::TransferEnded`] with
+    /// [`TransferEnd::NoLongerStored`](super::TransferEnd::NoLongerStored).
     Reclaim {
         /// The hub's id of the offer.
         id: TransferId,
@@ -331,7 +332,7 @@ pub enum LoginRejection {
 pub enum Delivery {
     /// Handed to every online recipient connection.
     Delivered,
-    /// The recipient is offline; the hub keeps it and delivers at their next login.
+    /// The recipient is offline; the hub stores it and delivers at their next login.
     Stored,
     /// Not delivered.
     Rejected(RejectReason),
@@ -347,11 +348,13 @@ pub enum RejectReason {
     BadText,
     /// The sender is over its rate limit.
     RateLimited,
-    /// The recipient's offline queue is full.
-    QueueFull,
-    /// The recipient is offline and the hub could not keep the message (its disk is
+    /// The recipient's mailbox is full.
+    #[serde(rename = "QueueFull")]
+    MailboxFull,
+    /// The recipient is offline and the hub could not store the message (its disk is
     /// full or failing).
-    NotKept,
+    #[serde(rename = "NotKept")]
+    CouldNotStore,
 }
 
 impl RejectReason {
@@ -361,8 +364,8 @@ impl RejectReason {
             Self::NoSuchPeer => "no_such_peer",
             Self::BadText => "bad_text",
             Self::RateLimited => "rate_limited",
-            Self::QueueFull => "queue_full",
-            Self::NotKept => "not_kept",
+            Self::MailboxFull => "queue_full",
+            Self::CouldNotStore => "not_kept",
         }
     }
 
@@ -373,8 +376,8 @@ impl RejectReason {
             Self::NoSuchPeer,
             Self::BadText,
             Self::RateLimited,
-            Self::QueueFull,
-            Self::NotKept,
+            Self::MailboxFull,
+            Self::CouldNotStore,
         ]
         .into_iter()
         .find(|r| r.code() == code)
@@ -434,10 +437,11 @@ pub enum ServerFrame {
     LoginRejected(LoginRejection),
     /// A chat message for this client.
     Message(Message),
-    /// A page of messages kept for us while we were offline, oldest first. Answer with
-    /// [`ClientFrame::StoredAck`]; until then the hub keeps them (a lost connection gets
+    /// A page of messages stored for us while we were offline, oldest first. Answer with
+    /// [`ClientFrame::MailboxAck`]; until then the hub stores them (a lost connection gets
     /// them again at the next login: drop duplicates by sender and id).
-    Stored(Vec<Message>),
+    #[serde(rename = "Stored")]
+    MailboxPage(Vec<Message>),
     /// What became of a message this client sent.
     Receipt {
         /// The id the client gave the message.
@@ -483,7 +487,7 @@ pub enum ServerFrame {
         /// The hub's id for the transfer.
         id: TransferId,
     },
-    /// The recipient of our offer (sent with `wait`) is offline: the hub keeps it on
+    /// The recipient of our offer (sent with `wait`) is offline: the hub stores it on
     /// its disk and hands it over at their next login.
     OfferStored {
         /// Our tag from [`ClientFrame::Offer`].

@@ -21,9 +21,9 @@ impl RejectReason {
             Self::NoSuchPeer => "the hub knows no such contact",
             Self::BadText => "the text is empty or longer than 64 KiB",
             Self::RateLimited => "you are sending too fast; try again in a moment",
-            Self::QueueFull => "they are offline and too many messages are waiting for them",
-            Self::NotKept => {
-                "they are offline and the hub could not keep it (its disk is full or failing)"
+            Self::MailboxFull => "they are offline and too many messages are waiting for them",
+            Self::CouldNotStore => {
+                "they are offline and the hub could not store it (its disk is full or failing)"
             }
         }
     }
@@ -69,7 +69,7 @@ impl Declined {
         match self {
             Self::ByUser => "declined by the receiver",
             Self::NoSpace => "declined: the receiver does not have enough disk space",
-            Self::NoLinkTests => "they do not answer connection checks",
+            Self::NoLinkTests => "they do not answer link tests",
         }
     }
 }
@@ -89,8 +89,8 @@ impl fmt::Display for TransferEnd {
             Self::Declined(d) => d.fmt(f),
             Self::Cancelled { by } => write!(f, "cancelled by {}", by.short()),
             Self::PeerGone => f.write_str("the other side went offline"),
-            Self::NotKept => f.write_str(
-                "the hub no longer keeps the offer (answered, withdrawn or expired meanwhile)",
+            Self::NoLongerStored => f.write_str(
+                "the hub no longer has the offer (answered, withdrawn or expired meanwhile)",
             ),
         }
     }
@@ -113,8 +113,8 @@ mod tests {
             RejectReason::NoSuchPeer,
             RejectReason::BadText,
             RejectReason::RateLimited,
-            RejectReason::QueueFull,
-            RejectReason::NotKept,
+            RejectReason::MailboxFull,
+            RejectReason::CouldNotStore,
         ]
         .iter()
         .map(ToString::to_string)
@@ -137,7 +137,7 @@ mod tests {
                 TransferEnd::Declined(Declined::NoSpace),
                 TransferEnd::Declined(Declined::NoLinkTests),
                 TransferEnd::PeerGone,
-                TransferEnd::NotKept,
+                TransferEnd::NoLongerStored,
             ]
             .iter()
             .map(ToString::to_string),
@@ -208,7 +208,10 @@ mod tests {
                 Declined::NoLinkTests.to_string(),
             ),
             (T::PeerGone.to_string(), TransferEnd::PeerGone.to_string()),
-            (T::NotKept.to_string(), TransferEnd::NotKept.to_string()),
+            (
+                T::NotKept.to_string(),
+                TransferEnd::NoLongerStored.to_string(),
+            ),
             (
                 T::Cancelled { by: id }.to_string(),
                 format!("cancelled by {}", id.short()),

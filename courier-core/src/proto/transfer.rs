@@ -219,7 +219,7 @@ pub struct IncomingOffer {
     /// Where the sender listens for this transfer.
     #[cfg_attr(any(test, feature = "arbitrary"), arbitrary(with = arbitrary_addrs))]
     pub addrs: Vec<SocketAddr>,
-    /// When it was offered, stamped by the hub (a kept offer is handed over later).
+    /// When it was offered, stamped by the hub (a stored offer is handed over later).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<super::Timestamp>,
 }
@@ -262,10 +262,11 @@ pub enum OfferRefusal {
     /// Too many addresses announced.
     #[error("too many addresses")]
     TooManyAddresses,
-    /// The hub could not keep the offer for the offline recipient (its disk is full or
+    /// The hub could not store the offer for the offline recipient (its disk is full or
     /// failing).
-    #[error("the hub could not keep the offer (its disk is full or failing)")]
-    NotKept,
+    #[error("the hub could not store the offer (its disk is full or failing)")]
+    #[serde(rename = "NotKept")]
+    CouldNotStore,
 }
 
 /// Why the receiver said no.
@@ -293,9 +294,10 @@ pub enum TransferEnd {
     },
     /// The other side went offline.
     PeerGone,
-    /// The hub no longer keeps this offer: it was answered, withdrawn or expired while
+    /// The hub no longer stores this offer: it was answered, withdrawn or expired while
     /// its sender was away.
-    NotKept,
+    #[serde(rename = "NotKept")]
+    NoLongerStored,
 }
 
 /// What the hub hands both sides of an accepted transfer.

@@ -96,7 +96,7 @@ pub enum Error {
     PeerGone,
     /// The hub no longer keeps the offer: it was answered, withdrawn or expired while
     /// we were away.
-    #[error("{}", TransferEnd::NotKept)]
+    #[error("{}", TransferEnd::NoLongerStored)]
     NotKept,
     /// The hub connection dropped before the transfer had its ticket.
     #[error("lost the connection to the hub before the transfer started")]

@@ -70,7 +70,7 @@ pub(crate) fn ended(end: TransferEnd) -> Error {
         TransferEnd::Declined(Declined::NoLinkTests) => Error::NoLinkTests,
         TransferEnd::Cancelled { by } => Error::Cancelled { by },
         TransferEnd::PeerGone => Error::PeerGone,
-        TransferEnd::NotKept => Error::NotKept,
+        TransferEnd::NoLongerStored => Error::NotKept,
     }
 }
 

@@ -126,7 +126,7 @@ impl Db {
         Ok(bans)
     }
 
-    /// The owner's request to drop every message and kept offer `id` left
+    /// The owner's request to drop every message and stored offer `id` left
     /// (`courier hub drop --from`), for a running hub ([`Db::take_owner_requests`]).
     ///
     /// # Errors
@@ -247,7 +247,7 @@ impl Db {
     }
 
     /// What each sender left at the hub: messages waiting for offline contacts (how
-    /// many, their bytes, for how many recipients) and kept file offers. Read only;
+    /// many, their bytes, for how many recipients) and stored file offers. Read only;
     /// works beside a running hub.
     ///
     /// # Errors
@@ -332,7 +332,7 @@ pub struct OwnerRequests {
     pub bans: Vec<ClientId>,
     /// Identities no longer banned ([`crate::hub::Hub::unban`]).
     pub unbans: Vec<ClientId>,
-    /// Senders whose messages and kept offers are to be dropped
+    /// Senders whose messages and stored offers are to be dropped
     /// ([`crate::hub::Hub::drop_from`]).
     pub drops: Vec<ClientId>,
 }
@@ -367,7 +367,7 @@ pub struct Left {
     pub bytes: u64,
     /// How many recipients they wait for.
     pub recipients: u64,
-    /// File offers kept for their recipients.
+    /// File offers stored for their recipients.
     pub offers: u64,
 }
 

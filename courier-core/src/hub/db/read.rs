@@ -1,11 +1,11 @@
-//! What is read back: the members, the backlog's counts and the kept offers at start,
+//! What is read back: the members, the backlog's counts and the stored offers at start,
 //! and the member queries of `courier hub`.
 
 use std::sync::{Arc, PoisonError};
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Db, Error, KeptOffer, Member, Waiting};
+use super::{Backlog, Db, Error, Member, StoredOffer};
 use crate::proto::{
     ClientId, Manifest, Profile, ProfileError, Timestamp, TransferId, validate_profile,
 };
@@ -94,7 +94,7 @@ impl Db {
     ///
     /// # Errors
     /// If the database cannot be read.
-    pub fn waiting(&self) -> Result<Vec<Waiting>, Error> {
+    pub fn backlogs(&self) -> Result<Vec<Backlog>, Error> {
         let conn = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let mut stmt = conn
             .prepare("SELECT recipient, sender, count, bytes FROM backlog")
@@ -109,7 +109,7 @@ impl Db {
                 ))
             })
             .map_err(|e| classify(&self.path, e))?;
-        let mut waiting = Vec::new();
+        let mut backlogs = Vec::new();
         for row in rows {
             let (to, from, count, bytes) = row.map_err(|e| classify(&self.path, e))?;
             let (Ok(to), Ok(from)) = (
@@ -119,22 +119,22 @@ impl Db {
                 tracing::warn!(db = %self.path.display(), "stored messages with a malformed recipient or sender were skipped");
                 continue;
             };
-            waiting.push(Waiting {
+            backlogs.push(Backlog {
                 to: ClientId(to),
                 from: ClientId(from),
                 count: usize::try_from(count).unwrap_or(0),
                 bytes: usize::try_from(bytes.unwrap_or(0)).unwrap_or(0),
             });
         }
-        Ok(waiting)
+        Ok(backlogs)
     }
 
-    /// Every file offer kept for a recipient, oldest first. One that does not decode or
+    /// Every file offer stored for a recipient, oldest first. One that does not decode or
     /// breaks the limits (a damaged row) is skipped with a warning.
     ///
     /// # Errors
     /// If the database cannot be read.
-    pub fn offers(&self) -> Result<Vec<KeptOffer>, Error> {
+    pub fn offers(&self) -> Result<Vec<StoredOffer>, Error> {
         let conn = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let mut stmt = conn
             .prepare("SELECT id, sender, recipient, manifest, created FROM offers ORDER BY created")
@@ -164,7 +164,7 @@ impl Db {
                 tracing::warn!(db = %self.path.display(), "a damaged kept offer was skipped");
                 continue;
             };
-            offers.push(KeptOffer {
+            offers.push(StoredOffer {
                 id: TransferId(u64::from_ne_bytes(id.to_ne_bytes())),
                 from: ClientId(from),
                 to: ClientId(to),

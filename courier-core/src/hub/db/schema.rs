@@ -25,7 +25,7 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE members ADD COLUMN first_seen INTEGER;
      ALTER TABLE members ADD COLUMN remembered_since INTEGER;
      CREATE TABLE forget_requests (id BLOB PRIMARY KEY NOT NULL) STRICT;",
-    // 3: messages kept for offline contacts, in the order they came.
+    // 3: messages stored for offline contacts, in the order they came.
     "CREATE TABLE stored (
         seq INTEGER PRIMARY KEY,
         recipient BLOB NOT NULL CHECK (length(recipient) = 32),
@@ -58,7 +58,7 @@ const MIGRATIONS: &[&str] = &[
             WHERE recipient = old.recipient;
         DELETE FROM backlog WHERE recipient = old.recipient AND count <= 0;
      END;",
-    // 5: file offers kept until their recipient answers (names and sizes: the
+    // 5: file offers stored until their recipient answers (names and sizes: the
     // manifest as CBOR; never the files).
     "CREATE TABLE offers (
         id INTEGER PRIMARY KEY,

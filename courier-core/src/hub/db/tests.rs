@@ -255,18 +255,18 @@ fn the_backlog_s_counts_follow_every_write_and_pages_come_oldest_first() {
         kept(2, 1, 4, "three", 40),
     ])
     .unwrap();
-    let mut waiting = db.waiting().unwrap();
-    waiting.sort_by_key(|w| w.to);
+    let mut backlogs = db.backlogs().unwrap();
+    backlogs.sort_by_key(|w| w.to);
     assert_eq!(
-        waiting,
+        backlogs,
         vec![
-            Waiting {
+            Backlog {
                 to: ClientId([2; 32]),
                 from: ClientId([1; 32]),
                 count: 3,
                 bytes: 12
             },
-            Waiting {
+            Backlog {
                 to: ClientId([3; 32]),
                 from: ClientId([1; 32]),
                 count: 1,
@@ -309,13 +309,13 @@ fn the_backlog_s_counts_follow_every_write_and_pages_come_oldest_first() {
     assert_eq!(
         expired,
         vec![
-            Waiting {
+            Backlog {
                 to: ClientId([2; 32]),
                 from: ClientId([1; 32]),
                 count: 1,
                 bytes: 4
             },
-            Waiting {
+            Backlog {
                 to: ClientId([3; 32]),
                 from: ClientId([1; 32]),
                 count: 1,
@@ -324,8 +324,8 @@ fn the_backlog_s_counts_follow_every_write_and_pages_come_oldest_first() {
         ]
     );
     assert_eq!(
-        db.waiting().unwrap(),
-        vec![Waiting {
+        db.backlogs().unwrap(),
+        vec![Backlog {
             to: ClientId([2; 32]),
             from: ClientId([1; 32]),
             count: 1,
@@ -356,7 +356,7 @@ fn bans_requests_and_what_each_sender_left() {
         message(mallory, 1, "one"),
         message(mallory, 2, "two"),
         message(alice, 3, "three"),
-        Record::Offer(KeptOffer {
+        Record::Offer(StoredOffer {
             id: TransferId(9),
             from: mallory,
             to: bob,

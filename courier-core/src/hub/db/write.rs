@@ -5,12 +5,12 @@ use std::sync::PoisonError;
 
 use rusqlite::params;
 
-use super::{Db, Error, Loaded, Record, Waiting, Whose, Written};
+use super::{Backlog, Db, Error, Loaded, Record, Whose, Written};
 use crate::proto::{ClientId, Message, MsgId, Target, Timestamp};
 use crate::sqlite::{classify, sql_time};
 
 impl Db {
-    /// Writes `records` in one transaction: all of them are kept, or (on error) none.
+    /// Writes `records` in one transaction: all of them are written, or (on error) none.
     /// Returns what its [`Record::Fetch`]es read and its [`Record::Expire`]s forgot.
     ///
     /// # Errors
@@ -240,7 +240,7 @@ fn forgotten_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ForgottenRow> {
 /// Adds up forgotten rows per recipient and sender.
 fn tally_forgotten(
     rows: impl Iterator<Item = rusqlite::Result<ForgottenRow>>,
-    into: &mut Vec<Waiting>,
+    into: &mut Vec<Backlog>,
 ) -> rusqlite::Result<()> {
     let mut gone: std::collections::BTreeMap<([u8; 32], [u8; 32]), (usize, usize)> =
         std::collections::BTreeMap::new();
@@ -257,7 +257,7 @@ fn tally_forgotten(
     }
     into.extend(
         gone.into_iter()
-            .map(|((to, from), (count, bytes))| Waiting {
+            .map(|((to, from), (count, bytes))| Backlog {
                 to: ClientId(to),
                 from: ClientId(from),
                 count,

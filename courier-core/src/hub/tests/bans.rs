@@ -2,8 +2,8 @@
 //! left behind. A banned identity is refused at every login, with the password or
 //! remembered, and what it left (and what waited for it) is forgotten; a drop by
 //! sender frees that sender's share and leaves the others' messages.
-use super::keeping::Disk;
 use super::offers::{files, offer_waiting, offers};
+use super::storing::Disk;
 use super::transfers::ends;
 use super::*;
 
@@ -69,7 +69,7 @@ fn three(disk: &Disk) -> (Sim, usize, usize) {
 }
 
 #[test]
-fn a_ban_forgets_the_messages_and_kept_offers_it_left() {
+fn a_ban_forgets_the_messages_and_stored_offers_it_left() {
     let disk = Disk::new("ban");
     let (mut sim, mallory, alice) = three(&disk);
     for n in 0..3 {
@@ -80,7 +80,7 @@ fn a_ban_forgets_the_messages_and_kept_offers_it_left() {
     offer_waiting(&mut sim, mallory, 1, id(2), files(1));
     disk.sync(&mut sim);
     assert_eq!(stored(&sim, mallory), 3);
-    assert_eq!(sim.hub.stats().kept_offers, 1);
+    assert_eq!(sim.hub.stats().stored_offers, 1);
     assert_eq!(disk.db.offers().unwrap().len(), 1);
 
     let now = sim.now;
@@ -88,10 +88,10 @@ fn a_ban_forgets_the_messages_and_kept_offers_it_left() {
     sim.run();
     disk.sync(&mut sim);
     assert_eq!(sim.clients[mallory].closed, Some(CloseReason::Banned));
-    assert_eq!(sim.hub.stats().kept_offers, 0);
+    assert_eq!(sim.hub.stats().stored_offers, 0);
     assert!(disk.db.offers().unwrap().is_empty());
-    let waiting = disk.db.waiting().unwrap();
-    assert!(waiting.iter().all(|w| w.from != id(1)), "{waiting:?}");
+    let backlogs = disk.db.backlogs().unwrap();
+    assert!(backlogs.iter().all(|w| w.from != id(1)), "{backlogs:?}");
     assert_eq!(sim.hub.stats().stored, 1, "Alice's message stays");
 
     let bob = sim.login(2, "bob");
@@ -105,7 +105,7 @@ fn dropping_a_senders_messages_frees_its_share_and_leaves_the_others() {
     let disk = Disk::new("drop");
     let (mut sim, mallory, alice) = three(&disk);
     send(&mut sim, alice, 1000, Target::Client(id(2)), "from alice");
-    let share = limits::OFFLINE_QUEUE / limits::OFFLINE_PAIR_SHARE;
+    let share = limits::MAILBOX / limits::OFFLINE_PAIR_SHARE;
     for n in 0..=share as u64 {
         sim.advance(Duration::from_millis(100));
         send(&mut sim, mallory, n, Target::Client(id(2)), "flood");
@@ -116,7 +116,7 @@ fn dropping_a_senders_messages_frees_its_share_and_leaves_the_others() {
     assert!(
         receipts(&sim, mallory)
             .iter()
-            .any(|(_, d)| *d == Delivery::Rejected(RejectReason::QueueFull))
+            .any(|(_, d)| *d == Delivery::Rejected(RejectReason::MailboxFull))
     );
     sim.clear();
 
@@ -126,12 +126,12 @@ fn dropping_a_senders_messages_frees_its_share_and_leaves_the_others() {
     sim.run();
     disk.sync(&mut sim);
     assert_eq!(sim.hub.stats().stored, 1, "only Alice's message is left");
-    assert_eq!(sim.hub.stats().kept_offers, 0);
+    assert_eq!(sim.hub.stats().stored_offers, 0);
     assert!(sim.clients[mallory].closed.is_none(), "a drop is not a ban");
     assert!(
         ends(&sim, mallory)
             .iter()
-            .any(|(_, end)| *end == crate::proto::TransferEnd::NotKept),
+            .any(|(_, end)| *end == crate::proto::TransferEnd::NoLongerStored),
         "the sender hears its offer is no longer kept"
     );
 

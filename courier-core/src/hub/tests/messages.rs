@@ -70,9 +70,9 @@ fn offline_messages_are_stored_then_delivered_at_login() {
 }
 
 #[test]
-fn offline_queue_is_bounded() {
+fn mailbox_is_bounded() {
     let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
-    config.offline_queue = 3;
+    config.mailbox = 3;
     let mut sim = Sim::with_config(config, PW);
     established(&mut sim, &[1, 3, 4, 5]);
     // One message from each of four senders (one sender may fill only a share).
@@ -85,7 +85,7 @@ fn offline_queue_is_bounded() {
     }
     let r: Vec<(MsgId, Delivery)> = senders.iter().flat_map(|&s| receipts(&sim, s)).collect();
     assert_eq!(r.iter().filter(|(_, s)| *s == Delivery::Stored).count(), 3);
-    assert_eq!(r[3].1, Delivery::Rejected(RejectReason::QueueFull));
+    assert_eq!(r[3].1, Delivery::Rejected(RejectReason::MailboxFull));
 }
 
 #[test]
@@ -192,11 +192,9 @@ fn profile_updates_are_validated_rate_limited_and_shared() {
     p.status = "lunch".into();
     sim.raw(a, &ClientFrame::SetProfile(p.clone()));
     sim.advance(limits::PRESENCE_BATCH);
-    assert!(
-        sim.events(b)
-            .iter()
-            .any(|e| matches!(e, SEvent::Contact(c) if c.profile == crate::proto::Card::from(&p)))
-    );
+    assert!(sim.events(b).iter().any(
+        |e| matches!(e, SEvent::Contact(c) if c.profile == crate::proto::ContactCard::from(&p))
+    ));
     // A second update within the second is refused.
     sim.raw(a, &ClientFrame::SetProfile(Profile::with_name("again")));
     assert!(sim.clients[a].frames.iter().any(|f| matches!(

@@ -1,9 +1,9 @@
-//! File offers kept for an offline recipient (offered with `wait`), on the simulator:
+//! File offers stored for an offline recipient (offered with `wait`), on the simulator:
 //! `stored` only once written; handed over at the recipient's next login; a sender away
 //! reclaims its offer and the tickets wait for it; withdrawn, bounded, expired; and, on
 //! a real SQLite file, kept across a restart. Names and sizes only: the hub never sees a
 //! file.
-use super::keeping::Disk;
+use super::storing::Disk;
 use super::transfers::{ends, tickets};
 use super::*;
 use crate::hub::db::Record;
@@ -112,7 +112,7 @@ fn an_offer_to_an_offline_member_waits_is_stored_once_written_and_reaches_them()
         answers(&sim, a).is_empty(),
         "nothing said before the disk has it"
     );
-    let batch = sim.hub.poll_store();
+    let batch = sim.hub.poll_writes();
     assert!(
         batch.iter().any(|r| matches!(r, Record::Offer(o)
             if o.from == id(1) && o.to == id(2) && o.manifest.files.len() == 2)),
@@ -120,10 +120,10 @@ fn an_offer_to_an_offline_member_waits_is_stored_once_written_and_reaches_them()
     );
     disk.db.write(&batch).unwrap();
     let now = sim.now;
-    sim.hub.handle_stored(1, true, now);
+    sim.hub.handle_written(1, true, now);
     sim.run();
     let kept = stored_id(&sim, a);
-    assert_eq!(sim.hub.stats().kept_offers, 1);
+    assert_eq!(sim.hub.stats().stored_offers, 1);
 
     // Bob comes back: the offer, from Alice, with where she listens (she is here).
     let b = sim.login(2, "bob");
@@ -133,13 +133,13 @@ fn an_offer_to_an_offline_member_waits_is_stored_once_written_and_reaches_them()
     assert_eq!(got[0].manifest, files(2));
     assert_eq!(got[0].addrs, [addr(5000)]);
 
-    // He accepts: both get the ticket at once, and the offer is no longer kept.
+    // He accepts: both get the ticket at once, and the offer is no longer stored.
     accept(&mut sim, b, kept, 6000);
     assert_eq!(tickets(&sim, a).len(), 1);
     assert_eq!(tickets(&sim, b).len(), 1);
     assert_eq!(tickets(&sim, a)[0].addrs, [addr(6000)]);
-    assert_eq!(sim.hub.stats().kept_offers, 0);
-    let after = sim.hub.poll_store();
+    assert_eq!(sim.hub.stats().stored_offers, 0);
+    let after = sim.hub.poll_writes();
     assert!(
         after
             .iter()
@@ -149,7 +149,7 @@ fn an_offer_to_an_offline_member_waits_is_stored_once_written_and_reaches_them()
 }
 
 #[test]
-fn a_kept_offer_outlasts_its_sender_and_the_tickets_wait_for_it_to_come_back() {
+fn a_stored_offer_outlasts_its_sender_and_the_tickets_wait_for_it_to_come_back() {
     let mut sim = Sim::new(PW);
     let a = alice_and_absent_bob(&mut sim);
     offer_waiting(&mut sim, a, 1, id(2), files(1));
@@ -243,23 +243,23 @@ fn a_reclaim_of_an_offer_the_hub_no_longer_keeps_is_told_so() {
     assert_eq!(
         ends(&sim, a2),
         [
-            (kept, TransferEnd::NotKept),
-            (TransferId(12345), TransferEnd::NotKept)
+            (kept, TransferEnd::NoLongerStored),
+            (TransferId(12345), TransferEnd::NoLongerStored)
         ]
     );
-    assert_eq!(sim.hub.stats().kept_offers, 0);
+    assert_eq!(sim.hub.stats().stored_offers, 0);
 }
 
 #[test]
-fn the_sender_withdraws_a_kept_offer_and_it_never_arrives() {
+fn the_sender_withdraws_a_stored_offer_and_it_never_arrives() {
     let mut sim = Sim::new(PW);
     let a = alice_and_absent_bob(&mut sim);
     offer_waiting(&mut sim, a, 1, id(2), files(1));
     let kept = stored_id(&sim, a);
     sim.raw(a, &ClientFrame::Cancel { id: kept });
-    assert_eq!(sim.hub.stats().kept_offers, 0);
+    assert_eq!(sim.hub.stats().stored_offers, 0);
     assert!(
-        sim.hub.poll_store().is_empty(),
+        sim.hub.poll_writes().is_empty(),
         "a hub without a database piles nothing up to write"
     );
     let b = sim.login(2, "bob");
@@ -267,11 +267,11 @@ fn the_sender_withdraws_a_kept_offer_and_it_never_arrives() {
 }
 
 #[test]
-fn kept_offers_are_bounded_per_recipient_refused_when_not_written_and_expire() {
+fn stored_offers_are_bounded_per_recipient_refused_when_not_written_and_expire() {
     let disk = Disk::new("offer-bounds");
     let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
     // A sender may keep a quarter of what a recipient may: 2 of 8.
-    config.kept_offers = 8;
+    config.stored_offers = 8;
     let mut sim = Sim::with_config(config, PW);
     sim.hub.restore(Vec::new(), Vec::new());
     let a = alice_and_absent_bob(&mut sim);
@@ -283,28 +283,31 @@ fn kept_offers_are_bounded_per_recipient_refused_when_not_written_and_expire() {
     assert_eq!(answers(&sim, a), [(3, Err(OfferRefusal::Busy))]);
     disk.sync(&mut sim);
     assert_eq!(answers(&sim, a).len(), 3, "the first two stored");
-    assert_eq!(sim.hub.stats().kept_offers, 2);
+    assert_eq!(sim.hub.stats().stored_offers, 2);
 
     // A disk that fails: refused with the reason, and not kept.
     let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
-    config.kept_offers = 5;
+    config.stored_offers = 5;
     let mut failing = Sim::with_config(config, PW);
     failing.hub.restore(Vec::new(), Vec::new());
     let fa = alice_and_absent_bob(&mut failing);
-    failing.hub.poll_store();
+    failing.hub.poll_writes();
     let now = failing.now;
-    failing.hub.handle_stored(1, true, now);
+    failing.hub.handle_written(1, true, now);
     offer_waiting(&mut failing, fa, 9, id(2), files(1));
-    assert!(!failing.hub.poll_store().is_empty());
+    assert!(!failing.hub.poll_writes().is_empty());
     let now = failing.now;
-    failing.hub.handle_stored(1, false, now);
+    failing.hub.handle_written(1, false, now);
     failing.run();
-    assert_eq!(answers(&failing, fa), [(9, Err(OfferRefusal::NotKept))]);
-    assert_eq!(failing.hub.stats().kept_offers, 0);
+    assert_eq!(
+        answers(&failing, fa),
+        [(9, Err(OfferRefusal::CouldNotStore))]
+    );
+    assert_eq!(failing.hub.stats().stored_offers, 0);
 
     // Past the age messages are kept for, offers are forgotten too.
     sim.advance(crate::limits::OFFLINE_MAX_AGE + Duration::from_secs(3600));
-    assert_eq!(sim.hub.stats().kept_offers, 0);
+    assert_eq!(sim.hub.stats().stored_offers, 0);
     let b = sim.login(2, "bob");
     disk.sync(&mut sim);
     assert!(offers(&sim, b).is_empty());
@@ -315,7 +318,7 @@ fn kept_offers_are_bounded_per_recipient_refused_when_not_written_and_expire() {
 }
 
 #[test]
-fn kept_offers_survive_a_restart_and_reach_the_recipient_with_their_sender() {
+fn stored_offers_survive_a_restart_and_reach_the_recipient_with_their_sender() {
     let disk = Disk::new("offer-restart");
     let kept = {
         let mut sim = Sim::new(PW);
@@ -331,9 +334,9 @@ fn kept_offers_survive_a_restart_and_reach_the_recipient_with_their_sender() {
     // The hub restarts from its database: members, then the offers.
     let mut sim = Sim::new(PW);
     sim.hub
-        .restore(disk.db.members().unwrap(), disk.db.waiting().unwrap());
+        .restore(disk.db.members().unwrap(), disk.db.backlogs().unwrap());
     sim.hub.restore_offers(disk.db.offers().unwrap());
-    assert_eq!(sim.hub.stats().kept_offers, 1);
+    assert_eq!(sim.hub.stats().stored_offers, 1);
     let b = sim.login(2, "bob");
     let got = offers(&sim, b);
     assert_eq!(got.len(), 1);
@@ -368,13 +371,13 @@ fn big(kib: usize) -> Manifest {
     }
 }
 
-/// Hardening round 2, N3: one member kept offers as fast as it could, filled the hub's
+/// Hardening round 2, N3: one member stored offers as fast as it could, filled the hub's
 /// room for them (32 MiB) in 51 s, and from then on every `send --wait` on the hub, to
 /// online contacts too, was refused. Now each sender has a share of the hub's room and
 /// a quarter of each recipient's, and an offer to someone online is never refused for
-/// kept ones.
+/// stored ones.
 #[test]
-fn one_sender_fills_only_its_own_share_of_kept_offers() {
+fn one_sender_fills_only_its_own_share_of_stored_offers() {
     let mut sim = Sim::new(PW);
     let mallory = sim.login(1, "mallory");
     let alice = sim.login(3, "alice");
@@ -396,9 +399,13 @@ fn one_sender_fills_only_its_own_share_of_kept_offers() {
     let mut kept_for_bob = 0;
     while let Some(Ok(_)) = keep(&mut sim, mallory, 2, files(1)) {
         kept_for_bob += 1;
-        assert!(kept_for_bob <= limits::KEPT_OFFERS, "never refused");
+        assert!(kept_for_bob <= limits::STORED_OFFERS, "never refused");
     }
-    assert_eq!(kept_for_bob, limits::KEPT_OFFERS / 4, "a quarter of bob's");
+    assert_eq!(
+        kept_for_bob,
+        limits::STORED_OFFERS / 4,
+        "a quarter of bob's"
+    );
     assert!(
         matches!(keep(&mut sim, alice, 2, files(1)), Some(Ok((true, _)))),
         "alice still keeps one for bob"
@@ -412,7 +419,7 @@ fn one_sender_fills_only_its_own_share_of_kept_offers() {
             other => unreachable!("{other:?}"),
         }
     }
-    let share = limits::KEPT_OFFERS_SENDER_BYTES / (120 * 1024);
+    let share = limits::STORED_OFFERS_SENDER_BYTES / (120 * 1024);
     assert!(
         big_ones <= share,
         "{big_ones} big offers kept, share {share}"
@@ -430,21 +437,21 @@ fn one_sender_fills_only_its_own_share_of_kept_offers() {
     ));
 }
 
-/// An identity that never comes back holds nothing for long: its kept offers are
+/// An identity that never comes back holds nothing for long: its stored offers are
 /// forgotten once it has been away for a week (only it could send the files).
 #[test]
-fn kept_offers_of_a_sender_gone_for_a_week_are_forgotten() {
+fn stored_offers_of_a_sender_gone_for_a_week_are_forgotten() {
     let mut sim = Sim::new(PW);
     let a = alice_and_absent_bob(&mut sim);
     offer_waiting(&mut sim, a, 1, id(2), files(1));
-    assert_eq!(sim.hub.stats().kept_offers, 1);
+    assert_eq!(sim.hub.stats().stored_offers, 1);
     sim.disconnect(a);
-    sim.advance(limits::KEPT_OFFER_SENDER_AWAY - Duration::from_secs(2 * 3600));
+    sim.advance(limits::STORED_OFFER_SENDER_AWAY - Duration::from_secs(2 * 3600));
     assert_eq!(
-        sim.hub.stats().kept_offers,
+        sim.hub.stats().stored_offers,
         1,
         "a few days away: still kept"
     );
     sim.advance(Duration::from_secs(3 * 3600));
-    assert_eq!(sim.hub.stats().kept_offers, 0);
+    assert_eq!(sim.hub.stats().stored_offers, 0);
 }

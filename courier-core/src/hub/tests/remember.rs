@@ -171,11 +171,11 @@ fn remembering_and_forgetting_are_recorded_for_the_database() {
             _ => None,
         })
     };
-    let records = sim.hub.poll_store();
+    let records = sim.hub.poll_writes();
     assert!(matches!(remembered(&records), Some(Some(_))), "{records:?}");
     sim.disconnect(i);
     let now = sim.now;
     sim.hub.forget_device(id(1), now);
-    let records = sim.hub.poll_store();
+    let records = sim.hub.poll_writes();
     assert_eq!(remembered(&records), Some(None), "{records:?}");
 }

@@ -1,7 +1,7 @@
-//! Hardening round 2, N4: the room for messages kept for offline members is shared per
+//! Hardening round 2, N4: the room for messages stored for offline members is shared per
 //! sender and per recipient, so one party can fill only its own share; and members that
 //! logged in once and never came back do not hold it for a month.
-use super::keeping::Disk;
+use super::storing::Disk;
 use super::*;
 
 /// One sender fills Bob's mailbox (4 MiB, 256 messages), and then everyone else's
@@ -22,12 +22,12 @@ fn one_sender_fills_only_its_share_of_a_recipients_mailbox() {
     }
     assert_eq!(
         stored(&sim, mallory),
-        limits::OFFLINE_QUEUE / limits::OFFLINE_PAIR_SHARE
+        limits::MAILBOX / limits::OFFLINE_PAIR_SHARE
     );
     assert!(
         receipts(&sim, mallory)
             .iter()
-            .any(|(_, d)| *d == Delivery::Rejected(RejectReason::QueueFull))
+            .any(|(_, d)| *d == Delivery::Rejected(RejectReason::MailboxFull))
     );
     send(
         &mut sim,
@@ -121,7 +121,7 @@ fn what_waits_for_an_identity_that_never_came_back_is_forgotten() {
     sim.advance(Duration::from_secs(2 * 3600));
     disk.sync(&mut sim);
     assert_eq!(sim.hub.stats().stored, 1, "only the member's is kept");
-    let on_disk: Vec<ClientId> = disk.db.waiting().unwrap().iter().map(|w| w.to).collect();
+    let on_disk: Vec<ClientId> = disk.db.backlogs().unwrap().iter().map(|w| w.to).collect();
     assert_eq!(on_disk, vec![id(3)], "forgotten on the disk too");
     // The member still gets it.
     let t = sim.login(3, "twice");
@@ -214,7 +214,7 @@ fn new_identities_together_fill_only_half_a_mailbox() {
     }
     assert_eq!(
         kept,
-        limits::OFFLINE_QUEUE / limits::OFFLINE_NEWCOMERS_MAILBOX_SHARE
+        limits::MAILBOX / limits::OFFLINE_NEWCOMERS_MAILBOX_SHARE
     );
     send(&mut sim, old, 1, Target::Client(id(2)), "for bob");
     assert_eq!(stored(&sim, old), 1, "a member still writes to bob");

@@ -106,7 +106,7 @@ pub enum Item {
     /// A file card (its key in [`Transfers`]).
     Transfer(u64),
     /// A file card of an earlier run, from the history.
-    Kept(courier_core::history::FileCard),
+    Kept(courier_core::history::KeptTransfer),
 }
 
 /// A chat message as shown.
@@ -525,7 +525,7 @@ impl From<Entry> for Bubble {
     fn from(e: Entry) -> Self {
         let state = match e.state {
             courier_core::history::State::Received => BubbleState::Received,
-            courier_core::history::State::Waiting => BubbleState::Waiting,
+            courier_core::history::State::Unsent => BubbleState::Waiting,
             courier_core::history::State::Delivered => BubbleState::Delivered,
             courier_core::history::State::Stored => BubbleState::Stored,
             courier_core::history::State::Read => BubbleState::Read,

@@ -1,15 +1,15 @@
 //! The main window's tests, and helpers the features' tests share.
 
 use super::*;
-use courier_core::proto::{Card, Contact, Message as ChatMessage, MsgId, Timestamp};
+use courier_core::proto::{Contact, ContactCard, Message as ChatMessage, MsgId, Timestamp};
 use iced_test::simulator;
 
 pub(crate) fn contact(n: u8, name: &str) -> Contact {
     Contact {
         id: ClientId([n; 32]),
-        profile: Card {
+        profile: ContactCard {
             name: name.into(),
-            ..Card::default()
+            ..ContactCard::default()
         },
         online: true,
         last_seen: Timestamp(0),

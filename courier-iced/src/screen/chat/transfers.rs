@@ -173,7 +173,7 @@ pub struct Context<'a> {
 impl Transfers {
     /// Cards over and not yet kept in the history, as the history keeps them; they are
     /// marked kept.
-    pub fn take_finished(&mut self) -> Vec<courier_core::history::FileCard> {
+    pub fn take_finished(&mut self) -> Vec<courier_core::history::KeptTransfer> {
         let mut finished = Vec::new();
         for card in self.cards.values_mut() {
             if card.kept || !card.state.is_over() {
@@ -187,14 +187,14 @@ impl Transfers {
                 | FileState::Failed(s) => s.clone(),
                 _ => continue,
             };
-            finished.push(courier_core::history::FileCard {
+            finished.push(courier_core::history::KeptTransfer {
                 seq: 0,
                 peer: card.peer,
                 outgoing: card.outgoing,
                 files: card
                     .files
                     .iter()
-                    .take(courier_core::history::CARD_NAMES)
+                    .take(courier_core::history::KEPT_TRANSFER_NAMES)
                     .map(|f| (f.path.clone(), f.size))
                     .collect(),
                 count: card.files.len() as u64,
@@ -306,7 +306,7 @@ impl Transfers {
                         FileState::Failed("The sender went offline.".to_owned())
                     }
                     TransferEnd::Declined(_) => FileState::Declined("Declined.".to_owned()),
-                    TransferEnd::NotKept => {
+                    TransferEnd::NoLongerStored => {
                         FileState::Failed("The offer is no longer kept by the hub.".to_owned())
                     }
                 };
@@ -682,7 +682,7 @@ fn state_line<'a>(
 /// A file card kept in the history: which way, the files (the first few), how it ended,
 /// and the folder to open.
 pub fn kept_view<'a, M: Clone + 'a>(
-    card: &'a courier_core::history::FileCard,
+    card: &'a courier_core::history::KeptTransfer,
     people: &People,
     open: impl Fn(PathBuf) -> M,
 ) -> Element<'a, M> {

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use courier_core::history::{Entry, FileCard, History};
+use courier_core::history::{Entry, History, KeptTransfer};
 use courier_core::proto::{ClientId, Message as ChatMessage, MsgId, Target, Timestamp};
 use iced::Task;
 
@@ -15,7 +15,7 @@ use crate::history::{Found, Worker};
 
 /// A page of messages (newest first), the file cards of the same time (oldest first),
 /// and where cards were loaded from; or why not.
-pub type Page = Result<(Vec<Entry>, Vec<FileCard>, Timestamp), String>;
+pub type Page = Result<(Vec<Entry>, Vec<KeptTransfer>, Timestamp), String>;
 /// The messages before a message found (newest first) and after it; or why not.
 pub type Around = Result<(Vec<Entry>, Vec<Entry>), String>;
 
@@ -78,7 +78,10 @@ impl Conversations {
     /// their newest page.
     pub fn keep_history(&mut self, worker: Worker) {
         self.worker = Some(worker);
-        self.request(|h| h.waiting().map_err(|e| e.to_string()), Loaded::Waiting);
+        self.request(
+            |h| h.unsent_messages().map_err(|e| e.to_string()),
+            Loaded::Waiting,
+        );
         let targets: Vec<Target> = self.threads.keys().copied().collect();
         for target in targets {
             if let Some(c) = self.threads.get_mut(&target) {
@@ -163,7 +166,7 @@ impl Conversations {
                 };
                 let cards = match target {
                     Target::Client(peer) => h
-                        .file_cards(Some(peer), since, cards_since, 4 * PAGE)
+                        .kept_transfers(Some(peer), since, cards_since, 4 * PAGE)
                         .unwrap_or_default(),
                     Target::Everyone => Vec::new(),
                 };
@@ -174,11 +177,11 @@ impl Conversations {
     }
 
     /// Keeps file cards whose transfers are over in the history.
-    pub fn keep_cards(&mut self, cards: Vec<FileCard>) {
+    pub fn keep_cards(&mut self, cards: Vec<KeptTransfer>) {
         self.write(move |h| {
             let mut result = Ok(());
             for card in &cards {
-                if let Err(e) = h.file_card(card) {
+                if let Err(e) = h.keep_transfer(card) {
                     result = Err(e);
                 }
             }

@@ -35,7 +35,7 @@ impl Conversations {
             self.waiting.push((id, target, text.clone()));
             let time = self.push_mine(me, target, id, text.clone(), BubbleState::Waiting);
             let kept = text.clone();
-            self.write(move |h| h.written(me, id, target, &kept, time).map(|_| ()));
+            self.write(move |h| h.unsent(me, id, target, &kept, time).map(|_| ()));
         } else {
             match handle.try_send_message(target, text.as_str()) {
                 Ok(id) => {

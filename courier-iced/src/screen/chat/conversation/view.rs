@@ -161,7 +161,9 @@ pub(super) fn rejection(r: RejectReason) -> &'static str {
         RejectReason::NoSuchPeer => "not delivered: no such contact",
         RejectReason::BadText => "not delivered: empty or too long",
         RejectReason::RateLimited => "not delivered: sending too fast",
-        RejectReason::QueueFull => "not delivered: their offline queue is full",
-        RejectReason::NotKept => "not delivered: they are offline and the hub could not keep it",
+        RejectReason::MailboxFull => "not delivered: their offline queue is full",
+        RejectReason::CouldNotStore => {
+            "not delivered: they are offline and the hub could not keep it"
+        }
     }
 }

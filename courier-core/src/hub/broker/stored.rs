@@ -1,4 +1,4 @@
-//! Offers kept for an offline recipient (offered with `wait`): taken back at start,
+//! Offers stored for an offline recipient (offered with `wait`): taken back at start,
 //! handed over at the recipient's login, `stored` once written, reclaimed by a sender
 //! that comes back, and forgotten when too old or when the owner drops them.
 
@@ -6,15 +6,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{Brokered, Kept, State};
+use super::{Brokered, State, StoredSize};
 use crate::hub::paced::Paced;
 use crate::hub::{Conn, ConnId, Hub, db};
 use crate::limits;
 use crate::proto::{ClientId, OfferRefusal, ServerFrame, Timestamp, TransferEnd, TransferId};
 
 impl Hub {
-    /// One kept offer back from the database.
-    pub(in crate::hub) fn restore_offer(&mut self, offer: db::KeptOffer) {
+    /// One stored offer back from the database.
+    pub(in crate::hub) fn restore_offer(&mut self, offer: db::StoredOffer) {
         let members =
             self.directory.get(&offer.from).is_some() && self.directory.get(&offer.to).is_some();
         if !members
@@ -25,8 +25,8 @@ impl Hub {
             return;
         }
         let bytes = crate::proto::encode(&*offer.manifest).len();
-        self.broker.kept_bytes += bytes;
-        self.broker.kept_count += 1;
+        self.broker.stored_offer_bytes += bytes;
+        self.broker.stored_offer_count += 1;
         self.broker.transfers.insert(
             offer.id,
             Brokered {
@@ -40,12 +40,12 @@ impl Hub {
                 created: offer.created,
                 test: None,
                 state: State::Offered,
-                kept: Some(Kept { bytes }),
+                stored: Some(StoredSize { bytes }),
             },
         );
     }
 
-    /// Hands `client`, who just logged in on `conn`, the kept offers waiting for its
+    /// Hands `client`, who just logged in on `conn`, the stored offers pending its
     /// answer, oldest first, as its outbox drains.
     pub(in crate::hub) fn hand_over_offers(
         &mut self,
@@ -53,22 +53,22 @@ impl Hub {
         client: ClientId,
         now: Instant,
     ) {
-        let mut waiting: Vec<(Timestamp, TransferId)> = self
+        let mut offers: Vec<(Timestamp, TransferId)> = self
             .broker
             .transfers
             .iter()
-            .filter(|(_, t)| t.to == client && t.kept.is_some())
+            .filter(|(_, t)| t.to == client && t.stored.is_some())
             .filter(|(_, t)| matches!(t.state, State::Offered))
             .map(|(id, t)| (t.created, *id))
             .collect();
-        waiting.sort();
-        for (_, id) in waiting {
+        offers.sort();
+        for (_, id) in offers {
             self.send_paced(conn, Paced::Offer(id), now);
         }
     }
 
-    /// Kept offers were written (or not: `ok` false): their senders hear `stored`, or
-    /// that the hub could not keep them (then they are dropped).
+    /// Stored offers were written (or not: `ok` false): their senders hear `stored`, or
+    /// that the hub could not store them (then they are dropped).
     pub(in crate::hub) fn offers_stored(
         &mut self,
         batch: Vec<(TransferId, u32, ConnId)>,
@@ -86,7 +86,7 @@ impl Hub {
                 self.broker.remove(id);
                 ServerFrame::OfferRefused {
                     tag,
-                    reason: OfferRefusal::NotKept,
+                    reason: OfferRefusal::CouldNotStore,
                 }
             };
             if self.conns.get(&conn).is_some_and(Conn::is_ready) {
@@ -95,7 +95,7 @@ impl Hub {
         }
     }
 
-    /// The sender of kept offer `id` is back on `conn` and listens at `addrs`: if the
+    /// The sender of stored offer `id` is back on `conn` and listens at `addrs`: if the
     /// recipient accepted meanwhile, the tickets go out now.
     pub(in crate::hub) fn reclaim(
         &mut self,
@@ -112,13 +112,13 @@ impl Hub {
             .broker
             .transfers
             .get_mut(&id)
-            .filter(|t| t.from == client && t.kept.is_some())
+            .filter(|t| t.from == client && t.stored.is_some())
         else {
             // Answered, withdrawn or expired meanwhile (an app coming back may hold many
             // such: not counted against it).
             let end = ServerFrame::TransferEnded {
                 id,
-                end: TransferEnd::NotKept,
+                end: TransferEnd::NoLongerStored,
             };
             return self.send(conn, Arc::new(end), now);
         };
@@ -137,11 +137,11 @@ impl Hub {
         }
     }
 
-    /// Kept offers older than `before` are forgotten, and so are those whose sender has
-    /// been away for [`limits::KEPT_OFFER_SENDER_AWAY`] (only it can send the files: an
+    /// Stored offers older than `before` are forgotten, and so are those whose sender has
+    /// been away for [`limits::STORED_OFFER_SENDER_AWAY`] (only it can send the files: an
     /// identity that never comes back holds nothing for long); whoever is here hears so.
     pub(in crate::hub) fn expire_offers(&mut self, before: Timestamp, now: Instant) {
-        let away = u64::try_from(limits::KEPT_OFFER_SENDER_AWAY.as_millis()).unwrap_or(u64::MAX);
+        let away = u64::try_from(limits::STORED_OFFER_SENDER_AWAY.as_millis()).unwrap_or(u64::MAX);
         let gone_since = Timestamp(self.wall(now).0.saturating_sub(away));
         // Gone since the hub started at the latest: after a crash, `last_seen` of a
         // sender that was online is when it logged in.
@@ -155,21 +155,21 @@ impl Hub {
             .broker
             .transfers
             .iter()
-            .filter(|(_, t)| t.kept.is_some() && (t.created < before || sender_gone(&t.from)))
+            .filter(|(_, t)| t.stored.is_some() && (t.created < before || sender_gone(&t.from)))
             .filter(|(_, t)| !matches!(t.state, State::Ticketed { .. }))
             .map(|(id, _)| *id)
             .collect();
         for id in old {
-            self.forget_kept(id, now);
+            self.forget_stored_offer(id, now);
         }
     }
 
-    /// Forgets kept offer `id`; whoever of its parties is here hears it is not kept.
-    fn forget_kept(&mut self, id: TransferId, now: Instant) {
+    /// Forgets stored offer `id`; whoever of its parties is here hears it is no longer stored.
+    fn forget_stored_offer(&mut self, id: TransferId, now: Instant) {
         if let Some(t) = self.broker.remove(id) {
             let end = Arc::new(ServerFrame::TransferEnded {
                 id,
-                end: TransferEnd::NotKept,
+                end: TransferEnd::NoLongerStored,
             });
             let mut conns: Vec<ConnId> = t.from_conn.into_iter().collect();
             conns.extend(self.parties(&t, t.from));
@@ -179,10 +179,10 @@ impl Hub {
         }
     }
 
-    /// The owner dropped what `who` left: its kept offers (and, with `to_too`, those
-    /// kept for it) are forgotten, answered or not; whoever is here hears so. Returns
+    /// The owner dropped what `who` left: its stored offers (and, with `to_too`, those
+    /// stored for it) are forgotten, answered or not; whoever is here hears so. Returns
     /// how many.
-    pub(in crate::hub) fn drop_kept_offers(
+    pub(in crate::hub) fn drop_stored_offers(
         &mut self,
         who: ClientId,
         to_too: bool,
@@ -192,11 +192,11 @@ impl Hub {
             .broker
             .transfers
             .iter()
-            .filter(|(_, t)| t.kept.is_some() && (t.from == who || (to_too && t.to == who)))
+            .filter(|(_, t)| t.stored.is_some() && (t.from == who || (to_too && t.to == who)))
             .map(|(id, _)| *id)
             .collect();
         for &id in &gone {
-            self.forget_kept(id, now);
+            self.forget_stored_offer(id, now);
         }
         gone.len()
     }

@@ -15,7 +15,7 @@ pub(super) struct Disk {
 impl Disk {
     pub(super) fn new(tag: &str) -> Self {
         let dir = std::env::temp_dir().join(format!(
-            "courier-keeping-{tag}-{}-{}",
+            "courier-storing-{tag}-{}-{}",
             std::process::id(),
             rand::random::<u32>()
         ));
@@ -28,13 +28,13 @@ impl Disk {
     /// pages read; until nothing is left.
     pub(super) fn sync(&self, sim: &mut Sim) {
         loop {
-            let records = sim.hub.poll_store();
+            let records = sim.hub.poll_writes();
             if records.is_empty() {
                 return;
             }
             let now = sim.now;
             let written = self.db.write(&records).unwrap();
-            sim.hub.handle_stored(1, true, now);
+            sim.hub.handle_written(1, true, now);
             sim.hub.handle_loaded(written, now);
             sim.run();
         }
@@ -48,7 +48,7 @@ impl Drop for Disk {
 }
 
 /// A hub that keeps (as one with a database does), Alice online, Bob known and away.
-fn keeping_hub(disk: &Disk) -> (Sim, usize) {
+fn hub_with_db(disk: &Disk) -> (Sim, usize) {
     let mut sim = Sim::new(PW);
     sim.hub.restore(Vec::new(), Vec::new());
     let a = sim.login(1, "alice");
@@ -59,7 +59,7 @@ fn keeping_hub(disk: &Disk) -> (Sim, usize) {
     (sim, a)
 }
 
-fn kept_messages(records: &[Record]) -> Vec<String> {
+fn stored_messages(records: &[Record]) -> Vec<String> {
     records
         .iter()
         .filter_map(|r| match r {
@@ -72,15 +72,15 @@ fn kept_messages(records: &[Record]) -> Vec<String> {
 #[test]
 fn stored_is_said_only_once_the_batch_is_written() {
     let disk = Disk::new("said");
-    let (mut sim, a) = keeping_hub(&disk);
+    let (mut sim, a) = hub_with_db(&disk);
     send(&mut sim, a, 1, Target::Client(id(2)), "first");
     send(&mut sim, a, 2, Target::Client(id(2)), "second");
     assert!(
         receipts(&sim, a).is_empty(),
         "nothing said before the disk has it"
     );
-    let batch = sim.hub.poll_store();
-    assert_eq!(kept_messages(&batch), vec!["first", "second"]);
+    let batch = sim.hub.poll_writes();
+    assert_eq!(stored_messages(&batch), vec!["first", "second"]);
     // Online traffic meanwhile is not held back.
     let c = sim.login(3, "carol");
     send(&mut sim, a, 3, Target::Client(id(3)), "hi carol");
@@ -89,7 +89,7 @@ fn stored_is_said_only_once_the_batch_is_written() {
 
     let now = sim.now;
     disk.db.write(&batch).unwrap();
-    sim.hub.handle_stored(1, true, now);
+    sim.hub.handle_written(1, true, now);
     sim.run();
     assert_eq!(
         receipts(&sim, a),
@@ -102,7 +102,7 @@ fn stored_is_said_only_once_the_batch_is_written() {
     assert_eq!(sim.hub.stats().stored_in_memory, 0, "on the disk only");
     let b = sim.login(2, "bob");
     assert!(messages(&sim, b).is_empty(), "read from the disk first");
-    let fetch = sim.hub.poll_store();
+    let fetch = sim.hub.poll_writes();
     assert!(
         fetch
             .iter()
@@ -111,13 +111,13 @@ fn stored_is_said_only_once_the_batch_is_written() {
     );
     let written = disk.db.write(&fetch).unwrap();
     let now = sim.now;
-    sim.hub.handle_stored(1, true, now);
+    sim.hub.handle_written(1, true, now);
     sim.hub.handle_loaded(written, now);
     sim.run();
     let got: Vec<String> = messages(&sim, b).into_iter().map(|m| m.text).collect();
     assert_eq!(got, vec!["first", "second"]);
     // Bob's acknowledgement is forgotten on the disk too.
-    let after = sim.hub.poll_store();
+    let after = sim.hub.poll_writes();
     assert!(
         after
             .iter()
@@ -130,15 +130,15 @@ fn stored_is_said_only_once_the_batch_is_written() {
 #[test]
 fn what_could_not_be_written_is_refused_with_a_reason_and_never_delivered() {
     let disk = Disk::new("refused");
-    let (mut sim, a) = keeping_hub(&disk);
+    let (mut sim, a) = hub_with_db(&disk);
     send(&mut sim, a, 1, Target::Client(id(2)), "lost to a full disk");
-    assert_eq!(kept_messages(&sim.hub.poll_store()).len(), 1);
+    assert_eq!(stored_messages(&sim.hub.poll_writes()).len(), 1);
     let now = sim.now;
-    sim.hub.handle_stored(1, false, now);
+    sim.hub.handle_written(1, false, now);
     sim.run();
     assert_eq!(
         receipts(&sim, a),
-        vec![(MsgId(1), Delivery::Rejected(RejectReason::NotKept))]
+        vec![(MsgId(1), Delivery::Rejected(RejectReason::CouldNotStore))]
     );
     assert_eq!(sim.hub.stats().stored, 0);
     assert_eq!(sim.hub.stats().stored_bytes, 0, "its room is given back");
@@ -150,14 +150,14 @@ fn what_could_not_be_written_is_refused_with_a_reason_and_never_delivered() {
 #[test]
 fn a_recipient_who_comes_online_before_the_write_gets_it_right_after() {
     let disk = Disk::new("racing");
-    let (mut sim, a) = keeping_hub(&disk);
+    let (mut sim, a) = hub_with_db(&disk);
     send(&mut sim, a, 1, Target::Client(id(2)), "racing");
-    let batch = sim.hub.poll_store();
+    let batch = sim.hub.poll_writes();
     disk.db.write(&batch).unwrap();
     let b = sim.login(2, "bob");
     assert!(messages(&sim, b).is_empty(), "not on the disk yet");
     let now = sim.now;
-    sim.hub.handle_stored(1, true, now);
+    sim.hub.handle_written(1, true, now);
     sim.run();
     assert_eq!(
         messages(&sim, b)
@@ -171,7 +171,7 @@ fn a_recipient_who_comes_online_before_the_write_gets_it_right_after() {
 #[test]
 fn the_recipient_s_queue_counts_messages_still_on_their_way_to_the_disk() {
     let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
-    config.offline_queue = 2;
+    config.mailbox = 2;
     let mut sim = Sim::with_config(config, PW);
     sim.hub.restore(Vec::new(), Vec::new());
     established(&mut sim, &[1, 3, 4]);
@@ -186,12 +186,12 @@ fn the_recipient_s_queue_counts_messages_still_on_their_way_to_the_disk() {
     let r: Vec<(MsgId, Delivery)> = senders.iter().flat_map(|&s| receipts(&sim, s)).collect();
     assert_eq!(
         r,
-        vec![(MsgId(2), Delivery::Rejected(RejectReason::QueueFull))]
+        vec![(MsgId(2), Delivery::Rejected(RejectReason::MailboxFull))]
     );
 }
 
 #[test]
-fn kept_messages_come_back_with_their_sender_and_time_after_a_restart() {
+fn stored_messages_come_back_with_their_sender_and_time_after_a_restart() {
     let disk = Disk::new("restart");
     let kept = Message {
         id: MsgId(77),
@@ -221,14 +221,14 @@ fn kept_messages_come_back_with_their_sender_and_time_after_a_restart() {
         .unwrap();
     let mut sim = Sim::new(PW);
     sim.hub
-        .restore(disk.db.members().unwrap(), disk.db.waiting().unwrap());
+        .restore(disk.db.members().unwrap(), disk.db.backlogs().unwrap());
     assert_eq!(sim.hub.stats().stored, 1);
     assert_eq!(sim.hub.stats().stored_in_memory, 0);
     let b = sim.login(2, "bob");
     disk.sync(&mut sim);
     assert_eq!(messages(&sim, b), vec![kept]);
     assert_eq!(
-        disk.db.waiting().unwrap(),
+        disk.db.backlogs().unwrap(),
         vec![],
         "acknowledged: forgotten"
     );
@@ -243,7 +243,7 @@ fn kept_messages_come_back_with_their_sender_and_time_after_a_restart() {
 fn a_long_backlog_comes_up_page_by_page_in_order_and_nothing_waits_in_memory() {
     let disk = Disk::new("backlog");
     let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
-    config.offline_queue = crate::limits::OFFLINE_QUEUE_ON_DISK;
+    config.mailbox = crate::limits::MAILBOX_ON_DISK;
     let mut sim = Sim::with_config(config, PW);
     sim.hub.restore(Vec::new(), Vec::new());
     let a = sim.login(1, "alice");
@@ -251,7 +251,7 @@ fn a_long_backlog_comes_up_page_by_page_in_order_and_nothing_waits_in_memory() {
     sim.disconnect(b);
     disk.sync(&mut sim);
     sim.clear();
-    let total = crate::limits::STORED_PAGE as u64 * 2 + 17;
+    let total = crate::limits::MAILBOX_PAGE as u64 * 2 + 17;
     for n in 0..total {
         send(&mut sim, a, n, Target::Client(id(2)), &format!("m{n}"));
         if n % 40 == 0 {
@@ -268,7 +268,7 @@ fn a_long_backlog_comes_up_page_by_page_in_order_and_nothing_waits_in_memory() {
     let expected: Vec<String> = (0..total).map(|n| format!("m{n}")).collect();
     assert_eq!(got, expected, "all, once, in order");
     assert_eq!(sim.hub.stats().stored, 0);
-    assert!(disk.db.waiting().unwrap().is_empty());
+    assert!(disk.db.backlogs().unwrap().is_empty());
 }
 
 #[test]
@@ -294,7 +294,7 @@ fn messages_older_than_the_hub_keeps_them_are_forgotten_on_the_disk() {
     assert_eq!(sim.hub.stats().stored, 1);
     assert_eq!(
         disk.db
-            .waiting()
+            .backlogs()
             .unwrap()
             .iter()
             .map(|w| w.count)
