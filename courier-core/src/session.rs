@@ -574,7 +574,7 @@ impl Session {
         Ok(())
     }
 
-    /// Says we still offer kept offer `id` (after a reconnect), listening at `addrs`.
+    /// Says we still offer stored offer `id` (after a reconnect), listening at `addrs`.
     ///
     /// # Errors
     /// [`Error::NotConnected`] before login.

@@ -357,8 +357,8 @@ pub fn send_source(handle: Handle, to: ClientId, source: Source, options: Option
 /// named its `id`): reclaims it ([`Update::Offered`] once asked) and waits for the
 /// answer as [`send`] does, then sends
 /// `source` (the same files read again: if they changed, their manifest is not the one
-/// kept and the transfer fails before a byte goes). Ends with [`Error::NotKept`] when
-/// the hub no longer keeps it (answered, withdrawn or expired meanwhile).
+/// kept and the transfer fails before a byte goes). Ends with [`Error::NoLongerStored`] when
+/// the hub no longer has it (answered, withdrawn or expired meanwhile).
 pub fn resume(
     handle: Handle,
     to: ClientId,

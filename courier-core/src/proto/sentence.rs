@@ -209,7 +209,7 @@ mod tests {
             ),
             (T::PeerGone.to_string(), TransferEnd::PeerGone.to_string()),
             (
-                T::NotKept.to_string(),
+                T::NoLongerStored.to_string(),
                 TransferEnd::NoLongerStored.to_string(),
             ),
             (

@@ -209,7 +209,7 @@ mod tests {
         assert!(table.is_empty());
     }
 
-    /// A kept offer (the recipient is offline) is named by `stored` as an online one is
+    /// A stored offer (the recipient is offline) is named by `stored` as an online one is
     /// by `sent`: its ticket later finds the same mailbox, and a reclaim after a lost
     /// hub connection registers a new one under its id.
     #[test]

@@ -236,7 +236,7 @@ impl Handle {
         Ok(rx)
     }
 
-    /// Says we still offer kept offer `id` (after the hub connection came back); the
+    /// Says we still offer stored offer `id` (after the hub connection came back); the
     /// returned channel gets its ticket or its end. Waits for the session to be logged
     /// in again.
     pub(crate) async fn reclaim(

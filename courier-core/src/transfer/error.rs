@@ -94,10 +94,10 @@ pub enum Error {
     /// The other side went offline before the transfer started.
     #[error("{}", TransferEnd::PeerGone)]
     PeerGone,
-    /// The hub no longer keeps the offer: it was answered, withdrawn or expired while
+    /// The hub no longer has the offer: it was answered, withdrawn or expired while
     /// we were away.
     #[error("{}", TransferEnd::NoLongerStored)]
-    NotKept,
+    NoLongerStored,
     /// The hub connection dropped before the transfer had its ticket.
     #[error("lost the connection to the hub before the transfer started")]
     HubLost,

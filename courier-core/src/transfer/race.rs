@@ -70,7 +70,7 @@ pub(crate) fn ended(end: TransferEnd) -> Error {
         TransferEnd::Declined(Declined::NoLinkTests) => Error::NoLinkTests,
         TransferEnd::Cancelled { by } => Error::Cancelled { by },
         TransferEnd::PeerGone => Error::PeerGone,
-        TransferEnd::NoLongerStored => Error::NotKept,
+        TransferEnd::NoLongerStored => Error::NoLongerStored,
     }
 }
 
@@ -100,7 +100,7 @@ async fn cancelled(ctx: &Ctx, id: TransferId) -> Error {
     Error::Cancelled { by: ctx.me }
 }
 
-/// Waits for the ticket of transfer `id`. With `reclaim` (the sender of a kept offer,
+/// Waits for the ticket of transfer `id`. With `reclaim` (the sender of a stored offer,
 /// listening there), a lost hub connection is waited out: once the session is back, the
 /// offer is reclaimed and the wait goes on.
 pub(crate) async fn await_ticket(

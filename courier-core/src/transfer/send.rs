@@ -62,9 +62,9 @@ pub(crate) async fn run(
     deliver(ctx, to, id, source, (listening, answers), options).await
 }
 
-/// The sender of kept offer `id` (its files read again from `source`, which must make
+/// The sender of stored offer `id` (its files read again from `source`, which must make
 /// the same manifest) is back: reclaims it at the hub and waits, as [`run`] does after
-/// the hub kept it.
+/// the hub stored it.
 pub(crate) async fn resume(
     ctx: &Ctx,
     to: ClientId,

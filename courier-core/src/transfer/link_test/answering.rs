@@ -128,7 +128,7 @@ impl Answered {
 mod tests {
     use super::*;
 
-    /// One contact running connection checks in a loop gets its share of the minute;
+    /// One contact running link tests in a loop gets its share of the minute;
     /// another contact's check is still answered.
     #[test]
     fn one_prober_takes_only_its_share_of_link_tests() {
