@@ -416,6 +416,8 @@ fn hosting_a_hub_in_the_app() {
     });
     assert!(matches!(app.app.screen, Screen::Login(_)));
     assert!(app.app.hosted.is_none());
+    // It stops off the window's thread: the log out returned at once.
+    app.until("the hub has stopped", |a| !a.stopping());
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
         "the hub no longer listens"
