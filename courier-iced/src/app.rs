@@ -622,18 +622,14 @@ impl Courier {
                         login.status = Some(format!("Cannot connect: {reason}.{wait}"));
                     }
                     _ => {
+                        // Core's sentence for the reason, then what to do about it.
+                        let said = crate::format::sentence(&reason);
                         let text = match &*reason {
                             session::Error::WrongPassword => {
-                                "The hub refused the password. Check it and try again.".to_owned()
+                                format!("{said} Check it and try again.")
                             }
-                            session::Error::Banned => {
-                                "The hub's owner banned this device: it cannot join this hub."
-                                    .to_owned()
-                            }
-                            session::Error::NotRemembered => {
-                                "This hub no longer remembers this computer: enter the password."
-                                    .to_owned()
-                            }
+                            session::Error::Banned => format!("{said} No password lets it in."),
+                            session::Error::NotRemembered => said,
                             other => format!("Disconnected: {other}."),
                         };
                         let hosting = self.hosted.is_some();

@@ -389,7 +389,7 @@ impl Conversations {
         let state = match status {
             Delivery::Delivered => BubbleState::Delivered,
             Delivery::Stored => BubbleState::Stored,
-            Delivery::Rejected(r) => BubbleState::Failed(view::rejection(r).to_owned()),
+            Delivery::Rejected(r) => BubbleState::Failed(format!("not delivered: {r}")),
         };
         let kept = courier_core::history::State::of(&status);
         if let Some(b) = self.mine(me, id) {
@@ -529,11 +529,12 @@ impl From<Entry> for Bubble {
             courier_core::history::State::Delivered => BubbleState::Delivered,
             courier_core::history::State::Stored => BubbleState::Stored,
             courier_core::history::State::Read => BubbleState::Read,
-            courier_core::history::State::Rejected(code) => BubbleState::Failed(
-                RejectReason::from_code(&code)
-                    .map_or("not delivered", view::rejection)
-                    .to_owned(),
-            ),
+            courier_core::history::State::Rejected(code) => {
+                BubbleState::Failed(RejectReason::from_code(&code).map_or_else(
+                    || "not delivered".to_owned(),
+                    |r| format!("not delivered: {r}"),
+                ))
+            }
             _ => BubbleState::Sent,
         };
         Self {

@@ -1,7 +1,7 @@
 //! Drawing the open conversation: bubbles with their state, file cards in between, an
 //! earlier part opened from search, and who is typing.
 
-use courier_core::proto::{RejectReason, Target};
+use courier_core::proto::Target;
 use iced::widget::{button, column, container, row, scrollable, space, text};
 use iced::{Element, Fill};
 
@@ -154,14 +154,4 @@ fn centered_button<'a>(label: String, on_press: Message) -> Element<'a, Message>
     )
     .center_x(Fill)
     .into()
-}
-
-pub(super) fn rejection(r: RejectReason) -> &'static str {
-    match r {
-        RejectReason::NoSuchPeer => "not delivered: no such contact",
-        RejectReason::BadText => "not delivered: empty or too long",
-        RejectReason::RateLimited => "not delivered: sending too fast",
-        RejectReason::QueueFull => "not delivered: their offline queue is full",
-        RejectReason::NotKept => "not delivered: they are offline and the hub could not keep it",
-    }
 }
