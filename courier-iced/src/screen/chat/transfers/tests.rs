@@ -284,7 +284,7 @@ fn hidden_characters_in_names_texts_and_file_names_are_shown() {
 }
 
 fn card(m: Message) -> ChatMessage {
-    ChatMessage::Conversation(crate::screen::chat::conversation::Message::Card(m))
+    ChatMessage::Transfer(m)
 }
 
 #[test]
