@@ -134,17 +134,7 @@ impl Worker {
                 start.port,
                 start.advertise,
             )
-            .and_then(|hosted| {
-                // We know our own hub: pin it now, so there is nothing to confirm.
-                match PinStore::new(&start.profile).set(&hosted.local_address(), hosted.fingerprint)
-                {
-                    Ok(()) => Ok(hosted),
-                    Err(e) => {
-                        hosted.stop();
-                        Err(format!("Cannot store the hub's pin: {e}"))
-                    }
-                }
-            })
+            .and_then(|hosted| pin_own(&start.profile, hosted))
             .map(|hosted| {
                 let running = Running::of(id, &hosted);
                 *slot = Some((id, hosted));
@@ -212,6 +202,19 @@ impl Worker {
     /// for it: for the end of the program, never for `update`.
     pub fn stop_now(&mut self) {
         smol::block_on(self.ask(stop));
+    }
+}
+
+/// We know our own hub: it is pinned in the profile `profile` at once, so that joining
+/// it asks nothing to confirm (a hub that cannot be pinned is stopped).
+fn pin_own(profile: &std::path::Path, hosted: Hosted) -> Result<Hosted, String> {
+    let pins = PinStore::new(profile);
+    match pins.set(&hosted.local_address(), hosted.fingerprint) {
+        Ok(()) => Ok(hosted),
+        Err(e) => {
+            hosted.stop();
+            Err(format!("Cannot store the hub's pin: {e}"))
+        }
     }
 }
 
