@@ -9,13 +9,17 @@ use courier_core::proto::{ClientId, Profile};
 use courier_core::session::{self, Update};
 use iced::{Subscription, Task, Theme, window};
 
-use crate::hosting::{self, Hosted};
+use crate::hosting::{self, Running};
 use crate::screen::chat::{self, Chat, HubInfo};
 use crate::screen::login::{self, HostPassword, Login};
 use crate::session::{Feed, ServerKey};
 use crate::settings::{self, Resume, Settings};
+mod joining;
 mod network;
 mod view;
+
+#[cfg(test)]
+mod tests;
 
 use network::connection_check;
 pub use network::discover;
@@ -54,8 +58,19 @@ pub struct Courier {
     pub screen: Screen,
     /// The hub to be connected to (drives the session subscription).
     pub server: Option<ServerKey>,
-    /// A hub this app runs.
-    pub hosted: Option<Hosted>,
+    /// A hub this app runs (it runs on the hosting thread; this is what the window shows).
+    pub hosted: Option<Running>,
+    /// The thread that starts and stops the hub hosted here.
+    hosting: hosting::Worker,
+    /// Stops of a hosted hub asked for and not yet answered.
+    stopping: usize,
+    /// Whether this computer's hub has a password (read at start, then told by each
+    /// start): the login form asks for one only when it does not.
+    hub_has_password: bool,
+    /// Work whose answer is awaited (a pin looked up, a hub starting).
+    pending: Option<Pending>,
+    /// Numbers the pending work, so that a late answer is told from the awaited one.
+    attempt: u64,
     /// A hub seen for the first time, whose safety code the user must confirm.
     pub confirm: Option<ClientId>,
     /// A blocking warning (the hub's identity changed).
@@ -71,6 +86,42 @@ pub struct Courier {
     /// Certificate checks of hubs in the Join list under way (at most
     /// [`courier_core::discovery::MAX_PROBED`]; past that, a hub stays unchecked).
     probing: usize,
+}
+
+/// Work started from the login screen or the Menu whose answer is awaited. Going back
+/// (Cancel, log out, an error) drops it, and its late answer is then ignored.
+#[derive(Debug)]
+enum Pending {
+    /// Is the hub about to be joined without a password known here (pinned)?
+    Join {
+        attempt: u64,
+        hub: String,
+        profile: Profile,
+        /// Picked up at launch: an unknown hub is no error, the form just waits.
+        resumed: bool,
+    },
+    /// The hub hosted here is starting; then it is joined with this password.
+    Host {
+        attempt: u64,
+        password: String,
+        profile: Profile,
+    },
+    /// It restarts with a new password; then `server` is joined again with it.
+    Restart {
+        attempt: u64,
+        password: String,
+        server: ServerKey,
+    },
+}
+
+impl Pending {
+    fn attempt(&self) -> u64 {
+        match self {
+            Self::Join { attempt, .. }
+            | Self::Host { attempt, .. }
+            | Self::Restart { attempt, .. } => *attempt,
+        }
+    }
 }
 
 /// How long after the first file of a drop the others are waited for.
@@ -105,11 +156,25 @@ pub enum Message {
     Saved(Result<(), String>),
     /// Browsing the network for hubs saw this.
     Discovered(courier_core::discovery::Seen),
+    /// A hub seen by browsing, with this computer's pins to judge it by (read off the
+    /// window's thread).
+    Listed(
+        courier_core::discovery::FoundHub,
+        Vec<courier_core::identity::Pin>,
+    ),
     /// A TLS handshake with a hub in the Join list showed its certificate (or did not).
     HubChecked(
         courier_core::discovery::FoundHub,
         courier_core::discovery::Checked,
     ),
+    /// Whether the hub to join without a password is pinned here (for that attempt).
+    PinChecked(u64, bool),
+    /// The hub hosted here started, or why not (for that attempt).
+    Hosted(u64, hosting::Started),
+    /// It restarted with a new password, or why not (for that attempt).
+    Restarted(u64, hosting::Started),
+    /// A hub hosted here stopped (it told everyone goodbye and freed its port).
+    Stopped,
 }
 
 impl Courier {
@@ -135,20 +200,18 @@ impl Courier {
             Resume::Nothing => Task::none(),
             Resume::Join => {
                 let hub = self.settings.hub.clone();
-                let known = PinStore::new(&self.dir).get(&hub).ok().flatten().is_some();
-                if hub.is_empty() || !known || profile.name.trim().is_empty() {
+                if hub.is_empty() || profile.name.trim().is_empty() {
                     return Task::none();
                 }
+                // Only a hub met before (pinned) is joined without a password: looked up
+                // off the window's thread, with Cancel meanwhile.
                 if let Screen::Login(login) = &mut self.screen {
                     login.status = Some(format!("Connecting to {hub}…"));
                 }
-                self.connect(hub, String::new(), profile);
-                Task::none()
+                self.check_pin(hub, profile, true)
             }
             Resume::Host => {
-                if !hosting::has_password(&settings::hub_dir(&self.dir))
-                    || profile.name.trim().is_empty()
-                {
+                if !self.hub_has_password || profile.name.trim().is_empty() {
                     return Task::none();
                 }
                 if let Screen::Login(login) = &mut self.screen {
@@ -164,13 +227,19 @@ impl Courier {
     pub fn new(dir: PathBuf) -> Self {
         let settings = Settings::load(&dir);
         let avatar = settings::load_avatar(&dir);
+        let hub_has_password = hosting::has_password(&settings::hub_dir(&dir));
         Self {
             avatar,
-            screen: Screen::Login(login_screen(&dir, &settings)),
+            screen: Screen::Login(login_screen(&settings, hub_has_password)),
             dir,
             settings,
             server: None,
             hosted: None,
+            hosting: hosting::Worker::default(),
+            stopping: 0,
+            hub_has_password,
+            pending: None,
+            attempt: 0,
             confirm: None,
             warning: None,
             generation: 0,
@@ -280,12 +349,11 @@ impl Courier {
                         profile,
                         password,
                     } => {
-                        let known = PinStore::new(&self.dir).get(&hub).ok().flatten().is_some();
-                        if password.is_empty() && !known {
-                            login.error = Some("Enter the hub's password.".into());
-                            return login.focus();
-                        }
                         login.status = Some(format!("Connecting to {hub}…"));
+                        if password.is_empty() {
+                            // Fine for a hub that remembers this computer: is it pinned?
+                            return self.check_pin(hub, profile, false);
+                        }
                         self.settings.name = profile.name.clone();
                         let profile = self.profile(profile);
                         self.connect(hub, password, profile);
@@ -317,7 +385,7 @@ impl Courier {
                             )
                         });
                     }
-                    login::Action::Cancel => self.disconnect(),
+                    login::Action::Cancel => return self.disconnect(),
                 }
             }
             Message::Session(link) => return self.session(link),
@@ -331,15 +399,23 @@ impl Courier {
             }
             Message::ConfirmHub(true) => self.confirm = None,
             Message::ConfirmHub(false) => {
-                if let Some(server) = &self.server {
-                    let _ = PinStore::new(&self.dir).remove(&server.hub);
-                }
+                let forget = match &self.server {
+                    Some(server) => {
+                        let (pins, hub) = (PinStore::new(&self.dir), server.hub.clone());
+                        Task::future(smol::unblock(move || {
+                            let _ = pins.remove(&hub);
+                        }))
+                        .discard()
+                    }
+                    None => Task::none(),
+                };
                 self.confirm = None;
-                self.leave(Some(
+                let left = self.leave(Some(
                     "You did not confirm the hub's safety code, so Courier disconnected. \
                      Check the address and ask the hub's owner for the code."
                         .to_owned(),
                 ));
+                return Task::batch([forget, left]);
             }
             Message::DismissWarning => self.warning = None,
             Message::FocusNext(true) => {
@@ -379,53 +455,13 @@ impl Courier {
                     chat.tick(Instant::now());
                 }
             }
-            Message::Discovered(seen) => {
-                use courier_core::discovery::{self, Checked, Seen};
-                if let Screen::Login(login) = &mut self.screen {
-                    let Seen::Found(hub) = &seen else {
-                        let gone = Checked {
-                            certificate: None,
-                            standing: discovery::Standing::New,
-                        };
-                        login.discovered(seen, gone);
-                        return Task::none();
-                    };
-                    // Its advertisement is a claim: listed at once, never known, until a
-                    // TLS handshake (no login) shows its certificate.
-                    let pins = PinStore::new(&self.dir).all().unwrap_or_default();
-                    let unchecked = Checked {
-                        certificate: None,
-                        standing: discovery::classify(hub, &pins, None),
-                    };
-                    let hub = hub.clone();
-                    login.discovered(seen, unchecked);
-                    if self.probing >= discovery::MAX_PROBED {
-                        return Task::none();
-                    }
-                    self.probing += 1;
-                    return Task::perform(
-                        async move {
-                            let checked =
-                                discovery::check(&hub, &pins, discovery::PROBE_WITHIN).await;
-                            (hub, checked)
-                        },
-                        |(hub, checked)| Message::HubChecked(hub, checked),
-                    );
-                }
-            }
-            Message::HubChecked(hub, checked) => {
-                self.probing = self.probing.saturating_sub(1);
-                if let (courier_core::discovery::Standing::Known, Some(certificate)) =
-                    (checked.standing, checked.certificate)
-                {
-                    // Seen holding a pinned certificate: the name it goes by is the one
-                    // this computer knows it by (an impostor using it is told apart).
-                    let _ = PinStore::new(&self.dir).learn_name(certificate, &hub.name);
-                }
-                if let Screen::Login(login) = &mut self.screen {
-                    login.checked(&hub, checked);
-                }
-            }
+            Message::Discovered(seen) => return self.discovered(seen),
+            Message::Listed(hub, pins) => return self.listed(hub, pins),
+            Message::HubChecked(hub, checked) => return self.hub_checked(&hub, checked),
+            Message::PinChecked(attempt, known) => return self.pin_checked(attempt, known),
+            Message::Hosted(attempt, started) => return self.hosted(attempt, started),
+            Message::Restarted(attempt, started) => return self.restarted(attempt, started),
+            Message::Stopped => self.stopping = self.stopping.saturating_sub(1),
             Message::Saved(Ok(())) => {}
             Message::Saved(Err(e)) => {
                 let text = format!("Settings were not saved: {e}");
@@ -463,8 +499,8 @@ impl Courier {
             chat::Action::LogOut => {
                 // Logged out on purpose: the next launch asks again.
                 self.settings.resume = Resume::Nothing;
-                self.leave(None);
-                self.save_settings()
+                let left = self.leave(None);
+                Task::batch([left, self.save_settings()])
             }
         }
     }
@@ -482,52 +518,6 @@ impl Courier {
         });
     }
 
-    fn host(&mut self, profile: Profile, password: HostPassword, port: u16) -> Task<Message> {
-        let hub_dir = settings::hub_dir(&self.dir);
-        let (new_password, password) = match password {
-            HostPassword::Set(pw) => (Some(pw.clone()), pw),
-            // A hub that remembers this computer lets it in without one.
-            HostPassword::Kept => (None, String::new()),
-            HostPassword::LogIn(pw) => (None, pw),
-        };
-        match hosting::start(
-            &hub_dir,
-            new_password.as_deref(),
-            port,
-            self.settings.advertise,
-        ) {
-            Ok(hosted) => {
-                let address = hosted.local_address();
-                // We know our own hub: pin it now, so there is nothing to confirm.
-                if let Err(e) = PinStore::new(&self.dir).set(&address, hosted.fingerprint) {
-                    if let Screen::Login(login) = &mut self.screen {
-                        login.error = Some(format!("Cannot store the hub's pin: {e}"));
-                    }
-                    return Task::none();
-                }
-                self.settings.host_port = hosted.listen.port();
-                if let Screen::Login(login) = &mut self.screen {
-                    login.status = Some(format!(
-                        "Starting the hub on port {}…",
-                        hosted.listen.port()
-                    ));
-                }
-                self.hosted = Some(hosted);
-                self.connect(address, password, profile);
-                return self.save_settings();
-            }
-            Err(e) => {
-                if let Screen::Login(login) = &mut self.screen {
-                    login.error = Some(e);
-                }
-            }
-        }
-        Task::none()
-    }
-
-    /// Restarts the hub hosted here with a new password (it forgets every remembered
-    /// computer, this one too) and logs in again with it; the chat stays open and
-    /// reconnects.
     /// Runs the connection check on the hub in use, as this device, feeding each step
     /// to the Menu as it is found.
     fn check_connection(&self) -> Task<Message> {
@@ -551,73 +541,10 @@ impl Courier {
         })
     }
 
-    fn change_hub_password(&mut self, password: String) -> Task<Message> {
-        let Some(hosted) = self.hosted.take() else {
-            return Task::none();
-        };
-        let port = hosted.listen.port();
-        // Waits (briefly) for the hub to tell everyone goodbye and free its port.
-        hosted.stop();
-        let Some(server) = self.server.clone() else {
-            return Task::none();
-        };
-        let hub_dir = settings::hub_dir(&self.dir);
-        let text = match hosting::start(&hub_dir, Some(&password), port, self.settings.advertise) {
-            Ok(hosted) => {
-                self.hosted = Some(hosted);
-                self.connect(server.hub, password, server.profile);
-                "The hub restarted with the new password. Tell it to the others.".to_owned()
-            }
-            Err(e) => {
-                self.leave(Some(format!("The hub could not restart: {e}")));
-                return Task::none();
-            }
-        };
-        if let Screen::Chat(chat) = &mut self.screen {
-            chat.set_notice(text);
-        }
-        Task::none()
-    }
-
-    /// What closing the app does: ends the session and stops a hub hosted here (it
-    /// tells its clients goodbye), and keeps everything the next launch picks up.
-    pub fn shut_down(&mut self) {
-        self.disconnect();
-    }
-
-    /// Ends the session and stops a hosted hub; the screen stays.
-    fn disconnect(&mut self) {
-        self.server = None;
-        self.confirm = None;
-        if let Some(hub) = self.hosted.take() {
-            hub.stop();
-        }
-    }
-
-    /// Back to the login screen (stops a hosted hub).
-    fn leave(&mut self, error: Option<String>) {
-        // The address tried stays in the form (to correct, retry or check), hosted or not.
-        let tried = self
-            .server
-            .as_ref()
-            .filter(|_| self.hosted.is_none())
-            .map(|s| s.hub.clone());
-        self.disconnect();
-        let mut login = login_screen(&self.dir, &self.settings);
-        if let Some(hub) = tried {
-            login.address = hub;
-        }
-        login.error = error;
-        self.screen = Screen::Login(login);
-    }
-
     fn session(&mut self, link: Feed) -> Task<Message> {
         let update = match link {
             Feed::Update(u) => u,
-            Feed::Failed(e) => {
-                self.leave(Some(e));
-                return Task::none();
-            }
+            Feed::Failed(e) => return self.leave(Some(e)),
         };
         match update {
             Update::Connected { handle, welcome } => {
@@ -684,8 +611,7 @@ impl Courier {
                 let fatal = retry_in.is_none();
                 if let session::Error::HubChanged { .. } = &*reason {
                     self.warning = Some(reason.to_string());
-                    self.leave(Some("Not connected: the hub's identity changed.".into()));
-                    return Task::none();
+                    return self.leave(Some("Not connected: the hub's identity changed.".into()));
                 }
                 match &mut self.screen {
                     Screen::Chat(chat) if !fatal => chat.disconnected(reason.to_string(), retry_in),
@@ -696,23 +622,19 @@ impl Courier {
                         login.status = Some(format!("Cannot connect: {reason}.{wait}"));
                     }
                     _ => {
+                        // Core's sentence for the reason, then what to do about it.
+                        let said = crate::format::sentence(&reason);
                         let text = match &*reason {
                             session::Error::WrongPassword => {
-                                "The hub refused the password. Check it and try again.".to_owned()
+                                format!("{said} Check it and try again.")
                             }
-                            session::Error::Banned => {
-                                "The hub's owner banned this device: it cannot join this hub."
-                                    .to_owned()
-                            }
-                            session::Error::NotRemembered => {
-                                "This hub no longer remembers this computer: enter the password."
-                                    .to_owned()
-                            }
+                            session::Error::Banned => format!("{said} No password lets it in."),
+                            session::Error::NotRemembered => said,
                             other => format!("Disconnected: {other}."),
                         };
                         let hosting = self.hosted.is_some();
                         let forgotten = matches!(&*reason, session::Error::NotRemembered);
-                        self.leave(Some(text));
+                        let left = self.leave(Some(text));
                         if let Screen::Login(login) = &mut self.screen
                             && forgotten
                         {
@@ -720,8 +642,9 @@ impl Courier {
                                 login.mode = login::Mode::Host;
                                 login.host_login_needs_password = true;
                             }
-                            return login.focus();
+                            return Task::batch([left, login.focus()]);
                         }
+                        return left;
                     }
                 }
                 Task::none()
@@ -774,9 +697,9 @@ fn window_event(
     }
 }
 
-/// The login screen for the app whose files are in `dir`.
-fn login_screen(dir: &std::path::Path, settings: &Settings) -> Login {
+/// The login screen, knowing whether this computer's hub has a password.
+fn login_screen(settings: &Settings, hub_has_password: bool) -> Login {
     let mut login = Login::new(settings);
-    login.hub_has_password = hosting::has_password(&settings::hub_dir(dir));
+    login.hub_has_password = hub_has_password;
     login
 }

@@ -34,3 +34,9 @@ pub fn capitalize(s: &str) -> String {
         None => String::new(),
     }
 }
+
+/// One of core's reasons (a lowercase clause) as a sentence of its own: capitalised,
+/// with a period.
+pub fn sentence(reason: impl std::fmt::Display) -> String {
+    format!("{}.", capitalize(&reason.to_string()))
+}

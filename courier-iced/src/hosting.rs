@@ -1,4 +1,13 @@
 //! "Host a hub on this computer": courier-core's hub, run in-process on its own thread.
+//!
+//! Starting a hub derives its password key (Argon2id), binds its port and spawns its
+//! thread; stopping one waits for it to tell everyone goodbye (up to about 2 s). None of
+//! that may run in the window's `update`, so a [`Worker`] thread owns the hosted hub and
+//! runs what the window asks, in the order asked: a stop asked before a start has freed
+//! the port when the start binds it. The window keeps a [`Running`] copy of what it
+//! needs to show, and gets each answer as a message.
+
+mod worker;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::Path;
@@ -7,6 +16,8 @@ use std::thread::JoinHandle;
 use courier_core::auth::Password;
 use courier_core::hub;
 use courier_core::proto::ClientId;
+
+pub use worker::{Running, Start, Started, Worker};
 
 /// A hub running inside the app. Dropping it stops the hub (clients are told goodbye).
 pub struct Hosted {

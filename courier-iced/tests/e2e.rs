@@ -416,6 +416,8 @@ fn hosting_a_hub_in_the_app() {
     });
     assert!(matches!(app.app.screen, Screen::Login(_)));
     assert!(app.app.hosted.is_none());
+    // It stops off the window's thread: the log out returned at once.
+    app.until("the hub has stopped", |a| !a.stopping());
     assert!(
         std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
         "the hub no longer listens"
@@ -438,7 +440,7 @@ fn wrong_password_and_changed_hub_are_refused_clearly() {
     };
     assert_eq!(
         l.error.as_deref(),
-        Some("The hub refused the password. Check it and try again.")
+        Some("Wrong password. Check it and try again.")
     );
     assert!(app.app.server.is_none(), "no retrying a wrong password");
 
@@ -509,7 +511,7 @@ fn a_relaunch_rejoins_without_a_password_until_the_hub_forgets_this_computer() {
     };
     assert_eq!(
         screen.error.as_deref(),
-        Some("This hub no longer remembers this computer: enter the password.")
+        Some("This hub no longer remembers this device: enter the password.")
     );
     login(&mut again, &hub.address(), "Ada", PASSWORD);
     again.until("in again with the password", in_chat);

@@ -94,8 +94,10 @@ fn inside(hub_ns: &str) {
     let listed = |app: &Driver| matches!(&app.app.screen, Screen::Login(l) if l.found.iter().any(|(h, _)| h.name == "Lab hub"));
     while !listed(&app) {
         let left = deadline.saturating_duration_since(Instant::now());
+        // What browsing saw, and what the app's tasks answered (it reads its pins off
+        // the window's thread before it lists a hub).
         let next = smol::block_on(futures_lite::future::or(
-            async { stream.next().await },
+            futures_lite::future::or(async { stream.next().await }, app.recv()),
             async {
                 smol::Timer::after(left).await;
                 None

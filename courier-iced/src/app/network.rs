@@ -1,12 +1,14 @@
 //! What the app looks up on the network in tasks and subscriptions: the connection
-//! check and the browse for hubs.
+//! check and the browse for hubs (the Join list).
 
 use std::path::PathBuf;
 
-use courier_core::identity::{Identity, PinStore};
+use courier_core::discovery::{self, Checked, FoundHub, Seen};
+use courier_core::identity::{Identity, Pin, PinStore};
 use courier_core::proto::Profile;
+use iced::Task;
 
-use super::Message;
+use super::{Courier, Message, Screen};
 
 /// The connection check ([`courier_core::doctor`]) of `hub` as the device whose files
 /// are in `dir`, with a link test to `peer` (a contact's id) if given: each step as it is
@@ -75,4 +77,76 @@ pub fn discover() -> impl futures::Stream<Item = Message> {
                     .map(|seen| (Message::Discovered(seen), b))
             })
         })
+}
+
+impl Courier {
+    /// Browsing saw a hub come or go. A hub that came is listed once this computer's
+    /// pins are read (off the window's thread): its advertisement is a claim, never
+    /// known, until a TLS handshake (no login) shows its certificate.
+    pub(super) fn discovered(&mut self, seen: Seen) -> Task<Message> {
+        let Screen::Login(login) = &mut self.screen else {
+            return Task::none();
+        };
+        match seen {
+            Seen::Found(hub) => {
+                let pins = PinStore::new(&self.dir);
+                Task::perform(
+                    smol::unblock(move || pins.all().unwrap_or_default()),
+                    move |pins| Message::Listed(hub, pins),
+                )
+            }
+            lost @ Seen::Lost(_) => {
+                let gone = Checked {
+                    certificate: None,
+                    standing: discovery::Standing::New,
+                };
+                login.discovered(lost, gone);
+                Task::none()
+            }
+        }
+    }
+
+    /// Lists a hub seen by browsing, judged by `pins`, and checks its certificate (at
+    /// most [`discovery::MAX_PROBED`] at a time; past that, it stays unchecked).
+    pub(super) fn listed(&mut self, hub: FoundHub, pins: Vec<Pin>) -> Task<Message> {
+        let Screen::Login(login) = &mut self.screen else {
+            return Task::none();
+        };
+        let unchecked = Checked {
+            certificate: None,
+            standing: discovery::classify(&hub, &pins, None),
+        };
+        login.discovered(Seen::Found(hub.clone()), unchecked);
+        if self.probing >= discovery::MAX_PROBED {
+            return Task::none();
+        }
+        self.probing += 1;
+        Task::perform(
+            async move {
+                let checked = discovery::check(&hub, &pins, discovery::PROBE_WITHIN).await;
+                (hub, checked)
+            },
+            |(hub, checked)| Message::HubChecked(hub, checked),
+        )
+    }
+
+    pub(super) fn hub_checked(&mut self, hub: &FoundHub, checked: Checked) -> Task<Message> {
+        self.probing = self.probing.saturating_sub(1);
+        let mut learn = Task::none();
+        if let (discovery::Standing::Known, Some(certificate)) =
+            (checked.standing, checked.certificate)
+        {
+            // Seen holding a pinned certificate: the name it goes by is the one this
+            // computer knows it by (an impostor using it is told apart).
+            let (pins, name) = (PinStore::new(&self.dir), hub.name.clone());
+            learn = Task::future(smol::unblock(move || {
+                let _ = pins.learn_name(certificate, &name);
+            }))
+            .discard();
+        }
+        if let Screen::Login(login) = &mut self.screen {
+            login.checked(hub, checked);
+        }
+        learn
+    }
 }

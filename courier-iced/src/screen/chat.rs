@@ -97,8 +97,10 @@ impl Chat {
 pub enum Message {
     /// In the contact list.
     Contacts(contacts::Message),
-    /// In the open conversation (file cards included).
+    /// In the open conversation.
     Conversation(conversation::Message),
+    /// On a file card (drawn in the open conversation).
+    Transfer(transfers::Message),
     /// In the side panel.
     Panel(panel::Message),
     /// Files chosen in the dialog, or dropped on the window: offer them.
@@ -521,6 +523,7 @@ impl Chat {
                     self.conversations.search(&text);
                 }
             }
+            Message::Transfer(m) => return self.card(m, settings),
             Message::Conversation(m) => {
                 let outlet = conversation::Outlet {
                     handle: self.handle.as_ref(),
@@ -530,7 +533,6 @@ impl Chat {
                     conversation::Action::None => {}
                     conversation::Action::Notice(n) => self.notice = Some(n),
                     conversation::Action::Attach => return self.attach(),
-                    conversation::Action::Card(m) => return self.card(m, settings),
                     conversation::Action::Received(m) => return self.received(&m, settings),
                     conversation::Action::Waiting => self.flush_waiting(),
                     conversation::Action::Cleared { scope, n } => self.cleared(scope, n),
@@ -682,7 +684,7 @@ impl Chat {
 
 /// Lifts a file card's message to the window's.
 fn card_message(m: transfers::Message) -> Message {
-    Message::Conversation(conversation::Message::Card(m))
+    Message::Transfer(m)
 }
 
 #[cfg(test)]

@@ -343,6 +343,11 @@ impl Driver {
         self.settling = false;
     }
 
+    /// The next message the app's tasks or session sent (not handled yet).
+    pub async fn recv(&self) -> Option<Message> {
+        self.rx.recv().await.ok()
+    }
+
     /// Feeds the messages a simulated interaction produced.
     pub fn feed(&mut self, messages: Vec<Message>) {
         for m in messages {

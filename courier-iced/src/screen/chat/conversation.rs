@@ -30,7 +30,6 @@ use courier_core::session::Handle;
 use iced::Task;
 use iced::widget::text_editor;
 
-use super::transfers;
 use crate::history::Worker;
 
 pub use history::{Around, Loaded, Page};
@@ -103,10 +102,20 @@ pub struct Jump {
 pub enum Item {
     /// A chat message.
     Message(Bubble),
-    /// A file card (its key in [`Transfers`]).
+    /// A file card (its key among the chat's file cards).
     Transfer(u64),
     /// A file card of an earlier run, from the history.
     Kept(courier_core::history::KeptTransfer),
+}
+
+/// A file card in the open conversation, for the parent to draw (the conversation
+/// knows where cards go, not what they show: see [`Conversations::view`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Card<'a> {
+    /// A transfer of this run (its key among the chat's file cards).
+    Transfer(u64),
+    /// A card of an earlier run, from the history.
+    Kept(&'a courier_core::history::KeptTransfer),
 }
 
 /// A chat message as shown.
@@ -193,8 +202,6 @@ pub enum Message {
     Latest,
     /// The attach button.
     Attach,
-    /// Something on a file card.
-    Card(transfers::Message),
     /// The history answered.
     Loaded(Loaded),
 }
@@ -208,8 +215,6 @@ pub enum Action {
     Notice(String),
     /// Let the user pick files for the open conversation.
     Attach,
-    /// Pass this to the file cards.
-    Card(transfers::Message),
     /// Someone's message is shown now (the history said it is new): notify as fits.
     Received(ChatMessage),
     /// What an earlier run wrote while the hub was away is back: send what can go.
@@ -389,7 +394,7 @@ impl Conversations {
         let state = match status {
             Delivery::Delivered => BubbleState::Delivered,
             Delivery::Stored => BubbleState::Stored,
-            Delivery::Rejected(r) => BubbleState::Failed(view::rejection(r).to_owned()),
+            Delivery::Rejected(r) => BubbleState::Failed(format!("not delivered: {r}")),
         };
         let kept = courier_core::history::State::of(&status);
         if let Some(b) = self.mine(me, id) {
@@ -491,7 +496,6 @@ impl Conversations {
             Message::ShowLater => self.show_later(),
             Message::Latest => self.thread(self.selected).jump = None,
             Message::Attach => return Action::Attach,
-            Message::Card(m) => return Action::Card(m),
             Message::Loaded(answer) => return self.loaded(answer),
         }
         Action::None
@@ -529,11 +533,12 @@ impl From<Entry> for Bubble {
             courier_core::history::State::Delivered => BubbleState::Delivered,
             courier_core::history::State::Stored => BubbleState::Stored,
             courier_core::history::State::Read => BubbleState::Read,
-            courier_core::history::State::Rejected(code) => BubbleState::Failed(
-                RejectReason::from_code(&code)
-                    .map_or("not delivered", view::rejection)
-                    .to_owned(),
-            ),
+            courier_core::history::State::Rejected(code) => {
+                BubbleState::Failed(RejectReason::from_code(&code).map_or_else(
+                    || "not delivered".to_owned(),
+                    |r| format!("not delivered: {r}"),
+                ))
+            }
             _ => BubbleState::Sent,
         };
         Self {

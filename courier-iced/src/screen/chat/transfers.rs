@@ -13,6 +13,7 @@ use iced::widget::{button, column, container, progress_bar, row, space, text};
 use iced::{Center, Element, Fill, Task};
 
 use super::people::People;
+use crate::format::sentence;
 use crate::style;
 
 /// Files listed on a card before "and N more".
@@ -299,15 +300,13 @@ impl Transfers {
             if card.id == Some(id) && card.state == FileState::Incoming {
                 card.offer = None;
                 card.state = match end {
+                    // Core names who cancelled by id; the card knows it is the sender.
                     TransferEnd::Cancelled { .. } => {
                         FileState::Cancelled("The sender cancelled.".to_owned())
                     }
-                    TransferEnd::PeerGone => {
-                        FileState::Failed("The sender went offline.".to_owned())
-                    }
-                    TransferEnd::Declined(_) => FileState::Declined("Declined.".to_owned()),
-                    TransferEnd::NoLongerStored => {
-                        FileState::Failed("The offer is no longer kept by the hub.".to_owned())
+                    TransferEnd::Declined(_) => FileState::Declined(sentence(end)),
+                    TransferEnd::PeerGone | TransferEnd::NoLongerStored => {
+                        FileState::Failed(sentence(end))
                     }
                 };
             }
@@ -474,10 +473,9 @@ impl Transfers {
                         FileState::Done(done_text(&summary, card.outgoing))
                     }
                     Err(e) => match &*e {
-                        transfer::Error::Declined => FileState::Declined("Declined.".into()),
-                        transfer::Error::NoSpaceAtReceiver => FileState::Declined(
-                            "Declined: not enough disk space on their side.".into(),
-                        ),
+                        transfer::Error::Declined | transfer::Error::NoSpaceAtReceiver => {
+                            FileState::Declined(sentence(&e))
+                        }
                         transfer::Error::Cancelled { by } if *by == cx.me => {
                             FileState::Cancelled("You cancelled.".into())
                         }

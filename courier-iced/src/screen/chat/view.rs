@@ -7,7 +7,7 @@ use courier_core::proto::Target;
 use iced::widget::{button, checkbox, column, container, row, rule, text};
 use iced::{Center, Element, Fill};
 
-use super::{Chat, Connection, Message, contacts, panel, people};
+use super::{Chat, Connection, Message, contacts, conversation, panel, people, transfers};
 use crate::settings::Settings;
 use crate::style;
 
@@ -28,11 +28,23 @@ impl Chat {
         if let Connection::Reconnecting { reason, next } = &self.connection {
             middle = middle.push(reconnecting(reason, *next));
         }
-        middle = middle.push(
-            self.conversations
-                .view(&self.people, &self.transfers)
-                .map(Message::Conversation),
-        );
+        // The file cards are drawn here, where both the conversation and the cards are
+        // known; what they send comes back as the window's own message.
+        middle =
+            middle.push(
+                self.conversations
+                    .view(&self.people, Message::Conversation, |card| match card {
+                        conversation::Card::Transfer(key) => self
+                            .transfers
+                            .view(key, &self.people)
+                            .map(Message::Transfer),
+                        conversation::Card::Kept(kept) => {
+                            transfers::kept_view(kept, &self.people, |dir| {
+                                Message::Transfer(transfers::Message::OpenFolder(dir))
+                            })
+                        }
+                    }),
+            );
         if let Some(n) = &self.notice {
             middle = middle.push(notice(n));
         }

@@ -58,7 +58,9 @@ fn receipts_and_reads_update_our_bubbles() {
         states(&chat),
         vec![
             BubbleState::Delivered,
-            BubbleState::Failed("not delivered: sending too fast".into()),
+            BubbleState::Failed(
+                "not delivered: you are sending too fast; try again in a moment".into()
+            ),
             BubbleState::Stored
         ]
     );
@@ -73,7 +75,9 @@ fn receipts_and_reads_update_our_bubbles() {
         states(&chat),
         vec![
             BubbleState::Read,
-            BubbleState::Failed("not delivered: sending too fast".into()),
+            BubbleState::Failed(
+                "not delivered: you are sending too fast; try again in a moment".into()
+            ),
             BubbleState::Read
         ],
         "a read covers every earlier delivered message, not failed ones"

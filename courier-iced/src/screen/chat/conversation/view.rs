@@ -1,19 +1,24 @@
 //! Drawing the open conversation: bubbles with their state, file cards in between, an
 //! earlier part opened from search, and who is typing.
 
-use courier_core::proto::{RejectReason, Target};
+use courier_core::proto::Target;
 use iced::widget::{button, column, container, row, scrollable, space, text};
 use iced::{Element, Fill};
 
 use super::super::people::People;
-use super::super::transfers::{self, Transfers};
-use super::{Bubble, BubbleState, Conversations, Item, Jump, Message};
+use super::{Bubble, BubbleState, Card, Conversations, Item, Jump, Message};
 use crate::{format, style};
 
 impl Conversations {
-    /// The open conversation's messages and cards, and its typing line.
-    pub fn view<'a>(&'a self, people: &'a People, cards: &'a Transfers) -> Element<'a, Message> {
-        let mut page = column![self.messages(people, cards)];
+    /// The open conversation's messages and file cards, and its typing line. The parent
+    /// draws the cards (`card`) and says how this view's messages become its own (`lift`).
+    pub fn view<'a, M: 'a>(
+        &'a self,
+        people: &'a People,
+        lift: fn(Message) -> M,
+        card: impl Fn(Card<'a>) -> Element<'a, M>,
+    ) -> Element<'a, M> {
+        let mut page = column![self.messages(people, lift, card)];
         if let Some((who, _)) = self.threads.get(&self.selected).and_then(|c| c.typing) {
             page = page.push(
                 container(
@@ -27,20 +32,24 @@ impl Conversations {
         page.height(Fill).width(Fill).into()
     }
 
-    fn messages<'a>(&'a self, people: &'a People, cards: &'a Transfers) -> Element<'a, Message> {
+    fn messages<'a, M: 'a>(
+        &'a self,
+        people: &'a People,
+        lift: fn(Message) -> M,
+        card: impl Fn(Card<'a>) -> Element<'a, M>,
+    ) -> Element<'a, M> {
         let Some(c) = self.threads.get(&self.selected) else {
             return space::vertical().height(Fill).into();
         };
         if let Some(jump) = &c.jump {
-            return self.jump_view(people, jump);
+            return self.jump_view(people, jump).map(lift);
         }
         let start = c.items.len().saturating_sub(c.shown);
         let mut list = column![].spacing(8).padding([8, 16]);
         if start > 0 || c.more {
-            list = list.push(centered_button(
-                "Show earlier messages".to_owned(),
-                Message::ShowEarlier,
-            ));
+            list = list.push(
+                centered_button("Show earlier messages".to_owned(), Message::ShowEarlier).map(lift),
+            );
         } else if c.items.is_empty() {
             let hint = match self.selected {
                 Target::Everyone => "Say hello to everyone on the hub.",
@@ -56,11 +65,9 @@ impl Conversations {
         }
         for item in &c.items[start..] {
             list = list.push(match item {
-                Item::Message(b) => self.bubble(people, b, false),
-                Item::Transfer(key) => cards.view(*key, people).map(Message::Card),
-                Item::Kept(card) => transfers::kept_view(card, people, |dir| {
-                    Message::Card(transfers::Message::OpenFolder(dir))
-                }),
+                Item::Message(b) => self.bubble(people, b, false).map(lift),
+                Item::Transfer(key) => card(Card::Transfer(*key)),
+                Item::Kept(kept) => card(Card::Kept(kept)),
             });
         }
         scrollable(list)
@@ -154,16 +161,4 @@ fn centered_button<'a>(label: String, on_press: Message) -> Element<'a, Message>
     )
     .center_x(Fill)
     .into()
-}
-
-pub(super) fn rejection(r: RejectReason) -> &'static str {
-    match r {
-        RejectReason::NoSuchPeer => "not delivered: no such contact",
-        RejectReason::BadText => "not delivered: empty or too long",
-        RejectReason::RateLimited => "not delivered: sending too fast",
-        RejectReason::MailboxFull => "not delivered: their offline queue is full",
-        RejectReason::CouldNotStore => {
-            "not delivered: they are offline and the hub could not keep it"
-        }
-    }
 }

@@ -284,7 +284,7 @@ fn hidden_characters_in_names_texts_and_file_names_are_shown() {
 }
 
 fn card(m: Message) -> ChatMessage {
-    ChatMessage::Conversation(crate::screen::chat::conversation::Message::Card(m))
+    ChatMessage::Transfer(m)
 }
 
 #[test]
@@ -315,4 +315,50 @@ fn files_need_a_contact_and_a_connection() {
             .is_some_and(|n| n.contains("Not connected"))
     );
     assert!(chat.transfers.cards.is_empty());
+}
+
+/// An offer that ends before it is answered says core's sentence for the reason (the
+/// CLI says the same), except who cancelled: the card knows it is the sender.
+#[test]
+fn an_offer_that_ends_says_core_s_sentence_for_why() {
+    let settings = Settings::default();
+    let mut chat = chat_with(vec![contact(2, "Bob")]);
+    let ends = [
+        (TransferEnd::PeerGone, "The other side went offline."),
+        (
+            TransferEnd::NoLongerStored,
+            "The hub no longer keeps the offer (answered, withdrawn or expired meanwhile).",
+        ),
+        (
+            TransferEnd::Declined(Declined::ByUser),
+            "Declined by the receiver.",
+        ),
+        (
+            TransferEnd::Cancelled {
+                by: ClientId([2; 32]),
+            },
+            "The sender cancelled.",
+        ),
+    ];
+    for (n, (end, said)) in (1u8..).zip(ends) {
+        chat.session_event(offer(2, n), &settings);
+        chat.session_event(
+            Event::TransferEnded {
+                id: TransferId(u64::from(n)),
+                end,
+            },
+            &settings,
+        );
+        let state = chat
+            .transfers
+            .cards
+            .values()
+            .find(|c| c.id == Some(TransferId(u64::from(n))))
+            .map(|c| c.state.clone());
+        let text = match state {
+            Some(FileState::Failed(t) | FileState::Declined(t) | FileState::Cancelled(t)) => t,
+            other => format!("not ended: {other:?}"),
+        };
+        assert_eq!(text, said);
+    }
 }

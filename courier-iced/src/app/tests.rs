@@ -1,0 +1,250 @@
+//! `update` starts what touches files, ports and threads as tasks and returns at once:
+//! a hub starts and stops, and pins are read and written, only in the tasks it returns;
+//! answers that come late (the user went back) are ignored.
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+
+use courier_core::discovery::{FoundHub, Seen, Standing};
+use courier_core::identity::{Identity, PinStore};
+use futures::StreamExt as _;
+use iced::Task;
+use iced_test::runtime::Action;
+
+use super::{Courier, Message, Screen};
+use crate::screen::login::{Login, Message as LoginMessage, Mode};
+
+/// A profile folder of its own, removed at the end.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "courier-iced-app-{name}-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn app(dir: &Scratch) -> Courier {
+    let mut app = Courier::new(dir.0.clone());
+    // No network but the test's own.
+    app.settings.advertise = false;
+    app.discovery = false;
+    app
+}
+
+/// Runs `task` to its end as the runtime would, and gives the messages it produced.
+fn run(task: Task<Message>) -> Vec<Message> {
+    let Some(stream) = iced_test::runtime::task::into_stream(task) else {
+        return Vec::new();
+    };
+    smol::block_on(
+        stream
+            .filter_map(|action| async move {
+                match action {
+                    Action::Output(message) => Some(message),
+                    _ => None,
+                }
+            })
+            .collect(),
+    )
+}
+
+/// Handles `messages` and runs the tasks they return, until no message is left.
+fn settle(app: &mut Courier, mut messages: Vec<Message>) {
+    while !messages.is_empty() {
+        let next = messages
+            .drain(..)
+            .flat_map(|m| run(app.update(m)))
+            .collect();
+        messages = next;
+    }
+}
+
+fn login(app: &Courier) -> &Login {
+    match &app.screen {
+        Screen::Login(login) => login,
+        Screen::Chat(_) => panic!("not on the login screen"),
+    }
+}
+
+fn listens(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+/// Fills the host form and presses "Host and join": the task that starts the hub.
+fn press_host(app: &mut Courier) -> Task<Message> {
+    for m in [
+        LoginMessage::Mode(Mode::Host),
+        LoginMessage::Name("Host".into()),
+        LoginMessage::Password("a good hub password".into()),
+        LoginMessage::Port("0".into()),
+    ] {
+        let _ = app.update(Message::Login(m));
+    }
+    app.update(Message::Login(LoginMessage::Submit))
+}
+
+/// The port of the hub a start answered.
+fn started_port(messages: &[Message]) -> u16 {
+    messages
+        .iter()
+        .find_map(|m| match m {
+            Message::Hosted(_, started) => Some(started.hub.as_ref().unwrap().listen.port()),
+            _ => None,
+        })
+        .unwrap()
+}
+
+#[test]
+fn hosting_starts_the_hub_in_a_task_and_one_click_starts_one() {
+    let dir = Scratch::new("host");
+    let mut app = app(&dir);
+    let start = press_host(&mut app);
+    assert!(app.hosted.is_none(), "update started no hub");
+    assert!(app.server.is_none(), "nothing to join yet");
+    assert_eq!(login(&app).status.as_deref(), Some("Starting the hub…"));
+    assert!(login(&app).busy(), "busy, with Cancel");
+    // A second click while it starts does nothing.
+    let again = app.update(Message::Login(LoginMessage::Submit));
+    assert_eq!(again.units(), 0);
+
+    let answers = run(start);
+    let port = started_port(&answers);
+    assert!(listens(port), "the task started the hub");
+    settle(&mut app, answers);
+    assert_eq!(app.hosted.as_ref().map(|h| h.listen.port()), Some(port));
+    assert_eq!(
+        login(&app).status.as_deref(),
+        Some(format!("Starting the hub on port {port}…").as_str())
+    );
+    let server = app.server.as_ref().unwrap();
+    assert_eq!(server.hub, format!("127.0.0.1:{port}"));
+    assert_eq!(server.password, "a good hub password");
+    // Its own hub is pinned, so joining it asks nothing.
+    assert!(PinStore::new(&dir.0).get(&server.hub).unwrap().is_some());
+
+    // Going back returns at once; the hub is stopped (and its thread joined) in the task.
+    let stop = app.update(Message::Login(LoginMessage::Cancel));
+    assert!(app.hosted.is_none() && app.server.is_none());
+    assert!(app.stopping(), "stopping until the task says it stopped");
+    settle(&mut app, run(stop));
+    assert!(!app.stopping());
+    assert!(!listens(port), "the hub no longer listens");
+    // The hub has a password now: the form says so, without looking again.
+    assert!(app.hub_has_password);
+}
+
+#[test]
+fn a_hub_that_starts_after_the_user_went_back_is_stopped() {
+    let dir = Scratch::new("late-host");
+    let mut app = app(&dir);
+    let start = press_host(&mut app);
+    let cancel = app.update(Message::Login(LoginMessage::Cancel));
+    assert!(!login(&app).busy());
+
+    let answers = run(start);
+    let port = started_port(&answers);
+    let late = answers
+        .into_iter()
+        .map(|m| app.update(m))
+        .collect::<Vec<_>>();
+    assert!(app.hosted.is_none(), "a late hub is not taken");
+    assert!(app.server.is_none(), "nor joined");
+    assert!(login(&app).status.is_none() && login(&app).error.is_none());
+    settle(&mut app, run(Task::batch(late.into_iter().chain([cancel]))));
+    assert!(!app.stopping());
+    assert!(!listens(port), "the late hub was stopped");
+
+    // Started, given up and started again on that port at once: the first hub is
+    // stopped before the second binds, and only the second is taken.
+    let _ = app.update(Message::Login(LoginMessage::Port(port.to_string())));
+    let first = app.update(Message::Login(LoginMessage::Submit));
+    let cancel = app.update(Message::Login(LoginMessage::Cancel));
+    let second = app.update(Message::Login(LoginMessage::Submit));
+    settle(&mut app, run(Task::batch([first, cancel, second])));
+    assert_eq!(app.hosted.as_ref().map(|h| h.listen.port()), Some(port));
+    assert!(!app.stopping());
+    assert!(listens(port));
+    app.shut_down();
+    assert!(!listens(port), "closing the app stops its hub");
+}
+
+#[test]
+fn joining_without_a_password_reads_the_pin_in_a_task() {
+    let dir = Scratch::new("pin");
+    let mut app = app(&dir);
+    let hub = "127.0.0.1:9";
+    for m in [
+        LoginMessage::Address(hub.into()),
+        LoginMessage::Name("Ada".into()),
+    ] {
+        let _ = app.update(Message::Login(m));
+    }
+    let check = app.update(Message::Login(LoginMessage::Submit));
+    assert!(app.server.is_none());
+    assert!(login(&app).busy(), "busy while the pin is read");
+    settle(&mut app, run(check));
+    assert_eq!(
+        login(&app).error.as_deref(),
+        Some("Enter the hub's password.")
+    );
+    assert!(!login(&app).busy() && app.server.is_none());
+
+    // Met before: joined without one.
+    PinStore::new(&dir.0)
+        .set(hub, Identity::generate().unwrap().id())
+        .unwrap();
+    let check = app.update(Message::Login(LoginMessage::Submit));
+    assert!(app.server.is_none(), "not before the pin is read");
+    settle(&mut app, run(check));
+    let server = app.server.as_ref().unwrap();
+    assert_eq!((server.hub.as_str(), server.password.as_str()), (hub, ""));
+
+    // Given up before the pin was read: the late answer joins nothing.
+    let _ = app.update(Message::Login(LoginMessage::Cancel));
+    let check = app.update(Message::Login(LoginMessage::Submit));
+    let _ = app.update(Message::Login(LoginMessage::Cancel));
+    settle(&mut app, run(check));
+    assert!(app.server.is_none());
+    assert!(!login(&app).busy() && login(&app).error.is_none());
+}
+
+#[test]
+fn a_hub_seen_on_the_network_is_listed_once_the_pins_are_read() {
+    let dir = Scratch::new("listed");
+    let mut app = app(&dir);
+    let known = Identity::generate().unwrap().id();
+    PinStore::new(&dir.0).set("10.0.0.7:8977", known).unwrap();
+    let hub = FoundHub {
+        instance: "lab".into(),
+        name: "Lab hub".into(),
+        addresses: vec!["10.0.0.7:8977".parse().unwrap()],
+        fingerprint: Some(known),
+        protocol: Some(courier_core::proto::PROTOCOL_VERSION),
+    };
+    let read = app.update(Message::Discovered(Seen::Found(hub)));
+    assert!(login(&app).found.is_empty(), "not before the pins are read");
+    let listed = run(read);
+    assert!(matches!(listed.as_slice(), [Message::Listed(..)]));
+    // Listed (its certificate check is not run here): it claims a pinned hub, so it
+    // is not usable until checked.
+    for m in listed {
+        let _ = app.update(m);
+    }
+    let found = &login(&app).found;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].1.standing, Standing::Unchecked);
+}
