@@ -5,7 +5,7 @@
 //! would be a cycle): programs come in as arguments, e.g.
 //! `HubProcess::spawn(Command::new(env!("CARGO_BIN_EXE_courier")), "127.0.0.1:0", &dir, &[])`.
 //! Helpers that need courier-core's types (in-process hubs, sessions, the app's driver)
-//! stay in the one crate's `tests/common.rs` that uses them.
+//! stay in the `tests/common/mod.rs` of the one crate that uses them.
 //!
 //! A helper fails the test the way a test does: it panics, with a message saying what
 //! went wrong.
