@@ -67,15 +67,6 @@ impl HubProcess {
             .expect("the startup line has `listen`")
     }
 
-    /// The port it listens on.
-    pub fn port(&self) -> u16 {
-        self.addr()
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in {}", self.addr()))
-    }
-
     /// Its safety code (`safety_code`).
     pub fn safety_code(&self) -> &str {
         self.info["safety_code"]
@@ -86,11 +77,6 @@ impl HubProcess {
     /// Its process id.
     pub fn id(&self) -> u32 {
         self.child.id()
-    }
-
-    /// The process itself, to signal or wait for.
-    pub fn child(&mut self) -> &mut Child {
-        &mut self.child
     }
 
     /// Stops it as Ctrl-C does (SIGINT: it tells clients goodbye and leaves the network),
