@@ -3,28 +3,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-mod common;
-
-use common::{json_lines, not_run, tempdir, text, until_line};
+use courier_testkit::json::{json_lines, text, until_line};
+use courier_testkit::tmpfs::Tmpfs;
+use courier_testkit::{HubProcess as Hub, TempDir, not_run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_courier");
 const PW: &str = "cli test password";
 
-struct Hub {
-    child: Child,
-    addr: String,
-    safety_code: String,
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A test's folder, removed when the test ends (transfer tests write gigabytes).
+fn tempdir(tag: &str) -> TempDir {
+    TempDir::new(&format!("cli-{tag}"))
 }
 
 /// Starts `courier hub --json` and reads its startup line. `password: None` starts it
@@ -41,28 +33,12 @@ fn spawn_hub_with(
     extra: &[&str],
 ) -> (Hub, serde_json::Value) {
     let mut cmd = Command::new(BIN);
-    cmd.args(["hub", "--json", "--listen", listen, "--data-dir"])
-        .arg(data)
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
     match password {
         Some(pw) => cmd.env("COURIER_PASSWORD", pw),
         None => cmd.env_remove("COURIER_PASSWORD"),
     };
-    let mut child = cmd.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let info: serde_json::Value = serde_json::from_str(&line).expect("hub prints one JSON line");
-    assert_eq!(info["type"], "hub");
-    let hub = Hub {
-        child,
-        addr: info["listen"].as_str().unwrap().to_owned(),
-        safety_code: info["safety_code"].as_str().unwrap().to_owned(),
-    };
+    let hub = Hub::spawn(cmd, listen, data, extra);
+    let info = hub.info().clone();
     (hub, info)
 }
 
@@ -77,7 +53,7 @@ fn start_hub(dir: &Path) -> Hub {
 
 fn client(hub: &Hub, home: &Path, name: &str) -> Command {
     let mut c = Command::new(BIN);
-    c.env("COURIER_HUB", &hub.addr)
+    c.env("COURIER_HUB", hub.addr())
         .env("COURIER_HOME", home.join(name))
         .env("COURIER_NAME", name)
         .env("COURIER_PASSWORD", PW)
@@ -189,7 +165,7 @@ fn hub_and_two_clients_through_the_binary() {
     // First contact prints the safety code on stderr; who --json lists nobody yet.
     let out = courier(&hub, &dir, "bob", &["who", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains(&hub.safety_code));
+    assert!(text(&out.stderr).contains(hub.safety_code()));
 
     // Bob listens for one message.
     let listener = {
@@ -302,9 +278,9 @@ fn hub_and_two_clients_through_the_binary() {
 fn hub_changed_identity_is_refused_with_both_codes() {
     let dir = tempdir("pin");
     let first = start_hub(&dir);
-    let addr = first.addr.clone();
+    let addr = first.addr().to_owned();
     assert!(courier(&first, &dir, "alice", &["who"]).status.success());
-    let old_code = first.safety_code.clone();
+    let old_code = first.safety_code().to_owned();
     drop(first);
     // A different hub (new identity) on the same address.
     let other = tempdir("pin-other");
@@ -313,7 +289,7 @@ fn hub_changed_identity_is_refused_with_both_codes() {
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(
-        err.contains(&old_code) && err.contains(&second.safety_code),
+        err.contains(&old_code) && err.contains(second.safety_code()),
         "{err}"
     );
 }
@@ -359,29 +335,8 @@ fn reset_password_replaces_the_stored_one() {
     assert_eq!(who(&hub, "new password"), Some(2));
     drop(hub);
     let mut cmd = Command::new(BIN);
-    cmd.args([
-        "hub",
-        "--json",
-        "--reset-password",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-    ])
-    .arg(&data)
-    .env("COURIER_PASSWORD", "new password")
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let info: serde_json::Value = serde_json::from_str(&line).unwrap();
-    let hub = Hub {
-        child,
-        addr: info["listen"].as_str().unwrap().to_owned(),
-        safety_code: String::new(),
-    };
+    cmd.env("COURIER_PASSWORD", "new password");
+    let hub = Hub::spawn(cmd, "127.0.0.1:0", &data, &["--reset-password"]);
     assert_eq!(who(&hub, "new password"), Some(0));
     assert_eq!(who(&hub, "old password"), Some(2));
 }
@@ -402,12 +357,7 @@ fn ctrl_c_stops_the_hub_and_tells_clients() {
     };
     wait_online(&hub, &dir, "alice", &["bob"]);
     // What Ctrl-C in its terminal sends.
-    rustix::process::kill_process(
-        rustix::process::Pid::from_child(&hub.child),
-        rustix::process::Signal::INT,
-    )
-    .unwrap();
-    let code = hub.child.wait().unwrap();
+    let code = hub.interrupt(Duration::from_secs(60));
     assert!(code.success(), "the hub exits cleanly on Ctrl-C: {code:?}");
     // Bob's listener was told, then tries to reconnect.
     let mut stderr = BufReader::new(listener.stderr.take().unwrap());
@@ -742,27 +692,10 @@ fn receiver_disk_full_mid_transfer_is_reported_and_the_next_transfer_works() {
     let dir = tempdir("full");
     let mnt = dir.join("downloads");
     std::fs::create_dir_all(&mnt).unwrap();
-    let mount = |opts: &str| {
-        Command::new("mount")
-            .args(["-t", "tmpfs", "-o", opts, "tmpfs"])
-            .arg(&mnt)
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|st| st.success())
+    let disk = match Tmpfs::mount(&mnt, "3g") {
+        Ok(disk) => disk,
+        Err(why) => return not_run("receiver_disk_full_mid_transfer", &why),
     };
-    if !mount("size=3g") {
-        return not_run(
-            "receiver_disk_full_mid_transfer",
-            "mounting a tmpfs needs root (and the mount command)",
-        );
-    }
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _guard = Unmount(mnt.clone());
     let hub = start_hub(&dir);
     let big = dir.join("big.bin");
     std::fs::File::create(&big)
@@ -777,12 +710,7 @@ fn receiver_disk_full_mid_transfer_is_reported_and_the_next_transfer_works() {
     let sender = send.spawn().unwrap();
     until_line(&mut rx, |v| v["type"] == "connected");
     // The disk shrinks under the transfer.
-    let st = Command::new("mount")
-        .args(["-o", "remount,size=64m"])
-        .arg(&mnt)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    assert!(disk.resize("64m"));
     let failed = until_line(&mut rx, |v| v["type"] == "result");
     assert_eq!(failed["status"], "error");
     assert_eq!(failed["error"], "receiver disk full");
@@ -797,12 +725,7 @@ fn receiver_disk_full_mid_transfer_is_reported_and_the_next_transfer_works() {
     assert!(left.is_empty(), "the part was deleted: {left:?}");
     // The receiver keeps running; a transfer that fits goes through.
     std::fs::write(dir.join("small.txt"), b"fits").unwrap();
-    let mount_big = Command::new("mount")
-        .args(["-o", "remount,size=1g"])
-        .arg(&mnt)
-        .status()
-        .unwrap();
-    assert!(mount_big.success());
+    assert!(disk.resize("1g"));
     let out = courier(
         &hub,
         &dir,
@@ -1109,25 +1032,10 @@ fn a_full_hub_disk_refuses_to_keep_messages_and_routing_goes_on() {
     let dir = tempdir("hub-full");
     let mnt = dir.join("hubdisk");
     std::fs::create_dir_all(&mnt).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=8m", "tmpfs"])
-        .arg(&mnt)
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|st| st.success());
-    if !mounted {
-        return not_run(
-            "a_full_hub_disk_refuses_to_keep_messages",
-            "mounting a tmpfs needs root (and the mount command)",
-        );
-    }
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _guard = Unmount(mnt.clone());
+    let _disk = match Tmpfs::mount(&mnt, "8m") {
+        Ok(disk) => disk,
+        Err(why) => return not_run("a_full_hub_disk_refuses_to_keep_messages", &why),
+    };
     let (hub, _) = spawn_hub(&mnt.join("hub"), "127.0.0.1:0", Some(PW));
     for name in ["alice", "bob", "carol"] {
         assert!(courier(&hub, &dir, name, &["who"]).status.success());
@@ -1234,7 +1142,7 @@ fn history_keeps_what_was_said_and_searches_it_offline() {
     );
     assert!(sent.status.success(), "{}", text(&sent.stderr));
     assert!(receiver.wait_with_output().unwrap().status.success());
-    let hub_addr = hub.addr.clone();
+    let hub_addr = hub.addr().to_owned();
     drop(hub); // offline from here on
 
     let history = |name: &str, args: &[&str]| {

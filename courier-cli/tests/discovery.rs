@@ -4,12 +4,12 @@
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::{json_lines, not_run, tempdir, text};
+use courier_testkit::json::{json_lines, text};
+use courier_testkit::netns::{self, Namespace, Pair};
+use courier_testkit::{HubProcess, TempDir, not_run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_courier");
 
@@ -20,8 +20,12 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// Two namespaces, `hub` at 10.N.0.1 and `client` at 10.N.0.2, on one link; removed
 /// when dropped.
 struct Net {
+    /// The hub namespace's name.
     hub: String,
+    /// The client namespace's name.
     client: String,
+    /// Both namespaces and their link.
+    pair: Pair,
     /// When a client last browsed: a responder multicasts the same record at most once a
     /// second (RFC 6762 §6), so a second browse right after the first can wait a second
     /// for its answer; the tests leave that second between browses.
@@ -35,46 +39,20 @@ impl Net {
         let turn = ONE_AT_A_TIME
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let tag = format!("{}{n}", std::process::id() % 100_000);
-        let net = Self {
-            hub: format!("crh{tag}"),
-            client: format!("crc{tag}"),
-            last_browse: std::cell::Cell::new(None),
-            _turn: turn,
-        };
-        let (hub, client) = (&net.hub, &net.client);
-        let (a, b) = (format!("cva{tag}"), format!("cvb{tag}"));
-        let steps = [
-            format!("netns add {hub}"),
-            format!("netns add {client}"),
-            format!("link add {a} type veth peer name {b}"),
-            format!("link set {a} netns {hub}"),
-            format!("link set {b} netns {client}"),
-            format!("-n {hub} addr add 10.{n}.0.1/24 dev {a}"),
-            format!("-n {client} addr add 10.{n}.0.2/24 dev {b}"),
-            format!("-n {hub} link set {a} up"),
-            format!("-n {client} link set {b} up"),
-            format!("-n {hub} link set lo up"),
-            format!("-n {client} link set lo up"),
-        ];
-        for step in steps {
-            let ok = Command::new("ip")
-                .args(step.split(' '))
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if !ok {
-                drop(net);
-                not_run(
-                    test,
-                    &format!(
-                        "cannot make network namespaces (`ip {step}` failed: needs root and iproute2)"
-                    ),
-                );
+        let pair = match Pair::new(n) {
+            Ok(pair) => pair,
+            Err(why) => {
+                not_run(test, &why);
                 return None;
             }
-        }
-        Some(net)
+        };
+        Some(Self {
+            hub: pair.a.name().to_owned(),
+            client: pair.b.name().to_owned(),
+            pair,
+            last_browse: std::cell::Cell::new(None),
+            _turn: turn,
+        })
     }
 
     /// Runs `c`, a command that browses, in the client namespace, a second after the
@@ -96,20 +74,12 @@ impl Net {
     }
 
     /// Starts a hub in the hub namespace; returns it and its startup line.
-    fn hub(&self, dir: &std::path::Path, extra: &[&str]) -> (Child, serde_json::Value) {
+    fn hub(&self, dir: &std::path::Path, extra: &[&str]) -> (HubProcess, serde_json::Value) {
         let mut c = self.exec(&self.hub);
-        c.args(["hub", "--json", "--listen", "0.0.0.0:0", "--data-dir"])
-            .arg(dir)
-            .args(extra)
-            .env("COURIER_PASSWORD", "discovery test password")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        let mut child = c.spawn().unwrap();
-        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-        let line = common::until_line(&mut out, |v| v["type"] == "hub");
-        // Keep the pipe open so the hub never writes to a closed stdout.
-        std::mem::forget(out);
-        (child, line)
+        c.env("COURIER_PASSWORD", "discovery test password");
+        let hub = HubProcess::spawn(c, "0.0.0.0:0", dir, extra);
+        let line = hub.info().clone();
+        (hub, line)
     }
 
     /// `courier who` in the client namespace with no hub given.
@@ -176,17 +146,6 @@ impl Net {
     }
 }
 
-impl Drop for Net {
-    fn drop(&mut self) {
-        for ns in [&self.hub, &self.client] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", ns])
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
-}
-
 /// The port a hub's startup line says it listens on.
 fn port_of(started: &serde_json::Value) -> String {
     started["listen"]
@@ -197,14 +156,8 @@ fn port_of(started: &serde_json::Value) -> String {
 }
 
 /// Ctrl-C, as a person stops the hub: it says goodbye on the network too.
-fn interrupt(child: &mut Child) {
-    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while child.try_wait().unwrap().is_none() {
-        assert!(std::time::Instant::now() < deadline, "the hub did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn interrupt(hub: &mut HubProcess) {
+    hub.interrupt(Duration::from_secs(10));
 }
 
 #[test]
@@ -212,7 +165,7 @@ fn a_hub_in_one_namespace_is_found_from_another_and_gone_when_it_stops() {
     let Some(net) = Net::new("a_hub_in_one_namespace_is_found_from_another", 71) else {
         return;
     };
-    let dir = tempdir("discovery-found");
+    let dir = TempDir::new("discovery-found");
     let (mut hub, started) = net.hub(&dir.join("hub"), &["--name", "Lab hub"]);
     assert_eq!(started["advertised_as"], "Lab hub");
     let port = port_of(&started);
@@ -271,7 +224,7 @@ fn two_hubs_are_both_listed_and_names_are_shown_escaped() {
     let Some(net) = Net::new("two_hubs_are_both_listed", 72) else {
         return;
     };
-    let dir = tempdir("discovery-two");
+    let dir = TempDir::new("discovery-two");
     let (mut first, _) = net.hub(&dir.join("one"), &["--name", "First floor"]);
     // A name with a bidi override and a newline: listed, never obeyed.
     let (mut second, _) = net.hub(
@@ -319,7 +272,7 @@ fn doctor_checks_every_step_and_names_what_is_wrong() {
     let Some(net) = Net::new("doctor_checks_every_step", 73) else {
         return;
     };
-    let dir = tempdir("discovery-doctor");
+    let dir = TempDir::new("discovery-doctor");
     let (mut hub, started) = net.hub(&dir.join("hub"), &["--name", "Doc hub"]);
     let profile = dir.join("client");
 
@@ -446,7 +399,7 @@ fn doctor_says_when_others_cannot_connect_and_a_transfer_then_goes_relayed_and_v
     let Some(net) = Net::new(test, 74) else {
         return;
     };
-    let dir = tempdir("discovery-firewall");
+    let dir = TempDir::new("discovery-firewall");
     let (mut hub, started) = net.hub(&dir.join("hub"), &["--name", "Walled hub"]);
     let port = port_of(&started);
     let at = format!("10.74.0.1:{port}");
@@ -588,7 +541,7 @@ fn with_multicast_dropped_no_hub_is_found_and_doctor_names_multicast() {
     let Some(net) = Net::new(test, 75) else {
         return;
     };
-    let dir = tempdir("discovery-multicast");
+    let dir = TempDir::new("discovery-multicast");
     let (mut hub, started) = net.hub(&dir.join("hub"), &["--name", "Quiet hub"]);
     let port = port_of(&started);
     let profile = dir.join("client");
@@ -681,15 +634,9 @@ mod dns {
 /// Multicasts `packets` to the mDNS group from inside namespace `ns` (this thread only
 /// enters it), `rounds` times, 100 ms apart.
 fn multicast_from(ns: &str, packets: Vec<Vec<u8>>, rounds: usize) -> std::thread::JoinHandle<()> {
-    use std::os::fd::AsFd;
     let ns = ns.to_owned();
     std::thread::spawn(move || {
-        let file = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
-        rustix::thread::move_into_link_name_space(
-            file.as_fd(),
-            Some(rustix::thread::LinkNameSpaceType::Network),
-        )
-        .unwrap();
+        netns::enter(&ns);
         let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
         for _ in 0..rounds {
             for p in &packets {
@@ -710,11 +657,11 @@ fn a_hostile_mdns_responder_neither_crashes_nor_confuses_the_list() {
     };
     let route = Command::new("ip")
         .args(["-n", &net.hub, "route", "add", "224.0.0.0/4", "dev"])
-        .arg(format!("cva{}76", std::process::id() % 100_000))
+        .arg(&net.pair.veth.a)
         .status()
         .unwrap();
     assert!(route.success());
-    let dir = tempdir("discovery-hostile");
+    let dir = TempDir::new("discovery-hostile");
     let (mut hub, started) = net.hub(&dir.join("hub"), &["--name", "Real hub"]);
     let profile = dir.join("client");
     let here = [10, 76, 0, 1];
@@ -904,11 +851,11 @@ fn an_impostor_under_a_known_hubs_name_is_refused_and_never_known() {
     };
     let route = Command::new("ip")
         .args(["-n", &net.hub, "route", "add", "224.0.0.0/4", "dev"])
-        .arg(format!("cva{}79", std::process::id() % 100_000))
+        .arg(&net.pair.veth.a)
         .status()
         .unwrap();
     assert!(route.success());
-    let dir = tempdir("discovery-impostor");
+    let dir = TempDir::new("discovery-impostor");
     let profile = dir.join("client");
     let pins = || std::fs::read_to_string(profile.join("hub-pins")).unwrap_or_default();
 
@@ -1028,26 +975,6 @@ fn an_impostor_under_a_known_hubs_name_is_refused_and_never_known() {
     interrupt(&mut other);
 }
 
-/// Removes a namespace when dropped.
-struct Namespace(String);
-
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.0])
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-fn ip(args: &str) {
-    let ok = Command::new("ip")
-        .args(args.split(' '))
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "ip {args}");
-}
-
 /// A network card plugged in after the hub started: the hub is found there too (mDNS
 /// follows interfaces as they come, checking every few seconds), and when it is
 /// unplugged again the hub carries on advertising on the first one.
@@ -1056,29 +983,19 @@ fn a_hub_follows_interfaces_that_come_and_go() {
     let Some(net) = Net::new("a_hub_follows_interfaces_that_come_and_go", 77) else {
         return;
     };
-    let dir = tempdir("discovery-interfaces");
+    let dir = TempDir::new("discovery-interfaces");
     let (mut hub, started) = net.hub(&dir.join("hub"), &["--name", "Roaming hub"]);
     let port = port_of(&started);
 
     // A second network, plugged into the hub's computer now.
-    let tag = format!("{}77", std::process::id() % 100_000);
-    let late = Namespace(format!("crl{tag}"));
-    let (a, b) = (format!("cvl{tag}"), format!("cvm{tag}"));
-    ip(&format!("netns add {}", late.0));
-    ip(&format!("link add {a} type veth peer name {b}"));
-    ip(&format!("link set {a} netns {}", net.hub));
-    ip(&format!("link set {b} netns {}", late.0));
-    ip(&format!("-n {} addr add 10.78.0.1/24 dev {a}", net.hub));
-    ip(&format!("-n {} addr add 10.78.0.2/24 dev {b}", late.0));
-    ip(&format!("-n {} link set {a} up", net.hub));
-    ip(&format!("-n {} link set {b} up", late.0));
-    ip(&format!("-n {} link set lo up", late.0));
+    let late = Namespace::new().unwrap();
+    let cable = netns::connect(&net.pair.a, "10.78.0.1/24", &late, "10.78.0.2/24").unwrap();
 
     // Browsed from the new network until it shows (bounded: the hub looks at its
     // interfaces every 5 s).
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     let found = loop {
-        let mut c = net.exec(&late.0);
+        let mut c = net.exec(late.name());
         c.args(["hubs", "--json", "--timeout", "2", "--profile-dir"])
             .arg(dir.join("late"));
         let listed = json_lines(&c.output().unwrap().stdout);
@@ -1097,7 +1014,7 @@ fn a_hub_follows_interfaces_that_come_and_go() {
     );
 
     // Unplugged again: the first network still finds the hub, at its own address.
-    ip(&format!("-n {} link del {a}", net.hub));
+    netns::ip(&format!("-n {} link del {}", net.hub, cable.a)).unwrap();
     std::thread::sleep(Duration::from_secs(6));
     let listed = json_lines(&net.hubs(&dir.join("client"), false).stdout);
     let hub_there = listed.iter().find(|h| h["name"] == "Roaming hub");

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,6 +17,7 @@ use courier_core::auth::Password;
 use courier_core::identity::Identity;
 use courier_core::proto::{ClientId, Delivery, MsgId, Profile, Target};
 use courier_core::session::{self, Event, Handle, Update};
+use courier_testkit::{HubProcess as Hub, TempDir};
 use futures::StreamExt;
 
 const BIN: &str = env!("CARGO_BIN_EXE_courier");
@@ -26,44 +27,16 @@ const MESSAGES: usize = 10_000;
 /// The hub is killed once this many `stored` receipts came back.
 const KILL_AFTER: usize = 4_000;
 
-struct Hub {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_hub(data: &Path) -> Hub {
     start_hub_at(data, "127.0.0.1:0")
 }
 
 fn start_hub_at(data: &Path, listen: &str) -> Hub {
-    let mut child = Command::new(BIN)
-        .args(["hub", "--json", "--listen", listen])
-        // Room for every message, and a sender fast enough to fill it in seconds.
-        .args(["--offline-messages", "4000", "--message-rate", "100000"])
-        .arg("--data-dir")
-        .arg(data)
-        .env("COURIER_PASSWORD", PW)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let info: serde_json::Value = serde_json::from_str(&line).expect("the hub's JSON line");
-    Hub {
-        child,
-        addr: info["listen"].as_str().unwrap().to_owned(),
-    }
+    let mut cmd = Command::new(BIN);
+    cmd.env("COURIER_PASSWORD", PW);
+    // Room for every message, and a sender fast enough to fill it in seconds.
+    let extra = ["--offline-messages", "4000", "--message-rate", "100000"];
+    Hub::spawn(cmd, listen, data, &extra)
 }
 
 /// A logged-in session, its updates forwarded to a channel; dropping it disconnects.
@@ -135,11 +108,8 @@ fn recv_timeout<T>(rx: &async_channel::Receiver<T>, wait: Duration) -> Option<T>
     ))
 }
 
-fn scratch(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("courier-durable-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn scratch(tag: &str) -> TempDir {
+    TempDir::new(&format!("durable-{tag}"))
 }
 
 #[test]
@@ -150,12 +120,12 @@ fn a_hub_killed_mid_storm_delivers_every_stored_message_exactly_once() {
 
     // Recipients come once (so the hub knows them) and leave; the sender watches them go.
     let sender_identity = Identity::generate().unwrap();
-    let sender = join(&hub.addr, &sender_identity, "sender");
+    let sender = join(hub.addr(), &sender_identity, "sender");
     let recipients: Vec<Identity> = (0..RECIPIENTS)
         .map(|_| Identity::generate().unwrap())
         .collect();
     for (n, who) in recipients.iter().enumerate() {
-        drop(join(&hub.addr, who, &format!("r{n}")));
+        drop(join(hub.addr(), who, &format!("r{n}")));
     }
     let ids: HashSet<ClientId> = recipients.iter().map(Identity::id).collect();
     let mut offline: HashSet<ClientId> = HashSet::new();
@@ -258,7 +228,7 @@ fn a_hub_killed_mid_storm_delivers_every_stored_message_exactly_once() {
             .filter(|id| sent.get(id).is_some_and(|(_, to)| *to == n))
             .copied()
             .collect();
-        let peer = join(&hub.addr, who, &format!("r{n}"));
+        let peer = join(hub.addr(), who, &format!("r{n}"));
         let mut got: HashSet<MsgId> = HashSet::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         // Until every acknowledged message is in, then a little longer for strays.
@@ -303,7 +273,6 @@ fn a_hub_killed_mid_storm_delivers_every_stored_message_exactly_once() {
         delivered.len() - acknowledged.len()
     );
     drop(hub);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A loopback address with a port nobody listens on now (a hub restarted there keeps
@@ -353,7 +322,7 @@ fn a_kept_file_offer_survives_a_hub_killed_with_sigkill_and_the_files_go_when_bo
     let dir = scratch("offer");
     let listen = free_loopback_port();
     let hub = start_hub_at(&dir.join("hub"), &listen);
-    let at = hub.addr.clone();
+    let at = hub.addr().to_owned();
     // Bob is a member (he came once) and is offline now.
     let out = member(&at, &dir, "bob").args(["who"]).output().unwrap();
     assert!(
@@ -424,7 +393,6 @@ fn a_kept_file_offer_survives_a_hub_killed_with_sigkill_and_the_files_go_when_bo
     assert_eq!(last["type"], "result", "{rest}");
     assert_eq!(last["status"], "ok", "{rest}");
     drop(hub);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Senders, each making this many kept offers (the hub's offer burst).
@@ -563,5 +531,4 @@ fn a_hub_killed_while_file_offers_pour_in_hands_every_stored_offer_over_once() {
         let _ = pump.join();
     }
     drop(hub);
-    let _ = std::fs::remove_dir_all(&dir);
 }

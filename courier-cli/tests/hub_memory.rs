@@ -8,8 +8,7 @@
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::Message as WsMessage;
@@ -19,54 +18,37 @@ use courier_core::net::{self, ClientStream};
 use courier_core::proto::{self, ClientFrame, ClientId, Profile, Target};
 use courier_core::session::{self, Session, Timing, Update};
 use courier_core::tls;
+use courier_testkit::{HubProcess, TempDir};
 use futures::StreamExt;
 use serde_bytes::ByteBuf;
 
 const BIN: &str = env!("CARGO_BIN_EXE_courier");
 const PW: &str = "memory test password";
 
+/// A hub process with its data in a folder of its own.
 struct Hub {
-    child: Child,
+    process: HubProcess,
     addr: String,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    /// Dropped after the process: its folder goes once it is gone.
+    _dir: TempDir,
 }
 
 fn start_hub(tag: &str) -> Hub {
-    let dir = std::env::temp_dir().join(format!("courier-mem-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut child = Command::new(BIN)
-        .args(["hub", "--json", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&dir)
-        .env("COURIER_PASSWORD", PW)
-        .env("MALLOC_MMAP_THRESHOLD_", "131072")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let info: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let dir = TempDir::new(&format!("mem-{tag}"));
+    let mut cmd = Command::new(BIN);
+    cmd.env("COURIER_PASSWORD", PW)
+        .env("MALLOC_MMAP_THRESHOLD_", "131072");
+    let process = HubProcess::spawn(cmd, "127.0.0.1:0", dir.join("hub"), &[]);
     Hub {
-        addr: info["listen"].as_str().unwrap().to_owned(),
-        child,
-        dir,
+        addr: process.addr().to_owned(),
+        process,
+        _dir: dir,
     }
 }
 
 /// The hub's resident memory, in MiB.
 fn rss_mib(hub: &Hub) -> f64 {
-    let statm = std::fs::read_to_string(format!("/proc/{}/statm", hub.child.id())).unwrap();
+    let statm = std::fs::read_to_string(format!("/proc/{}/statm", hub.process.id())).unwrap();
     let pages: f64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
     pages * 4096.0 / (1024.0 * 1024.0)
 }

@@ -9,71 +9,36 @@
 //! them the test does not run and says so; `COURIER_REQUIRE_SYSTEM_TOOLS=1` (CI) makes
 //! that a failure. The test builds the Windows binary itself, in `target/wine`.
 //!
-//! What Wine itself cannot do, and what stands in for it: see `wine/windows_build.rs`.
+//! What Wine itself cannot do, and what stands in for it: see `courier_testkit::windows`.
 #![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-mod common;
-#[path = "wine/windows_build.rs"]
-mod windows_build;
-
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{json_lines, not_run, tempdir, text, until_line};
-use windows_build::{WindowsProgram, win};
+use courier_testkit::json::{json_lines, text, until_line};
+use courier_testkit::windows::{self, WindowsProgram, win};
+use courier_testkit::{HubProcess as Hub, TempDir, not_run};
 
 const PW: &str = "wine test password";
 const LINUX_BIN: &str = env!("CARGO_BIN_EXE_courier");
 
 /// The Windows `courier.exe` under Wine.
 fn setup() -> Result<WindowsProgram, String> {
-    windows_build::build("courier-cli", "courier")
-}
-
-struct Hub {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    windows::build("courier-cli", "courier")
 }
 
 /// Starts `courier hub --json` from `cmd` (Windows or Linux) with its data in `data`.
 fn start_hub(mut cmd: Command, data: &str) -> Hub {
-    cmd.args([
-        "hub",
-        "--json",
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        data,
-    ])
-    .env("COURIER_PASSWORD", PW)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null());
-    let mut child = cmd.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let info: serde_json::Value =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: hub printed {line:?}"));
-    Hub {
-        child,
-        addr: info["listen"].as_str().unwrap().to_owned(),
-    }
+    cmd.env("COURIER_PASSWORD", PW);
+    Hub::spawn(cmd, "127.0.0.1:0", data, &[])
 }
 
 /// `cmd` as client `name` of `hub`, its profile under `home`.
 fn client(mut cmd: Command, hub: &Hub, home: &str, name: &str) -> Command {
-    cmd.env("COURIER_HUB", &hub.addr)
+    cmd.env("COURIER_HUB", hub.addr())
         .env("COURIER_HOME", home)
         .env("COURIER_NAME", name)
         .env("COURIER_PASSWORD", PW);
@@ -151,7 +116,7 @@ fn windows_cli_end_to_end_under_wine() {
         Ok(w) => w,
         Err(why) => return not_run("windows_cli_end_to_end_under_wine", &why),
     };
-    let dir = tempdir("wine");
+    let dir = TempDir::new("cli-wine");
     let home = |name: &str| win(&dir.join(name));
 
     // A Windows hub and two Windows clients.

@@ -83,7 +83,7 @@ both!(wrong_password_is_fatal_and_says_so, || async {
 both!(pin_mismatch_is_a_hard_failure_naming_both_codes, || async {
     let (hub, run) = start_hub(|_| {});
     with_hub(run, async {
-        let dir = std::env::temp_dir().join(format!("courier-pin-{}", rand::random::<u64>()));
+        let dir = scratch_dir("pin");
         let pins = PinStore::new(&dir);
         let impostor = courier_core::proto::ClientId([7; 32]);
         pins.set(&hub.addr(), impostor).unwrap();

@@ -12,8 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-#[path = "../tests/common/xvfb.rs"]
-mod xvfb;
+use courier_testkit::xvfb;
 
 const RUNS: usize = 7;
 

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Driver, Peer, Scratch, TestHub, chat, in_chat};
+use common::{Driver, Peer, TestHub, chat, in_chat};
 use courier_core::proto::{Target, Timestamp, TransferEnd};
 use courier_core::session::Event;
 use courier_core::transfer;
@@ -15,6 +15,7 @@ use courier_iced::screen::chat::panel::{self, SettingsMessage};
 use courier_iced::screen::chat::transfers::FileState;
 use courier_iced::screen::chat::{Message as ChatMessage, select};
 use courier_iced::screen::login::{Message as LoginMessage, Mode};
+use courier_testkit::TempDir;
 use futures::StreamExt;
 
 const PASSWORD: &str = "e2e hub password";
@@ -93,10 +94,10 @@ fn run_transfer(mut t: transfer::Transfer) -> smol::Task<Result<transfer::Summar
 
 #[test]
 fn join_chat_and_files_round_trip() {
-    let scratch = Scratch::new("e2e");
-    let hub = TestHub::start(&scratch.path("hub"), PASSWORD, 0);
-    let mut app = Driver::new(scratch.path("ada"));
-    app.app.settings.download_dir = Some(scratch.path("ada-downloads"));
+    let scratch = TempDir::new("iced-e2e");
+    let hub = TestHub::start(&scratch.subdir("hub"), PASSWORD, 0);
+    let mut app = Driver::new(scratch.subdir("ada"));
+    app.app.settings.download_dir = Some(scratch.subdir("ada-downloads"));
     app.app.settings.notifications = false;
 
     login(&mut app, &hub.address(), "Ada", PASSWORD);
@@ -181,7 +182,7 @@ fn join_chat_and_files_round_trip() {
     assert!(app.shows("Bob is typing…"));
 
     // Bob sends a file; the card lists it; Accept; it lands verified in the folder.
-    let outbox = scratch.path("bob-out");
+    let outbox = scratch.subdir("bob-out");
     let payload: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(outbox.join("report.bin"), &payload).unwrap();
     let sending = bob_sends(&bob, ada, outbox.join("report.bin"));
@@ -203,15 +204,15 @@ fn join_chat_and_files_round_trip() {
     );
     let sent = smol::block_on(sending).unwrap();
     assert_eq!(sent.bytes, 300_000);
-    let saved = scratch.0.join("ada-downloads").join("report.bin");
+    let saved = scratch.join("ada-downloads").join("report.bin");
     assert_eq!(std::fs::read(&saved).unwrap(), payload);
     assert!(app.shows("Open folder"));
 
     // Ada sends a file (as a drop on the window); Bob accepts; the card ends "Sent".
     // Two files dropped together make one offer.
-    let ada_file = scratch.path("ada-out").join("notes.txt");
+    let ada_file = scratch.subdir("ada-out").join("notes.txt");
     std::fs::write(&ada_file, b"meeting notes\n").unwrap();
-    let ada_second = scratch.path("ada-out").join("agenda.txt");
+    let ada_second = scratch.subdir("ada-out").join("agenda.txt");
     std::fs::write(&ada_second, b"1. slides\n").unwrap();
     app.send(Message::Dropped(ada_file));
     app.send(Message::Dropped(ada_second));
@@ -235,7 +236,7 @@ fn join_chat_and_files_round_trip() {
         ["agenda.txt", "notes.txt"],
         "one offer for the whole drop"
     );
-    let bob_dir = scratch.path("bob-in");
+    let bob_dir = scratch.subdir("bob-in");
     let receiving = run_transfer(transfer::receive(
         bob.handle.clone(),
         offer,
@@ -258,7 +259,7 @@ fn join_chat_and_files_round_trip() {
     );
 
     // Cancelling an offer Bob has not answered yet: both sides hear of it.
-    let draft = scratch.path("ada-out").join("draft.txt");
+    let draft = scratch.subdir("ada-out").join("draft.txt");
     std::fs::write(&draft, b"not ready").unwrap();
     app.send(Message::Dropped(draft));
     app.until("offered", |a| {
@@ -305,22 +306,22 @@ fn join_chat_and_files_round_trip() {
     ));
     smol::block_on(sending).unwrap();
     assert_eq!(
-        std::fs::read(scratch.0.join("ada-downloads").join("auto.bin")).unwrap(),
+        std::fs::read(scratch.join("ada-downloads").join("auto.bin")).unwrap(),
         b"auto accepted"
     );
     // The settings were saved: a new start remembers them.
-    let saved = courier_iced::settings::Settings::load(&scratch.0.join("ada"));
+    let saved = courier_iced::settings::Settings::load(&scratch.join("ada"));
     assert!(saved.auto_accepts(&bob.id));
     hub.stop();
 }
 
 #[test]
 fn losing_the_hub_shows_reconnecting_and_loses_nothing_typed() {
-    let scratch = Scratch::new("reconnect");
-    let hub_home = scratch.path("hub");
+    let scratch = TempDir::new("iced-reconnect");
+    let hub_home = scratch.subdir("hub");
     let hub = TestHub::start(&hub_home, PASSWORD, 0);
     let port = hub.addr.port();
-    let mut app = Driver::new(scratch.path("ada"));
+    let mut app = Driver::new(scratch.subdir("ada"));
     app.app.settings.notifications = false;
     login(&mut app, &hub.address(), "Ada", PASSWORD);
     app.until("login", in_chat);
@@ -375,8 +376,8 @@ fn losing_the_hub_shows_reconnecting_and_loses_nothing_typed() {
 
 #[test]
 fn hosting_a_hub_in_the_app() {
-    let scratch = Scratch::new("host");
-    let mut app = Driver::new(scratch.path("host"));
+    let scratch = TempDir::new("iced-host");
+    let mut app = Driver::new(scratch.subdir("host"));
     app.app.settings.notifications = false;
     for m in [
         LoginMessage::Mode(Mode::Host),
@@ -426,10 +427,10 @@ fn hosting_a_hub_in_the_app() {
 
 #[test]
 fn wrong_password_and_changed_hub_are_refused_clearly() {
-    let scratch = Scratch::new("refuse");
-    let hub = TestHub::start(&scratch.path("hub-a"), PASSWORD, 0);
+    let scratch = TempDir::new("iced-refuse");
+    let hub = TestHub::start(&scratch.subdir("hub-a"), PASSWORD, 0);
     let port = hub.addr.port();
-    let mut app = Driver::new(scratch.path("ada"));
+    let mut app = Driver::new(scratch.subdir("ada"));
     login(&mut app, &hub.address(), "Ada", "not the password");
     app.until(
         "refused",
@@ -452,7 +453,7 @@ fn wrong_password_and_changed_hub_are_refused_clearly() {
         panel::MenuMessage::LogOut,
     ))));
     hub.stop();
-    let impostor = TestHub::start(&scratch.path("hub-b"), PASSWORD, port);
+    let impostor = TestHub::start(&scratch.subdir("hub-b"), PASSWORD, port);
     login(&mut app, &impostor.address(), "Ada", PASSWORD);
     app.until("warning", |a| a.warning.is_some());
     assert!(
@@ -474,9 +475,9 @@ fn wrong_password_and_changed_hub_are_refused_clearly() {
 /// says so and asks for the password, which lets it in again.
 #[test]
 fn a_relaunch_rejoins_without_a_password_until_the_hub_forgets_this_computer() {
-    let scratch = Scratch::new("relaunch");
-    let hub = TestHub::start(&scratch.path("hub"), PASSWORD, 0);
-    let dir = scratch.path("ada");
+    let scratch = TempDir::new("iced-relaunch");
+    let hub = TestHub::start(&scratch.subdir("hub"), PASSWORD, 0);
+    let dir = scratch.subdir("ada");
     let mut first = Driver::new(dir.clone());
     first.app.settings.notifications = false;
     login(&mut first, &hub.address(), "Ada", PASSWORD);
@@ -551,8 +552,8 @@ fn a_relaunch_rejoins_without_a_password_until_the_hub_forgets_this_computer() {
 /// it; the host form never changes the password, the Menu does.
 #[test]
 fn a_host_s_relaunch_starts_the_same_hub_and_the_menu_changes_its_password() {
-    let scratch = Scratch::new("rehost");
-    let dir = scratch.path("host");
+    let scratch = TempDir::new("iced-rehost");
+    let dir = scratch.subdir("host");
     let mut first = Driver::new(dir.clone());
     first.app.settings.notifications = false;
     for m in [
@@ -636,9 +637,9 @@ fn bubbles_with(app: &courier_iced::Courier, target: Target, text: &str) -> usiz
 /// meanwhile arrives once, and a search result opens the conversation at the message.
 #[test]
 fn history_is_there_after_a_relaunch_and_search_opens_the_message_found() {
-    let scratch = Scratch::new("history");
-    let hub = TestHub::start(&scratch.path("hub"), PASSWORD, 0);
-    let dir = scratch.path("ada");
+    let scratch = TempDir::new("iced-history");
+    let hub = TestHub::start(&scratch.subdir("hub"), PASSWORD, 0);
+    let dir = scratch.subdir("ada");
     let mut first = Driver::new(dir.clone());
     first.app.settings.notifications = false;
     login(&mut first, &hub.address(), "Ada", PASSWORD);
@@ -676,8 +677,8 @@ fn history_is_there_after_a_relaunch_and_search_opens_the_message_found() {
         my_bubble_state(a, with_bob, "thanks Bob") == Some(BubbleState::Delivered)
     });
     // A file from Bob, accepted: its card is kept with its outcome and folder.
-    first.app.settings.download_dir = Some(scratch.path("ada-downloads"));
-    let outbox = scratch.path("bob-out");
+    first.app.settings.download_dir = Some(scratch.subdir("ada-downloads"));
+    let outbox = scratch.subdir("bob-out");
     std::fs::write(outbox.join("minutes.txt"), b"we met").unwrap();
     let sending = bob_sends(&bob, ada, outbox.join("minutes.txt"));
     first.until("offer card", |a| {
@@ -733,7 +734,7 @@ fn history_is_there_after_a_relaunch_and_search_opens_the_message_found() {
         "{}",
         kept.outcome
     );
-    assert_eq!(kept.saved_in, Some(scratch.path("ada-downloads")));
+    assert_eq!(kept.saved_in, Some(scratch.subdir("ada-downloads")));
     assert!(
         !again.shows("the blue kettle is in the shed"),
         "the oldest is not loaded yet"
@@ -795,9 +796,9 @@ fn the_connection_check_is_offered_when_joining_fails_and_runs_from_the_menu() {
             .find(|f| f.step == name)
             .unwrap_or_else(|| panic!("no step {name}: {findings:?}"))
     }
-    let scratch = Scratch::new("check");
-    let hub = TestHub::start(&scratch.path("hub"), PASSWORD, 0);
-    let mut app = Driver::new(scratch.path("ada"));
+    let scratch = TempDir::new("iced-check");
+    let hub = TestHub::start(&scratch.subdir("hub"), PASSWORD, 0);
+    let mut app = Driver::new(scratch.subdir("ada"));
     assert!(!app.shows("Check the connection"), "nothing failed yet");
     login(&mut app, &hub.address(), "Ada", "not the password");
     app.until(
@@ -895,11 +896,11 @@ fn the_connection_check_is_offered_when_joining_fails_and_runs_from_the_menu() {
 /// the history holds it once, sent.
 #[test]
 fn a_message_written_while_the_hub_is_away_survives_the_app_stopping() {
-    let scratch = Scratch::new("outbox");
-    let hub_home = scratch.path("hub");
+    let scratch = TempDir::new("iced-outbox");
+    let hub_home = scratch.subdir("hub");
     let hub = TestHub::start(&hub_home, PASSWORD, 0);
     let port = hub.addr.port();
-    let dir = scratch.path("ada");
+    let dir = scratch.subdir("ada");
     let mut first = Driver::new(dir.clone());
     first.app.settings.notifications = false;
     login(&mut first, &hub.address(), "Ada", PASSWORD);
@@ -996,11 +997,11 @@ fn ada_with_bob_away(
 /// accept the files go and the card ends "Sent".
 #[test]
 fn a_file_offered_to_someone_offline_waits_at_the_hub_and_goes_when_they_come() {
-    let scratch = Scratch::new("kept-offer");
-    let hub = TestHub::start(&scratch.path("hub"), PASSWORD, 0);
-    let (mut app, bob_identity) = ada_with_bob_away(&scratch.path("ada"), &hub);
+    let scratch = TempDir::new("iced-kept-offer");
+    let hub = TestHub::start(&scratch.subdir("hub"), PASSWORD, 0);
+    let (mut app, bob_identity) = ada_with_bob_away(&scratch.subdir("ada"), &hub);
     let ada = app.chat().me();
-    let file = scratch.path("ada-out").join("minutes.txt");
+    let file = scratch.subdir("ada-out").join("minutes.txt");
     std::fs::write(&file, b"minutes of the meeting\n").unwrap();
     app.send(Message::Dropped(file));
     app.until("kept for Bob", |a| {
@@ -1016,7 +1017,7 @@ fn a_file_offered_to_someone_offline_waits_at_the_hub_and_goes_when_they_come() 
     assert_eq!(offer.manifest.files[0].path, "minutes.txt");
     assert!(offer.time.is_some(), "stamped when it was offered");
     assert_eq!(
-        std::fs::read(scratch.0.join("bob-in").join("minutes.txt")).unwrap(),
+        std::fs::read(scratch.join("bob-in").join("minutes.txt")).unwrap(),
         b"minutes of the meeting\n"
     );
     hub.stop();
@@ -1028,7 +1029,7 @@ fn bob_takes_the_kept_offer(
     app: &mut Driver,
     hub: &TestHub,
     bob: courier_core::identity::Identity,
-    scratch: &Scratch,
+    scratch: &TempDir,
     ada: courier_core::proto::ClientId,
 ) -> courier_core::proto::IncomingOffer {
     let bob = Peer::join_as(&hub.address(), PASSWORD, "Bob", bob);
@@ -1041,7 +1042,7 @@ fn bob_takes_the_kept_offer(
         bob.handle.clone(),
         offer.clone(),
         None,
-        scratch.path("bob-in"),
+        scratch.subdir("bob-in"),
         transfer::Options::default(),
     ));
     app.until("sent", |a| card_state(a, true).is_some_and(|s| s.is_over()));
@@ -1058,12 +1059,12 @@ fn bob_takes_the_kept_offer(
 /// same files again (the hub kept the offer), and they go once that person accepts.
 #[test]
 fn an_offer_kept_for_someone_offline_is_offered_again_after_the_app_restarts() {
-    let scratch = Scratch::new("kept-offer-restart");
-    let hub = TestHub::start(&scratch.path("hub"), PASSWORD, 0);
-    let dir = scratch.path("ada");
+    let scratch = TempDir::new("iced-kept-offer-restart");
+    let hub = TestHub::start(&scratch.subdir("hub"), PASSWORD, 0);
+    let dir = scratch.subdir("ada");
     let (mut first, bob_identity) = ada_with_bob_away(&dir, &hub);
     let ada = first.chat().me();
-    let file = scratch.path("ada-out").join("budget.csv");
+    let file = scratch.subdir("ada-out").join("budget.csv");
     std::fs::write(&file, b"rent,100\nfood,50\n").unwrap();
     first.send(Message::Dropped(file.clone()));
     first.until("kept for Bob", |a| {
@@ -1087,7 +1088,7 @@ fn an_offer_kept_for_someone_offline_is_offered_again_after_the_app_restarts() {
     });
     bob_takes_the_kept_offer(&mut again, &hub, bob_identity, &scratch, ada);
     assert_eq!(
-        std::fs::read(scratch.0.join("bob-in").join("budget.csv")).unwrap(),
+        std::fs::read(scratch.join("bob-in").join("budget.csv")).unwrap(),
         b"rent,100\nfood,50\n"
     );
     assert!(again.app.settings.kept_offers.is_empty(), "no longer kept");

@@ -7,15 +7,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-#[path = "common/xvfb.rs"]
-mod xvfb;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Driver, Scratch, TestHub, in_chat};
+use common::{Driver, TestHub, in_chat};
 use courier_iced::app::{Message, Screen};
 use courier_iced::screen::login::{Message as LoginMessage, Mode};
+use courier_testkit::netns::Pair;
+use courier_testkit::{TempDir, not_run};
 use futures::StreamExt;
 
 const PASSWORD: &str = "join list password";
@@ -28,54 +27,17 @@ fn a_hub_on_the_network_is_listed_clicked_and_joined() {
     if let Ok(hub_ns) = std::env::var(INNER) {
         return inside(&hub_ns);
     }
-    let tag = std::process::id() % 100_000;
-    let (hub, app) = (format!("cjh{tag}"), format!("cja{tag}"));
-    let (a, b) = (format!("cja{tag}h"), format!("cjb{tag}a"));
-    let steps = [
-        format!("netns add {hub}"),
-        format!("netns add {app}"),
-        format!("link add {a} type veth peer name {b}"),
-        format!("link set {a} netns {hub}"),
-        format!("link set {b} netns {app}"),
-        format!("-n {hub} addr add 10.79.0.1/24 dev {a}"),
-        format!("-n {app} addr add 10.79.0.2/24 dev {b}"),
-        format!("-n {hub} link set {a} up"),
-        format!("-n {app} link set {b} up"),
-        format!("-n {hub} link set lo up"),
-        format!("-n {app} link set lo up"),
-    ];
-    let cleanup = || {
-        for ns in [&hub, &app] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", ns])
-                .stderr(Stdio::null())
-                .status();
-        }
+    let pair = match Pair::new(79) {
+        Ok(pair) => pair,
+        Err(why) => return not_run(TEST, &why),
     };
-    for step in &steps {
-        let ok = Command::new("ip")
-            .args(step.split(' '))
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            cleanup();
-            xvfb::not_run(
-                TEST,
-                &format!(
-                    "cannot make network namespaces (`ip {step}` failed: needs root and iproute2)"
-                ),
-            );
-            return;
-        }
-    }
-    let status = Command::new("ip")
-        .args(["netns", "exec", &app])
-        .arg(std::env::current_exe().unwrap())
+    let status = pair
+        .b
+        .exec(std::env::current_exe().unwrap())
         .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
-        .env(INNER, &hub)
+        .env(INNER, pair.a.name())
         .status();
-    cleanup();
+    drop(pair);
     assert!(
         status.unwrap().success(),
         "the run inside the namespace failed"
@@ -83,9 +45,9 @@ fn a_hub_on_the_network_is_listed_clicked_and_joined() {
 }
 
 fn inside(hub_ns: &str) {
-    let scratch = Scratch::new("join-list");
-    let hub = TestHub::start_advertised(hub_ns, &scratch.path("hub"), PASSWORD, "Lab hub");
-    let mut app = Driver::new(scratch.path("ada"));
+    let scratch = TempDir::new("iced-join-list");
+    let hub = TestHub::start_advertised(hub_ns, &scratch.subdir("hub"), PASSWORD, "Lab hub");
+    let mut app = Driver::new(scratch.subdir("ada"));
     assert!(app.shows("Looking… (none yet: type its address below)"));
 
     // The app's own discovery stream, fed to it as its subscription would be.

@@ -13,22 +13,19 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
-#[path = "../../courier-cli/tests/wine/windows_build.rs"]
-mod windows_build;
-#[path = "common/xvfb.rs"]
-mod xvfb;
-
-use xvfb::{magick, run, shoot, wait_for, xdotool};
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Peer, Scratch, TestHub};
+use common::{Peer, TestHub};
 use courier_core::identity::PinStore;
 use courier_core::proto::Target;
 use courier_core::session::Event;
 use courier_iced::settings::Settings;
+use courier_testkit::process::{ChildGuard, missing, run, wait_for};
+use courier_testkit::xvfb::{self, magick, shoot, xdotool};
+use courier_testkit::{TempDir, not_run, windows};
 
 const PASSWORD: &str = "smoke test password";
 const NAME: &str = "Smoke Test";
@@ -36,7 +33,7 @@ const NAME: &str = "Smoke Test";
 /// Starts `app` (whose settings name the hub, with its pin confirmed) and logs it in by
 /// typing the password into its real window; returns once the hub has it online and its
 /// title names the user.
-fn start_app(app: Command, display: &str, bob: &Peer) -> (xvfb::Guard, String) {
+fn start_app(app: Command, display: &str, bob: &Peer) -> (ChildGuard, String) {
     // Generous: under Wine the first start also creates the Wine prefix.
     let (app, window) = xvfb::launch(app, display, Duration::from_secs(120));
     // Address and name are remembered: the cursor waits in the password field.
@@ -56,9 +53,9 @@ fn start_app(app: Command, display: &str, bob: &Peer) -> (xvfb::Guard, String) {
 
 #[test]
 fn real_window_logs_in_and_renders_at_two_sizes_in_both_themes() {
-    let missing = xvfb::missing(&["Xvfb", "xdotool", "xprop", "import", "convert"]);
+    let missing = missing(&xvfb::TOOLS);
     if !missing.is_empty() {
-        return xvfb::not_run(
+        return not_run(
             "the window smoke test",
             &format!(
                 "{} missing: install the Debian packages xvfb xdotool x11-utils imagemagick (as .ci/run does)",
@@ -66,12 +63,12 @@ fn real_window_logs_in_and_renders_at_two_sizes_in_both_themes() {
             ),
         );
     }
-    let scratch = Scratch::new("smoke");
-    let hub = TestHub::start(&scratch.path("hub"), PASSWORD, 0);
+    let scratch = TempDir::new("iced-smoke");
+    let hub = TestHub::start(&scratch.subdir("hub"), PASSWORD, 0);
     let (_x, display) = xvfb::start();
     let bob = Peer::join(&hub.address(), PASSWORD, "Bob");
 
-    let dir = scratch.path("app");
+    let dir = scratch.subdir("app");
     // The hub was confirmed on an earlier run: the pin is checked silently.
     PinStore::new(&dir)
         .set(&hub.address(), hub.fingerprint)
@@ -179,9 +176,9 @@ fn real_window_logs_in_and_renders_at_two_sizes_in_both_themes() {
 #[test]
 fn windows_build_under_wine_logs_in_and_renders() {
     const TEST: &str = "the Windows app under Wine";
-    let missing = xvfb::missing(&["Xvfb", "xdotool", "xprop", "import", "convert"]);
+    let missing = missing(&xvfb::TOOLS);
     if !missing.is_empty() {
-        return xvfb::not_run(
+        return not_run(
             TEST,
             &format!(
                 "{} missing: install the Debian packages xvfb xdotool x11-utils imagemagick (as .ci/run does)",
@@ -189,15 +186,15 @@ fn windows_build_under_wine_logs_in_and_renders() {
             ),
         );
     }
-    let program = match windows_build::build("courier-iced", "courier-app") {
+    let program = match windows::build("courier-iced", "courier-app") {
         Ok(program) => program,
-        Err(why) => return xvfb::not_run(TEST, &why),
+        Err(why) => return not_run(TEST, &why),
     };
-    let scratch = Scratch::new("wine-app");
-    let hub = TestHub::start(&scratch.path("hub"), PASSWORD, 0);
+    let scratch = TempDir::new("iced-wine-app");
+    let hub = TestHub::start(&scratch.subdir("hub"), PASSWORD, 0);
     let (_x, display) = xvfb::start();
     let bob = Peer::join(&hub.address(), PASSWORD, "Bob");
-    let dir = scratch.path("app");
+    let dir = scratch.subdir("app");
     PinStore::new(&dir)
         .set(&hub.address(), hub.fingerprint)
         .unwrap();
@@ -211,7 +208,7 @@ fn windows_build_under_wine_logs_in_and_renders() {
     .unwrap();
 
     let mut app = program.command();
-    app.env("COURIER_APP_DIR", windows_build::win(&dir));
+    app.env("COURIER_APP_DIR", windows::win(&dir));
     app.env("COURIER_NO_DISCOVERY", "1");
     let (_app, window) = start_app(app, &display, &bob);
     smol::block_on(bob.handle.send_message(Target::Everyone, "Hello, Windows")).unwrap();

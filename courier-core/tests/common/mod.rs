@@ -52,7 +52,7 @@ type Task = Pin<Box<dyn Future<Output = ()>>>;
 thread_local! {
     static SPAWNER: std::cell::RefCell<Option<async_channel::Sender<Task>>> =
         const { std::cell::RefCell::new(None) };
-    static SCRATCH: std::cell::RefCell<Vec<std::path::PathBuf>> =
+    static SCRATCH: std::cell::RefCell<Vec<courier_testkit::TempDir>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -60,9 +60,9 @@ thread_local! {
 /// write gigabytes).
 #[allow(dead_code)]
 pub fn scratch_dir(label: &str) -> std::path::PathBuf {
-    let p = std::env::temp_dir().join(format!("courier-t-{label}-{}", rand::random::<u64>()));
-    std::fs::create_dir_all(&p).unwrap();
-    SCRATCH.with(|s| s.borrow_mut().push(p.clone()));
+    let dir = courier_testkit::TempDir::new(&format!("t-{label}"));
+    let p = dir.to_path_buf();
+    SCRATCH.with(|s| s.borrow_mut().push(dir));
     p
 }
 
@@ -100,9 +100,8 @@ async fn run_test<F: Future<Output = ()>>(body: F) {
     })
     .await;
     SPAWNER.with(|s| *s.borrow_mut() = None);
-    for dir in SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut())) {
-        let _ = std::fs::remove_dir_all(dir);
-    }
+    // Each folder is removed as it drops.
+    drop(SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut())));
     assert!(!timed_out, "test timed out after {TEST_TIMEOUT:?}");
 }
 

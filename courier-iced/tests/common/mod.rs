@@ -31,33 +31,6 @@ use iced_test::runtime::Action;
 /// How long any one expectation may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
-/// A scratch folder removed at the end of the test.
-pub struct Scratch(pub PathBuf);
-
-impl Scratch {
-    pub fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "courier-iced-{name}-{}-{}",
-            std::process::id(),
-            rand::random::<u32>()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    pub fn path(&self, sub: &str) -> PathBuf {
-        let p = self.0.join(sub);
-        std::fs::create_dir_all(&p).unwrap();
-        p
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A hub on 127.0.0.1, keeping its identity in a folder (so a restart is the same hub).
 pub struct TestHub {
     pub addr: SocketAddr,
@@ -110,7 +83,6 @@ impl TestHub {
     /// address there and advertising itself by mDNS as `name`, as `courier hub` does.
     #[cfg(target_os = "linux")]
     pub fn start_advertised(ns: &str, home: &Path, password: &str, name: &str) -> Self {
-        use std::os::fd::AsFd;
         // No database in the running hub: it would read it on the shared blocking pool,
         // whose threads, made from this thread, would be in the hub's namespace, and
         // the app's own blocking work (its mDNS browser) could land there.
@@ -120,12 +92,7 @@ impl TestHub {
         let (ns, name) = (ns.to_owned(), name.to_owned());
         let thread = std::thread::spawn(move || {
             // Sockets and the mDNS thread made from here on belong to the namespace.
-            let file = std::fs::File::open(format!("/var/run/netns/{ns}")).unwrap();
-            rustix::thread::move_into_link_name_space(
-                file.as_fd(),
-                Some(rustix::thread::LinkNameSpaceType::Network),
-            )
-            .unwrap();
+            courier_testkit::netns::enter(&ns);
             let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0))).unwrap();
             let addr = listener.local_addr().unwrap();
             let _advert = courier_core::discovery::Advert::start(&name, addr, fingerprint).unwrap();
