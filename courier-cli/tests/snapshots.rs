@@ -10,14 +10,12 @@
 //! zone database), so the snapshots show the offset every local time is printed with.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-mod common;
-
-use common::{json_lines, tempdir, text};
+use courier_testkit::json::{json_lines, text};
+use courier_testkit::{HubProcess, TempDir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_courier");
 const PW: &str = "snapshot test password";
@@ -96,42 +94,19 @@ macro_rules! snap {
     }};
 }
 
-/// A hub process, killed when dropped.
-struct Hub {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts `courier hub --json` on a port of loopback and returns it with its first line.
-fn start_hub(dir: &Path) -> (Hub, String) {
-    let mut child = courier()
-        .args(["hub", "--json", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.join("hub"))
-        .env("COURIER_PASSWORD", PW)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let info: serde_json::Value = serde_json::from_str(&line).expect("one JSON line");
-    let addr = info["listen"].as_str().unwrap().to_owned();
-    (Hub { child, addr }, line)
+fn start_hub(dir: &Path) -> (HubProcess, String) {
+    let mut cmd = courier();
+    cmd.env("COURIER_PASSWORD", PW);
+    let hub = HubProcess::spawn(cmd, "127.0.0.1:0", dir.join("hub"), &[]);
+    let line = hub.line().to_owned();
+    (hub, line)
 }
 
 /// `courier ARGS` as `name` (its own profile folder) against `hub`.
-fn client(hub: &Hub, dir: &Path, name: &str, args: &[&str]) -> Command {
+fn client(hub: &HubProcess, dir: &Path, name: &str, args: &[&str]) -> Command {
     let mut c = courier();
-    c.env("COURIER_HUB", &hub.addr)
+    c.env("COURIER_HUB", hub.addr())
         .env("COURIER_HOME", dir.join(name))
         .env("COURIER_NAME", name)
         .env("COURIER_PASSWORD", PW)
@@ -139,12 +114,12 @@ fn client(hub: &Hub, dir: &Path, name: &str, args: &[&str]) -> Command {
     c
 }
 
-fn run(hub: &Hub, dir: &Path, name: &str, args: &[&str]) -> Output {
+fn run(hub: &HubProcess, dir: &Path, name: &str, args: &[&str]) -> Output {
     client(hub, dir, name, args).output().unwrap()
 }
 
 /// Waits until `asker` sees `name` online.
-fn wait_online(hub: &Hub, dir: &Path, asker: &str, name: &str) {
+fn wait_online(hub: &HubProcess, dir: &Path, asker: &str, name: &str) {
     for _ in 0..100 {
         let out = run(hub, dir, asker, &["who", "--json"]);
         if json_lines(&out.stdout)
@@ -188,7 +163,7 @@ fn help() {
 /// and Bob's `listen --json`. Every local time shows the pinned zone's offset.
 #[test]
 fn who_say_history_listen() {
-    let dir = tempdir("snapshots-talk");
+    let dir = TempDir::new("snapshots-talk");
     let (hub, started) = start_hub(&dir);
     snap!(&dir, "hub_started_json", started);
 
@@ -280,7 +255,7 @@ fn who_say_history_listen() {
 /// A wrong password, for people and with `--json`: one line on stderr, exit 2.
 #[test]
 fn wrong_password() {
-    let dir = tempdir("snapshots-refused");
+    let dir = TempDir::new("snapshots-refused");
     let (hub, _) = start_hub(&dir);
     for (name, args) in [
         ("wrong_password", &["who"][..]),
@@ -299,7 +274,7 @@ fn wrong_password() {
 /// outcome of the steps loopback decides are kept.
 #[test]
 fn doctor() {
-    let dir = tempdir("snapshots-doctor");
+    let dir = TempDir::new("snapshots-doctor");
     let (hub, _) = start_hub(&dir);
     let human = run(&hub, &dir, "alice", &["doctor"]);
     let steps: String = text(&human.stderr)

@@ -11,6 +11,7 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 pub struct HubProcess {
     child: Child,
     info: serde_json::Value,
+    line: String,
     /// The hub's stdout, kept open for as long as the hub runs, so that it never writes
     /// to a closed pipe.
     _stdout: BufReader<ChildStdout>,
@@ -50,6 +51,7 @@ impl HubProcess {
         Self {
             child,
             info,
+            line,
             _stdout: stdout,
         }
     }
@@ -58,6 +60,11 @@ impl HubProcess {
     /// `generated_password`, `advertised_as`.
     pub fn info(&self) -> &serde_json::Value {
         &self.info
+    }
+
+    /// The startup line as the hub printed it (for snapshots of the CLI's output).
+    pub fn line(&self) -> &str {
+        &self.line
     }
 
     /// The address it listens on (`listen`), e.g. `127.0.0.1:41234`.
