@@ -69,6 +69,9 @@ pub struct Check {
     pub peer: Option<String>,
     /// How long each way of the peer test sends data.
     pub run: Duration,
+    /// Answer others' link tests while the check's session runs, as this front end's
+    /// other sessions do (off: they are declined, as the user asked).
+    pub answer_link_tests: bool,
 }
 
 /// Runs every step, handing each finding to `say` as it comes; returns the hub that was
@@ -255,13 +258,15 @@ async fn check_hub(hub: &str, check: Check, say: &mut impl FnMut(&'static str, b
     // A pinned hub is checked against its pin; one never met is not pinned by a check.
     let listen = check.listen;
     let port_hint = check.port_hint;
-    let (peer, run) = (check.peer, check.run);
+    let (peer, run, answer) = (check.peer, check.run, check.answer_link_tests);
     config.pins = pinned.is_some().then_some(check.pins);
     // Never asks to be remembered; logs in by this computer's certificate if it can.
     config.remember = false;
-    // Answers others' link tests while it runs, as every Courier front end does.
-    let mut updates =
-        transfer::answer_link_tests(session::connect(config), transfer::Options::default());
+    // Answers others' link tests while it runs as the front end's other sessions do.
+    let mut updates = session::connect(config);
+    if answer {
+        updates = transfer::answer_link_tests(updates, transfer::Options::default());
+    }
     match within(STEP * 2, updates.next()).await {
         Some(Some(Update::Connected { welcome, handle })) => {
             let identity = format!("safety code {}", welcome.hub.safety_code());

@@ -38,6 +38,7 @@ pub(super) fn connection_check(
                     discover,
                     peer,
                     run: courier_core::limits::LINK_TEST_RUN,
+                    answer_link_tests: true,
                 };
                 let (tx, rx) = async_channel::unbounded();
                 let run = doctor::run(check, move |f| {
