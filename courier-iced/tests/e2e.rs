@@ -1007,7 +1007,7 @@ fn a_file_offered_to_someone_offline_waits_at_the_hub_and_goes_when_they_come() 
         card_state(a, true) == Some(FileState::Stored)
     });
     assert!(app.shows(
-        "Bob is offline: the hub keeps the offer and hands it over when they come \
+        "Bob is offline: the hub stores the offer and hands it over when they come \
          online; the files go once they accept (while Courier runs)."
     ));
 

@@ -585,7 +585,7 @@ fn state_line<'a>(
         .into(),
         FileState::Stored => row![
             text(format!(
-                "{who} is offline: the hub keeps the offer and hands it over when they come \
+                "{who} is offline: the hub stores the offer and hands it over when they come \
                  online; the files go once they accept (while Courier runs)."
             ))
             .size(13)

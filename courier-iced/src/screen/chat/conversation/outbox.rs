@@ -46,7 +46,7 @@ impl Conversations {
                 }
                 // The text stays in the composer: nothing typed is lost.
                 Err(e) => {
-                    return Action::Notice(format!("Not sent ({e}); your text is kept."));
+                    return Action::Notice(format!("Not sent ({e}); your text is still there."));
                 }
             }
         }
