@@ -121,7 +121,7 @@ fn new_chat(dir: &std::path::Path) -> Chat {
     let boot = chat::Boot {
         history: Some(dir.to_path_buf()),
         focused: true,
-        kept: Vec::new(),
+        offers_to_resume: Vec::new(),
     };
     let (mut chat, task) = Chat::boot(None, &welcome, Profile::with_name("Ada"), hub, boot);
     settle(&mut chat, &mut Settings::default(), chat::Action::Run(task));

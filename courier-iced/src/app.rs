@@ -75,7 +75,7 @@ pub struct Courier {
     pub confirm: Option<ClientId>,
     /// A blocking warning (the hub's identity changed).
     pub warning: Option<String>,
-    /// Our picture as kept on disk (read at start, written with the settings).
+    /// Our picture as saved on disk (read at start, written with the settings).
     avatar: Vec<u8>,
     generation: u64,
     focused: bool,
@@ -218,7 +218,7 @@ impl Courier {
                     login.mode = login::Mode::Host;
                 }
                 let port = self.settings.host_port;
-                self.host(profile, HostPassword::Kept, port)
+                self.host(profile, HostPassword::Unchanged, port)
             }
         }
     }
@@ -279,39 +279,39 @@ impl Courier {
         }
     }
 
-    /// Saves the settings and our picture in the background.
-    /// Keeps the settings' list of offers the hub keeps for someone in step with the
-    /// cards (saved when it changed), so a restart offers them again.
-    fn keep_offers(&mut self) -> Task<Message> {
+    /// Keeps the settings' offers to resume (what the hub stores for someone offline)
+    /// in step with the cards (saved when they changed), so a restart offers them again.
+    fn remember_offers_to_resume(&mut self) -> Task<Message> {
         let (Screen::Chat(chat), Some(server)) = (&self.screen, &self.server) else {
             return Task::none();
         };
         let hub = server.hub.clone();
-        let mut kept: Vec<settings::KeptOffer> = self
+        let mut offers: Vec<settings::OfferToResume> = self
             .settings
-            .kept_offers
+            .offers_to_resume
             .iter()
             .filter(|k| k.hub != hub)
             .cloned()
             .collect();
-        kept.extend(
+        offers.extend(
             chat.transfers()
-                .kept_offers()
+                .offers_to_resume()
                 .into_iter()
-                .map(|(to, id, paths)| settings::KeptOffer {
+                .map(|(to, id, paths)| settings::OfferToResume {
                     hub: hub.clone(),
                     to: to.to_hex(),
                     id: id.0,
                     paths,
                 }),
         );
-        if kept == self.settings.kept_offers {
+        if offers == self.settings.offers_to_resume {
             return Task::none();
         }
-        self.settings.kept_offers = kept;
+        self.settings.offers_to_resume = offers;
         self.save_settings()
     }
 
+    /// Saves the settings and our picture in the background.
     fn save_settings(&mut self) -> Task<Message> {
         if let Screen::Chat(chat) = &self.screen {
             self.avatar = chat.profile().avatar.to_vec();
@@ -395,7 +395,7 @@ impl Courier {
                 };
                 let action = chat.update(m, &mut self.settings);
                 let task = self.chat_action(action);
-                return Task::batch([task, self.keep_offers()]);
+                return Task::batch([task, self.remember_offers_to_resume()]);
             }
             Message::ConfirmHub(true) => self.confirm = None,
             Message::ConfirmHub(false) => {
@@ -576,10 +576,10 @@ impl Courier {
                             hosted: self.hosted.is_some(),
                             advertised: self.hosted.as_ref().and_then(|h| h.advertised.clone()),
                         };
-                        // What the hub keeps for someone offline is offered again.
-                        let kept = self
+                        // What the hub stores for someone offline is offered again.
+                        let offers_to_resume = self
                             .settings
-                            .kept_offers
+                            .offers_to_resume
                             .iter()
                             .filter(|k| k.hub == server.hub)
                             .filter_map(|k| {
@@ -590,7 +590,7 @@ impl Courier {
                         let boot = chat::Boot {
                             history: Some(server.dir.clone()),
                             focused: self.focused,
-                            kept,
+                            offers_to_resume,
                         };
                         let (chat, task) =
                             Chat::boot(Some(handle), &welcome, server.profile, hub, boot);

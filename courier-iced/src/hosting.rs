@@ -67,7 +67,7 @@ impl Drop for Hosted {
     }
 }
 
-/// Whether the hub kept in `dir` has a password already (it was hosted here before).
+/// Whether the hub whose files are in `dir` has a password already (it was hosted here before).
 /// Only looks: a computer that never hosted gets no hub folder from being asked.
 pub fn has_password(dir: &Path) -> bool {
     if !dir.is_dir() {

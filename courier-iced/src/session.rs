@@ -23,7 +23,7 @@ pub struct ServerKey {
     pub password: String,
     /// Ask the hub to remember this computer at a password login.
     pub remember: bool,
-    /// Answer contacts' connection checks (off: the session declines them).
+    /// Answer contacts' link tests (off: the session declines them).
     pub answer_link_tests: bool,
     /// The profile to log in with.
     pub profile: Profile,
@@ -77,7 +77,7 @@ pub fn connect(key: &ServerKey) -> BoxStream<'static, Feed> {
                 config.pins = Some(PinStore::new(&key.dir));
                 config.remember = key.remember;
                 let updates = session::connect(config);
-                // Contacts' connection checks are answered unless turned off in Settings.
+                // Contacts' link tests are answered unless turned off in Settings.
                 let updates = if key.answer_link_tests {
                     transfer::answer_link_tests(updates, transfer::Options::default())
                 } else {

@@ -47,17 +47,20 @@ pub struct Settings {
     /// A hub hosted here is shown on the network (mDNS), so others find it without
     /// its address.
     pub advertise: bool,
-    /// Files offered to someone offline that the hub keeps for them: offered again at
-    /// the next login, so they go once that person accepts.
-    pub kept_offers: Vec<KeptOffer>,
-    /// Answer contacts' connection checks (their link test to this computer) by
-    /// ourselves; off, they are told this computer does not answer them.
+    /// Files offered to someone offline that the hub stores for them: offered again at
+    /// the next login, so they go once that person accepts. Written as `kept_offers`,
+    /// the name older versions gave it, so their `app.json` still reads.
+    #[serde(rename = "kept_offers")]
+    pub offers_to_resume: Vec<OfferToResume>,
+    /// Answer contacts' link tests (of the link to this computer) by ourselves; off,
+    /// they are told this computer does not answer them.
     pub answer_link_tests: bool,
 }
 
-/// A file offer kept at a hub for someone offline, as the app remembers it.
+/// A file offer stored at a hub for someone offline, as the app remembers it to offer
+/// it again after a restart.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeptOffer {
+pub struct OfferToResume {
     /// The hub (`host:port`).
     pub hub: String,
     /// To whom (hex id).
@@ -96,7 +99,7 @@ impl Default for Settings {
             remember: true,
             resume: Resume::Nothing,
             advertise: true,
-            kept_offers: Vec::new(),
+            offers_to_resume: Vec::new(),
             answer_link_tests: true,
         }
     }
@@ -112,7 +115,7 @@ fn default_name() -> String {
 
 impl Settings {
     /// Reads `app.json` from `dir`; a missing or unreadable file gives the defaults (an
-    /// unreadable one is kept aside as `app.json.bad` so nothing is silently lost).
+    /// unreadable one is set aside as `app.json.bad` so nothing is silently lost).
     pub fn load(dir: &Path) -> Self {
         let path = dir.join(FILE);
         match std::fs::read(&path) {
@@ -176,7 +179,7 @@ impl Settings {
     }
 }
 
-/// Our picture as kept in `dir`; none when missing or too large.
+/// Our picture as saved in `dir`; none when missing or too large.
 pub fn load_avatar(dir: &Path) -> Vec<u8> {
     std::fs::read(dir.join(AVATAR_FILE))
         .ok()
@@ -215,7 +218,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn round_trip_and_bad_file_kept_aside() -> std::io::Result<()> {
+    fn round_trip_and_bad_file_set_aside() -> std::io::Result<()> {
         let dir =
             std::env::temp_dir().join(format!("courier-iced-settings-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -232,8 +235,8 @@ mod tests {
         assert!(back.is_trusted(&id));
         assert!(!back.auto_accepts(&id), "auto-accept is off by default");
 
-        // A file from before a setting existed gets its default: connection checks
-        // are answered.
+        // A file from before a setting existed gets its default: link tests are
+        // answered.
         std::fs::write(dir.join(FILE), br#"{"hub": "10.0.0.2:8977"}"#)?;
         assert!(Settings::load(&dir).answer_link_tests);
 
@@ -241,8 +244,43 @@ mod tests {
         assert_eq!(Settings::load(&dir), Settings::default());
         assert!(
             dir.join("app.json.bad").exists(),
-            "the bad file is kept aside"
+            "the bad file is set aside"
         );
+        std::fs::remove_dir_all(&dir)
+    }
+
+    /// The offers to resume are written under the name older versions used,
+    /// `kept_offers`, so an `app.json` they wrote still reads, and one written now reads
+    /// in them.
+    #[test]
+    fn offers_to_resume_keep_their_old_name_in_the_file() -> std::io::Result<()> {
+        let dir = std::env::temp_dir().join(format!(
+            "courier-iced-settings-offers-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let old = br#"{"hub": "10.0.0.2:8977", "kept_offers": [
+            {"hub": "10.0.0.2:8977", "to": "ab", "id": 7, "paths": ["/tmp/a.txt"]}
+        ]}"#;
+        std::fs::write(dir.join(FILE), old)?;
+        let loaded = Settings::load(&dir);
+        let offer = OfferToResume {
+            hub: "10.0.0.2:8977".into(),
+            to: "ab".into(),
+            id: 7,
+            paths: vec![PathBuf::from("/tmp/a.txt")],
+        };
+        assert_eq!(loaded.offers_to_resume, [offer]);
+        assert!(
+            !dir.join("app.json.bad").exists(),
+            "an old file is not set aside"
+        );
+
+        loaded.save(&dir)?;
+        let written = std::fs::read_to_string(dir.join(FILE))?;
+        assert!(written.contains("\"kept_offers\""), "{written}");
+        assert_eq!(Settings::load(&dir), loaded);
         std::fs::remove_dir_all(&dir)
     }
 }

@@ -217,7 +217,7 @@ fn join_chat_and_files_round_trip() {
     app.send(Message::Dropped(ada_file));
     app.send(Message::Dropped(ada_second));
     app.until("offered", |a| {
-        card_state(a, true) == Some(FileState::Waiting)
+        card_state(a, true) == Some(FileState::Pending)
     });
     let offer = bob.expect("Ada's offer", |e| match e {
         Event::Offer(o) => Some(o.clone()),
@@ -263,7 +263,7 @@ fn join_chat_and_files_round_trip() {
     std::fs::write(&draft, b"not ready").unwrap();
     app.send(Message::Dropped(draft));
     app.until("offered", |a| {
-        card_state(a, true) == Some(FileState::Waiting)
+        card_state(a, true) == Some(FileState::Pending)
     });
     let offer = bob.expect("the second offer", |e| match e {
         Event::Offer(o) => Some(o.id),
@@ -344,7 +344,7 @@ fn losing_the_hub_shows_reconnecting_and_loses_nothing_typed() {
     let bob_target = Target::Client(bob.id);
     assert_eq!(
         my_bubble_state(&app.app, bob_target, "written offline"),
-        Some(BubbleState::Waiting)
+        Some(BubbleState::Unsent)
     );
     assert!(app.shows("written offline"));
 
@@ -353,11 +353,11 @@ fn losing_the_hub_shows_reconnecting_and_loses_nothing_typed() {
         chat(a).is_some_and(|c| *c.connection() == courier_iced::screen::chat::Connection::Online)
     });
     // Sent once the hub is back: it remembers Bob (its database), so it delivers or
-    // keeps the message for him, whichever he is when it arrives.
+    // stores the message for him, whichever he is when it arrives.
     app.until("sent after the hub is back", |a| {
         !matches!(
             my_bubble_state(a, bob_target, "written offline"),
-            Some(BubbleState::Waiting)
+            Some(BubbleState::Unsent)
         )
     });
     let got = bob.expect("the message written offline", |e| match e {
@@ -365,7 +365,7 @@ fn losing_the_hub_shows_reconnecting_and_loses_nothing_typed() {
         _ => None,
     });
     assert_eq!(got, ada);
-    app.until("delivered or kept for Bob", |a| {
+    app.until("delivered or stored for Bob", |a| {
         matches!(
             my_bubble_state(a, bob_target, "written offline"),
             Some(BubbleState::Delivered | BubbleState::Stored)
@@ -694,7 +694,7 @@ fn history_is_there_after_a_relaunch_and_search_opens_the_message_found() {
     first.app.shut_down();
     drop(first);
 
-    // While Ada is away the hub keeps a message for her.
+    // While Ada is away the hub stores a message for her.
     smol::block_on(
         bob.handle
             .send_message(Target::Client(ada), "while you were away"),
@@ -725,7 +725,7 @@ fn history_is_there_after_a_relaunch_and_search_opens_the_message_found() {
         .items
         .iter()
         .find_map(|i| match i {
-            Item::Kept(card) => Some(card.clone()),
+            Item::KeptTransfer(card) => Some(card.clone()),
             _ => None,
         })
         .expect("a kept card");
@@ -922,7 +922,7 @@ fn a_message_written_while_the_hub_is_away_survives_the_app_stopping() {
     write(&mut first, "kept while away");
     assert_eq!(
         my_bubble_state(&first.app, bob_target, "kept while away"),
-        Some(BubbleState::Waiting)
+        Some(BubbleState::Unsent)
     );
     drop(first);
 
@@ -936,7 +936,7 @@ fn a_message_written_while_the_hub_is_away_survives_the_app_stopping() {
     });
     assert_eq!(got, ada);
     again.send(Message::Chat(select(bob_target)));
-    again.until("delivered or kept for Bob, after the relaunch", |a| {
+    again.until("delivered or stored for Bob, after the relaunch", |a| {
         matches!(
             my_bubble_state(a, bob_target, "kept while away"),
             Some(BubbleState::Delivered | BubbleState::Stored)
@@ -992,28 +992,28 @@ fn ada_with_bob_away(
     (app, bob_identity)
 }
 
-/// Files offered to someone offline: the hub keeps the offer, the card says they are
+/// Files offered to someone offline: the hub stores the offer, the card says they are
 /// offline and keeps waiting; when they come online the offer is there, and once they
 /// accept the files go and the card ends "Sent".
 #[test]
 fn a_file_offered_to_someone_offline_waits_at_the_hub_and_goes_when_they_come() {
-    let scratch = TempDir::new("iced-kept-offer");
+    let scratch = TempDir::new("iced-stored-offer");
     let hub = TestHub::start(&scratch.subdir("hub"), PASSWORD, 0);
     let (mut app, bob_identity) = ada_with_bob_away(&scratch.subdir("ada"), &hub);
     let ada = app.chat().me();
     let file = scratch.subdir("ada-out").join("minutes.txt");
     std::fs::write(&file, b"minutes of the meeting\n").unwrap();
     app.send(Message::Dropped(file));
-    app.until("kept for Bob", |a| {
-        card_state(a, true) == Some(FileState::Kept)
+    app.until("stored for Bob", |a| {
+        card_state(a, true) == Some(FileState::Stored)
     });
     assert!(app.shows(
-        "Bob is offline: the hub keeps the offer and hands it over when they come \
+        "Bob is offline: the hub stores the offer and hands it over when they come \
          online; the files go once they accept (while Courier runs)."
     ));
 
     // Bob is back: the offer waits for him, from Ada; he takes it.
-    let offer = bob_takes_the_kept_offer(&mut app, &hub, bob_identity, &scratch, ada);
+    let offer = bob_takes_the_stored_offer(&mut app, &hub, bob_identity, &scratch, ada);
     assert_eq!(offer.manifest.files[0].path, "minutes.txt");
     assert!(offer.time.is_some(), "stamped when it was offered");
     assert_eq!(
@@ -1023,9 +1023,9 @@ fn a_file_offered_to_someone_offline_waits_at_the_hub_and_goes_when_they_come() 
     hub.stop();
 }
 
-/// Bob comes back (as `bob`), finds Ada's kept offer, takes it into `bob-in`, and the
+/// Bob comes back (as `bob`), finds Ada's stored offer, takes it into `bob-in`, and the
 /// app's card ends "Sent". Returns the offer as Bob saw it.
-fn bob_takes_the_kept_offer(
+fn bob_takes_the_stored_offer(
     app: &mut Driver,
     hub: &TestHub,
     bob: courier_core::identity::Identity,
@@ -1033,7 +1033,7 @@ fn bob_takes_the_kept_offer(
     ada: courier_core::proto::ClientId,
 ) -> courier_core::proto::IncomingOffer {
     let bob = Peer::join_as(&hub.address(), PASSWORD, "Bob", bob);
-    let offer = bob.expect("the kept offer", |e| match e {
+    let offer = bob.expect("the stored offer", |e| match e {
         Event::Offer(o) => Some(o.clone()),
         _ => None,
     });
@@ -1056,10 +1056,10 @@ fn bob_takes_the_kept_offer(
 }
 
 /// The app stops while an offer waits for someone offline: relaunched, it offers the
-/// same files again (the hub kept the offer), and they go once that person accepts.
+/// same files again (the hub stored the offer), and they go once that person accepts.
 #[test]
-fn an_offer_kept_for_someone_offline_is_offered_again_after_the_app_restarts() {
-    let scratch = TempDir::new("iced-kept-offer-restart");
+fn an_offer_stored_for_someone_offline_is_offered_again_after_the_app_restarts() {
+    let scratch = TempDir::new("iced-stored-offer-restart");
     let hub = TestHub::start(&scratch.subdir("hub"), PASSWORD, 0);
     let dir = scratch.subdir("ada");
     let (mut first, bob_identity) = ada_with_bob_away(&dir, &hub);
@@ -1067,14 +1067,14 @@ fn an_offer_kept_for_someone_offline_is_offered_again_after_the_app_restarts() {
     let file = scratch.subdir("ada-out").join("budget.csv");
     std::fs::write(&file, b"rent,100\nfood,50\n").unwrap();
     first.send(Message::Dropped(file.clone()));
-    first.until("kept for Bob", |a| {
-        card_state(a, true) == Some(FileState::Kept)
+    first.until("stored for Bob", |a| {
+        card_state(a, true) == Some(FileState::Stored)
     });
-    assert_eq!(first.app.settings.kept_offers.len(), 1, "remembered");
-    assert_eq!(first.app.settings.kept_offers[0].paths, [file]);
+    assert_eq!(first.app.settings.offers_to_resume.len(), 1, "remembered");
+    assert_eq!(first.app.settings.offers_to_resume[0].paths, [file]);
     first.until("saved", |_| {
         courier_iced::settings::Settings::load(&dir)
-            .kept_offers
+            .offers_to_resume
             .len()
             == 1
     });
@@ -1084,13 +1084,16 @@ fn an_offer_kept_for_someone_offline_is_offered_again_after_the_app_restarts() {
     let mut again = Driver::launch(dir.clone());
     again.until("rejoined by itself", in_chat);
     again.until("the offer waits again", |a| {
-        card_state(a, true) == Some(FileState::Waiting)
+        card_state(a, true) == Some(FileState::Pending)
     });
-    bob_takes_the_kept_offer(&mut again, &hub, bob_identity, &scratch, ada);
+    bob_takes_the_stored_offer(&mut again, &hub, bob_identity, &scratch, ada);
     assert_eq!(
         std::fs::read(scratch.join("bob-in").join("budget.csv")).unwrap(),
         b"rent,100\nfood,50\n"
     );
-    assert!(again.app.settings.kept_offers.is_empty(), "no longer kept");
+    assert!(
+        again.app.settings.offers_to_resume.is_empty(),
+        "no longer to resume"
+    );
     hub.stop();
 }

@@ -92,7 +92,7 @@ impl Courier {
         let (new_password, password) = match password {
             HostPassword::Set(pw) => (Some(pw.clone()), pw),
             // A hub that remembers this computer lets it in without one.
-            HostPassword::Kept => (None, String::new()),
+            HostPassword::Unchanged => (None, String::new()),
             HostPassword::LogIn(pw) => (None, pw),
         };
         if let Screen::Login(login) = &mut self.screen {

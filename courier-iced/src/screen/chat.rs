@@ -2,7 +2,7 @@
 //!
 //! One feature per module, each with its own state, `Message`, `update` and `view`:
 //! [`contacts`] (who is who, the list), [`conversation`] (bubbles, composer, receipts,
-//! typing, waiting messages), [`transfers`] (file cards) and [`panel`] (settings, profile,
+//! typing, unsent messages), [`transfers`] (transfer cards) and [`panel`] (settings, profile,
 //! menu). [`Chat`] routes between them: the session (a subscription of the parent) feeds
 //! it with [`Chat::session_event`], [`Chat::connected`] and [`Chat::disconnected`], and
 //! it turns what the features ask for into one [`Action`] for the parent.
@@ -74,7 +74,7 @@ pub struct Chat {
     people: People,
     /// Every conversation and the composer.
     conversations: Conversations,
-    /// File cards.
+    /// Transfer cards.
     transfers: Transfers,
     /// The side panel.
     panel: Panel,
@@ -99,7 +99,7 @@ pub enum Message {
     Contacts(contacts::Message),
     /// In the open conversation.
     Conversation(conversation::Message),
-    /// On a file card (drawn in the open conversation).
+    /// On a transfer card (drawn in the open conversation).
     Transfer(transfers::Message),
     /// In the side panel.
     Panel(panel::Message),
@@ -124,9 +124,9 @@ pub struct Boot {
     pub history: Option<PathBuf>,
     /// Whether the window has focus.
     pub focused: bool,
-    /// Offers the hub keeps for someone, to offer again: to whom, the hub's id, the
-    /// paths chosen.
-    pub kept: Vec<(ClientId, courier_core::proto::TransferId, Vec<PathBuf>)>,
+    /// Offers to resume (the hub stores them for someone), to offer again: to whom, the
+    /// hub's id, the paths chosen.
+    pub offers_to_resume: Vec<(ClientId, courier_core::proto::TransferId, Vec<PathBuf>)>,
 }
 
 /// Opens a conversation, as clicking its contact does.
@@ -163,10 +163,10 @@ pub enum Action {
 impl Chat {
     /// The main window after login: `history` is the profile folder whose history of
     /// this hub is kept (none in tests and benchmarks), `focused` whether the window
-    /// has focus, `kept` the offers the hub keeps for someone, to offer again (to whom,
-    /// the hub's id, the paths chosen). The task opens the history, asks for pictures
-    /// and offers again; a hub hosted here opens the Menu (what the others need to
-    /// join: addresses, safety code).
+    /// has focus, `offers_to_resume` the offers the hub stores for someone, to offer
+    /// again (to whom, the hub's id, the paths chosen). The task opens the history,
+    /// asks for pictures and offers again; a hub hosted here opens the Menu (what the
+    /// others need to join: addresses, safety code).
     pub fn boot(
         handle: Option<Handle>,
         welcome: &Welcome,
@@ -199,7 +199,7 @@ impl Chat {
             None => Task::none(),
         };
         let avatars = chat.fetch_avatars();
-        let resumed = chat.resume_offers(boot.kept);
+        let resumed = chat.resume_offers(boot.offers_to_resume);
         let asked = chat.conversations.take_tasks().map(Message::Conversation);
         (chat, Task::batch([opened, asked, avatars, resumed]))
     }
@@ -244,7 +244,7 @@ impl Chat {
         &self.conversations
     }
 
-    /// The file cards.
+    /// The transfer cards.
     pub fn transfers(&self) -> &Transfers {
         &self.transfers
     }
@@ -310,7 +310,7 @@ impl Chat {
         self.handle = Some(handle);
         self.connection = Connection::Online;
         self.people.replace(welcome.contacts.clone());
-        self.flush_waiting();
+        self.flush_unsent();
         let asked = self.conversations.take_tasks().map(Message::Conversation);
         Task::batch([self.fetch_avatars(), asked])
     }
@@ -392,38 +392,39 @@ impl Chat {
             .map(Message::Conversation)
     }
 
-    /// Sends what was written while the hub was away, where the recipient is back.
-    fn flush_waiting(&mut self) {
-        if self.connection != Connection::Online || !self.conversations.has_waiting() {
+    /// Sends the unsent messages (written while the hub was away) whose recipient is back.
+    fn flush_unsent(&mut self) {
+        if self.connection != Connection::Online || !self.conversations.has_unsent() {
             return;
         }
         if let Some(handle) = &self.handle {
             let me = self.people.me;
             let people = &self.people;
             self.conversations
-                .flush_waiting(me, handle, |id| people.get(id).is_some());
+                .flush_unsent(me, handle, |id| people.get(id).is_some());
         }
     }
 
     /// Takes what the session reports.
     pub fn session_event(&mut self, event: Event, settings: &Settings) -> Action {
         let action = self.session_event_inner(event, settings);
-        self.keep_finished_cards();
+        self.keep_finished_transfers();
         self.with_tasks(action)
     }
 
-    /// File cards whose transfers ended go into the history; a history problem shows.
-    fn keep_finished_cards(&mut self) {
+    /// Transfers that ended go into the history (as kept transfers); a history problem
+    /// shows.
+    fn keep_finished_transfers(&mut self) {
         let finished = self.transfers.take_finished();
         if !finished.is_empty() {
-            self.conversations.keep_cards(finished);
+            self.conversations.keep_transfers(finished);
         }
         self.show_history_problem();
     }
 
     fn session_event_inner(&mut self, event: Event, settings: &Settings) -> Action {
         if self.people.apply(&event) {
-            self.flush_waiting();
+            self.flush_unsent();
             return Action::Run(self.fetch_avatars());
         }
         let me = self.me();
@@ -470,7 +471,7 @@ impl Chat {
 
     fn offer(&mut self, offer: courier_core::proto::IncomingOffer, settings: &Settings) -> Action {
         let from = offer.from;
-        // The hub hands a kept offer over again at each login until it is answered.
+        // The hub hands a stored offer over again at each login until it is answered.
         if self.transfers.offered_again(&offer) {
             return Action::None;
         }
@@ -495,7 +496,7 @@ impl Chat {
     /// Handles a message.
     pub fn update(&mut self, message: Message, settings: &mut Settings) -> Action {
         let action = self.update_inner(message, settings);
-        self.keep_finished_cards();
+        self.keep_finished_transfers();
         self.with_tasks(action)
     }
 
@@ -534,7 +535,7 @@ impl Chat {
                     conversation::Action::Notice(n) => self.notice = Some(n),
                     conversation::Action::Attach => return self.attach(),
                     conversation::Action::Received(m) => return self.received(&m, settings),
-                    conversation::Action::Waiting => self.flush_waiting(),
+                    conversation::Action::SendUnsent => self.flush_unsent(),
                     conversation::Action::Cleared { scope, n } => self.cleared(scope, n),
                 }
             }
@@ -602,14 +603,14 @@ impl Chat {
         }))
     }
 
-    /// Offers again what the hub keeps for someone (offered before the app restarted):
-    /// `kept` is (to whom, the hub's id, the paths chosen).
+    /// Offers again what the hub stores for someone (offered before the app restarted):
+    /// `offers` are (to whom, the hub's id, the paths chosen).
     pub fn resume_offers(
         &mut self,
-        kept: Vec<(ClientId, courier_core::proto::TransferId, Vec<PathBuf>)>,
+        offers: Vec<(ClientId, courier_core::proto::TransferId, Vec<PathBuf>)>,
     ) -> Task<Message> {
         let mut tasks = Vec::new();
-        for (peer, id, paths) in kept {
+        for (peer, id, paths) in offers {
             let (key, task) = self.transfers.resume(peer, id, paths);
             self.conversations.add_card(peer, key);
             tasks.push(task.map(card_message));
@@ -682,7 +683,7 @@ impl Chat {
     }
 }
 
-/// Lifts a file card's message to the window's.
+/// Lifts a transfer card's message to the window's.
 fn card_message(m: transfers::Message) -> Message {
     Message::Transfer(m)
 }

@@ -123,9 +123,10 @@ pub enum Action {
 pub enum HostPassword {
     /// A new hub: set this password.
     Set(String),
-    /// The hub keeps its password; this computer is remembered and logs in without.
-    Kept,
-    /// The hub keeps its password; log in with this one (it changes nothing).
+    /// The hub's password stays as it is; this computer is remembered and logs in
+    /// without.
+    Unchanged,
+    /// The hub's password stays as it is; log in with this one (it changes nothing).
     LogIn(String),
 }
 
@@ -173,7 +174,7 @@ impl Login {
         }
     }
 
-    /// What a hub's certificate showed; kept only if the hub is still listed as it was
+    /// What a hub's certificate showed; recorded only if the hub is still listed as it was
     /// when checked.
     pub fn checked(&mut self, hub: &FoundHub, checked: Checked) {
         if let Some(row) = self.found.iter_mut().find(|(h, _)| h == hub) {
@@ -334,7 +335,7 @@ impl Login {
                     }
                     HostPassword::LogIn(self.password.clone())
                 } else {
-                    HostPassword::Kept
+                    HostPassword::Unchanged
                 };
                 let port = if self.port.is_empty() {
                     0

@@ -1,5 +1,6 @@
-//! Conversations: messages as bubbles with their delivery state, file cards in between,
-//! who is typing, the composer, drafts, and messages written while the hub was away.
+//! Conversations: messages as bubbles with their delivery state, transfer cards in
+//! between, who is typing, the composer, drafts, and unsent messages (written while the
+//! hub was away).
 //!
 //! Messages are kept in the history (`courier_core::history`, through the app's
 //! [`crate::history::Worker`]) as they are shown, sent or change state; a conversation
@@ -8,8 +9,8 @@
 //! the history, with the way back to the latest). Nothing here waits on the file: each
 //! request becomes a task whose answer comes back as [`Message::Loaded`].
 //!
-//! [`history`] asks and applies what the history answers, [`outbox`] sends (and keeps
-//! what waits for the hub), [`composer`] is the text being written, [`view`] draws.
+//! [`history`] asks and applies what the history answers, [`outbox`] sends (and holds
+//! the unsent messages until the hub is there), [`composer`] is the text being written, [`view`] draws.
 
 mod composer;
 mod history;
@@ -48,7 +49,7 @@ pub const FOUND: usize = 50;
 /// One conversation: with a contact, or with everyone.
 #[derive(Debug)]
 pub struct Conversation {
-    /// Messages and file cards, oldest first.
+    /// Messages and cards (transfer cards, kept transfers), oldest first.
     pub items: Vec<Item>,
     /// Messages not yet seen.
     pub unread: usize,
@@ -58,7 +59,7 @@ pub struct Conversation {
     pub shown: usize,
     /// The oldest message loaded from the history (where "Show earlier" goes on).
     older: Option<i64>,
-    /// File cards from the history are loaded from this time on.
+    /// Kept transfers from the history are loaded from this time on.
     cards_since: Option<Timestamp>,
     /// Whether the history may hold older messages than those loaded.
     more: bool,
@@ -102,20 +103,20 @@ pub struct Jump {
 pub enum Item {
     /// A chat message.
     Message(Bubble),
-    /// A file card (its key among the chat's file cards).
+    /// A transfer card (its key among the chat's transfer cards).
     Transfer(u64),
-    /// A file card of an earlier run, from the history.
-    Kept(courier_core::history::KeptTransfer),
+    /// A kept transfer: one of an earlier run, from the history.
+    KeptTransfer(courier_core::history::KeptTransfer),
 }
 
-/// A file card in the open conversation, for the parent to draw (the conversation
+/// A card in the open conversation, for the parent to draw (the conversation
 /// knows where cards go, not what they show: see [`Conversations::view`]).
 #[derive(Debug, Clone, Copy)]
 pub enum Card<'a> {
-    /// A transfer of this run (its key among the chat's file cards).
+    /// A transfer of this run (its key among the chat's transfer cards).
     Transfer(u64),
-    /// A card of an earlier run, from the history.
-    Kept(&'a courier_core::history::KeptTransfer),
+    /// A kept transfer: one of an earlier run, from the history.
+    KeptTransfer(&'a courier_core::history::KeptTransfer),
 }
 
 /// A chat message as shown.
@@ -138,14 +139,14 @@ pub struct Bubble {
 pub enum BubbleState {
     /// Someone else's message.
     Received,
-    /// Written while the hub was away (or before the recipient was back on a restarted
-    /// hub): kept here, sent when both are there.
-    Waiting,
+    /// Unsent: written while the hub was away (or before the recipient was back on a
+    /// restarted hub); kept in the history, sent when both are there.
+    Unsent,
     /// Handed to the session; waiting for the hub's receipt.
     Sent,
     /// Delivered to the recipient.
     Delivered,
-    /// The recipient is offline; the hub keeps it for them.
+    /// The recipient is offline; the hub stores it for them.
     Stored,
     /// The recipient read it.
     Read,
@@ -169,9 +170,9 @@ pub struct Conversations {
     /// Receipts for messages of ours not loaded yet (their page is on its way from the
     /// history, which may hold the state before the receipt).
     receipts: HashMap<MsgId, BubbleState>,
-    /// Our messages written while the hub was away, oldest first: the id each is kept
-    /// (and will be sent) under, where it goes, and its text.
-    waiting: Vec<(MsgId, Target, String)>,
+    /// Our unsent messages (written while the hub was away), oldest first: the id each
+    /// is kept (and will be sent) under, where it goes, and its text.
+    unsent: Vec<(MsgId, Target, String)>,
     last_typing: Option<Instant>,
     /// The history, while it is kept.
     worker: Option<Worker>,
@@ -217,8 +218,8 @@ pub enum Action {
     Attach,
     /// Someone's message is shown now (the history said it is new): notify as fits.
     Received(ChatMessage),
-    /// What an earlier run wrote while the hub was away is back: send what can go.
-    Waiting,
+    /// What an earlier run left unsent is back from the history: send what can go.
+    SendUnsent,
     /// The history of `scope` (`None`: every conversation) was cleared: `n` messages.
     Cleared {
         /// Which conversation.
@@ -248,7 +249,7 @@ impl Conversations {
             drafts: HashMap::new(),
             sent: HashMap::new(),
             receipts: HashMap::new(),
-            waiting: Vec::new(),
+            unsent: Vec::new(),
             last_typing: None,
             worker: None,
             pending: 0,
@@ -382,7 +383,7 @@ impl Conversations {
         conversation.unread += 1;
     }
 
-    /// A file card joins the conversation with `peer`.
+    /// A transfer card joins the conversation with `peer`.
     pub fn add_card(&mut self, peer: ClientId, key: u64) {
         self.thread(Target::Client(peer))
             .items
@@ -521,7 +522,7 @@ impl Default for Conversations {
 fn key_of(item: &Item) -> Option<(ClientId, MsgId)> {
     match item {
         Item::Message(b) => Some((b.from, b.id)),
-        Item::Transfer(_) | Item::Kept(_) => None,
+        Item::Transfer(_) | Item::KeptTransfer(_) => None,
     }
 }
 
@@ -529,7 +530,7 @@ impl From<Entry> for Bubble {
     fn from(e: Entry) -> Self {
         let state = match e.state {
             courier_core::history::State::Received => BubbleState::Received,
-            courier_core::history::State::Unsent => BubbleState::Waiting,
+            courier_core::history::State::Unsent => BubbleState::Unsent,
             courier_core::history::State::Delivered => BubbleState::Delivered,
             courier_core::history::State::Stored => BubbleState::Stored,
             courier_core::history::State::Read => BubbleState::Read,

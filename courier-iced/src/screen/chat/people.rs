@@ -22,9 +22,9 @@ pub struct People {
     pub list: Contacts,
     /// The contact search text.
     pub search: String,
-    /// Contact ids in list order (online first, by name), kept between contact changes.
+    /// Contact ids in list order (online first, by name), held between contact changes.
     roster: Vec<ClientId>,
-    /// Display labels (look-alike names tagged), kept with the roster.
+    /// Display labels (look-alike names tagged), made with the roster.
     labels: HashMap<ClientId, String>,
     /// Search results in list order, while searching.
     hits: Option<Vec<ClientId>>,

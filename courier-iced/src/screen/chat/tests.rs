@@ -285,7 +285,7 @@ fn chat_booted(dir: Option<&std::path::Path>) -> (Chat, Task<Message>) {
     let boot = Boot {
         history: dir.map(std::path::Path::to_path_buf),
         focused: true,
-        kept: Vec::new(),
+        offers_to_resume: Vec::new(),
     };
     Chat::boot(None, &welcome, chat.profile.clone(), chat.hub.clone(), boot)
 }

@@ -1,4 +1,4 @@
-//! File cards: offers to and from a contact, their answer, progress, and outcome. Each
+//! Transfer cards: offers to and from a contact, their answer, progress, and outcome. Each
 //! transfer runs as an abortable task over `courier_core::transfer`; removing its card
 //! would cancel it.
 
@@ -44,7 +44,7 @@ pub struct TransferCard {
     pub progress: Option<Progress>,
     /// The hub's id for it.
     pub id: Option<TransferId>,
-    /// An incoming offer waiting for an answer.
+    /// An incoming offer, pending until we answer it.
     pub offer: Option<IncomingOffer>,
     /// Where received files went.
     pub saved_in: Option<PathBuf>,
@@ -61,11 +61,11 @@ pub struct TransferCard {
 pub enum FileState {
     /// Reading the files to offer.
     Preparing,
-    /// Offered; waiting for the other side's answer.
-    Waiting,
-    /// Offered to someone offline: the hub keeps the offer until they come online and
+    /// Offered and pending: the other side has not answered yet.
+    Pending,
+    /// Offered to someone offline: the hub stores the offer until they come online and
     /// answer; the files go then (while Courier runs).
-    Kept,
+    Stored,
     /// Offered to us; waiting for Accept / Decline.
     Incoming,
     /// Accepted; connecting.
@@ -116,7 +116,7 @@ impl TransferCard {
     }
 }
 
-/// Every file card, by a local key.
+/// Every transfer card, by a local key.
 #[derive(Debug, Default)]
 pub struct Transfers {
     /// The cards.
@@ -233,7 +233,7 @@ impl Transfers {
         (key, task)
     }
 
-    /// An offer the hub keeps for `peer` (made before this app restarted): a card that
+    /// An offer the hub stores for `peer` (made before this app restarted): a card that
     /// waits for them again, and reads the files so they go once accepted.
     pub fn resume(
         &mut self,
@@ -252,12 +252,12 @@ impl Transfers {
         (key, task)
     }
 
-    /// Our offers the hub keeps until their recipient answers (for the settings): to
-    /// whom, its id, and the paths chosen.
-    pub fn kept_offers(&self) -> Vec<(ClientId, TransferId, Vec<PathBuf>)> {
+    /// Our offers to resume after a restart (for the settings): those pending or stored
+    /// until their recipient answers; to whom, its id, and the paths chosen.
+    pub fn offers_to_resume(&self) -> Vec<(ClientId, TransferId, Vec<PathBuf>)> {
         self.cards
             .values()
-            .filter(|c| c.outgoing && matches!(c.state, FileState::Waiting | FileState::Kept))
+            .filter(|c| c.outgoing && matches!(c.state, FileState::Pending | FileState::Stored))
             .filter_map(|c| Some((c.peer, c.id?, c.paths.clone())))
             .collect()
     }
@@ -274,7 +274,7 @@ impl Transfers {
         self.add(card)
     }
 
-    /// Whether `offer` already has a card (a kept offer handed over again after a
+    /// Whether `offer` already has a card (a stored offer handed over again after a
     /// reconnect): one still waiting for our answer takes the new copy (where the
     /// sender listens now); one that failed (the hub connection dropped before the
     /// files came) may be accepted again.
@@ -382,13 +382,13 @@ impl Transfers {
             ..transfer::Options::default()
         };
         let stream = match card.id {
-            // Offered before a restart: the hub still keeps it.
+            // Offered before a restart: the hub still stores it.
             Some(id) => {
-                card.state = FileState::Waiting;
+                card.state = FileState::Pending;
                 transfer::resume(handle, card.peer, id, source, options)
             }
             None => {
-                card.state = FileState::Waiting;
+                card.state = FileState::Pending;
                 transfer::send_source(handle, card.peer, source, options)
             }
         };
@@ -448,7 +448,7 @@ impl Transfers {
             transfer::Update::Offered { id } => card.id = Some(id),
             transfer::Update::Stored { id } => {
                 card.id = Some(id);
-                card.state = FileState::Kept;
+                card.state = FileState::Stored;
             }
             transfer::Update::Accepted { .. } => card.state = FileState::Connecting,
             transfer::Update::Connected { route } => {
@@ -504,7 +504,7 @@ impl Transfers {
             (n, 0) => format!("{n} files"),
             (n, f) => format!("{n} files and {f} empty folders"),
         };
-        // An offer kept for us while we were away says when it was made.
+        // An offer stored for us while we were away says when it was made.
         let when = card
             .offered
             .filter(|t| courier_core::proto::Timestamp::now().0.saturating_sub(t.0) > 60_000)
@@ -577,15 +577,15 @@ fn state_line<'a>(
     };
     match &card.state {
         FileState::Preparing => text("Reading the files…").size(13).into(),
-        FileState::Waiting => row![
+        FileState::Pending => row![
             text("Waiting for them to accept…").size(13).width(Fill),
             cancel()
         ]
         .align_y(Center)
         .into(),
-        FileState::Kept => row![
+        FileState::Stored => row![
             text(format!(
-                "{who} is offline: the hub keeps the offer and hands it over when they come \
+                "{who} is offline: the hub stores the offer and hands it over when they come \
                  online; the files go once they accept (while Courier runs)."
             ))
             .size(13)
@@ -677,9 +677,9 @@ fn state_line<'a>(
     }
 }
 
-/// A file card kept in the history: which way, the files (the first few), how it ended,
-/// and the folder to open.
-pub fn kept_view<'a, M: Clone + 'a>(
+/// A kept transfer (a finished one, as the history records it): which way, the files
+/// (the first few), how it ended, and the folder to open.
+pub fn kept_transfer_view<'a, M: Clone + 'a>(
     card: &'a courier_core::history::KeptTransfer,
     people: &People,
     open: impl Fn(PathBuf) -> M,

@@ -28,8 +28,9 @@ impl Chat {
         if let Connection::Reconnecting { reason, next } = &self.connection {
             middle = middle.push(reconnecting(reason, *next));
         }
-        // The file cards are drawn here, where both the conversation and the cards are
-        // known; what they send comes back as the window's own message.
+        // The cards (transfer cards, kept transfers) are drawn here, where both the
+        // conversation and the cards are known; what they send comes back as the
+        // window's own message.
         middle =
             middle.push(
                 self.conversations
@@ -38,8 +39,8 @@ impl Chat {
                             .transfers
                             .view(key, &self.people)
                             .map(Message::Transfer),
-                        conversation::Card::Kept(kept) => {
-                            transfers::kept_view(kept, &self.people, |dir| {
+                        conversation::Card::KeptTransfer(kept) => {
+                            transfers::kept_transfer_view(kept, &self.people, |dir| {
                                 Message::Transfer(transfers::Message::OpenFolder(dir))
                             })
                         }

@@ -139,12 +139,12 @@ fn a_hub_with_a_password_is_hosted_without_typing_it_and_the_form_never_changes_
             .expect("says why no password is asked");
         let _ = ui.click("Host and join");
     });
-    let kept = Action::Host {
+    let unchanged = Action::Host {
         profile: Profile::with_name("Host"),
-        password: HostPassword::Kept,
+        password: HostPassword::Unchanged,
         port: 8977,
     };
-    assert_eq!(actions, vec![kept]);
+    assert_eq!(actions, vec![unchanged]);
 
     // Not remembered any more: the password is asked, to log in only.
     login.host_login_needs_password = true;

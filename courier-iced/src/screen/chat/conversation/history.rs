@@ -13,8 +13,8 @@ use super::{
 };
 use crate::history::{Found, Worker};
 
-/// A page of messages (newest first), the file cards of the same time (oldest first),
-/// and where cards were loaded from; or why not.
+/// A page of messages (newest first), the kept transfers of the same time (oldest
+/// first), and where they were loaded from; or why not.
 pub type Page = Result<(Vec<Entry>, Vec<KeptTransfer>, Timestamp), String>;
 /// The messages before a message found (newest first) and after it; or why not.
 pub type Around = Result<(Vec<Entry>, Vec<Entry>), String>;
@@ -22,10 +22,10 @@ pub type Around = Result<(Vec<Entry>, Vec<Entry>), String>;
 /// What the history answered (`None` inside: there is no history).
 #[derive(Debug, Clone)]
 pub enum Loaded {
-    /// What an earlier run wrote while the hub was away.
-    Waiting(Option<Result<Vec<Entry>, String>>),
-    /// A page of `target`'s messages before those loaded, with the file cards of the same
-    /// stretch of time; `grow` shows a page more once it is in ("Show earlier").
+    /// The unsent messages an earlier run left (written while the hub was away).
+    Unsent(Option<Result<Vec<Entry>, String>>),
+    /// A page of `target`'s messages before those loaded, with the kept transfers of the
+    /// same stretch of time; `grow` shows a page more once it is in ("Show earlier").
     Page {
         /// Whose conversation.
         target: Target,
@@ -73,14 +73,14 @@ pub enum Loaded {
 }
 
 impl Conversations {
-    /// Keeps messages in the history behind `worker` from now on: what an earlier run
-    /// wrote while the hub was away is asked for, and conversations already open load
+    /// Keeps messages in the history behind `worker` from now on: the unsent messages
+    /// an earlier run left are asked for, and conversations already open load
     /// their newest page.
     pub fn keep_history(&mut self, worker: Worker) {
         self.worker = Some(worker);
         self.request(
             |h| h.unsent_messages().map_err(|e| e.to_string()),
-            Loaded::Waiting,
+            Loaded::Unsent,
         );
         let targets: Vec<Target> = self.threads.keys().copied().collect();
         for target in targets {
@@ -156,7 +156,7 @@ impl Conversations {
                 let entries = h
                     .page(Some(target), older, PAGE)
                     .map_err(|e| e.to_string())?;
-                // File cards (with a contact) of the same stretch of time: from the
+                // Kept transfers (with a contact) of the same stretch of time: from the
                 // oldest message of the page (or the very start, on the last page) to
                 // where the previous page began.
                 let since = if entries.len() == PAGE {
@@ -176,8 +176,8 @@ impl Conversations {
         )
     }
 
-    /// Keeps file cards whose transfers are over in the history.
-    pub fn keep_cards(&mut self, cards: Vec<KeptTransfer>) {
+    /// Keeps finished transfers in the history (as kept transfers).
+    pub fn keep_transfers(&mut self, cards: Vec<KeptTransfer>) {
         self.write(move |h| {
             let mut result = Ok(());
             for card in &cards {
@@ -299,12 +299,12 @@ impl Conversations {
     pub(super) fn loaded(&mut self, answer: Loaded) -> Action {
         self.pending = self.pending.saturating_sub(1);
         match answer {
-            Loaded::Waiting(entries) => {
+            Loaded::Unsent(entries) => {
                 match entries {
                     Some(Ok(entries)) => {
                         for e in entries.into_iter().filter(|e| e.outgoing) {
-                            if !self.waiting.iter().any(|(id, _, _)| *id == e.id) {
-                                self.waiting.push((e.id, e.peer, e.text));
+                            if !self.unsent.iter().any(|(id, _, _)| *id == e.id) {
+                                self.unsent.push((e.id, e.peer, e.text));
                             }
                         }
                     }
@@ -313,7 +313,7 @@ impl Conversations {
                     }
                     None => {}
                 }
-                return Action::Waiting;
+                return Action::SendUnsent;
             }
             Loaded::Page { target, grow, page } => self.page_loaded(target, grow, page),
             Loaded::Found(found) => {
@@ -352,7 +352,7 @@ impl Conversations {
                     None => true,
                 };
                 let target = Self::target_of(&message);
-                // Kept before (shown in an earlier session), or shown meanwhile.
+                // In the history before (shown in an earlier session), or shown meanwhile.
                 if !new || self.shown(target, &message) {
                     return Action::None;
                 }
@@ -421,12 +421,12 @@ impl Conversations {
         for item in items {
             if let Item::Message(b) = &item {
                 while let Some(card) = cards.next_if(|card| card.time <= b.time) {
-                    merged.push(Item::Kept(card));
+                    merged.push(Item::KeptTransfer(card));
                 }
             }
             merged.push(item);
         }
-        merged.extend(cards.map(Item::Kept));
+        merged.extend(cards.map(Item::KeptTransfer));
         merged.append(&mut c.items);
         c.items = merged;
         if grow {

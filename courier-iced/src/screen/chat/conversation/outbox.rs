@@ -1,5 +1,5 @@
-//! Sending: what is written goes to the session, or, while the hub is away, waits here
-//! (and in the history, under the id it will be sent with) until it can go.
+//! Sending: what is written goes to the session, or, while the hub is away, stays here
+//! unsent (and in the history, under the id it will be sent with) until it can go.
 
 use courier_core::proto::{ClientId, MsgId, Target, Timestamp};
 use courier_core::session::Handle;
@@ -27,13 +27,13 @@ impl Conversations {
         let target = self.selected;
         let text = text.to_owned();
         if !outlet.online {
-            // Kept here rather than in the session's queue: after a hub restart the
+            // Held here rather than in the session's queue: after a hub restart the
             // recipient may not be back yet, and the hub would refuse it as unknown.
             // Kept in the history at once (under the id it will be sent with): a
             // stopped or killed app sends it at its next start.
             let id = MsgId::random();
-            self.waiting.push((id, target, text.clone()));
-            let time = self.push_mine(me, target, id, text.clone(), BubbleState::Waiting);
+            self.unsent.push((id, target, text.clone()));
+            let time = self.push_mine(me, target, id, text.clone(), BubbleState::Unsent);
             let kept = text.clone();
             self.write(move |h| h.unsent(me, id, target, &kept, time).map(|_| ()));
         } else {
@@ -45,7 +45,9 @@ impl Conversations {
                     self.write(move |h| h.sent(me, id, target, &kept, time).map(|_| ()));
                 }
                 // The text stays in the composer: nothing typed is lost.
-                Err(e) => return Action::Notice(format!("Not sent ({e}); your text is kept.")),
+                Err(e) => {
+                    return Action::Notice(format!("Not sent ({e}); your text is still there."));
+                }
             }
         }
         self.composer = text_editor::Content::new();
@@ -74,16 +76,17 @@ impl Conversations {
         time
     }
 
-    /// Sends what was written while the hub was away, to everyone and to each recipient
-    /// `known` says the hub knows again; the rest keeps waiting for its recipient.
-    pub fn flush_waiting(
+    /// Sends the unsent messages (written while the hub was away), to everyone and to
+    /// each recipient `known` says the hub knows again; the rest stays unsent until its
+    /// recipient is back.
+    pub fn flush_unsent(
         &mut self,
         me: ClientId,
         handle: &Handle,
         known: impl Fn(&ClientId) -> bool,
     ) {
-        let waiting = std::mem::take(&mut self.waiting);
-        for (id, target, text) in waiting {
+        let unsent = std::mem::take(&mut self.unsent);
+        for (id, target, text) in unsent {
             let ready = match target {
                 Target::Everyone => true,
                 Target::Client(peer) => known(&peer),
@@ -93,7 +96,7 @@ impl Conversations {
                     .try_send_message_as(id, target, text.as_str())
                     .is_err()
             {
-                self.waiting.push((id, target, text));
+                self.unsent.push((id, target, text));
                 continue;
             }
             self.sent.insert(id, target);
@@ -112,8 +115,8 @@ impl Conversations {
         }
     }
 
-    /// Whether messages wait for the hub.
-    pub fn has_waiting(&self) -> bool {
-        !self.waiting.is_empty()
+    /// Whether unsent messages wait for the hub.
+    pub fn has_unsent(&self) -> bool {
+        !self.unsent.is_empty()
     }
 }

@@ -1,4 +1,4 @@
-//! Drawing the open conversation: bubbles with their state, file cards in between, an
+//! Drawing the open conversation: bubbles with their state, cards in between, an
 //! earlier part opened from search, and who is typing.
 
 use courier_core::proto::Target;
@@ -10,7 +10,7 @@ use super::{Bubble, BubbleState, Card, Conversations, Item, Jump, Message};
 use crate::{format, style};
 
 impl Conversations {
-    /// The open conversation's messages and file cards, and its typing line. The parent
+    /// The open conversation's messages and cards, and its typing line. The parent
     /// draws the cards (`card`) and says how this view's messages become its own (`lift`).
     pub fn view<'a, M: 'a>(
         &'a self,
@@ -67,7 +67,7 @@ impl Conversations {
             list = list.push(match item {
                 Item::Message(b) => self.bubble(people, b, false).map(lift),
                 Item::Transfer(key) => card(Card::Transfer(*key)),
-                Item::Kept(kept) => card(Card::Kept(kept)),
+                Item::KeptTransfer(kept) => card(Card::KeptTransfer(kept)),
             });
         }
         scrollable(list)
@@ -121,7 +121,7 @@ impl Conversations {
         let mine = b.from == people.me;
         let state = match &b.state {
             BubbleState::Received => String::new(),
-            BubbleState::Waiting => " · waiting for the hub".to_owned(),
+            BubbleState::Unsent => " · waiting for the hub".to_owned(),
             BubbleState::Sent => " · sent".to_owned(),
             BubbleState::Delivered => " · delivered".to_owned(),
             BubbleState::Stored => " · stored for later".to_owned(),

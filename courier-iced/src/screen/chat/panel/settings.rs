@@ -1,5 +1,5 @@
 //! The settings page: download folder, theme, auto-accept, notifications, remembering,
-//! connection checks.
+//! answering link tests.
 
 use std::path::PathBuf;
 
@@ -44,7 +44,7 @@ pub enum Message {
     Remember(bool),
     /// Show a hub hosted here on the network.
     Advertise(bool),
-    /// Answer contacts' connection checks.
+    /// Answer contacts' link tests.
     AnswerLinkTests(bool),
     /// Asked to clear the open conversation's history (`false`) or all (`true`).
     Clear(bool),
@@ -202,14 +202,15 @@ impl Page {
             ),
             section("History", self.history_view()),
             section(
-                "Connection checks",
+                "Link tests",
                 column![
                     checkbox(settings.answer_link_tests)
-                        .label("Answer connection checks from contacts")
+                        .label("Answer contacts' link tests")
                         .on_toggle(Message::AnswerLinkTests),
                     text(
-                        "A contact's check connects back only to the address the hub sees them \
-                         at, and nothing is shown or saved. Takes effect the next time you join."
+                        "A contact's link test connects back only to the address the hub sees \
+                         them at, and nothing is shown or saved. Takes effect the next time you \
+                         join."
                     )
                     .size(13)
                     .style(style::dim),
@@ -366,7 +367,7 @@ mod tests {
         assert_eq!(
             settings.download_dir.as_deref(),
             Some(dir.as_path()),
-            "kept"
+            "left as it was"
         );
         let _ = std::fs::remove_file(&file);
         Ok(())

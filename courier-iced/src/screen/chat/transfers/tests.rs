@@ -28,7 +28,7 @@ fn offer(from: u8, id: u8) -> Event {
     })
 }
 
-/// An offer from someone offline (kept at the hub for us) says so, and, once
+/// An offer from someone offline (stored at the hub for us) says so, and, once
 /// accepted, waits for them by name; from someone online it says neither.
 #[test]
 fn an_offer_from_someone_offline_says_the_files_come_when_they_are_back() {
@@ -41,13 +41,13 @@ fn an_offer_from_someone_offline_says_the_files_come_when_they_are_back() {
         chat::select(Target::Client(ClientId([2; 32]))),
         &mut settings_mut,
     );
-    let mut kept = offer(2, 1);
-    if let Event::Offer(o) = &mut kept {
+    let mut stored = offer(2, 1);
+    if let Event::Offer(o) = &mut stored {
         o.time = Some(courier_core::proto::Timestamp(1_700_000_000_000));
     }
-    chat.session_event(kept.clone(), &settings);
+    chat.session_event(stored.clone(), &settings);
     // Handed over again at a reconnect: still one card.
-    chat.session_event(kept, &settings);
+    chat.session_event(stored, &settings);
     assert_eq!(chat.transfers.cards.len(), 1);
     let title = format!(
         "Bob sends 2 files, 2.5 MB · offered {}",
@@ -327,7 +327,7 @@ fn an_offer_that_ends_says_core_s_sentence_for_why() {
         (TransferEnd::PeerGone, "The other side went offline."),
         (
             TransferEnd::NoLongerStored,
-            "The hub no longer keeps the offer (answered, withdrawn or expired meanwhile).",
+            "The hub no longer has the offer (answered, withdrawn or expired meanwhile).",
         ),
         (
             TransferEnd::Declined(Declined::ByUser),
