@@ -318,7 +318,7 @@ fn watchdog(child: &Child, limit: Duration) {
 /// next login, and the files go, verified, once they accept: the sender's command
 /// waited through it all.
 #[test]
-fn a_kept_file_offer_survives_a_hub_killed_with_sigkill_and_the_files_go_when_both_are_back() {
+fn a_stored_file_offer_survives_a_hub_killed_with_sigkill_and_the_files_go_when_both_are_back() {
     let dir = scratch("offer");
     let listen = free_loopback_port();
     let hub = start_hub_at(&dir.join("hub"), &listen);
@@ -361,7 +361,7 @@ fn a_kept_file_offer_survives_a_hub_killed_with_sigkill_and_the_files_go_when_bo
     drop(hub);
     let hub = start_hub_at(&dir.join("hub"), &listen);
 
-    // Bob comes online: the kept offer is there; he takes it.
+    // Bob comes online: the stored offer is there; he takes it.
     let downloads = dir.join("bob-downloads");
     let mut receive = member(&at, &dir, "bob");
     receive
@@ -395,7 +395,7 @@ fn a_kept_file_offer_survives_a_hub_killed_with_sigkill_and_the_files_go_when_bo
     drop(hub);
 }
 
-/// Senders, each making this many kept offers (the hub's offer burst).
+/// Senders, each making this many stored offers (the hub's offer burst).
 const OFFER_SENDERS: usize = 10;
 const OFFERS_EACH: usize = 8;
 /// The hub is killed once this many `stored` receipts for offers came back.

@@ -1,6 +1,6 @@
 //! Large frames a member is owed (pictures it asked for, file offers others sent it) go
 //! out as its outbox drains: neither a client asking for every picture at login, nor
-//! many senders offering it files at once, nor offers kept for it while it was away,
+//! many senders offering it files at once, nor offers stored for it while it was away,
 //! can make it a "slow consumer" (hardening round 2, N1 and N2).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 

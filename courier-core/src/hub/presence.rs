@@ -129,7 +129,7 @@ impl Directory {
         }
     }
 
-    /// Takes back the members a hub kept when it last ran (all offline), best given
+    /// Takes back the members the database held when the hub last ran (all offline), best given
     /// in keep order (as [`crate::hub::db::Db::each_member`] gives them). Within the
     /// same bounds as ever: past them the ones that matter least are left out, and
     /// pictures past the budget are dropped (in keep order, the least kept members').
@@ -141,7 +141,7 @@ impl Directory {
         }
     }
 
-    /// Takes back one kept member (see [`Directory::restore`]).
+    /// Takes back one member from the database (see [`Directory::restore`]).
     pub(crate) fn restore_one(&mut self, m: Member) {
         self.recording = true;
         if self.known.len() >= self.max_known && !self.known.contains_key(&m.id) {
@@ -566,7 +566,7 @@ mod tests {
         assert!(!all.contains(&me));
     }
 
-    fn kept(id: ClientId, name: &str, logins: u32, last_seen: u64) -> Member {
+    fn restored(id: ClientId, name: &str, logins: u32, last_seen: u64) -> Member {
         Member {
             id,
             profile: Profile::with_name(name),
@@ -596,7 +596,10 @@ mod tests {
     #[test]
     fn restored_members_are_offline_and_changes_come_out_once_per_batch() {
         let mut d = Directory::new(10, 1000);
-        d.restore(vec![kept(id(1), "Ada", 3, 50), kept(id(2), "Bob", 1, 60)]);
+        d.restore(vec![
+            restored(id(1), "Ada", 3, 50),
+            restored(id(2), "Bob", 1, 60),
+        ]);
         assert_eq!(d.len(), 2);
         assert_eq!(d.online().count(), 0);
         assert!(d.take_records().is_empty(), "restoring writes nothing back");
@@ -631,9 +634,9 @@ mod tests {
         let mut d = Directory::new(2, 1000);
         // Three kept, room for two: the one that never came back is left out.
         d.restore(vec![
-            kept(id(1), "Ada", 3, 50),
-            kept(id(2), "Bob", 1, 60),
-            kept(id(3), "Cy", 2, 40),
+            restored(id(1), "Ada", 3, 50),
+            restored(id(2), "Bob", 1, 60),
+            restored(id(3), "Cy", 2, 40),
         ]);
         assert_eq!(d.take_records(), vec![Record::Forget(id(2))]);
         // A newcomer when full pushes out the least kept offline member.

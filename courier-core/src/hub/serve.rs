@@ -86,7 +86,7 @@ impl Writer {
                                     // The senders of its messages hear they were not
                                     // stored; members are written again at their next
                                     // change; the hub carries on serving.
-                                    tracing::warn!("not kept: {e}");
+                                    tracing::warn!("not written: {e}");
                                     Err(())
                                 }
                             };
@@ -120,7 +120,9 @@ impl Writer {
                 thread: Some(thread),
             },
             Err(e) => {
-                tracing::warn!("no thread for the hub's database ({e}): members are not kept");
+                tracing::warn!(
+                    "no thread for the hub's database ({e}): nothing is written to disk"
+                );
                 Self {
                     batches: None,
                     thread: None,
@@ -231,7 +233,7 @@ pub async fn serve(
             hub = back;
             apply(&mut hub, pending, Instant::now());
             let (messages, offers) = messages;
-            tracing::info!(members, messages, offers, "kept from the last run");
+            tracing::info!(members, messages, offers, "read back from the last run");
             Some(Writer::start(database, forgets_tx, owner_tx, committed_tx))
         }
         None => None,

@@ -64,7 +64,7 @@ impl Hub {
         }
     }
 
-    /// Takes back one more kept member after [`Hub::restore`] (members read one at a
+    /// Takes back one more member from the database after [`Hub::restore`] (members read one at a
     /// time from the database, in keep order: [`db::Db::each_member`]).
     pub fn restore_member(&mut self, member: db::Member) {
         self.directory.restore_one(member);

@@ -12,7 +12,7 @@ use crate::proto::{
 use crate::sqlite::{classify, timestamp};
 
 impl Db {
-    /// Every member kept. A row that no longer reads as a valid profile (damaged, or
+    /// Every member in the database. A row that no longer reads as a valid profile (damaged, or
     /// past today's limits) is left out, with a warning.
     ///
     /// # Errors
@@ -23,7 +23,7 @@ impl Db {
         Ok(members)
     }
 
-    /// Gives `f` every member kept, one at a time, in the order a hub keeps them
+    /// Gives `f` every member in the database, one at a time, in the order a hub keeps them
     /// (members that came back more than once first, then the most recently seen):
     /// a hub restarting with many members never holds them twice.
     ///
@@ -161,7 +161,7 @@ impl Db {
                 <[u8; 32]>::try_from(to.as_slice()),
                 decoded,
             ) else {
-                tracing::warn!(db = %self.path.display(), "a damaged kept offer was skipped");
+                tracing::warn!(db = %self.path.display(), "a damaged stored offer was skipped");
                 continue;
             };
             offers.push(StoredOffer {
@@ -175,7 +175,7 @@ impl Db {
         Ok(offers)
     }
 
-    /// How many members are kept (for `courier hub` and tests).
+    /// How many members the database holds (for `courier hub` and tests).
     ///
     /// # Errors
     /// If the database cannot be read.
@@ -186,7 +186,7 @@ impl Db {
             .map_err(|e| classify(&self.path, e))
     }
 
-    /// Whether a member with this id is kept.
+    /// Whether the database holds a member with this id.
     ///
     /// # Errors
     /// If the database cannot be read.

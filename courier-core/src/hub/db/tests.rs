@@ -231,7 +231,7 @@ fn a_read_only_database_is_refused() {
     assert!(text.contains("read-only"), "{text}");
 }
 
-fn kept(to: u8, from: u8, id: u64, text: &str, time: u64) -> Record {
+fn stored(to: u8, from: u8, id: u64, text: &str, time: u64) -> Record {
     Record::Message {
         to: ClientId([to; 32]),
         message: std::sync::Arc::new(Message {
@@ -249,10 +249,10 @@ fn the_backlog_s_counts_follow_every_write_and_pages_come_oldest_first() {
     let dir = Dir::new("backlog");
     let db = Db::open(&dir.file()).unwrap();
     db.write(&[
-        kept(2, 1, 1, "one", 10),
-        kept(2, 1, 2, "two!", 20),
-        kept(3, 1, 3, "for carol", 30),
-        kept(2, 1, 4, "three", 40),
+        stored(2, 1, 1, "one", 10),
+        stored(2, 1, 2, "two!", 20),
+        stored(3, 1, 3, "for carol", 30),
+        stored(2, 1, 4, "three", 40),
     ])
     .unwrap();
     let mut backlogs = db.backlogs().unwrap();

@@ -1,4 +1,4 @@
-//! Messages on the simulator: stamped and receipted, refused with a reason, kept for
+//! Messages on the simulator: stamped and receipted, refused with a reason, stored for
 //! offline contacts, broadcast, notices, rate limits and profile updates; and a
 //! property test of routing against a reference model.
 use super::*;

@@ -305,7 +305,7 @@ fn stored_offers_are_bounded_per_recipient_refused_when_not_written_and_expire()
     );
     assert_eq!(failing.hub.stats().stored_offers, 0);
 
-    // Past the age messages are kept for, offers are forgotten too.
+    // Past the age messages are stored for, offers are forgotten too.
     sim.advance(crate::limits::OFFLINE_MAX_AGE + Duration::from_secs(3600));
     assert_eq!(sim.hub.stats().stored_offers, 0);
     let b = sim.login(2, "bob");
