@@ -20,7 +20,10 @@ fn main() {
 #[cfg(target_os = "linux")]
 mod linux {
     use std::io::{BufRead, BufReader, Write};
-    use std::process::{Child, Command, Stdio};
+    use std::process::Stdio;
+
+    use courier_testkit::HubProcess;
+    use courier_testkit::netns::Namespace;
     use std::time::{Duration, Instant};
 
     const RUNS: usize = 20;
@@ -34,38 +37,17 @@ mod linux {
         if args.iter().any(|a| a == "--browse") {
             return browse();
         }
-        let tag = std::process::id() % 100_000;
-        let (hub_ns, client_ns) = (format!("cbh{tag}"), format!("cbc{tag}"));
-        let (a, b) = (format!("cba{tag}"), format!("cbb{tag}"));
-        let steps = [
-            format!("netns add {hub_ns}"),
-            format!("netns add {client_ns}"),
-            format!("link add {a} type veth peer name {b}"),
-            format!("link set {a} netns {hub_ns}"),
-            format!("link set {b} netns {client_ns}"),
-            format!("-n {hub_ns} addr add 10.99.0.1/24 dev {a}"),
-            format!("-n {client_ns} addr add 10.99.0.2/24 dev {b}"),
-            format!("-n {hub_ns} link set {a} up"),
-            format!("-n {client_ns} link set {b} up"),
-            format!("-n {hub_ns} link set lo up"),
-            format!("-n {client_ns} link set lo up"),
-        ];
-        for step in &steps {
-            let ok = Command::new("ip")
-                .args(step.split(' '))
-                .status()
-                .is_ok_and(|s| s.success());
-            if !ok {
-                cleanup(&hub_ns, &client_ns);
-                eprintln!("cannot make network namespaces (`ip {step}`): run as root");
+        let pair = match courier_testkit::netns::Pair::new(99) {
+            Ok(pair) => pair,
+            Err(why) => {
+                eprintln!("cannot make network namespaces ({why}): run as root");
                 return;
             }
-        }
-        let dir = std::env::temp_dir().join(format!("courier-bench-discovery-{tag}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut browser = Command::new("ip")
-            .args(["netns", "exec", &client_ns])
-            .arg(std::env::current_exe().unwrap())
+        };
+        let (hub_ns, client_ns) = (&pair.a, &pair.b);
+        let dir = courier_testkit::TempDir::new("bench-discovery");
+        let mut browser = client_ns
+            .exec(std::env::current_exe().unwrap())
             .arg("--browse")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -84,13 +66,13 @@ mod linux {
         let mut lost = Vec::new();
         for run in 0..RUNS {
             writeln!(to_browser, "go").unwrap();
-            let mut hub = start_hub(&hub_ns, &dir.join(format!("hub{run}")));
+            let mut hub = start_hub(hub_ns, &dir.join(format!("hub{run}")));
             line.clear();
             from_browser.read_line(&mut line).unwrap();
             let ms: f64 = line.trim().strip_prefix("found ").unwrap().parse().unwrap();
             found.push(ms);
             writeln!(to_browser, "go").unwrap();
-            stop(&mut hub);
+            hub.interrupt(Duration::from_secs(10));
             line.clear();
             from_browser.read_line(&mut line).unwrap();
             let ms: f64 = line.trim().strip_prefix("lost ").unwrap().parse().unwrap();
@@ -98,8 +80,6 @@ mod linux {
         }
         drop(to_browser);
         let _ = browser.wait();
-        cleanup(&hub_ns, &client_ns);
-        let _ = std::fs::remove_dir_all(&dir);
 
         let median = |v: &mut Vec<f64>| {
             v.sort_by(f64::total_cmp);
@@ -127,45 +107,12 @@ mod linux {
         );
     }
 
-    fn start_hub(ns: &str, dir: &std::path::Path) -> Child {
-        let mut hub = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                ns,
-                BIN,
-                "hub",
-                "--json",
-                "--listen",
-                "0.0.0.0:0",
-            ])
-            .arg("--data-dir")
-            .arg(dir)
-            .args(["--name", "Bench hub"])
-            .env("COURIER_PASSWORD", "discovery bench password")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        // Keep its stdout open; the browser times the rest.
-        let out = hub.stdout.take().unwrap();
-        std::mem::forget(out);
-        hub
-    }
-
-    fn stop(hub: &mut Child) {
-        let pid = rustix::process::Pid::from_raw(i32::try_from(hub.id()).unwrap()).unwrap();
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::INT);
-        let _ = hub.wait();
-    }
-
-    fn cleanup(hub_ns: &str, client_ns: &str) {
-        for ns in [hub_ns, client_ns] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", ns])
-                .stderr(Stdio::null())
-                .status();
-        }
+    /// `courier hub` in namespace `ns`, advertised as "Bench hub"; its stdout stays open
+    /// while it runs, and the browser times the rest.
+    fn start_hub(ns: &Namespace, dir: &std::path::Path) -> HubProcess {
+        let mut cmd = ns.exec(BIN);
+        cmd.env("COURIER_PASSWORD", "discovery bench password");
+        HubProcess::spawn(cmd, "0.0.0.0:0", dir, &["--name", "Bench hub"])
     }
 
     /// The client side: browse; at each "go" on stdin, time until a hub appears (then,
