@@ -519,26 +519,29 @@ impl Courier {
     }
 
     /// Runs the connection check on the hub in use, as this device, feeding each step
-    /// to the Menu as it is found.
+    /// to the Menu as it is found (as the chat's answers: a chat left meanwhile for
+    /// another hub's drops them).
     fn check_connection(&self) -> Task<Message> {
         use crate::screen::chat::panel::{self, MenuMessage};
-        let menu = |m: MenuMessage| Message::Chat(chat::Message::Panel(panel::Message::Menu(m)));
-        let Some(server) = self.server.clone() else {
-            return Task::done(menu(MenuMessage::Checked));
+        let Screen::Chat(chat) = &self.screen else {
+            return Task::none();
         };
-        let (profile, peer) = match &self.screen {
-            Screen::Chat(chat) => (chat.profile().clone(), chat.link_test_peer()),
-            Screen::Login(_) => (server.profile.clone(), None),
+        let menu = |m: MenuMessage| chat::Message::Panel(panel::Message::Menu(m));
+        let Some(server) = self.server.clone() else {
+            return chat
+                .own(Task::done(menu(MenuMessage::Checked)))
+                .map(Message::Chat);
         };
         let steps = connection_check(
             server.dir,
-            (server.hub, server.password, profile),
+            (server.hub, server.password, chat.profile().clone()),
             self.discovery,
-            peer,
+            chat.link_test_peer(),
         );
-        Task::run(steps, move |step| {
+        let steps = Task::run(steps, move |step| {
             menu(step.map_or(MenuMessage::Checked, MenuMessage::Found))
-        })
+        });
+        chat.own(steps).map(Message::Chat)
     }
 
     fn session(&mut self, link: Feed) -> Task<Message> {
