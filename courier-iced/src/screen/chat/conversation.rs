@@ -67,6 +67,9 @@ pub struct Conversation {
     loading: bool,
     /// An earlier part shown instead of the latest (a search result was opened).
     pub jump: Option<Jump>,
+    /// The number of the last clear of it ([`Conversations`] counts clears): an answer
+    /// of the history asked for before it is about what the clear forgot.
+    cleared: u64,
 }
 
 impl Default for Conversation {
@@ -81,6 +84,7 @@ impl Default for Conversation {
             more: false,
             loading: false,
             jump: None,
+            cleared: 0,
         }
     }
 }
@@ -184,6 +188,12 @@ pub struct Conversations {
     problem: Option<String>,
     /// What the search field holds (a search answer for anything else is stale).
     query: String,
+    /// Clears of the history so far. Every answer about what conversations hold carries
+    /// the count it was asked at; one asked before its conversation's last clear is
+    /// dropped (it would bring what the clear forgot back on screen).
+    clears: u64,
+    /// The number of the last clear of every conversation.
+    all_cleared: u64,
     /// Messages found by the search field, newest first.
     pub found: Vec<Entry>,
 }
@@ -257,6 +267,8 @@ impl Conversations {
             problem: None,
             query: String::new(),
             found: Vec::new(),
+            clears: 0,
+            all_cleared: 0,
         }
     }
 

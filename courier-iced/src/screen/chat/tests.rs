@@ -416,9 +416,10 @@ fn a_stale_search_result_is_ignored() {
         entries: Some(Ok(Vec::new())),
     };
     let action = chat.update(
-        Message::Conversation(conversation::Message::Loaded(conversation::Loaded::Found(
-            late,
-        ))),
+        Message::Conversation(conversation::Message::Loaded(conversation::Loaded::Found {
+            epoch: 0,
+            found: late,
+        })),
         &mut settings,
     );
     settle(&mut chat, &mut settings, action);

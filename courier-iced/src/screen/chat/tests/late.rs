@@ -137,3 +137,79 @@ fn a_late_transfer_report_of_another_hub_is_dropped() {
         "hub B's card is still reading its own files"
     );
 }
+
+/// A page asked for before its conversation was cleared comes back after the clear:
+/// the cleared messages stay gone, on screen as in the file.
+#[test]
+fn a_page_answer_after_a_clear_is_dropped() {
+    let dir = folder("late-clear");
+    let mut settings = Settings::default();
+    let bob = Target::Client(ClientId([2; 32]));
+    let me = Target::Client(ClientId([1; 32]));
+    let mut chat = with_history(&dir.0, &mut settings);
+    event(&mut chat, &mut settings, message(2, me, "hi Ada"));
+    drop(chat);
+    let mut chat = with_history(&dir.0, &mut settings);
+    let page = chat.update(select(bob), &mut settings);
+    let _ = chat.conversations.clear_history(Some(bob));
+    let clear = chat.conversations.take_tasks().map(Message::Conversation);
+    settle(&mut chat, &mut settings, page);
+    settle(&mut chat, &mut settings, Action::Run(clear));
+    let kept = History::open(&dir.0, &ClientId([9; 32]))
+        .and_then(|h| h.len())
+        .unwrap();
+    assert_eq!(kept, 0, "gone from the file");
+    assert!(!shows(&chat, &settings, "hi Ada"), "and from the screen");
+    assert!(!chat.history_busy());
+}
+
+/// A search asked for before a clear finds what the clear forgets: its answer is
+/// dropped, the results stay empty.
+#[test]
+fn a_search_answer_after_a_clear_is_dropped() {
+    let dir = folder("late-search");
+    let mut settings = Settings::default();
+    let me = Target::Client(ClientId([1; 32]));
+    let mut chat = with_history(&dir.0, &mut settings);
+    event(&mut chat, &mut settings, message(2, me, "the blue kettle"));
+    let search = chat.update(
+        Message::Contacts(contacts::Message::Search("kettle".into())),
+        &mut settings,
+    );
+    let _ = chat.conversations.clear_history(None);
+    let clear = chat.conversations.take_tasks().map(Message::Conversation);
+    settle(&mut chat, &mut settings, search);
+    settle(&mut chat, &mut settings, Action::Run(clear));
+    assert!(
+        chat.conversations.found.is_empty(),
+        "nothing cleared is found"
+    );
+}
+
+/// A search result opened before a clear comes back after it: the earlier part it
+/// shows is not opened.
+#[test]
+fn a_jump_answer_after_a_clear_is_dropped() {
+    let dir = folder("late-jump");
+    let mut settings = Settings::default();
+    let bob = Target::Client(ClientId([2; 32]));
+    let me = Target::Client(ClientId([1; 32]));
+    let mut chat = with_history(&dir.0, &mut settings);
+    event(&mut chat, &mut settings, message(2, me, "the blue kettle"));
+    let search = chat.update(
+        Message::Contacts(contacts::Message::Search("kettle".into())),
+        &mut settings,
+    );
+    settle(&mut chat, &mut settings, search);
+    assert_eq!(chat.conversations.found.len(), 1);
+    let open = chat.update(
+        Message::Contacts(contacts::Message::OpenFound(0)),
+        &mut settings,
+    );
+    let _ = chat.conversations.clear_history(Some(bob));
+    let clear = chat.conversations.take_tasks().map(Message::Conversation);
+    settle(&mut chat, &mut settings, open);
+    settle(&mut chat, &mut settings, Action::Run(clear));
+    assert!(chat.conversations.threads[&bob].jump.is_none());
+    assert!(!shows(&chat, &settings, "the blue kettle"));
+}
