@@ -286,6 +286,7 @@ impl Conversations {
             }
         }
         self.found.clear();
+        self.receipts.clear();
         let asked = self.request(
             move |h| h.clear(target).map_err(|e| e.to_string()),
             move |n| Loaded::Cleared { scope: target, n },
@@ -482,16 +483,24 @@ impl Conversations {
         }
         c.cards_since = Some(since);
         let known: HashSet<(ClientId, MsgId)> = c.items.iter().filter_map(key_of).collect();
+        let (receipts, sent) = (&mut self.receipts, &mut self.sent);
         let items: Vec<Item> = entries
             .into_iter()
             .rev()
             .filter(|e| !known.contains(&(e.from, e.id)))
             .map(|e| {
+                let outgoing = e.outgoing;
                 let mut bubble = Bubble::from(e);
-                if let Some(state) = self.receipts.remove(&bubble.id)
-                    && bubble.state != BubbleState::Read
-                {
-                    bubble.state = state;
+                if outgoing {
+                    // Ours: a receipt that came before its page applies, and later ones
+                    // find it.
+                    sent.insert(bubble.id, target);
+                    let early = receipts.iter().position(|(id, _)| *id == bubble.id);
+                    if let Some((_, state)) = early.and_then(|at| receipts.remove(at))
+                        && bubble.state != BubbleState::Read
+                    {
+                        bubble.state = state;
+                    }
                 }
                 Item::Message(bubble)
             })
