@@ -62,6 +62,8 @@ pub struct Courier {
     pub hosted: Option<Running>,
     /// The thread that starts and stops the hub hosted here.
     hosting: hosting::Worker,
+    /// Writes the settings, one save at a time.
+    saver: settings::Saver,
     /// Stops of a hosted hub asked for and not yet answered.
     stopping: usize,
     /// Whether this computer's hub has a password (read at start, then told by each
@@ -236,6 +238,7 @@ impl Courier {
             server: None,
             hosted: None,
             hosting: hosting::Worker::default(),
+            saver: settings::Saver::default(),
             stopping: 0,
             hub_has_password,
             pending: None,
@@ -311,19 +314,17 @@ impl Courier {
         self.save_settings()
     }
 
-    /// Saves the settings and our picture in the background.
+    /// Saves the settings and our picture in the background (after the saves asked for
+    /// before, which it supersedes).
     fn save_settings(&mut self) -> Task<Message> {
         if let Screen::Chat(chat) = &self.screen {
             self.avatar = chat.profile().avatar.to_vec();
         }
-        let (settings, avatar, dir) =
-            (self.settings.clone(), self.avatar.clone(), self.dir.clone());
+        let save = self
+            .saver
+            .save(self.settings.clone(), self.avatar.clone(), self.dir.clone());
         Task::perform(
-            smol::unblock(move || {
-                settings
-                    .save_with_avatar(&dir, &avatar)
-                    .map_err(|e| e.to_string())
-            }),
+            smol::unblock(move || save().map_err(|e| e.to_string())),
             Message::Saved,
         )
     }
