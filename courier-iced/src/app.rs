@@ -374,12 +374,7 @@ impl Courier {
                         password,
                         profile,
                     } => {
-                        let steps = connection_check(
-                            self.dir.clone(),
-                            (hub, password, profile),
-                            self.discovery,
-                            None,
-                        );
+                        let steps = connection_check(self.check_of((hub, password, profile), None));
                         return Task::run(steps, |step| {
                             Message::Login(
                                 step.map_or(login::Message::Checked, login::Message::Found),
@@ -533,12 +528,11 @@ impl Courier {
                 .own(Task::done(menu(MenuMessage::Checked)))
                 .map(Message::Chat);
         };
-        let steps = connection_check(
-            server.dir,
+        let of = self.check_of(
             (server.hub, server.password, chat.profile().clone()),
-            self.discovery,
             chat.link_test_peer(),
         );
+        let steps = connection_check(of);
         let steps = Task::run(steps, move |step| {
             menu(step.map_or(MenuMessage::Checked, MenuMessage::Found))
         });

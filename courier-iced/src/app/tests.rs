@@ -291,3 +291,22 @@ fn overlapping_saves_keep_the_last_state_whole() {
     assert_eq!(kept.host_port, 10_023, "the last state asked for wins");
     assert_eq!(kept, app.settings);
 }
+
+/// The connection check's session answers others' link tests as the user's 'Link
+/// tests' setting says (as the app's own session does).
+#[test]
+fn the_connection_check_answers_link_tests_as_the_settings_say() {
+    let dir = Scratch::new("check");
+    let mut app = app(&dir);
+    let identity = Identity::generate().unwrap();
+    for answer in [true, false] {
+        app.settings.answer_link_tests = answer;
+        let asked = (
+            "127.0.0.1:9".to_owned(),
+            String::new(),
+            courier_core::proto::Profile::with_name("Ada"),
+        );
+        let check = app.check_of(asked, None).check(identity.clone());
+        assert_eq!(check.answer_link_tests, answer);
+    }
+}
