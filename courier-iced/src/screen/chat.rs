@@ -135,7 +135,7 @@ pub enum Message {
     HistoryOpened(Result<(), String>),
     /// What a task of the chat [`ChatId`] brought back: handled by that chat only, and
     /// dropped by any other (the chat on screen now, after the user left that one).
-    Answer(ChatId, Box<Message>),
+    Answer(ChatId, Box<Self>),
 }
 
 /// What the main window starts with besides the session: see [`Chat::boot`].
