@@ -5,7 +5,10 @@
 //! typing, unsent messages), [`transfers`] (transfer cards) and [`panel`] (settings, profile,
 //! menu). [`Chat`] routes between them: the session (a subscription of the parent) feeds
 //! it with [`Chat::session_event`], [`Chat::connected`] and [`Chat::disconnected`], and
-//! it turns what the features ask for into one [`Action`] for the parent.
+//! it turns what the features ask for into one [`Action`] for the parent. Every task it
+//! hands out brings its messages back as [`Message::Answer`] under the chat's [`ChatId`]
+//! ([`Chat::own`]): the parent hands them to whichever chat is on screen, and a chat
+//! drops the answers of another (one the user left for another hub).
 
 pub mod contacts;
 pub mod conversation;
