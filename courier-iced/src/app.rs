@@ -62,6 +62,8 @@ pub struct Courier {
     pub hosted: Option<Running>,
     /// The thread that starts and stops the hub hosted here.
     hosting: hosting::Worker,
+    /// Writes the settings, one save at a time.
+    saver: settings::Saver,
     /// Stops of a hosted hub asked for and not yet answered.
     stopping: usize,
     /// Whether this computer's hub has a password (read at start, then told by each
@@ -236,6 +238,7 @@ impl Courier {
             server: None,
             hosted: None,
             hosting: hosting::Worker::default(),
+            saver: settings::Saver::default(),
             stopping: 0,
             hub_has_password,
             pending: None,
@@ -311,19 +314,17 @@ impl Courier {
         self.save_settings()
     }
 
-    /// Saves the settings and our picture in the background.
+    /// Saves the settings and our picture in the background (after the saves asked for
+    /// before, which it supersedes).
     fn save_settings(&mut self) -> Task<Message> {
         if let Screen::Chat(chat) = &self.screen {
             self.avatar = chat.profile().avatar.to_vec();
         }
-        let (settings, avatar, dir) =
-            (self.settings.clone(), self.avatar.clone(), self.dir.clone());
+        let save = self
+            .saver
+            .save(self.settings.clone(), self.avatar.clone(), self.dir.clone());
         Task::perform(
-            smol::unblock(move || {
-                settings
-                    .save_with_avatar(&dir, &avatar)
-                    .map_err(|e| e.to_string())
-            }),
+            smol::unblock(move || save().map_err(|e| e.to_string())),
             Message::Saved,
         )
     }
@@ -373,12 +374,7 @@ impl Courier {
                         password,
                         profile,
                     } => {
-                        let steps = connection_check(
-                            self.dir.clone(),
-                            (hub, password, profile),
-                            self.discovery,
-                            None,
-                        );
+                        let steps = connection_check(self.check_of((hub, password, profile), None));
                         return Task::run(steps, |step| {
                             Message::Login(
                                 step.map_or(login::Message::Checked, login::Message::Found),
@@ -519,26 +515,28 @@ impl Courier {
     }
 
     /// Runs the connection check on the hub in use, as this device, feeding each step
-    /// to the Menu as it is found.
+    /// to the Menu as it is found (as the chat's answers: a chat left meanwhile for
+    /// another hub's drops them).
     fn check_connection(&self) -> Task<Message> {
         use crate::screen::chat::panel::{self, MenuMessage};
-        let menu = |m: MenuMessage| Message::Chat(chat::Message::Panel(panel::Message::Menu(m)));
+        let Screen::Chat(chat) = &self.screen else {
+            return Task::none();
+        };
+        let menu = |m: MenuMessage| chat::Message::Panel(panel::Message::Menu(m));
         let Some(server) = self.server.clone() else {
-            return Task::done(menu(MenuMessage::Checked));
+            return chat
+                .own(Task::done(menu(MenuMessage::Checked)))
+                .map(Message::Chat);
         };
-        let (profile, peer) = match &self.screen {
-            Screen::Chat(chat) => (chat.profile().clone(), chat.link_test_peer()),
-            Screen::Login(_) => (server.profile.clone(), None),
-        };
-        let steps = connection_check(
-            server.dir,
-            (server.hub, server.password, profile),
-            self.discovery,
-            peer,
+        let of = self.check_of(
+            (server.hub, server.password, chat.profile().clone()),
+            chat.link_test_peer(),
         );
-        Task::run(steps, move |step| {
+        let steps = connection_check(of);
+        let steps = Task::run(steps, move |step| {
             menu(step.map_or(MenuMessage::Checked, MenuMessage::Found))
-        })
+        });
+        chat.own(steps).map(Message::Chat)
     }
 
     fn session(&mut self, link: Feed) -> Task<Message> {

@@ -3,8 +3,12 @@
 //! One small JSON file, `app.json`, in the same folder as the identity and the hub pins
 //! the CLI uses (so the app and `courier` are the same person). It is replaced
 //! atomically (write a temporary file, then rename), so a crash never leaves half a file.
+//! The app saves through one [`Saver`], one save at a time, the state asked for last
+//! winning.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use courier_core::proto::{ClientId, Presence};
 use serde::{Deserialize, Serialize};
@@ -179,6 +183,45 @@ impl Settings {
     }
 }
 
+/// Saves the settings one at a time. Each save runs as a task on the blocking pool and
+/// several may be under way at once (a trust, a setting, an offer to resume): written
+/// together they would share the temporary file, one renaming it while another still
+/// writes it (a torn `app.json`, a failed rename), and an older state could land last.
+/// Through a saver they take turns, and a save older than the state on disk is skipped,
+/// so the state asked for last is the one kept.
+#[derive(Debug, Clone, Default)]
+pub struct Saver {
+    /// Saves asked for so far: each is numbered in the order asked.
+    asked: Arc<AtomicU64>,
+    /// The number of the save whose state is on disk; held while one writes.
+    written: Arc<Mutex<u64>>,
+}
+
+impl Saver {
+    /// A save of `settings` with our picture `avatar` ([`Settings::save_with_avatar`])
+    /// into `dir`, numbered now; the returned job blocks (run it off the window's
+    /// thread). A job that finds a newer state on disk writes nothing.
+    pub fn save(
+        &self,
+        settings: Settings,
+        avatar: Vec<u8>,
+        dir: PathBuf,
+    ) -> impl FnOnce() -> std::io::Result<()> + Send + 'static {
+        let turn = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
+        let written = Arc::clone(&self.written);
+        move || {
+            // A save that panicked left nothing half done that the next one minds.
+            let mut on_disk = written.lock().unwrap_or_else(PoisonError::into_inner);
+            if *on_disk > turn {
+                return Ok(());
+            }
+            settings.save_with_avatar(&dir, &avatar)?;
+            *on_disk = turn;
+            Ok(())
+        }
+    }
+}
+
 /// Our picture as saved in `dir`; none when missing or too large.
 pub fn load_avatar(dir: &Path) -> Vec<u8> {
     std::fs::read(dir.join(AVATAR_FILE))
@@ -246,6 +289,31 @@ mod tests {
             dir.join("app.json.bad").exists(),
             "the bad file is set aside"
         );
+        std::fs::remove_dir_all(&dir)
+    }
+
+    /// Saves run in any order keep the state asked for last.
+    #[test]
+    fn the_save_asked_for_last_wins() -> std::io::Result<()> {
+        let dir = std::env::temp_dir().join(format!(
+            "courier-iced-settings-saver-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let saver = Saver::default();
+        let first = Settings {
+            host_port: 1,
+            ..Settings::default()
+        };
+        let second = Settings {
+            host_port: 2,
+            ..Settings::default()
+        };
+        let older = saver.save(first, Vec::new(), dir.clone());
+        let newer = saver.save(second.clone(), Vec::new(), dir.clone());
+        newer()?;
+        older()?;
+        assert_eq!(Settings::load(&dir), second);
         std::fs::remove_dir_all(&dir)
     }
 

@@ -265,6 +265,8 @@ impl Courier {
             .filter(|_| self.hosted.is_none())
             .map(|s| s.hub.clone());
         let stopped = self.disconnect();
+        // Files dropped on the chat left are not offered in the next one.
+        self.dropped.clear();
         let mut login = login_screen(&self.settings, self.hub_has_password);
         if let Some(hub) = tried {
             login.address = hub;

@@ -10,38 +10,80 @@ use iced::Task;
 
 use super::{Courier, Message, Screen};
 
-/// The connection check ([`courier_core::doctor`]) of `hub` as the device whose files
-/// are in `dir`, with a link test to `peer` (a contact's id) if given: each step as it is
-/// found, then `None`.
+/// A connection check ([`courier_core::doctor`]) as this app would run it: the hub, as
+/// whom, and what the app's folder and settings say about how.
+#[derive(Debug, Clone)]
+pub(super) struct CheckOf {
+    /// The profile folder (identity, pins).
+    pub dir: PathBuf,
+    /// The hub's address.
+    pub hub: String,
+    /// Its password (empty: this computer is remembered there, or none is known).
+    pub password: String,
+    /// The profile to log in with.
+    pub profile: Profile,
+    /// Look for hubs by mDNS too.
+    pub discover: bool,
+    /// A contact (their id) whose link is tested too.
+    pub peer: Option<String>,
+    /// Whether the check's session answers others' link tests: the user's setting, as
+    /// the app's own session does.
+    pub answer_link_tests: bool,
+}
+
+impl CheckOf {
+    /// The doctor's check, as the device `identity`.
+    pub(super) fn check(self, identity: Identity) -> courier_core::doctor::Check {
+        courier_core::doctor::Check {
+            hub: Some(self.hub.clone()),
+            fallback: self.hub,
+            identity,
+            pins: PinStore::new(&self.dir),
+            password: (!self.password.is_empty())
+                .then(|| courier_core::auth::Password::new(&self.password)),
+            profile: self.profile,
+            listen: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+            port_hint: String::new(),
+            discover: self.discover,
+            peer: self.peer,
+            run: courier_core::limits::LINK_TEST_RUN,
+            answer_link_tests: self.answer_link_tests,
+        }
+    }
+}
+
+impl Courier {
+    /// A connection check of `hub` (with `password`, as `profile`) by this app, with a
+    /// link test to `peer` (a contact's id) if given.
+    pub(super) fn check_of(
+        &self,
+        (hub, password, profile): (String, String, Profile),
+        peer: Option<String>,
+    ) -> CheckOf {
+        CheckOf {
+            dir: self.dir.clone(),
+            hub,
+            password,
+            profile,
+            discover: self.discovery,
+            peer,
+            answer_link_tests: self.settings.answer_link_tests,
+        }
+    }
+}
+
+/// Runs the connection check `of`: each step as it is found, then `None`.
 pub(super) fn connection_check(
-    dir: PathBuf,
-    (hub, password, profile): (String, String, Profile),
-    discover: bool,
-    peer: Option<String>,
+    of: CheckOf,
 ) -> impl futures::Stream<Item = Option<courier_core::doctor::Finding>> {
-    use courier_core::doctor::{self, Check, Finding};
+    use courier_core::doctor::{self, Finding};
     iced::stream::channel(16, async move |mut found| {
         use futures::SinkExt as _;
-        let at = dir.clone();
+        let at = of.dir.clone();
         match smol::unblock(move || Identity::load_or_create(&at)).await {
             Ok(identity) => {
-                let check = Check {
-                    hub: Some(hub.clone()),
-                    fallback: hub,
-                    identity,
-                    pins: PinStore::new(&dir),
-                    password: (!password.is_empty())
-                        .then(|| courier_core::auth::Password::new(&password)),
-                    profile,
-                    listen: std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
-                    port_hint: String::new(),
-                    discover,
-                    peer,
-                    run: courier_core::limits::LINK_TEST_RUN,
-                    answer_link_tests: true,
-                };
                 let (tx, rx) = async_channel::unbounded();
-                let run = doctor::run(check, move |f| {
+                let run = doctor::run(of.check(identity), move |f| {
                     let _ = tx.try_send(f);
                 });
                 let forward = async {

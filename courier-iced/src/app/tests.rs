@@ -248,3 +248,65 @@ fn a_hub_seen_on_the_network_is_listed_once_the_pins_are_read() {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].1.standing, Standing::Unchecked);
 }
+
+/// Saves run off the window's thread, and several may be under way at once (a trust,
+/// a setting, an offer to resume): each file written is whole, and the state asked for
+/// last is the one kept, whatever order the saves run in.
+#[test]
+fn overlapping_saves_keep_the_last_state_whole() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = Scratch::new("saves");
+    let mut app = app(&dir);
+    // Big enough that writing it takes a while.
+    app.settings.trusted = (0..40_000).map(|n| format!("{n:064x}")).collect();
+    let saves: Vec<Task<Message>> = (0..24)
+        .map(|n| {
+            app.settings.host_port = 10_000 + n;
+            app.save_settings()
+        })
+        .collect();
+    let done = AtomicBool::new(false);
+    let path = dir.0.join(crate::settings::FILE);
+    let torn = std::thread::scope(|s| {
+        let reader = s.spawn(|| {
+            let mut torn = 0;
+            while !done.load(Ordering::SeqCst) {
+                if let Ok(bytes) = std::fs::read(&path)
+                    && serde_json::from_slice::<crate::settings::Settings>(&bytes).is_err()
+                {
+                    torn += 1;
+                }
+            }
+            torn
+        });
+        let answers = run(Task::batch(saves));
+        done.store(true, Ordering::SeqCst);
+        for answer in &answers {
+            assert!(matches!(answer, Message::Saved(Ok(()))), "{answer:?}");
+        }
+        reader.join().unwrap()
+    });
+    assert_eq!(torn, 0, "a load never catches half a file");
+    let kept = crate::settings::Settings::load(&dir.0);
+    assert_eq!(kept.host_port, 10_023, "the last state asked for wins");
+    assert_eq!(kept, app.settings);
+}
+
+/// The connection check's session answers others' link tests as the user's 'Link
+/// tests' setting says (as the app's own session does).
+#[test]
+fn the_connection_check_answers_link_tests_as_the_settings_say() {
+    let dir = Scratch::new("check");
+    let mut app = app(&dir);
+    let identity = Identity::generate().unwrap();
+    for answer in [true, false] {
+        app.settings.answer_link_tests = answer;
+        let asked = (
+            "127.0.0.1:9".to_owned(),
+            String::new(),
+            courier_core::proto::Profile::with_name("Ada"),
+        );
+        let check = app.check_of(asked, None).check(identity.clone());
+        assert_eq!(check.answer_link_tests, answer);
+    }
+}

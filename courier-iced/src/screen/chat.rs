@@ -5,7 +5,10 @@
 //! typing, unsent messages), [`transfers`] (transfer cards) and [`panel`] (settings, profile,
 //! menu). [`Chat`] routes between them: the session (a subscription of the parent) feeds
 //! it with [`Chat::session_event`], [`Chat::connected`] and [`Chat::disconnected`], and
-//! it turns what the features ask for into one [`Action`] for the parent.
+//! it turns what the features ask for into one [`Action`] for the parent. Every task it
+//! hands out brings its messages back as [`Message::Answer`] under the chat's [`ChatId`]
+//! ([`Chat::own`]): the parent hands them to whichever chat is on screen, and a chat
+//! drops the answers of another (one the user left for another hub).
 
 pub mod contacts;
 pub mod conversation;
@@ -16,6 +19,7 @@ pub mod transfers;
 mod view;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use courier_core::proto::{ClientId, Profile, Target};
@@ -54,9 +58,26 @@ pub enum Connection {
     },
 }
 
+/// Which chat a task's answer is for. Each [`Chat`] has its own: a chat the user left
+/// (logged out, joined another hub) leaves tasks behind that still deliver (its history
+/// worker finishes what was queued, a file is still being read), and what they bring is
+/// told from the answers of the chat on screen by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatId(u64);
+
+impl ChatId {
+    /// One not given to any chat before in this process.
+    fn fresh() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
 /// The main window's state.
 #[derive(Debug)]
 pub struct Chat {
+    /// Which chat this is: every task it hands out brings its messages back under it.
+    id: ChatId,
     /// Our profile as the hub has it.
     profile: Profile,
     /// The hub.
@@ -115,6 +136,9 @@ pub enum Message {
     Failed(String),
     /// The history was opened, or why not.
     HistoryOpened(Result<(), String>),
+    /// What a task of the chat [`ChatId`] brought back: handled by that chat only, and
+    /// dropped by any other (the chat on screen now, after the user left that one).
+    Answer(ChatId, Box<Self>),
 }
 
 /// What the main window starts with besides the session: see [`Chat::boot`].
@@ -175,6 +199,7 @@ impl Chat {
         boot: Boot,
     ) -> (Self, Task<Message>) {
         let mut chat = Self {
+            id: ChatId::fresh(),
             people: People::new(welcome.you, welcome.contacts.clone(), &profile.avatar),
             panel: Panel::new(&profile),
             profile,
@@ -201,7 +226,32 @@ impl Chat {
         let avatars = chat.fetch_avatars();
         let resumed = chat.resume_offers(boot.offers_to_resume);
         let asked = chat.conversations.take_tasks().map(Message::Conversation);
-        (chat, Task::batch([opened, asked, avatars, resumed]))
+        let task = chat.own(Task::batch([opened, asked, avatars, resumed]));
+        (chat, task)
+    }
+
+    /// Which chat this is.
+    pub fn id(&self) -> ChatId {
+        self.id
+    }
+
+    /// Brings what `task` produces back as this chat's answers ([`Message::Answer`]), so
+    /// that another chat drops them. Every task the chat hands out goes through here, and
+    /// so does work the parent runs for it (the connection check's steps).
+    pub fn own(&self, task: Task<Message>) -> Task<Message> {
+        let id = self.id;
+        task.map(move |m| Message::Answer(id, Box::new(m)))
+    }
+
+    /// [`Chat::own`] for every task in `action`.
+    fn own_action(&self, action: Action) -> Action {
+        match action {
+            Action::Run(task) => Action::Run(self.own(task)),
+            Action::And(action, task) => {
+                Action::And(Box::new(self.own_action(*action)), self.own(task))
+            }
+            other => other,
+        }
     }
 
     /// Our id.
@@ -312,7 +362,8 @@ impl Chat {
         self.people.replace(welcome.contacts.clone());
         self.flush_unsent();
         let asked = self.conversations.take_tasks().map(Message::Conversation);
-        Task::batch([self.fetch_avatars(), asked])
+        let avatars = self.fetch_avatars();
+        self.own(Task::batch([avatars, asked]))
     }
 
     /// The session lost the hub and will retry.
@@ -324,7 +375,7 @@ impl Chat {
     }
 
     /// Asks for avatars of contacts whose picture we do not have.
-    pub fn fetch_avatars(&mut self) -> Task<Message> {
+    fn fetch_avatars(&mut self) -> Task<Message> {
         let Some(handle) = self.handle.clone() else {
             return Task::none();
         };
@@ -374,7 +425,8 @@ impl Chat {
     pub fn focus(&mut self, focused: bool) -> Task<Message> {
         self.focused = focused;
         if focused {
-            self.mark_read()
+            let read = self.mark_read();
+            self.own(read)
         } else {
             Task::none()
         }
@@ -409,7 +461,8 @@ impl Chat {
     pub fn session_event(&mut self, event: Event, settings: &Settings) -> Action {
         let action = self.session_event_inner(event, settings);
         self.keep_finished_transfers();
-        self.with_tasks(action)
+        let action = self.with_tasks(action);
+        self.own_action(action)
     }
 
     /// Transfers that ended go into the history (as kept transfers); a history problem
@@ -493,11 +546,19 @@ impl Chat {
         Action::None
     }
 
-    /// Handles a message.
+    /// Handles a message: what the user did in this chat, or an answer of one of its
+    /// tasks (an answer for another chat is dropped).
     pub fn update(&mut self, message: Message, settings: &mut Settings) -> Action {
+        if let Message::Answer(id, message) = message {
+            if id != self.id {
+                return Action::None;
+            }
+            return self.update(*message, settings);
+        }
         let action = self.update_inner(message, settings);
         self.keep_finished_transfers();
-        self.with_tasks(action)
+        let action = self.with_tasks(action);
+        self.own_action(action)
     }
 
     fn update_inner(&mut self, message: Message, settings: &mut Settings) -> Action {
@@ -557,6 +618,8 @@ impl Chat {
                 self.notice = Some(format!("No history is kept: {e}"));
             }
             Message::Failed(e) => self.notice = Some(e),
+            // Unwrapped by `update`.
+            Message::Answer(..) => {}
         }
         Action::None
     }
@@ -605,7 +668,7 @@ impl Chat {
 
     /// Offers again what the hub stores for someone (offered before the app restarted):
     /// `offers` are (to whom, the hub's id, the paths chosen).
-    pub fn resume_offers(
+    fn resume_offers(
         &mut self,
         offers: Vec<(ClientId, courier_core::proto::TransferId, Vec<PathBuf>)>,
     ) -> Task<Message> {

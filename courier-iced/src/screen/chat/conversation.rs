@@ -20,7 +20,7 @@ mod view;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use courier_core::history::Entry;
@@ -45,6 +45,8 @@ const TYPING_EVERY: Duration = Duration::from_secs(3);
 const AFTER_HIT: usize = 2;
 /// Search results listed at most.
 pub const FOUND: usize = 50;
+/// Early receipts kept at most (see [`Conversations::receipt`]); the oldest go first.
+const RECEIPTS_KEPT: usize = 4096;
 
 /// One conversation: with a contact, or with everyone.
 #[derive(Debug)]
@@ -67,6 +69,9 @@ pub struct Conversation {
     loading: bool,
     /// An earlier part shown instead of the latest (a search result was opened).
     pub jump: Option<Jump>,
+    /// The number of the last clear of it ([`Conversations`] counts clears): an answer
+    /// of the history asked for before it is about what the clear forgot.
+    cleared: u64,
 }
 
 impl Default for Conversation {
@@ -81,6 +86,7 @@ impl Default for Conversation {
             more: false,
             loading: false,
             jump: None,
+            cleared: 0,
         }
     }
 }
@@ -165,11 +171,13 @@ pub struct Conversations {
     pub composer: text_editor::Content,
     /// Unsent text of conversations not open.
     drafts: HashMap<Target, String>,
-    /// Where each message we sent went, by its id (for receipts).
+    /// Where each message of ours went, by its id (for receipts): those sent in this run
+    /// and those loaded from the history.
     sent: HashMap<MsgId, Target>,
-    /// Receipts for messages of ours not loaded yet (their page is on its way from the
-    /// history, which may hold the state before the receipt).
-    receipts: HashMap<MsgId, BubbleState>,
+    /// Receipts for messages of ours not loaded yet (their page may be on its way from
+    /// the history, holding the state before the receipt), oldest first, at most
+    /// [`RECEIPTS_KEPT`]; applied to our own message of that id when its page comes.
+    receipts: VecDeque<(MsgId, BubbleState)>,
     /// Our unsent messages (written while the hub was away), oldest first: the id each
     /// is kept (and will be sent) under, where it goes, and its text.
     unsent: Vec<(MsgId, Target, String)>,
@@ -184,6 +192,12 @@ pub struct Conversations {
     problem: Option<String>,
     /// What the search field holds (a search answer for anything else is stale).
     query: String,
+    /// Clears of the history so far. Every answer about what conversations hold carries
+    /// the count it was asked at; one asked before its conversation's last clear is
+    /// dropped (it would bring what the clear forgot back on screen).
+    clears: u64,
+    /// The number of the last clear of every conversation.
+    all_cleared: u64,
     /// Messages found by the search field, newest first.
     pub found: Vec<Entry>,
 }
@@ -248,7 +262,7 @@ impl Conversations {
             composer: text_editor::Content::new(),
             drafts: HashMap::new(),
             sent: HashMap::new(),
-            receipts: HashMap::new(),
+            receipts: VecDeque::new(),
             unsent: Vec::new(),
             last_typing: None,
             worker: None,
@@ -257,6 +271,8 @@ impl Conversations {
             problem: None,
             query: String::new(),
             found: Vec::new(),
+            clears: 0,
+            all_cleared: 0,
         }
     }
 
@@ -390,7 +406,10 @@ impl Conversations {
             .push(Item::Transfer(key));
     }
 
-    /// The hub's receipt for a message of ours.
+    /// The hub's receipt for a message of ours. One whose bubble is not loaded is kept
+    /// for its page when it is one we sent (its conversation not loaded yet), or a page
+    /// is being loaded (it may be of an earlier run, in that page); others are only
+    /// written to the history.
     pub fn receipt(&mut self, me: ClientId, id: MsgId, status: Delivery) {
         let state = match status {
             Delivery::Delivered => BubbleState::Delivered,
@@ -403,8 +422,12 @@ impl Conversations {
             if b.state != BubbleState::Read {
                 b.state = state;
             }
-        } else {
-            self.receipts.insert(id, state);
+        } else if self.sent.contains_key(&id) || self.threads.values().any(|c| c.loading) {
+            self.receipts.retain(|(kept, _)| *kept != id);
+            self.receipts.push_back((id, state));
+            while self.receipts.len() > RECEIPTS_KEPT {
+                self.receipts.pop_front();
+            }
         }
         self.write(move |h| h.set_state(me, id, &kept));
     }

@@ -247,7 +247,7 @@ fn only_a_hub_hosted_here_can_change_its_password_from_the_menu() -> Result<(), 
 }
 
 /// A profile folder for one test.
-struct Folder(std::path::PathBuf);
+pub(crate) struct Folder(pub(crate) std::path::PathBuf);
 
 impl Drop for Folder {
     fn drop(&mut self) {
@@ -255,7 +255,7 @@ impl Drop for Folder {
     }
 }
 
-fn folder(tag: &str) -> Folder {
+pub(crate) fn folder(tag: &str) -> Folder {
     let dir = std::env::temp_dir().join(format!(
         "courier-iced-{tag}-{}-{}",
         std::process::id(),
@@ -266,7 +266,7 @@ fn folder(tag: &str) -> Folder {
 }
 
 /// A chat whose history is kept in `dir`, once what it holds is shown.
-fn with_history(dir: &std::path::Path, settings: &mut Settings) -> Chat {
+pub(crate) fn with_history(dir: &std::path::Path, settings: &mut Settings) -> Chat {
     let (mut chat, task) = chat_booted(Some(dir));
     settle(&mut chat, settings, Action::Run(task));
     chat
@@ -291,7 +291,7 @@ fn chat_booted(dir: Option<&std::path::Path>) -> (Chat, Task<Message>) {
 }
 
 /// Hands `event` to the chat and runs what it asks to, as the runtime would.
-fn event(chat: &mut Chat, settings: &mut Settings, event: Event) -> Vec<Action> {
+pub(crate) fn event(chat: &mut Chat, settings: &mut Settings, event: Event) -> Vec<Action> {
     let action = chat.session_event(event, settings);
     settle(chat, settings, action)
 }
@@ -416,9 +416,10 @@ fn a_stale_search_result_is_ignored() {
         entries: Some(Ok(Vec::new())),
     };
     let action = chat.update(
-        Message::Conversation(conversation::Message::Loaded(conversation::Loaded::Found(
-            late,
-        ))),
+        Message::Conversation(conversation::Message::Loaded(conversation::Loaded::Found {
+            epoch: 0,
+            found: late,
+        })),
         &mut settings,
     );
     settle(&mut chat, &mut settings, action);
@@ -436,3 +437,5 @@ fn notices_expire_counted_from_the_first_tick_that_saw_them() {
     chat.tick(t0 + NOTICE_SHOWN);
     assert!(chat.notice.is_none());
 }
+
+mod late;

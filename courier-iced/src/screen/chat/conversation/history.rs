@@ -19,14 +19,23 @@ pub type Page = Result<(Vec<Entry>, Vec<KeptTransfer>, Timestamp), String>;
 /// The messages before a message found (newest first) and after it; or why not.
 pub type Around = Result<(Vec<Entry>, Vec<Entry>), String>;
 
-/// What the history answered (`None` inside: there is no history).
+/// What the history answered (`None` inside: there is no history). An answer about
+/// what conversations hold carries `epoch`, the count of clears when it was asked: one
+/// asked before its conversation was cleared is dropped.
 #[derive(Debug, Clone)]
 pub enum Loaded {
     /// The unsent messages an earlier run left (written while the hub was away).
-    Unsent(Option<Result<Vec<Entry>, String>>),
+    Unsent {
+        /// Clears when asked.
+        epoch: u64,
+        /// The messages.
+        entries: Option<Result<Vec<Entry>, String>>,
+    },
     /// A page of `target`'s messages before those loaded, with the kept transfers of the
     /// same stretch of time; `grow` shows a page more once it is in ("Show earlier").
     Page {
+        /// Clears when asked.
+        epoch: u64,
         /// Whose conversation.
         target: Target,
         /// Whether the user asked for it.
@@ -36,10 +45,17 @@ pub enum Loaded {
         page: Option<Page>,
     },
     /// Messages a search found.
-    Found(Found),
+    Found {
+        /// Clears when asked.
+        epoch: u64,
+        /// What was found, for which query.
+        found: Found,
+    },
     /// The part of a conversation around a message found: before it (newest first, the
     /// message included) and after it (oldest first).
     Jumped {
+        /// Clears when asked.
+        epoch: u64,
         /// The message found.
         entry: Entry,
         /// The messages around it.
@@ -47,6 +63,8 @@ pub enum Loaded {
     },
     /// More of an earlier part opened from search: older (`earlier`) or newer messages.
     JumpPage {
+        /// Clears when asked.
+        epoch: u64,
         /// Whose conversation.
         target: Target,
         /// Older (newest first) or newer (oldest first).
@@ -56,6 +74,8 @@ pub enum Loaded {
     },
     /// Whether someone's message is new to the history (else shown in an earlier run).
     Received {
+        /// Clears when asked.
+        epoch: u64,
         /// The message.
         message: ChatMessage,
         /// What the history said.
@@ -78,9 +98,10 @@ impl Conversations {
     /// their newest page.
     pub fn keep_history(&mut self, worker: Worker) {
         self.worker = Some(worker);
+        let epoch = self.clears;
         self.request(
             |h| h.unsent_messages().map_err(|e| e.to_string()),
-            Loaded::Unsent,
+            move |entries| Loaded::Unsent { epoch, entries },
         );
         let targets: Vec<Target> = self.threads.keys().copied().collect();
         for target in targets {
@@ -134,9 +155,14 @@ impl Conversations {
     pub(super) fn ask_received(&mut self, m: &ChatMessage) -> bool {
         let message = m.clone();
         let asked = m.clone();
+        let epoch = self.clears;
         self.request(
             move |h| h.received(&asked).map_err(|e| e.to_string()),
-            move |new| Loaded::Received { message, new },
+            move |new| Loaded::Received {
+                epoch,
+                message,
+                new,
+            },
         )
     }
 
@@ -151,6 +177,7 @@ impl Conversations {
         }
         c.loading = true;
         let (older, cards_since) = (c.older, c.cards_since);
+        let epoch = self.clears;
         self.request(
             move |h| {
                 let entries = h
@@ -172,7 +199,12 @@ impl Conversations {
                 };
                 Ok((entries, cards, since))
             },
-            move |page| Loaded::Page { target, grow, page },
+            move |page| Loaded::Page {
+                epoch,
+                target,
+                grow,
+                page,
+            },
         )
     }
 
@@ -204,8 +236,9 @@ impl Conversations {
         }
         self.pending += 1;
         let asked = worker.search(query.to_owned(), FOUND);
-        self.tasks.push(Task::perform(asked, |found| {
-            Message::Loaded(Loaded::Found(found))
+        let epoch = self.clears;
+        self.tasks.push(Task::perform(asked, move |found| {
+            Message::Loaded(Loaded::Found { epoch, found })
         }));
     }
 
@@ -215,6 +248,7 @@ impl Conversations {
         self.open(entry.peer);
         let (peer, seq) = (entry.peer, entry.seq);
         let found = entry.clone();
+        let epoch = self.clears;
         self.request(
             move |h| {
                 let before = h.page(Some(peer), Some(seq.saturating_add(1)), PAGE);
@@ -224,6 +258,7 @@ impl Conversations {
                     .map_err(|e| e.to_string())
             },
             move |around| Loaded::Jumped {
+                epoch,
                 entry: found,
                 around,
             },
@@ -234,15 +269,24 @@ impl Conversations {
     /// file. Returns how many messages were forgotten, or `None` when the history will
     /// say ([`Action::Cleared`]).
     pub fn clear_history(&mut self, target: Option<Target>) -> Option<u64> {
+        // Answers asked for before now about what the cleared conversations hold are
+        // dropped when they come.
+        self.clears += 1;
+        if target.is_none() {
+            self.all_cleared = self.clears;
+        }
         for (t, c) in &mut self.threads {
             if target.is_none_or(|target| target == *t) {
                 c.items.retain(|i| matches!(i, Item::Transfer(_)));
                 c.jump = None;
                 c.more = false;
                 c.older = None;
+                c.loading = false;
+                c.cleared = self.clears;
             }
         }
         self.found.clear();
+        self.receipts.clear();
         let asked = self.request(
             move |h| h.clear(target).map_err(|e| e.to_string()),
             move |n| Loaded::Cleared { scope: target, n },
@@ -257,9 +301,11 @@ impl Conversations {
                 return;
             }
             let older = jump.older;
+            let epoch = self.clears;
             self.request(
                 move |h| h.page(Some(target), older, PAGE).map_err(|e| e.to_string()),
                 move |page| Loaded::JumpPage {
+                    epoch,
                     target,
                     earlier: true,
                     page,
@@ -281,9 +327,11 @@ impl Conversations {
             return;
         };
         let (newer, more_newer) = (jump.newer, jump.more_newer);
+        let epoch = self.clears;
         let asked = self.request(
             move |h| h.page_after(target, newer, PAGE).map_err(|e| e.to_string()),
             move |page| Loaded::JumpPage {
+                epoch,
                 target,
                 earlier: false,
                 page,
@@ -295,14 +343,23 @@ impl Conversations {
         }
     }
 
+    /// Whether `target` was cleared since `epoch` (the clears counted when an answer
+    /// about it was asked for).
+    fn cleared_since(&self, target: Target, epoch: u64) -> bool {
+        self.all_cleared > epoch || self.threads.get(&target).is_some_and(|c| c.cleared > epoch)
+    }
+
     /// Takes what the history answered.
     pub(super) fn loaded(&mut self, answer: Loaded) -> Action {
         self.pending = self.pending.saturating_sub(1);
         match answer {
-            Loaded::Unsent(entries) => {
+            Loaded::Unsent { epoch, entries } => {
                 match entries {
                     Some(Ok(entries)) => {
                         for e in entries.into_iter().filter(|e| e.outgoing) {
+                            if self.cleared_since(e.peer, epoch) {
+                                continue;
+                            }
                             if !self.unsent.iter().any(|(id, _, _)| *id == e.id) {
                                 self.unsent.push((e.id, e.peer, e.text));
                             }
@@ -315,10 +372,20 @@ impl Conversations {
                 }
                 return Action::SendUnsent;
             }
-            Loaded::Page { target, grow, page } => self.page_loaded(target, grow, page),
-            Loaded::Found(found) => {
-                if found.query != self.query {
-                    // Typed over since: a newer answer comes.
+            Loaded::Page {
+                epoch,
+                target,
+                grow,
+                page,
+            } => {
+                if !self.cleared_since(target, epoch) {
+                    self.page_loaded(target, grow, page);
+                }
+            }
+            Loaded::Found { epoch, found } => {
+                if found.query != self.query || self.clears > epoch {
+                    // Typed over since (a newer answer comes), or cleared since (the
+                    // results stay empty, as the clear left them).
                     return Action::None;
                 }
                 match found.entries {
@@ -330,7 +397,12 @@ impl Conversations {
                     None => {}
                 }
             }
-            Loaded::Jumped { entry, around } => match around {
+            Loaded::Jumped {
+                epoch,
+                entry,
+                around,
+            } => match around {
+                _ if self.cleared_since(entry.peer, epoch) => {}
                 Some(Ok((before, after))) => self.jumped(&entry, before, after),
                 Some(Err(e)) => {
                     self.problem = Some(format!("The history could not be read: {e}"));
@@ -338,11 +410,20 @@ impl Conversations {
                 None => {}
             },
             Loaded::JumpPage {
+                epoch,
                 target,
                 earlier,
                 page,
-            } => self.jump_page(target, earlier, page),
-            Loaded::Received { message, new } => {
+            } => {
+                if !self.cleared_since(target, epoch) {
+                    self.jump_page(target, earlier, page);
+                }
+            }
+            Loaded::Received {
+                epoch,
+                message,
+                new,
+            } => {
                 let new = match new {
                     Some(Ok(new)) => new,
                     Some(Err(e)) => {
@@ -352,8 +433,9 @@ impl Conversations {
                     None => true,
                 };
                 let target = Self::target_of(&message);
-                // In the history before (shown in an earlier session), or shown meanwhile.
-                if !new || self.shown(target, &message) {
+                // In the history before (shown in an earlier session), shown meanwhile,
+                // or forgotten by a clear since.
+                if !new || self.cleared_since(target, epoch) || self.shown(target, &message) {
                     return Action::None;
                 }
                 self.show_received(message.clone());
@@ -401,16 +483,24 @@ impl Conversations {
         }
         c.cards_since = Some(since);
         let known: HashSet<(ClientId, MsgId)> = c.items.iter().filter_map(key_of).collect();
+        let (receipts, sent) = (&mut self.receipts, &mut self.sent);
         let items: Vec<Item> = entries
             .into_iter()
             .rev()
             .filter(|e| !known.contains(&(e.from, e.id)))
             .map(|e| {
+                let outgoing = e.outgoing;
                 let mut bubble = Bubble::from(e);
-                if let Some(state) = self.receipts.remove(&bubble.id)
-                    && bubble.state != BubbleState::Read
-                {
-                    bubble.state = state;
+                if outgoing {
+                    // Ours: a receipt that came before its page applies, and later ones
+                    // find it.
+                    sent.insert(bubble.id, target);
+                    let early = receipts.iter().position(|(id, _)| *id == bubble.id);
+                    if let Some((_, state)) = early.and_then(|at| receipts.remove(at))
+                        && bubble.state != BubbleState::Read
+                    {
+                        bubble.state = state;
+                    }
                 }
                 Item::Message(bubble)
             })

@@ -166,3 +166,76 @@ fn typing_indicator_shows_and_expires() {
     chat.tick(Instant::now() + TYPING_SHOWN + Duration::from_millis(1));
     assert!(!chat.conversations.typing_shown());
 }
+
+/// A receipt for a message not loaded yet waits for its page, but only for a message
+/// of ours: someone else's message with the same id keeps its state.
+#[test]
+fn an_early_receipt_applies_only_to_our_message() {
+    use crate::screen::chat::tests::{event, folder, settle, with_history};
+    let dir = folder("receipt-mine");
+    let mut settings = Settings::default();
+    let bob = Target::Client(ClientId([2; 32]));
+    {
+        let h = courier_core::history::History::open(&dir.0, &ClientId([9; 32])).unwrap();
+        h.received(&ChatMessage {
+            id: MsgId(5),
+            from: ClientId([2; 32]),
+            to: Target::Client(ClientId([1; 32])),
+            text: "Bob's own".into(),
+            time: Timestamp(1_700_000_000_000),
+        })
+        .unwrap();
+    }
+    let mut chat = with_history(&dir.0, &mut settings);
+    let receipt = Event::Receipt {
+        id: MsgId(5),
+        status: Delivery::Delivered,
+    };
+    event(&mut chat, &mut settings, receipt);
+    let page = chat.update(chat::select(bob), &mut settings);
+    settle(&mut chat, &mut settings, page);
+    let states: Vec<BubbleState> = chat.conversations.threads[&bob]
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Message(b) => Some(b.state.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(states, [BubbleState::Received], "Bob's message is not ours");
+}
+
+/// Early receipts are kept for messages we sent whose bubble is not loaded, at most
+/// 4096 (the oldest go first), and a clear forgets them.
+#[test]
+fn early_receipts_are_bounded_and_cleared() {
+    let mut chat = chat_with(vec![contact(2, "Bob")]);
+    let me = chat.people.me;
+    let bob = Target::Client(ClientId([2; 32]));
+    // Someone else's ids, or ids never sent here, are not kept.
+    chat.conversations
+        .receipt(me, MsgId(1), Delivery::Delivered);
+    assert!(
+        chat.conversations.receipts.is_empty(),
+        "not a message we sent"
+    );
+    for n in 10..10_010 {
+        // Sent (an unsent message of an earlier run) with its conversation not loaded.
+        chat.conversations.sent.insert(MsgId(n), bob);
+        chat.conversations.receipt(me, MsgId(n), Delivery::Stored);
+    }
+    assert_eq!(chat.conversations.receipts.len(), 4096);
+    let has = |chat: &Chat, n: u64| {
+        chat.conversations
+            .receipts
+            .iter()
+            .any(|(id, _)| *id == MsgId(n))
+    };
+    assert!(has(&chat, 10_009), "the newest is kept");
+    assert!(!has(&chat, 10), "the oldest went");
+    let _ = chat.conversations.clear_history(None);
+    assert!(
+        chat.conversations.receipts.is_empty(),
+        "a clear forgets them"
+    );
+}
