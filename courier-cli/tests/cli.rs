@@ -2,7 +2,7 @@
 //! processes on loopback, checking exit codes, stdout data and stderr messages.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -346,6 +346,7 @@ fn reset_password_replaces_the_stored_one() {
 #[cfg(unix)]
 #[test]
 fn ctrl_c_stops_the_hub_and_tells_clients() {
+    use std::io::BufRead as _;
     let dir = tempdir("sigint");
     let mut hub = start_hub(&dir);
     let mut listener = {
