@@ -4,3 +4,6 @@
 pub mod chat;
 pub mod check;
 pub mod login;
+
+#[cfg(test)]
+pub(crate) mod layout;

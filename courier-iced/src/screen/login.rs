@@ -2,7 +2,7 @@
 
 use courier_core::discovery::{Checked, FoundHub, Seen};
 use courier_core::proto::{Profile, validate_profile};
-use iced::widget::{button, center, column, container, row, text, text_input};
+use iced::widget::{button, center, column, container, row, scrollable, text, text_input};
 use iced::{Center, Element, Fill};
 
 use crate::screen::check::{self, Check};
@@ -554,7 +554,14 @@ impl Login {
         .padding(24)
         .max_width(520)
         .style(style::card);
-        center(card).padding(20).into()
+        // Centred when it fits; when the window is too short for the form (the hubs
+        // found, a check's result), it scrolls, with its scrollbar beside the card.
+        center(
+            scrollable(container(card).padding(20).center_x(Fill))
+                .spacing(4)
+                .width(Fill),
+        )
+        .into()
     }
 }
 

@@ -291,3 +291,5 @@ fn an_impostor_in_the_list_is_a_warning_never_a_click() {
     assert_eq!(login.update(Message::Pick(0)), Action::None);
     assert!(login.address.is_empty());
 }
+
+mod layout;
