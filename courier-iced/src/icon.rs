@@ -21,10 +21,17 @@ pub fn window() -> Option<window::Icon> {
     window::icon::from_rgba(rgba.into_raw(), width, height).ok()
 }
 
+/// The smallest window: the contact list beside a conversation wide enough for a few
+/// words a line and the composer with its buttons (280 + 360 px), and height for the
+/// header, a few bubbles and the composer; also the smallest common laptop screen's
+/// usable area at 2× scaling. The side panel covers the conversation at this width.
+pub const MIN_SIZE: iced::Size = iced::Size::new(640.0, 480.0);
+
 /// The window settings every Courier window opens with: its size, icon and app id.
 pub fn window_settings() -> window::Settings {
     window::Settings {
         size: iced::Size::new(1100.0, 720.0),
+        min_size: Some(MIN_SIZE),
         icon: window(),
         #[cfg(target_os = "linux")]
         platform_specific: window::settings::PlatformSpecific {
@@ -54,6 +61,7 @@ mod tests {
     fn the_window_opens_with_icon_and_app_id() {
         let settings = window_settings();
         assert!(settings.icon.is_some());
+        assert_eq!(settings.min_size, Some(MIN_SIZE));
         #[cfg(target_os = "linux")]
         assert_eq!(settings.platform_specific.application_id, "courier");
     }

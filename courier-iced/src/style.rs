@@ -64,6 +64,22 @@ pub fn column(theme: &Theme) -> container::Style {
     }
 }
 
+/// The side panel when it lies over the conversation (a narrow window): the column's
+/// background with a shadow on the side it covers.
+pub fn overlay(theme: &Theme) -> container::Style {
+    container::Style {
+        shadow: iced::Shadow {
+            color: iced::Color {
+                a: 0.35,
+                ..iced::Color::BLACK
+            },
+            offset: iced::Vector::new(-2.0, 0.0),
+            blur_radius: 12.0,
+        },
+        ..column(theme)
+    }
+}
+
 /// The selected contact's row.
 pub fn selected(theme: &Theme) -> container::Style {
     filled(theme.extended_palette().primary.weak, 8.0)

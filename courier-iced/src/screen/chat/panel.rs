@@ -158,7 +158,9 @@ impl Panel {
                 ]
                 .align_y(Center),
                 tabs,
-                scrollable(body).height(Fill)
+                // The scrollbar gets its own lane beside the page, so the page's
+                // buttons and text never run under it.
+                scrollable(body).spacing(6).height(Fill)
             ]
             .spacing(10)
             .padding(12)

@@ -439,3 +439,4 @@ fn notices_expire_counted_from_the_first_tick_that_saw_them() {
 }
 
 mod late;
+mod layout;

@@ -4,16 +4,36 @@
 use std::time::Instant;
 
 use courier_core::proto::Target;
-use iced::widget::{button, checkbox, column, container, row, rule, text};
-use iced::{Center, Element, Fill};
+use iced::widget::{
+    button, checkbox, column, container, opaque, responsive, row, rule, space, stack, text,
+};
+use iced::{Center, Element, Fill, Size};
 
 use super::{Chat, Connection, Message, contacts, conversation, panel, people, transfers};
 use crate::settings::Settings;
 use crate::style;
 
+/// The contact list's width.
+const CONTACTS_WIDTH: f32 = 280.0;
+/// The side panel's width: its pages get 306 px, beside the lane of its scrollbar
+/// (10 px and 6 of spacing, see `panel::Panel::view`).
+const PANEL_WIDTH: f32 = 346.0;
+/// The narrowest the conversation gets beside an open panel: a bubble of a few words
+/// a line, and the composer with its buttons.
+const CONVERSATION_MIN_WIDTH: f32 = 380.0;
+/// From this window width on, the side panel is a third pane; below it, it covers the
+/// conversation instead of crushing it.
+pub(crate) const THREE_PANES_WIDTH: f32 =
+    CONTACTS_WIDTH + CONVERSATION_MIN_WIDTH + PANEL_WIDTH + 2.0;
+
 impl Chat {
     /// Draws the window.
     pub fn view<'a>(&'a self, settings: &'a Settings) -> Element<'a, Message> {
+        responsive(move |size| self.view_at(settings, size)).into()
+    }
+
+    /// Draws the window at this size.
+    fn view_at<'a>(&'a self, settings: &'a Settings, size: Size) -> Element<'a, Message> {
         let unread = |target: &Target| self.conversations.unread(target);
         let listing = contacts::Listing {
             selected: self.conversations.selected,
@@ -21,7 +41,7 @@ impl Chat {
             found: &self.conversations.found,
         };
         let contacts = container(contacts::view(&self.people, listing).map(Message::Contacts))
-            .width(280)
+            .width(CONTACTS_WIDTH)
             .height(Fill)
             .style(style::column);
         let mut middle = column![self.header(settings)];
@@ -54,22 +74,37 @@ impl Chat {
                 .composer(&self.people)
                 .map(Message::Conversation),
         );
-        let mut body = row![contacts, rule::vertical(1), middle.width(Fill).height(Fill)];
+        let body = row![contacts, rule::vertical(1), middle.width(Fill).height(Fill)];
         let cx = panel::Context {
             settings,
             hub: &self.hub,
             me: self.people.me,
             profile: &self.profile,
         };
-        if let Some(panel) = self.panel.view(cx) {
-            body = body.push(rule::vertical(1)).push(
-                container(panel.map(Message::Panel))
-                    .width(330)
-                    .height(Fill)
-                    .style(style::column),
-            );
+        let Some(panel) = self.panel.view(cx) else {
+            return body.height(Fill).into();
+        };
+        let panel = container(panel.map(Message::Panel))
+            .width(PANEL_WIDTH)
+            .height(Fill)
+            .style(style::column);
+        if size.width >= THREE_PANES_WIDTH {
+            body.push(rule::vertical(1)).push(panel).height(Fill).into()
+        } else {
+            // Too narrow for three panes: the panel lies over the conversation (its
+            // Close button closes it) and the conversation keeps its width beneath.
+            stack![
+                body.height(Fill),
+                row![
+                    space::horizontal(),
+                    rule::vertical(1),
+                    opaque(panel.style(style::overlay))
+                ]
+            ]
+            .width(Fill)
+            .height(Fill)
+            .into()
         }
-        column![body.height(Fill)].into()
     }
 
     /// The open conversation's contact (or Everyone), whether it is trusted, and the

@@ -133,7 +133,13 @@ impl Conversations {
             body = body.push(text(people.name_of(&b.from)).size(12).style(style::dim));
         }
         body = body
-            .push(text(courier_core::text::visible(&b.text, true)).size(15))
+            // A URL or a hash has no word break: it breaks anywhere rather than run
+            // past the bubble.
+            .push(
+                text(courier_core::text::visible(&b.text, true))
+                    .size(15)
+                    .wrapping(text::Wrapping::WordOrGlyph),
+            )
             .push(
                 text(format!("{}{state}", format::clock(b.time)))
                     .size(11)
