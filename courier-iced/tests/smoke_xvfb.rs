@@ -1,7 +1,8 @@
 //! The real binary in a real X server: starts `courier-app` under Xvfb with the
 //! tiny-skia renderer, logs into a hub started here by typing the password, checks the
-//! hub sees it, and takes screenshots at 1024×700 and 1600×1000 in light and dark
-//! (kept in `target/tmp/smoke-shots/` to look at).
+//! hub sees it, and takes screenshots of the login screen, the chat, and the chat with
+//! the side panel open, at 700×500 (a small window), 1100×720 (the default) and
+//! 1600×1000, in light and dark (kept in `target/tmp/smoke-shots/` to look at).
 //!
 //! The window carries the app's icon and its application id (`WM_CLASS` "courier",
 //! the desktop entry's name), read back with xprop.
@@ -29,13 +30,75 @@ use courier_testkit::{TempDir, not_run, windows};
 
 const PASSWORD: &str = "smoke test password";
 const NAME: &str = "Smoke Test";
+/// The window sizes the screenshots are taken at: a small window, the default, a large one.
+const SIZES: [(u32, u32); 3] = [(700, 500), (1100, 720), (1600, 1000)];
+/// A message with no place to break a word: its bubble must wrap it.
+const HASH: &str = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a089f86d081884c7d659a2feaa0c55ad015";
+
+/// Resizes the window, waits for it to redraw, shoots it to `path` and checks the picture
+/// has that size and is not blank; returns its mean brightness.
+fn shoot_at(display: &str, window: &str, (w, h): (u32, u32), path: &std::path::Path) -> f64 {
+    xdotool(
+        display,
+        &[
+            "windowsize",
+            "--sync",
+            window,
+            &w.to_string(),
+            &h.to_string(),
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    shoot(display, window, path);
+    assert_eq!(
+        magick(path, "%w %h"),
+        format!("{w} {h}"),
+        "{}",
+        path.display()
+    );
+    let colors: u32 = magick(path, "%k").parse().unwrap();
+    assert!(
+        colors > 40,
+        "{} looks blank ({colors} colours)",
+        path.display()
+    );
+    let mean: f64 = magick(path, "%[fx:mean]").parse().unwrap();
+    eprintln!(
+        "screenshot {} ({colors} colours, mean {mean:.2})",
+        path.display()
+    );
+    mean
+}
+
+/// Clicks the window at (x, y) and waits for it to redraw.
+fn click(display: &str, window: &str, x: u32, y: u32) {
+    xdotool(
+        display,
+        &[
+            "mousemove",
+            "--window",
+            window,
+            &x.to_string(),
+            &y.to_string(),
+            "click",
+            "1",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(800));
+}
 
 /// Starts `app` (whose settings name the hub, with its pin confirmed) and logs it in by
 /// typing the password into its real window; returns once the hub has it online and its
-/// title names the user.
-fn start_app(app: Command, display: &str, bob: &Peer) -> (ChildGuard, String) {
+/// title names the user. `at_login` runs first, on the login screen.
+fn start_app(
+    app: Command,
+    display: &str,
+    bob: &Peer,
+    at_login: impl FnOnce(&str),
+) -> (ChildGuard, String) {
     // Generous: under Wine the first start also creates the Wine prefix.
     let (app, window) = xvfb::launch(app, display, Duration::from_secs(120));
+    at_login(&window);
     // Address and name are remembered: the cursor waits in the password field.
     std::thread::sleep(Duration::from_millis(500));
     xdotool(display, &["windowfocus", "--sync", &window]);
@@ -52,7 +115,7 @@ fn start_app(app: Command, display: &str, bob: &Peer) -> (ChildGuard, String) {
 }
 
 #[test]
-fn real_window_logs_in_and_renders_at_two_sizes_in_both_themes() {
+fn real_window_logs_in_and_renders_at_three_sizes_in_both_themes() {
     let missing = missing(&xvfb::TOOLS);
     if !missing.is_empty() {
         return not_run(
@@ -90,7 +153,14 @@ fn real_window_logs_in_and_renders_at_two_sizes_in_both_themes() {
         program.env("COURIER_APP_DIR", &dir);
         // Tests touch no network but their own: no mDNS on this machine's interfaces.
         program.env("COURIER_NO_DISCOVERY", "1");
-        let (app, window) = start_app(program, &display, &bob);
+        let theme = if dark { "dark" } else { "light" };
+        let (app, window) = start_app(program, &display, &bob, |window| {
+            for size in SIZES {
+                let (w, h) = size;
+                let path = shots.join(format!("login-{w}x{h}-{theme}.png"));
+                shoot_at(&display, window, size, &path);
+            }
+        });
         let props = run(Command::new("xprop").env("DISPLAY", &display).args([
             "-id",
             &window,
@@ -112,39 +182,18 @@ fn real_window_logs_in_and_renders_at_two_sizes_in_both_themes() {
                 .send_message(Target::Everyone, "Hello from the smoke test"),
         )
         .unwrap();
-        for (w, h) in [(1024, 700), (1600, 1000)] {
-            xdotool(
-                &display,
-                &[
-                    "windowsize",
-                    "--sync",
-                    &window,
-                    &w.to_string(),
-                    &h.to_string(),
-                ],
-            );
-            std::thread::sleep(Duration::from_millis(1500));
-            let theme = if dark { "dark" } else { "light" };
+        smol::block_on(bob.handle.send_message(Target::Everyone, HASH)).unwrap();
+        for size in SIZES {
+            let (w, h) = size;
             let path = shots.join(format!("main-{w}x{h}-{theme}.png"));
-            shoot(&display, &window, &path);
-            assert_eq!(
-                magick(&path, "%w %h"),
-                format!("{w} {h}"),
-                "{}",
-                path.display()
-            );
-            let colors: u32 = magick(&path, "%k").parse().unwrap();
-            assert!(
-                colors > 40,
-                "{} looks blank ({colors} colours)",
-                path.display()
-            );
-            let mean: f64 = magick(&path, "%[fx:mean]").parse().unwrap();
-            brightness.push((dark, mean));
-            eprintln!(
-                "screenshot {} ({colors} colours, mean {mean:.2})",
-                path.display()
-            );
+            brightness.push((dark, shoot_at(&display, &window, size, &path)));
+            // "Settings & profile" at the header's right end opens the panel; its own
+            // Close, at the panel's top right, closes it (over the conversation in a
+            // narrow window, where the header's button is covered).
+            click(&display, &window, w - 80, 26);
+            let path = shots.join(format!("panel-{w}x{h}-{theme}.png"));
+            shoot_at(&display, &window, size, &path);
+            click(&display, &window, w - 30, 24);
         }
         // SIGKILL, with the message on screen: the history has it all the same.
         drop(app);
@@ -210,7 +259,7 @@ fn windows_build_under_wine_logs_in_and_renders() {
     let mut app = program.command();
     app.env("COURIER_APP_DIR", windows::win(&dir));
     app.env("COURIER_NO_DISCOVERY", "1");
-    let (_app, window) = start_app(app, &display, &bob);
+    let (_app, window) = start_app(app, &display, &bob, |_| {});
     smol::block_on(bob.handle.send_message(Target::Everyone, "Hello, Windows")).unwrap();
     std::thread::sleep(Duration::from_millis(2000));
 
