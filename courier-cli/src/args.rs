@@ -312,7 +312,8 @@ pub(crate) struct ClientArgs {
     /// is used if there is exactly one; else 127.0.0.1:8977.
     #[arg(long, env = "COURIER_HUB")]
     pub(crate) hub: Option<String>,
-    /// Display name shown to others (default: your user name).
+    /// Display name shown to others (default: the name the hub knows you by; your user
+    /// name on a hub new to you).
     #[arg(long, env = "COURIER_NAME")]
     pub(crate) name: Option<String>,
     /// Directory for this identity, hub pins and settings; several identities can live on

@@ -38,7 +38,7 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<ExitCode> {
         Some(d) => d.clone(),
         None => default_dir()?,
     };
-    let mut client = Client::connect(&args.client.answering(&args.answer), true).await?;
+    let mut client = Client::connect(&args.client.answering(&args.answer), true, false).await?;
     let only: Option<ClientId> = match &args.from {
         None => None,
         Some(who) => match client.resolve(who)? {
