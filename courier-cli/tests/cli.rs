@@ -1713,3 +1713,24 @@ fn listen_outlives_a_hub_restart_under_its_name() {
     assert_eq!(listener.0.wait().unwrap().code(), Some(0), "{stdout}");
     assert!(stdout.contains("after the restart"), "{stdout}");
 }
+
+/// Issue 22: `--hub HOST` without a port means the default port, 8977 (as in the app),
+/// not "invalid socket address".
+#[test]
+fn a_hub_given_without_a_port_is_tried_on_8977() {
+    let dir = tempdir("hub-port");
+    let out = Command::new(BIN)
+        .args(["who", "--hub", "127.0.0.1", "--profile-dir"])
+        .arg(dir.path())
+        .env("COURIER_PASSWORD", PW)
+        .env("COURIER_NAME", "x")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert!(!err.contains("invalid socket address"), "{err}");
+    assert!(err.contains("127.0.0.1:8977"), "{err}");
+    let out = bare(&["who", "--hub", "http://hub"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("not a hub address"));
+}
