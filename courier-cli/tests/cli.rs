@@ -1734,3 +1734,37 @@ fn a_hub_given_without_a_port_is_tried_on_8977() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("not a hub address"));
 }
+
+/// Issue 22: counts of files and folders read right in the singular ("1 empty folder",
+/// never "1 empty folders").
+#[test]
+fn an_offer_counts_its_files_and_empty_folders_in_words() {
+    let dir = tempdir("counts");
+    let hub = start_hub(&dir);
+    let src = dir.join("src");
+    std::fs::create_dir_all(src.join("trip/empty")).unwrap();
+    std::fs::write(src.join("trip/a.txt"), b"abc").unwrap();
+    let mut c = client(&hub, &dir, "bob");
+    c.args(["receive", "--yes", "--count", "1", "--dir"])
+        .arg(dir.join("downloads"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let receiver = c.spawn().unwrap();
+    wait_online(&hub, &dir, "probe", &["bob"]);
+    let mut send = client(&hub, &dir, "alice");
+    send.args(["send", "--to", "bob"]).arg(src.join("trip"));
+    let sent = run(send);
+    assert_eq!(sent.status.code(), Some(0), "{}", text(&sent.stderr));
+    assert!(
+        text(&sent.stdout).starts_with("Sent to bob: 1 file (3 B)"),
+        "{}",
+        text(&sent.stdout)
+    );
+    let got = receiver.wait_with_output().unwrap();
+    let err = text(&got.stderr);
+    assert!(
+        err.contains("offers 1 file and 1 empty folder (3 B"),
+        "{err}"
+    );
+    assert!(dir.join("downloads/trip/empty").is_dir());
+}

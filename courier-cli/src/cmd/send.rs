@@ -65,7 +65,7 @@ pub(crate) async fn run(args: SendArgs) -> Result<ExitCode> {
                         if args.json {
                             emit(json!({"type": "accepted", "files": files}));
                         } else {
-                            eprintln!("Accepted ({} file{}); connecting…", files.len(), if files.len() == 1 { "" } else { "s" });
+                            eprintln!("Accepted ({}); connecting…", crate::output::count(files.len(), "file", "files"));
                         }
                     }
                     Update::FileDone { index, .. } if args.json => {
