@@ -1619,6 +1619,7 @@ fn a_banned_member_is_cut_off_and_what_a_sender_left_can_be_dropped() {
 fn courier_unnamed(hub: &Hub, dir: &Path, name: &str, user: &str, args: &[&str]) -> Output {
     let mut c = client(hub, dir, name);
     c.env_remove("COURIER_NAME")
+        .env("COURIER_NO_DISCOVERY", "1")
         .env("USER", user)
         .env("USERNAME", user)
         .args(args);
@@ -1646,6 +1647,8 @@ fn one_shot_commands_keep_the_name_and_leave_the_mailbox() {
         let out = courier_unnamed(&hub, &dir, "bob", "someone-else", args);
         assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
     }
+    // A check logs in too (whatever it finds): it changes nothing either.
+    courier_unnamed(&hub, &dir, "bob", "someone-else", &["doctor"]);
     let out = courier(&hub, &dir, "carol", &["who", "--json"]);
     let names: Vec<_> = json_lines(&out.stdout)
         .iter()
