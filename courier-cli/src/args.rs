@@ -305,14 +305,17 @@ pub(crate) struct HubForgetArgs {
 
 /// Where a hub is when none is given and none is found.
 pub(crate) const LOCAL_HUB: &str = "127.0.0.1:8977";
+/// The port of a hub address given without one (`courier hub` listens there by default).
+const HUB_PORT: u16 = 8977;
 
 #[derive(Debug, Args, Clone)]
 pub(crate) struct ClientArgs {
-    /// The hub's address, HOST:PORT. Without it, the hub found on this network (mDNS)
-    /// is used if there is exactly one; else 127.0.0.1:8977.
-    #[arg(long, env = "COURIER_HUB")]
+    /// The hub's address, HOST[:PORT] (port 8977 if not given). Without it, the hub
+    /// found on this network (mDNS) is used if there is exactly one; else 127.0.0.1:8977.
+    #[arg(long, env = "COURIER_HUB", value_parser = parse_hub)]
     pub(crate) hub: Option<String>,
-    /// Display name shown to others (default: your user name).
+    /// Display name shown to others (default: the name the hub knows you by; your user
+    /// name on a hub new to you).
     #[arg(long, env = "COURIER_NAME")]
     pub(crate) name: Option<String>,
     /// Directory for this identity, hub pins and settings; several identities can live on
@@ -403,6 +406,34 @@ pub(crate) struct ChatArgs {
     pub(crate) answer: AnswerArgs,
 }
 
+/// A hub address as typed: HOST:PORT, or a host alone (an IPv4 address, a name, an IPv6
+/// address bare or in brackets) for [`HUB_PORT`].
+fn parse_hub(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let bad = || format!("{s:?} is not a hub address: give HOST or HOST:PORT");
+    if s.is_empty() || s.contains(char::is_whitespace) || s.contains('/') {
+        return Err(bad());
+    }
+    if s.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(s.to_owned());
+    }
+    let bracketed = s.strip_prefix('[').and_then(|r| r.strip_suffix(']'));
+    if let Ok(ip) = bracketed.unwrap_or(s).parse::<std::net::Ipv6Addr>() {
+        return Ok(format!("[{ip}]:{HUB_PORT}"));
+    }
+    match s.rsplit_once(':') {
+        None if !s.contains(['[', ']']) => Ok(format!("{s}:{HUB_PORT}")),
+        Some((host, port))
+            if !host.is_empty()
+                && !host.contains([':', '[', ']'])
+                && port.parse::<u16>().is_ok_and(|p| p != 0) =>
+        {
+            Ok(s.to_owned())
+        }
+        _ => Err(bad()),
+    }
+}
+
 fn parse_bind(s: &str) -> Result<std::net::SocketAddr, String> {
     s.parse::<std::net::SocketAddr>()
         .or_else(|_| s.parse::<std::net::IpAddr>().map(|ip| (ip, 0).into()))
@@ -417,4 +448,33 @@ fn version() -> String {
         env!("CARGO_PKG_VERSION"),
         courier_core::proto::PROTOCOL_VERSION
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_hub;
+
+    #[test]
+    fn a_hub_given_without_a_port_is_on_8977() {
+        let ok = |s: &str| parse_hub(s).unwrap();
+        assert_eq!(ok("127.0.0.1"), "127.0.0.1:8977");
+        assert_eq!(ok(" hub.lan "), "hub.lan:8977");
+        assert_eq!(ok("hub.lan:9000"), "hub.lan:9000");
+        assert_eq!(ok("10.0.0.2:1"), "10.0.0.2:1");
+        assert_eq!(ok("::1"), "[::1]:8977");
+        assert_eq!(ok("[fe80::1]"), "[fe80::1]:8977");
+        assert_eq!(ok("[::1]:9"), "[::1]:9");
+        for bad in [
+            "",
+            "a b",
+            "http://hub",
+            "hub:0",
+            "hub:notaport",
+            "[::1",
+            "[hub]",
+            ":9",
+        ] {
+            assert!(parse_hub(bad).is_err(), "{bad:?}");
+        }
+    }
 }

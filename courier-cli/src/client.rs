@@ -183,8 +183,15 @@ impl Client {
     }
 
     /// Connects and logs in. With `persistent` false, the first failure is final (for
-    /// one-shot commands); otherwise transient failures are retried and reported.
-    pub(crate) async fn connect(args: &ClientArgs, persistent: bool) -> Result<Self> {
+    /// one-shot commands); otherwise transient failures are retried and reported. Only a
+    /// command that shows messages takes the `mailbox` (the messages stored for us);
+    /// others leave it stored for the next that does. Without `--name`, the hub keeps the
+    /// name it knows us by (the user name is for a hub that does not know us yet).
+    pub(crate) async fn connect(
+        args: &ClientArgs,
+        persistent: bool,
+        mailbox: bool,
+    ) -> Result<Self> {
         let (hub, verified) = match &args.hub {
             Some(hub) => (hub.clone(), None),
             None => found_hub(args).await?,
@@ -216,6 +223,8 @@ impl Client {
         let mut config = session::Config::new(hub.clone(), identity, password, profile);
         config.pins = Some(pins.clone());
         config.remember = !args.no_remember;
+        config.keep_profile = args.name.is_none();
+        config.take_mailbox = mailbox;
         let client = match Self::login(args, config.clone(), persistent).await {
             Err(LoginError::NotRemembered) => {
                 eprintln!("courier: this hub no longer remembers this device: enter the password");

@@ -121,9 +121,8 @@ pub(crate) fn summary_line(verb: &str, s: &Summary) -> String {
     let secs = s.elapsed.as_secs_f64().max(0.001);
     let took = duration(s.elapsed);
     let mut line = format!(
-        "{verb} {} file{} ({}) {}, verified, in {took} ({}/s)",
-        s.files,
-        if s.files == 1 { "" } else { "s" },
+        "{verb} {} ({}) {}, verified, in {took} ({}/s)",
+        crate::output::count(s.files, "file", "files"),
         size(s.bytes),
         s.route,
         size((s.moved as f64 / secs) as u64)

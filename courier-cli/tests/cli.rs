@@ -1613,3 +1613,161 @@ fn a_banned_member_is_cut_off_and_what_a_sender_left_can_be_dropped() {
     let out = courier(&hub, &dir, "mallory", &["who"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// `courier ARGS` as `name`'s profile directory, given no name (`--name`, COURIER_NAME):
+/// the user name it would default to is `user`.
+fn courier_unnamed(hub: &Hub, dir: &Path, name: &str, user: &str, args: &[&str]) -> Output {
+    let mut c = client(hub, dir, name);
+    c.env_remove("COURIER_NAME")
+        .env("COURIER_NO_DISCOVERY", "1")
+        .env("USER", user)
+        .env("USERNAME", user)
+        .args(args);
+    run(c)
+}
+
+/// Issue 22: a one-shot command changes nothing it should only read. Given no name, it
+/// keeps the name the hub knows; `who`, `say` and `send` leave the stored messages for
+/// the next `listen`.
+#[test]
+fn one_shot_commands_keep_the_name_and_leave_the_mailbox() {
+    let dir = tempdir("one-shot");
+    let hub = start_hub(&dir);
+    let out = courier(&hub, &dir, "bob", &["who"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = courier(
+        &hub,
+        &dir,
+        "alice",
+        &["say", "--to", "bob", "while you were out"],
+    );
+    assert_eq!(text(&out.stdout).trim(), "stored", "{}", text(&out.stderr));
+
+    for args in [&["who"][..], &["say", "--to", "alice", "back soon"]] {
+        let out = courier_unnamed(&hub, &dir, "bob", "someone-else", args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+    }
+    // A check logs in too (whatever it finds): it changes nothing either.
+    courier_unnamed(&hub, &dir, "bob", "someone-else", &["doctor"]);
+    let out = courier(&hub, &dir, "carol", &["who", "--json"]);
+    let names: Vec<_> = json_lines(&out.stdout)
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        names.contains(&"bob".to_owned()) && !names.contains(&"someone-else".to_owned()),
+        "bob kept his name: {names:?}"
+    );
+
+    let out = courier_unnamed(
+        &hub,
+        &dir,
+        "bob",
+        "someone-else",
+        &["listen", "--json", "--count", "1", "--timeout", "10"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("while you were out"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+/// Issue 22: a `courier listen` running while its hub restarts comes back by itself,
+/// under its name, and goes on receiving.
+#[test]
+fn listen_outlives_a_hub_restart_under_its_name() {
+    let dir = tempdir("listen-restart");
+    let hub = start_hub(&dir);
+    let addr = hub.addr().to_owned();
+    let listener = {
+        let mut c = client(&hub, &dir, "bob");
+        c.args(["listen", "--json", "--count", "1", "--timeout", "60"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        courier_testkit::process::ChildGuard(c.spawn().unwrap())
+    };
+    wait_online(&hub, &dir, "alice", &["bob"]);
+    drop(hub);
+    let (hub, _) = spawn_hub(&dir.join("hub"), &addr, Some(PW));
+    let contacts = wait_online(&hub, &dir, "carol", &["bob"]);
+    assert!(
+        contacts
+            .iter()
+            .any(|c| c["name"] == "bob" && c["online"] == true)
+    );
+    let out = courier(
+        &hub,
+        &dir,
+        "alice",
+        &["say", "--to", "bob", "after the restart"],
+    );
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "delivered",
+        "{}",
+        text(&out.stderr)
+    );
+    let mut listener = listener;
+    let mut stdout = String::new();
+    let mut pipe = listener.0.stdout.take().unwrap();
+    std::io::Read::read_to_string(&mut pipe, &mut stdout).unwrap();
+    assert_eq!(listener.0.wait().unwrap().code(), Some(0), "{stdout}");
+    assert!(stdout.contains("after the restart"), "{stdout}");
+}
+
+/// Issue 22: `--hub HOST` without a port means the default port, 8977 (as in the app),
+/// not "invalid socket address".
+#[test]
+fn a_hub_given_without_a_port_is_tried_on_8977() {
+    let dir = tempdir("hub-port");
+    let out = Command::new(BIN)
+        .args(["who", "--hub", "127.0.0.1", "--profile-dir"])
+        .arg(dir.path())
+        .env("COURIER_PASSWORD", PW)
+        .env("COURIER_NAME", "x")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert!(!err.contains("invalid socket address"), "{err}");
+    assert!(err.contains("127.0.0.1:8977"), "{err}");
+    let out = bare(&["who", "--hub", "http://hub"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("not a hub address"));
+}
+
+/// Issue 22: counts of files and folders read right in the singular ("1 empty folder",
+/// never "1 empty folders").
+#[test]
+fn an_offer_counts_its_files_and_empty_folders_in_words() {
+    let dir = tempdir("counts");
+    let hub = start_hub(&dir);
+    let src = dir.join("src");
+    std::fs::create_dir_all(src.join("trip/empty")).unwrap();
+    std::fs::write(src.join("trip/a.txt"), b"abc").unwrap();
+    let mut c = client(&hub, &dir, "bob");
+    c.args(["receive", "--yes", "--count", "1", "--dir"])
+        .arg(dir.join("downloads"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let receiver = c.spawn().unwrap();
+    wait_online(&hub, &dir, "probe", &["bob"]);
+    let mut send = client(&hub, &dir, "alice");
+    send.args(["send", "--to", "bob"]).arg(src.join("trip"));
+    let sent = run(send);
+    assert_eq!(sent.status.code(), Some(0), "{}", text(&sent.stderr));
+    assert!(
+        text(&sent.stdout).starts_with("Sent to bob: 1 file (3 B)"),
+        "{}",
+        text(&sent.stdout)
+    );
+    let got = receiver.wait_with_output().unwrap();
+    let err = text(&got.stderr);
+    assert!(
+        err.contains("offers 1 file and 1 empty folder (3 B"),
+        "{err}"
+    );
+    assert!(dir.join("downloads/trip/empty").is_dir());
+}

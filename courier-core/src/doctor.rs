@@ -54,8 +54,8 @@ pub struct Check {
     pub pins: PinStore,
     /// The password, if one is at hand.
     pub password: Option<Password>,
-    /// The profile to log in with: the one this device shows anyway (the check logs in
-    /// as this device, and a login sets the profile everyone sees).
+    /// The profile to log in with at a hub that does not know this device yet (a hub
+    /// that does keeps the one it knows: a check renames nobody).
     pub profile: Profile,
     /// Where a transfer would listen (the reach-back check listens there).
     pub listen: SocketAddr,
@@ -262,6 +262,10 @@ async fn check_hub(hub: &str, check: Check, say: &mut impl FnMut(&'static str, b
     config.pins = pinned.is_some().then_some(check.pins);
     // Never asks to be remembered; logs in by this computer's certificate if it can.
     config.remember = false;
+    // Changes nothing else either: the hub keeps the profile it knows this device by
+    // (the check's is for a hub new to it), and the stored messages stay stored.
+    config.keep_profile = true;
+    config.take_mailbox = false;
     // Answers others' link tests while it runs as the front end's other sessions do.
     let mut updates = session::connect(config);
     if answer {

@@ -115,6 +115,10 @@ pub struct Session {
     /// What the hub said: it remembers this device.
     remembered: bool,
     profile: Profile,
+    /// Ask the hub to keep the profile it has for us (`profile` is for a hub new to us).
+    keep_profile: bool,
+    /// Ask the hub for the messages it stored for us.
+    take_mailbox: bool,
     timing: Timing,
     rng: StdRng,
     state: State,
@@ -156,6 +160,8 @@ impl Session {
             remember: false,
             remembered: false,
             profile,
+            keep_profile: false,
+            take_mailbox: true,
             timing,
             rng: StdRng::from_seed(seed),
             state: State::Idle,
@@ -178,6 +184,18 @@ impl Session {
     pub fn remembering(mut self, try_first: bool, remember: bool) -> Self {
         self.try_remembered = try_first;
         self.remember = remember;
+        self
+    }
+
+    /// What the login asks of the hub besides letting us in: with `keep_profile`, to keep
+    /// the profile it knows us by (the session's profile is only for a hub that does not
+    /// know us yet, and nothing of it is sent after login); without `take_mailbox`, to
+    /// leave the messages it stored for us where they are (for a command that shows no
+    /// messages). By default the profile is ours to set and the mailbox is taken.
+    #[must_use]
+    pub fn asking(mut self, keep_profile: bool, take_mailbox: bool) -> Self {
+        self.keep_profile = keep_profile;
+        self.take_mailbox = take_mailbox;
         self
     }
 
@@ -209,6 +227,8 @@ impl Session {
                 ClientFrame::LoginRemembered {
                     version: PROTOCOL_VERSION,
                     profile,
+                    keep_profile: self.keep_profile,
+                    leave_mailbox: !self.take_mailbox,
                 },
                 now,
             );
@@ -263,6 +283,8 @@ impl Session {
                                 binding: ByteBuf::from(binding),
                                 profile,
                                 remember: self.remember,
+                                keep_profile: self.keep_profile,
+                                leave_mailbox: !self.take_mailbox,
                             },
                             now,
                         );
@@ -394,7 +416,7 @@ impl Session {
                 time,
             });
             self.events.extend(held);
-            if !self.profile.avatar.is_empty() {
+            if !self.keep_profile && !self.profile.avatar.is_empty() {
                 self.transmit(ClientFrame::SetProfile(self.profile.clone()), now);
             }
         }
@@ -538,13 +560,15 @@ impl Session {
         Ok(())
     }
 
-    /// Replaces our profile (also used at the next login).
+    /// Replaces our profile (also used at the next login, which then asserts it even if
+    /// this session was [`Session::asking`] the hub to keep its own).
     ///
     /// # Errors
     /// [`Error::NotConnected`] before login.
     pub fn set_profile(&mut self, profile: Profile, now: Instant) -> Result<(), Error> {
         self.ready_or()?;
         self.profile = profile.clone();
+        self.keep_profile = false;
         self.transmit(ClientFrame::SetProfile(profile), now);
         Ok(())
     }

@@ -648,3 +648,107 @@ both!(
         .await;
     }
 );
+
+// Issue 22: a profile set during the session is the one the session logs in with when
+// it reconnects by itself (here after the hub restarted), not the one it started with.
+both!(a_profile_set_survives_the_hub_restarting, || async {
+    use courier_core::identity::Identity;
+    use courier_core::session::Update;
+    let identity = Identity::generate().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (hub, run) = start_hub_on(listener, identity.clone(), |_| {});
+    let (running, gone) = async_channel::bounded::<()>(1);
+    spawn(async move {
+        run.await;
+        drop(running);
+    });
+    let mut alice = Client::login(&hub.addr(), "alice").await;
+    let cy = Client::login(&hub.addr(), "cy").await;
+    let cy_id = cy.id;
+    let mut p = Profile::with_name("Cy Two");
+    p.status = "moved desks".into();
+    cy.handle().set_profile(p).await.unwrap();
+    alice
+        .event(|e| matches!(e, Event::Contact(c) if c.id == cy_id && c.profile.name == "Cy Two"))
+        .await;
+
+    hub.stop();
+    let _ = gone.recv().await;
+    while !matches!(alice.updates.recv().await, Ok(Update::Disconnected { .. })) {}
+    let (_hub, run) = start_hub_on(std::net::TcpListener::bind(addr).unwrap(), identity, |_| {});
+    spawn(run);
+    // Both come back by themselves; what Alice hears of Cy online is the new profile.
+    let seen = loop {
+        match alice.updates.recv().await.unwrap() {
+            Update::Connected { welcome, .. } => {
+                if let Some(c) = welcome.contacts.iter().find(|c| c.id == cy_id && c.online) {
+                    break c.profile.clone();
+                }
+            }
+            Update::Event(Event::Contact(c)) if c.id == cy_id && c.online => break c.profile,
+            _ => {}
+        }
+    };
+    assert_eq!(
+        (seen.name.as_str(), seen.status.as_str()),
+        ("Cy Two", "moved desks")
+    );
+    drop(cy);
+});
+
+// Issue 22: a login that asks to keep its profile renames nobody, and one that does not
+// take its mailbox leaves the stored messages for the next login that does.
+both!(
+    a_login_can_keep_the_profile_and_leave_the_mailbox,
+    || async {
+        let (hub, run) = start_hub(|_| {});
+        with_hub(run, async {
+            let mut alice = Client::login(&hub.addr(), "alice").await;
+            let bob_cfg = client_config(&hub.addr(), "bob", PW);
+            let bob_id = bob_cfg.identity.id();
+            drop(Client::login_with(bob_cfg.clone()).await);
+            alice
+                .event(|e| matches!(e, Event::Contact(c) if !c.online && c.id == bob_id))
+                .await;
+            let id = alice
+                .handle()
+                .send_message(Target::Client(bob_id), "while you were out")
+                .await
+                .unwrap();
+            alice
+                .event(
+                    |e| matches!(e, Event::Receipt { id: r, status: Delivery::Stored } if *r == id),
+                )
+                .await;
+
+            let mut one_shot = bob_cfg.clone();
+            one_shot.profile = Profile::with_name("courier-user");
+            one_shot.keep_profile = true;
+            one_shot.take_mailbox = false;
+            let quick = Client::login_with(one_shot).await;
+            let Event::Contact(seen) = alice
+                .event(|e| matches!(e, Event::Contact(c) if c.online && c.id == bob_id))
+                .await
+            else {
+                unreachable!()
+            };
+            assert_eq!(seen.profile.name, "bob", "the hub kept the name it knew");
+            sleep(Duration::from_millis(300)).await;
+            while let Ok(u) = quick.updates.try_recv() {
+                assert!(
+                    !matches!(u, courier_core::session::Update::Event(Event::Message(_))),
+                    "a login that leaves the mailbox is handed nothing: {u:?}"
+                );
+            }
+            drop(quick);
+
+            let mut bob = Client::login_with(bob_cfg).await;
+            let Event::Message(m) = bob.event(|e| matches!(e, Event::Message(_))).await else {
+                unreachable!()
+            };
+            assert_eq!((m.id, m.text.as_str()), (id, "while you were out"));
+        })
+        .await;
+    }
+);

@@ -32,7 +32,7 @@ fn target_name(client: &Client, t: Target) -> String {
 }
 
 pub(crate) async fn run(args: ChatArgs) -> Result<ExitCode> {
-    let mut client = Client::connect(&args.client.answering(&args.answer), true).await?;
+    let mut client = Client::connect(&args.client.answering(&args.answer), true, true).await?;
     let mut to = match &args.who {
         Some(w) => client.resolve(w)?,
         None => Target::Everyone,

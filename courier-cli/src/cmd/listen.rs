@@ -97,7 +97,7 @@ pub(crate) fn describe(client: &Client, event: &Event, json: bool) -> Option<Str
 }
 
 pub(crate) async fn run(args: ListenArgs) -> Result<ExitCode> {
-    let mut client = Client::connect(&args.client.answering(&args.answer), true).await?;
+    let mut client = Client::connect(&args.client.answering(&args.answer), true, true).await?;
     let deadline = args
         .timeout
         .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));

@@ -38,7 +38,7 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<ExitCode> {
         Some(d) => d.clone(),
         None => default_dir()?,
     };
-    let mut client = Client::connect(&args.client.answering(&args.answer), true).await?;
+    let mut client = Client::connect(&args.client.answering(&args.answer), true, false).await?;
     let only: Option<ClientId> = match &args.from {
         None => None,
         Some(who) => match client.resolve(who)? {
@@ -271,12 +271,19 @@ fn show_offer(client: &Client, offer: &IncomingOffer, json: bool) {
         .filter(|t| courier_core::proto::Timestamp::now().0.saturating_sub(t.0) > 60_000)
         .map(|t| format!(", offered {}", crate::output::date(t)))
         .unwrap_or_default();
+    let mut what = crate::output::count(m.files.len(), "file", "files");
+    if !m.folders.is_empty() {
+        what.push_str(" and ");
+        what.push_str(&crate::output::count(
+            m.folders.len(),
+            "empty folder",
+            "empty folders",
+        ));
+    }
     eprintln!(
-        "{} ({}) offers {} file{} ({}{when}):",
+        "{} ({}) offers {what} ({}{when}):",
         safe(&name),
         offer.from.short(),
-        m.files.len(),
-        if m.files.len() == 1 { "" } else { "s" },
         size(m.total())
     );
     // Every name, so nobody accepts what they did not see.

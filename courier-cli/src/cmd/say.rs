@@ -27,7 +27,7 @@ pub(crate) async fn run(args: SayArgs) -> Result<ExitCode> {
     if text.is_empty() {
         bail!("the message is empty");
     }
-    let mut client = Client::connect(&args.client, false).await?;
+    let mut client = Client::connect(&args.client, false, false).await?;
     let to = client.resolve(&args.to)?;
     let id = client.send(to, text).await?;
     while let Some(update) = client.updates.next().await {

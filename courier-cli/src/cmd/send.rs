@@ -19,7 +19,7 @@ pub(crate) async fn run(args: SendArgs) -> Result<ExitCode> {
             bail!("{} does not exist", p.display());
         }
     }
-    let mut client = Client::connect(&args.client, false).await?;
+    let mut client = Client::connect(&args.client, false, false).await?;
     let to = match client.resolve(&args.to)? {
         Target::Client(id) => id,
         Target::Everyone => bail!("files go to one contact at a time; name one with --to"),
@@ -65,7 +65,7 @@ pub(crate) async fn run(args: SendArgs) -> Result<ExitCode> {
                         if args.json {
                             emit(json!({"type": "accepted", "files": files}));
                         } else {
-                            eprintln!("Accepted ({} file{}); connecting…", files.len(), if files.len() == 1 { "" } else { "s" });
+                            eprintln!("Accepted ({}); connecting…", crate::output::count(files.len(), "file", "files"));
                         }
                     }
                     Update::FileDone { index, .. } if args.json => {

@@ -9,7 +9,7 @@ use crate::client::Client;
 use crate::output;
 
 pub(crate) async fn run(args: WhoArgs) -> Result<ExitCode> {
-    let client = Client::connect(&args.client, false).await?;
+    let client = Client::connect(&args.client, false, false).await?;
     let mut out = String::new();
     for c in client.contacts.sorted() {
         if args.json {

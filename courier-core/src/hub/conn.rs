@@ -56,6 +56,9 @@ pub(super) struct Conn {
     /// A login the hub answered and that has not proved its password: a guess in flight,
     /// counted as a failure if the connection ends before it does.
     pub(super) guess: Option<login::Guess>,
+    /// Whether its login asked for the messages stored for it (a one-shot command does
+    /// not: they stay stored for a connection that shows them).
+    pub(super) takes_mailbox: bool,
 }
 
 impl Conn {
@@ -93,6 +96,7 @@ impl Conn {
             ),
             paced: paced::Queue::default(),
             guess: None,
+            takes_mailbox: true,
         }
     }
 
@@ -217,9 +221,19 @@ impl Hub {
             }
             (
                 Phase::AwaitStart { client, channel },
-                ClientFrame::LoginRemembered { version, profile },
+                ClientFrame::LoginRemembered {
+                    version,
+                    profile,
+                    keep_profile,
+                    leave_mailbox,
+                },
             ) => {
-                self.login_remembered(conn, client, channel, version, profile, now);
+                let asks = login::Asks {
+                    profile,
+                    keep_profile,
+                    take_mailbox: !leave_mailbox,
+                };
+                self.login_remembered(conn, client, channel, version, asks, now);
             }
             (
                 Phase::AwaitFinish {
@@ -232,13 +246,19 @@ impl Hub {
                     binding,
                     profile,
                     remember,
+                    keep_profile,
+                    leave_mailbox,
                 },
             ) => {
                 let answer = login::Finish {
                     finalization: &finalization,
                     binding: &binding,
-                    profile,
                     remember,
+                    asks: login::Asks {
+                        profile,
+                        keep_profile,
+                        take_mailbox: !leave_mailbox,
+                    },
                 };
                 self.login_finish(conn, client, channel, login, answer, now);
             }

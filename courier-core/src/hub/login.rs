@@ -29,8 +29,19 @@ pub(super) enum Guess {
 pub(super) struct Finish<'a> {
     pub(super) finalization: &'a [u8],
     pub(super) binding: &'a [u8],
-    pub(super) profile: crate::proto::Profile,
     pub(super) remember: bool,
+    pub(super) asks: Asks,
+}
+
+/// What a login asks of the hub besides letting the client in.
+#[derive(Clone, Debug)]
+pub(super) struct Asks {
+    /// The profile to show to others.
+    pub(super) profile: crate::proto::Profile,
+    /// Keep the profile the hub knows the client by (its own is for a hub new to it).
+    pub(super) keep_profile: bool,
+    /// Hand over the messages stored for it.
+    pub(super) take_mailbox: bool,
 }
 
 impl Hub {
@@ -203,7 +214,7 @@ impl Hub {
             a.last_login = Some(now);
         }
         let binding = ByteBuf::from(key.hub_binding(&channel));
-        self.admit(conn, client, answer.profile, binding, answer.remember, now);
+        self.admit(conn, client, binding, answer.remember, answer.asks, now);
     }
 
     /// A login by certificate alone: the TLS handshake proved the device's key, and
@@ -216,7 +227,7 @@ impl Hub {
         client: ClientId,
         channel: [u8; 32],
         version: u32,
-        profile: crate::proto::Profile,
+        asks: Asks,
         now: Instant,
     ) {
         if !self.same_version(conn, version, now) {
@@ -239,20 +250,27 @@ impl Hub {
         {
             a.last_login = Some(now);
         }
-        self.admit(conn, client, profile, ByteBuf::new(), false, now);
+        self.admit(conn, client, ByteBuf::new(), false, asks, now);
     }
 
     /// Lets a client in whose login succeeded: checks its profile and the hub's room,
-    /// welcomes it with the first contact page, and tells the others.
+    /// welcomes it with the first contact page, tells the others, and hands over what
+    /// was stored for it (its messages only if it `asks` for them).
     fn admit(
         &mut self,
         conn: ConnId,
         client: ClientId,
-        profile: crate::proto::Profile,
         binding: ByteBuf,
         remember: bool,
+        asks: Asks,
         now: Instant,
     ) {
+        // A client that asks to keep its profile is shown as the hub knows it; the
+        // profile it sent is for a hub that does not know it yet.
+        let profile = match self.directory.get(&client) {
+            Some(known) if asks.keep_profile => known.profile.clone(),
+            _ => asks.profile,
+        };
         if let Err(e) = validate_profile(&profile) {
             self.reject(
                 conn,
@@ -270,6 +288,7 @@ impl Hub {
             return;
         };
         c.phase = Phase::Ready { client };
+        c.takes_mailbox = asks.take_mailbox;
         let ip = c.source();
         self.leave_preauth(ip);
         self.logged_in += 1;

@@ -281,8 +281,19 @@ impl Hub {
     }
 
     /// Sends `client` (on `conn`) the next page of its mailbox, unless one is
-    /// on its way already.
+    /// on its way already. A connection that did not ask for its mailbox gets none:
+    /// the page goes to another of the client's connections that did, if any.
     pub(super) fn hand_over(&mut self, conn: ConnId, client: ClientId, now: Instant) {
+        let takes = |c: &ConnId| self.conns.get(c).is_some_and(|c| c.takes_mailbox);
+        let taker = if takes(&conn) {
+            Some(conn)
+        } else {
+            let known = self.directory.get(&client);
+            known.and_then(|k| k.conns.iter().copied().find(|c| takes(c)))
+        };
+        let Some(conn) = taker else {
+            return;
+        };
         match self.mailboxes.next_page(client, conn) {
             Page::None => {}
             Page::Send(page) => self.send(conn, Arc::new(ServerFrame::MailboxPage(page)), now),

@@ -137,6 +137,12 @@ pub struct Message {
     pub time: Timestamp,
 }
 
+/// For fields that are left out of the encoding when false (as older clients sent them).
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde passes a reference
+const fn is_false(b: &bool) -> bool {
+    !*b
+}
+
 /// Frames a client sends to the hub.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -163,6 +169,14 @@ pub enum ClientFrame {
         /// Asks the hub to remember this device (its certificate), so that its next
         /// logins need no password ([`ClientFrame::LoginRemembered`]).
         remember: bool,
+        /// Keep the profile the hub knows this client by; `profile` is only for a client
+        /// the hub does not know yet. (A one-shot command given no name renames nobody.)
+        #[serde(default, skip_serializing_if = "is_false")]
+        keep_profile: bool,
+        /// Do not hand over the messages stored for this client: they stay stored, for a
+        /// connection that shows messages. (A one-shot command takes nobody's mail.)
+        #[serde(default, skip_serializing_if = "is_false")]
+        leave_mailbox: bool,
     },
     /// First frame, instead of [`ClientFrame::LoginStart`], from a device the hub
     /// remembers: the TLS handshake proved the device's certificate, and that is the
@@ -173,6 +187,12 @@ pub enum ClientFrame {
         version: u32,
         /// The profile to show to others.
         profile: Profile,
+        /// As in [`ClientFrame::LoginFinish`].
+        #[serde(default, skip_serializing_if = "is_false")]
+        keep_profile: bool,
+        /// As in [`ClientFrame::LoginFinish`].
+        #[serde(default, skip_serializing_if = "is_false")]
+        leave_mailbox: bool,
     },
     /// The client could not open the hub's login answer: its password is wrong.
     LoginAbort,

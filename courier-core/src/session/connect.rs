@@ -39,8 +39,17 @@ pub struct Config {
     /// Ask the hub to remember this device at a password login, so that later logins
     /// need no password (default: yes).
     pub remember: bool,
-    /// What others see of us.
+    /// What others see of us. A profile set later through the [`Handle`] replaces it,
+    /// also for the logins after a reconnect.
     pub profile: Profile,
+    /// Ask the hub to keep the profile it knows us by: `profile` is then only for a hub
+    /// that does not know us yet (a command given no name renames nobody). Ends with the
+    /// first profile set through the [`Handle`] (default: no).
+    pub keep_profile: bool,
+    /// Take the messages the hub stored for us while we were away (default: yes). A
+    /// session that shows no messages (a one-shot command) leaves them stored, for the
+    /// next session that does.
+    pub take_mailbox: bool,
     /// Where pinned hub fingerprints live; `None` pins in memory only.
     pub pins: Option<PinStore>,
     /// Heartbeat and login timing.
@@ -61,6 +70,8 @@ impl Config {
             password,
             remember: true,
             profile,
+            keep_profile: false,
+            take_mailbox: true,
             pins: None,
             timing: Timing::default(),
         }

@@ -5,7 +5,8 @@
 //! ([`Brokered`]), to the link-test answerer, or to whoever reads the updates.
 //!
 //! What must outlive a connection (the in-memory pin, the transfers waiting for the hub,
-//! the messages seen lately) lives in [`Lasting`], owned by the reconnect loop.
+//! the messages seen lately, the profile set lately) lives in [`Lasting`], owned by the
+//! reconnect loop.
 
 use std::time::Instant;
 
@@ -19,7 +20,10 @@ use super::connect::{Config, Update, Welcome};
 use super::handle::{Command, lock};
 use super::{Answer, Brokered, Error, Event, Handle, Recent, Session};
 use crate::net::{self, ClientStream};
-use crate::proto::{self, ClientId, CloseReason, Contact, Declined, IncomingOffer, Timestamp};
+use crate::proto::{
+    self, ClientId, CloseReason, Contact, Declined, IncomingOffer, Profile, Timestamp,
+    validate_profile,
+};
 
 /// What one connection hands to the next.
 #[derive(Debug, Default)]
@@ -30,6 +34,9 @@ pub(super) struct Lasting {
     pub(super) brokered: Brokered<Sender<Answer>>,
     /// Messages seen lately, across reconnects: a repeated one is dropped.
     pub(super) recent: Recent,
+    /// The profile last set through the [`Handle`]: the next logins show it, not the
+    /// one the session started with.
+    pub(super) profile: Option<Profile>,
 }
 
 /// How a connection ended.
@@ -98,14 +105,19 @@ async fn open<'a>(
     let ws = net::until(deadline, net::upgrade(stream)).await?;
     // A hub we logged in to before (its pin is known) may remember this device: try
     // that first; the password (if any) follows on the same connection if not.
+    let (profile, keep_profile) = match &lasting.profile {
+        Some(set) => (set.clone(), false),
+        None => (config.profile.clone(), config.keep_profile),
+    };
     let mut session = Session::new(
         config.password.clone(),
-        config.profile.clone(),
+        profile,
         config.timing,
         rand::random(),
         start,
     )
-    .remembering(pinned.is_some(), config.remember);
+    .remembering(pinned.is_some(), config.remember)
+    .asking(keep_profile, config.take_mailbox);
     session.handle_connected(info.channel, Instant::now())?;
     let connection = Connection {
         config,
@@ -286,7 +298,14 @@ impl Connection<'_> {
             Some(Command::Send { id, to, text }) => session.send_message(id, to, text, now),
             Some(Command::Typing(to)) => session.typing(to, now),
             Some(Command::Read { from, id }) => session.mark_read(from, id, now),
-            Some(Command::SetProfile(p)) => session.set_profile(p, now),
+            Some(Command::SetProfile(p)) => {
+                // Kept for the next logins unless the hub would refuse it there (it
+                // refuses it here too, with an error that ends nothing).
+                if validate_profile(&p).is_ok() {
+                    self.lasting.profile = Some(p.clone());
+                }
+                session.set_profile(p, now)
+            }
             Some(Command::GetAvatar(id)) => session.request_avatar(id, now),
             Some(Command::Offer {
                 to,

@@ -68,15 +68,23 @@ impl Meter {
             };
             self.window = (now, self.bytes);
         }
+        // Before the first window ends, the rate since the start: never "0 B/s" while
+        // bytes move (it is not kept: the first window's own rate starts the smoothing).
+        let moved = self.bytes.saturating_sub(self.window.1);
+        let rate = if self.rate == 0.0 && moved > 0 && !dt.is_zero() {
+            moved as f64 / dt.as_secs_f64()
+        } else {
+            self.rate
+        };
         let left = self.total.saturating_sub(self.bytes);
-        let eta = (self.rate > 0.0).then(|| Duration::from_secs_f64(left as f64 / self.rate));
+        let eta = (rate > 0.0).then(|| Duration::from_secs_f64(left as f64 / rate));
         Some(Progress {
             file: file.map(|f| f.index),
             file_bytes: file.map_or(0, |f| f.done),
             file_size: file.map_or(0, |f| f.size),
             bytes: self.bytes,
             total: self.total,
-            rate: self.rate,
+            rate,
             eta,
         })
     }
@@ -85,6 +93,26 @@ impl Meter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 22: the first report came before the first rate window ended and said
+    /// "0 B/s" while 32 MB had moved.
+    #[test]
+    fn the_first_report_has_the_rate_since_the_start() {
+        let t0 = Instant::now();
+        let mut m = Meter::new(64 << 20, 0, t0);
+        m.add(32 << 20);
+        let p = m
+            .report(None, false, t0 + Duration::from_millis(200))
+            .unwrap();
+        assert!((p.rate - (32 << 20) as f64 / 0.2).abs() < 1.0, "{}", p.rate);
+        assert_eq!(p.eta, Some(Duration::from_millis(200)));
+        // Nothing moved: no rate, no ETA.
+        let mut idle = Meter::new(100, 0, t0);
+        let p = idle
+            .report(None, true, t0 + Duration::from_millis(200))
+            .unwrap();
+        assert_eq!((p.rate, p.eta), (0.0, None));
+    }
 
     #[test]
     fn throttled_reports_with_a_smoothed_rate_and_eta() {

@@ -151,10 +151,19 @@ pub fn start_hub(
     tweak: impl FnOnce(&mut hub::Config),
 ) -> (TestHub, Pin<Box<dyn Future<Output = ()>>>) {
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    start_hub_on(std_listener, Identity::generate().unwrap(), tweak)
+}
+
+/// A hub with `identity` on `std_listener`: with the identity and the address of a hub
+/// that stopped, the same hub restarted.
+pub fn start_hub_on(
+    std_listener: std::net::TcpListener,
+    identity: Identity,
+    tweak: impl FnOnce(&mut hub::Config),
+) -> (TestHub, Pin<Box<dyn Future<Output = ()>>>) {
     std_listener.set_nonblocking(true).unwrap();
     let addr = std_listener.local_addr().unwrap();
     let listener = TcpListener::try_from(std_listener).unwrap();
-    let identity = Identity::generate().unwrap();
     let fingerprint = identity.id();
     let mut config = hub::Config::new(identity, secret());
     tweak(&mut config);

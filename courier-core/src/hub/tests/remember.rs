@@ -98,6 +98,8 @@ fn asking_twice_to_be_let_in_as_remembered_is_a_violation() {
     let ask = ClientFrame::LoginRemembered {
         version: PROTOCOL_VERSION,
         profile: Profile::with_name("alice"),
+        keep_profile: false,
+        leave_mailbox: false,
     };
     sim.raw(i, &ask);
     assert!(rejected_with(&sim, i, &LoginRejection::NotRemembered));
@@ -116,6 +118,8 @@ fn a_remembered_login_from_another_protocol_version_is_refused() {
         &ClientFrame::LoginRemembered {
             version: PROTOCOL_VERSION + 1,
             profile: Profile::with_name("alice"),
+            keep_profile: false,
+            leave_mailbox: false,
         },
     );
     assert_eq!(sim.clients[i].closed, Some(CloseReason::VersionMismatch));
@@ -132,6 +136,8 @@ fn a_remembered_device_s_profile_is_checked_like_any_other() {
         &ClientFrame::LoginRemembered {
             version: PROTOCOL_VERSION,
             profile: Profile::with_name("   "),
+            keep_profile: false,
+            leave_mailbox: false,
         },
     );
     assert_eq!(sim.clients[i].closed, Some(CloseReason::InvalidProfile));
