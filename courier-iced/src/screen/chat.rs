@@ -284,6 +284,11 @@ impl Chat {
         self.notice = Some(notice);
     }
 
+    /// The hosted hub's new password (the Menu shows it on request).
+    pub fn set_hub_password(&mut self, password: String) {
+        self.hub.password = Some(password);
+    }
+
     /// Who is who.
     pub fn people(&self) -> &People {
         &self.people

@@ -31,6 +31,7 @@ pub(crate) fn chat_with(contacts: Vec<Contact>) -> Chat {
         join: vec!["127.0.0.1:8977".into()],
         hosted: false,
         advertised: None,
+        password: None,
     };
     let boot = Boot {
         focused: true,
@@ -229,6 +230,12 @@ fn only_a_hub_hosted_here_can_change_its_password_from_the_menu() -> Result<(), 
     let actions = interact(&mut chat, &mut settings, |ui| {
         let _ = ui.click("Generate");
         let _ = ui.click("Change the hub password");
+    });
+    // Issue 22: it disconnects everyone, so it is asked first (Cancel would keep all).
+    assert!(actions.iter().all(|a| matches!(a, Action::None)));
+    assert!(shows(&chat, &settings, "Yes, change the password"));
+    let actions = interact(&mut chat, &mut settings, |ui| {
+        let _ = ui.click("Yes, change the password");
     });
     let changed: Vec<&String> = actions
         .iter()
