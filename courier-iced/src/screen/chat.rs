@@ -212,6 +212,7 @@ impl Chat {
             conversations: Conversations::new(),
             transfers: Transfers::default(),
         };
+        chat.people.set_own_name(&chat.profile.name);
         if chat.hub.hosted {
             chat.panel.tab = Some(Tab::Menu);
         }
@@ -631,6 +632,7 @@ impl Chat {
 
     fn set_profile(&mut self, profile: Profile) {
         self.people.set_mine(&profile.avatar);
+        self.people.set_own_name(&profile.name);
         self.profile = profile;
     }
 
