@@ -23,6 +23,8 @@ pub struct Page {
     pub avatar: Vec<u8>,
     /// Problem with the draft.
     pub error: Option<String>,
+    /// Whether `error` says why the draft cannot be saved (it goes once it can).
+    invalid: bool,
     /// The built-in pictures: PNG bytes and what is drawn.
     builtin: Vec<(Vec<u8>, image::Handle)>,
 }
@@ -63,6 +65,7 @@ impl Page {
             presence: profile.presence,
             avatar: profile.avatar.to_vec(),
             error: None,
+            invalid: false,
             builtin,
         }
     }
@@ -73,8 +76,14 @@ impl Page {
         settings: &mut Settings,
     ) -> PageAction<Message> {
         match message {
-            Message::Name(n) => self.name = n,
-            Message::Status(s) => self.status = s,
+            Message::Name(n) => {
+                self.name = n;
+                self.revalidate();
+            }
+            Message::Status(s) => {
+                self.status = s;
+                self.revalidate();
+            }
             Message::Presence(p) => self.presence = p,
             Message::Builtin(n) => {
                 if let Some((png, _)) = self.builtin.get(n) {
@@ -101,17 +110,14 @@ impl Page {
             },
             Message::Chosen(None) => {}
             Message::Save => {
-                let profile = Profile {
-                    name: self.name.trim().to_owned(),
-                    presence: self.presence,
-                    status: self.status.trim().to_owned(),
-                    avatar: serde_bytes::ByteBuf::from(self.avatar.clone()),
-                };
+                let profile = self.draft();
                 if let Err(e) = validate_profile(&profile) {
                     self.error = Some(capitalize(&e.to_string()));
+                    self.invalid = true;
                     return PageAction::None;
                 }
                 self.error = None;
+                self.invalid = false;
                 settings.name = profile.name.clone();
                 settings.status = profile.status.clone();
                 settings.presence = profile.presence;
@@ -119,6 +125,30 @@ impl Page {
             }
         }
         PageAction::None
+    }
+
+    /// The profile as drafted.
+    fn draft(&self) -> Profile {
+        Profile {
+            name: self.name.trim().to_owned(),
+            presence: self.presence,
+            status: self.status.trim().to_owned(),
+            avatar: serde_bytes::ByteBuf::from(self.avatar.clone()),
+        }
+    }
+
+    /// After an edit: the reason the draft could not be saved goes once it can (or
+    /// says what is wrong now).
+    fn revalidate(&mut self) {
+        if self.invalid {
+            match validate_profile(&self.draft()) {
+                Ok(()) => {
+                    self.error = None;
+                    self.invalid = false;
+                }
+                Err(e) => self.error = Some(capitalize(&e.to_string())),
+            }
+        }
     }
 
     pub(super) fn view(&self, me: ClientId) -> Element<'_, Message> {
@@ -251,6 +281,9 @@ mod tests {
         assert!(matches!(action, Action::None));
         assert!(chat.panel.profile.error.is_some());
         assert_eq!(chat.profile.name, "Ada");
+        // Issue 22: fixed, the reason goes at once (before Save is pressed again).
+        chat.update(page(Message::Name("Ada Lovelace".into())), &mut settings);
+        assert_eq!(chat.panel.profile.error, None, "fixed: no error left");
         // An image that is not one is refused too.
         chat.update(
             page(Message::Chosen(Some(b"not an image".to_vec()))),
