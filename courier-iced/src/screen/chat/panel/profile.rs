@@ -40,7 +40,7 @@ pub enum Message {
     Presence(Presence),
     /// Picked a built-in picture.
     Builtin(usize),
-    /// No picture.
+    /// Remove the picture.
     NoAvatar,
     /// Choose an image file.
     Choose,
@@ -187,10 +187,15 @@ impl Page {
                     button(text("Choose an image…").size(13))
                         .style(button::secondary)
                         .on_press(Message::Choose),
-                    button(text("No picture").size(13))
-                        .style(button::text)
-                        .on_press(Message::NoAvatar)
                 ]
+                .push(
+                    // Only a picture set can be removed.
+                    (!self.avatar.is_empty()).then(|| {
+                        button(text("Remove picture").size(13))
+                            .style(button::text)
+                            .on_press(Message::NoAvatar)
+                    })
+                )
                 .spacing(4)
             ]
             .spacing(12)
@@ -297,5 +302,45 @@ mod tests {
                 .is_some_and(|e| e.contains("image"))
         );
         Ok(())
+    }
+
+    /// Issue 22: a picture the hub refuses is not kept as ours (the panel, the window
+    /// and the file show the one before), and "Remove picture" shows only while one is
+    /// set.
+    #[test]
+    fn a_refused_picture_is_not_kept_and_only_a_set_one_can_be_removed() {
+        use courier_core::proto::ErrorCode;
+        use courier_core::session::Event;
+        let mut settings = Settings::default();
+        let mut chat = chat_with(vec![]);
+        chat.panel.tab = Some(Tab::Profile);
+        let shows = |chat: &chat::Chat, text: &str| {
+            crate::screen::chat::tests::shows(chat, &Settings::default(), text)
+        };
+        assert!(!shows(&chat, "Remove picture"), "no picture to remove");
+        assert!(!shows(&chat, "No picture"));
+        chat.update(page(Message::Builtin(3)), &mut settings);
+        assert!(shows(&chat, "Remove picture"));
+        let action = chat.update(page(Message::Save), &mut settings);
+        assert!(matches!(action, Action::SaveSettings));
+        assert!(chat.people.avatar(&chat.me()).is_some());
+
+        let refused = Event::HubError {
+            code: ErrorCode::InvalidProfile,
+            detail: "the avatar is not a picture".into(),
+        };
+        let action = chat.session_event(refused, &settings);
+        assert!(
+            matches!(action, Action::SaveSettings),
+            "the old one is saved"
+        );
+        assert!(chat.profile.avatar.is_empty(), "the old profile is back");
+        assert!(
+            chat.people.avatar(&chat.me()).is_none(),
+            "not shown as ours"
+        );
+        assert!(chat.panel.profile.avatar.is_empty());
+        assert!(chat.notice().is_some_and(|n| n.contains("refused")));
+        assert!(!shows(&chat, "Remove picture"));
     }
 }
