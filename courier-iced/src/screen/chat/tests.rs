@@ -446,3 +446,63 @@ fn notices_expire_counted_from_the_first_tick_that_saw_them() {
 }
 
 mod late;
+
+/// Issue 22: a search result opens its part of the conversation with the file cards
+/// kept between its messages, in their place.
+#[test]
+fn a_search_result_s_part_of_the_conversation_shows_its_file_cards() {
+    use courier_core::history::{History, KeptTransfer};
+    let dir = folder("jump-cards");
+    let mut settings = Settings::default();
+    let bob = ClientId([2; 32]);
+    let at = |s: u64| Timestamp(1_700_000_000_000 + s * 1000);
+    {
+        let h = History::open(&dir.0, &ClientId([9; 32])).unwrap();
+        for (id, text, time) in [(1, "the blue kettle?", at(1)), (2, "got it", at(3))] {
+            h.received(&ChatMessage {
+                id: MsgId(id),
+                from: bob,
+                to: Target::Client(ClientId([1; 32])),
+                text: text.into(),
+                time,
+            })
+            .unwrap();
+        }
+        h.keep_transfer(&KeptTransfer {
+            seq: 0,
+            peer: bob,
+            outgoing: false,
+            files: vec![("kettle.jpg".into(), 5)],
+            count: 1,
+            bytes: 5,
+            time: at(2),
+            outcome: "Received 1 file, kettle in hand".into(),
+            saved_in: None,
+        })
+        .unwrap();
+    }
+    let mut chat = with_history(&dir.0, &mut settings);
+    let search = chat.update(
+        Message::Contacts(contacts::Message::Search("kettle".into())),
+        &mut settings,
+    );
+    settle(&mut chat, &mut settings, search);
+    assert_eq!(chat.conversations.found.len(), 1);
+    let open = chat.update(
+        Message::Contacts(contacts::Message::OpenFound(0)),
+        &mut settings,
+    );
+    settle(&mut chat, &mut settings, open);
+    let jump = chat.conversations.threads[&Target::Client(bob)]
+        .jump
+        .as_ref()
+        .unwrap();
+    assert_eq!(jump.items.len(), 2);
+    assert_eq!(jump.cards.len(), 1, "the card between them");
+    assert!(shows(
+        &chat,
+        &settings,
+        "An earlier part of this conversation"
+    ));
+    assert!(shows(&chat, &settings, "Received 1 file, kettle in hand"));
+}

@@ -16,8 +16,9 @@ use crate::history::{Found, Worker};
 /// A page of messages (newest first), the kept transfers of the same time (oldest
 /// first), and where they were loaded from; or why not.
 pub type Page = Result<(Vec<Entry>, Vec<KeptTransfer>, Timestamp), String>;
-/// The messages before a message found (newest first) and after it; or why not.
-pub type Around = Result<(Vec<Entry>, Vec<Entry>), String>;
+/// The messages before a message found (newest first) and after it, and the kept
+/// transfers between the first and the last (oldest first); or why not.
+pub type Around = Result<(Vec<Entry>, Vec<Entry>, Vec<KeptTransfer>), String>;
 
 /// What the history answered (`None` inside: there is no history). An answer about
 /// what conversations hold carries `epoch`, the count of clears when it was asked: one
@@ -58,8 +59,8 @@ pub enum Loaded {
         epoch: u64,
         /// The message found.
         entry: Entry,
-        /// The messages around it.
-        around: Option<Around>,
+        /// The messages around it (boxed: the largest answer).
+        around: Option<Box<Around>>,
     },
     /// More of an earlier part opened from search: older (`earlier`) or newer messages.
     JumpPage {
@@ -251,16 +252,31 @@ impl Conversations {
         let epoch = self.clears;
         self.request(
             move |h| {
-                let before = h.page(Some(peer), Some(seq.saturating_add(1)), PAGE);
-                let after = h.page_after(peer, seq, AFTER_HIT);
-                before
-                    .and_then(|b| after.map(|a| (b, a)))
-                    .map_err(|e| e.to_string())
+                let before = h
+                    .page(Some(peer), Some(seq.saturating_add(1)), PAGE)
+                    .map_err(|e| e.to_string())?;
+                let after = h
+                    .page_after(peer, seq, AFTER_HIT)
+                    .map_err(|e| e.to_string())?;
+                // The file cards between the messages shown (or past them, at either
+                // end of the conversation).
+                let since = match before.last() {
+                    Some(oldest) if before.len() == PAGE => oldest.time,
+                    _ => Timestamp(0),
+                };
+                let until = after.last().filter(|_| after.len() == AFTER_HIT);
+                let cards = match peer {
+                    Target::Client(id) => h
+                        .kept_transfers(Some(id), since, until.map(|e| e.time), 4 * PAGE)
+                        .unwrap_or_default(),
+                    Target::Everyone => Vec::new(),
+                };
+                Ok((before, after, cards))
             },
             move |around| Loaded::Jumped {
                 epoch,
                 entry: found,
-                around,
+                around: around.map(Box::new),
             },
         );
     }
@@ -401,9 +417,9 @@ impl Conversations {
                 epoch,
                 entry,
                 around,
-            } => match around {
+            } => match around.map(|a| *a) {
                 _ if self.cleared_since(entry.peer, epoch) => {}
-                Some(Ok((before, after))) => self.jumped(&entry, before, after),
+                Some(Ok((before, after, cards))) => self.jumped(&entry, before, after, cards),
                 Some(Err(e)) => {
                     self.problem = Some(format!("The history could not be read: {e}"));
                 }
@@ -524,7 +540,13 @@ impl Conversations {
         }
     }
 
-    fn jumped(&mut self, entry: &Entry, before: Vec<Entry>, after: Vec<Entry>) {
+    fn jumped(
+        &mut self,
+        entry: &Entry,
+        before: Vec<Entry>,
+        after: Vec<Entry>,
+        cards: Vec<KeptTransfer>,
+    ) {
         let more_older = before.len() == PAGE;
         let older = before.last().map(|e| e.seq);
         let more_newer = after.len() == AFTER_HIT;
@@ -537,6 +559,7 @@ impl Conversations {
             .collect();
         self.thread(entry.peer).jump = Some(Jump {
             items,
+            cards,
             found: (entry.from, entry.id),
             older,
             more_older,
