@@ -47,7 +47,7 @@ pub enum Error {
     #[error("handshake timed out")]
     Timeout,
     /// The computer answered, but nothing listens on that port.
-    #[error("connection refused: nothing listens at that address and port")]
+    #[error("nothing listens at that address and port")]
     Refused(#[source] io::Error),
     /// The host name is not known on the network.
     #[error("no computer by that name was found")]
