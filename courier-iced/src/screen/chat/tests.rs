@@ -506,3 +506,74 @@ fn a_search_result_s_part_of_the_conversation_shows_its_file_cards() {
     ));
     assert!(shows(&chat, &settings, "Received 1 file, kettle in hand"));
 }
+
+/// Issue 22: paging back through a search result's part of the conversation brings the
+/// file cards of the earlier messages too.
+#[test]
+fn earlier_messages_of_a_search_result_bring_their_file_cards() {
+    use courier_core::history::{History, KeptTransfer};
+    let dir = folder("jump-earlier-cards");
+    let mut settings = Settings::default();
+    let bob = ClientId([2; 32]);
+    let at = |s: u64| Timestamp(1_700_000_000_000 + s * 1000);
+    {
+        let h = History::open(&dir.0, &ClientId([9; 32])).unwrap();
+        h.keep_transfer(&KeptTransfer {
+            seq: 0,
+            peer: bob,
+            outgoing: false,
+            files: vec![("first.jpg".into(), 5)],
+            count: 1,
+            bytes: 5,
+            time: at(1),
+            outcome: "Received the very first file".into(),
+            saved_in: None,
+        })
+        .unwrap();
+        for n in 0..80u64 {
+            let text = if n == 79 {
+                "the blue kettle".to_owned()
+            } else {
+                format!("line {n}")
+            };
+            h.received(&ChatMessage {
+                id: MsgId(100 + n),
+                from: bob,
+                to: Target::Client(ClientId([1; 32])),
+                text,
+                time: at(10 + n),
+            })
+            .unwrap();
+        }
+    }
+    let mut chat = with_history(&dir.0, &mut settings);
+    let search = chat.update(
+        Message::Contacts(contacts::Message::Search("kettle".into())),
+        &mut settings,
+    );
+    settle(&mut chat, &mut settings, search);
+    let open = chat.update(
+        Message::Contacts(contacts::Message::OpenFound(0)),
+        &mut settings,
+    );
+    settle(&mut chat, &mut settings, open);
+    let thread = |chat: &Chat| {
+        chat.conversations.threads[&Target::Client(bob)]
+            .jump
+            .as_ref()
+            .map(|j| j.cards.len())
+    };
+    assert_eq!(
+        thread(&chat),
+        Some(0),
+        "the card is older than the part shown"
+    );
+    let earlier = chat.update(
+        Message::Conversation(conversation::Message::ShowEarlier),
+        &mut settings,
+    );
+    settle(&mut chat, &mut settings, earlier);
+    let tasks = chat.conversations.take_tasks().map(Message::Conversation);
+    settle(&mut chat, &mut settings, Action::Run(tasks));
+    assert_eq!(thread(&chat), Some(1), "the earlier page brings it");
+}
