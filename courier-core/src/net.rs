@@ -46,6 +46,12 @@ pub enum Error {
     /// The handshake did not finish before the deadline.
     #[error("handshake timed out")]
     Timeout,
+    /// The computer answered, but nothing listens on that port.
+    #[error("nothing listens at that address and port")]
+    Refused(#[source] io::Error),
+    /// The host name is not known on the network.
+    #[error("no computer by that name was found")]
+    NoSuchHost(#[source] io::Error),
 }
 
 /// The WebSocket limits used on hub links, in both directions.
@@ -149,7 +155,17 @@ pub async fn connect_tls(
     addr: &str,
     tls: TlsConnector,
 ) -> Result<(futures_rustls::client::TlsStream<TcpStream>, Connected), Error> {
-    let tcp = TcpStream::connect(addr).await?;
+    // Resolved first, so that a name nobody knows is told from a port nobody answers.
+    let addrs = async_net::resolve(addr).await.map_err(|e| match e.kind() {
+        io::ErrorKind::InvalidInput => Error::Io(e),
+        _ => Error::NoSuchHost(e),
+    })?;
+    let tcp = TcpStream::connect(&addrs[..])
+        .await
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::ConnectionRefused => Error::Refused(e),
+            _ => Error::Io(e),
+        })?;
     let _ = tcp.set_nodelay(true);
     let stream = tls.connect(tls::server_name(), tcp).await?;
     let (_, conn) = stream.get_ref();

@@ -117,6 +117,7 @@ fn new_chat(dir: &std::path::Path) -> Chat {
         join: vec!["192.168.1.20:8977".into()],
         hosted: false,
         advertised: None,
+        password: None,
     };
     let boot = chat::Boot {
         history: Some(dir.to_path_buf()),

@@ -61,6 +61,7 @@ fn state(contacts: u32, messages: usize) -> Chat {
         join: vec!["192.168.1.20:8977".into()],
         hosted: false,
         advertised: None,
+        password: None,
     };
     let boot = courier_iced::screen::chat::Boot {
         focused: true,

@@ -85,6 +85,9 @@ pub struct Courier {
     /// Look for hubs by mDNS (the Join list, the connection check); off with
     /// `COURIER_NO_DISCOVERY` set, and in tests that touch no network but their own.
     pub discovery: bool,
+    /// Failed tries of the join under way that never got in (a join that never
+    /// succeeded stops after [`JOIN_TRIES`]; a session that got in retries for ever).
+    failed_tries: u32,
     /// Certificate checks of hubs in the Join list under way (at most
     /// [`courier_core::discovery::MAX_PROBED`]; past that, a hub stays unchecked).
     probing: usize,
@@ -125,6 +128,10 @@ impl Pending {
         }
     }
 }
+
+/// How many times a join that never got in is tried before the login screen gives up
+/// and says why (with the connection check).
+pub const JOIN_TRIES: u32 = 3;
 
 /// How long after the first file of a drop the others are waited for.
 const DROP_GATHER: Duration = Duration::from_millis(150);
@@ -250,6 +257,7 @@ impl Courier {
             dropped: Vec::new(),
             discovery: std::env::var_os("COURIER_NO_DISCOVERY").is_none(),
             probing: 0,
+            failed_tries: 0,
         }
     }
 
@@ -503,6 +511,7 @@ impl Courier {
 
     fn connect(&mut self, hub: String, password: String, profile: Profile) {
         self.generation += 1;
+        self.failed_tries = 0;
         self.server = Some(ServerKey {
             hub,
             dir: self.dir.clone(),
@@ -540,6 +549,11 @@ impl Courier {
     }
 
     fn session(&mut self, link: Feed) -> Task<Message> {
+        if self.server.is_none() {
+            // Late news of a session given up on (logged out, the hub stopped here): the
+            // login screen must not say it retries.
+            return Task::none();
+        }
         let update = match link {
             Feed::Update(u) => u,
             Feed::Failed(e) => return self.leave(Some(e)),
@@ -573,6 +587,7 @@ impl Courier {
                             },
                             hosted: self.hosted.is_some(),
                             advertised: self.hosted.as_ref().and_then(|h| h.advertised.clone()),
+                            password: hosted_password(self.hosted.is_some(), &server.password),
                         };
                         // What the hub stores for someone offline is offered again.
                         let offers_to_resume = self
@@ -614,10 +629,20 @@ impl Courier {
                 match &mut self.screen {
                     Screen::Chat(chat) if !fatal => chat.disconnected(reason.to_string(), retry_in),
                     Screen::Login(login) if !fatal => {
+                        let why = crate::format::why(&reason);
+                        self.failed_tries += 1;
+                        if self.failed_tries >= JOIN_TRIES {
+                            // Never got in: stop, say why, offer the connection check.
+                            let tries = self.failed_tries;
+                            return self.leave(Some(format!(
+                                "Cannot connect: {why}. Tried {tries} times; check the address \
+                                 and that the hub runs, then try again."
+                            )));
+                        }
                         let wait = retry_in
                             .map(|d| format!(" Retrying in {}.", courier_core::units::duration(d)))
                             .unwrap_or_default();
-                        login.status = Some(format!("Cannot connect: {reason}.{wait}"));
+                        login.status = Some(format!("Cannot connect: {why}.{wait}"));
                     }
                     _ => {
                         // Core's sentence for the reason, then what to do about it.
@@ -693,6 +718,12 @@ fn window_event(
         iced::Event::Window(window::Event::FileDropped(path)) => Some(Message::Dropped(path)),
         _ => None,
     }
+}
+
+/// The password to show in the Menu for a hub hosted here: the one logged in with (a
+/// hub that remembers this computer lets it in without one; that one is not known).
+fn hosted_password(hosted: bool, password: &str) -> Option<String> {
+    (hosted && !password.is_empty()).then(|| password.to_owned())
 }
 
 /// The login screen, knowing whether this computer's hub has a password.

@@ -1,4 +1,5 @@
-//! Human-readable times of day (sizes, rates and durations: `courier_core::units`).
+//! Human-readable times of day (sizes, rates and durations: `courier_core::units`), and
+//! core's reasons as sentences.
 
 use courier_core::proto::Timestamp;
 
@@ -39,4 +40,18 @@ pub fn capitalize(s: &str) -> String {
 /// with a period.
 pub fn sentence(reason: impl std::fmt::Display) -> String {
     format!("{}.", capitalize(&reason.to_string()))
+}
+
+/// Why the hub could not be reached, as a clause: which way the connection failed (a
+/// port nobody answers, a name nobody knows, no answer in time); core's reason else.
+pub fn why(reason: &courier_core::session::Error) -> String {
+    use courier_core::{net, session};
+    match reason {
+        session::Error::Net(net::Error::Timeout) => {
+            format!("{reason}: it did not answer in time")
+        }
+        session::Error::Net(net::Error::Io(e)) => format!("{reason}: {e}"),
+        session::Error::Net(e) => format!("{reason}: {e}"),
+        other => other.to_string(),
+    }
 }

@@ -110,8 +110,13 @@ fn show_notification(title: &str, body: &str) {
     );
 }
 
-/// Opens a folder in the file manager.
-pub fn open_folder(path: &Path) {
+/// How long an opener may take to say it failed (most hand the folder to the file
+/// manager and exit at once).
+const OPENER_VERDICT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Opens a folder in the file manager (blocks up to [`OPENER_VERDICT`]: run it off
+/// the window's thread). The error says why not, and where the folder is.
+pub fn open_folder(path: &Path) -> Result<(), String> {
     let program = if cfg!(target_os = "macos") {
         "open"
     } else if cfg!(windows) {
@@ -119,7 +124,39 @@ pub fn open_folder(path: &Path) {
     } else {
         "xdg-open"
     };
-    spawn_detached(Command::new(program).arg(path));
+    open_folder_with(program, path)
+}
+
+/// [`open_folder`] with this opener.
+pub(crate) fn open_folder_with(program: &str, path: &Path) -> Result<(), String> {
+    let cannot = |why: String| {
+        format!(
+            "Cannot open the folder ({why}). The files are in {}",
+            path.display()
+        )
+    };
+    let mut child = Command::new(program)
+        .arg(path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| cannot(format!("{program}: {e}")))?;
+    let start = std::time::Instant::now();
+    while start.elapsed() < OPENER_VERDICT {
+        match child.try_wait() {
+            // Windows' explorer exits with 1 even when it opened the folder.
+            Ok(Some(status)) if status.success() || cfg!(windows) => return Ok(()),
+            Ok(Some(_)) => return Err(cannot(format!("{program} found no file manager"))),
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(50)),
+            Err(e) => return Err(cannot(e.to_string())),
+        }
+    }
+    // Still running: it opened something; reap it in the background.
+    let _ = std::thread::Builder::new()
+        .name("courier-reap".into())
+        .spawn(move || child.wait());
+    Ok(())
 }
 
 fn spawn_detached(cmd: &mut Command) {

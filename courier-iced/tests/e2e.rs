@@ -405,16 +405,36 @@ fn hosting_a_hub_in_the_app() {
     );
     assert!(app.shows(&info.join.join("\n")));
     assert!(app.shows(&info.fingerprint.safety_code()));
+    // Issue 22: the password set is shown there too, hidden until asked, with Copy.
+    assert!(!app.shows("a good hub password"), "hidden at first");
+    assert!(app.shows("Copy password"));
+    app.interact(|ui| {
+        let _ = ui.click("Show password");
+    });
+    assert!(app.shows("a good hub password"), "shown when asked");
 
     let guest = Peer::join(&format!("127.0.0.1:{port}"), "a good hub password", "Guest");
     app.until("the guest appears", |a| {
         chat(a).is_some_and(|c| c.people().get(&guest.id).is_some())
     });
 
+    // Stopping the hub disconnects everyone: it is asked first, and Cancel keeps it.
+    // (The Menu is taller than the simulator's window now: its messages are sent.)
+    let menu = |m| Message::Chat(ChatMessage::Panel(panel::Message::Menu(m)));
+    app.send(menu(panel::MenuMessage::LogOut));
+    assert!(in_chat(&app.app), "asked first");
+    assert!(app.app.hosted.is_some());
+    assert!(app.shows("Yes, stop the hub"));
+    app.send(menu(panel::MenuMessage::Cancel));
+    assert!(
+        in_chat(&app.app) && app.app.hosted.is_some(),
+        "Cancel keeps it"
+    );
+    assert!(!app.shows("Yes, stop the hub"));
+
     // Logging out stops the hub: the guest loses it.
-    app.interact(|ui| {
-        let _ = ui.click("Log out and stop the hub");
-    });
+    app.send(menu(panel::MenuMessage::LogOut));
+    app.send(menu(panel::MenuMessage::Confirm));
     assert!(matches!(app.app.screen, Screen::Login(_)));
     assert!(app.app.hosted.is_none());
     // It stops off the window's thread: the log out returned at once.
@@ -423,6 +443,50 @@ fn hosting_a_hub_in_the_app() {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
         "the hub no longer listens"
     );
+    // The session's last news (the hub said goodbye) comes after the log out: the
+    // login screen does not say it retries the hub it just stopped.
+    app.send(Message::Session(courier_iced::session::Feed::Update(
+        courier_core::session::Update::Disconnected {
+            reason: std::sync::Arc::new(courier_core::session::Error::HubShutdown),
+            retry_in: Some(std::time::Duration::from_secs(1)),
+        },
+    )));
+    let Screen::Login(l) = &app.app.screen else {
+        unreachable!()
+    };
+    assert_eq!(l.status, None, "no frozen retry");
+    assert!(!app.shows("Retrying"));
+}
+
+/// Issue 22: a join that never gets in says which way it failed (nothing answers on
+/// the port, no computer by that name), stops after a few tries, and offers the
+/// connection check.
+#[test]
+fn a_join_that_never_gets_in_says_why_and_stops_trying() {
+    let scratch = TempDir::new("iced-unreachable");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let refused = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let mut app = Driver::new(scratch.subdir("ada"));
+    for (hub, says) in [
+        (refused.as_str(), "nothing listens at that address and port"),
+        ("no-such-hub.invalid:8977", "no computer by that name"),
+    ] {
+        login(&mut app, hub, "Ada", PASSWORD);
+        app.until(
+            "it gives up",
+            |a| matches!(&a.screen, Screen::Login(l) if l.error.is_some()),
+        );
+        let Screen::Login(l) = &app.app.screen else {
+            unreachable!()
+        };
+        let error = l.error.clone().unwrap();
+        assert!(error.contains(says), "{hub}: {error}");
+        assert!(error.contains("Tried 3 times"), "{error}");
+        assert!(app.app.server.is_none(), "no more tries");
+        assert_eq!(l.address, hub, "the address stays to correct");
+        assert!(app.shows("Check the connection"));
+    }
 }
 
 #[test]
@@ -601,6 +665,16 @@ fn a_host_s_relaunch_starts_the_same_hub_and_the_menu_changes_its_password() {
     again.send(Message::Chat(ChatMessage::Panel(panel::Message::Menu(
         panel::MenuMessage::ChangePassword,
     ))));
+    // It disconnects everyone: asked first.
+    assert!(again.shows("Yes, change the password"));
+    assert!(again.app.hosted.is_some(), "nothing restarted yet");
+    assert!(
+        again.chat().hub().password.is_none(),
+        "a relaunch does not know the password"
+    );
+    again.send(Message::Chat(ChatMessage::Panel(panel::Message::Menu(
+        panel::MenuMessage::Confirm,
+    ))));
     again.until("back in after the restart", |a| {
         chat(a).is_some_and(|c| {
             c.notice()
@@ -611,6 +685,11 @@ fn a_host_s_relaunch_starts_the_same_hub_and_the_menu_changes_its_password() {
         chat(a).is_some_and(|c| *c.connection() == courier_iced::screen::chat::Connection::Online)
     });
     assert_eq!(again.chat().hub().fingerprint, safety, "still the same hub");
+    assert_eq!(
+        again.chat().hub().password.as_deref(),
+        Some("the second hub password"),
+        "the Menu can show the new password"
+    );
     let refused = Peer::try_join(&format!("127.0.0.1:{port}"), "the first hub password");
     assert!(refused.is_err(), "the old password no longer works");
     let _new = Peer::join(

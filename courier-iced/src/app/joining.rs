@@ -193,8 +193,9 @@ impl Courier {
         match started.hub {
             Ok(running) => {
                 self.hosted = Some(running);
-                self.connect(server.hub, password, server.profile);
+                self.connect(server.hub, password.clone(), server.profile);
                 if let Screen::Chat(chat) = &mut self.screen {
+                    chat.set_hub_password(password);
                     chat.set_notice(
                         "The hub restarted with the new password. Tell it to the others."
                             .to_owned(),
@@ -268,6 +269,11 @@ impl Courier {
         // Files dropped on the chat left are not offered in the next one.
         self.dropped.clear();
         let mut login = login_screen(&self.settings, self.hub_has_password);
+        // From the login screen (a failed join), browsing goes on and does not tell the
+        // hubs it saw again: they stay listed.
+        if let Screen::Login(before) = &mut self.screen {
+            login.found = std::mem::take(&mut before.found);
+        }
         if let Some(hub) = tried {
             login.address = hub;
         }

@@ -249,6 +249,43 @@ fn a_hub_seen_on_the_network_is_listed_once_the_pins_are_read() {
     assert_eq!(found[0].1.standing, Standing::Unchecked);
 }
 
+/// Issue 22: a failed join leaves the hubs seen on the network listed (browsing goes
+/// on and does not tell them again).
+#[test]
+fn a_failed_join_keeps_the_hubs_seen_on_the_network() {
+    let dir = Scratch::new("failed-join");
+    let mut app = app(&dir);
+    let hub = FoundHub {
+        instance: "lab".into(),
+        name: "Lab hub".into(),
+        addresses: vec!["10.0.0.7:8977".parse().unwrap()],
+        fingerprint: None,
+        protocol: Some(courier_core::proto::PROTOCOL_VERSION),
+    };
+    let listed = run(app.update(Message::Discovered(Seen::Found(hub))));
+    for m in listed {
+        let _ = app.update(m);
+    }
+    assert_eq!(login(&app).found.len(), 1);
+    for m in [
+        LoginMessage::Mode(Mode::Join),
+        LoginMessage::Address("127.0.0.1:9".into()),
+        LoginMessage::Name("Ada".into()),
+        LoginMessage::Password("not the password".into()),
+        LoginMessage::Submit,
+    ] {
+        let _ = app.update(Message::Login(m));
+    }
+    assert!(app.server.is_some(), "joining");
+    let refused = courier_core::session::Update::Disconnected {
+        reason: std::sync::Arc::new(courier_core::session::Error::WrongPassword),
+        retry_in: None,
+    };
+    let _ = app.update(Message::Session(crate::session::Feed::Update(refused)));
+    assert!(login(&app).error.is_some(), "refused");
+    assert_eq!(login(&app).found.len(), 1, "still listed");
+}
+
 /// Saves run off the window's thread, and several may be under way at once (a trust,
 /// a setting, an offer to resume): each file written is whole, and the state asked for
 /// last is the one kept, whatever order the saves run in.

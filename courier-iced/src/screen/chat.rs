@@ -80,6 +80,8 @@ pub struct Chat {
     id: ChatId,
     /// Our profile as the hub has it.
     profile: Profile,
+    /// The one before the last profile given to the hub: put back if it refuses that.
+    sent_before: Option<Profile>,
     /// The hub.
     hub: HubInfo,
     /// For sending; `None` only in tests and benchmarks.
@@ -203,6 +205,7 @@ impl Chat {
             people: People::new(welcome.you, welcome.contacts.clone(), &profile.avatar),
             panel: Panel::new(&profile),
             profile,
+            sent_before: None,
             hub,
             handle,
             connection: Connection::Online,
@@ -212,6 +215,7 @@ impl Chat {
             conversations: Conversations::new(),
             transfers: Transfers::default(),
         };
+        chat.people.set_own_name(&chat.profile.name);
         if chat.hub.hosted {
             chat.panel.tab = Some(Tab::Menu);
         }
@@ -282,6 +286,11 @@ impl Chat {
     /// Shows a notice above the composer.
     pub fn set_notice(&mut self, notice: String) {
         self.notice = Some(notice);
+    }
+
+    /// The hosted hub's new password (the Menu shows it on request).
+    pub fn set_hub_password(&mut self, password: String) {
+        self.hub.password = Some(password);
     }
 
     /// Who is who.
@@ -491,8 +500,16 @@ impl Chat {
             Event::Read { by, id } => self.conversations.read(me, by, id),
             Event::Typing { from, to } => self.conversations.typing(from, to, Instant::now()),
             Event::Avatar { id, bytes } => self.people.avatar_arrived(id, &bytes),
-            Event::HubError { detail, .. } => {
+            Event::HubError { code, detail } => {
                 self.notice = Some(format!("The hub refused: {detail}"));
+                // Our new profile refused: the old one stays, here as for everyone.
+                if code == courier_core::proto::ErrorCode::InvalidProfile
+                    && let Some(before) = self.sent_before.take()
+                {
+                    self.panel.reset_profile(&before);
+                    self.set_profile(before);
+                    return Action::SaveSettings;
+                }
             }
             Event::Offer(offer) => return self.offer(offer, settings),
             Event::TransferEnded { id, end } => self.transfers.ended(id, end),
@@ -626,6 +643,7 @@ impl Chat {
 
     fn set_profile(&mut self, profile: Profile) {
         self.people.set_mine(&profile.avatar);
+        self.people.set_own_name(&profile.name);
         self.profile = profile;
     }
 
@@ -708,6 +726,7 @@ impl Chat {
                 Action::None
             }
             panel::Action::SetProfile(profile) => {
+                self.sent_before = Some(self.profile.clone());
                 let Some(handle) = self.handle.clone() else {
                     self.set_profile(profile);
                     return Action::SaveSettings;

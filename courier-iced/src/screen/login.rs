@@ -46,6 +46,8 @@ pub struct Login {
     pub found: Vec<(FoundHub, Checked)>,
     /// The connection check offered after a failed join.
     pub check: Option<Check>,
+    /// Whether `error` says why the form cannot be used (it goes once the form can).
+    invalid: bool,
 }
 
 /// Hubs listed on the login screen at most.
@@ -158,6 +160,7 @@ impl Login {
             status: None,
             found: Vec::new(),
             check: None,
+            invalid: false,
         }
     }
 
@@ -210,11 +213,28 @@ impl Login {
 
     /// Handles a message.
     pub fn update(&mut self, message: Message) -> Action {
+        let edit = matches!(
+            message,
+            Message::Address(_)
+                | Message::Name(_)
+                | Message::Password(_)
+                | Message::Port(_)
+                | Message::Generate
+        );
+        let action = self.handle(message);
+        if edit {
+            self.revalidate();
+        }
+        action
+    }
+
+    fn handle(&mut self, message: Message) -> Action {
         match message {
             Message::Mode(mode) => {
                 if !self.busy() {
                     self.mode = mode;
                     self.error = None;
+                    self.invalid = false;
                     return Action::Focus;
                 }
             }
@@ -257,10 +277,14 @@ impl Login {
                 match self.validate() {
                     Ok(action) => {
                         self.error = None;
+                        self.invalid = false;
                         self.check = None;
                         return action;
                     }
-                    Err(e) => self.error = Some(e),
+                    Err(e) => {
+                        self.error = Some(e);
+                        self.invalid = true;
+                    }
                 }
             }
             Message::Cancel => {
@@ -288,6 +312,21 @@ impl Login {
             Message::Checked => Check::done(&mut self.check),
         }
         Action::None
+    }
+
+    /// After an edit: a reason the form could not be used goes once it can (or says
+    /// what is wrong now); other errors (a refused join) stay until the next try.
+    fn revalidate(&mut self) {
+        if !self.invalid {
+            return;
+        }
+        match self.validate() {
+            Ok(_) => {
+                self.error = None;
+                self.invalid = false;
+            }
+            Err(e) => self.error = Some(e),
+        }
     }
 
     /// After a failed join: the button that checks the connection, and its steps.

@@ -296,4 +296,19 @@ mod tests {
         assert!(!shows(&chat, &settings, &label));
         Ok(())
     }
+
+    /// Issue 22: a contact whose name looks like ours (here "Аda" with a Cyrillic А,
+    /// or "ada") carries an id tag in our window, as the notification's title does.
+    #[test]
+    fn a_look_alike_of_our_own_name_is_tagged() {
+        let settings = Settings::default();
+        for look_alike in ["\u{410}da", "ada"] {
+            let chat = chat_with(vec![contact(2, look_alike), contact(4, "Carol")]);
+            let id = ClientId([2; 32]);
+            let name = chat.people.name_of(&id);
+            assert!(name.ends_with(&format!("[{}]", id.short())), "{name}");
+            assert!(shows(&chat, &settings, &name));
+            assert_eq!(chat.people.name_of(&ClientId([4; 32])), "Carol");
+        }
+    }
 }

@@ -96,6 +96,8 @@ impl Default for Conversation {
 pub struct Jump {
     /// The messages, oldest first.
     pub items: Vec<Bubble>,
+    /// The file cards kept between them (oldest first), shown in their place.
+    pub cards: Vec<courier_core::history::KeptTransfer>,
     /// The message found.
     pub found: (ClientId, MsgId),
     older: Option<i64>,

@@ -15,4 +15,7 @@ pub struct HubInfo {
     pub hosted: bool,
     /// The name a hub hosted here is shown by on the network, if it is.
     pub advertised: Option<String>,
+    /// The password of a hub hosted here, when this run set it or logged in with it
+    /// (the hub keeps no copy it can show): the Menu shows it on request, to tell others.
+    pub password: Option<String>,
 }

@@ -105,6 +105,11 @@ impl Panel {
         }
     }
 
+    /// The profile page shows `profile` again (the hub refused the one saved).
+    pub(super) fn reset_profile(&mut self, profile: &Profile) {
+        self.profile = profile::Page::new(profile);
+    }
+
     /// Handles a message.
     pub fn update(&mut self, message: Message, settings: &mut Settings, hub: &HubInfo) -> Action {
         match message {

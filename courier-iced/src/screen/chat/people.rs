@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use courier_core::contacts::Contacts;
+use courier_core::contacts::{Contacts, name_key};
 use courier_core::proto::{AvatarId, ClientId, Contact, Presence};
 use courier_core::session::Event;
 use courier_core::text as untrusted;
@@ -31,6 +31,8 @@ pub struct People {
     /// Contacts' pictures: the avatar id asked for, and its picture once it came.
     avatars: HashMap<ClientId, (AvatarId, Option<Handle>)>,
     mine: Option<Handle>,
+    /// Our own name, as a look-alike key: a contact whose name looks like it is tagged.
+    own_key: String,
     offset: f32,
     height: f32,
 }
@@ -54,6 +56,7 @@ impl People {
             hits: None,
             avatars: HashMap::new(),
             mine: avatar_handle(avatar),
+            own_key: String::new(),
             offset: 0.0,
             height: 2000.0,
         };
@@ -81,6 +84,15 @@ impl People {
     fn refresh(&mut self) {
         self.roster = self.list.sorted().iter().map(|c| c.id).collect();
         self.labels = self.list.labels();
+        // A name that looks like ours gets an id tag, as a name two contacts share.
+        if !self.own_key.is_empty() {
+            for c in self.list.iter() {
+                let label = self.labels.entry(c.id).or_default();
+                if *label == c.profile.name && name_key(&c.profile.name) == self.own_key {
+                    *label = format!("{} [{}]", c.profile.name, c.id.short());
+                }
+            }
+        }
         self.hits = (!self.search.trim().is_empty()).then(|| {
             self.list
                 .search(&self.search)
@@ -122,6 +134,12 @@ impl People {
             return self.mine.as_ref();
         }
         self.avatars.get(id).and_then(|(_, h)| h.as_ref())
+    }
+
+    /// Our own name (set or changed): contacts whose name looks like it are tagged.
+    pub fn set_own_name(&mut self, name: &str) {
+        self.own_key = name_key(name);
+        self.refresh();
     }
 
     /// Our own picture changed.

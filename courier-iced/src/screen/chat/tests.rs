@@ -31,6 +31,7 @@ pub(crate) fn chat_with(contacts: Vec<Contact>) -> Chat {
         join: vec!["127.0.0.1:8977".into()],
         hosted: false,
         advertised: None,
+        password: None,
     };
     let boot = Boot {
         focused: true,
@@ -229,6 +230,12 @@ fn only_a_hub_hosted_here_can_change_its_password_from_the_menu() -> Result<(), 
     let actions = interact(&mut chat, &mut settings, |ui| {
         let _ = ui.click("Generate");
         let _ = ui.click("Change the hub password");
+    });
+    // Issue 22: it disconnects everyone, so it is asked first (Cancel would keep all).
+    assert!(actions.iter().all(|a| matches!(a, Action::None)));
+    assert!(shows(&chat, &settings, "Yes, change the password"));
+    let actions = interact(&mut chat, &mut settings, |ui| {
+        let _ = ui.click("Yes, change the password");
     });
     let changed: Vec<&String> = actions
         .iter()
@@ -440,3 +447,134 @@ fn notices_expire_counted_from_the_first_tick_that_saw_them() {
 
 mod late;
 mod layout;
+
+/// Issue 22: a search result opens its part of the conversation with the file cards
+/// kept between its messages, in their place.
+#[test]
+fn a_search_result_s_part_of_the_conversation_shows_its_file_cards() {
+    use courier_core::history::{History, KeptTransfer};
+    let dir = folder("jump-cards");
+    let mut settings = Settings::default();
+    let bob = ClientId([2; 32]);
+    let at = |s: u64| Timestamp(1_700_000_000_000 + s * 1000);
+    {
+        let h = History::open(&dir.0, &ClientId([9; 32])).unwrap();
+        for (id, text, time) in [(1, "the blue kettle?", at(1)), (2, "got it", at(3))] {
+            h.received(&ChatMessage {
+                id: MsgId(id),
+                from: bob,
+                to: Target::Client(ClientId([1; 32])),
+                text: text.into(),
+                time,
+            })
+            .unwrap();
+        }
+        h.keep_transfer(&KeptTransfer {
+            seq: 0,
+            peer: bob,
+            outgoing: false,
+            files: vec![("kettle.jpg".into(), 5)],
+            count: 1,
+            bytes: 5,
+            time: at(2),
+            outcome: "Received 1 file, kettle in hand".into(),
+            saved_in: None,
+        })
+        .unwrap();
+    }
+    let mut chat = with_history(&dir.0, &mut settings);
+    let search = chat.update(
+        Message::Contacts(contacts::Message::Search("kettle".into())),
+        &mut settings,
+    );
+    settle(&mut chat, &mut settings, search);
+    assert_eq!(chat.conversations.found.len(), 1);
+    let open = chat.update(
+        Message::Contacts(contacts::Message::OpenFound(0)),
+        &mut settings,
+    );
+    settle(&mut chat, &mut settings, open);
+    let jump = chat.conversations.threads[&Target::Client(bob)]
+        .jump
+        .as_ref()
+        .unwrap();
+    assert_eq!(jump.items.len(), 2);
+    assert_eq!(jump.cards.len(), 1, "the card between them");
+    assert!(shows(
+        &chat,
+        &settings,
+        "An earlier part of this conversation"
+    ));
+    assert!(shows(&chat, &settings, "Received 1 file, kettle in hand"));
+}
+
+/// Issue 22: paging back through a search result's part of the conversation brings the
+/// file cards of the earlier messages too.
+#[test]
+fn earlier_messages_of_a_search_result_bring_their_file_cards() {
+    use courier_core::history::{History, KeptTransfer};
+    let dir = folder("jump-earlier-cards");
+    let mut settings = Settings::default();
+    let bob = ClientId([2; 32]);
+    let at = |s: u64| Timestamp(1_700_000_000_000 + s * 1000);
+    {
+        let h = History::open(&dir.0, &ClientId([9; 32])).unwrap();
+        h.keep_transfer(&KeptTransfer {
+            seq: 0,
+            peer: bob,
+            outgoing: false,
+            files: vec![("first.jpg".into(), 5)],
+            count: 1,
+            bytes: 5,
+            time: at(1),
+            outcome: "Received the very first file".into(),
+            saved_in: None,
+        })
+        .unwrap();
+        for n in 0..80u64 {
+            let text = if n == 79 {
+                "the blue kettle".to_owned()
+            } else {
+                format!("line {n}")
+            };
+            h.received(&ChatMessage {
+                id: MsgId(100 + n),
+                from: bob,
+                to: Target::Client(ClientId([1; 32])),
+                text,
+                time: at(10 + n),
+            })
+            .unwrap();
+        }
+    }
+    let mut chat = with_history(&dir.0, &mut settings);
+    let search = chat.update(
+        Message::Contacts(contacts::Message::Search("kettle".into())),
+        &mut settings,
+    );
+    settle(&mut chat, &mut settings, search);
+    let open = chat.update(
+        Message::Contacts(contacts::Message::OpenFound(0)),
+        &mut settings,
+    );
+    settle(&mut chat, &mut settings, open);
+    let thread = |chat: &Chat| {
+        chat.conversations.threads[&Target::Client(bob)]
+            .jump
+            .as_ref()
+            .map(|j| j.cards.len())
+    };
+    assert_eq!(
+        thread(&chat),
+        Some(0),
+        "the card is older than the part shown"
+    );
+    let earlier = chat.update(
+        Message::Conversation(conversation::Message::ShowEarlier),
+        &mut settings,
+    );
+    settle(&mut chat, &mut settings, earlier);
+    let tasks = chat.conversations.take_tasks().map(Message::Conversation);
+    settle(&mut chat, &mut settings, Action::Run(tasks));
+    assert_eq!(thread(&chat), Some(1), "the earlier page brings it");
+}

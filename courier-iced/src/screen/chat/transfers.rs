@@ -48,6 +48,8 @@ pub struct TransferCard {
     pub offer: Option<IncomingOffer>,
     /// Where received files went.
     pub saved_in: Option<PathBuf>,
+    /// Received: the folder, and the names saved under when not those offered.
+    pub saved_note: Option<String>,
     /// Every file listed (a long offer shows its first few until asked).
     pub expanded: bool,
     /// Kept in the history (once over).
@@ -108,6 +110,7 @@ impl TransferCard {
             id: None,
             offer: None,
             saved_in: None,
+            saved_note: None,
             expanded: false,
             kept: false,
             canceller: None,
@@ -141,6 +144,8 @@ pub enum Message {
     Expand(u64),
     /// Open the folder of a finished transfer.
     OpenFolder(PathBuf),
+    /// It opened, or why not.
+    Opened(Result<(), String>),
     /// A command to the hub failed.
     Failed(String),
     /// Run the connection check (offered on a failed transfer).
@@ -349,9 +354,12 @@ impl Transfers {
             }
             Message::Failed(why) => Action::Notice(why),
             Message::CheckConnection => Action::CheckConnection,
-            Message::OpenFolder(path) => Action::Run(
-                Task::future(smol::unblock(move || crate::system::open_folder(&path))).discard(),
-            ),
+            Message::OpenFolder(path) => Action::Run(Task::perform(
+                smol::unblock(move || crate::system::open_folder(&path)),
+                Message::Opened,
+            )),
+            Message::Opened(Ok(())) => Action::None,
+            Message::Opened(Err(why)) => Action::Notice(why),
         }
     }
 
@@ -470,6 +478,9 @@ impl Transfers {
                                 .map(|p| p.to_owned())
                                 .or_else(|| Some(cx.downloads.to_owned()));
                         }
+                        card.saved_note = (card.saved_in.as_deref())
+                            .filter(|_| !card.outgoing)
+                            .map(|dir| saved::note(dir, &card.files, &summary.saved));
                         FileState::Done(done_text(&summary, card.outgoing))
                     }
                     Err(e) => match &*e {
@@ -659,7 +670,12 @@ fn state_line<'a>(
                         .on_press(Message::OpenFolder(dir.clone())),
                 );
             }
-            line.into()
+            match &card.saved_note {
+                Some(note) => column![line, text(note.as_str()).size(12).style(style::dim)]
+                    .spacing(4)
+                    .into(),
+                None => line.into(),
+            }
         }
         FileState::Declined(why) | FileState::Cancelled(why) => {
             text(why.as_str()).size(13).style(style::error).into()
@@ -751,5 +767,6 @@ fn done_text(s: &Summary, outgoing: bool) -> String {
     text
 }
 
+mod saved;
 #[cfg(test)]
 mod tests;

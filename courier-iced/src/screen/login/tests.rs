@@ -293,3 +293,27 @@ fn an_impostor_in_the_list_is_a_warning_never_a_click() {
 }
 
 mod layout;
+/// Issue 22: a reason the form cannot be used goes as soon as the input is fixed (it
+/// used to stay until the next press), and a refused join's error is no such reason.
+#[test]
+fn a_fixed_form_loses_its_error_at_once() {
+    let mut login = fresh();
+    login.update(Message::Mode(Mode::Host));
+    login.update(Message::Name("Host".into()));
+    login.update(Message::Password("a good hub password".into()));
+    login.update(Message::Port("99999".into()));
+    assert_eq!(login.update(Message::Submit), Action::None);
+    assert!(login.error.as_deref().is_some_and(|e| e.contains("port")));
+    login.update(Message::Port("8977".into()));
+    assert_eq!(login.error, None, "fixed: the port error goes");
+
+    login.update(Message::Name(String::new()));
+    assert_eq!(login.update(Message::Submit), Action::None);
+    assert!(login.error.is_some());
+    login.update(Message::Name("Host".into()));
+    assert_eq!(login.error, None, "fixed: the name error goes");
+
+    login.error = Some("Cannot connect: the hub refused the password.".into());
+    login.update(Message::Name("Host2".into()));
+    assert!(login.error.is_some(), "not a form error: it stays");
+}

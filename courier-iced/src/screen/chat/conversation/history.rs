@@ -16,8 +16,13 @@ use crate::history::{Found, Worker};
 /// A page of messages (newest first), the kept transfers of the same time (oldest
 /// first), and where they were loaded from; or why not.
 pub type Page = Result<(Vec<Entry>, Vec<KeptTransfer>, Timestamp), String>;
-/// The messages before a message found (newest first) and after it; or why not.
-pub type Around = Result<(Vec<Entry>, Vec<Entry>), String>;
+/// The messages before a message found (newest first) and after it, and the kept
+/// transfers between the first and the last (oldest first); or why not.
+pub type Around = Result<(Vec<Entry>, Vec<Entry>, Vec<KeptTransfer>), String>;
+
+/// More messages of a search result's part of a conversation, and the file cards kept
+/// among them (oldest first); or why not.
+pub(super) type JumpPage = Result<(Vec<Entry>, Vec<KeptTransfer>), String>;
 
 /// What the history answered (`None` inside: there is no history). An answer about
 /// what conversations hold carries `epoch`, the count of clears when it was asked: one
@@ -58,8 +63,8 @@ pub enum Loaded {
         epoch: u64,
         /// The message found.
         entry: Entry,
-        /// The messages around it.
-        around: Option<Around>,
+        /// The messages around it (boxed: the largest answer).
+        around: Option<Box<Around>>,
     },
     /// More of an earlier part opened from search: older (`earlier`) or newer messages.
     JumpPage {
@@ -69,8 +74,8 @@ pub enum Loaded {
         target: Target,
         /// Older (newest first) or newer (oldest first).
         earlier: bool,
-        /// The messages.
-        page: Option<Result<Vec<Entry>, String>>,
+        /// The messages, and the file cards kept among them (oldest first).
+        page: Option<JumpPage>,
     },
     /// Whether someone's message is new to the history (else shown in an earlier run).
     Received {
@@ -251,16 +256,26 @@ impl Conversations {
         let epoch = self.clears;
         self.request(
             move |h| {
-                let before = h.page(Some(peer), Some(seq.saturating_add(1)), PAGE);
-                let after = h.page_after(peer, seq, AFTER_HIT);
-                before
-                    .and_then(|b| after.map(|a| (b, a)))
-                    .map_err(|e| e.to_string())
+                let before = h
+                    .page(Some(peer), Some(seq.saturating_add(1)), PAGE)
+                    .map_err(|e| e.to_string())?;
+                let after = h
+                    .page_after(peer, seq, AFTER_HIT)
+                    .map_err(|e| e.to_string())?;
+                // The file cards between the messages shown (or past them, at either
+                // end of the conversation).
+                let since = match before.last() {
+                    Some(oldest) if before.len() == PAGE => oldest.time,
+                    _ => Timestamp(0),
+                };
+                let until = after.last().filter(|_| after.len() == AFTER_HIT);
+                let cards = cards_of(h, peer, since, until.map(|e| e.time));
+                Ok((before, after, cards))
             },
             move |around| Loaded::Jumped {
                 epoch,
                 entry: found,
-                around,
+                around: around.map(Box::new),
             },
         );
     }
@@ -301,9 +316,19 @@ impl Conversations {
                 return;
             }
             let older = jump.older;
+            let until = jump.items.first().map(|b| b.time);
             let epoch = self.clears;
             self.request(
-                move |h| h.page(Some(target), older, PAGE).map_err(|e| e.to_string()),
+                move |h| {
+                    let page = h
+                        .page(Some(target), older, PAGE)
+                        .map_err(|e| e.to_string())?;
+                    let since = match page.last() {
+                        Some(oldest) if page.len() == PAGE => oldest.time,
+                        _ => Timestamp(0),
+                    };
+                    Ok((page, cards_of(h, target, since, until)))
+                },
                 move |page| Loaded::JumpPage {
                     epoch,
                     target,
@@ -327,9 +352,16 @@ impl Conversations {
             return;
         };
         let (newer, more_newer) = (jump.newer, jump.more_newer);
+        let since = jump.items.last().map_or(Timestamp(0), |b| b.time);
         let epoch = self.clears;
         let asked = self.request(
-            move |h| h.page_after(target, newer, PAGE).map_err(|e| e.to_string()),
+            move |h| {
+                let page = h
+                    .page_after(target, newer, PAGE)
+                    .map_err(|e| e.to_string())?;
+                let until = page.last().filter(|_| page.len() == PAGE).map(|e| e.time);
+                Ok((page, cards_of(h, target, since, until)))
+            },
             move |page| Loaded::JumpPage {
                 epoch,
                 target,
@@ -401,9 +433,9 @@ impl Conversations {
                 epoch,
                 entry,
                 around,
-            } => match around {
+            } => match around.map(|a| *a) {
                 _ if self.cleared_since(entry.peer, epoch) => {}
-                Some(Ok((before, after))) => self.jumped(&entry, before, after),
+                Some(Ok((before, after, cards))) => self.jumped(&entry, before, after, cards),
                 Some(Err(e)) => {
                     self.problem = Some(format!("The history could not be read: {e}"));
                 }
@@ -524,7 +556,13 @@ impl Conversations {
         }
     }
 
-    fn jumped(&mut self, entry: &Entry, before: Vec<Entry>, after: Vec<Entry>) {
+    fn jumped(
+        &mut self,
+        entry: &Entry,
+        before: Vec<Entry>,
+        after: Vec<Entry>,
+        cards: Vec<KeptTransfer>,
+    ) {
         let more_older = before.len() == PAGE;
         let older = before.last().map(|e| e.seq);
         let more_newer = after.len() == AFTER_HIT;
@@ -537,6 +575,7 @@ impl Conversations {
             .collect();
         self.thread(entry.peer).jump = Some(Jump {
             items,
+            cards,
             found: (entry.from, entry.id),
             older,
             more_older,
@@ -545,13 +584,8 @@ impl Conversations {
         });
     }
 
-    fn jump_page(
-        &mut self,
-        target: Target,
-        earlier: bool,
-        page: Option<Result<Vec<Entry>, String>>,
-    ) {
-        let page = match page {
+    fn jump_page(&mut self, target: Target, earlier: bool, page: Option<JumpPage>) {
+        let (page, cards) = match page {
             Some(Ok(page)) => page,
             Some(Err(e)) => {
                 self.problem = Some(format!("The history was not saved: {e}"));
@@ -562,6 +596,10 @@ impl Conversations {
         let Some(jump) = self.thread(target).jump.as_mut() else {
             return;
         };
+        // Cards in time order, each once.
+        jump.cards.extend(cards);
+        jump.cards.sort_by_key(|c| (c.time, c.seq));
+        jump.cards.dedup_by_key(|c| c.seq);
         if earlier {
             jump.more_older = page.len() == PAGE;
             if let Some(oldest) = page.last() {
@@ -581,5 +619,22 @@ impl Conversations {
                 self.thread(target).jump = None;
             }
         }
+    }
+}
+
+/// The file cards kept with `target` from `since` up to `until` (to the end: `None`);
+/// none for Everyone (files go to one contact), and none when they cannot be read (the
+/// messages still show).
+fn cards_of(
+    h: &History,
+    target: Target,
+    since: Timestamp,
+    until: Option<Timestamp>,
+) -> Vec<KeptTransfer> {
+    match target {
+        Target::Client(id) => h
+            .kept_transfers(Some(id), since, until, 4 * PAGE)
+            .unwrap_or_default(),
+        Target::Everyone => Vec::new(),
     }
 }

@@ -42,7 +42,7 @@ impl Conversations {
             return space::vertical().height(Fill).into();
         };
         if let Some(jump) = &c.jump {
-            return self.jump_view(people, jump).map(lift);
+            return self.jump_view(people, jump, lift, card);
         }
         let start = c.items.len().saturating_sub(c.shown);
         let mut list = column![].spacing(8).padding([8, 16]);
@@ -78,7 +78,13 @@ impl Conversations {
     }
 
     /// An earlier part of the conversation, opened from a search result.
-    fn jump_view<'a>(&'a self, people: &'a People, jump: &'a Jump) -> Element<'a, Message> {
+    fn jump_view<'a, M: 'a>(
+        &'a self,
+        people: &'a People,
+        jump: &'a Jump,
+        lift: fn(Message) -> M,
+        card: impl Fn(Card<'a>) -> Element<'a, M>,
+    ) -> Element<'a, M> {
         let banner = container(
             row![
                 text("An earlier part of this conversation").width(Fill),
@@ -92,21 +98,34 @@ impl Conversations {
         .style(style::banner(false));
         let mut list = column![].spacing(8).padding([8, 16]);
         if jump.more_older {
-            list = list.push(centered_button(
-                "Show earlier messages".to_owned(),
-                Message::ShowEarlier,
-            ));
+            list = list.push(
+                centered_button("Show earlier messages".to_owned(), Message::ShowEarlier).map(lift),
+            );
         }
+        // The file cards in their place among the messages (both are oldest first).
+        let mut cards = jump.cards.iter().peekable();
         for b in &jump.items {
-            list = list.push(self.bubble(people, b, (b.from, b.id) == jump.found));
+            while let Some(kept) = cards.next_if(|c| c.time <= b.time) {
+                list = list.push(card(Card::KeptTransfer(kept)));
+            }
+            list = list.push(
+                self.bubble(people, b, (b.from, b.id) == jump.found)
+                    .map(lift),
+            );
         }
-        list = list.push(if jump.more_newer {
-            centered_button("Show later messages".to_owned(), Message::ShowLater)
-        } else {
-            centered_button("Back to the latest".to_owned(), Message::Latest)
-        });
+        for kept in cards {
+            list = list.push(card(Card::KeptTransfer(kept)));
+        }
+        list = list.push(
+            if jump.more_newer {
+                centered_button("Show later messages".to_owned(), Message::ShowLater)
+            } else {
+                centered_button("Back to the latest".to_owned(), Message::Latest)
+            }
+            .map(lift),
+        );
         column![
-            banner,
+            Element::from(banner).map(lift),
             scrollable(list).anchor_bottom().height(Fill).width(Fill)
         ]
         .into()

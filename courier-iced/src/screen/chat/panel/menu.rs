@@ -1,5 +1,6 @@
 //! The menu page: the hub, how others join it, its safety code, who we are, log out;
-//! for a hub hosted here, changing its password.
+//! for a hub hosted here, its password (shown on request) and changing it. What
+//! disconnects everyone on the hub (stopping it, a new password) is asked first.
 
 use iced::widget::{button, column, row, text, text_input};
 use iced::{Element, Task};
@@ -22,8 +23,18 @@ pub enum Message {
     NewPassword(String),
     /// Asked for a generated one.
     Generate,
-    /// Set it.
+    /// Set it (asks first).
     ChangePassword,
+    /// Show or hide the hosted hub's password.
+    TogglePassword,
+    /// Copy the hosted hub's password.
+    CopyPassword,
+    /// The password is on the clipboard.
+    PasswordCopied,
+    /// Yes: do what was asked about.
+    Confirm,
+    /// No: keep everything as it is.
+    Cancel,
     /// Run the connection check.
     CheckConnection,
     /// A step of the connection check.
@@ -32,9 +43,22 @@ pub enum Message {
     Checked,
 }
 
+/// What the page asks before doing it: both disconnect everyone on the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ask {
+    /// Log out and stop the hub hosted here.
+    StopHub,
+    /// Restart it with the new password.
+    ChangePassword,
+}
+
 /// The page's own state: a new hub password being typed.
 #[derive(Debug, Default)]
 pub struct Page {
+    /// The question awaiting Yes or Cancel.
+    pub ask: Option<Ask>,
+    /// Whether the hosted hub's password is shown.
+    pub show_password: bool,
     /// The new password (hosted hub only).
     pub new_password: String,
     /// Why it cannot be used.
@@ -51,11 +75,35 @@ pub(super) fn update(page: &mut Page, message: Message, hub: &HubInfo) -> PageAc
         Message::NewPassword(text) => {
             page.new_password = text;
             page.error = None;
+            page.ask = page.ask.filter(|a| *a != Ask::ChangePassword);
             PageAction::None
         }
         Message::Generate => {
             page.new_password = courier_core::hub::generate_password();
             page.error = None;
+            page.ask = page.ask.filter(|a| *a != Ask::ChangePassword);
+            PageAction::None
+        }
+        Message::TogglePassword => {
+            page.show_password = !page.show_password;
+            PageAction::None
+        }
+        Message::CopyPassword => match &hub.password {
+            Some(password) => PageAction::Run(
+                iced::clipboard::write(password.clone()).chain(Task::done(Message::PasswordCopied)),
+            ),
+            None => PageAction::None,
+        },
+        Message::PasswordCopied => PageAction::Notice("Copied the hub password".to_owned()),
+        Message::Confirm => match page.ask.take() {
+            Some(Ask::StopHub) => PageAction::LogOut,
+            Some(Ask::ChangePassword) if hub.hosted => {
+                PageAction::ChangeHubPassword(std::mem::take(&mut page.new_password))
+            }
+            _ => PageAction::None,
+        },
+        Message::Cancel => {
+            page.ask = None;
             PageAction::None
         }
         Message::ChangePassword => {
@@ -69,7 +117,8 @@ pub(super) fn update(page: &mut Page, message: Message, hub: &HubInfo) -> PageAc
                 PageAction::None
             } else {
                 page.error = None;
-                PageAction::ChangeHubPassword(std::mem::take(&mut page.new_password))
+                page.ask = Some(Ask::ChangePassword);
+                PageAction::None
             }
         }
         Message::CopyJoin => {
@@ -83,6 +132,11 @@ pub(super) fn update(page: &mut Page, message: Message, hub: &HubInfo) -> PageAc
             )
         }
         Message::Copied(text) => PageAction::Notice(format!("Copied {text}")),
+        // Stopping the hub disconnects everyone: asked first.
+        Message::LogOut if hub.hosted => {
+            page.ask = Some(Ask::StopHub);
+            PageAction::None
+        }
         Message::LogOut => PageAction::LogOut,
         Message::CheckConnection => {
             if Check::start(&mut page.check) {
@@ -157,15 +211,22 @@ pub(super) fn view<'a>(page: &'a Page, cx: Context<'a>) -> Element<'a, Message> 
         button(text("Copy join address").size(14))
             .style(button::secondary)
             .on_press(Message::CopyJoin),
-        change_password(page, hub.hosted),
+        change_password(page, hub),
         connection_check(page),
         section(
             "You",
             text(format!("{} · id {}", cx.profile.name, cx.me.short())).size(14)
         ),
-        button(text(logout).size(14))
-            .style(button::danger)
-            .on_press(Message::LogOut),
+        asked(
+            page.ask == Some(Ask::StopHub),
+            button(text(logout).size(14))
+                .style(button::danger)
+                .on_press(Message::LogOut)
+                .into(),
+            "Everyone on this hub is disconnected, and nobody can join until you host it \
+             again. Stop it?",
+            "Yes, stop the hub",
+        ),
         section(
             "About",
             column![
@@ -185,11 +246,12 @@ pub(super) fn view<'a>(page: &'a Page, cx: Context<'a>) -> Element<'a, Message> 
 
 /// For a hub hosted here: set a new password (the hub restarts; everyone, this computer
 /// included, gives the new password once). Nothing for a joined hub.
-fn change_password(page: &Page, hosted: bool) -> Element<'_, Message> {
-    if !hosted {
+fn change_password<'a>(page: &'a Page, hub: &'a HubInfo) -> Element<'a, Message> {
+    if !hub.hosted {
         return column![].into();
     }
     let mut body = column![
+        current_password(page, hub.password.as_deref()),
         row![
             text_input("A new password", &page.new_password)
                 .id(NEW_PASSWORD)
@@ -202,9 +264,16 @@ fn change_password(page: &Page, hosted: bool) -> Element<'_, Message> {
                 .on_press(Message::Generate),
         ]
         .spacing(6),
-        button(text("Change the hub password").size(14))
-            .style(button::secondary)
-            .on_press(Message::ChangePassword),
+        asked(
+            page.ask == Some(Ask::ChangePassword),
+            button(text("Change the hub password").size(14))
+                .style(button::secondary)
+                .on_press(Message::ChangePassword)
+                .into(),
+            "The hub restarts: everyone on it is disconnected and must give the new \
+             password. Change it?",
+            "Yes, change the password",
+        ),
         text(
             "The hub restarts with the new password. Remembered computers must give it once; \
              tell it to the others."
@@ -217,6 +286,62 @@ fn change_password(page: &Page, hosted: bool) -> Element<'_, Message> {
         body = body.push(text(e.as_str()).size(13).style(style::error));
     }
     section("Hub password", body)
+}
+
+/// The hosted hub's password, hidden until asked, with Copy; or why it cannot be shown.
+fn current_password<'a>(page: &Page, password: Option<&'a str>) -> Element<'a, Message> {
+    let Some(password) = password else {
+        return text(
+            "The password was set in an earlier run and is not kept on this computer. To \
+             tell it to someone, set a new one.",
+        )
+        .size(12)
+        .style(style::dim)
+        .into();
+    };
+    let (shown, toggle) = if page.show_password {
+        (password.to_owned(), "Hide")
+    } else {
+        ("•".repeat(12), "Show password")
+    };
+    row![
+        text(shown).size(14).width(iced::Fill),
+        button(text(toggle).size(14))
+            .style(button::secondary)
+            .on_press(Message::TogglePassword),
+        button(text("Copy password").size(14))
+            .style(button::secondary)
+            .on_press(Message::CopyPassword),
+    ]
+    .spacing(6)
+    .align_y(iced::Center)
+    .into()
+}
+
+/// `action`, or, while it is asked about, the question with Yes and Cancel.
+fn asked<'a>(
+    asking: bool,
+    action: Element<'a, Message>,
+    question: &'a str,
+    yes: &'a str,
+) -> Element<'a, Message> {
+    if !asking {
+        return action;
+    }
+    column![
+        text(question).size(13),
+        row![
+            button(text(yes).size(14))
+                .style(button::danger)
+                .on_press(Message::Confirm),
+            button(text("Cancel").size(14))
+                .style(button::secondary)
+                .on_press(Message::Cancel),
+        ]
+        .spacing(6),
+    ]
+    .spacing(6)
+    .into()
 }
 
 /// The app's version and the protocol's it speaks (two Courier programs work together

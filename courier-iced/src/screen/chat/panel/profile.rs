@@ -23,6 +23,8 @@ pub struct Page {
     pub avatar: Vec<u8>,
     /// Problem with the draft.
     pub error: Option<String>,
+    /// Whether `error` says why the draft cannot be saved (it goes once it can).
+    invalid: bool,
     /// The built-in pictures: PNG bytes and what is drawn.
     builtin: Vec<(Vec<u8>, image::Handle)>,
 }
@@ -38,7 +40,7 @@ pub enum Message {
     Presence(Presence),
     /// Picked a built-in picture.
     Builtin(usize),
-    /// No picture.
+    /// Remove the picture.
     NoAvatar,
     /// Choose an image file.
     Choose,
@@ -63,6 +65,7 @@ impl Page {
             presence: profile.presence,
             avatar: profile.avatar.to_vec(),
             error: None,
+            invalid: false,
             builtin,
         }
     }
@@ -73,8 +76,14 @@ impl Page {
         settings: &mut Settings,
     ) -> PageAction<Message> {
         match message {
-            Message::Name(n) => self.name = n,
-            Message::Status(s) => self.status = s,
+            Message::Name(n) => {
+                self.name = n;
+                self.revalidate();
+            }
+            Message::Status(s) => {
+                self.status = s;
+                self.revalidate();
+            }
             Message::Presence(p) => self.presence = p,
             Message::Builtin(n) => {
                 if let Some((png, _)) = self.builtin.get(n) {
@@ -101,17 +110,14 @@ impl Page {
             },
             Message::Chosen(None) => {}
             Message::Save => {
-                let profile = Profile {
-                    name: self.name.trim().to_owned(),
-                    presence: self.presence,
-                    status: self.status.trim().to_owned(),
-                    avatar: serde_bytes::ByteBuf::from(self.avatar.clone()),
-                };
+                let profile = self.draft();
                 if let Err(e) = validate_profile(&profile) {
                     self.error = Some(capitalize(&e.to_string()));
+                    self.invalid = true;
                     return PageAction::None;
                 }
                 self.error = None;
+                self.invalid = false;
                 settings.name = profile.name.clone();
                 settings.status = profile.status.clone();
                 settings.presence = profile.presence;
@@ -119,6 +125,30 @@ impl Page {
             }
         }
         PageAction::None
+    }
+
+    /// The profile as drafted.
+    fn draft(&self) -> Profile {
+        Profile {
+            name: self.name.trim().to_owned(),
+            presence: self.presence,
+            status: self.status.trim().to_owned(),
+            avatar: serde_bytes::ByteBuf::from(self.avatar.clone()),
+        }
+    }
+
+    /// After an edit: the reason the draft could not be saved goes once it can (or
+    /// says what is wrong now).
+    fn revalidate(&mut self) {
+        if self.invalid {
+            match validate_profile(&self.draft()) {
+                Ok(()) => {
+                    self.error = None;
+                    self.invalid = false;
+                }
+                Err(e) => self.error = Some(capitalize(&e.to_string())),
+            }
+        }
     }
 
     pub(super) fn view(&self, me: ClientId) -> Element<'_, Message> {
@@ -157,10 +187,15 @@ impl Page {
                     button(text("Choose an image…").size(13))
                         .style(button::secondary)
                         .on_press(Message::Choose),
-                    button(text("No picture").size(13))
-                        .style(button::text)
-                        .on_press(Message::NoAvatar)
                 ]
+                .push(
+                    // Only a picture set can be removed.
+                    (!self.avatar.is_empty()).then(|| {
+                        button(text("Remove picture").size(13))
+                            .style(button::text)
+                            .on_press(Message::NoAvatar)
+                    })
+                )
                 .spacing(4)
             ]
             .spacing(12)
@@ -251,6 +286,9 @@ mod tests {
         assert!(matches!(action, Action::None));
         assert!(chat.panel.profile.error.is_some());
         assert_eq!(chat.profile.name, "Ada");
+        // Issue 22: fixed, the reason goes at once (before Save is pressed again).
+        chat.update(page(Message::Name("Ada Lovelace".into())), &mut settings);
+        assert_eq!(chat.panel.profile.error, None, "fixed: no error left");
         // An image that is not one is refused too.
         chat.update(
             page(Message::Chosen(Some(b"not an image".to_vec()))),
@@ -264,5 +302,45 @@ mod tests {
                 .is_some_and(|e| e.contains("image"))
         );
         Ok(())
+    }
+
+    /// Issue 22: a picture the hub refuses is not kept as ours (the panel, the window
+    /// and the file show the one before), and "Remove picture" shows only while one is
+    /// set.
+    #[test]
+    fn a_refused_picture_is_not_kept_and_only_a_set_one_can_be_removed() {
+        use courier_core::proto::ErrorCode;
+        use courier_core::session::Event;
+        let mut settings = Settings::default();
+        let mut chat = chat_with(vec![]);
+        chat.panel.tab = Some(Tab::Profile);
+        let shows = |chat: &chat::Chat, text: &str| {
+            crate::screen::chat::tests::shows(chat, &Settings::default(), text)
+        };
+        assert!(!shows(&chat, "Remove picture"), "no picture to remove");
+        assert!(!shows(&chat, "No picture"));
+        chat.update(page(Message::Builtin(3)), &mut settings);
+        assert!(shows(&chat, "Remove picture"));
+        let action = chat.update(page(Message::Save), &mut settings);
+        assert!(matches!(action, Action::SaveSettings));
+        assert!(chat.people.avatar(&chat.me()).is_some());
+
+        let refused = Event::HubError {
+            code: ErrorCode::InvalidProfile,
+            detail: "the avatar is not a picture".into(),
+        };
+        let action = chat.session_event(refused, &settings);
+        assert!(
+            matches!(action, Action::SaveSettings),
+            "the old one is saved"
+        );
+        assert!(chat.profile.avatar.is_empty(), "the old profile is back");
+        assert!(
+            chat.people.avatar(&chat.me()).is_none(),
+            "not shown as ours"
+        );
+        assert!(chat.panel.profile.avatar.is_empty());
+        assert!(chat.notice().is_some_and(|n| n.contains("refused")));
+        assert!(!shows(&chat, "Remove picture"));
     }
 }

@@ -29,6 +29,7 @@ fn boot_on(
         join: vec![format!("10.0.0.{hub}:8977")],
         hosted: false,
         advertised: None,
+        password: None,
     };
     let boot = Boot {
         history: dir.map(std::path::Path::to_path_buf),

@@ -362,3 +362,51 @@ fn an_offer_that_ends_says_core_s_sentence_for_why() {
         assert_eq!(text, said);
     }
 }
+
+/// Issue 22: a finished card says where the files went, and under which name a file
+/// was saved when a file of its name was there already.
+#[test]
+fn a_finished_card_says_where_the_files_went_and_their_final_names() {
+    let mut settings = Settings::default();
+    let mut chat = chat_with(vec![contact(2, "Bob")]);
+    chat.update(
+        chat::select(Target::Client(ClientId([2; 32]))),
+        &mut settings,
+    );
+    chat.session_event(offer(2, 1), &settings);
+    let key = *chat.transfers.cards.keys().next().unwrap();
+    let dir = std::env::temp_dir().join("courier-downloads");
+    let summary = Summary {
+        id: TransferId(1),
+        route: Route::Direct,
+        files: 2,
+        bytes: 2_501_200,
+        moved: 2_501_200,
+        resumed: 0,
+        elapsed: std::time::Duration::from_secs(1),
+        saved: vec![dir.join("photos/beach (1).jpg"), dir.join("notes.txt")],
+    };
+    let done = transfer::Update::Finished(Ok(summary));
+    chat.update(card(Message::Update(key, done)), &mut settings);
+    let note = format!(
+        "Saved in {} (saved beach.jpg as beach (1).jpg)",
+        dir.join("photos").display()
+    );
+    assert!(shows(&chat, &settings, &note), "{note}");
+    assert!(shows(&chat, &settings, "Open folder"));
+}
+
+/// Issue 22: "Open folder" on a desktop with no opener says so, and where the files
+/// are (it did nothing visible).
+#[cfg(unix)]
+#[test]
+fn open_folder_says_when_nothing_can_open_it() {
+    let dir = std::env::temp_dir();
+    let missing = crate::system::open_folder_with("courier-no-such-opener", &dir);
+    let why = missing.unwrap_err();
+    assert!(why.starts_with("Cannot open the folder"), "{why}");
+    assert!(why.contains(&dir.display().to_string()), "{why}");
+    let failing = crate::system::open_folder_with("false", &dir).unwrap_err();
+    assert!(failing.contains("found no file manager"), "{failing}");
+    assert_eq!(crate::system::open_folder_with("true", &dir), Ok(()));
+}
