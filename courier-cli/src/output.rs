@@ -10,10 +10,8 @@ use serde_json::{Value, json};
 /// Untrusted text for the terminal (see [`courier_core::text::terminal`]).
 pub(crate) use courier_core::text::terminal as safe;
 
-/// A count and its noun, singular or plural: "1 file", "2 files", "1 empty folder".
-pub(crate) fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
+/// A count and its noun, singular or plural (one rule for the CLI and the app).
+pub(crate) use courier_core::units::count;
 
 pub(crate) fn presence(p: Presence) -> &'static str {
     match p {

@@ -39,6 +39,11 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
+/// A count and its noun, singular or plural: `1 file`, `2 files`, `1 empty folder`.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -509,12 +509,7 @@ impl Transfers {
         };
         let who = people.name_of(&card.peer);
         let count = card.files.len();
-        let what = match (count, card.folders) {
-            (0, 0) => "files".to_owned(),
-            (1, 0) => "1 file".to_owned(),
-            (n, 0) => format!("{n} files"),
-            (n, f) => format!("{n} files and {f} empty folders"),
-        };
+        let what = what(count, card.folders);
         // An offer stored for us while we were away says when it was made.
         let when = card
             .offered
@@ -768,5 +763,19 @@ fn done_text(s: &Summary, outgoing: bool) -> String {
 }
 
 mod saved;
+/// What a card holds, in words: "1 file", "2 files and 1 empty folder".
+fn what(files: usize, folders: usize) -> String {
+    match (files, folders) {
+        (0, 0) => "files".to_owned(),
+        (n, 0) => units::count(n, "file", "files"),
+        (0, f) => units::count(f, "empty folder", "empty folders"),
+        (n, f) => format!(
+            "{} and {}",
+            units::count(n, "file", "files"),
+            units::count(f, "empty folder", "empty folders")
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -410,3 +410,14 @@ fn open_folder_says_when_nothing_can_open_it() {
     assert!(failing.contains("found no file manager"), "{failing}");
     assert_eq!(crate::system::open_folder_with("true", &dir), Ok(()));
 }
+
+/// Issue 22: a card counts its files and empty folders in words, singular when one.
+#[test]
+fn a_card_counts_files_and_empty_folders_in_words() {
+    assert_eq!(super::what(0, 0), "files");
+    assert_eq!(super::what(1, 0), "1 file");
+    assert_eq!(super::what(3, 0), "3 files");
+    assert_eq!(super::what(1, 1), "1 file and 1 empty folder");
+    assert_eq!(super::what(2, 3), "2 files and 3 empty folders");
+    assert_eq!(super::what(0, 1), "1 empty folder");
+}
