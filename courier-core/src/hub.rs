@@ -71,6 +71,7 @@ mod login;
 mod mailbox;
 mod members;
 mod outbox;
+mod owed;
 mod owner;
 mod paced;
 mod presence;
@@ -149,6 +150,8 @@ pub struct Hub {
     delivered: Vec<db::Record>,
     /// Stored messages to forget on the disk, by recipient or sender.
     drops: Vec<db::Record>,
+    /// `delivered` receipts owed to offline senders, handed over at their next login.
+    owed: owed::Owed,
     /// Reach-back checks handed to the driver and not yet answered.
     reaching: usize,
     /// Reach-back checks each member may still ask for: a member's, whatever number of
@@ -212,6 +215,7 @@ impl Hub {
             next_expiry: now,
             delivered: Vec::new(),
             drops: Vec::new(),
+            owed: owed::Owed::default(),
             reaching: 0,
             reachbacks: HashMap::new(),
             banned: HashSet::new(),
