@@ -9,7 +9,8 @@
 //! 1. **Start:** [`Hub::new`]. A hub with a database is then given back what it wrote,
 //!    before the first connection: [`Hub::restore`] (the backlog's counts; from then on
 //!    the hub writes through [`Hub::poll_writes`]), [`Hub::restore_member`] for each
-//!    member, [`Hub::restore_offers`], [`Hub::restore_bans`]. A hub never given
+//!    member, [`Hub::restore_offers`], [`Hub::restore_bans`], [`Hub::restore_receipts`]
+//!    (the `delivered` receipts owed to offline senders). A hub never given
 //!    [`Hub::restore`] holds everything in memory.
 //! 2. **Inputs**, as they happen:
 //!    - a connection's life: [`Hub::handle_accept`] (a TCP connection arrived; it may be
