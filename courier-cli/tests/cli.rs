@@ -1221,6 +1221,49 @@ fn history_keeps_what_was_said_and_searches_it_offline() {
     );
 }
 
+/// Issue 22 item 3: a message stored for an offline contact shows `stored` in the
+/// sender's history until the contact comes and takes it; the sender is told at its next
+/// login (here after a hub restart: what it is owed is kept on the hub's disk), and
+/// `courier history` then shows `delivered`.
+#[test]
+fn a_stored_message_becomes_delivered_in_the_sender_s_history_once_taken() {
+    let dir = tempdir("delivered-later");
+    let hub = start_hub(&dir);
+    assert!(courier(&hub, &dir, "bob", &["who"]).status.success());
+    let out = courier(
+        &hub,
+        &dir,
+        "alice",
+        &["say", "--to", "bob", "see you later"],
+    );
+    assert_eq!(text(&out.stdout).trim(), "stored", "{}", text(&out.stderr));
+    let state = |hub: &Hub| {
+        let out = courier(hub, &dir, "alice", &["history", "bob", "--json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let lines = json_lines(&out.stdout);
+        let sent = lines.iter().rev().find(|v| v["type"] == "message");
+        sent.map(|v| v["state"].as_str().unwrap_or_default().to_owned())
+    };
+    assert_eq!(state(&hub).as_deref(), Some("stored"));
+    // Bob comes and takes it while Alice is away.
+    let out = courier(&hub, &dir, "bob", &["listen", "--timeout", "3"]);
+    assert!(
+        text(&out.stdout).contains("see you later"),
+        "{}",
+        text(&out.stderr)
+    );
+    drop(hub);
+    let hub = start_hub(&dir);
+    let out = courier(&hub, &dir, "alice", &["listen", "--json", "--timeout", "3"]);
+    let receipts: Vec<_> = json_lines(&out.stdout)
+        .into_iter()
+        .filter(|v| v["type"] == "receipt")
+        .collect();
+    assert_eq!(receipts.len(), 1, "{receipts:?}");
+    assert_eq!(receipts[0]["status"], "delivered");
+    assert_eq!(state(&hub).as_deref(), Some("delivered"));
+}
+
 /// `courier doctor --bind` asks the hub to connect back to that port: here one a
 /// receiver already listens on (doctor cannot take it, and asks about it as it is), so
 /// the hub's connection arrives at that listener.

@@ -312,7 +312,10 @@ impl History {
     }
 
     /// Records what became of a message we sent (`me`): a receipt's state, or read.
-    /// A later state never goes back to an earlier one (read stays read).
+    /// A later state never goes back to an earlier one (read stays read; delivered
+    /// stays delivered when a late `stored` comes). By id: the message need not be on
+    /// screen, nor sent on this connection (a `delivered` for a stored message comes
+    /// when the contact takes it, maybe at a later login).
     ///
     /// # Errors
     /// If the file cannot be written.
@@ -320,7 +323,8 @@ impl History {
         self.conn
             .prepare_cached(
                 "UPDATE messages SET state = ?3
-                 WHERE sender = ?1 AND id = ?2 AND state <> 'read'",
+                 WHERE sender = ?1 AND id = ?2 AND state <> 'read'
+                     AND NOT (state = 'delivered' AND ?3 = 'stored')",
             )
             .and_then(|mut s| {
                 s.execute(params![

@@ -9,7 +9,8 @@
 //! 1. **Start:** [`Hub::new`]. A hub with a database is then given back what it wrote,
 //!    before the first connection: [`Hub::restore`] (the backlog's counts; from then on
 //!    the hub writes through [`Hub::poll_writes`]), [`Hub::restore_member`] for each
-//!    member, [`Hub::restore_offers`], [`Hub::restore_bans`]. A hub never given
+//!    member, [`Hub::restore_offers`], [`Hub::restore_bans`], [`Hub::restore_receipts`]
+//!    (the `delivered` receipts owed to offline senders). A hub never given
 //!    [`Hub::restore`] holds everything in memory.
 //! 2. **Inputs**, as they happen:
 //!    - a connection's life: [`Hub::handle_accept`] (a TCP connection arrived; it may be
@@ -71,6 +72,7 @@ mod login;
 mod mailbox;
 mod members;
 mod outbox;
+mod owed;
 mod owner;
 mod paced;
 mod presence;
@@ -149,6 +151,8 @@ pub struct Hub {
     delivered: Vec<db::Record>,
     /// Stored messages to forget on the disk, by recipient or sender.
     drops: Vec<db::Record>,
+    /// `delivered` receipts owed to offline senders, handed over at their next login.
+    owed: owed::Owed,
     /// Reach-back checks handed to the driver and not yet answered.
     reaching: usize,
     /// Reach-back checks each member may still ask for: a member's, whatever number of
@@ -212,6 +216,7 @@ impl Hub {
             next_expiry: now,
             delivered: Vec::new(),
             drops: Vec::new(),
+            owed: owed::Owed::default(),
             reaching: 0,
             reachbacks: HashMap::new(),
             banned: HashSet::new(),

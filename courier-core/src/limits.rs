@@ -105,6 +105,13 @@ pub const OFFLINE_NEWCOMERS_MAILBOX_SHARE: usize = 2;
 pub const NEWCOMER: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long a message waits for an offline recipient before it is forgotten.
 pub const OFFLINE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+/// `delivered` receipts the hub keeps for one offline sender (its stored messages that
+/// were taken while it was away), handed over at its next login; past it, the oldest are
+/// dropped (those messages still show `stored` to their sender).
+pub const OWED_RECEIPTS: usize = 256;
+/// `delivered` receipts the hub keeps for all offline senders together (1024 senders'
+/// worth, a few MiB): past it, the sender owed the most loses its oldest.
+pub const OWED_RECEIPTS_TOTAL: usize = 1024 * OWED_RECEIPTS;
 /// Messages per page when a mailbox is handed over at login.
 pub const MAILBOX_PAGE: usize = 256;
 /// Bytes per page when a mailbox is handed over (a page holds at least one message).

@@ -752,3 +752,71 @@ both!(
         .await;
     }
 );
+
+// A message stored for an offline contact becomes `delivered` to its sender once the
+// contact comes back and takes it: at once while the sender is online, else at the
+// sender's next login (a receipt for a message sent on an earlier connection).
+both!(stored_messages_become_delivered_when_taken, || async {
+    let (hub, run) = start_hub(|_| {});
+    with_hub(run, async {
+        let alice_cfg = client_config(&hub.addr(), "alice", PW);
+        let mut alice = Client::login_with(alice_cfg.clone()).await;
+        let alice_id = alice.id;
+        // Bob sees who is online.
+        let mut bob = Client::login(&hub.addr(), "bob").await;
+        let carol_cfg = client_config(&hub.addr(), "carol", PW);
+        let carol = Client::login_with(carol_cfg.clone()).await;
+        let carol_id = carol.id;
+        drop(carol);
+        alice
+            .event(|e| matches!(e, Event::Contact(c) if !c.online && c.id == carol_id))
+            .await;
+        let mut ids = Vec::new();
+        for text in ["first", "second"] {
+            let id = alice
+                .handle()
+                .send_message(Target::Client(carol_id), text)
+                .await
+                .unwrap();
+            let stored = Event::Receipt {
+                id,
+                status: Delivery::Stored,
+            };
+            assert_eq!(alice.event(|e| *e == stored).await, stored);
+            ids.push(id);
+        }
+        // Carol takes them while Alice is online.
+        let mut carol = Client::login_with(carol_cfg.clone()).await;
+        carol.event(|e| matches!(e, Event::Message(_))).await;
+        let delivered = |id| Event::Receipt {
+            id,
+            status: Delivery::Delivered,
+        };
+        for &id in &ids {
+            alice.event(|e| *e == delivered(id)).await;
+        }
+        drop(carol);
+        alice
+            .event(|e| matches!(e, Event::Contact(c) if !c.online && c.id == carol_id))
+            .await;
+        // Alice leaves; the next one is taken while she is away.
+        let id = alice
+            .handle()
+            .send_message(Target::Client(carol_id), "third")
+            .await
+            .unwrap();
+        alice
+            .event(|e| matches!(e, Event::Receipt { id: r, status: Delivery::Stored } if *r == id))
+            .await;
+        drop(alice);
+        bob.event(|e| matches!(e, Event::Contact(c) if !c.online && c.id == alice_id))
+            .await;
+        let mut carol = Client::login_with(carol_cfg).await;
+        carol
+            .event(|e| matches!(e, Event::Message(m) if m.text == "third"))
+            .await;
+        let mut alice = Client::login_with(alice_cfg).await;
+        alice.event(|e| *e == delivered(id)).await;
+    })
+    .await;
+});

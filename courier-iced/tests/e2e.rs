@@ -1176,3 +1176,61 @@ fn an_offer_stored_for_someone_offline_is_offered_again_after_the_app_restarts()
     );
     hub.stop();
 }
+
+/// Issue 22 item 3: a message stored for someone offline goes from "stored" to
+/// "delivered" when they come and take it: at once while the app runs, and, for one
+/// taken while the app was closed, at its next launch (the hub kept the receipt), the
+/// history saying so too.
+#[test]
+fn a_stored_message_turns_delivered_when_its_recipient_takes_it() {
+    let scratch = TempDir::new("iced-stored-delivered");
+    let hub = TestHub::start(&scratch.subdir("hub"), PASSWORD, 0);
+    let dir = scratch.subdir("ada");
+    let (mut app, bob_identity) = ada_with_bob_away(&dir, &hub);
+    let bob_id = bob_identity.id();
+    let bob_target = Target::Client(bob_id);
+    write(&mut app, "see you tomorrow");
+    app.until("stored for Bob", |a| {
+        my_bubble_state(a, bob_target, "see you tomorrow") == Some(BubbleState::Stored)
+    });
+    let bob = Peer::join_as(&hub.address(), PASSWORD, "Bob", bob_identity.clone());
+    bob.expect("the stored message", |e| match e {
+        Event::Message(m) if m.text == "see you tomorrow" => Some(()),
+        _ => None,
+    });
+    app.until("delivered to Bob", |a| {
+        my_bubble_state(a, bob_target, "see you tomorrow") == Some(BubbleState::Delivered)
+    });
+    drop(bob);
+    app.until("Bob offline", |a| {
+        chat(a).is_some_and(|c| c.people().get(&bob_id).is_some_and(|b| !b.online))
+    });
+    write(&mut app, "one more thing");
+    app.until("stored for Bob", |a| {
+        my_bubble_state(a, bob_target, "one more thing") == Some(BubbleState::Stored)
+    });
+    let fingerprint = app.chat().hub().fingerprint;
+    drop(app);
+
+    // Bob takes it while the app is closed; it hears so at its next launch.
+    let bob = Peer::join_as(&hub.address(), PASSWORD, "Bob", bob_identity);
+    bob.expect("the second stored message", |e| match e {
+        Event::Message(m) if m.text == "one more thing" => Some(()),
+        _ => None,
+    });
+    drop(bob);
+    let mut again = Driver::launch(dir.clone());
+    again.until("rejoined by itself", in_chat);
+    again.send(Message::Chat(select(bob_target)));
+    again.until("delivered to Bob, after the relaunch", |a| {
+        my_bubble_state(a, bob_target, "one more thing") == Some(BubbleState::Delivered)
+    });
+    again.until("the history answered", |a| {
+        chat(a).is_some_and(|c| !c.history_busy())
+    });
+    let history = courier_core::history::History::open(&dir, &fingerprint).unwrap();
+    let kept = history.search("one more thing", 10).unwrap();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0].state, courier_core::history::State::Delivered);
+    hub.stop();
+}

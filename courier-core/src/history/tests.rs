@@ -426,3 +426,22 @@ fn messages_written_while_the_hub_is_away_wait_across_a_reopen_until_sent() {
     h.set_state(ME, MsgId(3), &State::Delivered).unwrap();
     assert!(h.unsent_messages().unwrap().is_empty());
 }
+
+/// A message stored for an offline contact becomes delivered when the contact takes it
+/// (the hub says so, maybe at a later login); a late `stored` (another program of the
+/// same profile heard it) never takes that back.
+#[test]
+fn stored_becomes_delivered_and_stays_so() {
+    let dir = Dir::new("stored-delivered");
+    let h = History::open(&dir.0, &HUB).unwrap();
+    h.sent(ME, MsgId(9), Target::Client(ADA), "later", Timestamp(5))
+        .unwrap();
+    h.set_state(ME, MsgId(9), &State::of(&Delivery::Stored))
+        .unwrap();
+    h.set_state(ME, MsgId(9), &State::of(&Delivery::Delivered))
+        .unwrap();
+    h.set_state(ME, MsgId(9), &State::of(&Delivery::Stored))
+        .unwrap();
+    let page = h.page(Some(Target::Client(ADA)), None, 10).unwrap();
+    assert_eq!(page[0].state, State::Delivered);
+}

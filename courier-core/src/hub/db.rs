@@ -1,7 +1,8 @@
 //! The hub's database: one SQLite file (`hub.db` in the hub's folder, WAL) holding what
 //! the hub must not forget when it stops: its members (profiles with pictures, when
 //! they first came and were last seen, how often they came, whether their device is
-//! remembered), the messages stored for offline members, the file offers stored for their
+//! remembered), the messages stored for offline members, the `delivered` receipts owed
+//! to offline senders, the file offers stored for their
 //! recipients, the identities the owner banned, and the owner's requests (forget a
 //! device, ban, unban, drop) for a running hub to take.
 //!
@@ -9,7 +10,8 @@
 //! start ([`Hub::restore`](super::Hub::restore) with [`Db::backlogs`],
 //! [`Hub::restore_member`](super::Hub::restore_member) with [`Db::each_member`],
 //! [`Hub::restore_offers`](super::Hub::restore_offers) with [`Db::offers`],
-//! [`Hub::restore_bans`](super::Hub::restore_bans) with [`Db::bans`]), and hands out
+//! [`Hub::restore_bans`](super::Hub::restore_bans) with [`Db::bans`],
+//! [`Hub::restore_receipts`](super::Hub::restore_receipts) with [`Db::owed_receipts`]), and hands out
 //! [`Record`]s ([`Hub::poll_writes`](super::Hub::poll_writes)) that [`Db::write`]
 //! commits. The driver ([`serve`](super::serve)) owns the database on a thread of its
 //! own and commits what piled up in one transaction, so the routing path never waits
@@ -97,6 +99,14 @@ pub enum Record {
         to: ClientId,
         /// Each message's sender and id.
         messages: Vec<(ClientId, MsgId)>,
+    },
+    /// What `to` is owed now, oldest first: `delivered` receipts for messages it stored
+    /// that were taken while it was away (empty: nothing). Replaces what was kept.
+    Owed {
+        /// The sender the receipts are for.
+        to: ClientId,
+        /// Its messages' ids.
+        ids: Vec<MsgId>,
     },
     /// Not a write: read back the oldest `limit` messages stored for `to` and hand them
     /// to the hub ([`Hub::handle_loaded`](super::Hub::handle_loaded)). Fetches run after

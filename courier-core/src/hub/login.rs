@@ -316,6 +316,7 @@ impl Hub {
         }
         self.hand_over(conn, client, now);
         self.hand_over_offers(conn, client, now);
+        self.pay_receipts(conn, client, now);
         self.events
             .push_back(Event::LoggedIn { conn, client, name });
     }

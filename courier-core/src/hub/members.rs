@@ -12,7 +12,7 @@ use super::route::{self, Recipients};
 use super::{CloseReason, ConnId, Hub};
 use crate::limits;
 use crate::proto::{
-    ClientFrame, ClientId, Delivery, ErrorCode, Message, RejectReason, ServerFrame, Target,
+    ClientFrame, ClientId, Delivery, ErrorCode, Message, MsgId, RejectReason, ServerFrame, Target,
     validate_profile, validate_text,
 };
 
@@ -72,6 +72,7 @@ impl Hub {
             ClientFrame::SetProfile(profile) => self.set_profile(conn, client, profile, now),
             ClientFrame::MailboxAck => {
                 if let Ok(done) = self.mailboxes.ack(client, conn) {
+                    self.tell_senders(&done, now);
                     if self.has_db {
                         self.delivered.push(crate::hub::db::Record::Delivered {
                             to: client,
@@ -298,6 +299,40 @@ impl Hub {
             Page::None => {}
             Page::Send(page) => self.send(conn, Arc::new(ServerFrame::MailboxPage(page)), now),
             Page::Fetch(limit) => self.fetches.push((client, limit)),
+        }
+    }
+
+    /// The recipient took these stored messages (sender, id): each sender hears
+    /// `delivered` on every connection it has, or is owed it until its next login
+    /// ([`Hub::pay_receipts`]).
+    fn tell_senders(&mut self, done: &[(ClientId, MsgId)], now: Instant) {
+        for &(from, id) in done {
+            let conns = self
+                .directory
+                .get(&from)
+                .map(|k| k.conns.clone())
+                .unwrap_or_default();
+            if conns.is_empty() {
+                let directory = &self.directory;
+                let max = self.config.max_known;
+                self.owed.owe(from, id, max, |k| directory.get(k).is_some());
+                continue;
+            }
+            let receipt = Arc::new(ServerFrame::Receipt {
+                id,
+                status: Delivery::Delivered,
+            });
+            for c in conns {
+                self.send(c, receipt.clone(), now);
+            }
+        }
+    }
+
+    /// Hands `client` (logged in on `conn`) the `delivered` receipts it is owed.
+    pub(super) fn pay_receipts(&mut self, conn: ConnId, client: ClientId, now: Instant) {
+        for id in self.owed.take(client) {
+            let status = Delivery::Delivered;
+            self.send(conn, Arc::new(ServerFrame::Receipt { id, status }), now);
         }
     }
 

@@ -225,6 +225,7 @@ pub async fn serve(
                 let count = offers.len();
                 hub.restore_offers(offers);
                 hub.restore_bans(read.bans()?.into_iter().map(|(id, _)| id));
+                hub.restore_receipts(read.owed_receipts()?);
                 // Asked while the hub was stopped, and not yet carried out.
                 let pending = read.take_owner_requests()?;
                 Ok::<_, db::Error>((hub, members, (messages, count), pending))

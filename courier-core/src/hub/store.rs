@@ -46,12 +46,19 @@ impl Hub {
     ) {
         self.has_db = true;
         self.broker.has_db = true;
+        self.owed.record();
         self.mailboxes.set_total(self.config.offline_disk_bytes);
         self.directory.restore(members);
         for w in backlogs {
             self.mailboxes
                 .restore_on_disk(w.to, w.from, w.count, w.bytes);
         }
+    }
+
+    /// Takes back the `delivered` receipts owed to offline senders ([`db::Db::owed_receipts`],
+    /// after [`Hub::restore`]): each sender hears them at its next login.
+    pub fn restore_receipts(&mut self, owed: Vec<(ClientId, crate::proto::MsgId)>) {
+        self.owed.restore(owed);
     }
 
     /// Takes back the file offers stored in the hub's database ([`db::Db::offers`]): each
@@ -79,6 +86,12 @@ impl Hub {
     pub fn poll_writes(&mut self) -> Vec<db::Record> {
         let mut records = self.directory.take_records();
         records.append(&mut self.delivered);
+        records.extend(
+            self.owed
+                .take_changed()
+                .into_iter()
+                .map(|(to, ids)| db::Record::Owed { to, ids }),
+        );
         records.append(&mut self.drops);
         records.append(&mut self.broker.records);
         records.extend(self.unsaved.iter().map(|u| db::Record::Message {

@@ -167,6 +167,7 @@ mod login;
 mod messages;
 mod offers;
 mod reachback;
+mod receipts;
 mod remember;
 mod shares;
 mod storing;

@@ -12,6 +12,30 @@ use crate::proto::{
 use crate::sqlite::{classify, timestamp};
 
 impl Db {
+    /// The `delivered` receipts owed to offline senders ([`Record::Owed`](super::Record)),
+    /// oldest first. A row with a malformed sender is left out.
+    ///
+    /// # Errors
+    /// If the database cannot be read.
+    pub fn owed_receipts(&self) -> Result<Vec<(ClientId, crate::proto::MsgId)>, Error> {
+        let conn = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut stmt = conn
+            .prepare("SELECT sender, id FROM owed_receipts ORDER BY seq")
+            .map_err(|e| classify(&self.path, e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(|e| classify(&self.path, e))?;
+        let mut owed = Vec::new();
+        for row in rows {
+            let (sender, id) = row.map_err(|e| classify(&self.path, e))?;
+            if let Ok(sender) = <[u8; 32]>::try_from(sender.as_slice()) {
+                let id = crate::proto::MsgId(u64::from_ne_bytes(id.to_ne_bytes()));
+                owed.push((ClientId(sender), id));
+            }
+        }
+        Ok(owed)
+    }
+
     /// Every member in the database. A row that no longer reads as a valid profile (damaged, or
     /// past today's limits) is left out, with a warning.
     ///

@@ -103,6 +103,14 @@ const MIGRATIONS: &[&str] = &[
      ) STRICT;
      CREATE TABLE ban_requests (id BLOB PRIMARY KEY NOT NULL) STRICT;
      CREATE TABLE drop_requests (id BLOB PRIMARY KEY NOT NULL) STRICT;",
+    // 8: `delivered` receipts owed to offline senders (their stored messages were taken
+    // while they were away), handed over at their next login, oldest first.
+    "CREATE TABLE owed_receipts (
+        seq INTEGER PRIMARY KEY,
+        sender BLOB NOT NULL CHECK (length(sender) = 32),
+        id INTEGER NOT NULL
+     ) STRICT;
+     CREATE INDEX owed_receipts_by_sender ON owed_receipts (sender);",
 ];
 
 /// The schema version this Courier writes.

@@ -80,6 +80,12 @@ impl Db {
             let mut offer_gone = tx
                 .prepare_cached("DELETE FROM offers WHERE id = ?1")
                 .map_err(|e| classify(&self.path, e))?;
+            let mut paid = tx
+                .prepare_cached("DELETE FROM owed_receipts WHERE sender = ?1")
+                .map_err(|e| classify(&self.path, e))?;
+            let mut owe = tx
+                .prepare_cached("INSERT INTO owed_receipts (sender, id) VALUES (?1, ?2)")
+                .map_err(|e| classify(&self.path, e))?;
             let mut profile = Vec::new();
             // Reads last: they see every write of the transaction.
             let writes = records
@@ -124,6 +130,16 @@ impl Db {
                         forget
                             .execute(params![&id.0[..]])
                             .map_err(|e| classify(&self.path, e))?;
+                        paid.execute(params![&id.0[..]])
+                            .map_err(|e| classify(&self.path, e))?;
+                    }
+                    Record::Owed { to, ids } => {
+                        paid.execute(params![&to.0[..]])
+                            .map_err(|e| classify(&self.path, e))?;
+                        for id in ids {
+                            owe.execute(params![&to.0[..], i64::from_ne_bytes(id.0.to_ne_bytes())])
+                                .map_err(|e| classify(&self.path, e))?;
+                        }
                     }
                     Record::Message { to, message } => {
                         keep.execute(params![

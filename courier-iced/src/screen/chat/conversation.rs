@@ -162,6 +162,15 @@ pub enum BubbleState {
     Failed(String),
 }
 
+impl BubbleState {
+    /// Whether a receipt's `next` state replaces this one: read stays read (a read mark
+    /// may overtake the receipt), and delivered stays delivered when a late `stored`
+    /// comes (another program of this profile heard it).
+    fn yields_to(&self, next: &Self) -> bool {
+        *self != Self::Read && !(*self == Self::Delivered && *next == Self::Stored)
+    }
+}
+
 /// Every conversation, the open one, and what is being written.
 #[derive(Debug)]
 pub struct Conversations {
@@ -420,15 +429,20 @@ impl Conversations {
         };
         let kept = courier_core::history::State::of(&status);
         if let Some(b) = self.mine(me, id) {
-            // A read receipt may have overtaken the delivery receipt.
-            if b.state != BubbleState::Read {
+            if b.state.yields_to(&state) {
                 b.state = state;
             }
         } else if self.sent.contains_key(&id) || self.threads.values().any(|c| c.loading) {
-            self.receipts.retain(|(kept, _)| *kept != id);
-            self.receipts.push_back((id, state));
-            while self.receipts.len() > RECEIPTS_KEPT {
-                self.receipts.pop_front();
+            let overtaken = self
+                .receipts
+                .iter()
+                .any(|(early, was)| *early == id && !was.yields_to(&state));
+            if !overtaken {
+                self.receipts.retain(|(early, _)| *early != id);
+                self.receipts.push_back((id, state));
+                while self.receipts.len() > RECEIPTS_KEPT {
+                    self.receipts.pop_front();
+                }
             }
         }
         self.write(move |h| h.set_state(me, id, &kept));

@@ -8,9 +8,7 @@ use courier_core::history::{Entry, History, KeptTransfer};
 use courier_core::proto::{ClientId, Message as ChatMessage, MsgId, Target, Timestamp};
 use iced::Task;
 
-use super::{
-    AFTER_HIT, Action, Bubble, BubbleState, Conversations, FOUND, Item, Jump, Message, PAGE, key_of,
-};
+use super::{AFTER_HIT, Action, Bubble, Conversations, FOUND, Item, Jump, Message, PAGE, key_of};
 use crate::history::{Found, Worker};
 
 /// A page of messages (newest first), the kept transfers of the same time (oldest
@@ -529,7 +527,7 @@ impl Conversations {
                     sent.insert(bubble.id, target);
                     let early = receipts.iter().position(|(id, _)| *id == bubble.id);
                     if let Some((_, state)) = early.and_then(|at| receipts.remove(at))
-                        && bubble.state != BubbleState::Read
+                        && bubble.state.yields_to(&state)
                     {
                         bubble.state = state;
                     }

@@ -239,3 +239,24 @@ fn early_receipts_are_bounded_and_cleared() {
         "a clear forgets them"
     );
 }
+
+/// A stored message turns delivered when its recipient takes it; a late `stored` (heard
+/// by another program of this profile first) never takes that back.
+#[test]
+fn a_late_stored_does_not_take_delivered_back() {
+    let settings = Settings::default();
+    let mut chat = chat_with(vec![contact(2, "Bob")]);
+    let bob = Target::Client(ClientId([2; 32]));
+    send_ours(&mut chat, bob, 1);
+    for status in [Delivery::Stored, Delivery::Delivered, Delivery::Stored] {
+        let receipt = Event::Receipt {
+            id: MsgId(1),
+            status,
+        };
+        chat.session_event(receipt, &settings);
+    }
+    assert!(matches!(
+        &chat.conversations.threads[&bob].items[..],
+        [Item::Message(b)] if b.state == BubbleState::Delivered
+    ));
+}

@@ -1,0 +1,126 @@
+//! A message stored for an offline contact becomes `delivered` once its recipient comes
+//! back and acknowledges it: the sender hears it at once if online, else at its next
+//! login (what is owed survives a restart of a hub with a database), and what one
+//! sender is owed is bounded, the oldest dropped.
+use super::storing::Disk;
+use super::*;
+
+fn delivered(sim: &Sim, i: usize) -> Vec<MsgId> {
+    receipts(sim, i)
+        .into_iter()
+        .filter(|(_, d)| *d == Delivery::Delivered)
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// Alice (1) and Bob (2) known, Bob away: Alice stores `n` messages for him.
+fn stored_for_bob(sim: &mut Sim, n: u64) -> usize {
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    sim.disconnect(b);
+    for i in 0..n {
+        send(sim, a, 100 + i, Target::Client(id(2)), "for later");
+    }
+    assert_eq!(stored(sim, a), n as usize);
+    a
+}
+
+#[test]
+fn an_online_sender_hears_delivered_when_the_recipient_takes_the_message() {
+    let mut sim = Sim::new(PW);
+    let a = stored_for_bob(&mut sim, 2);
+    assert!(delivered(&sim, a).is_empty());
+    let b = sim.login(2, "bob");
+    assert_eq!(messages(&sim, b).len(), 2);
+    assert_eq!(delivered(&sim, a), vec![MsgId(100), MsgId(101)]);
+}
+
+#[test]
+fn an_offline_sender_hears_delivered_at_its_next_login_once() {
+    let mut sim = Sim::new(PW);
+    let a = stored_for_bob(&mut sim, 2);
+    sim.disconnect(a);
+    let b = sim.login(2, "bob");
+    assert_eq!(messages(&sim, b).len(), 2);
+    assert!(
+        delivered(&sim, b).is_empty(),
+        "receipts go to the sender only"
+    );
+    let a = sim.login(1, "alice");
+    assert_eq!(delivered(&sim, a), vec![MsgId(100), MsgId(101)]);
+    sim.disconnect(a);
+    let a = sim.login(1, "alice");
+    assert!(delivered(&sim, a).is_empty(), "handed over once");
+}
+
+#[test]
+fn what_is_owed_to_an_offline_sender_survives_a_restart() {
+    let disk = Disk::new("owed");
+    let mut sim = Sim::new(PW);
+    sim.hub.restore(Vec::new(), Vec::new());
+    let a = stored_for_bob(&mut sim, 0);
+    send(&mut sim, a, 7, Target::Client(id(2)), "for later");
+    disk.sync(&mut sim);
+    assert_eq!(stored(&sim, a), 1);
+    sim.disconnect(a);
+    let b = sim.login(2, "bob");
+    disk.sync(&mut sim);
+    assert_eq!(messages(&sim, b).len(), 1);
+    sim.disconnect(b);
+    disk.sync(&mut sim);
+    // The hub stops and starts again on the same file.
+    let mut sim = Sim::new(PW);
+    sim.hub
+        .restore(disk.db.members().unwrap(), disk.db.backlogs().unwrap());
+    sim.hub.restore_receipts(disk.db.owed_receipts().unwrap());
+    let a = sim.login(1, "alice");
+    disk.sync(&mut sim);
+    assert_eq!(delivered(&sim, a), vec![MsgId(7)]);
+    // Handed over: forgotten on the disk too.
+    assert!(disk.db.owed_receipts().unwrap().is_empty());
+}
+
+/// One member sends as much as its share lets it to many offline contacts, leaves, and
+/// they all take theirs: what it is owed stays bounded, the newest kept.
+#[test]
+fn what_one_sender_is_owed_is_bounded_the_oldest_dropped() {
+    let disk = Disk::new("owed-bound");
+    let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
+    config.message_rate = 100_000;
+    config.message_burst = 100_000;
+    let mut sim = Sim::with_config(config, PW);
+    sim.hub.restore(Vec::new(), Vec::new());
+    // Not a new identity: its messages are held to the shares of any member.
+    established(&mut sim, &[1]);
+    let a = sim.login(1, "alice");
+    let cap = limits::OWED_RECEIPTS as u64;
+    let contacts = 3 * cap / (limits::MAILBOX as u64 / limits::OFFLINE_PAIR_SHARE as u64) + 1;
+    let mut next = 0;
+    for who in 0..contacts {
+        let c = sim.login(10 + who as u8, "contact");
+        sim.disconnect(c);
+    }
+    for who in 0..contacts {
+        for _ in 0..limits::MAILBOX / limits::OFFLINE_PAIR_SHARE {
+            send(&mut sim, a, next, Target::Client(id(10 + who as u8)), "x");
+            next += 1;
+        }
+        disk.sync(&mut sim);
+    }
+    sim.disconnect(a);
+    for who in 0..contacts {
+        let c = sim.login(10 + who as u8, "contact");
+        disk.sync(&mut sim);
+        sim.disconnect(c);
+    }
+    disk.sync(&mut sim);
+    assert_eq!(
+        disk.db.owed_receipts().unwrap().len(),
+        limits::OWED_RECEIPTS
+    );
+    let a = sim.login(1, "alice");
+    disk.sync(&mut sim);
+    let got = delivered(&sim, a);
+    assert_eq!(got.len(), limits::OWED_RECEIPTS, "bounded");
+    assert_eq!(got.last(), Some(&MsgId(next - 1)), "the newest kept");
+}
