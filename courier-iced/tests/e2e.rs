@@ -1234,3 +1234,80 @@ fn a_stored_message_turns_delivered_when_its_recipient_takes_it() {
     assert_eq!(kept[0].state, courier_core::history::State::Delivered);
     hub.stop();
 }
+
+/// Issue 22: a profile changed in the Profile panel is the one the app logs in with
+/// when it reconnects by itself after the hub restarts (it went back to the name and
+/// status of the login).
+#[test]
+fn a_profile_changed_in_the_panel_survives_the_hub_restarting() {
+    use courier_iced::screen::chat::Connection;
+    use panel::ProfileMessage;
+    let scratch = TempDir::new("iced-profile-restart");
+    let hub_home = scratch.subdir("hub");
+    let hub = TestHub::start(&hub_home, PASSWORD, 0);
+    let port = hub.addr.port();
+    let mut app = Driver::new(scratch.subdir("cy"));
+    app.app.settings.notifications = false;
+    login(&mut app, &hub.address(), "Cy", PASSWORD);
+    app.until("login", in_chat);
+    app.send(Message::ConfirmHub(true));
+    let cy = app.chat().me();
+    let bob = Peer::join(&hub.address(), PASSWORD, "Bob");
+    app.until("Bob", |a| {
+        chat(a).is_some_and(|c| c.people().get(&bob.id).is_some())
+    });
+
+    // A new name and status, typed in the Profile panel and saved.
+    app.send(Message::Chat(ChatMessage::Panel(panel::Message::Open(
+        courier_iced::screen::chat::Tab::Profile,
+    ))));
+    for m in [
+        ProfileMessage::Name("Cy Two".into()),
+        ProfileMessage::Status("moved desks".into()),
+    ] {
+        app.send(Message::Chat(ChatMessage::Panel(panel::Message::Profile(
+            m,
+        ))));
+    }
+    app.interact(|ui| {
+        let _ = ui.click("Save profile");
+    });
+    app.until("the hub took the new profile", |a| {
+        chat(a).is_some_and(|c| c.profile().name == "Cy Two")
+    });
+    bob.expect("Cy's new profile", |e| match e {
+        Event::Contact(c) if c.id == cy && c.profile.name == "Cy Two" => Some(()),
+        _ => None,
+    });
+
+    // The hub restarts on the same address, with the same identity and database.
+    hub.stop();
+    app.until("reconnecting", |a| {
+        chat(a).is_some_and(|c| *c.connection() != Connection::Online)
+    });
+    bob.expect_disconnected();
+    let hub = TestHub::start(&hub_home, PASSWORD, port);
+    app.until("back online", |a| {
+        chat(a).is_some_and(|c| *c.connection() == Connection::Online)
+    });
+
+    // Both came back by themselves: what Bob sees of Cy online is the new profile.
+    let seen = bob.expect_contact("Cy back online", |c| c.id == cy && c.online);
+    assert_eq!(
+        (seen.profile.name.as_str(), seen.profile.status.as_str()),
+        ("Cy Two", "moved desks"),
+        "Bob sees the profile Cy set, not the one Cy logged in with"
+    );
+    let chat = app.chat();
+    assert_eq!(
+        (chat.profile().name.as_str(), chat.profile().status.as_str()),
+        ("Cy Two", "moved desks")
+    );
+    let page = &chat.side_panel().profile;
+    assert_eq!(
+        (page.name.as_str(), page.status.as_str()),
+        ("Cy Two", "moved desks"),
+        "the app's own panel still shows the new profile"
+    );
+    hub.stop();
+}

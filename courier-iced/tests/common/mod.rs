@@ -234,6 +234,42 @@ impl Peer {
     }
 }
 
+impl Peer {
+    /// Waits until the session has lost the hub (the updates before it are skipped).
+    pub fn expect_disconnected(&self) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match recv_until(&self.updates, deadline) {
+                Some(Update::Disconnected { .. }) => return,
+                Some(_) => {}
+                None => panic!("timed out waiting for the hub to go"),
+            }
+        }
+    }
+
+    /// Waits for a contact `pick` accepts, in a contact list a (re)login brings or in a
+    /// contact's change: whoever logs in first, the other is seen.
+    pub fn expect_contact(
+        &self,
+        what: &str,
+        mut pick: impl FnMut(&courier_core::proto::Contact) -> bool,
+    ) -> courier_core::proto::Contact {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match recv_until(&self.updates, deadline) {
+                Some(Update::Connected { welcome, .. }) => {
+                    if let Some(c) = welcome.contacts.into_iter().find(|c| pick(c)) {
+                        return c;
+                    }
+                }
+                Some(Update::Event(Event::Contact(c))) if pick(&c) => return c,
+                Some(_) => {}
+                None => panic!("timed out waiting for: {what}"),
+            }
+        }
+    }
+}
+
 fn recv_until<T>(rx: &async_channel::Receiver<T>, deadline: Instant) -> Option<T> {
     let wait = deadline.saturating_duration_since(Instant::now());
     smol::block_on(futures_lite::future::or(
