@@ -77,7 +77,10 @@ impl Meter {
             self.rate
         };
         let left = self.total.saturating_sub(self.bytes);
-        let eta = (rate > 0.0).then(|| Duration::from_secs_f64(left as f64 / rate));
+        // A rate decayed to almost nothing gives an ETA past any `Duration`: none then.
+        let eta = (rate > 0.0)
+            .then(|| Duration::try_from_secs_f64(left as f64 / rate).ok())
+            .flatten();
         Some(Progress {
             file: file.map(|f| f.index),
             file_bytes: file.map_or(0, |f| f.done),
@@ -93,6 +96,25 @@ impl Meter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A peer that keeps the link alive with empty data frames makes the smoothed rate
+    /// decay towards zero; the ETA of what is left then no longer fits a `Duration`. It
+    /// must come out as "no ETA", never as a panic (review of issue 22).
+    #[test]
+    fn a_rate_decayed_to_almost_nothing_gives_no_eta_and_no_panic() {
+        let t0 = Instant::now();
+        let mut m = Meter::new(u64::MAX / 2, 0, t0);
+        m.add(1 << 20);
+        let mut t = t0;
+        let mut last = None;
+        for _ in 0..3000 {
+            t += Duration::from_millis(600);
+            last = m.report(None, true, t);
+        }
+        let p = last.unwrap();
+        assert!(p.rate.is_finite() && p.rate >= 0.0, "{}", p.rate);
+        assert_eq!(p.eta, None, "an ETA past any Duration is no ETA");
+    }
 
     /// Issue 22: the first report came before the first rate window ended and said
     /// "0 B/s" while 32 MB had moved.
