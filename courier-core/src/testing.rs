@@ -170,6 +170,33 @@ impl Sim {
         }
     }
 
+    /// Connects and logs in client `who` as a one-shot command does: keeping the profile
+    /// the hub knows and leaving the mailbox ([`Session::asking`]).
+    #[allow(clippy::expect_used)]
+    pub fn login_one_shot(&mut self, who: u8, name: &str) -> usize {
+        let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let password = self.password.clone();
+        let i = self
+            .connect_from(ip, who, password.expose(), name)
+            .expect("hub refused the connection");
+        let now = self.now;
+        if let Some(c) = self.clients.get_mut(i) {
+            let placeholder = Session::new(
+                Password::new(""),
+                Profile::default(),
+                Timing::default(),
+                [0; 32],
+                now,
+            );
+            let session = std::mem::replace(&mut c.session, placeholder);
+            c.session = session.asking(true, false);
+        }
+        self.start_login(i);
+        self.run();
+        self.advance(crate::limits::PRESENCE_BATCH);
+        i
+    }
+
     /// Connects client `who` from 10.0.0.1 with `password` (may be empty) and logs in,
     /// trying first as a remembered device and asking to be remembered.
     #[allow(clippy::expect_used)]

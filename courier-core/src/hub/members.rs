@@ -303,15 +303,19 @@ impl Hub {
     }
 
     /// The recipient took these stored messages (sender, id): each sender hears
-    /// `delivered` on every connection it has, or is owed it until its next login
+    /// `delivered` on every connection of it that takes the mailbox (one that shows
+    /// messages; a one-shot command would drop it), or is owed it until such a login
     /// ([`Hub::pay_receipts`]).
     fn tell_senders(&mut self, done: &[(ClientId, MsgId)], now: Instant) {
         for &(from, id) in done {
-            let conns = self
+            let conns: Vec<ConnId> = self
                 .directory
                 .get(&from)
                 .map(|k| k.conns.clone())
-                .unwrap_or_default();
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|c| self.conns.get(c).is_some_and(|c| c.takes_mailbox))
+                .collect();
             if conns.is_empty() {
                 let directory = &self.directory;
                 let max = self.config.max_known;
@@ -328,8 +332,12 @@ impl Hub {
         }
     }
 
-    /// Hands `client` (logged in on `conn`) the `delivered` receipts it is owed.
+    /// Hands `client` (logged in on `conn`) the `delivered` receipts it is owed, when
+    /// `conn` takes the mailbox; a one-shot login leaves them owed.
     pub(super) fn pay_receipts(&mut self, conn: ConnId, client: ClientId, now: Instant) {
+        if !self.conns.get(&conn).is_some_and(|c| c.takes_mailbox) {
+            return;
+        }
         for id in self.owed.take(client) {
             let status = Delivery::Delivered;
             self.send(conn, Arc::new(ServerFrame::Receipt { id, status }), now);

@@ -53,6 +53,44 @@ fn an_offline_sender_hears_delivered_at_its_next_login_once() {
     assert!(delivered(&sim, a).is_empty(), "handed over once");
 }
 
+/// A one-shot command (`courier who`: it leaves the mailbox and shows no messages) is
+/// neither paid what its member is owed nor told live: the receipts wait for a login that
+/// takes the mailbox (review of issue 22: `who` used them up and they were lost).
+#[test]
+fn receipts_wait_for_a_login_that_takes_the_mailbox() {
+    let mut sim = Sim::new(PW);
+    let a = stored_for_bob(&mut sim, 2);
+    sim.disconnect(a);
+    let b = sim.login(2, "bob");
+    assert_eq!(messages(&sim, b).len(), 2);
+    let quick = sim.login_one_shot(1, "alice");
+    assert!(
+        delivered(&sim, quick).is_empty(),
+        "not paid to a one-shot login"
+    );
+    sim.disconnect(quick);
+    let a = sim.login(1, "alice");
+    assert_eq!(delivered(&sim, a), vec![MsgId(100), MsgId(101)]);
+
+    // Live: Alice's only connection is a one-shot one when Carol takes her message.
+    sim.disconnect(a);
+    let c = sim.login(3, "carol");
+    sim.disconnect(c);
+    let a = sim.login(1, "alice");
+    send(&mut sim, a, 300, Target::Client(id(3)), "for later");
+    sim.disconnect(a);
+    let quick = sim.login_one_shot(1, "alice");
+    let c = sim.login(3, "carol");
+    assert_eq!(messages(&sim, c).len(), 1);
+    assert!(
+        delivered(&sim, quick).is_empty(),
+        "not told to a one-shot login"
+    );
+    sim.disconnect(quick);
+    let a = sim.login(1, "alice");
+    assert_eq!(delivered(&sim, a), vec![MsgId(300)]);
+}
+
 #[test]
 fn what_is_owed_to_an_offline_sender_survives_a_restart() {
     let disk = Disk::new("owed");
