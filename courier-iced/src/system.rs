@@ -159,6 +159,8 @@ pub(crate) fn open_folder_with(program: &str, path: &Path) -> Result<(), String>
     Ok(())
 }
 
+/// Starts `cmd` and forgets it (notifications on Linux and macOS; Windows uses toasts).
+#[cfg(not(windows))]
 fn spawn_detached(cmd: &mut Command) {
     let child = cmd
         .stdin(Stdio::null())
