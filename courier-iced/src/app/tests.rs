@@ -403,5 +403,11 @@ fn a_remembered_hub_is_retried_at_launch_past_the_first_join_s_limit() {
         let _ = app.update(unreachable_for_now());
     }
     assert!(app.server.is_none(), "given up");
-    assert!(login(&app).error.as_deref().unwrap().contains("Tried 3 times"));
+    assert!(
+        login(&app)
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("Tried 3 times")
+    );
 }
