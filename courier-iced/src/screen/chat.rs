@@ -15,6 +15,7 @@ pub mod conversation;
 pub mod hub;
 pub mod panel;
 pub mod people;
+mod refused;
 pub mod transfers;
 mod view;
 
@@ -511,28 +512,7 @@ impl Chat {
             Event::Avatar { id, bytes } => self.people.avatar_arrived(id, &bytes),
             Event::HubError { code, detail } => {
                 self.notice = Some(format!("The hub refused: {detail}"));
-                // Our new profile refused: the old one stays, here as for everyone, and
-                // in the session (it logs in with it again).
-                use courier_core::proto::ErrorCode;
-                let picture = std::mem::take(&mut self.picture_sent);
-                if (code == ErrorCode::InvalidProfile || code == ErrorCode::RateLimited && picture)
-                    && let Some(before) = self.sent_before.take()
-                {
-                    self.panel.reset_profile(&before);
-                    self.set_profile(before.clone());
-                    let Some(handle) = self.handle.clone() else {
-                        return Action::SaveSettings;
-                    };
-                    let resend = Task::future(async move {
-                        let sent = handle.set_profile(before).await;
-                        sent.err()
-                            .map(|e| Message::Failed(format!("The profile was not put back: {e}")))
-                    });
-                    return Action::And(
-                        Box::new(Action::SaveSettings),
-                        resend.and_then(Task::done),
-                    );
-                }
+                return self.profile_refused(code);
             }
             Event::Offer(offer) => return self.offer(offer, settings),
             Event::TransferEnded { id, end } => self.transfers.ended(id, end),

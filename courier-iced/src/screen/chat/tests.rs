@@ -579,8 +579,9 @@ fn earlier_messages_of_a_search_result_bring_their_file_cards() {
     assert_eq!(thread(&chat), Some(1), "the earlier page brings it");
 }
 
-/// Issue 22 review: the hub refuses a new picture (too soon, no room) as rate limited;
-/// while one is pending, that puts the previous profile back as an invalid one does.
+/// Issue 22 review: the hub refuses a new picture (too soon, no room) as rate limited,
+/// taking the rest of the profile; while one is pending, that puts the previous picture
+/// back (in the window, the panel and the settings) as an invalid profile does.
 #[test]
 fn a_picture_refused_as_rate_limited_puts_the_previous_profile_back() {
     use crate::screen::chat::panel::ProfileMessage;
@@ -610,10 +611,20 @@ fn a_picture_refused_as_rate_limited_puts_the_previous_profile_back() {
     assert!(chat.panel.profile.avatar.is_empty());
     assert!(chat.notice().is_some_and(|n| n.contains("refused")));
 
-    // A name change (no new picture) is not undone by some other rate limit.
+    // The hub takes the rest of a profile whose picture it refuses: the name stays.
     chat.update(profile(ProfileMessage::Name("Ada L".into())), &mut settings);
+    chat.update(profile(ProfileMessage::Builtin(4)), &mut settings);
+    chat.update(profile(ProfileMessage::Save), &mut settings);
+    let action = chat.session_event(refused.clone(), &settings);
+    assert!(matches!(action, Action::SaveSettings));
+    assert!(chat.profile().avatar.is_empty(), "the picture is put back");
+    assert_eq!(chat.profile().name, "Ada L", "the name the hub took stays");
+    assert_eq!(chat.panel.profile.name, "Ada L");
+
+    // A name change (no new picture) is not undone by some other rate limit.
+    chat.update(profile(ProfileMessage::Name("Ada M".into())), &mut settings);
     chat.update(profile(ProfileMessage::Save), &mut settings);
     let action = chat.session_event(refused, &settings);
     assert!(matches!(action, Action::None));
-    assert_eq!(chat.profile().name, "Ada L");
+    assert_eq!(chat.profile().name, "Ada M");
 }
