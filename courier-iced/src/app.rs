@@ -88,6 +88,10 @@ pub struct Courier {
     /// Failed tries of the join under way that never got in (a join that never
     /// succeeded stops after [`JOIN_TRIES`]; a session that got in retries for ever).
     failed_tries: u32,
+    /// Does the join under way give up after [`JOIN_TRIES`]? Only one started from the
+    /// form for a hub never joined: a remembered hub (resumed at launch, pinned, the
+    /// last one joined) is retried for ever, as the network or the hub may come back.
+    tries_limited: bool,
     /// Certificate checks of hubs in the Join list under way (at most
     /// [`courier_core::discovery::MAX_PROBED`]; past that, a hub stays unchecked).
     probing: usize,
@@ -129,8 +133,9 @@ impl Pending {
     }
 }
 
-/// How many times a join that never got in is tried before the login screen gives up
-/// and says why (with the connection check).
+/// How many times a join started from the form for a hub never joined is tried before
+/// the login screen gives up and says why (with the connection check); a remembered hub
+/// is retried for ever.
 pub const JOIN_TRIES: u32 = 3;
 
 /// How long after the first file of a drop the others are waited for.
@@ -258,6 +263,7 @@ impl Courier {
             discovery: std::env::var_os("COURIER_NO_DISCOVERY").is_none(),
             probing: 0,
             failed_tries: 0,
+            tries_limited: false,
         }
     }
 
@@ -365,7 +371,10 @@ impl Courier {
                         }
                         self.settings.name = profile.name.clone();
                         let profile = self.profile(profile);
+                        // The hub last joined is remembered: retried for ever.
+                        let limited = hub != self.settings.hub;
                         self.connect(hub, password, profile);
+                        self.tries_limited = limited;
                     }
                     login::Action::Host {
                         profile,
@@ -512,6 +521,7 @@ impl Courier {
     fn connect(&mut self, hub: String, password: String, profile: Profile) {
         self.generation += 1;
         self.failed_tries = 0;
+        self.tries_limited = false;
         self.server = Some(ServerKey {
             hub,
             dir: self.dir.clone(),
@@ -631,7 +641,7 @@ impl Courier {
                     Screen::Login(login) if !fatal => {
                         let why = crate::format::why(&reason);
                         self.failed_tries += 1;
-                        if self.failed_tries >= JOIN_TRIES {
+                        if self.tries_limited && self.failed_tries >= JOIN_TRIES {
                             // Never got in: stop, say why, offer the connection check.
                             let tries = self.failed_tries;
                             return self.leave(Some(format!(

@@ -1311,3 +1311,72 @@ fn a_profile_changed_in_the_panel_survives_the_hub_restarting() {
     );
     hub.stop();
 }
+
+/// Issue 22 review: changing the hub's password from the Menu logs in again with the
+/// profile saved in the Profile panel, not the one the app first logged in with.
+#[test]
+fn changing_the_hub_password_keeps_the_profile_saved_meanwhile() {
+    use courier_iced::screen::chat::Connection;
+    use panel::ProfileMessage;
+    let scratch = TempDir::new("iced-password-profile");
+    let mut app = Driver::new(scratch.subdir("host"));
+    app.app.settings.notifications = false;
+    for m in [
+        LoginMessage::Mode(Mode::Host),
+        LoginMessage::Name("Host".into()),
+        LoginMessage::Password("the first hub password".into()),
+        LoginMessage::Port("0".into()),
+        LoginMessage::Submit,
+    ] {
+        app.send(Message::Login(m));
+    }
+    app.until("hosting", in_chat);
+    let me = app.chat().me();
+    let hub = format!(
+        "127.0.0.1:{}",
+        app.app.hosted.as_ref().unwrap().listen.port()
+    );
+
+    app.send(Message::Chat(ChatMessage::Panel(panel::Message::Open(
+        courier_iced::screen::chat::Tab::Profile,
+    ))));
+    for m in [
+        ProfileMessage::Name("Host Two".into()),
+        ProfileMessage::Status("at the desk".into()),
+    ] {
+        app.send(Message::Chat(ChatMessage::Panel(panel::Message::Profile(
+            m,
+        ))));
+    }
+    app.interact(|ui| {
+        let _ = ui.click("Save profile");
+    });
+    app.until("the hub took the new profile", |a| {
+        chat(a).is_some_and(|c| c.profile().name == "Host Two")
+    });
+
+    for m in [
+        panel::MenuMessage::NewPassword("the second hub password".into()),
+        panel::MenuMessage::ChangePassword,
+        panel::MenuMessage::Confirm,
+    ] {
+        app.send(Message::Chat(ChatMessage::Panel(panel::Message::Menu(m))));
+    }
+    app.until("back in after the restart", |a| {
+        chat(a).is_some_and(|c| {
+            c.notice()
+                .is_some_and(|n| n.contains("restarted with the new password"))
+                && *c.connection() == Connection::Online
+        }) && a.hosted.is_some()
+    });
+    let guest = Peer::join(&hub, "the second hub password", "Guest");
+    let seen = guest.expect_contact("the host online", |c| c.id == me && c.online);
+    assert_eq!(
+        (seen.profile.name.as_str(), seen.profile.status.as_str()),
+        ("Host Two", "at the desk"),
+        "the guest sees the profile saved, not the one of the first login"
+    );
+    let chat = app.chat();
+    assert_eq!(chat.profile().name, "Host Two");
+    app.app.shut_down();
+}

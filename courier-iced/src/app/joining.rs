@@ -193,7 +193,13 @@ impl Courier {
         match started.hub {
             Ok(running) => {
                 self.hosted = Some(running);
-                self.connect(server.hub, password.clone(), server.profile);
+                // The profile as it is now (saved in the Profile panel since the first
+                // login), not the one the session started with.
+                let profile = match &self.screen {
+                    Screen::Chat(chat) => chat.profile().clone(),
+                    Screen::Login(_) => server.profile,
+                };
+                self.connect(server.hub, password.clone(), profile);
                 if let Screen::Chat(chat) = &mut self.screen {
                     chat.set_hub_password(password);
                     chat.set_notice(

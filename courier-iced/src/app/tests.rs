@@ -347,3 +347,67 @@ fn the_connection_check_answers_link_tests_as_the_settings_say() {
         assert_eq!(check.answer_link_tests, answer);
     }
 }
+
+/// A failure the session retries (the hub away, the network not up yet).
+fn unreachable_for_now() -> Message {
+    Message::Session(crate::session::Feed::Update(
+        courier_core::session::Update::Disconnected {
+            reason: std::sync::Arc::new(courier_core::session::Error::ConnectionLost),
+            retry_in: Some(std::time::Duration::from_secs(1)),
+        },
+    ))
+}
+
+/// Issue 22 review: the hub joined in an earlier run is joined again at launch, and the
+/// app keeps trying it (the Wi-Fi not up yet, the hub rebooting) rather than giving up
+/// after a few tries as a first join from the form does.
+#[test]
+fn a_remembered_hub_is_retried_at_launch_past_the_first_join_s_limit() {
+    let dir = Scratch::new("resume-retries");
+    let hub = "127.0.0.1:9";
+    PinStore::new(&dir.0)
+        .set(hub, Identity::generate().unwrap().id())
+        .unwrap();
+    let mut app = app(&dir);
+    app.settings.name = "Ada".into();
+    app.settings.hub = hub.into();
+    app.settings.resume = crate::settings::Resume::Join;
+    let check = app.resume();
+    settle(&mut app, run(check));
+    assert!(app.server.is_some(), "joining the remembered hub");
+    for _ in 0..super::JOIN_TRIES + 2 {
+        let _ = app.update(unreachable_for_now());
+    }
+    assert!(app.server.is_some(), "still trying");
+    assert_eq!(login(&app).error, None);
+    assert!(login(&app).busy(), "with Cancel");
+    assert!(
+        login(&app).status.as_deref().unwrap().contains("Retrying"),
+        "{:?}",
+        login(&app).status
+    );
+
+    // Joining a hub never joined from the form still stops after a few tries.
+    let _ = app.update(Message::Login(LoginMessage::Cancel));
+    for m in [
+        LoginMessage::Mode(Mode::Join),
+        LoginMessage::Address("127.0.0.1:7".into()),
+        LoginMessage::Name("Ada".into()),
+        LoginMessage::Password("a good hub password".into()),
+        LoginMessage::Submit,
+    ] {
+        let _ = app.update(Message::Login(m));
+    }
+    assert!(app.server.is_some(), "joining");
+    for _ in 0..super::JOIN_TRIES {
+        let _ = app.update(unreachable_for_now());
+    }
+    assert!(app.server.is_none(), "given up");
+    assert!(
+        login(&app)
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("Tried 3 times")
+    );
+}

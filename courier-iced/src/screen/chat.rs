@@ -15,6 +15,7 @@ pub mod conversation;
 pub mod hub;
 pub mod panel;
 pub mod people;
+mod refused;
 pub mod transfers;
 mod view;
 
@@ -82,6 +83,9 @@ pub struct Chat {
     profile: Profile,
     /// The one before the last profile given to the hub: put back if it refuses that.
     sent_before: Option<Profile>,
+    /// That profile brought a new picture, not yet on our card from the hub: the hub
+    /// refuses one (too soon, no room) as rate limited.
+    picture_sent: bool,
     /// The hub.
     hub: HubInfo,
     /// For sending; `None` only in tests and benchmarks.
@@ -206,6 +210,7 @@ impl Chat {
             panel: Panel::new(&profile),
             profile,
             sent_before: None,
+            picture_sent: false,
             hub,
             handle,
             connection: Connection::Online,
@@ -485,6 +490,11 @@ impl Chat {
     }
 
     fn session_event_inner(&mut self, event: Event, settings: &Settings) -> Action {
+        if let Event::Contact(c) = &event
+            && c.id == self.me()
+        {
+            self.picture_sent = false;
+        }
         if self.people.apply(&event) {
             self.flush_unsent();
             return Action::Run(self.fetch_avatars());
@@ -502,14 +512,7 @@ impl Chat {
             Event::Avatar { id, bytes } => self.people.avatar_arrived(id, &bytes),
             Event::HubError { code, detail } => {
                 self.notice = Some(format!("The hub refused: {detail}"));
-                // Our new profile refused: the old one stays, here as for everyone.
-                if code == courier_core::proto::ErrorCode::InvalidProfile
-                    && let Some(before) = self.sent_before.take()
-                {
-                    self.panel.reset_profile(&before);
-                    self.set_profile(before);
-                    return Action::SaveSettings;
-                }
+                return self.profile_refused(code);
             }
             Event::Offer(offer) => return self.offer(offer, settings),
             Event::TransferEnded { id, end } => self.transfers.ended(id, end),
@@ -727,6 +730,7 @@ impl Chat {
             }
             panel::Action::SetProfile(profile) => {
                 self.sent_before = Some(self.profile.clone());
+                self.picture_sent = profile.avatar != self.profile.avatar;
                 let Some(handle) = self.handle.clone() else {
                     self.set_profile(profile);
                     return Action::SaveSettings;

@@ -578,3 +578,53 @@ fn earlier_messages_of_a_search_result_bring_their_file_cards() {
     settle(&mut chat, &mut settings, Action::Run(tasks));
     assert_eq!(thread(&chat), Some(1), "the earlier page brings it");
 }
+
+/// Issue 22 review: the hub refuses a new picture (too soon, no room) as rate limited,
+/// taking the rest of the profile; while one is pending, that puts the previous picture
+/// back (in the window, the panel and the settings) as an invalid profile does.
+#[test]
+fn a_picture_refused_as_rate_limited_puts_the_previous_profile_back() {
+    use crate::screen::chat::panel::ProfileMessage;
+    use courier_core::proto::ErrorCode;
+    let mut settings = Settings::default();
+    let mut chat = chat_with(vec![]);
+    let profile = |m| Message::Panel(panel::Message::Profile(m));
+    chat.update(profile(ProfileMessage::Builtin(3)), &mut settings);
+    let action = chat.update(profile(ProfileMessage::Save), &mut settings);
+    assert!(matches!(action, Action::SaveSettings));
+    assert!(!chat.profile().avatar.is_empty());
+
+    let refused = Event::HubError {
+        code: ErrorCode::RateLimited,
+        detail: "no room for more pictures".into(),
+    };
+    let action = chat.session_event(refused.clone(), &settings);
+    assert!(
+        matches!(action, Action::SaveSettings),
+        "the old one is saved"
+    );
+    assert!(chat.profile().avatar.is_empty(), "the old profile is back");
+    assert!(
+        chat.people.avatar(&chat.me()).is_none(),
+        "not shown as ours"
+    );
+    assert!(chat.panel.profile.avatar.is_empty());
+    assert!(chat.notice().is_some_and(|n| n.contains("refused")));
+
+    // The hub takes the rest of a profile whose picture it refuses: the name stays.
+    chat.update(profile(ProfileMessage::Name("Ada L".into())), &mut settings);
+    chat.update(profile(ProfileMessage::Builtin(4)), &mut settings);
+    chat.update(profile(ProfileMessage::Save), &mut settings);
+    let action = chat.session_event(refused.clone(), &settings);
+    assert!(matches!(action, Action::SaveSettings));
+    assert!(chat.profile().avatar.is_empty(), "the picture is put back");
+    assert_eq!(chat.profile().name, "Ada L", "the name the hub took stays");
+    assert_eq!(chat.panel.profile.name, "Ada L");
+
+    // A name change (no new picture) is not undone by some other rate limit.
+    chat.update(profile(ProfileMessage::Name("Ada M".into())), &mut settings);
+    chat.update(profile(ProfileMessage::Save), &mut settings);
+    let action = chat.session_event(refused, &settings);
+    assert!(matches!(action, Action::None));
+    assert_eq!(chat.profile().name, "Ada M");
+}
