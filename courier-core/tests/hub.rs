@@ -697,6 +697,64 @@ both!(a_profile_set_survives_the_hub_restarting, || async {
     drop(cy);
 });
 
+// Issue 22 (review): `Handle::keep_profile` changes what the next logins send, not the
+// profile now.
+both!(
+    a_profile_kept_without_sending_is_the_one_logged_in_with_after_a_restart,
+    || async {
+        use courier_core::identity::Identity;
+        use courier_core::session::Update;
+        let identity = Identity::generate().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (hub, run) = start_hub_on(listener, identity.clone(), |_| {});
+        let (running, gone) = async_channel::bounded::<()>(1);
+        spawn(async move {
+            run.await;
+            drop(running);
+        });
+        let mut alice = Client::login(&hub.addr(), "alice").await;
+        let cy = Client::login(&hub.addr(), "cy").await;
+        let cy_id = cy.id;
+        let mut p = Profile::with_name("Cy Two");
+        p.status = "moved desks".into();
+        cy.handle().set_profile(p).await.unwrap();
+        alice
+            .event(
+                |e| matches!(e, Event::Contact(c) if c.id == cy_id && c.profile.name == "Cy Two"),
+            )
+            .await;
+        // A front end puts back what it knows the hub has, for the next logins only.
+        let mut back = Profile::with_name("Cy Three");
+        back.status = "put back".into();
+        cy.handle().keep_profile(back).await.unwrap();
+
+        hub.stop();
+        let _ = gone.recv().await;
+        while !matches!(alice.updates.recv().await, Ok(Update::Disconnected { .. })) {}
+        let (_hub, run) =
+            start_hub_on(std::net::TcpListener::bind(addr).unwrap(), identity, |_| {});
+        spawn(run);
+        // Both come back by themselves; Cy logs in with the profile it was told to keep.
+        let seen = loop {
+            match alice.updates.recv().await.unwrap() {
+                Update::Connected { welcome, .. } => {
+                    if let Some(c) = welcome.contacts.iter().find(|c| c.id == cy_id && c.online) {
+                        break c.profile.clone();
+                    }
+                }
+                Update::Event(Event::Contact(c)) if c.id == cy_id && c.online => break c.profile,
+                _ => {}
+            }
+        };
+        assert_eq!(
+            (seen.name.as_str(), seen.status.as_str()),
+            ("Cy Three", "put back")
+        );
+        drop(cy);
+    }
+);
+
 // Issue 22: a login that asks to keep its profile renames nobody, and one that does not
 // take its mailbox leaves the stored messages for the next login that does.
 both!(

@@ -306,6 +306,12 @@ impl Connection<'_> {
                 }
                 session.set_profile(p, now)
             }
+            Some(Command::KeepProfile(p)) => {
+                if validate_profile(&p).is_ok() {
+                    self.lasting.profile = Some(p);
+                }
+                Ok(())
+            }
             Some(Command::GetAvatar(id)) => session.request_avatar(id, now),
             Some(Command::Offer {
                 to,

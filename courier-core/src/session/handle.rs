@@ -26,6 +26,7 @@ pub(crate) enum Command {
         id: MsgId,
     },
     SetProfile(Profile),
+    KeepProfile(Profile),
     GetAvatar(ClientId),
     Offer {
         to: ClientId,
@@ -177,6 +178,19 @@ impl Handle {
     pub async fn set_profile(&self, profile: Profile) -> Result<(), Error> {
         self.commands
             .send(Command::SetProfile(profile))
+            .await
+            .map_err(|_| Error::NotConnected)
+    }
+
+    /// Sets the profile the next logins use (after a reconnect) without sending it now:
+    /// for a front end that puts back what the hub has after the hub refused a change
+    /// (sending it again so soon would be refused as too frequent).
+    ///
+    /// # Errors
+    /// [`Error::NotConnected`] if the session is gone.
+    pub async fn keep_profile(&self, profile: Profile) -> Result<(), Error> {
+        self.commands
+            .send(Command::KeepProfile(profile))
             .await
             .map_err(|_| Error::NotConnected)
     }

@@ -27,9 +27,11 @@ impl Chat {
         let Some(handle) = self.handle.clone() else {
             return Action::SaveSettings;
         };
+        // What the hub has is what the next logins send (sending it now would be
+        // refused as a second change within a second).
         let resend = Task::future(async move {
-            let sent = handle.set_profile(kept).await;
-            sent.err()
+            let kept = handle.keep_profile(kept).await;
+            kept.err()
                 .map(|e| Message::Failed(format!("The profile was not put back: {e}")))
         });
         Action::And(Box::new(Action::SaveSettings), resend.and_then(Task::done))
