@@ -234,7 +234,22 @@ impl Hub {
         if self.presence_pending.contains(&from) {
             self.flush_presence(now);
         }
-        let route = route::route(&self.directory, from, to);
+        let route = match (route::route(&self.directory, from, to), to) {
+            // Connected only through commands that show no messages (`courier who`,
+            // `send`, `receive`): away for a message, which waits for a login that shows it.
+            (Recipients::Online(conns), Target::Client(id)) => {
+                let showing: Vec<ConnId> = conns
+                    .into_iter()
+                    .filter(|c| self.conns.get(c).is_some_and(|c| c.takes_mailbox))
+                    .collect();
+                if showing.is_empty() {
+                    Recipients::Offline(id)
+                } else {
+                    Recipients::Online(showing)
+                }
+            }
+            (route, _) => route,
+        };
         let message = Message {
             id,
             from,

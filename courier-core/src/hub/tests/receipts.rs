@@ -91,6 +91,29 @@ fn receipts_wait_for_a_login_that_takes_the_mailbox() {
     assert_eq!(delivered(&sim, a), vec![MsgId(300)]);
 }
 
+/// A member connected only through a one-shot command (it shows no messages) is away
+/// for a message to it: the message is stored for a login that shows it, not handed to
+/// the command (review of issue 22: a long `courier send` took messages no `listen`
+/// ever showed).
+#[test]
+fn a_message_to_a_member_seen_only_by_a_one_shot_command_is_stored() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    sim.disconnect(b);
+    let quick = sim.login_one_shot(2, "bob");
+    send(&mut sim, a, 500, Target::Client(id(2)), "are you there?");
+    assert_eq!(stored(&sim, a), 1, "stored, not delivered to the command");
+    assert!(messages(&sim, quick).is_empty());
+    let b = sim.login(2, "bob");
+    assert_eq!(
+        messages(&sim, b).len(),
+        1,
+        "the next login that shows messages has it"
+    );
+    assert_eq!(delivered(&sim, a), vec![MsgId(500)]);
+}
+
 #[test]
 fn what_is_owed_to_an_offline_sender_survives_a_restart() {
     let disk = Disk::new("owed");
