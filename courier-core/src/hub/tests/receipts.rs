@@ -141,6 +141,51 @@ fn what_is_owed_to_an_offline_sender_survives_a_restart() {
     assert!(disk.db.owed_receipts().unwrap().is_empty());
 }
 
+/// Alice (1, established) stores more than her share of receipts' worth of messages for
+/// contacts 10.. (and `others` store one each for contact 10 first); then every contact
+/// takes its messages while Alice and the others are away. Returns Alice's next id.
+fn alice_is_owed_more_than_her_share(sim: &mut Sim, disk: &Disk, others: &[u8]) -> u64 {
+    let mut members = vec![1];
+    members.extend_from_slice(others);
+    // Not new identities: their messages are held to the shares of any member.
+    established(sim, &members);
+    let cap = limits::OWED_RECEIPTS as u64;
+    let contacts = 3 * cap / (limits::MAILBOX as u64 / limits::OFFLINE_PAIR_SHARE as u64) + 1;
+    for who in 0..contacts {
+        let c = sim.login(10 + who as u8, "contact");
+        sim.disconnect(c);
+    }
+    for &o in others {
+        let i = sim.login(o, "other");
+        send(
+            sim,
+            i,
+            1_000_000 + u64::from(o),
+            Target::Client(id(10)),
+            "mine",
+        );
+        disk.sync(sim);
+        sim.disconnect(i);
+    }
+    let a = sim.login(1, "alice");
+    let mut next = 0;
+    for who in 0..contacts {
+        for _ in 0..limits::MAILBOX / limits::OFFLINE_PAIR_SHARE {
+            send(sim, a, next, Target::Client(id(10 + who as u8)), "x");
+            next += 1;
+        }
+        disk.sync(sim);
+    }
+    sim.disconnect(a);
+    for who in 0..contacts {
+        let c = sim.login(10 + who as u8, "contact");
+        disk.sync(sim);
+        sim.disconnect(c);
+    }
+    disk.sync(sim);
+    next
+}
+
 /// One member sends as much as its share lets it to many offline contacts, leaves, and
 /// they all take theirs: what it is owed stays bounded, the newest kept.
 #[test]
@@ -151,30 +196,7 @@ fn what_one_sender_is_owed_is_bounded_the_oldest_dropped() {
     config.message_burst = 100_000;
     let mut sim = Sim::with_config(config, PW);
     sim.hub.restore(Vec::new(), Vec::new());
-    // Not a new identity: its messages are held to the shares of any member.
-    established(&mut sim, &[1]);
-    let a = sim.login(1, "alice");
-    let cap = limits::OWED_RECEIPTS as u64;
-    let contacts = 3 * cap / (limits::MAILBOX as u64 / limits::OFFLINE_PAIR_SHARE as u64) + 1;
-    let mut next = 0;
-    for who in 0..contacts {
-        let c = sim.login(10 + who as u8, "contact");
-        sim.disconnect(c);
-    }
-    for who in 0..contacts {
-        for _ in 0..limits::MAILBOX / limits::OFFLINE_PAIR_SHARE {
-            send(&mut sim, a, next, Target::Client(id(10 + who as u8)), "x");
-            next += 1;
-        }
-        disk.sync(&mut sim);
-    }
-    sim.disconnect(a);
-    for who in 0..contacts {
-        let c = sim.login(10 + who as u8, "contact");
-        disk.sync(&mut sim);
-        sim.disconnect(c);
-    }
-    disk.sync(&mut sim);
+    let next = alice_is_owed_more_than_her_share(&mut sim, &disk, &[]);
     assert_eq!(
         disk.db.owed_receipts().unwrap().len(),
         limits::OWED_RECEIPTS
@@ -184,4 +206,31 @@ fn what_one_sender_is_owed_is_bounded_the_oldest_dropped() {
     let got = delivered(&sim, a);
     assert_eq!(got.len(), limits::OWED_RECEIPTS, "bounded");
     assert_eq!(got.last(), Some(&MsgId(next - 1)), "the newest kept");
+}
+
+/// One member owed more than its share (Alice, flooding) cannot push out what another
+/// sender is owed: each sender keeps its own share of the owed receipts.
+#[test]
+fn one_sender_owed_too_much_leaves_the_others_theirs() {
+    let disk = Disk::new("owed-share");
+    let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
+    config.message_rate = 100_000;
+    config.message_burst = 100_000;
+    let mut sim = Sim::with_config(config, PW);
+    sim.hub.restore(Vec::new(), Vec::new());
+    alice_is_owed_more_than_her_share(&mut sim, &disk, &[2, 3]);
+    for (who, name) in [(2, "carol"), (3, "dave")] {
+        let i = sim.login(who, name);
+        assert_eq!(
+            delivered(&sim, i),
+            vec![MsgId(1_000_000 + u64::from(who))],
+            "{name} still hears its message was taken"
+        );
+    }
+    let a = sim.login(1, "alice");
+    assert_eq!(
+        delivered(&sim, a).len(),
+        limits::OWED_RECEIPTS,
+        "alice: her share only"
+    );
 }
