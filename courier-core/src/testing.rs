@@ -156,6 +156,11 @@ impl Sim {
     /// Sets how client `i` (connected, not logged in) uses the hub's memory of it
     /// ([`Session::remembering`]).
     pub fn remembering(&mut self, i: usize, try_first: bool, remember: bool) {
+        self.reshape(i, |s| s.remembering(try_first, remember));
+    }
+
+    /// Rebuilds client `i`'s session (connected, not logged in) with `f`.
+    fn reshape(&mut self, i: usize, f: impl FnOnce(Session) -> Session) {
         let now = self.now;
         if let Some(c) = self.clients.get_mut(i) {
             let placeholder = Session::new(
@@ -166,7 +171,7 @@ impl Sim {
                 now,
             );
             let session = std::mem::replace(&mut c.session, placeholder);
-            c.session = session.remembering(try_first, remember);
+            c.session = f(session);
         }
     }
 
@@ -179,18 +184,7 @@ impl Sim {
         let i = self
             .connect_from(ip, who, password.expose(), name)
             .expect("hub refused the connection");
-        let now = self.now;
-        if let Some(c) = self.clients.get_mut(i) {
-            let placeholder = Session::new(
-                Password::new(""),
-                Profile::default(),
-                Timing::default(),
-                [0; 32],
-                now,
-            );
-            let session = std::mem::replace(&mut c.session, placeholder);
-            c.session = session.asking(true, false);
-        }
+        self.reshape(i, |s| s.asking(true, false));
         self.start_login(i);
         self.run();
         self.advance(crate::limits::PRESENCE_BATCH);
