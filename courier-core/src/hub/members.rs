@@ -240,7 +240,7 @@ impl Hub {
             (Recipients::Online(conns), Target::Client(id)) => {
                 let showing: Vec<ConnId> = conns
                     .into_iter()
-                    .filter(|c| self.conns.get(c).is_some_and(|c| c.takes_mailbox))
+                    .filter(|c| self.shows_messages(*c))
                     .collect();
                 if showing.is_empty() {
                     Recipients::Offline(id)
@@ -296,16 +296,22 @@ impl Hub {
         self.directory.get(&who).is_some_and(|k| k.is_new(now, age))
     }
 
+    /// Whether `conn` shows messages (it asked for its mailbox at login: the app,
+    /// `listen`, `chat`), so that messages, mailbox pages and owed receipts may go to it;
+    /// a one-shot command's connection gets none of them.
+    fn shows_messages(&self, conn: ConnId) -> bool {
+        self.conns.get(&conn).is_some_and(|c| c.takes_mailbox)
+    }
+
     /// Sends `client` (on `conn`) the next page of its mailbox, unless one is
     /// on its way already. A connection that did not ask for its mailbox gets none:
     /// the page goes to another of the client's connections that did, if any.
     pub(super) fn hand_over(&mut self, conn: ConnId, client: ClientId, now: Instant) {
-        let takes = |c: &ConnId| self.conns.get(c).is_some_and(|c| c.takes_mailbox);
-        let taker = if takes(&conn) {
+        let taker = if self.shows_messages(conn) {
             Some(conn)
         } else {
             let known = self.directory.get(&client);
-            known.and_then(|k| k.conns.iter().copied().find(|c| takes(c)))
+            known.and_then(|k| k.conns.iter().copied().find(|c| self.shows_messages(*c)))
         };
         let Some(conn) = taker else {
             return;
@@ -329,7 +335,7 @@ impl Hub {
                 .map(|k| k.conns.clone())
                 .unwrap_or_default()
                 .into_iter()
-                .filter(|c| self.conns.get(c).is_some_and(|c| c.takes_mailbox))
+                .filter(|c| self.shows_messages(*c))
                 .collect();
             if conns.is_empty() {
                 let directory = &self.directory;
@@ -350,7 +356,7 @@ impl Hub {
     /// Hands `client` (logged in on `conn`) the `delivered` receipts it is owed, when
     /// `conn` takes the mailbox; a one-shot login leaves them owed.
     pub(super) fn pay_receipts(&mut self, conn: ConnId, client: ClientId, now: Instant) {
-        if !self.conns.get(&conn).is_some_and(|c| c.takes_mailbox) {
+        if !self.shows_messages(conn) {
             return;
         }
         for id in self.owed.take(client) {
