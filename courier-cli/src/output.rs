@@ -61,6 +61,7 @@ pub(crate) fn contact_line(c: &Contact, duplicate_name: bool) -> String {
 pub(crate) fn target_json(t: Target) -> Value {
     match t {
         Target::Everyone => json!("everyone"),
+        Target::Group(g) => json!(format!("#{g}")),
         Target::Client(id) => json!(id.to_hex()),
     }
 }

@@ -244,6 +244,7 @@ fn fill(dir: &std::path::Path, real: &[Identity], members: usize, messages: usiz
                         text: text.clone(),
                         // Now: the hub keeps messages for 30 days.
                         time: Timestamp::now(),
+                        seq: None,
                     }),
                 }
             })

@@ -67,6 +67,7 @@ fn main() {
                             to: Target::Client(me),
                             text,
                             time: Timestamp(k),
+                            seq: None,
                         })?;
                     } else {
                         h.sent(me, MsgId(k), Target::Client(peer), &text, Timestamp(k))?;

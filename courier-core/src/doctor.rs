@@ -460,7 +460,7 @@ async fn check_peer(
 ) {
     let contact = match contacts.resolve(who) {
         Ok(crate::proto::Target::Client(id)) => contacts.get(&id),
-        Ok(crate::proto::Target::Everyone) => {
+        Ok(crate::proto::Target::Everyone | crate::proto::Target::Group(_)) => {
             return say(
                 "peer",
                 false,

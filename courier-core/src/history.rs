@@ -71,6 +71,33 @@ const SCHEMA: sqlite::Schema = sqlite::Schema {
 /// The conversation "everyone" is filed under (no contact has an all-zero id).
 const EVERYONE: [u8; 32] = [0; 32];
 
+/// The first bytes of the key a group's conversation is filed under; the group's id
+/// follows in the last eight. (Contact ids are SHA-256 fingerprints: none starts so.)
+const GROUP_KEY: &[u8; 24] = b"courier group\0\0\0\0\0\0\0\0\0\0\0";
+
+fn group_key(group: crate::proto::GroupId) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    key[..24].copy_from_slice(GROUP_KEY);
+    key[24..].copy_from_slice(&group.0.to_be_bytes());
+    key
+}
+
+/// The conversation a key in the tables names.
+fn target_of(key: [u8; 32]) -> Target {
+    if key == EVERYONE {
+        return Target::Everyone;
+    }
+    match (
+        key.get(..24),
+        key.get(24..).and_then(|b| <[u8; 8]>::try_from(b).ok()),
+    ) {
+        (Some(prefix), Some(id)) if prefix == GROUP_KEY => {
+            Target::Group(crate::proto::GroupId(u64::from_be_bytes(id)))
+        }
+        _ => Target::Client(ClientId(key)),
+    }
+}
+
 /// What became of a message, as kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -217,6 +244,7 @@ impl History {
     pub fn received(&self, message: &Message) -> Result<bool, Error> {
         let peer = match message.to {
             Target::Everyone => EVERYONE,
+            Target::Group(group) => group_key(group),
             Target::Client(_) => message.from.0,
         };
         self.insert(
@@ -677,6 +705,7 @@ fn fts_query(query: &str) -> Option<String> {
 fn key_of(target: Target) -> [u8; 32] {
     match target {
         Target::Everyone => EVERYONE,
+        Target::Group(group) => group_key(group),
         Target::Client(c) => c.0,
     }
 }
@@ -712,11 +741,7 @@ fn collect(
         };
         out.push(Entry {
             seq,
-            peer: if peer == EVERYONE {
-                Target::Everyone
-            } else {
-                Target::Client(ClientId(peer))
-            },
+            peer: target_of(peer),
             from: ClientId(from),
             id: MsgId(u64::from_ne_bytes(id.to_ne_bytes())),
             outgoing,

@@ -76,6 +76,15 @@ pub const PRESENCE_BATCH_CARDS: usize = 256;
 pub const CONTACT_PAGE: usize = 16;
 /// Messages stored for one offline recipient.
 pub const MAILBOX: usize = 256;
+/// The most members a group has (the hub's default; `--group-members`).
+pub const GROUP_MEMBERS: usize = 256;
+/// The most groups one member is in (the hub's default; `--groups-per-member`).
+pub const GROUPS_PER_MEMBER: usize = 64;
+/// The most groups one member has created and that still exist (the hub's default;
+/// `--groups-created`).
+pub const GROUPS_CREATED: usize = 16;
+/// The most groups in one [`crate::proto::ServerFrame::Groups`] page.
+pub const GROUP_PAGE: usize = 8;
 /// Bytes of messages stored for one offline recipient.
 pub const MAILBOX_BYTES: usize = 4 * 1024 * 1024;
 /// Bytes of messages stored for all offline recipients together, in memory (a hub

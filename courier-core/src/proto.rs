@@ -8,6 +8,7 @@
 mod close;
 mod codec;
 mod frame;
+mod group;
 mod id;
 mod sentence;
 mod transfer;
@@ -20,6 +21,10 @@ pub use frame::{
     Message, Presence, Profile, ProfileError, Reach, RejectReason, ServerFrame, Target,
     is_invisible, looks_like_id, validate_profile, validate_text,
 };
+pub use group::{
+    Group, GroupChange, GroupEntry, GroupEvent, GroupId, GroupMember, GroupOutcome, GroupRefusal,
+    MAX_ADD_AT_ONCE, Role, Seq, clean_group_name,
+};
 pub use id::{ClientId, MsgId, Timestamp};
 pub use transfer::{
     Declined, FileEntry, IncomingOffer, LinkTest, Manifest, ManifestError, OfferRefusal, Ticket,
@@ -27,6 +32,6 @@ pub use transfer::{
 };
 
 /// The protocol version this build speaks; carried by the first frame of each side.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 /// The only WebSocket path the hub answers.
 pub const WS_PATH: &str = "/courier/v1";

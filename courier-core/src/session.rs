@@ -20,6 +20,7 @@ mod connect;
 mod connection;
 mod error;
 mod event;
+mod groups;
 pub(crate) mod handle;
 mod recent;
 
@@ -35,6 +36,7 @@ pub use brokered::{Answer, Brokered};
 pub use connect::{Config, Update, Updates, Welcome, connect};
 pub use error::Error;
 pub use event::Event;
+pub use groups::GroupRequest;
 pub use handle::Handle;
 pub(crate) use recent::Recent;
 
@@ -132,7 +134,11 @@ pub struct Session {
     /// Read marks not yet sent: for each contact, the newest message read ("read up to
     /// here"), sent once for a batch when `reads_due` comes.
     reads: std::collections::BTreeMap<ClientId, MsgId>,
+    /// Group read marks not yet sent: for each group, the position read up to.
+    group_reads: std::collections::BTreeMap<crate::proto::GroupId, crate::proto::Seq>,
     reads_due: Option<Instant>,
+    /// The groups list sent at login, until its last page.
+    groups_so_far: Vec<crate::proto::Group>,
 }
 
 impl std::fmt::Debug for Session {
@@ -173,7 +179,9 @@ impl Session {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             reads: std::collections::BTreeMap::new(),
+            group_reads: std::collections::BTreeMap::new(),
             reads_due: None,
+            groups_so_far: Vec::new(),
         }
     }
 
@@ -464,6 +472,19 @@ impl Session {
                 port,
                 outcome,
             },
+            ServerFrame::Groups { groups, more } => {
+                self.groups_page(groups, more, now);
+                return Ok(());
+            }
+            ServerFrame::Group(group) => Event::Group(group),
+            ServerFrame::GroupGone { group } => Event::GroupGone(group),
+            ServerFrame::GroupEvent(e) => Event::GroupEvent(e),
+            ServerFrame::GroupAnswer { tag, outcome } => Event::GroupAnswer { tag, outcome },
+            ServerFrame::GroupRead { group, by, upto } => Event::GroupRead { group, by, upto },
+            ServerFrame::GroupPage { group, entries } => {
+                self.group_page(group, entries, now);
+                return Ok(());
+            }
             ServerFrame::RelayReady
             | ServerFrame::LoginChallenge { .. }
             | ServerFrame::Welcome { .. }
@@ -494,6 +515,7 @@ impl Session {
             for (from, id) in std::mem::take(&mut self.reads) {
                 self.transmit(ClientFrame::Read { from, id }, now);
             }
+            self.flush_group_reads(now);
         }
         if now.saturating_duration_since(self.last_tx) >= self.timing.heartbeat_interval {
             self.transmit(ClientFrame::Ping, now);

@@ -85,6 +85,7 @@ fn fill(dir: &std::path::Path, total: u64) {
                             to: Target::Client(ME),
                             text,
                             time,
+                            seq: None,
                         };
                         h.received(&m)?;
                     } else {

@@ -27,6 +27,7 @@ const LEAVE_WAIT: Duration = Duration::from_secs(5);
 fn target_name(client: &Client, t: Target) -> String {
     match t {
         Target::Everyone => "everyone".to_owned(),
+        Target::Group(g) => format!("#{g}"),
         Target::Client(id) => client.name_of(id),
     }
 }

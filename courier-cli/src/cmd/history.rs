@@ -132,6 +132,7 @@ fn entry_json(e: &Entry, name: &impl Fn(&ClientId) -> String) -> serde_json::Val
         "id": e.id.to_string(),
         "conversation": match e.peer {
             Target::Everyone => json!("everyone"),
+            Target::Group(g) => json!(format!("#{g}")),
             Target::Client(c) => json!(c.to_hex()),
         },
         "from": { "id": e.from.to_hex(), "name": name(&e.from) },
@@ -191,6 +192,7 @@ fn transfer_line(c: &KeptTransfer, name: &impl Fn(&ClientId) -> String) -> Strin
 fn entry_line(e: &Entry, name: &impl Fn(&ClientId) -> String) -> String {
     let to = match e.peer {
         Target::Everyone => "everyone".to_owned(),
+        Target::Group(g) => format!("#{g}"),
         Target::Client(c) if e.outgoing => safe(&name(&c)),
         Target::Client(_) => "you".to_owned(),
     };

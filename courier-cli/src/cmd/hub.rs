@@ -223,7 +223,9 @@ fn resolve(
     );
     let member = match found {
         Ok(Target::Client(id)) => members.iter().find(|m| m.id == id),
-        Ok(Target::Everyone) => bail!("give one member to {verb}, by its name or id"),
+        Ok(Target::Everyone | Target::Group(_)) => {
+            bail!("give one member to {verb}, by its name or id")
+        }
         Err(courier_core::contacts::Error::NotFound(_)) => None,
         Err(e) => bail!("{e}"),
     };

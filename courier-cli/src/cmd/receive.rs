@@ -43,7 +43,7 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<ExitCode> {
         None => None,
         Some(who) => match client.resolve(who)? {
             Target::Client(id) => Some(id),
-            Target::Everyone => None,
+            Target::Everyone | Target::Group(_) => None,
         },
     };
     let interactive = std::io::stdin().is_terminal();

@@ -22,7 +22,9 @@ pub(crate) async fn run(args: SendArgs) -> Result<ExitCode> {
     let mut client = Client::connect(&args.client, false, false).await?;
     let to = match client.resolve(&args.to)? {
         Target::Client(id) => id,
-        Target::Everyone => bail!("files go to one contact at a time; name one with --to"),
+        Target::Everyone | Target::Group(_) => {
+            bail!("files go to one contact at a time; name one with --to")
+        }
     };
     let name = client.name_of(to);
     let options = transfer::Options {

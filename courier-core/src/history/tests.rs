@@ -37,6 +37,7 @@ fn from(who: ClientId, id: u64, to: Target, text: &str) -> Message {
         to,
         text: text.into(),
         time: Timestamp(1_700_000_000_000 + id),
+        seq: None,
     }
 }
 

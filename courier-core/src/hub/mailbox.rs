@@ -552,6 +552,7 @@ mod tests {
             to: Target::Client(ClientId([2; 32])),
             text: "x".repeat(len),
             time: Timestamp(n),
+            seq: None,
         }
     }
 

@@ -130,6 +130,24 @@ impl Hub {
             ClientFrame::Decline { id, reason } => self.decline(conn, client, id, reason, now),
             ClientFrame::Cancel { id } => self.cancel(conn, client, id, now),
             ClientFrame::Reachback { port } => self.reachback(conn, port, now),
+            // Groups are being built (issue 23): until the hub keeps them, it knows none.
+            ClientFrame::GroupCreate { tag, .. }
+            | ClientFrame::GroupAdd { tag, .. }
+            | ClientFrame::GroupRemove { tag, .. }
+            | ClientFrame::GroupLeave { tag, .. }
+            | ClientFrame::GroupAdmin { tag, .. } => {
+                let outcome =
+                    crate::proto::GroupOutcome::Refused(crate::proto::GroupRefusal::NoSuchGroup);
+                self.send(
+                    conn,
+                    Arc::new(ServerFrame::GroupAnswer { tag, outcome }),
+                    now,
+                );
+            }
+            ClientFrame::GroupRead { .. } => {}
+            ClientFrame::NextGroups | ClientFrame::GroupPageAck { .. } => {
+                self.close(conn, CloseReason::Unexpected, now);
+            }
             ClientFrame::LoginStart { .. }
             | ClientFrame::LoginRemembered { .. }
             | ClientFrame::LoginFinish { .. }
@@ -256,6 +274,7 @@ impl Hub {
             to,
             text,
             time,
+            seq: None,
         };
         Some(match route {
             Recipients::NoSuchPeer => Delivery::Rejected(RejectReason::NoSuchPeer),

@@ -23,6 +23,8 @@ pub(crate) fn route(dir: &Directory, from: ClientId, to: Target) -> Recipients {
             Some(known) if known.conns.is_empty() => Recipients::Offline(id),
             Some(known) => Recipients::Online(known.conns.clone()),
         },
+        // A group's members are the hub's groups' business (`Hub::deliver` routes them).
+        Target::Group(_) => Recipients::NoSuchPeer,
         Target::Everyone => Recipients::Online(
             dir.online()
                 .filter(|(id, _)| **id != from)

@@ -337,7 +337,7 @@ mod properties {
                 );
             }
         }
-        assert_eq!(client.len(), 19, "{client:?}");
-        assert_eq!(server.len(), 22, "{server:?}");
+        assert_eq!(client.len(), 27, "{client:?}");
+        assert_eq!(server.len(), 29, "{server:?}");
     }
 }

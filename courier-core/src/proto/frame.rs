@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
+use super::group::{Group, GroupEntry, GroupEvent, GroupId, GroupOutcome, Seq};
 use super::id::{ClientId, MsgId, Timestamp};
 use super::transfer::{
     Declined, IncomingOffer, Manifest, OfferRefusal, Ticket, TicketInfo, TransferEnd, TransferId,
@@ -17,6 +18,8 @@ pub enum Target {
     Client(ClientId),
     /// Everyone online.
     Everyone,
+    /// The members of a group.
+    Group(GroupId),
 }
 
 /// Availability shown next to a contact.
@@ -135,6 +138,9 @@ pub struct Message {
     pub text: String,
     /// When the hub accepted it.
     pub time: Timestamp,
+    /// For a message to a group: its position in the group's log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<Seq>,
 }
 
 /// For fields that are left out of the encoding when false (as older clients sent them).
@@ -296,6 +302,69 @@ pub enum ClientFrame {
     Reachback {
         /// The port to try.
         port: u16,
+    },
+    /// Create a group with this name and these members besides us (at most
+    /// [`super::group::MAX_ADD_AT_ONCE`]). Answered by [`ServerFrame::GroupAnswer`] with
+    /// the same `tag`.
+    GroupCreate {
+        /// Sender-chosen number to match the answer.
+        tag: u32,
+        /// The name ([`super::clean_group_name`]).
+        name: String,
+        /// The first members besides the creator.
+        members: Vec<ClientId>,
+    },
+    /// Add members to a group we are in (at most [`super::group::MAX_ADD_AT_ONCE`]).
+    GroupAdd {
+        /// Sender-chosen number to match the answer.
+        tag: u32,
+        /// Which group.
+        group: GroupId,
+        /// Whom.
+        members: Vec<ClientId>,
+    },
+    /// Remove a member from a group (its creator and admins may).
+    GroupRemove {
+        /// Sender-chosen number to match the answer.
+        tag: u32,
+        /// Which group.
+        group: GroupId,
+        /// Whom.
+        member: ClientId,
+    },
+    /// Leave a group.
+    GroupLeave {
+        /// Sender-chosen number to match the answer.
+        tag: u32,
+        /// Which group.
+        group: GroupId,
+    },
+    /// Make a member an admin, or a plain member again (the group's creator may).
+    GroupAdmin {
+        /// Sender-chosen number to match the answer.
+        tag: u32,
+        /// Which group.
+        group: GroupId,
+        /// Whom.
+        member: ClientId,
+        /// Admin or not.
+        admin: bool,
+    },
+    /// "I have read this group up to here": one mark for a batch of messages.
+    GroupRead {
+        /// Which group.
+        group: GroupId,
+        /// The position read up to.
+        upto: Seq,
+    },
+    /// Ask for the next page of groups sent at login ([`ServerFrame::Groups`]).
+    NextGroups,
+    /// The last [`ServerFrame::GroupPage`] arrived: the hub may send the next.
+    GroupPageAck {
+        /// Which group it was for.
+        group: GroupId,
+        /// The position of its last entry.
+        upto: Seq,
     },
     /// Keep-alive; no answer.
     Ping,
@@ -545,6 +614,48 @@ pub enum ServerFrame {
         port: u16,
         /// What happened.
         outcome: Reach,
+    },
+    /// After login (once the contact list is complete): a page of the groups this client
+    /// is in. Answer [`ClientFrame::NextGroups`] while `more`.
+    Groups {
+        /// The groups.
+        groups: Vec<Group>,
+        /// Whether more pages follow.
+        more: bool,
+    },
+    /// A group this client is in, as it is now (after a change to it, or when added).
+    Group(Group),
+    /// This client is no longer in this group (it left, was removed, or the group is gone).
+    GroupGone {
+        /// Which group.
+        group: GroupId,
+    },
+    /// A membership change, in the group's order among its messages.
+    GroupEvent(GroupEvent),
+    /// The answer to a group change this client asked for.
+    GroupAnswer {
+        /// The tag it gave.
+        tag: u32,
+        /// What became of it.
+        outcome: GroupOutcome,
+    },
+    /// A member read a group up to here.
+    GroupRead {
+        /// Which group.
+        group: GroupId,
+        /// Who.
+        by: ClientId,
+        /// Up to which position.
+        upto: Seq,
+    },
+    /// A page of a group's log this client has not had yet (it was away), oldest first.
+    /// Answer with [`ClientFrame::GroupPageAck`]; until then the hub does not count it as
+    /// handed over (a lost connection gets it again: drop duplicates by position).
+    GroupPage {
+        /// Which group.
+        group: GroupId,
+        /// The entries.
+        entries: Vec<GroupEntry>,
     },
     /// Keep-alive; no answer.
     Ping,

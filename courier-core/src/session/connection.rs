@@ -339,6 +339,8 @@ impl Connection<'_> {
             Some(Command::Decline { id, reason }) => session.decline(id, reason, now),
             Some(Command::Cancel(id)) => session.cancel(id, now),
             Some(Command::Reachback(port)) => session.reachback(port, now),
+            Some(Command::Group { tag, request }) => session.change_group(tag, request, now),
+            Some(Command::GroupRead { group, upto }) => session.mark_group_read(group, upto, now),
             None => Ok(()),
         }
     }

@@ -1,8 +1,9 @@
 //! [`Event`]: what a [`Session`](super::Session) reports, from [`Session::poll_event`](super::Session::poll_event).
 
 use crate::proto::{
-    ClientId, Contact, Delivery, ErrorCode, IncomingOffer, Message, MsgId, OfferRefusal, Reach,
-    Target, TicketInfo, Timestamp, TransferEnd, TransferId,
+    ClientId, Contact, Delivery, ErrorCode, Group, GroupEvent, GroupId, GroupOutcome,
+    IncomingOffer, Message, MsgId, OfferRefusal, Reach, Seq, Target, TicketInfo, Timestamp,
+    TransferEnd, TransferId,
 };
 
 /// What a session reports.
@@ -89,6 +90,30 @@ pub enum Event {
         id: TransferId,
         /// How.
         end: TransferEnd,
+    },
+    /// Every group we are in, sent once after [`Event::LoggedIn`] (at each login).
+    Groups(Vec<Group>),
+    /// A group we are in, as it is now: after a change to it, or when we were added.
+    Group(Group),
+    /// We are no longer in this group (we left, or were removed).
+    GroupGone(GroupId),
+    /// A membership change, in the group's order among its messages.
+    GroupEvent(GroupEvent),
+    /// The hub's answer to a [`super::GroupRequest`] we made with this tag.
+    GroupAnswer {
+        /// Our tag for it.
+        tag: u32,
+        /// What became of it.
+        outcome: GroupOutcome,
+    },
+    /// A member read a group up to a position.
+    GroupRead {
+        /// Which group.
+        group: GroupId,
+        /// Who.
+        by: ClientId,
+        /// Up to where.
+        upto: Seq,
     },
     /// The hub's answer to [`Handle::reachback`](super::Handle::reachback).
     Reachback {

@@ -52,6 +52,14 @@ pub(crate) enum Command {
         reason: Declined,
     },
     Cancel(TransferId),
+    Group {
+        tag: u32,
+        request: super::GroupRequest,
+    },
+    GroupRead {
+        group: crate::proto::GroupId,
+        upto: crate::proto::Seq,
+    },
 }
 
 /// Answers one transfer can get from the hub: offered, ticket, ended, and a spare.
@@ -221,6 +229,29 @@ impl Handle {
     /// [`Error::NotConnected`] if the session is gone.
     pub async fn reachback(&self, port: u16) -> Result<(), Error> {
         self.command(Command::Reachback(port)).await
+    }
+
+    /// Asks the hub for a change to a group. Returns the tag the answer
+    /// ([`super::Event::GroupAnswer`]) will carry.
+    ///
+    /// # Errors
+    /// [`Error::NotConnected`] if the session is gone.
+    pub async fn change_group(&self, request: super::GroupRequest) -> Result<u32, Error> {
+        let tag = rand::random();
+        self.command(Command::Group { tag, request }).await?;
+        Ok(tag)
+    }
+
+    /// Marks a group read up to position `upto` (sent once for a batch).
+    ///
+    /// # Errors
+    /// [`Error::NotConnected`] if the session is gone.
+    pub async fn mark_group_read(
+        &self,
+        group: crate::proto::GroupId,
+        upto: crate::proto::Seq,
+    ) -> Result<(), Error> {
+        self.command(Command::GroupRead { group, upto }).await
     }
 
     async fn command(&self, command: Command) -> Result<(), Error> {

@@ -532,6 +532,7 @@ impl Chat {
         if !self.focused && settings.notifications {
             let title = match target {
                 Target::Everyone => format!("{} (to everyone)", self.people.name_of(&m.from)),
+                Target::Group(g) => format!("{} (in #{g})", self.people.name_of(&m.from)),
                 Target::Client(_) => self.people.name_of(&m.from),
             };
             return Action::Notify {
@@ -760,6 +761,7 @@ impl Chat {
         let what = match scope {
             None => "every conversation".to_owned(),
             Some(Target::Everyone) => "the conversation with everyone".to_owned(),
+            Some(Target::Group(g)) => format!("the conversation in #{g}"),
             Some(Target::Client(id)) => {
                 format!("the conversation with {}", self.people.name_of(&id))
             }

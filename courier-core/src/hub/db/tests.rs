@@ -240,6 +240,7 @@ fn stored(to: u8, from: u8, id: u64, text: &str, time: u64) -> Record {
             to: Target::Client(ClientId([to; 32])),
             text: text.into(),
             time: Timestamp(time),
+            seq: None,
         }),
     }
 }
@@ -350,6 +351,7 @@ fn bans_requests_and_what_each_sender_left() {
             to: Target::Client(bob),
             text: text.into(),
             time: Timestamp(1_700_000_000_000),
+            seq: None,
         }),
     };
     db.write(&[

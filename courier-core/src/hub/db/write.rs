@@ -242,6 +242,7 @@ impl Db {
             to: Target::Client(to),
             text,
             time: Timestamp(u64::try_from(time).unwrap_or(0)),
+            seq: None,
         })
     }
 }

@@ -199,6 +199,7 @@ fn stored_messages_come_back_with_their_sender_and_time_after_a_restart() {
         to: Target::Client(id(2)),
         text: "from before the restart".into(),
         time: Timestamp(1_600_000_000_000),
+        seq: None,
     };
     let member = |n: u8, name: &str| crate::hub::db::Member {
         id: id(n),

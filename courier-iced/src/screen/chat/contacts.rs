@@ -147,6 +147,7 @@ fn found<'a>(this: &'a People, threads: Listing<'_>) -> Element<'a, Message> {
     for (n, e) in threads.found.iter().enumerate() {
         let place = match e.peer {
             Target::Everyone => "Everyone".to_owned(),
+            Target::Group(g) => format!("#{g}"),
             Target::Client(id) => this.name_of(&id),
         };
         let who = if e.outgoing {

@@ -365,6 +365,7 @@ impl Conversations {
     pub fn target_of(m: &ChatMessage) -> Target {
         match m.to {
             Target::Everyone => Target::Everyone,
+            Target::Group(g) => Target::Group(g),
             Target::Client(_) => Target::Client(m.from),
         }
     }
@@ -482,6 +483,7 @@ impl Conversations {
     pub fn typing(&mut self, from: ClientId, to: Target, now: Instant) {
         let target = match to {
             Target::Everyone => Target::Everyone,
+            Target::Group(g) => Target::Group(g),
             Target::Client(_) => Target::Client(from),
         };
         self.thread(target).typing = Some((from, now + TYPING_SHOWN));

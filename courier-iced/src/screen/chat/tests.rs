@@ -103,6 +103,7 @@ fn message(from: u8, to: Target, text: &str) -> Event {
         to,
         text: text.into(),
         time: Timestamp(1_700_000_000_000),
+        seq: None,
     })
 }
 
@@ -466,6 +467,7 @@ fn a_search_result_s_part_of_the_conversation_shows_its_file_cards() {
                 to: Target::Client(ClientId([1; 32])),
                 text: text.into(),
                 time,
+                seq: None,
             })
             .unwrap();
         }
@@ -543,6 +545,7 @@ fn earlier_messages_of_a_search_result_bring_their_file_cards() {
                 to: Target::Client(ClientId([1; 32])),
                 text,
                 time: at(10 + n),
+                seq: None,
             })
             .unwrap();
         }

@@ -123,6 +123,12 @@ impl Chat {
                 format!("{} online", people.online()),
                 None,
             ),
+            Target::Group(g) => (
+                people::avatar_initials("#", 0, 36.0),
+                format!("#{g}"),
+                String::new(),
+                None,
+            ),
             Target::Client(id) => match people.get(&id) {
                 Some(c) => {
                     let presence = people::presence_word(c);

@@ -42,6 +42,7 @@ impl Conversations {
     pub fn composer<'a>(&'a self, people: &'a People) -> Element<'a, Message> {
         let placeholder = match self.selected {
             Target::Everyone => "Message everyone (Enter sends)".to_owned(),
+            Target::Group(_) => "Message the group (Enter sends)".to_owned(),
             Target::Client(id) => format!(
                 "Message {} (Enter sends)",
                 people

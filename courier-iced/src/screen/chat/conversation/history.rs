@@ -198,7 +198,7 @@ impl Conversations {
                     Target::Client(peer) => h
                         .kept_transfers(Some(peer), since, cards_since, 4 * PAGE)
                         .unwrap_or_default(),
-                    Target::Everyone => Vec::new(),
+                    Target::Everyone | Target::Group(_) => Vec::new(),
                 };
                 Ok((entries, cards, since))
             },
@@ -633,6 +633,6 @@ fn cards_of(
         Target::Client(id) => h
             .kept_transfers(Some(id), since, until, 4 * PAGE)
             .unwrap_or_default(),
-        Target::Everyone => Vec::new(),
+        Target::Everyone | Target::Group(_) => Vec::new(),
     }
 }

@@ -88,7 +88,7 @@ impl Conversations {
         let unsent = std::mem::take(&mut self.unsent);
         for (id, target, text) in unsent {
             let ready = match target {
-                Target::Everyone => true,
+                Target::Everyone | Target::Group(_) => true,
                 Target::Client(peer) => known(&peer),
             };
             if !ready

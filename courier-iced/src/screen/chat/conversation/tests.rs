@@ -183,6 +183,7 @@ fn an_early_receipt_applies_only_to_our_message() {
             to: Target::Client(ClientId([1; 32])),
             text: "Bob's own".into(),
             time: Timestamp(1_700_000_000_000),
+            seq: None,
         })
         .unwrap();
     }

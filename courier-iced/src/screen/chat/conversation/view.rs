@@ -53,6 +53,7 @@ impl Conversations {
         } else if c.items.is_empty() {
             let hint = match self.selected {
                 Target::Everyone => "Say hello to everyone on the hub.",
+                Target::Group(_) => "Say hello to the group.",
                 Target::Client(_) => {
                     "No messages yet. Write below, or drop files here to send them."
                 }

@@ -62,6 +62,7 @@ fn a_late_history_answer_of_another_hub_is_dropped() {
             to: Target::Everyone,
             text: "hub A broadcast".into(),
             time: Timestamp(1_700_000_000_001),
+            seq: None,
         })
         .unwrap();
     }

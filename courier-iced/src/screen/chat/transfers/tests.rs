@@ -274,6 +274,7 @@ fn hidden_characters_in_names_texts_and_file_names_are_shown() {
             to: Target::Client(chat.me()),
             text: "pay \u{2067}now\u{2069} please".into(),
             time: courier_core::proto::Timestamp(0),
+            seq: None,
         }),
         &settings,
     );
