@@ -10,7 +10,12 @@
 //! Run: `ulimit -n 65536; cargo bench -p courier-core --bench routing`
 //! Environment: `COURIER_BENCH_IDLE=1000,10000` (idle client counts),
 //! `COURIER_BENCH_SECS=3` (measurement window), `COURIER_BENCH_CLIENTS=2,100,1000`
-//! (client counts for the throughput table), `COURIER_BENCH_ONLY=throughput,latency,login,idle`.
+//! (client counts for the throughput table),
+//! `COURIER_BENCH_ONLY=throughput,advertise,group,latency,login,idle`.
+//!
+//! The `group` section: deliveries per second to a group of 100 members, all online,
+//! against the same messages to Everyone on a hub of 100 (the same fan-out), alternated
+//! in the same run (goal: at least 0.8x).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -68,7 +73,7 @@ fn main() {
         .collect();
     let only = env_or(
         "COURIER_BENCH_ONLY",
-        "throughput,advertise,latency,login,idle",
+        "throughput,advertise,group,latency,login,idle",
     );
     let want = |section: &str| only.split(',').any(|s| s.trim() == section);
     let fd_limit = open_file_limit();
@@ -80,6 +85,9 @@ fn main() {
     }
     if want("advertise") {
         advertise(secs, fd_limit);
+    }
+    if want("group") {
+        group(secs, fd_limit);
     }
     if want("latency") {
         latency(secs, fd_limit);
@@ -163,6 +171,146 @@ fn advertise(secs: f64, fd_limit: usize) {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let answered = browsing.join().unwrap_or(0);
     println!("(the browser saw the advertised hub {answered} times: it was answering)");
+}
+
+/// Fan-out to a group of `GROUP` online members against the same to Everyone on a hub of
+/// `GROUP`, alternated three times; prints each round and the median ratio.
+fn group(secs: f64, fd_limit: usize) {
+    const GROUP: usize = 100;
+    const SENDERS: usize = 10;
+    println!(
+        "\n## Fan-out: {SENDERS} of {GROUP} members sending to a group of all {GROUP} (online), \
+         against the same to Everyone on a hub of {GROUP}"
+    );
+    if GROUP * 2 + 64 > fd_limit {
+        println!("skipped: raise `ulimit -n` above {}", GROUP * 2 + 64);
+        return;
+    }
+    println!(
+        "{:>6} {:>22} {:>22} {:>8}",
+        "round", "group deliveries/s", "everyone deliveries/s", "ratio"
+    );
+    let mut ratios = Vec::new();
+    for round in 1..=3 {
+        let everyone = run_with_child("hub", |addr| async move {
+            fanout(&addr, GROUP, SENDERS, secs, false).await
+        });
+        let group = run_with_child("hub", |addr| async move {
+            fanout(&addr, GROUP, SENDERS, secs, true).await
+        });
+        let ratio = group / everyone;
+        ratios.push(ratio);
+        println!("{round:>6} {group:>22.0} {everyone:>22.0} {ratio:>8.2}");
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "median ratio group / everyone: {:.2} (goal >= 0.80)",
+        ratios[ratios.len() / 2]
+    );
+}
+
+/// `senders` of `n` clients send as fast as their receipts allow, to a group of all `n`
+/// (created by the first) or to Everyone; returns the messages delivered per second,
+/// counted at the receivers.
+async fn fanout(addr: &str, n: usize, senders: usize, secs: f64, group: bool) -> f64 {
+    let t0 = Instant::now();
+    let mut clients = courier_clients(addr, n).await;
+    let to = if group {
+        let members: Vec<ClientId> = clients.iter().skip(1).map(|c| c.id).collect();
+        let ws = &mut clients[0].ws;
+        let create = ClientFrame::GroupCreate {
+            tag: 1,
+            name: "bench".to_owned(),
+            members,
+        };
+        ws.send(WsMessage::Binary(proto::encode(&create).into()))
+            .await
+            .unwrap();
+        let id = loop {
+            let WsMessage::Binary(b) = ws.next().await.unwrap().unwrap() else {
+                continue;
+            };
+            if let Ok(ServerFrame::GroupAnswer { tag: 1, outcome }) = proto::decode_server(&b) {
+                match outcome {
+                    proto::GroupOutcome::Done(id) => break id,
+                    proto::GroupOutcome::Refused(why) => panic!("the hub refused the group: {why}"),
+                }
+            }
+        };
+        // Let the membership news settle.
+        async_io::Timer::after(Duration::from_millis(300)).await;
+        Target::Group(id)
+    } else {
+        Target::Everyone
+    };
+    let received = Rc::new(Cell::new(0u64));
+    let measuring = Rc::new(Cell::new(false));
+    let since = Rc::new(Cell::new(Duration::MAX));
+    let stop = Rc::new(Cell::new(false));
+    let ex = LocalExecutor::new();
+    for (i, c) in clients.into_iter().enumerate() {
+        let (permits_tx, permits_rx) = async_channel::bounded::<()>(WINDOW);
+        let (mut sink, mut stream) = c.ws.split();
+        let (received, measuring, stop) = (received.clone(), measuring.clone(), stop.clone());
+        ex.spawn(async move {
+            while let Some(Ok(msg)) = stream.next().await {
+                let WsMessage::Binary(b) = msg else { continue };
+                match proto::decode_server(&b) {
+                    Ok(ServerFrame::Message(_)) if measuring.get() => {
+                        received.set(received.get() + 1);
+                    }
+                    Ok(ServerFrame::Receipt { .. }) => {
+                        let _ = permits_rx.try_recv();
+                    }
+                    _ => {}
+                }
+            }
+        })
+        .detach();
+        if i >= senders {
+            // A reader only; its sink must live as long as the run.
+            ex.spawn(async move {
+                let _keep = sink;
+                std::future::pending::<()>().await;
+            })
+            .detach();
+            continue;
+        }
+        ex.spawn(async move {
+            let mut next = 0u64;
+            while !stop.get() {
+                if permits_tx.send(()).await.is_err() {
+                    return;
+                }
+                let mut batch = 1;
+                while batch < WINDOW && permits_tx.try_send(()).is_ok() {
+                    batch += 1;
+                }
+                for _ in 0..batch {
+                    next += 1;
+                    let f = ClientFrame::Send {
+                        id: MsgId(next),
+                        to,
+                        text: payload(t0),
+                    };
+                    if sink
+                        .feed(WsMessage::Binary(proto::encode(&f).into()))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                if sink.flush().await.is_err() {
+                    return;
+                }
+            }
+        })
+        .detach();
+    }
+    let run = drive(None, secs, &[], (&measuring, &since, t0), &stop);
+    ex.run(run).await;
+    received.get() as f64 / secs
 }
 
 fn latency(secs: f64, fd_limit: usize) {
