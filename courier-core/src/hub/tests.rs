@@ -164,6 +164,7 @@ mod bans;
 mod contacts;
 mod fairness;
 mod groups;
+mod groups_disk;
 mod login;
 mod messages;
 mod offers;
