@@ -333,6 +333,27 @@ impl Db {
         Ok(())
     }
 
+    /// Whether the owner's request to remove `member` from `group` still waits for a
+    /// hub to carry it out.
+    ///
+    /// # Errors
+    /// If the database cannot be read.
+    pub fn is_group_remove_requested(
+        &self,
+        group: GroupId,
+        member: &ClientId,
+    ) -> Result<bool, Error> {
+        let conn = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        conn.query_row(
+            "SELECT 1 FROM group_remove_requests WHERE grp = ?1 AND member = ?2",
+            params![int(group.0), &member.0[..]],
+            |_| Ok(()),
+        )
+        .optional()
+        .map(|found| found.is_some())
+        .map_err(|e| classify(&self.path, e))
+    }
+
     /// Takes the owner's requests to remove someone from a group, forgetting them.
     ///
     /// # Errors
