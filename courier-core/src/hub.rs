@@ -237,11 +237,12 @@ impl Hub {
 
     /// Current counters.
     pub fn stats(&self) -> Stats {
-        let (groups, group_entries, group_bytes) = self.groups.counts();
+        let (groups, group_entries, group_bytes, group_entries_in_memory) = self.groups.counts();
         Stats {
             groups,
             group_entries,
             group_bytes,
+            group_entries_in_memory,
             connections: self.conns.len(),
             logged_in: self.logged_in,
             preauth: self.preauth,

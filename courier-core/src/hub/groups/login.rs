@@ -88,12 +88,18 @@ impl Hub {
                 continue;
             }
             let got = m.got;
-            let entries: Vec<GroupEntry> = g
-                .log
-                .page(got, limits::GROUP_PAGE_ENTRIES)
-                .into_iter()
-                .map(|k| (*k.entry).clone())
-                .collect();
+            let Some(page) = g.log.page(got, limits::GROUP_PAGE_ENTRIES) else {
+                // On the disk: handed over once read back.
+                self.fetch_page(group, got, client);
+                return;
+            };
+            let entries: Vec<GroupEntry> = page.iter().map(|e| (**e).clone()).collect();
+            if self.has_db {
+                // The page holds them now; the disk keeps them for whoever else needs them.
+                for e in &entries {
+                    g.log.evict(e.seq());
+                }
+            }
             let Some(upto) = entries.last().map(GroupEntry::seq) else {
                 // What it missed was forgotten (too old, or pushed out): nothing to hand.
                 if let Some(m) = g.member_mut(&client) {
