@@ -43,6 +43,9 @@ pub(crate) struct Groups {
     table: Table,
     /// Connections paging through the groups list: where the next page starts after.
     listing: HashMap<ConnId, GroupId>,
+    /// Connections that were sent their whole groups list: only those are handed
+    /// entries (a client learns its groups before their messages).
+    listed: std::collections::HashSet<ConnId>,
     /// Pages of logs on their way, one per member at a time.
     paging: HashMap<ClientId, Paging>,
     /// Records for the database, not yet handed out.
@@ -417,10 +420,11 @@ impl Hub {
             .unwrap_or_default()
     }
 
-    /// The connections of `id` that show messages.
+    /// The connections of `id` that show messages and know their groups (were sent
+    /// the whole groups list): those a group's entries go to.
     fn showing_conns_of(&self, id: ClientId) -> Vec<ConnId> {
         let mut conns = self.conns_of(id);
-        conns.retain(|c| self.shows_messages(*c));
+        conns.retain(|c| self.shows_messages(*c) && self.groups.listed.contains(c));
         conns
     }
 

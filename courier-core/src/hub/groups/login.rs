@@ -56,6 +56,7 @@ impl Hub {
         }
         self.send(conn, Arc::new(ServerFrame::Groups { groups, more }), now);
         if !more {
+            self.groups.listed.insert(conn);
             self.page_groups(client, now);
         }
     }
@@ -66,13 +67,8 @@ impl Hub {
         if self.groups.paging.contains_key(&client) {
             return;
         }
-        // Not while that connection still pages through its groups list: it learns
-        // the groups first.
-        let Some(conn) = self
-            .showing_conns_of(client)
-            .into_iter()
-            .find(|c| !self.groups.listing.contains_key(c))
-        else {
+        // Only once that connection has its groups list: it learns the groups first.
+        let Some(conn) = self.showing_conns_of(client).into_iter().next() else {
             return;
         };
         let ids: Vec<GroupId> = self.groups.table.of(&client).collect();
@@ -163,6 +159,7 @@ impl Hub {
     /// page goes again, to another connection if there is one).
     pub(crate) fn groups_conn_gone(&mut self, conn: ConnId, client: ClientId, now: Instant) {
         self.groups.listing.remove(&conn);
+        self.groups.listed.remove(&conn);
         if self
             .groups
             .paging
