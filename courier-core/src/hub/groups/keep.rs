@@ -229,6 +229,7 @@ impl Hub {
                     joined: m.joined,
                     got: m.got,
                     read: m.read,
+                    conns: Vec::new(),
                 })
                 .collect();
             if members.is_empty() {
