@@ -21,8 +21,8 @@ use std::time::Instant;
 
 use super::{ConnId, Hub};
 use crate::proto::{
-    ClientId, GroupChange, GroupEntry, GroupId, GroupOutcome, GroupRefusal, Role, ServerFrame,
-    clean_group_name,
+    ClientId, GroupChange, GroupEntry, GroupId, GroupOutcome, GroupRefusal, MAX_ADD_AT_ONCE, Role,
+    ServerFrame, clean_group_name,
 };
 
 pub(crate) use self::keep::Unwritten;
@@ -165,7 +165,8 @@ impl Hub {
         now: Instant,
     ) -> Result<GroupId, GroupRefusal> {
         let name = clean_group_name(name).map_err(GroupRefusal::BadName)?;
-        if members.len() >= self.config.group_members {
+        // At most so many named at once (the group's bound is checked below).
+        if members.len() > MAX_ADD_AT_ONCE {
             return Err(GroupRefusal::GroupFull);
         }
         if self.groups.table.count_of(&client) >= self.config.groups_per_member {
@@ -245,7 +246,7 @@ impl Hub {
     ) -> Result<GroupId, GroupRefusal> {
         let g = self.member_of(client, group)?;
         let size = g.members.len();
-        if members.len() > self.config.group_members {
+        if members.len() > MAX_ADD_AT_ONCE {
             return Err(GroupRefusal::GroupFull);
         }
         let members = self.newcomers(members, client, Some(group));
