@@ -223,12 +223,12 @@ impl Hub {
         let Some(g) = self.groups.table.groups.get_mut(&group) else {
             return;
         };
-        let seq = g.last + 1;
+        let seq = g.last.saturating_add(1);
         g.members.push(Member {
             id: member,
             role: Role::Member,
             joined: seq,
-            got: seq - 1,
+            got: seq.saturating_sub(1),
             read: seq,
             conns,
         });
@@ -437,7 +437,13 @@ impl Hub {
     /// An entry for the log of `group` made by `by`.
     fn append_event(&mut self, group: GroupId, by: ClientId, change: GroupChange, now: Instant) {
         let time = self.wall(now);
-        let Some(seq) = self.groups.table.groups.get(&group).map(|g| g.last + 1) else {
+        let Some(seq) = self
+            .groups
+            .table
+            .groups
+            .get(&group)
+            .map(|g| g.last.saturating_add(1))
+        else {
             return;
         };
         let event = crate::proto::GroupEvent {
