@@ -166,6 +166,7 @@ mod fairness;
 mod groups;
 mod groups_disk;
 mod groups_hostile;
+mod groups_order;
 mod login;
 mod messages;
 mod offers;
