@@ -20,7 +20,8 @@ use courier_core::auth::Password;
 use courier_core::hub::{self, Home};
 use courier_core::identity::Identity;
 use courier_core::proto::{
-    ClientId, Delivery, GroupChange, GroupId, GroupOutcome, MsgId, Profile, Target,
+    self as proto, ClientId, Delivery, GroupChange, GroupEntry, GroupId, GroupOutcome, MsgId,
+    Profile, Target,
 };
 use courier_core::session::{self, Event, GroupRequest};
 
@@ -383,5 +384,105 @@ both!(
             group * 2 <= direct * 3,
             "group {group} > 1.5 x direct {direct}"
         );
+    }
+);
+
+// A connection still paging through its contact list does not know its groups yet: a
+// message to one of them waits in the log and comes, in a page, after the groups list.
+both!(
+    a_connection_learns_its_groups_before_their_messages,
+    || async {
+        let (hub, run) = start_hub(unhurried);
+        with_hub(run, async {
+            let addr = hub.addr();
+            let mut a = Client::login(&addr, "alice").await;
+            let bob = Member::new("bob");
+            let b = bob.login(&addr).await;
+            let create = GroupRequest::Create {
+                name: "ops".into(),
+                members: vec![bob.id()],
+            };
+            let GroupOutcome::Done(g) = group_change(&mut a, create).await else {
+                unreachable!("created")
+            };
+            drop(b);
+            gone_offline(&mut a, &[bob.id()]).await;
+            // Enough members that Bob's contact list takes more than one page.
+            for k in 0..courier_core::limits::CONTACT_PAGE + 2 {
+                drop(Client::login(&addr, &format!("member {k}")).await);
+            }
+            // Bob logs in by hand and stops at the welcome: his contact list has more
+            // pages, which he has not asked for yet.
+            let (mut raw, channel) = raw_connect_as(&addr, &bob.identity).await;
+            let mut session = session::Session::new(
+                Password::new(PW),
+                Profile::with_name("bob"),
+                session::Timing::default(),
+                [0; 32],
+                std::time::Instant::now(),
+            );
+            session
+                .handle_connected(channel, std::time::Instant::now())
+                .unwrap();
+            loop {
+                while let Some(f) = session.poll_transmit() {
+                    raw.send_frame(&f).await;
+                }
+                let frame = raw.recv_frame().await.expect("hub closed during login");
+                if let proto::ServerFrame::Welcome { more, .. } = &frame {
+                    assert!(more, "a contact list of several pages");
+                    break;
+                }
+                session
+                    .handle_frame(frame, std::time::Instant::now())
+                    .unwrap();
+            }
+            let receipts = send_all(&mut a, g, &["while bob pages".to_owned()]).await;
+            assert_eq!(
+                receipts,
+                [Delivery::Stored],
+                "not handed to a connection that does not know its groups yet"
+            );
+            // Now Bob pages through his contacts, then his groups.
+            raw.send_frame(&proto::ClientFrame::NextContacts).await;
+            let mut seen = Vec::new();
+            loop {
+                let frame = raw.recv_frame().await.expect("the hub goes on");
+                match &frame {
+                    proto::ServerFrame::ContactPage { more: true, .. }
+                    | proto::ServerFrame::Welcome { more: true, .. } => {
+                        raw.send_frame(&proto::ClientFrame::NextContacts).await;
+                    }
+                    proto::ServerFrame::GroupPage { group, entries } => {
+                        let upto = entries.last().map_or(0, |e| e.seq());
+                        let ack = proto::ClientFrame::GroupPageAck {
+                            group: *group,
+                            upto,
+                        };
+                        raw.send_frame(&ack).await;
+                        seen.push(frame);
+                        break;
+                    }
+                    _ => {}
+                }
+                seen.push(frame);
+            }
+            let groups_at = seen
+                .iter()
+                .position(|f| matches!(f, proto::ServerFrame::Groups { more: false, .. }))
+                .expect("the groups list came");
+            let message_at = seen
+                .iter()
+                .position(|f| match f {
+                    proto::ServerFrame::GroupPage { entries, .. } => entries.iter().any(
+                        |e| matches!(e, GroupEntry::Message(m) if m.text == "while bob pages"),
+                    ),
+                    proto::ServerFrame::Message(m) => m.text == "while bob pages",
+                    _ => false,
+                })
+                .expect("the message came");
+            assert!(groups_at < message_at, "{seen:?}");
+        })
+        .await;
     }
 );
