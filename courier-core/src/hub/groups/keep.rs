@@ -217,6 +217,7 @@ impl Hub {
     pub fn restore_groups(&mut self, groups: Vec<db::StoredGroup>, next_id: u64) {
         let table = &mut self.groups.table;
         table.next_id = table.next_id.max(next_id);
+        let mut heirs = Vec::new();
         for stored_group in groups {
             table.next_id = table.next_id.max(stored_group.id.0);
             let members: Vec<Member> = stored_group
@@ -245,6 +246,7 @@ impl Hub {
                     .unwrap_or(0);
                 let mut heir = members.remove(heir);
                 heir.role = Role::Creator;
+                heirs.push((stored_group.id, heir.id));
                 members.insert(0, heir);
             }
             let mut log = Log::default();
@@ -273,6 +275,10 @@ impl Hub {
                     log,
                 },
             );
+        }
+        // Their new role is written with the next batch.
+        for (group, heir) in heirs {
+            self.member_record(group, heir);
         }
     }
 }

@@ -207,4 +207,9 @@ fn a_group_whose_creator_the_hub_no_longer_knows_gets_a_new_creator_at_start() {
             .collect::<Vec<_>>(),
         [(id(3), Role::Creator), (id(2), Role::Member)]
     );
+    // And so it is kept.
+    disk.sync(&mut sim);
+    let (groups, _) = disk.db.groups().unwrap();
+    let carol = groups[0].members.iter().find(|m| m.id == id(3)).unwrap();
+    assert_eq!(carol.role, Role::Creator);
 }
