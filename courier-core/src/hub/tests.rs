@@ -163,6 +163,7 @@ fn known_offline(sim: &mut Sim, first: u64, n: usize) {
 mod bans;
 mod contacts;
 mod fairness;
+mod groups;
 mod login;
 mod messages;
 mod offers;
