@@ -3,12 +3,12 @@
 //! in the kept history.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::io::Write;
+use std::io::{BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use courier_testkit::json::{json_lines, text};
+use courier_testkit::json::{json_lines, text, until_line};
 use courier_testkit::{HubProcess as Hub, TempDir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_courier");
@@ -215,8 +215,9 @@ fn say_to_a_group_reaches_every_member_listening_with_the_group_named() {
     wait_online(&hub, &dir, "alice", &["bob", "carol"]);
 
     ok(&hub, &dir, "alice", &["group", "add", "ops", "dave"]);
+    // Dave is offline: the hub stores it for him, and `say` is done (exit 0).
     let said = ok(&hub, &dir, "alice", &["say", "--to", "#ops", "hello team"]);
-    assert_eq!(said, "delivered\n");
+    assert_eq!(said, "stored\n");
 
     let bob = bob.wait_with_output().unwrap();
     assert!(bob.status.success(), "{}", text(&bob.stderr));
@@ -228,13 +229,20 @@ fn say_to_a_group_reaches_every_member_listening_with_the_group_named() {
     assert_eq!(m["group"]["id"], id);
     assert_eq!(m["group"]["name"], "ops");
     assert_eq!(m["to"], format!("#{id}"));
+    // Bob was away when the group began: its first entries come to him first, in order.
     let added = lines
         .iter()
-        .position(|l| l["type"] == "group_event" && l["change"] == "added")
+        .position(|l| l["type"] == "group_event" && l["member"]["name"] == "dave")
         .unwrap_or_else(|| panic!("no change in {lines:?}"));
     assert!(added < message, "the change came first: {lines:?}");
-    assert_eq!(lines[added]["member"]["name"], "dave");
+    assert_eq!(lines[added]["change"], "added");
     assert_eq!(lines[added]["text"], "alice added dave to #ops");
+    assert_eq!(lines[added]["group"]["name"], "ops");
+    let seqs: Vec<u64> = lines.iter().filter_map(|l| l["seq"].as_u64()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "in the group's order: {seqs:?}"
+    );
 
     let carol = carol.wait_with_output().unwrap();
     let shown = text(&carol.stdout);
@@ -330,6 +338,15 @@ fn history_of_a_group_after_a_chat() {
     );
     assert!(bob.wait_with_output().unwrap().status.success());
     ok(&hub, &dir, "alice", &["group", "add", "ops", "carol"]);
+    // A one-shot command shows no messages: the change reaches Alice's history when
+    // she next listens.
+    let mut alice = listen(&hub, &dir, "alice", 1, true);
+    let mut out = BufReader::new(alice.stdout.take().unwrap());
+    until_line(&mut out, |l| {
+        l["type"] == "group_event" && l["change"] == "added" && l["member"]["name"] == "carol"
+    });
+    alice.kill().unwrap();
+    alice.wait().unwrap();
 
     let kept = ok(&hub, &dir, "alice", &["history", "#ops"]);
     let said = kept

@@ -95,19 +95,24 @@ pub(crate) fn run(args: &HistoryArgs) -> Result<ExitCode> {
             .map(|(_, name)| name.clone())
     };
     let mut changes = changes.into_iter().peekable();
+    // In a line about a group, we are "you".
+    let person = |id: &ClientId| {
+        if Some(*id) == me {
+            "you".to_owned()
+        } else {
+            name(id)
+        }
+    };
     let mut change_lines = |out: &mut String, before: Option<i64>| {
         while let Some(c) = changes.next_if(|c| before.is_none_or(|seq| c.after < seq)) {
             if args.json {
-                out.push_str(&change_json(&c, &name, &label, &group_name).to_string());
+                out.push_str(&change_json(&c, &name, &person, &label, &group_name).to_string());
             } else {
-                let person = |id: &ClientId| {
-                    if Some(*id) == me {
-                        "you".to_owned()
-                    } else {
-                        safe(&name(id))
-                    }
-                };
-                let line = change_line(&c.event, person, &safe(&label(c.event.group)));
+                let line = change_line(
+                    &c.event,
+                    |id| safe(&person(id)),
+                    &safe(&label(c.event.group)),
+                );
                 out.push_str(&format!("{}  * {line}", date(c.event.time)));
             }
             out.push('\n');
@@ -188,6 +193,7 @@ fn state_word(s: &State) -> String {
 fn change_json(
     c: &KeptGroupEvent,
     name: &impl Fn(&ClientId) -> String,
+    person: &impl Fn(&ClientId) -> String,
     label: &impl Fn(GroupId) -> String,
     group_name: &impl Fn(GroupId) -> Option<String>,
 ) -> serde_json::Value {
@@ -199,7 +205,7 @@ fn change_json(
         "group": { "id": e.group.0, "name": group_name(e.group) },
         "position": e.seq,
         "by": { "id": e.by.to_hex(), "name": name(&e.by) },
-        "text": change_line(e, name, &label(e.group)),
+        "text": change_line(e, person, &label(e.group)),
         "time": e.time.0,
         "time_local": rfc3339(e.time),
     })
