@@ -376,3 +376,44 @@ fn history_of_a_group_after_a_chat() {
         text(&out.stderr)
     );
 }
+
+/// A group's message shown in `chat` is marked read: the writer, listening, hears that
+/// the reader read the group up to it ("read up to here", once for a batch).
+#[test]
+fn chat_in_a_group_marks_what_it_shows_read() {
+    let dir = TempDir::new("groups-read");
+    let hub = start_hub(&dir);
+    members(&hub, &dir, &["alice", "bob"]);
+    ok(
+        &hub,
+        &dir,
+        "alice",
+        &["group", "create", "ops", "--with", "bob"],
+    );
+    let id = groups(&hub, &dir, "alice")[0]["id"].as_u64().unwrap();
+    let mut alice = listen(&hub, &dir, "alice", 100, true);
+    let mut heard = BufReader::new(alice.stdout.take().unwrap());
+    let mut bob = client(&hub, &dir, "bob", &["chat", "#ops"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_online(&hub, &dir, "alice", &["bob"]);
+    // Alice listens and Bob chats: both show messages, so the message reaches Bob now.
+    let said = ok(&hub, &dir, "alice", &["say", "--to", "#ops", "please read"]);
+    assert_eq!(said, "delivered\n");
+    let read = until_line(&mut heard, |l| l["type"] == "group_read");
+    assert_eq!(read["by"]["name"], "bob");
+    assert_eq!(read["group"]["id"], id);
+    assert!(read["upto"].as_u64().unwrap() > 1, "{read}");
+    drop(bob.stdin.take());
+    let bob = bob.wait_with_output().unwrap();
+    assert!(
+        text(&bob.stdout).contains("alice in #ops: please read"),
+        "{}",
+        text(&bob.stdout)
+    );
+    alice.kill().unwrap();
+    alice.wait().unwrap();
+}
