@@ -193,6 +193,7 @@ impl Hub {
         *table.created.entry(client).or_default() += 1;
         table.joined(client, id);
         self.group_record(id);
+        self.member_record(id, client);
         self.append_event(id, client, GroupChange::Created { name }, now);
         for m in members {
             self.admit_member(id, client, m, now);
@@ -215,6 +216,7 @@ impl Hub {
             read: seq,
         });
         self.groups.table.joined(member, group);
+        self.member_record(group, member);
         self.append_event(group, by, GroupChange::Added(member), now);
     }
 
@@ -309,6 +311,10 @@ impl Hub {
         };
         g.remove_member(&member);
         let empty = g.members.is_empty();
+        // The creator may have changed.
+        if let Some(first) = g.members.first().map(|m| m.id) {
+            self.member_record(group, first);
+        }
         self.groups.table.left(&member, group);
         self.member_gone(group, member, now);
         let gone = Arc::new(ServerFrame::GroupGone { group });

@@ -164,6 +164,8 @@ mod bans;
 mod contacts;
 mod fairness;
 mod groups;
+mod groups_disk;
+mod groups_hostile;
 mod login;
 mod messages;
 mod offers;

@@ -32,21 +32,12 @@ pub(crate) struct Dirty {
 }
 
 impl Hub {
-    /// The row of `group` changed (its last position).
+    /// The row of `group` changed (its last position). Members' rows are written when
+    /// they change otherwise (joined, role, read, a page acknowledged, gone offline): a
+    /// message costs one row, not one per member.
     pub(super) fn group_record(&mut self, group: GroupId) {
         if self.has_db {
             self.groups.dirty.groups.insert(group);
-            let members: Vec<ClientId> = self
-                .groups
-                .table
-                .groups
-                .get(&group)
-                .map(|g| g.members.iter().map(|m| m.id).collect())
-                .unwrap_or_default();
-            // A member's row is written with the group's: new members, positions.
-            for m in members {
-                self.groups.dirty.members.insert((group, m));
-            }
         }
     }
 
