@@ -155,6 +155,17 @@ fn create_add_remove_leave_through_the_cli_show_in_groups_json() {
     assert_eq!(said, "removed carol from #ops\n");
     assert!(groups(&hub, &dir, "carol").is_empty());
 
+    // The creator unnames an admin: a plain member again, who may not remove.
+    let said = ok(
+        &hub,
+        &dir,
+        "alice",
+        &["group", "admin", "ops", "bob", "--off"],
+    );
+    assert_eq!(said, "bob is now a plain member of #ops\n");
+    assert_eq!(groups(&hub, &dir, "bob")[0]["role"], "member");
+    ok(&hub, &dir, "alice", &["group", "admin", "ops", "bob"]);
+
     let said = ok(&hub, &dir, "dave", &["group", "leave", "#ops"]);
     assert_eq!(said, "left #ops\n");
     assert!(groups(&hub, &dir, "dave").is_empty());
