@@ -428,3 +428,54 @@ fn chat_in_a_group_marks_what_it_shows_read() {
     alice.kill().unwrap();
     alice.wait().unwrap();
 }
+
+/// A member offline when a message goes to the group gets it at their next `listen`,
+/// once: `say` says `stored` (exit 0), and a second `listen` gets it no more; the
+/// history keeps it once.
+#[test]
+fn a_member_offline_gets_the_group_s_message_at_the_next_listen_once() {
+    let dir = TempDir::new("groups-offline");
+    let hub = start_hub(&dir);
+    members(&hub, &dir, &["alice", "bob"]);
+    ok(
+        &hub,
+        &dir,
+        "alice",
+        &["group", "create", "ops", "--with", "bob"],
+    );
+    let said = ok(
+        &hub,
+        &dir,
+        "alice",
+        &["say", "--to", "#ops", "while you were out"],
+    );
+    assert_eq!(said, "stored\n");
+
+    let first = listen(&hub, &dir, "bob", 1, true)
+        .wait_with_output()
+        .unwrap();
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let got: Vec<_> = json_lines(&first.stdout)
+        .into_iter()
+        .filter(|l| l["type"] == "message")
+        .collect();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["text"], "while you were out");
+    assert_eq!(got[0]["group"]["name"], "ops");
+
+    // Nothing more is owed: a second listen hears no message before its timeout.
+    let again = client(&hub, &dir, "bob", &["listen", "--json", "--count", "1"])
+        .args(["--timeout", "2"])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1), "no message the second time");
+    assert!(
+        !json_lines(&again.stdout)
+            .iter()
+            .any(|l| l["type"] == "message"),
+        "{}",
+        text(&again.stdout)
+    );
+    let kept = ok(&hub, &dir, "bob", &["history", "#ops"]);
+    assert_eq!(kept.matches("while you were out").count(), 1, "{kept}");
+}
