@@ -18,10 +18,10 @@ use courier_core::transfer;
 use futures::{Stream, StreamExt};
 
 use crate::args::{ClientArgs, LOCAL_HUB};
-
-mod named;
 use crate::output::safe;
 use crate::password;
+
+mod named;
 
 pub(crate) type Updates = Pin<Box<dyn Stream<Item = Update> + Send>>;
 
