@@ -186,9 +186,9 @@ async fn receipts_for(c: &mut Client, ids: &[MsgId]) -> Vec<Delivery> {
     ids.iter().filter_map(|id| got.remove(id)).collect()
 }
 
-/// What `c` is handed of `group` until the direct message `marker` arrives: group
-/// messages' texts, and membership changes.
-async fn until_marker(
+/// What `c` is handed of `group` until a message with `marker` arrives (to the group:
+/// counted in): group messages' texts, and membership changes.
+async fn until_text(
     c: &mut Client,
     group: GroupId,
     marker: &str,
@@ -196,7 +196,13 @@ async fn until_marker(
     let (mut texts, mut changes) = (Vec::new(), Vec::new());
     loop {
         match c.event(|_| true).await {
-            Event::Message(m) if m.to == Target::Group(group) => texts.push(m.text),
+            Event::Message(m) if m.to == Target::Group(group) => {
+                let done = m.text == marker;
+                texts.push(m.text);
+                if done {
+                    return (texts, changes);
+                }
+            }
             Event::Message(m) if m.text == marker => return (texts, changes),
             Event::GroupEvent(e) if e.group == group => changes.push(e.change),
             _ => {}
@@ -248,20 +254,36 @@ both!(
 
         let mut b = bob.login(&addr).await;
         let mut d = dave.login(&addr).await;
-        let a = alice.login(&addr).await;
-        // Sent after their logins: it comes after what their logins handed them (the
-        // groups list and, here, a single page of the log, queued at login).
-        for who in [bob.id(), dave.id()] {
-            a.handle()
-                .send_message(Target::Client(who), "marker")
-                .await
-                .unwrap();
-        }
-        let (texts, changes) = until_marker(&mut b, g, "marker").await;
+        let listed = d.event(|e| matches!(e, Event::Groups(_))).await;
+        assert!(
+            matches!(&listed, Event::Groups(l) if l.iter().all(|x| x.id != g)),
+            "{listed:?}"
+        );
+        // Bob: every message stored, in order, each once (a duplicate would take the
+        // place of one not yet there)...
         let all: Vec<String> = first.iter().chain(&second).cloned().collect();
+        let mut texts = Vec::new();
+        let mut changes = Vec::new();
+        while texts.len() < all.len() {
+            match b.event(|_| true).await {
+                Event::Message(m) if m.to == Target::Group(g) => texts.push(m.text),
+                Event::GroupEvent(e) if e.group == g => changes.push(e.change),
+                _ => {}
+            }
+        }
         assert_eq!(texts, all, "everything stored, once, in order");
         assert!(changes.contains(&GroupChange::Removed(dave.id())));
-        let (texts, changes) = until_marker(&mut d, g, "marker").await;
+        // ... and then nothing again: a message written now comes live, after the
+        // pages, and is the next thing he gets from the group.
+        let mut a = alice.login(&addr).await;
+        send_all(&mut a, g, &["live now".to_owned()]).await;
+        let (texts, _) = until_text(&mut b, g, "live now").await;
+        assert_eq!(texts, ["live now"], "nothing twice");
+        a.handle()
+            .send_message(Target::Client(dave.id()), "marker")
+            .await
+            .unwrap();
+        let (texts, changes) = until_text(&mut d, g, "marker").await;
         assert!(
             texts.is_empty() && changes.is_empty(),
             "nothing for a member removed while away: {texts:?} {changes:?}"
