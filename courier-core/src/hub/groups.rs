@@ -184,6 +184,8 @@ impl Hub {
         let table = &mut self.groups.table;
         table.next_id += 1;
         let id = GroupId(table.next_id);
+        let conns = self.showing_conns_of(client);
+        let table = &mut self.groups.table;
         table.groups.insert(
             id,
             GroupState {
@@ -196,6 +198,7 @@ impl Hub {
                     joined: 1,
                     got: 0,
                     read: 1,
+                    conns,
                 }],
                 last: 0,
                 log: log::Log::default(),
@@ -215,6 +218,7 @@ impl Hub {
 
     /// Adds `member` (checked) to `group`, as the next entry of its log.
     fn admit_member(&mut self, group: GroupId, by: ClientId, member: ClientId, now: Instant) {
+        let conns = self.showing_conns_of(member);
         let Some(g) = self.groups.table.groups.get_mut(&group) else {
             return;
         };
@@ -225,6 +229,7 @@ impl Hub {
             joined: seq,
             got: seq - 1,
             read: seq,
+            conns,
         });
         self.groups.table.joined(member, group);
         self.member_record(group, member);

@@ -29,47 +29,45 @@ impl Hub {
         };
         let seq = g.last + 1;
         let is_message = matches!(entry, GroupEntry::Message(_));
-        let members: Vec<(ClientId, Seq)> = g.members.iter().map(|m| (m.id, m.got)).collect();
         let frame = Arc::new(match &entry {
             GroupEntry::Message(m) => ServerFrame::Message(m.clone()),
             GroupEntry::Event(e) => ServerFrame::GroupEvent(e.clone()),
         });
-        let mut handed = Vec::new();
+        // One pass over the members: who is caught up, and their connections that show
+        // messages and know their groups.
+        let paging = &self.groups.paging;
+        let mut targets: Vec<ConnId> = Vec::with_capacity(g.members.len());
+        let mut handed: Vec<usize> = Vec::with_capacity(g.members.len());
         let mut everyone = true;
-        for (id, got) in members {
-            let paging_here = self
-                .groups
-                .paging
-                .get(&id)
-                .is_some_and(|p| p.group == group);
-            let caught_up = got + 1 == seq && !paging_here;
-            if is_message && id == from {
+        for (i, m) in g.members.iter().enumerate() {
+            let sender = is_message && m.id == from;
+            let caught_up = m.got + 1 == seq
+                && (paging.is_empty() || paging.get(&m.id).is_none_or(|p| p.group != group));
+            if !caught_up {
+                everyone &= sender;
+                continue;
+            }
+            if sender {
                 // Its sender has it: counted as handed when nothing else waits for it.
-                if caught_up {
-                    handed.push(id);
-                }
+                handed.push(i);
                 continue;
             }
-            let conns = if caught_up {
-                self.showing_conns_of(id)
-            } else {
-                Vec::new()
-            };
-            if conns.is_empty() {
+            if m.conns.is_empty() {
                 everyone = false;
-                continue;
+            } else {
+                targets.extend_from_slice(&m.conns);
+                handed.push(i);
             }
-            for c in conns {
-                self.send(c, frame.clone(), now);
-            }
-            handed.push(id);
+        }
+        for c in targets {
+            self.send(c, frame.clone(), now);
         }
         let Some(g) = self.groups.table.groups.get_mut(&group) else {
             return (seq, everyone);
         };
         g.last = seq;
-        for id in &handed {
-            if let Some(m) = g.member_mut(id) {
+        for i in handed {
+            if let Some(m) = g.members.get_mut(i) {
                 m.got = seq;
             }
         }

@@ -11,7 +11,7 @@ use super::super::{Conn, ConnId, Hub, db};
 use super::log::{Kept, Log, counted};
 use super::table::{GroupState, Member};
 use crate::proto::{
-    ClientId, Delivery, GroupEntry, GroupId, MsgId, RejectReason, Seq, ServerFrame, Timestamp,
+    ClientId, Delivery, GroupEntry, GroupId, MsgId, RejectReason, Role, Seq, ServerFrame, Timestamp,
 };
 
 /// A message to a group on its way to the disk; its sender hears `stored` (or why
@@ -229,10 +229,23 @@ impl Hub {
                     joined: m.joined,
                     got: m.got,
                     read: m.read,
+                    conns: Vec::new(),
                 })
                 .collect();
             if members.is_empty() {
                 continue;
+            }
+            let mut members = members;
+            if members.iter().all(|m| m.role != Role::Creator) {
+                // The creator is no longer a member the hub knows: the oldest admin, or
+                // else the oldest member, takes over (as when a creator leaves).
+                let heir = members
+                    .iter()
+                    .position(|m| m.role == Role::Admin)
+                    .unwrap_or(0);
+                let mut heir = members.remove(heir);
+                heir.role = Role::Creator;
+                members.insert(0, heir);
             }
             let mut log = Log::default();
             for e in stored_group.entries {

@@ -57,6 +57,9 @@ impl Hub {
         self.send(conn, Arc::new(ServerFrame::Groups { groups, more }), now);
         if !more {
             self.groups.listed.insert(conn);
+            if self.shows_messages(conn) {
+                self.member_conns(client, |conns| conns.push(conn));
+            }
             self.page_groups(client, now);
         }
     }
@@ -159,7 +162,9 @@ impl Hub {
     /// page goes again, to another connection if there is one).
     pub(crate) fn groups_conn_gone(&mut self, conn: ConnId, client: ClientId, now: Instant) {
         self.groups.listing.remove(&conn);
-        self.groups.listed.remove(&conn);
+        if self.groups.listed.remove(&conn) {
+            self.member_conns(client, |conns| conns.retain(|c| *c != conn));
+        }
         if self
             .groups
             .paging
@@ -178,6 +183,21 @@ impl Hub {
             let groups: Vec<GroupId> = self.groups.table.of(&client).collect();
             for group in groups {
                 self.member_record(group, client);
+            }
+        }
+    }
+
+    /// Changes the connections `client` is handed entries on, in every group it is in.
+    fn member_conns(&mut self, client: ClientId, mut change: impl FnMut(&mut Vec<ConnId>)) {
+        let table = &mut self.groups.table;
+        let ids: Vec<GroupId> = table.of(&client).collect();
+        for group in ids {
+            if let Some(m) = table
+                .groups
+                .get_mut(&group)
+                .and_then(|g| g.member_mut(&client))
+            {
+                change(&mut m.conns);
             }
         }
     }

@@ -18,6 +18,9 @@ pub(crate) struct Member {
     pub(crate) got: Seq,
     /// Read up to here (at least `joined`).
     pub(crate) read: Seq,
+    /// Its connections that show messages and have their groups list: where its
+    /// entries go live (kept here so that routing looks nothing up).
+    pub(crate) conns: Vec<crate::hub::ConnId>,
 }
 
 /// One group.

@@ -461,3 +461,26 @@ fn every_connection_gets_the_groups_list_in_pages_after_the_contacts() {
         "an empty list is still sent"
     );
 }
+
+#[test]
+fn each_connection_that_shows_messages_gets_the_group_live_and_one_shots_do_not() {
+    let (mut sim, [a, b, _, _]) = four();
+    let g = create(&mut sim, a, "ops", &[2]);
+    let b2 = sim.login(2, "bob");
+    let shot = sim.login_one_shot(2, "bob");
+    send(&mut sim, a, 1, Target::Group(g), "to both");
+    assert_eq!(texts(&sim, b, g), ["to both"]);
+    assert_eq!(texts(&sim, b2, g), ["to both"]);
+    assert!(
+        texts(&sim, shot, g).is_empty(),
+        "a one-shot command shows no messages"
+    );
+    assert_eq!(receipts(&sim, a), [(MsgId(1), Delivery::Delivered)]);
+    sim.disconnect(b);
+    send(&mut sim, a, 2, Target::Group(g), "to one");
+    assert_eq!(texts(&sim, b2, g), ["to both", "to one"]);
+    assert_eq!(receipts(&sim, a)[1], (MsgId(2), Delivery::Delivered));
+    sim.disconnect(b2);
+    send(&mut sim, a, 3, Target::Group(g), "to none");
+    assert_eq!(receipts(&sim, a)[2], (MsgId(3), Delivery::Stored));
+}

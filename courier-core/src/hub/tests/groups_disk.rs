@@ -164,3 +164,47 @@ fn one_copy_of_each_entry_whatever_the_members_away() {
     let (groups, _) = disk.db.groups().unwrap();
     assert_eq!(groups[0].entries.len(), 30);
 }
+
+#[test]
+fn a_group_whose_creator_the_hub_no_longer_knows_gets_a_new_creator_at_start() {
+    use crate::hub::db::{Record as R, StoredMember};
+    use crate::proto::Role;
+    let disk = Disk::new("group-heir");
+    let (sim, _, _, g) = ops(&disk);
+    drop(sim);
+    // Alice (the creator) is gone from the hub's members; Carol is an admin.
+    let carol = StoredMember {
+        id: id(3),
+        role: Role::Admin,
+        joined: 3,
+        got: 3,
+        read: 3,
+    };
+    disk.db
+        .write(&[
+            R::Forget(id(1)),
+            R::GroupMember {
+                group: g,
+                member: carol,
+            },
+        ])
+        .unwrap();
+    let mut sim = restarted(&disk);
+    let b = sim.login(2, "bob");
+    let group = sim
+        .events(b)
+        .iter()
+        .find_map(|e| match e {
+            SEvent::Groups(l) => l.iter().find(|x| x.id == g).cloned(),
+            _ => None,
+        })
+        .expect("the group came back");
+    assert_eq!(
+        group
+            .members
+            .iter()
+            .map(|m| (m.id, m.role))
+            .collect::<Vec<_>>(),
+        [(id(3), Role::Creator), (id(2), Role::Member)]
+    );
+}
