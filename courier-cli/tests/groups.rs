@@ -231,7 +231,12 @@ fn say_to_a_group_reaches_every_member_listening_with_the_group_named() {
     assert_eq!(said, "stored\n");
 
     let bob = bob.wait_with_output().unwrap();
-    assert!(bob.status.success(), "{}", text(&bob.stderr));
+    assert!(
+        bob.status.success(),
+        "bob heard no message:\n{}{}",
+        text(&bob.stdout),
+        text(&bob.stderr)
+    );
     let lines = json_lines(&bob.stdout);
     let message = lines.iter().position(|l| l["type"] == "message").unwrap();
     let m = &lines[message];
