@@ -21,8 +21,8 @@ use std::time::Instant;
 
 use super::{ConnId, Hub};
 use crate::proto::{
-    ClientId, GroupChange, GroupEntry, GroupId, GroupOutcome, GroupRefusal, Role, ServerFrame,
-    clean_group_name,
+    ClientId, GroupChange, GroupEntry, GroupId, GroupOutcome, GroupRefusal, MAX_ADD_AT_ONCE, Role,
+    ServerFrame, clean_group_name,
 };
 
 pub(crate) use self::keep::Unwritten;
@@ -165,7 +165,8 @@ impl Hub {
         now: Instant,
     ) -> Result<GroupId, GroupRefusal> {
         let name = clean_group_name(name).map_err(GroupRefusal::BadName)?;
-        if members.len() >= self.config.group_members {
+        // At most so many named at once (the group's bound is checked below).
+        if members.len() > MAX_ADD_AT_ONCE {
             return Err(GroupRefusal::GroupFull);
         }
         if self.groups.table.count_of(&client) >= self.config.groups_per_member {
@@ -222,12 +223,12 @@ impl Hub {
         let Some(g) = self.groups.table.groups.get_mut(&group) else {
             return;
         };
-        let seq = g.last + 1;
+        let seq = g.last.saturating_add(1);
         g.members.push(Member {
             id: member,
             role: Role::Member,
             joined: seq,
-            got: seq - 1,
+            got: seq.saturating_sub(1),
             read: seq,
             conns,
         });
@@ -245,7 +246,7 @@ impl Hub {
     ) -> Result<GroupId, GroupRefusal> {
         let g = self.member_of(client, group)?;
         let size = g.members.len();
-        if members.len() > self.config.group_members {
+        if members.len() > MAX_ADD_AT_ONCE {
             return Err(GroupRefusal::GroupFull);
         }
         let members = self.newcomers(members, client, Some(group));
@@ -436,7 +437,13 @@ impl Hub {
     /// An entry for the log of `group` made by `by`.
     fn append_event(&mut self, group: GroupId, by: ClientId, change: GroupChange, now: Instant) {
         let time = self.wall(now);
-        let Some(seq) = self.groups.table.groups.get(&group).map(|g| g.last + 1) else {
+        let Some(seq) = self
+            .groups
+            .table
+            .groups
+            .get(&group)
+            .map(|g| g.last.saturating_add(1))
+        else {
             return;
         };
         let event = crate::proto::GroupEvent {

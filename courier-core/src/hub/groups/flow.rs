@@ -27,7 +27,7 @@ impl Hub {
         let Some(g) = self.groups.table.groups.get(&group) else {
             return (0, false);
         };
-        let seq = g.last + 1;
+        let seq = g.last.saturating_add(1);
         let is_message = matches!(entry, GroupEntry::Message(_));
         let frame = Arc::new(match &entry {
             GroupEntry::Message(m) => ServerFrame::Message(m.clone()),
@@ -41,7 +41,7 @@ impl Hub {
         let mut everyone = true;
         for (i, m) in g.members.iter().enumerate() {
             let sender = is_message && m.id == from;
-            let caught_up = m.got + 1 == seq
+            let caught_up = m.got.saturating_add(1) == seq
                 && (paging.is_empty() || paging.get(&m.id).is_none_or(|p| p.group != group));
             if !caught_up {
                 everyone &= sender;
@@ -139,7 +139,7 @@ impl Hub {
             .groups
             .get(&group)
             .filter(|g| g.member(&from).is_some())
-            .map(|g| g.last + 1)
+            .map(|g| g.last.saturating_add(1))
         else {
             return Some(Delivery::Rejected(RejectReason::NoSuchPeer));
         };

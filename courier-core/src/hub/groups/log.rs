@@ -138,7 +138,9 @@ impl Log {
         if let Some(old) = self.entries.insert(seq, kept) {
             // Kept twice (cannot happen: positions are given once); counted once.
             self.bytes = self.bytes.saturating_sub(old.bytes);
-            self.in_memory -= usize::from(old.entry.is_some());
+            self.in_memory = self
+                .in_memory
+                .saturating_sub(usize::from(old.entry.is_some()));
         }
         gone
     }
@@ -148,7 +150,7 @@ impl Log {
         if let Some(k) = self.entries.get_mut(&seq)
             && k.entry.take().is_some()
         {
-            self.in_memory -= 1;
+            self.in_memory = self.in_memory.saturating_sub(1);
         }
     }
 
@@ -166,7 +168,9 @@ impl Log {
     pub(crate) fn remove(&mut self, seq: Seq) -> Option<usize> {
         let kept = self.entries.remove(&seq)?;
         self.bytes = self.bytes.saturating_sub(kept.bytes);
-        self.in_memory -= usize::from(kept.entry.is_some());
+        self.in_memory = self
+            .in_memory
+            .saturating_sub(usize::from(kept.entry.is_some()));
         if let Some(s) = self.senders.get_mut(&kept.from) {
             s.0 = s.0.saturating_sub(1);
             s.1 = s.1.saturating_sub(kept.bytes);

@@ -30,6 +30,19 @@ fn adding_ten_thousand_people_stops_at_the_group_bound_and_others_carry_on() {
     let b = sim.login(3, "bob");
     let theirs = create(&mut sim, a, "ours", &[3]);
     let g = create(&mut sim, m, "huge", &[]);
+    // More than 256 named at once: refused before anything else.
+    let at_once = (0..300).map(|k| member_id(1_000 + k)).collect();
+    assert_eq!(
+        change(
+            &mut sim,
+            m,
+            GroupRequest::Add {
+                group: g,
+                members: at_once
+            }
+        ),
+        GroupOutcome::Refused(GroupRefusal::GroupFull)
+    );
     let mut outcomes = Vec::new();
     for batch in 0..40u64 {
         let members = (0..250)
