@@ -60,6 +60,10 @@ pub(crate) struct Groups {
     fetching: HashMap<GroupId, (crate::proto::Seq, std::collections::BTreeSet<ClientId>)>,
     /// Reads of the disk not yet handed out.
     fetches: Vec<(GroupId, crate::proto::Seq)>,
+    /// For each read handed out: the group's last position then. Every entry up to it
+    /// was written before the read ran (or its write failed, and it is gone); one after
+    /// it may be written later, so a read that does not return it says nothing of it.
+    horizons: HashMap<GroupId, crate::proto::Seq>,
     /// Rows changed since the last batch.
     dirty: keep::Dirty,
 }

@@ -139,6 +139,13 @@ impl Hub {
         // Reads last: they see what the batch writes.
         for (group, after) in std::mem::take(&mut self.groups.fetches) {
             self.groups.unwritten.fetches.push(group);
+            let last = self
+                .groups
+                .table
+                .groups
+                .get(&group)
+                .map_or(after, |g| g.last);
+            self.groups.horizons.insert(group, last);
             records.push(db::Record::GroupFetch {
                 group,
                 after,
@@ -172,6 +179,7 @@ impl Hub {
             // Asked again at the next acknowledgement or login.
             for group in batch.fetches {
                 self.groups.fetching.remove(&group);
+                self.groups.horizons.remove(&group);
             }
         }
         for u in batch.messages {
@@ -305,7 +313,13 @@ impl Hub {
                 continue;
             };
             let full = entries.len() >= crate::limits::GROUP_PAGE_ENTRIES;
-            let upto = entries.last().map(GroupEntry::seq);
+            // Entries the read could not have seen (appended after it was handed out)
+            // are not missing, whatever their state in memory.
+            let horizon = self.groups.horizons.remove(&group).unwrap_or(after);
+            let upto = match entries.last().map(GroupEntry::seq) {
+                Some(last) if full => last.min(horizon),
+                _ => horizon,
+            };
             let table = &mut self.groups.table;
             let Some(g) = table.groups.get_mut(&group) else {
                 continue;
@@ -313,7 +327,7 @@ impl Hub {
             for entry in entries {
                 g.log.fill(entry);
             }
-            let missing = g.log.missing(after, if full { upto } else { None });
+            let missing = g.log.missing(after, Some(upto));
             let mut freed = 0;
             for seq in &missing {
                 freed += g.log.remove(*seq).unwrap_or(0);

@@ -213,3 +213,44 @@ fn a_group_whose_creator_the_hub_no_longer_knows_gets_a_new_creator_at_start() {
     let carol = groups[0].members.iter().find(|m| m.id == id(3)).unwrap();
     assert_eq!(carol.role, Role::Creator);
 }
+
+/// A page read from the disk says nothing of entries written after the read: an entry
+/// appended while Bob's page was being read, and handed to Carol from memory (which lets
+/// go of it there) before the read came back, must still reach Bob.
+#[test]
+fn an_entry_appended_while_a_page_is_read_is_not_taken_for_forgotten() {
+    let disk = Disk::new("group-read-race");
+    let mut sim = Sim::new(PW);
+    sim.hub.restore(Vec::new(), Vec::new());
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    let c = sim.login(3, "carol");
+    let g = create(&mut sim, a, "ops", &[2, 3]);
+    sim.disconnect(b);
+    disk.sync(&mut sim);
+    send(&mut sim, a, 1, Target::Group(g), "m1");
+    send(&mut sim, a, 2, Target::Group(g), "m2");
+    disk.sync(&mut sim);
+    assert_eq!(texts(&sim, c, g), ["m1", "m2"], "Carol had them live");
+    sim.disconnect(c);
+    disk.sync(&mut sim);
+    // Bob is back: his page is on the disk, and the read runs now...
+    let b = sim.login(2, "bob");
+    let records = sim.hub.poll_writes();
+    let read = disk.db.write(&records).unwrap();
+    // ...while Alice writes again and Carol, back too, is handed that from memory.
+    send(&mut sim, a, 3, Target::Group(g), "m3");
+    let c = sim.login(3, "carol");
+    assert_eq!(texts(&sim, c, g), ["m3"]);
+    // The read comes back (it could not have seen m3).
+    let now = sim.now;
+    sim.hub.handle_written(1, true, now);
+    sim.hub.handle_loaded(read, now);
+    sim.run();
+    disk.sync(&mut sim);
+    assert_eq!(
+        texts(&sim, b, g),
+        ["m1", "m2", "m3"],
+        "nothing lost for Bob"
+    );
+}
