@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use futures::FutureExt;
 
 use super::error::Error;
-use super::many::blocks::Blocks;
+use super::many::blocks::{Block, Blocks, Seat};
 use super::wire;
 use crate::limits;
 
@@ -33,9 +33,32 @@ pub(crate) struct Planned {
 /// file is read to its end.
 pub(crate) struct Batch {
     /// Encoded data messages, at most [`limits::CHUNK`] bytes of file each.
-    pub(crate) msgs: Vec<Vec<u8>>,
+    msgs: Vec<Vec<u8>>,
+    /// Or, read through the shared reader: a block and where this copy's bytes start in
+    /// it (cut into messages by [`Batch::take_msgs`], on the caller's thread, so that the
+    /// copies' buffers come and go in one place rather than in every disk thread).
+    block: Option<(Block, usize)>,
     /// BLAKE3 over the whole file, with its last batch.
     pub(crate) hash: Option<[u8; 32]>,
+}
+
+impl Batch {
+    /// The data messages, encoded, at most [`limits::CHUNK`] bytes of file each.
+    pub(crate) fn take_msgs(&mut self) -> Vec<Vec<u8>> {
+        if let Some((block, skip)) = self.block.take() {
+            let data = block.get(skip..).unwrap_or_default();
+            return data
+                .chunks(limits::CHUNK)
+                .map(|chunk| {
+                    let mut buf = Vec::with_capacity(chunk.len() + 1);
+                    buf.push(wire::DATA);
+                    buf.extend_from_slice(chunk);
+                    buf
+                })
+                .collect();
+        }
+        std::mem::take(&mut self.msgs)
+    }
 }
 
 type Trip = blocking::Task<Result<(Option<FileReader>, Batch), Error>>;
@@ -106,7 +129,8 @@ impl ReadAhead {
 struct FileReader {
     file: std::fs::File,
     plan: Planned,
-    blocks: Option<Arc<Blocks>>,
+    /// This copy's place at the shared reader, if it reads through one.
+    seat: Option<Seat>,
     hasher: blake3::Hasher,
     size: u64,
     remaining: u64,
@@ -136,8 +160,8 @@ impl FileReader {
             hasher,
             size: p.size,
             remaining: p.size - p.offset,
+            seat: blocks.map(|b| b.join(p.index, p.offset)),
             plan: p,
-            blocks,
         }
         .batch()
     }
@@ -145,8 +169,8 @@ impl FileReader {
     /// Reads up to [`DISK_BATCH`] bytes as data messages of at most [`limits::CHUNK`];
     /// gives the reader back unless the file is done.
     fn batch(mut self) -> Result<(Option<Self>, Batch), Error> {
-        if let Some(blocks) = self.blocks.clone() {
-            return self.shared_batch(&blocks);
+        if self.seat.is_some() {
+            return self.shared_batch();
         }
         let mut msgs = Vec::new();
         let mut budget = DISK_BATCH as u64;
@@ -166,43 +190,48 @@ impl FileReader {
             budget -= n;
             msgs.push(buf);
         }
-        self.finish(msgs)
+        self.finish(msgs, None)
     }
 
     /// The rest of the block the next byte is in, from the shared reader.
-    fn shared_batch(mut self, blocks: &Blocks) -> Result<(Option<Self>, Batch), Error> {
+    fn shared_batch(mut self) -> Result<(Option<Self>, Batch), Error> {
+        let Some(seat) = self.seat.as_ref() else {
+            unreachable!("shared_batch is called with a seat")
+        };
         let at = self.size - self.remaining;
-        let n = at / blocks.block_size();
-        let block = blocks.get(self.plan.index, &self.plan.path, self.size, n)?;
-        let skip = usize::try_from(at - n * blocks.block_size()).unwrap_or(usize::MAX);
+        let n = at / seat.block_size();
+        let block = seat.get(self.plan.index, &self.plan.path, self.size, n)?;
+        let skip = usize::try_from(at - n * seat.block_size()).unwrap_or(usize::MAX);
         let data = block.get(skip..).ok_or(Error::SourceChanged)?;
         if data.is_empty() && self.remaining > 0 {
             return Err(Error::SourceChanged);
         }
-        let mut msgs = Vec::new();
-        for chunk in data.chunks(limits::CHUNK) {
-            let mut buf = Vec::with_capacity(chunk.len() + 1);
-            buf.push(wire::DATA);
-            buf.extend_from_slice(chunk);
-            self.hasher.update(chunk);
-            msgs.push(buf);
-        }
+        self.hasher.update(data);
         self.remaining = self.remaining.saturating_sub(data.len() as u64);
-        self.finish(msgs)
+        self.finish(Vec::new(), Some((block, skip)))
     }
 
     /// Gives the reader back with `msgs` unless the file is done; then checks its size
     /// again and adds its hash.
-    fn finish(self, msgs: Vec<Vec<u8>>) -> Result<(Option<Self>, Batch), Error> {
+    fn finish(
+        self,
+        msgs: Vec<Vec<u8>>,
+        block: Option<(Block, usize)>,
+    ) -> Result<(Option<Self>, Batch), Error> {
         if self.remaining > 0 {
-            return Ok((Some(self), Batch { msgs, hash: None }));
+            let batch = Batch {
+                msgs,
+                block,
+                hash: None,
+            };
+            return Ok((Some(self), batch));
         }
         let len = self.file.metadata().map_err(read_error)?.len();
         if len != self.size {
             return Err(Error::SourceChanged);
         }
         let hash = Some(*self.hasher.finalize().as_bytes());
-        Ok((None, Batch { msgs, hash }))
+        Ok((None, Batch { msgs, block, hash }))
     }
 }
 

@@ -232,8 +232,8 @@ async fn stream(
                 }
                 sender.handle_link_lost();
             }
-            Input::Batch(Ok(batch)) => {
-                for msg in batch.msgs {
+            Input::Batch(Ok(mut batch)) => {
+                for msg in batch.take_msgs() {
                     read += msg.len() as u64 - 1;
                     pump.push(msg);
                 }

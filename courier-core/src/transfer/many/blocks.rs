@@ -1,35 +1,57 @@
-//! The shared reader: the transfers of one send to many read the source through it, so a
-//! block of a file is read from disk once for every transfer that wants it at about the
-//! same time. It keeps at most a fixed number of blocks (least recently used goes first);
-//! a transfer far behind the others, or resuming elsewhere, misses the cache and reads its
-//! block on its own (that block then takes one place in the cache, never more). Nobody
-//! waits for anybody, except for a block that another transfer is reading right now.
+//! The shared reader: the copies of one send to many read the source through it, so a
+//! block of a file is read from disk once for every copy that wants it at about the same
+//! time. It keeps at most a fixed number of blocks.
 //!
-//! Called on the `blocking` pool (it reads files and may wait for another reader).
+//! The copies reading together form a **convoy**: a block is evicted first when no copy
+//! of the convoy still needs it (every one has passed it). When the cache is full of
+//! blocks someone in the convoy still needs, a copy that would read a new block waits a
+//! little ([`WAIT`]) for the others to catch up; whoever is still behind after that is
+//! **left behind**: it no longer holds the others back and reads on its own (its blocks
+//! take a place in the cache only when one is free), until it finds its next block in the
+//! cache again. A copy that starts or resumes behind what the cache holds starts left
+//! behind. So a copy far behind, or resuming elsewhere, never grows the cache nor holds
+//! everyone back for more than [`WAIT`].
+//!
+//! Called on the `blocking` pool (it reads files and may wait for other copies).
 
 use std::collections::HashMap;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use super::super::error::Error;
 
-/// A block's bytes, shared by every transfer that reads it.
+/// A block's bytes, shared by every copy that reads it.
 pub(crate) type Block = Arc<[u8]>;
 
-/// Which block: a manifest file index and the block number within the file.
+/// Which block: a manifest file index and the block number within the file. Copies read
+/// files in plan order, so a copy at key `c` still needs every block from `c` on.
 type Key = (u32, u64);
+
+/// How long a copy waits for the convoy before it leaves the ones behind.
+pub(crate) const WAIT: Duration = Duration::from_millis(200);
 
 enum Entry {
     /// Someone is reading it from disk; wait for them.
     Loading,
-    /// Read: the bytes, and when they were last used (for eviction).
+    /// Read: the bytes, and when they were last used.
     Ready(Block, u64),
+}
+
+/// Where one copy reads.
+struct Cursor {
+    /// The next block it wants.
+    at: Key,
+    /// Left behind: it does not hold the others back.
+    behind: bool,
 }
 
 #[derive(Default)]
 struct State {
     entries: HashMap<Key, Entry>,
+    cursors: HashMap<u64, Cursor>,
+    next_reader: u64,
     /// A clock that ticks at every use.
     tick: u64,
     /// Blocks read from disk, and their bytes.
@@ -39,14 +61,76 @@ struct State {
     hits: u64,
 }
 
+impl State {
+    fn ready(&self) -> impl Iterator<Item = (&Key, u64)> {
+        self.entries.iter().filter_map(|(k, e)| match e {
+            Entry::Ready(_, used) => Some((k, *used)),
+            Entry::Loading => None,
+        })
+    }
+
+    /// Whether a copy of the convoy still needs block `key`.
+    fn needed(&self, key: Key) -> bool {
+        self.cursors.values().any(|c| !c.behind && c.at <= key)
+    }
+
+    /// The least recently used block nobody in the convoy needs.
+    fn spare(&self) -> Option<Key> {
+        self.ready()
+            .filter(|(k, _)| !self.needed(**k))
+            .min_by_key(|(_, used)| *used)
+            .map(|(k, _)| *k)
+    }
+
+    fn lru(&self) -> Option<Key> {
+        self.ready().min_by_key(|(_, used)| *used).map(|(k, _)| *k)
+    }
+
+    fn behind(&self, reader: u64) -> bool {
+        self.cursors.get(&reader).is_some_and(|c| c.behind)
+    }
+
+    fn set(&mut self, reader: u64, at: Key, behind: Option<bool>) {
+        if let Some(c) = self.cursors.get_mut(&reader) {
+            c.at = at;
+            if let Some(b) = behind {
+                c.behind = b;
+            }
+        }
+    }
+
+    /// Whether a copy of the convoy other than `reader` is behind `key`.
+    fn anyone_behind(&self, reader: u64, key: Key) -> bool {
+        self.cursors
+            .iter()
+            .any(|(r, c)| *r != reader && !c.behind && c.at < key)
+    }
+
+    /// Leaves behind the rearmost copies of the convoy (not `reader`).
+    fn leave_rearmost(&mut self, reader: u64) {
+        let rear = self
+            .cursors
+            .iter()
+            .filter(|(r, c)| **r != reader && !c.behind)
+            .map(|(_, c)| c.at)
+            .min();
+        for (r, c) in &mut self.cursors {
+            if *r != reader && Some(c.at) == rear {
+                c.behind = true;
+            }
+        }
+    }
+}
+
 /// The block cache in front of the source's files.
 pub(crate) struct Blocks {
-    /// Bytes per block (the read-ahead's batch).
+    /// Bytes per block.
     block: u64,
     /// Most blocks kept.
     capacity: usize,
     state: Mutex<State>,
-    loaded: Condvar,
+    /// Rung when a block is read, or a copy moves or leaves.
+    moved: Condvar,
 }
 
 /// What the shared reader did so far.
@@ -62,6 +146,34 @@ pub(crate) struct Counts {
     pub(crate) held: usize,
 }
 
+/// One copy's place at the shared reader, from its first block of a file to its last;
+/// dropping it leaves.
+pub(crate) struct Seat {
+    blocks: Arc<Blocks>,
+    reader: u64,
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        let mut st = self.blocks.lock();
+        st.cursors.remove(&self.reader);
+        drop(st);
+        self.blocks.moved.notify_all();
+    }
+}
+
+impl Seat {
+    /// Block `n` of file `index` (at `path`, declared `size` bytes): see [`Blocks::get`].
+    pub(crate) fn get(&self, index: u32, path: &Path, size: u64, n: u64) -> Result<Block, Error> {
+        self.blocks.get(self.reader, index, path, size, n)
+    }
+
+    /// Bytes per block.
+    pub(crate) fn block_size(&self) -> u64 {
+        self.blocks.block
+    }
+}
+
 impl Blocks {
     /// A cache of at most `capacity` blocks of `block` bytes.
     pub(crate) fn new(block: usize, capacity: usize) -> Self {
@@ -69,17 +181,32 @@ impl Blocks {
             block: block.max(1) as u64,
             capacity: capacity.max(1),
             state: Mutex::new(State::default()),
-            loaded: Condvar::new(),
+            moved: Condvar::new(),
         }
-    }
-
-    /// Bytes per block.
-    pub(crate) fn block_size(&self) -> u64 {
-        self.block
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A copy starts reading file `index` from byte `offset`.
+    pub(crate) fn join(self: &Arc<Self>, index: u32, offset: u64) -> Seat {
+        let at = (index, offset / self.block);
+        let mut st = self.lock();
+        st.next_reader += 1;
+        let reader = st.next_reader;
+        // Behind everything the cache holds of this file: it cannot catch up.
+        let oldest = st
+            .ready()
+            .filter(|(k, _)| k.0 == index)
+            .map(|(k, _)| *k)
+            .min();
+        let behind = oldest.is_some_and(|o| at < o);
+        st.cursors.insert(reader, Cursor { at, behind });
+        Seat {
+            blocks: self.clone(),
+            reader,
+        }
     }
 
     /// The counters (for tests, benches and the report).
@@ -89,22 +216,18 @@ impl Blocks {
             reads: st.reads,
             read_bytes: st.read_bytes,
             hits: st.hits,
-            held: st
-                .entries
-                .values()
-                .filter(|e| matches!(e, Entry::Ready(..)))
-                .count(),
+            held: st.ready().count(),
         }
     }
 
-    /// Block `n` of file `index` (at `path`, declared `size` bytes): from the cache, or
-    /// read now. Blocks the thread while another transfer reads the same block.
-    ///
-    /// # Errors
-    /// [`Error::SourceChanged`] when the file is shorter than declared; an I/O error.
-    pub(crate) fn get(&self, index: u32, path: &Path, size: u64, n: u64) -> Result<Block, Error> {
+    /// Block `n` of file `index` for copy `reader`: from the cache, or read now. Blocks
+    /// the thread while another copy reads the same block, or (at most [`WAIT`]) while the
+    /// cache is full of blocks the convoy behind still needs.
+    fn get(&self, reader: u64, index: u32, path: &Path, size: u64, n: u64) -> Result<Block, Error> {
         let key = (index, n);
+        let started = Instant::now();
         let mut st = self.lock();
+        st.set(reader, key, None);
         loop {
             st.tick += 1;
             let tick = st.tick;
@@ -113,12 +236,42 @@ impl Blocks {
                     *used = tick;
                     let block = block.clone();
                     st.hits += 1;
+                    // Found in the cache: with the convoy again.
+                    st.set(reader, (index, n + 1), Some(false));
+                    drop(st);
+                    self.moved.notify_all();
                     return Ok(block);
                 }
                 Some(Entry::Loading) => {
-                    st = self.loaded.wait(st).unwrap_or_else(PoisonError::into_inner);
+                    st = self.moved.wait(st).unwrap_or_else(PoisonError::into_inner);
+                    continue;
                 }
-                None => break,
+                None => {}
+            }
+            let full = st.ready().count() >= self.capacity;
+            if !full || st.behind(reader) || st.spare().is_some() {
+                break;
+            }
+            if !st.anyone_behind(reader, key) {
+                // The rearmost of the convoy, and what the cache holds is ahead of it:
+                // it is the one left behind.
+                st.set(reader, key, Some(true));
+                break;
+            }
+            let waited = started.elapsed();
+            if waited < WAIT {
+                // The convoy behind still needs every block held: let it catch up.
+                st = self
+                    .moved
+                    .wait_timeout(st, WAIT - waited)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+                continue;
+            }
+            let before = st.cursors.values().filter(|c| c.behind).count();
+            st.leave_rearmost(reader);
+            if st.cursors.values().filter(|c| c.behind).count() == before {
+                break;
             }
         }
         st.entries.insert(key, Entry::Loading);
@@ -127,47 +280,41 @@ impl Blocks {
         let len = size.saturating_sub(start).min(self.block);
         let read = read_at(path, start, len);
         let mut st = self.lock();
+        st.entries.remove(&key);
         let result = match read {
             Ok(block) => {
                 st.tick += 1;
                 let tick = st.tick;
                 st.reads += 1;
                 st.read_bytes += len;
-                st.entries.insert(key, Entry::Ready(block.clone(), tick));
-                evict(&mut st, self.capacity);
+                st.set(reader, (index, n + 1), None);
+                let full = st.ready().count() >= self.capacity;
+                let room = if !full {
+                    true
+                } else if let Some(k) = st.spare() {
+                    st.entries.remove(&k);
+                    true
+                } else if !st.behind(reader) {
+                    // Nobody left to wait for: the oldest goes.
+                    if let Some(k) = st.lru() {
+                        st.entries.remove(&k);
+                    }
+                    true
+                } else {
+                    // Left behind, and every place taken: read on its own.
+                    false
+                };
+                if room {
+                    st.entries.insert(key, Entry::Ready(block.clone(), tick));
+                }
                 Ok(block)
             }
-            Err(e) => {
-                // Whoever waits tries for themselves (and most likely fails the same way).
-                st.entries.remove(&key);
-                Err(e)
-            }
+            // Whoever waits tries for themselves (and most likely fails the same way).
+            Err(e) => Err(e),
         };
         drop(st);
-        self.loaded.notify_all();
+        self.moved.notify_all();
         result
-    }
-}
-
-/// Drops the least recently used ready blocks beyond `capacity`.
-fn evict(st: &mut State, capacity: usize) {
-    loop {
-        let mut ready = 0usize;
-        let mut oldest: Option<(Key, u64)> = None;
-        for (key, entry) in &st.entries {
-            if let Entry::Ready(_, used) = entry {
-                ready += 1;
-                if oldest.is_none_or(|(_, u)| *used < u) {
-                    oldest = Some((*key, *used));
-                }
-            }
-        }
-        match oldest {
-            Some((key, _)) if ready > capacity => {
-                st.entries.remove(&key);
-            }
-            _ => return,
-        }
     }
 }
 
@@ -211,11 +358,12 @@ mod tests {
             .map(|_| {
                 let (blocks, path, step) = (blocks.clone(), path.clone(), step.clone());
                 std::thread::spawn(move || {
+                    let seat = blocks.join(0, 0);
                     let mut got = Vec::new();
                     for n in 0..n_blocks {
                         // Eight transfers at the same offset at the same moment.
                         step.wait();
-                        got.extend_from_slice(&blocks.get(0, &path, 10_007, n).unwrap());
+                        got.extend_from_slice(&seat.get(0, &path, 10_007, n).unwrap());
                     }
                     got
                 })
@@ -239,29 +387,28 @@ mod tests {
     #[test]
     fn a_lagging_reader_does_not_grow_the_cache() {
         let (path, data) = file(100 * 100);
-        let blocks = Blocks::new(100, 3);
+        let blocks = Arc::new(Blocks::new(100, 3));
         let size = data.len() as u64;
+        let (p1, p2, laggard) = (blocks.join(0, 0), blocks.join(0, 0), blocks.join(0, 0));
         for n in 0..100u64 {
             // Two readers in step at block n, one laggard at block n / 4.
             assert_eq!(
-                *blocks.get(0, &path, size, n).unwrap(),
+                *p1.get(0, &path, size, n).unwrap(),
                 data[n as usize * 100..][..100]
             );
-            blocks.get(0, &path, size, n).unwrap();
+            p2.get(0, &path, size, n).unwrap();
             let lag = n / 4;
             assert_eq!(
-                *blocks.get(0, &path, size, lag).unwrap(),
+                *laggard.get(0, &path, size, lag).unwrap(),
                 data[lag as usize * 100..][..100]
             );
             assert!(blocks.counts().held <= 3, "{:?}", blocks.counts());
         }
         let counts = blocks.counts();
-        // The pair read each block once; the laggard re-read most of its blocks.
-        assert!(
-            counts.reads >= 100 && counts.reads <= 100 + 25,
-            "{counts:?}"
-        );
+        // The pair read each block once (the second of them always finds it); the
+        // laggard reads on its own, at most once per block it asks for.
         assert!(counts.hits >= 100, "{counts:?}");
+        assert!(counts.reads <= 100 + 100, "{counts:?}");
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
@@ -284,8 +431,8 @@ mod tests {
                 let mut ahead = ReadAhead::shared(plan, Some(blocks.clone()));
                 let (mut sent, mut hash) = (Vec::new(), None);
                 while let Some(b) = futures::future::poll_fn(|cx| ahead.poll_batch(cx)).await {
-                    let b = b.unwrap();
-                    sent.extend(b.msgs.iter().flat_map(|m| m[1..].to_vec()));
+                    let mut b = b.unwrap();
+                    sent.extend(b.take_msgs().iter().flat_map(|m| m[1..].to_vec()));
                     hash = hash.or(b.hash);
                 }
                 (sent, hash)
@@ -298,17 +445,66 @@ mod tests {
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
+    /// The convoy: a copy one step ahead waits for the one behind instead of evicting a
+    /// block it still needs, so both are served by one read per block.
+    /// (The copy behind acts within [`WAIT`]: it runs at once on this thread.)
+    #[test]
+    fn a_copy_ahead_waits_for_the_convoy() {
+        let (path, data) = file(10 * 100);
+        let blocks = Arc::new(Blocks::new(100, 2));
+        let (ahead, behind) = (blocks.join(0, 0), blocks.join(0, 0));
+        ahead.get(0, &path, 1000, 0).unwrap();
+        ahead.get(0, &path, 1000, 1).unwrap();
+        let p = path.clone();
+        let ahead = std::thread::spawn(move || {
+            let got = ahead.get(0, &p, 1000, 2).unwrap();
+            (ahead, got)
+        });
+        behind.get(0, &path, 1000, 0).unwrap();
+        behind.get(0, &path, 1000, 1).unwrap();
+        let (_ahead, got) = ahead.join().unwrap();
+        assert_eq!(*got, data[200..300]);
+        assert_eq!(*behind.get(0, &path, 1000, 2).unwrap(), data[200..300]);
+        assert_eq!(blocks.counts().reads, 3, "{:?}", blocks.counts());
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    /// A copy that does not move is left behind after [`WAIT`]: the one ahead goes on
+    /// (no deadlock), the cache never holds more than its capacity, and the one left
+    /// behind still gets its bytes, read on its own.
+    #[test]
+    fn a_stalled_copy_is_left_behind() {
+        let (path, data) = file(10 * 100);
+        let blocks = Arc::new(Blocks::new(100, 2));
+        let (ahead, stalled) = (blocks.join(0, 0), blocks.join(0, 0));
+        for n in 0..10 {
+            assert_eq!(
+                *ahead.get(0, &path, 1000, n).unwrap(),
+                data[n as usize * 100..][..100]
+            );
+            assert!(blocks.counts().held <= 2);
+        }
+        for n in 0..10 {
+            assert_eq!(
+                *stalled.get(0, &path, 1000, n).unwrap(),
+                data[n as usize * 100..][..100]
+            );
+            assert!(blocks.counts().held <= 2);
+        }
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
     #[test]
     fn a_file_shorter_than_declared_changed() {
         let (path, _) = file(150);
-        let blocks = Blocks::new(100, 2);
+        let seat = Arc::new(Blocks::new(100, 2)).join(0, 0);
         assert!(matches!(
-            blocks.get(0, &path, 300, 1),
+            seat.get(0, &path, 300, 1),
             Err(Error::SourceChanged)
         ));
         // The failed block is not cached as loading: the next try reads again.
         assert!(matches!(
-            blocks.get(0, &path, 300, 1),
+            seat.get(0, &path, 300, 1),
             Err(Error::SourceChanged)
         ));
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
