@@ -30,9 +30,8 @@ fn data(len: usize) -> Vec<u8> {
 /// Takes the next offer into `dir` (or declines it) in the background.
 fn answer(mut client: Client, dir: PathBuf, accept: bool) {
     spawn(async move {
-        let offer = match client.event(|e| matches!(e, Event::Offer(_))).await {
-            Event::Offer(o) => o,
-            _ => unreachable!(),
+        let Event::Offer(offer) = client.event(|e| matches!(e, Event::Offer(_))).await else {
+            unreachable!()
         };
         if !accept {
             client

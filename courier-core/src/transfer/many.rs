@@ -78,6 +78,32 @@ impl Default for Config {
 pub(crate) struct Shared {
     /// The shared reader.
     pub(crate) blocks: Arc<Blocks>,
+    /// When the copies now at the start line set off (see [`Shared::start_at`]).
+    start: std::sync::Mutex<Option<Instant>>,
+}
+
+/// How long the first copy ready to stream waits for the others offered with it.
+pub const START_LINE: Duration = Duration::from_millis(500);
+
+impl Shared {
+    /// When a copy ready to stream at `now` sets off: copies accepted at about the same
+    /// time (within [`START_LINE`] of the first of them) set off together, so that they
+    /// read the source together; a copy after that sets off at once or opens the next
+    /// start line. The receiver waits far longer than this for the first byte.
+    pub(crate) fn start_at(&self, now: Instant) -> Instant {
+        let mut start = self
+            .start
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match *start {
+            Some(at) if now <= at => at,
+            _ => {
+                let at = now + START_LINE;
+                *start = Some(at);
+                at
+            }
+        }
+    }
 }
 
 /// What became of one recipient.
@@ -272,6 +298,7 @@ async fn run(
     let blocks = Arc::new(Blocks::new(BLOCK, config.cache_blocks));
     let shared = Arc::new(Shared {
         blocks: blocks.clone(),
+        start: std::sync::Mutex::new(None),
     });
     let options = Options {
         wait: true,

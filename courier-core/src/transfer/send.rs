@@ -180,6 +180,10 @@ async fn stream(
         if reading.is_none()
             && let Some(offsets) = sender.offsets()
         {
+            if let Some(shared) = &ctx.shared {
+                // Sets off with the other copies ready about now.
+                async_io::Timer::at(shared.start_at(Instant::now())).await;
+            }
             let plan = sender
                 .files()
                 .iter()

@@ -8,9 +8,10 @@
 //! little ([`WAIT`]) for the others to catch up; whoever is still behind after that is
 //! **left behind**: it no longer holds the others back and reads on its own (its blocks
 //! take a place in the cache only when one is free), until it finds its next block in the
-//! cache again. A copy that starts or resumes behind what the cache holds starts left
-//! behind. So a copy far behind, or resuming elsewhere, never grows the cache nor holds
-//! everyone back for more than [`WAIT`].
+//! cache again. Only copies less than the cache's size behind count: one further back
+//! (started later, resuming elsewhere) holds no block and nobody waits for it. So a copy
+//! far behind never grows the cache nor holds everyone back, and one a little behind for
+//! at most [`WAIT`].
 //!
 //! Called on the `blocking` pool (it reads files and may wait for other copies).
 
@@ -69,15 +70,19 @@ impl State {
         })
     }
 
-    /// Whether a copy of the convoy still needs block `key`.
-    fn needed(&self, key: Key) -> bool {
-        self.cursors.values().any(|c| !c.behind && c.at <= key)
+    /// Whether a copy of the convoy still needs block `key` soon: it has not passed it,
+    /// and is at most `reach` blocks before it (a copy further back is not served by the
+    /// cache anyway, and must not make it hold blocks for nothing).
+    fn needed(&self, key: Key, reach: u64) -> bool {
+        self.cursors
+            .values()
+            .any(|c| !c.behind && within(c.at, key, reach))
     }
 
     /// The least recently used block nobody in the convoy needs.
-    fn spare(&self) -> Option<Key> {
+    fn spare(&self, reach: u64) -> Option<Key> {
         self.ready()
-            .filter(|(k, _)| !self.needed(**k))
+            .filter(|(k, _)| !self.needed(**k, reach))
             .min_by_key(|(_, used)| *used)
             .map(|(k, _)| *k)
     }
@@ -99,19 +104,21 @@ impl State {
         }
     }
 
-    /// Whether a copy of the convoy other than `reader` is behind `key`.
-    fn anyone_behind(&self, reader: u64, key: Key) -> bool {
+    /// Whether a copy of the convoy other than `reader` is a little behind `key` (at
+    /// most `reach` blocks).
+    fn anyone_behind(&self, reader: u64, key: Key, reach: u64) -> bool {
         self.cursors
             .iter()
-            .any(|(r, c)| *r != reader && !c.behind && c.at < key)
+            .any(|(r, c)| *r != reader && !c.behind && c.at < key && within(c.at, key, reach))
     }
 
-    /// Leaves behind the rearmost copies of the convoy (not `reader`).
-    fn leave_rearmost(&mut self, reader: u64) {
+    /// Leaves behind the rearmost copies of the convoy within `reach` of `key` (not
+    /// `reader`).
+    fn leave_rearmost(&mut self, reader: u64, key: Key, reach: u64) {
         let rear = self
             .cursors
             .iter()
-            .filter(|(r, c)| **r != reader && !c.behind)
+            .filter(|(r, c)| **r != reader && !c.behind && within(c.at, key, reach))
             .map(|(_, c)| c.at)
             .min();
         for (r, c) in &mut self.cursors {
@@ -120,6 +127,11 @@ impl State {
             }
         }
     }
+}
+
+/// Whether a copy at `at` will want block `key` within `reach` blocks.
+fn within(at: Key, key: Key, reach: u64) -> bool {
+    at.0 == key.0 && at.1 <= key.1 && key.1 - at.1 <= reach
 }
 
 /// The block cache in front of the source's files.
@@ -195,14 +207,7 @@ impl Blocks {
         let mut st = self.lock();
         st.next_reader += 1;
         let reader = st.next_reader;
-        // Behind everything the cache holds of this file: it cannot catch up.
-        let oldest = st
-            .ready()
-            .filter(|(k, _)| k.0 == index)
-            .map(|(k, _)| *k)
-            .min();
-        let behind = oldest.is_some_and(|o| at < o);
-        st.cursors.insert(reader, Cursor { at, behind });
+        st.cursors.insert(reader, Cursor { at, behind: false });
         Seat {
             blocks: self.clone(),
             reader,
@@ -248,11 +253,12 @@ impl Blocks {
                 }
                 None => {}
             }
+            let reach = self.capacity as u64;
             let full = st.ready().count() >= self.capacity;
-            if !full || st.behind(reader) || st.spare().is_some() {
+            if !full || st.behind(reader) || st.spare(reach).is_some() {
                 break;
             }
-            if !st.anyone_behind(reader, key) {
+            if !st.anyone_behind(reader, key, reach) {
                 // The rearmost of the convoy, and what the cache holds is ahead of it:
                 // it is the one left behind.
                 st.set(reader, key, Some(true));
@@ -269,7 +275,7 @@ impl Blocks {
                 continue;
             }
             let before = st.cursors.values().filter(|c| c.behind).count();
-            st.leave_rearmost(reader);
+            st.leave_rearmost(reader, key, reach);
             if st.cursors.values().filter(|c| c.behind).count() == before {
                 break;
             }
@@ -291,7 +297,7 @@ impl Blocks {
                 let full = st.ready().count() >= self.capacity;
                 let room = if !full {
                     true
-                } else if let Some(k) = st.spare() {
+                } else if let Some(k) = st.spare(self.capacity as u64) {
                     st.entries.remove(&k);
                     true
                 } else if !st.behind(reader) {
