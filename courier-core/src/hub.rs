@@ -10,7 +10,8 @@
 //!    before the first connection: [`Hub::restore`] (the backlog's counts; from then on
 //!    the hub writes through [`Hub::poll_writes`]), [`Hub::restore_member`] for each
 //!    member, [`Hub::restore_offers`], [`Hub::restore_bans`], [`Hub::restore_receipts`]
-//!    (the `delivered` receipts owed to offline senders). A hub never given
+//!    (the `delivered` receipts owed to offline senders), [`Hub::restore_groups`] (the
+//!    groups, their members and logs). A hub never given
 //!    [`Hub::restore`] holds everything in memory.
 //! 2. **Inputs**, as they happen:
 //!    - a connection's life: [`Hub::handle_accept`] (a TCP connection arrived; it may be
@@ -24,8 +25,8 @@
 //!      [`Transmit::Reachback`]), [`Hub::handle_written`] and then [`Hub::handle_loaded`]
 //!      (a batch from [`Hub::poll_writes`] was committed, or failed);
 //!    - the owner's requests, which the driver reads from the database (`courier hub
-//!      forget`, `ban`, `unban`, `drop --from`): [`Hub::forget_device`], [`Hub::ban`],
-//!      [`Hub::unban`], [`Hub::drop_from`];
+//!      forget`, `ban`, `unban`, `drop --from`, `groups remove`): [`Hub::forget_device`],
+//!      [`Hub::ban`], [`Hub::unban`], [`Hub::drop_from`], [`Hub::owner_remove`];
 //!    - the end: [`Hub::shutdown`] says goodbye to every client and closes every
 //!      connection.
 //! 3. **Outputs**, after each input (or batch of inputs), in this order:
@@ -50,6 +51,8 @@
 //! - `members.rs`: what logged-in members do (messages, notices, profiles, contact pages,
 //!   pictures) and the presence batches; `route.rs` is the pure routing rule;
 //!   `presence.rs` the directory of everyone the hub has seen.
+//! - `groups.rs`: groups, their logs (one copy of each entry), membership, the pages
+//!   for members back from away, read marks.
 //! - `mailbox.rs`: messages stored for offline members and their shares of the room;
 //!   `store.rs`: the hub's side of its database (restore, [`Hub::poll_writes`],
 //!   [`Hub::handle_written`], [`Hub::handle_loaded`]); [`db`]: the database itself.
@@ -66,6 +69,7 @@ mod broker;
 mod config;
 mod conn;
 pub mod db;
+mod groups;
 pub mod home;
 mod limit;
 mod login;
@@ -160,6 +164,8 @@ pub struct Hub {
     reachbacks: HashMap<ClientId, Bucket>,
     /// Identities the owner banned: refused at every login.
     banned: HashSet<ClientId>,
+    /// The groups, their logs and what is under way for them.
+    groups: groups::Groups,
 }
 
 impl fmt::Debug for Hub {
@@ -220,6 +226,7 @@ impl Hub {
             reaching: 0,
             reachbacks: HashMap::new(),
             banned: HashSet::new(),
+            groups: groups::Groups::default(),
         }
     }
 
@@ -230,7 +237,12 @@ impl Hub {
 
     /// Current counters.
     pub fn stats(&self) -> Stats {
+        let (groups, group_entries, group_bytes, group_entries_in_memory) = self.groups.counts();
         Stats {
+            groups,
+            group_entries,
+            group_bytes,
+            group_entries_in_memory,
             connections: self.conns.len(),
             logged_in: self.logged_in,
             preauth: self.preauth,
@@ -275,6 +287,7 @@ impl Hub {
             } else {
                 self.mailboxes.expire_in_memory(before);
             }
+            self.expire_group_entries(before);
             self.expire_offers(before, now);
             let wall = self.wall(now);
             let (directory, age) = (&self.directory, self.config.newcomer_age);
