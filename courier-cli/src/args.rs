@@ -228,7 +228,8 @@ pub(crate) struct HistoryArgs {
 pub(crate) struct SendArgs {
     #[command(flatten)]
     pub(crate) client: ClientArgs,
-    /// Recipient: a display name or an id prefix (4+ hex digits). Repeat for several.
+    /// Recipient: a display name, an id prefix (4+ hex digits), or a group as '#NAME' (its
+    /// members other than you). Repeat for several.
     #[arg(long, required = true, value_name = "WHO")]
     pub(crate) to: Vec<String>,
     /// Files and folders to send (folders keep their structure).

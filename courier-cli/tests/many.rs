@@ -278,3 +278,47 @@ fn files_to_eight_with_offline_declining_and_killed_receivers() {
     );
     drop((online_now, r6, r7, r8));
 }
+
+/// `--to '#ops'`: the files go to the group's members other than the sender, one copy
+/// each, and both are verified.
+#[test]
+fn files_to_a_group_go_to_its_other_members() {
+    let dir = TempDir::new("cli-many-group");
+    let dir = dir.path().to_path_buf();
+    let mut cmd = Command::new(BIN);
+    cmd.env("COURIER_PASSWORD", PW);
+    let hub = Hub::spawn(cmd, "127.0.0.1:0", dir.join("hub"), &[]);
+    for n in ["gb", "gc"] {
+        let out = client(&hub, &dir, n).arg("who").output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let out = client(&hub, &dir, "ga")
+        .args(["group", "create", "ops", "--with", "gb,gc"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let receivers: Vec<ChildGuard> = ["gb", "gc"]
+        .iter()
+        .map(|n| receiver(&hub, &dir, n, &[]))
+        .collect();
+    wait_for("the receivers online", Duration::from_secs(30), || {
+        online(&hub, &dir, &["gb", "gc"])
+    });
+    std::fs::write(dir.join("agenda.txt"), b"monday").unwrap();
+    let out = client(&hub, &dir, "ga")
+        .args(["send", "--json", "--to", "#ops"])
+        .arg(dir.join("agenda.txt"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let lines = courier_testkit::json::json_lines(&out.stdout);
+    let result = lines.iter().find(|v| v["type"] == "result").unwrap();
+    assert_eq!(result["verified"], 2, "{result}");
+    for n in ["gb", "gc"] {
+        assert_eq!(
+            std::fs::read(dir.join("dl").join(n).join("agenda.txt")).unwrap(),
+            b"monday"
+        );
+    }
+    drop(receivers);
+}

@@ -19,7 +19,8 @@ pub(crate) async fn run(args: SendArgs) -> Result<ExitCode> {
             bail!("{} does not exist", p.display());
         }
     }
-    if args.to.len() > 1 {
+    // Several contacts, or a group's members: one offer each.
+    if args.to.len() > 1 || args.to.iter().any(|w| w.trim_start().starts_with('#')) {
         return super::send_many::run(args).await;
     }
     let mut client = Client::connect(&args.client, false, false).await?;

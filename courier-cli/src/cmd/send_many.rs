@@ -22,12 +22,32 @@ pub(crate) async fn run(args: SendArgs) -> Result<ExitCode> {
     let mut client = Client::connect(&args.client, false, false).await?;
     let mut to: Vec<ClientId> = Vec::new();
     for who in &args.to {
-        match client.resolve(who)? {
+        let ids: Vec<ClientId> = match client.target(who).await? {
             Target::Client(id) if id == client.me => bail!("{who:?} is you"),
-            Target::Client(id) if !to.contains(&id) => to.push(id),
-            Target::Client(_) => {}
-            Target::Everyone | Target::Group(_) => {
-                bail!("files go to contacts: name each with --to ({who:?} is not one)")
+            Target::Client(id) => vec![id],
+            // A group: its members other than us, as they are now.
+            Target::Group(g) => {
+                let members: Vec<ClientId> = client
+                    .groups
+                    .get(&g)
+                    .map(|group| group.members.iter().map(|m| m.id).collect())
+                    .unwrap_or_default();
+                let others: Vec<ClientId> =
+                    members.into_iter().filter(|id| *id != client.me).collect();
+                if others.is_empty() {
+                    bail!("{} has no other members", safe(&client.group_label(g)));
+                }
+                others
+            }
+            Target::Everyone => {
+                bail!(
+                    "files go to contacts or a group's members: name each with --to, or a group as '#NAME'"
+                )
+            }
+        };
+        for id in ids {
+            if !to.contains(&id) {
+                to.push(id);
             }
         }
     }
