@@ -17,6 +17,8 @@
 //!   ticket, direct or relayed, over [`peer`]'s pinned TLS), `read_ahead.rs` reads the
 //!   sender's files, `write_behind.rs` writes and names the receiver's, `pump.rs` moves
 //!   messages;
+//! - [`many`]: the same files to several recipients, one transfer (a copy) each, with a
+//!   coordinator that shares the reading of the source and caps the copies running;
 //! - [`link_test`] (the prober) and [`answer_link_tests`] (the wrapper front ends put
 //!   around a session's updates to answer others' tests): a transfer with no file;
 //! - [`wire`]: the messages on a peer connection; [`source`]: local files → a manifest;
