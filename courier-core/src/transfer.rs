@@ -17,6 +17,8 @@
 //!   ticket, direct or relayed, over [`peer`]'s pinned TLS), `read_ahead.rs` reads the
 //!   sender's files, `write_behind.rs` writes and names the receiver's, `pump.rs` moves
 //!   messages;
+//! - [`many`]: the same files to several recipients, one transfer (a copy) each, with a
+//!   coordinator that shares the reading of the source and caps the copies running;
 //! - [`link_test`] (the prober) and [`answer_link_tests`] (the wrapper front ends put
 //!   around a session's updates to answer others' tests): a transfer with no file;
 //! - [`wire`]: the messages on a peer connection; [`source`]: local files → a manifest;
@@ -25,6 +27,7 @@
 
 mod error;
 mod link_test;
+pub mod many;
 mod meter;
 mod pump;
 mod race;
@@ -295,6 +298,8 @@ pub(crate) struct Ctx {
     updates: Outbox<Update>,
     /// Answering a link test of this way: dial the prober only where the hub sees it.
     pub(crate) answering: Option<crate::proto::LinkTest>,
+    /// One of the transfers of a send to many: their shared reader and running slots.
+    pub(crate) shared: Option<Arc<many::Shared>>,
 }
 
 impl Ctx {
@@ -309,6 +314,18 @@ fn transfer_stream<F>(handle: Handle, run: impl FnOnce(Ctx) -> F) -> Transfer
 where
     F: Future<Output = Result<Summary, Error>> + Send + 'static,
 {
+    shared_stream(handle, None, run)
+}
+
+/// [`transfer_stream`] for one of the transfers of a send to many.
+fn shared_stream<F>(
+    handle: Handle,
+    shared: Option<Arc<many::Shared>>,
+    run: impl FnOnce(Ctx) -> F,
+) -> Transfer
+where
+    F: Future<Output = Result<Summary, Error>> + Send + 'static,
+{
     let (updates, rx) = async_channel::bounded(64);
     let (cancel_tx, cancel) = async_channel::bounded(1);
     let ctx = Ctx {
@@ -317,6 +334,7 @@ where
         cancel,
         updates: updates.clone(),
         answering: None,
+        shared,
     };
     let fut = run(ctx);
     let driver = async move {

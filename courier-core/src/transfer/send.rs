@@ -161,6 +161,11 @@ async fn stream(
     // The plan position of the file being read, and its bytes read so far.
     let (mut k, mut read) = (0usize, 0u64);
     let mut alarms = Alarms::new(&ctx.cancel);
+    // One of several copies queues one block at most, so that their sum stays small.
+    let high_water = match ctx.shared {
+        Some(_) => super::many::BLOCK,
+        None => DISK_BATCH,
+    };
     loop {
         while let Some(msg) = sender.poll_transmit() {
             pump.push_control(&msg);
@@ -175,18 +180,24 @@ async fn stream(
         if reading.is_none()
             && let Some(offsets) = sender.offsets()
         {
+            if let Some(shared) = &ctx.shared {
+                // Sets off with the other copies ready about now.
+                async_io::Timer::at(shared.start_at(Instant::now())).await;
+            }
             let plan = sender
                 .files()
                 .iter()
                 .zip(offsets)
                 .zip(&paths)
                 .map(|((f, &offset), path)| Planned {
+                    index: f.index,
                     path: path.clone(),
                     size: f.size,
                     offset,
                 })
                 .collect();
-            reading = Some(ReadAhead::new(plan));
+            let blocks = ctx.shared.as_ref().map(|s| s.blocks.clone());
+            reading = Some(ReadAhead::shared(plan, blocks));
         }
         alarms.set(sender.poll_timeout());
         let input = futures::future::poll_fn(|cx| {
@@ -204,7 +215,7 @@ async fn stream(
             if let Poll::Ready(m) = pump.poll_read(cx) {
                 return Poll::Ready(Input::Peer(m));
             }
-            if pump.queued() < DISK_BATCH
+            if pump.queued() < high_water
                 && let Some(r) = reading.as_mut()
                 && let Poll::Ready(Some(b)) = r.poll_batch(cx)
             {
@@ -225,8 +236,8 @@ async fn stream(
                 }
                 sender.handle_link_lost();
             }
-            Input::Batch(Ok(batch)) => {
-                for msg in batch.msgs {
+            Input::Batch(Ok(mut batch)) => {
+                for msg in batch.take_msgs() {
                     read += msg.len() as u64 - 1;
                     pump.push(msg);
                 }

@@ -1,0 +1,149 @@
+//! Files to many through the core API on loopback: a real hub, real sessions, real links,
+//! real files (`transfer::many`). Run under smol and async-std (`both!`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+use courier_core::proto::ClientId;
+use courier_core::session::Event;
+use courier_core::transfer::many::{self, Status};
+use courier_core::transfer::{self, Options, Update};
+use futures::StreamExt;
+
+fn quick() -> Options {
+    Options {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        direct_wait: Duration::from_millis(300),
+        connect_deadline: Duration::from_secs(10),
+        ..Options::default()
+    }
+}
+
+fn data(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+/// Takes the next offer into `dir` (or declines it) in the background.
+fn answer(mut client: Client, dir: PathBuf, accept: bool) {
+    spawn(async move {
+        let Event::Offer(offer) = client.event(|e| matches!(e, Event::Offer(_))).await else {
+            unreachable!()
+        };
+        if !accept {
+            client
+                .handle()
+                .decline(offer.id, courier_core::proto::Declined::ByUser)
+                .await
+                .unwrap();
+            std::future::pending::<()>().await;
+        }
+        let mut t = transfer::receive(client.handle().clone(), offer, None, dir, quick());
+        while let Some(u) = t.next().await {
+            if let Update::Finished(r) = u {
+                r.unwrap();
+            }
+        }
+        // Stay logged in.
+        std::future::pending::<()>().await;
+        drop(client);
+    });
+}
+
+fn read(dir: &Path, name: &str) -> Vec<u8> {
+    std::fs::read(dir.join(name)).unwrap()
+}
+
+// One send to four online contacts (one declines) and one offline who logs in later:
+// proves each copy arrives whole, the decline settles only that recipient, the offline
+// one gets the offer at login and is reported so, and that the copies running together
+// read the source from disk once (a file smaller than the shared reader's cache).
+both!(
+    one_send_reaches_each_recipient_and_reads_the_disk_once,
+    || async {
+        let (hub, run) = start_hub(|_| {});
+        with_hub(run, async {
+            let addr = hub.addr();
+            let alice = Client::login(&addr, "alice").await;
+            // Fay is known to the hub, then offline.
+            let fay_config = client_config(&addr, "fay", PW);
+            let fay_id = fay_config.identity.id();
+            drop(Client::login_with(fay_config.clone()).await);
+            let src = scratch_dir("many-src");
+            let file = data(3 * many::BLOCK + 12_345);
+            std::fs::write(src.join("handout.pdf"), &file).unwrap();
+            let mut ids: Vec<ClientId> = Vec::new();
+            let mut dirs = Vec::new();
+            for (name, accept) in [("bob", true), ("cy", true), ("dan", true), ("eve", false)] {
+                let c = Client::login(&addr, name).await;
+                ids.push(c.id);
+                let dir = scratch_dir(&format!("many-{name}"));
+                dirs.push((c.id, dir.clone(), accept));
+                answer(c, dir, accept);
+            }
+            ids.push(fay_id);
+            let config = many::Config {
+                running: 5,
+                ..many::Config::default()
+            };
+            let mut sending = many::send(
+                alice.handle().clone(),
+                ids.clone(),
+                vec![src.join("handout.pdf")],
+                quick(),
+                config,
+            );
+            let fay_dir = scratch_dir("many-fay");
+            let mut settled = Vec::new();
+            let report = loop {
+                match sending.next().await.unwrap() {
+                    many::Update::Transfer {
+                        to,
+                        update: Update::Stored { .. },
+                    } if to == fay_id => {
+                        // Fay comes back: the offer waits for her at login.
+                        answer(
+                            Client::login_with(fay_config.clone()).await,
+                            fay_dir.clone(),
+                            true,
+                        );
+                    }
+                    many::Update::Settled(o) => settled.push(o.to),
+                    many::Update::Finished(r) => break r.unwrap(),
+                    _ => {}
+                }
+            };
+            assert_eq!(settled.len(), 5, "each recipient settled once");
+            assert!(report.all_verified(), "{report:?}");
+            let status: Vec<(ClientId, Status, bool)> = report
+                .outcomes
+                .iter()
+                .map(|o| (o.to, o.status, o.offline))
+                .collect();
+            for (id, dir, accept) in &dirs {
+                let want = if *accept {
+                    Status::Verified
+                } else {
+                    Status::Declined
+                };
+                assert!(status.contains(&(*id, want, false)), "{status:?}");
+                if *accept {
+                    assert!(read(dir, "handout.pdf") == file);
+                } else {
+                    assert!(!dir.join("handout.pdf").exists());
+                }
+            }
+            assert!(
+                status.contains(&(fay_id, Status::Verified, true)),
+                "{status:?}"
+            );
+            assert!(read(&fay_dir, "handout.pdf") == file);
+            // Four copies, and the disk was read once: the file fits in the cache.
+            assert_eq!(report.read_from_disk, file.len() as u64);
+        })
+        .await;
+    }
+);
