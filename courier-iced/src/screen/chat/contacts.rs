@@ -1,7 +1,8 @@
-//! The contact list: "Everyone", then every contact (online first), virtualised so a
-//! thousand contacts cost no more to draw than the dozen on screen, with the search
-//! field and the messages it found. It reads [`People`] (who is who) and a [`Listing`]
-//! the parent fills in from the conversations; it imports no other feature.
+//! The contact list: "Everyone", the groups we are in (by name, with "New group"), then
+//! every contact (online first), virtualised so a thousand contacts cost no more to draw
+//! than the dozen on screen, with the search field and the messages it found. It reads
+//! [`People`] (who is who), [`Groups`] and a [`Listing`] the parent fills in from the
+//! conversations; it imports no other feature.
 
 use courier_core::history::Entry;
 use courier_core::proto::{Contact, Presence, Target};
@@ -9,6 +10,7 @@ use courier_core::text as untrusted;
 use iced::widget::{button, column, container, row, scrollable, space, text, text_input};
 use iced::{Center, Element, Fill, Length};
 
+use super::groups::Groups;
 use super::people::{People, avatar_initials, presence_word};
 use crate::style;
 
@@ -22,6 +24,8 @@ pub struct Listing<'a> {
     pub unread: &'a dyn Fn(&Target) -> usize,
     /// Messages the search found, newest first.
     pub found: &'a [Entry],
+    /// The groups we are in.
+    pub groups: &'a Groups,
 }
 
 impl std::fmt::Debug for Listing<'_> {
@@ -35,6 +39,8 @@ impl std::fmt::Debug for Listing<'_> {
 
 /// Height of one contact row, in logical pixels.
 const ROW: f32 = 60.0;
+/// Height of the groups' heading (its title and "New group").
+const GROUPS_HEAD: f32 = 40.0;
 
 /// What the user did in the list.
 #[derive(Debug, Clone)]
@@ -47,6 +53,8 @@ pub enum Message {
     Select(Target),
     /// Picked a message the search found (its place in [`Listing::found`]).
     OpenFound(usize),
+    /// Pressed "New group".
+    NewGroup,
 }
 
 /// What the parent has to do.
@@ -58,6 +66,8 @@ pub enum Action {
     Open(Target),
     /// Open the conversation at the message found (its place in the results).
     OpenFound(usize),
+    /// Open the New group form.
+    NewGroup,
 }
 
 /// Handles a message.
@@ -69,6 +79,7 @@ pub fn update(people: &mut People, message: Message) -> Action {
         }
         Message::Select(target) => return Action::Open(target),
         Message::OpenFound(n) => return Action::OpenFound(n),
+        Message::NewGroup => return Action::NewGroup,
     }
     Action::None
 }
@@ -90,10 +101,27 @@ pub fn view<'a>(people: &'a People, threads: Listing<'_>) -> Element<'a, Message
     );
     let list = this.listed();
     let total = list.len();
+    // The groups come first in the scrolled list (a member is in a bounded number of
+    // them: all are built), then the contacts.
+    let groups = threads.groups.listed(&this.search);
+    let above = GROUPS_HEAD + groups.len() as f32 * ROW;
+    let mut rows = column![groups_head()];
+    for g in &groups {
+        let n = g.members.len();
+        rows = rows.push(entry(
+            threads,
+            Target::Group(g.id),
+            avatar_initials("#", 0, 40.0),
+            untrusted::visible(&g.name, false),
+            format!("{n} member{}", if n == 1 { "" } else { "s" }),
+            None,
+        ));
+    }
     // Only the rows in view (plus a margin) are built; spaces stand in for the rest.
-    let first = ((this.viewport().0 / ROW).floor().max(0.0) as usize).min(total);
+    let offset = (this.viewport().0 - above).max(0.0);
+    let first = ((offset / ROW).floor().max(0.0) as usize).min(total);
     let count = ((this.viewport().1 / ROW).ceil() as usize + 2).min(total - first);
-    let mut rows = column![space::vertical().height(Length::Fixed(first as f32 * ROW))];
+    rows = rows.push(space::vertical().height(Length::Fixed(first as f32 * ROW)));
     for c in list[first..first + count]
         .iter()
         .filter_map(|id| this.list.get(id))
@@ -147,7 +175,7 @@ fn found<'a>(this: &'a People, threads: Listing<'_>) -> Element<'a, Message> {
     for (n, e) in threads.found.iter().enumerate() {
         let place = match e.peer {
             Target::Everyone => "Everyone".to_owned(),
-            Target::Group(g) => format!("#{g}"),
+            Target::Group(g) => threads.groups.label(&g),
             Target::Client(id) => this.name_of(&id),
         };
         let who = if e.outgoing {
@@ -180,6 +208,23 @@ fn found<'a>(this: &'a People, threads: Listing<'_>) -> Element<'a, Message> {
         );
     }
     list.into()
+}
+
+/// "Groups", and the button that opens the New group form.
+fn groups_head<'a>() -> Element<'a, Message> {
+    container(
+        row![
+            text("Groups").size(13).style(style::dim).width(Fill),
+            button(text("New group").size(13))
+                .style(button::secondary)
+                .padding([2, 8])
+                .on_press(Message::NewGroup)
+        ]
+        .align_y(Center),
+    )
+    .padding([4, 8])
+    .height(GROUPS_HEAD)
+    .into()
 }
 
 fn contact_row<'a>(this: &'a People, threads: Listing<'_>, c: &'a Contact) -> Element<'a, Message> {
