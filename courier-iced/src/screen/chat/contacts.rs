@@ -39,8 +39,8 @@ impl std::fmt::Debug for Listing<'_> {
 
 /// Height of one contact row, in logical pixels.
 const ROW: f32 = 60.0;
-/// Height of the groups' heading (its title and "New group").
-const GROUPS_HEAD: f32 = 40.0;
+/// Height of a heading of the list ("Groups" with "New group", "People").
+const HEADING: f32 = 36.0;
 
 /// What the user did in the list.
 #[derive(Debug, Clone)]
@@ -104,8 +104,8 @@ pub fn view<'a>(people: &'a People, threads: Listing<'_>) -> Element<'a, Message
     // The groups come first in the scrolled list (a member is in a bounded number of
     // them: all are built), then the contacts.
     let groups = threads.groups.listed(&this.search);
-    let above = GROUPS_HEAD + groups.len() as f32 * ROW;
-    let mut rows = column![groups_head()];
+    let above = 2.0 * HEADING + groups.len() as f32 * ROW;
+    let mut rows = column![groups_heading()];
     for g in &groups {
         let n = g.members.len();
         rows = rows.push(entry(
@@ -117,6 +117,9 @@ pub fn view<'a>(people: &'a People, threads: Listing<'_>) -> Element<'a, Message
             None,
         ));
     }
+    rows = rows.push(heading(
+        text("People").size(13).style(style::dim).width(Fill),
+    ));
     // Only the rows in view (plus a margin) are built; spaces stand in for the rest.
     let offset = (this.viewport().0 - above).max(0.0);
     let first = ((offset / ROW).floor().max(0.0) as usize).min(total);
@@ -131,25 +134,20 @@ pub fn view<'a>(people: &'a People, threads: Listing<'_>) -> Element<'a, Message
     let after = total - first - count;
     rows = rows.push(space::vertical().height(Length::Fixed(after as f32 * ROW)));
     let searching = !this.search.trim().is_empty();
-    if searching {
-        rows = rows.push(found(this, threads));
-    }
-    let empty: Element<'_, Message> = if total == 0 {
+    if total == 0 {
         let t = if !searching {
             "Nobody else is on this hub yet."
         } else {
             "No contact matches."
         };
-        container(text(t).size(14).style(style::dim))
-            .padding(12)
-            .into()
-    } else {
-        space::vertical().height(0).into()
-    };
+        rows = rows.push(container(text(t).size(14).style(style::dim)).padding(12));
+    }
+    if searching {
+        rows = rows.push(found(this, threads));
+    }
     column![
         container(column![text("Contacts").size(20), search].spacing(8)).padding(10),
         container(everyone).padding([0, 6]),
-        empty,
         scrollable(container(rows).padding([0, 6]))
             .id("contacts")
             .on_scroll(Message::Scrolled)
@@ -211,8 +209,8 @@ fn found<'a>(this: &'a People, threads: Listing<'_>) -> Element<'a, Message> {
 }
 
 /// "Groups", and the button that opens the New group form.
-fn groups_head<'a>() -> Element<'a, Message> {
-    container(
+fn groups_heading<'a>() -> Element<'a, Message> {
+    heading(
         row![
             text("Groups").size(13).style(style::dim).width(Fill),
             button(text("New group").size(13))
@@ -222,9 +220,15 @@ fn groups_head<'a>() -> Element<'a, Message> {
         ]
         .align_y(Center),
     )
-    .padding([4, 8])
-    .height(GROUPS_HEAD)
-    .into()
+}
+
+/// A heading of the list, of a fixed height (the rows below are placed by it).
+fn heading<'a>(content: impl Into<Element<'a, Message>>) -> Element<'a, Message> {
+    container(content)
+        .padding([4, 8])
+        .height(HEADING)
+        .align_y(iced::alignment::Vertical::Bottom)
+        .into()
 }
 
 fn contact_row<'a>(this: &'a People, threads: Listing<'_>, c: &'a Contact) -> Element<'a, Message> {

@@ -45,12 +45,7 @@ fn ops(my_role: Role) -> Group {
     } else {
         Role::Creator
     };
-    group(
-        OPS,
-        "ops",
-        &[(1, my_role), (2, bob), (3, Role::Member)],
-        1,
-    )
+    group(OPS, "ops", &[(1, my_role), (2, bob), (3, Role::Member)], 1)
 }
 
 fn said(from: u8, seq: Seq, text: &str) -> Event {
@@ -110,7 +105,15 @@ fn groups_are_a_section_of_the_list_with_unread_counts() {
     assert_eq!(chat.conversations.selected, Target::Group(OPS));
     assert_eq!(chat.conversations.unread(&Target::Group(OPS)), 0);
     // Marked read up to the newest position, here as for the others.
-    assert_eq!(chat.groups().get(&OPS).unwrap().member(&id(1)).unwrap().read, 3);
+    assert_eq!(
+        chat.groups()
+            .get(&OPS)
+            .unwrap()
+            .member(&id(1))
+            .unwrap()
+            .read,
+        3
+    );
     // The group we are removed from leaves the list; its conversation stays.
     chat.session_event(Event::GroupGone(OPS), &settings);
     assert!(chat.groups().get(&OPS).is_none());
@@ -184,7 +187,10 @@ fn a_refused_creation_shows_its_sentence_and_an_accepted_one_opens_the_group() {
     );
     let sentence = "Could not create the group: you created as many groups as the hub allows.";
     assert_eq!(chat.group_form().unwrap().error.as_deref(), Some(sentence));
-    assert!(!chat.group_form().unwrap().waiting, "the user may try again");
+    assert!(
+        !chat.group_form().unwrap().waiting,
+        "the user may try again"
+    );
     assert!(shows(&chat, &settings, sentence));
     // The answer first, the tag after.
     chat.groups.form = Some(waiting());
@@ -234,7 +240,10 @@ fn remove_is_shown_to_admins_only_and_leave_is_confirmed() {
         let mut p = page.clone();
         assert_eq!(p.update(members::Message::Leave), members::Action::None);
         assert!(p.confirm_leave, "Leave asks first");
-        assert_eq!(p.update(members::Message::ConfirmLeave), members::Action::Leave);
+        assert_eq!(
+            p.update(members::Message::ConfirmLeave),
+            members::Action::Leave
+        );
     }
 }
 
@@ -249,7 +258,11 @@ fn membership_lines_sit_in_the_hubs_order() {
     chat.session_event(said(2, 3, "welcome Carol"), &settings);
     chat.session_event(change(3, 4, GroupChange::Left), &settings);
     // A message shown late (its history answer came after the next line).
-    let late = chat.conversations.thread(Target::Group(OPS)).items.remove(1);
+    let late = chat
+        .conversations
+        .thread(Target::Group(OPS))
+        .items
+        .remove(1);
     assert!(matches!(late, Item::Message(_)));
     chat.session_event(said(2, 3, "welcome Carol"), &settings);
     // The same line again (a page handed over twice) shows once.
@@ -269,7 +282,10 @@ fn membership_lines_sit_in_the_hubs_order() {
         &mut Settings::default(),
     );
     assert!(shows(&chat, &settings, "Bob added Carol"));
-    assert!(shows(&chat, &settings, "Bob"), "the writer's name is above the bubble");
+    assert!(
+        shows(&chat, &settings, "Bob"),
+        "the writer's name is above the bubble"
+    );
 }
 
 /// "read by N of M" under our newest message counts the others whose read mark reached

@@ -1,0 +1,149 @@
+//! Groups in the app against a real hub on loopback and a second real client (Bob, a
+//! plain courier-core session): Ada creates a group with Bob from New group, both write
+//! in it, the member page lists them, "read by" counts Bob's read mark, Ada leaves, and
+//! what the group held stays in her history.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Driver, Peer, TestHub, chat, in_chat};
+use courier_core::proto::{GroupChange, Target};
+use courier_core::session::Event;
+use courier_iced::app::Message;
+use courier_iced::screen::chat::conversation::Item;
+use courier_iced::screen::login::{Message as LoginMessage, Mode};
+use courier_testkit::TempDir;
+
+const PASSWORD: &str = "groups hub password";
+
+fn login(driver: &mut Driver, hub: &str, name: &str) {
+    for m in [
+        LoginMessage::Mode(Mode::Join),
+        LoginMessage::Address(hub.into()),
+        LoginMessage::Name(name.into()),
+        LoginMessage::Password(PASSWORD.into()),
+        LoginMessage::Submit,
+    ] {
+        driver.send(Message::Login(m));
+    }
+}
+
+/// Types `text` into the composer and presses Enter, as a user would.
+fn write(app: &mut Driver, text: &str) {
+    app.interact(|ui| {
+        let _ = ui.click(iced::widget::Id::new("composer"));
+        ui.typewrite(text);
+        ui.tap_key(iced::keyboard::Key::Named(
+            iced::keyboard::key::Named::Enter,
+        ));
+    });
+}
+
+#[test]
+fn a_group_made_in_the_app_carries_messages_both_ways_and_can_be_left() {
+    let scratch = TempDir::new("iced-groups");
+    let hub = TestHub::start(&scratch.subdir("hub"), PASSWORD, 0);
+    let dir = scratch.subdir("ada");
+    let mut app = Driver::new(dir.clone());
+    app.app.settings.notifications = false;
+    login(&mut app, &hub.address(), "Ada");
+    app.until("login", in_chat);
+    app.interact(|ui| {
+        let _ = ui.click("The code matches");
+    });
+    let ada = app.chat().me();
+    let bob = Peer::join(&hub.address(), PASSWORD, "Bob");
+    app.until("Bob in the contact list", |a| {
+        chat(a).is_some_and(|c| c.people().get(&bob.id).is_some())
+    });
+
+    // New group: the name, Bob ticked, Create.
+    app.interact(|ui| {
+        let _ = ui.click("New group");
+    });
+    app.interact(|ui| {
+        let _ = ui.click(iced::widget::Id::new("group-name"));
+        ui.typewrite("ops");
+        let _ = ui.click("Bob");
+        let _ = ui.click("Create");
+    });
+    app.until("the group, open", |a| {
+        chat(a).is_some_and(|c| {
+            c.group_form().is_none()
+                && matches!(c.conversations().selected, Target::Group(g) if c.groups().get(&g).is_some())
+        })
+    });
+    let Target::Group(ops) = app.chat().conversations().selected else {
+        unreachable!()
+    };
+    assert_eq!(app.chat().groups().get(&ops).unwrap().members.len(), 2);
+    assert!(app.shows("ops"), "the list and the header name it");
+    bob.expect("Bob is in it", |e| match e {
+        Event::Group(g) if g.id == ops => Some(()),
+        Event::Groups(gs) if gs.iter().any(|g| g.id == ops) => Some(()),
+        _ => None,
+    });
+
+    // Ada writes; Bob gets it as a message to the group, with its position.
+    write(&mut app, "hello ops");
+    let got = bob.expect("Ada's message in the group", |e| match e {
+        Event::Message(m) if m.text == "hello ops" => Some(m.clone()),
+        _ => None,
+    });
+    assert_eq!(got.to, Target::Group(ops));
+    assert_eq!(got.from, ada);
+    let ada_seq = got.seq.expect("a group message has its position");
+
+    // Bob answers; the app shows it with his name above, in the group's conversation.
+    smol::block_on(bob.handle.send_message(Target::Group(ops), "hi Ada")).unwrap();
+    app.until("Bob's message in the group", |a| {
+        chat(a).is_some_and(|c| {
+            c.conversations().threads[&Target::Group(ops)]
+                .items
+                .iter()
+                .any(|i| matches!(i, Item::Message(b) if b.from == bob.id && b.text == "hi Ada"))
+        })
+    });
+    assert!(app.shows("hi Ada"));
+    assert!(app.shows("Bob"), "the writer's name is above the bubble");
+    assert!(app.shows("You created the group “ops”") || app.shows("You added Bob"));
+
+    // Bob reads up to Ada's message: "read by 1 of 1".
+    smol::block_on(bob.handle.mark_group_read(ops, ada_seq)).unwrap();
+    app.until("read by Bob", |a| {
+        chat(a).is_some_and(|c| {
+            c.groups()
+                .read_by(&ops, got.id, &ada)
+                .is_some_and(|(read, of)| read == vec![bob.id] && of == 1)
+        })
+    });
+    assert!(app.shows("read by 1 of 1"));
+
+    // The member page lists both; Ada (the creator) may remove Bob; she leaves.
+    app.interact(|ui| {
+        let _ = ui.click("Members");
+    });
+    assert!(app.chat().group_page().is_some());
+    assert!(app.shows("creator") && app.shows("Remove"));
+    app.interact(|ui| {
+        let _ = ui.click("Leave group");
+    });
+    app.interact(|ui| {
+        let _ = ui.click("Leave");
+    });
+    app.until("the group gone from the list", |a| {
+        chat(a).is_some_and(|c| c.groups().get(&ops).is_none())
+    });
+    assert_eq!(app.chat().conversations().selected, Target::Everyone);
+    bob.expect("Ada left", |e| match e {
+        Event::GroupEvent(ev) if ev.group == ops => {
+            (ev.by == ada && ev.change == GroupChange::Left).then_some(())
+        }
+        _ => None,
+    });
+    // What the group held stays in Ada's history.
+    app.settle();
+    let history = courier_core::history::History::open(&dir, &hub.fingerprint).unwrap();
+    assert_eq!(history.search("hi Ada", 10).unwrap().len(), 1);
+    hub.stop();
+}
