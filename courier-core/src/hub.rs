@@ -50,6 +50,8 @@
 //! - `members.rs`: what logged-in members do (messages, notices, profiles, contact pages,
 //!   pictures) and the presence batches; `route.rs` is the pure routing rule;
 //!   `presence.rs` the directory of everyone the hub has seen.
+//! - `groups.rs`: groups, their logs (one copy of each entry), membership, the pages
+//!   for members back from away, read marks.
 //! - `mailbox.rs`: messages stored for offline members and their shares of the room;
 //!   `store.rs`: the hub's side of its database (restore, [`Hub::poll_writes`],
 //!   [`Hub::handle_written`], [`Hub::handle_loaded`]); [`db`]: the database itself.
@@ -66,6 +68,7 @@ mod broker;
 mod config;
 mod conn;
 pub mod db;
+mod groups;
 pub mod home;
 mod limit;
 mod login;
@@ -160,6 +163,8 @@ pub struct Hub {
     reachbacks: HashMap<ClientId, Bucket>,
     /// Identities the owner banned: refused at every login.
     banned: HashSet<ClientId>,
+    /// The groups, their logs and what is under way for them.
+    groups: groups::Groups,
 }
 
 impl fmt::Debug for Hub {
@@ -220,6 +225,7 @@ impl Hub {
             reaching: 0,
             reachbacks: HashMap::new(),
             banned: HashSet::new(),
+            groups: groups::Groups::default(),
         }
     }
 
@@ -230,7 +236,11 @@ impl Hub {
 
     /// Current counters.
     pub fn stats(&self) -> Stats {
+        let (groups, group_entries, group_bytes) = self.groups.counts();
         Stats {
+            groups,
+            group_entries,
+            group_bytes,
             connections: self.conns.len(),
             logged_in: self.logged_in,
             preauth: self.preauth,
@@ -275,6 +285,7 @@ impl Hub {
             } else {
                 self.mailboxes.expire_in_memory(before);
             }
+            self.expire_group_entries(before);
             self.expire_offers(before, now);
             let wall = self.wall(now);
             let (directory, age) = (&self.directory, self.config.newcomer_age);

@@ -85,6 +85,21 @@ pub const GROUPS_PER_MEMBER: usize = 64;
 pub const GROUPS_CREATED: usize = 16;
 /// The most groups in one [`crate::proto::ServerFrame::Groups`] page.
 pub const GROUP_PAGE: usize = 8;
+/// Entries a group's log keeps for members who have not been handed them yet (members
+/// away, or not taking them); past it, the oldest are forgotten (those members miss them).
+pub const GROUP_LOG: usize = 4096;
+/// Bytes of texts a group's log keeps for members who have not been handed them yet.
+pub const GROUP_LOG_BYTES: usize = 4 * 1024 * 1024;
+/// One sender may fill this fraction of a group's log (1/4): past it, its own oldest
+/// entry makes room, never the others'.
+pub const GROUP_SENDER_SHARE: usize = 4;
+/// Bytes of every group's log together (on top of [`OFFLINE_TOTAL_BYTES`], which counts
+/// direct messages only); past it, the group with the largest log forgets its oldest.
+pub const GROUP_LOGS_TOTAL_BYTES: usize = 64 * 1024 * 1024;
+/// Entries per [`crate::proto::ServerFrame::GroupPage`].
+pub const GROUP_PAGE_ENTRIES: usize = 256;
+/// Bytes of texts per group page (a page holds at least one entry).
+pub const GROUP_PAGE_BYTES: usize = 256 * 1024;
 /// Bytes of messages stored for one offline recipient.
 pub const MAILBOX_BYTES: usize = 4 * 1024 * 1024;
 /// Bytes of messages stored for all offline recipients together, in memory (a hub

@@ -64,6 +64,12 @@ pub struct Config {
     /// An identity first seen less than this long ago is new: its messages for offline
     /// members share the newcomers' room ([`limits::NEWCOMER`]; zero: nobody is new).
     pub newcomer_age: Duration,
+    /// The most members a group has.
+    pub group_members: usize,
+    /// The most groups one member is in.
+    pub groups_per_member: usize,
+    /// The most groups one member created that still exist.
+    pub groups_created: usize,
     /// Sustained chat frames per second per connection.
     pub message_rate: u32,
     /// Chat frames a connection may send in a burst above the rate.
@@ -112,6 +118,9 @@ impl Config {
             offline_max_age: limits::OFFLINE_MAX_AGE,
             newcomer_age: limits::NEWCOMER,
             stored_offers: limits::STORED_OFFERS,
+            group_members: limits::GROUP_MEMBERS,
+            groups_per_member: limits::GROUPS_PER_MEMBER,
+            groups_created: limits::GROUPS_CREATED,
             message_rate: limits::MESSAGE_RATE_PER_SEC,
             message_burst: limits::MESSAGE_BURST,
             rng_seed: None,

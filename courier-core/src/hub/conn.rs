@@ -338,6 +338,7 @@ impl Hub {
                 if self.directory.logout(client, conn, wall) == Change::WentOffline {
                     self.announce(client, now);
                 }
+                self.groups_conn_gone(conn, client, now);
                 // A page on its way to it goes to another of its connections, if any.
                 self.mailboxes.conn_gone(client, conn);
                 if let Some(other) = self.directory.get(&client).and_then(|k| k.conns.first()) {

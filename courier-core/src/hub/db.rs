@@ -1,7 +1,8 @@
 //! The hub's database: one SQLite file (`hub.db` in the hub's folder, WAL) holding what
 //! the hub must not forget when it stops: its members (profiles with pictures, when
 //! they first came and were last seen, how often they came, whether their device is
-//! remembered), the messages stored for offline members, the `delivered` receipts owed
+//! remembered), the messages stored for offline members, the groups (members, positions
+//! and the one copy of each log entry some member was not handed), the `delivered` receipts owed
 //! to offline senders, the file offers stored for their
 //! recipients, the identities the owner banned, and the owner's requests (forget a
 //! device, ban, unban, drop) for a running hub to take.
@@ -24,8 +25,9 @@
 //!
 //! Here: the records and [`Db`]; `schema.rs`: the migrations; `write.rs`: the record
 //! writer ([`Db::write`]); `read.rs`: what is read back at start and for `courier hub`;
-//! `owner.rs`: the owner's requests and what senders left.
+//! `owner.rs`: the owner's requests and what senders left; `groups.rs`: the groups.
 
+mod groups;
 mod owner;
 mod read;
 mod schema;
@@ -36,8 +38,11 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
 
-use crate::proto::{ClientId, Manifest, Message, MsgId, Profile, Timestamp, TransferId};
+use crate::proto::{
+    ClientId, GroupEntry, GroupId, Manifest, Message, MsgId, Profile, Seq, Timestamp, TransferId,
+};
 
+pub use self::groups::{StoredGroup, StoredMember};
 pub use self::owner::{Left, OwnerRequests, Request};
 pub use self::schema::SCHEMA_VERSION;
 pub use crate::sqlite::Error;
@@ -133,6 +138,57 @@ pub enum Record {
     Offer(StoredOffer),
     /// The offer was answered, withdrawn or is too old: forget it.
     OfferGone(TransferId),
+    /// A group was created or changed: keep its row as it now is.
+    Group {
+        /// Its id.
+        id: GroupId,
+        /// Its name.
+        name: String,
+        /// Who created it.
+        created_by: ClientId,
+        /// Its newest position.
+        last: Seq,
+    },
+    /// A member of a group joined or changed (role, positions): keep it as it now is.
+    GroupMember {
+        /// The group.
+        group: GroupId,
+        /// The member.
+        member: StoredMember,
+    },
+    /// A member is no longer in a group.
+    GroupMemberGone {
+        /// The group.
+        group: GroupId,
+        /// The member.
+        member: ClientId,
+    },
+    /// An entry of a group's log that some member has not been handed: one copy for all
+    /// of them. A message's sender hears `stored` once it is written.
+    GroupEntry {
+        /// The group.
+        group: GroupId,
+        /// Who wrote it (for a change: who made it).
+        from: ClientId,
+        /// The entry (shared with the hub, which keeps it too).
+        entry: std::sync::Arc<GroupEntry>,
+    },
+    /// Every member was handed a group's log up to here: forget its entries up to it.
+    GroupForget {
+        /// The group.
+        group: GroupId,
+        /// The position.
+        upto: Seq,
+    },
+    /// These entries of a group's log were forgotten (pushed out, or too old).
+    GroupDrop {
+        /// The group.
+        group: GroupId,
+        /// Their positions.
+        seqs: Vec<Seq>,
+    },
+    /// A group's last member left: forget it, its members and its log.
+    GroupGone(GroupId),
 }
 
 /// Which stored messages a [`Record::Drop`] means.

@@ -310,7 +310,11 @@ impl Hub {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.contacts_next = next;
         }
+        let listed = next.is_none();
         self.send(conn, Arc::new(welcome), now);
+        if listed {
+            self.groups_after_contacts(conn, client, now);
+        }
         if change != Change::Nothing {
             self.announce(client, now);
         }

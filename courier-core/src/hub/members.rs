@@ -27,11 +27,12 @@ impl Hub {
         // Every frame costs the connection's budget, whatever it asks for, except the
         // pull of a contact page the hub itself announced: those are finite (the list
         // ends) and a long list must not stall a login behind the rate limit.
-        let owed = matches!(frame, ClientFrame::NextContacts)
+        let owed = (matches!(frame, ClientFrame::NextContacts)
             && self
                 .conns
                 .get(&conn)
-                .is_some_and(|c| c.contacts_next.is_some());
+                .is_some_and(|c| c.contacts_next.is_some()))
+            || (matches!(frame, ClientFrame::NextGroups) && self.is_listing_groups(conn));
         if !owed && !self.charge(conn, now) {
             return;
         }
@@ -100,6 +101,9 @@ impl Hub {
                     more,
                 };
                 self.send(conn, Arc::new(page), now);
+                if !more {
+                    self.groups_after_contacts(conn, client, now);
+                }
             }
             ClientFrame::GetAvatar { id } => {
                 let allowed = self
@@ -130,23 +134,15 @@ impl Hub {
             ClientFrame::Decline { id, reason } => self.decline(conn, client, id, reason, now),
             ClientFrame::Cancel { id } => self.cancel(conn, client, id, now),
             ClientFrame::Reachback { port } => self.reachback(conn, port, now),
-            // Groups are being built (issue 23): until the hub keeps them, it knows none.
-            ClientFrame::GroupCreate { tag, .. }
-            | ClientFrame::GroupAdd { tag, .. }
-            | ClientFrame::GroupRemove { tag, .. }
-            | ClientFrame::GroupLeave { tag, .. }
-            | ClientFrame::GroupAdmin { tag, .. } => {
-                let outcome =
-                    crate::proto::GroupOutcome::Refused(crate::proto::GroupRefusal::NoSuchGroup);
-                self.send(
-                    conn,
-                    Arc::new(ServerFrame::GroupAnswer { tag, outcome }),
-                    now,
-                );
-            }
-            ClientFrame::GroupRead { .. } => {}
-            ClientFrame::NextGroups | ClientFrame::GroupPageAck { .. } => {
-                self.close(conn, CloseReason::Unexpected, now);
+            frame @ (ClientFrame::GroupCreate { .. }
+            | ClientFrame::GroupAdd { .. }
+            | ClientFrame::GroupRemove { .. }
+            | ClientFrame::GroupLeave { .. }
+            | ClientFrame::GroupAdmin { .. }) => self.group_change(conn, client, frame, now),
+            ClientFrame::GroupRead { group, upto } => self.group_read(client, group, upto, now),
+            ClientFrame::NextGroups => self.next_groups(conn, client, now),
+            ClientFrame::GroupPageAck { group, upto } => {
+                self.group_page_ack(conn, client, group, upto, now);
             }
             ClientFrame::LoginStart { .. }
             | ClientFrame::LoginRemembered { .. }
@@ -164,6 +160,9 @@ impl Hub {
         frame: ServerFrame,
         now: Instant,
     ) {
+        if let Target::Group(group) = to {
+            return self.notify_group(client, group, frame, now);
+        }
         if let Recipients::Online(conns) = route::route(&self.directory, client, to) {
             let frame = Arc::new(frame);
             for c in conns {
@@ -252,6 +251,9 @@ impl Hub {
         if self.presence_pending.contains(&from) {
             self.flush_presence(now);
         }
+        if let Target::Group(group) = to {
+            return self.deliver_group(conn, from, id, group, text, now);
+        }
         let route = match (route::route(&self.directory, from, to), to) {
             // Connected only through commands that show no messages (`courier who`,
             // `send`, `receive`): away for a message, which waits for a login that shows it.
@@ -318,7 +320,7 @@ impl Hub {
     /// Whether `conn` shows messages (it asked for its mailbox at login: the app,
     /// `listen`, `chat`), so that messages, mailbox pages and owed receipts may go to it;
     /// a one-shot command's connection gets none of them.
-    fn shows_messages(&self, conn: ConnId) -> bool {
+    pub(super) fn shows_messages(&self, conn: ConnId) -> bool {
         self.conns.get(&conn).is_some_and(|c| c.takes_mailbox)
     }
 

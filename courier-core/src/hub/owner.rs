@@ -50,6 +50,7 @@ impl Hub {
             self.close(conn, CloseReason::Banned, now);
         }
         let _ = self.directory.forget_device(id);
+        self.remove_from_groups(id, now);
         let mut dropped = Dropped::default();
         if self.has_db {
             self.drops.push(db::Record::Drop(db::Whose::From(id)));

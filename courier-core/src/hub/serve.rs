@@ -104,7 +104,11 @@ impl Writer {
                             Ok(_) => {}
                             Err(e) => tracing::warn!("reading forget requests: {e}"),
                         }
-                        match db.take_owner_requests() {
+                        let requests = db.take_owner_requests().and_then(|mut r| {
+                            r.group_removes = db.take_group_remove_requests()?;
+                            Ok(r)
+                        });
+                        match requests {
                             Ok(requests) if !requests.is_empty() => {
                                 let _ = owner.try_send(requests);
                             }
@@ -226,8 +230,11 @@ pub async fn serve(
                 hub.restore_offers(offers);
                 hub.restore_bans(read.bans()?.into_iter().map(|(id, _)| id));
                 hub.restore_receipts(read.owed_receipts()?);
+                let (groups, next_group) = read.groups()?;
+                hub.restore_groups(groups, next_group);
                 // Asked while the hub was stopped, and not yet carried out.
-                let pending = read.take_owner_requests()?;
+                let mut pending = read.take_owner_requests()?;
+                pending.group_removes = read.take_group_remove_requests()?;
                 Ok::<_, db::Error>((hub, members, (messages, count), pending))
             })
             .await?;
@@ -359,6 +366,11 @@ fn apply(hub: &mut Hub, requests: db::OwnerRequests, now: Instant) {
     for id in requests.drops {
         let dropped = hub.drop_from(id, now);
         tracing::info!(sender = %id.short(), offers = dropped.offers, "what it left was dropped by the owner");
+    }
+    for (group, member) in requests.group_removes {
+        if hub.owner_remove(group, member, now) {
+            tracing::info!(%group, member = %member.short(), "removed from a group by the owner");
+        }
     }
 }
 

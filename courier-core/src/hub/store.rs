@@ -85,6 +85,7 @@ impl Hub {
     /// must be answered, in order, by [`Hub::handle_written`].
     pub fn poll_writes(&mut self) -> Vec<db::Record> {
         let mut records = self.directory.take_records();
+        records.append(&mut self.take_group_records());
         records.append(&mut self.delivered);
         records.extend(
             self.owed
@@ -108,6 +109,7 @@ impl Hub {
                 .map(|&(to, limit)| db::Record::Fetch { to, limit }),
         );
         if !records.is_empty() {
+            self.groups_batch_out();
             let fetched = fetches.into_iter().map(|(to, _)| to).collect();
             self.saving.push_back((
                 std::mem::take(&mut self.unsaved),
@@ -128,6 +130,7 @@ impl Hub {
             let Some((batch, fetched, offers)) = self.saving.pop_front() else {
                 return;
             };
+            self.groups_batch_written(ok, now);
             self.offers_stored(offers, ok, now);
             if !ok {
                 // Asked again at the recipient's next acknowledgement or login.

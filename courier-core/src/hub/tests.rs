@@ -163,6 +163,8 @@ fn known_offline(sim: &mut Sim, first: u64, n: usize) {
 mod bans;
 mod contacts;
 mod fairness;
+mod groups;
+mod groups_disk;
 mod login;
 mod messages;
 mod offers;

@@ -145,4 +145,10 @@ pub struct Stats {
     pub known: usize,
     /// Bytes of contacts' pictures kept.
     pub avatar_bytes: usize,
+    /// Groups.
+    pub groups: usize,
+    /// Entries kept in groups' logs for members not handed them yet (one copy each).
+    pub group_entries: usize,
+    /// Their bytes, as counted against the limits.
+    pub group_bytes: usize,
 }

@@ -335,6 +335,9 @@ pub struct OwnerRequests {
     /// Senders whose messages and stored offers are to be dropped
     /// ([`crate::hub::Hub::drop_from`]).
     pub drops: Vec<ClientId>,
+    /// Members to take out of groups ([`crate::hub::Hub::owner_remove`]), filled from
+    /// [`Db::take_group_remove_requests`] by the caller.
+    pub group_removes: Vec<(crate::proto::GroupId, ClientId)>,
 }
 
 impl Left {
@@ -352,7 +355,10 @@ impl Left {
 impl OwnerRequests {
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.bans.is_empty() && self.unbans.is_empty() && self.drops.is_empty()
+        self.bans.is_empty()
+            && self.unbans.is_empty()
+            && self.drops.is_empty()
+            && self.group_removes.is_empty()
     }
 }
 

@@ -111,6 +111,43 @@ const MIGRATIONS: &[&str] = &[
         id INTEGER NOT NULL
      ) STRICT;
      CREATE INDEX owed_receipts_by_sender ON owed_receipts (sender);",
+    // 9: groups: each group, its members with their roles and positions (joined, handed
+    // over up to, read up to), one row per entry of its log that some member has not been
+    // handed (a message's text, or a change as CBOR), the next group id (never reused),
+    // and the owner's requests to remove someone from a group.
+    "CREATE TABLE groups (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        created_by BLOB NOT NULL CHECK (length(created_by) = 32),
+        last INTEGER NOT NULL
+     ) STRICT;
+     CREATE TABLE group_members (
+        grp INTEGER NOT NULL,
+        member BLOB NOT NULL CHECK (length(member) = 32),
+        role INTEGER NOT NULL,
+        joined INTEGER NOT NULL,
+        got INTEGER NOT NULL,
+        read INTEGER NOT NULL,
+        PRIMARY KEY (grp, member)
+     ) STRICT, WITHOUT ROWID;
+     CREATE TABLE group_entries (
+        grp INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        sender BLOB NOT NULL,
+        id INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        change BLOB,
+        time INTEGER NOT NULL,
+        PRIMARY KEY (grp, seq)
+     ) STRICT, WITHOUT ROWID;
+     CREATE INDEX group_entries_by_time ON group_entries (time);
+     CREATE TABLE group_next (one INTEGER PRIMARY KEY CHECK (one = 0), next INTEGER NOT NULL)
+        STRICT;
+     CREATE TABLE group_remove_requests (
+        grp INTEGER NOT NULL,
+        member BLOB NOT NULL,
+        PRIMARY KEY (grp, member)
+     ) STRICT, WITHOUT ROWID;",
 ];
 
 /// The schema version this Courier writes.

@@ -93,6 +93,9 @@ impl Db {
                 .filter(|r| !matches!(r, Record::Fetch { .. }));
             let reads = records.iter().filter(|r| matches!(r, Record::Fetch { .. }));
             for record in writes.chain(reads) {
+                if super::groups::write(self, &tx, record)? {
+                    continue;
+                }
                 match record {
                     Record::Member(m) => {
                         profile.clear();
@@ -200,6 +203,13 @@ impl Db {
                         tally_forgotten(rows, &mut written.expired)
                             .map_err(|e| classify(&self.path, e))?;
                     }
+                    Record::Group { .. }
+                    | Record::GroupMember { .. }
+                    | Record::GroupMemberGone { .. }
+                    | Record::GroupEntry { .. }
+                    | Record::GroupForget { .. }
+                    | Record::GroupDrop { .. }
+                    | Record::GroupGone(_) => {}
                     Record::Drop(whose) => {
                         let (stmt, id) = match whose {
                             Whose::To(id) => (&mut forget_to, id),

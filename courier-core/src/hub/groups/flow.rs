@@ -1,0 +1,227 @@
+//! A group's log as it grows: each entry takes the next position and goes at once to
+//! every member online who is caught up on the group (handed everything before it);
+//! the others get it in pages later, from the one copy the log keeps. Messages to a
+//! group, typing in it and read marks.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::super::{ConnId, Hub};
+use super::Unwritten;
+use crate::proto::{
+    ClientId, Delivery, GroupEntry, GroupId, Message, MsgId, RejectReason, Seq, ServerFrame,
+};
+
+impl Hub {
+    /// Appends `entry` (its position already the group's next) to the log of `group`:
+    /// sent to each member online and caught up (for a message, not back to its
+    /// sender), kept for the others. Returns its position and whether every member but
+    /// `from` was handed it.
+    pub(super) fn append(
+        &mut self,
+        group: GroupId,
+        from: ClientId,
+        entry: GroupEntry,
+        now: Instant,
+    ) -> (Seq, bool) {
+        let Some(g) = self.groups.table.groups.get(&group) else {
+            return (0, false);
+        };
+        let seq = g.last + 1;
+        let is_message = matches!(entry, GroupEntry::Message(_));
+        let members: Vec<(ClientId, Seq)> = g.members.iter().map(|m| (m.id, m.got)).collect();
+        let frame = Arc::new(match &entry {
+            GroupEntry::Message(m) => ServerFrame::Message(m.clone()),
+            GroupEntry::Event(e) => ServerFrame::GroupEvent(e.clone()),
+        });
+        let mut handed = Vec::new();
+        let mut everyone = true;
+        for (id, got) in members {
+            let paging_here = self
+                .groups
+                .paging
+                .get(&id)
+                .is_some_and(|p| p.group == group);
+            let caught_up = got + 1 == seq && !paging_here;
+            if is_message && id == from {
+                // Its sender has it: counted as handed when nothing else waits for it.
+                if caught_up {
+                    handed.push(id);
+                }
+                continue;
+            }
+            let conns = if caught_up {
+                self.showing_conns_of(id)
+            } else {
+                Vec::new()
+            };
+            if conns.is_empty() {
+                everyone = false;
+                continue;
+            }
+            for c in conns {
+                self.send(c, frame.clone(), now);
+            }
+            handed.push(id);
+        }
+        let Some(g) = self.groups.table.groups.get_mut(&group) else {
+            return (seq, everyone);
+        };
+        g.last = seq;
+        for id in &handed {
+            if let Some(m) = g.member_mut(id) {
+                m.got = seq;
+            }
+        }
+        let entry = Arc::new(entry);
+        if g.min_got() < seq {
+            let bytes_before = g.log.bytes();
+            let forgotten = g.log.push(seq, from, entry.clone());
+            let bytes_after = g.log.bytes();
+            let table = &mut self.groups.table;
+            table.log_bytes = (table.log_bytes + bytes_after).saturating_sub(bytes_before);
+            self.drop_records(group, forgotten);
+            self.entry_record(group, seq, from, entry);
+            self.within_total();
+        }
+        self.group_record(group);
+        (seq, everyone)
+    }
+
+    /// Keeps every group's log together within [`crate::limits::GROUP_LOGS_TOTAL_BYTES`]:
+    /// the group with the largest log forgets its oldest entries.
+    fn within_total(&mut self) {
+        loop {
+            let table = &mut self.groups.table;
+            if table.log_bytes <= crate::limits::GROUP_LOGS_TOTAL_BYTES {
+                return;
+            }
+            let Some(g) = table.groups.values_mut().max_by_key(|g| g.log.bytes()) else {
+                return;
+            };
+            let Some(oldest) = g.log.first() else {
+                return;
+            };
+            let freed = g.log.remove(oldest).unwrap_or(0);
+            table.log_bytes = table.log_bytes.saturating_sub(freed);
+            let group = g.id;
+            self.drop_records(group, vec![oldest]);
+        }
+    }
+
+    /// Forgets what every member of `group` was handed.
+    pub(super) fn forget_handed(&mut self, group: GroupId) {
+        let table = &mut self.groups.table;
+        let Some(g) = table.groups.get_mut(&group) else {
+            return;
+        };
+        let upto = g.min_got();
+        if g.log.first().is_some_and(|first| first <= upto) {
+            let freed = g.log.forget_upto(upto);
+            table.log_bytes = table.log_bytes.saturating_sub(freed);
+            self.forget_record(group, upto);
+        }
+    }
+
+    /// A message to a group from `from`: its receipt, or `None` when it comes once the
+    /// message is written for members away ([`Hub::handle_written`]).
+    pub(crate) fn deliver_group(
+        &mut self,
+        conn: ConnId,
+        from: ClientId,
+        id: MsgId,
+        group: GroupId,
+        text: String,
+        now: Instant,
+    ) -> Option<Delivery> {
+        let time = self.wall(now);
+        let Some(seq) = self
+            .groups
+            .table
+            .groups
+            .get(&group)
+            .filter(|g| g.member(&from).is_some())
+            .map(|g| g.last + 1)
+        else {
+            return Some(Delivery::Rejected(RejectReason::NoSuchPeer));
+        };
+        let message = Message {
+            id,
+            from,
+            to: crate::proto::Target::Group(group),
+            text,
+            time,
+            seq: Some(seq),
+        };
+        let (seq, everyone) = self.append(group, from, GroupEntry::Message(message), now);
+        if everyone {
+            return Some(Delivery::Delivered);
+        }
+        if self.has_db {
+            self.groups.unwritten.push(Unwritten {
+                sender: conn,
+                id,
+                group,
+                seq,
+            });
+            return None;
+        }
+        Some(Delivery::Stored)
+    }
+
+    /// A typing notice (or another passing notice) for every member of `group` online
+    /// but `from`, if `from` is in it.
+    pub(crate) fn notify_group(
+        &mut self,
+        from: ClientId,
+        group: GroupId,
+        frame: ServerFrame,
+        now: Instant,
+    ) {
+        let Some(g) = self
+            .groups
+            .table
+            .groups
+            .get(&group)
+            .filter(|g| g.member(&from).is_some())
+        else {
+            return;
+        };
+        let members: Vec<ClientId> = g.members.iter().map(|m| m.id).collect();
+        let frame = Arc::new(frame);
+        for m in members.into_iter().filter(|m| *m != from) {
+            for c in self.showing_conns_of(m) {
+                self.send(c, frame.clone(), now);
+            }
+        }
+    }
+
+    /// `client` read `group` up to `upto` (held within what it may see): kept when it
+    /// moves forward, and told to the members online.
+    pub(crate) fn group_read(&mut self, client: ClientId, group: GroupId, upto: Seq, now: Instant) {
+        let Some(g) = self.groups.table.groups.get_mut(&group) else {
+            return;
+        };
+        let last = g.last;
+        let Some(m) = g.member_mut(&client) else {
+            return;
+        };
+        let upto = upto.clamp(m.joined, last.max(m.joined));
+        if upto <= m.read {
+            return;
+        }
+        m.read = upto;
+        let members: Vec<ClientId> = g.members.iter().map(|m| m.id).collect();
+        self.member_record(group, client);
+        let frame = Arc::new(ServerFrame::GroupRead {
+            group,
+            by: client,
+            upto,
+        });
+        for m in members {
+            for c in self.conns_of(m) {
+                self.send(c, frame.clone(), now);
+            }
+        }
+    }
+}

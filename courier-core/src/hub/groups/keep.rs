@@ -1,0 +1,237 @@
+//! What the hub's groups write to its database and take back from it at start: each
+//! group (its name and last position), each member's role and positions, and one row
+//! per entry of a log some member has not been handed. A message to a group with
+//! members away is acknowledged `stored` once its batch is written.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::super::{Conn, ConnId, Hub, db};
+use super::log::Log;
+use super::table::{GroupState, Member};
+use crate::proto::{
+    ClientId, Delivery, GroupEntry, GroupId, MsgId, RejectReason, Seq, ServerFrame, Timestamp,
+};
+
+/// A message to a group on its way to the disk; its sender hears `stored` (or why
+/// not) once it is written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Unwritten {
+    pub(crate) sender: ConnId,
+    pub(crate) id: MsgId,
+    pub(crate) group: GroupId,
+    pub(crate) seq: Seq,
+}
+
+/// Groups and members whose rows changed since the last batch.
+#[derive(Debug, Default)]
+pub(crate) struct Dirty {
+    groups: BTreeSet<GroupId>,
+    members: BTreeSet<(GroupId, ClientId)>,
+}
+
+impl Hub {
+    /// The row of `group` changed (its last position). Members' rows are written when
+    /// they change otherwise (joined, role, read, a page acknowledged, gone offline): a
+    /// message costs one row, not one per member.
+    pub(super) fn group_record(&mut self, group: GroupId) {
+        if self.has_db {
+            self.groups.dirty.groups.insert(group);
+        }
+    }
+
+    /// The row of `member` in `group` changed.
+    pub(super) fn member_record(&mut self, group: GroupId, member: ClientId) {
+        if self.has_db {
+            self.groups.dirty.members.insert((group, member));
+        }
+    }
+
+    /// `member` is no longer in `group`.
+    pub(super) fn member_gone_record(&mut self, group: GroupId, member: ClientId) {
+        if self.has_db {
+            self.groups.dirty.members.remove(&(group, member));
+            self.groups
+                .records
+                .push(db::Record::GroupMemberGone { group, member });
+        }
+    }
+
+    /// `group` has no member left.
+    pub(super) fn group_deleted(&mut self, group: GroupId) {
+        if self.has_db {
+            self.groups.dirty.groups.remove(&group);
+            self.groups.dirty.members.retain(|(g, _)| *g != group);
+            self.groups.records.push(db::Record::GroupGone(group));
+        }
+    }
+
+    /// An entry kept for members not handed it yet.
+    pub(super) fn entry_record(
+        &mut self,
+        group: GroupId,
+        _seq: Seq,
+        from: ClientId,
+        entry: Arc<GroupEntry>,
+    ) {
+        if self.has_db {
+            self.groups
+                .records
+                .push(db::Record::GroupEntry { group, from, entry });
+        }
+    }
+
+    /// Every entry up to `upto` was handed to every member.
+    pub(super) fn forget_record(&mut self, group: GroupId, upto: Seq) {
+        if self.has_db {
+            self.groups
+                .records
+                .push(db::Record::GroupForget { group, upto });
+        }
+    }
+
+    /// These entries were forgotten (pushed out, or too old).
+    pub(super) fn drop_records(&mut self, group: GroupId, seqs: Vec<Seq>) {
+        if self.has_db && !seqs.is_empty() {
+            self.groups
+                .records
+                .push(db::Record::GroupDrop { group, seqs });
+        }
+    }
+
+    /// The groups' records for the next batch ([`Hub::poll_writes`]): changed rows
+    /// first, then entries and deletions in the order they happened.
+    pub(crate) fn take_group_records(&mut self) -> Vec<db::Record> {
+        let dirty = std::mem::take(&mut self.groups.dirty);
+        let table = &self.groups.table;
+        let mut records: Vec<db::Record> = dirty
+            .groups
+            .iter()
+            .filter_map(|id| table.groups.get(id))
+            .map(|g| db::Record::Group {
+                id: g.id,
+                name: g.name.clone(),
+                created_by: g.created_by,
+                last: g.last,
+            })
+            .collect();
+        records.extend(dirty.members.iter().filter_map(|(group, id)| {
+            let m = table.groups.get(group)?.member(id)?;
+            Some(db::Record::GroupMember {
+                group: *group,
+                member: stored(m),
+            })
+        }));
+        records.append(&mut self.groups.records);
+        records
+    }
+
+    /// A batch was handed out to be written: the messages waiting for `stored` wait
+    /// for it.
+    pub(crate) fn groups_batch_out(&mut self) {
+        let batch = std::mem::take(&mut self.groups.unwritten);
+        self.groups.writing.push_back(batch);
+    }
+
+    /// The oldest batch handed out was written (`ok`) or not: its senders hear `stored`,
+    /// or why not (the message is then forgotten for those away).
+    pub(crate) fn groups_batch_written(&mut self, ok: bool, now: Instant) {
+        let Some(batch) = self.groups.writing.pop_front() else {
+            return;
+        };
+        for u in batch {
+            let status = if ok {
+                Delivery::Stored
+            } else {
+                let table = &mut self.groups.table;
+                if let Some(g) = table.groups.get_mut(&u.group) {
+                    let freed = g.log.remove(u.seq).unwrap_or(0);
+                    table.log_bytes = table.log_bytes.saturating_sub(freed);
+                }
+                Delivery::Rejected(RejectReason::CouldNotStore)
+            };
+            if self.conns.get(&u.sender).is_some_and(Conn::is_ready) {
+                let receipt = ServerFrame::Receipt { id: u.id, status };
+                self.send(u.sender, Arc::new(receipt), now);
+            }
+        }
+    }
+
+    /// Forgets the entries of every group's log stamped before `before` (older than
+    /// the hub keeps them: `--offline-days`).
+    pub(crate) fn expire_group_entries(&mut self, before: Timestamp) {
+        let ids: Vec<GroupId> = self.groups.table.groups.keys().copied().collect();
+        for group in ids {
+            let table = &mut self.groups.table;
+            let Some(g) = table.groups.get_mut(&group) else {
+                continue;
+            };
+            let old = g.log.older_than(before);
+            for seq in &old {
+                let freed = g.log.remove(*seq).unwrap_or(0);
+                table.log_bytes = table.log_bytes.saturating_sub(freed);
+            }
+            self.drop_records(group, old);
+        }
+    }
+
+    /// Takes back the groups the hub's database kept ([`db::Db::groups`]), after
+    /// [`Hub::restore`] and the members: each group with its members, their roles and
+    /// positions, and the entries of its log some member was not handed. A member the
+    /// hub no longer knows is left out.
+    pub fn restore_groups(&mut self, groups: Vec<db::StoredGroup>, next_id: u64) {
+        let table = &mut self.groups.table;
+        table.next_id = table.next_id.max(next_id);
+        for stored_group in groups {
+            table.next_id = table.next_id.max(stored_group.id.0);
+            let members: Vec<Member> = stored_group
+                .members
+                .iter()
+                .filter(|m| self.directory.get(&m.id).is_some())
+                .map(|m| Member {
+                    id: m.id,
+                    role: m.role,
+                    joined: m.joined,
+                    got: m.got,
+                    read: m.read,
+                })
+                .collect();
+            if members.is_empty() {
+                continue;
+            }
+            let mut log = Log::default();
+            for (from, entry) in stored_group.entries {
+                let seq = entry.seq();
+                let _ = log.push(seq, from, Arc::new(entry));
+            }
+            table.log_bytes += log.bytes();
+            for m in &members {
+                table.joined(m.id, stored_group.id);
+            }
+            *table.created.entry(stored_group.created_by).or_default() += 1;
+            table.groups.insert(
+                stored_group.id,
+                GroupState {
+                    id: stored_group.id,
+                    name: stored_group.name,
+                    created_by: stored_group.created_by,
+                    members,
+                    last: stored_group.last,
+                    log,
+                },
+            );
+        }
+    }
+}
+
+/// A member's row.
+fn stored(m: &Member) -> db::StoredMember {
+    db::StoredMember {
+        id: m.id,
+        role: m.role,
+        joined: m.joined,
+        got: m.got,
+        read: m.read,
+    }
+}

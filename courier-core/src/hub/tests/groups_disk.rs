@@ -1,0 +1,153 @@
+//! Groups on a hub with a database, on the simulator writing to a real SQLite file as
+//! the driver does: a message to a group with members away is `stored` only once its
+//! batch is written; groups, members, positions and the log survive a restart; one copy
+//! of each entry, whatever the number of members away.
+use super::groups::{change, create, positions};
+use super::storing::Disk;
+use super::*;
+use crate::proto::{GroupId, GroupOutcome};
+use crate::session::GroupRequest;
+
+/// A hub that keeps its groups on `disk`, with everything it kept there before.
+fn restarted(disk: &Disk) -> Sim {
+    let mut sim = Sim::new(PW);
+    sim.hub
+        .restore(disk.db.members().unwrap(), disk.db.backlogs().unwrap());
+    let (groups, next) = disk.db.groups().unwrap();
+    sim.hub.restore_groups(groups, next);
+    sim
+}
+
+fn texts(sim: &Sim, i: usize, group: GroupId) -> Vec<String> {
+    messages(sim, i)
+        .into_iter()
+        .filter(|m| m.to == Target::Group(group))
+        .map(|m| m.text)
+        .collect()
+}
+
+/// Alice online, Bob and Carol in "ops" with her; Bob away.
+fn ops(disk: &Disk) -> (Sim, usize, usize, GroupId) {
+    let mut sim = Sim::new(PW);
+    sim.hub.restore(Vec::new(), Vec::new());
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    let c = sim.login(3, "carol");
+    let g = create(&mut sim, a, "ops", &[2, 3]);
+    sim.disconnect(b);
+    disk.sync(&mut sim);
+    sim.clear();
+    (sim, a, c, g)
+}
+
+#[test]
+fn a_group_message_for_members_away_is_stored_only_once_written() {
+    let disk = Disk::new("group-said");
+    let (mut sim, a, c, g) = ops(&disk);
+    send(&mut sim, a, 1, Target::Group(g), "hello");
+    assert!(
+        receipts(&sim, a).is_empty(),
+        "nothing said before the disk has it"
+    );
+    assert_eq!(
+        texts(&sim, c, g),
+        ["hello"],
+        "Carol, online, did not wait for the disk"
+    );
+    disk.sync(&mut sim);
+    assert_eq!(receipts(&sim, a), [(MsgId(1), Delivery::Stored)]);
+}
+
+#[test]
+fn a_failed_write_is_said_and_the_message_is_not_kept_for_those_away() {
+    let disk = Disk::new("group-failed");
+    let (mut sim, a, _, g) = ops(&disk);
+    send(&mut sim, a, 1, Target::Group(g), "lost");
+    let _ = sim.hub.poll_writes();
+    let now = sim.now;
+    sim.hub.handle_written(1, false, now);
+    sim.run();
+    assert_eq!(
+        receipts(&sim, a),
+        [(MsgId(1), Delivery::Rejected(RejectReason::CouldNotStore))]
+    );
+    assert_eq!(sim.hub.stats().group_entries, 0);
+}
+
+#[test]
+fn groups_members_and_what_waits_survive_a_restart_and_arrive_once() {
+    let disk = Disk::new("group-restart");
+    let (mut sim, a, _, g) = ops(&disk);
+    for k in 0..5 {
+        send(&mut sim, a, k, Target::Group(g), &format!("m{k}"));
+    }
+    disk.sync(&mut sim);
+    assert_eq!(stored(&sim, a), 5);
+    drop(sim);
+    let mut sim = restarted(&disk);
+    let b = sim.login(2, "bob");
+    assert_eq!(texts(&sim, b, g), ["m0", "m1", "m2", "m3", "m4"]);
+    disk.sync(&mut sim);
+    let listed = sim.events(b).iter().any(
+        |e| matches!(e, SEvent::Groups(l) if l.len() == 1 && l[0].id == g && l[0].members.len() == 3),
+    );
+    assert!(listed, "the group and its members came back");
+    // Handed over and acknowledged: not again, after another restart either.
+    sim.disconnect(b);
+    disk.sync(&mut sim);
+    drop(sim);
+    let mut sim = restarted(&disk);
+    let b = sim.login(2, "bob");
+    assert!(texts(&sim, b, g).is_empty());
+    // A new group after the restart does not take an old id.
+    let again = create(&mut sim, b, "new", &[]);
+    assert!(again > g);
+}
+
+#[test]
+fn a_member_removed_while_away_gets_nothing_after_a_restart() {
+    let disk = Disk::new("group-removed");
+    let (mut sim, a, _, g) = ops(&disk);
+    send(&mut sim, a, 1, Target::Group(g), "for bob");
+    let remove = GroupRequest::Remove {
+        group: g,
+        member: id(2),
+    };
+    assert_eq!(change(&mut sim, a, remove), GroupOutcome::Done(g));
+    send(&mut sim, a, 2, Target::Group(g), "after bob");
+    disk.sync(&mut sim);
+    drop(sim);
+    let mut sim = restarted(&disk);
+    let b = sim.login(2, "bob");
+    assert!(
+        texts(&sim, b, g).is_empty(),
+        "nothing from a group he is no longer in"
+    );
+    assert!(positions(&sim, b, g).is_empty());
+    let c = sim.login(3, "carol");
+    assert!(texts(&sim, c, g).is_empty(), "Carol had it all live");
+}
+
+#[test]
+fn one_copy_of_each_entry_whatever_the_members_away() {
+    let disk = Disk::new("group-one-copy");
+    let mut sim = Sim::new(PW);
+    sim.hub.restore(Vec::new(), Vec::new());
+    let a = sim.login(1, "alice");
+    let away: Vec<u8> = (2..12).collect();
+    for n in &away {
+        let i = sim.login(*n, "member");
+        sim.disconnect(i);
+    }
+    let g = create(&mut sim, a, "ops", &away);
+    for k in 0..20 {
+        send(&mut sim, a, k, Target::Group(g), "x");
+    }
+    disk.sync(&mut sim);
+    let stats = sim.hub.stats();
+    // Ten adds and twenty messages (the creation was handed to its only member): one
+    // entry each, not one per member away.
+    assert_eq!(stats.group_entries, 30);
+    let (groups, _) = disk.db.groups().unwrap();
+    assert_eq!(groups[0].entries.len(), 30);
+}
