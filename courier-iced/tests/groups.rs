@@ -13,6 +13,7 @@ use courier_iced::app::Message;
 use courier_iced::screen::chat::conversation::Item;
 use courier_iced::screen::login::{Message as LoginMessage, Mode};
 use courier_testkit::TempDir;
+use iced_test::selector::{self, Candidate};
 
 const PASSWORD: &str = "groups hub password";
 
@@ -37,6 +38,16 @@ fn write(app: &mut Driver, text: &str) {
             iced::keyboard::key::Named::Enter,
         ));
     });
+}
+
+/// The text `label` right of the contact list (which is 280 px wide).
+fn right_of_list(label: &'static str) -> impl Fn(Candidate<'_>) -> Option<selector::Target> {
+    move |c| match c {
+        Candidate::Text {
+            content, bounds, ..
+        } if content == label && bounds.x > 280.0 => Some(selector::Target::from(c)),
+        _ => None,
+    }
 }
 
 #[test]
@@ -64,7 +75,8 @@ fn a_group_made_in_the_app_carries_messages_both_ways_and_can_be_left() {
     app.interact(|ui| {
         let _ = ui.click(iced::widget::Id::new("group-name"));
         ui.typewrite("ops");
-        let _ = ui.click("Bob");
+        // The Bob of the form (the contact list, left of it, has one too).
+        let _ = ui.click(right_of_list("Bob"));
         let _ = ui.click("Create");
     });
     app.until("the group, open", |a| {
@@ -131,10 +143,15 @@ fn a_group_made_in_the_app_carries_messages_both_ways_and_can_be_left() {
     app.interact(|ui| {
         let _ = ui.click("Leave");
     });
-    app.until("the group gone from the list", |a| {
-        chat(a).is_some_and(|c| c.groups().get(&ops).is_none())
+    app.until("the group gone from the list, Everyone open", |a| {
+        chat(a).is_some_and(|c| {
+            c.groups().get(&ops).is_none() && c.conversations().selected == Target::Everyone
+        })
     });
-    assert_eq!(app.chat().conversations().selected, Target::Everyone);
+    assert_eq!(
+        app.chat().notice(),
+        Some("You left ops. What it holds stays in your history (the search finds it).")
+    );
     bob.expect("Ada left", |e| match e {
         Event::GroupEvent(ev) if ev.group == ops => {
             (ev.by == ada && ev.change == GroupChange::Left).then_some(())
