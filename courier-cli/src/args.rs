@@ -44,6 +44,14 @@ pub(crate) enum Command {
     /// Interactive terminal chat. Lines you type go to WHO (or everyone); /to NAME
     /// switches, /who lists contacts, /quit leaves.
     Chat(ChatArgs),
+    /// Make and change groups: create, add, remove, leave, admin.
+    ///
+    /// A group is a named room of members that the hub keeps and orders; its messages
+    /// reach members who are offline when they come back. Address one as '#NAME'
+    /// wherever a contact goes: say --to '#ops', chat '#ops', history '#ops'.
+    Group(GroupArgs),
+    /// List your groups: each with its members, their names and roles, and yours.
+    Groups(GroupsArgs),
     /// Send files and folders to a contact, straight to their machine.
     ///
     /// Shows progress (bytes, speed, time left) and exits 0 once the receiver has
@@ -67,6 +75,95 @@ pub(crate) enum Command {
     /// connect back to the port files would arrive on; says for each: ok, or what is
     /// wrong and what to do. Exit 1 when something is wrong. Takes at most about 10 s.
     Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GroupArgs {
+    #[command(subcommand)]
+    pub(crate) action: GroupAction,
+}
+
+/// A change to a group: each waits for the hub's answer and says what happened in one
+/// line; a refusal says why and exits 1.
+#[derive(Debug, Subcommand)]
+pub(crate) enum GroupAction {
+    /// Create a group; you are its creator (you may remove members and name admins).
+    Create(GroupCreateArgs),
+    /// Add members to a group you are in (any member may).
+    Add(GroupAddArgs),
+    /// Remove a member from a group (its creator and admins may).
+    Remove(GroupMemberArgs),
+    /// Leave a group (anyone may, at any time).
+    Leave(GroupLeaveArgs),
+    /// Make a member an admin, who may remove members (the group's creator may).
+    Admin(GroupAdminArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GroupCreateArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// Its name (a leading '#' is dropped: '#ops' creates "ops").
+    #[arg(value_name = "NAME")]
+    pub(crate) group: String,
+    /// Its first members besides you: names or id prefixes, separated by commas.
+    #[arg(long, value_name = "WHO,WHO…", value_delimiter = ',')]
+    pub(crate) with: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GroupAddArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// The group: its name, with or without '#', or '#ID'.
+    #[arg(value_name = "NAME")]
+    pub(crate) group: String,
+    /// Whom to add: names or id prefixes.
+    #[arg(required = true)]
+    pub(crate) who: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GroupMemberArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// The group: its name, with or without '#', or '#ID'.
+    #[arg(value_name = "NAME")]
+    pub(crate) group: String,
+    /// The member: a name or an id prefix.
+    pub(crate) who: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GroupLeaveArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// The group: its name, with or without '#', or '#ID'.
+    #[arg(value_name = "NAME")]
+    pub(crate) group: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GroupAdminArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// The group: its name, with or without '#', or '#ID'.
+    #[arg(value_name = "NAME")]
+    pub(crate) group: String,
+    /// The member: a name or an id prefix.
+    pub(crate) who: String,
+    /// Make them a plain member again instead.
+    #[arg(long)]
+    pub(crate) off: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GroupsArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// One JSON object per group, one per line.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -104,8 +201,8 @@ pub(crate) struct HubsArgs {
 pub(crate) struct HistoryArgs {
     #[command(flatten)]
     pub(crate) client: ClientArgs,
-    /// Only the conversation with WHO: a name, an id prefix (4+ hex digits), or
-    /// "everyone".
+    /// Only the conversation with WHO: a name, an id prefix (4+ hex digits),
+    /// "everyone", or a group as '#NAME'.
     pub(crate) who: Option<String>,
     /// Only messages with all these words (case and accents ignored; the last word may
     /// be the start of one).
@@ -369,7 +466,8 @@ pub(crate) struct WhoArgs {
 pub(crate) struct SayArgs {
     #[command(flatten)]
     pub(crate) client: ClientArgs,
-    /// Recipient: a display name, an id prefix (4+ hex digits), or "everyone".
+    /// Recipient: a display name, an id prefix (4+ hex digits), "everyone", or a group
+    /// as '#NAME'.
     #[arg(long)]
     pub(crate) to: String,
     /// The message; read from stdin when absent.
@@ -383,7 +481,7 @@ pub(crate) struct SayArgs {
 pub(crate) struct ListenArgs {
     #[command(flatten)]
     pub(crate) client: ClientArgs,
-    /// One JSON object per line: messages, receipts, contact and typing events.
+    /// One JSON object per line: messages, receipts, contact, typing and group events.
     #[arg(long)]
     pub(crate) json: bool,
     /// Exit after this many messages.
@@ -400,7 +498,8 @@ pub(crate) struct ListenArgs {
 pub(crate) struct ChatArgs {
     #[command(flatten)]
     pub(crate) client: ClientArgs,
-    /// Who to talk to (name, id prefix, or "everyone"; default everyone).
+    /// Who to talk to (name, id prefix, "everyone", or a group as '#NAME'; default
+    /// everyone).
     pub(crate) who: Option<String>,
     #[command(flatten)]
     pub(crate) answer: AnswerArgs,

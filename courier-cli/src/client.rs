@@ -6,11 +6,13 @@ use std::pin::Pin;
 
 use anyhow::{Context, Result, anyhow, bail};
 use courier_core::auth::Password;
-use courier_core::contacts::{self, Contacts};
+use courier_core::contacts::{self, Contacts, Groups};
 use courier_core::discovery::{self, Standing};
 use courier_core::history::{History, State};
 use courier_core::identity::{Identity, PinStore};
-use courier_core::proto::{ClientId, Contact, MsgId, Profile, Target, Timestamp, validate_profile};
+use courier_core::proto::{
+    ClientId, Contact, GroupId, MsgId, Profile, Target, Timestamp, validate_profile,
+};
 use courier_core::session::{self, Event, Handle, Update};
 use courier_core::transfer;
 use futures::{Stream, StreamExt};
@@ -61,6 +63,10 @@ pub(crate) struct Client {
     pub(crate) handle: Handle,
     pub(crate) me: ClientId,
     pub(crate) contacts: Contacts,
+    /// Our groups: known once the hub's list came after login ([`Client::wait_groups`]).
+    pub(crate) groups: Groups,
+    /// The name of every group seen in this run, kept after we leave one (to name it).
+    group_names: std::collections::BTreeMap<GroupId, String>,
     pub(crate) hub: String,
     /// This hub's history in the profile folder; `None` if it cannot be used (said once
     /// on stderr: the command itself goes on).
@@ -159,6 +165,10 @@ async fn found_hub(args: &ClientArgs) -> Result<(String, Option<Verified>)> {
         ),
     }
 }
+
+/// How long a command waits for the list of groups after login (the hub sends it right
+/// after the contact list).
+const GROUPS_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How long a command with no hub given listens for hubs on the network.
 const FIND_FOR: std::time::Duration = std::time::Duration::from_secs(2);
@@ -278,6 +288,8 @@ impl Client {
                         me: welcome.you,
                         handle,
                         contacts,
+                        groups: Groups::new(),
+                        group_names: std::collections::BTreeMap::new(),
                         hub: hub.clone(),
                         history,
                     });
@@ -337,11 +349,22 @@ impl Client {
     /// what we sent.
     pub(crate) fn apply(&mut self, event: &Event) {
         self.contacts.apply(event);
+        self.groups.apply(event);
+        let named: Vec<(GroupId, &str)> = match event {
+            Event::Groups(all) => all.iter().map(|g| (g.id, g.name.as_str())).collect(),
+            Event::Group(g) => vec![(g.id, g.name.as_str())],
+            _ => Vec::new(),
+        };
+        for (id, name) in &named {
+            self.group_names.insert(*id, (*name).to_owned());
+        }
         let Some(history) = &mut self.history else {
             return;
         };
         let kept = match event {
             Event::Message(m) => history.received(m).map(drop),
+            Event::GroupEvent(e) => history.group_event(e).map(drop),
+            Event::Groups(_) | Event::Group(_) => history.group_names(named),
             Event::Receipt { id, status } => history.set_state(self.me, *id, &State::of(status)),
             Event::Read { id, .. } => history.set_state(self.me, *id, &State::Read),
             Event::Contact(c) => history.names([(c.id, c.profile.name.as_str())]),
@@ -375,14 +398,86 @@ impl Client {
     }
 
     /// Resolves "everyone", an id (prefix) or a display name by the one rule of
-    /// [`courier_core::contacts::resolve`]: an id wins over a name.
+    /// [`courier_core::contacts::resolve`] (an id wins over a name), or `#name` among our
+    /// groups by [`courier_core::contacts::resolve_group`], once their list came.
     pub(crate) fn resolve(&self, who: &str) -> Result<Target> {
+        if who.trim_start().starts_with('#') {
+            if !self.groups.is_known() {
+                bail!("the hub has not sent the list of groups yet; try again in a moment");
+            }
+            return Ok(Target::Group(self.groups.resolve(who)?));
+        }
         match self.contacts.resolve(who) {
             Ok(target) => Ok(target),
             Err(contacts::Error::NotFound(who)) => {
                 bail!("no contact named {:?} (try `courier who`)", safe(&who))
             }
             Err(e) => bail!("{e}"),
+        }
+    }
+
+    /// [`Client::resolve`], waiting first for the list of our groups when `who` names a
+    /// group (`#ops`).
+    pub(crate) async fn target(&mut self, who: &str) -> Result<Target> {
+        if who.trim_start().starts_with('#') {
+            self.wait_groups().await?;
+        }
+        self.resolve(who)
+    }
+
+    /// Waits for the list of our groups the hub sends after login. What comes before it
+    /// is kept, in order, for the command to take from `updates` as if it had not
+    /// waited.
+    pub(crate) async fn wait_groups(&mut self) -> Result<()> {
+        let mut early = Vec::new();
+        let deadline = smol::Timer::after(GROUPS_WITHIN);
+        futures::pin_mut!(deadline);
+        let outcome = loop {
+            if self.groups.is_known() {
+                break Ok(());
+            }
+            let next = futures_lite::future::or(self.updates.next(), async {
+                (&mut deadline).await;
+                None
+            });
+            match next.await {
+                Some(Update::Event(event @ Event::Groups(_))) => {
+                    self.apply(&event);
+                    early.push(Update::Event(event));
+                }
+                Some(Update::Disconnected {
+                    reason,
+                    retry_in: None,
+                }) => break Err(anyhow!(reason).context(format!("hub {}", self.hub))),
+                Some(update) => early.push(update),
+                None => break Err(anyhow!("the hub did not send the list of groups")),
+            }
+        };
+        let rest = std::mem::replace(&mut self.updates, Box::pin(futures::stream::empty()));
+        self.updates = Box::pin(futures::stream::iter(early).chain(rest));
+        outcome
+    }
+
+    /// How to show a group: `#ops` (with its id when another of ours looks the same),
+    /// the name it had if we left it, else `#id`.
+    pub(crate) fn group_label(&self, id: GroupId) -> String {
+        match (self.groups.get(&id), self.group_names.get(&id)) {
+            (None, Some(name)) => format!("#{name}"),
+            _ => self.groups.label(&id),
+        }
+    }
+
+    /// A group's name as the hub last gave it (for `--json`), if known.
+    pub(crate) fn group_name(&self, id: GroupId) -> Option<&str> {
+        self.group_names.get(&id).map(String::as_str)
+    }
+
+    /// A member as a line about a group says them: "you" for us, else their name.
+    pub(crate) fn person(&self, id: ClientId) -> String {
+        if id == self.me {
+            "you".to_owned()
+        } else {
+            self.name_of(id)
         }
     }
 

@@ -2,6 +2,7 @@
 
 pub(crate) mod chat;
 pub(crate) mod doctor;
+pub(crate) mod group;
 pub(crate) mod history;
 pub(crate) mod hub;
 pub(crate) mod hubs;

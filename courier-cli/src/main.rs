@@ -46,6 +46,8 @@ fn main() -> ExitCode {
             args::Command::Say(a) => cmd::say::run(a).await,
             args::Command::Listen(a) => cmd::listen::run(a).await,
             args::Command::Chat(a) => cmd::chat::run(a).await,
+            args::Command::Group(a) => cmd::group::run(a).await,
+            args::Command::Groups(a) => cmd::group::list(a).await,
             args::Command::Send(a) => cmd::send::run(a).await,
             args::Command::Receive(a) => cmd::receive::run(a).await,
             args::Command::History(a) => cmd::history::run(&a),

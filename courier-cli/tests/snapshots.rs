@@ -307,3 +307,68 @@ fn doctor() {
         )
     );
 }
+
+/// Groups for people and for scripts: a change and a refusal, `groups` and `groups
+/// --json`, a group's message and membership change in `listen --json`, `history '#ops'`,
+/// and an unknown `#name`.
+#[test]
+fn groups() {
+    let dir = TempDir::new("snapshots-groups");
+    let (hub, _) = start_hub(&dir);
+    for name in ["alice", "bob", "carol"] {
+        assert!(run(&hub, &dir, name, &["who"]).status.success());
+    }
+    let created = run(
+        &hub,
+        &dir,
+        "alice",
+        &["group", "create", "ops", "--with", "bob"],
+    );
+    snap!(&dir, "group_create", shown(&created));
+    let refused = run(&hub, &dir, "bob", &["group", "remove", "ops", "alice"]);
+    snap!(&dir, "group_refused", shown(&refused));
+    snap!(
+        &dir,
+        "groups",
+        shown(&run(&hub, &dir, "alice", &["groups"]))
+    );
+    snap!(
+        &dir,
+        "groups_json",
+        shown(&run(&hub, &dir, "alice", &["groups", "--json"]))
+    );
+
+    let bob = client(&hub, &dir, "bob", &["listen", "--json", "--count", "1"])
+        .args(["--timeout", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_online(&hub, &dir, "alice", "bob");
+    assert!(
+        run(&hub, &dir, "alice", &["group", "add", "ops", "carol"])
+            .status
+            .success()
+    );
+    let said = run(&hub, &dir, "alice", &["say", "--to", "#ops", "hello team"]);
+    assert!(said.status.success(), "{}", shown(&said));
+    // Only the group's entries: how often Alice came and went varies.
+    let heard = bob.wait_with_output().unwrap();
+    let lines: String = json_lines(&heard.stdout)
+        .into_iter()
+        .filter(|l| l["type"] == "message" || l["type"] == "group_event")
+        .map(|l| format!("{l}\n"))
+        .collect();
+    snap!(&dir, "listen_group_json", lines);
+
+    snap!(
+        &dir,
+        "history_group",
+        shown(&run(&hub, &dir, "bob", &["history", "#ops"]))
+    );
+    snap!(
+        &dir,
+        "group_unknown",
+        shown(&run(&hub, &dir, "bob", &["say", "--to", "#opz", "hi"]))
+    );
+}

@@ -11,6 +11,10 @@ use crate::proto::{ClientId, Contact, Target, is_invisible, looks_like_id};
 use crate::session::Event;
 use crate::text::terminal_line;
 
+mod groups;
+
+pub use groups::{GroupCandidate, GroupError, Groups, resolve_group};
+
 /// Shortest id prefix accepted when resolving by id.
 pub const MIN_ID_PREFIX: usize = 4;
 

@@ -1,6 +1,7 @@
 //! A client's history: every message it sent or received on one hub, with what became
 //! of it, the kept transfers (what went which way, how it ended, where it
-//! was saved), and the names it last knew its contacts by, kept in SQLite in the client's profile folder (`history-<hub>.db`, one file per
+//! was saved), the names it last knew its contacts and groups by, and the membership
+//! changes of its groups ("Ada added Bob"), kept in SQLite in the client's profile folder (`history-<hub>.db`, one file per
 //! hub). The app and the `courier` command may use the same folder at once (WAL; a
 //! writer waits for the other's lock). Search is full-text (SQLite FTS5, case and accents
 //! ignored) across all conversations; reading pages back from the newest message never
@@ -12,6 +13,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::proto::{ClientId, Delivery, Message, MsgId, Target, Timestamp};
 use crate::sqlite::{self, Error, classify, sql_time};
+
+mod groups;
+
+pub use groups::{KeptGroupEvent, change_line};
 
 /// `PRAGMA application_id` of a client history ("CrHi").
 const APPLICATION_ID: i32 = 0x4372_4869;
@@ -58,6 +63,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX files_by_peer ON files (peer, time);",
     // 3: messages written while the hub was away, found at start without a scan.
     "CREATE INDEX messages_waiting ON messages (seq) WHERE state = 'waiting';",
+    // 4: groups' names and their membership changes.
+    groups::MIGRATION,
 ];
 
 /// File names kept per kept transfer, at most (the count says how many there were).
@@ -162,7 +169,7 @@ impl State {
 pub struct Entry {
     /// Its place in the history (later messages have larger numbers).
     pub seq: i64,
-    /// The conversation: the contact, or everyone.
+    /// The conversation: the contact, everyone, or a group.
     pub peer: Target,
     /// Who wrote it.
     pub from: ClientId,
@@ -236,7 +243,7 @@ impl History {
     }
 
     /// Keeps a message someone sent us: one to us is filed under its sender, one to
-    /// everyone under everyone. A message kept already (the same
+    /// everyone under everyone, one to a group under the group. A message kept already (the same
     /// sender and id) is not kept twice; returns whether it was new.
     ///
     /// # Errors
@@ -618,6 +625,10 @@ impl History {
         let n = match peer {
             Some(peer) => {
                 let key = key_of(peer);
+                if let Target::Group(g) = peer {
+                    self.clear_group_events(Some(g))
+                        .map_err(|e| classify(&self.path, e))?;
+                }
                 self.conn
                     .execute("DELETE FROM files WHERE peer = ?1", params![&key[..]])
                     .and_then(|_| {
@@ -626,8 +637,8 @@ impl History {
                     })
             }
             None => self
-                .conn
-                .execute("DELETE FROM files", [])
+                .clear_group_events(None)
+                .and_then(|_| self.conn.execute("DELETE FROM files", []))
                 .and_then(|_| self.conn.execute("DELETE FROM messages", [])),
         }
         .map_err(|e| classify(&self.path, e))?;
@@ -701,7 +712,8 @@ fn fts_query(query: &str) -> Option<String> {
     Some(q.join(" "))
 }
 
-/// A conversation's key in the tables: the contact's id, or [`EVERYONE`].
+/// A conversation's key in the tables: the contact's id, [`EVERYONE`], or the group's
+/// ([`group_key`]).
 fn key_of(target: Target) -> [u8; 32] {
     match target {
         Target::Everyone => EVERYONE,

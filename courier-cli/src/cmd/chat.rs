@@ -27,7 +27,7 @@ const LEAVE_WAIT: Duration = Duration::from_secs(5);
 fn target_name(client: &Client, t: Target) -> String {
     match t {
         Target::Everyone => "everyone".to_owned(),
-        Target::Group(g) => format!("#{g}"),
+        Target::Group(g) => client.group_label(g),
         Target::Client(id) => client.name_of(id),
     }
 }
@@ -35,7 +35,7 @@ fn target_name(client: &Client, t: Target) -> String {
 pub(crate) async fn run(args: ChatArgs) -> Result<ExitCode> {
     let mut client = Client::connect(&args.client.answering(&args.answer), true, true).await?;
     let mut to = match &args.who {
-        Some(w) => client.resolve(w)?,
+        Some(w) => client.target(w).await?,
         None => Target::Everyone,
     };
     eprintln!(
@@ -118,12 +118,18 @@ pub(crate) async fn run(args: ChatArgs) -> Result<ExitCode> {
                 let Some(event) = client.absorb(update)? else {
                     continue;
                 };
-                if let Event::Message(m) = &event
-                    && m.to != Target::Everyone
-                {
+                if let Event::Message(m) = &event {
                     // Shown on screen: tell the sender it was read (the session sends
-                    // one "read up to here" for a batch).
-                    let _ = client.handle.mark_read(m.from, m.id).await;
+                    // one "read up to here" for a batch); in a group, read up to it.
+                    match (m.to, m.seq) {
+                        (Target::Client(_), _) => {
+                            let _ = client.handle.mark_read(m.from, m.id).await;
+                        }
+                        (Target::Group(g), Some(seq)) => {
+                            let _ = client.handle.mark_group_read(g, seq).await;
+                        }
+                        _ => {}
+                    }
                 }
                 if let Event::Receipt { id, .. } = &event {
                     unanswered.remove(id);

@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use courier_core::contacts;
-use courier_core::history::{Entry, History, KeptTransfer, State};
-use courier_core::identity::PinStore;
-use courier_core::proto::{ClientId, RejectReason, Target, Timestamp};
+use courier_core::history::{Entry, History, KeptGroupEvent, KeptTransfer, State, change_line};
+use courier_core::identity::{Identity, PinStore};
+use courier_core::proto::{ClientId, GroupId, RejectReason, Target, Timestamp};
 use serde_json::json;
 
 use crate::args::HistoryArgs;
@@ -26,8 +26,10 @@ pub(crate) fn run(args: &HistoryArgs) -> Result<ExitCode> {
         })?;
     let history = History::open(&dir, &hub)?;
     let names = history.known_names()?;
+    let groups = history.known_groups()?;
+    let me = Identity::load_or_create(&dir).ok().map(|i| i.id());
     let peer = match &args.who {
-        Some(who) => Some(resolve(who, &names)?),
+        Some(who) => Some(resolve(who, &names, &groups)?),
         None => None,
     };
     let mut entries = match &args.search {
@@ -58,11 +60,63 @@ pub(crate) fn run(args: &HistoryArgs) -> Result<ExitCode> {
         };
         history.kept_transfers(with, since, None, args.limit)?
     };
+    // Membership changes of the same stretch, in a group's conversation or in all.
+    let changes = match (&args.search, peer) {
+        (None, None | Some(Target::Group(_))) => {
+            let from = if entries.len() < args.limit {
+                0
+            } else {
+                entries.first().map_or(0, |e| e.seq)
+            };
+            let group = match peer {
+                Some(Target::Group(g)) => Some(g),
+                _ => None,
+            };
+            history.group_events(group, from, args.limit)?
+        }
+        _ => Vec::new(),
+    };
     let name = |id: &ClientId| {
         names
             .iter()
             .find(|(n, _)| n == id)
             .map_or_else(|| id.short(), |(_, name)| name.clone())
+    };
+    let label = |g: GroupId| {
+        groups
+            .iter()
+            .find(|(id, _)| *id == g)
+            .map_or_else(|| format!("#{g}"), |(_, name)| format!("#{name}"))
+    };
+    let group_name = |g: GroupId| {
+        groups
+            .iter()
+            .find(|(id, _)| *id == g)
+            .map(|(_, name)| name.clone())
+    };
+    let mut changes = changes.into_iter().peekable();
+    // In a line about a group, we are "you".
+    let person = |id: &ClientId| {
+        if Some(*id) == me {
+            "you".to_owned()
+        } else {
+            name(id)
+        }
+    };
+    let mut change_lines = |out: &mut String, before: Option<i64>| {
+        while let Some(c) = changes.next_if(|c| before.is_none_or(|seq| c.after < seq)) {
+            if args.json {
+                out.push_str(&change_json(&c, &name, &person, &label, &group_name).to_string());
+            } else {
+                let line = change_line(
+                    &c.event,
+                    |id| safe(&person(id)),
+                    &safe(&label(c.event.group)),
+                );
+                out.push_str(&format!("{}  * {line}", date(c.event.time)));
+            }
+            out.push('\n');
+        }
     };
     let mut out = String::new();
     let mut cards = cards.into_iter().peekable();
@@ -78,14 +132,16 @@ pub(crate) fn run(args: &HistoryArgs) -> Result<ExitCode> {
     };
     for e in &entries {
         card_lines(&mut out, Some(e.time));
+        change_lines(&mut out, Some(e.seq));
         if args.json {
-            out.push_str(&entry_json(e, &name).to_string());
+            out.push_str(&entry_json(e, &name, &group_name).to_string());
         } else {
-            out.push_str(&entry_line(e, &name));
+            out.push_str(&entry_line(e, &name, &label));
         }
         out.push('\n');
     }
     card_lines(&mut out, None);
+    change_lines(&mut out, None);
     if out.is_empty() && !args.json {
         eprintln!(
             "nothing kept{}",
@@ -101,8 +157,17 @@ pub(crate) fn run(args: &HistoryArgs) -> Result<ExitCode> {
 }
 
 /// WHO among the people the history knows, by the one rule of
-/// [`courier_core::contacts::resolve`]: "everyone", an id (prefix), then a name.
-fn resolve(who: &str, names: &[(ClientId, String)]) -> Result<Target> {
+/// [`courier_core::contacts::resolve`]: "everyone", an id (prefix), then a name; or
+/// `#name` among the groups it knows, by [`courier_core::contacts::resolve_group`].
+fn resolve(
+    who: &str,
+    names: &[(ClientId, String)],
+    groups: &[(GroupId, String)],
+) -> Result<Target> {
+    if who.trim_start().starts_with('#') {
+        let known = groups.iter().map(|(id, name)| (*id, name.as_str()));
+        return Ok(Target::Group(contacts::resolve_group(who, known)?));
+    }
     match contacts::resolve(who, names.iter().map(|(id, name)| (*id, name.as_str()))) {
         Ok(target) => Ok(target),
         Err(contacts::Error::NotFound(who)) => {
@@ -125,8 +190,33 @@ fn state_word(s: &State) -> String {
     }
 }
 
-fn entry_json(e: &Entry, name: &impl Fn(&ClientId) -> String) -> serde_json::Value {
+fn change_json(
+    c: &KeptGroupEvent,
+    name: &impl Fn(&ClientId) -> String,
+    person: &impl Fn(&ClientId) -> String,
+    label: &impl Fn(GroupId) -> String,
+    group_name: &impl Fn(GroupId) -> Option<String>,
+) -> serde_json::Value {
+    let e = &c.event;
     json!({
+        "type": "group_event",
+        "after": c.after,
+        "conversation": format!("#{}", e.group),
+        "group": { "id": e.group.0, "name": group_name(e.group) },
+        "position": e.seq,
+        "by": { "id": e.by.to_hex(), "name": name(&e.by) },
+        "text": change_line(e, person, &label(e.group)),
+        "time": e.time.0,
+        "time_local": rfc3339(e.time),
+    })
+}
+
+fn entry_json(
+    e: &Entry,
+    name: &impl Fn(&ClientId) -> String,
+    group_name: &impl Fn(GroupId) -> Option<String>,
+) -> serde_json::Value {
+    let mut line = json!({
         "type": "message",
         "seq": e.seq,
         "id": e.id.to_string(),
@@ -141,7 +231,11 @@ fn entry_json(e: &Entry, name: &impl Fn(&ClientId) -> String) -> serde_json::Val
         "time": e.time.0,
         "time_local": rfc3339(e.time),
         "state": state_word(&e.state),
-    })
+    });
+    if let Target::Group(g) = e.peer {
+        line["group"] = json!({ "id": g.0, "name": group_name(g) });
+    }
+    line
 }
 
 fn transfer_json(c: &KeptTransfer, name: &impl Fn(&ClientId) -> String) -> serde_json::Value {
@@ -189,10 +283,14 @@ fn transfer_line(c: &KeptTransfer, name: &impl Fn(&ClientId) -> String) -> Strin
     )
 }
 
-fn entry_line(e: &Entry, name: &impl Fn(&ClientId) -> String) -> String {
+fn entry_line(
+    e: &Entry,
+    name: &impl Fn(&ClientId) -> String,
+    label: &impl Fn(GroupId) -> String,
+) -> String {
     let to = match e.peer {
         Target::Everyone => "everyone".to_owned(),
-        Target::Group(g) => format!("#{g}"),
+        Target::Group(g) => safe(&label(g)),
         Target::Client(c) if e.outgoing => safe(&name(&c)),
         Target::Client(_) => "you".to_owned(),
     };

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::args::ListenArgs;
 use crate::client::Client;
+use crate::cmd::group;
 use crate::output::{self, safe};
 
 /// One line describing `event`, for people or (with `json`) for scripts.
@@ -19,7 +20,7 @@ pub(crate) fn describe(client: &Client, event: &Event, json: bool) -> Option<Str
         Event::Message(m) => {
             let from = client.name_of(m.from);
             if json {
-                json!({
+                let mut line = json!({
                     "type": "message",
                     "id": m.id.to_string(),
                     "from": output::person_json(m.from, &from),
@@ -27,13 +28,17 @@ pub(crate) fn describe(client: &Client, event: &Event, json: bool) -> Option<Str
                     "text": m.text,
                     "time": m.time.0,
                     "time_local": output::rfc3339(m.time),
-                })
-                .to_string()
+                });
+                if let Target::Group(g) = m.to {
+                    line["group"] = group::group_ref_json(client, g);
+                    line["seq"] = json!(m.seq);
+                }
+                line.to_string()
             } else {
-                let scope = if m.to == Target::Everyone {
-                    " (to everyone)"
-                } else {
-                    ""
+                let scope = match m.to {
+                    Target::Everyone => " (to everyone)".to_owned(),
+                    Target::Group(g) => format!(" in {}", safe(&client.group_label(g))),
+                    Target::Client(_) => String::new(),
                 };
                 format!(
                     "[{}] {}{scope}: {}",
@@ -82,6 +87,27 @@ pub(crate) fn describe(client: &Client, event: &Event, json: bool) -> Option<Str
                 "(stored: delivered when they come online)".to_owned()
             } else {
                 return None;
+            }
+        }
+        Event::GroupEvent(e) => group::event_line(client, e, json),
+        Event::GroupRead { group: g, by, upto } => {
+            if !json {
+                return None;
+            }
+            json!({
+                "type": "group_read",
+                "group": group::group_ref_json(client, *g),
+                "by": output::person_json(*by, &client.name_of(*by)),
+                "upto": upto,
+            })
+            .to_string()
+        }
+        Event::GroupGone(g) => {
+            if json {
+                json!({ "type": "group_gone", "group": group::group_ref_json(client, *g) })
+                    .to_string()
+            } else {
+                format!("* you are no longer in {}", safe(&client.group_label(*g)))
             }
         }
         Event::HubError { detail, .. } => {

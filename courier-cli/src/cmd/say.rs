@@ -28,7 +28,7 @@ pub(crate) async fn run(args: SayArgs) -> Result<ExitCode> {
         bail!("the message is empty");
     }
     let mut client = Client::connect(&args.client, false, false).await?;
-    let to = client.resolve(&args.to)?;
+    let to = client.target(&args.to).await?;
     let id = client.send(to, text).await?;
     while let Some(update) = client.updates.next().await {
         match update {

@@ -165,6 +165,7 @@ mod contacts;
 mod fairness;
 mod groups;
 mod groups_disk;
+mod groups_hostile;
 mod login;
 mod messages;
 mod offers;
