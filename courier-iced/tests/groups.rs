@@ -11,6 +11,7 @@ use courier_core::proto::{GroupChange, Target};
 use courier_core::session::Event;
 use courier_iced::app::Message;
 use courier_iced::screen::chat::conversation::Item;
+use courier_iced::screen::chat::{groups, select};
 use courier_iced::screen::login::{Message as LoginMessage, Mode};
 use courier_testkit::TempDir;
 use iced_test::selector::{self, Candidate};
@@ -118,7 +119,7 @@ fn a_group_made_in_the_app_carries_messages_both_ways_and_can_be_left() {
     });
     assert!(app.shows("hi Ada"));
     assert!(app.shows("Bob"), "the writer's name is above the bubble");
-    assert!(app.shows("You created the group “ops”") || app.shows("You added Bob"));
+    assert!(app.shows("You created ops") && app.shows("You added Bob to ops"));
 
     // Bob reads up to Ada's message: "read by 1 of 1".
     smol::block_on(bob.handle.mark_group_read(ops, ada_seq)).unwrap();
@@ -158,9 +159,37 @@ fn a_group_made_in_the_app_carries_messages_both_ways_and_can_be_left() {
         }
         _ => None,
     });
-    // What the group held stays in Ada's history.
+    // What the group held stays in Ada's history, membership lines in their places, and
+    // is read back after a relaunch under the group's name.
     app.settle();
-    let history = courier_core::history::History::open(&dir, &hub.fingerprint).unwrap();
-    assert_eq!(history.search("hi Ada", 10).unwrap().len(), 1);
+    app.app.shut_down();
+    drop(app);
+    let mut again = Driver::launch(dir.clone());
+    again.until("rejoined by itself", in_chat);
+    again.until("the group's name, from the history", |a| {
+        chat(a).is_some_and(|c| c.groups().label(&ops) == "ops")
+    });
+    again.send(Message::Chat(select(Target::Group(ops))));
+    let c = again.chat();
+    let lines: Vec<String> = c.conversations().threads[&Target::Group(ops)]
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Message(b) => Some(b.text.clone()),
+            Item::Line(e) => Some(groups::sentence(e, c.people(), "ops")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        lines[..4],
+        [
+            "You created ops",
+            "You added Bob to ops",
+            "hello ops",
+            "hi Ada"
+        ],
+        "{lines:?}"
+    );
+    assert!(again.shows("You are no longer in this group."));
     hub.stop();
 }

@@ -253,6 +253,8 @@ pub enum Action {
     SendUnsent,
     /// Our message went to a group: its position comes later.
     SentToGroup(courier_core::proto::GroupId, MsgId),
+    /// The history knows these groups' names (ours now or before).
+    GroupNames(Vec<(courier_core::proto::GroupId, String)>),
     /// The history of `scope` (`None`: every conversation) was cleared: `n` messages.
     Cleared {
         /// Which conversation.
@@ -431,8 +433,8 @@ impl Conversations {
         conversation.unread += 1;
     }
 
-    /// A change of a group's membership joins its conversation (once: a page of the
-    /// group's log may come again after a reconnect).
+    /// A change of a group's membership joins its conversation and the history (once:
+    /// a page of the group's log may come again after a reconnect).
     pub fn group_line(&mut self, e: courier_core::proto::GroupEvent) {
         let c = self.thread(Target::Group(e.group));
         let seen = c
@@ -440,7 +442,8 @@ impl Conversations {
             .iter()
             .any(|i| matches!(i, Item::Line(l) if l.seq == e.seq));
         if !seen {
-            c.items.push(Item::Line(e));
+            c.items.push(Item::Line(e.clone()));
+            self.write(move |h| h.group_event(&e).map(|_| ()));
         }
     }
 

@@ -15,9 +15,7 @@ mod tests;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use courier_core::contacts::name_key;
-use courier_core::proto::{
-    ClientId, Group, GroupChange, GroupEvent, GroupId, GroupRefusal, MsgId, Role, Seq,
-};
+use courier_core::proto::{ClientId, Group, GroupEvent, GroupId, GroupRefusal, MsgId, Role, Seq};
 use courier_core::session::Event;
 use courier_core::text as untrusted;
 
@@ -123,6 +121,16 @@ impl Groups {
         match self.get(id).map(|g| &g.name).or_else(|| self.gone.get(id)) {
             Some(name) => untrusted::visible(name, false),
             None => "a group you left".to_owned(),
+        }
+    }
+
+    /// Names the history knows for groups (ours now or before): a group we are no
+    /// longer in is shown by its name.
+    pub fn named(&mut self, names: Vec<(GroupId, String)>) {
+        for (id, name) in names {
+            if !self.joined.contains_key(&id) {
+                self.gone.insert(id, name);
+            }
         }
     }
 
@@ -235,34 +243,24 @@ impl Groups {
     }
 }
 
-/// A membership change as a line of the conversation: "Ada added Bob".
-pub fn sentence(e: &GroupEvent, people: &People) -> String {
-    let by = people.name_of(&e.by);
-    let whom = |id: &ClientId| {
-        if *id == people.me {
-            "you".to_owned()
-        } else {
-            people.name_of(id)
-        }
-    };
-    match &e.change {
-        GroupChange::Created { name } => format!(
-            "{by} created the group “{}”",
-            untrusted::visible(name, false)
-        ),
-        GroupChange::Added(id) => format!("{by} added {}", whom(id)),
-        GroupChange::Removed(id) => format!("{by} removed {}", whom(id)),
-        GroupChange::Left => format!("{by} left"),
-        GroupChange::Admin {
-            member,
-            admin: true,
-        } => format!("{by} made {} an admin", whom(member)),
-        GroupChange::Admin {
-            member,
-            admin: false,
-        } => format!("{by} made {} a plain member", whom(member)),
-        GroupChange::RemovedByOwner => format!("The hub's owner removed {}", whom(&e.by)),
-    }
+/// A membership change as a line of the conversation of `group` (its name): "Ada added
+/// Bob to ops", said as the CLI says it (`courier_core::history::change_line`).
+pub fn sentence(e: &GroupEvent, people: &People, group: &str) -> String {
+    let line = courier_core::history::change_line(
+        e,
+        |id| {
+            if *id == people.me {
+                "you".to_owned()
+            } else {
+                people.name_of(id)
+            }
+        },
+        group,
+    );
+    let mut chars = line.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
 }
 
 /// A refusal of the hub, as a sentence: what was asked, and why not (the reason is

@@ -66,7 +66,14 @@ impl Chat {
                     }
                 }
             },
-            Event::Groups(_) | Event::Group(_) | Event::GroupGone(_) | Event::GroupRead { .. } => {}
+            Event::Groups(list) => {
+                let names = list.iter().map(|g| (g.id, g.name.clone())).collect();
+                self.conversations.keep_group_names(names);
+            }
+            Event::Group(g) => self
+                .conversations
+                .keep_group_names(vec![(g.id, g.name.clone())]),
+            Event::GroupGone(_) | Event::GroupRead { .. } => {}
             _ => return None,
         }
         Some(Action::None)

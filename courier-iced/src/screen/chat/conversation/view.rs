@@ -81,7 +81,7 @@ impl Conversations {
                 Item::Transfer(key) => card(Card::Transfer(*key)),
                 Item::KeptTransfer(kept) => card(Card::KeptTransfer(kept)),
                 Item::Line(e) => container(
-                    text(groups::sentence(e, people))
+                    text(groups::sentence(e, people, &groups.label(&e.group)))
                         .size(12)
                         .style(style::dim)
                         .center(),

@@ -272,16 +272,19 @@ fn membership_lines_sit_in_the_hubs_order() {
         .iter()
         .map(|i| match i {
             Item::Message(b) => b.text.clone(),
-            Item::Line(e) => super::sentence(e, &chat.people),
+            Item::Line(e) => super::sentence(e, &chat.people, "ops"),
             _ => String::new(),
         })
         .collect();
-    assert_eq!(order, ["Bob added Carol", "welcome Carol", "Carol left"]);
+    assert_eq!(
+        order,
+        ["Bob added Carol to ops", "welcome Carol", "Carol left ops"]
+    );
     chat.update(
         super::super::select(Target::Group(OPS)),
         &mut Settings::default(),
     );
-    assert!(shows(&chat, &settings, "Bob added Carol"));
+    assert!(shows(&chat, &settings, "Bob added Carol to ops"));
     assert!(
         shows(&chat, &settings, "Bob"),
         "the writer's name is above the bubble"
