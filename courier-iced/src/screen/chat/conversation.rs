@@ -55,8 +55,8 @@ pub struct Conversation {
     pub items: Vec<Item>,
     /// Messages not yet seen.
     pub unread: usize,
-    /// Who is typing, until when.
-    pub typing: Option<(ClientId, Instant)>,
+    /// Who is typing, until when (in a group, several may be), first come first.
+    pub typing: Vec<(ClientId, Instant)>,
     /// How many of the newest items are shown.
     pub shown: usize,
     /// The oldest message loaded from the history (where "Show earlier" goes on).
@@ -79,7 +79,7 @@ impl Default for Conversation {
         Self {
             items: Vec::new(),
             unread: 0,
-            typing: None,
+            typing: Vec::new(),
             shown: PAGE,
             older: None,
             cards_since: None,
@@ -343,15 +343,13 @@ impl Conversations {
 
     /// Whether a typing indicator is showing anywhere (the parent ticks while so).
     pub fn typing_shown(&self) -> bool {
-        self.threads.values().any(|c| c.typing.is_some())
+        self.threads.values().any(|c| !c.typing.is_empty())
     }
 
     /// Clears typing indicators that ran out.
     pub fn tick(&mut self, now: Instant) {
         for c in self.threads.values_mut() {
-            if c.typing.is_some_and(|(_, until)| until <= now) {
-                c.typing = None;
-            }
+            c.typing.retain(|(_, until)| *until > now);
         }
     }
 
@@ -388,9 +386,7 @@ impl Conversations {
     pub fn receive(&mut self, m: ChatMessage) -> Option<ChatMessage> {
         let target = Self::target_of(&m);
         let conversation = self.thread(target);
-        if conversation.typing.is_some_and(|(who, _)| who == m.from) {
-            conversation.typing = None;
-        }
+        conversation.typing.retain(|(who, _)| *who != m.from);
         if self.shown(target, &m) {
             return None;
         }
@@ -522,7 +518,11 @@ impl Conversations {
             Target::Group(g) => Target::Group(g),
             Target::Client(_) => Target::Client(from),
         };
-        self.thread(target).typing = Some((from, now + TYPING_SHOWN));
+        let typing = &mut self.thread(target).typing;
+        match typing.iter_mut().find(|(who, _)| *who == from) {
+            Some((_, until)) => *until = now + TYPING_SHOWN,
+            None => typing.push((from, now + TYPING_SHOWN)),
+        }
     }
 
     fn mine(&mut self, me: ClientId, id: MsgId) -> Option<&mut Bubble> {

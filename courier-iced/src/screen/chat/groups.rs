@@ -287,6 +287,8 @@ pub enum Asked {
     Add(GroupId),
     /// Remove a member from a group.
     Remove(GroupId, ClientId),
+    /// Make a member an admin of a group (or not).
+    Admin(GroupId, ClientId, bool),
     /// Leave a group.
     Leave(GroupId),
 }
@@ -301,6 +303,18 @@ impl Asked {
                 format!("remove {} from {}", people.name_of(id), groups.label(g))
             }
             Self::Leave(g) => format!("leave {}", groups.label(g)),
+            Self::Admin(g, id, true) => {
+                format!(
+                    "make {} an admin of {}",
+                    people.name_of(id),
+                    groups.label(g)
+                )
+            }
+            Self::Admin(g, id, false) => format!(
+                "make {} a plain member of {}",
+                people.name_of(id),
+                groups.label(g)
+            ),
         }
     }
 }

@@ -113,6 +113,14 @@ impl Chat {
                         GroupRequest::Remove { group, member },
                     ),
                     members::Action::Leave => (Asked::Leave(group), GroupRequest::Leave { group }),
+                    members::Action::Admin(member, admin) => (
+                        Asked::Admin(group, member, admin),
+                        GroupRequest::Admin {
+                            group,
+                            member,
+                            admin,
+                        },
+                    ),
                 };
                 return self.ask(what, request);
             }
@@ -199,7 +207,7 @@ impl Chat {
                     self.groups.known.label(&id)
                 ));
             }
-            (GroupOutcome::Done(_), Asked::Add(_) | Asked::Remove(..)) => {}
+            (GroupOutcome::Done(_), Asked::Add(_) | Asked::Remove(..) | Asked::Admin(..)) => {}
             (GroupOutcome::Refused(why), what) => {
                 let what = what.what(&self.groups.known, &self.people);
                 self.group_failed(groups::refused(&what, why));

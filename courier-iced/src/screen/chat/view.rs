@@ -131,7 +131,7 @@ impl Chat {
         }
         middle.push(
             self.conversations
-                .composer(&self.people)
+                .composer(&self.people, &self.groups.known)
                 .map(Message::Conversation),
         )
     }

@@ -21,15 +21,9 @@ impl Conversations {
         card: impl Fn(Card<'a>) -> Element<'a, M>,
     ) -> Element<'a, M> {
         let mut page = column![self.messages(people, groups, lift, card)];
-        if let Some((who, _)) = self.threads.get(&self.selected).and_then(|c| c.typing) {
-            page = page.push(
-                container(
-                    text(format!("{} is typing…", people.name_of(&who)))
-                        .size(13)
-                        .style(style::dim),
-                )
-                .padding([0, 16]),
-            );
+        let typing = self.threads.get(&self.selected).map(|c| &c.typing[..]);
+        if let Some(line) = typing.and_then(|t| typing_line(t, people)) {
+            page = page.push(container(text(line).size(13).style(style::dim)).padding([0, 16]));
         }
         page.height(Fill).width(Fill).into()
     }
@@ -230,6 +224,21 @@ impl Conversations {
         }
         lines.into()
     }
+}
+
+/// "Bob is typing…", "Bob and Carol are typing…", "Bob, Carol and 2 others are typing…".
+fn typing_line(
+    typing: &[(courier_core::proto::ClientId, std::time::Instant)],
+    people: &People,
+) -> Option<String> {
+    let names: Vec<String> = typing.iter().map(|(who, _)| people.name_of(who)).collect();
+    Some(match names.as_slice() {
+        [] => return None,
+        [one] => format!("{one} is typing…"),
+        [a, b] => format!("{a} and {b} are typing…"),
+        [a, b, c] => format!("{a}, {b} and {c} are typing…"),
+        [a, b, rest @ ..] => format!("{a}, {b} and {} others are typing…", rest.len()),
+    })
 }
 
 /// A centred button of the message list.

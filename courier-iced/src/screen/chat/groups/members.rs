@@ -1,5 +1,6 @@
 //! The side panel for a group: its members with their roles, Add (pick contacts),
-//! Remove (shown to its creator and admins only) and Leave (after a confirmation).
+//! Remove (shown to its creator and admins only), Make admin (its creator only) and
+//! Leave (after a confirmation).
 
 use std::collections::BTreeSet;
 
@@ -37,6 +38,8 @@ pub enum Message {
     CancelAdding,
     /// Pressed Remove beside a member.
     Remove(ClientId),
+    /// Pressed Make admin (`true`) or Not admin beside a member.
+    Admin(ClientId, bool),
     /// Pressed "Leave group".
     Leave,
     /// Confirmed leaving.
@@ -56,6 +59,8 @@ pub enum Action {
     Add(Vec<ClientId>),
     /// Ask the hub to remove this member.
     Remove(ClientId),
+    /// Ask the hub to make this member an admin, or not.
+    Admin(ClientId, bool),
     /// Ask the hub to let us leave.
     Leave,
 }
@@ -92,6 +97,7 @@ impl Page {
             }
             Message::CancelAdding => self.adding = None,
             Message::Remove(id) => return Action::Remove(id),
+            Message::Admin(id, admin) => return Action::Admin(id, admin),
             Message::Leave => self.confirm_leave = true,
             Message::ConfirmLeave => {
                 self.confirm_leave = false;
@@ -120,8 +126,17 @@ impl Page {
             .align_y(Center);
             // Only the creator and admins remove; nobody removes the creator (or
             // themselves: that is Leave).
+            let id = m.id;
+            // Only the creator names admins.
+            if mine == Role::Creator && m.id != me {
+                let admin = m.role != Role::Admin;
+                line = line.push(
+                    button(text(if admin { "Make admin" } else { "Not admin" }).size(13))
+                        .style(button::secondary)
+                        .on_press(Message::Admin(id, admin)),
+                );
+            }
             if mine.can_remove() && m.id != me && m.role != Role::Creator {
-                let id = m.id;
                 line = line.push(
                     button(text("Remove").size(13))
                         .style(button::danger)

@@ -214,11 +214,16 @@ fn a_refused_creation_shows_its_sentence_and_an_accepted_one_opens_the_group() {
 }
 
 /// The member page lists names and roles; Remove shows to the creator and admins only,
-/// never beside the creator or ourselves; Leave asks first.
+/// never beside the creator or ourselves; Make admin to the creator only; Leave asks
+/// first.
 #[test]
 fn remove_is_shown_to_admins_only_and_leave_is_confirmed() {
     let mut settings = Settings::default();
-    for (role, removable) in [(Role::Member, 0), (Role::Admin, 1), (Role::Creator, 2)] {
+    for (role, removable, promotable) in [
+        (Role::Member, 0, 0),
+        (Role::Admin, 1, 0),
+        (Role::Creator, 2, 2),
+    ] {
         let mut chat = people3();
         chat.session_event(Event::Groups(vec![ops(role)]), &settings);
         chat.update(super::super::select(Target::Group(OPS)), &mut settings);
@@ -227,16 +232,16 @@ fn remove_is_shown_to_admins_only_and_leave_is_confirmed() {
         let mut ui = iced_test::simulator(page.view(g, &chat.people));
         assert!(ui.find("Bob").is_ok() && ui.find("Carol").is_ok());
         assert!(ui.find("creator").is_ok(), "roles are shown");
-        let mut removes = 0;
+        let (mut removes, mut promotes) = (0, 0);
         let _ = ui.find(|c: iced_test::selector::Candidate<'_>| {
-            if let iced_test::selector::Candidate::Text { content, .. } = c
-                && content == "Remove"
-            {
-                removes += 1;
+            if let iced_test::selector::Candidate::Text { content, .. } = c {
+                removes += usize::from(content == "Remove");
+                promotes += usize::from(content == "Make admin");
             }
             None::<()>
         });
         assert_eq!(removes, removable, "Remove buttons for a {role:?}");
+        assert_eq!(promotes, promotable, "Make admin buttons for a {role:?}");
         let mut p = page.clone();
         assert_eq!(p.update(members::Message::Leave), members::Action::None);
         assert!(p.confirm_leave, "Leave asks first");
@@ -350,7 +355,14 @@ fn the_group_views_fit_at_every_size() -> Result<(), String> {
     assert!(chat.group_page().is_some());
     for size in SIZES {
         let mut ui = window(size, chat.view(&settings));
-        for label in ["Add people", "Leave group", "Remove", "Close", "New group"] {
+        for label in [
+            "Add people",
+            "Leave group",
+            "Remove",
+            "Make admin",
+            "Close",
+            "New group",
+        ] {
             seen(&mut ui, label, size)?;
         }
         if size.width >= super::super::view::THREE_PANES_WIDTH {
@@ -367,4 +379,25 @@ fn the_group_views_fit_at_every_size() -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// In a group, everyone typing is named; one who writes stops being listed.
+#[test]
+fn typing_in_a_group_names_who_types() {
+    let mut settings = Settings::default();
+    let mut chat = people3();
+    chat.session_event(Event::Groups(vec![ops(Role::Member)]), &settings);
+    chat.update(super::super::select(Target::Group(OPS)), &mut settings);
+    for from in [2, 3] {
+        chat.session_event(
+            Event::Typing {
+                from: id(from),
+                to: Target::Group(OPS),
+            },
+            &settings,
+        );
+    }
+    assert!(shows(&chat, &settings, "Bob and Carol are typing…"));
+    chat.session_event(said(2, 2, "done"), &settings);
+    assert!(shows(&chat, &settings, "Carol is typing…"));
 }
