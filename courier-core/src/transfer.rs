@@ -25,6 +25,7 @@
 
 mod error;
 mod link_test;
+pub mod many;
 mod meter;
 mod pump;
 mod race;
@@ -295,6 +296,8 @@ pub(crate) struct Ctx {
     updates: Outbox<Update>,
     /// Answering a link test of this way: dial the prober only where the hub sees it.
     pub(crate) answering: Option<crate::proto::LinkTest>,
+    /// One of the transfers of a send to many: their shared reader and running slots.
+    pub(crate) shared: Option<Arc<many::Shared>>,
 }
 
 impl Ctx {
@@ -309,6 +312,18 @@ fn transfer_stream<F>(handle: Handle, run: impl FnOnce(Ctx) -> F) -> Transfer
 where
     F: Future<Output = Result<Summary, Error>> + Send + 'static,
 {
+    shared_stream(handle, None, run)
+}
+
+/// [`transfer_stream`] for one of the transfers of a send to many.
+fn shared_stream<F>(
+    handle: Handle,
+    shared: Option<Arc<many::Shared>>,
+    run: impl FnOnce(Ctx) -> F,
+) -> Transfer
+where
+    F: Future<Output = Result<Summary, Error>> + Send + 'static,
+{
     let (updates, rx) = async_channel::bounded(64);
     let (cancel_tx, cancel) = async_channel::bounded(1);
     let ctx = Ctx {
@@ -317,6 +332,7 @@ where
         cancel,
         updates: updates.clone(),
         answering: None,
+        shared,
     };
     let fut = run(ctx);
     let driver = async move {

@@ -120,6 +120,7 @@ fn quiet_ctx(handle: Handle, answering: Option<LinkTest>) -> Ctx {
         cancel,
         updates,
         answering,
+        shared: None,
     }
 }
 

@@ -5,11 +5,13 @@
 
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::FutureExt;
 
 use super::error::Error;
+use super::many::blocks::Blocks;
 use super::wire;
 use crate::limits;
 
@@ -20,6 +22,8 @@ pub(crate) const DISK_BATCH: usize = 2 << 20;
 /// One file to send: where it is, its declared size, and where the receiver resumes.
 #[derive(Clone, Debug)]
 pub(crate) struct Planned {
+    /// Its manifest index (what the shared reader knows it by).
+    pub(crate) index: u32,
     pub(crate) path: PathBuf,
     pub(crate) size: u64,
     pub(crate) offset: u64,
@@ -41,15 +45,26 @@ pub(crate) struct ReadAhead {
     plan: std::vec::IntoIter<Planned>,
     reader: Option<FileReader>,
     trip: Option<Trip>,
+    /// The shared reader of a send to many, if this transfer is one of them.
+    blocks: Option<Arc<Blocks>>,
 }
 
 impl ReadAhead {
     /// Reads `plan` in order; the first batch starts at once.
+    #[cfg(test)]
     pub(crate) fn new(plan: Vec<Planned>) -> Self {
+        Self::shared(plan, None)
+    }
+
+    /// Like [`ReadAhead::new`], reading file bytes through `blocks` when given: its batches
+    /// are the shared reader's blocks (a resumed file's first batch ends where its block
+    /// does), so transfers at the same place read the disk once between them.
+    pub(crate) fn shared(plan: Vec<Planned>, blocks: Option<Arc<Blocks>>) -> Self {
         let mut ahead = Self {
             plan: plan.into_iter(),
             reader: None,
             trip: None,
+            blocks,
         };
         ahead.start();
         ahead
@@ -61,10 +76,10 @@ impl ReadAhead {
         }
         self.trip = match self.reader.take() {
             Some(reader) => Some(blocking::unblock(move || reader.batch())),
-            None => self
-                .plan
-                .next()
-                .map(|p| blocking::unblock(move || FileReader::open(&p))),
+            None => self.plan.next().map(|p| {
+                let shared = self.blocks.clone();
+                blocking::unblock(move || FileReader::open(p, shared))
+            }),
         };
     }
 
@@ -90,6 +105,8 @@ impl ReadAhead {
 /// Reads one file for sending, hashing everything (the resumed prefix too).
 struct FileReader {
     file: std::fs::File,
+    plan: Planned,
+    blocks: Option<Arc<Blocks>>,
     hasher: blake3::Hasher,
     size: u64,
     remaining: u64,
@@ -106,7 +123,7 @@ fn read_error(e: io::Error) -> Error {
 impl FileReader {
     /// Opens the file, checks its size, hashes the resumed prefix and reads the first
     /// batch (for a small file, all of it): one trip for most files.
-    fn open(p: &Planned) -> Result<(Option<Self>, Batch), Error> {
+    fn open(p: Planned, blocks: Option<Arc<Blocks>>) -> Result<(Option<Self>, Batch), Error> {
         let mut file = std::fs::File::open(&p.path).map_err(Error::io("opening a file to send"))?;
         let len = file.metadata().map_err(read_error)?.len();
         if len != p.size || p.offset > p.size {
@@ -119,6 +136,8 @@ impl FileReader {
             hasher,
             size: p.size,
             remaining: p.size - p.offset,
+            plan: p,
+            blocks,
         }
         .batch()
     }
@@ -126,6 +145,9 @@ impl FileReader {
     /// Reads up to [`DISK_BATCH`] bytes as data messages of at most [`limits::CHUNK`];
     /// gives the reader back unless the file is done.
     fn batch(mut self) -> Result<(Option<Self>, Batch), Error> {
+        if let Some(blocks) = self.blocks.clone() {
+            return self.shared_batch(&blocks);
+        }
         let mut msgs = Vec::new();
         let mut budget = DISK_BATCH as u64;
         while self.remaining > 0 && budget > 0 {
@@ -144,6 +166,34 @@ impl FileReader {
             budget -= n;
             msgs.push(buf);
         }
+        self.finish(msgs)
+    }
+
+    /// The rest of the block the next byte is in, from the shared reader.
+    fn shared_batch(mut self, blocks: &Blocks) -> Result<(Option<Self>, Batch), Error> {
+        let at = self.size - self.remaining;
+        let n = at / blocks.block_size();
+        let block = blocks.get(self.plan.index, &self.plan.path, self.size, n)?;
+        let skip = usize::try_from(at - n * blocks.block_size()).unwrap_or(usize::MAX);
+        let data = block.get(skip..).ok_or(Error::SourceChanged)?;
+        if data.is_empty() && self.remaining > 0 {
+            return Err(Error::SourceChanged);
+        }
+        let mut msgs = Vec::new();
+        for chunk in data.chunks(limits::CHUNK) {
+            let mut buf = Vec::with_capacity(chunk.len() + 1);
+            buf.push(wire::DATA);
+            buf.extend_from_slice(chunk);
+            self.hasher.update(chunk);
+            msgs.push(buf);
+        }
+        self.remaining = self.remaining.saturating_sub(data.len() as u64);
+        self.finish(msgs)
+    }
+
+    /// Gives the reader back with `msgs` unless the file is done; then checks its size
+    /// again and adds its hash.
+    fn finish(self, msgs: Vec<Vec<u8>>) -> Result<(Option<Self>, Batch), Error> {
         if self.remaining > 0 {
             return Ok((Some(self), Batch { msgs, hash: None }));
         }
@@ -202,11 +252,13 @@ mod tests {
         std::fs::write(dir.join("empty"), b"").unwrap();
         let plan = vec![
             Planned {
+                index: 0,
                 path: dir.join("big"),
                 size: big.len() as u64,
                 offset: 100,
             },
             Planned {
+                index: 0,
                 path: dir.join("empty"),
                 size: 0,
                 offset: 0,
@@ -234,6 +286,7 @@ mod tests {
         assert_eq!(batches[2].hash, Some(*blake3::hash(b"").as_bytes()));
         // A file whose size is not the declared one changed since the offer.
         let wrong = vec![Planned {
+            index: 0,
             path: dir.join("big"),
             size: 5,
             offset: 0,

@@ -181,12 +181,14 @@ async fn stream(
                 .zip(offsets)
                 .zip(&paths)
                 .map(|((f, &offset), path)| Planned {
+                    index: f.index,
                     path: path.clone(),
                     size: f.size,
                     offset,
                 })
                 .collect();
-            reading = Some(ReadAhead::new(plan));
+            let blocks = ctx.shared.as_ref().map(|s| s.blocks.clone());
+            reading = Some(ReadAhead::shared(plan, blocks));
         }
         alarms.set(sender.poll_timeout());
         let input = futures::future::poll_fn(|cx| {

@@ -1,0 +1,338 @@
+//! Who gets their offer when, and what became of each recipient: the pure part of a send
+//! to many. No I/O and no clock; the driver (`many.rs`) starts the transfers it says and
+//! tells it what they report.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{Outcome, Status};
+use crate::proto::{ClientId, OfferRefusal};
+use crate::transfer::{Error, Summary, Update};
+
+/// Where one recipient stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Not offered yet (waiting for a running place, or to try again at `at`).
+    Queued { at: Option<Instant> },
+    /// Offered at `since`, no answer yet.
+    Offered { since: Instant },
+    /// Offline: the hub keeps the offer for their next login.
+    Stored,
+    /// Accepted: the bytes move.
+    Running,
+    /// Settled.
+    Done,
+}
+
+#[derive(Debug)]
+struct Rec {
+    to: ClientId,
+    phase: Phase,
+    /// Offers made so far, and tries refused because the hub was busy.
+    attempts: u32,
+    busy: u32,
+    outcome: Outcome,
+}
+
+/// The schedule of one send to many. Call order: [`Schedule::new`]; then drain
+/// [`Schedule::poll_start`] (start each transfer it names); feed every transfer's updates
+/// to [`Schedule::handle_update`] and its end to [`Schedule::handle_finished`], the timer
+/// (at [`Schedule::poll_timeout`]) to [`Schedule::handle_timeout`], a cancel to
+/// [`Schedule::cancel`]; after each input drain [`Schedule::poll_start`] and
+/// [`Schedule::poll_settled`] again. It is over when [`Schedule::is_over`].
+#[derive(Debug)]
+pub(crate) struct Schedule {
+    running: usize,
+    park: Duration,
+    pause: Duration,
+    attempts: u32,
+    me: ClientId,
+    recs: Vec<Rec>,
+    cancelled: bool,
+    settled: VecDeque<Outcome>,
+}
+
+/// Refusals because the hub is busy are tried again this many times.
+const BUSY_TRIES: u32 = 60;
+
+impl Schedule {
+    /// Offers to `to` (duplicates dropped), at most `config.running` running at once.
+    pub(crate) fn new(me: ClientId, to: &[ClientId], config: &super::Config) -> Self {
+        let mut recs: Vec<Rec> = Vec::new();
+        for &who in to {
+            if recs.iter().all(|r| r.to != who) {
+                recs.push(Rec {
+                    to: who,
+                    phase: Phase::Queued { at: None },
+                    attempts: 0,
+                    busy: 0,
+                    outcome: Outcome::new(who),
+                });
+            }
+        }
+        Self {
+            running: config.running.max(1),
+            park: config.park,
+            pause: config.retry_pause,
+            attempts: config.attempts.max(1),
+            me,
+            recs,
+            cancelled: false,
+            settled: VecDeque::new(),
+        }
+    }
+
+    /// Recipients taking a running place: offered for less than `park`, or accepted.
+    fn busy_places(&self, now: Instant) -> usize {
+        self.recs
+            .iter()
+            .filter(|r| match r.phase {
+                Phase::Offered { since } => now < since + self.park,
+                Phase::Running => true,
+                _ => false,
+            })
+            .count()
+    }
+
+    /// The next recipient to offer to now, if a place is free.
+    pub(crate) fn poll_start(&mut self, now: Instant) -> Option<ClientId> {
+        if self.cancelled || self.busy_places(now) >= self.running {
+            return None;
+        }
+        let rec = self
+            .recs
+            .iter_mut()
+            .find(|r| matches!(r.phase, Phase::Queued { at } if at.is_none_or(|at| at <= now)))?;
+        rec.phase = Phase::Offered { since: now };
+        rec.attempts += 1;
+        rec.outcome.attempts = rec.attempts;
+        Some(rec.to)
+    }
+
+    /// Offers made to `to` so far.
+    pub(crate) fn attempts_of(&self, to: ClientId) -> u32 {
+        self.recs
+            .iter()
+            .find(|r| r.to == to)
+            .map_or(0, |r| r.attempts)
+    }
+
+    /// When to call [`Schedule::handle_timeout`]: an offer stops taking a place, or a
+    /// recipient may be tried again.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.recs
+            .iter()
+            .filter_map(|r| match r.phase {
+                Phase::Offered { since } => Some(since + self.park),
+                Phase::Queued { at } => at,
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Time passed (nothing to do: [`Schedule::poll_start`] looks at the clock).
+    pub(crate) fn handle_timeout(&mut self, _now: Instant) {}
+
+    /// Something a recipient's transfer reported.
+    pub(crate) fn handle_update(&mut self, to: ClientId, update: &Update) {
+        let Some(rec) = self.recs.iter_mut().find(|r| r.to == to) else {
+            return;
+        };
+        match update {
+            Update::Stored { .. } => {
+                rec.phase = Phase::Stored;
+                rec.outcome.offline = true;
+            }
+            Update::Accepted { files } => {
+                rec.phase = Phase::Running;
+                rec.outcome.accepted = Some(files.len());
+            }
+            Update::Progress(p) => {
+                rec.outcome.bytes = p.bytes;
+                rec.outcome.total = p.total;
+            }
+            Update::FileDone { .. } => rec.outcome.verified += 1,
+            _ => {}
+        }
+    }
+
+    /// A recipient's transfer ended: settles them, or queues them to be tried again
+    /// (returns the error then).
+    pub(crate) fn handle_finished(
+        &mut self,
+        to: ClientId,
+        result: &Result<Summary, Arc<Error>>,
+        now: Instant,
+    ) -> Option<Arc<Error>> {
+        let (me, pause, attempts, cancelled) = (self.me, self.pause, self.attempts, self.cancelled);
+        let rec = self.recs.iter_mut().find(|r| r.to == to)?;
+        let status = match result {
+            Ok(summary) => {
+                rec.outcome.bytes = summary.bytes;
+                rec.outcome.total = summary.bytes;
+                rec.outcome.verified = summary.files;
+                rec.outcome.summary = Some(summary.clone());
+                Status::Verified
+            }
+            Err(e) => {
+                rec.outcome.error = Some(e.clone());
+                match &**e {
+                    Error::Declined | Error::NoSpaceAtReceiver => Status::Declined,
+                    Error::Cancelled { by } if *by == me => Status::Cancelled,
+                    Error::Cancelled { .. } => Status::Declined,
+                    _ if cancelled => Status::Cancelled,
+                    Error::Refused(OfferRefusal::Busy | OfferRefusal::RateLimited)
+                        if rec.busy < BUSY_TRIES =>
+                    {
+                        // Not the recipient's doing: does not count as a try.
+                        rec.busy += 1;
+                        rec.attempts -= 1;
+                        rec.phase = Phase::Queued {
+                            at: Some(now + pause),
+                        };
+                        return Some(e.clone());
+                    }
+                    Error::ConnectionLost
+                    | Error::Stalled
+                    | Error::PeerGone
+                    | Error::HubLost
+                    | Error::NoRoute(_)
+                        if rec.attempts < attempts =>
+                    {
+                        // Offered again, waiting if they are gone: their copy resumes.
+                        rec.phase = Phase::Queued {
+                            at: Some(now + pause),
+                        };
+                        return Some(e.clone());
+                    }
+                    _ => Status::Failed,
+                }
+            }
+        };
+        rec.phase = Phase::Done;
+        rec.outcome.status = status;
+        self.settled.push_back(rec.outcome.clone());
+        None
+    }
+
+    /// The user cancelled: nobody else is offered to; the transfers running end as
+    /// cancelled (the driver cancels them).
+    pub(crate) fn cancel(&mut self) {
+        self.cancelled = true;
+        for rec in &mut self.recs {
+            if matches!(rec.phase, Phase::Queued { .. }) {
+                rec.phase = Phase::Done;
+                rec.outcome.status = Status::Cancelled;
+                self.settled.push_back(rec.outcome.clone());
+            }
+        }
+    }
+
+    /// A recipient whose outcome is now known.
+    pub(crate) fn poll_settled(&mut self) -> Option<Outcome> {
+        self.settled.pop_front()
+    }
+
+    /// Every recipient settled.
+    pub(crate) fn is_over(&self) -> bool {
+        self.recs.iter().all(|r| r.phase == Phase::Done)
+    }
+
+    /// Every recipient's outcome, in the order given.
+    pub(crate) fn outcomes(&self) -> Vec<Outcome> {
+        self.recs.iter().map(|r| r.outcome.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transfer::many::Config;
+
+    fn id(n: u8) -> ClientId {
+        ClientId([n; 32])
+    }
+
+    fn ids(n: u8) -> Vec<ClientId> {
+        (1..=n).map(id).collect()
+    }
+
+    fn config() -> Config {
+        Config {
+            running: 2,
+            park: Duration::from_secs(10),
+            retry_pause: Duration::from_secs(1),
+            attempts: 3,
+            ..Config::default()
+        }
+    }
+
+    /// The running cap holds: two places, a third recipient waits until one is free;
+    /// an offline recipient (stored) gives its place back.
+    #[test]
+    fn at_most_the_cap_run_and_stored_offers_free_their_place() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(id(99), &ids(4), &config());
+        assert_eq!(s.poll_start(t0), Some(id(1)));
+        assert_eq!(s.poll_start(t0), Some(id(2)));
+        assert_eq!(s.poll_start(t0), None, "two places");
+        s.handle_update(id(1), &Update::Accepted { files: vec![0] });
+        s.handle_update(
+            id(2),
+            &Update::Stored {
+                id: crate::proto::TransferId(7),
+            },
+        );
+        assert_eq!(s.poll_start(t0), Some(id(3)), "the stored offer freed one");
+        assert_eq!(s.poll_start(t0), None);
+        // An offer nobody answers for `park` stops holding its place.
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(10)));
+        assert_eq!(s.poll_start(t0 + Duration::from_secs(10)), Some(id(4)));
+    }
+
+    /// A lost link is tried again (the copy resumes), up to the attempts; a decline is
+    /// settled at once and is not a failure of the others.
+    #[test]
+    fn lost_links_are_retried_and_declines_settle() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(id(99), &ids(2), &config());
+        s.poll_start(t0);
+        s.poll_start(t0);
+        assert!(
+            s.handle_finished(id(2), &Err(Arc::new(Error::Declined)), t0)
+                .is_none()
+        );
+        assert_eq!(s.poll_settled().unwrap().status, Status::Declined);
+        for attempt in 1..=3 {
+            s.handle_update(id(1), &Update::Accepted { files: vec![0] });
+            let lost = Err(Arc::new(Error::ConnectionLost));
+            let retried = s.handle_finished(id(1), &lost, t0);
+            if attempt < 3 {
+                assert!(retried.is_some(), "attempt {attempt} is tried again");
+                assert_eq!(s.poll_start(t0), None, "after a pause");
+                assert_eq!(s.poll_start(t0 + Duration::from_secs(1)), Some(id(1)));
+            } else {
+                assert!(retried.is_none());
+            }
+        }
+        let failed = s.poll_settled().unwrap();
+        assert_eq!((failed.status, failed.attempts), (Status::Failed, 3));
+        assert!(s.is_over());
+    }
+
+    #[test]
+    fn cancel_settles_the_queued_and_starts_nobody() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(id(99), &[id(1), id(1), id(2), id(3)], &config());
+        assert_eq!(s.outcomes().len(), 3, "duplicates dropped");
+        s.poll_start(t0);
+        s.cancel();
+        assert_eq!(s.poll_start(t0), None);
+        assert_eq!(s.poll_settled().unwrap().status, Status::Cancelled);
+        assert!(!s.is_over(), "the running one ends first");
+        let e = Err(Arc::new(Error::Cancelled { by: id(99) }));
+        s.handle_finished(id(1), &e, t0);
+        assert!(s.is_over());
+    }
+}
