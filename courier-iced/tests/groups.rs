@@ -193,3 +193,97 @@ fn a_group_made_in_the_app_carries_messages_both_ways_and_can_be_left() {
     assert!(again.shows("You are no longer in this group."));
     hub.stop();
 }
+
+fn run_transfer(
+    mut t: courier_core::transfer::Transfer,
+) -> smol::Task<Result<courier_core::transfer::Summary, String>> {
+    use futures::StreamExt;
+    smol::spawn(async move {
+        while let Some(u) = t.next().await {
+            if let courier_core::transfer::Update::Finished(r) = u {
+                return r.map_err(|e| e.to_string());
+            }
+        }
+        Err("the transfer stream ended without a result".into())
+    })
+}
+
+/// Contacts picked in the list ("Send to several") get the same file dropped on the
+/// window, one offer each through the coordinator: Bob accepts and has it verified,
+/// Carol declines; the one card says so for each, and how it ended.
+#[test]
+fn a_file_dropped_while_contacts_are_picked_goes_to_each_of_them() {
+    use courier_core::proto::Declined;
+    use courier_core::transfer;
+    use courier_core::transfer::many::Status;
+    use courier_iced::screen::chat::Message as ChatMessage;
+    use courier_iced::screen::chat::groups::many::Line;
+
+    let scratch = TempDir::new("iced-many");
+    let hub = TestHub::start(&scratch.subdir("hub"), PASSWORD, 0);
+    let mut app = Driver::new(scratch.subdir("ada"));
+    app.app.settings.notifications = false;
+    login(&mut app, &hub.address(), "Ada");
+    app.until("login", in_chat);
+    app.interact(|ui| {
+        let _ = ui.click("The code matches");
+    });
+    let bob = Peer::join(&hub.address(), PASSWORD, "Bob");
+    let carol = Peer::join(&hub.address(), PASSWORD, "Carol");
+    app.until("Bob and Carol listed", |a| {
+        chat(a).is_some_and(|c| {
+            c.people().get(&bob.id).is_some() && c.people().get(&carol.id).is_some()
+        })
+    });
+    app.interact(|ui| {
+        let _ = ui.click("Send to several");
+    });
+    app.interact(|ui| {
+        let _ = ui.click("Bob");
+        let _ = ui.click("Carol");
+    });
+    assert!(app.shows("2 picked"));
+    let outbox = scratch.subdir("ada-out");
+    let payload: Vec<u8> = (0..200_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    std::fs::write(outbox.join("handout.bin"), &payload).unwrap();
+    // A drop on the window, as the runtime reports it.
+    app.send(Message::Chat(ChatMessage::Files(vec![
+        outbox.join("handout.bin"),
+    ])));
+    assert_eq!(app.chat().sends().cards.len(), 1, "one card for the send");
+
+    let offer = bob.expect("Bob's offer", |e| match e {
+        Event::Offer(o) => Some(o.clone()),
+        _ => None,
+    });
+    let bob_dir = scratch.subdir("bob-in");
+    let receiving = run_transfer(transfer::receive(
+        bob.handle.clone(),
+        offer,
+        None,
+        bob_dir.clone(),
+        transfer::Options::default(),
+    ));
+    let to_carol = carol.expect("Carol's offer", |e| match e {
+        Event::Offer(o) => Some(o.id),
+        _ => None,
+    });
+    smol::block_on(carol.handle.decline(to_carol, Declined::ByUser)).unwrap();
+    app.until("the send over", |a| {
+        chat(a).is_some_and(|c| c.sends().cards.iter().all(|card| card.over.is_some()))
+    });
+    smol::block_on(receiving).unwrap();
+    assert_eq!(std::fs::read(bob_dir.join("handout.bin")).unwrap(), payload);
+    let card = &app.chat().sends().cards[0];
+    let line = |id| {
+        card.lines
+            .iter()
+            .find(|(to, _)| *to == id)
+            .map(|(_, l)| l.clone())
+    };
+    assert_eq!(line(bob.id), Some(Line::Settled(Status::Verified)));
+    assert_eq!(line(carol.id), Some(Line::Settled(Status::Declined)));
+    assert!(app.shows("1 of 2 verified"));
+    assert!(app.shows("Every copy accepted arrived, verified."));
+    hub.stop();
+}

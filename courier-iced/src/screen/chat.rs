@@ -601,7 +601,7 @@ impl Chat {
                 };
                 match contacts::update(&mut self.people, m) {
                     contacts::Action::None => {}
-                    contacts::Action::NewGroup => self.open_group_form(),
+                    contacts::Action::Groups(intent) => return self.list_intent(intent),
                     contacts::Action::Open(target) => {
                         self.group_opened(target);
                         self.conversations.open(target);
@@ -637,7 +637,7 @@ impl Chat {
             }
             Message::Panel(m) => return self.panel(m, settings),
             Message::Groups(m) => return self.groups_update(m),
-            Message::Files(paths) => return self.offer_files(paths),
+            Message::Files(paths) => return self.files_chosen(paths),
             Message::Trust(id, trusted) => {
                 settings.set_trusted(&id, trusted);
                 return Action::SaveSettings;

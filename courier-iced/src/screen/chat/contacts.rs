@@ -5,7 +5,7 @@
 //! conversations; it imports no other feature.
 
 use courier_core::history::Entry;
-use courier_core::proto::{Contact, Presence, Target};
+use courier_core::proto::{ClientId, Contact, Presence, Target};
 use courier_core::text as untrusted;
 use iced::widget::{button, column, container, row, scrollable, space, text, text_input};
 use iced::{Center, Element, Fill, Length};
@@ -55,6 +55,23 @@ pub enum Message {
     OpenFound(usize),
     /// Pressed "New group".
     NewGroup,
+    /// Pressed "Send to several": the contacts' rows pick instead of opening.
+    StartPicking,
+    /// Picked or unpicked a contact.
+    Pick(ClientId),
+    /// Pressed "Send files…" under the contacts picked.
+    SendToPicked,
+    /// Stopped picking.
+    StopPicking,
+}
+
+/// What the list asks of the groups (the window routes it there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intent {
+    /// Open the New group form.
+    NewGroup,
+    /// Choose files for these contacts.
+    SendFiles(Vec<ClientId>),
 }
 
 /// What the parent has to do.
@@ -66,8 +83,8 @@ pub enum Action {
     Open(Target),
     /// Open the conversation at the message found (its place in the results).
     OpenFound(usize),
-    /// Open the New group form.
-    NewGroup,
+    /// Something about groups.
+    Groups(Intent),
 }
 
 /// Handles a message.
@@ -79,7 +96,22 @@ pub fn update(people: &mut People, message: Message) -> Action {
         }
         Message::Select(target) => return Action::Open(target),
         Message::OpenFound(n) => return Action::OpenFound(n),
-        Message::NewGroup => return Action::NewGroup,
+        Message::NewGroup => return Action::Groups(Intent::NewGroup),
+        Message::StartPicking => people.picked = Some(Default::default()),
+        Message::Pick(id) => {
+            if let Some(picked) = &mut people.picked
+                && !picked.remove(&id)
+            {
+                picked.insert(id);
+            }
+        }
+        Message::SendToPicked => {
+            let picked = people.picked.take().unwrap_or_default();
+            if !picked.is_empty() {
+                return Action::Groups(Intent::SendFiles(picked.into_iter().collect()));
+            }
+        }
+        Message::StopPicking => people.picked = None,
     }
     Action::None
 }
@@ -98,6 +130,7 @@ pub fn view<'a>(people: &'a People, threads: Listing<'_>) -> Element<'a, Message
         "Everyone".to_owned(),
         "Messages to everyone online".to_owned(),
         None,
+        None,
     );
     let list = this.listed();
     let total = list.len();
@@ -115,11 +148,10 @@ pub fn view<'a>(people: &'a People, threads: Listing<'_>) -> Element<'a, Message
             untrusted::visible(&g.name, false),
             format!("{n} member{}", if n == 1 { "" } else { "s" }),
             None,
+            None,
         ));
     }
-    rows = rows.push(heading(
-        text("People").size(13).style(style::dim).width(Fill),
-    ));
+    rows = rows.push(people_heading(this.picked.is_some()));
     // Only the rows in view (plus a margin) are built; spaces stand in for the rest.
     let offset = (this.viewport().0 - above).max(0.0);
     let first = ((offset / ROW).floor().max(0.0) as usize).min(total);
@@ -145,7 +177,7 @@ pub fn view<'a>(people: &'a People, threads: Listing<'_>) -> Element<'a, Message
     if searching {
         rows = rows.push(found(this, threads));
     }
-    column![
+    let page = column![
         container(column![text("Contacts").size(20), search].spacing(8)).padding(10),
         container(everyone).padding([0, 6]),
         scrollable(container(rows).padding([0, 6]))
@@ -153,8 +185,11 @@ pub fn view<'a>(people: &'a People, threads: Listing<'_>) -> Element<'a, Message
             .on_scroll(Message::Scrolled)
             .height(Fill)
     ]
-    .spacing(4)
-    .into()
+    .spacing(4);
+    match &this.picked {
+        Some(picked) => page.push(picking_bar(picked.len())).into(),
+        None => page.into(),
+    }
 }
 
 /// The messages the search found, newest first: where, who, when and the text.
@@ -208,6 +243,40 @@ fn found<'a>(this: &'a People, threads: Listing<'_>) -> Element<'a, Message> {
     list.into()
 }
 
+/// "People", and the button that starts picking contacts to send files to (or stops).
+fn people_heading<'a>(picking: bool) -> Element<'a, Message> {
+    let (label, message) = if picking {
+        ("Stop picking", Message::StopPicking)
+    } else {
+        ("Send to several", Message::StartPicking)
+    };
+    heading(
+        row![
+            text("People").size(13).style(style::dim).width(Fill),
+            button(text(label).size(13))
+                .style(button::secondary)
+                .padding([2, 8])
+                .on_press(message)
+        ]
+        .align_y(Center),
+    )
+}
+
+/// Under the list while picking: how many are picked, and Send files….
+fn picking_bar<'a>(picked: usize) -> Element<'a, Message> {
+    container(
+        row![
+            text(format!("{picked} picked")).size(13).width(Fill),
+            button(text("Send files…").size(13))
+                .on_press_maybe((picked > 0).then_some(Message::SendToPicked)),
+        ]
+        .align_y(Center),
+    )
+    .padding([6, 10])
+    .width(Fill)
+    .into()
+}
+
 /// "Groups", and the button that opens the New group form.
 fn groups_heading<'a>() -> Element<'a, Message> {
     heading(
@@ -248,6 +317,7 @@ fn contact_row<'a>(this: &'a People, threads: Listing<'_>, c: &'a Contact) -> El
         this.name_of(&c.id),
         line,
         Some((c.online, c.profile.presence)),
+        this.picked.as_ref().map(|p| p.contains(&c.id)),
     )
 }
 
@@ -258,8 +328,18 @@ fn entry<'a>(
     name: String,
     line: String,
     presence: Option<(bool, Presence)>,
+    picked: Option<bool>,
 ) -> Element<'a, Message> {
     let unread = (threads.unread)(&target);
+    // While picking, a contact's row picks it (and shows so) instead of opening it.
+    let (press, selected, line) = match (picked, target) {
+        (Some(on), Target::Client(id)) => (
+            Message::Pick(id),
+            on,
+            if on { "picked".to_owned() } else { line },
+        ),
+        _ => (Message::Select(target), threads.selected == target, line),
+    };
     let dot: Element<'a, Message> = match presence {
         Some((online, p)) => container(space::horizontal().width(10).height(10))
             .style(move |theme: &iced::Theme| iced::widget::container::Style {
@@ -300,8 +380,8 @@ fn entry<'a>(
         .width(Fill)
         .height(ROW - 4.0)
         .padding([6, 8])
-        .on_press(Message::Select(target))
-        .style(if threads.selected == target {
+        .on_press(press)
+        .style(if selected {
             selected_style
         } else {
             button::text

@@ -2,11 +2,13 @@
 //! each member read, and the positions of our own messages in each group's log. A leaf
 //! the contact list, the conversation and the window read; it imports no feature.
 //!
-//! Its two features live below it: [`form`] (New group) and [`members`] (the side panel's
-//! member list with Add, Remove and Leave). The window routes between them
+//! Its features live below it: [`form`] (New group), [`members`] (the side panel's
+//! member list with Add, Remove and Leave) and [`many`] (files to several contacts
+//! picked in the list, a group of the moment). The window routes between them
 //! (`groups_chat.rs`).
 
 pub mod form;
+pub mod many;
 pub mod members;
 
 #[cfg(test)]
@@ -337,4 +339,6 @@ pub enum Message {
     },
     /// A change could not go to the hub.
     NotAsked(Asked, String),
+    /// Files to several people.
+    Many(many::Message),
 }

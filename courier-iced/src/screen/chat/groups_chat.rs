@@ -8,8 +8,8 @@ use courier_core::proto::{GroupId, GroupOutcome, Target};
 use courier_core::session::{Event, GroupRequest};
 use iced::Task;
 
-use super::groups::{self, Asked, Groups, form, members};
-use super::{Action, Chat, Message};
+use super::groups::{self, Asked, Groups, form, many, members};
+use super::{Action, Chat, Message, contacts};
 
 /// Answers kept for tags not yet back from the session (an answer can overtake the
 /// task that learnt its tag); the oldest go first.
@@ -28,12 +28,19 @@ pub(super) struct Grouping {
     asked: HashMap<u32, Asked>,
     /// Answers whose tag is not back yet.
     early: Vec<(u32, GroupOutcome)>,
+    /// Files sent to several contacts picked in the list.
+    pub(super) sends: many::Sends,
 }
 
 impl Chat {
     /// The groups we are in.
     pub fn groups(&self) -> &Groups {
         &self.groups.known
+    }
+
+    /// Files sent to several contacts picked in the list.
+    pub fn sends(&self) -> &many::Sends {
+        &self.groups.sends
     }
 
     /// The New group form, while open.
@@ -140,6 +147,7 @@ impl Chat {
                 }
                 self.groups.asked.insert(tag, what);
             }
+            groups::Message::Many(m) => return self.many(m),
             groups::Message::NotAsked(what, why) => {
                 let what = what.what(&self.groups.known, &self.people);
                 self.group_failed(format!("Could not {what}: {why}."));
@@ -151,6 +159,62 @@ impl Chat {
     /// Opens the New group form (in the conversation's place).
     pub(super) fn open_group_form(&mut self) {
         self.groups.form = Some(form::Form::default());
+    }
+
+    /// What the contact list asks about groups: New group, or files for the contacts
+    /// picked (chosen in the file dialog, then sent to each).
+    pub(super) fn list_intent(&mut self, intent: contacts::Intent) -> Action {
+        match intent {
+            contacts::Intent::NewGroup => self.open_group_form(),
+            contacts::Intent::SendFiles(to) => {
+                if !crate::system::dialogs_available() {
+                    // Still picked: files dropped on the window go to them.
+                    self.people.picked = Some(to.into_iter().collect());
+                    self.notice = Some(format!(
+                        "{} Drop files on the window to send them to the people picked.",
+                        crate::system::NO_DIALOGS
+                    ));
+                    return Action::None;
+                }
+                return Action::Run(Task::perform(crate::system::pick_files(), move |files| {
+                    let chosen = many::Message::Chosen(to, files.unwrap_or_default());
+                    Message::Groups(groups::Message::Many(chosen))
+                }));
+            }
+        }
+        Action::None
+    }
+
+    /// Files chosen or dropped: while contacts are picked in the list, to each of them;
+    /// else to the open conversation's contact.
+    pub(super) fn files_chosen(&mut self, paths: Vec<std::path::PathBuf>) -> Action {
+        match self.people.picked.take() {
+            Some(picked) if !picked.is_empty() => {
+                self.many(many::Message::Chosen(picked.into_iter().collect(), paths))
+            }
+            _ => self.offer_files(paths),
+        }
+    }
+
+    /// Files to several people: started once chosen; the cards' own messages.
+    fn many(&mut self, message: many::Message) -> Action {
+        match message {
+            many::Message::Chosen(to, paths) => {
+                if paths.is_empty() || to.is_empty() {
+                    return Action::None;
+                }
+                let Some(handle) = self.handle.clone() else {
+                    self.notice = Some("Not connected to the hub.".into());
+                    return Action::None;
+                };
+                let task = self.groups.sends.start(handle, to, paths);
+                Action::Run(task.map(|m| Message::Groups(groups::Message::Many(m))))
+            }
+            other => {
+                self.groups.sends.update(other);
+                Action::None
+            }
+        }
     }
 
     /// A conversation was opened: the form closes, and the member page follows the

@@ -126,6 +126,11 @@ impl Chat {
                 }
             },
         ));
+        if !self.groups.sends.cards.is_empty() {
+            let cards = self.groups.sends.view(&self.people);
+            let cards = cards.map(|m| Message::Groups(groups::Message::Many(m)));
+            middle = middle.push(container(cards).padding([4, 12]));
+        }
         if let Some(n) = &self.notice {
             middle = middle.push(notice(n));
         }

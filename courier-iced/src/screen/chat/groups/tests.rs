@@ -401,3 +401,37 @@ fn typing_in_a_group_names_who_types() {
     chat.session_event(said(2, 2, "done"), &settings);
     assert!(shows(&chat, &settings, "Carol is typing…"));
 }
+
+/// "Send to several": the contacts' rows pick instead of opening, the bar counts them,
+/// and files chosen or dropped then go to the people picked (here: no hub, so said).
+#[test]
+fn contacts_are_picked_to_send_files_to_several() {
+    let mut settings = Settings::default();
+    let mut chat = people3();
+    interact(&mut chat, &mut settings, |ui| {
+        let _ = ui.click("Send to several");
+    });
+    interact(&mut chat, &mut settings, |ui| {
+        let _ = ui.click("Bob");
+        let _ = ui.click("Carol");
+    });
+    assert_eq!(
+        chat.conversations.selected,
+        Target::Everyone,
+        "nothing opened"
+    );
+    assert_eq!(
+        chat.people.picked.as_ref().map(|p| p.len()),
+        Some(2),
+        "both picked"
+    );
+    assert!(shows(&chat, &settings, "2 picked"));
+    assert!(shows(&chat, &settings, "Stop picking"));
+    chat.update(
+        Message::Files(vec![std::path::PathBuf::from("/tmp/handout.pdf")]),
+        &mut settings,
+    );
+    assert_eq!(chat.notice(), Some("Not connected to the hub."));
+    assert!(chat.people.picked.is_none(), "the picking is over");
+    assert!(shows(&chat, &settings, "Send to several"));
+}
