@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use courier_core::proto::Target;
 use iced::widget::{
-    button, checkbox, column, container, opaque, responsive, row, rule, space, stack, text,
+    button, checkbox, column, container, opaque, responsive, row, rule, scrollable, space, stack,
+    text,
 };
 use iced::{Center, Element, Fill, Size};
 
@@ -15,6 +16,8 @@ use crate::style;
 
 /// The contact list's width.
 const CONTACTS_WIDTH: f32 = 280.0;
+/// The most height the cards of files sent to several people take.
+const SENDS_HEIGHT: f32 = 160.0;
 /// The side panel's width: its pages get 306 px, beside the lane of its scrollbar
 /// (10 px and 6 of spacing, see `panel::Panel::view`).
 const PANEL_WIDTH: f32 = 346.0;
@@ -129,7 +132,10 @@ impl Chat {
         if !self.groups.sends.cards.is_empty() {
             let cards = self.groups.sends.view(&self.people);
             let cards = cards.map(|m| Message::Groups(groups::Message::Many(m)));
-            middle = middle.push(container(cards).padding([4, 12]));
+            // Bounded: a send to a class of thirty scrolls rather than push the composer
+            // off the window.
+            let cards = scrollable(container(cards).padding([4, 12])).spacing(2);
+            middle = middle.push(container(cards).max_height(SENDS_HEIGHT));
         }
         if let Some(n) = &self.notice {
             middle = middle.push(notice(n));

@@ -103,6 +103,20 @@ impl Sends {
         task
     }
 
+    /// A card with nothing running behind it (tests of the window's layout).
+    #[cfg(test)]
+    pub(crate) fn show(&mut self, to: Vec<ClientId>, paths: Vec<PathBuf>) {
+        self.cards.push(Card {
+            key: self.next,
+            paths,
+            lines: to.into_iter().map(|id| (id, Line::Waiting)).collect(),
+            over: None,
+            canceller: None,
+            _abort: None,
+        });
+        self.next += 1;
+    }
+
     /// Handles a card's message (not [`Message::Chosen`], which the window starts).
     pub fn update(&mut self, message: Message) {
         match message {

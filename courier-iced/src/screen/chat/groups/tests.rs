@@ -435,3 +435,34 @@ fn contacts_are_picked_to_send_files_to_several() {
     assert!(chat.people.picked.is_none(), "the picking is over");
     assert!(shows(&chat, &settings, "Send to several"));
 }
+
+/// Picking, and a send to a class of thirty, leave the composer, Send and the picking
+/// bar in the window at every size (the send's card scrolls within a bounded height).
+#[test]
+fn picking_and_a_send_to_thirty_fit_at_every_size() -> Result<(), String> {
+    let mut settings = Settings::default();
+    let class: Vec<_> = (10..40)
+        .map(|n| contact(n, &format!("Pupil {n}")))
+        .collect();
+    let mut chat = chat_with(class);
+    let to: Vec<ClientId> = (10..40).map(id).collect();
+    chat.groups
+        .sends
+        .show(to, vec![std::path::PathBuf::from("/tmp/handout.pdf")]);
+    chat.update(
+        Message::Contacts(super::super::contacts::Message::StartPicking),
+        &mut settings,
+    );
+    for size in SIZES {
+        let mut ui = window(size, chat.view(&settings));
+        for label in [
+            "Send",
+            "Send files…",
+            "Stop picking",
+            "handout.pdf to 30 people",
+        ] {
+            seen(&mut ui, label, size)?;
+        }
+    }
+    Ok(())
+}
