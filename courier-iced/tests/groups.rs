@@ -132,6 +132,34 @@ fn a_group_made_in_the_app_carries_messages_both_ways_and_can_be_left() {
     });
     assert!(app.shows("read by 1 of 1"));
 
+    // A file dropped on the group goes to every other member: one card, Bob's line.
+    let outbox = scratch.subdir("ada-out");
+    std::fs::write(outbox.join("plan.txt"), b"the plan").unwrap();
+    app.send(Message::Chat(courier_iced::screen::chat::Message::Files(
+        vec![outbox.join("plan.txt")],
+    )));
+    let offer = bob.expect("the file offered to Bob", |e| match e {
+        Event::Offer(o) => Some(o.clone()),
+        _ => None,
+    });
+    let bob_dir = scratch.subdir("bob-in");
+    let receiving = run_transfer(courier_core::transfer::receive(
+        bob.handle.clone(),
+        offer,
+        None,
+        bob_dir.clone(),
+        courier_core::transfer::Options::default(),
+    ));
+    app.until("the group's file verified", |a| {
+        chat(a).is_some_and(|c| c.sends().cards.iter().any(|card| card.over.is_some()))
+    });
+    smol::block_on(receiving).unwrap();
+    assert_eq!(
+        std::fs::read(bob_dir.join("plan.txt")).unwrap(),
+        b"the plan"
+    );
+    assert!(app.shows("1 of 1 verified"));
+
     // The member page lists both; Ada (the creator) may remove Bob; she leaves.
     app.interact(|ui| {
         let _ = ui.click("Members");

@@ -186,14 +186,25 @@ impl Chat {
     }
 
     /// Files chosen or dropped: while contacts are picked in the list, to each of them;
-    /// else to the open conversation's contact.
+    /// in a group, to each of its other members; else to the open conversation's contact.
     pub(super) fn files_chosen(&mut self, paths: Vec<std::path::PathBuf>) -> Action {
-        match self.people.picked.take() {
-            Some(picked) if !picked.is_empty() => {
-                self.many(many::Message::Chosen(picked.into_iter().collect(), paths))
-            }
-            _ => self.offer_files(paths),
+        let me = self.me();
+        let to: Vec<_> = match (self.people.picked.take(), self.conversations.selected) {
+            (Some(picked), _) if !picked.is_empty() => picked.into_iter().collect(),
+            (_, Target::Group(g)) => self.groups.known.get(&g).map_or_else(Vec::new, |g| {
+                g.members
+                    .iter()
+                    .map(|m| m.id)
+                    .filter(|id| *id != me)
+                    .collect()
+            }),
+            _ => return self.offer_files(paths),
+        };
+        if to.is_empty() {
+            self.notice = Some("Nobody else is in this group.".into());
+            return Action::None;
         }
+        self.many(many::Message::Chosen(to, paths))
     }
 
     /// Files to several people: started once chosen; the cards' own messages.

@@ -61,7 +61,10 @@ impl Conversations {
             .max_height(160);
         let attach = button(text("Attach"))
             .style(button::secondary)
-            .on_press_maybe(matches!(self.selected, Target::Client(_)).then_some(Message::Attach));
+            .on_press_maybe(
+                matches!(self.selected, Target::Client(_) | Target::Group(_))
+                    .then_some(Message::Attach),
+            );
         container(
             row![attach, editor, button(text("Send")).on_press(Message::Send)]
                 .spacing(8)

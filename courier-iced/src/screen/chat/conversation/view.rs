@@ -50,7 +50,9 @@ impl Conversations {
         } else if c.items.is_empty() {
             let hint = match self.selected {
                 Target::Everyone => "Say hello to everyone on the hub.",
-                Target::Group(_) => "Say hello to the group.",
+                Target::Group(_) => {
+                    "Say hello to the group, or drop files here to send them to everyone in it."
+                }
                 Target::Client(_) => {
                     "No messages yet. Write below, or drop files here to send them."
                 }
