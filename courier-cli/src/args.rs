@@ -345,6 +345,18 @@ pub(crate) struct HubArgs {
     #[arg(long, value_name = "N", default_value_t = courier_core::limits::MESSAGE_RATE_PER_SEC,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) message_rate: u32,
+    /// The most members a group has.
+    #[arg(long, value_name = "N", default_value_t = courier_core::limits::GROUP_MEMBERS as u32,
+          value_parser = clap::value_parser!(u32).range(2..))]
+    pub(crate) group_members: u32,
+    /// The most groups one member is in.
+    #[arg(long, value_name = "N", default_value_t = courier_core::limits::GROUPS_PER_MEMBER as u32,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) groups_per_member: u32,
+    /// The most groups one member may have created (and still in use).
+    #[arg(long, value_name = "N", default_value_t = courier_core::limits::GROUPS_CREATED as u32,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) groups_created: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -368,6 +380,41 @@ pub(crate) enum HubAction {
     /// Drop every stored message and stored offer from one sender (the hub carries on
     /// delivering the others').
     Drop(HubDropArgs),
+    /// List every group with its members and their roles; `groups remove GROUP MEMBER`
+    /// takes someone out of a group (a running hub does it within seconds).
+    Groups(HubGroupsArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct HubGroupsArgs {
+    /// Remove someone from a group instead of listing them.
+    #[command(subcommand)]
+    pub(crate) action: Option<HubGroupsAction>,
+    /// The hub's folder (as for `courier hub`).
+    #[arg(long, env = "COURIER_HUB_DATA")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// One JSON object per group on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum HubGroupsAction {
+    /// Remove a member from a group (the group's log says the owner removed them).
+    Remove(HubGroupRemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct HubGroupRemoveArgs {
+    /// The hub's folder (as for `courier hub`).
+    #[arg(long, env = "COURIER_HUB_DATA")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// The group: its name (`ops` or `#ops`) or its number, as `courier hub groups`
+    /// shows it.
+    pub(crate) group: String,
+    /// The member: its id (or the start of it) or its name.
+    pub(crate) member: String,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,8 @@ use crate::args::{ClientArgs, LOCAL_HUB};
 use crate::output::safe;
 use crate::password;
 
+mod named;
+
 pub(crate) type Updates = Pin<Box<dyn Stream<Item = Update> + Send>>;
 
 /// This hub's history in the profile folder, with the names in the contact list; a
@@ -269,6 +271,9 @@ impl Client {
         } else {
             transfer::answer_link_tests(updates, transfer::Options::default())
         };
+        // A group's changes wait for its name (see `named`).
+        let mut named = named::Named::default();
+        let updates = updates.flat_map(move |u| futures::stream::iter(named.feed(u)));
         let mut updates: Updates = Box::pin(updates);
         loop {
             match updates.next().await {
@@ -353,6 +358,12 @@ impl Client {
         let named: Vec<(GroupId, &str)> = match event {
             Event::Groups(all) => all.iter().map(|g| (g.id, g.name.as_str())).collect(),
             Event::Group(g) => vec![(g.id, g.name.as_str())],
+            Event::GroupEvent(e) => match &e.change {
+                courier_core::proto::GroupChange::Created { name } => {
+                    vec![(e.group, name.as_str())]
+                }
+                _ => Vec::new(),
+            },
             _ => Vec::new(),
         };
         for (id, name) in &named {

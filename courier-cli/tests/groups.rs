@@ -479,3 +479,26 @@ fn a_member_offline_gets_the_group_s_message_at_the_next_listen_once() {
     let kept = ok(&hub, &dir, "bob", &["history", "#ops"]);
     assert_eq!(kept.matches("while you were out").count(), 1, "{kept}");
 }
+
+/// A member listening when they are added reads the change with the group's name
+/// ("alice added you to #ops", not its id), then the group's messages.
+#[test]
+fn a_member_added_while_listening_reads_the_group_s_name() {
+    let dir = TempDir::new("groups-added-live");
+    let hub = start_hub(&dir);
+    members(&hub, &dir, &["alice", "bob"]);
+    let bob = listen(&hub, &dir, "bob", 1, false);
+    wait_online(&hub, &dir, "alice", &["bob"]);
+    ok(
+        &hub,
+        &dir,
+        "alice",
+        &["group", "create", "ops", "--with", "bob"],
+    );
+    let said = ok(&hub, &dir, "alice", &["say", "--to", "#ops", "welcome"]);
+    assert_eq!(said, "delivered\n");
+    let shown = text(&bob.wait_with_output().unwrap().stdout);
+    let added = shown.find("* alice added you to #ops\n");
+    let said = shown.find("alice in #ops: welcome");
+    assert!(added.is_some() && added < said, "{shown}");
+}

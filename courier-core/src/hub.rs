@@ -10,7 +10,8 @@
 //!    before the first connection: [`Hub::restore`] (the backlog's counts; from then on
 //!    the hub writes through [`Hub::poll_writes`]), [`Hub::restore_member`] for each
 //!    member, [`Hub::restore_offers`], [`Hub::restore_bans`], [`Hub::restore_receipts`]
-//!    (the `delivered` receipts owed to offline senders). A hub never given
+//!    (the `delivered` receipts owed to offline senders), [`Hub::restore_groups`] (the
+//!    groups, their members and logs). A hub never given
 //!    [`Hub::restore`] holds everything in memory.
 //! 2. **Inputs**, as they happen:
 //!    - a connection's life: [`Hub::handle_accept`] (a TCP connection arrived; it may be
@@ -24,8 +25,8 @@
 //!      [`Transmit::Reachback`]), [`Hub::handle_written`] and then [`Hub::handle_loaded`]
 //!      (a batch from [`Hub::poll_writes`] was committed, or failed);
 //!    - the owner's requests, which the driver reads from the database (`courier hub
-//!      forget`, `ban`, `unban`, `drop --from`): [`Hub::forget_device`], [`Hub::ban`],
-//!      [`Hub::unban`], [`Hub::drop_from`];
+//!      forget`, `ban`, `unban`, `drop --from`, `groups remove`): [`Hub::forget_device`],
+//!      [`Hub::ban`], [`Hub::unban`], [`Hub::drop_from`], [`Hub::owner_remove`];
 //!    - the end: [`Hub::shutdown`] says goodbye to every client and closes every
 //!      connection.
 //! 3. **Outputs**, after each input (or batch of inputs), in this order:
@@ -236,11 +237,12 @@ impl Hub {
 
     /// Current counters.
     pub fn stats(&self) -> Stats {
-        let (groups, group_entries, group_bytes) = self.groups.counts();
+        let (groups, group_entries, group_bytes, group_entries_in_memory) = self.groups.counts();
         Stats {
             groups,
             group_entries,
             group_bytes,
+            group_entries_in_memory,
             connections: self.conns.len(),
             logged_in: self.logged_in,
             preauth: self.preauth,

@@ -46,20 +46,21 @@ pub(crate) fn run(args: &HistoryArgs) -> Result<ExitCode> {
     };
     entries.reverse();
     // File cards of the same stretch of time, with the same person (not in a search).
-    let cards = if args.search.is_some() || peer == Some(Target::Everyone) {
-        Vec::new()
-    } else {
-        let since = if entries.len() < args.limit {
-            Timestamp(0)
+    let cards =
+        if args.search.is_some() || matches!(peer, Some(Target::Everyone | Target::Group(_))) {
+            Vec::new()
         } else {
-            entries.first().map_or(Timestamp(0), |e| e.time)
+            let since = if entries.len() < args.limit {
+                Timestamp(0)
+            } else {
+                entries.first().map_or(Timestamp(0), |e| e.time)
+            };
+            let with = match peer {
+                Some(Target::Client(c)) => Some(c),
+                _ => None,
+            };
+            history.kept_transfers(with, since, None, args.limit)?
         };
-        let with = match peer {
-            Some(Target::Client(c)) => Some(c),
-            _ => None,
-        };
-        history.kept_transfers(with, since, None, args.limit)?
-    };
     // Membership changes of the same stretch, in a group's conversation or in all.
     let changes = match (&args.search, peer) {
         (None, None | Some(Target::Group(_))) => {

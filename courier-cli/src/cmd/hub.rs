@@ -10,6 +10,8 @@ use courier_core::proto::Target;
 use serde_json::json;
 
 use crate::args::{HubAction, HubArgs, HubDropArgs, HubForgetArgs, HubMembersArgs};
+
+mod groups;
 use crate::output::{date, rfc3339, safe};
 use crate::password;
 
@@ -52,6 +54,7 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
         Some(HubAction::Bans(a)) => return bans(a),
         Some(HubAction::Stored(a)) => return stored(a),
         Some(HubAction::Drop(a)) => return drop_from(a),
+        Some(HubAction::Groups(a)) => return groups::run(a),
         None => {}
     }
     let dir = data_dir(args.data_dir.as_ref())?;
@@ -146,12 +149,15 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
     config.offline_max_age = std::time::Duration::from_secs(u64::from(args.offline_days) * 86_400);
     config.message_rate = args.message_rate;
     config.message_burst = args.message_rate.saturating_mul(5) / 2;
+    config.group_members = args.group_members as usize;
+    config.groups_per_member = args.groups_per_member as usize;
+    config.groups_created = args.groups_created as usize;
     hub::serve(listener, config, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// The hub's database, for the member commands (which may run beside the hub).
-fn database(dir: Option<&PathBuf>) -> Result<hub::db::Db> {
+pub(super) fn database(dir: Option<&PathBuf>) -> Result<hub::db::Db> {
     let dir = data_dir(dir)?;
     let home = hub::Home::open(&dir)?;
     Ok(home.database()?)
@@ -210,7 +216,7 @@ fn members(args: &HubMembersArgs) -> Result<ExitCode> {
 /// The member `wanted` names, by the one rule every command resolves by (an id or
 /// its start wins over a name). A full id that is no member (any more) is taken as it
 /// is, for the commands that may name one (`unban`).
-fn resolve(
+pub(super) fn resolve(
     members: &[hub::db::Member],
     wanted: &str,
     verb: &str,
@@ -240,7 +246,7 @@ fn resolve(
 }
 
 /// How long a running hub may take to pick up a request (it looks every second).
-const PICKUP: std::time::Duration = std::time::Duration::from_secs(4);
+pub(super) const PICKUP: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// Waits for a running hub to take the request for `id`; if none does, carries it out
 /// on the file. Returns the messages and offers deleted here, or `None` if a hub took it.

@@ -52,7 +52,7 @@ pub(crate) fn describe(client: &Client, event: &Event, json: bool) -> Option<Str
             if json {
                 json!({ "type": "left", "contact": output::contact_json(c) }).to_string()
             } else {
-                format!("* {} left", safe(&c.profile.name))
+                format!("* {} went offline", safe(&c.profile.name))
             }
         }
         Event::Contact(c) => {

@@ -42,7 +42,7 @@ use crate::proto::{
     ClientId, GroupEntry, GroupId, Manifest, Message, MsgId, Profile, Seq, Timestamp, TransferId,
 };
 
-pub use self::groups::{StoredGroup, StoredMember};
+pub use self::groups::{StoredEntry, StoredGroup, StoredMember};
 pub use self::owner::{Left, OwnerRequests, Request};
 pub use self::schema::SCHEMA_VERSION;
 pub use crate::sqlite::Error;
@@ -189,6 +189,17 @@ pub enum Record {
     },
     /// A group's last member left: forget it, its members and its log.
     GroupGone(GroupId),
+    /// Not a write: read back up to `limit` entries of a group's log after a position
+    /// and hand them to the hub ([`Written::group_pages`]), which keeps a group's log
+    /// on the disk and reads a page as it hands it over.
+    GroupFetch {
+        /// The group.
+        group: GroupId,
+        /// The entries after this position.
+        after: Seq,
+        /// At most this many.
+        limit: usize,
+    },
 }
 
 /// Which stored messages a [`Record::Drop`] means.
@@ -207,6 +218,8 @@ pub struct Written {
     pub loaded: Vec<Loaded>,
     /// What [`Record::Expire`] and [`Record::Drop`] forgot, per recipient and sender.
     pub expired: Vec<Backlog>,
+    /// Each [`Record::GroupFetch`]'s entries: the group and its entries, oldest first.
+    pub group_pages: Vec<(GroupId, Vec<GroupEntry>)>,
 }
 
 /// A page of the backlog read for [`Record::Fetch`].

@@ -43,25 +43,36 @@ pub(crate) struct Groups {
     table: Table,
     /// Connections paging through the groups list: where the next page starts after.
     listing: HashMap<ConnId, GroupId>,
+    /// Connections that were sent their whole groups list: only those are handed
+    /// entries (a client learns its groups before their messages).
+    listed: std::collections::HashSet<ConnId>,
     /// Pages of logs on their way, one per member at a time.
     paging: HashMap<ClientId, Paging>,
     /// Records for the database, not yet handed out.
     records: Vec<super::db::Record>,
-    /// Messages not yet handed out to be written whose senders wait for `stored`.
-    unwritten: Vec<Unwritten>,
-    /// Handed out and not yet written, one list per batch, oldest first.
-    writing: VecDeque<Vec<Unwritten>>,
+    /// Messages not yet handed out to be written whose senders wait for `stored`, and
+    /// every entry not yet handed out (let go of in memory once written).
+    unwritten: keep::Batch,
+    /// Handed out and not yet written, one per batch, oldest first.
+    writing: VecDeque<keep::Batch>,
+    /// Pages of logs being read back from the disk: after which position, and the
+    /// members waiting for them.
+    fetching: HashMap<GroupId, (crate::proto::Seq, std::collections::BTreeSet<ClientId>)>,
+    /// Reads of the disk not yet handed out.
+    fetches: Vec<(GroupId, crate::proto::Seq)>,
     /// Rows changed since the last batch.
     dirty: keep::Dirty,
 }
 
 impl Groups {
-    /// Groups, entries kept in their logs, and those entries' bytes.
-    pub(crate) fn counts(&self) -> (usize, usize, usize) {
+    /// Groups, entries kept in their logs, those entries' bytes, and how many of them
+    /// are held in memory.
+    pub(crate) fn counts(&self) -> (usize, usize, usize, usize) {
         (
             self.table.groups.len(),
             self.table.log_entries(),
             self.table.log_bytes,
+            self.table.groups.values().map(|g| g.log.in_memory()).sum(),
         )
     }
 }
@@ -409,10 +420,11 @@ impl Hub {
             .unwrap_or_default()
     }
 
-    /// The connections of `id` that show messages.
+    /// The connections of `id` that show messages and know their groups (were sent
+    /// the whole groups list): those a group's entries go to.
     fn showing_conns_of(&self, id: ClientId) -> Vec<ConnId> {
         let mut conns = self.conns_of(id);
-        conns.retain(|c| self.shows_messages(*c));
+        conns.retain(|c| self.shows_messages(*c) && self.groups.listed.contains(c));
         conns
     }
 

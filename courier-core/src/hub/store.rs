@@ -173,6 +173,7 @@ impl Hub {
     /// [`db::Record::Fetch`]es, handed over to their recipients if still online; and
     /// messages forgotten for their age ([`db::Record::Expire`]).
     pub fn handle_loaded(&mut self, written: db::Written, now: Instant) {
+        self.groups_loaded(written.group_pages, now);
         for w in written.expired {
             self.mailboxes.expired(w.to, w.from, w.count, w.bytes);
         }

@@ -151,4 +151,7 @@ pub struct Stats {
     pub group_entries: usize,
     /// Their bytes, as counted against the limits.
     pub group_bytes: usize,
+    /// Of those entries, how many are held in memory (with a database, the rest wait on
+    /// the disk and are read a page at a time as they are handed over).
+    pub group_entries_in_memory: usize,
 }

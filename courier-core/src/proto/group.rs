@@ -68,7 +68,7 @@ pub struct GroupMember {
 pub struct Group {
     /// The hub's id for it.
     pub id: GroupId,
-    /// Its name, cleaned as a display name is ([`validate_group_name`]).
+    /// Its name, cleaned as a display name is ([`clean_group_name`]).
     pub name: String,
     /// Its members, the creator first.
     pub members: Vec<GroupMember>,

@@ -7,7 +7,7 @@ use std::sync::PoisonError;
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
-use super::{Db, Error, Record};
+use super::{Db, Error, Record, Written};
 use crate::proto::{
     ClientId, GroupChange, GroupEntry, GroupEvent, GroupId, Message, MsgId, Role, Seq, Target,
     Timestamp,
@@ -42,9 +42,26 @@ pub struct StoredGroup {
     pub last: Seq,
     /// Its members, the creator first, then as they joined.
     pub members: Vec<StoredMember>,
-    /// The entries of its log some member was not handed, oldest first, with who wrote
-    /// each (for the members away; empty in [`Db::group_list`]).
-    pub entries: Vec<(ClientId, GroupEntry)>,
+    /// The entries of its log some member was not handed, oldest first (what the hub
+    /// keeps in memory of them: their texts stay on the disk; empty in
+    /// [`Db::group_list`]).
+    pub entries: Vec<StoredEntry>,
+}
+
+/// An entry of a group's log as the hub counts it (its text stays on the disk until a
+/// page of it is handed over: [`Record::GroupFetch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredEntry {
+    /// Its position.
+    pub seq: Seq,
+    /// Who wrote it (for a change: who made it).
+    pub from: ClientId,
+    /// Its text's bytes (0 for a change).
+    pub text_bytes: usize,
+    /// Whether it is a membership change.
+    pub change: bool,
+    /// When the hub stamped it.
+    pub time: Timestamp,
 }
 
 fn role_code(role: Role) -> i64 {
@@ -75,8 +92,53 @@ fn id32(bytes: &[u8]) -> Option<ClientId> {
     <[u8; 32]>::try_from(bytes).ok().map(ClientId)
 }
 
-/// Writes one group record inside `tx`; false for a record that is not a group's.
-pub(super) fn write(db: &Db, tx: &Transaction<'_>, record: &Record) -> Result<bool, Error> {
+/// A row of `group_entries` as an entry; `None` (with a warning) for one that does not
+/// read back.
+fn entry_of(
+    db: &Db,
+    group: GroupId,
+    (seq, from, id, text, change, time): EntryRow,
+) -> Option<GroupEntry> {
+    let from = id32(&from)?;
+    let (seq, time) = (uint(seq), Timestamp(uint(time)));
+    let entry = match change {
+        Some(bytes) => match ciborium::from_reader::<GroupChange, _>(&bytes[..]) {
+            Ok(change) => GroupEntry::Event(GroupEvent {
+                group,
+                seq,
+                by: from,
+                change,
+                time,
+            }),
+            Err(_) => {
+                tracing::warn!(db = %db.path.display(), "a group change that does not read back was skipped");
+                return None;
+            }
+        },
+        None if crate::proto::validate_text(&text) => GroupEntry::Message(Message {
+            id: MsgId(u64::from_ne_bytes(id.to_ne_bytes())),
+            from,
+            to: Target::Group(group),
+            text,
+            time,
+            seq: Some(seq),
+        }),
+        None => return None,
+    };
+    Some(entry)
+}
+
+/// A row of `group_entries`: seq, sender, id, text, change, time.
+type EntryRow = (i64, Vec<u8>, i64, String, Option<Vec<u8>>, i64);
+
+/// Writes (or, for a fetch, reads) one group record inside `tx`; false for a record
+/// that is not a group's.
+pub(super) fn write(
+    db: &Db,
+    tx: &Transaction<'_>,
+    record: &Record,
+    written: &mut Written,
+) -> Result<bool, Error> {
     let e = |e| classify(&db.path, e);
     match record {
         Record::Group {
@@ -158,6 +220,38 @@ pub(super) fn write(db: &Db, tx: &Transaction<'_>, record: &Record) -> Result<bo
             for seq in seqs {
                 stmt.execute(params![int(group.0), int(*seq)]).map_err(e)?;
             }
+        }
+        Record::GroupFetch {
+            group,
+            after,
+            limit,
+        } => {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT seq, sender, id, text, change, time FROM group_entries
+                     WHERE grp = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                )
+                .map_err(e)?;
+            let limit = i64::try_from(*limit).unwrap_or(i64::MAX);
+            let rows = stmt
+                .query_map(params![int(group.0), int(*after), limit], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                })
+                .map_err(e)?;
+            let mut entries = Vec::new();
+            for row in rows {
+                if let Some(entry) = entry_of(db, *group, row.map_err(e)?) {
+                    entries.push(entry);
+                }
+            }
+            written.group_pages.push((*group, entries));
         }
         Record::GroupGone(group) => {
             for sql in [
@@ -241,8 +335,8 @@ impl Db {
             .map_err(e)?;
         let mut log = conn
             .prepare(
-                "SELECT seq, sender, id, text, change, time FROM group_entries WHERE grp = ?1
-                 ORDER BY seq",
+                "SELECT seq, sender, octet_length(text), change IS NOT NULL, time
+                 FROM group_entries WHERE grp = ?1 ORDER BY seq",
             )
             .map_err(e)?;
         for g in &mut groups {
@@ -277,41 +371,24 @@ impl Db {
                     Ok((
                         r.get::<_, i64>(0)?,
                         r.get::<_, Vec<u8>>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, Option<Vec<u8>>>(4)?,
-                        r.get::<_, i64>(5)?,
+                        r.get::<_, Option<i64>>(2)?,
+                        r.get::<_, bool>(3)?,
+                        r.get::<_, i64>(4)?,
                     ))
                 })
                 .map_err(e)?;
             for row in rows {
-                let (seq, from, id, text, change, time) = row.map_err(e)?;
+                let (seq, from, bytes, change, time) = row.map_err(e)?;
                 let Some(from) = id32(&from) else {
                     continue;
                 };
-                let (seq, time) = (uint(seq), Timestamp(uint(time)));
-                let entry = match change {
-                    Some(bytes) => match ciborium::from_reader::<GroupChange, _>(&bytes[..]) {
-                        Ok(change) => GroupEntry::Event(GroupEvent {
-                            group: g.id,
-                            seq,
-                            by: from,
-                            change,
-                            time,
-                        }),
-                        Err(_) => continue,
-                    },
-                    None if crate::proto::validate_text(&text) => GroupEntry::Message(Message {
-                        id: MsgId(u64::from_ne_bytes(id.to_ne_bytes())),
-                        from,
-                        to: Target::Group(g.id),
-                        text,
-                        time,
-                        seq: Some(seq),
-                    }),
-                    None => continue,
-                };
-                g.entries.push((from, entry));
+                g.entries.push(StoredEntry {
+                    seq: uint(seq),
+                    from,
+                    text_bytes: usize::try_from(bytes.unwrap_or(0)).unwrap_or(0),
+                    change,
+                    time: Timestamp(uint(time)),
+                });
             }
         }
         Ok((groups, next.map_or(0, uint)))
@@ -331,6 +408,27 @@ impl Db {
         )
         .map_err(|e| classify(&self.path, e))?;
         Ok(())
+    }
+
+    /// Whether the owner's request to remove `member` from `group` still waits for a
+    /// hub to carry it out.
+    ///
+    /// # Errors
+    /// If the database cannot be read.
+    pub fn is_group_remove_requested(
+        &self,
+        group: GroupId,
+        member: &ClientId,
+    ) -> Result<bool, Error> {
+        let conn = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        conn.query_row(
+            "SELECT 1 FROM group_remove_requests WHERE grp = ?1 AND member = ?2",
+            params![int(group.0), &member.0[..]],
+            |_| Ok(()),
+        )
+        .optional()
+        .map(|found| found.is_some())
+        .map_err(|e| classify(&self.path, e))
     }
 
     /// Takes the owner's requests to remove someone from a group, forgetting them.

@@ -93,7 +93,7 @@ impl Db {
                 .filter(|r| !matches!(r, Record::Fetch { .. }));
             let reads = records.iter().filter(|r| matches!(r, Record::Fetch { .. }));
             for record in writes.chain(reads) {
-                if super::groups::write(self, &tx, record)? {
+                if super::groups::write(self, &tx, record, &mut written)? {
                     continue;
                 }
                 match record {
@@ -209,7 +209,8 @@ impl Db {
                     | Record::GroupEntry { .. }
                     | Record::GroupForget { .. }
                     | Record::GroupDrop { .. }
-                    | Record::GroupGone(_) => {}
+                    | Record::GroupGone(_)
+                    | Record::GroupFetch { .. } => {}
                     Record::Drop(whose) => {
                         let (stmt, id) = match whose {
                             Whose::To(id) => (&mut forget_to, id),

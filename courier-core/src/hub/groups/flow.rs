@@ -158,7 +158,7 @@ impl Hub {
             return Some(Delivery::Delivered);
         }
         if self.has_db {
-            self.groups.unwritten.push(Unwritten {
+            self.groups.unwritten.messages.push(Unwritten {
                 sender: conn,
                 id,
                 group,

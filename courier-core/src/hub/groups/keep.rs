@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::super::{Conn, ConnId, Hub, db};
-use super::log::Log;
+use super::log::{Kept, Log, counted};
 use super::table::{GroupState, Member};
 use crate::proto::{
     ClientId, Delivery, GroupEntry, GroupId, MsgId, RejectReason, Seq, ServerFrame, Timestamp,
@@ -22,6 +22,17 @@ pub(crate) struct Unwritten {
     pub(crate) id: MsgId,
     pub(crate) group: GroupId,
     pub(crate) seq: Seq,
+}
+
+/// What one batch handed out to be written carries for the groups.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    /// Messages whose senders hear `stored` once it is written.
+    pub(crate) messages: Vec<Unwritten>,
+    /// Entries it writes: let go of in memory once written.
+    pub(crate) entries: Vec<(GroupId, Seq)>,
+    /// Groups whose log it reads back.
+    pub(crate) fetches: Vec<GroupId>,
 }
 
 /// Groups and members whose rows changed since the last batch.
@@ -71,11 +82,12 @@ impl Hub {
     pub(super) fn entry_record(
         &mut self,
         group: GroupId,
-        _seq: Seq,
+        seq: Seq,
         from: ClientId,
         entry: Arc<GroupEntry>,
     ) {
         if self.has_db {
+            self.groups.unwritten.entries.push((group, seq));
             self.groups
                 .records
                 .push(db::Record::GroupEntry { group, from, entry });
@@ -124,6 +136,15 @@ impl Hub {
             })
         }));
         records.append(&mut self.groups.records);
+        // Reads last: they see what the batch writes.
+        for (group, after) in std::mem::take(&mut self.groups.fetches) {
+            self.groups.unwritten.fetches.push(group);
+            records.push(db::Record::GroupFetch {
+                group,
+                after,
+                limit: crate::limits::GROUP_PAGE_ENTRIES,
+            });
+        }
         records
     }
 
@@ -140,7 +161,20 @@ impl Hub {
         let Some(batch) = self.groups.writing.pop_front() else {
             return;
         };
-        for u in batch {
+        if ok {
+            // On the disk now: read back a page at a time as it is handed over.
+            for (group, seq) in batch.entries {
+                if let Some(g) = self.groups.table.groups.get_mut(&group) {
+                    g.log.evict(seq);
+                }
+            }
+        } else {
+            // Asked again at the next acknowledgement or login.
+            for group in batch.fetches {
+                self.groups.fetching.remove(&group);
+            }
+        }
+        for u in batch.messages {
             let status = if ok {
                 Delivery::Stored
             } else {
@@ -201,9 +235,14 @@ impl Hub {
                 continue;
             }
             let mut log = Log::default();
-            for (from, entry) in stored_group.entries {
-                let seq = entry.seq();
-                let _ = log.push(seq, from, Arc::new(entry));
+            for e in stored_group.entries {
+                let kept = Kept {
+                    entry: None,
+                    from: e.from,
+                    bytes: counted(e.text_bytes, e.change),
+                    time: e.time,
+                };
+                let _ = log.push_kept(e.seq, kept);
             }
             table.log_bytes += log.bytes();
             for m in &members {
@@ -221,6 +260,50 @@ impl Hub {
                     log,
                 },
             );
+        }
+    }
+}
+
+impl Hub {
+    /// Reads back the page of `group`'s log after `after` for `member`, who waits for
+    /// it ([`Hub::groups_loaded`]).
+    pub(super) fn fetch_page(&mut self, group: GroupId, after: Seq, member: ClientId) {
+        let fetching = &mut self.groups.fetching;
+        if let Some((_, waiting)) = fetching.get_mut(&group) {
+            waiting.insert(member);
+            return;
+        }
+        fetching.insert(group, (after, std::iter::once(member).collect()));
+        self.groups.fetches.push((group, after));
+    }
+
+    /// Pages of groups' logs read back from the disk: held in memory for the members
+    /// waiting for them, who are handed them now. An entry the disk did not give back
+    /// (it does not read back) is forgotten.
+    pub(crate) fn groups_loaded(&mut self, pages: Vec<(GroupId, Vec<GroupEntry>)>, now: Instant) {
+        for (group, entries) in pages {
+            let Some((after, waiting)) = self.groups.fetching.remove(&group) else {
+                continue;
+            };
+            let full = entries.len() >= crate::limits::GROUP_PAGE_ENTRIES;
+            let upto = entries.last().map(GroupEntry::seq);
+            let table = &mut self.groups.table;
+            let Some(g) = table.groups.get_mut(&group) else {
+                continue;
+            };
+            for entry in entries {
+                g.log.fill(entry);
+            }
+            let missing = g.log.missing(after, if full { upto } else { None });
+            let mut freed = 0;
+            for seq in &missing {
+                freed += g.log.remove(*seq).unwrap_or(0);
+            }
+            table.log_bytes = table.log_bytes.saturating_sub(freed);
+            self.drop_records(group, missing);
+            for member in waiting {
+                self.page_groups(member, now);
+            }
         }
     }
 }

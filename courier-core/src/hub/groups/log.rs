@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::limits;
-use crate::proto::{ClientId, GroupEntry, Seq};
+use crate::proto::{ClientId, GroupEntry, Seq, Timestamp};
 
 /// What an entry counts against the bounds besides its text: its sender, time and
 /// position.
@@ -14,12 +14,16 @@ const ENTRY_OVERHEAD: usize = 64;
 /// One kept entry.
 #[derive(Debug, Clone)]
 pub(crate) struct Kept {
-    /// The entry, shared with the frames and records that carry it.
-    pub(crate) entry: Arc<GroupEntry>,
+    /// The entry, shared with the frames and records that carry it; `None` while it is
+    /// only on the disk (a hub with a database keeps an entry in memory until it is
+    /// written, and again for a moment when a page of it is read back).
+    pub(crate) entry: Option<Arc<GroupEntry>>,
     /// Who wrote it (for a change: who made it).
     pub(crate) from: ClientId,
     /// What it counts against the bounds.
     pub(crate) bytes: usize,
+    /// When the hub stamped it.
+    pub(crate) time: Timestamp,
 }
 
 /// The entries of one group's log that some member has not been handed yet.
@@ -27,6 +31,8 @@ pub(crate) struct Kept {
 pub(crate) struct Log {
     entries: BTreeMap<Seq, Kept>,
     bytes: usize,
+    /// Entries held in memory (the others are only on the disk).
+    in_memory: usize,
     /// Entries and bytes each sender holds in it.
     senders: HashMap<ClientId, (usize, usize)>,
 }
@@ -34,8 +40,25 @@ pub(crate) struct Log {
 /// What an entry counts: its text (or a change's few bytes) and the overhead.
 pub(crate) fn size_of(entry: &GroupEntry) -> usize {
     match entry {
-        GroupEntry::Message(m) => m.text.len() + ENTRY_OVERHEAD,
-        GroupEntry::Event(_) => ENTRY_OVERHEAD * 2,
+        GroupEntry::Message(m) => counted(m.text.len(), false),
+        GroupEntry::Event(_) => counted(0, true),
+    }
+}
+
+/// What an entry with a text of `text` bytes (or a change) counts.
+pub(crate) fn counted(text: usize, change: bool) -> usize {
+    if change {
+        ENTRY_OVERHEAD * 2
+    } else {
+        text + ENTRY_OVERHEAD
+    }
+}
+
+/// When `entry` was stamped.
+pub(crate) fn time_of(entry: &GroupEntry) -> Timestamp {
+    match entry {
+        GroupEntry::Message(m) => m.time,
+        GroupEntry::Event(e) => e.time,
     }
 }
 
@@ -43,6 +66,11 @@ impl Log {
     /// Entries kept.
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Entries held in memory.
+    pub(crate) fn in_memory(&self) -> usize {
+        self.in_memory
     }
 
     /// Bytes kept, as counted against the bounds.
@@ -59,7 +87,21 @@ impl Log {
     /// returned (positions): when `from` holds its share ([`limits::GROUP_SENDER_SHARE`])
     /// its own oldest entries go; when the log is full, the oldest.
     pub(crate) fn push(&mut self, seq: Seq, from: ClientId, entry: Arc<GroupEntry>) -> Vec<Seq> {
-        let bytes = size_of(&entry);
+        let (bytes, time) = (size_of(&entry), time_of(&entry));
+        self.push_kept(
+            seq,
+            Kept {
+                entry: Some(entry),
+                from,
+                bytes,
+                time,
+            },
+        )
+    }
+
+    /// Keeps `kept` at `seq`, making room first as [`Log::push`] does.
+    pub(crate) fn push_kept(&mut self, seq: Seq, kept: Kept) -> Vec<Seq> {
+        let (from, bytes) = (kept.from, kept.bytes);
         let mut gone = Vec::new();
         let share = (
             (limits::GROUP_LOG / limits::GROUP_SENDER_SHARE).max(1),
@@ -90,14 +132,41 @@ impl Log {
         let s = self.senders.entry(from).or_default();
         s.0 += 1;
         s.1 += bytes;
-        self.entries.insert(seq, Kept { entry, from, bytes });
+        if kept.entry.is_some() {
+            self.in_memory += 1;
+        }
+        if let Some(old) = self.entries.insert(seq, kept) {
+            // Kept twice (cannot happen: positions are given once); counted once.
+            self.bytes = self.bytes.saturating_sub(old.bytes);
+            self.in_memory -= usize::from(old.entry.is_some());
+        }
         gone
+    }
+
+    /// Lets go of the entry at `seq` in memory (it is on the disk).
+    pub(crate) fn evict(&mut self, seq: Seq) {
+        if let Some(k) = self.entries.get_mut(&seq)
+            && k.entry.take().is_some()
+        {
+            self.in_memory -= 1;
+        }
+    }
+
+    /// Holds `entry` (read back from the disk) in memory again, if it is still kept.
+    pub(crate) fn fill(&mut self, entry: GroupEntry) {
+        if let Some(k) = self.entries.get_mut(&entry.seq())
+            && k.entry.is_none()
+        {
+            k.entry = Some(Arc::new(entry));
+            self.in_memory += 1;
+        }
     }
 
     /// Forgets the entry at `seq`; its bytes, if it was kept.
     pub(crate) fn remove(&mut self, seq: Seq) -> Option<usize> {
         let kept = self.entries.remove(&seq)?;
         self.bytes = self.bytes.saturating_sub(kept.bytes);
+        self.in_memory -= usize::from(kept.entry.is_some());
         if let Some(s) = self.senders.get_mut(&kept.from) {
             s.0 = s.0.saturating_sub(1);
             s.1 = s.1.saturating_sub(kept.bytes);
@@ -114,24 +183,29 @@ impl Log {
         gone.into_iter().filter_map(|s| self.remove(s)).sum()
     }
 
+    /// The positions after `after` (up to `upto`, if given) of the entries only on the
+    /// disk.
+    pub(crate) fn missing(&self, after: Seq, upto: Option<Seq>) -> Vec<Seq> {
+        self.entries
+            .range(after.saturating_add(1)..=upto.unwrap_or(Seq::MAX))
+            .filter(|(_, k)| k.entry.is_none())
+            .map(|(s, _)| *s)
+            .collect()
+    }
+
     /// The positions of the entries stamped before `before`.
-    pub(crate) fn older_than(&self, before: crate::proto::Timestamp) -> Vec<Seq> {
+    pub(crate) fn older_than(&self, before: Timestamp) -> Vec<Seq> {
         self.entries
             .iter()
-            .filter(|(_, k)| {
-                let time = match &*k.entry {
-                    GroupEntry::Message(m) => m.time,
-                    GroupEntry::Event(e) => e.time,
-                };
-                time < before
-            })
+            .filter(|(_, k)| k.time < before)
             .map(|(s, _)| *s)
             .collect()
     }
 
     /// The entries after `after`, oldest first, at most `max` of them and
-    /// [`limits::GROUP_PAGE_BYTES`] (at least one).
-    pub(crate) fn page(&self, after: Seq, max: usize) -> Vec<&Kept> {
+    /// [`limits::GROUP_PAGE_BYTES`] (at least one); `None` when one of them is only on
+    /// the disk (read it back first).
+    pub(crate) fn page(&self, after: Seq, max: usize) -> Option<Vec<Arc<GroupEntry>>> {
         let mut out = Vec::new();
         let mut bytes = 0;
         for (_, k) in self.entries.range(after.saturating_add(1)..) {
@@ -139,9 +213,9 @@ impl Log {
                 break;
             }
             bytes += k.bytes;
-            out.push(k);
+            out.push(k.entry.clone()?);
         }
-        out
+        Some(out)
     }
 }
 
@@ -191,9 +265,16 @@ mod tests {
         assert!(log.bytes() <= limits::GROUP_LOG_BYTES);
         let first = log.first().unwrap();
         assert!(first > 10);
-        let page = log.page(0, limits::GROUP_PAGE_ENTRIES);
+        let page = log.page(0, limits::GROUP_PAGE_ENTRIES).unwrap();
         assert_eq!(page.len(), limits::GROUP_PAGE_ENTRIES);
-        assert_eq!(page[0].entry.seq(), first);
+        assert_eq!(page[0].seq(), first);
+        log.evict(first);
+        assert!(
+            log.page(0, 1).is_none(),
+            "on the disk only: read back first"
+        );
+        log.fill((*page[0]).clone());
+        assert_eq!(log.page(0, 1).unwrap().len(), 1);
         let freed = log.forget_upto(first + 9);
         assert_eq!(freed, 10 * (100 + ENTRY_OVERHEAD));
     }

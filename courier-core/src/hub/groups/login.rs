@@ -56,6 +56,7 @@ impl Hub {
         }
         self.send(conn, Arc::new(ServerFrame::Groups { groups, more }), now);
         if !more {
+            self.groups.listed.insert(conn);
             self.page_groups(client, now);
         }
     }
@@ -66,13 +67,8 @@ impl Hub {
         if self.groups.paging.contains_key(&client) {
             return;
         }
-        // Not while that connection still pages through its groups list: it learns
-        // the groups first.
-        let Some(conn) = self
-            .showing_conns_of(client)
-            .into_iter()
-            .find(|c| !self.groups.listing.contains_key(c))
-        else {
+        // Only once that connection has its groups list: it learns the groups first.
+        let Some(conn) = self.showing_conns_of(client).into_iter().next() else {
             return;
         };
         let ids: Vec<GroupId> = self.groups.table.of(&client).collect();
@@ -88,12 +84,18 @@ impl Hub {
                 continue;
             }
             let got = m.got;
-            let entries: Vec<GroupEntry> = g
-                .log
-                .page(got, limits::GROUP_PAGE_ENTRIES)
-                .into_iter()
-                .map(|k| (*k.entry).clone())
-                .collect();
+            let Some(page) = g.log.page(got, limits::GROUP_PAGE_ENTRIES) else {
+                // On the disk: handed over once read back.
+                self.fetch_page(group, got, client);
+                return;
+            };
+            let entries: Vec<GroupEntry> = page.iter().map(|e| (**e).clone()).collect();
+            if self.has_db {
+                // The page holds them now; the disk keeps them for whoever else needs them.
+                for e in &entries {
+                    g.log.evict(e.seq());
+                }
+            }
             let Some(upto) = entries.last().map(GroupEntry::seq) else {
                 // What it missed was forgotten (too old, or pushed out): nothing to hand.
                 if let Some(m) = g.member_mut(&client) {
@@ -157,6 +159,7 @@ impl Hub {
     /// page goes again, to another connection if there is one).
     pub(crate) fn groups_conn_gone(&mut self, conn: ConnId, client: ClientId, now: Instant) {
         self.groups.listing.remove(&conn);
+        self.groups.listed.remove(&conn);
         if self
             .groups
             .paging

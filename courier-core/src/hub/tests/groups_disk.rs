@@ -83,11 +83,24 @@ fn groups_members_and_what_waits_survive_a_restart_and_arrive_once() {
     }
     disk.sync(&mut sim);
     assert_eq!(stored(&sim, a), 5);
+    let stats = sim.hub.stats();
+    assert_eq!(
+        (stats.group_entries, stats.group_entries_in_memory),
+        (5, 0),
+        "written: the texts wait on the disk, not in memory"
+    );
+    // Bob comes, and his connection drops before his page arrives: it waits for him.
+    let b = sim.login(2, "bob");
+    assert!(texts(&sim, b, g).is_empty(), "read from the disk first");
+    sim.mute(b);
+    disk.sync(&mut sim);
+    sim.disconnect(b);
+    disk.sync(&mut sim);
     drop(sim);
     let mut sim = restarted(&disk);
     let b = sim.login(2, "bob");
-    assert_eq!(texts(&sim, b, g), ["m0", "m1", "m2", "m3", "m4"]);
     disk.sync(&mut sim);
+    assert_eq!(texts(&sim, b, g), ["m0", "m1", "m2", "m3", "m4"]);
     let listed = sim.events(b).iter().any(
         |e| matches!(e, SEvent::Groups(l) if l.len() == 1 && l[0].id == g && l[0].members.len() == 3),
     );
