@@ -57,6 +57,14 @@ pub(crate) enum Command {
     /// Shows progress (bytes, speed, time left) and exits 0 once the receiver has
     /// verified every byte (BLAKE3). Sending the same files again after an interruption
     /// resumes where it stopped. Exit 1 when declined or cancelled. Ctrl-C cancels.
+    ///
+    /// With several --to, each gets their own offer and accepts or declines on their
+    /// own; offline ones get it at their next login (as --wait, always). At most
+    /// --parallel copies (4) run at once, the others wait their turn; the files are read
+    /// from disk once for the copies running together. A copy whose connection is lost is
+    /// offered again and resumes. Lists what happened to each at the end; exit 0 when
+    /// everyone who accepted verified every file, 1 when nobody did (all declined or
+    /// cancelled), 2 when a copy failed.
     Send(SendArgs),
     /// Wait for files from contacts; ask before accepting each offer (or --yes).
     ///
@@ -220,12 +228,16 @@ pub(crate) struct HistoryArgs {
 pub(crate) struct SendArgs {
     #[command(flatten)]
     pub(crate) client: ClientArgs,
-    /// Recipient: a display name or an id prefix (4+ hex digits).
-    #[arg(long)]
-    pub(crate) to: String,
+    /// Recipient: a display name or an id prefix (4+ hex digits). Repeat for several.
+    #[arg(long, required = true, value_name = "WHO")]
+    pub(crate) to: Vec<String>,
     /// Files and folders to send (folders keep their structure).
     #[arg(required = true)]
     pub(crate) paths: Vec<PathBuf>,
+    /// With several --to: copies sent at the same time (the others wait their turn).
+    #[arg(long, value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub(crate) parallel: u16,
     /// If the recipient is offline, leave the offer at the hub (names and sizes only)
     /// and wait: it reaches them when they come online, and the files go once they
     /// accept. Keeps waiting through hub restarts; Ctrl-C withdraws the offer.

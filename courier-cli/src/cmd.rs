@@ -10,4 +10,5 @@ pub(crate) mod listen;
 pub(crate) mod receive;
 pub(crate) mod say;
 pub(crate) mod send;
+pub(crate) mod send_many;
 pub(crate) mod who;

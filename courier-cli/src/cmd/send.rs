@@ -19,8 +19,12 @@ pub(crate) async fn run(args: SendArgs) -> Result<ExitCode> {
             bail!("{} does not exist", p.display());
         }
     }
+    if args.to.len() > 1 {
+        return super::send_many::run(args).await;
+    }
     let mut client = Client::connect(&args.client, false, false).await?;
-    let to = match client.resolve(&args.to)? {
+    let who = args.to.first().map_or("", String::as_str);
+    let to = match client.resolve(who)? {
         Target::Client(id) => id,
         Target::Everyone | Target::Group(_) => {
             bail!("files go to one contact at a time; name one with --to")
@@ -101,7 +105,7 @@ pub(crate) async fn run(args: SendArgs) -> Result<ExitCode> {
 
 /// What the history keeps of a transfer we sent: the paths given (their names and, for
 /// files, sizes), how many files and bytes went, how it ended.
-fn kept_transfer(
+pub(crate) fn kept_transfer(
     to: courier_core::proto::ClientId,
     paths: &[std::path::PathBuf],
     count: u64,

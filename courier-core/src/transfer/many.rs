@@ -31,7 +31,6 @@ use async_channel::Sender as Outbox;
 use futures::stream::SelectAll;
 use futures::{FutureExt, Stream, StreamExt};
 
-use super::read_ahead::DISK_BATCH;
 use super::source::Source;
 use super::{Canceller, Error, Options, Summary, shared_stream};
 use crate::proto::ClientId;
@@ -42,13 +41,17 @@ use schedule::Schedule;
 /// Copies running at once by default.
 pub const RUNNING: usize = 4;
 
+/// Bytes of a block of the shared reader: each copy reads one block per trip to the disk
+/// thread (half a lone transfer's batch, so that four copies hold no more than two).
+pub const BLOCK: usize = 1 << 20;
+
 /// How a send to many runs. [`Config::default`]: [`RUNNING`] copies at once, a cache of
-/// 8 blocks of 2 MiB, 4 tries per recipient.
+/// 6 blocks of 1 MiB, 4 tries per recipient.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Copies offered or running at once; the others wait for a place.
     pub running: usize,
-    /// Blocks the shared reader keeps (each as large as the read-ahead's batch, 2 MiB).
+    /// Blocks the shared reader keeps (of [`BLOCK`] bytes each).
     pub cache_blocks: usize,
     /// An offer nobody answered for this long gives its place to the next recipient
     /// (it stays valid: if accepted later, that copy runs too).
@@ -63,7 +66,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             running: RUNNING,
-            cache_blocks: 8,
+            cache_blocks: 6,
             park: Duration::from_secs(10),
             retry_pause: Duration::from_secs(1),
             attempts: 4,
@@ -251,6 +254,8 @@ type Copy = Pin<Box<dyn Stream<Item = (ClientId, super::Update)> + Send>>;
 enum Input {
     Cancel,
     Copy(ClientId, super::Update),
+    /// A copy's stream ended after its `Finished`: look again whether all is over.
+    CopyGone,
     Timer,
 }
 
@@ -264,7 +269,7 @@ async fn run(
     cancel: async_channel::Receiver<()>,
 ) -> Result<Report, Error> {
     let source = blocking::unblock(move || Source::from_paths(&paths)).await?;
-    let blocks = Arc::new(Blocks::new(DISK_BATCH, config.cache_blocks));
+    let blocks = Arc::new(Blocks::new(BLOCK, config.cache_blocks));
     let shared = Arc::new(Shared {
         blocks: blocks.clone(),
     });
@@ -307,9 +312,12 @@ async fn run(
                 return Poll::Ready(Input::Cancel);
             }
             if !copies.is_empty()
-                && let Poll::Ready(Some((to, u))) = copies.poll_next_unpin(cx)
+                && let Poll::Ready(next) = copies.poll_next_unpin(cx)
             {
-                return Poll::Ready(Input::Copy(to, u));
+                return Poll::Ready(match next {
+                    Some((to, u)) => Input::Copy(to, u),
+                    None => Input::CopyGone,
+                });
             }
             if timer.poll_unpin(cx).is_ready() {
                 return Poll::Ready(Input::Timer);
@@ -336,6 +344,7 @@ async fn run(
                 schedule.handle_update(to, &update);
                 let _ = out.send(Update::Transfer { to, update }).await;
             }
+            Input::CopyGone => {}
             Input::Timer => schedule.handle_timeout(now),
         }
     }

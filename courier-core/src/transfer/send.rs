@@ -161,6 +161,11 @@ async fn stream(
     // The plan position of the file being read, and its bytes read so far.
     let (mut k, mut read) = (0usize, 0u64);
     let mut alarms = Alarms::new(&ctx.cancel);
+    // One of several copies queues one block at most, so that their sum stays small.
+    let high_water = match ctx.shared {
+        Some(_) => super::many::BLOCK,
+        None => DISK_BATCH,
+    };
     loop {
         while let Some(msg) = sender.poll_transmit() {
             pump.push_control(&msg);
@@ -206,7 +211,7 @@ async fn stream(
             if let Poll::Ready(m) = pump.poll_read(cx) {
                 return Poll::Ready(Input::Peer(m));
             }
-            if pump.queued() < DISK_BATCH
+            if pump.queued() < high_water
                 && let Some(r) = reading.as_mut()
                 && let Poll::Ready(Some(b)) = r.poll_batch(cx)
             {
