@@ -12,6 +12,8 @@
 
 pub mod contacts;
 pub mod conversation;
+pub mod groups;
+mod groups_chat;
 pub mod hub;
 pub mod panel;
 pub mod people;
@@ -105,6 +107,8 @@ pub struct Chat {
     transfers: Transfers,
     /// The side panel.
     panel: Panel,
+    /// The groups we are in, the New group form and a group's member page.
+    groups: groups_chat::Grouping,
 }
 
 impl Chat {
@@ -130,6 +134,8 @@ pub enum Message {
     Transfer(transfers::Message),
     /// In the side panel.
     Panel(panel::Message),
+    /// About groups: the New group form, a member page, the hub's tags.
+    Groups(groups::Message),
     /// Files chosen in the dialog, or dropped on the window: offer them.
     Files(Vec<PathBuf>),
     /// Mark a contact trusted or not.
@@ -219,6 +225,7 @@ impl Chat {
             notice_since: None,
             conversations: Conversations::new(),
             transfers: Transfers::default(),
+            groups: groups_chat::Grouping::default(),
         };
         chat.people.set_own_name(&chat.profile.name);
         if chat.hub.hosted {
@@ -453,9 +460,9 @@ impl Chat {
 
     fn mark_read(&mut self) -> Task<Message> {
         let me = self.me();
-        self.conversations
-            .mark_read(me, self.handle.as_ref())
-            .map(Message::Conversation)
+        let group = self.mark_group_read();
+        let read = self.conversations.mark_read(me, self.handle.as_ref());
+        Task::batch([read.map(Message::Conversation), group])
     }
 
     /// Sends the unsent messages (written while the hub was away) whose recipient is back.
@@ -499,6 +506,9 @@ impl Chat {
             self.flush_unsent();
             return Action::Run(self.fetch_avatars());
         }
+        if let Some(action) = self.group_event(&event) {
+            return action;
+        }
         let me = self.me();
         match event {
             Event::Message(m) => {
@@ -532,7 +542,7 @@ impl Chat {
         if !self.focused && settings.notifications {
             let title = match target {
                 Target::Everyone => format!("{} (to everyone)", self.people.name_of(&m.from)),
-                Target::Group(g) => format!("{} (in #{g})", self.people.name_of(&m.from)),
+                Target::Group(g) => self.group_title(&m.from, &g),
                 Target::Client(_) => self.people.name_of(&m.from),
             };
             return Action::Notify {
@@ -591,7 +601,9 @@ impl Chat {
                 };
                 match contacts::update(&mut self.people, m) {
                     contacts::Action::None => {}
+                    contacts::Action::Groups(intent) => return self.list_intent(intent),
                     contacts::Action::Open(target) => {
+                        self.group_opened(target);
                         self.conversations.open(target);
                         return Action::Run(self.mark_read());
                     }
@@ -618,11 +630,14 @@ impl Chat {
                     conversation::Action::Attach => return self.attach(),
                     conversation::Action::Received(m) => return self.received(&m, settings),
                     conversation::Action::SendUnsent => self.flush_unsent(),
+                    conversation::Action::SentToGroup(g, id) => self.groups.known.sent(g, id),
+                    conversation::Action::GroupNames(names) => self.groups.known.named(names),
                     conversation::Action::Cleared { scope, n } => self.cleared(scope, n),
                 }
             }
             Message::Panel(m) => return self.panel(m, settings),
-            Message::Files(paths) => return self.offer_files(paths),
+            Message::Groups(m) => return self.groups_update(m),
+            Message::Files(paths) => return self.files_chosen(paths),
             Message::Trust(id, trusted) => {
                 settings.set_trusted(&id, trusted);
                 return Action::SaveSettings;
@@ -721,6 +736,7 @@ impl Chat {
     }
 
     fn panel(&mut self, message: panel::Message, settings: &mut Settings) -> Action {
+        self.groups.page = None;
         match self.panel.update(message, settings, &self.hub) {
             panel::Action::None => Action::None,
             panel::Action::Run(task) => Action::Run(task.map(Message::Panel)),
@@ -761,7 +777,7 @@ impl Chat {
         let what = match scope {
             None => "every conversation".to_owned(),
             Some(Target::Everyone) => "the conversation with everyone".to_owned(),
-            Some(Target::Group(g)) => format!("the conversation in #{g}"),
+            Some(Target::Group(g)) => format!("the conversation in {}", self.group_label(&g)),
             Some(Target::Client(id)) => {
                 format!("the conversation with {}", self.people.name_of(&id))
             }

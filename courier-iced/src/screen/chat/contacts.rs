@@ -1,14 +1,16 @@
-//! The contact list: "Everyone", then every contact (online first), virtualised so a
-//! thousand contacts cost no more to draw than the dozen on screen, with the search
-//! field and the messages it found. It reads [`People`] (who is who) and a [`Listing`]
-//! the parent fills in from the conversations; it imports no other feature.
+//! The contact list: "Everyone", the groups we are in (by name, with "New group"), then
+//! every contact (online first), virtualised so a thousand contacts cost no more to draw
+//! than the dozen on screen, with the search field and the messages it found. It reads
+//! [`People`] (who is who), [`Groups`] and a [`Listing`] the parent fills in from the
+//! conversations; it imports no other feature.
 
 use courier_core::history::Entry;
-use courier_core::proto::{Contact, Presence, Target};
+use courier_core::proto::{ClientId, Contact, Presence, Target};
 use courier_core::text as untrusted;
 use iced::widget::{button, column, container, row, scrollable, space, text, text_input};
 use iced::{Center, Element, Fill, Length};
 
+use super::groups::Groups;
 use super::people::{People, avatar_initials, presence_word};
 use crate::style;
 
@@ -22,6 +24,8 @@ pub struct Listing<'a> {
     pub unread: &'a dyn Fn(&Target) -> usize,
     /// Messages the search found, newest first.
     pub found: &'a [Entry],
+    /// The groups we are in.
+    pub groups: &'a Groups,
 }
 
 impl std::fmt::Debug for Listing<'_> {
@@ -35,6 +39,8 @@ impl std::fmt::Debug for Listing<'_> {
 
 /// Height of one contact row, in logical pixels.
 const ROW: f32 = 60.0;
+/// Height of a heading of the list ("Groups" with "New group", "People").
+const HEADING: f32 = 36.0;
 
 /// What the user did in the list.
 #[derive(Debug, Clone)]
@@ -47,6 +53,25 @@ pub enum Message {
     Select(Target),
     /// Picked a message the search found (its place in [`Listing::found`]).
     OpenFound(usize),
+    /// Pressed "New group".
+    NewGroup,
+    /// Pressed "Send to several": the contacts' rows pick instead of opening.
+    StartPicking,
+    /// Picked or unpicked a contact.
+    Pick(ClientId),
+    /// Pressed "Send files…" under the contacts picked.
+    SendToPicked,
+    /// Stopped picking.
+    StopPicking,
+}
+
+/// What the list asks of the groups (the window routes it there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intent {
+    /// Open the New group form.
+    NewGroup,
+    /// Choose files for these contacts.
+    SendFiles(Vec<ClientId>),
 }
 
 /// What the parent has to do.
@@ -58,6 +83,8 @@ pub enum Action {
     Open(Target),
     /// Open the conversation at the message found (its place in the results).
     OpenFound(usize),
+    /// Something about groups.
+    Groups(Intent),
 }
 
 /// Handles a message.
@@ -69,6 +96,22 @@ pub fn update(people: &mut People, message: Message) -> Action {
         }
         Message::Select(target) => return Action::Open(target),
         Message::OpenFound(n) => return Action::OpenFound(n),
+        Message::NewGroup => return Action::Groups(Intent::NewGroup),
+        Message::StartPicking => people.picked = Some(Default::default()),
+        Message::Pick(id) => {
+            if let Some(picked) = &mut people.picked
+                && !picked.remove(&id)
+            {
+                picked.insert(id);
+            }
+        }
+        Message::SendToPicked => {
+            let picked = people.picked.take().unwrap_or_default();
+            if !picked.is_empty() {
+                return Action::Groups(Intent::SendFiles(picked.into_iter().collect()));
+            }
+        }
+        Message::StopPicking => people.picked = None,
     }
     Action::None
 }
@@ -87,13 +130,33 @@ pub fn view<'a>(people: &'a People, threads: Listing<'_>) -> Element<'a, Message
         "Everyone".to_owned(),
         "Messages to everyone online".to_owned(),
         None,
+        None,
     );
     let list = this.listed();
     let total = list.len();
+    // The groups come first in the scrolled list (a member is in a bounded number of
+    // them: all are built), then the contacts.
+    let groups = threads.groups.listed(&this.search);
+    let above = 2.0 * HEADING + groups.len() as f32 * ROW;
+    let mut rows = column![groups_heading()];
+    for g in &groups {
+        let n = g.members.len();
+        rows = rows.push(entry(
+            threads,
+            Target::Group(g.id),
+            avatar_initials("#", 0, 40.0),
+            untrusted::visible(&g.name, false),
+            format!("{n} member{}", if n == 1 { "" } else { "s" }),
+            None,
+            None,
+        ));
+    }
+    rows = rows.push(people_heading(this.picked.is_some()));
     // Only the rows in view (plus a margin) are built; spaces stand in for the rest.
-    let first = ((this.viewport().0 / ROW).floor().max(0.0) as usize).min(total);
+    let offset = (this.viewport().0 - above).max(0.0);
+    let first = ((offset / ROW).floor().max(0.0) as usize).min(total);
     let count = ((this.viewport().1 / ROW).ceil() as usize + 2).min(total - first);
-    let mut rows = column![space::vertical().height(Length::Fixed(first as f32 * ROW))];
+    rows = rows.push(space::vertical().height(Length::Fixed(first as f32 * ROW)));
     for c in list[first..first + count]
         .iter()
         .filter_map(|id| this.list.get(id))
@@ -103,32 +166,30 @@ pub fn view<'a>(people: &'a People, threads: Listing<'_>) -> Element<'a, Message
     let after = total - first - count;
     rows = rows.push(space::vertical().height(Length::Fixed(after as f32 * ROW)));
     let searching = !this.search.trim().is_empty();
-    if searching {
-        rows = rows.push(found(this, threads));
-    }
-    let empty: Element<'_, Message> = if total == 0 {
+    if total == 0 {
         let t = if !searching {
             "Nobody else is on this hub yet."
         } else {
             "No contact matches."
         };
-        container(text(t).size(14).style(style::dim))
-            .padding(12)
-            .into()
-    } else {
-        space::vertical().height(0).into()
-    };
-    column![
+        rows = rows.push(container(text(t).size(14).style(style::dim)).padding(12));
+    }
+    if searching {
+        rows = rows.push(found(this, threads));
+    }
+    let page = column![
         container(column![text("Contacts").size(20), search].spacing(8)).padding(10),
         container(everyone).padding([0, 6]),
-        empty,
         scrollable(container(rows).padding([0, 6]))
             .id("contacts")
             .on_scroll(Message::Scrolled)
             .height(Fill)
     ]
-    .spacing(4)
-    .into()
+    .spacing(4);
+    match &this.picked {
+        Some(picked) => page.push(picking_bar(picked.len())).into(),
+        None => page.into(),
+    }
 }
 
 /// The messages the search found, newest first: where, who, when and the text.
@@ -147,7 +208,7 @@ fn found<'a>(this: &'a People, threads: Listing<'_>) -> Element<'a, Message> {
     for (n, e) in threads.found.iter().enumerate() {
         let place = match e.peer {
             Target::Everyone => "Everyone".to_owned(),
-            Target::Group(g) => format!("#{g}"),
+            Target::Group(g) => threads.groups.label(&g),
             Target::Client(id) => this.name_of(&id),
         };
         let who = if e.outgoing {
@@ -182,6 +243,63 @@ fn found<'a>(this: &'a People, threads: Listing<'_>) -> Element<'a, Message> {
     list.into()
 }
 
+/// "People", and the button that starts picking contacts to send files to (or stops).
+fn people_heading<'a>(picking: bool) -> Element<'a, Message> {
+    let (label, message) = if picking {
+        ("Stop picking", Message::StopPicking)
+    } else {
+        ("Send to several", Message::StartPicking)
+    };
+    heading(
+        row![
+            text("People").size(13).style(style::dim).width(Fill),
+            button(text(label).size(13))
+                .style(button::secondary)
+                .padding([2, 8])
+                .on_press(message)
+        ]
+        .align_y(Center),
+    )
+}
+
+/// Under the list while picking: how many are picked, and Send files….
+fn picking_bar<'a>(picked: usize) -> Element<'a, Message> {
+    container(
+        row![
+            text(format!("{picked} picked")).size(13).width(Fill),
+            button(text("Send files…").size(13))
+                .on_press_maybe((picked > 0).then_some(Message::SendToPicked)),
+        ]
+        .align_y(Center),
+    )
+    .padding([6, 10])
+    .width(Fill)
+    .into()
+}
+
+/// "Groups", and the button that opens the New group form.
+fn groups_heading<'a>() -> Element<'a, Message> {
+    heading(
+        row![
+            text("Groups").size(13).style(style::dim).width(Fill),
+            button(text("New group").size(13))
+                .style(button::secondary)
+                .padding([2, 8])
+                .on_press(Message::NewGroup)
+        ]
+        .align_y(Center),
+    )
+}
+
+/// A heading of the list, of a fixed height (the rows below are placed by it).
+fn heading<'a>(content: impl Into<Element<'a, Message>>) -> Element<'a, Message> {
+    container(content)
+        .padding([4, 8])
+        .height(HEADING)
+        .align_y(iced::alignment::Vertical::Bottom)
+        .into()
+}
+
 fn contact_row<'a>(this: &'a People, threads: Listing<'_>, c: &'a Contact) -> Element<'a, Message> {
     let presence = presence_word(c);
     let line = if c.profile.status.is_empty() {
@@ -199,6 +317,7 @@ fn contact_row<'a>(this: &'a People, threads: Listing<'_>, c: &'a Contact) -> El
         this.name_of(&c.id),
         line,
         Some((c.online, c.profile.presence)),
+        this.picked.as_ref().map(|p| p.contains(&c.id)),
     )
 }
 
@@ -209,8 +328,18 @@ fn entry<'a>(
     name: String,
     line: String,
     presence: Option<(bool, Presence)>,
+    picked: Option<bool>,
 ) -> Element<'a, Message> {
     let unread = (threads.unread)(&target);
+    // While picking, a contact's row picks it (and shows so) instead of opening it.
+    let (press, selected, line) = match (picked, target) {
+        (Some(on), Target::Client(id)) => (
+            Message::Pick(id),
+            on,
+            if on { "picked".to_owned() } else { line },
+        ),
+        _ => (Message::Select(target), threads.selected == target, line),
+    };
     let dot: Element<'a, Message> = match presence {
         Some((online, p)) => container(space::horizontal().width(10).height(10))
             .style(move |theme: &iced::Theme| iced::widget::container::Style {
@@ -251,8 +380,8 @@ fn entry<'a>(
         .width(Fill)
         .height(ROW - 4.0)
         .padding([6, 8])
-        .on_press(Message::Select(target))
-        .style(if threads.selected == target {
+        .on_press(press)
+        .style(if selected {
             selected_style
         } else {
             button::text

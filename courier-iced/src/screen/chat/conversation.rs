@@ -55,8 +55,8 @@ pub struct Conversation {
     pub items: Vec<Item>,
     /// Messages not yet seen.
     pub unread: usize,
-    /// Who is typing, until when.
-    pub typing: Option<(ClientId, Instant)>,
+    /// Who is typing, until when (in a group, several may be), first come first.
+    pub typing: Vec<(ClientId, Instant)>,
     /// How many of the newest items are shown.
     pub shown: usize,
     /// The oldest message loaded from the history (where "Show earlier" goes on).
@@ -79,7 +79,7 @@ impl Default for Conversation {
         Self {
             items: Vec::new(),
             unread: 0,
-            typing: None,
+            typing: Vec::new(),
             shown: PAGE,
             older: None,
             cards_since: None,
@@ -115,6 +115,8 @@ pub enum Item {
     Transfer(u64),
     /// A kept transfer: one of an earlier run, from the history.
     KeptTransfer(courier_core::history::KeptTransfer),
+    /// A change of a group's membership, as a line between its messages.
+    Line(courier_core::proto::GroupEvent),
 }
 
 /// A card in the open conversation, for the parent to draw (the conversation
@@ -211,6 +213,8 @@ pub struct Conversations {
     all_cleared: u64,
     /// Messages found by the search field, newest first.
     pub found: Vec<Entry>,
+    /// Whether the open group's "read by" lists who.
+    pub readers_shown: bool,
 }
 
 /// What the user did, or what the history answered.
@@ -228,6 +232,8 @@ pub enum Message {
     Latest,
     /// The attach button.
     Attach,
+    /// Clicked "read by N of M": list who, or stop.
+    ShowReaders,
     /// The history answered.
     Loaded(Loaded),
 }
@@ -245,6 +251,10 @@ pub enum Action {
     Received(ChatMessage),
     /// What an earlier run left unsent is back from the history: send what can go.
     SendUnsent,
+    /// Our message went to a group: its position comes later.
+    SentToGroup(courier_core::proto::GroupId, MsgId),
+    /// The history knows these groups' names (ours now or before).
+    GroupNames(Vec<(courier_core::proto::GroupId, String)>),
     /// The history of `scope` (`None`: every conversation) was cleared: `n` messages.
     Cleared {
         /// Which conversation.
@@ -284,6 +294,7 @@ impl Conversations {
             found: Vec::new(),
             clears: 0,
             all_cleared: 0,
+            readers_shown: false,
         }
     }
 
@@ -332,15 +343,13 @@ impl Conversations {
 
     /// Whether a typing indicator is showing anywhere (the parent ticks while so).
     pub fn typing_shown(&self) -> bool {
-        self.threads.values().any(|c| c.typing.is_some())
+        self.threads.values().any(|c| !c.typing.is_empty())
     }
 
     /// Clears typing indicators that ran out.
     pub fn tick(&mut self, now: Instant) {
         for c in self.threads.values_mut() {
-            if c.typing.is_some_and(|(_, until)| until <= now) {
-                c.typing = None;
-            }
+            c.typing.retain(|(_, until)| *until > now);
         }
     }
 
@@ -377,9 +386,7 @@ impl Conversations {
     pub fn receive(&mut self, m: ChatMessage) -> Option<ChatMessage> {
         let target = Self::target_of(&m);
         let conversation = self.thread(target);
-        if conversation.typing.is_some_and(|(who, _)| who == m.from) {
-            conversation.typing = None;
-        }
+        conversation.typing.retain(|(who, _)| *who != m.from);
         if self.shown(target, &m) {
             return None;
         }
@@ -398,17 +405,42 @@ impl Conversations {
             .any(|i| key_of(i) == Some((m.from, m.id)))
     }
 
-    /// Shows someone's message, unread.
+    /// Shows someone's message, unread: in a group, before the membership lines that
+    /// come after it in the group's order (the history may have kept it waiting).
     fn show_received(&mut self, m: ChatMessage) {
         let conversation = self.thread(Self::target_of(&m));
-        conversation.items.push(Item::Message(Bubble {
+        let mut at = conversation.items.len();
+        if let Some(seq) = m.seq {
+            while let Some(Item::Line(e)) =
+                at.checked_sub(1).and_then(|i| conversation.items.get(i))
+                && e.seq > seq
+            {
+                at -= 1;
+            }
+        }
+        let bubble = Bubble {
             id: m.id,
             from: m.from,
             text: m.text,
             time: m.time,
             state: BubbleState::Received,
-        }));
+        };
+        conversation.items.insert(at, Item::Message(bubble));
         conversation.unread += 1;
+    }
+
+    /// A change of a group's membership joins its conversation and the history (once:
+    /// a page of the group's log may come again after a reconnect).
+    pub fn group_line(&mut self, e: courier_core::proto::GroupEvent) {
+        let c = self.thread(Target::Group(e.group));
+        let seen = c
+            .items
+            .iter()
+            .any(|i| matches!(i, Item::Line(l) if l.seq == e.seq));
+        if !seen {
+            c.items.push(Item::Line(e.clone()));
+            self.write(move |h| h.group_event(&e).map(|_| ()));
+        }
     }
 
     /// A transfer card joins the conversation with `peer`.
@@ -486,7 +518,11 @@ impl Conversations {
             Target::Group(g) => Target::Group(g),
             Target::Client(_) => Target::Client(from),
         };
-        self.thread(target).typing = Some((from, now + TYPING_SHOWN));
+        let typing = &mut self.thread(target).typing;
+        match typing.iter_mut().find(|(who, _)| *who == from) {
+            Some((_, until)) => *until = now + TYPING_SHOWN,
+            None => typing.push((from, now + TYPING_SHOWN)),
+        }
     }
 
     fn mine(&mut self, me: ClientId, id: MsgId) -> Option<&mut Bubble> {
@@ -538,6 +574,7 @@ impl Conversations {
             Message::ShowLater => self.show_later(),
             Message::Latest => self.thread(self.selected).jump = None,
             Message::Attach => return Action::Attach,
+            Message::ShowReaders => self.readers_shown = !self.readers_shown,
             Message::Loaded(answer) => return self.loaded(answer),
         }
         Action::None
@@ -563,7 +600,7 @@ impl Default for Conversations {
 fn key_of(item: &Item) -> Option<(ClientId, MsgId)> {
     match item {
         Item::Message(b) => Some((b.from, b.id)),
-        Item::Transfer(_) | Item::KeptTransfer(_) => None,
+        Item::Transfer(_) | Item::KeptTransfer(_) | Item::Line(_) => None,
     }
 }
 

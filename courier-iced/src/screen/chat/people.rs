@@ -22,6 +22,8 @@ pub struct People {
     pub list: Contacts,
     /// The contact search text.
     pub search: String,
+    /// Contacts picked in the list to send files to several at once, while picking.
+    pub picked: Option<std::collections::BTreeSet<ClientId>>,
     /// Contact ids in list order (online first, by name), held between contact changes.
     roster: Vec<ClientId>,
     /// Display labels (look-alike names tagged), made with the roster.
@@ -51,6 +53,7 @@ impl People {
             me,
             list: Contacts::new(contacts),
             search: String::new(),
+            picked: None,
             roster: Vec::new(),
             labels: HashMap::new(),
             hits: None,

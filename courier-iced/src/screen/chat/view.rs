@@ -5,16 +5,19 @@ use std::time::Instant;
 
 use courier_core::proto::Target;
 use iced::widget::{
-    button, checkbox, column, container, opaque, responsive, row, rule, space, stack, text,
+    button, checkbox, column, container, opaque, responsive, row, rule, scrollable, space, stack,
+    text,
 };
 use iced::{Center, Element, Fill, Size};
 
-use super::{Chat, Connection, Message, contacts, conversation, panel, people, transfers};
+use super::{Chat, Connection, Message, contacts, conversation, groups, panel, people, transfers};
 use crate::settings::Settings;
 use crate::style;
 
 /// The contact list's width.
 const CONTACTS_WIDTH: f32 = 280.0;
+/// The most height the cards of files sent to several people take.
+const SENDS_HEIGHT: f32 = 160.0;
 /// The side panel's width: its pages get 306 px, beside the lane of its scrollbar
 /// (10 px and 6 of spacing, see `panel::Panel::view`).
 const PANEL_WIDTH: f32 = 346.0;
@@ -39,6 +42,7 @@ impl Chat {
             selected: self.conversations.selected,
             unread: &unread,
             found: &self.conversations.found,
+            groups: &self.groups.known,
         };
         let contacts = container(contacts::view(&self.people, listing).map(Message::Contacts))
             .width(CONTACTS_WIDTH)
@@ -48,43 +52,35 @@ impl Chat {
         if let Connection::Reconnecting { reason, next } = &self.connection {
             middle = middle.push(reconnecting(reason, *next));
         }
-        // The cards (transfer cards, kept transfers) are drawn here, where both the
-        // conversation and the cards are known; what they send comes back as the
-        // window's own message.
-        middle =
-            middle.push(
-                self.conversations
-                    .view(&self.people, Message::Conversation, |card| match card {
-                        conversation::Card::Transfer(key) => self
-                            .transfers
-                            .view(key, &self.people)
-                            .map(Message::Transfer),
-                        conversation::Card::KeptTransfer(kept) => {
-                            transfers::kept_transfer_view(kept, &self.people, |dir| {
-                                Message::Transfer(transfers::Message::OpenFolder(dir))
-                            })
-                        }
-                    }),
+        if let Some(form) = &self.groups.form {
+            // New group takes the conversation's place until created or cancelled.
+            middle = middle.push(
+                form.view(&self.people)
+                    .map(|m| Message::Groups(groups::Message::Form(m))),
             );
-        if let Some(n) = &self.notice {
-            middle = middle.push(notice(n));
+        } else {
+            middle = self.conversation(middle);
         }
-        middle = middle.push(
-            self.conversations
-                .composer(&self.people)
-                .map(Message::Conversation),
-        );
         let body = row![contacts, rule::vertical(1), middle.width(Fill).height(Fill)];
-        let cx = panel::Context {
-            settings,
-            hub: &self.hub,
-            me: self.people.me,
-            profile: &self.profile,
+        let panel = match self.open_group_page() {
+            Some((page, group)) => Some(
+                page.view(group, &self.people)
+                    .map(|m| Message::Groups(groups::Message::Members(m))),
+            ),
+            None => {
+                let cx = panel::Context {
+                    settings,
+                    hub: &self.hub,
+                    me: self.people.me,
+                    profile: &self.profile,
+                };
+                self.panel.view(cx).map(|p| p.map(Message::Panel))
+            }
         };
-        let Some(panel) = self.panel.view(cx) else {
+        let Some(panel) = panel else {
             return body.height(Fill).into();
         };
-        let panel = container(panel.map(Message::Panel))
+        let panel = container(panel)
             .width(PANEL_WIDTH)
             .height(Fill)
             .style(style::column);
@@ -107,6 +103,50 @@ impl Chat {
         }
     }
 
+    /// The open conversation, its notice and the composer, below the header.
+    fn conversation<'a>(
+        &'a self,
+        mut middle: iced::widget::Column<'a, Message>,
+    ) -> iced::widget::Column<'a, Message> {
+        // The cards (transfer cards, kept transfers) are drawn here, where both the
+        // conversation and the cards are known; what they send comes back as the
+        // window's own message.
+        middle = middle.push(self.conversations.view(
+            &self.people,
+            &self.groups.known,
+            Message::Conversation,
+            |card| {
+                match card {
+                    conversation::Card::Transfer(key) => self
+                        .transfers
+                        .view(key, &self.people)
+                        .map(Message::Transfer),
+                    conversation::Card::KeptTransfer(kept) => {
+                        transfers::kept_transfer_view(kept, &self.people, |dir| {
+                            Message::Transfer(transfers::Message::OpenFolder(dir))
+                        })
+                    }
+                }
+            },
+        ));
+        if !self.groups.sends.cards.is_empty() {
+            let cards = self.groups.sends.view(&self.people);
+            let cards = cards.map(|m| Message::Groups(groups::Message::Many(m)));
+            // Bounded: a send to a class of thirty scrolls rather than push the composer
+            // off the window.
+            let cards = scrollable(container(cards).padding([4, 12])).spacing(2);
+            middle = middle.push(container(cards).max_height(SENDS_HEIGHT));
+        }
+        if let Some(n) = &self.notice {
+            middle = middle.push(notice(n));
+        }
+        middle.push(
+            self.conversations
+                .composer(&self.people, &self.groups.known)
+                .map(Message::Conversation),
+        )
+    }
+
     /// The open conversation's contact (or Everyone), whether it is trusted, and the
     /// panel button.
     fn header<'a>(&'a self, settings: &'a Settings) -> Element<'a, Message> {
@@ -123,12 +163,24 @@ impl Chat {
                 format!("{} online", people.online()),
                 None,
             ),
-            Target::Group(g) => (
-                people::avatar_initials("#", 0, 36.0),
-                format!("#{g}"),
-                String::new(),
-                None,
-            ),
+            Target::Group(g) => {
+                let line = match self.groups.known.get(&g) {
+                    Some(group) => format!("{} members", group.members.len()),
+                    None => "You are no longer in this group.".to_owned(),
+                };
+                let members = self.groups.known.get(&g).map(|_| {
+                    button(text("Members").size(14))
+                        .style(button::secondary)
+                        .on_press(Message::Groups(groups::Message::ShowMembers))
+                        .into()
+                });
+                (
+                    people::avatar_initials("#", 0, 36.0),
+                    self.group_label(&g),
+                    line,
+                    members,
+                )
+            }
             Target::Client(id) => match people.get(&id) {
                 Some(c) => {
                     let presence = people::presence_word(c);
@@ -169,7 +221,7 @@ impl Chat {
         if let Some(t) = trust {
             bar = bar.push(t);
         }
-        let panel_label = if self.panel.tab.is_some() {
+        let panel_label = if self.panel.tab.is_some() || self.groups.page.is_some() {
             "Close panel"
         } else {
             "Settings & profile"

@@ -10,6 +10,7 @@ use iced::widget::text_editor::{Binding, KeyPress};
 use iced::widget::{button, container, row, text, text_editor};
 use iced::{Element, Fill};
 
+use super::super::groups::Groups;
 use super::super::people::People;
 use super::{Conversations, Message, TYPING_EVERY};
 
@@ -39,10 +40,10 @@ impl Conversations {
     }
 
     /// The composer: Attach, the text, Send.
-    pub fn composer<'a>(&'a self, people: &'a People) -> Element<'a, Message> {
+    pub fn composer<'a>(&'a self, people: &'a People, groups: &Groups) -> Element<'a, Message> {
         let placeholder = match self.selected {
             Target::Everyone => "Message everyone (Enter sends)".to_owned(),
-            Target::Group(_) => "Message the group (Enter sends)".to_owned(),
+            Target::Group(g) => format!("Message {} (Enter sends)", groups.label(&g)),
             Target::Client(id) => format!(
                 "Message {} (Enter sends)",
                 people
@@ -60,7 +61,10 @@ impl Conversations {
             .max_height(160);
         let attach = button(text("Attach"))
             .style(button::secondary)
-            .on_press_maybe(matches!(self.selected, Target::Client(_)).then_some(Message::Attach));
+            .on_press_maybe(
+                matches!(self.selected, Target::Client(_) | Target::Group(_))
+                    .then_some(Message::Attach),
+            );
         container(
             row![attach, editor, button(text("Send")).on_press(Message::Send)]
                 .spacing(8)

@@ -4,16 +4,25 @@
 
 use std::collections::HashSet;
 
-use courier_core::history::{Entry, History, KeptTransfer};
-use courier_core::proto::{ClientId, Message as ChatMessage, MsgId, Target, Timestamp};
+use courier_core::history::{Entry, History, KeptGroupEvent, KeptTransfer};
+use courier_core::proto::{ClientId, GroupId, Message as ChatMessage, MsgId, Target, Timestamp};
 use iced::Task;
 
 use super::{AFTER_HIT, Action, Bubble, Conversations, FOUND, Item, Jump, Message, PAGE, key_of};
 use crate::history::{Found, Worker};
 
 /// A page of messages (newest first), the kept transfers of the same time (oldest
-/// first), and where they were loaded from; or why not.
-pub type Page = Result<(Vec<Entry>, Vec<KeptTransfer>, Timestamp), String>;
+/// first), where they were loaded from, and (in a group) the membership changes among
+/// them (oldest first); or why not.
+pub type Page = Result<
+    (
+        Vec<Entry>,
+        Vec<KeptTransfer>,
+        Timestamp,
+        Vec<KeptGroupEvent>,
+    ),
+    String,
+>;
 /// The messages before a message found (newest first) and after it, and the kept
 /// transfers between the first and the last (oldest first); or why not.
 pub type Around = Result<(Vec<Entry>, Vec<Entry>, Vec<KeptTransfer>), String>;
@@ -93,6 +102,8 @@ pub enum Loaded {
     },
     /// A write went through, or why not.
     Saved(Option<Result<(), String>>),
+    /// The names of the groups we are in or were in, as the history knows them.
+    GroupNames(Option<Result<Vec<(GroupId, String)>, String>>),
 }
 
 impl Conversations {
@@ -105,6 +116,10 @@ impl Conversations {
         self.request(
             |h| h.unsent_messages().map_err(|e| e.to_string()),
             move |entries| Loaded::Unsent { epoch, entries },
+        );
+        self.request(
+            |h| h.known_groups().map_err(|e| e.to_string()),
+            Loaded::GroupNames,
         );
         let targets: Vec<Target> = self.threads.keys().copied().collect();
         for target in targets {
@@ -200,7 +215,25 @@ impl Conversations {
                         .unwrap_or_default(),
                     Target::Everyone | Target::Group(_) => Vec::new(),
                 };
-                Ok((entries, cards, since))
+                // A group's membership changes kept among these messages: after the
+                // first of them (or from the start, on the last page) and before the
+                // page loaded earlier.
+                let lines = match target {
+                    Target::Group(g) => {
+                        let from = if entries.len() == PAGE {
+                            entries.last().map_or(0, |e| e.seq)
+                        } else {
+                            0
+                        };
+                        h.group_events(Some(g), from, 4 * PAGE)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter(|k| older.is_none_or(|o| k.after < o))
+                            .collect()
+                    }
+                    _ => Vec::new(),
+                };
+                Ok((entries, cards, since, lines))
             },
             move |page| Loaded::Page {
                 epoch,
@@ -486,8 +519,16 @@ impl Conversations {
                 self.problem = Some(format!("The history was not saved: {e}"));
             }
             Loaded::Saved(_) => {}
+            Loaded::GroupNames(Some(Ok(names))) => return Action::GroupNames(names),
+            Loaded::GroupNames(_) => {}
         }
         Action::None
+    }
+
+    /// Remembers the names of our groups in the history (a group we leave keeps its
+    /// name there).
+    pub fn keep_group_names(&mut self, names: Vec<(GroupId, String)>) {
+        self.write(move |h| h.group_names(names.iter().map(|(id, n)| (*id, n.as_str()))));
     }
 
     fn page_loaded(&mut self, target: Target, grow: bool, page: Option<Page>) {
@@ -495,7 +536,7 @@ impl Conversations {
             return;
         };
         c.loading = false;
-        let (entries, cards, since) = match page {
+        let (entries, cards, since, lines) = match page {
             Some(Ok(page)) => page,
             Some(Err(e)) => {
                 c.more = false;
@@ -514,11 +555,28 @@ impl Conversations {
         c.cards_since = Some(since);
         let known: HashSet<(ClientId, MsgId)> = c.items.iter().filter_map(key_of).collect();
         let (receipts, sent) = (&mut self.receipts, &mut self.sent);
-        let items: Vec<Item> = entries
+        // A membership change goes before the first message kept after it.
+        let shown: HashSet<u64> = c
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                Item::Line(e) => Some(e.seq),
+                _ => None,
+            })
+            .collect();
+        let mut lines = lines
             .into_iter()
-            .rev()
-            .filter(|e| !known.contains(&(e.from, e.id)))
-            .map(|e| {
+            .filter(|k| !shown.contains(&k.event.seq))
+            .peekable();
+        let mut items: Vec<Item> = Vec::new();
+        for e in entries.into_iter().rev() {
+            while let Some(line) = lines.next_if(|k| k.after < e.seq) {
+                items.push(Item::Line(line.event));
+            }
+            if known.contains(&(e.from, e.id)) {
+                continue;
+            }
+            items.push({
                 let outgoing = e.outgoing;
                 let mut bubble = Bubble::from(e);
                 if outgoing {
@@ -533,8 +591,9 @@ impl Conversations {
                     }
                 }
                 Item::Message(bubble)
-            })
-            .collect();
+            });
+        }
+        items.extend(lines.map(|k| Item::Line(k.event)));
         // Interleaved by time: both lists are oldest first.
         let mut merged = Vec::with_capacity(items.len() + cards.len());
         let mut cards = cards.into_iter().peekable();

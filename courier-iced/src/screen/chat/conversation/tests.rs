@@ -37,7 +37,7 @@ fn receipts_and_reads_update_our_bubbles() {
             .iter()
             .filter_map(|i| match i {
                 Item::Message(b) => Some(b.state.clone()),
-                Item::Transfer(_) | Item::KeptTransfer(_) => None,
+                Item::Transfer(_) | Item::KeptTransfer(_) | Item::Line(_) => None,
             })
             .collect()
     };

@@ -5,6 +5,7 @@ use courier_core::proto::Target;
 use iced::widget::{button, column, container, row, scrollable, space, text};
 use iced::{Element, Fill};
 
+use super::super::groups::{self, Groups};
 use super::super::people::People;
 use super::{Bubble, BubbleState, Card, Conversations, Item, Jump, Message};
 use crate::{format, style};
@@ -15,19 +16,14 @@ impl Conversations {
     pub fn view<'a, M: 'a>(
         &'a self,
         people: &'a People,
+        groups: &'a Groups,
         lift: fn(Message) -> M,
         card: impl Fn(Card<'a>) -> Element<'a, M>,
     ) -> Element<'a, M> {
-        let mut page = column![self.messages(people, lift, card)];
-        if let Some((who, _)) = self.threads.get(&self.selected).and_then(|c| c.typing) {
-            page = page.push(
-                container(
-                    text(format!("{} is typing…", people.name_of(&who)))
-                        .size(13)
-                        .style(style::dim),
-                )
-                .padding([0, 16]),
-            );
+        let mut page = column![self.messages(people, groups, lift, card)];
+        let typing = self.threads.get(&self.selected).map(|c| &c.typing[..]);
+        if let Some(line) = typing.and_then(|t| typing_line(t, people)) {
+            page = page.push(container(text(line).size(13).style(style::dim)).padding([0, 16]));
         }
         page.height(Fill).width(Fill).into()
     }
@@ -35,6 +31,7 @@ impl Conversations {
     fn messages<'a, M: 'a>(
         &'a self,
         people: &'a People,
+        groups: &'a Groups,
         lift: fn(Message) -> M,
         card: impl Fn(Card<'a>) -> Element<'a, M>,
     ) -> Element<'a, M> {
@@ -53,7 +50,9 @@ impl Conversations {
         } else if c.items.is_empty() {
             let hint = match self.selected {
                 Target::Everyone => "Say hello to everyone on the hub.",
-                Target::Group(_) => "Say hello to the group.",
+                Target::Group(_) => {
+                    "Say hello to the group, or drop files here to send them to everyone in it."
+                }
                 Target::Client(_) => {
                     "No messages yet. Write below, or drop files here to send them."
                 }
@@ -64,12 +63,34 @@ impl Conversations {
                     .padding(30),
             );
         }
-        for item in &c.items[start..] {
+        // In a group, "read by N of M" goes under our newest message.
+        let newest_mine = match self.selected {
+            Target::Group(_) => c.items.iter().rev().find_map(|i| match i {
+                Item::Message(b) if b.from == people.me => Some(b.id),
+                _ => None,
+            }),
+            _ => None,
+        };
+        for item in c.items.iter().skip(start) {
             list = list.push(match item {
                 Item::Message(b) => self.bubble(people, b, false).map(lift),
                 Item::Transfer(key) => card(Card::Transfer(*key)),
                 Item::KeptTransfer(kept) => card(Card::KeptTransfer(kept)),
+                Item::Line(e) => container(
+                    text(groups::sentence(e, people, &groups.label(&e.group)))
+                        .size(12)
+                        .style(style::dim)
+                        .center(),
+                )
+                .center_x(Fill)
+                .into(),
             });
+            if let (Item::Message(b), Target::Group(g)) = (item, self.selected)
+                && Some(b.id) == newest_mine
+                && let Some((read, of)) = groups.read_by(&g, b.id, &people.me)
+            {
+                list = list.push(self.readers(people, &read, of).map(lift));
+            }
         }
         scrollable(list)
             .anchor_bottom()
@@ -149,7 +170,7 @@ impl Conversations {
             BubbleState::Failed(why) => format!(" · {why}"),
         };
         let mut body = column![].spacing(2);
-        if !mine && self.selected == Target::Everyone {
+        if !mine && matches!(self.selected, Target::Everyone | Target::Group(_)) {
             body = body.push(text(people.name_of(&b.from)).size(12).style(style::dim));
         }
         body = body
@@ -176,6 +197,50 @@ impl Conversations {
         };
         line.width(Fill).into()
     }
+}
+
+impl Conversations {
+    /// "read by N of M" under our newest message in a group; clicked, who read it.
+    fn readers<'a>(
+        &self,
+        people: &People,
+        read: &[courier_core::proto::ClientId],
+        of: usize,
+    ) -> Element<'a, Message> {
+        let mut lines = column![
+            button(text(format!("read by {} of {of}", read.len())).size(11))
+                .style(button::text)
+                .padding([0, 4])
+                .on_press(Message::ShowReaders)
+        ]
+        .align_x(iced::Right)
+        .width(Fill);
+        if self.readers_shown {
+            let names: Vec<String> = read.iter().map(|id| people.name_of(id)).collect();
+            let who = if names.is_empty() {
+                "Nobody has read it yet.".to_owned()
+            } else {
+                format!("Read by {}.", names.join(", "))
+            };
+            lines = lines.push(text(who).size(11).style(style::dim));
+        }
+        lines.into()
+    }
+}
+
+/// "Bob is typing…", "Bob and Carol are typing…", "Bob, Carol and 2 others are typing…".
+fn typing_line(
+    typing: &[(courier_core::proto::ClientId, std::time::Instant)],
+    people: &People,
+) -> Option<String> {
+    let names: Vec<String> = typing.iter().map(|(who, _)| people.name_of(who)).collect();
+    Some(match names.as_slice() {
+        [] => return None,
+        [one] => format!("{one} is typing…"),
+        [a, b] => format!("{a} and {b} are typing…"),
+        [a, b, c] => format!("{a}, {b} and {c} are typing…"),
+        [a, b, rest @ ..] => format!("{a}, {b} and {} others are typing…", rest.len()),
+    })
 }
 
 /// A centred button of the message list.
