@@ -481,6 +481,7 @@ impl Session {
             ServerFrame::GroupEvent(e) => Event::GroupEvent(e),
             ServerFrame::GroupAnswer { tag, outcome } => Event::GroupAnswer { tag, outcome },
             ServerFrame::GroupRead { group, by, upto } => Event::GroupRead { group, by, upto },
+            ServerFrame::Placed { group, id, seq } => Event::Placed { group, id, seq },
             ServerFrame::GroupPage { group, entries } => {
                 self.group_page(group, entries, now);
                 return Ok(());

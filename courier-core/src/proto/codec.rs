@@ -338,6 +338,6 @@ mod properties {
             }
         }
         assert_eq!(client.len(), 27, "{client:?}");
-        assert_eq!(server.len(), 29, "{server:?}");
+        assert_eq!(server.len(), 30, "{server:?}");
     }
 }

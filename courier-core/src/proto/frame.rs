@@ -639,6 +639,17 @@ pub enum ServerFrame {
         /// What became of it.
         outcome: GroupOutcome,
     },
+    /// Our message `id` to a group took this position in its log (sent at once, before
+    /// its receipt, which may wait for the disk): read marks name positions, so this is
+    /// how a writer knows who read its message.
+    Placed {
+        /// Which group.
+        group: GroupId,
+        /// Our id for the message.
+        id: MsgId,
+        /// Its position.
+        seq: Seq,
+    },
     /// A member read a group up to here.
     GroupRead {
         /// Which group.

@@ -106,6 +106,16 @@ pub enum Event {
         /// What became of it.
         outcome: GroupOutcome,
     },
+    /// Our message `id` to a group took position `seq` in its log (read marks name
+    /// positions: [`Event::GroupRead`] at or after it means it was read).
+    Placed {
+        /// Which group.
+        group: GroupId,
+        /// Our id for the message.
+        id: MsgId,
+        /// Its position.
+        seq: Seq,
+    },
     /// A member read a group up to a position.
     GroupRead {
         /// Which group.

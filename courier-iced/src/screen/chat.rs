@@ -630,7 +630,6 @@ impl Chat {
                     conversation::Action::Attach => return self.attach(),
                     conversation::Action::Received(m) => return self.received(&m, settings),
                     conversation::Action::SendUnsent => self.flush_unsent(),
-                    conversation::Action::SentToGroup(g, id) => self.groups.known.sent(g, id),
                     conversation::Action::GroupNames(names) => self.groups.known.named(names),
                     conversation::Action::Cleared { scope, n } => self.cleared(scope, n),
                 }

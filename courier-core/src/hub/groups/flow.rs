@@ -152,6 +152,9 @@ impl Hub {
             seq: Some(seq),
         };
         let (seq, everyone) = self.append(group, from, GroupEntry::Message(message), now);
+        // The writer learns its position at once: read marks name positions.
+        let placed = ServerFrame::Placed { group, id, seq };
+        self.send(conn, Arc::new(placed), now);
         if everyone {
             return Some(Delivery::Delivered);
         }

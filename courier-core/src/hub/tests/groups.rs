@@ -375,6 +375,32 @@ fn mark(sim: &mut Sim, i: usize, group: GroupId, upto: Seq) {
     sim.run();
 }
 
+/// The writer is told each of its messages' positions (the others' read marks name
+/// positions): the one the others received it at, whoever else writes in between.
+#[test]
+fn the_writer_learns_the_position_of_each_of_its_messages() {
+    let (mut sim, [a, b, c, _]) = four();
+    let g = create(&mut sim, a, "ops", &[2, 3]);
+    send(&mut sim, a, 1, Target::Group(g), "one");
+    send(&mut sim, b, 7, Target::Group(g), "bob's");
+    send(&mut sim, a, 2, Target::Group(g), "two");
+    let placed: Vec<(MsgId, Seq)> = sim
+        .events(a)
+        .iter()
+        .filter_map(|e| match e {
+            SEvent::Placed { group, id, seq } if *group == g => Some((*id, *seq)),
+            _ => None,
+        })
+        .collect();
+    let at_carol: Vec<(MsgId, Seq)> = messages(&sim, c)
+        .into_iter()
+        .filter(|m| m.from == id(1))
+        .filter_map(|m| Some((m.id, m.seq?)))
+        .collect();
+    assert_eq!(placed.len(), 2);
+    assert_eq!(placed, at_carol);
+}
+
 #[test]
 fn read_marks_are_kept_within_what_a_member_sees_and_told_to_the_others() {
     let (mut sim, [a, b, _, _]) = four();

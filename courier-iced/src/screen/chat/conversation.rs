@@ -251,8 +251,6 @@ pub enum Action {
     Received(ChatMessage),
     /// What an earlier run left unsent is back from the history: send what can go.
     SendUnsent,
-    /// Our message went to a group: its position comes later.
-    SentToGroup(courier_core::proto::GroupId, MsgId),
     /// The history knows these groups' names (ours now or before).
     GroupNames(Vec<(courier_core::proto::GroupId, String)>),
     /// The history of `scope` (`None`: every conversation) was cleared: `n` messages.

@@ -32,11 +32,9 @@ const POSITIONS_KEPT: usize = 64;
 pub struct Joined {
     /// The group as the hub last sent it (members' read marks kept up to date).
     pub group: Group,
-    /// Every position up to here is accounted for: seen, or one of our messages.
+    /// The newest position seen.
     known: Seq,
-    /// Our messages sent to it whose position is not known yet, oldest first.
-    unplaced: VecDeque<MsgId>,
-    /// The positions of our newest messages.
+    /// The positions of our newest messages (the hub says each: [`Event::Placed`]).
     placed: VecDeque<(MsgId, Seq)>,
 }
 
@@ -45,30 +43,16 @@ impl Joined {
         Self {
             known: group.last,
             group,
-            unplaced: VecDeque::new(),
             placed: VecDeque::new(),
         }
     }
 
-    /// Positions `known + 1 .. upto` (`..= upto` with `through`) were not seen: they are
-    /// our messages, in the order we sent them (the hub orders our frames as sent).
-    fn account(&mut self, upto: Seq, through: bool) {
-        let end = if through {
-            upto
-        } else {
-            upto.saturating_sub(1)
-        };
-        while self.known < end {
-            self.known += 1;
-            if let Some(id) = self.unplaced.pop_front() {
-                self.place(id, self.known);
-            }
-        }
-        self.known = self.known.max(upto);
+    fn account(&mut self, seq: Seq) {
+        self.known = self.known.max(seq);
     }
 
     fn place(&mut self, id: MsgId, seq: Seq) {
-        self.unplaced.retain(|u| *u != id);
+        self.account(seq);
         if self.placed.iter().any(|(p, _)| *p == id) {
             return;
         }
@@ -175,7 +159,7 @@ impl Groups {
                     .entry(g.id)
                     .or_insert_with(|| Joined::new(g.clone()));
                 joined.group = g.clone();
-                joined.account(g.last, true);
+                joined.account(g.last);
             }
             Event::GroupGone(id) => {
                 if let Some(old) = self.joined.remove(id) {
@@ -185,7 +169,7 @@ impl Groups {
             }
             Event::GroupEvent(e) => {
                 if let Some(j) = self.joined.get_mut(&e.group) {
-                    j.account(e.seq, false);
+                    j.account(e.seq);
                 }
             }
             Event::Message(m) => {
@@ -193,12 +177,16 @@ impl Groups {
                     && let Some(j) = self.joined.get_mut(&id)
                 {
                     if m.from == me {
-                        // Ours, as another of our programs (or this one) sees it.
+                        // Ours, as another of our programs sees it.
                         j.place(m.id, seq);
-                        j.known = j.known.max(seq);
                     } else {
-                        j.account(seq, false);
+                        j.account(seq);
                     }
+                }
+            }
+            Event::Placed { group, id, seq } => {
+                if let Some(j) = self.joined.get_mut(group) {
+                    j.place(*id, *seq);
                 }
             }
             Event::GroupRead { group, by, upto } => self.read(*group, *by, *upto),
@@ -212,16 +200,9 @@ impl Groups {
         let Some(j) = self.joined.get_mut(&group) else {
             return;
         };
-        j.account(upto, true);
+        j.account(upto);
         if let Some(m) = j.group.members.iter_mut().find(|m| m.id == by) {
             m.read = m.read.max(upto);
-        }
-    }
-
-    /// We sent `id` to `group`: its position comes with the entries after it.
-    pub fn sent(&mut self, group: GroupId, id: MsgId) {
-        if let Some(j) = self.joined.get_mut(&group) {
-            j.unplaced.push_back(id);
         }
     }
 

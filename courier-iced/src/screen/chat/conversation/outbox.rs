@@ -26,7 +26,6 @@ impl Conversations {
         };
         let target = self.selected;
         let text = text.to_owned();
-        let mut sent_to_group = None;
         if !outlet.online {
             // Held here rather than in the session's queue: after a hub restart the
             // recipient may not be back yet, and the hub would refuse it as unknown.
@@ -44,9 +43,6 @@ impl Conversations {
                     let time = self.push_mine(me, target, id, text.clone(), BubbleState::Sent);
                     let kept = text.clone();
                     self.write(move |h| h.sent(me, id, target, &kept, time).map(|_| ()));
-                    if let Target::Group(g) = target {
-                        sent_to_group = Some((g, id));
-                    }
                 }
                 // The text stays in the composer: nothing typed is lost.
                 Err(e) => {
@@ -57,7 +53,7 @@ impl Conversations {
         self.composer = text_editor::Content::new();
         self.last_typing = None;
         self.thread(target).jump = None;
-        sent_to_group.map_or(Action::None, |(g, id)| Action::SentToGroup(g, id))
+        Action::None
     }
 
     fn push_mine(

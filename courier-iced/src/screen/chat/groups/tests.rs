@@ -297,7 +297,7 @@ fn membership_lines_sit_in_the_hubs_order() {
 }
 
 /// "read by N of M" under our newest message counts the others whose read mark reached
-/// it (its position is the one the hub skipped in what it sent us), and lists them.
+/// it (its position, as the hub placed it), and lists them.
 #[test]
 fn read_by_counts_the_others_who_read_our_newest_message() {
     let mut settings = Settings::default();
@@ -317,7 +317,14 @@ fn read_by_counts_the_others_who_read_our_newest_message() {
             time: Timestamp(0),
             state: BubbleState::Delivered,
         }));
-    chat.groups.known.sent(OPS, ours);
+    chat.session_event(
+        Event::Placed {
+            group: OPS,
+            id: ours,
+            seq: 2,
+        },
+        &settings,
+    );
     chat.session_event(said(2, 3, "not me"), &settings);
     assert_eq!(
         chat.groups().read_by(&OPS, ours, &chat.me()),
