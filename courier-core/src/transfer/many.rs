@@ -114,11 +114,12 @@ pub enum Status {
     Pending,
     /// Every accepted file arrived and was verified.
     Verified,
-    /// They said no (or had no room, or cancelled on their side).
+    /// They said no (or had no room, or cancelled on their side before accepting).
     Declined,
     /// We cancelled before they had everything.
     Cancelled,
-    /// The copy failed (and tries ran out, when it could be tried again).
+    /// The copy failed (and tries ran out, when it could be tried again), or they
+    /// cancelled it after accepting.
     Failed,
 }
 

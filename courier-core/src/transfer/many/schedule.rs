@@ -180,6 +180,8 @@ impl Schedule {
                 match &**e {
                     Error::Declined | Error::NoSpaceAtReceiver => Status::Declined,
                     Error::Cancelled { by } if *by == me => Status::Cancelled,
+                    // Once they accepted, stopping is not a decline: they lack the files.
+                    Error::Cancelled { .. } if rec.outcome.accepted.is_some() => Status::Failed,
                     Error::Cancelled { .. } => Status::Declined,
                     _ if cancelled => Status::Cancelled,
                     Error::Refused(OfferRefusal::Busy | OfferRefusal::RateLimited)
@@ -319,6 +321,27 @@ mod tests {
         let failed = s.poll_settled().unwrap();
         assert_eq!((failed.status, failed.attempts), (Status::Failed, 3));
         assert!(s.is_over());
+    }
+
+    /// A recipient who cancels before accepting declined; one who accepted and then
+    /// cancelled did not get the files: not a decline (the send must not say all went).
+    #[test]
+    fn a_recipient_who_cancels_after_accepting_did_not_decline() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(id(99), &ids(2), &config());
+        s.poll_start(t0);
+        s.poll_start(t0);
+        let theirs = |n| Err(Arc::new(Error::Cancelled { by: id(n) }));
+        s.handle_finished(id(1), &theirs(1), t0);
+        assert_eq!(s.poll_settled().unwrap().status, Status::Declined);
+        s.handle_update(id(2), &Update::Accepted { files: vec![0] });
+        s.handle_finished(id(2), &theirs(2), t0);
+        assert_eq!(s.poll_settled().unwrap().status, Status::Failed);
+        let report = super::super::Report {
+            outcomes: s.outcomes(),
+            read_from_disk: 0,
+        };
+        assert!(!report.all_verified());
     }
 
     #[test]
