@@ -328,7 +328,7 @@ async fn run(
         if schedule.is_over() && copies.is_empty() {
             break;
         }
-        let mut timer = match schedule.poll_timeout() {
+        let mut timer = match schedule.poll_timeout(Instant::now()) {
             Some(at) => async_io::Timer::at(at),
             None => async_io::Timer::never(),
         };

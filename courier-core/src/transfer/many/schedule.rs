@@ -119,8 +119,10 @@ impl Schedule {
     }
 
     /// When to call [`Schedule::handle_timeout`]: an offer stops taking a place, or a
-    /// recipient may be tried again.
-    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+    /// recipient may be tried again. Always after `now`: what is already due waits for a
+    /// place, which only a transfer's end or answer frees (a time in the past would wake
+    /// the driver at once, again and again).
+    pub(crate) fn poll_timeout(&self, now: Instant) -> Option<Instant> {
         self.recs
             .iter()
             .filter_map(|r| match r.phase {
@@ -128,6 +130,7 @@ impl Schedule {
                 Phase::Queued { at } => at,
                 _ => None,
             })
+            .filter(|at| *at > now)
             .min()
     }
 
@@ -287,7 +290,7 @@ mod tests {
         assert_eq!(s.poll_start(t0), Some(id(3)), "the stored offer freed one");
         assert_eq!(s.poll_start(t0), None);
         // An offer nobody answers for `park` stops holding its place.
-        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(10)));
+        assert_eq!(s.poll_timeout(t0), Some(t0 + Duration::from_secs(10)));
         assert_eq!(s.poll_start(t0 + Duration::from_secs(10)), Some(id(4)));
     }
 
@@ -319,6 +322,40 @@ mod tests {
         let failed = s.poll_settled().unwrap();
         assert_eq!((failed.status, failed.attempts), (Status::Failed, 3));
         assert!(s.is_over());
+    }
+
+    /// The driver sleeps until the time named: a time already past would wake it at once,
+    /// forever (a busy loop while an offer waits past `park` for its answer, or a copy to
+    /// try again waits for a place). Neither names a timer once due.
+    #[test]
+    fn no_timeout_is_named_in_the_past() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(id(99), &ids(3), &config());
+        assert_eq!(s.poll_start(t0), Some(id(1)));
+        assert_eq!(s.poll_start(t0), Some(id(2)));
+        s.handle_update(id(2), &Update::Accepted { files: vec![0] });
+        let parked = t0 + Duration::from_secs(10);
+        assert_eq!(s.poll_timeout(t0), Some(parked));
+        // Id 1 has not answered for `park`: id 3 takes its place; only id 3's park is
+        // timed, not id 1's, past.
+        assert_eq!(s.poll_start(parked), Some(id(3)));
+        assert_eq!(
+            s.poll_timeout(parked),
+            Some(parked + Duration::from_secs(10))
+        );
+        // Id 3's link is lost: it may be tried again in a second, but both places are
+        // taken (id 1's late accept took one back): no timer once that second is past.
+        s.handle_update(id(3), &Update::Accepted { files: vec![0] });
+        s.handle_update(id(1), &Update::Accepted { files: vec![0] });
+        let lost = Err(Arc::new(Error::ConnectionLost));
+        assert!(s.handle_finished(id(3), &lost, parked).is_some());
+        let again = parked + Duration::from_secs(1);
+        assert_eq!(s.poll_timeout(parked), Some(again));
+        assert_eq!(s.poll_start(again), None, "no place");
+        assert_eq!(s.poll_timeout(again), None);
+        // A place frees: it is offered again.
+        s.handle_finished(id(2), &Err(Arc::new(Error::Declined)), again);
+        assert_eq!(s.poll_start(again), Some(id(3)));
     }
 
     #[test]
