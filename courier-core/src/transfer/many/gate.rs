@@ -42,12 +42,28 @@ impl State {
 }
 
 /// The start line of one send to many.
-#[derive(Default)]
 pub(crate) struct Gate {
     state: Mutex<State>,
+    /// How long the first copy at the line waits at most ([`START_LINE`] but in tests).
+    wait: Duration,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self::waiting(START_LINE)
+    }
 }
 
 impl Gate {
+    /// A line that waits up to `wait` (tests use a long one, so that what they prove
+    /// does not depend on how fast the machine runs them).
+    pub(crate) fn waiting(wait: Duration) -> Self {
+        Self {
+            state: Mutex::default(),
+            wait,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -88,7 +104,7 @@ impl Gate {
             }
             let opens_at = *st
                 .opens_at
-                .get_or_insert_with(|| Instant::now() + START_LINE);
+                .get_or_insert_with(|| Instant::now() + self.wait);
             let (tx, rx) = async_channel::bounded::<()>(1);
             st.waiting.push(tx);
             st.at_line.insert(to);
@@ -117,12 +133,18 @@ mod tests {
         ClientId([n; 32])
     }
 
+    /// The line's bound, far longer than any of these tests takes: only a broken line
+    /// would be opened by it.
+    fn gate() -> Gate {
+        Gate::waiting(Duration::from_secs(600))
+    }
+
     /// The line holds the first copy while another is coming and lets both go when the
-    /// last one expected arrives, with no timer involved (the wait is [`START_LINE`],
-    /// far longer than this test takes); a copy with nobody coming goes at once.
+    /// last one expected arrives, with no timer involved; a copy with nobody coming goes
+    /// at once.
     #[test]
     fn the_line_opens_when_everyone_expected_has_arrived() {
-        let gate = Gate::default();
+        let gate = gate();
         gate.expect(vec![id(1), id(2)], vec![id(3)]);
         let first = gate.line(id(1));
         futures::pin_mut!(first);
@@ -142,7 +164,7 @@ mod tests {
     /// line for those waiting, as the coordinator says so.
     #[test]
     fn the_line_opens_when_the_last_expected_is_no_longer_coming() {
-        let gate = Gate::default();
+        let gate = gate();
         gate.expect(vec![id(1), id(2)], vec![]);
         let first = gate.line(id(1));
         futures::pin_mut!(first);
@@ -156,7 +178,7 @@ mod tests {
     /// all three set off together.
     #[test]
     fn the_next_wave_waits_for_the_places_about_to_free() {
-        let gate = Gate::default();
+        let gate = gate();
         gate.expect(vec![id(1), id(2)], vec![]);
         let first = gate.line(id(1));
         futures::pin_mut!(first);
