@@ -236,6 +236,11 @@ pub(crate) struct SendArgs {
     #[arg(required = true)]
     pub(crate) paths: Vec<PathBuf>,
     /// With several --to: copies sent at the same time (the others wait their turn).
+    /// The copies running together read the files once; the others read them again, one
+    /// more time per wave. 4 by default, whatever the link: this program cannot tell a
+    /// wired link from Wi-Fi, where copies at once split the sender's air time, and each
+    /// copy costs about 5 MiB. On a wired network, N of at least the recipients reads the
+    /// files once.
     #[arg(long, value_name = "N", default_value_t = 4,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub(crate) parallel: u16,

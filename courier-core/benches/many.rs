@@ -3,9 +3,9 @@
 //!
 //! 1. the baseline: the file sent to the ten **one after another** (ten `transfer::send`);
 //! 2. `transfer::many::send` to the ten with the default cap (4 copies at once);
-//! 3. the same with a cap of 8 (the hub's burst of offers waiting for an answer, so all
-//!    eight start together) and 10 (all at once: the last two are refused as too fast at
-//!    first and start a second later).
+//! 3. the same with a cap of 8 (the hub's burst of offers, so all eight start together)
+//!    and 10 (all at once: the last two offers keep to the hub's pace of 2 a second, and
+//!    the first eight wait at the start line for them).
 //!
 //! For each: the whole send's wall time (first offer to the last verification), the ratio
 //! to the baseline (goal ≤ 1.0), and the bytes the sending process read: `rchar` of

@@ -147,3 +147,89 @@ both!(
         .await;
     }
 );
+
+/// The next update of a send to many, or `None` once its stream ended; panics when
+/// nothing comes for two minutes (a bound on a broken run, not what is tested).
+async fn next_of(sending: &mut many::Many) -> Option<many::Update> {
+    let bound = async {
+        sleep(Duration::from_secs(120)).await;
+        panic!("the send to many said nothing for two minutes");
+    };
+    let next = std::pin::pin!(sending.next());
+    match futures::future::select(next, std::pin::pin!(bound)).await {
+        futures::future::Either::Left((u, _)) => u,
+        futures::future::Either::Right(((), _)) => unreachable!(),
+    }
+}
+
+// Every way a recipient settles but "waits": one verifies, one declines, one is unknown
+// to the hub (the copy fails), one is offline and declines when she comes back. Proves
+// the stream ends as documented once all are settled: `Finished` comes after the last
+// `Settled`, it is the last item, and the stream then ends (it would hang, and the bound
+// fire, if the coordinator waited for anything more).
+both!(
+    the_stream_finishes_and_ends_once_everyone_is_settled,
+    || async {
+        let (hub, run) = start_hub(|_| {});
+        with_hub(run, async {
+            let addr = hub.addr();
+            let alice = Client::login(&addr, "alice").await;
+            let fay_config = client_config(&addr, "fay", PW);
+            let fay_id = fay_config.identity.id();
+            drop(Client::login_with(fay_config.clone()).await);
+            let src = scratch_dir("many-end-src");
+            std::fs::write(src.join("a.txt"), b"for all").unwrap();
+            let bob = Client::login(&addr, "bob").await;
+            let eve = Client::login(&addr, "eve").await;
+            let (bob_id, eve_id) = (bob.id, eve.id);
+            let bob_dir = scratch_dir("many-end-bob");
+            answer(bob, bob_dir.clone(), true);
+            answer(eve, scratch_dir("many-end-eve"), false);
+            let stranger = ClientId([9; 32]);
+            let mut sending = many::send(
+                alice.handle().clone(),
+                vec![bob_id, eve_id, stranger, fay_id],
+                vec![src.join("a.txt")],
+                quick(),
+                many::Config::default(),
+            );
+            let mut settled = Vec::new();
+            let report = loop {
+                match next_of(&mut sending)
+                    .await
+                    .expect("Finished before the end")
+                {
+                    many::Update::Transfer {
+                        to,
+                        update: Update::Stored { .. },
+                    } if to == fay_id => {
+                        answer(
+                            Client::login_with(fay_config.clone()).await,
+                            scratch_dir("many-end-fay"),
+                            false,
+                        );
+                    }
+                    many::Update::Settled(o) => settled.push((o.to, o.status)),
+                    many::Update::Finished(r) => break r.unwrap(),
+                    _ => {}
+                }
+            };
+            assert!(
+                next_of(&mut sending).await.is_none(),
+                "Finished is the last"
+            );
+            settled.sort_by_key(|(to, _)| to.0);
+            let mut want = vec![
+                (bob_id, Status::Verified),
+                (eve_id, Status::Declined),
+                (stranger, Status::Failed),
+                (fay_id, Status::Declined),
+            ];
+            want.sort_by_key(|(to, _)| to.0);
+            assert_eq!(settled, want, "each settled once");
+            assert!(!report.all_verified(), "the unknown one failed");
+            assert_eq!(read(&bob_dir, "a.txt"), b"for all");
+        })
+        .await;
+    }
+);

@@ -16,9 +16,13 @@
 //!   reaches the recipient now or at their next login, and the copy resumes where it
 //!   stopped.
 //!
-//! `schedule.rs` is the pure part (who is offered when, what became of each).
+//! The copies of a wave set off together from a start line (`gate.rs`), so that they read
+//! together: the line waits for everyone offered with them (at most [`START_LINE`]), and
+//! the offers keep to the hub's pace. `schedule.rs` is the pure part (who is offered
+//! when, what became of each).
 
 pub(crate) mod blocks;
+mod gate;
 mod schedule;
 
 use std::path::PathBuf;
@@ -36,6 +40,8 @@ use super::{Canceller, Error, Options, Summary, shared_stream};
 use crate::proto::ClientId;
 use crate::session::Handle;
 use blocks::Blocks;
+use gate::Gate;
+pub use gate::START_LINE;
 use schedule::Schedule;
 
 /// Copies running at once by default.
@@ -49,7 +55,9 @@ pub const BLOCK: usize = 1 << 20;
 /// 6 blocks of 1 MiB, 4 tries per recipient.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Copies offered or running at once; the others wait for a place.
+    /// Copies offered or running at once; the others wait for a place. The copies running
+    /// together read the source once: with a cap of at least the recipients, it is read
+    /// once in all; with less, about once per wave.
     pub running: usize,
     /// Blocks the shared reader keeps (of [`BLOCK`] bytes each).
     pub cache_blocks: usize,
@@ -78,32 +86,8 @@ impl Default for Config {
 pub(crate) struct Shared {
     /// The shared reader.
     pub(crate) blocks: Arc<Blocks>,
-    /// When the copies now at the start line set off (see [`Shared::start_at`]).
-    start: std::sync::Mutex<Option<Instant>>,
-}
-
-/// How long the first copy ready to stream waits for the others offered with it.
-pub const START_LINE: Duration = Duration::from_millis(500);
-
-impl Shared {
-    /// When a copy ready to stream at `now` sets off: copies accepted at about the same
-    /// time (within [`START_LINE`] of the first of them) set off together, so that they
-    /// read the source together; a copy after that sets off at once or opens the next
-    /// start line. The receiver waits far longer than this for the first byte.
-    pub(crate) fn start_at(&self, now: Instant) -> Instant {
-        let mut start = self
-            .start
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match *start {
-            Some(at) if now <= at => at,
-            _ => {
-                let at = now + START_LINE;
-                *start = Some(at);
-                at
-            }
-        }
-    }
+    /// The start line: the copies of a wave set off together (`gate.rs`).
+    pub(crate) gate: Gate,
 }
 
 /// What became of one recipient.
@@ -299,7 +283,7 @@ async fn run(
     let blocks = Arc::new(Blocks::new(BLOCK, config.cache_blocks));
     let shared = Arc::new(Shared {
         blocks: blocks.clone(),
-        start: std::sync::Mutex::new(None),
+        gate: Gate::default(),
     });
     let options = Options {
         wait: true,
@@ -323,13 +307,16 @@ async fn run(
             let attempt = schedule.attempts_of(to);
             let _ = out.send(Update::Started { to, attempt }).await;
         }
+        // Who the copies at the start line wait for.
+        let (coming, next) = schedule.coming(now);
+        shared.gate.expect(coming, next);
         while let Some(outcome) = schedule.poll_settled() {
             let _ = out.send(Update::Settled(outcome)).await;
         }
         if schedule.is_over() && copies.is_empty() {
             break;
         }
-        let mut timer = match schedule.poll_timeout() {
+        let mut timer = match schedule.poll_timeout(Instant::now()) {
             Some(at) => async_io::Timer::at(at),
             None => async_io::Timer::never(),
         };
@@ -364,6 +351,7 @@ async fn run(
             }
             Input::Copy(to, super::Update::Finished(result)) => {
                 cancellers.retain(|(who, _)| *who != to);
+                shared.gate.left(to);
                 if let Some(error) = schedule.handle_finished(to, &result, now) {
                     let _ = out.send(Update::Retrying { to, error }).await;
                 }

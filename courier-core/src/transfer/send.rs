@@ -146,13 +146,14 @@ async fn deliver(
         options.progress_deadline,
         Instant::now(),
     );
-    let tally = stream(ctx, sender, paths, Pump::new(link.ws)).await?;
+    let tally = stream(ctx, to, sender, paths, Pump::new(link.ws)).await?;
     Ok(Summary::new(id, link.route, link.started.elapsed(), tally))
 }
 
 /// Runs the connection until the machine knows the outcome.
 async fn stream(
     ctx: &Ctx,
+    to: ClientId,
     mut sender: Sender,
     paths: Vec<std::path::PathBuf>,
     mut pump: Pump,
@@ -181,8 +182,8 @@ async fn stream(
             && let Some(offsets) = sender.offsets()
         {
             if let Some(shared) = &ctx.shared {
-                // Sets off with the other copies ready about now.
-                async_io::Timer::at(shared.start_at(Instant::now())).await;
+                // Sets off with the other copies of its wave.
+                shared.gate.line(to).await;
             }
             let plan = sender
                 .files()

@@ -140,6 +140,8 @@ pub(crate) struct Blocks {
     block: u64,
     /// Most blocks kept.
     capacity: usize,
+    /// How long a copy waits for the convoy ([`WAIT`] but in tests).
+    wait: Duration,
     state: Mutex<State>,
     /// Rung when a block is read, or a copy moves or leaves.
     moved: Condvar,
@@ -189,9 +191,16 @@ impl Seat {
 impl Blocks {
     /// A cache of at most `capacity` blocks of `block` bytes.
     pub(crate) fn new(block: usize, capacity: usize) -> Self {
+        Self::waiting(block, capacity, WAIT)
+    }
+
+    /// The same, a copy ahead waiting up to `wait` for the convoy (tests use a long one,
+    /// so that what they prove does not depend on how fast another thread runs).
+    pub(crate) fn waiting(block: usize, capacity: usize, wait: Duration) -> Self {
         Self {
             block: block.max(1) as u64,
             capacity: capacity.max(1),
+            wait,
             state: Mutex::new(State::default()),
             moved: Condvar::new(),
         }
@@ -265,11 +274,11 @@ impl Blocks {
                 break;
             }
             let waited = started.elapsed();
-            if waited < WAIT {
+            if waited < self.wait {
                 // The convoy behind still needs every block held: let it catch up.
                 st = self
                     .moved
-                    .wait_timeout(st, WAIT - waited)
+                    .wait_timeout(st, self.wait - waited)
                     .unwrap_or_else(PoisonError::into_inner)
                     .0;
                 continue;
@@ -452,12 +461,14 @@ mod tests {
     }
 
     /// The convoy: a copy one step ahead waits for the one behind instead of evicting a
-    /// block it still needs, so both are served by one read per block.
-    /// (The copy behind acts within [`WAIT`]: it runs at once on this thread.)
+    /// block it still needs, so both are served by one read per block. The wait is made
+    /// far longer than the copy behind can take on any machine (it only bounds a broken
+    /// run): the copy ahead goes on when the one behind moves, not when a timer fires,
+    /// and without the convoy it would evict block 0 and the reads would be 4.
     #[test]
     fn a_copy_ahead_waits_for_the_convoy() {
         let (path, data) = file(10 * 100);
-        let blocks = Arc::new(Blocks::new(100, 2));
+        let blocks = Arc::new(Blocks::waiting(100, 2, Duration::from_secs(120)));
         let (ahead, behind) = (blocks.join(0, 0), blocks.join(0, 0));
         ahead.get(0, &path, 1000, 0).unwrap();
         ahead.get(0, &path, 1000, 1).unwrap();

@@ -51,7 +51,16 @@ pub(crate) struct Schedule {
     recs: Vec<Rec>,
     cancelled: bool,
     settled: VecDeque<Outcome>,
+    /// The hub's pace for offers, as we count it: offers we may make now, and when that
+    /// was counted.
+    tokens: f64,
+    counted: Option<Instant>,
 }
+
+/// Offers the hub takes at once from one connection, then per second: the schedule keeps
+/// to that pace rather than be refused (and counted as a flood).
+const BURST: f64 = crate::limits::MAX_PENDING_OFFERS as f64;
+const PER_SEC: f64 = crate::limits::OFFER_RATE_PER_SEC as f64;
 
 /// Refusals because the hub is busy are tried again this many times.
 const BUSY_TRIES: u32 = 60;
@@ -80,7 +89,66 @@ impl Schedule {
             recs,
             cancelled: false,
             settled: VecDeque::new(),
+            tokens: BURST,
+            counted: None,
         }
+    }
+
+    /// The hub's pace counted up to `now`.
+    fn refill(&mut self, now: Instant) {
+        if let Some(then) = self.counted {
+            let secs = now.saturating_duration_since(then).as_secs_f64();
+            self.tokens = (self.tokens + secs * PER_SEC).min(BURST);
+        }
+        self.counted = Some(now);
+    }
+
+    /// When the next offer keeps to the hub's pace.
+    fn paced_at(&self) -> Option<Instant> {
+        let then = self.counted?;
+        (self.tokens < 1.0).then(|| then + Duration::from_secs_f64((1.0 - self.tokens) / PER_SEC))
+    }
+
+    /// Recipients to offer to now, places free, that wait only for the hub's pace.
+    fn due(&self, now: Instant) -> impl Iterator<Item = &Rec> {
+        let free = self.running.saturating_sub(self.busy_places(now));
+        let cancelled = self.cancelled;
+        self.recs
+            .iter()
+            .filter(move |r| {
+                !cancelled
+                    && matches!(r.phase, Phase::Queued { at } if at.is_none_or(|at| at <= now))
+            })
+            .take(free)
+    }
+
+    /// Who the start line waits for now: offered and not answered (for less than
+    /// `park`), accepted (some may be past the line already), or due to be offered as
+    /// soon as the hub's pace allows; and who is next for a place (in order, at most
+    /// the cap), for when places free.
+    pub(crate) fn coming(&self, now: Instant) -> (Vec<ClientId>, Vec<ClientId>) {
+        let due: Vec<ClientId> = self.due(now).map(|r| r.to).collect();
+        let coming = self
+            .recs
+            .iter()
+            .filter(|r| match r.phase {
+                Phase::Offered { since } => now < since + self.park,
+                Phase::Running => true,
+                _ => false,
+            })
+            .map(|r| r.to)
+            .chain(due.iter().copied())
+            .collect();
+        let next = self
+            .recs
+            .iter()
+            .filter(|r| {
+                !self.cancelled && matches!(r.phase, Phase::Queued { .. }) && !due.contains(&r.to)
+            })
+            .map(|r| r.to)
+            .take(self.running)
+            .collect();
+        (coming, next)
     }
 
     /// Recipients taking a running place: offered for less than `park`, or accepted.
@@ -100,6 +168,10 @@ impl Schedule {
         if self.cancelled || self.busy_places(now) >= self.running {
             return None;
         }
+        self.refill(now);
+        if self.tokens < 1.0 {
+            return None;
+        }
         let rec = self
             .recs
             .iter_mut()
@@ -107,7 +179,9 @@ impl Schedule {
         rec.phase = Phase::Offered { since: now };
         rec.attempts += 1;
         rec.outcome.attempts = rec.attempts;
-        Some(rec.to)
+        let to = rec.to;
+        self.tokens -= 1.0;
+        Some(to)
     }
 
     /// Offers made to `to` so far.
@@ -119,8 +193,11 @@ impl Schedule {
     }
 
     /// When to call [`Schedule::handle_timeout`]: an offer stops taking a place, or a
-    /// recipient may be tried again.
-    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+    /// recipient may be tried again, or the hub's pace allows the next offer. Always after
+    /// `now`: what is already due waits for a
+    /// place, which only a transfer's end or answer frees (a time in the past would wake
+    /// the driver at once, again and again).
+    pub(crate) fn poll_timeout(&self, now: Instant) -> Option<Instant> {
         self.recs
             .iter()
             .filter_map(|r| match r.phase {
@@ -128,6 +205,8 @@ impl Schedule {
                 Phase::Queued { at } => at,
                 _ => None,
             })
+            .chain(self.due(now).next().and(self.paced_at()))
+            .filter(|at| *at > now)
             .min()
     }
 
@@ -184,9 +263,18 @@ impl Schedule {
                     Error::Cancelled { .. } if rec.outcome.accepted.is_some() => Status::Failed,
                     Error::Cancelled { .. } => Status::Declined,
                     _ if cancelled => Status::Cancelled,
-                    Error::Refused(OfferRefusal::Busy | OfferRefusal::RateLimited)
-                        if rec.busy < BUSY_TRIES =>
-                    {
+                    Error::Refused(OfferRefusal::RateLimited) if rec.busy < BUSY_TRIES => {
+                        // The hub counted more offers than we did (others of this
+                        // connection): start the count again from its empty bucket, a
+                        // little under, and offer again at its pace (not a try either).
+                        rec.busy += 1;
+                        rec.attempts -= 1;
+                        rec.phase = Phase::Queued { at: None };
+                        self.tokens = -0.2;
+                        self.counted = Some(now);
+                        return Some(e.clone());
+                    }
+                    Error::Refused(OfferRefusal::Busy) if rec.busy < BUSY_TRIES => {
                         // Not the recipient's doing: does not count as a try.
                         rec.busy += 1;
                         rec.attempts -= 1;
@@ -289,7 +377,7 @@ mod tests {
         assert_eq!(s.poll_start(t0), Some(id(3)), "the stored offer freed one");
         assert_eq!(s.poll_start(t0), None);
         // An offer nobody answers for `park` stops holding its place.
-        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(10)));
+        assert_eq!(s.poll_timeout(t0), Some(t0 + Duration::from_secs(10)));
         assert_eq!(s.poll_start(t0 + Duration::from_secs(10)), Some(id(4)));
     }
 
@@ -342,6 +430,74 @@ mod tests {
             read_from_disk: 0,
         };
         assert!(!report.all_verified());
+    }
+
+    /// The driver sleeps until the time named: a time already past would wake it at once,
+    /// forever (a busy loop while an offer waits past `park` for its answer, or a copy to
+    /// try again waits for a place). Neither names a timer once due.
+    #[test]
+    fn no_timeout_is_named_in_the_past() {
+        let t0 = Instant::now();
+        let mut s = Schedule::new(id(99), &ids(3), &config());
+        assert_eq!(s.poll_start(t0), Some(id(1)));
+        assert_eq!(s.poll_start(t0), Some(id(2)));
+        s.handle_update(id(2), &Update::Accepted { files: vec![0] });
+        let parked = t0 + Duration::from_secs(10);
+        assert_eq!(s.poll_timeout(t0), Some(parked));
+        // Id 1 has not answered for `park`: id 3 takes its place; only id 3's park is
+        // timed, not id 1's, past.
+        assert_eq!(s.poll_start(parked), Some(id(3)));
+        assert_eq!(
+            s.poll_timeout(parked),
+            Some(parked + Duration::from_secs(10))
+        );
+        // Id 3's link is lost: it may be tried again in a second, but both places are
+        // taken (id 1's late accept took one back): no timer once that second is past.
+        s.handle_update(id(3), &Update::Accepted { files: vec![0] });
+        s.handle_update(id(1), &Update::Accepted { files: vec![0] });
+        let lost = Err(Arc::new(Error::ConnectionLost));
+        assert!(s.handle_finished(id(3), &lost, parked).is_some());
+        let again = parked + Duration::from_secs(1);
+        assert_eq!(s.poll_timeout(parked), Some(again));
+        assert_eq!(s.poll_start(again), None, "no place");
+        assert_eq!(s.poll_timeout(again), None);
+        // A place frees: it is offered again.
+        s.handle_finished(id(2), &Err(Arc::new(Error::Declined)), again);
+        assert_eq!(s.poll_start(again), Some(id(3)));
+    }
+
+    /// Ten at once keep to the hub's pace (eight offers, then two a second) instead of
+    /// being refused as a flood, and the start line waits for all ten: the two still to
+    /// be offered are coming too.
+    #[test]
+    fn offers_keep_to_the_hub_s_pace_and_the_paced_are_coming() {
+        let t0 = Instant::now();
+        let config = Config {
+            running: 10,
+            ..config()
+        };
+        let mut s = Schedule::new(id(99), &ids(10), &config);
+        for n in 1..=8 {
+            assert_eq!(s.poll_start(t0), Some(id(n)));
+        }
+        assert_eq!(s.poll_start(t0), None, "the hub's burst is spent");
+        assert_eq!(s.coming(t0).0.len(), 10, "the two paced ones are coming");
+        let next = t0 + Duration::from_millis(500);
+        assert_eq!(s.poll_timeout(t0), Some(next));
+        assert_eq!(s.poll_start(next), Some(id(9)));
+        assert_eq!(s.poll_start(next), None);
+        assert_eq!(s.poll_timeout(next), Some(t0 + Duration::from_secs(1)));
+        assert_eq!(s.poll_start(t0 + Duration::from_secs(1)), Some(id(10)));
+        // Answered: the accepted are coming (until at the line), the stored are not.
+        s.handle_update(id(1), &Update::Accepted { files: vec![0] });
+        s.handle_update(
+            id(2),
+            &Update::Stored {
+                id: crate::proto::TransferId(1),
+            },
+        );
+        let (coming, _) = s.coming(t0 + Duration::from_secs(1));
+        assert!(coming.contains(&id(1)) && !coming.contains(&id(2)));
     }
 
     #[test]
