@@ -704,6 +704,10 @@ pub enum ProfileError {
          else): add a letter or a space"
     )]
     NameLooksLikeId,
+    /// The name could pass for a group's label: a display name starting with `#`, or a
+    /// group name holding `[` or `]` (labels tag shared names with `[id]`).
+    #[error("a name may not start with '#', nor a group's name hold '[' or ']'")]
+    NameLooksLikeGroup,
 }
 
 /// The length from which a name made only of hex digits reads as an id. The CLI and the

@@ -349,6 +349,23 @@ fn read_by_counts_the_others_who_read_our_newest_message() {
     assert!(shows(&chat, &settings, "Read by Carol."));
 }
 
+/// Two groups whose names look the same ("ops", and "оps" with a Cyrillic о) are told
+/// apart wherever the app names them: their labels differ.
+#[test]
+fn groups_named_alike_are_labelled_apart() {
+    let mut groups = super::Groups::default();
+    let alike = [
+        group(GroupId(12), "ops", &[(1, Role::Member)], 1),
+        group(GroupId(13), "\u{43e}ps", &[(1, Role::Member)], 1),
+        group(GroupId(14), "dev", &[(1, Role::Member)], 1),
+    ];
+    groups.apply(id(1), &Event::Groups(alike.to_vec()));
+    let (a, b) = (groups.label(&GroupId(12)), groups.label(&GroupId(13)));
+    assert_ne!(a, b);
+    assert!(a.contains("12") && b.contains("13"), "{a} / {b}");
+    assert_eq!(groups.label(&GroupId(14)), "dev");
+}
+
 /// The group's conversation with the member page open, and New group, fit the window
 /// at every size: composer, Send, the page's buttons and Create can be seen.
 #[test]
