@@ -393,6 +393,39 @@ fn history_of_a_group_after_a_chat() {
     );
 }
 
+/// `courier history '#ops' --limit N` shows the newest membership changes, not the
+/// oldest N: a change after several others (here: created, added carol, added dave)
+/// is shown.
+#[test]
+fn history_shows_the_newest_membership_changes() {
+    let dir = TempDir::new("groups-history-newest");
+    let hub = start_hub(&dir);
+    members(&hub, &dir, &["alice", "bob", "carol", "dave"]);
+    ok(
+        &hub,
+        &dir,
+        "alice",
+        &["group", "create", "ops", "--with", "bob"],
+    );
+    ok(&hub, &dir, "alice", &["group", "add", "ops", "carol"]);
+    ok(&hub, &dir, "alice", &["group", "add", "ops", "dave"]);
+    // The changes reach Alice's history when she listens.
+    let mut alice = listen(&hub, &dir, "alice", 1, true);
+    let mut out = BufReader::new(alice.stdout.take().unwrap());
+    until_line(&mut out, |l| {
+        l["type"] == "group_event" && l["change"] == "added" && l["member"]["name"] == "dave"
+    });
+    alice.kill().unwrap();
+    alice.wait().unwrap();
+
+    let kept = ok(&hub, &dir, "alice", &["history", "#ops", "--limit", "2"]);
+    assert!(kept.contains("* you added dave to #ops"), "{kept}");
+    assert!(kept.contains("* you added carol to #ops"), "{kept}");
+    assert!(!kept.contains("created"), "only the 2 newest: {kept}");
+    let carol = kept.find("added carol").unwrap();
+    assert!(carol < kept.find("added dave").unwrap(), "oldest first: {kept}");
+}
+
 /// A group's message shown in `chat` is marked read: the writer, listening, hears that
 /// the reader read the group up to it ("read up to here", once for a batch).
 #[test]

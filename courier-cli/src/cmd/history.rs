@@ -73,7 +73,7 @@ pub(crate) fn run(args: &HistoryArgs) -> Result<ExitCode> {
                 Some(Target::Group(g)) => Some(g),
                 _ => None,
             };
-            history.group_events(group, from, args.limit)?
+            history.group_events(group, from, None, args.limit)?
         }
         _ => Vec::new(),
     };
