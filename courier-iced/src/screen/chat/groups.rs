@@ -219,7 +219,9 @@ impl Groups {
     }
 
     /// Who of the others read our message `id` in `group`, and how many others there
-    /// are; `None` while its position is not known.
+    /// are; `None` while its position is not known. Only members who were in the group
+    /// when it was placed count (one who joined later did not get it, and its read mark
+    /// starts at its joining).
     pub fn read_by(
         &self,
         group: &GroupId,
@@ -228,7 +230,12 @@ impl Groups {
     ) -> Option<(Vec<ClientId>, usize)> {
         let j = self.joined.get(group)?;
         let seq = j.placed.iter().find(|(p, _)| *p == id).map(|(_, s)| *s)?;
-        let others: Vec<_> = j.group.members.iter().filter(|m| m.id != *me).collect();
+        let others: Vec<_> = j
+            .group
+            .members
+            .iter()
+            .filter(|m| m.id != *me && m.joined < seq)
+            .collect();
         let read = others
             .iter()
             .filter(|m| m.read >= seq)

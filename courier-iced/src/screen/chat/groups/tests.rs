@@ -349,6 +349,34 @@ fn read_by_counts_the_others_who_read_our_newest_message() {
     assert!(shows(&chat, &settings, "Read by Carol."));
 }
 
+/// A member who joined after our message was placed did not get it: it counts neither
+/// as a reader nor among the others ("read by N of M").
+#[test]
+fn read_by_leaves_out_members_who_joined_after_the_message() {
+    let mut groups = super::Groups::default();
+    let me = id(1);
+    let mut g = group(OPS, "ops", &[(1, Role::Creator), (2, Role::Member)], 4);
+    groups.apply(me, &Event::Groups(vec![g.clone()]));
+    let ours = MsgId(42);
+    groups.apply(
+        me,
+        &Event::Placed {
+            group: OPS,
+            id: ours,
+            seq: 5,
+        },
+    );
+    g.members.push(GroupMember {
+        id: id(3),
+        role: Role::Member,
+        joined: 8,
+        read: 8,
+    });
+    g.last = 8;
+    groups.apply(me, &Event::Group(g));
+    assert_eq!(groups.read_by(&OPS, ours, &me), Some((vec![], 1)));
+}
+
 /// Two groups whose names look the same ("ops", and "оps" with a Cyrillic о) are told
 /// apart wherever the app names them: their labels differ.
 #[test]
