@@ -426,6 +426,33 @@ fn history_shows_the_newest_membership_changes() {
     assert!(carol < kept.find("added dave").unwrap(), "oldest first: {kept}");
 }
 
+/// `courier history` only reads: on an empty profile it says there is no history, and
+/// on a profile whose identity was removed it reads the history without writing a new
+/// identity (no key file appears).
+#[test]
+fn history_never_creates_an_identity() {
+    let dir = TempDir::new("groups-history-readonly");
+    let hub = start_hub(&dir);
+    let out = courier(&hub, &dir, "nobody", &["history"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no history"), "{}", text(&out.stderr));
+    assert!(!dir.join("nobody").join("identity.key").exists());
+
+    members(&hub, &dir, &["alice", "bob"]);
+    ok(
+        &hub,
+        &dir,
+        "alice",
+        &["group", "create", "ops", "--with", "bob"],
+    );
+    let key = dir.join("alice").join("identity.key");
+    assert!(key.exists());
+    std::fs::remove_file(&key).unwrap();
+    std::fs::remove_file(dir.join("alice").join("identity.crt")).unwrap();
+    ok(&hub, &dir, "alice", &["history"]);
+    assert!(!key.exists(), "a read-only command wrote a new identity");
+}
+
 /// A group's message shown in `chat` is marked read: the writer, listening, hears that
 /// the reader read the group up to it ("read up to here", once for a batch).
 #[test]
