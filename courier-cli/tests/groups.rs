@@ -266,7 +266,7 @@ fn say_to_a_group_reaches_every_member_listening_with_the_group_named() {
         .find("* alice added dave to #ops")
         .unwrap_or(usize::MAX);
     let said = shown
-        .find("alice in #ops: hello team")
+        .find("#ops · alice: hello team")
         .unwrap_or(usize::MAX);
     assert!(added < said && said < usize::MAX, "{shown}");
 }
@@ -486,7 +486,7 @@ fn chat_in_a_group_marks_what_it_shows_read() {
     drop(bob.stdin.take());
     let bob = bob.wait_with_output().unwrap();
     assert!(
-        text(&bob.stdout).contains("alice in #ops: please read"),
+        text(&bob.stdout).contains("#ops · alice: please read"),
         "{}",
         text(&bob.stdout)
     );
@@ -564,6 +564,6 @@ fn a_member_added_while_listening_reads_the_group_s_name() {
     assert_eq!(said, "delivered\n");
     let shown = text(&bob.wait_with_output().unwrap().stdout);
     let added = shown.find("* alice added you to #ops\n");
-    let said = shown.find("alice in #ops: welcome");
+    let said = shown.find("#ops · alice: welcome");
     assert!(added.is_some() && added < said, "{shown}");
 }

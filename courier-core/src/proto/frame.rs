@@ -726,6 +726,13 @@ pub fn looks_like_id(name: &str) -> bool {
     folded.len() >= ID_LIKE_NAME && folded.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// Whether a display name starts with `#` (compatibility forms folded): lines and
+/// notifications about a group lead with `#group`, which no person's name may mimic.
+fn looks_like_group(name: &str) -> bool {
+    use unicode_normalization::UnicodeNormalization as _;
+    name.trim().nfkc().next() == Some('#')
+}
+
 /// Characters that can hide or reorder text, or control a terminal.
 fn is_forbidden_char(c: char) -> bool {
     c.is_control() || is_invisible(c)
@@ -782,6 +789,9 @@ pub fn validate_profile(p: &Profile) -> Result<(), ProfileError> {
     }
     if looks_like_id(&p.name) {
         return Err(ProfileError::NameLooksLikeId);
+    }
+    if looks_like_group(&p.name) {
+        return Err(ProfileError::NameLooksLikeGroup);
     }
     Ok(())
 }

@@ -267,6 +267,21 @@ mod tests {
     }
 
     #[test]
+    fn a_display_name_cannot_pass_for_a_group() {
+        use super::super::frame::Profile;
+        for name in ["#ops", " #ops", "#", "\u{ff03}ops", "# ops · ada"] {
+            assert_eq!(
+                validate_profile(&Profile::with_name(name)),
+                Err(ProfileError::NameLooksLikeGroup),
+                "{name:?}"
+            );
+        }
+        for name in ["ada in #ops", "C#"] {
+            assert_eq!(validate_profile(&Profile::with_name(name)), Ok(()), "{name:?}");
+        }
+    }
+
+    #[test]
     fn only_admins_and_the_creator_remove() {
         assert!(!Role::Member.can_remove());
         assert!(Role::Admin.can_remove());

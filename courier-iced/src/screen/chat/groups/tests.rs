@@ -377,6 +377,21 @@ fn read_by_leaves_out_members_who_joined_after_the_message() {
     assert_eq!(groups.read_by(&OPS, ours, &me), Some((vec![], 1)));
 }
 
+/// A notification for a group's message leads with the group, `#ops`: a contact's name
+/// cannot start with `#`, so no direct message can pass for one from a group.
+#[test]
+fn a_group_notification_names_the_group_first() {
+    let settings = Settings::default();
+    let mut chat = people3();
+    chat.session_event(Event::Groups(vec![ops(Role::Member)]), &settings);
+    let _ = chat.focus(false);
+    let action = chat.session_event(said(2, 2, "deploy?"), &settings);
+    let super::super::Action::Notify { title, body } = action else {
+        panic!("no notification: {action:?}");
+    };
+    assert_eq!((title.as_str(), body.as_str()), ("#ops · Bob", "deploy?"));
+}
+
 /// Two groups whose names look the same ("ops", and "оps" with a Cyrillic о) are told
 /// apart wherever the app names them: their labels differ.
 #[test]
