@@ -265,9 +265,7 @@ fn say_to_a_group_reaches_every_member_listening_with_the_group_named() {
     let added = shown
         .find("* alice added dave to #ops")
         .unwrap_or(usize::MAX);
-    let said = shown
-        .find("#ops · alice: hello team")
-        .unwrap_or(usize::MAX);
+    let said = shown.find("#ops · alice: hello team").unwrap_or(usize::MAX);
     assert!(added < said && said < usize::MAX, "{shown}");
 }
 
@@ -423,7 +421,10 @@ fn history_shows_the_newest_membership_changes() {
     assert!(kept.contains("* you added carol to #ops"), "{kept}");
     assert!(!kept.contains("created"), "only the 2 newest: {kept}");
     let carol = kept.find("added carol").unwrap();
-    assert!(carol < kept.find("added dave").unwrap(), "oldest first: {kept}");
+    assert!(
+        carol < kept.find("added dave").unwrap(),
+        "oldest first: {kept}"
+    );
 }
 
 /// `courier history` only reads: on an empty profile it says there is no history, and
@@ -435,7 +436,11 @@ fn history_never_creates_an_identity() {
     let hub = start_hub(&dir);
     let out = courier(&hub, &dir, "nobody", &["history"]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("no history"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no history"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(!dir.join("nobody").join("identity.key").exists());
 
     members(&hub, &dir, &["alice", "bob"]);

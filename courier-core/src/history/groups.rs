@@ -307,7 +307,11 @@ mod tests {
         assert_eq!(changes[1].after, hello, "after the first message");
         // Asked from a later message, only the changes after it.
         assert_eq!(h.group_events(Some(OPS), hello, None, 10).unwrap().len(), 1);
-        assert!(h.group_events(Some(GroupId(8)), 0, None, 10).unwrap().is_empty());
+        assert!(
+            h.group_events(Some(GroupId(8)), 0, None, 10)
+                .unwrap()
+                .is_empty()
+        );
         // The group's messages are found by a search, as any.
         let found = h.search("new", 10).unwrap();
         assert_eq!(found.len(), 1);
@@ -335,7 +339,11 @@ mod tests {
         let changes = h.group_events(Some(OPS), 0, None, 50).unwrap();
         assert_eq!(changes.len(), 50);
         let last = changes.last().unwrap();
-        assert_eq!(last.event.change, GroupChange::Added(EVE), "the newest is shown");
+        assert_eq!(
+            last.event.change,
+            GroupChange::Added(EVE),
+            "the newest is shown"
+        );
         assert_eq!(changes[0].event.seq, 12, "the 50 newest, oldest first");
         // A page that ends at the message after which Eve was added: hers is not in it.
         let welcome = h.page(Some(Target::Group(OPS)), None, 10).unwrap()[1].seq;
@@ -396,7 +404,10 @@ mod tests {
         assert_eq!(kept.len(), 1);
         assert_eq!(kept[0].text, "from before");
         assert!(h.group_event(&event(1, ADA, GroupChange::Left)).unwrap());
-        assert_eq!(h.group_events(None, 0, None, 10).unwrap()[0].after, kept[0].seq);
+        assert_eq!(
+            h.group_events(None, 0, None, 10).unwrap()[0].after,
+            kept[0].seq
+        );
     }
 
     #[test]

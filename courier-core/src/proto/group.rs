@@ -277,7 +277,11 @@ mod tests {
             );
         }
         for name in ["ada in #ops", "C#"] {
-            assert_eq!(validate_profile(&Profile::with_name(name)), Ok(()), "{name:?}");
+            assert_eq!(
+                validate_profile(&Profile::with_name(name)),
+                Ok(()),
+                "{name:?}"
+            );
         }
     }
 
