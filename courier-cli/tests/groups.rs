@@ -265,9 +265,7 @@ fn say_to_a_group_reaches_every_member_listening_with_the_group_named() {
     let added = shown
         .find("* alice added dave to #ops")
         .unwrap_or(usize::MAX);
-    let said = shown
-        .find("alice in #ops: hello team")
-        .unwrap_or(usize::MAX);
+    let said = shown.find("#ops · alice: hello team").unwrap_or(usize::MAX);
     assert!(added < said && said < usize::MAX, "{shown}");
 }
 
@@ -393,6 +391,73 @@ fn history_of_a_group_after_a_chat() {
     );
 }
 
+/// `courier history '#ops' --limit N` shows the newest membership changes, not the
+/// oldest N: a change after several others (here: created, added carol, added dave)
+/// is shown.
+#[test]
+fn history_shows_the_newest_membership_changes() {
+    let dir = TempDir::new("groups-history-newest");
+    let hub = start_hub(&dir);
+    members(&hub, &dir, &["alice", "bob", "carol", "dave"]);
+    ok(
+        &hub,
+        &dir,
+        "alice",
+        &["group", "create", "ops", "--with", "bob"],
+    );
+    ok(&hub, &dir, "alice", &["group", "add", "ops", "carol"]);
+    ok(&hub, &dir, "alice", &["group", "add", "ops", "dave"]);
+    // The changes reach Alice's history when she listens.
+    let mut alice = listen(&hub, &dir, "alice", 1, true);
+    let mut out = BufReader::new(alice.stdout.take().unwrap());
+    until_line(&mut out, |l| {
+        l["type"] == "group_event" && l["change"] == "added" && l["member"]["name"] == "dave"
+    });
+    alice.kill().unwrap();
+    alice.wait().unwrap();
+
+    let kept = ok(&hub, &dir, "alice", &["history", "#ops", "--limit", "2"]);
+    assert!(kept.contains("* you added dave to #ops"), "{kept}");
+    assert!(kept.contains("* you added carol to #ops"), "{kept}");
+    assert!(!kept.contains("created"), "only the 2 newest: {kept}");
+    let carol = kept.find("added carol").unwrap();
+    assert!(
+        carol < kept.find("added dave").unwrap(),
+        "oldest first: {kept}"
+    );
+}
+
+/// `courier history` only reads: on an empty profile it says there is no history, and
+/// on a profile whose identity was removed it reads the history without writing a new
+/// identity (no key file appears).
+#[test]
+fn history_never_creates_an_identity() {
+    let dir = TempDir::new("groups-history-readonly");
+    let hub = start_hub(&dir);
+    let out = courier(&hub, &dir, "nobody", &["history"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no history"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!dir.join("nobody").join("identity.key").exists());
+
+    members(&hub, &dir, &["alice", "bob"]);
+    ok(
+        &hub,
+        &dir,
+        "alice",
+        &["group", "create", "ops", "--with", "bob"],
+    );
+    let key = dir.join("alice").join("identity.key");
+    assert!(key.exists());
+    std::fs::remove_file(&key).unwrap();
+    std::fs::remove_file(dir.join("alice").join("identity.crt")).unwrap();
+    ok(&hub, &dir, "alice", &["history"]);
+    assert!(!key.exists(), "a read-only command wrote a new identity");
+}
+
 /// A group's message shown in `chat` is marked read: the writer, listening, hears that
 /// the reader read the group up to it ("read up to here", once for a batch).
 #[test]
@@ -426,7 +491,7 @@ fn chat_in_a_group_marks_what_it_shows_read() {
     drop(bob.stdin.take());
     let bob = bob.wait_with_output().unwrap();
     assert!(
-        text(&bob.stdout).contains("alice in #ops: please read"),
+        text(&bob.stdout).contains("#ops · alice: please read"),
         "{}",
         text(&bob.stdout)
     );
@@ -504,6 +569,6 @@ fn a_member_added_while_listening_reads_the_group_s_name() {
     assert_eq!(said, "delivered\n");
     let shown = text(&bob.wait_with_output().unwrap().stdout);
     let added = shown.find("* alice added you to #ops\n");
-    let said = shown.find("alice in #ops: welcome");
+    let said = shown.find("#ops · alice: welcome");
     assert!(added.is_some() && added < said, "{shown}");
 }

@@ -109,6 +109,23 @@ impl Identity {
         Ok(identity)
     }
 
+    /// The fingerprint of the identity stored in `dir`, without creating one: `None`
+    /// when there is none (no key file). For commands that only read (`courier
+    /// history`).
+    ///
+    /// # Errors
+    /// If the files cannot be read, or the stored identity is damaged.
+    pub fn stored_id(dir: &Path) -> Result<Option<ClientId>, Error> {
+        if !dir.join(KEY_FILE).exists() {
+            return Ok(None);
+        }
+        let cert = read(&dir.join(CERT_FILE))?;
+        if cert.is_empty() {
+            return Err(Error::Damaged(dir.to_owned()));
+        }
+        Ok(Some(fingerprint(&cert)))
+    }
+
     /// This identity's fingerprint.
     pub fn id(&self) -> ClientId {
         self.id

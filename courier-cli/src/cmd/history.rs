@@ -27,7 +27,8 @@ pub(crate) fn run(args: &HistoryArgs) -> Result<ExitCode> {
     let history = History::open(&dir, &hub)?;
     let names = history.known_names()?;
     let groups = history.known_groups()?;
-    let me = Identity::load_or_create(&dir).ok().map(|i| i.id());
+    // Only read: a command that reads the history never writes an identity.
+    let me = Identity::stored_id(&dir).ok().flatten();
     let peer = match &args.who {
         Some(who) => Some(resolve(who, &names, &groups)?),
         None => None,
@@ -73,7 +74,7 @@ pub(crate) fn run(args: &HistoryArgs) -> Result<ExitCode> {
                 Some(Target::Group(g)) => Some(g),
                 _ => None,
             };
-            history.group_events(group, from, args.limit)?
+            history.group_events(group, from, None, args.limit)?
         }
         _ => Vec::new(),
     };

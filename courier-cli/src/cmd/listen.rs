@@ -35,13 +35,15 @@ pub(crate) fn describe(client: &Client, event: &Event, json: bool) -> Option<Str
                 }
                 line.to_string()
             } else {
-                let scope = match m.to {
-                    Target::Everyone => " (to everyone)".to_owned(),
-                    Target::Group(g) => format!(" in {}", safe(&client.group_label(g))),
-                    Target::Client(_) => String::new(),
+                // A group's line leads with the group (`#ops · ada`): no display name
+                // may start with '#', so no direct message can pass for one.
+                let (group, scope) = match m.to {
+                    Target::Everyone => (String::new(), " (to everyone)"),
+                    Target::Group(g) => (format!("{} · ", safe(&client.group_label(g))), ""),
+                    Target::Client(_) => (String::new(), ""),
                 };
                 format!(
-                    "[{}] {}{scope}: {}",
+                    "[{}] {group}{}{scope}: {}",
                     output::clock(m.time),
                     safe(&from),
                     safe(&m.text)

@@ -71,11 +71,11 @@ fn ours_list(ours: &[GroupCandidate]) -> String {
 /// The one rule by which Courier finds which of `groups` (id and name pairs) a person
 /// means: the CLI's `#ops`, `courier history '#ops'` and the app resolve through it.
 ///
-/// One leading `#` is dropped (`#ops` and `ops` are the same query). Then a name,
-/// compared as [`name_key`] (case, invisible characters and look-alike letters
-/// ignored, as contact names are); several groups by that name are
-/// [`GroupError::Ambiguous`]. Only when no group is named so, a number names the group
-/// with that id (`#12`).
+/// One leading `#` is dropped (`#ops` and `ops` are the same query). A number names
+/// the group with that id (`#12`), and only it: no name can take it (names made of
+/// digits are refused, [`crate::proto::clean_group_name`]). Otherwise a name, compared
+/// as [`name_key`] (case, invisible characters and look-alike letters ignored, as
+/// contact names are); several groups by that name are [`GroupError::Ambiguous`].
 ///
 /// # Errors
 /// [`GroupError::NotFound`] with our groups, or [`GroupError::Ambiguous`] with the
@@ -87,13 +87,23 @@ pub fn resolve_group<'a>(
     let query = query.trim();
     let bare = query.strip_prefix('#').unwrap_or(query).trim();
     let groups: Vec<(GroupId, &str)> = groups.into_iter().collect();
-    let key = name_key(bare);
-    let by_name: Vec<&(GroupId, &str)> =
-        groups.iter().filter(|(_, n)| name_key(n) == key).collect();
     let candidate = |(id, name): &&(GroupId, &str)| GroupCandidate {
         id: *id,
         name: (*name).to_owned(),
     };
+    let not_found = || GroupError::NotFound {
+        query: query.to_owned(),
+        ours: groups.iter().map(|g| candidate(&g)).collect(),
+    };
+    if !bare.is_empty() && bare.bytes().all(|b| b.is_ascii_digit()) {
+        return match bare.parse::<u64>() {
+            Ok(id) if groups.iter().any(|(g, _)| g.0 == id) => Ok(GroupId(id)),
+            _ => Err(not_found()),
+        };
+    }
+    let key = name_key(bare);
+    let by_name: Vec<&(GroupId, &str)> =
+        groups.iter().filter(|(_, n)| name_key(n) == key).collect();
     match by_name.as_slice() {
         [one] => return Ok(one.0),
         [] => {}
@@ -104,15 +114,7 @@ pub fn resolve_group<'a>(
             });
         }
     }
-    if let Ok(id) = bare.parse::<u64>()
-        && groups.iter().any(|(g, _)| g.0 == id)
-    {
-        return Ok(GroupId(id));
-    }
-    Err(GroupError::NotFound {
-        query: query.to_owned(),
-        ours: groups.iter().map(|g| candidate(&g)).collect(),
-    })
+    Err(not_found())
 }
 
 /// Every group we are in, by id.
@@ -244,14 +246,40 @@ mod tests {
     }
 
     #[test]
-    fn a_number_names_a_group_by_id_only_when_no_group_is_named_so() {
-        let g = ours(&[(12, "ops"), (3, "12")]);
-        assert_eq!(resolve_group("#12", g.clone()), Ok(GroupId(3)));
+    fn a_number_names_a_group_by_id_only() {
+        // `#12` is what the ambiguity error tells people to type: no name can capture
+        // it, not even one stored before digit-only names were refused.
+        let g = ours(&[(12, "ops"), (13, "ops"), (3, "12")]);
+        assert_eq!(resolve_group("#12", g.clone()), Ok(GroupId(12)));
+        assert_eq!(resolve_group("#13", g.clone()), Ok(GroupId(13)));
         assert_eq!(resolve_group("#3", g.clone()), Ok(GroupId(3)));
         assert_eq!(resolve_group("#4", g.clone()), Err(not_found("#4", &g)));
-        let g = ours(&[(12, "ops")]);
-        assert_eq!(resolve_group("#12", g.clone()), Ok(GroupId(12)));
-        assert_eq!(resolve_group("#13", g.clone()), Err(not_found("#13", &g)));
+        assert!(matches!(
+            resolve_group("#ops", g.clone()),
+            Err(GroupError::Ambiguous { .. })
+        ));
+        // A would-be "12" is refused where names are made (the hub uses the same rule).
+        assert_eq!(
+            crate::proto::clean_group_name("12"),
+            Err(crate::proto::ProfileError::NameLooksLikeId)
+        );
+    }
+
+    #[test]
+    fn a_shared_name_label_cannot_be_taken_by_another_name() {
+        // "ops [12]" would read as group 12's label: such a name is refused.
+        assert_eq!(
+            crate::proto::clean_group_name("ops [12]"),
+            Err(crate::proto::ProfileError::NameLooksLikeGroup)
+        );
+        let mut groups = Groups::new();
+        groups.apply(&Event::Groups(vec![
+            group(12, "ops"),
+            group(13, "OPS"),
+            group(14, "dev"),
+        ]));
+        assert_ne!(groups.label(&GroupId(12)), groups.label(&GroupId(13)));
+        assert_ne!(groups.label(&GroupId(12)), groups.label(&GroupId(14)));
     }
 
     fn not_found(query: &str, g: &[(GroupId, &str)]) -> GroupError {

@@ -76,9 +76,10 @@ impl History {
         Ok(n > 0)
     }
 
-    /// Up to `limit` membership changes of `group` (`None`: of every group) kept after
-    /// the message `after` (a [`super::Entry::seq`]; changes with
-    /// [`KeptGroupEvent::after`] at least it), oldest first.
+    /// The newest `limit` membership changes of `group` (`None`: of every group) kept
+    /// among a page of messages: after the message `after` (a [`super::Entry::seq`];
+    /// changes with [`KeptGroupEvent::after`] at least it) and, when `before` is given,
+    /// before that message (`after` less than it). Oldest first.
     ///
     /// # Errors
     /// If the file cannot be read.
@@ -86,6 +87,7 @@ impl History {
         &self,
         group: Option<GroupId>,
         after: i64,
+        before: Option<i64>,
         limit: usize,
     ) -> Result<Vec<KeptGroupEvent>, Error> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -93,12 +95,12 @@ impl History {
             .conn
             .prepare_cached(
                 "SELECT grp, pos, sender, change, time, after FROM group_events
-                 WHERE (?1 IS NULL OR grp = ?1) AND after >= ?2
-                 ORDER BY after, grp, pos LIMIT ?3",
+                 WHERE (?1 IS NULL OR grp = ?1) AND after >= ?2 AND (?3 IS NULL OR after < ?3)
+                 ORDER BY after DESC, grp DESC, pos DESC LIMIT ?4",
             )
             .map_err(|e| classify(&self.path, e))?;
         let rows = stmt
-            .query_map(params![group.map(sql_group), after, limit], |r| {
+            .query_map(params![group.map(sql_group), after, before, limit], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, i64>(1)?,
@@ -130,6 +132,7 @@ impl History {
                 },
             });
         }
+        out.reverse();
         Ok(out)
     }
 
@@ -296,19 +299,56 @@ mod tests {
         assert_eq!(texts, ["hello all", "hi, I am new", "mine"]);
         assert!(messages.iter().all(|e| e.peer == Target::Group(OPS)));
 
-        let changes = h.group_events(Some(OPS), 0, 10).unwrap();
+        let changes = h.group_events(Some(OPS), 0, None, 10).unwrap();
         assert_eq!(changes.len(), 2);
         assert_eq!(changes[0].event, event(1, ADA, created));
         assert_eq!(changes[0].after, 0, "before any message");
         let hello = messages.last().unwrap().seq;
         assert_eq!(changes[1].after, hello, "after the first message");
         // Asked from a later message, only the changes after it.
-        assert_eq!(h.group_events(Some(OPS), hello, 10).unwrap().len(), 1);
-        assert!(h.group_events(Some(GroupId(8)), 0, 10).unwrap().is_empty());
+        assert_eq!(h.group_events(Some(OPS), hello, None, 10).unwrap().len(), 1);
+        assert!(
+            h.group_events(Some(GroupId(8)), 0, None, 10)
+                .unwrap()
+                .is_empty()
+        );
         // The group's messages are found by a search, as any.
         let found = h.search("new", 10).unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].peer, Target::Group(OPS));
+    }
+
+    /// A page shows the changes among its messages, the newest when there are more than
+    /// it holds: a change after many others (a creation with 60 members) is not cut.
+    #[test]
+    fn a_page_of_changes_keeps_the_newest_not_the_oldest() {
+        let dir = Dir::new("newest");
+        let h = History::open(&dir.0, &HUB).unwrap();
+        let created = GroupChange::Created { name: "ops".into() };
+        h.group_event(&event(1, ADA, created)).unwrap();
+        for n in 2..=60u8 {
+            let added = GroupChange::Added(ClientId([n + 10; 32]));
+            h.group_event(&event(u64::from(n), ADA, added)).unwrap();
+        }
+        h.received(&message(61, ADA, "welcome all")).unwrap();
+        const EVE: ClientId = ClientId([5; 32]);
+        h.group_event(&event(62, ADA, GroupChange::Added(EVE)))
+            .unwrap();
+        h.received(&message(63, EVE, "hi")).unwrap();
+
+        let changes = h.group_events(Some(OPS), 0, None, 50).unwrap();
+        assert_eq!(changes.len(), 50);
+        let last = changes.last().unwrap();
+        assert_eq!(
+            last.event.change,
+            GroupChange::Added(EVE),
+            "the newest is shown"
+        );
+        assert_eq!(changes[0].event.seq, 12, "the 50 newest, oldest first");
+        // A page that ends at the message after which Eve was added: hers is not in it.
+        let welcome = h.page(Some(Target::Group(OPS)), None, 10).unwrap()[1].seq;
+        let before = h.group_events(Some(OPS), 0, Some(welcome), 50).unwrap();
+        assert_eq!(before.last().unwrap().event.seq, 60);
     }
 
     #[test]
@@ -318,10 +358,10 @@ mod tests {
         h.group_event(&event(1, ADA, GroupChange::Left)).unwrap();
         h.received(&message(2, ADA, "bye")).unwrap();
         assert_eq!(h.clear(Some(Target::Group(OPS))).unwrap(), 1);
-        assert!(h.group_events(None, 0, 10).unwrap().is_empty());
+        assert!(h.group_events(None, 0, None, 10).unwrap().is_empty());
         h.group_event(&event(3, ADA, GroupChange::Left)).unwrap();
         h.clear(None).unwrap();
-        assert!(h.group_events(None, 0, 10).unwrap().is_empty());
+        assert!(h.group_events(None, 0, None, 10).unwrap().is_empty());
     }
 
     #[test]
@@ -364,7 +404,10 @@ mod tests {
         assert_eq!(kept.len(), 1);
         assert_eq!(kept[0].text, "from before");
         assert!(h.group_event(&event(1, ADA, GroupChange::Left)).unwrap());
-        assert_eq!(h.group_events(None, 0, 10).unwrap()[0].after, kept[0].seq);
+        assert_eq!(
+            h.group_events(None, 0, None, 10).unwrap()[0].after,
+            kept[0].seq
+        );
     }
 
     #[test]

@@ -704,6 +704,10 @@ pub enum ProfileError {
          else): add a letter or a space"
     )]
     NameLooksLikeId,
+    /// The name could pass for a group's label: a display name starting with `#`, or a
+    /// group name holding `[` or `]` (labels tag shared names with `[id]`).
+    #[error("a name may not start with '#', nor a group's name hold '[' or ']'")]
+    NameLooksLikeGroup,
 }
 
 /// The length from which a name made only of hex digits reads as an id. The CLI and the
@@ -720,6 +724,13 @@ pub fn looks_like_id(name: &str) -> bool {
     let folded: String = name.nfkc().collect();
     let folded = folded.trim();
     folded.len() >= ID_LIKE_NAME && folded.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Whether a display name starts with `#` (compatibility forms folded): lines and
+/// notifications about a group lead with `#group`, which no person's name may mimic.
+fn looks_like_group(name: &str) -> bool {
+    use unicode_normalization::UnicodeNormalization as _;
+    name.trim().nfkc().next() == Some('#')
 }
 
 /// Characters that can hide or reorder text, or control a terminal.
@@ -778,6 +789,9 @@ pub fn validate_profile(p: &Profile) -> Result<(), ProfileError> {
     }
     if looks_like_id(&p.name) {
         return Err(ProfileError::NameLooksLikeId);
+    }
+    if looks_like_group(&p.name) {
+        return Err(ProfileError::NameLooksLikeGroup);
     }
     Ok(())
 }

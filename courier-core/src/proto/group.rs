@@ -196,13 +196,24 @@ pub enum GroupOutcome {
 
 /// Cleans a group name: trimmed, without the leading `#` people address a group by
 /// (`#ops` names the group "ops"), then held to the rules of a display name
-/// ([`validate_profile`]).
+/// ([`validate_profile`]). Two more rules keep a name from passing for something else:
+/// digits only ([`ProfileError::NameLooksLikeId`]: `#12` names the group with id 12)
+/// and `[` or `]` ([`ProfileError::NameLooksLikeGroup`]: lists tag shared names
+/// `#ops [12]`), compatibility forms such as fullwidth digits folded first.
 ///
 /// # Errors
 /// The first rule the cleaned name breaks.
 pub fn clean_group_name(name: &str) -> Result<String, ProfileError> {
+    use unicode_normalization::UnicodeNormalization as _;
     let cleaned = name.trim().trim_start_matches('#').trim();
     validate_profile(&super::frame::Profile::with_name(cleaned))?;
+    let folded: String = cleaned.nfkc().collect();
+    if folded.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ProfileError::NameLooksLikeId);
+    }
+    if folded.contains(['[', ']']) {
+        return Err(ProfileError::NameLooksLikeGroup);
+    }
     Ok(cleaned.to_owned())
 }
 
@@ -236,6 +247,42 @@ mod tests {
             clean_group_name("deadbeefcafe"),
             Err(ProfileError::NameLooksLikeId)
         );
+        // Digits only read as a group id (`#3`), fullwidth ones too.
+        for digits in ["3", "#12", "007", "\u{ff11}\u{ff12}"] {
+            assert_eq!(
+                clean_group_name(digits),
+                Err(ProfileError::NameLooksLikeId),
+                "{digits:?}"
+            );
+        }
+        assert_eq!(clean_group_name("ops 3").as_deref(), Ok("ops 3"));
+        // Brackets would let a name pass for a label ("#ops [12]").
+        for bracketed in ["ops [12]", "a]b", "[x", "ops \u{ff3b}12\u{ff3d}"] {
+            assert_eq!(
+                clean_group_name(bracketed),
+                Err(ProfileError::NameLooksLikeGroup),
+                "{bracketed:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_display_name_cannot_pass_for_a_group() {
+        use super::super::frame::Profile;
+        for name in ["#ops", " #ops", "#", "\u{ff03}ops", "# ops · ada"] {
+            assert_eq!(
+                validate_profile(&Profile::with_name(name)),
+                Err(ProfileError::NameLooksLikeGroup),
+                "{name:?}"
+            );
+        }
+        for name in ["ada in #ops", "C#"] {
+            assert_eq!(
+                validate_profile(&Profile::with_name(name)),
+                Ok(()),
+                "{name:?}"
+            );
+        }
     }
 
     #[test]

@@ -145,7 +145,7 @@ pub fn view<'a>(people: &'a People, threads: Listing<'_>) -> Element<'a, Message
             threads,
             Target::Group(g.id),
             avatar_initials("#", 0, 40.0),
-            untrusted::visible(&g.name, false),
+            threads.groups.label(&g.id),
             format!("{n} member{}", if n == 1 { "" } else { "s" }),
             None,
             None,

@@ -101,12 +101,24 @@ impl Groups {
         self.joined.is_empty()
     }
 
-    /// A group's name to show (hidden characters shown); "a group you left" for one
-    /// this run does not know.
+    /// A group's name to show (hidden characters shown), tagged with its id when
+    /// another of our groups looks the same once folded ("ops [12]" and "оps [13]": a
+    /// group name cannot hold brackets); "a group you left" for one this run does not
+    /// know.
     pub fn label(&self, id: &GroupId) -> String {
-        match self.get(id).map(|g| &g.name).or_else(|| self.gone.get(id)) {
-            Some(name) => untrusted::visible(name, false),
-            None => "a group you left".to_owned(),
+        let Some(name) = self.get(id).map(|g| &g.name).or_else(|| self.gone.get(id)) else {
+            return "a group you left".to_owned();
+        };
+        let key = name_key(name);
+        let shared = self
+            .joined
+            .values()
+            .any(|j| j.group.id != *id && name_key(&j.group.name) == key);
+        let shown = untrusted::visible(name, false);
+        if shared {
+            format!("{shown} [{id}]")
+        } else {
+            shown
         }
     }
 
@@ -207,7 +219,9 @@ impl Groups {
     }
 
     /// Who of the others read our message `id` in `group`, and how many others there
-    /// are; `None` while its position is not known.
+    /// are; `None` while its position is not known. Only members who were in the group
+    /// when it was placed count (one who joined later did not get it, and its read mark
+    /// starts at its joining).
     pub fn read_by(
         &self,
         group: &GroupId,
@@ -216,7 +230,12 @@ impl Groups {
     ) -> Option<(Vec<ClientId>, usize)> {
         let j = self.joined.get(group)?;
         let seq = j.placed.iter().find(|(p, _)| *p == id).map(|(_, s)| *s)?;
-        let others: Vec<_> = j.group.members.iter().filter(|m| m.id != *me).collect();
+        let others: Vec<_> = j
+            .group
+            .members
+            .iter()
+            .filter(|m| m.id != *me && m.joined < seq)
+            .collect();
         let read = others
             .iter()
             .filter(|m| m.read >= seq)

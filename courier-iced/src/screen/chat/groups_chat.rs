@@ -324,13 +324,10 @@ impl Chat {
         Some((page, self.groups.known.get(&page.group)?))
     }
 
-    /// A notification's title for a message in a group.
+    /// A notification's title for a message in a group: the group first, `#ops · Ada`
+    /// (no contact's name may start with '#', so none can pass for a group).
     pub(super) fn group_title(&self, from: &courier_core::proto::ClientId, id: &GroupId) -> String {
-        format!(
-            "{} (in {})",
-            self.people.name_of(from),
-            self.group_label(id)
-        )
+        format!("#{} · {}", self.group_label(id), self.people.name_of(from))
     }
 
     /// A group's name to show.

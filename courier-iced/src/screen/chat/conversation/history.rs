@@ -225,11 +225,8 @@ impl Conversations {
                         } else {
                             0
                         };
-                        h.group_events(Some(g), from, 4 * PAGE)
+                        h.group_events(Some(g), from, older, 4 * PAGE)
                             .unwrap_or_default()
-                            .into_iter()
-                            .filter(|k| older.is_none_or(|o| k.after < o))
-                            .collect()
                     }
                     _ => Vec::new(),
                 };

@@ -349,6 +349,69 @@ fn read_by_counts_the_others_who_read_our_newest_message() {
     assert!(shows(&chat, &settings, "Read by Carol."));
 }
 
+/// A member who joined after our message was placed did not get it: it counts neither
+/// as a reader nor among the others ("read by N of M").
+#[test]
+fn read_by_leaves_out_members_who_joined_after_the_message() {
+    let mut groups = super::Groups::default();
+    let me = id(1);
+    let mut g = group(OPS, "ops", &[(1, Role::Creator), (2, Role::Member)], 4);
+    groups.apply(me, &Event::Groups(vec![g.clone()]));
+    let ours = MsgId(42);
+    groups.apply(
+        me,
+        &Event::Placed {
+            group: OPS,
+            id: ours,
+            seq: 5,
+        },
+    );
+    g.members.push(GroupMember {
+        id: id(3),
+        role: Role::Member,
+        joined: 8,
+        read: 8,
+    });
+    g.last = 8;
+    groups.apply(me, &Event::Group(g));
+    assert_eq!(groups.read_by(&OPS, ours, &me), Some((vec![], 1)));
+}
+
+/// A notification for a group's message leads with the group, `#ops`: a contact's name
+/// cannot start with `#`, so no direct message can pass for one from a group.
+#[test]
+fn a_group_notification_names_the_group_first() {
+    let settings = Settings::default();
+    let mut chat = people3();
+    chat.session_event(Event::Groups(vec![ops(Role::Member)]), &settings);
+    let _ = chat.focus(false);
+    let action = chat.session_event(said(2, 2, "deploy?"), &settings);
+    assert!(
+        matches!(
+            &action,
+            super::super::Action::Notify { title, body } if title == "#ops · Bob" && body == "deploy?"
+        ),
+        "{action:?}"
+    );
+}
+
+/// Two groups whose names look the same ("ops", and "оps" with a Cyrillic о) are told
+/// apart wherever the app names them: their labels differ.
+#[test]
+fn groups_named_alike_are_labelled_apart() {
+    let mut groups = super::Groups::default();
+    let alike = [
+        group(GroupId(12), "ops", &[(1, Role::Member)], 1),
+        group(GroupId(13), "\u{43e}ps", &[(1, Role::Member)], 1),
+        group(GroupId(14), "dev", &[(1, Role::Member)], 1),
+    ];
+    groups.apply(id(1), &Event::Groups(alike.to_vec()));
+    let (a, b) = (groups.label(&GroupId(12)), groups.label(&GroupId(13)));
+    assert_ne!(a, b);
+    assert!(a.contains("12") && b.contains("13"), "{a} / {b}");
+    assert_eq!(groups.label(&GroupId(14)), "dev");
+}
+
 /// The group's conversation with the member page open, and New group, fit the window
 /// at every size: composer, Send, the page's buttons and Create can be seen.
 #[test]
