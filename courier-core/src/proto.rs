@@ -10,6 +10,7 @@ mod codec;
 mod frame;
 mod group;
 mod id;
+mod rules;
 mod sentence;
 mod transfer;
 

@@ -8,7 +8,6 @@ use super::id::{ClientId, MsgId, Timestamp};
 use super::transfer::{
     Declined, IncomingOffer, Manifest, OfferRefusal, Ticket, TicketInfo, TransferEnd, TransferId,
 };
-use crate::limits;
 
 /// Where a message goes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -40,13 +39,13 @@ pub enum Presence {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
 pub struct Profile {
-    /// Display name (see [`limits::MAX_NAME_BYTES`]).
+    /// Display name (see [`crate::limits::MAX_NAME_BYTES`]).
     pub name: String,
     /// Availability.
     pub presence: Presence,
-    /// Free status text (see [`limits::MAX_STATUS_TEXT`]).
+    /// Free status text (see [`crate::limits::MAX_STATUS_TEXT`]).
     pub status: String,
-    /// Avatar image bytes, possibly empty (see [`limits::MAX_AVATAR`]).
+    /// Avatar image bytes, possibly empty (see [`crate::limits::MAX_AVATAR`]).
     #[cfg_attr(any(test, feature = "arbitrary"), arbitrary(with = arbitrary_bytes))]
     pub avatar: ByteBuf,
 }
@@ -208,7 +207,7 @@ pub enum ClientFrame {
         id: MsgId,
         /// Recipient.
         to: Target,
-        /// Text, at most [`limits::MAX_TEXT`] bytes.
+        /// Text, at most [`crate::limits::MAX_TEXT`] bytes.
         text: String,
     },
     /// "I am typing" to a contact or everyone.
@@ -433,7 +432,7 @@ pub enum Delivery {
 pub enum RejectReason {
     /// The recipient is not a contact the hub knows (or is the sender).
     NoSuchPeer,
-    /// The text is empty or longer than [`limits::MAX_TEXT`].
+    /// The text is empty or longer than [`crate::limits::MAX_TEXT`].
     BadText,
     /// The sender is over its rate limit.
     RateLimited,
@@ -674,218 +673,9 @@ pub enum ServerFrame {
     Closing,
 }
 
-/// Why a profile is not acceptable.
-#[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize, thiserror::Error)]
-pub enum ProfileError {
-    /// The name is empty or only white space.
-    #[error("the name is empty")]
-    EmptyName,
-    /// The name is longer than the limit.
-    #[error(
-        "the name is longer than {} bytes or {} characters",
-        limits::MAX_NAME_BYTES,
-        limits::MAX_NAME_CHARS
-    )]
-    NameTooLong,
-    /// The status text is longer than the limit.
-    #[error("the status is longer than {} bytes", limits::MAX_STATUS_TEXT)]
-    StatusTooLong,
-    /// The avatar is larger than the limit.
-    #[error("the avatar is larger than {} bytes", limits::MAX_AVATAR)]
-    AvatarTooLarge,
-    /// A control, bidi or invisible character.
-    #[error("control, bidirectional or invisible characters are not allowed")]
-    ForbiddenCharacter,
-    /// The name reads as an id ([`looks_like_id`]): people and commands that give an
-    /// id would be taken for naming this member.
-    #[error(
-        "the name could be taken for an id ({ID_LIKE_NAME} or more hex digits and nothing \
-         else): add a letter or a space"
-    )]
-    NameLooksLikeId,
-    /// The name could pass for a group's label: a display name starting with `#`, or a
-    /// group name holding `[` or `]` (labels tag shared names with `[id]`).
-    #[error("a name may not start with '#', nor a group's name hold '[' or ']'")]
-    NameLooksLikeGroup,
-}
-
-/// The length from which a name made only of hex digits reads as an id. The CLI and the
-/// app show ids as 16 hex digits ([`super::ClientId::short`]) and people type 8 or so of
-/// them; shorter hex words ("cafe", "abba") stay names, since an id wins over a name
-/// whenever a query could be both (`courier_core::contacts::resolve`).
-pub const ID_LIKE_NAME: usize = 8;
-
-/// Whether `name` could be read as an id or the start of one: once trimmed (and with
-/// compatibility forms such as fullwidth digits folded), only ASCII hex digits, at least
-/// [`ID_LIKE_NAME`] of them. [`validate_profile`] refuses such names.
-pub fn looks_like_id(name: &str) -> bool {
-    use unicode_normalization::UnicodeNormalization as _;
-    let folded: String = name.nfkc().collect();
-    let folded = folded.trim();
-    folded.len() >= ID_LIKE_NAME && folded.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// Whether a display name starts with `#` (compatibility forms folded): lines and
-/// notifications about a group lead with `#group`, which no person's name may mimic.
-fn looks_like_group(name: &str) -> bool {
-    use unicode_normalization::UnicodeNormalization as _;
-    name.trim().nfkc().next() == Some('#')
-}
-
-/// Characters that can hide or reorder text, or control a terminal.
-fn is_forbidden_char(c: char) -> bool {
-    c.is_control() || is_invisible(c)
-}
-
-/// Bidi controls, zero-width and other invisible or format characters: they can reorder
-/// text (`invoice\u{202E}fdp.exe`), hide a difference between two strings (`alice` +
-/// U+FE0F or a tag character), or break a line where none shows (U+2028). Profiles refuse
-/// them, received file names drop them, displays escape them ([`crate::text`]).
-pub fn is_invisible(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' // soft hyphen
-        | '\u{034F}' // combining grapheme joiner
-        | '\u{061C}' // Arabic letter mark
-        | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}' // Hangul fillers
-        | '\u{17B4}' | '\u{17B5}' // Khmer inherent vowels
-        | '\u{180B}'..='\u{180F}' // Mongolian variation selectors and vowel separator
-        | '\u{200B}'..='\u{200F}' // zero-width and LRM/RLM
-        | '\u{2028}' | '\u{2029}' // line and paragraph separators
-        | '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
-        | '\u{2060}'..='\u{206F}' // word joiner, invisible operators, isolates, deprecated formats
-        | '\u{2800}' // braille blank
-        | '\u{FE00}'..='\u{FE0F}' // variation selectors
-        | '\u{FEFF}' // zero-width no-break space
-        | '\u{FFF9}'..='\u{FFFB}' // interlinear annotation
-        | '\u{1D173}'..='\u{1D17A}' // musical format characters
-        | '\u{E0000}'..='\u{E007F}' // tag characters
-        | '\u{E0100}'..='\u{E01EF}') // variation selectors supplement
-}
-
-/// Checks a profile against the limits and character rules.
-///
-/// # Errors
-/// The first rule the profile breaks.
-pub fn validate_profile(p: &Profile) -> Result<(), ProfileError> {
-    if p.name.len() > limits::MAX_NAME_BYTES || p.name.chars().count() > limits::MAX_NAME_CHARS {
-        return Err(ProfileError::NameTooLong);
-    }
-    if p.name.trim().is_empty() {
-        return Err(ProfileError::EmptyName);
-    }
-    if p.status.len() > limits::MAX_STATUS_TEXT {
-        return Err(ProfileError::StatusTooLong);
-    }
-    if p.avatar.len() > limits::MAX_AVATAR {
-        return Err(ProfileError::AvatarTooLarge);
-    }
-    if p.name
-        .chars()
-        .chain(p.status.chars())
-        .any(is_forbidden_char)
-    {
-        return Err(ProfileError::ForbiddenCharacter);
-    }
-    if looks_like_id(&p.name) {
-        return Err(ProfileError::NameLooksLikeId);
-    }
-    if looks_like_group(&p.name) {
-        return Err(ProfileError::NameLooksLikeGroup);
-    }
-    Ok(())
-}
-
-/// Whether a chat text is acceptable: not empty, at most [`limits::MAX_TEXT`] bytes.
-/// Control characters are allowed (a text may span lines); displays escape them.
-pub fn validate_text(text: &str) -> bool {
-    !text.is_empty() && text.len() <= limits::MAX_TEXT
-}
+pub use super::rules::{
+    ID_LIKE_NAME, ProfileError, is_invisible, looks_like_id, validate_profile, validate_text,
+};
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn named(name: &str) -> Profile {
-        Profile::with_name(name)
-    }
-
-    #[test]
-    fn profile_rules_follow_the_catalogue() {
-        assert_eq!(validate_profile(&named("alice")), Ok(()));
-        assert_eq!(validate_profile(&named("Zoë 🐱")), Ok(()));
-        assert_eq!(validate_profile(&named("")), Err(ProfileError::EmptyName));
-        assert_eq!(
-            validate_profile(&named("   ")),
-            Err(ProfileError::EmptyName)
-        );
-        assert_eq!(
-            validate_profile(&named(&"a".repeat(65))),
-            Err(ProfileError::NameTooLong)
-        );
-        assert_eq!(
-            validate_profile(&named(&"é".repeat(33))),
-            Err(ProfileError::NameTooLong)
-        );
-        assert_eq!(
-            validate_profile(&named(&"\u{0301}".repeat(5000))),
-            Err(ProfileError::NameTooLong)
-        );
-        for bad in [
-            "\x1b[1A\r",
-            "a\r\nb",
-            "in\u{202E}fdp",
-            "a\u{200B}b",
-            "nul\0",
-            "x\u{2066}",
-        ] {
-            assert_eq!(
-                validate_profile(&named(bad)),
-                Err(ProfileError::ForbiddenCharacter),
-                "{bad:?}"
-            );
-        }
-        // Hardening N8: a name that reads as an id is refused; short hex words and
-        // names with anything else in them are names.
-        for id_like in [
-            "0123abcd",
-            "DEADBEEFCAFE0123",
-            " deadbeef ",
-            &"f".repeat(32),
-            "\u{FF10}\u{FF11}\u{FF12}\u{FF13}\u{FF14}\u{FF15}\u{FF16}\u{FF17}",
-        ] {
-            assert_eq!(
-                validate_profile(&named(id_like)),
-                Err(ProfileError::NameLooksLikeId),
-                "{id_like:?}"
-            );
-        }
-        for name in [
-            "cafe",
-            "abba",
-            "1234567",
-            "deadbeef!",
-            "dead beef",
-            "bob 12345678",
-        ] {
-            assert_eq!(validate_profile(&named(name)), Ok(()), "{name:?}");
-        }
-        let mut p = named("bob");
-        p.status = "s".repeat(limits::MAX_STATUS_TEXT + 1);
-        assert_eq!(validate_profile(&p), Err(ProfileError::StatusTooLong));
-        p.status = "x".repeat(limits::MAX_STATUS_TEXT);
-        assert_eq!(validate_profile(&p), Ok(()));
-        p.avatar = ByteBuf::from(vec![0; limits::MAX_AVATAR + 1]);
-        assert_eq!(validate_profile(&p), Err(ProfileError::AvatarTooLarge));
-        p.avatar = ByteBuf::from(vec![0; limits::MAX_AVATAR]);
-        assert_eq!(validate_profile(&p), Ok(()));
-    }
-
-    #[test]
-    fn text_limit() {
-        assert!(!validate_text(""));
-        assert!(validate_text("hi\nthere"));
-        assert!(validate_text(&"a".repeat(limits::MAX_TEXT)));
-        assert!(!validate_text(&"a".repeat(limits::MAX_TEXT + 1)));
-    }
-}
+mod tests;

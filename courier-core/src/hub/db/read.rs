@@ -83,13 +83,14 @@ impl Db {
                 continue;
             };
             let profile: Profile = match ciborium::from_reader(profile.as_slice()) {
-                // A name that reads as an id was allowed before this build refused it:
-                // the member stays (ids win over names, and lists tag such a name with
-                // the id); it must pick another name at its next login.
+                // A name that reads as an id, or as a group, was allowed before this
+                // build refused it: the member stays (ids win over names, and lists tag
+                // such a name with the id); it must pick another name at its next login.
                 Ok(p)
                     if matches!(
                         validate_profile(&p),
-                        Ok(()) | Err(ProfileError::NameLooksLikeId)
+                        Ok(())
+                            | Err(ProfileError::NameLooksLikeId | ProfileError::NameLooksLikeGroup)
                     ) =>
                 {
                     p

@@ -221,6 +221,19 @@ fn a_member_named_like_an_id_before_it_was_refused_is_kept() {
     assert_eq!(db.members().unwrap(), vec![old]);
 }
 
+/// Likewise a member kept with a name that reads as a group ("#ops", refused since
+/// groups): still a member, who must pick another name at its next login.
+#[test]
+fn a_member_named_like_a_group_before_it_was_refused_is_kept() {
+    let dir = Dir::new("groupname");
+    let db = Db::open(&dir.file()).unwrap();
+    let old = member(2, "#ops");
+    db.write(&[Record::Member(old.clone())]).unwrap();
+    drop(db);
+    let db = Db::open(&dir.file()).unwrap();
+    assert_eq!(db.members().unwrap(), vec![old]);
+}
+
 #[cfg(unix)]
 #[test]
 fn a_read_only_database_is_refused() {
