@@ -10,7 +10,10 @@
 //! - it **caps the copies running** ([`Config::running`], [`RUNNING`] by default) so that a
 //!   sender on Wi-Fi does not split its link between everyone at once: the others are
 //!   offered as places free up (an offer stored for an offline recipient, or one nobody
-//!   answered for [`Config::park`], gives its place back);
+//!   answered for [`Config::park`], gives its place back); a copy accepted while the
+//!   places are all taken (offers accepted late, say by everyone logging in at once)
+//!   waits on its link, before its first file, for a place (`places.rs`), telling the
+//!   receiver `Wait` every few seconds so that it does not stall;
 //! - it **waits for the offline** (every offer is made as with [`super::Options::wait`]) and
 //!   **tries again** a copy whose link was lost ([`Config::attempts`]): the new offer
 //!   reaches the recipient now or at their next login, and the copy resumes where it
@@ -19,6 +22,7 @@
 //! `schedule.rs` is the pure part (who is offered when, what became of each).
 
 pub(crate) mod blocks;
+pub(crate) mod places;
 mod schedule;
 
 use std::path::PathBuf;
@@ -78,6 +82,8 @@ impl Default for Config {
 pub(crate) struct Shared {
     /// The shared reader.
     pub(crate) blocks: Arc<Blocks>,
+    /// The running places ([`Config::running`] of them).
+    pub(crate) places: places::Places,
     /// When the copies now at the start line set off (see [`Shared::start_at`]).
     start: std::sync::Mutex<Option<Instant>>,
 }
@@ -299,6 +305,7 @@ async fn run(
     let blocks = Arc::new(Blocks::new(BLOCK, config.cache_blocks));
     let shared = Arc::new(Shared {
         blocks: blocks.clone(),
+        places: places::Places::new(config.running),
         start: std::sync::Mutex::new(None),
     });
     let options = Options {
