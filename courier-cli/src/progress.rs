@@ -76,6 +76,13 @@ pub(crate) fn show_common(u: &Update, json: bool, bar: &mut Bar) {
                 bar.draw(p);
             }
         }
+        Update::Waiting => {
+            if json {
+                emit(json!({"type": "waiting"}));
+            } else {
+                eprintln!("Waiting for the sender (it is sending to others first)…");
+            }
+        }
         Update::FileFailed { index, reason } => {
             bar.clear();
             if json {

@@ -33,6 +33,6 @@ pub use transfer::{
 };
 
 /// The protocol version this build speaks; carried by the first frame of each side.
-pub const PROTOCOL_VERSION: u32 = 8;
+pub const PROTOCOL_VERSION: u32 = 9;
 /// The only WebSocket path the hub answers.
 pub const WS_PATH: &str = "/courier/v1";

@@ -224,6 +224,10 @@ pub enum Update {
         /// How.
         route: Route,
     },
+    /// Receiver: connected, and the sender holds this copy back until one of its other
+    /// copies is done (a send to many beyond its running cap); it keeps the link alive
+    /// meanwhile and the bytes follow. Cleared by the next `Progress`.
+    Waiting,
     /// Bytes moved.
     Progress(Progress),
     /// One file was verified (receiver: and saved at `path`).

@@ -233,3 +233,78 @@ both!(
         .await;
     }
 );
+
+// Four recipients offline when offered (every offer stored, each giving its place back),
+// who all log in and accept together, with two places: proves the running cap holds for
+// offers accepted late (never more than two copies between their first bytes out and
+// their end; the others wait on their link, kept alive) and that all four verify.
+both!(offers_accepted_late_still_run_at_most_the_cap, || async {
+    let (hub, run) = start_hub(|_| {});
+    with_hub(run, async {
+        let addr = hub.addr();
+        let alice = Client::login(&addr, "alice").await;
+        let mut configs = Vec::new();
+        for name in ["bob", "cy", "dan", "eve"] {
+            let config = client_config(&addr, name, PW);
+            // Known to the hub, then offline.
+            drop(Client::login_with(config.clone()).await);
+            configs.push(config);
+        }
+        let ids: Vec<ClientId> = configs.iter().map(|c| c.identity.id()).collect();
+        let src = scratch_dir("many-late-src");
+        let file = data(4 * many::BLOCK + 777);
+        std::fs::write(src.join("late.bin"), &file).unwrap();
+        let config = many::Config {
+            running: 2,
+            ..many::Config::default()
+        };
+        let mut sending = many::send(
+            alice.handle().clone(),
+            ids.clone(),
+            vec![src.join("late.bin")],
+            quick(),
+            config,
+        );
+        let mut stored = 0;
+        let mut dirs = Vec::new();
+        // Copies between their first Progress and their end, and the most at once.
+        let mut active: Vec<ClientId> = Vec::new();
+        let mut most = 0;
+        let report = loop {
+            match sending.next().await.unwrap() {
+                many::Update::Transfer {
+                    update: Update::Stored { .. },
+                    ..
+                } => {
+                    stored += 1;
+                    if stored == ids.len() {
+                        // Everyone comes back at about the same time and accepts.
+                        for (n, config) in configs.iter().enumerate() {
+                            let dir = scratch_dir(&format!("many-late-{n}"));
+                            dirs.push(dir.clone());
+                            answer(Client::login_with(config.clone()).await, dir, true);
+                        }
+                    }
+                }
+                many::Update::Transfer {
+                    to,
+                    update: Update::Progress(_),
+                } if !active.contains(&to) => {
+                    active.push(to);
+                    most = most.max(active.len());
+                }
+                many::Update::Settled(o) => active.retain(|a| *a != o.to),
+                many::Update::Retrying { to, .. } => active.retain(|a| *a != to),
+                many::Update::Finished(r) => break r.unwrap(),
+                _ => {}
+            }
+        };
+        assert!(report.all_verified(), "{report:?}");
+        assert!(report.outcomes.iter().all(|o| o.offline), "{report:?}");
+        assert!((1..=2).contains(&most), "{most} copies sent at once");
+        for dir in &dirs {
+            assert!(read(dir, "late.bin") == file);
+        }
+    })
+    .await;
+});

@@ -2,7 +2,8 @@
 //! decoder, or well-formed link messages), interleaved with our own progress, into the
 //! [`Sender`] machine. Never a panic; the machine never announces a file other than the
 //! next of its plan, nor from an offset past its size; after the outcome it says nothing
-//! but its goodbye.
+//! but its goodbye; `Wait` comes only from a held sender (a copy of a send to many),
+//! before its first file.
 #![no_main]
 
 use std::time::{Duration, Instant};
@@ -21,10 +22,14 @@ enum Op {
     Streamed(u16),
     Wait(u16),
     LinkLost,
+    /// A held sender gets its place.
+    Place,
 }
 
 #[derive(Arbitrary, Debug)]
 struct Case {
+    /// A copy of a send to many that waits for a place.
+    hold: bool,
     files: Vec<(u32, u16)>,
     ops: Vec<Op>,
 }
@@ -41,6 +46,9 @@ fuzz_target!(|case: Case| {
         .collect();
     let mut now = Instant::now();
     let mut s = Sender::new(ClientId([1; 32]), files.clone(), Duration::from_secs(30), now);
+    if case.hold {
+        s.hold();
+    }
     let mut next = 0usize;
     let mut over = false;
     for op in case.ops.iter().take(256) {
@@ -60,6 +68,7 @@ fuzz_target!(|case: Case| {
                 s.handle_timeout(now);
             }
             Op::LinkLost => s.handle_link_lost(),
+            Op::Place => s.handle_place(now),
         }
         while let Some(msg) = s.poll_transmit() {
             match msg {
@@ -71,6 +80,10 @@ fuzz_target!(|case: Case| {
                     next += 1;
                 }
                 Control::Abort { .. } => {}
+                Control::Wait => {
+                    assert!(case.hold, "a lone sender never says Wait");
+                    assert!(next == 0 && !over, "Wait only before the first file");
+                }
                 other => assert!(!over, "{other:?} after the outcome"),
             }
         }

@@ -160,7 +160,7 @@ pub(crate) async fn run(args: ReceiveArgs) -> Result<ExitCode> {
                             crate::print(&format!("saved {}\n", safe(&path.display().to_string())));
                         }
                     }
-                    u @ (Update::Connected { .. } | Update::Progress(_) | Update::FileFailed { .. }) => {
+                    u @ (Update::Connected { .. } | Update::Waiting | Update::Progress(_) | Update::FileFailed { .. }) => {
                         progress::show_common(&u, args.json, &mut bar);
                     }
                     Update::Finished(result) => {

@@ -10,7 +10,10 @@
 //! - it **caps the copies running** ([`Config::running`], [`RUNNING`] by default) so that a
 //!   sender on Wi-Fi does not split its link between everyone at once: the others are
 //!   offered as places free up (an offer stored for an offline recipient, or one nobody
-//!   answered for [`Config::park`], gives its place back);
+//!   answered for [`Config::park`], gives its place back); a copy accepted while the
+//!   places are all taken (offers accepted late, say by everyone logging in at once)
+//!   waits on its link, before its first file, for a place (`places.rs`), telling the
+//!   receiver `Wait` every few seconds so that it does not stall;
 //! - it **waits for the offline** (every offer is made as with [`super::Options::wait`]) and
 //!   **tries again** a copy whose link was lost ([`Config::attempts`]): the new offer
 //!   reaches the recipient now or at their next login, and the copy resumes where it
@@ -23,6 +26,7 @@
 
 pub(crate) mod blocks;
 mod gate;
+pub(crate) mod places;
 mod schedule;
 
 use std::path::PathBuf;
@@ -88,6 +92,8 @@ pub(crate) struct Shared {
     pub(crate) blocks: Arc<Blocks>,
     /// The start line: the copies of a wave set off together (`gate.rs`).
     pub(crate) gate: Gate,
+    /// The running places ([`Config::running`] of them).
+    pub(crate) places: places::Places,
 }
 
 /// What became of one recipient.
@@ -284,6 +290,7 @@ async fn run(
     let shared = Arc::new(Shared {
         blocks: blocks.clone(),
         gate: Gate::default(),
+        places: places::Places::new(config.running),
     });
     let options = Options {
         wait: true,

@@ -24,6 +24,10 @@ pub(crate) const NAME_GROUP_BYTES: u64 = 64 << 20;
 pub(crate) const MAX_CHECKING: usize = 8;
 /// While busy on its disk, the receiver tells the sender it is alive this often.
 pub(crate) const KEEPALIVE: Duration = Duration::from_secs(5);
+/// A sender that says `Wait` (queued behind its other copies) is believed this long from
+/// the link's start at most; then the transfer has stalled (a hostile sender cannot hold
+/// a receiver's place with `Wait` for ever).
+pub(crate) const WAIT_LIMIT: Duration = Duration::from_secs(10 * 60);
 /// The receiver acknowledges bytes at most this often.
 pub(crate) const ACK_EVERY: Duration = Duration::from_millis(250);
 
@@ -127,6 +131,10 @@ pub struct Receiver {
     current: Option<(Expected, u64)>,
     phase: Phase,
     deadline: Duration,
+    /// When the link was up (the bound on `Wait` counts from here).
+    started: Instant,
+    /// The sender said `Wait` and no file was announced since.
+    waiting: bool,
     last_rx: Instant,
     last_tx: Instant,
     last_ack: Instant,
@@ -162,6 +170,8 @@ impl Receiver {
             current: None,
             phase: Phase::Receiving,
             deadline,
+            started: now,
+            waiting: false,
             last_rx: now,
             last_tx: now,
             last_ack: now,
@@ -229,6 +239,7 @@ impl Receiver {
                 return;
             }
             _ if !matches!(self.phase, Phase::Receiving) => Err(Violation::Unexpected),
+            Control::Wait => self.wait(now),
             Control::File { index, offset } => self.file(index, offset),
             Control::End { index, hash } => self.end(index, hash),
             Control::Done => self.done(),
@@ -239,12 +250,29 @@ impl Receiver {
         }
     }
 
+    /// The sender holds us back before its first file; its `Wait` counts as life (the
+    /// stall clock was reset) until [`WAIT_LIMIT`] after the start.
+    fn wait(&mut self, now: Instant) -> Result<(), Violation> {
+        if self.next != 0 || self.current.is_some() {
+            return Err(Violation::Unexpected);
+        }
+        if now >= self.started + WAIT_LIMIT {
+            self.stop(Error::Stalled, false);
+            return Ok(());
+        }
+        if !std::mem::replace(&mut self.waiting, true) {
+            self.updates.push_back(Update::Waiting);
+        }
+        Ok(())
+    }
+
     fn file(&mut self, index: u32, offset: u64) -> Result<(), Violation> {
         let expected = *self.files.get(self.next).ok_or(Violation::WrongFile)?;
         if self.current.is_some() || expected.index != index || expected.offset != offset {
             return Err(Violation::WrongFile);
         }
         self.current = Some((expected, offset));
+        self.waiting = false;
         self.jobs.push_back(Job::Open(expected));
         Ok(())
     }
@@ -369,9 +397,13 @@ impl Receiver {
         self.advance(now);
     }
 
-    /// Time passed: a silent sender has stalled; a busy disk sends keep-alives.
+    /// Time passed: a silent sender has stalled (and one that kept saying `Wait` for
+    /// [`WAIT_LIMIT`]); a busy disk sends keep-alives.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.wants_data() && now >= self.last_rx + self.deadline {
+            return self.stop(Error::Stalled, false);
+        }
+        if self.waiting && now >= self.started + WAIT_LIMIT {
             return self.stop(Error::Stalled, false);
         }
         if self.disk_busy() && now >= self.last_tx + KEEPALIVE {
@@ -506,7 +538,13 @@ impl Receiver {
 
     /// When [`Receiver::handle_timeout`] is due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let stall = self.wants_data().then(|| self.last_rx + self.deadline);
+        let stall = self.wants_data().then(|| {
+            let silent = self.last_rx + self.deadline;
+            match self.waiting {
+                true => silent.min(self.started + WAIT_LIMIT),
+                false => silent,
+            }
+        });
         let alive = self.disk_busy().then(|| self.last_tx + KEEPALIVE);
         match (stall, alive) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -30,7 +30,13 @@ enum Input {
     WriteFailed,
     Batch(Result<Batch, Error>),
     Alarm(Alarm),
+    /// A copy of a send to many got its running place.
+    Place(Option<super::many::places::Place>),
 }
+
+/// A place being waited for.
+type Asking =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Option<super::many::places::Place>> + Send>>;
 
 pub(crate) async fn run(
     ctx: &Ctx,
@@ -167,7 +173,24 @@ async fn stream(
         Some(_) => super::many::BLOCK,
         None => DISK_BATCH,
     };
+    // A copy of a send to many sends only with a running place, kept to its end.
+    if ctx.shared.is_some() {
+        sender.hold();
+    }
+    let (mut _place, mut asking): (_, Option<Asking>) = (None, None);
     loop {
+        if sender.is_held()
+            && asking.is_none()
+            && let Some(shared) = &ctx.shared
+        {
+            match shared.places.try_take() {
+                Some(p) => {
+                    _place = Some(p);
+                    sender.handle_place(Instant::now());
+                }
+                None => asking = Some(Box::pin(shared.places.take())),
+            }
+        }
         while let Some(msg) = sender.poll_transmit() {
             pump.push_control(&msg);
         }
@@ -179,6 +202,7 @@ async fn stream(
             return outcome;
         }
         if reading.is_none()
+            && !sender.is_held()
             && let Some(offsets) = sender.offsets()
         {
             if let Some(shared) = &ctx.shared {
@@ -216,6 +240,11 @@ async fn stream(
             if let Poll::Ready(m) = pump.poll_read(cx) {
                 return Poll::Ready(Input::Peer(m));
             }
+            if let Some(a) = asking.as_mut()
+                && let Poll::Ready(p) = a.as_mut().poll(cx)
+            {
+                return Poll::Ready(Input::Place(p));
+            }
             if pump.queued() < high_water
                 && let Some(r) = reading.as_mut()
                 && let Poll::Ready(Some(b)) = r.poll_batch(cx)
@@ -251,6 +280,11 @@ async fn stream(
             Input::Batch(Err(e)) => sender.fail(e),
             Input::Alarm(Alarm::Timer) => sender.handle_timeout(now),
             Input::Alarm(Alarm::Cancel) => sender.fail(Error::Cancelled { by: ctx.me }),
+            Input::Place(p) => {
+                asking = None;
+                _place = p;
+                sender.handle_place(now);
+            }
         }
     }
 }

@@ -12,6 +12,10 @@ use super::wire::Control;
 use super::{Tally, Update};
 use crate::proto::ClientId;
 
+/// A held sender tells the receiver it waits this often at most (and at most every third
+/// of its own progress deadline): well within the receiver's stall deadline.
+pub(crate) const WAIT_EVERY: Duration = super::receiver::KEEPALIVE;
+
 /// One accepted file, in the order it is sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Outgoing {
@@ -25,6 +29,9 @@ pub struct Outgoing {
 enum Phase {
     /// Waiting for the receiver's resume offsets.
     AwaitHello,
+    /// Held back (see [`Sender::hold`]): the offsets are known, no file is announced until
+    /// [`Sender::handle_place`]; the next `Wait` goes out at `next_wait`.
+    Held { next_wait: Instant },
     /// Sending file `k` of the plan; `done` of its bytes are out (resumed ones included).
     Streaming { k: usize, done: u64 },
     /// Everything is sent; waiting for the receiver to account for every file.
@@ -35,7 +42,8 @@ enum Phase {
 
 /// The sender's protocol. Call order:
 ///
-/// 1. [`Sender::new`] once the peer connection is chosen;
+/// 1. [`Sender::new`] once the peer connection is chosen (and [`Sender::hold`] for a copy
+///    that must wait for a place: then [`Sender::handle_place`] when it has one);
 /// 2. inputs: [`Sender::handle_control`] for every message from the receiver,
 ///    [`Sender::handle_sent`] as file bytes go out, [`Sender::handle_streamed`] when a file
 ///    was read to its end, [`Sender::handle_timeout`], [`Sender::handle_link_lost`], and
@@ -55,6 +63,8 @@ pub struct Sender {
     offsets: Option<Vec<u64>>,
     phase: Phase,
     deadline: Duration,
+    /// Wait for [`Sender::handle_place`] after the `Hello`.
+    hold: bool,
     /// When the transfer last moved: bytes acknowledged, or a file accounted for.
     last_progress: Instant,
     /// Bytes the receiver says it has taken this session.
@@ -83,6 +93,7 @@ impl Sender {
             offsets: None,
             phase: Phase::AwaitHello,
             deadline,
+            hold: false,
             last_progress: now,
             acked: 0,
             moved: 0,
@@ -94,6 +105,28 @@ impl Sender {
             transmits: VecDeque::new(),
             updates: VecDeque::new(),
             outcome: None,
+        }
+    }
+
+    /// Makes this a copy that waits for a place (one of a send to many beyond its running
+    /// cap): once the receiver's `Hello` is in, no file is announced until
+    /// [`Sender::handle_place`]; meanwhile a `Wait` goes out at once (when the timer is
+    /// next handled) and then every few seconds, and the silence of the receiver is not a
+    /// stall. Call before the `Hello`. A sender never held never sends `Wait`.
+    pub fn hold(&mut self) {
+        self.hold = true;
+    }
+
+    /// Whether the sender waits for [`Sender::handle_place`] (held, and the `Hello` in).
+    pub fn is_held(&self) -> bool {
+        matches!(self.phase, Phase::Held { .. })
+    }
+
+    /// The held sender got its place: the files go now.
+    pub fn handle_place(&mut self, now: Instant) {
+        if self.is_held() {
+            self.last_progress = now;
+            self.start(0);
         }
     }
 
@@ -133,7 +166,8 @@ impl Sender {
             | Control::End { .. }
             | Control::Done
             | Control::Ping { .. }
-            | Control::Pong { .. } => Err(Violation::Unexpected),
+            | Control::Pong { .. }
+            | Control::Wait => Err(Violation::Unexpected),
         };
         if let Err(v) = result {
             self.fail(Error::Protocol(v));
@@ -154,7 +188,11 @@ impl Sender {
         self.meter = Some(Meter::new(total, resumed, now));
         self.offsets = Some(offsets);
         self.last_progress = now;
-        self.start(0);
+        if self.hold {
+            self.phase = Phase::Held { next_wait: now };
+        } else {
+            self.start(0);
+        }
         Ok(())
     }
 
@@ -288,8 +326,20 @@ impl Sender {
         }
     }
 
-    /// Time passed: a transfer that has not moved for the deadline has stalled.
+    /// Time passed: a transfer that has not moved for the deadline has stalled; a held
+    /// sender sends its `Wait` when due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Phase::Held { next_wait } = self.phase {
+            // The receiver has nothing to say meanwhile: only our `Wait`s keep it.
+            if now >= next_wait {
+                self.transmits.push_back(Control::Wait);
+                let every = WAIT_EVERY.min(self.deadline / 3);
+                self.phase = Phase::Held {
+                    next_wait: now + every,
+                };
+            }
+            return;
+        }
         if !self.is_over() && now >= self.last_progress + self.deadline {
             self.fail(Error::Stalled);
         }
@@ -334,6 +384,9 @@ impl Sender {
 
     /// When [`Sender::handle_timeout`] is due.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if let Phase::Held { next_wait } = self.phase {
+            return Some(next_wait);
+        }
         (!self.is_over()).then(|| self.last_progress + self.deadline)
     }
 
@@ -644,3 +697,6 @@ mod tests {
         assert!(transmits(&mut s).is_empty());
     }
 }
+
+#[cfg(test)]
+mod held;

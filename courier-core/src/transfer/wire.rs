@@ -31,6 +31,11 @@ pub enum Control {
         /// Resume offsets.
         offsets: Vec<u64>,
     },
+    /// Sender → receiver: queued behind the sender's other copies; bytes follow later.
+    /// Sent only before the first `File`, every few seconds while the sender waits for a
+    /// place (a copy of a send to many beyond its running cap); the receiver takes it as
+    /// life, for a bounded time in all.
+    Wait,
     /// Sender → receiver: data of file `index` follows, from `offset`.
     File {
         /// Index into the manifest's files.
@@ -162,6 +167,7 @@ mod tests {
             Control::Abort {
                 reason: AbortReason::DiskFull,
             },
+            Control::Wait,
         ];
         for m in msgs {
             assert_eq!(decode(&encode(&m)), Ok(Incoming::Control(m)));

@@ -151,7 +151,8 @@ impl Schedule {
         (coming, next)
     }
 
-    /// Recipients taking a running place: offered for less than `park`, or accepted.
+    /// Recipients taking a running place: offered for less than `park`, or accepted
+    /// (sending, or waiting on their link for one of the places in `places.rs`).
     fn busy_places(&self, now: Instant) -> usize {
         self.recs
             .iter()

@@ -427,3 +427,56 @@ proptest! {
         }
     }
 }
+
+/// A sender that says `Wait` (held behind its other copies) keeps the link alive past the
+/// stall deadline, shown once as "waiting"; but not past [`WAIT_LIMIT`] from the start,
+/// whatever it says: then the transfer has stalled and the part is kept.
+#[test]
+fn wait_keeps_the_link_alive_but_only_up_to_the_bound() {
+    let t0 = Instant::now();
+    let mut r = two(t0);
+    drain(|| r.poll_transmit());
+    let mut at = t0;
+    while at + Duration::from_secs(20) < t0 + WAIT_LIMIT {
+        at += Duration::from_secs(20);
+        r.handle_control(Control::Wait, at);
+        r.handle_timeout(at + Duration::from_secs(19));
+        assert!(!r.is_over(), "alive at {:?}", at - t0);
+    }
+    assert!(at - t0 > DEADLINE * 10, "well past the stall deadline");
+    let updates = drain(|| r.poll_update());
+    assert_eq!(
+        updates
+            .iter()
+            .filter(|u| matches!(u, Update::Waiting))
+            .count(),
+        1
+    );
+    assert_eq!(r.poll_timeout(), Some(t0 + WAIT_LIMIT));
+    r.handle_timeout(t0 + WAIT_LIMIT);
+    assert_eq!(drain(|| r.poll_job()), [Job::Stop { keep: true }]);
+    r.handle_stopped(t0 + WAIT_LIMIT);
+    assert_eq!(err(&mut r), "the transfer stalled");
+
+    // A Wait that comes after the bound stops it at once too.
+    let mut r = two(t0);
+    r.handle_control(Control::Wait, t0 + WAIT_LIMIT);
+    assert_eq!(drain(|| r.poll_job()), [Job::Stop { keep: true }]);
+}
+
+/// `Wait` is for before the first file only: once bytes flow it is a protocol violation
+/// (a sender cannot pause a transfer midway with it).
+#[test]
+fn wait_after_the_first_file_is_a_violation() {
+    let t0 = Instant::now();
+    let mut r = two(t0);
+    r.handle_control(Control::Wait, t0);
+    r.handle_control(file(0, 4), t0);
+    r.handle_control(Control::Wait, t0);
+    assert!(
+        drain(|| r.poll_transmit()).contains(&Control::Abort {
+            reason: AbortReason::Protocol
+        }),
+        "the sender is told"
+    );
+}

@@ -72,6 +72,8 @@ pub enum FileState {
     Incoming,
     /// Accepted; connecting.
     Connecting,
+    /// Connected; the sender sends to others first (one of its copies to many).
+    Waiting,
     /// Bytes are moving.
     Running,
     /// Done and verified.
@@ -463,6 +465,7 @@ impl Transfers {
                 card.route = Some(route);
                 card.state = FileState::Running;
             }
+            transfer::Update::Waiting => card.state = FileState::Waiting,
             transfer::Update::Progress(p) => {
                 card.state = FileState::Running;
                 card.progress = Some(p);
@@ -619,7 +622,7 @@ fn state_line<'a>(
         ]
         .spacing(8)
         .into(),
-        FileState::Connecting | FileState::Running => {
+        FileState::Connecting | FileState::Waiting | FileState::Running => {
             let (done, total, rate, eta) = match &card.progress {
                 Some(p) => (p.bytes, p.total, p.rate, p.eta),
                 None => (0, card.total, 0.0, None),
@@ -633,6 +636,8 @@ fn state_line<'a>(
                 format!("Waiting for {who} to come online…")
             } else if card.state == FileState::Connecting {
                 "Connecting…".to_owned()
+            } else if card.state == FileState::Waiting {
+                "Waiting for the sender (it is sending to others first)…".to_owned()
             } else {
                 let eta = eta
                     .map(|d| format!(" · {} left", units::duration(d)))

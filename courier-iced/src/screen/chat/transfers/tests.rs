@@ -77,6 +77,16 @@ fn an_offer_from_someone_offline_says_the_files_come_when_they_are_back() {
     let key = *chat.transfers.cards.keys().last().unwrap();
     chat.transfers.cards.get_mut(&key).unwrap().state = FileState::Connecting;
     assert!(shows(&chat, &settings, "Connecting…"));
+    // A sender sending to many holds this copy back for a while: the card says so.
+    chat.update(
+        card(Message::Update(key, transfer::Update::Waiting)),
+        &mut settings_mut,
+    );
+    assert!(shows(
+        &chat,
+        &settings,
+        "Waiting for the sender (it is sending to others first)…"
+    ));
 }
 
 #[test]
