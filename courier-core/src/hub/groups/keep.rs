@@ -33,6 +33,11 @@ pub(crate) struct Batch {
     pub(crate) entries: Vec<(GroupId, Seq)>,
     /// Groups whose log it reads back.
     pub(crate) fetches: Vec<GroupId>,
+    /// The changes it writes (rows changed, entries, deletions): queued again if the
+    /// batch fails, so that the next one writes them.
+    pub(crate) records: Vec<db::Record>,
+    /// The rows it writes, written again (as they then are) if it fails.
+    pub(crate) dirty: Dirty,
 }
 
 /// Groups and members whose rows changed since the last batch.
@@ -135,7 +140,12 @@ impl Hub {
                 member: stored(m),
             })
         }));
-        records.append(&mut self.groups.records);
+        let queued = std::mem::take(&mut self.groups.records);
+        records.extend(queued.iter().cloned());
+        let unwritten = &mut self.groups.unwritten;
+        unwritten.records.extend(queued);
+        unwritten.dirty.groups.extend(dirty.groups);
+        unwritten.dirty.members.extend(dirty.members);
         // Reads last: they see what the batch writes.
         for (group, after) in std::mem::take(&mut self.groups.fetches) {
             self.groups.unwritten.fetches.push(group);
@@ -181,6 +191,7 @@ impl Hub {
                 self.groups.fetching.remove(&group);
                 self.groups.horizons.remove(&group);
             }
+            self.write_again(&batch.messages, batch.entries, batch.records, batch.dirty);
         }
         for u in batch.messages {
             let status = if ok {
@@ -198,6 +209,48 @@ impl Hub {
                 self.send(u.sender, Arc::new(receipt), now);
             }
         }
+    }
+
+    /// What a failed batch was to write goes with the next one, before what came since:
+    /// the rows as they now are, the entries but the messages refused for it, the
+    /// deletions (a member's unless they are in the group again: then their row).
+    fn write_again(
+        &mut self,
+        refused: &[Unwritten],
+        entries: Vec<(GroupId, Seq)>,
+        records: Vec<db::Record>,
+        dirty: Dirty,
+    ) {
+        let refused =
+            |group: GroupId, seq: Seq| refused.iter().any(|u| u.group == group && u.seq == seq);
+        let groups = &mut self.groups;
+        groups.dirty.groups.extend(dirty.groups);
+        groups.dirty.members.extend(dirty.members);
+        let mut again = Vec::with_capacity(records.len() + groups.records.len());
+        for record in records {
+            match &record {
+                db::Record::GroupEntry { group, entry, .. } if refused(*group, entry.seq()) => {
+                    continue;
+                }
+                db::Record::GroupMemberGone { group, member } => {
+                    let back = groups
+                        .table
+                        .groups
+                        .get(group)
+                        .is_some_and(|g| g.member(member).is_some());
+                    if back {
+                        groups.dirty.members.insert((*group, *member));
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            again.push(record);
+        }
+        again.append(&mut groups.records);
+        groups.records = again;
+        let entries = entries.into_iter().filter(|(g, s)| !refused(*g, *s));
+        groups.unwritten.entries.extend(entries);
     }
 
     /// Forgets the entries of every group's log stamped before `before` (older than

@@ -1,0 +1,67 @@
+//! Groups under a hostile review: what a failed or mixed batch leaves on the disk, acks
+//! that must not stop paging or close a connection, a banned sender's entries, the
+//! shares of the logs' pool, and adds that a flooder cannot block.
+use super::groups::{change, create, positions};
+use super::storing::Disk;
+use super::*;
+use crate::proto::{GroupId, GroupOutcome};
+use crate::session::GroupRequest;
+
+/// A hub that keeps its groups on `disk`, with everything it kept there before.
+fn restarted(disk: &Disk) -> Sim {
+    let mut sim = Sim::new(PW);
+    sim.hub
+        .restore(disk.db.members().unwrap(), disk.db.backlogs().unwrap());
+    let (groups, next) = disk.db.groups().unwrap();
+    sim.hub.restore_groups(groups, next);
+    sim
+}
+
+/// Whether client `i` was listed `group` at login.
+fn listed(sim: &Sim, i: usize, group: GroupId) -> bool {
+    sim.events(i)
+        .iter()
+        .any(|e| matches!(e, SEvent::Groups(l) if l.iter().any(|g| g.id == group)))
+}
+
+/// Alice online, Bob in "ops" with her and away; all on the disk.
+fn pair(disk: &Disk) -> (Sim, usize, GroupId) {
+    let mut sim = Sim::new(PW);
+    sim.hub.restore(Vec::new(), Vec::new());
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    let g = create(&mut sim, a, "ops", &[2]);
+    sim.disconnect(b);
+    disk.sync(&mut sim);
+    sim.clear();
+    (sim, a, g)
+}
+
+fn remove(sim: &mut Sim, i: usize, group: GroupId, member: u8) {
+    let request = GroupRequest::Remove {
+        group,
+        member: id(member),
+    };
+    assert_eq!(change(sim, i, request), GroupOutcome::Done(group));
+}
+
+/// A removal whose batch failed to write was lost: the next batch must write it, or
+/// a restart brings the removed member back and pages him what came after.
+#[test]
+fn a_removal_whose_batch_failed_is_written_with_the_next() {
+    let disk = Disk::new("review-failed-removal");
+    let (mut sim, a, g) = pair(&disk);
+    remove(&mut sim, a, g, 2);
+    let _ = sim.hub.poll_writes();
+    let now = sim.now;
+    sim.hub.handle_written(1, false, now);
+    sim.run();
+    send(&mut sim, a, 1, Target::Group(g), "after bob");
+    disk.sync(&mut sim);
+    drop(sim);
+    let mut sim = restarted(&disk);
+    let b = sim.login(2, "bob");
+    disk.sync(&mut sim);
+    assert!(!listed(&sim, b, g), "Bob is no longer in the group");
+    assert!(positions(&sim, b, g).is_empty(), "and gets nothing of it");
+}
