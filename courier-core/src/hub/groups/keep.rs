@@ -117,8 +117,9 @@ impl Hub {
         }
     }
 
-    /// The groups' records for the next batch ([`Hub::poll_writes`]): changed rows
-    /// first, then entries and deletions in the order they happened.
+    /// The groups' records for the next batch ([`Hub::poll_writes`]): changed groups'
+    /// rows first, then entries and deletions in the order they happened, then changed
+    /// members' rows.
     pub(crate) fn take_group_records(&mut self) -> Vec<db::Record> {
         let dirty = std::mem::take(&mut self.groups.dirty);
         let table = &self.groups.table;
@@ -133,6 +134,10 @@ impl Hub {
                 last: g.last,
             })
             .collect();
+        let queued = std::mem::take(&mut self.groups.records);
+        records.extend(queued.iter().cloned());
+        // Members' rows after the deletions: one removed and added again since the
+        // last batch is deleted, then written as they now are.
         records.extend(dirty.members.iter().filter_map(|(group, id)| {
             let m = table.groups.get(group)?.member(id)?;
             Some(db::Record::GroupMember {
@@ -140,8 +145,6 @@ impl Hub {
                 member: stored(m),
             })
         }));
-        let queued = std::mem::take(&mut self.groups.records);
-        records.extend(queued.iter().cloned());
         let unwritten = &mut self.groups.unwritten;
         unwritten.records.extend(queued);
         unwritten.dirty.groups.extend(dirty.groups);

@@ -65,3 +65,24 @@ fn a_removal_whose_batch_failed_is_written_with_the_next() {
     assert!(!listed(&sim, b, g), "Bob is no longer in the group");
     assert!(positions(&sim, b, g).is_empty(), "and gets nothing of it");
 }
+
+/// Removed and added again in one batch: the member row was written before the
+/// deletion, so the disk lost a member memory has.
+#[test]
+fn removed_and_added_again_in_one_batch_is_still_in_after_a_restart() {
+    let disk = Disk::new("review-remove-readd");
+    let (mut sim, a, g) = pair(&disk);
+    remove(&mut sim, a, g, 2);
+    let add = GroupRequest::Add {
+        group: g,
+        members: vec![id(2)],
+    };
+    assert_eq!(change(&mut sim, a, add), GroupOutcome::Done(g));
+    let records = sim.hub.poll_writes();
+    disk.db.write(&records).unwrap();
+    drop(sim);
+    let mut sim = restarted(&disk);
+    let b = sim.login(2, "bob");
+    disk.sync(&mut sim);
+    assert!(listed(&sim, b, g), "Bob is in the group, as he was");
+}
