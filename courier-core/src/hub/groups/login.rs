@@ -23,6 +23,14 @@ impl Hub {
         self.groups.listing.contains_key(&conn)
     }
 
+    /// Whether a page of `group`'s log is on its way to `client` on `conn`.
+    pub(crate) fn is_paging(&self, conn: ConnId, client: ClientId, group: GroupId) -> bool {
+        self.groups
+            .paging
+            .get(&client)
+            .is_some_and(|p| p.conn == conn && p.group == group)
+    }
+
     /// The client on `conn` asks for the next page of its groups list.
     pub(crate) fn next_groups(&mut self, conn: ConnId, client: ClientId, now: Instant) {
         match self.groups.listing.remove(&conn) {

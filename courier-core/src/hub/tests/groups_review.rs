@@ -86,3 +86,46 @@ fn removed_and_added_again_in_one_batch_is_still_in_after_a_restart() {
     disk.sync(&mut sim);
     assert!(listed(&sim, b, g), "Bob is in the group, as he was");
 }
+
+/// Bob away from "ops" while Alice writes more than a page; all on the disk.
+fn backlog(disk: &Disk) -> (Sim, usize, GroupId) {
+    let (mut sim, a, g) = pair(disk);
+    for k in 0..limits::GROUP_PAGE_ENTRIES + 10 {
+        send(&mut sim, a, k as u64, Target::Group(g), &format!("m{k}"));
+        if k % 40 == 39 {
+            sim.advance(Duration::from_secs(3));
+        }
+    }
+    disk.sync(&mut sim);
+    (sim, a, g)
+}
+
+fn pages(sim: &Sim, i: usize) -> usize {
+    sim.clients[i]
+        .frames
+        .iter()
+        .filter(|f| matches!(f, ServerFrame::GroupPage { .. }))
+        .count()
+}
+
+/// The acknowledgement of the page on its way was charged like any frame: with the
+/// budget spent it was dropped, and no page ever came again on that connection.
+#[test]
+fn an_acknowledgement_over_the_frame_budget_still_brings_the_next_page() {
+    let disk = Disk::new("review-ack-budget");
+    let (mut sim, _, g) = backlog(&disk);
+    let b = sim.login(2, "bob");
+    // The first page is read from the disk; Bob does not see it come, and spends his
+    // frame budget.
+    sim.mute(b);
+    disk.sync(&mut sim);
+    for _ in 0..limits::FRAME_BURST + 10 {
+        sim.raw(b, &ClientFrame::Ping);
+    }
+    sim.clients[b].muted = false;
+    let upto = u64::try_from(limits::GROUP_PAGE_ENTRIES).unwrap();
+    sim.raw(b, &ClientFrame::GroupPageAck { group: g, upto });
+    disk.sync(&mut sim);
+    assert_eq!(sim.clients[b].closed, None);
+    assert_eq!(pages(&sim, b), 1, "the next page came");
+}
