@@ -48,6 +48,9 @@ pub(crate) struct Groups {
     listed: std::collections::HashSet<ConnId>,
     /// Pages of logs on their way, one per member at a time.
     paging: HashMap<ClientId, Paging>,
+    /// Pages that were on their way when their member left the group (or was taken
+    /// out): the connection may still acknowledge them, and that is ignored.
+    reset: std::collections::HashSet<(ConnId, GroupId)>,
     /// Records for the database, not yet handed out.
     records: Vec<super::db::Record>,
     /// Messages not yet handed out to be written whose senders wait for `stored`, and

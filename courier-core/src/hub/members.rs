@@ -35,7 +35,7 @@ impl Hub {
                 .get(&conn)
                 .is_some_and(|c| c.contacts_next.is_some()),
             ClientFrame::NextGroups => self.is_listing_groups(conn),
-            ClientFrame::GroupPageAck { group, .. } => self.is_paging(conn, client, *group),
+            ClientFrame::GroupPageAck { group, .. } => self.page_ack_owed(conn, client, *group),
             _ => false,
         };
         if !owed && !self.charge(conn, now) {

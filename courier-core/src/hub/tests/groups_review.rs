@@ -129,3 +129,30 @@ fn an_acknowledgement_over_the_frame_budget_still_brings_the_next_page() {
     assert_eq!(sim.clients[b].closed, None);
     assert_eq!(pages(&sim, b), 1, "the next page came");
 }
+
+/// Removed and added again while a page of the group was on its way: Bob's
+/// acknowledgement of that page was taken for one of no page, and his connection closed.
+#[test]
+fn an_acknowledgement_of_a_page_from_before_a_removal_and_re_add_is_ignored() {
+    let disk = Disk::new("review-ack-readd");
+    let (mut sim, a, g) = backlog(&disk);
+    let b = sim.login(2, "bob");
+    sim.mute(b);
+    disk.sync(&mut sim);
+    remove(&mut sim, a, g, 2);
+    let add = GroupRequest::Add {
+        group: g,
+        members: vec![id(2)],
+    };
+    assert_eq!(change(&mut sim, a, add), GroupOutcome::Done(g));
+    disk.sync(&mut sim);
+    sim.clients[b].muted = false;
+    let upto = u64::try_from(limits::GROUP_PAGE_ENTRIES).unwrap();
+    sim.raw(b, &ClientFrame::GroupPageAck { group: g, upto });
+    disk.sync(&mut sim);
+    assert_eq!(sim.clients[b].closed, None, "Bob stays connected");
+    send(&mut sim, a, 9999, Target::Group(g), "welcome back");
+    disk.sync(&mut sim);
+    let got: Vec<String> = messages(&sim, b).into_iter().map(|m| m.text).collect();
+    assert_eq!(got, ["welcome back"], "and gets what is written since");
+}
