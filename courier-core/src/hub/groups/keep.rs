@@ -256,6 +256,24 @@ impl Hub {
         groups.unwritten.entries.extend(entries);
     }
 
+    /// Forgets every message `from` wrote in every group's log, in memory and on the
+    /// disk (the owner banned it or dropped what it left); how many.
+    pub(crate) fn drop_group_messages_from(&mut self, from: ClientId) -> usize {
+        let ids: Vec<GroupId> = self.groups.table.groups.keys().copied().collect();
+        let mut count = 0;
+        for group in ids {
+            let table = &mut self.groups.table;
+            let Some(g) = table.groups.get_mut(&group) else {
+                continue;
+            };
+            let (gone, freed) = g.log.drop_messages_from(&from);
+            table.log_bytes = table.log_bytes.saturating_sub(freed);
+            count += gone.len();
+            self.drop_records(group, gone);
+        }
+        count
+    }
+
     /// Forgets the entries of every group's log stamped before `before` (older than
     /// the hub keeps them: `--offline-days`).
     pub(crate) fn expire_group_entries(&mut self, before: Timestamp) {
@@ -320,6 +338,7 @@ impl Hub {
                     from: e.from,
                     bytes: counted(e.text_bytes, e.change),
                     time: e.time,
+                    change: e.change,
                 };
                 let _ = log.push_kept(e.seq, kept);
             }

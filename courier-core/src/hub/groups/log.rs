@@ -24,6 +24,8 @@ pub(crate) struct Kept {
     pub(crate) bytes: usize,
     /// When the hub stamped it.
     pub(crate) time: Timestamp,
+    /// Whether it is a change (not a message).
+    pub(crate) change: bool,
 }
 
 /// The entries of one group's log that some member has not been handed yet.
@@ -88,6 +90,7 @@ impl Log {
     /// its own oldest entries go; when the log is full, the oldest.
     pub(crate) fn push(&mut self, seq: Seq, from: ClientId, entry: Arc<GroupEntry>) -> Vec<Seq> {
         let (bytes, time) = (size_of(&entry), time_of(&entry));
+        let change = matches!(*entry, GroupEntry::Event(_));
         self.push_kept(
             seq,
             Kept {
@@ -95,6 +98,7 @@ impl Log {
                 from,
                 bytes,
                 time,
+                change,
             },
         )
     }
@@ -179,6 +183,22 @@ impl Log {
             }
         }
         Some(kept.bytes)
+    }
+
+    /// Forgets every message `from` wrote (not the changes it made); their positions
+    /// and the bytes freed.
+    pub(crate) fn drop_messages_from(&mut self, from: &ClientId) -> (Vec<Seq>, usize) {
+        if !self.senders.contains_key(from) {
+            return (Vec::new(), 0);
+        }
+        let gone: Vec<Seq> = self
+            .entries
+            .iter()
+            .filter(|(_, k)| k.from == *from && !k.change)
+            .map(|(s, _)| *s)
+            .collect();
+        let freed = gone.iter().filter_map(|s| self.remove(*s)).sum();
+        (gone, freed)
     }
 
     /// Forgets every entry up to `upto` (everyone was handed them); the bytes freed.

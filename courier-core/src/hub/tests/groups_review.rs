@@ -156,3 +156,55 @@ fn an_acknowledgement_of_a_page_from_before_a_removal_and_re_add_is_ignored() {
     let got: Vec<String> = messages(&sim, b).into_iter().map(|m| m.text).collect();
     assert_eq!(got, ["welcome back"], "and gets what is written since");
 }
+
+/// A ban forgot the spammer's direct messages but not what it wrote to groups: the
+/// members away still got all of it, from memory or from the disk after a restart.
+#[test]
+fn a_banned_senders_group_messages_are_dropped_for_members_away() {
+    let disk = Disk::new("review-ban");
+    let mut sim = Sim::new(PW);
+    sim.hub.restore(Vec::new(), Vec::new());
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    let m = sim.login(5, "mallory");
+    let g = create(&mut sim, a, "ops", &[2, 5]);
+    sim.disconnect(b);
+    disk.sync(&mut sim);
+    for k in 0..10 {
+        send(&mut sim, m, k, Target::Group(g), "spam");
+    }
+    send(&mut sim, a, 1, Target::Group(g), "real");
+    disk.sync(&mut sim);
+    let now = sim.now;
+    let dropped = sim.hub.ban(id(5), now);
+    assert_eq!(dropped.group_entries, 10, "counted");
+    disk.sync(&mut sim);
+    drop(sim);
+    let mut sim = restarted(&disk);
+    let b = sim.login(2, "bob");
+    disk.sync(&mut sim);
+    let got: Vec<String> = messages(&sim, b).into_iter().map(|m| m.text).collect();
+    assert_eq!(
+        got,
+        ["real"],
+        "none of the banned sender's, all of the others'"
+    );
+}
+
+/// `hub drop --from` on a hub without a database: the sender's group messages go too.
+#[test]
+fn dropping_what_a_sender_left_drops_its_group_messages_too() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    let m = sim.login(5, "mallory");
+    let g = create(&mut sim, a, "ops", &[2, 5]);
+    sim.disconnect(b);
+    send(&mut sim, m, 1, Target::Group(g), "spam");
+    send(&mut sim, a, 1, Target::Group(g), "real");
+    let now = sim.now;
+    assert_eq!(sim.hub.drop_from(id(5), now).group_entries, 1);
+    let b = sim.login(2, "bob");
+    let got: Vec<String> = messages(&sim, b).into_iter().map(|m| m.text).collect();
+    assert_eq!(got, ["real"]);
+}
