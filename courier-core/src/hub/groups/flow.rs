@@ -73,10 +73,14 @@ impl Hub {
         }
         let entry = Arc::new(entry);
         if g.min_got() < seq {
-            let bytes_before = g.log.bytes();
-            let forgotten = g.log.push(seq, from, entry.clone());
-            let bytes_after = g.log.bytes();
+            self.within_share(from, super::log::size_of(&entry));
             let table = &mut self.groups.table;
+            let Some(g) = table.groups.get_mut(&group) else {
+                return (seq, everyone);
+            };
+            let bytes_before = g.log.bytes();
+            let forgotten = g.log.push(seq, from, entry.clone(), &mut table.pool);
+            let bytes_after = g.log.bytes();
             table.log_bytes = (table.log_bytes + bytes_after).saturating_sub(bytes_before);
             self.drop_records(group, forgotten);
             self.entry_record(group, seq, from, entry);
@@ -86,12 +90,40 @@ impl Hub {
         (seq, everyone)
     }
 
-    /// Keeps every group's log together within [`crate::limits::GROUP_LOGS_TOTAL_BYTES`]:
+    /// Makes room for `bytes` more from `from` within its share of the pool for every
+    /// group's log ([`crate::hub::Config::group_logs_total`] /
+    /// [`crate::limits::OFFLINE_SENDER_SHARE`]): over it, its own oldest entries go,
+    /// whichever groups they are in, not anyone else's.
+    fn within_share(&mut self, from: ClientId, bytes: usize) {
+        let share = self.config.group_logs_total / crate::limits::OFFLINE_SENDER_SHARE;
+        loop {
+            let table = &mut self.groups.table;
+            if table.pool.sender(&from) + bytes <= share {
+                return;
+            }
+            let oldest = table
+                .groups
+                .values()
+                .filter_map(|g| g.log.oldest_of(&from).map(|(time, seq)| (time, g.id, seq)))
+                .min();
+            let Some((_, group, seq)) = oldest else {
+                return;
+            };
+            let Some(g) = table.groups.get_mut(&group) else {
+                return;
+            };
+            let freed = g.log.remove(seq, &mut table.pool).unwrap_or(0);
+            table.log_bytes = table.log_bytes.saturating_sub(freed);
+            self.drop_records(group, vec![seq]);
+        }
+    }
+
+    /// Keeps every group's log together within [`crate::hub::Config::group_logs_total`]:
     /// the group with the largest log forgets its oldest entries.
     fn within_total(&mut self) {
         loop {
             let table = &mut self.groups.table;
-            if table.log_bytes <= crate::limits::GROUP_LOGS_TOTAL_BYTES {
+            if table.log_bytes <= self.config.group_logs_total {
                 return;
             }
             let Some(g) = table.groups.values_mut().max_by_key(|g| g.log.bytes()) else {
@@ -100,7 +132,7 @@ impl Hub {
             let Some(oldest) = g.log.first() else {
                 return;
             };
-            let freed = g.log.remove(oldest).unwrap_or(0);
+            let freed = g.log.remove(oldest, &mut table.pool).unwrap_or(0);
             table.log_bytes = table.log_bytes.saturating_sub(freed);
             let group = g.id;
             self.drop_records(group, vec![oldest]);
@@ -115,7 +147,7 @@ impl Hub {
         };
         let upto = g.min_got();
         if g.log.first().is_some_and(|first| first <= upto) {
-            let freed = g.log.forget_upto(upto);
+            let freed = g.log.forget_upto(upto, &mut table.pool);
             table.log_bytes = table.log_bytes.saturating_sub(freed);
             self.forget_record(group, upto);
         }

@@ -202,7 +202,7 @@ impl Hub {
             } else {
                 let table = &mut self.groups.table;
                 if let Some(g) = table.groups.get_mut(&u.group) {
-                    let freed = g.log.remove(u.seq).unwrap_or(0);
+                    let freed = g.log.remove(u.seq, &mut table.pool).unwrap_or(0);
                     table.log_bytes = table.log_bytes.saturating_sub(freed);
                 }
                 Delivery::Rejected(RejectReason::CouldNotStore)
@@ -266,7 +266,7 @@ impl Hub {
             let Some(g) = table.groups.get_mut(&group) else {
                 continue;
             };
-            let (gone, freed) = g.log.drop_messages_from(&from);
+            let (gone, freed) = g.log.drop_messages_from(&from, &mut table.pool);
             table.log_bytes = table.log_bytes.saturating_sub(freed);
             count += gone.len();
             self.drop_records(group, gone);
@@ -285,7 +285,7 @@ impl Hub {
             };
             let old = g.log.older_than(before);
             for seq in &old {
-                let freed = g.log.remove(*seq).unwrap_or(0);
+                let freed = g.log.remove(*seq, &mut table.pool).unwrap_or(0);
                 table.log_bytes = table.log_bytes.saturating_sub(freed);
             }
             self.drop_records(group, old);
@@ -340,7 +340,7 @@ impl Hub {
                     time: e.time,
                     change: e.change,
                 };
-                let _ = log.push_kept(e.seq, kept);
+                let _ = log.push_kept(e.seq, kept, &mut table.pool);
             }
             table.log_bytes += log.bytes();
             for m in &members {
@@ -405,7 +405,7 @@ impl Hub {
             let missing = g.log.missing(after, Some(upto));
             let mut freed = 0;
             for seq in &missing {
-                freed += g.log.remove(*seq).unwrap_or(0);
+                freed += g.log.remove(*seq, &mut table.pool).unwrap_or(0);
             }
             table.log_bytes = table.log_bytes.saturating_sub(freed);
             self.drop_records(group, missing);

@@ -208,3 +208,53 @@ fn dropping_what_a_sender_left_drops_its_group_messages_too() {
     let got: Vec<String> = messages(&sim, b).into_iter().map(|m| m.text).collect();
     assert_eq!(got, ["real"]);
 }
+
+/// One sender's entries in many groups filled the pool for every log, and the hub
+/// then trimmed the largest log, whoever filled it: a real team's member away lost
+/// messages acknowledged stored. A sender now holds at most its share of the pool,
+/// across all its groups; over it, its own oldest entries go.
+#[test]
+fn a_sender_filling_the_pool_across_groups_loses_its_own_oldest_not_others() {
+    let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
+    config.message_rate = 1_000_000;
+    config.message_burst = 1_000_000;
+    config.groups_created = 64;
+    config.group_logs_total = 128 * 1024;
+    let mut sim = Sim::with_config(config, PW);
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    let c = sim.login(3, "carol");
+    let f = sim.login(5, "flooder");
+    let team = create(&mut sim, a, "team", &[2]);
+    let floods: Vec<GroupId> = (0..32)
+        .map(|k| create(&mut sim, f, &format!("f{k}"), &[3]))
+        .collect();
+    sim.disconnect(b);
+    sim.disconnect(c);
+    let text = |tag: String| format!("{tag}{}", "x".repeat(1000));
+    let ours: Vec<String> = (0..5).map(|k| text(format!("a{k:02}"))).collect();
+    for (k, t) in ours.iter().enumerate() {
+        send(&mut sim, a, k as u64, Target::Group(team), t);
+    }
+    assert_eq!(stored(&sim, a), 5);
+    let mut flood = Vec::new();
+    for (n, g) in floods.iter().enumerate() {
+        for k in 0..4 {
+            let t = text(format!("f{n:02}{k}"));
+            send(&mut sim, f, (n * 4 + k) as u64, Target::Group(*g), &t);
+            flood.push(t);
+        }
+        sim.advance(Duration::from_secs(3));
+    }
+    let b = sim.login(2, "bob");
+    let got: Vec<String> = messages(&sim, b).into_iter().map(|m| m.text).collect();
+    assert_eq!(got, ours, "everything acknowledged stored for Bob");
+    let c = sim.login(3, "carol");
+    let got: Vec<String> = messages(&sim, c).into_iter().map(|m| m.text).collect();
+    assert!(!got.is_empty() && got.len() < flood.len());
+    assert_eq!(
+        got,
+        flood[flood.len() - got.len()..],
+        "the flooder's newest stay, its oldest went"
+    );
+}
