@@ -4,7 +4,7 @@
 use super::groups::{change, create, positions};
 use super::storing::Disk;
 use super::*;
-use crate::proto::{GroupId, GroupOutcome};
+use crate::proto::{GroupId, GroupOutcome, GroupRefusal};
 use crate::session::GroupRequest;
 
 /// A hub that keeps its groups on `disk`, with everything it kept there before.
@@ -257,4 +257,49 @@ fn a_sender_filling_the_pool_across_groups_loses_its_own_oldest_not_others() {
         flood[flood.len() - got.len()..],
         "the flooder's newest stay, its oldest went"
     );
+}
+
+/// The members of `group` as client `i` last saw it.
+fn members_seen(sim: &Sim, i: usize, group: GroupId) -> Vec<ClientId> {
+    let last = sim.events(i).iter().rev().find_map(|e| match e {
+        SEvent::Group(g) if g.id == group => Some(g.clone()),
+        _ => None,
+    });
+    last.map(|g| g.members.iter().map(|m| m.id).collect())
+        .unwrap_or_default()
+}
+
+/// Anyone may add anyone: a flooder who filled a victim's places in groups made every
+/// create or add naming the victim refused as a whole, locking others out of groups.
+/// Now those at their bound are skipped and everyone else is added.
+#[test]
+fn a_member_at_the_groups_bound_is_skipped_not_a_reason_to_refuse_the_others() {
+    let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
+    config.groups_per_member = 2;
+    let mut sim = Sim::with_config(config, PW);
+    let a = sim.login(1, "alice");
+    let _victim = sim.login(2, "victim");
+    let _w = sim.login(3, "walter");
+    let f = sim.login(5, "flooder");
+    create(&mut sim, f, "spam1", &[2]);
+    create(&mut sim, f, "spam2", &[2]);
+    let g = create(&mut sim, a, "ours", &[2, 3]);
+    assert_eq!(
+        members_seen(&sim, a, g),
+        [id(1), id(3)],
+        "the group exists with Walter, and without the victim"
+    );
+    // An add naming only people at their bound adds nobody: refused, saying why.
+    let add = |members: Vec<ClientId>| GroupRequest::Add { group: g, members };
+    assert_eq!(
+        change(&mut sim, a, add(vec![id(2)])),
+        GroupOutcome::Refused(GroupRefusal::TooManyGroups)
+    );
+    // An add naming the victim and someone else adds the other.
+    let _d = sim.login(4, "dave");
+    assert_eq!(
+        change(&mut sim, a, add(vec![id(2), id(4)])),
+        GroupOutcome::Done(g)
+    );
+    assert_eq!(members_seen(&sim, a, g), [id(1), id(3), id(4)]);
 }
