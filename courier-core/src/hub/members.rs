@@ -317,7 +317,7 @@ impl Hub {
 
     /// Whether `who` is a new identity at `now` (its messages for offline members share
     /// the newcomers' room).
-    fn is_new(&self, who: ClientId, now: crate::proto::Timestamp) -> bool {
+    pub(super) fn is_new(&self, who: ClientId, now: crate::proto::Timestamp) -> bool {
         let age = self.config.newcomer_age;
         self.directory.get(&who).is_some_and(|k| k.is_new(now, age))
     }

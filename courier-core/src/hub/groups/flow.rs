@@ -73,7 +73,8 @@ impl Hub {
         }
         let entry = Arc::new(entry);
         if g.min_got() < seq {
-            self.within_share(from, super::log::size_of(&entry));
+            let young = self.is_new(from, super::log::time_of(&entry));
+            self.within_share(from, super::log::size_of(&entry), young);
             let table = &mut self.groups.table;
             let Some(g) = table.groups.get_mut(&group) else {
                 return (seq, everyone);
@@ -93,29 +94,58 @@ impl Hub {
     /// Makes room for `bytes` more from `from` within its share of the pool for every
     /// group's log ([`crate::hub::Config::group_logs_total`] /
     /// [`crate::limits::OFFLINE_SENDER_SHARE`]): over it, its own oldest entries go,
-    /// whichever groups they are in, not anyone else's.
-    fn within_share(&mut self, from: ClientId, bytes: usize) {
-        let share = self.config.group_logs_total / crate::limits::OFFLINE_SENDER_SHARE;
-        loop {
-            let table = &mut self.groups.table;
-            if table.pool.sender(&from) + bytes <= share {
-                return;
+    /// whichever groups they are in, not anyone else's. New identities (`young`,
+    /// [`crate::hub::Config::newcomer_age`]) together hold at most
+    /// 1/[`crate::limits::OFFLINE_NEWCOMERS_SHARE`] of the pool, each a sixteenth of
+    /// that; over it, the oldest entries of the newcomer holding the most go.
+    fn within_share(&mut self, from: ClientId, bytes: usize, young: bool) {
+        let total = self.config.group_logs_total;
+        let room = total / crate::limits::OFFLINE_NEWCOMERS_SHARE;
+        let share = (if young { room } else { total }) / crate::limits::OFFLINE_SENDER_SHARE;
+        self.groups.table.pool.set_young(from, young);
+        while self.groups.table.pool.sender(&from) + bytes > share {
+            if !self.forget_oldest_of(from) {
+                break;
             }
-            let oldest = table
-                .groups
-                .values()
-                .filter_map(|g| g.log.oldest_of(&from).map(|(time, seq)| (time, g.id, seq)))
-                .min();
-            let Some((_, group, seq)) = oldest else {
-                return;
-            };
-            let Some(g) = table.groups.get_mut(&group) else {
-                return;
-            };
-            let freed = g.log.remove(seq, &mut table.pool).unwrap_or(0);
-            table.log_bytes = table.log_bytes.saturating_sub(freed);
-            self.drop_records(group, vec![seq]);
         }
+        while young && self.groups.table.pool.young() + bytes > room {
+            let Some(largest) = self.groups.table.pool.largest_young() else {
+                break;
+            };
+            if !self.forget_oldest_of(largest) {
+                break;
+            }
+        }
+    }
+
+    /// Forgets the oldest entry `from` holds in any group's log; whether there was one.
+    fn forget_oldest_of(&mut self, from: ClientId) -> bool {
+        let table = &mut self.groups.table;
+        let oldest = table
+            .groups
+            .values()
+            .filter_map(|g| g.log.oldest_of(&from).map(|(time, seq)| (time, g.id, seq)))
+            .min();
+        let Some((_, group, seq)) = oldest else {
+            return false;
+        };
+        let Some(g) = table.groups.get_mut(&group) else {
+            return false;
+        };
+        let freed = g.log.remove(seq, &mut table.pool).unwrap_or(0);
+        table.log_bytes = table.log_bytes.saturating_sub(freed);
+        self.drop_records(group, vec![seq]);
+        true
+    }
+
+    /// Which senders to groups are new identities now (called as time passes): the
+    /// newcomers' part of the logs' pool holds only theirs.
+    pub(crate) fn reclassify_group_senders(&mut self, wall: crate::proto::Timestamp) {
+        let (directory, age) = (&self.directory, self.config.newcomer_age);
+        self.groups
+            .table
+            .pool
+            .reclassify(|id| directory.get(&id).is_some_and(|k| k.is_new(wall, age)));
     }
 
     /// Keeps every group's log together within [`crate::hub::Config::group_logs_total`]:

@@ -32,18 +32,29 @@ pub(crate) struct Kept {
 /// the logs gives each sender a share of it ([`crate::hub::Config::group_logs_total`]).
 #[derive(Debug, Default)]
 pub(crate) struct Pool {
-    senders: HashMap<ClientId, usize>,
+    /// Sender → bytes held, and whether it is a new identity.
+    senders: HashMap<ClientId, (usize, bool)>,
+    /// Bytes new identities hold, together.
+    young: usize,
 }
 
 impl Pool {
     fn add(&mut self, from: ClientId, bytes: usize) {
-        *self.senders.entry(from).or_default() += bytes;
+        let s = self.senders.entry(from).or_insert((0, false));
+        s.0 += bytes;
+        if s.1 {
+            self.young += bytes;
+        }
     }
 
     fn sub(&mut self, from: &ClientId, bytes: usize) {
-        if let Some(b) = self.senders.get_mut(from) {
-            *b = b.saturating_sub(bytes);
-            if *b == 0 {
+        if let Some(s) = self.senders.get_mut(from) {
+            let bytes = bytes.min(s.0);
+            s.0 -= bytes;
+            if s.1 {
+                self.young = self.young.saturating_sub(bytes);
+            }
+            if s.0 == 0 {
                 self.senders.remove(from);
             }
         }
@@ -51,7 +62,46 @@ impl Pool {
 
     /// The bytes `from` holds in every log together.
     pub(crate) fn sender(&self, from: &ClientId) -> usize {
-        self.senders.get(from).copied().unwrap_or(0)
+        self.senders.get(from).map_or(0, |s| s.0)
+    }
+
+    /// The bytes new identities hold, together.
+    pub(crate) fn young(&self) -> usize {
+        self.young
+    }
+
+    /// The new identity holding the most, if any holds anything.
+    pub(crate) fn largest_young(&self) -> Option<ClientId> {
+        self.senders
+            .iter()
+            .filter(|(_, (bytes, young))| *young && *bytes > 0)
+            .max_by_key(|(_, (bytes, _))| *bytes)
+            .map(|(id, _)| *id)
+    }
+
+    /// `from`, about to write, is a new identity (`young`) or not: what it holds counts
+    /// against the newcomers' part, or no longer.
+    pub(crate) fn set_young(&mut self, from: ClientId, young: bool) {
+        let s = self.senders.entry(from).or_insert((0, young));
+        if s.1 != young {
+            if young {
+                self.young += s.0;
+            } else {
+                self.young = self.young.saturating_sub(s.0);
+            }
+            s.1 = young;
+        }
+    }
+
+    /// Which senders are new identities now: they grow up, and a restart knows no ages.
+    pub(crate) fn reclassify(&mut self, is_young: impl Fn(ClientId) -> bool) {
+        self.young = 0;
+        for (from, (bytes, young)) in &mut self.senders {
+            *young = is_young(*from);
+            if *young {
+                self.young += *bytes;
+            }
+        }
     }
 }
 

@@ -220,6 +220,8 @@ fn a_sender_filling_the_pool_across_groups_loses_its_own_oldest_not_others() {
     config.message_burst = 1_000_000;
     config.groups_created = 64;
     config.group_logs_total = 128 * 1024;
+    // Nobody is new here: the newcomers' part is the next test's.
+    config.newcomer_age = Duration::ZERO;
     let mut sim = Sim::with_config(config, PW);
     let a = sim.login(1, "alice");
     let b = sim.login(2, "bob");
@@ -302,4 +304,50 @@ fn a_member_at_the_groups_bound_is_skipped_not_a_reason_to_refuse_the_others() {
         GroupOutcome::Done(g)
     );
     assert_eq!(members_seen(&sim, a, g), [id(1), id(3), id(4)]);
+}
+
+/// Throwaway identities, each within its own share, together filled the pool for every
+/// log, and the hub trimmed the largest log: a real team's. New identities together
+/// now hold at most a quarter of the pool (each a sixteenth of that), and over it the
+/// newcomer holding the most loses its oldest.
+#[test]
+fn new_identities_together_fill_only_the_newcomers_part_of_the_logs_pool() {
+    let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
+    config.message_rate = 1_000_000;
+    config.message_burst = 1_000_000;
+    config.group_logs_total = 256 * 1024;
+    let mut sim = Sim::with_config(config, PW);
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    let c = sim.login(3, "carol");
+    // A week on, Alice, Bob and Carol are members of long standing.
+    sim.advance(limits::NEWCOMER);
+    let team = create(&mut sim, a, "team", &[2]);
+    sim.disconnect(b);
+    let text = |tag: String| format!("{tag}{}", "x".repeat(1000));
+    let ours: Vec<String> = (0..12).map(|k| text(format!("a{k:02}"))).collect();
+    for (k, t) in ours.iter().enumerate() {
+        send(&mut sim, a, k as u64, Target::Group(team), t);
+    }
+    assert_eq!(stored(&sim, a), 12);
+    // Thirty new identities, each with a group of its own with Carol, who is away.
+    let newcomers: Vec<(usize, GroupId)> = (0..30u8)
+        .map(|n| {
+            let i = sim.login(100 + n, "throwaway");
+            (i, create(&mut sim, i, &format!("t{n}"), &[3]))
+        })
+        .collect();
+    sim.disconnect(c);
+    for (i, g) in &newcomers {
+        for k in 0..10 {
+            send(&mut sim, *i, k, Target::Group(*g), &text(format!("n{k}")));
+        }
+        sim.advance(Duration::from_secs(3));
+    }
+    let room = 256 * 1024 / limits::OFFLINE_NEWCOMERS_SHARE;
+    let kept = sim.hub.stats().group_bytes;
+    assert!(kept <= room + 12 * (1000 + 3 + 64), "{kept} bytes kept");
+    let b = sim.login(2, "bob");
+    let got: Vec<String> = messages(&sim, b).into_iter().map(|m| m.text).collect();
+    assert_eq!(got, ours, "everything acknowledged stored for Bob");
 }
