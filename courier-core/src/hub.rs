@@ -293,6 +293,7 @@ impl Hub {
             let (directory, age) = (&self.directory, self.config.newcomer_age);
             self.mailboxes
                 .reclassify(|id| directory.get(&id).is_some_and(|k| k.is_new(wall, age)));
+            self.reclassify_group_senders(wall);
             self.forget_for_the_gone(now);
         }
         let mut expired = Vec::new();

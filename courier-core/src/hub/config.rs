@@ -70,6 +70,10 @@ pub struct Config {
     pub groups_per_member: usize,
     /// The most groups one member created that still exist.
     pub groups_created: usize,
+    /// Bytes every group's log together keeps for members not handed them yet
+    /// ([`limits::GROUP_LOGS_TOTAL_BYTES`]); one sender holds at most
+    /// 1/[`limits::OFFLINE_SENDER_SHARE`] of it, across all its groups.
+    pub group_logs_total: usize,
     /// Sustained chat frames per second per connection.
     pub message_rate: u32,
     /// Chat frames a connection may send in a burst above the rate.
@@ -121,6 +125,7 @@ impl Config {
             group_members: limits::GROUP_MEMBERS,
             groups_per_member: limits::GROUPS_PER_MEMBER,
             groups_created: limits::GROUPS_CREATED,
+            group_logs_total: limits::GROUP_LOGS_TOTAL_BYTES,
             message_rate: limits::MESSAGE_RATE_PER_SEC,
             message_burst: limits::MESSAGE_BURST,
             rng_seed: None,

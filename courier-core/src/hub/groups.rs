@@ -48,6 +48,9 @@ pub(crate) struct Groups {
     listed: std::collections::HashSet<ConnId>,
     /// Pages of logs on their way, one per member at a time.
     paging: HashMap<ClientId, Paging>,
+    /// Pages that were on their way when their member left the group (or was taken
+    /// out): the connection may still acknowledge them, and that is ignored.
+    reset: std::collections::HashSet<(ConnId, GroupId)>,
     /// Records for the database, not yet handed out.
     records: Vec<super::db::Record>,
     /// Messages not yet handed out to be written whose senders wait for `stored`, and
@@ -132,16 +135,18 @@ impl Hub {
         self.answer(conn, tag, outcome, now);
     }
 
-    /// Whether `id` may be added to a group: a contact the hub knows, not banned, in
-    /// fewer groups than allowed.
+    /// Whether `id` may be added to a group: a contact the hub knows, not banned.
     fn may_join(&self, id: &ClientId) -> Result<(), GroupRefusal> {
         if self.directory.get(id).is_none() || self.banned.contains(id) {
             return Err(GroupRefusal::NoSuchMember);
         }
-        if self.groups.table.count_of(id) >= self.config.groups_per_member {
-            return Err(GroupRefusal::TooManyGroups);
-        }
         Ok(())
+    }
+
+    /// Whether `id` is in as many groups as allowed: skipped by a create or an add
+    /// (anyone may add anyone, so one at their bound must not block the others).
+    fn at_bound(&self, id: &ClientId) -> bool {
+        self.groups.table.count_of(id) >= self.config.groups_per_member
     }
 
     /// `members` without repeats, without `but` and (for an add) without those in
@@ -179,12 +184,14 @@ impl Hub {
         if self.groups.table.created_by(&client) >= self.config.groups_created {
             return Err(GroupRefusal::TooManyCreated);
         }
-        let members = self.newcomers(members, client, None);
-        if members.len() + 1 > self.config.group_members {
-            return Err(GroupRefusal::GroupFull);
-        }
+        let mut members = self.newcomers(members, client, None);
         for m in &members {
             self.may_join(m)?;
+        }
+        // Those at their bound are left out: the creator sees who is in.
+        members.retain(|m| !self.at_bound(m));
+        if members.len() + 1 > self.config.group_members {
+            return Err(GroupRefusal::GroupFull);
         }
         let table = &mut self.groups.table;
         table.next_id += 1;
@@ -253,12 +260,18 @@ impl Hub {
         if members.len() > MAX_ADD_AT_ONCE {
             return Err(GroupRefusal::GroupFull);
         }
-        let members = self.newcomers(members, client, Some(group));
-        if size + members.len() > self.config.group_members {
-            return Err(GroupRefusal::GroupFull);
-        }
+        let mut members = self.newcomers(members, client, Some(group));
         for m in &members {
             self.may_join(m)?;
+        }
+        // Those at their bound are left out; refused only when that is everyone named.
+        let named = members.len();
+        members.retain(|m| !self.at_bound(m));
+        if named > 0 && members.is_empty() {
+            return Err(GroupRefusal::TooManyGroups);
+        }
+        if size + members.len() > self.config.group_members {
+            return Err(GroupRefusal::GroupFull);
         }
         if members.is_empty() {
             return Ok(group);

@@ -25,14 +25,19 @@ impl Hub {
         now: Instant,
     ) {
         // Every frame costs the connection's budget, whatever it asks for, except the
-        // pull of a contact page the hub itself announced: those are finite (the list
-        // ends) and a long list must not stall a login behind the rate limit.
-        let owed = (matches!(frame, ClientFrame::NextContacts)
-            && self
+        // pull of a contact or groups page the hub itself announced, and the
+        // acknowledgement of the log page on its way: those are finite (one per page the
+        // hub sent) and a long list or log must not stall behind the rate limit (nor
+        // stop for good, were an acknowledgement dropped).
+        let owed = match &frame {
+            ClientFrame::NextContacts => self
                 .conns
                 .get(&conn)
-                .is_some_and(|c| c.contacts_next.is_some()))
-            || (matches!(frame, ClientFrame::NextGroups) && self.is_listing_groups(conn));
+                .is_some_and(|c| c.contacts_next.is_some()),
+            ClientFrame::NextGroups => self.is_listing_groups(conn),
+            ClientFrame::GroupPageAck { group, .. } => self.page_ack_owed(conn, client, *group),
+            _ => false,
+        };
         if !owed && !self.charge(conn, now) {
             return;
         }
@@ -312,7 +317,7 @@ impl Hub {
 
     /// Whether `who` is a new identity at `now` (its messages for offline members share
     /// the newcomers' room).
-    fn is_new(&self, who: ClientId, now: crate::proto::Timestamp) -> bool {
+    pub(super) fn is_new(&self, who: ClientId, now: crate::proto::Timestamp) -> bool {
         let age = self.config.newcomer_age;
         self.directory.get(&who).is_some_and(|k| k.is_new(now, age))
     }

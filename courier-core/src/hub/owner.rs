@@ -17,6 +17,9 @@ pub struct Dropped {
     pub messages: usize,
     /// Stored file offers forgotten.
     pub offers: usize,
+    /// Messages forgotten from groups' logs (not yet handed to some member), in memory
+    /// and on the disk.
+    pub group_entries: usize,
 }
 
 impl Hub {
@@ -35,8 +38,8 @@ impl Hub {
     /// Bans `id` (the hub's owner asked, `courier hub ban`): each of its connections is
     /// closed ([`CloseReason::Banned`]), its device is no longer remembered, and from
     /// now on every login of that identity is refused before any password is tested.
-    /// What it left and what waits for it (messages and stored offers, both ways) is
-    /// forgotten; whoever is here hears that the offers ended.
+    /// What it left and what waits for it (messages and stored offers, both ways, and
+    /// its messages in groups' logs) is forgotten; whoever is here hears that the offers ended.
     pub fn ban(&mut self, id: ClientId, now: Instant) -> Dropped {
         self.banned.insert(id);
         let mut conns: Vec<ConnId> = self
@@ -60,6 +63,7 @@ impl Hub {
             dropped.messages += self.mailboxes.drop_in_memory(id);
         }
         dropped.offers = self.drop_stored_offers(id, true, now);
+        dropped.group_entries = self.drop_group_messages_from(id);
         dropped
     }
 
@@ -80,8 +84,8 @@ impl Hub {
         self.banned.extend(bans);
     }
 
-    /// Forgets every message `from` left for offline contacts and every offer it stores
-    /// at the hub (the owner asked, `courier hub drop --from`): its share is free again,
+    /// Forgets every message `from` left for offline contacts or in groups' logs, and
+    /// every offer it stores at the hub (the owner asked, `courier hub drop --from`): its share is free again,
     /// and the others' messages stay. Whoever is here hears that the offers ended.
     pub fn drop_from(&mut self, from: ClientId, now: Instant) -> Dropped {
         let mut dropped = Dropped::default();
@@ -91,6 +95,7 @@ impl Hub {
             dropped.messages = self.mailboxes.drop_from_in_memory(from);
         }
         dropped.offers = self.drop_stored_offers(from, false, now);
+        dropped.group_entries = self.drop_group_messages_from(from);
         dropped
     }
 }

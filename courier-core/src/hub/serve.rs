@@ -356,7 +356,7 @@ pub async fn serve(
 fn apply(hub: &mut Hub, requests: db::OwnerRequests, now: Instant) {
     for id in requests.bans {
         let dropped = hub.ban(id, now);
-        tracing::info!(device = %id.short(), offers = dropped.offers, "banned by the owner");
+        tracing::info!(device = %id.short(), offers = dropped.offers, group_messages = dropped.group_entries, "banned by the owner");
     }
     for id in requests.unbans {
         if hub.unban(id) {
@@ -365,7 +365,7 @@ fn apply(hub: &mut Hub, requests: db::OwnerRequests, now: Instant) {
     }
     for id in requests.drops {
         let dropped = hub.drop_from(id, now);
-        tracing::info!(sender = %id.short(), offers = dropped.offers, "what it left was dropped by the owner");
+        tracing::info!(sender = %id.short(), offers = dropped.offers, group_messages = dropped.group_entries, "what it left was dropped by the owner");
     }
     for (group, member) in requests.group_removes {
         if hub.owner_remove(group, member, now) {

@@ -167,6 +167,7 @@ mod groups;
 mod groups_disk;
 mod groups_hostile;
 mod groups_order;
+mod groups_review;
 mod login;
 mod messages;
 mod offers;

@@ -73,10 +73,15 @@ impl Hub {
         }
         let entry = Arc::new(entry);
         if g.min_got() < seq {
-            let bytes_before = g.log.bytes();
-            let forgotten = g.log.push(seq, from, entry.clone());
-            let bytes_after = g.log.bytes();
+            let young = self.is_new(from, super::log::time_of(&entry));
+            self.within_share(from, super::log::size_of(&entry), young);
             let table = &mut self.groups.table;
+            let Some(g) = table.groups.get_mut(&group) else {
+                return (seq, everyone);
+            };
+            let bytes_before = g.log.bytes();
+            let forgotten = g.log.push(seq, from, entry.clone(), &mut table.pool);
+            let bytes_after = g.log.bytes();
             table.log_bytes = (table.log_bytes + bytes_after).saturating_sub(bytes_before);
             self.drop_records(group, forgotten);
             self.entry_record(group, seq, from, entry);
@@ -86,12 +91,69 @@ impl Hub {
         (seq, everyone)
     }
 
-    /// Keeps every group's log together within [`crate::limits::GROUP_LOGS_TOTAL_BYTES`]:
+    /// Makes room for `bytes` more from `from` within its share of the pool for every
+    /// group's log ([`crate::hub::Config::group_logs_total`] /
+    /// [`crate::limits::OFFLINE_SENDER_SHARE`]): over it, its own oldest entries go,
+    /// whichever groups they are in, not anyone else's. New identities (`young`,
+    /// [`crate::hub::Config::newcomer_age`]) together hold at most
+    /// 1/[`crate::limits::OFFLINE_NEWCOMERS_SHARE`] of the pool, each a sixteenth of
+    /// that; over it, the oldest entries of the newcomer holding the most go.
+    fn within_share(&mut self, from: ClientId, bytes: usize, young: bool) {
+        let total = self.config.group_logs_total;
+        let room = total / crate::limits::OFFLINE_NEWCOMERS_SHARE;
+        let share = (if young { room } else { total }) / crate::limits::OFFLINE_SENDER_SHARE;
+        self.groups.table.pool.set_young(from, young);
+        while self.groups.table.pool.sender(&from) + bytes > share {
+            if !self.forget_oldest_of(from) {
+                break;
+            }
+        }
+        while young && self.groups.table.pool.young() + bytes > room {
+            let Some(largest) = self.groups.table.pool.largest_young() else {
+                break;
+            };
+            if !self.forget_oldest_of(largest) {
+                break;
+            }
+        }
+    }
+
+    /// Forgets the oldest entry `from` holds in any group's log; whether there was one.
+    fn forget_oldest_of(&mut self, from: ClientId) -> bool {
+        let table = &mut self.groups.table;
+        let oldest = table
+            .groups
+            .values()
+            .filter_map(|g| g.log.oldest_of(&from).map(|(time, seq)| (time, g.id, seq)))
+            .min();
+        let Some((_, group, seq)) = oldest else {
+            return false;
+        };
+        let Some(g) = table.groups.get_mut(&group) else {
+            return false;
+        };
+        let freed = g.log.remove(seq, &mut table.pool).unwrap_or(0);
+        table.log_bytes = table.log_bytes.saturating_sub(freed);
+        self.drop_records(group, vec![seq]);
+        true
+    }
+
+    /// Which senders to groups are new identities now (called as time passes): the
+    /// newcomers' part of the logs' pool holds only theirs.
+    pub(crate) fn reclassify_group_senders(&mut self, wall: crate::proto::Timestamp) {
+        let (directory, age) = (&self.directory, self.config.newcomer_age);
+        self.groups
+            .table
+            .pool
+            .reclassify(|id| directory.get(&id).is_some_and(|k| k.is_new(wall, age)));
+    }
+
+    /// Keeps every group's log together within [`crate::hub::Config::group_logs_total`]:
     /// the group with the largest log forgets its oldest entries.
     fn within_total(&mut self) {
         loop {
             let table = &mut self.groups.table;
-            if table.log_bytes <= crate::limits::GROUP_LOGS_TOTAL_BYTES {
+            if table.log_bytes <= self.config.group_logs_total {
                 return;
             }
             let Some(g) = table.groups.values_mut().max_by_key(|g| g.log.bytes()) else {
@@ -100,7 +162,7 @@ impl Hub {
             let Some(oldest) = g.log.first() else {
                 return;
             };
-            let freed = g.log.remove(oldest).unwrap_or(0);
+            let freed = g.log.remove(oldest, &mut table.pool).unwrap_or(0);
             table.log_bytes = table.log_bytes.saturating_sub(freed);
             let group = g.id;
             self.drop_records(group, vec![oldest]);
@@ -115,7 +177,7 @@ impl Hub {
         };
         let upto = g.min_got();
         if g.log.first().is_some_and(|first| first <= upto) {
-            let freed = g.log.forget_upto(upto);
+            let freed = g.log.forget_upto(upto, &mut table.pool);
             table.log_bytes = table.log_bytes.saturating_sub(freed);
             self.forget_record(group, upto);
         }

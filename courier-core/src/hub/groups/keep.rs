@@ -33,6 +33,11 @@ pub(crate) struct Batch {
     pub(crate) entries: Vec<(GroupId, Seq)>,
     /// Groups whose log it reads back.
     pub(crate) fetches: Vec<GroupId>,
+    /// The changes it writes (rows changed, entries, deletions): queued again if the
+    /// batch fails, so that the next one writes them.
+    pub(crate) records: Vec<db::Record>,
+    /// The rows it writes, written again (as they then are) if it fails.
+    pub(crate) dirty: Dirty,
 }
 
 /// Groups and members whose rows changed since the last batch.
@@ -112,8 +117,9 @@ impl Hub {
         }
     }
 
-    /// The groups' records for the next batch ([`Hub::poll_writes`]): changed rows
-    /// first, then entries and deletions in the order they happened.
+    /// The groups' records for the next batch ([`Hub::poll_writes`]): changed groups'
+    /// rows first, then entries and deletions in the order they happened, then changed
+    /// members' rows.
     pub(crate) fn take_group_records(&mut self) -> Vec<db::Record> {
         let dirty = std::mem::take(&mut self.groups.dirty);
         let table = &self.groups.table;
@@ -128,6 +134,10 @@ impl Hub {
                 last: g.last,
             })
             .collect();
+        let queued = std::mem::take(&mut self.groups.records);
+        records.extend(queued.iter().cloned());
+        // Members' rows after the deletions: one removed and added again since the
+        // last batch is deleted, then written as they now are.
         records.extend(dirty.members.iter().filter_map(|(group, id)| {
             let m = table.groups.get(group)?.member(id)?;
             Some(db::Record::GroupMember {
@@ -135,7 +145,10 @@ impl Hub {
                 member: stored(m),
             })
         }));
-        records.append(&mut self.groups.records);
+        let unwritten = &mut self.groups.unwritten;
+        unwritten.records.extend(queued);
+        unwritten.dirty.groups.extend(dirty.groups);
+        unwritten.dirty.members.extend(dirty.members);
         // Reads last: they see what the batch writes.
         for (group, after) in std::mem::take(&mut self.groups.fetches) {
             self.groups.unwritten.fetches.push(group);
@@ -181,6 +194,7 @@ impl Hub {
                 self.groups.fetching.remove(&group);
                 self.groups.horizons.remove(&group);
             }
+            self.write_again(&batch.messages, batch.entries, batch.records, batch.dirty);
         }
         for u in batch.messages {
             let status = if ok {
@@ -188,7 +202,7 @@ impl Hub {
             } else {
                 let table = &mut self.groups.table;
                 if let Some(g) = table.groups.get_mut(&u.group) {
-                    let freed = g.log.remove(u.seq).unwrap_or(0);
+                    let freed = g.log.remove(u.seq, &mut table.pool).unwrap_or(0);
                     table.log_bytes = table.log_bytes.saturating_sub(freed);
                 }
                 Delivery::Rejected(RejectReason::CouldNotStore)
@@ -198,6 +212,66 @@ impl Hub {
                 self.send(u.sender, Arc::new(receipt), now);
             }
         }
+    }
+
+    /// What a failed batch was to write goes with the next one, before what came since:
+    /// the rows as they now are, the entries but the messages refused for it, the
+    /// deletions (a member's unless they are in the group again: then their row).
+    fn write_again(
+        &mut self,
+        refused: &[Unwritten],
+        entries: Vec<(GroupId, Seq)>,
+        records: Vec<db::Record>,
+        dirty: Dirty,
+    ) {
+        let refused =
+            |group: GroupId, seq: Seq| refused.iter().any(|u| u.group == group && u.seq == seq);
+        let groups = &mut self.groups;
+        groups.dirty.groups.extend(dirty.groups);
+        groups.dirty.members.extend(dirty.members);
+        let mut again = Vec::with_capacity(records.len() + groups.records.len());
+        for record in records {
+            match &record {
+                db::Record::GroupEntry { group, entry, .. } if refused(*group, entry.seq()) => {
+                    continue;
+                }
+                db::Record::GroupMemberGone { group, member } => {
+                    let back = groups
+                        .table
+                        .groups
+                        .get(group)
+                        .is_some_and(|g| g.member(member).is_some());
+                    if back {
+                        groups.dirty.members.insert((*group, *member));
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+            again.push(record);
+        }
+        again.append(&mut groups.records);
+        groups.records = again;
+        let entries = entries.into_iter().filter(|(g, s)| !refused(*g, *s));
+        groups.unwritten.entries.extend(entries);
+    }
+
+    /// Forgets every message `from` wrote in every group's log, in memory and on the
+    /// disk (the owner banned it or dropped what it left); how many.
+    pub(crate) fn drop_group_messages_from(&mut self, from: ClientId) -> usize {
+        let ids: Vec<GroupId> = self.groups.table.groups.keys().copied().collect();
+        let mut count = 0;
+        for group in ids {
+            let table = &mut self.groups.table;
+            let Some(g) = table.groups.get_mut(&group) else {
+                continue;
+            };
+            let (gone, freed) = g.log.drop_messages_from(&from, &mut table.pool);
+            table.log_bytes = table.log_bytes.saturating_sub(freed);
+            count += gone.len();
+            self.drop_records(group, gone);
+        }
+        count
     }
 
     /// Forgets the entries of every group's log stamped before `before` (older than
@@ -211,7 +285,7 @@ impl Hub {
             };
             let old = g.log.older_than(before);
             for seq in &old {
-                let freed = g.log.remove(*seq).unwrap_or(0);
+                let freed = g.log.remove(*seq, &mut table.pool).unwrap_or(0);
                 table.log_bytes = table.log_bytes.saturating_sub(freed);
             }
             self.drop_records(group, old);
@@ -264,8 +338,9 @@ impl Hub {
                     from: e.from,
                     bytes: counted(e.text_bytes, e.change),
                     time: e.time,
+                    change: e.change,
                 };
-                let _ = log.push_kept(e.seq, kept);
+                let _ = log.push_kept(e.seq, kept, &mut table.pool);
             }
             table.log_bytes += log.bytes();
             for m in &members {
@@ -330,7 +405,7 @@ impl Hub {
             let missing = g.log.missing(after, Some(upto));
             let mut freed = 0;
             for seq in &missing {
-                freed += g.log.remove(*seq).unwrap_or(0);
+                freed += g.log.remove(*seq, &mut table.pool).unwrap_or(0);
             }
             table.log_bytes = table.log_bytes.saturating_sub(freed);
             self.drop_records(group, missing);

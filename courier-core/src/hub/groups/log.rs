@@ -24,6 +24,85 @@ pub(crate) struct Kept {
     pub(crate) bytes: usize,
     /// When the hub stamped it.
     pub(crate) time: Timestamp,
+    /// Whether it is a change (not a message).
+    pub(crate) change: bool,
+}
+
+/// What each sender holds in every group's log together, in bytes: the hub's pool for
+/// the logs gives each sender a share of it ([`crate::hub::Config::group_logs_total`]).
+#[derive(Debug, Default)]
+pub(crate) struct Pool {
+    /// Sender → bytes held, and whether it is a new identity.
+    senders: HashMap<ClientId, (usize, bool)>,
+    /// Bytes new identities hold, together.
+    young: usize,
+}
+
+impl Pool {
+    fn add(&mut self, from: ClientId, bytes: usize) {
+        let s = self.senders.entry(from).or_insert((0, false));
+        s.0 += bytes;
+        if s.1 {
+            self.young += bytes;
+        }
+    }
+
+    fn sub(&mut self, from: &ClientId, bytes: usize) {
+        if let Some(s) = self.senders.get_mut(from) {
+            let bytes = bytes.min(s.0);
+            s.0 -= bytes;
+            if s.1 {
+                self.young = self.young.saturating_sub(bytes);
+            }
+            if s.0 == 0 {
+                self.senders.remove(from);
+            }
+        }
+    }
+
+    /// The bytes `from` holds in every log together.
+    pub(crate) fn sender(&self, from: &ClientId) -> usize {
+        self.senders.get(from).map_or(0, |s| s.0)
+    }
+
+    /// The bytes new identities hold, together.
+    pub(crate) fn young(&self) -> usize {
+        self.young
+    }
+
+    /// The new identity holding the most, if any holds anything.
+    pub(crate) fn largest_young(&self) -> Option<ClientId> {
+        self.senders
+            .iter()
+            .filter(|(_, (bytes, young))| *young && *bytes > 0)
+            .max_by_key(|(_, (bytes, _))| *bytes)
+            .map(|(id, _)| *id)
+    }
+
+    /// `from`, about to write, is a new identity (`young`) or not: what it holds counts
+    /// against the newcomers' part, or no longer.
+    pub(crate) fn set_young(&mut self, from: ClientId, young: bool) {
+        let s = self.senders.entry(from).or_insert((0, young));
+        if s.1 != young {
+            if young {
+                self.young += s.0;
+            } else {
+                self.young = self.young.saturating_sub(s.0);
+            }
+            s.1 = young;
+        }
+    }
+
+    /// Which senders are new identities now: they grow up, and a restart knows no ages.
+    pub(crate) fn reclassify(&mut self, is_young: impl Fn(ClientId) -> bool) {
+        self.young = 0;
+        for (from, (bytes, young)) in &mut self.senders {
+            *young = is_young(*from);
+            if *young {
+                self.young += *bytes;
+            }
+        }
+    }
 }
 
 /// The entries of one group's log that some member has not been handed yet.
@@ -86,8 +165,15 @@ impl Log {
     /// Keeps `entry` at `seq`. Room is made first, and what was forgotten for it is
     /// returned (positions): when `from` holds its share ([`limits::GROUP_SENDER_SHARE`])
     /// its own oldest entries go; when the log is full, the oldest.
-    pub(crate) fn push(&mut self, seq: Seq, from: ClientId, entry: Arc<GroupEntry>) -> Vec<Seq> {
+    pub(crate) fn push(
+        &mut self,
+        seq: Seq,
+        from: ClientId,
+        entry: Arc<GroupEntry>,
+        pool: &mut Pool,
+    ) -> Vec<Seq> {
         let (bytes, time) = (size_of(&entry), time_of(&entry));
+        let change = matches!(*entry, GroupEntry::Event(_));
         self.push_kept(
             seq,
             Kept {
@@ -95,12 +181,14 @@ impl Log {
                 from,
                 bytes,
                 time,
+                change,
             },
+            pool,
         )
     }
 
     /// Keeps `kept` at `seq`, making room first as [`Log::push`] does.
-    pub(crate) fn push_kept(&mut self, seq: Seq, kept: Kept) -> Vec<Seq> {
+    pub(crate) fn push_kept(&mut self, seq: Seq, kept: Kept, pool: &mut Pool) -> Vec<Seq> {
         let (from, bytes) = (kept.from, kept.bytes);
         let mut gone = Vec::new();
         let share = (
@@ -116,7 +204,7 @@ impl Log {
                 break;
             };
             let oldest = *oldest.0;
-            self.remove(oldest);
+            self.remove(oldest, pool);
             gone.push(oldest);
         }
         while !self.entries.is_empty()
@@ -124,11 +212,12 @@ impl Log {
                 || self.bytes + bytes > limits::GROUP_LOG_BYTES)
         {
             if let Some(oldest) = self.first() {
-                self.remove(oldest);
+                self.remove(oldest, pool);
                 gone.push(oldest);
             }
         }
         self.bytes += bytes;
+        pool.add(from, bytes);
         let s = self.senders.entry(from).or_default();
         s.0 += 1;
         s.1 += bytes;
@@ -138,6 +227,7 @@ impl Log {
         if let Some(old) = self.entries.insert(seq, kept) {
             // Kept twice (cannot happen: positions are given once); counted once.
             self.bytes = self.bytes.saturating_sub(old.bytes);
+            pool.sub(&old.from, old.bytes);
             self.in_memory = self
                 .in_memory
                 .saturating_sub(usize::from(old.entry.is_some()));
@@ -165,9 +255,10 @@ impl Log {
     }
 
     /// Forgets the entry at `seq`; its bytes, if it was kept.
-    pub(crate) fn remove(&mut self, seq: Seq) -> Option<usize> {
+    pub(crate) fn remove(&mut self, seq: Seq, pool: &mut Pool) -> Option<usize> {
         let kept = self.entries.remove(&seq)?;
         self.bytes = self.bytes.saturating_sub(kept.bytes);
+        pool.sub(&kept.from, kept.bytes);
         self.in_memory = self
             .in_memory
             .saturating_sub(usize::from(kept.entry.is_some()));
@@ -181,10 +272,48 @@ impl Log {
         Some(kept.bytes)
     }
 
+    /// Forgets every message `from` wrote (not the changes it made); their positions
+    /// and the bytes freed.
+    pub(crate) fn drop_messages_from(
+        &mut self,
+        from: &ClientId,
+        pool: &mut Pool,
+    ) -> (Vec<Seq>, usize) {
+        if !self.senders.contains_key(from) {
+            return (Vec::new(), 0);
+        }
+        let gone: Vec<Seq> = self
+            .entries
+            .iter()
+            .filter(|(_, k)| k.from == *from && !k.change)
+            .map(|(s, _)| *s)
+            .collect();
+        let freed = gone.iter().filter_map(|s| self.remove(*s, pool)).sum();
+        (gone, freed)
+    }
+
     /// Forgets every entry up to `upto` (everyone was handed them); the bytes freed.
-    pub(crate) fn forget_upto(&mut self, upto: Seq) -> usize {
+    pub(crate) fn forget_upto(&mut self, upto: Seq, pool: &mut Pool) -> usize {
         let gone: Vec<Seq> = self.entries.range(..=upto).map(|(s, _)| *s).collect();
-        gone.into_iter().filter_map(|s| self.remove(s)).sum()
+        gone.into_iter().filter_map(|s| self.remove(s, pool)).sum()
+    }
+
+    /// The oldest entry `from` holds here: when it was stamped, and its position.
+    pub(crate) fn oldest_of(&self, from: &ClientId) -> Option<(Timestamp, Seq)> {
+        if !self.senders.contains_key(from) {
+            return None;
+        }
+        self.entries
+            .iter()
+            .find(|(_, k)| k.from == *from)
+            .map(|(s, k)| (k.time, *s))
+    }
+
+    /// The log is forgotten as a whole: what its senders held no longer counts.
+    pub(crate) fn release(&self, pool: &mut Pool) {
+        for (from, (_, bytes)) in &self.senders {
+            pool.sub(from, *bytes);
+        }
     }
 
     /// The positions after `after` (up to `upto`, if given) of the entries only on the
@@ -242,12 +371,13 @@ mod tests {
     #[test]
     fn a_flooding_sender_pushes_out_only_its_own_entries() {
         let mut log = Log::default();
+        let mut pool = Pool::default();
         let (a, b) = (ClientId([1; 32]), ClientId([2; 32]));
-        log.push(1, b, message(2, 1, 10));
+        log.push(1, b, message(2, 1, 10), &mut pool);
         let mut seq = 1;
         for _ in 0..limits::GROUP_LOG {
             seq += 1;
-            log.push(seq, a, message(1, seq, 10));
+            log.push(seq, a, message(1, seq, 10), &mut pool);
         }
         assert_eq!(log.first(), Some(1), "the other sender's entry stays");
         assert_eq!(
@@ -259,11 +389,12 @@ mod tests {
     #[test]
     fn a_full_log_forgets_its_oldest_and_pages_are_bounded() {
         let mut log = Log::default();
+        let mut pool = Pool::default();
         let mut seq = 0;
         for round in 0..limits::GROUP_LOG + 10 {
             seq += 1;
             let from = ClientId([u8::try_from(round % 8).unwrap(); 32]);
-            log.push(seq, from, message(1, seq, 100));
+            log.push(seq, from, message(1, seq, 100), &mut pool);
         }
         assert!(log.len() <= limits::GROUP_LOG);
         assert!(log.bytes() <= limits::GROUP_LOG_BYTES);
@@ -279,7 +410,7 @@ mod tests {
         );
         log.fill((*page[0]).clone());
         assert_eq!(log.page(0, 1).unwrap().len(), 1);
-        let freed = log.forget_upto(first + 9);
+        let freed = log.forget_upto(first + 9, &mut pool);
         assert_eq!(freed, 10 * (100 + ENTRY_OVERHEAD));
     }
 }

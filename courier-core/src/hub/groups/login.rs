@@ -23,6 +23,17 @@ impl Hub {
         self.groups.listing.contains_key(&conn)
     }
 
+    /// Whether `conn` of `client` may acknowledge a page of `group`'s log: one is on its
+    /// way, or was when its member left the group.
+    pub(crate) fn page_ack_owed(&self, conn: ConnId, client: ClientId, group: GroupId) -> bool {
+        self.groups.reset.contains(&(conn, group))
+            || self
+                .groups
+                .paging
+                .get(&client)
+                .is_some_and(|p| p.conn == conn && p.group == group)
+    }
+
     /// The client on `conn` asks for the next page of its groups list.
     pub(crate) fn next_groups(&mut self, conn: ConnId, client: ClientId, now: Instant) {
         match self.groups.listing.remove(&conn) {
@@ -118,8 +129,9 @@ impl Hub {
     }
 
     /// The client on `conn` acknowledges the page of `group` on its way: it is handed
-    /// over, and the next page follows. An acknowledgement of no page closes the
-    /// connection.
+    /// over, and the next page follows. The acknowledgement of a page sent before its
+    /// member left the group (maybe added again since) is ignored; one of no page closes
+    /// the connection.
     pub(crate) fn group_page_ack(
         &mut self,
         conn: ConnId,
@@ -128,6 +140,10 @@ impl Hub {
         _upto: Seq,
         now: Instant,
     ) {
+        // Acknowledgements come in the order the pages went: this one is for that page.
+        if self.groups.reset.remove(&(conn, group)) {
+            return;
+        }
         let in_group = self.groups.table.of(&client).any(|g| g == group);
         let Some(p) = self
             .groups
@@ -162,6 +178,7 @@ impl Hub {
     /// page goes again, to another connection if there is one).
     pub(crate) fn groups_conn_gone(&mut self, conn: ConnId, client: ClientId, now: Instant) {
         self.groups.listing.remove(&conn);
+        self.groups.reset.retain(|(c, _)| *c != conn);
         if self.groups.listed.remove(&conn) {
             self.member_conns(client, |conns| conns.retain(|c| *c != conn));
         }
@@ -204,13 +221,15 @@ impl Hub {
 
     /// `member` is no longer in `group`: a page of it on its way no longer counts.
     pub(super) fn member_gone(&mut self, group: GroupId, member: ClientId, now: Instant) {
-        if self
+        if let Some(p) = self
             .groups
             .paging
             .get(&member)
-            .is_some_and(|p| p.group == group)
+            .copied()
+            .filter(|p| p.group == group)
         {
             self.groups.paging.remove(&member);
+            self.groups.reset.insert((p.conn, group));
             self.page_groups(member, now);
         }
         self.member_gone_record(group, member);

@@ -110,6 +110,8 @@ pub(crate) struct Table {
     pub(crate) next_id: u64,
     /// Bytes of every group's log together.
     pub(crate) log_bytes: usize,
+    /// What each sender holds in them.
+    pub(crate) pool: super::log::Pool,
 }
 
 impl Table {
@@ -146,6 +148,7 @@ impl Table {
     pub(crate) fn delete(&mut self, group: GroupId) {
         if let Some(g) = self.groups.remove(&group) {
             self.log_bytes = self.log_bytes.saturating_sub(g.log.bytes());
+            g.log.release(&mut self.pool);
             for m in &g.members {
                 self.left(&m.id, group);
             }

@@ -352,14 +352,29 @@ fn each_bound_refuses_with_its_reason() {
         change(&mut sim, a, create_req("more", &[])),
         GroupOutcome::Refused(GroupRefusal::TooManyCreated)
     );
-    // Bob is in one group; he creates a second; a third would be too many for him.
+    // Bob is in one group; he creates a second; a third would be too many for him:
+    // Carol's group is created without him, and adding him alone is refused.
     create(&mut sim, b, "two", &[]);
     let c_index = 2;
+    let three = create(&mut sim, c_index, "three", &[2]);
+    assert_eq!(latest(&sim, c_index, three).unwrap().members.len(), 1);
     assert_eq!(
-        change(&mut sim, c_index, create_req("three", &[2])),
+        change(
+            &mut sim,
+            c_index,
+            GroupRequest::Add {
+                group: three,
+                members: vec![id(2)]
+            }
+        ),
         GroupOutcome::Refused(GroupRefusal::TooManyGroups)
     );
-    assert_eq!(sim.hub.stats().groups, 2);
+    // Bob creating a third himself is refused.
+    assert_eq!(
+        change(&mut sim, b, create_req("four", &[])),
+        GroupOutcome::Refused(GroupRefusal::TooManyGroups)
+    );
+    assert_eq!(sim.hub.stats().groups, 3);
 }
 
 /// Client `i` marks `group` read up to `upto`; the batch goes out.
