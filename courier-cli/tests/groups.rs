@@ -206,6 +206,51 @@ fn a_member_who_is_not_an_admin_cannot_remove_others() {
     assert_eq!(groups(&hub, &dir, "carol").len(), 1, "carol is still in");
 }
 
+/// Someone at the hub's bound on groups per member is skipped, not the whole change
+/// (SECURITY G-review: a flooder could otherwise block every group naming them): the
+/// others are in, the command says who was not added and why, and exits 1 (not all of
+/// what was asked was done).
+#[test]
+fn someone_in_too_many_groups_is_skipped_and_said() {
+    let dir = TempDir::new("groups-skipped");
+    let mut cmd = Command::new(BIN);
+    cmd.env("COURIER_PASSWORD", PW)
+        .env("COURIER_NO_DISCOVERY", "1");
+    let hub = Hub::spawn(
+        cmd,
+        "127.0.0.1:0",
+        dir.join("hub"),
+        &["--groups-per-member", "1"],
+    );
+    members(&hub, &dir, &["alice", "bob", "carol", "dave"]);
+    ok(
+        &hub,
+        &dir,
+        "alice",
+        &["group", "create", "a", "--with", "bob"],
+    );
+    let out = courier(
+        &hub,
+        &dir,
+        "carol",
+        &["group", "create", "b", "--with", "bob,dave"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("created #b (id ")
+            && text(&out.stdout).ends_with(" with dave\n"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        text(&out.stderr),
+        "courier: not added: bob (in as many groups as the hub allows)\n"
+    );
+    let listed = groups(&hub, &dir, "carol");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(roles(&listed[0]).len(), 2, "carol and dave: {listed:?}");
+}
+
 /// `say --to '#ops'` reaches both members listening, and `listen --json` says which
 /// group each message went to (its id and name); a change of members shows in order
 /// before the message, for people ("* alice added dave to #ops") and for scripts.

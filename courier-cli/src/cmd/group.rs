@@ -20,13 +20,12 @@ pub(crate) async fn run(args: GroupArgs) -> Result<ExitCode> {
         GroupAction::Create(a) => {
             let mut client = Client::connect(&a.client, false, false).await?;
             let members = contacts(&client, &a.with)?;
-            let names = list_names(&client, &members);
             let request = GroupRequest::Create {
                 name: a.group.clone(),
-                members,
+                members: members.clone(),
             };
             let shown = safe(&format!("#{}", a.group.trim().trim_start_matches('#')));
-            let done = |id: GroupId| {
+            let done = |id: GroupId, names: String| {
                 let with = if names.is_empty() {
                     String::new()
                 } else {
@@ -34,17 +33,21 @@ pub(crate) async fn run(args: GroupArgs) -> Result<ExitCode> {
                 };
                 format!("created {shown} (id {id}){with}")
             };
-            change(&mut client, request, &format!("create {shown}"), done).await
+            let what = format!("create {shown}");
+            change(&mut client, request, &what, &members, done).await
         }
         GroupAction::Add(a) => {
             let mut client = Client::connect(&a.client, false, false).await?;
             let (group, label) = group(&mut client, &a.group).await?;
             let members = contacts(&client, &a.who)?;
             let names = list_names(&client, &members);
-            let request = GroupRequest::Add { group, members };
+            let request = GroupRequest::Add {
+                group,
+                members: members.clone(),
+            };
             let what = format!("add {names} to {label}");
-            let done = |_| format!("added {names} to {label}");
-            change(&mut client, request, &what, done).await
+            let done = |_, added| format!("added {added} to {label}");
+            change(&mut client, request, &what, &members, done).await
         }
         GroupAction::Remove(a) => {
             let mut client = Client::connect(&a.client, false, false).await?;
@@ -53,15 +56,15 @@ pub(crate) async fn run(args: GroupArgs) -> Result<ExitCode> {
             let name = safe(&client.person(member));
             let request = GroupRequest::Remove { group, member };
             let what = format!("remove {name} from {label}");
-            let done = |_| format!("removed {name} from {label}");
-            change(&mut client, request, &what, done).await
+            let done = |_, _| format!("removed {name} from {label}");
+            change(&mut client, request, &what, &[], done).await
         }
         GroupAction::Leave(a) => {
             let mut client = Client::connect(&a.client, false, false).await?;
             let (group, label) = group(&mut client, &a.group).await?;
             let request = GroupRequest::Leave { group };
-            let done = |_| format!("left {label}");
-            change(&mut client, request, &format!("leave {label}"), done).await
+            let done = |_, _| format!("left {label}");
+            change(&mut client, request, &format!("leave {label}"), &[], done).await
         }
         GroupAction::Admin(a) => {
             let mut client = Client::connect(&a.client, false, false).await?;
@@ -85,7 +88,7 @@ pub(crate) async fn run(args: GroupArgs) -> Result<ExitCode> {
                     format!("{name} is now a plain member of {label}"),
                 )
             };
-            change(&mut client, request, &what, |_| done.clone()).await
+            change(&mut client, request, &what, &[], |_, _| done.clone()).await
         }
     }
 }
@@ -113,11 +116,16 @@ pub(crate) async fn list(args: GroupsArgs) -> Result<ExitCode> {
 /// Asks the hub for `request` and waits for its answer: one line saying what was done
 /// (exit 0), or why it was refused (exit 1). `what` says what was asked ("remove Bob
 /// from #ops"), for the refusal.
+/// Asks the hub for a change and says what became of it. `adding`: the people a create
+/// or add names; the hub skips those already in as many groups as it allows (not the
+/// whole change), so `done` gets the names of those who are in, and the others are said
+/// on stderr with exit status 1 (not all that was asked was done).
 async fn change(
     client: &mut Client,
     request: GroupRequest,
     what: &str,
-    done: impl FnOnce(GroupId) -> String,
+    adding: &[ClientId],
+    done: impl FnOnce(GroupId, String) -> String,
 ) -> Result<ExitCode> {
     let tag = client.handle.change_group(request).await?;
     // Groups whose new state (or end for us) came before the answer.
@@ -130,8 +138,23 @@ async fn change(
                         if !settled.contains(&id) {
                             settle(client, id).await;
                         }
-                        crate::print(&format!("{}\n", done(id)));
-                        ExitCode::SUCCESS
+                        let (added, skipped): (Vec<ClientId>, Vec<ClientId>) =
+                            adding.iter().partition(|who| {
+                                client
+                                    .groups
+                                    .get(&id)
+                                    .is_none_or(|g| g.member(who).is_some())
+                            });
+                        crate::print(&format!("{}\n", done(id, list_names(client, &added))));
+                        if skipped.is_empty() {
+                            ExitCode::SUCCESS
+                        } else {
+                            eprintln!(
+                                "courier: not added: {} (in as many groups as the hub allows)",
+                                list_names(client, &skipped)
+                            );
+                            ExitCode::from(1)
+                        }
                     }
                     GroupOutcome::Refused(why) => {
                         eprintln!("courier: cannot {what}: {why}");

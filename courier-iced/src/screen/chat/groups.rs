@@ -283,10 +283,10 @@ pub fn role_word(role: Role) -> &'static str {
 /// A change asked of the hub, remembered by its tag until the hub answers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Asked {
-    /// Create a group (from the form).
-    Create,
-    /// Add members to a group.
-    Add(GroupId),
+    /// Create a group (from the form) with these people.
+    Create(Vec<ClientId>),
+    /// Add these people to a group.
+    Add(GroupId, Vec<ClientId>),
     /// Remove a member from a group.
     Remove(GroupId, ClientId),
     /// Make a member an admin of a group (or not).
@@ -299,8 +299,8 @@ impl Asked {
     /// What was asked, for a sentence ("Could not {what}: …").
     pub fn what(&self, groups: &Groups, people: &People) -> String {
         match self {
-            Self::Create => "create the group".to_owned(),
-            Self::Add(g) => format!("add people to {}", groups.label(g)),
+            Self::Create(_) => "create the group".to_owned(),
+            Self::Add(g, _) => format!("add people to {}", groups.label(g)),
             Self::Remove(g, id) => {
                 format!("remove {} from {}", people.name_of(id), groups.label(g))
             }

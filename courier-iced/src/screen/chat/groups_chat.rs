@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use courier_core::proto::{GroupId, GroupOutcome, Target};
+use courier_core::proto::{ClientId, GroupId, GroupOutcome, Target};
 use courier_core::session::{Event, GroupRequest};
 use iced::Task;
 
@@ -97,7 +97,8 @@ impl Chat {
                     form::Action::None => {}
                     form::Action::Close => self.groups.form = None,
                     form::Action::Create { name, members } => {
-                        return self.ask(Asked::Create, GroupRequest::Create { name, members });
+                        let asked = Asked::Create(members.clone());
+                        return self.ask(asked, GroupRequest::Create { name, members });
                     }
                 }
             }
@@ -113,7 +114,8 @@ impl Chat {
                         return Action::None;
                     }
                     members::Action::Add(members) => {
-                        (Asked::Add(group), GroupRequest::Add { group, members })
+                        let asked = Asked::Add(group, members.clone());
+                        (asked, GroupRequest::Add { group, members })
                     }
                     members::Action::Remove(member) => (
                         Asked::Remove(group, member),
@@ -264,14 +266,35 @@ impl Chat {
         }
     }
 
+    /// After a create or add: says who of `wanted` the hub did not add (it skips people
+    /// already in as many groups as it allows; the group's state came before the answer).
+    fn say_skipped(&mut self, id: GroupId, wanted: &[ClientId]) {
+        let Some(group) = self.groups.known.get(&id) else {
+            return;
+        };
+        let skipped: Vec<String> = wanted
+            .iter()
+            .filter(|w| group.member(w).is_none())
+            .map(|w| self.people.name_of(w))
+            .collect();
+        if !skipped.is_empty() {
+            self.notice = Some(format!(
+                "Not added: {} (in as many groups as the hub allows; they can leave one).",
+                skipped.join(", ")
+            ));
+        }
+    }
+
     /// The hub's answer to a change.
     fn answered(&mut self, what: Asked, outcome: GroupOutcome) -> Action {
         match (outcome, what) {
-            (GroupOutcome::Done(id), Asked::Create) => {
+            (GroupOutcome::Done(id), Asked::Create(wanted)) => {
                 self.groups.form = None;
                 self.conversations.open(Target::Group(id));
+                self.say_skipped(id, &wanted);
                 return Action::Run(self.mark_read());
             }
+            (GroupOutcome::Done(id), Asked::Add(_, wanted)) => self.say_skipped(id, &wanted),
             (GroupOutcome::Done(id), Asked::Leave(_)) => {
                 self.groups.page = None;
                 if self.conversations.selected == Target::Group(id) {
@@ -282,7 +305,7 @@ impl Chat {
                     self.groups.known.label(&id)
                 ));
             }
-            (GroupOutcome::Done(_), Asked::Add(_) | Asked::Remove(..) | Asked::Admin(..)) => {}
+            (GroupOutcome::Done(_), Asked::Remove(..) | Asked::Admin(..)) => {}
             (GroupOutcome::Refused(why), what) => {
                 let what = what.what(&self.groups.known, &self.people);
                 self.group_failed(groups::refused(&what, why));

@@ -174,7 +174,7 @@ fn a_refused_creation_shows_its_sentence_and_an_accepted_one_opens_the_group() {
     chat.update(
         Message::Groups(GroupsMessage::Asked {
             tag: 7,
-            what: super::Asked::Create,
+            what: super::Asked::Create(Vec::new()),
         }),
         &mut settings,
     );
@@ -205,12 +205,45 @@ fn a_refused_creation_shows_its_sentence_and_an_accepted_one_opens_the_group() {
     chat.update(
         Message::Groups(GroupsMessage::Asked {
             tag: 8,
-            what: super::Asked::Create,
+            what: super::Asked::Create(Vec::new()),
         }),
         &mut settings,
     );
     assert!(chat.group_form().is_none());
     assert_eq!(chat.conversations.selected, Target::Group(OPS));
+}
+
+/// The hub skips someone already in as many groups as it allows (not the whole
+/// creation): the group opens with the others, and a notice names who was not added.
+#[test]
+fn someone_the_hub_skipped_is_named_after_a_creation() {
+    let mut settings = Settings::default();
+    let mut chat = people3();
+    chat.groups.form = Some(form::Form {
+        name: "ops".into(),
+        waiting: true,
+        ..form::Form::default()
+    });
+    chat.update(
+        Message::Groups(GroupsMessage::Asked {
+            tag: 9,
+            what: super::Asked::Create(vec![id(2), id(3)]),
+        }),
+        &mut settings,
+    );
+    // Carol was skipped: the group as the hub made it, then its answer.
+    let made = group(OPS, "ops", &[(1, Role::Creator), (2, Role::Member)], 2);
+    chat.session_event(Event::Group(made), &settings);
+    chat.session_event(
+        Event::GroupAnswer {
+            tag: 9,
+            outcome: GroupOutcome::Done(OPS),
+        },
+        &settings,
+    );
+    assert_eq!(chat.conversations.selected, Target::Group(OPS));
+    let notice = "Not added: Carol (in as many groups as the hub allows; they can leave one).";
+    assert!(shows(&chat, &settings, notice));
 }
 
 /// The member page lists names and roles; Remove shows to the creator and admins only,
