@@ -69,6 +69,11 @@ pub(crate) struct Groups {
     horizons: HashMap<GroupId, crate::proto::Seq>,
     /// Rows changed since the last batch.
     dirty: keep::Dirty,
+    /// What failed batches were to write, oldest first: it goes with the next batch that
+    /// has something new (not at once: on a failing disk that would be a tight loop).
+    again: Vec<super::db::Record>,
+    /// The rows failed batches were to write, written as they then are.
+    again_dirty: keep::Dirty,
 }
 
 impl Groups {

@@ -94,6 +94,11 @@ impl Owed {
         }
     }
 
+    /// Whether some sender's list changed since the last [`Owed::take_changed`].
+    pub(super) fn has_changed(&self) -> bool {
+        !self.changed.is_empty()
+    }
+
     /// Each sender whose list changed, with what it is owed now (empty: nothing).
     pub(super) fn take_changed(&mut self) -> Vec<(ClientId, Vec<MsgId>)> {
         std::mem::take(&mut self.changed)

@@ -85,7 +85,15 @@ impl Hub {
     /// must be answered, in order, by [`Hub::handle_written`].
     pub fn poll_writes(&mut self) -> Vec<db::Record> {
         let mut records = self.directory.take_records();
-        records.append(&mut self.take_group_records());
+        let others = !records.is_empty()
+            || !self.delivered.is_empty()
+            || !self.drops.is_empty()
+            || !self.broker.records.is_empty()
+            || !self.unsaved.is_empty()
+            || self.expire.is_some()
+            || !self.fetches.is_empty()
+            || self.owed.has_changed();
+        records.append(&mut self.take_group_records(others));
         records.append(&mut self.delivered);
         records.extend(
             self.owed

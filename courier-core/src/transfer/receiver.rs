@@ -26,8 +26,11 @@ pub(crate) const MAX_CHECKING: usize = 8;
 pub(crate) const KEEPALIVE: Duration = Duration::from_secs(5);
 /// A sender that says `Wait` (queued behind its other copies) is believed this long from
 /// the link's start at most; then the transfer has stalled (a hostile sender cannot hold
-/// a receiver's place with `Wait` for ever).
-pub(crate) const WAIT_LIMIT: Duration = Duration::from_secs(10 * 60);
+/// a receiver's place with `Wait` for ever). Long, because an honest queue can be: a
+/// class of 30 taking a 2 GB file over Wi-Fi, four at a time, waits up to two hours for
+/// its last places (ten minutes cut honest copies off and spent their tries); an idle
+/// link costs the receiver no more than one a slow sender keeps with a trickle.
+pub(crate) const WAIT_LIMIT: Duration = Duration::from_secs(4 * 3600);
 /// The receiver acknowledges bytes at most this often.
 pub(crate) const ACK_EVERY: Duration = Duration::from_millis(250);
 

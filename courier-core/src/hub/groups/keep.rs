@@ -47,6 +47,17 @@ pub(crate) struct Dirty {
     members: BTreeSet<(GroupId, ClientId)>,
 }
 
+impl Dirty {
+    fn is_empty(&self) -> bool {
+        self.groups.is_empty() && self.members.is_empty()
+    }
+
+    fn extend(&mut self, other: Self) {
+        self.groups.extend(other.groups);
+        self.members.extend(other.members);
+    }
+}
+
 impl Hub {
     /// The row of `group` changed (its last position). Members' rows are written when
     /// they change otherwise (joined, role, read, a page acknowledged, gone offline): a
@@ -120,9 +131,32 @@ impl Hub {
     /// The groups' records for the next batch ([`Hub::poll_writes`]): changed groups'
     /// rows first, then entries and deletions in the order they happened, then changed
     /// members' rows.
-    pub(crate) fn take_group_records(&mut self) -> Vec<db::Record> {
-        let dirty = std::mem::take(&mut self.groups.dirty);
+    ///
+    /// What failed batches were to write goes first, but only with something new (from
+    /// the groups, or `others` from the rest of the hub): a failing disk is tried again
+    /// at the next change, not in a loop.
+    pub(crate) fn take_group_records(&mut self, others: bool) -> Vec<db::Record> {
+        let fresh = !self.groups.dirty.is_empty()
+            || !self.groups.records.is_empty()
+            || !self.groups.fetches.is_empty();
+        if !fresh && !others {
+            return Vec::new();
+        }
+        let mut dirty = std::mem::take(&mut self.groups.dirty);
+        dirty.extend(std::mem::take(&mut self.groups.again_dirty));
         let table = &self.groups.table;
+        // Entries written again only while still kept (one forgotten since, by a batch
+        // that was written, must not come back on the disk), and deletions as they were.
+        let again: Vec<db::Record> = std::mem::take(&mut self.groups.again)
+            .into_iter()
+            .filter(|r| match r {
+                db::Record::GroupEntry { group, entry, .. } => table
+                    .groups
+                    .get(group)
+                    .is_some_and(|g| g.log.holds(entry.seq())),
+                _ => true,
+            })
+            .collect();
         let mut records: Vec<db::Record> = dirty
             .groups
             .iter()
@@ -134,7 +168,8 @@ impl Hub {
                 last: g.last,
             })
             .collect();
-        let queued = std::mem::take(&mut self.groups.records);
+        let mut queued = again;
+        queued.append(&mut self.groups.records);
         records.extend(queued.iter().cloned());
         // Members' rows after the deletions: one removed and added again since the
         // last batch is deleted, then written as they now are.
@@ -227,9 +262,8 @@ impl Hub {
         let refused =
             |group: GroupId, seq: Seq| refused.iter().any(|u| u.group == group && u.seq == seq);
         let groups = &mut self.groups;
-        groups.dirty.groups.extend(dirty.groups);
-        groups.dirty.members.extend(dirty.members);
-        let mut again = Vec::with_capacity(records.len() + groups.records.len());
+        groups.again_dirty.extend(dirty);
+        let mut again = Vec::with_capacity(records.len());
         for record in records {
             match &record {
                 db::Record::GroupEntry { group, entry, .. } if refused(*group, entry.seq()) => {
@@ -242,7 +276,7 @@ impl Hub {
                         .get(group)
                         .is_some_and(|g| g.member(member).is_some());
                     if back {
-                        groups.dirty.members.insert((*group, *member));
+                        groups.again_dirty.members.insert((*group, *member));
                         continue;
                     }
                 }
@@ -250,8 +284,8 @@ impl Hub {
             }
             again.push(record);
         }
-        again.append(&mut groups.records);
-        groups.records = again;
+        // After earlier failed batches' (they failed first), before anything newer.
+        groups.again.append(&mut again);
         let entries = entries.into_iter().filter(|(g, s)| !refused(*g, *s));
         groups.unwritten.entries.extend(entries);
     }

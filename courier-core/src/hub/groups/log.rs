@@ -236,6 +236,11 @@ impl Log {
     }
 
     /// Lets go of the entry at `seq` in memory (it is on the disk).
+    pub(crate) fn holds(&self, seq: Seq) -> bool {
+        self.entries.contains_key(&seq)
+    }
+
+    /// Lets go of the entry at `seq` in memory (it is on the disk).
     pub(crate) fn evict(&mut self, seq: Seq) {
         if let Some(k) = self.entries.get_mut(&seq)
             && k.entry.take().is_some()

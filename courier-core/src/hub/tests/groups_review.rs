@@ -351,3 +351,40 @@ fn new_identities_together_fill_only_the_newcomers_part_of_the_logs_pool() {
     let got: Vec<String> = messages(&sim, b).into_iter().map(|m| m.text).collect();
     assert_eq!(got, ours, "everything acknowledged stored for Bob");
 }
+
+/// Second review: a failed group write is written again with the next change, not at
+/// once (on a full disk that was a tight loop: every failure handed the same records out
+/// again, the driver wrote them, they failed in a millisecond, and so on); and two failed
+/// batches go out again oldest first.
+#[test]
+fn a_failed_group_write_waits_for_the_next_change_and_keeps_its_order() {
+    let disk = Disk::new("review-retry-loop");
+    let (mut sim, a, g) = pair(&disk);
+    send(&mut sim, a, 1, Target::Group(g), "first");
+    let first = sim.hub.poll_writes();
+    assert!(!first.is_empty());
+    send(&mut sim, a, 2, Target::Group(g), "second");
+    let second = sim.hub.poll_writes();
+    assert!(!second.is_empty());
+    let now = sim.now;
+    sim.hub.handle_written(2, false, now);
+    sim.run();
+    assert!(
+        sim.hub.poll_writes().is_empty(),
+        "nothing new: the failed work waits for the next change"
+    );
+    // The next change takes it along; what failed first goes first.
+    let b = sim.login(3, "carol");
+    let _ = b;
+    let again = sim.hub.poll_writes();
+    let order: Vec<u64> = again
+        .iter()
+        .filter_map(|r| match r {
+            crate::hub::db::Record::GroupEntry { entry, .. } => Some(entry.seq()),
+            _ => None,
+        })
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort_unstable();
+    assert_eq!(order, sorted, "oldest first: {order:?}");
+}
