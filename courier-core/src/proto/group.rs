@@ -269,7 +269,15 @@ mod tests {
     #[test]
     fn a_display_name_cannot_pass_for_a_group() {
         use super::super::frame::Profile;
-        for name in ["#ops", " #ops", "#", "\u{ff03}ops", "# ops · ada"] {
+        for name in [
+            "#ops",
+            " #ops",
+            "#",
+            "\u{ff03}ops",
+            "# ops · ada",
+            "\u{266F}ops",
+            "\u{2317}ops",
+        ] {
             assert_eq!(
                 validate_profile(&Profile::with_name(name)),
                 Err(ProfileError::NameLooksLikeGroup),

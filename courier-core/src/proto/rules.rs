@@ -61,7 +61,12 @@ pub fn looks_like_id(name: &str) -> bool {
 /// notifications about a group lead with `#group`, which no person's name may mimic.
 fn looks_like_group(name: &str) -> bool {
     use unicode_normalization::UnicodeNormalization as _;
-    name.trim().nfkc().next() == Some('#')
+    // Signs that read as `#` and that folding leaves as they are: music sharp, viewdata
+    // square, keycap-less number signs.
+    matches!(
+        name.trim().nfkc().next(),
+        Some('#' | '\u{266F}' | '\u{2317}' | '\u{FE5F}')
+    )
 }
 
 /// Characters that can hide or reorder text, or control a terminal.
