@@ -594,12 +594,15 @@ fn receive_without_a_terminal_needs_yes() {
 }
 
 /// Peak resident memory of a running process, in KiB.
-fn hwm_kib(pid: u32) -> u64 {
+/// A process's resident memory now (VmRSS), in KiB. Sampled while a transfer runs: its
+/// high-water mark (VmHWM) would count the receiver's login before it (the password's
+/// 19 MiB Argon2 stretch, freed before any byte moves), not what moving the bytes takes.
+fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with("VmRSS:"))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
@@ -655,14 +658,15 @@ fn killed_sender_then_resend_resumes_and_memory_stays_flat() {
     let watch = std::thread::spawn(move || {
         let mut peak = (0, 0);
         while std::fs::metadata(format!("/proc/{spid}")).is_ok() {
-            peak.0 = peak.0.max(hwm_kib(spid));
-            peak.1 = peak.1.max(hwm_kib(rpid));
+            peak.0 = peak.0.max(rss_kib(spid));
+            peak.1 = peak.1.max(rss_kib(rpid));
             std::thread::sleep(Duration::from_millis(20));
         }
         peak
     });
     let out = sender.wait_with_output().unwrap();
     let (sender_kib, receiver_kib) = watch.join().unwrap();
+    eprintln!("peak RSS while moving: sender {sender_kib} KiB, receiver {receiver_kib} KiB");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let result = json_lines(&out.stdout).pop().unwrap();
     assert_eq!(result["status"], "ok");
