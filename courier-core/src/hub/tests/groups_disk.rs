@@ -9,7 +9,7 @@ use crate::proto::{GroupId, GroupOutcome};
 use crate::session::GroupRequest;
 
 /// A hub that keeps its groups on `disk`, with everything it kept there before.
-fn restarted(disk: &Disk) -> Sim {
+pub(super) fn restarted(disk: &Disk) -> Sim {
     let mut sim = Sim::new(PW);
     sim.hub
         .restore(disk.db.members().unwrap(), disk.db.backlogs().unwrap());

@@ -2,20 +2,11 @@
 //! that must not stop paging or close a connection, a banned sender's entries, the
 //! shares of the logs' pool, and adds that a flooder cannot block.
 use super::groups::{change, create, positions};
+use super::groups_disk::restarted;
 use super::storing::Disk;
 use super::*;
 use crate::proto::{GroupId, GroupOutcome, GroupRefusal};
 use crate::session::GroupRequest;
-
-/// A hub that keeps its groups on `disk`, with everything it kept there before.
-fn restarted(disk: &Disk) -> Sim {
-    let mut sim = Sim::new(PW);
-    sim.hub
-        .restore(disk.db.members().unwrap(), disk.db.backlogs().unwrap());
-    let (groups, next) = disk.db.groups().unwrap();
-    sim.hub.restore_groups(groups, next);
-    sim
-}
 
 /// Whether client `i` was listed `group` at login.
 fn listed(sim: &Sim, i: usize, group: GroupId) -> bool {
