@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use courier_core::proto::{
-    ClientId, Group, GroupChange, GroupEvent, GroupId, GroupOutcome, Role, Target,
+    ClientId, Group, GroupChange, GroupEvent, GroupId, GroupOutcome, Target,
 };
 use courier_core::session::{Event, GroupRequest, Update};
 use futures::StreamExt;
@@ -242,14 +242,6 @@ fn list_names(client: &Client, ids: &[ClientId]) -> String {
         .join(", ")
 }
 
-fn role_word(role: Role) -> &'static str {
-    match role {
-        Role::Member => "member",
-        Role::Admin => "admin",
-        Role::Creator => "creator",
-    }
-}
-
 /// `{"id": 12, "name": "ops"}`: which group, for `--json`.
 pub(crate) fn group_ref_json(client: &Client, id: GroupId) -> Value {
     json!({ "id": id.0, "name": client.group_name(id) })
@@ -264,7 +256,7 @@ fn group_json(client: &Client, g: &Group) -> Value {
                 "id": m.id.to_hex(),
                 "short": m.id.short(),
                 "name": if m.id == client.me { None } else { Some(client.name_of(m.id)) },
-                "role": role_word(m.role),
+                "role": m.role.word(),
                 "you": m.id == client.me,
                 "read": m.read,
             })
@@ -274,7 +266,7 @@ fn group_json(client: &Client, g: &Group) -> Value {
         "type": "group",
         "id": g.id.0,
         "name": g.name,
-        "role": g.member(&client.me).map(|m| role_word(m.role)),
+        "role": g.member(&client.me).map(|m| m.role.word()),
         "members": members,
         "last": g.last,
     })
@@ -283,7 +275,7 @@ fn group_json(client: &Client, g: &Group) -> Value {
 fn group_lines(client: &Client, g: &Group) -> String {
     let role = g
         .member(&client.me)
-        .map_or("not a member", |m| role_word(m.role));
+        .map_or("not a member", |m| m.role.word());
     let mut out = format!(
         "{}  (id {}) {}; you: {role}\n",
         safe(&client.group_label(g.id)),
@@ -300,7 +292,7 @@ fn group_lines(client: &Client, g: &Group) -> String {
             "  {}  {:<24} {}\n",
             m.id.short(),
             name,
-            role_word(m.role)
+            m.role.word()
         ));
     }
     out

@@ -222,35 +222,11 @@ pub fn change_line(event: &GroupEvent, name: impl Fn(&ClientId) -> String, group
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use std::path::PathBuf;
-
     use super::*;
     use crate::proto::{Message, MsgId, Target};
 
-    struct Dir(PathBuf);
+    use super::super::tests::{ADA, BOB, Dir, HUB, ME};
 
-    impl Dir {
-        fn new(tag: &str) -> Self {
-            let d = std::env::temp_dir().join(format!(
-                "courier-history-groups-{tag}-{}-{}",
-                std::process::id(),
-                rand::random::<u32>()
-            ));
-            std::fs::create_dir_all(&d).unwrap();
-            Self(d)
-        }
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    const HUB: ClientId = ClientId([9; 32]);
-    const ME: ClientId = ClientId([1; 32]);
-    const ADA: ClientId = ClientId([2; 32]);
-    const BOB: ClientId = ClientId([3; 32]);
     const OPS: GroupId = GroupId(7);
 
     fn event(seq: u64, by: ClientId, change: GroupChange) -> GroupEvent {

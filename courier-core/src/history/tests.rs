@@ -5,10 +5,12 @@
 use super::*;
 use crate::proto::RejectReason;
 
-struct Dir(PathBuf);
+/// A scratch folder for a history file, removed at the end (shared with the history's
+/// other test modules).
+pub(super) struct Dir(pub(super) PathBuf);
 
 impl Dir {
-    fn new(tag: &str) -> Self {
+    pub(super) fn new(tag: &str) -> Self {
         let d = std::env::temp_dir().join(format!(
             "courier-history-{tag}-{}-{}",
             std::process::id(),
@@ -25,10 +27,10 @@ impl Drop for Dir {
     }
 }
 
-const HUB: ClientId = ClientId([9; 32]);
-const ME: ClientId = ClientId([1; 32]);
-const ADA: ClientId = ClientId([2; 32]);
-const BOB: ClientId = ClientId([3; 32]);
+pub(super) const HUB: ClientId = ClientId([9; 32]);
+pub(super) const ME: ClientId = ClientId([1; 32]);
+pub(super) const ADA: ClientId = ClientId([2; 32]);
+pub(super) const BOB: ClientId = ClientId([3; 32]);
 
 fn from(who: ClientId, id: u64, to: Target, text: &str) -> Message {
     Message {

@@ -44,6 +44,15 @@ impl Role {
     pub fn can_remove(self) -> bool {
         matches!(self, Self::Admin | Self::Creator)
     }
+
+    /// The role's word for people and scripts: `member`, `admin`, `creator`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Member => "member",
+            Self::Admin => "admin",
+            Self::Creator => "creator",
+        }
+    }
 }
 
 /// One member of a group, as the hub shares it with the others.

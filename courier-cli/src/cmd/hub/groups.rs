@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use courier_core::hub::db::StoredGroup;
-use courier_core::proto::{ClientId, Role};
+use courier_core::proto::ClientId;
 use serde_json::json;
 
 use super::{PICKUP, database, resolve};
@@ -18,14 +18,6 @@ pub(super) fn run(args: &HubGroupsArgs) -> Result<ExitCode> {
     match &args.action {
         Some(HubGroupsAction::Remove(a)) => remove(a),
         None => list(args),
-    }
-}
-
-fn role(role: Role) -> &'static str {
-    match role {
-        Role::Creator => "creator",
-        Role::Admin => "admin",
-        Role::Member => "member",
     }
 }
 
@@ -50,7 +42,7 @@ fn list(args: &HubGroupsArgs) -> Result<ExitCode> {
                         "id": m.id.to_hex(),
                         "short": m.id.short(),
                         "name": name(&m.id),
-                        "role": role(m.role),
+                        "role": m.role.word(),
                         "joined": m.joined,
                         "read": m.read,
                     })
@@ -76,7 +68,7 @@ fn list(args: &HubGroupsArgs) -> Result<ExitCode> {
                     "    {}  {:<24} {}\n",
                     m.id.short(),
                     safe(&name(&m.id).unwrap_or_else(|| "-".to_owned())),
-                    role(m.role)
+                    m.role.word()
                 ));
             }
         }
