@@ -10,6 +10,7 @@ mod codec;
 mod frame;
 mod group;
 mod id;
+mod keys;
 mod rules;
 mod sentence;
 mod transfer;
@@ -27,6 +28,7 @@ pub use group::{
     MAX_ADD_AT_ONCE, Role, Seq, clean_group_name,
 };
 pub use id::{ClientId, MsgId, Timestamp};
+pub use keys::{KeyBundle, KeyId, MAX_BUNDLE_CERT, MAX_BUNDLE_SIGNATURE, MAX_SEALED, Sealed};
 pub use transfer::{
     Declined, FileEntry, IncomingOffer, LinkTest, Manifest, ManifestError, OfferRefusal, Ticket,
     TicketInfo, TransferEnd, TransferId,
