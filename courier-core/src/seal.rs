@@ -26,6 +26,9 @@ mod bundle;
 mod envelope;
 mod keyring;
 mod room;
+mod store;
+#[cfg(test)]
+mod store_tests;
 #[cfg(test)]
 mod tests;
 
@@ -226,21 +229,6 @@ pub enum KeyError {
     #[error("the key store holds a damaged key")]
     Damaged,
     /// keys.db failed.
-    #[error("the key store {path} failed")]
-    Db {
-        /// Which file.
-        path: std::path::PathBuf,
-        /// The cause.
-        #[source]
-        source: rusqlite::Error,
-    },
-    /// Setting the file's permissions failed.
-    #[error("protecting {path}")]
-    Io {
-        /// Which file.
-        path: std::path::PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Db(#[from] crate::sqlite::Error),
 }

@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use super::envelope::{self, Direct, Kind, Room, VERSION};
 use super::room::{Inbound, Outbound, message_key, next_chain};
+use super::store::Store;
 use super::{
     BundleError, KeyError, KeyPolicy, Opened, Payload, Problem, RoomKey, RoomSealed, SealError,
     bundle,
@@ -32,14 +33,14 @@ pub struct Keyring {
     pub(super) identity: Identity,
     pub(super) policy: KeyPolicy,
     pub(super) signing: Ed25519KeyPair,
-    #[allow(dead_code, reason = "stored in keys.db")]
-    pub(super) signing_pkcs8: Zeroizing<Vec<u8>>,
     /// Own sealing keys, oldest first.
     pub(super) own: Vec<OwnKey>,
     pub(super) peers: HashMap<ClientId, Peer>,
     boxes: HashMap<([u8; 32], [u8; 32]), ChaChaBox>,
     pub(super) outbound: HashMap<Target, Outbound>,
     pub(super) inbound: HashMap<(ClientId, [u8; 16]), Inbound>,
+    /// keys.db, or none in memory.
+    store: Option<Store>,
 }
 
 impl std::fmt::Debug for Keyring {
@@ -80,6 +81,17 @@ pub(super) struct Known {
     pub(super) expires: Timestamp,
 }
 
+fn new_signing_key() -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Generate)?;
+    Ok(Zeroizing::new(pkcs8.as_ref().to_vec()))
+}
+
+/// Logs a keys.db failure where the caller has no error to give it (opening).
+fn logged<T>(result: Result<T, KeyError>) -> Option<T> {
+    result.map_err(|e| tracing::warn!("keys.db: {e}")).ok()
+}
+
 pub(super) fn after(at: Timestamp, span: Duration) -> Timestamp {
     Timestamp(at.0.saturating_add(u64::try_from(span.as_millis()).unwrap_or(u64::MAX)))
 }
@@ -95,8 +107,43 @@ impl Keyring {
         policy: KeyPolicy,
         now: Timestamp,
     ) -> Result<Self, KeyError> {
-        let _ = profile_dir;
-        Self::in_memory(identity, policy, now)
+        let store = Store::open(profile_dir)?;
+        let signing_pkcs8 = match store.device(identity.id())? {
+            Some(pkcs8) => pkcs8,
+            None => {
+                let pkcs8 = new_signing_key()?;
+                store.save_device(identity.id(), &pkcs8)?;
+                pkcs8
+            }
+        };
+        let own = store.own_keys()?;
+        let mut keyring = Self::with(identity, policy, signing_pkcs8, Some(store))?;
+        keyring.own = own;
+        if keyring.own.is_empty() {
+            keyring.new_sealing_key(now)?;
+        }
+        keyring.erase_expired(now);
+        Ok(keyring)
+    }
+
+    fn with(
+        identity: &Identity,
+        policy: KeyPolicy,
+        signing_pkcs8: Zeroizing<Vec<u8>>,
+        store: Option<Store>,
+    ) -> Result<Self, KeyError> {
+        let signing = Ed25519KeyPair::from_pkcs8(&signing_pkcs8).map_err(|_| KeyError::Damaged)?;
+        Ok(Self {
+            identity: identity.clone(),
+            policy,
+            signing,
+            own: Vec::new(),
+            peers: HashMap::new(),
+            boxes: HashMap::new(),
+            outbound: HashMap::new(),
+            inbound: HashMap::new(),
+            store,
+        })
     }
 
     /// A keyring that lives only in memory (tests, or a profile without a folder).
@@ -108,21 +155,7 @@ impl Keyring {
         policy: KeyPolicy,
         now: Timestamp,
     ) -> Result<Self, KeyError> {
-        let rng = ring::rand::SystemRandom::new();
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Generate)?;
-        let signing_pkcs8 = Zeroizing::new(pkcs8.as_ref().to_vec());
-        let signing = Ed25519KeyPair::from_pkcs8(&signing_pkcs8).map_err(|_| KeyError::Generate)?;
-        let mut keyring = Self {
-            identity: identity.clone(),
-            policy,
-            signing,
-            signing_pkcs8,
-            own: Vec::new(),
-            peers: HashMap::new(),
-            boxes: HashMap::new(),
-            outbound: HashMap::new(),
-            inbound: HashMap::new(),
-        };
+        let mut keyring = Self::with(identity, policy, new_signing_key()?, None)?;
         keyring.new_sealing_key(now)?;
         Ok(keyring)
     }
@@ -159,6 +192,10 @@ impl Keyring {
             retired: None,
             bundle,
         });
+        if let Some(store) = &self.store {
+            let own = &self.own;
+            store.immediate(|| own.iter().try_for_each(|key| store.save_own_key(key)))?;
+        }
         Ok(())
     }
 
@@ -167,6 +204,10 @@ impl Keyring {
     /// # Errors
     /// If a new key cannot be made or stored.
     pub fn bundle(&mut self, now: Timestamp) -> Result<KeyBundle, KeyError> {
+        if let Some(store) = &self.store {
+            // Another process of this profile may have rotated.
+            self.own = store.own_keys()?;
+        }
         let due = self
             .own
             .last()
@@ -193,6 +234,34 @@ impl Keyring {
         for peer in self.peers.values_mut() {
             peer.bundles
                 .retain(|known| after(known.expires, keep) > now);
+        }
+        if let Some(store) = &self.store {
+            let millis = u64::try_from(keep.as_millis()).unwrap_or(u64::MAX);
+            logged(store.erase(Timestamp(now.0.saturating_sub(millis))));
+        }
+    }
+
+    /// Reads `owner`'s bundles again from keys.db (another process may have learned
+    /// them).
+    fn reload_peer(&mut self, owner: ClientId) {
+        let Some(store) = &self.store else { return };
+        if let Some((looked_up, bundles)) = logged(store.peer(owner)) {
+            let peer = self.peers.entry(owner).or_default();
+            peer.looked_up |= looked_up;
+            for known in bundles {
+                if !peer.bundles.iter().any(|k| k.sealing == known.sealing) {
+                    peer.bundles.push(known);
+                }
+            }
+        }
+    }
+
+    /// Reads this device's sealing keys again (another process may have rotated).
+    fn reload_own(&mut self) {
+        if let Some(store) = &self.store
+            && let Some(own) = logged(store.own_keys())
+        {
+            self.own = own;
         }
     }
 
@@ -233,6 +302,9 @@ impl Keyring {
                     expires: candidate.expires,
                 });
             }
+        }
+        if let Some(store) = &self.store {
+            logged(store.save_peer(owner, &peer.bundles));
         }
         if usable {
             Ok(())
@@ -298,6 +370,9 @@ impl Keyring {
         payload: &Payload,
         now: Timestamp,
     ) -> Result<Sealed, SealError> {
+        if !self.can_seal_to(to, now) {
+            self.reload_peer(to);
+        }
         let Some(theirs) = self.sealing_key_of(to, now) else {
             let looked_up = to == self.me() || self.peers.get(&to).is_some_and(|p| p.looked_up);
             return Err(if looked_up {
@@ -340,13 +415,22 @@ impl Keyring {
         sealed: &Sealed,
         now: Timestamp,
     ) -> Result<Payload, Problem> {
-        let _ = now;
         let envelope = envelope::decode_direct(sealed)?;
+        if !self.own.iter().any(|key| key.id == envelope.to_key) {
+            self.reload_own();
+            self.erase_expired(now);
+        }
         let mine = self
             .own
             .iter()
             .position(|key| key.id == envelope.to_key)
             .ok_or(Problem::NotForMe)?;
+        if !self
+            .known(from)
+            .any(|known| known.sealing == envelope.from_key)
+        {
+            self.reload_peer(from);
+        }
         if !self
             .known(from)
             .any(|known| known.sealing == envelope.from_key)
@@ -386,6 +470,14 @@ impl Keyring {
         now: Timestamp,
     ) -> Result<RoomSealed, SealError> {
         let me = self.me();
+        for &member in members {
+            if member != me
+                && !self.can_seal_to(member, now)
+                && !self.peers.get(&member).is_some_and(|p| p.looked_up)
+            {
+                self.reload_peer(member);
+            }
+        }
         let need: Vec<ClientId> = members
             .iter()
             .copied()
@@ -398,6 +490,39 @@ impl Keyring {
         if !need.is_empty() {
             return Err(SealError::NeedKeys(need));
         }
+        let Some(store) = self.store.take() else {
+            return self.seal_room_now(room, members, id, payload, now);
+        };
+        // Another process of this profile may seal to the room too: the session is
+        // read, advanced and written back in one transaction.
+        let result = store.immediate(|| {
+            match store.outbound(&room)? {
+                Some(session) => self.outbound.insert(room, session),
+                None => self.outbound.remove(&room),
+            };
+            let sealed = self.seal_room_now(room, members, id, payload, now)?;
+            if let Some(session) = self.outbound.get(&room) {
+                store.save_outbound(&room, session)?;
+                let own = (me, session.session);
+                if let Some(inbound) = self.inbound.get(&own) {
+                    store.save_inbound(own.0, own.1, inbound)?;
+                }
+            }
+            Ok(sealed)
+        });
+        self.store = Some(store);
+        result
+    }
+
+    fn seal_room_now(
+        &mut self,
+        room: Target,
+        members: &[ClientId],
+        id: MsgId,
+        payload: &Payload,
+        now: Timestamp,
+    ) -> Result<RoomSealed, SealError> {
+        let me = self.me();
         let stale = self.outbound.get(&room).is_none_or(|session| {
             session.index >= self.policy.room_messages
                 || after(session.created, ROOM_SESSION_AGE) <= now
@@ -493,6 +618,9 @@ impl Keyring {
     /// session, which removed members never get.
     pub fn end_room(&mut self, room: Target) {
         self.outbound.remove(&room);
+        if let Some(store) = &self.store {
+            logged(store.end_outbound(&room));
+        }
     }
 
     /// Opens a room envelope the hub says `from` sent to `room`.
@@ -509,10 +637,14 @@ impl Keyring {
         now: Timestamp,
     ) -> Result<Opened, Problem> {
         let envelope = envelope::decode_room(sealed)?;
-        let session = self
-            .inbound
-            .get_mut(&(from, envelope.session))
-            .ok_or(Problem::NoRoomKey)?;
+        let at = (from, envelope.session);
+        if !self.inbound.contains_key(&at)
+            && let Some(store) = &self.store
+            && let Some(Some(session)) = logged(store.inbound(from, envelope.session))
+        {
+            self.inbound.insert(at, session);
+        }
+        let session = self.inbound.get_mut(&at).ok_or(Problem::NoRoomKey)?;
         if session.room != room {
             return Err(Problem::Tampered);
         }
@@ -540,6 +672,13 @@ impl Keyring {
         );
         let digest = envelope::room_digest(&room, &from, &envelope.session, envelope.index, id);
         let payload = envelope::read_plaintext(&digest, &plain)?;
+        if let Some(store) = &self.store
+            && logged(store.mark_opened(from, envelope.session, envelope.index, now)) == Some(false)
+        {
+            // Another process of this profile opened it already.
+            session.mark(envelope.index, now);
+            return Err(Problem::Replayed);
+        }
         session.mark(envelope.index, now);
         Ok(Opened {
             payload,
@@ -561,6 +700,9 @@ impl Keyring {
         now: Timestamp,
     ) -> Result<(), Problem> {
         if !self.known(from).any(|known| known.signing == key.signing) {
+            self.reload_peer(from);
+        }
+        if !self.known(from).any(|known| known.signing == key.signing) {
             return Err(Problem::UnknownSender);
         }
         if let Some(have) = self.inbound.get(&(from, key.session))
@@ -569,19 +711,25 @@ impl Keyring {
             return Ok(());
         }
         let chain = Zeroizing::new(key.chain);
-        self.inbound.insert(
-            (from, key.session),
-            Inbound {
-                room: key.room,
-                signing: key.signing,
-                first: key.index,
-                chain_first: chain.clone(),
-                cursor: key.index,
-                chain_cursor: chain,
-                opened: BTreeSet::new(),
-                last_used: now,
-            },
-        );
+        let opened = self
+            .inbound
+            .remove(&(from, key.session))
+            .map(|old| old.opened)
+            .unwrap_or_default();
+        let session = Inbound {
+            room: key.room,
+            signing: key.signing,
+            first: key.index,
+            chain_first: chain.clone(),
+            cursor: key.index,
+            chain_cursor: chain,
+            opened,
+            last_used: now,
+        };
+        if let Some(store) = &self.store {
+            logged(store.save_inbound(from, key.session, &session));
+        }
+        self.inbound.insert((from, key.session), session);
         Ok(())
     }
 }
