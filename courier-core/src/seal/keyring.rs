@@ -231,6 +231,8 @@ impl Keyring {
         self.boxes.retain(|(mine, _), _| live.contains(mine));
         self.inbound
             .retain(|_, session| after(session.last_used, keep) > now);
+        self.outbound
+            .retain(|_, session| after(session.created, keep) > now);
         for peer in self.peers.values_mut() {
             peer.bundles
                 .retain(|known| after(known.expires, keep) > now);
