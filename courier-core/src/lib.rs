@@ -20,6 +20,7 @@
 //! - [`transfer`]: direct file transfer: brokered by the hub, peer to peer, verified,
 //!   resumable; [`transfer::Sender`] and [`transfer::Receiver`] are its machines.
 //! - [`contacts`]: the contact list as front ends keep it (resolve, search, look-alikes).
+//! - [`safety`]: safety numbers, the 60 digits two people compare to trust each other's device.
 //! - [`history`]: a client's messages and kept transfers on one hub, kept and searchable.
 //! - [`sqlite`]: how Courier's database files are opened, checked and migrated.
 //! - [`discovery`]: hubs advertised and found on the local network (mDNS), and what a
@@ -34,13 +35,13 @@
 //!
 //! # Rooms and arrows
 //! An arrow is "uses"; none points back.
-//! - Leaves: [`limits`], [`units`]; [`proto`] uses [`limits`]; [`text`] uses [`proto`].
+//! - Leaves: [`limits`], [`units`]; [`proto`] uses [`limits`]; [`text`] and [`safety`] use [`proto`].
 //! - The channel: [`identity`] → [`tls`] → [`net`]; [`auth`] beside them.
 //! - Storage: [`hub::db`] and [`history`] → [`sqlite`].
 //! - The machines and their drivers: [`hub`] → net, tls, auth, identity, sqlite, proto;
 //!   [`session`] → net, tls, auth, identity, proto; [`transfer`] → session (offers and
 //!   answers go through the hub), net, tls, identity, proto.
-//! - For front ends, over the machines: [`contacts`] → session, text; [`discovery`] →
+//! - For front ends, over the machines: [`contacts`] → session, text, identity (its verified marks); [`discovery`] →
 //!   contacts, identity, tls, net; [`doctor`] → discovery, session, transfer, contacts.
 
 pub mod auth;
@@ -54,6 +55,7 @@ pub mod identity;
 pub mod limits;
 pub mod net;
 pub mod proto;
+pub mod safety;
 pub mod session;
 pub mod sqlite;
 #[cfg(any(test, feature = "test-util"))]
