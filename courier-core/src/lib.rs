@@ -35,14 +35,16 @@
 //!
 //! # Rooms and arrows
 //! An arrow is "uses"; none points back.
-//! - Leaves: [`limits`], [`units`]; [`proto`] uses [`limits`]; [`text`] and [`safety`] use [`proto`].
+//! - Leaves: [`limits`], [`units`]; [`proto`] uses [`limits`]; [`text`] and [`safety`] use
+//!   [`proto`].
 //! - The channel: [`identity`] → [`tls`] → [`net`]; [`auth`] beside them.
 //! - Storage: [`hub::db`] and [`history`] → [`sqlite`].
 //! - The machines and their drivers: [`hub`] → net, tls, auth, identity, sqlite, proto;
 //!   [`session`] → net, tls, auth, identity, proto; [`transfer`] → session (offers and
 //!   answers go through the hub), net, tls, identity, proto.
-//! - For front ends, over the machines: [`contacts`] → session, text, identity (its verified marks); [`discovery`] →
-//!   contacts, identity, tls, net; [`doctor`] → discovery, session, transfer, contacts.
+//! - For front ends, over the machines: [`contacts`] → session, text, identity (its verified
+//!   marks); [`discovery`] → contacts, identity, tls, net; [`doctor`] → discovery,
+//!   session, transfer, contacts.
 
 pub mod auth;
 pub mod contacts;
