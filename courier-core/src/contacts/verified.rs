@@ -119,8 +119,8 @@ impl Verified {
     /// # Errors
     /// If the file cannot be read, or is damaged.
     pub fn conflict(&self, id: ClientId, name: &str) -> Result<Option<Conflict>, Error> {
-        let marks = self.load()?;
-        Ok(conflict_in(&marks, id, name))
+        let marks: Vec<Mark> = self.load()?.into_values().collect();
+        Ok(conflict_among(&marks, id, name))
     }
 
     /// [`Verified::conflict`] for every `(id, name)` at once (one read of the file).
@@ -131,10 +131,10 @@ impl Verified {
         &self,
         devices: impl IntoIterator<Item = (ClientId, &'a str)>,
     ) -> Result<Vec<Conflict>, Error> {
-        let marks = self.load()?;
+        let marks: Vec<Mark> = self.load()?.into_values().collect();
         Ok(devices
             .into_iter()
-            .filter_map(|(id, name)| conflict_in(&marks, id, name))
+            .filter_map(|(id, name)| conflict_among(&marks, id, name))
             .collect())
     }
 
@@ -177,8 +177,9 @@ impl Verified {
     }
 }
 
-fn conflict_in(marks: &BTreeMap<ClientId, Mark>, id: ClientId, name: &str) -> Option<Conflict> {
-    if marks.contains_key(&id) {
+/// [`Verified::conflict`] over marks already read (a front end keeps them in memory).
+pub fn conflict_among(marks: &[Mark], id: ClientId, name: &str) -> Option<Conflict> {
+    if marks.iter().any(|m| m.id == id) {
         return None;
     }
     let key = name_key(name);
@@ -186,7 +187,7 @@ fn conflict_in(marks: &BTreeMap<ClientId, Mark>, id: ClientId, name: &str) -> Op
         return None;
     }
     marks
-        .values()
+        .iter()
         .find(|m| m.id != id && name_key(&m.name) == key)
         .map(|m| Conflict {
             verified: m.clone(),
