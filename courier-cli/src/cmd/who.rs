@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use courier_core::contacts::conflict_among;
 
 use crate::args::WhoArgs;
 use crate::client::Client;
@@ -17,7 +18,7 @@ pub(crate) async fn run(args: WhoArgs) -> Result<ExitCode> {
     let mut out = String::new();
     for c in client.contacts.sorted() {
         let verified = marks.iter().any(|m| m.id == c.id);
-        let conflict = client.conflict(c.id)?;
+        let conflict = conflict_among(&marks, c.id, &c.profile.name);
         if args.json {
             let mut line = output::contact_json(c);
             line["verified"] = verified.into();

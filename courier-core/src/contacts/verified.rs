@@ -179,7 +179,7 @@ impl Verified {
 
 /// [`Verified::conflict`] over marks already read (a front end keeps them in memory).
 pub fn conflict_among(marks: &[Mark], id: ClientId, name: &str) -> Option<Conflict> {
-    if marks.iter().any(|m| m.id == id) {
+    if marks.is_empty() || marks.iter().any(|m| m.id == id) {
         return None;
     }
     let key = name_key(name);
