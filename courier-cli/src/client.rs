@@ -22,7 +22,7 @@ use crate::output::safe;
 use crate::password;
 
 mod named;
-mod trust;
+pub(crate) mod trust;
 
 pub(crate) type Updates = Pin<Box<dyn Stream<Item = Update> + Send>>;
 

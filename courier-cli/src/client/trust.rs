@@ -28,9 +28,10 @@ impl Client {
         }
         if let Some(c) = self.conflict(id)? {
             let name = safe(&c.name);
+            let arg = shell_word(who.trim());
             bail!(
                 "{name:?} is now device {} but you verified {name:?} as device {}: compare \
-                 safety numbers with `courier verify {name}`, then `courier verify {name} \
+                 safety numbers with `courier verify {arg}`, then `courier verify {arg} \
                  --mark` to trust the new device (or address a device by its id)",
                 c.new.short(),
                 c.verified.id.short(),
@@ -51,10 +52,38 @@ impl Client {
     }
 }
 
+/// `word` as one word for a shell: quoted when it holds anything but letters, digits and
+/// `-_.`.
+pub(crate) fn shell_word(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        safe(word)
+    } else {
+        format!("'{}'", safe(&word.replace('\'', r"'\''")))
+    }
+}
+
 /// Whether `who` names `id` by its id (a prefix of it), not by a name.
 fn by_id(who: &str, id: ClientId) -> bool {
     let who = who.trim();
     who.len() >= MIN_ID_PREFIX
         && who.bytes().all(|b| b.is_ascii_hexdigit())
         && id.matches_prefix(who)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Proves the way out the refusal names can be pasted into a shell as it is: a name
+    /// with a space or a quote comes quoted, a plain one bare.
+    #[test]
+    fn the_refusal_quotes_names_for_the_shell() {
+        assert_eq!(shell_word("bob"), "bob");
+        assert_eq!(shell_word("Bob Smith"), "'Bob Smith'");
+        assert_eq!(shell_word("o'neil"), r"'o'\''neil'");
+    }
 }

@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::args::VerifyArgs;
 use crate::client::Client;
+use crate::client::trust::shell_word;
 use crate::output::{self, safe};
 
 pub(crate) async fn run(args: VerifyArgs) -> Result<ExitCode> {
@@ -73,7 +74,7 @@ pub(crate) async fn run(args: VerifyArgs) -> Result<ExitCode> {
             "Compare it with the number on {shown}'s screen (`courier verify` there, or your \
              profile page in their app). If every digit matches, run `courier verify {} \
              --mark`.\n",
-            args.who.trim()
+            shell_word(args.who.trim())
         ));
     }
     if let Some(c) = &conflict {
