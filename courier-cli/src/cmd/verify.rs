@@ -71,8 +71,8 @@ pub(crate) async fn run(args: VerifyArgs) -> Result<ExitCode> {
     out.push('\n');
     if !args.mark && !args.unmark {
         out.push_str(&format!(
-            "Compare it with the number on {shown}'s screen (`courier verify` there, or your \
-             profile page in their app). If every digit matches, run `courier verify {} \
+            "Compare it with the number on {shown}'s screen (`courier verify` there, or \
+             Safety number in their app). If every digit matches, run `courier verify {} \
              --mark`.\n",
             shell_word(args.who.trim())
         ));
