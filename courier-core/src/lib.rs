@@ -54,6 +54,7 @@ pub mod identity;
 pub mod limits;
 pub mod net;
 pub mod proto;
+pub mod seal;
 pub mod session;
 pub mod sqlite;
 #[cfg(any(test, feature = "test-util"))]
