@@ -343,7 +343,7 @@ pub(crate) struct HubArgs {
     /// "queue full".
     #[arg(long, value_name = "N", default_value_t = courier_core::limits::MAILBOX_ON_DISK)]
     pub(crate) offline_messages: usize,
-    /// File offers stored (names and sizes) for one offline contact, and from one sender,
+    /// File offers stored (sealed names and sizes) for one offline contact, and from one sender,
     /// until answered (`send --wait`); past it, the sender hears "too many offers".
     #[arg(long, value_name = "N", default_value_t = courier_core::limits::STORED_OFFERS)]
     pub(crate) offline_offers: usize,

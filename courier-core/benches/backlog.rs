@@ -20,7 +20,7 @@ use async_tungstenite::tungstenite::Message as WsMessage;
 use courier_core::hub::{self, db};
 use courier_core::identity::Identity;
 use courier_core::proto::{
-    self, ClientFrame, ClientId, Message, MsgId, Profile, ServerFrame, Target, Timestamp,
+    self, ClientFrame, ClientId, MsgId, Profile, SealedMessage, ServerFrame, Target, Timestamp,
 };
 
 #[path = "common/hub_process.rs"]
@@ -227,7 +227,8 @@ fn fill(dir: &std::path::Path, real: &[Identity], members: usize, messages: usiz
             .collect();
         database.write(&records).unwrap();
     }
-    let text = "x".repeat(100);
+    // A 100-byte text sealed: about 100 bytes of envelope around it.
+    let sealed = courier_core::proto::Sealed::from(vec![b'x'; 200]);
     let recipients = RECIPIENTS.min(members);
     let mut n = 0;
     while n < messages {
@@ -237,11 +238,11 @@ fn fill(dir: &std::path::Path, real: &[Identity], members: usize, messages: usiz
                 let to = ids[k % recipients];
                 db::Record::Message {
                     to,
-                    message: Arc::new(Message {
+                    message: Arc::new(SealedMessage {
                         id: MsgId(k as u64),
                         from: ids[(k + 1) % members],
                         to: Target::Client(to),
-                        text: text.clone(),
+                        sealed: sealed.clone(),
                         // Now: the hub keeps messages for 30 days.
                         time: Timestamp::now(),
                         seq: None,

@@ -27,14 +27,15 @@ const PW: &str = "bench password";
 /// second (frames handed to the other members' connections).
 fn route(sim: &mut Sim, to: Target, n: u64, first_id: u64) -> f64 {
     let conn = sim.clients[0].conn;
-    let text = "x".repeat(100);
+    // A 100-byte text sealed: about 100 bytes of envelope around it.
+    let sealed = courier_core::proto::Sealed::from(vec![b'x'; 200]);
     let mut delivered = 0u64;
     let start = Instant::now();
     for k in 0..n {
         let frame = ClientFrame::Send {
             id: MsgId(first_id + k),
             to,
-            text: text.clone(),
+            sealed: sealed.clone(),
         };
         sim.hub.handle_frame(conn, frame, sim.now);
         while let Some(t) = sim.hub.poll_transmit() {

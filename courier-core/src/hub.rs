@@ -71,6 +71,7 @@ mod conn;
 pub mod db;
 mod groups;
 pub mod home;
+mod keys;
 mod limit;
 mod login;
 mod mailbox;

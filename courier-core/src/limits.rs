@@ -152,6 +152,10 @@ pub const FRAME_BURST: u32 = 200;
 pub const AVATAR_REQUESTS_PER_SEC: u32 = 10;
 /// Avatars it may ask for at once (an app asks for every contact's at login).
 pub const AVATAR_REQUEST_BURST: u32 = 100;
+/// Key bundle requests ([`crate::proto::ClientFrame::GetKeys`]) per second per connection.
+pub const KEY_REQUESTS_PER_SEC: u32 = 20;
+/// Key bundle requests at once (a first message to a large group asks for every member's).
+pub const KEY_REQUEST_BURST: u32 = 200;
 /// A member's picture changes at most this often: every change costs every other member
 /// a download.
 pub const AVATAR_CHANGE_EVERY: Duration = Duration::from_secs(60);

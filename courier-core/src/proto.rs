@@ -7,6 +7,7 @@
 
 mod close;
 mod codec;
+mod envelope;
 mod frame;
 mod group;
 mod id;
@@ -18,6 +19,7 @@ mod transfer;
 pub use close::CloseReason;
 pub use codec::{DecodeError, decode_client, decode_server, encode};
 pub(crate) use codec::{decode_any, encode_into};
+pub use envelope::{SealedMessage, SealedOffer, offer_digest};
 pub use frame::{
     AvatarId, ClientFrame, Contact, ContactCard, Delivery, ErrorCode, ID_LIKE_NAME, LoginRejection,
     Message, Presence, Profile, ProfileError, Reach, RejectReason, ServerFrame, Target,
@@ -28,13 +30,16 @@ pub use group::{
     MAX_ADD_AT_ONCE, Role, Seq, clean_group_name,
 };
 pub use id::{ClientId, MsgId, Timestamp};
-pub use keys::{KeyBundle, KeyId, MAX_BUNDLE_CERT, MAX_BUNDLE_SIGNATURE, MAX_SEALED, Sealed};
+pub use keys::{
+    BUNDLE_VERSION, KeyBundle, KeyId, MAX_BUNDLE_CERT, MAX_BUNDLE_SIGNATURE, MAX_SEALED,
+    MAX_SEALED_TEXT, Sealed,
+};
 pub use transfer::{
     Declined, FileEntry, IncomingOffer, LinkTest, Manifest, ManifestError, OfferRefusal, Ticket,
     TicketInfo, TransferEnd, TransferId,
 };
 
 /// The protocol version this build speaks; carried by the first frame of each side.
-pub const PROTOCOL_VERSION: u32 = 9;
+pub const PROTOCOL_VERSION: u32 = 10;
 /// The only WebSocket path the hub answers.
 pub const WS_PATH: &str = "/courier/v1";

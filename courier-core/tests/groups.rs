@@ -474,10 +474,11 @@ both!(
             let message_at = seen
                 .iter()
                 .position(|f| match f {
-                    proto::ServerFrame::GroupPage { entries, .. } => entries.iter().any(
-                        |e| matches!(e, GroupEntry::Message(m) if m.text == "while bob pages"),
-                    ),
-                    proto::ServerFrame::Message(m) => m.text == "while bob pages",
+                    // The group's only message ("while bob pages"; sealed on the wire).
+                    proto::ServerFrame::GroupPage { entries, .. } => entries
+                        .iter()
+                        .any(|e| matches!(e, GroupEntry::Message(m) if m.to == Target::Group(g))),
+                    proto::ServerFrame::Message(m) => m.to == Target::Group(g),
                     _ => false,
                 })
                 .expect("the message came");

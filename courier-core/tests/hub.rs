@@ -355,7 +355,7 @@ both!(frames_before_login_close_with_policy_violation, || async {
         raw.send_frame(&ClientFrame::Send {
             id: MsgId(1),
             to: Target::Everyone,
-            text: "x".into(),
+            sealed: courier_core::proto::Sealed::from(b"x".to_vec()),
         })
         .await;
         assert_eq!(raw.close_code().await, Some(1008));

@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_tungstenite::tungstenite::Message as WsMessage;
 use common::*;
 use courier_core::identity::Identity;
-use courier_core::proto::{ClientFrame, LinkTest, Manifest, OfferRefusal, ServerFrame};
+use courier_core::proto::{ClientFrame, LinkTest, OfferRefusal, ServerFrame};
 use courier_core::session::{Event, Update};
 use courier_core::transfer::wire::{self, Control, Incoming};
 use courier_core::transfer::{self, Error, Options, Route};
@@ -195,10 +195,8 @@ async fn hostile_offer(
         .send_frame(&ClientFrame::Offer {
             tag: 1,
             to,
-            manifest: Manifest {
-                test: Some(LinkTest::Direct),
-                ..Manifest::default()
-            },
+            sealed: courier_core::proto::Sealed::default(),
+            test: Some(LinkTest::Direct),
             addrs,
             wait: false,
         })

@@ -92,6 +92,14 @@ fn pictures_asked_for_at_login_never_drop_the_asker_async_std() {
 
 /// Twelve members offer Bob files with long lists of names at the same moment: every
 /// offer reaches him, and he stays connected.
+/// The envelope a client would send for `manifest`: its names and sizes plus about 100
+/// bytes of sealing (the hub sees only how big it is).
+fn sealed_like(manifest: &courier_core::proto::Manifest) -> courier_core::proto::Sealed {
+    let mut bytes = courier_core::proto::encode(manifest);
+    bytes.extend_from_slice(&[0; 100]);
+    courier_core::proto::Sealed::from(bytes)
+}
+
 #[test]
 fn many_big_offers_at_once_reach_their_recipient_whole() {
     run_smol(|| async {
@@ -106,11 +114,13 @@ fn many_big_offers_at_once_reach_their_recipient_whole() {
             sleep(Duration::from_millis(300)).await;
             let manifest = manifest_of(limits::MAX_MANIFEST_BYTES - 4096);
             assert!(manifest.validate().is_ok());
+            let sealed = sealed_like(&manifest);
             for (tag, s) in senders.iter_mut().enumerate() {
                 let offer = ClientFrame::Offer {
                     tag: tag as u32,
                     to: bob.id,
-                    manifest: manifest.clone(),
+                    sealed: sealed.clone(),
+                    test: None,
                     addrs: Vec::new(),
                     wait: false,
                 };
@@ -119,7 +129,7 @@ fn many_big_offers_at_once_reach_their_recipient_whole() {
             let mut from = BTreeSet::<ClientId>::new();
             let all = read_until(&mut bob, |f| {
                 if let ServerFrame::Offer(o) = f {
-                    assert_eq!(o.manifest, manifest);
+                    assert_eq!(o.sealed, sealed);
                     from.insert(o.from);
                 }
                 from.len() == senders.len()
@@ -151,11 +161,13 @@ fn an_oversized_offer_is_refused_at_the_sender() {
             let manifest = manifest_of(480 * 1024);
             assert!(courier_core::proto::encode(&manifest).len() < limits::MAX_MESSAGE - 1024);
             assert_eq!(manifest.validate(), Err(ManifestError::TooLong));
+            let sealed = sealed_like(&manifest);
             for (tag, wait) in [(1, false), (2, true)] {
                 let offer = ClientFrame::Offer {
                     tag,
                     to: bob.id,
-                    manifest: manifest.clone(),
+                    sealed: sealed.clone(),
+                    test: None,
                     addrs: Vec::new(),
                     wait,
                 };
@@ -180,7 +192,7 @@ fn an_oversized_offer_is_refused_at_the_sender() {
             let text = ClientFrame::Send {
                 id: courier_core::proto::MsgId(7),
                 to: courier_core::proto::Target::Client(bob.id),
-                text: "still here?".into(),
+                sealed: courier_core::proto::Sealed::from(b"still here?".to_vec()),
             };
             ada.send_frame(&text).await;
             let next = read_until(&mut bob, |f| {

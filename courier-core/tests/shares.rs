@@ -212,7 +212,11 @@ fn one_sender_keeps_only_its_share_of_offers() {
                 raw.send_frame(&ClientFrame::Offer {
                     tag,
                     to,
-                    manifest: manifest.clone(),
+                    // The names as a client seals them (the hub sees bytes only).
+                    sealed: courier_core::proto::Sealed::from(courier_core::proto::encode(
+                        manifest,
+                    )),
+                    test: None,
                     addrs: Vec::new(),
                     wait: true,
                 })

@@ -50,6 +50,7 @@ fn contact(n: u32) -> Contact {
             presence: Presence::Available,
             status: String::new(),
             avatar: None,
+            keys: None,
         },
         online: true,
         last_seen: Timestamp(1_700_000_000_000),

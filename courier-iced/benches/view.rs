@@ -38,6 +38,7 @@ fn contact(n: u32) -> Contact {
                 String::new()
             },
             avatar: None,
+            keys: None,
         },
         online: !n.is_multiple_of(5),
         last_seen: Timestamp(1_700_000_000_000),

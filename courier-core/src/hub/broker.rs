@@ -14,7 +14,7 @@ use super::paced::Paced;
 use super::{CloseReason, ConnId, Hub, Phase, Transmit, db};
 use crate::limits;
 use crate::proto::{
-    ClientId, Declined, ErrorCode, IncomingOffer, LinkTest, Manifest, ManifestError, OfferRefusal,
+    ClientId, Declined, ErrorCode, LinkTest, ManifestError, OfferRefusal, Sealed, SealedOffer,
     ServerFrame, Ticket, TicketInfo, Timestamp, TransferEnd, TransferId,
 };
 
@@ -22,16 +22,16 @@ mod stored;
 
 /// A transfer the hub knows about.
 pub(super) struct Brokered {
-    /// The offer's [`Manifest::digest`]: tickets are bound to it.
+    /// The offer's [`SealedOffer::digest`]: tickets are bound to it.
     digest: [u8; 32],
     from: ClientId,
     /// The sender's connection; `None` while the sender of a stored offer is away.
     from_conn: Option<ConnId>,
     to: ClientId,
     addrs: Vec<SocketAddr>,
-    files: usize,
-    /// What is offered: the recipient is handed it as its outbox drains.
-    manifest: Arc<Manifest>,
+    /// What is offered, sealed (the hub never sees the names, sizes or how many): the
+    /// recipient is handed it as its outbox drains.
+    sealed: Arc<Sealed>,
     /// When it was offered.
     created: Timestamp,
     /// A link test: its way, and the address the hub sees the prober at (the answering
@@ -43,7 +43,7 @@ pub(super) struct Brokered {
     stored: Option<StoredSize>,
 }
 
-/// What a stored offer counts against: its manifest's encoded size.
+/// What a stored offer counts against: its envelope's size.
 pub(super) struct StoredSize {
     bytes: usize,
 }
@@ -72,7 +72,7 @@ enum State {
 pub(super) struct Broker {
     transfers: HashMap<TransferId, Brokered>,
     tickets: HashMap<Ticket, TransferId>,
-    /// Bytes of the stored offers' manifests.
+    /// Bytes of the stored offers' envelopes.
     stored_offer_bytes: usize,
     /// How many offers are stored.
     stored_offer_count: usize,
@@ -185,7 +185,7 @@ impl Hub {
         client: ClientId,
         tag: u32,
         to: ClientId,
-        manifest: Manifest,
+        (sealed, test): (Sealed, Option<LinkTest>),
         addrs: Vec<SocketAddr>,
         wait: bool,
         now: Instant,
@@ -208,14 +208,22 @@ impl Hub {
         if addrs.len() > limits::MAX_ADDRS {
             return refuse(self, OfferRefusal::TooManyAddresses);
         }
-        if let Err(e) = manifest.validate() {
+        // The envelope's bounds are all the hub checks: names, sizes and how many files are
+        // sealed (the sender refuses an answer that names a file it did not offer).
+        let invalid = match test {
+            Some(_) if !sealed.is_empty() => Some(ManifestError::TestWithFiles),
+            None if sealed.is_empty() => Some(ManifestError::Empty),
+            _ if !sealed.within_bounds() => Some(ManifestError::TooLong),
+            _ => None,
+        };
+        if let Some(e) = invalid {
             return refuse(self, OfferRefusal::Invalid(e));
         }
         // A link test is for now or never.
-        let mut wait = wait && manifest.test.is_none();
+        let mut wait = wait && test.is_none();
         // Its answering side dials the prober back: only where we see the prober (its list
         // may name anyone's machine).
-        let test = match (manifest.test, self.conns.get(&conn)) {
+        let test = match (test, self.conns.get(&conn)) {
             (None, _) => None,
             (Some(way), Some(c)) => Some((way, c.peer.ip().to_canonical())),
             (Some(_), None) => return,
@@ -230,22 +238,25 @@ impl Hub {
             }
             _ => return refuse(self, OfferRefusal::NoSuchPeer),
         };
-        let bytes = crate::proto::encode(&manifest).len();
+        let bytes = sealed.len();
         // What the recipient will read must fit its frame limit, envelope and all (the
-        // manifest's own bound keeps this far off; this is the check at the edge).
-        let forwarded = ServerFrame::Offer(IncomingOffer {
+        // envelope's own bound keeps this far off; this is the check at the edge).
+        let forwarded = ServerFrame::Offer(SealedOffer {
             id: TransferId(u64::MAX),
             from: client,
-            manifest,
+            sealed,
+            test: test.map(|(way, _)| way),
             addrs: addrs.clone(),
             time: Some(Timestamp(u64::MAX)),
         });
         if crate::proto::encode(&forwarded).len() > limits::MAX_MESSAGE / 2 {
             return refuse(self, OfferRefusal::Invalid(ManifestError::TooLong));
         }
-        let ServerFrame::Offer(IncomingOffer { manifest, .. }) = forwarded else {
+        let ServerFrame::Offer(offer) = forwarded else {
             return;
         };
+        let digest = offer.digest();
+        let sealed = offer.sealed;
         if wait
             && !self
                 .broker
@@ -270,13 +281,11 @@ impl Hub {
                 break id;
             }
         };
-        let files = manifest.files.len();
-        let digest = manifest.digest();
         // The recipient must know the sender's card before the offer.
         if self.presence_pending.contains(&client) {
             self.flush_presence(now);
         }
-        let manifest = Arc::new(manifest);
+        let sealed = Arc::new(sealed);
         let created = self.wall(now);
         let stored = wait.then_some(StoredSize { bytes });
         if let Some(k) = &stored {
@@ -286,7 +295,7 @@ impl Hub {
                 id,
                 from: client,
                 to,
-                manifest: manifest.clone(),
+                sealed: sealed.clone(),
                 created,
             }));
         }
@@ -298,8 +307,7 @@ impl Hub {
                 from_conn: Some(conn),
                 to,
                 addrs,
-                files,
-                manifest,
+                sealed,
                 created,
                 test,
                 state: State::Offered,
@@ -331,10 +339,11 @@ impl Hub {
             .transfers
             .get(&id)
             .filter(|t| t.to == client && matches!(t.state, State::Offered))?;
-        Some(ServerFrame::Offer(IncomingOffer {
+        Some(ServerFrame::Offer(SealedOffer {
             id,
             from: t.from,
-            manifest: (*t.manifest).clone(),
+            sealed: (*t.sealed).clone(),
+            test: t.test.map(|(way, _)| way),
             // A stored offer's sender that is away listens nowhere yet.
             addrs: if t.from_conn.is_some() {
                 t.addrs.clone()
@@ -363,9 +372,13 @@ impl Hub {
         let mut sorted = files.clone();
         sorted.sort_unstable();
         sorted.dedup();
-        let valid = (!files.is_empty() || t.files == 0)
+        // The hub does not know how many files an offer holds (they are sealed): it checks
+        // the answer's shape, and the sender refuses indices past its list.
+        let valid = (t.test.is_none() || files.is_empty())
             && sorted.len() == files.len()
-            && sorted.iter().all(|&i| (i as usize) < t.files)
+            && sorted
+                .iter()
+                .all(|&i| (i as usize) < limits::MAX_OFFER_FILES)
             && addrs.len() <= limits::MAX_ADDRS;
         if !valid {
             return self.refuse_answer(conn, "invalid answer", now);

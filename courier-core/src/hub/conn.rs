@@ -43,6 +43,10 @@ pub(super) struct Conn {
     pub(super) frames: Bucket,
     pub(super) chat: Bucket,
     pub(super) profile: Bucket,
+    /// Key bundles published.
+    pub(super) publish: Bucket,
+    /// Key bundles asked for.
+    pub(super) keys: Bucket,
     pub(super) offers: Bucket,
     pub(super) avatars: Bucket,
     /// Typing notices (each fans out to its conversation): a small budget of their own,
@@ -83,6 +87,8 @@ impl Conn {
                 now,
             ),
             profile: Bucket::new(limits::PROFILE_RATE_PER_SEC, 1, now),
+            publish: Bucket::new(limits::PROFILE_RATE_PER_SEC, 2, now),
+            keys: Bucket::new(limits::KEY_REQUESTS_PER_SEC, limits::KEY_REQUEST_BURST, now),
             offers: Bucket::new(
                 limits::OFFER_RATE_PER_SEC,
                 limits::MAX_PENDING_OFFERS as u32,

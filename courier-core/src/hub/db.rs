@@ -28,6 +28,7 @@
 //! `owner.rs`: the owner's requests and what senders left; `groups.rs`: the groups.
 
 mod groups;
+mod keys;
 mod owner;
 mod read;
 mod schema;
@@ -39,7 +40,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::Connection;
 
 use crate::proto::{
-    ClientId, GroupEntry, GroupId, Manifest, Message, MsgId, Profile, Seq, Timestamp, TransferId,
+    ClientId, GroupEntry, GroupId, MsgId, Profile, SealedMessage, Seq, Timestamp, TransferId,
 };
 
 pub use self::groups::{StoredEntry, StoredGroup, StoredMember};
@@ -75,8 +76,9 @@ pub struct StoredOffer {
     pub from: ClientId,
     /// To whom.
     pub to: ClientId,
-    /// Names and sizes (shared with the hub, which stores it).
-    pub manifest: Arc<Manifest>,
+    /// The names and sizes, sealed to the recipient (shared with the hub, which stores
+    /// it).
+    pub sealed: Arc<crate::proto::Sealed>,
     /// When it was offered.
     pub created: Timestamp,
 }
@@ -89,6 +91,13 @@ pub enum Record {
     Member(Member),
     /// The hub forgot a member (its directory was full): forget it here too.
     Forget(ClientId),
+    /// A member's published keys changed: keep these (newest first), and only these.
+    Keys {
+        /// The member.
+        id: ClientId,
+        /// Its bundles.
+        bundles: Vec<crate::proto::KeyBundle>,
+    },
     /// A message for `to`, who is offline: store it until they acknowledge it. Only
     /// once it is written does the sender hear `stored`.
     Message {
@@ -96,7 +105,7 @@ pub enum Record {
         to: ClientId,
         /// The message, with its sender and time as the hub stamped them (shared with
         /// the hub, which stores it: its text is not copied to be written).
-        message: std::sync::Arc<Message>,
+        message: std::sync::Arc<SealedMessage>,
     },
     /// `to` acknowledged these messages (sender, id): forget them.
     Delivered {
@@ -228,7 +237,7 @@ pub struct Loaded {
     /// The recipient.
     pub to: ClientId,
     /// Its oldest messages.
-    pub messages: Vec<Message>,
+    pub messages: Vec<SealedMessage>,
     /// How many more wait after them.
     pub remaining: usize,
 }
@@ -263,6 +272,7 @@ impl Db {
     /// untouched.
     pub fn open(path: &Path) -> Result<Self, Error> {
         let conn = crate::sqlite::open(path, &schema::SCHEMA)?;
+        schema::after_sealing(&conn, path)?;
         Ok(Self {
             inner: Arc::new(Mutex::new(conn)),
             path: path.to_owned(),

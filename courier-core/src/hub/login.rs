@@ -306,6 +306,7 @@ impl Hub {
             contacts: first,
             more: next.is_some(),
             time: wall,
+            offline_days: self.offline_days(),
         };
         if let Some(c) = self.conns.get_mut(&conn) {
             c.contacts_next = next;

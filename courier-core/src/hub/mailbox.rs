@@ -14,17 +14,17 @@ use std::collections::{HashMap, VecDeque};
 
 use super::ConnId;
 use crate::limits;
-use crate::proto::{ClientId, Message, MsgId, RejectReason};
+use crate::proto::{ClientId, MsgId, RejectReason, SealedMessage};
 
-/// What a message costs the hub to store: its text and a fixed part for ids and time.
-fn cost(m: &Message) -> usize {
-    m.text.len() + 96
+/// What a message costs the hub to store: its envelope and a fixed part for ids and time.
+fn cost(m: &SealedMessage) -> usize {
+    m.sealed.len() + 96
 }
 
 #[derive(Debug, Default)]
 struct Mailbox {
     /// The oldest messages, in memory (on the disk too, with a database).
-    messages: VecDeque<Message>,
+    messages: VecDeque<SealedMessage>,
     /// Messages after those, on the disk only.
     on_disk: usize,
     /// A page is being read from the disk.
@@ -48,7 +48,7 @@ pub(super) enum Page {
     /// Nothing: the mailbox is empty, or a page is on its way or being read.
     None,
     /// Send this page.
-    Send(Vec<Message>),
+    Send(Vec<SealedMessage>),
     /// Read up to this many of the oldest messages from the disk first.
     Fetch(usize),
 }
@@ -197,7 +197,7 @@ impl Mailboxes {
     pub(super) fn store(
         &mut self,
         to: ClientId,
-        m: Message,
+        m: SealedMessage,
         young: bool,
     ) -> Result<(), RejectReason> {
         self.reserve(to, &m, young)?;
@@ -213,7 +213,7 @@ impl Mailboxes {
     pub(super) fn reserve(
         &mut self,
         to: ClientId,
-        m: &Message,
+        m: &SealedMessage,
         young: bool,
     ) -> Result<(), RejectReason> {
         let c = cost(m);
@@ -265,7 +265,7 @@ impl Mailboxes {
     /// Stores a reserved message, now on the disk: in memory too while `to` is online
     /// and nothing older waits on the disk (it is about to be handed over), else on
     /// the disk only.
-    pub(super) fn commit_written(&mut self, to: ClientId, m: Message, online: bool) {
+    pub(super) fn commit_written(&mut self, to: ClientId, m: SealedMessage, online: bool) {
         let mailbox = self.boxes.entry(to).or_default();
         mailbox.pending = mailbox.pending.saturating_sub(1);
         if online && mailbox.on_disk == 0 && !mailbox.fetching {
@@ -276,7 +276,7 @@ impl Mailboxes {
     }
 
     /// Stores a reserved message in memory (a hub without a database).
-    pub(super) fn commit(&mut self, to: ClientId, m: Message) {
+    pub(super) fn commit(&mut self, to: ClientId, m: SealedMessage) {
         let mailbox = self.boxes.entry(to).or_default();
         mailbox.pending = mailbox.pending.saturating_sub(1);
         mailbox.messages.push_back(m);
@@ -289,7 +289,7 @@ impl Mailboxes {
     pub(super) fn loaded(
         &mut self,
         to: ClientId,
-        page: Vec<Message>,
+        page: Vec<SealedMessage>,
         remaining: usize,
         online: bool,
     ) {
@@ -327,7 +327,7 @@ impl Mailboxes {
 
     /// Forgets the messages in memory that `which` picks (by recipient and message), but
     /// never a page on its way (it is the recipient's now). Returns how many.
-    fn forget_in_memory(&mut self, which: impl Fn(ClientId, &Message) -> bool) -> usize {
+    fn forget_in_memory(&mut self, which: impl Fn(ClientId, &SealedMessage) -> bool) -> usize {
         let mut gone = 0;
         let mut emptied = Vec::new();
         for (&to, mailbox) in &mut self.boxes {
@@ -382,7 +382,7 @@ impl Mailboxes {
     }
 
     /// Gives up a reserved message (it could not be written).
-    pub(super) fn release(&mut self, to: ClientId, m: &Message) {
+    pub(super) fn release(&mut self, to: ClientId, m: &SealedMessage) {
         let c = cost(m);
         if let Some(mailbox) = self.boxes.get_mut(&to) {
             mailbox.pending = mailbox.pending.saturating_sub(1);
@@ -545,12 +545,12 @@ mod tests {
     use super::*;
     use crate::proto::{Target, Timestamp};
 
-    fn msg(n: u64, len: usize) -> Message {
-        Message {
+    fn msg(n: u64, len: usize) -> SealedMessage {
+        SealedMessage {
             id: MsgId(n),
             from: ClientId([1; 32]),
             to: Target::Client(ClientId([2; 32])),
-            text: "x".repeat(len),
+            sealed: crate::proto::Sealed::from(vec![b'x'; len]),
             time: Timestamp(n),
             seq: None,
         }
@@ -566,7 +566,7 @@ mod tests {
         let mut m = Mailboxes::new(10_000, 1 << 30, total);
         let room = total / limits::OFFLINE_NEWCOMERS_SHARE;
         m.restore_on_disk(bob, flood, 10, room);
-        let newcomer = |n| Message {
+        let newcomer = |n| SealedMessage {
             from: ClientId([n; 32]),
             ..msg(u64::from(n), 10)
         };
@@ -680,7 +680,7 @@ mod tests {
         // A message written meanwhile waits behind the backlog, on the disk.
         m.reserve(bob, &msg(200, 10), false).unwrap();
         m.commit_written(bob, msg(200, 10), true);
-        let first: Vec<Message> = (0..limits::MAILBOX_PAGE as u64)
+        let first: Vec<SealedMessage> = (0..limits::MAILBOX_PAGE as u64)
             .map(|n| msg(n, 10))
             .collect();
         m.loaded(bob, first.clone(), 603 - limits::MAILBOX_PAGE, true);
@@ -690,7 +690,7 @@ mod tests {
         assert_eq!(m.next_page(bob, conn), Page::Fetch(limits::MAILBOX_PAGE));
         // Bob leaves while the read is on its way: the page stays on the disk.
         m.offline(bob);
-        let second: Vec<Message> = (0..limits::MAILBOX_PAGE as u64)
+        let second: Vec<SealedMessage> = (0..limits::MAILBOX_PAGE as u64)
             .map(|n| msg(n, 10))
             .collect();
         m.loaded(bob, second, 603 - 2 * limits::MAILBOX_PAGE, false);
@@ -721,7 +721,7 @@ mod tests {
             Page::Fetch(limits::MAILBOX_PAGE)
         );
         // Two rows were damaged: three came back, none is left.
-        let page: Vec<Message> = (0..3).map(|n| msg(n, 10)).collect();
+        let page: Vec<SealedMessage> = (0..3).map(|n| msg(n, 10)).collect();
         m.loaded(bob, page, 0, true);
         assert_eq!(m.len(), 3);
         assert!(matches!(m.next_page(bob, ConnId(1)), Page::Send(p) if p.len() == 3));

@@ -12,8 +12,8 @@ use super::route::{self, Recipients};
 use super::{CloseReason, ConnId, Hub};
 use crate::limits;
 use crate::proto::{
-    ClientFrame, ClientId, Delivery, ErrorCode, Message, MsgId, RejectReason, ServerFrame, Target,
-    validate_profile, validate_text,
+    ClientFrame, ClientId, Delivery, ErrorCode, MsgId, RejectReason, Sealed, SealedMessage,
+    ServerFrame, Target, validate_profile,
 };
 
 impl Hub {
@@ -43,14 +43,14 @@ impl Hub {
         }
         match frame {
             ClientFrame::Ping => {}
-            ClientFrame::Send { id, to, text } => {
+            ClientFrame::Send { id, to, sealed } => {
                 if !self.take_chat_token(conn, now) {
                     let status = Delivery::Rejected(RejectReason::RateLimited);
                     self.send(conn, Arc::new(ServerFrame::Receipt { id, status }), now);
                     return;
                 }
                 // A message stored for an offline contact is answered once it is written.
-                if let Some(status) = self.deliver(conn, client, id, to, text, now) {
+                if let Some(status) = self.deliver(conn, client, id, to, sealed, now) {
                     self.send(conn, Arc::new(ServerFrame::Receipt { id, status }), now);
                 }
             }
@@ -128,10 +128,13 @@ impl Hub {
             ClientFrame::Offer {
                 tag,
                 to,
-                manifest,
+                sealed,
+                test,
                 addrs,
                 wait,
-            } => self.offer(conn, client, tag, to, manifest, addrs, wait, now),
+            } => self.offer(conn, client, tag, to, (sealed, test), addrs, wait, now),
+            ClientFrame::PublishKeys(bundle) => self.publish_keys(conn, client, bundle, now),
+            ClientFrame::GetKeys { id } => self.get_keys(conn, client, id, now),
             ClientFrame::Reclaim { id, addrs } => self.reclaim(conn, client, id, addrs, now),
             ClientFrame::Accept { id, files, addrs } => {
                 self.accept(conn, client, id, files, addrs, now);
@@ -244,10 +247,10 @@ impl Hub {
         from: ClientId,
         id: crate::proto::MsgId,
         to: Target,
-        text: String,
+        sealed: Sealed,
         now: Instant,
     ) -> Option<Delivery> {
-        if !validate_text(&text) {
+        if !sealed.fits_message() {
             return Some(Delivery::Rejected(RejectReason::BadText));
         }
         let time = self.wall(now);
@@ -257,7 +260,7 @@ impl Hub {
             self.flush_presence(now);
         }
         if let Target::Group(group) = to {
-            return self.deliver_group(conn, from, id, group, text, now);
+            return self.deliver_group(conn, from, id, group, sealed, now);
         }
         let route = match (route::route(&self.directory, from, to), to) {
             // Connected only through commands that show no messages (`courier who`,
@@ -275,11 +278,11 @@ impl Hub {
             }
             (route, _) => route,
         };
-        let message = Message {
+        let message = SealedMessage {
             id,
             from,
             to,
-            text,
+            sealed,
             time,
             seq: None,
         };

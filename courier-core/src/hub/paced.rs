@@ -23,6 +23,8 @@ pub(super) enum Paced {
     Avatar(ClientId),
     /// A file offer, if it still waits for this recipient's answer.
     Offer(TransferId),
+    /// A member's published keys, as they are when they go out.
+    Keys(ClientId),
 }
 
 /// One connection's queue of what it is owed.
@@ -51,7 +53,9 @@ impl Hub {
         if c.paced.holds(item) {
             return true;
         }
-        if matches!(item, Paced::Avatar(_)) && c.paced.items.len() >= limits::PACED_QUEUE {
+        if matches!(item, Paced::Avatar(_) | Paced::Keys(_))
+            && c.paced.items.len() >= limits::PACED_QUEUE
+        {
             return false;
         }
         c.paced.items.push_back(item);
@@ -94,6 +98,11 @@ impl Hub {
                         .unwrap_or_default();
                     sent += avatar.len() + 64;
                     ServerFrame::Avatar { id, avatar }
+                }
+                Paced::Keys(id) => {
+                    let frame = self.keys_frame(id);
+                    sent += crate::proto::encode(&frame).len();
+                    frame
                 }
                 Paced::Offer(id) => {
                     let Some(frame) = self.offer_frame(id, client) else {

@@ -14,7 +14,7 @@ use serde_bytes::ByteBuf;
 use super::ConnId;
 use super::db::{Member, Record};
 use crate::limits;
-use crate::proto::{ClientId, Contact, ContactCard, Profile, Timestamp};
+use crate::proto::{ClientId, Contact, ContactCard, KeyBundle, Profile, Timestamp};
 
 /// One known client.
 #[derive(Debug, Clone)]
@@ -30,13 +30,17 @@ pub(crate) struct Known {
     avatar_changed: Option<Timestamp>,
     /// Since when its device may log in without the password.
     remembered_since: Option<Timestamp>,
+    /// Its published keys, newest first (at most [`super::keys::KEPT_BUNDLES`]).
+    pub(crate) bundles: Vec<KeyBundle>,
 }
 
 impl Known {
     pub(crate) fn contact(&self, id: ClientId) -> Contact {
+        let mut profile = ContactCard::from(&self.profile);
+        profile.keys = self.bundles.first().map(KeyBundle::key_id);
         Contact {
             id,
-            profile: ContactCard::from(&self.profile),
+            profile,
             online: !self.conns.is_empty(),
             last_seen: self.last_seen,
         }
@@ -102,6 +106,8 @@ pub(crate) struct Directory {
     /// Members changed since the last [`Directory::take_records`]: each is written once
     /// per batch however often it changed.
     dirty: BTreeSet<ClientId>,
+    /// Members whose published keys changed since the last write.
+    keys_dirty: BTreeSet<ClientId>,
     /// Members forgotten since then.
     forgotten: Vec<ClientId>,
     /// Whether changes are recorded at all (a hub with a database); without, nothing
@@ -124,6 +130,7 @@ impl Directory {
             avatar_bytes: 0,
             max_avatar_bytes,
             dirty: BTreeSet::new(),
+            keys_dirty: BTreeSet::new(),
             forgotten: Vec::new(),
             recording: false,
         }
@@ -181,9 +188,27 @@ impl Directory {
             logins: m.logins,
             avatar_changed: m.avatar_changed,
             remembered_since: m.remembered_since,
+            bundles: Vec::new(),
         };
         if let Some(old) = self.known.insert(m.id, known) {
             self.avatar_bytes -= old.profile.avatar.len();
+        }
+    }
+
+    /// Replaces `id`'s published keys (newest first), to be written.
+    pub(crate) fn set_bundles(&mut self, id: ClientId, bundles: Vec<KeyBundle>) {
+        if let Some(k) = self.known.get_mut(&id) {
+            k.bundles = bundles;
+            if self.recording {
+                self.keys_dirty.insert(id);
+            }
+        }
+    }
+
+    /// Takes back `id`'s published keys from the database.
+    pub(crate) fn restore_bundles(&mut self, id: ClientId, bundles: Vec<KeyBundle>) {
+        if let Some(k) = self.known.get_mut(&id) {
+            k.bundles = bundles;
         }
     }
 
@@ -207,6 +232,14 @@ impl Directory {
                     avatar_changed: k.avatar_changed,
                     remembered_since: k.remembered_since,
                 }));
+            }
+        }
+        for id in std::mem::take(&mut self.keys_dirty) {
+            if let Some(k) = self.known.get(&id) {
+                records.push(Record::Keys {
+                    id,
+                    bundles: k.bundles.clone(),
+                });
             }
         }
         records
@@ -276,6 +309,7 @@ impl Directory {
             logins: 0,
             avatar_changed: None,
             remembered_since: None,
+            bundles: Vec::new(),
         });
         profile.avatar = std::mem::take(&mut known.profile.avatar);
         known.last_seen = now;
@@ -429,6 +463,7 @@ impl Directory {
         {
             self.avatar_bytes -= k.profile.avatar.len();
             self.dirty.remove(&id);
+            self.keys_dirty.remove(&id);
             if self.recording {
                 self.forgotten.push(id);
             }

@@ -224,6 +224,7 @@ pub async fn serve(
                     members += 1;
                     hub.restore_member(m);
                 })?;
+                hub.restore_keys(read.bundles()?);
                 // After the members: an offer is stored only between members.
                 let offers = read.offers()?;
                 let count = offers.len();

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::{Conn, ConnId, Hub, db};
 use crate::limits;
-use crate::proto::{ClientId, Delivery, Message, RejectReason, ServerFrame, Timestamp};
+use crate::proto::{ClientId, Delivery, RejectReason, SealedMessage, ServerFrame, Timestamp};
 
 /// A batch handed out to be written: its messages, the pages it reads, and the stored
 /// offers whose senders hear `stored` once it is written.
@@ -24,7 +24,7 @@ pub(super) type Saving = (
 #[derive(Debug)]
 pub(super) struct Unsaved {
     pub(super) to: ClientId,
-    pub(super) message: Arc<Message>,
+    pub(super) message: Arc<SealedMessage>,
     pub(super) sender: ConnId,
 }
 

@@ -106,7 +106,7 @@ mod tests {
         let f = ClientFrame::Send {
             id: MsgId(7),
             to: Target::Everyone,
-            text: "hi".into(),
+            sealed: crate::proto::Sealed::from(b"hi".to_vec()),
         };
         assert_eq!(decode_client(&encode(&f)), Ok(f));
     }
@@ -337,7 +337,7 @@ mod properties {
                 );
             }
         }
-        assert_eq!(client.len(), 27, "{client:?}");
-        assert_eq!(server.len(), 30, "{server:?}");
+        assert_eq!(client.len(), 29, "{client:?}");
+        assert_eq!(server.len(), 31, "{server:?}");
     }
 }

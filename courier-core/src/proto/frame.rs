@@ -3,10 +3,12 @@
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
+use super::envelope::{SealedMessage, SealedOffer};
 use super::group::{Group, GroupEntry, GroupEvent, GroupId, GroupOutcome, Seq};
 use super::id::{ClientId, MsgId, Timestamp};
+use super::keys::{KeyBundle, KeyId, Sealed};
 use super::transfer::{
-    Declined, IncomingOffer, Manifest, OfferRefusal, Ticket, TicketInfo, TransferEnd, TransferId,
+    Declined, LinkTest, OfferRefusal, Ticket, TicketInfo, TransferEnd, TransferId,
 };
 
 /// Where a message goes.
@@ -94,6 +96,10 @@ pub struct ContactCard {
     pub status: String,
     /// The avatar's id, if the contact has one.
     pub avatar: Option<AvatarId>,
+    /// The id of the sealing key of the contact's newest published [`KeyBundle`]: when it
+    /// changes, clients fetch the bundles again ([`ClientFrame::GetKeys`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<KeyId>,
 }
 
 impl From<&Profile> for ContactCard {
@@ -103,6 +109,7 @@ impl From<&Profile> for ContactCard {
             presence: p.presence,
             status: p.status.clone(),
             avatar: AvatarId::of(&p.avatar),
+            keys: None,
         }
     }
 }
@@ -122,7 +129,8 @@ pub struct Contact {
     pub last_seen: Timestamp,
 }
 
-/// A chat message as delivered: the sender and time are stamped by the hub.
+/// A chat message as the session hands it up, opened: the sender and time are stamped
+/// by the hub. On the wire it is a [`SealedMessage`].
 #[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -201,14 +209,22 @@ pub enum ClientFrame {
     },
     /// The client could not open the hub's login answer: its password is wrong.
     LoginAbort,
-    /// A chat message.
+    /// A chat message, sealed.
     Send {
         /// Sender-chosen id, echoed in the receipt.
         id: MsgId,
         /// Recipient.
         to: Target,
-        /// Text, at most [`crate::limits::MAX_TEXT`] bytes.
-        text: String,
+        /// The envelope: not empty, at most [`super::MAX_SEALED_TEXT`] bytes.
+        sealed: Sealed,
+    },
+    /// This device's public keys, signed by its certificate key: sent right after
+    /// [`ServerFrame::Welcome`] and after each rotation. The hub keeps the newest few.
+    PublishKeys(KeyBundle),
+    /// Ask for a contact's published keys ([`ServerFrame::Keys`] answers).
+    GetKeys {
+        /// Whose.
+        id: ClientId,
     },
     /// "I am typing" to a contact or everyone.
     Typing {
@@ -243,14 +259,18 @@ pub enum ClientFrame {
         tag: u32,
         /// The recipient.
         to: ClientId,
-        /// The files.
-        manifest: Manifest,
+        /// The files (the manifest, sealed to the recipient; empty for a link test), at
+        /// most [`super::MAX_SEALED`] bytes.
+        sealed: Sealed,
+        /// Set: not files but a test of the link (`sealed` is then empty).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        test: Option<LinkTest>,
         /// Where the sender listens for this transfer.
         #[cfg_attr(any(test, feature = "arbitrary"), arbitrary(with = super::transfer::arbitrary_addrs))]
         addrs: Vec<std::net::SocketAddr>,
-        /// Store the offer at the hub until the recipient answers it (names and sizes
-        /// only, in the hub's database): it reaches a recipient who is offline at their
-        /// next login, and survives the sender going away (it then says
+        /// Store the offer at the hub until the recipient answers it (the sealed
+        /// envelope only, in the hub's database): it reaches a recipient who is offline at
+        /// their next login, and survives the sender going away (it then says
         /// [`ClientFrame::Reclaim`] when back).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         wait: bool,
@@ -432,7 +452,7 @@ pub enum Delivery {
 pub enum RejectReason {
     /// The recipient is not a contact the hub knows (or is the sender).
     NoSuchPeer,
-    /// The text is empty or longer than [`crate::limits::MAX_TEXT`].
+    /// The envelope is empty or longer than [`super::MAX_SEALED_TEXT`].
     BadText,
     /// The sender is over its rate limit.
     RateLimited,
@@ -478,6 +498,9 @@ impl RejectReason {
 pub enum ErrorCode {
     /// A profile update was refused.
     InvalidProfile,
+    /// Published keys were refused (unknown version, too large, or not this device's
+    /// certificate).
+    InvalidKeys,
     /// The client is over a rate limit.
     RateLimited,
     /// The frame is not valid in this state.
@@ -513,6 +536,9 @@ pub enum ServerFrame {
         more: bool,
         /// The hub's clock.
         time: Timestamp,
+        /// How many days the hub keeps messages for offline members (`--offline-days`):
+        /// clients keep rotated private keys that long, plus a grace period.
+        offline_days: u32,
     },
     /// A further page of the contact list sent at login.
     ContactPage {
@@ -524,12 +550,12 @@ pub enum ServerFrame {
     /// Login refused; the hub closes the connection next.
     LoginRejected(LoginRejection),
     /// A chat message for this client.
-    Message(Message),
+    Message(SealedMessage),
     /// A page of messages stored for us while we were offline, oldest first. Answer with
     /// [`ClientFrame::MailboxAck`]; until then the hub stores them (a lost connection gets
     /// them again at the next login: drop duplicates by sender and id).
     #[serde(rename = "Stored")]
-    MailboxPage(Vec<Message>),
+    MailboxPage(Vec<SealedMessage>),
     /// What became of a message this client sent.
     Receipt {
         /// The id the client gave the message.
@@ -591,7 +617,15 @@ pub enum ServerFrame {
         reason: OfferRefusal,
     },
     /// Someone offers us files.
-    Offer(IncomingOffer),
+    Offer(SealedOffer),
+    /// The answer to [`ClientFrame::GetKeys`]: the contact's published bundles, newest
+    /// first (empty for a contact without any, or an id the hub does not know).
+    Keys {
+        /// Whose.
+        id: ClientId,
+        /// The bundles, as their owner published them (check them before use).
+        bundles: Vec<KeyBundle>,
+    },
     /// The offer was accepted: both sides get the ticket and each other's identity.
     Ticket(TicketInfo),
     /// A brokered transfer ended before its direct connection took over.

@@ -8,7 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::frame::{Message, ProfileError, validate_profile};
+use super::envelope::SealedMessage;
+use super::frame::{ProfileError, validate_profile};
 use super::id::{ClientId, Timestamp};
 use crate::limits;
 
@@ -140,8 +141,8 @@ pub struct GroupEvent {
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[cfg_attr(any(test, feature = "arbitrary"), derive(arbitrary::Arbitrary))]
 pub enum GroupEntry {
-    /// A message written to the group ([`Message::seq`] is its position).
-    Message(Message),
+    /// A message written to the group ([`SealedMessage::seq`] is its position).
+    Message(SealedMessage),
     /// A membership change.
     Event(GroupEvent),
 }

@@ -13,6 +13,14 @@ use super::id::Timestamp;
 /// room for the envelope's header and tag.
 pub const MAX_SEALED: usize = crate::limits::MAX_MANIFEST_BYTES + 1024;
 
+/// Largest sealed message, in bytes: the longest text ([`crate::limits::MAX_TEXT`]) plus
+/// room for the envelope's header and tag. The hub refuses an empty envelope or a longer
+/// one ([`RejectReason::BadText`](super::RejectReason::BadText)).
+pub const MAX_SEALED_TEXT: usize = crate::limits::MAX_TEXT + 1024;
+
+/// The [`KeyBundle::version`] this build writes and the hub accepts.
+pub const BUNDLE_VERSION: u8 = 1;
+
 /// Largest certificate a [`KeyBundle`] may carry, in bytes.
 pub const MAX_BUNDLE_CERT: usize = 2048;
 
@@ -102,6 +110,12 @@ impl Sealed {
     /// Whether the envelope holds nothing.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// Whether the envelope can carry a message: not empty, at most [`MAX_SEALED_TEXT`]
+    /// bytes (the hub's whole check of a message).
+    pub fn fits_message(&self) -> bool {
+        !self.0.is_empty() && self.0.len() <= MAX_SEALED_TEXT
     }
 
     /// Whether the envelope is within [`MAX_SEALED`].

@@ -163,7 +163,8 @@ fn a_rotated_key_opens_until_keep_after_then_is_gone_from_the_file() {
 
     // bob seals to the old key while the device is offline.
     let mut bob = peer();
-    bob.learn(me.id(), std::slice::from_ref(&old_bundle), T0).unwrap();
+    bob.learn(me.id(), std::slice::from_ref(&old_bundle), T0)
+        .unwrap();
     keys.learn(bob.me(), &[bob.bundle(T0).unwrap()], T0)
         .unwrap();
     let sealed = bob

@@ -132,7 +132,10 @@ impl Session {
         let upto = entries.iter().map(GroupEntry::seq).max().unwrap_or(0);
         for entry in entries {
             self.events.push_back(match entry {
-                GroupEntry::Message(m) => Event::Message(m),
+                GroupEntry::Message(m) => match super::passthrough::open_message(m) {
+                    Some(m) => Event::Message(m),
+                    None => continue,
+                },
                 GroupEntry::Event(e) => Event::GroupEvent(e),
             });
         }

@@ -18,25 +18,25 @@ impl Hub {
         let members =
             self.directory.get(&offer.from).is_some() && self.directory.get(&offer.to).is_some();
         if !members
-            || offer.manifest.validate().is_err()
+            || offer.sealed.is_empty()
+            || !offer.sealed.within_bounds()
             || self.broker.transfers.contains_key(&offer.id)
         {
             self.broker.record(db::Record::OfferGone(offer.id));
             return;
         }
-        let bytes = crate::proto::encode(&*offer.manifest).len();
+        let bytes = offer.sealed.len();
         self.broker.stored_offer_bytes += bytes;
         self.broker.stored_offer_count += 1;
         self.broker.transfers.insert(
             offer.id,
             Brokered {
-                digest: offer.manifest.digest(),
+                digest: crate::proto::offer_digest(&offer.sealed, None),
                 from: offer.from,
                 from_conn: None,
                 to: offer.to,
                 addrs: Vec::new(),
-                files: offer.manifest.files.len(),
-                manifest: offer.manifest,
+                sealed: offer.sealed,
                 created: offer.created,
                 test: None,
                 state: State::Offered,

@@ -9,8 +9,8 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{Db, Error, Record, Written};
 use crate::proto::{
-    ClientId, GroupChange, GroupEntry, GroupEvent, GroupId, Message, MsgId, Role, Seq, Target,
-    Timestamp,
+    ClientId, GroupChange, GroupEntry, GroupEvent, GroupId, MsgId, Role, Sealed, SealedMessage,
+    Seq, Target, Timestamp,
 };
 use crate::sqlite::{classify, sql_time};
 
@@ -97,10 +97,11 @@ fn id32(bytes: &[u8]) -> Option<ClientId> {
 fn entry_of(
     db: &Db,
     group: GroupId,
-    (seq, from, id, text, change, time): EntryRow,
+    (seq, from, id, sealed, change, time): EntryRow,
 ) -> Option<GroupEntry> {
     let from = id32(&from)?;
     let (seq, time) = (uint(seq), Timestamp(uint(time)));
+    let sealed = Sealed::from(sealed);
     let entry = match change {
         Some(bytes) => match ciborium::from_reader::<GroupChange, _>(&bytes[..]) {
             Ok(change) => GroupEntry::Event(GroupEvent {
@@ -115,11 +116,11 @@ fn entry_of(
                 return None;
             }
         },
-        None if crate::proto::validate_text(&text) => GroupEntry::Message(Message {
+        None if sealed.fits_message() => GroupEntry::Message(SealedMessage {
             id: MsgId(u64::from_ne_bytes(id.to_ne_bytes())),
             from,
             to: Target::Group(group),
-            text,
+            sealed,
             time,
             seq: Some(seq),
         }),
@@ -129,7 +130,7 @@ fn entry_of(
 }
 
 /// A row of `group_entries`: seq, sender, id, text, change, time.
-type EntryRow = (i64, Vec<u8>, i64, String, Option<Vec<u8>>, i64);
+type EntryRow = (i64, Vec<u8>, i64, Vec<u8>, Option<Vec<u8>>, i64);
 
 /// Writes (or, for a fetch, reads) one group record inside `tx`; false for a record
 /// that is not a group's.
@@ -187,12 +188,14 @@ pub(super) fn write(
                 .map_err(e)?;
         }
         Record::GroupEntry { group, from, entry } => {
-            let (id, text, change, time) = match &**entry {
-                GroupEntry::Message(m) => (m.id.0, m.text.as_str(), None, m.time),
-                GroupEntry::Event(ev) => (0, "", Some(crate::proto::encode(&ev.change)), ev.time),
+            let (id, sealed, change, time) = match &**entry {
+                GroupEntry::Message(m) => (m.id.0, m.sealed.as_bytes(), None, m.time),
+                GroupEntry::Event(ev) => {
+                    (0, &[][..], Some(crate::proto::encode(&ev.change)), ev.time)
+                }
             };
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO group_entries (grp, seq, sender, id, text, change, time)
+                "INSERT OR REPLACE INTO group_entries (grp, seq, sender, id, sealed, change, time)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .map_err(e)?
@@ -201,7 +204,7 @@ pub(super) fn write(
                 int(entry.seq()),
                 &from.0[..],
                 i64::from_ne_bytes(id.to_ne_bytes()),
-                text,
+                sealed,
                 change,
                 sql_time(time),
             ])
@@ -228,7 +231,7 @@ pub(super) fn write(
         } => {
             let mut stmt = tx
                 .prepare_cached(
-                    "SELECT seq, sender, id, text, change, time FROM group_entries
+                    "SELECT seq, sender, id, sealed, change, time FROM group_entries
                      WHERE grp = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
                 )
                 .map_err(e)?;
@@ -335,7 +338,7 @@ impl Db {
             .map_err(e)?;
         let mut log = conn
             .prepare(
-                "SELECT seq, sender, octet_length(text), change IS NOT NULL, time
+                "SELECT seq, sender, octet_length(sealed), change IS NOT NULL, time
                  FROM group_entries WHERE grp = ?1 ORDER BY seq",
             )
             .map_err(e)?;

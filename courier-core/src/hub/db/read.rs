@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::{Backlog, Db, Error, Member, StoredOffer};
 use crate::proto::{
-    ClientId, Manifest, Profile, ProfileError, Timestamp, TransferId, validate_profile,
+    ClientId, Profile, ProfileError, Sealed, Timestamp, TransferId, validate_profile,
 };
 use crate::sqlite::{classify, timestamp};
 
@@ -154,15 +154,15 @@ impl Db {
         Ok(backlogs)
     }
 
-    /// Every file offer stored for a recipient, oldest first. One that does not decode or
-    /// breaks the limits (a damaged row) is skipped with a warning.
+    /// Every file offer stored for a recipient, oldest first. One whose envelope is empty
+    /// or too large, or whose ids are malformed (a damaged row) is skipped with a warning.
     ///
     /// # Errors
     /// If the database cannot be read.
     pub fn offers(&self) -> Result<Vec<StoredOffer>, Error> {
         let conn = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let mut stmt = conn
-            .prepare("SELECT id, sender, recipient, manifest, created FROM offers ORDER BY created")
+            .prepare("SELECT id, sender, recipient, sealed, created FROM offers ORDER BY created")
             .map_err(|e| classify(&self.path, e))?;
         let rows = stmt
             .query_map([], |r| {
@@ -177,14 +177,12 @@ impl Db {
             .map_err(|e| classify(&self.path, e))?;
         let mut offers = Vec::new();
         for row in rows {
-            let (id, from, to, manifest, created) = row.map_err(|e| classify(&self.path, e))?;
-            let decoded = crate::proto::decode_any::<Manifest>(&manifest)
-                .ok()
-                .filter(|m| m.validate().is_ok());
-            let (Ok(from), Ok(to), Some(manifest)) = (
+            let (id, from, to, sealed, created) = row.map_err(|e| classify(&self.path, e))?;
+            let sealed = Sealed::from(sealed);
+            let (Ok(from), Ok(to), true) = (
                 <[u8; 32]>::try_from(from.as_slice()),
                 <[u8; 32]>::try_from(to.as_slice()),
-                decoded,
+                !sealed.is_empty() && sealed.within_bounds(),
             ) else {
                 tracing::warn!(db = %self.path.display(), "a damaged stored offer was skipped");
                 continue;
@@ -193,7 +191,7 @@ impl Db {
                 id: TransferId(u64::from_ne_bytes(id.to_ne_bytes())),
                 from: ClientId(from),
                 to: ClientId(to),
-                manifest: Arc::new(manifest),
+                sealed: Arc::new(sealed),
                 created: Timestamp(u64::try_from(created).unwrap_or(0)),
             });
         }

@@ -11,7 +11,7 @@ pub(super) const SCHEMA: crate::sqlite::Schema = crate::sqlite::Schema {
 
 /// The schema, one step per version: `MIGRATIONS[n]` takes version `n` to `n + 1`.
 /// Steps are only ever appended.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: members.
     "CREATE TABLE members (
         id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 32),
@@ -148,7 +148,114 @@ const MIGRATIONS: &[&str] = &[
         member BLOB NOT NULL,
         PRIMARY KEY (grp, member)
      ) STRICT, WITHOUT ROWID;",
+    // 10: end-to-end encryption. Messages, group messages and kept offers are sealed
+    // envelopes (BLOBs the hub cannot open); what was stored before in the clear is
+    // deleted, overwritten on the disk (`secure_delete`), and counted in
+    // `sealed_migration` for `Db::open` to log, VACUUM and checkpoint away. Membership
+    // changes in group logs stay (they are not private). Members' published keys get a
+    // table.
+    "PRAGMA secure_delete = ON;
+     CREATE TABLE sealed_migration (deleted INTEGER NOT NULL) STRICT;
+     INSERT INTO sealed_migration SELECT
+        (SELECT count(*) FROM stored)
+        + (SELECT count(*) FROM group_entries WHERE change IS NULL)
+        + (SELECT count(*) FROM offers);
+     DELETE FROM stored;
+     DROP TABLE stored;
+     DELETE FROM backlog;
+     CREATE TABLE stored (
+        seq INTEGER PRIMARY KEY,
+        recipient BLOB NOT NULL CHECK (length(recipient) = 32),
+        sender BLOB NOT NULL CHECK (length(sender) = 32),
+        id INTEGER NOT NULL,
+        sealed BLOB NOT NULL,
+        time INTEGER NOT NULL
+     ) STRICT;
+     CREATE INDEX stored_by_recipient ON stored (recipient, sender, id);
+     CREATE INDEX stored_in_order ON stored (recipient);
+     CREATE INDEX stored_by_time ON stored (time);
+     CREATE TRIGGER stored_added AFTER INSERT ON stored BEGIN
+        INSERT INTO backlog VALUES (new.recipient, new.sender, 1, octet_length(new.sealed))
+            ON CONFLICT (recipient, sender) DO UPDATE SET
+                count = count + 1, bytes = bytes + octet_length(new.sealed);
+     END;
+     CREATE TRIGGER stored_removed AFTER DELETE ON stored BEGIN
+        UPDATE backlog SET count = count - 1, bytes = bytes - octet_length(old.sealed)
+            WHERE recipient = old.recipient AND sender = old.sender;
+        DELETE FROM backlog
+            WHERE recipient = old.recipient AND sender = old.sender AND count <= 0;
+     END;
+     CREATE TABLE group_entries_sealed (
+        grp INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        sender BLOB NOT NULL,
+        id INTEGER NOT NULL,
+        sealed BLOB NOT NULL,
+        change BLOB,
+        time INTEGER NOT NULL,
+        PRIMARY KEY (grp, seq)
+     ) STRICT, WITHOUT ROWID;
+     INSERT INTO group_entries_sealed
+        SELECT grp, seq, sender, id, X'', change, time FROM group_entries
+        WHERE change IS NOT NULL;
+     DELETE FROM group_entries;
+     DROP TABLE group_entries;
+     ALTER TABLE group_entries_sealed RENAME TO group_entries;
+     CREATE INDEX group_entries_by_time ON group_entries (time);
+     DELETE FROM offers;
+     DROP TABLE offers;
+     CREATE TABLE offers (
+        id INTEGER PRIMARY KEY,
+        sender BLOB NOT NULL CHECK (length(sender) = 32),
+        recipient BLOB NOT NULL CHECK (length(recipient) = 32),
+        sealed BLOB NOT NULL,
+        created INTEGER NOT NULL
+     ) STRICT;
+     CREATE TABLE bundles (
+        member BLOB NOT NULL CHECK (length(member) = 32),
+        rank INTEGER NOT NULL,
+        bundle BLOB NOT NULL,
+        PRIMARY KEY (member, rank)
+     ) STRICT, WITHOUT ROWID;",
 ];
 
 /// The schema version this Courier writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// After the step to version 10 (end-to-end encryption): logs how many rows stored in
+/// the clear it deleted (one line), then rebuilds the file (`VACUUM`) and empties the
+/// write-ahead log, so that none of their bytes stays on the disk. Done once: the count
+/// is dropped with it (a hub stopped halfway does it at its next start).
+pub(super) fn after_sealing(
+    conn: &rusqlite::Connection,
+    path: &std::path::Path,
+) -> Result<(), crate::sqlite::Error> {
+    let e = |e| crate::sqlite::classify(path, e);
+    let pending: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'sealed_migration'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(e)?;
+    if pending == 0 {
+        return Ok(());
+    }
+    let deleted: i64 = conn
+        .query_row(
+            "SELECT coalesce(sum(deleted), 0) FROM sealed_migration",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(e)?;
+    conn.pragma_update(None, "secure_delete", "ON").map_err(e)?;
+    conn.execute_batch("DROP TABLE sealed_migration; VACUUM;")
+        .map_err(e)?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .map_err(e)?;
+    tracing::info!(
+        db = %path.display(),
+        "end-to-end encryption: deleted {deleted} messages and file offers stored in the clear before"
+    );
+    Ok(())
+}

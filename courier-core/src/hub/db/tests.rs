@@ -8,7 +8,7 @@ use serde_bytes::ByteBuf;
 
 use super::schema::APPLICATION_ID;
 use super::*;
-use crate::proto::Target;
+use crate::proto::{Sealed, Target};
 
 struct Dir(PathBuf);
 
@@ -247,11 +247,11 @@ fn a_read_only_database_is_refused() {
 fn stored(to: u8, from: u8, id: u64, text: &str, time: u64) -> Record {
     Record::Message {
         to: ClientId([to; 32]),
-        message: std::sync::Arc::new(Message {
+        message: std::sync::Arc::new(SealedMessage {
             id: MsgId(id),
             from: ClientId([from; 32]),
             to: Target::Client(ClientId([to; 32])),
-            text: text.into(),
+            sealed: Sealed::from(text.as_bytes().to_vec()),
             time: Timestamp(time),
             seq: None,
         }),
@@ -306,9 +306,9 @@ fn the_backlog_s_counts_follow_every_write_and_pages_come_oldest_first() {
     assert_eq!(
         page.messages
             .iter()
-            .map(|m| m.text.as_str())
+            .map(|m| m.sealed.as_bytes())
             .collect::<Vec<_>>(),
-        ["two!"]
+        [b"two!"]
     );
     assert_eq!(page.remaining, 1);
     assert_eq!(page.messages[0].time, Timestamp(20), "with its time");
@@ -358,11 +358,11 @@ fn bans_requests_and_what_each_sender_left() {
     let (mallory, alice, bob) = (ClientId([1; 32]), ClientId([3; 32]), ClientId([2; 32]));
     let message = |from: ClientId, id: u64, text: &str| Record::Message {
         to: bob,
-        message: Arc::new(Message {
+        message: Arc::new(SealedMessage {
             id: MsgId(id),
             from,
             to: Target::Client(bob),
-            text: text.into(),
+            sealed: Sealed::from(text.as_bytes().to_vec()),
             time: Timestamp(1_700_000_000_000),
             seq: None,
         }),
@@ -375,7 +375,7 @@ fn bans_requests_and_what_each_sender_left() {
             id: TransferId(9),
             from: mallory,
             to: bob,
-            manifest: Arc::new(Manifest::default()),
+            sealed: Arc::new(Sealed::from(vec![1; 40])),
             created: Timestamp(1),
         }),
     ])
@@ -416,4 +416,103 @@ fn bans_requests_and_what_each_sender_left() {
     assert!(db.unban(&mallory).unwrap());
     assert_eq!(db.take_owner_requests().unwrap().unbans, [mallory]);
     assert!(db.bans().unwrap().is_empty());
+}
+
+/// Whether `needle` occurs in the database file or its write-ahead log.
+fn on_disk(file: &Path, needle: &[u8]) -> bool {
+    let mut wal = file.as_os_str().to_owned();
+    wal.push("-wal");
+    [file.to_owned(), PathBuf::from(wal)].iter().any(|f| {
+        std::fs::read(f)
+            .map(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+            .unwrap_or(false)
+    })
+}
+
+/// Schema 10 (end-to-end encryption): a hub.db from before, holding a message for an
+/// offline member, a group message and a kept offer in the clear, comes out with none of
+/// their bytes left in the file or its log; the members and the group's membership
+/// changes stay, and sealed rows are written from then on.
+#[test]
+fn the_step_to_sealed_envelopes_leaves_no_plain_text_on_the_disk() {
+    let dir = Dir::new("sealing");
+    let file = dir.file();
+    let before = crate::sqlite::Schema {
+        application_id: APPLICATION_ID,
+        migrations: &super::schema::MIGRATIONS[..9],
+    };
+    let conn = crate::sqlite::open(&file, &before).unwrap();
+    let (alice, bob) = (ClientId([1; 32]), ClientId([2; 32]));
+    let manifest = crate::proto::Manifest {
+        files: vec![crate::proto::FileEntry {
+            path: "CANARY-file-name.pdf".into(),
+            size: 10,
+        }],
+        ..crate::proto::Manifest::default()
+    };
+    let created = crate::proto::encode(&crate::proto::GroupChange::Created { name: "ops".into() });
+    let profile = crate::proto::encode(&Profile::with_name("alice"));
+    let (a, b) = (&alice.0[..], &bob.0[..]);
+    conn.execute(
+        "INSERT INTO members (id, profile, last_seen, logins) VALUES (?1, ?2, 1, 2)",
+        params![a, profile],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO stored (recipient, sender, id, text, time)
+         VALUES (?1, ?2, 1, 'CANARY-stored-text', 1)",
+        params![b, a],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO groups (id, name, created_by, last) VALUES (7, 'ops', ?1, 2)",
+        params![a],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO group_members (grp, member, role, joined, got, read) VALUES (7, ?1, 2, 1, 0, 0)",
+        params![a],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO group_entries (grp, seq, sender, id, text, change, time)
+         VALUES (7, 1, ?1, 0, '', ?2, 1), (7, 2, ?1, 5, 'CANARY-group-text', NULL, 2)",
+        params![a, created],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO offers (id, sender, recipient, manifest, created) VALUES (9, ?1, ?2, ?3, 1)",
+        params![a, b, crate::proto::encode(&manifest)],
+    )
+    .unwrap();
+    drop(conn);
+    assert!(
+        on_disk(&file, b"CANARY-stored-text"),
+        "the canaries are there before"
+    );
+
+    let db = Db::open(&file).unwrap();
+    for canary in [
+        "CANARY-stored-text",
+        "CANARY-group-text",
+        "CANARY-file-name",
+    ] {
+        assert!(
+            !on_disk(&file, canary.as_bytes()),
+            "{canary} is gone from the disk"
+        );
+    }
+    assert_eq!(db.members().unwrap().len(), 1, "members stay");
+    assert_eq!(db.backlogs().unwrap(), vec![]);
+    assert_eq!(db.offers().unwrap(), vec![]);
+    let (groups, _) = db.groups().unwrap();
+    assert_eq!(groups.len(), 1);
+    assert_eq!(groups[0].entries.len(), 1, "the membership change stays");
+    // Sealed from now on.
+    db.write(&[stored(2, 1, 3, "sealed bytes", 5)]).unwrap();
+    assert_eq!(db.backlogs().unwrap()[0].bytes, "sealed bytes".len());
+    drop(db);
+    // Done once: opening again changes nothing.
+    let again = Db::open(&file).unwrap();
+    assert_eq!(again.backlogs().unwrap()[0].count, 1);
 }

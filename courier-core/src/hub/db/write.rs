@@ -6,7 +6,7 @@ use std::sync::PoisonError;
 use rusqlite::params;
 
 use super::{Backlog, Db, Error, Loaded, Record, Whose, Written};
-use crate::proto::{ClientId, Message, MsgId, Target, Timestamp};
+use crate::proto::{ClientId, MsgId, Sealed, SealedMessage, Target, Timestamp};
 use crate::sqlite::{classify, sql_time};
 
 impl Db {
@@ -35,7 +35,7 @@ impl Db {
                 .map_err(|e| classify(&self.path, e))?;
             let mut keep = tx
                 .prepare_cached(
-                    "INSERT INTO stored (recipient, sender, id, text, time)
+                    "INSERT INTO stored (recipient, sender, id, sealed, time)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(|e| classify(&self.path, e))?;
@@ -46,7 +46,7 @@ impl Db {
                 .map_err(|e| classify(&self.path, e))?;
             let mut fetch = tx
                 .prepare_cached(
-                    "SELECT sender, id, text, time FROM stored WHERE recipient = ?1
+                    "SELECT sender, id, sealed, time FROM stored WHERE recipient = ?1
                      ORDER BY seq LIMIT ?2",
                 )
                 .map_err(|e| classify(&self.path, e))?;
@@ -56,24 +56,24 @@ impl Db {
             let mut expire = tx
                 .prepare_cached(
                     "DELETE FROM stored WHERE time < ?1
-                     RETURNING recipient, sender, octet_length(text)",
+                     RETURNING recipient, sender, octet_length(sealed)",
                 )
                 .map_err(|e| classify(&self.path, e))?;
             let mut forget_to = tx
                 .prepare_cached(
                     "DELETE FROM stored WHERE recipient = ?1
-                     RETURNING recipient, sender, octet_length(text)",
+                     RETURNING recipient, sender, octet_length(sealed)",
                 )
                 .map_err(|e| classify(&self.path, e))?;
             let mut forget_from = tx
                 .prepare_cached(
                     "DELETE FROM stored WHERE sender = ?1
-                     RETURNING recipient, sender, octet_length(text)",
+                     RETURNING recipient, sender, octet_length(sealed)",
                 )
                 .map_err(|e| classify(&self.path, e))?;
             let mut keep_offer = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO offers (id, sender, recipient, manifest, created)
+                    "INSERT OR REPLACE INTO offers (id, sender, recipient, sealed, created)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(|e| classify(&self.path, e))?;
@@ -93,7 +93,9 @@ impl Db {
                 .filter(|r| !matches!(r, Record::Fetch { .. }));
             let reads = records.iter().filter(|r| matches!(r, Record::Fetch { .. }));
             for record in writes.chain(reads) {
-                if super::groups::write(self, &tx, record, &mut written)? {
+                if super::groups::write(self, &tx, record, &mut written)?
+                    || super::keys::write(self, &tx, record)?
+                {
                     continue;
                 }
                 match record {
@@ -119,7 +121,7 @@ impl Db {
                                 i64::from_ne_bytes(o.id.0.to_ne_bytes()),
                                 &o.from.0[..],
                                 &o.to.0[..],
-                                crate::proto::encode(&*o.manifest),
+                                o.sealed.as_bytes(),
                                 sql_time(o.created),
                             ])
                             .map_err(|e| classify(&self.path, e))?;
@@ -149,7 +151,7 @@ impl Db {
                             &to.0[..],
                             &message.from.0[..],
                             i64::from_ne_bytes(message.id.0.to_ne_bytes()),
-                            &message.text,
+                            message.sealed.as_bytes(),
                             sql_time(message.time),
                         ])
                         .map_err(|e| classify(&self.path, e))?;
@@ -172,7 +174,7 @@ impl Db {
                                 Ok((
                                     r.get::<_, Vec<u8>>(0)?,
                                     r.get::<_, i64>(1)?,
-                                    r.get::<_, String>(2)?,
+                                    r.get::<_, Vec<u8>>(2)?,
                                     r.get::<_, i64>(3)?,
                                 ))
                             })
@@ -180,10 +182,10 @@ impl Db {
                         let mut page = Vec::new();
                         let mut read = 0;
                         for row in rows {
-                            let (from, id, text, time) =
+                            let (from, id, sealed, time) =
                                 row.map_err(|e| classify(&self.path, e))?;
                             read += 1;
-                            if let Some(m) = self.message(*to, &from, id, text, time) {
+                            if let Some(m) = self.message(*to, &from, id, sealed, time) {
                                 page.push(m);
                             }
                         }
@@ -210,7 +212,8 @@ impl Db {
                     | Record::GroupForget { .. }
                     | Record::GroupDrop { .. }
                     | Record::GroupGone(_)
-                    | Record::GroupFetch { .. } => {}
+                    | Record::GroupFetch { .. }
+                    | Record::Keys { .. } => {}
                     Record::Drop(whose) => {
                         let (stmt, id) = match whose {
                             Whose::To(id) => (&mut forget_to, id),
@@ -236,29 +239,30 @@ impl Db {
         to: ClientId,
         from: &[u8],
         id: i64,
-        text: String,
+        sealed: Vec<u8>,
         time: i64,
-    ) -> Option<Message> {
+    ) -> Option<SealedMessage> {
         let Ok(from) = <[u8; 32]>::try_from(from) else {
             tracing::warn!(db = %self.path.display(), "a stored message with a malformed id was skipped");
             return None;
         };
-        if !crate::proto::validate_text(&text) {
-            tracing::warn!(db = %self.path.display(), "a stored message with an unusable text was skipped");
+        let sealed = Sealed::from(sealed);
+        if !sealed.fits_message() {
+            tracing::warn!(db = %self.path.display(), "a stored message with an unusable envelope was skipped");
             return None;
         }
-        Some(Message {
+        Some(SealedMessage {
             id: MsgId(u64::from_ne_bytes(id.to_ne_bytes())),
             from: ClientId(from),
             to: Target::Client(to),
-            text,
+            sealed,
             time: Timestamp(u64::try_from(time).unwrap_or(0)),
             seq: None,
         })
     }
 }
 
-/// A row a forgetting `DELETE … RETURNING recipient, sender, octet_length(text)` gave.
+/// A row a forgetting `DELETE … RETURNING recipient, sender, octet_length(sealed)` gave.
 type ForgottenRow = (Vec<u8>, Vec<u8>, Option<i64>);
 
 fn forgotten_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ForgottenRow> {

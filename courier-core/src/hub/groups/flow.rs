@@ -9,7 +9,7 @@ use std::time::Instant;
 use super::super::{ConnId, Hub};
 use super::Unwritten;
 use crate::proto::{
-    ClientId, Delivery, GroupEntry, GroupId, Message, MsgId, RejectReason, Seq, ServerFrame,
+    ClientId, Delivery, GroupEntry, GroupId, MsgId, RejectReason, SealedMessage, Seq, ServerFrame,
 };
 
 impl Hub {
@@ -191,7 +191,7 @@ impl Hub {
         from: ClientId,
         id: MsgId,
         group: GroupId,
-        text: String,
+        sealed: crate::proto::Sealed,
         now: Instant,
     ) -> Option<Delivery> {
         let time = self.wall(now);
@@ -205,11 +205,11 @@ impl Hub {
         else {
             return Some(Delivery::Rejected(RejectReason::NoSuchPeer));
         };
-        let message = Message {
+        let message = SealedMessage {
             id,
             from,
             to: crate::proto::Target::Group(group),
-            text,
+            sealed,
             time,
             seq: Some(seq),
         };

@@ -119,7 +119,7 @@ pub(crate) struct Log {
 /// What an entry counts: its text (or a change's few bytes) and the overhead.
 pub(crate) fn size_of(entry: &GroupEntry) -> usize {
     match entry {
-        GroupEntry::Message(m) => counted(m.text.len(), false),
+        GroupEntry::Message(m) => counted(m.sealed.len(), false),
         GroupEntry::Event(_) => counted(0, true),
     }
 }
@@ -360,14 +360,14 @@ impl Log {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::{Message, MsgId, Target, Timestamp};
+    use crate::proto::{MsgId, SealedMessage, Target, Timestamp};
 
     fn message(from: u8, seq: Seq, len: usize) -> Arc<GroupEntry> {
-        Arc::new(GroupEntry::Message(Message {
+        Arc::new(GroupEntry::Message(SealedMessage {
             id: MsgId(seq),
             from: ClientId([from; 32]),
             to: Target::Group(crate::proto::GroupId(1)),
-            text: "x".repeat(len),
+            sealed: crate::proto::Sealed::from(vec![b'x'; len]),
             time: Timestamp(seq),
             seq: Some(seq),
         }))

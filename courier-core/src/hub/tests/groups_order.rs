@@ -21,7 +21,15 @@ fn handed(sim: &Sim, i: usize, group: GroupId) -> Vec<(Seq, GroupEntry)> {
                 Some((ev.seq, GroupEntry::Event(ev.clone())))
             }
             SEvent::Message(m) if m.to == Target::Group(group) => {
-                Some((m.seq.unwrap_or(0), GroupEntry::Message(m.clone())))
+                let m = crate::proto::SealedMessage {
+                    id: m.id,
+                    from: m.from,
+                    to: m.to,
+                    sealed: crate::proto::Sealed::default(),
+                    time: m.time,
+                    seq: m.seq,
+                };
+                Some((m.seq.unwrap_or(0), GroupEntry::Message(m)))
             }
             _ => None,
         })

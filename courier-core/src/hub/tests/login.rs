@@ -219,7 +219,7 @@ fn frames_before_login_close_the_connection() {
         &ClientFrame::Send {
             id: MsgId(1),
             to: Target::Everyone,
-            text: "hi".into(),
+            sealed: crate::proto::Sealed::from(b"hi".to_vec()),
         },
     );
     assert_eq!(sim.clients[c].closed, Some(CloseReason::Unexpected));

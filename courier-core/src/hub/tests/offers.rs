@@ -115,7 +115,7 @@ fn an_offer_to_an_offline_member_waits_is_stored_once_written_and_reaches_them()
     let batch = sim.hub.poll_writes();
     assert!(
         batch.iter().any(|r| matches!(r, Record::Offer(o)
-            if o.from == id(1) && o.to == id(2) && o.manifest.files.len() == 2)),
+            if o.from == id(1) && o.to == id(2) && !o.sealed.is_empty())),
         "{batch:?}"
     );
     disk.db.write(&batch).unwrap();

@@ -1,0 +1,216 @@
+//! Published keys on the simulator: checked against the publisher's certificate, the
+//! newest few kept per member, shown in contact cards, handed out on request (nothing
+//! for a stranger), bounded per member against a flooding publisher, and kept on the
+//! disk across a restart.
+use serde_bytes::ByteBuf;
+
+use super::storing::Disk;
+use super::*;
+use crate::proto::{KeyBundle, KeyId};
+
+/// A member whose id is the fingerprint of the certificate `cert` (as a real device's
+/// is); returns its index and certificate.
+fn member(sim: &mut Sim, name: &str) -> (usize, Vec<u8>) {
+    let cert = format!("certificate of {name}").into_bytes();
+    let id = crate::identity::fingerprint(&cert);
+    let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+    let i = sim.connect_as(ip, id, PW, name).unwrap();
+    sim.start_login(i);
+    sim.run();
+    sim.advance(limits::PRESENCE_BATCH);
+    (i, cert)
+}
+
+fn bundle(cert: &[u8], key: u8, created: u64) -> KeyBundle {
+    KeyBundle {
+        version: 1,
+        cert: ByteBuf::from(cert.to_vec()),
+        signing: [key; 32],
+        sealing: [key; 32],
+        created: Timestamp(created),
+        expires: Timestamp(created + 7 * 24 * 3600 * 1000),
+        signature: ByteBuf::from(vec![0; 64]),
+    }
+}
+
+fn publish(sim: &mut Sim, i: usize, b: KeyBundle) {
+    sim.raw(i, &ClientFrame::PublishKeys(b));
+    sim.advance(limits::PRESENCE_BATCH);
+}
+
+/// The bundles the hub handed `i` for `whose`, in its last answer.
+fn keys_of(sim: &mut Sim, i: usize, whose: ClientId) -> Vec<KeyBundle> {
+    sim.clients[i].frames.clear();
+    sim.raw(i, &ClientFrame::GetKeys { id: whose });
+    sim.clients[i]
+        .frames
+        .iter()
+        .rev()
+        .find_map(|f| match f {
+            ServerFrame::Keys { id, bundles } if *id == whose => Some(bundles.clone()),
+            _ => None,
+        })
+        .expect("the hub answered")
+}
+
+/// The key ids `i` saw in `whose`'s contact updates, in order.
+fn cards(sim: &Sim, i: usize, whose: ClientId) -> Vec<Option<KeyId>> {
+    sim.events(i)
+        .iter()
+        .filter_map(|e| match e {
+            SEvent::Contact(c) if c.id == whose => Some(c.profile.keys),
+            _ => None,
+        })
+        .collect()
+}
+
+fn errors(sim: &Sim, i: usize) -> Vec<ErrorCode> {
+    sim.clients[i]
+        .frames
+        .iter()
+        .filter_map(|f| match f {
+            ServerFrame::Error { code, .. } => Some(*code),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn published_keys_reach_contact_cards_and_are_handed_out_newest_first() {
+    let mut sim = Sim::new(PW);
+    let (a, cert) = member(&mut sim, "alice");
+    let (b, _) = member(&mut sim, "bob");
+    let alice = sim.clients[a].id;
+    sim.clear();
+    publish(&mut sim, a, bundle(&cert, 1, 1_000));
+    sim.advance(Duration::from_secs(1));
+    publish(&mut sim, a, bundle(&cert, 2, 2_000));
+    sim.advance(Duration::from_secs(1));
+    // Every login publishes the same keys again: nobody hears of it.
+    publish(&mut sim, a, bundle(&cert, 2, 2_000));
+    assert_eq!(
+        cards(&sim, b, alice),
+        vec![Some(KeyId::of(&[1; 32])), Some(KeyId::of(&[2; 32]))],
+        "each new newest key is a contact update, like a profile change"
+    );
+    assert_eq!(
+        keys_of(&mut sim, b, alice),
+        vec![bundle(&cert, 2, 2_000), bundle(&cert, 1, 1_000)]
+    );
+    // A newcomer's list carries the newest key id at once.
+    let c = sim.login(3, "carol");
+    let listed = sim.events(c).iter().find_map(|e| match e {
+        SEvent::LoggedIn { contacts, .. } => contacts.iter().find(|x| x.id == alice).cloned(),
+        _ => None,
+    });
+    assert_eq!(listed.unwrap().profile.keys, Some(KeyId::of(&[2; 32])));
+}
+
+#[test]
+fn keys_of_an_unknown_id_are_empty_and_reveal_nothing() {
+    let mut sim = Sim::new(PW);
+    let (a, _) = member(&mut sim, "alice");
+    assert_eq!(keys_of(&mut sim, a, ClientId([9; 32])), vec![]);
+    // A member who never published: empty too, the same answer.
+    let (_b, cert_b) = member(&mut sim, "bob");
+    assert_eq!(
+        keys_of(&mut sim, a, crate::identity::fingerprint(&cert_b)),
+        vec![]
+    );
+    assert!(sim.is_online(a));
+}
+
+#[test]
+fn a_bundle_of_another_certificate_or_an_unknown_version_is_refused() {
+    let mut sim = Sim::new(PW);
+    let (a, cert) = member(&mut sim, "alice");
+    let (b, cert_b) = member(&mut sim, "bob");
+    let alice = sim.clients[a].id;
+    sim.clear();
+    // Bob's certificate in Alice's bundle: the hub would hand out a key Bob never made.
+    publish(&mut sim, a, bundle(&cert_b, 1, 1_000));
+    sim.advance(Duration::from_secs(1));
+    let mut future = bundle(&cert, 1, 1_000);
+    future.version = 2;
+    publish(&mut sim, a, future);
+    sim.advance(Duration::from_secs(1));
+    let mut huge = bundle(&cert, 1, 1_000);
+    huge.signature = ByteBuf::from(vec![0; crate::proto::MAX_BUNDLE_SIGNATURE + 1]);
+    publish(&mut sim, a, huge);
+    sim.advance(Duration::from_secs(1));
+    let backwards = bundle(&cert, 1, 1_000);
+    publish(
+        &mut sim,
+        a,
+        KeyBundle {
+            expires: Timestamp(999),
+            ..backwards
+        },
+    );
+    assert_eq!(errors(&sim, a), vec![ErrorCode::InvalidKeys; 4]);
+    assert_eq!(keys_of(&mut sim, b, alice), vec![]);
+    assert!(cards(&sim, b, alice).is_empty());
+    assert!(sim.is_online(a), "a refused bundle is not fatal");
+}
+
+/// One member tries to fill the hub's table of keys: it keeps its newest four, and a
+/// burst of publishes is rate limited (each over the limit a violation).
+#[test]
+fn one_member_cannot_fill_the_table_of_keys() {
+    let mut sim = Sim::new(PW);
+    let (m, cert) = member(&mut sim, "mallory");
+    let (b, _) = member(&mut sim, "bob");
+    let mallory = sim.clients[m].id;
+    for k in 0..12u8 {
+        publish(&mut sim, m, bundle(&cert, k, 1_000 + u64::from(k)));
+        sim.advance(Duration::from_secs(1));
+    }
+    let kept = keys_of(&mut sim, b, mallory);
+    assert_eq!(
+        kept.iter().map(|b| b.sealing[0]).collect::<Vec<_>>(),
+        vec![11, 10, 9, 8],
+        "the newest four, newest first"
+    );
+    // All at once: the first few go through, the rest are refused.
+    sim.clients[m].frames.clear();
+    for k in 100..120u8 {
+        sim.raw(
+            m,
+            &ClientFrame::PublishKeys(bundle(&cert, k, 10_000 + u64::from(k))),
+        );
+    }
+    let limited = errors(&sim, m)
+        .iter()
+        .filter(|c| **c == ErrorCode::RateLimited)
+        .count();
+    assert!(limited >= 17, "{limited} refused");
+    assert_eq!(keys_of(&mut sim, b, mallory).len(), 4);
+}
+
+#[test]
+fn keys_survive_a_restart_of_the_hub() {
+    let disk = Disk::new("keys");
+    let mut sim = Sim::new(PW);
+    sim.hub
+        .restore(disk.db.members().unwrap(), disk.db.backlogs().unwrap());
+    let (a, cert) = member(&mut sim, "alice");
+    let alice = sim.clients[a].id;
+    publish(&mut sim, a, bundle(&cert, 1, 1_000));
+    sim.advance(Duration::from_secs(1));
+    publish(&mut sim, a, bundle(&cert, 2, 2_000));
+    disk.sync(&mut sim);
+    let mut sim = Sim::new(PW);
+    sim.hub
+        .restore(disk.db.members().unwrap(), disk.db.backlogs().unwrap());
+    sim.hub.restore_keys(disk.db.bundles().unwrap());
+    let b = sim.login(2, "bob");
+    let listed = sim.events(b).iter().find_map(|e| match e {
+        SEvent::LoggedIn { contacts, .. } => contacts.iter().find(|x| x.id == alice).cloned(),
+        _ => None,
+    });
+    assert_eq!(listed.unwrap().profile.keys, Some(KeyId::of(&[2; 32])));
+    assert_eq!(
+        keys_of(&mut sim, b, alice),
+        vec![bundle(&cert, 2, 2_000), bundle(&cert, 1, 1_000)]
+    );
+}
