@@ -234,6 +234,9 @@ impl Client {
         };
         let mut config = session::Config::new(hub.clone(), identity, password, profile);
         config.pins = Some(pins.clone());
+        // This device's keys live beside its identity: every command of the profile (a
+        // running `listen` and a quick `say`) uses the same ones.
+        config.keys = session::KeyStore::Folder(dir.clone());
         config.remember = !args.no_remember;
         config.keep_profile = args.name.is_none();
         config.take_mailbox = mailbox;

@@ -25,6 +25,8 @@
 mod bundle;
 mod envelope;
 mod keyring;
+#[cfg(test)]
+mod prop_tests;
 mod room;
 mod store;
 #[cfg(test)]

@@ -9,6 +9,9 @@
 //! - `handle.rs`: [`Handle`], the commands it sends to the driver;
 //! - `brokered.rs`: [`Brokered`], which transfer waits for which of the hub's answers;
 //! - `recent.rs`: the messages seen lately (a repeat after a reconnect is dropped);
+//! - `keys.rs`: the end-to-end keys the session was given and what it needs to use
+//!   them; `sealing.rs` seals what it sends, `opening.rs` opens what it receives,
+//!   `unopened.rs` holds what came before the keys that open it;
 //! - `event.rs`, `error.rs`: [`Event`], [`Error`].
 //!
 //! The session knows nothing of the transfer: a transfer reaches the hub through the
@@ -22,8 +25,13 @@ mod error;
 mod event;
 mod groups;
 pub(crate) mod handle;
-mod passthrough;
+mod keys;
+mod opening;
+#[cfg(any(test, feature = "test-util"))]
+mod plain;
 mod recent;
+mod sealing;
+mod unopened;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -34,7 +42,7 @@ use rand::rngs::StdRng;
 use serde_bytes::ByteBuf;
 
 pub use brokered::{Answer, Brokered};
-pub use connect::{Config, Update, Updates, Welcome, connect};
+pub use connect::{Config, KeyStore, Update, Updates, Welcome, connect};
 pub use error::Error;
 pub use event::Event;
 pub use groups::GroupRequest;
@@ -44,8 +52,8 @@ pub(crate) use recent::Recent;
 use crate::auth::{ClientLoginState, Password, SessionKey};
 use crate::limits;
 use crate::proto::{
-    ClientFrame, ClientId, Contact, Declined, LoginRejection, Manifest, MsgId, PROTOCOL_VERSION,
-    Profile, ServerFrame, Target, Timestamp, TransferId,
+    ClientFrame, ClientId, Contact, Declined, LoginRejection, MsgId, PROTOCOL_VERSION, Profile,
+    ServerFrame, Target, Timestamp, TransferId,
 };
 
 /// Session timing; [`Timing::default`] uses [`crate::limits`].
@@ -140,6 +148,8 @@ pub struct Session {
     reads_due: Option<Instant>,
     /// The groups list sent at login, until its last page.
     groups_so_far: Vec<crate::proto::Group>,
+    /// End-to-end keys: the keyring, and what sealing and opening wait for.
+    keys: keys::KeyState,
 }
 
 impl std::fmt::Debug for Session {
@@ -183,6 +193,7 @@ impl Session {
             group_reads: std::collections::BTreeMap::new(),
             reads_due: None,
             groups_so_far: Vec::new(),
+            keys: keys::KeyState::default(),
         }
     }
 
@@ -316,7 +327,7 @@ impl Session {
                     contacts,
                     more,
                     time,
-                    offline_days: _,
+                    offline_days,
                 },
             ) => {
                 match &state {
@@ -333,6 +344,7 @@ impl Session {
                 self.remembered = remembered;
                 self.me = Some(you);
                 self.contacts_page(you, contacts, more, time, Vec::new(), now);
+                self.keys_at_welcome(offline_days, now);
                 Ok(())
             }
             (
@@ -420,6 +432,7 @@ impl Session {
             self.transmit(ClientFrame::NextContacts, now);
         } else {
             self.state = State::Ready;
+            self.track_contacts(&contacts);
             self.events.push_back(Event::LoggedIn {
                 you,
                 contacts,
@@ -439,20 +452,29 @@ impl Session {
                 self.transmit(ClientFrame::Ping, now);
                 return Ok(());
             }
-            ServerFrame::Message(m) => match passthrough::open_message(m) {
-                Some(m) => Event::Message(m),
-                None => return Ok(()),
-            },
+            ServerFrame::Message(m) => {
+                self.open_message(m, now);
+                return Ok(());
+            }
             ServerFrame::MailboxPage(page) => {
-                let opened = page.into_iter().filter_map(passthrough::open_message);
-                self.events.extend(opened.map(Event::Message));
+                for m in page {
+                    self.open_message(m, now);
+                }
                 self.transmit(ClientFrame::MailboxAck, now);
                 return Ok(());
             }
+            ServerFrame::Receipt { id, status } if self.share_receipt(id, &status) => {
+                return Ok(());
+            }
             ServerFrame::Receipt { id, status } => Event::Receipt { id, status },
+            ServerFrame::Keys { id, bundles } => {
+                self.on_keys(id, &bundles, now);
+                return Ok(());
+            }
             ServerFrame::Typing { from, to } => Event::Typing { from, to },
             ServerFrame::Read { by, id } => Event::Read { by, id },
             ServerFrame::Contacts(list) => {
+                self.track_contacts(&list);
                 for c in list.into_iter().filter(|c| Some(c.id) != self.me) {
                     self.events.push_back(Event::Contact(c));
                 }
@@ -463,10 +485,10 @@ impl Session {
                 bytes: avatar.into_vec(),
             },
             ServerFrame::Error { code, detail } => Event::HubError { code, detail },
-            ServerFrame::Offer(offer) => match passthrough::open_offer(offer) {
-                Some(offer) => Event::Offer(offer),
-                None => return Ok(()),
-            },
+            ServerFrame::Offer(offer) => {
+                self.open_offer(offer, now);
+                return Ok(());
+            }
             ServerFrame::OfferSent { tag, id } => Event::OfferSent { tag, id },
             ServerFrame::OfferStored { tag, id } => Event::OfferStored { tag, id },
             ServerFrame::OfferRefused { tag, reason } => Event::OfferRefused { tag, reason },
@@ -495,8 +517,6 @@ impl Session {
                 self.group_page(group, entries, now);
                 return Ok(());
             }
-            // TEMPORARY(e2e): part A2 takes the keys here (the session asks for none yet).
-            ServerFrame::Keys { .. } => return Ok(()),
             ServerFrame::RelayReady
             | ServerFrame::LoginChallenge { .. }
             | ServerFrame::Welcome { .. }
@@ -504,6 +524,7 @@ impl Session {
             | ServerFrame::LoginRejected(_)
             | ServerFrame::Closing => return Err(Error::Unexpected),
         };
+        self.track_groups(&event);
         self.events.push_back(event);
         Ok(())
     }
@@ -529,6 +550,7 @@ impl Session {
             }
             self.flush_group_reads(now);
         }
+        self.keys_timeout(now);
         if now.saturating_duration_since(self.last_tx) >= self.timing.heartbeat_interval {
             self.transmit(ClientFrame::Ping, now);
         }
@@ -541,23 +563,6 @@ impl Session {
         } else {
             Err(Error::NotConnected)
         }
-    }
-
-    /// Sends a chat message with the caller's id.
-    ///
-    /// # Errors
-    /// [`Error::NotConnected`] before login.
-    pub fn send_message(
-        &mut self,
-        id: MsgId,
-        to: Target,
-        text: String,
-        now: Instant,
-    ) -> Result<(), Error> {
-        self.ready_or()?;
-        let sealed = passthrough::seal(&text);
-        self.transmit(ClientFrame::Send { id, to, sealed }, now);
-        Ok(())
     }
 
     /// Shows "typing" to `to`.
@@ -605,36 +610,6 @@ impl Session {
         self.profile = profile.clone();
         self.keep_profile = false;
         self.transmit(ClientFrame::SetProfile(profile), now);
-        Ok(())
-    }
-
-    /// Offers `manifest` to `to`; the answer carries `tag`.
-    ///
-    /// # Errors
-    /// [`Error::NotConnected`] before login.
-    pub fn offer(
-        &mut self,
-        tag: u32,
-        to: ClientId,
-        manifest: Manifest,
-        addrs: Vec<std::net::SocketAddr>,
-        wait: bool,
-        now: Instant,
-    ) -> Result<(), Error> {
-        self.ready_or()?;
-        let (sealed, test) = match manifest.test {
-            Some(way) => (crate::proto::Sealed::default(), Some(way)),
-            None => (passthrough::seal(&manifest), None),
-        };
-        let frame = ClientFrame::Offer {
-            tag,
-            to,
-            sealed,
-            test,
-            addrs,
-            wait,
-        };
-        self.transmit(frame, now);
         Ok(())
     }
 
@@ -720,8 +695,11 @@ impl Session {
         if self.is_ready() {
             let ping = self.last_tx + self.timing.heartbeat_interval;
             let dead = self.last_rx + self.timing.heartbeat_timeout;
-            let next = ping.min(dead);
-            Some(self.reads_due.map_or(next, |due| due.min(next)))
+            let next = [Some(ping.min(dead)), self.reads_due, self.keys_deadline()]
+                .into_iter()
+                .flatten()
+                .min();
+            next.or(Some(dead))
         } else {
             Some(self.started + self.timing.login_deadline)
         }
@@ -730,3 +708,6 @@ impl Session {
 
 /// Shared by [`Update`] so GUI messages stay `Clone`.
 pub type SharedError = Arc<Error>;
+
+#[cfg(test)]
+mod tests;

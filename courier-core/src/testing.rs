@@ -128,6 +128,9 @@ impl Sim {
         channel.iter_mut().for_each(|b| *b ^= 0x55);
         self.hub.handle_connect(conn, id, channel, self.now);
         let timing = Timing::default();
+        // The simulator's ids are made up (no certificate signs them): its clients use
+        // plain envelopes, which the hub cannot tell from sealed ones; `login_sealed`
+        // gives one real keys.
         let session = Session::new(
             Password::new(password),
             Profile::with_name(name),
@@ -135,7 +138,8 @@ impl Sim {
             // Each client logs in the same way every run.
             id.0,
             self.now,
-        );
+        )
+        .unsealed();
         self.clients.push(Client {
             conn,
             id,
@@ -167,6 +171,55 @@ impl Sim {
         self.start_login(i);
         self.run();
         // Let the presence batch with this login go out.
+        self.advance(crate::limits::PRESENCE_BATCH);
+        i
+    }
+
+    /// Connects and logs in a client with a real identity and a fresh in-memory keyring:
+    /// it publishes its keys, seals what it sends and opens what it receives, as a real
+    /// client does.
+    ///
+    /// # Panics
+    /// If the keyring cannot be made (test-only code).
+    #[allow(clippy::expect_used)]
+    pub fn login_sealed(&mut self, identity: &Identity, name: &str) -> usize {
+        let keyring = crate::seal::Keyring::in_memory(
+            identity,
+            crate::seal::KeyPolicy::default(),
+            Timestamp::now(),
+        )
+        .expect("keyring");
+        self.login_with_keyring(identity.id(), keyring, name)
+    }
+
+    /// Logs client `old`'s device in again on a new connection, with the keyring its
+    /// session had.
+    ///
+    /// # Panics
+    /// If `old` has no keyring (test-only code).
+    #[allow(clippy::expect_used)]
+    pub fn relogin_sealed(&mut self, old: usize, name: &str) -> usize {
+        let c = self.clients.get_mut(old).expect("no such client");
+        let keyring = c.session.take_keyring().expect("no keyring");
+        let id = c.id;
+        self.login_with_keyring(id, keyring, name)
+    }
+
+    #[allow(clippy::expect_used)]
+    fn login_with_keyring(
+        &mut self,
+        id: ClientId,
+        keyring: crate::seal::Keyring,
+        name: &str,
+    ) -> usize {
+        let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let password = self.password.clone();
+        let i = self
+            .connect_as(ip, id, password.expose(), name)
+            .expect("hub refused the connection");
+        self.reshape(i, |s| s.with_keyring(keyring, Timestamp::now()));
+        self.start_login(i);
+        self.run();
         self.advance(crate::limits::PRESENCE_BATCH);
         i
     }

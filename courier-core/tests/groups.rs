@@ -110,6 +110,8 @@ fn free_port() -> u16 {
 struct Member {
     identity: Identity,
     name: &'static str,
+    /// Where its keys live, across its logins.
+    keys: std::path::PathBuf,
 }
 
 impl Member {
@@ -117,6 +119,7 @@ impl Member {
         Self {
             identity: Identity::generate().unwrap(),
             name,
+            keys: scratch_dir(name),
         }
     }
 
@@ -131,6 +134,10 @@ impl Member {
             Password::new(PW),
             Profile::with_name(self.name),
         );
+        let config = session::Config {
+            keys: session::KeyStore::Folder(self.keys.clone()),
+            ..config
+        };
         Client::login_with(config).await
     }
 }

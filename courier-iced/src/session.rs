@@ -75,6 +75,9 @@ pub fn connect(key: &ServerKey) -> BoxStream<'static, Feed> {
                     key.profile.clone(),
                 );
                 config.pins = Some(PinStore::new(&key.dir));
+                // This computer's keys live beside its identity (shared with the
+                // command line's commands of the same profile).
+                config.keys = session::KeyStore::Folder(key.dir.clone());
                 config.remember = key.remember;
                 let updates = session::connect(config);
                 // Contacts' link tests are answered unless turned off in Settings.

@@ -35,18 +35,79 @@ pub(crate) fn describe(client: &Client, event: &Event, json: bool) -> Option<Str
                 }
                 line.to_string()
             } else {
-                // A group's line leads with the group (`#ops · ada`): no display name
-                // may start with '#', so no direct message can pass for one.
-                let (group, scope) = match m.to {
-                    Target::Everyone => (String::new(), " (to everyone)"),
-                    Target::Group(g) => (format!("{} · ", safe(&client.group_label(g))), ""),
-                    Target::Client(_) => (String::new(), ""),
-                };
+                let (group, scope) = scope(client, m.to);
                 format!(
                     "[{}] {group}{}{scope}: {}",
                     output::clock(m.time),
                     safe(&from),
                     safe(&m.text)
+                )
+            }
+        }
+        Event::Unreadable {
+            id,
+            from,
+            to,
+            time,
+            seq,
+            problem,
+        } => {
+            let name = client.name_of(*from);
+            if json {
+                let mut line = json!({
+                    "type": "unreadable",
+                    "id": id.to_string(),
+                    "from": output::person_json(*from, &name),
+                    "to": output::target_json(*to),
+                    "problem": problem.to_string(),
+                    "time": time.0,
+                    "time_local": output::rfc3339(*time),
+                });
+                if let Target::Group(g) = to {
+                    line["group"] = group::group_ref_json(client, *g);
+                    line["seq"] = json!(seq);
+                }
+                line.to_string()
+            } else {
+                let (group, scope) = scope(client, *to);
+                format!(
+                    "[{}] {group}{}{scope}: (a message that could not be opened: {problem})",
+                    output::clock(*time),
+                    safe(&name),
+                )
+            }
+        }
+        Event::Missing { from, to, count } => {
+            let name = client.name_of(*from);
+            if json {
+                json!({
+                    "type": "missing",
+                    "from": output::person_json(*from, &name),
+                    "to": output::target_json(*to),
+                    "count": count,
+                })
+                .to_string()
+            } else {
+                let (group, scope) = scope(client, *to);
+                format!(
+                    "! {group}{}{scope}: {count} earlier message(s) never arrived",
+                    safe(&name)
+                )
+            }
+        }
+        Event::UnreadableOffer { from, problem, .. } => {
+            let name = client.name_of(*from);
+            if json {
+                json!({
+                    "type": "unreadable_offer",
+                    "from": output::person_json(*from, &name),
+                    "problem": problem.to_string(),
+                })
+                .to_string()
+            } else {
+                format!(
+                    "! {} offered files that could not be opened ({problem}); declined",
+                    safe(&name)
                 )
             }
         }
@@ -160,11 +221,22 @@ pub(crate) async fn run(args: ListenArgs) -> Result<ExitCode> {
         if let Some(line) = describe(&client, &event, args.json) {
             crate::print(&format!("{line}\n"));
         }
-        if matches!(event, Event::Message(_)) {
+        if matches!(event, Event::Message(_) | Event::Unreadable { .. }) {
             messages += 1;
             if args.count.is_some_and(|n| messages >= n) {
                 return Ok(ExitCode::SUCCESS);
             }
         }
+    }
+}
+
+/// How a line about a message to `to` leads and what it adds after the name: a group's
+/// line leads with the group (`#ops · ada`; no display name may start with '#', so no
+/// direct message can pass for one), a message to everyone says so.
+fn scope(client: &Client, to: Target) -> (String, &'static str) {
+    match to {
+        Target::Everyone => (String::new(), " (to everyone)"),
+        Target::Group(g) => (format!("{} · ", safe(&client.group_label(g))), ""),
+        Target::Client(_) => (String::new(), ""),
     }
 }

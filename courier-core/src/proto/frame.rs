@@ -463,6 +463,14 @@ pub enum RejectReason {
     /// full or failing).
     #[serde(rename = "NotKept")]
     CouldNotStore,
+    /// Not sealed (said by the sending session, never by the hub): the recipient's
+    /// device has published no keys.
+    NoKeys,
+    /// Not sealed (said by the sending session): the hub handed out keys the recipient's
+    /// device did not sign.
+    UnsignedKeys,
+    /// Not sealed (said by the sending session): this device's key store failed.
+    KeyStore,
 }
 
 impl RejectReason {
@@ -474,6 +482,9 @@ impl RejectReason {
             Self::RateLimited => "rate_limited",
             Self::MailboxFull => "queue_full",
             Self::CouldNotStore => "not_kept",
+            Self::NoKeys => "no_keys",
+            Self::UnsignedKeys => "unsigned_keys",
+            Self::KeyStore => "key_store",
         }
     }
 
@@ -486,6 +497,9 @@ impl RejectReason {
             Self::RateLimited,
             Self::MailboxFull,
             Self::CouldNotStore,
+            Self::NoKeys,
+            Self::UnsignedKeys,
+            Self::KeyStore,
         ]
         .into_iter()
         .find(|r| r.code() == code)

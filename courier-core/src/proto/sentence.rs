@@ -25,6 +25,9 @@ impl RejectReason {
             Self::CouldNotStore => {
                 "they are offline and the hub could not store it (its disk is full or failing)"
             }
+            Self::NoKeys => "their device has not published its encryption keys yet",
+            Self::UnsignedKeys => "the hub handed out an encryption key their device did not sign",
+            Self::KeyStore => "this device's encryption keys cannot be used",
         }
     }
 }

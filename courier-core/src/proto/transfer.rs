@@ -222,6 +222,10 @@ pub struct IncomingOffer {
     /// When it was offered, stamped by the hub (a stored offer is handed over later).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<super::Timestamp>,
+    /// The digest its ticket must carry: of the sealed envelope the hub carried (both
+    /// sides hold it; the hub never saw the names), or of the link test's manifest.
+    #[serde(default, with = "serde_bytes")]
+    pub digest: [u8; 32],
 }
 
 /// Addresses as they survive the wire (IPv6 flow info and scope are not carried).
@@ -267,6 +271,17 @@ pub enum OfferRefusal {
     #[error("the hub could not store the offer (its disk is full or failing)")]
     #[serde(rename = "NotKept")]
     CouldNotStore,
+    /// Not sealed (said by the sending session, never by the hub): the recipient's
+    /// device has published no keys.
+    #[error("their device has not published its encryption keys yet")]
+    NoKeys,
+    /// Not sealed (said by the sending session): the hub handed out keys the recipient's
+    /// device did not sign.
+    #[error("the hub handed out an encryption key their device did not sign")]
+    UnsignedKeys,
+    /// Not sealed (said by the sending session): this device's key store failed.
+    #[error("this device's encryption keys cannot be used")]
+    KeyStore,
 }
 
 /// Why the receiver said no.

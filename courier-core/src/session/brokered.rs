@@ -20,6 +20,9 @@ pub enum Answer {
     Stored(TransferId),
     /// The hub did not forward our offer.
     Refused(OfferRefusal),
+    /// The session sealed our offer's names into an envelope with this digest (the one
+    /// the ticket must carry); the hub's answer follows.
+    Sealed([u8; 32]),
     /// The transfer was accepted: its ticket.
     Ticket(TicketInfo),
     /// The transfer ended at the hub (declined, cancelled, the other side left).
@@ -87,6 +90,9 @@ impl<T> Brokered<T> {
             }
             Event::OfferRefused { tag, reason } => {
                 Some((self.by_tag.get(tag)?, Answer::Refused(*reason)))
+            }
+            Event::OfferSealed { tag, digest } => {
+                Some((self.by_tag.get(tag)?, Answer::Sealed(*digest)))
             }
             Event::Ticket(info) => Some((self.by_id.get(&info.id)?, Answer::Ticket(info.clone()))),
             Event::TransferEnded { id, end } => Some((self.by_id.get(id)?, Answer::Ended(*end))),

@@ -17,6 +17,7 @@ use super::{Error, Event, Handle, SharedError, Timing};
 use crate::auth::Password;
 use crate::identity::{Identity, PinStore};
 use crate::proto::{ClientId, Contact, Profile, Timestamp};
+use crate::seal::{KeyPolicy, Keyring};
 use crate::{limits, tls};
 
 /// What a session needs to connect.
@@ -54,6 +55,38 @@ pub struct Config {
     pub pins: Option<PinStore>,
     /// Heartbeat and login timing.
     pub timing: Timing,
+    /// Where this device's end-to-end keys live (default: in memory, for as long as
+    /// the [`Updates`] run).
+    pub keys: KeyStore,
+}
+
+/// Where a session keeps this device's end-to-end keys ([`crate::seal::Keyring`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyStore {
+    /// In memory: made at [`connect`], gone when its [`Updates`] are dropped (tests,
+    /// bots that live as long as their session).
+    #[default]
+    Memory,
+    /// `keys.db` in this profile folder (the one the identity lives in): kept across
+    /// runs, and shared by every process of the profile.
+    Folder(std::path::PathBuf),
+}
+
+impl KeyStore {
+    /// Opens the keyring for `identity`, with the default policy until the hub's
+    /// `Welcome` says how long it keeps messages.
+    ///
+    /// # Errors
+    /// If `keys.db` cannot be opened or read, or the keys cannot be made.
+    pub fn open(&self, identity: &Identity) -> Result<Keyring, crate::seal::KeyError> {
+        let policy = KeyPolicy::default();
+        let now = Timestamp::now();
+        match self {
+            Self::Memory => Keyring::in_memory(identity, policy, now),
+            Self::Folder(dir) => Keyring::open(dir, identity, policy, now),
+        }
+    }
 }
 
 impl Config {
@@ -74,6 +107,7 @@ impl Config {
             take_mailbox: true,
             pins: None,
             timing: Timing::default(),
+            keys: KeyStore::Memory,
         }
     }
 }
@@ -224,7 +258,22 @@ async fn run(config: Config, updates: Sender<Update>, commands: Receiver<Command
             return;
         }
     };
-    let mut lasting = Lasting::default();
+    let keyring = match config.keys.open(&config.identity) {
+        Ok(k) => k,
+        Err(e) => {
+            let _ = updates
+                .send(Update::Disconnected {
+                    reason: Arc::new(Error::Keys(e)),
+                    retry_in: None,
+                })
+                .await;
+            return;
+        }
+    };
+    let mut lasting = Lasting {
+        keyring: Some(keyring),
+        ..Lasting::default()
+    };
     let mut backoff = limits::RECONNECT_MIN;
     loop {
         let ended =

@@ -24,6 +24,7 @@ use crate::proto::{
     self, ClientId, CloseReason, Contact, Declined, IncomingOffer, Profile, Timestamp,
     validate_profile,
 };
+use crate::seal::Keyring;
 
 /// What one connection hands to the next.
 #[derive(Debug, Default)]
@@ -37,6 +38,8 @@ pub(super) struct Lasting {
     /// The profile last set through the [`Handle`]: the next logins show it, not the
     /// one the session started with.
     pub(super) profile: Option<Profile>,
+    /// This device's end-to-end keys, lent to each connection's session in turn.
+    pub(super) keyring: Option<Keyring>,
 }
 
 /// How a connection ended.
@@ -66,6 +69,7 @@ pub(super) async fn once(
         }
     };
     let error = connection.run(&mut ws, commands).await;
+    connection.lasting.keyring = connection.session.take_keyring();
     Ended {
         error,
         logged_in: connection.logged_in,
@@ -118,7 +122,13 @@ async fn open<'a>(
     )
     .remembering(pinned.is_some(), config.remember)
     .asking(keep_profile, config.take_mailbox);
-    session.handle_connected(info.channel, Instant::now())?;
+    if let Some(keyring) = lasting.keyring.take() {
+        session = session.with_keyring(keyring, Timestamp::now());
+    }
+    if let Err(e) = session.handle_connected(info.channel, Instant::now()) {
+        lasting.keyring = session.take_keyring();
+        return Err(e);
+    }
     let connection = Connection {
         config,
         updates,
@@ -209,7 +219,11 @@ impl Connection<'_> {
                 contacts,
                 time,
             } => self.on_login(you, contacts, time).map(Some),
-            Event::Message(m) if !self.lasting.recent.first_time(&m) => Ok(None),
+            Event::Message(m) if !self.lasting.recent.first_time(m.from, m.id) => Ok(None),
+            // A repeat of a message already shown opens as a replay: it is the same one.
+            Event::Unreadable { from, id, .. } if !self.lasting.recent.first_time(from, id) => {
+                Ok(None)
+            }
             Event::Offer(offer) if offer.manifest.test.is_some() => {
                 self.on_link_test(offer).map(|()| None)
             }

@@ -92,6 +92,9 @@ pub enum Error {
     /// The hub does not remember this device (any more), and no password was given.
     #[error("{}", LoginRejection::NotRemembered)]
     NotRemembered,
+    /// This device's end-to-end keys could not be opened or made.
+    #[error("this device's keys")]
+    Keys(#[source] crate::seal::KeyError),
     /// The hub's owner banned this device: no password lets it in.
     #[error("{}", crate::proto::CloseReason::Banned)]
     Banned,
@@ -111,6 +114,7 @@ impl Error {
                 | Self::InvalidProfile(_)
                 | Self::Tls(_)
                 | Self::Identity(_)
+                | Self::Keys(_)
         )
     }
 }

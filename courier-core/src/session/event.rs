@@ -5,6 +5,7 @@ use crate::proto::{
     IncomingOffer, Message, MsgId, OfferRefusal, Reach, Seq, Target, TicketInfo, Timestamp,
     TransferEnd, TransferId,
 };
+use crate::seal::Problem;
 
 /// What a session reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,8 +20,34 @@ pub enum Event {
         /// The hub's clock at login.
         time: Timestamp,
     },
-    /// A message for us.
+    /// A message for us, opened.
     Message(Message),
+    /// A message for us that could not be opened (not sealed for this device, tampered
+    /// with, a replay, its key never came, ...): shown as such, never dropped.
+    Unreadable {
+        /// The sender's id for it.
+        id: MsgId,
+        /// Who sent it (stamped by the hub).
+        from: ClientId,
+        /// Where it was addressed.
+        to: Target,
+        /// When the hub accepted it.
+        time: Timestamp,
+        /// Its position in a group's log, for a group message.
+        seq: Option<Seq>,
+        /// Why it could not be opened.
+        problem: Problem,
+    },
+    /// Messages a sender wrote to a group (or everyone) before the one just opened never
+    /// reached us: the hub held them back, or lost them.
+    Missing {
+        /// The sender.
+        from: ClientId,
+        /// The group, or everyone.
+        to: Target,
+        /// How many.
+        count: u32,
+    },
     /// What became of a message we sent.
     Receipt {
         /// Our id for it.
@@ -61,6 +88,24 @@ pub enum Event {
     /// Someone offers us files: answer with `transfer::receive` or
     /// [`Handle::decline`](super::Handle::decline).
     Offer(IncomingOffer),
+    /// Someone offered us files we cannot see (the offer could not be opened); the
+    /// session declined it for us.
+    UnreadableOffer {
+        /// The hub's id for the transfer.
+        id: TransferId,
+        /// Who offered.
+        from: ClientId,
+        /// Why it could not be opened.
+        problem: Problem,
+    },
+    /// An offer of ours is sealed (the envelope's digest is what its ticket will carry)
+    /// and on its way to the hub.
+    OfferSealed {
+        /// Our tag for it.
+        tag: u32,
+        /// The digest of its envelope.
+        digest: [u8; 32],
+    },
     /// The hub forwarded an offer of ours.
     OfferSent {
         /// Our tag for it.

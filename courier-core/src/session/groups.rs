@@ -131,13 +131,14 @@ impl Session {
     pub(super) fn group_page(&mut self, group: GroupId, entries: Vec<GroupEntry>, now: Instant) {
         let upto = entries.iter().map(GroupEntry::seq).max().unwrap_or(0);
         for entry in entries {
-            self.events.push_back(match entry {
-                GroupEntry::Message(m) => match super::passthrough::open_message(m) {
-                    Some(m) => Event::Message(m),
-                    None => continue,
-                },
-                GroupEntry::Event(e) => Event::GroupEvent(e),
-            });
+            match entry {
+                GroupEntry::Message(m) => self.open_message(m, now),
+                GroupEntry::Event(e) => {
+                    let event = Event::GroupEvent(e);
+                    self.track_groups(&event);
+                    self.events.push_back(event);
+                }
+            }
         }
         self.transmit(ClientFrame::GroupPageAck { group, upto }, now);
     }

@@ -62,8 +62,8 @@ pub(crate) enum Command {
     },
 }
 
-/// Answers one transfer can get from the hub: offered, ticket, ended, and a spare.
-const ANSWERS: usize = 4;
+/// Answers one transfer can get: sealed, offered, ticket, ended, and a spare.
+const ANSWERS: usize = 5;
 
 /// State shared by the driver and every clone of its handle.
 #[derive(Debug)]

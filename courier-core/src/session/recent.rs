@@ -2,7 +2,7 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use crate::proto::{ClientId, Message, MsgId};
+use crate::proto::{ClientId, MsgId};
 
 /// Messages seen lately, by sender and id, to drop the duplicates a handover that was
 /// cut short causes (the hub sends the unacknowledged page again). Bounded: the oldest
@@ -17,9 +17,10 @@ pub(crate) struct Recent {
 const RECENT: usize = 4096;
 
 impl Recent {
-    /// Whether this is the first time the message shows up.
-    pub(crate) fn first_time(&mut self, m: &Message) -> bool {
-        let key = (m.from, m.id);
+    /// Whether this is the first time message `id` from `from` shows up (opened or
+    /// not).
+    pub(crate) fn first_time(&mut self, from: ClientId, id: MsgId) -> bool {
+        let key = (from, id);
         if !self.seen.insert(key) {
             return false;
         }

@@ -65,6 +65,7 @@ pub(crate) async fn run(
     }
     let from = offer.from;
     let manifest = offer.manifest;
+    let offer_digest = offer.digest;
     let downloads = Arc::new(blocking::unblock(move || Downloads::open(&dir)).await?);
     // What is already here (in parts this transfer reserves), and whether the rest fits.
     let key = ctx
@@ -119,7 +120,7 @@ pub(crate) async fn run(
         .map(|l| l.addrs.clone())
         .unwrap_or_default();
     let mut answers = ctx.handle.accept(id, accepted, addrs).await?;
-    let digest = manifest.digest();
+    let digest = Some(offer_digest);
     let link = race::connect(
         ctx,
         Role::Receiver,

@@ -49,8 +49,11 @@ pub(crate) async fn run(
         .handle
         .offer(to, source.manifest.clone(), addrs, options.wait)
         .await?;
+    // The session says what it sealed before the hub names the offer.
+    let mut sealed = None;
     let id = loop {
         match race::wait(&answers, &ctx.cancel).await {
+            Waited::Answer(Answer::Sealed(digest)) => sealed = Some(digest),
             Waited::Answer(Answer::Offered(id)) => {
                 ctx.update(Update::Offered { id }).await;
                 break id;
@@ -65,7 +68,7 @@ pub(crate) async fn run(
             Waited::Cancel => return Err(Error::Cancelled { by: ctx.me }),
         }
     };
-    deliver(ctx, to, id, source, (listening, answers), options).await
+    deliver(ctx, to, id, sealed, source, (listening, answers), options).await
 }
 
 /// The sender of stored offer `id` (its files read again from `source`, which must make
@@ -85,7 +88,8 @@ pub(crate) async fn resume(
     let (listening, addrs) = prepare(&source, &options).await?;
     let answers = ctx.handle.reclaim(id, addrs).await?;
     ctx.update(Update::Offered { id }).await;
-    deliver(ctx, to, id, source, (listening, answers), &options).await
+    // Sealed in an earlier run: the envelope is gone with it (the receiver checks).
+    deliver(ctx, to, id, None, source, (listening, answers), &options).await
 }
 
 /// Checks `source` and listens for the receiver as `options` say: the listener and the
@@ -111,11 +115,11 @@ async fn deliver(
     ctx: &Ctx,
     to: ClientId,
     id: TransferId,
+    digest: Option<[u8; 32]>,
     source: Source,
     (listening, mut answers): (Option<race::Listening>, async_channel::Receiver<Answer>),
     options: &Options,
 ) -> Result<Summary, Error> {
-    let digest = source.manifest.digest();
     let link = race::connect(
         ctx,
         Role::Sender,

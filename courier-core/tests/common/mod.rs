@@ -193,13 +193,17 @@ pub struct Client {
     _stop: async_channel::Sender<()>,
 }
 
+/// A client with a fresh identity whose keys live in a profile folder of its own (as
+/// the CLI's and the app's do): a clone logging in again opens what was sealed to it.
 pub fn client_config(hub: &str, name: &str, password: &str) -> session::Config {
-    session::Config::new(
+    let mut config = session::Config::new(
         hub,
         Identity::generate().unwrap(),
         Password::new(password),
         Profile::with_name(name),
-    )
+    );
+    config.keys = session::KeyStore::Folder(scratch_dir("keys"));
+    config
 }
 
 impl Client {

@@ -516,6 +516,28 @@ impl Chat {
                     return self.received(&m, settings);
                 }
             }
+            Event::Unreadable {
+                id,
+                from,
+                to,
+                time,
+                seq,
+                problem,
+            } => {
+                eprintln!(
+                    "courier-app: a message from {} could not be opened: {problem}",
+                    self.people.name_of(&from)
+                );
+                let why = problem.to_string();
+                self.conversations.unreadable(id, from, to, time, seq, why);
+            }
+            Event::UnreadableOffer { from, problem, .. } => {
+                let name = self.people.name_of(&from);
+                eprintln!("courier-app: a file offer from {name} could not be opened: {problem}");
+                self.notice = Some(format!(
+                    "{name} offered files that could not be opened ({problem}); declined"
+                ));
+            }
             Event::Receipt { id, status } => self.conversations.receipt(me, id, status),
             Event::Read { by, id } => self.conversations.read(me, by, id),
             Event::Typing { from, to } => self.conversations.typing(from, to, Instant::now()),

@@ -157,7 +157,7 @@ fn chat_rate_limit_rejects_then_disconnects_a_flooder() {
             &ClientFrame::Send {
                 id: MsgId(n),
                 to: Target::Client(id(2)),
-                // As the session seals "x" (TEMPORARY(e2e): its passthrough envelope).
+                // As the session seals "x" (the plain test envelope of `Session::unsealed`).
                 sealed: crate::proto::Sealed::from(crate::proto::encode(&"x")),
             },
         );

@@ -203,7 +203,7 @@ fn stored_messages_come_back_with_their_sender_and_time_after_a_restart() {
         time: Timestamp(1_600_000_000_000),
         seq: None,
     };
-    // As the hub keeps it: sealed (TEMPORARY(e2e): the session's passthrough envelope).
+    // As the hub keeps it: sealed (the plain test envelope of `Session::unsealed`).
     let sealed = crate::proto::SealedMessage {
         id: kept.id,
         from: kept.from,

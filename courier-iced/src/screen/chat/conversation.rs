@@ -15,6 +15,7 @@
 mod composer;
 mod history;
 mod outbox;
+mod unreadable;
 mod view;
 
 #[cfg(test)]
@@ -162,6 +163,8 @@ pub enum BubbleState {
     Read,
     /// Not delivered.
     Failed(String),
+    /// Someone's message that could not be opened (the text is a placeholder), and why.
+    Unreadable(String),
 }
 
 impl BubbleState {
@@ -406,6 +409,11 @@ impl Conversations {
     /// Shows someone's message, unread: in a group, before the membership lines that
     /// come after it in the group's order (the history may have kept it waiting).
     fn show_received(&mut self, m: ChatMessage) {
+        self.show_bubble(m, BubbleState::Received);
+    }
+
+    /// Shows someone's message in state `state` (see [`Conversations::show_received`]).
+    fn show_bubble(&mut self, m: ChatMessage, state: BubbleState) {
         let conversation = self.thread(Self::target_of(&m));
         let mut at = conversation.items.len();
         if let Some(seq) = m.seq {
@@ -421,7 +429,7 @@ impl Conversations {
             from: m.from,
             text: m.text,
             time: m.time,
-            state: BubbleState::Received,
+            state,
         };
         conversation.items.insert(at, Item::Message(bubble));
         conversation.unread += 1;

@@ -196,6 +196,15 @@ impl Groups {
                     }
                 }
             }
+            Event::Unreadable {
+                to: courier_core::proto::Target::Group(id),
+                seq: Some(seq),
+                ..
+            } => {
+                if let Some(j) = self.joined.get_mut(id) {
+                    j.account(*seq);
+                }
+            }
             Event::Placed { group, id, seq } => {
                 if let Some(j) = self.joined.get_mut(group) {
                     j.place(*id, *seq);

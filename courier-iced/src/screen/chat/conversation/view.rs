@@ -168,6 +168,7 @@ impl Conversations {
             BubbleState::Stored => " · stored for later".to_owned(),
             BubbleState::Read => " · read".to_owned(),
             BubbleState::Failed(why) => format!(" · {why}"),
+            BubbleState::Unreadable(why) => format!(" · could not be opened: {why}"),
         };
         let mut body = column![].spacing(2);
         if !mine && matches!(self.selected, Target::Everyone | Target::Group(_)) {

@@ -8,6 +8,7 @@ use courier_core::session::Event;
 fn offer(from: u8, id: u8) -> Event {
     Event::Offer(IncomingOffer {
         id: TransferId(u64::from(id)),
+        digest: [0; 32],
         from: ClientId([from; 32]),
         manifest: Manifest {
             files: vec![
@@ -186,6 +187,7 @@ fn offer_card_lists_files_and_can_be_declined() -> Result<(), iced_test::Error> 
     chat.session_event(
         Event::Offer(IncomingOffer {
             id: TransferId(77),
+            digest: [0; 32],
             from: ClientId([2; 32]),
             manifest: Manifest {
                 files: many,
@@ -263,6 +265,7 @@ fn hidden_characters_in_names_texts_and_file_names_are_shown() {
     chat.session_event(
         Event::Offer(IncomingOffer {
             id: TransferId(5),
+            digest: [0; 32],
             from: ClientId([2; 32]),
             manifest: Manifest {
                 files: vec![FileEntry {

@@ -1,0 +1,359 @@
+//! The session seals and opens, on the simulator with real identities and in-memory
+//! keyrings: what the hub carries holds no text or file name, and the recipients read
+//! everything they should and nothing they should not.
+
+use super::*;
+use crate::identity::Identity;
+use crate::proto::{
+    Delivery, FileEntry, GroupId, GroupOutcome, Manifest, Message, RejectReason, SealedMessage,
+};
+use crate::seal::Problem;
+use crate::testing::Sim;
+
+const PW: &str = "correct horse";
+
+fn people(sim: &mut Sim, names: &[&str]) -> Vec<(usize, ClientId)> {
+    names
+        .iter()
+        .map(|name| {
+            let identity = Identity::generate().unwrap();
+            let i = sim.login_sealed(&identity, name);
+            (i, identity.id())
+        })
+        .collect()
+}
+
+fn send(sim: &mut Sim, i: usize, id: u64, to: Target, text: &str) {
+    let now = sim.now;
+    sim.clients[i]
+        .session
+        .send_message(MsgId(id), to, text.into(), now)
+        .unwrap();
+    sim.run();
+}
+
+fn texts(sim: &Sim, i: usize) -> Vec<String> {
+    sim.events(i)
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(Message { text, .. }) => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn receipts(sim: &Sim, i: usize) -> Vec<(MsgId, Delivery)> {
+    sim.events(i)
+        .iter()
+        .filter_map(|e| match e {
+            Event::Receipt { id, status } => Some((*id, status.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn unreadable(sim: &Sim, i: usize) -> Vec<(MsgId, Problem)> {
+    sim.events(i)
+        .iter()
+        .filter_map(|e| match e {
+            Event::Unreadable { id, problem, .. } => Some((*id, *problem)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The sealed messages the hub handed client `i`.
+fn carried(sim: &Sim, i: usize) -> Vec<SealedMessage> {
+    sim.clients[i]
+        .frames
+        .iter()
+        .flat_map(|f| match f {
+            ServerFrame::Message(m) => vec![m.clone()],
+            ServerFrame::MailboxPage(page) => page.clone(),
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn create(sim: &mut Sim, i: usize, name: &str, members: &[ClientId]) -> GroupId {
+    let now = sim.now;
+    let request = GroupRequest::Create {
+        name: name.into(),
+        members: members.to_vec(),
+    };
+    sim.clients[i]
+        .session
+        .change_group(77, request, now)
+        .unwrap();
+    sim.run();
+    let outcome = sim.events(i).iter().find_map(|e| match e {
+        Event::GroupAnswer { tag: 77, outcome } => Some(*outcome),
+        _ => None,
+    });
+    let Some(GroupOutcome::Done(g)) = outcome else {
+        unreachable!("not created: {outcome:?}");
+    };
+    g
+}
+
+fn change(sim: &mut Sim, i: usize, request: GroupRequest) {
+    let now = sim.now;
+    sim.clients[i]
+        .session
+        .change_group(78, request, now)
+        .unwrap();
+    sim.run();
+}
+
+/// A direct message reaches the hub sealed (its text is in no frame) and opens on the
+/// recipient's side; the sender's receipt is the hub's as before.
+#[test]
+fn a_direct_message_is_sealed_on_the_wire_and_opened_by_its_recipient() {
+    let mut sim = Sim::new(PW);
+    let [(a, _), (b, bob)] = people(&mut sim, &["alice", "bob"])[..] else {
+        unreachable!()
+    };
+    sim.clear();
+    send(&mut sim, a, 1, Target::Client(bob), "canary-direct");
+    assert_eq!(texts(&sim, b), ["canary-direct"]);
+    assert_eq!(receipts(&sim, a), [(MsgId(1), Delivery::Delivered)]);
+    let wire = carried(&sim, b);
+    assert_eq!(wire.len(), 1);
+    assert!(!contains(wire[0].sealed.as_bytes(), b"canary-direct"));
+}
+
+/// A message for a contact who is offline is stored sealed and opens at their login.
+#[test]
+fn a_message_stored_for_an_offline_contact_opens_at_their_login() {
+    let mut sim = Sim::new(PW);
+    let alice = Identity::generate().unwrap();
+    let bob = Identity::generate().unwrap();
+    let a = sim.login_sealed(&alice, "alice");
+    let b = sim.login_sealed(&bob, "bob");
+    sim.disconnect(b);
+    sim.clear();
+    send(
+        &mut sim,
+        a,
+        5,
+        Target::Client(bob.id()),
+        "while you were out",
+    );
+    assert_eq!(receipts(&sim, a), [(MsgId(5), Delivery::Stored)]);
+    let b2 = sim.relogin_sealed(b, "bob");
+    assert_eq!(texts(&sim, b2), ["while you were out"]);
+}
+
+/// A contact that never published keys cannot be written to: the session says so in
+/// the message's receipt, and nothing goes out.
+#[test]
+fn a_contact_without_keys_gets_nothing_and_the_sender_hears_why() {
+    let mut sim = Sim::new(PW);
+    let [(a, _)] = people(&mut sim, &["alice"])[..] else {
+        unreachable!()
+    };
+    // An old client: no keyring, so it published nothing.
+    let b = sim.login(2, "bob");
+    sim.clear();
+    send(&mut sim, a, 3, Target::Client(ClientId([2; 32])), "hello");
+    assert_eq!(
+        receipts(&sim, a),
+        [(MsgId(3), Delivery::Rejected(RejectReason::NoKeys))]
+    );
+    assert!(carried(&sim, b).is_empty());
+}
+
+/// Keys the hub hands out that bob's device did not sign are never sealed to: the
+/// message fails with that reason.
+#[test]
+fn a_key_the_contacts_device_did_not_sign_is_refused() {
+    let mut sim = Sim::new(PW);
+    let [(a, _), (_, bob)] = people(&mut sim, &["alice", "bob"])[..] else {
+        unreachable!()
+    };
+    // The hub's answer, forged: a bundle of another device, handed out as bob's.
+    let other = Identity::generate().unwrap();
+    let mut ring = crate::seal::Keyring::in_memory(
+        &other,
+        crate::seal::KeyPolicy::default(),
+        crate::proto::Timestamp::now(),
+    )
+    .unwrap();
+    let forged = ring.bundle(crate::proto::Timestamp::now()).unwrap();
+    sim.clear();
+    let now = sim.now;
+    let session = &mut sim.clients[a].session;
+    session
+        .send_message(MsgId(9), Target::Client(bob), "secret".into(), now)
+        .unwrap();
+    session
+        .handle_frame(
+            ServerFrame::Keys {
+                id: bob,
+                bundles: vec![forged],
+            },
+            now,
+        )
+        .unwrap();
+    sim.run();
+    assert_eq!(
+        receipts(&sim, a),
+        [(MsgId(9), Delivery::Rejected(RejectReason::UnsignedKeys))]
+    );
+}
+
+/// A group message opens for every member; a member added later cannot read what was
+/// written before they joined, and reads what comes after; a removed member cannot read
+/// what is written after, even if a hostile hub hands it to them.
+#[test]
+fn group_members_read_it_a_later_member_reads_on_and_a_removed_one_cannot() {
+    let mut sim = Sim::new(PW);
+    let p = people(&mut sim, &["alice", "bob", "carol", "dave"]);
+    let [(a, _), (b, bob), (c, carol), (d, dave)] = p[..] else {
+        unreachable!()
+    };
+    let g = create(&mut sim, a, "ops", &[bob, carol]);
+    sim.clear();
+    send(&mut sim, a, 1, Target::Group(g), "canary-group before");
+    assert_eq!(texts(&sim, b), ["canary-group before"]);
+    assert_eq!(texts(&sim, c), ["canary-group before"]);
+    assert!(
+        carried(&sim, b)
+            .iter()
+            .all(|m| !contains(m.sealed.as_bytes(), b"canary-group"))
+    );
+    // The hub never learns the earlier message's key for dave: he cannot open it.
+    let before = carried(&sim, b)
+        .into_iter()
+        .find(|m| m.id == MsgId(1))
+        .unwrap();
+    change(
+        &mut sim,
+        a,
+        GroupRequest::Add {
+            group: g,
+            members: vec![dave],
+        },
+    );
+    change(
+        &mut sim,
+        a,
+        GroupRequest::Remove {
+            group: g,
+            member: carol,
+        },
+    );
+    sim.clear();
+    send(&mut sim, a, 2, Target::Group(g), "after");
+    assert_eq!(texts(&sim, b), ["after"]);
+    assert_eq!(texts(&sim, d), ["after"]);
+    assert!(texts(&sim, c).is_empty());
+    // A hostile hub hands carol the message after her removal, and dave the one
+    // before his joining: neither opens (held for a key that never comes, then shown).
+    let after = carried(&sim, b)
+        .into_iter()
+        .find(|m| m.id == MsgId(2))
+        .unwrap();
+    let now = sim.now;
+    sim.clients[c]
+        .session
+        .handle_frame(ServerFrame::Message(after), now)
+        .unwrap();
+    sim.clients[d]
+        .session
+        .handle_frame(ServerFrame::Message(before), now)
+        .unwrap();
+    sim.run();
+    let later = now + unopened::UNOPENED_WITHIN;
+    for i in [c, d] {
+        sim.clients[i].session.handle_timeout(later).unwrap();
+    }
+    sim.run();
+    assert_eq!(unreadable(&sim, c), [(MsgId(2), Problem::NoRoomKey)]);
+    assert_eq!(unreadable(&sim, d), [(MsgId(1), Problem::NoRoomKey)]);
+    assert!(texts(&sim, c).is_empty() && texts(&sim, d) == ["after"]);
+}
+
+/// A message to everyone opens for everyone online; its key shares never show as
+/// messages or receipts.
+#[test]
+fn a_message_to_everyone_opens_for_everyone_and_its_shares_stay_internal() {
+    let mut sim = Sim::new(PW);
+    let p = people(&mut sim, &["alice", "bob", "carol"]);
+    let [(a, _), (b, _), (c, _)] = p[..] else {
+        unreachable!()
+    };
+    sim.clear();
+    send(&mut sim, a, 1, Target::Everyone, "hello all");
+    send(&mut sim, a, 2, Target::Everyone, "again");
+    for i in [b, c] {
+        assert_eq!(texts(&sim, i), ["hello all", "again"]);
+        assert!(unreadable(&sim, i).is_empty());
+    }
+    assert_eq!(
+        receipts(&sim, a),
+        [
+            (MsgId(1), Delivery::Delivered),
+            (MsgId(2), Delivery::Delivered)
+        ]
+    );
+}
+
+/// An envelope changed on the way is shown as unreadable (tampered), not dropped.
+#[test]
+fn a_tampered_envelope_is_reported_not_dropped() {
+    let mut sim = Sim::new(PW);
+    let [(a, _), (b, bob)] = people(&mut sim, &["alice", "bob"])[..] else {
+        unreachable!()
+    };
+    sim.clear();
+    send(&mut sim, a, 1, Target::Client(bob), "hi");
+    let mut m = carried(&sim, b).pop().unwrap();
+    m.id = MsgId(2);
+    let now = sim.now;
+    sim.clients[b]
+        .session
+        .handle_frame(ServerFrame::Message(m), now)
+        .unwrap();
+    sim.run();
+    assert_eq!(unreadable(&sim, b).len(), 1);
+    assert_eq!(texts(&sim, b), ["hi"]);
+}
+
+/// A file offer's names reach the hub sealed and open on the other side into the
+/// manifest that was offered.
+#[test]
+fn an_offers_file_names_are_sealed_and_opened_on_the_other_side() {
+    let mut sim = Sim::new(PW);
+    let [(a, _), (b, bob)] = people(&mut sim, &["alice", "bob"])[..] else {
+        unreachable!()
+    };
+    sim.clear();
+    let manifest = Manifest {
+        files: vec![FileEntry {
+            path: "canary-offer.txt".into(),
+            size: 12,
+        }],
+        ..Manifest::default()
+    };
+    let now = sim.now;
+    sim.clients[a]
+        .session
+        .offer(1, bob, manifest.clone(), Vec::new(), false, now)
+        .unwrap();
+    sim.run();
+    let offered = sim.events(b).iter().find_map(|e| match e {
+        Event::Offer(o) => Some(o.manifest.clone()),
+        _ => None,
+    });
+    assert_eq!(offered, Some(manifest));
+    let wire = sim.clients[b].frames.iter().find_map(|f| match f {
+        ServerFrame::Offer(o) => Some(o.sealed.clone()),
+        _ => None,
+    });
+    assert!(!contains(wire.unwrap().as_bytes(), b"canary-offer"));
+}
