@@ -283,7 +283,10 @@ fn say_to_a_group_reaches_every_member_listening_with_the_group_named() {
         text(&bob.stderr)
     );
     let lines = json_lines(&bob.stdout);
-    let message = lines.iter().position(|l| l["type"] == "message").unwrap();
+    let message = lines
+        .iter()
+        .position(|l| l["type"] == "message")
+        .unwrap_or_else(|| panic!("no message in {lines:?}\n{}", text(&bob.stderr)));
     let m = &lines[message];
     assert_eq!(m["text"], "hello team");
     assert_eq!(m["from"]["name"], "alice");

@@ -101,7 +101,9 @@ enum State {
 /// in. Call order:
 ///
 /// 1. [`Session::new`] (a seed for the login's randomness), optionally
-///    [`Session::remembering`], once the TLS connection is up and the hub's pin checked;
+///    [`Session::remembering`], and [`Session::with_keyring`] (this device's end-to-end
+///    keys: without them it sends no message and opens none), once the TLS connection is
+///    up and the hub's pin checked; [`Session::take_keyring`] takes the keys back after;
 /// 2. inputs: [`Session::handle_connected`] once, first; then [`Session::handle_frame`]
 ///    for every frame from the hub and [`Session::handle_timeout`] when the deadline of
 ///    [`Session::poll_timeout`] passes; after login ([`Session::is_ready`]) the commands
@@ -109,14 +111,15 @@ enum State {
 ///    [`Session::request_avatar`], [`Session::set_profile`], [`Session::offer`],
 ///    [`Session::reclaim`], [`Session::accept`], [`Session::decline`],
 ///    [`Session::cancel`] and [`Session::reachback`] (before it they fail with
-///    [`Error::NotConnected`]);
+///    [`Error::NotConnected`]; while [`Session::is_busy`], give none: messages wait for
+///    keys);
 /// 3. after each input, drain [`Session::poll_transmit`] (in order), then
 ///    [`Session::poll_event`] (a command given while handling an event, such as declining
 ///    an offer, queues more to transmit: drain that too), then read
 ///    [`Session::poll_timeout`]. An input that returns an error ends the connection:
 ///    still send what `poll_transmit` holds (a `LoginAbort`), then close.
 ///
-/// [`Session::is_ready`] and [`Session::is_remembered`] are queries.
+/// [`Session::is_ready`], [`Session::is_busy`] and [`Session::is_remembered`] are queries.
 pub struct Session {
     password: Password,
     /// Try a remembered login first.

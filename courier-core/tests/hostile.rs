@@ -90,8 +90,10 @@ both!(
         });
         with_hub(run, async {
             let bob = Identity::generate().unwrap();
-            // Bob logs in once so that the hub knows him, then leaves.
-            drop(raw_login_as(&hub.addr(), &bob, "bob").await);
+            let mut config = client_config(&hub.addr(), "bob", PW);
+            config.identity = bob.clone();
+            // Bob logs in once so that the hub knows him (and his keys), then leaves.
+            drop(Client::login_with(config.clone()).await);
             // One sender may fill only a share of a mailbox: four fill it.
             let share = courier_core::limits::OFFLINE_PAIR_SHARE;
             let mut senders = Vec::new();
@@ -116,8 +118,6 @@ both!(
             drop(raw);
             sleep(Duration::from_millis(300)).await;
             // Then he comes back properly: every stored message arrives, none twice.
-            let mut config = client_config(&hub.addr(), "bob", PW);
-            config.identity = bob;
             let client = Client::login_with(config).await;
             let got = count_messages(client, queue).await;
             assert_eq!(got, Ok(queue));
@@ -135,6 +135,14 @@ both!(flooding_any_frame_kind_gets_the_flooder_closed, || async {
     with_hub(run, async {
         let alice = Client::login(&hub.addr(), "alice").await;
         let mut bob = Client::login(&hub.addr(), "bob").await;
+        // They have talked before: each knows the other's keys (fetched once, not timed).
+        let id = alice
+            .handle()
+            .send_message(Target::Client(bob.id), "hello")
+            .await
+            .unwrap();
+        bob.event(|e| matches!(e, Event::Message(m) if m.id == id))
+            .await;
         let kinds: [fn(u64) -> ClientFrame; 4] = [
             |n| ClientFrame::Cancel { id: TransferId(n) },
             |_| ClientFrame::Ping,

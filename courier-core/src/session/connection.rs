@@ -169,7 +169,8 @@ impl Connection<'_> {
             if let Some(at) = self.session.poll_timeout() {
                 timer.set_at(at);
             }
-            let ready = self.session.is_ready();
+            // While many messages wait for keys, commands wait in the handle's queue.
+            let ready = self.session.is_ready() && !self.session.is_busy();
             let step = futures::select_biased! {
                 message = ws.next().fuse() => self.on_message(message),
                 command = next_command(commands, ready).fuse() => self.on_command(command),

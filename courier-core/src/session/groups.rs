@@ -122,8 +122,9 @@ impl Session {
         if more {
             self.transmit(ClientFrame::NextGroups, now);
         } else {
-            let all = std::mem::take(&mut self.groups_so_far);
-            self.events.push_back(Event::Groups(all));
+            let all = Event::Groups(std::mem::take(&mut self.groups_so_far));
+            self.track_groups(&all);
+            self.events.push_back(all);
         }
     }
 

@@ -35,8 +35,8 @@ pub(crate) struct KeyState {
     pub(crate) published: Option<KeyId>,
     /// When to ask the keyring about rotation next.
     pub(crate) rotation_due: Option<Instant>,
-    /// Contacts whose keys we asked the hub for, and when.
-    pub(crate) fetching: BTreeMap<ClientId, Instant>,
+    /// Contacts whose keys we asked the hub for: when, and how many times so far.
+    pub(crate) fetching: BTreeMap<ClientId, (Instant, u32)>,
     /// Contacts whose card names a key we have not fetched yet.
     pub(crate) stale: BTreeSet<ClientId>,
     /// Contacts the hub has no usable keys for (until their card names a new key).
@@ -146,8 +146,9 @@ impl Session {
             .keys
             .fetching
             .values()
+            .map(|&(at, _)| at)
             .min()
-            .map(|&at| at + super::sealing::KEYS_WITHIN);
+            .map(|at| at + super::sealing::KEYS_WITHIN);
         [self.keys.rotation_due, fetch, self.keys.unopened.deadline()]
             .into_iter()
             .flatten()
@@ -159,7 +160,7 @@ impl Session {
         if self.keys.fetching.contains_key(&whose) {
             return;
         }
-        self.keys.fetching.insert(whose, now);
+        self.keys.fetching.insert(whose, (now, 1));
         self.transmit(ClientFrame::GetKeys { id: whose }, now);
     }
 
@@ -194,16 +195,25 @@ impl Session {
         self.release_keys(whose, now);
     }
 
-    /// Keys asked for and never answered: what waits for them goes on without.
+    /// Keys asked for and not answered (the hub refuses requests that come too fast,
+    /// without saying which): asked again, a few times; then what waits for them goes on
+    /// without.
     fn fetches_timeout(&mut self, now: Instant) {
-        let late: Vec<ClientId> = self
+        let late: Vec<(ClientId, u32)> = self
             .keys
             .fetching
             .iter()
-            .filter(|&(_, &at)| now.saturating_duration_since(at) >= super::sealing::KEYS_WITHIN)
-            .map(|(&id, _)| id)
+            .filter(|&(_, &(at, _))| {
+                now.saturating_duration_since(at) >= super::sealing::KEYS_WITHIN
+            })
+            .map(|(&id, &(_, tries))| (id, tries))
             .collect();
-        for whose in late {
+        for (whose, tries) in late {
+            if tries < super::sealing::KEY_REQUESTS {
+                self.keys.fetching.insert(whose, (now, tries + 1));
+                self.transmit(ClientFrame::GetKeys { id: whose }, now);
+                continue;
+            }
             self.keys.fetching.remove(&whose);
             self.keys.keyless.entry(whose).or_insert(Unusable::None);
             self.keys_arrived(whose, now);

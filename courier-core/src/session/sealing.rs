@@ -22,10 +22,16 @@ use crate::proto::{
 };
 use crate::seal::{Payload, SealError};
 
-/// How long a message waits for its recipients' keys before it fails.
-pub(crate) const KEYS_WITHIN: Duration = Duration::from_secs(10);
+/// How long one request for a contact's keys waits for the hub's answer.
+pub(crate) const KEYS_WITHIN: Duration = Duration::from_secs(5);
 
-/// Most messages and offers waiting for keys at once; more are refused as too fast.
+/// How many times the session asks for a contact's keys before what waits for them
+/// fails (or, received, is reported unreadable).
+pub(crate) const KEY_REQUESTS: u32 = 3;
+
+/// Most messages and offers waiting for keys at once: the driver takes no command while
+/// this many wait ([`Session::is_busy`]); one given to the machine anyway is refused as
+/// too fast.
 pub(crate) const MAX_WAITING: usize = 256;
 
 /// The message id a file offer's envelope is sealed under: an offer has no message id
@@ -156,6 +162,12 @@ impl Session {
         };
         self.seal_or_wait(item, now);
         Ok(())
+    }
+
+    /// Whether so many messages wait for keys that the driver should give no command now
+    /// (they wait in the handle's queue instead).
+    pub fn is_busy(&self) -> bool {
+        self.keys.waiting.len() >= MAX_WAITING
     }
 
     /// Seals and sends `item`, or holds it until the keys it needs come.

@@ -357,3 +357,25 @@ fn an_offers_file_names_are_sealed_and_opened_on_the_other_side() {
     });
     assert!(!contains(wire.unwrap().as_bytes(), b"canary-offer"));
 }
+
+/// A session that learns its groups from the list at login (not from a change it saw)
+/// seals to their members: a one-shot `say` to a group is read.
+#[test]
+fn a_group_known_only_from_the_login_list_is_sealed_to_its_members() {
+    let mut sim = Sim::new(PW);
+    let p = people(&mut sim, &["alice", "bob"]);
+    let [(a, _), (b, bob)] = p[..] else {
+        unreachable!()
+    };
+    let g = create(&mut sim, a, "ops", &[bob]);
+    sim.disconnect(a);
+    let a2 = sim.relogin_sealed(a, "alice");
+    assert!(
+        sim.events(a2)
+            .iter()
+            .any(|e| matches!(e, Event::Groups(all) if all.iter().any(|x| x.id == g)))
+    );
+    sim.clear();
+    send(&mut sim, a2, 1, Target::Group(g), "from the list");
+    assert_eq!(texts(&sim, b), ["from the list"]);
+}
