@@ -11,7 +11,11 @@
 //! Environment: `COURIER_BENCH_IDLE=1000,10000` (idle client counts),
 //! `COURIER_BENCH_SECS=3` (measurement window), `COURIER_BENCH_CLIENTS=2,100,1000`
 //! (client counts for the throughput table),
-//! `COURIER_BENCH_ONLY=throughput,advertise,group,latency,login,idle`.
+//! `COURIER_BENCH_ONLY=throughput,advertise,sealed,group,latency,login,idle`.
+//!
+//! The `sealed` section (`benches/routing/sealed.rs`): the 1000-client figure with
+//! bodies of a real sealed envelope against the plain text, alternated in the same run
+//! (goal: at least 0.9x; the hub does no cryptographic work per message).
 //!
 //! The `group` section: deliveries per second to a group of 100 members, all online,
 //! against the same messages to Everyone on a hub of 100 (the same fan-out), alternated
@@ -47,6 +51,15 @@ const MSG_BYTES: usize = 100;
 const ENVELOPE_BYTES: usize = 100;
 const WINDOW: usize = 32;
 
+#[path = "routing/sealed.rs"]
+mod sealed;
+
+thread_local! {
+    /// When set, the body of every message the courier clients send (the `sealed`
+    /// section's plain texts and real envelopes), in place of [`payload`]'s.
+    static BODY: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+}
+
 fn main() {
     match std::env::var("COURIER_BENCH_ROLE").as_deref() {
         Ok("hub") => return child_hub(false),
@@ -76,7 +89,7 @@ fn main() {
         .collect();
     let only = env_or(
         "COURIER_BENCH_ONLY",
-        "throughput,advertise,group,latency,login,idle",
+        "throughput,advertise,sealed,group,latency,login,idle",
     );
     let want = |section: &str| only.split(',').any(|s| s.trim() == section);
     let fd_limit = open_file_limit();
@@ -88,6 +101,9 @@ fn main() {
     }
     if want("advertise") {
         advertise(secs, fd_limit);
+    }
+    if want("sealed") {
+        sealed::section(secs, fd_limit);
     }
     if want("group") {
         group(secs, fd_limit);
@@ -671,8 +687,11 @@ async fn courier_login(addr: &str) -> (Courier, Duration, Duration) {
 }
 
 /// A sealed text of `MSG_BYTES` as the wire carries it (the envelope adds about 100
-/// bytes), starting with when it was sent.
+/// bytes), starting with when it was sent; or [`BODY`] when set.
 fn payload(t0: Instant) -> Vec<u8> {
+    if let Some(body) = BODY.with(|b| b.borrow().clone()) {
+        return body;
+    }
     let mut s = format!("{}", t0.elapsed().as_nanos()).into_bytes();
     s.resize(s.len().max(MSG_BYTES + ENVELOPE_BYTES), b'.');
     s

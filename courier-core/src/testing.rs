@@ -12,6 +12,9 @@ use crate::proto::CloseReason;
 use crate::proto::{self, ClientFrame, ClientId, Profile, ServerFrame, Timestamp};
 use crate::session::{self, Event, Session, Timing};
 
+mod hostile;
+pub use hostile::Tamper;
+
 /// One simulated client connection.
 #[derive(Debug)]
 pub struct Client {
@@ -31,7 +34,21 @@ pub struct Client {
     pub error: Option<String>,
     /// A pulled cable: nothing reaches or leaves this client, and nothing closes.
     pub muted: bool,
+    /// A hostile hub's hand on what this client is sent ([`Sim::tamper`]).
+    pub tamper: Option<Tamper>,
     channel: [u8; 32],
+}
+
+impl Client {
+    /// Hands `f` to the session as if the hub sent it (recorded in `frames`).
+    fn receive(&mut self, f: ServerFrame, now: Instant) {
+        self.frames.push(f.clone());
+        if self.error.is_none()
+            && let Err(e) = self.session.handle_frame(f, now)
+        {
+            self.error = Some(e.to_string());
+        }
+    }
 }
 
 /// A hub and its clients in memory.
@@ -132,6 +149,7 @@ impl Sim {
             closed: None,
             error: None,
             muted: false,
+            tamper: None,
             channel,
         });
         Some(self.clients.len() - 1)
@@ -339,11 +357,12 @@ impl Sim {
                 if let Some(c) = self.clients.iter_mut().find(|c| c.conn == conn && !c.muted) {
                     let decoded = proto::decode_server(&proto::encode(&*frame));
                     if let Ok(f) = decoded {
-                        c.frames.push(f.clone());
-                        if c.error.is_none()
-                            && let Err(e) = c.session.handle_frame(f, now)
-                        {
-                            c.error = Some(e.to_string());
+                        let frames = match c.tamper.as_mut() {
+                            Some(tamper) => (tamper.0)(f),
+                            None => vec![f],
+                        };
+                        for f in frames {
+                            c.receive(f, now);
                         }
                     }
                 }

@@ -17,6 +17,7 @@
 //! * [`not_run`]: the one way a test says it cannot run on this machine.
 //! * [`process`]: child processes: kill on drop, Ctrl-C, tools on `PATH`, polling.
 //! * [`hub`]: a `courier hub --json` process and its startup line.
+//! * [`memory`] (Linux): another process's memory searched for byte strings while it runs.
 //! * [`netns`] (Linux): network namespaces joined by veth pairs (needs root and `ip`).
 //! * [`tmpfs`]: a small tmpfs mounted for a test (needs root and Linux).
 //! * [`windows`]: Courier's Windows build (MinGW) under Wine.
@@ -27,6 +28,8 @@
 
 pub mod hub;
 pub mod json;
+#[cfg(target_os = "linux")]
+pub mod memory;
 #[cfg(target_os = "linux")]
 pub mod netns;
 pub mod process;

@@ -168,6 +168,7 @@ mod groups_disk;
 mod groups_hostile;
 mod groups_order;
 mod groups_review;
+mod hostile_hub;
 mod keys;
 mod login;
 mod messages;
