@@ -59,11 +59,8 @@ pub mod identity;
 pub mod limits;
 pub mod net;
 pub mod proto;
-<<<<<<< HEAD
-pub mod seal;
-=======
 pub mod safety;
->>>>>>> e2e-trust
+pub mod seal;
 pub mod session;
 pub mod sqlite;
 #[cfg(any(test, feature = "test-util"))]
