@@ -56,13 +56,18 @@ impl Drop for Peer {
     }
 }
 
-fn join(hub: &str, identity: &Identity, name: &str) -> Peer {
-    let config = session::Config::new(
+/// A session for `identity`, its keys in a folder of its own under `dir` (the same at
+/// each of its logins, as a profile folder is).
+fn join(hub: &str, identity: &Identity, name: &str, dir: &std::path::Path) -> Peer {
+    let mut config = session::Config::new(
         hub,
         identity.clone(),
         Password::new(PW),
         Profile::with_name(name),
     );
+    let keys = dir.join(format!("keys-{}", identity.id().short()));
+    std::fs::create_dir_all(&keys).unwrap();
+    config.keys = session::KeyStore::Folder(keys);
     let (tx, updates) = async_channel::unbounded();
     let (stop, stopped) = async_channel::bounded::<()>(1);
     let pump = std::thread::spawn(move || {
@@ -120,12 +125,12 @@ fn a_hub_killed_mid_storm_delivers_every_stored_message_exactly_once() {
 
     // Recipients come once (so the hub knows them) and leave; the sender watches them go.
     let sender_identity = Identity::generate().unwrap();
-    let sender = join(hub.addr(), &sender_identity, "sender");
+    let sender = join(hub.addr(), &sender_identity, "sender", &dir);
     let recipients: Vec<Identity> = (0..RECIPIENTS)
         .map(|_| Identity::generate().unwrap())
         .collect();
     for (n, who) in recipients.iter().enumerate() {
-        drop(join(hub.addr(), who, &format!("r{n}")));
+        drop(join(hub.addr(), who, &format!("r{n}"), &dir));
     }
     let ids: HashSet<ClientId> = recipients.iter().map(Identity::id).collect();
     let mut offline: HashSet<ClientId> = HashSet::new();
@@ -228,7 +233,7 @@ fn a_hub_killed_mid_storm_delivers_every_stored_message_exactly_once() {
             .filter(|id| sent.get(id).is_some_and(|(_, to)| *to == n))
             .copied()
             .collect();
-        let peer = join(hub.addr(), who, &format!("r{n}"));
+        let peer = join(hub.addr(), who, &format!("r{n}"), &dir);
         let mut got: HashSet<MsgId> = HashSet::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         // Until every acknowledged message is in, then a little longer for strays.
@@ -415,7 +420,7 @@ fn a_hub_killed_while_file_offers_pour_in_hands_every_stored_offer_over_once() {
     let hub = start_hub_at(&data, &listen);
     let recipients: Vec<Identity> = (0..4).map(|_| Identity::generate().unwrap()).collect();
     for (n, who) in recipients.iter().enumerate() {
-        drop(join(&listen, who, &format!("r{n}")));
+        drop(join(&listen, who, &format!("r{n}"), &dir));
     }
     let targets: Vec<ClientId> = recipients.iter().map(Identity::id).collect();
     // Small files, one per offer, named for who offers it.
@@ -429,7 +434,7 @@ fn a_hub_killed_while_file_offers_pour_in_hands_every_stored_offer_over_once() {
     let mut pumps = Vec::new();
     let (stop, stopped) = async_channel::bounded::<()>(1);
     for (s, identity) in senders.iter().enumerate() {
-        let peer = join(&listen, identity, &format!("s{s}"));
+        let peer = join(&listen, identity, &format!("s{s}"), &dir);
         let offers: Vec<_> = (0..OFFERS_EACH)
             .map(|k| {
                 let path = files.join(format!("s{s}-k{k}.txt"));
@@ -492,7 +497,7 @@ fn a_hub_killed_while_file_offers_pour_in_hands_every_stored_offer_over_once() {
         .collect();
     let mut arrived: HashMap<courier_core::proto::TransferId, usize> = HashMap::new();
     for (n, who) in recipients.iter().enumerate() {
-        let peer = join(&listen, who, &format!("r{n}"));
+        let peer = join(&listen, who, &format!("r{n}"), &dir);
         while let Some(u) = recv_timeout(&peer.updates, Duration::from_secs(2)) {
             if let Update::Event(Event::Offer(o)) = u {
                 let s = *sender_of

@@ -21,6 +21,7 @@
 //!   resumable; [`transfer::Sender`] and [`transfer::Receiver`] are its machines.
 //! - [`contacts`]: the contact list as front ends keep it (resolve, search, look-alikes).
 //! - [`history`]: a client's messages and kept transfers on one hub, kept and searchable.
+//! - [`seal`]: end-to-end encryption: sealed envelopes and the [`seal::Keyring`].
 //! - [`sqlite`]: how Courier's database files are opened, checked and migrated.
 //! - [`discovery`]: hubs advertised and found on the local network (mDNS), and what a
 //!   found hub is to this client (known, new, or an impostor).
@@ -36,7 +37,8 @@
 //! An arrow is "uses"; none points back.
 //! - Leaves: [`limits`], [`units`]; [`proto`] uses [`limits`]; [`text`] uses [`proto`].
 //! - The channel: [`identity`] → [`tls`] → [`net`]; [`auth`] beside them.
-//! - Storage: [`hub::db`] and [`history`] → [`sqlite`].
+//! - Storage: [`hub::db`], [`history`] and [`seal`] → [`sqlite`]; [`seal`] → identity,
+//!   proto.
 //! - The machines and their drivers: [`hub`] → net, tls, auth, identity, sqlite, proto;
 //!   [`session`] → net, tls, auth, identity, proto; [`transfer`] → session (offers and
 //!   answers go through the hub), net, tls, identity, proto.

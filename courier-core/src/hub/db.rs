@@ -252,7 +252,7 @@ pub struct Backlog {
     pub from: ClientId,
     /// How many messages.
     pub count: usize,
-    /// Their texts' bytes.
+    /// Their envelopes' bytes (sealed texts).
     pub bytes: usize,
 }
 

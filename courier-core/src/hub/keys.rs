@@ -47,7 +47,7 @@ pub(crate) fn with_bundle(bundles: &[KeyBundle], new: KeyBundle) -> Vec<KeyBundl
         .cloned()
         .collect();
     list.push(new);
-    list.sort_by(|a, b| b.created.cmp(&a.created));
+    list.sort_by_key(|b| std::cmp::Reverse(b.created));
     list.truncate(KEPT_BUNDLES);
     list
 }

@@ -231,6 +231,8 @@ impl Keyring {
         self.boxes.retain(|(mine, _), _| live.contains(mine));
         self.inbound
             .retain(|_, session| after(session.last_used, keep) > now);
+        self.outbound
+            .retain(|_, session| after(session.created, keep) > now);
         for peer in self.peers.values_mut() {
             peer.bundles
                 .retain(|known| after(known.expires, keep) > now);
@@ -470,10 +472,11 @@ impl Keyring {
         now: Timestamp,
     ) -> Result<RoomSealed, SealError> {
         let me = self.me();
+        // Cheapest test first: members fetched before are most of a room.
         for &member in members {
             if member != me
-                && !self.can_seal_to(member, now)
                 && !self.peers.get(&member).is_some_and(|p| p.looked_up)
+                && !self.can_seal_to(member, now)
             {
                 self.reload_peer(member);
             }
@@ -483,8 +486,8 @@ impl Keyring {
             .copied()
             .filter(|&member| {
                 member != me
-                    && !self.can_seal_to(member, now)
                     && !self.peers.get(&member).is_some_and(|p| p.looked_up)
+                    && !self.can_seal_to(member, now)
             })
             .collect();
         if !need.is_empty() {
@@ -535,7 +538,14 @@ impl Keyring {
         let reachable: Vec<ClientId> = members
             .iter()
             .copied()
-            .filter(|&member| member != me && self.can_seal_to(member, now))
+            .filter(|&member| {
+                member != me
+                    && !self
+                        .outbound
+                        .get(&room)
+                        .is_some_and(|s| s.shared.contains(&member))
+                    && self.can_seal_to(member, now)
+            })
             .collect();
         let Some(session) = self.outbound.get_mut(&room) else {
             return Err(SealError::Store(KeyError::Generate));

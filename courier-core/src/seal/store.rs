@@ -458,7 +458,8 @@ impl Store {
     }
 
     /// Erases what is past `keep_after`: retired sealing keys, idle inbound sessions
-    /// (and their marks), contacts' bundles long expired.
+    /// (and their marks), contacts' bundles long expired, outbound sessions that old
+    /// (replaced at the next message anyway).
     pub(super) fn erase(&self, cutoff: Timestamp) -> Result<(), KeyError> {
         let cutoff = sql_time(cutoff);
         let mut erased = 0;
@@ -468,6 +469,7 @@ impl Store {
                 (SELECT sender, session FROM inbound WHERE last_used <= ?1)",
             "DELETE FROM inbound WHERE last_used <= ?1",
             "DELETE FROM bundles WHERE expires <= ?1",
+            "DELETE FROM outbound WHERE created <= ?1",
         ];
         for sql in statements {
             erased += self.conn.execute(sql, [cutoff]).map_err(|e| self.err(e))?;

@@ -204,7 +204,7 @@ fn a_rotated_key_opens_until_keep_after_then_is_gone_from_the_file() {
 }
 
 #[test]
-fn idle_room_sessions_are_erased_after_keep_after() {
+fn idle_room_sessions_in_and_out_are_erased_after_keep_after() {
     let dir = Dir::new("rooms");
     let me = Identity::generate().unwrap();
     let mut keys = Keyring::open(&dir.0, &me, policy(), T0).unwrap();
@@ -229,8 +229,15 @@ fn idle_room_sessions_are_erased_after_keep_after() {
         keys.open_room(bob.me(), room, MsgId(1), &first.sealed, T0)
             .is_ok()
     );
+    keys.seal_room(room, &[bob.me()], MsgId(4), &Payload::Text("3".into()), T0)
+        .unwrap();
     let later = Timestamp(T0.0 + 2 * DAY);
     let mut reopened = Keyring::open(&dir.0, &me, policy(), later).unwrap();
+    let outbound_rows: i64 = rusqlite::Connection::open(dir.0.join("keys.db"))
+        .unwrap()
+        .query_row("SELECT count(*) FROM outbound", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(outbound_rows, 0);
     assert_eq!(
         reopened.open_room(bob.me(), room, MsgId(2), &second.sealed, later),
         Err(Problem::NoRoomKey)

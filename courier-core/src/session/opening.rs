@@ -158,7 +158,7 @@ impl Session {
     }
 
     fn hold(&mut self, wait: Wait, sealed: Sealed, now: Instant) {
-        if let Some(evicted) = self.keys.unopened.hold(wait, sealed, now) {
+        for evicted in self.keys.unopened.hold(wait, sealed, now) {
             self.give_up(evicted, now);
         }
     }

@@ -43,12 +43,12 @@ pub struct StoredGroup {
     /// Its members, the creator first, then as they joined.
     pub members: Vec<StoredMember>,
     /// The entries of its log some member was not handed, oldest first (what the hub
-    /// keeps in memory of them: their texts stay on the disk; empty in
+    /// keeps in memory of them: their envelopes stay on the disk; empty in
     /// [`Db::group_list`]).
     pub entries: Vec<StoredEntry>,
 }
 
-/// An entry of a group's log as the hub counts it (its text stays on the disk until a
+/// An entry of a group's log as the hub counts it (its envelope stays on the disk until a
 /// page of it is handed over: [`Record::GroupFetch`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoredEntry {
@@ -56,7 +56,7 @@ pub struct StoredEntry {
     pub seq: Seq,
     /// Who wrote it (for a change: who made it).
     pub from: ClientId,
-    /// Its text's bytes (0 for a change).
+    /// Its envelope's bytes (0 for a change).
     pub text_bytes: usize,
     /// Whether it is a membership change.
     pub change: bool,

@@ -369,7 +369,7 @@ pub struct Left {
     pub from: ClientId,
     /// Messages waiting for offline contacts.
     pub messages: u64,
-    /// Their texts' bytes.
+    /// Their envelopes' bytes (sealed texts).
     pub bytes: u64,
     /// How many recipients they wait for.
     pub recipients: u64,

@@ -214,3 +214,23 @@ fn keys_survive_a_restart_of_the_hub() {
         vec![bundle(&cert, 2, 2_000), bundle(&cert, 1, 1_000)]
     );
 }
+
+/// Clients keep rotated private keys as long as the hub keeps messages for them: the
+/// welcome says how many days that is.
+#[test]
+fn the_welcome_says_how_long_the_hub_keeps_messages() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "alice");
+    let days = sim.clients[a].frames.iter().find_map(|f| match f {
+        ServerFrame::Welcome { offline_days, .. } => Some(*offline_days),
+        _ => None,
+    });
+    let expected = sim
+        .hub
+        .config()
+        .offline_max_age
+        .as_secs()
+        .div_ceil(24 * 3600);
+    assert_eq!(days.map(u64::from), Some(expected));
+    assert!(expected > 0);
+}

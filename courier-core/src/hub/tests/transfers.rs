@@ -142,6 +142,38 @@ fn offer_is_forwarded_with_the_true_sender_and_accept_mints_one_ticket() {
     assert_eq!(sim.hub.stats().transfers, 0);
 }
 
+/// The hub never sees an offer's names: it forwards the envelope as it came, and binds
+/// the ticket to BLAKE3 of the envelope's bytes (which both sides hold). It does not know
+/// how many files there are: an index past the list is the sender's to refuse.
+#[test]
+fn a_sealed_offer_is_forwarded_as_is_and_its_ticket_binds_the_envelope() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    let bob = sim.clients[b].id;
+    let envelope = vec![0xA5; 300];
+    raw_offer(&mut sim, a, 1, bob, envelope.clone(), None);
+    let forwarded = sim.clients[b].frames.iter().find_map(|f| match f {
+        ServerFrame::Offer(o) => Some(o.clone()),
+        _ => None,
+    });
+    let forwarded = forwarded.expect("bob got the offer");
+    assert_eq!(forwarded.sealed.as_bytes(), &envelope[..]);
+    assert_eq!(forwarded.from, sim.clients[a].id);
+    sim.raw(
+        b,
+        &ClientFrame::Accept {
+            id: forwarded.id,
+            files: vec![41],
+            addrs: vec![],
+        },
+    );
+    let digest = *blake3::hash(&envelope).as_bytes();
+    assert_eq!(tickets(&sim, a).first().map(|t| t.digest), Some(digest));
+    assert_eq!(tickets(&sim, b).first().map(|t| t.digest), Some(digest));
+    assert_eq!(tickets(&sim, a)[0].files, vec![41]);
+}
+
 /// A link test is no files at all: one that carries a file is refused; an empty one
 /// goes through and is answered with no file chosen.
 #[test]
