@@ -39,6 +39,14 @@ pub(crate) enum Command {
     Who(WhoArgs),
     /// Send a message to a contact or to everyone; waits for the receipt.
     Say(SayArgs),
+    /// Show the safety number to compare with a contact; --mark records that it matched.
+    ///
+    /// Both of you see the same 60 digits when each of your clients talks to the other's
+    /// real device. Compare them in person or on a call. Once marked, a verified contact
+    /// shows "verified" in `courier who`; if a name you verified turns up on another
+    /// device, say, send and chat refuse to send to that name until you compare again
+    /// and --mark the new device (addressing by id still works).
+    Verify(VerifyArgs),
     /// Print incoming messages and contact events until stopped.
     Listen(ListenArgs),
     /// Interactive terminal chat. Lines you type go to WHO (or everyone); /to NAME
@@ -523,6 +531,23 @@ pub(crate) struct WhoArgs {
     #[command(flatten)]
     pub(crate) client: ClientArgs,
     /// One JSON object per contact, one per line.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+    /// The contact: a display name or an id prefix (4+ hex digits).
+    pub(crate) who: String,
+    /// Record that you compared the number and it matched.
+    #[arg(long, conflicts_with = "unmark")]
+    pub(crate) mark: bool,
+    /// Remove the verified mark.
+    #[arg(long)]
+    pub(crate) unmark: bool,
+    /// One JSON object: id, name, digits, groups, qr, verified.
     #[arg(long)]
     pub(crate) json: bool,
 }

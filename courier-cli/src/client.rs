@@ -22,6 +22,7 @@ use crate::output::safe;
 use crate::password;
 
 mod named;
+pub(crate) mod trust;
 
 pub(crate) type Updates = Pin<Box<dyn Stream<Item = Update> + Send>>;
 
@@ -73,6 +74,8 @@ pub(crate) struct Client {
     /// This hub's history in the profile folder; `None` if it cannot be used (said once
     /// on stderr: the command itself goes on).
     pub(crate) history: Option<History>,
+    /// The devices this profile verified ([`trust`]).
+    pub(crate) verified: contacts::Verified,
 }
 
 pub(crate) fn profile_dir(args: &ClientArgs) -> Result<PathBuf> {
@@ -291,6 +294,8 @@ impl Client {
                     }
                     let history = open_history(args, &welcome.hub, &welcome.contacts);
                     let contacts = Contacts::new(welcome.contacts);
+                    let verified =
+                        contacts::Verified::new(&profile_dir(args).map_err(LoginError::Other)?);
                     return Ok(Self {
                         updates,
                         me: welcome.you,
@@ -300,6 +305,7 @@ impl Client {
                         group_names: std::collections::BTreeMap::new(),
                         hub: hub.clone(),
                         history,
+                        verified,
                     });
                 }
                 Some(Update::Disconnected { reason, .. })
@@ -413,8 +419,17 @@ impl Client {
 
     /// Resolves "everyone", an id (prefix) or a display name by the one rule of
     /// [`courier_core::contacts::resolve`] (an id wins over a name), or `#name` among our
-    /// groups by [`courier_core::contacts::resolve_group`], once their list came.
+    /// groups by [`courier_core::contacts::resolve_group`], once their list came. A name
+    /// the user verified for another device is refused ([`Client::check_trust`]).
     pub(crate) fn resolve(&self, who: &str) -> Result<Target> {
+        let target = self.resolve_any(who)?;
+        self.check_trust(who, target)?;
+        Ok(target)
+    }
+
+    /// [`Client::resolve`] without the verified-name check (`courier verify` compares
+    /// with whichever device a name reaches).
+    pub(crate) fn resolve_any(&self, who: &str) -> Result<Target> {
         if who.trim_start().starts_with('#') {
             if !self.groups.is_known() {
                 bail!("the hub has not sent the list of groups yet; try again in a moment");

@@ -11,4 +11,5 @@ pub(crate) mod receive;
 pub(crate) mod say;
 pub(crate) mod send;
 pub(crate) mod send_many;
+pub(crate) mod verify;
 pub(crate) mod who;

@@ -44,6 +44,7 @@ fn main() -> ExitCode {
             args::Command::Hub(a) => cmd::hub::run(a).await,
             args::Command::Who(a) => cmd::who::run(a).await,
             args::Command::Say(a) => cmd::say::run(a).await,
+            args::Command::Verify(a) => cmd::verify::run(a).await,
             args::Command::Listen(a) => cmd::listen::run(a).await,
             args::Command::Chat(a) => cmd::chat::run(a).await,
             args::Command::Group(a) => cmd::group::run(a).await,

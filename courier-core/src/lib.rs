@@ -20,6 +20,7 @@
 //! - [`transfer`]: direct file transfer: brokered by the hub, peer to peer, verified,
 //!   resumable; [`transfer::Sender`] and [`transfer::Receiver`] are its machines.
 //! - [`contacts`]: the contact list as front ends keep it (resolve, search, look-alikes).
+//! - [`safety`]: safety numbers, the 60 digits two people compare to trust each other's device.
 //! - [`history`]: a client's messages and kept transfers on one hub, kept and searchable.
 //! - [`seal`]: end-to-end encryption: sealed envelopes and the [`seal::Keyring`].
 //! - [`sqlite`]: how Courier's database files are opened, checked and migrated.
@@ -35,15 +36,17 @@
 //!
 //! # Rooms and arrows
 //! An arrow is "uses"; none points back.
-//! - Leaves: [`limits`], [`units`]; [`proto`] uses [`limits`]; [`text`] uses [`proto`].
+//! - Leaves: [`limits`], [`units`]; [`proto`] uses [`limits`]; [`text`] and [`safety`] use
+//!   [`proto`].
 //! - The channel: [`identity`] → [`tls`] → [`net`]; [`auth`] beside them.
 //! - Storage: [`hub::db`], [`history`] and [`seal`] → [`sqlite`]; [`seal`] → identity,
 //!   proto.
 //! - The machines and their drivers: [`hub`] → net, tls, auth, identity, sqlite, proto;
 //!   [`session`] → net, tls, auth, identity, proto; [`transfer`] → session (offers and
 //!   answers go through the hub), net, tls, identity, proto.
-//! - For front ends, over the machines: [`contacts`] → session, text; [`discovery`] →
-//!   contacts, identity, tls, net; [`doctor`] → discovery, session, transfer, contacts.
+//! - For front ends, over the machines: [`contacts`] → session, text, identity (its verified
+//!   marks); [`discovery`] → contacts, identity, tls, net; [`doctor`] → discovery,
+//!   session, transfer, contacts.
 
 pub mod auth;
 pub mod contacts;
@@ -56,6 +59,7 @@ pub mod identity;
 pub mod limits;
 pub mod net;
 pub mod proto;
+pub mod safety;
 pub mod seal;
 pub mod session;
 pub mod sqlite;

@@ -18,6 +18,7 @@ pub mod hub;
 pub mod panel;
 pub mod people;
 mod refused;
+pub mod safety;
 pub mod transfers;
 mod view;
 
@@ -140,6 +141,8 @@ pub enum Message {
     Files(Vec<PathBuf>),
     /// Mark a contact trusted or not.
     Trust(ClientId, bool),
+    /// About a contact's safety number and verified mark.
+    Safety(safety::Message),
     /// The hub took our new profile.
     ProfileSaved(Profile),
     /// Dismiss the notice.
@@ -233,6 +236,7 @@ impl Chat {
         }
         let opened = match boot.history {
             Some(dir) => {
+                chat.people.trust.load(&dir, &chat.people.list);
                 let (worker, opened) = crate::history::Worker::open(dir, chat.hub.fingerprint);
                 chat.keep_history(worker);
                 Task::perform(opened, Message::HistoryOpened)
@@ -641,6 +645,7 @@ impl Chat {
                 }
             }
             Message::Transfer(m) => return self.card(m, settings),
+            Message::Conversation(m) if self.send_blocked(&m) => {}
             Message::Conversation(m) => {
                 let outlet = conversation::Outlet {
                     handle: self.handle.as_ref(),
@@ -658,11 +663,10 @@ impl Chat {
             }
             Message::Panel(m) => return self.panel(m, settings),
             Message::Groups(m) => return self.groups_update(m),
+            Message::Files(_) if self.sending_blocked() => {}
             Message::Files(paths) => return self.files_chosen(paths),
-            Message::Trust(id, trusted) => {
-                settings.set_trusted(&id, trusted);
-                return Action::SaveSettings;
-            }
+            Message::Trust(id, trusted) => return self.trusted(id, trusted, settings),
+            Message::Safety(m) => return self.trust(m),
             Message::ProfileSaved(profile) => {
                 self.set_profile(profile);
                 self.notice = Some("Profile saved.".into());

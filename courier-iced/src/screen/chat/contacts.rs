@@ -302,7 +302,7 @@ fn heading<'a>(content: impl Into<Element<'a, Message>>) -> Element<'a, Message>
 
 fn contact_row<'a>(this: &'a People, threads: Listing<'_>, c: &'a Contact) -> Element<'a, Message> {
     let presence = presence_word(c);
-    let line = if c.profile.status.is_empty() {
+    let mut line = if c.profile.status.is_empty() {
         presence.to_owned()
     } else {
         format!(
@@ -310,6 +310,11 @@ fn contact_row<'a>(this: &'a People, threads: Listing<'_>, c: &'a Contact) -> El
             untrusted::visible(&c.profile.status, false)
         )
     };
+    if this.trust.is_verified(&c.id) {
+        line = format!("Verified · {line}");
+    } else if this.trust.conflict(&c.id).is_some() {
+        line = format!("Not the verified device · {line}");
+    }
     entry(
         threads,
         Target::Client(c.id),

@@ -22,6 +22,9 @@ pub struct People {
     pub list: Contacts,
     /// The contact search text.
     pub search: String,
+    /// Verified devices, and contacts that took a verified name (kept current with the
+    /// list).
+    pub trust: super::safety::Trust,
     /// Contacts picked in the list to send files to several at once, while picking.
     pub picked: Option<std::collections::BTreeSet<ClientId>>,
     /// Contact ids in list order (online first, by name), held between contact changes.
@@ -53,6 +56,7 @@ impl People {
             me,
             list: Contacts::new(contacts),
             search: String::new(),
+            trust: super::safety::Trust::default(),
             picked: None,
             roster: Vec::new(),
             labels: HashMap::new(),
@@ -85,6 +89,7 @@ impl People {
     /// Recomputes the list order, labels and search results after the contacts or the
     /// search text changed (not per frame: a thousand contacts are sorted once).
     fn refresh(&mut self) {
+        self.trust.refresh(&self.list);
         self.roster = self.list.sorted().iter().map(|c| c.id).collect();
         self.labels = self.list.labels();
         // A name that looks like ours gets an id tag, as a name two contacts share.

@@ -10,7 +10,9 @@ use iced::widget::{
 };
 use iced::{Center, Element, Fill, Size};
 
-use super::{Chat, Connection, Message, contacts, conversation, groups, panel, people, transfers};
+use super::{
+    Chat, Connection, Message, contacts, conversation, groups, panel, people, safety, transfers,
+};
 use crate::settings::Settings;
 use crate::style;
 
@@ -32,7 +34,7 @@ pub(crate) const THREE_PANES_WIDTH: f32 =
 impl Chat {
     /// Draws the window.
     pub fn view<'a>(&'a self, settings: &'a Settings) -> Element<'a, Message> {
-        responsive(move |size| self.view_at(settings, size)).into()
+        self.with_trust_warning(responsive(move |size| self.view_at(settings, size)).into())
     }
 
     /// Draws the window at this size.
@@ -63,6 +65,7 @@ impl Chat {
         }
         let body = row![contacts, rule::vertical(1), middle.width(Fill).height(Fill)];
         let panel = match self.open_group_page() {
+            _ if self.people.trust.page().is_some() => self.trust_page(),
             Some((page, group)) => Some(
                 page.view(group, &self.people)
                     .map(|m| Message::Groups(groups::Message::Members(m))),
@@ -192,11 +195,18 @@ impl Chat {
                             courier_core::text::visible(&c.profile.status, false)
                         )
                     };
-                    let trust = checkbox(settings.is_trusted(&id))
-                        .label("Trusted")
-                        .size(16)
-                        .text_size(13)
-                        .on_toggle(move |on| Message::Trust(id, on));
+                    let trust = row![
+                        checkbox(settings.is_trusted(&id))
+                            .label("Trusted")
+                            .size(16)
+                            .text_size(13)
+                            .on_toggle(move |on| Message::Trust(id, on)),
+                        button(text("Safety number").size(14))
+                            .style(button::secondary)
+                            .on_press(Message::Safety(safety::Message::Open(id))),
+                    ]
+                    .spacing(10)
+                    .align_y(Center);
                     (
                         people.picture(c, 36.0),
                         people.name_of(&id),
@@ -221,15 +231,24 @@ impl Chat {
         if let Some(t) = trust {
             bar = bar.push(t);
         }
-        let panel_label = if self.panel.tab.is_some() || self.groups.page.is_some() {
+        let panel_label = if self.panel.tab.is_some()
+            || self.groups.page.is_some()
+            || self.people.trust.page().is_some()
+        {
             "Close panel"
         } else {
             "Settings & profile"
         };
+        // The safety number page sits in the panel's place: the button closes it.
+        let toggle = if self.people.trust.page().is_some() {
+            Message::Safety(safety::Message::Close)
+        } else {
+            Message::Panel(panel::Message::Toggle)
+        };
         bar = bar.push(
             button(text(panel_label).size(14))
                 .style(button::secondary)
-                .on_press(Message::Panel(panel::Message::Toggle)),
+                .on_press(toggle),
         );
         container(bar).padding([8, 12]).width(Fill).into()
     }

@@ -1,0 +1,209 @@
+//! Safety numbers and verified devices through the real `courier` binary and real hubs on
+//! loopback: `courier verify` (the same number on both sides), `--mark` and `--unmark`,
+//! the mark in `courier who`, and the refusal to send by name to a device that took a
+//! name the user verified (a hub presenting an impostor), with its ways out.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use courier_testkit::json::{json_lines, text};
+use courier_testkit::{HubProcess as Hub, TempDir};
+
+const BIN: &str = env!("CARGO_BIN_EXE_courier");
+const PW: &str = "trust test password";
+
+fn start_hub(dir: &Path, name: &str) -> Hub {
+    let mut cmd = Command::new(BIN);
+    cmd.env("COURIER_PASSWORD", PW)
+        .env("COURIER_NO_DISCOVERY", "1");
+    Hub::spawn(cmd, "127.0.0.1:0", dir.join(name), &[])
+}
+
+/// `courier ARGS` on `hub` from the profile folder `home`, going by `name`.
+fn courier(hub: &Hub, dir: &Path, home: &str, name: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .env("COURIER_HUB", hub.addr())
+        .env("COURIER_HOME", dir.join(home))
+        .env("COURIER_NAME", name)
+        .env("COURIER_PASSWORD", PW)
+        .env("COURIER_NO_DISCOVERY", "1")
+        .env("TZ", "UTC")
+        .stdin(Stdio::null())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// [`courier`] that must succeed; its stdout.
+fn ok(hub: &Hub, dir: &Path, home: &str, name: &str, args: &[&str]) -> String {
+    let out = courier(hub, dir, home, name, args);
+    assert!(
+        out.status.success(),
+        "{home} {args:?}: exit {:?}\n{}{}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// The one JSON object `courier verify --json` prints.
+fn verify_json(hub: &Hub, dir: &Path, home: &str, who: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["verify", who, "--json"];
+    args.extend_from_slice(extra);
+    let mut lines = json_lines(ok(hub, dir, home, home, &args).as_bytes());
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    lines.remove(0)
+}
+
+/// `home`'s contact named `name`, as `courier who --json` lists it.
+fn contact(hub: &Hub, dir: &Path, home: &str, name: &str) -> serde_json::Value {
+    json_lines(ok(hub, dir, home, home, &["who", "--json"]).as_bytes())
+        .into_iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("{home} does not know {name}"))
+}
+
+/// Proves `courier verify` shows both sides the same 60 digits (3 lines of 4 groups of 5
+/// in text, with the line telling the user to compare), that `--mark` records the mark
+/// `courier who` then shows (text and JSON), and that `--unmark` removes it.
+#[test]
+fn verify_shows_one_number_on_both_sides_and_marks_show_in_who() {
+    let dir = TempDir::new("trust-verify");
+    let hub = start_hub(dir.path(), "hub");
+    ok(&hub, dir.path(), "alice", "alice", &["who"]);
+    ok(&hub, dir.path(), "bob", "bob", &["who"]);
+
+    let at_alice = verify_json(&hub, dir.path(), "alice", "bob", &[]);
+    let at_bob = verify_json(&hub, dir.path(), "bob", "alice", &[]);
+    let digits = at_alice["digits"].as_str().unwrap();
+    assert_eq!(digits.len(), 60);
+    assert!(digits.bytes().all(|b| b.is_ascii_digit()));
+    assert_eq!(
+        at_alice["digits"], at_bob["digits"],
+        "both sides see one number"
+    );
+    assert_eq!(at_alice["qr"], format!("courier-safety:1:{digits}"));
+    assert_eq!(at_alice["verified"], false);
+
+    let shown = ok(&hub, dir.path(), "alice", "alice", &["verify", "bob"]);
+    let groups: Vec<&str> = shown
+        .lines()
+        .filter(|l| l.starts_with("    "))
+        .map(str::trim)
+        .collect();
+    assert_eq!(groups.len(), 3, "{shown}");
+    assert_eq!(groups.join(" ").replace(' ', ""), digits, "{shown}");
+    assert!(groups.iter().all(|l| l.split(' ').count() == 4), "{shown}");
+    assert!(shown.contains("Compare it with the number"), "{shown}");
+    assert!(shown.contains("courier verify bob --mark"), "{shown}");
+    assert!(shown.contains("Not verified."), "{shown}");
+
+    let marked = ok(
+        &hub,
+        dir.path(),
+        "alice",
+        "alice",
+        &["verify", "bob", "--mark"],
+    );
+    assert!(marked.starts_with("Marked bob ("), "{marked}");
+    assert_eq!(contact(&hub, dir.path(), "alice", "bob")["verified"], true);
+    let who = ok(&hub, dir.path(), "alice", "alice", &["who"]);
+    let bob_line = who.lines().find(|l| l.contains("bob")).unwrap();
+    assert!(bob_line.ends_with("[verified]"), "{who}");
+    // The mark is this profile's: bob has not verified alice.
+    assert_eq!(contact(&hub, dir.path(), "bob", "alice")["verified"], false);
+
+    let unmarked = verify_json(&hub, dir.path(), "alice", "bob", &["--unmark"]);
+    assert_eq!(unmarked["verified"], false);
+    assert_eq!(contact(&hub, dir.path(), "alice", "bob")["verified"], false);
+}
+
+/// Proves the refusal: alice verified bob on one hub; another hub presents a different
+/// device named "bob". `say`, `send` and `chat` to "bob" exit non-zero with one line naming
+/// both short ids and the way out; by id the new device is still reachable; `verify bob`
+/// warns; once alice marks the new device, sending to "bob" works again.
+#[test]
+fn a_verified_name_on_another_device_is_refused_until_marked() {
+    let dir = TempDir::new("trust-refuse");
+    let first = start_hub(dir.path(), "first");
+    ok(&first, dir.path(), "bob", "bob", &["who"]);
+    ok(&first, dir.path(), "alice", "alice", &["who"]);
+    let real = contact(&first, dir.path(), "alice", "bob");
+    ok(
+        &first,
+        dir.path(),
+        "alice",
+        "alice",
+        &["verify", "bob", "--mark"],
+    );
+
+    let other = start_hub(dir.path(), "other");
+    ok(&other, dir.path(), "impostor", "bob", &["who"]);
+    let fake = contact(&other, dir.path(), "alice", "bob");
+    assert_ne!(real["id"], fake["id"]);
+    let (real_short, fake_short) = (
+        real["short"].as_str().unwrap(),
+        fake["short"].as_str().unwrap(),
+    );
+
+    let file = dir.path().join("note.txt");
+    std::fs::write(&file, b"hello").unwrap();
+    let file = file.to_str().unwrap();
+    for args in [
+        vec!["say", "--to", "bob", "hello"],
+        vec!["send", "--to", "bob", file],
+        vec!["chat", "bob"],
+    ] {
+        let out = courier(&other, dir.path(), "alice", "alice", &args);
+        assert!(!out.status.success(), "{args:?} must be refused");
+        let err = text(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(
+            err.contains(real_short) && err.contains(fake_short),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("`courier verify bob`"), "{err}");
+        assert!(err.contains("--mark"), "{err}");
+    }
+
+    let who = ok(&other, dir.path(), "alice", "alice", &["who"]);
+    assert!(
+        who.contains(&format!(
+            "NOT the device you verified as \"bob\": {real_short}"
+        )),
+        "{who}"
+    );
+    let shown = ok(&other, dir.path(), "alice", "alice", &["verify", "bob"]);
+    assert!(
+        shown.contains("Warning: you verified \"bob\" as another device"),
+        "{shown}"
+    );
+
+    // By id, the new device is reachable: the user chose it knowingly.
+    let out = courier(
+        &other,
+        dir.path(),
+        "alice",
+        "alice",
+        &["say", "--to", fake["id"].as_str().unwrap(), "by id"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // The way out: compare, then mark the new device.
+    ok(
+        &other,
+        dir.path(),
+        "alice",
+        "alice",
+        &["verify", "bob", "--mark"],
+    );
+    ok(
+        &other,
+        dir.path(),
+        "alice",
+        "alice",
+        &["say", "--to", "bob", "now trusted"],
+    );
+}
