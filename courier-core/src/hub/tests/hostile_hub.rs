@@ -76,7 +76,7 @@ fn create(sim: &mut Sim, i: usize, members: &[ClientId]) -> GroupId {
         _ => None,
     });
     let Some(GroupOutcome::Done(g)) = outcome else {
-        panic!("not created: {outcome:?}");
+        unreachable!("not created: {outcome:?}");
     };
     g
 }
@@ -119,6 +119,9 @@ fn the_double_holds_back_and_hands_over_frames() {
     assert_eq!(texts(&sim, b), ["held back"]);
 }
 
+/// What a hostile hub makes of the bundles it hands out.
+type Forge = dyn Fn(Vec<KeyBundle>) -> Vec<KeyBundle>;
+
 /// Alice sends bob a message while the hub answers her request for bob's keys with
 /// `forge(bob's real bundles)`; what alice is told, and what bob got.
 fn send_through_forged_keys(
@@ -151,7 +154,7 @@ fn send_through_forged_keys(
 /// device did not sign").
 #[test]
 fn a_swapped_key_gets_nothing_sealed_and_the_sender_sees_why() {
-    let swaps: [(&str, Box<dyn Fn(Vec<KeyBundle>) -> Vec<KeyBundle>>); 3] = [
+    let swaps: [(&str, Box<Forge>); 3] = [
         (
             "another device's bundle",
             Box::new(|_| vec![someone_elses_bundle()]),
