@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_tungstenite::tungstenite::Message as WsMessage;
 use common::*;
-use courier_core::identity::PinStore;
+use courier_core::identity::{Identity, PinStore};
 use courier_core::proto::{ClientFrame, Delivery, MsgId, Profile, ServerFrame, Target};
 use courier_core::session::Event;
 
@@ -170,7 +170,10 @@ both!(contacts_see_profile_updates_and_clean_leave, || async {
             .await;
         let card = courier_core::proto::ContactCard::from(&p);
         assert!(card.avatar.is_some());
-        assert!(matches!(got, Event::Contact(c) if c.profile == card));
+        // The card also names Bob's keys (published at his login).
+        assert!(matches!(got, Event::Contact(c)
+            if c.profile.keys.is_some()
+                && c.profile == courier_core::proto::ContactCard { keys: c.profile.keys, ..card.clone() }));
         // The 200 KiB avatar travels by id; the bytes come on request.
         alice.handle().request_avatar(bob_id).await.unwrap();
         let avatar = alice.event(|e| matches!(e, Event::Avatar { .. })).await;
@@ -195,7 +198,8 @@ both!(contacts_see_profile_updates_and_clean_leave, || async {
             .iter()
             .find(|c| c.id == bob_id)
             .cloned();
-        assert!(matches!(seen, Some(c) if !c.online && c.profile == card));
+        assert!(matches!(seen, Some(c) if !c.online
+            && c.profile == courier_core::proto::ContactCard { keys: c.profile.keys, ..card }));
     })
     .await;
 });
@@ -441,7 +445,20 @@ both!(browser_origin_and_wrong_path_are_refused, || async {
 both!(slow_reader_is_dropped_and_others_keep_flowing, || async {
     let (hub, run) = start_hub(|c| c.outbox_frames = 8);
     with_hub(run, async {
-        let mut slow = raw_login(&hub.addr(), "sloth").await;
+        // The sloth publishes keys (so that messages are sealed to it), then never reads.
+        let sloth = Identity::generate().unwrap();
+        let mut slow = raw_login_as(&hub.addr(), &sloth, "sloth").await;
+        let now = courier_core::proto::Timestamp::now();
+        let mut keys = courier_core::seal::Keyring::in_memory(
+            &sloth,
+            courier_core::seal::KeyPolicy::default(),
+            now,
+        )
+        .unwrap();
+        slow.send_frame(&courier_core::proto::ClientFrame::PublishKeys(
+            keys.bundle(now).unwrap(),
+        ))
+        .await;
         let senders = [
             Client::login(&hub.addr(), "s1").await,
             Client::login(&hub.addr(), "s2").await,

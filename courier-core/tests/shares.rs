@@ -31,7 +31,7 @@ fn one_sender_fills_only_its_share_of_an_offline_mailbox() {
             let bob_config = client_config(&hub.addr(), "bob", PW);
             let bob_identity = bob_config.identity.clone();
             let bob_id = bob_identity.id();
-            drop(Client::login_with(bob_config).await);
+            drop(Client::login_with(bob_config.clone()).await);
             sleep(Duration::from_millis(300)).await;
             let mut stored = 0;
             let mut refused = 0;
@@ -70,10 +70,8 @@ fn one_sender_fills_only_its_share_of_an_offline_mailbox() {
                 |e| matches!(e, Event::Receipt { id: r, status: Delivery::Stored } if *r == id),
             )
             .await;
-            // Bob comes back and gets Alice's message.
-            let mut config = client_config(&hub.addr(), "bob", PW);
-            config.identity = bob_identity;
-            let mut bob = Client::login_with(config).await;
+            // Bob comes back (his keys with him) and gets Alice's message.
+            let mut bob = Client::login_with(bob_config).await;
             until(
                 &mut bob,
                 |e| matches!(e, Event::Message(m) if m.text == "for bob"),

@@ -31,7 +31,22 @@ fn a_dropped_slow_consumer_releases_its_connection() {
             let mut canary = Client::login(&hub.addr(), "canary").await;
             sleep(Duration::from_millis(300)).await;
             let before = open_fds();
-            let sloth = raw_login(&hub.addr(), "sloth").await; // never reads from here on
+            // The sloth publishes keys (so that messages are sealed to it), then never
+            // reads.
+            let identity = courier_core::identity::Identity::generate().unwrap();
+            let mut sloth = raw_login_as(&hub.addr(), &identity, "sloth").await;
+            let now = courier_core::proto::Timestamp::now();
+            let mut keys = courier_core::seal::Keyring::in_memory(
+                &identity,
+                courier_core::seal::KeyPolicy::default(),
+                now,
+            )
+            .unwrap();
+            sloth
+                .send_frame(&courier_core::proto::ClientFrame::PublishKeys(
+                    keys.bundle(now).unwrap(),
+                ))
+                .await;
             sleep(Duration::from_millis(300)).await;
             assert_eq!(
                 open_fds(),

@@ -247,9 +247,11 @@ both!(offer_to_offline_or_unknown_is_refused, || async {
             quick(),
         ))
         .await;
+        // A stranger has published no keys: the names cannot be sealed to it, so the
+        // offer never leaves this computer.
         assert_eq!(
             result.unwrap_err(),
-            "the hub refused the offer: the recipient is not online"
+            "the hub refused the offer: their device has not published its encryption keys yet"
         );
     })
     .await;
