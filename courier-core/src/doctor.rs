@@ -266,6 +266,8 @@ async fn check_hub(hub: &str, check: Check, say: &mut impl FnMut(&'static str, b
     // (the check's is for a hub new to it), and the stored messages stay stored.
     config.keep_profile = true;
     config.take_mailbox = false;
+    // Nor does it publish keys: its own would replace this device's.
+    config.keys = session::KeyStore::None;
     // Answers others' link tests while it runs as the front end's other sessions do.
     let mut updates = session::connect(config);
     if answer {

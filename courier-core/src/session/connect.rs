@@ -71,20 +71,25 @@ pub enum KeyStore {
     /// `keys.db` in this profile folder (the one the identity lives in): kept across
     /// runs, and shared by every process of the profile.
     Folder(std::path::PathBuf),
+    /// None: the session publishes no keys, sends no message and opens none (a check
+    /// of the connection, which must change nothing: publishing keys of its own would
+    /// replace the device's).
+    None,
 }
 
 impl KeyStore {
-    /// Opens the keyring for `identity`, with the default policy until the hub's
-    /// `Welcome` says how long it keeps messages.
+    /// Opens the keyring for `identity` (`None` for [`KeyStore::None`]), with the
+    /// default policy until the hub's `Welcome` says how long it keeps messages.
     ///
     /// # Errors
     /// If `keys.db` cannot be opened or read, or the keys cannot be made.
-    pub fn open(&self, identity: &Identity) -> Result<Keyring, crate::seal::KeyError> {
+    pub fn open(&self, identity: &Identity) -> Result<Option<Keyring>, crate::seal::KeyError> {
         let policy = KeyPolicy::default();
         let now = Timestamp::now();
         match self {
-            Self::Memory => Keyring::in_memory(identity, policy, now),
-            Self::Folder(dir) => Keyring::open(dir, identity, policy, now),
+            Self::Memory => Keyring::in_memory(identity, policy, now).map(Some),
+            Self::Folder(dir) => Keyring::open(dir, identity, policy, now).map(Some),
+            Self::None => Ok(None),
         }
     }
 }
@@ -271,7 +276,7 @@ async fn run(config: Config, updates: Sender<Update>, commands: Receiver<Command
         }
     };
     let mut lasting = Lasting {
-        keyring: Some(keyring),
+        keyring,
         ..Lasting::default()
     };
     let mut backoff = limits::RECONNECT_MIN;

@@ -90,7 +90,7 @@ enum Failure {
     NoKeys,
     /// The hub handed out keys the recipient's device did not sign.
     Unsigned,
-    /// Too long to seal.
+    /// Empty, or too long to send.
     TooLarge,
     /// Our key store failed (or the session has none).
     Store,
@@ -122,7 +122,15 @@ impl Session {
         now: Instant,
     ) -> Result<(), Error> {
         self.ready_or()?;
-        self.seal_or_wait(Outgoing::Message { id, to, text }, now);
+        let item = Outgoing::Message { id, to, text };
+        // The hub cannot see the text any more: the bounds it kept are kept here.
+        if let Outgoing::Message { text, .. } = &item
+            && !crate::proto::validate_text(text)
+        {
+            self.fail(item, Failure::TooLarge);
+            return Ok(());
+        }
+        self.seal_or_wait(item, now);
         Ok(())
     }
 

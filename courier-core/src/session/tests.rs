@@ -379,3 +379,25 @@ fn a_group_known_only_from_the_login_list_is_sealed_to_its_members() {
     send(&mut sim, a2, 1, Target::Group(g), "from the list");
     assert_eq!(texts(&sim, b), ["from the list"]);
 }
+
+/// An empty text or one over the longest is refused by the session with the reason the
+/// hub gave before it could no longer see texts; nothing goes out.
+#[test]
+fn an_empty_or_too_long_text_is_refused_before_sealing() {
+    let mut sim = Sim::new(PW);
+    let [(a, _), (b, bob)] = people(&mut sim, &["alice", "bob"])[..] else {
+        unreachable!()
+    };
+    sim.clear();
+    send(&mut sim, a, 1, Target::Client(bob), "");
+    let long = "x".repeat(crate::limits::MAX_TEXT + 1);
+    send(&mut sim, a, 2, Target::Client(bob), &long);
+    assert_eq!(
+        receipts(&sim, a),
+        [
+            (MsgId(1), Delivery::Rejected(RejectReason::BadText)),
+            (MsgId(2), Delivery::Rejected(RejectReason::BadText))
+        ]
+    );
+    assert!(carried(&sim, b).is_empty());
+}

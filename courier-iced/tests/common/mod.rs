@@ -131,6 +131,22 @@ impl Drop for TestHub {
     }
 }
 
+/// The folder a peer device keeps its keys in: the same each time that device joins
+/// (as a profile folder is), for the whole test process.
+fn keys_dir(id: ClientId) -> PathBuf {
+    static DIRS: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<ClientId, courier_testkit::TempDir>>,
+    > = std::sync::OnceLock::new();
+    let mut dirs = DIRS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    dirs.entry(id)
+        .or_insert_with(|| courier_testkit::TempDir::new("iced-peer-keys"))
+        .path()
+        .to_path_buf()
+}
+
 /// Another person on the hub: a plain courier-core session.
 pub struct Peer {
     pub id: ClientId,
@@ -149,12 +165,13 @@ impl Peer {
     /// Joins as the device `identity` (the same person coming back).
     pub fn join_as(hub: &str, password: &str, name: &str, identity: Identity) -> Self {
         let id = identity.id();
-        let config = session::Config::new(
+        let mut config = session::Config::new(
             hub,
             identity,
             Password::new(password),
             Profile::with_name(name),
         );
+        config.keys = session::KeyStore::Folder(keys_dir(id));
         let (tx, updates) = async_channel::unbounded();
         let pump = smol::spawn(async move {
             let mut stream = Box::pin(session::connect(config));
