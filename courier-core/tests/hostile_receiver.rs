@@ -33,6 +33,8 @@ fn a_receiver_that_never_reads_costs_the_sender_little_and_is_given_up_on() {
             let alice = Client::login(&hub.addr(), "alice").await;
             let bob = Identity::generate().unwrap();
             let mut raw = raw_login_as(&hub.addr(), &bob, "bob").await;
+            // Bob publishes keys as any client does, so that Alice can seal her offer.
+            publish_keys(&mut raw, &bob).await;
             let dir = scratch_dir("hostile-receiver");
             let big = dir.join("big.bin");
             std::fs::File::create(&big)

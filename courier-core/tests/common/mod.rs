@@ -401,6 +401,18 @@ pub async fn raw_login_as(addr: &str, identity: &Identity, name: &str) -> RawCli
     raw
 }
 
+/// Publishes keys for a raw client's identity, as a real session does after Welcome, so
+/// that others can seal offers and messages to it.
+#[allow(dead_code)] // not every test binary has a raw receiver
+pub async fn publish_keys(raw: &mut RawClient, identity: &Identity) {
+    let now = proto::Timestamp::now();
+    let mut keyring =
+        courier_core::seal::Keyring::in_memory(identity, Default::default(), now).unwrap();
+    let bundle = keyring.bundle(now).unwrap();
+    raw.send_frame(&proto::ClientFrame::PublishKeys(bundle))
+        .await;
+}
+
 impl RawClient {
     pub async fn send_frame(&mut self, f: &proto::ClientFrame) {
         self.send_bytes(proto::encode(f)).await;
