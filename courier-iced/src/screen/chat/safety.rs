@@ -66,8 +66,24 @@ impl Trust {
         self.refresh(contacts);
     }
 
-    /// Recomputes the conflicts after the contacts or the marks changed.
+    /// Recomputes the conflicts after the contacts or the marks changed. A verified
+    /// device seen under a new name has it recorded on its mark (kept with the names it
+    /// had), so an impostor under the new name is caught too.
     pub fn refresh(&mut self, contacts: &Contacts) {
+        let mut renamed = false;
+        for mark in &mut self.marks {
+            if let Some(c) = contacts.get(&mark.id) {
+                renamed |= mark.renamed(&c.profile.name);
+            }
+        }
+        if renamed && let Some(store) = &self.store {
+            let devices = contacts.iter().map(|c| (c.id, c.profile.name.as_str()));
+            if let Err(e) = store.follow(devices) {
+                self.problem = Some(format!(
+                    "The verified contacts' new names are not kept: {e}"
+                ));
+            }
+        }
         self.conflicts = contacts
             .iter()
             .filter_map(|c| conflict_among(&self.marks, c.id, &c.profile.name))
@@ -108,6 +124,7 @@ impl Trust {
             None => Mark {
                 id,
                 name: name.to_owned(),
+                former: Vec::new(),
                 when: Timestamp::now(),
             },
         };
