@@ -221,8 +221,21 @@ impl Chat {
     /// Whether sending to the open conversation is blocked (see [`Chat::send_blocked`]);
     /// says why in the notice.
     pub(super) fn sending_blocked(&mut self) -> bool {
-        let Target::Client(id) = self.conversations.selected else {
-            return false;
+        let id = match self.conversations.selected {
+            Target::Client(id) => id,
+            Target::Group(g) => {
+                // A message to a group is sealed to every member.
+                let me = self.people.me;
+                let members: Vec<ClientId> = self.groups.known.get(&g).map_or_else(Vec::new, |g| {
+                    g.members
+                        .iter()
+                        .map(|m| m.id)
+                        .filter(|id| *id != me)
+                        .collect()
+                });
+                return self.blocked_among(&members);
+            }
+            Target::Everyone => return false,
         };
         let Some(c) = self.people.trust.conflict(&id) else {
             return false;
@@ -232,6 +245,33 @@ impl Chat {
              (Safety number, above) and mark it as verified to send to it.",
             c.verified.name
         ));
+        true
+    }
+
+    /// Whether sending to all of `to` (a group's members, the contacts picked for files)
+    /// is blocked because one of them took a name verified for another device: then
+    /// nothing is sent, the notice names them, and the warning asks to compare numbers.
+    pub(super) fn blocked_among(&mut self, to: &[ClientId]) -> bool {
+        let trust = &mut self.people.trust;
+        let found: Vec<&Conflict> = to.iter().filter_map(|id| trust.conflict(id)).collect();
+        let Some(first) = found.first() else {
+            return false;
+        };
+        let first = first.new;
+        let names: Vec<String> = found
+            .iter()
+            .map(|c| format!("{} ({})", c.name, c.new.short()))
+            .collect();
+        self.notice = Some(format!(
+            "Not sent: {} {} not the device you verified under that name. Compare safety \
+             numbers and mark {} as verified to send to {}.",
+            names.join(", "),
+            if names.len() == 1 { "is" } else { "are" },
+            if names.len() == 1 { "it" } else { "them" },
+            if names.len() == 1 { "it" } else { "them" },
+        ));
+        // The warning comes back even if it was put off: the user is sending to it now.
+        trust.put_off.remove(&first);
         true
     }
 
