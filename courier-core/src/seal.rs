@@ -42,6 +42,19 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
 pub use keyring::Keyring;
+
+/// A bundle for these public keys signed by `identity` (for the hub's tests, which need
+/// bundles of chosen keys and times).
+#[cfg(test)]
+pub(crate) fn sign_bundle(
+    identity: &crate::identity::Identity,
+    signing: [u8; 32],
+    sealing: [u8; 32],
+    created: crate::proto::Timestamp,
+    expires: crate::proto::Timestamp,
+) -> Result<KeyBundle, KeyError> {
+    bundle::sign(identity, signing, sealing, created, expires)
+}
 pub use room::MAX_JUMP;
 
 use crate::proto::{ClientId, KeyBundle, Manifest, Sealed, Target};
