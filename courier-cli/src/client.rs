@@ -296,7 +296,7 @@ impl Client {
                     let contacts = Contacts::new(welcome.contacts);
                     let verified =
                         contacts::Verified::new(&profile_dir(args).map_err(LoginError::Other)?);
-                    return Ok(Self {
+                    let client = Self {
                         updates,
                         me: welcome.you,
                         handle,
@@ -306,7 +306,9 @@ impl Client {
                         hub: hub.clone(),
                         history,
                         verified,
-                    });
+                    };
+                    client.follow_names(None);
+                    return Ok(client);
                 }
                 Some(Update::Disconnected { reason, .. })
                     if matches!(*reason, session::Error::NotRemembered) =>
@@ -362,7 +364,11 @@ impl Client {
     /// Keeps the contact list current, and the history: what arrived, what became of
     /// what we sent.
     pub(crate) fn apply(&mut self, event: &Event) {
-        self.contacts.apply(event);
+        if self.contacts.apply(event)
+            && let Event::Contact(c) = event
+        {
+            self.follow_names(Some(c.id));
+        }
         self.groups.apply(event);
         let named: Vec<(GroupId, &str)> = match event {
             Event::Groups(all) => all.iter().map(|g| (g.id, g.name.as_str())).collect(),

@@ -1,7 +1,8 @@
 //! Safety numbers and verified devices through the real `courier` binary and real hubs on
 //! loopback: `courier verify` (the same number on both sides), `--mark` and `--unmark`,
 //! the mark in `courier who`, and the refusal to send by name to a device that took a
-//! name the user verified (a hub presenting an impostor), with its ways out.
+//! name the user verified (a hub presenting an impostor), to a group holding such a
+//! device, and under a name the verified device took later, with its ways out.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::path::Path;
@@ -97,7 +98,15 @@ fn verify_shows_one_number_on_both_sides_and_marks_show_in_who() {
     assert_eq!(groups.join(" ").replace(' ', ""), digits, "{shown}");
     assert!(groups.iter().all(|l| l.split(' ').count() == 4), "{shown}");
     assert!(shown.contains("Compare it with the number"), "{shown}");
-    assert!(shown.contains("courier verify bob --mark"), "{shown}");
+    // The way to mark names the device by its full id, never by a name that may reach
+    // another device by the time the user runs it.
+    let bob_id = at_alice["id"].as_str().unwrap();
+    assert_eq!(bob_id.len(), 64);
+    assert!(
+        shown.contains(&format!("courier verify {bob_id} --mark")),
+        "{shown}"
+    );
+    assert!(!shown.contains("courier verify bob --mark"), "{shown}");
     assert!(shown.contains("Not verified."), "{shown}");
 
     let marked = ok(
@@ -108,6 +117,10 @@ fn verify_shows_one_number_on_both_sides_and_marks_show_in_who() {
         &["verify", "bob", "--mark"],
     );
     assert!(marked.starts_with("Marked bob ("), "{marked}");
+    assert!(
+        marked.contains(bob_id),
+        "--mark by name says which device: {marked}"
+    );
     assert_eq!(contact(&hub, dir.path(), "alice", "bob")["verified"], true);
     let who = ok(&hub, dir.path(), "alice", "alice", &["who"]);
     let bob_line = who.lines().find(|l| l.contains("bob")).unwrap();
@@ -165,7 +178,11 @@ fn a_verified_name_on_another_device_is_refused_until_marked() {
             "{args:?}: {err}"
         );
         assert!(err.contains("`courier verify bob`"), "{err}");
-        assert!(err.contains("--mark"), "{err}");
+        let fake_id = fake["id"].as_str().unwrap();
+        assert!(
+            err.contains(&format!("`courier verify {fake_id} --mark`")),
+            "marking is by the new device's full id: {err}"
+        );
     }
 
     let who = ok(&other, dir.path(), "alice", "alice", &["who"]);
@@ -206,4 +223,111 @@ fn a_verified_name_on_another_device_is_refused_until_marked() {
         "alice",
         &["say", "--to", "bob", "now trusted"],
     );
+}
+
+/// Proves the refusal covers groups: alice verified bob on one hub; on another hub a
+/// different device named "bob" is in alice's #ops. `say` and `send` to '#ops' exit
+/// non-zero with one line naming the impostor's short id and the command marking it by
+/// its full id; once alice marks that device by id, the group is sent to again.
+#[test]
+fn a_group_holding_a_device_under_a_verified_name_is_refused() {
+    let dir = TempDir::new("trust-group");
+    let first = start_hub(dir.path(), "first");
+    ok(&first, dir.path(), "bob", "bob", &["who"]);
+    ok(&first, dir.path(), "alice", "alice", &["who"]);
+    let real = contact(&first, dir.path(), "alice", "bob");
+    ok(
+        &first,
+        dir.path(),
+        "alice",
+        "alice",
+        &["verify", "bob", "--mark"],
+    );
+
+    let other = start_hub(dir.path(), "other");
+    ok(&other, dir.path(), "impostor", "bob", &["who"]);
+    ok(&other, dir.path(), "carol", "carol", &["who"]);
+    let fake = contact(&other, dir.path(), "alice", "bob");
+    let fake_id = fake["id"].as_str().unwrap();
+    let with = format!("{fake_id},carol");
+    ok(
+        &other,
+        dir.path(),
+        "alice",
+        "alice",
+        &["group", "create", "ops", "--with", &with],
+    );
+
+    let file = dir.path().join("note.txt");
+    std::fs::write(&file, b"hello").unwrap();
+    let file = file.to_str().unwrap();
+    for args in [
+        vec!["say", "--to", "#ops", "hello"],
+        vec!["send", "--to", "#ops", file],
+        vec!["send", "--to", "carol", "--to", "#ops", file],
+    ] {
+        let out = courier(&other, dir.path(), "alice", "alice", &args);
+        assert!(!out.status.success(), "{args:?} must be refused");
+        let err = text(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.contains("\"bob\""), "{args:?}: {err}");
+        assert!(err.contains(fake["short"].as_str().unwrap()), "{err}");
+        assert!(err.contains(real["short"].as_str().unwrap()), "{err}");
+        assert!(
+            err.contains(&format!("`courier verify {fake_id} --mark`")),
+            "{err}"
+        );
+    }
+
+    ok(
+        &other,
+        dir.path(),
+        "alice",
+        "alice",
+        &["verify", fake_id, "--mark"],
+    );
+    ok(
+        &other,
+        dir.path(),
+        "alice",
+        "alice",
+        &["say", "--to", "#ops", "now trusted"],
+    );
+}
+
+/// Proves a verified name follows its device: alice verified bob's device as "bob";
+/// it renames to "robert" (alice sees it so); another hub shows a different device
+/// named "robert", and sending to "robert" is refused, as is "bob" still.
+#[test]
+fn a_verified_device_keeps_its_mark_under_a_new_name() {
+    let dir = TempDir::new("trust-rename");
+    let first = start_hub(dir.path(), "first");
+    ok(&first, dir.path(), "bob", "bob", &["who"]);
+    ok(&first, dir.path(), "alice", "alice", &["who"]);
+    ok(
+        &first,
+        dir.path(),
+        "alice",
+        "alice",
+        &["verify", "bob", "--mark"],
+    );
+    ok(&first, dir.path(), "bob", "robert", &["who"]);
+    let real = contact(&first, dir.path(), "alice", "robert");
+    assert_eq!(real["verified"], true);
+
+    let other = start_hub(dir.path(), "other");
+    ok(&other, dir.path(), "impostor", "robert", &["who"]);
+    ok(&other, dir.path(), "impostor2", "bob", &["who"]);
+    for who in ["robert", "bob"] {
+        let out = courier(
+            &other,
+            dir.path(),
+            "alice",
+            "alice",
+            &["say", "--to", who, "hi"],
+        );
+        assert!(!out.status.success(), "sending to {who} must be refused");
+        let err = text(&out.stderr);
+        assert!(err.contains(real["short"].as_str().unwrap()), "{err}");
+    }
 }

@@ -15,7 +15,7 @@ mod groups;
 mod verified;
 
 pub use groups::{GroupCandidate, GroupError, Groups, resolve_group};
-pub use verified::{Conflict, Mark, VERIFIED_FILE, Verified, conflict_among};
+pub use verified::{Conflict, KEPT_NAMES, Mark, VERIFIED_FILE, Verified, conflict_among};
 
 /// Shortest id prefix accepted when resolving by id.
 pub const MIN_ID_PREFIX: usize = 4;

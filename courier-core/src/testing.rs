@@ -91,7 +91,9 @@ impl Sim {
     pub fn with_config(config: hub::Config, password: &str) -> Self {
         let now = Instant::now();
         Self {
-            hub: Hub::new(config, now, Timestamp(1_700_000_000_000)),
+            // The real clock: sessions stamp their key bundles with it, and the hub
+            // refuses bundles made more than a day ahead of its own clock.
+            hub: Hub::new(config, now, Timestamp::now()),
             now,
             clients: Vec::new(),
             password: Password::new(password),

@@ -10,7 +10,6 @@ use serde_json::json;
 
 use crate::args::VerifyArgs;
 use crate::client::Client;
-use crate::client::trust::shell_word;
 use crate::output::{self, safe};
 
 pub(crate) async fn run(args: VerifyArgs) -> Result<ExitCode> {
@@ -57,7 +56,11 @@ pub(crate) async fn run(args: VerifyArgs) -> Result<ExitCode> {
     let shown = safe(&name);
     let mut out = String::new();
     if args.mark {
-        out.push_str(&format!("Marked {shown} ({}) as verified.\n", id.short()));
+        out.push_str(&format!(
+            "Marked {shown} ({}) as verified: device {}.\n",
+            id.short(),
+            id.to_hex()
+        ));
     } else if args.unmark {
         out.push_str(&format!(
             "{shown} ({}) is no longer marked verified.\n",
@@ -73,8 +76,8 @@ pub(crate) async fn run(args: VerifyArgs) -> Result<ExitCode> {
         out.push_str(&format!(
             "Compare it with the number on {shown}'s screen (`courier verify` there, or \
              Safety number in their app). If every digit matches, run `courier verify {} \
-             --mark`.\n",
-            shell_word(args.who.trim())
+             --mark` (by the device's id: a name may reach another device by then).\n",
+            id.to_hex()
         ));
     }
     if let Some(c) = &conflict {

@@ -3,6 +3,10 @@
 //! A name once verified that now belongs to another device is a [`Conflict`]: front ends
 //! refuse to send to it by name (the CLI) or block with a warning (the app) until the
 //! user compares the new device's number and marks it, or addresses it by id.
+//!
+//! A mark follows its device when it renames ([`Verified::follow`]): the names it has had
+//! (the last [`KEPT_NAMES`]) all stay verified for it, so a hub that hides the device and
+//! shows an impostor under its new name is caught as well.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -19,15 +23,42 @@ pub const VERIFIED_FILE: &str = "verified";
 /// Longest name kept with a mark, in bytes (longer ones are cut at a character).
 const MAX_NAME: usize = 256;
 
+/// How many names a mark keeps (the current one and those before it, newest first).
+pub const KEPT_NAMES: usize = 8;
+
 /// One verified device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mark {
     /// The device (its certificate fingerprint).
     pub id: ClientId,
-    /// The name it went by when it was marked.
+    /// The name it went by when it was marked, or the newest it was seen under since.
     pub name: String,
+    /// Names it went by before `name`, newest first (at most [`KEPT_NAMES`] − 1): each
+    /// one is still verified for this device.
+    pub former: Vec<String>,
     /// When it was marked.
     pub when: Timestamp,
+}
+
+impl Mark {
+    /// `name` and the former names, newest first.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.name.as_str()).chain(self.former.iter().map(String::as_str))
+    }
+
+    /// Records that the device now goes by `name` (kept first; the oldest name beyond
+    /// [`KEPT_NAMES`] is dropped). Returns whether anything changed.
+    pub fn renamed(&mut self, name: &str) -> bool {
+        let name = cut(name.trim());
+        if name.is_empty() || name == self.name {
+            return false;
+        }
+        let old = std::mem::replace(&mut self.name, name);
+        self.former.retain(|n| *n != self.name && *n != old);
+        self.former.insert(0, old);
+        self.former.truncate(KEPT_NAMES - 1);
+        true
+    }
 }
 
 /// A name the user verified now belongs to a device they did not verify.
@@ -42,7 +73,8 @@ pub struct Conflict {
 }
 
 /// The verified marks of one profile folder, kept in its [`VERIFIED_FILE`] (one line per
-/// mark: id, milliseconds, the name in hex; mode 0600, written atomically). Read on
+/// mark: id, milliseconds, then its names in hex, newest first; mode 0600, written
+/// atomically). Read on
 /// every call, so two processes of one profile (a `listen` and a `verify --mark`) see
 /// each other's marks.
 #[derive(Debug, Clone)]
@@ -89,14 +121,45 @@ impl Verified {
     /// If the file cannot be read or written.
     pub fn mark(&self, id: ClientId, name: &str, now: Timestamp) -> Result<Mark, Error> {
         let mut marks = self.load()?;
-        let mark = Mark {
-            id,
-            name: cut(name.trim()),
-            when: now,
+        let mark = match marks.remove(&id) {
+            Some(mut mark) => {
+                mark.renamed(name);
+                mark.when = now;
+                mark
+            }
+            None => Mark {
+                id,
+                name: cut(name.trim()),
+                former: Vec::new(),
+                when: now,
+            },
         };
         marks.insert(id, mark.clone());
         self.save(&marks)?;
         Ok(mark)
+    }
+
+    /// Lets marks follow their devices: each verified device among `devices` that goes
+    /// by a new name has it recorded ([`Mark::renamed`]); the file is written only when
+    /// something changed. Returns the marks as they are now.
+    ///
+    /// # Errors
+    /// If the file cannot be read or written.
+    pub fn follow<'a>(
+        &self,
+        devices: impl IntoIterator<Item = (ClientId, &'a str)>,
+    ) -> Result<Vec<Mark>, Error> {
+        let mut marks = self.load()?;
+        let mut changed = false;
+        for (id, name) in devices {
+            if let Some(mark) = marks.get_mut(&id) {
+                changed |= mark.renamed(name);
+            }
+        }
+        if changed {
+            self.save(&marks)?;
+        }
+        Ok(marks.into_values().collect())
     }
 
     /// Removes the mark of `id`; returns whether it had one.
@@ -160,7 +223,19 @@ impl Verified {
             let id = ClientId::from_hex(id).ok_or_else(damaged)?;
             let when = Timestamp(when.parse().map_err(|_| damaged())?);
             let name = unhex(name.unwrap_or("")).ok_or_else(damaged)?;
-            marks.insert(id, Mark { id, name, when });
+            let former = words
+                .take(KEPT_NAMES - 1)
+                .map(|w| unhex(w).ok_or_else(damaged))
+                .collect::<Result<_, _>>()?;
+            marks.insert(
+                id,
+                Mark {
+                    id,
+                    name,
+                    former,
+                    when,
+                },
+            );
         }
         Ok(marks)
     }
@@ -171,13 +246,17 @@ impl Verified {
         }
         let text: String = marks
             .values()
-            .map(|m| format!("{} {} {}\n", m.id.to_hex(), m.when.0, hex(&m.name)))
+            .map(|m| {
+                let names: Vec<String> = m.names().map(hex).collect();
+                format!("{} {} {}\n", m.id.to_hex(), m.when.0, names.join(" "))
+            })
             .collect();
         write_private(&self.path, text.as_bytes())
     }
 }
 
-/// [`Verified::conflict`] over marks already read (a front end keeps them in memory).
+/// [`Verified::conflict`] over marks already read (a front end keeps them in memory): a
+/// mark's former names count as much as its current one.
 pub fn conflict_among(marks: &[Mark], id: ClientId, name: &str) -> Option<Conflict> {
     if marks.is_empty() || marks.iter().any(|m| m.id == id) {
         return None;
@@ -188,7 +267,7 @@ pub fn conflict_among(marks: &[Mark], id: ClientId, name: &str) -> Option<Confli
     }
     marks
         .iter()
-        .find(|m| m.id != id && name_key(&m.name) == key)
+        .find(|m| m.id != id && m.names().any(|n| name_key(n) == key))
         .map(|m| Conflict {
             verified: m.clone(),
             new: id,
@@ -266,6 +345,35 @@ mod tests {
         );
         v.mark(mallory, "bob", Timestamp(2)).unwrap();
         assert_eq!(v.conflict(mallory, "bob").unwrap(), None);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Proves a mark follows its device's renames: once `follow` saw bob's device as
+    /// "Robert", an impostor named "Robert" (or still "bob") is a conflict, the names
+    /// survive a new store on the folder, and only the last [`KEPT_NAMES`] are kept.
+    #[test]
+    fn verified_mark_follows_a_renamed_device() {
+        let (v, dir) = store();
+        let (bob, mallory) = (ClientId([2; 32]), ClientId([9; 32]));
+        v.mark(bob, "bob", Timestamp(1)).unwrap();
+        assert_eq!(v.conflict(mallory, "Robert").unwrap(), None);
+        v.follow([(bob, "Robert"), (mallory, "bob")]).unwrap();
+        let again = Verified::new(&dir);
+        let c = again.conflict(mallory, "robert").unwrap().unwrap();
+        assert_eq!(c.verified.id, bob);
+        assert!(again.conflict(mallory, "bob").unwrap().is_some());
+        assert_eq!(again.conflict(bob, "Robert").unwrap(), None);
+        let mark = again.get(&bob).unwrap().unwrap();
+        assert_eq!(mark.names().collect::<Vec<_>>(), ["Robert", "bob"]);
+        assert!(!again.is_verified(&mallory).unwrap());
+        for n in 0..20 {
+            again.follow([(bob, format!("name {n}").as_str())]).unwrap();
+        }
+        let mark = again.get(&bob).unwrap().unwrap();
+        assert_eq!(mark.names().count(), KEPT_NAMES);
+        assert_eq!(mark.name, "name 19");
+        assert!(again.conflict(mallory, "name 12").unwrap().is_some());
+        assert_eq!(again.conflict(mallory, "bob").unwrap(), None);
         fs::remove_dir_all(dir).unwrap();
     }
 

@@ -2,9 +2,11 @@
 //! anyone (the format, the bounds, and that the certificate in the bundle is the one the
 //! member logged in with), keeps the newest [`KEPT_BUNDLES`] distinct ones per member
 //! (in memory and in its database), shows the newest's [`KeyId`](crate::proto::KeyId) in
-//! contact cards, and hands them out on request ([`ClientFrame::GetKeys`]). Clients check
-//! the signature themselves before they seal anything to a key: the hub is not trusted
-//! with that.
+//! contact cards, and hands them out on request ([`ClientFrame::GetKeys`]). A published
+//! bundle must also carry its certificate's signature and a sane lifetime (at most 400
+//! days, made at most a day ahead of the hub's clock: [`crate::seal::verify_bundle`]), so
+//! a member cannot park a key that never ends. Clients check the signature themselves
+//! before they seal anything to a key: the hub is not trusted with that.
 //!
 //! Every pool has a per-member share: a member holds at most [`KEPT_BUNDLES`] bundles of
 //! at most a few KiB each (a flood of publishes only replaces its own), publishes are
@@ -17,13 +19,25 @@ use std::time::Instant;
 
 use super::paced::Paced;
 use super::{ConnId, Hub};
-use crate::proto::{BUNDLE_VERSION, ClientId, ErrorCode, KeyBundle, ServerFrame};
+use crate::proto::{BUNDLE_VERSION, ClientId, ErrorCode, KeyBundle, ServerFrame, Timestamp};
 
 /// How many distinct bundles the hub keeps per member (the newest): enough for clients
 /// to open what was sealed to a key shortly before a rotation.
 pub(crate) const KEPT_BUNDLES: usize = 4;
 
-/// Why a published bundle was refused (sent back as [`ErrorCode::InvalidKeys`]).
+/// Why a published bundle was refused (sent back as [`ErrorCode::InvalidKeys`]): the
+/// checks of [`refusal`], then its signature and lifetime at the hub's clock `wall`.
+fn publish_refusal(bundle: &KeyBundle, client: ClientId, wall: Timestamp) -> Option<String> {
+    if let Some(why) = refusal(bundle, client) {
+        return Some(why.to_owned());
+    }
+    crate::seal::verify_bundle(bundle, client, wall)
+        .err()
+        .map(|e| e.to_string())
+}
+
+/// Why a bundle cannot be kept at all (also checked when bundles are restored from the
+/// database, where they were fully checked when published).
 fn refusal(bundle: &KeyBundle, client: ClientId) -> Option<&'static str> {
     if bundle.version != BUNDLE_VERSION {
         Some("unknown key bundle version")
@@ -71,8 +85,8 @@ impl Hub {
             let why = "keys are published at most once a second";
             return self.error(conn, ErrorCode::RateLimited, why, now);
         }
-        if let Some(why) = refusal(&bundle, client) {
-            return self.error(conn, ErrorCode::InvalidKeys, why, now);
+        if let Some(why) = publish_refusal(&bundle, client, self.wall(now)) {
+            return self.error(conn, ErrorCode::InvalidKeys, &why, now);
         }
         let Some(known) = self.directory.get(&client) else {
             return;

@@ -225,7 +225,8 @@ pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 /// After the step to version 10 (end-to-end encryption): logs how many rows stored in
 /// the clear it deleted (one line), then rebuilds the file (`VACUUM`) and empties the
 /// write-ahead log, so that none of their bytes stays on the disk. Done once: the count
-/// is dropped with it (a hub stopped halfway does it at its next start).
+/// is dropped only after both succeeded (a hub stopped halfway, or whose rebuild failed,
+/// does it at its next start).
 pub(super) fn after_sealing(
     conn: &rusqlite::Connection,
     path: &std::path::Path,
@@ -249,9 +250,34 @@ pub(super) fn after_sealing(
         )
         .map_err(e)?;
     conn.pragma_update(None, "secure_delete", "ON").map_err(e)?;
-    conn.execute_batch("DROP TABLE sealed_migration; VACUUM;")
-        .map_err(e)?;
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+    // The marker goes only once the file is rebuilt and the log emptied: a rebuild that
+    // fails (another process reading, a full disk) is tried again at the next open.
+    let rebuilt = conn.execute_batch("VACUUM").and_then(|()| {
+        // (busy, log pages, checkpointed pages): busy means a reader kept the log.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            r.get::<_, i64>(0)
+        })
+    });
+    match rebuilt {
+        Ok(0) => {}
+        Ok(_) => {
+            tracing::warn!(
+                db = %path.display(),
+                "end-to-end encryption: the write-ahead log could not be emptied (another \
+                 process is reading); trying again at the next start"
+            );
+            return Ok(());
+        }
+        Err(err) => {
+            tracing::warn!(
+                db = %path.display(),
+                "end-to-end encryption: the file could not be rebuilt ({err}); trying again \
+                 at the next start"
+            );
+            return Ok(());
+        }
+    }
+    conn.execute_batch("DROP TABLE sealed_migration")
         .map_err(e)?;
     tracing::info!(
         db = %path.display(),

@@ -429,19 +429,14 @@ fn on_disk(file: &Path, needle: &[u8]) -> bool {
     })
 }
 
-/// Schema 10 (end-to-end encryption): a hub.db from before, holding a message for an
-/// offline member, a group message and a kept offer in the clear, comes out with none of
-/// their bytes left in the file or its log; the members and the group's membership
-/// changes stay, and sealed rows are written from then on.
-#[test]
-fn the_step_to_sealed_envelopes_leaves_no_plain_text_on_the_disk() {
-    let dir = Dir::new("sealing");
-    let file = dir.file();
+/// A hub.db of schema 9 (before end-to-end encryption) at `file`, holding a message for an
+/// offline member, a group message and a kept offer in the clear (each with a canary).
+fn plain_hub_db(file: &Path) {
     let before = crate::sqlite::Schema {
         application_id: APPLICATION_ID,
         migrations: &super::schema::MIGRATIONS[..9],
     };
-    let conn = crate::sqlite::open(&file, &before).unwrap();
+    let conn = crate::sqlite::open(file, &before).unwrap();
     let (alice, bob) = (ClientId([1; 32]), ClientId([2; 32]));
     let manifest = crate::proto::Manifest {
         files: vec![crate::proto::FileEntry {
@@ -486,6 +481,17 @@ fn the_step_to_sealed_envelopes_leaves_no_plain_text_on_the_disk() {
     )
     .unwrap();
     drop(conn);
+}
+
+/// Schema 10 (end-to-end encryption): a hub.db from before, holding a message for an
+/// offline member, a group message and a kept offer in the clear, comes out with none of
+/// their bytes left in the file or its log; the members and the group's membership
+/// changes stay, and sealed rows are written from then on.
+#[test]
+fn the_step_to_sealed_envelopes_leaves_no_plain_text_on_the_disk() {
+    let dir = Dir::new("sealing");
+    let file = dir.file();
+    plain_hub_db(&file);
     assert!(
         on_disk(&file, b"CANARY-stored-text"),
         "the canaries are there before"
@@ -515,4 +521,46 @@ fn the_step_to_sealed_envelopes_leaves_no_plain_text_on_the_disk() {
     // Done once: opening again changes nothing.
     let again = Db::open(&file).unwrap();
     assert_eq!(again.backlogs().unwrap()[0].count, 1);
+}
+
+/// Proves the rebuild after the step to schema 10 is retried until it is done: while
+/// another connection holds a read transaction open the write-ahead log cannot be
+/// emptied, so the marker stays (the hub still opens); the next open, with the reader
+/// gone, rebuilds the file, empties the log and drops the marker, leaving no canary.
+#[test]
+fn a_rebuild_that_could_not_finish_is_done_at_the_next_open() {
+    let dir = Dir::new("sealing-retry");
+    let file = dir.file();
+    plain_hub_db(&file);
+    let reader = rusqlite::Connection::open(&file).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let _: i64 = reader
+        .query_row("SELECT count(*) FROM stored", [], |r| r.get(0))
+        .unwrap();
+    let marker = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name = 'sealed_migration'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let db = Db::open(&file).unwrap();
+    drop(db);
+    reader.execute_batch("COMMIT").unwrap();
+    assert_eq!(marker(&reader), 1, "not done yet: the marker stays");
+    drop(reader);
+
+    let db = Db::open(&file).unwrap();
+    drop(db);
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    assert_eq!(marker(&conn), 0, "done: the marker is gone");
+    drop(conn);
+    for canary in [
+        "CANARY-stored-text",
+        "CANARY-group-text",
+        "CANARY-file-name",
+    ] {
+        assert!(!on_disk(&file, canary.as_bytes()), "{canary} is gone");
+    }
 }

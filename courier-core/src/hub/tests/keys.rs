@@ -1,36 +1,48 @@
 //! Published keys on the simulator: checked against the publisher's certificate, the
 //! newest few kept per member, shown in contact cards, handed out on request (nothing
 //! for a stranger), bounded per member against a flooding publisher, and kept on the
-//! disk across a restart.
+//! disk across a restart. Bundles are really signed by the members' certificates; the
+//! hub refuses unsigned ones and those with an unbounded lifetime.
 use serde_bytes::ByteBuf;
+
+use crate::identity::Identity;
 
 use super::storing::Disk;
 use super::*;
 use crate::proto::{KeyBundle, KeyId};
 
-/// A member whose id is the fingerprint of the certificate `cert` (as a real device's
-/// is); returns its index and certificate.
-fn member(sim: &mut Sim, name: &str) -> (usize, Vec<u8>) {
-    let cert = format!("certificate of {name}").into_bytes();
-    let id = crate::identity::fingerprint(&cert);
+/// About the simulated hub's wall clock (the real one, read once for all tests, so that
+/// bundles made twice are the same).
+static WALL: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| Timestamp::now().0);
+const DAY: u64 = 24 * 3600 * 1000;
+
+/// A member with a real identity (its id is its certificate's fingerprint); returns its
+/// index and identity.
+fn member(sim: &mut Sim, name: &str) -> (usize, Identity) {
+    let identity = Identity::generate().unwrap();
     let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
-    let i = sim.connect_as(ip, id, PW, name).unwrap();
+    let i = sim.connect_as(ip, identity.id(), PW, name).unwrap();
     sim.start_login(i);
     sim.run();
     sim.advance(limits::PRESENCE_BATCH);
-    (i, cert)
+    (i, identity)
 }
 
-fn bundle(cert: &[u8], key: u8, created: u64) -> KeyBundle {
-    KeyBundle {
-        version: 1,
-        cert: ByteBuf::from(cert.to_vec()),
-        signing: [key; 32],
-        sealing: [key; 32],
-        created: Timestamp(created),
-        expires: Timestamp(created + 7 * 24 * 3600 * 1000),
-        signature: ByteBuf::from(vec![0; 64]),
-    }
+/// A bundle signed by `identity`, made `created` ms after [`WALL`], living `life` ms.
+fn signed(identity: &Identity, key: u8, created: u64, life: u64) -> KeyBundle {
+    let created = Timestamp(*WALL + created);
+    let expires = Timestamp(created.0 + life);
+    crate::seal::sign_bundle(identity, [key; 32], [key; 32], created, expires).unwrap()
+}
+
+/// A week-long bundle signed by `identity`, made `created` ms after [`WALL`].
+fn bundle(identity: &Identity, key: u8, created: u64) -> KeyBundle {
+    signed(identity, key, created, 7 * DAY)
+}
+
+/// What tells bundles apart here (signatures differ each time one is made).
+fn keys(bundles: &[KeyBundle]) -> Vec<(u8, Timestamp)> {
+    bundles.iter().map(|b| (b.sealing[0], b.created)).collect()
 }
 
 fn publish(sim: &mut Sim, i: usize, b: KeyBundle) {
@@ -94,8 +106,8 @@ fn published_keys_reach_contact_cards_and_are_handed_out_newest_first() {
         "each new newest key is a contact update, like a profile change"
     );
     assert_eq!(
-        keys_of(&mut sim, b, alice),
-        vec![bundle(&cert, 2, 2_000), bundle(&cert, 1, 1_000)]
+        keys(&keys_of(&mut sim, b, alice)),
+        keys(&[bundle(&cert, 2, 2_000), bundle(&cert, 1, 1_000)])
     );
     // A newcomer's list carries the newest key id at once.
     let c = sim.login(3, "carol");
@@ -112,11 +124,8 @@ fn keys_of_an_unknown_id_are_empty_and_reveal_nothing() {
     let (a, _) = member(&mut sim, "alice");
     assert_eq!(keys_of(&mut sim, a, ClientId([9; 32])), vec![]);
     // A member who never published: empty too, the same answer.
-    let (_b, cert_b) = member(&mut sim, "bob");
-    assert_eq!(
-        keys_of(&mut sim, a, crate::identity::fingerprint(&cert_b)),
-        vec![]
-    );
+    let (_b, bob) = member(&mut sim, "bob");
+    assert_eq!(keys_of(&mut sim, a, bob.id()), vec![]);
     assert!(sim.is_online(a));
 }
 
@@ -127,7 +136,7 @@ fn a_bundle_of_another_certificate_or_an_unknown_version_is_refused() {
     let (b, cert_b) = member(&mut sim, "bob");
     let alice = sim.clients[a].id;
     sim.clear();
-    // Bob's certificate in Alice's bundle: the hub would hand out a key Bob never made.
+    // Bob's bundle from Alice: the hub would hand out a key Alice never made.
     publish(&mut sim, a, bundle(&cert_b, 1, 1_000));
     sim.advance(Duration::from_secs(1));
     let mut future = bundle(&cert, 1, 1_000);
@@ -210,9 +219,46 @@ fn keys_survive_a_restart_of_the_hub() {
     });
     assert_eq!(listed.unwrap().profile.keys, Some(KeyId::of(&[2; 32])));
     assert_eq!(
-        keys_of(&mut sim, b, alice),
-        vec![bundle(&cert, 2, 2_000), bundle(&cert, 1, 1_000)]
+        keys(&keys_of(&mut sim, b, alice)),
+        keys(&[bundle(&cert, 2, 2_000), bundle(&cert, 1, 1_000)])
     );
+}
+
+/// Proves the hub checks what only a signature and a clock can tell: a bundle whose
+/// signature does not match (a changed key, or no signature), one living over 400 days,
+/// and one made more than a day ahead of the hub's clock are refused as invalid keys and
+/// never handed out; 400 days exactly and a few hours ahead are fine.
+#[test]
+fn an_unsigned_endless_or_future_bundle_is_refused() {
+    let mut sim = Sim::new(PW);
+    let (a, alice_id) = member(&mut sim, "alice");
+    let (b, _) = member(&mut sim, "bob");
+    let alice = sim.clients[a].id;
+    sim.clear();
+    let mut forged = bundle(&alice_id, 1, 1_000);
+    forged.sealing = [66; 32];
+    let unsigned = KeyBundle {
+        signature: ByteBuf::from(vec![0; 64]),
+        ..bundle(&alice_id, 2, 1_000)
+    };
+    for refused in [
+        forged,
+        unsigned,
+        signed(&alice_id, 3, 1_000, 400 * DAY + 1),
+        signed(&alice_id, 4, DAY + 60_000, 7 * DAY),
+        signed(&alice_id, 5, 0, 100 * 365 * DAY),
+    ] {
+        publish(&mut sim, a, refused);
+        sim.advance(Duration::from_secs(1));
+    }
+    assert_eq!(errors(&sim, a), vec![ErrorCode::InvalidKeys; 5]);
+    assert_eq!(keys_of(&mut sim, b, alice), vec![]);
+    sim.clients[a].frames.clear();
+    publish(&mut sim, a, signed(&alice_id, 6, 1_000, 400 * DAY));
+    sim.advance(Duration::from_secs(1));
+    publish(&mut sim, a, signed(&alice_id, 7, 3 * 3600 * 1000, 7 * DAY));
+    assert_eq!(errors(&sim, a), vec![]);
+    assert_eq!(keys_of(&mut sim, b, alice).len(), 2);
 }
 
 /// Clients keep rotated private keys as long as the hub keeps messages for them: the

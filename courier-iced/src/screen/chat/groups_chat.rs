@@ -213,7 +213,7 @@ impl Chat {
     fn many(&mut self, message: many::Message) -> Action {
         match message {
             many::Message::Chosen(to, paths) => {
-                if paths.is_empty() || to.is_empty() {
+                if paths.is_empty() || to.is_empty() || self.blocked_among(&to) {
                     return Action::None;
                 }
                 let Some(handle) = self.handle.clone() else {

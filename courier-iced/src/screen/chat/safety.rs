@@ -66,8 +66,24 @@ impl Trust {
         self.refresh(contacts);
     }
 
-    /// Recomputes the conflicts after the contacts or the marks changed.
+    /// Recomputes the conflicts after the contacts or the marks changed. A verified
+    /// device seen under a new name has it recorded on its mark (kept with the names it
+    /// had), so an impostor under the new name is caught too.
     pub fn refresh(&mut self, contacts: &Contacts) {
+        let mut renamed = false;
+        for mark in &mut self.marks {
+            if let Some(c) = contacts.get(&mark.id) {
+                renamed |= mark.renamed(&c.profile.name);
+            }
+        }
+        if renamed && let Some(store) = &self.store {
+            let devices = contacts.iter().map(|c| (c.id, c.profile.name.as_str()));
+            if let Err(e) = store.follow(devices) {
+                self.problem = Some(format!(
+                    "The verified contacts' new names are not kept: {e}"
+                ));
+            }
+        }
         self.conflicts = contacts
             .iter()
             .filter_map(|c| conflict_among(&self.marks, c.id, &c.profile.name))
@@ -108,6 +124,7 @@ impl Trust {
             None => Mark {
                 id,
                 name: name.to_owned(),
+                former: Vec::new(),
                 when: Timestamp::now(),
             },
         };
@@ -204,8 +221,21 @@ impl Chat {
     /// Whether sending to the open conversation is blocked (see [`Chat::send_blocked`]);
     /// says why in the notice.
     pub(super) fn sending_blocked(&mut self) -> bool {
-        let Target::Client(id) = self.conversations.selected else {
-            return false;
+        let id = match self.conversations.selected {
+            Target::Client(id) => id,
+            Target::Group(g) => {
+                // A message to a group is sealed to every member.
+                let me = self.people.me;
+                let members: Vec<ClientId> = self.groups.known.get(&g).map_or_else(Vec::new, |g| {
+                    g.members
+                        .iter()
+                        .map(|m| m.id)
+                        .filter(|id| *id != me)
+                        .collect()
+                });
+                return self.blocked_among(&members);
+            }
+            Target::Everyone => return false,
         };
         let Some(c) = self.people.trust.conflict(&id) else {
             return false;
@@ -215,6 +245,33 @@ impl Chat {
              (Safety number, above) and mark it as verified to send to it.",
             c.verified.name
         ));
+        true
+    }
+
+    /// Whether sending to all of `to` (a group's members, the contacts picked for files)
+    /// is blocked because one of them took a name verified for another device: then
+    /// nothing is sent, the notice names them, and the warning asks to compare numbers.
+    pub(super) fn blocked_among(&mut self, to: &[ClientId]) -> bool {
+        let trust = &mut self.people.trust;
+        let found: Vec<&Conflict> = to.iter().filter_map(|id| trust.conflict(id)).collect();
+        let Some(first) = found.first() else {
+            return false;
+        };
+        let first = first.new;
+        let names: Vec<String> = found
+            .iter()
+            .map(|c| format!("{} ({})", c.name, c.new.short()))
+            .collect();
+        self.notice = Some(format!(
+            "Not sent: {} {} not the device you verified under that name. Compare safety \
+             numbers and mark {} as verified to send to {}.",
+            names.join(", "),
+            if names.len() == 1 { "is" } else { "are" },
+            if names.len() == 1 { "it" } else { "them" },
+            if names.len() == 1 { "it" } else { "them" },
+        ));
+        // The warning comes back even if it was put off: the user is sending to it now.
+        trust.put_off.remove(&first);
         true
     }
 

@@ -172,3 +172,116 @@ fn a_verified_name_on_another_device_blocks_until_the_user_decides() {
         Some("Not connected to the hub.")
     );
 }
+
+const CAROL: ClientId = ClientId([4; 32]);
+
+/// #ops with us, the device that now calls itself Bob (not the verified one) and Carol.
+fn ops_with_impostor() -> courier_core::proto::Group {
+    use courier_core::proto::{Group, GroupId, GroupMember, Role};
+    let member = |id, role| GroupMember {
+        id,
+        role,
+        joined: 1,
+        read: 1,
+    };
+    Group {
+        id: GroupId(7),
+        name: "ops".into(),
+        members: vec![
+            member(ClientId([1; 32]), Role::Creator),
+            member(IMPOSTOR, Role::Member),
+            member(CAROL, Role::Member),
+        ],
+        last: 1,
+    }
+}
+
+/// Proves sending to many is checked like sending by name: with a device that took the
+/// verified name "Bob" in #ops, a message to #ops, files to #ops and files to contacts
+/// picked together with it are all held back with a notice naming it (and the warning
+/// comes back); once that device is marked verified, the group is sent to again.
+#[test]
+fn a_group_or_picked_contacts_holding_an_impostor_are_blocked() {
+    let mut settings = Settings::default();
+    let mut chat = chat_with(vec![contact(2, "Bob"), contact(4, "Carol")]);
+    bob_page(&mut chat, &mut settings);
+    interact(&mut chat, &mut settings, |ui| {
+        let _ = ui.click("Mark as verified");
+        let _ = ui.click("Close");
+    });
+    event(&mut chat, &mut settings, Event::Contact(contact(3, "Bob")));
+    event(
+        &mut chat,
+        &mut settings,
+        Event::Groups(vec![ops_with_impostor()]),
+    );
+    interact(&mut chat, &mut settings, |ui| {
+        let _ = ui.click("Not now");
+    });
+    let group = Target::Group(courier_core::proto::GroupId(7));
+    chat.update(select(group), &mut settings);
+    let refused = send(&mut chat, &mut settings, "group plans").unwrap_or_default();
+    let short = IMPOSTOR.short();
+    assert!(
+        refused.starts_with("Not sent: Bob (") && refused.contains(&short),
+        "{refused}"
+    );
+    assert_eq!(chat.conversations.composer.text().trim_end(), "group plans");
+    assert!(
+        shows(&chat, &settings, "Bob is on a different device"),
+        "the warning is back"
+    );
+
+    chat.notice = None;
+    chat.update(ChatMessage::Files(vec!["plans.pdf".into()]), &mut settings);
+    let refused = chat.notice.clone().unwrap_or_default();
+    assert!(refused.contains(&short), "files to the group: {refused}");
+
+    chat.notice = None;
+    chat.update(select(Target::Client(CAROL)), &mut settings);
+    let picked = super::super::groups::many::Message::Chosen(
+        vec![CAROL, IMPOSTOR],
+        vec!["plans.pdf".into()],
+    );
+    chat.update(
+        ChatMessage::Groups(super::super::groups::Message::Many(picked)),
+        &mut settings,
+    );
+    let refused = chat.notice.clone().unwrap_or_default();
+    assert!(
+        refused.contains(&short),
+        "files to picked contacts: {refused}"
+    );
+    assert!(chat.groups.sends.cards.is_empty(), "nothing was started");
+
+    chat.update(ChatMessage::Safety(Message::Mark(IMPOSTOR)), &mut settings);
+    chat.update(select(group), &mut settings);
+    let sent = send(&mut chat, &mut settings, "now").unwrap_or_default();
+    assert!(!sent.starts_with("Not sent"), "{sent}");
+}
+
+/// Proves a verified mark follows its device's rename: Bob's verified device renames to
+/// "Robert"; another device then calling itself "Robert" is a conflict (and so is one
+/// calling itself "Bob" still).
+#[test]
+fn a_verified_device_renamed_keeps_its_name_verified() {
+    let mut settings = Settings::default();
+    let mut chat = chat_with(vec![contact(2, "Bob")]);
+    chat.update(ChatMessage::Safety(Message::Mark(BOB)), &mut settings);
+    event(
+        &mut chat,
+        &mut settings,
+        Event::Contact(contact(2, "Robert")),
+    );
+    assert!(chat.people.trust.conflict(&BOB).is_none());
+    event(
+        &mut chat,
+        &mut settings,
+        Event::Contact(contact(3, "Robert")),
+    );
+    let c = chat.people.trust.conflict(&IMPOSTOR).expect("a conflict");
+    assert_eq!(c.verified.id, BOB);
+    assert!(shows(&chat, &settings, "Robert is on a different device"));
+    event(&mut chat, &mut settings, Event::Contact(contact(4, "Bob")));
+    assert!(chat.people.trust.conflict(&CAROL).is_some());
+}
