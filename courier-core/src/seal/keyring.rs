@@ -526,9 +526,16 @@ impl Keyring {
         now: Timestamp,
     ) -> Result<RoomSealed, SealError> {
         let me = self.me();
+        // A group session given to someone no longer a member is stale, even when the
+        // session missed the end_room: that member must not read what follows.
+        let dropped = |session: &Outbound| {
+            matches!(room, Target::Group(_))
+                && session.shared.iter().any(|held| !members.contains(held))
+        };
         let stale = self.outbound.get(&room).is_none_or(|session| {
             session.index >= self.policy.room_messages
                 || after(session.created, ROOM_SESSION_AGE) <= now
+                || dropped(session)
         });
         if stale {
             self.start_room(room, now);

@@ -477,3 +477,27 @@ fn secrets_are_not_in_debug_output() {
     let a = device();
     assert!(!format!("{:?}", a.keys).contains("secret"));
 }
+
+#[test]
+fn a_member_dropped_without_end_room_cannot_open_what_follows() {
+    // Finding 1: a session shared with someone no longer in the group is stale.
+    let (mut a, mut bob, mut carol) = (device(), device(), device());
+    introduce(&mut a, &mut bob);
+    introduce(&mut a, &mut carol);
+    let me = a.keys.me();
+    let first = seal_and_share(&mut a, &mut [&mut bob, &mut carol], MsgId(1), "all");
+    assert!(carol.keys.open_room(me, ROOM, MsgId(1), &first, NOW).is_ok());
+    let out = a
+        .keys
+        .seal_room(ROOM, &[bob.keys.me()], MsgId(2), &text("bob only"), NOW)
+        .expect("seal");
+    assert_eq!(
+        out.shares.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        vec![bob.keys.me()],
+        "bob gets a fresh session"
+    );
+    assert_eq!(
+        carol.keys.open_room(me, ROOM, MsgId(2), &out.sealed, NOW),
+        Err(Problem::NoRoomKey)
+    );
+}
