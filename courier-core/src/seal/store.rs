@@ -1,6 +1,6 @@
 //! keys.db: the keyring on disk. Two processes of one profile (`courier listen` and
 //! `courier say`) share it: each writes what it changes at once and reads again on a
-//! miss. Erased secrets are overwritten in the file (`secure_delete`) and the
+//! miss (replay marks excepted: each process keeps its own). Erased secrets are overwritten in the file (`secure_delete`) and the
 //! write-ahead log is truncated after erasures, so they do not linger in either.
 
 use std::collections::BTreeSet;
@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use super::KeyError;
 use super::keyring::{Known, OwnKey};
-use super::room::{Inbound, Outbound, advance};
+use super::room::{Inbound, Outbound};
 use crate::proto::{ClientId, KeyBundle, KeyId, Target, Timestamp};
 use crate::sqlite::{self, classify, sql_time};
 
@@ -66,6 +66,8 @@ const MIGRATIONS: &[&str] = &[
         idx INTEGER NOT NULL,
         PRIMARY KEY (sender, session, idx)
     ) STRICT;",
+    // 2: replay marks are each process's own (in memory), not shared through the file.
+    "DROP TABLE opened;",
 ];
 
 const SCHEMA: sqlite::Schema = sqlite::Schema {
@@ -157,8 +159,7 @@ impl Store {
                 self.conn
                     .execute_batch(
                         "DELETE FROM device; DELETE FROM sealing; DELETE FROM bundles;
-                         DELETE FROM looked_up; DELETE FROM outbound; DELETE FROM inbound;
-                         DELETE FROM opened;",
+                         DELETE FROM looked_up; DELETE FROM outbound; DELETE FROM inbound;",
                     )
                     .map_err(|e| self.err(e))?;
                 self.truncate_log();
@@ -381,30 +382,18 @@ impl Store {
         let Some((room, signing, first, chain, last_used)) = row else {
             return Ok(None);
         };
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT idx FROM opened WHERE sender = ?1 AND session = ?2")
-            .map_err(|e| self.err(e))?;
-        let opened: BTreeSet<u32> = stmt
-            .query_map(params![sender.0, session], |r| r.get::<_, u32>(0))
-            .map_err(|e| self.err(e))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.err(e))?;
+        // Replay marks are each process's own (memory): a session read from the file
+        // starts with none, its cursor at the first index.
         let first = u32::try_from(first).map_err(|_| KeyError::Damaged)?;
         let chain_first = Zeroizing::new(array::<32>(&chain)?);
-        let cursor = opened
-            .last()
-            .map_or(first, |last| last.saturating_add(1))
-            .max(first);
-        let chain_cursor = advance(&chain_first, cursor - first);
         Ok(Some(Inbound {
             room: uncbor(&room)?,
             signing: array(&signing)?,
             first,
+            chain_cursor: chain_first.clone(),
             chain_first,
-            cursor,
-            chain_cursor,
-            opened,
+            cursor: first,
+            opened: BTreeSet::new(),
             last_used: time(last_used),
         }))
     }
@@ -433,28 +422,20 @@ impl Store {
         Ok(())
     }
 
-    /// Marks an index opened; false when it was marked already (another process).
-    pub(super) fn mark_opened(
+    /// Records that an inbound session was used now (it is erased keep_after later).
+    pub(super) fn touch_inbound(
         &self,
         sender: ClientId,
         session: [u8; 16],
-        index: u32,
         now: Timestamp,
-    ) -> Result<bool, KeyError> {
-        let added = self
-            .conn
-            .execute(
-                "INSERT OR IGNORE INTO opened (sender, session, idx) VALUES (?1, ?2, ?3)",
-                params![sender.0, session, index],
-            )
-            .map_err(|e| self.err(e))?;
+    ) -> Result<(), KeyError> {
         self.conn
             .execute(
                 "UPDATE inbound SET last_used = ?3 WHERE sender = ?1 AND session = ?2",
                 params![sender.0, session, sql_time(now)],
             )
             .map_err(|e| self.err(e))?;
-        Ok(added == 1)
+        Ok(())
     }
 
     /// Erases what is past `keep_after`: retired sealing keys, idle inbound sessions
@@ -465,8 +446,6 @@ impl Store {
         let mut erased = 0;
         let statements = [
             "DELETE FROM sealing WHERE retired IS NOT NULL AND retired <= ?1",
-            "DELETE FROM opened WHERE (sender, session) IN
-                (SELECT sender, session FROM inbound WHERE last_used <= ?1)",
             "DELETE FROM inbound WHERE last_used <= ?1",
             "DELETE FROM bundles WHERE expires <= ?1",
             "DELETE FROM outbound WHERE created <= ?1",
