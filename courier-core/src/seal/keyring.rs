@@ -13,7 +13,7 @@ use serde_bytes::ByteBuf;
 use zeroize::Zeroizing;
 
 use super::envelope::{self, Direct, Kind, Room, VERSION};
-use super::room::{Inbound, Outbound, message_key, next_chain};
+use super::room::{Inbound, Outbound, ROOM_SLACK, message_key, next_chain};
 use super::store::Store;
 use super::{
     BundleError, KeyError, KeyPolicy, Opened, Payload, Problem, RoomKey, RoomSealed, SealError,
@@ -677,7 +677,8 @@ impl Keyring {
         UnparsedPublicKey::new(&ED25519, &session.signing)
             .verify(&signed, &envelope.sig)
             .map_err(|_| Problem::BadSignature)?;
-        let (key, gap) = session.key_at(envelope.index)?;
+        let span = self.policy.room_messages.saturating_add(ROOM_SLACK);
+        let (key, gap) = session.key_at(envelope.index, span)?;
         let cipher = XChaCha20Poly1305::new(&crypto_secretbox::Key::from(*key));
         let plain = Zeroizing::new(
             cipher
@@ -719,6 +720,10 @@ impl Keyring {
         }
         if !self.known(from).any(|known| known.signing == key.signing) {
             return Err(Problem::UnknownSender);
+        }
+        // No sender's session gets that far: walking to it would cost the receiver.
+        if key.index > self.policy.room_messages.saturating_add(ROOM_SLACK) {
+            return Err(Problem::TooFarAhead);
         }
         if let Some(have) = self.inbound.get(&(from, key.session))
             && (have.room != key.room || have.first <= key.index)
