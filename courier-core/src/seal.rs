@@ -23,6 +23,8 @@
 //! the first 32 bytes of its plaintext and checked on opening.
 
 mod bundle;
+#[cfg(test)]
+mod bundle_tests;
 mod envelope;
 mod keyring;
 #[cfg(test)]
@@ -42,9 +44,7 @@ use zeroize::Zeroize;
 pub use keyring::Keyring;
 pub use room::MAX_JUMP;
 
-#[cfg(doc)]
-use crate::proto::KeyBundle;
-use crate::proto::{ClientId, Manifest, Sealed, Target};
+use crate::proto::{ClientId, KeyBundle, Manifest, Sealed, Target};
 
 /// How long keys live. See the field docs.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -216,6 +216,27 @@ pub enum BundleError {
     /// Signed, but past its end.
     #[error("the key bundle has expired")]
     Expired,
+    /// Signed, but meant to live longer than any Courier makes keys live (400 days).
+    #[error("the key bundle claims to be valid for more than 400 days")]
+    TooLong,
+    /// Signed, but made more than a day ahead of this device's clock.
+    #[error("the key bundle was made more than a day in the future")]
+    FromTheFuture,
+}
+
+/// Checks a key bundle `owner`'s device publishes (the hub can call it on
+/// `PublishKeys`): known version, within bounds, its certificate is `owner`'s and
+/// signed it, and its lifetime is sane and not over at `now`.
+///
+/// # Errors
+/// The [`BundleError`] that says why the bundle is not acceptable.
+pub fn verify_bundle(
+    bundle: &KeyBundle,
+    owner: ClientId,
+    now: crate::proto::Timestamp,
+) -> Result<(), BundleError> {
+    bundle::verify(owner, bundle)?;
+    bundle::check_life(bundle, now)
 }
 
 /// The key store failed, or this device's keys cannot be made.

@@ -12,6 +12,13 @@ use super::{BundleError, KeyError};
 use crate::identity::{Identity, fingerprint};
 use crate::proto::{ClientId, KeyBundle, Timestamp};
 
+/// The longest a bundle may live (created to expires): far more than any policy makes
+/// (rotation plus the hub's offline days plus grace), far less than forever.
+const MAX_LIFE: u64 = 400 * 24 * 60 * 60 * 1000;
+
+/// How far a bundle's creation may be ahead of this device's clock (clocks differ).
+const MAX_AHEAD: u64 = 24 * 60 * 60 * 1000;
+
 /// The bundle format this build writes and reads.
 pub(super) const BUNDLE_VERSION: u8 = 1;
 
@@ -96,4 +103,19 @@ pub(super) fn verify(owner: ClientId, bundle: &KeyBundle) -> Result<(), BundleEr
         &bundle.signature,
     )
     .map_err(|_| BundleError::BadSignature)
+}
+
+/// Checks a (verified) bundle's lifetime: not longer than [`MAX_LIFE`], not made
+/// more than [`MAX_AHEAD`] in the future, not past its end at `now`.
+pub(super) fn check_life(bundle: &KeyBundle, now: Timestamp) -> Result<(), BundleError> {
+    if bundle.expires.0.saturating_sub(bundle.created.0) > MAX_LIFE {
+        return Err(BundleError::TooLong);
+    }
+    if bundle.created.0 > now.0.saturating_add(MAX_AHEAD) {
+        return Err(BundleError::FromTheFuture);
+    }
+    if bundle.expires <= now {
+        return Err(BundleError::Expired);
+    }
+    Ok(())
 }

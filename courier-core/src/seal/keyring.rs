@@ -287,10 +287,16 @@ impl Keyring {
                 first_error.get_or_insert(error);
                 continue;
             }
-            if candidate.expires <= now {
-                first_error.get_or_insert(BundleError::Expired);
-            } else {
-                usable = true;
+            match bundle::check_life(candidate, now) {
+                Ok(()) => usable = true,
+                // An expired bundle is kept: it opens what was sealed before its end.
+                Err(BundleError::Expired) => {
+                    first_error.get_or_insert(BundleError::Expired);
+                }
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                    continue;
+                }
             }
             if !peer
                 .bundles
