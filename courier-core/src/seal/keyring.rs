@@ -12,12 +12,13 @@ use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use serde_bytes::ByteBuf;
 use zeroize::Zeroizing;
 
+mod lookup;
+
 use super::envelope::{self, Direct, Kind, Room, VERSION};
 use super::room::{Inbound, Outbound, ROOM_SLACK, message_key, next_chain};
 use super::store::Store;
 use super::{
-    BundleError, KeyError, KeyPolicy, Opened, Payload, Problem, RoomKey, RoomSealed, SealError,
-    bundle,
+    KeyError, KeyPolicy, Opened, Payload, Problem, RoomKey, RoomSealed, SealError, bundle,
 };
 use crate::identity::Identity;
 use crate::proto::{ClientId, KeyBundle, KeyId, MsgId, Sealed, Target, Timestamp};
@@ -67,8 +68,9 @@ pub(super) struct OwnKey {
 /// What is known of a contact's device.
 #[derive(Default)]
 pub(super) struct Peer {
-    /// `learn` was called for it (so an empty list means "the hub has none").
-    pub(super) looked_up: bool,
+    /// When `learn` was last called for it (an empty list then meant "the hub has
+    /// none"); good for [`LOOKUP_FRESH`](super::LOOKUP_FRESH).
+    pub(super) looked_up: Option<Timestamp>,
     pub(super) bundles: Vec<Known>,
 }
 
@@ -240,21 +242,8 @@ impl Keyring {
         if let Some(store) = &self.store {
             let millis = u64::try_from(keep.as_millis()).unwrap_or(u64::MAX);
             logged(store.erase(Timestamp(now.0.saturating_sub(millis))));
-        }
-    }
-
-    /// Reads `owner`'s bundles again from keys.db (another process may have learned
-    /// them).
-    fn reload_peer(&mut self, owner: ClientId) {
-        let Some(store) = &self.store else { return };
-        if let Some((looked_up, bundles)) = logged(store.peer(owner)) {
-            let peer = self.peers.entry(owner).or_default();
-            peer.looked_up |= looked_up;
-            for known in bundles {
-                if !peer.bundles.iter().any(|k| k.sealing == known.sealing) {
-                    peer.bundles.push(known);
-                }
-            }
+            let fresh = u64::try_from(super::LOOKUP_FRESH.as_millis()).unwrap_or(u64::MAX);
+            logged(store.forget_lookups(Timestamp(now.0.saturating_sub(fresh))));
         }
     }
 
@@ -264,60 +253,6 @@ impl Keyring {
             && let Some(own) = logged(store.own_keys())
         {
             self.own = own;
-        }
-    }
-
-    /// Checks bundles the hub handed out for `owner`; remembers those that verify. Err
-    /// when none verifies, or all that do have expired (BundleError says why).
-    ///
-    /// # Errors
-    /// The first bundle's fault when none is usable ([`BundleError::Missing`] for none).
-    pub fn learn(
-        &mut self,
-        owner: ClientId,
-        bundles: &[KeyBundle],
-        now: Timestamp,
-    ) -> Result<(), BundleError> {
-        let peer = self.peers.entry(owner).or_default();
-        peer.looked_up = true;
-        let mut first_error = None;
-        let mut usable = false;
-        for candidate in bundles {
-            if let Err(error) = bundle::verify(owner, candidate) {
-                first_error.get_or_insert(error);
-                continue;
-            }
-            match bundle::check_life(candidate, now) {
-                Ok(()) => usable = true,
-                // An expired bundle is kept: it opens what was sealed before its end.
-                Err(BundleError::Expired) => {
-                    first_error.get_or_insert(BundleError::Expired);
-                }
-                Err(error) => {
-                    first_error.get_or_insert(error);
-                    continue;
-                }
-            }
-            if !peer
-                .bundles
-                .iter()
-                .any(|known| known.sealing == candidate.sealing)
-            {
-                peer.bundles.push(Known {
-                    signing: candidate.signing,
-                    sealing: candidate.sealing,
-                    created: candidate.created,
-                    expires: candidate.expires,
-                });
-            }
-        }
-        if let Some(store) = &self.store {
-            logged(store.save_peer(owner, &peer.bundles));
-        }
-        if usable {
-            Ok(())
-        } else {
-            Err(first_error.unwrap_or(BundleError::Missing))
         }
     }
 
@@ -382,8 +317,7 @@ impl Keyring {
             self.reload_peer(to);
         }
         let Some(theirs) = self.sealing_key_of(to, now) else {
-            let looked_up = to == self.me() || self.peers.get(&to).is_some_and(|p| p.looked_up);
-            return Err(if looked_up {
+            return Err(if to == self.me() || self.fetched_lately(to, now) {
                 SealError::NoKeys(to)
             } else {
                 SealError::NeedKeys(vec![to])
@@ -478,29 +412,9 @@ impl Keyring {
         now: Timestamp,
     ) -> Result<RoomSealed, SealError> {
         let me = self.me();
-        // Cheapest test first: members fetched before are most of a room.
-        for &member in members {
-            if member != me
-                && !self.peers.get(&member).is_some_and(|p| p.looked_up)
-                && !self.can_seal_to(member, now)
-            {
-                self.reload_peer(member);
-            }
-        }
-        let need: Vec<ClientId> = members
-            .iter()
-            .copied()
-            .filter(|&member| {
-                member != me
-                    && !self.peers.get(&member).is_some_and(|p| p.looked_up)
-                    && !self.can_seal_to(member, now)
-            })
-            .collect();
-        if !need.is_empty() {
-            return Err(SealError::NeedKeys(need));
-        }
+        let unreachable = self.reachability(members, now)?;
         let Some(store) = self.store.take() else {
-            return self.seal_room_now(room, members, id, payload, now);
+            return self.seal_room_now(room, members, id, payload, now, unreachable);
         };
         // Another process of this profile may seal to the room too: the session is
         // read, advanced and written back in one transaction.
@@ -509,7 +423,7 @@ impl Keyring {
                 Some(session) => self.outbound.insert(room, session),
                 None => self.outbound.remove(&room),
             };
-            let sealed = self.seal_room_now(room, members, id, payload, now)?;
+            let sealed = self.seal_room_now(room, members, id, payload, now, unreachable)?;
             if let Some(session) = self.outbound.get(&room) {
                 store.save_outbound(&room, session)?;
                 let own = (me, session.session);
@@ -530,6 +444,7 @@ impl Keyring {
         id: MsgId,
         payload: &Payload,
         now: Timestamp,
+        unreachable: Vec<ClientId>,
     ) -> Result<RoomSealed, SealError> {
         let me = self.me();
         // A group session given to someone no longer a member is stale, even when the
@@ -602,7 +517,11 @@ impl Keyring {
             sig,
         })
         .ok_or(SealError::TooLarge)?;
-        Ok(RoomSealed { sealed, shares })
+        Ok(RoomSealed {
+            sealed,
+            shares,
+            unreachable,
+        })
     }
 
     /// A new outbound session for `room`; this device keeps it inbound too, so that it

@@ -68,6 +68,8 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;",
     // 2: replay marks are each process's own (in memory), not shared through the file.
     "DROP TABLE opened;",
+    // 3: a look-up is good for a while: when it was made (rows from before: long ago).
+    "ALTER TABLE looked_up ADD COLUMN at INTEGER NOT NULL DEFAULT 0;",
 ];
 
 const SCHEMA: sqlite::Schema = sqlite::Schema {
@@ -232,18 +234,21 @@ impl Store {
         Ok(())
     }
 
-    /// The bundles of `owner` and whether it was looked up.
-    pub(super) fn peer(&self, owner: ClientId) -> Result<(bool, Vec<Known>), KeyError> {
+    /// The bundles of `owner` and when it was last looked up.
+    pub(super) fn peer(
+        &self,
+        owner: ClientId,
+    ) -> Result<(Option<Timestamp>, Vec<Known>), KeyError> {
         let looked_up = self
             .conn
             .query_row(
-                "SELECT 1 FROM looked_up WHERE owner = ?1",
+                "SELECT at FROM looked_up WHERE owner = ?1",
                 [owner.0],
-                |_| Ok(()),
+                |r| r.get::<_, i64>(0),
             )
             .optional()
             .map_err(|e| self.err(e))?
-            .is_some();
+            .map(time);
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -273,11 +278,17 @@ impl Store {
         Ok((looked_up, known))
     }
 
-    pub(super) fn save_peer(&self, owner: ClientId, known: &[Known]) -> Result<(), KeyError> {
+    pub(super) fn save_peer(
+        &self,
+        owner: ClientId,
+        known: &[Known],
+        at: Timestamp,
+    ) -> Result<(), KeyError> {
         self.conn
             .execute(
-                "INSERT OR IGNORE INTO looked_up (owner) VALUES (?1)",
-                [owner.0],
+                "INSERT INTO looked_up (owner, at) VALUES (?1, ?2)
+                 ON CONFLICT (owner) DO UPDATE SET at = max(at, excluded.at)",
+                params![owner.0, sql_time(at)],
             )
             .map_err(|e| self.err(e))?;
         for k in known {
@@ -434,6 +445,14 @@ impl Store {
                 "UPDATE inbound SET last_used = ?3 WHERE sender = ?1 AND session = ?2",
                 params![sender.0, session, sql_time(now)],
             )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Forgets look-ups made at or before `before` (they are stale anyway).
+    pub(super) fn forget_lookups(&self, before: Timestamp) -> Result<(), KeyError> {
+        self.conn
+            .execute("DELETE FROM looked_up WHERE at <= ?1", [sql_time(before)])
             .map_err(|e| self.err(e))?;
         Ok(())
     }

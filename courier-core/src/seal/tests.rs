@@ -486,7 +486,12 @@ fn a_member_dropped_without_end_room_cannot_open_what_follows() {
     introduce(&mut a, &mut carol);
     let me = a.keys.me();
     let first = seal_and_share(&mut a, &mut [&mut bob, &mut carol], MsgId(1), "all");
-    assert!(carol.keys.open_room(me, ROOM, MsgId(1), &first, NOW).is_ok());
+    assert!(
+        carol
+            .keys
+            .open_room(me, ROOM, MsgId(1), &first, NOW)
+            .is_ok()
+    );
     let out = a
         .keys
         .seal_room(ROOM, &[bob.keys.me()], MsgId(2), &text("bob only"), NOW)
