@@ -22,6 +22,8 @@
 //! NaCl-style boxes take no associated data, so what an envelope binds is hashed into
 //! the first 32 bytes of its plaintext and checked on opening.
 
+#[cfg(test)]
+mod bounds_tests;
 mod bundle;
 #[cfg(test)]
 mod bundle_tests;

@@ -1,6 +1,6 @@
 //! The [`Keyring`]: this device's keys, contacts' verified bundles, room sessions.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use serde_bytes::ByteBuf;
 use zeroize::Zeroizing;
 
+mod bounds;
 mod lookup;
 
 use super::envelope::{self, Direct, Kind, Room, VERSION};
@@ -39,7 +40,8 @@ pub struct Keyring {
     pub(super) peers: HashMap<ClientId, Peer>,
     boxes: HashMap<([u8; 32], [u8; 32]), ChaChaBox>,
     pub(super) outbound: HashMap<Target, Outbound>,
-    pub(super) inbound: HashMap<(ClientId, [u8; 16]), Inbound>,
+    /// Ordered by sender, so that one sender's sessions are a range (bounded per sender).
+    pub(super) inbound: BTreeMap<(ClientId, [u8; 16]), Inbound>,
     /// keys.db, or none in memory.
     store: Option<Store>,
 }
@@ -143,7 +145,7 @@ impl Keyring {
             peers: HashMap::new(),
             boxes: HashMap::new(),
             outbound: HashMap::new(),
-            inbound: HashMap::new(),
+            inbound: BTreeMap::new(),
             store,
         })
     }
@@ -671,10 +673,12 @@ impl Keyring {
             opened,
             last_used: now,
         };
+        let room = session.room;
         if let Some(store) = &self.store {
             logged(store.save_inbound(from, key.session, &session));
         }
         self.inbound.insert((from, key.session), session);
+        self.bound_inbound(from, room, key.session);
         Ok(())
     }
 }

@@ -15,6 +15,15 @@ pub const MAX_JUMP: u32 = 65_536;
 /// still follows its index: a sender's session never goes further.
 pub(super) const ROOM_SLACK: u32 = 1_024;
 
+/// Sessions one sender may have shared with this device for one room (the newest kept).
+pub(super) const PER_ROOM: usize = 8;
+
+/// Sessions one sender may have shared with this device in all.
+pub(super) const PER_SENDER: usize = 256;
+
+/// Sessions others shared with this device, in all (this device's own are not counted).
+pub(super) const MAX_INBOUND: usize = 16_384;
+
 /// The message key at a chain step.
 pub(super) fn message_key(chain: &[u8; 32]) -> Zeroizing<[u8; 32]> {
     Zeroizing::new(blake3::derive_key("courier room message v1", chain))

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use super::KeyError;
 use super::keyring::{Known, OwnKey};
-use super::room::{Inbound, Outbound};
+use super::room::{Inbound, MAX_INBOUND, Outbound, PER_ROOM, PER_SENDER};
 use crate::proto::{ClientId, KeyBundle, KeyId, Target, Timestamp};
 use crate::sqlite::{self, classify, sql_time};
 
@@ -430,6 +430,58 @@ impl Store {
                 ],
             )
             .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Keeps the newest [`PER_ROOM`] sessions of `sender` in `room`, its newest
+    /// [`PER_SENDER`] in all, and the newest [`MAX_INBOUND`] of everyone but `me`.
+    pub(super) fn bound_inbound(
+        &self,
+        sender: ClientId,
+        room: &Target,
+        me: ClientId,
+    ) -> Result<(), KeyError> {
+        let limit = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        let mut erased = self
+            .conn
+            .execute(
+                "DELETE FROM inbound WHERE sender = ?1 AND room = ?2 AND rowid NOT IN
+                    (SELECT rowid FROM inbound WHERE sender = ?1 AND room = ?2
+                     ORDER BY last_used DESC, rowid DESC LIMIT ?3)",
+                params![sender.0, cbor(room), limit(PER_ROOM)],
+            )
+            .map_err(|e| self.err(e))?;
+        erased += self
+            .conn
+            .execute(
+                "DELETE FROM inbound WHERE sender = ?1 AND rowid NOT IN
+                    (SELECT rowid FROM inbound WHERE sender = ?1
+                     ORDER BY last_used DESC, rowid DESC LIMIT ?2)",
+                params![sender.0, limit(PER_SENDER)],
+            )
+            .map_err(|e| self.err(e))?;
+        let others: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM inbound WHERE sender != ?1",
+                [me.0],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        if others > limit(MAX_INBOUND) {
+            erased += self
+                .conn
+                .execute(
+                    "DELETE FROM inbound WHERE sender != ?1 AND rowid NOT IN
+                        (SELECT rowid FROM inbound WHERE sender != ?1
+                         ORDER BY last_used DESC, rowid DESC LIMIT ?2)",
+                    params![me.0, limit(MAX_INBOUND)],
+                )
+                .map_err(|e| self.err(e))?;
+        }
+        if erased > 0 {
+            self.truncate_log();
+        }
         Ok(())
     }
 
