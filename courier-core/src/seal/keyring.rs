@@ -120,12 +120,8 @@ impl Keyring {
                 pkcs8
             }
         };
-        let own = store.own_keys()?;
         let mut keyring = Self::with(identity, policy, signing_pkcs8, Some(store))?;
-        keyring.own = own;
-        if keyring.own.is_empty() {
-            keyring.new_sealing_key(now)?;
-        }
+        keyring.rotate_when(now, |own, _| own.is_empty())?;
         keyring.erase_expired(now);
         Ok(keyring)
     }
@@ -197,10 +193,37 @@ impl Keyring {
             bundle,
         });
         if let Some(store) = &self.store {
-            let own = &self.own;
-            store.immediate(|| own.iter().try_for_each(|key| store.save_own_key(key)))?;
+            self.own.iter().try_for_each(|key| store.save_own_key(key))?;
         }
         Ok(())
+    }
+
+    /// Reads this device's sealing keys again and makes a new one when `due` says so,
+    /// in one write transaction: two processes of a profile rotating at once make one
+    /// key, never two (one of which nobody would retire).
+    fn rotate_when(
+        &mut self,
+        now: Timestamp,
+        due: impl Fn(&[OwnKey], &KeyPolicy) -> bool,
+    ) -> Result<(), KeyError> {
+        let Some(store) = self.store.take() else {
+            return if due(&self.own, &self.policy) {
+                self.new_sealing_key(now)
+            } else {
+                Ok(())
+            };
+        };
+        let result = store.immediate(|| {
+            self.own = store.own_keys()?;
+            if due(&self.own, &self.policy) {
+                self.new_sealing_key(now)?;
+                // new_sealing_key saw no store: write the keys here, in the transaction.
+                self.own.iter().try_for_each(|key| store.save_own_key(key))?;
+            }
+            Ok(())
+        });
+        self.store = Some(store);
+        result
     }
 
     /// The bundle to publish (rotates first when due; erases what is past keep_after).
@@ -208,17 +231,11 @@ impl Keyring {
     /// # Errors
     /// If a new key cannot be made or stored.
     pub fn bundle(&mut self, now: Timestamp) -> Result<KeyBundle, KeyError> {
-        if let Some(store) = &self.store {
-            // Another process of this profile may have rotated.
-            self.own = store.own_keys()?;
-        }
-        let due = self
-            .own
-            .last()
-            .is_none_or(|key| after(key.created, self.policy.rotate_every) <= now);
-        if due {
-            self.new_sealing_key(now)?;
-        }
+        // Another process of this profile may have rotated: decided in one transaction.
+        self.rotate_when(now, |own, policy| {
+            own.last()
+                .is_none_or(|key| after(key.created, policy.rotate_every) <= now)
+        })?;
         self.erase_expired(now);
         self.own
             .last()

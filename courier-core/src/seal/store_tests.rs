@@ -249,3 +249,26 @@ fn idle_room_sessions_in_and_out_are_erased_after_keep_after() {
         Err(Problem::NoRoomKey)
     );
 }
+
+#[test]
+fn two_keyrings_rotating_at_once_leave_one_unretired_key() {
+    // Rotation is decided and written in one transaction (finding 6): whichever process
+    // rotates second sees the first's key and makes none. (The interleaving itself is
+    // not reproducible in one thread; this guards the sequential case.)
+    let dir = Dir::new("rotate");
+    let me = Identity::generate().unwrap();
+    let mut listen = Keyring::open(&dir.0, &me, policy(), T0).unwrap();
+    let mut say = Keyring::open(&dir.0, &me, policy(), T0).unwrap();
+    let t1 = Timestamp(T0.0 + DAY + 1);
+    let first = listen.bundle(t1).unwrap();
+    assert_eq!(say.bundle(t1).unwrap(), first);
+    let conn = rusqlite::Connection::open(dir.0.join("keys.db")).unwrap();
+    let unretired: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sealing WHERE retired IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unretired, 1);
+}
