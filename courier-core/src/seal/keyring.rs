@@ -193,7 +193,9 @@ impl Keyring {
             bundle,
         });
         if let Some(store) = &self.store {
-            self.own.iter().try_for_each(|key| store.save_own_key(key))?;
+            self.own
+                .iter()
+                .try_for_each(|key| store.save_own_key(key))?;
         }
         Ok(())
     }
@@ -218,7 +220,9 @@ impl Keyring {
             if due(&self.own, &self.policy) {
                 self.new_sealing_key(now)?;
                 // new_sealing_key saw no store: write the keys here, in the transaction.
-                self.own.iter().try_for_each(|key| store.save_own_key(key))?;
+                self.own
+                    .iter()
+                    .try_for_each(|key| store.save_own_key(key))?;
             }
             Ok(())
         });

@@ -70,6 +70,8 @@ const MIGRATIONS: &[&str] = &[
     "DROP TABLE opened;",
     // 3: a look-up is good for a while: when it was made (rows from before: long ago).
     "ALTER TABLE looked_up ADD COLUMN at INTEGER NOT NULL DEFAULT 0;",
+    // 4: work left for the next open (a checkpoint a reader blocked after an erasure).
+    "CREATE TABLE chores (name TEXT PRIMARY KEY NOT NULL) STRICT;",
 ];
 
 const SCHEMA: sqlite::Schema = sqlite::Schema {
@@ -117,7 +119,9 @@ impl Store {
         let conn = sqlite::open(&path, &SCHEMA)?;
         conn.pragma_update(None, "secure_delete", "ON")
             .map_err(|e| classify(&path, e))?;
-        Ok(Self { conn, path })
+        let store = Self { conn, path };
+        store.retry_chores()?;
+        Ok(store)
     }
 
     fn err(&self, e: rusqlite::Error) -> KeyError {
@@ -530,14 +534,41 @@ impl Store {
         Ok(())
     }
 
-    /// Moves the write-ahead log into the file and empties it, so that erased pages do
-    /// not stay in it. Best effort: a reader in another process may hold it a moment.
-    fn truncate_log(&self) {
-        if let Err(e) = self
+    /// Does what an earlier process could not: empty the write-ahead log after an
+    /// erasure (truncate_log records it when a reader blocked it).
+    fn retry_chores(&self) -> Result<(), KeyError> {
+        let removed = self
             .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-        {
-            tracing::debug!("keys.db checkpoint: {e}");
+            .execute("DELETE FROM chores WHERE name = 'checkpoint'", [])
+            .map_err(|e| self.err(e))?;
+        if removed > 0 {
+            self.truncate_log();
+        }
+        Ok(())
+    }
+
+    /// Moves the write-ahead log into the file and empties it, so that erased pages do
+    /// not stay in it. A reader in another process may block it (past the busy
+    /// timeout): then it is warned about and retried at the next open.
+    fn truncate_log(&self) {
+        let outcome = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            });
+        let failure = match outcome {
+            Ok(0) => return,
+            Ok(_) => "another process is reading it".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(
+            "keys.db: erased keys may stay in the write-ahead log until the next start ({failure})"
+        );
+        if let Err(e) = self.conn.execute(
+            "INSERT OR IGNORE INTO chores (name) VALUES ('checkpoint')",
+            [],
+        ) {
+            tracing::warn!("keys.db: cannot note the checkpoint to retry: {e}");
         }
     }
 }

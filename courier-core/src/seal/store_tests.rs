@@ -272,3 +272,39 @@ fn two_keyrings_rotating_at_once_leave_one_unretired_key() {
         .unwrap();
     assert_eq!(unretired, 1);
 }
+
+#[test]
+fn a_checkpoint_a_reader_blocked_after_an_erasure_is_retried_at_the_next_open() {
+    // Finding 6: erased secrets must not stay in the write-ahead log because a reader
+    // held it at the time; the next open empties it.
+    let dir = Dir::new("checkpoint");
+    let me = Identity::generate().unwrap();
+    let mut keys = Keyring::open(&dir.0, &me, policy(), T0).unwrap();
+    let mut bob = peer();
+    keys.learn(bob.me(), &[bob.bundle(T0).unwrap()], T0)
+        .unwrap();
+    let room = Target::Group(GroupId(5));
+    keys.seal_room(room, &[bob.me()], MsgId(1), &Payload::Text("x".into()), T0)
+        .unwrap();
+    let db = dir.0.join("keys.db");
+    let reader = rusqlite::Connection::open(&db).unwrap();
+    reader
+        .execute_batch("BEGIN; SELECT count(*) FROM outbound;")
+        .unwrap();
+    keys.end_room(room);
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    let pending = |conn: &rusqlite::Connection| -> i64 {
+        conn.query_row("SELECT count(*) FROM chores", [], |r| r.get(0))
+            .unwrap()
+    };
+    let look = rusqlite::Connection::open(&db).unwrap();
+    assert_eq!(pending(&look), 1, "the blocked checkpoint is remembered");
+    drop(look);
+    drop(keys);
+    let _again = Keyring::open(&dir.0, &me, policy(), T0).unwrap();
+    let wal = std::fs::metadata(dir.0.join("keys.db-wal")).map_or(0, |m| m.len());
+    assert_eq!(wal, 0, "the log was emptied at open");
+    let look = rusqlite::Connection::open(&db).unwrap();
+    assert_eq!(pending(&look), 0);
+}
