@@ -15,14 +15,14 @@ fn keyring() -> Keyring {
     Keyring::in_memory(&Identity::generate().unwrap(), KeyPolicy::default(), T0).unwrap()
 }
 
-/// `me` knows `sender`'s keys; a share from it for `room` with a fresh session.
-fn share(sender: &mut Keyring, room: Target) -> RoomKey {
+/// A share for `room` with a fresh session, signed by the sender's `signing` key.
+fn share(signing: [u8; 32], room: Target) -> RoomKey {
     RoomKey {
         room,
         session: rand::random(),
         index: 0,
         chain: rand::random(),
-        signing: sender.bundle(T0).unwrap().signing,
+        signing,
     }
 }
 
@@ -36,7 +36,9 @@ fn sessions_of(me: &Keyring, sender: ClientId) -> usize {
 #[test]
 fn ten_thousand_shares_from_one_member_keep_a_bounded_number_of_sessions() {
     let (mut me, mut bob) = (keyring(), keyring());
-    me.learn(bob.me(), &[bob.bundle(T0).unwrap()], T0).unwrap();
+    let bundle = bob.bundle(T0).unwrap();
+    me.learn(bob.me(), std::slice::from_ref(&bundle), T0)
+        .unwrap();
     let room = Target::Group(GroupId(1));
     let mut kept = None;
     for i in 0..10_000u64 {
@@ -45,7 +47,7 @@ fn ten_thousand_shares_from_one_member_keep_a_bounded_number_of_sessions() {
         } else {
             Target::Group(GroupId(100 + i))
         };
-        let key = share(&mut bob, to);
+        let key = share(bundle.signing, to);
         if i == 9_998 {
             kept = Some(key.session);
         }
@@ -70,11 +72,12 @@ fn shares_from_many_members_keep_at_most_the_total_bound() {
     let mut t = T0.0;
     for _ in 0..senders {
         let mut sender = keyring();
-        me.learn(sender.me(), &[sender.bundle(T0).unwrap()], T0)
+        let bundle = sender.bundle(T0).unwrap();
+        me.learn(sender.me(), std::slice::from_ref(&bundle), T0)
             .unwrap();
         for g in 0..PER_SENDER as u64 {
             t += 1;
-            let key = share(&mut sender, Target::Group(GroupId(g)));
+            let key = share(bundle.signing, Target::Group(GroupId(g)));
             me.accept_room_key(sender.me(), key, Timestamp(t)).unwrap();
         }
     }
@@ -92,10 +95,12 @@ fn keys_db_keeps_a_bounded_number_of_sessions_per_sender_and_room() {
     let identity = Identity::generate().unwrap();
     let mut me = Keyring::open(&dir, &identity, KeyPolicy::default(), T0).unwrap();
     let mut bob = keyring();
-    me.learn(bob.me(), &[bob.bundle(T0).unwrap()], T0).unwrap();
+    let bundle = bob.bundle(T0).unwrap();
+    me.learn(bob.me(), std::slice::from_ref(&bundle), T0)
+        .unwrap();
     let room = Target::Group(GroupId(1));
     for i in 0..(PER_ROOM as u64 + 20) {
-        let key = share(&mut bob, room);
+        let key = share(bundle.signing, room);
         me.accept_room_key(bob.me(), key, Timestamp(T0.0 + i))
             .unwrap();
     }
