@@ -22,11 +22,15 @@
 //! NaCl-style boxes take no associated data, so what an envelope binds is hashed into
 //! the first 32 bytes of its plaintext and checked on opening.
 
+#[cfg(test)]
+mod bounds_tests;
 mod bundle;
 #[cfg(test)]
 mod bundle_tests;
 mod envelope;
 mod keyring;
+#[cfg(test)]
+mod lookup_tests;
 #[cfg(test)]
 mod prop_tests;
 mod room;
@@ -146,7 +150,15 @@ pub struct RoomSealed {
     /// [`Payload::RoomKey`]s to seal directly to these members (with
     /// [`Keyring::seal_direct`]) and send before the room message.
     pub shares: Vec<(ClientId, Payload)>,
+    /// Members whose keys were fetched lately and are not usable (none published, or
+    /// expired, or not signed): they cannot open this message. Fetched again once the
+    /// look-up is older than [`LOOKUP_FRESH`].
+    pub unreachable: Vec<ClientId>,
 }
+
+/// How long a look-up of a device's keys is trusted: a device without usable keys is
+/// fetched again after this (it may have published since, or its bundle expired).
+pub const LOOKUP_FRESH: Duration = Duration::from_secs(10 * 60);
 
 /// An opened room message.
 #[derive(Clone, PartialEq, Eq, Debug)]

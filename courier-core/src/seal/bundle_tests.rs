@@ -17,8 +17,14 @@ fn keyring() -> Keyring {
 fn a_bundle_that_lives_for_centuries_is_refused() {
     let owner = Identity::generate().unwrap();
     let mut me = keyring();
-    let forever = bundle::sign(&owner, [1; 32], [2; 32], NOW, Timestamp(253_402_300_799_000))
-        .unwrap();
+    let forever = bundle::sign(
+        &owner,
+        [1; 32],
+        [2; 32],
+        NOW,
+        Timestamp(253_402_300_799_000),
+    )
+    .unwrap();
     assert_eq!(
         me.learn(owner.id(), &[forever], NOW),
         Err(BundleError::TooLong)
@@ -31,16 +37,28 @@ fn a_bundle_made_in_the_future_is_refused() {
     let owner = Identity::generate().unwrap();
     let mut me = keyring();
     let created = Timestamp(NOW.0 + 2 * DAY);
-    let ahead = bundle::sign(&owner, [1; 32], [2; 32], created, Timestamp(created.0 + 30 * DAY))
-        .unwrap();
+    let ahead = bundle::sign(
+        &owner,
+        [1; 32],
+        [2; 32],
+        created,
+        Timestamp(created.0 + 30 * DAY),
+    )
+    .unwrap();
     assert_eq!(
         me.learn(owner.id(), &[ahead], NOW),
         Err(BundleError::FromTheFuture)
     );
     // A clock a few minutes ahead is fine.
     let created = Timestamp(NOW.0 + 60_000);
-    let close = bundle::sign(&owner, [1; 32], [3; 32], created, Timestamp(created.0 + 30 * DAY))
-        .unwrap();
+    let close = bundle::sign(
+        &owner,
+        [1; 32],
+        [3; 32],
+        created,
+        Timestamp(created.0 + 30 * DAY),
+    )
+    .unwrap();
     me.learn(owner.id(), &[close], NOW).expect("a little ahead");
 }
 

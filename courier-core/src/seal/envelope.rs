@@ -200,7 +200,7 @@ pub(super) fn decode_direct(sealed: &Sealed) -> Result<Direct, Problem> {
     if kind != Kind::Direct {
         return Err(Problem::Malformed);
     }
-    ciborium::from_reader(sealed.as_bytes()).map_err(|_| Problem::Malformed)
+    canonical(sealed)
 }
 
 /// See [`decode_direct`].
@@ -209,7 +209,18 @@ pub(super) fn decode_room(sealed: &Sealed) -> Result<Room, Problem> {
     if kind != Kind::Room {
         return Err(Problem::Malformed);
     }
-    ciborium::from_reader(sealed.as_bytes()).map_err(|_| Problem::Malformed)
+    canonical(sealed)
+}
+
+/// Decodes an envelope written exactly as this build writes it: another encoding of
+/// the same fields (a key as bytes instead of text, a longer length) is refused, so
+/// that an edited envelope never opens.
+fn canonical<T: Serialize + serde::de::DeserializeOwned>(sealed: &Sealed) -> Result<T, Problem> {
+    let envelope: T = ciborium::from_reader(sealed.as_bytes()).map_err(|_| Problem::Malformed)?;
+    if cbor(&envelope) != sealed.as_bytes() {
+        return Err(Problem::Malformed);
+    }
+    Ok(envelope)
 }
 
 fn head(sealed: &Sealed) -> Result<Kind, Problem> {

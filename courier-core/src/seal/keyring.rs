@@ -1,6 +1,6 @@
 //! The [`Keyring`]: this device's keys, contacts' verified bundles, room sessions.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
@@ -12,12 +12,14 @@ use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use serde_bytes::ByteBuf;
 use zeroize::Zeroizing;
 
+mod bounds;
+mod lookup;
+
 use super::envelope::{self, Direct, Kind, Room, VERSION};
-use super::room::{Inbound, Outbound, message_key, next_chain};
+use super::room::{Inbound, Outbound, ROOM_SLACK, message_key, next_chain};
 use super::store::Store;
 use super::{
-    BundleError, KeyError, KeyPolicy, Opened, Payload, Problem, RoomKey, RoomSealed, SealError,
-    bundle,
+    KeyError, KeyPolicy, Opened, Payload, Problem, RoomKey, RoomSealed, SealError, bundle,
 };
 use crate::identity::Identity;
 use crate::proto::{ClientId, KeyBundle, KeyId, MsgId, Sealed, Target, Timestamp};
@@ -38,7 +40,8 @@ pub struct Keyring {
     pub(super) peers: HashMap<ClientId, Peer>,
     boxes: HashMap<([u8; 32], [u8; 32]), ChaChaBox>,
     pub(super) outbound: HashMap<Target, Outbound>,
-    pub(super) inbound: HashMap<(ClientId, [u8; 16]), Inbound>,
+    /// Ordered by sender, so that one sender's sessions are a range (bounded per sender).
+    pub(super) inbound: BTreeMap<(ClientId, [u8; 16]), Inbound>,
     /// keys.db, or none in memory.
     store: Option<Store>,
 }
@@ -67,8 +70,9 @@ pub(super) struct OwnKey {
 /// What is known of a contact's device.
 #[derive(Default)]
 pub(super) struct Peer {
-    /// `learn` was called for it (so an empty list means "the hub has none").
-    pub(super) looked_up: bool,
+    /// When `learn` was last called for it (an empty list then meant "the hub has
+    /// none"); good for [`LOOKUP_FRESH`](super::LOOKUP_FRESH).
+    pub(super) looked_up: Option<Timestamp>,
     pub(super) bundles: Vec<Known>,
 }
 
@@ -116,12 +120,8 @@ impl Keyring {
                 pkcs8
             }
         };
-        let own = store.own_keys()?;
         let mut keyring = Self::with(identity, policy, signing_pkcs8, Some(store))?;
-        keyring.own = own;
-        if keyring.own.is_empty() {
-            keyring.new_sealing_key(now)?;
-        }
+        keyring.rotate_when(now, |own, _| own.is_empty())?;
         keyring.erase_expired(now);
         Ok(keyring)
     }
@@ -141,7 +141,7 @@ impl Keyring {
             peers: HashMap::new(),
             boxes: HashMap::new(),
             outbound: HashMap::new(),
-            inbound: HashMap::new(),
+            inbound: BTreeMap::new(),
             store,
         })
     }
@@ -193,10 +193,41 @@ impl Keyring {
             bundle,
         });
         if let Some(store) = &self.store {
-            let own = &self.own;
-            store.immediate(|| own.iter().try_for_each(|key| store.save_own_key(key)))?;
+            self.own
+                .iter()
+                .try_for_each(|key| store.save_own_key(key))?;
         }
         Ok(())
+    }
+
+    /// Reads this device's sealing keys again and makes a new one when `due` says so,
+    /// in one write transaction: two processes of a profile rotating at once make one
+    /// key, never two (one of which nobody would retire).
+    fn rotate_when(
+        &mut self,
+        now: Timestamp,
+        due: impl Fn(&[OwnKey], &KeyPolicy) -> bool,
+    ) -> Result<(), KeyError> {
+        let Some(store) = self.store.take() else {
+            return if due(&self.own, &self.policy) {
+                self.new_sealing_key(now)
+            } else {
+                Ok(())
+            };
+        };
+        let result = store.immediate(|| {
+            self.own = store.own_keys()?;
+            if due(&self.own, &self.policy) {
+                self.new_sealing_key(now)?;
+                // new_sealing_key saw no store: write the keys here, in the transaction.
+                self.own
+                    .iter()
+                    .try_for_each(|key| store.save_own_key(key))?;
+            }
+            Ok(())
+        });
+        self.store = Some(store);
+        result
     }
 
     /// The bundle to publish (rotates first when due; erases what is past keep_after).
@@ -204,17 +235,11 @@ impl Keyring {
     /// # Errors
     /// If a new key cannot be made or stored.
     pub fn bundle(&mut self, now: Timestamp) -> Result<KeyBundle, KeyError> {
-        if let Some(store) = &self.store {
-            // Another process of this profile may have rotated.
-            self.own = store.own_keys()?;
-        }
-        let due = self
-            .own
-            .last()
-            .is_none_or(|key| after(key.created, self.policy.rotate_every) <= now);
-        if due {
-            self.new_sealing_key(now)?;
-        }
+        // Another process of this profile may have rotated: decided in one transaction.
+        self.rotate_when(now, |own, policy| {
+            own.last()
+                .is_none_or(|key| after(key.created, policy.rotate_every) <= now)
+        })?;
         self.erase_expired(now);
         self.own
             .last()
@@ -240,21 +265,8 @@ impl Keyring {
         if let Some(store) = &self.store {
             let millis = u64::try_from(keep.as_millis()).unwrap_or(u64::MAX);
             logged(store.erase(Timestamp(now.0.saturating_sub(millis))));
-        }
-    }
-
-    /// Reads `owner`'s bundles again from keys.db (another process may have learned
-    /// them).
-    fn reload_peer(&mut self, owner: ClientId) {
-        let Some(store) = &self.store else { return };
-        if let Some((looked_up, bundles)) = logged(store.peer(owner)) {
-            let peer = self.peers.entry(owner).or_default();
-            peer.looked_up |= looked_up;
-            for known in bundles {
-                if !peer.bundles.iter().any(|k| k.sealing == known.sealing) {
-                    peer.bundles.push(known);
-                }
-            }
+            let fresh = u64::try_from(super::LOOKUP_FRESH.as_millis()).unwrap_or(u64::MAX);
+            logged(store.forget_lookups(Timestamp(now.0.saturating_sub(fresh))));
         }
     }
 
@@ -264,60 +276,6 @@ impl Keyring {
             && let Some(own) = logged(store.own_keys())
         {
             self.own = own;
-        }
-    }
-
-    /// Checks bundles the hub handed out for `owner`; remembers those that verify. Err
-    /// when none verifies, or all that do have expired (BundleError says why).
-    ///
-    /// # Errors
-    /// The first bundle's fault when none is usable ([`BundleError::Missing`] for none).
-    pub fn learn(
-        &mut self,
-        owner: ClientId,
-        bundles: &[KeyBundle],
-        now: Timestamp,
-    ) -> Result<(), BundleError> {
-        let peer = self.peers.entry(owner).or_default();
-        peer.looked_up = true;
-        let mut first_error = None;
-        let mut usable = false;
-        for candidate in bundles {
-            if let Err(error) = bundle::verify(owner, candidate) {
-                first_error.get_or_insert(error);
-                continue;
-            }
-            match bundle::check_life(candidate, now) {
-                Ok(()) => usable = true,
-                // An expired bundle is kept: it opens what was sealed before its end.
-                Err(BundleError::Expired) => {
-                    first_error.get_or_insert(BundleError::Expired);
-                }
-                Err(error) => {
-                    first_error.get_or_insert(error);
-                    continue;
-                }
-            }
-            if !peer
-                .bundles
-                .iter()
-                .any(|known| known.sealing == candidate.sealing)
-            {
-                peer.bundles.push(Known {
-                    signing: candidate.signing,
-                    sealing: candidate.sealing,
-                    created: candidate.created,
-                    expires: candidate.expires,
-                });
-            }
-        }
-        if let Some(store) = &self.store {
-            logged(store.save_peer(owner, &peer.bundles));
-        }
-        if usable {
-            Ok(())
-        } else {
-            Err(first_error.unwrap_or(BundleError::Missing))
         }
     }
 
@@ -382,8 +340,7 @@ impl Keyring {
             self.reload_peer(to);
         }
         let Some(theirs) = self.sealing_key_of(to, now) else {
-            let looked_up = to == self.me() || self.peers.get(&to).is_some_and(|p| p.looked_up);
-            return Err(if looked_up {
+            return Err(if to == self.me() || self.fetched_lately(to, now) {
                 SealError::NoKeys(to)
             } else {
                 SealError::NeedKeys(vec![to])
@@ -478,29 +435,9 @@ impl Keyring {
         now: Timestamp,
     ) -> Result<RoomSealed, SealError> {
         let me = self.me();
-        // Cheapest test first: members fetched before are most of a room.
-        for &member in members {
-            if member != me
-                && !self.peers.get(&member).is_some_and(|p| p.looked_up)
-                && !self.can_seal_to(member, now)
-            {
-                self.reload_peer(member);
-            }
-        }
-        let need: Vec<ClientId> = members
-            .iter()
-            .copied()
-            .filter(|&member| {
-                member != me
-                    && !self.peers.get(&member).is_some_and(|p| p.looked_up)
-                    && !self.can_seal_to(member, now)
-            })
-            .collect();
-        if !need.is_empty() {
-            return Err(SealError::NeedKeys(need));
-        }
+        let unreachable = self.reachability(members, now)?;
         let Some(store) = self.store.take() else {
-            return self.seal_room_now(room, members, id, payload, now);
+            return self.seal_room_now(room, members, id, payload, now, unreachable);
         };
         // Another process of this profile may seal to the room too: the session is
         // read, advanced and written back in one transaction.
@@ -509,7 +446,7 @@ impl Keyring {
                 Some(session) => self.outbound.insert(room, session),
                 None => self.outbound.remove(&room),
             };
-            let sealed = self.seal_room_now(room, members, id, payload, now)?;
+            let sealed = self.seal_room_now(room, members, id, payload, now, unreachable)?;
             if let Some(session) = self.outbound.get(&room) {
                 store.save_outbound(&room, session)?;
                 let own = (me, session.session);
@@ -530,11 +467,19 @@ impl Keyring {
         id: MsgId,
         payload: &Payload,
         now: Timestamp,
+        unreachable: Vec<ClientId>,
     ) -> Result<RoomSealed, SealError> {
         let me = self.me();
+        // A group session given to someone no longer a member is stale, even when the
+        // session missed the end_room: that member must not read what follows.
+        let dropped = |session: &Outbound| {
+            matches!(room, Target::Group(_))
+                && session.shared.iter().any(|held| !members.contains(held))
+        };
         let stale = self.outbound.get(&room).is_none_or(|session| {
             session.index >= self.policy.room_messages
                 || after(session.created, ROOM_SESSION_AGE) <= now
+                || dropped(session)
         });
         if stale {
             self.start_room(room, now);
@@ -595,7 +540,11 @@ impl Keyring {
             sig,
         })
         .ok_or(SealError::TooLarge)?;
-        Ok(RoomSealed { sealed, shares })
+        Ok(RoomSealed {
+            sealed,
+            shares,
+            unreachable,
+        })
     }
 
     /// A new outbound session for `room`; this device keeps it inbound too, so that it
@@ -676,7 +625,8 @@ impl Keyring {
         UnparsedPublicKey::new(&ED25519, &session.signing)
             .verify(&signed, &envelope.sig)
             .map_err(|_| Problem::BadSignature)?;
-        let (key, gap) = session.key_at(envelope.index)?;
+        let span = self.policy.room_messages.saturating_add(ROOM_SLACK);
+        let (key, gap) = session.key_at(envelope.index, span)?;
         let cipher = XChaCha20Poly1305::new(&crypto_secretbox::Key::from(*key));
         let plain = Zeroizing::new(
             cipher
@@ -688,12 +638,10 @@ impl Keyring {
         );
         let digest = envelope::room_digest(&room, &from, &envelope.session, envelope.index, id);
         let payload = envelope::read_plaintext(&digest, &plain)?;
-        if let Some(store) = &self.store
-            && logged(store.mark_opened(from, envelope.session, envelope.index, now)) == Some(false)
-        {
-            // Another process of this profile opened it already.
-            session.mark(envelope.index, now);
-            return Err(Problem::Replayed);
+        // Replay marks are this keyring's own: another process of the profile opening
+        // the same message is normal double delivery, which the session dedups by id.
+        if let Some(store) = &self.store {
+            logged(store.touch_inbound(from, envelope.session, now));
         }
         session.mark(envelope.index, now);
         Ok(Opened {
@@ -721,6 +669,10 @@ impl Keyring {
         if !self.known(from).any(|known| known.signing == key.signing) {
             return Err(Problem::UnknownSender);
         }
+        // No sender's session gets that far: walking to it would cost the receiver.
+        if key.index > self.policy.room_messages.saturating_add(ROOM_SLACK) {
+            return Err(Problem::TooFarAhead);
+        }
         if let Some(have) = self.inbound.get(&(from, key.session))
             && (have.room != key.room || have.first <= key.index)
         {
@@ -742,10 +694,12 @@ impl Keyring {
             opened,
             last_used: now,
         };
+        let room = session.room;
         if let Some(store) = &self.store {
             logged(store.save_inbound(from, key.session, &session));
         }
         self.inbound.insert((from, key.session), session);
+        self.bound_inbound(from, room, key.session);
         Ok(())
     }
 }

@@ -11,6 +11,19 @@ use crate::proto::{Target, Timestamp};
 /// Largest forward jump of a room session's index that a receiver follows.
 pub const MAX_JUMP: u32 = 65_536;
 
+/// How far past a session's last message (the policy's `room_messages`) a receiver
+/// still follows its index: a sender's session never goes further.
+pub(super) const ROOM_SLACK: u32 = 1_024;
+
+/// Sessions one sender may have shared with this device for one room (the newest kept).
+pub(super) const PER_ROOM: usize = 8;
+
+/// Sessions one sender may have shared with this device in all.
+pub(super) const PER_SENDER: usize = 256;
+
+/// Sessions others shared with this device, in all (this device's own are not counted).
+pub(super) const MAX_INBOUND: usize = 16_384;
+
 /// The message key at a chain step.
 pub(super) fn message_key(chain: &[u8; 32]) -> Zeroizing<[u8; 32]> {
     Zeroizing::new(blake3::derive_key("courier room message v1", chain))
@@ -63,10 +76,18 @@ pub(super) struct Inbound {
 impl Inbound {
     /// The message key at `index`, after the replay and jump checks; also how many
     /// indices were skipped when this moves the cursor forward. Does not mark the index
-    /// opened (the caller does once the message checked out).
-    pub(super) fn key_at(&self, index: u32) -> Result<(Zeroizing<[u8; 32]>, Option<u32>), Problem> {
+    /// opened (the caller does once the message checked out). An index more than
+    /// `span` past the first is refused, so no walk along the chain is longer than that.
+    pub(super) fn key_at(
+        &self,
+        index: u32,
+        span: u32,
+    ) -> Result<(Zeroizing<[u8; 32]>, Option<u32>), Problem> {
         if index < self.first {
             return Err(Problem::NoRoomKey);
+        }
+        if index - self.first > span {
+            return Err(Problem::TooFarAhead);
         }
         if self.opened.contains(&index) {
             return Err(Problem::Replayed);

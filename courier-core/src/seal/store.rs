@@ -1,6 +1,6 @@
 //! keys.db: the keyring on disk. Two processes of one profile (`courier listen` and
 //! `courier say`) share it: each writes what it changes at once and reads again on a
-//! miss. Erased secrets are overwritten in the file (`secure_delete`) and the
+//! miss (replay marks excepted: each process keeps its own). Erased secrets are overwritten in the file (`secure_delete`) and the
 //! write-ahead log is truncated after erasures, so they do not linger in either.
 
 use std::collections::BTreeSet;
@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use super::KeyError;
 use super::keyring::{Known, OwnKey};
-use super::room::{Inbound, Outbound, advance};
+use super::room::{Inbound, MAX_INBOUND, Outbound, PER_ROOM, PER_SENDER};
 use crate::proto::{ClientId, KeyBundle, KeyId, Target, Timestamp};
 use crate::sqlite::{self, classify, sql_time};
 
@@ -66,6 +66,12 @@ const MIGRATIONS: &[&str] = &[
         idx INTEGER NOT NULL,
         PRIMARY KEY (sender, session, idx)
     ) STRICT;",
+    // 2: replay marks are each process's own (in memory), not shared through the file.
+    "DROP TABLE opened;",
+    // 3: a look-up is good for a while: when it was made (rows from before: long ago).
+    "ALTER TABLE looked_up ADD COLUMN at INTEGER NOT NULL DEFAULT 0;",
+    // 4: work left for the next open (a checkpoint a reader blocked after an erasure).
+    "CREATE TABLE chores (name TEXT PRIMARY KEY NOT NULL) STRICT;",
 ];
 
 const SCHEMA: sqlite::Schema = sqlite::Schema {
@@ -113,7 +119,9 @@ impl Store {
         let conn = sqlite::open(&path, &SCHEMA)?;
         conn.pragma_update(None, "secure_delete", "ON")
             .map_err(|e| classify(&path, e))?;
-        Ok(Self { conn, path })
+        let store = Self { conn, path };
+        store.retry_chores()?;
+        Ok(store)
     }
 
     fn err(&self, e: rusqlite::Error) -> KeyError {
@@ -157,8 +165,7 @@ impl Store {
                 self.conn
                     .execute_batch(
                         "DELETE FROM device; DELETE FROM sealing; DELETE FROM bundles;
-                         DELETE FROM looked_up; DELETE FROM outbound; DELETE FROM inbound;
-                         DELETE FROM opened;",
+                         DELETE FROM looked_up; DELETE FROM outbound; DELETE FROM inbound;",
                     )
                     .map_err(|e| self.err(e))?;
                 self.truncate_log();
@@ -231,18 +238,21 @@ impl Store {
         Ok(())
     }
 
-    /// The bundles of `owner` and whether it was looked up.
-    pub(super) fn peer(&self, owner: ClientId) -> Result<(bool, Vec<Known>), KeyError> {
+    /// The bundles of `owner` and when it was last looked up.
+    pub(super) fn peer(
+        &self,
+        owner: ClientId,
+    ) -> Result<(Option<Timestamp>, Vec<Known>), KeyError> {
         let looked_up = self
             .conn
             .query_row(
-                "SELECT 1 FROM looked_up WHERE owner = ?1",
+                "SELECT at FROM looked_up WHERE owner = ?1",
                 [owner.0],
-                |_| Ok(()),
+                |r| r.get::<_, i64>(0),
             )
             .optional()
             .map_err(|e| self.err(e))?
-            .is_some();
+            .map(time);
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -272,11 +282,17 @@ impl Store {
         Ok((looked_up, known))
     }
 
-    pub(super) fn save_peer(&self, owner: ClientId, known: &[Known]) -> Result<(), KeyError> {
+    pub(super) fn save_peer(
+        &self,
+        owner: ClientId,
+        known: &[Known],
+        at: Timestamp,
+    ) -> Result<(), KeyError> {
         self.conn
             .execute(
-                "INSERT OR IGNORE INTO looked_up (owner) VALUES (?1)",
-                [owner.0],
+                "INSERT INTO looked_up (owner, at) VALUES (?1, ?2)
+                 ON CONFLICT (owner) DO UPDATE SET at = max(at, excluded.at)",
+                params![owner.0, sql_time(at)],
             )
             .map_err(|e| self.err(e))?;
         for k in known {
@@ -381,30 +397,18 @@ impl Store {
         let Some((room, signing, first, chain, last_used)) = row else {
             return Ok(None);
         };
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT idx FROM opened WHERE sender = ?1 AND session = ?2")
-            .map_err(|e| self.err(e))?;
-        let opened: BTreeSet<u32> = stmt
-            .query_map(params![sender.0, session], |r| r.get::<_, u32>(0))
-            .map_err(|e| self.err(e))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.err(e))?;
+        // Replay marks are each process's own (memory): a session read from the file
+        // starts with none, its cursor at the first index.
         let first = u32::try_from(first).map_err(|_| KeyError::Damaged)?;
         let chain_first = Zeroizing::new(array::<32>(&chain)?);
-        let cursor = opened
-            .last()
-            .map_or(first, |last| last.saturating_add(1))
-            .max(first);
-        let chain_cursor = advance(&chain_first, cursor - first);
         Ok(Some(Inbound {
             room: uncbor(&room)?,
             signing: array(&signing)?,
             first,
+            chain_cursor: chain_first.clone(),
             chain_first,
-            cursor,
-            chain_cursor,
-            opened,
+            cursor: first,
+            opened: BTreeSet::new(),
             last_used: time(last_used),
         }))
     }
@@ -433,28 +437,80 @@ impl Store {
         Ok(())
     }
 
-    /// Marks an index opened; false when it was marked already (another process).
-    pub(super) fn mark_opened(
+    /// Keeps the newest [`PER_ROOM`] sessions of `sender` in `room`, its newest
+    /// [`PER_SENDER`] in all, and the newest [`MAX_INBOUND`] of everyone but `me`.
+    pub(super) fn bound_inbound(
+        &self,
+        sender: ClientId,
+        room: &Target,
+        me: ClientId,
+    ) -> Result<(), KeyError> {
+        let limit = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        let mut erased = self
+            .conn
+            .execute(
+                "DELETE FROM inbound WHERE sender = ?1 AND room = ?2 AND rowid NOT IN
+                    (SELECT rowid FROM inbound WHERE sender = ?1 AND room = ?2
+                     ORDER BY last_used DESC, rowid DESC LIMIT ?3)",
+                params![sender.0, cbor(room), limit(PER_ROOM)],
+            )
+            .map_err(|e| self.err(e))?;
+        erased += self
+            .conn
+            .execute(
+                "DELETE FROM inbound WHERE sender = ?1 AND rowid NOT IN
+                    (SELECT rowid FROM inbound WHERE sender = ?1
+                     ORDER BY last_used DESC, rowid DESC LIMIT ?2)",
+                params![sender.0, limit(PER_SENDER)],
+            )
+            .map_err(|e| self.err(e))?;
+        let others: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM inbound WHERE sender != ?1",
+                [me.0],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        if others > limit(MAX_INBOUND) {
+            erased += self
+                .conn
+                .execute(
+                    "DELETE FROM inbound WHERE sender != ?1 AND rowid NOT IN
+                        (SELECT rowid FROM inbound WHERE sender != ?1
+                         ORDER BY last_used DESC, rowid DESC LIMIT ?2)",
+                    params![me.0, limit(MAX_INBOUND)],
+                )
+                .map_err(|e| self.err(e))?;
+        }
+        if erased > 0 {
+            self.truncate_log();
+        }
+        Ok(())
+    }
+
+    /// Records that an inbound session was used now (it is erased keep_after later).
+    pub(super) fn touch_inbound(
         &self,
         sender: ClientId,
         session: [u8; 16],
-        index: u32,
         now: Timestamp,
-    ) -> Result<bool, KeyError> {
-        let added = self
-            .conn
-            .execute(
-                "INSERT OR IGNORE INTO opened (sender, session, idx) VALUES (?1, ?2, ?3)",
-                params![sender.0, session, index],
-            )
-            .map_err(|e| self.err(e))?;
+    ) -> Result<(), KeyError> {
         self.conn
             .execute(
                 "UPDATE inbound SET last_used = ?3 WHERE sender = ?1 AND session = ?2",
                 params![sender.0, session, sql_time(now)],
             )
             .map_err(|e| self.err(e))?;
-        Ok(added == 1)
+        Ok(())
+    }
+
+    /// Forgets look-ups made at or before `before` (they are stale anyway).
+    pub(super) fn forget_lookups(&self, before: Timestamp) -> Result<(), KeyError> {
+        self.conn
+            .execute("DELETE FROM looked_up WHERE at <= ?1", [sql_time(before)])
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     /// Erases what is past `keep_after`: retired sealing keys, idle inbound sessions
@@ -465,8 +521,6 @@ impl Store {
         let mut erased = 0;
         let statements = [
             "DELETE FROM sealing WHERE retired IS NOT NULL AND retired <= ?1",
-            "DELETE FROM opened WHERE (sender, session) IN
-                (SELECT sender, session FROM inbound WHERE last_used <= ?1)",
             "DELETE FROM inbound WHERE last_used <= ?1",
             "DELETE FROM bundles WHERE expires <= ?1",
             "DELETE FROM outbound WHERE created <= ?1",
@@ -480,14 +534,41 @@ impl Store {
         Ok(())
     }
 
-    /// Moves the write-ahead log into the file and empties it, so that erased pages do
-    /// not stay in it. Best effort: a reader in another process may hold it a moment.
-    fn truncate_log(&self) {
-        if let Err(e) = self
+    /// Does what an earlier process could not: empty the write-ahead log after an
+    /// erasure (truncate_log records it when a reader blocked it).
+    fn retry_chores(&self) -> Result<(), KeyError> {
+        let removed = self
             .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-        {
-            tracing::debug!("keys.db checkpoint: {e}");
+            .execute("DELETE FROM chores WHERE name = 'checkpoint'", [])
+            .map_err(|e| self.err(e))?;
+        if removed > 0 {
+            self.truncate_log();
+        }
+        Ok(())
+    }
+
+    /// Moves the write-ahead log into the file and empties it, so that erased pages do
+    /// not stay in it. A reader in another process may block it (past the busy
+    /// timeout): then it is warned about and retried at the next open.
+    fn truncate_log(&self) {
+        let outcome = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            });
+        let failure = match outcome {
+            Ok(0) => return,
+            Ok(_) => "another process is reading it".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(
+            "keys.db: erased keys may stay in the write-ahead log until the next start ({failure})"
+        );
+        if let Err(e) = self.conn.execute(
+            "INSERT OR IGNORE INTO chores (name) VALUES ('checkpoint')",
+            [],
+        ) {
+            tracing::warn!("keys.db: cannot note the checkpoint to retry: {e}");
         }
     }
 }

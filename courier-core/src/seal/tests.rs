@@ -477,3 +477,81 @@ fn secrets_are_not_in_debug_output() {
     let a = device();
     assert!(!format!("{:?}", a.keys).contains("secret"));
 }
+
+#[test]
+fn a_member_dropped_without_end_room_cannot_open_what_follows() {
+    // Finding 1: a session shared with someone no longer in the group is stale.
+    let (mut a, mut bob, mut carol) = (device(), device(), device());
+    introduce(&mut a, &mut bob);
+    introduce(&mut a, &mut carol);
+    let me = a.keys.me();
+    let first = seal_and_share(&mut a, &mut [&mut bob, &mut carol], MsgId(1), "all");
+    assert!(
+        carol
+            .keys
+            .open_room(me, ROOM, MsgId(1), &first, NOW)
+            .is_ok()
+    );
+    let out = a
+        .keys
+        .seal_room(ROOM, &[bob.keys.me()], MsgId(2), &text("bob only"), NOW)
+        .expect("seal");
+    assert_eq!(
+        out.shares.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        vec![bob.keys.me()],
+        "bob gets a fresh session"
+    );
+    assert_eq!(
+        carol.keys.open_room(me, ROOM, MsgId(2), &out.sealed, NOW),
+        Err(Problem::NoRoomKey)
+    );
+}
+
+#[test]
+fn indices_and_shares_past_a_sessions_life_are_refused_so_walks_stay_short() {
+    // Finding 4: jumps under MAX_JUMP must not accumulate past what a session can
+    // reach (room_messages + slack), so that opening a lower index later walks at most
+    // that far from the first index.
+    let (mut a, mut b) = (device(), device());
+    introduce(&mut a, &mut b);
+    let me = a.keys.me();
+    let bound = KeyPolicy::default().room_messages + 1_024;
+    let first = seal_and_share(&mut a, &mut [&mut b], MsgId(1), "0");
+    a.keys.set_policy(KeyPolicy {
+        room_messages: u32::MAX,
+        ..KeyPolicy::default()
+    });
+    let session = a.keys.outbound.get_mut(&ROOM).expect("session");
+    session.chain = super::room::advance(&session.chain, bound - session.index);
+    session.index = bound;
+    let at_bound = seal_and_share(&mut a, &mut [&mut b], MsgId(2), "at the bound");
+    let past = seal_and_share(&mut a, &mut [&mut b], MsgId(3), "past the bound");
+    assert_eq!(
+        b.keys
+            .open_room(me, ROOM, MsgId(2), &at_bound, NOW)
+            .map(|o| o.index),
+        Ok(bound)
+    );
+    assert_eq!(
+        b.keys.open_room(me, ROOM, MsgId(3), &past, NOW),
+        Err(Problem::TooFarAhead)
+    );
+    // A lower index still opens (its walk is bounded by the span).
+    assert!(b.keys.open_room(me, ROOM, MsgId(1), &first, NOW).is_ok());
+    // A share that starts past the bound is refused.
+    let mut key = match a
+        .keys
+        .seal_room(Target::Everyone, &[b.keys.me()], MsgId(4), &text("x"), NOW)
+        .expect("seal")
+        .shares
+        .pop()
+    {
+        Some((_, Payload::RoomKey(key))) => key,
+        other => panic!("share expected, got {other:?}"),
+    };
+    key.index = bound + 1;
+    assert_eq!(
+        b.keys.accept_room_key(me, key, NOW),
+        Err(Problem::TooFarAhead)
+    );
+}
