@@ -55,7 +55,8 @@ impl Session {
                     gap,
                     ..
                 }) => {
-                    if let Some(missing) = gap {
+                    // Everyone is never kept for members offline: gaps there are normal.
+                    if let (Some(missing), Target::Group(_)) = (gap, room) {
                         tracing::warn!(
                             from = %m.from.short(),
                             "{missing} earlier messages of this sender never arrived"
