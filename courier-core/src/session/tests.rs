@@ -401,3 +401,103 @@ fn an_empty_or_too_long_text_is_refused_before_sealing() {
     );
     assert!(carried(&sim, b).is_empty());
 }
+
+/// A message to everyone with more unknown contacts than [`keys::MAX_FETCHES`] asks the
+/// hub for at most that many keys at once (the rest wait their turn), and still reaches
+/// every contact.
+#[test]
+fn key_requests_are_paced_and_everyone_still_reads() {
+    let mut sim = Sim::new(PW);
+    let names: Vec<String> = (0..keys::MAX_FETCHES + 8)
+        .map(|i| format!("p{i}"))
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut all = people(&mut sim, &["alice"]);
+    all.extend(people(&mut sim, &names));
+    let a = all[0].0;
+    sim.clear();
+    let now = sim.now;
+    sim.clients[a]
+        .session
+        .send_message(MsgId(1), Target::Everyone, "to all".into(), now)
+        .unwrap();
+    let mut asked = 0;
+    while let Some(frame) = sim.clients[a].session.poll_transmit() {
+        if matches!(frame, ClientFrame::GetKeys { .. }) {
+            asked += 1;
+        }
+    }
+    assert_eq!(asked, keys::MAX_FETCHES);
+    // The frames drained above never reached the hub: ask again, through the hub.
+    sim.clients[a].session.keys.fetching.clear();
+    sim.clients[a].session.keys.queued.clear();
+    sim.clients[a].session.keys.waiting.clear();
+    send(&mut sim, a, 2, Target::Everyone, "to all again");
+    for &(i, _) in &all[1..] {
+        assert_eq!(texts(&sim, i), ["to all again"], "client {i}");
+    }
+    assert!(sim.is_online(a));
+}
+
+/// Keys answers nobody asked for are dropped: an empty one cannot mark a contact
+/// keyless (their verified keys still seal), and made-up ids do not grow the session's
+/// maps; an empty answer to a question we asked does not discard verified keys either.
+#[test]
+fn keys_answers_nobody_asked_for_change_nothing() {
+    let mut sim = Sim::new(PW);
+    let [(a, _), (b, bob)] = people(&mut sim, &["alice", "bob"])[..] else {
+        unreachable!()
+    };
+    send(&mut sim, a, 1, Target::Client(bob), "first");
+    sim.clear();
+    let now = sim.now;
+    let session = &mut sim.clients[a].session;
+    let empty = |id| ServerFrame::Keys {
+        id,
+        bundles: Vec::new(),
+    };
+    session.handle_frame(empty(bob), now).unwrap();
+    for n in 0..100u8 {
+        session.handle_frame(empty(ClientId([n; 32])), now).unwrap();
+    }
+    assert!(session.keys.keyless.is_empty());
+    assert!(session.keys.fetching.is_empty());
+    // Asked (bob's card named a new key), answered empty: the old keys still seal.
+    session.keys.stale.insert(bob);
+    session
+        .send_message(MsgId(2), Target::Client(bob), "second".into(), now)
+        .unwrap();
+    session.handle_frame(empty(bob), now).unwrap();
+    sim.run();
+    assert_eq!(texts(&sim, b), ["second"]);
+    assert_eq!(receipts(&sim, a), [(MsgId(2), Delivery::Delivered)]);
+}
+
+/// Everyone is never kept for members offline, so a gap in a sender's messages to
+/// everyone is normal: no "never arrived" report. (In a group it is reported.)
+#[test]
+fn a_gap_in_messages_to_everyone_is_not_reported_missing() {
+    let mut sim = Sim::new(PW);
+    let [(a, _), (b, _)] = people(&mut sim, &["alice", "bob"])[..] else {
+        unreachable!()
+    };
+    send(&mut sim, a, 1, Target::Everyone, "one");
+    sim.mute(b);
+    send(&mut sim, a, 2, Target::Everyone, "two");
+    sim.clients[b].muted = false;
+    // Bob's copy of "two" was lost on the way; "three" comes one index later.
+    let now = sim.now;
+    sim.clients[a]
+        .session
+        .send_message(MsgId(3), Target::Everyone, "three".into(), now)
+        .unwrap();
+    sim.run();
+    assert_eq!(texts(&sim, b), ["one", "three"]);
+    assert!(
+        !sim.events(b)
+            .iter()
+            .any(|e| matches!(e, Event::Missing { .. })),
+        "{:?}",
+        sim.events(b)
+    );
+}
