@@ -2,7 +2,8 @@
 //! for us, or from a group's log) and file offers. A room key share is taken silently;
 //! what comes before the keys that open it waits in [`Unopened`](super::unopened::Unopened)
 //! (bounded); what cannot be opened is reported as [`Event::Unreadable`] (or
-//! [`Event::UnreadableOffer`], declined for us) and logged, never dropped.
+//! [`Event::UnreadableOffer`], declined for us when it can never open) and logged, never
+//! dropped.
 
 use std::time::Instant;
 
@@ -148,7 +149,11 @@ impl Session {
             from: o.from,
             problem,
         });
-        // Nobody could answer it: the sender hears it was declined.
+        // The sender's keys not (yet) known is temporary (not fetched, the hub limiting us):
+        // the offer stays pending. What can never open is declined, so the sender hears.
+        if matches!(problem, Problem::UnknownSender | Problem::NoRoomKey) {
+            return;
+        }
         self.transmit(
             ClientFrame::Decline {
                 id: o.id,

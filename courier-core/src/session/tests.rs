@@ -501,3 +501,67 @@ fn a_gap_in_messages_to_everyone_is_not_reported_missing() {
         sim.events(b)
     );
 }
+
+/// An offer that cannot be opened only because the sender's keys are not known (the hub
+/// has none) is reported and left pending, not declined; a malformed one is declined.
+#[test]
+fn an_offer_is_declined_only_when_it_can_never_open() {
+    let mut sim = Sim::new(PW);
+    let [(b, bob)] = people(&mut sim, &["bob"])[..] else {
+        unreachable!()
+    };
+    let wall = crate::proto::Timestamp::now();
+    let mallory = Identity::generate().unwrap();
+    let mut ring =
+        crate::seal::Keyring::in_memory(&mallory, crate::seal::KeyPolicy::default(), wall).unwrap();
+    let session = &mut sim.clients[b].session;
+    let bobs = session.keys.keyring.as_mut().unwrap().bundle(wall).unwrap();
+    ring.learn(bob, &[bobs], wall).unwrap();
+    let payload = crate::seal::Payload::Files(Manifest {
+        files: vec![FileEntry {
+            path: "a.txt".into(),
+            size: 1,
+        }],
+        ..Manifest::default()
+    });
+    let sealed = ring
+        .seal_direct(bob, sealing::OFFER_ID, &payload, wall)
+        .unwrap();
+    let offer = |id: u64, sealed: crate::proto::Sealed| {
+        ServerFrame::Offer(crate::proto::SealedOffer {
+            id: TransferId(id),
+            from: mallory.id(),
+            sealed,
+            test: None,
+            addrs: Vec::new(),
+            time: None,
+        })
+    };
+    let now = sim.now;
+    session.handle_frame(offer(1, sealed), now).unwrap();
+    session
+        .handle_frame(
+            ServerFrame::Keys {
+                id: mallory.id(),
+                bundles: Vec::new(),
+            },
+            now,
+        )
+        .unwrap();
+    let garbled = crate::proto::Sealed::from(b"not an envelope".to_vec());
+    session.handle_frame(offer(2, garbled), now).unwrap();
+    let mut declined = Vec::new();
+    while let Some(frame) = session.poll_transmit() {
+        if let ClientFrame::Decline { id, .. } = frame {
+            declined.push(id);
+        }
+    }
+    let reported: Vec<_> = std::iter::from_fn(|| session.poll_event())
+        .filter_map(|e| match e {
+            Event::UnreadableOffer { id, problem, .. } => Some((id, problem)),
+            _ => None,
+        })
+        .collect();
+    assert!(reported.contains(&(TransferId(1), Problem::UnknownSender)));
+    assert_eq!(declined, [TransferId(2)]);
+}
