@@ -113,7 +113,8 @@ impl Session {
     /// sealed at all gets a [`Delivery::Rejected`] receipt from the session.
     ///
     /// # Errors
-    /// [`Error::NotConnected`] before login.
+    /// [`Error::NotConnected`] before login; [`Error::ReservedId`] for an id from the
+    /// key shares' space ([`MsgId::is_share`]).
     pub fn send_message(
         &mut self,
         id: MsgId,
@@ -122,6 +123,9 @@ impl Session {
         now: Instant,
     ) -> Result<(), Error> {
         self.ready_or()?;
+        if id.is_share() {
+            return Err(Error::ReservedId);
+        }
         let item = Outgoing::Message { id, to, text };
         // The hub cannot see the text any more: the bounds it kept are kept here.
         if let Outgoing::Message { text, .. } = &item
@@ -252,7 +256,7 @@ impl Session {
                     keyring.seal_room(*to, &members, *id, &Payload::Text(text.clone()), wall)?;
                 let mut shares = Vec::new();
                 for (member, payload) in room.shares {
-                    let share = MsgId(self.rng.r#gen());
+                    let share = MsgId(self.rng.r#gen::<u64>() | MsgId::SHARE_BIT);
                     match keyring.seal_direct(member, share, &payload, wall) {
                         Ok(sealed) => shares.push((share, member, sealed)),
                         Err(e) => tracing::warn!(
@@ -367,8 +371,10 @@ impl Session {
     }
 
     /// A receipt for a key share of ours: the session's own business (`true`: taken).
+    /// Share ids are from a reserved space, so receipts for shares of an earlier
+    /// connection (stored for an offline member, delivered later) are recognised too.
     pub(super) fn share_receipt(&mut self, id: MsgId, status: &Delivery) -> bool {
-        if !self.keys.internal.remove(&id) {
+        if !self.keys.internal.remove(&id) && !id.is_share() {
             return false;
         }
         if let Delivery::Rejected(why) = status {

@@ -565,3 +565,36 @@ fn an_offer_is_declined_only_when_it_can_never_open() {
     assert!(reported.contains(&(TransferId(1), Problem::UnknownSender)));
     assert_eq!(declined, [TransferId(2)]);
 }
+
+/// A room key share stored for an offline member is answered "stored" now and
+/// "delivered" at their login, maybe on a later connection of ours: those receipts never
+/// reach the person (share ids come from a reserved space), and a person's message id
+/// cannot be from it.
+#[test]
+fn receipts_for_key_shares_never_show_even_on_a_later_connection() {
+    let mut sim = Sim::new(PW);
+    let [(a, _), (b, bob)] = people(&mut sim, &["alice", "bob"])[..] else {
+        unreachable!()
+    };
+    let g = create(&mut sim, a, "g", &[bob]);
+    sim.disconnect(b);
+    sim.clear();
+    send(&mut sim, a, 1, Target::Group(g), "while you were away");
+    sim.disconnect(a);
+    let a = sim.relogin_sealed(a, "alice");
+    let b = sim.relogin_sealed(b, "bob");
+    sim.run();
+    assert_eq!(texts(&sim, b), ["while you were away"]);
+    for (id, status) in receipts(&sim, a) {
+        assert_eq!(id, MsgId(1), "a receipt for a key share showed: {status:?}");
+    }
+    let now = sim.now;
+    let reserved = MsgId(MsgId::SHARE_BIT | 5);
+    assert!(matches!(
+        sim.clients[a]
+            .session
+            .send_message(reserved, Target::Client(bob), "x".into(), now),
+        Err(Error::ReservedId)
+    ));
+    assert!(!MsgId::random().is_share());
+}
