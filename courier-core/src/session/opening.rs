@@ -198,6 +198,13 @@ impl Session {
         }
     }
 
+    /// Everything held is reported (the connection ended).
+    pub(super) fn give_up_all(&mut self, now: Instant) {
+        for held in self.keys.unopened.drain() {
+            self.give_up(held, now);
+        }
+    }
+
     fn give_up(&mut self, held: Held, now: Instant) {
         let problem = match held.wait {
             Wait::Keys(_) => Problem::UnknownSender,

@@ -96,6 +96,8 @@ enum Failure {
     Store,
     /// Too many messages wait for keys already.
     Busy,
+    /// The connection ended while it waited.
+    Unsent,
 }
 
 impl From<Unusable> for Failure {
@@ -349,6 +351,7 @@ impl Session {
                     Failure::TooLarge => RejectReason::BadText,
                     Failure::Store => RejectReason::KeyStore,
                     Failure::Busy => RejectReason::RateLimited,
+                    Failure::Unsent => RejectReason::Unsent,
                 };
                 self.events.push_back(Event::Receipt {
                     id,
@@ -364,10 +367,23 @@ impl Session {
                     }
                     Failure::Store => OfferRefusal::KeyStore,
                     Failure::Busy => OfferRefusal::RateLimited,
+                    Failure::Unsent => OfferRefusal::Unsent,
                 };
                 self.events.push_back(Event::OfferRefused { tag, reason });
             }
         }
+    }
+
+    /// The connection ended: what waited for keys fails (its receipt or refusal says
+    /// so), and what was received but not yet opened is reported unreadable. Nothing is
+    /// lost without a word (the hub was told it was taken).
+    pub fn handle_closed(&mut self, now: Instant) {
+        for w in std::mem::take(&mut self.keys.waiting) {
+            self.fail(w.item, Failure::Unsent);
+        }
+        self.keys.fetching.clear();
+        self.keys.queued.clear();
+        self.give_up_all(now);
     }
 
     /// A receipt for a key share of ours: the session's own business (`true`: taken).

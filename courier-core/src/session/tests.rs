@@ -598,3 +598,65 @@ fn receipts_for_key_shares_never_show_even_on_a_later_connection() {
     ));
     assert!(!MsgId::random().is_share());
 }
+
+/// When the connection ends, a message waiting for its recipient's keys fails with a
+/// receipt that says so, and a received message still waiting for its sender's keys is
+/// reported unreadable: nothing is lost without a word.
+#[test]
+fn what_waits_for_keys_is_reported_when_the_connection_ends() {
+    let mut sim = Sim::new(PW);
+    let [(a, _), (_, bob)] = people(&mut sim, &["alice", "bob"])[..] else {
+        unreachable!()
+    };
+    let wall = crate::proto::Timestamp::now();
+    let mallory = Identity::generate().unwrap();
+    let mut ring =
+        crate::seal::Keyring::in_memory(&mallory, crate::seal::KeyPolicy::default(), wall).unwrap();
+    let now = sim.now;
+    let session = &mut sim.clients[a].session;
+    let alices = session.keys.keyring.as_mut().unwrap().bundle(wall).unwrap();
+    let me = session.me.unwrap();
+    ring.learn(me, &[alices], wall).unwrap();
+    let payload = crate::seal::Payload::Text("held".into());
+    let sealed = ring.seal_direct(me, MsgId(5), &payload, wall).unwrap();
+    session
+        .handle_frame(
+            ServerFrame::Message(SealedMessage {
+                id: MsgId(5),
+                from: mallory.id(),
+                to: Target::Client(me),
+                sealed,
+                time: wall,
+                seq: None,
+            }),
+            now,
+        )
+        .unwrap();
+    session
+        .send_message(MsgId(1), Target::Client(bob), "waiting".into(), now)
+        .unwrap();
+    while session.poll_event().is_some() {}
+    session.handle_closed(now);
+    let events: Vec<Event> = std::iter::from_fn(|| session.poll_event()).collect();
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::Receipt {
+                id: MsgId(1),
+                status: Delivery::Rejected(RejectReason::Unsent)
+            }
+        )),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::Unreadable {
+                id: MsgId(5),
+                problem: Problem::UnknownSender,
+                ..
+            }
+        )),
+        "{events:?}"
+    );
+}

@@ -221,7 +221,10 @@ pub(crate) fn is_disk_full(e: &io::Error) -> bool {
 /// A refusal in words: the session's own (no keys to seal to) say the offer never left.
 fn refusal(r: &OfferRefusal) -> String {
     match r {
-        OfferRefusal::NoKeys | OfferRefusal::UnsignedKeys | OfferRefusal::KeyStore => {
+        OfferRefusal::NoKeys
+        | OfferRefusal::UnsignedKeys
+        | OfferRefusal::KeyStore
+        | OfferRefusal::Unsent => {
             format!("the offer was not sent: {r}")
         }
         _ => format!("the hub refused the offer: {r}"),
