@@ -11,11 +11,34 @@ use super::sealing::OFFER_ID;
 use super::unopened::{Held, Sealed, Wait};
 use super::{Event, Session};
 use crate::proto::{
-    ClientFrame, Declined, IncomingOffer, Manifest, Message, SealedMessage, SealedOffer, Target,
+    ClientFrame, ClientId, Declined, GroupId, IncomingOffer, Manifest, Message, SealedMessage,
+    SealedOffer, Target,
 };
 use crate::seal::{Opened, Payload, Problem};
 
 impl Session {
+    /// A message the hub sends live: in a group we know, only its members write (a hub
+    /// cannot slip in a stranger's message, nor a removed member's); then opened.
+    pub(super) fn open_live(&mut self, m: SealedMessage, now: Instant) {
+        if let Target::Group(g) = m.to
+            && !self.is_member(g, m.from)
+        {
+            self.unreadable(m, Problem::NotAMember);
+            return;
+        }
+        self.open_message(m, now);
+    }
+
+    /// Whether `who` may write in group `g`: a current member, or a group we do not know.
+    fn is_member(&self, g: GroupId, who: ClientId) -> bool {
+        Some(who) == self.me
+            || self
+                .keys
+                .members
+                .get(&g)
+                .is_none_or(|members| members.contains(&who))
+    }
+
     /// A sealed message from the hub: opened and reported, held, or reported unreadable.
     pub(super) fn open_message(&mut self, m: SealedMessage, now: Instant) {
         #[cfg(any(test, feature = "test-util"))]
@@ -34,6 +57,17 @@ impl Session {
                 Ok(Payload::RoomKey(key)) => {
                     let from = m.from;
                     let room = key.room;
+                    let member = match room {
+                        Target::Group(g) => self.is_member(g, from),
+                        _ => true,
+                    };
+                    let Some(keyring) = self.keys.keyring.as_mut().filter(|_| member) else {
+                        tracing::warn!(
+                            from = %from.short(),
+                            "a room key share for a group from a non-member was refused"
+                        );
+                        return;
+                    };
                     match keyring.accept_room_key(from, key, wall) {
                         Ok(()) => self.release(Wait::RoomKey(from, room), now),
                         Err(p) => tracing::warn!(

@@ -660,3 +660,62 @@ fn what_waits_for_keys_is_reported_when_the_connection_ends() {
         "{events:?}"
     );
 }
+
+/// With a colluding hub, someone who is not a member of a group cannot write in it: their
+/// key share for the group is refused and their message is shown unreadable ("not a
+/// member"), never as theirs in the group.
+#[test]
+fn a_non_member_cannot_write_in_a_group_even_through_a_colluding_hub() {
+    let mut sim = Sim::new(PW);
+    let [(a, _), (b, bob), (e, eve)] = people(&mut sim, &["alice", "bob", "eve"])[..] else {
+        unreachable!()
+    };
+    let g = create(&mut sim, a, "g", &[bob]);
+    let wall = crate::proto::Timestamp::now();
+    let bobs = sim.clients[b]
+        .session
+        .keys
+        .keyring
+        .as_mut()
+        .unwrap()
+        .bundle(wall)
+        .unwrap();
+    let ring = sim.clients[e].session.keys.keyring.as_mut().unwrap();
+    ring.learn(bob, &[bobs], wall).unwrap();
+    let text = crate::seal::Payload::Text("intruder".into());
+    let room = ring
+        .seal_room(Target::Group(g), &[bob], MsgId(50), &text, wall)
+        .unwrap();
+    let mut frames = Vec::new();
+    for (n, (to, payload)) in room.shares.into_iter().enumerate() {
+        let id = MsgId(60 + n as u64);
+        let sealed = ring.seal_direct(to, id, &payload, wall).unwrap();
+        frames.push(SealedMessage {
+            id,
+            from: eve,
+            to: Target::Client(bob),
+            sealed,
+            time: wall,
+            seq: None,
+        });
+    }
+    frames.push(SealedMessage {
+        id: MsgId(50),
+        from: eve,
+        to: Target::Group(g),
+        sealed: room.sealed,
+        time: wall,
+        seq: None,
+    });
+    sim.clear();
+    let now = sim.now;
+    for m in frames {
+        sim.clients[b]
+            .session
+            .handle_frame(ServerFrame::Message(m), now)
+            .unwrap();
+    }
+    sim.run();
+    assert!(texts(&sim, b).is_empty(), "{:?}", texts(&sim, b));
+    assert_eq!(unreadable(&sim, b), [(MsgId(50), Problem::NotAMember)]);
+}
