@@ -28,6 +28,7 @@ mod keyring;
 #[cfg(test)]
 mod prop_tests;
 mod room;
+mod session_api;
 mod store;
 #[cfg(test)]
 mod store_tests;

@@ -8,7 +8,7 @@
 //! ([`crate::proto::ContactCard::keys`]): when it changes, the bundles are fetched again
 //! before the next message is sealed to that contact.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::sealing::Waiting;
@@ -52,7 +52,8 @@ pub(crate) struct KeyState {
     /// Received sealed things waiting for what opens them.
     pub(crate) unopened: Unopened,
     /// Ids of the key shares we sent: their receipts are ours, never events.
-    pub(crate) internal: HashSet<MsgId>,
+    /// (which room's key, to whom), so that a refused one is shared again.
+    pub(crate) internal: HashMap<MsgId, (Target, ClientId)>,
     /// The members of our groups (without us).
     pub(crate) members: HashMap<GroupId, Vec<ClientId>>,
     /// The contacts online now.

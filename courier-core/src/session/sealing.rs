@@ -268,7 +268,7 @@ impl Session {
                     }
                 }
                 for (share, member, sealed) in shares {
-                    self.keys.internal.insert(share);
+                    self.keys.internal.insert(share, (*to, member));
                     self.transmit(
                         ClientFrame::Send {
                             id: share,
@@ -390,11 +390,16 @@ impl Session {
     /// Share ids are from a reserved space, so receipts for shares of an earlier
     /// connection (stored for an offline member, delivered later) are recognised too.
     pub(super) fn share_receipt(&mut self, id: MsgId, status: &Delivery) -> bool {
-        if !self.keys.internal.remove(&id) && !id.is_share() {
+        let ours = self.keys.internal.remove(&id);
+        if ours.is_none() && !id.is_share() {
             return false;
         }
         if let Delivery::Rejected(why) = status {
             tracing::warn!("a room key share was not delivered: {why}");
+            // Not counted as shared: the next message to the room shares it again.
+            if let (Some((room, member)), Some(keyring)) = (ours, self.keys.keyring.as_mut()) {
+                keyring.forget_share(room, member);
+            }
         }
         true
     }

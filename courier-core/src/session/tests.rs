@@ -719,3 +719,39 @@ fn a_non_member_cannot_write_in_a_group_even_through_a_colluding_hub() {
     assert!(texts(&sim, b).is_empty(), "{:?}", texts(&sim, b));
     assert_eq!(unreadable(&sim, b), [(MsgId(50), Problem::NotAMember)]);
 }
+
+/// A room key share the hub refused (over its limit, a full mailbox) does not count as
+/// shared: the next message to the room shares the key with that member again.
+#[test]
+fn a_refused_key_share_is_shared_again_with_the_next_message() {
+    let mut sim = Sim::new(PW);
+    let [(a, _), (b, bob)] = people(&mut sim, &["alice", "bob"])[..] else {
+        unreachable!()
+    };
+    let g = create(&mut sim, a, "g", &[bob]);
+    let shares_to_bob = |sim: &Sim| carried(sim, b).iter().filter(|m| m.id.is_share()).count();
+    send(&mut sim, a, 9, Target::Client(bob), "keys known now");
+    let now = sim.now;
+    let session = &mut sim.clients[a].session;
+    session
+        .send_message(MsgId(1), Target::Group(g), "one".into(), now)
+        .unwrap();
+    let share = *session.keys.internal.keys().next().unwrap();
+    // As if the hub had refused it (its real answer comes later and is swallowed).
+    session
+        .handle_frame(
+            ServerFrame::Receipt {
+                id: share,
+                status: Delivery::Rejected(RejectReason::RateLimited),
+            },
+            now,
+        )
+        .unwrap();
+    sim.run();
+    assert_eq!(shares_to_bob(&sim), 1);
+    send(&mut sim, a, 2, Target::Group(g), "two");
+    assert_eq!(shares_to_bob(&sim), 2);
+    send(&mut sim, a, 3, Target::Group(g), "three");
+    assert_eq!(shares_to_bob(&sim), 2);
+    assert_eq!(texts(&sim, b), ["keys known now", "one", "two", "three"]);
+}
