@@ -34,6 +34,7 @@ mod lookup_tests;
 #[cfg(test)]
 mod prop_tests;
 mod room;
+mod session_api;
 mod store;
 #[cfg(test)]
 mod store_tests;
@@ -201,6 +202,10 @@ pub enum Problem {
     /// Too far ahead of the last message from this sender.
     #[error("the message is too far ahead of the sender's last one")]
     TooFarAhead,
+    /// A room message (or a room key share) for a group from someone who is not one of
+    /// its members now (said by the session, which knows the members).
+    #[error("the sender is not a member of the group")]
+    NotAMember,
 }
 
 /// Why a message cannot be sealed.

@@ -456,7 +456,7 @@ impl Session {
                 return Ok(());
             }
             ServerFrame::Message(m) => {
-                self.open_message(m, now);
+                self.open_live(m, now);
                 return Ok(());
             }
             ServerFrame::MailboxPage(page) => {

@@ -251,7 +251,7 @@ both!(offer_to_offline_or_unknown_is_refused, || async {
         // offer never leaves this computer.
         assert_eq!(
             result.unwrap_err(),
-            "the hub refused the offer: their device has not published its encryption keys yet"
+            "the offer was not sent: their device has not published its encryption keys yet"
         );
     })
     .await;

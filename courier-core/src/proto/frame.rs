@@ -471,6 +471,9 @@ pub enum RejectReason {
     UnsignedKeys,
     /// Not sealed (said by the sending session): this device's key store failed.
     KeyStore,
+    /// Not sent (said by the sending session): the connection ended while it waited for
+    /// the recipients' keys.
+    Unsent,
 }
 
 impl RejectReason {
@@ -485,6 +488,7 @@ impl RejectReason {
             Self::NoKeys => "no_keys",
             Self::UnsignedKeys => "unsigned_keys",
             Self::KeyStore => "key_store",
+            Self::Unsent => "unsent",
         }
     }
 
@@ -500,6 +504,7 @@ impl RejectReason {
             Self::NoKeys,
             Self::UnsignedKeys,
             Self::KeyStore,
+            Self::Unsent,
         ]
         .into_iter()
         .find(|r| r.code() == code)

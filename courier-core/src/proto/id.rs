@@ -83,9 +83,18 @@ fn hex(bytes: &[u8]) -> String {
 pub struct MsgId(pub u64);
 
 impl MsgId {
-    /// A fresh random id.
+    /// The bit that marks the ids of room key shares (a session's own, never shown):
+    /// message ids a person sends never have it.
+    pub const SHARE_BIT: u64 = 1 << 63;
+
+    /// A fresh random id for a message (never a key share's: the top bit is clear).
     pub fn random() -> Self {
-        Self(rand::random())
+        Self(rand::random::<u64>() & !Self::SHARE_BIT)
+    }
+
+    /// Whether this is a room key share's id (from the reserved space).
+    pub fn is_share(self) -> bool {
+        self.0 & Self::SHARE_BIT != 0
     }
 }
 

@@ -28,6 +28,7 @@ impl RejectReason {
             Self::NoKeys => "their device has not published its encryption keys yet",
             Self::UnsignedKeys => "the hub handed out an encryption key their device did not sign",
             Self::KeyStore => "this device's encryption keys cannot be used",
+            Self::Unsent => "not sent: the connection to the hub ended while it waited for keys",
         }
     }
 }

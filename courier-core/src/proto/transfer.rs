@@ -282,6 +282,10 @@ pub enum OfferRefusal {
     /// Not sealed (said by the sending session): this device's key store failed.
     #[error("this device's encryption keys cannot be used")]
     KeyStore,
+    /// Not sent (said by the sending session): the connection ended while it waited for
+    /// the recipient's keys.
+    #[error("the connection to the hub ended while it waited for keys")]
+    Unsent,
 }
 
 /// Why the receiver said no.

@@ -69,6 +69,7 @@ pub(super) async fn once(
         }
     };
     let error = connection.run(&mut ws, commands).await;
+    connection.closed().await;
     connection.lasting.keyring = connection.session.take_keyring();
     Ended {
         error,
@@ -195,6 +196,20 @@ impl Connection<'_> {
             }
         }
         self.transmit(ws).await
+    }
+
+    /// The connection ended: what the session still held is reported (never lost
+    /// silently); nothing more goes to the hub.
+    async fn closed(&mut self) {
+        self.session.handle_closed(Instant::now());
+        while self.session.poll_transmit().is_some() {}
+        while let Some(event) = self.session.poll_event() {
+            if let Ok(Some(update)) = self.on_event(event)
+                && self.updates.send(update).await.is_err()
+            {
+                return;
+            }
+        }
     }
 
     /// Sends the frames the session queued, in order.

@@ -98,6 +98,10 @@ pub enum Error {
     /// The hub's owner banned this device: no password lets it in.
     #[error("{}", crate::proto::CloseReason::Banned)]
     Banned,
+    /// A message id with [`MsgId::SHARE_BIT`](crate::proto::MsgId::SHARE_BIT) set: those
+    /// are the session's own (room key shares); use [`MsgId::random`](crate::proto::MsgId::random).
+    #[error("message ids with the top bit set are reserved for key shares")]
+    ReservedId,
 }
 
 impl Error {

@@ -88,8 +88,9 @@ pub enum Event {
     /// Someone offers us files: answer with `transfer::receive` or
     /// [`Handle::decline`](super::Handle::decline).
     Offer(IncomingOffer),
-    /// Someone offered us files we cannot see (the offer could not be opened); the
-    /// session declined it for us.
+    /// Someone offered us files we cannot see (the offer could not be opened). When it
+    /// can never open (tampered, malformed, badly signed) the session declined it for us;
+    /// when the sender's keys are not known (yet) it stays pending.
     UnreadableOffer {
         /// The hub's id for the transfer.
         id: TransferId,

@@ -8,7 +8,7 @@
 //! ([`crate::proto::ContactCard::keys`]): when it changes, the bundles are fetched again
 //! before the next message is sealed to that contact.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::sealing::Waiting;
@@ -24,6 +24,10 @@ use crate::seal::{BundleError, KeyPolicy, Keyring};
 /// due for rotation (and publishes the new bundle if it was rotated).
 pub(crate) const ROTATION_CHECK: Duration = Duration::from_secs(3600);
 
+/// At most this many key requests are out at once; the rest wait their turn (a message
+/// to everyone with hundreds of contacts never known must not trip the hub's limit).
+pub(crate) const MAX_FETCHES: usize = 32;
+
 /// The session's keys and what it needs to use them.
 #[derive(Default)]
 pub(crate) struct KeyState {
@@ -37,6 +41,8 @@ pub(crate) struct KeyState {
     pub(crate) rotation_due: Option<Instant>,
     /// Contacts whose keys we asked the hub for: when, and how many times so far.
     pub(crate) fetching: BTreeMap<ClientId, (Instant, u32)>,
+    /// Contacts whose keys we will ask for when fewer than [`MAX_FETCHES`] are out.
+    pub(crate) queued: VecDeque<ClientId>,
     /// Contacts whose card names a key we have not fetched yet.
     pub(crate) stale: BTreeSet<ClientId>,
     /// Contacts the hub has no usable keys for (until their card names a new key).
@@ -46,7 +52,8 @@ pub(crate) struct KeyState {
     /// Received sealed things waiting for what opens them.
     pub(crate) unopened: Unopened,
     /// Ids of the key shares we sent: their receipts are ours, never events.
-    pub(crate) internal: HashSet<MsgId>,
+    /// (which room's key, to whom), so that a refused one is shared again.
+    pub(crate) internal: HashMap<MsgId, (Target, ClientId)>,
     /// The members of our groups (without us).
     pub(crate) members: HashMap<GroupId, Vec<ClientId>>,
     /// The contacts online now.
@@ -155,20 +162,41 @@ impl Session {
             .min()
     }
 
-    /// Asks the hub for `whose` keys, unless that question is out already.
+    /// Asks the hub for `whose` keys, unless that question is out (or queued) already;
+    /// at most [`MAX_FETCHES`] questions are out at once.
     pub(super) fn fetch_keys(&mut self, whose: ClientId, now: Instant) {
-        if self.keys.fetching.contains_key(&whose) {
+        if self.keys.fetching.contains_key(&whose) || self.keys.queued.contains(&whose) {
+            return;
+        }
+        if self.keys.fetching.len() >= MAX_FETCHES {
+            self.keys.queued.push_back(whose);
             return;
         }
         self.keys.fetching.insert(whose, (now, 1));
         self.transmit(ClientFrame::GetKeys { id: whose }, now);
     }
 
-    /// The hub's answer to [`ClientFrame::GetKeys`] (or bundles it sent unasked: only
-    /// those that verify are kept). Then whatever waited for them goes on.
+    /// A question ended: the next queued ones go out.
+    fn fetch_queued(&mut self, now: Instant) {
+        while self.keys.fetching.len() < MAX_FETCHES {
+            let Some(whose) = self.keys.queued.pop_front() else {
+                break;
+            };
+            self.fetch_keys(whose, now);
+        }
+    }
+
+    /// The hub's answer to [`ClientFrame::GetKeys`]. Only answers to questions we have out
+    /// count (a hostile hub's answers nobody asked for are dropped, so they can neither
+    /// mark a contact keyless nor grow our maps); an answer without keys never discards
+    /// verified keys we hold. Then whatever waited for them goes on.
     pub(super) fn on_keys(&mut self, whose: ClientId, bundles: &[KeyBundle], now: Instant) {
         let wall = self.keys.wall(now);
-        self.keys.fetching.remove(&whose);
+        if self.keys.fetching.remove(&whose).is_none() {
+            tracing::debug!(contact = %whose.short(), "keys nobody asked for: dropped");
+            return;
+        }
+        self.fetch_queued(now);
         let outcome = match &mut self.keys.keyring {
             None => Err(Unusable::None),
             Some(keyring) => keyring.learn(whose, bundles, wall).map_err(|e| match e {
@@ -185,6 +213,16 @@ impl Session {
         match outcome {
             Ok(()) => {
                 self.keys.keyless.remove(&whose);
+                self.keys.stale.remove(&whose);
+            }
+            // Keys verified before still seal (the hub's answer may be a lie).
+            Err(Unusable::None)
+                if self
+                    .keys
+                    .keyring
+                    .as_ref()
+                    .is_some_and(|k| k.can_seal_to(whose, wall)) =>
+            {
                 self.keys.stale.remove(&whose);
             }
             Err(why) => {
@@ -215,6 +253,7 @@ impl Session {
                 continue;
             }
             self.keys.fetching.remove(&whose);
+            self.fetch_queued(now);
             self.keys.keyless.entry(whose).or_insert(Unusable::None);
             self.keys_arrived(whose, now);
             self.release_keys(whose, now);

@@ -2,7 +2,8 @@
 //! for us, or from a group's log) and file offers. A room key share is taken silently;
 //! what comes before the keys that open it waits in [`Unopened`](super::unopened::Unopened)
 //! (bounded); what cannot be opened is reported as [`Event::Unreadable`] (or
-//! [`Event::UnreadableOffer`], declined for us) and logged, never dropped.
+//! [`Event::UnreadableOffer`], declined for us when it can never open) and logged, never
+//! dropped.
 
 use std::time::Instant;
 
@@ -10,11 +11,34 @@ use super::sealing::OFFER_ID;
 use super::unopened::{Held, Sealed, Wait};
 use super::{Event, Session};
 use crate::proto::{
-    ClientFrame, Declined, IncomingOffer, Manifest, Message, SealedMessage, SealedOffer, Target,
+    ClientFrame, ClientId, Declined, GroupId, IncomingOffer, Manifest, Message, SealedMessage,
+    SealedOffer, Target,
 };
 use crate::seal::{Opened, Payload, Problem};
 
 impl Session {
+    /// A message the hub sends live: in a group we know, only its members write (a hub
+    /// cannot slip in a stranger's message, nor a removed member's); then opened.
+    pub(super) fn open_live(&mut self, m: SealedMessage, now: Instant) {
+        if let Target::Group(g) = m.to
+            && !self.is_member(g, m.from)
+        {
+            self.unreadable(m, Problem::NotAMember);
+            return;
+        }
+        self.open_message(m, now);
+    }
+
+    /// Whether `who` may write in group `g`: a current member, or a group we do not know.
+    fn is_member(&self, g: GroupId, who: ClientId) -> bool {
+        Some(who) == self.me
+            || self
+                .keys
+                .members
+                .get(&g)
+                .is_none_or(|members| members.contains(&who))
+    }
+
     /// A sealed message from the hub: opened and reported, held, or reported unreadable.
     pub(super) fn open_message(&mut self, m: SealedMessage, now: Instant) {
         #[cfg(any(test, feature = "test-util"))]
@@ -33,6 +57,17 @@ impl Session {
                 Ok(Payload::RoomKey(key)) => {
                     let from = m.from;
                     let room = key.room;
+                    let member = match room {
+                        Target::Group(g) => self.is_member(g, from),
+                        _ => true,
+                    };
+                    let Some(keyring) = self.keys.keyring.as_mut().filter(|_| member) else {
+                        tracing::warn!(
+                            from = %from.short(),
+                            "a room key share for a group from a non-member was refused"
+                        );
+                        return;
+                    };
                     match keyring.accept_room_key(from, key, wall) {
                         Ok(()) => self.release(Wait::RoomKey(from, room), now),
                         Err(p) => tracing::warn!(
@@ -55,7 +90,8 @@ impl Session {
                     gap,
                     ..
                 }) => {
-                    if let Some(missing) = gap {
+                    // Everyone is never kept for members offline: gaps there are normal.
+                    if let (Some(missing), Target::Group(_)) = (gap, room) {
                         tracing::warn!(
                             from = %m.from.short(),
                             "{missing} earlier messages of this sender never arrived"
@@ -147,7 +183,11 @@ impl Session {
             from: o.from,
             problem,
         });
-        // Nobody could answer it: the sender hears it was declined.
+        // The sender's keys not (yet) known is temporary (not fetched, the hub limiting us):
+        // the offer stays pending. What can never open is declined, so the sender hears.
+        if matches!(problem, Problem::UnknownSender | Problem::NoRoomKey) {
+            return;
+        }
         self.transmit(
             ClientFrame::Decline {
                 id: o.id,
@@ -188,6 +228,13 @@ impl Session {
     /// Held things that waited too long are reported.
     pub(super) fn unopened_timeout(&mut self, now: Instant) {
         for held in self.keys.unopened.expired(now) {
+            self.give_up(held, now);
+        }
+    }
+
+    /// Everything held is reported (the connection ended).
+    pub(super) fn give_up_all(&mut self, now: Instant) {
+        for held in self.keys.unopened.drain() {
             self.give_up(held, now);
         }
     }

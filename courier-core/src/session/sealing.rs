@@ -96,6 +96,8 @@ enum Failure {
     Store,
     /// Too many messages wait for keys already.
     Busy,
+    /// The connection ended while it waited.
+    Unsent,
 }
 
 impl From<Unusable> for Failure {
@@ -113,7 +115,8 @@ impl Session {
     /// sealed at all gets a [`Delivery::Rejected`] receipt from the session.
     ///
     /// # Errors
-    /// [`Error::NotConnected`] before login.
+    /// [`Error::NotConnected`] before login; [`Error::ReservedId`] for an id from the
+    /// key shares' space ([`MsgId::is_share`]).
     pub fn send_message(
         &mut self,
         id: MsgId,
@@ -122,6 +125,9 @@ impl Session {
         now: Instant,
     ) -> Result<(), Error> {
         self.ready_or()?;
+        if id.is_share() {
+            return Err(Error::ReservedId);
+        }
         let item = Outgoing::Message { id, to, text };
         // The hub cannot see the text any more: the bounds it kept are kept here.
         if let Outgoing::Message { text, .. } = &item
@@ -252,7 +258,7 @@ impl Session {
                     keyring.seal_room(*to, &members, *id, &Payload::Text(text.clone()), wall)?;
                 let mut shares = Vec::new();
                 for (member, payload) in room.shares {
-                    let share = MsgId(self.rng.r#gen());
+                    let share = MsgId(self.rng.r#gen::<u64>() | MsgId::SHARE_BIT);
                     match keyring.seal_direct(member, share, &payload, wall) {
                         Ok(sealed) => shares.push((share, member, sealed)),
                         Err(e) => tracing::warn!(
@@ -262,7 +268,7 @@ impl Session {
                     }
                 }
                 for (share, member, sealed) in shares {
-                    self.keys.internal.insert(share);
+                    self.keys.internal.insert(share, (*to, member));
                     self.transmit(
                         ClientFrame::Send {
                             id: share,
@@ -345,6 +351,7 @@ impl Session {
                     Failure::TooLarge => RejectReason::BadText,
                     Failure::Store => RejectReason::KeyStore,
                     Failure::Busy => RejectReason::RateLimited,
+                    Failure::Unsent => RejectReason::Unsent,
                 };
                 self.events.push_back(Event::Receipt {
                     id,
@@ -360,19 +367,39 @@ impl Session {
                     }
                     Failure::Store => OfferRefusal::KeyStore,
                     Failure::Busy => OfferRefusal::RateLimited,
+                    Failure::Unsent => OfferRefusal::Unsent,
                 };
                 self.events.push_back(Event::OfferRefused { tag, reason });
             }
         }
     }
 
+    /// The connection ended: what waited for keys fails (its receipt or refusal says
+    /// so), and what was received but not yet opened is reported unreadable. Nothing is
+    /// lost without a word (the hub was told it was taken).
+    pub fn handle_closed(&mut self, now: Instant) {
+        for w in std::mem::take(&mut self.keys.waiting) {
+            self.fail(w.item, Failure::Unsent);
+        }
+        self.keys.fetching.clear();
+        self.keys.queued.clear();
+        self.give_up_all(now);
+    }
+
     /// A receipt for a key share of ours: the session's own business (`true`: taken).
+    /// Share ids are from a reserved space, so receipts for shares of an earlier
+    /// connection (stored for an offline member, delivered later) are recognised too.
     pub(super) fn share_receipt(&mut self, id: MsgId, status: &Delivery) -> bool {
-        if !self.keys.internal.remove(&id) {
+        let ours = self.keys.internal.remove(&id);
+        if ours.is_none() && !id.is_share() {
             return false;
         }
         if let Delivery::Rejected(why) = status {
             tracing::warn!("a room key share was not delivered: {why}");
+            // Not counted as shared: the next message to the room shares it again.
+            if let (Some((room, member)), Some(keyring)) = (ours, self.keys.keyring.as_mut()) {
+                keyring.forget_share(room, member);
+            }
         }
         true
     }

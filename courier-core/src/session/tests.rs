@@ -401,3 +401,357 @@ fn an_empty_or_too_long_text_is_refused_before_sealing() {
     );
     assert!(carried(&sim, b).is_empty());
 }
+
+/// A message to everyone with more unknown contacts than [`keys::MAX_FETCHES`] asks the
+/// hub for at most that many keys at once (the rest wait their turn), and still reaches
+/// every contact.
+#[test]
+fn key_requests_are_paced_and_everyone_still_reads() {
+    let mut sim = Sim::new(PW);
+    let names: Vec<String> = (0..keys::MAX_FETCHES + 8)
+        .map(|i| format!("p{i}"))
+        .collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut all = people(&mut sim, &["alice"]);
+    all.extend(people(&mut sim, &names));
+    let a = all[0].0;
+    sim.clear();
+    let now = sim.now;
+    sim.clients[a]
+        .session
+        .send_message(MsgId(1), Target::Everyone, "to all".into(), now)
+        .unwrap();
+    let mut asked = 0;
+    while let Some(frame) = sim.clients[a].session.poll_transmit() {
+        if matches!(frame, ClientFrame::GetKeys { .. }) {
+            asked += 1;
+        }
+    }
+    assert_eq!(asked, keys::MAX_FETCHES);
+    // The frames drained above never reached the hub: ask again, through the hub.
+    sim.clients[a].session.keys.fetching.clear();
+    sim.clients[a].session.keys.queued.clear();
+    sim.clients[a].session.keys.waiting.clear();
+    send(&mut sim, a, 2, Target::Everyone, "to all again");
+    for &(i, _) in &all[1..] {
+        assert_eq!(texts(&sim, i), ["to all again"], "client {i}");
+    }
+    assert!(sim.is_online(a));
+}
+
+/// Keys answers nobody asked for are dropped: an empty one cannot mark a contact
+/// keyless (their verified keys still seal), and made-up ids do not grow the session's
+/// maps; an empty answer to a question we asked does not discard verified keys either.
+#[test]
+fn keys_answers_nobody_asked_for_change_nothing() {
+    let mut sim = Sim::new(PW);
+    let [(a, _), (b, bob)] = people(&mut sim, &["alice", "bob"])[..] else {
+        unreachable!()
+    };
+    send(&mut sim, a, 1, Target::Client(bob), "first");
+    sim.clear();
+    let now = sim.now;
+    let session = &mut sim.clients[a].session;
+    let empty = |id| ServerFrame::Keys {
+        id,
+        bundles: Vec::new(),
+    };
+    session.handle_frame(empty(bob), now).unwrap();
+    for n in 0..100u8 {
+        session.handle_frame(empty(ClientId([n; 32])), now).unwrap();
+    }
+    assert!(session.keys.keyless.is_empty());
+    assert!(session.keys.fetching.is_empty());
+    // Asked (bob's card named a new key), answered empty: the old keys still seal.
+    session.keys.stale.insert(bob);
+    session
+        .send_message(MsgId(2), Target::Client(bob), "second".into(), now)
+        .unwrap();
+    session.handle_frame(empty(bob), now).unwrap();
+    sim.run();
+    assert_eq!(texts(&sim, b), ["second"]);
+    assert_eq!(receipts(&sim, a), [(MsgId(2), Delivery::Delivered)]);
+}
+
+/// Everyone is never kept for members offline, so a gap in a sender's messages to
+/// everyone is normal: no "never arrived" report. (In a group it is reported.)
+#[test]
+fn a_gap_in_messages_to_everyone_is_not_reported_missing() {
+    let mut sim = Sim::new(PW);
+    let [(a, _), (b, _)] = people(&mut sim, &["alice", "bob"])[..] else {
+        unreachable!()
+    };
+    send(&mut sim, a, 1, Target::Everyone, "one");
+    sim.mute(b);
+    send(&mut sim, a, 2, Target::Everyone, "two");
+    sim.clients[b].muted = false;
+    // Bob's copy of "two" was lost on the way; "three" comes one index later.
+    let now = sim.now;
+    sim.clients[a]
+        .session
+        .send_message(MsgId(3), Target::Everyone, "three".into(), now)
+        .unwrap();
+    sim.run();
+    assert_eq!(texts(&sim, b), ["one", "three"]);
+    assert!(
+        !sim.events(b)
+            .iter()
+            .any(|e| matches!(e, Event::Missing { .. })),
+        "{:?}",
+        sim.events(b)
+    );
+}
+
+/// An offer that cannot be opened only because the sender's keys are not known (the hub
+/// has none) is reported and left pending, not declined; a malformed one is declined.
+#[test]
+fn an_offer_is_declined_only_when_it_can_never_open() {
+    let mut sim = Sim::new(PW);
+    let [(b, bob)] = people(&mut sim, &["bob"])[..] else {
+        unreachable!()
+    };
+    let wall = crate::proto::Timestamp::now();
+    let mallory = Identity::generate().unwrap();
+    let mut ring =
+        crate::seal::Keyring::in_memory(&mallory, crate::seal::KeyPolicy::default(), wall).unwrap();
+    let session = &mut sim.clients[b].session;
+    let bobs = session.keys.keyring.as_mut().unwrap().bundle(wall).unwrap();
+    ring.learn(bob, &[bobs], wall).unwrap();
+    let payload = crate::seal::Payload::Files(Manifest {
+        files: vec![FileEntry {
+            path: "a.txt".into(),
+            size: 1,
+        }],
+        ..Manifest::default()
+    });
+    let sealed = ring
+        .seal_direct(bob, sealing::OFFER_ID, &payload, wall)
+        .unwrap();
+    let offer = |id: u64, sealed: crate::proto::Sealed| {
+        ServerFrame::Offer(crate::proto::SealedOffer {
+            id: TransferId(id),
+            from: mallory.id(),
+            sealed,
+            test: None,
+            addrs: Vec::new(),
+            time: None,
+        })
+    };
+    let now = sim.now;
+    session.handle_frame(offer(1, sealed), now).unwrap();
+    session
+        .handle_frame(
+            ServerFrame::Keys {
+                id: mallory.id(),
+                bundles: Vec::new(),
+            },
+            now,
+        )
+        .unwrap();
+    let garbled = crate::proto::Sealed::from(b"not an envelope".to_vec());
+    session.handle_frame(offer(2, garbled), now).unwrap();
+    let mut declined = Vec::new();
+    while let Some(frame) = session.poll_transmit() {
+        if let ClientFrame::Decline { id, .. } = frame {
+            declined.push(id);
+        }
+    }
+    let reported: Vec<_> = std::iter::from_fn(|| session.poll_event())
+        .filter_map(|e| match e {
+            Event::UnreadableOffer { id, problem, .. } => Some((id, problem)),
+            _ => None,
+        })
+        .collect();
+    assert!(reported.contains(&(TransferId(1), Problem::UnknownSender)));
+    assert_eq!(declined, [TransferId(2)]);
+}
+
+/// A room key share stored for an offline member is answered "stored" now and
+/// "delivered" at their login, maybe on a later connection of ours: those receipts never
+/// reach the person (share ids come from a reserved space), and a person's message id
+/// cannot be from it.
+#[test]
+fn receipts_for_key_shares_never_show_even_on_a_later_connection() {
+    let mut sim = Sim::new(PW);
+    let [(a, _), (b, bob)] = people(&mut sim, &["alice", "bob"])[..] else {
+        unreachable!()
+    };
+    let g = create(&mut sim, a, "g", &[bob]);
+    sim.disconnect(b);
+    sim.clear();
+    send(&mut sim, a, 1, Target::Group(g), "while you were away");
+    sim.disconnect(a);
+    let a = sim.relogin_sealed(a, "alice");
+    let b = sim.relogin_sealed(b, "bob");
+    sim.run();
+    assert_eq!(texts(&sim, b), ["while you were away"]);
+    for (id, status) in receipts(&sim, a) {
+        assert_eq!(id, MsgId(1), "a receipt for a key share showed: {status:?}");
+    }
+    let now = sim.now;
+    let reserved = MsgId(MsgId::SHARE_BIT | 5);
+    assert!(matches!(
+        sim.clients[a]
+            .session
+            .send_message(reserved, Target::Client(bob), "x".into(), now),
+        Err(Error::ReservedId)
+    ));
+    assert!(!MsgId::random().is_share());
+}
+
+/// When the connection ends, a message waiting for its recipient's keys fails with a
+/// receipt that says so, and a received message still waiting for its sender's keys is
+/// reported unreadable: nothing is lost without a word.
+#[test]
+fn what_waits_for_keys_is_reported_when_the_connection_ends() {
+    let mut sim = Sim::new(PW);
+    let [(a, _), (_, bob)] = people(&mut sim, &["alice", "bob"])[..] else {
+        unreachable!()
+    };
+    let wall = crate::proto::Timestamp::now();
+    let mallory = Identity::generate().unwrap();
+    let mut ring =
+        crate::seal::Keyring::in_memory(&mallory, crate::seal::KeyPolicy::default(), wall).unwrap();
+    let now = sim.now;
+    let session = &mut sim.clients[a].session;
+    let alices = session.keys.keyring.as_mut().unwrap().bundle(wall).unwrap();
+    let me = session.me.unwrap();
+    ring.learn(me, &[alices], wall).unwrap();
+    let payload = crate::seal::Payload::Text("held".into());
+    let sealed = ring.seal_direct(me, MsgId(5), &payload, wall).unwrap();
+    session
+        .handle_frame(
+            ServerFrame::Message(SealedMessage {
+                id: MsgId(5),
+                from: mallory.id(),
+                to: Target::Client(me),
+                sealed,
+                time: wall,
+                seq: None,
+            }),
+            now,
+        )
+        .unwrap();
+    session
+        .send_message(MsgId(1), Target::Client(bob), "waiting".into(), now)
+        .unwrap();
+    while session.poll_event().is_some() {}
+    session.handle_closed(now);
+    let events: Vec<Event> = std::iter::from_fn(|| session.poll_event()).collect();
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::Receipt {
+                id: MsgId(1),
+                status: Delivery::Rejected(RejectReason::Unsent)
+            }
+        )),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            Event::Unreadable {
+                id: MsgId(5),
+                problem: Problem::UnknownSender,
+                ..
+            }
+        )),
+        "{events:?}"
+    );
+}
+
+/// With a colluding hub, someone who is not a member of a group cannot write in it: their
+/// key share for the group is refused and their message is shown unreadable ("not a
+/// member"), never as theirs in the group.
+#[test]
+fn a_non_member_cannot_write_in_a_group_even_through_a_colluding_hub() {
+    let mut sim = Sim::new(PW);
+    let [(a, _), (b, bob), (e, eve)] = people(&mut sim, &["alice", "bob", "eve"])[..] else {
+        unreachable!()
+    };
+    let g = create(&mut sim, a, "g", &[bob]);
+    let wall = crate::proto::Timestamp::now();
+    let bobs = sim.clients[b]
+        .session
+        .keys
+        .keyring
+        .as_mut()
+        .unwrap()
+        .bundle(wall)
+        .unwrap();
+    let ring = sim.clients[e].session.keys.keyring.as_mut().unwrap();
+    ring.learn(bob, &[bobs], wall).unwrap();
+    let text = crate::seal::Payload::Text("intruder".into());
+    let room = ring
+        .seal_room(Target::Group(g), &[bob], MsgId(50), &text, wall)
+        .unwrap();
+    let mut frames = Vec::new();
+    for (n, (to, payload)) in room.shares.into_iter().enumerate() {
+        let id = MsgId(60 + n as u64);
+        let sealed = ring.seal_direct(to, id, &payload, wall).unwrap();
+        frames.push(SealedMessage {
+            id,
+            from: eve,
+            to: Target::Client(bob),
+            sealed,
+            time: wall,
+            seq: None,
+        });
+    }
+    frames.push(SealedMessage {
+        id: MsgId(50),
+        from: eve,
+        to: Target::Group(g),
+        sealed: room.sealed,
+        time: wall,
+        seq: None,
+    });
+    sim.clear();
+    let now = sim.now;
+    for m in frames {
+        sim.clients[b]
+            .session
+            .handle_frame(ServerFrame::Message(m), now)
+            .unwrap();
+    }
+    sim.run();
+    assert!(texts(&sim, b).is_empty(), "{:?}", texts(&sim, b));
+    assert_eq!(unreadable(&sim, b), [(MsgId(50), Problem::NotAMember)]);
+}
+
+/// A room key share the hub refused (over its limit, a full mailbox) does not count as
+/// shared: the next message to the room shares the key with that member again.
+#[test]
+fn a_refused_key_share_is_shared_again_with_the_next_message() {
+    let mut sim = Sim::new(PW);
+    let [(a, _), (b, bob)] = people(&mut sim, &["alice", "bob"])[..] else {
+        unreachable!()
+    };
+    let g = create(&mut sim, a, "g", &[bob]);
+    let shares_to_bob = |sim: &Sim| carried(sim, b).iter().filter(|m| m.id.is_share()).count();
+    send(&mut sim, a, 9, Target::Client(bob), "keys known now");
+    let now = sim.now;
+    let session = &mut sim.clients[a].session;
+    session
+        .send_message(MsgId(1), Target::Group(g), "one".into(), now)
+        .unwrap();
+    let share = *session.keys.internal.keys().next().unwrap();
+    // As if the hub had refused it (its real answer comes later and is swallowed).
+    session
+        .handle_frame(
+            ServerFrame::Receipt {
+                id: share,
+                status: Delivery::Rejected(RejectReason::RateLimited),
+            },
+            now,
+        )
+        .unwrap();
+    sim.run();
+    assert_eq!(shares_to_bob(&sim), 1);
+    send(&mut sim, a, 2, Target::Group(g), "two");
+    assert_eq!(shares_to_bob(&sim), 2);
+    send(&mut sim, a, 3, Target::Group(g), "three");
+    assert_eq!(shares_to_bob(&sim), 2);
+    assert_eq!(texts(&sim, b), ["keys known now", "one", "two", "three"]);
+}

@@ -150,6 +150,12 @@ impl Unopened {
         old.into()
     }
 
+    /// Takes everything held, oldest first.
+    pub(crate) fn drain(&mut self) -> Vec<Held> {
+        self.bytes = 0;
+        std::mem::take(&mut self.held).into()
+    }
+
     /// When the oldest held thing expires.
     pub(crate) fn deadline(&self) -> Option<Instant> {
         self.held.front().map(|h| h.since + UNOPENED_WITHIN)

@@ -73,8 +73,8 @@ pub enum Error {
     /// The files cannot be offered.
     #[error(transparent)]
     Source(#[from] source::Error),
-    /// The hub did not forward the offer.
-    #[error("the hub refused the offer: {0}")]
+    /// The offer was refused: by the hub, or before it left (it could not be sealed).
+    #[error("{}", refusal(.0))]
     Refused(OfferRefusal),
     /// The receiver declined.
     #[error("{}", Declined::ByUser)]
@@ -216,4 +216,17 @@ pub(crate) fn verdict(
 /// Whether `e` says the disk is full.
 pub(crate) fn is_disk_full(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(28)
+}
+
+/// A refusal in words: the session's own (no keys to seal to) say the offer never left.
+fn refusal(r: &OfferRefusal) -> String {
+    match r {
+        OfferRefusal::NoKeys
+        | OfferRefusal::UnsignedKeys
+        | OfferRefusal::KeyStore
+        | OfferRefusal::Unsent => {
+            format!("the offer was not sent: {r}")
+        }
+        _ => format!("the hub refused the offer: {r}"),
+    }
 }
