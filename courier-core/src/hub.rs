@@ -85,6 +85,7 @@ mod pump;
 mod reachback;
 mod route;
 mod serve;
+mod shares;
 mod store;
 mod types;
 

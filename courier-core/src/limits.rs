@@ -144,6 +144,14 @@ pub const MAILBOX_PAGE_BYTES: usize = 256 * 1024;
 pub const MESSAGE_RATE_PER_SEC: u32 = 20;
 /// Burst of chat messages allowed above the sustained rate.
 pub const MESSAGE_BURST: u32 = 50;
+/// Room key shares ([`crate::proto::Share`]) per second per connection, refilled: an
+/// allowance of their own, never the chat messages'.
+pub const SHARE_RATE_PER_SEC: u32 = 64;
+/// Room key shares a connection may send at once: a whole group of
+/// [`GROUP_MEMBERS`] four times over (a first message to a few large rooms).
+pub const SHARE_BURST: u32 = 4 * GROUP_MEMBERS as u32;
+/// Most shares in one [`crate::proto::ClientFrame::Shares`]: one per group member.
+pub const SHARES_PER_FRAME: usize = GROUP_MEMBERS;
 /// Frames of any kind per second per connection after login (every frame costs one).
 pub const FRAME_RATE_PER_SEC: u32 = 100;
 /// Frames of any kind a connection may send in a burst above that rate.

@@ -14,6 +14,7 @@ mod id;
 mod keys;
 mod rules;
 mod sentence;
+mod share;
 mod transfer;
 
 pub use close::CloseReason;
@@ -34,6 +35,7 @@ pub use keys::{
     BUNDLE_VERSION, KeyBundle, KeyId, MAX_BUNDLE_CERT, MAX_BUNDLE_SIGNATURE, MAX_SEALED,
     MAX_SEALED_TEXT, Sealed,
 };
+pub use share::{MAX_SHARE, MAX_SHARES, Share};
 pub use transfer::{
     Declined, FileEntry, IncomingOffer, LinkTest, Manifest, ManifestError, OfferRefusal, Ticket,
     TicketInfo, TransferEnd, TransferId,

@@ -42,6 +42,8 @@ pub(super) struct Conn {
     /// Every frame after login costs one.
     pub(super) frames: Bucket,
     pub(super) chat: Bucket,
+    /// Room key shares ([`crate::proto::Share`]): their own allowance, never chat's.
+    pub(super) shares: Bucket,
     pub(super) profile: Bucket,
     /// Key bundles published.
     pub(super) publish: Bucket,
@@ -81,6 +83,7 @@ impl Conn {
                 now,
             ),
             chat: Bucket::new(config.message_rate, config.message_burst, now),
+            shares: Bucket::new(limits::SHARE_RATE_PER_SEC, limits::SHARE_BURST, now),
             avatars: Bucket::new(
                 limits::AVATAR_REQUESTS_PER_SEC,
                 limits::AVATAR_REQUEST_BURST,

@@ -54,6 +54,7 @@ impl Hub {
                     self.send(conn, Arc::new(ServerFrame::Receipt { id, status }), now);
                 }
             }
+            ClientFrame::Shares { items } => self.shares(conn, client, items, now),
             ClientFrame::Typing { to } => {
                 // A budget of its own: never the member's messages'. Over it, the
                 // notice is dropped (shown for a few seconds, it changes nothing) and

@@ -169,6 +169,7 @@ mod groups_hostile;
 mod groups_order;
 mod groups_review;
 mod hostile_hub;
+mod key_shares;
 mod keys;
 mod login;
 mod messages;

@@ -337,7 +337,7 @@ mod properties {
                 );
             }
         }
-        assert_eq!(client.len(), 29, "{client:?}");
+        assert_eq!(client.len(), 30, "{client:?}");
         assert_eq!(server.len(), 31, "{server:?}");
     }
 }

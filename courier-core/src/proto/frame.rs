@@ -218,6 +218,14 @@ pub enum ClientFrame {
         /// The envelope: not empty, at most [`super::MAX_SEALED_TEXT`] bytes.
         sealed: Sealed,
     },
+    /// Room key shares, each routed like a direct [`ClientFrame::Send`] to its member
+    /// and answered by its own [`ServerFrame::Receipt`]: at most
+    /// [`super::MAX_SHARES`] items, each well formed ([`super::Share::is_well_formed`]),
+    /// else the whole frame is refused. An allowance of their own, not the chat one.
+    Shares {
+        /// The shares, at most [`super::MAX_SHARES`].
+        items: Vec<super::Share>,
+    },
     /// This device's public keys, signed by its certificate key: sent right after
     /// [`ServerFrame::Welcome`] and after each rotation. The hub keeps the newest few.
     PublishKeys(KeyBundle),

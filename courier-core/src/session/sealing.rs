@@ -267,16 +267,19 @@ impl Session {
                         ),
                     }
                 }
-                for (share, member, sealed) in shares {
-                    self.keys.internal.insert(share, (*to, member));
-                    self.transmit(
-                        ClientFrame::Send {
-                            id: share,
-                            to: Target::Client(member),
-                            sealed,
-                        },
-                        now,
-                    );
+                // All of them in one frame (a few past the largest group), before the
+                // message: the hub's share allowance, never the chat one.
+                for (share, member, _) in &shares {
+                    self.keys.internal.insert(*share, (*to, *member));
+                }
+                let mut shares = shares.into_iter().peekable();
+                while shares.peek().is_some() {
+                    let items = shares
+                        .by_ref()
+                        .take(crate::proto::MAX_SHARES)
+                        .map(|(id, to, sealed)| crate::proto::Share { to, id, sealed })
+                        .collect();
+                    self.transmit(ClientFrame::Shares { items }, now);
                 }
                 ClientFrame::Send {
                     id: *id,
