@@ -209,3 +209,39 @@ both!(a_message_to_everyone_opens_for_everyone_online, || async {
     })
     .await;
 });
+
+// The first message to a group of 60 (more than the chat allowance's burst) hands every
+// member the room key in one frame of shares: each member opens it, and the sender
+// hears `delivered`, not a refusal for its shares (issue 24, finding FX4).
+both!(
+    a_first_message_to_a_group_of_sixty_opens_for_all,
+    || async {
+        const MEMBERS: usize = 60;
+        let (hub, serve) = start_hub(|_| {});
+        with_hub(serve, async move {
+            let addr = hub.addr();
+            let mut members = Vec::new();
+            for i in 0..MEMBERS {
+                members.push(Client::login(&addr, &format!("member{i}")).await);
+            }
+            let mut a = Client::login(&addr, "alice").await;
+            let create = GroupRequest::Create {
+                name: "crowd".into(),
+                members: members.iter().map(|m| m.id).collect(),
+            };
+            let GroupOutcome::Done(g) = group_change(&mut a, create).await else {
+                panic!("not created")
+            };
+            let id = a
+                .handle()
+                .send_message(Target::Group(g), "hello crowd")
+                .await
+                .unwrap();
+            assert_eq!(receipt(&mut a, id).await, Delivery::Delivered);
+            for m in &mut members {
+                assert_eq!(text_from(m, a.id).await, "hello crowd");
+            }
+        })
+        .await;
+    }
+);
