@@ -640,10 +640,13 @@ impl Keyring {
         let payload = envelope::read_plaintext(&digest, &plain)?;
         // Replay marks are this keyring's own: another process of the profile opening
         // the same message is normal double delivery, which the session dedups by id.
-        if let Some(store) = &self.store {
-            logged(store.touch_inbound(from, envelope.session, now));
+        if session.due_for_touch(now) {
+            if let Some(store) = &self.store {
+                logged(store.touch_inbound(from, envelope.session, now));
+            }
+            session.last_used = now;
         }
-        session.mark(envelope.index, now);
+        session.mark(envelope.index);
         Ok(Opened {
             payload,
             index: envelope.index,

@@ -8,6 +8,8 @@ use zeroize::Zeroizing;
 use super::Problem;
 use crate::proto::{Target, Timestamp};
 
+/// How stale an inbound session's `last_used` may get before it is written again.
+const TOUCH_EVERY_MS: u64 = 60 * 60 * 1000;
 /// Largest forward jump of a room session's index that a receiver follows.
 pub const MAX_JUMP: u32 = 65_536;
 
@@ -107,13 +109,19 @@ impl Inbound {
     }
 
     /// Marks `index` opened and moves the cursor past it.
-    pub(super) fn mark(&mut self, index: u32, now: Timestamp) {
+    pub(super) fn mark(&mut self, index: u32) {
         self.opened.insert(index);
         if index >= self.cursor {
             let steps = index - self.cursor + 1;
             self.chain_cursor = advance(&self.chain_cursor, steps);
             self.cursor = index.saturating_add(1);
         }
-        self.last_used = now;
+    }
+
+    /// Whether `last_used` is old enough to be written again: it only decides when an
+    /// idle session is erased (days), so it is kept to the hour, not written (and
+    /// synced) for every message opened.
+    pub(super) fn due_for_touch(&self, now: Timestamp) -> bool {
+        now.0.saturating_sub(self.last_used.0) >= TOUCH_EVERY_MS
     }
 }
