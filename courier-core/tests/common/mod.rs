@@ -43,6 +43,22 @@ macro_rules! both {
             }
         }
     };
+    // A test that routes and opens many sealed messages (each client verifies and opens
+    // every one, in a debug build) gets more time than the usual 30 s.
+    ($name:ident, within = $secs:expr, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[test]
+            fn smol() {
+                common::run_smol_within(std::time::Duration::from_secs($secs), $body);
+            }
+            #[test]
+            fn async_std() {
+                common::run_async_std_within(std::time::Duration::from_secs($secs), $body);
+            }
+        }
+    };
 }
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -76,7 +92,7 @@ pub fn spawn(fut: impl Future<Output = ()> + 'static) {
     });
 }
 
-async fn run_test<F: Future<Output = ()>>(body: F) {
+async fn run_test<F: Future<Output = ()>>(body: F, limit: Duration) {
     let (tx, rx) = async_channel::unbounded::<Task>();
     SPAWNER.with(|s| *s.borrow_mut() = Some(tx));
     let background = async move {
@@ -93,7 +109,7 @@ async fn run_test<F: Future<Output = ()>>(body: F) {
     };
     let timed_out = futures_lite::future::or(body.map(|()| false), async {
         futures_lite::future::or(background, async {
-            async_io::Timer::after(TEST_TIMEOUT).await;
+            async_io::Timer::after(limit).await;
         })
         .await;
         true
@@ -102,15 +118,23 @@ async fn run_test<F: Future<Output = ()>>(body: F) {
     SPAWNER.with(|s| *s.borrow_mut() = None);
     // Each folder is removed as it drops.
     drop(SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut())));
-    assert!(!timed_out, "test timed out after {TEST_TIMEOUT:?}");
+    assert!(!timed_out, "test timed out after {limit:?}");
 }
 
 pub fn run_smol<F: Future<Output = ()>>(make: impl FnOnce() -> F) {
-    smol::block_on(Box::pin(run_test(make())));
+    run_smol_within(TEST_TIMEOUT, make);
 }
 
 pub fn run_async_std<F: Future<Output = ()>>(make: impl FnOnce() -> F) {
-    async_std::task::block_on(Box::pin(run_test(make())));
+    run_async_std_within(TEST_TIMEOUT, make);
+}
+
+pub fn run_smol_within<F: Future<Output = ()>>(limit: Duration, make: impl FnOnce() -> F) {
+    smol::block_on(Box::pin(run_test(make(), limit)));
+}
+
+pub fn run_async_std_within<F: Future<Output = ()>>(limit: Duration, make: impl FnOnce() -> F) {
+    async_std::task::block_on(Box::pin(run_test(make(), limit)));
 }
 
 /// Runs the hub in the background, then `body`.
