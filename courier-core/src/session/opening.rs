@@ -53,6 +53,9 @@ impl Session {
         };
         match m.to {
             Target::Client(_) => match keyring.open_direct(m.from, m.id, &m.sealed, wall) {
+                // Under a share id (sent in a `Shares` frame, on its own allowance) only
+                // a room key is taken: a text there would bypass the chat allowance.
+                Ok(Payload::Text(_)) if m.id.is_share() => self.unreadable(m, Problem::Malformed),
                 Ok(Payload::Text(text)) => self.opened(m, text),
                 Ok(Payload::RoomKey(key)) => {
                     let from = m.from;

@@ -324,6 +324,38 @@ fn a_tampered_envelope_is_reported_not_dropped() {
     assert_eq!(texts(&sim, b), ["hi"]);
 }
 
+/// A text sealed under a share id (what a `Shares` frame carries, on its own allowance)
+/// is not shown as a message: only room keys travel there, so the frame cannot carry
+/// chat past the chat allowance.
+#[test]
+fn a_text_under_a_share_id_is_not_shown() {
+    let mut sim = Sim::new(PW);
+    let [(a, _), (b, bob)] = people(&mut sim, &["alice", "bob"])[..] else {
+        unreachable!()
+    };
+    sim.clear();
+    send(&mut sim, a, 1, Target::Client(bob), "hi");
+    let mut m = carried(&sim, b).pop().unwrap();
+    let now = sim.now;
+    let alice = &mut sim.clients[a].session;
+    let wall = alice.keys.wall(now);
+    m.id = MsgId(MsgId::SHARE_BIT | 7);
+    m.sealed = alice
+        .keys
+        .keyring
+        .as_mut()
+        .unwrap()
+        .seal_direct(bob, m.id, &crate::seal::Payload::Text("spam".into()), wall)
+        .unwrap();
+    sim.clients[b]
+        .session
+        .handle_frame(ServerFrame::Message(m), now)
+        .unwrap();
+    sim.run();
+    assert_eq!(unreadable(&sim, b).len(), 1);
+    assert_eq!(texts(&sim, b), ["hi"]);
+}
+
 /// A file offer's names reach the hub sealed and open on the other side into the
 /// manifest that was offered.
 #[test]
