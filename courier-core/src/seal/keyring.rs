@@ -565,6 +565,7 @@ impl Keyring {
                 chain_cursor: chain.clone(),
                 opened: BTreeSet::new(),
                 last_used: now,
+                written: now,
             },
         );
         self.outbound.insert(
@@ -644,8 +645,10 @@ impl Keyring {
             if let Some(store) = &self.store {
                 logged(store.touch_inbound(from, envelope.session, now));
             }
-            session.last_used = now;
+            session.written = now;
         }
+        // In memory it is exact: the bounds drop the least recently used sessions.
+        session.last_used = now;
         session.mark(envelope.index);
         Ok(Opened {
             payload,
@@ -696,6 +699,7 @@ impl Keyring {
             chain_cursor: chain,
             opened,
             last_used: now,
+            written: now,
         };
         let room = session.room;
         if let Some(store) = &self.store {

@@ -73,6 +73,8 @@ pub(super) struct Inbound {
     /// Indices already opened (replays are refused).
     pub(super) opened: BTreeSet<u32>,
     pub(super) last_used: Timestamp,
+    /// The `last_used` keys.db holds (written at most hourly).
+    pub(super) written: Timestamp,
 }
 
 impl Inbound {
@@ -122,6 +124,6 @@ impl Inbound {
     /// idle session is erased (days), so it is kept to the hour, not written (and
     /// synced) for every message opened.
     pub(super) fn due_for_touch(&self, now: Timestamp) -> bool {
-        now.0.saturating_sub(self.last_used.0) >= TOUCH_EVERY_MS
+        now.0.saturating_sub(self.written.0) >= TOUCH_EVERY_MS
     }
 }

@@ -410,6 +410,7 @@ impl Store {
             cursor: first,
             opened: BTreeSet::new(),
             last_used: time(last_used),
+            written: time(last_used),
         }))
     }
 
