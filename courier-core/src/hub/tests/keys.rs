@@ -196,6 +196,36 @@ fn one_member_cannot_fill_the_table_of_keys() {
     assert_eq!(keys_of(&mut sim, b, mallory).len(), 4);
 }
 
+/// One member asks for keys in a flood (real and made-up ids): it is refused past its
+/// own allowance, and another member's requests are answered as before.
+#[test]
+fn one_members_flood_of_key_requests_costs_the_others_nothing() {
+    let mut sim = Sim::new(PW);
+    let (m, _) = member(&mut sim, "mallory");
+    let (b, _) = member(&mut sim, "bob");
+    let (a, alice_cert) = member(&mut sim, "alice");
+    let alice = sim.clients[a].id;
+    publish(&mut sim, a, bundle(&alice_cert, 1, 1_000));
+    sim.clients[m].frames.clear();
+    for k in 0..2_000u32 {
+        let mut id = [0u8; 32];
+        id[..4].copy_from_slice(&k.to_be_bytes());
+        let id = if k % 2 == 0 { alice } else { ClientId(id) };
+        sim.raw(m, &ClientFrame::GetKeys { id });
+    }
+    let refused = errors(&sim, m)
+        .iter()
+        .filter(|c| **c == ErrorCode::RateLimited)
+        .count();
+    assert!(
+        refused > 0 || !sim.is_online(m),
+        "a flood of requests is refused or closed"
+    );
+    let kept = keys_of(&mut sim, b, alice);
+    assert_eq!(kept.len(), 1, "bob is answered as before");
+    assert!(sim.is_online(b));
+}
+
 #[test]
 fn keys_survive_a_restart_of_the_hub() {
     let disk = Disk::new("keys");
