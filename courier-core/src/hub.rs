@@ -61,10 +61,11 @@
 //!   frames sent as an outbox drains; `reachback.rs`: can others connect to a member?
 //! - `owner.rs`: the owner's requests (forget a device, ban, unban, drop);
 //!   `limit.rs`: token buckets and backoff; [`Config`] (`config.rs`); [`home`]: a hub's
-//!   folder.
+//!   folder; [`backup`]: a copy of it made while the hub runs.
 //! - The driver: `serve.rs` (the loop), `pump.rs` (one connection's socket),
 //!   `outbox.rs` (what waits for a connection's writer).
 
+pub mod backup;
 mod broker;
 mod config;
 mod conn;

@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 
 use crate::proto::ClientId;
 
-const KEY_FILE: &str = "identity.key";
-const CERT_FILE: &str = "identity.crt";
+pub(crate) const KEY_FILE: &str = "identity.key";
+pub(crate) const CERT_FILE: &str = "identity.crt";
 const PIN_FILE: &str = "hub-pins";
 
 /// Errors loading or creating identities and pins.

@@ -32,6 +32,7 @@ mod keys;
 mod owner;
 mod read;
 mod schema;
+pub(crate) mod snapshot;
 mod write;
 
 use std::path::{Path, PathBuf};

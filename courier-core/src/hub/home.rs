@@ -12,9 +12,9 @@ use crate::auth::{self, HubSecret, Password};
 use crate::identity::{self, Identity};
 
 /// The password record's file name inside the hub's folder.
-const SECRET_FILE: &str = "hub.secret";
+pub(crate) const SECRET_FILE: &str = "hub.secret";
 /// The database's file name inside the hub's folder.
-const DATABASE_FILE: &str = "hub.db";
+pub(crate) const DATABASE_FILE: &str = "hub.db";
 
 /// Errors reading or writing a hub's folder.
 #[derive(Debug, thiserror::Error)]
