@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod admin;
+pub(crate) use admin::HubBackupArgs;
+
 /// Courier: LAN chat and file transfer through a hub on your network.
 ///
 /// Start a hub on one machine with `courier hub`, then talk through it from others with
@@ -409,6 +412,9 @@ pub(crate) enum HubAction {
     /// List every group with its members and their roles; `groups remove GROUP MEMBER`
     /// takes someone out of a group (a running hub does it within seconds).
     Groups(HubGroupsArgs),
+    /// Copy the hub's identity, password record and database into a new folder while it
+    /// runs; a hub started with `--data-dir OUT` is the same hub (there is no restore).
+    Backup(HubBackupArgs),
 }
 
 #[derive(Debug, Args)]

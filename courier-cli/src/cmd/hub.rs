@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::args::{HubAction, HubArgs, HubDropArgs, HubForgetArgs, HubMembersArgs};
 
+mod backup;
 mod groups;
 use crate::output::{date, rfc3339, safe};
 use crate::password;
@@ -55,6 +56,7 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
         Some(HubAction::Stored(a)) => return stored(a),
         Some(HubAction::Drop(a)) => return drop_from(a),
         Some(HubAction::Groups(a)) => return groups::run(a),
+        Some(HubAction::Backup(a)) => return backup::run(a),
         None => {}
     }
     let dir = data_dir(args.data_dir.as_ref())?;

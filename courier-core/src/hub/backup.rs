@@ -127,6 +127,15 @@ pub fn create(dir: &Path, out: &Path) -> Result<Summary, Error> {
     result
 }
 
+/// Runs SQLite's `PRAGMA integrity_check` on a database file (a backup's `hub.db`),
+/// opened read-only and left as it is: `Ok(None)` when it passes, else what it found.
+///
+/// # Errors
+/// If the file cannot be opened or read at all.
+pub fn check_database(path: &Path) -> Result<Option<String>, Error> {
+    Ok(db::snapshot::check(path)?)
+}
+
 /// Makes `out` a new private folder, or takes an empty one (made private). Returns
 /// whether it was created.
 fn prepare(out: &Path) -> Result<bool, Error> {

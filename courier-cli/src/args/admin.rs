@@ -1,0 +1,20 @@
+//! Arguments of the commands an admin runs: `hub backup`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub(crate) struct HubBackupArgs {
+    /// The hub's folder (as for `courier hub`).
+    #[arg(long, env = "COURIER_HUB_DATA")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// The backup's folder: new, or empty. A hub started with `--data-dir OUT` is the
+    /// same hub.
+    #[arg(value_name = "OUT")]
+    pub(crate) out: PathBuf,
+    /// One JSON object on stdout: the folder, the files with their sizes, the safety
+    /// code, the seconds it took.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
