@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 mod admin;
-pub(crate) use admin::HubBackupArgs;
+pub(crate) use admin::{CompletionsArgs, HubBackupArgs, ManArgs, Shell};
 
 /// Courier: LAN chat and file transfer through a hub on your network.
 ///
@@ -94,6 +94,14 @@ pub(crate) enum Command {
     /// connect back to the port files would arrive on; says for each: ok, or what is
     /// wrong and what to do. Exit 1 when something is wrong. Takes at most about 10 s.
     Doctor(DoctorArgs),
+    /// Print the shell completion script for bash, zsh, fish or powershell.
+    ///
+    /// For example `courier completions bash > ~/.local/share/bash-completion/completions/courier`
+    /// (the Debian package installs them for every shell).
+    Completions(CompletionsArgs),
+    /// Write the man pages (courier.1 and one per subcommand) into a folder.
+    #[command(hide = true)]
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]

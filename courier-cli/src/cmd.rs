@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub(crate) mod chat;
+pub(crate) mod docs;
 pub(crate) mod doctor;
 pub(crate) mod group;
 pub(crate) mod history;

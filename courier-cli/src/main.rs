@@ -54,6 +54,8 @@ fn main() -> ExitCode {
             args::Command::History(a) => cmd::history::run(&a),
             args::Command::Hubs(a) => cmd::hubs::run(&a).await,
             args::Command::Doctor(a) => cmd::doctor::run(&a).await,
+            args::Command::Completions(a) => cmd::docs::completions(&a),
+            args::Command::Man(a) => cmd::docs::man(&a),
         }
     });
     match result {

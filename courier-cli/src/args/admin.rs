@@ -1,8 +1,8 @@
-//! Arguments of the commands an admin runs: `hub backup`.
+//! Arguments of the commands an admin runs: `hub backup`, `completions`, `man`.
 
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 #[derive(Debug, Args)]
 pub(crate) struct HubBackupArgs {
@@ -17,4 +17,27 @@ pub(crate) struct HubBackupArgs {
     /// code, the seconds it took.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// A shell to complete `courier` in.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub(crate) shell: Shell,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ManArgs {
+    /// The folder to write the pages into (created if needed).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: PathBuf,
 }
