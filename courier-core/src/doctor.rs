@@ -23,6 +23,10 @@ use crate::session::{self, Event, Update};
 use crate::text::terminal_line;
 use crate::transfer;
 
+mod firewall;
+pub use firewall::Firewalls;
+use firewall::{Blocked, advised};
+
 /// How long each network step may take.
 const STEP: Duration = Duration::from_secs(3);
 /// How long to listen for hubs by mDNS.
@@ -106,10 +110,14 @@ pub async fn run(check: Check, mut say: impl FnMut(Finding)) -> String {
             say(
                 "discovery",
                 false,
-                "no hub answered by mDNS: none advertises here, or multicast (UDP 5353) is \
-                 blocked or filtered on this network (Wi-Fi client isolation, a firewall); \
-                 give the hub's address"
-                    .into(),
+                advised(
+                    "no hub answered by mDNS: none advertises here, or multicast (UDP 5353) is \
+                     blocked or filtered on this network (Wi-Fi client isolation, a firewall); \
+                     give the hub's address"
+                        .into(),
+                    Blocked::Mdns,
+                    Firewalls::detect(),
+                ),
             );
             hubs
         }
@@ -222,16 +230,14 @@ async fn check_hub(hub: &str, check: Check, say: &mut impl FnMut(&'static str, b
                 };
                 say("connect", false, format!("{addr}: {why}"));
             }
-            None => say(
-                "connect",
-                false,
-                format!(
-                    "{addr}: no answer in {} s: a firewall drops it, or the address is on \
-                     another network (open TCP {} on the hub's computer)",
-                    STEP.as_secs(),
-                    addr.port()
-                ),
-            ),
+            None => {
+                let here = addr.ip().is_loopback()
+                    || discovery::local_addresses()
+                        .iter()
+                        .any(|(_, ip)| *ip == addr.ip());
+                let text = firewall::no_answer(*addr, STEP.as_secs(), here, Firewalls::detect());
+                say("connect", false, text);
+            }
         }
     }
     let Some((addr, local)) = reached else {
@@ -442,12 +448,17 @@ async fn check_reachback(
     } else {
         format!("allow incoming TCP {port} in this computer's firewall")
     };
+    let fixed = (wanted.port() != 0).then_some(port);
     say(
         "reachback",
         false,
-        format!(
-            "others cannot connect to you directly (TCP {port}: {why}): files will be \
-             relayed through the hub, more slowly; {fix}"
+        advised(
+            format!(
+                "others cannot connect to you directly (TCP {port}: {why}): files will be \
+                 relayed through the hub, more slowly; {fix}"
+            ),
+            Blocked::Transfer(fixed),
+            Firewalls::detect(),
         ),
     );
 }
