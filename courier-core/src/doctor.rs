@@ -188,6 +188,14 @@ async fn within<T>(limit: Duration, fut: impl Future<Output = T>) -> Option<T> {
     futures_lite::future::or(async { Some(fut.await) }, timeout).await
 }
 
+/// Whether `addr` is this computer's.
+fn is_here(addr: SocketAddr) -> bool {
+    addr.ip().is_loopback()
+        || discovery::local_addresses()
+            .iter()
+            .any(|(_, ip)| *ip == addr.ip())
+}
+
 /// The hub at `hub`: name, TCP, and the login (TLS identity and pin, password,
 /// protocol), then what the hub sees of this computer.
 async fn check_hub(hub: &str, check: Check, say: &mut impl FnMut(&'static str, bool, String)) {
@@ -226,16 +234,17 @@ async fn check_hub(hub: &str, check: Check, say: &mut impl FnMut(&'static str, b
                         "refused: no hub listens on that port (is it running? is the port right?)"
                             .to_owned()
                     }
+                    // What firewalld's default rejection looks like from here.
+                    std::io::ErrorKind::HostUnreachable => {
+                        firewall::rejected(*addr, is_here(*addr), Firewalls::detect())
+                    }
                     _ => format!("{e}"),
                 };
                 say("connect", false, format!("{addr}: {why}"));
             }
             None => {
-                let here = addr.ip().is_loopback()
-                    || discovery::local_addresses()
-                        .iter()
-                        .any(|(_, ip)| *ip == addr.ip());
-                let text = firewall::no_answer(*addr, STEP.as_secs(), here, Firewalls::detect());
+                let text =
+                    firewall::no_answer(*addr, STEP.as_secs(), is_here(*addr), Firewalls::detect());
                 say("connect", false, text);
             }
         }

@@ -131,6 +131,23 @@ pub(crate) fn no_answer(addr: SocketAddr, wait_s: u64, here: bool, tools: Firewa
     )
 }
 
+/// Why a connection to the hub at `addr` found no route to it: a firewall rejects it
+/// (firewalld's default answer to a closed port), or the host is down or elsewhere.
+pub(crate) fn rejected(addr: SocketAddr, here: bool, tools: Firewalls) -> String {
+    advised(
+        format!(
+            "no route to host: a firewall on the hub's computer rejects TCP {} (firewalld \
+             does so by default), or that computer is off or on another network",
+            addr.port()
+        ),
+        Blocked::Hub {
+            port: addr.port(),
+            here,
+        },
+        tools,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +184,14 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains('\n'), "one line");
+    }
+
+    #[test]
+    fn a_hub_port_rejected_as_firewalld_does_names_the_profiles_too() {
+        let text = rejected("192.0.2.7:8977".parse().unwrap(), false, NONE);
+        assert!(text.starts_with("no route to host: a firewall"), "{text}");
+        assert!(text.contains("--add-service=courier"), "{text}");
+        assert!(text.contains("`sudo ufw allow Courier`"), "{text}");
     }
 
     #[test]
