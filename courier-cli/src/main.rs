@@ -10,7 +10,7 @@ mod progress;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 /// Writes to stdout; a closed pipe (`courier listen | head`) ends the program quietly.
 pub(crate) fn print(s: &str) {
@@ -25,7 +25,8 @@ pub(crate) fn print(s: &str) {
 }
 
 fn main() -> ExitCode {
-    let cli = args::Cli::parse();
+    let matches = args::Cli::command().get_matches();
+    let cli = args::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let default = match (&cli.command, cli.verbose) {
         (_, 2..) => "debug",
         (args::Command::Hub(_), _) | (_, 1) => "info",
@@ -41,7 +42,7 @@ fn main() -> ExitCode {
         .init();
     let result = smol::block_on(async {
         match cli.command {
-            args::Command::Hub(a) => cmd::hub::run(a).await,
+            args::Command::Hub(a) => cmd::hub::run(cmd::hub::config::apply(a, &matches)?).await,
             args::Command::Who(a) => cmd::who::run(a).await,
             args::Command::Say(a) => cmd::say::run(a).await,
             args::Command::Verify(a) => cmd::verify::run(a).await,

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::args::{HubAction, HubArgs, HubDropArgs, HubForgetArgs, HubMembersArgs};
 
+pub(crate) mod config;
 mod groups;
 use crate::output::{date, rfc3339, safe};
 use crate::password;
