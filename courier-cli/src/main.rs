@@ -3,6 +3,7 @@
 mod args;
 mod client;
 mod cmd;
+mod log;
 mod output;
 mod password;
 mod progress;
@@ -32,14 +33,7 @@ fn main() -> ExitCode {
         (args::Command::Hub(_), _) | (_, 1) => "info",
         _ => "warn",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+    log::init(default);
     let result = smol::block_on(async {
         match cli.command {
             args::Command::Hub(a) => cmd::hub::run(cmd::hub::config::apply(a, &matches)?).await,
