@@ -6,6 +6,7 @@
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
+#[cfg(unix)]
 use std::time::Duration;
 
 use courier_testkit::TempDir;
@@ -208,6 +209,7 @@ mod notify {
 }
 
 /// Whether `line` starts as an event line: `2026-12-06T23:59:59.123456Z  INFO ...`.
+#[cfg(unix)]
 fn stamped(line: &str) -> bool {
     let b = line.as_bytes();
     b.len() > 28
