@@ -154,14 +154,20 @@ mod notify {
         String::from_utf8(buf[..n].to_vec()).unwrap()
     }
 
-    /// Runs a hub told to notify `name` (a path, or '@' and an abstract name) and read by
-    /// `socket`: READY=1 once its port takes connections and its database is open, with the
-    /// address in STATUS; STOPPING=1 on SIGTERM; then exit 0.
-    fn ready_then_stopping(dir: &Path, socket: &UnixDatagram, name: &std::ffi::OsStr) {
+    /// Runs `cmd` (a hub with its folder at `data`) told to notify `name` (a path, or '@' and
+    /// an abstract name) and read by `socket`: READY=1 once its port takes connections and
+    /// its database is open, with the address in STATUS; `while_ready` gets that address;
+    /// STOPPING=1 on SIGTERM; then exit 0.
+    fn ready_then_stopping(
+        mut cmd: Command,
+        data: &Path,
+        socket: &UnixDatagram,
+        name: &std::ffi::OsStr,
+        while_ready: impl FnOnce(&str),
+    ) {
         socket
             .set_read_timeout(Some(Duration::from_secs(60)))
             .unwrap();
-        let mut cmd = hub(dir, &["--listen", "127.0.0.1:0", "--no-advertise"]);
         cmd.env("NOTIFY_SOCKET", name)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -180,7 +186,8 @@ mod notify {
         assert!(status.ends_with(", 0 member(s)"), "{status:?}");
         // Ready means ready: the port takes a connection at once, and the database is there.
         std::net::TcpStream::connect(addr).expect("the port accepts once READY=1 is sent");
-        assert!(dir.join("hub").join("hub.db").exists());
+        assert!(data.join("hub.db").exists());
+        while_ready(addr);
         terminate(&child.0);
         let stopping = next(socket);
         assert!(stopping.lines().any(|l| l == "STOPPING=1"), "{stopping:?}");
@@ -188,12 +195,23 @@ mod notify {
         assert_eq!(status.code(), Some(0), "the hub exits cleanly on SIGTERM");
     }
 
+    /// A hub on loopback, with its folder at DIR/hub.
+    fn plain(dir: &Path) -> Command {
+        hub(dir, &["--listen", "127.0.0.1:0", "--no-advertise"])
+    }
+
     #[test]
     fn the_hub_tells_a_notify_socket_when_it_is_ready_and_when_it_stops() {
         let dir = TempDir::new("service-notify");
         let path = dir.join("notify.sock");
         let socket = UnixDatagram::bind(&path).unwrap();
-        ready_then_stopping(&dir, &socket, path.as_os_str());
+        ready_then_stopping(
+            plain(&dir),
+            &dir.join("hub"),
+            &socket,
+            path.as_os_str(),
+            |_| {},
+        );
     }
 
     #[cfg(target_os = "linux")]
@@ -204,7 +222,66 @@ mod notify {
         let name = format!("courier-test-notify-{}", std::process::id());
         let addr = std::os::unix::net::SocketAddr::from_abstract_name(&name).unwrap();
         let socket = UnixDatagram::bind_addr(&addr).unwrap();
-        ready_then_stopping(&dir, &socket, format!("@{name}").as_ref());
+        let name = format!("@{name}");
+        ready_then_stopping(
+            plain(&dir),
+            &dir.join("hub"),
+            &socket,
+            name.as_ref(),
+            |_| {},
+        );
+    }
+
+    /// The packaged unit's own command line (its `ExecStart=`) runs: with the packaged
+    /// `/etc/courier/hub.toml` as shipped, and the password from a credential file as systemd
+    /// hands it over (never in the environment), which a client then logs in with.
+    #[test]
+    fn the_packaged_unit_s_command_line_runs_with_the_packaged_config() {
+        let unit = include_str!("../../packaging/systemd/courier-hub.service");
+        let exec = unit
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .unwrap();
+        let dir = TempDir::new("service-unit");
+        let credentials = dir.subdir("credentials");
+        std::fs::write(credentials.join("password"), "unit password\n").unwrap();
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let config = repo.join("packaging").join("hub.toml");
+        let data = dir.join("state");
+        let words: Vec<String> = exec
+            .split_whitespace()
+            .map(|w| {
+                w.replace("${CREDENTIALS_DIRECTORY}", credentials.to_str().unwrap())
+                    .replace("/etc/courier/hub.toml", config.to_str().unwrap())
+                    .replace("/var/lib/courier", data.to_str().unwrap())
+            })
+            .collect();
+        assert_eq!(words[..2], ["/usr/bin/courier", "hub"], "{exec}");
+        let mut cmd = Command::new(BIN);
+        cmd.args(&words[1..])
+            .args(["--listen", "127.0.0.1:0", "--no-advertise"])
+            .env_remove("COURIER_PASSWORD")
+            .env_remove("COURIER_LISTEN")
+            .env_remove("COURIER_HUB_DATA")
+            .stdin(Stdio::null());
+        let path = dir.join("notify.sock");
+        let socket = UnixDatagram::bind(&path).unwrap();
+        ready_then_stopping(cmd, &data, &socket, path.as_os_str(), |addr| {
+            let who = Command::new(BIN)
+                .args(["who", "--json"])
+                .env("COURIER_HUB", addr)
+                .env("COURIER_HOME", dir.join("alice"))
+                .env("COURIER_NAME", "alice")
+                .env("COURIER_PASSWORD", "unit password")
+                .stdin(Stdio::null())
+                .output()
+                .unwrap();
+            assert!(
+                who.status.success(),
+                "the credential's password logs in: {}",
+                String::from_utf8_lossy(&who.stderr)
+            );
+        });
     }
 }
 
