@@ -336,6 +336,10 @@ pub(crate) struct HubArgs {
     /// Look after the hub's members instead of running it (works while it runs).
     #[command(subcommand)]
     pub(crate) action: Option<HubAction>,
+    /// Read these options from a TOML file: each key a long flag (`offline-days = 30`,
+    /// `no-relay = true`); flags given here (or their environment variables) win.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0:8977", env = "COURIER_LISTEN")]
     pub(crate) listen: String,

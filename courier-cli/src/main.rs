@@ -3,6 +3,7 @@
 mod args;
 mod client;
 mod cmd;
+mod log;
 mod output;
 mod password;
 mod progress;
@@ -10,7 +11,7 @@ mod progress;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 /// Writes to stdout; a closed pipe (`courier listen | head`) ends the program quietly.
 pub(crate) fn print(s: &str) {
@@ -25,23 +26,17 @@ pub(crate) fn print(s: &str) {
 }
 
 fn main() -> ExitCode {
-    let cli = args::Cli::parse();
+    let matches = args::Cli::command().get_matches();
+    let cli = args::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let default = match (&cli.command, cli.verbose) {
         (_, 2..) => "debug",
         (args::Command::Hub(_), _) | (_, 1) => "info",
         _ => "warn",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
+    log::init(default);
     let result = smol::block_on(async {
         match cli.command {
-            args::Command::Hub(a) => cmd::hub::run(a).await,
+            args::Command::Hub(a) => cmd::hub::run(cmd::hub::config::apply(a, &matches)?).await,
             args::Command::Who(a) => cmd::who::run(a).await,
             args::Command::Say(a) => cmd::say::run(a).await,
             args::Command::Verify(a) => cmd::verify::run(a).await,

@@ -12,7 +12,9 @@ use serde_json::json;
 use crate::args::{HubAction, HubArgs, HubDropArgs, HubForgetArgs, HubMembersArgs};
 
 mod backup;
+pub(crate) mod config;
 mod groups;
+mod notify;
 use crate::output::{date, rfc3339, safe};
 use crate::password;
 
@@ -137,8 +139,14 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
     }) {
         bail!("cannot install the Ctrl-C handler: {e}");
     }
+    // Listening, the database open, Ctrl-C and SIGTERM handled: systemd may start what
+    // waits for the hub.
+    let notify = notify::Notifier::from_env();
+    let known = database.member_count().unwrap_or(0);
+    notify.ready(&format!("listening on {local}, {known} member(s)"));
     let shutdown = async move {
         let _ = stop_rx.recv().await;
+        notify.stopping();
         // Gone from the network first: nobody should find a hub that is going.
         drop(advert);
         eprintln!("shutting down: telling clients goodbye");
