@@ -12,7 +12,10 @@ use serde_json::json;
 use crate::args::{HubAction, HubArgs, HubDropArgs, HubForgetArgs, HubMembersArgs};
 
 mod backup;
+mod endpoint;
 mod groups;
+mod metrics;
+mod status;
 use crate::output::{date, rfc3339, safe};
 use crate::password;
 
@@ -57,6 +60,7 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
         Some(HubAction::Drop(a)) => return drop_from(a),
         Some(HubAction::Groups(a)) => return groups::run(a),
         Some(HubAction::Backup(a)) => return backup::run(a),
+        Some(HubAction::Status(a)) => return status::run(a).await,
         None => {}
     }
     let dir = data_dir(args.data_dir.as_ref())?;
@@ -81,6 +85,15 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
+    let metrics = match args.metrics {
+        Some(addr) => Some(
+            async_net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot serve metrics on {addr}"))?,
+        ),
+        None => None,
+    };
+    let metrics_addr = metrics.as_ref().map(|l| l.local_addr()).transpose()?;
     let addresses: Vec<String> = hub::join_addresses(local)
         .iter()
         .map(ToString::to_string)
@@ -106,7 +119,7 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
     };
     let advertised = advert.as_ref().map(|_| name.clone());
     if args.json {
-        let line = json!({
+        let mut line = json!({
             "type": "hub",
             "listen": local.to_string(),
             "addresses": addresses,
@@ -115,6 +128,9 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
             "generated_password": generated,
             "advertised_as": advertised,
         });
+        if let Some(addr) = metrics_addr {
+            line["metrics"] = json!(addr.to_string());
+        }
         crate::print(&format!("{line}\n"));
     } else {
         crate::print(&format!(
@@ -129,6 +145,9 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
         }
         if let Some(pw) = &generated {
             crate::print(&format!("Generated password (shown once, keep it): {pw}\n"));
+        }
+        if let Some(addr) = metrics_addr {
+            crate::print(&format!("Metrics on http://{addr}/metrics\n"));
         }
     }
     let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
@@ -154,6 +173,26 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
     config.group_members = args.group_members as usize;
     config.groups_per_member = args.groups_per_member as usize;
     config.groups_created = args.groups_created as usize;
+    let observer = config.observe();
+    // Dropped (stopped) when the hub stops.
+    let _metrics = metrics.map(|l| smol::spawn(metrics::serve(l, observer.clone())));
+    let fixed = status::Fixed {
+        listen: local,
+        addresses,
+        safety_code: code,
+        metrics: metrics_addr,
+        started: courier_core::proto::Timestamp::now(),
+    };
+    let _status = match status::open(&dir).await {
+        Ok((endpoint, listener)) => {
+            let task = smol::spawn(status::serve(&endpoint, listener, fixed, observer));
+            Some((task, endpoint))
+        }
+        Err(e) => {
+            eprintln!("note: `courier hub status` cannot reach this hub: {e:#}");
+            None
+        }
+    };
     hub::serve(listener, config, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
