@@ -94,6 +94,11 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
         None => None,
     };
     let metrics_addr = metrics.as_ref().map(|l| l.local_addr()).transpose()?;
+    // Open before the hub says it is up: from then on `courier hub status` finds it.
+    let status_endpoint = status::open(&dir)
+        .await
+        .inspect_err(|e| eprintln!("note: `courier hub status` cannot reach this hub: {e:#}"))
+        .ok();
     let addresses: Vec<String> = hub::join_addresses(local)
         .iter()
         .map(ToString::to_string)
@@ -183,16 +188,11 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
         metrics: metrics_addr,
         started: courier_core::proto::Timestamp::now(),
     };
-    let _status = match status::open(&dir).await {
-        Ok((endpoint, listener)) => {
-            let task = smol::spawn(status::serve(&endpoint, listener, fixed, observer));
-            Some((task, endpoint))
-        }
-        Err(e) => {
-            eprintln!("note: `courier hub status` cannot reach this hub: {e:#}");
-            None
-        }
-    };
+    // The task stops, and then hub.status goes, when the hub stops.
+    let _status = status_endpoint.map(|(endpoint, listener)| {
+        let task = smol::spawn(status::serve(&endpoint, listener, fixed, observer));
+        (task, endpoint)
+    });
     hub::serve(listener, config, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
