@@ -17,3 +17,35 @@ pub(crate) struct HubStatusArgs {
     #[arg(long)]
     pub(crate) json: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::super::{Cli, Command};
+
+    fn metrics(args: &[&str]) -> Option<std::net::SocketAddr> {
+        match Cli::try_parse_from(args).unwrap().command {
+            Command::Hub(hub) => hub.metrics,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn metrics_are_off_unless_asked_and_local_when_no_address_is_given() {
+        assert_eq!(metrics(&["courier", "hub"]), None);
+        assert_eq!(
+            metrics(&["courier", "hub", "--metrics"]),
+            Some("127.0.0.1:9977".parse().unwrap())
+        );
+        assert_eq!(
+            metrics(&["courier", "hub", "--metrics", "0.0.0.0:9100"]),
+            Some("0.0.0.0:9100".parse().unwrap())
+        );
+        assert_eq!(
+            metrics(&["courier", "hub", "--metrics", "--no-relay"]),
+            Some("127.0.0.1:9977".parse().unwrap())
+        );
+        assert!(Cli::try_parse_from(["courier", "hub", "--metrics", "nowhere"]).is_err());
+    }
+}
