@@ -280,7 +280,7 @@ fn metrics_add_up_during_a_load_and_carry_no_names() {
     assert_eq!(value(&last, "courier_login_failures_total"), 3.0);
     assert_eq!(value(&last, "courier_members_online") as usize, CLIENTS);
     assert!(value(&last, "courier_logins_total") as usize > CLIENTS);
-    assert!(value(&last, "courier_members_known") as usize >= CLIENTS + 1);
+    assert!(value(&last, "courier_members_known") as usize > CLIENTS);
     // Stored messages were committed: the commit time histogram saw them.
     let commits = last
         .samples

@@ -25,10 +25,10 @@ mod tests {
     use super::super::{Cli, Command};
 
     fn metrics(args: &[&str]) -> Option<std::net::SocketAddr> {
-        match Cli::try_parse_from(args).unwrap().command {
-            Command::Hub(hub) => hub.metrics,
-            other => panic!("{other:?}"),
-        }
+        let Command::Hub(hub) = Cli::try_parse_from(args).unwrap().command else {
+            unreachable!("a hub command")
+        };
+        hub.metrics
     }
 
     #[test]

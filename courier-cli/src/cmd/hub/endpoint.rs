@@ -33,9 +33,8 @@ where
             Some(Ok((stream, _))) if running.len() < cap => {
                 let one = answer(stream);
                 running.push(async move {
-                    let _ = futures_lite::future::or(async { Some(one.await) }, async {
+                    futures_lite::future::or(one, async {
                         smol::Timer::after(deadline).await;
-                        None
                     })
                     .await;
                 });

@@ -181,10 +181,9 @@ async fn ask(dir: &Path) -> Result<Asked> {
     let Some((port, token)) = token else {
         return Ok(Asked::NotRunning("hub.status is damaged"));
     };
-    let stream = match TcpStream::connect(("127.0.0.1", port)).await {
-        Ok(s) => s,
-        // Refused: the hub that wrote the file is gone (killed, or its machine restarted).
-        Err(_) => return Ok(Asked::NotRunning("a stale hub.status")),
+    // Refused: the hub that wrote the file is gone (killed, or its machine restarted).
+    let Ok(stream) = TcpStream::connect(("127.0.0.1", port)).await else {
+        return Ok(Asked::NotRunning("a stale hub.status"));
     };
     let exchange = async {
         let mut stream = stream;
