@@ -34,10 +34,10 @@ async fn finish(mut t: Transfer) -> Result<Summary, String> {
     panic!("transfer stream ended without Finished");
 }
 
-/// Proves: the observer sees the members online by name and counts a relayed transfer
-/// (brokered once, relayed once, its bytes both ways: more than the file); the metrics
-/// text carries those numbers and never a name; once the hub has stopped the observer
-/// gets no answer (rather than waiting forever).
+// Proves: the observer sees the members online by name and counts a relayed transfer
+// (brokered once, relayed once, its bytes both ways: more than the file); the metrics
+// text carries those numbers and never a name; once the hub has stopped the observer
+// gets no answer (rather than waiting forever).
 both!(
     an_observer_sees_who_is_online_and_a_relayed_transfer,
     || async {
