@@ -330,6 +330,42 @@ fn metrics_add_up_during_a_load_and_carry_no_names() {
     assert_eq!(get(&metrics, "/metrics.json").0, 404);
 }
 
+/// A scrape, or `None` when the connection is closed without an answer.
+fn try_scrape(addr: &str) -> Option<u16> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut all = String::new();
+    s.read_to_string(&mut all).ok()?;
+    all.split(' ').nth(1)?.parse().ok()
+}
+
+/// A client that opens the metrics port and never finishes its request stops nobody;
+/// a crowd of them (more than the hub answers at once) is closed or dropped at the
+/// deadline, and scrapes are answered again.
+#[test]
+fn clients_holding_the_metrics_port_stop_nobody_for_long() {
+    let dir = TempDir::new("observe-held");
+    let hub = start_hub(&dir.join("hub"), &["--metrics", "127.0.0.1:0"]);
+    let metrics = hub.info()["metrics"].as_str().unwrap().to_owned();
+    let mut held = TcpStream::connect(&metrics).unwrap();
+    held.write_all(b"GET /metr").unwrap();
+    assert_eq!(try_scrape(&metrics), Some(200));
+    let crowd: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let mut s = TcpStream::connect(&metrics).unwrap();
+            let _ = s.write_all(b"GET /metr");
+            s
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while try_scrape(&metrics) != Some(200) {
+        assert!(Instant::now() < deadline, "scrapes never answered again");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop((held, crowd));
+}
+
 /// Listening sockets of process `pid` (Linux: /proc), as ports.
 #[cfg(target_os = "linux")]
 fn listening_ports(pid: u32) -> Vec<u16> {
