@@ -6,6 +6,8 @@ use clap::{Args, Parser, Subcommand};
 
 mod admin;
 pub(crate) use admin::{CompletionsArgs, HubBackupArgs, ManArgs, Shell};
+mod observe;
+pub(crate) use observe::HubStatusArgs;
 
 /// Courier: LAN chat and file transfer through a hub on your network.
 ///
@@ -398,6 +400,11 @@ pub(crate) struct HubArgs {
     #[arg(long, value_name = "N", default_value_t = courier_core::limits::GROUPS_CREATED as u32,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) groups_created: u32,
+    /// Serve Prometheus metrics (GET /metrics) on ADDR; with no ADDR, on 127.0.0.1:9977.
+    /// Off unless given. Counts only: never a name or a message.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1,
+          default_missing_value = observe::METRICS_DEFAULT)]
+    pub(crate) metrics: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -427,6 +434,9 @@ pub(crate) enum HubAction {
     /// Copy the hub's identity, password record and database into a new folder while it
     /// runs; a hub started with `--data-dir OUT` is the same hub (there is no restore).
     Backup(HubBackupArgs),
+    /// Whether a hub runs on this folder: its address, uptime, who is online and the
+    /// backlog, asked of the running hub. Exit 0 when one runs, 3 when none does.
+    Status(HubStatusArgs),
 }
 
 #[derive(Debug, Args)]

@@ -39,12 +39,16 @@
 //!       each such batch is answered, in order, by [`Hub::handle_written`];
 //!    4. read [`Hub::poll_timeout`] and arm a timer for it.
 //!
-//! Queries that change nothing: [`Hub::config`], [`Hub::stats`], [`Hub::is_banned`].
+//! Queries that change nothing: [`Hub::config`], [`Hub::stats`], [`Hub::totals`],
+//! [`Hub::online`], [`Hub::is_banned`]. A running hub is looked at from outside its
+//! loop through an [`Observer`] ([`Metrics`], who is [`Online`]).
 //!
 //! # Layout
 //! - `hub.rs`: the [`Hub`] itself, its clock and timer, and the plumbing (send, close).
 //! - `types.rs`: the words of the contract above: [`ConnId`], [`BadInput`],
-//!   [`Transmit`], [`Event`], [`Refused`], [`Stats`].
+//!   [`Transmit`], [`Event`], [`Refused`], [`Stats`], [`Totals`].
+//! - `observe.rs`: looking at a running hub ([`Observer`], [`Metrics`]), and
+//!   `observe/prometheus.rs`: the metrics as Prometheus text.
 //! - `conn.rs`: a connection's life: accept, handshakes, frames by login phase,
 //!   disconnect.
 //! - `login.rs`: the OPAQUE login, guessing budgets and backoff, the welcome.
@@ -77,6 +81,7 @@ mod limit;
 mod login;
 mod mailbox;
 mod members;
+mod observe;
 mod outbox;
 mod owed;
 mod owner;
@@ -101,9 +106,10 @@ use rand::rngs::StdRng;
 
 pub use config::Config;
 pub use home::{Home, generate_password, join_addresses};
+pub use observe::{Commits, Metrics, Observer, Online};
 pub use owner::Dropped;
 pub use serve::{Error, serve};
-pub use types::{BadInput, ConnId, Event, Refused, Stats, Transmit};
+pub use types::{BadInput, ConnId, Event, Refused, Stats, Totals, Transmit};
 
 use self::conn::{Address, Conn, Phase};
 use self::limit::Bucket;
@@ -138,8 +144,8 @@ pub struct Hub {
     /// The global guessing budget: logins answered from addresses without a member take
     /// from it, and give back when the password proves right.
     guesses: Bucket,
-    /// Logins answered that failed, since the hub started.
-    failed_logins: u64,
+    /// Events counted since the hub started.
+    totals: Totals,
     /// The hub has a database: messages for offline contacts are `stored` only once
     /// written ([`Hub::poll_writes`], [`Hub::handle_written`]).
     has_db: bool,
@@ -216,7 +222,7 @@ impl Hub {
                 limits::LOGIN_GUESS_BURST,
                 now,
             ),
-            failed_logins: 0,
+            totals: Totals::default(),
             has_db: false,
             unsaved: Vec::new(),
             saving: VecDeque::new(),
@@ -238,6 +244,11 @@ impl Hub {
         &self.config
     }
 
+    /// What the hub counted since it started.
+    pub fn totals(&self) -> Totals {
+        self.totals
+    }
+
     /// Current counters.
     pub fn stats(&self) -> Stats {
         let (groups, group_entries, group_bytes, group_entries_in_memory) = self.groups.counts();
@@ -254,7 +265,7 @@ impl Hub {
             stored_bytes: self.mailboxes.bytes(),
             transfers: self.broker.len(),
             stored_offers: self.broker.stored_offers(),
-            failed_logins: self.failed_logins,
+            failed_logins: self.totals.login_failures,
             known: self.directory.len(),
             avatar_bytes: self.directory.avatar_bytes(),
         }

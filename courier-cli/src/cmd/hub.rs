@@ -13,8 +13,11 @@ use crate::args::{HubAction, HubArgs, HubDropArgs, HubForgetArgs, HubMembersArgs
 
 mod backup;
 pub(crate) mod config;
+mod endpoint;
 mod groups;
+mod metrics;
 mod notify;
+mod status;
 use crate::output::{date, rfc3339, safe};
 use crate::password;
 
@@ -59,6 +62,7 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
         Some(HubAction::Drop(a)) => return drop_from(a),
         Some(HubAction::Groups(a)) => return groups::run(a),
         Some(HubAction::Backup(a)) => return backup::run(a),
+        Some(HubAction::Status(a)) => return status::run(a).await,
         None => {}
     }
     let dir = data_dir(args.data_dir.as_ref())?;
@@ -83,6 +87,20 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
+    let metrics = match args.metrics {
+        Some(addr) => Some(
+            async_net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot serve metrics on {addr}"))?,
+        ),
+        None => None,
+    };
+    let metrics_addr = metrics.as_ref().map(|l| l.local_addr()).transpose()?;
+    // Open before the hub says it is up: from then on `courier hub status` finds it.
+    let status_endpoint = status::open(&dir)
+        .await
+        .inspect_err(|e| eprintln!("note: `courier hub status` cannot reach this hub: {e:#}"))
+        .ok();
     let addresses: Vec<String> = hub::join_addresses(local)
         .iter()
         .map(ToString::to_string)
@@ -108,7 +126,7 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
     };
     let advertised = advert.as_ref().map(|_| name.clone());
     if args.json {
-        let line = json!({
+        let mut line = json!({
             "type": "hub",
             "listen": local.to_string(),
             "addresses": addresses,
@@ -117,6 +135,9 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
             "generated_password": generated,
             "advertised_as": advertised,
         });
+        if let Some(addr) = metrics_addr {
+            line["metrics"] = json!(addr.to_string());
+        }
         crate::print(&format!("{line}\n"));
     } else {
         crate::print(&format!(
@@ -131,6 +152,9 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
         }
         if let Some(pw) = &generated {
             crate::print(&format!("Generated password (shown once, keep it): {pw}\n"));
+        }
+        if let Some(addr) = metrics_addr {
+            crate::print(&format!("Metrics on http://{addr}/metrics\n"));
         }
     }
     let (stop_tx, stop_rx) = async_channel::bounded::<()>(1);
@@ -162,6 +186,21 @@ pub(crate) async fn run(args: HubArgs) -> Result<ExitCode> {
     config.group_members = args.group_members as usize;
     config.groups_per_member = args.groups_per_member as usize;
     config.groups_created = args.groups_created as usize;
+    let observer = config.observe();
+    // Dropped (stopped) when the hub stops.
+    let _metrics = metrics.map(|l| smol::spawn(metrics::serve(l, observer.clone())));
+    let fixed = status::Fixed {
+        listen: local,
+        addresses,
+        safety_code: code,
+        metrics: metrics_addr,
+        started: courier_core::proto::Timestamp::now(),
+    };
+    // The task stops, and then hub.status goes, when the hub stops.
+    let _status = status_endpoint.map(|(endpoint, listener)| {
+        let task = smol::spawn(status::serve(&endpoint, listener, fixed, observer));
+        (task, endpoint)
+    });
     hub::serve(listener, config, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -202,7 +202,7 @@ impl Hub {
             .get_mut(&conn)
             .is_some_and(|c| c.offers.take(now));
         if !allowed {
-            self.violation(conn, now);
+            self.over_allowance(conn, now);
             return refuse(self, OfferRefusal::RateLimited);
         }
         if addrs.len() > limits::MAX_ADDRS {
@@ -281,6 +281,9 @@ impl Hub {
                 break id;
             }
         };
+        if test.is_none() {
+            self.totals.transfers_brokered += 1;
+        }
         // The recipient must know the sender's card before the offer.
         if self.presence_pending.contains(&client) {
             self.flush_presence(now);
@@ -633,6 +636,7 @@ impl Hub {
                 self.send(conn, ready, now);
                 self.forget(other, now);
                 self.forget(conn, now);
+                self.totals.transfers_relayed += 1;
                 self.transmits
                     .push_back(Transmit::Relay { a: other, b: conn });
             }

@@ -5,6 +5,7 @@ use std::time::Duration;
 #[cfg(feature = "test-util")]
 use super::ConnId;
 use super::db::Db;
+use super::observe::{Inbox, Observer};
 use crate::auth::HubSecret;
 use crate::identity::Identity;
 use crate::limits;
@@ -93,6 +94,8 @@ pub struct Config {
     /// it came from, so tests can check that it only ever sees the peers' TLS records.
     #[cfg(feature = "test-util")]
     pub relay_tap: Option<async_channel::Sender<(ConnId, Vec<u8>)>>,
+    /// Where the serve loop answers its [`Observer`]s ([`Config::observe`]).
+    pub(super) observed: Option<Inbox>,
 }
 
 impl Config {
@@ -134,6 +137,17 @@ impl Config {
             db: None,
             #[cfg(feature = "test-util")]
             relay_tap: None,
+            observed: None,
         }
+    }
+
+    /// A handle to look at the hub this config runs ([`Observer::metrics`],
+    /// [`Observer::online`]), from any task while [`serve`](super::serve) runs. Ask
+    /// before serving; asking again replaces the earlier handle (which then gets no
+    /// answers).
+    pub fn observe(&mut self) -> Observer {
+        let (observer, inbox) = super::observe::pair();
+        self.observed = Some(inbox);
+        observer
     }
 }

@@ -165,6 +165,14 @@ impl Hub {
     /// # Errors
     /// [`Refused`] when over a pre-login connection limit.
     pub fn handle_accept(&mut self, peer: SocketAddr, now: Instant) -> Result<ConnId, Refused> {
+        let admitted = self.let_in(peer, now);
+        if admitted.is_err() {
+            self.totals.connections_refused += 1;
+        }
+        admitted
+    }
+
+    fn let_in(&mut self, peer: SocketAddr, now: Instant) -> Result<ConnId, Refused> {
         let address = self
             .addresses
             .entry(source(peer.ip()))
@@ -309,6 +317,9 @@ impl Hub {
 
     /// The driver could not queue a frame for `conn` because its outbox is full.
     pub fn handle_slow_consumer(&mut self, conn: ConnId, now: Instant) {
+        if self.conns.contains_key(&conn) {
+            self.totals.slow_consumers += 1;
+        }
         self.close(conn, CloseReason::SlowConsumer, now);
     }
 

@@ -81,7 +81,7 @@ impl Hub {
             .get_mut(&conn)
             .is_some_and(|c| c.publish.take(now));
         if !allowed {
-            self.violation(conn, now);
+            self.over_allowance(conn, now);
             let why = "keys are published at most once a second";
             return self.error(conn, ErrorCode::RateLimited, why, now);
         }
@@ -109,7 +109,7 @@ impl Hub {
     pub(super) fn get_keys(&mut self, conn: ConnId, _client: ClientId, id: ClientId, now: Instant) {
         let allowed = self.conns.get_mut(&conn).is_some_and(|c| c.keys.take(now));
         if !allowed || !self.send_paced(conn, Paced::Keys(id), now) {
-            self.violation(conn, now);
+            self.over_allowance(conn, now);
             let why = "keys are asked for at most a few per second: ask again later";
             self.error(conn, ErrorCode::RateLimited, why, now);
         }

@@ -151,7 +151,7 @@ impl Hub {
     /// out, or its connection lost): a failure for the address's backoff and, if a
     /// token is left, for the global budget.
     pub(super) fn guess_failed(&mut self, ip: IpAddr, guess: Guess, now: Instant) {
-        self.failed_logins += 1;
+        self.totals.login_failures += 1;
         if guess == Guess::Free {
             let _ = self.guesses.take(now);
         }
@@ -322,6 +322,7 @@ impl Hub {
         self.hand_over(conn, client, now);
         self.hand_over_offers(conn, client, now);
         self.pay_receipts(conn, client, now);
+        self.totals.logins += 1;
         self.events
             .push_back(Event::LoggedIn { conn, client, name });
     }

@@ -64,7 +64,7 @@ impl Hub {
                     .get_mut(&conn)
                     .is_some_and(|c| c.typing.take(now));
                 if !allowed {
-                    self.violation(conn, now);
+                    self.over_allowance(conn, now);
                 } else {
                     let frame = ServerFrame::Typing { from: client, to };
                     self.notify(client, to, frame, now);
@@ -117,7 +117,7 @@ impl Hub {
                     .get_mut(&conn)
                     .is_some_and(|c| c.avatars.take(now));
                 if !allowed {
-                    self.violation(conn, now);
+                    self.over_allowance(conn, now);
                     let why = "pictures are sent at most a few per second: ask again later";
                     return self.error(conn, ErrorCode::RateLimited, why, now);
                 }
@@ -183,7 +183,7 @@ impl Hub {
     pub(super) fn take_chat_token(&mut self, conn: ConnId, now: Instant) -> bool {
         let allowed = self.conns.get_mut(&conn).is_some_and(|c| c.chat.take(now));
         if !allowed {
-            self.violation(conn, now);
+            self.over_allowance(conn, now);
         }
         allowed
     }
@@ -196,9 +196,16 @@ impl Hub {
             .get_mut(&conn)
             .is_some_and(|c| c.frames.take(now));
         if !allowed {
-            self.violation(conn, now);
+            self.over_allowance(conn, now);
         }
         allowed
+    }
+
+    /// `conn` went over one of its allowances: the frame is refused (counted in
+    /// [`super::Totals::rate_limited`]) and it is a [violation](Hub::violation).
+    pub(super) fn over_allowance(&mut self, conn: ConnId, now: Instant) {
+        self.totals.rate_limited += 1;
+        self.violation(conn, now);
     }
 
     /// `conn` went over a limit or asked for something that makes no sense; past
@@ -225,7 +232,7 @@ impl Hub {
             .get_mut(&conn)
             .is_some_and(|c| c.profile.take(now));
         if !allowed {
-            self.violation(conn, now);
+            self.over_allowance(conn, now);
             let why = "profile updates are limited to one per second";
             return self.error(conn, ErrorCode::RateLimited, why, now);
         }
@@ -290,6 +297,9 @@ impl Hub {
         Some(match route {
             Recipients::NoSuchPeer => Delivery::Rejected(RejectReason::NoSuchPeer),
             Recipients::Online(conns) => {
+                if !id.is_share() {
+                    self.totals.messages_routed += 1;
+                }
                 let frame = Arc::new(ServerFrame::Message(message));
                 for c in conns {
                     self.send(c, frame.clone(), now);
@@ -312,7 +322,12 @@ impl Hub {
             Recipients::Offline(who) => {
                 let young = self.is_new(from, time);
                 match self.mailboxes.store(who, message, young) {
-                    Ok(()) => Delivery::Stored,
+                    Ok(()) => {
+                        if !id.is_share() {
+                            self.totals.messages_stored += 1;
+                        }
+                        Delivery::Stored
+                    }
                     Err(reason) => Delivery::Rejected(reason),
                 }
             }

@@ -62,6 +62,8 @@ pub(super) struct Io {
     pub(super) lines: Lines,
     /// Test hook: a copy of every relayed message.
     pub(super) tap: Option<Tap>,
+    /// Where relayed bytes are counted.
+    pub(super) counted: std::sync::Arc<super::observe::Shared>,
 }
 
 /// The connection under the WebSocket: TLS over TCP, reads drawing on its allowance.
@@ -78,7 +80,12 @@ pub(super) async fn run(
     deadline: Instant,
     io: Io,
 ) {
-    let Io { to_hub, lines, tap } = io;
+    let Io {
+        to_hub,
+        lines,
+        tap,
+        counted,
+    } = io;
     let to_hub = &to_hub;
     // Boxed: the handshake's large state is freed once it is done, instead of sizing the
     // pump future (which lives as long as the connection) for it.
@@ -129,6 +136,7 @@ pub(super) async fn run(
                         &lines.frames,
                         pipe,
                         tap.as_ref().map(|t| (conn, t)),
+                        &counted,
                     )
                     .await;
                 }
@@ -147,6 +155,7 @@ async fn relay(
     frames: &Receiver<Bytes>,
     pipe: Pipe,
     tap: Option<(ConnId, &Tap)>,
+    counted: &super::observe::Shared,
 ) {
     // First what the hub queued before the pipe (the `RelayReady` frame).
     while let Ok(frame) = frames.try_recv() {
@@ -169,6 +178,7 @@ async fn relay(
                     if let Some((conn, tap)) = tap {
                         let _ = tap.try_send((conn, bytes.to_vec()));
                     }
+                    counted.relayed(bytes.len());
                     if pipe.to_partner.send(bytes).await.is_err() {
                         return;
                     }

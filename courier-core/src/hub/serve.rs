@@ -26,6 +26,7 @@ use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use futures_rustls::TlsAcceptor;
 
+use super::observe::{self, Shared};
 use super::outbox::{Bounds, Full, Outboxes};
 use super::pump::{self, FromConn};
 use super::{Config, ConnId, Event, Hub, Transmit, db};
@@ -64,6 +65,7 @@ impl Writer {
         forgets: async_channel::Sender<Vec<ClientId>>,
         owner: async_channel::Sender<db::OwnerRequests>,
         committed: async_channel::Sender<(usize, Result<db::Written, ()>)>,
+        counted: Arc<Shared>,
     ) -> Self {
         use std::sync::mpsc::RecvTimeoutError;
         let (tx, rx) = std::sync::mpsc::channel::<Vec<db::Record>>();
@@ -80,7 +82,10 @@ impl Writer {
                                 batches += 1;
                             }
                             // One transaction, one sync, for all of them.
-                            let result = match db.write(&batch) {
+                            let start = Instant::now();
+                            let written = db.write(&batch);
+                            counted.commit_took(start.elapsed());
+                            let result = match written {
                                 Ok(pages) => Ok(pages),
                                 Err(e) => {
                                     // The senders of its messages hear they were not
@@ -184,7 +189,7 @@ const STALL_CHECK: Duration = Duration::from_secs(1);
 /// ```
 pub async fn serve(
     listener: TcpListener,
-    config: Config,
+    mut config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     let acceptor = TlsAcceptor::from(tls::server_config(&config.identity)?);
@@ -200,6 +205,9 @@ pub async fn serve(
     let tap: Option<pump::Tap> = None;
     let login_deadline = config.login_deadline;
     let database = config.db.clone();
+    let observed = config.observed.take().unwrap_or_else(observe::unobserved);
+    let mut questions = pin!(observed.requests);
+    let started = Instant::now();
     let mut hub = Hub::new(config, Instant::now(), Timestamp::now());
     // A stream that ends (and is then never polled again) when the writer stops.
     let (forgets_tx, forgets) = async_channel::bounded::<Vec<ClientId>>(16);
@@ -243,7 +251,14 @@ pub async fn serve(
             apply(&mut hub, pending, Instant::now());
             let (messages, offers) = messages;
             tracing::info!(members, messages, offers, "read back from the last run");
-            Some(Writer::start(database, forgets_tx, owner_tx, committed_tx))
+            let counted = observed.shared.clone();
+            Some(Writer::start(
+                database,
+                forgets_tx,
+                owner_tx,
+                committed_tx,
+                counted,
+            ))
         }
         None => None,
     };
@@ -286,7 +301,7 @@ pub async fn serve(
                         Ok(conn) => {
                             let lines = outboxes.open(conn);
                             let deadline = now + login_deadline;
-                            let io = pump::Io { to_hub: to_hub.clone(), lines, tap: tap.clone() };
+                            let io = pump::Io { to_hub: to_hub.clone(), lines, tap: tap.clone(), counted: observed.shared.clone() };
                             pumps.push(pump::run(conn, tcp, acceptor.clone(), deadline, io));
                         }
                         Err(e) => tracing::debug!(%peer, "refused: {e}"),
@@ -322,6 +337,7 @@ pub async fn serve(
             (conn, addr, outcome) = reachbacks.select_next_some() => {
                 hub.handle_reachback(conn, addr, outcome, Instant::now());
             }
+            request = questions.select_next_some() => observe::answer(&hub, request, started),
             _ = stall_check.next().fuse() => {
                 let now = Instant::now();
                 for conn in outboxes.stalled(now) {

@@ -46,7 +46,7 @@ impl Hub {
             }
         }
         if refused {
-            self.violation(conn, now);
+            self.over_allowance(conn, now);
         }
     }
 }

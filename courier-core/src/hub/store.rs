@@ -157,6 +157,9 @@ impl Hub {
                         .get(&u.to)
                         .is_some_and(|k| !k.conns.is_empty());
                     self.mailboxes.commit_written(u.to, message, online);
+                    if !id.is_share() {
+                        self.totals.messages_stored += 1;
+                    }
                     arrived.push(u.to);
                     Delivery::Stored
                 } else {

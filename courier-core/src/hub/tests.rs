@@ -180,4 +180,5 @@ mod remember;
 mod shares;
 mod storing;
 mod storms;
+mod totals;
 mod transfers;

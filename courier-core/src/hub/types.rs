@@ -139,7 +139,7 @@ pub struct Stats {
     /// Of those, file offers stored until their recipient answers.
     pub stored_offers: usize,
     /// Logins answered that did not succeed (wrong passwords, abandoned guesses), since
-    /// start.
+    /// start ([`Totals::login_failures`]).
     pub failed_logins: u64,
     /// Contacts remembered, online or not.
     pub known: usize,
@@ -154,4 +154,35 @@ pub struct Stats {
     /// Of those entries, how many are held in memory (with a database, the rest wait on
     /// the disk and are read a page at a time as they are handed over).
     pub group_entries_in_memory: usize,
+}
+
+/// Events the hub counted since it started, each in the one place it happens: plain
+/// additions in the machine, never a name or a message's content. The driver adds what
+/// only it sees ([`Metrics`](super::Metrics)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Totals {
+    /// Direct messages handed to their recipient's live connections (one per message,
+    /// however many connections it went to; room key shares are not counted).
+    pub messages_routed: u64,
+    /// Direct messages stored for an offline recipient (with a database: once written).
+    pub messages_stored: u64,
+    /// Messages taken into a group's log (delivered live or kept for those away).
+    pub group_messages: u64,
+    /// File offers the hub passed on or stored (link tests are not counted).
+    pub transfers_brokered: u64,
+    /// Transfers whose two sides the hub paired for its relay.
+    pub transfers_relayed: u64,
+    /// Logins that succeeded.
+    pub logins: u64,
+    /// Logins answered that did not succeed (wrong passwords, abandoned guesses).
+    pub login_failures: u64,
+    /// Frames refused because their connection was over one of its allowances (chat,
+    /// frames, typing, pictures, profiles, keys, offers, shares).
+    pub rate_limited: u64,
+    /// TCP connections refused at accept ([`Refused`]: too many unfinished logins, or
+    /// connecting too fast).
+    pub connections_refused: u64,
+    /// Connections dropped as too slow to take what was sent to them.
+    pub slow_consumers: u64,
 }

@@ -48,6 +48,10 @@ const KEYS: &[(&str, Kind)] = &[
     ("group-members", Kind::Number(2, None)),
     ("groups-per-member", Kind::Number(1, None)),
     ("groups-created", Kind::Number(1, None)),
+    (
+        "metrics",
+        Kind::Text("an address in quotes, such as \"127.0.0.1:9977\""),
+    ),
 ];
 
 /// The flags that are not options of a running hub, so have no key.

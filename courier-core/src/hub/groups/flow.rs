@@ -214,6 +214,7 @@ impl Hub {
             seq: Some(seq),
         };
         let (seq, everyone) = self.append(group, from, GroupEntry::Message(message), now);
+        self.totals.group_messages += 1;
         // The writer learns its position at once: read marks name positions.
         let placed = ServerFrame::Placed { group, id, seq };
         self.send(conn, Arc::new(placed), now);
