@@ -316,6 +316,11 @@ pub(crate) struct TransferNetArgs {
     /// Do not fall back to the hub's relay.
     #[arg(long)]
     pub(crate) no_relay: bool,
+    /// For tests and benchmarks (docs/TESTING.md): go through the hub's relay at once,
+    /// neither listening nor dialling. It changes only this side's own ways to connect;
+    /// both sides need it for a relayed transfer on one machine.
+    #[arg(long, hide = true, conflicts_with = "no_relay")]
+    pub(crate) relay_only: bool,
 }
 
 impl TransferNetArgs {
@@ -328,6 +333,10 @@ impl TransferNetArgs {
             o.advertise = Some(self.advertise.clone());
         }
         o.relay = !self.no_relay;
+        if self.relay_only {
+            o.listen = None;
+            o.direct_wait = std::time::Duration::ZERO;
+        }
         o
     }
 }

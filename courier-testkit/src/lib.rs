@@ -13,6 +13,8 @@
 //! # Layout
 //!
 //! * [`TempDir`]: a test's own folder, removed when dropped.
+//! * [`bench`]: what the transfer benchmarks share: scratch files, a settled page cache,
+//!   the plain-TCP and tar baselines, a child's CPU time and memory.
 //! * [`json`]: a process's output as text and as JSON lines.
 //! * [`not_run`]: the one way a test says it cannot run on this machine.
 //! * [`process`]: child processes: kill on drop, Ctrl-C, tools on `PATH`, polling.
@@ -26,6 +28,7 @@
 // A test helper fails its test by panicking.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod bench;
 pub mod hub;
 pub mod json;
 #[cfg(target_os = "linux")]

@@ -4,8 +4,10 @@ use std::time::{Duration, Instant};
 
 use super::Progress;
 
-/// Reports go out at most this often, unless forced.
-const EVERY: Duration = Duration::from_millis(100);
+/// Paced reports go out at most this often: a ninth of a second, so that nine paced
+/// reports and the last one (which never waits) fit in any second: a front end is never
+/// asked to draw a transfer more than 10 times a second, however fast it goes.
+const EVERY: Duration = Duration::from_millis(112);
 /// The rate is measured over windows of at least this long.
 const WINDOW: Duration = Duration::from_millis(500);
 
@@ -28,6 +30,8 @@ pub(crate) struct Meter {
     last_report: Instant,
     window: (Instant, u64),
     rate: f64,
+    /// Everything done was reported: nothing is left to say.
+    told_complete: bool,
 }
 
 impl Meter {
@@ -39,6 +43,7 @@ impl Meter {
             last_report: now,
             window: (now, already),
             rate: 0.0,
+            told_complete: false,
         }
     }
 
@@ -47,16 +52,25 @@ impl Meter {
         self.bytes = self.bytes.saturating_add(n);
     }
 
-    /// A report, at most every 100 ms unless `force`.
+    /// A report, paced: at most one every [`EVERY`], except that the one where every
+    /// byte is done goes out at once (the bar reaches 100% when the last byte does, not
+    /// after verifying and syncing), and so does a forced one. Once everything done was
+    /// reported, there is nothing more to report, forced or not.
     pub(crate) fn report(
         &mut self,
         file: Option<FileAt>,
         force: bool,
         now: Instant,
     ) -> Option<Progress> {
-        if !force && now.saturating_duration_since(self.last_report) < EVERY {
+        let complete = self.bytes >= self.total;
+        if complete && self.told_complete {
             return None;
         }
+        let due = now.saturating_duration_since(self.last_report) >= EVERY;
+        if !(force || complete || due) {
+            return None;
+        }
+        self.told_complete = complete;
         self.last_report = now;
         let dt = now.saturating_duration_since(self.window.0);
         if dt >= WINDOW {
@@ -134,6 +148,39 @@ mod tests {
             .report(None, true, t0 + Duration::from_millis(200))
             .unwrap();
         assert_eq!((p.rate, p.eta), (0.0, None));
+    }
+
+    /// Issue 25: bytes pour in (10 GB/s in 256 KiB pieces over 5 simulated seconds), a
+    /// report is asked for after every piece: no second holds more than 10 reports, the
+    /// last byte's report (100%) comes at once, and nothing follows it, forced or not.
+    #[test]
+    fn reports_are_paced_to_ten_a_second_and_the_last_byte_is_reported_at_once() {
+        let t0 = Instant::now();
+        let piece = 256 << 10;
+        let total = 200_000 * piece + 123; // not a whole number of pieces
+        let mut m = Meter::new(total, 0, t0);
+        let mut at = Vec::new();
+        let (mut done, mut t) = (0, t0);
+        while done < total {
+            let n = piece.min(total - done);
+            done += n;
+            m.add(n);
+            t += Duration::from_micros(26); // 256 KiB at 10 GB/s
+            if let Some(p) = m.report(None, false, t) {
+                at.push((t, p.bytes));
+            }
+        }
+        let last = at.last().copied().unwrap();
+        assert_eq!(last, (t, total), "the last byte is reported when it comes");
+        assert_eq!(m.report(None, true, t + EVERY), None, "nothing after 100%");
+        for (i, &(start, _)) in at.iter().enumerate() {
+            let within = at[i..]
+                .iter()
+                .take_while(|(u, _)| *u < start + Duration::from_secs(1))
+                .count();
+            assert!(within <= 10, "{within} reports in the second from {i}");
+        }
+        assert!(at.len() >= 5 * 8, "paced, not starved: {}", at.len());
     }
 
     #[test]

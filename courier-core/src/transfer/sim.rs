@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 use super::receiver::{Expected, Job, Named, Receiver, Verdict};
 use super::sender::{Outgoing, Sender};
 use super::wire::{self, Control, Incoming};
-use super::{Error, Tally};
+use super::{Error, Tally, Update};
 use crate::limits;
 use crate::proto::ClientId;
+
+mod paced;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 /// Synthetic time per step.
@@ -45,6 +47,11 @@ struct Pair {
     cut: bool,
     sender_outcome: Option<Result<Tally, Error>>,
     receiver_outcome: Option<Result<Tally, Error>>,
+    /// Synthetic time per step (one chunk of the file per step).
+    step: Duration,
+    /// Every update each side gave, with its time.
+    sender_updates: Vec<(Instant, Update)>,
+    receiver_updates: Vec<(Instant, Update)>,
 }
 
 impl Pair {
@@ -88,6 +95,9 @@ impl Pair {
             cut: false,
             sender_outcome: None,
             receiver_outcome: None,
+            step: STEP,
+            sender_updates: Vec::new(),
+            receiver_updates: Vec::new(),
         }
     }
 
@@ -182,12 +192,16 @@ impl Pair {
                 other => unreachable!("the receiver sent {other:?}"),
             }
         }
-        self.now += STEP;
+        self.now += self.step;
         self.sender.handle_timeout(self.now);
         self.receiver.handle_timeout(self.now);
         self.disk(self.now);
-        while self.sender.poll_update().is_some() {}
-        while self.receiver.poll_update().is_some() {}
+        while let Some(u) = self.sender.poll_update() {
+            self.sender_updates.push((self.now, u));
+        }
+        while let Some(u) = self.receiver.poll_update() {
+            self.receiver_updates.push((self.now, u));
+        }
         if let Some(o) = self.sender.poll_outcome() {
             self.sender_outcome = Some(o);
         }

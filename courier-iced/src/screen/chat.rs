@@ -695,7 +695,7 @@ impl Chat {
         let cx = transfers::Context {
             handle: self.handle.as_ref(),
             me: self.people.me,
-            downloads: &settings.downloads(),
+            settings,
         };
         match self.transfers.update(message, cx) {
             transfers::Action::None => Action::None,

@@ -174,8 +174,10 @@ pub struct Context<'a> {
     pub handle: Option<&'a Handle>,
     /// Our id.
     pub me: ClientId,
-    /// Where received files go.
-    pub downloads: &'a std::path::Path,
+    /// The settings: where received files go. Asked only when a transfer needs the
+    /// folder (the default one is read from the user's XDG configuration: a file read,
+    /// which must not happen for every progress update).
+    pub settings: &'a crate::settings::Settings,
 }
 
 impl Transfers {
@@ -416,7 +418,7 @@ impl Transfers {
             card.offer = Some(offer);
             return Action::Notice("Not connected to the hub; try again when it is back.".into());
         };
-        let dir = cx.downloads.to_owned();
+        let dir = cx.settings.downloads();
         card.saved_in = Some(dir.clone());
         card.state = FileState::Connecting;
         let stream = transfer::receive(handle, offer, None, dir, transfer::Options::default());
@@ -479,7 +481,7 @@ impl Transfers {
                             card.saved_in = first
                                 .parent()
                                 .map(|p| p.to_owned())
-                                .or_else(|| Some(cx.downloads.to_owned()));
+                                .or_else(|| Some(cx.settings.downloads()));
                         }
                         card.saved_note = (card.saved_in.as_deref())
                             .filter(|_| !card.outgoing)
