@@ -51,8 +51,13 @@ const MSG_BYTES: usize = 100;
 const ENVELOPE_BYTES: usize = 100;
 const WINDOW: usize = 32;
 
+#[path = "routing/latency.rs"]
+mod latency;
 #[path = "routing/sealed.rs"]
 mod sealed;
+#[cfg(feature = "stage-trace")]
+#[path = "routing/stages.rs"]
+mod stages;
 
 thread_local! {
     /// When set, the body of every message the courier clients send (the `sealed`
@@ -109,7 +114,7 @@ fn main() {
         group(secs, fd_limit);
     }
     if want("latency") {
-        latency(secs, fd_limit);
+        latency::section(secs, fd_limit);
     }
     if want("login") {
         login();
@@ -327,33 +332,9 @@ async fn fanout(addr: &str, n: usize, senders: usize, secs: f64, group: bool) ->
         })
         .detach();
     }
-    let run = drive(None, secs, &[], (&measuring, &since, t0), &stop);
+    let run = drive(None, secs, &[], (&measuring, &since, t0), &stop, &|| true);
     ex.run(run).await;
     received.get() as f64 / secs
-}
-
-fn latency(secs: f64, fd_limit: usize) {
-    println!("\n## Latency at a fixed offered load of 10 000 msg/s, 1000 clients");
-    if 2064 > fd_limit {
-        println!("skipped: raise `ulimit -n`");
-    } else {
-        let (p50, p99, got) = run_with_child("hub", |addr| async move {
-            courier_latency(&addr, 1000, 10_000, secs).await
-        });
-        let (t50, t99, tgot) = run_with_child("tcp", |addr| async move {
-            tcp_latency(&addr, 1000, 10_000, secs).await
-        });
-        println!(
-            "courier:   p50 {:.3} ms   p99 {:.3} ms   ({got} samples)",
-            ms(p50),
-            ms(p99)
-        );
-        println!(
-            "tcp-relay: p50 {:.3} ms   p99 {:.3} ms   ({tgot} samples)",
-            ms(t50),
-            ms(t99)
-        );
-    }
 }
 
 fn login() {
@@ -450,7 +431,12 @@ impl Drop for ChildServer {
 }
 
 fn spawn_child(role: &str) -> ChildServer {
-    let mut child = Command::new(std::env::current_exe().unwrap())
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    #[cfg(feature = "stage-trace")]
+    if let Some(f) = stages::file() {
+        command.env("COURIER_BENCH_STAGES_FILE", f);
+    }
+    let mut child = command
         .env("COURIER_BENCH_ROLE", role)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -468,6 +454,7 @@ fn spawn_child(role: &str) -> ChildServer {
 
 fn run_with_child<T, F: Future<Output = T>>(role: &str, f: impl FnOnce(String) -> F) -> T {
     let server = spawn_child(role);
+    latency::SERVER_PID.set(server.child.id());
     let ex = LocalExecutor::new();
     futures_lite::future::block_on(ex.run(f(server.addr.clone())))
 }
@@ -475,6 +462,8 @@ fn run_with_child<T, F: Future<Output = T>>(role: &str, f: impl FnOnce(String) -
 // ---------- child processes ----------
 
 fn child_hub(advertise: bool) {
+    #[cfg(feature = "stage-trace")]
+    stages::start_dumping();
     smol::block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -588,14 +577,17 @@ fn child_tcp_relay() {
     }));
 }
 
-/// Warm-up for half a second, then `secs` of measurement. With a `rate`, ticks the
-/// senders round-robin every millisecond to offer exactly that load.
+/// Warm-up for a second, then `secs` of measurement. With a `rate`, ticks the senders
+/// round-robin every millisecond to offer exactly that load; after the window the senders
+/// stop and the receivers go on for up to [`latency::DRAIN`], until `settled` (every
+/// message sent in the window arrived).
 async fn drive(
     rate: Option<u32>,
     secs: f64,
     ticks: &[async_channel::Sender<()>],
     (measuring, since, t0): (&Cell<bool>, &Cell<Duration>, Instant),
     stop: &Cell<bool>,
+    settled: &dyn Fn() -> bool,
 ) {
     // Latency counts only messages sent after the warm-up (backlogs from the login phase
     // must not count), so the warm-up also drains them.
@@ -610,6 +602,7 @@ async fn drive(
             if !measuring.get() && begin.elapsed() > warm_up {
                 since.set(t0.elapsed());
                 measuring.set(true);
+                latency::window_starts();
             }
             for _ in 0..per_tick {
                 let _ = ticks[k % ticks.len()].try_send(());
@@ -617,6 +610,12 @@ async fn drive(
             }
             at += Duration::from_millis(1);
             async_io::Timer::at(at).await;
+        }
+        latency::window_ends();
+        stop.set(true);
+        let drained = Instant::now() + latency::DRAIN;
+        while !settled() && Instant::now() < drained {
+            async_io::Timer::after(Duration::from_millis(1)).await;
         }
     } else {
         async_io::Timer::after(warm_up).await;
@@ -719,7 +718,12 @@ async fn courier_clients(addr: &str, n: usize) -> Vec<Courier> {
 }
 
 /// Runs paired clients; `pace` (if any) gives each sender its own tick channel.
-async fn courier_run(addr: &str, n: usize, secs: f64, rate: Option<u32>) -> (f64, Vec<Duration>) {
+async fn courier_run(
+    addr: &str,
+    n: usize,
+    secs: f64,
+    rate: Option<u32>,
+) -> (f64, latency::Sampled) {
     let t0 = Instant::now();
     let clients = courier_clients(addr, n).await;
     let ids: Vec<ClientId> = clients.iter().map(|c| c.id).collect();
@@ -728,6 +732,7 @@ async fn courier_run(addr: &str, n: usize, secs: f64, rate: Option<u32>) -> (f64
     let since = Rc::new(Cell::new(Duration::MAX));
     let latencies = Rc::new(RefCell::new(Vec::new()));
     let stop = Rc::new(Cell::new(false));
+    let sent = Rc::new(Cell::new(0u64));
     let ex = LocalExecutor::new();
     let mut ticks = Vec::new();
     for (i, c) in clients.into_iter().enumerate() {
@@ -736,6 +741,7 @@ async fn courier_run(addr: &str, n: usize, secs: f64, rate: Option<u32>) -> (f64
         let (tick_tx, tick_rx) = async_channel::unbounded::<()>();
         ticks.push(tick_tx);
         let (mut sink, mut stream) = c.ws.split();
+        let (window, sent_in_window) = (measuring.clone(), sent.clone());
         let (received, measuring, latencies, stop, since) = (
             received.clone(),
             measuring.clone(),
@@ -753,6 +759,8 @@ async fn courier_run(addr: &str, n: usize, secs: f64, rate: Option<u32>) -> (f64
                             && sent >= since.get()
                         {
                             latencies.borrow_mut().push(l);
+                            #[cfg(feature = "stage-trace")]
+                            stages::received(&m.from, m.id);
                         }
                     }
                     Ok(ServerFrame::Receipt { .. }) => {
@@ -764,6 +772,8 @@ async fn courier_run(addr: &str, n: usize, secs: f64, rate: Option<u32>) -> (f64
         })
         .detach();
         let paced = rate.is_some();
+        #[cfg(feature = "stage-trace")]
+        let me = ids[i];
         ex.spawn(async move {
             let mut next = 0u64;
             while !stop.get() {
@@ -782,11 +792,16 @@ async fn courier_run(addr: &str, n: usize, secs: f64, rate: Option<u32>) -> (f64
                 }
                 for _ in 0..batch {
                     next += 1;
+                    #[cfg(feature = "stage-trace")]
+                    stages::sent(&me, MsgId(next));
                     let f = ClientFrame::Send {
                         id: MsgId(next),
                         to: Target::Client(partner),
                         sealed: proto::Sealed::from(payload(t0)),
                     };
+                    if window.get() {
+                        sent_in_window.set(sent_in_window.get() + 1);
+                    }
                     if sink
                         .feed(WsMessage::Binary(proto::encode(&f).into()))
                         .await
@@ -802,25 +817,27 @@ async fn courier_run(addr: &str, n: usize, secs: f64, rate: Option<u32>) -> (f64
         })
         .detach();
     }
-    let run = drive(rate, secs, &ticks, (&measuring, &since, t0), &stop);
+    let settled = || latencies.borrow().len() as u64 >= sent.get();
+    let run = drive(
+        rate,
+        secs,
+        &ticks,
+        (&measuring, &since, t0),
+        &stop,
+        &settled,
+    );
     ex.run(run).await;
     let rate_measured = received.get() as f64 / secs;
-    let lat = latencies.borrow().clone();
-    (rate_measured, lat)
+    let sampled = latency::Sampled {
+        latencies: latencies.borrow().clone(),
+        sent: sent.get(),
+        cpu: latency::last_window(),
+    };
+    (rate_measured, sampled)
 }
 
 async fn courier_throughput(addr: &str, n: usize, secs: f64) -> f64 {
     courier_run(addr, n, secs, None).await.0
-}
-
-async fn courier_latency(
-    addr: &str,
-    n: usize,
-    rate: u32,
-    secs: f64,
-) -> (Duration, Duration, usize) {
-    let (_, lat) = courier_run(addr, n, secs, Some(rate)).await;
-    (pct(&lat, 50.0), pct(&lat, 99.0), lat.len())
 }
 
 async fn login_times(addr: &str, n: usize) -> (Vec<Duration>, Vec<Duration>) {
@@ -878,7 +895,7 @@ fn idle_rss(n: usize) -> (u64, u64) {
 
 // ---------- tcp baseline clients ----------
 
-async fn tcp_run(addr: &str, n: usize, secs: f64, rate: Option<u32>) -> (f64, Vec<Duration>) {
+async fn tcp_run(addr: &str, n: usize, secs: f64, rate: Option<u32>) -> (f64, latency::Sampled) {
     let t0 = Instant::now();
     let mut conns = Vec::new();
     for _ in 0..n {
@@ -895,6 +912,7 @@ async fn tcp_run(addr: &str, n: usize, secs: f64, rate: Option<u32>) -> (f64, Ve
     let since = Rc::new(Cell::new(Duration::MAX));
     let latencies = Rc::new(RefCell::new(Vec::new()));
     let stop = Rc::new(Cell::new(false));
+    let sent = Rc::new(Cell::new(0u64));
     let ex = LocalExecutor::new();
     let mut ticks = Vec::new();
     for (i, (tcp, _)) in conns.into_iter().enumerate() {
@@ -902,6 +920,7 @@ async fn tcp_run(addr: &str, n: usize, secs: f64, rate: Option<u32>) -> (f64, Ve
         let (permits_tx, permits_rx) = async_channel::bounded::<()>(WINDOW);
         let (tick_tx, tick_rx) = async_channel::unbounded::<()>();
         ticks.push(tick_tx);
+        let (window, sent_in_window) = (measuring.clone(), sent.clone());
         let (received, measuring, latencies, stop, since) = (
             received.clone(),
             measuring.clone(),
@@ -958,6 +977,9 @@ async fn tcp_run(addr: &str, n: usize, secs: f64, rate: Option<u32>) -> (f64, Ve
                 for _ in 0..batch {
                     next += 1;
                     let text = payload(t0);
+                    if window.get() {
+                        sent_in_window.set(sent_in_window.get() + 1);
+                    }
                     let mut m = Vec::with_capacity(16 + text.len());
                     m.extend_from_slice(&(text.len() as u32).to_le_bytes());
                     m.extend_from_slice(&partner.to_le_bytes());
@@ -974,17 +996,24 @@ async fn tcp_run(addr: &str, n: usize, secs: f64, rate: Option<u32>) -> (f64, Ve
         })
         .detach();
     }
-    let run = drive(rate, secs, &ticks, (&measuring, &since, t0), &stop);
+    let settled = || latencies.borrow().len() as u64 >= sent.get();
+    let run = drive(
+        rate,
+        secs,
+        &ticks,
+        (&measuring, &since, t0),
+        &stop,
+        &settled,
+    );
     ex.run(run).await;
-    let lat = latencies.borrow().clone();
-    (received.get() as f64 / secs, lat)
+    let sampled = latency::Sampled {
+        latencies: latencies.borrow().clone(),
+        sent: sent.get(),
+        cpu: latency::last_window(),
+    };
+    (received.get() as f64 / secs, sampled)
 }
 
 async fn tcp_throughput(addr: &str, n: usize, secs: f64) -> f64 {
     tcp_run(addr, n, secs, None).await.0
-}
-
-async fn tcp_latency(addr: &str, n: usize, rate: u32, secs: f64) -> (Duration, Duration, usize) {
-    let (_, lat) = tcp_run(addr, n, secs, Some(rate)).await;
-    (pct(&lat, 50.0), pct(&lat, 99.0), lat.len())
 }

@@ -403,7 +403,15 @@ fn handle(hub: &mut Hub, outboxes: &mut Outboxes, msg: FromConn, now: Instant) {
             outboxes.allow(conn, allowance);
             hub.handle_connect(conn, client, channel, now);
         }
-        FromConn::Frame { conn, frame } => hub.handle_frame(conn, frame, now),
+        FromConn::Frame { conn, frame } => {
+            #[cfg(feature = "stage-trace")]
+            if let crate::proto::ClientFrame::Send { id, .. } = &frame
+                && let Some(from) = hub.client_of(conn)
+            {
+                super::stages::stamp(&from, *id, super::stages::Stage::Handled);
+            }
+            hub.handle_frame(conn, frame, now);
+        }
         FromConn::Bad { conn, input } => hub.handle_bad_input(conn, input, now),
         FromConn::Gone { conn } => hub.handle_disconnect(conn, now),
         FromConn::Drained { conn } => hub.handle_drained(conn, now),
@@ -425,6 +433,8 @@ fn flush(hub: &mut Hub, outboxes: &mut Outboxes, reachbacks: &mut Vec<(ConnId, S
         while let Some(t) = hub.poll_transmit() {
             match t {
                 Transmit::Frame { conn, frame } => {
+                    #[cfg(feature = "stage-trace")]
+                    super::stages::stamp_frame(&frame, super::stages::Stage::Queued);
                     let bytes = match &encoded {
                         Some((f, b)) if Arc::ptr_eq(f, &frame) => b.clone(),
                         _ => {
