@@ -39,6 +39,7 @@ pub(crate) fn file() -> Option<&'static PathBuf> {
 /// In the hub child: a thread that appends the hub's stamps to [`file`].
 pub(crate) fn start_dumping() {
     let Some(path) = file() else { return };
+    stages::enable();
     std::thread::spawn(move || {
         let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
         loop {

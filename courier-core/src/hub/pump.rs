@@ -295,7 +295,7 @@ async fn write_loop(
             count += 1;
             bytes += frame.len();
             #[cfg(feature = "stage-trace")]
-            {
+            if super::stages::on() {
                 super::stages::stamp_bytes(&frame, super::stages::Stage::Taken);
                 fed.push(frame.clone());
             }

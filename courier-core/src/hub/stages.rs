@@ -9,6 +9,7 @@
 //! [`MsgId`]: crate::proto::MsgId
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::proto::{ClientId, MsgId, ServerFrame};
@@ -42,6 +43,18 @@ pub struct Stamp {
 }
 
 static STAMPS: Mutex<Vec<Stamp>> = Mutex::new(Vec::new());
+static ON: AtomicBool = AtomicBool::new(false);
+
+/// Starts stamping (until then the hooks return at once: a build with the feature that
+/// is not tracing pays one load per hook).
+pub fn enable() {
+    ON.store(true, Ordering::Relaxed);
+}
+
+/// Whether stamps are being made.
+pub(super) fn on() -> bool {
+    ON.load(Ordering::Relaxed)
+}
 
 /// Takes every stamp made since the last call.
 pub fn take() -> Vec<Stamp> {
@@ -67,6 +80,9 @@ pub fn now_ns() -> u64 {
 
 /// Stamps message `id` from `from` at `stage`, now.
 pub(super) fn stamp(from: &ClientId, id: MsgId, stage: Stage) {
+    if !on() {
+        return;
+    }
     let s = Stamp {
         from: key(from),
         id: id.0,
@@ -88,6 +104,9 @@ pub(super) fn stamp_frame(frame: &ServerFrame, stage: Stage) {
 /// Stamps the encoded `frame` at `stage` if it is a message (decoding it: only the
 /// writer, which holds bytes, needs this).
 pub(super) fn stamp_bytes(frame: &[u8], stage: Stage) {
+    if !on() {
+        return;
+    }
     if let Ok(f) = crate::proto::decode_server(frame) {
         stamp_frame(&f, stage);
     }
