@@ -174,8 +174,11 @@ pub(crate) fn section(fd_limit: usize) {
                         }
                         session::Update::Disconnected { reason, retry_in } => {
                             let mut s = seen.borrow_mut();
-                            if let session::Error::Closed { code, .. } = &*reason
+                            // The code is shared with other policy closes (1008): the
+                            // reason's text tells them apart.
+                            if let session::Error::Closed { code, reason } = &*reason
                                 && *code == CloseReason::SlowConsumer.code()
+                                && reason == CloseReason::SlowConsumer.text()
                             {
                                 s.slow += 1;
                             }
