@@ -804,8 +804,6 @@ async fn courier_run(
                 }
                 for _ in 0..batch {
                     next += 1;
-                    #[cfg(feature = "stage-trace")]
-                    stages::sent(&me, MsgId(next));
                     let f = ClientFrame::Send {
                         id: MsgId(next),
                         to: Target::Client(partner),
@@ -813,6 +811,8 @@ async fn courier_run(
                     };
                     if window.get() {
                         sent_in_window.set(sent_in_window.get() + 1);
+                        #[cfg(feature = "stage-trace")]
+                        stages::sent(&me, MsgId(next));
                     }
                     if sink
                         .feed(WsMessage::Binary(proto::encode(&f).into()))

@@ -52,7 +52,7 @@ pub(crate) fn start_dumping() {
     });
 }
 
-/// A message left the bench.
+/// A message of the window left the bench.
 pub(crate) fn sent(from: &ClientId, id: MsgId) {
     if file().is_none() {
         return;
@@ -103,10 +103,16 @@ pub(crate) fn report() {
         }
     }
     let mut rows: Vec<[u64; 6]> = Vec::new();
+    // Messages of the window that never arrived, by the last stage the hub stamped.
+    let mut lost = [0usize; 6];
     ENDS.with(|e| {
         for (key, (sent, got)) in e.borrow_mut().drain() {
-            let Some(h) = hub.get(&key) else { continue };
-            if got == 0 || h.contains(&0) {
+            let h = hub.get(&key).copied().unwrap_or([0; 5]);
+            if got == 0 {
+                lost[h.iter().take_while(|t| **t != 0).count()] += 1;
+                continue;
+            }
+            if h.contains(&0) {
                 continue;
             }
             let points = [sent, h[0], h[1], h[2], h[3], h[4], got];
@@ -121,6 +127,11 @@ pub(crate) fn report() {
         "stages of {} messages (µs; wall clocks of two processes, so the first and last \
          segments carry any skew):",
         rows.len()
+    );
+    println!(
+        "not arrived, by the hub's last stage: never read {}, read {}, taken by the loop {}, \
+         queued {}, taken by the writer {}, flushed {}",
+        lost[0], lost[1], lost[2], lost[3], lost[4], lost[5]
     );
     if rows.is_empty() {
         return;
