@@ -92,6 +92,8 @@ mod reachback;
 mod route;
 mod serve;
 mod shares;
+#[cfg(feature = "stage-trace")]
+pub mod stages;
 mod store;
 mod types;
 

@@ -100,6 +100,12 @@ pub(super) async fn run(
         if to_hub.send(connected).await.is_ok() {
             let (mut sink, mut stream) = ws.split();
             let end = {
+                #[cfg(feature = "stage-trace")]
+                let reader = async {
+                    read_loop(conn, accepted.client, &mut stream, to_hub).await;
+                    End::Gone
+                };
+                #[cfg(not(feature = "stage-trace"))]
                 let reader = async {
                     read_loop(conn, &mut stream, to_hub).await;
                     End::Gone
@@ -228,7 +234,12 @@ async fn goodbye(
     Ok(())
 }
 
-async fn read_loop(conn: ConnId, stream: &mut HubSource, to_hub: &Sender<FromConn>) {
+async fn read_loop(
+    conn: ConnId,
+    #[cfg(feature = "stage-trace")] client: ClientId,
+    stream: &mut HubSource,
+    to_hub: &Sender<FromConn>,
+) {
     let mut pings = (Instant::now(), 0u32);
     while let Some(msg) = stream.next().await {
         let bad = match msg {
@@ -246,6 +257,10 @@ async fn read_loop(conn: ConnId, stream: &mut HubSource, to_hub: &Sender<FromCon
             }
             Ok(WsMessage::Binary(bytes)) => match proto::decode_client(&bytes) {
                 Ok(frame) => {
+                    #[cfg(feature = "stage-trace")]
+                    if let ClientFrame::Send { id, .. } = &frame {
+                        super::stages::stamp(&client, *id, super::stages::Stage::Read);
+                    }
                     if to_hub.send(FromConn::Frame { conn, frame }).await.is_err() {
                         return;
                     }
@@ -284,9 +299,16 @@ async fn write_loop(
         // Feed everything already queued, then flush once: fewer TLS records and syscalls.
         let (mut count, mut bytes) = (0, 0);
         let mut next = Some(first);
+        #[cfg(feature = "stage-trace")]
+        let mut fed = Vec::new();
         while let Some(frame) = next.take() {
             count += 1;
             bytes += frame.len();
+            #[cfg(feature = "stage-trace")]
+            if super::stages::on() {
+                super::stages::stamp_bytes(&frame, super::stages::Stage::Taken);
+                fed.push(frame.clone());
+            }
             if sink.feed(WsMessage::Binary(frame)).await.is_err() {
                 return;
             }
@@ -294,6 +316,10 @@ async fn write_loop(
         }
         if sink.flush().await.is_err() {
             return;
+        }
+        #[cfg(feature = "stage-trace")]
+        for frame in fed {
+            super::stages::stamp_bytes(&frame, super::stages::Stage::Flushed);
         }
         if drain.written(count, bytes) && to_hub.send(FromConn::Drained { conn }).await.is_err() {
             return;

@@ -271,6 +271,7 @@ pub async fn serve(
     let mut stall_check = async_io::Timer::interval(STALL_CHECK);
     let mut asked = Vec::new();
     let mut reachbacks = FuturesUnordered::new();
+    let mut pumps_due = false;
 
     loop {
         // Re-armed only when the hub's next deadline moves earlier: an early wake-up just
@@ -293,6 +294,7 @@ pub async fn serve(
                         Err(_) => break,
                     }
                 }
+                pumps_due = true;
             }
             accepted = listener.accept().fuse() => match accepted {
                 Ok((tcp, peer)) => {
@@ -352,6 +354,12 @@ pub async fn serve(
         if let Some(writer) = &writer {
             writer.keep(&mut hub);
         }
+        if std::mem::take(&mut pumps_due) {
+            // The writers of what this batch queued run before the next batch is taken
+            // (input comes first in the select): after a stall, a backlog of input must
+            // not keep frames from their sockets for more than one batch.
+            run_pumps(&mut pumps).await;
+        }
     }
 
     hub.shutdown(Instant::now());
@@ -367,6 +375,16 @@ pub async fn serve(
     })
     .await;
     Ok(())
+}
+
+/// Polls every pump that is ready once (their writers send what was queued, their
+/// readers take what arrived), without waiting for any.
+async fn run_pumps<F: Future<Output = ()>>(pumps: &mut FuturesUnordered<F>) {
+    futures::future::poll_fn(|cx| {
+        while let std::task::Poll::Ready(Some(())) = pumps.poll_next_unpin(cx) {}
+        std::task::Poll::Ready(())
+    })
+    .await;
 }
 
 /// Carries out the owner's bans, unbans and drops.
@@ -419,7 +437,15 @@ fn handle(hub: &mut Hub, outboxes: &mut Outboxes, msg: FromConn, now: Instant) {
             outboxes.allow(conn, allowance);
             hub.handle_connect(conn, client, channel, now);
         }
-        FromConn::Frame { conn, frame } => hub.handle_frame(conn, frame, now),
+        FromConn::Frame { conn, frame } => {
+            #[cfg(feature = "stage-trace")]
+            if let crate::proto::ClientFrame::Send { id, .. } = &frame
+                && let Some(from) = hub.client_of(conn)
+            {
+                super::stages::stamp(&from, *id, super::stages::Stage::Handled);
+            }
+            hub.handle_frame(conn, frame, now);
+        }
         FromConn::Bad { conn, input } => hub.handle_bad_input(conn, input, now),
         FromConn::Gone { conn } => hub.handle_disconnect(conn, now),
         FromConn::Drained { conn } => hub.handle_drained(conn, now),
@@ -441,6 +467,8 @@ fn flush(hub: &mut Hub, outboxes: &mut Outboxes, reachbacks: &mut Vec<(ConnId, S
         while let Some(t) = hub.poll_transmit() {
             match t {
                 Transmit::Frame { conn, frame } => {
+                    #[cfg(feature = "stage-trace")]
+                    super::stages::stamp_frame(&frame, super::stages::Stage::Queued);
                     let bytes = match &encoded {
                         Some((f, b)) if Arc::ptr_eq(f, &frame) => b.clone(),
                         _ => {

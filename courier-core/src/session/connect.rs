@@ -354,6 +354,25 @@ mod tests {
         }
     }
 
+    /// After a hub restart every client draws its first retry from the same backoff:
+    /// the draws must spread over the whole ±25 % band (not bunch at one instant), so
+    /// that the hub sees the reconnects arrive over a quarter of a second and more.
+    #[test]
+    fn many_clients_spread_their_retries_over_the_jitter_band() {
+        let base = limits::RECONNECT_MIN;
+        let draws: Vec<Duration> = (0..2000).map(|_| jitter(base)).collect();
+        let (lo, hi) = (base.mul_f64(0.75), base.mul_f64(1.25));
+        assert!(draws.iter().all(|d| *d >= lo && *d <= hi), "bounded");
+        // Ten slices of the band: each holds some of the 2000 draws (about 200 each);
+        // none holds most of them.
+        let mut slices = [0usize; 10];
+        for d in &draws {
+            let at = (d.saturating_sub(lo).as_secs_f64() / (hi - lo).as_secs_f64() * 10.0) as usize;
+            slices[at.min(9)] += 1;
+        }
+        assert!(slices.iter().all(|n| *n >= 100 && *n <= 400), "{slices:?}");
+    }
+
     fn assert_send<T: Send + 'static>(_: &T) {}
 
     /// The drivers' futures and streams can move between threads (GUI executors need it).
