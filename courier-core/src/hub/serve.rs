@@ -271,7 +271,6 @@ pub async fn serve(
     let mut stall_check = async_io::Timer::interval(STALL_CHECK);
     let mut asked = Vec::new();
     let mut reachbacks = FuturesUnordered::new();
-    let mut pumps_due = false;
 
     loop {
         // Re-armed only when the hub's next deadline moves earlier: an early wake-up just
@@ -294,7 +293,6 @@ pub async fn serve(
                         Err(_) => break,
                     }
                 }
-                pumps_due = true;
             }
             accepted = listener.accept().fuse() => match accepted {
                 Ok((tcp, peer)) => {
@@ -354,12 +352,6 @@ pub async fn serve(
         if let Some(writer) = &writer {
             writer.keep(&mut hub);
         }
-        if std::mem::take(&mut pumps_due) {
-            // The writers of what this batch queued run before the next batch is taken
-            // (input comes first in the select): after a stall, a backlog of input must
-            // not keep frames from their sockets for more than one batch.
-            run_pumps(&mut pumps).await;
-        }
     }
 
     hub.shutdown(Instant::now());
@@ -375,16 +367,6 @@ pub async fn serve(
     })
     .await;
     Ok(())
-}
-
-/// Polls every pump that is ready once (their writers send what was queued, their
-/// readers take what arrived), without waiting for any.
-async fn run_pumps<F: Future<Output = ()>>(pumps: &mut FuturesUnordered<F>) {
-    futures::future::poll_fn(|cx| {
-        while let std::task::Poll::Ready(Some(())) = pumps.poll_next_unpin(cx) {}
-        std::task::Poll::Ready(())
-    })
-    .await;
 }
 
 /// Carries out the owner's bans, unbans and drops.
