@@ -184,7 +184,11 @@ fn large(scratch: &Path, hub: &ChildProc) {
     for round in 0..rounds() {
         // Which goes first alternates: on this VM the first writer after a pause is
         // often much faster than the next.
-        let mut turns = if round % 2 == 0 { vec![0, 1] } else { vec![1, 0] };
+        let mut turns = if round % 2 == 0 {
+            vec![0, 1]
+        } else {
+            vec![1, 0]
+        };
         if relay {
             turns.push(2);
         }
@@ -265,8 +269,7 @@ fn large(scratch: &Path, hub: &ChildProc) {
     let hwm = |runs: &[Run], f: fn(&Run) -> u64| runs.iter().map(f).max().unwrap_or(0);
     println!(
         "  peak RSS: sender {:.1} MiB, receiver {:.1} MiB (goal ≤ 40)",
-        hwm(&direct, |r| r.sender_hwm_kib).max(hwm(&relayed, |r| r.sender_hwm_kib)) as f64
-            / 1024.0,
+        hwm(&direct, |r| r.sender_hwm_kib).max(hwm(&relayed, |r| r.sender_hwm_kib)) as f64 / 1024.0,
         hwm(&direct, |r| r.receiver_hwm_kib).max(hwm(&relayed, |r| r.receiver_hwm_kib)) as f64
             / 1024.0
     );

@@ -26,6 +26,7 @@
 //!   `error.rs`: [`Error`], [`Violation`], [`FileFailed`].
 
 mod error;
+mod link;
 mod link_test;
 pub mod many;
 mod meter;
