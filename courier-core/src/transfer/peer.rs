@@ -34,6 +34,9 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 /// Bytes read from the socket at once under a direct link's TLS stream (TLS itself asks
 /// for 4 KiB at a time). Only transfer links have it: a hub connection does not.
 const READ_BUFFER: usize = 256 * 1024;
+/// Plaintext TLS takes in one write on a link before it must hand records to the socket
+/// (rustls's default is 64 KiB): a whole data frame is encrypted and written at once.
+const TLS_WRITE_BUFFER: usize = 512 * 1024;
 
 /// Why one way of reaching the other side failed.
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +121,8 @@ async fn accept_one(
     let _ = tcp.set_nodelay(true);
     let deadline = Instant::now() + limits::LOGIN_DEADLINE;
     let tcp = BufReader::with_capacity(READ_BUFFER, tcp);
-    let tls = net::until(deadline, async { Ok(acceptor.accept(tcp).await?) }).await?;
+    let mut tls = net::until(deadline, async { Ok(acceptor.accept(tcp).await?) }).await?;
+    tls.get_mut().1.set_buffer_limit(Some(TLS_WRITE_BUFFER));
     let io: Box<dyn Io> = Box::new(tls);
     server_knock(io, pass, valid_until, deadline).await
 }
@@ -242,7 +246,10 @@ pub(crate) async fn dial(
     let mut last = Error::Timeout;
     while let Some(result) = attempts.next().await {
         match result {
-            Ok(tls) => return client_knock(Box::new(tls), pass, deadline).await,
+            Ok(mut tls) => {
+                tls.get_mut().1.set_buffer_limit(Some(TLS_WRITE_BUFFER));
+                return client_knock(Box::new(tls), pass, deadline).await;
+            }
             Err(e) => last = e.into(),
         }
     }
@@ -303,15 +310,18 @@ pub(crate) async fn relay(
     match role {
         Role::Sender => {
             let acceptor = TlsAcceptor::from(tls::pinned_server_config(identity, peer)?);
-            let inner = net::until(deadline, async { Ok(acceptor.accept(pipe).await?) }).await?;
+            let mut inner =
+                net::until(deadline, async { Ok(acceptor.accept(pipe).await?) }).await?;
+            inner.get_mut().1.set_buffer_limit(Some(TLS_WRITE_BUFFER));
             server_knock(Box::new(inner), pass, valid_until, deadline).await
         }
         Role::Receiver => {
             let connector = TlsConnector::from(tls::pinned_client_config(identity, peer)?);
-            let inner = net::until(deadline, async {
+            let mut inner = net::until(deadline, async {
                 Ok(connector.connect(tls::server_name(), pipe).await?)
             })
             .await?;
+            inner.get_mut().1.set_buffer_limit(Some(TLS_WRITE_BUFFER));
             client_knock(Box::new(inner), pass, deadline).await
         }
     }
@@ -324,8 +334,9 @@ pub(crate) struct WsBytes<S> {
     write: Vec<u8>,
 }
 
-/// Bytes buffered before a relay message goes out.
-const RELAY_CHUNK: usize = 64 * 1024;
+/// Bytes buffered before a relay message goes out: fewer, larger messages through the
+/// hub (its limit is [`limits::MAX_MESSAGE`]).
+const RELAY_CHUNK: usize = 256 * 1024;
 
 impl<S> WsBytes<S> {
     pub(crate) fn new(ws: S) -> Self {
