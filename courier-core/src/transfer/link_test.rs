@@ -63,7 +63,7 @@ pub struct LinkReport {
     pub route: Route,
     /// How long connecting took (hub answer, ticket, race).
     pub connect: Duration,
-    /// Median round-trip time of the pings, over the whole stack (TLS and WebSocket).
+    /// Median round-trip time of the pings, over the whole stack (TLS and the link's frames).
     pub rtt: Duration,
     /// Bytes the other side confirmed.
     pub bytes: u64,

@@ -135,24 +135,26 @@ async fn server_knock(
     deadline: Instant,
 ) -> Result<Link, Error> {
     let mut link = Link::new(io);
-    match recv_control(&mut link, deadline).await? {
-        Control::Knock {
+    match recv_control(&mut link, deadline).await {
+        Ok(Control::Knock {
             ticket: given,
             digest,
-        } if given.matches(&pass.ticket)
+        }) if given.matches(&pass.ticket)
             && digest == pass.digest
             && Instant::now() < valid_until =>
         {
             Ok(link)
         }
-        Control::Knock { .. } => {
+        Ok(Control::Knock { .. }) => {
             refuse(&mut link).await;
             Err(Error::BadTicket)
         }
-        _ => {
+        // Another message, or file bytes, before the knock.
+        Ok(_) | Err(Error::Protocol) => {
             refuse(&mut link).await;
             Err(Error::Protocol)
         }
+        Err(e) => Err(e),
     }
 }
 
@@ -582,6 +584,40 @@ mod tests {
             let (mut accepted, _dialed) = futures::join!(listening, attempt);
             send(&mut accepted, &Control::Start).await.unwrap();
             drop(held);
+        });
+    }
+
+    /// A pinned peer that sends file bytes before its knock is refused with nothing of
+    /// them taken, and the listener goes on to admit the real knock.
+    #[test]
+    fn data_before_the_knock_is_refused() {
+        smol::block_on(async {
+            let Listening {
+                sender,
+                receiver,
+                listener,
+                addr,
+                acceptor,
+                pass,
+            } = listening().await;
+            let listening = listen(
+                &listener,
+                acceptor,
+                pass,
+                Instant::now() + Duration::from_secs(60),
+            );
+            let attempts = async {
+                let c =
+                    TlsConnector::from(tls::pinned_client_config(&receiver, sender.id()).unwrap());
+                let tcp = TcpStream::connect(addr).await.unwrap();
+                let tls = c.connect(tls::server_name(), tcp).await.unwrap();
+                let mut early = Link::new(Box::new(tls));
+                early.send(&wire::data(b"not a knock")).await.unwrap();
+                assert!(refused(&mut early).await);
+                dial(&[addr], c, pass).await.unwrap()
+            };
+            let (mut accepted, _dialer) = futures::join!(listening, attempts);
+            send(&mut accepted, &Control::Start).await.unwrap();
         });
     }
 
