@@ -258,9 +258,10 @@ pub const TICKET_TTL: Duration = Duration::from_secs(60);
 pub const PROGRESS_DEADLINE: Duration = Duration::from_secs(30);
 /// How long each side waits for a direct connection before trying the next way.
 pub const DIRECT_WAIT: Duration = Duration::from_secs(3);
-/// Largest WebSocket message on a direct link: a data chunk plus its envelope.
+/// Largest frame payload on a transfer link (checked from its header): a data chunk
+/// plus room.
 pub const MAX_LINK_MESSAGE: usize = 512 * 1024;
-/// Bytes of file data per WebSocket message on a direct link.
+/// Bytes of file data per data frame on a transfer link.
 pub const CHUNK: usize = 256 * 1024;
 /// A link test (`courier doctor --peer`) sends data for this long on each way.
 pub const LINK_TEST_RUN: Duration = Duration::from_secs(2);

@@ -42,6 +42,6 @@ pub use transfer::{
 };
 
 /// The protocol version this build speaks; carried by the first frame of each side.
-pub const PROTOCOL_VERSION: u32 = 10;
+pub const PROTOCOL_VERSION: u32 = 11;
 /// The only WebSocket path the hub answers.
 pub const WS_PATH: &str = "/courier/v1";

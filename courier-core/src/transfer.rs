@@ -1,5 +1,5 @@
 //! Direct file transfer between clients. The hub only brokers: an offer, an answer, a
-//! single-use ticket. The bytes go over a WebSocket on mutual TLS straight between the
+//! single-use ticket. The bytes go as [`wire`] frames on mutual TLS straight between the
 //! two machines (or, when they cannot reach each other, through the hub's relay with the
 //! same end-to-end TLS inside).
 //!
@@ -16,7 +16,7 @@
 //!   [`Transfer`] stream of [`Update`]s; `race.rs` establishes the connection (listener,
 //!   ticket, direct or relayed, over [`peer`]'s pinned TLS), `read_ahead.rs` reads the
 //!   sender's files, `write_behind.rs` writes and names the receiver's, `pump.rs` moves
-//!   messages;
+//!   messages, `link.rs` reads and writes them as frames on the TLS stream;
 //! - [`many`]: the same files to several recipients, one transfer (a copy) each, with a
 //!   coordinator that shares the reading of the source and caps the copies running;
 //! - [`link_test`] (the prober) and [`answer_link_tests`] (the wrapper front ends put
@@ -26,6 +26,7 @@
 //!   `error.rs`: [`Error`], [`Violation`], [`FileFailed`].
 
 mod error;
+mod link;
 mod link_test;
 pub mod many;
 mod meter;

@@ -10,7 +10,6 @@ mod common;
 
 use std::time::Duration;
 
-use async_tungstenite::tungstenite::Message as WsMessage;
 use common::*;
 use courier_core::identity::Identity;
 use courier_core::proto::{ClientFrame, ServerFrame};
@@ -18,6 +17,17 @@ use courier_core::tls;
 use courier_core::transfer::wire::{self, Control, Incoming};
 use courier_core::transfer::{self, Options, Update};
 use futures::StreamExt;
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+/// The next frame of a link (header and payload).
+async fn next_frame(io: &mut (impl AsyncRead + Unpin)) -> Vec<u8> {
+    let mut head = [0u8; wire::HEADER];
+    io.read_exact(&mut head).await.unwrap();
+    let mut frame = head.to_vec();
+    frame.resize(wire::HEADER + wire::header(&head).unwrap(), 0);
+    io.read_exact(&mut frame[wire::HEADER..]).await.unwrap();
+    frame
+}
 
 fn rss_mib() -> f64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
@@ -82,32 +92,26 @@ fn a_receiver_that_never_reads_costs_the_sender_little_and_is_given_up_on() {
             let connector = futures_rustls::TlsConnector::from(
                 tls::pinned_client_config(&bob, alice.id).unwrap(),
             );
-            let tls = connector.connect(tls::server_name(), tcp).await.unwrap();
-            let (mut ws, _) = async_tungstenite::client_async("wss://courier/transfer", tls)
-                .await
-                .unwrap();
-            let send = |c: &Control| WsMessage::Binary(wire::encode(c).into());
-            ws.send(send(&Control::Knock {
+            let mut tls = connector.connect(tls::server_name(), tcp).await.unwrap();
+            let knock = Control::Knock {
                 ticket: ticket.ticket,
                 digest: ticket.digest,
-            }))
-            .await
-            .unwrap();
+            };
+            tls.write_all(&wire::encode(&knock)).await.unwrap();
+            tls.flush().await.unwrap();
             loop {
-                if let Some(Ok(WsMessage::Binary(b))) = ws.next().await
-                    && wire::decode(&b) == Ok(Incoming::Control(Control::Start))
-                {
+                let frame = next_frame(&mut tls).await;
+                if wire::decode(&frame) == Ok(Incoming::Control(Control::Start)) {
                     break;
                 }
             }
-            ws.send(send(&Control::Hello { offsets: vec![0] }))
-                .await
-                .unwrap();
+            let hello = wire::encode(&Control::Hello { offsets: vec![0] });
+            tls.write_all(&hello).await.unwrap();
             // From now on he reads nothing and says "alive" as fast as he can.
-            let (mut sink, _unread) = ws.split();
-            let alive = send(&Control::Got { bytes: 0 });
+            let (_unread, mut sink) = tls.split();
+            let alive = wire::encode(&Control::Got { bytes: 0 });
             let flood = async {
-                while sink.send(alive.clone()).await.is_ok() {}
+                while sink.write_all(&alive).await.is_ok() {}
                 std::future::pending::<Result<(), String>>().await
             };
             let give_up = async {

@@ -8,7 +8,6 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use async_tungstenite::tungstenite::Message as WsMessage;
 use common::*;
 use courier_core::identity::Identity;
 use courier_core::proto::{ClientFrame, LinkTest, OfferRefusal, ServerFrame};
@@ -16,7 +15,7 @@ use courier_core::session::{Event, Update};
 use courier_core::transfer::wire::{self, Control, Incoming};
 use courier_core::transfer::{self, Error, Options, Route};
 use courier_core::{limits, tls};
-use futures::StreamExt;
+use futures::io::{AsyncReadExt, AsyncWriteExt};
 
 const RUN: Duration = Duration::from_millis(300);
 
@@ -281,30 +280,25 @@ both!(
             let acceptor = futures_rustls::TlsAcceptor::from(
                 tls::pinned_server_config(&mallory_id, bob.id).unwrap(),
             );
-            let tls = acceptor.accept(tcp).await.unwrap();
-            let mut ws = async_tungstenite::accept_async(tls).await.unwrap();
-            loop {
-                if let Some(Ok(WsMessage::Binary(b))) = ws.next().await
-                    && matches!(
-                        wire::decode(&b),
-                        Ok(Incoming::Control(Control::Knock { .. }))
-                    )
-                {
-                    break;
-                }
-            }
+            let mut tls = acceptor.accept(tcp).await.unwrap();
+            // The link's frames straight on TLS: his knock first.
+            let mut head = [0u8; wire::HEADER];
+            tls.read_exact(&mut head).await.unwrap();
+            let mut frame = head.to_vec();
+            frame.resize(wire::HEADER + wire::header(&head).unwrap(), 0);
+            tls.read_exact(&mut frame[wire::HEADER..]).await.unwrap();
+            assert!(matches!(
+                wire::decode(&frame),
+                Ok(Incoming::Control(Control::Knock { .. }))
+            ));
             let _ = ticket;
-            ws.send(WsMessage::Binary(wire::encode(&Control::Start).into()))
-                .await
-                .unwrap();
+            tls.write_all(&wire::encode(&Control::Start)).await.unwrap();
             // Then data as fast as she can, well past the cap (she gives up at cap + 64 MiB).
-            let mut chunk = vec![7u8; limits::CHUNK + 1];
-            chunk[0] = wire::DATA;
-            let chunk = async_tungstenite::tungstenite::Bytes::from(chunk);
+            let chunk = wire::data(&vec![7u8; limits::CHUNK]);
             let give_up = limits::LINK_TEST_MAX_BYTES + (64 << 20);
             let mut sent = 0u64;
             while sent < give_up {
-                if ws.send(WsMessage::Binary(chunk.clone())).await.is_err() {
+                if tls.write_all(&chunk).await.is_err() {
                     break;
                 }
                 sent += limits::CHUNK as u64;

@@ -52,15 +52,18 @@ fuzz_target!(|case: Case| {
     for op in case.ops.iter().take(256) {
         let mut data = None;
         match op {
-            Op::Raw(bytes) => match wire::decode(bytes) {
-                Ok(Incoming::Control(msg)) => {
+            // The next frame the link reads off the stream (header, then payload).
+            Op::Raw(bytes) => match wire::split(bytes) {
+                Ok(Some((Incoming::Control(msg), used))) => {
+                    let alone = wire::decode(bytes.get(..used).unwrap_or_default()).ok();
+                    assert_eq!(alone, Some(Incoming::Control(msg.clone())));
                     let encoded = wire::encode(&msg);
                     let again = wire::decode(&encoded).ok();
                     assert_eq!(again, Some(Incoming::Control(msg.clone())));
                     r.handle_control(msg, now);
                 }
-                Ok(Incoming::Data(d)) => data = Some(d.len() as u64),
-                Err(_) => continue,
+                Ok(Some((Incoming::Data(d), _))) => data = Some(d.len() as u64),
+                Ok(None) | Err(_) => continue,
             },
             Op::Control(msg) => r.handle_control(msg.clone(), now),
             Op::Data(n) => data = Some(u64::from(*n)),

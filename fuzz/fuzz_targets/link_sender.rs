@@ -53,9 +53,10 @@ fuzz_target!(|case: Case| {
     let mut over = false;
     for op in case.ops.iter().take(256) {
         match op {
-            Op::Raw(bytes) => match wire::decode(bytes) {
-                Ok(Incoming::Control(msg)) => s.handle_control(msg, now),
-                Ok(Incoming::Data(_)) | Err(_) => continue,
+            // The next frame the link reads off the stream (header, then payload).
+            Op::Raw(bytes) => match wire::split(bytes) {
+                Ok(Some((Incoming::Control(msg), _))) => s.handle_control(msg, now),
+                Ok(Some((Incoming::Data(_), _)) | None) | Err(_) => continue,
             },
             Op::Control(msg) => s.handle_control(msg.clone(), now),
             Op::Sent(n) => s.handle_sent(u64::from(*n), now),

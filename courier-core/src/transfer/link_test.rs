@@ -36,11 +36,8 @@ mod answering;
 
 use std::time::{Duration, Instant};
 
-use async_tungstenite::tungstenite::Message as WsMessage;
-use futures::StreamExt;
-
 use super::error::{Error, Violation};
-use super::peer::{self, Role, Ws};
+use super::peer::{self, Link, Role};
 use super::race::{self, Waited};
 use super::wire::{self, AbortReason, Control, Incoming};
 use super::{Ctx, Options, Route};
@@ -66,7 +63,7 @@ pub struct LinkReport {
     pub route: Route,
     /// How long connecting took (hub answer, ticket, race).
     pub connect: Duration,
-    /// Median round-trip time of the pings, over the whole stack (TLS and WebSocket).
+    /// Median round-trip time of the pings, over the whole stack (TLS and the link's frames).
     pub rtt: Duration,
     /// Bytes the other side confirmed.
     pub bytes: u64,
@@ -195,10 +192,7 @@ pub async fn link_test(
         )
         .await;
     }
-    let _ = net::until(Instant::now() + ANSWER, async {
-        ws.close(None).await.map_err(net::Error::from)
-    })
-    .await;
+    let _ = net::until(Instant::now() + ANSWER, async { Ok(ws.close().await?) }).await;
     let (rtt, bytes, elapsed) = measured?;
     Ok(LinkReport {
         way,
@@ -211,7 +205,7 @@ pub async fn link_test(
 }
 
 /// The prober's side on a connected link: pings, then data, then the count.
-async fn measure(ws: &mut Ws, run: Duration) -> Result<(Duration, u64, Duration), Error> {
+async fn measure(ws: &mut Link, run: Duration) -> Result<(Duration, u64, Duration), Error> {
     let mut rtts = Vec::with_capacity(PINGS as usize);
     for n in 0..PINGS {
         let sent = Instant::now();
@@ -227,18 +221,16 @@ async fn measure(ws: &mut Ws, run: Duration) -> Result<(Duration, u64, Duration)
     rtts.sort_unstable();
     let rtt = rtts.get(rtts.len() / 2).copied().unwrap_or_default();
 
-    let mut chunk = vec![0u8; limits::CHUNK + 1];
-    chunk[0] = wire::DATA;
     // Not all zeros: nothing on the way may make it cheaper than file data.
-    for (i, b) in chunk.iter_mut().enumerate().skip(1) {
-        *b = (i.wrapping_mul(2_654_435_761) >> 13) as u8;
-    }
-    let chunk = async_tungstenite::tungstenite::Bytes::from(chunk);
+    let bytes: Vec<u8> = (1..=limits::CHUNK)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let chunk = wire::data(&bytes);
     let started = Instant::now();
     let mut sent = 0u64;
     // The answering side takes no more (a fast link is measured on less time).
     while started.elapsed() < run && sent + (limits::CHUNK as u64) <= limits::LINK_TEST_MAX_BYTES {
-        ws.send(WsMessage::Binary(chunk.clone()))
+        ws.send(&chunk)
             .await
             .map_err(|e| Error::NoRoute(e.into()))?;
         sent += limits::CHUNK as u64;
@@ -261,28 +253,22 @@ enum Heard {
     Data(usize),
 }
 
-/// The next message, within `deadline`. `read` counts every message read, WebSocket
-/// pings included; past `most` the other side is cut off.
-async fn recv(ws: &mut Ws, deadline: Instant, read: &mut u64, most: u64) -> Result<Heard, Error> {
-    loop {
-        *read += 1;
-        if *read > most {
-            return Err(Violation::LinkTestTooBig.into());
-        }
-        let next = net::until(deadline, async { Ok(ws.next().await) }).await;
-        match next {
-            Err(_) => return Err(Error::NoRoute(peer::Error::Timeout)),
-            Ok(Some(Ok(WsMessage::Binary(bytes)))) => {
-                return match wire::decode(&bytes) {
-                    Ok(Incoming::Control(c)) => Ok(Heard::Control(c)),
-                    Ok(Incoming::Data(d)) => Ok(Heard::Data(d.len())),
-                    Err(e) => Err(Violation::Malformed(e).into()),
-                };
-            }
-            Ok(Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_)))) => {}
-            Ok(Some(Err(e))) => return Err(Error::NoRoute(e.into())),
-            Ok(_) => return Err(Error::NoRoute(peer::Error::Protocol)),
-        }
+/// The next message, within `deadline`. `read` counts every message read; past `most`
+/// the other side is cut off.
+async fn recv(ws: &mut Link, deadline: Instant, read: &mut u64, most: u64) -> Result<Heard, Error> {
+    *read += 1;
+    if *read > most {
+        return Err(Violation::LinkTestTooBig.into());
+    }
+    match net::until(deadline, async { Ok(ws.next_frame().await?) }).await {
+        Err(net::Error::Timeout) => Err(Error::NoRoute(peer::Error::Timeout)),
+        Err(e) => Err(Error::NoRoute(e.into())),
+        Ok(Some(bytes)) => match wire::decode(&bytes) {
+            Ok(Incoming::Control(c)) => Ok(Heard::Control(c)),
+            Ok(Incoming::Data(d)) => Ok(Heard::Data(d.len())),
+            Err(e) => Err(Violation::Malformed(e).into()),
+        },
+        Ok(None) => Err(Error::NoRoute(peer::Error::Protocol)),
     }
 }
 
@@ -351,17 +337,14 @@ pub(crate) async fn answer(
             .await;
         }
     }
-    let _ = net::until(Instant::now() + ANSWER, async {
-        ws.close(None).await.map_err(net::Error::from)
-    })
-    .await;
+    let _ = net::until(Instant::now() + ANSWER, async { Ok(ws.close().await?) }).await;
     result.map(|_| link.route)
 }
 
 /// The answering side on a connected link: everything it does, sending included, ends
 /// at [`limits::LINK_TEST_MAX_TIME`]; a prober past the caps is cut off there, before
 /// the next message is read. `taken` counts the data.
-async fn echo(ws: &mut Ws, taken: &mut u64) -> Result<u64, Error> {
+async fn echo(ws: &mut Link, taken: &mut u64) -> Result<u64, Error> {
     let deadline = Instant::now() + limits::LINK_TEST_MAX_TIME;
     let mut count = 0u64;
     let mut read = 0u64;

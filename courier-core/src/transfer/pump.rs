@@ -7,17 +7,16 @@ use std::collections::VecDeque;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use async_tungstenite::tungstenite::{Bytes, Error as WsError, Message as WsMessage};
-use futures::{SinkExt, StreamExt};
+use async_tungstenite::tungstenite::Bytes;
 
-use super::peer::Ws;
+use super::link::Link;
 use super::wire::{self, Control};
 use crate::net;
 
 /// What came in.
 #[derive(Debug)]
 pub(crate) enum Inbound {
-    /// A link message (control or data), still encoded.
+    /// A link frame (control or data), still encoded.
     Message(Bytes),
     /// The connection closed or failed.
     Gone,
@@ -25,18 +24,21 @@ pub(crate) enum Inbound {
 
 /// A peer connection with its outbound queue.
 pub(crate) struct Pump {
-    ws: Ws,
+    link: Link,
+    /// Encoded frames to send; the front one is written from `at`.
     out: VecDeque<Bytes>,
+    at: usize,
     queued: usize,
     flushed: bool,
     sent_data: u64,
 }
 
 impl Pump {
-    pub(crate) fn new(ws: Ws) -> Self {
+    pub(crate) fn new(link: Link) -> Self {
         Self {
-            ws,
+            link,
             out: VecDeque::new(),
+            at: 0,
             queued: 0,
             flushed: true,
             sent_data: 0,
@@ -66,39 +68,34 @@ impl Pump {
 
     /// Writes what is queued. `Ready(Ok)` once everything is written and flushed,
     /// `Ready(Err)` when the connection failed.
-    pub(crate) fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
+    pub(crate) fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         while let Some(front) = self.out.front() {
-            ready!(self.ws.poll_ready_unpin(cx))?;
-            let len = front.len();
-            let data = match front.first() {
-                Some(&wire::DATA) => len as u64 - 1,
-                _ => 0,
-            };
-            let Some(msg) = self.out.pop_front() else {
-                break;
-            };
-            self.ws.start_send_unpin(WsMessage::Binary(msg))?;
-            self.queued -= len;
-            self.sent_data += data;
+            let rest = front.get(self.at..).unwrap_or_default();
+            self.at += ready!(self.link.poll_write(cx, rest))?;
             self.flushed = false;
+            if self.at < front.len() {
+                continue;
+            }
+            let len = front.len();
+            if front.first() == Some(&wire::DATA) {
+                self.sent_data += (len - wire::HEADER.min(len)) as u64;
+            }
+            self.out.pop_front();
+            self.queued -= len;
+            self.at = 0;
         }
         if !self.flushed {
-            ready!(self.ws.poll_flush_unpin(cx))?;
+            ready!(self.link.poll_flush(cx))?;
             self.flushed = true;
         }
         Poll::Ready(Ok(()))
     }
 
-    /// The next link message; pings and pongs are answered and skipped.
+    /// The next link frame.
     pub(crate) fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Inbound> {
-        loop {
-            match ready!(self.ws.poll_next_unpin(cx)) {
-                Some(Ok(WsMessage::Binary(bytes))) => return Poll::Ready(Inbound::Message(bytes)),
-                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => {}
-                Some(Ok(WsMessage::Text(_) | WsMessage::Close(_)) | Err(_)) | None => {
-                    return Poll::Ready(Inbound::Gone);
-                }
-            }
+        match ready!(self.link.poll_frame(cx)) {
+            Ok(Some(frame)) => Poll::Ready(Inbound::Message(Bytes::from(frame))),
+            Ok(None) | Err(_) => Poll::Ready(Inbound::Gone),
         }
     }
 
@@ -107,7 +104,7 @@ impl Pump {
         let deadline = Instant::now() + grace;
         let _ = net::until(deadline, async {
             futures::future::poll_fn(|cx| self.poll_write(cx)).await?;
-            self.ws.close(None).await?;
+            self.link.close().await?;
             Ok(())
         })
         .await;

@@ -15,7 +15,7 @@ use futures::{FutureExt, StreamExt};
 use futures_rustls::{TlsAcceptor, TlsConnector};
 
 use super::error::{Error, Violation};
-use super::peer::{self, Role, Ws};
+use super::peer::{self, Link, Role};
 use super::wire::Control;
 use super::{Ctx, Options, Route};
 use crate::limits;
@@ -128,7 +128,7 @@ pub(crate) async fn await_ticket(
 /// The ticket, then the race: the chosen connection and how it goes.
 pub(crate) struct Established {
     pub(crate) info: TicketInfo,
-    pub(crate) ws: Ws,
+    pub(crate) ws: Link,
     pub(crate) route: Route,
     /// When connecting started.
     pub(crate) started: Instant,
@@ -189,7 +189,7 @@ pub(crate) async fn connect(
     })
 }
 
-type Try<'a> = Pin<Box<dyn Future<Output = Result<(Ws, Route), peer::Error>> + Send + 'a>>;
+type Try<'a> = Pin<Box<dyn Future<Output = Result<(Link, Route), peer::Error>> + Send + 'a>>;
 
 /// Tries every way to reach the other side and returns the first that works.
 async fn race(
@@ -199,7 +199,7 @@ async fn race(
     listener: Option<&TcpListener>,
     options: &Options,
     answers: &Receiver<Answer>,
-) -> Result<(Ws, Route), Error> {
+) -> Result<(Link, Route), Error> {
     let started = Instant::now();
     let valid_until = started + options.ticket_ttl;
     let identity = ctx.handle.identity();

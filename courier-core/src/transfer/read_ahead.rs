@@ -47,15 +47,7 @@ impl Batch {
     pub(crate) fn take_msgs(&mut self) -> Vec<Vec<u8>> {
         if let Some((block, skip)) = self.block.take() {
             let data = block.get(skip..).unwrap_or_default();
-            return data
-                .chunks(limits::CHUNK)
-                .map(|chunk| {
-                    let mut buf = Vec::with_capacity(chunk.len() + 1);
-                    buf.push(wire::DATA);
-                    buf.extend_from_slice(chunk);
-                    buf
-                })
-                .collect();
+            return data.chunks(limits::CHUNK).map(wire::data).collect();
         }
         std::mem::take(&mut self.msgs)
     }
@@ -176,16 +168,17 @@ impl FileReader {
         let mut budget = DISK_BATCH as u64;
         while self.remaining > 0 && budget > 0 {
             let n = self.remaining.min(limits::CHUNK as u64).min(budget);
-            let mut buf = Vec::with_capacity(n as usize + 1);
-            buf.push(wire::DATA);
+            // The frame's header first: the file bytes are read into place behind it.
+            let mut buf = wire::data_header(n as usize);
             (&mut self.file)
                 .take(n)
                 .read_to_end(&mut buf)
                 .map_err(read_error)?;
-            if (buf.len() as u64) != n + 1 {
+            if buf.len() != n as usize + wire::HEADER {
                 return Err(Error::SourceChanged);
             }
-            self.hasher.update(buf.get(1..).unwrap_or_default());
+            self.hasher
+                .update(buf.get(wire::HEADER..).unwrap_or_default());
             self.remaining -= n;
             budget -= n;
             msgs.push(buf);
@@ -302,14 +295,14 @@ mod tests {
         assert!(batches[0].hash.is_none());
         let sent: Vec<u8> = batches[..2]
             .iter()
-            .flat_map(|b| b.msgs.iter().flat_map(|m| m[1..].to_vec()))
+            .flat_map(|b| b.msgs.iter().flat_map(|m| m[wire::HEADER..].to_vec()))
             .collect();
         assert_eq!(sent, big[100..]);
         assert!(
             batches[..2]
                 .iter()
                 .flat_map(|b| &b.msgs)
-                .all(|m| m.len() <= limits::CHUNK + 1)
+                .all(|m| m.len() <= limits::CHUNK + wire::HEADER)
         );
         assert_eq!(batches[1].hash, Some(*blake3::hash(&big).as_bytes()));
         assert_eq!(batches[2].hash, Some(*blake3::hash(b"").as_bytes()));

@@ -272,7 +272,7 @@ async fn stream(
             }
             Input::Batch(Ok(mut batch)) => {
                 for msg in batch.take_msgs() {
-                    read += msg.len() as u64 - 1;
+                    read += (msg.len() - wire::HEADER) as u64;
                     pump.push(msg);
                 }
                 if let Some(hash) = batch.hash {

@@ -128,13 +128,12 @@ impl Pair {
         if let Some((k, at)) = self.reading {
             let file = &self.files[k];
             let n = (file.len() as u64 - at).min(limits::CHUNK as u64);
-            let mut msg = vec![wire::DATA];
-            msg.extend_from_slice(&file[at as usize..(at + n) as usize]);
+            let mut msg = wire::data(&file[at as usize..(at + n) as usize]);
             if let Some((ck, cb)) = self.corrupt
                 && ck == k
                 && (at..at + n).contains(&cb)
             {
-                msg[(cb - at) as usize + 1] ^= 0xff;
+                msg[(cb - at) as usize + wire::HEADER] ^= 0xff;
             }
             if n > 0 {
                 self.to_receiver.push_back(msg);

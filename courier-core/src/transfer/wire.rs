@@ -1,15 +1,21 @@
-//! What the two peers say on a direct (or relayed) link. Every WebSocket binary message
-//! starts with one byte: [`CONTROL`] for a CBOR [`Control`] message, [`DATA`] for raw bytes of
-//! the file being sent.
+//! What the two peers say on a direct (or relayed) link, inside the end-to-end TLS
+//! stream: a sequence of frames, each [`HEADER`] bytes (one type byte, then the payload's
+//! length as a big-endian `u32`) and the payload. Type [`CONTROL`] carries a CBOR
+//! [`Control`] message, [`DATA`] raw bytes of the file being sent. A payload is at most
+//! [`limits::MAX_LINK_MESSAGE`] bytes: a longer length is refused from the header alone,
+//! before anything is allocated for it.
 
 use serde::{Deserialize, Serialize};
 
+use crate::limits;
 use crate::proto::{DecodeError, Ticket};
 
-/// First byte of a control message.
+/// Type byte of a control frame.
 pub const CONTROL: u8 = 0;
-/// First byte of a data message.
+/// Type byte of a data frame.
 pub const DATA: u8 = 1;
+/// Bytes before a frame's payload: its type and its length.
+pub const HEADER: usize = 5;
 
 /// Control messages on a transfer link.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -117,11 +123,36 @@ pub enum AbortReason {
     Protocol,
 }
 
-/// Encodes a control message.
+/// Encodes a control message as a whole frame.
 pub fn encode(msg: &Control) -> Vec<u8> {
-    let mut out = vec![CONTROL];
-    out.extend_from_slice(&crate::proto::encode(msg));
+    let body = crate::proto::encode(msg);
+    let mut out = Vec::with_capacity(HEADER + body.len());
+    out.push(CONTROL);
+    out.extend_from_slice(&frame_len(body.len()).to_be_bytes());
+    out.extend_from_slice(&body);
     out
+}
+
+/// Encodes file bytes as a whole data frame.
+pub fn data(bytes: &[u8]) -> Vec<u8> {
+    let mut out = data_header(bytes.len());
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// The header of a data frame of `len` bytes, in a buffer with room for them: the
+/// reading side appends the file bytes in place, with no copy into a frame later.
+pub(crate) fn data_header(len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + len);
+    out.push(DATA);
+    out.extend_from_slice(&frame_len(len).to_be_bytes());
+    out
+}
+
+/// A payload length as the header carries it (a payload never nears 4 GiB: the cap
+/// is [`limits::MAX_LINK_MESSAGE`]).
+fn frame_len(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
 }
 
 /// A message read from a link.
@@ -133,16 +164,58 @@ pub enum Incoming<'a> {
     Data(&'a [u8]),
 }
 
-/// Decodes one link message.
+/// Checks a frame header: the payload length it announces.
 ///
 /// # Errors
-/// An empty message, an unknown first byte, or a malformed control message.
-pub fn decode(bytes: &[u8]) -> Result<Incoming<'_>, DecodeError> {
-    match bytes.split_first() {
-        Some((&CONTROL, rest)) => Ok(Incoming::Control(crate::proto::decode_any(rest)?)),
-        Some((&DATA, rest)) => Ok(Incoming::Data(rest)),
-        _ => Err(DecodeError::Truncated),
+/// An unknown type byte, or a length over [`limits::MAX_LINK_MESSAGE`].
+pub fn header(head: &[u8; HEADER]) -> Result<usize, DecodeError> {
+    let [kind, len @ ..] = *head;
+    if kind != CONTROL && kind != DATA {
+        return Err(DecodeError::Invalid(format!(
+            "unknown link frame type {kind}"
+        )));
     }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > limits::MAX_LINK_MESSAGE {
+        return Err(DecodeError::TooLarge {
+            len,
+            max: limits::MAX_LINK_MESSAGE,
+        });
+    }
+    Ok(len)
+}
+
+/// Decodes one whole frame (header and payload, nothing more).
+///
+/// # Errors
+/// A bad header, a frame shorter or longer than its header says, or a malformed control
+/// message.
+pub fn decode(frame: &[u8]) -> Result<Incoming<'_>, DecodeError> {
+    match split(frame)? {
+        Some((msg, used)) if used == frame.len() => Ok(msg),
+        Some((_, used)) => Err(DecodeError::TrailingBytes(frame.len() - used)),
+        None => Err(DecodeError::Truncated),
+    }
+}
+
+/// The first frame of a byte stream and the bytes it takes; `None` while the stream
+/// holds less than a whole frame.
+///
+/// # Errors
+/// A bad header (refused before its payload arrives) or a malformed control message.
+pub fn split(stream: &[u8]) -> Result<Option<(Incoming<'_>, usize)>, DecodeError> {
+    let Some((head, rest)) = stream.split_first_chunk::<HEADER>() else {
+        return Ok(None);
+    };
+    let len = header(head)?;
+    let Some(payload) = rest.get(..len) else {
+        return Ok(None);
+    };
+    let msg = match head {
+        [CONTROL, ..] => Incoming::Control(crate::proto::decode_any(payload)?),
+        _ => Incoming::Data(payload),
+    };
+    Ok(Some((msg, HEADER + len)))
 }
 
 #[cfg(test)]
@@ -172,17 +245,85 @@ mod tests {
         for m in msgs {
             assert_eq!(decode(&encode(&m)), Ok(Incoming::Control(m)));
         }
-        assert_eq!(decode(&[DATA, 1, 2]), Ok(Incoming::Data(&[1, 2])));
-        assert_eq!(decode(&[DATA]), Ok(Incoming::Data(&[])));
-        assert!(decode(&[]).is_err());
-        assert!(decode(&[2, 0]).is_err());
-        assert!(decode(&[CONTROL]).is_err());
+        assert_eq!(decode(&data(&[1, 2])), Ok(Incoming::Data(&[1, 2])));
+        assert_eq!(decode(&data(&[])), Ok(Incoming::Data(&[])));
+        let big = vec![9u8; limits::MAX_LINK_MESSAGE];
+        assert_eq!(decode(&data(&big)), Ok(Incoming::Data(&big[..])));
+    }
+
+    #[test]
+    fn a_stream_of_frames_splits_back_into_them() {
+        let mut stream = encode(&Control::Start);
+        stream.extend(data(b"file bytes"));
+        stream.extend(encode(&Control::Done));
+        let mut at = 0;
+        let mut got = Vec::new();
+        while let Some((msg, used)) = split(&stream[at..]).unwrap() {
+            got.push(format!("{msg:?}"));
+            at += used;
+        }
+        assert_eq!(at, stream.len());
+        assert_eq!(got.len(), 3);
+        assert!(got[1].contains("Data"));
+    }
+
+    /// The header alone refuses a frame longer than the cap: the reader never allocates
+    /// (or waits) for a payload the peer says is 4 GiB.
+    #[test]
+    fn an_oversized_length_is_refused_from_the_header() {
+        let mut head = [DATA, 0, 0, 0, 0];
+        head[1..].copy_from_slice(&(limits::MAX_LINK_MESSAGE as u32 + 1).to_be_bytes());
+        assert!(matches!(header(&head), Err(DecodeError::TooLarge { .. })));
+        assert!(matches!(split(&head), Err(DecodeError::TooLarge { .. })));
+        head[1..].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert!(split(&head).is_err());
+        head[1..].copy_from_slice(&(limits::MAX_LINK_MESSAGE as u32).to_be_bytes());
+        assert_eq!(header(&head), Ok(limits::MAX_LINK_MESSAGE));
+        assert_eq!(split(&head), Ok(None), "a whole payload is still to come");
+    }
+
+    #[test]
+    fn unknown_type_truncated_and_trailing_frames_are_refused() {
+        assert!(matches!(
+            decode(&[2, 0, 0, 0, 0]),
+            Err(DecodeError::Invalid(_))
+        ));
+        assert!(split(&[7, 0, 0, 0, 1]).is_err());
+        assert_eq!(decode(&[]), Err(DecodeError::Truncated));
+        assert_eq!(decode(&[DATA, 0, 0]), Err(DecodeError::Truncated));
+        let whole = data(b"abc");
+        assert_eq!(
+            decode(&whole[..whole.len() - 1]),
+            Err(DecodeError::Truncated)
+        );
+        let mut longer = whole.clone();
+        longer.push(0);
+        assert_eq!(decode(&longer), Err(DecodeError::TrailingBytes(1)));
+        // A control frame whose payload is not a control message.
+        assert!(decode(&[CONTROL, 0, 0, 0, 0]).is_err());
+        assert!(decode(&[CONTROL, 0, 0, 0, 1, 0xff]).is_err());
     }
 
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = decode(&bytes);
+            let _ = split(&bytes);
+        }
+
+        /// Whatever splits out of a stream is exactly a frame: decoding its bytes alone
+        /// gives the same message.
+        #[test]
+        fn split_frames_decode_alone(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            if let Ok(Some((msg, used))) = split(&bytes) {
+                prop_assert_eq!(decode(&bytes[..used]), Ok(msg));
+            }
+        }
+
+        #[test]
+        fn data_frames_round_trip(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+            let frame = data(&bytes);
+            prop_assert_eq!(decode(&frame), Ok(Incoming::Data(&bytes[..])));
         }
     }
 }

@@ -17,6 +17,7 @@ use super::error::{Error, is_disk_full};
 use super::read_ahead::{DISK_BATCH, hash_prefix};
 use super::receiver::{Expected, Job, Named, Verdict};
 use super::store::{Downloads, Part};
+use super::wire;
 
 /// A large file's data is pushed to the disk every this many bytes, in the background,
 /// so the sync before it gets its name (durability) has little left to do.
@@ -367,7 +368,8 @@ fn write_batch(
         },
     };
     for b in pending {
-        let data = b.get(1..).unwrap_or_default();
+        // Data frames, checked by the link: the file bytes follow the header.
+        let data = b.get(wire::HEADER..).unwrap_or_default();
         if let Err(e) = open.part.file.write_all(data) {
             return (Some(open), Err(write_error(e)));
         }

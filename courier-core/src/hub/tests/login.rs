@@ -231,24 +231,28 @@ fn frames_before_login_close_the_connection() {
 
 #[test]
 fn version_mismatch_names_both_versions() {
-    let mut sim = Sim::new(PW);
-    let c = sim
-        .connect_from(IpAddr::V4(Ipv4Addr::LOCALHOST), 1, PW, "x")
-        .unwrap();
-    sim.raw(
-        c,
-        &ClientFrame::LoginStart {
-            version: 99,
-            request: Default::default(),
-        },
-    );
-    assert_eq!(sim.clients[c].closed, Some(CloseReason::VersionMismatch));
-    assert!(sim.clients[c].frames.contains(&ServerFrame::LoginRejected(
-        LoginRejection::VersionMismatch {
-            hub: PROTOCOL_VERSION,
-            client: 99
-        }
-    )));
+    // 10 is the last version whose transfer links were WebSockets (issue 25): a client
+    // that still speaks it is refused as cleanly as one from the future.
+    for client in [99, 10] {
+        let mut sim = Sim::new(PW);
+        let c = sim
+            .connect_from(IpAddr::V4(Ipv4Addr::LOCALHOST), 1, PW, "x")
+            .unwrap();
+        sim.raw(
+            c,
+            &ClientFrame::LoginStart {
+                version: client,
+                request: Default::default(),
+            },
+        );
+        assert_eq!(sim.clients[c].closed, Some(CloseReason::VersionMismatch));
+        assert!(sim.clients[c].frames.contains(&ServerFrame::LoginRejected(
+            LoginRejection::VersionMismatch {
+                hub: PROTOCOL_VERSION,
+                client
+            }
+        )));
+    }
 }
 
 #[test]

@@ -352,6 +352,7 @@ fn read_at(path: &Path, start: u64, len: u64) -> Result<Block, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transfer::wire;
 
     fn file(len: usize) -> (std::path::PathBuf, Vec<u8>) {
         let dir = std::env::temp_dir().join(format!("courier-blocks-{}", rand::random::<u64>()));
@@ -447,7 +448,11 @@ mod tests {
                 let (mut sent, mut hash) = (Vec::new(), None);
                 while let Some(b) = futures::future::poll_fn(|cx| ahead.poll_batch(cx)).await {
                     let mut b = b.unwrap();
-                    sent.extend(b.take_msgs().iter().flat_map(|m| m[1..].to_vec()));
+                    sent.extend(
+                        b.take_msgs()
+                            .iter()
+                            .flat_map(|m| m[wire::HEADER..].to_vec()),
+                    );
                     hash = hash.or(b.hash);
                 }
                 (sent, hash)
