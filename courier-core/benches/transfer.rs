@@ -142,8 +142,10 @@ fn cpu_baseline() -> f64 {
         .unwrap_or(CPU_PER_GIB_BEFORE)
 }
 
-/// Measured in step 1 of issue 25 (docs/BENCHMARKS.md, "Transfer speed": before).
-const CPU_PER_GIB_BEFORE: f64 = 3.6;
+/// Measured in step 1 of issue 25 at `28fb54a` (docs/BENCHMARKS.md, "Transfer speed":
+/// before): 2.51 s on tmpfs, 2.50 s on disk. The issue's "about 3.6 s" came from another
+/// counter; the goal is half of what this bench measured.
+const CPU_PER_GIB_BEFORE: f64 = 2.5;
 
 fn large(scratch: &Path, hub: &ChildProc) {
     let mib = env_u64("COURIER_BENCH_MIB", 1024);
