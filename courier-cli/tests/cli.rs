@@ -531,6 +531,27 @@ fn send_and_receive_files_and_folders_through_the_binary() {
     );
 }
 
+/// `receive --yes --from '#group'` took offers from everyone (a group is no sender, so
+/// nothing was filtered): it is refused before connecting, naming what --from takes.
+#[test]
+fn receive_from_a_group_is_refused_not_taken_as_everyone() {
+    let dir = tempdir("from-group");
+    let out = Command::new(BIN)
+        .args(["receive", "--yes", "--from", "#ops", "--dir"])
+        .arg(dir.join("downloads"))
+        .env("COURIER_HUB", "127.0.0.1:9")
+        .env("COURIER_HOME", dir.join("bob"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--from takes one contact"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 #[test]
 fn offers_from_others_than_from_are_declined_and_send_exits_1() {
     let dir = tempdir("decline");

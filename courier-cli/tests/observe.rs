@@ -260,6 +260,9 @@ fn metrics_add_up_during_a_load_and_carry_no_names() {
     for s in senders {
         s.join().unwrap();
     }
+    // The hub gives the same answer for a second (HUB.md, Metrics): the last scrape
+    // comes after that, so it counts everything above.
+    std::thread::sleep(Duration::from_millis(1100));
     let (body, last) = scrape(&metrics);
     let delivered = receipts.get(&format!("{:?}", Delivery::Delivered)).copied();
     let stored = receipts.get(&format!("{:?}", Delivery::Stored)).copied();
@@ -556,4 +559,115 @@ fn status_says_when_no_hub_runs_even_after_a_crash() {
         assert!(!data.join("hub.status").exists(), "removed at a clean stop");
         not_running("stopped");
     }
+}
+
+/// A hub killed, and another local program on the loopback port its hub.status names,
+/// answering `running: true` with a made-up status full of escape sequences. Without
+/// the proof only the hub knows, it is not shown: exit 3, "no hub is running", a note
+/// that something else holds the port, and not one ESC byte on stdout.
+#[test]
+fn a_program_on_a_dead_hubs_status_port_cannot_pass_for_the_hub() {
+    use std::net::TcpListener;
+    let dir = TempDir::new("observe-impostor");
+    let data = dir.join("hub");
+    std::fs::create_dir_all(&data).unwrap();
+    let fake = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = fake.local_addr().unwrap().port();
+    // The pid is this test's own: alive, as the pid of a killed hub reused would be.
+    let pid = std::process::id();
+    let file = serde_json::json!({
+        "port": port, "token": "ab".repeat(32), "proof": "cd".repeat(32), "pid": pid,
+    });
+    std::fs::write(data.join("hub.status"), format!("{file}\n")).unwrap();
+    let lie = serde_json::json!({
+        "running": true,
+        "pid": pid,
+        "proof": "ef".repeat(32),
+        "listen": "\u{1b}[2J0.0.0.0:8977",
+        "addresses": ["\u{1b}[31m192.0.2.66:8977"],
+        "safety_code": "\u{1b}]0;owned\u{7}1234 5678",
+        "metrics": "\u{1b}[8m127.0.0.1:1",
+        "uptime_secs": 5,
+        "online": [{ "short": "\u{1b}[1mabcd", "name": "\u{1b}[5mmallory", "connections": 1 }],
+        "backlog": {},
+    });
+    let server = std::thread::spawn(move || {
+        for _ in 0..2 {
+            let (mut s, _) = fake.accept().unwrap();
+            let mut line = [0u8; 65];
+            let _ = s.read_exact(&mut line);
+            let _ = writeln!(s, "{lie}");
+        }
+    });
+    for json in [false, true] {
+        let out = status(&data, json);
+        assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+        assert!(!out.stdout.contains(&0x1b), "{}", text(&out.stdout));
+        assert!(
+            text(&out.stderr).contains("something other than the hub holds its status port"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+    server.join().unwrap();
+}
+
+/// Idle connections that hold every place of the status and metrics ports (opened again
+/// as soon as they are closed) keep no real asker out: the oldest idle one gives way, so
+/// a scrape is answered and `courier hub status` finds the hub (never "not running").
+#[test]
+fn idle_connections_holding_every_place_keep_no_asker_out() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = TempDir::new("observe-idle");
+    let data = dir.join("hub");
+    let hub = start_hub(&data, &["--metrics", "127.0.0.1:0"]);
+    let metrics = hub.info()["metrics"].as_str().unwrap().to_owned();
+    let status_port = format!("127.0.0.1:{}", status_file(&data)["port"].as_u64().unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+    let holder = {
+        let (stop, ports) = (stop.clone(), [metrics.clone(), status_port]);
+        std::thread::spawn(move || {
+            let open = |addr: &str| {
+                let s = TcpStream::connect(addr).unwrap();
+                s.set_nonblocking(true).unwrap();
+                s
+            };
+            let mut held: Vec<(usize, TcpStream)> =
+                (0..24).map(|i| (i % 2, open(&ports[i % 2]))).collect();
+            while !stop.load(Ordering::Relaxed) {
+                for (which, s) in &mut held {
+                    let mut byte = [0u8; 1];
+                    let closed = match s.read(&mut byte) {
+                        Ok(n) => n == 0,
+                        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+                    };
+                    if closed {
+                        *s = open(&ports[*which]);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while try_scrape(&metrics) != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "no scrape answered past the idle crowd"
+        );
+    }
+    for _ in 0..3 {
+        let out = status(&data, true);
+        assert_ne!(
+            out.status.code(),
+            Some(3),
+            "said not running: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    stop.store(true, Ordering::Relaxed);
+    holder.join().unwrap();
 }

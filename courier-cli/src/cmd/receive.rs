@@ -34,6 +34,15 @@ enum Answer {
 }
 
 pub(crate) async fn run(args: ReceiveArgs) -> Result<ExitCode> {
+    // A group is no sender: it would filter nothing (and with --yes take everyone's).
+    if let Some(who) = &args.from
+        && who.trim_start().starts_with('#')
+    {
+        bail!(
+            "--from takes one contact (a name or an id prefix), not a group; without --from \
+             every sender's offers are taken"
+        );
+    }
     let dir = match &args.dir {
         Some(d) => d.clone(),
         None => default_dir()?,

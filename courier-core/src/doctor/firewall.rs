@@ -70,12 +70,16 @@ fn ufw(blocked: Blocked) -> String {
 
 /// firewalld's command opening `blocked`.
 fn firewalld(blocked: Blocked) -> String {
-    let what = match blocked {
-        Blocked::Hub { port, .. } if port != HUB_PORT => format!("--add-port={port}/tcp"),
-        Blocked::Hub { .. } | Blocked::Mdns => "--add-service=courier".to_owned(),
-        Blocked::Transfer(port) => format!("--add-port={}/tcp", shown(port)),
+    // A service file installed while firewalld runs is unknown to it until a reload.
+    let (first, what) = match blocked {
+        Blocked::Hub { port, .. } if port != HUB_PORT => ("", format!("--add-port={port}/tcp")),
+        Blocked::Hub { .. } | Blocked::Mdns => (
+            "sudo firewall-cmd --reload && ",
+            "--add-service=courier".to_owned(),
+        ),
+        Blocked::Transfer(port) => ("", format!("--add-port={}/tcp", shown(port))),
     };
-    format!("sudo firewall-cmd {what} --permanent && sudo firewall-cmd --reload")
+    format!("{first}sudo firewall-cmd --permanent {what} && sudo firewall-cmd --reload")
 }
 
 fn shown(port: Option<u16>) -> String {
@@ -178,8 +182,8 @@ mod tests {
         );
         assert!(
             text.contains(
-                "`sudo firewall-cmd --add-service=courier --permanent && sudo firewall-cmd \
-                 --reload` where it uses firewalld"
+                "`sudo firewall-cmd --reload && sudo firewall-cmd --permanent \
+                 --add-service=courier && sudo firewall-cmd --reload` where it uses firewalld"
             ),
             "{text}"
         );
@@ -227,6 +231,23 @@ mod tests {
             "{both}"
         );
         assert_eq!(advice(Blocked::Mdns, NONE), None);
+    }
+
+    /// A service file installed while firewalld runs is unknown to it until a reload, so
+    /// the profile's advice reloads first; a port needs no profile, so no first reload.
+    #[test]
+    fn firewalld_learns_the_installed_profile_before_adding_it() {
+        let profile = firewalld(Blocked::Mdns);
+        assert_eq!(
+            profile,
+            "sudo firewall-cmd --reload && sudo firewall-cmd --permanent --add-service=courier \
+             && sudo firewall-cmd --reload"
+        );
+        let port = firewalld(Blocked::Transfer(Some(40000)));
+        assert_eq!(
+            port,
+            "sudo firewall-cmd --permanent --add-port=40000/tcp && sudo firewall-cmd --reload"
+        );
     }
 
     #[test]

@@ -38,6 +38,15 @@ pub enum Error {
         /// The folder.
         path: PathBuf,
     },
+    /// The backup's folder is a symbolic link, or a folder another user owns: its owner
+    /// (or the link's) could later swap the private files put in it.
+    #[error("{}: {why}; a backup goes into a new folder or an empty one of yours", path.display())]
+    NotYours {
+        /// The folder.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// Reading the hub's files or writing the copy failed.
     #[error("{action} {}", path.display())]
     Io {
@@ -91,8 +100,9 @@ impl Summary {
 ///
 /// # Errors
 /// [`Error::NoHub`] if `dir` is no hub's folder, [`Error::NotEmpty`] if `out` has
-/// something in it; a file that cannot be read or written, a database that cannot be
-/// copied or whose copy fails the integrity check. What was written is removed.
+/// something in it, [`Error::NotYours`] if it is a symbolic link or another user's; a
+/// file that cannot be read or written, a database that cannot be copied or whose copy
+/// fails the integrity check. What was written is removed.
 pub fn create(dir: &Path, out: &Path) -> Result<Summary, Error> {
     for needed in [KEY_FILE, CERT_FILE, DATABASE_FILE] {
         let path = dir.join(needed);
@@ -144,6 +154,22 @@ fn prepare(out: &Path) -> Result<bool, Error> {
         path: out.to_owned(),
         source,
     };
+    // Never followed: a link (even to nowhere) could lead into someone else's folder.
+    match fs::symlink_metadata(out) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            return Err(Error::NotYours {
+                path: out.to_owned(),
+                why: "a symbolic link",
+            });
+        }
+        Ok(meta) if meta.is_dir() && !owned_by_us(&meta) => {
+            return Err(Error::NotYours {
+                path: out.to_owned(),
+                why: "another user owns it",
+            });
+        }
+        _ => {}
+    }
     match fs::read_dir(out) {
         Ok(mut entries) => {
             if entries.next().is_some() {
@@ -170,6 +196,20 @@ fn prepare(out: &Path) -> Result<bool, Error> {
         }),
         Err(e) => Err(io_err("reading", e)),
     }
+}
+
+/// Whether the folder `meta` describes belongs to the user this process runs as.
+#[cfg(unix)]
+fn owned_by_us(meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    meta.uid() == rustix::process::geteuid().as_raw()
+}
+
+/// Whether the folder `meta` describes belongs to the user this process runs as (Windows:
+/// a folder's access list, not an owner id, decides; the copy's files are private anyway).
+#[cfg(not(unix))]
+fn owned_by_us(_meta: &fs::Metadata) -> bool {
+    true
 }
 
 /// Copies the files, noting each one in `written` before it is written.

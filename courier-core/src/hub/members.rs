@@ -43,6 +43,14 @@ impl Hub {
         }
         match frame {
             ClientFrame::Ping => {}
+            // A key share's id is the sessions' own, sent only in `Shares` frames: a
+            // message with one is malformed (and would slip past the message counters).
+            ClientFrame::Send { id, .. } if id.is_share() => {
+                self.violation(conn, now);
+                let why = "a message id with the top bit set is a key share's (sent in a \
+                           frame of shares, never as a message)";
+                self.error(conn, ErrorCode::Unexpected, why, now);
+            }
             ClientFrame::Send { id, to, sealed } => {
                 if !self.take_chat_token(conn, now) {
                     let status = Delivery::Rejected(RejectReason::RateLimited);

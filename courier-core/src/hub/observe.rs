@@ -5,7 +5,9 @@
 //! only the driver sees (relayed bytes, database commit times) is counted in a few
 //! atomics the driver shares with the [`Observer`]. A question is a message to the
 //! serve loop, answered between two turns without waiting on anything: nothing here
-//! takes a lock or allocates on the routing path.
+//! takes a lock or allocates on the routing path. An answer is reused for a second, so
+//! however many scrapers and status askers come, the loop walks its tables at most once
+//! a second for each kind of question.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +20,9 @@ mod prometheus;
 
 /// Questions waiting for the serve loop, at most: a scraper asks one at a time.
 const QUEUE: usize = 16;
+
+/// How long an answer of the serve loop is given again instead of asking anew.
+const FRESH: Duration = Duration::from_secs(1);
 
 /// The upper bounds of the database commit time histogram's buckets.
 const COMMIT_BOUNDS: [Duration; 11] = [
@@ -41,6 +46,15 @@ const COMMIT_BOUNDS: [Duration; 11] = [
 pub struct Observer {
     requests: async_channel::Sender<Request>,
     shared: Arc<Shared>,
+    cache: Arc<Cache>,
+}
+
+/// The serve loop's last answers, with when they came. Each lock is held while its
+/// question is out, so askers at the same time wait for one answer, not ask again.
+#[derive(Default)]
+struct Cache {
+    metrics: futures::lock::Mutex<Option<(Instant, Metrics)>>,
+    online: futures::lock::Mutex<Option<(Instant, Vec<Online>)>>,
 }
 
 impl std::fmt::Debug for Observer {
@@ -132,6 +146,7 @@ pub(super) fn pair() -> (Observer, Inbox) {
     let observer = Observer {
         requests: tx,
         shared: shared.clone(),
+        cache: Arc::default(),
     };
     (
         observer,
@@ -143,25 +158,43 @@ pub(super) fn pair() -> (Observer, Inbox) {
 }
 
 impl Observer {
-    /// The hub's metrics now. `None` when the hub is not running (it stopped, or its
-    /// [`serve`](super::serve) never started and its config is gone). Waits for the
-    /// hub's loop to finish its current turn; put a deadline around it.
+    /// The hub's metrics now (the machine's part at most a second old). `None` when the
+    /// hub is not running (it stopped, or its [`serve`](super::serve) never started and
+    /// its config is gone). Waits for the hub's loop to finish its current turn; put a
+    /// deadline around it.
     pub async fn metrics(&self) -> Option<Metrics> {
-        let (tx, rx) = async_channel::bounded(1);
-        self.requests.send(Request::Metrics(tx)).await.ok()?;
-        let mut metrics = rx.recv().await.ok()?;
+        let mut last = self.cache.metrics.lock().await;
+        let mut metrics = match &*last {
+            Some((at, m)) if at.elapsed() < FRESH => m.clone(),
+            _ => {
+                let (tx, rx) = async_channel::bounded(1);
+                self.requests.send(Request::Metrics(tx)).await.ok()?;
+                let m = rx.recv().await.ok()?;
+                *last = Some((Instant::now(), m.clone()));
+                m
+            }
+        };
+        drop(last);
         metrics.relayed_bytes = self.shared.relayed_bytes.load(Ordering::Relaxed);
         metrics.commits = self.shared.commits();
         metrics.rss_bytes = resident_bytes();
         Some(metrics)
     }
 
-    /// The members online now, by name. `None` when the hub is not running (as for
-    /// [`Observer::metrics`]).
+    /// The members online now, by name (at most a second old). `None` when the hub is
+    /// not running (as for [`Observer::metrics`]).
     pub async fn online(&self) -> Option<Vec<Online>> {
+        let mut last = self.cache.online.lock().await;
+        if let Some((at, online)) = &*last
+            && at.elapsed() < FRESH
+        {
+            return Some(online.clone());
+        }
         let (tx, rx) = async_channel::bounded(1);
         self.requests.send(Request::Online(tx)).await.ok()?;
-        rx.recv().await.ok()
+        let online = rx.recv().await.ok()?;
+        *last = Some((Instant::now(), online.clone()));
+        Some(online)
     }
 }
 
@@ -295,6 +328,57 @@ mod tests {
     fn resident_memory_is_read_on_linux() {
         let rss = resident_bytes().unwrap();
         assert!(rss > 1024 * 1024, "{rss}");
+    }
+
+    /// A burst of scrapes and status questions, all at once and again right after: the
+    /// serve loop (here a stand-in that counts what it answers) is asked once for each
+    /// kind; once the answer is older than [`FRESH`], once more.
+    #[test]
+    fn a_burst_of_askers_asks_the_serve_loop_once_a_second() {
+        let (observer, inbox) = pair();
+        let (metrics_asked, online_asked) = (AtomicU64::new(0), AtomicU64::new(0));
+        let serve_loop = async {
+            while let Ok(request) = inbox.requests.recv().await {
+                match request {
+                    Request::Metrics(tx) => {
+                        metrics_asked.fetch_add(1, Ordering::Relaxed);
+                        let _ = tx.try_send(Metrics::default());
+                    }
+                    Request::Online(tx) => {
+                        online_asked.fetch_add(1, Ordering::Relaxed);
+                        let _ = tx.try_send(Vec::new());
+                    }
+                }
+            }
+        };
+        let burst = async {
+            for _ in 0..2 {
+                let askers = (0..100).map(|_| {
+                    let o = observer.clone();
+                    async move { o.metrics().await.is_some() && o.online().await.is_some() }
+                });
+                let answered = futures::future::join_all(askers).await;
+                assert!(answered.iter().all(|a| *a));
+            }
+            assert_eq!(metrics_asked.load(Ordering::Relaxed), 1);
+            assert_eq!(online_asked.load(Ordering::Relaxed), 1);
+            // The answers grow old (as FRESH later): the next asker asks again.
+            let old = Instant::now().checked_sub(FRESH).unwrap();
+            if let Some(last) = observer.cache.metrics.lock().await.as_mut() {
+                last.0 = old;
+            }
+            if let Some(last) = observer.cache.online.lock().await.as_mut() {
+                last.0 = old;
+            }
+            assert!(observer.metrics().await.is_some());
+            assert!(observer.online().await.is_some());
+            assert_eq!(metrics_asked.load(Ordering::Relaxed), 2);
+            assert_eq!(online_asked.load(Ordering::Relaxed), 2);
+        };
+        futures_lite::future::block_on(futures_lite::future::or(burst, async {
+            serve_loop.await;
+            unreachable!("the serve loop ended first");
+        }));
     }
 
     #[test]

@@ -35,8 +35,6 @@ const KEYS: &[(&str, Kind)] = &[
     ),
     ("data-dir", Kind::Text("a folder in quotes")),
     ("password-file", Kind::Text("a file name in quotes")),
-    ("reset-password", Kind::Switch),
-    ("keep-members", Kind::Switch),
     ("json", Kind::Switch),
     ("no-relay", Kind::Switch),
     ("offline-messages", Kind::Number(0, None)),
@@ -56,6 +54,10 @@ const KEYS: &[(&str, Kind)] = &[
 
 /// The flags that are not options of a running hub, so have no key.
 const NOT_KEYS: &[&str] = &["config"];
+
+/// One-shot flags: they act at the start they are given to. In the file they would act at
+/// every start (the service restarts on failure), so the file refuses them by name.
+const ONCE: &[&str] = &["reset-password", "keep-members"];
 
 impl Kind {
     fn expected(self) -> String {
@@ -108,6 +110,11 @@ fn merge(text: &str, path: &Path, given: &ArgMatches) -> Result<HubArgs, String>
     let cmd = hub_command();
     let mut argv: Vec<OsString> = vec!["hub".into(), "--config".into(), path.into()];
     for (key, value) in &table {
+        if ONCE.contains(&key.as_str()) {
+            return Err(format!(
+                "key {key:?} is for the command line only (it acts once)"
+            ));
+        }
         let arg = cmd
             .get_arguments()
             .find(|a| a.get_long() == Some(key.as_str()) && !NOT_KEYS.contains(&key.as_str()))
@@ -175,8 +182,8 @@ fn was_given(given: &ArgMatches, id: &str) -> bool {
     )
 }
 
-/// A clap error (what the file and the command line give together breaks a rule, such as
-/// `keep-members` without `reset-password`) in one line, without the usage.
+/// A clap error (what the file and the command line give together breaks a rule) in one
+/// line, without the usage.
 fn clap_line(e: clap::Error) -> String {
     let text = e.render().to_string();
     let head: Vec<&str> = text

@@ -1,8 +1,9 @@
 //! `courier hub --metrics`: the hub's metrics for Prometheus, over a minimal HTTP/1.1
 //! responder. `GET /metrics` gets the text format (written by courier-core:
 //! [`courier_core::hub::Metrics::to_prometheus`]); anything else a 404. One request per
-//! connection, read within [`DEADLINE`] and at most [`MAX_REQUEST`] bytes; at most
-//! [`CAP`] connections at once.
+//! connection, at most [`MAX_REQUEST`] bytes read within
+//! [`endpoint::REQUEST_DEADLINE`], answered within [`DEADLINE`]; at most [`CAP`]
+//! connections at once (one that has not asked yet gives way to a newcomer).
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use futures::io::AsyncWriteExt;
 
 use super::endpoint;
 
-/// Connections answered at once; more are closed at once.
+/// Connections answered at once (past it, the oldest that has not asked gives way).
 const CAP: usize = 8;
 /// The most a connection may take, from accept to the last byte of the answer.
 const DEADLINE: Duration = Duration::from_secs(5);
@@ -21,8 +22,12 @@ const MAX_REQUEST: usize = 8 * 1024;
 
 /// Serves `GET /metrics` on `listener` until dropped.
 pub(super) async fn serve(listener: TcpListener, observer: Observer) {
-    endpoint::serve(listener, CAP, DEADLINE, |stream| {
-        answer(stream, observer.clone())
+    let request = endpoint::Request {
+        end: b"\r\n\r\n",
+        max: MAX_REQUEST,
+    };
+    endpoint::serve(listener, CAP, DEADLINE, request, |stream, head| {
+        answer(stream, head, observer.clone())
     })
     .await;
 }
@@ -55,9 +60,9 @@ fn response(status: &str, content_type: &str, body: &str) -> String {
     )
 }
 
-async fn answer(mut stream: TcpStream, observer: Observer) {
+async fn answer(mut stream: TcpStream, head: Option<Vec<u8>>, observer: Observer) {
     let text = "text/plain; charset=utf-8";
-    let reply = match endpoint::read_until(&mut stream, b"\r\n\r\n", MAX_REQUEST).await {
+    let reply = match head {
         None => response("400 Bad Request", text, "bad request\n"),
         Some(head) if asked(&head) == Asked::Other => {
             response("404 Not Found", text, "not found\n")

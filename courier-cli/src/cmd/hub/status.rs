@@ -5,9 +5,13 @@
 //! random token into `<data-dir>/hub.status` (mode 0600, in the hub's 0700 folder): only
 //! who may read the hub's folder can ask. One design on every system (a Unix socket
 //! would need another on Windows, where the same test runs under Wine). A client sends
-//! the token and a newline; the hub answers one JSON object and closes. A stale file
-//! (the hub was killed) names a port nobody listens on, or one where nobody knows the
-//! token: "no hub is running".
+//! the token and a newline; the hub answers one JSON object and closes. The file also
+//! holds a second secret, the proof, that the asker never sends: the hub puts it in its
+//! answer, so a program that took the port of a killed hub (another local user's,
+//! answering anything it likes) cannot pass for it. A stale file (the hub was killed)
+//! names a pid that is gone, a port nobody listens on, or one where something else
+//! answers without the proof: "no hub is running". A port that takes the connection and
+//! answers nothing is an error (exit 2), not "no hub": the hub may be busy.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -28,7 +32,7 @@ use crate::output::{rfc3339, safe};
 
 /// The file, in the hub's folder, that tells where to ask.
 const FILE: &str = "hub.status";
-/// Status requests answered at once; more are closed at once.
+/// Status requests answered at once (past it, the oldest that has not asked gives way).
 const CAP: usize = 4;
 /// The most an asker may take, from accept to the end of the answer.
 const DEADLINE: Duration = Duration::from_secs(3);
@@ -55,12 +59,13 @@ pub(super) struct Fixed {
 pub(super) struct Endpoint {
     file: PathBuf,
     token: String,
+    proof: String,
 }
 
 impl Drop for Endpoint {
     fn drop(&mut self) {
         // Another hub may have started on the folder since (and written its own).
-        if read_file(&self.file).is_some_and(|(_, token)| token == self.token) {
+        if read_file(&self.file).is_some_and(|f| f.token == self.token) {
             let _ = std::fs::remove_file(&self.file);
         }
     }
@@ -72,14 +77,17 @@ pub(super) async fn open(dir: &Path) -> Result<(Endpoint, TcpListener)> {
         .await
         .context("opening the status endpoint on 127.0.0.1")?;
     let port = listener.local_addr()?.port();
-    let token: String = (0..32)
-        .map(|_| format!("{:02x}", rand::random::<u8>()))
-        .collect();
+    let secret = || -> String {
+        (0..32)
+            .map(|_| format!("{:02x}", rand::random::<u8>()))
+            .collect()
+    };
+    let (token, proof) = (secret(), secret());
     let file = dir.join(FILE);
-    let body = json!({ "port": port, "token": token, "pid": std::process::id() });
+    let body = json!({ "port": port, "token": token, "proof": proof, "pid": std::process::id() });
     courier_core::identity::write_private(&file, format!("{body}\n").as_bytes())
         .with_context(|| format!("writing {}", file.display()))?;
-    Ok((Endpoint { file, token }, listener))
+    Ok((Endpoint { file, token, proof }, listener))
 }
 
 /// Answers status requests on `listener` until dropped.
@@ -89,22 +97,33 @@ pub(super) fn serve(
     fixed: Fixed,
     observer: Observer,
 ) -> impl Future<Output = ()> + Send + 'static {
-    let token = endpoint.token.clone();
+    let (token, proof) = (endpoint.token.clone(), endpoint.proof.clone());
     async move {
-        let (token, fixed, observer) = (&token, &fixed, &observer);
-        endpoint::serve(listener, CAP, DEADLINE, |mut stream| async move {
-            let Some(asked) = endpoint::read_until(&mut stream, b"\n", MAX_REQUEST).await else {
-                return;
-            };
-            if !same(asked.trim_ascii(), token.as_bytes()) {
-                return;
-            }
-            let Some(answer) = status(fixed, observer).await else {
-                return;
-            };
-            let _ = stream.write_all(format!("{answer}\n").as_bytes()).await;
-            let _ = stream.close().await;
-        })
+        let (token, proof, fixed, observer) = (&token, &proof, &fixed, &observer);
+        let request = endpoint::Request {
+            end: b"\n",
+            max: MAX_REQUEST,
+        };
+        endpoint::serve(
+            listener,
+            CAP,
+            DEADLINE,
+            request,
+            |mut stream, asked| async move {
+                let Some(asked) = asked else {
+                    return;
+                };
+                if !same(asked.trim_ascii(), token.as_bytes()) {
+                    return;
+                }
+                let Some(mut answer) = status(fixed, observer).await else {
+                    return;
+                };
+                answer["proof"] = proof.as_str().into();
+                let _ = stream.write_all(format!("{answer}\n").as_bytes()).await;
+                let _ = stream.close().await;
+            },
+        )
         .await;
     }
 }
@@ -153,12 +172,33 @@ async fn status(fixed: &Fixed, observer: &Observer) -> Option<Value> {
     }))
 }
 
-/// The port and token in a status file, if it holds them.
-fn read_file(file: &Path) -> Option<(u16, String)> {
+/// What a status file holds.
+struct StatusFile {
+    port: u16,
+    /// What the asker sends.
+    token: String,
+    /// What only the hub that wrote the file answers with.
+    proof: String,
+    /// The hub's process.
+    pid: u32,
+}
+
+/// What the status file at `file` holds, if it holds it all.
+fn read_file(file: &Path) -> Option<StatusFile> {
     let text = std::fs::read_to_string(file).ok()?;
     let v: Value = serde_json::from_str(&text).ok()?;
-    let port = u16::try_from(v["port"].as_u64()?).ok()?;
-    Some((port, v["token"].as_str()?.to_owned()))
+    Some(StatusFile {
+        port: u16::try_from(v["port"].as_u64()?).ok()?,
+        token: v["token"].as_str()?.to_owned(),
+        proof: v["proof"].as_str()?.to_owned(),
+        pid: u32::try_from(v["pid"].as_u64()?).ok()?,
+    })
+}
+
+/// Whether process `pid` is gone (Linux: no /proc entry; elsewhere never known gone, and
+/// the port and the proof decide).
+fn gone(pid: u32) -> bool {
+    cfg!(target_os = "linux") && !Path::new("/proc").join(pid.to_string()).exists()
 }
 
 /// What asking gave.
@@ -166,21 +206,27 @@ enum Asked {
     Running(Value),
     /// No hub runs; why we think so.
     NotRunning(&'static str),
+    /// No hub runs, and something else holds the port the hub had (on this port).
+    Impostor(u16),
 }
 
 /// Asks the hub on `dir`.
 async fn ask(dir: &Path) -> Result<Asked> {
     let file = dir.join(FILE);
-    let token = match std::fs::read_to_string(&file) {
+    let found = match std::fs::read_to_string(&file) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Ok(Asked::NotRunning("no hub.status"));
         }
         Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
         Ok(_) => read_file(&file),
     };
-    let Some((port, token)) = token else {
+    let Some(found) = found else {
         return Ok(Asked::NotRunning("hub.status is damaged"));
     };
+    if gone(found.pid) {
+        return Ok(Asked::NotRunning("a stale hub.status (its pid is gone)"));
+    }
+    let (port, token) = (found.port, &found.token);
     // Refused: the hub that wrote the file is gone (killed, or its machine restarted).
     let Ok(stream) = TcpStream::connect(("127.0.0.1", port)).await else {
         return Ok(Asked::NotRunning("a stale hub.status"));
@@ -206,12 +252,31 @@ async fn ask(dir: &Path) -> Result<Asked> {
             dir.display(),
             WAIT.as_secs()
         ),
-        Err(_) => return Ok(Asked::NotRunning("a stale hub.status")),
+        Err(_) => Vec::new(),
     };
-    // Another program on the port, or not this hub's token: nothing answers for it.
+    // Taken and closed with no word: the hub is busy (its few slots taken) or stopping.
+    if answer.is_empty() {
+        anyhow::bail!(
+            "the hub's status port {port} on {} did not answer (busy or stopping; try again)",
+            dir.display()
+        );
+    }
+    // Only the hub that wrote the file knows the proof; anything else on its port (that
+    // took it after the hub was killed) says what it likes, and is not shown.
     match serde_json::from_slice::<Value>(&answer) {
-        Ok(v) if v["running"] == true => Ok(Asked::Running(v)),
-        _ => Ok(Asked::NotRunning("a stale hub.status")),
+        Ok(mut v)
+            if v["running"] == true
+                && v["pid"].as_u64() == Some(u64::from(found.pid))
+                && v["proof"]
+                    .as_str()
+                    .is_some_and(|p| same(p.as_bytes(), found.proof.as_bytes())) =>
+        {
+            if let Some(o) = v.as_object_mut() {
+                o.remove("proof");
+            }
+            Ok(Asked::Running(v))
+        }
+        _ => Ok(Asked::Impostor(port)),
     }
 }
 
@@ -227,12 +292,20 @@ pub(super) async fn run(args: &HubStatusArgs) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Asked::NotRunning(why) => {
+        asked @ (Asked::NotRunning(_) | Asked::Impostor(_)) => {
+            if let Asked::Impostor(port) = asked {
+                eprintln!(
+                    "note: something other than the hub holds its status port {port} (it did \
+                     not prove itself the hub of this folder): the hub was stopped or killed"
+                );
+            }
             if args.json {
                 crate::print(&format!("{}\n", json!({ "running": false })));
             } else {
                 crate::print(&format!("no hub is running on {}\n", dir.display()));
-                tracing::debug!("not running: {why}");
+                if let Asked::NotRunning(why) = asked {
+                    tracing::debug!("not running: {why}");
+                }
             }
             Ok(ExitCode::from(NOT_RUNNING))
         }
@@ -243,33 +316,31 @@ pub(super) async fn run(args: &HubStatusArgs) -> Result<ExitCode> {
 fn human(dir: &Path, v: &Value) -> String {
     let n = |v: &Value| v.as_u64().unwrap_or_default();
     let uptime = units::duration(Duration::from_secs(n(&v["uptime_secs"])));
+    // Every string shown is made terminal-safe: the answer came over a socket.
+    let text = |v: &Value| safe(v.as_str().unwrap_or("-"));
     let mut out = format!(
         "A hub is running on {} (pid {}, up {uptime})\n",
-        dir.display(),
+        safe(&dir.display().to_string()),
         n(&v["pid"])
     );
-    let addresses: Vec<&str> = v["addresses"]
+    let addresses: Vec<String> = v["addresses"]
         .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .map(|a| a.iter().filter_map(Value::as_str).map(safe).collect())
         .unwrap_or_default();
     let row = |out: &mut String, label: &str, value: &str| {
         out.push_str(&format!("  {label:<13} {value}\n"));
     };
-    let listen = v["listen"].as_str().unwrap_or("-");
-    row(&mut out, "listening on", listen);
+    row(&mut out, "listening on", &text(&v["listen"]));
     row(
         &mut out,
         "join with",
         &format!("--hub {}", addresses.join(" or --hub ")),
     );
-    row(
-        &mut out,
-        "safety code",
-        v["safety_code"].as_str().unwrap_or("-"),
+    row(&mut out, "safety code", &text(&v["safety_code"]));
+    let metrics = v["metrics"].as_str().map_or_else(
+        || "off".to_owned(),
+        |a| format!("http://{}/metrics", safe(a)),
     );
-    let metrics = v["metrics"]
-        .as_str()
-        .map_or_else(|| "off".to_owned(), |a| format!("http://{a}/metrics"));
     row(&mut out, "metrics", &metrics);
     row(&mut out, "connections", &n(&v["connections"]).to_string());
     let b = &v["backlog"];
@@ -296,8 +367,8 @@ fn human(dir: &Path, v: &Value) -> String {
         };
         out.push_str(&format!(
             "    {}  {}{more}\n",
-            m["short"].as_str().unwrap_or("-"),
-            safe(m["name"].as_str().unwrap_or("-")),
+            text(&m["short"]),
+            text(&m["name"]),
         ));
     }
     out

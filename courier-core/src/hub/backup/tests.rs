@@ -143,3 +143,52 @@ fn a_damaged_database_is_not_backed_up_and_the_copy_is_removed() {
     assert!(!out.exists(), "what was written is removed");
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// An empty folder reached through a symbolic link is refused: the link's target may be a
+/// folder someone else owns, who could later swap the private files put in it.
+#[cfg(unix)]
+#[test]
+fn a_symlink_as_the_backups_folder_is_refused() {
+    let (dir, _, _db) = hub_folder("symlink");
+    let out = tempdir("symlink-out");
+    fs::create_dir_all(out.join("target")).unwrap();
+    let link = out.join("link");
+    std::os::unix::fs::symlink(out.join("target"), &link).unwrap();
+    let err = create(&dir, &link).unwrap_err();
+    assert!(matches!(err, Error::NotYours { .. }), "{err}");
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    assert_eq!(fs::read_dir(out.join("target")).unwrap().count(), 0);
+    // A link to nowhere is refused too (not followed and created).
+    let dangling = out.join("dangling");
+    std::os::unix::fs::symlink(out.join("nowhere"), &dangling).unwrap();
+    assert!(matches!(
+        create(&dir, &dangling).unwrap_err(),
+        Error::NotYours { .. }
+    ));
+    assert!(!out.join("nowhere").exists());
+    fs::remove_dir_all(&dir).unwrap();
+    fs::remove_dir_all(&out).unwrap();
+}
+
+/// An empty folder another user owns is refused: its owner could swap the 0600 files
+/// (`hub.secret`) after the backup. Needs root to give a folder away: skipped otherwise.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_empty_folder_of_another_user_is_refused() {
+    use std::os::unix::fs::MetadataExt;
+    if rustix::process::geteuid().as_raw() != 0 {
+        eprintln!("skipped: giving a folder to another user needs root");
+        return;
+    }
+    let (dir, _, _db) = hub_folder("theirs");
+    let out = tempdir("theirs-out");
+    fs::create_dir_all(&out).unwrap();
+    std::os::unix::fs::chown(&out, Some(65534), Some(65534)).unwrap();
+    let err = create(&dir, &out).unwrap_err();
+    assert!(matches!(err, Error::NotYours { .. }), "{err}");
+    assert!(err.to_string().contains("another user owns it"), "{err}");
+    assert_eq!(fs::metadata(&out).unwrap().uid(), 65534, "left as it was");
+    assert_eq!(fs::read_dir(&out).unwrap().count(), 0);
+    fs::remove_dir_all(&dir).unwrap();
+    fs::remove_dir_all(&out).unwrap();
+}

@@ -194,3 +194,51 @@ fn shares_for_offline_members_are_stored_and_delivered_at_login() {
         vec![MsgId(MsgId::SHARE_BIT | 1), MsgId(MsgId::SHARE_BIT | 2)]
     );
 }
+
+/// A person's message (`Send`) with a key share's id: no session sends one (shares go in
+/// `Shares` frames, and `Session` refuses such an id), so the hub refuses it as malformed:
+/// the sender hears why, nobody gets it, nothing is counted as routed or stored, and each
+/// counts as a violation (past the allowance of them, the connection is closed).
+#[test]
+fn a_message_with_a_share_id_is_refused_as_malformed() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    sim.clear();
+    let before = sim.hub.totals();
+    let send = |n: u64| ClientFrame::Send {
+        id: MsgId(MsgId::SHARE_BIT | n),
+        to: Target::Client(id(2)),
+        sealed: Sealed::from(vec![7; 250]),
+    };
+    sim.raw(a, &send(1));
+    assert!(got(&sim, b).is_empty());
+    assert!(statuses(&sim, a).is_empty());
+    let errors = |sim: &Sim| {
+        sim.clients[a]
+            .frames
+            .iter()
+            .filter(|f| {
+                matches!(
+                    f,
+                    ServerFrame::Error {
+                        code: ErrorCode::Unexpected,
+                        ..
+                    }
+                )
+            })
+            .count()
+    };
+    assert_eq!(errors(&sim), 1);
+    let t = sim.hub.totals();
+    assert_eq!(t.messages_routed, before.messages_routed);
+    assert_eq!(t.messages_stored, before.messages_stored);
+    for n in 2..=u64::from(limits::RATE_VIOLATIONS_BEFORE_CLOSE) {
+        sim.raw(a, &send(n));
+    }
+    assert_eq!(sim.clients[a].closed, None, "{} violations", errors(&sim));
+    sim.raw(a, &send(0));
+    assert_eq!(sim.clients[a].closed, Some(CloseReason::RateLimited));
+    assert!(got(&sim, b).is_empty());
+    assert!(sim.is_online(b));
+}

@@ -2,7 +2,7 @@ use std::path::Path;
 
 use clap::{ArgAction, CommandFactory, FromArgMatches};
 
-use super::{KEYS, Kind, NOT_KEYS, hub_command, merge};
+use super::{KEYS, Kind, NOT_KEYS, ONCE, hub_command, merge};
 use crate::args::{Cli, Command, HubArgs};
 
 /// `courier ARGS` parsed as the program parses it: the hub's arguments and its matches.
@@ -40,7 +40,10 @@ fn options() -> Vec<clap::Arg> {
     hub_command()
         .get_arguments()
         .filter(|a| !matches!(a.get_action(), ArgAction::Help | ArgAction::Version))
-        .filter(|a| a.get_long().is_some_and(|l| !NOT_KEYS.contains(&l)))
+        .filter(|a| {
+            a.get_long()
+                .is_some_and(|l| !NOT_KEYS.contains(&l) && !ONCE.contains(&l))
+        })
         .cloned()
         .collect()
 }
@@ -59,7 +62,16 @@ fn every_hub_flag_is_a_key_of_the_file() {
     for key in &keys {
         assert!(flags.iter().any(|f| f == key), "KEYS has {key:?}, no flag");
     }
-    assert!(flags.len() >= 16, "{flags:?}");
+    assert!(flags.len() >= 14, "{flags:?}");
+    // The one-shot flags are flags (refused in the file by name, not as unknown keys).
+    for once in ONCE {
+        assert!(
+            hub_command()
+                .get_arguments()
+                .any(|a| a.get_long() == Some(once)),
+            "{once}"
+        );
+    }
 }
 
 #[test]
@@ -114,13 +126,8 @@ fn each_key_in_the_file_gives_what_its_flag_gives() {
     for arg in options() {
         let key = arg.get_long().unwrap();
         let kind = KEYS.iter().find(|(k, _)| *k == key).unwrap().1;
-        let (mut args, value) = sample(&arg, kind);
-        let mut text = format!("{key} = {value}\n");
-        // `keep-members` goes only with `reset-password`.
-        if arg.get_id() == "keep_members" {
-            args.push("--reset-password".to_owned());
-            text.push_str("reset-password = true\n");
-        }
+        let (args, value) = sample(&arg, kind);
+        let text = format!("{key} = {value}\n");
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let from_flags = flags(&args);
         assert_ne!(from_flags, defaults, "--{key} changes nothing");
@@ -224,11 +231,24 @@ fn a_bad_value_names_the_key_and_what_it_takes() {
     );
 }
 
+/// Under the service (Restart=on-failure) a one-shot option kept in the file would act at
+/// every start: reset the password and forget every device each time. So the file refuses
+/// them, even set to false (a line that would act once uncommented).
 #[test]
-fn rules_between_options_hold_across_the_file_and_the_flags() {
-    let e = with_file("keep-members = true\n", &[]).unwrap_err();
-    assert!(!e.contains('\n') && e.contains("--reset-password"), "{e}");
-    with_file("keep-members = true\n", &["--reset-password"]).unwrap();
+fn one_shot_options_are_refused_in_the_file() {
+    for key in ["reset-password", "keep-members"] {
+        for value in ["true", "false"] {
+            assert_eq!(
+                with_file(&format!("{key} = {value}\n"), &["--reset-password"]).unwrap_err(),
+                format!("key {key:?} is for the command line only (it acts once)")
+            );
+        }
+    }
+    // On the command line they still act, and their rule still holds there.
+    assert!(flags(&["--reset-password", "--keep-members"]).contains("keep_members: true"));
+    let rule =
+        crate::args::Cli::command().try_get_matches_from(["courier", "hub", "--keep-members"]);
+    assert!(rule.is_err());
 }
 
 #[test]
@@ -273,7 +293,6 @@ fn the_packaged_file_shows_every_key_with_its_default() {
         .lines()
         .filter_map(|l| l.strip_prefix("# "))
         .filter(|l| KEYS.iter().any(|(k, _)| l.starts_with(&format!("{k} = "))))
-        .filter(|l| !l.starts_with("keep-members"))
         .map(|l| format!("{l}\n"))
         .collect();
     with_file(&open, &[]).unwrap();
