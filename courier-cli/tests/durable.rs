@@ -5,6 +5,8 @@
 //! never sent.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -13,10 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use courier_core::auth::Password;
+use common::{Peer, recv_timeout};
 use courier_core::identity::Identity;
-use courier_core::proto::{ClientId, Delivery, MsgId, Profile, Target};
-use courier_core::session::{self, Event, Handle, Update};
+use courier_core::proto::{ClientId, Delivery, MsgId, Target};
+use courier_core::session::{Event, Update};
 use courier_testkit::{HubProcess as Hub, TempDir};
 use futures::StreamExt;
 
@@ -39,78 +41,11 @@ fn start_hub_at(data: &Path, listen: &str) -> Hub {
     Hub::spawn(cmd, listen, data, &extra)
 }
 
-/// A logged-in session, its updates forwarded to a channel; dropping it disconnects.
-struct Peer {
-    handle: Handle,
-    updates: async_channel::Receiver<Update>,
-    stop: async_channel::Sender<()>,
-    pump: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        self.stop.close();
-        if let Some(pump) = self.pump.take() {
-            let _ = pump.join();
-        }
-    }
-}
-
 /// A session for `identity`, its keys in a folder of its own under `dir` (the same at
 /// each of its logins, as a profile folder is).
-fn join(hub: &str, identity: &Identity, name: &str, dir: &std::path::Path) -> Peer {
-    let mut config = session::Config::new(
-        hub,
-        identity.clone(),
-        Password::new(PW),
-        Profile::with_name(name),
-    );
+fn join(hub: &str, identity: &Identity, name: &str, dir: &Path) -> Peer {
     let keys = dir.join(format!("keys-{}", identity.id().short()));
-    std::fs::create_dir_all(&keys).unwrap();
-    config.keys = session::KeyStore::Folder(keys);
-    let (tx, updates) = async_channel::unbounded();
-    let (stop, stopped) = async_channel::bounded::<()>(1);
-    let pump = std::thread::spawn(move || {
-        smol::block_on(async move {
-            let mut stream = Box::pin(session::connect(config));
-            loop {
-                let next = futures_lite::future::or(async { stream.next().await }, async {
-                    let _ = stopped.recv().await;
-                    None
-                });
-                let Some(u) = next.await else { break };
-                if tx.send(u).await.is_err() {
-                    break;
-                }
-            }
-        });
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match recv_timeout(&updates, left) {
-            Some(Update::Connected { handle, .. }) => {
-                return Peer {
-                    handle,
-                    updates,
-                    stop,
-                    pump: Some(pump),
-                };
-            }
-            Some(_) => {}
-            None => panic!("{name} could not log in"),
-        }
-    }
-}
-
-fn recv_timeout<T>(rx: &async_channel::Receiver<T>, wait: Duration) -> Option<T> {
-    smol::block_on(futures_lite::future::or(
-        async { rx.recv().await.ok() },
-        async {
-            smol::Timer::after(wait).await;
-            None
-        },
-    ))
+    common::join(hub, identity, PW, name, &keys, Duration::from_secs(30))
 }
 
 fn scratch(tag: &str) -> TempDir {

@@ -2,6 +2,8 @@
 //! real clients, and `courier hub status`, with the real binary on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -9,13 +11,12 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use courier_core::auth::Password;
+use common::{Peer, recv_timeout};
 use courier_core::identity::Identity;
-use courier_core::proto::{ClientId, Delivery, Profile, Target};
-use courier_core::session::{self, Event, Handle, Update};
+use courier_core::proto::{ClientId, Delivery, Target};
+use courier_core::session::{Event, Update};
 use courier_testkit::json::text;
 use courier_testkit::{HubProcess as Hub, TempDir};
-use futures::StreamExt;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_courier");
@@ -29,81 +30,18 @@ fn start_hub(data: &Path, extra: &[&str]) -> Hub {
     Hub::spawn(cmd, "127.0.0.1:0", data, &args)
 }
 
-/// A logged-in session whose updates a thread forwards; dropping it disconnects.
-struct Peer {
-    id: ClientId,
-    handle: Handle,
-    updates: async_channel::Receiver<Update>,
-    stop: async_channel::Sender<()>,
-    pump: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        self.stop.close();
-        if let Some(pump) = self.pump.take() {
-            let _ = pump.join();
-        }
-    }
-}
-
-fn recv_timeout<T>(rx: &async_channel::Receiver<T>, wait: Duration) -> Option<T> {
-    smol::block_on(futures_lite::future::or(
-        async { rx.recv().await.ok() },
-        async {
-            smol::Timer::after(wait).await;
-            None
-        },
-    ))
-}
-
 /// Logs `name` in (a new identity, its keys in a folder under `dir`).
 fn join(hub: &Hub, name: &str, dir: &Path) -> Peer {
     let identity = Identity::generate().unwrap();
-    let id = identity.id();
-    let mut config = session::Config::new(
-        hub.addr(),
-        identity,
-        Password::new(PW),
-        Profile::with_name(name),
-    );
     let keys = dir.join(format!("keys-{name}"));
-    std::fs::create_dir_all(&keys).unwrap();
-    config.keys = session::KeyStore::Folder(keys);
-    let (tx, updates) = async_channel::unbounded();
-    let (stop, stopped) = async_channel::bounded::<()>(1);
-    let pump = std::thread::spawn(move || {
-        smol::block_on(async move {
-            let mut stream = Box::pin(session::connect(config));
-            loop {
-                let next = futures_lite::future::or(async { stream.next().await }, async {
-                    let _ = stopped.recv().await;
-                    None
-                });
-                let Some(u) = next.await else { break };
-                if tx.send(u).await.is_err() {
-                    break;
-                }
-            }
-        });
-    });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match recv_timeout(&updates, left) {
-            Some(Update::Connected { handle, .. }) => {
-                return Peer {
-                    id,
-                    handle,
-                    updates,
-                    stop,
-                    pump: Some(pump),
-                };
-            }
-            Some(_) => {}
-            None => panic!("{name} could not log in"),
-        }
-    }
+    common::join(
+        hub.addr(),
+        &identity,
+        PW,
+        name,
+        &keys,
+        Duration::from_secs(60),
+    )
 }
 
 /// `GET path` on `addr`: the status code and the body.

@@ -184,6 +184,7 @@ fn prepare(out: &Path) -> Result<bool, Error> {
             if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
                 fs::create_dir_all(parent).map_err(|e| io_err("creating", e))?;
             }
+            #[cfg_attr(not(unix), allow(unused_mut))]
             let mut builder = fs::DirBuilder::new();
             #[cfg(unix)]
             std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);

@@ -163,6 +163,10 @@ impl Observer {
     /// its config is gone). Waits for the hub's loop to finish its current turn; put a
     /// deadline around it.
     pub async fn metrics(&self) -> Option<Metrics> {
+        // A stopped hub has no metrics, however fresh its last answer.
+        if self.requests.is_closed() {
+            return None;
+        }
         let mut last = self.cache.metrics.lock().await;
         let mut metrics = match &*last {
             Some((at, m)) if at.elapsed() < FRESH => m.clone(),
@@ -184,6 +188,9 @@ impl Observer {
     /// The members online now, by name (at most a second old). `None` when the hub is
     /// not running (as for [`Observer::metrics`]).
     pub async fn online(&self) -> Option<Vec<Online>> {
+        if self.requests.is_closed() {
+            return None;
+        }
         let mut last = self.cache.online.lock().await;
         if let Some((at, online)) = &*last
             && at.elapsed() < FRESH
