@@ -25,8 +25,7 @@
     missing_docs
 )]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -37,16 +36,10 @@ use courier_core::identity::Identity;
 use courier_core::proto::{ClientId, Profile};
 use courier_core::session::{self, Event, Update as SUpdate};
 use courier_core::transfer::{self, Options, Update};
+use courier_testkit::bench::{env_u64, fill, settle, tar_copy, tcp_copy};
 use futures::StreamExt;
 
 const PW: &str = "bench password";
-
-fn env_u64(key: &str, default: u64) -> u64 {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     match std::env::var("COURIER_BENCH_ROLE").as_deref() {
@@ -72,46 +65,6 @@ fn main() {
     }
     drop(hub);
     let _ = std::fs::remove_dir_all(&scratch);
-}
-
-/// Pseudo-random, incompressible bytes.
-fn fill(path: &Path, len: u64) {
-    let mut f = std::fs::File::create(path).unwrap();
-    let mut x = 0x9e37_79b9_7f4a_7c15_u64 ^ len;
-    let mut block = vec![0u8; 1 << 20];
-    let mut left = len;
-    while left > 0 {
-        for chunk in block.chunks_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let bytes = x.to_le_bytes();
-            chunk.copy_from_slice(&bytes[..chunk.len()]);
-        }
-        let n = left.min(block.len() as u64) as usize;
-        f.write_all(&block[..n]).unwrap();
-        left -= n as u64;
-    }
-}
-
-/// Puts the machine in the same state before every run: dirty pages written back, the
-/// page cache dropped (when allowed: root) so that writers do not pay for reclaiming
-/// memory, and the source read back into the cache. Without this, runs after the first
-/// gigabyte on this VM spend most of their time reclaiming pages and the figures swing 5×.
-fn settle(sources: &Path) {
-    let _ = Command::new("sync").status();
-    let _ = std::fs::write("/proc/sys/vm/drop_caches", "1");
-    warm(sources);
-}
-
-fn warm(path: &Path) {
-    if path.is_dir() {
-        for e in std::fs::read_dir(path).unwrap() {
-            warm(&e.unwrap().path());
-        }
-    } else if let Ok(mut f) = std::fs::File::open(path) {
-        let _ = std::io::copy(&mut f, &mut std::io::sink());
-    }
 }
 
 fn rate(bytes: u64, d: Duration) -> f64 {
@@ -346,76 +299,6 @@ fn small(scratch: &Path, hub: &str) {
         hwm_s as f64 / 1024.0,
         hwm_r as f64 / 1024.0
     );
-}
-
-/// File → TCP → file on two threads, 256 KiB buffers.
-fn tcp_copy(from: &Path, to: &Path) -> Duration {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let to = to.to_owned();
-    let start = Instant::now();
-    let receiver = std::thread::spawn(move || {
-        let (mut tcp, _) = listener.accept().unwrap();
-        let mut out = std::fs::File::create(to).unwrap();
-        let mut buf = vec![0u8; 256 << 10];
-        loop {
-            let n = tcp.read(&mut buf).unwrap();
-            if n == 0 {
-                break;
-            }
-            out.write_all(&buf[..n]).unwrap();
-        }
-    });
-    let mut tcp = TcpStream::connect(addr).unwrap();
-    let mut file = std::fs::File::open(from).unwrap();
-    let mut buf = vec![0u8; 256 << 10];
-    loop {
-        let n = file.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        tcp.write_all(&buf[..n]).unwrap();
-    }
-    drop(tcp);
-    receiver.join().unwrap();
-    start.elapsed()
-}
-
-/// `tar c -C parent folder | TCP | tar x -C dst`.
-fn tar_copy(folder: &Path, dst: &Path) -> Duration {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let start = Instant::now();
-    let mut untar = Command::new("tar")
-        .arg("xf")
-        .arg("-")
-        .arg("-C")
-        .arg(dst)
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("tar");
-    let mut stdin = untar.stdin.take().unwrap();
-    let receiver = std::thread::spawn(move || {
-        let (mut tcp, _) = listener.accept().unwrap();
-        std::io::copy(&mut tcp, &mut stdin).unwrap();
-    });
-    let mut tar = Command::new("tar")
-        .arg("cf")
-        .arg("-")
-        .arg("-C")
-        .arg(folder.parent().unwrap())
-        .arg(folder.file_name().unwrap())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("tar");
-    let mut out = tar.stdout.take().unwrap();
-    let mut tcp = TcpStream::connect(addr).unwrap();
-    std::io::copy(&mut out, &mut tcp).unwrap();
-    drop(tcp);
-    assert!(tar.wait().unwrap().success());
-    receiver.join().unwrap();
-    assert!(untar.wait().unwrap().success());
-    start.elapsed()
 }
 
 struct Run {
