@@ -68,6 +68,7 @@ fn a_hub_with_a_group(data: &Path) {
             logins: 2,
             avatar_changed: None,
             remembered_since: None,
+            card_mark: Default::default(),
         }));
     }
     records.push(Record::Group {

@@ -222,6 +222,7 @@ fn fill(dir: &std::path::Path, real: &[Identity], members: usize, messages: usiz
                     logins: 3,
                     avatar_changed: None,
                     remembered_since: Some(Timestamp(1_700_000_000_000)),
+                    card_mark: Default::default(),
                 })
             })
             .collect();

@@ -140,6 +140,8 @@ pub struct Hub {
     next_tick: Instant,
     /// Contacts whose card changed since the last presence batch.
     presence_pending: BTreeSet<ClientId>,
+    /// The directory mark the last presence batch ended with.
+    mark_sent: Option<crate::proto::Mark>,
     /// When the pending presence batch goes out.
     presence_due: Option<Instant>,
     broker: broker::Broker,
@@ -217,6 +219,7 @@ impl Hub {
             epoch: (now, wall),
             next_tick: now + tick,
             presence_pending: BTreeSet::new(),
+            mark_sent: None,
             presence_due: None,
             broker: broker::Broker::default(),
             guesses: Bucket::new_per_minute(

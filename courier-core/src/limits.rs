@@ -74,6 +74,16 @@ pub const PRESENCE_BATCH_CARDS: usize = 256;
 /// at the size of the largest frame a connection ever sent; the client pulls each next
 /// page, so a contact list of any length costs one page of memory at a time.
 pub const CONTACT_PAGE: usize = 16;
+/// What a page of the contact list of a returning client
+/// ([`crate::proto::ServerFrame::Roster`]) is worth: an entry saying where a contact is
+/// costs one, a card [`ROSTER_CARD_WEIGHT`] (about their sizes in bytes, so a page stays
+/// around 6 KiB).
+pub const ROSTER_PAGE: usize = 128;
+/// What a card costs in a roster page (see [`ROSTER_PAGE`]).
+pub const ROSTER_CARD_WEIGHT: usize = 8;
+/// Where-they-are entries per frame in a presence batch
+/// ([`crate::proto::ServerFrame::Seen`]).
+pub const SEEN_PAGE: usize = 128;
 /// Messages stored for one offline recipient.
 pub const MAILBOX: usize = 256;
 /// The most members a group has (the hub's default; `--group-members`).

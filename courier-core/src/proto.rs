@@ -12,6 +12,7 @@ mod frame;
 mod group;
 mod id;
 mod keys;
+mod roster;
 mod rules;
 mod sentence;
 mod share;
@@ -35,6 +36,7 @@ pub use keys::{
     BUNDLE_VERSION, KeyBundle, KeyId, MAX_BUNDLE_CERT, MAX_BUNDLE_SIGNATURE, MAX_SEALED,
     MAX_SEALED_TEXT, Sealed,
 };
+pub use roster::{Mark, RosterEntry, Seen};
 pub use share::{MAX_SHARE, MAX_SHARES, Share};
 pub use transfer::{
     Declined, FileEntry, IncomingOffer, LinkTest, Manifest, ManifestError, OfferRefusal, Ticket,
@@ -42,6 +44,6 @@ pub use transfer::{
 };
 
 /// The protocol version this build speaks; carried by the first frame of each side.
-pub const PROTOCOL_VERSION: u32 = 11;
+pub const PROTOCOL_VERSION: u32 = 12;
 /// The only WebSocket path the hub answers.
 pub const WS_PATH: &str = "/courier/v1";

@@ -30,6 +30,7 @@ mod opening;
 #[cfg(any(test, feature = "test-util"))]
 mod plain;
 mod recent;
+mod roster;
 mod sealing;
 mod unopened;
 
@@ -48,12 +49,13 @@ pub use event::Event;
 pub use groups::GroupRequest;
 pub use handle::Handle;
 pub(crate) use recent::Recent;
+pub use roster::Roster;
 
 use crate::auth::{ClientLoginState, Password, SessionKey};
 use crate::limits;
 use crate::proto::{
-    ClientFrame, ClientId, Contact, Declined, LoginRejection, MsgId, PROTOCOL_VERSION, Profile,
-    ServerFrame, Target, Timestamp, TransferId,
+    ClientFrame, ClientId, Declined, LoginRejection, MsgId, PROTOCOL_VERSION, Profile, ServerFrame,
+    Target, Timestamp, TransferId,
 };
 
 /// Session timing; [`Timing::default`] uses [`crate::limits`].
@@ -87,7 +89,6 @@ enum State {
     /// back until `LoggedIn` is reported.
     AwaitContacts {
         you: ClientId,
-        contacts: Vec<Contact>,
         time: Timestamp,
         held: Vec<Event>,
     },
@@ -153,6 +154,10 @@ pub struct Session {
     groups_so_far: Vec<crate::proto::Group>,
     /// End-to-end keys: the keyring, and what sealing and opening wait for.
     keys: keys::KeyState,
+    /// The contact list, kept across connections ([`Session::with_roster`]).
+    roster: Roster,
+    /// The contact list on its way in, during login.
+    listing: Option<roster::Listing>,
 }
 
 impl std::fmt::Debug for Session {
@@ -197,6 +202,8 @@ impl Session {
             reads_due: None,
             groups_so_far: Vec::new(),
             keys: keys::KeyState::default(),
+            roster: Roster::default(),
+            listing: None,
         }
     }
 
@@ -252,6 +259,7 @@ impl Session {
                     profile,
                     keep_profile: self.keep_profile,
                     leave_mailbox: !self.take_mailbox,
+                    known: self.roster.known(),
                 },
                 now,
             );
@@ -308,6 +316,7 @@ impl Session {
                                 remember: self.remember,
                                 keep_profile: self.keep_profile,
                                 leave_mailbox: !self.take_mailbox,
+                                known: self.roster.known(),
                             },
                             now,
                         );
@@ -331,6 +340,8 @@ impl Session {
                     more,
                     time,
                     offline_days,
+                    mark,
+                    since,
                 },
             ) => {
                 match &state {
@@ -346,31 +357,27 @@ impl Session {
                 }
                 self.remembered = remembered;
                 self.me = Some(you);
-                self.contacts_page(you, contacts, more, time, Vec::new(), now);
+                self.start_listing(mark, since, contacts)?;
+                self.contacts_page(you, more, time, Vec::new(), now);
                 self.keys_at_welcome(offline_days, now);
                 Ok(())
             }
             (
-                State::AwaitContacts {
-                    you,
-                    contacts: mut list,
-                    time,
-                    held,
-                },
+                State::AwaitContacts { you, time, held },
                 ServerFrame::ContactPage { contacts, more },
             ) => {
-                // A hub (or an impostor) cannot make us hold an endless list.
-                if list.len() + contacts.len() > limits::MAX_KNOWN_CONTACTS {
-                    return Err(Error::Unexpected);
-                }
-                list.extend(contacts);
-                self.contacts_page(you, list, more, time, held, now);
+                self.listed_cards(contacts)?;
+                self.contacts_page(you, more, time, held, now);
+                Ok(())
+            }
+            (State::AwaitContacts { you, time, held }, ServerFrame::Roster { entries, more }) => {
+                self.listed_roster(entries)?;
+                self.contacts_page(you, more, time, held, now);
                 Ok(())
             }
             (
                 State::AwaitContacts {
                     you,
-                    contacts,
                     time,
                     mut held,
                 },
@@ -380,12 +387,7 @@ impl Session {
                 let before = self.events.len();
                 let result = self.ready_frame(frame, now);
                 held.extend(self.events.drain(before..));
-                self.state = State::AwaitContacts {
-                    you,
-                    contacts,
-                    time,
-                    held,
-                };
+                self.state = State::AwaitContacts { you, time, held };
                 result
             }
             (State::AwaitRemembered, ServerFrame::LoginRejected(LoginRejection::NotRemembered)) => {
@@ -413,38 +415,6 @@ impl Session {
                 self.ready_frame(frame, now)
             }
             _ => Err(Error::Unexpected),
-        }
-    }
-
-    fn contacts_page(
-        &mut self,
-        you: ClientId,
-        contacts: Vec<Contact>,
-        more: bool,
-        time: Timestamp,
-        held: Vec<Event>,
-        now: Instant,
-    ) {
-        if more {
-            self.state = State::AwaitContacts {
-                you,
-                contacts,
-                time,
-                held,
-            };
-            self.transmit(ClientFrame::NextContacts, now);
-        } else {
-            self.state = State::Ready;
-            self.track_contacts(&contacts);
-            self.events.push_back(Event::LoggedIn {
-                you,
-                contacts,
-                time,
-            });
-            self.events.extend(held);
-            if !self.keep_profile && !self.profile.avatar.is_empty() {
-                self.transmit(ClientFrame::SetProfile(self.profile.clone()), now);
-            }
         }
     }
 
@@ -476,11 +446,10 @@ impl Session {
             }
             ServerFrame::Typing { from, to } => Event::Typing { from, to },
             ServerFrame::Read { by, id } => Event::Read { by, id },
-            ServerFrame::Contacts(list) => {
-                self.track_contacts(&list);
-                for c in list.into_iter().filter(|c| Some(c.id) != self.me) {
-                    self.events.push_back(Event::Contact(c));
-                }
+            ServerFrame::Contacts(list) => return self.batch_cards(list),
+            ServerFrame::Seen(list) => return self.batch_seen(list),
+            ServerFrame::Mark(mark) => {
+                self.batch_mark(mark);
                 return Ok(());
             }
             ServerFrame::Avatar { id, avatar } => Event::Avatar {
@@ -524,6 +493,7 @@ impl Session {
             | ServerFrame::LoginChallenge { .. }
             | ServerFrame::Welcome { .. }
             | ServerFrame::ContactPage { .. }
+            | ServerFrame::Roster { .. }
             | ServerFrame::LoginRejected(_)
             | ServerFrame::Closing => return Err(Error::Unexpected),
         };
@@ -537,9 +507,18 @@ impl Session {
     /// # Errors
     /// [`Error::LoginTimeout`] or [`Error::HeartbeatTimeout`].
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
-        if !self.is_ready() {
+        // The login deadline ends at the welcome: a long contact list then comes at the
+        // hub's pace, watched as any logged-in connection is.
+        let listing = matches!(self.state, State::AwaitContacts { .. });
+        if !self.is_ready() && !listing {
             if now.saturating_duration_since(self.started) >= self.timing.login_deadline {
                 return Err(Error::LoginTimeout);
+            }
+            return Ok(());
+        }
+        if listing {
+            if now.saturating_duration_since(self.last_rx) >= self.timing.heartbeat_timeout {
+                return Err(Error::HeartbeatTimeout);
             }
             return Ok(());
         }
@@ -703,6 +682,8 @@ impl Session {
                 .flatten()
                 .min();
             next.or(Some(dead))
+        } else if matches!(self.state, State::AwaitContacts { .. }) {
+            Some(self.last_rx + self.timing.heartbeat_timeout)
         } else {
             Some(self.started + self.timing.login_deadline)
         }

@@ -226,6 +226,35 @@ impl Sim {
         i
     }
 
+    /// Takes client `i`'s contact list (as the driver keeps it between connections).
+    ///
+    /// # Panics
+    /// If there is no client `i` (test-only code).
+    #[allow(clippy::expect_used)]
+    pub fn take_roster(&mut self, i: usize) -> crate::session::Roster {
+        let c = self.clients.get_mut(i).expect("no such client");
+        c.session.take_roster()
+    }
+
+    /// Connects and logs in client `who` from 10.0.0.1 holding `roster` (the contact
+    /// list a connection before left), as the driver's next connection does.
+    ///
+    /// # Panics
+    /// If the hub refuses the connection (test-only code).
+    #[allow(clippy::expect_used)]
+    pub fn login_holding(&mut self, who: u8, name: &str, roster: crate::session::Roster) -> usize {
+        let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let password = self.password.clone();
+        let i = self
+            .connect_from(ip, who, password.expose(), name)
+            .expect("hub refused the connection");
+        self.reshape(i, |s| s.with_roster(roster));
+        self.start_login(i);
+        self.run();
+        self.advance(crate::limits::PRESENCE_BATCH);
+        i
+    }
+
     /// Sets how client `i` (connected, not logged in) uses the hub's memory of it
     /// ([`Session::remembering`]).
     pub fn remembering(&mut self, i: usize, try_first: bool, remember: bool) {

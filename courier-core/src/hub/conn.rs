@@ -31,11 +31,25 @@ pub(super) enum Phase {
     Relay,
 }
 
+/// Where a client paging through the contact list is.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Listing {
+    /// The whole list, every card ([`crate::proto::ServerFrame::ContactPage`]): the
+    /// next page starts after this contact.
+    Cards { after: ClientId },
+    /// A returning client's list ([`crate::proto::ServerFrame::Roster`]): cards changed
+    /// since its mark, where the others are; the next page starts after `after`.
+    Roster {
+        since: crate::proto::Mark,
+        after: Option<ClientId>,
+    },
+}
+
 pub(super) struct Conn {
     pub(super) peer: SocketAddr,
     pub(super) phase: Phase,
     /// Where the next contact page starts, while the client pages through the list.
-    pub(super) contacts_next: Option<ClientId>,
+    pub(super) contacts_next: Option<Listing>,
     pub(super) accepted: Instant,
     pub(super) last_rx: Instant,
     pub(super) last_tx: Instant,
@@ -243,12 +257,14 @@ impl Hub {
                     profile,
                     keep_profile,
                     leave_mailbox,
+                    known,
                 },
             ) => {
                 let asks = login::Asks {
                     profile,
                     keep_profile,
                     take_mailbox: !leave_mailbox,
+                    known,
                 };
                 self.login_remembered(conn, client, channel, version, asks, now);
             }
@@ -265,6 +281,7 @@ impl Hub {
                     remember,
                     keep_profile,
                     leave_mailbox,
+                    known,
                 },
             ) => {
                 let answer = login::Finish {
@@ -275,6 +292,7 @@ impl Hub {
                         profile,
                         keep_profile,
                         take_mailbox: !leave_mailbox,
+                        known,
                     },
                 };
                 self.login_finish(conn, client, channel, login, answer, now);

@@ -66,6 +66,9 @@ pub struct Member {
     pub avatar_changed: Option<Timestamp>,
     /// Since when its device may log in without the password (`None`: it may not).
     pub remembered_since: Option<Timestamp>,
+    /// When its card last changed, on the directory's mark scale (returning clients are
+    /// sent only the cards changed since their mark, also after a restart).
+    pub card_mark: crate::proto::Mark,
 }
 
 /// A file offer the hub stores until its recipient answers it.

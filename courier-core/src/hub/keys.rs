@@ -98,7 +98,8 @@ impl Hub {
             return;
         }
         let newest = list.first().map(KeyBundle::key_id);
-        self.directory.set_bundles(client, list);
+        let wall = self.wall(now);
+        self.directory.set_bundles(client, list, wall);
         if newest != before {
             self.announce(client, now);
         }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_bytes::ByteBuf;
 
+use super::conn::Listing;
 use super::presence::Change;
 use super::{CloseReason, ConnId, Event, Hub, Phase};
 use crate::auth::HubLogin;
@@ -42,6 +43,8 @@ pub(super) struct Asks {
     pub(super) keep_profile: bool,
     /// Hand over the messages stored for it.
     pub(super) take_mailbox: bool,
+    /// The mark up to which it holds the contact list, if it does.
+    pub(super) known: Option<crate::proto::Mark>,
 }
 
 impl Hub {
@@ -298,7 +301,22 @@ impl Hub {
         if remember {
             self.directory.remember(client, wall);
         }
-        let (first, next) = self.directory.page(client, None, limits::CONTACT_PAGE);
+        // A client that holds the list up to a mark gets what changed since, in roster
+        // pages; a mark past ours (a hub started from an older copy whose clock is
+        // behind) gets the whole list.
+        let mark = self.directory.mark();
+        let since = asks.known.filter(|k| *k <= mark);
+        let (first, next) = match since {
+            None => {
+                let (first, next) = self.directory.page(client, None, limits::CONTACT_PAGE);
+                (first, next.map(|after| Listing::Cards { after }))
+            }
+            Some(since) => {
+                let anyone = self.directory.len() > 1;
+                let next = anyone.then_some(Listing::Roster { since, after: None });
+                (Vec::new(), next)
+            }
+        };
         let welcome = ServerFrame::Welcome {
             you: client,
             binding,
@@ -307,6 +325,8 @@ impl Hub {
             more: next.is_some(),
             time: wall,
             offline_days: self.offline_days(),
+            mark,
+            since,
         };
         if let Some(c) = self.conns.get_mut(&conn) {
             c.contacts_next = next;

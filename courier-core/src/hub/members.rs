@@ -7,12 +7,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::conn::Listing;
 use super::mailbox::Page;
 use super::route::{self, Recipients};
 use super::{CloseReason, ConnId, Hub};
 use crate::limits;
 use crate::proto::{
-    ClientFrame, ClientId, Delivery, ErrorCode, MsgId, RejectReason, Sealed, SealedMessage,
+    ClientFrame, ClientId, Delivery, ErrorCode, MsgId, RejectReason, Sealed, SealedMessage, Seen,
     ServerFrame, Target, validate_profile,
 };
 
@@ -100,22 +101,15 @@ impl Hub {
                 }
             }
             ClientFrame::NextContacts => {
-                let Some(after) = self.conns.get_mut(&conn).and_then(|c| c.contacts_next) else {
+                let Some(listing) = self.conns.get_mut(&conn).and_then(|c| c.contacts_next) else {
                     return self.close(conn, CloseReason::Unexpected, now);
                 };
-                let (page, next) = self
-                    .directory
-                    .page(client, Some(after), limits::CONTACT_PAGE);
+                let (page, next) = self.contact_page(client, listing);
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.contacts_next = next;
                 }
-                let more = next.is_some();
-                let page = ServerFrame::ContactPage {
-                    contacts: page,
-                    more,
-                };
                 self.send(conn, Arc::new(page), now);
-                if !more {
+                if next.is_none() {
                     self.groups_after_contacts(conn, client, now);
                 }
             }
@@ -425,10 +419,47 @@ impl Hub {
             .get_or_insert(now + limits::PRESENCE_BATCH);
     }
 
-    /// Sends every card that changed since the last batch to everyone online, a page per
-    /// frame, each frame shared by all recipients.
+    /// The next page of the contact list `client` pages through, and where the one
+    /// after starts (`None`: this is the last).
+    fn contact_page(&self, client: ClientId, listing: Listing) -> (ServerFrame, Option<Listing>) {
+        match listing {
+            Listing::Cards { after } => {
+                let (contacts, next) =
+                    self.directory
+                        .page(client, Some(after), limits::CONTACT_PAGE);
+                let more = next.is_some();
+                let next = next.map(|after| Listing::Cards { after });
+                (ServerFrame::ContactPage { contacts, more }, next)
+            }
+            Listing::Roster { since, after } => {
+                let (entries, next) =
+                    self.directory
+                        .roster_page(client, after, since, limits::ROSTER_PAGE);
+                let more = next.is_some();
+                let next = next.map(|after| Listing::Roster {
+                    since,
+                    after: Some(after),
+                });
+                (ServerFrame::Roster { entries, more }, next)
+            }
+        }
+    }
+
+    /// Sends everyone online what changed since the last batch: the cards that changed,
+    /// then where the others now are (who came or went with the same card), a page per
+    /// frame, each frame shared by all recipients; and, once nothing is left for a later
+    /// batch, the directory's mark.
     pub(super) fn flush_presence(&mut self, now: Instant) {
         self.presence_due = None;
+        // Cards that changed without a join or leave (a dropped picture) go too.
+        let unannounced: Vec<ClientId> = self
+            .directory
+            .cards_changed()
+            .iter()
+            .filter(|id| !self.presence_pending.contains(id))
+            .copied()
+            .collect();
+        self.presence_pending.extend(unannounced);
         // At most a bounded number of cards per batch: the rest go in the next one, so
         // a storm of joins or renames costs every member a bounded rate of frames.
         let mut pending = std::mem::take(&mut self.presence_pending);
@@ -439,14 +470,35 @@ impl Hub {
                 self.presence_due = Some(now + limits::PRESENCE_BATCH);
             }
         }
-        let cards: Vec<_> = pending
-            .iter()
-            .filter_map(|id| self.directory.get(id).map(|k| k.contact(*id)))
-            .collect();
-        let frames: Vec<Arc<ServerFrame>> = cards
+        let mut cards = Vec::new();
+        let mut seen = Vec::new();
+        for id in &pending {
+            let Some(contact) = self.directory.get(id).map(|k| k.contact(*id)) else {
+                continue;
+            };
+            if self.directory.take_card_change(id) {
+                cards.push(contact);
+            } else {
+                seen.push(Seen::of(&contact));
+            }
+        }
+        let mut frames: Vec<Arc<ServerFrame>> = cards
             .chunks(limits::CONTACT_PAGE)
             .map(|page| Arc::new(ServerFrame::Contacts(page.to_vec())))
+            .chain(
+                seen.chunks(limits::SEEN_PAGE)
+                    .map(|page| Arc::new(ServerFrame::Seen(page.to_vec()))),
+            )
             .collect();
+        // Every card change is on its way: a client that receives these is at the mark.
+        let mark = self.directory.mark();
+        if self.presence_pending.is_empty()
+            && self.directory.cards_changed().is_empty()
+            && self.mark_sent != Some(mark)
+        {
+            self.mark_sent = Some(mark);
+            frames.push(Arc::new(ServerFrame::Mark(mark)));
+        }
         let targets: Vec<ConnId> = self
             .directory
             .online()

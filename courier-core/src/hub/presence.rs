@@ -14,7 +14,9 @@ use serde_bytes::ByteBuf;
 use super::ConnId;
 use super::db::{Member, Record};
 use crate::limits;
-use crate::proto::{ClientId, Contact, ContactCard, KeyBundle, Profile, Timestamp};
+use crate::proto::{
+    ClientId, Contact, ContactCard, KeyBundle, Mark, Profile, RosterEntry, Seen, Timestamp,
+};
 
 /// One known client.
 #[derive(Debug, Clone)]
@@ -32,6 +34,8 @@ pub(crate) struct Known {
     remembered_since: Option<Timestamp>,
     /// Its published keys, newest first (at most [`super::keys::KEPT_BUNDLES`]).
     pub(crate) bundles: Vec<KeyBundle>,
+    /// When its card last changed, on the directory's [`Mark`] scale.
+    card_mark: Mark,
 }
 
 impl Known {
@@ -113,6 +117,11 @@ pub(crate) struct Directory {
     /// Whether changes are recorded at all (a hub with a database); without, nothing
     /// piles up for a [`Directory::take_records`] that never comes.
     recording: bool,
+    /// The newest card change's mark.
+    mark: Mark,
+    /// Members whose card changed since the last presence batch took them
+    /// ([`Directory::take_card_change`]).
+    cards_changed: BTreeSet<ClientId>,
 }
 
 impl Default for Directory {
@@ -133,7 +142,40 @@ impl Directory {
             keys_dirty: BTreeSet::new(),
             forgotten: Vec::new(),
             recording: false,
+            mark: Mark::default(),
+            cards_changed: BTreeSet::new(),
         }
+    }
+
+    /// The newest card change's mark: a client that has every card as it is now is at it.
+    pub(crate) fn mark(&self) -> Mark {
+        self.mark
+    }
+
+    /// `id`'s card changed at `now`: it gets the next mark (the wall clock in
+    /// milliseconds, or one past the last mark if the clock is behind it), and waits for
+    /// the next presence batch.
+    fn card_changed(&mut self, id: ClientId, now: Timestamp) {
+        let Some(k) = self.known.get_mut(&id) else {
+            return;
+        };
+        self.mark = Mark(self.mark.0.saturating_add(1).max(now.0));
+        k.card_mark = self.mark;
+        self.cards_changed.insert(id);
+        if self.recording {
+            self.dirty.insert(id);
+        }
+    }
+
+    /// Whether `id`'s card changed since the last batch that took it (and takes it: the
+    /// batch sends the card).
+    pub(crate) fn take_card_change(&mut self, id: &ClientId) -> bool {
+        self.cards_changed.remove(id)
+    }
+
+    /// Members whose card changed and that no batch took yet.
+    pub(crate) fn cards_changed(&self) -> &BTreeSet<ClientId> {
+        &self.cards_changed
     }
 
     /// Takes back the members the database held when the hub last ran (all offline), best given
@@ -141,15 +183,21 @@ impl Directory {
     /// same bounds as ever: past them the ones that matter least are left out, and
     /// pictures past the budget are dropped (in keep order, the least kept members').
     /// From then on changes are recorded for [`Directory::take_records`].
-    pub(crate) fn restore(&mut self, members: impl IntoIterator<Item = Member>) {
+    /// `started` is the hub's start: a card changed while restoring (a picture dropped)
+    /// is marked then.
+    pub(crate) fn restore(
+        &mut self,
+        members: impl IntoIterator<Item = Member>,
+        started: Timestamp,
+    ) {
         self.recording = true;
         for m in members {
-            self.restore_one(m);
+            self.restore_one(m, started);
         }
     }
 
     /// Takes back one member from the database (see [`Directory::restore`]).
-    pub(crate) fn restore_one(&mut self, m: Member) {
+    pub(crate) fn restore_one(&mut self, m: Member, started: Timestamp) {
         self.recording = true;
         if self.known.len() >= self.max_known && !self.known.contains_key(&m.id) {
             // Full: the least kept of all is left out, this one unless it ranks higher
@@ -166,6 +214,7 @@ impl Directory {
                     if let Some(old) = self.known.remove(&out) {
                         self.avatar_bytes -= old.profile.avatar.len();
                     }
+                    self.cards_changed.remove(&out);
                     self.forgotten.push(out);
                 }
                 _ => {
@@ -175,9 +224,10 @@ impl Directory {
             }
         }
         let mut profile = m.profile;
-        if self.avatar_bytes + profile.avatar.len() > self.max_avatar_bytes {
+        let dropped = self.avatar_bytes + profile.avatar.len() > self.max_avatar_bytes;
+        if dropped {
             profile.avatar = ByteBuf::new();
-            self.mark(m.id);
+            self.note_changed(m.id);
         }
         self.avatar_bytes += profile.avatar.len();
         let known = Known {
@@ -189,18 +239,29 @@ impl Directory {
             avatar_changed: m.avatar_changed,
             remembered_since: m.remembered_since,
             bundles: Vec::new(),
+            card_mark: m.card_mark,
         };
+        self.mark = self.mark.max(m.card_mark);
         if let Some(old) = self.known.insert(m.id, known) {
             self.avatar_bytes -= old.profile.avatar.len();
         }
+        if dropped {
+            self.card_changed(m.id, started);
+        }
     }
 
-    /// Replaces `id`'s published keys (newest first), to be written.
-    pub(crate) fn set_bundles(&mut self, id: ClientId, bundles: Vec<KeyBundle>) {
+    /// Replaces `id`'s published keys (newest first), to be written; a new newest key
+    /// changes its card.
+    pub(crate) fn set_bundles(&mut self, id: ClientId, bundles: Vec<KeyBundle>, now: Timestamp) {
         if let Some(k) = self.known.get_mut(&id) {
+            let newest = bundles.first().map(KeyBundle::key_id);
+            let changed = k.bundles.first().map(KeyBundle::key_id) != newest;
             k.bundles = bundles;
             if self.recording {
                 self.keys_dirty.insert(id);
+            }
+            if changed {
+                self.card_changed(id, now);
             }
         }
     }
@@ -212,7 +273,7 @@ impl Directory {
         }
     }
 
-    fn mark(&mut self, id: ClientId) {
+    fn note_changed(&mut self, id: ClientId) {
         if self.recording {
             self.dirty.insert(id);
         }
@@ -231,6 +292,7 @@ impl Directory {
                     logins: k.logins,
                     avatar_changed: k.avatar_changed,
                     remembered_since: k.remembered_since,
+                    card_mark: k.card_mark,
                 }));
             }
         }
@@ -289,6 +351,51 @@ impl Directory {
         (page, next)
     }
 
+    /// Entries of every contact after `after` (by id), leaving out `me`, worth at most
+    /// `budget` (a card counts [`limits::ROSTER_CARD_WEIGHT`], where it is, one): the
+    /// card of one whose card changed after `since`, else where it is. And where the
+    /// next page starts (`None`: this was the last). A cursor, as [`Directory::page`].
+    pub(crate) fn roster_page(
+        &self,
+        me: ClientId,
+        after: Option<ClientId>,
+        since: Mark,
+        budget: usize,
+    ) -> (Vec<RosterEntry>, Option<ClientId>) {
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut rest = self
+            .known
+            .range((start, Bound::Unbounded))
+            .filter(|(id, _)| **id != me)
+            .peekable();
+        let mut page = Vec::new();
+        let mut spent = 0;
+        while let Some((id, k)) = rest.peek() {
+            let changed = k.card_mark > since;
+            let cost = if changed {
+                limits::ROSTER_CARD_WEIGHT
+            } else {
+                1
+            };
+            if spent + cost > budget && !page.is_empty() {
+                break;
+            }
+            spent += cost;
+            let contact = k.contact(**id);
+            page.push(if changed {
+                RosterEntry::Card(contact)
+            } else {
+                RosterEntry::Seen(Seen::of(&contact))
+            });
+            rest.next();
+        }
+        let next = match (rest.peek(), page.last()) {
+            (Some(_), Some(last)) => Some(last.id()),
+            _ => None,
+        };
+        (page, next)
+    }
+
     /// `id` logged in on `conn` with `profile` (whose picture, if any, is ignored: the
     /// picture arrives with a profile update after login; the one known is kept).
     pub(crate) fn login(
@@ -301,6 +408,7 @@ impl Directory {
         if !self.known.contains_key(&id) && self.known.len() >= self.max_known {
             self.forget_one();
         }
+        let new = !self.known.contains_key(&id);
         let known = self.known.entry(id).or_insert_with(|| Known {
             profile: Profile::default(),
             conns: Vec::new(),
@@ -310,6 +418,7 @@ impl Directory {
             avatar_changed: None,
             remembered_since: None,
             bundles: Vec::new(),
+            card_mark: Mark::default(),
         });
         profile.avatar = std::mem::take(&mut known.profile.avatar);
         known.last_seen = now;
@@ -318,7 +427,10 @@ impl Directory {
         let changed = known.profile != profile;
         known.profile = profile;
         known.conns.push(conn);
-        self.mark(id);
+        self.note_changed(id);
+        if changed || new {
+            self.card_changed(id, now);
+        }
         match (was_online, changed) {
             (false, _) => Change::CameOnline,
             (true, true) => Change::ProfileChanged,
@@ -334,7 +446,7 @@ impl Directory {
         known.conns.retain(|c| *c != conn);
         known.last_seen = now;
         if before > 0 && known.conns.is_empty() {
-            self.mark(id);
+            self.note_changed(id);
             Change::WentOffline
         } else {
             Change::Nothing
@@ -363,7 +475,7 @@ impl Directory {
             let new = profile.avatar.len();
             if too_soon {
                 refused = Some(AvatarRefused::TooSoon);
-            } else if new > old && !self.make_room(new - old, id) {
+            } else if new > old && !self.make_room(new - old, id, now) {
                 refused = Some(AvatarRefused::NoRoom);
             }
             match refused {
@@ -382,7 +494,7 @@ impl Directory {
         let changed = known.profile != profile;
         known.profile = profile;
         if changed {
-            self.mark(id);
+            self.card_changed(id, now);
         }
         match refused {
             Some(r) => Err(r),
@@ -392,7 +504,7 @@ impl Directory {
 
     /// Frees `bytes` of the picture budget by dropping offline contacts' pictures (never
     /// `keep`'s); false if even that is not enough.
-    fn make_room(&mut self, bytes: usize, keep: ClientId) -> bool {
+    fn make_room(&mut self, bytes: usize, keep: ClientId, now: Timestamp) -> bool {
         while self.avatar_bytes + bytes > self.max_avatar_bytes {
             let victim = self
                 .known
@@ -408,7 +520,7 @@ impl Directory {
             if let Some(k) = self.known.get_mut(&victim) {
                 self.avatar_bytes -= k.profile.avatar.len();
                 k.profile.avatar = ByteBuf::new();
-                self.mark(victim);
+                self.card_changed(victim, now);
             }
         }
         true
@@ -427,7 +539,7 @@ impl Directory {
             && k.remembered_since.is_none()
         {
             k.remembered_since = Some(now);
-            self.mark(id);
+            self.note_changed(id);
         }
     }
 
@@ -439,7 +551,7 @@ impl Directory {
         let was = k.remembered_since.take().is_some();
         let conns = k.conns.clone();
         if was {
-            self.mark(id);
+            self.note_changed(id);
         }
         (was, conns)
     }
@@ -464,6 +576,7 @@ impl Directory {
             self.avatar_bytes -= k.profile.avatar.len();
             self.dirty.remove(&id);
             self.keys_dirty.remove(&id);
+            self.cards_changed.remove(&id);
             if self.recording {
                 self.forgotten.push(id);
             }
@@ -610,6 +723,7 @@ mod tests {
             logins,
             avatar_changed: None,
             remembered_since: None,
+            card_mark: Default::default(),
         }
     }
 
@@ -631,10 +745,10 @@ mod tests {
     #[test]
     fn restored_members_are_offline_and_changes_come_out_once_per_batch() {
         let mut d = Directory::new(10, 1000);
-        d.restore(vec![
-            restored(id(1), "Ada", 3, 50),
-            restored(id(2), "Bob", 1, 60),
-        ]);
+        d.restore(
+            vec![restored(id(1), "Ada", 3, 50), restored(id(2), "Bob", 1, 60)],
+            Timestamp(1000),
+        );
         assert_eq!(d.len(), 2);
         assert_eq!(d.online().count(), 0);
         assert!(d.take_records().is_empty(), "restoring writes nothing back");
@@ -659,6 +773,7 @@ mod tests {
                 logins: 4,
                 avatar_changed: None,
                 remembered_since: None,
+                card_mark: Mark(102),
             })]
         );
         assert!(d.take_records().is_empty());
@@ -668,11 +783,14 @@ mod tests {
     fn forgetting_and_overflow_at_restore_are_recorded() {
         let mut d = Directory::new(2, 1000);
         // Three kept, room for two: the one that never came back is left out.
-        d.restore(vec![
-            restored(id(1), "Ada", 3, 50),
-            restored(id(2), "Bob", 1, 60),
-            restored(id(3), "Cy", 2, 40),
-        ]);
+        d.restore(
+            vec![
+                restored(id(1), "Ada", 3, 50),
+                restored(id(2), "Bob", 1, 60),
+                restored(id(3), "Cy", 2, 40),
+            ],
+            Timestamp(1000),
+        );
         assert_eq!(d.take_records(), vec![Record::Forget(id(2))]);
         // A newcomer when full pushes out the least kept offline member.
         d.login(id(4), ConnId(4), Profile::with_name("Dee"), Timestamp(70));

@@ -48,7 +48,7 @@ impl Hub {
         self.broker.has_db = true;
         self.owed.record();
         self.mailboxes.set_total(self.config.offline_disk_bytes);
-        self.directory.restore(members);
+        self.directory.restore(members, self.epoch.1);
         for w in backlogs {
             self.mailboxes
                 .restore_on_disk(w.to, w.from, w.count, w.bytes);
@@ -74,7 +74,7 @@ impl Hub {
     /// Takes back one more member from the database after [`Hub::restore`] (members read one at a
     /// time from the database, in keep order: [`db::Db::each_member`]).
     pub fn restore_member(&mut self, member: db::Member) {
-        self.directory.restore_one(member);
+        self.directory.restore_one(member, self.epoch.1);
     }
 
     /// What should now be written to the hub's database ([`db::Db::write`]), as one

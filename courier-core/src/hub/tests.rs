@@ -177,6 +177,7 @@ mod offers;
 mod reachback;
 mod receipts;
 mod remember;
+mod roster;
 mod shares;
 mod storing;
 mod storms;

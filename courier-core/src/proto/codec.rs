@@ -338,6 +338,6 @@ mod properties {
             }
         }
         assert_eq!(client.len(), 30, "{client:?}");
-        assert_eq!(server.len(), 31, "{server:?}");
+        assert_eq!(server.len(), 34, "{server:?}");
     }
 }

@@ -190,6 +190,11 @@ pub enum ClientFrame {
         /// connection that shows messages. (A one-shot command takes nobody's mail.)
         #[serde(default, skip_serializing_if = "is_false")]
         leave_mailbox: bool,
+        /// The mark up to which this client holds the hub's contact list (from its last
+        /// connection): the hub then sends only what changed since
+        /// ([`ServerFrame::Roster`] pages). `None`: send the whole list.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        known: Option<super::Mark>,
     },
     /// First frame, instead of [`ClientFrame::LoginStart`], from a device the hub
     /// remembers: the TLS handshake proved the device's certificate, and that is the
@@ -206,6 +211,9 @@ pub enum ClientFrame {
         /// As in [`ClientFrame::LoginFinish`].
         #[serde(default, skip_serializing_if = "is_false")]
         leave_mailbox: bool,
+        /// As in [`ClientFrame::LoginFinish`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        known: Option<super::Mark>,
     },
     /// The client could not open the hub's login answer: its password is wrong.
     LoginAbort,
@@ -248,7 +256,8 @@ pub enum ClientFrame {
     },
     /// Replace this client's profile.
     SetProfile(Profile),
-    /// Ask for the next page of the contact list sent at login.
+    /// Ask for the next page of the contact list sent at login ([`ServerFrame::ContactPage`]
+    /// or [`ServerFrame::Roster`]).
     NextContacts,
     /// The last [`ServerFrame::MailboxPage`] page arrived: the hub may forget it and send the
     /// next.
@@ -557,10 +566,18 @@ pub enum ServerFrame {
         binding: ByteBuf,
         /// Whether the hub remembers this device from now on.
         remembered: bool,
-        /// The first page of every other contact the hub knows, online or not.
+        /// The first page of every other contact the hub knows, online or not; empty
+        /// when `since` is set (the list comes in [`ServerFrame::Roster`] pages).
         contacts: Vec<Contact>,
         /// Whether more pages follow ([`ClientFrame::NextContacts`] asks for each).
         more: bool,
+        /// The hub's directory mark now: once the list is complete, the client holds
+        /// every card up to it (and later [`ServerFrame::Mark`]s move it on).
+        mark: super::Mark,
+        /// The `known` mark of the login, when the hub sends only what changed since it:
+        /// the pages are [`ServerFrame::Roster`] pages, which name every contact the hub
+        /// knows (a contact the client holds that none names is forgotten).
+        since: Option<super::Mark>,
         /// The hub's clock.
         time: Timestamp,
         /// How many days the hub keeps messages for offline members (`--offline-days`):
@@ -604,8 +621,23 @@ pub enum ServerFrame {
         /// The message id.
         id: MsgId,
     },
-    /// Contacts that joined, left (`online: false`) or changed their card, batched.
+    /// Contacts whose card changed (or that are new), batched.
     Contacts(Vec<Contact>),
+    /// Contacts that came online or went offline with their card unchanged, batched:
+    /// the client holds their cards already.
+    Seen(Vec<super::Seen>),
+    /// Every card change up to this mark has reached this connection (in its contact
+    /// list or in a batch before this frame).
+    Mark(super::Mark),
+    /// A page of the contact list of a login that gave a `known` mark
+    /// ([`ServerFrame::Welcome`] with `since`): every contact the hub knows, its card if
+    /// it changed since the mark, else where it is.
+    Roster {
+        /// The contacts.
+        entries: Vec<super::RosterEntry>,
+        /// Whether more pages follow.
+        more: bool,
+    },
     /// A contact's avatar bytes (empty if it has none or is unknown).
     Avatar {
         /// Whose.

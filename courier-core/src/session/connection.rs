@@ -40,6 +40,9 @@ pub(super) struct Lasting {
     pub(super) profile: Option<Profile>,
     /// This device's end-to-end keys, lent to each connection's session in turn.
     pub(super) keyring: Option<Keyring>,
+    /// The contact list as the last connection left it, lent likewise: a reconnect
+    /// fetches only what changed.
+    pub(super) roster: super::Roster,
 }
 
 /// How a connection ended.
@@ -71,6 +74,7 @@ pub(super) async fn once(
     let error = connection.run(&mut ws, commands).await;
     connection.closed().await;
     connection.lasting.keyring = connection.session.take_keyring();
+    connection.lasting.roster = connection.session.take_roster();
     Ended {
         error,
         logged_in: connection.logged_in,
@@ -126,8 +130,10 @@ async fn open<'a>(
     if let Some(keyring) = lasting.keyring.take() {
         session = session.with_keyring(keyring, Timestamp::now());
     }
+    session = session.with_roster(std::mem::take(&mut lasting.roster));
     if let Err(e) = session.handle_connected(info.channel, Instant::now()) {
         lasting.keyring = session.take_keyring();
+        lasting.roster = session.take_roster();
         return Err(e);
     }
     let connection = Connection {

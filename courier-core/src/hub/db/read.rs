@@ -58,7 +58,7 @@ impl Db {
         let mut stmt = conn
             .prepare(
                 "SELECT id, profile, last_seen, logins, avatar_changed, remembered_since,
-                     first_seen
+                     first_seen, card_mark
                  FROM members ORDER BY logins > 1 DESC, last_seen DESC",
             )
             .map_err(|e| classify(&self.path, e))?;
@@ -72,12 +72,21 @@ impl Db {
                     r.get::<_, Option<i64>>(4)?,
                     r.get::<_, Option<i64>>(5)?,
                     r.get::<_, Option<i64>>(6)?,
+                    r.get::<_, i64>(7)?,
                 ))
             })
             .map_err(|e| classify(&self.path, e))?;
         for row in rows {
-            let (id, profile, last_seen, logins, avatar_changed, remembered_since, first_seen) =
-                row.map_err(|e| classify(&self.path, e))?;
+            let (
+                id,
+                profile,
+                last_seen,
+                logins,
+                avatar_changed,
+                remembered_since,
+                first_seen,
+                card,
+            ) = row.map_err(|e| classify(&self.path, e))?;
             let Ok(id) = <[u8; 32]>::try_from(id.as_slice()) else {
                 tracing::warn!(db = %self.path.display(), "a member row with a malformed id was skipped");
                 continue;
@@ -108,6 +117,7 @@ impl Db {
                 logins: u32::try_from(logins).unwrap_or(u32::MAX),
                 avatar_changed: timestamp(avatar_changed),
                 remembered_since: timestamp(remembered_since),
+                card_mark: crate::proto::Mark(u64::try_from(card).unwrap_or(0)),
             });
         }
         Ok(())

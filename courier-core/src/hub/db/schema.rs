@@ -217,6 +217,9 @@ pub(super) const MIGRATIONS: &[&str] = &[
         bundle BLOB NOT NULL,
         PRIMARY KEY (member, rank)
      ) STRICT, WITHOUT ROWID;",
+    // 11: when each member's card last changed (the contact list's mark), so a client
+    // coming back after a restart is sent only the cards changed since it left.
+    "ALTER TABLE members ADD COLUMN card_mark INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// The schema version this Courier writes.

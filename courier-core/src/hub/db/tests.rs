@@ -46,6 +46,7 @@ fn member(n: u8, name: &str) -> Member {
         logins: u32::from(n),
         avatar_changed: n.is_multiple_of(2).then_some(Timestamp(1_700_000_000_000)),
         remembered_since: n.is_multiple_of(3).then_some(Timestamp(1_650_000_000_000)),
+        card_mark: Default::default(),
     }
 }
 

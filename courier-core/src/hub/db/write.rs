@@ -23,11 +23,11 @@ impl Db {
             let mut upsert = tx
                 .prepare_cached(
                     "INSERT INTO members (id, profile, last_seen, logins, avatar_changed,
-                         remembered_since, first_seen)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                         remembered_since, first_seen, card_mark)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                      ON CONFLICT (id) DO UPDATE SET profile = ?2, last_seen = ?3,
                          logins = ?4, avatar_changed = ?5, remembered_since = ?6,
-                         first_seen = ?7",
+                         first_seen = ?7, card_mark = ?8",
                 )
                 .map_err(|e| classify(&self.path, e))?;
             let mut forget = tx
@@ -112,6 +112,7 @@ impl Db {
                                 m.avatar_changed.map(sql_time),
                                 m.remembered_since.map(sql_time),
                                 m.first_seen.map(sql_time),
+                                i64::try_from(m.card_mark.0).unwrap_or(i64::MAX),
                             ])
                             .map_err(|e| classify(&self.path, e))?;
                     }

@@ -100,6 +100,7 @@ fn asking_twice_to_be_let_in_as_remembered_is_a_violation() {
         profile: Profile::with_name("alice"),
         keep_profile: false,
         leave_mailbox: false,
+        known: None,
     };
     sim.raw(i, &ask);
     assert!(rejected_with(&sim, i, &LoginRejection::NotRemembered));
@@ -120,6 +121,7 @@ fn a_remembered_login_from_another_protocol_version_is_refused() {
             profile: Profile::with_name("alice"),
             keep_profile: false,
             leave_mailbox: false,
+            known: None,
         },
     );
     assert_eq!(sim.clients[i].closed, Some(CloseReason::VersionMismatch));
@@ -138,6 +140,7 @@ fn a_remembered_device_s_profile_is_checked_like_any_other() {
             profile: Profile::with_name("   "),
             keep_profile: false,
             leave_mailbox: false,
+            known: None,
         },
     );
     assert_eq!(sim.clients[i].closed, Some(CloseReason::InvalidProfile));

@@ -220,6 +220,7 @@ fn stored_messages_come_back_with_their_sender_and_time_after_a_restart() {
         logins: 2,
         avatar_changed: None,
         remembered_since: None,
+        card_mark: Default::default(),
     };
     disk.db
         .write(&[

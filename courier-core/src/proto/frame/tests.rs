@@ -171,7 +171,31 @@ fn sealed_frames_round_trip() {
             more: false,
             time: Timestamp(9),
             offline_days: 30,
+            mark: crate::proto::Mark(10),
+            since: Some(crate::proto::Mark(7)),
         },
+        ServerFrame::Roster {
+            entries: vec![
+                crate::proto::RosterEntry::Seen(crate::proto::Seen(
+                    ClientId([6; 32]),
+                    true,
+                    Timestamp(3),
+                )),
+                crate::proto::RosterEntry::Card(Contact {
+                    id: ClientId([7; 32]),
+                    profile: ContactCard::default(),
+                    online: false,
+                    last_seen: Timestamp(2),
+                }),
+            ],
+            more: true,
+        },
+        ServerFrame::Seen(vec![crate::proto::Seen(
+            ClientId([6; 32]),
+            false,
+            Timestamp(4),
+        )]),
+        ServerFrame::Mark(crate::proto::Mark(11)),
     ];
     for f in server {
         assert_eq!(decode_server(&encode(&f)), Ok(f));

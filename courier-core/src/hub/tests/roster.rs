@@ -1,0 +1,190 @@
+//! A returning client's contact list: only the cards changed since its mark, where
+//! everyone is in a few bytes each, contacts the hub forgot dropped, and the same after
+//! the hub restarts from its database (the upgrade-restart storm, issue 26).
+use super::storing::Disk;
+use super::*;
+use crate::proto::{Contact, Mark, RosterEntry};
+
+/// What client `i` was sent in roster pages: (cards, whereabouts).
+fn roster_counts(sim: &Sim, i: usize) -> (usize, usize) {
+    let mut counts = (0, 0);
+    for f in &sim.clients[i].frames {
+        if let ServerFrame::Roster { entries, .. } = f {
+            for e in entries {
+                match e {
+                    RosterEntry::Card(_) => counts.0 += 1,
+                    RosterEntry::Seen(_) => counts.1 += 1,
+                }
+            }
+        }
+    }
+    counts
+}
+
+fn welcome_since(sim: &Sim, i: usize) -> Option<Option<Mark>> {
+    sim.clients[i].frames.iter().find_map(|f| match f {
+        ServerFrame::Welcome { since, .. } => Some(*since),
+        _ => None,
+    })
+}
+
+/// The contact list client `i` reported at login, by id.
+fn listed(sim: &Sim, i: usize) -> Vec<Contact> {
+    sim.events(i)
+        .iter()
+        .find_map(|e| match e {
+            SEvent::LoggedIn { contacts, .. } => Some(contacts.clone()),
+            _ => None,
+        })
+        .expect("logged in")
+}
+
+#[test]
+fn a_returning_client_is_sent_only_the_cards_that_changed() {
+    let mut sim = Sim::new(PW);
+    known_offline(&mut sim, 5000, limits::CONTACT_PAGE * 3);
+    let b = sim.login(2, "bob");
+    let c = sim.login(3, "carol");
+    let a = sim.login(1, "alice");
+    assert_eq!(
+        welcome_since(&sim, a),
+        Some(None),
+        "the first login has no mark"
+    );
+    sim.disconnect(a);
+    // While alice is away: bob changes his status, carol leaves, dave is new.
+    let mut busy = Profile::with_name("bob");
+    busy.status = "in a meeting".into();
+    sim.raw(b, &ClientFrame::SetProfile(busy));
+    sim.disconnect(c);
+    let _d = sim.login(4, "dave");
+    let roster = sim.take_roster(a);
+    let a2 = sim.login_holding(1, "alice", roster);
+    assert!(sim.is_online(a2));
+    assert!(matches!(welcome_since(&sim, a2), Some(Some(_))));
+    let (cards, seen) = roster_counts(&sim, a2);
+    assert_eq!(cards, 2, "bob's new status and dave, nobody else's card");
+    assert_eq!(
+        seen,
+        limits::CONTACT_PAGE * 3 + 1,
+        "everyone else, where they are"
+    );
+    // What alice shows is what a client new to the hub is shown.
+    let fresh = sim.login(1, "alice");
+    let mut shown = listed(&sim, a2);
+    let mut expected = listed(&sim, fresh);
+    shown.sort_by_key(|c| c.id);
+    expected.sort_by_key(|c| c.id);
+    assert_eq!(shown.len(), expected.len());
+    for (s, e) in shown.iter().zip(&expected) {
+        assert_eq!((s.id, &s.profile, s.online), (e.id, &e.profile, e.online));
+    }
+    let carol = shown.iter().find(|x| x.id == id(3)).unwrap();
+    assert!(!carol.online, "carol left while alice was away");
+    let bob = shown.iter().find(|x| x.id == id(2)).unwrap();
+    assert_eq!(bob.profile.status, "in a meeting");
+}
+
+#[test]
+fn a_contact_the_hub_forgot_is_dropped_from_a_returning_clients_list() {
+    let mut config = crate::testing::hub_config(&crate::auth::Password::new(PW));
+    config.max_known = 4;
+    let mut sim = Sim::with_config(config, PW);
+    let b = sim.login(2, "bob");
+    sim.disconnect(b);
+    let a = sim.login(1, "alice");
+    assert!(listed(&sim, a).iter().any(|c| c.id == id(2)));
+    sim.disconnect(a);
+    // Three newcomers fill the directory: bob, offline, is forgotten.
+    for who in 3..6 {
+        let _ = sim.login(who, "x");
+    }
+    assert!(sim.hub.directory.get(&id(2)).is_none());
+    let roster = sim.take_roster(a);
+    let a2 = sim.login_holding(1, "alice", roster);
+    let shown = listed(&sim, a2);
+    assert!(!shown.iter().any(|c| c.id == id(2)), "{shown:?}");
+    assert_eq!(shown.len(), 3);
+}
+
+#[test]
+fn joins_and_leaves_with_the_same_card_are_sent_as_whereabouts() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    sim.clear();
+    sim.disconnect(b);
+    let _b2 = sim.login(2, "bob");
+    let mut cards = 0;
+    let mut seen = Vec::new();
+    let mut marks = 0;
+    for f in &sim.clients[a].frames {
+        match f {
+            ServerFrame::Contacts(list) => cards += list.len(),
+            ServerFrame::Seen(list) => seen.extend(list.iter().map(|s| s.1)),
+            ServerFrame::Mark(_) => marks += 1,
+            _ => {}
+        }
+    }
+    assert_eq!(cards, 0, "bob's card did not change");
+    assert_eq!(seen, vec![false, true], "he left, then came back");
+    // Alice's app still hears both, as whole contacts.
+    let online: Vec<bool> = sim
+        .events(a)
+        .iter()
+        .filter_map(|e| match e {
+            SEvent::Contact(c) if c.id == id(2) => Some(c.online),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(online, vec![false, true]);
+    assert_eq!(marks, 0, "no card changed: the mark did not move");
+    // A changed card moves the mark, and alice's list follows it.
+    let mut away = Profile::with_name("bob");
+    away.status = "away".into();
+    sim.raw(_b2, &ClientFrame::SetProfile(away));
+    sim.advance(limits::PRESENCE_BATCH);
+    let mark = sim.clients[a].frames.iter().find_map(|f| match f {
+        ServerFrame::Mark(m) => Some(*m),
+        _ => None,
+    });
+    assert_eq!(mark, Some(sim.hub.directory.mark()));
+    let roster = sim.take_roster(a);
+    let a2 = sim.login_holding(1, "alice", roster);
+    assert_eq!(roster_counts(&sim, a2), (0, 1), "alice had it all already");
+}
+
+#[test]
+fn after_a_restart_returning_clients_are_sent_no_cards() {
+    let disk = Disk::new("roster");
+    let mut sim = Sim::new(PW);
+    sim.hub
+        .restore(disk.db.members().unwrap(), disk.db.backlogs().unwrap());
+    let n = 40u8;
+    let clients: Vec<usize> = (1..=n).map(|who| sim.login(who, "member")).collect();
+    disk.sync(&mut sim);
+    let rosters: Vec<_> = clients.iter().map(|&i| sim.take_roster(i)).collect();
+    // The hub stops and starts again from its database.
+    let mut sim = Sim::new(PW);
+    sim.hub
+        .restore(disk.db.members().unwrap(), disk.db.backlogs().unwrap());
+    let mut cards = 0;
+    for (who, roster) in (1..=n).zip(rosters) {
+        let i = sim.login_holding(who, "member", roster);
+        assert!(sim.is_online(i));
+        assert!(matches!(welcome_since(&sim, i), Some(Some(_))));
+        cards += roster_counts(&sim, i).0;
+        assert_eq!(listed(&sim, i).len(), usize::from(n) - 1);
+    }
+    assert_eq!(cards, 0, "every card was known from before the restart");
+    // Everyone is shown online by the end, from the presence batches.
+    let last = sim.clients.len() - 1;
+    let first = sim.clients.len() - usize::from(n);
+    let online = sim
+        .events(first)
+        .iter()
+        .filter(|e| matches!(e, SEvent::Contact(c) if c.online))
+        .count();
+    assert_eq!(online, usize::from(n) - 1);
+    assert!(sim.is_online(last));
+}

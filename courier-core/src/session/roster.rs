@@ -1,0 +1,416 @@
+//! The contact list a client keeps across its connections to one hub, and how each
+//! login brings it up to date: the whole list the first time, then, from a hub that
+//! still knows where the client left off (its [`Mark`]), only the cards changed since
+//! and where everyone is ([`crate::proto::ServerFrame::Roster`] pages). The driver lends the
+//! [`Roster`] to each connection's session in turn, as it does the keyring.
+//!
+//! While the list comes in, every card and whereabouts that arrives (in a page or in a
+//! presence batch between pages) is applied at once, in the order the hub sent it; a
+//! contact no page or batch named is forgotten once the last page came. The mark moves
+//! only when the list is complete (and with each [`crate::proto::ServerFrame::Mark`] after), so a
+//! connection lost halfway leaves the old mark: the next login is sent the same changes
+//! again, which apply twice harmlessly.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use super::{Error, Event, Session, State};
+use crate::limits;
+use crate::proto::{ClientFrame, ClientId, Contact, Mark, RosterEntry, Seen, Timestamp};
+
+/// The contact list as the last connection left it.
+#[derive(Debug, Default)]
+pub struct Roster {
+    contacts: BTreeMap<ClientId, Contact>,
+    /// Every card up to this mark is in `contacts` (`None`: no complete list yet).
+    mark: Option<Mark>,
+}
+
+impl Roster {
+    /// The mark a login gives the hub ([`ClientFrame::LoginFinish`]'s `known`).
+    pub(super) fn known(&self) -> Option<Mark> {
+        self.mark
+    }
+
+    /// How many contacts it holds.
+    pub fn len(&self) -> usize {
+        self.contacts.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.contacts.is_empty()
+    }
+}
+
+/// A contact list on its way in.
+#[derive(Debug)]
+pub(super) struct Listing {
+    /// The hub's mark at its welcome: the list is at it once complete.
+    mark: Mark,
+    /// Whether the pages are roster pages (changes since our mark).
+    roster: bool,
+    /// Contacts a page or a batch named.
+    named: BTreeSet<ClientId>,
+}
+
+impl Session {
+    /// The contact list the last connection to this hub left (the driver keeps it for
+    /// the next connection: a login then fetches only what changed).
+    #[must_use]
+    pub fn with_roster(mut self, roster: Roster) -> Self {
+        self.roster = roster;
+        self
+    }
+
+    /// Takes the contact list back, for the next connection.
+    pub fn take_roster(&mut self) -> Roster {
+        std::mem::take(&mut self.roster)
+    }
+
+    /// Welcome: the list starts, with the cards the welcome holds. A hub that answers a
+    /// mark we did not give is refused.
+    pub(super) fn start_listing(
+        &mut self,
+        mark: Mark,
+        since: Option<Mark>,
+        first: Vec<Contact>,
+    ) -> Result<(), Error> {
+        if since.is_some() && since != self.roster.mark {
+            return Err(Error::Unexpected);
+        }
+        self.listing = Some(Listing {
+            mark,
+            roster: since.is_some(),
+            named: BTreeSet::new(),
+        });
+        self.listed_cards(first)
+    }
+
+    /// A page of whole cards ([`crate::proto::ServerFrame::ContactPage`]).
+    pub(super) fn listed_cards(&mut self, cards: Vec<Contact>) -> Result<(), Error> {
+        for c in cards {
+            self.name_contact(c.id)?;
+            self.keep_card(c);
+        }
+        Ok(())
+    }
+
+    /// A roster page: cards that changed and where the others are. Where a contact we
+    /// do not hold is means our list is not what the hub thinks: this connection ends,
+    /// and the next asks for the whole list.
+    pub(super) fn listed_roster(&mut self, entries: Vec<RosterEntry>) -> Result<(), Error> {
+        if !self.listing.as_ref().is_some_and(|l| l.roster) {
+            return Err(Error::Unexpected);
+        }
+        for entry in entries {
+            self.name_contact(entry.id())?;
+            match entry {
+                RosterEntry::Card(c) => self.keep_card(c),
+                RosterEntry::Seen(s) => {
+                    if self.keep_seen(s).is_none() {
+                        self.roster.mark = None;
+                        return Err(Error::Unexpected);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The last page came: contacts nobody named are forgotten, the list is at the
+    /// welcome's mark, and the whole of it is what the login reports.
+    pub(super) fn finish_listing(&mut self) -> Vec<Contact> {
+        if let Some(listing) = self.listing.take() {
+            self.roster
+                .contacts
+                .retain(|id, _| listing.named.contains(id));
+            self.roster.mark = Some(listing.mark);
+        }
+        let contacts: Vec<Contact> = self.roster.contacts.values().cloned().collect();
+        self.track_contacts(&contacts);
+        contacts
+    }
+
+    /// Counts `id` as named in the list on its way (a hub, or an impostor, cannot make
+    /// us hold an endless list).
+    fn name_contact(&mut self, id: ClientId) -> Result<(), Error> {
+        if let Some(listing) = &mut self.listing {
+            listing.named.insert(id);
+            if listing.named.len() > limits::MAX_KNOWN_CONTACTS {
+                return Err(Error::Unexpected);
+            }
+        }
+        Ok(())
+    }
+
+    fn keep_card(&mut self, c: Contact) {
+        if Some(c.id) == self.me {
+            return;
+        }
+        if !self.roster.contacts.contains_key(&c.id)
+            && self.roster.contacts.len() >= limits::MAX_KNOWN_CONTACTS
+        {
+            return;
+        }
+        self.roster.contacts.insert(c.id, c);
+    }
+
+    /// Where a contact we hold is now; `None` if we do not hold it.
+    fn keep_seen(&mut self, Seen(id, online, last_seen): Seen) -> Option<Contact> {
+        let c = self.roster.contacts.get_mut(&id)?;
+        c.online = online;
+        c.last_seen = last_seen;
+        Some(c.clone())
+    }
+
+    /// A batch of changed cards, after login or between pages.
+    pub(super) fn batch_cards(&mut self, list: Vec<Contact>) -> Result<(), Error> {
+        self.track_contacts(&list);
+        let me = self.me;
+        for c in list.into_iter().filter(|c| Some(c.id) != me) {
+            self.name_contact(c.id)?;
+            self.keep_card(c.clone());
+            self.events.push_back(Event::Contact(c));
+        }
+        Ok(())
+    }
+
+    /// A batch of whereabouts. One for a contact we do not hold is skipped: between
+    /// pages its page is still to come; after login our list is not what the hub
+    /// thinks, and the next login asks for the whole list.
+    pub(super) fn batch_seen(&mut self, list: Vec<Seen>) -> Result<(), Error> {
+        let me = self.me;
+        for s in list.into_iter().filter(|s| Some(s.id()) != me) {
+            match self.keep_seen(s) {
+                Some(c) => {
+                    self.name_contact(c.id)?;
+                    self.track_contacts(std::slice::from_ref(&c));
+                    self.events.push_back(Event::Contact(c));
+                }
+                None if self.listing.is_none() => self.roster.mark = None,
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Every card up to `mark` reached us: after login, the list is at it.
+    pub(super) fn batch_mark(&mut self, mark: Mark) {
+        if self.listing.is_none() && self.roster.mark.is_some_and(|m| m <= mark) {
+            self.roster.mark = Some(mark);
+        }
+    }
+
+    /// Asks for the next page, or ends the listing and reports the login.
+    pub(super) fn contacts_page(
+        &mut self,
+        you: ClientId,
+        more: bool,
+        time: Timestamp,
+        held: Vec<Event>,
+        now: Instant,
+    ) {
+        if more {
+            self.state = State::AwaitContacts { you, time, held };
+            self.transmit(ClientFrame::NextContacts, now);
+        } else {
+            self.state = State::Ready;
+            let contacts = self.finish_listing();
+            self.events.push_back(Event::LoggedIn {
+                you,
+                contacts,
+                time,
+            });
+            self.events.extend(held);
+            if !self.keep_profile && !self.profile.avatar.is_empty() {
+                self.transmit(ClientFrame::SetProfile(self.profile.clone()), now);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_bytes::ByteBuf;
+
+    use super::*;
+    use crate::auth::Password;
+    use crate::proto::{ContactCard, Profile, ServerFrame};
+    use crate::session::Timing;
+
+    fn id(n: u8) -> ClientId {
+        ClientId([n; 32])
+    }
+
+    /// A session waiting for the welcome of a remembered login, holding `roster`.
+    fn waiting(roster: Roster, now: Instant) -> Session {
+        let mut s = Session::new(
+            Password::new(""),
+            Profile::with_name("me"),
+            Timing::default(),
+            [1; 32],
+            now,
+        )
+        .remembering(true, false)
+        .with_roster(roster);
+        s.handle_connected([0; 32], now).unwrap();
+        s
+    }
+
+    fn welcome(mark: u64, since: Option<u64>, more: bool) -> ServerFrame {
+        ServerFrame::Welcome {
+            you: id(1),
+            binding: ByteBuf::new(),
+            remembered: true,
+            contacts: Vec::new(),
+            more,
+            time: Timestamp(1),
+            offline_days: 30,
+            mark: Mark(mark),
+            since: since.map(Mark),
+        }
+    }
+
+    fn contact(n: u8) -> Contact {
+        Contact {
+            id: id(n),
+            profile: ContactCard::default(),
+            online: true,
+            last_seen: Timestamp(1),
+        }
+    }
+
+    /// A roster at `mark` holding contacts 2 and 3.
+    fn held(mark: u64) -> Roster {
+        let mut roster = Roster::default();
+        for n in [2, 3] {
+            roster.contacts.insert(id(n), contact(n));
+        }
+        roster.mark = Some(Mark(mark));
+        roster
+    }
+
+    #[test]
+    fn a_login_gives_the_mark_of_the_list_it_holds() {
+        let now = Instant::now();
+        let mut s = waiting(held(7), now);
+        let sent = s.poll_transmit();
+        assert!(
+            matches!(
+                sent,
+                Some(ClientFrame::LoginRemembered {
+                    known: Some(Mark(7)),
+                    ..
+                })
+            ),
+            "{sent:?}"
+        );
+        let mut s = waiting(Roster::default(), now);
+        let sent = s.poll_transmit();
+        assert!(matches!(
+            sent,
+            Some(ClientFrame::LoginRemembered { known: None, .. })
+        ));
+    }
+
+    /// A hub that answers with changes since a mark this client never gave (an
+    /// impostor's, or a confused hub's) is refused: those pages cannot be applied.
+    #[test]
+    fn changes_since_a_mark_we_did_not_give_are_refused() {
+        let now = Instant::now();
+        let mut s = waiting(held(7), now);
+        assert!(matches!(
+            s.handle_frame(welcome(9, Some(6), true), now),
+            Err(Error::Unexpected)
+        ));
+        let mut s = waiting(Roster::default(), now);
+        assert!(matches!(
+            s.handle_frame(welcome(9, Some(7), true), now),
+            Err(Error::Unexpected)
+        ));
+    }
+
+    /// Where a contact we do not hold is: our list is not what the hub thinks, so the
+    /// connection ends and the next login asks for the whole list.
+    #[test]
+    fn whereabouts_of_a_contact_we_do_not_hold_end_in_a_whole_list_next_time() {
+        let now = Instant::now();
+        let mut s = waiting(held(7), now);
+        s.handle_frame(welcome(9, Some(7), true), now).unwrap();
+        let page = ServerFrame::Roster {
+            entries: vec![RosterEntry::Seen(Seen(id(4), true, Timestamp(2)))],
+            more: false,
+        };
+        assert!(matches!(s.handle_frame(page, now), Err(Error::Unexpected)));
+        assert_eq!(s.take_roster().known(), None);
+    }
+
+    /// A roster page: cards replace, whereabouts update, contacts nobody named go, and
+    /// the list is at the welcome's mark once complete.
+    #[test]
+    fn a_roster_brings_the_list_up_to_the_welcomes_mark() {
+        let now = Instant::now();
+        let mut s = waiting(held(7), now);
+        s.handle_frame(welcome(9, Some(7), true), now).unwrap();
+        let mut renamed = contact(4);
+        renamed.profile.name = "new".into();
+        let page = ServerFrame::Roster {
+            entries: vec![
+                RosterEntry::Seen(Seen(id(2), false, Timestamp(5))),
+                RosterEntry::Card(renamed.clone()),
+            ],
+            more: false,
+        };
+        s.handle_frame(page, now).unwrap();
+        assert!(s.is_ready());
+        let mut logged_in = None;
+        while let Some(e) = s.poll_event() {
+            if let Event::LoggedIn { contacts, .. } = e {
+                logged_in = Some(contacts);
+            }
+        }
+        let contacts = logged_in.unwrap();
+        assert_eq!(contacts.len(), 2, "3 was named by nobody: forgotten");
+        assert_eq!(contacts[0].id, id(2));
+        assert!(!contacts[0].online);
+        assert_eq!(contacts[0].last_seen, Timestamp(5));
+        assert_eq!(contacts[1], renamed);
+        // Marks after login move the list on; one behind it changes nothing.
+        s.handle_frame(ServerFrame::Mark(Mark(12)), now).unwrap();
+        s.handle_frame(ServerFrame::Mark(Mark(10)), now).unwrap();
+        assert_eq!(s.take_roster().known(), Some(Mark(12)));
+    }
+
+    /// The login deadline ends at the welcome: a long list that comes slowly is not a
+    /// failed login, but a hub that stops answering is still given up on.
+    #[test]
+    fn the_login_deadline_stops_at_the_welcome() {
+        let now = Instant::now();
+        let timing = Timing::default();
+        let mut s = waiting(Roster::default(), now);
+        s.handle_frame(welcome(9, None, true), now).unwrap();
+        let later = now + timing.login_deadline + Duration::from_secs(1);
+        s.handle_frame(
+            ServerFrame::ContactPage {
+                contacts: vec![contact(2)],
+                more: true,
+            },
+            later,
+        )
+        .unwrap();
+        assert!(s.handle_timeout(later).is_ok());
+        assert!(matches!(
+            s.handle_timeout(later + timing.heartbeat_timeout),
+            Err(Error::HeartbeatTimeout)
+        ));
+        // Before the welcome, the deadline holds.
+        let mut s = waiting(Roster::default(), now);
+        assert!(matches!(
+            s.handle_timeout(now + timing.login_deadline),
+            Err(Error::LoginTimeout)
+        ));
+    }
+}
