@@ -74,16 +74,11 @@ pub const PRESENCE_BATCH_CARDS: usize = 256;
 /// at the size of the largest frame a connection ever sent; the client pulls each next
 /// page, so a contact list of any length costs one page of memory at a time.
 pub const CONTACT_PAGE: usize = 16;
-/// What a page of the contact list of a returning client
-/// ([`crate::proto::ServerFrame::Roster`]) is worth: an entry saying where a contact is
-/// costs one, a card [`ROSTER_CARD_WEIGHT`] (about their sizes in bytes, so a page stays
-/// around 6 KiB).
-pub const ROSTER_PAGE: usize = 128;
-/// What a card costs in a roster page (see [`ROSTER_PAGE`]).
-pub const ROSTER_CARD_WEIGHT: usize = 8;
-/// Where-they-are entries per frame in a presence batch
-/// ([`crate::proto::ServerFrame::Seen`]).
-pub const SEEN_PAGE: usize = 128;
+/// Contacts per page of a returning client's contact list
+/// ([`crate::proto::ServerFrame::Roster`]), and per frame of whereabouts in a presence
+/// batch ([`crate::proto::ServerFrame::Seen`]): 41 bytes each, about 10 KiB a frame (a
+/// page also holds at most [`CONTACT_PAGE`] cards).
+pub const ROSTER_PAGE: usize = 256;
 /// Messages stored for one offline recipient.
 pub const MAILBOX: usize = 256;
 /// The most members a group has (the hub's default; `--group-members`).
@@ -232,6 +227,9 @@ pub const REACHBACKS_AT_ONCE: usize = 16;
 pub const RECONNECT_MIN: Duration = Duration::from_millis(500);
 /// Client reconnect backoff: longest delay.
 pub const RECONNECT_MAX: Duration = Duration::from_secs(30);
+/// After a hub said it is shutting down (most likely restarting), clients keep retrying
+/// every [`RECONNECT_MIN`] (with jitter) for this long before backing off further.
+pub const RESTART_GRACE: Duration = Duration::from_secs(20);
 
 /// Files and folders in one offer.
 pub const MAX_OFFER_FILES: usize = 1000;

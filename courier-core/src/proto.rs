@@ -36,7 +36,7 @@ pub use keys::{
     BUNDLE_VERSION, KeyBundle, KeyId, MAX_BUNDLE_CERT, MAX_BUNDLE_SIGNATURE, MAX_SEALED,
     MAX_SEALED_TEXT, Sealed,
 };
-pub use roster::{Mark, RosterEntry, Seen};
+pub use roster::{MalformedSeen, Mark, Seen, SeenList};
 pub use share::{MAX_SHARE, MAX_SHARES, Share};
 pub use transfer::{
     Declined, FileEntry, IncomingOffer, LinkTest, Manifest, ManifestError, OfferRefusal, Ticket,

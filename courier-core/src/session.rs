@@ -357,7 +357,7 @@ impl Session {
                 }
                 self.remembered = remembered;
                 self.me = Some(you);
-                self.start_listing(mark, since, contacts)?;
+                self.start_listing(mark, since, contacts, more)?;
                 self.contacts_page(you, more, time, Vec::new(), now);
                 self.keys_at_welcome(offline_days, now);
                 Ok(())
@@ -366,12 +366,15 @@ impl Session {
                 State::AwaitContacts { you, time, held },
                 ServerFrame::ContactPage { contacts, more },
             ) => {
-                self.listed_cards(contacts)?;
+                self.listed_cards(contacts, more)?;
                 self.contacts_page(you, more, time, held, now);
                 Ok(())
             }
-            (State::AwaitContacts { you, time, held }, ServerFrame::Roster { entries, more }) => {
-                self.listed_roster(entries)?;
+            (
+                State::AwaitContacts { you, time, held },
+                ServerFrame::Roster { cards, seen, more },
+            ) => {
+                self.listed_roster(cards, &seen, more)?;
                 self.contacts_page(you, more, time, held, now);
                 Ok(())
             }
@@ -446,8 +449,11 @@ impl Session {
             }
             ServerFrame::Typing { from, to } => Event::Typing { from, to },
             ServerFrame::Read { by, id } => Event::Read { by, id },
-            ServerFrame::Contacts(list) => return self.batch_cards(list),
-            ServerFrame::Seen(list) => return self.batch_seen(list),
+            ServerFrame::Contacts(list) => {
+                self.batch_cards(list);
+                return Ok(());
+            }
+            ServerFrame::Seen(list) => return self.batch_seen(&list),
             ServerFrame::Mark(mark) => {
                 self.batch_mark(mark);
                 return Ok(());

@@ -211,6 +211,7 @@ pub(crate) fn section(fd_limit: usize) {
         async_io::Timer::after(Duration::from_secs(2)).await;
         let slow_before = seen.borrow().slow;
         seen.borrow_mut().stopping = true;
+        eprintln!("  stopping the hub");
         let stopped_at = Instant::now();
         blocking::unblock(move || first.stop()).await;
         let down_for = stopped_at.elapsed();

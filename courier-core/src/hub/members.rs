@@ -14,7 +14,7 @@ use super::{CloseReason, ConnId, Hub};
 use crate::limits;
 use crate::proto::{
     ClientFrame, ClientId, Delivery, ErrorCode, MsgId, RejectReason, Sealed, SealedMessage, Seen,
-    ServerFrame, Target, validate_profile,
+    SeenList, ServerFrame, Target, validate_profile,
 };
 
 impl Hub {
@@ -432,15 +432,19 @@ impl Hub {
                 (ServerFrame::ContactPage { contacts, more }, next)
             }
             Listing::Roster { since, after } => {
-                let (entries, next) =
-                    self.directory
-                        .roster_page(client, after, since, limits::ROSTER_PAGE);
+                let (cards, seen, next) = self.directory.roster_page(
+                    client,
+                    after,
+                    since,
+                    limits::ROSTER_PAGE,
+                    limits::CONTACT_PAGE,
+                );
                 let more = next.is_some();
                 let next = next.map(|after| Listing::Roster {
                     since,
                     after: Some(after),
                 });
-                (ServerFrame::Roster { entries, more }, next)
+                (ServerFrame::Roster { cards, seen, more }, next)
             }
         }
     }
@@ -479,15 +483,19 @@ impl Hub {
             if self.directory.take_card_change(id) {
                 cards.push(contact);
             } else {
-                seen.push(Seen::of(&contact));
+                seen.push(Seen {
+                    id: contact.id,
+                    online: contact.online,
+                    last_seen: contact.last_seen,
+                });
             }
         }
         let mut frames: Vec<Arc<ServerFrame>> = cards
             .chunks(limits::CONTACT_PAGE)
             .map(|page| Arc::new(ServerFrame::Contacts(page.to_vec())))
             .chain(
-                seen.chunks(limits::SEEN_PAGE)
-                    .map(|page| Arc::new(ServerFrame::Seen(page.to_vec()))),
+                seen.chunks(limits::ROSTER_PAGE)
+                    .map(|page| Arc::new(ServerFrame::Seen(SeenList::pack(page)))),
             )
             .collect();
         // Every card change is on its way: a client that receives these is at the mark.

@@ -15,7 +15,7 @@ use super::ConnId;
 use super::db::{Member, Record};
 use crate::limits;
 use crate::proto::{
-    ClientId, Contact, ContactCard, KeyBundle, Mark, Profile, RosterEntry, Seen, Timestamp,
+    ClientId, Contact, ContactCard, KeyBundle, Mark, Profile, Seen, SeenList, Timestamp,
 };
 
 /// One known client.
@@ -351,49 +351,48 @@ impl Directory {
         (page, next)
     }
 
-    /// Entries of every contact after `after` (by id), leaving out `me`, worth at most
-    /// `budget` (a card counts [`limits::ROSTER_CARD_WEIGHT`], where it is, one): the
-    /// card of one whose card changed after `since`, else where it is. And where the
-    /// next page starts (`None`: this was the last). A cursor, as [`Directory::page`].
+    /// The next page of a returning client's list: up to `n` contacts after `after` (by
+    /// id), leaving out `me`, each where it is, with the cards of those whose card
+    /// changed after `since` (at most `cards` of them: the page ends before the one
+    /// past); and where the next page starts (`None`: this was the last). A cursor, as
+    /// [`Directory::page`].
     pub(crate) fn roster_page(
         &self,
         me: ClientId,
         after: Option<ClientId>,
         since: Mark,
-        budget: usize,
-    ) -> (Vec<RosterEntry>, Option<ClientId>) {
+        n: usize,
+        cards: usize,
+    ) -> (Vec<Contact>, SeenList, Option<ClientId>) {
         let start = after.map_or(Bound::Unbounded, Bound::Excluded);
         let mut rest = self
             .known
             .range((start, Bound::Unbounded))
             .filter(|(id, _)| **id != me)
             .peekable();
-        let mut page = Vec::new();
-        let mut spent = 0;
+        let mut changed = Vec::new();
+        let mut seen = Vec::new();
         while let Some((id, k)) = rest.peek() {
-            let changed = k.card_mark > since;
-            let cost = if changed {
-                limits::ROSTER_CARD_WEIGHT
-            } else {
-                1
-            };
-            if spent + cost > budget && !page.is_empty() {
+            let card = k.card_mark > since;
+            if seen.len() >= n || (card && changed.len() >= cards) {
                 break;
             }
-            spent += cost;
             let contact = k.contact(**id);
-            page.push(if changed {
-                RosterEntry::Card(contact)
-            } else {
-                RosterEntry::Seen(Seen::of(&contact))
+            seen.push(Seen {
+                id: contact.id,
+                online: contact.online,
+                last_seen: contact.last_seen,
             });
+            if card {
+                changed.push(contact);
+            }
             rest.next();
         }
-        let next = match (rest.peek(), page.last()) {
-            (Some(_), Some(last)) => Some(last.id()),
+        let next = match (rest.peek(), seen.last()) {
+            (Some(_), Some(last)) => Some(last.id),
             _ => None,
         };
-        (page, next)
+        (changed, SeenList::pack(&seen), next)
     }
 
     /// `id` logged in on `conn` with `profile` (whose picture, if any, is ignored: the

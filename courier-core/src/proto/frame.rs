@@ -53,7 +53,7 @@ pub struct Profile {
 }
 
 #[cfg(any(test, feature = "arbitrary"))]
-fn arbitrary_bytes(u: &mut arbitrary::Unstructured<'_>) -> arbitrary::Result<ByteBuf> {
+pub(super) fn arbitrary_bytes(u: &mut arbitrary::Unstructured<'_>) -> arbitrary::Result<ByteBuf> {
     Ok(ByteBuf::from(<Vec<u8> as arbitrary::Arbitrary>::arbitrary(
         u,
     )?))
@@ -625,16 +625,20 @@ pub enum ServerFrame {
     Contacts(Vec<Contact>),
     /// Contacts that came online or went offline with their card unchanged, batched:
     /// the client holds their cards already.
-    Seen(Vec<super::Seen>),
+    Seen(super::SeenList),
     /// Every card change up to this mark has reached this connection (in its contact
     /// list or in a batch before this frame).
     Mark(super::Mark),
     /// A page of the contact list of a login that gave a `known` mark
-    /// ([`ServerFrame::Welcome`] with `since`): every contact the hub knows, its card if
-    /// it changed since the mark, else where it is.
+    /// ([`ServerFrame::Welcome`] with `since`): the next contacts the hub knows, in id
+    /// order after the last page's, each where it is; and the cards of those whose card
+    /// changed since the mark. A contact the client holds in the range of ids a page
+    /// covers and that the page does not name is one the hub forgot.
     Roster {
-        /// The contacts.
-        entries: Vec<super::RosterEntry>,
+        /// The cards changed since the mark (or new to the client).
+        cards: Vec<Contact>,
+        /// Every contact of the page, in id order, where it is.
+        seen: super::SeenList,
         /// Whether more pages follow.
         more: bool,
     },

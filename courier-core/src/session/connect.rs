@@ -5,7 +5,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_channel::{Receiver, Sender};
 use futures::Stream;
@@ -279,7 +279,7 @@ async fn run(config: Config, updates: Sender<Update>, commands: Receiver<Command
         keyring,
         ..Lasting::default()
     };
-    let mut backoff = limits::RECONNECT_MIN;
+    let mut backoff = Backoff::default();
     loop {
         let ended =
             connection::once(&config, &tls, &updates, &commands, &handle, &mut lasting).await;
@@ -289,17 +289,9 @@ async fn run(config: Config, updates: Sender<Update>, commands: Receiver<Command
         if updates.is_closed() {
             return;
         }
-        if ended.logged_in {
-            backoff = limits::RECONNECT_MIN;
-        }
         let error = ended.error;
-        let retry_in = (!error.is_fatal()).then(|| {
-            let wait = match &error {
-                Error::TooManyAttempts { retry_in } => (*retry_in).max(backoff),
-                _ => backoff,
-            };
-            jitter(wait)
-        });
+        let wait = backoff.after(&error, ended.logged_in, Instant::now());
+        let retry_in = (!error.is_fatal()).then(|| jitter(wait));
         let fatal = retry_in.is_none();
         if updates
             .send(Update::Disconnected {
@@ -315,7 +307,53 @@ async fn run(config: Config, updates: Sender<Update>, commands: Receiver<Command
         if let Some(wait) = retry_in {
             async_io::Timer::after(wait).await;
         }
-        backoff = next_backoff(backoff);
+    }
+}
+
+/// How long the reconnect loop waits before its next try (before [`jitter`]): from
+/// [`limits::RECONNECT_MIN`], doubling up to [`limits::RECONNECT_MAX`] while the hub
+/// cannot be reached, and back to the minimum after a login. A hub that said it is
+/// shutting down is most likely restarting (an upgrade, `systemctl restart`): for
+/// [`limits::RESTART_GRACE`] after its goodbye the wait stays at the minimum, so that
+/// clients refused while it comes up (not yet listening, or its room for unfinished
+/// logins full) are back within seconds, not after a backoff of tens.
+#[derive(Debug)]
+struct Backoff {
+    next: Duration,
+    /// Until when the hub is taken to be restarting.
+    restarting_until: Option<Instant>,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            next: limits::RECONNECT_MIN,
+            restarting_until: None,
+        }
+    }
+}
+
+impl Backoff {
+    /// The wait after a connection that ended with `error` (having logged in or not).
+    fn after(&mut self, error: &Error, logged_in: bool, now: Instant) -> Duration {
+        if logged_in {
+            self.next = limits::RECONNECT_MIN;
+        }
+        if matches!(error, Error::HubShutdown) {
+            self.restarting_until = Some(now + limits::RESTART_GRACE);
+            self.next = limits::RECONNECT_MIN;
+        }
+        let wait = match error {
+            Error::TooManyAttempts { retry_in } => (*retry_in).max(self.next),
+            _ => self.next,
+        };
+        let restarting = self.restarting_until.is_some_and(|until| now < until);
+        self.next = if restarting {
+            limits::RECONNECT_MIN
+        } else {
+            next_backoff(self.next)
+        };
+        wait
     }
 }
 
@@ -371,6 +409,39 @@ mod tests {
             slices[at.min(9)] += 1;
         }
         assert!(slices.iter().all(|n| *n >= 100 && *n <= 400), "{slices:?}");
+    }
+
+    /// After the hub said goodbye, tries stay at the minimum for the grace period
+    /// (however often it is not back yet), then double again as for any lost hub.
+    #[test]
+    fn after_a_goodbye_retries_stay_brisk_for_the_grace_period() {
+        let now = Instant::now();
+        let mut b = Backoff::default();
+        let lost = || Error::ConnectionLost;
+        // A hub that cannot be reached: doubling.
+        let waits: Vec<Duration> = (0..4).map(|_| b.after(&lost(), false, now)).collect();
+        assert_eq!(waits, [500, 1000, 2000, 4000].map(Duration::from_millis));
+        // It says goodbye after a login: every retry within the grace is the minimum.
+        assert_eq!(
+            b.after(&Error::HubShutdown, true, now),
+            limits::RECONNECT_MIN
+        );
+        for k in 1..20u32 {
+            let t = now + limits::RESTART_GRACE * k / 20;
+            assert_eq!(b.after(&lost(), false, t), limits::RECONNECT_MIN, "try {k}");
+        }
+        // Past it, the backoff grows again.
+        let past = now + limits::RESTART_GRACE;
+        let waits: Vec<Duration> = (0..3).map(|_| b.after(&lost(), false, past)).collect();
+        assert_eq!(waits, [500, 1000, 2000].map(Duration::from_millis));
+        // A hub's own "too many attempts" still wins over the brisk pace.
+        let mut b = Backoff::default();
+        let _ = b.after(&Error::HubShutdown, true, now);
+        let retry_in = Duration::from_secs(7);
+        assert_eq!(
+            b.after(&Error::TooManyAttempts { retry_in }, false, now),
+            retry_in
+        );
     }
 
     fn assert_send<T: Send + 'static>(_: &T) {}

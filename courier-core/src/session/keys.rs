@@ -56,8 +56,6 @@ pub(crate) struct KeyState {
     pub(crate) internal: HashMap<MsgId, (Target, ClientId)>,
     /// The members of our groups (without us).
     pub(crate) members: HashMap<GroupId, Vec<ClientId>>,
-    /// The contacts online now.
-    pub(crate) online: BTreeSet<ClientId>,
     /// Plain envelopes for the hub's tests (`plain.rs`).
     #[cfg(any(test, feature = "test-util"))]
     pub(crate) plain: bool,
@@ -260,26 +258,26 @@ impl Session {
         }
     }
 
-    /// Keeps who is online and which key each contact names current, from the contact
-    /// list at login and the hub's updates.
+    /// Keeps which key each contact names current, from the contact list at login and
+    /// the cards that change after (who is online is in the contact list itself).
     pub(super) fn track_contacts<'a>(&mut self, contacts: impl IntoIterator<Item = &'a Contact>) {
-        for c in contacts {
-            if Some(c.id) == self.me {
-                continue;
-            }
-            if c.online {
-                self.keys.online.insert(c.id);
-            } else {
-                self.keys.online.remove(&c.id);
-            }
-            let known = match (&self.keys.keyring, c.profile.keys) {
-                (Some(keyring), Some(key)) => keyring.knows_key(c.id, key),
-                _ => true,
-            };
-            if !known {
-                self.keys.stale.insert(c.id);
-                self.keys.keyless.remove(&c.id);
-            }
+        let stale: Vec<ClientId> = contacts
+            .into_iter()
+            .filter(|c| Some(c.id) != self.me)
+            .filter(|c| match (&self.keys.keyring, c.profile.keys) {
+                (Some(keyring), Some(key)) => !keyring.knows_key(c.id, key),
+                _ => false,
+            })
+            .map(|c| c.id)
+            .collect();
+        for id in &stale {
+            self.keys.keyless.remove(id);
+        }
+        if self.keys.stale.is_empty() {
+            // The whole list at login: built at once, in order.
+            self.keys.stale = stale.into_iter().collect();
+        } else {
+            self.keys.stale.extend(stale);
         }
     }
 
@@ -327,7 +325,7 @@ impl Session {
     pub(super) fn room_members(&self, room: Target) -> Vec<ClientId> {
         match room {
             Target::Group(g) => self.keys.members.get(&g).cloned().unwrap_or_default(),
-            Target::Everyone => self.keys.online.iter().copied().collect(),
+            Target::Everyone => self.roster_online(),
             Target::Client(c) => vec![c],
         }
     }

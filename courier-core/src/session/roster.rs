@@ -11,12 +11,13 @@
 //! connection lost halfway leaves the old mark: the next login is sent the same changes
 //! again, which apply twice harmlessly.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::time::Instant;
 
 use super::{Error, Event, Session, State};
 use crate::limits;
-use crate::proto::{ClientFrame, ClientId, Contact, Mark, RosterEntry, Seen, Timestamp};
+use crate::proto::{ClientFrame, ClientId, Contact, Mark, Seen, SeenList, Timestamp};
 
 /// The contact list as the last connection left it.
 #[derive(Debug, Default)]
@@ -30,6 +31,15 @@ impl Roster {
     /// The mark a login gives the hub ([`ClientFrame::LoginFinish`]'s `known`).
     pub(super) fn known(&self) -> Option<Mark> {
         self.mark
+    }
+
+    /// The contacts online now.
+    pub(super) fn online(&self) -> Vec<ClientId> {
+        self.contacts
+            .values()
+            .filter(|c| c.online)
+            .map(|c| c.id)
+            .collect()
     }
 
     /// How many contacts it holds.
@@ -50,8 +60,10 @@ pub(super) struct Listing {
     mark: Mark,
     /// Whether the pages are roster pages (changes since our mark).
     roster: bool,
-    /// Contacts a page or a batch named.
-    named: BTreeSet<ClientId>,
+    /// The last contact the pages covered (they come in id order).
+    after: Option<ClientId>,
+    /// Contacts the pages named so far.
+    count: usize,
 }
 
 impl Session {
@@ -61,6 +73,11 @@ impl Session {
     pub fn with_roster(mut self, roster: Roster) -> Self {
         self.roster = roster;
         self
+    }
+
+    /// The contacts online now (everyone a message to everyone goes to).
+    pub(super) fn roster_online(&self) -> Vec<ClientId> {
+        self.roster.online()
     }
 
     /// Takes the contact list back, for the next connection.
@@ -75,6 +92,7 @@ impl Session {
         mark: Mark,
         since: Option<Mark>,
         first: Vec<Contact>,
+        more: bool,
     ) -> Result<(), Error> {
         if since.is_some() && since != self.roster.mark {
             return Err(Error::Unexpected);
@@ -82,66 +100,97 @@ impl Session {
         self.listing = Some(Listing {
             mark,
             roster: since.is_some(),
-            named: BTreeSet::new(),
+            after: None,
+            count: 0,
         });
-        self.listed_cards(first)
+        self.listed_cards(first, more)
     }
 
-    /// A page of whole cards ([`crate::proto::ServerFrame::ContactPage`]).
-    pub(super) fn listed_cards(&mut self, cards: Vec<Contact>) -> Result<(), Error> {
+    /// A page of whole cards ([`crate::proto::ServerFrame::ContactPage`], or the
+    /// welcome's first).
+    pub(super) fn listed_cards(&mut self, cards: Vec<Contact>, more: bool) -> Result<(), Error> {
+        let named: Vec<ClientId> = cards.iter().map(|c| c.id).collect();
+        self.cover(&named, more)?;
         for c in cards {
-            self.name_contact(c.id)?;
             self.keep_card(c);
         }
         Ok(())
     }
 
-    /// A roster page: cards that changed and where the others are. Where a contact we
-    /// do not hold is means our list is not what the hub thinks: this connection ends,
-    /// and the next asks for the whole list.
-    pub(super) fn listed_roster(&mut self, entries: Vec<RosterEntry>) -> Result<(), Error> {
+    /// A roster page: where the contacts of the page are, and the cards that changed.
+    /// Where a contact we do not hold is means our list is not what the hub thinks:
+    /// this connection ends, and the next asks for the whole list.
+    pub(super) fn listed_roster(
+        &mut self,
+        cards: Vec<Contact>,
+        seen: &SeenList,
+        more: bool,
+    ) -> Result<(), Error> {
         if !self.listing.as_ref().is_some_and(|l| l.roster) {
             return Err(Error::Unexpected);
         }
-        for entry in entries {
-            self.name_contact(entry.id())?;
-            match entry {
-                RosterEntry::Card(c) => self.keep_card(c),
-                RosterEntry::Seen(s) => {
-                    if self.keep_seen(s).is_none() {
-                        self.roster.mark = None;
-                        return Err(Error::Unexpected);
-                    }
-                }
+        let seen: Vec<Seen> = seen.entries().map_err(|_| Error::Unexpected)?.collect();
+        let named: Vec<ClientId> = seen.iter().map(|s| s.id).collect();
+        self.cover(&named, more)?;
+        let carded: Vec<ClientId> = cards.iter().map(|c| c.id).collect();
+        for c in cards {
+            self.keep_card(c);
+        }
+        for s in seen {
+            if self.keep_seen(s).is_none() && !carded.contains(&s.id) {
+                self.roster.mark = None;
+                return Err(Error::Unexpected);
             }
         }
         Ok(())
     }
 
-    /// The last page came: contacts nobody named are forgotten, the list is at the
-    /// welcome's mark, and the whole of it is what the login reports.
+    /// A page names `named` (in id order, after the last page's): contacts we hold in
+    /// the range of ids it covers (to the end, for the last page) that it does not name
+    /// are ones the hub forgot. A hub (or an impostor) cannot make us take an endless
+    /// list, nor one out of order.
+    fn cover(&mut self, named: &[ClientId], more: bool) -> Result<(), Error> {
+        let Some(listing) = &mut self.listing else {
+            return Err(Error::Unexpected);
+        };
+        let ascending = named.windows(2).all(|w| w[0] < w[1]);
+        let after_last = match (listing.after, named.first()) {
+            (Some(after), Some(first)) => *first > after,
+            _ => true,
+        };
+        listing.count += named.len();
+        if !ascending || !after_last || listing.count > limits::MAX_KNOWN_CONTACTS {
+            return Err(Error::Unexpected);
+        }
+        let from = listing.after.map_or(Bound::Unbounded, Bound::Excluded);
+        let to = match (more, named.last()) {
+            (false, _) => Bound::Unbounded,
+            (true, Some(last)) => Bound::Included(*last),
+            (true, None) => return Ok(()),
+        };
+        listing.after = named.last().copied().or(listing.after);
+        let gone: Vec<ClientId> = self
+            .roster
+            .contacts
+            .range((from, to))
+            .map(|(id, _)| *id)
+            .filter(|id| named.binary_search(id).is_err())
+            .collect();
+        for id in gone {
+            self.roster.contacts.remove(&id);
+        }
+        Ok(())
+    }
+
+    /// The last page came: the list is at the welcome's mark, and the whole of it is
+    /// what the login reports.
     pub(super) fn finish_listing(&mut self) -> Vec<Contact> {
         if let Some(listing) = self.listing.take() {
-            self.roster
-                .contacts
-                .retain(|id, _| listing.named.contains(id));
             self.roster.mark = Some(listing.mark);
         }
         let contacts: Vec<Contact> = self.roster.contacts.values().cloned().collect();
         self.track_contacts(&contacts);
         contacts
-    }
-
-    /// Counts `id` as named in the list on its way (a hub, or an impostor, cannot make
-    /// us hold an endless list).
-    fn name_contact(&mut self, id: ClientId) -> Result<(), Error> {
-        if let Some(listing) = &mut self.listing {
-            listing.named.insert(id);
-            if listing.named.len() > limits::MAX_KNOWN_CONTACTS {
-                return Err(Error::Unexpected);
-            }
-        }
-        Ok(())
     }
 
     fn keep_card(&mut self, c: Contact) {
@@ -157,37 +206,35 @@ impl Session {
     }
 
     /// Where a contact we hold is now; `None` if we do not hold it.
-    fn keep_seen(&mut self, Seen(id, online, last_seen): Seen) -> Option<Contact> {
-        let c = self.roster.contacts.get_mut(&id)?;
-        c.online = online;
-        c.last_seen = last_seen;
-        Some(c.clone())
+    fn keep_seen(&mut self, s: Seen) -> Option<&Contact> {
+        let c = self.roster.contacts.get_mut(&s.id)?;
+        c.online = s.online;
+        c.last_seen = s.last_seen;
+        Some(c)
     }
 
     /// A batch of changed cards, after login or between pages.
-    pub(super) fn batch_cards(&mut self, list: Vec<Contact>) -> Result<(), Error> {
+    pub(super) fn batch_cards(&mut self, list: Vec<Contact>) {
         self.track_contacts(&list);
         let me = self.me;
         for c in list.into_iter().filter(|c| Some(c.id) != me) {
-            self.name_contact(c.id)?;
             self.keep_card(c.clone());
             self.events.push_back(Event::Contact(c));
         }
-        Ok(())
     }
 
     /// A batch of whereabouts. One for a contact we do not hold is skipped: between
     /// pages its page is still to come; after login our list is not what the hub
     /// thinks, and the next login asks for the whole list.
-    pub(super) fn batch_seen(&mut self, list: Vec<Seen>) -> Result<(), Error> {
+    pub(super) fn batch_seen(&mut self, list: &SeenList) -> Result<(), Error> {
         let me = self.me;
-        for s in list.into_iter().filter(|s| Some(s.id()) != me) {
-            match self.keep_seen(s) {
-                Some(c) => {
-                    self.name_contact(c.id)?;
-                    self.track_contacts(std::slice::from_ref(&c));
-                    self.events.push_back(Event::Contact(c));
-                }
+        for s in list.entries().map_err(|_| Error::Unexpected)? {
+            if Some(s.id) == me {
+                continue;
+            }
+            // Where a contact is changes none of its keys: nothing to track.
+            match self.keep_seen(s).cloned() {
+                Some(c) => self.events.push_back(Event::Contact(c)),
                 None if self.listing.is_none() => self.roster.mark = None,
                 None => {}
             }
@@ -283,6 +330,50 @@ mod tests {
         }
     }
 
+    fn seen(n: u8, online: bool, ms: u64) -> Seen {
+        Seen {
+            id: id(n),
+            online,
+            last_seen: Timestamp(ms),
+        }
+    }
+
+    /// Pages out of id order (or going back over an earlier page's) are refused: a
+    /// hub cannot make us walk a list forever. A malformed packed list is refused too.
+    #[test]
+    fn roster_pages_out_of_order_or_malformed_are_refused() {
+        let now = Instant::now();
+        let page = |a, b| ServerFrame::Roster {
+            cards: Vec::new(),
+            seen: SeenList::pack(&[seen(a, true, 1), seen(b, true, 1)]),
+            more: true,
+        };
+        let mut s = waiting(held(7), now);
+        s.handle_frame(welcome(9, Some(7), true), now).unwrap();
+        s.handle_frame(page(2, 3), now).unwrap();
+        assert!(matches!(
+            s.handle_frame(page(3, 5), now),
+            Err(Error::Unexpected)
+        ));
+        let mut s = waiting(held(7), now);
+        s.handle_frame(welcome(9, Some(7), true), now).unwrap();
+        assert!(matches!(
+            s.handle_frame(page(3, 2), now),
+            Err(Error::Unexpected)
+        ));
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&ByteBuf::from(vec![0u8; 40]), &mut bytes).unwrap();
+        let short: SeenList = ciborium::from_reader(&bytes[..]).unwrap();
+        let mut s = waiting(held(7), now);
+        s.handle_frame(welcome(9, Some(7), true), now).unwrap();
+        let bad = ServerFrame::Roster {
+            cards: Vec::new(),
+            seen: short,
+            more: false,
+        };
+        assert!(matches!(s.handle_frame(bad, now), Err(Error::Unexpected)));
+    }
+
     /// A roster at `mark` holding contacts 2 and 3.
     fn held(mark: u64) -> Roster {
         let mut roster = Roster::default();
@@ -341,7 +432,8 @@ mod tests {
         let mut s = waiting(held(7), now);
         s.handle_frame(welcome(9, Some(7), true), now).unwrap();
         let page = ServerFrame::Roster {
-            entries: vec![RosterEntry::Seen(Seen(id(4), true, Timestamp(2)))],
+            cards: Vec::new(),
+            seen: SeenList::pack(&[seen(2, true, 2), seen(4, true, 2)]),
             more: false,
         };
         assert!(matches!(s.handle_frame(page, now), Err(Error::Unexpected)));
@@ -358,10 +450,8 @@ mod tests {
         let mut renamed = contact(4);
         renamed.profile.name = "new".into();
         let page = ServerFrame::Roster {
-            entries: vec![
-                RosterEntry::Seen(Seen(id(2), false, Timestamp(5))),
-                RosterEntry::Card(renamed.clone()),
-            ],
+            cards: vec![renamed.clone()],
+            seen: SeenList::pack(&[seen(2, false, 5), seen(4, true, 1)]),
             more: false,
         };
         s.handle_frame(page, now).unwrap();

@@ -175,26 +175,24 @@ fn sealed_frames_round_trip() {
             since: Some(crate::proto::Mark(7)),
         },
         ServerFrame::Roster {
-            entries: vec![
-                crate::proto::RosterEntry::Seen(crate::proto::Seen(
-                    ClientId([6; 32]),
-                    true,
-                    Timestamp(3),
-                )),
-                crate::proto::RosterEntry::Card(Contact {
-                    id: ClientId([7; 32]),
-                    profile: ContactCard::default(),
-                    online: false,
-                    last_seen: Timestamp(2),
-                }),
-            ],
+            cards: vec![Contact {
+                id: ClientId([7; 32]),
+                profile: ContactCard::default(),
+                online: false,
+                last_seen: Timestamp(2),
+            }],
+            seen: crate::proto::SeenList::pack(&[crate::proto::Seen {
+                id: ClientId([6; 32]),
+                online: true,
+                last_seen: Timestamp(3),
+            }]),
             more: true,
         },
-        ServerFrame::Seen(vec![crate::proto::Seen(
-            ClientId([6; 32]),
-            false,
-            Timestamp(4),
-        )]),
+        ServerFrame::Seen(crate::proto::SeenList::pack(&[crate::proto::Seen {
+            id: ClientId([6; 32]),
+            online: false,
+            last_seen: Timestamp(4),
+        }])),
         ServerFrame::Mark(crate::proto::Mark(11)),
     ];
     for f in server {
