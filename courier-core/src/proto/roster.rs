@@ -79,7 +79,7 @@ impl SeenList {
     /// [`MalformedSeen`] if the bytes are not whole entries or an "online" byte is not 0
     /// or 1.
     pub fn entries(&self) -> Result<impl Iterator<Item = Seen> + '_, MalformedSeen> {
-        if self.0.len() % Self::ENTRY != 0
+        if !self.0.len().is_multiple_of(Self::ENTRY)
             || self
                 .0
                 .chunks_exact(Self::ENTRY)
