@@ -292,6 +292,7 @@ both!(
                 Ok(Incoming::Control(Control::Knock { .. }))
             ));
             let _ = ticket;
+            tls.write_all(&wire::encode(&Control::Welcome)).await.unwrap();
             tls.write_all(&wire::encode(&Control::Start)).await.unwrap();
             // Then data as fast as she can, well past the cap (she gives up at cap + 64 MiB).
             let chunk = wire::data(&vec![7u8; limits::CHUNK]);

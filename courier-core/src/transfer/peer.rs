@@ -143,6 +143,8 @@ async fn server_knock(
             && digest == pass.digest
             && Instant::now() < valid_until =>
         {
+            let welcome = wire::encode(&Control::Welcome);
+            net::until(deadline, async { Ok(link.send(&welcome).await?) }).await?;
             Ok(link)
         }
         Ok(Control::Knock { .. }) => {
@@ -158,7 +160,9 @@ async fn server_knock(
     }
 }
 
-/// Presents the ticket on `io`.
+/// Presents the ticket on `io` and waits for the listener's `Welcome`: a refused knock
+/// (a wrong or expired ticket, a pass already used) fails this way, so the race goes on
+/// to the next.
 async fn client_knock(io: Box<dyn Io>, pass: Pass, deadline: Instant) -> Result<Link, Error> {
     let mut link = Link::new(io);
     let knock = Control::Knock {
@@ -169,7 +173,11 @@ async fn client_knock(io: Box<dyn Io>, pass: Pass, deadline: Instant) -> Result<
         Ok(link.send(&wire::encode(&knock)).await?)
     })
     .await?;
-    Ok(link)
+    match recv_control(&mut link, deadline).await? {
+        Control::Welcome => Ok(link),
+        Control::Abort { .. } => Err(Error::BadTicket),
+        _ => Err(Error::Protocol),
+    }
 }
 
 /// What the connecting side presents: the hub's ticket and the digest of the offer it
@@ -222,8 +230,8 @@ pub(crate) async fn listen(
     }
 }
 
-/// Connects to every address at once and keeps the first that completes TLS with the
-/// pinned peer; then presents the ticket.
+/// Connects to every address at once and presents the ticket on the first that completes
+/// TLS with the pinned peer; when that knock is refused, on the next, and so on.
 pub(crate) async fn dial(
     addrs: &[SocketAddr],
     connector: TlsConnector,
@@ -250,7 +258,10 @@ pub(crate) async fn dial(
         match result {
             Ok(mut tls) => {
                 tls.get_mut().1.set_buffer_limit(Some(TLS_WRITE_BUFFER));
-                return client_knock(Box::new(tls), pass, deadline).await;
+                match client_knock(Box::new(tls), pass, deadline).await {
+                    Ok(link) => return Ok(link),
+                    Err(e) => last = e,
+                }
             }
             Err(e) => last = e.into(),
         }
@@ -501,16 +512,13 @@ mod tests {
             };
             let attempts = async {
                 // D1: a stranger's certificate fails the handshake (in TLS 1.3 the
-                // dialer may learn it only on its first read: nothing ever arrives).
+                // dialer learns it on its first read, waiting for the `Welcome`).
                 let c = connector(&stranger, sender.id());
-                match dial(&[addr], c, ticket).await {
-                    Err(_) => {}
-                    Ok(mut link) => {
-                        let deadline = Instant::now() + Duration::from_secs(10);
-                        let heard = recv_control(&mut link, deadline).await;
-                        assert!(!matches!(heard, Ok(_) | Err(Error::Timeout)), "{heard:?}");
-                    }
-                }
+                let stranger_in = dial(&[addr], c, ticket).await.err();
+                assert!(
+                    !matches!(stranger_in, None | Some(Error::Timeout)),
+                    "{stranger_in:?}"
+                );
                 // The listener is someone other than the pinned sender.
                 let c = connector(&receiver, stranger.id());
                 assert!(dial(&[addr], c, ticket).await.is_err());
@@ -520,15 +528,15 @@ mod tests {
                     ticket: Ticket([8; 32]),
                     ..ticket
                 };
-                let mut ws = dial(&[addr], c.clone(), wrong).await.unwrap();
-                assert!(refused(&mut ws).await);
+                let refused = dial(&[addr], c.clone(), wrong).await.err();
+                assert!(matches!(refused, Some(Error::BadTicket)), "{refused:?}");
                 // D5: the right ticket for another offer's files is refused too.
                 let other = Pass {
                     digest: [2; 32],
                     ..ticket
                 };
-                let mut ws = dial(&[addr], c.clone(), other).await.unwrap();
-                assert!(refused(&mut ws).await);
+                let refused = dial(&[addr], c.clone(), other).await.err();
+                assert!(matches!(refused, Some(Error::BadTicket)), "{refused:?}");
                 // The listener kept listening: the real ticket gets through.
                 dial(&[addr], c, ticket).await.unwrap()
             };
@@ -639,8 +647,8 @@ mod tests {
             let attempt = async {
                 let c =
                     TlsConnector::from(tls::pinned_client_config(&receiver, sender.id()).unwrap());
-                let mut ws = dial(&[addr], c, ticket).await.unwrap();
-                assert!(refused(&mut ws).await);
+                let refused = dial(&[addr], c, ticket).await.err();
+                assert!(matches!(refused, Some(Error::BadTicket)), "{refused:?}");
             };
             futures_lite::future::or(attempt, listening).await;
         });

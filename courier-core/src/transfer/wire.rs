@@ -30,6 +30,10 @@ pub enum Control {
         #[serde(with = "serde_bytes")]
         digest: [u8; 32],
     },
+    /// Listener → dialer: the knock is accepted. The dialer counts a way as connected
+    /// only once it has this (a refused knock gets `Abort` and the end of the link, and
+    /// the dialer tries its next way).
+    Welcome,
     /// Sender → receiver: this connection is the one (others are dropped).
     Start,
     /// Receiver → sender: bytes already on disk for each accepted file, in accept order.
