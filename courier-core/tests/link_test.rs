@@ -285,7 +285,7 @@ both!(
             let mut head = [0u8; wire::HEADER];
             tls.read_exact(&mut head).await.unwrap();
             let mut frame = head.to_vec();
-            frame.resize(wire::HEADER + wire::header(&head).unwrap(), 0);
+            frame.resize(wire::HEADER + wire::header(&head, wire::Phase::Knock).unwrap(), 0);
             tls.read_exact(&mut frame[wire::HEADER..]).await.unwrap();
             assert!(matches!(
                 wire::decode(&frame),

@@ -88,6 +88,10 @@ pub(crate) async fn recv_control(link: &mut Link, deadline: Instant) -> Result<C
     let next = net::until(deadline, async { Ok(link.next_frame().await?) }).await;
     match next {
         Err(net::Error::Timeout) => Err(Error::Timeout),
+        // A header the link refused (over its cap, or file data before the knock).
+        Err(net::Error::Io(e)) if e.kind() == io::ErrorKind::InvalidData => {
+            Err(Error::Protocol)
+        }
         Err(e) => Err(e.into()),
         Ok(Some(frame)) => match wire::decode(&frame) {
             Ok(Incoming::Control(msg)) => Ok(msg),
@@ -145,6 +149,7 @@ async fn server_knock(
         {
             let welcome = wire::encode(&Control::Welcome);
             net::until(deadline, async { Ok(link.send(&welcome).await?) }).await?;
+            link.admit();
             Ok(link)
         }
         Ok(Control::Knock { .. }) => {
@@ -174,7 +179,10 @@ async fn client_knock(io: Box<dyn Io>, pass: Pass, deadline: Instant) -> Result<
     })
     .await?;
     match recv_control(&mut link, deadline).await? {
-        Control::Welcome => Ok(link),
+        Control::Welcome => {
+            link.admit();
+            Ok(link)
+        }
         Control::Abort { .. } => Err(Error::BadTicket),
         _ => Err(Error::Protocol),
     }
