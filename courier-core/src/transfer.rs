@@ -33,6 +33,7 @@ mod meter;
 mod pump;
 mod race;
 mod read_ahead;
+mod read_buffer;
 mod receive;
 mod receiver;
 mod send;

@@ -2,7 +2,8 @@
 //! fingerprints the hub relayed, then the ticket, then [`wire`] frames straight on the TLS
 //! stream ([`Link`]). `listen` and `dial` connect the two machines directly (with a read
 //! buffer under the TLS stream, so a GiB takes thousands of socket reads, not the
-//! hundreds of thousands TLS asks for in 4 KiB steps); `relay` goes through the hub (a
+//! hundreds of thousands TLS asks for in 4 KiB steps; small until the knock is accepted,
+//! see `read_buffer.rs`); `relay` goes through the hub (a
 //! WebSocket, as every hub connection) and runs the same TLS end to end inside. Which
 //! way wins is decided in `race.rs`.
 
@@ -14,12 +15,13 @@ use std::time::{Duration, Instant};
 
 use async_net::{TcpListener, TcpStream};
 use async_tungstenite::tungstenite::{Bytes, Message as WsMessage};
-use futures::io::{AsyncRead, AsyncWrite, BufReader};
+use futures::io::{AsyncRead, AsyncWrite};
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use futures_rustls::{TlsAcceptor, TlsConnector};
 
 pub(crate) use super::link::Link;
+use super::read_buffer::ReadBuffer;
 use super::wire::{self, AbortReason, Control, Incoming};
 use crate::identity::Identity;
 use crate::proto::CloseReason;
@@ -31,9 +33,6 @@ use crate::{limits, net, tls};
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
-/// Bytes read from the socket at once under a direct link's TLS stream (TLS itself asks
-/// for 4 KiB at a time). Only transfer links have it: a hub connection does not.
-const READ_BUFFER: usize = 256 * 1024;
 /// Plaintext TLS takes in one write on a link before it must hand records to the socket
 /// (rustls's default is 64 KiB): a whole data frame is encrypted and written at once.
 const TLS_WRITE_BUFFER: usize = 512 * 1024;
@@ -124,11 +123,14 @@ async fn accept_one(
 ) -> Result<Link, Error> {
     let _ = tcp.set_nodelay(true);
     let deadline = Instant::now() + limits::LOGIN_DEADLINE;
-    let tcp = BufReader::with_capacity(READ_BUFFER, tcp);
+    // A small read buffer until the knock is accepted: a stranger costs little.
+    let (tcp, widen) = ReadBuffer::new(tcp);
     let mut tls = net::until(deadline, async { Ok(acceptor.accept(tcp).await?) }).await?;
     tls.get_mut().1.set_buffer_limit(Some(TLS_WRITE_BUFFER));
     let io: Box<dyn Io> = Box::new(tls);
-    server_knock(io, pass, valid_until, deadline).await
+    let link = server_knock(io, pass, valid_until, deadline).await?;
+    widen.widen();
+    Ok(link)
 }
 
 /// Waits on `io` for a valid `Knock`: nothing else is read before it.
@@ -254,8 +256,8 @@ pub(crate) async fn dial(
                 net::until(deadline, async {
                     let tcp = TcpStream::connect(addr).await?;
                     let _ = tcp.set_nodelay(true);
-                    let tcp = BufReader::with_capacity(READ_BUFFER, tcp);
-                    Ok(connector.connect(tls::server_name(), tcp).await?)
+                    let (tcp, widen) = ReadBuffer::new(tcp);
+                    Ok((connector.connect(tls::server_name(), tcp).await?, widen))
                 })
                 .await
             }
@@ -264,10 +266,13 @@ pub(crate) async fn dial(
     let mut last = Error::Timeout;
     while let Some(result) = attempts.next().await {
         match result {
-            Ok(mut tls) => {
+            Ok((mut tls, widen)) => {
                 tls.get_mut().1.set_buffer_limit(Some(TLS_WRITE_BUFFER));
                 match client_knock(Box::new(tls), pass, deadline).await {
-                    Ok(link) => return Ok(link),
+                    Ok(link) => {
+                        widen.widen();
+                        return Ok(link);
+                    }
                     Err(e) => last = e,
                 }
             }
