@@ -88,9 +88,7 @@ pub(crate) async fn recv_control(link: &mut Link, deadline: Instant) -> Result<C
     match next {
         Err(net::Error::Timeout) => Err(Error::Timeout),
         // A header the link refused (over its cap, or file data before the knock).
-        Err(net::Error::Io(e)) if e.kind() == io::ErrorKind::InvalidData => {
-            Err(Error::Protocol)
-        }
+        Err(net::Error::Io(e)) if e.kind() == io::ErrorKind::InvalidData => Err(Error::Protocol),
         Err(e) => Err(e.into()),
         Ok(Some(frame)) => match wire::decode(&frame) {
             Ok(Incoming::Control(msg)) => Ok(msg),

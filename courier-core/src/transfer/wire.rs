@@ -303,7 +303,10 @@ mod tests {
         let mut head = [DATA, 0, 0, 0, 0];
         head[1..].copy_from_slice(&(limits::MAX_LINK_MESSAGE as u32 + 1).to_be_bytes());
         let open = Phase::Open;
-        assert!(matches!(header(&head, open), Err(DecodeError::TooLarge { .. })));
+        assert!(matches!(
+            header(&head, open),
+            Err(DecodeError::TooLarge { .. })
+        ));
         assert!(matches!(split(&head), Err(DecodeError::TooLarge { .. })));
         head[1..].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(split(&head).is_err());

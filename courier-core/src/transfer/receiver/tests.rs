@@ -500,7 +500,10 @@ fn empty_data_frames_do_not_keep_a_stalled_transfer_alive() {
     assert_eq!(r.poll_timeout(), Some(t0 + DEADLINE));
     r.handle_data(0, t0 + DEADLINE);
     r.handle_timeout(t0 + DEADLINE);
-    assert_eq!(drain(|| r.poll_job()).last(), Some(&Job::Stop { keep: true }));
+    assert_eq!(
+        drain(|| r.poll_job()).last(),
+        Some(&Job::Stop { keep: true })
+    );
     r.handle_stopped(t0 + DEADLINE);
     assert_eq!(err(&mut r), "the transfer stalled");
 }
