@@ -48,6 +48,10 @@ pub mod source;
 pub mod store;
 pub mod wire;
 
+#[cfg(feature = "test-util")]
+#[doc(hidden)]
+pub use link::LinkReader;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::pin::Pin;

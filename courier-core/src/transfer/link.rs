@@ -1,9 +1,11 @@
 //! A link on the wire: [`wire`] frames over the end-to-end TLS stream, with nothing in
 //! between (no WebSocket framing, no masking: both ends are authenticated by their pinned
-//! certificates and the ticket before a frame is read). A frame's payload is allocated
-//! only after its header passed [`wire::header`], so a peer cannot make us reserve more
-//! than [`crate::limits::MAX_LINK_MESSAGE`] at a time; frames go out as they are queued,
-//! with no copy into a frame buffer on our side.
+//! certificates, then the ticket). A frame's payload is allocated only after its header
+//! passed [`wire::header`] for the link's phase: until the knock is accepted
+//! ([`Link::admit`]) a peer cannot make us reserve more than
+//! [`crate::limits::MAX_LINK_KNOCK`], then more than [`crate::limits::MAX_LINK_CONTROL`]
+//! for a control frame or [`crate::limits::MAX_LINK_MESSAGE`] for data. Frames go out as
+//! they are queued, with no copy into a frame buffer on our side.
 
 use std::io;
 use std::pin::Pin;
@@ -124,6 +126,35 @@ impl Link {
     /// Ends the stream (TLS `close_notify`, then the socket's write side).
     pub(crate) async fn close(&mut self) -> io::Result<()> {
         self.io.close().await
+    }
+}
+
+/// Test hook (fuzzing): a link's frame reader over any byte stream, exactly as a link
+/// reads, for the fuzz target that feeds it hostile bytes. Not part of the API.
+#[cfg(feature = "test-util")]
+#[doc(hidden)]
+pub struct LinkReader(Link);
+
+#[cfg(feature = "test-util")]
+impl LinkReader {
+    /// A link over `io`, before the knock.
+    pub fn new(io: impl AsyncRead + AsyncWrite + Send + Unpin + 'static) -> Self {
+        Self(Link::new(Box::new(io)))
+    }
+
+    /// The knock was accepted: from the next frame on, the open link's caps.
+    pub fn admit(&mut self) {
+        self.0.admit();
+    }
+
+    /// The next whole frame, as a link reads it.
+    pub fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Vec<u8>>>> {
+        self.0.poll_frame(cx)
+    }
+
+    /// Bytes allocated for the frame being read.
+    pub fn reserved(&self) -> usize {
+        self.0.body.capacity()
     }
 }
 
