@@ -271,6 +271,13 @@ pub const DIRECT_WAIT: Duration = Duration::from_secs(3);
 pub const MAX_LINK_MESSAGE: usize = 512 * 1024;
 /// Bytes of file data per data frame on a transfer link.
 pub const CHUNK: usize = 256 * 1024;
+/// Largest control frame payload on a transfer link (checked from its header): the
+/// largest control message is a `Hello` for a whole offer, [`MAX_OFFER_FILES`] offsets
+/// of at most 9 bytes each; this is nearly twice that.
+pub const MAX_LINK_CONTROL: usize = 16 * 1024;
+/// Largest frame payload on a transfer link before the knock is accepted (the knock, a
+/// ticket and a digest, or the answer to it): the peer has proved nothing yet.
+pub const MAX_LINK_KNOCK: usize = 256;
 /// A link test (`courier doctor --peer`) sends data for this long on each way.
 pub const LINK_TEST_RUN: Duration = Duration::from_secs(2);
 /// A link test gives each way this long to connect.

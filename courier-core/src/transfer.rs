@@ -33,6 +33,7 @@ mod meter;
 mod pump;
 mod race;
 mod read_ahead;
+mod read_buffer;
 mod receive;
 mod receiver;
 mod send;
@@ -46,6 +47,10 @@ pub mod peer;
 pub mod source;
 pub mod store;
 pub mod wire;
+
+#[cfg(feature = "test-util")]
+#[doc(hidden)]
+pub use link::LinkReader;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

@@ -24,7 +24,10 @@ async fn next_frame(io: &mut (impl AsyncRead + Unpin)) -> Vec<u8> {
     let mut head = [0u8; wire::HEADER];
     io.read_exact(&mut head).await.unwrap();
     let mut frame = head.to_vec();
-    frame.resize(wire::HEADER + wire::header(&head).unwrap(), 0);
+    frame.resize(
+        wire::HEADER + wire::header(&head, wire::Phase::Open).unwrap(),
+        0,
+    );
     io.read_exact(&mut frame[wire::HEADER..]).await.unwrap();
     frame
 }

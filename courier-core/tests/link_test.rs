@@ -285,13 +285,19 @@ both!(
             let mut head = [0u8; wire::HEADER];
             tls.read_exact(&mut head).await.unwrap();
             let mut frame = head.to_vec();
-            frame.resize(wire::HEADER + wire::header(&head).unwrap(), 0);
+            frame.resize(
+                wire::HEADER + wire::header(&head, wire::Phase::Knock).unwrap(),
+                0,
+            );
             tls.read_exact(&mut frame[wire::HEADER..]).await.unwrap();
             assert!(matches!(
                 wire::decode(&frame),
                 Ok(Incoming::Control(Control::Knock { .. }))
             ));
             let _ = ticket;
+            tls.write_all(&wire::encode(&Control::Welcome))
+                .await
+                .unwrap();
             tls.write_all(&wire::encode(&Control::Start)).await.unwrap();
             // Then data as fast as she can, well past the cap (she gives up at cap + 64 MiB).
             let chunk = wire::data(&vec![7u8; limits::CHUNK]);

@@ -932,3 +932,45 @@ both!(concurrent_sends_of_one_file_do_not_clash, || async {
     })
     .await;
 });
+
+// A listener that refuses the dialer's knock (here the receiver's: its pass expired at
+// once) is a failed way, not a won race: the sender, which dialed it, goes on to the
+// relay and the file arrives.
+both!(a_refused_knock_falls_back_to_the_relay, || async {
+    let (hub, run) = start_hub(|_| {});
+    with_hub(run, async {
+        let (alice, mut bob) = pair(&hub).await;
+        let src = tmp("refused-knock");
+        let bytes = data(300_000, 7);
+        std::fs::write(src.join("f.bin"), &bytes).unwrap();
+        let not_listening = Options {
+            listen: None,
+            ..quick()
+        };
+        let sending = spawn_finish(transfer::send(
+            alice.handle().clone(),
+            bob.id,
+            vec![src.join("f.bin")],
+            not_listening,
+        ));
+        let offer = offer_for(&mut bob).await;
+        let dest = tmp("refused-knock-dest");
+        let refusing = Options {
+            ticket_ttl: Duration::ZERO,
+            ..quick()
+        };
+        let (_, got) = finish(transfer::receive(
+            bob.handle().clone(),
+            offer,
+            None,
+            dest.clone(),
+            refusing,
+        ))
+        .await;
+        let (_, sent) = sending.recv().await.unwrap();
+        assert_eq!(sent.unwrap().route, Route::Relayed);
+        assert_eq!(got.unwrap().route, Route::Relayed);
+        assert_eq!(std::fs::read(dest.join("f.bin")).unwrap(), bytes);
+    })
+    .await;
+});

@@ -1,9 +1,11 @@
 //! A link on the wire: [`wire`] frames over the end-to-end TLS stream, with nothing in
 //! between (no WebSocket framing, no masking: both ends are authenticated by their pinned
-//! certificates and the ticket before a frame is read). A frame's payload is allocated
-//! only after its header passed [`wire::header`], so a peer cannot make us reserve more
-//! than [`crate::limits::MAX_LINK_MESSAGE`] at a time; frames go out as they are queued,
-//! with no copy into a frame buffer on our side.
+//! certificates, then the ticket). A frame's payload is allocated only after its header
+//! passed [`wire::header`] for the link's phase: until the knock is accepted
+//! ([`Link::admit`]) a peer cannot make us reserve more than
+//! [`crate::limits::MAX_LINK_KNOCK`], then more than [`crate::limits::MAX_LINK_CONTROL`]
+//! for a control frame or [`crate::limits::MAX_LINK_MESSAGE`] for data. Frames go out as
+//! they are queued, with no copy into a frame buffer on our side.
 
 use std::io;
 use std::pin::Pin;
@@ -24,10 +26,13 @@ pub(crate) struct Link {
     /// `body_got`.
     body: Vec<u8>,
     body_got: usize,
+    /// What the reader accepts: tiny control frames until the knock is accepted.
+    phase: wire::Phase,
 }
 
 impl Link {
-    /// A link over `io` (the end-to-end TLS stream, after its handshake).
+    /// A link over `io` (the end-to-end TLS stream, after its handshake), before the
+    /// knock: it reads only frames of [`wire::Phase::Knock`] until [`Link::admit`].
     pub(crate) fn new(io: Box<dyn Io>) -> Self {
         Self {
             io,
@@ -35,15 +40,23 @@ impl Link {
             head_got: 0,
             body: Vec::new(),
             body_got: 0,
+            phase: wire::Phase::Knock,
         }
+    }
+
+    /// The knock was accepted: from the next frame on, control frames and file data
+    /// are read up to their own caps.
+    pub(crate) fn admit(&mut self) {
+        self.phase = wire::Phase::Open;
     }
 
     /// The next whole frame (header and payload); `Ok(None)` when the peer closed the
     /// stream between two frames.
     ///
-    /// A header that [`wire::header`] refuses (unknown type, length over the cap) is an
-    /// `InvalidData` error, before any payload is read; an end in the middle of a frame is
-    /// `UnexpectedEof`.
+    /// A header that [`wire::header`] refuses for the link's phase (unknown type, file
+    /// data before the knock, length over the cap for its type) is an `InvalidData`
+    /// error carrying the [`crate::proto::DecodeError`], before anything is allocated
+    /// for its payload; an end in the middle of a frame is `UnexpectedEof`.
     pub(crate) fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Vec<u8>>>> {
         loop {
             if self.head_got < wire::HEADER {
@@ -57,7 +70,8 @@ impl Link {
                 }
                 self.head_got += n;
                 if self.head_got == wire::HEADER {
-                    let len = wire::header(&self.head).map_err(io::Error::other)?;
+                    let len = wire::header(&self.head, self.phase)
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
                     let mut body = vec![0u8; wire::HEADER + len];
                     if let Some(h) = body.get_mut(..wire::HEADER) {
                         h.copy_from_slice(&self.head);
@@ -115,14 +129,51 @@ impl Link {
     }
 }
 
+/// Test hook (fuzzing): a link's frame reader over any byte stream, exactly as a link
+/// reads, for the fuzz target that feeds it hostile bytes. Not part of the API.
+#[cfg(feature = "test-util")]
+#[doc(hidden)]
+pub struct LinkReader(Link);
+
+#[cfg(feature = "test-util")]
+impl LinkReader {
+    /// A link over `io`, before the knock.
+    pub fn new(io: impl AsyncRead + AsyncWrite + Send + Unpin + 'static) -> Self {
+        Self(Link::new(Box::new(io)))
+    }
+
+    /// The knock was accepted: from the next frame on, the open link's caps.
+    pub fn admit(&mut self) {
+        self.0.admit();
+    }
+
+    /// The next whole frame, as a link reads it.
+    pub fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Vec<u8>>>> {
+        self.0.poll_frame(cx)
+    }
+
+    /// Bytes allocated for the frame being read.
+    pub fn reserved(&self) -> usize {
+        self.0.body.capacity()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::limits;
+    use crate::proto::DecodeError;
     use crate::transfer::wire::{Control, Incoming};
 
     /// A link that reads `bytes` (then the end of the stream) and writes into a sink.
     fn reading(bytes: Vec<u8>) -> Link {
+        let mut link = knocking(bytes);
+        link.admit();
+        link
+    }
+
+    /// As [`reading`], before the knock is accepted.
+    fn knocking(bytes: Vec<u8>) -> Link {
         let io = futures::io::Cursor::new(bytes);
         Link::new(Box::new(io))
     }
@@ -165,7 +216,44 @@ mod tests {
         head.extend_from_slice(&u32::MAX.to_be_bytes());
         let (got, end) = frames(reading(head));
         assert!(got.is_empty());
-        assert_eq!(end.unwrap_err().kind(), io::ErrorKind::Other);
+        assert_eq!(end.unwrap_err().kind(), io::ErrorKind::InvalidData);
+    }
+
+    /// A bare frame header: `kind`, and a payload length of `len`.
+    fn head(kind: u8, len: u32) -> Vec<u8> {
+        let mut head = vec![kind];
+        head.extend_from_slice(&len.to_be_bytes());
+        head
+    }
+
+    /// The error reading `link` ends in, and whether it is the header's `TooLarge`.
+    fn refusal(link: &mut Link) -> (io::Error, bool) {
+        let err = smol::block_on(link.next_frame()).expect_err("the frame is refused");
+        let too_large = matches!(
+            err.get_ref().and_then(|e| e.downcast_ref::<DecodeError>()),
+            Some(DecodeError::TooLarge { .. })
+        );
+        (err, too_large)
+    }
+
+    /// Before the knock is accepted, the peer is nobody yet: a knock claiming more than
+    /// a knock needs is refused from its header, with nothing allocated for it.
+    #[test]
+    fn a_big_knock_is_refused_from_its_header() {
+        let mut link = knocking(head(wire::CONTROL, 4096));
+        let (err, too_large) = refusal(&mut link);
+        assert!(too_large, "{err:?}");
+        assert_eq!(link.body.capacity(), 0, "nothing allocated");
+    }
+
+    /// A control frame claiming far more than the largest control message (a `Hello`
+    /// for a whole offer) is refused from its header, with nothing allocated for it.
+    #[test]
+    fn a_big_control_frame_is_refused_from_its_header() {
+        let mut link = reading(head(wire::CONTROL, 400 * 1024));
+        let (err, too_large) = refusal(&mut link);
+        assert!(too_large, "{err:?}");
+        assert_eq!(link.body.capacity(), 0, "nothing allocated");
     }
 
     #[test]
@@ -222,7 +310,8 @@ mod tests {
             }
         }
         let sent = [wire::encode(&Control::Got { bytes: 7 }), wire::data(b"xyz")];
-        let link = Link::new(Box::new(Trickle(futures::io::Cursor::new(sent.concat()))));
+        let mut link = Link::new(Box::new(Trickle(futures::io::Cursor::new(sent.concat()))));
+        link.admit();
         let (got, end) = frames(link);
         end.unwrap();
         assert_eq!(got, sent);

@@ -2,7 +2,8 @@
 //! fingerprints the hub relayed, then the ticket, then [`wire`] frames straight on the TLS
 //! stream ([`Link`]). `listen` and `dial` connect the two machines directly (with a read
 //! buffer under the TLS stream, so a GiB takes thousands of socket reads, not the
-//! hundreds of thousands TLS asks for in 4 KiB steps); `relay` goes through the hub (a
+//! hundreds of thousands TLS asks for in 4 KiB steps; small until the knock is accepted,
+//! see `read_buffer.rs`); `relay` goes through the hub (a
 //! WebSocket, as every hub connection) and runs the same TLS end to end inside. Which
 //! way wins is decided in `race.rs`.
 
@@ -14,12 +15,13 @@ use std::time::{Duration, Instant};
 
 use async_net::{TcpListener, TcpStream};
 use async_tungstenite::tungstenite::{Bytes, Message as WsMessage};
-use futures::io::{AsyncRead, AsyncWrite, BufReader};
+use futures::io::{AsyncRead, AsyncWrite};
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use futures_rustls::{TlsAcceptor, TlsConnector};
 
 pub(crate) use super::link::Link;
+use super::read_buffer::ReadBuffer;
 use super::wire::{self, AbortReason, Control, Incoming};
 use crate::identity::Identity;
 use crate::proto::CloseReason;
@@ -31,9 +33,6 @@ use crate::{limits, net, tls};
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
-/// Bytes read from the socket at once under a direct link's TLS stream (TLS itself asks
-/// for 4 KiB at a time). Only transfer links have it: a hub connection does not.
-const READ_BUFFER: usize = 256 * 1024;
 /// Plaintext TLS takes in one write on a link before it must hand records to the socket
 /// (rustls's default is 64 KiB): a whole data frame is encrypted and written at once.
 const TLS_WRITE_BUFFER: usize = 512 * 1024;
@@ -88,6 +87,8 @@ pub(crate) async fn recv_control(link: &mut Link, deadline: Instant) -> Result<C
     let next = net::until(deadline, async { Ok(link.next_frame().await?) }).await;
     match next {
         Err(net::Error::Timeout) => Err(Error::Timeout),
+        // A header the link refused (over its cap, or file data before the knock).
+        Err(net::Error::Io(e)) if e.kind() == io::ErrorKind::InvalidData => Err(Error::Protocol),
         Err(e) => Err(e.into()),
         Ok(Some(frame)) => match wire::decode(&frame) {
             Ok(Incoming::Control(msg)) => Ok(msg),
@@ -120,11 +121,14 @@ async fn accept_one(
 ) -> Result<Link, Error> {
     let _ = tcp.set_nodelay(true);
     let deadline = Instant::now() + limits::LOGIN_DEADLINE;
-    let tcp = BufReader::with_capacity(READ_BUFFER, tcp);
+    // A small read buffer until the knock is accepted: a stranger costs little.
+    let (tcp, widen) = ReadBuffer::new(tcp);
     let mut tls = net::until(deadline, async { Ok(acceptor.accept(tcp).await?) }).await?;
     tls.get_mut().1.set_buffer_limit(Some(TLS_WRITE_BUFFER));
     let io: Box<dyn Io> = Box::new(tls);
-    server_knock(io, pass, valid_until, deadline).await
+    let link = server_knock(io, pass, valid_until, deadline).await?;
+    widen.widen();
+    Ok(link)
 }
 
 /// Waits on `io` for a valid `Knock`: nothing else is read before it.
@@ -143,6 +147,9 @@ async fn server_knock(
             && digest == pass.digest
             && Instant::now() < valid_until =>
         {
+            let welcome = wire::encode(&Control::Welcome);
+            net::until(deadline, async { Ok(link.send(&welcome).await?) }).await?;
+            link.admit();
             Ok(link)
         }
         Ok(Control::Knock { .. }) => {
@@ -158,7 +165,9 @@ async fn server_knock(
     }
 }
 
-/// Presents the ticket on `io`.
+/// Presents the ticket on `io` and waits for the listener's `Welcome`: a refused knock
+/// (a wrong or expired ticket, a pass already used) fails this way, so the race goes on
+/// to the next.
 async fn client_knock(io: Box<dyn Io>, pass: Pass, deadline: Instant) -> Result<Link, Error> {
     let mut link = Link::new(io);
     let knock = Control::Knock {
@@ -169,7 +178,14 @@ async fn client_knock(io: Box<dyn Io>, pass: Pass, deadline: Instant) -> Result<
         Ok(link.send(&wire::encode(&knock)).await?)
     })
     .await?;
-    Ok(link)
+    match recv_control(&mut link, deadline).await? {
+        Control::Welcome => {
+            link.admit();
+            Ok(link)
+        }
+        Control::Abort { .. } => Err(Error::BadTicket),
+        _ => Err(Error::Protocol),
+    }
 }
 
 /// What the connecting side presents: the hub's ticket and the digest of the offer it
@@ -222,8 +238,8 @@ pub(crate) async fn listen(
     }
 }
 
-/// Connects to every address at once and keeps the first that completes TLS with the
-/// pinned peer; then presents the ticket.
+/// Connects to every address at once and presents the ticket on the first that completes
+/// TLS with the pinned peer; when that knock is refused, on the next, and so on.
 pub(crate) async fn dial(
     addrs: &[SocketAddr],
     connector: TlsConnector,
@@ -238,8 +254,8 @@ pub(crate) async fn dial(
                 net::until(deadline, async {
                     let tcp = TcpStream::connect(addr).await?;
                     let _ = tcp.set_nodelay(true);
-                    let tcp = BufReader::with_capacity(READ_BUFFER, tcp);
-                    Ok(connector.connect(tls::server_name(), tcp).await?)
+                    let (tcp, widen) = ReadBuffer::new(tcp);
+                    Ok((connector.connect(tls::server_name(), tcp).await?, widen))
                 })
                 .await
             }
@@ -248,9 +264,15 @@ pub(crate) async fn dial(
     let mut last = Error::Timeout;
     while let Some(result) = attempts.next().await {
         match result {
-            Ok(mut tls) => {
+            Ok((mut tls, widen)) => {
                 tls.get_mut().1.set_buffer_limit(Some(TLS_WRITE_BUFFER));
-                return client_knock(Box::new(tls), pass, deadline).await;
+                match client_knock(Box::new(tls), pass, deadline).await {
+                    Ok(link) => {
+                        widen.widen();
+                        return Ok(link);
+                    }
+                    Err(e) => last = e,
+                }
             }
             Err(e) => last = e.into(),
         }
@@ -501,16 +523,13 @@ mod tests {
             };
             let attempts = async {
                 // D1: a stranger's certificate fails the handshake (in TLS 1.3 the
-                // dialer may learn it only on its first read: nothing ever arrives).
+                // dialer learns it on its first read, waiting for the `Welcome`).
                 let c = connector(&stranger, sender.id());
-                match dial(&[addr], c, ticket).await {
-                    Err(_) => {}
-                    Ok(mut link) => {
-                        let deadline = Instant::now() + Duration::from_secs(10);
-                        let heard = recv_control(&mut link, deadline).await;
-                        assert!(!matches!(heard, Ok(_) | Err(Error::Timeout)), "{heard:?}");
-                    }
-                }
+                let stranger_in = dial(&[addr], c, ticket).await.err();
+                assert!(
+                    !matches!(stranger_in, None | Some(Error::Timeout)),
+                    "{stranger_in:?}"
+                );
                 // The listener is someone other than the pinned sender.
                 let c = connector(&receiver, stranger.id());
                 assert!(dial(&[addr], c, ticket).await.is_err());
@@ -520,15 +539,15 @@ mod tests {
                     ticket: Ticket([8; 32]),
                     ..ticket
                 };
-                let mut ws = dial(&[addr], c.clone(), wrong).await.unwrap();
-                assert!(refused(&mut ws).await);
+                let refused = dial(&[addr], c.clone(), wrong).await.err();
+                assert!(matches!(refused, Some(Error::BadTicket)), "{refused:?}");
                 // D5: the right ticket for another offer's files is refused too.
                 let other = Pass {
                     digest: [2; 32],
                     ..ticket
                 };
-                let mut ws = dial(&[addr], c.clone(), other).await.unwrap();
-                assert!(refused(&mut ws).await);
+                let refused = dial(&[addr], c.clone(), other).await.err();
+                assert!(matches!(refused, Some(Error::BadTicket)), "{refused:?}");
                 // The listener kept listening: the real ticket gets through.
                 dial(&[addr], c, ticket).await.unwrap()
             };
@@ -639,8 +658,8 @@ mod tests {
             let attempt = async {
                 let c =
                     TlsConnector::from(tls::pinned_client_config(&receiver, sender.id()).unwrap());
-                let mut ws = dial(&[addr], c, ticket).await.unwrap();
-                assert!(refused(&mut ws).await);
+                let refused = dial(&[addr], c, ticket).await.err();
+                assert!(matches!(refused, Some(Error::BadTicket)), "{refused:?}");
             };
             futures_lite::future::or(attempt, listening).await;
         });

@@ -308,7 +308,8 @@ impl Receiver {
     }
 
     /// `len` bytes of data for the open file. Returns whether to write them; `false`
-    /// means the sender broke the protocol and the transfer is stopping.
+    /// means the sender broke the protocol and the transfer is stopping. Only bytes
+    /// (`len` > 0) reset the stall clock.
     pub fn handle_data(&mut self, len: usize, now: Instant) -> bool {
         if !matches!(self.phase, Phase::Receiving) {
             if matches!(self.phase, Phase::Draining) {
@@ -316,7 +317,10 @@ impl Receiver {
             }
             return false;
         }
-        self.last_rx = now;
+        // Only bytes are progress: empty frames do not hold off the stall.
+        if len > 0 {
+            self.last_rx = now;
+        }
         let Some((expected, at)) = self.current.as_mut() else {
             self.fail(Error::Protocol(Violation::StrayData));
             return false;

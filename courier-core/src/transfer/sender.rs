@@ -161,6 +161,7 @@ impl Sender {
                 Ok(())
             }
             Control::Knock { .. }
+            | Control::Welcome
             | Control::Start
             | Control::File { .. }
             | Control::End { .. }

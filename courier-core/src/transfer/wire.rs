@@ -1,9 +1,12 @@
 //! What the two peers say on a direct (or relayed) link, inside the end-to-end TLS
 //! stream: a sequence of frames, each [`HEADER`] bytes (one type byte, then the payload's
 //! length as a big-endian `u32`) and the payload. Type [`CONTROL`] carries a CBOR
-//! [`Control`] message, [`DATA`] raw bytes of the file being sent. A payload is at most
-//! [`limits::MAX_LINK_MESSAGE`] bytes: a longer length is refused from the header alone,
-//! before anything is allocated for it.
+//! [`Control`] message, [`DATA`] raw bytes of the file being sent. Until the knock is
+//! accepted ([`Phase::Knock`]) only control frames of at most [`limits::MAX_LINK_KNOCK`]
+//! bytes are read; then ([`Phase::Open`]) a control payload is at most
+//! [`limits::MAX_LINK_CONTROL`] bytes and a data payload at most
+//! [`limits::MAX_LINK_MESSAGE`]. A longer length is refused from the header alone, before
+//! anything is allocated for it.
 
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +33,10 @@ pub enum Control {
         #[serde(with = "serde_bytes")]
         digest: [u8; 32],
     },
+    /// Listener → dialer: the knock is accepted. The dialer counts a way as connected
+    /// only once it has this (a refused knock gets `Abort` and the end of the link, and
+    /// the dialer tries its next way).
+    Welcome,
     /// Sender → receiver: this connection is the one (others are dropped).
     Start,
     /// Receiver → sender: bytes already on disk for each accepted file, in accept order.
@@ -164,23 +171,45 @@ pub enum Incoming<'a> {
     Data(&'a [u8]),
 }
 
-/// Checks a frame header: the payload length it announces.
+/// Where a link is: what its reader accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Before the knock is accepted: the peer is nobody yet, and only tiny control
+    /// frames (the knock, the answer to it) are read.
+    Knock,
+    /// After: control frames and file data, each up to its own cap.
+    Open,
+}
+
+impl Phase {
+    /// The largest payload a frame of type `kind` may have in this phase; `None` when
+    /// such a frame has no place here.
+    fn cap(self, kind: u8) -> Option<usize> {
+        match (self, kind) {
+            (Self::Knock, CONTROL) => Some(limits::MAX_LINK_KNOCK),
+            (Self::Open, CONTROL) => Some(limits::MAX_LINK_CONTROL),
+            (Self::Open, DATA) => Some(limits::MAX_LINK_MESSAGE),
+            _ => None,
+        }
+    }
+}
+
+/// Checks a frame header read in `phase`: the payload length it announces.
 ///
 /// # Errors
-/// An unknown type byte, or a length over [`limits::MAX_LINK_MESSAGE`].
-pub fn header(head: &[u8; HEADER]) -> Result<usize, DecodeError> {
+/// An unknown type byte or file data before the knock ([`DecodeError::Invalid`]), or a
+/// length over the cap for its type and phase ([`DecodeError::TooLarge`]).
+pub fn header(head: &[u8; HEADER], phase: Phase) -> Result<usize, DecodeError> {
     let [kind, len @ ..] = *head;
-    if kind != CONTROL && kind != DATA {
-        return Err(DecodeError::Invalid(format!(
-            "unknown link frame type {kind}"
-        )));
-    }
+    let Some(max) = phase.cap(kind) else {
+        return Err(DecodeError::Invalid(match kind {
+            DATA => "file data before the knock".into(),
+            _ => format!("unknown link frame type {kind}"),
+        }));
+    };
     let len = u32::from_be_bytes(len) as usize;
-    if len > limits::MAX_LINK_MESSAGE {
-        return Err(DecodeError::TooLarge {
-            len,
-            max: limits::MAX_LINK_MESSAGE,
-        });
+    if len > max {
+        return Err(DecodeError::TooLarge { len, max });
     }
     Ok(len)
 }
@@ -198,8 +227,8 @@ pub fn decode(frame: &[u8]) -> Result<Incoming<'_>, DecodeError> {
     }
 }
 
-/// The first frame of a byte stream and the bytes it takes; `None` while the stream
-/// holds less than a whole frame.
+/// The first frame of a byte stream of an open link ([`Phase::Open`]) and the bytes it
+/// takes; `None` while the stream holds less than a whole frame.
 ///
 /// # Errors
 /// A bad header (refused before its payload arrives) or a malformed control message.
@@ -207,7 +236,7 @@ pub fn split(stream: &[u8]) -> Result<Option<(Incoming<'_>, usize)>, DecodeError
     let Some((head, rest)) = stream.split_first_chunk::<HEADER>() else {
         return Ok(None);
     };
-    let len = header(head)?;
+    let len = header(head, Phase::Open)?;
     let Some(payload) = rest.get(..len) else {
         return Ok(None);
     };
@@ -273,13 +302,60 @@ mod tests {
     fn an_oversized_length_is_refused_from_the_header() {
         let mut head = [DATA, 0, 0, 0, 0];
         head[1..].copy_from_slice(&(limits::MAX_LINK_MESSAGE as u32 + 1).to_be_bytes());
-        assert!(matches!(header(&head), Err(DecodeError::TooLarge { .. })));
+        let open = Phase::Open;
+        assert!(matches!(
+            header(&head, open),
+            Err(DecodeError::TooLarge { .. })
+        ));
         assert!(matches!(split(&head), Err(DecodeError::TooLarge { .. })));
         head[1..].copy_from_slice(&u32::MAX.to_be_bytes());
         assert!(split(&head).is_err());
         head[1..].copy_from_slice(&(limits::MAX_LINK_MESSAGE as u32).to_be_bytes());
-        assert_eq!(header(&head), Ok(limits::MAX_LINK_MESSAGE));
+        assert_eq!(header(&head, open), Ok(limits::MAX_LINK_MESSAGE));
         assert_eq!(split(&head), Ok(None), "a whole payload is still to come");
+    }
+
+    /// Each type has its own cap, and before the knock only a knock-sized control frame
+    /// passes: file data is refused there whatever its length.
+    #[test]
+    fn caps_depend_on_the_type_and_the_phase() {
+        let head = |kind: u8, len: usize| {
+            let mut h = [kind, 0, 0, 0, 0];
+            h[1..].copy_from_slice(&(len as u32).to_be_bytes());
+            h
+        };
+        let too_large = |r| matches!(r, Err(DecodeError::TooLarge { .. }));
+        let (knock, open) = (Phase::Knock, Phase::Open);
+        let control = limits::MAX_LINK_CONTROL;
+        assert_eq!(header(&head(CONTROL, control), open), Ok(control));
+        assert!(too_large(header(&head(CONTROL, control + 1), open)));
+        let small = limits::MAX_LINK_KNOCK;
+        assert_eq!(header(&head(CONTROL, small), knock), Ok(small));
+        assert!(too_large(header(&head(CONTROL, small + 1), knock)));
+        assert!(matches!(
+            header(&head(DATA, 0), knock),
+            Err(DecodeError::Invalid(_))
+        ));
+    }
+
+    /// The largest legitimate control messages fit their caps: a `Hello` for the
+    /// largest offer once open, the knock and the answers to it before.
+    #[test]
+    fn the_largest_control_messages_fit_their_caps() {
+        let hello = Control::Hello {
+            offsets: vec![u64::MAX; limits::MAX_OFFER_FILES],
+        };
+        assert!(encode(&hello).len() - HEADER <= limits::MAX_LINK_CONTROL);
+        let knock = Control::Knock {
+            ticket: Ticket([0xff; 32]),
+            digest: [0xff; 32],
+        };
+        let abort = Control::Abort {
+            reason: AbortReason::Protocol,
+        };
+        for m in [knock, Control::Welcome, abort] {
+            assert!(encode(&m).len() - HEADER <= limits::MAX_LINK_KNOCK, "{m:?}");
+        }
     }
 
     #[test]

@@ -480,3 +480,30 @@ fn wait_after_the_first_file_is_a_violation() {
         "the sender is told"
     );
 }
+
+/// A sender that keeps sending empty data frames moves no byte: they do not reset the
+/// stall clock, so the transfer stalls at the deadline after the last real byte.
+#[test]
+fn empty_data_frames_do_not_keep_a_stalled_transfer_alive() {
+    let t0 = Instant::now();
+    let mut r = two(t0);
+    drain(|| r.poll_transmit());
+    r.handle_control(file(0, 4), t0);
+    assert!(r.handle_data(2, t0));
+    let mut t = t0;
+    while t < t0 + DEADLINE - Duration::from_secs(1) {
+        t += Duration::from_secs(1);
+        r.handle_data(0, t);
+        r.handle_timeout(t);
+    }
+    assert!(!r.is_over(), "not yet at the deadline");
+    assert_eq!(r.poll_timeout(), Some(t0 + DEADLINE));
+    r.handle_data(0, t0 + DEADLINE);
+    r.handle_timeout(t0 + DEADLINE);
+    assert_eq!(
+        drain(|| r.poll_job()).last(),
+        Some(&Job::Stop { keep: true })
+    );
+    r.handle_stopped(t0 + DEADLINE);
+    assert_eq!(err(&mut r), "the transfer stalled");
+}
