@@ -79,6 +79,9 @@ pub const CONTACT_PAGE: usize = 16;
 /// batch ([`crate::proto::ServerFrame::Seen`]): 41 bytes each, about 10 KiB a frame (a
 /// page also holds at most [`CONTACT_PAGE`] cards).
 pub const ROSTER_PAGE: usize = 256;
+/// Events a client holds back while its contact list comes in (messages and news that
+/// arrive between pages); past it the hub is misbehaving and the connection ends.
+pub const HELD_EVENTS: usize = 65_536;
 /// Messages stored for one offline recipient.
 pub const MAILBOX: usize = 256;
 /// The most members a group has (the hub's default; `--group-members`).

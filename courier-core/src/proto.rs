@@ -22,6 +22,8 @@ pub use close::CloseReason;
 pub use codec::{DecodeError, decode_client, decode_server, encode};
 pub(crate) use codec::{decode_any, encode_into};
 pub use envelope::{SealedMessage, SealedOffer, offer_digest};
+#[cfg(test)]
+pub(crate) use frame::HASHED;
 pub use frame::{
     AvatarId, ClientFrame, Contact, ContactCard, Delivery, ErrorCode, ID_LIKE_NAME, LoginRejection,
     Message, Presence, Profile, ProfileError, Reach, RejectReason, ServerFrame, Target,

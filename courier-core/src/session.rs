@@ -158,6 +158,8 @@ pub struct Session {
     roster: Roster,
     /// The contact list on its way in, during login.
     listing: Option<roster::Listing>,
+    /// When the last page of it came (each must come within the login deadline).
+    listed_at: Instant,
 }
 
 impl std::fmt::Debug for Session {
@@ -204,6 +206,7 @@ impl Session {
             keys: keys::KeyState::default(),
             roster: Roster::default(),
             listing: None,
+            listed_at: now,
         }
     }
 
@@ -378,6 +381,9 @@ impl Session {
                 self.contacts_page(you, more, time, held, now);
                 Ok(())
             }
+            (State::AwaitContacts { held, .. }, _) if held.len() >= limits::HELD_EVENTS => {
+                Err(Error::Unexpected)
+            }
             (
                 State::AwaitContacts {
                     you,
@@ -513,8 +519,9 @@ impl Session {
     /// # Errors
     /// [`Error::LoginTimeout`] or [`Error::HeartbeatTimeout`].
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), Error> {
-        // The login deadline ends at the welcome: a long contact list then comes at the
-        // hub's pace, watched as any logged-in connection is.
+        // The login deadline ends at the welcome: a long contact list then comes page
+        // by page, each within the deadline of the one before (a list of any length,
+        // never a stalled one).
         let listing = matches!(self.state, State::AwaitContacts { .. });
         if !self.is_ready() && !listing {
             if now.saturating_duration_since(self.started) >= self.timing.login_deadline {
@@ -523,8 +530,8 @@ impl Session {
             return Ok(());
         }
         if listing {
-            if now.saturating_duration_since(self.last_rx) >= self.timing.heartbeat_timeout {
-                return Err(Error::HeartbeatTimeout);
+            if now.saturating_duration_since(self.listed_at) >= self.timing.login_deadline {
+                return Err(Error::LoginTimeout);
             }
             return Ok(());
         }
@@ -689,7 +696,7 @@ impl Session {
                 .min();
             next.or(Some(dead))
         } else if matches!(self.state, State::AwaitContacts { .. }) {
-            Some(self.last_rx + self.timing.heartbeat_timeout)
+            Some(self.listed_at + self.timing.login_deadline)
         } else {
             Some(self.started + self.timing.login_deadline)
         }

@@ -302,10 +302,12 @@ impl Hub {
             self.directory.remember(client, wall);
         }
         // A client that holds the list up to a mark gets what changed since, in roster
-        // pages; a mark past ours (a hub started from an older copy whose clock is
-        // behind) gets the whole list.
+        // pages; a mark this hub did not give (a hub started from an older copy of its
+        // folder) gets the whole list.
         let mark = self.directory.mark();
-        let since = asks.known.filter(|k| *k <= mark);
+        let since = asks
+            .known
+            .filter(|k| *k <= mark && self.directory.knows_mark(*k));
         let (first, next) = match since {
             None => {
                 let (first, next) = self.directory.page(client, None, limits::CONTACT_PAGE);

@@ -13,7 +13,7 @@ use super::route::{self, Recipients};
 use super::{CloseReason, ConnId, Hub};
 use crate::limits;
 use crate::proto::{
-    ClientFrame, ClientId, Delivery, ErrorCode, MsgId, RejectReason, Sealed, SealedMessage, Seen,
+    ClientFrame, ClientId, Delivery, ErrorCode, MsgId, RejectReason, Sealed, SealedMessage,
     SeenList, ServerFrame, Target, validate_profile,
 };
 
@@ -477,17 +477,21 @@ impl Hub {
         let mut cards = Vec::new();
         let mut seen = Vec::new();
         for id in &pending {
-            let Some(contact) = self.directory.get(id).map(|k| k.contact(*id)) else {
+            let Some(known) = self.directory.get(id) else {
                 continue;
             };
-            if self.directory.take_card_change(id) {
-                cards.push(contact);
+            // Only a changed card is built (its picture hashed): whereabouts are not.
+            let entry = if self.directory.cards_changed().contains(id) {
+                Ok(known.contact(*id))
             } else {
-                seen.push(Seen {
-                    id: contact.id,
-                    online: contact.online,
-                    last_seen: contact.last_seen,
-                });
+                Err(known.seen(*id))
+            };
+            match entry {
+                Ok(card) => {
+                    self.directory.take_card_change(id);
+                    cards.push(card);
+                }
+                Err(where_) => seen.push(where_),
             }
         }
         let mut frames: Vec<Arc<ServerFrame>> = cards

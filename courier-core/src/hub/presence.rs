@@ -50,6 +50,16 @@ impl Known {
         }
     }
 
+    /// Where it is, without its card (no picture hashed: a returning client's list names
+    /// every contact this way).
+    pub(crate) fn seen(&self, id: ClientId) -> Seen {
+        Seen {
+            id,
+            online: !self.conns.is_empty(),
+            last_seen: self.last_seen,
+        }
+    }
+
     /// Logged in once, long ago, and never again: a throwaway identity, or someone who
     /// tried Courier once. what waits for it is not stored for the usual month.
     pub(crate) fn never_came_back(&self, since: Timestamp, start: Timestamp) -> bool {
@@ -119,6 +129,10 @@ pub(crate) struct Directory {
     recording: bool,
     /// The newest card change's mark.
     mark: Mark,
+    /// The newest mark the database held when this hub started.
+    restored: Mark,
+    /// The first mark this run gave (`None`: no card changed yet).
+    run_first: Option<Mark>,
     /// Members whose card changed since the last presence batch took them
     /// ([`Directory::take_card_change`]).
     cards_changed: BTreeSet<ClientId>,
@@ -143,6 +157,8 @@ impl Directory {
             forgotten: Vec::new(),
             recording: false,
             mark: Mark::default(),
+            restored: Mark::default(),
+            run_first: None,
             cards_changed: BTreeSet::new(),
         }
     }
@@ -150,6 +166,15 @@ impl Directory {
     /// The newest card change's mark: a client that has every card as it is now is at it.
     pub(crate) fn mark(&self) -> Mark {
         self.mark
+    }
+
+    /// Whether a client that holds the list at `known` may be sent only what changed
+    /// since: its mark is one this run gave, or one the database had when it started.
+    /// Not one between: that is a list from a future this hub never saw (it was started
+    /// from an older copy of its folder, or lost its last writes), whose cards may be
+    /// newer than the hub's; that client gets the whole list.
+    pub(crate) fn knows_mark(&self, known: Mark) -> bool {
+        known <= self.restored || self.run_first.is_some_and(|first| known >= first)
     }
 
     /// `id`'s card changed at `now`: it gets the next mark (the wall clock in
@@ -160,6 +185,7 @@ impl Directory {
             return;
         };
         self.mark = Mark(self.mark.0.saturating_add(1).max(now.0));
+        self.run_first.get_or_insert(self.mark);
         k.card_mark = self.mark;
         self.cards_changed.insert(id);
         if self.recording {
@@ -242,6 +268,7 @@ impl Directory {
             card_mark: m.card_mark,
         };
         self.mark = self.mark.max(m.card_mark);
+        self.restored = self.restored.max(m.card_mark);
         if let Some(old) = self.known.insert(m.id, known) {
             self.avatar_bytes -= old.profile.avatar.len();
         }
@@ -377,14 +404,9 @@ impl Directory {
             if seen.len() >= n || (card && changed.len() >= cards) {
                 break;
             }
-            let contact = k.contact(**id);
-            seen.push(Seen {
-                id: contact.id,
-                online: contact.online,
-                last_seen: contact.last_seen,
-            });
+            seen.push(k.seen(**id));
             if card {
-                changed.push(contact);
+                changed.push(k.contact(**id));
             }
             rest.next();
         }
@@ -711,6 +733,43 @@ mod tests {
         let all: Vec<ClientId> = p1.iter().chain(&p2).chain(&p3).map(|c| c.id).collect();
         assert_eq!(all.len(), 9);
         assert!(!all.contains(&me));
+    }
+
+    /// A returning client's list names every contact by where it is: no picture is
+    /// hashed for a contact whose card did not change (a card names its picture by a
+    /// SHA-256, and a hub keeps up to 16 MiB of pictures: hashing them all for each of
+    /// thousands of returning clients would be the storm's whole cost).
+    #[test]
+    fn a_roster_hashes_no_picture_of_an_unchanged_card() {
+        let mut d = Directory::new(1000, 1 << 24);
+        for n in 0..300u16 {
+            d.login(
+                id(n),
+                ConnId(u64::from(n)),
+                Profile::with_name("x"),
+                Timestamp(1),
+            );
+            d.set_profile(id(n), pictured("x", 8 * 1024), Timestamp(2))
+                .unwrap();
+        }
+        let since = d.mark();
+        // One card changes after the mark: its picture, and only its, is hashed.
+        d.set_profile(id(7), pictured("renamed", 8 * 1024), Timestamp(MINUTE * 2))
+            .unwrap();
+        let before = crate::proto::HASHED.with(std::cell::Cell::get);
+        let (mut after, mut cards, mut named) = (None, 0, 0);
+        loop {
+            let (changed, seen, next) = d.roster_page(id(999), after, since, 256, 16);
+            cards += changed.len();
+            named += seen.len();
+            after = next;
+            if after.is_none() {
+                break;
+            }
+        }
+        let hashed = crate::proto::HASHED.with(std::cell::Cell::get) - before;
+        assert_eq!((cards, named), (1, 300));
+        assert_eq!(hashed, 1, "only the changed card's picture");
     }
 
     fn restored(id: ClientId, name: &str, logins: u32, last_seen: u64) -> Member {

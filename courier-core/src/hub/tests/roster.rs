@@ -184,3 +184,37 @@ fn after_a_restart_returning_clients_are_sent_no_cards() {
     assert_eq!(online, usize::from(n) - 1);
     assert!(sim.is_online(last));
 }
+
+/// A hub started from an older copy of its folder (a backup): a client that holds the
+/// list at a later mark (it saw bob's new name, which the copy never had) gets the whole
+/// list, not changes since a mark this hub never gave, even after new card changes moved
+/// the hub's mark past the client's.
+#[test]
+fn a_hub_started_from_an_older_copy_sends_the_whole_list() {
+    let disk = Disk::new("roster-backup");
+    let mut sim = Sim::new(PW);
+    sim.hub
+        .restore(disk.db.members().unwrap(), disk.db.backlogs().unwrap());
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    disk.sync(&mut sim);
+    // The backup: the members as the database holds them now.
+    let copy = disk.db.members().unwrap();
+    // Later: bob renames himself; alice's list follows (and her mark with it).
+    sim.advance(Duration::from_secs(1));
+    sim.raw(b, &ClientFrame::SetProfile(Profile::with_name("bobby")));
+    sim.advance(limits::PRESENCE_BATCH);
+    let roster = sim.take_roster(a);
+    // The hub is started from the copy; a newcomer moves its mark to now.
+    let mut sim = Sim::new(PW);
+    sim.advance(Duration::from_secs(5));
+    sim.hub.restore(copy, Vec::new());
+    let _carol = sim.login(3, "carol");
+    let a2 = sim.login_holding(1, "alice", roster);
+    assert_eq!(welcome_since(&sim, a2), Some(None), "the whole list");
+    let bob = listed(&sim, a2)
+        .into_iter()
+        .find(|c| c.id == id(2))
+        .unwrap();
+    assert_eq!(bob.profile.name, "bob", "as this hub knows him");
+}
