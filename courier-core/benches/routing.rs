@@ -448,8 +448,15 @@ fn spawn_child(role: &str) -> ChildServer {
     if let Some(f) = stages::file() {
         command.env("COURIER_BENCH_STAGES_FILE", f);
     }
+    command.env("COURIER_BENCH_ROLE", role);
+    let (child, addr) = start_role(command);
+    ChildServer { child, addr }
+}
+
+/// Starts `command` (this bench again, in the role its environment names) and reads the
+/// address the child prints first.
+fn start_role(mut command: Command) -> (Child, String) {
     let mut child = command
-        .env("COURIER_BENCH_ROLE", role)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -458,10 +465,7 @@ fn spawn_child(role: &str) -> ChildServer {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    ChildServer {
-        child,
-        addr: line.trim().to_owned(),
-    }
+    (child, line.trim().to_owned())
 }
 
 fn run_with_child<T, F: Future<Output = T>>(role: &str, f: impl FnOnce(String) -> F) -> T {

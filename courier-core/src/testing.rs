@@ -207,19 +207,33 @@ impl Sim {
         self.login_with_keyring(id, keyring, name)
     }
 
-    #[allow(clippy::expect_used)]
     fn login_with_keyring(
         &mut self,
         id: ClientId,
         keyring: crate::seal::Keyring,
         name: &str,
     ) -> usize {
-        let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
         let password = self.password.clone();
+        self.login_shaped(id, password.expose(), name, |s| {
+            s.with_keyring(keyring, Timestamp::now())
+        })
+    }
+
+    /// Connects `id` from 10.0.0.1, shapes its session with `f`, logs it in and lets the
+    /// presence batch with the login go out.
+    #[allow(clippy::expect_used)]
+    fn login_shaped(
+        &mut self,
+        id: ClientId,
+        password: &str,
+        name: &str,
+        f: impl FnOnce(Session) -> Session,
+    ) -> usize {
+        let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
         let i = self
-            .connect_as(ip, id, password.expose(), name)
+            .connect_as(ip, id, password, name)
             .expect("hub refused the connection");
-        self.reshape(i, |s| s.with_keyring(keyring, Timestamp::now()));
+        self.reshape(i, f);
         self.start_login(i);
         self.run();
         self.advance(crate::limits::PRESENCE_BATCH);
@@ -241,18 +255,11 @@ impl Sim {
     ///
     /// # Panics
     /// If the hub refuses the connection (test-only code).
-    #[allow(clippy::expect_used)]
     pub fn login_holding(&mut self, who: u8, name: &str, roster: crate::session::Roster) -> usize {
-        let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
         let password = self.password.clone();
-        let i = self
-            .connect_from(ip, who, password.expose(), name)
-            .expect("hub refused the connection");
-        self.reshape(i, |s| s.with_roster(roster));
-        self.start_login(i);
-        self.run();
-        self.advance(crate::limits::PRESENCE_BATCH);
-        i
+        self.login_shaped(ClientId([who; 32]), password.expose(), name, |s| {
+            s.with_roster(roster)
+        })
     }
 
     /// Sets how client `i` (connected, not logged in) uses the hub's memory of it
@@ -279,33 +286,19 @@ impl Sim {
 
     /// Connects and logs in client `who` as a one-shot command does: keeping the profile
     /// the hub knows and leaving the mailbox ([`Session::asking`]).
-    #[allow(clippy::expect_used)]
     pub fn login_one_shot(&mut self, who: u8, name: &str) -> usize {
-        let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
         let password = self.password.clone();
-        let i = self
-            .connect_from(ip, who, password.expose(), name)
-            .expect("hub refused the connection");
-        self.reshape(i, |s| s.asking(true, false));
-        self.start_login(i);
-        self.run();
-        self.advance(crate::limits::PRESENCE_BATCH);
-        i
+        self.login_shaped(ClientId([who; 32]), password.expose(), name, |s| {
+            s.asking(true, false)
+        })
     }
 
     /// Connects client `who` from 10.0.0.1 with `password` (may be empty) and logs in,
     /// trying first as a remembered device and asking to be remembered.
-    #[allow(clippy::expect_used)]
     pub fn login_remembered(&mut self, who: u8, name: &str, password: &str) -> usize {
-        let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
-        let i = self
-            .connect_from(ip, who, password, name)
-            .expect("hub refused the connection");
-        self.remembering(i, true, true);
-        self.start_login(i);
-        self.run();
-        self.advance(crate::limits::PRESENCE_BATCH);
-        i
+        self.login_shaped(ClientId([who; 32]), password, name, |s| {
+            s.remembering(true, true)
+        })
     }
 
     /// Starts the login of client `i` (binding it to its own channel value).

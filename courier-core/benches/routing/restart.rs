@@ -8,7 +8,7 @@
 //! instant.
 
 use std::cell::{Cell, RefCell};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -75,23 +75,14 @@ struct Hub {
 
 impl Hub {
     fn start(dir: &std::path::Path, addr: &str) -> Self {
-        let mut child = Command::new(std::env::current_exe().unwrap())
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command
             .env("COURIER_BENCH_ROLE", "hub-restart")
             .env("COURIER_BENCH_HUB_DIR", dir)
             .env("COURIER_BENCH_ADDR", addr)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        Self {
-            child,
-            addr: line.trim().to_owned(),
-        }
+            .stdin(Stdio::piped());
+        let (child, addr) = crate::start_role(command);
+        Self { child, addr }
     }
 
     /// Asks the hub to stop and waits for its process to end.

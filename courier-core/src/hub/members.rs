@@ -477,21 +477,15 @@ impl Hub {
         let mut cards = Vec::new();
         let mut seen = Vec::new();
         for id in &pending {
+            let changed = self.directory.take_card_change(id);
             let Some(known) = self.directory.get(id) else {
                 continue;
             };
             // Only a changed card is built (its picture hashed): whereabouts are not.
-            let entry = if self.directory.cards_changed().contains(id) {
-                Ok(known.contact(*id))
+            if changed {
+                cards.push(known.contact(*id));
             } else {
-                Err(known.seen(*id))
-            };
-            match entry {
-                Ok(card) => {
-                    self.directory.take_card_change(id);
-                    cards.push(card);
-                }
-                Err(where_) => seen.push(where_),
+                seen.push(known.seen(*id));
             }
         }
         let mut frames: Vec<Arc<ServerFrame>> = cards

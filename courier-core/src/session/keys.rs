@@ -325,7 +325,7 @@ impl Session {
     pub(super) fn room_members(&self, room: Target) -> Vec<ClientId> {
         match room {
             Target::Group(g) => self.keys.members.get(&g).cloned().unwrap_or_default(),
-            Target::Everyone => self.roster_online(),
+            Target::Everyone => self.roster.online(),
             Target::Client(c) => vec![c],
         }
     }

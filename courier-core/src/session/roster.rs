@@ -75,11 +75,6 @@ impl Session {
         self
     }
 
-    /// The contacts online now (everyone a message to everyone goes to).
-    pub(super) fn roster_online(&self) -> Vec<ClientId> {
-        self.roster.online()
-    }
-
     /// Takes the contact list back, for the next connection.
     pub fn take_roster(&mut self) -> Roster {
         std::mem::take(&mut self.roster)
