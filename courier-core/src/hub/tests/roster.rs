@@ -218,3 +218,39 @@ fn a_hub_started_from_an_older_copy_sends_the_whole_list() {
         .unwrap();
     assert_eq!(bob.profile.name, "bob", "as this hub knows him");
 }
+
+/// One member coming and going as fast as it can (its card unchanged) costs everyone
+/// else at most one entry per presence batch: whereabouts are a set per batch, not a
+/// queue one member can fill.
+#[test]
+fn a_member_flapping_costs_the_others_one_entry_per_batch() {
+    let mut sim = Sim::new(PW);
+    let a = sim.login(1, "alice");
+    let b = sim.login(2, "bob");
+    sim.disconnect(b);
+    sim.clear();
+    let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+    // Fifty logins and logouts inside one batch window.
+    for _ in 0..50 {
+        let Some(i) = sim.connect_from(ip, 2, PW, "bob") else {
+            break;
+        };
+        sim.start_login(i);
+        sim.run();
+        let conn = sim.clients[i].conn;
+        sim.hub.handle_disconnect(conn, sim.now);
+        sim.run();
+    }
+    sim.advance(limits::PRESENCE_BATCH);
+    let entries: usize = sim.clients[a]
+        .frames
+        .iter()
+        .map(|f| match f {
+            ServerFrame::Seen(list) => list.len(),
+            ServerFrame::Contacts(list) => list.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(entries, 1, "bob, once, where he ended up");
+    assert!(sim.is_online(a));
+}
