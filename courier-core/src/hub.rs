@@ -144,6 +144,11 @@ pub struct Hub {
     mark_sent: Option<crate::proto::Mark>,
     /// When the pending presence batch goes out.
     presence_due: Option<Instant>,
+    /// Until when members online at the last stop are shown online while they come
+    /// back ([`Hub::restore_online`]).
+    returns_until: Option<Instant>,
+    /// Who was online at the stop, to be written ([`Hub::shutdown`]).
+    stopped: Option<db::Stopped>,
     broker: broker::Broker,
     /// The global guessing budget: logins answered from addresses without a member take
     /// from it, and give back when the password proves right.
@@ -221,6 +226,8 @@ impl Hub {
             presence_pending: BTreeSet::new(),
             mark_sent: None,
             presence_due: None,
+            returns_until: None,
+            stopped: None,
             broker: broker::Broker::default(),
             guesses: Bucket::new_per_minute(
                 limits::LOGIN_GUESSES_PER_MIN,
@@ -288,6 +295,13 @@ impl Hub {
     /// pressure, forgets what waits for members that never came back; forgets idle
     /// addresses and expired tickets.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.returns_until.is_some_and(|until| now >= until) {
+            // The grace after a restart is over: who is not back is offline.
+            self.returns_until = None;
+            for id in self.directory.end_returns() {
+                self.announce(id, now);
+            }
+        }
         if self.presence_due.is_some_and(|due| now >= due) {
             self.flush_presence(now);
         }
@@ -352,6 +366,12 @@ impl Hub {
 
     /// Tells every logged-in client the hub is going away and closes every connection.
     pub fn shutdown(&mut self, now: Instant) {
+        if self.has_db {
+            // Kept for the next start: they are expected back (an upgrade restart).
+            let online = self.directory.online().map(|(id, _)| *id).collect();
+            let at = self.wall(now);
+            self.stopped = Some(db::Stopped { at, online });
+        }
         let mut ids: Vec<ConnId> = self.conns.keys().copied().collect();
         ids.sort();
         let closing = Arc::new(ServerFrame::Closing);

@@ -895,3 +895,47 @@ both!(stored_messages_become_delivered_when_taken, || async {
     })
     .await;
 });
+
+// Issue 26 (upgrade restart): members online when the hub stopped are shown online by
+// the hub started again while they come back; their returns are no news to anyone.
+both!(
+    an_upgrade_restart_shows_members_online_while_they_come_back,
+    || async {
+        use courier_core::hub::db::Db;
+        use courier_core::identity::Identity;
+        use courier_core::session::Update;
+        let identity = Identity::generate().unwrap();
+        let file = scratch_dir("returns").join("hub.db");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let db = Db::open(&file).unwrap();
+        let (hub, run) = start_hub_on(listener, identity.clone(), |c| c.db = Some(db));
+        let (running, gone) = async_channel::bounded::<()>(1);
+        spawn(async move {
+            run.await;
+            drop(running);
+        });
+        let mut alice = Client::login(&hub.addr(), "alice").await;
+        let bob = Client::login(&hub.addr(), "bob").await;
+        let bob_id = bob.id;
+        alice
+            .event(|e| matches!(e, Event::Contact(c) if c.id == bob_id && c.online))
+            .await;
+        // Bob's machine goes down with the hub: only alice comes back.
+        hub.stop();
+        let _ = gone.recv().await;
+        drop(bob);
+        while !matches!(alice.updates.recv().await, Ok(Update::Disconnected { .. })) {}
+        let db = Db::open(&file).unwrap();
+        let listener = std::net::TcpListener::bind(addr).unwrap();
+        let (_hub, run) = start_hub_on(listener, identity, |c| c.db = Some(db));
+        spawn(run);
+        let welcome = loop {
+            if let Update::Connected { welcome, .. } = alice.updates.recv().await.unwrap() {
+                break welcome;
+            }
+        };
+        let shown = welcome.contacts.iter().find(|c| c.id == bob_id).unwrap();
+        assert!(shown.online, "bob was online at the stop: {shown:?}");
+    }
+);

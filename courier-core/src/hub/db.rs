@@ -33,6 +33,7 @@ mod owner;
 mod read;
 mod schema;
 pub(crate) mod snapshot;
+mod stopped;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -47,6 +48,7 @@ use crate::proto::{
 pub use self::groups::{StoredEntry, StoredGroup, StoredMember};
 pub use self::owner::{Left, OwnerRequests, Request};
 pub use self::schema::SCHEMA_VERSION;
+pub use self::stopped::Stopped;
 pub use crate::sqlite::Error;
 
 /// One member as the hub keeps it.
@@ -202,6 +204,8 @@ pub enum Record {
     },
     /// A group's last member left: forget it, its members and its log.
     GroupGone(GroupId),
+    /// The hub is stopping: who was online ([`Db::take_stopped`] at the next start).
+    Stopped(Stopped),
     /// Not a write: read back up to `limit` entries of a group's log after a position
     /// and hand them to the hub ([`Written::group_pages`]), which keeps a group's log
     /// on the disk and reads a page as it hands it over.

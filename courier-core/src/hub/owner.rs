@@ -53,6 +53,10 @@ impl Hub {
             self.close(conn, CloseReason::Banned, now);
         }
         let _ = self.directory.forget_device(id);
+        if self.directory.end_return(&id) {
+            // Shown online after a restart while it came back: it is not coming.
+            self.announce(id, now);
+        }
         self.remove_from_groups(id, now);
         let mut dropped = Dropped::default();
         if self.has_db {

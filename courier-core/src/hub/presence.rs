@@ -36,16 +36,25 @@ pub(crate) struct Known {
     pub(crate) bundles: Vec<KeyBundle>,
     /// When its card last changed, on the directory's [`Mark`] scale.
     card_mark: Mark,
+    /// Online when the hub last stopped, and not back yet: shown online to others until
+    /// it is back (its return is then no news) or the grace after the start ends
+    /// ([`Directory::end_returns`]). Never a connection: nothing is delivered to it.
+    returning: bool,
 }
 
 impl Known {
+    /// Whether others are shown it online: logged in, or coming back after a restart.
+    pub(crate) fn shown_online(&self) -> bool {
+        !self.conns.is_empty() || self.returning
+    }
+
     pub(crate) fn contact(&self, id: ClientId) -> Contact {
         let mut profile = ContactCard::from(&self.profile);
         profile.keys = self.bundles.first().map(KeyBundle::key_id);
         Contact {
             id,
             profile,
-            online: !self.conns.is_empty(),
+            online: self.shown_online(),
             last_seen: self.last_seen,
         }
     }
@@ -55,7 +64,7 @@ impl Known {
     pub(crate) fn seen(&self, id: ClientId) -> Seen {
         Seen {
             id,
-            online: !self.conns.is_empty(),
+            online: self.shown_online(),
             last_seen: self.last_seen,
         }
     }
@@ -266,6 +275,7 @@ impl Directory {
             remembered_since: m.remembered_since,
             bundles: Vec::new(),
             card_mark: m.card_mark,
+            returning: false,
         };
         self.mark = self.mark.max(m.card_mark);
         self.restored = self.restored.max(m.card_mark);
@@ -298,6 +308,32 @@ impl Directory {
         if let Some(k) = self.known.get_mut(&id) {
             k.bundles = bundles;
         }
+    }
+
+    /// These members were online when the hub last stopped: each one known is shown
+    /// online until it is back or [`Directory::end_returns`].
+    pub(crate) fn expect_returns(&mut self, ids: impl IntoIterator<Item = ClientId>) {
+        for id in ids {
+            if let Some(k) = self.known.get_mut(&id) {
+                k.returning = k.conns.is_empty();
+            }
+        }
+    }
+
+    /// `id` is no longer expected back (the owner banned it); returns whether it was.
+    pub(crate) fn end_return(&mut self, id: &ClientId) -> bool {
+        self.known
+            .get_mut(id)
+            .is_some_and(|k| std::mem::take(&mut k.returning))
+    }
+
+    /// The grace after a restart ended: the members still expected back are offline
+    /// now (as they were since the stop). Returns them, for others to hear.
+    pub(crate) fn end_returns(&mut self) -> Vec<ClientId> {
+        self.known
+            .iter_mut()
+            .filter_map(|(id, k)| std::mem::take(&mut k.returning).then_some(*id))
+            .collect()
     }
 
     fn note_changed(&mut self, id: ClientId) {
@@ -440,11 +476,14 @@ impl Directory {
             remembered_since: None,
             bundles: Vec::new(),
             card_mark: Mark::default(),
+            returning: false,
         });
         profile.avatar = std::mem::take(&mut known.profile.avatar);
         known.last_seen = now;
         known.logins = known.logins.saturating_add(1);
-        let was_online = !known.conns.is_empty();
+        // One coming back after a restart was shown online all along.
+        let was_online = known.shown_online();
+        known.returning = false;
         let changed = known.profile != profile;
         known.profile = profile;
         known.conns.push(conn);

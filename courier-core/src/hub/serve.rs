@@ -233,6 +233,9 @@ pub async fn serve(
                     hub.restore_member(m);
                 })?;
                 hub.restore_keys(read.bundles()?);
+                if let Some(stopped) = read.take_stopped()? {
+                    hub.restore_online(stopped);
+                }
                 // After the members: an offer is stored only between members.
                 let offers = read.offers()?;
                 let count = offers.len();

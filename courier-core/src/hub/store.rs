@@ -71,6 +71,22 @@ impl Hub {
         }
     }
 
+    /// Takes back who was online when the hub last stopped ([`db::Db::take_stopped`],
+    /// after the members): if that was less than [`limits::RESTART_GRACE`] before this
+    /// start (an upgrade restart), each is shown online to the others until it is back,
+    /// so that thousands of returns are no news to anyone, or until the grace after
+    /// this start ends, when those not back are shown offline as they were since the
+    /// stop. After a longer stop, nobody is.
+    pub fn restore_online(&mut self, stopped: db::Stopped) {
+        let grace = u64::try_from(limits::RESTART_GRACE.as_millis()).unwrap_or(u64::MAX);
+        let start = self.epoch.1;
+        if start.0.abs_diff(stopped.at.0) > grace {
+            return;
+        }
+        self.directory.expect_returns(stopped.online);
+        self.returns_until = Some(self.epoch.0 + limits::RESTART_GRACE);
+    }
+
     /// Takes back one more member from the database after [`Hub::restore`] (members read one at a
     /// time from the database, in keep order: [`db::Db::each_member`]).
     pub fn restore_member(&mut self, member: db::Member) {
@@ -110,6 +126,7 @@ impl Hub {
         if let Some(before) = self.expire.take() {
             records.push(db::Record::Expire { before });
         }
+        records.extend(self.stopped.take().map(db::Record::Stopped));
         let fetches = std::mem::take(&mut self.fetches);
         records.extend(
             fetches

@@ -220,6 +220,12 @@ pub(super) const MIGRATIONS: &[&str] = &[
     // 11: when each member's card last changed (the contact list's mark), so a client
     // coming back after a restart is sent only the cards changed since it left.
     "ALTER TABLE members ADD COLUMN card_mark INTEGER NOT NULL DEFAULT 0;",
+    // 12: who was online when the hub stopped cleanly, so that members coming back
+    // after a restart are not news to each other.
+    "CREATE TABLE stopped_online (
+        id BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 32),
+        at INTEGER NOT NULL
+     ) STRICT, WITHOUT ROWID;",
 ];
 
 /// The schema version this Courier writes.

@@ -565,3 +565,29 @@ fn a_rebuild_that_could_not_finish_is_done_at_the_next_open() {
         assert!(!on_disk(&file, canary.as_bytes()), "{canary} is gone");
     }
 }
+
+/// Who was online at a clean stop comes back once, after reopening; the next stop
+/// replaces it; a stop with nobody online, or none at all, reads as none.
+#[test]
+fn who_was_online_at_the_stop_is_taken_once() {
+    let dir = Dir::new("stopped");
+    let stop = |at, ids: &[u8]| {
+        Record::Stopped(Stopped {
+            at: Timestamp(at),
+            online: ids.iter().map(|&n| ClientId([n; 32])).collect(),
+        })
+    };
+    {
+        let db = Db::open(&dir.file()).unwrap();
+        assert_eq!(db.take_stopped().unwrap(), None, "never stopped");
+        db.write(&[stop(5, &[1, 2, 3])]).unwrap();
+        db.write(&[stop(9, &[2, 4])]).unwrap();
+    }
+    let db = Db::open(&dir.file()).unwrap();
+    let taken = db.take_stopped().unwrap().unwrap();
+    assert_eq!(taken.at, Timestamp(9));
+    assert_eq!(taken.online, vec![ClientId([2; 32]), ClientId([4; 32])]);
+    assert_eq!(db.take_stopped().unwrap(), None, "taken");
+    db.write(&[stop(12, &[])]).unwrap();
+    assert_eq!(db.take_stopped().unwrap(), None, "nobody was online");
+}

@@ -95,6 +95,7 @@ impl Db {
             for record in writes.chain(reads) {
                 if super::groups::write(self, &tx, record, &mut written)?
                     || super::keys::write(self, &tx, record)?
+                    || super::stopped::write(self, &tx, record)?
                 {
                     continue;
                 }
@@ -214,7 +215,8 @@ impl Db {
                     | Record::GroupDrop { .. }
                     | Record::GroupGone(_)
                     | Record::GroupFetch { .. }
-                    | Record::Keys { .. } => {}
+                    | Record::Keys { .. }
+                    | Record::Stopped(_) => {}
                     Record::Drop(whose) => {
                         let (stmt, id) = match whose {
                             Whose::To(id) => (&mut forget_to, id),

@@ -254,3 +254,144 @@ fn a_member_flapping_costs_the_others_one_entry_per_batch() {
     assert_eq!(entries, 1, "bob, once, where he ended up");
     assert!(sim.is_online(a));
 }
+
+/// What client `i` heard of others' whereabouts in presence batches: (id, online).
+fn whereabouts(sim: &Sim, i: usize) -> Vec<(ClientId, bool)> {
+    let mut heard = Vec::new();
+    for f in &sim.clients[i].frames {
+        match f {
+            ServerFrame::Seen(list) => {
+                heard.extend(list.entries().unwrap().map(|s| (s.id, s.online)));
+            }
+            ServerFrame::Contacts(list) => heard.extend(list.iter().map(|c| (c.id, c.online))),
+            _ => {}
+        }
+    }
+    heard
+}
+
+/// A hub with members 1..=n online stops cleanly; returns a hub started again from its
+/// database, and the members' lists as they held them.
+fn restarted(disk: &Disk, n: u8) -> (Sim, Vec<crate::session::Roster>) {
+    let mut sim = Sim::new(PW);
+    sim.hub
+        .restore(disk.db.members().unwrap(), disk.db.backlogs().unwrap());
+    let clients: Vec<usize> = (1..=n).map(|who| sim.login(who, "member")).collect();
+    sim.advance(limits::PRESENCE_BATCH);
+    disk.sync(&mut sim);
+    let rosters = clients.iter().map(|&i| sim.take_roster(i)).collect();
+    let now = sim.now;
+    sim.hub.shutdown(now);
+    sim.run();
+    disk.sync(&mut sim);
+    let mut sim = Sim::new(PW);
+    sim.hub
+        .restore(disk.db.members().unwrap(), disk.db.backlogs().unwrap());
+    if let Some(stopped) = disk.db.take_stopped().unwrap() {
+        sim.hub.restore_online(stopped);
+    }
+    (sim, rosters)
+}
+
+/// An upgrade restart is no news: members online at the stop are shown online while
+/// they come back, so thousands of returns cost nobody a presence entry; whoever is not
+/// back when the grace ends is then shown offline, as it was since the stop.
+#[test]
+fn after_an_upgrade_restart_returns_are_no_news() {
+    let disk = Disk::new("returns");
+    let n = 12u8;
+    let (mut sim, rosters) = restarted(&disk, n);
+    // Members 11 and 12 do not come back.
+    let mut back = Vec::new();
+    for (who, roster) in (1..=n).zip(rosters).take(10) {
+        let i = sim.login_holding(who, "member", roster);
+        assert!(sim.is_online(i));
+        let shown = listed(&sim, i);
+        assert_eq!(shown.len(), usize::from(n) - 1);
+        assert!(
+            shown.iter().all(|c| c.online),
+            "everyone online at the stop is shown online: {shown:?}"
+        );
+        back.push(i);
+        sim.advance(limits::PRESENCE_BATCH);
+    }
+    for &i in &back {
+        assert_eq!(whereabouts(&sim, i), Vec::new(), "no returns were news");
+    }
+    // The admin's view is the truth: who is connected.
+    assert_eq!(sim.hub.directory.online().count(), 10);
+    sim.advance(limits::RESTART_GRACE);
+    for &i in &back {
+        let mut heard = whereabouts(&sim, i);
+        heard.sort();
+        assert_eq!(heard, vec![(id(11), false), (id(12), false)]);
+    }
+    let first = back[0];
+    let gone = sim.clients[first]
+        .frames
+        .iter()
+        .filter_map(|f| match f {
+            ServerFrame::Seen(list) => Some(list.entries().unwrap().collect::<Vec<_>>()),
+            _ => None,
+        })
+        .flatten()
+        .find(|s| s.id == id(11))
+        .unwrap();
+    let at_stop = disk
+        .db
+        .members()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.id == id(11))
+        .unwrap()
+        .last_seen;
+    assert_eq!(gone.last_seen, at_stop, "last seen at the stop");
+    // A later return is news again, as any login is.
+    let late = sim.login(11, "member");
+    sim.advance(limits::PRESENCE_BATCH);
+    assert!(sim.is_online(late));
+    assert!(whereabouts(&sim, first).contains(&(id(11), true)));
+}
+
+/// The stop is written once: a hub that stopped long before it started again (or that
+/// crashed, and wrote none) shows nobody online who is not.
+#[test]
+fn after_a_long_stop_nobody_is_shown_online() {
+    let disk = Disk::new("returns-long");
+    let (mut sim, _) = restarted(&disk, 3);
+    assert!(
+        disk.db.take_stopped().unwrap().is_none(),
+        "taken at the start"
+    );
+    let a = sim.login(1, "member");
+    assert!(listed(&sim, a).iter().all(|c| c.online), "within the grace");
+    // The same stop, read by a hub that starts a minute later.
+    let disk = Disk::new("returns-late");
+    let (_, _) = restarted(&disk, 3);
+    let mut sim = Sim::new(PW);
+    sim.hub
+        .restore(disk.db.members().unwrap(), disk.db.backlogs().unwrap());
+    let stop = disk.db.members().unwrap().iter().map(|m| m.last_seen).max();
+    let stopped = crate::hub::db::Stopped {
+        at: Timestamp(stop.unwrap().0 - 60_000),
+        online: vec![id(1), id(2), id(3)],
+    };
+    sim.hub.restore_online(stopped);
+    let a = sim.login(1, "member");
+    let shown = listed(&sim, a);
+    assert_eq!(shown.len(), 2);
+    assert!(shown.iter().all(|c| !c.online), "{shown:?}");
+}
+
+/// A member the owner bans while the others come back is shown offline at once, not
+/// at the end of the grace.
+#[test]
+fn a_member_banned_during_the_grace_is_shown_offline_at_once() {
+    let disk = Disk::new("returns-ban");
+    let (mut sim, mut rosters) = restarted(&disk, 3);
+    let a = sim.login_holding(1, "member", rosters.remove(0));
+    let now = sim.now;
+    sim.hub.ban(id(3), now);
+    sim.advance(limits::PRESENCE_BATCH);
+    assert_eq!(whereabouts(&sim, a), vec![(id(3), false)]);
+}
