@@ -7,10 +7,9 @@
 //! clients' first retries spread (jitter), which is what keeps them from arriving at one
 //! instant.
 
-use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_executor::LocalExecutor;
@@ -114,6 +113,8 @@ struct Seen {
     stopping: bool,
     /// Why clients were disconnected after the stop, and how often.
     reasons: std::collections::BTreeMap<String, usize>,
+    /// When each attempt after the stop failed, and why.
+    failures: Vec<(Instant, String)>,
 }
 
 pub(crate) fn section(fd_limit: usize) {
@@ -130,78 +131,49 @@ pub(crate) fn section(fd_limit: usize) {
     let _ = std::fs::remove_dir_all(&dir);
     let first = Hub::start(&dir, "127.0.0.1:0");
     let addr = first.addr.clone();
-    let seen = Rc::new(RefCell::new(Seen {
+    let seen = Arc::new(Mutex::new(Seen {
         connected: vec![None; clients],
         retries: vec![None; clients],
         ..Seen::default()
     }));
-    let ex = Rc::new(LocalExecutor::new());
-    let online = Rc::new(Cell::new(0usize));
-    async_io::block_on(ex.run(async {
-        let began = Instant::now();
-        let (logged_tx, logged_rx) = async_channel::unbounded::<()>();
-        for i in 0..clients {
-            if i >= LOGINS_AT_ONCE {
-                logged_rx.recv().await.unwrap();
-            }
-            let config = session::Config::new(
+    // The clients stand for thousands of machines: they run on every core this one
+    // has (an executor per thread, each client on one), so that their own work is not
+    // what the storm waits for.
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let (logged_tx, logged_rx) = async_channel::unbounded::<()>();
+    let (done_tx, done_rx) = async_channel::bounded::<()>(1);
+    let began = Instant::now();
+    let workers: Vec<_> = (0..threads)
+        .map(|t| {
+            let (seen, addr, logged_tx, done_rx) = (
+                seen.clone(),
                 addr.clone(),
-                Identity::generate().unwrap(),
-                Password::new(PW),
-                Profile::with_name(format!("bench {i}")),
+                logged_tx.clone(),
+                done_rx.clone(),
             );
-            let (seen, logged_tx, online) = (seen.clone(), logged_tx.clone(), online.clone());
-            ex.spawn(async move {
-                let mut updates = session::connect(config);
-                let mut first = true;
-                while let Some(update) = updates.next().await {
-                    match update {
-                        session::Update::Connected { .. } => {
-                            seen.borrow_mut().connected[i] = Some(Instant::now());
-                            if first {
-                                first = false;
-                                online.set(online.get() + 1);
-                                let _ = logged_tx.try_send(());
-                            }
-                        }
-                        session::Update::Disconnected { reason, retry_in } => {
-                            let mut s = seen.borrow_mut();
-                            // The code is shared with other policy closes (1008): the
-                            // reason's text tells them apart.
-                            if let session::Error::Closed { code, reason } = &*reason
-                                && *code == CloseReason::SlowConsumer.code()
-                                && reason == CloseReason::SlowConsumer.text()
-                            {
-                                s.slow += 1;
-                            }
-                            if s.stopping {
-                                *s.reasons.entry(reason.to_string()).or_default() += 1;
-                            }
-                            if s.stopping && s.retries[i].is_none() {
-                                s.retries[i] = retry_in;
-                            }
-                        }
-                        session::Update::Event(_) => {}
-                    }
-                }
+            std::thread::spawn(move || {
+                let mine: Vec<usize> = (t..clients).step_by(threads).collect();
+                run_clients(&mine, &addr, &seen, &logged_tx, &done_rx);
             })
-            .detach();
-            if (i + 1) % 500 == 0 {
-                eprintln!("  {} clients logging in, {:.0?}", i + 1, began.elapsed());
-            }
-        }
-        while online.get() < clients {
+        })
+        .collect();
+    drop(logged_tx);
+    async_io::block_on(async {
+        for n in 1..=clients {
             logged_rx.recv().await.unwrap();
+            if n % 500 == 0 {
+                eprintln!("  {n} clients logged in, {:.0?}", began.elapsed());
+            }
         }
         println!(
             "{clients} clients logged in with the password in {:.1} s; every one now \
-             remembered",
+             remembered (clients on {threads} threads)",
             began.elapsed().as_secs_f64()
         );
         // Let the presence news settle.
         async_io::Timer::after(Duration::from_secs(2)).await;
-        let slow_before = seen.borrow().slow;
-        seen.borrow_mut().stopping = true;
+        let slow_before = seen.lock().unwrap().slow;
+        seen.lock().unwrap().stopping = true;
         eprintln!("  stopping the hub");
         let stopped_at = Instant::now();
         blocking::unblock(move || first.stop()).await;
@@ -210,7 +182,8 @@ pub(crate) fn section(fd_limit: usize) {
         let up_at = Instant::now();
         let deadline = up_at + GIVE_UP;
         let back = || {
-            seen.borrow()
+            seen.lock()
+                .unwrap()
                 .connected
                 .iter()
                 .filter(|c| c.is_some_and(|c| c > stopped_at))
@@ -219,7 +192,7 @@ pub(crate) fn section(fd_limit: usize) {
         while back() < clients && Instant::now() < deadline {
             async_io::Timer::after(Duration::from_millis(10)).await;
         }
-        let s = seen.borrow();
+        let s = seen.lock().unwrap();
         let since_up: Vec<Duration> = s
             .connected
             .iter()
@@ -255,6 +228,26 @@ pub(crate) fn section(fd_limit: usize) {
         for (reason, n) in &s.reasons {
             println!("  disconnected after the stop, {n} times: {reason}");
         }
+        // The storm as it went: per half second after the new hub listened, how many
+        // came back and how many attempts failed.
+        let slot = |t: Instant| (t.saturating_duration_since(up_at).as_millis() / 500) as usize;
+        let slots = slot(up_at + last) + 1;
+        let mut came = vec![0usize; slots];
+        let mut failed = vec![0usize; slots];
+        for t in s.connected.iter().flatten().filter(|c| **c > up_at) {
+            came[slot(*t).min(slots - 1)] += 1;
+        }
+        let mut failed_why = std::collections::BTreeMap::<&str, usize>::new();
+        for (t, why) in s.failures.iter().filter(|(t, _)| *t > up_at) {
+            failed[slot(*t).min(slots - 1)] += 1;
+            *failed_why.entry(why.as_str()).or_default() += 1;
+        }
+        println!(
+            "per half second after the new hub listened: back {came:?}; failed attempts {failed:?}"
+        );
+        for (why, n) in failed_why {
+            println!("  failed after the new hub listened, {n} times: {why}");
+        }
         let slow = s.slow - slow_before;
         println!("closed as slow consumers during the storm: {slow}");
         println!(
@@ -268,6 +261,76 @@ pub(crate) fn section(fd_limit: usize) {
         );
         drop(s);
         drop(second);
-    }));
+    });
+    drop(done_tx);
+    for w in workers {
+        let _ = w.join();
+    }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs clients `mine` on this thread until `done` closes: each logs in with the
+/// password (a few at once: the hub runs Argon2 for each), then stays connected
+/// through `session::connect`, noting in `seen` when it is (re)connected and why it
+/// was disconnected.
+fn run_clients(
+    mine: &[usize],
+    addr: &str,
+    seen: &Arc<Mutex<Seen>>,
+    logged: &async_channel::Sender<()>,
+    done: &async_channel::Receiver<()>,
+) {
+    let ex = LocalExecutor::new();
+    async_io::block_on(ex.run(async {
+        let (mine_tx, mine_rx) = async_channel::unbounded::<()>();
+        for (n, &i) in mine.iter().enumerate() {
+            if n >= LOGINS_AT_ONCE {
+                mine_rx.recv().await.unwrap();
+            }
+            let config = session::Config::new(
+                addr.to_owned(),
+                Identity::generate().unwrap(),
+                Password::new(PW),
+                Profile::with_name(format!("bench {i}")),
+            );
+            let (seen, logged, mine_tx) = (seen.clone(), logged.clone(), mine_tx.clone());
+            ex.spawn(async move {
+                let mut updates = session::connect(config);
+                let mut first = true;
+                while let Some(update) = updates.next().await {
+                    match update {
+                        session::Update::Connected { .. } => {
+                            seen.lock().unwrap().connected[i] = Some(Instant::now());
+                            if first {
+                                first = false;
+                                let _ = mine_tx.try_send(());
+                                let _ = logged.try_send(());
+                            }
+                        }
+                        session::Update::Disconnected { reason, retry_in } => {
+                            let mut s = seen.lock().unwrap();
+                            // The code is shared with other policy closes (1008): the
+                            // reason's text tells them apart.
+                            if let session::Error::Closed { code, reason } = &*reason
+                                && *code == CloseReason::SlowConsumer.code()
+                                && reason == CloseReason::SlowConsumer.text()
+                            {
+                                s.slow += 1;
+                            }
+                            if s.stopping {
+                                *s.reasons.entry(reason.to_string()).or_default() += 1;
+                                s.failures.push((Instant::now(), reason.to_string()));
+                                if s.retries[i].is_none() {
+                                    s.retries[i] = retry_in;
+                                }
+                            }
+                        }
+                        session::Update::Event(_) => {}
+                    }
+                }
+            })
+            .detach();
+        }
+        let _ = done.recv().await;
+    }));
 }
