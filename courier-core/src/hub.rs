@@ -367,9 +367,11 @@ impl Hub {
     /// Tells every logged-in client the hub is going away and closes every connection.
     pub fn shutdown(&mut self, now: Instant) {
         if self.has_db {
-            // Kept for the next start: they are expected back (an upgrade restart).
+            // Kept for the next start: they are expected back (an upgrade restart). The
+            // stop is stamped with the real clock, which the next start compares it
+            // with (the hub's own clock stands still while the machine sleeps).
             let online = self.directory.online().map(|(id, _)| *id).collect();
-            let at = self.wall(now);
+            let at = Timestamp::now();
             self.stopped = Some(db::Stopped { at, online });
         }
         let mut ids: Vec<ConnId> = self.conns.keys().copied().collect();
@@ -395,10 +397,10 @@ impl Hub {
 
     /// When [`Hub::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        Some(
-            self.presence_due
-                .map_or(self.next_tick, |due| due.min(self.next_tick)),
-        )
+        let next = self
+            .presence_due
+            .map_or(self.next_tick, |due| due.min(self.next_tick));
+        Some(self.returns_until.map_or(next, |until| until.min(next)))
     }
 
     // ----- plumbing -----

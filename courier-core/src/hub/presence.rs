@@ -622,12 +622,13 @@ impl Directory {
         }
     }
 
-    /// Forgets the offline contact that matters least.
+    /// Forgets the offline contact that matters least (not one shown online while it
+    /// comes back after a restart: others were told it is online).
     fn forget_one(&mut self) {
         let victim = self
             .known
             .iter()
-            .filter(|(_, k)| k.conns.is_empty())
+            .filter(|(_, k)| !k.shown_online())
             .min_by_key(|(_, k)| k.keep_rank())
             .map(|(id, _)| *id);
         if let Some(id) = victim
@@ -837,6 +838,21 @@ mod tests {
             d.logout(id(n), ConnId(u64::from(n)), Timestamp(2));
         }
         assert!(d.take_records().is_empty());
+    }
+
+    /// A member shown online while it comes back after a restart is not the one forgotten
+    /// to make room for a newcomer: the others were told it is online.
+    #[test]
+    fn a_member_expected_back_is_not_forgotten_for_a_newcomer() {
+        let mut d = Directory::new(2, 1 << 20);
+        d.restore(
+            [restored(id(1), "a", 1, 100), restored(id(2), "b", 5, 50)],
+            Timestamp(200),
+        );
+        d.expect_returns([id(1)]);
+        d.login(id(3), ConnId(3), Profile::with_name("c"), Timestamp(300));
+        assert!(d.get(&id(1)).is_some(), "expected back: kept");
+        assert!(d.get(&id(2)).is_none(), "the offline one went");
     }
 
     #[test]

@@ -221,7 +221,7 @@ pub async fn serve(
             // Read on the blocking pool, straight into the hub: a member at a time,
             // the backlog as counts (its messages stay on the disk).
             let read = database.clone();
-            let (back, members, messages, pending) = blocking::unblock(move || {
+            let (back, members, messages, pending, stopped) = blocking::unblock(move || {
                 // Requests made while the hub was stopped are already in the members.
                 read.take_forget_requests()?;
                 let backlogs = read.backlogs()?;
@@ -233,9 +233,7 @@ pub async fn serve(
                     hub.restore_member(m);
                 })?;
                 hub.restore_keys(read.bundles()?);
-                if let Some(stopped) = read.take_stopped()? {
-                    hub.restore_online(stopped);
-                }
+                let stopped = read.take_stopped()?;
                 // After the members: an offer is stored only between members.
                 let offers = read.offers()?;
                 let count = offers.len();
@@ -247,10 +245,15 @@ pub async fn serve(
                 // Asked while the hub was stopped, and not yet carried out.
                 let mut pending = read.take_owner_requests()?;
                 pending.group_removes = read.take_group_remove_requests()?;
-                Ok::<_, db::Error>((hub, members, (messages, count), pending))
+                Ok::<_, db::Error>((hub, members, (messages, count), pending, stopped))
             })
             .await?;
             hub = back;
+            // The grace for members coming back starts now, as the hub listens: not
+            // before a long read of its database.
+            if let Some(stopped) = stopped {
+                hub.restore_online(stopped, Instant::now(), Timestamp::now());
+            }
             apply(&mut hub, pending, Instant::now());
             let (messages, offers) = messages;
             tracing::info!(members, messages, offers, "read back from the last run");

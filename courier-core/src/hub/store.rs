@@ -72,19 +72,19 @@ impl Hub {
     }
 
     /// Takes back who was online when the hub last stopped ([`db::Db::take_stopped`],
-    /// after the members): if that was less than [`limits::RESTART_GRACE`] before this
-    /// start (an upgrade restart), each is shown online to the others until it is back,
-    /// so that thousands of returns are no news to anyone, or until the grace after
-    /// this start ends, when those not back are shown offline as they were since the
-    /// stop. After a longer stop, nobody is.
-    pub fn restore_online(&mut self, stopped: db::Stopped) {
+    /// after the members), as the hub starts listening at `now` (`wall`: the real clock
+    /// then). If the stop was less than [`limits::RESTART_GRACE`] before (an upgrade
+    /// restart), each is shown online to the others until it is back, so that thousands
+    /// of returns are no news to anyone, or until the grace after `now` ends, when those
+    /// not back are shown offline as they were since the stop. After a longer stop,
+    /// nobody is.
+    pub fn restore_online(&mut self, stopped: db::Stopped, now: Instant, wall: Timestamp) {
         let grace = u64::try_from(limits::RESTART_GRACE.as_millis()).unwrap_or(u64::MAX);
-        let start = self.epoch.1;
-        if start.0.abs_diff(stopped.at.0) > grace {
+        if wall.0.abs_diff(stopped.at.0) > grace {
             return;
         }
         self.directory.expect_returns(stopped.online);
-        self.returns_until = Some(self.epoch.0 + limits::RESTART_GRACE);
+        self.returns_until = Some(now + limits::RESTART_GRACE);
     }
 
     /// Takes back one more member from the database after [`Hub::restore`] (members read one at a

@@ -273,7 +273,17 @@ fn whereabouts(sim: &Sim, i: usize) -> Vec<(ClientId, bool)> {
 /// A hub with members 1..=n online stops cleanly; returns a hub started again from its
 /// database, and the members' lists as they held them.
 fn restarted(disk: &Disk, n: u8) -> (Sim, Vec<crate::session::Roster>) {
+    restarted_with_clock(disk, n, Timestamp::now())
+}
+
+/// As [`restarted`], the first hub's clock starting at `wall`.
+fn restarted_with_clock(disk: &Disk, n: u8, wall: Timestamp) -> (Sim, Vec<crate::session::Roster>) {
     let mut sim = Sim::new(PW);
+    sim.hub = Hub::new(
+        crate::testing::hub_config(&crate::auth::Password::new(PW)),
+        sim.now,
+        wall,
+    );
     sim.hub
         .restore(disk.db.members().unwrap(), disk.db.backlogs().unwrap());
     let clients: Vec<usize> = (1..=n).map(|who| sim.login(who, "member")).collect();
@@ -288,7 +298,8 @@ fn restarted(disk: &Disk, n: u8) -> (Sim, Vec<crate::session::Roster>) {
     sim.hub
         .restore(disk.db.members().unwrap(), disk.db.backlogs().unwrap());
     if let Some(stopped) = disk.db.take_stopped().unwrap() {
-        sim.hub.restore_online(stopped);
+        let now = sim.now;
+        sim.hub.restore_online(stopped, now, Timestamp::now());
     }
     (sim, rosters)
 }
@@ -376,7 +387,8 @@ fn after_a_long_stop_nobody_is_shown_online() {
         at: Timestamp(stop.unwrap().0 - 60_000),
         online: vec![id(1), id(2), id(3)],
     };
-    sim.hub.restore_online(stopped);
+    let now = sim.now;
+    sim.hub.restore_online(stopped, now, Timestamp::now());
     let a = sim.login(1, "member");
     let shown = listed(&sim, a);
     assert_eq!(shown.len(), 2);
@@ -394,4 +406,16 @@ fn a_member_banned_during_the_grace_is_shown_offline_at_once() {
     sim.hub.ban(id(3), now);
     sim.advance(limits::PRESENCE_BATCH);
     assert_eq!(whereabouts(&sim, a), vec![(id(3), false)]);
+}
+
+/// The stop is stamped with the real clock: a hub whose own clock fell behind (the
+/// machine slept, or the clock was set after the hub started) still gives the grace.
+#[test]
+fn a_hub_whose_clock_fell_behind_still_gives_the_grace() {
+    let disk = Disk::new("returns-clock");
+    let hour_ago = Timestamp(Timestamp::now().0 - 3_600_000);
+    let (mut sim, mut rosters) = restarted_with_clock(&disk, 3, hour_ago);
+    let a = sim.login_holding(1, "member", rosters.remove(0));
+    let shown = listed(&sim, a);
+    assert!(shown.iter().all(|c| c.online), "{shown:?}");
 }
