@@ -40,6 +40,7 @@ mod send;
 mod sender;
 #[cfg(test)]
 mod sim;
+mod spare;
 mod write_behind;
 
 pub mod name;

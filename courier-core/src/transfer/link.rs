@@ -72,7 +72,7 @@ impl Link {
                 if self.head_got == wire::HEADER {
                     let len = wire::header(&self.head, self.phase)
                         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-                    let mut body = vec![0u8; wire::HEADER + len];
+                    let mut body = super::spare::take_sized(wire::HEADER + len);
                     if let Some(h) = body.get_mut(..wire::HEADER) {
                         h.copy_from_slice(&self.head);
                     }

@@ -26,7 +26,7 @@ pub(crate) enum Inbound {
 pub(crate) struct Pump {
     link: Link,
     /// Encoded frames to send; the front one is written from `at`.
-    out: VecDeque<Bytes>,
+    out: VecDeque<Vec<u8>>,
     at: usize,
     queued: usize,
     flushed: bool,
@@ -48,7 +48,7 @@ impl Pump {
     /// Queues an encoded link message.
     pub(crate) fn push(&mut self, msg: Vec<u8>) {
         self.queued += msg.len();
-        self.out.push_back(Bytes::from(msg));
+        self.out.push_back(msg);
     }
 
     /// Queues a control message.
@@ -77,10 +77,16 @@ impl Pump {
                 continue;
             }
             let len = front.len();
-            if front.first() == Some(&wire::DATA) {
+            let data = front.first() == Some(&wire::DATA);
+            if data {
                 self.sent_data += (len - wire::HEADER.min(len)) as u64;
             }
-            self.out.pop_front();
+            if let Some(written) = self.out.pop_front()
+                && data
+            {
+                // Its buffer takes the next file bytes.
+                super::spare::give_back(written);
+            }
             self.queued -= len;
             self.at = 0;
         }

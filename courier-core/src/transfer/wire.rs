@@ -150,7 +150,7 @@ pub fn data(bytes: &[u8]) -> Vec<u8> {
 /// The header of a data frame of `len` bytes, in a buffer with room for them: the
 /// reading side appends the file bytes in place, with no copy into a frame later.
 pub(crate) fn data_header(len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER + len);
+    let mut out = super::spare::take(HEADER + len);
     out.push(DATA);
     out.extend_from_slice(&frame_len(len).to_be_bytes());
     out

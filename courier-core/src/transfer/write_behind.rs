@@ -186,7 +186,7 @@ impl WriteBehind {
         };
         let downloads = self.downloads.clone();
         self.busy = Some(blocking::unblock(move || {
-            write_batch(&downloads, &spec, open, &pending)
+            write_batch(&downloads, &spec, open, pending)
         }));
     }
 
@@ -200,7 +200,7 @@ impl WriteBehind {
                 context: "verifying a received file",
                 source: std::io::ErrorKind::NotFound.into(),
             })?;
-            let (open, written) = write_batch(&downloads, &spec, open, &pending);
+            let (open, written) = write_batch(&downloads, &spec, open, pending);
             let open = match (open, written) {
                 (Some(open), Ok(())) => open,
                 (Some(open), Err(e)) => {
@@ -254,7 +254,7 @@ impl WriteBehind {
         let downloads = self.downloads.clone();
         self.stopping = Some(blocking::unblock(move || {
             let (open, written) = match batch {
-                Some((spec, open, pending)) => write_batch(&downloads, &spec, open, &pending),
+                Some((spec, open, pending)) => write_batch(&downloads, &spec, open, pending),
                 None => (open, Ok(())),
             };
             let Some(open) = open else { return };
@@ -358,7 +358,7 @@ fn write_batch(
     downloads: &Downloads,
     spec: &Spec,
     open: Option<Box<OpenPart>>,
-    pending: &[Bytes],
+    pending: Vec<Bytes>,
 ) -> Written {
     let mut open = match open {
         Some(o) => o,
@@ -375,6 +375,8 @@ fn write_batch(
         }
         open.hasher.update(data);
         open.unsynced += data.len() as u64;
+        // Its buffer takes the next frame the link reads.
+        super::spare::give_back_bytes(b);
     }
     if open.unsynced >= WRITE_BACK
         && !open.syncing.load(Ordering::Acquire)

@@ -1,0 +1,112 @@
+//! Spare frame buffers: a data frame's buffer, once the connection has written it, goes
+//! back here for the disk thread to read the next bytes into. Without it every frame is
+//! a fresh 256 KiB allocation freed on another thread, and the allocator hands the
+//! pages back to the kernel and faults them in again, zeroed, batch after batch (a
+//! fifth of the sender's CPU in `perf`: page faults, page clearing, unmapping).
+//!
+//! One pool for the process, bounded: at most [`KEPT`] buffers wait here (4 MiB), so
+//! it never holds more than a couple of batches in flight would.
+
+use std::sync::{Mutex, PoisonError};
+
+use async_tungstenite::tungstenite::Bytes;
+
+use super::wire;
+use crate::limits;
+
+/// Buffers kept at most.
+const KEPT: usize = 16;
+
+/// The capacity of a whole data frame's buffer: only these are kept.
+const FRAME: usize = wire::HEADER + limits::CHUNK;
+
+static SPARE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+/// An empty buffer with room for `capacity` bytes: a spare one when it is a frame's
+/// size or less.
+pub(crate) fn take(capacity: usize) -> Vec<u8> {
+    if capacity <= FRAME
+        && let Some(mut buf) = SPARE.lock().unwrap_or_else(PoisonError::into_inner).pop()
+    {
+        buf.clear();
+        return buf;
+    }
+    Vec::with_capacity(capacity)
+}
+
+/// A buffer of exactly `len` bytes for a frame the link reads: for a large one, a spare
+/// (its old bytes are overwritten before anyone sees it: the link hands out only whole
+/// frames), zeroed only where it is longer than the spare's old contents; or a new one.
+pub(crate) fn take_sized(len: usize) -> Vec<u8> {
+    // Small frames (control messages, which are not given back) take no spare.
+    let spare = (len > FRAME / 2 && len <= FRAME)
+        .then(|| SPARE.lock().unwrap_or_else(PoisonError::into_inner).pop())
+        .flatten();
+    let mut buf = spare.unwrap_or_default();
+    if buf.len() >= len {
+        buf.truncate(len);
+    } else {
+        buf.resize(len, 0);
+    }
+    buf
+}
+
+/// A frame read by the link and written to the disk: its buffer comes back if nothing
+/// else holds it.
+pub(crate) fn give_back_bytes(bytes: Bytes) {
+    if let Ok(buf) = bytes.try_into_mut() {
+        give_back(Vec::from(buf));
+    }
+}
+
+/// A buffer no longer needed: kept if it is a whole frame's and there is room.
+pub(crate) fn give_back(buf: Vec<u8>) {
+    if buf.capacity() != FRAME {
+        return;
+    }
+    let mut spare = SPARE.lock().unwrap_or_else(PoisonError::into_inner);
+    if spare.len() < KEPT {
+        spare.push(buf);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_buffers_come_back_and_the_pool_stays_bounded() {
+        // Other tests in this process use the pool too: only what this one can see.
+        let buf = take(FRAME);
+        assert!(buf.is_empty() && buf.capacity() >= FRAME);
+        let mut full = Vec::with_capacity(FRAME);
+        full.extend_from_slice(&[7u8; 100]);
+        give_back(full);
+        let again = take(FRAME);
+        assert!(again.is_empty(), "handed out empty");
+        // A buffer of another size is not kept, nor is one asked beyond a frame.
+        give_back(Vec::with_capacity(10));
+        assert!(take(FRAME + 1).capacity() > FRAME);
+        for _ in 0..KEPT * 2 {
+            give_back(Vec::with_capacity(FRAME));
+        }
+        let kept = SPARE.lock().unwrap().len();
+        assert!(kept <= KEPT, "{kept}");
+    }
+
+    /// A frame the link read, once written, gives its very buffer back (no copy on
+    /// the way), and a buffer handed out for reading has the length asked.
+    #[test]
+    fn a_read_frame_gives_its_very_buffer_back() {
+        let frame = take_sized(FRAME);
+        assert_eq!(frame.len(), FRAME);
+        let at = frame.as_ptr();
+        let back = Bytes::from(frame).try_into_mut().map(Vec::from).unwrap();
+        assert_eq!((back.as_ptr(), back.capacity()), (at, FRAME));
+        let mut spare = back;
+        spare.fill(9);
+        give_back(spare);
+        assert_eq!(take_sized(10).len(), 10);
+        assert_eq!(take_sized(FRAME).len(), FRAME);
+    }
+}
