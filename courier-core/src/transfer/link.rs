@@ -265,6 +265,26 @@ mod tests {
         assert!(end.is_err());
     }
 
+    /// Spare buffers hold another transfer's bytes until they are read over: a frame is
+    /// handed out only whole and exactly as long as announced, and a stream that ends
+    /// inside one gives an error, never the spare's old bytes.
+    #[test]
+    fn a_spare_buffer_never_shows_its_old_bytes() {
+        for _ in 0..8 {
+            let mut old = Vec::with_capacity(wire::HEADER + limits::CHUNK);
+            old.resize(wire::HEADER + limits::CHUNK, 0xAA);
+            super::super::spare::give_back(old);
+        }
+        let big = wire::data(&vec![5u8; limits::CHUNK]);
+        let shorter = wire::data(&vec![6u8; limits::CHUNK * 3 / 4]);
+        let (got, end) = frames(reading([big.clone(), shorter.clone()].concat()));
+        end.unwrap();
+        assert_eq!(got, [big.clone(), shorter]);
+        let (got, end) = frames(reading(big[..big.len() - 10].to_vec()));
+        assert!(got.is_empty());
+        assert_eq!(end.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+    }
+
     /// A stream that ends inside a header or a payload is an error, not a short frame.
     #[test]
     fn a_truncated_frame_is_an_error() {

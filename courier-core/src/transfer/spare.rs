@@ -22,10 +22,13 @@ const FRAME: usize = wire::HEADER + limits::CHUNK;
 
 static SPARE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
-/// An empty buffer with room for `capacity` bytes: a spare one when it is a frame's
-/// size or less.
+/// An empty buffer with room for `capacity` bytes: a spare one for a large frame (more
+/// than half a whole one's size, at most a whole one's).
 pub(crate) fn take(capacity: usize) -> Vec<u8> {
-    if capacity <= FRAME
+    // A small frame (a file's tail, a small file) takes no spare: queued behind a slow
+    // peer, thousands of them would each hold 256 KiB.
+    if capacity > FRAME / 2
+        && capacity <= FRAME
         && let Some(mut buf) = SPARE.lock().unwrap_or_else(PoisonError::into_inner).pop()
     {
         buf.clear();
@@ -92,6 +95,17 @@ mod tests {
         }
         let kept = SPARE.lock().unwrap().len();
         assert!(kept <= KEPT, "{kept}");
+    }
+
+    /// A small frame never holds a spare, however many wait in the pool: a folder of
+    /// tiny files queued behind a slow peer costs their bytes, not 256 KiB each.
+    #[test]
+    fn a_small_frame_takes_no_spare() {
+        for _ in 0..KEPT {
+            give_back(Vec::with_capacity(FRAME));
+        }
+        assert!(wire::data(b"x").capacity() < FRAME / 2);
+        assert!(take_sized(100).capacity() < FRAME / 2);
     }
 
     /// A frame the link read, once written, gives its very buffer back (no copy on
