@@ -289,6 +289,10 @@ pub async fn serve(
         }
         futures::select_biased! {
             () = shutdown => break,
+            // The pumps first: each turn moves what earlier input queued for the
+            // sockets before more input is taken (a frame waits behind one batch of
+            // input, not behind every batch that is ready).
+            () = pumps.select_next_some() => {}
             msg = from_conns.recv().fuse() => {
                 let Ok(msg) = msg else { continue };
                 let now = Instant::now();
@@ -319,7 +323,6 @@ pub async fn serve(
                     async_io::Timer::after(Duration::from_millis(50)).await;
                 }
             },
-            () = pumps.select_next_some() => {}
             _ = FutureExt::fuse(&mut timer) => {
                 armed = None;
                 hub.handle_timeout(Instant::now());
