@@ -252,6 +252,19 @@ impl Peer {
 }
 
 impl Peer {
+    /// The contact cards this session hears for the next `d`.
+    #[allow(dead_code)]
+    pub fn contacts_within(&self, d: Duration) -> Vec<courier_core::proto::Contact> {
+        let deadline = Instant::now() + d;
+        let mut got = Vec::new();
+        while let Some(u) = recv_until(&self.updates, deadline) {
+            if let Update::Event(Event::Contact(c)) = u {
+                got.push(c);
+            }
+        }
+        got
+    }
+
     /// Waits until the session has lost the hub (the updates before it are skipped).
     pub fn expect_disconnected(&self) {
         let deadline = Instant::now() + PATIENCE;
