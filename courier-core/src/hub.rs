@@ -365,14 +365,14 @@ impl Hub {
     }
 
     /// Tells every logged-in client the hub is going away and closes every connection.
-    pub fn shutdown(&mut self, now: Instant) {
+    /// `wall` is the real clock now: who is online is kept with it for the next start
+    /// ([`Hub::restore_online`] compares its own real clock with it; the hub's clock,
+    /// counted from its start, stands still while the machine sleeps).
+    pub fn shutdown(&mut self, now: Instant, wall: Timestamp) {
         if self.has_db {
-            // Kept for the next start: they are expected back (an upgrade restart). The
-            // stop is stamped with the real clock, which the next start compares it
-            // with (the hub's own clock stands still while the machine sleeps).
+            // Kept for the next start: they are expected back (an upgrade restart).
             let online = self.directory.online().map(|(id, _)| *id).collect();
-            let at = Timestamp::now();
-            self.stopped = Some(db::Stopped { at, online });
+            self.stopped = Some(db::Stopped { at: wall, online });
         }
         let mut ids: Vec<ConnId> = self.conns.keys().copied().collect();
         ids.sort();

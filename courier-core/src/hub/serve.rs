@@ -363,7 +363,7 @@ pub async fn serve(
         }
     }
 
-    hub.shutdown(Instant::now());
+    hub.shutdown(Instant::now(), Timestamp::now());
     flush(&mut hub, &mut outboxes, &mut asked);
     if let Some(writer) = writer {
         writer.keep(&mut hub);

@@ -140,7 +140,7 @@ fn shutdown_says_goodbye() {
     let mut sim = Sim::new(PW);
     let a = sim.login(1, "a");
     let now = sim.now;
-    sim.hub.shutdown(now);
+    sim.hub.shutdown(now, Timestamp::now());
     sim.run();
     assert!(sim.clients[a].frames.contains(&ServerFrame::Closing));
     assert_eq!(sim.clients[a].closed, Some(CloseReason::Shutdown));

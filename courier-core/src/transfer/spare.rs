@@ -97,6 +97,19 @@ mod tests {
         assert!(kept <= KEPT, "{kept}");
     }
 
+    /// One transfer that takes every spare and keeps them (a peer that stalls
+    /// mid-frame, or a link test) costs the others only speed: an empty pool still
+    /// hands out whole buffers, it never makes anyone wait.
+    #[test]
+    fn a_drained_pool_still_hands_out_buffers() {
+        let kept: Vec<Vec<u8>> = (0..KEPT * 2).map(|_| take(FRAME)).collect();
+        let held: Vec<Vec<u8>> = (0..KEPT * 2).map(|_| take_sized(FRAME)).collect();
+        assert!(kept.iter().all(|b| b.is_empty() && b.capacity() >= FRAME));
+        assert!(held.iter().all(|b| b.len() == FRAME));
+        assert!(take(FRAME).capacity() >= FRAME);
+        assert_eq!(take_sized(FRAME).len(), FRAME);
+    }
+
     /// A small frame never holds a spare, however many wait in the pool: a folder of
     /// tiny files queued behind a slow peer costs their bytes, not 256 KiB each.
     #[test]

@@ -291,7 +291,7 @@ fn restarted_with_clock(disk: &Disk, n: u8, wall: Timestamp) -> (Sim, Vec<crate:
     disk.sync(&mut sim);
     let rosters = clients.iter().map(|&i| sim.take_roster(i)).collect();
     let now = sim.now;
-    sim.hub.shutdown(now);
+    sim.hub.shutdown(now, Timestamp::now());
     sim.run();
     disk.sync(&mut sim);
     let mut sim = Sim::new(PW);
