@@ -20,15 +20,19 @@ const KEPT: usize = 16;
 /// The capacity of a whole data frame's buffer: only these are kept.
 const FRAME: usize = wire::HEADER + limits::CHUNK;
 
+/// Frames smaller than this take no spare (control messages, tiny files): a spare
+/// holding a few bytes would hold 256 KiB for them. Anything larger (a small file of a
+/// folder, a file's tail) takes one: at most [`KEPT`] can be out at once holding more
+/// than they need (4 MiB in all), and a folder of 100 KiB files then costs no
+/// allocation, page fault or zeroing per file.
+const SMALLEST: usize = 16 * 1024;
+
 static SPARE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 
-/// An empty buffer with room for `capacity` bytes: a spare one for a large frame (more
-/// than half a whole one's size, at most a whole one's).
+/// An empty buffer with room for `capacity` bytes: a spare one for a frame of at least
+/// [`SMALLEST`] bytes and at most a whole one's.
 pub(crate) fn take(capacity: usize) -> Vec<u8> {
-    // A small frame (a file's tail, a small file) takes no spare: queued behind a slow
-    // peer, thousands of them would each hold 256 KiB.
-    if capacity > FRAME / 2
-        && capacity <= FRAME
+    if (SMALLEST..=FRAME).contains(&capacity)
         && let Some(mut buf) = SPARE.lock().unwrap_or_else(PoisonError::into_inner).pop()
     {
         buf.clear();
@@ -37,12 +41,13 @@ pub(crate) fn take(capacity: usize) -> Vec<u8> {
     Vec::with_capacity(capacity)
 }
 
-/// A buffer of exactly `len` bytes for a frame the link reads: for a large one, a spare
-/// (its old bytes are overwritten before anyone sees it: the link hands out only whole
-/// frames), zeroed only where it is longer than the spare's old contents; or a new one.
+/// A buffer of exactly `len` bytes for a frame the link reads: for one of at least
+/// [`SMALLEST`] bytes, a spare (its old bytes are overwritten before anyone sees it: the
+/// link hands out only whole frames), zeroed only where it is longer than the spare's old
+/// contents; or a new one.
 pub(crate) fn take_sized(len: usize) -> Vec<u8> {
-    // Small frames (control messages, which are not given back) take no spare.
-    let spare = (len > FRAME / 2 && len <= FRAME)
+    let spare = (SMALLEST..=FRAME)
+        .contains(&len)
         .then(|| SPARE.lock().unwrap_or_else(PoisonError::into_inner).pop())
         .flatten();
     let mut buf = spare.unwrap_or_default();
@@ -110,15 +115,32 @@ mod tests {
         assert_eq!(take_sized(FRAME).len(), FRAME);
     }
 
-    /// A small frame never holds a spare, however many wait in the pool: a folder of
+    /// A tiny frame never holds a spare, however many wait in the pool: a folder of
     /// tiny files queued behind a slow peer costs their bytes, not 256 KiB each.
     #[test]
-    fn a_small_frame_takes_no_spare() {
+    fn a_tiny_frame_takes_no_spare() {
         for _ in 0..KEPT {
             give_back(Vec::with_capacity(FRAME));
         }
-        assert!(wire::data(b"x").capacity() < FRAME / 2);
-        assert!(take_sized(100).capacity() < FRAME / 2);
+        assert!(wire::data(b"x").capacity() < SMALLEST);
+        assert!(take_sized(100).capacity() < SMALLEST);
+        assert!(take(SMALLEST - 1).capacity() < SMALLEST);
+    }
+
+    /// A folder's 100 KiB files are read into spares, but a thousand of them queued
+    /// hold their own size, not 256 KiB each: only the pool's few are larger.
+    #[test]
+    fn small_files_take_spares_but_only_the_pools_few() {
+        for _ in 0..KEPT {
+            give_back(Vec::with_capacity(FRAME));
+        }
+        let len = wire::HEADER + 100 * 1024;
+        let queued: Vec<Vec<u8>> = (0..1000).map(|_| take_sized(len)).collect();
+        let large = queued.iter().filter(|b| b.capacity() >= FRAME).count();
+        assert!(large <= KEPT, "{large} buffers of a whole frame");
+        assert!(queued.iter().all(|b| b.len() == len));
+        let sent: Vec<Vec<u8>> = (0..1000).map(|_| take(len)).collect();
+        assert!(sent.iter().filter(|b| b.capacity() >= FRAME).count() <= KEPT);
     }
 
     /// A frame the link read, once written, gives its very buffer back (no copy on

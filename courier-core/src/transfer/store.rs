@@ -4,17 +4,22 @@
 //!
 //! - data goes to a `.part` file, created with `create_new` (mode 0600, never executable)
 //!   and reopened for resume without following a symlink;
-//! - a finished file gets its final name by hard link, which fails rather than replace an
-//!   existing file: a clash becomes `name (1).ext`, names that only differ by case or
-//!   Unicode form count as clashes, and nothing is ever overwritten;
-//! - only `.part` files this code created are ever removed.
+//! - a finished file gets its final name by a rename that fails rather than replace an
+//!   existing file (`RENAME_NOREPLACE` on Linux; elsewhere, or where the file system has
+//!   no such rename, a hard link and then the part's removal): a clash becomes
+//!   `name (1).ext`, names that only differ by case or Unicode form count as clashes, and
+//!   nothing is ever overwritten;
+//! - only `.part` files this code created are ever removed;
+//! - a folder is made (or checked to be a real folder, never a symlink) once, and kept
+//!   open: its files are then created and named by one name in that handle, with no path
+//!   walked again (a folder of 1 000 small files does not cost 1 000 walks).
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use cap_fs_ext::{FollowSymlinks, OpenOptionsFollowExt};
+use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, File, OpenOptions};
 
@@ -22,6 +27,10 @@ use super::name::{MAX_NAME_BYTES, collision_key, numbered, sanitize_name, saniti
 
 /// Most ` (n)` suffixes tried before giving up on a name.
 const MAX_NUMBERED: u32 = 10_000;
+
+/// Most folder handles kept open ([`Downloads`]): an offer of many folders does not hold
+/// a file descriptor for each.
+const MAX_OPEN_FOLDERS: usize = 64;
 
 /// Errors writing received files.
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +67,14 @@ pub struct Downloads {
     /// Collision keys of the names in each folder this store has finished files in,
     /// listed once per folder instead of once per file.
     taken: Mutex<HashMap<PathBuf, HashSet<String>>>,
+    /// Folders made or checked (by path inside the downloads), each kept open, at most
+    /// [`MAX_OPEN_FOLDERS`].
+    open_folders: Mutex<HashMap<PathBuf, (PathBuf, Arc<Dir>)>>,
 }
+
+/// The folders a [`Downloads`] keeps open: by the path asked for, the path made (a
+/// component may have become `name (1)`) and the open folder.
+type OpenFolders = HashMap<PathBuf, (PathBuf, Arc<Dir>)>;
 
 /// `.part` files some transfer of this process is writing (by full path).
 static PARTS_IN_USE: Mutex<std::collections::BTreeSet<PathBuf>> =
@@ -90,7 +106,9 @@ pub struct Part {
     pub file: File,
     /// Bytes already present (non-zero when resuming).
     pub offset: u64,
+    /// The folder's path inside the downloads, and the folder itself (open).
     folder: PathBuf,
+    dir: Arc<Dir>,
     name: String,
     part_name: String,
 }
@@ -118,6 +136,7 @@ impl Downloads {
             dir,
             path: path.to_owned(),
             taken: Mutex::new(HashMap::new()),
+            open_folders: Mutex::new(HashMap::new()),
         })
     }
 
@@ -137,61 +156,83 @@ impl Downloads {
     pub fn part(&self, hint: &str, tag: &str) -> Result<Part, Error> {
         let mut parts = sanitize_path(hint);
         let name = parts.pop().unwrap_or_else(|| sanitize_name(""));
-        let folder = self.folders(parts)?;
         let part_name = part_name(&name, tag);
-        let path = folder.join(&part_name);
-        let mut options = OpenOptions::new();
-        options.read(true).write(true).create_new(true);
-        #[cfg(unix)]
-        cap_std::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = match self.dir.open_with(&path, &options) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                // Resume: only a regular file, and never through a symlink.
-                let meta = self.dir.symlink_metadata(&path)?;
-                if !meta.is_file() {
-                    return Err(Error::NotAFile(path));
-                }
-                let mut resume = OpenOptions::new();
-                resume.read(true).write(true);
-                resume.follow(FollowSymlinks::No);
-                self.dir.open_with(&path, &resume)?
+        let (folder, dir) = self.folders(&parts)?;
+        let (folder, dir, mut file) = match create_part(&dir, &folder, &part_name) {
+            // The folder went away since it was made (deleted by hand): make it again.
+            Err(Error::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
+                self.forget_folder(&parts);
+                let (folder, dir) = self.folders(&parts)?;
+                let file = create_part(&dir, &folder, &part_name)?;
+                (folder, dir, file)
             }
-            Err(e) => return Err(e.into()),
+            other => (folder, dir, other?),
         };
         let offset = file.seek(SeekFrom::End(0))?;
         Ok(Part {
             file,
             offset,
             folder,
+            dir,
             name,
             part_name,
         })
     }
 
-    /// Creates the folders of `parts` (already sanitized) one by one, refusing anything on
-    /// the way that is not a real folder.
-    fn folders(&self, parts: Vec<String>) -> Result<PathBuf, Error> {
+    /// The folder of `parts` (already sanitized), made if needed, and open: from the
+    /// handles kept, or made one component at a time, each opened without following a
+    /// symlink. Anything on the way that is not a real folder (a file, a symlink) is never
+    /// followed or replaced: that component becomes `name (1)` instead.
+    fn folders(&self, parts: &[String]) -> Result<(PathBuf, Arc<Dir>), Error> {
+        let path: PathBuf = parts.iter().collect();
+        if let Some((folder, dir)) = self.open_folders_lock().get(&path) {
+            return Ok((folder.clone(), dir.clone()));
+        }
         let mut folder = PathBuf::new();
+        let mut dir = self.dir.try_clone()?;
         'component: for p in parts {
-            // A file or symlink in the way is never followed or replaced: the folder
-            // becomes `name (1)` instead.
             for n in 0..MAX_NUMBERED {
-                let candidate = folder.join(if n == 0 { p.clone() } else { numbered(&p, n) });
-                match self.dir.create_dir(&candidate) {
+                let candidate = if n == 0 { p.clone() } else { numbered(p, n) };
+                match dir.create_dir(&candidate) {
                     Ok(()) => {}
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                     Err(e) => return Err(e.into()),
                 }
-                let meta = self.dir.symlink_metadata(&candidate)?;
-                if meta.is_dir() && !meta.file_type().is_symlink() {
-                    folder = candidate;
-                    continue 'component;
+                match dir.open_dir_nofollow(&candidate) {
+                    Ok(inner) => {
+                        dir = inner;
+                        folder.push(candidate);
+                        continue 'component;
+                    }
+                    // A symlink or a file: try the next name. Anything else (no rights,
+                    // a disk error) is an error.
+                    Err(e) => match dir.symlink_metadata(&candidate) {
+                        Ok(meta) if !meta.is_dir() || meta.file_type().is_symlink() => {}
+                        _ => return Err(e.into()),
+                    },
                 }
             }
             return Err(Error::NotAFolder(folder.join(p)));
         }
-        Ok(folder)
+        let dir = Arc::new(dir);
+        let mut open = self.open_folders_lock();
+        if open.len() >= MAX_OPEN_FOLDERS {
+            open.clear();
+        }
+        open.insert(path, (folder.clone(), dir.clone()));
+        Ok((folder, dir))
+    }
+
+    fn open_folders_lock(&self) -> std::sync::MutexGuard<'_, OpenFolders> {
+        self.open_folders
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Drops the kept handle of the folder of `parts`, which is no longer there.
+    fn forget_folder(&self, parts: &[String]) {
+        self.open_folders_lock()
+            .remove(&parts.iter().collect::<PathBuf>());
     }
 
     /// Creates the (possibly empty) folder an offer names, inside the downloads.
@@ -199,7 +240,7 @@ impl Downloads {
     /// # Errors
     /// [`Error::NotAFolder`] or an I/O error.
     pub fn folder(&self, hint: &str) -> Result<PathBuf, Error> {
-        self.folders(sanitize_path(hint))
+        Ok(self.folders(&sanitize_path(hint))?.0)
     }
 
     /// Reserves a `.part` file for `hint` with `tag` for one transfer of this process,
@@ -299,13 +340,9 @@ impl Downloads {
         let taken = match cache.entry(part.folder.clone()) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
-                let listed: HashSet<String> = self
+                let listed: HashSet<String> = part
                     .dir
-                    .read_dir(if part.folder.as_os_str().is_empty() {
-                        Path::new(".")
-                    } else {
-                        &part.folder
-                    })?
+                    .entries()?
                     .filter_map(|e| e.ok()?.file_name().into_string().ok())
                     .filter(|n| !n.ends_with(".part"))
                     .map(|n| collision_key(&n))
@@ -313,7 +350,6 @@ impl Downloads {
                 e.insert(listed)
             }
         };
-        let from = part.folder.join(&part.part_name);
         for n in 0..MAX_NUMBERED {
             let candidate = if n == 0 {
                 part.name.clone()
@@ -324,29 +360,10 @@ impl Downloads {
             if taken.contains(&key) {
                 continue;
             }
-            let to = part.folder.join(&candidate);
-            match self.dir.hard_link(&from, &self.dir, &to) {
-                Ok(()) => {
-                    self.dir.remove_file(&from)?;
-                    taken.insert(key);
-                    return Ok(to);
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    taken.insert(key);
-                    continue;
-                }
-                Err(_) => {
-                    // No hard links here (FAT, exFAT): rename, after making sure nothing
-                    // (not even a dangling symlink) has the name.
-                    match self.dir.symlink_metadata(&to) {
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                            self.dir.rename(&from, &self.dir, &to)?;
-                            taken.insert(key);
-                            return Ok(to);
-                        }
-                        _ => continue,
-                    }
-                }
+            let named = name_part(&part.dir, &part.part_name, &candidate)?;
+            taken.insert(key);
+            if named {
+                return Ok(part.folder.join(&candidate));
             }
         }
         Err(Error::NoFreeName(part.name))
@@ -358,11 +375,84 @@ impl Downloads {
     /// An I/O error other than "already gone".
     pub fn discard(&self, part: Part) -> Result<(), Error> {
         drop(part.file);
-        match self.dir.remove_file(part.folder.join(&part.part_name)) {
+        match part.dir.remove_file(&part.part_name) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }
     }
+}
+
+/// Creates the part `name` in `dir` (the folder `folder` of the downloads), or opens it
+/// to resume: only a regular file, never through a symlink.
+fn create_part(dir: &Dir, folder: &Path, name: &str) -> Result<File, Error> {
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create_new(true);
+    #[cfg(unix)]
+    cap_std::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match dir.open_with(name, &options) {
+        Ok(f) => Ok(f),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let meta = dir.symlink_metadata(name)?;
+            if !meta.is_file() {
+                return Err(Error::NotAFile(folder.join(name)));
+            }
+            let mut resume = OpenOptions::new();
+            resume.read(true).write(true);
+            resume.follow(FollowSymlinks::No);
+            Ok(dir.open_with(name, &resume)?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Gives the part `from` the name `to`, both in the folder `dir`, without ever replacing
+/// anything: `Ok(false)` when something (a file, a folder, even a dangling symlink)
+/// already has the name. Both are single names, so nothing on the way is followed.
+fn name_part(dir: &Dir, from: &str, to: &str) -> io::Result<bool> {
+    // One step where the file system can refuse to replace (ext4, xfs, btrfs, tmpfs...).
+    #[cfg(target_os = "linux")]
+    if rename_no_replace() {
+        use rustix::fs::{RenameFlags, renameat_with};
+        use rustix::io::Errno;
+        match renameat_with(dir, from, dir, to, RenameFlags::NOREPLACE) {
+            Ok(()) => return Ok(true),
+            Err(Errno::EXIST) => return Ok(false),
+            // This file system cannot (some FUSE and network file systems): as elsewhere.
+            Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match dir.hard_link(from, dir, to) {
+        Ok(()) => {
+            dir.remove_file(from)?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        // No hard links here (FAT, exFAT): rename, after making sure nothing (not even a
+        // dangling symlink) has the name.
+        Err(_) => match dir.symlink_metadata(to) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                dir.rename(from, dir, to)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        },
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// This test names files as where there is no `RENAME_NOREPLACE`, to cover that way.
+    static AS_ELSEWHERE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether to name with `RENAME_NOREPLACE` (always, outside tests that ask otherwise).
+#[cfg(target_os = "linux")]
+fn rename_no_replace() -> bool {
+    #[cfg(test)]
+    return !AS_ELSEWHERE.with(std::cell::Cell::get);
+    #[cfg(not(test))]
+    true
 }
 
 /// `<name>.<tag>.part`, shortened to fit [`MAX_NAME_BYTES`].
@@ -585,6 +675,110 @@ mod tests {
         assert_eq!(
             std::fs::read(s.root.join("downloads/keep.txt")).unwrap(),
             b"keep"
+        );
+    }
+
+    /// A name that appears after the folder was listed (another program, or a planted
+    /// symlink, between two files) is still never replaced: the rename refuses it.
+    #[test]
+    fn a_name_taken_after_the_listing_is_never_replaced() {
+        use std::os::unix::fs::symlink;
+        let s = Scratch::new("late");
+        let d = s.downloads();
+        let dl = s.root.join("downloads");
+        assert_eq!(
+            receive(&d, "f/first.txt", b"1"),
+            PathBuf::from("f/first.txt")
+        );
+        symlink(s.root.join("outside/nothing-here"), dl.join("f/late.txt")).unwrap();
+        std::fs::write(dl.join("f/also.txt"), b"theirs").unwrap();
+        let before = s.outside();
+        assert_eq!(
+            receive(&d, "f/late.txt", b"2"),
+            PathBuf::from("f/late (1).txt")
+        );
+        assert_eq!(
+            receive(&d, "f/also.txt", b"3"),
+            PathBuf::from("f/also (1).txt")
+        );
+        assert!(
+            std::fs::symlink_metadata(dl.join("f/late.txt"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read(dl.join("f/also.txt")).unwrap(), b"theirs");
+        assert_eq!(std::fs::read(dl.join("f/late (1).txt")).unwrap(), b"2");
+        assert_eq!(s.outside(), before);
+        let parts: Vec<_> = std::fs::read_dir(dl.join("f"))
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".part"))
+            .collect();
+        assert!(parts.is_empty(), "parts left: {parts:?}");
+    }
+
+    /// The same where the file system has no `RENAME_NOREPLACE` (hard link, then the
+    /// part removed), as on other systems.
+    #[test]
+    fn a_name_taken_after_the_listing_is_never_replaced_by_a_hard_link_either() {
+        AS_ELSEWHERE.with(|a| a.set(true));
+        a_name_taken_after_the_listing_is_never_replaced();
+        two_transfers_racing_for_one_name_both_survive();
+        planted_symlinks_are_never_followed();
+    }
+
+    /// A folder is opened once and kept; deleted by hand between two files, it is made
+    /// again for the next one.
+    #[test]
+    fn a_folder_deleted_between_files_is_made_again() {
+        let s = Scratch::new("gone");
+        let d = s.downloads();
+        let dl = s.root.join("downloads");
+        assert_eq!(receive(&d, "a/b/one", b"1"), PathBuf::from("a/b/one"));
+        std::fs::remove_dir_all(dl.join("a")).unwrap();
+        assert_eq!(receive(&d, "a/b/two", b"2"), PathBuf::from("a/b/two"));
+        assert_eq!(std::fs::read(dl.join("a/b/two")).unwrap(), b"2");
+    }
+
+    /// A folder swapped for a symlink to outside after it was opened: later files go
+    /// to the real folder the handle holds (wherever it was moved inside the downloads),
+    /// never through the symlink.
+    #[test]
+    fn a_folder_swapped_for_a_symlink_midway_never_leads_outside() {
+        use std::os::unix::fs::symlink;
+        let s = Scratch::new("swap");
+        let d = s.downloads();
+        let dl = s.root.join("downloads");
+        assert_eq!(receive(&d, "sub/one", b"1"), PathBuf::from("sub/one"));
+        std::fs::rename(dl.join("sub"), dl.join("moved")).unwrap();
+        symlink(s.root.join("outside"), dl.join("sub")).unwrap();
+        let before = s.outside();
+        receive(&d, "sub/two", b"2");
+        assert_eq!(s.outside(), before);
+        assert!(!s.root.join("outside/two").exists());
+        assert_eq!(std::fs::read(dl.join("moved/two")).unwrap(), b"2");
+        // A new store (a later transfer) sees the symlink and goes around it.
+        let d = s.downloads();
+        assert_eq!(
+            receive(&d, "sub/three", b"3"),
+            PathBuf::from("sub (1)/three")
+        );
+        assert_eq!(s.outside(), before);
+    }
+
+    /// An offer of many folders holds a bounded number of them open.
+    #[test]
+    fn many_folders_keep_few_open() {
+        let s = Scratch::new("many");
+        let d = s.downloads();
+        for i in 0..(MAX_OPEN_FOLDERS * 3) {
+            receive(&d, &format!("f{i}/x"), b"x");
+            assert!(d.open_folders_lock().len() <= MAX_OPEN_FOLDERS);
+        }
+        assert_eq!(
+            std::fs::read_dir(s.root.join("downloads")).unwrap().count(),
+            MAX_OPEN_FOLDERS * 3
         );
     }
 
