@@ -228,16 +228,18 @@ impl FileReader {
     }
 }
 
-/// Hashes the first `len` bytes of `file` and leaves it positioned after them.
+/// Hashes the first `len` bytes of `file` and leaves it positioned after them. With
+/// `len` 0 it does nothing: every caller has the file at its start then (just opened or
+/// created, or cut back to nothing), and a folder of small files saves a seek a file.
 pub(crate) fn hash_prefix<F: Read + Seek>(
     file: &mut F,
     hasher: &mut blake3::Hasher,
     len: u64,
 ) -> io::Result<()> {
-    file.seek(SeekFrom::Start(0))?;
     if len == 0 {
         return Ok(());
     }
+    file.seek(SeekFrom::Start(0))?;
     let mut buf = vec![0u8; 1024 * 1024];
     let mut left = len;
     while left > 0 {

@@ -158,7 +158,7 @@ impl Downloads {
         let name = parts.pop().unwrap_or_else(|| sanitize_name(""));
         let part_name = part_name(&name, tag);
         let (folder, dir) = self.folders(&parts)?;
-        let (folder, dir, mut file) = match create_part(&dir, &folder, &part_name) {
+        let (folder, dir, (mut file, created)) = match create_part(&dir, &folder, &part_name) {
             // The folder went away since it was made (deleted by hand): make it again.
             Err(Error::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
                 self.forget_folder(&parts);
@@ -168,7 +168,12 @@ impl Downloads {
             }
             other => (folder, dir, other?),
         };
-        let offset = file.seek(SeekFrom::End(0))?;
+        // A part just created is empty and at its start: no seek.
+        let offset = if created {
+            0
+        } else {
+            file.seek(SeekFrom::End(0))?
+        };
         Ok(Part {
             file,
             offset,
@@ -383,14 +388,14 @@ impl Downloads {
 }
 
 /// Creates the part `name` in `dir` (the folder `folder` of the downloads), or opens it
-/// to resume: only a regular file, never through a symlink.
-fn create_part(dir: &Dir, folder: &Path, name: &str) -> Result<File, Error> {
+/// to resume: only a regular file, never through a symlink. True when it was created.
+fn create_part(dir: &Dir, folder: &Path, name: &str) -> Result<(File, bool), Error> {
     let mut options = OpenOptions::new();
     options.read(true).write(true).create_new(true);
     #[cfg(unix)]
     cap_std::fs::OpenOptionsExt::mode(&mut options, 0o600);
     match dir.open_with(name, &options) {
-        Ok(f) => Ok(f),
+        Ok(f) => Ok((f, true)),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             let meta = dir.symlink_metadata(name)?;
             if !meta.is_file() {
@@ -399,7 +404,7 @@ fn create_part(dir: &Dir, folder: &Path, name: &str) -> Result<File, Error> {
             let mut resume = OpenOptions::new();
             resume.read(true).write(true);
             resume.follow(FollowSymlinks::No);
-            Ok(dir.open_with(name, &resume)?)
+            Ok((dir.open_with(name, &resume)?, false))
         }
         Err(e) => Err(e.into()),
     }
