@@ -4,8 +4,16 @@
 //! pages back to the kernel and faults them in again, zeroed, batch after batch (a
 //! fifth of the sender's CPU in `perf`: page faults, page clearing, unmapping).
 //!
-//! One pool for the process, bounded: at most [`KEPT`] buffers wait here (4 MiB), so
-//! it never holds more than a couple of batches in flight would.
+//! Frames smaller than a whole one (a folder's small files, a file's tail) take buffers
+//! of their own size class (32, 64 or 128 KiB: the smallest that fits), so that a
+//! frame never holds more than twice its length: frames queued behind a slow peer are
+//! counted by their length, and that bound is what keeps their memory in check whatever
+//! sizes a peer sends. Frames of at most 16 KiB (control messages, tiny files) take
+//! none.
+//!
+//! One pool per class for the process, bounded: at most [`KEPT`] whole-frame buffers
+//! (4 MiB) and [`KEPT_SMALL`] of each smaller class (1.75 MiB in all) wait here, so it
+//! never holds more than a couple of batches in flight would.
 
 use std::sync::{Mutex, PoisonError};
 
@@ -14,43 +22,68 @@ use async_tungstenite::tungstenite::Bytes;
 use super::wire;
 use crate::limits;
 
-/// Buffers kept at most.
+/// Whole-frame buffers kept at most.
 const KEPT: usize = 16;
 
-/// The capacity of a whole data frame's buffer: only these are kept.
+/// Buffers of each smaller class kept at most.
+const KEPT_SMALL: usize = 8;
+
+/// The capacity of a whole data frame's buffer.
 const FRAME: usize = wire::HEADER + limits::CHUNK;
 
-/// Frames smaller than this take no spare (control messages, tiny files): a spare
-/// holding a few bytes would hold 256 KiB for them. Anything larger (a small file of a
-/// folder, a file's tail) takes one: at most [`KEPT`] can be out at once holding more
-/// than they need (4 MiB in all), and a folder of 100 KiB files then costs no
-/// allocation, page fault or zeroing per file.
-const SMALLEST: usize = 16 * 1024;
+/// The capacities kept, smallest first: a buffer is of a class exactly.
+const CLASSES: [usize; 4] = [32 * 1024, 64 * 1024, 128 * 1024, FRAME];
 
-static SPARE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+static SPARE: [Mutex<Vec<Vec<u8>>>; CLASSES.len()] =
+    [const { Mutex::new(Vec::new()) }; CLASSES.len()];
 
-/// An empty buffer with room for `capacity` bytes: a spare one for a frame of at least
-/// [`SMALLEST`] bytes and at most a whole one's.
-pub(crate) fn take(capacity: usize) -> Vec<u8> {
-    if (SMALLEST..=FRAME).contains(&capacity)
-        && let Some(mut buf) = SPARE.lock().unwrap_or_else(PoisonError::into_inner).pop()
-    {
-        buf.clear();
-        return buf;
-    }
-    Vec::with_capacity(capacity)
+/// The class for a frame of `len` bytes: the smallest that fits, if that is at most
+/// less than twice `len` (else none: a tiny frame, or one beyond a whole frame).
+fn class(len: usize) -> Option<usize> {
+    let i = CLASSES.iter().position(|&c| c >= len)?;
+    (CLASSES.get(i).copied().unwrap_or(usize::MAX) < 2 * len).then_some(i)
 }
 
-/// A buffer of exactly `len` bytes for a frame the link reads: for one of at least
-/// [`SMALLEST`] bytes, a spare (its old bytes are overwritten before anyone sees it: the
-/// link hands out only whole frames), zeroed only where it is longer than the spare's old
-/// contents; or a new one.
+/// The pool of class `i`, and how many it keeps.
+fn pool(i: usize) -> Option<(&'static Mutex<Vec<Vec<u8>>>, usize)> {
+    let kept = if i + 1 == CLASSES.len() {
+        KEPT
+    } else {
+        KEPT_SMALL
+    };
+    Some((SPARE.get(i)?, kept))
+}
+
+/// A buffer of class `i`: a spare one, or a new one of the class's capacity (so that it
+/// can be kept when it comes back).
+fn take_class(i: usize) -> Vec<u8> {
+    if let Some((spare, _)) = pool(i)
+        && let Some(buf) = spare.lock().unwrap_or_else(PoisonError::into_inner).pop()
+    {
+        return buf;
+    }
+    Vec::with_capacity(CLASSES.get(i).copied().unwrap_or_default())
+}
+
+/// An empty buffer with room for `capacity` bytes: of its class (see the module), or
+/// exactly that for a tiny frame.
+pub(crate) fn take(capacity: usize) -> Vec<u8> {
+    match class(capacity) {
+        Some(i) => {
+            let mut buf = take_class(i);
+            buf.clear();
+            buf
+        }
+        None => Vec::with_capacity(capacity),
+    }
+}
+
+/// A buffer of exactly `len` bytes for a frame the link reads: of its class, a spare
+/// one when there is one (its old bytes are overwritten before anyone sees it: the link
+/// hands out only whole frames), zeroed only where it is longer than the spare's old
+/// contents; for a tiny frame, a new one.
 pub(crate) fn take_sized(len: usize) -> Vec<u8> {
-    let spare = (SMALLEST..=FRAME)
-        .contains(&len)
-        .then(|| SPARE.lock().unwrap_or_else(PoisonError::into_inner).pop())
-        .flatten();
-    let mut buf = spare.unwrap_or_default();
+    let mut buf = class(len).map(take_class).unwrap_or_default();
     if buf.len() >= len {
         buf.truncate(len);
     } else {
@@ -67,13 +100,17 @@ pub(crate) fn give_back_bytes(bytes: Bytes) {
     }
 }
 
-/// A buffer no longer needed: kept if it is a whole frame's and there is room.
+/// A buffer no longer needed: kept if it is of a class and its pool has room.
 pub(crate) fn give_back(buf: Vec<u8>) {
-    if buf.capacity() != FRAME {
+    let Some((spare, kept)) = CLASSES
+        .iter()
+        .position(|&c| c == buf.capacity())
+        .and_then(pool)
+    else {
         return;
-    }
-    let mut spare = SPARE.lock().unwrap_or_else(PoisonError::into_inner);
-    if spare.len() < KEPT {
+    };
+    let mut spare = spare.lock().unwrap_or_else(PoisonError::into_inner);
+    if spare.len() < kept {
         spare.push(buf);
     }
 }
@@ -98,7 +135,7 @@ mod tests {
         for _ in 0..KEPT * 2 {
             give_back(Vec::with_capacity(FRAME));
         }
-        let kept = SPARE.lock().unwrap().len();
+        let kept = SPARE[CLASSES.len() - 1].lock().unwrap().len();
         assert!(kept <= KEPT, "{kept}");
     }
 
@@ -115,32 +152,64 @@ mod tests {
         assert_eq!(take_sized(FRAME).len(), FRAME);
     }
 
-    /// A tiny frame never holds a spare, however many wait in the pool: a folder of
-    /// tiny files queued behind a slow peer costs their bytes, not 256 KiB each.
+    /// A tiny frame never holds a spare, however many wait in the pools: a folder of
+    /// tiny files queued behind a slow peer costs their bytes, not 32 KiB each.
     #[test]
     fn a_tiny_frame_takes_no_spare() {
         for _ in 0..KEPT {
             give_back(Vec::with_capacity(FRAME));
+            give_back(Vec::with_capacity(CLASSES[0]));
         }
-        assert!(wire::data(b"x").capacity() < SMALLEST);
-        assert!(take_sized(100).capacity() < SMALLEST);
-        assert!(take(SMALLEST - 1).capacity() < SMALLEST);
+        assert!(wire::data(b"x").capacity() < CLASSES[0]);
+        assert!(take_sized(100).capacity() < CLASSES[0]);
+        assert!(take(16 * 1024).capacity() < CLASSES[0]);
     }
 
-    /// A folder's 100 KiB files are read into spares, but a thousand of them queued
-    /// hold their own size, not 256 KiB each: only the pool's few are larger.
+    /// Each size goes to the smallest class that fits, never one over twice its size;
+    /// every pool stays bounded.
     #[test]
-    fn small_files_take_spares_but_only_the_pools_few() {
-        for _ in 0..KEPT {
-            give_back(Vec::with_capacity(FRAME));
+    fn sizes_find_their_class_and_pools_stay_bounded() {
+        assert_eq!(class(16 * 1024), None);
+        assert_eq!(class(16 * 1024 + 1), Some(0));
+        assert_eq!(class(wire::HEADER + 100 * 1024), Some(2));
+        assert_eq!(class(FRAME), Some(CLASSES.len() - 1));
+        assert_eq!(class(FRAME + 1), None);
+        for (i, &c) in CLASSES.iter().enumerate() {
+            for _ in 0..KEPT * 2 {
+                give_back(Vec::with_capacity(c));
+            }
+            let (spare, kept) = pool(i).unwrap();
+            assert!(spare.lock().unwrap().len() <= kept);
         }
-        let len = wire::HEADER + 100 * 1024;
-        let queued: Vec<Vec<u8>> = (0..1000).map(|_| take_sized(len)).collect();
-        let large = queued.iter().filter(|b| b.capacity() >= FRAME).count();
-        assert!(large <= KEPT, "{large} buffers of a whole frame");
-        assert!(queued.iter().all(|b| b.len() == len));
-        let sent: Vec<Vec<u8>> = (0..1000).map(|_| take(len)).collect();
-        assert!(sent.iter().filter(|b| b.capacity() >= FRAME).count() <= KEPT);
+        let kept: usize = (0..CLASSES.len())
+            .map(|i| pool(i).map_or(0, |(_, k)| k * CLASSES[i]))
+            .sum();
+        assert!(kept < 6 * 1024 * 1024, "{kept} bytes kept at most");
+    }
+
+    /// Spares go round (a frame's buffer comes back as the next is read), so what bounds
+    /// the memory frames hold is that a frame never holds more than twice its length,
+    /// whatever sizes a peer sends: queued frames are counted by length.
+    #[test]
+    fn a_frame_never_holds_more_than_twice_its_length() {
+        for len in [
+            16 * 1024,
+            100 * 1024,
+            FRAME / 2,
+            FRAME / 2 + 1,
+            FRAME - 1,
+            FRAME,
+        ] {
+            for _ in 0..KEPT {
+                give_back(Vec::with_capacity(FRAME));
+            }
+            let read = take_sized(len);
+            assert!(read.capacity() <= 2 * len, "{len}: {}", read.capacity());
+            give_back(read);
+            let sent = take(len);
+            assert!(sent.capacity() <= 2 * len, "{len}: {}", sent.capacity());
+            give_back(sent);
+        }
     }
 
     /// A frame the link read, once written, gives its very buffer back (no copy on

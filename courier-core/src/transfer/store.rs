@@ -9,15 +9,16 @@
 //!   no such rename, a hard link and then the part's removal): a clash becomes
 //!   `name (1).ext`, names that only differ by case or Unicode form count as clashes, and
 //!   nothing is ever overwritten;
-//! - only `.part` files this code created are ever removed;
-//! - a folder is made (or checked to be a real folder, never a symlink) once, and kept
-//!   open: its files are then created and named by one name in that handle, with no path
-//!   walked again (a folder of 1 000 small files does not cost 1 000 walks).
+//! - only `.part` files this code created are ever removed.
+//!
+//! Each file walks its folder's path again when its part is created (so a folder moved
+//! or swapped for a symlink between two files is never followed); naming opens each
+//! folder once per group of files named together, then names by single names inside it.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
 use cap_std::ambient_authority;
@@ -27,10 +28,6 @@ use super::name::{MAX_NAME_BYTES, collision_key, numbered, sanitize_name, saniti
 
 /// Most ` (n)` suffixes tried before giving up on a name.
 const MAX_NUMBERED: u32 = 10_000;
-
-/// Most folder handles kept open ([`Downloads`]): an offer of many folders does not hold
-/// a file descriptor for each.
-const MAX_OPEN_FOLDERS: usize = 64;
 
 /// Errors writing received files.
 #[derive(Debug, thiserror::Error)]
@@ -67,14 +64,7 @@ pub struct Downloads {
     /// Collision keys of the names in each folder this store has finished files in,
     /// listed once per folder instead of once per file.
     taken: Mutex<HashMap<PathBuf, HashSet<String>>>,
-    /// Folders made or checked (by path inside the downloads), each kept open, at most
-    /// [`MAX_OPEN_FOLDERS`].
-    open_folders: Mutex<HashMap<PathBuf, (PathBuf, Arc<Dir>)>>,
 }
-
-/// The folders a [`Downloads`] keeps open: by the path asked for, the path made (a
-/// component may have become `name (1)`) and the open folder.
-type OpenFolders = HashMap<PathBuf, (PathBuf, Arc<Dir>)>;
 
 /// `.part` files some transfer of this process is writing (by full path).
 static PARTS_IN_USE: Mutex<std::collections::BTreeSet<PathBuf>> =
@@ -106,9 +96,7 @@ pub struct Part {
     pub file: File,
     /// Bytes already present (non-zero when resuming).
     pub offset: u64,
-    /// The folder's path inside the downloads, and the folder itself (open).
     folder: PathBuf,
-    dir: Arc<Dir>,
     name: String,
     part_name: String,
 }
@@ -136,7 +124,6 @@ impl Downloads {
             dir,
             path: path.to_owned(),
             taken: Mutex::new(HashMap::new()),
-            open_folders: Mutex::new(HashMap::new()),
         })
     }
 
@@ -156,18 +143,9 @@ impl Downloads {
     pub fn part(&self, hint: &str, tag: &str) -> Result<Part, Error> {
         let mut parts = sanitize_path(hint);
         let name = parts.pop().unwrap_or_else(|| sanitize_name(""));
+        let folder = self.folders(parts)?;
         let part_name = part_name(&name, tag);
-        let (folder, dir) = self.folders(&parts)?;
-        let (folder, dir, (mut file, created)) = match create_part(&dir, &folder, &part_name) {
-            // The folder went away since it was made (deleted by hand): make it again.
-            Err(Error::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
-                self.forget_folder(&parts);
-                let (folder, dir) = self.folders(&parts)?;
-                let file = create_part(&dir, &folder, &part_name)?;
-                (folder, dir, file)
-            }
-            other => (folder, dir, other?),
-        };
+        let (mut file, created) = create_part(&self.dir, &folder.join(&part_name))?;
         // A part just created is empty and at its start: no seek.
         let offset = if created {
             0
@@ -178,66 +156,45 @@ impl Downloads {
             file,
             offset,
             folder,
-            dir,
             name,
             part_name,
         })
     }
 
-    /// The folder of `parts` (already sanitized), made if needed, and open: from the
-    /// handles kept, or made one component at a time, each opened without following a
-    /// symlink. Anything on the way that is not a real folder (a file, a symlink) is never
-    /// followed or replaced: that component becomes `name (1)` instead.
-    fn folders(&self, parts: &[String]) -> Result<(PathBuf, Arc<Dir>), Error> {
-        let path: PathBuf = parts.iter().collect();
-        if let Some((folder, dir)) = self.open_folders_lock().get(&path) {
-            return Ok((folder.clone(), dir.clone()));
-        }
+    /// Creates the folders of `parts` (already sanitized) one by one, refusing anything on
+    /// the way that is not a real folder.
+    fn folders(&self, parts: Vec<String>) -> Result<PathBuf, Error> {
         let mut folder = PathBuf::new();
-        let mut dir = self.dir.try_clone()?;
         'component: for p in parts {
+            // A file or symlink in the way is never followed or replaced: the folder
+            // becomes `name (1)` instead.
             for n in 0..MAX_NUMBERED {
-                let candidate = if n == 0 { p.clone() } else { numbered(p, n) };
-                match dir.create_dir(&candidate) {
+                let candidate = folder.join(if n == 0 { p.clone() } else { numbered(&p, n) });
+                match self.dir.create_dir(&candidate) {
                     Ok(()) => {}
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                     Err(e) => return Err(e.into()),
                 }
-                match dir.open_dir_nofollow(&candidate) {
-                    Ok(inner) => {
-                        dir = inner;
-                        folder.push(candidate);
-                        continue 'component;
-                    }
-                    // A symlink or a file: try the next name. Anything else (no rights,
-                    // a disk error) is an error.
-                    Err(e) => match dir.symlink_metadata(&candidate) {
-                        Ok(meta) if !meta.is_dir() || meta.file_type().is_symlink() => {}
-                        _ => return Err(e.into()),
-                    },
+                let meta = self.dir.symlink_metadata(&candidate)?;
+                if meta.is_dir() && !meta.file_type().is_symlink() {
+                    folder = candidate;
+                    continue 'component;
                 }
             }
             return Err(Error::NotAFolder(folder.join(p)));
         }
-        let dir = Arc::new(dir);
-        let mut open = self.open_folders_lock();
-        if open.len() >= MAX_OPEN_FOLDERS {
-            open.clear();
+        Ok(folder)
+    }
+
+    /// A made folder (a path inside the downloads), opened for naming the files in it:
+    /// never through a symlink at its last step (one swapped in since is refused, and
+    /// the part keeps its name until a later try).
+    fn open_folder(&self, folder: &Path) -> io::Result<Dir> {
+        if folder.as_os_str().is_empty() {
+            self.dir.try_clone()
+        } else {
+            self.dir.open_dir_nofollow(folder)
         }
-        open.insert(path, (folder.clone(), dir.clone()));
-        Ok((folder, dir))
-    }
-
-    fn open_folders_lock(&self) -> std::sync::MutexGuard<'_, OpenFolders> {
-        self.open_folders
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Drops the kept handle of the folder of `parts`, which is no longer there.
-    fn forget_folder(&self, parts: &[String]) {
-        self.open_folders_lock()
-            .remove(&parts.iter().collect::<PathBuf>());
     }
 
     /// Creates the (possibly empty) folder an offer names, inside the downloads.
@@ -245,7 +202,7 @@ impl Downloads {
     /// # Errors
     /// [`Error::NotAFolder`] or an I/O error.
     pub fn folder(&self, hint: &str) -> Result<PathBuf, Error> {
-        Ok(self.folders(&sanitize_path(hint))?.0)
+        self.folders(sanitize_path(hint))
     }
 
     /// Reserves a `.part` file for `hint` with `tag` for one transfer of this process,
@@ -309,7 +266,8 @@ impl Downloads {
     /// [`Error::NoFreeName`] or an I/O error; the `.part` file is then kept.
     pub fn finish(&self, part: Part) -> Result<PathBuf, Error> {
         part.file.sync_all()?;
-        self.link(part)
+        let dir = self.open_folder(&part.folder)?;
+        self.link(part, &dir)
     }
 
     /// [`Downloads::finish`] for many parts with one file-system sync for all of them,
@@ -334,10 +292,24 @@ impl Downloads {
                 .map(|_| Err(io::Error::from(kind).into()))
                 .collect();
         }
-        parts.into_iter().map(|p| self.link(p)).collect()
+        // Each folder opened once for the group (a folder of small files: once per 64).
+        let mut open: HashMap<PathBuf, Dir> = HashMap::new();
+        parts
+            .into_iter()
+            .map(|p| {
+                let dir = match open.entry(p.folder.clone()) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(self.open_folder(&p.folder)?)
+                    }
+                };
+                self.link(p, dir)
+            })
+            .collect()
     }
 
-    fn link(&self, part: Part) -> Result<PathBuf, Error> {
+    /// Names `part` in `dir`, its folder.
+    fn link(&self, part: Part, dir: &Dir) -> Result<PathBuf, Error> {
         let mut cache = self
             .taken
             .lock()
@@ -345,8 +317,7 @@ impl Downloads {
         let taken = match cache.entry(part.folder.clone()) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
-                let listed: HashSet<String> = part
-                    .dir
+                let listed: HashSet<String> = dir
                     .entries()?
                     .filter_map(|e| e.ok()?.file_name().into_string().ok())
                     .filter(|n| !n.ends_with(".part"))
@@ -365,7 +336,7 @@ impl Downloads {
             if taken.contains(&key) {
                 continue;
             }
-            let named = name_part(&part.dir, &part.part_name, &candidate)?;
+            let named = name_part(dir, &part.part_name, &candidate)?;
             taken.insert(key);
             if named {
                 return Ok(part.folder.join(&candidate));
@@ -380,31 +351,32 @@ impl Downloads {
     /// An I/O error other than "already gone".
     pub fn discard(&self, part: Part) -> Result<(), Error> {
         drop(part.file);
-        match part.dir.remove_file(&part.part_name) {
+        match self.dir.remove_file(part.folder.join(&part.part_name)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }
     }
 }
 
-/// Creates the part `name` in `dir` (the folder `folder` of the downloads), or opens it
-/// to resume: only a regular file, never through a symlink. True when it was created.
-fn create_part(dir: &Dir, folder: &Path, name: &str) -> Result<(File, bool), Error> {
+/// Creates the part at `path` (inside `dir`, the downloads), or opens it to resume: only
+/// a regular file, never through a symlink. True when it was created.
+fn create_part(dir: &Dir, path: &Path) -> Result<(File, bool), Error> {
     let mut options = OpenOptions::new();
     options.read(true).write(true).create_new(true);
     #[cfg(unix)]
     cap_std::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match dir.open_with(name, &options) {
+    match dir.open_with(path, &options) {
         Ok(f) => Ok((f, true)),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            let meta = dir.symlink_metadata(name)?;
+            // Resume: only a regular file, and never through a symlink.
+            let meta = dir.symlink_metadata(path)?;
             if !meta.is_file() {
-                return Err(Error::NotAFile(folder.join(name)));
+                return Err(Error::NotAFile(path.to_owned()));
             }
             let mut resume = OpenOptions::new();
             resume.read(true).write(true);
             resume.follow(FollowSymlinks::No);
-            Ok((dir.open_with(name, &resume)?, false))
+            Ok((dir.open_with(path, &resume)?, false))
         }
         Err(e) => Err(e.into()),
     }
@@ -445,7 +417,7 @@ fn name_part(dir: &Dir, from: &str, to: &str) -> io::Result<bool> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 thread_local! {
     /// This test names files as where there is no `RENAME_NOREPLACE`, to cover that way.
     static AS_ELSEWHERE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -685,6 +657,7 @@ mod tests {
 
     /// A name that appears after the folder was listed (another program, or a planted
     /// symlink, between two files) is still never replaced: the rename refuses it.
+    #[cfg(unix)]
     #[test]
     fn a_name_taken_after_the_listing_is_never_replaced() {
         use std::os::unix::fs::symlink;
@@ -725,6 +698,7 @@ mod tests {
 
     /// The same where the file system has no `RENAME_NOREPLACE` (hard link, then the
     /// part removed), as on other systems.
+    #[cfg(target_os = "linux")]
     #[test]
     fn a_name_taken_after_the_listing_is_never_replaced_by_a_hard_link_either() {
         AS_ELSEWHERE.with(|a| a.set(true));
@@ -733,8 +707,7 @@ mod tests {
         planted_symlinks_are_never_followed();
     }
 
-    /// A folder is opened once and kept; deleted by hand between two files, it is made
-    /// again for the next one.
+    /// A folder deleted by hand between two files is made again for the next one.
     #[test]
     fn a_folder_deleted_between_files_is_made_again() {
         let s = Scratch::new("gone");
@@ -746,9 +719,9 @@ mod tests {
         assert_eq!(std::fs::read(dl.join("a/b/two")).unwrap(), b"2");
     }
 
-    /// A folder swapped for a symlink to outside after it was opened: later files go
-    /// to the real folder the handle holds (wherever it was moved inside the downloads),
-    /// never through the symlink.
+    /// A folder swapped for a symlink to outside between two files: the next file
+    /// goes around it (`sub (1)`), never through it.
+    #[cfg(unix)]
     #[test]
     fn a_folder_swapped_for_a_symlink_midway_never_leads_outside() {
         use std::os::unix::fs::symlink;
@@ -759,32 +732,43 @@ mod tests {
         std::fs::rename(dl.join("sub"), dl.join("moved")).unwrap();
         symlink(s.root.join("outside"), dl.join("sub")).unwrap();
         let before = s.outside();
-        receive(&d, "sub/two", b"2");
-        assert_eq!(s.outside(), before);
-        assert!(!s.root.join("outside/two").exists());
-        assert_eq!(std::fs::read(dl.join("moved/two")).unwrap(), b"2");
-        // A new store (a later transfer) sees the symlink and goes around it.
-        let d = s.downloads();
-        assert_eq!(
-            receive(&d, "sub/three", b"3"),
-            PathBuf::from("sub (1)/three")
-        );
+        assert_eq!(receive(&d, "sub/two", b"2"), PathBuf::from("sub (1)/two"));
+        assert_eq!(std::fs::read(dl.join("sub (1)/two")).unwrap(), b"2");
         assert_eq!(s.outside(), before);
     }
 
-    /// An offer of many folders holds a bounded number of them open.
+    /// A folder moved out of the downloads between two files (by someone who can write
+    /// there) takes none of the next ones with it: they go to the folder made again.
     #[test]
-    fn many_folders_keep_few_open() {
-        let s = Scratch::new("many");
+    fn a_folder_moved_out_between_files_gets_no_more_files() {
+        let s = Scratch::new("moved");
         let d = s.downloads();
-        for i in 0..(MAX_OPEN_FOLDERS * 3) {
-            receive(&d, &format!("f{i}/x"), b"x");
-            assert!(d.open_folders_lock().len() <= MAX_OPEN_FOLDERS);
-        }
-        assert_eq!(
-            std::fs::read_dir(s.root.join("downloads")).unwrap().count(),
-            MAX_OPEN_FOLDERS * 3
-        );
+        let dl = s.root.join("downloads");
+        assert_eq!(receive(&d, "photos/one", b"1"), PathBuf::from("photos/one"));
+        std::fs::rename(dl.join("photos"), s.root.join("outside/photos")).unwrap();
+        let before = s.outside();
+        assert_eq!(receive(&d, "photos/two", b"2"), PathBuf::from("photos/two"));
+        assert_eq!(std::fs::read(dl.join("photos/two")).unwrap(), b"2");
+        assert_eq!(s.outside(), before);
+    }
+
+    /// A part whose folder is swapped for a symlink after the part was written (and
+    /// before its name is given) is never named through it: naming fails, and nothing
+    /// outside changes.
+    #[cfg(unix)]
+    #[test]
+    fn a_folder_swapped_before_naming_is_not_followed() {
+        use std::os::unix::fs::symlink;
+        let s = Scratch::new("swapnaming");
+        let d = s.downloads();
+        let dl = s.root.join("downloads");
+        let mut part = d.part("sub/late", "t").unwrap();
+        part.file.write_all(b"x").unwrap();
+        std::fs::rename(dl.join("sub"), dl.join("moved")).unwrap();
+        symlink(s.root.join("outside"), dl.join("sub")).unwrap();
+        let before = s.outside();
+        assert!(d.finish(part).is_err());
+        assert_eq!(s.outside(), before);
     }
 
     #[test]
