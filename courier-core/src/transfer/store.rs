@@ -5,8 +5,9 @@
 //! - data goes to a `.part` file, created with `create_new` (mode 0600, never executable)
 //!   and reopened for resume without following a symlink;
 //! - a finished file gets its final name by a rename that fails rather than replace an
-//!   existing file (`RENAME_NOREPLACE` on Linux; elsewhere, or where the file system has
-//!   no such rename, a hard link and then the part's removal): a clash becomes
+//!   existing file (`RENAME_NOREPLACE` on Linux and Android, `RENAME_EXCL` on Apple
+//!   systems; elsewhere, or where the file system has no such rename, a hard link and
+//!   then the part's removal): a clash becomes
 //!   `name (1).ext`, names that only differ by case or Unicode form count as clashes, and
 //!   nothing is ever overwritten;
 //! - only `.part` files this code created are ever removed.
@@ -386,16 +387,18 @@ fn create_part(dir: &Dir, path: &Path) -> Result<(File, bool), Error> {
 /// anything: `Ok(false)` when something (a file, a folder, even a dangling symlink)
 /// already has the name. Both are single names, so nothing on the way is followed.
 fn name_part(dir: &Dir, from: &str, to: &str) -> io::Result<bool> {
-    // One step where the file system can refuse to replace (ext4, xfs, btrfs, tmpfs...).
-    #[cfg(target_os = "linux")]
+    // One step where the file system can refuse to replace (ext4, xfs, btrfs, tmpfs,
+    // APFS...): `renameat2(RENAME_NOREPLACE)`, on Apple systems `renameatx_np(RENAME_EXCL)`.
+    #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
     if rename_no_replace() {
         use rustix::fs::{RenameFlags, renameat_with};
         use rustix::io::Errno;
+        // The file system (or kernel) cannot: some FUSE, network and FAT file systems.
+        const CANNOT: [Errno; 4] = [Errno::INVAL, Errno::NOSYS, Errno::OPNOTSUPP, Errno::NOTSUP];
         match renameat_with(dir, from, dir, to, RenameFlags::NOREPLACE) {
             Ok(()) => return Ok(true),
             Err(Errno::EXIST) => return Ok(false),
-            // This file system cannot (some FUSE and network file systems): as elsewhere.
-            Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {}
+            Err(e) if CANNOT.contains(&e) => {}
             Err(e) => return Err(e.into()),
         }
     }
@@ -417,14 +420,17 @@ fn name_part(dir: &Dir, from: &str, to: &str) -> io::Result<bool> {
     }
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(all(
+    test,
+    any(target_os = "linux", target_os = "android", target_vendor = "apple")
+))]
 thread_local! {
     /// This test names files as where there is no `RENAME_NOREPLACE`, to cover that way.
     static AS_ELSEWHERE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// Whether to name with `RENAME_NOREPLACE` (always, outside tests that ask otherwise).
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
 fn rename_no_replace() -> bool {
     #[cfg(test)]
     return !AS_ELSEWHERE.with(std::cell::Cell::get);
@@ -698,7 +704,7 @@ mod tests {
 
     /// The same where the file system has no `RENAME_NOREPLACE` (hard link, then the
     /// part removed), as on other systems.
-    #[cfg(target_os = "linux")]
+    #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
     #[test]
     fn a_name_taken_after_the_listing_is_never_replaced_by_a_hard_link_either() {
         AS_ELSEWHERE.with(|a| a.set(true));

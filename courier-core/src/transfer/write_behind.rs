@@ -23,6 +23,12 @@ use super::wire;
 /// so the sync before it gets its name (durability) has little left to do.
 const WRITE_BACK: u64 = 64 << 20;
 
+/// What a data frame counts as at least towards a batch, whatever its length: what it
+/// holds besides its bytes (its buffer's header and rounding, its shared handle, its
+/// slot in the batch). A peer sending empty or tiny frames then fills a batch with
+/// about as much memory as the batch counts, not twenty times more.
+const FRAME_COST: usize = 128;
+
 /// Where one accepted file goes: its offered path and the tag of its `.part` file.
 #[derive(Clone, Debug)]
 pub(crate) struct Target {
@@ -167,7 +173,7 @@ impl WriteBehind {
 
     /// Bytes for the open file (the machine checked that they fit).
     pub(crate) fn data(&mut self, message: Bytes) {
-        self.pending_len += message.len();
+        self.pending_len += message.len().max(FRAME_COST);
         self.pending.push(message);
         if self.pending_len >= DISK_BATCH && self.busy.is_none() {
             self.write();
@@ -236,7 +242,12 @@ impl WriteBehind {
                     index,
                     path: r
                         .map(|rel| base.join(rel))
-                        .inspect_err(|e| tracing::warn!("saving a received file: {e}"))
+                        .inspect_err(|e| {
+                            // The cause too: "a symlink was swapped in", not only "writing".
+                            let cause = std::error::Error::source(e)
+                                .map_or_else(String::new, |c| format!(": {c}"));
+                            tracing::warn!("saving a received file: {e}{cause}");
+                        })
                         .ok(),
                 })
                 .collect()
@@ -392,4 +403,36 @@ fn write_batch(
         .detach();
     }
     (Some(open), Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A peer streaming empty data frames: the receiver stops reading (no room) after
+    /// about two batches' worth of what the frames really hold, not after millions.
+    #[test]
+    fn empty_data_frames_fill_the_batches_by_what_they_hold() {
+        let dir = std::env::temp_dir().join(format!("courier-wb-{}", rand::random::<u64>()));
+        let downloads = Arc::new(Downloads::open(&dir).unwrap());
+        let target = Target {
+            path: "f".into(),
+            tag: "t".into(),
+        };
+        let mut disk = WriteBehind::new(downloads, HashMap::from([(0, target)]), Vec::new());
+        disk.job(Job::Open(Expected {
+            index: 0,
+            size: 1,
+            offset: 0,
+        }));
+        let empty = Bytes::from(wire::data(&[]));
+        let mut taken = 0usize;
+        while disk.has_room() && taken < 10_000_000 {
+            disk.data(empty.clone());
+            taken += 1;
+        }
+        let most = 2 * DISK_BATCH / FRAME_COST + 2;
+        assert!(taken <= most, "{taken} empty frames taken (at most {most})");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
