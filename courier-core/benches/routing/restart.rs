@@ -111,9 +111,7 @@ struct Seen {
     retries: Vec<Option<Duration>>,
     /// Set at the stop: from then on retries are recorded.
     stopping: bool,
-    /// Why clients were disconnected after the stop, and how often.
-    reasons: std::collections::BTreeMap<String, usize>,
-    /// When each attempt after the stop failed, and why.
+    /// When each disconnection after the stop happened, and why.
     failures: Vec<(Instant, String)>,
 }
 
@@ -225,7 +223,11 @@ pub(crate) fn section(fd_limit: usize) {
             ms(retries.last().copied().unwrap_or_default()),
             retries.len()
         );
-        for (reason, n) in &s.reasons {
+        let mut reasons = std::collections::BTreeMap::<&str, usize>::new();
+        for (_, why) in &s.failures {
+            *reasons.entry(why.as_str()).or_default() += 1;
+        }
+        for (reason, n) in reasons {
             println!("  disconnected after the stop, {n} times: {reason}");
         }
         // The storm as it went: per half second after the new hub listened, how many
@@ -318,7 +320,6 @@ fn run_clients(
                                 s.slow += 1;
                             }
                             if s.stopping {
-                                *s.reasons.entry(reason.to_string()).or_default() += 1;
                                 s.failures.push((Instant::now(), reason.to_string()));
                                 if s.retries[i].is_none() {
                                     s.retries[i] = retry_in;

@@ -37,8 +37,8 @@ const CLASSES: [usize; 4] = [32 * 1024, 64 * 1024, 128 * 1024, FRAME];
 static SPARE: [Mutex<Vec<Vec<u8>>>; CLASSES.len()] =
     [const { Mutex::new(Vec::new()) }; CLASSES.len()];
 
-/// The class for a frame of `len` bytes: the smallest that fits, if that is at most
-/// less than twice `len` (else none: a tiny frame, or one beyond a whole frame).
+/// The class for a frame of `len` bytes: the smallest that fits, if that is less than
+/// twice `len` (else none: a tiny frame, or one beyond a whole frame).
 fn class(len: usize) -> Option<usize> {
     let i = CLASSES.iter().position(|&c| c >= len)?;
     (CLASSES.get(i).copied().unwrap_or(usize::MAX) < 2 * len).then_some(i)

@@ -243,10 +243,10 @@ impl WriteBehind {
                     path: r
                         .map(|rel| base.join(rel))
                         .inspect_err(|e| {
-                            // The cause too: "a symlink was swapped in", not only "writing".
-                            let cause = std::error::Error::source(e)
-                                .map_or_else(String::new, |c| format!(": {c}"));
-                            tracing::warn!("saving a received file: {e}{cause}");
+                            // As an error value, so the log shows its causes too ("a
+                            // symlink was swapped in", not only "writing").
+                            let error: &(dyn std::error::Error + 'static) = e;
+                            tracing::warn!(error, "saving a received file");
                         })
                         .ok(),
                 })
